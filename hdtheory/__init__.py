@@ -1,0 +1,23 @@
+"""hdtheory: the asymptotic theory of high-dimensional learning as differentiable JAX programs."""
+
+from . import kernels, models
+from ._fixed_point import Damped, Newton, Solution, Status, solve
+from ._theory import FixedPointTheory, Interval, ParameterError, Theory
+from .models import ERM
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "kernels",
+    "models",
+    "solve",
+    "Solution",
+    "Status",
+    "Newton",
+    "Damped",
+    "Theory",
+    "FixedPointTheory",
+    "Interval",
+    "ParameterError",
+    "ERM",
+]

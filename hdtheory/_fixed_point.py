@@ -1,0 +1,174 @@
+r"""Solving fixed-point theories: :func:`solve` and its :class:`Solution`.
+
+The fixed point of ``x = T(x)`` is found as a root of ``r(x) = T(x) - x`` on the flattened state, in
+the theory's unconstrained coordinates (``theory.unconstrain``; the state itself by default). The
+default method, :class:`Newton`, takes Newton steps with a backtracking line search on ``|r|`` and
+falls back to a damped step ``x <- (1 - damping) T(x) + damping x`` when no step length decreases the
+residual (or the step leaves the theory's domain, where ``T`` is not finite). :class:`Damped` is the
+plain damped iteration.
+
+Derivatives of the solution with respect to anything the theory holds come from the implicit
+function theorem, through :func:`jax.lax.custom_root`: ``dx = (I - dT/dx)^{-1} dT/dtheta . dtheta``, a
+linear solve of the state's size at the solution, never a backpropagation through the iterations.
+``grad``, ``jvp``, ``jacfwd``, ``jit`` and ``vmap`` all compose with it.
+"""
+
+import enum
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+from ._theory import FixedPointTheory
+
+
+class Status(enum.IntEnum):
+    """Why a solve stopped; ``Solution.status`` holds these codes."""
+
+    CONVERGED = 0
+    MAX_STEPS = 1
+    DIVERGED = 2
+    """The state left the theory's domain for good (non-finite) or grew past ``max_norm``."""
+
+
+class Solution(eqx.Module):
+    """The result of :func:`solve` (every field gains the batch axes of a vmapped solve)."""
+
+    state: object
+    observables: dict[str, jax.Array]
+    converged: jax.Array
+    iterations: jax.Array
+    residual: jax.Array
+    """``max_i |T(x)_i - x_i| / (1 + |x_i|)`` at the returned state, in the solver's coordinates."""
+    status: jax.Array
+    """A :class:`Status` code."""
+
+
+class Damped(eqx.Module):
+    """Damped iteration ``x <- (1 - damping) T(x) + damping x`` (damping weights the old iterate)."""
+
+    damping: float = 0.5
+
+    def step(self, residual, x, r):
+        x_new = x + (1 - self.damping) * r
+        return x_new, residual(x_new)
+
+
+class Newton(eqx.Module):
+    """Newton's method on ``T(x) - x`` with backtracking, falling back to a damped step.
+
+    A step of length ``t`` (halved up to ``max_backtracks`` times from 1) is accepted when the
+    residual there is finite and ``|r(x + t s)| <= (1 - 1e-4 t) |r(x)|``.
+    """
+
+    damping: float = 0.5
+    max_backtracks: int = 10
+
+    def step(self, residual, x, r):
+        jac = jax.jacfwd(residual)(x)
+        direction = -jnp.linalg.solve(jac, r)
+        norm = jnp.linalg.norm(r)
+
+        def accepted(t, r_trial):
+            finite = jnp.all(jnp.isfinite(r_trial))
+            return finite & (jnp.linalg.norm(r_trial) <= (1 - 1e-4 * t) * norm)
+
+        def not_done(carry):
+            t, _, r_trial, k = carry
+            return ~accepted(t, r_trial) & (k < self.max_backtracks)
+
+        def halve(carry):
+            t, _, _, k = carry
+            t = 0.5 * t
+            x_trial = x + t * direction
+            return t, x_trial, residual(x_trial), k + 1
+
+        t0 = jnp.ones((), x.dtype)
+        x1 = x + direction
+        t, x_new, r_new, _ = jax.lax.while_loop(not_done, halve, (t0, x1, residual(x1), 0))
+        ok = accepted(t, r_new)
+        x_fallback, r_fallback = Damped(self.damping).step(residual, x, r)
+        return jnp.where(ok, x_new, x_fallback), jnp.where(ok, r_new, r_fallback)
+
+
+def _default_tol(dtype) -> float:
+    return 1e-10 if jnp.finfo(dtype).bits >= 64 else 1e-5
+
+
+def solve(
+    theory: FixedPointTheory,
+    init="uninformed",
+    *,
+    method=Newton(),
+    tol: float | None = None,
+    max_steps: int = 100,
+    max_norm: float = 1e8,
+) -> Solution:
+    """The fixed point of ``theory.update``, its observables and diagnostics.
+
+    Args:
+        theory: a :class:`~hdtheory.FixedPointTheory`.
+        init: ``"uninformed"`` or ``"informed"`` (passed to ``theory.init``), a state, or a previous
+            :class:`Solution` (a warm start).
+        method: :class:`Newton` (default) or :class:`Damped`.
+        tol: convergence threshold on ``max_i |T(x)_i - x_i| / (1 + |x_i|)``; defaults to 1e-10 in
+            float64 and 1e-5 in float32.
+        max_steps: iteration budget; a solve that runs out reports ``Status.MAX_STEPS``.
+        max_norm: coordinates larger than this (sup norm) are reported as ``Status.DIVERGED``.
+
+    Returns:
+        A :class:`Solution`. It never raises for a setting in the domain that fails to converge: the
+        failure is in ``converged``, ``status`` and ``residual`` (per point under ``vmap``).
+    """
+    if isinstance(init, str):
+        state0 = theory.init(init)
+    elif isinstance(init, Solution):
+        state0 = init.state
+    else:
+        state0 = init
+    flat0, unravel = ravel_pytree(theory.unconstrain(state0))
+    tol = _default_tol(flat0.dtype) if tol is None else tol
+
+    def residual(flat):
+        state = theory.constrain(unravel(flat))
+        return ravel_pytree(theory.unconstrain(theory.update(state)))[0] - flat
+
+    def scaled(x, r):
+        return jnp.max(jnp.abs(r) / (1 + jnp.abs(x)))
+
+    def iterate(residual, x0):
+        def running(carry):
+            x, r, i = carry
+            finite = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(r))
+            small = jnp.max(jnp.abs(x)) <= max_norm
+            return (scaled(x, r) > tol) & (i < max_steps) & finite & small
+
+        def body(carry):
+            x, r, i = carry
+            x, r = method.step(residual, x, r)
+            return x, r, i + 1
+
+        x, r, i = jax.lax.while_loop(running, body, (x0, residual(x0), 0))
+        res = scaled(x, r)
+        diverged = ~jnp.isfinite(res) | (jnp.max(jnp.abs(x)) > max_norm)
+        status = jnp.where(
+            res <= tol, Status.CONVERGED, jnp.where(diverged, Status.DIVERGED, Status.MAX_STEPS)
+        )
+        return x, (i, res, status)
+
+    def tangent_solve(linear, rhs):
+        return jnp.linalg.solve(jax.jacfwd(linear)(rhs), rhs)
+
+    flat, (iterations, res, status) = jax.lax.custom_root(
+        residual, flat0, iterate, tangent_solve, has_aux=True
+    )
+    state = theory.constrain(unravel(flat))
+    return Solution(
+        state=state,
+        observables=theory.observables(state),
+        converged=status == Status.CONVERGED,
+        iterations=iterations,
+        residual=res,
+        status=status,
+    )

@@ -1,0 +1,135 @@
+"""The protocol every theory follows, and its parameters with their allowed ranges.
+
+A theory is an :class:`equinox.Module` whose fields are its parameters. Numeric parameters are
+declared with :func:`parameter` (a default, an allowed :class:`Interval`, a one-line description);
+choices among named kernels with :func:`choice`. Both are checked when the theory is built with
+concrete values, so bad input fails with a :class:`ParameterError` naming the parameter and its range
+before anything is traced or compiled; inside ``jit`` / ``vmap`` (traced values) nothing is checked.
+"""
+
+import abc
+import dataclasses
+import math
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+class ParameterError(ValueError):
+    """A parameter outside its allowed range, or an unknown choice."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Interval:
+    """An interval of the real line, open or closed at each end."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def contains(self, value) -> np.ndarray:
+        value = np.asarray(value, dtype=float)
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return above & below
+
+    def __str__(self) -> str:
+        left = "(" if self.low_open or math.isinf(self.low) else "["
+        right = ")" if self.high_open or math.isinf(self.high) else "]"
+        return f"{left}{_fmt(self.low)}, {_fmt(self.high)}{right}"
+
+
+def _fmt(x: float) -> str:
+    return {math.inf: "inf", -math.inf: "-inf"}.get(x, f"{x:g}")
+
+
+POSITIVE = Interval(0.0, low_open=True)
+NONNEGATIVE = Interval(0.0)
+
+
+def parameter(default: float, domain: Interval, doc: str):
+    """A numeric field: converted to a JAX array, checked against ``domain`` when concrete."""
+    return eqx.field(default=default, converter=jnp.asarray, metadata={"domain": domain, "doc": doc})
+
+
+def choice(default: str, options, doc: str):
+    """A static field naming one of ``options`` (a mapping from names to kernels)."""
+    return eqx.field(default=default, static=True, metadata={"options": options, "doc": doc})
+
+
+def is_concrete(value) -> bool:
+    return not isinstance(value, jax.core.Tracer)
+
+
+def check_in(name: str, value, domain: Interval, why: str = "") -> None:
+    """Raise :class:`ParameterError` unless every element of a concrete ``value`` is in ``domain``."""
+    if not is_concrete(value):
+        return
+    ok = domain.contains(value)
+    if not np.all(ok):
+        bad = np.asarray(value, dtype=float)[~ok] if np.ndim(value) else value
+        shown = np.ravel(bad)[0] if np.ndim(bad) else bad
+        raise ParameterError(
+            f"parameter {name!r} must lie in {domain}{why}, got {float(shown):g}"
+        )
+
+
+def parameters(theory_type) -> dict[str, dataclasses.Field]:
+    """The declared parameters (numeric and choices) of a theory class, in field order."""
+    return {
+        f.name: f
+        for f in dataclasses.fields(theory_type)
+        if "domain" in f.metadata or "options" in f.metadata
+    }
+
+
+class Theory(eqx.Module):
+    """Base of every theory: checks declared parameters at construction."""
+
+    def __check_init__(self):
+        for name, field in parameters(type(self)).items():
+            value = getattr(self, name)
+            if "options" in field.metadata:
+                options = field.metadata["options"]
+                if value not in options:
+                    raise ParameterError(
+                        f"parameter {name!r} must be one of {', '.join(options)}, got {value!r}"
+                    )
+            else:
+                check_in(name, value, field.metadata["domain"])
+
+
+class FixedPointTheory(Theory):
+    """A theory whose result is a fixed point ``state = update(state)``.
+
+    Subclasses provide ``init``, ``update`` (the undamped map) and ``observables``; everything else
+    (:func:`hdtheory.solve`, sweeps, tuning) is generic over these three methods.
+    """
+
+    @abc.abstractmethod
+    def init(self, kind: str = "uninformed") -> Any:
+        """An initial state: ``"uninformed"`` or ``"informed"``."""
+
+    @abc.abstractmethod
+    def update(self, state) -> Any:
+        """The fixed-point map, without damping."""
+
+    @abc.abstractmethod
+    def observables(self, state) -> dict[str, jax.Array]:
+        """Named scalar observables at a state."""
+
+    def unconstrain(self, state) -> Any:
+        """Coordinates in which the solver works; the default is the state itself.
+
+        A theory whose state is constrained (a variance > 0, an overlap bounded by a norm) maps it to
+        unconstrained coordinates here, so that no solver step can leave the domain.
+        """
+        return state
+
+    def constrain(self, coordinates) -> Any:
+        """The inverse of :meth:`unconstrain`."""
+        return coordinates

@@ -1,0 +1,165 @@
+r"""Empirical risk minimisation on isotropic Gaussian covariates: the replica fixed point.
+
+**Setting.** ``n`` samples ``x_i ~ N(0, I_d)``, ``alpha = n / d``; teacher weights with
+``|w*|^2 / d -> rho``; labels ``y_i ~ P(y | z_i)`` from a teacher channel of the teacher's local field
+``z_i = w*.x_i / sqrt(d)``. The estimator minimises
+
+.. math:: \sum_i l(y_i, w \cdot x_i / \sqrt{d}) + \frac{\lambda}{2} |w|^2 ,
+
+with ``lam`` multiplying the penalty as written (not divided by ``n``).
+
+**Order parameters.** ``m = w*.w / d``, ``q = |w|^2 / d`` and the variance ``V``; the conjugates
+``mhat, qhat, Vhat``. The fixed point (Aubin et al. 2020, "Generalization error in high-dimensional
+perceptrons: approaching Bayes error with convex optimization", eqs. (11)-(12); Gerace et al. 2020;
+Loureiro et al. 2021 for the general Gaussian covariate model of which this is the isotropic case):
+
+.. math::
+    m = \frac{\rho \hat m}{\lambda + \hat V},\quad
+    q = \frac{\rho \hat m^2 + \hat q}{(\lambda + \hat V)^2},\quad
+    V = \frac{1}{\lambda + \hat V},
+
+.. math::
+    \hat m = \alpha\, \mathbb{E}_{\xi}\!\int\! dy\, \partial_\omega Z_0(y, \omega_0, V_0)\, f(y, \omega, V),\quad
+    \hat q = \alpha\, \mathbb{E}_{\xi}\!\int\! dy\, Z_0\, f^2,\quad
+    \hat V = -\alpha\, \mathbb{E}_{\xi}\!\int\! dy\, Z_0\, \partial_\omega f,
+
+with ``xi ~ N(0, 1)``, ``omega = sqrt(q) xi``, ``omega_0 = m / sqrt(q) xi``, ``V_0 = rho - m^2 / q``,
+``Z_0`` the teacher channel's partition function and ``f = (prox_{V l(y, .)}(omega) - omega) / V``.
+The expectations are Gauss-Hermite sums of order ``order``.
+
+**Observables.** ``m, q, V, mhat, qhat, Vhat``; ``test_error`` and ``test_error_total`` (the 0-1 error
+of ``sign(w.x)`` against the noiseless and the noisy label for the sign and probit teachers, the mean
+squared error without and with the label noise for the linear teacher, no 1/2); ``train_loss``, the
+average training loss ``E l(y, prox_{V l}(omega))`` (penalty excluded); ``norm = sqrt(q)``;
+``angle = arccos(m / sqrt(rho q))``, the angle to the teacher in radians.
+
+**Other normalisations.** Papers that divide the penalty by the sample number
+(``(lam' / 2n) |w|^2`` or ``(lam' / 2) |w|^2`` after averaging the loss) use ``lam' = lam / alpha``
+in this convention; a penalty written ``lam |w|^2`` without the 1/2 is ``lam / 2`` here.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .. import kernels
+from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError, check_in
+from .._theory import choice, parameter
+
+
+class Overlaps(eqx.Module):
+    """The order parameters of a student with one weight vector."""
+
+    m: jax.Array
+    q: jax.Array
+    V: jax.Array
+
+
+_NOISE_RANGES = {
+    "sign": Interval(0.0, 0.5, high_open=True),
+    "probit": NONNEGATIVE,
+    "linear": NONNEGATIVE,
+}
+
+
+class ERM(FixedPointTheory):
+    """Regularised ERM with a convex loss on isotropic Gaussian data; see the module docstring."""
+
+    alpha: jax.Array = parameter(2.0, POSITIVE, "sample ratio n/d")
+    lam: jax.Array = parameter(0.1, NONNEGATIVE, "ridge penalty (lam/2)|w|^2, not divided by n")
+    rho: jax.Array = parameter(1.0, POSITIVE, "teacher prior variance |w*|^2/d")
+    noise: jax.Array = parameter(
+        0.0, NONNEGATIVE, "label noise: variance (linear, probit) or flip probability (sign)"
+    )
+    delta: jax.Array = parameter(1.0, POSITIVE, "Huber threshold (used by loss=huber only)")
+    loss: str = choice("logistic", kernels.LOSSES, "training loss")
+    teacher: str = choice("sign", kernels.CHANNELS, "teacher channel")
+    order: int = eqx.field(default=96, static=True)
+
+    def __check_init__(self):
+        check_in("noise", self.noise, _NOISE_RANGES[self.teacher], f" for teacher={self.teacher}")
+        if self.loss in ("logistic", "hinge") and not kernels.CHANNELS[self.teacher].classification:
+            raise ParameterError(f"loss={self.loss!r} needs labels +-1: use teacher=sign or probit")
+        if not isinstance(self.order, int) or self.order < 8:
+            raise ParameterError(f"parameter 'order' must be an integer >= 8, got {self.order!r}")
+
+    @property
+    def loss_fn(self) -> kernels.Loss:
+        return kernels.Huber(self.delta) if self.loss == "huber" else kernels.LOSSES[self.loss]()
+
+    @property
+    def channel(self) -> kernels.Channel:
+        return kernels.CHANNELS[self.teacher](self.noise)
+
+    def init(self, kind: str = "uninformed") -> Overlaps:
+        dtype = jnp.result_type(self.alpha, self.lam, self.rho, float)
+        overlap = {"uninformed": 0.1, "informed": 0.9}[kind]
+        one = jnp.ones((), dtype)
+        return Overlaps(m=overlap * self.rho * one, q=self.rho * one, V=one)
+
+    def unconstrain(self, state: Overlaps) -> jax.Array:
+        """``(atanh(m / sqrt(rho q)), log q, log V)``: the domain's boundary is at infinity."""
+        cosine = state.m / jnp.sqrt(self.rho * state.q)
+        return jnp.stack([jnp.arctanh(cosine), jnp.log(state.q), jnp.log(state.V)])
+
+    def constrain(self, u: jax.Array) -> Overlaps:
+        q = jnp.exp(u[1])
+        return Overlaps(m=jnp.tanh(u[0]) * jnp.sqrt(self.rho * q), q=q, V=jnp.exp(u[2]))
+
+    def _channel_terms(self, state: Overlaps):
+        """Quadrature nodes and weights of the channel integrals: ``(y, omega, weight, dweight)``."""
+        m, q, V = state.m, state.q, state.V
+        dtype = jnp.result_type(q)
+        xi, w_xi = kernels.hermite_rule(self.order, dtype)
+        omega = jnp.sqrt(q) * xi
+        V0 = self.rho - m**2 / q
+        # Outside the domain (q, V > 0 and m^2 <= rho q) the map is NaN, so solvers reject the step.
+        inside = (q > 0) & (V > 0) & (V0 >= 0)
+        V0 = jnp.where(inside, jnp.maximum(V0, jnp.finfo(dtype).tiny), jnp.nan)
+        y, w_y, dw_y = self.channel.label_quadrature(m / jnp.sqrt(q) * xi, V0, self.order)
+        return y, omega[:, None], w_xi[:, None] * w_y, w_xi[:, None] * dw_y
+
+    def conjugates(self, state: Overlaps):
+        """``(mhat, qhat, Vhat)`` at a state.
+
+        ``Vhat`` is integrated by parts in ``xi`` (Stein's lemma), so that every integrand is the
+        continuous ``f`` rather than its derivative, a step function for the hinge and Huber losses:
+        ``Vhat = -(alpha / sqrt(q)) E sum_y [xi Z_0 - (m / sqrt(q)) d_omega Z_0] f``.
+        """
+        m, q, V = state.m, state.q, state.V
+        y, omega, w, dw = self._channel_terms(state)
+        f = (self.loss_fn.prox(y, omega, V) - omega) / V
+        xi = omega / jnp.sqrt(q)
+        mhat = self.alpha * jnp.sum(dw * f)
+        qhat = self.alpha * jnp.sum(w * f**2)
+        Vhat = -self.alpha / jnp.sqrt(q) * jnp.sum((xi * w - m / jnp.sqrt(q) * dw) * f)
+        return mhat, qhat, Vhat
+
+    def update(self, state: Overlaps) -> Overlaps:
+        mhat, qhat, Vhat = self.conjugates(state)
+        precision = self.lam + Vhat
+        return Overlaps(
+            m=self.rho * mhat / precision,
+            q=(self.rho * mhat**2 + qhat) / precision**2,
+            V=1 / precision,
+        )
+
+    def observables(self, state: Overlaps) -> dict[str, jax.Array]:
+        m, q, V = state.m, state.q, state.V
+        mhat, qhat, Vhat = self.conjugates(state)
+        y, omega, w, _ = self._channel_terms(state)
+        train_loss = jnp.sum(w * self.loss_fn(y, self.loss_fn.prox(y, omega, V)))
+        test_error, test_error_total = self.channel.test_errors(m, q, self.rho)
+        return {
+            "m": m,
+            "q": q,
+            "V": V,
+            "mhat": mhat,
+            "qhat": qhat,
+            "Vhat": Vhat,
+            "test_error": test_error,
+            "test_error_total": test_error_total,
+            "train_loss": train_loss,
+            "norm": jnp.sqrt(q),
+            "angle": jnp.arccos(jnp.clip(m / jnp.sqrt(self.rho * q), -1.0, 1.0)),
+        }

@@ -1,0 +1,27 @@
+"""Numerical kernels the theories are written with (installed as ``hdtheory.kernels``).
+
+- :mod:`~hdtheory.kernels.quadrature`: Gauss-Hermite rules and Gaussian expectations.
+- :mod:`~hdtheory.kernels.losses`: losses with their proximal operators and derivatives.
+- :mod:`~hdtheory.kernels.channels`: teacher channels ``Z(y, omega, V)`` and label quadratures.
+"""
+
+from .channels import CHANNELS, Channel, Linear, Probit, Sign
+from .losses import LOSSES, Hinge, Huber, Logistic, Loss, Square
+from .quadrature import gaussian_expectation, gaussian_expectation_2d, hermite_rule
+
+__all__ = [
+    "CHANNELS",
+    "Channel",
+    "Linear",
+    "Probit",
+    "Sign",
+    "LOSSES",
+    "Loss",
+    "Square",
+    "Logistic",
+    "Hinge",
+    "Huber",
+    "hermite_rule",
+    "gaussian_expectation",
+    "gaussian_expectation_2d",
+]

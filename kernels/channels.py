@@ -1,0 +1,187 @@
+r"""Teacher channels: the law ``P(y | z)`` of a label given the teacher's local field ``z``.
+
+For a field ``z ~ N(omega, V)`` the channel's partition function is
+
+.. math:: Z(y, \omega, V) = \mathbb{E}_{z \sim N(\omega, V)}\, P(y \mid z),
+
+given in closed form with ``d/domega log Z``. ``label_quadrature`` turns integrals over the label into
+weighted sums: nodes ``y_k`` and weights ``w_k``, ``w'_k`` with
+
+.. math:: \sum_k w_k g(y_k) = \int dy\, Z(y, \omega, V) g(y), \qquad
+          \sum_k w'_k g(y_k) = \int dy\, \partial_\omega Z(y, \omega, V) g(y),
+
+two labels for the classification channels, a Gauss-Hermite rule for the regression channel.
+
+``noise`` follows ``CONVENTIONS.md``: a variance for ``Linear`` (``y = z + sqrt(noise) xi``), a flip
+probability in ``[0, 1/2)`` for ``Sign``, the variance of the Gaussian added before the sign for
+``Probit`` (``y = sign(z + sqrt(noise) xi)``).
+
+``test_errors(m, q, rho)`` gives the excess and total test errors of a student whose field on a
+fresh input is jointly Gaussian with the teacher's, with ``E[z^2] = rho``, ``E[z omega] = m``,
+``E[omega^2] = q``: the 0-1 error of ``sign(omega)`` for the classification channels (excess: against
+the noiseless ``sign(z)``; total: against the noisy label) and the mean squared error of ``omega`` for
+the regression channel (excess: against ``z``; total: against ``y``, that is, plus ``noise``).
+"""
+
+import abc
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import log_ndtr, ndtr
+
+from .quadrature import hermite_rule
+
+_LOG_SQRT_2PI = 0.5 * jnp.log(2 * jnp.pi)
+
+
+def _normal_pdf(x):
+    return jnp.exp(-0.5 * x**2 - _LOG_SQRT_2PI)
+
+
+def _safe_log(a):
+    """``log(a)``, ``-inf`` at ``a = 0`` with a zero (not NaN) derivative there."""
+    positive = a > 0
+    return jnp.where(positive, jnp.log(jnp.where(positive, a, 1.0)), -jnp.inf)
+
+
+def _disagreement(m, q, teacher_var):
+    """``P(sign(omega) != sign(t))`` for centred Gaussians with ``E[t omega] = m``."""
+    return jnp.arccos(jnp.clip(m / jnp.sqrt(teacher_var * q), -1.0, 1.0)) / jnp.pi
+
+
+class Channel(eqx.Module):
+    """A teacher channel ``P(y | z)`` with its Gaussian-smoothed partition function."""
+
+    noise: jax.Array = eqx.field(default=0.0, converter=jnp.asarray)
+
+    classification: eqx.AbstractClassVar[bool]
+
+    @abc.abstractmethod
+    def partition(self, y, omega, V):
+        """``Z(y, omega, V)``."""
+
+    @abc.abstractmethod
+    def log_partition(self, y, omega, V):
+        """``log Z(y, omega, V)``, computed stably."""
+
+    @abc.abstractmethod
+    def dlog_partition(self, y, omega, V):
+        """``d/domega log Z(y, omega, V)``, in closed form."""
+
+    @abc.abstractmethod
+    def label_quadrature(self, omega, V, order: int):
+        """``(y, w, dw)`` of shape ``omega.shape + (L,)``: see the module docstring."""
+
+    @abc.abstractmethod
+    def test_errors(self, m, q, rho):
+        """``(excess, total)`` test errors for the overlaps ``m``, ``q`` and teacher variance ``rho``."""
+
+    @abc.abstractmethod
+    def sample(self, key, z):
+        """Labels drawn from ``P(y | z)`` for an array of teacher fields ``z``."""
+
+
+class _BinaryChannel(Channel):
+    """``y = +-1`` with ``Z(y, omega, V) = a + b Phi(y omega / s)``, ``s = s(V)``."""
+
+    classification = True
+
+    @abc.abstractmethod
+    def _coefficients(self, V):
+        """``(a, b, s)``."""
+
+    def partition(self, y, omega, V):
+        a, b, s = self._coefficients(V)
+        return a + b * ndtr(y * omega / s)
+
+    def log_partition(self, y, omega, V):
+        a, b, s = self._coefficients(V)
+        return jnp.logaddexp(_safe_log(a), jnp.log(b) + log_ndtr(y * omega / s))
+
+    def dlog_partition(self, y, omega, V):
+        a, b, s = self._coefficients(V)
+        u = y * omega / s
+        # b phi(u) / (a + b Phi(u)), written with log-Phi so that it stays finite for u -> -inf.
+        log_ratio = jnp.log(b) - 0.5 * u**2 - _LOG_SQRT_2PI - self.log_partition(y, omega, V)
+        return y * jnp.exp(log_ratio) / s
+
+    def label_quadrature(self, omega, V, order: int):
+        del order
+        a, b, s = self._coefficients(V)
+        y = jnp.stack(jnp.broadcast_arrays(-1.0 + 0.0 * omega, 1.0 + 0.0 * omega), axis=-1)
+        u = y * omega[..., None] / s
+        w = a + b * ndtr(u)
+        dw = y * b * _normal_pdf(u) / s
+        return y, w, dw
+
+
+class Sign(_BinaryChannel):
+    r"""``y = sign(z)``, flipped with probability ``noise`` in ``[0, 1/2)``.
+
+    ``Z = noise + (1 - 2 noise) Phi(y omega / sqrt(V))``.
+    """
+
+    def _coefficients(self, V):
+        return self.noise, 1 - 2 * self.noise, jnp.sqrt(V)
+
+    def test_errors(self, m, q, rho):
+        excess = _disagreement(m, q, rho)
+        return excess, self.noise + (1 - 2 * self.noise) * excess
+
+    def sample(self, key, z):
+        flip = jax.random.bernoulli(key, self.noise, jnp.shape(z))
+        y = jnp.where(z >= 0, 1.0, -1.0).astype(jnp.result_type(z))
+        return jnp.where(flip, -y, y)
+
+
+class Probit(_BinaryChannel):
+    r"""``y = sign(z + sqrt(noise) xi)``; ``Z = Phi(y omega / sqrt(V + noise))``."""
+
+    def _coefficients(self, V):
+        return 0.0 * V, 1.0 + 0.0 * V, jnp.sqrt(V + self.noise)
+
+    def test_errors(self, m, q, rho):
+        return _disagreement(m, q, rho), _disagreement(m, q, rho + self.noise)
+
+    def sample(self, key, z):
+        xi = jax.random.normal(key, jnp.shape(z), jnp.result_type(z))
+        return jnp.where(z + jnp.sqrt(self.noise) * xi >= 0, 1.0, -1.0).astype(xi.dtype)
+
+
+class Linear(Channel):
+    r"""``y = z + sqrt(noise) xi``; ``Z = N(y; omega, V + noise)``, ``d log Z = (y - omega)/(V + noise)``.
+
+    Labels are integrated by a Gauss-Hermite rule: ``y_k = omega + sqrt(V + noise) eta_k``.
+    """
+
+    classification = False
+
+    def partition(self, y, omega, V):
+        s2 = V + self.noise
+        return jnp.exp(-0.5 * (y - omega) ** 2 / s2) / jnp.sqrt(2 * jnp.pi * s2)
+
+    def log_partition(self, y, omega, V):
+        s2 = V + self.noise
+        return -0.5 * (y - omega) ** 2 / s2 - 0.5 * jnp.log(2 * jnp.pi * s2)
+
+    def dlog_partition(self, y, omega, V):
+        return (y - omega) / (V + self.noise)
+
+    def label_quadrature(self, omega, V, order: int):
+        eta, weights = hermite_rule(order, jnp.result_type(omega))
+        s = jnp.sqrt(V + self.noise)
+        y = omega[..., None] + s * eta
+        w = jnp.broadcast_to(weights, y.shape)
+        return y, w, w * eta / s
+
+    def test_errors(self, m, q, rho):
+        excess = rho - 2 * m + q
+        return excess, excess + self.noise
+
+    def sample(self, key, z):
+        xi = jax.random.normal(key, jnp.shape(z), jnp.result_type(z))
+        return z + jnp.sqrt(self.noise) * xi
+
+
+CHANNELS: dict[str, type[Channel]] = {"linear": Linear, "sign": Sign, "probit": Probit}
