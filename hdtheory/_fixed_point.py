@@ -96,6 +96,7 @@ def _default_tol(dtype) -> float:
     return 1e-10 if jnp.finfo(dtype).bits >= 64 else 1e-5
 
 
+@eqx.filter_jit
 def solve(
     theory: FixedPointTheory,
     init="uninformed",
@@ -115,11 +116,15 @@ def solve(
         tol: convergence threshold on ``max_i |T(x)_i - x_i| / (1 + |x_i|)``; defaults to 1e-10 in
             float64 and 1e-5 in float32.
         max_steps: iteration budget; a solve that runs out reports ``Status.MAX_STEPS``.
-        max_norm: coordinates larger than this (sup norm) are reported as ``Status.DIVERGED``.
+        max_norm: a state larger than this (sup norm) is reported as ``Status.DIVERGED``: the
+            physical regime of a diverging norm (separable data at ``lam -> 0``), not a crash.
 
     Returns:
         A :class:`Solution`. It never raises for a setting in the domain that fails to converge: the
         failure is in ``converged``, ``status`` and ``residual`` (per point under ``vmap``).
+
+    ``solve`` is compiled once per theory type and static configuration (``equinox.filter_jit``):
+    new parameter values reuse the compiled program.
     """
     if isinstance(init, str):
         state0 = theory.init(init)
@@ -137,12 +142,15 @@ def solve(
     def scaled(x, r):
         return jnp.max(jnp.abs(r) / (1 + jnp.abs(x)))
 
+    def too_large(x):
+        state = ravel_pytree(theory.constrain(unravel(x)))[0]
+        return ~(jnp.max(jnp.abs(state)) <= max_norm)
+
     def iterate(residual, x0):
         def running(carry):
             x, r, i = carry
             finite = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(r))
-            small = jnp.max(jnp.abs(x)) <= max_norm
-            return (scaled(x, r) > tol) & (i < max_steps) & finite & small
+            return (scaled(x, r) > tol) & (i < max_steps) & finite & ~too_large(x)
 
         def body(carry):
             x, r, i = carry
@@ -151,18 +159,19 @@ def solve(
 
         x, r, i = jax.lax.while_loop(running, body, (x0, residual(x0), 0))
         res = scaled(x, r)
-        diverged = ~jnp.isfinite(res) | (jnp.max(jnp.abs(x)) > max_norm)
+        diverged = ~jnp.isfinite(res) | too_large(x)
         status = jnp.where(
             res <= tol, Status.CONVERGED, jnp.where(diverged, Status.DIVERGED, Status.MAX_STEPS)
         )
-        return x, (i, res, status)
+        # custom_root differentiates its auxiliary outputs too: carry them as floats.
+        return x, jnp.stack([i, res, status]).astype(x.dtype)
 
     def tangent_solve(linear, rhs):
         return jnp.linalg.solve(jax.jacfwd(linear)(rhs), rhs)
 
-    flat, (iterations, res, status) = jax.lax.custom_root(
-        residual, flat0, iterate, tangent_solve, has_aux=True
-    )
+    flat, aux = jax.lax.custom_root(residual, flat0, iterate, tangent_solve, has_aux=True)
+    aux = jax.lax.stop_gradient(aux)
+    iterations, res, status = aux[0].astype(jnp.int32), aux[1], aux[2].astype(jnp.int32)
     state = theory.constrain(unravel(flat))
     return Solution(
         state=state,

@@ -13,8 +13,15 @@ import numpy as np
 
 @functools.lru_cache(maxsize=None)
 def _rule(order: int) -> tuple[np.ndarray, np.ndarray]:
-    nodes, weights = np.polynomial.hermite_e.hermegauss(order)
-    return nodes, weights / np.sqrt(2.0 * np.pi)
+    # Golub-Welsch: the nodes are the eigenvalues of the Jacobi matrix of the probabilists' Hermite
+    # polynomials (off-diagonal sqrt(k)), the weights the squared first components of the
+    # eigenvectors. Stable at any order, unlike the three-term recurrence in hermegauss.
+    off = np.sqrt(np.arange(1, order, dtype=float))
+    nodes, vectors = np.linalg.eigh(np.diag(off, 1) + np.diag(off, -1))
+    weights = vectors[0] ** 2
+    nodes = 0.5 * (nodes - nodes[::-1])  # exact symmetry
+    weights = 0.5 * (weights + weights[::-1])
+    return nodes, weights / weights.sum()
 
 
 def hermite_rule(order: int, dtype=None) -> tuple[jnp.ndarray, jnp.ndarray]:

@@ -1,0 +1,211 @@
+"""The ERM theory against closed forms, published numbers and finite differences."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import hdtheory as hd
+
+
+def ridge_closed_form(alpha, lam, rho, noise):
+    """Ridge on isotropic data from the Marchenko-Pastur Stieltjes transform.
+
+    With S = X^T X / d (X of size n x d, alpha = n / d), g(z) = (1/d) tr (S - z)^{-1} solves
+    g (-z + alpha / (1 + g)) = 1; at z = -lam, lam g^2 + (lam + alpha - 1) g - 1 = 0. The estimator
+    w = (S + lam)^{-1} X^T y / sqrt(d) has excess error |w - w*|^2 / d
+    = rho lam^2 g'(-lam) + noise (g - lam g'(-lam)), overlap m = rho (1 - lam g) and V = g.
+    """
+    b = lam + alpha - 1
+    g = (-b + np.sqrt(b**2 + 4 * lam)) / (2 * lam)
+    dg = (g**2 + g) / (2 * lam * g + b)
+    return {"test_error": rho * lam**2 * dg + noise * (g - lam * dg), "m": rho * (1 - lam * g), "V": g}
+
+
+def test_square_loss_matches_marchenko_pastur_closed_form():
+    alphas, lams = np.meshgrid(np.linspace(0.2, 4.0, 7), np.logspace(-3, 1, 6), indexing="ij")
+    rho, noise = 1.3, 0.4
+    solve = jax.jit(jax.vmap(lambda a, l: hd.solve(hd.ERM(
+        alpha=a, lam=l, rho=rho, noise=noise, loss="square", teacher="linear"))))
+    sol = solve(alphas.ravel(), lams.ravel())
+    assert bool(jnp.all(sol.converged))
+    ref = ridge_closed_form(alphas.ravel(), lams.ravel(), rho, noise)
+    for key, value in ref.items():
+        np.testing.assert_allclose(sol.observables[key], value, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(sol.observables["test_error_total"], ref["test_error"] + noise, rtol=1e-8)
+
+
+def test_ridgeless_regression_above_interpolation_threshold():
+    # lam -> 0 with alpha > 1: excess error noise / (alpha - 1) (least squares).
+    sol = hd.solve(hd.ERM(alpha=3.0, lam=0.0, noise=0.5, loss="square", teacher="linear"))
+    assert bool(sol.converged)
+    assert float(sol.observables["test_error"]) == pytest.approx(0.5 / 2.0, abs=1e-8)
+
+
+# Logistic regression, noiseless sign teacher, rho = 1, lam = 0.01: test errors computed by two
+# independent public implementations of these replica equations, which agree to six digits.
+PUBLISHED = [(0.5, 0.322914), (1.0, 0.255064), (2.0, 0.174781), (4.0, 0.102586)]
+
+
+def test_logistic_published_learning_curve():
+    alphas = jnp.array([a for a, _ in PUBLISHED])
+    sol = jax.vmap(lambda a: hd.solve(hd.ERM(alpha=a, lam=0.01)))(alphas)
+    assert bool(jnp.all(sol.converged))
+    np.testing.assert_allclose(sol.observables["test_error"], [e for _, e in PUBLISHED], atol=1e-5)
+
+
+def test_quadrature_order_converges():
+    def error(alpha, lam, order):
+        theory = hd.ERM(alpha=alpha, lam=lam, order=order)
+        return float(hd.solve(theory).observables["test_error"])
+
+    # Moderate norm (q ~ 20): the default order is converged to 1e-8.
+    assert abs(error(2.0, 0.01, 96) - error(2.0, 0.01, 512)) < 1e-8
+    # Large norm (q ~ 180 at lam = 1e-3): features of width 1/sqrt(q) in xi need a higher order.
+    assert abs(error(5.0, 0.001, 96) - error(5.0, 0.001, 512)) < 2e-4
+    assert abs(error(5.0, 0.001, 256) - error(5.0, 0.001, 512)) < 1e-6
+
+
+SETTINGS = {
+    "logistic-sign": dict(loss="logistic", teacher="sign"),
+    "hinge-probit": dict(loss="hinge", teacher="probit"),
+    "huber-linear": dict(loss="huber", teacher="linear"),
+    "square-sign": dict(loss="square", teacher="sign"),
+}
+FIELDS = ("alpha", "lam", "rho", "noise", "delta")
+POINT = jnp.array([1.7, 0.3, 1.2, 0.1, 0.8])
+OBSERVABLES = ("test_error", "train_loss", "q", "m")
+
+
+def _observables(setting):
+    def f(params):
+        sol = hd.solve(hd.ERM(**dict(zip(FIELDS, params)), **SETTINGS[setting]))
+        return jnp.stack([sol.observables[k] for k in OBSERVABLES])
+
+    return f
+
+
+@pytest.mark.parametrize("setting", SETTINGS)
+def test_gradients_match_central_differences(setting):
+    """Reverse mode (grad) with respect to every parameter, against central differences."""
+    f = jax.jit(_observables(setting))
+    jac = jax.jit(jax.jacrev(f))(POINT)
+    h = 1e-5
+    for i, field in enumerate(FIELDS):
+        step = jnp.zeros(len(FIELDS)).at[i].set(h)
+        fd = (f(POINT + step) - f(POINT - step)) / (2 * h)
+        np.testing.assert_allclose(jac[:, i], fd, rtol=1e-5, atol=1e-8, err_msg=field)
+
+
+def test_gradients_under_jit_vmap_and_forward_mode():
+    f = _observables("logistic-sign")
+    points = jnp.stack([POINT, POINT.at[1].set(0.02), POINT.at[0].set(4.0)])
+    jac_fwd = jax.jit(jax.vmap(jax.jacfwd(f)))(points)
+    jac_rev = jax.vmap(jax.jacrev(f))(points)
+    np.testing.assert_allclose(jac_fwd, jac_rev, rtol=1e-8, atol=1e-12)
+    f = jax.jit(f)
+    h = 1e-5
+    for k, point in enumerate(points):
+        for i in range(len(FIELDS)):
+            step = jnp.zeros(len(FIELDS)).at[i].set(h)
+            fd = (f(point + step) - f(point - step)) / (2 * h)
+            np.testing.assert_allclose(jac_fwd[k, :, i], fd, rtol=1e-5, atol=1e-8)
+    tangent = jnp.ones(len(FIELDS))
+    _, jvp = jax.jvp(f, (POINT,), (tangent,))
+    np.testing.assert_allclose(jvp, jac_fwd[0] @ tangent, rtol=1e-10)
+
+
+def test_vmap_equals_point_by_point():
+    alphas = jnp.array([0.3, 1.0, 2.5, 4.0])
+    lams = jnp.array([0.001, 0.05, 1.0, 10.0])
+    batch = jax.vmap(lambda a, l: hd.solve(hd.ERM(alpha=a, lam=l, loss="hinge")))(alphas, lams)
+    for i, (a, l) in enumerate(zip(alphas, lams)):
+        one = hd.solve(hd.ERM(alpha=float(a), lam=float(l), loss="hinge"))
+        for key, value in one.observables.items():
+            assert float(batch.observables[key][i]) == pytest.approx(float(value), rel=1e-9, abs=1e-12)
+
+
+def test_newton_needs_tens_of_iterations_where_damped_iteration_needs_hundreds():
+    theory = hd.ERM(alpha=4.0, lam=0.001)
+    newton = hd.solve(theory)
+    damped = hd.solve(theory, method=hd.Damped(0.5), max_steps=5000)
+    assert bool(newton.converged) and int(newton.iterations) <= 20
+    assert int(damped.iterations) > 5 * int(newton.iterations)
+    assert float(newton.observables["test_error"]) == pytest.approx(
+        float(damped.observables["test_error"]), abs=1e-8)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(alpha=0.0), "alpha"),
+        (dict(alpha=-1.0), "alpha"),
+        (dict(lam=-0.1), "lam"),
+        (dict(rho=0.0), "rho"),
+        (dict(loss="cauchy"), "loss"),
+        (dict(teacher="relu"), "teacher"),
+        (dict(teacher="sign", noise=0.5), "noise"),
+        (dict(teacher="linear", loss="square", noise=-1.0), "noise"),
+        (dict(loss="huber", teacher="linear", delta=0.0), "delta"),
+        (dict(loss="logistic", teacher="linear"), "teacher"),
+        (dict(lam=0.0, loss="hinge", teacher="sign"), "lam"),
+        (dict(lam=0.0, loss="square", teacher="linear", alpha=0.5), "lam"),
+        (dict(alpha=jnp.array([1.0, -2.0])), "alpha"),
+        (dict(alpha=float("nan")), "alpha"),
+    ],
+)
+def test_bad_input_is_rejected_with_the_parameter_named(kwargs, name):
+    with pytest.raises(hd.ParameterError, match=name):
+        hd.ERM(**kwargs)
+
+
+def test_separable_data_without_regularisation_is_flagged():
+    # Noisy labels at lam = 0 and small alpha are linearly separable: no minimiser exists.
+    sol = hd.solve(hd.ERM(alpha=1.0, lam=0.0, loss="logistic", noise=0.05))
+    assert not bool(sol.converged)
+    assert int(sol.status) in (hd.Status.DIVERGED, hd.Status.MAX_STEPS)
+    # Above the separability threshold the same setting converges.
+    sol = hd.solve(hd.ERM(alpha=3.0, lam=0.0, loss="logistic", noise=0.2))
+    assert bool(sol.converged) and np.isfinite(float(sol.observables["test_error"]))
+
+
+def test_float32_runs():
+    theory = hd.ERM(alpha=jnp.float32(2.0), lam=jnp.float32(0.01))
+    sol = hd.solve(theory)
+    assert sol.observables["test_error"].dtype == jnp.float32
+    assert bool(sol.converged)
+    assert float(sol.observables["test_error"]) == pytest.approx(0.174781, abs=1e-4)
+
+
+COMPATIBLE = [("logistic", "sign"), ("logistic", "probit"), ("hinge", "sign"), ("hinge", "probit"),
+              ("square", "linear"), ("square", "sign"), ("huber", "linear"), ("huber", "probit")]
+
+
+@functools.cache
+def _compiled(loss, teacher):
+    return jax.jit(lambda a, l, r, n, d: hd.solve(
+        hd.ERM(alpha=a, lam=l, rho=r, noise=n, delta=d, loss=loss, teacher=teacher)))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    kind=st.sampled_from(COMPATIBLE),
+    alpha=st.floats(0.05, 20.0),
+    lam=st.floats(1e-4, 100.0),
+    rho=st.floats(0.1, 10.0),
+    noise=st.floats(0.0, 0.49),
+    delta=st.floats(0.05, 5.0),
+)
+def test_every_setting_is_converged_and_finite_or_flagged(kind, alpha, lam, rho, noise, delta):
+    loss, teacher = kind
+    hd.ERM(alpha=alpha, lam=lam, rho=rho, noise=noise, delta=delta, loss=loss, teacher=teacher)
+    sol = _compiled(loss, teacher)(alpha, lam, rho, noise, delta)
+    finite = all(bool(jnp.isfinite(v)) for v in sol.observables.values())
+    if bool(sol.converged):
+        assert finite and float(sol.residual) <= 1e-10
+    else:
+        assert int(sol.status) in (hd.Status.MAX_STEPS, hd.Status.DIVERGED)
