@@ -1,0 +1,70 @@
+"""The command line: list, eval, demo; errors on stderr with exit status 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hdtheory import cli
+
+
+def run(*args):
+    return subprocess.run([sys.executable, "-m", "hdtheory.cli", *args], capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_list_names_every_parameter_with_range():
+    result = run("list", "--json")
+    assert result.returncode == 0
+    table = {row["name"]: row for row in json.loads(result.stdout)["erm"]}
+    assert set(table) >= {"alpha", "lam", "rho", "noise", "delta", "loss", "teacher"}
+    assert table["alpha"]["allowed"] == "(0, inf)"
+    assert "logistic" in table["loss"]["allowed"]
+
+
+def test_eval_json_reproduces_published_value():
+    result = run("eval", "erm", "loss=logistic", "teacher=sign", "alpha=2", "lam=0.01", "--json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert {"test_error", "train_loss", "m", "q", "V", "converged", "iterations"} <= set(record)
+    assert record["converged"] is True
+    assert record["test_error"] == pytest.approx(0.174781, abs=1e-5)  # see tests/test_erm.py
+
+
+@pytest.mark.parametrize(
+    "args, name",
+    [
+        (["eval", "erm", "alpha=-1"], "alpha"),
+        (["eval", "erm", "lam=-0.5"], "lam"),
+        (["eval", "erm", "loss=cauchy"], "loss"),
+        (["eval", "erm", "teacher=sign", "noise=0.7"], "noise"),
+        (["eval", "erm", "bogus=1"], "bogus"),
+        (["eval", "erm", "alpha=two"], "alpha"),
+        (["eval", "nomodel"], "nomodel"),
+    ],
+)
+def test_bad_input_exits_2_naming_the_parameter(args, name):
+    result = run(*args)
+    assert result.returncode == 2
+    assert name in result.stderr and result.stderr.count("\n") == 1
+    assert result.stdout == ""
+
+
+def test_help_everywhere():
+    for args in (["--help"], ["eval", "--help"], ["list", "--help"], ["demo", "--help"]):
+        assert run(*args).returncode == 0
+
+
+def test_demo_writes_data_and_figures(tmp_path):
+    assert cli.main(["demo", "--quick", "--out", str(tmp_path), "--json"]) == 0
+    import xarray as xr
+
+    for name in ("learning_curve.png", "learning_curve.pdf", "learning_curve.csv"):
+        assert (tmp_path / name).stat().st_size > 0
+    data = xr.open_dataset(tmp_path / "learning_curve.nc")
+    assert bool(data["converged"].all())
+    # The simulation points sit on the theory curve within their finite-size error.
+    theory = data["test_error"].interp(alpha=data["alpha_sim"])
+    gap = abs(theory - data["simulated_test_error"])
+    assert bool((gap < 4 * data["simulated_test_error_sem"] + 0.02).all())
