@@ -28,7 +28,9 @@ with ``xi ~ N(0, 1)``, ``omega = sqrt(q) xi``, ``omega_0 = m / sqrt(q) xi``, ``V
 The expectations are Gauss-Hermite sums of order ``order``. The loss's proximal map varies on a
 scale of order one in ``omega``, that is ``1 / sqrt(q)`` in ``xi``: the default order 96 is accurate
 to about 1e-8 on the test error for ``q`` up to ~20, and to ~1e-4 at ``q ~ 200`` (very small ``lam``
-at large ``alpha``), where ``order=256`` restores 1e-6.
+at large ``alpha``), where ``order=256`` restores 1e-6. For the kinked losses (hinge, Huber) the
+quadrature samples a piecewise-smooth integrand: values converge, but derivatives with respect to the
+parameters carry visible quadrature noise at the default order.
 
 **Observables.** ``m, q, V, mhat, qhat, Vhat``; ``test_error`` and ``test_error_total`` (the 0-1 error
 of ``sign(w.x)`` against the noiseless and the noisy label for the sign and probit teachers, the mean
