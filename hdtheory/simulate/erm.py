@@ -1,0 +1,162 @@
+r"""Finite-``d`` simulations of regularised ERM on isotropic Gaussian data (:class:`~hdtheory.ERM`).
+
+**Setting** (that of :mod:`hdtheory.models.erm`). ``n = round(alpha d)`` samples ``x_i ~ N(0, I_d)``;
+teacher weights drawn uniformly on the sphere ``|w*|^2 = rho d`` (the theory sees the teacher only
+through ``rho = lim |w*|^2 / d``; fixing the norm, rather than drawing ``w* ~ N(0, rho I_d)``, removes
+an ``O(1 / sqrt(d))`` fluctuation of ``m`` that is no part of the theory); labels ``y_i`` drawn by
+``theory.channel.sample`` from the teacher field ``z_i = w*.x_i / sqrt(d)``. The estimator is
+
+.. math:: \hat w = \arg\min_w \sum_i l(y_i, w \cdot x_i / \sqrt{d}) + \frac{\lambda}{2} |w|^2 ,
+
+with ``lam`` multiplying the penalty as written and ``l = theory.loss_fn``. Solvers: the square loss in
+closed form (a Cholesky solve); logistic and Huber by Newton's method on the weights (Hessian
+``X^T diag(l'') X / d + lam I``, backtracking line search on the objective, stopped when the gradient
+norm falls below 1e-10, 1e-5 in float32, of its value at ``w = 0``); hinge by scikit-learn's
+``LinearSVC`` on the features ``x / sqrt(d)`` with ``C = 1 / lam``, whose objective
+``|w|^2 / 2 + C sum_i hinge`` is this one divided by ``lam``. ``lam = 0`` with the logistic or hinge
+loss is the separable (max-margin) regime and is not simulated.
+
+**Observables**, per seed, named and normalised as in ``ERM.observables``: ``m = w*.w / d``,
+``q = |w|^2 / d``; ``test_error`` and ``test_error_total`` from ``theory.channel.test_errors(m, q,
+|w*|^2 / d)``, the exact population errors of the fitted ``w`` (its field on a fresh input is jointly
+Gaussian with the teacher's); ``train_loss``, the average training loss (penalty excluded);
+``norm = sqrt(q)``; ``angle`` between ``w`` and ``w*`` in radians. ``V`` and the conjugates are not
+measured. One diagnostic is added: ``test_error_empirical``, the excess test error measured on
+``max(n, 10000)`` fresh samples, one held-out set independent of the training sets and shared by the
+seeds: the 0-1 error of ``sign(w.x / sqrt(d))`` against the noiseless ``sign(z)`` for the
+classification channels, the mean squared error against ``z`` for the linear one.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..models.erm import ERM
+from . import SimulationResult, simulate
+
+
+@simulate.register
+def simulate_erm(theory: ERM, *, d: int = 1000, seeds: int = 4, key=None) -> SimulationResult:
+    """Simulate :class:`~hdtheory.ERM` at dimension ``d`` over ``seeds`` instances; see the module."""
+    if float(theory.lam) == 0 and theory.loss in ("logistic", "hinge"):
+        raise ValueError(f"lam=0 with loss={theory.loss!r} (the separable regime) is not simulated")
+    if d < 1 or seeds < 1:
+        raise ValueError(f"need d >= 1 and seeds >= 1, got d={d}, seeds={seeds}")
+    key = jax.random.PRNGKey(0) if key is None else key
+    n = max(round(float(theory.alpha) * d), 1)
+    test_key, *seed_keys = jax.random.split(key, seeds + 1)
+    # One held-out set, independent of every training set, serves all the seeds.
+    X_test = jax.random.normal(test_key, (max(n, 10_000), d))
+    samples = []
+    for seed_key in seed_keys:
+        X, y, w_star = _draw(theory, seed_key, n, d)
+        w = _fit(theory, X, y)
+        samples.append(_observables(theory, w, w_star, X, y, X_test))
+    return SimulationResult.from_samples(samples, d=d, n=n)
+
+
+@eqx.filter_jit
+def _draw(theory: ERM, key, n: int, d: int):
+    """``(X, y, w*)``: a training set and its teacher."""
+    w_key, x_key, y_key = jax.random.split(key, 3)
+    w_star = jax.random.normal(w_key, (d,))
+    w_star = jnp.sqrt(theory.rho * d) * w_star / jnp.linalg.norm(w_star)
+    X = jax.random.normal(x_key, (n, d))
+    return X, theory.channel.sample(y_key, X @ w_star / jnp.sqrt(d)), w_star
+
+
+def _fit(theory: ERM, X, y):
+    if theory.loss == "square":
+        return _ridge(X, y, theory.lam)
+    if theory.loss == "hinge":
+        return _svm(X, y, float(theory.lam))
+    w, converged = _newton(theory.loss_fn, X, y, theory.lam)
+    if not converged:
+        raise RuntimeError(f"Newton's method did not converge for {theory}")
+    return w
+
+
+@jax.jit
+def _ridge(X, y, lam):
+    d = X.shape[1]
+    hessian = X.T @ X / d + lam * jnp.eye(d, dtype=X.dtype)
+    return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(hessian), X.T @ y / jnp.sqrt(d))
+
+
+def _svm(X, y, lam: float):
+    from sklearn.svm import LinearSVC  # optional dependency: hdtheory[simulate]
+
+    features = np.asarray(X, np.float64) / np.sqrt(X.shape[1])
+    svc = LinearSVC(
+        loss="hinge", fit_intercept=False, C=1 / lam, dual=True, tol=1e-8, max_iter=100_000
+    )
+    svc.fit(features, np.asarray(y, np.float64))  # classes_ = [-1, 1]: coef_ scores the label +1
+    return jnp.asarray(svc.coef_[0], X.dtype)
+
+
+@eqx.filter_jit
+def _newton(loss, X, y, lam, max_steps: int = 100, max_backtracks: int = 40):
+    """Newton's method with backtracking from ``w = 0``; returns ``(w, converged)``."""
+    d = X.shape[1]
+    dtype = X.dtype
+    eps = jnp.finfo(dtype).eps
+    tol = 1e-10 if jnp.finfo(dtype).bits >= 64 else 1e-5
+    curvature = jax.vmap(jax.grad(jax.grad(loss, argnums=1), argnums=1))
+
+    def objective(w):
+        return jnp.sum(loss(y, X @ w / jnp.sqrt(d))) + 0.5 * lam * w @ w
+
+    value_and_grad = jax.value_and_grad(objective)
+    w0 = jnp.zeros(d, dtype)
+    f0, g0 = value_and_grad(w0)
+    g0_norm = jnp.linalg.norm(g0)
+
+    def running(carry):
+        w, f, g, i = carry
+        return (jnp.linalg.norm(g) > tol * g0_norm) & (i < max_steps) & jnp.isfinite(f)
+
+    def newton_step(carry):
+        w, f, g, i = carry
+        hessian = (X.T * curvature(y, X @ w / jnp.sqrt(d))) @ X / d + lam * jnp.eye(d, dtype=dtype)
+        step = -jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(hessian), g)
+        # Armijo's condition, with a rounding allowance so that steps near the optimum, whose
+        # decrease is below the precision of f, are taken rather than backtracked forever.
+        bound = lambda t: f + 1e-4 * t * (g @ step) + 16 * eps * jnp.abs(f)
+
+        def too_long(search):
+            t, f_t, k = search
+            return ~(f_t <= bound(t)) & (k < max_backtracks)
+
+        def halve(search):
+            t, _, k = search
+            return t / 2, objective(w + t / 2 * step), k + 1
+
+        t, *_ = jax.lax.while_loop(too_long, halve, (jnp.ones((), dtype), objective(w + step), 0))
+        w = w + t * step
+        return (w, *value_and_grad(w), i + 1)
+
+    w, f, g, _ = jax.lax.while_loop(running, newton_step, (w0, f0, g0, 0))
+    return w, jnp.isfinite(f) & (jnp.linalg.norm(g) <= tol * g0_norm)
+
+
+@eqx.filter_jit
+def _observables(theory: ERM, w, w_star, X, y, X_test) -> dict[str, jax.Array]:
+    d = w.shape[0]
+    m, q, rho = w_star @ w / d, w @ w / d, w_star @ w_star / d
+    test_error, test_error_total = theory.channel.test_errors(m, q, rho)
+    z, omega = X_test @ w_star / jnp.sqrt(d), X_test @ w / jnp.sqrt(d)
+    if theory.channel.classification:
+        empirical = jnp.mean((omega >= 0) != (z >= 0))
+    else:
+        empirical = jnp.mean((omega - z) ** 2)
+    return {
+        "m": m,
+        "q": q,
+        "test_error": test_error,
+        "test_error_total": test_error_total,
+        "test_error_empirical": empirical,
+        "train_loss": jnp.mean(theory.loss_fn(y, X @ w / jnp.sqrt(d))),
+        "norm": jnp.sqrt(q),
+        "angle": jnp.arccos(jnp.clip(m / jnp.sqrt(rho * q), -1.0, 1.0)),
+    }
