@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
@@ -10,8 +11,9 @@ from hdtheory import cli
 
 
 def run(*args):
+    # From a neutral folder, so that the installed package is imported, not the source tree.
     return subprocess.run([sys.executable, "-m", "hdtheory.cli", *args], capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, cwd=tempfile.gettempdir())
 
 
 def test_list_names_every_parameter_with_range():
