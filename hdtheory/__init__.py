@@ -2,6 +2,7 @@
 
 from . import kernels, models
 from ._fixed_point import Damped, Newton, Solution, Status, solve
+from ._sweep import sweep
 from ._theory import FixedPointTheory, Interval, ParameterError, Theory
 from .models import ERM
 
@@ -11,6 +12,7 @@ __all__ = [
     "kernels",
     "models",
     "solve",
+    "sweep",
     "Solution",
     "Status",
     "Newton",

@@ -103,7 +103,7 @@ def solve(
     *,
     method=Newton(),
     tol: float | None = None,
-    max_steps: int = 100,
+    max_steps: int | jax.Array = 100,
     max_norm: float = 1e8,
 ) -> Solution:
     """The fixed point of ``theory.update``, its observables and diagnostics.

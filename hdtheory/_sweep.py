@@ -1,0 +1,174 @@
+"""Phase diagrams: :func:`sweep` solves a theory over a grid of any of its fields.
+
+The grid (the Cartesian product of the axes, or the axes zipped together) is flattened and solved in
+chunks of a fixed size by one compiled, vmapped program, each chunk sharded over every local device
+along the grid axis. Stragglers do not set the cost of a chunk: every point first gets a small
+iteration budget; only the points that exhaust it are solved again, gathered into a small batch, with
+the full budget. The result is an :class:`xarray.Dataset` with one variable per observable, the
+diagnostics (``converged``, ``iterations``, ``residual``, ``status``), one coordinate per axis, and
+the fixed parameters in its attributes.
+"""
+
+import math
+from collections.abc import Mapping
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from ._fixed_point import Status, solve
+from ._theory import FixedPointTheory, ParameterError, parameters
+
+_CPU_CHUNK = 4096
+
+
+def _grid(axes: Mapping[str, np.ndarray], product: bool) -> tuple[dict, tuple[int, ...]]:
+    if product:
+        mesh = np.meshgrid(*axes.values(), indexing="ij")
+        return {k: v.ravel() for k, v in zip(axes, mesh)}, tuple(len(v) for v in axes.values())
+    lengths = {len(v) for v in axes.values()}
+    if len(lengths) != 1:
+        sizes = {k: len(v) for k, v in axes.items()}
+        raise ParameterError(f"zipped axes need equal lengths, got {sizes}")
+    return dict(axes), (lengths.pop(),)
+
+
+def _check_axes(theory, axes: Mapping[str, np.ndarray]) -> None:
+    """Reject unknown fields and out-of-domain values before anything is traced."""
+    fields = parameters(type(theory))
+    for name, values in axes.items():
+        if name not in fields or "domain" not in fields[name].metadata:
+            numeric = [k for k, f in fields.items() if "domain" in f.metadata]
+            raise ParameterError(f"cannot sweep {name!r}: the numeric parameters are {', '.join(numeric)}")
+        if values.ndim != 1 or values.size == 0:
+            raise ParameterError(f"axis {name!r} must be a non-empty 1-D array of values")
+    # Building the theory with every value runs its own checks, cross-parameter ones included.
+    type(theory)(**({k: getattr(theory, k) for k in fields} | {k: jnp.asarray(v) for k, v in axes.items()}))
+
+
+def _default_chunk(devices) -> int:
+    stats = devices[0].memory_stats() if hasattr(devices[0], "memory_stats") else None
+    if not stats or "bytes_limit" not in stats:
+        return _CPU_CHUNK * len(devices)
+    # About 64 KiB of temporaries per point for a few-dimensional state (measured on ERM, order 96);
+    # use at most half of the free memory.
+    free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+    return max(len(devices), int(free // 2 // 65536) // len(devices) * len(devices))
+
+
+class _Solver(eqx.Module):
+    """One compiled, vmapped solve over a flat batch of grid values."""
+
+    theory: FixedPointTheory
+    names: tuple[str, ...] = eqx.field(static=True)
+    init: str = eqx.field(static=True)
+    options: tuple = eqx.field(static=True)
+
+    def __call__(self, values: jax.Array, max_steps: int):
+        def one(row):
+            theory = eqx.tree_at(
+                lambda t: [getattr(t, k) for k in self.names], self.theory, list(row)
+            )
+            return solve(theory, self.init, max_steps=max_steps, **dict(self.options))
+
+        return jax.vmap(one)(values)
+
+
+_solve_batch = eqx.filter_jit(lambda solver, values, max_steps: solver(values, max_steps))
+
+
+def _run(solver, values: np.ndarray, chunk: int, sharding, max_steps: int, progress: bool, desc: str):
+    n = len(values)
+    chunks = range(0, n, chunk)
+    if progress and len(chunks) > 1:
+        from tqdm.auto import tqdm
+
+        chunks = tqdm(chunks, desc=desc, unit="chunk")
+    outputs = []
+    for start in chunks:
+        block = values[start : start + chunk]
+        pad = chunk - len(block)
+        if pad:  # a fixed shape: the last chunk reuses the compiled program
+            block = np.concatenate([block, np.repeat(block[-1:], pad, axis=0)])
+        block = jax.device_put(block, sharding)
+        # The budget is traced, so that both passes share one compiled program per chunk shape.
+        out = jax.tree.map(np.asarray, _solve_batch(solver, block, jnp.asarray(max_steps)))
+        outputs.append(jax.tree.map(lambda x: x[: chunk - pad], out))
+    return jax.tree.map(lambda *xs: np.concatenate(xs), *outputs)
+
+
+def sweep(
+    theory: FixedPointTheory,
+    axes: Mapping[str, np.ndarray],
+    *,
+    product: bool = True,
+    init: str = "uninformed",
+    chunk_size: int | None = None,
+    budget: tuple[int, int] = (25, 500),
+    progress: bool = True,
+    **solve_options,
+):
+    """Solve ``theory`` over a grid of its numeric fields; returns an :class:`xarray.Dataset`.
+
+    Args:
+        theory: the fixed parameters; the swept fields take the axes' values.
+        axes: field name -> 1-D array of values.
+        product: the Cartesian product of the axes (dimensions named after them), or, if False, the
+            axes zipped together along one dimension ``point``.
+        init: the initialisation passed to :func:`hdtheory.solve`.
+        chunk_size: points per compiled call; by default from the device's free memory (GPU), or
+            4096 per device on the CPU. Rounded up to a multiple of the local device count.
+        budget: ``(first, full)`` iteration budgets: every point gets ``first``; the points that
+            exhaust it are solved again with ``full``. Points that still do not converge are
+            reported (``converged=False``, ``status``), never retried further.
+        progress: show a progress bar when there is more than one chunk.
+        **solve_options: passed to :func:`hdtheory.solve` (``method``, ``tol``, ``max_norm``).
+    """
+    import xarray as xr
+
+    from . import __version__
+
+    axes = {k: np.asarray(v, dtype=float) for k, v in axes.items()}
+    _check_axes(theory, axes)
+    flat, shape = _grid(axes, product)
+    names = tuple(flat)
+    dtype = jnp.result_type(*(getattr(theory, k) for k in names), float)
+    values = np.stack([flat[k] for k in names], axis=1).astype(dtype)
+
+    devices = jax.local_devices()
+    chunk = chunk_size or _default_chunk(devices)
+    chunk = min(chunk, len(values))
+    chunk = math.ceil(chunk / len(devices)) * len(devices)
+    sharding = NamedSharding(Mesh(np.array(devices), ("grid",)), PartitionSpec("grid"))
+
+    solver = _Solver(theory, names, init, tuple(sorted(solve_options.items())))
+    out = _run(solver, values, chunk, sharding, budget[0], progress, "sweep")
+    retry = np.flatnonzero(out.status == Status.MAX_STEPS)
+    if len(retry) and budget[1] > budget[0]:
+        small = min(chunk, max(len(devices), 2 ** math.ceil(math.log2(len(retry)))))
+        small = math.ceil(small / len(devices)) * len(devices)
+        again = _run(solver, values[retry], small, sharding, budget[1], progress, "stragglers")
+        again = eqx.tree_at(lambda s: s.iterations, again, again.iterations + budget[0])
+        out = jax.tree.map(lambda a, b: _scatter(a, retry, b), out, again)
+
+    dims = tuple(axes) if product else ("point",)
+    coords = dict(axes) if product else {k: ("point", v) for k, v in axes.items()}
+    data = {k: (dims, np.reshape(v, shape)) for k, v in out.observables.items()}
+    for key in ("converged", "iterations", "residual", "status"):
+        data[key] = (dims, np.reshape(getattr(out, key), shape))
+    fixed = {
+        k: (getattr(theory, k) if isinstance(getattr(theory, k), str) else float(getattr(theory, k)))
+        for k in parameters(type(theory))
+        if k not in axes
+    }
+    attrs = fixed | {"theory": type(theory).__name__, "hdtheory_version": __version__,
+                     "status_codes": ", ".join(f"{s.value}={s.name.lower()}" for s in Status)}
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def _scatter(full: np.ndarray, index: np.ndarray, values: np.ndarray) -> np.ndarray:
+    full = np.array(full)
+    full[index] = values
+    return full

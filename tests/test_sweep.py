@@ -1,0 +1,97 @@
+"""Sweeps: the same numbers as point-by-point solves, whatever the chunking or the devices."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import hdtheory as hd
+
+AXES = {"alpha": np.linspace(0.3, 4.0, 5), "lam": np.logspace(-2, 0.5, 4)}
+
+
+@pytest.fixture(scope="module")
+def grid():
+    return hd.sweep(hd.ERM(loss="hinge"), AXES, progress=False)
+
+
+def test_product_sweep_equals_point_by_point(grid):
+    assert grid["test_error"].dims == ("alpha", "lam")
+    assert bool(grid["converged"].all())
+    for i, alpha in enumerate(AXES["alpha"]):
+        for j, lam in enumerate(AXES["lam"]):
+            sol = hd.solve(hd.ERM(loss="hinge", alpha=alpha, lam=lam))
+            for key in ("test_error", "train_loss", "q"):
+                assert float(grid[key][i, j]) == pytest.approx(float(sol.observables[key]), rel=1e-9)
+    assert grid.attrs["loss"] == "hinge" and grid.attrs["rho"] == 1.0
+    assert "hdtheory_version" in grid.attrs
+
+
+def test_chunked_equals_unchunked(grid):
+    chunked = hd.sweep(hd.ERM(loss="hinge"), AXES, chunk_size=3, progress=False)
+    xr.testing.assert_allclose(chunked, grid, rtol=1e-12)
+
+
+def test_zipped_axes():
+    zipped = hd.sweep(hd.ERM(), {"alpha": [0.5, 2.0], "lam": [0.01, 1.0]}, product=False)
+    assert zipped["test_error"].dims == ("point",)
+    sol = hd.solve(hd.ERM(alpha=2.0, lam=1.0))
+    assert float(zipped["test_error"][1]) == pytest.approx(float(sol.observables["test_error"]))
+
+
+def test_stragglers_get_a_second_budget_and_failures_are_flagged():
+    theory = hd.ERM()
+    axes = {"alpha": [0.5, 3.0], "lam": [0.001, 1.0]}
+    retried = hd.sweep(theory, axes, budget=(3, 100), progress=False)
+    assert bool(retried["converged"].all())
+    assert int(retried["iterations"].max()) > 3  # counted over both passes
+    reference = hd.sweep(theory, axes, budget=(100, 100), progress=False)
+    np.testing.assert_allclose(retried["test_error"], reference["test_error"], rtol=1e-9)
+    starved = hd.sweep(theory, axes, budget=(2, 2), progress=False)
+    assert not bool(starved["converged"].any())
+    assert bool((starved["status"] == hd.Status.MAX_STEPS).all())
+
+
+def test_netcdf_and_csv_round_trip(grid, tmp_path):
+    grid.to_netcdf(tmp_path / "grid.nc")
+    xr.testing.assert_identical(xr.open_dataset(tmp_path / "grid.nc").load(), grid)
+    grid.to_dataframe().to_csv(tmp_path / "grid.csv")
+    import pandas as pd
+
+    back = pd.read_csv(tmp_path / "grid.csv", index_col=["alpha", "lam"]).to_xarray()
+    np.testing.assert_allclose(back["test_error"], grid["test_error"], rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "axes, name",
+    [({"gamma": [1.0]}, "gamma"), ({"loss": [1.0]}, "loss"), ({"alpha": [1.0, -1.0]}, "alpha"),
+     ({"lam": []}, "lam")],
+)
+def test_bad_axes_are_rejected_before_compiling(axes, name):
+    with pytest.raises(hd.ParameterError, match=name):
+        hd.sweep(hd.ERM(), axes)
+
+
+def test_four_cpu_devices_give_the_same_numbers(grid, tmp_path):
+    script = textwrap.dedent(
+        """
+        import jax, numpy as np
+        jax.config.update("jax_enable_x64", True)
+        import hdtheory as hd
+        assert len(jax.devices()) == 4
+        axes = {"alpha": np.linspace(0.3, 4.0, 5), "lam": np.logspace(-2, 0.5, 4)}
+        hd.sweep(hd.ERM(loss="hinge"), axes, chunk_size=8, progress=False).to_netcdf(%r)
+        """
+        % str(tmp_path / "sharded.nc")
+    )
+    env = os.environ | {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
+                            cwd=tempfile.gettempdir(), timeout=600)
+    assert result.returncode == 0, result.stderr[-2000:]
+    sharded = xr.open_dataset(tmp_path / "sharded.nc").load()
+    xr.testing.assert_allclose(sharded, grid, rtol=1e-12)
