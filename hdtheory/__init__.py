@@ -2,6 +2,7 @@
 
 from . import kernels, models
 from ._fixed_point import Damped, Newton, Solution, Status, solve
+from ._continuation import continuation, spectral_radius
 from ._sweep import sweep
 from ._theory import FixedPointTheory, Interval, ParameterError, Theory
 from .models import ERM
@@ -13,6 +14,8 @@ __all__ = [
     "models",
     "solve",
     "sweep",
+    "continuation",
+    "spectral_radius",
     "Solution",
     "Status",
     "Newton",
