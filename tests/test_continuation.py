@@ -74,3 +74,10 @@ def test_continuation_rejects_bad_values():
         hd.continuation(CurieWeiss(), "h", [0.2, 0.1])
     with pytest.raises(hd.ParameterError, match="beta"):
         hd.continuation(CurieWeiss(), "beta", [-1.0, 1.0])
+
+
+def test_branches_picture(result, tmp_path):
+    from hdtheory import plot
+
+    plot.curves(result, "x", "h", path=tmp_path / "branches.png")
+    assert (tmp_path / "branches.png").stat().st_size > 1000

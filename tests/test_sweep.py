@@ -95,3 +95,13 @@ def test_four_cpu_devices_give_the_same_numbers(grid, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     sharded = xr.open_dataset(tmp_path / "sharded.nc").load()
     xr.testing.assert_allclose(sharded, grid, rtol=1e-12)
+
+
+def test_pictures_are_written(grid, tmp_path):
+    from hdtheory import plot
+
+    for suffix in ("png", "pdf"):
+        plot.heatmap(grid, "test_error", "alpha", "lam", path=tmp_path / f"map.{suffix}")
+        plot.curves(grid, "test_error", "alpha", path=tmp_path / f"curves.{suffix}")
+        assert (tmp_path / f"map.{suffix}").stat().st_size > 1000
+        assert (tmp_path / f"curves.{suffix}").stat().st_size > 1000
