@@ -1,9 +1,10 @@
 """Monte Carlo simulations of the theories at finite dimension: :func:`simulate`.
 
 ``simulate(theory, d=..., seeds=...)`` draws ``seeds`` independent instances of the finite-``d``
-problem a theory describes, solves each one, and measures the theory's observables under the same
-names and normalisations as ``theory.observables``, so that the two can be compared key by key. The
-model-specific simulations register themselves on :func:`simulate` (see :mod:`hdtheory.simulate.erm`).
+problem that a theory describes, solves each one, and measures the theory's observables under the
+same names and normalisations as ``theory.observables``, so that the two compare key by key. The
+model-specific simulations register themselves on :func:`simulate` (see
+:mod:`hdtheory.simulate.erm`).
 """
 
 import functools
@@ -16,8 +17,8 @@ import numpy as np
 class SimulationResult(eqx.Module):
     """Observables measured over independent seeds.
 
-    ``mean`` and ``sem`` (the standard error of the mean over seeds; NaN for one seed) are keyed like
-    ``samples``, which holds one value per seed.
+    ``samples`` holds one value per seed; ``mean`` and ``sem`` (the standard error of the mean over
+    the seeds, NaN for a single seed) have the same keys.
     """
 
     mean: dict[str, float]
@@ -29,30 +30,33 @@ class SimulationResult(eqx.Module):
 
     @classmethod
     def from_samples(cls, samples: list[dict], *, d: int, n: int) -> "SimulationResult":
-        """Summarise a list of per-seed observable dictionaries."""
-        stacked = {k: np.array([np.asarray(s[k]) for s in samples], dtype=float) for k in samples[0]}
+        """Summarise a list of per-seed dictionaries of observables."""
+        stacked = {k: np.array([s[k] for s in samples], dtype=float) for k in samples[0]}
         seeds = len(samples)
+        mean = {k: float(np.mean(v)) for k, v in stacked.items()}
         sem = {
             k: float(np.std(v, ddof=1) / np.sqrt(seeds)) if seeds > 1 else float("nan")
             for k, v in stacked.items()
         }
-        mean = {k: float(np.mean(v)) for k, v in stacked.items()}
         return cls(mean=mean, sem=sem, samples=stacked, d=d, n=n, seeds=seeds)
 
 
 @functools.singledispatch
-def simulate(theory, *, d: int = 1000, seeds: int = 4, key: jax.Array | None = None) -> SimulationResult:
+def simulate(
+    theory, *, d: int = 1000, seeds: int = 4, key: jax.Array | None = None
+) -> SimulationResult:
     """Simulate ``theory`` at input dimension ``d`` over ``seeds`` independent instances.
 
     Args:
         theory: a theory with a registered simulation.
-        d: the input dimension; sample sizes follow from the theory's ratios (``n = round(alpha d)``).
+        d: the input dimension; sample sizes follow from the theory's ratios
+            (``n = round(alpha d)``).
         seeds: the number of independent instances.
-        key: a ``jax.random`` key, ``PRNGKey(0)`` by default; split once per seed.
+        key: a ``jax.random`` key, ``PRNGKey(0)`` by default, split across the seeds.
 
     Returns:
-        A :class:`SimulationResult` whose keys are those of ``theory.observables`` that a finite
-        instance can measure, plus any simulation-only diagnostics the model documents.
+        A :class:`SimulationResult` keyed like ``theory.observables`` (those that a finite instance
+        measures), plus any diagnostics that the model's simulation documents.
     """
     raise NotImplementedError(f"no simulation is registered for {type(theory).__name__}")
 

@@ -1,30 +1,32 @@
 r"""Finite-``d`` simulations of regularised ERM on isotropic Gaussian data (:class:`~hdtheory.ERM`).
 
-**Setting** (that of :mod:`hdtheory.models.erm`). ``n = round(alpha d)`` samples ``x_i ~ N(0, I_d)``;
-teacher weights drawn uniformly on the sphere ``|w*|^2 = rho d`` (the theory sees the teacher only
-through ``rho = lim |w*|^2 / d``; fixing the norm, rather than drawing ``w* ~ N(0, rho I_d)``, removes
-an ``O(1 / sqrt(d))`` fluctuation of ``m`` that is no part of the theory); labels ``y_i`` drawn by
-``theory.channel.sample`` from the teacher field ``z_i = w*.x_i / sqrt(d)``. The estimator is
+**Setting** (that of :mod:`hdtheory.models.erm`). ``n = round(alpha d)`` samples
+``x_i ~ N(0, I_d)``; teacher weights drawn uniformly on the sphere ``|w*|^2 = rho d`` (the theory
+sees the teacher only through ``rho = lim |w*|^2 / d``; fixing the norm, rather than drawing
+``w* ~ N(0, rho I_d)``, removes an ``O(1 / sqrt(d))`` fluctuation of ``m`` that is no part of the
+theory); labels ``y_i`` drawn by ``theory.channel.sample`` from the teacher's field
+``z_i = w*.x_i / sqrt(d)``. The estimator is
 
 .. math:: \hat w = \arg\min_w \sum_i l(y_i, w \cdot x_i / \sqrt{d}) + \frac{\lambda}{2} |w|^2 ,
 
-with ``lam`` multiplying the penalty as written and ``l = theory.loss_fn``. Solvers: the square loss in
-closed form (a Cholesky solve); logistic and Huber by Newton's method on the weights (Hessian
-``X^T diag(l'') X / d + lam I``, backtracking line search on the objective, stopped when the gradient
-norm falls below 1e-10, 1e-5 in float32, of its value at ``w = 0``); hinge by scikit-learn's
-``LinearSVC`` on the features ``x / sqrt(d)`` with ``C = 1 / lam``, whose objective
-``|w|^2 / 2 + C sum_i hinge`` is this one divided by ``lam``. ``lam = 0`` with the logistic or hinge
-loss is the separable (max-margin) regime and is not simulated.
+with ``lam`` multiplying the penalty as written and ``l = theory.loss_fn``. Solvers: the square
+loss in closed form (a Cholesky solve); logistic and Huber by Newton's method on the weights
+(Hessian ``X^T diag(l'') X / d + lam I``, backtracking line search on the objective, stopped when
+the gradient norm falls below 1e-10, 1e-5 in float32, of its value at ``w = 0``); hinge by
+scikit-learn's ``LinearSVC`` on the features ``x / sqrt(d)`` with ``C = 1 / lam``, whose objective
+``|w|^2 / 2 + C sum_i hinge`` is this one divided by ``lam``. ``lam = 0`` with the logistic or
+hinge loss (the data may be separable) is not simulated.
 
 **Observables**, per seed, named and normalised as in ``ERM.observables``: ``m = w*.w / d``,
-``q = |w|^2 / d``; ``test_error`` and ``test_error_total`` from ``theory.channel.test_errors(m, q,
-|w*|^2 / d)``, the exact population errors of the fitted ``w`` (its field on a fresh input is jointly
-Gaussian with the teacher's); ``train_loss``, the average training loss (penalty excluded);
-``norm = sqrt(q)``; ``angle`` between ``w`` and ``w*`` in radians. ``V`` and the conjugates are not
-measured. One diagnostic is added: ``test_error_empirical``, the excess test error measured on
-``max(n, 10000)`` fresh samples, one held-out set independent of the training sets and shared by the
-seeds: the 0-1 error of ``sign(w.x / sqrt(d))`` against the noiseless ``sign(z)`` for the
-classification channels, the mean squared error against ``z`` for the linear one.
+``q = |w|^2 / d``; ``test_error`` and ``test_error_total`` from
+``theory.channel.test_errors(m, q, |w*|^2 / d)``, the exact population errors of the fitted ``w``
+(its field on a fresh input is jointly Gaussian with the teacher's); ``train_loss``, the average
+training loss (penalty excluded); ``norm = sqrt(q)``; ``angle`` between ``w`` and ``w*`` in
+radians. ``V`` and the conjugates are not measured. One diagnostic is added:
+``test_error_empirical``, the excess test error measured on ``max(n, 10000)`` fresh samples (one
+held-out set, independent of the training sets, shared by the seeds): the 0-1 error of
+``sign(w.x / sqrt(d))`` against the noiseless ``sign(z)`` for the classification channels, the
+mean squared error against ``z`` for the linear one.
 """
 
 import equinox as eqx
@@ -38,9 +40,14 @@ from . import SimulationResult, simulate
 
 @simulate.register
 def simulate_erm(theory: ERM, *, d: int = 1000, seeds: int = 4, key=None) -> SimulationResult:
-    """Simulate :class:`~hdtheory.ERM` at dimension ``d`` over ``seeds`` instances; see the module."""
+    """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.ERM`; see the module docstring.
+
+    Raises:
+        ValueError: ``lam = 0`` with the logistic or hinge loss.
+        RuntimeError: Newton's method did not converge (logistic and Huber losses).
+    """
     if float(theory.lam) == 0 and theory.loss in ("logistic", "hinge"):
-        raise ValueError(f"lam=0 with loss={theory.loss!r} (the separable regime) is not simulated")
+        raise ValueError(f"lam=0 with loss={theory.loss!r} is not simulated (separable data)")
     if d < 1 or seeds < 1:
         raise ValueError(f"need d >= 1 and seeds >= 1, got d={d}, seeds={seeds}")
     key = jax.random.PRNGKey(0) if key is None else key
@@ -56,7 +63,6 @@ def simulate_erm(theory: ERM, *, d: int = 1000, seeds: int = 4, key=None) -> Sim
     return SimulationResult.from_samples(samples, d=d, n=n)
 
 
-@eqx.filter_jit
 def _draw(theory: ERM, key, n: int, d: int):
     """``(X, y, w*)``: a training set and its teacher."""
     w_key, x_key, y_key = jax.random.split(key, 3)
@@ -147,7 +153,7 @@ def _observables(theory: ERM, w, w_star, X, y, X_test) -> dict[str, jax.Array]:
     test_error, test_error_total = theory.channel.test_errors(m, q, rho)
     z, omega = X_test @ w_star / jnp.sqrt(d), X_test @ w / jnp.sqrt(d)
     if theory.channel.classification:
-        empirical = jnp.mean((omega >= 0) != (z >= 0))
+        empirical = jnp.mean((omega >= 0) != (z >= 0), dtype=w.dtype)
     else:
         empirical = jnp.mean((omega - z) ** 2)
     return {
