@@ -7,6 +7,11 @@ iteration budget; only the points that exhaust it are solved again, gathered int
 the full budget. The result is an :class:`xarray.Dataset` with one variable per observable, the
 diagnostics (``converged``, ``iterations``, ``residual``, ``status``), one coordinate per axis, and
 the fixed parameters in its attributes.
+
+Several machines (or processes): start every process with :func:`jax.distributed.initialize`
+(on the CPU backend also ``jax.config.update("jax_cpu_collectives_implementation", "gloo")``) and
+call :func:`sweep` with the same arguments in each; every process solves one contiguous block of the
+grid on its local devices and all of them return the whole Dataset.
 """
 
 import math
@@ -139,19 +144,14 @@ def sweep(
 
     devices = jax.local_devices()
     chunk = chunk_size or _default_chunk(devices)
-    chunk = min(chunk, len(values))
     chunk = math.ceil(chunk / len(devices)) * len(devices)
     sharding = NamedSharding(Mesh(np.array(devices), ("grid",)), PartitionSpec("grid"))
 
     solver = _Solver(theory, names, init, tuple(sorted(solve_options.items())))
-    out = _run(solver, values, chunk, sharding, budget[0], progress, "sweep")
-    retry = np.flatnonzero(out.status == Status.MAX_STEPS)
-    if len(retry) and budget[1] > budget[0]:
-        small = min(chunk, max(len(devices), 2 ** math.ceil(math.log2(len(retry)))))
-        small = math.ceil(small / len(devices)) * len(devices)
-        again = _run(solver, values[retry], small, sharding, budget[1], progress, "stragglers")
-        again = eqx.tree_at(lambda s: s.iterations, again, again.iterations + budget[0])
-        out = jax.tree.map(lambda a, b: _scatter(a, retry, b), out, again)
+    if jax.process_count() == 1:
+        out = _solve_points(solver, values, chunk, sharding, budget, progress)
+    else:
+        out = _solve_distributed(solver, values, chunk, sharding, budget, progress)
 
     dims = tuple(axes) if product else ("point",)
     coords = dict(axes) if product else {k: ("point", v) for k, v in axes.items()}
@@ -166,6 +166,33 @@ def sweep(
     attrs = fixed | {"theory": type(theory).__name__, "hdtheory_version": __version__,
                      "status_codes": ", ".join(f"{s.value}={s.name.lower()}" for s in Status)}
     return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def _solve_points(solver, values, chunk, sharding, budget, progress):
+    """Both passes over a flat batch of grid values: every point, then the stragglers."""
+    n_devices = sharding.mesh.size
+    chunk = min(chunk, math.ceil(len(values) / n_devices) * n_devices)
+    out = _run(solver, values, chunk, sharding, budget[0], progress, "sweep")
+    retry = np.flatnonzero(out.status == Status.MAX_STEPS)
+    if len(retry) and budget[1] > budget[0]:
+        small = min(chunk, max(n_devices, 2 ** math.ceil(math.log2(len(retry)))))
+        small = math.ceil(small / n_devices) * n_devices
+        again = _run(solver, values[retry], small, sharding, budget[1], progress, "stragglers")
+        again = eqx.tree_at(lambda s: s.iterations, again, again.iterations + budget[0])
+        out = jax.tree.map(lambda a, b: _scatter(a, retry, b), out, again)
+    return out
+
+
+def _solve_distributed(solver, values, chunk, sharding, budget, progress):
+    """Each process solves one contiguous block of the grid on its own devices; all gather."""
+    from jax.experimental import multihost_utils
+
+    per = math.ceil(len(values) / jax.process_count())
+    block = values[jax.process_index() * per :][:per]
+    block = np.concatenate([block, np.repeat(values[-1:], per - len(block), axis=0)])
+    local = _solve_points(solver, block, chunk, sharding, budget, progress and jax.process_index() == 0)
+    gathered = multihost_utils.process_allgather(local)
+    return jax.tree.map(lambda x: np.reshape(x, (-1, *x.shape[2:]))[: len(values)], gathered)
 
 
 def _scatter(full: np.ndarray, index: np.ndarray, values: np.ndarray) -> np.ndarray:

@@ -105,3 +105,36 @@ def test_pictures_are_written(grid, tmp_path):
         plot.curves(grid, "test_error", "alpha", path=tmp_path / f"curves.{suffix}")
         assert (tmp_path / f"map.{suffix}").stat().st_size > 1000
         assert (tmp_path / f"curves.{suffix}").stat().st_size > 1000
+
+
+def test_two_processes_through_jax_distributed(grid, tmp_path):
+    script = textwrap.dedent(
+        """
+        import sys, jax, numpy as np
+        jax.config.update("jax_enable_x64", True)
+        jax.config.update("jax_cpu_collectives_implementation", "gloo")
+        jax.distributed.initialize(coordinator_address="localhost:%d", num_processes=2,
+                                   process_id=int(sys.argv[1]))
+        import hdtheory as hd
+        axes = {"alpha": np.linspace(0.3, 4.0, 5), "lam": np.logspace(-2, 0.5, 4)}
+        ds = hd.sweep(hd.ERM(loss="hinge"), axes, chunk_size=4, progress=False)
+        ds.to_netcdf(%r + sys.argv[1] + ".nc")
+        """
+        % (_free_port(), str(tmp_path / "process"))
+    )
+    procs = [subprocess.Popen([sys.executable, "-c", script, str(i)], cwd=tempfile.gettempdir(),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for i in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err[-2000:]
+    for i in range(2):
+        xr.testing.assert_allclose(xr.open_dataset(tmp_path / f"process{i}.nc").load(), grid, rtol=1e-12)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
