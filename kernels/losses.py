@@ -5,7 +5,7 @@ The proximal operator with step ``V > 0`` is
 .. math:: \mathrm{prox}_{V l(y, \cdot)}(\omega) = \arg\min_z \; \frac{(z - \omega)^2}{2V} + l(y, z),
 
 the unique root of ``z - omega + V dl/dz(y, z) = 0`` for a convex loss. It is in closed form for the
-square, hinge and Huber losses; for the logistic loss it is a safeguarded Newton solve whose derivative
+square, hinge and Huber losses; for the logistic loss it is a monotone Newton solve whose derivative
 comes from the implicit function theorem (a ``custom_jvp``), never from the iterations.
 
 ``prox_derivatives`` returns the operator with its derivatives in the input ``omega`` and the step
@@ -96,9 +96,11 @@ class Huber(Loss):
 
 
 class Logistic(Loss):
-    r"""``l(y, z) = log(1 + exp(-y z))``; prox by safeguarded Newton, implicit derivative.
+    r"""``l(y, z) = log(1 + exp(-y z))``; prox by Newton's method, implicit derivative.
 
-    The root of ``z - omega - V y sigmoid(-y z) = 0`` lies between ``omega`` and ``omega + V y``.
+    The prox is the root of ``z - omega - V y sigmoid(-y z) = 0``, which lies between ``omega`` and
+    ``omega + V y``; Newton's method on the margin ``y z`` from a start chosen by the sign of the
+    equation at zero converges monotonically (see ``_logistic_prox``).
     """
 
     def __call__(self, y, z):
@@ -113,40 +115,38 @@ def _logistic_residual(z, y, omega, V):
     return z - omega - V * y * jax.nn.sigmoid(-y * z)
 
 
-_NEWTON_STEPS = 100
+_NEWTON_STEPS = 50
 
 
 @jax.custom_jvp
 def _logistic_prox(y, omega, V):
-    # Newton's method safeguarded by bisection on a shrinking bracket (the rule of "rtsafe"):
-    # bisect whenever the Newton point leaves the bracket or would not halve the previous step.
+    # Newton's method on the margin u = y z: g(u) = u - y omega - V sigmoid(-u) = 0. g is increasing,
+    # concave for u > 0 and convex for u < 0, and the root lies in [y omega, y omega + V]. Starting
+    # at the end of that range on the root's side of 0 (the sign of g(0) tells which), the iterates
+    # approach the root monotonically: no safeguard is needed, and 15 steps reach rounding error for
+    # V up to 1e6 in either precision. The stopping test is on g, scaled by the size of its terms.
     dtype = jnp.result_type(omega)
-    tol = 4 * jnp.finfo(dtype).eps
-    lo = jnp.minimum(omega, omega + V * y)
-    hi = jnp.maximum(omega, omega + V * y)
+    eps = jnp.finfo(dtype).eps
+    a = y * omega
+    root_positive = a + V / 2 > 0
+    u0 = jnp.where(root_positive, jnp.maximum(a, 0), jnp.minimum(a + V, 0))
 
-    def step(carry):
-        z, lo, hi, dz_old, _, i = carry
-        s = jax.nn.sigmoid(y * z)
-        f = z - omega - V * y * (1 - s)
-        fprime = 1 + V * s * (1 - s)
-        lo = jnp.where(f < 0, z, lo)
-        hi = jnp.where(f > 0, z, hi)
-        newton = z - f / fprime
-        use_newton = (newton > lo) & (newton < hi) & (2 * jnp.abs(f) <= jnp.abs(dz_old * fprime))
-        z_new = jnp.where(use_newton, newton, 0.5 * (lo + hi))
-        dz = z_new - z
-        err = jnp.max(jnp.abs(dz) / (1 + jnp.abs(z)))
-        return z_new, lo, hi, dz, err, i + 1
+    def residual(u):
+        s = jax.nn.sigmoid(-u)
+        return u - a - V * s, s
 
     def cond(carry):
-        *_, err, i = carry
-        return (err > tol) & (i < _NEWTON_STEPS)
+        u, i = carry
+        g, s = residual(u)
+        return jnp.any(jnp.abs(g) > 8 * eps * (1 + jnp.abs(a) + V * s + jnp.abs(u))) & (i < _NEWTON_STEPS)
 
-    z0 = omega + V * y * jax.nn.sigmoid(-y * omega)
-    init = (z0, lo, hi, hi - lo, jnp.asarray(jnp.inf, dtype), 0)
-    z, *_ = jax.lax.while_loop(cond, step, init)
-    return z
+    def step(carry):
+        u, i = carry
+        g, s = residual(u)
+        return u - g / (1 + V * s * (1 - s)), i + 1
+
+    u, _ = jax.lax.while_loop(cond, step, (u0, 0))
+    return y * u
 
 
 @_logistic_prox.defjvp
