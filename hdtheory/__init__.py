@@ -1,6 +1,6 @@
 """hdtheory: the asymptotic theory of high-dimensional learning as differentiable JAX programs."""
 
-from . import kernels, models
+from . import kernels, models, simulate
 from ._fixed_point import Damped, Newton, Solution, Status, solve
 from ._continuation import continuation, spectral_radius
 from ._sweep import sweep
@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 __all__ = [
     "kernels",
     "models",
+    "simulate",
     "solve",
     "sweep",
     "continuation",
