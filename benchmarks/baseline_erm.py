@@ -3,8 +3,8 @@ r"""A plain NumPy/SciPy reference for the ERM replica fixed point: logistic loss
 This is the same saddle point as :class:`hdtheory.ERM` (``loss="logistic"``, ``teacher="sign"``,
 ``noise=0``), written the way it is usually written in research code today, one point at a time:
 
-* the Gaussian integrals over ``xi ~ N(0, 1)`` are adaptive ``scipy.integrate.quad`` calls on the real
-  line, one per conjugate, each integrand summing the two labels ``y = +-1`` explicitly;
+* the Gaussian integrals over ``xi ~ N(0, 1)`` are adaptive ``scipy.integrate.quad`` calls on the
+  real line, one per conjugate, each integrand summing the two labels ``y = +-1`` explicitly;
 * the teacher channel is ``Z0(y) = Phi(y omega0 / sqrt(V0))``, with
   ``d Z0 / d omega0 = y phi(y omega0 / sqrt(V0)) / sqrt(V0)``, ``omega0 = m / sqrt(q) xi`` and
   ``V0 = rho - m^2 / q``;
@@ -24,7 +24,11 @@ This is the same saddle point as :class:`hdtheory.ERM` (``loss="logistic"``, ``t
   ``(0.1 rho, rho, 1)`` until ``max |T(x) - x| / (1 + |x|) < tol``.
 
 Run as a script it solves a few points and, when ``hdtheory`` is importable, compares the test error
-``arccos(m / sqrt(rho q)) / pi`` with :func:`hdtheory.solve`.
+``arccos(m / sqrt(rho q)) / pi`` with :func:`hdtheory.solve` (default Gauss-Hermite order 96).
+The two agree to ~1e-9 for ``lam`` of order 0.1 and above; for small ``lam`` (``q`` large, the
+integrands varying on a scale ``1 / sqrt(q)`` in ``xi``) the fixed-order Gauss-Hermite sum of
+hdtheory is the less accurate side: at ``alpha = 4.32, lam = 1.2e-3`` the test errors differ by
+3e-5, and hdtheory moves towards this baseline as its ``order`` is raised.
 """
 
 import argparse
@@ -102,7 +106,9 @@ def update(x, alpha, lam, rho=1.0):
     """One application of the fixed-point map ``T`` to ``x = (m, q, V)``."""
     mhat, qhat, Vhat = conjugates(*x, alpha, rho)
     precision = lam + Vhat
-    return np.array([rho * mhat / precision, (rho * mhat**2 + qhat) / precision**2, 1.0 / precision])
+    m = rho * mhat / precision
+    q = (rho * mhat**2 + qhat) / precision**2
+    return np.array([m, q, 1.0 / precision])
 
 
 def solve(alpha, lam, rho=1.0, tol=1e-8, max_iter=2000, damping=0.5):
@@ -145,7 +151,8 @@ def main(argv=None):
     except ImportError:  # pragma: no cover
         hd = None
 
-    print(f"{'alpha':>6} {'lam':>8} {'iters':>6} {'time [s]':>9} {'test_error':>20} {'|diff| vs hdtheory':>19}")
+    print(f"{'alpha':>6} {'lam':>8} {'iters':>6} {'time [s]':>9} {'test_error':>20} "
+          f"{'|diff| vs hdtheory':>19}")
     for alpha, lam in points:
         t0 = time.perf_counter()
         sol = solve(alpha, lam)
@@ -155,8 +162,8 @@ def main(argv=None):
             ref = hd.solve(hd.ERM(alpha=alpha, lam=lam, loss="logistic", teacher="sign"), tol=1e-8)
             diff = f"{abs(sol['test_error'] - float(ref.observables['test_error'])):.2e}"
         flag = "" if sol["converged"] else " (not converged)"
-        print(f"{alpha:6.3g} {lam:8.3g} {sol['iterations']:6d} {dt:9.2f} {sol['test_error']:20.15f} "
-              f"{diff:>19}{flag}")
+        print(f"{alpha:6.3g} {lam:8.3g} {sol['iterations']:6d} {dt:9.2f} "
+              f"{sol['test_error']:20.15f} {diff:>19}{flag}")
 
 
 if __name__ == "__main__":
