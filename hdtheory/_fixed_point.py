@@ -50,7 +50,8 @@ class Damped(eqx.Module):
 
     damping: float = 0.5
 
-    def step(self, residual, x, r):
+    def step(self, residual, x, r, active):
+        del active
         x_new = x + (1 - self.damping) * r
         return x_new, residual(x_new)
 
@@ -58,38 +59,40 @@ class Damped(eqx.Module):
 class Newton(eqx.Module):
     """Newton's method on ``T(x) - x`` with backtracking, falling back to a damped step.
 
-    A step of length ``t`` (halved up to ``max_backtracks`` times from 1) is accepted when the
-    residual there is finite and ``|r(x + t s)| <= (1 - 1e-4 t) |r(x)|``.
+    Trial steps of length ``t = 1, 1/2, ...`` (``max_backtracks`` halvings) are accepted when the
+    residual there is finite and ``|r(x + t s)| <= (1 - 1e-4 t) |r(x)|``; if none is, the damped step
+    ``x + (1 - damping) r(x)`` is taken. Under ``vmap``, points that have already converged
+    (``active`` false) take no backtracking steps, so they cost one residual per iteration.
     """
 
     damping: float = 0.5
     max_backtracks: int = 10
 
-    def step(self, residual, x, r):
+    def step(self, residual, x, r, active):
         jac = jax.jacfwd(residual)(x)
         direction = -jnp.linalg.solve(jac, r)
         norm = jnp.linalg.norm(r)
+        fallback = x + (1 - self.damping) * r
 
         def accepted(t, r_trial):
             finite = jnp.all(jnp.isfinite(r_trial))
             return finite & (jnp.linalg.norm(r_trial) <= (1 - 1e-4 * t) * norm)
 
-        def not_done(carry):
+        def searching(carry):
             t, _, r_trial, k = carry
-            return ~accepted(t, r_trial) & (k < self.max_backtracks)
+            return active & ~accepted(t, r_trial) & (k <= self.max_backtracks)
 
-        def halve(carry):
+        def next_trial(carry):
             t, _, _, k = carry
             t = 0.5 * t
-            x_trial = x + t * direction
+            # After the last halving, the trial is the damped step, taken whatever its residual.
+            x_trial = jnp.where(k < self.max_backtracks, x + t * direction, fallback)
             return t, x_trial, residual(x_trial), k + 1
 
-        t0 = jnp.ones((), x.dtype)
         x1 = x + direction
-        t, x_new, r_new, _ = jax.lax.while_loop(not_done, halve, (t0, x1, residual(x1), 0))
-        ok = accepted(t, r_new)
-        x_fallback, r_fallback = Damped(self.damping).step(residual, x, r)
-        return jnp.where(ok, x_new, x_fallback), jnp.where(ok, r_new, r_fallback)
+        init = (jnp.ones((), x.dtype), x1, residual(x1), 0)
+        _, x_new, r_new, _ = jax.lax.while_loop(searching, next_trial, init)
+        return x_new, r_new
 
 
 def _default_tol(dtype) -> float:
@@ -154,7 +157,7 @@ def solve(
 
         def body(carry):
             x, r, i = carry
-            x, r = method.step(residual, x, r)
+            x, r = method.step(residual, x, r, scaled(x, r) > tol)
             return x, r, i + 1
 
         x, r, i = jax.lax.while_loop(running, body, (x0, residual(x0), 0))

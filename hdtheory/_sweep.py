@@ -26,7 +26,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 from ._fixed_point import Status, solve
 from ._theory import FixedPointTheory, ParameterError, parameters
 
-_CPU_CHUNK = 4096
+_CPU_CHUNK = 512
 
 
 def _grid(axes: Mapping[str, np.ndarray], product: bool) -> tuple[dict, tuple[int, ...]]:
@@ -124,7 +124,7 @@ def sweep(
             axes zipped together along one dimension ``point``.
         init: the initialisation passed to :func:`hdtheory.solve`.
         chunk_size: points per compiled call; by default from the device's free memory (GPU), or
-            4096 per device on the CPU. Rounded up to a multiple of the local device count.
+            512 per device on the CPU (a chunk runs as long as its slowest point). Rounded up to a multiple of the local device count.
         budget: ``(first, full)`` iteration budgets: every point gets ``first``; the points that
             exhaust it are solved again with ``full``. Points that still do not converge are
             reported (``converged=False``, ``status``), never retried further.
