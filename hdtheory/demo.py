@@ -1,6 +1,6 @@
 """The demo: the learning curve of ``erm`` on its default parameters, theory against simulation.
 
-The theory is one vmapped solve over a grid of ``alpha``; the simulation points fit the same
+The theory is one :func:`hdtheory.sweep` over ``alpha``; the simulation points fit the same
 estimator at finite ``d`` over a few seeds (:func:`hdtheory.simulate.simulate`). Writes a labelled
 dataset (netCDF and CSV) and the figure (PNG and PDF).
 """
@@ -8,11 +8,11 @@ dataset (netCDF and CSV) and the figure (PNG and PDF).
 import sys
 from pathlib import Path
 
-import jax
+import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 
-from ._fixed_point import solve
+from ._sweep import sweep
 from .models import ERM
 
 
@@ -22,22 +22,6 @@ def _progress(items, enabled: bool, desc: str):
     except ImportError:  # the progress bar is optional
         return items
     return tqdm(items, desc=desc, disable=not enabled, file=sys.stderr)
-
-
-def learning_curve(theory: ERM, alphas) -> dict[str, np.ndarray]:
-    """The theory's observables and diagnostics over ``alphas``, in one compiled call."""
-    alphas = jnp.asarray(alphas)
-    curve = jax.jit(jax.vmap(lambda a: solve(theory.__class__(**{**_fields(theory), "alpha": a}))))
-    sol = curve(alphas)
-    out = {k: np.asarray(v) for k, v in sol.observables.items()}
-    out |= {"converged": np.asarray(sol.converged), "iterations": np.asarray(sol.iterations)}
-    return out
-
-
-def _fields(theory) -> dict:
-    from ._theory import parameters
-
-    return {name: getattr(theory, name) for name in parameters(type(theory))}
 
 
 def run(out: Path, *, quick: bool = False, progress: bool = True) -> dict[str, Path]:
@@ -53,20 +37,14 @@ def run(out: Path, *, quick: bool = False, progress: bool = True) -> dict[str, P
     out.mkdir(parents=True, exist_ok=True)
     theory = ERM()
     alphas = np.linspace(0.1, 5.0, 25 if quick else 100)
-    curve = learning_curve(theory, alphas)
+    data = sweep(theory, {"alpha": alphas}, progress=progress)
 
     sim_alphas = np.array([0.5, 2.0, 4.0]) if quick else np.array([0.5, 1.0, 2.0, 3.0, 4.0, 5.0])
     d, seeds = (200, 2) if quick else (800, 4)
     sims = [
-        simulate(theory.__class__(**{**_fields(theory), "alpha": float(a)}), d=d, seeds=seeds)
+        simulate(eqx.tree_at(lambda t: t.alpha, theory, jnp.asarray(a)), d=d, seeds=seeds)
         for a in _progress(sim_alphas, progress, "simulating")
     ]
-
-    data = xr.Dataset(
-        {k: ("alpha", v) for k, v in curve.items()},
-        coords={"alpha": alphas},
-        attrs={k: str(v) if isinstance(v, str) else float(v) for k, v in _fields(theory).items()},
-    )
     sim = xr.Dataset(
         {
             "simulated_test_error": ("alpha_sim", [s.mean["test_error"] for s in sims]),
@@ -82,12 +60,12 @@ def run(out: Path, *, quick: bool = False, progress: bool = True) -> dict[str, P
     xr.merge([data, sim], combine_attrs="no_conflicts").to_netcdf(paths["netcdf"])
 
     fig, ax = plt.subplots(figsize=(5, 3.5), constrained_layout=True)
-    ax.plot(alphas, curve["test_error"], label="theory")
+    ax.plot(alphas, data["test_error"], label="theory")
     ax.errorbar(sim_alphas, sim["simulated_test_error"], yerr=sim["simulated_test_error_sem"], fmt="o",
                 label=f"simulation, d = {d}, {seeds} seeds")
-    unconverged = ~curve["converged"]
+    unconverged = ~data["converged"].values
     if unconverged.any():
-        ax.plot(alphas[unconverged], curve["test_error"][unconverged], "rx", label="not converged")
+        ax.plot(alphas[unconverged], data["test_error"].values[unconverged], "rx", label="not converged")
     ax.set_xlabel(r"$\alpha = n/d$")
     ax.set_ylabel("test error")
     ax.set_title(f"{theory.loss} loss, {theory.teacher} teacher, $\\lambda$ = {float(theory.lam):g}")
