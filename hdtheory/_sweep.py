@@ -53,14 +53,24 @@ def _check_axes(theory, axes: Mapping[str, np.ndarray]) -> None:
     type(theory)(**({k: getattr(theory, k) for k in fields} | {k: jnp.asarray(v) for k, v in axes.items()}))
 
 
-def _default_chunk(devices) -> int:
-    stats = devices[0].memory_stats() if hasattr(devices[0], "memory_stats") else None
+def _free_memory(device) -> int | None:
+    """Free bytes on an accelerator, or None where the backend does not say (the CPU)."""
+    stats = device.memory_stats() if hasattr(device, "memory_stats") else None
     if not stats or "bytes_limit" not in stats:
+        return None
+    return stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+
+
+def _default_chunk(solver, values, devices) -> int:
+    """Points per chunk: half the free device memory over the compiled program's bytes per point."""
+    free = _free_memory(devices[0])
+    if free is None:
         return _CPU_CHUNK * len(devices)
-    # About 64 KiB of temporaries per point for a few-dimensional state (measured on ERM, order 96);
-    # use at most half of the free memory.
-    free = stats["bytes_limit"] - stats.get("bytes_in_use", 0)
-    return max(len(devices), int(free // 2 // 65536) // len(devices) * len(devices))
+    probe = 8
+    batch = jnp.asarray(values[:1].repeat(probe, 0))
+    analysis = jax.jit(lambda v, n: solver(v, n)).lower(batch, jnp.asarray(1)).compile().memory_analysis()
+    per_point = (analysis.temp_size_in_bytes + analysis.output_size_in_bytes) / probe
+    return max(1, int(free // 2 // max(per_point, 1)) // len(devices)) * len(devices)
 
 
 class _Solver(eqx.Module):
@@ -123,7 +133,8 @@ def sweep(
         product: the Cartesian product of the axes (dimensions named after them), or, if False, the
             axes zipped together along one dimension ``point``.
         init: the initialisation passed to :func:`hdtheory.solve`.
-        chunk_size: points per compiled call; by default from the device's free memory (GPU), or
+        chunk_size: points per compiled call; by default half the accelerator's free memory over
+            the compiled program's bytes per point (read from XLA's memory analysis), or
             512 per device on the CPU (a chunk runs as long as its slowest point). Rounded up to a multiple of the local device count.
         budget: ``(first, full)`` iteration budgets: every point gets ``first``; the points that
             exhaust it are solved again with ``full``. Points that still do not converge are
@@ -143,11 +154,11 @@ def sweep(
     values = np.stack([flat[k] for k in names], axis=1).astype(dtype)
 
     devices = jax.local_devices()
-    chunk = chunk_size or _default_chunk(devices)
+    solver = _Solver(theory, names, init, tuple(sorted(solve_options.items())))
+    chunk = chunk_size or _default_chunk(solver, values, devices)
     chunk = math.ceil(chunk / len(devices)) * len(devices)
     sharding = NamedSharding(Mesh(np.array(devices), ("grid",)), PartitionSpec("grid"))
 
-    solver = _Solver(theory, names, init, tuple(sorted(solve_options.items())))
     if jax.process_count() == 1:
         out = _solve_points(solver, values, chunk, sharding, budget, progress)
     else:

@@ -138,3 +138,19 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("localhost", 0))
         return s.getsockname()[1]
+
+
+def test_default_chunk_follows_device_memory(monkeypatch):
+    import jax
+
+    from hdtheory import _sweep
+
+    solver = _sweep._Solver(hd.ERM(), ("alpha",), "uninformed", ())
+    values = np.ones((4, 1))
+    devices = jax.local_devices()
+    assert _sweep._default_chunk(solver, values, devices) == _sweep._CPU_CHUNK * len(devices)
+    monkeypatch.setattr(_sweep, "_free_memory", lambda device: 2**30)
+    binary = _sweep._default_chunk(solver, values, devices)
+    linear = _sweep._Solver(hd.ERM(loss="square", teacher="linear"), ("alpha",), "uninformed", ())
+    # The linear teacher's labels are a product quadrature rule: far more memory per point.
+    assert 0 < _sweep._default_chunk(linear, values, devices) < binary / 10
