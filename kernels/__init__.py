@@ -1,13 +1,13 @@
 """Numerical kernels the theories are written with (installed as ``hdtheory.kernels``).
 
-- :mod:`~hdtheory.kernels.quadrature`: Gauss-Hermite rules and Gaussian expectations.
+- :mod:`~hdtheory.kernels.quadrature`: Gauss-Hermite and panel rules, Gaussian expectations.
 - :mod:`~hdtheory.kernels.losses`: losses with their proximal operators and derivatives.
 - :mod:`~hdtheory.kernels.channels`: teacher channels ``Z(y, omega, V)`` and label quadratures.
 """
 
 from .channels import CHANNELS, Channel, Linear, Probit, Sign
 from .losses import LOSSES, Hinge, Huber, Logistic, Loss, Square
-from .quadrature import gaussian_expectation, gaussian_expectation_2d, hermite_rule
+from .quadrature import gaussian_expectation, gaussian_expectation_2d, hermite_rule, panel_rule
 
 __all__ = [
     "CHANNELS",
@@ -24,4 +24,5 @@ __all__ = [
     "hermite_rule",
     "gaussian_expectation",
     "gaussian_expectation_2d",
+    "panel_rule",
 ]

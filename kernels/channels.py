@@ -106,6 +106,13 @@ class _BinaryChannel(Channel):
         log_ratio = jnp.log(b) - 0.5 * u**2 - _LOG_SQRT_2PI - self.log_partition(y, omega, V)
         return y * jnp.exp(log_ratio) / s
 
+    labels = (-1.0, 1.0)
+
+    def dpartition(self, y, omega, V):
+        """``d/domega Z(y, omega, V)``, in closed form."""
+        _, b, s = self._coefficients(V)
+        return y * b * _normal_pdf(y * omega / s) / s
+
     def label_quadrature(self, omega, V, order: int):
         del order
         a, b, s = self._coefficients(V)

@@ -35,6 +35,15 @@ class Loss(eqx.Module):
     def prox(self, y, omega, V):
         """``argmin_z (z - omega)^2 / (2 V) + l(y, z)``, elementwise."""
 
+    def breakpoints(self, y, V) -> tuple:
+        """Inputs ``omega`` where the prox has a kink or a transition of width O(1), besides 0.
+
+        Quadratures over ``omega`` put panel edges there (and at 0, where the classification
+        channels have theirs); none for a prox that is smooth on the scale of its input.
+        """
+        del y, V
+        return ()
+
     def prox_derivatives(self, y, omega, V):
         """``(prox, d prox / d omega, d prox / d V)``, elementwise.
 
@@ -74,6 +83,9 @@ class Hinge(Loss):
         u = y * omega
         return jnp.where(u >= 1.0, omega, jnp.where(u <= 1.0 - V, omega + V * y, y + 0.0 * omega))
 
+    def breakpoints(self, y, V):
+        return (y * (1.0 - V), y + 0.0 * V)
+
 
 class Huber(Loss):
     r"""Huber loss on ``r = y - z`` with threshold ``delta``.
@@ -94,6 +106,9 @@ class Huber(Loss):
         outer = omega + V * self.delta * jnp.sign(r)
         return jnp.where(jnp.abs(r) <= self.delta * (1 + V), inner, outer)
 
+    def breakpoints(self, y, V):
+        return (y - self.delta * (1 + V), y + self.delta * (1 + V))
+
 
 class Logistic(Loss):
     r"""``l(y, z) = log(1 + exp(-y z))``; prox by Newton's method, implicit derivative.
@@ -109,6 +124,11 @@ class Logistic(Loss):
     def prox(self, y, omega, V):
         y, omega, V = jnp.broadcast_arrays(y, omega, V)
         return _logistic_prox(y, omega, V)
+
+    def breakpoints(self, y, V):
+        # The prox moves from z ~ omega + V y to z ~ omega over y omega in [-V, 0], with transitions
+        # of width O(1) at both ends; the one at omega = 0 is the common edge.
+        return (-y * V,)
 
 
 def _logistic_residual(z, y, omega, V):

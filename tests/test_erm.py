@@ -58,16 +58,54 @@ def test_logistic_published_learning_curve():
     np.testing.assert_allclose(sol.observables["test_error"], [e for _, e in PUBLISHED], atol=1e-5)
 
 
-def test_quadrature_order_converges():
-    def error(alpha, lam, order):
-        theory = hd.ERM(alpha=alpha, lam=lam, order=order)
-        return float(hd.solve(theory).observables["test_error"])
+@pytest.mark.parametrize("loss", ["logistic", "hinge", "huber", "square"])
+@pytest.mark.parametrize("teacher", ["sign", "probit"])
+def test_conjugates_match_a_fine_trapezoid_at_large_norm(loss, teacher):
+    """The panel quadrature against a brute-force reference where Gauss-Hermite struggles (q = 150).
 
-    # Moderate norm (q ~ 20): the default order is converged to 1e-8.
-    assert abs(error(2.0, 0.01, 96) - error(2.0, 0.01, 512)) < 1e-8
-    # Large norm (q ~ 180 at lam = 1e-3): features of width 1/sqrt(q) in xi need a higher order.
-    assert abs(error(5.0, 0.001, 96) - error(5.0, 0.001, 512)) < 2e-4
-    assert abs(error(5.0, 0.001, 256) - error(5.0, 0.001, 512)) < 1e-6
+    The reference is a trapezoid rule on 100001 equispaced points per piece of [-12, 12], the pieces
+    split at the prox's kinks (a trapezoid across a jump is only first-order accurate), and uses the
+    direct form of Vhat, with the prox's derivative, rather than the model's integrated-by-parts form.
+    """
+    theory = hd.ERM(alpha=3.0, lam=0.01, loss=loss, teacher=teacher, noise=0.1, delta=0.7)
+    m, q, V = 9.5, 150.0, 60.0
+    state = hd.models.Overlaps(m=jnp.asarray(m), q=jnp.asarray(q), V=jnp.asarray(V))
+    ours = theory.conjugates(state)
+    channel, prox = theory.channel, theory.loss_fn
+    V0, sq = float(theory.rho) - m**2 / q, np.sqrt(q)
+    reference = np.zeros(3)
+    for y in (-1.0, 1.0):
+        kinks = sorted(float(b) / sq for b in prox.breakpoints(y, V))
+        edges = [-12.0, *kinks, 12.0]
+        # The midpoints keep each piece's ends off the kinks: both one-sided values are right.
+        pieces = [jnp.linspace(a, b, 100_001)[1:-1] for a, b in zip(edges[:-1], edges[1:])]
+        xi = jnp.concatenate(pieces)
+        density = jnp.exp(-xi**2 / 2) / np.sqrt(2 * np.pi)
+        omega, omega0 = sq * xi, m / sq * xi
+        z, dz_domega, _ = prox.prox_derivatives(y, omega, V)
+        f = (z - omega) / V
+        Z = channel.partition(y, omega0, V0)
+        dZ = Z * channel.dlog_partition(y, omega0, V0)
+        for k, g in enumerate((dZ * f, Z * f**2, -Z * (dz_domega - 1) / V)):
+            values = density * g
+            start = 0
+            for piece in pieces:  # a trapezoid per piece, extended to the piece's true ends
+                stop = start + len(piece)
+                h = float(piece[1] - piece[0])
+                v = values[start:stop]
+                reference[k] += float(h * (jnp.sum(v) - 0.5 * (v[0] + v[-1])) + h * (v[0] + v[-1]))
+                start = stop
+    np.testing.assert_allclose(np.array(ours, dtype=float), float(theory.alpha) * reference,
+                               rtol=1e-6, atol=1e-12)
+
+
+def test_panel_order_converges_where_hermite_did_not():
+    def error(**kw):
+        return float(hd.solve(hd.ERM(alpha=5.0, lam=0.001, **kw)).observables["test_error"])
+
+    # q ~ 180 here: the default panels agree with twice as many nodes to 1e-6 ...
+    assert abs(error() - error(panel_order=80)) < 1e-6
+    assert abs(error(loss="hinge") - error(loss="hinge", panel_order=80)) < 1e-9
 
 
 SETTINGS = {
