@@ -5,6 +5,7 @@ from ._fixed_point import Damped, Newton, Solution, Status, solve
 from ._continuation import continuation, spectral_radius
 from ._sweep import sweep
 from ._theory import FixedPointTheory, Interval, ParameterError, Theory
+from ._tune import Identity, Log, Softplus, Transform, TuneResult, tune
 from .models import ERM
 
 __version__ = "0.1.0"
@@ -16,6 +17,12 @@ __all__ = [
     "solve",
     "sweep",
     "continuation",
+    "tune",
+    "TuneResult",
+    "Transform",
+    "Log",
+    "Softplus",
+    "Identity",
     "spectral_radius",
     "Solution",
     "Status",

@@ -1,0 +1,140 @@
+"""hdtheory.tune: optima against closed forms and dense grids, boundaries, vmap and derivatives."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+import hdtheory as hd
+
+# The square loss with a linear teacher integrates polynomials: a low order is exact.
+RIDGE = hd.ERM(alpha=2.0, lam=1.0, rho=2.0, noise=0.5, loss="square", teacher="linear", order=16)
+
+
+@jax.jit
+def _ridge_lam(theory):
+    return hd.tune(theory, "test_error", {"lam": "log"})
+
+
+def _at(theory, **values):
+    names = list(values)
+    return eqx.tree_at(lambda t: [getattr(t, n) for n in names], theory, [jnp.asarray(v) for v in values.values()])
+
+
+def test_ridge_optimum_is_noise_over_prior_variance_over_200_alphas_in_one_call():
+    # Ridge with a linear teacher is the posterior mean when lam = Delta / rho: the Bayes-optimal
+    # estimator, so that is the optimal lam at every alpha (closed form).
+    alphas = jnp.linspace(0.2, 5.0, 200)
+    batch = jax.jit(jax.vmap(lambda a: hd.tune(_at(RIDGE, alpha=a), "test_error", {"lam": "log"})))(alphas)
+    assert bool(jnp.all(batch.converged)), np.asarray(alphas)[~np.asarray(batch.converged)]
+    np.testing.assert_allclose(batch.params["lam"], 0.5 / 2.0, rtol=1e-6)
+    assert np.all(np.asarray(batch.at_boundary["lam"]) == 0)
+    # The batched call equals tuning each alpha alone.
+    some = np.arange(0, 200, 40)
+    alone = np.array([_ridge_lam(_at(RIDGE, alpha=alphas[i])).params["lam"] for i in some])
+    np.testing.assert_allclose(batch.params["lam"][some], alone, rtol=1e-8)
+
+
+def test_tuned_lam_derivatives_follow_the_closed_form():
+    # lam* = noise / rho: d lam*/d noise = 1 / rho, d lam*/d rho = -noise / rho^2, d lam*/d alpha = 0.
+    def lam_star(noise, rho, alpha):
+        return _ridge_lam(_at(RIDGE, noise=noise, rho=rho, alpha=alpha)).params["lam"]
+
+    grads = jax.grad(lam_star, argnums=(0, 1, 2))(0.5, 2.0, 2.0)
+    np.testing.assert_allclose(grads, [1 / 2.0, -0.5 / 4.0, 0.0], atol=1e-7)
+
+
+# Dense grids: 1000 log-spaced values of lam on [1e-3, 1e2].
+GRID = np.logspace(-3, 2, 1000)
+CASES = [
+    ("square", "linear", 0.5),
+    ("square", "sign", 0.1),
+    ("huber", "linear", 0.3),
+    ("huber", "sign", 0.1),
+    ("logistic", "sign", 0.1),
+    ("hinge", "sign", 0.1),
+]
+
+
+@pytest.mark.parametrize(("loss", "teacher", "noise"), CASES)
+def test_tuned_lam_agrees_with_a_dense_grid_search(loss, teacher, noise):
+    theory = hd.ERM(alpha=3.0, lam=1.0, noise=noise, loss=loss, teacher=teacher)
+    result = hd.tune(theory, "test_error", {"lam": "log"})
+    assert bool(result.converged) and int(result.at_boundary["lam"]) == 0
+    errors = jax.jit(jax.vmap(lambda lam: hd.solve(_at(theory, lam=lam)).observables["test_error"]))(GRID)
+    best = int(jnp.argmin(errors))
+    assert 0 < best < len(GRID) - 1, "the grid must bracket the optimum"
+    spacing = np.log(GRID[1] / GRID[0])
+    assert abs(np.log(float(result.params["lam"]) / GRID[best])) <= spacing
+    # The tuned objective is at least as good as the grid's best, to the solver's precision.
+    assert float(result.objective) <= float(errors[best]) + 1e-10
+    assert int(result.evaluations) * 10 <= len(GRID)
+
+
+def test_gradient_of_the_tuned_lam_with_respect_to_alpha_matches_finite_differences():
+    # Logistic regression on a noisy sign teacher: lam* depends on alpha (no closed form). The
+    # finite differences reuse the compiled program of the grid test above.
+    theory = hd.ERM(alpha=3.0, lam=1.0, noise=0.1, loss="logistic", teacher="sign")
+
+    def lam_star(alpha):
+        return hd.tune(_at(theory, alpha=alpha), "test_error", {"lam": "log"}).params["lam"]
+
+    # Each tuned lam carries the optimiser's tolerance (relative gradient 1e-9), so the step is not
+    # taken smaller than 1e-3; the central difference's truncation error is then ~1e-6 relative.
+    eps = 1e-3
+    fd = (lam_star(3.0 + eps) - lam_star(3.0 - eps)) / (2 * eps)
+    assert abs(float(fd)) > 1e-3
+    np.testing.assert_allclose(jax.grad(lam_star)(3.0), fd, rtol=1e-4)
+
+
+def test_an_optimum_beyond_the_low_bound_is_reported_with_the_limit():
+    # The training loss decreases down to lam = 0, where ridge is least squares; at alpha > 1 its
+    # training loss (1/2 per sample) is noise (1 - 1/alpha) / 2 (the residual has n - d degrees of
+    # freedom).
+    result = hd.tune(RIDGE, lambda observables: observables["train_loss"], {"lam": hd.Log(low=1e-2)})
+    assert int(result.at_boundary["lam"]) == -1 and bool(result.converged)
+    np.testing.assert_allclose(result.params["lam"], 1e-2, rtol=1e-6)
+    np.testing.assert_allclose(result.limit_objective, 0.5 * (1 - 1 / 2.0) / 2, rtol=1e-8)
+    assert float(result.objective) > float(result.limit_objective)
+
+
+def test_separable_data_run_to_the_max_margin_limit():
+    # Noiseless sign teacher at alpha = 1: the data are separable, the logistic training loss goes to
+    # zero only as lam -> 0, and the unregularised minimiser does not exist (no limit to report).
+    theory = hd.ERM(alpha=1.0, lam=0.1, loss="logistic", teacher="sign")
+    result = hd.tune(theory, "train_loss", {"lam": hd.Log(low=1e-6)})
+    assert int(result.at_boundary["lam"]) == -1
+    assert float(result.objective) < 1e-3
+    assert np.isnan(float(result.limit_objective))
+
+
+def test_first_order_optimiser_and_softplus_transform():
+    result = hd.tune(RIDGE, "test_error", {"lam": "softplus"}, optimizer=optax.sgd(3.0), max_steps=300, gtol=1e-5)
+    assert bool(result.converged)
+    np.testing.assert_allclose(result.params["lam"], 0.25, rtol=1e-3)
+    history = np.asarray(result.history["objective"])
+    assert np.isnan(history[int(result.iterations) :]).all()
+    assert np.isfinite(history[: int(result.iterations)]).all()
+
+
+@pytest.mark.parametrize(
+    ("over", "match"),
+    [
+        ({}, "at least one"),
+        ({"loss": "log"}, "cannot tune 'loss'"),
+        ({"lam": "cube"}, "transform for 'lam' must be one of"),
+        ({"lam": hd.Log(low=2.0)}, r"'lam' must lie in \[2"),
+        ({"lam": hd.Identity(low=-1.0, high=1.0)}, "'lam bound' must lie in"),
+        ({"lam": hd.Log(low=1.0, high=0.5)}, "low < high"),
+    ],
+)
+def test_bad_input_is_rejected_before_compiling(over, match):
+    with pytest.raises(hd.ParameterError, match=match):
+        hd.tune(RIDGE, "test_error", over)
+
+
+def test_bad_objective_is_rejected():
+    with pytest.raises(hd.ParameterError, match="objective"):
+        hd.tune(RIDGE, 3, {"lam": "log"})
