@@ -17,8 +17,8 @@ import jax
 
 jax.config.update("jax_enable_x64", True)
 
+import equinox as eqx  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
 
 import hdtheory as hd  # noqa: E402
 
@@ -48,16 +48,17 @@ def main(points: int) -> None:
         def tuned(theory):
             return hd.tune(theory, "test_error", {"lam": "log"})
 
-        def searched(lams):
-            errors = jax.vmap(lambda lam: hd.solve(hd.ERM(alpha=3.0, lam=lam, noise=noise, loss=loss,
-                                                          teacher=teacher)).observables["test_error"])(lams)
-            return lams[jnp.argmin(errors)]
+        @jax.jit
+        def searched(theory, lams):
+            def error(lam):
+                return hd.solve(eqx.tree_at(lambda t: t.lam, theory, lam)).observables["test_error"]
 
-        searched = jax.jit(searched)
+            return lams[jnp.argmin(jax.vmap(error)(lams))]
+
         timed(tuned, theory)
-        timed(searched, grid)
+        timed(searched, theory, grid)
         result, tune_time = timed(tuned, theory)
-        best, grid_time = timed(searched, grid)
+        best, grid_time = timed(searched, theory, grid)
         solves = int(result.evaluations)
         print(f"{loss:>8} {teacher:>7} {float(result.params['lam']):>11.5g} {float(best):>11.5g} {solves:>7} "
               f"{points / solves:>16.1f} {grid_time / tune_time:>15.1f}")

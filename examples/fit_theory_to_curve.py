@@ -97,8 +97,8 @@ def main(quick: bool = False, out: str | None = None) -> dict:
     d, seeds = (200, 8) if quick else (400, 16)
     means, sems = measure(alphas, d, seeds, jax.random.PRNGKey(1))
     values, errors, chi2 = fit(alphas, means, sems)
-    for name in TRUTH:
-        print(f"{name:>6}: fitted {values[name]:.4f} +- {errors[name]:.4f}   (hidden truth {TRUTH[name]})")
+    for name, truth in TRUTH.items():
+        print(f"{name:>6}: fitted {values[name]:.4f} +- {errors[name]:.4f}   (hidden truth {truth})")
     print(f"chi^2 = {chi2:.1f} for {means.size - 2} degrees of freedom")
     if out:
         import matplotlib.pyplot as plt
