@@ -25,14 +25,15 @@ at a bound have zero derivative.
 import dataclasses
 import math
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
 
-from ._fixed_point import Solution, solve
-from ._theory import FixedPointTheory, Interval, ParameterError, check_in, parameters
+from ._fixed_point import solve
+from ._theory import FixedPointTheory, Interval, ParameterError, Theory, check_in, parameters
 
 
 class Transform(eqx.Module):
@@ -101,7 +102,7 @@ TRANSFORMS = {"log": Log, "softplus": Softplus, "identity": Identity}
 class TuneResult(eqx.Module):
     """The result of :func:`tune` (every field gains the batch axes of a vmapped call)."""
 
-    theory: FixedPointTheory
+    theory: Theory
     """The theory with the tuned values in place."""
     params: dict[str, jax.Array]
     """The tuned values, by field name."""
@@ -122,8 +123,8 @@ class TuneResult(eqx.Module):
     """Number of solves (objective and gradient evaluations) the optimisation used."""
     history: dict[str, jax.Array]
     """``objective`` and each tuned field per iteration (length ``max_steps``, NaN after the end)."""
-    solution: Solution
-    """The fixed point at the optimum."""
+    solution: Any
+    """The fixed point (a :class:`~hdtheory.Solution`) or the trajectory at the optimum."""
 
 
 def _transforms(theory, over) -> dict[str, Transform]:
@@ -177,7 +178,7 @@ def _linesearch_steps(opt_state) -> jax.Array:
 
 
 def tune(
-    theory: FixedPointTheory,
+    theory: Theory,
     objective: str | Callable[[dict], jax.Array],
     over: Mapping[str, str | Transform],
     *,
@@ -185,12 +186,12 @@ def tune(
     max_steps: int = 50,
     gtol: float | None = None,
     init="uninformed",
-    **solve_options,
+    **options,
 ) -> TuneResult:
     """Minimise an asymptotic objective over some of a theory's fields.
 
     Args:
-        theory: a :class:`~hdtheory.FixedPointTheory`; the fields in ``over`` start from its values.
+        theory: a fixed-point or an ODE theory; the fields in ``over`` start from its values.
         objective: an observable's name (``"test_error"``) or a function of the observables' dict
             returning a scalar.
         over: the fields to tune, each with a transform: ``"log"``, ``"softplus"``, ``"identity"``
@@ -204,35 +205,64 @@ def tune(
             error as ``lam -> 0``, runs on to the bound); 1e-9 in float64 and 1e-4 in float32 by
             default.
         init: the initial state of the first solve (later solves start from the last fixed point).
-        **solve_options: passed to :func:`hdtheory.solve` (``tol``, ``max_steps``, ``method``).
+        **options: for a fixed-point theory, passed to :func:`hdtheory.solve` (``tol``,
+            ``max_steps``, ``method``); for an ODE theory, ``t1`` (required: the time at which the
+            objective is taken) and options of :func:`hdtheory.integrate`.
 
     Returns:
         A :class:`TuneResult`. It never raises for a setting in the domain: an optimum on a bound is
         in ``at_boundary``, an optimisation that ran out of steps has ``converged`` false.
     """
-    problem = _Problem(_objective_fn(objective), _transforms(theory, over), solve_options)
+    if not isinstance(theory, FixedPointTheory) and "t1" not in options:
+        raise ParameterError("tuning an ODE theory needs the time t1 at which the objective is taken")
+    problem = _Problem(_objective_fn(objective), _transforms(theory, over), options)
     return _tune(theory, problem, optimizer, max_steps, gtol, init)
 
 
 class _Problem(eqx.Module):
-    """The objective as a function of the unconstrained coordinates, solved from a warm start."""
+    """The objective as a function of the unconstrained coordinates.
+
+    A fixed-point theory is solved from a warm start (the last fixed point); an ODE theory is
+    integrated to the time ``t1`` in ``options`` and its observables taken there.
+    """
 
     objective: Callable
     transforms: dict[str, Transform]
-    solve_options: dict
+    options: dict
 
     def values(self, u):
         return [t.forward(u[i]) for i, t in enumerate(self.transforms.values())]
 
-    def placed(self, theory, u):
+    def placed(self, theory, u, values=None):
         names = tuple(self.transforms)
-        return eqx.tree_at(lambda th: [getattr(th, n) for n in names], theory, self.values(u))
+        values = self.values(u) if values is None else values
+        return eqx.tree_at(lambda th: [getattr(th, n) for n in names], theory, values)
+
+    def start(self, theory, init):
+        """The first warm start: a fixed-point theory's initial state; nothing for an ODE theory."""
+        if isinstance(theory, FixedPointTheory):
+            return theory.init(init) if isinstance(init, str) else init
+        return None
+
+    def evaluate(self, theory, warm):
+        """``(objective, ok, next warm start, solution or trajectory)`` of one setting."""
+        if isinstance(theory, FixedPointTheory):
+            solution = solve(theory, warm, **self.options)
+            ok = solution.converged
+            warm = jax.tree.map(lambda a, b: jnp.where(ok, a, b), solution.state, warm)
+            return self.objective(solution.observables), ok, warm, solution
+        from ._integrate import integrate
+
+        options = dict(self.options)
+        t1 = options.pop("t1")
+        trajectory = integrate(theory, t1, saveat=jnp.reshape(jnp.asarray(t1), (1,)), **options)
+        observables = {k: v[-1] for k, v in trajectory.observables.items()}
+        return self.objective(observables), trajectory.success, warm, trajectory
 
     def __call__(self, theory, u, warm):
-        solution = solve(self.placed(theory, u), warm, **self.solve_options)
-        value = self.objective(solution.observables)
-        # A point where the fixed point fails is rejected by the line search.
-        return jnp.where(solution.converged, value, jnp.inf), solution
+        value, ok, warm, solution = self.evaluate(self.placed(theory, u), warm)
+        # A point where the theory fails is rejected by the line search.
+        return jnp.where(ok, value, jnp.inf), (warm, ok, solution)
 
 
 @eqx.filter_jit
@@ -287,19 +317,18 @@ def _tune(theory, problem, optimizer, max_steps, gtol, init):
         )
         u = jnp.clip(u + updates, low, high)
         previous = value
-        (value, solution), grad = value_and_grad(u, warm)
-        warm = jax.tree.map(lambda a, b: jnp.where(solution.converged, a, b), solution.state, warm)
+        (value, (warm, _, _)), grad = value_and_grad(u, warm)
         evaluations = evaluations + 1 + _linesearch_steps(opt_state)
         return u, opt_state, warm, value, grad, k + 1, evaluations, history, previous - value
 
-    (value, solution), grad = value_and_grad(u0, theory.init(init) if isinstance(init, str) else init)
+    (value, (warm, _, _)), grad = value_and_grad(u0, problem.start(fixed, init))
     history = jnp.full((max_steps, 1 + len(names)), jnp.nan, dtype)
-    carry = (u0, optimizer.init(u0), solution.state, value, grad, 0, 1, history, jnp.asarray(jnp.inf, dtype))
+    carry = (u0, optimizer.init(u0), warm, value, grad, 0, 1, history, jnp.asarray(jnp.inf, dtype))
     u, _, warm, value, grad, k, evaluations, history, _ = jax.lax.while_loop(running, body, carry)
 
     pg, held = projected(u, grad)
     u = _optimum(jax.lax.stop_gradient(u), theory, problem, warm, held)
-    value, solution = problem(theory, u, warm)
+    value, (_, ok, solution) = problem(theory, u, warm)
     limit_objective = _limit_objective(theory, problem, u, held & at_low(u), warm)
     side = jnp.where(held & at_low(u), -1, jnp.where(held & at_high(u), 1, 0))
     grad_norm = jnp.max(jnp.abs(pg))
@@ -310,7 +339,7 @@ def _tune(theory, problem, optimizer, max_steps, gtol, init):
         objective=value,
         limit_objective=limit_objective,
         grad_norm=grad_norm,
-        converged=small(value, grad, u) & solution.converged,
+        converged=small(value, grad, u) & ok,
         at_boundary={n: side[i] for i, n in enumerate(names)},
         iterations=k,
         evaluations=evaluations,
@@ -327,11 +356,8 @@ def _limit_objective(theory, problem, u, at_low, warm):
         x if limit is None else jnp.where(at_low[i], limit, x)
         for i, (x, limit) in enumerate(zip(problem.values(u), limits))
     ]
-    names = tuple(problem.transforms)
-    limit_theory = eqx.tree_at(lambda th: [getattr(th, n) for n in names], theory, values)
-    solution = solve(limit_theory, warm, **problem.solve_options)
-    value = problem.objective(solution.observables)
-    return jnp.where(jnp.any(at_low) & solution.converged, value, jnp.nan)
+    value, ok, _, _ = problem.evaluate(problem.placed(theory, u, values), warm)
+    return jnp.where(jnp.any(at_low) & ok, value, jnp.nan)
 
 
 @eqx.filter_custom_jvp
