@@ -3,9 +3,11 @@
 - :mod:`~hdtheory.kernels.quadrature`: Gauss-Hermite and panel rules, Gaussian expectations.
 - :mod:`~hdtheory.kernels.losses`: losses with their proximal operators and derivatives.
 - :mod:`~hdtheory.kernels.channels`: teacher channels ``Z(y, omega, V)`` and label quadratures.
+- :mod:`~hdtheory.kernels.calibration`: calibration metrics of a linear classifier's confidence.
 """
 
-from .channels import CHANNELS, Channel, Linear, Probit, Sign
+from .calibration import calibration_curve, calibration_metrics, expectation_consistent_temperature
+from .channels import CHANNELS, Channel, Linear, Logit, Probit, Sign
 from .losses import LOSSES, Hinge, Huber, Logistic, Loss, Square
 from .quadrature import gaussian_expectation, gaussian_expectation_2d, hermite_rule, panel_rule
 
@@ -13,6 +15,7 @@ __all__ = [
     "CHANNELS",
     "Channel",
     "Linear",
+    "Logit",
     "Probit",
     "Sign",
     "LOSSES",
@@ -25,4 +28,7 @@ __all__ = [
     "gaussian_expectation",
     "gaussian_expectation_2d",
     "panel_rule",
+    "calibration_metrics",
+    "calibration_curve",
+    "expectation_consistent_temperature",
 ]

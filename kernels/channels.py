@@ -14,7 +14,8 @@ two labels for the classification channels, a Gauss-Hermite rule for the regress
 
 ``noise`` follows ``CONVENTIONS.md``: a variance for ``Linear`` (``y = z + sqrt(noise) xi``), a flip
 probability in ``[0, 1/2)`` for ``Sign``, the variance of the Gaussian added before the sign for
-``Probit`` (``y = sign(z + sqrt(noise) xi)``).
+``Probit`` (``y = sign(z + sqrt(noise) xi)``), the temperature of ``Logit``
+(``P(y | z) = sigmoid(y z / noise)``).
 
 ``test_errors(m, q, rho)`` gives the excess and total test errors of a student whose field on a
 fresh input is jointly Gaussian with the teacher's, with ``E[z^2] = rho``, ``E[z omega] = m``,
@@ -30,7 +31,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import log_ndtr, ndtr
 
-from .quadrature import hermite_rule
+from .quadrature import hermite_rule, panel_rule
 
 _LOG_SQRT_2PI = 0.5 * jnp.log(2 * jnp.pi)
 
@@ -156,6 +157,60 @@ class Probit(_BinaryChannel):
         return jnp.where(z + jnp.sqrt(self.noise) * xi >= 0, 1.0, -1.0).astype(xi.dtype)
 
 
+class Logit(Channel):
+    r"""``P(y | z) = sigmoid(y z / noise)``: a logistic teacher of temperature ``noise > 0``.
+
+    ``noise -> 0`` is the sign teacher; the label is a coin flip biased by the teacher's field, as in
+    Clarté et al. 2022 ("Theoretical characterization of uncertainty in high-dimensional linear
+    classification"), whose inverse temperature is ``1 / noise``. No closed form exists:
+    ``Z(y, omega, V) = E_xi sigmoid(y (omega + sqrt(V) xi) / noise)`` is a Gauss-Hermite sum of
+    ``order`` nodes, accurate while ``noise`` is not much smaller than ``sqrt(V)``.
+    """
+
+    classification = True
+    labels = (-1.0, 1.0)
+    order: int = eqx.field(default=48, static=True)
+
+    def _fields(self, y, omega, V):
+        xi, w = hermite_rule(self.order, jnp.result_type(omega, V, float))
+        y, omega, V = (jnp.asarray(a)[..., None] for a in (y, omega, V))
+        return y * (omega + jnp.sqrt(V) * xi) / self.noise, w, y
+
+    def partition(self, y, omega, V):
+        u, w, _ = self._fields(y, omega, V)
+        return jnp.sum(w * jax.nn.sigmoid(u), axis=-1)
+
+    def log_partition(self, y, omega, V):
+        u, w, _ = self._fields(y, omega, V)
+        return jax.nn.logsumexp(jnp.log(w) + jax.nn.log_sigmoid(u), axis=-1)
+
+    def dpartition(self, y, omega, V):
+        """``d/domega Z(y, omega, V)``."""
+        u, w, y = self._fields(y, omega, V)
+        return jnp.sum(w * jax.nn.sigmoid(u) * jax.nn.sigmoid(-u), axis=-1) * y[..., 0] / self.noise
+
+    def dlog_partition(self, y, omega, V):
+        return self.dpartition(y, omega, V) / self.partition(y, omega, V)
+
+    def label_quadrature(self, omega, V, order: int):
+        del order
+        y = jnp.stack(jnp.broadcast_arrays(-1.0 + 0.0 * omega, 1.0 + 0.0 * omega), axis=-1)
+        omega = omega[..., None]
+        return y, self.partition(y, omega, V), self.dpartition(y, omega, V)
+
+    def test_errors(self, m, q, rho):
+        # The student's field is sqrt(q) eta; given eta, the teacher's is N(m eta / sqrt(q), V0). By
+        # symmetry the total error is 2 E[1(eta > 0) Z(-1, m eta / sqrt(q), V0)]: panels cut at 0.
+        eta, w = panel_rule(jnp.zeros((1,), jnp.result_type(m, q, float)), 32)
+        V0 = jnp.maximum(rho - m**2 / q, 0.0)
+        wrong = self.partition(-1.0, m / jnp.sqrt(q) * eta, V0)
+        return _disagreement(m, q, rho), 2 * jnp.sum(jnp.where(eta > 0, w * wrong, 0.0))
+
+    def sample(self, key, z):
+        up = jax.random.bernoulli(key, jax.nn.sigmoid(z / self.noise))
+        return jnp.where(up, 1.0, -1.0).astype(jnp.result_type(z))
+
+
 class Linear(Channel):
     r"""``y = z + sqrt(noise) xi``; ``Z = N(y; omega, V + noise)``, ``d log Z = (y - omega)/(V + noise)``.
 
@@ -191,4 +246,4 @@ class Linear(Channel):
         return z + jnp.sqrt(self.noise) * xi
 
 
-CHANNELS: dict[str, type[Channel]] = {"linear": Linear, "sign": Sign, "probit": Probit}
+CHANNELS: dict[str, type[Channel]] = {"linear": Linear, "sign": Sign, "probit": Probit, "logistic": Logit}

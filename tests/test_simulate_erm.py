@@ -45,6 +45,8 @@ def test_result_layout(case):
     seeds = result.seeds
     assert isinstance(result, SimulationResult)
     expected = set(theory_values) - {"V", "mhat", "qhat", "Vhat"} | {"test_error_empirical"}
+    if theory.channel.classification:  # a temperature is fitted on validation data instead
+        expected = expected - {"ec_temperature"} | {"temperature_validation", "ec_temperature_validation"}
     assert set(result.mean) == set(result.sem) == set(result.samples) == expected
     assert (result.d, result.n) == (D, round(float(theory.alpha) * D))
     assert all(v.shape == (seeds,) and np.all(np.isfinite(v)) for v in result.samples.values())

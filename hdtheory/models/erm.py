@@ -40,7 +40,13 @@ square loss; for the Huber loss it converges algebraically (kinks inside the rul
 of ``sign(w.x)`` against the noiseless and the noisy label for the sign and probit teachers, the mean
 squared error without and with the label noise for the linear teacher, no 1/2); ``train_loss``, the
 average training loss ``E l(y, prox_{V l}(omega))`` (penalty excluded); ``norm = sqrt(q)``;
-``angle = arccos(m / sqrt(rho q))``, the angle to the teacher in radians.
+``angle = arccos(m / sqrt(rho q))``, the angle to the teacher in radians. For the classification
+teachers also the calibration of the confidence ``sigmoid(omega / temperature)`` in the predicted
+label (:mod:`hdtheory.kernels.calibration`; Clarté et al. 2022): ``confidence`` (its mean), ``ece``
+(the expected calibration error), ``test_nll``, ``brier``, and ``ec_temperature``, the temperature at
+which the mean confidence equals the accuracy (expectation consistency, Clarté et al. 2023); the
+whole calibration curve is :meth:`ERM.calibration_curve`. ``temperature`` enters these only: tuning
+it with :func:`hdtheory.tune` (objective ``test_nll``) is temperature scaling.
 
 **Where the estimator does not exist.** At ``lam = 0`` the logistic and hinge minimisers exist only
 on non-separable data: a noiseless sign teacher is rejected at construction; with label noise, below
@@ -74,6 +80,7 @@ _NOISE_RANGES = {
     "sign": Interval(0.0, 0.5, high_open=True),
     "probit": NONNEGATIVE,
     "linear": NONNEGATIVE,
+    "logistic": POSITIVE,
 }
 
 
@@ -105,6 +112,9 @@ class ERM(FixedPointTheory):
         0.0, NONNEGATIVE, "label noise: variance (linear, probit) or flip probability (sign)"
     )
     delta: jax.Array = parameter(1.0, POSITIVE, "Huber threshold (used by loss=huber only)")
+    temperature: jax.Array = parameter(
+        1.0, POSITIVE, "temperature T of the confidence sigmoid(w.x / sqrt(d) / T) (calibration only)"
+    )
     loss: str = choice("logistic", kernels.LOSSES, "training loss")
     teacher: str = choice("sign", kernels.CHANNELS, "teacher channel")
     order: int = eqx.field(default=96, static=True)
@@ -197,13 +207,27 @@ class ERM(FixedPointTheory):
             V=1 / precision,
         )
 
+    def calibration_curve(self, state: Overlaps, confidence) -> jax.Array:
+        """``P(y = predicted label | confidence)`` at confidences in ``(1/2, 1)`` (classification)."""
+        return kernels.calibration_curve(self.channel, state.m, state.q, self.rho, confidence, self.temperature)
+
     def observables(self, state: Overlaps) -> dict[str, jax.Array]:
         m, q, V = state.m, state.q, state.V
         mhat, qhat, Vhat = self.conjugates(state)
         y, omega, w, _ = self._channel_terms(state)
         train_loss = jnp.sum(w * self.loss_fn(y, self.loss_fn.prox(y, omega, V)))
         test_error, test_error_total = self.channel.test_errors(m, q, self.rho)
-        return {
+        calibration = {}
+        if self.channel.classification:
+            metrics = kernels.calibration_metrics(self.channel, m, q, self.rho, self.temperature)
+            calibration = {
+                "confidence": metrics["confidence"],
+                "ece": metrics["ece"],
+                "test_nll": metrics["nll"],
+                "brier": metrics["brier"],
+                "ec_temperature": kernels.expectation_consistent_temperature(self.channel, m, q, self.rho),
+            }
+        return calibration | {
             "m": m,
             "q": q,
             "V": V,

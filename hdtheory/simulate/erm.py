@@ -26,7 +26,10 @@ radians. ``V`` and the conjugates are not measured. One diagnostic is added:
 ``test_error_empirical``, the excess test error measured on ``max(n, 10000)`` fresh samples (one
 held-out set, independent of the training sets, shared by the seeds): the 0-1 error of
 ``sign(w.x / sqrt(d))`` against the noiseless ``sign(z)`` for the classification channels, the
-mean squared error against ``z`` for the linear one.
+mean squared error against ``z`` for the linear one. For the classification teachers, the
+calibration of the confidence on held-out data (``confidence``, ``ece``, ``test_nll``, ``brier``) and
+the temperatures a user fits on a validation set of ``n`` fresh samples
+(``temperature_validation``, ``ec_temperature_validation``); see ``_calibration``.
 """
 
 import equinox as eqx
@@ -57,9 +60,14 @@ def simulate_erm(theory: ERM, *, d: int = 1000, seeds: int = 4, key=None) -> Sim
     X_test = jax.random.normal(test_key, (max(n, 10_000), d))
     samples = []
     for seed_key in seed_keys:
-        X, y, w_star = _draw(theory, seed_key, n, d)
+        train_key, validation_key = jax.random.split(seed_key)
+        X, y, w_star = _draw(theory, train_key, n, d)
         w = _fit(theory, X, y)
-        samples.append(_observables(theory, w, w_star, X, y, X_test))
+        sample = _observables(theory, w, w_star, X, y, X_test)
+        if theory.channel.classification:
+            X_val, y_val = _draw_like(theory, validation_key, w_star, n)
+            sample |= _calibration(theory, w, w_star, X_test, X_val, y_val)
+        samples.append(sample)
     return SimulationResult.from_samples(samples, d=d, n=n)
 
 
@@ -70,6 +78,14 @@ def _draw(theory: ERM, key, n: int, d: int):
     w_star = jnp.sqrt(theory.rho * d) * w_star / jnp.linalg.norm(w_star)
     X = jax.random.normal(x_key, (n, d))
     return X, theory.channel.sample(y_key, X @ w_star / jnp.sqrt(d)), w_star
+
+
+def _draw_like(theory: ERM, key, w_star, n: int):
+    """``n`` fresh samples labelled by the same teacher ``w*`` (a validation set)."""
+    x_key, y_key = jax.random.split(key)
+    d = w_star.shape[0]
+    X = jax.random.normal(x_key, (n, d))
+    return X, theory.channel.sample(y_key, X @ w_star / jnp.sqrt(d))
 
 
 def _fit(theory: ERM, X, y):
@@ -166,3 +182,63 @@ def _observables(theory: ERM, w, w_star, X, y, X_test) -> dict[str, jax.Array]:
         "norm": jnp.sqrt(q),
         "angle": jnp.arccos(jnp.clip(m / jnp.sqrt(rho * q), -1.0, 1.0)),
     }
+
+
+_BINS = 20
+
+
+@eqx.filter_jit
+def _calibration(theory: ERM, w, w_star, X_test, X_val, y_val) -> dict[str, jax.Array]:
+    """Calibration of the confidence ``sigmoid(omega / T)`` on held-out data.
+
+    On the test inputs the label's law given the teacher's field is known exactly,
+    ``p_i = P(y = sign(omega_i) | z_i)``, and averaged in place of sampled labels (the same
+    expectations, with less variance): ``confidence``, ``test_nll``, ``brier``, and ``ece`` binned in
+    20 equal-width bins of confidence on ``[1/2, 1]``. On the validation set (labels drawn, as a user
+    has them) ``temperature_validation`` minimises the negative log-likelihood over the temperature
+    (bisection on its derivative in ``log T``) and ``ec_temperature_validation`` equalises the mean
+    confidence and the accuracy.
+    """
+    d = w.shape[0]
+    z, omega = X_test @ w_star / jnp.sqrt(d), X_test @ w / jnp.sqrt(d)
+    predicted = jnp.where(omega >= 0, 1.0, -1.0)
+    right = theory.channel.partition(predicted, z, 0.0)
+    T = theory.temperature
+    confidence = jax.nn.sigmoid(jnp.abs(omega) / T)
+    bins = jnp.clip(((confidence - 0.5) * 2 * _BINS).astype(int), 0, _BINS - 1)
+    count = jnp.zeros(_BINS).at[bins].add(1.0)
+    gap = jnp.zeros(_BINS).at[bins].add(confidence - right)
+    log_p = jax.nn.log_sigmoid(jnp.abs(omega) / T)
+    log_q = jax.nn.log_sigmoid(-jnp.abs(omega) / T)
+
+    val_omega = X_val @ w / jnp.sqrt(d)
+
+    def val_nll(log_t):
+        return jnp.mean(-jax.nn.log_sigmoid(y_val * val_omega / jnp.exp(log_t)))
+
+    def val_gap(log_t):
+        conf = jax.nn.sigmoid(jnp.abs(val_omega) / jnp.exp(log_t))
+        return jnp.mean(conf) - jnp.mean(jnp.sign(val_omega) == y_val)
+
+    return {
+        "confidence": jnp.mean(confidence),
+        "ece": jnp.sum(jnp.abs(gap)) / omega.shape[0],
+        "test_nll": -jnp.mean(right * log_p + (1 - right) * log_q),
+        "brier": jnp.mean(right * (1 - confidence) ** 2 + (1 - right) * confidence**2),
+        "temperature_validation": jnp.exp(_bisect(jax.grad(val_nll))),
+        # The mean confidence decreases with the temperature.
+        "ec_temperature_validation": jnp.exp(_bisect(lambda log_t: -val_gap(log_t))),
+    }
+
+
+def _bisect(f, lo=-12.0, hi=12.0, steps: int = 80):
+    """The root of ``f`` on ``[lo, hi]``, negative below it and positive above, by bisection."""
+
+    def step(_, interval):
+        lo, hi = interval
+        mid = 0.5 * (lo + hi)
+        positive = f(mid) > 0
+        return jnp.where(positive, lo, mid), jnp.where(positive, mid, hi)
+
+    lo, hi = jax.lax.fori_loop(0, steps, step, (jnp.asarray(lo), jnp.asarray(hi)))
+    return 0.5 * (lo + hi)

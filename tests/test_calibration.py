@@ -1,0 +1,115 @@
+"""Calibration of logistic classifiers: the logistic teacher, calibration metrics, temperatures."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import hdtheory as hd
+from hdtheory import kernels
+
+METRICS = ("confidence", "ece", "test_nll", "brier", "test_error_total")
+
+
+def test_logistic_channel_against_monte_carlo():
+    channel = kernels.Logit(0.5)
+    np.testing.assert_allclose(channel.partition(1.0, 0.3, 0.7) + channel.partition(-1.0, 0.3, 0.7), 1.0, atol=1e-14)
+    np.testing.assert_allclose(
+        jax.grad(lambda o: channel.partition(1.0, o, 0.7))(0.3), channel.dpartition(1.0, 0.3, 0.7), rtol=1e-12
+    )
+    rng = np.random.default_rng(0)
+    n, m, q, rho = 1_000_000, 0.6, 0.9, 1.0
+    z = rng.standard_normal(n)
+    omega = m * z + np.sqrt(q - m**2) * rng.standard_normal(n)
+    y = np.where(rng.random(n) < 1 / (1 + np.exp(-z / 0.5)), 1, -1)
+    excess, total = channel.test_errors(m, q, rho)
+    tol = 4 * np.sqrt(0.25 / n)
+    assert abs(float(excess) - np.mean(np.sign(omega) != np.sign(z))) < tol
+    assert abs(float(total) - np.mean(np.sign(omega) != y)) < tol
+
+
+def test_noise_must_be_positive_for_the_logistic_teacher():
+    with pytest.raises(hd.ParameterError, match="noise"):
+        hd.ERM(teacher="logistic")
+
+
+@pytest.fixture(scope="module")
+def settings():
+    """Logistic regression on a logistic teacher at alpha = 1: nearly unregularised and regularised."""
+    out = {}
+    for lam in (1e-3, 0.3):
+        theory = hd.ERM(alpha=1.0, lam=lam, teacher="logistic", noise=0.5)
+        out[lam] = theory, hd.solve(theory), hd.simulate.simulate(theory, d=1000, seeds=4)
+    return out
+
+
+@pytest.mark.parametrize("lam", [1e-3, 0.3])
+def test_calibration_metrics_against_simulation(settings, lam):
+    theory, solution, sim = settings[lam]
+    assert bool(solution.converged)
+    for name in METRICS:
+        # Four standard errors over the seeds, plus 1% for the O(1/sqrt(d)) finite-size bias (the
+        # near-interpolating lam = 1e-3 is the slowest to converge in d).
+        tol = 4 * sim.sem[name] + 0.01 * abs(sim.mean[name])
+        assert abs(float(solution.observables[name]) - sim.mean[name]) <= tol, (name, lam)
+
+
+def test_calibration_curve_against_binned_simulation(settings):
+    theory, solution, _ = settings[1e-3]
+    # A direct Monte Carlo of the curve at the fixed point's overlaps: bin the confidence of
+    # student fields drawn jointly with the teacher's, and average the label's probability.
+    m, q, rho = (float(v) for v in (solution.state.m, solution.state.q, theory.rho))
+    rng = np.random.default_rng(1)
+    n = 2_000_000
+    omega = np.sqrt(q) * rng.standard_normal(n)
+    z = m / q * omega + np.sqrt(rho - m**2 / q) * rng.standard_normal(n)
+    confidence = 1 / (1 + np.exp(-np.abs(omega)))
+    right = 1 / (1 + np.exp(-np.sign(omega) * z / 0.5))
+    for c in (0.6, 0.8, 0.95):
+        near = np.abs(confidence - c) < 0.005
+        curve = float(theory.calibration_curve(solution.state, jnp.asarray(c)))
+        assert abs(curve - right[near].mean()) < 4 * right[near].std() / np.sqrt(near.sum()) + 2e-3
+
+
+def test_scarce_data_make_unregularised_logistic_regression_overconfident(settings):
+    # Clarté, Loureiro, Krzakala, Zdeborová 2022, "Theoretical characterization of uncertainty in
+    # high-dimensional linear classification": without regularisation, logistic regression is
+    # overconfident at small alpha; regularisation or temperature scaling repairs it. Here alpha = 1.
+    _, unregularised, sim = settings[1e-3]
+    accuracy = 1 - float(unregularised.observables["test_error_total"])
+    assert float(unregularised.observables["confidence"]) - accuracy > 0.2
+    assert sim.mean["confidence"] - (1 - sim.mean["test_error_total"]) > 0.2
+    _, regularised, _ = settings[0.3]
+    assert float(regularised.observables["ece"]) < 0.1 * float(unregularised.observables["ece"])
+
+
+def test_temperature_scaling_by_gradient_against_a_dense_search_and_validation(settings):
+    theory, solution, sim = settings[1e-3]
+    tuned = hd.tune(theory, "test_nll", {"temperature": "log"})
+    assert bool(tuned.converged)
+    T = float(tuned.params["temperature"])
+    grid = jnp.logspace(0, 2, 2001)
+    nll = jax.vmap(
+        lambda t: kernels.calibration_metrics(theory.channel, solution.state.m, solution.state.q, theory.rho, t)["nll"]
+    )(grid)
+    assert abs(np.log(T / float(grid[jnp.argmin(nll)]))) <= np.log(grid[1] / grid[0])
+    # The temperature a user fits on a validation set of n samples, averaged over seeds.
+    assert abs(T - sim.mean["temperature_validation"]) <= 4 * sim.sem["temperature_validation"] + 0.05 * T
+    # Temperature scaling repairs the calibration.
+    scaled = hd.solve(tuned.theory).observables
+    assert float(scaled["ece"]) < 0.2 * float(solution.observables["ece"])
+
+
+def test_expectation_consistency(settings):
+    theory, solution, sim = settings[1e-3]
+    T = solution.observables["ec_temperature"]
+    at_T = hd.solve(hd.ERM(alpha=1.0, lam=1e-3, teacher="logistic", noise=0.5, temperature=T)).observables
+    np.testing.assert_allclose(at_T["confidence"], 1 - at_T["test_error_total"], atol=1e-10)
+    tol = 4 * sim.sem["ec_temperature_validation"] + 0.05 * float(T)
+    assert abs(float(T) - sim.mean["ec_temperature_validation"]) <= tol
+    # Its derivative with respect to the sample ratio, by the implicit function theorem.
+    def ec(alpha):
+        return hd.solve(hd.ERM(alpha=alpha, lam=1e-3, teacher="logistic", noise=0.5)).observables["ec_temperature"]
+
+    eps = 1e-5
+    np.testing.assert_allclose(jax.grad(ec)(1.0), (ec(1.0 + eps) - ec(1.0 - eps)) / (2 * eps), rtol=1e-5)
