@@ -45,7 +45,7 @@ def settings():
 
 @pytest.mark.parametrize("lam", [1e-3, 0.3])
 def test_calibration_metrics_against_simulation(settings, lam):
-    theory, solution, sim = settings[lam]
+    _, solution, sim = settings[lam]
     assert bool(solution.converged)
     for name in METRICS:
         # Four standard errors over the seeds, plus 1% for the O(1/sqrt(d)) finite-size bias (the
@@ -101,7 +101,7 @@ def test_temperature_scaling_by_gradient_against_a_dense_search_and_validation(s
 
 
 def test_expectation_consistency(settings):
-    theory, solution, sim = settings[1e-3]
+    _, solution, sim = settings[1e-3]
     T = solution.observables["ec_temperature"]
     at_T = hd.solve(hd.ERM(alpha=1.0, lam=1e-3, teacher="logistic", noise=0.5, temperature=T)).observables
     np.testing.assert_allclose(at_T["confidence"], 1 - at_T["test_error_total"], atol=1e-10)

@@ -206,7 +206,6 @@ def _calibration(theory: ERM, w, w_star, X_test, X_val, y_val) -> dict[str, jax.
     T = theory.temperature
     confidence = jax.nn.sigmoid(jnp.abs(omega) / T)
     bins = jnp.clip(((confidence - 0.5) * 2 * _BINS).astype(int), 0, _BINS - 1)
-    count = jnp.zeros(_BINS).at[bins].add(1.0)
     gap = jnp.zeros(_BINS).at[bins].add(confidence - right)
     log_p = jax.nn.log_sigmoid(jnp.abs(omega) / T)
     log_q = jax.nn.log_sigmoid(-jnp.abs(omega) / T)
