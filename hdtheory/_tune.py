@@ -13,13 +13,20 @@ call.
 **Boundaries.** A coordinate that reaches a bound while the gradient still points out of the box stops
 there and is reported in ``at_boundary`` (``-1`` low, ``+1`` high): an optimum at ``lam -> 0`` or
 ``lam -> infinity`` is a physical regime (for example the max-margin limit on separable data), not a
-failure. ``converged`` means that the gradient projected on the box is below ``gtol``.
+failure; where the theory's domain holds the limit itself (``lam = 0``), the objective there is
+reported too (``limit_objective``). ``converged`` means that the gradient projected on the box is at
+most ``gtol`` times the objective.
+
+**ODE theories.** For a theory of the dynamics, the objective is taken at a time ``t1`` (an option
+of ``tune``) and its gradient comes from :func:`hdtheory.integrate`'s adjoint: a constant learning
+rate, or the parameters of a schedule held by the theory, minimising the error at that time.
 
 **Derivatives of the optimum.** The tuned parameters are differentiable with respect to every other
 field of the theory by the implicit function theorem on the optimality condition
 ``grad_u objective(u*, theta) = 0``: ``du*/dtheta = -H^{-1} d^2 objective / du dtheta``, with ``H`` the
 Hessian in ``u``, itself obtained by differentiating through the fixed point twice. Coordinates held
-at a bound have zero derivative.
+at a bound have zero derivative. (For ODE theories this needs forward-mode differentiation through
+the integration, which the default reverse-mode adjoint does not offer.)
 """
 
 import dataclasses
