@@ -6,7 +6,12 @@
 - :mod:`~hdtheory.kernels.calibration`: calibration metrics of a linear classifier's confidence.
 """
 
-from .calibration import calibration_curve, calibration_metrics, expectation_consistent_temperature
+from .calibration import (
+    bayes_calibration,
+    calibration_curve,
+    calibration_metrics,
+    expectation_consistent_temperature,
+)
 from .channels import CHANNELS, Channel, Linear, Logit, Probit, Sign
 from .losses import LOSSES, Hinge, Huber, Logistic, Loss, Square
 from .quadrature import gaussian_expectation, gaussian_expectation_2d, hermite_rule, panel_rule
@@ -31,4 +36,5 @@ __all__ = [
     "calibration_metrics",
     "calibration_curve",
     "expectation_consistent_temperature",
+    "bayes_calibration",
 ]

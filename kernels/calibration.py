@@ -90,3 +90,23 @@ def expectation_consistent_temperature(channel, m, q, rho, order: int = 48, step
         gap, bracket[0], lambda f, _: bisect(f, bracket), lambda g, y: y / g(jnp.ones_like(y))
     )
     return jnp.exp(log_t)
+
+
+def bayes_calibration(channel, q, rho, order: int = 48) -> dict[str, jax.Array]:
+    """``confidence``, ``accuracy``, ``nll`` and ``brier`` of the Bayes-optimal classifier.
+
+    With the posterior mean's field ``omega ~ N(0, q)`` (``q`` the Bayes-optimal overlap, from
+    :class:`hdtheory.models.BayesGLM`), the Bayes predictive probability of the label ``y`` is
+    ``Z(y, omega, rho - q)``: a perfectly calibrated confidence (``ece = 0``, mean confidence equal to
+    the accuracy) and the smallest test negative log-likelihood and Brier score any classifier can
+    reach, the reference for the metrics of :func:`calibration_metrics`.
+    """
+    _, w, omega, V = _half_line(q, q, rho, order)  # m = q: V = rho - q
+    up = channel.partition(1.0, omega, V)  # omega > 0: the predicted label is +1
+    nll = -(up * jnp.log(up) + (1 - up) * jnp.log1p(-up))
+    return {
+        "confidence": jnp.sum(w * up),
+        "accuracy": jnp.sum(w * up),
+        "nll": jnp.sum(w * nll),
+        "brier": jnp.sum(w * up * (1 - up)),
+    }

@@ -113,3 +113,24 @@ def test_expectation_consistency(settings):
 
     eps = 1e-5
     np.testing.assert_allclose(jax.grad(ec)(1.0), (ec(1.0 + eps) - ec(1.0 - eps)) / (2 * eps), rtol=1e-5)
+
+
+def test_bayes_optimal_calibration_against_monte_carlo():
+    channel, q, rho = kernels.Logit(0.5), 0.6, 1.0
+    bayes = kernels.bayes_calibration(channel, q, rho)
+    rng = np.random.default_rng(2)
+    n = 1_000_000
+    omega = np.sqrt(q) * rng.standard_normal(n)
+    z = omega + np.sqrt(rho - q) * rng.standard_normal(n)
+    y = np.where(rng.random(n) < 1 / (1 + np.exp(-z / 0.5)), 1.0, -1.0)
+    up = np.asarray(channel.partition(1.0, jnp.asarray(omega), rho - q))
+    p_y = np.where(y > 0, up, 1 - up)
+    for name, samples in (
+        ("accuracy", (np.where(up >= 0.5, 1.0, -1.0) == y)),
+        ("confidence", np.maximum(up, 1 - up)),
+        ("nll", -np.log(p_y)),
+        ("brier", (up - (y > 0)) ** 2),
+    ):
+        assert abs(float(bayes[name]) - samples.mean()) < 4 * samples.std() / np.sqrt(n), name
+    # Calibrated: the mean confidence is the accuracy.
+    np.testing.assert_allclose(bayes["confidence"], bayes["accuracy"], rtol=1e-12)
