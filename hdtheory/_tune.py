@@ -30,6 +30,7 @@ the integration, which the default reverse-mode adjoint does not offer.)
 """
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -124,12 +125,14 @@ class TuneResult(eqx.Module):
     converged: jax.Array
     """``grad_norm <= gtol |objective|`` and the fixed point at the optimum converged."""
     at_boundary: dict[str, jax.Array]
-    """Per field: ``-1`` stopped at the low bound, ``+1`` at the high bound, ``0`` interior."""
+    """Per field (per entry of an array field): ``-1`` stopped at the low bound, ``+1`` at the high
+    bound, ``0`` interior."""
     iterations: jax.Array
     evaluations: jax.Array
     """Number of solves (objective and gradient evaluations) the optimisation used."""
     history: dict[str, jax.Array]
-    """``objective`` and each tuned field per iteration (length ``max_steps``, NaN after the end)."""
+    """``objective`` and each tuned field per iteration (leading axis of length ``max_steps``, NaN
+    after the end)."""
     solution: Any
     """The fixed point (a :class:`~hdtheory.Solution`) or the trajectory at the optimum."""
 
@@ -222,7 +225,9 @@ def tune(
     """
     if not isinstance(theory, FixedPointTheory) and "t1" not in options:
         raise ParameterError("tuning an ODE theory needs the time t1 at which the objective is taken")
-    problem = _Problem(_objective_fn(objective), _transforms(theory, over), options)
+    transforms = _transforms(theory, over)
+    shapes = tuple(jnp.shape(getattr(theory, n)) for n in transforms)
+    problem = _Problem(_objective_fn(objective), transforms, shapes, options)
     return _tune(theory, problem, optimizer, max_steps, gtol, init)
 
 
@@ -235,10 +240,20 @@ class _Problem(eqx.Module):
 
     objective: Callable
     transforms: dict[str, Transform]
+    shapes: tuple[tuple[int, ...], ...]
     options: dict
 
+    def split(self, flat):
+        """The flat coordinates cut into one array per field, in the field's shape."""
+        sizes = [math.prod(shape) for shape in self.shapes]
+        pieces = jnp.split(flat, list(itertools.accumulate(sizes))[:-1])
+        return [piece.reshape(shape) for piece, shape in zip(pieces, self.shapes)]
+
+    def flatten(self, arrays):
+        return jnp.concatenate([jnp.ravel(jnp.broadcast_to(a, s)) for a, s in zip(arrays, self.shapes)])
+
     def values(self, u):
-        return [t.forward(u[i]) for i, t in enumerate(self.transforms.values())]
+        return [t.forward(x) for x, t in zip(self.split(u), self.transforms.values())]
 
     def placed(self, theory, u, values=None):
         names = tuple(self.transforms)
@@ -283,7 +298,7 @@ def _tune(theory, problem, optimizer, max_steps, gtol, init):
     gtol = (1e-9 if jnp.finfo(dtype).bits >= 64 else 1e-4) if gtol is None else gtol
 
     def coordinate(bound):
-        return jnp.stack([t.inverse(jnp.asarray(bound(n, t), dtype)) for n, t in problem.transforms.items()])
+        return problem.flatten([t.inverse(jnp.asarray(bound(n, t), dtype)) for n, t in problem.transforms.items()])
 
     u0 = coordinate(lambda n, t: getattr(theory, n))
     low, high = coordinate(lambda n, t: t.low), coordinate(lambda n, t: t.high)
@@ -311,7 +326,7 @@ def _tune(theory, problem, optimizer, max_steps, gtol, init):
 
     def body(carry):
         u, opt_state, warm, value, grad, k, evaluations, history, _ = carry
-        history = history.at[k].set(jnp.stack([value, *problem.values(u)]))
+        history = history.at[k].set(jnp.concatenate([value[None], problem.flatten(problem.values(u))]))
         pg, _ = projected(u, grad)
         updates, opt_state = optimizer.update(
             pg,
@@ -329,7 +344,7 @@ def _tune(theory, problem, optimizer, max_steps, gtol, init):
         return u, opt_state, warm, value, grad, k + 1, evaluations, history, previous - value
 
     (value, (warm, _, _)), grad = value_and_grad(u0, problem.start(fixed, init))
-    history = jnp.full((max_steps, 1 + len(names)), jnp.nan, dtype)
+    history = jnp.full((max_steps, 1 + u0.size), jnp.nan, dtype)
     carry = (u0, optimizer.init(u0), warm, value, grad, 0, 1, history, jnp.asarray(jnp.inf, dtype))
     u, _, warm, value, grad, k, evaluations, history, _ = jax.lax.while_loop(running, body, carry)
 
@@ -347,10 +362,11 @@ def _tune(theory, problem, optimizer, max_steps, gtol, init):
         limit_objective=limit_objective,
         grad_norm=grad_norm,
         converged=small(value, grad, u) & ok,
-        at_boundary={n: side[i] for i, n in enumerate(names)},
+        at_boundary=dict(zip(names, problem.split(side))),
         iterations=k,
         evaluations=evaluations,
-        history={"objective": history[:, 0]} | {n: history[:, 1 + i] for i, n in enumerate(names)},
+        history={"objective": history[:, 0]}
+        | {n: jax.vmap(problem.split)(history[:, 1:])[i] for i, n in enumerate(names)},
         solution=solution,
     )
 
@@ -360,8 +376,8 @@ def _limit_objective(theory, problem, u, at_low, warm):
     if all(limit is None for limit in limits):
         return jnp.full((), jnp.nan, u.dtype)
     values = [
-        x if limit is None else jnp.where(at_low[i], limit, x)
-        for i, (x, limit) in enumerate(zip(problem.values(u), limits))
+        x if limit is None else jnp.where(low, limit, x)
+        for x, low, limit in zip(problem.values(u), problem.split(at_low), limits)
     ]
     value, ok, _, _ = problem.evaluate(problem.placed(theory, u, values), warm)
     return jnp.where(jnp.any(at_low) & ok, value, jnp.nan)
