@@ -131,7 +131,7 @@ class TuneResult(eqx.Module):
     evaluations: jax.Array
     """Number of solves (objective and gradient evaluations) the optimisation used."""
     history: dict[str, jax.Array]
-    """``objective`` and each tuned field per iteration (leading axis of length ``max_steps``, NaN
+    """``objective`` and each tuned field per iteration (leading axis of length ``max_iterations``, NaN
     after the end)."""
     solution: Any
     """The fixed point (a :class:`~hdtheory.Solution`) or the trajectory at the optimum."""
@@ -193,7 +193,7 @@ def tune(
     over: Mapping[str, str | Transform],
     *,
     optimizer: optax.GradientTransformation | None = None,
-    max_steps: int = 50,
+    max_iterations: int = 50,
     gtol: float | None = None,
     init="uninformed",
     **options,
@@ -208,7 +208,7 @@ def tune(
             or a :class:`Transform` with bounds, e.g. ``{"lam": Log(low=1e-6, high=1e3)}``.
         optimizer: an optax transformation of the unconstrained coordinates; L-BFGS with a zoom line
             search by default. First-order methods work too, e.g. ``optax.adam(0.05)``.
-        max_steps: the iteration budget.
+        max_iterations: the optimiser's iteration budget.
         gtol: relative convergence threshold: the optimisation stops when the projected gradient's
             sup norm in the unconstrained coordinates is at most ``gtol |objective|`` (relative, so
             that an objective that vanishes as a power of a parameter, such as the noiseless ridge
@@ -228,7 +228,7 @@ def tune(
     transforms = _transforms(theory, over)
     shapes = tuple(jnp.shape(getattr(theory, n)) for n in transforms)
     problem = _Problem(_objective_fn(objective), transforms, shapes, options)
-    return _tune(theory, problem, optimizer, max_steps, gtol, init)
+    return _tune(theory, problem, optimizer, max_iterations, gtol, init)
 
 
 class _Problem(eqx.Module):
@@ -288,7 +288,7 @@ class _Problem(eqx.Module):
 
 
 @eqx.filter_jit
-def _tune(theory, problem, optimizer, max_steps, gtol, init):
+def _tune(theory, problem, optimizer, max_iterations, gtol, init):
     names = tuple(problem.transforms)
     optimizer = optax.lbfgs() if optimizer is None else optimizer
     if not isinstance(optimizer, optax.GradientTransformationExtraArgs):
@@ -322,7 +322,7 @@ def _tune(theory, problem, optimizer, max_steps, gtol, init):
     def running(carry):
         u, _, _, value, grad, k, _, _, decrease = carry
         stalled = jnp.abs(decrease) <= 4 * jnp.finfo(dtype).eps * jnp.abs(value)
-        return (k < max_steps) & ~small(value, grad, u) & jnp.isfinite(value) & ~stalled
+        return (k < max_iterations) & ~small(value, grad, u) & jnp.isfinite(value) & ~stalled
 
     def body(carry):
         u, opt_state, warm, value, grad, k, evaluations, history, _ = carry
@@ -344,7 +344,7 @@ def _tune(theory, problem, optimizer, max_steps, gtol, init):
         return u, opt_state, warm, value, grad, k + 1, evaluations, history, previous - value
 
     (value, (warm, _, _)), grad = value_and_grad(u0, problem.start(fixed, init))
-    history = jnp.full((max_steps, 1 + u0.size), jnp.nan, dtype)
+    history = jnp.full((max_iterations, 1 + u0.size), jnp.nan, dtype)
     carry = (u0, optimizer.init(u0), warm, value, grad, 0, 1, history, jnp.asarray(jnp.inf, dtype))
     u, _, warm, value, grad, k, evaluations, history, _ = jax.lax.while_loop(running, body, carry)
 

@@ -111,7 +111,7 @@ def test_separable_data_run_to_the_max_margin_limit():
 
 
 def test_first_order_optimiser_and_softplus_transform():
-    result = hd.tune(RIDGE, "test_error", {"lam": "softplus"}, optimizer=optax.sgd(3.0), max_steps=300, gtol=1e-5)
+    result = hd.tune(RIDGE, "test_error", {"lam": "softplus"}, optimizer=optax.sgd(3.0), max_iterations=300, gtol=1e-5)
     assert bool(result.converged)
     np.testing.assert_allclose(result.params["lam"], 0.25, rtol=1e-3)
     history = np.asarray(result.history["objective"])
