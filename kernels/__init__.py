@@ -11,6 +11,7 @@ from .calibration import (
     calibration_curve,
     calibration_metrics,
     expectation_consistent_temperature,
+    optimal_temperature,
 )
 from .channels import CHANNELS, Channel, Linear, Logit, Probit, Sign
 from .losses import LOSSES, Hinge, Huber, Logistic, Loss, Square
@@ -37,4 +38,5 @@ __all__ = [
     "calibration_curve",
     "expectation_consistent_temperature",
     "bayes_calibration",
+    "optimal_temperature",
 ]

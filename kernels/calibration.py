@@ -60,36 +60,52 @@ def calibration_curve(channel, m, q, rho, confidence, temperature=1.0):
     return channel.partition(1.0, m / q * omega, jnp.maximum(rho - m**2 / q, 0.0))
 
 
-def expectation_consistent_temperature(channel, m, q, rho, order: int = 48, steps: int = 60):
+def _temperature_root(f, dtype, steps: int = 60):
+    """The root in ``T`` of ``f(log T)``, positive below it and negative above, in ``[e^-12, e^12]``:
+    bisection in ``log T``, differentiated by the implicit function theorem."""
+
+    def bisect(f, bracket):
+        def step(_, interval):
+            lo, hi = interval
+            mid = 0.5 * (lo + hi)
+            above = f(mid) > 0  # the root lies at a larger temperature
+            return jnp.where(above, mid, lo), jnp.where(above, hi, mid)
+
+        lo, hi = jax.lax.fori_loop(0, steps, step, bracket)
+        return 0.5 * (lo + hi)
+
+    bracket = (jnp.asarray(-12.0, dtype), jnp.asarray(12.0, dtype))
+    log_t = jax.lax.custom_root(f, bracket[0], lambda f, _: bisect(f, bracket), lambda g, y: y / g(jnp.ones_like(y)))
+    return jnp.exp(log_t)
+
+
+def expectation_consistent_temperature(channel, m, q, rho, order: int = 48):
     """The temperature at which the mean confidence equals the accuracy (expectation consistency).
 
     Clarté, Loureiro, Krzakala, Zdeborová 2023, "Expectation consistency for calibration of neural
     networks": ``T`` solves ``E sigmoid(|omega| / T) = P(y = sign(omega))``. The mean confidence
     decreases from 1 to 1/2 as ``T`` grows, so the root is unique when the accuracy lies in
-    ``(1/2, 1)``; it is found by bisection in ``log T`` on ``[-12, 12]`` and differentiated by the
-    implicit function theorem.
+    ``(1/2, 1)``.
     """
 
     def gap(log_t):
         metrics = calibration_metrics(channel, m, q, rho, jnp.exp(log_t), order)
         return metrics["confidence"] - metrics["accuracy"]
 
-    def bisect(f, bracket):
-        def step(_, interval):
-            lo, hi = interval
-            mid = 0.5 * (lo + hi)
-            above = f(mid) > 0  # too confident: the root lies at a larger temperature
-            return jnp.where(above, mid, lo), jnp.where(above, hi, mid)
+    return _temperature_root(gap, jnp.result_type(m, q, rho, float))
 
-        lo, hi = jax.lax.fori_loop(0, steps, step, bracket)
-        return 0.5 * (lo + hi)
 
-    dtype = jnp.result_type(m, q, rho, float)
-    bracket = (jnp.asarray(-12.0, dtype), jnp.asarray(12.0, dtype))
-    log_t = jax.lax.custom_root(
-        gap, bracket[0], lambda f, _: bisect(f, bracket), lambda g, y: y / g(jnp.ones_like(y))
-    )
-    return jnp.exp(log_t)
+def optimal_temperature(channel, m, q, rho, order: int = 48):
+    """The temperature minimising the test negative log-likelihood (temperature scaling).
+
+    The NLL is convex in the inverse temperature (the logistic loss is convex in the logit's scale),
+    so its derivative in ``log T`` changes sign once, from negative to positive.
+    """
+
+    def slope(log_t):
+        return -jax.grad(lambda s: calibration_metrics(channel, m, q, rho, jnp.exp(s), order)["nll"])(log_t)
+
+    return _temperature_root(slope, jnp.result_type(m, q, rho, float))
 
 
 def bayes_calibration(channel, q, rho, order: int = 48) -> dict[str, jax.Array]:

@@ -158,13 +158,14 @@ class Probit(_BinaryChannel):
 
 
 class Logit(Channel):
-    r"""``P(y | z) = sigmoid(y z / noise)``: a logistic teacher of temperature ``noise > 0``.
+    r"""``P(y | z) = sigmoid(y z / noise)``: a logistic teacher of temperature ``noise >= 0``.
 
-    ``noise -> 0`` is the sign teacher; the label is a coin flip biased by the teacher's field, as in
-    Clarté et al. 2022 ("Theoretical characterization of uncertainty in high-dimensional linear
-    classification"), whose inverse temperature is ``1 / noise``. No closed form exists:
-    ``Z(y, omega, V) = E_xi sigmoid(y (omega + sqrt(V) xi) / noise)`` is a Gauss-Hermite sum of
-    ``order`` nodes, accurate while ``noise`` is not much smaller than ``sqrt(V)``.
+    The label is a coin flip biased by the teacher's field, as in Clarté et al. 2022 ("Theoretical
+    characterization of uncertainty in high-dimensional linear classification"), whose inverse
+    temperature is ``1 / noise``; ``noise = 0`` is the sign teacher, ``Z = Phi(y omega / sqrt(V))``.
+    For ``noise > 0`` no closed form exists: ``Z(y, omega, V) = E_xi sigmoid(y (omega + sqrt(V) xi) /
+    noise)`` is a Gauss-Hermite sum of ``order`` nodes, accurate while ``noise`` is not much smaller
+    than ``sqrt(V)``.
     """
 
     classification = True
@@ -174,20 +175,27 @@ class Logit(Channel):
     def _fields(self, y, omega, V):
         xi, w = hermite_rule(self.order, jnp.result_type(omega, V, float))
         y, omega, V = (jnp.asarray(a)[..., None] for a in (y, omega, V))
-        return y * (omega + jnp.sqrt(V) * xi) / self.noise, w, y
+        temperature = jnp.where(self.noise > 0, self.noise, 1.0)
+        return y * (omega + jnp.sqrt(V) * xi) / temperature, w, y
+
+    def _sign(self, y, omega, V):
+        """``Phi(y omega / sqrt(V))`` and its ``omega``-derivative: the ``noise = 0`` teacher."""
+        s = jnp.sqrt(jnp.maximum(V, jnp.finfo(jnp.result_type(omega, V, float)).tiny))
+        return ndtr(y * omega / s), y * _normal_pdf(y * omega / s) / s
 
     def partition(self, y, omega, V):
         u, w, _ = self._fields(y, omega, V)
-        return jnp.sum(w * jax.nn.sigmoid(u), axis=-1)
+        return jnp.where(self.noise > 0, jnp.sum(w * jax.nn.sigmoid(u), axis=-1), self._sign(y, omega, V)[0])
 
     def log_partition(self, y, omega, V):
-        u, w, _ = self._fields(y, omega, V)
-        return jax.nn.logsumexp(jnp.log(w) + jax.nn.log_sigmoid(u), axis=-1)
+        return jnp.log(self.partition(y, omega, V))
 
     def dpartition(self, y, omega, V):
         """``d/domega Z(y, omega, V)``."""
-        u, w, y = self._fields(y, omega, V)
-        return jnp.sum(w * jax.nn.sigmoid(u) * jax.nn.sigmoid(-u), axis=-1) * y[..., 0] / self.noise
+        u, w, y_ = self._fields(y, omega, V)
+        temperature = jnp.where(self.noise > 0, self.noise, 1.0)
+        smooth = jnp.sum(w * jax.nn.sigmoid(u) * jax.nn.sigmoid(-u), axis=-1) * y_[..., 0] / temperature
+        return jnp.where(self.noise > 0, smooth, self._sign(y, omega, V)[1])
 
     def dlog_partition(self, y, omega, V):
         return self.dpartition(y, omega, V) / self.partition(y, omega, V)
@@ -207,7 +215,8 @@ class Logit(Channel):
         return _disagreement(m, q, rho), 2 * jnp.sum(jnp.where(eta > 0, w * wrong, 0.0))
 
     def sample(self, key, z):
-        up = jax.random.bernoulli(key, jax.nn.sigmoid(z / self.noise))
+        temperature = jnp.where(self.noise > 0, self.noise, 1.0)
+        up = jnp.where(self.noise > 0, jax.random.bernoulli(key, jax.nn.sigmoid(z / temperature)), z >= 0)
         return jnp.where(up, 1.0, -1.0).astype(jnp.result_type(z))
 
 

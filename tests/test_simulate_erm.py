@@ -46,10 +46,12 @@ def test_result_layout(case):
     assert isinstance(result, SimulationResult)
     expected = set(theory_values) - {"V", "mhat", "qhat", "Vhat"} | {"test_error_empirical"}
     if theory.channel.classification:  # a temperature is fitted on validation data instead
-        expected = expected - {"ec_temperature"} | {"temperature_validation", "ec_temperature_validation"}
+        expected -= {"ec_temperature", "optimal_temperature"}
+        expected |= {"temperature_validation", "ec_temperature_validation", "calibration_curve"}
     assert set(result.mean) == set(result.sem) == set(result.samples) == expected
     assert (result.d, result.n) == (D, round(float(theory.alpha) * D))
-    assert all(v.shape == (seeds,) and np.all(np.isfinite(v)) for v in result.samples.values())
+    scalars = {k: v for k, v in result.samples.items() if k != "calibration_curve"}
+    assert all(v.shape == (seeds,) and np.all(np.isfinite(v)) for v in scalars.values())
     np.testing.assert_allclose(result.samples["norm"] ** 2, result.samples["q"], rtol=1e-12)
 
 

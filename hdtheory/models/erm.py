@@ -44,7 +44,8 @@ average training loss ``E l(y, prox_{V l}(omega))`` (penalty excluded); ``norm =
 teachers also the calibration of the confidence ``sigmoid(omega / temperature)`` in the predicted
 label (:mod:`hdtheory.kernels.calibration`; Clarté et al. 2022): ``confidence`` (its mean), ``ece``
 (the expected calibration error), ``test_nll``, ``brier``, and ``ec_temperature``, the temperature at
-which the mean confidence equals the accuracy (expectation consistency, Clarté et al. 2023); the
+which the mean confidence equals the accuracy (expectation consistency, Clarté et al. 2023), and
+``optimal_temperature``, the one that minimises ``test_nll`` (temperature scaling); the
 whole calibration curve is :meth:`ERM.calibration_curve`. ``temperature`` enters these only: tuning
 it with :func:`hdtheory.tune` (objective ``test_nll``) is temperature scaling.
 
@@ -80,7 +81,7 @@ _NOISE_RANGES = {
     "sign": Interval(0.0, 0.5, high_open=True),
     "probit": NONNEGATIVE,
     "linear": NONNEGATIVE,
-    "logistic": POSITIVE,
+    "logistic": NONNEGATIVE,
 }
 
 
@@ -226,6 +227,7 @@ class ERM(FixedPointTheory):
                 "test_nll": metrics["nll"],
                 "brier": metrics["brier"],
                 "ec_temperature": kernels.expectation_consistent_temperature(self.channel, m, q, self.rho),
+                "optimal_temperature": kernels.optimal_temperature(self.channel, m, q, self.rho),
             }
         return calibration | {
             "m": m,

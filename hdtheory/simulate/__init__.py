@@ -8,6 +8,7 @@ model-specific simulations register themselves on :func:`simulate` (see
 """
 
 import functools
+import warnings
 
 import equinox as eqx
 import jax
@@ -17,8 +18,9 @@ import numpy as np
 class SimulationResult(eqx.Module):
     """Observables measured over independent seeds.
 
-    ``samples`` holds one value per seed; ``mean`` and ``sem`` (the standard error of the mean over
-    the seeds, NaN for a single seed) have the same keys.
+    ``samples`` holds one value (or one array, such as a binned curve) per seed; ``mean`` and
+    ``sem`` (the standard error of the mean over the seeds, NaN for a single seed) have the same
+    keys, floats for scalar observables and arrays for array-valued ones.
     """
 
     mean: dict[str, float]
@@ -33,11 +35,21 @@ class SimulationResult(eqx.Module):
         """Summarise a list of per-seed dictionaries of observables."""
         stacked = {k: np.array([s[k] for s in samples], dtype=float) for k in samples[0]}
         seeds = len(samples)
-        mean = {k: float(np.mean(v)) for k, v in stacked.items()}
-        sem = {
-            k: float(np.std(v, ddof=1) / np.sqrt(seeds)) if seeds > 1 else float("nan")
-            for k, v in stacked.items()
-        }
+
+        def scalar(x):
+            return float(x) if np.ndim(x) == 0 else x
+
+        # An array-valued observable (a binned curve) is averaged entry by entry, ignoring NaN
+        # (empty bins).
+        with warnings.catch_warnings():  # a bin filled in one seed only has no spread
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = {k: scalar(np.nanmean(v, axis=0)) for k, v in stacked.items()}
+            sem = {
+                k: scalar(np.nanstd(v, axis=0, ddof=1) / np.sqrt(np.sum(np.isfinite(v), axis=0)))
+                if seeds > 1
+                else scalar(np.full(v.shape[1:], np.nan))
+                for k, v in stacked.items()
+            }
         return cls(mean=mean, sem=sem, samples=stacked, d=d, n=n, seeds=seeds)
 
 

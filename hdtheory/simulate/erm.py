@@ -29,7 +29,8 @@ held-out set, independent of the training sets, shared by the seeds): the 0-1 er
 mean squared error against ``z`` for the linear one. For the classification teachers, the
 calibration of the confidence on held-out data (``confidence``, ``ece``, ``test_nll``, ``brier``) and
 the temperatures a user fits on a validation set of ``n`` fresh samples
-(``temperature_validation``, ``ec_temperature_validation``); see ``_calibration``.
+(``temperature_validation``, ``ec_temperature_validation``); see ``_calibration``. The theory's
+``optimal_temperature`` and ``ec_temperature`` are compared with these.
 """
 
 import equinox as eqx
@@ -185,6 +186,8 @@ def _observables(theory: ERM, w, w_star, X, y, X_test) -> dict[str, jax.Array]:
 
 
 _BINS = 20
+CALIBRATION_BINS = np.linspace(0.5, 1.0, _BINS + 1)
+"""The edges of the confidence bins of ``calibration_curve`` and ``ece``."""
 
 
 @eqx.filter_jit
@@ -193,8 +196,9 @@ def _calibration(theory: ERM, w, w_star, X_test, X_val, y_val) -> dict[str, jax.
 
     On the test inputs the label's law given the teacher's field is known exactly,
     ``p_i = P(y = sign(omega_i) | z_i)``, and averaged in place of sampled labels (the same
-    expectations, with less variance): ``confidence``, ``test_nll``, ``brier``, and ``ece`` binned in
-    20 equal-width bins of confidence on ``[1/2, 1]``. On the validation set (labels drawn, as a user
+    expectations, with less variance): ``confidence``, ``test_nll``, ``brier``, and, over 20
+    equal-width bins of confidence on ``[1/2, 1]`` (``CALIBRATION_BINS``), ``ece`` and
+    ``calibration_curve``, the probability of the predicted label per bin (NaN for an empty bin). On the validation set (labels drawn, as a user
     has them) ``temperature_validation`` minimises the negative log-likelihood over the temperature
     (bisection on its derivative in ``log T``) and ``ec_temperature_validation`` equalises the mean
     confidence and the accuracy.
@@ -206,7 +210,9 @@ def _calibration(theory: ERM, w, w_star, X_test, X_val, y_val) -> dict[str, jax.
     T = theory.temperature
     confidence = jax.nn.sigmoid(jnp.abs(omega) / T)
     bins = jnp.clip(((confidence - 0.5) * 2 * _BINS).astype(int), 0, _BINS - 1)
+    count = jnp.zeros(_BINS).at[bins].add(1.0)
     gap = jnp.zeros(_BINS).at[bins].add(confidence - right)
+    curve = jnp.zeros(_BINS).at[bins].add(right) / jnp.where(count > 0, count, jnp.nan)
     log_p = jax.nn.log_sigmoid(jnp.abs(omega) / T)
     log_q = jax.nn.log_sigmoid(-jnp.abs(omega) / T)
 
@@ -222,6 +228,7 @@ def _calibration(theory: ERM, w, w_star, X_test, X_val, y_val) -> dict[str, jax.
     return {
         "confidence": jnp.mean(confidence),
         "ece": jnp.sum(jnp.abs(gap)) / omega.shape[0],
+        "calibration_curve": curve,
         "test_nll": -jnp.mean(right * log_p + (1 - right) * log_q),
         "brier": jnp.mean(right * (1 - confidence) ** 2 + (1 - right) * confidence**2),
         "temperature_validation": jnp.exp(_bisect(jax.grad(val_nll))),
