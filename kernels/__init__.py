@@ -3,9 +3,11 @@
 - :mod:`~hdtheory.kernels.quadrature`: Gauss-Hermite and panel rules, Gaussian expectations.
 - :mod:`~hdtheory.kernels.losses`: losses with their proximal operators and derivatives.
 - :mod:`~hdtheory.kernels.channels`: teacher channels ``Z(y, omega, V)`` and label quadratures.
+- :mod:`~hdtheory.kernels.priors`: priors ``Z_0(B, A)`` and their scalar Bayes denoisers.
 """
 
-from .channels import CHANNELS, Channel, Linear, Probit, Sign
+from .channels import CHANNELS, GLM_CHANNELS, Abs, Channel, Linear, Probit, ReLU, Sign
+from .priors import PRIORS, GaussBernoulli, Gaussian, Prior, Rademacher
 from .losses import LOSSES, Hinge, Huber, Logistic, Loss, Square
 from .quadrature import gaussian_expectation, gaussian_expectation_2d, hermite_rule, panel_rule
 
@@ -15,6 +17,14 @@ __all__ = [
     "Linear",
     "Probit",
     "Sign",
+    "ReLU",
+    "Abs",
+    "GLM_CHANNELS",
+    "PRIORS",
+    "Prior",
+    "Gaussian",
+    "Rademacher",
+    "GaussBernoulli",
     "LOSSES",
     "Loss",
     "Square",
