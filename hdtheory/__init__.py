@@ -4,8 +4,9 @@ from . import kernels, models, simulate
 from ._fixed_point import Damped, Newton, Solution, Status, solve
 from ._continuation import continuation, spectral_radius
 from ._sweep import sweep
+from ._transitions import Threshold, iterate, threshold
 from ._theory import FixedPointTheory, Interval, ParameterError, Theory
-from .models import ERM
+from .models import ERM, BayesGLM, Spiked
 
 __version__ = "0.1.0"
 
@@ -17,6 +18,9 @@ __all__ = [
     "sweep",
     "continuation",
     "spectral_radius",
+    "threshold",
+    "Threshold",
+    "iterate",
     "Solution",
     "Status",
     "Newton",
@@ -26,4 +30,6 @@ __all__ = [
     "Interval",
     "ParameterError",
     "ERM",
+    "BayesGLM",
+    "Spiked",
 ]

@@ -14,6 +14,8 @@ the normaliser of the posterior of ``x`` observed through the scalar Gaussian ch
 - :class:`GaussBernoulli`: ``0`` with probability ``1 - rho``, ``N(0, 1)`` with probability ``rho``
   (``rho`` is both the density of non-zeros and the second moment, as in Barbier et al. 2019).
 
+``overlap(r)`` and ``free_entropy(r)`` are the overlap ``E x* mean`` and ``E log Z_0`` of the
+scalar channel of SNR ``r``, the prior's side of every Bayes-optimal state evolution.
 ``support(order)`` gives nodes and weights with ``sum_k w_k g(x_k) ~ E_{P0} g(x)`` (exact for the
 Rademacher prior, Gauss-Hermite for the Gaussian part of the others), used to average over the
 planted signal.
@@ -25,7 +27,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .quadrature import hermite_rule
+from .quadrature import hermite_rule, smoothed_expectation
 
 
 class Prior(eqx.Module):
@@ -52,6 +54,26 @@ class Prior(eqx.Module):
     @abc.abstractmethod
     def sample(self, key, shape, dtype=None):
         """Independent draws from ``P0``."""
+
+    def _average(self, f, r, order: int):
+        """``E f(r x* + sqrt(r) z, r)`` over ``x* ~ P0`` and ``z ~ N(0, 1)``, differentiable at ``r = 0``."""
+        x, wx = self.support(order, jnp.result_type(r, float))
+        z, wz = hermite_rule(order, x.dtype)
+
+        def g(b, args):
+            prior, r, x, wx = args
+            return jnp.sum(wx * f(prior, x, r * x + b[..., None], r), axis=-1)
+
+        return smoothed_expectation(g, r, (self, r, x, wx), z, wz)
+
+    def overlap(self, r, order: int = 64):
+        """``E x* mean(B, r)``, ``B = r x* + sqrt(r) z``: the overlap of the scalar channel of SNR
+        ``r`` (``rho`` minus its MMSE)."""
+        return self._average(lambda prior, x, B, r: x * prior.mean(B, r), r, order)
+
+    def free_entropy(self, r, order: int = 64):
+        """``psi(r) = E log Z_0(r x* + sqrt(r) z, r)``."""
+        return self._average(lambda prior, x, B, r: prior.log_partition(B, r), r, order)
 
 
 class Gaussian(Prior):

@@ -84,30 +84,6 @@ def _check_order(name, value, low):
         raise ParameterError(f"parameter {name!r} must be an integer >= {low}, got {value!r}")
 
 
-def prior_overlap(prior: kernels.Prior, r, order: int):
-    """``E x* f_a(r x* + sqrt(r) z, r)``: the overlap of the scalar channel of SNR ``r``."""
-    x, wx = prior.support(order, jnp.result_type(r, float))
-    z, wz = kernels.hermite_rule(order, x.dtype)
-
-    def f(b, args):
-        prior, r = args
-        return jnp.sum(wx * x * prior.mean(r * x + b[..., None], r), axis=-1)
-
-    return smoothed_expectation(f, r, (prior, r), z, wz)
-
-
-def prior_free_entropy(prior: kernels.Prior, r, order: int):
-    """``psi(r) = E log Z_0(r x* + sqrt(r) z, r)``."""
-    x, wx = prior.support(order, jnp.result_type(r, float))
-    z, wz = kernels.hermite_rule(order, x.dtype)
-
-    def f(b, args):
-        prior, r = args
-        return jnp.sum(wx * prior.log_partition(r * x + b[..., None], r), axis=-1)
-
-    return smoothed_expectation(f, r, (prior, r), z, wz)
-
-
 class BayesGLM(FixedPointTheory):
     """Bayes-optimal generalised linear model: state evolution of GAMP; see the module docstring."""
 
@@ -155,14 +131,17 @@ class BayesGLM(FixedPointTheory):
     def constrain(self, u) -> jax.Array:
         return self.rho - jnp.exp(u)
 
-    def _variance(self, q):
-        floor = self._floor(q)
-        inside = (q >= 0) & (q <= self.rho * (1 + 1e-12))
-        return jnp.where(inside, jnp.maximum(self.rho - q, floor), jnp.nan)
+    def _checked(self, q):
+        """``(q, V)``: ``q`` within rounding of ``[0, rho]`` moved into it (with the derivative of the
+        identity), ``V = rho - q`` floored; NaN outside."""
+        slack = 1e-8 * self.rho
+        inside = (q >= -slack) & (q <= self.rho + slack)
+        q = jnp.where(inside, q + jax.lax.stop_gradient(jnp.clip(q, 0.0, self.rho) - q), jnp.nan)
+        return q, jnp.maximum(self.rho - q, self._floor(q))
 
     def _channel_average(self, integrand, q):
         """``E_xi int dy Z_out(y, omega, V) integrand(y, omega, V)`` at ``omega = sqrt(q) xi``."""
-        V = self._variance(q)
+        q, V = self._checked(q)
         width = jax.lax.stop_gradient(jnp.sqrt(V / jnp.maximum(q, jnp.finfo(V.dtype).tiny)))
         edges = jnp.concatenate([jnp.zeros(1, V.dtype), width * jnp.array([1.0, 4.0, 16.0])])
         edges = jnp.concatenate([edges, -edges[1:]])
@@ -183,13 +162,14 @@ class BayesGLM(FixedPointTheory):
 
     def update(self, q) -> jax.Array:
         # The overlap cannot exceed rho; the clip removes rounding at perfect recovery.
-        return jnp.minimum(prior_overlap(self.prior_fn, self.conjugate(q), self.order), self.rho)
+        return jnp.minimum(self.prior_fn.overlap(self.conjugate(q), self.order), self.rho)
 
     def free_entropy(self, q) -> jax.Array:
         """``f_RS(q, qhat(q))``; see the module docstring."""
         r = self.conjugate(q)
+        q, _ = self._checked(q)
         entropy = lambda ch, y, omega, V: ch.log_partition(y, omega, V)
-        psi = prior_free_entropy(self.prior_fn, r, self.order)
+        psi = self.prior_fn.free_entropy(r, self.order)
         return psi - r * q / 2 + self.alpha * self._channel_average(entropy, q)
 
     def gen_errors(self, q):
@@ -197,7 +177,7 @@ class BayesGLM(FixedPointTheory):
         channel = self.channel_fn
         if channel.classification:
             return channel.test_errors(q, q, self.rho)
-        V = self._variance(q)
+        q, V = self._checked(q)
         z, w = kernels.hermite_rule(self.order, V.dtype)
 
         def f(omega, args):
