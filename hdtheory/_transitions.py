@@ -93,6 +93,15 @@ def _dense_solve(linear, rhs):
     return jnp.linalg.solve(jax.jacfwd(linear)(rhs), rhs)
 
 
+@eqx.filter_jit
+def _trivial_branch(theory, axis, grid, options):
+    """Newton's solutions from the uninformed state over ``grid``, and their spectral radii."""
+    sols = jax.vmap(lambda v: solve(_with(theory, axis, v), "uninformed", **dict(options)))(grid)
+    radius = jax.vmap(lambda v, s: spectral_radius(_with(theory, axis, v), s))(grid, sols.state)
+    return sols, radius
+
+
+@eqx.filter_jit
 def _fold(theory, axis, state0, theta0, steps, tol):
     """Solve ``x = T(x)``, ``det(I - dT/dx) = 0`` for ``(x, theta)`` from ``(state0, theta0)``."""
     flat0, unravel = ravel_pytree(theory.unconstrain(state0))
@@ -114,10 +123,12 @@ def _fold(theory, axis, state0, theta0, steps, tol):
     return z[n], (theory.constrain(unravel(z[:n])),), residual
 
 
+@eqx.filter_jit
 def _approach_fold(theory, axis, inside, outside, state, other, solve_options, bisections: int = 12):
     """Bisection of ``[inside, outside]`` on whether an attracting fixed point near ``state`` (and
     away from ``other``, the informed branch) exists: the last value where it does, and that point.
     Newton's method for the fold converges from there, not from a grid point far from the fold."""
+    solve_options = dict(solve_options)
     state, other = jax.lax.stop_gradient((state, other))
     flat_other = ravel_pytree(theory.unconstrain(other))[0]
 
@@ -170,8 +181,10 @@ def _scalar_root(F, bracket, steps, tol):
     return root - F(root) / slope, jnp.abs(carry[4])
 
 
+@eqx.filter_jit
 def _crossing(theory, axis, states, bracket, steps, tol, solve_options):
     """``f(x_b(theta)) = f(x_a(theta))`` in ``bracket``, each branch solved from its state."""
+    solve_options = dict(solve_options)
     state_a, state_b = jax.lax.stop_gradient(states)
 
     def branches(theta):
@@ -186,8 +199,10 @@ def _crossing(theory, axis, states, bracket, steps, tol, solve_options):
     return value, branches(value)[1:], residual
 
 
+@eqx.filter_jit
 def _instability(theory, axis, state, bracket, steps, tol, solve_options):
     """``det(I - dT/dx) = 0`` at the fixed point ``x(theta)`` solved from ``state``, in ``bracket``."""
+    solve_options = dict(solve_options)
     state = jax.lax.stop_gradient(state)
 
     def point(theta):
@@ -247,13 +262,12 @@ def threshold(
     flatten = jax.vmap(lambda s: ravel_pytree(theory.unconstrain(s))[0])
 
     if kind == "weak-recovery":
-        sols = jax.vmap(lambda v: solve(_with(theory, axis, v), "uninformed", **solve_options))(grid)
-        radius = jax.vmap(lambda v, s: spectral_radius(_with(theory, axis, v), s))(grid, sols.state)
+        sols, radius = _trivial_branch(theory, axis, grid, options)
         stable = (radius < 1) & sols.converged
         k, any_ = _first(stable[:-1] != stable[1:])
         state0 = jax.tree.map(lambda x: x[k], sols.state)
         value, states, residual = _instability(
-            theory, axis, state0, (grid[k], grid[k + 1]), steps, tol, solve_options
+            theory, axis, state0, (grid[k], grid[k + 1]), steps, tol, options
         )
     else:
         up, up_entropy = _follow(theory, axis, grid, theory.init("uninformed"), damped_steps, options)
@@ -266,7 +280,7 @@ def threshold(
             k, any_ = _first(differ[:-1] & ~differ[1:])
             at = lambda tree, i: jax.tree.map(lambda x: x[i], tree)
             theta0, state0 = _approach_fold(
-                theory, axis, grid[k], grid[k + 1], at(up.state, k), at(down.state, k), solve_options
+                theory, axis, grid[k], grid[k + 1], at(up.state, k), at(down.state, k), options
             )
             value, states, residual = _fold(theory, axis, state0, theta0, steps, tol)
         else:
@@ -274,7 +288,7 @@ def threshold(
             k, any_ = _first(differ[:-1] & differ[1:] & (jnp.sign(gap[:-1]) * jnp.sign(gap[1:]) < 0))
             states0 = tuple(jax.tree.map(lambda x: x[k], s.state) for s in (up, down))
             value, states, residual = _crossing(
-                theory, axis, states0, (grid[k], grid[k + 1]), steps, tol, solve_options
+                theory, axis, states0, (grid[k], grid[k + 1]), steps, tol, options
             )
     lo, hi = jnp.minimum(grid[0], grid[-1]), jnp.maximum(grid[0], grid[-1])
     found = any_ & (residual <= jnp.sqrt(tol)) & (value >= lo) & (value <= hi)
