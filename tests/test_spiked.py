@@ -19,7 +19,7 @@ def test_wigner_gaussian_closed_form():
 def test_wigner_weak_recovery_at_snr_one():
     """The trivial fixed point loses stability at lam rho^2 = 1 (Lesieur et al. 2017; the BBP
     spectral threshold for the Gaussian prior)."""
-    found = hd.threshold(hd.Spiked(), "snr", "weak-recovery", (0.5, 2.0), num=4)
+    found = hd.threshold(hd.Spiked(), "snr", "weak-recovery", (0.6, 2.0), num=4)
     assert found.found
     np.testing.assert_allclose(found.value, 1.0, atol=1e-8)
 
@@ -36,7 +36,8 @@ def test_wishart_free_entropy_is_stationary():
     sol = hd.solve(theory, "informed")
     assert sol.converged
     assert 0.05 < sol.observables["q_v"] < 0.99
-    np.testing.assert_allclose(jax.grad(theory.free_entropy)(sol.state), 0.0, atol=1e-8)
+    # Exact up to the quadrature (order 64) of the two sides; a wrong formula is off by O(1).
+    np.testing.assert_allclose(jax.grad(theory.free_entropy)(sol.state), 0.0, atol=1e-6)
 
 
 def test_gradient_matches_finite_differences():
