@@ -36,7 +36,7 @@ def main(quick: bool, out: str) -> None:
     ax.plot(alphas, branches["gen_error"].sel(branch="up"), "--", label="AMP")
     for value, name in ((it.value, r"$\alpha_{IT}$"), (alg.value, r"$\alpha_{alg}$")):
         ax.axvline(float(value), color="gray", lw=0.7)
-        ax.text(float(value), 0.45, name, ha="right", rotation=90)
+        ax.text(float(value), 0.95, name, ha="right", va="top", rotation=90, transform=ax.get_xaxis_transform())
     d, gamp_alphas = (300, alphas[::3]) if quick else (2000, alphas[::2])
     for i, alpha in enumerate(gamp_alphas):
         instance = hd.BayesGLM(alpha=float(alpha), prior="rademacher", channel="sign")

@@ -18,8 +18,9 @@ finding in ``theta``:
   ``theta`` safeguarded by bisection, each evaluation solving both branches.
 
 The branches are first followed over ``num`` values from ``bracket[0]`` to ``bracket[1]`` (the
-uninformed one in that direction from the uninformed state, the informed one in the opposite
-direction from the informed state, each point an attracting fixed point as in
+uninformed one in that direction from where plain iteration of the map, the algorithm, goes from the
+uninformed state at ``bracket[0]``; the informed one in the opposite direction from where it goes
+from the informed state at ``bracket[1]``; each point an attracting fixed point as in
 :func:`hdtheory.continuation`); the first grid interval where the indicator changes sign brackets
 the transition and gives the starting point. ``bracket`` may be decreasing (a noise, where
 inference gets easier downward): the uninformed branch always starts at ``bracket[0]``.
@@ -35,7 +36,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from ._continuation import _follow, spectral_radius
-from ._fixed_point import solve
+from ._fixed_point import Damped, solve
 from ._theory import ParameterError
 
 KINDS = ("algorithmic", "weak-recovery", "information-theoretic")
@@ -91,6 +92,14 @@ def _newton(G, z0, steps: int, tol: float):
 
 def _dense_solve(linear, rhs):
     return jnp.linalg.solve(jax.jacfwd(linear)(rhs), rhs)
+
+
+@eqx.filter_jit
+def _iterated(theory, axis, value, init, steps, options):
+    """The state reached by ``steps`` plain iterations of the map from ``init`` at ``axis = value``."""
+    th = _with(theory, axis, value)
+    options = dict(options) | {"method": Damped(0.0), "max_steps": steps}
+    return solve(th, init, **options).state
 
 
 @eqx.filter_jit
@@ -270,8 +279,12 @@ def threshold(
             theory, axis, state0, (grid[k], grid[k + 1]), steps, tol, options
         )
     else:
-        up, up_entropy = _follow(theory, axis, grid, theory.init("uninformed"), damped_steps, options)
-        down, down_entropy = _follow(theory, axis, grid[::-1], theory.init("informed"), damped_steps, options)
+        # Each branch starts where the iteration (the algorithm) from its initialisation goes: Newton's
+        # method from there could land on the other branch.
+        start = _iterated(theory, axis, grid[0], "uninformed", damped_steps, options)
+        stop = _iterated(theory, axis, grid[-1], "informed", damped_steps, options)
+        up, up_entropy = _follow(theory, axis, grid, start, damped_steps, options)
+        down, down_entropy = _follow(theory, axis, grid[::-1], stop, damped_steps, options)
         down = jax.tree.map(lambda x: x[::-1], down)
         u_up, u_down = flatten(up.state), flatten(down.state)
         scale = 1 + jnp.maximum(jnp.abs(u_up), jnp.abs(u_down))
