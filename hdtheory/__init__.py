@@ -4,9 +4,10 @@ from . import kernels, models, simulate
 from ._fixed_point import Damped, Newton, Solution, Status, solve
 from ._continuation import continuation, spectral_radius
 from ._sweep import sweep
+from ._transitions import Threshold, iterate, threshold
 from ._theory import FixedPointTheory, Interval, ParameterError, Theory
 from ._tune import Identity, Log, Softplus, Transform, TuneResult, tune
-from .models import ERM
+from .models import ERM, BayesGLM, Spiked
 
 __version__ = "0.1.0"
 
@@ -24,6 +25,9 @@ __all__ = [
     "Softplus",
     "Identity",
     "spectral_radius",
+    "threshold",
+    "Threshold",
+    "iterate",
     "Solution",
     "Status",
     "Newton",
@@ -33,4 +37,6 @@ __all__ = [
     "Interval",
     "ParameterError",
     "ERM",
+    "BayesGLM",
+    "Spiked",
 ]

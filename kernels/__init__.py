@@ -4,6 +4,7 @@
 - :mod:`~hdtheory.kernels.losses`: losses with their proximal operators and derivatives.
 - :mod:`~hdtheory.kernels.channels`: teacher channels ``Z(y, omega, V)`` and label quadratures.
 - :mod:`~hdtheory.kernels.calibration`: calibration metrics of a linear classifier's confidence.
+- :mod:`~hdtheory.kernels.priors`: priors ``Z_0(B, A)`` and their scalar Bayes denoisers.
 """
 
 from .calibration import (
@@ -13,7 +14,8 @@ from .calibration import (
     expectation_consistent_temperature,
     optimal_temperature,
 )
-from .channels import CHANNELS, Channel, Linear, Logit, Probit, Sign
+from .channels import CHANNELS, GLM_CHANNELS, Abs, Channel, Linear, Logit, Probit, ReLU, Sign
+from .priors import PRIORS, GaussBernoulli, Gaussian, Prior, Rademacher
 from .losses import LOSSES, Hinge, Huber, Logistic, Loss, Square
 from .quadrature import gaussian_expectation, gaussian_expectation_2d, hermite_rule, panel_rule
 
@@ -24,6 +26,14 @@ __all__ = [
     "Logit",
     "Probit",
     "Sign",
+    "ReLU",
+    "Abs",
+    "GLM_CHANNELS",
+    "PRIORS",
+    "Prior",
+    "Gaussian",
+    "Rademacher",
+    "GaussBernoulli",
     "LOSSES",
     "Loss",
     "Square",

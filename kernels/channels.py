@@ -250,9 +250,139 @@ class Linear(Channel):
         excess = rho - 2 * m + q
         return excess, excess + self.noise
 
+    def output_moments(self, omega, V):
+        """``(E phi(z), E phi(z)^2)`` of the noiseless output ``phi(z) = z``, ``z ~ N(omega, V)``."""
+        return omega, omega**2 + V
+
     def sample(self, key, z):
         xi = jax.random.normal(key, jnp.shape(z), jnp.result_type(z))
         return z + jnp.sqrt(self.noise) * xi
 
 
+def _sqrt0(x):
+    """``sqrt(x)`` with a zero (not infinite) derivative at ``x = 0``."""
+    positive = x > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
+
+
+def _log_normal(y, mean, var):
+    return -0.5 * (y - mean) ** 2 / var - 0.5 * jnp.log(2 * jnp.pi * var)
+
+
+def _log_tail(y, omega, V, noise):
+    """``log Phi(t)``, ``t = (omega noise + y V) / sqrt(V noise (V + noise))``: the log-probability
+    that ``z > 0`` given ``z ~ N(omega, V)`` and ``y = z + sqrt(noise) xi``; ``0`` at ``noise = 0``."""
+    positive = noise > 0
+    n = jnp.where(positive, noise, 1.0)
+    t = (omega * n + y * V) / jnp.sqrt(V * n * (V + n))
+    return jnp.where(positive, log_ndtr(t), 0.0)
+
+
+class _DeterministicOutput(Channel):
+    r"""``y = phi(z) + sqrt(noise) xi`` with ``phi`` smooth except at ``z = 0``.
+
+    ``label_quadrature`` integrates over ``z ~ N(omega, V)`` by Gauss-Legendre panels (``order``
+    nodes each) cut at ``z = 0`` and at ``z = +-{1, 4, 16} V / (|omega| + sqrt(V))`` and
+    ``+-{1, 4, 16} sqrt(noise)`` (and at ``z - omega = sqrt(V) {0, +-2, +-4}``, where the Gaussian
+    weight turns), and over ``xi`` by a Gauss-Hermite rule of ``order`` nodes: ``L = 19 order^2`` labels ``y = phi(z) + sqrt(noise) xi``, weights ``w`` and
+    ``dw = w (z - omega) / V`` (Stein's lemma). ``dlog_partition`` is the derivative of the closed
+    form ``log_partition``, by automatic differentiation.
+    """
+
+    classification = False
+
+    @abc.abstractmethod
+    def _phi(self, z):
+        """The noiseless output."""
+
+    def partition(self, y, omega, V):
+        return jnp.exp(self.log_partition(y, omega, V))
+
+    def dlog_partition(self, y, omega, V):
+        y, omega, V = jnp.broadcast_arrays(y, omega, V)
+        return jax.jvp(lambda o: self.log_partition(y, o, V), (omega,), (jnp.ones_like(omega),))[1]
+
+    def label_quadrature(self, omega, V, order: int):
+        dtype = jnp.result_type(omega, V)
+        s = jnp.sqrt(V)
+        cut = (-omega / s)[..., None]
+        # Finer panels beside the cut, on the scales where the integrand turns: |z| ~ V / |omega|
+        # (the two branches' posterior weights) and |z| ~ sqrt(noise).
+        scales = jnp.stack(jnp.broadcast_arrays(s / (jnp.abs(omega) + s), _sqrt0(self.noise / V)), -1)
+        offsets = jnp.concatenate([k * scales for k in (1, 4, 16, -1, -4, -16)], axis=-1)
+        fixed = jnp.broadcast_to(jnp.asarray([-4.0, -2.0, 0.0, 2.0, 4.0], cut.dtype), cut.shape[:-1] + (5,))
+        zeta, w_zeta = panel_rule(jnp.concatenate([cut, cut + offsets, fixed], axis=-1), order)
+        eta, w_eta = hermite_rule(order, dtype)
+        z = omega[..., None] + s * zeta
+        y = self._phi(z)[..., None] + _sqrt0(self.noise) * eta
+        w = w_zeta[..., None] * w_eta
+        dw = w * (zeta / s)[..., None]
+        flat = jnp.shape(y)[:-2] + (-1,)
+        return y.reshape(flat), w.reshape(flat), dw.reshape(flat)
+
+    def sample(self, key, z):
+        xi = jax.random.normal(key, jnp.shape(z), jnp.result_type(z))
+        return self._phi(z) + _sqrt0(self.noise) * xi
+
+
+class ReLU(_DeterministicOutput):
+    r"""``y = max(z, 0) + sqrt(noise) xi``, ``noise > 0`` (the noiseless law has an atom at 0).
+
+    ``Z = N(y; 0, noise) Phi(-omega / sqrt(V)) + N(y; omega, V + noise) Phi(t)`` with
+    ``t = (omega noise + y V) / sqrt(V noise (V + noise))``. ``test_errors`` are those of the
+    linear prediction ``omega``: ``E (omega - relu(z))^2 = rho / 2 - m + q``, plus ``noise``.
+    """
+
+    def _phi(self, z):
+        return jnp.maximum(z, 0.0)
+
+    def log_partition(self, y, omega, V):
+        off = _log_normal(y, 0.0, self.noise) + log_ndtr(-omega / jnp.sqrt(V))
+        on = _log_normal(y, omega, V + self.noise) + _log_tail(y, omega, V, self.noise)
+        return jnp.logaddexp(off, on)
+
+    def test_errors(self, m, q, rho):
+        excess = rho / 2 - m + q
+        return excess, excess + self.noise
+
+    def output_moments(self, omega, V):
+        """``(E relu(z), E relu(z)^2)`` for ``z ~ N(omega, V)``, in closed form."""
+        s = jnp.sqrt(V)
+        cdf, pdf = ndtr(omega / s), _normal_pdf(omega / s)
+        return omega * cdf + s * pdf, (omega**2 + V) * cdf + omega * s * pdf
+
+
+class Abs(_DeterministicOutput):
+    r"""Real phase retrieval: ``y = |z| + sqrt(noise) xi``, ``noise >= 0``.
+
+    ``Z = N(y; omega, V + noise) Phi(t_+) + N(y; -omega, V + noise) Phi(t_-)`` with
+    ``t_+- = (+-omega noise + y V) / sqrt(V noise (V + noise))``; at ``noise = 0``,
+    ``Z = N(y; omega, V) + N(y; -omega, V)`` on ``y >= 0``. ``test_errors`` are those of the linear
+    prediction ``omega``: ``E (omega - |z|)^2 = rho + q``, plus ``noise``.
+    """
+
+    def _phi(self, z):
+        return jnp.abs(z)
+
+    def log_partition(self, y, omega, V):
+        var = V + self.noise
+        plus = _log_normal(y, omega, var) + _log_tail(y, omega, V, self.noise)
+        minus = _log_normal(y, -omega, var) + _log_tail(y, -omega, V, self.noise)
+        return jnp.logaddexp(plus, minus)
+
+    def test_errors(self, m, q, rho):
+        del m
+        return rho + q, rho + q + self.noise
+
+    def output_moments(self, omega, V):
+        """``(E |z|, E z^2)`` for ``z ~ N(omega, V)``, in closed form."""
+        s = jnp.sqrt(V)
+        return omega * (1 - 2 * ndtr(-omega / s)) + 2 * s * _normal_pdf(omega / s), omega**2 + V
+
+
 CHANNELS: dict[str, type[Channel]] = {"linear": Linear, "sign": Sign, "probit": Probit, "logistic": Logit}
+"""The teacher channels of the supervised models (``ERM``)."""
+
+GLM_CHANNELS: dict[str, type[Channel]] = CHANNELS | {"relu": ReLU, "abs": Abs}
+"""Every channel, including those without a classification or linear structure (ReLU, phase
+retrieval), used by the Bayes-optimal generalised linear model."""

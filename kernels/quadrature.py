@@ -9,6 +9,7 @@ smooth only piecewise: Gauss-Legendre panels between given edges.
 import functools
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -94,3 +95,42 @@ def panel_rule(edges, order: int, bound: float = 10.0):
     weights = 0.5 * (hi - lo) * w * jnp.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
     flat = edges.shape[:-1] + (-1,)
     return z.reshape(flat), weights.reshape(flat)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def smoothed_expectation(f, var, args, nodes, weights):
+    r"""``E[f(sqrt(var) xi, args)]``, ``xi ~ N(0, 1)``, differentiable in ``var`` down to ``var = 0``.
+
+    ``nodes`` and ``weights`` are a rule for ``E`` over ``xi`` (:func:`hermite_rule`,
+    :func:`panel_rule`); they are not differentiated (the expectation does not depend on the rule).
+    ``f(omega, args)`` acts elementwise on an array of ``omega``. Differentiating through
+    ``sqrt(var)`` would give ``inf * 0`` at ``var = 0``; the derivative is instead the heat equation
+    (Stein's lemma twice): ``d/dvar E f(sqrt(var) xi) = E f''(sqrt(var) xi) / 2``, itself computed by
+    this function, so that derivatives of every order stay finite. The derivative in ``args`` is
+    that of ``f``.
+    """
+    omega = jnp.sqrt(var) * nodes
+    return jnp.sum(weights * f(omega, args))
+
+
+def _d_omega(f):
+    def df(omega, args):
+        return jax.jvp(lambda o: f(o, args), (omega,), (jnp.ones_like(omega),))[1]
+
+    return df
+
+
+@smoothed_expectation.defjvp
+def _smoothed_expectation_jvp(f, primals, tangents):
+    var, args, nodes, weights = primals
+    dvar, dargs, _, _ = tangents
+    value = smoothed_expectation(f, var, args, nodes, weights)
+    d2 = _d_omega(_d_omega(f))
+    along_var = 0.5 * smoothed_expectation(d2, var, args, nodes, weights)
+
+    def along_args(omega, both):
+        a, da = both
+        return jax.jvp(lambda a: f(omega, a), (a,), (da,))[1]
+
+    tangent = along_var * dvar + smoothed_expectation(along_args, var, (args, dargs), nodes, weights)
+    return value, tangent

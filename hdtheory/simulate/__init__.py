@@ -74,5 +74,6 @@ def simulate(
 
 
 from . import erm  # noqa: E402, F401  (registers the ERM simulation)
+from . import bayes  # noqa: E402, F401  (registers GAMP for the Bayes-optimal GLM)
 
 __all__ = ["simulate", "SimulationResult"]

@@ -1,0 +1,326 @@
+r"""Phase transitions of fixed-point theories: :func:`threshold`, and :func:`iterate`.
+
+A theory with an uninformed and an informed initialisation (``theory.init("uninformed")``,
+``theory.init("informed")``) may have two attracting fixed points over a range of a control
+parameter ``theta`` (a sample ratio, a signal-to-noise ratio). :func:`threshold` locates, by root
+finding in ``theta``:
+
+- ``kind="algorithmic"``: where the branch reached by iteration from the uninformed state ends (a
+  spinodal: the fixed point merges with an unstable one and disappears). There ``x = T(x)`` and
+  ``det(I - dT/dx) = 0``, solved by Newton's method for ``(x, theta)`` together, a system that is
+  regular at a fold.
+- ``kind="weak-recovery"``: where the fixed point reached by Newton's method from the uninformed state
+  (the trivial one, which exists on both sides) loses its stability: ``det(I - dT/dx) = 0`` along
+  that fixed point, by a Newton iteration in ``theta`` safeguarded by bisection (the system of the
+  fold would be singular at this transcritical point).
+- ``kind="information-theoretic"``: where the free entropies (``theory.free_entropy``) of the two
+  branches are equal, ``f(x_informed(theta)) = f(x_uninformed(theta))``, by a Newton iteration in
+  ``theta`` safeguarded by bisection, each evaluation solving both branches.
+
+The branches are first followed over ``num`` values from ``bracket[0]`` to ``bracket[1]`` (the
+uninformed one in that direction from where plain iteration of the map, the algorithm, goes from the
+uninformed state at ``bracket[0]``; the informed one in the opposite direction from where it goes
+from the informed state at ``bracket[1]``; each point an attracting fixed point as in
+:func:`hdtheory.continuation`); the first grid interval where the indicator changes sign brackets
+the transition and gives the starting point. ``bracket`` may be decreasing (a noise, where
+inference gets easier downward): the uninformed branch always starts at ``bracket[0]``.
+
+The refinement goes through :func:`jax.lax.custom_root`, so the located threshold is differentiable
+with respect to every other parameter of the theory by the implicit function theorem (for example
+``d alpha_IT / d noise``), and everything composes with ``jit`` and ``vmap``.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+
+from ._continuation import _follow, spectral_radius
+from ._fixed_point import Damped, solve
+from ._theory import ParameterError
+
+KINDS = ("algorithmic", "weak-recovery", "information-theoretic")
+
+
+class Threshold(eqx.Module):
+    """The result of :func:`threshold` (every field gains the batch axes of a vmapped call)."""
+
+    value: jax.Array
+    """The control parameter at the transition; NaN where none was found."""
+    states: tuple
+    """The fixed point(s) there: ``(x,)``, or ``(x_uninformed, x_informed)`` for
+    ``kind="information-theoretic"``."""
+    found: jax.Array
+    """Whether the grid bracketed a transition and the refinement converged."""
+    residual: jax.Array
+    """The largest residual of the refined system."""
+
+
+def _with(theory, axis, value):
+    return eqx.tree_at(lambda t: getattr(t, axis), theory, value)
+
+
+def _first(mask):
+    """Index of the first true entry of ``mask`` and whether there is one."""
+    return jnp.argmax(mask), jnp.any(mask)
+
+
+def _newton(G, z0, steps: int, tol: float):
+    """Newton's method on ``G(z) = 0`` (dense Jacobian) from ``z0``, with halving on ``|G|``."""
+
+    def running(carry):
+        z, g, i = carry
+        return (jnp.max(jnp.abs(g)) > tol) & (i < steps) & jnp.all(jnp.isfinite(g))
+
+    def body(carry):
+        z, g, i = carry
+        step = -jnp.linalg.solve(jax.jacfwd(G)(z), g)
+        norm = jnp.linalg.norm(g)
+
+        def halving(c):
+            t, g_t = c
+            return ~(jnp.linalg.norm(g_t) < norm) & (t > 1e-3)
+
+        t, g_new = jax.lax.while_loop(
+            halving, lambda c: (c[0] / 2, G(z + c[0] / 2 * step)), (1.0, G(z + step))
+        )
+        return z + t * step, g_new, i + 1
+
+    z, _, _ = jax.lax.while_loop(running, body, (z0, G(z0), 0))
+    return z
+
+
+def _dense_solve(linear, rhs):
+    return jnp.linalg.solve(jax.jacfwd(linear)(rhs), rhs)
+
+
+@eqx.filter_jit
+def _iterated(theory, axis, value, init, steps, options):
+    """The state reached by ``steps`` plain iterations of the map from ``init`` at ``axis = value``."""
+    th = _with(theory, axis, value)
+    options = dict(options) | {"method": Damped(0.0), "max_steps": steps}
+    return solve(th, init, **options).state
+
+
+@eqx.filter_jit
+def _trivial_branch(theory, axis, grid, options):
+    """Newton's solutions from the uninformed state over ``grid``, and their spectral radii."""
+    sols = jax.vmap(lambda v: solve(_with(theory, axis, v), "uninformed", **dict(options)))(grid)
+    radius = jax.vmap(lambda v, s: spectral_radius(_with(theory, axis, v), s))(grid, sols.state)
+    return sols, radius
+
+
+@eqx.filter_jit
+def _fold(theory, axis, state0, theta0, steps, tol):
+    """Solve ``x = T(x)``, ``det(I - dT/dx) = 0`` for ``(x, theta)`` from ``(state0, theta0)``."""
+    flat0, unravel = ravel_pytree(theory.unconstrain(state0))
+    n = flat0.size
+
+    def G(z):
+        th = _with(theory, axis, z[n])
+
+        def T(u):
+            return ravel_pytree(th.unconstrain(th.update(th.constrain(unravel(u)))))[0]
+
+        u = z[:n]
+        jac = jax.jacfwd(T)(u)
+        return jnp.concatenate([T(u) - u, jnp.linalg.det(jnp.eye(n, dtype=u.dtype) - jac)[None]])
+
+    z0 = jax.lax.stop_gradient(jnp.concatenate([flat0, jnp.reshape(theta0, (1,)).astype(flat0.dtype)]))
+    z = jax.lax.custom_root(G, z0, lambda G, z0: _newton(G, z0, steps, tol), _dense_solve)
+    residual = jnp.max(jnp.abs(jax.lax.stop_gradient(G(z))))
+    return z[n], (theory.constrain(unravel(z[:n])),), residual
+
+
+@eqx.filter_jit
+def _approach_fold(theory, axis, inside, outside, state, other, solve_options, bisections: int = 12):
+    """Bisection of ``[inside, outside]`` on whether an attracting fixed point near ``state`` (and
+    away from ``other``, the informed branch) exists: the last value where it does, and that point.
+    Newton's method for the fold converges from there, not from a grid point far from the fold."""
+    solve_options = dict(solve_options)
+    state, other = jax.lax.stop_gradient((state, other))
+    flat_other = ravel_pytree(theory.unconstrain(other))[0]
+
+    def exists(theta, start):
+        th = _with(theory, axis, theta)
+        sol = solve(th, start, **solve_options)
+        flat = ravel_pytree(th.unconstrain(sol.state))[0]
+        apart = jnp.max(jnp.abs(flat - flat_other) / (1 + jnp.abs(flat_other))) > 1e-6
+        return sol.converged & apart & (spectral_radius(th, sol.state) < 1), sol.state
+
+    def body(_, carry):
+        lo, hi, state = carry
+        mid = 0.5 * (lo + hi)
+        ok, new = exists(mid, state)
+        return jnp.where(ok, mid, lo), jnp.where(ok, hi, mid), jax.tree.map(
+            lambda a, b: jnp.where(ok, a, b), new, state
+        )
+
+    lo, _, state = jax.lax.fori_loop(0, bisections, body, (inside, outside, state))
+    return jax.lax.stop_gradient(lo), state
+
+
+def _scalar_root(F, bracket, steps, tol):
+    """Root of a scalar ``F`` in ``bracket`` (where it changes sign): Newton's method safeguarded by
+    bisection, then one Newton step with the gradient left on, whose derivative with respect to
+    anything ``F`` closes over is the implicit one, ``-dF/dp / dF/dtheta``, since ``F = 0`` there."""
+
+    def value_and_slope(theta):
+        return jax.jvp(F, (theta,), (jnp.ones_like(theta),))
+
+    def running(carry):
+        lo, hi, f_lo, theta, f, slope, i = carry
+        return (jnp.abs(f) > tol) & (jnp.abs(hi - lo) > tol * (1 + jnp.abs(theta))) & (i < steps)
+
+    def body(carry):
+        lo, hi, f_lo, theta, f, slope, i = carry
+        newton = theta - f / slope
+        inside = ((newton - lo) * (newton - hi) < 0) & jnp.isfinite(newton)
+        new = jnp.where(inside, newton, 0.5 * (lo + hi))
+        f_new, slope_new = value_and_slope(new)
+        same = jnp.sign(f_new) == jnp.sign(f_lo)
+        lo, f_lo, hi = jnp.where(same, new, lo), jnp.where(same, f_new, f_lo), jnp.where(same, hi, new)
+        return lo, hi, f_lo, new, f_new, slope_new, i + 1
+
+    lo, hi = jax.lax.stop_gradient(bracket)
+    theta = 0.5 * (lo + hi)
+    init = (lo, hi, F(lo), theta, *value_and_slope(theta), 0)
+    carry = jax.lax.stop_gradient(jax.lax.while_loop(running, body, init))
+    root, slope = carry[3], carry[5]
+    return root - F(root) / slope, jnp.abs(carry[4])
+
+
+@eqx.filter_jit
+def _crossing(theory, axis, states, bracket, steps, tol, solve_options):
+    """``f(x_b(theta)) = f(x_a(theta))`` in ``bracket``, each branch solved from its state."""
+    solve_options = dict(solve_options)
+    state_a, state_b = jax.lax.stop_gradient(states)
+
+    def branches(theta):
+        th = _with(theory, axis, theta)
+        return th, solve(th, state_a, **solve_options).state, solve(th, state_b, **solve_options).state
+
+    def F(theta):
+        th, a, b = branches(theta)
+        return th.free_entropy(b) - th.free_entropy(a)
+
+    value, residual = _scalar_root(F, bracket, steps, tol)
+    return value, branches(value)[1:], residual
+
+
+@eqx.filter_jit
+def _instability(theory, axis, state, bracket, steps, tol, solve_options):
+    """``det(I - dT/dx) = 0`` at the fixed point ``x(theta)`` solved from ``state``, in ``bracket``."""
+    solve_options = dict(solve_options)
+    state = jax.lax.stop_gradient(state)
+
+    def point(theta):
+        # The point is held fixed under differentiation: at the threshold I - dT/dx is singular, so
+        # the implicit derivative of the point itself is not defined (the point is the symmetric,
+        # uninformed one, which does not move with the parameters).
+        th = _with(theory, axis, theta)
+        return th, jax.lax.stop_gradient(solve(th, state, **solve_options).state)
+
+    def F(theta):
+        th, x = point(theta)
+        flat, unravel = ravel_pytree(th.unconstrain(x))
+        T = lambda u: ravel_pytree(th.unconstrain(th.update(th.constrain(unravel(u)))))[0]
+        return jnp.linalg.det(jnp.eye(flat.size, dtype=flat.dtype) - jax.jacfwd(T)(flat))
+
+    value, residual = _scalar_root(F, bracket, steps, tol)
+    return value, (point(value)[1],), residual
+
+
+def threshold(
+    theory,
+    axis: str,
+    kind: str,
+    bracket,
+    *,
+    num: int = 16,
+    steps: int = 50,
+    tol: float | None = None,
+    damped_steps: int = 5000,
+    **solve_options,
+) -> Threshold:
+    """Locate a transition of ``theory`` in the parameter ``axis``; see the module docstring.
+
+    Args:
+        theory: the other parameters (the value of ``axis`` itself is ignored).
+        axis: the control parameter, a numeric field of ``theory``.
+        kind: ``"algorithmic"``, ``"weak-recovery"`` or ``"information-theoretic"``.
+        bracket: ``(start, stop)``: the uninformed branch is followed from ``start`` to ``stop``.
+        num: number of grid values in the bracket (static).
+        steps: iteration budget of the refinement.
+        tol: tolerance of the refinement, 1e-10 in float64 and 1e-5 in float32 by default.
+        damped_steps: budget of the damped re-solves along the branches.
+        **solve_options: passed to :func:`hdtheory.solve`.
+
+    Returns:
+        A :class:`Threshold`; ``found`` is false (and ``value`` NaN) where the grid bracketed no
+        transition of that kind or the refinement did not converge.
+    """
+    if kind not in KINDS:
+        raise ParameterError(f"parameter 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind == "information-theoretic" and not hasattr(theory, "free_entropy"):
+        raise ParameterError(f"{type(theory).__name__} has no free_entropy: no information-theoretic threshold")
+    dtype = jnp.result_type(getattr(theory, axis), float)
+    tol = (1e-10 if jnp.finfo(dtype).bits >= 64 else 1e-5) if tol is None else tol
+    grid = jnp.linspace(bracket[0], bracket[1], num, dtype=dtype)
+    options = tuple(sorted(solve_options.items()))
+    flatten = jax.vmap(lambda s: ravel_pytree(theory.unconstrain(s))[0])
+
+    if kind == "weak-recovery":
+        sols, radius = _trivial_branch(theory, axis, grid, options)
+        stable = (radius < 1) & sols.converged
+        k, any_ = _first(stable[:-1] != stable[1:])
+        state0 = jax.tree.map(lambda x: x[k], sols.state)
+        value, states, residual = _instability(
+            theory, axis, state0, (grid[k], grid[k + 1]), steps, tol, options
+        )
+    else:
+        # Each branch starts where the iteration (the algorithm) from its initialisation goes: Newton's
+        # method from there could land on the other branch.
+        start = _iterated(theory, axis, grid[0], "uninformed", damped_steps, options)
+        stop = _iterated(theory, axis, grid[-1], "informed", damped_steps, options)
+        up, up_entropy = _follow(theory, axis, grid, start, damped_steps, options)
+        down, down_entropy = _follow(theory, axis, grid[::-1], stop, damped_steps, options)
+        down = jax.tree.map(lambda x: x[::-1], down)
+        u_up, u_down = flatten(up.state), flatten(down.state)
+        scale = 1 + jnp.maximum(jnp.abs(u_up), jnp.abs(u_down))
+        differ = jnp.max(jnp.abs(u_up - u_down) / scale, axis=-1) > 1e-6
+        if kind == "algorithmic":
+            k, any_ = _first(differ[:-1] & ~differ[1:])
+            at = lambda tree, i: jax.tree.map(lambda x: x[i], tree)
+            theta0, state0 = _approach_fold(
+                theory, axis, grid[k], grid[k + 1], at(up.state, k), at(down.state, k), options
+            )
+            value, states, residual = _fold(theory, axis, state0, theta0, steps, tol)
+        else:
+            gap = down_entropy[::-1] - up_entropy
+            k, any_ = _first(differ[:-1] & differ[1:] & (jnp.sign(gap[:-1]) * jnp.sign(gap[1:]) < 0))
+            states0 = tuple(jax.tree.map(lambda x: x[k], s.state) for s in (up, down))
+            value, states, residual = _crossing(
+                theory, axis, states0, (grid[k], grid[k + 1]), steps, tol, options
+            )
+    lo, hi = jnp.minimum(grid[0], grid[-1]), jnp.maximum(grid[0], grid[-1])
+    found = any_ & (residual <= jnp.sqrt(tol)) & (value >= lo) & (value <= hi)
+    return Threshold(value=jnp.where(found, value, jnp.nan), states=states, found=found, residual=residual)
+
+
+@eqx.filter_jit
+def iterate(theory, steps: int, init="uninformed") -> dict[str, jax.Array]:
+    """The observables along ``steps`` iterations of ``theory.update`` from ``init``.
+
+    For a state-evolution theory this is the prediction for the algorithm at each iteration (for
+    example AMP from its uninformed start). ``init`` is ``"uninformed"``, ``"informed"`` or a state.
+    Returns the observables with a leading axis of length ``steps + 1`` (the start included).
+    """
+    state0 = theory.init(init) if isinstance(init, str) else init
+
+    def step(state, _):
+        return theory.update(state), theory.observables(state)
+
+    last, history = jax.lax.scan(step, state0, None, length=steps)
+    final = theory.observables(last)
+    return jax.tree.map(lambda h, f: jnp.concatenate([h, f[None]]), history, final)

@@ -1,0 +1,202 @@
+r"""Bayes-optimal inference in generalised linear models: state evolution and free entropy.
+
+**Setting** (Barbier, Krzakala, Macris, Miolane and Zdeborova 2019, PNAS 116, 5451, "Optimal
+errors and phase transitions in high-dimensional generalized linear models"). A signal
+``w* in R^d`` with i.i.d. entries from a prior ``P0`` of second moment ``rho``
+(:mod:`hdtheory.kernels.priors`); ``n = alpha d`` inputs ``x_i ~ N(0, I_d)``; labels
+``y_i ~ P_out(y | z_i)`` of the fields ``z_i = w*.x_i / sqrt(d)`` (:mod:`hdtheory.kernels.channels`:
+``linear``, ``sign``, ``probit``, ``relu`` and ``abs``, real phase retrieval). The statistician knows
+``P0`` and ``P_out`` and computes the posterior; this is the paper's setting with its matrix
+``Phi = X / sqrt(d)`` (entries of variance ``1 / n`` in their notation, ``n`` being the dimension
+there), ``alpha = m / n`` in theirs.
+
+**Order parameter.** The overlap ``q = E[w*.<w>] / d`` of the posterior mean with the signal, which
+the Nishimori identity makes equal to ``|<w>|^2 / d``: the state is ``q`` in ``[0, rho]``. With
+``V = rho - q``, ``omega = sqrt(q) xi``, ``xi ~ N(0, 1)``, ``Z_out(y, omega, V)`` the channel's
+partition function and ``g = d_omega log Z_out``, the fixed point (the paper's eqs. (6)-(7), also the
+state evolution of GAMP from ``q_0``) is
+
+.. math::
+    \hat q = \alpha\, \mathbb{E}_\xi \int dy\, Z_{out}(y, \omega, V)\, g(y, \omega, V)^2, \qquad
+    q = \mathbb{E}_{x^* \sim P_0, z}\, x^* f_a(\hat q x^* + \sqrt{\hat q} z, \hat q),
+
+``f_a = d_B log Z_0(B, A)`` the prior's posterior mean. ``update`` composes the two.
+
+**Free entropy** (the paper's potential ``f_RS(q, r)``, eq. (5), at ``r = qhat(q)``):
+
+.. math:: f = \psi_{P_0}(\hat q) - \hat q q / 2 + \alpha \Psi_{out}(q), \quad
+          \psi_{P_0}(r) = \mathbb{E} \log Z_0(r x^* + \sqrt r z, r), \quad
+          \Psi_{out}(q) = \mathbb{E}_\xi \int dy\, Z_{out} \log Z_{out};
+
+the limit of ``E log Z / d`` is ``sup_q inf_r f_RS``: of two fixed points, the one of larger ``f``
+is the Bayes-optimal one, and the mutual information per variable is ``-f`` up to a constant that
+does not depend on the state. AMP (and ``update`` iterated from the uninformed state) reaches the
+fixed point of largest ``q`` below its start's basin; where that is not the maximiser of ``f`` there
+is a computational gap.
+
+**Coordinates.** The solver works on ``u = log(rho - q)``, the log of the MMSE, floored at
+``log(rho eps)`` (``eps`` the machine epsilon). Both ends of ``[0, rho]`` are physical fixed points:
+``q = 0`` for symmetric channels below weak recovery, at ``u = log rho`` (beyond it the map is NaN,
+so that no solver step is accepted there); ``q = rho``, perfect recovery, for discrete priors or
+noiseless channels, represented by the floor ``q = rho (1 - eps)`` (there the conjugate ``qhat`` is
+large and finite, and the prior's posterior exact to rounding), which the solver reaches exactly.
+The logarithm also makes Newton's method well behaved near perfect recovery, where ``q -> T(q)``
+is steep but bounded away from ``rho``. Gaussian averages over ``sqrt(q) xi`` and
+``sqrt(qhat) z`` are differentiated by the heat equation
+(:func:`~hdtheory.kernels.quadrature.smoothed_expectation`), so that derivatives are finite at
+``q = 0``. The ``xi`` integral is a Gauss-Legendre panel rule with edges at ``0`` and
+``+-{1, 4, 16} sqrt(V / q)`` (the width of the channel's transition in ``xi``, which shrinks to zero
+at perfect recovery); labels of the ``relu`` and ``abs`` channels by panels cut at ``z = 0``.
+
+**Observables.** ``q``; ``m`` (the overlap with the signal, equal to ``q``); ``mmse = rho - q``, the
+minimum mean squared error per entry; ``qhat``; ``gen_error`` and ``gen_error_total``, the
+Bayes-optimal generalisation error on a fresh sample (without and with the label noise): for the
+classification channels the 0-1 error of the Bayes prediction ``sign(omega)``, against ``sign(z)``
+and against the noisy label; for the others the mean squared error of ``E[y | data]``,
+``E Var(phi(z) | omega, V)`` plus ``noise`` for the total (no 1/2); and ``free_entropy``.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .. import kernels
+from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, check_in, choice, parameter
+from ..kernels.quadrature import smoothed_expectation
+
+_NOISE_RANGES = {
+    "linear": NONNEGATIVE,
+    "sign": Interval(0.0, 0.5, high_open=True),
+    "probit": NONNEGATIVE,
+    "relu": POSITIVE,
+    "abs": NONNEGATIVE,
+    "logistic": NONNEGATIVE,
+}
+
+UNINFORMED = 1e-6
+"""The uninformed state ``q = UNINFORMED * rho``: a vanishing overlap, as from AMP's random start
+(``q = 0`` exactly is a fixed point of the symmetric channels at every ``alpha``)."""
+
+
+def _check_order(name, value, low):
+    from .._theory import ParameterError
+
+    if not isinstance(value, int) or value < low:
+        raise ParameterError(f"parameter {name!r} must be an integer >= {low}, got {value!r}")
+
+
+class BayesGLM(FixedPointTheory):
+    """Bayes-optimal generalised linear model: state evolution of GAMP; see the module docstring."""
+
+    alpha: jax.Array = parameter(1.0, POSITIVE, "sample ratio n/d")
+    rho: jax.Array = parameter(
+        1.0, POSITIVE, "prior second moment |w*|^2/d (density of non-zeros for gauss-bernoulli)"
+    )
+    noise: jax.Array = parameter(
+        0.0, NONNEGATIVE, "label noise: variance (linear, probit, relu, abs) or flip probability (sign)"
+    )
+    prior: str = choice("gaussian", kernels.PRIORS, "prior of the signal's entries")
+    channel: str = choice("linear", kernels.GLM_CHANNELS, "output channel P(y|z)")
+    order: int = eqx.field(default=64, static=True)
+    panel_order: int = eqx.field(default=16, static=True)
+    label_order: int = eqx.field(default=10, static=True)
+
+    def __check_init__(self):
+        if self.channel in _NOISE_RANGES:
+            check_in("noise", self.noise, _NOISE_RANGES[self.channel], f" for channel={self.channel}")
+        if self.prior == "gauss-bernoulli":
+            check_in("rho", self.rho, Interval(0.0, 1.0, low_open=True), " for prior=gauss-bernoulli")
+        for name, low in (("order", 8), ("panel_order", 4), ("label_order", 4)):
+            _check_order(name, getattr(self, name), low)
+
+    @property
+    def prior_fn(self) -> kernels.Prior:
+        return kernels.PRIORS[self.prior](self.rho)
+
+    @property
+    def channel_fn(self) -> kernels.Channel:
+        return kernels.GLM_CHANNELS[self.channel](self.noise)
+
+    def init(self, kind: str = "uninformed") -> jax.Array:
+        dtype = jnp.result_type(self.alpha, self.rho, self.noise, float)
+        fraction = {"uninformed": UNINFORMED, "informed": 1.0}[kind]
+        return jnp.asarray(fraction * self.rho, dtype)
+
+    def _floor(self, q):
+        return self.rho * jnp.finfo(jnp.result_type(q)).eps
+
+    def unconstrain(self, q) -> jax.Array:
+        """``log(rho - q)``, the log of the MMSE, floored at ``log(rho eps)`` (perfect recovery)."""
+        return jnp.log(jnp.maximum(self.rho - q, self._floor(q)))
+
+    def constrain(self, u) -> jax.Array:
+        return self.rho - jnp.exp(u)
+
+    def _checked(self, q):
+        """``(q, V)``: ``q`` within rounding of ``[0, rho]`` moved into it (with the derivative of the
+        identity), ``V = rho - q`` floored; NaN outside."""
+        slack = 1e-8 * self.rho
+        inside = (q >= -slack) & (q <= self.rho + slack)
+        q = jnp.where(inside, q + jax.lax.stop_gradient(jnp.clip(q, 0.0, self.rho) - q), jnp.nan)
+        return q, jnp.maximum(self.rho - q, self._floor(q))
+
+    def _channel_average(self, integrand, q):
+        """``E_xi int dy Z_out(y, omega, V) integrand(y, omega, V)`` at ``omega = sqrt(q) xi``."""
+        q, V = self._checked(q)
+        width = jax.lax.stop_gradient(jnp.sqrt(V / jnp.maximum(q, jnp.finfo(V.dtype).tiny)))
+        edges = jnp.concatenate([jnp.zeros(1, V.dtype), width * jnp.array([1.0, 4.0, 16.0])])
+        edges = jnp.concatenate([edges, -edges[1:]])
+        xi, w_xi = kernels.panel_rule(edges, self.panel_order)
+        label_order = self.label_order
+
+        def f(omega, args):
+            channel, V = args
+            y, w, _ = channel.label_quadrature(omega, V, label_order)
+            return jnp.sum(w * integrand(channel, y, omega[..., None], V), axis=-1)
+
+        return smoothed_expectation(f, q, (self.channel_fn, V), xi, w_xi)
+
+    def conjugate(self, q) -> jax.Array:
+        """``qhat = alpha E int Z_out g^2``."""
+        square = lambda ch, y, omega, V: ch.dlog_partition(y, omega, V) ** 2
+        return self.alpha * self._channel_average(square, q)
+
+    def update(self, q) -> jax.Array:
+        # The overlap cannot exceed rho; the clip removes rounding at perfect recovery.
+        return jnp.minimum(self.prior_fn.overlap(self.conjugate(q), self.order), self.rho)
+
+    def free_entropy(self, q) -> jax.Array:
+        """``f_RS(q, qhat(q))``; see the module docstring."""
+        r = self.conjugate(q)
+        q, _ = self._checked(q)
+        entropy = lambda ch, y, omega, V: ch.log_partition(y, omega, V)
+        psi = self.prior_fn.free_entropy(r, self.order)
+        return psi - r * q / 2 + self.alpha * self._channel_average(entropy, q)
+
+    def gen_errors(self, q):
+        """``(gen_error, gen_error_total)`` of the Bayes-optimal predictor; see the module docstring."""
+        channel = self.channel_fn
+        if channel.classification:
+            return channel.test_errors(q, q, self.rho)
+        q, V = self._checked(q)
+        z, w = kernels.hermite_rule(self.order, V.dtype)
+
+        def f(omega, args):
+            channel, V = args
+            mean, second = channel.output_moments(omega, V)
+            return second - mean**2
+
+        excess = smoothed_expectation(f, q, (channel, V), z, w)
+        return excess, excess + self.noise
+
+    def observables(self, q) -> dict[str, jax.Array]:
+        gen_error, gen_error_total = self.gen_errors(q)
+        return {
+            "q": q,
+            "m": q,
+            "mmse": self.rho - q,
+            "qhat": self.conjugate(q),
+            "gen_error": gen_error,
+            "gen_error_total": gen_error_total,
+            "free_entropy": self.free_entropy(q),
+        }

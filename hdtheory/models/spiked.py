@@ -1,0 +1,131 @@
+r"""Rank-one spiked matrix models: Bayes-optimal state evolution and free entropy.
+
+**Spiked Wigner** (``ensemble="wigner"``). ``Y = sqrt(lam / d) x x^T + W`` with ``x in R^d`` i.i.d.
+from a prior ``P0`` of second moment ``rho`` (:mod:`hdtheory.kernels.priors`) and ``W`` symmetric
+with independent ``N(0, 1)`` entries above the diagonal. With ``q = E[x.<x>] / d`` the state
+evolution of AMP and the replica fixed point (Lesieur, Krzakala and Zdeborova 2017, "Constrained
+low-rank matrix estimation: phase transitions, approximate message passing and applications",
+J. Stat. Mech. 073403, whose noise variance is ``Delta = 1 / lam``; Deshpande and Montanari 2014)
+are
+
+.. math:: q = \mathbb{E}\, x^* f_a(\hat q x^* + \sqrt{\hat q} z, \hat q), \qquad \hat q = \lambda q,
+
+with the free entropy ``f = psi_{P0}(lam q) - lam q^2 / 4``. For a zero-mean prior ``q = 0`` is a
+fixed point, stable for ``lam rho^2 < 1`` (weak recovery at ``lam rho^2 = 1``, the spectral
+threshold for the Gaussian prior).
+
+**Spiked Wishart** (``ensemble="wishart"``). ``Y = sqrt(lam / d) u v^T + W``, ``Y`` of size
+``n x d`` with ``n = alpha d``, ``v in R^d`` from ``prior`` (second moment ``rho``), ``u in R^n``
+from ``prior_u`` (second moment ``rho_u``), ``W`` i.i.d. ``N(0, 1)``; with ``prior_u`` Gaussian the
+rows of ``Y`` are samples of covariance ``I + (lam / d) v v^T``. The state is ``(q_u, q_v)`` (overlaps
+per entry of ``u`` and of ``v``), and (Lesieur et al. 2017, the ``UV^T`` case)
+
+.. math:: q_u = \mathbb{E}_{P_u} x f_a(\cdot, \lambda q_v), \quad
+          q_v = \mathbb{E}_{P_0} x f_a(\cdot, \lambda \alpha q_u), \quad
+          f = \psi_{P_0}(\lambda\alpha q_u) + \alpha\, \psi_{P_u}(\lambda q_v) - \lambda\alpha q_u q_v / 2,
+
+free entropy per column ``d``; weak recovery for zero-mean priors at
+``lam^2 alpha rho_u^2 rho^2 = 1`` (the BBP threshold ``lam rho = 1 / sqrt(alpha)`` for Gaussian ``u``).
+
+**Coordinates and observables** as in :mod:`hdtheory.models.bayes`: the solver works on
+``log(rho - q)``, floored at ``log(rho eps)`` (perfect recovery). Observables: ``q`` (``q_u``,
+``q_v``), ``mmse = rho - q`` (per factor), ``mmse_matrix``, the MMSE per entry of the rank-one matrix
+(``rho^2 - q^2``, or ``rho_u rho - q_u q_v``), and ``free_entropy``.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .. import kernels
+from .._theory import POSITIVE, FixedPointTheory, Interval, check_in, choice, parameter
+
+ENSEMBLES = {"wigner": "symmetric rank one x x^T", "wishart": "rectangular rank one u v^T"}
+
+
+class Spiked(FixedPointTheory):
+    """Rank-one spiked Wigner or Wishart matrix, Bayes-optimal; see the module docstring."""
+
+    snr: jax.Array = parameter(1.0, POSITIVE, "signal-to-noise ratio lam (1 / Delta)")
+    alpha: jax.Array = parameter(1.0, POSITIVE, "aspect ratio n/d (wishart only)")
+    rho: jax.Array = parameter(1.0, POSITIVE, "second moment of the prior of x (or v)")
+    rho_u: jax.Array = parameter(1.0, POSITIVE, "second moment of the prior of u (wishart only)")
+    prior: str = choice("gaussian", kernels.PRIORS, "prior of x (or v)")
+    prior_u: str = choice("gaussian", kernels.PRIORS, "prior of u (wishart only)")
+    ensemble: str = choice("wigner", ENSEMBLES, "spiked Wigner or spiked Wishart")
+    order: int = eqx.field(default=64, static=True)
+
+    def __check_init__(self):
+        for name, prior in (("rho", self.prior), ("rho_u", self.prior_u)):
+            if prior == "gauss-bernoulli":
+                check_in(name, getattr(self, name), Interval(0.0, 1.0, low_open=True), " for gauss-bernoulli")
+
+    @property
+    def _rho(self):
+        if self.ensemble == "wigner":
+            return self.rho
+        return jnp.stack(jnp.broadcast_arrays(self.rho_u, self.rho))
+
+    def init(self, kind: str = "uninformed") -> jax.Array:
+        fraction = {"uninformed": 1e-6, "informed": 1.0}[kind]
+        return (fraction * self._rho).astype(jnp.result_type(self.snr, self.alpha, self.rho, float))
+
+    def _floor(self, q):
+        return self._rho * jnp.finfo(jnp.result_type(q)).eps
+
+    def unconstrain(self, q) -> jax.Array:
+        """``log(rho - q)``, floored at ``log(rho eps)`` (perfect recovery)."""
+        return jnp.log(jnp.maximum(self._rho - q, self._floor(q)))
+
+    def constrain(self, u) -> jax.Array:
+        return self._rho - jnp.exp(u)
+
+    def _checked(self, q):
+        """``q`` within rounding of ``[0, rho]`` moved into it (derivative of the identity); NaN outside."""
+        rho = self._rho
+        inside = (q >= -1e-8 * rho) & (q <= rho * (1 + 1e-8))
+        return jnp.where(inside, q + jax.lax.stop_gradient(jnp.clip(q, 0.0, rho) - q), jnp.nan)
+
+    def _priors(self):
+        return kernels.PRIORS[self.prior](self.rho), kernels.PRIORS[self.prior_u](self.rho_u)
+
+    def conjugate(self, q) -> jax.Array:
+        """``qhat``: ``lam q`` (Wigner), ``(lam q_v, lam alpha q_u)`` (Wishart)."""
+        q = self._checked(q)
+        if self.ensemble == "wigner":
+            return self.snr * q
+        return self.snr * jnp.stack([q[1], self.alpha * q[0]])
+
+    def update(self, q) -> jax.Array:
+        r = self.conjugate(q)
+        prior, prior_u = self._priors()
+        if self.ensemble == "wigner":
+            new = prior.overlap(r, self.order)
+        else:
+            new = jnp.stack([prior_u.overlap(r[0], self.order), prior.overlap(r[1], self.order)])
+        return jnp.minimum(new, self._rho)
+
+    def free_entropy(self, q) -> jax.Array:
+        r = self.conjugate(q)
+        q = self._checked(q)
+        prior, prior_u = self._priors()
+        if self.ensemble == "wigner":
+            return prior.free_entropy(r, self.order) - self.snr * q**2 / 4
+        return (
+            prior.free_entropy(r[1], self.order)
+            + self.alpha * prior_u.free_entropy(r[0], self.order)
+            - self.snr * self.alpha * q[0] * q[1] / 2
+        )
+
+    def observables(self, q) -> dict[str, jax.Array]:
+        f = self.free_entropy(q)
+        if self.ensemble == "wigner":
+            return {"q": q, "mmse": self.rho - q, "mmse_matrix": self.rho**2 - q**2, "free_entropy": f}
+        return {
+            "q_u": q[0],
+            "q_v": q[1],
+            "mmse_u": self.rho_u - q[0],
+            "mmse_v": self.rho - q[1],
+            "mmse_matrix": self.rho_u * self.rho - q[0] * q[1],
+            "free_entropy": f,
+        }

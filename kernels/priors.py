@@ -1,0 +1,165 @@
+r"""Priors of a signal's entries and their scalar Bayes denoisers.
+
+A prior ``P0`` on a scalar ``x`` enters Bayes-optimal inference through its partition function
+
+.. math:: Z_0(B, A) = \int dP_0(x)\, e^{B x - A x^2 / 2},
+
+the normaliser of the posterior of ``x`` observed through the scalar Gaussian channel
+``B = A x* + sqrt(A) z`` (signal-to-noise ratio ``A``). The posterior mean and variance are
+``mean = d_B log Z_0`` and ``variance = d_B mean``. Every prior here has second moment
+``E x^2 = rho``:
+
+- :class:`Gaussian`: ``N(0, rho)``;
+- :class:`Rademacher`: ``+-sqrt(rho)`` with probability 1/2 each;
+- :class:`GaussBernoulli`: ``0`` with probability ``1 - rho``, ``N(0, 1)`` with probability ``rho``
+  (``rho`` is both the density of non-zeros and the second moment, as in Barbier et al. 2019).
+
+``overlap(r)`` and ``free_entropy(r)`` are the overlap ``E x* mean`` and ``E log Z_0`` of the
+scalar channel of SNR ``r``, the prior's side of every Bayes-optimal state evolution.
+``support(order)`` gives nodes and weights with ``sum_k w_k g(x_k) ~ E_{P0} g(x)`` (exact for the
+Rademacher prior, Gauss-Hermite for the Gaussian part of the others), used to average over the
+planted signal.
+"""
+
+import abc
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .quadrature import hermite_rule, smoothed_expectation
+
+
+class Prior(eqx.Module):
+    """A prior ``P0`` with second moment ``rho``; see the module docstring."""
+
+    rho: jax.Array = eqx.field(default=1.0, converter=jnp.asarray)
+
+    @abc.abstractmethod
+    def log_partition(self, B, A):
+        """``log Z_0(B, A)``, computed stably."""
+
+    @abc.abstractmethod
+    def mean(self, B, A):
+        """The posterior mean ``d_B log Z_0(B, A)``."""
+
+    @abc.abstractmethod
+    def variance(self, B, A):
+        """The posterior variance ``d_B mean(B, A)``."""
+
+    @abc.abstractmethod
+    def support(self, order: int, dtype=None):
+        """``(x, w)``: nodes and weights of a quadrature of ``E_{P0}``."""
+
+    @abc.abstractmethod
+    def sample(self, key, shape, dtype=None):
+        """Independent draws from ``P0``."""
+
+    def _average(self, f, r, order: int):
+        """``E f(r x* + sqrt(r) z, r)`` over ``x* ~ P0`` and ``z ~ N(0, 1)``, differentiable at ``r = 0``."""
+        x, wx = self.support(order, jnp.result_type(r, float))
+        z, wz = hermite_rule(order, x.dtype)
+
+        def g(b, args):
+            prior, r, x, wx = args
+            return jnp.sum(wx * f(prior, x, r * x + b[..., None], r), axis=-1)
+
+        return smoothed_expectation(g, r, (self, r, x, wx), z, wz)
+
+    def overlap(self, r, order: int = 64):
+        """``E x* mean(B, r)``, ``B = r x* + sqrt(r) z``: the overlap of the scalar channel of SNR
+        ``r`` (``rho`` minus its MMSE)."""
+        return self._average(lambda prior, x, B, r: x * prior.mean(B, r), r, order)
+
+    def free_entropy(self, r, order: int = 64):
+        """``psi(r) = E log Z_0(r x* + sqrt(r) z, r)``."""
+        return self._average(lambda prior, x, B, r: prior.log_partition(B, r), r, order)
+
+
+class Gaussian(Prior):
+    r"""``N(0, rho)``: ``log Z_0 = rho B^2 / (2 (1 + rho A)) - log(1 + rho A) / 2``."""
+
+    def log_partition(self, B, A):
+        return self.rho * B**2 / (2 * (1 + self.rho * A)) - 0.5 * jnp.log1p(self.rho * A)
+
+    def mean(self, B, A):
+        return self.rho * B / (1 + self.rho * A)
+
+    def variance(self, B, A):
+        return self.rho / (1 + self.rho * A) + 0.0 * B
+
+    def support(self, order: int, dtype=None):
+        t, w = hermite_rule(order, dtype)
+        return jnp.sqrt(self.rho) * t, w
+
+    def sample(self, key, shape, dtype=None):
+        return jnp.sqrt(self.rho) * jax.random.normal(key, shape, dtype or float)
+
+
+class Rademacher(Prior):
+    r"""``+-sqrt(rho)``: ``log Z_0 = log cosh(sqrt(rho) B) - rho A / 2``."""
+
+    def log_partition(self, B, A):
+        u = jnp.abs(jnp.sqrt(self.rho) * B)
+        return u + jnp.log1p(jnp.exp(-2 * u)) - jnp.log(2.0) - self.rho * A / 2
+
+    def mean(self, B, A):
+        s = jnp.sqrt(self.rho)
+        return s * jnp.tanh(s * B) + 0.0 * A
+
+    def variance(self, B, A):
+        return self.rho / jnp.cosh(jnp.sqrt(self.rho) * B) ** 2 + 0.0 * A
+
+    def support(self, order: int, dtype=None):
+        del order
+        s = jnp.sqrt(self.rho).astype(dtype or jnp.result_type(self.rho, float))
+        return jnp.stack([-s, s]), jnp.full((2,), 0.5, s.dtype)
+
+    def sample(self, key, shape, dtype=None):
+        sign = jnp.where(jax.random.bernoulli(key, 0.5, shape), 1.0, -1.0)
+        return (jnp.sqrt(self.rho) * sign).astype(dtype or float)
+
+
+class GaussBernoulli(Prior):
+    r"""``(1 - rho) delta_0 + rho N(0, 1)``, ``rho`` in ``(0, 1]``.
+
+    ``Z_0 = 1 - rho + rho exp(B^2 / (2 (1 + A))) / sqrt(1 + A)``; with ``pi`` the posterior
+    probability of a non-zero entry, ``mean = pi B / (1 + A)`` and
+    ``variance = pi (1 / (1 + A) + B^2 / (1 + A)^2) - mean^2``.
+    """
+
+    def _nonzero_log_weight(self, B, A):
+        return jnp.log(self.rho) + B**2 / (2 * (1 + A)) - 0.5 * jnp.log1p(A)
+
+    def log_partition(self, B, A):
+        zero = jnp.where(self.rho < 1, jnp.log(jnp.where(self.rho < 1, 1 - self.rho, 1.0)), -jnp.inf)
+        return jnp.logaddexp(zero, self._nonzero_log_weight(B, A))
+
+    def _pi(self, B, A):
+        return jnp.exp(self._nonzero_log_weight(B, A) - self.log_partition(B, A))
+
+    def mean(self, B, A):
+        return self._pi(B, A) * B / (1 + A)
+
+    def variance(self, B, A):
+        pi = self._pi(B, A)
+        mean = pi * B / (1 + A)
+        return pi * (1 / (1 + A) + B**2 / (1 + A) ** 2) - mean**2
+
+    def support(self, order: int, dtype=None):
+        t, w = hermite_rule(order, dtype)
+        x = jnp.concatenate([jnp.zeros((1,), t.dtype), t])
+        return x, jnp.concatenate([jnp.reshape(1 - self.rho, (1,)).astype(t.dtype), self.rho * w])
+
+    def sample(self, key, shape, dtype=None):
+        k1, k2 = jax.random.split(key)
+        nonzero = jax.random.bernoulli(k1, self.rho, shape)
+        return jnp.where(nonzero, jax.random.normal(k2, shape, dtype or float), 0.0)
+
+
+PRIORS: dict[str, type[Prior]] = {
+    "gaussian": Gaussian,
+    "rademacher": Rademacher,
+    "gauss-bernoulli": GaussBernoulli,
+}
+"""The priors by name."""

@@ -1,0 +1,173 @@
+"""Bayes-optimal generalised linear models: closed forms, published thresholds, gradients."""
+
+import json
+import subprocess
+import sys
+import tempfile
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import hdtheory as hd
+from hdtheory import kernels
+
+
+def mmse_gaussian_linear(alpha, noise, rho):
+    """Gaussian prior N(0, rho), y = z + sqrt(noise) xi: E = rho / (1 + alpha rho / (noise + E)),
+    the positive root of E^2 + (noise + alpha rho - rho) E - rho noise = 0."""
+    b = noise + alpha * rho - rho
+    return (-b + np.sqrt(b**2 + 4 * rho * noise)) / 2
+
+
+@pytest.mark.parametrize("alpha, noise, rho", [(0.5, 0.1, 1.0), (2.0, 0.1, 1.0), (1.0, 0.01, 2.0)])
+def test_gaussian_linear_closed_form(alpha, noise, rho):
+    theory = hd.BayesGLM(alpha=alpha, noise=noise, rho=rho, prior="gaussian", channel="linear")
+    sol = hd.solve(theory)
+    expected = mmse_gaussian_linear(alpha, noise, rho)
+    assert sol.converged
+    np.testing.assert_allclose(sol.observables["mmse"], expected, rtol=1e-9)
+    # The Bayes prediction E[y | x, data] = omega errs by the field's posterior variance, plus noise.
+    np.testing.assert_allclose(sol.observables["gen_error_total"], expected + noise, rtol=1e-9)
+
+
+def test_gradient_against_closed_form_and_finite_differences():
+    def mmse(alpha, noise):
+        theory = hd.BayesGLM(alpha=alpha, noise=noise)
+        return hd.solve(theory).observables["mmse"]
+
+    grad = jax.grad(mmse, argnums=(0, 1))(1.5, 0.2)
+    h = 1e-5
+    for i, g in enumerate(grad):
+        args = np.array([1.5, 0.2])
+        e = np.eye(2)[i] * h
+        fd = (mmse_gaussian_linear(*(args + e), 1.0) - mmse_gaussian_linear(*(args - e), 1.0)) / (2 * h)
+        np.testing.assert_allclose(g, fd, rtol=1e-6)
+
+
+def test_gradient_of_perceptron_error_matches_finite_differences():
+    def error(alpha):
+        theory = hd.BayesGLM(
+            alpha=alpha, prior="gaussian", channel="probit", noise=0.1, order=32, panel_order=8
+        )
+        return hd.solve(theory).observables["gen_error"]
+
+    h = 1e-4
+    fd = (error(0.8 + h) - error(0.8 - h)) / (2 * h)
+    np.testing.assert_allclose(jax.grad(error)(0.8), fd, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(prior="rademacher", channel="sign", alpha=1.3),
+        dict(prior="gaussian", channel="abs", alpha=0.8),
+        dict(prior="gauss-bernoulli", rho=0.3, channel="relu", noise=0.1, alpha=1.0),
+    ],
+    ids=["perceptron", "phase-retrieval", "relu"],
+)
+def test_free_entropy_is_stationary_at_the_fixed_point(kw):
+    """``f(q) = psi(qhat(q)) - qhat q / 2 + alpha Psi(q)`` is computed from ``log Z_0`` and
+    ``log Z_out``, the map from their derivatives (posterior means, ``g_out^2``): ``df/dq = 0`` at a
+    fixed point checks one against the other."""
+    theory = hd.BayesGLM(**kw, order=48, panel_order=12)
+    # Plain iteration from an interior point reaches the attracting fixed point.
+    iterate = jax.jit(lambda q: jax.lax.fori_loop(0, 400, lambda i, q: theory.update(q), q))
+    state = iterate(jnp.asarray(0.3 * theory.rho))
+    assert abs(theory.update(state) - state) < 1e-10
+    assert 0.01 < state < 0.99 * theory.rho
+    # The scale of df/dq is qhat ~ 1; a wrong free entropy is off by O(1).
+    assert abs(jax.grad(theory.free_entropy)(state)) < 1e-5
+
+
+def test_perceptron_thresholds():
+    """Rademacher prior, sign channel (the teacher-student binary perceptron).
+
+    Algorithmic threshold alpha_alg = 1.493: Barbier, Krzakala, Macris, Miolane and Zdeborova 2019,
+    PNAS 116, 5451, Fig. 2 and the text on the perceptron. Information-theoretic threshold, the
+    first-order transition to perfect generalisation, alpha_IT = 1.245: Gyorgyi 1990, Phys. Rev. A
+    41, 7097; Sompolinsky, Tishby and Seung 1990, Phys. Rev. Lett. 65, 1683 (the zero of the
+    entropy of the uninformed state, where its free entropy meets -log 2, that of the teacher).
+    """
+    theory = hd.BayesGLM(prior="rademacher", channel="sign", order=32, panel_order=8)
+    alg = hd.threshold(theory, "alpha", "algorithmic", (1.3, 1.6), num=4, damped_steps=500)
+    assert alg.found
+    assert abs(alg.value - 1.493) < 1e-3
+    it = hd.threshold(theory, "alpha", "information-theoretic", (1.1, 1.4), num=4, damped_steps=500)
+    assert it.found
+    assert abs(it.value - 1.245) < 1e-3
+    # Past alpha_IT the teacher (q = rho) is the stable branch; AMP stays on the other until alpha_alg.
+    assert it.states[1] == pytest.approx(1.0)
+
+
+def test_threshold_derivative_matches_finite_differences():
+    """Compressed sensing (Gauss-Bernoulli prior, linear channel): d alpha_IT / d noise by implicit
+    differentiation against central differences of located thresholds."""
+
+    def locate(noise):
+        theory = hd.BayesGLM(
+            prior="gauss-bernoulli", rho=0.2, channel="linear", noise=noise, order=32, panel_order=8
+        )
+        return hd.threshold(theory, "alpha", "information-theoretic", (0.3, 0.45), num=4).value
+
+    h = 2e-6
+    value = locate(1e-4)
+    assert 0.3 < value < 0.45
+    fd = (locate(1e-4 + h) - locate(1e-4 - h)) / (2 * h)
+    # The implicit derivative drops d f / d x, zero at a fixed point up to the quadrature's accuracy
+    # (order 32); leaving out a term would be off by O(1).
+    np.testing.assert_allclose(jax.grad(locate)(1e-4), fd, rtol=5e-3)
+
+
+def test_bad_parameters_are_rejected():
+    with pytest.raises(hd.ParameterError, match="noise"):
+        hd.BayesGLM(channel="sign", noise=0.5)
+    with pytest.raises(hd.ParameterError, match="noise"):
+        hd.BayesGLM(channel="relu", noise=0.0)
+    with pytest.raises(hd.ParameterError, match="rho"):
+        hd.BayesGLM(prior="gauss-bernoulli", rho=1.5)
+    with pytest.raises(hd.ParameterError, match="kind"):
+        hd.threshold(hd.BayesGLM(), "alpha", "spinodal", (0.5, 1.0))
+
+
+@pytest.mark.parametrize(
+    "model, params",
+    [
+        ("bayes-glm", ["prior=rademacher", "channel=sign", "alpha=1.3"]),
+        ("spiked", ["prior=rademacher", "snr=0.5"]),
+    ],
+)
+def test_cli_eval(model, params):
+    out = subprocess.run(
+        [sys.executable, "-m", "hdtheory.cli", "eval", model, *params, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
+        check=True,
+    )
+    record = json.loads(out.stdout)
+    assert record["converged"]
+    if model == "bayes-glm":
+        assert 0.1 < record["mmse"] < 0.5  # between the teacher (0) and no information (1)
+    else:
+        assert record["mmse_matrix"] == pytest.approx(1.0)  # below weak recovery: q = 0
+
+
+def test_channel_partitions_are_normalised():
+    """``int dy Z_out(y, omega, V) = 1`` and ``int dy d_omega Z_out = 0`` by the label quadrature,
+    and ``Z_out`` by quadrature over ``z`` matches the closed form."""
+    omega, V = jnp.asarray([-0.7, 0.2, 1.5]), jnp.asarray(0.4)
+    for channel in (kernels.ReLU(0.1), kernels.Abs(0.0), kernels.Abs(0.2)):
+        y, w, dw = channel.label_quadrature(omega, V, 12)
+        np.testing.assert_allclose(jnp.sum(w, -1), 1.0, atol=1e-12)
+        np.testing.assert_allclose(jnp.sum(dw, -1), 0.0, atol=1e-10)
+        # E_y[g_out] = 0 and the closed-form Z integrates P(y | z) over z ~ N(omega, V).
+        g = channel.dlog_partition(y, omega[:, None], V)
+        np.testing.assert_allclose(jnp.sum(w * g, -1), 0.0, atol=1e-5)
+    relu = kernels.ReLU(0.1)
+    # Z(y, 0.4, 0.36) = E_z N(y; relu(z), 0.1), z ~ N(0.4, 0.36): panels cut at the kink z = 0.
+    z, wz = kernels.panel_rule(jnp.asarray([-0.4 / 0.6]), 60)
+    for y0 in (-0.3, 0.5):
+        kernel = jnp.exp(-0.5 * (y0 - jnp.maximum(0.4 + 0.6 * z, 0)) ** 2 / 0.1) / np.sqrt(2 * np.pi * 0.1)
+        np.testing.assert_allclose(relu.partition(y0, 0.4, 0.36), jnp.sum(wz * kernel), rtol=1e-10)

@@ -1,0 +1,49 @@
+"""Rank-one spiked Wigner and Wishart models: closed forms and the spectral thresholds."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import hdtheory as hd
+
+
+def test_wigner_gaussian_closed_form():
+    """Gaussian prior: q = lam q / (1 + lam q), so q = 1 - 1 / lam above lam = 1."""
+    for snr in (1.5, 3.0):
+        sol = hd.solve(hd.Spiked(snr=snr), "informed")
+        assert sol.converged
+        np.testing.assert_allclose(sol.observables["q"], 1 - 1 / snr, rtol=1e-9)
+        np.testing.assert_allclose(sol.observables["mmse_matrix"], 1 - (1 - 1 / snr) ** 2, rtol=1e-9)
+
+
+def test_wigner_weak_recovery_at_snr_one():
+    """The trivial fixed point loses stability at lam rho^2 = 1 (Lesieur et al. 2017; the BBP
+    spectral threshold for the Gaussian prior)."""
+    found = hd.threshold(hd.Spiked(), "snr", "weak-recovery", (0.6, 2.0), num=4)
+    assert found.found
+    np.testing.assert_allclose(found.value, 1.0, atol=1e-8)
+
+
+def test_wishart_weak_recovery_is_bbp():
+    """u Gaussian: weak recovery at lam^2 alpha = 1 (Baik, Ben Arous and Peche 2005)."""
+    found = hd.threshold(hd.Spiked(ensemble="wishart", alpha=2.0), "snr", "weak-recovery", (0.3, 1.5), num=4)
+    assert found.found
+    np.testing.assert_allclose(found.value, 1 / np.sqrt(2.0), atol=1e-8)
+
+
+def test_wishart_free_entropy_is_stationary():
+    theory = hd.Spiked(ensemble="wishart", alpha=1.5, snr=2.0, prior="rademacher")
+    sol = hd.solve(theory, "informed")
+    assert sol.converged
+    assert 0.05 < sol.observables["q_v"] < 0.99
+    # Exact up to the quadrature (order 64) of the two sides; a wrong formula is off by O(1).
+    np.testing.assert_allclose(jax.grad(theory.free_entropy)(sol.state), 0.0, atol=1e-6)
+
+
+def test_gradient_matches_finite_differences():
+    def mmse(snr):
+        theory = hd.Spiked(snr=snr, prior="rademacher")
+        return hd.solve(theory, "informed").observables["mmse"]
+
+    h = 1e-5
+    np.testing.assert_allclose(jax.grad(mmse)(1.7), (mmse(1.7 + h) - mmse(1.7 - h)) / (2 * h), rtol=1e-6)
