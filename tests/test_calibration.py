@@ -173,3 +173,20 @@ def test_command_line_reports_calibration_and_the_optimal_temperature():
     for key in ("ece", "test_nll", "brier", "confidence", "optimal_temperature", "ec_temperature"):
         assert np.isfinite(record[key]), key
     assert record["converged"] is True
+
+
+def test_bayes_optimal_reference_from_the_bayes_glm_fixed_point():
+    # The Bayes-optimal overlap of the same teacher (Gaussian prior of variance rho = 1): its
+    # accuracy from the calibration kernel equals the model's own generalisation error, and no
+    # regularisation or temperature takes logistic regression below its NLL and Brier score.
+    bayes = hd.solve(hd.BayesGLM(alpha=2.0, prior="gaussian", channel="logistic", noise=0.5))
+    reference = kernels.bayes_calibration(kernels.Logit(0.5), bayes.state, 1.0)
+    np.testing.assert_allclose(reference["accuracy"], 1 - bayes.observables["gen_error_total"], rtol=1e-6)
+    for lam in (0.01, 0.1, 1.0):
+        erm = hd.solve(hd.ERM(alpha=2.0, lam=lam, teacher="logistic", noise=0.5)).observables
+        scaled = hd.solve(
+            hd.ERM(alpha=2.0, lam=lam, teacher="logistic", noise=0.5, temperature=erm["optimal_temperature"])
+        ).observables
+        assert float(scaled["test_nll"]) >= float(reference["nll"])
+        assert float(scaled["brier"]) >= float(reference["brier"])
+        assert 1 - float(erm["test_error_total"]) <= float(reference["accuracy"])
