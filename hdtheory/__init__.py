@@ -1,19 +1,26 @@
 """hdtheory: the asymptotic theory of high-dimensional learning as differentiable JAX programs."""
 
-from . import kernels, models, simulate
+from . import dynamics, kernels, models, simulate
 from ._fixed_point import Damped, Newton, Solution, Status, solve
 from ._continuation import continuation, spectral_radius
+from ._integrate import ODEStatus, Trajectory, crossing, integrate
 from ._sweep import sweep
-from ._theory import FixedPointTheory, Interval, ParameterError, Theory
+from ._theory import FixedPointTheory, Interval, ODETheory, ParameterError, Theory
+from .dynamics import Committee
 from .models import ERM
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "dynamics",
     "kernels",
     "models",
     "simulate",
     "solve",
+    "integrate",
+    "crossing",
+    "Trajectory",
+    "ODEStatus",
     "sweep",
     "continuation",
     "spectral_radius",
@@ -23,7 +30,9 @@ __all__ = [
     "Damped",
     "Theory",
     "FixedPointTheory",
+    "ODETheory",
     "Interval",
     "ParameterError",
     "ERM",
+    "Committee",
 ]

@@ -62,5 +62,6 @@ def simulate(
 
 
 from . import erm  # noqa: E402, F401  (registers the ERM simulation)
+from . import committee  # noqa: E402, F401  (registers the committee-machine simulation)
 
 __all__ = ["simulate", "SimulationResult"]
