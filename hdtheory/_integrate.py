@@ -142,6 +142,15 @@ def integrate(
         if not isinstance(value, jax.core.Tracer) and (jnp.any(value < 0) or jnp.any(value > t1)):
             raise ParameterError(f"{name} must lie in [0, t1], got {value}")
 
+    return _solve(theory, t1, saveat, solver, rtol, atol, dt0, max_steps, max_norm, event, adjoint)
+
+
+@eqx.filter_jit
+def _solve(theory, t1, saveat, solver, rtol, atol, dt0, max_steps, max_norm, event, adjoint):
+    """The compiled solve: settings of the same structure share one compilation."""
+    y0 = theory.init()
+    dtype = jnp.result_type(*jax.tree_util.tree_leaves(y0))
+
     def blown_up(t, y, args, **kwargs):
         leaves = jax.tree_util.tree_leaves(y)
         finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))

@@ -118,7 +118,7 @@ class Committee(Scheduled):
         }
         for name, shape in shapes.items():
             value = getattr(self, name)
-            if value is not None and jnp.shape(value)[-len(shape):] != shape:
+            if value is not None and np.shape(value)[-len(shape):] != shape:
                 raise ParameterError(
                     f"parameter {name!r} must have shape {shape} for K={self.K}, M={self.M}, "
                     f"got {jnp.shape(value)}"
