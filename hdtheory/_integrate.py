@@ -31,9 +31,10 @@ import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optimistix as optx
 
-from ._theory import ODETheory, ParameterError
+from ._theory import ODETheory, ParameterError, is_concrete
 
 
 class ODEStatus(enum.IntEnum):
@@ -130,17 +131,20 @@ def integrate(
         solver = _SOLVERS[solver]()
     if not isinstance(max_steps, int) or max_steps < 1:
         raise ParameterError(f"max_steps must be a positive integer, got {max_steps!r}")
+    if is_concrete(t1) and is_concrete(saveat):
+        # Checked on the host, before anything is traced.
+        end = np.asarray(t1, float)
+        times = end * np.linspace(0.0, 1.0, 101) if saveat is None else np.asarray(saveat, float)
+        if end.ndim != 0 or not np.isfinite(end) or end < 0:
+            raise ParameterError(f"t1 must be a finite time >= 0, got {t1}")
+        if times.ndim != 1 or np.any(times < 0) or np.any(times > end):
+            raise ParameterError(f"saveat must be a 1-D array of times in [0, t1], got {saveat}")
     y0 = theory.init()
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(y0))
     t1 = jnp.asarray(t1, dtype)
     if saveat is None:
         saveat = jnp.linspace(0.0, 1.0, 101, dtype=dtype) * t1
     saveat = jnp.asarray(saveat, dtype)
-    if saveat.ndim != 1:
-        raise ParameterError(f"saveat must be a 1-D array of times, got shape {saveat.shape}")
-    for value, name in ((t1, "t1"), (saveat, "saveat")):
-        if not isinstance(value, jax.core.Tracer) and (jnp.any(value < 0) or jnp.any(value > t1)):
-            raise ParameterError(f"{name} must lie in [0, t1], got {value}")
 
     return _solve(theory, t1, saveat, solver, rtol, atol, dt0, max_steps, max_norm, event, adjoint)
 

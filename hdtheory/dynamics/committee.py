@@ -109,6 +109,10 @@ class Committee(Scheduled):
     T: jax.Array | None = None
 
     def __check_init__(self):
+        for name in ("K", "M"):  # before they size any array
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ParameterError(f"parameter {name!r} must be an integer in [1, inf), got {value!r}")
         shapes = {
             "Q0": (self.K, self.K),
             "R0": (self.K, self.M),
