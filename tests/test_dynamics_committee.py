@@ -170,6 +170,8 @@ def test_vmap_over_learning_rates_equals_separate_integrations():
 
 
 def _fd(f, x, h=1e-5):
+    # Arrays, not Python floats: a float field would be a static argument and recompile the solve.
+    x = jnp.asarray(x, float)
     return (f(x + h) - f(x - h)) / (2 * h)
 
 

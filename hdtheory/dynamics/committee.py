@@ -125,7 +125,7 @@ class Committee(Scheduled):
             if value is not None and np.shape(value)[-len(shape):] != shape:
                 raise ParameterError(
                     f"parameter {name!r} must have shape {shape} for K={self.K}, M={self.M}, "
-                    f"got {jnp.shape(value)}"
+                    f"got {np.shape(value)}"
                 )
         if self.activation not in kernels.ACTIVATIONS:
             return
