@@ -113,7 +113,8 @@ def integrate(
         saveat: the times at which to report observables, an array in ``[0, t1]``; by default 101
             equally spaced times.
         solver: ``"tsit5"`` (default), ``"dopri5"``, ``"kvaerno5"`` (stiff) or a diffrax solver.
-        rtol, atol: the step-size controller's tolerances.
+        rtol, atol: the step-size controller's tolerances (raised to ``100 eps`` and ``eps`` of the
+            working dtype where they are below them, as in float32).
         dt0: the first step; by default chosen by the controller.
         max_steps: the step budget (a Python int: it sizes the adjoint's checkpoints).
         max_norm: the state is declared divergent when an entry exceeds this in absolute value.
@@ -165,6 +166,9 @@ def _solve(theory, t1, saveat, solver, rtol, atol, dt0, max_steps, max_norm, eve
     if event is not None:
         conditions.append(lambda t, y, args, **kwargs: event(theory, t, y))
     jumps = theory.jump_times()
+    # Tolerances below the working precision cannot be met: in float32 they are raised to ~100 eps.
+    floor = 100 * float(jnp.finfo(dtype).eps)
+    rtol, atol = max(rtol, floor), max(atol, floor * 1e-2)
     controller = diffrax.PIDController(
         rtol=rtol, atol=atol, jump_ts=None if jumps is None else jnp.asarray(jumps, dtype)
     )

@@ -81,6 +81,11 @@ class CommitteeState(eqx.Module):
     v: jax.Array
 
 
+def _grid(*axes):
+    """All index tuples of the product of ``axes``, stacked on a last axis."""
+    return jnp.stack(jnp.meshgrid(*axes, indexing="ij"), -1)
+
+
 def _submatrices(omega, index):
     """``omega[index_i, index_j]`` for the last axis of ``index``: shape ``index.shape + (p,)``."""
     return omega[index[..., :, None], index[..., None, :]]
@@ -173,7 +178,9 @@ class Committee(Scheduled):
         dtype = jnp.result_type(self.lr, self.q0, float)
         Q = self.q0 * jnp.eye(self.K, dtype=dtype) if self.Q0 is None else jnp.asarray(self.Q0, dtype)
         if self.R0 is None:
-            noise = jax.random.normal(jax.random.PRNGKey(self.seed), (self.K, self.M), dtype)
+            # Drawn in float32 whatever the dtype, so that float32 and float64 start alike.
+            key = jax.random.PRNGKey(self.seed)
+            noise = jax.random.normal(key, (self.K, self.M), jnp.float32).astype(dtype)
             R = self.r0 * noise
         else:
             R = jnp.asarray(self.R0, dtype)
@@ -188,14 +195,14 @@ class Committee(Scheduled):
         eta, eta_v = self.rates(t)
         students, fields = jnp.arange(K), jnp.arange(n)
         # I3(k, b, alpha) for student k, any field b, any field alpha: (K, n, n).
-        i3 = g.i3(_submatrices(omega, jnp.stack(jnp.meshgrid(students, fields, fields, indexing="ij"), -1)))
+        i3 = g.i3(_submatrices(omega, _grid(students, fields, fields)))
         drift = -eta * a[:, None] * jnp.einsum("kba,a->kb", i3, c)  # (K, n): d/dt of <w_k, u_b>
-        j2 = g.j2(_submatrices(omega, jnp.stack(jnp.meshgrid(students, students, indexing="ij"), -1)))
+        j2 = g.j2(_submatrices(omega, _grid(students, students)))
         second = self._squared_error_moment(omega, c) + self.noise * j2
         dQ = drift[:, :K] + drift[:, :K].T + eta**2 * jnp.outer(a, a) * second
         dR = drift[:, K:]
         # I2(k, alpha): (K, n).
-        i2 = g.i2(_submatrices(omega, jnp.stack(jnp.meshgrid(students, fields, indexing="ij"), -1)))
+        i2 = g.i2(_submatrices(omega, _grid(students, fields)))
         norm = 1 / K if self.output == "mean" else 1
         dv = -eta_v * norm * i2 @ c
         derivative = CommitteeState(Q=dQ, R=dR, v=dv)
@@ -214,7 +221,7 @@ class Committee(Scheduled):
         g = self.kernel
         if g.closed_form_i4:
             students, fields = jnp.arange(K), jnp.arange(n)
-            index4 = jnp.stack(jnp.meshgrid(students, students, fields, fields, indexing="ij"), -1)
+            index4 = _grid(students, students, fields, fields)
             return jnp.einsum("klab,a,b->kl", g.i4(_submatrices(omega, index4)), c, c)
         order = max(3, min(self.joint_order, int(self.joint_nodes ** (1 / n))))
         z, w = kernels.activations.product_rule(n, order, omega.dtype)
@@ -227,7 +234,7 @@ class Committee(Scheduled):
         n = self.K + self.M
         omega = self._omega(state.Q, state.R)
         fields = jnp.arange(n)
-        i2 = self.kernel.i2(_submatrices(omega, jnp.stack(jnp.meshgrid(fields, fields, indexing="ij"), -1)))
+        i2 = self.kernel.i2(_submatrices(omega, _grid(fields, fields)))
         _, c = self._weights(state.v)
         return 0.5 * c @ i2 @ c
 
