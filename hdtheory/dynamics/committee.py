@@ -17,7 +17,9 @@ loss ``(y_hat - y)^2 / 2``:
 (constant) and ``v``. With all local fields stacked, ``(lambda, nu)`` is Gaussian with covariance
 ``Omega = [[Q, R], [R^T, T]]``; write ``c = (a, -b)`` for the output weights of student and teacher
 (``a = v``, ``b = v*``) and ``u_alpha`` for the ``K + M`` fields. As ``d -> infinity`` (Saad & Solla
-1995, Phys. Rev. E 52, 4225, eqs. (9)-(10); Goldt et al. 2019, NeurIPS, eqs. (8)-(9))
+1995, Phys. Rev. E 52, 4225; Goldt et al. 2019, "Dynamics of stochastic gradient descent for
+two-layer neural networks in the teacher-student setup", NeurIPS; derived here again from the
+update above, with ``|x|^2 / d -> 1``)
 
 .. math::
     \frac{dR_{km}}{dt} = -\eta\, a_k \sum_\alpha c_\alpha I_3(\lambda_k, \nu_m, u_\alpha),
@@ -46,10 +48,12 @@ enters only the ``eta^2`` term. The **generalisation error** (Saad-Solla convent
 
 - ``output="mean"``: the normalised committee ``(1/K) sum_k v_k g`` (teacher ``(1/M) sum_m``), that
   is ``a = v / K``, ``b = v* / M`` above, and the second-layer gradient carries the same ``1/K``.
-- ``lr_scaling="width"``: the mean-field scaling of Veiga et al. 2022 ("Phase diagram of stochastic
-  gradient descent in high-dimensional two-layer neural networks"): with ``output="mean"`` each unit's
-  gradient is ``O(1/K)``, so the learning rates are multiplied by ``K`` (``eta = K lr s(t)``,
-  ``eta_v = K lr_v s(t)``), which keeps the motion of each unit ``O(1)`` per unit time at any width.
+- ``lr_scaling="width"``: learning rates multiplied by ``K`` (``eta = K lr s(t)``,
+  ``eta_v = K lr_v s(t)``). With ``output="mean"`` each unit's gradient is ``O(1/K)``, and this is the
+  width scaling of the learning rate under which the motion of each unit stays ``O(1)`` per unit time
+  at any width: the mean-field corner of the phase diagram of Veiga et al. 2022 ("Phase diagram of
+  stochastic gradient descent in high-dimensional two-layer neural networks"), whose other corners
+  are reached by choosing ``lr`` as a power of ``K`` directly.
 - ``time="lr"``: the time of Arnaboldi et al. 2023 ("From high-dimensional & mean-field dynamics to
   dimensionless ODEs"), ``tau = lr t``: the vector field is divided by ``lr``, so that the
   gradient-flow part is independent of ``lr`` and the ``eta^2`` part is ``O(lr)``; ``t`` in
