@@ -96,7 +96,7 @@ def main(t1: float, accuracy: float, n_lrs: int) -> None:
     # ones the escape time is set by solver errors of the size of the asymmetry left on the plateau.
     theory = hd.Committee(K=K, M=K, lr=0.5, q0=1.0, r0=0.2)
     state = theory.init()
-    times = np.concatenate([[0.0], np.logspace(-1, math.log10(t1), 199)])
+    times = np.minimum(np.concatenate([[0.0], np.logspace(-1, math.log10(t1), 199)]), t1)
     ts = jnp.asarray(times)
     reference = np.asarray(hd.integrate(theory, t1, saveat=ts, rtol=1e-12, atol=1e-14).observables["eg"])
     error = lambda curve: float(np.max(np.abs(curve - reference) / reference))
