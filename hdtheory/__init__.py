@@ -1,21 +1,28 @@
 """hdtheory: the asymptotic theory of high-dimensional learning as differentiable JAX programs."""
 
-from . import kernels, models, simulate
+from . import dynamics, kernels, models, simulate
 from ._fixed_point import Damped, Newton, Solution, Status, solve
 from ._continuation import continuation, spectral_radius
+from ._integrate import ODEStatus, Trajectory, crossing, integrate
 from ._sweep import sweep
 from ._transitions import Threshold, iterate, threshold
-from ._theory import FixedPointTheory, Interval, ParameterError, Theory
+from ._theory import FixedPointTheory, Interval, ODETheory, ParameterError, Theory
 from ._tune import Identity, Log, Softplus, Transform, TuneResult, tune
+from .dynamics import Committee
 from .models import ERM, BayesGLM, Spiked
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "dynamics",
     "kernels",
     "models",
     "simulate",
     "solve",
+    "integrate",
+    "crossing",
+    "Trajectory",
+    "ODEStatus",
     "sweep",
     "continuation",
     "tune",
@@ -34,9 +41,11 @@ __all__ = [
     "Damped",
     "Theory",
     "FixedPointTheory",
+    "ODETheory",
     "Interval",
     "ParameterError",
     "ERM",
     "BayesGLM",
     "Spiked",
+    "Committee",
 ]

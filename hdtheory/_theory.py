@@ -56,6 +56,13 @@ def parameter(default: float, domain: Interval, doc: str):
     return eqx.field(default=default, converter=jnp.asarray, metadata={"domain": domain, "doc": doc})
 
 
+def integer(default: int, domain: Interval, doc: str):
+    """A static integer field (it fixes array shapes, such as a number of hidden units)."""
+    return eqx.field(
+        default=default, static=True, metadata={"domain": domain, "doc": doc, "integer": True}
+    )
+
+
 def choice(default: str, options, doc: str):
     """A static field naming one of ``options`` (a mapping from names to kernels)."""
     return eqx.field(default=default, static=True, metadata={"options": options, "doc": doc})
@@ -100,6 +107,13 @@ class Theory(eqx.Module):
                         f"parameter {name!r} must be one of {', '.join(options)}, got {value!r}"
                     )
             else:
+                if field.metadata.get("integer") and (
+                    isinstance(value, bool) or not isinstance(value, (int, np.integer))
+                ):
+                    raise ParameterError(
+                        f"parameter {name!r} must be an integer in {field.metadata['domain']}, "
+                        f"got {value!r}"
+                    )
                 check_in(name, value, field.metadata["domain"])
 
 
@@ -133,3 +147,29 @@ class FixedPointTheory(Theory):
     def constrain(self, coordinates) -> Any:
         """The inverse of :meth:`unconstrain`."""
         return coordinates
+
+
+class ODETheory(Theory):
+    """A theory whose result is the solution of ``d state / dt = vector_field(t, state)``.
+
+    Subclasses provide ``init`` (the state at ``t = 0``), ``vector_field`` and ``observables``;
+    :func:`hdtheory.integrate` is generic over these three methods. A theory whose vector field
+    jumps at known times (a piecewise-constant learning rate) lists them in ``jump_times``, so that
+    the adaptive solver steps onto them instead of across them.
+    """
+
+    @abc.abstractmethod
+    def init(self) -> Any:
+        """The state at ``t = 0``."""
+
+    @abc.abstractmethod
+    def vector_field(self, t, state) -> Any:
+        """The time derivative of the state, a pytree like the state."""
+
+    @abc.abstractmethod
+    def observables(self, t, state) -> dict[str, jax.Array]:
+        """Named observables at time ``t`` (scalars or small arrays such as overlap matrices)."""
+
+    def jump_times(self) -> jax.Array | None:
+        """Times at which the vector field is discontinuous; ``None`` if it is smooth."""
+        return None

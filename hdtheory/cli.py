@@ -1,5 +1,8 @@
 """The ``hdtheory`` command: list models, evaluate one setting, run the demo.
 
+``eval`` solves a fixed-point model (:data:`hdtheory.models.MODELS`) or integrates an ODE theory
+(:data:`hdtheory.dynamics.DYNAMICS`) to the times ``t=...``.
+
 Errors in the input are one line on stderr and exit status 2; a solve that does not converge is
 reported (``converged``, ``status``) with exit status 0, since it is a result, not an error.
 """
@@ -13,9 +16,10 @@ import jax
 
 
 def _models():
+    from .dynamics import DYNAMICS
     from .models import MODELS
 
-    return MODELS
+    return MODELS | DYNAMICS
 
 
 def _parameter_table(model) -> list[dict]:
@@ -63,12 +67,46 @@ def build_theory(model_name: str, assignments: list[str]):
             raise UsageError(f"unknown parameter {key!r} for {model_name}; known: {', '.join(fields)}")
         if "options" in fields[key].metadata:
             kwargs[key] = value
-        else:
+        elif fields[key].metadata.get("integer"):
             try:
-                kwargs[key] = float(value)
+                kwargs[key] = int(value)
             except ValueError:
-                raise UsageError(f"parameter {key!r} must be a number, got {value!r}") from None
+                raise UsageError(f"parameter {key!r} must be an integer, got {value!r}") from None
+        else:
+            kwargs[key] = _numbers(key, value)
     return model(**kwargs)
+
+
+def _numbers(key: str, value: str):
+    """A number, or a comma-separated list of numbers (a tuple)."""
+    try:
+        numbers = tuple(float(v) for v in value.split(","))
+    except ValueError:
+        raise UsageError(f"parameter {key!r} must be a number, got {value!r}") from None
+    return numbers[0] if len(numbers) == 1 and "," not in value else numbers
+
+
+def _trajectory_record(theory, assignments: list[str]) -> dict:
+    """Integrate an ODE theory to the times given as ``t=...`` (one time, or a list: a curve)."""
+    from ._integrate import ODEStatus, integrate
+
+    times = [item.partition("=")[2] for item in assignments if item.partition("=")[0] == "t"]
+    ts = jax.numpy.atleast_1d(jax.numpy.asarray(_numbers("t", times[-1]) if times else 100.0))
+    if ts.size == 0 or bool(jax.numpy.any(ts < 0)) or not bool(jax.numpy.all(jax.numpy.isfinite(ts))):
+        raise UsageError(f"parameter 't' must be finite times >= 0, got {times[-1]!r}")
+    trajectory = integrate(theory, float(ts.max()), saveat=ts)
+    curve = ts.size > 1
+    record = {"t": ts.tolist() if curve else float(ts[0])}
+    for name, values in trajectory.observables.items():
+        values = jax.numpy.asarray(values)
+        record[name] = values.tolist() if curve else values[0].tolist()
+    record |= {
+        "success": bool(trajectory.success),
+        "status": ODEStatus(int(trajectory.status)).name.lower(),
+        "t_stop": float(trajectory.t_stop),
+        "steps": int(trajectory.steps),
+    }
+    return record
 
 
 def _solution_record(solution) -> dict:
@@ -87,14 +125,20 @@ def _solution_record(solution) -> dict:
 def _cmd_eval(args) -> int:
     from ._fixed_point import solve
 
-    theory = build_theory(args.model, args.params)
-    record = _solution_record(solve(theory))
+    from ._theory import ODETheory
+
+    model = _models().get(args.model)
+    is_ode = isinstance(model, type) and issubclass(model, ODETheory)
+    params = [p for p in args.params if not (is_ode and p.partition("=")[0] == "t")]
+    theory = build_theory(args.model, params)
+    record = _trajectory_record(theory, args.params) if is_ode else _solution_record(solve(theory))
     if args.json:
         print(json.dumps(record, indent=2))
     else:
         width = max(map(len, record))
         for key, value in record.items():
-            print(f"{key:<{width}}  {value:.10g}" if isinstance(value, float) else f"{key:<{width}}  {value}")
+            shown = f"{value:.10g}" if isinstance(value, float) else json.dumps(value)
+            print(f"{key:<{width}}  {shown}" if not isinstance(value, str) else f"{key:<{width}}  {value}")
     return 0
 
 
@@ -125,7 +169,9 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "eval",
         help="solve one setting and print its observables and diagnostics",
-        description="Example: hdtheory eval erm loss=logistic teacher=sign alpha=2 lam=0.1 --json",
+        description="Examples: hdtheory eval erm loss=logistic teacher=sign alpha=2 lam=0.1 --json; "
+        "hdtheory eval committee K=2 M=2 lr=0.5 t=10,50,100 --json (ODE theories: observables at "
+        "the times t, samples/d; one time or a comma-separated list).",
     )
     s.add_argument("model", help="a model name (see 'hdtheory list')")
     s.add_argument("params", nargs="*", metavar="key=value", help="parameters; others keep defaults")

@@ -4,9 +4,11 @@
 - :mod:`~hdtheory.kernels.losses`: losses with their proximal operators and derivatives.
 - :mod:`~hdtheory.kernels.channels`: teacher channels ``Z(y, omega, V)`` and label quadratures.
 - :mod:`~hdtheory.kernels.calibration`: calibration metrics of a linear classifier's confidence.
+- :mod:`~hdtheory.kernels.activations`: activations with their Gaussian integrals (committee ODEs).
 - :mod:`~hdtheory.kernels.priors`: priors ``Z_0(B, A)`` and their scalar Bayes denoisers.
 """
 
+from .activations import ACTIVATIONS, Activation
 from .calibration import (
     bayes_calibration,
     calibration_curve,
@@ -20,6 +22,8 @@ from .losses import LOSSES, Hinge, Huber, Logistic, Loss, Square
 from .quadrature import gaussian_expectation, gaussian_expectation_2d, hermite_rule, panel_rule
 
 __all__ = [
+    "ACTIVATIONS",
+    "Activation",
     "CHANNELS",
     "Channel",
     "Linear",

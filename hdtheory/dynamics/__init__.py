@@ -1,0 +1,15 @@
+"""ODE theories: online SGD followed through a few summary statistics.
+
+- :class:`Committee`: two-layer committee machines (Saad & Solla 1995; Goldt et al. 2019).
+- :class:`SingleIndex`: single-index targets through Hermite coefficients (Arnaboldi et al. 2024).
+
+Each is an :class:`~hdtheory.ODETheory`, integrated by :func:`hdtheory.integrate`.
+"""
+
+from .committee import Committee, CommitteeState
+from .single_index import SingleIndex
+
+DYNAMICS = {"committee": Committee, "single-index": SingleIndex}
+"""The ODE theories by their command-line names."""
+
+__all__ = ["Committee", "CommitteeState", "SingleIndex", "DYNAMICS"]

@@ -1,0 +1,253 @@
+r"""Online SGD in two-layer committee machines: the ODEs of Saad & Solla (1995) and Goldt et al. (2019).
+
+**Setting.** Inputs ``x ~ N(0, I_d)``; a teacher with ``M`` hidden units and a student with ``K``,
+
+.. math::
+    y = \sum_{m=1}^M v^*_m\, g(\nu_m) + \sqrt{\sigma}\,\zeta, \qquad
+    \hat y = \sum_{k=1}^K v_k\, g(\lambda_k),
+
+with local fields ``nu_m = w*_m.x / sqrt(d)``, ``lambda_k = w_k.x / sqrt(d)``, ``zeta ~ N(0, 1)`` and
+``sigma = noise`` the label-noise variance. One fresh sample per step (one-pass SGD) on the square
+loss ``(y_hat - y)^2 / 2``:
+``w_k <- w_k - lr(t) Delta v_k g'(lambda_k) x / sqrt(d)`` (the per-sample gradient, Goldt et al.
+2019's convention) and, when ``lr_v > 0``, ``v_k <- v_k - (lr_v(t) / d) Delta g(lambda_k)``, with
+``Delta = y_hat - y``. Time ``t`` counts samples over ``d``.
+
+**Order parameters.** ``Q_kl = w_k.w_l / d``, ``R_km = w_k.w*_m / d``, ``T_mn = w*_m.w*_n / d``
+(constant) and ``v``. With all local fields stacked, ``(lambda, nu)`` is Gaussian with covariance
+``Omega = [[Q, R], [R^T, T]]``; write ``c = (a, -b)`` for the output weights of student and teacher
+(``a = v``, ``b = v*``) and ``u_alpha`` for the ``K + M`` fields. As ``d -> infinity`` (Saad & Solla
+1995, Phys. Rev. E 52, 4225; Goldt et al. 2019, "Dynamics of stochastic gradient descent for
+two-layer neural networks in the teacher-student setup", NeurIPS; derived here again from the
+update above, with ``|x|^2 / d -> 1``)
+
+.. math::
+    \frac{dR_{km}}{dt} = -\eta\, a_k \sum_\alpha c_\alpha I_3(\lambda_k, \nu_m, u_\alpha),
+
+.. math::
+    \frac{dQ_{kl}}{dt} = -\eta\, a_k \sum_\alpha c_\alpha I_3(\lambda_k, \lambda_l, u_\alpha)
+        - \eta\, a_l \sum_\alpha c_\alpha I_3(\lambda_l, \lambda_k, u_\alpha)
+        + \eta^2 a_k a_l \Big[\sum_{\alpha\beta} c_\alpha c_\beta I_4(\lambda_k, \lambda_l, u_\alpha, u_\beta)
+        + \sigma J_2(\lambda_k, \lambda_l)\Big],
+
+.. math::
+    \frac{dv_k}{dt} = -\eta_v \sum_\alpha c_\alpha I_2(\lambda_k, u_\alpha),
+
+with ``eta = lr * s(t)``, ``eta_v = lr_v * s(t)`` (``s`` the schedule, see
+:mod:`hdtheory.dynamics._schedule`) and the Gaussian integrals ``I_2, I_3, I_4, J_2`` of
+:mod:`hdtheory.kernels.activations` (closed forms for erf and linear; for ReLU all but ``I_4``). The
+``eta^2`` terms are kept. Where ``I_4`` has no closed form (ReLU, and every activation computed by
+quadrature), the whole moment ``E[Delta^2 g'(lambda_k) g'(lambda_l)]`` is one product Gauss-Hermite
+rule over the ``K + M`` fields (``min(joint_order, joint_nodes^(1/(K+M)))`` nodes per axis), which
+vanishes exactly where the student reproduces the teacher; its error (algebraic for the ReLU's kink)
+enters only the ``eta^2`` term. The **generalisation error** (Saad-Solla convention, no label noise)
+
+.. math:: \epsilon_g = \tfrac12 E[(\hat y - y^*)^2] = \tfrac12 \sum_{\alpha\beta} c_\alpha c_\beta I_2(u_\alpha, u_\beta).
+
+**Options.**
+
+- ``output="mean"``: the normalised committee ``(1/K) sum_k v_k g`` (teacher ``(1/M) sum_m``), that
+  is ``a = v / K``, ``b = v* / M`` above, and the second-layer gradient carries the same ``1/K``.
+- ``lr_scaling="width"``: learning rates multiplied by ``K`` (``eta = K lr s(t)``,
+  ``eta_v = K lr_v s(t)``). With ``output="mean"`` each unit's gradient is ``O(1/K)``, and this is the
+  width scaling of the learning rate under which the motion of each unit stays ``O(1)`` per unit time
+  at any width: the mean-field corner of the phase diagram of Veiga et al. 2022 ("Phase diagram of
+  stochastic gradient descent in high-dimensional two-layer neural networks"), whose other corners
+  are reached by choosing ``lr`` as a power of ``K`` directly.
+- ``time="lr"``: the time of Arnaboldi et al. 2023 ("From high-dimensional & mean-field dynamics to
+  dimensionless ODEs"), ``tau = lr t``: the vector field is divided by ``lr``, so that the
+  gradient-flow part is independent of ``lr`` and the ``eta^2`` part is ``O(lr)``; ``t`` in
+  :func:`hdtheory.integrate` and in the schedule is then ``tau``.
+
+**Initial conditions.** ``Q0 = q0 I`` and ``R0 = r0 G`` with ``G`` a ``K x M`` matrix of
+independent standard normals drawn from ``seed`` (a random initialisation at finite ``d`` has
+``R0 ~ N(0, q0 / d)``: ``r0 = sqrt(q0 / d)``), ``v0 = 1`` and teacher ``v* = 1``, ``T = I``; or
+explicit ``Q0``, ``R0``, ``v0``, ``teacher_v`` and ``T`` arrays (then ``q0, r0, seed`` are unused).
+Every numeric field is a JAX array, so learning rates and initial conditions can be vmapped.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import kernels
+from .._theory import NONNEGATIVE, POSITIVE, Interval, ParameterError, choice, integer
+from .._theory import is_concrete, parameter
+from ._schedule import Scheduled
+
+
+class CommitteeState(eqx.Module):
+    """The overlaps that evolve: ``Q (K, K)``, ``R (K, M)`` and the second layer ``v (K,)``."""
+
+    Q: jax.Array
+    R: jax.Array
+    v: jax.Array
+
+
+def _grid(*axes):
+    """All index tuples of the product of ``axes``, stacked on a last axis."""
+    return jnp.stack(jnp.meshgrid(*axes, indexing="ij"), -1)
+
+
+def _submatrices(omega, index):
+    """``omega[index_i, index_j]`` for the last axis of ``index``: shape ``index.shape + (p,)``."""
+    return omega[index[..., :, None], index[..., None, :]]
+
+
+class Committee(Scheduled):
+    """Online SGD of a two-layer committee machine on a teacher of the same kind (module docstring)."""
+
+    K: int = integer(2, Interval(1), "student hidden units")
+    M: int = integer(2, Interval(1), "teacher hidden units")
+    lr_v: jax.Array = parameter(0.0, NONNEGATIVE, "second-layer learning rate (0: fixed v)")
+    noise: jax.Array = parameter(0.0, NONNEGATIVE, "label-noise variance")
+    activation: str = choice("erf", kernels.ACTIVATIONS, "activation g of student and teacher")
+    output: str = choice("sum", {"sum": 1, "mean": 1}, "output sum_k v_k g or (1/K) sum_k")
+    lr_scaling: str = choice("none", {"none": 1, "width": 1}, "width: learning rates times K")
+    time: str = choice("samples", {"samples": 1, "lr": 1}, "time unit: samples/d, or lr*samples/d")
+    q0: jax.Array = parameter(0.1, POSITIVE, "initial student norm: Q0 = q0 I")
+    r0: jax.Array = parameter(1e-3, NONNEGATIVE, "scale of the random initial overlaps R0")
+    seed: int = integer(0, Interval(0), "seed of the random initial R0")
+    joint_order: int = eqx.field(default=24, static=True)
+    joint_nodes: int = eqx.field(default=2**20, static=True)
+    Q0: jax.Array | None = None
+    R0: jax.Array | None = None
+    v0: jax.Array | None = None
+    teacher_v: jax.Array | None = None
+    T: jax.Array | None = None
+
+    def __check_init__(self):
+        for name in ("K", "M"):  # before they size any array
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise ParameterError(f"parameter {name!r} must be an integer in [1, inf), got {value!r}")
+        shapes = {
+            "Q0": (self.K, self.K),
+            "R0": (self.K, self.M),
+            "v0": (self.K,),
+            "teacher_v": (self.M,),
+            "T": (self.M, self.M),
+        }
+        for name, shape in shapes.items():
+            value = getattr(self, name)
+            if value is not None and np.shape(value)[-len(shape):] != shape:
+                raise ParameterError(
+                    f"parameter {name!r} must have shape {shape} for K={self.K}, M={self.M}, "
+                    f"got {np.shape(value)}"
+                )
+        if self.activation not in kernels.ACTIVATIONS:
+            return
+        state = self.init()
+        omega = self._omega(state.Q, state.R)
+        if is_concrete(omega) and omega.ndim == 2:
+            if np.min(np.linalg.eigvalsh(np.asarray(omega))) < -1e-10 * np.max(np.abs(omega)):
+                raise ParameterError(
+                    "the initial overlaps [[Q0, R0], [R0^T, T]] must form a positive semi-definite "
+                    "matrix (a covariance of local fields)"
+                )
+
+    # -- the pieces of the equations --------------------------------------------------------------
+
+    @property
+    def kernel(self) -> kernels.Activation:
+        return kernels.ACTIVATIONS[self.activation]()
+
+    def _teacher(self):
+        dtype = jnp.result_type(self.lr, float)
+        T = jnp.eye(self.M, dtype=dtype) if self.T is None else jnp.asarray(self.T, dtype)
+        b = jnp.ones(self.M, dtype) if self.teacher_v is None else jnp.asarray(self.teacher_v, dtype)
+        return T, b
+
+    def _omega(self, Q, R):
+        T, _ = self._teacher()
+        return jnp.block([[Q, R], [R.T, T]])
+
+    def _weights(self, v):
+        """``(a, c)``: the student's output weights and those of all fields, ``c = (a, -b)``."""
+        _, b = self._teacher()
+        a = v / self.K if self.output == "mean" else v
+        b = b / self.M if self.output == "mean" else b
+        return a, jnp.concatenate([a, -b])
+
+    def rates(self, t):
+        """``(eta, eta_v)``: the learning rates of the two layers at time ``t``."""
+        width = self.K if self.lr_scaling == "width" else 1
+        s = self.rate(t)
+        return width * self.lr * s, width * self.lr_v * s
+
+    # -- the ODE theory protocol ------------------------------------------------------------------
+
+    def init(self) -> CommitteeState:
+        dtype = jnp.result_type(self.lr, self.q0, float)
+        Q = self.q0 * jnp.eye(self.K, dtype=dtype) if self.Q0 is None else jnp.asarray(self.Q0, dtype)
+        if self.R0 is None:
+            # Drawn in float32 whatever the dtype, so that float32 and float64 start alike.
+            key = jax.random.PRNGKey(self.seed)
+            noise = jax.random.normal(key, (self.K, self.M), jnp.float32).astype(dtype)
+            R = self.r0 * noise
+        else:
+            R = jnp.asarray(self.R0, dtype)
+        v = jnp.ones(self.K, dtype) if self.v0 is None else jnp.asarray(self.v0, dtype)
+        return CommitteeState(Q=Q, R=R, v=v)
+
+    def vector_field(self, t, state: CommitteeState) -> CommitteeState:
+        K, n = self.K, self.K + self.M
+        g = self.kernel
+        omega = self._omega(state.Q, state.R)
+        a, c = self._weights(state.v)
+        eta, eta_v = self.rates(t)
+        students, fields = jnp.arange(K), jnp.arange(n)
+        # I3(k, b, alpha) for student k, any field b, any field alpha: (K, n, n).
+        i3 = g.i3(_submatrices(omega, _grid(students, fields, fields)))
+        drift = -eta * a[:, None] * jnp.einsum("kba,a->kb", i3, c)  # (K, n): d/dt of <w_k, u_b>
+        j2 = g.j2(_submatrices(omega, _grid(students, students)))
+        second = self._squared_error_moment(omega, c) + self.noise * j2
+        dQ = drift[:, :K] + drift[:, :K].T + eta**2 * jnp.outer(a, a) * second
+        dR = drift[:, K:]
+        # I2(k, alpha): (K, n).
+        i2 = g.i2(_submatrices(omega, _grid(students, fields)))
+        norm = 1 / K if self.output == "mean" else 1
+        dv = -eta_v * norm * i2 @ c
+        derivative = CommitteeState(Q=dQ, R=dR, v=dv)
+        if self.time == "lr":
+            derivative = jax.tree_util.tree_map(lambda x: x / self.lr, derivative)
+        return derivative
+
+    def _squared_error_moment(self, omega, c):
+        """``E[(y_hat - y*)^2 g'(lambda_k) g'(lambda_l)]``, ``(K, K)``.
+
+        With a closed-form ``I_4``, the sum ``sum_ab c_a c_b I_4(k, l, a, b)``; otherwise one product
+        Gauss-Hermite rule over all ``K + M`` fields at once (``x = L z``), so that the moment vanishes
+        exactly, node by node, where the student reproduces the teacher.
+        """
+        K, n = self.K, self.K + self.M
+        g = self.kernel
+        if g.closed_form_i4:
+            students, fields = jnp.arange(K), jnp.arange(n)
+            index4 = _grid(students, students, fields, fields)
+            return jnp.einsum("klab,a,b->kl", g.i4(_submatrices(omega, index4)), c, c)
+        order = max(3, min(self.joint_order, int(self.joint_nodes ** (1 / n))))
+        z, w = kernels.activations.product_rule(n, order, omega.dtype)
+        x = z @ kernels.activations.psd_cholesky(omega).T
+        error = g(x) @ c
+        slopes = g.derivative(x[:, :K])
+        return jnp.einsum("N,N,Nk,Nl->kl", w, error**2, slopes, slopes)
+
+    def generalisation_error(self, state: CommitteeState) -> jax.Array:
+        n = self.K + self.M
+        omega = self._omega(state.Q, state.R)
+        fields = jnp.arange(n)
+        i2 = self.kernel.i2(_submatrices(omega, _grid(fields, fields)))
+        _, c = self._weights(state.v)
+        return 0.5 * c @ i2 @ c
+
+    def observables(self, t, state: CommitteeState) -> dict[str, jax.Array]:
+        T, _ = self._teacher()
+        return {
+            "eg": self.generalisation_error(state),
+            "Q": state.Q,
+            "R": state.R,
+            "T": T,
+            "v": state.v,
+        }

@@ -1,0 +1,133 @@
+r"""Online SGD on a single-index target, link and activation given by their Hermite coefficients.
+
+**Setting.** Inputs ``x ~ N(0, I_d)``, target ``y = f*(nu) + sqrt(noise) zeta`` with
+``nu = w*.x / sqrt(d)``, ``|w*|^2 = d``, student ``y_hat = f(lambda)``, ``lambda = w.x / sqrt(d)``,
+square loss ``(y_hat - y)^2 / 2``. Link and activation are given by their coefficients in the
+orthonormal Hermite basis, ``f*(z) = sum_k target[k] He_k(z) / sqrt(k!)`` and
+``f(z) = sum_k student[k] He_k(z) / sqrt(k!)``; the **information exponent** of the target is the
+smallest ``k >= 1`` with ``target[k] != 0`` (Ben Arous, Gheissari & Jagannath 2021). Mini-batch SGD
+with ``b = batch`` fresh samples per step (Arnaboldi et al. 2024, "Online learning and information
+exponents: on the importance of batch size, and time/complexity tradeoffs"):
+``w <- w - (lr(t) / b) sum_i Delta_i f'(lambda_i) x_i / sqrt(d)``, followed, when
+``geometry="spherical"``, by the projection back onto ``|w|^2 = d``. Time ``t`` counts samples over
+``d`` (so a step advances it by ``b / d``; ``iterations`` reports ``t / b``, the number of steps over
+``d``).
+
+**ODEs** (``d -> infinity`` at fixed ``b``), with ``m = w.w* / d``, ``q = |w|^2 / d``,
+``eta = lr(t) / b`` and ``E`` over ``(lambda, nu)`` Gaussian with covariance ``[[q, m], [m, 1]]``:
+
+.. math::
+    \frac{dm}{dt} = -\eta E[\Delta f'(\lambda) \nu], \qquad
+    \frac{dq}{dt} = -2\eta E[\Delta f'(\lambda) \lambda] + \eta^2 E[\Delta^2 f'(\lambda)^2]
+
+(unconstrained), and on the sphere (``q = 1``)
+
+.. math::
+    \frac{dm}{dt} = -\eta E[\Delta f'(\lambda) (\nu - m \lambda)] - \frac{\eta^2}{2} m\, E[\Delta^2 f'(\lambda)^2],
+
+with ``Delta = f(lambda) - f*(nu)`` and ``E[Delta^2 f'^2]`` including the label noise. At fixed ``b``
+the limit depends on ``lr / b`` only: a larger batch buys fewer iterations, not fewer samples. For a
+target of information exponent ``k`` and ``f = f*``, the escape from ``m0 ~ d^(-1/2)`` on the sphere
+follows ``dm/dt ~ eta k target[k]^2 m^(k-1)``: a time ``~ d^((k-2)/2) / eta`` for ``k >= 3``,
+``log d`` for ``k = 2``, provided ``eta << m0^(k-2)`` (otherwise the ``eta^2`` term wins and the
+overlap decays). Expectations are a 2-D Gauss-Hermite rule of ``order`` nodes per axis, exact for
+polynomial link and activation of degree up to about ``order / 2``.
+
+**Observables.** ``m``, ``q``, ``eg = E[(f(lambda) - f*(nu))^2] / 2`` (no label noise), the cosine
+``overlap = m / sqrt(q)`` and ``iterations = t / b``.
+"""
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import kernels
+from .._theory import NONNEGATIVE, POSITIVE, Interval, ParameterError, choice, integer, parameter
+from ._schedule import Scheduled
+
+
+class Overlaps(eqx.Module):
+    """``m = w.w* / d`` and ``q = |w|^2 / d``."""
+
+    m: jax.Array
+    q: jax.Array
+
+
+def hermite_series(coefficients, z):
+    """``sum_k c_k He_k(z) / sqrt(k!)`` (probabilists' Hermite polynomials, orthonormal)."""
+    coefficients = jnp.atleast_1d(coefficients)
+    previous, current = jnp.zeros_like(z), jnp.ones_like(z)
+    total = coefficients[0] * current
+    for k in range(1, coefficients.shape[0]):
+        previous, current = current, z * current - (k - 1) * previous
+        total = total + coefficients[k] * current / math.sqrt(math.factorial(k))
+    return total
+
+
+class SingleIndex(Scheduled):
+    """Online mini-batch SGD on a single-index target; see the module docstring."""
+
+    target: jax.Array = parameter((0.0, 0.0, 0.0, 1.0), Interval(), "Hermite coefficients of f*")
+    student: jax.Array = parameter((0.0, 0.0, 0.0, 1.0), Interval(), "Hermite coefficients of f")
+    geometry: str = choice("spherical", {"spherical": 1, "unconstrained": 1}, "|w|^2 = d or free")
+    batch: int = integer(1, Interval(1), "mini-batch size b (samples per step)")
+    noise: jax.Array = parameter(0.0, NONNEGATIVE, "label-noise variance")
+    m0: jax.Array = parameter(0.01, Interval(-1.0, 1.0), "initial overlap m = w.w*/d")
+    q0: jax.Array = parameter(1.0, POSITIVE, "initial norm q = |w|^2/d (unconstrained only)")
+    order: int = eqx.field(default=32, static=True)
+
+    def __check_init__(self):
+        q0 = 1.0 if self.geometry == "spherical" else self.q0
+        if not isinstance(self.m0, jax.core.Tracer) and not isinstance(q0, jax.core.Tracer):
+            if np.any(np.asarray(self.m0) ** 2 > np.asarray(q0)):
+                raise ParameterError("parameter 'm0' must satisfy m0^2 <= q0 (an overlap)")
+
+    @property
+    def information_exponent(self) -> int:
+        """The smallest ``k >= 1`` with a non-zero Hermite coefficient of the target."""
+        nonzero = np.flatnonzero(np.asarray(self.target)[1:]) + 1
+        return int(nonzero[0]) if nonzero.size else 0
+
+    def _f(self, z):
+        return hermite_series(self.student, z)
+
+    def _f_prime(self, z):
+        return jnp.vectorize(jax.grad(lambda u: hermite_series(self.student, u)))(z)
+
+    def _expect(self, fn, state):
+        cov = jnp.array([[state.q, state.m], [state.m, 1.0]])
+        return kernels.gaussian_expectation_2d(fn, cov, order=self.order)
+
+    def init(self) -> Overlaps:
+        dtype = jnp.result_type(self.lr, self.m0, float)
+        q = jnp.ones((), dtype) if self.geometry == "spherical" else jnp.asarray(self.q0, dtype)
+        return Overlaps(m=jnp.asarray(self.m0, dtype), q=q)
+
+    def vector_field(self, t, state: Overlaps) -> Overlaps:
+        eta = self.lr * self.rate(t) / self.batch
+
+        def moments(lam, nu):
+            delta = self._f(lam) - hermite_series(self.target, nu)
+            slope = self._f_prime(lam)
+            return jnp.stack(
+                [delta * slope * nu, delta * slope * lam, (delta**2 + self.noise) * slope**2]
+            , -1)
+
+        e_nu, e_lam, e_sq = self._expect(moments, state)
+        if self.geometry == "spherical":
+            dm = -eta * (e_nu - state.m * e_lam) - 0.5 * eta**2 * state.m * e_sq
+            return Overlaps(m=dm, q=jnp.zeros_like(state.q))
+        return Overlaps(m=-eta * e_nu, q=-2 * eta * e_lam + eta**2 * e_sq)
+
+    def observables(self, t, state: Overlaps) -> dict[str, jax.Array]:
+        error = lambda lam, nu: (self._f(lam) - hermite_series(self.target, nu)) ** 2
+        return {
+            "eg": 0.5 * self._expect(error, state),
+            "m": state.m,
+            "q": state.q,
+            "overlap": state.m / jnp.sqrt(state.q),
+            "iterations": t / self.batch,
+        }

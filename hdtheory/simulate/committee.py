@@ -1,0 +1,123 @@
+r"""Finite-``d`` online SGD of committee machines (:class:`~hdtheory.dynamics.Committee`).
+
+**Setting** (that of :mod:`hdtheory.dynamics.committee`). Teacher weights ``W*`` (``M x d``) with
+``W* W*^T / d = T`` exactly (Gram-Schmidt of Gaussian rows); student weights ``W`` (``K x d``) built
+so that the initial overlaps are exactly the theory's ``Q0, R0``: ``W = R0 T^-1 W* + C U`` with
+``C C^T = Q0 - R0 T^-1 R0^T`` and ``U`` orthonormal rows (norm ``sqrt(d)``) orthogonal to the
+teacher's. Then one fresh sample per step, ``x ~ N(0, I_d)``, label
+``y = sum_m b_m g(w*_m.x / sqrt(d)) + sqrt(noise) zeta``, and the SGD step of the module docstring
+with the theory's learning rates and schedule at time ``t = step / d`` (``lax.scan`` over the steps,
+``vmap`` over the seeds).
+
+**Observables**, per seed, at each requested time: ``Q, R, T, v`` measured on the weights and
+``eg``, the exact population error of those weights (``theory.generalisation_error`` at the
+measured overlaps: the student's and teacher's fields on a fresh input are jointly Gaussian with
+covariance ``[[Q, R], [R^T, T]]``), under the names of ``Committee.observables``; ``t`` holds the
+times. ``mean`` and ``sem`` are arrays over the times.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..dynamics.committee import Committee, CommitteeState
+from . import SimulationResult, simulate
+
+
+def _orthonormal_rows(key, rows: int, d: int, dtype):
+    """``rows`` orthonormal vectors of ``R^d`` (as rows), uniformly random."""
+    q, r = jnp.linalg.qr(jax.random.normal(key, (d, rows), dtype))
+    return (q * jnp.sign(jnp.diagonal(r))).T
+
+
+def _initial_weights(theory: Committee, key, d: int):
+    state = theory.init()
+    T, _ = theory._teacher()
+    dtype = state.Q.dtype
+    K, M = theory.K, theory.M
+    basis = _orthonormal_rows(key, K + M, d, dtype) * jnp.sqrt(d)  # rows: |.|^2 = d, orthogonal
+    L_T = jnp.linalg.cholesky(T)
+    teacher = L_T @ basis[:M]
+    # Student rows: R0 T^-1 W* + C U, so that W W*^T / d = R0 and W W^T / d = Q0.
+    project = jnp.linalg.solve(T, state.R.T).T
+    residual = state.Q - project @ state.R.T
+    chol = _psd_factor(residual)
+    student = project @ teacher + chol @ basis[M:]
+    return student, teacher, state.v
+
+
+def _psd_factor(matrix):
+    values, vectors = jnp.linalg.eigh(0.5 * (matrix + matrix.T))
+    return vectors * jnp.sqrt(jnp.clip(values, 0.0))
+
+
+def _run(theory: Committee, key, d: int, record):
+    g = theory.kernel
+    K = theory.K
+    init_key, run_key = jax.random.split(key)
+    W, W_star, v = _initial_weights(theory, init_key, d)
+    _, b = theory._teacher()
+    b = b / theory.M if theory.output == "mean" else b
+    norm = 1 / K if theory.output == "mean" else 1
+    time_scale = theory.lr if theory.time == "lr" else 1.0  # theory time per sample / d
+    sqrt_d = jnp.sqrt(d)
+
+    def step(carry, s):
+        W, v = carry
+        x_key, noise_key = jax.random.split(jax.random.fold_in(run_key, s))
+        x = jax.random.normal(x_key, (d,), W.dtype)
+        nu = W_star @ x / sqrt_d
+        y = b @ g(nu) + jnp.sqrt(theory.noise) * jax.random.normal(noise_key, (), W.dtype)
+        lam = W @ x / sqrt_d
+        a = v * norm
+        error = a @ g(lam) - y
+        eta, eta_v = theory.rates(time_scale * s / d)
+        W = W - eta * jnp.outer(error * a * g.derivative(lam), x) / sqrt_d
+        v = v - eta_v * norm * error * g(lam) / d
+        return (W, v), None
+
+    def segment(carry, bounds):
+        start, stop = bounds
+        carry = jax.lax.fori_loop(start, stop, lambda s, c: step(c, s)[0], carry)
+        W, v = carry
+        return carry, (W @ W.T / d, W @ W_star.T / d, v)
+
+    _, (Q, R, v_t) = jax.lax.scan(segment, (W, v), record)
+    return Q, R, v_t, W_star @ W_star.T / d
+
+
+def simulate_committee(
+    theory: Committee, *, d: int = 1000, seeds: int = 4, key=None, times=None
+) -> SimulationResult:
+    """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.dynamics.Committee`.
+
+    Args:
+        times: the times (in the theory's unit, samples / d by default) at which to measure;
+            ``[0, 1, 10]`` by default. Each is rounded to a whole number of steps.
+    """
+    if d < 1 or seeds < 1:
+        raise ValueError(f"need d >= 1 and seeds >= 1, got d={d}, seeds={seeds}")
+    key = jax.random.PRNGKey(0) if key is None else key
+    times = np.sort(np.atleast_1d(np.asarray([0.0, 1.0, 10.0] if times is None else times, float)))
+    if np.any(times < 0):
+        raise ValueError(f"times must be >= 0, got {times}")
+    per_sample = float(theory.lr) if theory.time == "lr" else 1.0
+    steps = np.rint(times / per_sample * d).astype(np.int64)
+    bounds = np.stack([np.concatenate([[0], steps[:-1]]), steps], -1)
+    run = jax.jit(jax.vmap(lambda k: _run(theory, k, d, bounds)))
+    Q, R, v, T = run(jax.random.split(key, seeds))
+    observables = jax.vmap(
+        jax.vmap(lambda q, r, vv: theory.observables(0.0, CommitteeState(Q=q, R=r, v=vv)))
+    )(Q, R, v)
+    observables["T"] = jnp.broadcast_to(T[:, None], (seeds, len(times)) + T.shape[1:])
+    samples = {k: np.asarray(x, float) for k, x in observables.items()}
+    samples["t"] = np.broadcast_to(steps * per_sample / d, (seeds, len(times)))
+    mean = {k: x.mean(0) for k, x in samples.items()}
+    sem = {
+        k: x.std(0, ddof=1) / np.sqrt(seeds) if seeds > 1 else np.full_like(x[0], np.nan)
+        for k, x in samples.items()
+    }
+    return SimulationResult(mean=mean, sem=sem, samples=samples, d=d, n=int(steps[-1]), seeds=seeds)
+
+
+simulate.register(Committee)(simulate_committee)

@@ -1,0 +1,271 @@
+r"""Activations and their Gaussian integrals, the building blocks of the committee-machine ODEs.
+
+For jointly Gaussian ``(x_1, ..., x_n)`` with zero mean and covariance ``C`` (an array
+``(..., n, n)``; leading axes are batch axes), an :class:`Activation` ``g`` provides
+
+.. math::
+    I_2(C) = E[g(x_1) g(x_2)],\quad
+    J_2(C) = E[g'(x_1) g'(x_2)],\quad
+    I_3(C) = E[g'(x_1)\, x_2\, g(x_3)],\quad
+    I_4(C) = E[g'(x_1) g'(x_2) g(x_3) g(x_4)],
+
+the integrals of Saad & Solla 1995 (Phys. Rev. E 52, 4225, appendix) and Goldt et al. 2019
+("Dynamics of stochastic gradient descent for two-layer neural networks in the teacher-student
+setup", NeurIPS, appendix). Closed forms:
+
+- :class:`Erf`, ``g(x) = erf(x / sqrt(2))``: all four (Saad & Solla 1995; Goldt et al. 2019), with
+  ``Lambda_4 = (1 + C11)(1 + C22) - C12^2``,
+
+  .. math::
+      I_2 = \tfrac{2}{\pi} \arcsin \tfrac{C_{12}}{\sqrt{(1 + C_{11})(1 + C_{22})}},\quad
+      J_2 = \tfrac{2}{\pi} \Lambda_4^{-1/2},\quad
+      I_3 = \tfrac{2}{\pi} \tfrac{C_{23}(1 + C_{11}) - C_{12} C_{13}}
+            {(1 + C_{11}) \sqrt{(1 + C_{11})(1 + C_{33}) - C_{13}^2}},\quad
+      I_4 = \tfrac{4}{\pi^2} \Lambda_4^{-1/2} \arcsin \tfrac{\Lambda_0}{\sqrt{\Lambda_1 \Lambda_2}},
+
+  ``Lambda_0 = Lambda_4 C34 - C23 C24 (1 + C11) - C13 C14 (1 + C22) + C12 C13 C24 + C12 C14 C23``,
+  ``Lambda_1 = Lambda_4 (1 + C33) - C23^2 (1 + C11) - C13^2 (1 + C22) + 2 C12 C13 C23`` and
+  ``Lambda_2`` the same with 3 -> 4.
+- :class:`ReLU`: ``I_2`` (the arc-cosine kernel, Cho & Saul 2009), ``J_2 = (pi - theta) / (2 pi)``
+  with ``cos theta`` the correlation, and ``I_3`` through Stein's lemma,
+  ``I_3 = C21 E[delta(x_1) g(x_3)] + C23 E[g'(x_1) g'(x_3)]``; ``I_4`` (which contains a four-variate
+  orthant probability, not elementary) by quadrature.
+- :class:`Linear`: ``I_2 = C12``, ``J_2 = 1``, ``I_3 = C23``, ``I_4 = C34``.
+- :class:`Numerical`: any activation, every integral by quadrature.
+
+Quadrature is a product Gauss-Hermite rule of ``order`` nodes per axis on ``x = L z``, ``L`` a
+Cholesky factor of ``C`` that tolerates the singular covariances met in the ODEs (the same local
+field twice, as in ``Q_kk``). The rule is exact for polynomials of degree ``2 order - 1`` in each
+axis; kinks (ReLU) converge algebraically.
+"""
+
+import math
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .quadrature import hermite_rule
+
+
+
+def _sqrt0(x):
+    """``sqrt(max(x, 0))`` with a finite derivative at 0 (a zero there), for degenerate covariances."""
+    tiny = jnp.finfo(jnp.result_type(x, float)).tiny
+    positive = x > tiny
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
+
+
+@jax.custom_jvp
+def _arccos(x):
+    """``arccos`` of ``x`` clipped to ``[-1, 1]``, with a finite derivative at the ends."""
+    return jnp.arccos(jnp.clip(x, -1.0, 1.0))
+
+
+@_arccos.defjvp
+def _arccos_jvp(primals, tangents):
+    (x,), (dx,) = primals, tangents
+    eps = jnp.finfo(jnp.result_type(x, float)).eps
+    slope = -1.0 / jnp.sqrt(jnp.maximum(1.0 - x**2, eps))
+    return _arccos(x), slope * dx
+
+
+def psd_cholesky(cov):
+    """A lower-triangular ``L`` with ``L L^T = cov`` for a positive semi-definite ``cov`` (small n).
+
+    Zero pivots (a variable that is a linear combination of earlier ones) give a zero column,
+    so singular covariances are fine.
+    """
+    n = cov.shape[-1]
+    scale = jnp.max(jnp.abs(jnp.diagonal(cov, axis1=-2, axis2=-1)), axis=-1)
+    tol = 64 * jnp.finfo(cov.dtype).eps * scale
+    cols = [[None] * n for _ in range(n)]
+    for j in range(n):
+        pivot = cov[..., j, j] - sum(cols[j][k] ** 2 for k in range(j))
+        ok = pivot > tol
+        root = _sqrt0(jnp.where(ok, pivot, 0.0))
+        cols[j][j] = root
+        safe = jnp.where(ok, root, 1.0)
+        for i in range(j + 1, n):
+            off = cov[..., i, j] - sum(cols[i][k] * cols[j][k] for k in range(j))
+            cols[i][j] = jnp.where(ok, off / safe, 0.0)
+    zero = jnp.zeros_like(cov[..., 0, 0])
+    rows = [jnp.stack([cols[i][j] if j <= i else zero for j in range(n)], -1) for i in range(n)]
+    return jnp.stack(rows, -2)
+
+
+def product_rule(n: int, order: int, dtype):
+    """Nodes ``(order^n, n)`` and weights ``(order^n,)`` of the product Gauss-Hermite rule."""
+    z, w = hermite_rule(order, dtype)
+    grid = jnp.stack(jnp.meshgrid(*([z] * n), indexing="ij"), -1).reshape(-1, n)
+    weights = jnp.prod(jnp.stack(jnp.meshgrid(*([w] * n), indexing="ij"), -1).reshape(-1, n), -1)
+    return grid, weights
+
+
+def gaussian_expectation_nd(f, cov, order: int):
+    r"""``E[f(x)]`` for ``x ~ N(0, cov)``, ``cov`` of shape ``(..., n, n)``, by a product rule.
+
+    ``f`` maps an array ``(..., N, n)`` of nodes to ``(..., N)``; the result has shape ``(...)``.
+    """
+    grid, weights = product_rule(cov.shape[-1], order, cov.dtype)
+    x = jnp.einsum("...ij,Nj->...Ni", psd_cholesky(cov), grid)
+    return jnp.einsum("...N,N->...", f(x), weights)
+
+
+class Activation(eqx.Module):
+    """An activation with the Gaussian integrals ``I_2, J_2, I_3, I_4``; see the module docstring.
+
+    The base class computes every integral by quadrature; subclasses override them with closed
+    forms. ``order`` is the number of quadrature nodes per axis for 2 and 3 variables; 4 variables
+    use ``order4``.
+    """
+
+    order: int = eqx.field(default=48, static=True)
+    order4: int = eqx.field(default=14, static=True)
+    closed_form_i4: ClassVar[bool] = False
+
+    def __call__(self, x):
+        raise NotImplementedError
+
+    def derivative(self, x):
+        return jnp.vectorize(jax.grad(self.__call__))(x)
+
+    def i2(self, cov):
+        return gaussian_expectation_nd(lambda x: self(x[..., 0]) * self(x[..., 1]), cov, self.order)
+
+    def j2(self, cov):
+        d = self.derivative
+        return gaussian_expectation_nd(lambda x: d(x[..., 0]) * d(x[..., 1]), cov, self.order)
+
+    def i3(self, cov):
+        def f(x):
+            return self.derivative(x[..., 0]) * x[..., 1] * self(x[..., 2])
+
+        return gaussian_expectation_nd(f, cov, max(self.order // 2, 8))
+
+    def i4(self, cov):
+        def f(x):
+            d = self.derivative
+            return d(x[..., 0]) * d(x[..., 1]) * self(x[..., 2]) * self(x[..., 3])
+
+        return gaussian_expectation_nd(f, cov, self.order4)
+
+
+class Numerical(Activation):
+    """Any activation ``fn`` (a jax-traceable function of an array), every integral by quadrature."""
+
+    fn: object = eqx.field(default=jnp.tanh, static=True)
+
+    def __call__(self, x):
+        return self.fn(x)
+
+
+class Erf(Activation):
+    """``g(x) = erf(x / sqrt(2))``, all integrals in closed form."""
+
+    closed_form_i4: ClassVar[bool] = True
+
+    def __call__(self, x):
+        return jax.scipy.special.erf(x / math.sqrt(2))
+
+    def derivative(self, x):
+        return math.sqrt(2 / math.pi) * jnp.exp(-0.5 * x**2)
+
+    def i2(self, c):
+        return (2 / math.pi) * jnp.arcsin(
+            c[..., 0, 1] / jnp.sqrt((1 + c[..., 0, 0]) * (1 + c[..., 1, 1]))
+        )
+
+    def j2(self, c):
+        lam4 = (1 + c[..., 0, 0]) * (1 + c[..., 1, 1]) - c[..., 0, 1] ** 2
+        return (2 / math.pi) / jnp.sqrt(lam4)
+
+    def i3(self, c):
+        c11, c12, c13 = c[..., 0, 0], c[..., 0, 1], c[..., 0, 2]
+        c23, c33 = c[..., 1, 2], c[..., 2, 2]
+        lam3 = (1 + c11) * (1 + c33) - c13**2
+        return (2 / math.pi) * (c23 * (1 + c11) - c12 * c13) / ((1 + c11) * jnp.sqrt(lam3))
+
+    def i4(self, c):
+        c11, c12, c13, c14 = (c[..., 0, j] for j in range(4))
+        c22, c23, c24 = (c[..., 1, j] for j in range(1, 4))
+        c33, c34, c44 = c[..., 2, 2], c[..., 2, 3], c[..., 3, 3]
+        lam4 = (1 + c11) * (1 + c22) - c12**2
+        lam0 = (
+            lam4 * c34 - c23 * c24 * (1 + c11) - c13 * c14 * (1 + c22)
+            + c12 * c13 * c24 + c12 * c14 * c23
+        )
+        lam1 = lam4 * (1 + c33) - c23**2 * (1 + c11) - c13**2 * (1 + c22) + 2 * c12 * c13 * c23
+        lam2 = lam4 * (1 + c44) - c24**2 * (1 + c11) - c14**2 * (1 + c22) + 2 * c12 * c14 * c24
+        ratio = jnp.clip(lam0 / jnp.sqrt(lam1 * lam2), -1.0, 1.0)
+        return (4 / math.pi**2) / jnp.sqrt(lam4) * jnp.arcsin(ratio)
+
+
+class ReLU(Activation):
+    """``g(x) = max(x, 0)``: ``I_2, J_2, I_3`` in closed form, ``I_4`` by quadrature."""
+
+    def __call__(self, x):
+        return jnp.maximum(x, 0.0)
+
+    def derivative(self, x):
+        return (x > 0).astype(jnp.result_type(x, float))
+
+    @staticmethod
+    def _correlation(c, i, j):
+        return c[..., i, j] / jnp.sqrt(c[..., i, i] * c[..., j, j])
+
+    def i2(self, c):
+        rho = jnp.clip(self._correlation(c, 0, 1), -1.0, 1.0)
+        theta = _arccos(rho)
+        kernel = _sqrt0(1 - rho**2) + (math.pi - theta) * rho
+        return jnp.sqrt(c[..., 0, 0] * c[..., 1, 1]) * kernel / (2 * math.pi)
+
+    def j2(self, c):
+        return (math.pi - _arccos(self._correlation(c, 0, 1))) / (2 * math.pi)
+
+    def i3(self, c):
+        c11, c12, c13, c23, c33 = c[..., 0, 0], c[..., 0, 1], c[..., 0, 2], c[..., 1, 2], c[..., 2, 2]
+        # E[delta(x1) relu(x3)] = density of x1 at 0 times E[relu(x3) | x1 = 0].
+        conditional = _sqrt0(c33 - c13**2 / c11)
+        delta_term = conditional / (2 * math.pi * jnp.sqrt(c11))
+        step_term = (math.pi - _arccos(self._correlation(c, 0, 2))) / (2 * math.pi)
+        return c12 * delta_term + c23 * step_term
+
+
+class Linear(Activation):
+    """``g(x) = x``."""
+
+    closed_form_i4: ClassVar[bool] = True
+
+    def __call__(self, x):
+        return x
+
+    def derivative(self, x):
+        return jnp.ones_like(x)
+
+    def i2(self, c):
+        return c[..., 0, 1]
+
+    def j2(self, c):
+        return jnp.ones_like(c[..., 0, 1])
+
+    def i3(self, c):
+        return c[..., 1, 2]
+
+    def i4(self, c):
+        return c[..., 2, 3]
+
+
+def _sigmoid(x):
+    return jax.nn.sigmoid(x)
+
+
+ACTIVATIONS = {
+    "erf": Erf,
+    "relu": ReLU,
+    "linear": Linear,
+    "tanh": lambda: Numerical(fn=jnp.tanh),
+    "sigmoid": lambda: Numerical(fn=_sigmoid),
+}
+"""Activations by name; ``erf``, ``relu`` and ``linear`` have closed forms, the others quadrature."""
