@@ -1,0 +1,37 @@
+"""hdtheory.tune on ODE theories: learning rates minimising the error at a fixed time."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import hdtheory as hd
+
+T1 = 4.0
+COMMITTEE = hd.Committee(K=2, M=2, lr=0.5, q0=0.2, r0=0.1)
+
+
+def _error_at_t1(theory):
+    return hd.integrate(theory, T1, saveat=jnp.array([T1]), max_steps=4096).observables["eg"][-1]
+
+
+def test_constant_learning_rate_agrees_with_a_dense_grid():
+    result = hd.tune(COMMITTEE, "eg", {"lr": hd.Log(low=1e-2, high=20.0)}, t1=T1, max_steps=4096)
+    assert bool(result.converged) and int(result.at_boundary["lr"]) == 0
+    grid = jnp.logspace(-1, np.log10(5.0), 400)
+    errors = jax.jit(jax.vmap(lambda lr: _error_at_t1(eqx.tree_at(lambda t: t.lr, COMMITTEE, lr))))(grid)
+    best = int(jnp.nanargmin(errors))
+    assert 0 < best < len(grid) - 1
+    assert abs(np.log(float(result.params["lr"]) / float(grid[best]))) <= np.log(grid[1] / grid[0])
+    assert float(result.objective) <= float(errors[best]) + 1e-12
+
+
+def test_a_piecewise_schedule_beats_the_best_constant_rate():
+    constant = hd.tune(COMMITTEE, "eg", {"lr": hd.Log(low=1e-2, high=20.0)}, t1=T1, max_steps=4096)
+    scheduled = hd.Committee(
+        K=2, M=2, lr=constant.params["lr"], q0=0.2, r0=0.1, schedule="piecewise", pieces=jnp.ones(3), horizon=T1
+    )
+    result = hd.tune(scheduled, "eg", {"pieces": hd.Log(low=1e-3, high=50.0)}, t1=T1, max_steps=4096)
+    assert result.params["pieces"].shape == (3,)
+    # The constant rate is one point of the schedule's space: the schedule can only do better.
+    assert float(result.objective) < float(constant.objective)
