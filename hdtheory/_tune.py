@@ -25,7 +25,10 @@ rate, or the parameters of a schedule held by the theory, minimising the error a
 field of the theory by the implicit function theorem on the optimality condition
 ``grad_u objective(u*, theta) = 0``: ``du*/dtheta = -H^{-1} d^2 objective / du dtheta``, with ``H`` the
 Hessian in ``u``, itself obtained by differentiating through the fixed point twice. Coordinates held
-at a bound have zero derivative. (For ODE theories this needs forward-mode differentiation through
+at a bound have zero derivative. The formula holds at the optimum, so the derivative is as accurate
+as the optimum is located: where the objective is flat in a parameter, pass a tighter ``gtol``
+(1e-12 makes the derivative of the logistic ``lam*`` in ``alpha`` agree with finite differences to
+1e-7, where the default gives 3e-4). (For ODE theories this needs forward-mode differentiation through
 the integration, which the default reverse-mode adjoint does not offer.)
 """
 
