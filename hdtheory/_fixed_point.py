@@ -63,20 +63,32 @@ class Newton(eqx.Module):
     residual there is finite and ``|r(x + t s)| <= (1 - 1e-4 t) |r(x)|``; if none is, the damped step
     ``x + (1 - damping) r(x)`` is taken. Under ``vmap``, points that have already converged
     (``active`` false) take no backtracking steps, so they cost one residual per iteration.
+
+    With ``follow_flow``, for maps that iteration drives monotonically to their fixed point (the
+    state evolution of Bayes-optimal inference from the uninformed state, see
+    :attr:`~hdtheory.FixedPointTheory.monotone`): where the Newton direction ``s`` points against the
+    iteration's step (``s . r(x) < 0``), Newton heads for a repelling fixed point (the trivial
+    ``q = 0`` past weak recovery), and the step of iteration is taken instead, as long as the
+    residual keeps its direction: the longest of ``x + t r(x)``, ``t = 2^max_backtracks, ..., 2, 1``
+    with ``r(x + t r) . r(x) > 0`` (an escape from the repelling point in a few steps).
     """
 
     damping: float = 0.5
     max_backtracks: int = 10
+    follow_flow: bool = eqx.field(default=False, static=True)
 
     def step(self, residual, x, r, active):
         jac = jax.jacfwd(residual)(x)
         direction = -jnp.linalg.solve(jac, r)
         norm = jnp.linalg.norm(r)
         fallback = x + (1 - self.damping) * r
+        flow = jnp.asarray(self.follow_flow) & active & (jnp.vdot(direction, r) < 0)
+        direction = jnp.where(flow, 2.0**self.max_backtracks * r, direction)
 
         def accepted(t, r_trial):
             finite = jnp.all(jnp.isfinite(r_trial))
-            return finite & (jnp.linalg.norm(r_trial) <= (1 - 1e-4 * t) * norm)
+            decrease = jnp.linalg.norm(r_trial) <= (1 - 1e-4 * t) * norm
+            return finite & jnp.where(flow, jnp.vdot(r_trial, r) > 0, decrease)
 
         def searching(carry):
             t, _, r_trial, k = carry
@@ -104,7 +116,7 @@ def solve(
     theory: FixedPointTheory,
     init="uninformed",
     *,
-    method=Newton(),
+    method=None,
     tol: float | None = None,
     max_steps: int | jax.Array = 100,
     max_norm: float = 1e8,
@@ -115,7 +127,7 @@ def solve(
         theory: a :class:`~hdtheory.FixedPointTheory`.
         init: ``"uninformed"`` or ``"informed"`` (passed to ``theory.init``), a state, or a previous
             :class:`Solution` (a warm start).
-        method: :class:`Newton` (default) or :class:`Damped`.
+        method: :class:`Newton` or :class:`Damped`; by default ``Newton(follow_flow=theory.monotone)``.
         tol: convergence threshold on ``max_i |T(x)_i - x_i| / (1 + |x_i|)``; defaults to 1e-10 in
             float64 and 1e-5 in float32.
         max_steps: iteration budget; a solve that runs out reports ``Status.MAX_STEPS``.
@@ -135,6 +147,7 @@ def solve(
         state0 = init.state
     else:
         state0 = init
+    method = Newton(follow_flow=theory.monotone) if method is None else method
     flat0, unravel = ravel_pytree(theory.unconstrain(state0))
     tol = _default_tol(flat0.dtype) if tol is None else tol
 

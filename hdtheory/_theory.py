@@ -10,7 +10,7 @@ before anything is traced or compiled; inside ``jit`` / ``vmap`` (traced values)
 import abc
 import dataclasses
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
@@ -123,6 +123,11 @@ class FixedPointTheory(Theory):
     Subclasses provide ``init``, ``update`` (the undamped map) and ``observables``; everything else
     (:func:`hdtheory.solve`, sweeps, tuning) is generic over these three methods.
     """
+
+    monotone: ClassVar[bool] = False
+    """Whether ``update`` is monotone and its iteration from ``init("uninformed")`` is the algorithm
+    whose fixed point is the result (Bayes-optimal state evolution). :func:`hdtheory.solve` then
+    steers Newton's method away from repelling fixed points (``Newton(follow_flow=True)``)."""
 
     @abc.abstractmethod
     def init(self, kind: str = "uninformed") -> Any:

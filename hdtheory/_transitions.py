@@ -36,7 +36,7 @@ import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
 from ._continuation import _follow, spectral_radius
-from ._fixed_point import Damped, solve
+from ._fixed_point import Damped, Newton, solve
 from ._theory import ParameterError
 
 KINDS = ("algorithmic", "weak-recovery", "information-theoretic")
@@ -105,7 +105,9 @@ def _iterated(theory, axis, value, init, steps, options):
 @eqx.filter_jit
 def _trivial_branch(theory, axis, grid, options):
     """Newton's solutions from the uninformed state over ``grid``, and their spectral radii."""
-    sols = jax.vmap(lambda v: solve(_with(theory, axis, v), "uninformed", **dict(options)))(grid)
+    # Plain Newton (not following the flow): it lands on the trivial point on both sides.
+    options = {"method": Newton()} | dict(options)
+    sols = jax.vmap(lambda v: solve(_with(theory, axis, v), "uninformed", **options))(grid)
     radius = jax.vmap(lambda v, s: spectral_radius(_with(theory, axis, v), s))(grid, sols.state)
     return sols, radius
 

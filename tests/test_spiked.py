@@ -1,5 +1,7 @@
 """Rank-one spiked Wigner and Wishart models: closed forms and the spectral thresholds."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,6 +16,26 @@ def test_wigner_gaussian_closed_form():
         assert sol.converged
         np.testing.assert_allclose(sol.observables["q"], 1 - 1 / snr, rtol=1e-9)
         np.testing.assert_allclose(sol.observables["mmse_matrix"], 1 - (1 - 1 / snr) ** 2, rtol=1e-9)
+
+
+def test_uninformed_solve_reaches_the_informative_fixed_point():
+    """From the uninformed start (an infinitesimal overlap) the solve follows state evolution: past
+    weak recovery it leaves the repelling q = 0 for q = 1 - 1 / lam (Gaussian prior, closed form),
+    and below it stays at q = 0. One compiled solve for all the values."""
+    snr = jnp.asarray([0.5, 0.9, 1.05, 1.5, 2.0, 3.0])
+    sols = jax.vmap(lambda s: hd.solve(hd.Spiked(snr=s)))(snr)
+    assert np.all(sols.converged)
+    np.testing.assert_allclose(sols.observables["q"], np.maximum(1 - 1 / snr, 0), atol=1e-9)
+
+
+def test_cli_eval_past_weak_recovery(capsys):
+    """``hdtheory eval spiked snr=2``: the mmse of the informative fixed point, not that of q = 0."""
+    from hdtheory import cli
+
+    assert cli.main(["eval", "spiked", "snr=2", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["converged"]
+    np.testing.assert_allclose(record["mmse"], 0.5, atol=1e-9)  # rho - q = 1 / lam
 
 
 def test_wigner_weak_recovery_at_snr_one():

@@ -34,19 +34,16 @@ does not depend on the state. AMP (and ``update`` iterated from the uninformed s
 fixed point of largest ``q`` below its start's basin; where that is not the maximiser of ``f`` there
 is a computational gap.
 
-**Coordinates.** The solver works on ``u = log(rho - q)``, the log of the MMSE, floored at
-``log(rho eps)`` (``eps`` the machine epsilon). Both ends of ``[0, rho]`` are physical fixed points:
-``q = 0`` for symmetric channels below weak recovery, at ``u = log rho`` (beyond it the map is NaN,
-so that no solver step is accepted there); ``q = rho``, perfect recovery, for discrete priors or
-noiseless channels, represented by the floor ``q = rho (1 - eps)`` (there the conjugate ``qhat`` is
-large and finite, and the prior's posterior exact to rounding), which the solver reaches exactly.
-The logarithm also makes Newton's method well behaved near perfect recovery, where ``q -> T(q)``
-is steep but bounded away from ``rho``. Gaussian averages over ``sqrt(q) xi`` and
-``sqrt(qhat) z`` are differentiated by the heat equation
+**Coordinates** (:class:`~hdtheory.models._overlap.Overlaps`): the solver works on ``u = log(rho - q)``,
+the log of the MMSE, floored at ``log(rho eps)`` (perfect recovery, reached for discrete priors or
+noiseless channels, where the conjugate ``qhat`` is large and finite); ``q = 0`` is a fixed point of
+the symmetric channels below weak recovery, and ``init("uninformed")`` an infinitesimal overlap.
+Gaussian averages over ``sqrt(q) xi`` and ``sqrt(qhat) z`` are differentiated by the heat equation
 (:func:`~hdtheory.kernels.quadrature.smoothed_expectation`), so that derivatives are finite at
 ``q = 0``. The ``xi`` integral is a Gauss-Legendre panel rule with edges at ``0`` and
 ``+-{1, 4, 16} sqrt(V / q)`` (the width of the channel's transition in ``xi``, which shrinks to zero
-at perfect recovery); labels of the ``relu`` and ``abs`` channels by panels cut at ``z = 0``.
+at perfect recovery), capped at ``+-{1.5, 3.5, 6}`` (the Gaussian's scales, where the transition
+is wide, near ``q = 0``); labels of the ``relu`` and ``abs`` channels by panels cut at ``z = 0``.
 
 **Observables.** ``q``; ``m`` (the overlap with the signal, equal to ``q``); ``mmse = rho - q``, the
 minimum mean squared error per entry; ``qhat``; ``gen_error`` and ``gen_error_total``, the
@@ -61,8 +58,9 @@ import jax
 import jax.numpy as jnp
 
 from .. import kernels
-from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, check_in, choice, parameter
+from .._theory import NONNEGATIVE, POSITIVE, Interval, check_in, choice, parameter
 from ..kernels.quadrature import smoothed_expectation
+from ._overlap import Overlaps
 
 _NOISE_RANGES = {
     "linear": NONNEGATIVE,
@@ -73,11 +71,6 @@ _NOISE_RANGES = {
     "logistic": NONNEGATIVE,
 }
 
-UNINFORMED = 1e-6
-"""The uninformed state ``q = UNINFORMED * rho``: a vanishing overlap, as from AMP's random start
-(``q = 0`` exactly is a fixed point of the symmetric channels at every ``alpha``)."""
-
-
 def _check_order(name, value, low):
     from .._theory import ParameterError
 
@@ -85,7 +78,7 @@ def _check_order(name, value, low):
         raise ParameterError(f"parameter {name!r} must be an integer >= {low}, got {value!r}")
 
 
-class BayesGLM(FixedPointTheory):
+class BayesGLM(Overlaps):
     """Bayes-optimal generalised linear model: state evolution of GAMP; see the module docstring."""
 
     alpha: jax.Array = parameter(1.0, POSITIVE, "sample ratio n/d")
@@ -117,34 +110,23 @@ class BayesGLM(FixedPointTheory):
     def channel_fn(self) -> kernels.Channel:
         return kernels.GLM_CHANNELS[self.channel](self.noise)
 
-    def init(self, kind: str = "uninformed") -> jax.Array:
-        dtype = jnp.result_type(self.alpha, self.rho, self.noise, float)
-        fraction = {"uninformed": UNINFORMED, "informed": 1.0}[kind]
-        return jnp.asarray(fraction * self.rho, dtype)
-
-    def _floor(self, q):
-        return self.rho * jnp.finfo(jnp.result_type(q)).eps
-
-    def unconstrain(self, q) -> jax.Array:
-        """``log(rho - q)``, the log of the MMSE, floored at ``log(rho eps)`` (perfect recovery)."""
-        return jnp.log(jnp.maximum(self.rho - q, self._floor(q)))
-
-    def constrain(self, u) -> jax.Array:
-        return self.rho - jnp.exp(u)
+    @property
+    def _rho(self):
+        return self.rho
 
     def _checked(self, q):
-        """``(q, V)``: ``q`` within rounding of ``[0, rho]`` moved into it (with the derivative of the
-        identity), ``V = rho - q`` floored; NaN outside."""
-        slack = 1e-8 * self.rho
-        inside = (q >= -slack) & (q <= self.rho + slack)
-        q = jnp.where(inside, q + jax.lax.stop_gradient(jnp.clip(q, 0.0, self.rho) - q), jnp.nan)
+        """``(q, V)``: ``q`` moved into ``[0, rho]`` (see :class:`Overlaps`), ``V = rho - q`` floored."""
+        q = super()._checked(q)
         return q, jnp.maximum(self.rho - q, self._floor(q))
 
     def _channel_average(self, integrand, q):
         """``E_xi int dy Z_out(y, omega, V) integrand(y, omega, V)`` at ``omega = sqrt(q) xi``."""
         q, V = self._checked(q)
         width = jax.lax.stop_gradient(jnp.sqrt(V / jnp.maximum(q, jnp.finfo(V.dtype).tiny)))
-        edges = jnp.concatenate([jnp.zeros(1, V.dtype), width * jnp.array([1.0, 4.0, 16.0])])
+        # The transition's width in xi, capped at the Gaussian's own scales (a wide transition, near
+        # q = 0, leaves an integrand that is smooth on the scale of the Gaussian weight).
+        scales = jnp.minimum(width * jnp.array([1.0, 4.0, 16.0]), jnp.array([1.5, 3.5, 6.0]))
+        edges = jnp.concatenate([jnp.zeros(1, V.dtype), scales.astype(V.dtype)])
         edges = jnp.concatenate([edges, -edges[1:]])
         xi, w_xi = kernels.panel_rule(edges, self.panel_order)
         label_order = self.label_order

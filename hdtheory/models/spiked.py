@@ -27,8 +27,12 @@ per entry of ``u`` and of ``v``), and (Lesieur et al. 2017, the ``UV^T`` case)
 free entropy per column ``d``; weak recovery for zero-mean priors at
 ``lam^2 alpha rho_u^2 rho^2 = 1`` (the BBP threshold ``lam rho = 1 / sqrt(alpha)`` for Gaussian ``u``).
 
-**Coordinates and observables** as in :mod:`hdtheory.models.bayes`: the solver works on
-``log(rho - q)``, floored at ``log(rho eps)`` (perfect recovery). Observables: ``q`` (``q_u``,
+**Coordinates and initialisations** (:class:`~hdtheory.models._overlap.Overlaps`): the solver works on
+``log(rho - q)``, floored at ``log(rho eps)`` (perfect recovery); ``init("uninformed")`` is an
+infinitesimal overlap ``1e-6 rho``, from which :func:`hdtheory.solve` follows the iteration, so that
+past weak recovery it reaches the informative fixed point, not the repelling ``q = 0``.
+
+**Observables**: ``q`` (``q_u``,
 ``q_v``), ``mmse = rho - q`` (per factor), ``mmse_matrix``, the MMSE per entry of the rank-one matrix
 (``rho^2 - q^2``, or ``rho_u rho - q_u q_v``), and ``free_entropy``.
 """
@@ -38,12 +42,13 @@ import jax
 import jax.numpy as jnp
 
 from .. import kernels
-from .._theory import POSITIVE, FixedPointTheory, Interval, check_in, choice, parameter
+from .._theory import POSITIVE, Interval, check_in, choice, parameter
+from ._overlap import Overlaps
 
 ENSEMBLES = {"wigner": "symmetric rank one x x^T", "wishart": "rectangular rank one u v^T"}
 
 
-class Spiked(FixedPointTheory):
+class Spiked(Overlaps):
     """Rank-one spiked Wigner or Wishart matrix, Bayes-optimal; see the module docstring."""
 
     snr: jax.Array = parameter(1.0, POSITIVE, "signal-to-noise ratio lam (1 / Delta)")
@@ -65,26 +70,6 @@ class Spiked(FixedPointTheory):
         if self.ensemble == "wigner":
             return self.rho
         return jnp.stack(jnp.broadcast_arrays(self.rho_u, self.rho))
-
-    def init(self, kind: str = "uninformed") -> jax.Array:
-        fraction = {"uninformed": 1e-6, "informed": 1.0}[kind]
-        return (fraction * self._rho).astype(jnp.result_type(self.snr, self.alpha, self.rho, float))
-
-    def _floor(self, q):
-        return self._rho * jnp.finfo(jnp.result_type(q)).eps
-
-    def unconstrain(self, q) -> jax.Array:
-        """``log(rho - q)``, floored at ``log(rho eps)`` (perfect recovery)."""
-        return jnp.log(jnp.maximum(self._rho - q, self._floor(q)))
-
-    def constrain(self, u) -> jax.Array:
-        return self._rho - jnp.exp(u)
-
-    def _checked(self, q):
-        """``q`` within rounding of ``[0, rho]`` moved into it (derivative of the identity); NaN outside."""
-        rho = self._rho
-        inside = (q >= -1e-8 * rho) & (q <= rho * (1 + 1e-8))
-        return jnp.where(inside, q + jax.lax.stop_gradient(jnp.clip(q, 0.0, rho) - q), jnp.nan)
 
     def _priors(self):
         return kernels.PRIORS[self.prior](self.rho), kernels.PRIORS[self.prior_u](self.rho_u)
