@@ -8,7 +8,9 @@ finding in ``theta``:
 - ``kind="algorithmic"``: where the branch reached by iteration from the uninformed state ends (a
   spinodal: the fixed point merges with an unstable one and disappears). There ``x = T(x)`` and
   ``det(I - dT/dx) = 0``, solved by Newton's method for ``(x, theta)`` together, a system that is
-  regular at a fold.
+  regular at a fold. Newton starts within ``1e-3`` of a grid step of the fold (both branches are
+  followed again over finer grids within the bracketing interval), and its result counts only if it
+  lies where the branch was seen to end, not at another fold (that of the informed branch).
 - ``kind="weak-recovery"``: where the fixed point reached by Newton's method from the uninformed state
   (the trivial one, which exists on both sides) loses its stability: ``det(I - dT/dx) = 0`` along
   that fixed point, by a Newton iteration in ``theta`` safeguarded by bisection (the system of the
@@ -29,6 +31,8 @@ The refinement goes through :func:`jax.lax.custom_root`, so the located threshol
 with respect to every other parameter of the theory by the implicit function theorem (for example
 ``d alpha_IT / d noise``), and everything composes with ``jit`` and ``vmap``.
 """
+
+import math
 
 import equinox as eqx
 import jax
@@ -66,28 +70,39 @@ def _first(mask):
 
 
 def _newton(G, z0, steps: int, tol: float):
-    """Newton's method on ``G(z) = 0`` (dense Jacobian) from ``z0``, with halving on ``|G|``."""
+    """Newton's method on ``G(z) = 0`` from ``z0``, with halving on ``|G|``: ``(z, max |G(z)|)``.
+
+    ``G`` is evaluated at one point an iteration, batched with the central differences that give its
+    Jacobian (the root is that of ``G``, exactly): ``G`` is traced once, since its own derivatives
+    (second derivatives of the map, for the fold) are slow to compile. ``steps`` bounds the Newton
+    steps, each with up to ten halvings.
+    """
+    n = z0.size
+    h = jnp.finfo(z0.dtype).eps ** (1 / 3) * (1 + jnp.abs(z0))
+    offsets = jnp.concatenate([jnp.zeros((1, n), z0.dtype), jnp.diag(h), -jnp.diag(h)])
+
+    def probe(z):
+        g = jax.vmap(G)(z + offsets)
+        return g[0], ((g[1 : n + 1] - g[n + 1 :]) / (2 * h[:, None])).T
 
     def running(carry):
-        z, g, i = carry
-        return (jnp.max(jnp.abs(g)) > tol) & (i < steps) & jnp.all(jnp.isfinite(g))
+        _, g, _, _, _, i = carry
+        return (jnp.max(jnp.abs(g)) > tol) & (i < 11 * steps) & jnp.all(jnp.isfinite(g))
 
     def body(carry):
-        z, g, i = carry
-        step = -jnp.linalg.solve(jax.jacfwd(G)(z), g)
-        norm = jnp.linalg.norm(g)
+        z, g, jac, trial, t, i = carry
+        g_trial, jac_trial = probe(trial)
+        better = jnp.all(jnp.isfinite(g_trial)) & (jnp.linalg.norm(g_trial) < jnp.linalg.norm(g))
+        ok = better | (t < 1e-3)
+        z, g, jac = (jnp.where(ok, a, b) for a, b in ((trial, z), (g_trial, g), (jac_trial, jac)))
+        t = jnp.where(ok, 1.0, t / 2)
+        return z, g, jac, z - t * jnp.linalg.solve(jac, g), t, i + 1
 
-        def halving(c):
-            t, g_t = c
-            return ~(jnp.linalg.norm(g_t) < norm) & (t > 1e-3)
-
-        t, g_new = jax.lax.while_loop(
-            halving, lambda c: (c[0] / 2, G(z + c[0] / 2 * step)), (1.0, G(z + step))
-        )
-        return z + t * step, g_new, i + 1
-
-    z, _, _ = jax.lax.while_loop(running, body, (z0, G(z0), 0))
-    return z
+    # The first iteration probes z0 itself, accepted against the largest residual.
+    g0 = jnp.full((n,), jnp.finfo(z0.dtype).max, z0.dtype)
+    init = (z0, g0, jnp.eye(n, dtype=z0.dtype), z0, jnp.ones((), z0.dtype), 0)
+    z, g, *_ = jax.lax.while_loop(running, body, init)
+    return z, jnp.max(jnp.abs(g))
 
 
 def _dense_solve(linear, rhs):
@@ -129,37 +144,43 @@ def _fold(theory, axis, state0, theta0, steps, tol):
         return jnp.concatenate([T(u) - u, jnp.linalg.det(jnp.eye(n, dtype=u.dtype) - jac)[None]])
 
     z0 = jax.lax.stop_gradient(jnp.concatenate([flat0, jnp.reshape(theta0, (1,)).astype(flat0.dtype)]))
-    z = jax.lax.custom_root(G, z0, lambda G, z0: _newton(G, z0, steps, tol), _dense_solve)
-    residual = jnp.max(jnp.abs(jax.lax.stop_gradient(G(z))))
-    return z[n], (theory.constrain(unravel(z[:n])),), residual
+    # The implicit derivative of the threshold (_dense_solve) differentiates G exactly.
+    solver = lambda G, z0: _newton(G, z0, steps, tol)
+    z, residual = jax.lax.custom_root(G, z0, solver, _dense_solve, has_aux=True)
+    return z[n], (theory.constrain(unravel(z[:n])),), jax.lax.stop_gradient(residual)
 
 
-@eqx.filter_jit
-def _approach_fold(theory, axis, inside, outside, state, other, solve_options, bisections: int = 12):
-    """Bisection of ``[inside, outside]`` on whether an attracting fixed point near ``state`` (and
-    away from ``other``, the informed branch) exists: the last value where it does, and that point.
-    Newton's method for the fold converges from there, not from a grid point far from the fold."""
-    solve_options = dict(solve_options)
-    state, other = jax.lax.stop_gradient((state, other))
-    flat_other = ravel_pytree(theory.unconstrain(other))[0]
+def _branches(theory, axis, values, up_start, down_start, damped_steps, options):
+    """The branch followed upward over ``values`` from ``up_start`` and the one followed downward
+    from ``down_start`` (reordered upward), their free entropies, and where their states differ."""
+    flatten = jax.vmap(lambda s: ravel_pytree(theory.unconstrain(s))[0])
+    up, up_entropy = _follow(theory, axis, values, up_start, damped_steps, options)
+    down, down_entropy = _follow(theory, axis, values[::-1], down_start, damped_steps, options)
+    down, down_entropy = jax.tree.map(lambda x: x[::-1], (down, down_entropy))
+    u_up, u_down = flatten(up.state), flatten(down.state)
+    scale = 1 + jnp.maximum(jnp.abs(u_up), jnp.abs(u_down))
+    differ = jnp.max(jnp.abs(u_up - u_down) / scale, axis=-1) > 1e-6
+    return up, up_entropy, down, down_entropy, differ
 
-    def exists(theta, start):
-        th = _with(theory, axis, theta)
-        sol = solve(th, start, **solve_options)
-        flat = ravel_pytree(th.unconstrain(sol.state))[0]
-        apart = jnp.max(jnp.abs(flat - flat_other) / (1 + jnp.abs(flat_other))) > 1e-6
-        return sol.converged & apart & (spectral_radius(th, sol.state) < 1), sol.state
 
-    def body(_, carry):
-        lo, hi, state = carry
-        mid = 0.5 * (lo + hi)
-        ok, new = exists(mid, state)
-        return jnp.where(ok, mid, lo), jnp.where(ok, hi, mid), jax.tree.map(
-            lambda a, b: jnp.where(ok, a, b), new, state
-        )
+def _at(tree, i):
+    return jax.tree.map(lambda x: x[i], tree)
 
-    lo, _, state = jax.lax.fori_loop(0, bisections, body, (inside, outside, state))
-    return jax.lax.stop_gradient(lo), state
+
+def _approach_fold(theory, axis, values, up, down, k, damped_steps, options):
+    """Narrow ``[values[k], values[k + 1]]``, where the uninformed branch ends, by following both
+    branches over ``len(values)`` points within it, until it is ``1e-3`` of its width: the interval
+    and the last point of the branch. Newton's method for the fold converges from there, not from a
+    grid point far from the fold; and each round reuses the compiled branch following."""
+    num = values.shape[0]
+    lo, hi, state, other = values[k], values[k + 1], _at(up.state, k), _at(down.state, k + 1)
+    for _ in range(math.ceil(3 / math.log10(num - 1))):
+        values = jnp.linspace(lo, hi, num, dtype=values.dtype)
+        up, _, down, _, differ = _branches(theory, axis, values, state, other, damped_steps, options)
+        j, any_ = _first(differ[:-1] & ~differ[1:])
+        j = jnp.where(any_, j, num - 2)
+        lo, hi, state, other = values[j], values[j + 1], _at(up.state, j), _at(down.state, j + 1)
+    return jax.lax.stop_gradient((lo, hi)), state
 
 
 def _scalar_root(F, bracket, steps, tol):
@@ -270,7 +291,6 @@ def threshold(
     tol = (1e-10 if jnp.finfo(dtype).bits >= 64 else 1e-5) if tol is None else tol
     grid = jnp.linspace(bracket[0], bracket[1], num, dtype=dtype)
     options = tuple(sorted(solve_options.items()))
-    flatten = jax.vmap(lambda s: ravel_pytree(theory.unconstrain(s))[0])
 
     if kind == "weak-recovery":
         sols, radius = _trivial_branch(theory, axis, grid, options)
@@ -283,25 +303,24 @@ def threshold(
     else:
         # Each branch starts where the iteration (the algorithm) from its initialisation goes: Newton's
         # method from there could land on the other branch.
-        start = _iterated(theory, axis, grid[0], "uninformed", damped_steps, options)
-        stop = _iterated(theory, axis, grid[-1], "informed", damped_steps, options)
-        up, up_entropy = _follow(theory, axis, grid, start, damped_steps, options)
-        down, down_entropy = _follow(theory, axis, grid[::-1], stop, damped_steps, options)
-        down = jax.tree.map(lambda x: x[::-1], down)
-        u_up, u_down = flatten(up.state), flatten(down.state)
-        scale = 1 + jnp.maximum(jnp.abs(u_up), jnp.abs(u_down))
-        differ = jnp.max(jnp.abs(u_up - u_down) / scale, axis=-1) > 1e-6
+        start = _iterated(theory, axis, grid[0], theory.init("uninformed"), damped_steps, options)
+        stop = _iterated(theory, axis, grid[-1], theory.init("informed"), damped_steps, options)
+        up, up_entropy, down, down_entropy, differ = _branches(
+            theory, axis, grid, start, stop, damped_steps, options
+        )
         if kind == "algorithmic":
             k, any_ = _first(differ[:-1] & ~differ[1:])
-            at = lambda tree, i: jax.tree.map(lambda x: x[i], tree)
-            theta0, state0 = _approach_fold(
-                theory, axis, grid[k], grid[k + 1], at(up.state, k), at(down.state, k), options
-            )
-            value, states, residual = _fold(theory, axis, state0, theta0, steps, tol)
+            (near, far), state0 = _approach_fold(theory, axis, grid, up, down, k, damped_steps, options)
+            value, states, residual = _fold(theory, axis, state0, near, steps, tol)
+            # The fold lies between the last point of the branch and the first past its end: Newton's
+            # method converging to another fold (the informed branch's) is no result.
+            width = jnp.abs(far - near)
+            inside = (value - jnp.minimum(near, far) >= -width) & (value - jnp.maximum(near, far) <= width)
+            any_ = any_ & inside
         else:
-            gap = down_entropy[::-1] - up_entropy
+            gap = down_entropy - up_entropy
             k, any_ = _first(differ[:-1] & differ[1:] & (jnp.sign(gap[:-1]) * jnp.sign(gap[1:]) < 0))
-            states0 = tuple(jax.tree.map(lambda x: x[k], s.state) for s in (up, down))
+            states0 = tuple(_at(s.state, k) for s in (up, down))
             value, states, residual = _crossing(
                 theory, axis, states0, (grid[k], grid[k + 1]), steps, tol, options
             )
