@@ -68,9 +68,10 @@ class Newton(eqx.Module):
     state evolution of Bayes-optimal inference from the uninformed state, see
     :attr:`~hdtheory.FixedPointTheory.monotone`): where the Newton direction ``s`` points against the
     iteration's step (``s . r(x) < 0``), Newton heads for a repelling fixed point (the trivial
-    ``q = 0`` past weak recovery), and the step of iteration is taken instead, as long as the
-    residual keeps its direction: the longest of ``x + t r(x)``, ``t = 2^max_backtracks, ..., 2, 1``
-    with ``r(x + t r) . r(x) > 0`` (an escape from the repelling point in a few steps).
+    ``q = 0`` past weak recovery), and the step of iteration is taken instead, lengthened while the
+    residual keeps its direction: ``x + t r(x)`` for the last of ``t = 1, 2, 4, ...``
+    (``max_backtracks`` doublings) before ``r(x + t r) . r(x) <= 0``, so that it escapes the
+    repelling point in a few steps but does not jump over the next fixed point.
     """
 
     damping: float = 0.5
@@ -83,7 +84,7 @@ class Newton(eqx.Module):
         norm = jnp.linalg.norm(r)
         fallback = x + (1 - self.damping) * r
         flow = jnp.asarray(self.follow_flow) & active & (jnp.vdot(direction, r) < 0)
-        direction = jnp.where(flow, 2.0**self.max_backtracks * r, direction)
+        direction = jnp.where(flow, r, direction)
 
         def accepted(t, r_trial):
             finite = jnp.all(jnp.isfinite(r_trial))
@@ -91,20 +92,26 @@ class Newton(eqx.Module):
             return finite & jnp.where(flow, jnp.vdot(r_trial, r) > 0, decrease)
 
         def searching(carry):
-            t, _, r_trial, k = carry
-            return active & ~accepted(t, r_trial) & (k <= self.max_backtracks)
+            t, _, r_trial, k, _, _ = carry
+            ok = accepted(t, r_trial)
+            # Newton: halve until accepted. Flow: double while the direction holds.
+            return active & jnp.where(flow, ok, ~ok) & (k <= self.max_backtracks)
 
         def next_trial(carry):
-            t, _, _, k = carry
-            t = 0.5 * t
-            # After the last halving, the trial is the damped step, taken whatever its residual.
-            x_trial = jnp.where(k < self.max_backtracks, x + t * direction, fallback)
-            return t, x_trial, residual(x_trial), k + 1
+            t, x_trial, r_trial, k, x_kept, r_kept = carry
+            x_kept, r_kept = jnp.where(flow, x_trial, x_kept), jnp.where(flow, r_trial, r_kept)
+            t = jnp.where(flow, 2 * t, 0.5 * t)
+            # After the last halving, the Newton trial is the damped step, taken whatever its residual.
+            last = ~flow & (k >= self.max_backtracks)
+            x_trial = jnp.where(last, fallback, x + t * direction)
+            return t, x_trial, residual(x_trial), k + 1, x_kept, r_kept
 
         x1 = x + direction
-        init = (jnp.ones((), x.dtype), x1, residual(x1), 0)
-        _, x_new, r_new, _ = jax.lax.while_loop(searching, next_trial, init)
-        return x_new, r_new
+        r1 = residual(x1)
+        init = (jnp.ones((), x.dtype), x1, r1, 0, x1, r1)
+        _, x_new, r_new, _, x_kept, r_kept = jax.lax.while_loop(searching, next_trial, init)
+        # The flow keeps its last trial in the direction (the plain iteration step at least).
+        return jnp.where(flow, x_kept, x_new), jnp.where(flow, r_kept, r_new)
 
 
 def _default_tol(dtype) -> float:

@@ -324,6 +324,9 @@ def threshold(
             value, states, residual = _crossing(
                 theory, axis, states0, (grid[k], grid[k + 1]), steps, tol, options
             )
+            # Both branches solved onto the same point make F = 0 anywhere: no crossing.
+            a, b = (ravel_pytree(theory.unconstrain(x))[0] for x in states)
+            any_ = any_ & (jnp.max(jnp.abs(a - b) / (1 + jnp.maximum(jnp.abs(a), jnp.abs(b)))) > 1e-6)
     lo, hi = jnp.minimum(grid[0], grid[-1]), jnp.maximum(grid[0], grid[-1])
     found = any_ & (residual <= jnp.sqrt(tol)) & (value >= lo) & (value <= hi)
     return Threshold(value=jnp.where(found, value, jnp.nan), states=states, found=found, residual=residual)
