@@ -28,6 +28,16 @@ def test_uninformed_solve_reaches_the_informative_fixed_point():
     np.testing.assert_allclose(sols.observables["q"], np.maximum(1 - 1 / snr, 0), atol=1e-9)
 
 
+def test_uninformed_solve_in_float32():
+    """In float32 the uninformed overlap (1e-3 rho) is above the solver's tolerance (1e-5), so the
+    first step of the iteration is seen: the same informative fixed point, to float32 accuracy."""
+    f32 = lambda x: np.float32(x)
+    theory = hd.Spiked(snr=f32(2.0), alpha=f32(1.0), rho=f32(1.0), rho_u=f32(1.0))
+    sol = hd.solve(theory)
+    assert sol.state.dtype == np.float32 and sol.converged
+    np.testing.assert_allclose(sol.observables["q"], 0.5, atol=1e-4)
+
+
 def test_cli_eval_past_weak_recovery(capsys):
     """``hdtheory eval spiked snr=2``: the mmse of the informative fixed point, not that of q = 0."""
     from hdtheory import cli

@@ -5,7 +5,7 @@ with ``0 <= q <= rho``, ``rho`` the prior's second moment, derives from :class:`
 provides ``_rho``, the upper bound of each entry.
 
 **Initialisations.** ``init("informed")`` is the signal, ``q = rho``; ``init("uninformed")`` is
-``q = UNINFORMED * rho``, an infinitesimal positive overlap, the standard start of state evolution
+``q = UNINFORMED * rho`` (``1e-6 rho`` in float64), an infinitesimal positive overlap, the standard start of state evolution
 (AMP's random start): ``q = 0`` exactly is a fixed point of every zero-mean symmetric model, stable
 below weak recovery and repelling above it, and the small overlap lets iteration leave it.
 :func:`hdtheory.solve` follows that iteration's flow (the models are :attr:`monotone`), so that
@@ -25,8 +25,10 @@ import jax.numpy as jnp
 
 from .._theory import FixedPointTheory
 
-UNINFORMED = 1e-6
-"""The uninformed state ``q = UNINFORMED * rho``; see the module docstring."""
+UNINFORMED = {64: 1e-6, 32: 1e-3}
+"""The uninformed state ``q = UNINFORMED[bits] * rho`` in float64 and float32: well above the
+solver's tolerance (1e-10, 1e-5), so that the iteration's first step from it is seen (a smaller
+overlap would pass for a fixed point); see the module docstring."""
 
 
 class Overlaps(FixedPointTheory):
@@ -44,8 +46,9 @@ class Overlaps(FixedPointTheory):
         return jnp.result_type(*(x for x in jax.tree.leaves(self) if isinstance(x, jax.Array)), float)
 
     def init(self, kind: str = "uninformed") -> jax.Array:
-        fraction = {"uninformed": UNINFORMED, "informed": 1.0}[kind]
-        return (fraction * self._rho).astype(self._dtype())
+        dtype = self._dtype()
+        fraction = {"uninformed": UNINFORMED[jnp.finfo(dtype).bits], "informed": 1.0}[kind]
+        return (fraction * self._rho).astype(dtype)
 
     def _floor(self, q):
         return self._rho * jnp.finfo(jnp.result_type(q)).eps

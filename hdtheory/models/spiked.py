@@ -29,7 +29,7 @@ free entropy per column ``d``; weak recovery for zero-mean priors at
 
 **Coordinates and initialisations** (:class:`~hdtheory.models._overlap.Overlaps`): the solver works on
 ``log(rho - q)``, floored at ``log(rho eps)`` (perfect recovery); ``init("uninformed")`` is an
-infinitesimal overlap ``1e-6 rho``, from which :func:`hdtheory.solve` follows the iteration, so that
+infinitesimal overlap (``1e-6 rho`` in float64), from which :func:`hdtheory.solve` follows the iteration, so that
 past weak recovery it reaches the informative fixed point, not the repelling ``q = 0``.
 
 **Observables**: ``q`` (``q_u``,
