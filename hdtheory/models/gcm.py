@@ -18,8 +18,8 @@ projections on its eigenvectors ``e_j``, given as ``theta2_j = p (e_j . t)^2`` w
 ``t = E[z v] = Phi^T theta / sqrt(k)``. Averages over modes ``<f> = sum_j weights_j f_j`` use the
 fraction ``weights_j`` of the ``p`` modes at ``omega_j`` (``1 / p`` for a finite spectrum, a
 quadrature of the limiting spectral density for random features). With ``D_j = lam + Vhat omega_j``
-the fixed point is (Loureiro et al. 2021, the ridge case of their saddle-point equations, written
-per mode)
+the fixed point is (Loureiro et al. 2021, their saddle-point equations for the ridge penalty,
+written per eigenmode of ``Omega``)
 
 .. math::
     V = \Big\langle \frac{\omega}{D} \Big\rangle,\quad
@@ -31,8 +31,9 @@ with ``m = E[z w.v] / sqrt(p)``, ``q = E[(w.v)^2] / p`` and ``(mhat, qhat, Vhat)
 saddle point is the isotropic one, the features enter only through these sums. Each iteration costs
 ``O(P)`` for ``P`` modes. Isotropic data (``Omega = Psi = Phi = I``, ``theta2_j = rho``) is
 :class:`~hdtheory.ERM`: ``V = 1 / (lam + Vhat)``, ``m = rho mhat V``, ``q = (rho mhat^2 + qhat) V^2``.
-Loureiro et al. scale the teacher's projections by ``1 / sqrt(gamma)``, ``gamma = p / k``; here
-they are per student mode, and the teacher enters only through ``rho`` and ``theta2``. The test
+Loureiro et al. name the teacher's dimension ``p`` and the student's ``d`` (their ``alpha = n / d``
+is this ``alpha``) and scale the teacher's projections by ``1 / sqrt(gamma)``; here they are per
+student mode, and the teacher enters only through ``rho`` and ``theta2``. The test
 errors depend on ``(m, q, rho)`` only, exactly as in :class:`~hdtheory.ERM`.
 
 **Matrix form.** :meth:`GCM.from_matrices` takes ``(Psi, Phi, Omega, theta)``, diagonalises
