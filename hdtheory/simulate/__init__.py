@@ -97,5 +97,6 @@ from . import erm  # noqa: E402, F401  (registers the ERM simulation)
 from . import bayes  # noqa: E402, F401  (registers GAMP for the Bayes-optimal GLM)
 from . import committee  # noqa: E402, F401  (registers the committee-machine simulation)
 from . import single_index  # noqa: E402, F401  (registers the single-index simulation)
+from . import gcm  # noqa: E402, F401  (registers random features and kernel ridge regression)
 
 __all__ = ["simulate", "SimulationResult"]
