@@ -22,9 +22,39 @@ and the excess test error ``E (f(x) - beta*.psi)^2`` is ``bias + variance`` with
 .. math:: \mathrm{bias} = \frac{\sum_k \beta^{*2}_k \eta_k\, \kappa^2 / (\kappa + n\eta_k)^2}{1 - \mathrm{df}_2 / n},
           \qquad \mathrm{variance} = \mathrm{noise}\, \frac{\mathrm{df}_2 / n}{1 - \mathrm{df}_2 / n}.
 
-This is the ridge :class:`~hdtheory.models.gcm.GCM` on the same spectrum (``kappa = lam (1 + V)``),
-solved as one scalar equation. ``modes=None`` sums the infinite spectrum: the first ``head`` modes
-exactly, the rest as an integral over ``log k`` (Gauss-Legendre panels up to ``k = head e^50``, the
+**Random features** (Defilippis, Loureiro, Misiakiewicz 2024, Sec. 3; ``features = p`` finite).
+The ridge estimator on ``p`` random features ``z = F psi' / sqrt(p)`` of the kernel, ``psi'_k =
+sqrt(eta_k) psi_k`` and ``F`` a ``p x P`` matrix of i.i.d. standard Gaussians (the kernel is
+``E_F z.z' = psi'.psi'``), ``a = argmin sum_i (y_i - a.z_i)^2 / 2 + (lam / 2) |a|^2``. Two effective
+regularisations: ``kappa_1 = n nu_1`` of the ridge on the features, ``kappa = n nu_2`` of the
+kernel, with ``df_j = df_j(kappa)``:
+
+.. math:: \kappa_1 = \lambda + \frac{\kappa_1}{n} \mathrm{df}_1, \qquad
+          \kappa_1 = \kappa \Big(1 - \frac{\mathrm{df}_1}{p}\Big)
+          \quad\Longleftrightarrow\quad
+          \kappa \Big(1 - \frac{\mathrm{df}_1}{n}\Big)\Big(1 - \frac{\mathrm{df}_1}{p}\Big) = \lambda ,
+
+the root with ``df_1 < min(n, p)``, and, with ``x_k = n eta_k / (kappa + n eta_k)``,
+
+.. math:: \Upsilon = \frac{\mathrm{df}_1^2}{n p} + \Big(1 - \frac{\mathrm{df}_1}{p}\Big)^2 \frac{\mathrm{df}_2 / n}{1 - \mathrm{df}_2 / p},
+          \qquad \mathrm{variance} = \mathrm{noise}\, \frac{\Upsilon}{1 - \Upsilon},
+
+.. math:: \mathrm{bias} = \frac{1}{1 - \Upsilon} \Big[\sum_k \beta^{*2}_k \eta_k (1 - x_k)^2
+          + \frac{\mathrm{df}_1 - \mathrm{df}_2}{p - \mathrm{df}_2} \sum_k \beta^{*2}_k \eta_k\, x_k (1 - x_k)\Big].
+
+These are the deterministic equivalents of Defilippis et al. (their ``nu_1, nu_2, Upsilon, chi``,
+``lam`` on the summed loss) rewritten in ``kappa = n nu``: the feature covariance ``F diag(eta) F^T / p``
+is a sample covariance of ``p`` draws, whose resolvent at ``nu_1`` is that of ``diag(eta)`` at ``nu_2``
+(the first level), and the ridge on ``n`` samples of those features the second. ``features = inf``
+(the default) is the kernel limit: ``kappa_1 = kappa``, ``Upsilon = df_2 / n``, the equations above.
+At ``lam -> 0`` the test error diverges at ``p = n`` (double descent); at ``n -> infinity`` the bias
+tends to the random-feature approximation error ``sum_k beta*_k^2 eta_k kappa / (kappa + n eta_k)``
+with ``df_1 = p``.
+
+The kernel limit is the ridge :class:`~hdtheory.models.gcm.GCM` on the same spectrum
+(``kappa = lam (1 + V)``), solved as one scalar equation (so are finite ``features``; the update is
+infinite where ``df_1 >= p``, which keeps Newton's steps off the spurious root with
+``df_1 > max(n, p)``). ``modes=None`` sums the infinite spectrum: the first ``head`` modes exactly, the rest as an integral over ``log k`` (Gauss-Legendre panels up to ``k = head e^50``, the
 Euler-Maclaurin midpoint correction ``k -> k + 1/2`` included) plus the closed-form leading terms
 beyond; ``modes=P`` truncates the spectrum to its first ``P`` modes (a finite kernel, as simulated).
 
@@ -56,6 +86,7 @@ class KRR(FixedPointTheory):
     noise: jax.Array = parameter(0.0, NONNEGATIVE, "label noise variance")
     lam: jax.Array = parameter(0.0, NONNEGATIVE, "ridge penalty (lam/2)|beta|^2 on the summed loss")
     n: jax.Array = parameter(1000.0, POSITIVE, "number of samples")
+    features: jax.Array = parameter(np.inf, POSITIVE, "number of random features p (inf: the kernel limit)")
     modes: int | None = eqx.field(default=None, static=True)
     head: int = eqx.field(default=1000, static=True)
     panels: int = eqx.field(default=50, static=True)
@@ -63,11 +94,11 @@ class KRR(FixedPointTheory):
     def __check_init__(self):
         if self.modes is not None and (not isinstance(self.modes, int) or self.modes < 1):
             raise ParameterError(f"parameter 'modes' must be None or an integer >= 1, got {self.modes!r}")
-        if self.modes is not None and is_concrete(self.lam) and is_concrete(self.n):
-            if np.any((np.asarray(self.lam) == 0) & (np.asarray(self.n) >= self.modes)):
+        if self.modes is not None and all(map(is_concrete, (self.lam, self.n, self.features))):
+            if np.any((np.asarray(self.lam) == 0) & (np.minimum(self.n, self.features) >= self.modes)):
                 raise ParameterError(
-                    "parameter 'lam' must be > 0 when n >= modes: a finite kernel with as many samples "
-                    "as modes has kappa -> 0 at lam = 0 (the least-squares fit)"
+                    "parameter 'lam' must be > 0 when min(n, features) >= modes: a finite kernel with as "
+                    "many samples and features as modes has kappa -> 0 at lam = 0 (the least-squares fit)"
                 )
 
     def _rule(self):
@@ -108,7 +139,10 @@ class KRR(FixedPointTheory):
 
     def init(self, kind: str = "uninformed") -> jax.Array:
         del kind
-        return self.lam + self.n ** (1 - self.capacity)
+        # The second term bounds df1 <= n sum_k eta_k / kappa below features / 2 (zero in the kernel limit).
+        eta, _, w = self._spectrum()
+        trace = jnp.sum(w * eta) + self._tail(self.n)[0]
+        return self.lam + self.n ** (1 - self.capacity) + 2 * self.n * trace / self.features
 
     def unconstrain(self, kappa):
         return jnp.log(kappa)
@@ -117,16 +151,23 @@ class KRR(FixedPointTheory):
         return jnp.exp(u)
 
     def update(self, kappa):
-        return self.lam + kappa * self.degrees_of_freedom(kappa)[0] / self.n
+        df1 = self.degrees_of_freedom(kappa)[0]
+        kept = (1 - df1 / self.n) * (1 - df1 / self.features)
+        return jnp.where(df1 < self.features, self.lam + kappa * (1 - kept), jnp.inf)
 
     def observables(self, kappa) -> dict[str, jax.Array]:
         eta, power, w = self._spectrum()
         df1, df2 = self.degrees_of_freedom(kappa)
-        shrink = 1.0 / (1.0 - df2 / self.n)
-        bias = (jnp.sum(w * power * (kappa / (kappa + self.n * eta)) ** 2) + self._tail(kappa)[1]) * shrink
-        variance = self.noise * df2 / self.n * shrink
+        n, p = self.n, self.features
+        x = n * eta / (kappa + n * eta)
+        upsilon = df1**2 / (n * p) + (1 - df1 / p) ** 2 * (df2 / n) / (1 - df2 / p)
+        shrink = 1.0 / (1.0 - upsilon)
+        feature_bias = (df1 - df2) / (p - df2) * jnp.sum(w * power * x * (1 - x))
+        bias = (jnp.sum(w * power * (1 - x) ** 2) + self._tail(kappa)[1] + feature_bias) * shrink
+        variance = self.noise * upsilon * shrink
         return {
             "kappa": kappa,
+            "kappa_features": kappa * (1 - df1 / p),
             "df1": df1,
             "df2": df2,
             "bias": bias,

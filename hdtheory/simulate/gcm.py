@@ -19,7 +19,10 @@ channel), as ``RandomFeatures.observables`` defines it; ``m`` and ``q``, the emp
 k^(-1 - 2 capacity source)`` and random signs, ``y = beta*.psi + sqrt(noise) xi``; the ridge estimator
 ``(Psi^T Psi + lam)^-1 Psi^T y`` (solved in its ``n x n`` dual form). ``test_error`` is the exact
 excess error ``sum_k eta_k (beta_k - beta*_k)^2``; ``bias`` and ``variance`` are its parts from the
-teacher and from the noise. The argument ``d`` is not used (the sizes are ``n`` and ``modes``).
+teacher and from the noise. With ``features = p`` finite, the ridge runs on the random features
+``z = F^T psi / sqrt(p)`` (``F``: ``P x p`` i.i.d. standard Gaussians, drawn afresh for every seed) and
+the errors are those of the equivalent weights ``beta = F a / sqrt(p)`` on ``psi``. The argument ``d``
+is not used (the sizes are ``n``, ``modes`` and ``features``).
 """
 
 import jax
@@ -111,25 +114,35 @@ def simulate_krr(theory: KRR, *, d: int = 0, seeds: int = 4, key=None) -> Simula
         raise ValueError("simulating KRR needs a finite number of modes (KRR(modes=P))")
     key = jax.random.PRNGKey(0) if key is None else key
     n, P = round(float(theory.n)), theory.modes
+    p = None if np.isinf(float(theory.features)) else max(round(float(theory.features)), 1)
     k = np.arange(1, P + 1)
     eta = k ** -float(theory.capacity)
     beta_abs = np.sqrt(k ** (-1.0 - 2 * float(theory.capacity) * float(theory.source)) / eta)
     samples = []
     for seed_key in jax.random.split(key, seeds):
-        s_key, x_key, e_key = jax.random.split(seed_key, 3)
+        s_key, x_key, e_key, f_key = jax.random.split(seed_key, 4)
         beta_star = beta_abs * jnp.where(jax.random.bernoulli(s_key, 0.5, (P,)), 1.0, -1.0)
         Psi = jax.random.normal(x_key, (n, P)) * jnp.sqrt(eta)
         noise = jnp.sqrt(theory.noise) * jax.random.normal(e_key, (n,))
-        samples.append(_krr_errors(Psi, beta_star, noise, theory.lam, eta))
+        F = None if p is None else jax.random.normal(f_key, (P, p), Psi.dtype) / np.sqrt(p)
+        samples.append(_krr_errors(Psi, F, beta_star, noise, theory.lam, eta))
     return SimulationResult.from_samples(samples, d=P, n=n)
 
 
 @jax.jit
-def _krr_errors(Psi, beta_star, noise, lam, eta):
-    gram = Psi @ Psi.T + lam * jnp.eye(Psi.shape[0], dtype=Psi.dtype)
+def _krr_errors(Psi, F, beta_star, noise, lam, eta):
+    """Ridge on the features ``Z = Psi F`` (``F = None``: ``Psi``), in dual form; the errors of the
+    weights ``F a`` on ``Psi``."""
+    Z = Psi if F is None else Psi @ F
+    gram = Z @ Z.T + lam * jnp.eye(Z.shape[0], dtype=Z.dtype)
     factor = jax.scipy.linalg.cho_factor(gram)
-    bias_part = Psi.T @ jax.scipy.linalg.cho_solve(factor, Psi @ beta_star) - beta_star
-    noise_part = Psi.T @ jax.scipy.linalg.cho_solve(factor, noise)
+
+    def weights(y):
+        a = Z.T @ jax.scipy.linalg.cho_solve(factor, y)
+        return a if F is None else F @ a
+
+    bias_part = weights(Psi @ beta_star) - beta_star
+    noise_part = weights(noise)
     return {
         "test_error": jnp.sum(eta * (bias_part + noise_part) ** 2),
         "bias": jnp.sum(eta * bias_part**2),
