@@ -42,10 +42,12 @@ the root with ``df_1 < min(n, p)``, and, with ``x_k = n eta_k / (kappa + n eta_k
 .. math:: \mathrm{bias} = \frac{1}{1 - \Upsilon} \Big[\sum_k \beta^{*2}_k \eta_k (1 - x_k)^2
           + \frac{\mathrm{df}_1 - \mathrm{df}_2}{p - \mathrm{df}_2} \sum_k \beta^{*2}_k \eta_k\, x_k (1 - x_k)\Big].
 
-These are the deterministic equivalents of Defilippis et al. (their ``nu_1, nu_2, Upsilon, chi``,
-``lam`` on the summed loss) rewritten in ``kappa = n nu``: the feature covariance ``F diag(eta) F^T / p``
+This is the form of the deterministic equivalent of Defilippis et al. (two effective
+regularisations ``nu = kappa / n``, their ``Upsilon`` and ``chi``), derived by two levels of
+deterministic equivalence for Gaussian ``psi`` and ``F``: the feature covariance ``F diag(eta) F^T / p``
 is a sample covariance of ``p`` draws, whose resolvent at ``nu_1`` is that of ``diag(eta)`` at ``nu_2``
-(the first level), and the ridge on ``n`` samples of those features the second. ``features = inf``
+(the first level), and the ridge on ``n`` samples of those features the second; it is checked against
+simulations of exactly this model. ``features = inf``
 (the default) is the kernel limit: ``kappa_1 = kappa``, ``Upsilon = df_2 / n``, the equations above.
 At ``lam -> 0`` the test error diverges at ``p = n`` (double descent); at ``n -> infinity`` the bias
 tends to the random-feature approximation error ``sum_k beta*_k^2 eta_k kappa / (kappa + n eta_k)``
@@ -54,7 +56,8 @@ with ``df_1 = p``.
 The kernel limit is the ridge :class:`~hdtheory.models.gcm.GCM` on the same spectrum
 (``kappa = lam (1 + V)``), solved as one scalar equation (so are finite ``features``; the update is
 infinite where ``df_1 >= p``, which keeps Newton's steps off the spurious root with
-``df_1 > max(n, p)``). ``modes=None`` sums the infinite spectrum: the first ``head`` modes exactly, the rest as an integral over ``log k`` (Gauss-Legendre panels up to ``k = head e^50``, the
+``df_1 > max(n, p)``). ``modes=None`` sums the infinite spectrum: the first ``head`` modes exactly,
+the rest as an integral over ``log k`` (Gauss-Legendre panels up to ``k = head e^50``, the
 Euler-Maclaurin midpoint correction ``k -> k + 1/2`` included) plus the closed-form leading terms
 beyond; ``modes=P`` truncates the spectrum to its first ``P`` modes (a finite kernel, as simulated).
 
