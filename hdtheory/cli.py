@@ -15,6 +15,7 @@ the input are one line on stderr and exit status 2; a solve that does not conver
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -147,10 +148,19 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _finite(value):
+    """``value`` with NaN and infinities as None: strict JSON has no such numbers."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
 def _print(args, record: dict) -> None:
-    """``record`` as JSON, or one ``key  value`` line per entry."""
+    """``record`` as JSON (NaN as null), or one ``key  value`` line per entry."""
     if args.json:
-        print(json.dumps(record, indent=2))
+        print(json.dumps(_finite(record), indent=2, allow_nan=False))
         return
     width = max(map(len, record), default=0)
     for key, value in record.items():

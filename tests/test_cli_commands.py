@@ -94,6 +94,7 @@ def test_tune_finds_the_ridge_optimum_and_reports_the_boundary(capsys):
     status, out, err = main(capsys, *args, "noise=0.5")
     assert status == 0, err
     record = json.loads(out)
+    assert record["limit_value"] is None  # an interior optimum: no limit beyond a bound
     assert record["params"]["lam"] == pytest.approx(0.5, rel=1e-5)
     assert record["at_boundary"] == {"lam": 0} and record["converged"] is True
     assert record["value"] == pytest.approx(record["observables"]["test_error"], rel=1e-12)
