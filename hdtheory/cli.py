@@ -400,7 +400,13 @@ def _use_device(device: str | None) -> None:
 
 
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    # key=value parameters may come after the options, too.
+    if extra and hasattr(args, "params") and all("=" in e and not e.startswith("-") for e in extra):
+        args.params += extra
+    elif extra:
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
     jax.config.update("jax_enable_x64", args.precision == "float64")
     from ._theory import ParameterError
 

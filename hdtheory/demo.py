@@ -105,8 +105,8 @@ def learning_curve(out: Path, quick: bool, progress: bool) -> str:
     alphas = np.linspace(0.1, 5.0, _GRID[quick][0] * _GRID[quick][1] if quick else 512)
     data = sweep(theory, {"alpha": alphas, "lam": [float(theory.lam)]}, progress=progress)
     data = data.squeeze("lam", drop=True).assign_attrs(lam=float(theory.lam))
-    sim_alphas = np.array([0.5, 3.0]) if quick else np.array([0.5, 1.0, 2.0, 3.0, 4.0, 5.0])
-    d, seeds = (200, 2) if quick else (800, 4)
+    sim_alphas = np.array([0.5, 3.0]) if quick else np.array([0.5, 1.5, 3.0, 5.0])
+    d, seeds = (200, 2) if quick else (500, 4)
     sims = [simulate(eqx.tree_at(lambda t: t.alpha, theory, jnp.asarray(a)), d=d, seeds=seeds)
             for a in sim_alphas]
     sim = xr.Dataset(
