@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import jax
+import numpy as np
 
 
 def _models():
@@ -207,8 +208,8 @@ def _times(value: str) -> list[float]:
 
 
 def _listed(value):
-    value = jax.numpy.asarray(value)
-    return value.tolist()
+    """A number or a (nested) list of numbers from a scalar or an array."""
+    return np.asarray(value).tolist()
 
 
 def _cmd_sweep(args) -> int:

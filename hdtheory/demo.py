@@ -146,7 +146,7 @@ def committee_plateau(out: Path, quick: bool, progress: bool) -> str:
     from .simulate import simulate
 
     K = 3
-    t1, d, seeds = (40.0, 200, 2) if quick else (300.0, 1000, 2)
+    t1, d, seeds = (40.0, 200, 2) if quick else (300.0, 500, 2)
     ts = np.linspace(0.0, t1, 301)
     lrs = np.array([0.5, 0.3, 0.1])
     make = lambda lr: Committee(K=K, M=K, lr=lr, q0=0.2, r0=0.02)
