@@ -1,11 +1,14 @@
-"""The demo: ``hdtheory demo``, three figures of the theory with their data and an index page.
+"""The demo: ``hdtheory demo``, four figures of the theory with their data and an index page.
 
 1. ``phase_diagram``: the test error of logistic regression on a sign teacher with label flips over
    ``(alpha, lam)`` (one :func:`hdtheory.sweep`), with the optimal ``lam(alpha)`` found by
    :func:`hdtheory.tune` (one vmapped call over ``alpha``) drawn on top.
 2. ``learning_curve``: the test error of :class:`hdtheory.ERM` on its defaults against ``alpha``,
    with finite-size simulation points (:func:`hdtheory.simulate.simulate`) over a few seeds.
-3. ``committee_plateau``: the Saad-Solla plateau of online SGD in a soft committee machine
+3. ``double_descent``: ridge regression on random features ``erf(F x / sqrt(d))`` against the
+   number of features per sample ``p / n``, for three penalties (:class:`hdtheory.RandomFeatures`,
+   one vmapped solve): the peak at the interpolation threshold ``p = n`` as ``lam -> 0``.
+4. ``committee_plateau``: the Saad-Solla plateau of online SGD in a soft committee machine
    (K = M = 3, erf), three learning rates, with online SGD at finite ``d`` on top.
 
 Each figure is written as PNG and PDF, its data as netCDF and CSV; ``index.html`` shows the figures
@@ -136,6 +139,47 @@ def learning_curve(out: Path, quick: bool, progress: bool) -> str:
             "seeds, error bars one standard error).")
 
 
+def double_descent(out: Path, quick: bool, progress: bool) -> str:
+    """Random-features ridge regression against p / n for three penalties."""
+    import matplotlib.pyplot as plt
+    import xarray as xr
+
+    from ._fixed_point import solve
+    from .models import RandomFeatures
+
+    gammas = np.logspace(-1, 1, 61 if quick else 241)
+    lams = np.array([1e-4, 1e-2, 1e-1])
+    theory = lambda gamma, lam: RandomFeatures(alpha=1.0, gamma=gamma, lam=lam, loss="square",
+                                               teacher="linear", noise=0.1)
+    curves = jax.jit(jax.vmap(jax.vmap(lambda g, l: solve(theory(g, l)), (0, None)), (None, 0)))
+    sol = curves(jnp.asarray(gammas), jnp.asarray(lams))
+    data = xr.Dataset(
+        {
+            "test_error": (("lam", "gamma"), np.asarray(sol.observables["test_error"])),
+            "converged": (("lam", "gamma"), np.asarray(sol.converged)),
+        },
+        coords={"lam": lams, "gamma": gammas},
+        attrs={"alpha": 1.0, "activation": "erf", "teacher": "linear", "noise": 0.1},
+    )
+    _write(out, "double_descent", data)
+
+    fig, ax = plt.subplots(figsize=(5.5, 4), constrained_layout=True)
+    for lam in lams:
+        curve = data.sel(lam=lam)
+        ax.loglog(gammas, curve["test_error"], label=rf"$\lambda$ = {lam:g}")
+        bad = ~curve["converged"].values
+        if bad.any():
+            ax.plot(gammas[bad], curve["test_error"].values[bad], "rx")
+    ax.axvline(1.0, color="gray", lw=0.5)
+    ax.set_xlabel(r"$p/n$ (features per sample; $n = d$)")
+    ax.set_ylabel("test error")
+    ax.legend()
+    _save(fig, out, "double_descent")
+    return ("Double descent of ridge regression on erf random features (n = d samples, linear teacher "
+            "with noise variance 0.1): the test error against the number of features per sample, "
+            "peaking at p = n as the penalty vanishes.")
+
+
 def committee_plateau(out: Path, quick: bool, progress: bool) -> str:
     """The Saad-Solla plateau: ODEs for three learning rates, online SGD at finite d."""
     import matplotlib.pyplot as plt
@@ -213,6 +257,7 @@ def run(out: Path, *, quick: bool = False, progress: bool = True) -> dict[str, P
     stages = {
         "phase_diagram": ("test error over (alpha, lam), optimal lam(alpha) by tune", phase_diagram),
         "learning_curve": ("learning curve and finite-size simulations", learning_curve),
+        "double_descent": ("random-features double descent", double_descent),
         "committee_plateau": ("Saad-Solla plateau: ODEs and online SGD", committee_plateau),
     }
     start = time.perf_counter()

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-FIGURES = ("phase_diagram", "learning_curve", "committee_plateau")
+FIGURES = ("phase_diagram", "learning_curve", "double_descent", "committee_plateau")
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -53,7 +53,7 @@ def demo(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
     result = hdtheory("demo", "--quick", "--out", str(root / "out"), "--json")
     assert result.returncode == 0, result.stderr
-    assert "[3/3]" in result.stderr  # progress is shown
+    assert f"[{len(FIGURES)}/{len(FIGURES)}]" in result.stderr  # progress is shown
     return root, json.loads(result.stdout)
 
 
@@ -90,6 +90,14 @@ def test_demo_data(demo):
     theory = curve["test_error"].interp(alpha=curve["alpha_sim"])
     gap = abs(theory - curve["simulated_test_error"])
     assert bool((gap < 4 * curve["simulated_test_error_sem"] + 0.02).all())
+
+    descent = xr.open_dataset(out / "double_descent.nc")
+    assert bool(descent["converged"].all())
+    # The interpolation peak: at the smallest penalty the error is largest at p = n (gamma = 1), and
+    # a larger penalty lowers it there.
+    smallest = descent["test_error"].isel(lam=0)
+    assert abs(float(smallest.idxmax("gamma")) - 1.0) < 0.1
+    assert float(descent["test_error"].isel(lam=-1).sel(gamma=1.0, method="nearest")) < float(smallest.max())
 
     plateau = xr.open_dataset(out / "committee_plateau.nc")
     eg = plateau["eg"]
