@@ -37,7 +37,7 @@ def main(quick: bool, out: str) -> None:
     for value, name in ((it.value, r"$\alpha_{IT}$"), (alg.value, r"$\alpha_{alg}$")):
         ax.axvline(float(value), color="gray", lw=0.7)
         ax.text(float(value), 0.95, name, ha="right", va="top", rotation=90, transform=ax.get_xaxis_transform())
-    d, gamp_alphas = (300, alphas[::3]) if quick else (2000, alphas[::2])
+    d, gamp_alphas = (300, alphas[-1:]) if quick else (2000, alphas[::2])
     for i, alpha in enumerate(gamp_alphas):
         instance = hd.BayesGLM(alpha=float(alpha), prior="rademacher", channel="sign")
         sim = hd.simulate.simulate(instance, d=d, seeds=2, steps=50)

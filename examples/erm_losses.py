@@ -1,7 +1,8 @@
 """Test error of ERM against alpha for the square and logistic losses, with d(error)/d(lam).
 
 Sign teacher, lam = 0.1. Each curve is one vmapped solve; the derivative comes from the implicit
-function theorem at each fixed point. Writes erm_losses.png. Run: python examples/erm_losses.py
+function theorem at each fixed point. Writes erm_losses.png.
+Run: python examples/erm_losses.py [--quick]
 """
 
 import argparse
@@ -43,6 +44,7 @@ def main(points: int, out: str) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=100, help="values of alpha")
+    parser.add_argument("--quick", action="store_true", help="12 values of alpha")
     parser.add_argument("--out", default="erm_losses.png")
     args = parser.parse_args()
-    main(args.points, args.out)
+    main(12 if args.quick else args.points, args.out)

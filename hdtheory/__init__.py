@@ -10,6 +10,7 @@ from ._theory import FixedPointTheory, Interval, ODETheory, ParameterError, Theo
 from ._tune import Identity, Log, Softplus, Transform, TuneResult, tune
 from .dynamics import Committee
 from .models import ERM, BayesGLM, Spiked
+from .models import GCM, KRR, RandomFeatures
 
 __version__ = "0.1.0"
 
@@ -48,4 +49,7 @@ __all__ = [
     "BayesGLM",
     "Spiked",
     "Committee",
+    "GCM",
+    "RandomFeatures",
+    "KRR",
 ]

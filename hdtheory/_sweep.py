@@ -66,11 +66,29 @@ def _default_chunk(solver, values, devices) -> int:
     free = _free_memory(devices[0])
     if free is None:
         return _CPU_CHUNK * len(devices)
-    probe = 8
-    batch = jnp.asarray(values[:1].repeat(probe, 0))
-    analysis = jax.jit(lambda v, n: solver(v, n)).lower(batch, jnp.asarray(1)).compile().memory_analysis()
-    per_point = (analysis.temp_size_in_bytes + analysis.output_size_in_bytes) / probe
+    per_point = _bytes_per_point(solver, values[:1], devices[0].device_kind)
     return max(1, int(free // 2 // max(per_point, 1)) // len(devices)) * len(devices)
+
+
+_BYTES_PER_POINT: dict = {}
+
+
+def _bytes_per_point(solver, row: np.ndarray, device_kind: str) -> float:
+    """Temporary and output bytes per point of the compiled sweep program, measured once per program.
+
+    A program's memory depends on its structure and shapes only, so one probe (a compilation, which
+    costs seconds on an accelerator) serves every later sweep of the same model configuration.
+    """
+    leaves, structure = jax.tree.flatten(solver)
+    shapes = tuple((np.shape(x), jnp.result_type(x)) for x in leaves)
+    key = (structure, shapes, row.shape, row.dtype, device_kind)
+    if key not in _BYTES_PER_POINT:
+        probe = 8
+        batch = jnp.asarray(row.repeat(probe, 0))
+        lowered = jax.jit(lambda v, n: solver(v, n)).lower(batch, jnp.asarray(1))
+        analysis = lowered.compile().memory_analysis()
+        _BYTES_PER_POINT[key] = (analysis.temp_size_in_bytes + analysis.output_size_in_bytes) / probe
+    return _BYTES_PER_POINT[key]
 
 
 class _Solver(eqx.Module):

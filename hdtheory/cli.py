@@ -1,18 +1,26 @@
-"""The ``hdtheory`` command: list models, evaluate one setting, run the demo.
+"""The ``hdtheory`` command: list, eval, sweep, tune, simulate, demo.
 
 ``eval`` solves a fixed-point model (:data:`hdtheory.models.MODELS`) or integrates an ODE theory
-(:data:`hdtheory.dynamics.DYNAMICS`) to the times ``t=...``.
+(:data:`hdtheory.dynamics.DYNAMICS`) to the times ``t=...``; ``sweep`` runs a grid described by a TOML
+file (:mod:`hdtheory._config`); ``tune`` minimises an observable over some parameters
+(:func:`hdtheory.tune`); ``simulate`` runs the finite-size counterpart (:func:`hdtheory.simulate.simulate`);
+``demo`` writes the figures of the quick start. The commands are generic over the two registries:
+a model added to either appears everywhere.
 
-Errors in the input are one line on stderr and exit status 2; a solve that does not converge is
-reported (``converged``, ``status``) with exit status 0, since it is a result, not an error.
+Every command takes ``--json`` (machine-readable output on stdout), ``--precision float32|float64``
+(default float64) and ``--device cpu|gpu`` (default: jax's, a GPU when one is installed). Errors in
+the input are one line on stderr and exit status 2; a solve that does not converge is reported
+(``converged``, ``status``) with exit status 0, since it is a result, not an error.
 """
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
 import jax
+import numpy as np
 
 
 def _models():
@@ -125,49 +133,193 @@ def _solution_record(solution) -> dict:
 def _cmd_eval(args) -> int:
     from ._fixed_point import solve
 
-    from ._theory import ODETheory
-
-    model = _models().get(args.model)
-    is_ode = isinstance(model, type) and issubclass(model, ODETheory)
+    is_ode = _is_ode(args.model)
     params = [p for p in args.params if not (is_ode and p.partition("=")[0] == "t")]
     theory = build_theory(args.model, params)
     record = _trajectory_record(theory, args.params) if is_ode else _solution_record(solve(theory))
-    if args.json:
-        print(json.dumps(record, indent=2))
-    else:
-        width = max(map(len, record))
-        for key, value in record.items():
-            shown = f"{value:.10g}" if isinstance(value, float) else json.dumps(value)
-            print(f"{key:<{width}}  {shown}" if not isinstance(value, str) else f"{key:<{width}}  {value}")
+    _print(args, record)
     return 0
 
 
 def _cmd_demo(args) -> int:
     from . import demo
 
-    paths = demo.run(Path(args.out), quick=args.quick, progress=not args.json)
-    if args.json:
-        print(json.dumps({k: str(v) for k, v in paths.items()}, indent=2))
-    else:
-        for name, path in paths.items():
-            print(f"{name}: {path}")
+    paths = demo.run(Path(args.out), quick=args.quick, progress=True)
+    _print(args, {k: str(v) for k, v in paths.items()})
     return 0
+
+
+def _finite(value):
+    """``value`` with NaN and infinities as None: strict JSON has no such numbers."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _print(args, record: dict) -> None:
+    """``record`` as JSON (NaN as null), or one ``key  value`` line per entry."""
+    if args.json:
+        print(json.dumps(_finite(record), indent=2, allow_nan=False))
+        return
+    width = max(map(len, record), default=0)
+    for key, value in record.items():
+        shown = value if isinstance(value, str) else f"{value:.10g}" if isinstance(value, float) else json.dumps(value)
+        print(f"{key:<{width}}  {shown}")
+
+
+def _is_ode(model_name: str) -> bool:
+    from ._theory import ODETheory
+
+    model = _models().get(model_name)
+    return isinstance(model, type) and issubclass(model, ODETheory)
+
+
+def _take(assignments: list[str], keys: set[str]) -> tuple[list[str], dict[str, str]]:
+    """Split off the ``key=value`` items whose key is in ``keys`` (options, not model parameters)."""
+    rest, taken = [], {}
+    for item in assignments:
+        key, sep, value = item.partition("=")
+        if sep and key in keys:
+            taken[key] = value
+        else:
+            rest.append(item)
+    return rest, taken
+
+
+def _count(key: str, value: str, default: int) -> int:
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise UsageError(f"{key!r} must be an integer >= 1, got {value!r}")
+    return number
+
+
+def _times(value: str) -> list[float]:
+    times = list(_numbers("t", value)) if "," in value else [_numbers("t", value)]
+    if not all(0 <= t < float("inf") for t in times):
+        raise UsageError(f"parameter 't' must be finite times >= 0, got {value!r}")
+    return times
+
+
+def _listed(value):
+    """A number or a (nested) list of numbers from a scalar or an array."""
+    return np.asarray(value).tolist()
+
+
+def _cmd_sweep(args) -> int:
+    from . import _config
+
+    try:
+        config = _config.load(args.config)
+    except _config.ConfigError as error:
+        raise UsageError(str(error)) from None
+    paths = _config.run(config, Path(args.out), progress=not args.json)
+    _print(args, {k: str(v) for k, v in paths.items()})
+    return 0
+
+
+def _over(spec: str) -> tuple[str, object]:
+    """``name:transform`` or ``name:transform:low:high``."""
+    from ._tune import TRANSFORMS
+
+    parts = spec.split(":")
+    if len(parts) not in (2, 4) or parts[1] not in TRANSFORMS:
+        raise UsageError(f"--over {spec!r}: expected name:transform[:low:high] with transform one of "
+                         f"{', '.join(TRANSFORMS)}")
+    if len(parts) == 2:
+        return parts[0], parts[1]
+    try:
+        low, high = float(parts[2]), float(parts[3])
+    except ValueError:
+        raise UsageError(f"--over {spec!r}: the bounds must be numbers") from None
+    return parts[0], TRANSFORMS[parts[1]](low=low, high=high)
+
+
+def _cmd_tune(args) -> int:
+    from ._config import observable_names
+    from ._fixed_point import Status
+    from ._tune import tune
+
+    ode = _is_ode(args.model)
+    params, taken = _take(args.params, {"t"} if ode else set())
+    theory = build_theory(args.model, params)
+    observables = observable_names(theory)
+    if observables.get(args.objective, None) != ():
+        scalars = [k for k, shape in observables.items() if shape == ()]
+        raise UsageError(f"--objective {args.objective!r} is not a scalar observable of {args.model}; "
+                         f"choose one of {', '.join(scalars)}")
+    options = {"t1": _times(taken.get("t", "100"))[-1]} if ode else {}
+    over = dict(_over(spec) for spec in args.over)
+    result = tune(theory, args.objective, over, max_iterations=args.max_iterations, **options)
+    record = {
+        "model": args.model,
+        "objective": args.objective,
+        "params": {k: _listed(v) for k, v in result.params.items()},
+        "value": float(result.objective),
+        "at_boundary": {k: _listed(v) for k, v in result.at_boundary.items()},
+        "limit_value": float(result.limit_objective),
+        "converged": bool(result.converged),
+        "iterations": int(result.iterations),
+        "evaluations": int(result.evaluations),
+        "grad_norm": float(result.grad_norm),
+    }
+    if not ode:
+        record["status"] = Status(int(result.solution.status)).name.lower()
+        record["observables"] = {k: _listed(v) for k, v in result.solution.observables.items()}
+    _print(args, record)
+    return 0
+
+
+def _cmd_simulate(args) -> int:
+    from .simulate import simulate
+
+    ode = _is_ode(args.model)
+    params, taken = _take(args.params, {"d", "seeds"} | ({"t"} if ode else set()))
+    theory = build_theory(args.model, params)
+    d, seeds = _count("d", taken.get("d"), 1000), _count("seeds", taken.get("seeds"), 4)
+    options = {"times": _times(taken["t"])} if "t" in taken else {}
+    if simulate.dispatch(type(theory)) is simulate.dispatch(object):
+        raise UsageError(f"no simulation is registered for {args.model}")
+    result = simulate(theory, d=d, seeds=seeds, key=jax.random.PRNGKey(args.seed), **options)
+    record = {"model": args.model, "d": result.d, "n": result.n, "seeds": result.seeds,
+              "mean": {k: _listed(v) for k, v in result.mean.items()},
+              "sem": {k: _listed(v) for k, v in result.sem.items()}}
+    _print(args, record)
+    return 0
+
+
+def _common() -> argparse.ArgumentParser:
+    """The options every command takes."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--json", action="store_true", help="machine-readable output on stdout")
+    p.add_argument("--precision", choices=("float32", "float64"), default="float64",
+                   help="floating-point precision (default: float64)")
+    p.add_argument("--device", choices=("cpu", "gpu"), default=None,
+                   help="where to compute (default: a GPU when jax has one, else the CPU)")
+    return p
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="hdtheory",
-        description="Exact high-dimensional learning curves as differentiable JAX programs.",
+        description="Exact high-dimensional learning curves as differentiable JAX programs. "
+        "'hdtheory COMMAND --help' describes each command.",
     )
-    p.add_argument("--float32", action="store_true", help="compute in float32 (default float64)")
     sub = p.add_subparsers(dest="command", required=True)
+    common = [_common()]
 
-    s = sub.add_parser("list", help="models, their parameters, defaults and allowed ranges")
-    s.add_argument("--json", action="store_true", help="machine-readable output")
+    s = sub.add_parser("list", parents=common, help="models, their parameters, defaults and allowed ranges")
     s.set_defaults(run=_cmd_list)
 
     s = sub.add_parser(
         "eval",
+        parents=common,
         help="solve one setting and print its observables and diagnostics",
         description="Examples: hdtheory eval erm loss=logistic teacher=sign alpha=2 lam=0.1 --json; "
         "hdtheory eval committee K=2 M=2 lr=0.5 t=10,50,100 --json (ODE theories: observables at "
@@ -175,23 +327,92 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("model", help="a model name (see 'hdtheory list')")
     s.add_argument("params", nargs="*", metavar="key=value", help="parameters; others keep defaults")
-    s.add_argument("--json", action="store_true", help="machine-readable output")
     s.set_defaults(run=_cmd_eval)
 
-    s = sub.add_parser("demo", help="the learning curve of erm on its defaults, with simulations")
+    s = sub.add_parser(
+        "sweep",
+        parents=common,
+        help="a grid described by a TOML file: netCDF, CSV and figures",
+        description="Solve a fixed-point model over the grid that CONFIG.toml describes (model, "
+        "[parameters], [axes] as linspace, logspace or a list, observables, [[plots]]; see "
+        "examples/configs/) and write NAME.nc, NAME.csv and the figures into --out.",
+    )
+    s.add_argument("config", metavar="CONFIG.toml", help="the sweep's description")
+    s.add_argument("--out", default=".", help="output folder (default: the current one)")
+    s.set_defaults(run=_cmd_sweep)
+
+    s = sub.add_parser(
+        "tune",
+        parents=common,
+        help="minimise an observable over some parameters (the optimum, the objective, at_boundary)",
+        description="Example: hdtheory tune erm loss=logistic alpha=2 --over lam:log "
+        "--objective test_error --json. Each --over is name:transform or name:transform:low:high "
+        "with transform log, softplus or identity; the named parameters start from their given "
+        "values. ODE theories: t=T is the time at which the objective is taken. at_boundary is -1 "
+        "(+1) where a parameter stopped at its low (high) bound; limit_value is the objective "
+        "in the limit beyond a low bound (e.g. lam = 0).",
+    )
+    s.add_argument("model", help="a model name (see 'hdtheory list')")
+    s.add_argument("params", nargs="*", metavar="key=value", help="parameters; others keep defaults")
+    s.add_argument("--over", action="append", required=True, metavar="NAME:TRANSFORM[:LOW:HIGH]",
+                   help="a parameter to tune (repeat for several)")
+    s.add_argument("--objective", required=True, help="a scalar observable to minimise, e.g. test_error")
+    s.add_argument("--max-iterations", type=int, default=50, help="optimiser iterations (default 50)")
+    s.set_defaults(run=_cmd_tune)
+
+    s = sub.add_parser(
+        "simulate",
+        parents=common,
+        help="the same setting at finite dimension d, averaged over seeds",
+        description="Example: hdtheory simulate erm alpha=2 lam=0.1 d=1000 seeds=4 --json. d (default "
+        "1000) and seeds (default 4) set the size and the number of instances; ODE theories take "
+        "t=T1,T2,... for the times at which the observables are measured. Prints the mean and the "
+        "standard error of the mean of every observable.",
+    )
+    s.add_argument("model", help="a model name (see 'hdtheory list')")
+    s.add_argument("params", nargs="*", metavar="key=value", help="parameters, d=, seeds=")
+    s.add_argument("--seed", type=int, default=0, help="the random seed (default 0)")
+    s.set_defaults(run=_cmd_simulate)
+
+    s = sub.add_parser(
+        "demo",
+        parents=common,
+        help="the quick start: phase diagram with the optimal lam, learning curve, plateau",
+        description="Writes into --out the test error of logistic regression over (alpha, lam) with "
+        "the optimal lam(alpha) found by tune, the learning curve with finite-size simulations, the "
+        "Saad-Solla plateau of a committee machine, their data, and an index.html showing them. "
+        "About two minutes on a 2-core CPU.",
+    )
     s.add_argument("--out", default="hdtheory-demo", help="output folder (default: ./hdtheory-demo)")
     s.add_argument("--quick", action="store_true", help="a reduced run (fewer points, smaller d)")
-    s.add_argument("--json", action="store_true", help="print the written paths as JSON")
     s.set_defaults(run=_cmd_demo)
     return p
 
 
+def _use_device(device: str | None) -> None:
+    """Compute on the CPU only, or check that there is a GPU (jax's default backend when present)."""
+    if device == "cpu":
+        jax.config.update("jax_platforms", "cpu")
+    elif device == "gpu":
+        try:
+            jax.devices("gpu")
+        except RuntimeError:
+            raise UsageError("--device gpu: jax finds no GPU (install jax[cuda12], see the README)") from None
+
+
 def main(argv=None) -> int:
-    args = parser().parse_args(argv)
-    jax.config.update("jax_enable_x64", not args.float32)
+    p = parser()
+    args, extra = p.parse_known_args(argv)
+    # key=value parameters may come after the options, too.
+    if extra and hasattr(args, "params") and all("=" in e and not e.startswith("-") for e in extra):
+        args.params += extra
+    elif extra:
+        p.error(f"unrecognized arguments: {' '.join(extra)}")
+    jax.config.update("jax_enable_x64", args.precision == "float64")
     from ._theory import ParameterError
 
     try:
+        _use_device(args.device)
         return args.run(args)
     except (UsageError, ParameterError) as error:
         print(f"hdtheory: error: {error}", file=sys.stderr)

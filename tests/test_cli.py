@@ -1,4 +1,4 @@
-"""The command line: list, eval, demo; errors on stderr with exit status 2."""
+"""The command line: list, eval; errors on stderr with exit status 2 (the demo: tests/test_demo.py)."""
 
 import json
 import subprocess
@@ -6,8 +6,6 @@ import sys
 import tempfile
 
 import pytest
-
-from hdtheory import cli
 
 
 def run(*args):
@@ -56,17 +54,3 @@ def test_bad_input_exits_2_naming_the_parameter(args, name):
 def test_help_everywhere():
     for args in (["--help"], ["eval", "--help"], ["list", "--help"], ["demo", "--help"]):
         assert run(*args).returncode == 0
-
-
-def test_demo_writes_data_and_figures(tmp_path):
-    assert cli.main(["demo", "--quick", "--out", str(tmp_path), "--json"]) == 0
-    import xarray as xr
-
-    for name in ("learning_curve.png", "learning_curve.pdf", "learning_curve.csv"):
-        assert (tmp_path / name).stat().st_size > 0
-    data = xr.open_dataset(tmp_path / "learning_curve.nc")
-    assert bool(data["converged"].all())
-    # The simulation points sit on the theory curve within their finite-size error.
-    theory = data["test_error"].interp(alpha=data["alpha_sim"])
-    gap = abs(theory - data["simulated_test_error"])
-    assert bool((gap < 4 * data["simulated_test_error_sem"] + 0.02).all())

@@ -154,3 +154,8 @@ def test_default_chunk_follows_device_memory(monkeypatch):
     linear = _sweep._Solver(hd.ERM(loss="square", teacher="linear"), ("alpha",), "uninformed", ())
     # The linear teacher's labels are a product quadrature rule: far more memory per point.
     assert 0 < _sweep._default_chunk(linear, values, devices) < binary / 10
+    # The probe is a compilation: it runs once per program, not once per sweep.
+    probes = len(_sweep._BYTES_PER_POINT)
+    other = _sweep._Solver(hd.ERM(lam=0.3, alpha=2.0), ("alpha",), "uninformed", ())
+    assert _sweep._default_chunk(other, values, devices) == binary
+    assert len(_sweep._BYTES_PER_POINT) == probes

@@ -2,9 +2,13 @@
 
 from .bayes import BayesGLM
 from .erm import ERM, Overlaps
+from .gcm import GCM, RandomFeatures
+from .krr import KRR
 from .spiked import Spiked
 
 MODELS = {"erm": ERM, "bayes-glm": BayesGLM, "spiked": Spiked}
+MODELS |= {"random-features": RandomFeatures, "krr": KRR}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
+__all__ += ["GCM", "RandomFeatures", "KRR"]

@@ -33,8 +33,13 @@ class SimulationResult(eqx.Module):
     @classmethod
     def from_samples(cls, samples: list[dict], *, d: int, n: int) -> "SimulationResult":
         """Summarise a list of per-seed dictionaries of observables."""
-        stacked = {k: np.array([s[k] for s in samples], dtype=float) for k in samples[0]}
-        seeds = len(samples)
+        return cls.from_stacked({k: np.array([s[k] for s in samples]) for k in samples[0]}, d=d, n=n)
+
+    @classmethod
+    def from_stacked(cls, samples: dict, *, d: int, n: int) -> "SimulationResult":
+        """Summarise observables stacked over the seeds on their first axis."""
+        stacked = {k: np.asarray(v, dtype=float) for k, v in samples.items()}
+        seeds = len(next(iter(stacked.values())))
 
         def scalar(x):
             return float(x) if np.ndim(x) == 0 else x
@@ -51,6 +56,21 @@ class SimulationResult(eqx.Module):
                 for k, v in stacked.items()
             }
         return cls(mean=mean, sem=sem, samples=stacked, d=d, n=n, seeds=seeds)
+
+
+def online_steps(times, *, d: int, seeds: int, time_per_step: float) -> np.ndarray:
+    """The step counts at which an online simulation records, from ``times`` (``[0, 1, 10]`` if None).
+
+    Checks ``d`` and ``seeds``; sorts ``times`` and rounds each to a whole number of steps of
+    ``time_per_step``. Returns the ``(len(times), 2)`` bounds ``[previous, this]`` of each segment.
+    """
+    if d < 1 or seeds < 1:
+        raise ValueError(f"need d >= 1 and seeds >= 1, got d={d}, seeds={seeds}")
+    times = np.sort(np.atleast_1d(np.asarray([0.0, 1.0, 10.0] if times is None else times, float)))
+    if np.any(times < 0):
+        raise ValueError(f"times must be >= 0, got {times}")
+    steps = np.rint(times / time_per_step).astype(np.int64)
+    return np.stack([np.concatenate([[0], steps[:-1]]), steps], -1)
 
 
 @functools.singledispatch
@@ -78,5 +98,6 @@ from . import bayes  # noqa: E402, F401  (registers GAMP for the Bayes-optimal G
 from . import committee  # noqa: E402, F401  (registers the committee-machine simulation)
 from . import single_index  # noqa: E402, F401  (registers the single-index simulation)
 from . import spiked  # noqa: E402, F401  (registers AMP for the spiked Wigner model)
+from . import gcm  # noqa: E402, F401  (registers random features and kernel ridge regression)
 
 __all__ = ["simulate", "SimulationResult"]

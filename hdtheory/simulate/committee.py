@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..dynamics.committee import Committee, CommitteeState
-from . import SimulationResult, simulate
+from . import SimulationResult, online_steps, simulate
 
 
 def _orthonormal_rows(key, rows: int, d: int, dtype):
@@ -95,29 +95,17 @@ def simulate_committee(
         times: the times (in the theory's unit, samples / d by default) at which to measure;
             ``[0, 1, 10]`` by default. Each is rounded to a whole number of steps.
     """
-    if d < 1 or seeds < 1:
-        raise ValueError(f"need d >= 1 and seeds >= 1, got d={d}, seeds={seeds}")
     key = jax.random.PRNGKey(0) if key is None else key
-    times = np.sort(np.atleast_1d(np.asarray([0.0, 1.0, 10.0] if times is None else times, float)))
-    if np.any(times < 0):
-        raise ValueError(f"times must be >= 0, got {times}")
     per_sample = float(theory.lr) if theory.time == "lr" else 1.0
-    steps = np.rint(times / per_sample * d).astype(np.int64)
-    bounds = np.stack([np.concatenate([[0], steps[:-1]]), steps], -1)
+    bounds = online_steps(times, d=d, seeds=seeds, time_per_step=per_sample / d)
     run = jax.jit(jax.vmap(lambda k: _run(theory, k, d, bounds)))
     Q, R, v, T = run(jax.random.split(key, seeds))
     observables = jax.vmap(
         jax.vmap(lambda q, r, vv: theory.observables(0.0, CommitteeState(Q=q, R=r, v=vv)))
     )(Q, R, v)
-    observables["T"] = jnp.broadcast_to(T[:, None], (seeds, len(times)) + T.shape[1:])
-    samples = {k: np.asarray(x, float) for k, x in observables.items()}
-    samples["t"] = np.broadcast_to(steps * per_sample / d, (seeds, len(times)))
-    mean = {k: x.mean(0) for k, x in samples.items()}
-    sem = {
-        k: x.std(0, ddof=1) / np.sqrt(seeds) if seeds > 1 else np.full_like(x[0], np.nan)
-        for k, x in samples.items()
-    }
-    return SimulationResult(mean=mean, sem=sem, samples=samples, d=d, n=int(steps[-1]), seeds=seeds)
+    observables["T"] = jnp.broadcast_to(T[:, None], (seeds, len(bounds)) + T.shape[1:])
+    observables["t"] = np.broadcast_to(bounds[:, 1] * per_sample / d, (seeds, len(bounds)))
+    return SimulationResult.from_stacked(observables, d=d, n=int(bounds[-1, 1]))
 
 
 simulate.register(Committee)(simulate_committee)

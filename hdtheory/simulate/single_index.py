@@ -18,7 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..dynamics.single_index import Overlaps, SingleIndex, hermite_series
-from . import SimulationResult, simulate
+from . import SimulationResult, online_steps, simulate
 
 
 def _run(theory: SingleIndex, key, d: int, bounds):
@@ -65,29 +65,16 @@ def simulate_single_index(
         times: the times (samples / d) at which to measure, ``[0, 1, 10]`` by default; each is
             rounded to a whole number of steps of ``batch`` samples.
     """
-    if d < 1 or seeds < 1:
-        raise ValueError(f"need d >= 1 and seeds >= 1, got d={d}, seeds={seeds}")
     key = jax.random.PRNGKey(0) if key is None else key
-    times = np.sort(np.atleast_1d(np.asarray([0.0, 1.0, 10.0] if times is None else times, float)))
-    if np.any(times < 0):
-        raise ValueError(f"times must be >= 0, got {times}")
-    steps = np.rint(times * d / theory.batch).astype(np.int64)
-    bounds = np.stack([np.concatenate([[0], steps[:-1]]), steps], -1)
+    bounds = online_steps(times, d=d, seeds=seeds, time_per_step=theory.batch / d)
     m, q = jax.jit(jax.vmap(lambda k: _run(theory, k, d, bounds)))(jax.random.split(key, seeds))
-    t = steps * theory.batch / d
+    t = bounds[:, 1] * theory.batch / d
     observables = jax.vmap(
         jax.vmap(lambda tt, mm, qq: theory.observables(tt, Overlaps(m=mm, q=qq)), in_axes=(0, 0, 0)),
         in_axes=(None, 0, 0),
     )(jnp.asarray(t), m, q)
-    samples = {k: np.asarray(v, float) for k, v in observables.items()}
-    samples["t"] = np.broadcast_to(t, (seeds, len(times)))
-    mean = {k: v.mean(0) for k, v in samples.items()}
-    sem = {
-        k: v.std(0, ddof=1) / np.sqrt(seeds) if seeds > 1 else np.full_like(v[0], np.nan)
-        for k, v in samples.items()
-    }
-    return SimulationResult(mean=mean, sem=sem, samples=samples, d=d, n=int(steps[-1]) * theory.batch,
-                            seeds=seeds)
+    observables["t"] = np.broadcast_to(t, (seeds, len(t)))
+    return SimulationResult.from_stacked(observables, d=d, n=int(bounds[-1, 1]) * theory.batch)
 
 
 simulate.register(SingleIndex)(simulate_single_index)

@@ -1,0 +1,349 @@
+r"""The Gaussian covariate model: teacher and student on different Gaussian features.
+
+**Setting** (Loureiro et al. 2021, "Learning curves of generic features maps for realistic datasets
+with a teacher-student model", NeurIPS). Jointly Gaussian teacher features ``u in R^k`` and student
+features ``v in R^p``, ``E[u u^T] = Psi``, ``E[u v^T] = Phi``, ``E[v v^T] = Omega``; teacher weights
+``theta``, teacher field ``z = theta.u / sqrt(k)``, labels ``y ~ P(y | z)`` from a teacher channel of
+:mod:`hdtheory.kernels.channels`; ``n`` samples, **alpha = n / p** (the student's dimension: a
+model built on inputs of dimension ``d``, such as :func:`random_features`, converts). The student
+minimises
+
+.. math:: \sum_i l(y_i, w \cdot v_i / \sqrt{p}) + \frac{\lambda}{2} |w|^2 ,
+
+the conventions of :mod:`hdtheory.models.erm` (``lam`` as written, not divided by ``n``).
+
+**Spectral form.** Only three things about the features enter: the teacher's variance
+``rho = E z^2 = theta^T Psi theta / k``, the eigenvalues ``omega_j`` of ``Omega`` and the teacher's
+projections on its eigenvectors ``e_j``, given as ``theta2_j = p (e_j . t)^2`` with
+``t = E[z v] = Phi^T theta / sqrt(k)``. Averages over modes ``<f> = sum_j weights_j f_j`` use the
+fraction ``weights_j`` of the ``p`` modes at ``omega_j`` (``1 / p`` for a finite spectrum, a
+quadrature of the limiting spectral density for random features). With ``D_j = lam + Vhat omega_j``
+the fixed point is (Loureiro et al. 2021, their saddle-point equations for the ridge penalty,
+written per eigenmode of ``Omega``)
+
+.. math::
+    V = \Big\langle \frac{\omega}{D} \Big\rangle,\quad
+    m = \hat m \Big\langle \frac{\theta^2}{D} \Big\rangle,\quad
+    q = \Big\langle \frac{\omega (\hat m^2 \theta^2 + \hat q\, \omega)}{D^2} \Big\rangle,
+
+with ``m = E[z w.v] / sqrt(p)``, ``q = E[(w.v)^2] / p`` and ``(mhat, qhat, Vhat)`` the conjugates of
+:class:`~hdtheory.ERM` at ``alpha = n / p`` and teacher variance ``rho``: the channel side of the
+saddle point is the isotropic one, the features enter only through these sums. Each iteration costs
+``O(P)`` for ``P`` modes. Isotropic data (``Omega = Psi = Phi = I``, ``theta2_j = rho``) is
+:class:`~hdtheory.ERM`: ``V = 1 / (lam + Vhat)``, ``m = rho mhat V``, ``q = (rho mhat^2 + qhat) V^2``.
+Loureiro et al. name the teacher's dimension ``p`` and the student's ``d`` (their ``alpha = n / d``
+is this ``alpha``) and scale the teacher's projections by ``1 / sqrt(gamma)``; here they are per
+student mode, and the teacher enters only through ``rho`` and ``theta2``. The test
+errors depend on ``(m, q, rho)`` only, exactly as in :class:`~hdtheory.ERM`.
+
+**Matrix form.** :meth:`GCM.from_matrices` takes ``(Psi, Phi, Omega, theta)``, diagonalises
+``Omega`` once (``O(p^3)``; differentiable) and returns the spectral model: with a ridge penalty the
+equations depend on the student covariance and the teacher's cross-covariance through ``Omega`` and
+``t`` only, so the covariances need not commute.
+
+**Observables.** Those of :class:`~hdtheory.ERM` (``test_error``, ``test_error_total``,
+``train_loss``, ``m``, ``q``, ``V``, the conjugates, the calibration of classifiers). Per mode,
+:meth:`GCM.mode_errors` splits the excess mean squared error of the student's field:
+``E(z - w.v / sqrt(p))^2 = rho - <theta2 / omega> + <e>``, with
+``e_j = theta2_j lam^2 / (omega_j D_j^2) + qhat omega_j^2 / D_j^2`` (the mode's bias and variance);
+``rho - <theta2 / omega>`` is the part of the teacher no linear function of ``v`` captures.
+
+**Builders.** :func:`random_features` (Gerace et al. 2020, "Generalisation error in learning with
+random features and the hidden manifold model", ICML), :func:`hidden_manifold` (Goldt et al. 2020;
+the same equations with the teacher on the latent space) and :func:`power_law` (capacity and source
+exponents; Cui et al. 2021).
+"""
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import erf
+
+from .. import kernels
+from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError
+from .._theory import check_in, choice, is_concrete, parameter
+from .erm import ERM, Overlaps
+
+
+def _array(x):
+    return jnp.asarray(x, dtype=jnp.result_type(x, float))
+
+
+class GCM(ERM):
+    """ERM on the Gaussian covariate model, spectral form; see the module docstring."""
+
+    omega: jax.Array = eqx.field(default=(1.0,), converter=_array)
+    """Eigenvalues of the student covariance ``Omega``, shape ``(P,)``."""
+    theta2: jax.Array = eqx.field(default=(1.0,), converter=_array)
+    """Teacher projections ``p (e_j . E[z v])^2``, shape ``(P,)``."""
+    weights: jax.Array | None = eqx.field(default=None, converter=lambda w: None if w is None else _array(w))
+    """Fraction of the modes at each eigenvalue (sums to one); ``None``: ``1 / P`` each."""
+
+    def __check_init__(self):
+        omega, theta2 = self.omega, self.theta2
+        if omega.ndim != 1 or theta2.shape != omega.shape or (
+            self.weights is not None and self.weights.shape != omega.shape
+        ):
+            raise ParameterError(
+                "'omega', 'theta2' and 'weights' must be 1-D arrays of one length, got shapes "
+                f"{omega.shape}, {theta2.shape}, {None if self.weights is None else self.weights.shape}"
+            )
+        check_in("omega", omega, NONNEGATIVE)
+        check_in("theta2", theta2, NONNEGATIVE)
+        if self.weights is not None:
+            check_in("weights", self.weights, NONNEGATIVE)
+        if all(map(is_concrete, (omega, theta2, self.rho))) and (self.weights is None or is_concrete(self.weights)):
+            explained = float(self.average(jnp.where(omega > 0, theta2 / jnp.where(omega > 0, omega, 1.0), 0.0)))
+            if np.any(np.asarray(theta2)[np.asarray(omega) == 0] > 0):
+                raise ParameterError("parameter 'theta2' must vanish where 'omega' does (no variance, no projection)")
+            if np.any(np.asarray(self.rho) < explained * (1 - 1e-9)):
+                raise ParameterError(
+                    f"parameter 'rho' must be >= <theta2 / omega> = {explained:g}, the teacher variance "
+                    "explained by the student's features"
+                )
+
+    @classmethod
+    def from_matrices(cls, Psi, Phi, Omega, theta, **kwargs) -> "GCM":
+        """The model for covariances ``Psi (k, k)``, ``Phi (k, p)``, ``Omega (p, p)`` and ``theta (k,)``.
+
+        ``rho = theta^T Psi theta / k``; ``Omega`` is diagonalised once and the teacher's
+        cross-covariance ``t = Phi^T theta / sqrt(k)`` projected on its eigenvectors.
+        """
+        Psi, Phi, Omega, theta = map(jnp.asarray, (Psi, Phi, Omega, theta))
+        k, p = Phi.shape
+        if Psi.shape != (k, k) or Omega.shape != (p, p) or theta.shape != (k,):
+            raise ParameterError(
+                f"shapes must be Psi (k, k), Phi (k, p), Omega (p, p), theta (k,); got {Psi.shape}, "
+                f"{Phi.shape}, {Omega.shape}, {theta.shape}"
+            )
+        omega, vectors = jnp.linalg.eigh(Omega)
+        omega = jnp.maximum(omega, 0.0)  # rounding of a positive semi-definite matrix
+        t = Phi.T @ theta / math.sqrt(k)
+        theta2 = p * (vectors.T @ t) ** 2
+        return cls(omega=omega, theta2=jnp.where(omega > 0, theta2, 0.0), rho=theta @ Psi @ theta / k, **kwargs)
+
+    def average(self, values) -> jax.Array:
+        """``<values>``: the average over modes with the model's weights."""
+        if self.weights is None:
+            return jnp.mean(values, axis=-1)
+        return jnp.sum(self.weights * values, axis=-1)
+
+    def _denominators(self, Vhat):
+        """``D_j = lam + Vhat omega_j``, and a mask of the modes with ``omega_j > 0``."""
+        positive = self.omega > 0
+        D = self.lam + Vhat * self.omega
+        return jnp.where(positive, D, 1.0), positive
+
+    def update(self, state: Overlaps) -> Overlaps:
+        mhat, qhat, Vhat = self.conjugates(state)
+        D, positive = self._denominators(Vhat)
+        omega, theta2 = self.omega, self.theta2
+        return Overlaps(
+            m=mhat * self.average(jnp.where(positive, theta2 / D, 0.0)),
+            q=self.average(jnp.where(positive, omega * (mhat**2 * theta2 + qhat * omega) / D**2, 0.0)),
+            V=self.average(jnp.where(positive, omega / D, 0.0)),
+        )
+
+    def mode_errors(self, state: Overlaps) -> jax.Array:
+        """The excess squared error per mode, ``e_j`` of the module docstring (shape ``(P,)``)."""
+        _, qhat, Vhat = self.conjugates(state)
+        D, positive = self._denominators(Vhat)
+        omega = jnp.where(positive, self.omega, 1.0)
+        e = self.theta2 * self.lam**2 / (omega * D**2) + qhat * omega**2 / D**2
+        return jnp.where(positive, e, 0.0)
+
+
+def power_law(capacity, source, *, modes: int, n, lam=0.0, noise=0.0, **kwargs) -> GCM:
+    r"""Kernel ridge regression on a power-law spectrum of ``modes`` modes, as a :class:`GCM`.
+
+    Features ``psi`` with covariance ``diag(eta_k)``, ``eta_k = k^-capacity``, a linear teacher
+    ``z = sum_k beta*_k psi_k`` with ``beta*_k^2 eta_k = k^(-1 - 2 capacity source)`` (the capacity
+    and source conditions in the parametrisation of Cui et al. 2021), ``n`` samples and the estimator
+    ``argmin sum_i (y_i - beta.psi_i)^2 / 2 + (lam / 2) |beta|^2``. In the model's normalisation
+    (``v = sqrt(p) psi``, ``p = modes``): ``omega_k = p eta_k``, ``theta2_k = p^2 eta_k^2 beta*_k^2``,
+    ``rho = sum_k beta*_k^2 eta_k``, ``alpha = n / p``. ``loss`` and ``teacher`` default to square and
+    linear; other keyword arguments go to :class:`GCM`.
+    """
+    k = jnp.arange(1, modes + 1, dtype=jnp.result_type(capacity, source, float))
+    eta = k ** (-jnp.asarray(capacity))
+    power = k ** (-1.0 - 2.0 * capacity * source)
+    kwargs = {"loss": "square", "teacher": "linear"} | kwargs
+    return GCM(
+        omega=modes * eta,
+        theta2=modes**2 * eta * power,
+        rho=jnp.sum(power),
+        alpha=jnp.asarray(n) / modes,
+        lam=lam,
+        noise=noise,
+        **kwargs,
+    )
+
+
+# Random features: Gaussian equivalence and the Marchenko-Pastur spectrum.
+
+RF_ACTIVATIONS = {
+    "erf": erf,
+    "relu": jax.nn.relu,
+    "tanh": jnp.tanh,
+    "sign": jnp.sign,
+    "linear": lambda x: x,
+}
+"""The activations of :func:`random_features`, ``sigma(x)`` (``erf`` is ``erf(x)``, unscaled)."""
+
+FEATURE_MATRICES = ("gaussian", "orthogonal")
+
+
+def gaussian_equivalence(activation: str, order: int = 40, dtype=None):
+    r"""``(kappa_0, kappa_1, kappa_star)`` of an activation, by quadrature.
+
+    For ``g ~ N(0, 1)``: ``kappa_0 = E sigma(g)``, ``kappa_1 = E g sigma(g)``,
+    ``kappa_star^2 = E sigma(g)^2 - kappa_0^2 - kappa_1^2`` (Mei and Montanari 2019; Gerace et al.
+    2020), so that ``sigma(F x / sqrt(d))`` is equivalent to ``kappa_0 + kappa_1 F x / sqrt(d) +
+    kappa_star xi``. A Gauss-Legendre panel rule with an edge at 0 (:func:`hdtheory.kernels.panel_rule`)
+    integrates the kinks of ReLU and sign exactly.
+    """
+    sigma = RF_ACTIVATIONS[activation]
+    g, w = kernels.panel_rule(jnp.zeros((1,), dtype or float), order)
+    s = sigma(g)
+    k0, k1, k2 = jnp.sum(w * s), jnp.sum(w * g * s), jnp.sum(w * s**2)
+    return k0, k1, jnp.sqrt(jnp.maximum(k2 - k0**2 - k1**2, 0.0))
+
+
+def marchenko_pastur_rule(gamma, nodes: int):
+    r"""Eigenvalues ``s_j`` and masses ``w_j`` of ``F F^T / d`` for Gaussian ``F`` of size ``p x d``.
+
+    The Marchenko-Pastur law of ratio ``gamma = p / d``: density
+    ``sqrt((b - s)(s - a)) / (2 pi gamma s)`` on ``[a, b] = [(1 - sqrt(gamma))^2, (1 + sqrt(gamma))^2]``
+    and an atom ``1 - 1 / gamma`` at zero when ``gamma > 1``. With ``s = a + (b - a)(1 - cos u) / 2``
+    the density times ``ds`` is ``(b - a)^2 sin^2 u / (8 pi gamma s) du``, smooth on ``[0, pi]``: a
+    Gauss-Legendre rule of ``nodes`` points in ``u`` converges exponentially for smooth integrands.
+    The last node is the atom (mass zero when ``gamma <= 1``).
+    """
+    x, wx = np.polynomial.legendre.leggauss(nodes)
+    gamma = jnp.asarray(gamma, jnp.result_type(gamma, float))
+    u = jnp.asarray(0.5 * np.pi * (x + 1), gamma.dtype)
+    a, b = (1 - jnp.sqrt(gamma)) ** 2, (1 + jnp.sqrt(gamma)) ** 2
+    s = a + (b - a) * (1 - jnp.cos(u)) / 2
+    w = 0.5 * np.pi * jnp.asarray(wx, gamma.dtype) * (b - a) ** 2 * jnp.sin(u) ** 2 / (8 * np.pi * gamma * s)
+    atom = jnp.maximum(1 - 1 / gamma, 0.0)
+    return jnp.append(s, 0.0), jnp.append(w, atom)
+
+
+def _orthogonal_rule(gamma, nodes: int):
+    """``F F^T / d`` for ``F`` with orthogonal rows of norm ``sqrt(d)`` (``gamma <= 1``), or orthogonal
+    columns of norm ``sqrt(p)`` (``gamma > 1``): eigenvalue ``max(1, gamma)`` with mass
+    ``min(1, 1 / gamma)`` and zero with the rest."""
+    gamma = jnp.asarray(gamma, jnp.result_type(gamma, float))
+    s = jnp.zeros(nodes + 1, gamma.dtype).at[0].set(jnp.maximum(1.0, gamma))
+    w = jnp.zeros(nodes + 1, gamma.dtype).at[0].set(jnp.minimum(1.0, 1 / gamma))
+    return s, w.at[-1].set(jnp.maximum(1 - 1 / gamma, 0.0))
+
+
+def feature_spectrum(gamma, features: str = "gaussian", nodes: int = 64):
+    """``(s, weights)``: the limiting spectrum of ``F F^T / d`` as a rule of ``nodes + 1`` points."""
+    if features not in FEATURE_MATRICES:
+        raise ParameterError(f"parameter 'features' must be one of {', '.join(FEATURE_MATRICES)}, got {features!r}")
+    return (marchenko_pastur_rule if features == "gaussian" else _orthogonal_rule)(gamma, nodes)
+
+
+def random_features(
+    activation: str = "erf",
+    gamma=1.0,
+    alpha=2.0,
+    *,
+    features: str = "gaussian",
+    nodes: int = 64,
+    rho=1.0,
+    **kwargs,
+) -> GCM:
+    r"""Random features ``v = sigma(F x / sqrt(d))`` on ``x ~ N(0, I_d)``, as a :class:`GCM`.
+
+    ``p = gamma d`` features, ``n = alpha d`` samples (``alpha`` per input dimension, as in
+    CONVENTIONS.md; the model's own ratio is ``n / p = alpha / gamma``), teacher ``z = w*.x / sqrt(d)``
+    with ``|w*|^2 / d = rho``. By Gaussian equivalence (Gerace et al. 2020; Mei and Montanari 2019;
+    Hu and Lu 2022), ``Omega = kappa_1^2 F F^T / d + kappa_star^2 I``, ``Phi = kappa_1 F^T / sqrt(d)``
+    and, for a teacher drawn isotropically, ``theta2 = gamma kappa_1^2 rho s`` on the eigenvalue ``s``
+    of ``F F^T / d``, whose limiting law is :func:`feature_spectrum`. The mean ``kappa_0`` adds one
+    mode of variance ``p kappa_0^2`` on which the teacher has no projection; its contribution to
+    every sum is ``O(1 / p)`` and it is left out. ``kwargs`` go to :class:`GCM` (``lam``, ``loss``,
+    ``teacher``, ``noise``...).
+    """
+    if activation not in RF_ACTIVATIONS:
+        raise ParameterError(f"parameter 'activation' must be one of {', '.join(RF_ACTIVATIONS)}, got {activation!r}")
+    check_in("gamma", gamma, POSITIVE)
+    check_in("alpha", alpha, POSITIVE)
+    gamma = jnp.asarray(gamma, jnp.result_type(gamma, float))
+    _, k1, kstar = gaussian_equivalence(activation, dtype=gamma.dtype)
+    s, weights = feature_spectrum(gamma, features, nodes)
+    return GCM(
+        omega=k1**2 * s + kstar**2,
+        theta2=gamma * k1**2 * rho * s,
+        weights=weights,
+        alpha=jnp.asarray(alpha) / gamma,
+        rho=rho,
+        **kwargs,
+    )
+
+
+def hidden_manifold(activation: str = "erf", gamma=1.0, alpha=2.0, **kwargs) -> GCM:
+    r"""The hidden manifold model (Goldt et al. 2020, "Modeling the influence of data structure on
+    learning in neural networks: the hidden manifold model", PRX; Gerace et al. 2020).
+
+    Inputs ``x = sigma(F c / sqrt(D))`` of dimension ``N`` built from a latent ``c ~ N(0, I_D)``,
+    labels from a teacher on the latent, ``z = theta.c / sqrt(D)``, a linear student on ``x``. This is
+    :func:`random_features` with the latent as the input: ``gamma = N / D`` and ``alpha = n / D``
+    here (Gerace et al. use ``alpha = n / N`` and ``1 / gamma = D / N``: pass ``alpha_theirs * gamma``).
+    """
+    return random_features(activation, gamma, alpha, **kwargs)
+
+
+class RandomFeatures(FixedPointTheory):
+    """Random-features ERM: sigma(F x / sqrt(d)), p = gamma d features (Gerace et al. 2020)."""
+
+    alpha: jax.Array = parameter(2.0, POSITIVE, "samples per input dimension n/d")
+    gamma: jax.Array = parameter(1.0, POSITIVE, "features per input dimension p/d")
+    lam: jax.Array = parameter(0.1, NONNEGATIVE, "ridge penalty (lam/2)|w|^2, not divided by n")
+    rho: jax.Array = parameter(1.0, POSITIVE, "teacher prior variance |w*|^2/d")
+    noise: jax.Array = parameter(
+        0.0, NONNEGATIVE, "label noise: variance (linear, probit) or flip probability (sign)"
+    )
+    delta: jax.Array = parameter(1.0, POSITIVE, "Huber threshold (used by loss=huber only)")
+    activation: str = choice("erf", RF_ACTIVATIONS, "activation sigma of the features")
+    features: str = choice("gaussian", dict.fromkeys(FEATURE_MATRICES), "law of the projection F")
+    loss: str = choice("logistic", kernels.LOSSES, "training loss")
+    teacher: str = choice("sign", kernels.CHANNELS, "teacher channel")
+    nodes: int = eqx.field(default=64, static=True)
+    order: int = eqx.field(default=96, static=True)
+    panel_order: int = eqx.field(default=40, static=True)
+
+    def __check_init__(self):
+        if self.activation in RF_ACTIVATIONS and self.features in FEATURE_MATRICES:
+            if all(map(is_concrete, (self.alpha, self.gamma))) and np.all(np.asarray(self.gamma) > 0):
+                self.gcm  # runs the checks of the model's own parameters (the loss, lam = 0...)
+
+    @property
+    def gcm(self) -> GCM:
+        """The equivalent :class:`GCM` (spectral form)."""
+        return random_features(
+            self.activation, self.gamma, self.alpha, features=self.features, nodes=self.nodes,
+            rho=self.rho, lam=self.lam, noise=self.noise, delta=self.delta, loss=self.loss,
+            teacher=self.teacher, order=self.order, panel_order=self.panel_order,
+        )
+
+    def init(self, kind: str = "uninformed") -> Overlaps:
+        return self.gcm.init(kind)
+
+    def unconstrain(self, state):
+        return self.gcm.unconstrain(state)
+
+    def constrain(self, u):
+        return self.gcm.constrain(u)
+
+    def update(self, state: Overlaps) -> Overlaps:
+        return self.gcm.update(state)
+
+    def observables(self, state: Overlaps) -> dict[str, jax.Array]:
+        return self.gcm.observables(state)

@@ -1,0 +1,150 @@
+r"""Finite-size simulations of random-features ERM and of kernel ridge regression on power-law data.
+
+**Random features** (:class:`~hdtheory.RandomFeatures`). ``d`` input dimensions, ``p = round(gamma
+d)`` features ``v = sigma(F x / sqrt(d))``, ``x ~ N(0, I_d)``, ``F`` with i.i.d. ``N(0, 1)`` entries
+(``features="gaussian"``) or orthogonal rows of norm ``sqrt(d)`` (``gamma <= 1``; orthogonal
+columns of norm ``sqrt(p)`` when ``gamma > 1``), drawn afresh for every seed; ``n = round(alpha d)``
+samples labelled by ``theory.channel`` from the teacher field ``z = w*.x / sqrt(d)``,
+``|w*|^2 = rho d``. The estimator minimises ``sum_i l(y_i, w.v_i / sqrt(p)) + (lam / 2) |w|^2`` with
+ridge in closed form (NumPy), logistic by scikit-learn's ``LogisticRegression`` (L-BFGS,
+``C = 1 / lam``, no intercept, on ``v / sqrt(p)``: its objective ``|w|^2 / 2 + C sum_i l`` is this
+one divided by ``lam``), the other losses by the solvers of :mod:`hdtheory.simulate.erm`. Observables per seed, measured on
+``max(n, 4000)`` fresh inputs: ``test_error``, the 0-1 error of ``sign(w.v / sqrt(p))`` against the
+noiseless ``sign(z)`` (classification channels) or the mean squared error against ``z`` (linear
+channel), as ``RandomFeatures.observables`` defines it; ``m`` and ``q``, the empirical
+``E[z w.v] / sqrt(p)`` and ``E[(w.v)^2] / p`` on the same inputs; ``train_loss``.
+
+**Kernel ridge regression** (:class:`~hdtheory.KRR` with a finite ``modes = P``). ``n`` samples of
+``psi ~ N(0, diag(k^-capacity))``, ``k = 1..P``, a teacher with ``beta*_k^2 eta_k =
+k^(-1 - 2 capacity source)`` and random signs, ``y = beta*.psi + sqrt(noise) xi``; the ridge estimator
+``(Psi^T Psi + lam)^-1 Psi^T y`` (solved in its ``n x n`` dual form). ``test_error`` is the exact
+excess error ``sum_k eta_k (beta_k - beta*_k)^2``; ``bias`` and ``variance`` are its parts from the
+teacher and from the noise. With ``features = p`` finite, the ridge runs on the random features
+``z = F^T psi / sqrt(p)`` (``F``: ``P x p`` i.i.d. standard Gaussians, drawn afresh for every seed) and
+the errors are those of the equivalent weights ``beta = F a / sqrt(p)`` on ``psi``. The argument ``d``
+is not used (the sizes are ``n``, ``modes`` and ``features``).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.linalg
+
+from ..models.gcm import RF_ACTIVATIONS, RandomFeatures
+from ..models.krr import KRR
+from . import SimulationResult, simulate
+from .erm import _fit
+
+
+@simulate.register
+def simulate_random_features(
+    theory: RandomFeatures, *, d: int = 300, seeds: int = 4, key=None
+) -> SimulationResult:
+    """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.RandomFeatures`; see the module
+    docstring."""
+    if float(theory.lam) == 0 and theory.loss in ("logistic", "hinge"):
+        raise ValueError(f"lam=0 with loss={theory.loss!r} is not simulated (separable data)")
+    if d < 1 or seeds < 1:
+        raise ValueError(f"need d >= 1 and seeds >= 1, got d={d}, seeds={seeds}")
+    key = jax.random.PRNGKey(0) if key is None else key
+    n = max(round(float(theory.alpha) * d), 1)
+    p = max(round(float(theory.gamma) * d), 1)
+    model = theory.gcm
+
+    def sigma(x):
+        return np.asarray(RF_ACTIVATIONS[theory.activation](jnp.asarray(x)))
+
+    samples = []
+    for seed_key in jax.random.split(key, seeds):
+        label_key, numpy_seed = jax.random.split(seed_key)
+        rng = np.random.default_rng(np.asarray(jax.random.key_data(numpy_seed)))
+        F = _projection(rng, p, d, theory.features)
+        w_star = rng.standard_normal(d)
+        w_star *= np.sqrt(float(theory.rho) * d) / np.linalg.norm(w_star)
+        X = rng.standard_normal((n, d))
+        y = np.asarray(model.channel.sample(label_key, jnp.asarray(X @ w_star / np.sqrt(d))))
+        V = sigma(X @ F.T / np.sqrt(d))
+        w = _fit_features(model, V, y)
+        X_test = rng.standard_normal((max(n, 4000), d))
+        z, field = X_test @ w_star / np.sqrt(d), sigma(X_test @ F.T / np.sqrt(d)) @ w / np.sqrt(p)
+        if model.channel.classification:
+            error = np.mean((field >= 0) != (z >= 0))
+        else:
+            error = np.mean((field - z) ** 2)
+        train_loss = model.loss_fn(jnp.asarray(y), jnp.asarray(V @ w / np.sqrt(p)))
+        samples.append({
+            "test_error": error,
+            "m": np.mean(z * field),
+            "q": np.mean(field**2),
+            "train_loss": float(jnp.mean(train_loss)),
+        })
+    return SimulationResult.from_samples(samples, d=d, n=n)
+
+
+def _fit_features(model, V, y):
+    """The ERM weights on features ``V`` (``n x p``), fields ``V w / sqrt(p)``."""
+    p, lam = V.shape[1], float(model.lam)
+    if model.loss == "square":
+        hessian = V.T @ V / p + lam * np.eye(p)
+        return scipy.linalg.solve(hessian, V.T @ y / np.sqrt(p), assume_a="pos")
+    if model.loss == "logistic":
+        from sklearn.linear_model import LogisticRegression  # optional dependency: hdtheory[simulate]
+
+        fit = LogisticRegression(C=1 / lam, fit_intercept=False, tol=1e-10, max_iter=10_000)
+        fit.fit(V / np.sqrt(p), y)  # classes_ = [-1, 1]: coef_ scores the label +1
+        return fit.coef_[0]
+    return np.asarray(_fit(model, jnp.asarray(V), jnp.asarray(y)))
+
+
+def _projection(rng, p: int, d: int, features: str):
+    F = rng.standard_normal((p, d))
+    if features == "gaussian":
+        return F
+    # Orthonormal rows (p <= d) or columns (p > d), scaled to the Gaussian's mean row norm sqrt(d).
+    Q, _ = np.linalg.qr(F.T if p <= d else F)
+    return np.sqrt(d) * Q.T if p <= d else np.sqrt(p) * Q
+
+
+@simulate.register
+def simulate_krr(theory: KRR, *, d: int = 0, seeds: int = 4, key=None) -> SimulationResult:
+    """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.KRR` with ``modes`` set; see the
+    module docstring."""
+    del d
+    if theory.modes is None:
+        raise ValueError("simulating KRR needs a finite number of modes (KRR(modes=P))")
+    key = jax.random.PRNGKey(0) if key is None else key
+    n, P = round(float(theory.n)), theory.modes
+    p = None if np.isinf(float(theory.features)) else max(round(float(theory.features)), 1)
+    k = np.arange(1, P + 1)
+    eta = k ** -float(theory.capacity)
+    beta_abs = np.sqrt(k ** (-1.0 - 2 * float(theory.capacity) * float(theory.source)) / eta)
+    samples = []
+    for seed_key in jax.random.split(key, seeds):
+        s_key, x_key, e_key, f_key = jax.random.split(seed_key, 4)
+        beta_star = beta_abs * jnp.where(jax.random.bernoulli(s_key, 0.5, (P,)), 1.0, -1.0)
+        Psi = jax.random.normal(x_key, (n, P)) * jnp.sqrt(eta)
+        noise = jnp.sqrt(theory.noise) * jax.random.normal(e_key, (n,))
+        F = None if p is None else jax.random.normal(f_key, (P, p), Psi.dtype) / np.sqrt(p)
+        samples.append(_krr_errors(Psi, F, beta_star, noise, theory.lam, eta))
+    return SimulationResult.from_samples(samples, d=P, n=n)
+
+
+@jax.jit
+def _krr_errors(Psi, F, beta_star, noise, lam, eta):
+    """Ridge on the features ``Z = Psi F`` (``F = None``: ``Psi``), in dual form; the errors of the
+    weights ``F a`` on ``Psi``."""
+    Z = Psi if F is None else Psi @ F
+    gram = Z @ Z.T + lam * jnp.eye(Z.shape[0], dtype=Z.dtype)
+    factor = jax.scipy.linalg.cho_factor(gram)
+
+    def weights(y):
+        a = Z.T @ jax.scipy.linalg.cho_solve(factor, y)
+        return a if F is None else F @ a
+
+    bias_part = weights(Psi @ beta_star) - beta_star
+    noise_part = weights(noise)
+    return {
+        "test_error": jnp.sum(eta * (bias_part + noise_part) ** 2),
+        "bias": jnp.sum(eta * bias_part**2),
+        "variance": jnp.sum(eta * noise_part**2),
+    }

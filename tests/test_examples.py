@@ -1,0 +1,42 @@
+"""Every script in examples/ runs in its reduced mode (--quick) and writes its figure.
+
+Compilation dominates and runs on one core: the scripts run in two Python processes side by side,
+each running its share one after the other (one import of jax per process). The fit example is run,
+and its result checked, by tests/test_fit_example.py.
+"""
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+CHECKED_ELSEWHERE = {"fit_theory_to_curve.py"}
+PROCESSES = 2
+
+DRIVER = """
+import json, runpy, sys, time
+seconds = {}
+for script, out in json.loads(sys.argv[1]):
+    sys.argv = [script, "--quick", "--out", out]
+    start = time.perf_counter()
+    runpy.run_path(script, run_name="__main__")
+    seconds[script] = round(time.perf_counter() - start, 1)
+print(json.dumps(seconds))
+"""
+
+
+def test_every_example_runs_in_quick_mode(tmp_path):
+    scripts = sorted(p for p in EXAMPLES.glob("*.py") if p.name not in CHECKED_ELSEWHERE)
+    jobs = [(str(script), str(tmp_path / f"{script.stem}.png")) for script in scripts]
+    shares = [jobs[i::PROCESSES] for i in range(PROCESSES)]
+    runs = [subprocess.Popen([sys.executable, "-c", DRIVER, json.dumps(share)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, cwd=tempfile.gettempdir())
+            for share in shares]
+    results = [run.communicate(timeout=1200) for run in runs]
+    for run, (out, err) in zip(runs, results):
+        assert run.returncode == 0, err[-4000:]
+        print(out.splitlines()[-1])  # seconds per script, shown with -s
+    for _, out in jobs:
+        assert Path(out).stat().st_size > 0, out
