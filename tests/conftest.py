@@ -9,3 +9,14 @@ os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+
+
+# The test processes take whole files from a queue in collection order: the longest files go first,
+# so that the last file to finish is a short one.
+_LONGEST_FIRST = ("test_examples.py", "test_demo.py", "test_erm.py", "test_dynamics_committee.py",
+                  "test_tune.py", "test_bayes.py", "test_simulate_erm.py", "test_cli_commands.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(_LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
