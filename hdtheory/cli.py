@@ -377,10 +377,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "demo",
         parents=common,
-        help="the quick start: phase diagram with the optimal lam, learning curve, plateau",
+        help="the quick start: phase diagram with the optimal lam, learning curve, double descent, plateau",
         description="Writes into --out the test error of logistic regression over (alpha, lam) with "
         "the optimal lam(alpha) found by tune, the learning curve with finite-size simulations, the "
-        "Saad-Solla plateau of a committee machine, their data, and an index.html showing them. "
+        "random-features double descent, the Saad-Solla plateau of a committee machine, their data, "
+        "and an index.html showing them. "
         "About two minutes on a 2-core CPU.",
     )
     s.add_argument("--out", default="hdtheory-demo", help="output folder (default: ./hdtheory-demo)")
