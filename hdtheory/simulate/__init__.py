@@ -58,14 +58,19 @@ class SimulationResult(eqx.Module):
         return cls(mean=mean, sem=sem, samples=stacked, d=d, n=n, seeds=seeds)
 
 
+def check_size(d: int, seeds: int) -> None:
+    """A simulation needs ``d >= 1`` and ``seeds >= 1``."""
+    if d < 1 or seeds < 1:
+        raise ValueError(f"need d >= 1 and seeds >= 1, got d={d}, seeds={seeds}")
+
+
 def online_steps(times, *, d: int, seeds: int, time_per_step: float) -> np.ndarray:
     """The step counts at which an online simulation records, from ``times`` (``[0, 1, 10]`` if None).
 
     Checks ``d`` and ``seeds``; sorts ``times`` and rounds each to a whole number of steps of
     ``time_per_step``. Returns the ``(len(times), 2)`` bounds ``[previous, this]`` of each segment.
     """
-    if d < 1 or seeds < 1:
-        raise ValueError(f"need d >= 1 and seeds >= 1, got d={d}, seeds={seeds}")
+    check_size(d, seeds)
     times = np.sort(np.atleast_1d(np.asarray([0.0, 1.0, 10.0] if times is None else times, float)))
     if np.any(times < 0):
         raise ValueError(f"times must be >= 0, got {times}")

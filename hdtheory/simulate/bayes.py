@@ -29,7 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from ..models.bayes import BayesGLM
-from . import SimulationResult, simulate
+from . import SimulationResult, check_size, simulate
 
 
 def _draw(theory: BayesGLM, key, n: int, d: int):
@@ -84,8 +84,7 @@ def simulate_bayes_glm(
 ) -> SimulationResult:
     """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.BayesGLM`: GAMP run for ``steps``
     iterations; see the module docstring."""
-    if d < 1 or seeds < 1:
-        raise ValueError(f"need d >= 1 and seeds >= 1, got d={d}, seeds={seeds}")
+    check_size(d, seeds)
     key = jax.random.PRNGKey(0) if key is None else key
     n = max(round(float(theory.alpha) * d), 1)
     samples = []

@@ -39,7 +39,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..models.erm import ERM
-from . import SimulationResult, simulate
+from . import SimulationResult, check_size, simulate
 
 
 @simulate.register
@@ -50,10 +50,7 @@ def simulate_erm(theory: ERM, *, d: int = 1000, seeds: int = 4, key=None) -> Sim
         ValueError: ``lam = 0`` with the logistic or hinge loss.
         RuntimeError: Newton's method did not converge (logistic and Huber losses).
     """
-    if float(theory.lam) == 0 and theory.loss in ("logistic", "hinge"):
-        raise ValueError(f"lam=0 with loss={theory.loss!r} is not simulated (separable data)")
-    if d < 1 or seeds < 1:
-        raise ValueError(f"need d >= 1 and seeds >= 1, got d={d}, seeds={seeds}")
+    _check_fit(theory, d, seeds)
     key = jax.random.PRNGKey(0) if key is None else key
     n = max(round(float(theory.alpha) * d), 1)
     test_key, *seed_keys = jax.random.split(key, seeds + 1)
@@ -70,6 +67,13 @@ def simulate_erm(theory: ERM, *, d: int = 1000, seeds: int = 4, key=None) -> Sim
             sample |= _calibration(theory, w, w_star, X_test, X_val, y_val)
         samples.append(sample)
     return SimulationResult.from_samples(samples, d=d, n=n)
+
+
+def _check_fit(theory: ERM, d: int, seeds: int) -> None:
+    """The checks of a finite-size ERM fit: its size, and a minimiser that exists."""
+    if float(theory.lam) == 0 and theory.loss in ("logistic", "hinge"):
+        raise ValueError(f"lam=0 with loss={theory.loss!r} is not simulated (separable data)")
+    check_size(d, seeds)
 
 
 def _draw(theory: ERM, key, n: int, d: int):

@@ -33,7 +33,7 @@ import scipy.linalg
 from ..models.gcm import RF_ACTIVATIONS, RandomFeatures
 from ..models.krr import KRR
 from . import SimulationResult, simulate
-from .erm import _fit
+from .erm import _check_fit, _fit
 
 
 @simulate.register
@@ -42,10 +42,7 @@ def simulate_random_features(
 ) -> SimulationResult:
     """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.RandomFeatures`; see the module
     docstring."""
-    if float(theory.lam) == 0 and theory.loss in ("logistic", "hinge"):
-        raise ValueError(f"lam=0 with loss={theory.loss!r} is not simulated (separable data)")
-    if d < 1 or seeds < 1:
-        raise ValueError(f"need d >= 1 and seeds >= 1, got d={d}, seeds={seeds}")
+    _check_fit(theory, d, seeds)
     key = jax.random.PRNGKey(0) if key is None else key
     n = max(round(float(theory.alpha) * d), 1)
     p = max(round(float(theory.gamma) * d), 1)

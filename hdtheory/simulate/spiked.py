@@ -31,14 +31,13 @@ import jax
 import jax.numpy as jnp
 
 from ..models.spiked import Spiked
-from . import SimulationResult, simulate
+from . import SimulationResult, check_size, simulate
 
 
 def _check(theory: Spiked, d: int, seeds: int):
     if theory.ensemble != "wigner":
         raise NotImplementedError("AMP is simulated for the spiked Wigner ensemble only")
-    if d < 1 or seeds < 1:
-        raise ValueError(f"need d >= 1 and seeds >= 1, got d={d}, seeds={seeds}")
+    check_size(d, seeds)
 
 
 def _draw(theory: Spiked, key, d: int, snr0):
