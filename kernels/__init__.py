@@ -19,7 +19,13 @@ from .calibration import (
 from .channels import CHANNELS, GLM_CHANNELS, Abs, Channel, Linear, Logit, Probit, ReLU, Sign
 from .priors import PRIORS, GaussBernoulli, Gaussian, Prior, Rademacher
 from .losses import LOSSES, Hinge, Huber, Logistic, Loss, Square
-from .quadrature import gaussian_expectation, gaussian_expectation_2d, hermite_rule, panel_rule
+from .quadrature import (
+    gaussian_expectation,
+    gaussian_expectation_2d,
+    hermite_rule,
+    legendre_panels,
+    panel_rule,
+)
 
 __all__ = [
     "ACTIVATIONS",
@@ -48,6 +54,7 @@ __all__ = [
     "gaussian_expectation",
     "gaussian_expectation_2d",
     "panel_rule",
+    "legendre_panels",
     "calibration_metrics",
     "calibration_curve",
     "expectation_consistent_temperature",

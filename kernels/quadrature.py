@@ -75,26 +75,36 @@ def _legendre(order: int) -> tuple[np.ndarray, np.ndarray]:
     return np.polynomial.legendre.leggauss(order)
 
 
+def legendre_panels(edges, order: int):
+    r"""Nodes ``x`` and weights ``w`` with ``sum w f(x) ~ int f(x) dx`` from the smallest to the largest
+    of ``edges``: a Gauss-Legendre rule of ``order`` nodes on each panel between consecutive edges.
+
+    ``edges`` has shape ``(..., E)`` (any order); the result has shape ``(..., (E - 1) * order)``.
+    Nodes and weights are differentiable in the edges.
+    """
+    x, w = _legendre(int(order))
+    edges = jnp.sort(jnp.asarray(edges), axis=-1)
+    x, w = jnp.asarray(x, edges.dtype), jnp.asarray(w, edges.dtype)
+    lo, hi = edges[..., :-1, None], edges[..., 1:, None]
+    flat = edges.shape[:-1] + (-1,)
+    nodes = 0.5 * (lo + hi) + 0.5 * (hi - lo) * x
+    return nodes.reshape(flat), (0.5 * (hi - lo) * w).reshape(flat)
+
+
 def panel_rule(edges, order: int, bound: float = 10.0):
     r"""Nodes ``z`` and weights ``w`` with ``sum w f(z) ~ E[f(z)]``, ``z ~ N(0, 1)``, by panels.
 
     The line is cut at ``edges`` (any order, clipped to ``[-bound, bound]``; the mass beyond is below
     1e-23) and each panel gets a Gauss-Legendre rule of ``order`` nodes applied to ``f`` times the
-    normal density. For an ``f`` that is smooth between the edges but not across them (a kink, or a
-    transition much narrower than the Gaussian), this converges exponentially where a Gauss-Hermite
-    rule converges slowly. Nodes and weights are differentiable in the edges. ``edges`` has shape
-    ``(..., E)``; the result has shape ``(..., (E + 1) * order)``.
+    normal density (:func:`legendre_panels`). For an ``f`` that is smooth between the edges but not
+    across them (a kink, or a transition much narrower than the Gaussian), this converges
+    exponentially where a Gauss-Hermite rule converges slowly. Nodes and weights are differentiable
+    in the edges. ``edges`` has shape ``(..., E)``; the result has shape ``(..., (E + 1) * order)``.
     """
-    x, w = _legendre(int(order))
     edges = jnp.asarray(edges)
-    x, w = jnp.asarray(x, edges.dtype), jnp.asarray(w, edges.dtype)
     limits = jnp.broadcast_to(jnp.asarray([-bound, bound], edges.dtype), edges.shape[:-1] + (2,))
-    cuts = jnp.sort(jnp.concatenate([limits, jnp.clip(edges, -bound, bound)], axis=-1), axis=-1)
-    lo, hi = cuts[..., :-1, None], cuts[..., 1:, None]
-    z = 0.5 * (lo + hi) + 0.5 * (hi - lo) * x
-    weights = 0.5 * (hi - lo) * w * jnp.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
-    flat = edges.shape[:-1] + (-1,)
-    return z.reshape(flat), weights.reshape(flat)
+    z, w = legendre_panels(jnp.concatenate([limits, jnp.clip(edges, -bound, bound)], axis=-1), order)
+    return z, w * jnp.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
 
 
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))

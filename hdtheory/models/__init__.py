@@ -1,14 +1,15 @@
 """Fixed-point theories, one module per family."""
 
 from .bayes import BayesGLM
+from .clusters import SubspaceClustering
 from .erm import ERM, Overlaps
 from .gcm import GCM, RandomFeatures
 from .krr import KRR
 from .spiked import Spiked
 
 MODELS = {"erm": ERM, "bayes-glm": BayesGLM, "spiked": Spiked}
-MODELS |= {"random-features": RandomFeatures, "krr": KRR}
+MODELS |= {"random-features": RandomFeatures, "krr": KRR, "subspace-clustering": SubspaceClustering}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
-__all__ += ["GCM", "RandomFeatures", "KRR"]
+__all__ += ["GCM", "RandomFeatures", "KRR", "SubspaceClustering"]
