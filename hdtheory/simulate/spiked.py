@@ -40,10 +40,13 @@ Observables of an iterate, under the names of ``theory.observables``: the overla
 ``q = x*.x_hat / d`` (Wishart ``q_u = u*.u_hat / n``, ``q_v = v*.v_hat / d``), the errors
 ``mmse = |x_hat - x*|^2 / d`` (``mmse_u``, ``mmse_v``) and ``mmse_matrix``, the squared error per entry
 of the rank-one matrix (``|x_hat x_hat^T - x* x*^T|_F^2 / d^2``, ``|u_hat v_hat^T - u* v*^T|_F^2 / (n d)``).
-For the zero-mean priors the model cannot tell ``x*`` from ``-x*`` (``(u*, v*)`` from
-``(-u*, -v*)``); its fixed point is the one whose symmetry the side observation breaks, which an
-instance does only when ``A_0 d >> 1``. The observables are therefore measured up to that sign: the
-estimate's, chosen to make ``q`` (``q_v``) nonnegative.
+The Wishart iteration is two interleaved alternating ones, ``u_0 -> v_1 -> u_2 -> ...`` and
+``v_0 -> u_1 -> v_2 -> ...``, as its state evolution is. For the zero-mean priors neither can tell
+``(u*, v*)`` from ``(-u*, -v*)`` (nor the Wigner one ``x*`` from ``-x*``); the model's fixed point is
+the one whose symmetry the side observation breaks, which an instance does only when ``A_0 d >> 1``.
+The observables are therefore measured up to the sign of each factor, chosen to make its overlap
+nonnegative (from a nearly uninformed start the two interleaved iterations pick their signs
+independently).
 :func:`amp_errors` returns the errors after every iteration; :func:`simulate` the observables of the
 last iterate. Both draw and run every seed in one compiled program, vectorised over the seeds.
 """
@@ -108,9 +111,8 @@ def amp(theory: Spiked, Y, means, variances, steps: int):
 
 
 def _observables(theory: Spiked, signals, estimates) -> dict:
-    """The observables of one estimate (one array per factor), up to the sign; see the module docstring."""
-    sign = jnp.where(signals[-1] @ estimates[-1] < 0, -1.0, 1.0)
-    estimates = tuple(sign * x for x in estimates)
+    """The observables of one estimate (one array per factor), up to signs; see the module docstring."""
+    estimates = tuple(jnp.where(s @ x < 0, -x, x) for s, x in zip(signals, estimates))
     out = {}
     for (suffix, _), s, x in zip(_factors(theory), signals, estimates):
         out["q" + suffix] = s @ x / s.size
