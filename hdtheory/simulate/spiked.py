@@ -32,23 +32,25 @@ with the prior's posterior mean and variance ``f_a``, ``f_v`` (:mod:`hdtheory.ke
 distributed as the scalar channel ``A x* + sqrt(A) z`` with ``A = lam q_t`` (Wigner), or
 ``A^u = lam q_v``, ``A^v = lam alpha q_u`` (Wishart: ``|u_t|^2 / d = alpha q_u``). This is
 ``theory.update`` (which updates ``q_u`` and ``q_v`` at once, each from the other's previous value),
-so state evolution predicts ``|x_t - x*|^2 / d -> rho - q_t`` for ``q_0 = prior.overlap(A_0)``
-(Wishart: ``q_0 = (prior_u.overlap(A_0), prior.overlap(A_0))``) and ``q_{t+1} = theory.update(q_t)``:
+so state evolution predicts ``|x_t - x*|^2 / d -> rho - q_t`` (Wishart: ``|u_t - u*|^2 / n -> rho_u - q_u``,
+``|v_t - v*|^2 / d -> rho - q_v``) for ``q_0 = prior.overlap(A_0)`` (Wishart:
+``q_0 = (prior_u.overlap(A_0), prior.overlap(A_0))``) and ``q_{t+1} = theory.update(q_t)``:
 :func:`hdtheory.iterate` from the state ``q_0``.
 
-Observables of an iterate, under the names of ``theory.observables``: the overlaps
+**Observables** of an iterate, under the names of ``theory.observables``: the overlaps
 ``q = x*.x_hat / d`` (Wishart ``q_u = u*.u_hat / n``, ``q_v = v*.v_hat / d``), the errors
 ``mmse = |x_hat - x*|^2 / d`` (``mmse_u``, ``mmse_v``) and ``mmse_matrix``, the squared error per entry
 of the rank-one matrix (``|x_hat x_hat^T - x* x*^T|_F^2 / d^2``, ``|u_hat v_hat^T - u* v*^T|_F^2 / (n d)``).
-The Wishart iteration is two interleaved alternating ones, ``u_0 -> v_1 -> u_2 -> ...`` and
+:func:`amp_errors` returns the errors after every iteration; :func:`simulate` the observables of the
+last iterate. Both draw and run every seed in one compiled program, vectorised over the seeds.
+
+**Signs.** The Wishart iteration is two interleaved alternating ones, ``u_0 -> v_1 -> u_2 -> ...`` and
 ``v_0 -> u_1 -> v_2 -> ...``, as its state evolution is. For the zero-mean priors neither can tell
 ``(u*, v*)`` from ``(-u*, -v*)`` (nor the Wigner one ``x*`` from ``-x*``); the model's fixed point is
 the one whose symmetry the side observation breaks, which an instance does only when ``A_0 d >> 1``.
 The observables are therefore measured up to the sign of each factor, chosen to make its overlap
 nonnegative (from a nearly uninformed start the two interleaved iterations pick their signs
 independently).
-:func:`amp_errors` returns the errors after every iteration; :func:`simulate` the observables of the
-last iterate. Both draw and run every seed in one compiled program, vectorised over the seeds.
 """
 
 import equinox as eqx
