@@ -122,6 +122,16 @@ def test_simulate_json_agrees_with_the_published_value(capsys):
         assert status == 2 and name in err and err.count("\n") == 1
 
 
+def test_simulate_spiked_wishart(capsys):
+    # AMP on the n x d spiked Wishart matrix: n = alpha d, the observables of both factors.
+    args = ("simulate", "spiked", "ensemble=wishart", "alpha=2", "d=100", "seeds=2", "--json")
+    status, out, err = main(capsys, *args)
+    assert status == 0, err
+    record = json.loads(out)
+    assert (record["d"], record["n"], record["seeds"]) == (100, 200, 2)
+    assert set(record["mean"]) == {"q_u", "q_v", "mmse_u", "mmse_v", "mmse_matrix"}
+
+
 def test_help_for_every_command(capsys):
     for command in ("list", "eval", "sweep", "tune", "simulate", "demo"):
         with pytest.raises(SystemExit) as exit:

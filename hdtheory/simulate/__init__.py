@@ -102,7 +102,7 @@ from . import erm  # noqa: E402, F401  (registers the ERM simulation)
 from . import bayes  # noqa: E402, F401  (registers GAMP for the Bayes-optimal GLM)
 from . import committee  # noqa: E402, F401  (registers the committee-machine simulation)
 from . import single_index  # noqa: E402, F401  (registers the single-index simulation)
-from . import spiked  # noqa: E402, F401  (registers AMP for the spiked Wigner model)
+from . import spiked  # noqa: E402, F401  (registers AMP for the spiked Wigner and Wishart models)
 from . import gcm  # noqa: E402, F401  (registers random features and kernel ridge regression)
 
 __all__ = ["simulate", "SimulationResult"]

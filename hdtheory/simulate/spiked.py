@@ -1,29 +1,56 @@
-r"""AMP at finite ``d`` for the rank-one spiked Wigner model (:class:`~hdtheory.Spiked`,
-``ensemble="wigner"``).
+r"""AMP at finite ``d`` for the rank-one spiked Wigner and Wishart models (:class:`~hdtheory.Spiked`).
 
-**Instance.** ``x*`` with i.i.d. entries from the prior (second moment ``rho``);
+**Instances.** Wigner: ``x*`` with i.i.d. entries from ``prior`` (second moment ``rho``);
 ``Y = sqrt(lam / d) x* x*^T + W``, ``W`` symmetric with ``N(0, 1)`` entries off the diagonal
-(``N(0, 2)`` on it, which does not matter at large ``d``).
+(``N(0, 2)`` on it, which does not matter at large ``d``). Wishart: ``u*`` of size
+``n = round(alpha d)`` from ``prior_u``, ``v*`` of size ``d`` from ``prior``,
+``Y = sqrt(lam / d) u* v*^T + W`` (``n x d``, ``W`` i.i.d. ``N(0, 1)``).
 
 **Algorithm** (Bayes-optimal AMP: Rangan and Fletcher 2012; Deshpande and Montanari 2014; Lesieur,
-Krzakala and Zdeborova 2017, in their normalisation ``Delta = 1 / lam``). The start is the posterior
-mean of a side observation of the signal at signal-to-noise ratio ``A_0``,
-``x_0 = f_a(A_0 x* + sqrt(A_0) z, A_0)`` (independent of ``W``; ``A_0 -> 0`` is the uninformed
-start), and each iteration
+Krzakala and Zdeborova 2017, J. Stat. Mech. 073403, the ``XX^T`` and ``UV^T`` cases, in their
+normalisation ``Delta = 1 / lam``, ``N = d``). The start is the posterior mean of a side observation
+of each signal at signal-to-noise ratio ``A_0``, ``x_0 = f_a(A_0 x* + sqrt(A_0) z, A_0)``
+(independent of ``W``; ``A_0 -> 0`` is the uninformed start). Each Wigner iteration is
 
 .. math::
-    B_t = \sqrt{\lambda / d}\, Y \hat x_t - \lambda\, \overline{v_t}\, \hat x_{t-1}, \quad
+    B_t = \sqrt{\lambda / d}\, Y \hat x_t - \frac{\lambda}{d} \sum_i v_{t,i}\; \hat x_{t-1}, \quad
     A_t = \lambda |\hat x_t|^2 / d, \quad \hat x_{t+1} = f_a(B_t, A_t), \quad v_{t+1} = f_v(B_t, A_t),
 
-with the prior's posterior mean and variance ``f_a``, ``f_v`` (:mod:`hdtheory.kernels.priors`), bars
-averages over the entries and ``x_{-1} = 0``. ``B_t`` is then distributed as the scalar channel
-``A x* + sqrt(A) z`` with ``A = lam q_t``, and state evolution predicts
-``|x_t - x*|^2 / d -> rho - q_t``, ``q_0 = prior.overlap(A_0)``, ``q_{t+1} = theory.update(q_t)``:
+with the prior's posterior mean and variance ``f_a``, ``f_v`` (:mod:`hdtheory.kernels.priors`) and
+``x_{-1} = 0``. The Wishart iteration updates both factors at once, each from the other's estimate:
+
+.. math::
+    B^u_t = \sqrt{\lambda / d}\, Y \hat v_t - \frac{\lambda}{d} \sum_j v^v_{t,j}\; \hat u_{t-1}, \quad
+    A^u_t = \lambda |\hat v_t|^2 / d, \quad
+    B^v_t = \sqrt{\lambda / d}\, Y^T \hat u_t - \frac{\lambda}{d} \sum_i v^u_{t,i}\; \hat v_{t-1}, \quad
+    A^v_t = \lambda |\hat u_t|^2 / d,
+
+``u_{t+1} = f_a^u(B^u_t, A^u_t)``, ``v_{t+1} = f_a^v(B^v_t, A^v_t)`` (and the variances from
+``f_v``). The Onsager terms remove the reaction of ``W``: ``u_t`` depends on ``W_ij`` through
+``B^u_{t-1} ~ sqrt(lam / d) W_ij v_{t-1,j}``, so that ``sqrt(lam / d) sum_i W_ij u_{t,i}`` carries
+``(lam / d) sum_i d u_{t,i} / d B^u_i v_{t-1,j}``, and ``d f_a / d B = f_v``. ``B_t`` is then
+distributed as the scalar channel ``A x* + sqrt(A) z`` with ``A = lam q_t`` (Wigner), or
+``A^u = lam q_v``, ``A^v = lam alpha q_u`` (Wishart: ``|u_t|^2 / d = alpha q_u``). This is
+``theory.update`` (which updates ``q_u`` and ``q_v`` at once, each from the other's previous value),
+so state evolution predicts ``|x_t - x*|^2 / d -> rho - q_t`` (Wishart: ``|u_t - u*|^2 / n -> rho_u - q_u``,
+``|v_t - v*|^2 / d -> rho - q_v``) for ``q_0 = prior.overlap(A_0)`` (Wishart:
+``q_0 = (prior_u.overlap(A_0), prior.overlap(A_0))``) and ``q_{t+1} = theory.update(q_t)``:
 :func:`hdtheory.iterate` from the state ``q_0``.
 
-:func:`amp_errors` returns the squared error after every iteration; :func:`simulate` the observables
-of the last iterate: ``q = x*.x_hat / d``, ``mmse = |x_hat - x*|^2 / d`` and
-``mmse_matrix = |x_hat x_hat^T - x* x*^T|_F^2 / d^2``.
+**Observables** of an iterate, under the names of ``theory.observables``: the overlaps
+``q = x*.x_hat / d`` (Wishart ``q_u = u*.u_hat / n``, ``q_v = v*.v_hat / d``), the errors
+``mmse = |x_hat - x*|^2 / d`` (``mmse_u``, ``mmse_v``) and ``mmse_matrix``, the squared error per entry
+of the rank-one matrix (``|x_hat x_hat^T - x* x*^T|_F^2 / d^2``, ``|u_hat v_hat^T - u* v*^T|_F^2 / (n d)``).
+:func:`amp_errors` returns the errors after every iteration; :func:`simulate` the observables of the
+last iterate. Both draw and run every seed in one compiled program, vectorised over the seeds.
+
+**Signs.** The Wishart iteration is two interleaved alternating ones, ``u_0 -> v_1 -> u_2 -> ...`` and
+``v_0 -> u_1 -> v_2 -> ...``, as its state evolution is. For the zero-mean priors neither can tell
+``(u*, v*)`` from ``(-u*, -v*)`` (nor the Wigner one ``x*`` from ``-x*``); the model's fixed point is
+the one whose symmetry the side observation breaks, which an instance does only when ``A_0 d >> 1``.
+The observables are therefore measured up to the sign of each factor, chosen to make its overlap
+nonnegative (from a nearly uninformed start the two interleaved iterations pick their signs
+independently).
 """
 
 import equinox as eqx
@@ -34,62 +61,102 @@ from ..models.spiked import Spiked
 from . import SimulationResult, check_size, simulate
 
 
-def _check(theory: Spiked, d: int, seeds: int):
-    if theory.ensemble != "wigner":
-        raise NotImplementedError("AMP is simulated for the spiked Wigner ensemble only")
+def _factors(theory: Spiked):
+    """``(suffix, prior)`` of each factor: ``x`` (Wigner), ``u`` and ``v`` (Wishart)."""
+    prior, prior_u = theory._priors()
+    return (("", prior),) if theory.ensemble == "wigner" else (("_u", prior_u), ("_v", prior))
+
+
+def _rows(theory: Spiked, d: int, seeds: int) -> int:
+    """The number of rows of ``Y`` (``d`` or ``round(alpha d)``), after checking ``d`` and ``seeds``."""
     check_size(d, seeds)
+    return d if theory.ensemble == "wigner" else max(round(float(theory.alpha) * d), 1)
 
 
-def _draw(theory: Spiked, key, d: int, snr0):
-    x_key, w_key, z_key = jax.random.split(key, 3)
-    prior = theory._priors()[0]
-    x_star = prior.sample(x_key, (d,))
-    G = jax.random.normal(w_key, (d, d))
-    Y = jnp.sqrt(theory.snr / d) * jnp.outer(x_star, x_star) + (G + G.T) / jnp.sqrt(2.0)
-    side = snr0 * x_star + jnp.sqrt(snr0) * jax.random.normal(z_key, (d,))
-    return Y, x_star, prior.mean(side, snr0), prior.variance(side, snr0)
+def _draw(theory: Spiked, key, n: int, d: int, snr0):
+    """``Y``, the signals and the side-observation start (means and variances), one per factor."""
+    factors = _factors(theory)
+    keys = jax.random.split(key, 1 + 2 * len(factors))
+    sizes = (d,) if len(factors) == 1 else (n, d)
+    signals = tuple(prior.sample(k, (m,)) for (_, prior), k, m in zip(factors, keys[1::2], sizes))
+    G = jax.random.normal(keys[0], (n, d))
+    W = (G + G.T) / jnp.sqrt(2.0) if len(factors) == 1 else G
+    Y = jnp.sqrt(theory.snr / d) * jnp.outer(signals[0], signals[-1]) + W
+    side = tuple(snr0 * s + jnp.sqrt(snr0) * jax.random.normal(k, s.shape) for s, k in zip(signals, keys[2::2]))
+    means = tuple(prior.mean(b, snr0) for (_, prior), b in zip(factors, side))
+    variances = tuple(prior.variance(b, snr0) for (_, prior), b in zip(factors, side))
+    return Y, signals, means, variances
+
+
+def amp(theory: Spiked, Y, means, variances, steps: int):
+    """The AMP iterates (from the start ``means``, ``variances``: one array per factor), one array
+    per factor with the iterations ``t = 0..steps`` on axis 0; see the module docstring."""
+    d = Y.shape[1]
+    priors = tuple(prior for _, prior in _factors(theory))
+    lam = theory.snr
+
+    def step(carry, _):
+        xs, vs, olds = carry
+        new_xs, new_vs = [], []
+        # Each factor is estimated from the other one (Wigner: from itself): Y x (rows), x^T Y (columns).
+        for k, (prior, partner, partner_v, old) in enumerate(zip(priors, xs[::-1], vs[::-1], olds)):
+            field = Y @ partner if k == 0 else partner @ Y
+            B = jnp.sqrt(lam / d) * field - lam * jnp.sum(partner_v) / d * old
+            A = lam * (partner @ partner) / d
+            new_xs.append(prior.mean(B, A))
+            new_vs.append(prior.variance(B, A))
+        return (tuple(new_xs), tuple(new_vs), xs), tuple(new_xs)
+
+    init = (tuple(means), tuple(variances), tuple(jnp.zeros_like(x) for x in means))
+    _, iterates = jax.lax.scan(step, init, None, length=steps)
+    return tuple(jnp.concatenate([x0[None], xs]) for x0, xs in zip(means, iterates))
+
+
+def _observables(theory: Spiked, signals, estimates) -> dict:
+    """The observables of one estimate (one array per factor), up to signs; see the module docstring."""
+    estimates = tuple(jnp.where(s @ x < 0, -x, x) for s, x in zip(signals, estimates))
+    out = {}
+    for (suffix, _), s, x in zip(_factors(theory), signals, estimates):
+        out["q" + suffix] = s @ x / s.size
+        out["mmse" + suffix] = jnp.mean((x - s) ** 2)
+    (s1, x1), (s2, x2) = (signals[0], estimates[0]), (signals[-1], estimates[-1])
+    out["mmse_matrix"] = ((x1 @ x1) * (x2 @ x2) - 2 * (s1 @ x1) * (s2 @ x2) + (s1 @ s1) * (s2 @ s2)) / (
+        s1.size * s2.size
+    )
+    return out
 
 
 @eqx.filter_jit
-def amp(theory: Spiked, Y, x0, v0, steps: int):
-    """The AMP iterates ``x_t``, ``t = 0..steps`` (from ``x0``, ``v0``), stacked on axis 0."""
-    d = Y.shape[0]
-    prior, lam = theory._priors()[0], theory.snr
+def _trajectories(theory: Spiked, keys, n: int, d: int, snr0, steps: int) -> dict:
+    """The observables of every iterate of every seed: arrays ``(seeds, steps + 1)``."""
 
-    def step(carry, _):
-        x, v, x_old = carry
-        B = jnp.sqrt(lam / d) * (Y @ x) - lam * jnp.mean(v) * x_old
-        A = lam * (x @ x) / d
-        return (prior.mean(B, A), prior.variance(B, A), x), prior.mean(B, A)
+    def one(key):
+        Y, signals, means, variances = _draw(theory, key, n, d, snr0)
+        iterates = amp(theory, Y, means, variances, steps)
+        return jax.vmap(lambda *xs: _observables(theory, signals, xs))(*iterates)
 
-    _, xs = jax.lax.scan(step, (x0, v0, jnp.zeros_like(x0)), None, length=steps)
-    return jnp.concatenate([x0[None], xs])
+    return jax.vmap(one)(keys)
+
+
+def _run(theory: Spiked, d: int, seeds: int, key, steps: int, snr0) -> tuple[dict, int]:
+    n = _rows(theory, d, seeds)
+    keys = jax.random.split(jax.random.PRNGKey(0) if key is None else key, seeds)
+    return _trajectories(theory, keys, n, d, jnp.asarray(snr0, float), steps), n
 
 
 def amp_errors(theory: Spiked, *, d: int = 2000, seeds: int = 4, steps: int = 10, snr0=0.1, key=None):
-    """``|x_t - x*|^2 / d`` for ``t = 0..steps`` over ``seeds`` instances: shape ``(seeds, steps + 1)``;
-    state evolution predicts ``hd.iterate(theory, steps, init=prior.overlap(snr0))["mmse"]``."""
-    _check(theory, d, seeds)
-    key = jax.random.PRNGKey(0) if key is None else key
-    errors = []
-    for seed_key in jax.random.split(key, seeds):
-        Y, x_star, x0, v0 = _draw(theory, seed_key, d, snr0)
-        errors.append(jnp.mean((amp(theory, Y, x0, v0, steps) - x_star) ** 2, axis=1))
-    return jnp.stack(errors)
+    """The errors (``mmse`` for Wigner, ``mmse_u`` and ``mmse_v`` for Wishart, and ``mmse_matrix``)
+    after ``t = 0..steps`` iterations, each of shape ``(seeds, steps + 1)``. State evolution predicts
+    ``hd.iterate(theory, steps, init=q_0)`` with ``q_0`` the start's overlaps (module docstring)."""
+    trajectories, _ = _run(theory, d, seeds, key, steps, snr0)
+    return {k: v for k, v in trajectories.items() if k.startswith("mmse")}
 
 
 @simulate.register
 def simulate_spiked(
     theory: Spiked, *, d: int = 1000, seeds: int = 4, key=None, steps: int = 50, snr0=1e-3
 ) -> SimulationResult:
-    """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.Spiked` (Wigner): AMP run for
-    ``steps`` iterations from a side observation at SNR ``snr0``; see the module docstring."""
-    _check(theory, d, seeds)
-    key = jax.random.PRNGKey(0) if key is None else key
-    samples = []
-    for seed_key in jax.random.split(key, seeds):
-        Y, x_star, x0, v0 = _draw(theory, seed_key, d, snr0)
-        x = amp(theory, Y, x0, v0, steps)[-1]
-        matrix = ((x @ x) ** 2 - 2 * (x @ x_star) ** 2 + (x_star @ x_star) ** 2) / d**2
-        samples.append({"q": x_star @ x / d, "mmse": jnp.mean((x - x_star) ** 2), "mmse_matrix": matrix})
-    return SimulationResult.from_samples(samples, d=d, n=d)
+    """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.Spiked`: AMP run for ``steps``
+    iterations from a side observation at SNR ``snr0``; see the module docstring."""
+    trajectories, n = _run(theory, d, seeds, key, steps, snr0)
+    return SimulationResult.from_stacked({k: v[:, -1] for k, v in trajectories.items()}, d=d, n=n)
