@@ -63,6 +63,19 @@ def test_wishart_weak_recovery_is_bbp():
     np.testing.assert_allclose(found.value, 1 / np.sqrt(2.0), atol=1e-8)
 
 
+def test_wishart_uninformed_solve_gaussian_closed_form():
+    """Gaussian u and v: q_u = lam q_v / (1 + lam q_v), q_v = lam alpha q_u / (1 + lam alpha q_u), so
+    past BBP (lam^2 alpha > 1) q_u = (lam^2 alpha - 1) / (lam alpha (lam + 1)) and
+    q_v = (lam^2 alpha - 1) / (lam (lam alpha + 1)). From the uninformed start the solve leaves the
+    repelling q = 0 along the alternating iteration; one compiled solve for all the values."""
+    snr, alpha = jnp.asarray([0.5, 0.8, 1.0, 1.5, 3.0]), 2.0
+    sols = jax.vmap(lambda s: hd.solve(hd.Spiked(ensemble="wishart", snr=s, alpha=alpha)))(snr)
+    assert np.all(sols.converged)
+    gap = np.maximum(snr**2 * alpha - 1, 0)
+    np.testing.assert_allclose(sols.observables["q_u"], gap / (snr * alpha * (snr + 1)), atol=1e-9)
+    np.testing.assert_allclose(sols.observables["q_v"], gap / (snr * (snr * alpha + 1)), atol=1e-9)
+
+
 def test_wishart_free_entropy_is_stationary():
     theory = hd.Spiked(ensemble="wishart", alpha=1.5, snr=2.0, prior="rademacher")
     sol = hd.solve(theory, "informed")

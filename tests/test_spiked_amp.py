@@ -35,11 +35,11 @@ def test_simulate_matches_the_uninformed_fixed_point():
 
 def test_wishart_amp_follows_state_evolution():
     """Rademacher u (n = 2d) and v at lam = 2 (lam^2 alpha = 8 past weak recovery), from side
-    observations at SNR 0.1: the errors fall from 0.91 to 0.27 (u) and 0.13 (v), zigzagging since
-    state evolution updates q_u and q_v at once, each from the other. Per seed they fluctuate by up
-    to ~2.5 / sqrt(d) during the fall (the start's O(1 / sqrt(d)) fluctuation, amplified), less at
-    the fixed point, with an O(1 / d) bias; four seeds average it to ~1.3 / sqrt(d). Without the
-    Onsager terms the mean misses by 4-7 / sqrt(d)."""
+    observations at SNR 0.1: the errors fall from 0.91 to 0.27 (u) and 0.13 (v), u from v and then
+    v from the new u, as state evolution alternates. Per seed they fluctuate by up to ~5 / sqrt(d)
+    during the fall (the start's O(1 / sqrt(d)) fluctuation, amplified), less at the fixed point,
+    with an O(1 / d) bias; four seeds average it to ~1 / sqrt(d). Without the Onsager terms the mean
+    misses by 5-8 / sqrt(d)."""
     theory = hd.Spiked(ensemble="wishart", snr=2.0, alpha=2.0, prior="rademacher", prior_u="rademacher", order=32)
     steps, d, snr0 = 10, 2000, 0.1
     errors = amp_errors(theory, d=d, seeds=4, steps=steps, snr0=snr0, key=jax.random.PRNGKey(1))

@@ -18,7 +18,8 @@ threshold for the Gaussian prior).
 ``n x d`` with ``n = alpha d``, ``v in R^d`` from ``prior`` (second moment ``rho``), ``u in R^n``
 from ``prior_u`` (second moment ``rho_u``), ``W`` i.i.d. ``N(0, 1)``; with ``prior_u`` Gaussian the
 rows of ``Y`` are samples of covariance ``I + (lam / d) v v^T``. The state is ``(q_u, q_v)`` (overlaps
-per entry of ``u`` and of ``v``), and (Lesieur et al. 2017, the ``UV^T`` case)
+per entry of ``u`` and of ``v``), and (Lesieur et al. 2017, the ``UV^T`` case; ``update`` computes
+``q_u`` and then ``q_v`` from the new ``q_u``, as AMP alternates)
 
 .. math:: q_u = \mathbb{E}_{P_u} x f_a(\cdot, \lambda q_v), \quad
           q_v = \mathbb{E}_{P_0} x f_a(\cdot, \lambda \alpha q_u), \quad
@@ -82,13 +83,14 @@ class Spiked(Overlaps):
         return self.snr * jnp.stack([q[1], self.alpha * q[0]])
 
     def update(self, q) -> jax.Array:
-        r = self.conjugate(q)
+        """Wigner: ``q`` from ``lam q``. Wishart: ``q_u`` from ``q_v``, then ``q_v`` from the new
+        ``q_u`` (AMP's alternating schedule, whose iteration has no oscillating mode)."""
         prior, prior_u = self._priors()
         if self.ensemble == "wigner":
-            new = prior.overlap(r, self.order)
-        else:
-            new = jnp.stack([prior_u.overlap(r[0], self.order), prior.overlap(r[1], self.order)])
-        return jnp.minimum(new, self._rho)
+            return jnp.minimum(prior.overlap(self.conjugate(q), self.order), self.rho)
+        q_u = jnp.minimum(prior_u.overlap(self.conjugate(q)[0], self.order), self.rho_u)
+        q_v = prior.overlap(self.snr * self.alpha * q_u, self.order)
+        return jnp.stack([q_u, jnp.minimum(q_v, self.rho)])
 
     def free_entropy(self, q) -> jax.Array:
         r = self.conjugate(q)

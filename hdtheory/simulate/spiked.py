@@ -17,24 +17,26 @@ of each signal at signal-to-noise ratio ``A_0``, ``x_0 = f_a(A_0 x* + sqrt(A_0) 
     A_t = \lambda |\hat x_t|^2 / d, \quad \hat x_{t+1} = f_a(B_t, A_t), \quad v_{t+1} = f_v(B_t, A_t),
 
 with the prior's posterior mean and variance ``f_a``, ``f_v`` (:mod:`hdtheory.kernels.priors`) and
-``x_{-1} = 0``. The Wishart iteration updates both factors at once, each from the other's estimate:
+``x_{-1} = 0``. The Wishart iteration alternates, ``u`` from the latest ``v`` and then ``v`` from
+the new ``u`` (the schedule of Lesieur et al.'s low-rank AMP):
 
 .. math::
-    B^u_t = \sqrt{\lambda / d}\, Y \hat v_t - \frac{\lambda}{d} \sum_j v^v_{t,j}\; \hat u_{t-1}, \quad
-    A^u_t = \lambda |\hat v_t|^2 / d, \quad
-    B^v_t = \sqrt{\lambda / d}\, Y^T \hat u_t - \frac{\lambda}{d} \sum_i v^u_{t,i}\; \hat v_{t-1}, \quad
-    A^v_t = \lambda |\hat u_t|^2 / d,
+    B^u_t = \sqrt{\lambda / d}\, Y \hat v_t - \frac{\lambda}{d} \sum_j v^v_{t,j}\; \hat u_t, \quad
+    A^u_t = \lambda |\hat v_t|^2 / d, \quad \hat u_{t+1} = f_a^u(B^u_t, A^u_t);
 
-``u_{t+1} = f_a^u(B^u_t, A^u_t)``, ``v_{t+1} = f_a^v(B^v_t, A^v_t)`` (and the variances from
-``f_v``). The Onsager terms remove the reaction of ``W``: ``u_t`` depends on ``W_ij`` through
-``B^u_{t-1} ~ sqrt(lam / d) W_ij v_{t-1,j}``, so that ``sqrt(lam / d) sum_i W_ij u_{t,i}`` carries
-``(lam / d) sum_i d u_{t,i} / d B^u_i v_{t-1,j}``, and ``d f_a / d B = f_v``. ``B_t`` is then
-distributed as the scalar channel ``A x* + sqrt(A) z`` with ``A = lam q_t`` (Wigner), or
-``A^u = lam q_v``, ``A^v = lam alpha q_u`` (Wishart: ``|u_t|^2 / d = alpha q_u``). This is
-``theory.update`` (which updates ``q_u`` and ``q_v`` at once, each from the other's previous value),
-so state evolution predicts ``|x_t - x*|^2 / d -> rho - q_t`` (Wishart: ``|u_t - u*|^2 / n -> rho_u - q_u``,
-``|v_t - v*|^2 / d -> rho - q_v``) for ``q_0 = prior.overlap(A_0)`` (Wishart:
-``q_0 = (prior_u.overlap(A_0), prior.overlap(A_0))``) and ``q_{t+1} = theory.update(q_t)``:
+    B^v_t = \sqrt{\lambda / d}\, Y^T \hat u_{t+1} - \frac{\lambda}{d} \sum_i v^u_{t+1,i}\; \hat v_t, \quad
+    A^v_t = \lambda |\hat u_{t+1}|^2 / d, \quad \hat v_{t+1} = f_a^v(B^v_t, A^v_t),
+
+(and the variances from ``f_v``), with ``u_0`` replaced by zero in the first Onsager term (``v_0``
+comes from the side observation, not from ``u_0``). The Onsager terms remove the reaction of ``W``:
+``u_{t+1}`` depends on ``W_ij`` through ``B^u_t ~ sqrt(lam / d) W_ij v_{t,j}``, so that
+``sqrt(lam / d) sum_i W_ij u_{t+1,i}`` carries ``(lam / d) sum_i d u_{t+1,i} / d B^u_i v_{t,j}``,
+and ``d f_a / d B = f_v``. ``B_t`` is then distributed as the scalar channel ``A x* + sqrt(A) z``
+with ``A = lam q_t`` (Wigner), or ``A^u = lam q_v``, ``A^v = lam alpha q_u`` (Wishart:
+``|u_t|^2 / d = alpha q_u``). This is ``theory.update`` (Wishart: ``q_u`` from ``q_v``, then ``q_v``
+from the new ``q_u``), so state evolution predicts ``|x_t - x*|^2 / d -> rho - q_t`` (Wishart:
+``|u_t - u*|^2 / n -> rho_u - q_u``, ``|v_t - v*|^2 / d -> rho - q_v``) for ``q_0 = prior.overlap(A_0)``
+(Wishart: ``q_0 = (prior_u.overlap(A_0), prior.overlap(A_0))``) and ``q_{t+1} = theory.update(q_t)``:
 :func:`hdtheory.iterate` from the state ``q_0``.
 
 **Observables** of an iterate, under the names of ``theory.observables``: the overlaps
@@ -44,13 +46,10 @@ of the rank-one matrix (``|x_hat x_hat^T - x* x*^T|_F^2 / d^2``, ``|u_hat v_hat^
 :func:`amp_errors` returns the errors after every iteration; :func:`simulate` the observables of the
 last iterate. Both draw and run every seed in one compiled program, vectorised over the seeds.
 
-**Signs.** The Wishart iteration is two interleaved alternating ones, ``u_0 -> v_1 -> u_2 -> ...`` and
-``v_0 -> u_1 -> v_2 -> ...``, as its state evolution is. For the zero-mean priors neither can tell
-``(u*, v*)`` from ``(-u*, -v*)`` (nor the Wigner one ``x*`` from ``-x*``); the model's fixed point is
-the one whose symmetry the side observation breaks, which an instance does only when ``A_0 d >> 1``.
-The observables are therefore measured up to the sign of each factor, chosen to make its overlap
-nonnegative (from a nearly uninformed start the two interleaved iterations pick their signs
-independently).
+**Signs.** For the zero-mean priors AMP cannot tell ``(u*, v*)`` from ``(-u*, -v*)`` (nor ``x*`` from
+``-x*``); the model's fixed point is the one whose symmetry the side observation breaks, which an
+instance does only when ``A_0 d >> 1``. The observables are therefore measured up to the sign of
+each factor, chosen to make its overlap nonnegative.
 """
 
 import equinox as eqx
@@ -96,18 +95,19 @@ def amp(theory: Spiked, Y, means, variances, steps: int):
     lam = theory.snr
 
     def step(carry, _):
-        xs, vs, olds = carry
-        new_xs, new_vs = [], []
-        # Each factor is estimated from the other one (Wigner: from itself): Y x (rows), x^T Y (columns).
-        for k, (prior, partner, partner_v, old) in enumerate(zip(priors, xs[::-1], vs[::-1], olds)):
-            field = Y @ partner if k == 0 else partner @ Y
-            B = jnp.sqrt(lam / d) * field - lam * jnp.sum(partner_v) / d * old
-            A = lam * (partner @ partner) / d
-            new_xs.append(prior.mean(B, A))
-            new_vs.append(prior.variance(B, A))
-        return (tuple(new_xs), tuple(new_vs), xs), tuple(new_xs)
+        xs, vs, sources = map(list, carry)
+        # Each factor in turn from the other's latest estimate (Wigner: from itself), with the
+        # Onsager term of the estimate of this factor that the other's was computed from.
+        for k, prior in enumerate(priors):
+            p = len(priors) - 1 - k
+            field = Y @ xs[p] if k == 0 else xs[p] @ Y
+            B = jnp.sqrt(lam / d) * field - lam * jnp.sum(vs[p]) / d * sources[p]
+            A = lam * (xs[p] @ xs[p]) / d
+            sources[k] = xs[p]
+            xs[k], vs[k] = prior.mean(B, A), prior.variance(B, A)
+        return (tuple(xs), tuple(vs), tuple(sources)), tuple(xs)
 
-    init = (tuple(means), tuple(variances), tuple(jnp.zeros_like(x) for x in means))
+    init = (tuple(means), tuple(variances), tuple(jnp.zeros_like(x) for x in means[::-1]))
     _, iterates = jax.lax.scan(step, init, None, length=steps)
     return tuple(jnp.concatenate([x0[None], xs]) for x0, xs in zip(means, iterates))
 
