@@ -17,7 +17,10 @@ finding in ``theta``:
   fold would be singular at this transcritical point).
 - ``kind="information-theoretic"``: where the free entropies (``theory.free_entropy``) of the two
   branches are equal, ``f(x_informed(theta)) = f(x_uninformed(theta))``, by a Newton iteration in
-  ``theta`` safeguarded by bisection, each evaluation solving both branches.
+  ``theta`` safeguarded by bisection, each evaluation solving both branches. Both free entropies
+  must be stationary there (in the solver's coordinates): a branch at perfect recovery whose free
+  entropy diverges (a continuous prior through a noiseless channel, where the solver's floor on the
+  error sets its value) gives ``found = False``, not a crossing of meaningless values.
 
 The branches are first followed over ``num`` values from ``bracket[0]`` to ``bracket[1]`` (the
 uninformed one in that direction from where plain iteration of the map, the algorithm, goes from the
@@ -327,9 +330,22 @@ def threshold(
             # Both branches solved onto the same point make F = 0 anywhere: no crossing.
             a, b = (ravel_pytree(theory.unconstrain(x))[0] for x in states)
             any_ = any_ & (jnp.max(jnp.abs(a - b) / (1 + jnp.maximum(jnp.abs(a), jnp.abs(b)))) > 1e-6)
+            # A branch on the edge of the domain where the free entropy is not stationary (perfect
+            # recovery with a continuous prior and a noiseless channel) has no finite free entropy:
+            # its value is that of the solver's floor, and no crossing of such values is a result.
+            at = eqx.tree_at(lambda t: getattr(t, axis), theory, value)
+            any_ = any_ & _stationary(at, states[0]) & _stationary(at, states[1])
     lo, hi = jnp.minimum(grid[0], grid[-1]), jnp.maximum(grid[0], grid[-1])
     found = any_ & (residual <= jnp.sqrt(tol)) & (value >= lo) & (value <= hi)
     return Threshold(value=jnp.where(found, value, jnp.nan), states=states, found=found, residual=residual)
+
+
+def _stationary(theory, state) -> jax.Array:
+    """Whether the free entropy is stationary at ``state`` in the solver's coordinates, to 1e-6."""
+    flat, unravel = ravel_pytree(theory.unconstrain(state))
+    entropy = lambda x: theory.free_entropy(theory.constrain(unravel(x)))
+    slope = jax.grad(entropy)(flat)
+    return jnp.all(jnp.abs(slope) <= 1e-6 * (1 + jnp.abs(entropy(flat))))
 
 
 @eqx.filter_jit

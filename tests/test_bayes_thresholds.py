@@ -79,3 +79,20 @@ def test_information_theoretic_threshold():
     np.testing.assert_allclose(np.diff(c) / np.diff(alphas), 0.5, atol=1e-3)
     alpha_it = alphas - 2 * c
     np.testing.assert_allclose(alpha_it, 1.0, atol=1e-3)
+
+
+def test_a_diverging_free_entropy_is_no_crossing():
+    """``threshold(..., "information-theoretic")`` accepts a crossing only where both free entropies
+    are stationary in the solver's coordinates. At perfect recovery (the informed state, on the
+    solver's floor) the noiseless phase-retrieval potential still moves as ``c log(1 / mmse)``
+    (``c = 0.1`` at alpha = 1.2, see above): not stationary, so no crossing of its floor value is
+    reported; the binary perceptron's is flat there (a finite free entropy, the first-order
+    transition of Gyorgyi 1990), and so is an interior fixed point."""
+    from hdtheory._transitions import _stationary
+
+    retrieval = phase_retrieval(1.2)
+    perceptron = hd.BayesGLM(alpha=1.6, prior="rademacher", channel="sign", **ORDERS)
+    interior = hd.BayesGLM(alpha=0.8, prior="gaussian", channel="abs", noise=0.1, **ORDERS)
+    assert not _stationary(retrieval, retrieval.init("informed"))
+    assert _stationary(perceptron, perceptron.init("informed"))
+    assert _stationary(interior, hd.solve(interior, "informed").state)
