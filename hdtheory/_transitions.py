@@ -341,11 +341,14 @@ def threshold(
 
 
 def _stationary(theory, state) -> jax.Array:
-    """Whether the free entropy is stationary at ``state`` in the solver's coordinates, to 1e-6."""
+    """Whether the free entropy is stationary at ``state`` in the solver's coordinates: its slope
+    below ``0.05 (1 + |f|)``. A diverging free entropy moves by O(1) per unit of the coordinates (the
+    log of the error, on the floor); at a fixed point the slope is the quadrature's error, orders of
+    magnitude below (at most ~4e-3 near perfect recovery at order 32)."""
     flat, unravel = ravel_pytree(theory.unconstrain(state))
     entropy = lambda x: theory.free_entropy(theory.constrain(unravel(x)))
     slope = jax.grad(entropy)(flat)
-    return jnp.all(jnp.abs(slope) <= 1e-6 * (1 + jnp.abs(entropy(flat))))
+    return jnp.all(jnp.abs(slope) <= 0.05 * (1 + jnp.abs(entropy(flat))))
 
 
 @eqx.filter_jit
