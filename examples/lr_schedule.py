@@ -21,15 +21,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import hdtheory as hd  # noqa: E402
 
 
-def main(quick: bool, out: str) -> None:
+def main(quick: bool = False, out: str = "lr_schedule.png") -> dict:
     t1, pieces = (10.0, 3) if quick else (30.0, 6)
     options = {"t1": t1, "max_steps": 4096}
     base = hd.Committee(K=2, M=2, lr=0.5, q0=0.2, r0=0.1)
-    constant = hd.tune(base, "eg", {"lr": hd.Log(low=1e-2, high=20.0)}, **options).theory
+    constant_result = hd.tune(base, "eg", {"lr": hd.Log(low=1e-2, high=20.0)}, **options)
+    constant = constant_result.theory
     piecewise = hd.Committee(
         K=2, M=2, lr=constant.lr, q0=0.2, r0=0.1, schedule="piecewise", pieces=jnp.ones(pieces), horizon=t1
     )
-    schedule = hd.tune(piecewise, "eg", {"pieces": hd.Log(low=1e-3, high=50.0)}, **options).theory
+    schedule_result = hd.tune(piecewise, "eg", {"pieces": hd.Log(low=1e-3, high=50.0)}, **options)
+    schedule = schedule_result.theory
     ts = jnp.linspace(0.0, t1, 201)
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(5, 6), sharex=True, constrained_layout=True)
     for name, theory in (("best constant", constant), ("optimised schedule", schedule)):
@@ -42,6 +44,7 @@ def main(quick: bool, out: str) -> None:
     bottom.set_xlabel("t = samples / d")
     fig.savefig(out, dpi=150)
     print(f"wrote {out}")
+    return {"constant": constant_result, "schedule": schedule_result}
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """Bayes-optimal generalised linear models: closed forms, published thresholds, gradients."""
 
+import importlib.util
 import json
 import subprocess
 import sys
 import tempfile
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -12,6 +14,8 @@ import pytest
 
 import hdtheory as hd
 from hdtheory import kernels
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def mmse_gaussian_linear(alpha, noise, rho):
@@ -81,27 +85,34 @@ def test_free_entropy_is_stationary_at_the_fixed_point(kw):
     assert abs(jax.grad(theory.free_entropy)(state)) < 1e-5
 
 
-def test_perceptron_thresholds():
-    """Rademacher prior, sign channel (the teacher-student binary perceptron).
+def test_perceptron_thresholds(tmp_path):
+    """Rademacher prior, sign channel (the teacher-student binary perceptron), as
+    examples/bayes_phase_diagram.py computes them (run here in its quick mode rather than by
+    tests/test_examples.py; orders 32 / 8).
 
     Algorithmic threshold alpha_alg = 1.493: Barbier, Krzakala, Macris, Miolane and Zdeborova 2019,
     PNAS 116, 5451, Fig. 2 and the text on the perceptron. Information-theoretic threshold, the
     first-order transition to perfect generalisation, alpha_IT = 1.245: Gyorgyi 1990, Phys. Rev. A
-    41, 7097; Sompolinsky, Tishby and Seung 1990, Phys. Rev. Lett. 65, 1683 (the zero of the
-    entropy of the uninformed state, where its free entropy meets -log 2, that of the teacher).
-    The value alpha_IT = 1.249 is also quoted for this model (attributed to Barbier et al. 2019);
-    the crossing computed here is 1.2447 at orders 32/8 and at 96/24 alike (to 1e-6: the quadrature
-    is converged), Gyorgyi's value to his three digits, 0.004 below 1.249.
+    41, 7097 (abstract: "the transition is found to occur at alpha = 1.245"); Sompolinsky, Tishby
+    and Seung 1990, Phys. Rev. Lett. 65, 1683 (the zero of the entropy of the uninformed state,
+    where its free entropy meets -log 2, that of the teacher). The value alpha_IT = 1.249 is also
+    quoted for this model (attributed to Barbier et al. 2019); the crossing computed here is 1.2447
+    at orders 32/8 and at 96/24 alike (to 1e-6: the quadrature is converged), Gyorgyi's value to his
+    three digits, 0.004 below 1.249. At alpha = 2 the Bayes-optimal error is zero. (GAMP against
+    state evolution: tests/test_bayes_gamp.py.)
     """
-    theory = hd.BayesGLM(prior="rademacher", channel="sign", order=32, panel_order=8)
-    alg = hd.threshold(theory, "alpha", "algorithmic", (1.3, 1.6), num=4, damped_steps=500)
-    assert alg.found
+    spec = importlib.util.spec_from_file_location("bayes_phase_diagram", EXAMPLES / "bayes_phase_diagram.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    result = example.main(quick=True, out=str(tmp_path / "bayes_phase_diagram.png"))
+    alg, it = result["alpha_alg"], result["alpha_it"]
+    assert alg.found and it.found
     assert abs(alg.value - 1.493) < 1e-3
-    it = hd.threshold(theory, "alpha", "information-theoretic", (1.1, 1.4), num=4, damped_steps=500)
-    assert it.found
     assert abs(it.value - 1.245) < 1e-3
     # Past alpha_IT the teacher (q = rho) is the stable branch; AMP stays on the other until alpha_alg.
     assert it.states[1] == pytest.approx(1.0)
+    assert float(result["branches"]["stable_gen_error"][-1]) < 1e-6
+    assert (tmp_path / "bayes_phase_diagram.png").stat().st_size > 0
 
 
 def test_threshold_derivative_matches_finite_differences():

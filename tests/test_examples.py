@@ -1,8 +1,10 @@
 """Every script in examples/ runs in its reduced mode (--quick) and writes its figure.
 
 Compilation dominates and runs on one core: the scripts run in two Python processes side by side,
-each running its share one after the other (one import of jax per process). The fit example is run,
-and its result checked, by tests/test_fit_example.py.
+each running its share one after the other (one import of jax per process). Three examples are run,
+and their results checked, by the tests of what they show: fit_theory_to_curve.py by
+tests/test_fit_example.py, lr_schedule.py by tests/test_tune_dynamics.py and bayes_phase_diagram.py
+by tests/test_bayes.py.
 """
 
 import json
@@ -12,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-CHECKED_ELSEWHERE = {"fit_theory_to_curve.py"}
+CHECKED_ELSEWHERE = {"fit_theory_to_curve.py", "lr_schedule.py", "bayes_phase_diagram.py"}
 PROCESSES = 2
 
 DRIVER = """

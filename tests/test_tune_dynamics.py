@@ -1,5 +1,8 @@
 """hdtheory.tune on ODE theories: learning rates minimising the error at a fixed time."""
 
+import importlib.util
+from pathlib import Path
+
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -7,6 +10,7 @@ import numpy as np
 
 import hdtheory as hd
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 T1 = 4.0
 COMMITTEE = hd.Committee(K=2, M=2, lr=0.5, q0=0.2, r0=0.1)
 
@@ -26,12 +30,15 @@ def test_constant_learning_rate_agrees_with_a_dense_grid():
     assert float(result.objective) <= float(errors[best]) + 1e-12
 
 
-def test_a_piecewise_schedule_beats_the_best_constant_rate():
-    constant = hd.tune(COMMITTEE, "eg", {"lr": hd.Log(low=1e-2, high=20.0)}, t1=T1, max_steps=4096)
-    scheduled = hd.Committee(
-        K=2, M=2, lr=constant.params["lr"], q0=0.2, r0=0.1, schedule="piecewise", pieces=jnp.ones(3), horizon=T1
-    )
-    result = hd.tune(scheduled, "eg", {"pieces": hd.Log(low=1e-3, high=50.0)}, t1=T1, max_steps=4096)
-    assert result.params["pieces"].shape == (3,)
-    # The constant rate is one point of the schedule's space: the schedule can only do better.
-    assert float(result.objective) < float(constant.objective)
+def test_a_piecewise_schedule_beats_the_best_constant_rate(tmp_path):
+    """examples/lr_schedule.py (quick: K = M = 2, t1 = 10, three pieces), run here rather than by
+    tests/test_examples.py: the constant rate is one point of the schedule's space, so the optimised
+    schedule can only do better."""
+    spec = importlib.util.spec_from_file_location("lr_schedule", EXAMPLES / "lr_schedule.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    result = example.main(quick=True, out=str(tmp_path / "lr_schedule.png"))
+    constant, schedule = result["constant"], result["schedule"]
+    assert bool(constant.converged) and schedule.params["pieces"].shape == (3,)
+    assert float(schedule.objective) < float(constant.objective)
+    assert (tmp_path / "lr_schedule.png").stat().st_size > 0
