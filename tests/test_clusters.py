@@ -36,8 +36,9 @@ def test_two_clusters_are_the_rank_one_wishart_model():
 
 def _monte_carlo(k, rho, a_u, a_v, samples=400_000, seed=0):
     """The rank-k state evolution by sampling, with k x k matrices throughout: the overlaps per
-    direction ``tr(M P) / (k - 1)`` and the free entropies ``E log Z`` of both sides, with their
-    standard errors. ``A = a P``, ``P = I - J / k``."""
+    direction ``tr(M P) / (k - 1)``, the free entropies ``E log Z`` of both sides and the fraction
+    of points whose most probable cluster is their own, with their standard errors. ``A = a P``,
+    ``P = I - J / k``."""
     rng = np.random.default_rng(seed)
     P = np.eye(k) - 1.0 / k
     sqrt_P = P  # a projector is its own square root
@@ -51,6 +52,7 @@ def _monte_carlo(k, rho, a_u, a_v, samples=400_000, seed=0):
     log_Z_u = np.logaddexp.reduce(logits, axis=1) - np.log(k)
     posterior = np.exp(logits - np.log(k) - log_Z_u[:, None])
     overlap_u = np.einsum("sc,ci,si->s", posterior, points, u_star) / (k - 1)
+    correct = (np.argmax(logits, axis=1) == c).astype(float)
     # Means: rows 0 with probability 1 - rho, N(0, I_k) otherwise; Z = 1 - rho + rho N-ratio.
     nonzero = rng.random(samples) < rho
     v_star = rng.standard_normal((samples, k)) * nonzero[:, None]
@@ -64,14 +66,17 @@ def _monte_carlo(k, rho, a_u, a_v, samples=400_000, seed=0):
     overlap_v = np.einsum("si,ij,sj->s", mean, P, v_star) / (k - 1)
     return {
         name: (x.mean(), x.std() / np.sqrt(samples))
-        for name, x in (("q_u", overlap_u), ("q_v", overlap_v), ("psi_u", log_Z_u), ("psi_v", log_Z_v))
+        for name, x in (
+            ("q_u", overlap_u), ("q_v", overlap_v), ("psi_u", log_Z_u), ("psi_v", log_Z_v), ("accuracy", correct)
+        )
     }
 
 
 def test_three_clusters_against_monte_carlo():
     """k = 3: the symmetric reduction (a softmax expectation by Gumbel integrals, a chi-square average
     for the group-sparse means) against the k x k state evolution sampled with 4e5 draws, for both
-    half-steps and both free entropies, within 4 standard errors."""
+    half-steps, both free entropies and the accuracy of the most probable cluster, within 4
+    standard errors."""
     theory = hd.SubspaceClustering(snr=3.0, alpha=1.5, rho=0.3, clusters=3)
     q = jnp.array([0.15, 0.12])
     new = theory.update(q)
@@ -83,6 +88,7 @@ def test_three_clusters_against_monte_carlo():
         "q_v": new[1],
         "psi_u": theory._psi_u(jnp.asarray(a_u)),
         "psi_v": theory._psi_v(jnp.asarray(a_v)),
+        "accuracy": theory.accuracy(q),
     }
     for key, (value, error) in mc.items():
         assert 1e-3 < abs(value)  # a non-trivial point
