@@ -69,8 +69,8 @@ class Newton(eqx.Module):
     :attr:`~hdtheory.FixedPointTheory.monotone`): where the Newton direction ``s`` points against the
     iteration's step in some coordinate (``s_i r_i(x) < 0``; about a stable fixed point of a
     monotone map ``(I - T')^-1`` is non-negative and they agree), Newton heads for a repelling fixed
-    point (the trivial ``q = 0`` past weak recovery), and the step of iteration is taken instead, lengthened while the
-    residual keeps its direction: ``x + t r(x)`` for the last of ``t = 1, 2, 4, ...``
+    point (the trivial ``q = 0`` past weak recovery), and the step of iteration is taken instead,
+    lengthened while the residual keeps its direction: ``x + t r(x)`` for the last of ``t = 1, 2, 4, ...``
     (``max_backtracks`` doublings) before ``r(x + t r) . r(x) <= 0``, so that it escapes the
     repelling point in a few steps but does not jump over the next fixed point.
     """
@@ -84,9 +84,8 @@ class Newton(eqx.Module):
         direction = -jnp.linalg.solve(jac, r)
         norm = jnp.linalg.norm(r)
         fallback = x + (1 - self.damping) * r
-        # About a stable fixed point of a monotone map (I - T')^-1 is non-negative, so that the Newton
-        # step and the residual agree in sign coordinate by coordinate when the residual has one
-        # sign; a Newton step against the residual in any coordinate heads for a repelling point.
+        # About a stable fixed point of a monotone map (I - T')^-1 is non-negative, so that a Newton
+        # step against the residual in some coordinate heads for a repelling point.
         flow = jnp.asarray(self.follow_flow) & active & jnp.any(direction * r < 0)
         direction = jnp.where(flow, r, direction)
 
