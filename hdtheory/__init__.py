@@ -1,16 +1,53 @@
 """hdtheory: the asymptotic theory of high-dimensional learning as differentiable JAX programs."""
 
-from . import dynamics, kernels, models, simulate
-from ._fixed_point import Damped, Newton, Solution, Status, solve
-from ._continuation import continuation, spectral_radius
-from ._integrate import ODEStatus, Trajectory, crossing, integrate
-from ._sweep import sweep
-from ._transitions import Threshold, iterate, threshold
-from ._theory import FixedPointTheory, Interval, ODETheory, ParameterError, Theory
-from ._tune import Identity, Log, Softplus, Transform, TuneResult, tune
-from .dynamics import Committee
-from .models import ERM, BayesGLM, Spiked
-from .models import GCM, KRR, RandomFeatures, SubspaceClustering
+import importlib
+from typing import TYPE_CHECKING
+
+from ._cache import disable_cache, enable_cache
+
+# The names below are imported when first used (PEP 562), so that `import hdtheory` and the command
+# line load only what they need: the ODE solvers (diffrax), the optimisers (optax) and the finite-size
+# simulations (scipy) take longer to import than most answers take to compute.
+_SUBMODULES = ("dynamics", "kernels", "models", "simulate", "plot")
+_ATTRIBUTES = {
+    "._fixed_point": ("Damped", "Newton", "Solution", "Status", "solve"),
+    "._continuation": ("continuation", "spectral_radius"),
+    "._integrate": ("ODEStatus", "Trajectory", "crossing", "integrate"),
+    "._sweep": ("sweep",),
+    "._transitions": ("Threshold", "iterate", "threshold"),
+    "._theory": ("FixedPointTheory", "Interval", "ODETheory", "ParameterError", "Theory"),
+    "._tune": ("Identity", "Log", "Softplus", "Transform", "TuneResult", "tune"),
+    ".dynamics": ("Committee",),
+    ".models": ("ERM", "BayesGLM", "Spiked", "GCM", "KRR", "RandomFeatures", "SubspaceClustering"),
+}
+_WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
+
+
+def __getattr__(name: str):
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name in _WHERE:
+        value = getattr(importlib.import_module(_WHERE[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__) | {"plot"})
+
+
+if TYPE_CHECKING:
+    from . import dynamics, kernels, models, plot, simulate
+    from ._continuation import continuation, spectral_radius
+    from ._fixed_point import Damped, Newton, Solution, Status, solve
+    from ._integrate import ODEStatus, Trajectory, crossing, integrate
+    from ._sweep import sweep
+    from ._theory import FixedPointTheory, Interval, ODETheory, ParameterError, Theory
+    from ._transitions import Threshold, iterate, threshold
+    from ._tune import Identity, Log, Softplus, Transform, TuneResult, tune
+    from .dynamics import Committee
+    from .models import ERM, GCM, KRR, BayesGLM, RandomFeatures, Spiked, SubspaceClustering
 
 __version__ = "0.1.0"
 
@@ -53,4 +90,6 @@ __all__ = [
     "RandomFeatures",
     "KRR",
     "SubspaceClustering",
+    "enable_cache",
+    "disable_cache",
 ]

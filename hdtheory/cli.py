@@ -302,6 +302,8 @@ def _common() -> argparse.ArgumentParser:
                    help="floating-point precision (default: float64)")
     p.add_argument("--device", choices=("cpu", "gpu"), default=None,
                    help="where to compute (default: a GPU when jax has one, else the CPU)")
+    p.add_argument("--no-cache", action="store_true",
+                   help="do not read or write the compilation cache (see hdtheory.enable_cache)")
     return p
 
 
@@ -410,6 +412,9 @@ def main(argv=None) -> int:
     elif extra:
         p.error(f"unrecognized arguments: {' '.join(extra)}")
     jax.config.update("jax_enable_x64", args.precision == "float64")
+    if not args.no_cache:  # HDTHEORY_NO_CACHE=1 or HDTHEORY_CACHE_DIR="" turn it off, too
+        from ._cache import enable_cache
+        enable_cache()
     from ._theory import ParameterError
 
     try:

@@ -5,6 +5,10 @@ os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
 # The suite's time is compilation: LLVM's lowest optimisation level compiles the CPU programs
 # sooner, and without fast-math the results are the same. Subprocesses inherit it.
 os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
+# The command line's persistent compilation cache stays off for the suite (a cache shared by the test
+# processes made it slower): the commands the tests run, in this process or in subprocesses, compile
+# afresh. tests/test_cache.py turns it on in its own subprocesses.
+os.environ.setdefault("HDTHEORY_NO_CACHE", "1")
 
 import jax  # noqa: E402
 

@@ -28,7 +28,6 @@ is not used (the sizes are ``n``, ``modes`` and ``features``).
 import jax
 import jax.numpy as jnp
 import numpy as np
-import scipy.linalg
 
 from ..models.gcm import RF_ACTIVATIONS, RandomFeatures
 from ..models.krr import KRR
@@ -82,6 +81,8 @@ def _fit_features(model, V, y):
     """The ERM weights on features ``V`` (``n x p``), fields ``V w / sqrt(p)``."""
     p, lam = V.shape[1], float(model.lam)
     if model.loss == "square":
+        import scipy.linalg
+
         hessian = V.T @ V / p + lam * np.eye(p)
         return scipy.linalg.solve(hessian, V.T @ y / np.sqrt(p), assume_a="pos")
     if model.loss == "logistic":
