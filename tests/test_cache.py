@@ -47,7 +47,7 @@ def test_a_second_process_loads_the_programs_and_a_changed_configuration_compile
     compiled = log.count("Compiling ")
     assert compiled > 0 and log.count("Persistent compilation cache hit") == compiled, log
     assert "Persistent compilation cache hit for 'jit_solve'" in log
-    assert "CACHE MISS" not in log, log
+    assert "PERSISTENT COMPILATION CACHE MISS" not in log, log
     assert entries(cache) == written
     assert second == first
     assert first["converged"] and first["status"] == "converged"
