@@ -118,3 +118,17 @@ def test_bad_bounds_are_parameter_errors(options, tmp_path):
     with pytest.raises(hd.ParameterError, match=next(iter(options))):
         hd.enable_cache(tmp_path, **options)
     assert not any(tmp_path.iterdir())
+
+
+def test_import_loads_no_solver_dependency_until_a_name_is_used():
+    code = ("import sys, hdtheory as hd\n"
+            "heavy = ('jax', 'diffrax', 'optax', 'optimistix', 'scipy', 'xarray', 'matplotlib', 'sklearn')\n"
+            "print(sorted(m for m in heavy if m in sys.modules))\n"
+            "hd.ERM; print(sorted(m for m in heavy if m in sys.modules))\n"
+            "hd.simulate.simulate; import hdtheory.plot; print(hd.plot.heatmap.__name__)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    before, after, plot = done.stdout.splitlines()
+    assert before == "[]"
+    assert after == "['jax']"  # a model needs jax (and equinox), not the ODE solver or the optimisers
+    assert plot == "heatmap"
