@@ -289,3 +289,18 @@ def test_executable_ctrl_c_is_one_line_and_leaves_nothing(tmp_path):
     assert process.returncode == 130, stderr
     assert stdout == "" and stderr == "hdtheory: interrupted\n"
     assert not out.exists()
+
+
+def test_simulate_krr_takes_its_modes_from_d(capsys):
+    # krr's theory sums an infinite spectrum; its simulation is a finite kernel of d modes, compared
+    # here with the theory of the same finite kernel (KRR(modes=d)), within the finite-size error.
+    import hdtheory as hd
+
+    status, out, err = main(capsys, "simulate", "krr", "lam=0.1", "n=200", "noise=0.1", "d=300",
+                            "seeds=4", "--json")
+    assert status == 0, err
+    record = json.loads(out)
+    assert (record["d"], record["n"], record["seeds"]) == (300, 200, 4)
+    theory = hd.solve(hd.KRR(lam=0.1, n=200.0, noise=0.1, modes=300)).observables["test_error"]
+    gap = abs(record["mean"]["test_error"] - float(theory))
+    assert gap < 4 * record["sem"]["test_error"] + 0.1 * float(theory), (record["mean"], float(theory))
