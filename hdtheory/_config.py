@@ -28,11 +28,23 @@ of the grid, the observables to keep and the figures to draw::
     x = "alpha"
 
 Everything is checked before anything is computed; a bad entry raises :class:`ConfigError`, whose
-one-line message names the file and the key (``axes.alpha``, ``plots[1].x``).
+one-line message names the file and the key (``axes.alpha``, ``plots[1].x``), and so does a grid too
+large for the memory.
+
+Output (:func:`run`, and the demo): the folder is checked and created before anything is computed
+(:func:`prepare_output`, raising :class:`OutputError`); a folder that already holds files is written
+into only with ``overwrite``, which replaces the files of the same names and leaves the others. The
+files are written into a hidden folder inside it and moved into place only once every one of them
+is written (:func:`staged`), so that a failure or an interrupt leaves the folder as it was.
 """
 
+import contextlib
 import dataclasses
+import math
+import os
 import re
+import shutil
+import tempfile
 import tomllib
 from pathlib import Path
 
@@ -48,6 +60,102 @@ class ConfigError(ValueError):
     """A config that cannot be run; the message names the file and the offending key."""
 
 
+class OutputError(ValueError):
+    """An output folder that cannot be written, or that holds files and may not be written into."""
+
+
+def available_memory() -> int:
+    """Bytes of host memory available now (``MemAvailable``; the physical memory where unknown)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def memory_text(size: float) -> str:
+    """``size`` bytes for a message: ``18.4 GB``, ``3.2 PB``."""
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if size < 1000 or unit == "PB":
+            return f"{size:.3g} {unit}"
+        size /= 1000
+
+
+def device_memory() -> int:
+    """Bytes free where the computation runs: the accelerator's memory, or the host's."""
+    import jax
+
+    device = jax.devices()[0]
+    stats = device.memory_stats() if device.platform != "cpu" else None
+    if stats and "bytes_limit" in stats:
+        return stats["bytes_limit"] - stats.get("bytes_in_use", 0)
+    return available_memory()
+
+
+def _largest_array(theory) -> int:
+    """Bytes of the largest array in one step of a theory's map (its update, or its vector field),
+    by tracing: nothing is allocated or compiled."""
+    import jax
+
+    if isinstance(theory, FixedPointTheory):
+        jaxpr = jax.make_jaxpr(lambda th: th.update(th.init()))(theory)
+    else:
+        jaxpr = jax.make_jaxpr(lambda th: th.vector_field(0.0, th.init()))(theory)
+    largest, stack = 0, [jaxpr.jaxpr]
+    while stack:
+        for eqn in stack.pop().eqns:
+            for var in eqn.outvars:
+                if hasattr(var.aval, "shape"):
+                    largest = max(largest, math.prod(var.aval.shape) * var.aval.dtype.itemsize)
+            for param in eqn.params.values():  # the bodies of loops, conditionals, calls
+                for sub in param if isinstance(param, (list, tuple)) else [param]:
+                    sub = getattr(sub, "jaxpr", sub)
+                    if hasattr(sub, "eqns"):
+                        stack.append(sub)
+    return largest
+
+
+_TRACED = 32
+"""Integer sizes up to this are traced as they are; larger ones are extrapolated from 16 and 32."""
+
+
+def check_memory(model, kwargs: dict) -> None:
+    """Refuse the theory ``model(**kwargs)`` before it is built (building one allocates its initial
+    state) when its integer sizes (hidden units, clusters) need more memory than is free.
+
+    For sizes above ``_TRACED``, one step's largest array is measured by tracing at 16 and extrapolated
+    as a power law in each size fitted between 16 and 32 (the memory of these maps is a polynomial
+    in their sizes). The estimate, twice the largest array, is a lower bound of what a run needs.
+    """
+    integers = [k for k, f in parameters(model).items() if f.metadata.get("integer")]
+    sizes = {k: kwargs[k] for k in integers if k in kwargs}
+    large = {k: v for k, v in sizes.items() if v > _TRACED}
+    if not large:  # small sizes: nothing near the memory of a machine
+        return
+    base = kwargs | {k: _TRACED // 2 for k in large}
+    try:
+        bytes_, factors = _largest_array(model(**base)), {}
+        doubled = {name: _largest_array(model(**(base | {name: _TRACED}))) for name in large}
+    except ParameterError:  # the sizes are tied to each other: the real theory's checks will speak
+        return
+    for name, value in large.items():
+        exponent = max(math.log2(max(doubled[name], 1) / max(bytes_, 1)), 0.0)
+        factors[name] = (value / (_TRACED // 2)) ** exponent
+    need = 2 * bytes_ * math.prod(factors.values())
+    free = device_memory()
+    if need > free:
+        name = max(factors, key=factors.get)
+        raise ParameterError(f"parameter {name!r} = {sizes[name]} needs at least {memory_text(need)} of "
+                             f"memory, more than the {memory_text(free)} available; use a smaller value")
+
+
+_BYTES_PER_NUMBER = 32
+"""Memory per number of the result: the dataset, its table, the CSV text, with room to spare."""
+
+
 @dataclasses.dataclass(frozen=True)
 class SweepConfig:
     """A checked config: the theory at its fixed parameters, the axes' values, what to keep and draw."""
@@ -60,6 +168,7 @@ class SweepConfig:
     observables: tuple[str, ...]
     plots: tuple[dict, ...]
     text: str
+    plot_files: tuple[str, ...] = ()
 
 
 def _fail(path: Path, key: str, message: str):
@@ -97,6 +206,9 @@ def _axis(path: Path, name: str, spec, fields) -> np.ndarray:
         if not (isinstance(args, list) and len(args) == 3 and all(_number(a) for a in args)
                 and isinstance(args[2], int) and args[2] >= 1):
             _fail(path, f"{key}.{kind}", "expected [start, stop, number of values >= 1]")
+        if args[2] * _BYTES_PER_NUMBER > available_memory():
+            _fail(path, f"{key}.{kind}", f"{args[2]} values need more than the "
+                                         f"{memory_text(available_memory())} of memory available")
         values = getattr(np, kind)(float(args[0]), float(args[1]), int(args[2]))
     else:
         _fail(path, key, "expected a list of values, { linspace = [start, stop, num] } or "
@@ -122,9 +234,20 @@ def _fixed(path: Path, model_name: str, table, fields) -> dict:
         elif meta.get("integer"):
             if not isinstance(value, int) or isinstance(value, bool):
                 _fail(path, key, f"expected an integer in {meta['domain']}")
-        elif not (_number(value) or (isinstance(value, list) and all(_number(v) for v in value))):
-            _fail(path, key, f"expected a number in {meta['domain']}")
-        kwargs[name] = tuple(value) if isinstance(value, list) else value
+        else:
+            array = np.ndim(fields[name].default) > 0
+            if isinstance(value, list) and not array:
+                _fail(path, key, f"expected one number in {meta['domain']}, got a list (a grid of values "
+                                 "goes in [axes])")
+            values = value if isinstance(value, list) else [value]
+            if not values or not all(_number(v) for v in values):
+                _fail(path, key, f"expected {'a list of numbers' if array else 'a number'} in {meta['domain']}")
+            # inf and nan only where the default is that value (features = inf: the kernel limit).
+            for v in values:
+                if not math.isfinite(v) and v != fields[name].default:
+                    _fail(path, key, f"expected a finite number in {meta['domain']}, got {v}")
+            value = tuple(values) if array else value
+        kwargs[name] = value
     return kwargs
 
 
@@ -135,9 +258,13 @@ def load(path: str | Path) -> SweepConfig:
 
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_bytes().decode("utf-8")
     except OSError as error:
         raise ConfigError(f"{path}: cannot read: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        line = path.read_bytes()[: error.start].count(b"\n") + 1
+        raise ConfigError(f"{path}: not UTF-8 text: byte 0x{error.object[error.start]:02x} on line {line}; "
+                          "TOML files are UTF-8") from None
     try:
         config = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -181,6 +308,7 @@ def load(path: str | Path) -> SweepConfig:
                                f"{ {k: len(v) for k, v in axes.items()} }")
 
     try:
+        check_memory(model, kwargs)
         theory = model(**kwargs)
         # Every value of every axis, with the fixed parameters: the cross-parameter checks.
         from ._sweep import _check_axes
@@ -200,20 +328,30 @@ def load(path: str | Path) -> SweepConfig:
         if name not in known:
             _fail(path, "observables", f"unknown observable {name!r} of {model_name}; known: {', '.join(known)}")
 
+    points = math.prod(len(v) for v in axes.values()) if product else len(next(iter(axes.values())))
+    numbers = sum(math.prod(known[name]) for name in observables) + 4 + len(axes)  # the diagnostics
+    if points * numbers * _BYTES_PER_NUMBER > available_memory():
+        largest = max(axes, key=lambda k: len(axes[k]))
+        _fail(path, f"axes.{largest}", f"a grid of {points} points needs about "
+                                       f"{memory_text(points * numbers * _BYTES_PER_NUMBER)} of memory, more than "
+                                       f"the {memory_text(available_memory())} available; use fewer values")
+
     plots = config.get("plots", [])
     if not isinstance(plots, list) or not all(isinstance(p, dict) for p in plots):
         _fail(path, "plots", "expected an array of tables [[plots]]")
     for i, plot in enumerate(plots):
         key = f"plots[{i}]"
         kind = plot.get("kind")
-        if kind not in _PLOTS:
+        if not isinstance(kind, str) or kind not in _PLOTS:
             _fail(path, f"{key}.kind", f"expected one of {', '.join(_PLOTS)}, got {kind!r}")
         for entry in plot:
             if entry not in _PLOTS[kind]:
                 _fail(path, f"{key}.{entry}", f"unknown key for a {kind}; the keys are {', '.join(sorted(_PLOTS[kind]))}")
-        for entry in _PLOTS[kind] - {"kind", "file"}:
+        for entry in sorted(_PLOTS[kind] - {"kind", "file"}):
             if entry not in plot:
                 _fail(path, f"{key}.{entry}", "missing")
+            if not isinstance(plot[entry], str):
+                _fail(path, f"{key}.{entry}", f"expected a name (a string), got {plot[entry]!r}")
         if plot["variable"] not in observables:
             _fail(path, f"{key}.variable", f"{plot['variable']!r} is not among the observables: {', '.join(observables)}")
         for entry in ("x", "y"):
@@ -225,11 +363,80 @@ def load(path: str | Path) -> SweepConfig:
         if "file" in plot and not (isinstance(plot["file"], str) and Path(plot["file"]).suffix in (".png", ".pdf")
                                    and Path(plot["file"]).name == plot["file"]):
             _fail(path, f"{key}.file", "expected a file name ending in .png or .pdf")
-    return SweepConfig(path.stem, model_name, theory, axes, product, tuple(observables), tuple(plots), text)
+    files = [_plot_file(path.stem, plot) for plot in plots]
+    for i, name in enumerate(files):
+        if name in files[:i]:
+            _fail(path, f"plots[{i}].file", f"{name!r} is also the file of plots[{files.index(name)}]; "
+                                            "each figure needs its own file")
+    return SweepConfig(path.stem, model_name, theory, axes, product, tuple(observables), tuple(plots), text,
+                       tuple(files))
 
 
-def run(config: SweepConfig, out: Path, *, progress: bool = True) -> dict[str, Path]:
-    """Sweep, then write ``NAME.nc``, ``NAME.csv`` and the figures into ``out``; returns the paths."""
+def _plot_file(name: str, spec: dict) -> str:
+    """A figure's file name: ``file``, or ``NAME_VARIABLE_X[_Y].png``."""
+    return spec.get("file") or "_".join(
+        [name, spec["variable"], spec["x"]] + ([spec["y"]] if "y" in spec else [])
+    ) + ".png"
+
+
+def prepare_output(out: Path, overwrite: bool = False) -> bool:
+    """Check that ``out`` can be written, and create it; returns whether it was created.
+
+    Raises :class:`OutputError` (one line naming the path) for an empty path, a file, a path under
+    a file, a folder that cannot be created or written, and a folder that already holds files unless
+    ``overwrite``.
+    """
+    if str(out) == "":
+        raise OutputError("--out: an empty path; name a folder")
+    try:
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"--out {out}: exists and is not a folder")
+        ancestor = out
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise OutputError(f"--out {out}: {ancestor} is a file, not a folder")
+        if out.is_dir() and any(out.iterdir()) and not overwrite:
+            raise OutputError(f"--out {out}: the folder is not empty; --overwrite writes into it "
+                              "(replacing files of the same names)")
+        created = not out.exists()
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as error:
+        raise OutputError(f"--out {out}: cannot write there: {error.strerror or error}") from None
+    return created
+
+
+@contextlib.contextmanager
+def staged(out: Path, created: bool = False):
+    """A hidden folder inside ``out`` to write into: when the block ends normally its files are moved
+    into ``out`` (replacing files of the same names); when it raises (an interrupt included) the
+    folder is removed, and so is ``out`` if this run ``created`` it and it is empty."""
+    stage = None
+    try:
+        stage = Path(tempfile.mkdtemp(prefix=".hdtheory-partial-", dir=out))
+        yield stage
+        files = sorted(stage.iterdir())
+        for file in files:
+            if (out / file.name).is_dir():
+                raise OutputError(f"--out {out}: {file.name} is a folder; it cannot be replaced by a file")
+        for file in files:
+            os.replace(file, out / file.name)
+    finally:
+        if stage is not None:
+            shutil.rmtree(stage, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            if created and not any(out.iterdir()):
+                out.rmdir()
+
+
+def run(config: SweepConfig, out: Path, *, progress: bool = True, overwrite: bool = False) -> dict[str, Path]:
+    """Sweep, then write ``NAME.nc``, ``NAME.csv`` and the figures into ``out``; returns the paths.
+
+    ``out`` is checked before anything is computed (:func:`prepare_output`); the files appear in it
+    together, once all are written (:func:`staged`).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -238,24 +445,22 @@ def run(config: SweepConfig, out: Path, *, progress: bool = True) -> dict[str, P
     from . import plot
     from ._sweep import sweep
 
-    data = sweep(config.theory, config.axes, product=config.product, progress=progress)
-    diagnostics = ["converged", "iterations", "residual", "status"]
-    data = data[[*config.observables, *[d for d in diagnostics if d in data]]]
-    data.attrs["model"] = config.model
-    data.attrs["config"] = config.text
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"netcdf": out / f"{config.name}.nc", "csv": out / f"{config.name}.csv"}
-    data.to_netcdf(paths["netcdf"])
-    data.to_dataframe().to_csv(paths["csv"])
-    for i, spec in enumerate(config.plots):
-        name = spec.get("file") or "_".join(
-            [config.name, spec["variable"], spec["x"]] + ([spec["y"]] if "y" in spec else [])
-        ) + ".png"
-        if spec["kind"] == "heatmap":
-            fig = plot.heatmap(data, spec["variable"], spec["x"], spec["y"], path=out / name)
-        else:  # zipped axes: the curve runs along the points, labelled by x
-            along = data if config.product else data.swap_dims(point=spec["x"])
-            fig = plot.curves(along, spec["variable"], spec["x"], path=out / name)
-        plt.close(fig)
-        paths[f"plot{i}"] = out / name
-    return paths
+    created = prepare_output(out, overwrite)
+    with staged(out, created) as stage:
+        data = sweep(config.theory, config.axes, product=config.product, progress=progress)
+        diagnostics = ["converged", "iterations", "residual", "status"]
+        data = data[[*config.observables, *[d for d in diagnostics if d in data]]]
+        data.attrs["model"] = config.model
+        data.attrs["config"] = config.text
+        names = {"netcdf": f"{config.name}.nc", "csv": f"{config.name}.csv"}
+        data.to_netcdf(stage / names["netcdf"])
+        data.to_dataframe().to_csv(stage / names["csv"])
+        for i, (spec, name) in enumerate(zip(config.plots, config.plot_files)):
+            if spec["kind"] == "heatmap":
+                fig = plot.heatmap(data, spec["variable"], spec["x"], spec["y"], path=stage / name)
+            else:  # zipped axes: the curve runs along the points, labelled by x
+                along = data if config.product else data.swap_dims(point=spec["x"])
+                fig = plot.curves(along, spec["variable"], spec["x"], path=stage / name)
+            plt.close(fig)
+            names[f"plot{i}"] = name
+    return {key: out / name for key, name in names.items()}

@@ -9,13 +9,18 @@ a model added to either appears everywhere.
 
 Every command takes ``--json`` (machine-readable output on stdout), ``--precision float32|float64``
 (default float64) and ``--device cpu|gpu`` (default: jax's, a GPU when one is installed). Errors in
-the input are one line on stderr and exit status 2; a solve that does not converge is reported
-(``converged``, ``status``) with exit status 0, since it is a result, not an error.
+the input are one line on stderr and exit status 2: a bad parameter, key, value, option, file or
+output folder, and a size whose memory estimate exceeds what is available (refused before
+anything is allocated). A solve that does not converge is reported (``converged``, ``status``) with
+exit status 0, since it is a result, not an error. An interrupt (Ctrl-C) is one line and exit status
+130; any other failure is one line and exit status 1 (``HDTHEORY_DEBUG=1`` shows the traceback).
 """
 
 import argparse
+import dataclasses
 import json
 import math
+import os
 import sys
 from pathlib import Path
 
@@ -41,10 +46,22 @@ def _parameter_table(model) -> list[dict]:
     return rows
 
 
+def _strict(value):
+    """``value`` for strict JSON: an infinite or NaN number as its text (``"inf"``, as typed on the
+    command line), tuples as lists."""
+    if isinstance(value, dict):
+        return {k: _strict(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_strict(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
 def _cmd_list(args) -> int:
     table = {name: _parameter_table(model) for name, model in _models().items()}
     if args.json:
-        print(json.dumps(table, indent=2, default=str))
+        print(json.dumps(_strict(table), indent=2, allow_nan=False, default=str))
         return 0
     for name, rows in table.items():
         print(f"{name}: {_models()[name].__doc__.splitlines()[0]}")
@@ -81,28 +98,44 @@ def build_theory(model_name: str, assignments: list[str]):
             except ValueError:
                 raise UsageError(f"parameter {key!r} must be an integer, got {value!r}") from None
         else:
-            kwargs[key] = _numbers(key, value)
+            kwargs[key] = _value(key, fields[key], value)
+    from ._config import check_memory
+
+    check_memory(model, kwargs)
     return model(**kwargs)
 
 
-def _numbers(key: str, value: str):
-    """A number, or a comma-separated list of numbers (a tuple)."""
+def _value(key: str, field, value: str):
+    """A number for a scalar parameter, a tuple for an array parameter (its default is a tuple).
+
+    ``inf`` and ``nan`` are accepted only where the default is that value (``features=inf``: the
+    kernel limit)."""
+    numbers = _numbers(key, value)
+    domain = field.metadata["domain"]
+    array = np.ndim(field.default) > 0
+    if len(numbers) > 1 and not array:
+        raise UsageError(f"parameter {key!r} takes one number in {domain}, got {value!r} "
+                         "(a grid of values: hdtheory sweep)")
+    for number in numbers:
+        if not math.isfinite(number) and number != field.default:
+            raise UsageError(f"parameter {key!r} must be a finite number in {domain}, got {value!r}")
+    return numbers if array else numbers[0]
+
+
+def _numbers(key: str, value: str) -> tuple[float, ...]:
+    """A comma-separated list of numbers (one number: a 1-tuple)."""
     try:
-        numbers = tuple(float(v) for v in value.split(","))
+        return tuple(float(v) for v in value.split(","))
     except ValueError:
         raise UsageError(f"parameter {key!r} must be a number, got {value!r}") from None
-    return numbers[0] if len(numbers) == 1 and "," not in value else numbers
 
 
-def _trajectory_record(theory, assignments: list[str]) -> dict:
-    """Integrate an ODE theory to the times given as ``t=...`` (one time, or a list: a curve)."""
+def _trajectory_record(theory, times: list[float]) -> dict:
+    """Integrate an ODE theory to ``times`` (one time, or several: a curve)."""
     from ._integrate import ODEStatus, integrate
 
-    times = [item.partition("=")[2] for item in assignments if item.partition("=")[0] == "t"]
-    ts = jax.numpy.atleast_1d(jax.numpy.asarray(_numbers("t", times[-1]) if times else 100.0))
-    if ts.size == 0 or bool(jax.numpy.any(ts < 0)) or not bool(jax.numpy.all(jax.numpy.isfinite(ts))):
-        raise UsageError(f"parameter 't' must be finite times >= 0, got {times[-1]!r}")
-    trajectory = integrate(theory, float(ts.max()), saveat=ts)
+    ts = jax.numpy.asarray(times)
+    trajectory = integrate(theory, times[-1], saveat=ts)
     curve = ts.size > 1
     record = {"t": ts.tolist() if curve else float(ts[0])}
     for name, values in trajectory.observables.items():
@@ -134,9 +167,12 @@ def _cmd_eval(args) -> int:
     from ._fixed_point import solve
 
     is_ode = _is_ode(args.model)
-    params = [p for p in args.params if not (is_ode and p.partition("=")[0] == "t")]
+    params, taken = _take(args.params, {"t"} if is_ode else set())
     theory = build_theory(args.model, params)
-    record = _trajectory_record(theory, args.params) if is_ode else _solution_record(solve(theory))
+    if is_ode:
+        record = _trajectory_record(theory, _times(taken.get("t", "100")))
+    else:
+        record = _solution_record(solve(theory))
     _print(args, record)
     return 0
 
@@ -144,7 +180,7 @@ def _cmd_eval(args) -> int:
 def _cmd_demo(args) -> int:
     from . import demo
 
-    paths = demo.run(Path(args.out), quick=args.quick, progress=True)
+    paths = demo.run(_out_path(args.out), quick=args.quick, progress=True, overwrite=args.overwrite)
     _print(args, {k: str(v) for k, v in paths.items()})
     return 0
 
@@ -201,10 +237,47 @@ def _count(key: str, value: str, default: int) -> int:
 
 
 def _times(value: str) -> list[float]:
-    times = list(_numbers("t", value)) if "," in value else [_numbers("t", value)]
-    if not all(0 <= t < float("inf") for t in times):
+    """``t=T1,T2,...``: finite times >= 0, increasing."""
+    times = list(_numbers("t", value))
+    if not all(0 <= t < math.inf for t in times):
         raise UsageError(f"parameter 't' must be finite times >= 0, got {value!r}")
+    if any(b <= a for a, b in zip(times, times[1:])):
+        raise UsageError(f"parameter 't' must be increasing times, got {value!r}")
     return times
+
+
+def _out_path(text: str) -> Path:
+    if not text.strip():
+        raise UsageError("--out: an empty path; name a folder")
+    return Path(text)
+
+
+def _check_simulation_memory(theory, d: int) -> None:
+    """Refuse a simulation whose data need more memory than is free, naming ``d``.
+
+    A simulation of a fixed-point theory holds matrices whose sides are among ``d``, the number of
+    samples ``n = alpha d``, of features ``p = gamma d``, the sizes ``n`` and ``features`` where a
+    model takes them directly, and a test set of 10 000 samples; its estimate is twice the largest
+    product of two sides. An online simulation (an ODE theory) holds ``d``-vectors, one per hidden
+    unit or sample of a batch: ``d`` times the largest integer size.
+    """
+    from ._config import device_memory, memory_text
+    from ._theory import ODETheory, parameters
+
+    fields = parameters(type(theory))
+    if isinstance(theory, ODETheory):
+        units = [getattr(theory, k) for k, f in fields.items() if f.metadata.get("integer") and k != "seed"]
+        sides = [d, max(units, default=1)]
+    else:
+        sides = [d, 10_000]
+        sides += [float(getattr(theory, k)) * d for k in ("alpha", "gamma") if k in fields]
+        sides += [float(getattr(theory, k)) for k in ("n", "features") if k in fields]
+        sides = sorted((s for s in sides if math.isfinite(s)), reverse=True)
+    need = 2 * 8 * sides[0] * sides[1]
+    free = device_memory()
+    if need > free:
+        raise UsageError(f"parameter 'd' = {d} needs at least {memory_text(need)} of memory for one "
+                         f"instance, more than the {memory_text(free)} available; use a smaller d")
 
 
 def _listed(value):
@@ -219,7 +292,8 @@ def _cmd_sweep(args) -> int:
         config = _config.load(args.config)
     except _config.ConfigError as error:
         raise UsageError(str(error)) from None
-    paths = _config.run(config, Path(args.out), progress=not args.json)
+    out = _out_path(config.name if args.out is None else args.out)
+    paths = _config.run(config, out, progress=not args.json, overwrite=args.overwrite)
     _print(args, {k: str(v) for k, v in paths.items()})
     return 0
 
@@ -286,12 +360,33 @@ def _cmd_simulate(args) -> int:
     options = {"times": _times(taken["t"])} if "t" in taken else {}
     if simulate.dispatch(type(theory)) is simulate.dispatch(object):
         raise UsageError(f"no simulation is registered for {args.model}")
+    _check_simulation_memory(theory, d)
+    if getattr(theory, "modes", False) is None:
+        # A spectrum summed to infinity (krr) is simulated as a finite kernel of d modes.
+        theory = dataclasses.replace(theory, modes=d)
     result = simulate(theory, d=d, seeds=seeds, key=jax.random.PRNGKey(args.seed), **options)
     record = {"model": args.model, "d": result.d, "n": result.n, "seeds": result.seeds,
               "mean": {k: _listed(v) for k, v in result.mean.items()},
               "sem": {k: _listed(v) for k, v in result.sem.items()}}
     _print(args, record)
     return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (the usage is one ``--help`` away)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return number
 
 
 def _common() -> argparse.ArgumentParser:
@@ -308,7 +403,7 @@ def _common() -> argparse.ArgumentParser:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="hdtheory",
         description="Exact high-dimensional learning curves as differentiable JAX programs. "
         "'hdtheory COMMAND --help' describes each command.",
@@ -337,10 +432,13 @@ def parser() -> argparse.ArgumentParser:
         help="a grid described by a TOML file: netCDF, CSV and figures",
         description="Solve a fixed-point model over the grid that CONFIG.toml describes (model, "
         "[parameters], [axes] as linspace, logspace or a list, observables, [[plots]]; see "
-        "examples/configs/) and write NAME.nc, NAME.csv and the figures into --out.",
+        "examples/configs/) and write NAME.nc, NAME.csv and the figures into --out. The files appear "
+        "together once all are written: an interrupted or failed run leaves the folder as it was.",
     )
     s.add_argument("config", metavar="CONFIG.toml", help="the sweep's description")
-    s.add_argument("--out", default=".", help="output folder (default: the current one)")
+    s.add_argument("--out", default=None, help="output folder (default: ./NAME, the config's name)")
+    s.add_argument("--overwrite", action="store_true",
+                   help="write into a folder that holds files, replacing those of the same names")
     s.set_defaults(run=_cmd_sweep)
 
     s = sub.add_parser(
@@ -359,7 +457,7 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--over", action="append", required=True, metavar="NAME:TRANSFORM[:LOW:HIGH]",
                    help="a parameter to tune (repeat for several)")
     s.add_argument("--objective", required=True, help="a scalar observable to minimise, e.g. test_error")
-    s.add_argument("--max-iterations", type=int, default=50, help="optimiser iterations (default 50)")
+    s.add_argument("--max-iterations", type=_positive, default=50, help="optimiser iterations (default 50)")
     s.set_defaults(run=_cmd_tune)
 
     s = sub.add_parser(
@@ -367,7 +465,8 @@ def parser() -> argparse.ArgumentParser:
         parents=common,
         help="the same setting at finite dimension d, averaged over seeds",
         description="Example: hdtheory simulate erm alpha=2 lam=0.1 d=1000 seeds=4 --json. d (default "
-        "1000) and seeds (default 4) set the size and the number of instances; ODE theories take "
+        "1000) and seeds (default 4) set the size and the number of instances (krr: d is the number "
+        "of modes of the finite kernel simulated); ODE theories take "
         "t=T1,T2,... for the times at which the observables are measured. Prints the mean and the "
         "standard error of the mean of every observable.",
     )
@@ -388,6 +487,8 @@ def parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--out", default="hdtheory-demo", help="output folder (default: ./hdtheory-demo)")
     s.add_argument("--quick", action="store_true", help="a reduced run (fewer points, smaller d)")
+    s.add_argument("--overwrite", action="store_true",
+                   help="write into a folder that holds files, replacing those of the same names")
     s.set_defaults(run=_cmd_demo)
     return p
 
@@ -415,14 +516,34 @@ def main(argv=None) -> int:
     if not args.no_cache:  # HDTHEORY_NO_CACHE=1 or HDTHEORY_CACHE_DIR="" turn it off, too
         from ._cache import enable_cache
         enable_cache()
+    from ._config import OutputError
     from ._theory import ParameterError
 
     try:
         _use_device(args.device)
         return args.run(args)
-    except (UsageError, ParameterError) as error:
-        print(f"hdtheory: error: {error}", file=sys.stderr)
-        return 2
+    except (UsageError, ParameterError, OutputError) as error:
+        return _report("error", error, 2)
+    except KeyboardInterrupt:
+        print("hdtheory: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # the last resort: one line, not a traceback
+        if os.environ.get("HDTHEORY_DEBUG"):
+            raise
+        if isinstance(error, MemoryError) or "RESOURCE_EXHAUSTED" in str(error):
+            return _report("error", f"out of memory ({_first_line(error)}); use smaller sizes", 2)
+        return _report("internal error", f"{type(error).__name__}: {_first_line(error)} "
+                                         "(HDTHEORY_DEBUG=1 shows the traceback)", 1)
+
+
+def _first_line(error) -> str:
+    return next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+
+
+def _report(kind: str, message, status: int) -> int:
+    """``message`` on one line of stderr; returns the exit status."""
+    print(f"hdtheory: {kind}: {' '.join(str(message).split())}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

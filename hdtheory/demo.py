@@ -12,7 +12,10 @@
    (K = M = 3, erf), three learning rates, with online SGD at finite ``d`` on top.
 
 Each figure is written as PNG and PDF, its data as netCDF and CSV; ``index.html`` shows the figures
-and links the data. Progress goes to stderr.
+and links the data. Progress goes to stderr. The output folder is checked before anything is
+computed, and the files appear in it together once all are written (as for ``hdtheory sweep``: an
+interrupted run leaves the folder as it was); a folder holding files is written into only with
+``overwrite``.
 """
 
 import math
@@ -245,15 +248,27 @@ _FIGURE = """<figure id="{name}">
 </figure>"""
 
 
-def run(out: Path, *, quick: bool = False, progress: bool = True) -> dict[str, Path]:
-    """Compute every figure, write data, figures and ``index.html``; returns the written files."""
+def run(out: Path, *, quick: bool = False, progress: bool = True, overwrite: bool = False) -> dict[str, Path]:
+    """Compute every figure, write data, figures and ``index.html``; returns the written files.
+
+    Raises :class:`hdtheory._config.OutputError` before computing anything if ``out`` cannot be
+    written, or holds files and not ``overwrite``.
+    """
+    from ._config import prepare_output, staged
+
+    created = prepare_output(out, overwrite)
+    with staged(out, created) as stage:
+        paths = _run(stage, quick, progress)
+    return {name: out / path.name for name, path in paths.items()}
+
+
+def _run(out: Path, quick: bool, progress: bool) -> dict[str, Path]:
     import html
 
     import matplotlib
 
     matplotlib.use("Agg")
 
-    out.mkdir(parents=True, exist_ok=True)
     stages = {
         "phase_diagram": ("test error over (alpha, lam), optimal lam(alpha) by tune", phase_diagram),
         "learning_curve": ("learning curve and finite-size simulations", learning_curve),

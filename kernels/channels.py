@@ -34,7 +34,9 @@ from jax.scipy.special import log_ndtr, ndtr
 
 from .quadrature import hermite_rule, panel_rule
 
-_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)  # a Python float: nothing is computed at import
+# A Python float: weakly typed, so it takes the dtype of the array it meets whenever float64 is
+# enabled (a jnp constant would be fixed at import time, in float32 if float64 was not yet on).
+_LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 
 
 def _normal_pdf(x):
