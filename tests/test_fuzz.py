@@ -453,7 +453,7 @@ def test_bayes_linear_gaussian_closed_form(alpha, rho, noise):
     mmse = bayes_linear_gaussian_mmse(alpha, rho, noise)
     # Found by this fuzz, not yet fixed: near perfect recovery (mmse below ~1e-8 rho: noiseless or
     # nearly noiseless labels, alpha > 1) the solve stops at MAX_STEPS although the fixed point
-    # exists (BayesGLM(alpha=20, rho=1, noise=1e-8), BayesGLM(alpha=1000, rho=10, noise=0)).
+    # exists (BayesGLM(alpha=20.09, rho=1000, noise=0), BayesGLM(alpha=1000, rho=10, noise=0)).
     # Remove this assume once that is fixed.
     assume(mmse > 1e-6 * rho)
     # At alpha = 1 without noise the fixed point mmse = 0 is marginal (the map is E - E^2 / rho):
