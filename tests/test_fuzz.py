@@ -1,0 +1,645 @@
+"""A property-based fuzz of every model over its declared parameter domains, edges included.
+
+For every model (and a few static configurations: loss, teacher, prior, channel, ensemble) the
+parameters are drawn from their declared domains (:func:`hdtheory._theory.parameters`), weighted
+towards the edges: tiny and huge ratios, penalties at and near zero, noise at its bounds. Properties:
+
+- **honest failure**: a setting either raises :class:`hdtheory.ParameterError` when built (out of
+  the model's domain), or solves to finite observables, or is reported not converged
+  (``converged`` false with a ``Status``, or an ODE ``status`` other than completed); never a NaN or
+  an infinity marked converged. Out-of-domain values of every declared parameter raise
+  ``ParameterError`` naming it.
+- **closed forms and invariants at converged points**: ridge (square loss, linear teacher) against
+  the Marchenko-Pastur closed form, also in float32; the GCM with identity covariances equals ERM;
+  Bayes-optimal linear estimation and the Gaussian spiked Wigner model against their closed forms;
+  errors between 0 and their trivial values and overlaps within the bounds the model guarantees
+  (each bound is derived where it is asserted).
+
+Each static configuration compiles once: parameter values are traced arrays, so ``hd.solve`` and
+``hd.integrate`` (``equinox.filter_jit``) reuse the compiled program for every drawn value. The run
+is deterministic (``derandomize``); ``HDTHEORY_FUZZ_SCALE=20`` multiplies the number of examples
+for a longer hunt.
+
+Regions where a known defect is being fixed are excluded by an ``assume`` that names it
+(``# issue 22: ...``); remove the ``assume`` once the fix is in.
+"""
+
+import math
+import os
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+import hdtheory as hd
+from hdtheory._theory import parameters
+from hdtheory.dynamics.single_index import SingleIndex
+
+_SCALE = float(os.environ.get("HDTHEORY_FUZZ_SCALE", "1"))
+
+
+def fuzz(examples: int):
+    """Deterministic hypothesis settings; ``HDTHEORY_FUZZ_SCALE`` scales the number of examples."""
+    return settings(
+        max_examples=max(1, round(examples * _SCALE)),
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Strategies: log-uniform over many decades, with the edges drawn on their own.
+
+
+def log_uniform(low: float, high: float):
+    return st.floats(math.log(low), math.log(high)).map(math.exp)
+
+
+def positive(low: float = 1e-6, high: float = 1e6):
+    """A value in (0, inf): the edges ``low`` and ``high``, log-uniform between, or of order one."""
+    return st.one_of(st.sampled_from([low, high]), log_uniform(low, high), st.floats(0.1, 10.0))
+
+
+def nonnegative(low: float = 1e-8, high: float = 1e6):
+    """A value in [0, inf): zero, or a value of :func:`positive`."""
+    return st.one_of(st.just(0.0), positive(low, high))
+
+
+def probability(high: float = 0.5):
+    """A flip probability in [0, high], its ends and their neighbourhoods included."""
+    return st.one_of(st.sampled_from([0.0, 1e-8, high - 1e-8, high]), st.floats(0.0, high))
+
+
+# --------------------------------------------------------------------------------------------------
+# The honest-failure property, and assertion messages that name the setting.
+
+
+def _shown(observables, keys=None) -> str:
+    keys = sorted(observables) if keys is None else keys
+    return ", ".join(f"{k}={np.asarray(observables[k]).tolist()}" for k in keys)
+
+
+def build(cls, **params):
+    """The theory, or ``None`` when the setting is out of its domain (a ``ParameterError``)."""
+    try:
+        return cls(**params)
+    except hd.ParameterError:
+        return None
+
+
+def finite_or_flagged(name: str, params: dict, sol) -> bool:
+    """Assert a fixed-point solution is finite when converged, or flagged; return ``converged``."""
+    obs = {k: np.asarray(v) for k, v in sol.observables.items()}
+    where = f"{name}({params})"
+    converged = bool(sol.converged)
+    status = hd.Status(int(sol.status))
+    if converged:
+        bad = {k: v for k, v in obs.items() if not np.all(np.isfinite(v))}
+        assert not bad, f"{where} converged with non-finite observables: {_shown(bad)}"
+        assert status == hd.Status.CONVERGED, f"{where}: converged but status {status!r}"
+    else:
+        assert status in (hd.Status.MAX_STEPS, hd.Status.DIVERGED), f"{where}: status {status!r}"
+    return converged
+
+
+def within(name: str, params: dict, obs: dict, key: str, low: float, high: float, slack: float = 1e-9):
+    """Assert ``low - slack <= obs[key] <= high + slack`` (slack relative to the bound's scale)."""
+    value = np.asarray(obs[key])
+    tol = slack * max(1.0, abs(low), abs(high))
+    assert np.all(value >= low - tol) and np.all(value <= high + tol), (
+        f"{name}({params}): {key}={value.tolist()} outside [{low:g}, {high:g}]; {_shown(obs)}"
+    )
+
+
+def close(name: str, params: dict, obs: dict, expected: dict, rtol: float, atol: float):
+    for key, value in expected.items():
+        got = float(obs[key])
+        assert abs(got - value) <= atol + rtol * abs(value), (
+            f"{name}({params}): {key}={got!r}, expected {value!r} (rtol {rtol:g}); {_shown(obs)}"
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# Out of every domain: a ParameterError naming the parameter, before anything compiles.
+
+MODELS = [hd.ERM, hd.GCM, hd.RandomFeatures, hd.KRR, hd.BayesGLM, hd.Spiked,
+          hd.SubspaceClustering, hd.Committee, SingleIndex]
+
+
+def _outside(field):
+    """Values outside a declared numeric domain: below a finite low end, above a finite high end,
+    on an open end, NaN; non-integers and values out of range for integer fields."""
+    domain = field.metadata["domain"]
+    values = [math.nan]
+    if math.isfinite(domain.low):
+        values += [domain.low - 1.0, domain.low - 1e-3, -math.inf]
+        if domain.low_open:
+            values.append(domain.low)
+    if math.isfinite(domain.high):
+        values += [domain.high + 1e-3, domain.high + 1.0]
+        if domain.high_open:
+            values.append(domain.high)
+    if field.metadata.get("integer"):
+        values = [v for v in values if math.isfinite(v) and v == int(v)]
+        values = [int(v) for v in values] + [float(domain.low) + 0.5 if math.isfinite(domain.low) else 0.5]
+    return values
+
+
+OUTSIDE = [
+    (cls, name, value)
+    for cls in MODELS
+    for name, field in parameters(cls).items()
+    if "domain" in field.metadata
+    for value in _outside(field)
+]
+
+
+# Found by this fuzz, not yet fixed (xfail; remove each entry once its fix is in):
+_UNFIXED = {
+    # GCM's default omega and theta2 (tuples) do not convert: hd.GCM(alpha=-1.0) raises TypeError
+    # "Cannot determine dtype of (1.0,)", as does hd.GCM() itself.
+    hd.GCM: "GCM() with default omega/theta2 raises TypeError",
+    # hd.RandomFeatures(rho=-1.0) raises a ParameterError naming 'theta2', not 'rho'.
+    (hd.RandomFeatures, "rho"): "RandomFeatures: a bad rho is reported as theta2",
+    # hd.Committee(q0=-1.0) / (r0=-1.0) raise a ParameterError about the initial overlaps' positive
+    # definiteness that does not name q0 / r0; hd.Committee(q0=nan) raises numpy's LinAlgError.
+    (hd.Committee, "q0"): "Committee: q0 is not named (LinAlgError for nan)",
+    (hd.Committee, "r0"): "Committee: r0 is not named",
+    # hd.Committee(seed=0.5) raises TypeError from the PRNG instead of a ParameterError.
+    (hd.Committee, "seed"): "Committee: a non-integer seed raises TypeError",
+}
+
+
+def _marks(cls, name):
+    reason = _UNFIXED.get(cls) or _UNFIXED.get((cls, name))
+    return [pytest.mark.xfail(strict=False, reason=reason)] if reason else []
+
+
+@pytest.mark.parametrize(
+    "cls, name, value",
+    [pytest.param(c, n, v, id=f"{c.__name__}-{n}-{v}", marks=_marks(c, n)) for c, n, v in OUTSIDE],
+)
+def test_out_of_domain_raises_naming_the_parameter(cls, name, value):
+    default = parameters(cls)[name].default
+    if isinstance(default, tuple):  # an array-valued parameter: one bad entry among good ones
+        value = tuple(default[:-1]) + (value,)
+    with pytest.raises(hd.ParameterError, match=name):
+        cls(**{name: value})
+
+
+INFINITE = [
+    (cls, name)
+    for cls in MODELS
+    for name, field in parameters(cls).items()
+    if "domain" in field.metadata and not field.metadata.get("integer")
+    # KRR(features=inf) is the kernel limit, a meaning of its own.
+    and (cls, name) != (hd.KRR, "features")
+]
+
+
+# issue 22: inf accepted by parameter checks (an open end at infinity is not checked); remove this
+# skip once that fix is in.
+@pytest.mark.skip(reason="issue 22: inf accepted by parameter checks")
+@pytest.mark.parametrize("cls, name", INFINITE, ids=[f"{c.__name__}-{n}" for c, n in INFINITE])
+def test_infinity_is_rejected(cls, name):
+    """``inf`` is not a ratio, a penalty or a noise level: every numeric parameter rejects it."""
+    default = parameters(cls)[name].default
+    value = tuple(default[:-1]) + (math.inf,) if isinstance(default, tuple) else math.inf
+    with pytest.raises(hd.ParameterError, match=name):
+        cls(**{name: value})
+
+
+# --------------------------------------------------------------------------------------------------
+# ERM: the logistic loss on a sign teacher, every bound of a classifier.
+
+
+@fuzz(40)
+@given(
+    alpha=positive(1e-4, 1e4),
+    lam=nonnegative(1e-8, 1e4),
+    rho=positive(1e-3, 1e3),
+    noise=probability(),
+    temperature=positive(1e-3, 1e3),
+)
+def test_erm_logistic_sign(alpha, lam, rho, noise, temperature):
+    params = dict(alpha=alpha, lam=lam, rho=rho, noise=noise, temperature=temperature,
+                  loss="logistic", teacher="sign")
+    theory = build(hd.ERM, **params)
+    if theory is None:
+        return
+    sol = hd.solve(theory)
+    if not finite_or_flagged("ERM", params, sol):
+        return
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    # Labels are positively correlated with the teacher's field, so m >= 0 at the minimiser, and
+    # m^2 <= rho q (Cauchy-Schwarz): the angle lies in [0, pi/2] and the 0-1 error
+    # arccos(m / sqrt(rho q)) / pi in [0, 1/2], the error of a random guess. Against the noisy
+    # label the error is noise + (1 - 2 noise) test_error, in [noise, 1/2] for noise <= 1/2.
+    within("ERM", params, obs, "m", 0.0, math.inf)
+    assert obs["m"] ** 2 <= rho * obs["q"] * (1 + 1e-9), f"ERM({params}): m^2 > rho q; {_shown(obs)}"
+    within("ERM", params, obs, "test_error", 0.0, 0.5)
+    within("ERM", params, obs, "test_error_total", noise, 0.5)
+    within("ERM", params, obs, "V", 0.0, math.inf)
+    within("ERM", params, obs, "train_loss", 0.0, math.log(2) + 1e-12)  # w = 0 gives log 2
+    # The confidence in the predicted label is a probability of at least 1/2.
+    within("ERM", params, obs, "confidence", 0.5, 1.0)
+    within("ERM", params, obs, "ece", 0.0, 0.5)
+    within("ERM", params, obs, "brier", 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Ridge against the Marchenko-Pastur closed form, in float64 and float32.
+
+
+def ridge_closed_form(alpha, lam, rho, noise):
+    """Ridge on isotropic data, written independently of the library (NumPy, float64).
+
+    With ``S = X^T X / d`` (``X`` of size ``n x d``, ``alpha = n / d``) the Stieltjes transform
+    ``g = (1/d) tr (S + lam)^{-1}`` solves ``lam g^2 + b g - 1 = 0``, ``b = lam + alpha - 1``, and
+    ``dg/dz`` at ``z = -lam`` is ``(g^2 + g) / sqrt(b^2 + 4 lam)``. The estimator
+    ``w = (S + lam)^{-1} X^T y / sqrt(d)`` has overlap ``m = rho (1 - lam g)``, ``V = g`` and excess
+    error ``rho lam^2 g' + noise (g - lam g')``. The root is taken in the form without cancellation
+    for either sign of ``b``; at ``lam = 0`` (``alpha > 1``) it is least squares, ``g = 1 / (alpha - 1)``.
+    """
+    alpha, lam, rho, noise = (np.float64(v) for v in (alpha, lam, rho, noise))
+    b = lam + alpha - 1
+    root = np.sqrt(b * b + 4 * lam)
+    g = 2 / (b + root) if b >= 0 else (root - b) / (2 * lam)
+    dg = (g * g + g) / root
+    return {"test_error": rho * lam**2 * dg + noise * (g - lam * dg), "m": rho * (1 - lam * g), "V": g}
+
+
+@fuzz(40)
+@given(
+    alpha=positive(1e-4, 1e4),
+    lam=nonnegative(1e-8, 1e4),
+    rho=positive(1e-3, 1e3),
+    noise=nonnegative(1e-8, 1e3),
+)
+def test_ridge_against_marchenko_pastur(alpha, lam, rho, noise):
+    params = dict(alpha=alpha, lam=lam, rho=rho, noise=noise, loss="square", teacher="linear")
+    # At lam = 0 and alpha <= 1 the minimiser is not unique: the closed form is the minimum-norm
+    # limit, which the theory does not claim at lam = 0.
+    assume(not (lam == 0 and alpha <= 1))
+    # issue 22: ridge with alpha < 1 and small lam reported DIVERGED (fixed in another branch; the
+    # fuzz finds it up to lam = 1e-8 at least: ERM(alpha=1e-4, lam=1e-8, rho=1e-3, noise=0)).
+    assume(not (alpha < 1 and lam <= 1e-6))
+    ref = ridge_closed_form(alpha, lam, rho, noise)
+    # Found by this fuzz, not yet fixed: where the recovery is nearly exact (noise << rho,
+    # alpha > 1, lam small or alpha large: the excess error below ~1e-8 rho), ridge is reported
+    # DIVERGED or MAX_STEPS although the fixed point exists (ERM(alpha=10, lam=1e-8, noise=0,
+    # loss="square", teacher="linear"); ERM(alpha=3.5, lam=0, rho=1000, noise=1e-8, ...);
+    # ERM(alpha=1e4, lam=1, rho=1e-3, noise=0, ...)). Remove this assume once that is fixed.
+    assume(ref["test_error"] > 1e-7 * rho)
+    # The same, (nearly) noiseless at the interpolation threshold: ERM(alpha=1, lam=1e-8,
+    # rho=1e-3, noise=1e-8, loss="square", teacher="linear") stops at MAX_STEPS.
+    assume(not (noise < 1e-4 * rho and abs(alpha - 1) < 1e-2 and lam < 1e-6))
+    sol = hd.solve(hd.ERM(**params))
+    converged = finite_or_flagged("ERM", params, sol)
+    # The fixed point exists everywhere here, and the solver must reach it.
+    assert converged, f"ERM({params}): ridge not converged, status {hd.Status(int(sol.status))!r}"
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    # The fixed point is within 1e-10 relative in the solver's coordinates; V and m inherit it, and
+    # the error rho - 2m + q of order rho cancels to the closed form's scale. Near the
+    # interpolation peak (alpha -> 1, lam -> 0) the fixed point's condition number grows like
+    # V = g: the tolerance grows with it (1e-10 g).
+    rtol = 1e-7 + 1e-10 * ref["V"]
+    close("ERM", params, obs, {"V": ref["V"], "m": ref["m"]}, rtol=rtol, atol=1e-10 * rho)
+    close("ERM", params, obs, {"test_error": ref["test_error"]}, rtol=10 * rtol, atol=1e-9 * (rho + noise))
+    close("ERM", params, obs, {"test_error_total": ref["test_error"] + noise}, rtol=10 * rtol,
+          atol=1e-9 * (rho + noise))
+
+
+@fuzz(25)
+@given(
+    alpha=positive(1e-2, 1e2),
+    lam=positive(1e-3, 1e3),
+    rho=positive(1e-1, 1e1),
+    noise=nonnegative(1e-3, 1e1),
+)
+def test_ridge_in_float32(alpha, lam, rho, noise):
+    """float32 runs, and a float32 result marked converged is right to float32 accuracy."""
+    f32 = {k: np.float32(v) for k, v in dict(alpha=alpha, lam=lam, rho=rho, noise=noise).items()}
+    params = dict(f32, loss="square", teacher="linear")
+    sol = hd.solve(hd.ERM(**params))
+    assert sol.observables["test_error"].dtype == jnp.float32
+    if not finite_or_flagged("ERM[float32]", params, sol):
+        return
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    # The inputs as rounded to float32 are the setting; the closed form is evaluated in float64 on
+    # them. The solver stops at 1e-5 relative in float32 (its default tolerance): 1e-3 relative on
+    # the error leaves room for the condition number of the fixed point at small lam near alpha = 1.
+    ref = ridge_closed_form(*(float(v) for v in f32.values()))
+    close("ERM[float32]", params, obs, {"V": ref["V"], "m": ref["m"]}, rtol=1e-3, atol=1e-5 * rho)
+    close("ERM[float32]", params, obs, {"test_error": ref["test_error"]}, rtol=1e-3,
+          atol=1e-5 * (rho + noise))
+
+
+# --------------------------------------------------------------------------------------------------
+# GCM with identity covariances is ERM.
+
+
+@fuzz(30)
+@given(
+    alpha=positive(1e-3, 1e3),
+    lam=nonnegative(1e-6, 1e3),
+    rho=positive(1e-2, 1e2),
+    noise=probability(),
+)
+def test_gcm_with_identity_covariances_equals_erm(alpha, lam, rho, noise):
+    params = dict(alpha=alpha, lam=lam, rho=rho, noise=noise, loss="logistic", teacher="sign")
+    erm = build(hd.ERM, **params)
+    if erm is None:
+        return
+    # Omega = Psi = Phi = I in spectral form: one mode of eigenvalue 1 carrying all the p modes,
+    # theta2 = rho (GCM.from_matrices gives this for identity matrices, as tests/test_gcm.py checks).
+    gcm = hd.GCM(omega=jnp.ones(1), theta2=jnp.full(1, rho), weights=jnp.ones(1), **params)
+    a, b = hd.solve(erm), hd.solve(gcm)
+    converged = finite_or_flagged("ERM", params, a)
+    assert finite_or_flagged("GCM", params, b) == converged, (
+        f"GCM(identity, {params}) and ERM disagree on convergence: status "
+        f"{hd.Status(int(b.status))!r} vs {hd.Status(int(a.status))!r}"
+    )
+    if converged:
+        ref = {k: float(a.observables[k]) for k in ("test_error", "m", "q", "V", "train_loss")}
+        close("GCM(identity)", params, b.observables, ref, rtol=1e-7, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------------
+# Random features.
+
+
+@fuzz(25)
+@given(
+    alpha=positive(1e-3, 1e3),
+    gamma=positive(1e-3, 1e3),
+    lam=nonnegative(1e-6, 1e3),
+    rho=positive(1e-2, 1e2),
+    noise=nonnegative(1e-6, 1e2),
+)
+def test_random_features_square_linear(alpha, gamma, lam, rho, noise):
+    params = dict(alpha=alpha, gamma=gamma, lam=lam, rho=rho, noise=noise, loss="square",
+                  teacher="linear", activation="relu")
+    theory = build(hd.RandomFeatures, **params)
+    if theory is None:
+        return
+    sol = hd.solve(theory)
+    if not finite_or_flagged("RandomFeatures", params, sol):
+        return
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    # Squared errors and a variance are non-negative; the noisy error adds exactly the noise.
+    within("RandomFeatures", params, obs, "test_error", 0.0, math.inf)
+    within("RandomFeatures", params, obs, "V", 0.0, math.inf)
+    within("RandomFeatures", params, obs, "train_loss", 0.0, math.inf)
+    close("RandomFeatures", params, obs, {"test_error_total": obs["test_error"] + noise}, 1e-9, 1e-12)
+
+
+# --------------------------------------------------------------------------------------------------
+# Kernel ridge regression.
+
+
+@fuzz(40)
+@given(
+    capacity=st.one_of(st.sampled_from([1 + 1e-3, 1e2]), log_uniform(1 + 1e-3, 10.0)),
+    source=positive(1e-3, 1e2),
+    noise=nonnegative(1e-8, 1e3),
+    lam=nonnegative(1e-10, 1e4),
+    n=positive(1.0, 1e8),
+    features=st.one_of(st.just(math.inf), positive(1.0, 1e8)),
+)
+def test_krr(capacity, source, noise, lam, n, features):
+    params = dict(capacity=capacity, source=source, noise=noise, lam=lam, n=n, features=features)
+    theory = build(hd.KRR, **params)
+    if theory is None:
+        return
+    sol = hd.solve(theory)
+    if not finite_or_flagged("KRR", params, sol):
+        return
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    # bias, variance >= 0; df_2 <= df_1 <= min(n, p) (each term of df_1 lies in [0, 1) and is at
+    # least its square); the error is bias + variance, plus the noise for the total.
+    for key in ("bias", "variance", "kappa"):
+        within("KRR", params, obs, key, 0.0, math.inf)
+    within("KRR", params, obs, "df1", 0.0, min(n, features), slack=1e-7)
+    within("KRR", params, obs, "df2", 0.0, obs["df1"], slack=1e-7)
+    close("KRR", params, obs, {"test_error": obs["bias"] + obs["variance"]}, 1e-9, 1e-300)
+    close("KRR", params, obs, {"test_error_total": obs["test_error"] + noise}, 1e-9, 1e-300)
+
+
+# --------------------------------------------------------------------------------------------------
+# Bayes-optimal GLM.
+
+
+def bayes_linear_gaussian_mmse(alpha, rho, noise):
+    """MMSE of Bayes-optimal linear regression with a Gaussian prior (independent closed form).
+
+    The state evolution ``E = rho / (1 + rho qhat)``, ``qhat = alpha / (noise + E)`` is the quadratic
+    ``E^2 + b E - rho noise = 0``, ``b = noise + rho (alpha - 1)``; its non-negative root, written
+    without cancellation for either sign of ``b``.
+    """
+    b = noise + rho * (alpha - 1)
+    root = math.sqrt(b * b + 4 * rho * noise)
+    return (2 * rho * noise / (b + root) if b > 0 else (root - b) / 2)
+
+
+@fuzz(40)
+@given(alpha=positive(1e-4, 1e4), rho=positive(1e-3, 1e3), noise=nonnegative(1e-8, 1e3))
+def test_bayes_linear_gaussian_closed_form(alpha, rho, noise):
+    params = dict(alpha=alpha, rho=rho, noise=noise, prior="gaussian", channel="linear")
+    mmse = bayes_linear_gaussian_mmse(alpha, rho, noise)
+    # Found by this fuzz, not yet fixed: near perfect recovery (mmse below ~1e-8 rho: noiseless or
+    # nearly noiseless labels, alpha > 1) the solve stops at MAX_STEPS although the fixed point
+    # exists (BayesGLM(alpha=20.09, rho=1000, noise=0), BayesGLM(alpha=1000, rho=10, noise=0)).
+    # Remove this assume once that is fixed.
+    assume(mmse > 1e-6 * rho)
+    # At alpha = 1 without noise the fixed point mmse = 0 is marginal (the map is E - E^2 / rho):
+    # the iteration converges algebraically there, not claimed to 1e-8.
+    assume(not (abs(alpha - 1) < 1e-2 and noise < 1e-4 * rho))
+    sol = hd.solve(hd.BayesGLM(**params))
+    converged = finite_or_flagged("BayesGLM", params, sol)
+    assert converged, f"BayesGLM({params}) not converged: status {hd.Status(int(sol.status))!r}"
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    within("BayesGLM", params, obs, "mmse", 0.0, rho)
+    within("BayesGLM", params, obs, "q", 0.0, rho)
+    # The mmse is floored at rho * eps (perfect recovery, module docstring): absolute slack rho 1e-12.
+    close("BayesGLM", params, obs, {"mmse": mmse}, rtol=1e-7, atol=1e-12 * rho)
+
+
+# The relu and abs channels are left out of the suite's budget: a solve costs seconds there.
+@pytest.mark.parametrize("prior, channel", [("rademacher", "sign"), ("gauss-bernoulli", "probit")])
+@fuzz(12)
+@given(alpha=positive(1e-4, 1e4), rho=positive(1e-3, 1e3), noise=st.data())
+def test_bayes_glm_bounds(prior, channel, alpha, rho, noise):
+    noise = noise.draw(probability() if channel == "sign" else nonnegative(1e-8, 1e3))
+    params = dict(alpha=alpha, rho=rho, noise=noise, prior=prior, channel=channel)
+    # Found by this fuzz, not yet fixed: where the overlap is zero to rounding (labels nearly pure
+    # noise, alpha (1 - 2 noise)^2 tiny), q converges to -2e-19 and gen_error is NaN with
+    # converged true (BayesGLM(alpha=1e-4, rho=1e-3, noise=0.49999999, prior="rademacher",
+    # channel="sign")). Remove this assume once that is fixed.
+    assume(not (channel == "sign" and alpha * (1 - 2 * noise) ** 2 < 1e-12))
+    theory = build(hd.BayesGLM, **params)
+    if theory is None:
+        return
+    sol = hd.solve(theory)
+    if not finite_or_flagged("BayesGLM", params, sol):
+        return
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    # Nishimori: q = |<w>|^2 / d lies in [0, rho], the mmse = rho - q too. The Bayes 0-1 error is
+    # at most that of a coin, 1/2, for these symmetric classification channels, and against the
+    # noisy label at least the flip probability of the sign channel.
+    within("BayesGLM", params, obs, "q", 0.0, rho)
+    within("BayesGLM", params, obs, "mmse", 0.0, rho)
+    within("BayesGLM", params, obs, "gen_error", 0.0, 0.5)
+    within("BayesGLM", params, obs, "gen_error_total", noise if channel == "sign" else 0.0, 0.5)
+
+
+# --------------------------------------------------------------------------------------------------
+# Spiked matrix models.
+
+
+@fuzz(40)
+@given(snr=positive(1e-4, 1e4), rho=positive(1e-3, 1e3))
+def test_spiked_wigner_gaussian_closed_form(snr, rho):
+    """Gaussian prior: ``q = rho^2 lam q / (1 + rho lam q)`` gives ``q = max(0, rho - 1 / (rho lam))``."""
+    params = dict(snr=snr, rho=rho, prior="gaussian", ensemble="wigner")
+    sol = hd.solve(hd.Spiked(**params))
+    converged = finite_or_flagged("Spiked", params, sol)
+    gap = snr * rho**2 - 1
+    # Found by this fuzz, not yet fixed (as for BayesGLM): near perfect recovery, an mmse
+    # 1 / (rho snr) below ~1e-6 rho, the solve stops at MAX_STEPS
+    # (Spiked(snr=102, rho=1000, prior="gaussian")). Remove this assume once that is fixed.
+    assume(1 / (rho * snr) > 1e-6 * rho)
+    # Within 1e-3 of weak recovery the iteration slows down critically (q ~ gap): not claimed here.
+    assume(abs(gap) > 1e-3)
+    assert converged, f"Spiked({params}) not converged: status {hd.Status(int(sol.status))!r}"
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    within("Spiked", params, obs, "q", 0.0, rho)
+    within("Spiked", params, obs, "mmse_matrix", 0.0, rho**2)
+    q = max(0.0, rho - 1 / (rho * snr))
+    # Below the threshold the uninformed start is 1e-6 rho and q decays to 0 linearly in the gap.
+    close("Spiked", params, obs, {"q": q}, rtol=1e-6, atol=1e-6 * rho)
+
+
+@pytest.mark.parametrize("prior, prior_u", [("rademacher", "gauss-bernoulli")])
+@fuzz(25)
+@given(snr=positive(1e-4, 1e4), alpha=positive(1e-4, 1e4), rho=st.data(), rho_u=st.data())
+def test_spiked_wishart_bounds(prior, prior_u, snr, alpha, rho, rho_u):
+    rho = rho.draw(positive(1e-3, 1e3))
+    rho_u = rho_u.draw(st.one_of(st.sampled_from([1e-6, 1.0]), st.floats(1e-6, 1.0)))
+    params = dict(snr=snr, alpha=alpha, rho=rho, rho_u=rho_u, prior=prior, prior_u=prior_u,
+                  ensemble="wishart")
+    theory = build(hd.Spiked, **params)
+    if theory is None:
+        return
+    sol = hd.solve(theory)
+    if not finite_or_flagged("Spiked", params, sol):
+        return
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    # Overlaps of posterior means: 0 <= q_u <= rho_u, 0 <= q_v <= rho (Nishimori).
+    within("Spiked", params, obs, "q_u", 0.0, rho_u)
+    within("Spiked", params, obs, "q_v", 0.0, rho)
+    within("Spiked", params, obs, "mmse_matrix", 0.0, rho * rho_u)
+
+
+# --------------------------------------------------------------------------------------------------
+# Subspace clustering.
+
+
+@fuzz(15)
+@given(snr=positive(1e-4, 1e4), alpha=positive(1e-4, 1e4),
+       rho=st.one_of(st.sampled_from([1e-6, 1.0]), log_uniform(1e-6, 1.0)))
+# Found by this fuzz, not yet fixed: at a sparse density the free entropy is NaN at a converged point
+# (SubspaceClustering(snr=2.117, alpha=1, rho=1e-6, clusters=3)); rho >= 1e-3 until that is fixed.
+def test_subspace_clustering_bounds(snr, alpha, rho):
+    assume(rho >= 1e-3)
+    k = 3
+    params = dict(snr=snr, alpha=alpha, rho=rho, clusters=k)
+    sol = hd.solve(hd.SubspaceClustering(**params))
+    if not finite_or_flagged("SubspaceClustering", params, sol):
+        return
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    # q_u in [0, 1/k] and q_v in [0, rho] (module docstring: overlaps of posterior means); the
+    # accuracy of the most probable cluster is at least chance, 1/k, and at most 1.
+    within("SubspaceClustering", params, obs, "q_u", 0.0, 1 / k)
+    within("SubspaceClustering", params, obs, "q_v", 0.0, rho)
+    within("SubspaceClustering", params, obs, "accuracy", 1 / k, 1.0)
+    within("SubspaceClustering", params, obs, "mmse_v", 0.0, rho)
+
+
+# --------------------------------------------------------------------------------------------------
+# ODE theories.
+
+
+def finite_or_flagged_ode(name: str, params: dict, traj) -> bool:
+    status = hd.ODEStatus(int(traj.status))
+    where = f"{name}({params})"
+    obs = {k: np.asarray(v) for k, v in traj.observables.items()}
+    if status == hd.ODEStatus.COMPLETED:
+        bad = {k: v for k, v in obs.items() if not np.all(np.isfinite(v))}
+        assert not bad, f"{where} completed with non-finite observables: {_shown(bad)}"
+        return True
+    assert status in (hd.ODEStatus.MAX_STEPS, hd.ODEStatus.DIVERGED), f"{where}: status {status!r}"
+    return False
+
+
+# A step budget well below the default keeps a stiff or blowing-up setting from holding the suite
+# for minutes (each step is a quadrature); running out of it is an honest MAX_STEPS.
+_T1, _SAVEAT, _STEPS = 5.0, np.linspace(0.0, 5.0, 11), 512
+
+
+@fuzz(25)
+@given(
+    lr=positive(1e-4, 1e2),
+    lr_v=nonnegative(1e-6, 1e1),
+    noise=nonnegative(1e-8, 1e2),
+    q0=positive(1e-6, 1e2),
+    r0=nonnegative(1e-9, 1.0),
+    decay_time=positive(1e-3, 1e3),
+    decay_power=nonnegative(1e-3, 5.0),
+)
+def test_committee(lr, lr_v, noise, q0, r0, decay_time, decay_power):
+    params = dict(lr=lr, lr_v=lr_v, noise=noise, q0=q0, r0=r0, decay_time=decay_time,
+                  decay_power=decay_power, schedule="power")
+    theory = build(hd.Committee, **params)
+    if theory is None:
+        return
+    traj = hd.integrate(theory, _T1, saveat=_SAVEAT, max_steps=_STEPS)
+    if not finite_or_flagged_ode("Committee", params, traj):
+        return
+    eg = np.asarray(traj.observables["eg"])
+    # A mean squared error is never negative. issue 22: negative committee eg (cancellation, down
+    # to -8e-9): the bound is loosened by 1e-7 until that fix is in.
+    assert np.all(eg >= -1e-7), f"Committee({params}): eg={eg.tolist()} < 0"
+
+
+@fuzz(8)
+@given(
+    lr=positive(1e-4, 2.0),
+    noise=nonnegative(1e-8, 1e2),
+    m0=st.one_of(st.sampled_from([-1.0, 0.0, 1e-8, 1.0]), st.floats(-1.0, 1.0)),
+    target=st.lists(st.floats(-2.0, 2.0), min_size=4, max_size=4),
+    student=st.lists(st.floats(-2.0, 2.0), min_size=4, max_size=4),
+)
+def test_single_index(lr, noise, m0, target, student):
+    # The spherical geometry (|w|^2 = d): the unconstrained one blows up in finite time for a cubic
+    # student at lr of order one (physical, and reported MAX_STEPS, but each such example costs
+    # the whole step budget).
+    params = dict(lr=lr, noise=noise, m0=m0, target=tuple(target), student=tuple(student))
+    theory = build(SingleIndex, **params)
+    if theory is None:
+        return
+    traj = hd.integrate(theory, _T1, saveat=_SAVEAT, max_steps=_STEPS)
+    if not finite_or_flagged_ode("SingleIndex", params, traj):
+        return
+    obs = {k: np.asarray(v) for k, v in traj.observables.items()}
+    # eg is half a mean square; q = |w|^2 / d (1 on the sphere) and m^2 <= q (Cauchy-Schwarz with
+    # |w*|^2 = d).
+    assert np.all(obs["eg"] >= 0), f"SingleIndex({params}): eg={obs['eg'].tolist()} < 0"
+    assert np.all(obs["q"] >= 0), f"SingleIndex({params}): q={obs['q'].tolist()} < 0"
+    assert np.all(obs["m"] ** 2 <= obs["q"] * (1 + 1e-9) + 1e-15), (
+        f"SingleIndex({params}): m^2 > q; m={obs['m'].tolist()}, q={obs['q'].tolist()}"
+    )
