@@ -10,7 +10,7 @@ from ._theory import FixedPointTheory, Interval, ODETheory, ParameterError, Theo
 from ._tune import Identity, Log, Softplus, Transform, TuneResult, tune
 from .dynamics import Committee
 from .models import ERM, BayesGLM, Spiked
-from .models import GCM, KRR, RandomFeatures, SubspaceClustering
+from .models import GCM, KRR, Mixture, RandomFeatures, SubspaceClustering
 
 __version__ = "0.1.0"
 
@@ -53,4 +53,5 @@ __all__ = [
     "RandomFeatures",
     "KRR",
     "SubspaceClustering",
+    "Mixture",
 ]
