@@ -110,11 +110,11 @@ def _logistic(label, z):
 
 
 class Mixture(FixedPointTheory):
-    """ERM classification of a ``K``-cluster Gaussian mixture; see the module docstring."""
+    """ERM classification of a K-cluster Gaussian mixture; see the module docstring."""
 
     alpha: jax.Array = parameter(2.0, POSITIVE, "sample ratio n/d")
     lam: jax.Array = parameter(0.1, POSITIVE, "ridge penalty (lam/2)|W|^2, not divided by n")
-    snr: jax.Array = parameter(1.0, POSITIVE, "squared norm |mu_k|^2/d of the cluster means")
+    snr: jax.Array = parameter(1.0, POSITIVE, "scale of the means' Gram matrix (|mu_k|^2/d for orthogonal means)")
     K: int = integer(3, Interval(2.0), "number of clusters")
     loss: str = choice("cross-entropy", LOSSES, "training loss (logistic: K=2, labels +-1)")
     weights: jax.Array = parameter(
