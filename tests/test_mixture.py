@@ -30,12 +30,14 @@ def test_bad_input_raises_parameter_error(kwargs, name):
         Mixture(**kwargs)
 
 
-def test_two_class_cross_entropy_is_logistic_with_half_the_penalty():
+@pytest.mark.parametrize("intercept", [0, 1])
+def test_two_class_cross_entropy_is_logistic_with_half_the_penalty(intercept):
     # For K = 2 the softmax minimiser is W = (w / 2, -w / 2), w the binary logistic minimiser with
     # penalty lam / 2 (labels +1 for cluster 1, -1 for cluster 2), for balanced or unbalanced
-    # clusters: the same test error and training loss, m_binary = 2 m_1c, q_binary = 4 q_11. Two
-    # different proximal operators (the K-dimensional Newton solve and the scalar logistic one).
-    common = dict(K=2, alpha=1.5, snr=1.5, weights=(0.7, 0.3))
+    # clusters: the same test error and training loss, m_binary = 2 m_1c, q_binary = 4 q_11, and
+    # with an intercept b = (beta / 2, -beta / 2). Two different proximal operators (the
+    # K-dimensional Newton solve and the scalar logistic one).
+    common = dict(K=2, alpha=1.5, snr=1.5, weights=(0.7, 0.3), intercept=intercept)
     softmax = hdtheory.solve(Mixture(loss="cross-entropy", lam=0.05, **common))
     binary = hdtheory.solve(Mixture(loss="logistic", lam=0.025, **common))
     assert bool(softmax.converged) and bool(binary.converged)
@@ -46,6 +48,9 @@ def test_two_class_cross_entropy_is_logistic_with_half_the_penalty():
         assert abs(2 * float(a[f"m_1_{c}"]) - float(b[f"m_1_{c}"])) < 1e-8
     assert abs(4 * float(a["q_1_1"]) - float(b["q_1_1"])) < 1e-8
     assert abs(float(a["m_2_1"]) + float(a["m_1_1"])) < 1e-10  # w_2 = -w_1
+    if intercept:
+        assert abs(2 * float(a["b_1"]) - float(b["b_1"])) < 1e-8
+        assert float(b["b_1"]) > 0.1  # towards the larger cluster (label +1)
 
 
 def _square_closed_form(alpha, lam, rho, G, steps=4000):
@@ -81,14 +86,17 @@ def test_square_loss_against_its_closed_form(K, tol):
     np.testing.assert_allclose(np.asarray(solution.state.V), V, atol=tol)
 
 
-def test_three_clusters_cross_entropy_against_simulation():
-    # d = 400, n = 800, 4 seeds: the test error and the overlaps agree within 4 standard errors
-    # plus an O(1/d) allowance of 0.01 (finite-size bias of the L-BFGS fits at this size).
-    theory = Mixture(K=3, loss="cross-entropy", alpha=2.0, lam=0.1, snr=2.0, weights=(0.5, 0.3, 0.2))
+@pytest.mark.parametrize("loss, intercept", [("cross-entropy", 0), ("cross-entropy", 1), ("square", 1)])
+def test_three_clusters_against_simulation(loss, intercept):
+    # d = 400, n = 800, 4 seeds, unbalanced clusters: the test error, training loss, overlaps and
+    # intercepts agree within 4 standard errors plus an allowance of 0.01 (relative) for the
+    # O(1/d) finite-size bias (the deviations seen are within 2.5 standard errors).
+    theory = Mixture(K=3, loss=loss, intercept=intercept, alpha=2.0, lam=0.1, snr=2.0, weights=(0.5, 0.3, 0.2))
     solution = hdtheory.solve(theory)
     assert bool(solution.converged)
     result = simulate(theory, d=400, seeds=4)
-    for key in ("test_error", "train_loss", "m_1_1", "m_2_2", "m_1_2", "q_1_1", "q_1_2", "norm"):
+    keys = ["test_error", "train_loss", "m_1_1", "m_2_2", "m_1_2", "q_1_1", "q_1_2", "norm"]
+    for key in keys + (["b_1", "b_2", "b_3"] if intercept else []):
         predicted, mean, sem = float(solution.observables[key]), result.mean[key], result.sem[key]
         assert abs(predicted - mean) < 4 * sem + 0.01 * (1 + abs(predicted)), (key, predicted, mean, sem)
 

@@ -24,6 +24,8 @@ the identity. A linear classifier with ``P`` outputs
   ``1``) and reports the overlaps of ``W = B U``. Its proximal operator is a globalised Newton
   solve with an implicit derivative (:func:`hdtheory.kernels.prox_newton`).
 - ``square``: ``P = K`` scores, ``l = |e_c - z|^2 / 2`` (one-hot targets); prediction ``argmax``.
+  With an intercept, ``1.b = 1`` fits ``1.z`` and ``1^T W = 0``: the theory works in the ``K - 1``
+  coordinates ``B^T z`` with targets ``B^T e_c``, as for the cross-entropy.
 - ``logistic`` (``K = 2`` only): one score ``z``, labels ``y = +1`` for cluster 1 and ``-1`` for
   cluster 2, ``l = log(1 + exp(-y z))``; prediction ``sign(z)``. For ``K = 2`` the cross-entropy with
   penalty ``lam`` is this loss with penalty ``lam / 2`` on ``w = w_1 - w_2``.
@@ -66,7 +68,13 @@ weights ``rho``), ``train_loss`` (``E l(c, h_c)``, penalty excluded), and the ov
 
 **Other normalisations.** Loureiro et al. write ``x = mu_c + sqrt(Delta) z`` with means of norm one
 and the penalty ``(lam / 2) |W|^2`` on the loss averaged over ``n``: ``lam_theirs = lam / alpha``.
-The intercept (an unpenalised bias) is not modelled.
+
+**Intercept.** With ``intercept=1`` the scores are ``W x / sqrt(d) + b`` with ``b`` unpenalised: the
+fields become ``omega = M_c + b + Q^{1/2} xi`` and ``b`` solves its own stationarity equation,
+``sum_c rho_c E_xi f_c = 0`` (the gradient of the training loss in ``b`` vanishes), written as the
+fixed point ``b <- b + V sum_c Mhat_c``. The fitted intercept is reported as ``b_k`` (for the
+cross-entropy, centred: ``1.b = 0``). Its sign matters for unbalanced clusters: the larger cluster
+gets the larger intercept.
 """
 
 import equinox as eqx
@@ -83,11 +91,13 @@ LOSSES = {"cross-entropy": "softmax cross-entropy", "square": "one-hot square", 
 
 
 class MixtureOverlaps(eqx.Module):
-    """``M`` (``P x K``), ``Q`` and ``V`` (``P x P``) in the model's output coordinates."""
+    """``M`` (``P x K``), ``Q`` and ``V`` (``P x P``) and the intercept ``b`` (``P``) in the model's
+    output coordinates."""
 
     M: jax.Array
     Q: jax.Array
     V: jax.Array
+    b: jax.Array
 
 
 def _complement_basis(K: int) -> np.ndarray:
@@ -117,6 +127,7 @@ class Mixture(FixedPointTheory):
     snr: jax.Array = parameter(1.0, POSITIVE, "scale of the means' Gram matrix (|mu_k|^2/d for orthogonal means)")
     K: int = integer(3, Interval(2.0), "number of clusters")
     loss: str = choice("cross-entropy", LOSSES, "training loss (logistic: K=2, labels +-1)")
+    intercept: int = integer(0, Interval(0.0, 1.0), "1: fit an unpenalised intercept b")
     weights: jax.Array = parameter(
         (), Interval(0.0, 1.0, low_open=True), "cluster probabilities rho_1,...,rho_K (sum 1); () uniform"
     )
@@ -159,7 +170,14 @@ class Mixture(FixedPointTheory):
     @property
     def outputs(self) -> int:
         """``P``: the number of coordinates the theory works in."""
-        return {"cross-entropy": self.K - 1, "square": self.K, "logistic": 1}[self.loss]
+        return self.K - 1 if self._centred else {"square": self.K, "logistic": 1}[self.loss]
+
+    @property
+    def _centred(self) -> bool:
+        """Whether the minimiser has ``1^T W = 0`` and the theory works in the ``K - 1`` coordinates
+        orthogonal to ``1``: the cross-entropy, and the square loss with an intercept (which fits
+        ``1.z = 1`` through ``1.b``)."""
+        return self.loss == "cross-entropy" or (self.loss == "square" and bool(self.intercept))
 
     @property
     def _dtype(self):
@@ -167,7 +185,7 @@ class Mixture(FixedPointTheory):
 
     def _basis(self) -> jax.Array:
         """``S`` (``K_out x P``): the fitted weights are ``W = S U`` (the score map)."""
-        if self.loss == "cross-entropy":
+        if self._centred:
             return jnp.asarray(_complement_basis(self.K), self._dtype)
         return jnp.eye(self.outputs, dtype=self._dtype)
 
@@ -188,7 +206,7 @@ class Mixture(FixedPointTheory):
             basis = jnp.broadcast_to(self._basis(), (self.K, self.K, self.K - 1))
             return (eye, basis), _reduced_cross_entropy
         if self.loss == "square":
-            return eye, _one_hot_square
+            return eye @ self._basis(), _one_hot_square  # the targets S^T e_c
         return jnp.asarray([1.0, -1.0], self._dtype), _logistic
 
     def _prox(self, label, omega, V):
@@ -211,7 +229,7 @@ class Mixture(FixedPointTheory):
         P = self.outputs
         S = self._basis() if self.loss != "logistic" else jnp.asarray([[1.0, -1.0]], self._dtype).T
         eye = jnp.eye(P, dtype=self._dtype)
-        return MixtureOverlaps(M=scale * S.T @ self._G(), Q=eye, V=eye)
+        return MixtureOverlaps(M=scale * S.T @ self._G(), Q=eye, V=eye, b=jnp.zeros(P, self._dtype))
 
     def unconstrain(self, state: MixtureOverlaps):
         """``M``, and the lower triangles of the Cholesky factors of ``Q`` and ``V`` with a log diagonal."""
@@ -222,7 +240,7 @@ class Mixture(FixedPointTheory):
             diagonal = jnp.diagonal(L)
             return (L - jnp.diag(diagonal) + jnp.diag(jnp.log(diagonal)))[rows, cols]
 
-        return {"M": state.M, "Q": factor(state.Q), "V": factor(state.V)}
+        return {"M": state.M, "Q": factor(state.Q), "V": factor(state.V), "b": state.b}
 
     def constrain(self, u) -> MixtureOverlaps:
         P = self.outputs
@@ -234,7 +252,7 @@ class Mixture(FixedPointTheory):
             L = L - jnp.diag(diagonal) + jnp.diag(jnp.exp(diagonal))
             return L @ L.T
 
-        return MixtureOverlaps(M=u["M"], Q=product(u["Q"]), V=product(u["V"]))
+        return MixtureOverlaps(M=u["M"], Q=product(u["Q"]), V=product(u["V"]), b=u["b"])
 
     def _channel(self, state: MixtureOverlaps):
         """Per cluster (leading axis) and node: ``(weight, f, (I + H V)^{-1} H, loss)``."""
@@ -253,7 +271,7 @@ class Mixture(FixedPointTheory):
         def cluster(label, mean):
             return jax.vmap(node, in_axes=(None, 0))(label, omega0 + mean)
 
-        f, A, value = jax.vmap(cluster)(labels, M.T)  # (K, N, ...)
+        f, A, value = jax.vmap(cluster)(labels, M.T + state.b)  # (K, N, ...)
         return w, f, A, value
 
     def conjugates(self, state: MixtureOverlaps):
@@ -271,19 +289,21 @@ class Mixture(FixedPointTheory):
         V = jnp.linalg.inv(self.lam * jnp.eye(self.outputs, dtype=self._dtype) + Vhat)
         V = 0.5 * (V + V.T)
         Q = V @ (Qhat + Mhat @ G @ Mhat.T) @ V
-        return MixtureOverlaps(M=V @ Mhat @ G, Q=0.5 * (Q + Q.T), V=V)
+        # The intercept's stationarity, sum_c Mhat_c = alpha sum_c rho_c E f_c = 0, as a fixed point.
+        b = state.b + V @ jnp.sum(Mhat, axis=1) if self.intercept else jnp.zeros_like(state.b)
+        return MixtureOverlaps(M=V @ Mhat @ G, Q=0.5 * (Q + Q.T), V=V, b=b)
 
     def test_error(self, state: MixtureOverlaps) -> jax.Array:
         """The 0-1 test error, ``sum_c rho_c P(prediction != c)``."""
         rho = self._rho()
         if self.loss == "logistic":
-            margin = jnp.asarray([1.0, -1.0], self._dtype) * state.M[0] / jnp.sqrt(state.Q[0, 0])
+            margin = jnp.asarray([1.0, -1.0], self._dtype) * (state.M[0] + state.b[0]) / jnp.sqrt(state.Q[0, 0])
             return jnp.sum(rho * jax.scipy.special.ndtr(-margin))
         K = self.K
         # D_c: rows e_c - e_k, k != c; the scores z = S u ~ N(S M_c, S Q S^T).
         D = np.stack([np.delete(np.eye(K)[c] - np.eye(K), c, axis=0) for c in range(K)])
         DS = jnp.asarray(D, self._dtype) @ self._basis()
-        means = jnp.einsum("ckp,pc->ck", DS, state.M)
+        means = jnp.einsum("ckp,pc->ck", DS, state.M + state.b[:, None])
         covs = jnp.einsum("ckp,pq,clq->ckl", DS, state.Q, DS)
         right = jax.vmap(lambda a, C: orthant_probability(a, C, self.orthant_order))(means, covs)
         return 1.0 - jnp.sum(rho * right)
@@ -298,4 +318,7 @@ class Mixture(FixedPointTheory):
         out |= {f"m_{k + 1}_{c + 1}": M[k, c] for k in range(rows) for c in range(self.K)}
         out |= {f"q_{k + 1}_{l + 1}": Q[k, l] for k in range(rows) for l in range(k, rows)}
         out |= {f"V_{k + 1}_{l + 1}": V[k, l] for k in range(rows) for l in range(k, rows)}
+        if self.intercept:
+            b = S @ state.b + (1.0 / self.K if self.loss == "square" else 0.0)
+            out |= {f"b_{k + 1}": b[k] for k in range(rows)}
         return out
