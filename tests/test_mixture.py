@@ -21,6 +21,7 @@ from hdtheory.simulate import simulate
         (dict(K=2, weights=(0.5, 0.3, 0.2)), "weights"),
         (dict(K=3, loss="logistic"), "loss"),
         (dict(K=2, gram=[[1.0, 2.0], [2.0, 1.0]]), "gram"),
+        (dict(K=3, gram=[1.0, 0.0, 0.0, 1.0]), "gram"),
         (dict(K=3, loss="hinge"), "loss"),
         (dict(lam=0.0), "lam"),
     ],
@@ -113,17 +114,15 @@ def test_gradient_in_lam_matches_finite_differences():
 
 
 def test_command_line():
-    # The registry gives the command line its model: parameters by name, lists for the weights and
-    # the Gram matrix, and bad input as one line on stderr with exit status 2, before any compile.
+    # The registry gives the command line its model and its scalar parameters by name, and bad
+    # input as one line on stderr with exit status 2, before any compile.
     from hdtheory.cli import build_theory
 
-    theory = build_theory("mixture", ["K=3", "alpha=2", "lam=0.1", "weights=0.5,0.3,0.2", "gram=1,0,0,0,1,0,0,0,1"])
-    assert isinstance(theory, Mixture) and theory.K == 3
-    np.testing.assert_allclose(np.asarray(theory._rho()), [0.5, 0.3, 0.2])
-    np.testing.assert_allclose(np.asarray(theory._G()), np.eye(3))
-    for bad, name in ((["K=3", "weights=0.5,0.5,0.5"], "weights"), (["K=3", "gram=1,2,2,1"], "gram")):
-        with pytest.raises(ParameterError, match=name):
-            build_theory("mixture", bad)
+    theory = build_theory("mixture", ["K=4", "alpha=2", "lam=0.1", "intercept=1", "loss=square"])
+    assert isinstance(theory, Mixture) and theory.K == 4 and theory.intercept == 1
+    np.testing.assert_allclose(np.asarray(theory._rho()), np.full(4, 0.25))
+    with pytest.raises(ParameterError, match="intercept"):
+        build_theory("mixture", ["intercept=2"])
     result = subprocess.run([sys.executable, "-m", "hdtheory.cli", "eval", "mixture", "K=3", "loss=logistic"],
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 2, result.stderr

@@ -132,12 +132,13 @@ class Mixture(FixedPointTheory):
     K: int = integer(3, Interval(2.0), "number of clusters")
     loss: str = choice("cross-entropy", LOSSES, "training loss (logistic: K=2, labels +-1)")
     intercept: int = integer(0, Interval(0.0, 1.0), "1: fit an unpenalised intercept b")
-    weights: jax.Array = parameter(
-        (), Interval(0.0, 1.0, low_open=True), "cluster probabilities rho_1,...,rho_K (sum 1); () uniform"
-    )
-    gram: jax.Array = parameter(
-        (), Interval(), "means' Gram matrix / snr, K x K or flat (K^2 numbers), PSD; () identity"
-    )
+    # Array-valued settings: fields of their own rather than declared (scalar) parameters, so that
+    # sweeps and the command line, which take scalars, leave them at their values.
+    weights: jax.Array = eqx.field(default=(), converter=jnp.asarray)
+    """Cluster probabilities ``rho_1..rho_K`` (positive, summing to one); ``()`` for uniform."""
+    gram: jax.Array = eqx.field(default=(), converter=jnp.asarray)
+    """The means' Gram matrix divided by ``snr``, ``K x K`` (or its ``K^2`` entries), positive
+    semi-definite; ``()`` for the identity."""
     order: int = eqx.field(default=24, static=True)
     orthant_order: int = eqx.field(default=24, static=True)
     points: int = eqx.field(default=4096, static=True)
