@@ -18,7 +18,7 @@ _ATTRIBUTES = {
     "._theory": ("FixedPointTheory", "Interval", "ODETheory", "ParameterError", "Theory"),
     "._tune": ("Identity", "Log", "Softplus", "Transform", "TuneResult", "tune"),
     ".dynamics": ("Committee",),
-    ".models": ("ERM", "BayesGLM", "Spiked", "GCM", "KRR", "RandomFeatures", "SubspaceClustering"),
+    ".models": ("ERM", "BayesGLM", "Spiked", "GCM", "KRR", "RandomFeatures", "SubspaceClustering", "Mixture"),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
 
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from ._transitions import Threshold, iterate, threshold
     from ._tune import Identity, Log, Softplus, Transform, TuneResult, tune
     from .dynamics import Committee
-    from .models import ERM, GCM, KRR, BayesGLM, RandomFeatures, Spiked, SubspaceClustering
+    from .models import ERM, GCM, KRR, BayesGLM, Mixture, RandomFeatures, Spiked, SubspaceClustering
 
 __version__ = "0.1.0"
 
@@ -92,4 +92,5 @@ __all__ = [
     "SubspaceClustering",
     "enable_cache",
     "disable_cache",
+    "Mixture",
 ]

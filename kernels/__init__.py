@@ -1,6 +1,8 @@
 """Numerical kernels the theories are written with (installed as ``hdtheory.kernels``).
 
 - :mod:`~hdtheory.kernels.quadrature`: Gauss-Hermite and panel rules, Gaussian expectations.
+- :mod:`~hdtheory.kernels.multivariate`: expectations over ``K`` correlated fields, orthant
+  probabilities, proximal operators with a matrix step (softmax cross-entropy, square).
 - :mod:`~hdtheory.kernels.losses`: losses with their proximal operators and derivatives.
 - :mod:`~hdtheory.kernels.channels`: teacher channels ``Z(y, omega, V)`` and label quadratures.
 - :mod:`~hdtheory.kernels.calibration`: calibration metrics of a linear classifier's confidence.
@@ -19,13 +21,16 @@ from .calibration import (
 from .channels import CHANNELS, GLM_CHANNELS, Abs, Channel, Linear, Logit, Probit, ReLU, Sign
 from .priors import PRIORS, GaussBernoulli, Gaussian, Prior, Rademacher
 from .losses import LOSSES, Hinge, Huber, Logistic, Loss, Square
-from .quadrature import (
-    gaussian_expectation,
+from .multivariate import (
+    cross_entropy,
+    cross_entropy_prox,
     gaussian_expectation_2d,
-    hermite_rule,
-    legendre_panels,
-    panel_rule,
+    gaussian_expectation_nd,
+    orthant_probability,
+    prox_newton,
+    square_prox,
 )
+from .quadrature import gaussian_expectation, hermite_rule, legendre_panels, panel_rule
 
 __all__ = [
     "ACTIVATIONS",
@@ -53,6 +58,12 @@ __all__ = [
     "hermite_rule",
     "gaussian_expectation",
     "gaussian_expectation_2d",
+    "gaussian_expectation_nd",
+    "orthant_probability",
+    "cross_entropy",
+    "cross_entropy_prox",
+    "prox_newton",
+    "square_prox",
     "panel_rule",
     "legendre_panels",
     "calibration_metrics",

@@ -46,15 +46,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .quadrature import hermite_rule
-
-
-
-def _sqrt0(x):
-    """``sqrt(max(x, 0))`` with a finite derivative at 0 (a zero there), for degenerate covariances."""
-    tiny = jnp.finfo(jnp.result_type(x, float)).tiny
-    positive = x > tiny
-    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
+# product_rule and psd_cholesky are also reached through this module (kernels.activations).
+from .multivariate import _sqrt0, gaussian_expectation_nd, product_rule, psd_cholesky  # noqa: F401
 
 
 @jax.custom_jvp
@@ -69,48 +62,6 @@ def _arccos_jvp(primals, tangents):
     eps = jnp.finfo(jnp.result_type(x, float)).eps
     slope = -1.0 / jnp.sqrt(jnp.maximum(1.0 - x**2, eps))
     return _arccos(x), slope * dx
-
-
-def psd_cholesky(cov):
-    """A lower-triangular ``L`` with ``L L^T = cov`` for a positive semi-definite ``cov`` (small n).
-
-    Zero pivots (a variable that is a linear combination of earlier ones) give a zero column,
-    so singular covariances are fine.
-    """
-    n = cov.shape[-1]
-    scale = jnp.max(jnp.abs(jnp.diagonal(cov, axis1=-2, axis2=-1)), axis=-1)
-    tol = 64 * jnp.finfo(cov.dtype).eps * scale
-    cols = [[None] * n for _ in range(n)]
-    for j in range(n):
-        pivot = cov[..., j, j] - sum(cols[j][k] ** 2 for k in range(j))
-        ok = pivot > tol
-        root = _sqrt0(jnp.where(ok, pivot, 0.0))
-        cols[j][j] = root
-        safe = jnp.where(ok, root, 1.0)
-        for i in range(j + 1, n):
-            off = cov[..., i, j] - sum(cols[i][k] * cols[j][k] for k in range(j))
-            cols[i][j] = jnp.where(ok, off / safe, 0.0)
-    zero = jnp.zeros_like(cov[..., 0, 0])
-    rows = [jnp.stack([cols[i][j] if j <= i else zero for j in range(n)], -1) for i in range(n)]
-    return jnp.stack(rows, -2)
-
-
-def product_rule(n: int, order: int, dtype):
-    """Nodes ``(order^n, n)`` and weights ``(order^n,)`` of the product Gauss-Hermite rule."""
-    z, w = hermite_rule(order, dtype)
-    grid = jnp.stack(jnp.meshgrid(*([z] * n), indexing="ij"), -1).reshape(-1, n)
-    weights = jnp.prod(jnp.stack(jnp.meshgrid(*([w] * n), indexing="ij"), -1).reshape(-1, n), -1)
-    return grid, weights
-
-
-def gaussian_expectation_nd(f, cov, order: int):
-    r"""``E[f(x)]`` for ``x ~ N(0, cov)``, ``cov`` of shape ``(..., n, n)``, by a product rule.
-
-    ``f`` maps an array ``(..., N, n)`` of nodes to ``(..., N)``; the result has shape ``(...)``.
-    """
-    grid, weights = product_rule(cov.shape[-1], order, cov.dtype)
-    x = jnp.einsum("...ij,Nj->...Ni", psd_cholesky(cov), grid)
-    return jnp.einsum("...N,N->...", f(x), weights)
 
 
 class Activation(eqx.Module):

@@ -3,7 +3,8 @@ r"""Gauss-Hermite quadrature for Gaussian expectations.
 A rule of order ``K`` integrates ``E[f(z)]``, ``z ~ N(0, 1)``, exactly for polynomials of degree
 ``2K - 1``. Nodes and weights are computed once per (order, dtype) on the host, at trace time, so they
 enter a compiled program as constants. :func:`panel_rule` is the alternative for integrands that are
-smooth only piecewise: Gauss-Legendre panels between given edges.
+smooth only piecewise: Gauss-Legendre panels between given edges. Expectations over several
+correlated variables are in :mod:`~hdtheory.kernels.multivariate`.
 """
 
 import functools
@@ -50,24 +51,6 @@ def gaussian_expectation(f, order: int = 64, mean=0.0, var=1.0):
     z, w = hermite_rule(order, jnp.result_type(mean, var, float))
     values = f(mean + jnp.sqrt(var) * z)
     return jnp.tensordot(w, values, axes=(0, 0))
-
-
-def gaussian_expectation_2d(f, cov, order: int = 32, mean=(0.0, 0.0)):
-    r"""``E[f(x1, x2)]`` for ``(x1, x2) ~ N(mean, cov)`` by a product Gauss-Hermite rule.
-
-    The correlation enters through the Cholesky factor ``L`` of ``cov``: ``x = mean + L z`` with ``z``
-    standard normal on the ``order x order`` product grid. ``f`` takes two arrays of shape
-    ``(order, order)`` and returns an array with those two leading axes.
-    """
-    cov = jnp.asarray(cov)
-    mean = jnp.asarray(mean, cov.dtype)
-    z, w = hermite_rule(order, jnp.result_type(cov, float))
-    chol = jnp.linalg.cholesky(cov)
-    z1, z2 = z[:, None], z[None, :]
-    x1 = mean[0] + chol[0, 0] * z1 + 0.0 * z2
-    x2 = mean[1] + chol[1, 0] * z1 + chol[1, 1] * z2
-    values = f(x1, x2)
-    return jnp.tensordot(jnp.outer(w, w), values, axes=((0, 1), (0, 1)))
 
 
 @functools.lru_cache(maxsize=None)

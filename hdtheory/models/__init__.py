@@ -5,11 +5,13 @@ from .clusters import SubspaceClustering
 from .erm import ERM, Overlaps
 from .gcm import GCM, RandomFeatures
 from .krr import KRR
+from .mixture import Mixture
 from .spiked import Spiked
 
 MODELS = {"erm": ERM, "bayes-glm": BayesGLM, "spiked": Spiked}
 MODELS |= {"random-features": RandomFeatures, "krr": KRR, "subspace-clustering": SubspaceClustering}
+MODELS |= {"mixture": Mixture}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
-__all__ += ["GCM", "RandomFeatures", "KRR", "SubspaceClustering"]
+__all__ += ["GCM", "RandomFeatures", "KRR", "SubspaceClustering", "Mixture"]

@@ -104,5 +104,6 @@ from . import committee  # noqa: E402, F401  (registers the committee-machine si
 from . import single_index  # noqa: E402, F401  (registers the single-index simulation)
 from . import spiked  # noqa: E402, F401  (registers AMP for the spiked Wigner and Wishart models)
 from . import gcm  # noqa: E402, F401  (registers random features and kernel ridge regression)
+from . import mixture  # noqa: E402, F401  (registers ERM on a Gaussian mixture)
 
 __all__ = ["simulate", "SimulationResult"]

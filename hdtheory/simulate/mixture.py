@@ -1,0 +1,135 @@
+r"""Finite-``d`` simulations of ERM classification of a Gaussian mixture (:class:`~hdtheory.Mixture`).
+
+**Setting** (that of :mod:`hdtheory.models.mixture`). Means ``mu = sqrt(d) O G^{1/2}`` with ``O`` a
+random ``d x K`` matrix with orthonormal columns, so that ``mu^T mu / d = G`` exactly (the theory sees
+the means only through ``G``); ``n = round(alpha d)`` labels drawn with probabilities ``rho``; inputs
+``x_i = mu_{c_i} / sqrt(d) + z_i``. Solvers, each on the objective
+``sum_i l(c_i, W x_i / sqrt(d) + b) + (lam / 2) |W|_F^2`` (``b = 0`` unless ``intercept=1``; the
+intercept is never penalised):
+
+- ``cross-entropy``: scikit-learn's ``LogisticRegression`` (multinomial, L-BFGS, no intercept) on
+  the features ``x / sqrt(d)`` with ``C = 1 / lam``, whose objective ``|W|^2 / 2 + C sum_i l`` is ours
+  divided by ``lam``. For ``K = 2`` scikit-learn fits the binary logistic model instead: the
+  softmax minimiser is ``W = (w / 2, -w / 2)`` with ``w`` the binary fit at ``C = 2 / lam``.
+- ``logistic`` (``K = 2``, labels ``+1`` for cluster 1 and ``-1`` for cluster 2): the binary fit with
+  ``C = 1 / lam``.
+- ``square``: ridge regression on one-hot targets in closed form (a Cholesky solve).
+
+The L-BFGS fits stop at a gradient of 1e-10 (``tol``) or raise.
+
+**Observables**, per seed, named as in ``Mixture.observables``: ``m_k_c = w_k.mu_c / d``,
+``q_k_l = w_k.w_l / d``, ``norm``; ``test_error``, the exact population error of the fitted ``W``
+(the scores of a fresh point of cluster ``c`` are ``N(W mu_c / d + b, W W^T / d)``; the orthant
+probabilities of :func:`hdtheory.kernels.orthant_probability` at order 48); ``train_loss``, the
+average training loss (penalty excluded); ``b_k`` with an intercept (centred for the
+cross-entropy). One diagnostic: ``test_error_empirical`` on
+``max(n, 10000)`` fresh points. ``V`` is not measured.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import kernels
+from ..models.mixture import Mixture
+from . import SimulationResult, check_size, simulate
+
+
+@simulate.register
+def simulate_mixture(theory: Mixture, *, d: int = 1000, seeds: int = 4, key=None) -> SimulationResult:
+    """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.Mixture`; see the module docstring."""
+    check_size(d, seeds)
+    key = jax.random.PRNGKey(0) if key is None else key
+    integers = np.asarray(jax.random.randint(key, (seeds,), 0, 2**31 - 1))
+    n = max(round(float(theory.alpha) * d), 1)
+    rho, G = np.asarray(theory._rho(), float), np.asarray(theory._G(), float)
+    samples = [_one_seed(theory, np.random.default_rng(int(s)), n, d, rho, G) for s in integers]
+    return SimulationResult.from_samples(samples, d=d, n=n)
+
+
+def _draw(rng, n, d, rho, means):
+    labels = rng.choice(len(rho), size=n, p=rho)
+    return means[:, labels].T / np.sqrt(d) + rng.normal(size=(n, d)), labels
+
+
+def _one_seed(theory: Mixture, rng, n: int, d: int, rho, G) -> dict:
+    K = theory.K
+    O, _ = np.linalg.qr(rng.normal(size=(d, K)))
+    evals, evecs = np.linalg.eigh(G)
+    means = np.sqrt(d) * O @ (evecs * np.sqrt(np.maximum(evals, 0))) @ evecs.T  # (d, K)
+    X, labels = _draw(rng, n, d, rho, means)
+    W, b = _fit(theory, X / np.sqrt(d), labels)  # (outputs, d), (outputs,)
+    scores = X @ W.T / np.sqrt(d) + b
+    X_test, labels_test = _draw(rng, max(n, 10_000), d, rho, means)
+    scores_test = X_test @ W.T / np.sqrt(d) + b
+    M, Q = W @ means / d, W @ W.T / d
+    out = {"train_loss": _loss(theory, scores, labels), "norm": np.sqrt(np.trace(Q))}
+    if theory.loss == "logistic":
+        margin = np.array([1.0, -1.0]) * (M[0] + b[0]) / np.sqrt(Q[0, 0])
+        out["test_error"] = float(np.sum(rho * _normal_cdf(-margin)))
+        predicted = np.where(scores_test[:, 0] >= 0, 0, 1)
+    else:
+        out["test_error"] = _population_error(M + b[:, None], Q, rho)
+        predicted = np.argmax(scores_test, axis=1)
+    out["test_error_empirical"] = float(np.mean(predicted != labels_test))
+    rows = M.shape[0]
+    out |= {f"m_{k + 1}_{c + 1}": M[k, c] for k in range(rows) for c in range(K)}
+    out |= {f"q_{k + 1}_{l + 1}": Q[k, l] for k in range(rows) for l in range(k, rows)}
+    if theory.intercept:
+        out |= {f"b_{k + 1}": b[k] for k in range(rows)}
+    return out
+
+
+def _normal_cdf(x):
+    from scipy.special import ndtr
+
+    return ndtr(x)
+
+
+def _population_error(M, Q, rho) -> float:
+    K = len(rho)
+    right = 0.0
+    for c in range(K):
+        D = np.delete(np.eye(K)[c] - np.eye(K), c, axis=0)
+        p = kernels.orthant_probability(jnp.asarray(D @ M[:, c]), jnp.asarray(D @ Q @ D.T), 48)
+        right += rho[c] * float(p)
+    return 1.0 - right
+
+
+def _loss(theory: Mixture, scores, labels) -> float:
+    if theory.loss == "logistic":
+        return float(np.mean(np.logaddexp(0.0, -np.where(labels == 0, 1.0, -1.0) * scores[:, 0])))
+    if theory.loss == "square":
+        return float(np.mean(0.5 * np.sum((np.eye(theory.K)[labels] - scores) ** 2, axis=1)))
+    top = np.logaddexp.reduce(scores, axis=1)
+    return float(np.mean(top - scores[np.arange(len(labels)), labels]))
+
+
+def _fit(theory: Mixture, features, labels) -> tuple[np.ndarray, np.ndarray]:
+    """``(W, b)``: the weights of ``x / sqrt(d)`` and the intercept (zero without one)."""
+    lam = float(theory.lam)
+    if theory.loss == "square":
+        Y = np.eye(theory.K)[labels]
+        # An unpenalised intercept: ridge on centred features and targets.
+        F_mean, Y_mean = (features.mean(0), Y.mean(0)) if theory.intercept else (0.0, 0.0)
+        F = features - F_mean
+        W = np.linalg.solve(F.T @ F + lam * np.eye(features.shape[1]), F.T @ (Y - Y_mean)).T
+        return W, (Y_mean - W @ F_mean) * np.ones(theory.K)
+    from sklearn.linear_model import LogisticRegression  # optional dependency: hdtheory[simulate]
+
+    binary = theory.K == 2
+    C = (2.0 if theory.loss == "cross-entropy" and binary else 1.0) / lam
+    # scikit-learn does not penalise the intercept.
+    model = LogisticRegression(C=C, fit_intercept=bool(theory.intercept), tol=1e-10, max_iter=100_000)
+    model.fit(features, labels)
+    if model.n_iter_.max() >= 100_000:
+        raise RuntimeError(f"L-BFGS did not converge for {theory}")
+    coef = model.coef_  # the field is coef . x / sqrt(d): our W
+    intercept = np.asarray(model.intercept_, float) * np.ones(len(coef))
+    if not binary:
+        return coef, intercept - intercept.mean()  # the softmax does not see 1.b
+    # scikit-learn's binary coefficient scores classes_[1] = cluster 2; ours scores cluster 1.
+    w, beta = -coef[0], -intercept[0]
+    if theory.loss == "logistic":
+        return w[None, :], np.array([beta])
+    return np.stack([w / 2, -w / 2]), np.array([beta / 2, -beta / 2])

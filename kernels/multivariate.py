@@ -1,0 +1,310 @@
+r"""Kernels in ``K`` dimensions: Gaussian expectations over correlated fields, orthant probabilities
+and proximal operators with a matrix step.
+
+**Expectations.** :func:`gaussian_expectation_nd` computes ``E f(x)``, ``x ~ N(mean, cov)`` in ``K``
+dimensions, through a factor ``L`` of ``cov`` (:func:`psd_cholesky`, which accepts singular
+covariances): ``x = mean + L z``, ``z ~ N(0, I_K)`` on a deterministic point set chosen by ``rule``:
+
+- ``"product"``: the tensor product of the Gauss-Hermite rule of ``order`` nodes per axis
+  (``order^K`` nodes), exact for polynomials of degree ``2 order - 1`` in each variable and
+  exponentially convergent for analytic ``f``; the rule for ``K <= 4``.
+- ``"sobol"``: ``points`` (a power of two) points of the unscrambled Sobol sequence shifted by half a
+  cell, ``u_i + 1 / (2 points)`` modulo 1, mapped through the normal quantile. Deterministic (the
+  same nodes on every call, so a fixed-point map stays a fixed function) and of error
+  ``O(log(points)^K / points)`` for smooth ``f``: in the tests, 2e-3 relative at ``2^14`` points in
+  ``K = 8`` and 2e-4 absolute at ``2^16`` points in ``K = 3``, where Monte Carlo with as many points
+  errs by about 1e-2. The rule for ``K > 4``, where a product rule of useful order is too large.
+
+Both are differentiable in ``mean`` and ``cov`` (the nodes are fixed) and vmappable.
+
+**Orthant probabilities.** :func:`orthant_probability` is ``P(x > 0)`` componentwise, ``x ~ N(a, S)``
+in ``n`` dimensions, the probability that a linear classifier's scores rank one class first. By the
+separation of variables of Genz (1992, "Numerical computation of multivariate normal
+probabilities", J. Comput. Graph. Stat. 1, 141), with ``S = L L^T``,
+
+.. math:: P = \int_{[0,1]^{n-1}} \prod_{i=1}^{n} \Phi(-t_i(w))\, dw, \qquad
+          t_i = -\frac{a_i + \sum_{j<i} L_{ij} z_j}{L_{ii}}, \quad
+          z_j = -\Phi^{-1}\big((1 - w_j)\, \Phi(-t_j)\big),
+
+a smooth integrand on the unit cube except for logarithmic singularities at its faces (the normal
+quantile), flattened by the substitution ``w = s^3 (10 - 15 s + 6 s^2)`` per axis and integrated by a
+product Gauss-Legendre rule of ``order`` nodes per axis in ``s``: exact (``Phi``) for ``n = 1``, a
+one-dimensional integral for ``n = 2`` (three classes), accurate to about 1e-12 at ``order = 24``
+for ``n = 2`` and to 1e-6 for ``n = 3`` (the tests).
+
+**Proximal operators with a matrix step.** For a convex loss ``l(y, z)``, ``z in R^K``, and a
+positive-definite step ``V`` (``K x K``),
+
+.. math:: \mathrm{prox}(\omega) = \arg\min_z \tfrac12 (z - \omega)^T V^{-1} (z - \omega) + l(y, z),
+
+the root of ``r(z) = z - omega + V grad l(y, z)``. :func:`prox_newton` finds it for any twice
+differentiable convex ``l`` by Newton's method on that objective, globalised by a backtracking
+(Armijo) line search on the objective itself: the Newton step ``-(I + V H)^{-1} r`` is a descent
+direction (``H`` the Hessian of ``l``), and the search keeps the iteration from overshooting where
+``V`` is large and ``l`` nearly linear (small regularisation), where an undamped Newton iteration
+on the softmax cross-entropy oscillates or diverges. A point that does not reach a residual of
+``sqrt(eps)`` of its scale in ``_NEWTON_STEPS`` steps is returned as NaN, never as a number. The
+derivative is the implicit function theorem on ``r = 0`` (a ``custom_jvp``):
+``dz = -(I + V H)^{-1} (dr at fixed z)``, to any order, never through the iterations. Its Jacobian in
+``omega``, ``(I + V H)^{-1}``, is :func:`prox_jacobian`.
+
+:func:`cross_entropy` is the softmax cross-entropy ``l(y, z) = -y.z + logsumexp(z)`` of a label
+vector ``y`` (one-hot, or any probability vector) and :func:`square_prox` the closed form for
+``l = |y - z|^2 / 2``: ``(I + V)^{-1} (omega + V y)``. These functions act on one point (``omega`` of
+shape ``(K,)``, ``V`` of shape ``(K, K)``); ``jax.vmap`` them over points.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.scipy.special import ndtr, ndtri
+
+from .quadrature import hermite_rule
+
+_RULES = ("product", "sobol")
+
+
+def _sqrt0(x):
+    """``sqrt(max(x, 0))`` with a finite derivative at 0 (a zero there), for degenerate covariances."""
+    tiny = jnp.finfo(jnp.result_type(x, float)).tiny
+    positive = x > tiny
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
+
+
+def psd_cholesky(cov):
+    """A lower-triangular ``L`` with ``L L^T = cov`` for a positive semi-definite ``cov`` (small n).
+
+    Zero pivots (a variable that is a linear combination of earlier ones) give a zero column,
+    so singular covariances are fine. ``cov`` has shape ``(..., n, n)``.
+    """
+    n = cov.shape[-1]
+    scale = jnp.max(jnp.abs(jnp.diagonal(cov, axis1=-2, axis2=-1)), axis=-1)
+    tol = 64 * jnp.finfo(cov.dtype).eps * scale
+    cols = [[None] * n for _ in range(n)]
+    for j in range(n):
+        pivot = cov[..., j, j] - sum(cols[j][k] ** 2 for k in range(j))
+        ok = pivot > tol
+        root = _sqrt0(jnp.where(ok, pivot, 0.0))
+        cols[j][j] = root
+        safe = jnp.where(ok, root, 1.0)
+        for i in range(j + 1, n):
+            off = cov[..., i, j] - sum(cols[i][k] * cols[j][k] for k in range(j))
+            cols[i][j] = jnp.where(ok, off / safe, 0.0)
+    zero = jnp.zeros_like(cov[..., 0, 0])
+    rows = [jnp.stack([cols[i][j] if j <= i else zero for j in range(n)], -1) for i in range(n)]
+    return jnp.stack(rows, -2)
+
+
+def product_rule(n: int, order: int, dtype):
+    """Nodes ``(order^n, n)`` and weights ``(order^n,)`` of the product Gauss-Hermite rule."""
+    z, w = hermite_rule(order, dtype)
+    grid = jnp.stack(jnp.meshgrid(*([z] * n), indexing="ij"), -1).reshape(-1, n)
+    weights = jnp.prod(jnp.stack(jnp.meshgrid(*([w] * n), indexing="ij"), -1).reshape(-1, n), -1)
+    return grid, weights
+
+
+@functools.lru_cache(maxsize=None)
+def _sobol(n: int, points: int) -> np.ndarray:
+    from scipy.special import ndtri as normal_quantile
+    from scipy.stats import qmc
+
+    u = qmc.Sobol(d=n, scramble=False).random(points)
+    return normal_quantile(np.mod(u + 0.5 / points, 1.0))
+
+
+def sobol_rule(n: int, points: int, dtype):
+    """Nodes ``(points, n)`` and equal weights of the shifted Sobol rule for ``N(0, I_n)``."""
+    if points < 2 or points & (points - 1):
+        raise ValueError(f"points must be a power of two >= 2, got {points!r}")
+    nodes = jnp.asarray(_sobol(int(n), int(points)), dtype)
+    return nodes, jnp.full((points,), 1.0 / points, dtype)
+
+
+def gaussian_expectation_nd(f, cov, order: int = 16, mean=None, rule: str = "product", points: int = 4096):
+    r"""``E[f(x)]`` for ``x ~ N(mean, cov)``, ``cov`` of shape ``(..., n, n)``; see the module docstring.
+
+    ``f`` maps an array ``(..., N, n)`` of nodes to ``(..., N)`` or ``(..., N, ...)`` (trailing axes are
+    kept); ``mean`` (default 0) has shape ``(..., n)``. ``rule`` is ``"product"`` (``order`` nodes
+    per axis) or ``"sobol"`` (``points`` nodes, a power of two).
+    """
+    cov = jnp.asarray(cov)
+    n, dtype = cov.shape[-1], jnp.result_type(cov, float)
+    if rule == "product":
+        grid, weights = product_rule(n, order, dtype)
+    elif rule == "sobol":
+        grid, weights = sobol_rule(n, points, dtype)
+    else:
+        raise ValueError(f"rule must be one of {', '.join(_RULES)}, got {rule!r}")
+    x = jnp.einsum("...ij,Nj->...Ni", psd_cholesky(cov.astype(dtype)), grid)
+    if mean is not None:
+        x = x + jnp.asarray(mean, dtype)[..., None, :]
+    return jnp.moveaxis(f(x), cov.ndim - 2, -1) @ weights
+
+
+def gaussian_expectation_2d(f, cov, order: int = 32, mean=(0.0, 0.0)):
+    r"""``E[f(x1, x2)]`` for ``(x1, x2) ~ N(mean, cov)``: :func:`gaussian_expectation_nd` with the
+    product rule, for an ``f`` of two arrays of shape ``(order, order)`` that returns an array with
+    those two leading axes.
+    """
+    cov = jnp.asarray(cov)
+
+    def on_grid(x):
+        values = f(x[..., 0].reshape(order, order), x[..., 1].reshape(order, order))
+        return values.reshape((order * order,) + values.shape[2:])
+
+    return gaussian_expectation_nd(on_grid, cov, order, jnp.asarray(mean, jnp.result_type(cov, float)))
+
+
+@functools.lru_cache(maxsize=None)
+def _legendre01(order: int) -> tuple[np.ndarray, np.ndarray]:
+    # Gauss-Legendre on [0, 1] after w = s^3 (10 - 15 s + 6 s^2), whose derivative 30 s^2 (1 - s)^2
+    # flattens the logarithmic endpoint singularities of the normal quantile.
+    x, w = np.polynomial.legendre.leggauss(order)
+    s = 0.5 * (x + 1.0)
+    return s**3 * (10 - 15 * s + 6 * s**2), 0.5 * w * 30 * s**2 * (1 - s) ** 2
+
+
+def orthant_probability(mean, cov, order: int = 24):
+    r"""``P(x_i > 0 for all i)``, ``x ~ N(mean, cov)`` in ``n`` dimensions, ``cov`` positive definite.
+
+    Genz's separation of variables on a product Gauss-Legendre rule of ``order`` nodes per axis
+    over ``[0, 1]^{n-1}`` (see the module docstring). One point: ``mean`` ``(n,)``, ``cov``
+    ``(n, n)``; ``jax.vmap`` it over points. Differentiable in both.
+    """
+    mean, cov = jnp.asarray(mean), jnp.asarray(cov)
+    n = mean.shape[-1]
+    dtype = jnp.result_type(mean, cov, float)
+    L = jnp.linalg.cholesky(cov.astype(dtype))
+    tiny = jnp.finfo(dtype).tiny
+    if n > 1:
+        x, w = _legendre01(int(order))
+        grid = jnp.stack(jnp.meshgrid(*([jnp.asarray(x, dtype)] * (n - 1)), indexing="ij"), -1)
+        grid = grid.reshape(-1, n - 1)
+        weights = jnp.prod(
+            jnp.stack(jnp.meshgrid(*([jnp.asarray(w, dtype)] * (n - 1)), indexing="ij"), -1), -1
+        ).reshape(-1)
+    else:
+        grid, weights = jnp.zeros((1, 0), dtype), jnp.ones((1,), dtype)
+    z = []
+    product = jnp.ones(grid.shape[0], dtype)
+    for i in range(n):
+        shift = mean[i] + sum(L[i, j] * z[j] for j in range(i))
+        upper = ndtr(shift / L[i, i])  # P(z_i > t_i) = Phi(-t_i)
+        product = product * upper
+        if i < n - 1:
+            z.append(-ndtri(jnp.maximum((1.0 - grid[:, i]) * upper, tiny)))
+    return jnp.sum(weights * product)
+
+
+# Proximal operators with a matrix step.
+
+_NEWTON_STEPS = 100
+_BACKTRACKS = 60
+
+
+def cross_entropy(y, z):
+    """Softmax cross-entropy ``-y.z + logsumexp(z)`` of a label vector ``y`` (weights summing to 1)."""
+    return -jnp.dot(y, z) + jax.nn.logsumexp(z)
+
+
+def square_prox(y, omega, V):
+    """``argmin_z (z - omega)^T V^{-1} (z - omega) / 2 + |y - z|^2 / 2 = (I + V)^{-1} (omega + V y)``."""
+    eye = jnp.eye(omega.shape[-1], dtype=jnp.result_type(omega, V))
+    return jnp.linalg.solve(eye + V, omega + V @ y)
+
+
+def _newton(loss, y, omega, V):
+    dtype = jnp.result_type(omega, V, float)
+    eps = jnp.finfo(dtype).eps
+    eye = jnp.eye(omega.shape[-1], dtype=dtype)
+    chol = jnp.linalg.cholesky(V)
+    grad = jax.grad(loss, argnums=1)
+    hessian = jax.hessian(loss, argnums=1)
+
+    def objective(z):
+        d = z - omega
+        return 0.5 * d @ jax.scipy.linalg.cho_solve((chol, True), d) + loss(y, z)
+
+    # The residual's rounding floor: the terms of r, and the gradient's absolute rounding error
+    # (of order eps) times the rows of V.
+    V_rows = jnp.max(jnp.sum(jnp.abs(V), axis=-1))
+
+    def residual(z):
+        g = grad(y, z)
+        terms = jnp.max(jnp.abs(z)) + jnp.max(jnp.abs(omega)) + jnp.max(jnp.abs(V @ g))
+        return z - omega + V @ g, terms + V_rows
+
+    def small(r, scale, factor):
+        return jnp.max(jnp.abs(r)) <= factor * eps * (1.0 + scale)
+
+    def running(carry):
+        z, f, r, scale, i, stalled = carry
+        return ~small(r, scale, 16.0) & (i < _NEWTON_STEPS) & ~stalled
+
+    def step(carry):
+        z, f, r, _, i, _ = carry
+        dz = -jnp.linalg.solve(eye + V @ hessian(y, z), r)
+        slope = jax.scipy.linalg.cho_solve((chol, True), r) @ dz  # gradient of the objective . dz
+
+        def too_long(search):
+            t, f_t, k = search
+            # Armijo's condition, with a rounding allowance on the scale of the objective's terms
+            # (the cross-entropy is a difference of terms of size |z|), so that steps near the
+            # optimum, whose decrease is below the precision of f, are taken.
+            allowance = 64 * eps * (1.0 + jnp.abs(f) + jnp.max(jnp.abs(z)))
+            return ~(f_t <= f + 1e-4 * t * slope + allowance) & (k < _BACKTRACKS)
+
+        def halve(search):
+            t, _, k = search
+            return t / 2, objective(z + t / 2 * dz), k + 1
+
+        t, f_new, _ = jax.lax.while_loop(too_long, halve, (jnp.ones((), dtype), objective(z + dz), 0))
+        z_new = z + t * dz
+        r_new, scale = residual(z_new)
+        stalled = jnp.max(jnp.abs(t * dz)) <= eps * (1.0 + jnp.max(jnp.abs(z)))
+        return z_new, f_new, r_new, scale, i + 1, stalled
+
+    r0, scale0 = residual(omega)
+    z, _, r, scale, _, _ = jax.lax.while_loop(
+        running, step, (omega, objective(omega), r0, scale0, 0, jnp.zeros((), bool))
+    )
+    return jnp.where(small(r, scale, jnp.sqrt(1.0 / eps)), z, jnp.nan)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def prox_newton(loss, y, omega, V):
+    r"""``argmin_z (z - omega)^T V^{-1} (z - omega) / 2 + loss(y, z)``; see the module docstring.
+
+    ``loss(y, z)`` is a convex, twice differentiable function of ``z`` (shape ``(K,)``) given the
+    label ``y`` (any pytree of floats); ``V`` is positive definite. NaN where Newton's method does not
+    converge. Differentiable in ``y``, ``omega`` and ``V`` by the implicit function theorem.
+    """
+    omega, V = jnp.asarray(omega), jnp.asarray(V)
+    return _newton(loss, y, omega, V)
+
+
+@prox_newton.defjvp
+def _prox_newton_jvp(loss, primals, tangents):
+    y, omega, V = primals
+    z = prox_newton(loss, y, omega, V)
+    grad = jax.grad(loss, argnums=1)
+    _, dr = jax.jvp(lambda y, omega, V: z - omega + V @ grad(y, z), primals, tangents)
+    return z, -jnp.linalg.solve(prox_jacobian_inverse(loss, y, z, V), dr)
+
+
+def prox_jacobian_inverse(loss, y, z, V):
+    """``I + V H``, ``H`` the Hessian of the loss at ``z``: the inverse of ``d prox / d omega``."""
+    H = jax.hessian(loss, argnums=1)(y, z)
+    return jnp.eye(z.shape[-1], dtype=jnp.result_type(z, V)) + V @ H
+
+
+def prox_jacobian(loss, y, z, V):
+    """``d prox / d omega = (I + V H)^{-1}`` at the prox ``z`` (``H`` the Hessian of the loss at ``z``)."""
+    return jnp.linalg.inv(prox_jacobian_inverse(loss, y, z, V))
+
+
+def cross_entropy_prox(y, omega, V):
+    """The proximal operator of :func:`cross_entropy` with step ``V`` (:func:`prox_newton`)."""
+    return prox_newton(cross_entropy, y, omega, V)

@@ -1,0 +1,150 @@
+"""K-dimensional kernels against closed forms, Monte Carlo, SciPy and finite differences."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import optimize, stats
+
+from hdtheory import kernels
+from hdtheory.kernels import multivariate
+
+
+def _random_cov(rng, n, scale=1.0):
+    A = rng.normal(size=(n, n))
+    return scale * (A @ A.T / n + 0.3 * np.eye(n))
+
+
+def test_product_rule_moment_generating_function():
+    # E exp(a.x) = exp(a.mean + a^T C a / 2), and its gradient in C is (a a^T / 2) times that.
+    rng = np.random.default_rng(0)
+    cov, mean, a = _random_cov(rng, 3, 0.5), rng.normal(size=3), rng.normal(size=3) * 0.7
+    exact = np.exp(a @ mean + a @ cov @ a / 2)
+
+    def expectation(cov):
+        return kernels.gaussian_expectation_nd(lambda x: jnp.exp(x @ a), cov, order=24, mean=mean)
+
+    value, grad = jax.value_and_grad(expectation)(jnp.asarray(cov))
+    assert abs(float(value) / exact - 1) < 1e-12
+    np.testing.assert_allclose(np.asarray(grad + grad.T) / 2, np.outer(a, a) / 2 * exact, rtol=1e-10)
+
+
+def test_expectations_against_monte_carlo_and_each_other():
+    # A smooth non-polynomial integrand in K = 3: the product rule at order 12 against order 40
+    # (a high-order reference) and against 2e6 Monte Carlo samples (4 standard errors).
+    rng = np.random.default_rng(1)
+    cov, mean = _random_cov(rng, 3), rng.normal(size=3) * 0.5
+    f = lambda x: jnp.cos(x[..., 0]) * jnp.tanh(x[..., 1] + x[..., 2]) + x[..., 2] ** 2  # noqa: E731
+    ours = float(kernels.gaussian_expectation_nd(f, cov, order=12, mean=mean))
+    high = float(kernels.gaussian_expectation_nd(f, cov, order=40, mean=mean))
+    sobol = float(kernels.gaussian_expectation_nd(f, cov, mean=mean, rule="sobol", points=2**16))
+    assert abs(ours - high) < 2e-4  # tanh's poles limit the convergence (algebraic-like at order 12)
+    assert abs(sobol - high) < 2e-4
+    X = rng.multivariate_normal(mean, cov, size=2_000_000)
+    samples = np.asarray(f(jnp.asarray(X)))
+    assert abs(samples.mean() - high) < 4 * samples.std() / np.sqrt(samples.size)
+
+
+def test_sobol_rule_in_eight_dimensions():
+    # The stated accuracy of the shifted Sobol rule beyond a product rule's reach: E exp(a.x), K = 8.
+    rng = np.random.default_rng(2)
+    cov, a = _random_cov(rng, 8, 0.3), rng.normal(size=8) * 0.4
+    exact = np.exp(a @ cov @ a / 2)
+    ours = kernels.gaussian_expectation_nd(lambda x: jnp.exp(x @ a), cov, rule="sobol", points=2**14)
+    assert abs(float(ours) / exact - 1) < 2e-3
+    with pytest.raises(ValueError, match="power of two"):
+        kernels.gaussian_expectation_nd(lambda x: x[..., 0], cov, rule="sobol", points=1000)
+
+
+def test_orthant_probability():
+    # n = 2 at zero mean: 1/4 + arcsin(r) / (2 pi) (Sheppard); n = 1: Phi; n = 3 against SciPy's
+    # multivariate normal distribution function (Genz's own method, to its default 1e-5 or so).
+    r = 0.6
+    cov2 = jnp.array([[1.0, r], [r, 1.0]])
+    assert abs(float(kernels.orthant_probability(jnp.zeros(2), cov2)) - (0.25 + np.arcsin(r) / (2 * np.pi))) < 1e-12
+    assert abs(float(kernels.orthant_probability(jnp.array([0.7]), jnp.array([[2.0]]))) - stats.norm.cdf(0.7 / np.sqrt(2))) < 1e-15
+    rng = np.random.default_rng(3)
+    for n in (2, 3):
+        cov, mean = _random_cov(rng, n), rng.normal(size=n)
+        ours = float(kernels.orthant_probability(jnp.asarray(mean), jnp.asarray(cov), order=24))
+        ref = stats.multivariate_normal(mean=-mean, cov=cov, abseps=1e-9, releps=1e-9).cdf(np.zeros(n))
+        assert abs(ours - ref) < 1e-6
+
+
+def _batch(rng, count, K, log_scale):
+    """Random (y, omega, V) with steps from 1e-3 to 10^log_scale."""
+    ys, omegas, Vs = [], [], []
+    for _ in range(count):
+        ys.append(np.eye(K)[rng.integers(K)])
+        omegas.append(rng.normal(size=K) * rng.choice([1.0, 8.0]))
+        Vs.append(_random_cov(rng, K, 10 ** rng.uniform(-3, log_scale)))
+    return np.array(ys), np.array(omegas), np.array(Vs)
+
+
+def _direct(y, omega, V):
+    Vi = np.linalg.inv(V)
+
+    def objective(z):
+        return 0.5 * (z - omega) @ Vi @ (z - omega) - y @ z + np.logaddexp.reduce(z)
+
+    def gradient(z):
+        return Vi @ (z - omega) - y + np.exp(z - np.logaddexp.reduce(z))
+
+    return optimize.minimize(objective, omega, jac=gradient, method="BFGS", options={"gtol": 1e-13}).x
+
+
+def test_cross_entropy_prox_against_direct_minimisation():
+    # Steps up to 1e6 (the small-regularisation regime where an undamped Newton iteration fails).
+    rng = np.random.default_rng(4)
+    y, omega, V = _batch(rng, 24, 3, 6)
+    ours = np.asarray(jax.vmap(kernels.cross_entropy_prox)(y, omega, V))
+    for i in range(len(y)):
+        assert np.all(np.isfinite(ours[i]))
+        np.testing.assert_allclose(ours[i], _direct(y[i], omega[i], V[i]), atol=1e-5 * (1 + np.abs(ours[i]).max()))
+
+
+def test_square_prox_against_direct_minimisation():
+    rng = np.random.default_rng(5)
+    y, omega, V = _batch(rng, 1, 4, 2)
+    y, omega, V = y[0], omega[0], V[0]
+    Vi = np.linalg.inv(V)
+    ref = optimize.minimize(lambda z: 0.5 * (z - omega) @ Vi @ (z - omega) + 0.5 * np.sum((y - z) ** 2),
+                            omega, method="BFGS", options={"gtol": 1e-12}).x
+    np.testing.assert_allclose(np.asarray(kernels.square_prox(y, omega, V)), ref, atol=1e-6)
+
+
+def test_prox_jvp_against_finite_differences():
+    rng = np.random.default_rng(6)
+    y, omega, V = _batch(rng, 1, 3, 1)
+    y, omega, V = y[0] * 0.7 + 0.1, omega[0], V[0]  # a soft label: the derivative in y too
+    direction = (rng.normal(size=3) * 0.1, rng.normal(size=3), _random_cov(rng, 3, 0.2))
+    f = lambda t: kernels.cross_entropy_prox(*(p + t * d for p, d in zip((y, omega, V), direction)))  # noqa: E731
+    _, tangent = jax.jvp(f, (0.0,), (1.0,))
+    h = 1e-5
+    fd = (f(h) - f(-h)) / (2 * h)
+    np.testing.assert_allclose(np.asarray(tangent), np.asarray(fd), rtol=1e-6, atol=1e-8)
+    # The Jacobian in omega is (I + V H)^{-1}.
+    z = kernels.cross_entropy_prox(y, omega, V)
+    np.testing.assert_allclose(
+        np.asarray(jax.jacfwd(kernels.cross_entropy_prox, argnums=1)(y, omega, V)),
+        np.asarray(multivariate.prox_jacobian(kernels.cross_entropy, y, z, V)),
+        rtol=1e-10, atol=1e-12,
+    )
+
+
+def test_two_class_cross_entropy_is_binary_logistic():
+    # For K = 2 the loss depends on delta = z1 - z2 only: log(1 + exp(-s delta)), s = +1 for class 1.
+    # The prox therefore moves along V a, a = (1, -1), and delta is the binary logistic prox with
+    # step a^T V a at a.omega.
+    rng = np.random.default_rng(7)
+    y, omega, V = _batch(rng, 16, 2, 5)
+    z = jax.vmap(kernels.cross_entropy_prox)(y, omega, V)
+    a = np.array([1.0, -1.0])
+    s = y @ a
+    delta = kernels.Logistic().prox(jnp.asarray(s), jnp.asarray(omega @ a), jnp.asarray(np.einsum("i,nij,j->n", a, V, a)))
+    np.testing.assert_allclose(np.asarray(z @ a), np.asarray(delta), rtol=1e-9, atol=1e-9)
+    # and z - omega is along V a
+    shift = np.asarray(z) - omega
+    along = np.einsum("nij,j->ni", V, a)
+    cross = shift[:, 0] * along[:, 1] - shift[:, 1] * along[:, 0]
+    np.testing.assert_allclose(cross, 0.0, atol=1e-8 * (1 + np.abs(shift).max() * np.abs(along).max()))
