@@ -18,7 +18,9 @@ _ATTRIBUTES = {
     "._theory": ("FixedPointTheory", "Interval", "ODETheory", "ParameterError", "Theory"),
     "._tune": ("Identity", "Log", "Softplus", "Transform", "TuneResult", "tune"),
     ".dynamics": ("Committee",),
-    ".models": ("ERM", "BayesGLM", "Spiked", "GCM", "KRR", "RandomFeatures", "SubspaceClustering", "Mixture"),
+    ".models": (
+        "ERM", "BayesGLM", "Spiked", "GCM", "KRR", "RandomFeatures", "SubspaceClustering", "Mixture"
+    ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
 
