@@ -29,7 +29,7 @@ class Status(enum.IntEnum):
     CONVERGED = 0
     MAX_STEPS = 1
     DIVERGED = 2
-    """The state left the theory's domain for good (non-finite) or grew past ``max_norm``."""
+    """The state left the theory's domain for good (non-finite) or ended unconverged past ``max_norm``."""
 
 
 class Solution(eqx.Module):
@@ -141,8 +141,10 @@ def solve(
         tol: convergence threshold on ``max_i |T(x)_i - x_i| / (1 + |x_i|)``; defaults to 1e-10 in
             float64 and 1e-5 in float32.
         max_steps: iteration budget; a solve that runs out reports ``Status.MAX_STEPS``.
-        max_norm: a state larger than this (sup norm) is reported as ``Status.DIVERGED``: the
-            physical regime of a diverging norm (separable data at ``lam -> 0``), not a crash.
+        max_norm: a state that has not converged within ``max_steps`` and is larger than this
+            (sup norm) is reported as ``Status.DIVERGED``: the physical regime of a diverging norm
+            (separable data at ``lam -> 0``), not a crash. A larger state that converges (a variance
+            ``~ 1 / lam`` at a tiny ``lam``) is a solution: the bound does not stop the iteration.
 
     Returns:
         A :class:`Solution`. It never raises for a setting in the domain that fails to converge: the
@@ -176,7 +178,7 @@ def solve(
         def running(carry):
             x, r, i = carry
             finite = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(r))
-            return (scaled(x, r) > tol) & (i < max_steps) & finite & ~too_large(x)
+            return (scaled(x, r) > tol) & (i < max_steps) & finite
 
         def body(carry):
             x, r, i = carry
