@@ -85,6 +85,13 @@ class Channel(eqx.Module):
     def sample(self, key, z):
         """Labels drawn from ``P(y | z)`` for an array of teacher fields ``z``."""
 
+    def transition_width(self, V):
+        """The scale in ``omega`` over which ``Z(y, omega, V)`` changes: ``sqrt(V)`` here, the width
+        of the Gaussian smoothing that every channel has; a channel with its own noise widens it.
+        Quadratures over ``omega`` put panel edges at multiples of it (no closed form depends on it).
+        """
+        return jnp.sqrt(V)
+
 
 class _BinaryChannel(Channel):
     """``y = +-1`` with ``Z(y, omega, V) = a + b Phi(y omega / s)``, ``s = s(V)``."""
@@ -98,6 +105,9 @@ class _BinaryChannel(Channel):
     def partition(self, y, omega, V):
         a, b, s = self._coefficients(V)
         return a + b * ndtr(y * omega / s)
+
+    def transition_width(self, V):
+        return self._coefficients(V)[2]
 
     def log_partition(self, y, omega, V):
         a, b, s = self._coefficients(V)
@@ -192,6 +202,10 @@ class Logit(Channel):
 
     def log_partition(self, y, omega, V):
         return jnp.log(self.partition(y, omega, V))
+
+    def transition_width(self, V):
+        # sigmoid(u / T) is within 2% of Phi(u / (1.7 T)).
+        return jnp.sqrt(V + (1.7 * self.noise) ** 2)
 
     def dpartition(self, y, omega, V):
         """``d/domega Z(y, omega, V)``."""

@@ -21,7 +21,9 @@ def ridge_closed_form(alpha, lam, rho, noise):
     = rho lam^2 g'(-lam) + noise (g - lam g'(-lam)), overlap m = rho (1 - lam g) and V = g.
     """
     b = lam + alpha - 1
-    g = (-b + np.sqrt(b**2 + 4 * lam)) / (2 * lam)
+    root = np.sqrt(b**2 + 4 * lam)
+    # The root without cancellation: 2 / (b + root) for b > 0, (root - b) / (2 lam) otherwise.
+    g = np.where(b > 0, 2 / (b + root), (root - b) / (2 * lam))
     dg = (g**2 + g) / (2 * lam * g + b)
     return {"test_error": rho * lam**2 * dg + noise * (g - lam * dg), "m": rho * (1 - lam * g), "V": g}
 
