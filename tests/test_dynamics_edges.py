@@ -1,0 +1,69 @@
+"""ODE theories at the edges: initial overlaps many scales apart, the error at convergence, solver
+options that must not recompile, long Hermite expansions."""
+
+import math
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import hdtheory as hd
+from hdtheory import ParameterError
+from hdtheory.dynamics import Committee
+
+
+def test_default_tolerances_follow_initial_overlaps_of_1e_minus_9():
+    """The setup of Goldt et al.'s public ``pyscm`` code (examples/scm_ode.py of
+    github.com/sgoldt/pyscm): K = M = 4, erf, T = I, lr = 0.5, Q0 = diag(U(0, 1/2)) plus a
+    symmetrised 1e-9 N(0, 1) part, R0 = 1e-9 U(0, 1). The plateau lasts until t ~ 1400, the error
+    then falls from 0.06 to 1e-9 at t = 2000. At the default tolerances the error is within 1e-3 of
+    a tight reference (atol 1e-16, rtol 1e-12) across the plateau and after it."""
+    rng = np.random.RandomState(0)
+    K = M = 4
+    Q0 = np.diag(0.5 * rng.rand(K)) + 1e-9 * rng.randn(K, K)
+    Q0 = 0.5 * (Q0 + Q0.T)
+    R0 = 1e-9 * rng.rand(K, M)
+    theory = Committee(K=K, M=M, lr=0.5, Q0=Q0, R0=R0)
+    ts = jnp.array([100.0, 1000.0, 1400.0, 1500.0, 1600.0, 1700.0, 1800.0, 1900.0, 2000.0])
+    default = hd.integrate(theory, 2000.0, saveat=ts)
+    reference = hd.integrate(theory, 2000.0, saveat=ts, atol=1e-16, rtol=1e-12)
+    assert bool(default.success) and bool(reference.success)
+    eg, eg_ref = np.asarray(default.observables["eg"]), np.asarray(reference.observables["eg"])
+    assert eg_ref[-1] < 1e-8 < 0.05 < eg_ref[0]  # the plateau and the escape are both covered
+    np.testing.assert_allclose(eg, eg_ref, rtol=1e-3)
+
+
+_TRACES = []
+
+
+class _Counted(Committee):
+    """A committee machine that records each trace of its vector field."""
+
+    def vector_field(self, t, state):
+        _TRACES.append(1)
+        return super().vector_field(t, state)
+
+
+def test_new_tolerances_reuse_the_compiled_solve():
+    theory = _Counted(K=1, M=1, activation="linear", lr=0.5, q0=0.3, R0=[[0.2]])
+    ts = jnp.array([5.0])
+    loose = hd.integrate(theory, 5.0, saveat=ts, rtol=1e-4, atol=1e-6, max_norm=1e8, dt0=0.1)
+    traces = len(_TRACES)
+    assert traces > 0
+    tight = hd.integrate(theory, 5.0, saveat=ts, rtol=1e-10, atol=1e-12, max_norm=1e6, dt0=0.01)
+    assert len(_TRACES) == traces  # no new trace: the same compiled program
+    assert int(tight.steps) > int(loose.steps)  # the tolerances do reach the controller
+    # e = 2 eg obeys de/dt = -(2 eta - eta^2) e (the linear perceptron without noise).
+    exact = 0.5 * (0.3 - 2 * 0.2 + 1.0) * math.exp(-(2 * 0.5 - 0.25) * 5.0)
+    assert float(tight.observables["eg"][-1]) == pytest.approx(exact, rel=1e-9)
+    # Scaled tolerances (the default) are a second program, and a second rtol reuses it.
+    hd.integrate(theory, 5.0, saveat=ts, rtol=1e-6)
+    traces = len(_TRACES)
+    hd.integrate(theory, 5.0, saveat=ts, rtol=1e-9)
+    assert len(_TRACES) == traces
+
+
+@pytest.mark.parametrize("bad", [{"rtol": -1.0}, {"atol": float("nan")}, {"max_norm": 0.0}])
+def test_bad_tolerances_are_refused(bad):
+    with pytest.raises(ParameterError, match=next(iter(bad))):
+        hd.integrate(Committee(K=1, M=1), 1.0, **bad)
