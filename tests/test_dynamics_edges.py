@@ -33,6 +33,38 @@ def test_default_tolerances_follow_initial_overlaps_of_1e_minus_9():
     np.testing.assert_allclose(eg, eg_ref, rtol=1e-3)
 
 
+def _eg_in_long_double(Q, R, v):
+    """``eg`` of erf committees (``T = I``, ``v* = 1``) in 80-bit arithmetic:
+    ``E[g(u) g(u')] = (2 / pi) arcsin(C / sqrt((1 + C_uu)(1 + C_u'u')))`` for
+    ``g(x) = erf(x / sqrt(2))`` (Saad & Solla 1995)."""
+    ld = np.longdouble
+    K = Q.shape[0]
+    omega = np.block([[Q, R], [R.T, np.eye(K)]]).astype(ld)
+    c = np.concatenate([v, -np.ones(K)]).astype(ld)
+    d = np.sqrt(1 + np.diag(omega))
+    return 0.5 * c @ ((2 / ld(np.pi)) * np.arcsin(omega / np.outer(d, d))) @ c
+
+
+@pytest.mark.parametrize("K", [2, 4])
+def test_error_at_convergence_is_never_negative(K):
+    """Long after the student has learnt the teacher (lr = 0.5), ``eg`` is a difference of
+    order-one terms: it is never negative, and it is the error of the integrated overlaps
+    (computed again in long double) within the reported rounding level."""
+    theory = Committee(K=K, M=K, lr=0.5, q0=0.5, r0=0.1)
+    t1 = 1000.0
+    ts = jnp.linspace(0.5 * t1, t1, 41)
+    trajectory = hd.integrate(theory, t1, saveat=ts)
+    assert bool(trajectory.success)
+    eg = np.asarray(trajectory.observables["eg"])
+    rounding = np.asarray(trajectory.observables["eg_rounding"])
+    assert eg[-1] < 1e-13  # converged: what is left is rounding
+    assert np.all(eg >= 0)
+    Q, R, v = (np.asarray(x) for x in (trajectory.state.Q, trajectory.state.R, trajectory.state.v))
+    reference = np.array([float(_eg_in_long_double(Q[i], R[i], v[i])) for i in range(len(ts))])
+    np.testing.assert_array_less(np.abs(eg - reference), rounding + 1e-9 * np.abs(reference))
+    assert np.all(rounding < 1e-12)
+
+
 _TRACES = []
 
 
