@@ -56,9 +56,9 @@ def test_error_at_convergence_is_never_negative(K):
     trajectory = hd.integrate(theory, t1, saveat=ts)
     assert bool(trajectory.success)
     eg = np.asarray(trajectory.observables["eg"])
-    rounding = np.asarray(trajectory.observables["eg_rounding"])
     assert eg[-1] < 1e-13  # converged: what is left is rounding
     assert np.all(eg >= 0)
+    rounding = np.asarray(trajectory.observables["eg_rounding"])
     Q, R, v = (np.asarray(x) for x in (trajectory.state.Q, trajectory.state.R, trajectory.state.v))
     reference = np.array([float(_eg_in_long_double(Q[i], R[i], v[i])) for i in range(len(ts))])
     np.testing.assert_array_less(np.abs(eg - reference), rounding + 1e-9 * np.abs(reference))
