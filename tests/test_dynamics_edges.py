@@ -6,10 +6,11 @@ import math
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from numpy.polynomial import hermite_e
 
 import hdtheory as hd
 from hdtheory import ParameterError
-from hdtheory.dynamics import Committee
+from hdtheory.dynamics import Committee, SingleIndex
 
 
 def test_default_tolerances_follow_initial_overlaps_of_1e_minus_9():
@@ -99,3 +100,49 @@ def test_new_tolerances_reuse_the_compiled_solve():
 def test_bad_tolerances_are_refused(bad):
     with pytest.raises(ParameterError, match=next(iter(bad))):
         hd.integrate(Committee(K=1, M=1), 1.0, **bad)
+
+
+def _exact_moments(s, t, m, noise):
+    """The moments of the spherical single-index ODE by Hermite algebra (numpy's HermiteE products)
+    and ``E[He_j(lambda) He_k(nu)] = k! m^k delta_jk`` for standard ``(lambda, nu)`` of
+    correlation ``m``: ``(eg, E[D f' nu], E[D f' lambda], E[(D^2 + noise) f'^2])``."""
+    scale = np.array([1 / math.sqrt(math.factorial(k)) for k in range(len(s))])
+    S, T = s * scale, t * scale  # coefficients of He_k
+    dS, x, one = hermite_e.hermeder(S), np.array([0.0, 1.0]), np.array([1.0])
+    mul = hermite_e.hermemul
+
+    def E(a, b):
+        return sum(a[k] * b[k] * math.factorial(k) * m**k for k in range(min(len(a), len(b))))
+
+    eg = 0.5 * (E(mul(S, S), one) - 2 * E(S, T) + E(mul(T, T), one))
+    e_nu = E(mul(S, dS), x) - E(dS, mul(x, T))
+    e_lam = E(mul(mul(S, dS), x), one) - E(mul(x, dS), T)
+    dS2 = mul(dS, dS)
+    e_sq = E(mul(mul(S, S), dS2), one) - 2 * E(mul(S, dS2), T) + E(dS2, mul(T, T))
+    return eg, e_nu, e_lam, e_sq + noise * E(dS2, one)
+
+
+def test_single_index_with_forty_hermite_coefficients_is_exact():
+    """40 coefficients (degree 39): eg by orthogonality, ``eg = sum_k (s_k - t_k)^2 / 2 +
+    sum_k s_k t_k (1 - m^k)``, and the overlap's vector field against Hermite algebra."""
+    rng = np.random.default_rng(3)
+    s, t = rng.normal(size=40) / 6, rng.normal(size=40) / 6
+    m, eta, noise = 0.3, 1e-3, 0.1
+    theory = SingleIndex(lr=eta, m0=m, target=t, student=s, noise=noise)
+    state = theory.init()
+    eg = float(theory.observables(0.0, state)["eg"])
+    exact = 0.5 * np.sum((s - t) ** 2) + np.sum(s * t * (1 - m ** np.arange(40)))
+    assert eg == pytest.approx(exact, rel=1e-12)
+    _, e_nu, e_lam, e_sq = _exact_moments(s, t, m, noise)
+    dm = -eta * (e_nu - m * e_lam) - 0.5 * eta**2 * m * e_sq
+    assert float(theory.vector_field(0.0, state).m) == pytest.approx(dm, rel=1e-10)
+
+
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [({"target": np.ones(65)}, "target"), ({"student": np.ones(70)}, "student"),
+     ({"target": np.ones(10), "order": 12}, "order")],
+)
+def test_single_index_refuses_what_it_cannot_integrate_exactly(kwargs, name):
+    with pytest.raises(ParameterError, match=name):
+        SingleIndex(**kwargs)
