@@ -205,15 +205,15 @@ def _solve(theory, t1, saveat, solver, options, scaled, max_steps, event, adjoin
     to_z = lambda y: jax.tree_util.tree_map(jnp.divide, y, s)
     max_norm = options["max_norm"]
 
-    def blown_up(t, z, args, **kwargs):
-        leaves = jax.tree_util.tree_leaves(to_y(z))
+    def blown_up(t, y, args, **kwargs):
+        leaves = jax.tree_util.tree_leaves(to_y(y))  # diffrax passes the scaled state as y=
         finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
         big = jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in leaves]))
         return ~finite | (big > max_norm)
 
     conditions = [blown_up]
     if event is not None:
-        conditions.append(lambda t, z, args, **kwargs: event(theory, t, to_y(z)))
+        conditions.append(lambda t, y, args, **kwargs: event(theory, t, to_y(y)))
     jumps = theory.jump_times()
     controller = diffrax.PIDController(
         rtol=rtol, atol=atol, jump_ts=None if jumps is None else jnp.asarray(jumps, dtype)
