@@ -114,7 +114,7 @@ class SingleIndex(Scheduled):
 
     def __check_init__(self):
         for name in ("target", "student"):
-            length = np.shape(np.atleast_1d(getattr(self, name)))[-1]
+            length = jnp.atleast_1d(getattr(self, name)).shape[-1]
             if length > MAX_COEFFICIENTS:
                 raise ParameterError(
                     f"parameter {name!r} must have at most {MAX_COEFFICIENTS} Hermite coefficients "
@@ -143,7 +143,7 @@ class SingleIndex(Scheduled):
     @property
     def exact_order(self) -> int:
         """``2 (p + 1)``: nodes per axis exact for every moment of degree-``p`` link and activation."""
-        length = max(np.shape(np.atleast_1d(c))[-1] for c in (self.target, self.student))
+        length = max(jnp.atleast_1d(c).shape[-1] for c in (self.target, self.student))
         return 2 * length
 
     def _f(self, z):
