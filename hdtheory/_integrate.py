@@ -98,7 +98,7 @@ def integrate(
     saveat=None,
     solver: str | diffrax.AbstractSolver = "tsit5",
     rtol: float = 1e-8,
-    atol: float = 1e-10,
+    atol: float | None = None,
     dt0: float | None = None,
     max_steps: int = 100_000,
     max_norm: float = 1e8,
@@ -113,8 +113,17 @@ def integrate(
         saveat: the times at which to report observables, an array in ``[0, t1]``; by default 101
             equally spaced times.
         solver: ``"tsit5"`` (default), ``"dopri5"``, ``"kvaerno5"`` (stiff) or a diffrax solver.
-        rtol, atol: the step-size controller's tolerances (raised to ``100 eps`` and ``eps`` of the
-            working dtype where they are below them, as in float32).
+        rtol: the relative tolerance of the step-size controller.
+        atol: the absolute tolerance. By default (``None``) each entry of the state gets its own,
+            ``rtol`` times the magnitude ``|y0_i|`` of its initial value, but not below the
+            rounding level ``eps max_j |y0_j|`` of the state (an entry that starts at zero gets
+            that level). Each entry is then followed to ``rtol`` relative accuracy from its start:
+            an overlap that starts at ``1e-9`` beside one of order one (the seed of a plateau
+            escape) is not lost in an absolute tolerance meant for the large one. A number gives
+            one absolute tolerance for every entry. ``rtol`` and ``atol`` are raised to ``100 eps``
+            and ``eps`` of the working dtype where they are below them, as in float32.
+            ``rtol``, ``atol``, ``dt0`` and ``max_norm`` are traced: a new value reuses the
+            compiled solve.
         dt0: the first step; by default chosen by the controller.
         max_steps: the step budget (a Python int: it sizes the adjoint's checkpoints).
         max_norm: the state is declared divergent when an entry exceeds this in absolute value.
@@ -148,38 +157,74 @@ def integrate(
         saveat = jnp.linspace(0.0, 1.0, 101, dtype=dtype) * t1
     saveat = jnp.asarray(saveat, dtype)
 
-    return _solve(theory, t1, saveat, solver, rtol, atol, dt0, max_steps, max_norm, event, adjoint)
+    for name, value in (("rtol", rtol), ("atol", atol), ("dt0", dt0), ("max_norm", max_norm)):
+        if value is not None and is_concrete(value):
+            if np.ndim(value) != 0 or not np.isfinite(value) or not value > 0:
+                raise ParameterError(f"{name} must be a finite number > 0, got {value!r}")
+    # Arrays, not Python floats: traced by the compiled solve, so that a new value does not
+    # recompile it. ``atol=None`` (scaled tolerances) is the only structural choice.
+    scaled = atol is None
+    options = {
+        "rtol": jnp.asarray(rtol, dtype),
+        "atol": jnp.asarray(rtol if scaled else atol, dtype),
+        "dt0": None if dt0 is None else jnp.asarray(dt0, dtype),
+        "max_norm": jnp.asarray(max_norm, dtype),
+    }
+    return _solve(theory, t1, saveat, solver, options, scaled, max_steps, event, adjoint)
+
+
+def _scales(y0, rtol, eps):
+    """The scale ``s_i = max(|y0_i|, eps max_j |y0_j| / rtol)`` of each entry of ``y0`` (``1``
+    when the whole state is zero), a constant of the solve (no derivative): ``rtol s_i`` is the
+    absolute tolerance of entry ``i``, never below the rounding level of the state."""
+    magnitudes = jax.tree_util.tree_map(lambda x: jnp.abs(jax.lax.stop_gradient(x)), y0)
+    largest = jnp.max(jnp.stack([jnp.max(x) for x in jax.tree_util.tree_leaves(magnitudes)]))
+    floor = eps * jnp.where(largest > 0, largest, 1.0) / rtol
+    return jax.tree_util.tree_map(lambda x: jnp.maximum(x, floor), magnitudes)
 
 
 @eqx.filter_jit
-def _solve(theory, t1, saveat, solver, rtol, atol, dt0, max_steps, max_norm, event, adjoint):
-    """The compiled solve: settings of the same structure share one compilation."""
+def _solve(theory, t1, saveat, solver, options, scaled, max_steps, event, adjoint):
+    """The compiled solve: settings of the same structure share one compilation (the numeric
+    ``options`` are traced).
+
+    With ``scaled``, the solver integrates ``z = y / s`` (entry by entry, ``s`` from
+    :func:`_scales`), ``dz/dt = f(t, s z) / s``: an absolute tolerance ``atol`` on ``z`` is
+    ``atol s_i`` on entry ``i`` of ``y``, and the relative tolerance is unchanged.
+    """
     y0 = theory.init()
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(y0))
+    # Tolerances below the working precision cannot be met: in float32 they are raised to ~100 eps.
+    eps = float(jnp.finfo(dtype).eps)
+    rtol = jnp.maximum(options["rtol"], 100 * eps)
+    if scaled:
+        s, atol = _scales(y0, rtol, eps), rtol
+    else:
+        s, atol = jax.tree_util.tree_map(jnp.ones_like, y0), jnp.maximum(options["atol"], eps)
+    to_y = lambda z: jax.tree_util.tree_map(jnp.multiply, z, s)
+    to_z = lambda y: jax.tree_util.tree_map(jnp.divide, y, s)
+    max_norm = options["max_norm"]
 
     def blown_up(t, y, args, **kwargs):
-        leaves = jax.tree_util.tree_leaves(y)
+        leaves = jax.tree_util.tree_leaves(to_y(y))  # diffrax passes the scaled state as y=
         finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
         big = jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in leaves]))
         return ~finite | (big > max_norm)
 
     conditions = [blown_up]
     if event is not None:
-        conditions.append(lambda t, y, args, **kwargs: event(theory, t, y))
+        conditions.append(lambda t, y, args, **kwargs: event(theory, t, to_y(y)))
     jumps = theory.jump_times()
-    # Tolerances below the working precision cannot be met: in float32 they are raised to ~100 eps.
-    floor = 100 * float(jnp.finfo(dtype).eps)
-    rtol, atol = max(rtol, floor), max(atol, floor * 1e-2)
     controller = diffrax.PIDController(
         rtol=rtol, atol=atol, jump_ts=None if jumps is None else jnp.asarray(jumps, dtype)
     )
     solution = diffrax.diffeqsolve(
-        diffrax.ODETerm(lambda t, y, args: theory.vector_field(t, y)),
+        diffrax.ODETerm(lambda t, z, args: to_z(theory.vector_field(t, to_y(z)))),
         solver,
         t0=jnp.zeros((), dtype),
         t1=t1,
-        dt0=dt0,
-        y0=y0,
+        dt0=options["dt0"],
+        y0=to_z(y0),
         saveat=diffrax.SaveAt(ts=saveat, t1=True),
         stepsize_controller=controller,
         max_steps=max_steps,
@@ -194,8 +239,9 @@ def _solve(theory, t1, saveat, solver, rtol, atol, dt0, max_steps, max_norm, eve
     # finite one.
     last = jnp.sum(jnp.isfinite(solution.ts)) - 1
     t_stop = solution.ts[last]
-    final = jax.tree_util.tree_map(lambda x: x[last], solution.ys)
-    ys = jax.tree_util.tree_map(lambda x: x[:-1], solution.ys)
+    ys_all = jax.tree_util.tree_map(lambda x, scale: x * scale[None], solution.ys, s)
+    final = jax.tree_util.tree_map(lambda x: x[last], ys_all)
+    ys = jax.tree_util.tree_map(lambda x: x[:-1], ys_all)
     mask = solution.event_mask
     status = jnp.where(
         solution.result == diffrax.RESULTS.max_steps_reached, ODEStatus.MAX_STEPS, ODEStatus.COMPLETED

@@ -44,6 +44,10 @@ enters only the ``eta^2`` term. The **generalisation error** (Saad-Solla convent
 
 .. math:: \epsilon_g = \tfrac12 E[(\hat y - y^*)^2] = \tfrac12 \sum_{\alpha\beta} c_\alpha c_\beta I_2(u_\alpha, u_\beta).
 
+It is a sum of order-one terms that cancel as the student learns the teacher: the observable
+``eg_rounding`` is its rounding level, and a sum within it of zero, or below zero by no more than
+it, is reported as ``eg = 0`` (never a negative error from rounding).
+
 **Options.**
 
 - ``output="mean"``: the normalised committee ``(1/K) sum_k v_k g`` (teacher ``(1/M) sum_m``), that
@@ -234,18 +238,39 @@ class Committee(Scheduled):
         slopes = g.derivative(x[:, :K])
         return jnp.einsum("N,N,Nk,Nl->kl", w, error**2, slopes, slopes)
 
-    def generalisation_error(self, state: CommitteeState) -> jax.Array:
+    def _error_terms(self, state: CommitteeState) -> jax.Array:
+        """``c_a c_b I_2(u_a, u_b) / 2``: the ``(K + M)^2`` terms whose sum is ``eg``."""
         n = self.K + self.M
         omega = self._omega(state.Q, state.R)
         fields = jnp.arange(n)
         i2 = self.kernel.i2(_submatrices(omega, _grid(fields, fields)))
         _, c = self._weights(state.v)
-        return 0.5 * c @ i2 @ c
+        return 0.5 * c[:, None] * i2 * c[None, :]
+
+    def rounding(self, state: CommitteeState) -> jax.Array:
+        """The rounding level of :meth:`generalisation_error`: ``(K + M)^2 eps sum_ab |c_a c_b I_2| / 2``.
+
+        ``eg`` is a sum of terms of order one that cancel as the student learns the teacher, so it
+        is known only to this absolute accuracy (the overlaps themselves hold ``|w_k - w*_m|^2 / d``
+        only as a difference of order-one numbers).
+        """
+        terms = self._error_terms(state)
+        eps = jnp.finfo(terms.dtype).eps
+        return terms.size * eps * jnp.sum(jnp.abs(terms))
+
+    def generalisation_error(self, state: CommitteeState) -> jax.Array:
+        """``eg = sum_ab c_a c_b I_2(u_a, u_b) / 2``, with a sum within :meth:`rounding` of zero or
+        below it (cancellation of order-one terms) reported as ``0``: an error is never negative.
+        A value below ``-rounding`` is kept, negative: the overlaps are then not a covariance
+        (``[[Q, R], [R^T, T]]`` not positive semi-definite), which no rounding explains."""
+        total = jnp.sum(self._error_terms(state))
+        return jnp.where(total > -self.rounding(state), jnp.maximum(total, 0.0), total)
 
     def observables(self, t, state: CommitteeState) -> dict[str, jax.Array]:
         T, _ = self._teacher()
         return {
             "eg": self.generalisation_error(state),
+            "eg_rounding": self.rounding(state),
             "Q": state.Q,
             "R": state.R,
             "T": T,
