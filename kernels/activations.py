@@ -46,8 +46,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-# product_rule and psd_cholesky are also reached through this module (kernels.activations).
-from .multivariate import _sqrt0, gaussian_expectation_nd, product_rule, psd_cholesky  # noqa: F401
+from .multivariate import _sqrt0, gaussian_expectation_nd
 
 
 @jax.custom_jvp

@@ -232,8 +232,8 @@ class Committee(Scheduled):
             index4 = _grid(students, students, fields, fields)
             return jnp.einsum("klab,a,b->kl", g.i4(_submatrices(omega, index4)), c, c)
         order = max(3, min(self.joint_order, int(self.joint_nodes ** (1 / n))))
-        z, w = kernels.activations.product_rule(n, order, omega.dtype)
-        x = z @ kernels.activations.psd_cholesky(omega).T
+        z, w = kernels.multivariate.product_rule(n, order, omega.dtype)
+        x = z @ kernels.multivariate.psd_cholesky(omega).T
         error = g(x) @ c
         slopes = g.derivative(x[:, :K])
         return jnp.einsum("N,N,Nk,Nl->kl", w, error**2, slopes, slopes)

@@ -63,7 +63,7 @@ import numpy as np
 from jax.scipy.special import erf
 
 from .. import kernels
-from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError
+from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, ParameterError
 from .._theory import check_in, choice, is_concrete, parameter
 from .erm import ERM, Overlaps
 
