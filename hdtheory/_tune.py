@@ -17,6 +17,17 @@ failure; where the theory's domain holds the limit itself (``lam = 0``), the obj
 reported too (``limit_objective``). ``converged`` means that the gradient projected on the box is at
 most ``gtol`` times the objective.
 
+**Flat stretches and failed points.** A vanishing gradient is not an optimum where the objective is
+flat (the hinge test error for small ``lam``, in the max-margin regime). After L-BFGS stops, the
+objective is evaluated half a grid step either side of the point along each coordinate; where one
+of these equals it (a flat stretch) or the point's objective is not finite, on a grid of 16 points
+per coordinate spanning the box (``u +- 10 (1 + |u|)`` where it is unbounded), each solved from the
+initial state. A point better than the stopping point by more than ``sqrt(eps)`` (relative) starts
+another round of L-BFGS (at most four rounds); a better point still found after the last round
+leaves ``converged`` false. A step onto a point where the objective is not finite (the solve failed,
+or the objective is NaN) is undone and ends the round there, so that the returned objective is that
+of the last finite point. This search runs for fixed-point theories only.
+
 **ODE theories.** For a theory of the dynamics, the objective is taken at a time ``t1`` (an option
 of ``tune``) and its gradient comes from :func:`hdtheory.integrate`'s adjoint: a constant learning
 rate, or the parameters of a schedule held by the theory, minimising the error at that time.

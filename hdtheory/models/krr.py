@@ -49,7 +49,7 @@ is a sample covariance of ``p`` draws, whose resolvent at ``nu_1`` is that of ``
 (the first level), and the ridge on ``n`` samples of those features the second; it is checked against
 simulations of exactly this model. ``features = inf``
 (the default) is the kernel limit: ``kappa_1 = kappa``, ``Upsilon = df_2 / n``, the equations above.
-At ``lam -> 0`` the test error diverges at ``p = n`` (double descent); at ``n -> infinity`` the bias
+At ``lam -> 0`` the test error diverges at ``p = n`` (double descent: ``lam = 0, p = n`` itself is reported DIVERGED); at ``n -> infinity`` the bias
 tends to the random-feature approximation error ``sum_k beta*_k^2 eta_k kappa / (kappa + n eta_k)``
 with ``df_1 = p``.
 
