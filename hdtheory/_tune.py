@@ -470,7 +470,7 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init):
         if bracketed:
             best_u, best_v, best_warm, solves = search(u, value, warm)
             evaluations = evaluations + solves
-            restart = best_v < value - margin * jnp.abs(value)
+            restart = best_v < jnp.where(jnp.isfinite(value), value - margin * jnp.abs(value), jnp.inf)
             u_next, start = _where(restart, (best_u, best_warm), (u, warm))
         # A better point found after the last round is reported as such: not converged.
         pending = restart & (rounds + 1 >= _ROUNDS)
