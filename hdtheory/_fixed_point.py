@@ -18,9 +18,10 @@ import enum
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ._theory import FixedPointTheory
+from ._theory import FixedPointTheory, ParameterError, is_concrete
 
 
 class Status(enum.IntEnum):
@@ -167,6 +168,18 @@ def solve(
     ``solve`` is compiled once per theory type and static configuration (``equinox.filter_jit``):
     new parameter values reuse the compiled program.
     """
+    # Argument checks: they run while tracing, before anything compiles.
+    if not isinstance(theory, FixedPointTheory):
+        raise ParameterError(f"solve needs a FixedPointTheory (integrate an ODETheory), got {type(theory).__name__}")
+    if isinstance(init, str) and init not in ("uninformed", "informed"):
+        raise ParameterError(f"init must be 'uninformed', 'informed', a state or a Solution, got {init!r}")
+    if not (isinstance(max_steps, jax.Array) or type(max_steps) is int and max_steps >= 1):
+        raise ParameterError(f"max_steps must be an integer >= 1, got {max_steps!r}")
+    for name, value in (("tol", tol), ("max_norm", max_norm)):
+        if value is not None and is_concrete(value) and not (np.ndim(value) == 0 and float(value) > 0):
+            raise ParameterError(f"{name} must be a number > 0, got {value!r}")
+    if method is not None and not hasattr(method, "step"):
+        raise ParameterError(f"method must be Newton(...) or Damped(...), got {method!r}")
     if isinstance(init, str):
         state0 = theory.init(init)
     elif isinstance(init, Solution):

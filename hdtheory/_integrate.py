@@ -147,9 +147,9 @@ def integrate(
         times = end * np.linspace(0.0, 1.0, 101) if saveat is None else np.asarray(saveat, float)
         if end.ndim != 0 or not np.isfinite(end) or end < 0:
             raise ParameterError(f"t1 must be a finite time >= 0, got {t1}")
-        if times.ndim != 1 or np.any(times < 0) or np.any(times > end):
+        if times.ndim != 1 or np.any(times < 0) or np.any(times > end) or np.any(np.diff(times) < 0):
             shown = f"shape {times.shape}" if times.ndim != 1 else f"[{times.min():g}, {times.max():g}]"
-            raise ParameterError(f"saveat must be a 1-D array of times in [0, t1={end:g}], got {shown}")
+            raise ParameterError(f"saveat must be a 1-D increasing array of times in [0, t1={end:g}], got {shown}")
     y0 = theory.init()
     dtype = jnp.result_type(*jax.tree_util.tree_leaves(y0))
     t1 = jnp.asarray(t1, dtype)

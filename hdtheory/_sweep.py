@@ -40,17 +40,30 @@ def _grid(axes: Mapping[str, np.ndarray], product: bool) -> tuple[dict, tuple[in
     return dict(axes), (lengths.pop(),)
 
 
-def _check_axes(theory, axes: Mapping[str, np.ndarray]) -> None:
-    """Reject unknown fields and out-of-domain values before anything is traced."""
+def _check_axes(theory, axes) -> dict[str, np.ndarray]:
+    """The axes as float arrays; unknown fields, non-numbers and out-of-domain values rejected
+    before anything is traced."""
+    if not isinstance(theory, FixedPointTheory):
+        raise ParameterError(f"sweep needs a FixedPointTheory, got {type(theory).__name__}")
+    if not isinstance(axes, Mapping) or not axes:
+        raise ParameterError(f"axes must be a non-empty mapping of field names to values, got {axes!r}")
     fields = parameters(type(theory))
-    for name, values in axes.items():
+    for name in axes:
         if name not in fields or "domain" not in fields[name].metadata:
             numeric = [k for k, f in fields.items() if "domain" in f.metadata]
             raise ParameterError(f"cannot sweep {name!r}: the numeric parameters are {', '.join(numeric)}")
-        if values.ndim != 1 or values.size == 0:
+    converted = {}
+    for name, values in axes.items():
+        try:
+            converted[name] = np.asarray(values, dtype=float)
+        except (TypeError, ValueError):
+            raise ParameterError(f"axis {name!r} must hold numbers, got {values!r}") from None
+        if converted[name].ndim != 1 or converted[name].size == 0:
             raise ParameterError(f"axis {name!r} must be a non-empty 1-D array of values")
+    axes = converted
     # Building the theory with every value runs its own checks, cross-parameter ones included.
     type(theory)(**({k: getattr(theory, k) for k in fields} | {k: jnp.asarray(v) for k, v in axes.items()}))
+    return axes
 
 
 def _free_memory(device) -> int | None:
@@ -164,8 +177,12 @@ def sweep(
 
     from . import __version__
 
-    axes = {k: np.asarray(v, dtype=float) for k, v in axes.items()}
-    _check_axes(theory, axes)
+    axes = _check_axes(theory, axes)
+    if not (isinstance(budget, (tuple, list)) and len(budget) == 2
+            and all(type(b) is int and b >= 1 for b in budget)):
+        raise ParameterError(f"budget must be two integers >= 1 (first, full), got {budget!r}")
+    if chunk_size is not None and not (type(chunk_size) is int and chunk_size >= 1):
+        raise ParameterError(f"chunk_size must be None or an integer >= 1, got {chunk_size!r}")
     flat, shape = _grid(axes, product)
     names = tuple(flat)
     dtype = jnp.result_type(*(getattr(theory, k) for k in names), float)

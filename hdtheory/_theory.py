@@ -9,6 +9,7 @@ before anything is traced or compiled; inside ``jit`` / ``vmap`` (traced values)
 
 import abc
 import dataclasses
+import functools
 import math
 from typing import Any, ClassVar
 
@@ -24,22 +25,29 @@ class ParameterError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Interval:
-    """An interval of the real line, open or closed at each end."""
+    """An interval of the real line, open or closed at each end.
+
+    An infinite end is open (``(0, inf)`` holds every positive number, not ``inf``) unless
+    ``infinite`` is set: then an infinite bound belongs to the interval, printed closed
+    (``(0, inf]``), for a parameter whose infinite value is a limit the theory computes (the
+    number of random features of the kernel limit). NaN belongs to no interval.
+    """
 
     low: float = -math.inf
     high: float = math.inf
     low_open: bool = False
     high_open: bool = False
+    infinite: bool = False
 
     def contains(self, value) -> np.ndarray:
         value = np.asarray(value, dtype=float)
         above = value > self.low if self.low_open else value >= self.low
         below = value < self.high if self.high_open else value <= self.high
-        return above & below
+        return above & below & (np.isfinite(value) | self.infinite)
 
     def __str__(self) -> str:
-        left = "(" if self.low_open or math.isinf(self.low) else "["
-        right = ")" if self.high_open or math.isinf(self.high) else "]"
+        left = "(" if self.low_open or (math.isinf(self.low) and not self.infinite) else "["
+        right = ")" if self.high_open or (math.isinf(self.high) and not self.infinite) else "]"
         return f"{left}{_fmt(self.low)}, {_fmt(self.high)}{right}"
 
 
@@ -51,9 +59,20 @@ POSITIVE = Interval(0.0, low_open=True)
 NONNEGATIVE = Interval(0.0)
 
 
+def _as_array(value):
+    """``jnp.asarray(value)``, or ``value`` itself where it is not numeric (rejected by the check,
+    which knows the parameter's name)."""
+    if isinstance(value, (str, bytes)):
+        return value
+    try:
+        return jnp.asarray(value)
+    except (TypeError, ValueError):
+        return value
+
+
 def parameter(default: float, domain: Interval, doc: str):
     """A numeric field: converted to a JAX array, checked against ``domain`` when concrete."""
-    return eqx.field(default=default, converter=jnp.asarray, metadata={"domain": domain, "doc": doc})
+    return eqx.field(default=default, converter=_as_array, metadata={"domain": domain, "doc": doc})
 
 
 def integer(default: int, domain: Interval, doc: str):
@@ -76,13 +95,26 @@ def check_in(name: str, value, domain: Interval, why: str = "") -> None:
     """Raise :class:`ParameterError` unless every element of a concrete ``value`` is in ``domain``."""
     if not is_concrete(value):
         return
+    if not _real(value):
+        raise ParameterError(
+            f"parameter {name!r} must be a real number or an array of them, in {domain}{why}, got {value!r}"
+        )
     ok = domain.contains(value)
     if not np.all(ok):
         bad = np.asarray(value, dtype=float)[~ok] if np.ndim(value) else value
-        shown = np.ravel(bad)[0] if np.ndim(bad) else bad
+        shown = float(np.ravel(bad)[0] if np.ndim(bad) else bad)
+        what = " (not a number)" if math.isnan(shown) else ""
         raise ParameterError(
-            f"parameter {name!r} must lie in {domain}{why}, got {float(shown):g}"
+            f"parameter {name!r} must lie in {domain}{why}, got {shown:g}{what}"
         )
+
+
+def _real(value) -> bool:
+    """Whether ``value`` is real numbers (a boolean, integer or floating scalar or array)."""
+    try:
+        return np.asarray(value).dtype.kind in "biuf"
+    except (TypeError, ValueError):
+        return False
 
 
 def parameters(theory_type) -> dict[str, dataclasses.Field]:
@@ -95,26 +127,49 @@ def parameters(theory_type) -> dict[str, dataclasses.Field]:
 
 
 class Theory(eqx.Module):
-    """Base of every theory: checks declared parameters at construction."""
+    """Base of every theory: checks declared parameters at construction.
+
+    The declared parameters are checked before a subclass's own ``__check_init__`` runs (equinox
+    runs those from the most derived class up), so that its cross-parameter checks see values of
+    the right kind, and a string given for a number fails naming the parameter.
+    """
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        own = cls.__dict__.get("__check_init__")
+        if own is not None and not getattr(own, "_after_declared", False):
+
+            @functools.wraps(own)
+            def check(self):
+                _check_declared(self)
+                own(self)
+
+            check._after_declared = True
+            cls.__check_init__ = check
 
     def __check_init__(self):
-        for name, field in parameters(type(self)).items():
-            value = getattr(self, name)
-            if "options" in field.metadata:
-                options = field.metadata["options"]
-                if value not in options:
-                    raise ParameterError(
-                        f"parameter {name!r} must be one of {', '.join(options)}, got {value!r}"
-                    )
-            else:
-                if field.metadata.get("integer") and (
-                    isinstance(value, bool) or not isinstance(value, (int, np.integer))
-                ):
-                    raise ParameterError(
-                        f"parameter {name!r} must be an integer in {field.metadata['domain']}, "
-                        f"got {value!r}"
-                    )
-                check_in(name, value, field.metadata["domain"])
+        _check_declared(self)
+
+
+def _check_declared(self) -> None:
+    """Check every declared parameter of a theory against its choices or its domain."""
+    for name, field in parameters(type(self)).items():
+        value = getattr(self, name)
+        if "options" in field.metadata:
+            options = field.metadata["options"]
+            if value not in options:
+                raise ParameterError(
+                    f"parameter {name!r} must be one of {', '.join(options)}, got {value!r}"
+                )
+        else:
+            if field.metadata.get("integer") and (
+                isinstance(value, bool) or not isinstance(value, (int, np.integer))
+            ):
+                raise ParameterError(
+                    f"parameter {name!r} must be an integer in {field.metadata['domain']}, "
+                    f"got {value!r}"
+                )
+            check_in(name, value, field.metadata["domain"])
 
 
 class FixedPointTheory(Theory):

@@ -35,16 +35,18 @@ with respect to every other parameter of the theory by the implicit function the
 ``d alpha_IT / d noise``), and everything composes with ``jit`` and ``vmap``.
 """
 
+import dataclasses
 import math
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._continuation import _follow, spectral_radius
 from ._fixed_point import Damped, Newton, solve
-from ._theory import ParameterError
+from ._theory import ParameterError, parameters
 
 KINDS = ("algorithmic", "weak-recovery", "information-theoretic")
 
@@ -290,6 +292,14 @@ def threshold(
         raise ParameterError(f"parameter 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
     if kind == "information-theoretic" and not hasattr(theory, "free_entropy"):
         raise ParameterError(f"{type(theory).__name__} has no free_entropy: no information-theoretic threshold")
+    domain = parameters(type(theory)).get(axis, dataclasses.field()).metadata.get("domain")
+    if domain is None:
+        numeric = [k for k, f in parameters(type(theory)).items() if "domain" in f.metadata]
+        raise ParameterError(f"parameter 'axis' must be one of {', '.join(numeric)}, got {axis!r}")
+    if not (np.shape(bracket) == (2,) and domain.contains(bracket).all() and bracket[0] != bracket[1]):
+        raise ParameterError(f"bracket must be two different values of {axis!r} in {domain}, got {bracket!r}")
+    if not (type(num) is int and num >= 2 and type(steps) is int and steps >= 1):
+        raise ParameterError(f"num must be an integer >= 2 and steps >= 1, got num={num!r}, steps={steps!r}")
     dtype = jnp.result_type(getattr(theory, axis), float)
     tol = (1e-10 if jnp.finfo(dtype).bits >= 64 else 1e-5) if tol is None else tol
     grid = jnp.linspace(bracket[0], bracket[1], num, dtype=dtype)

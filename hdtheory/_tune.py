@@ -17,6 +17,17 @@ failure; where the theory's domain holds the limit itself (``lam = 0``), the obj
 reported too (``limit_objective``). ``converged`` means that the gradient projected on the box is at
 most ``gtol`` times the objective.
 
+**Flat stretches and failed points.** A vanishing gradient is not an optimum where the objective is
+flat (the hinge test error for small ``lam``, in the max-margin regime). After L-BFGS stops, the
+objective is evaluated half a grid step either side of the point along each coordinate; where one
+of these equals it (a flat stretch) or the point's objective is not finite, on a grid of 16 points
+per coordinate spanning the box (``u +- 10 (1 + |u|)`` where it is unbounded), each solved from the
+initial state. A point better than the stopping point by more than ``sqrt(eps)`` (relative) starts
+another round of L-BFGS (at most four rounds); a better point still found after the last round
+leaves ``converged`` false. A step onto a point where the objective is not finite (the solve failed,
+or the objective is NaN) is undone and ends the round there, so that the returned objective is that
+of the last finite point. This search runs for fixed-point theories only.
+
 **ODE theories.** For a theory of the dynamics, the objective is taken at a time ``t1`` (an option
 of ``tune``) and its gradient comes from :func:`hdtheory.integrate`'s adjoint: a constant learning
 rate, or the parameters of a schedule held by the theory, minimising the error at that time.
@@ -226,9 +237,25 @@ def tune(
         A :class:`TuneResult`. It never raises for a setting in the domain: an optimum on a bound is
         in ``at_boundary``, an optimisation that ran out of steps has ``converged`` false.
     """
+    if not isinstance(theory, Theory):
+        raise ParameterError(f"tune needs a theory, got {type(theory).__name__}")
     if not isinstance(theory, FixedPointTheory) and "t1" not in options:
         raise ParameterError("tuning an ODE theory needs the time t1 at which the objective is taken")
+    if not (type(max_iterations) is int and max_iterations >= 1):
+        raise ParameterError(f"max_iterations must be an integer >= 1, got {max_iterations!r}")
+    if gtol is not None and not (isinstance(gtol, (int, float)) and gtol > 0):
+        raise ParameterError(f"gtol must be a number > 0, got {gtol!r}")
+    if isinstance(theory, FixedPointTheory) and isinstance(init, str) and init not in ("uninformed", "informed"):
+        raise ParameterError(f"init must be 'uninformed', 'informed' or a state, got {init!r}")
     transforms = _transforms(theory, over)
+    if isinstance(objective, str):
+        # The observables' names, from an abstract evaluation (nothing is compiled).
+        if isinstance(theory, FixedPointTheory):
+            names = jax.eval_shape(lambda th: th.observables(th.init()), theory)
+        else:
+            names = jax.eval_shape(lambda th: th.observables(jnp.zeros(()), th.init()), theory)
+        if objective not in names:
+            raise ParameterError(f"objective must be one of {', '.join(names)} or a function, got {objective!r}")
     shapes = tuple(jnp.shape(getattr(theory, n)) for n in transforms)
     problem = _Problem(_objective_fn(objective), transforms, shapes, options)
     return _tune(theory, problem, optimizer, max_iterations, gtol, init)
@@ -286,8 +313,17 @@ class _Problem(eqx.Module):
 
     def __call__(self, theory, u, warm):
         value, ok, warm, solution = self.evaluate(self.placed(theory, u), warm)
-        # A point where the theory fails is rejected by the line search.
-        return jnp.where(ok, value, jnp.inf), (warm, ok, solution)
+        # A point where the theory fails, or where the objective is not finite, is rejected.
+        return jnp.where(ok & jnp.isfinite(value), value, jnp.inf), (warm, ok, solution)
+
+
+# Points per coordinate of the coarse bracket that a flat stretch triggers, and the rounds of L-BFGS.
+_GRID = 16
+_ROUNDS = 4
+
+
+def _where(condition, new, old):
+    return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
 
 
 @eqx.filter_jit
@@ -299,6 +335,8 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init):
 
     dtype = jnp.result_type(*(getattr(theory, n) for n in names), float)
     gtol = (1e-9 if jnp.finfo(dtype).bits >= 64 else 1e-4) if gtol is None else gtol
+    # Two objective values closer than this (relative) are equal: a flat stretch.
+    margin = jnp.sqrt(jnp.finfo(dtype).eps)
 
     def coordinate(bound):
         return problem.flatten([t.inverse(jnp.asarray(bound(n, t), dtype)) for n, t in problem.transforms.items()])
@@ -322,16 +360,20 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init):
     def small(value, grad, u):
         return jnp.max(jnp.abs(projected(u, grad)[0])) <= gtol * jnp.abs(value)
 
+    def evaluate(u, warm):
+        (value, (warm, _, _)), grad = value_and_grad(u, warm)
+        return value, grad, warm
+
     def running(carry):
-        u, _, _, value, grad, k, _, _, decrease = carry
+        u, _, _, value, grad, k, _, _, decrease, failed = carry
         stalled = jnp.abs(decrease) <= 4 * jnp.finfo(dtype).eps * jnp.abs(value)
-        return (k < max_iterations) & ~small(value, grad, u) & jnp.isfinite(value) & ~stalled
+        return (k < max_iterations) & ~small(value, grad, u) & ~failed & ~stalled
 
     def body(carry):
-        u, opt_state, warm, value, grad, k, evaluations, history, _ = carry
+        u, opt_state, warm, value, grad, k, evaluations, history, _, _ = carry
         history = history.at[k].set(jnp.concatenate([value[None], problem.flatten(problem.values(u))]))
         pg, _ = projected(u, grad)
-        updates, opt_state = optimizer.update(
+        updates, new_state = optimizer.update(
             pg,
             opt_state,
             u,
@@ -340,16 +382,106 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init):
             value_fn=lambda v, warm: problem(fixed, v, warm)[0],
             warm=warm,
         )
-        u = jnp.clip(u + updates, low, high)
-        previous = value
-        (value, (warm, _, _)), grad = value_and_grad(u, warm)
-        evaluations = evaluations + 1 + _linesearch_steps(opt_state)
-        return u, opt_state, warm, value, grad, k + 1, evaluations, history, previous - value
+        new_u = jnp.clip(u + updates, low, high)
+        new_value, new_grad, new_warm = evaluate(new_u, warm)
+        evaluations = evaluations + 1 + _linesearch_steps(new_state)
+        # A step onto a point where the objective is not finite is undone, and the descent stops there.
+        failed = ~jnp.isfinite(new_value)
+        u, opt_state, warm, decrease, value, grad = _where(
+            failed,
+            (u, opt_state, warm, jnp.zeros_like(value), value, grad),
+            (new_u, new_state, new_warm, value - new_value, new_value, new_grad),
+        )
+        return u, opt_state, warm, value, grad, k + 1, evaluations, history, decrease, failed
 
-    (value, (warm, _, _)), grad = value_and_grad(u0, problem.start(fixed, init))
+    def descend(u, warm, k, evaluations, history):
+        """L-BFGS from ``u``; ends at the last point where the objective is finite."""
+        value, grad, warm = evaluate(u, warm)
+        inf = jnp.asarray(jnp.inf, dtype)
+        carry = (u, optimizer.init(u), warm, value, grad, k, evaluations + 1, history, inf, ~jnp.isfinite(value))
+        u, _, warm, value, grad, k, evaluations, history, _, _ = jax.lax.while_loop(running, body, carry)
+        return u, warm, value, grad, k, evaluations, history
+
+    # The bracket: along each coordinate, _GRID points spanning the box (or u +- 10 (1 + |u|) where
+    # the box is unbounded), and first the two points half a grid step either side of u.
+    def span(u):
+        lo = jnp.where(jnp.isfinite(low), low, u - 10 * (1 + jnp.abs(u)))
+        hi = jnp.where(jnp.isfinite(high), high, u + 10 * (1 + jnp.abs(u)))
+        return lo, (hi - lo) / (_GRID - 1)
+
+    def bracket_points(u, j):
+        lo, step = span(u)
+        eye = jnp.eye(u.size, dtype=dtype)
+        probes = jnp.stack([u - 0.5 * step, u + 0.5 * step])
+        grid = lo + step * (2 * (j - 1) + jnp.arange(2, dtype=dtype))[:, None]
+        along = jnp.where(j == 0, probes, grid)  # (2, size): two values per coordinate
+        points = u + eye[None] * (along[:, :, None] - u[None, :, None])  # (2, size, size)
+        return jnp.clip(points.reshape(-1, u.size), low, high)
+
+    def bracket_values(points, starts):
+        """The objective at each point, and its fixed point (the warm start of a next round)."""
+        return jax.lax.map(lambda a: (lambda out: (out[0], out[1][0]))(problem(fixed, *a)), (points, starts))
+
+    def search(u, value, warm):
+        """``(best point, its objective, its fixed point, solves)`` of the bracket around ``u``.
+
+        First the two neighbours of each coordinate; where one of them differs from ``u`` but not
+        its objective (a flat stretch, where the gradient vanishes although ``u`` is no optimum), or
+        where the objective at ``u`` is not finite, the whole grid. Every point is solved from the
+        initial state ``init``, not from ``u``'s fixed point: a warm start far from its fixed point
+        is where a solve is likeliest to fail. Written as a loop so that, under ``vmap``, the grid
+        costs nothing unless some point needs it; the points are solved one after the other
+        (``lax.map``), which compiles one solve instead of a batched one.
+        """
+
+        def more(carry):
+            j, _, _, _, flat = carry
+            return (j == 0) | (flat & (j <= _GRID // 2))
+
+        def chunk(carry):
+            j, best_u, best_v, best_warm, flat = carry
+            points = bracket_points(u, j)
+            cold = jax.vmap(lambda v: problem.start(problem.placed(fixed, v), init))(points)
+            values, states = bracket_values(points, cold)
+            # A point clipped back onto u is u itself, whatever the precision of its objective.
+            moved = jnp.any(points != u, axis=1)
+            values = jnp.where(moved, values, jnp.inf)
+            level = jnp.abs(values - value) <= margin * jnp.abs(value)
+            flat = jnp.where(j == 0, jnp.any(moved & level) | ~jnp.isfinite(value), flat)
+            i = jnp.argmin(values)
+            better = values[i] < best_v
+            best = (points[i], values[i], jax.tree.map(lambda a: a[i], states))
+            return (j + 1, *_where(better, best, (best_u, best_v, best_warm)), flat)
+
+        inf = jnp.asarray(jnp.inf, dtype)
+        j, best_u, best_v, best_warm, _ = jax.lax.while_loop(more, chunk, (0, u, inf, warm, jnp.asarray(False)))
+        return best_u, best_v, best_warm, 2 * u.size * j
+
+    bracketed = isinstance(theory, FixedPointTheory)
+
+    def rounds_running(carry):
+        return (carry[0] == 0) | carry[1]
+
+    def round_body(carry):
+        """L-BFGS, then the bracket: a better point found there starts another round."""
+        rounds, _, _, u_next, start, _, _, k, evaluations, history = carry
+        u, warm, value, grad, k, evaluations, history = descend(u_next, start, k, evaluations, history)
+        restart = jnp.asarray(False)
+        if bracketed:
+            best_u, best_v, best_warm, solves = search(u, value, warm)
+            evaluations = evaluations + solves
+            restart = best_v < jnp.where(jnp.isfinite(value), value - margin * jnp.abs(value), jnp.inf)
+            u_next, start = _where(restart, (best_u, best_warm), (u, warm))
+        # A better point found after the last round is reported as such: not converged.
+        pending = restart & (rounds + 1 >= _ROUNDS)
+        return rounds + 1, restart & ~pending, pending, u_next, start, warm, (u, value, grad), k, evaluations, history
+
     history = jnp.full((max_iterations, 1 + u0.size), jnp.nan, dtype)
-    carry = (u0, optimizer.init(u0), warm, value, grad, 0, 1, history, jnp.asarray(jnp.inf, dtype))
-    u, _, warm, value, grad, k, evaluations, history, _ = jax.lax.while_loop(running, body, carry)
+    warm0 = problem.start(fixed, init)
+    zero = jnp.zeros((), dtype)
+    carry = (0, jnp.asarray(False), jnp.asarray(False), u0, warm0, warm0, (u0, zero, u0), 0, 0, history)
+    carry = jax.lax.while_loop(rounds_running, round_body, carry)
+    _, _, pending, _, _, warm, (u, _, grad), k, evaluations, history = carry
 
     pg, held = projected(u, grad)
     u = _optimum(jax.lax.stop_gradient(u), theory, problem, warm, held)
@@ -364,7 +496,7 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init):
         objective=value,
         limit_objective=limit_objective,
         grad_norm=grad_norm,
-        converged=small(value, grad, u) & ok,
+        converged=small(value, grad, u) & ok & jnp.isfinite(value) & ~pending,
         at_boundary=dict(zip(names, problem.split(side))),
         iterations=k,
         evaluations=evaluations,

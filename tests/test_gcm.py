@@ -175,6 +175,37 @@ def test_gradients_match_finite_differences():
         np.testing.assert_allclose(grad, fd, rtol=1e-5)
 
 
+def test_krr_derivatives_in_n_are_finite_in_the_kernel_limit():
+    # features = inf (the default) and a finite number of features: reverse-mode derivatives of
+    # every observable in n against central differences (the kernel limit gave NaN: inf / inf).
+    def observables(n, p):
+        return hd.solve(hd.KRR(capacity=1.8, source=0.4, lam=3.0, noise=0.5, n=n, features=p)).observables
+
+    value_and_grad = jax.jit(lambda n, p: (observables(n, p), jax.jacrev(observables)(n, p)))
+    for p in (jnp.inf, 3e4):
+        n = 1e4
+        _, grad = value_and_grad(n, p)
+        up, down = value_and_grad(n * (1 + 1e-5), p)[0], value_and_grad(n * (1 - 1e-5), p)[0]
+        for key, g in grad.items():
+            fd = (up[key] - down[key]) / (2e-5 * n)
+            assert np.isfinite(float(g)), (key, p)
+            np.testing.assert_allclose(g, fd, rtol=1e-5, atol=1e-12, err_msg=f"{key}, features={p}")
+
+
+def test_random_features_at_the_interpolation_peak_are_reported_diverged():
+    # lam = 0 and p = n: the test error is infinite (the double-descent peak), so no converged
+    # value exists; around it the error is finite and grows as p -> n from either side.
+    ratios = jnp.array([0.9, 0.99, 0.999, 1.0, 1.001, 1.01, 1.1])
+    sol = jax.jit(jax.vmap(lambda r: hd.solve(hd.KRR(lam=0.0, noise=0.1, n=1000.0, features=1000.0 * r))))(ratios)
+    peak = 3
+    assert int(sol.status[peak]) == hd.Status.DIVERGED and not bool(sol.converged[peak])
+    others = np.delete(np.arange(len(ratios)), peak)
+    assert np.all(np.asarray(sol.converged)[others])
+    error = np.asarray(sol.observables["test_error"])
+    assert np.all(np.diff(error[:peak]) > 0) and np.all(np.diff(error[peak + 1 :]) < 0)
+    assert error[peak - 1] > 50 * error[0] and error[peak + 1] > 50 * error[-1]
+
+
 def test_command_line(capsys):
     import json
 

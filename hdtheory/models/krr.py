@@ -49,7 +49,7 @@ is a sample covariance of ``p`` draws, whose resolvent at ``nu_1`` is that of ``
 (the first level), and the ridge on ``n`` samples of those features the second; it is checked against
 simulations of exactly this model. ``features = inf``
 (the default) is the kernel limit: ``kappa_1 = kappa``, ``Upsilon = df_2 / n``, the equations above.
-At ``lam -> 0`` the test error diverges at ``p = n`` (double descent); at ``n -> infinity`` the bias
+At ``lam -> 0`` the test error diverges at ``p = n`` (double descent: ``lam = 0, p = n`` itself is reported DIVERGED); at ``n -> infinity`` the bias
 tends to the random-feature approximation error ``sum_k beta*_k^2 eta_k kappa / (kappa + n eta_k)``
 with ``df_1 = p``.
 
@@ -89,7 +89,9 @@ class KRR(FixedPointTheory):
     noise: jax.Array = parameter(0.0, NONNEGATIVE, "label noise variance")
     lam: jax.Array = parameter(0.0, NONNEGATIVE, "ridge penalty (lam/2)|beta|^2 on the summed loss")
     n: jax.Array = parameter(1000.0, POSITIVE, "number of samples")
-    features: jax.Array = parameter(np.inf, POSITIVE, "number of random features p (inf: the kernel limit)")
+    features: jax.Array = parameter(
+        np.inf, Interval(0.0, low_open=True, infinite=True), "number of random features p (inf: the kernel limit)"
+    )
     modes: int | None = eqx.field(default=None, static=True)
     head: int = eqx.field(default=1000, static=True)
     panels: int = eqx.field(default=50, static=True)
@@ -145,7 +147,7 @@ class KRR(FixedPointTheory):
         # The second term bounds df1 <= n sum_k eta_k / kappa below features / 2 (zero in the kernel limit).
         eta, _, w = self._spectrum()
         trace = jnp.sum(w * eta) + self._tail(self.n)[0]
-        return self.lam + self.n ** (1 - self.capacity) + 2 * self.n * trace / self.features
+        return self.lam + self.n ** (1 - self.capacity) + 2 * self.n * trace * self._inverse_features()
 
     def unconstrain(self, kappa):
         return jnp.log(kappa)
@@ -153,24 +155,33 @@ class KRR(FixedPointTheory):
     def constrain(self, u):
         return jnp.exp(u)
 
+    def _inverse_features(self):
+        """``1 / features``: zero in the kernel limit. The equations are written in it, so that no
+        derivative meets ``inf / inf`` (a derivative of ``df1^2 / (n p)`` in ``n`` at ``p = inf``)."""
+        return 1.0 / self.features
+
     def update(self, kappa):
         df1 = self.degrees_of_freedom(kappa)[0]
-        kept = (1 - df1 / self.n) * (1 - df1 / self.features)
-        return jnp.where(df1 < self.features, self.lam + kappa * (1 - kept), jnp.inf)
+        r = self._inverse_features()
+        kept = (1 - df1 / self.n) * (1 - df1 * r)
+        step = jnp.where(df1 * r < 1, self.lam + kappa * (1 - kept), jnp.inf)
+        # At lam = 0 and p = n (the interpolation peak) the test error is infinite: no fixed point
+        # to report, so the solve says DIVERGED.
+        return jnp.where((self.lam == 0) & (self.features == self.n), jnp.nan, step)
 
     def observables(self, kappa) -> dict[str, jax.Array]:
         eta, power, w = self._spectrum()
         df1, df2 = self.degrees_of_freedom(kappa)
-        n, p = self.n, self.features
+        n, r = self.n, self._inverse_features()
         x = n * eta / (kappa + n * eta)
-        upsilon = df1**2 / (n * p) + (1 - df1 / p) ** 2 * (df2 / n) / (1 - df2 / p)
+        upsilon = df1**2 / n * r + (1 - df1 * r) ** 2 * (df2 / n) / (1 - df2 * r)
         shrink = 1.0 / (1.0 - upsilon)
-        feature_bias = (df1 - df2) / (p - df2) * jnp.sum(w * power * x * (1 - x))
+        feature_bias = (df1 - df2) * r / (1 - df2 * r) * jnp.sum(w * power * x * (1 - x))
         bias = (jnp.sum(w * power * (1 - x) ** 2) + self._tail(kappa)[1] + feature_bias) * shrink
         variance = self.noise * upsilon * shrink
         return {
             "kappa": kappa,
-            "kappa_features": kappa * (1 - df1 / p),
+            "kappa_features": kappa * (1 - df1 * r),
             "df1": df1,
             "df2": df2,
             "bias": bias,

@@ -14,6 +14,8 @@ import equinox as eqx
 import jax
 import numpy as np
 
+from .._theory import ParameterError
+
 
 class SimulationResult(eqx.Module):
     """Observables measured over independent seeds.
@@ -60,8 +62,9 @@ class SimulationResult(eqx.Module):
 
 def check_size(d: int, seeds: int) -> None:
     """A simulation needs ``d >= 1`` and ``seeds >= 1``."""
-    if d < 1 or seeds < 1:
-        raise ValueError(f"need d >= 1 and seeds >= 1, got d={d}, seeds={seeds}")
+    for name, value in (("d", d), ("seeds", seeds)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ParameterError(f"parameter {name!r} must be an integer >= 1, got {value!r}")
 
 
 def online_steps(times, *, d: int, seeds: int, time_per_step: float) -> np.ndarray:
