@@ -122,12 +122,26 @@ def _iterated(theory, axis, value, init, steps, options):
 
 @eqx.filter_jit
 def _trivial_branch(theory, axis, grid, options):
-    """Newton's solutions from the uninformed state over ``grid``, and their spectral radii."""
-    # Plain Newton (not following the flow): it lands on the trivial point on both sides.
+    """The trivial fixed point over ``grid`` by Newton's method, and its spectral radii.
+
+    Plain Newton (not following the flow) lands on the trivial point on both sides of the
+    transition. Near the transition that point is a double root, from which Newton's method
+    converges only linearly: from the uninformed start the residual is already below the tolerance,
+    and a grid value on the transition (or within ``~|x_uninformed - x_trivial|`` of it) keeps a
+    point whose stability is that of the start, not of the trivial point. So the grid is solved
+    again from the point found where it is best resolved, the one farthest from marginal stability.
+    """
     options = {"method": Newton()} | dict(options)
-    sols = jax.vmap(lambda v: solve(_with(theory, axis, v), "uninformed", **options))(grid)
-    radius = jax.vmap(lambda v, s: spectral_radius(_with(theory, axis, v), s))(grid, sols.state)
-    return sols, radius
+
+    def branch(init):
+        sols = jax.vmap(lambda v, x: solve(_with(theory, axis, v), x, **options))(grid, init)
+        radius = jax.vmap(lambda v, s: spectral_radius(_with(theory, axis, v), s))(grid, sols.state)
+        return sols, radius
+
+    start = theory.init("uninformed")
+    sols, radius = branch(jax.tree.map(lambda x: jnp.broadcast_to(x, grid.shape + x.shape), start))
+    best = jnp.argmax(jnp.where(sols.converged, jnp.abs(1 - radius), -1.0))
+    return branch(jax.tree.map(lambda x: jnp.broadcast_to(x[best], x.shape), sols.state))
 
 
 @eqx.filter_jit
@@ -187,8 +201,8 @@ def _approach_fold(theory, axis, values, up, down, k, damped_steps, options):
 
 
 def _scalar_root(F, bracket, steps, tol):
-    """Root of a scalar ``F`` in ``bracket`` (where it changes sign): Newton's method safeguarded by
-    bisection, then one Newton step with the gradient left on, whose derivative with respect to
+    """Root of a scalar ``F`` in ``bracket`` (where it changes sign, or vanishes to ``tol`` at an
+    end): Newton's method safeguarded by bisection, then one Newton step with the gradient left on, whose derivative with respect to
     anything ``F`` closes over is the implicit one, ``-dF/dp / dF/dtheta``, since ``F = 0`` there."""
 
     def value_and_slope(theta):
@@ -209,8 +223,13 @@ def _scalar_root(F, bracket, steps, tol):
         return lo, hi, f_lo, new, f_new, slope_new, i + 1
 
     lo, hi = jax.lax.stop_gradient(bracket)
-    theta = 0.5 * (lo + hi)
-    init = (lo, hi, F(lo), theta, *value_and_slope(theta), 0)
+    f_lo, f_hi = F(lo), F(hi)
+    # A root at an end of the bracket (a grid value on the transition, within rounding) is taken as
+    # it is: the sign of F there is that of the rounding, and bisection could leave it.
+    at_end = jnp.minimum(jnp.abs(f_lo), jnp.abs(f_hi)) <= tol
+    end = jnp.where(jnp.abs(f_lo) <= jnp.abs(f_hi), lo, hi)
+    theta = jnp.where(at_end, end, 0.5 * (lo + hi))
+    init = (lo, hi, f_lo, theta, *value_and_slope(theta), 0)
     carry = jax.lax.stop_gradient(jax.lax.while_loop(running, body, init))
     root, slope = carry[3], carry[5]
     return root - F(root) / slope, jnp.abs(carry[4])
@@ -237,7 +256,8 @@ def _crossing(theory, axis, states, bracket, steps, tol, solve_options):
 @eqx.filter_jit
 def _instability(theory, axis, state, bracket, steps, tol, solve_options):
     """``det(I - dT/dx) = 0`` at the fixed point ``x(theta)`` solved from ``state``, in ``bracket``."""
-    solve_options = dict(solve_options)
+    # Plain Newton, as on the grid: following the flow would leave the trivial point where it repels.
+    solve_options = {"method": Newton()} | dict(solve_options)
     state = jax.lax.stop_gradient(state)
 
     def point(theta):
