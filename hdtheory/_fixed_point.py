@@ -70,12 +70,13 @@ class Newton(eqx.Module):
     iteration's step in some coordinate (``s_i r_i(x) < 0``; about a stable fixed point of a
     monotone map ``(I - T')^-1`` is non-negative and they agree), Newton heads for a repelling fixed
     point (the trivial ``q = 0`` past weak recovery), and the step of iteration is taken instead,
-    lengthened while the residual keeps its direction and does not shrink: ``x + t r(x)`` for the
+    lengthened while the residual keeps its direction and does not halve: ``x + t r(x)`` for the
     last of ``t = 1, 2, 4, ...`` (``max_doublings`` doublings) before ``r(x + t r) . r(x) <= 0`` or
-    ``|r(x + t r)| < |r(x + t r / 2)|``. The residual grows with the distance from a repelling point
-    and shrinks towards the next fixed point, so that the flow escapes in one step however slowly
-    the point repels (just past weak recovery) but stops short of the next fixed point, without
-    jumping over it.
+    ``|r(x + t r)| < |r(x + t r / 2)| / 2``. The residual grows with the distance from a repelling
+    point, so that the flow escapes in one step however slowly the point repels (just past weak
+    recovery), and it shrinks towards the next fixed point, linearly near it, so that a doubling
+    that would more than halve it is the one that would reach the fixed point: the flow stops
+    short of it, and does not jump over it.
     """
 
     damping: float = 0.5
@@ -96,13 +97,15 @@ class Newton(eqx.Module):
         def accepted(t, r_trial, r_kept):
             finite = jnp.all(jnp.isfinite(r_trial))
             decrease = jnp.linalg.norm(r_trial) <= (1 - 1e-4 * t) * norm
-            onward = (jnp.vdot(r_trial, r) > 0) & (jnp.linalg.norm(r_trial) >= jnp.linalg.norm(r_kept))
+            holds = jnp.linalg.norm(r_trial) >= 0.5 * jnp.linalg.norm(r_kept)
+            onward = (jnp.vdot(r_trial, r) > 0) & holds
             return finite & jnp.where(flow, onward, decrease)
 
         def searching(carry):
             t, _, r_trial, k, _, r_kept = carry
             ok = accepted(t, r_trial, r_kept)
-            # Newton: halve until accepted. Flow: double while the direction holds and |r| grows.
+            # Newton: halve until accepted. Flow: double while the direction holds and |r| does
+            # not halve.
             budget = jnp.where(flow, self.max_doublings, self.max_backtracks)
             return active & jnp.where(flow, ok, ~ok) & (k <= budget)
 

@@ -122,26 +122,12 @@ def _iterated(theory, axis, value, init, steps, options):
 
 @eqx.filter_jit
 def _trivial_branch(theory, axis, grid, options):
-    """The trivial fixed point over ``grid`` by Newton's method, and its spectral radii.
-
-    Plain Newton (not following the flow) lands on the trivial point on both sides of the
-    transition. Near the transition that point is a double root, from which Newton's method
-    converges only linearly: from the uninformed start the residual is already below the tolerance,
-    and a grid value on the transition (or within ``~|x_uninformed - x_trivial|`` of it) keeps a
-    point whose stability is that of the start, not of the trivial point. So the grid is solved
-    again from the point found where it is best resolved, the one farthest from marginal stability.
-    """
+    """Newton's solutions from the uninformed state over ``grid``, and their spectral radii."""
+    # Plain Newton (not following the flow): it lands on the trivial point on both sides.
     options = {"method": Newton()} | dict(options)
-
-    def branch(init):
-        sols = jax.vmap(lambda v, x: solve(_with(theory, axis, v), x, **options))(grid, init)
-        radius = jax.vmap(lambda v, s: spectral_radius(_with(theory, axis, v), s))(grid, sols.state)
-        return sols, radius
-
-    start = theory.init("uninformed")
-    sols, radius = branch(jax.tree.map(lambda x: jnp.broadcast_to(x, grid.shape + x.shape), start))
-    best = jnp.argmax(jnp.where(sols.converged, jnp.abs(1 - radius), -1.0))
-    return branch(jax.tree.map(lambda x: jnp.broadcast_to(x[best], x.shape), sols.state))
+    sols = jax.vmap(lambda v: solve(_with(theory, axis, v), "uninformed", **options))(grid)
+    radius = jax.vmap(lambda v, s: spectral_radius(_with(theory, axis, v), s))(grid, sols.state)
+    return sols, radius
 
 
 @eqx.filter_jit
@@ -200,10 +186,11 @@ def _approach_fold(theory, axis, values, up, down, k, damped_steps, options):
     return jax.lax.stop_gradient((lo, hi)), state
 
 
-def _scalar_root(F, bracket, steps, tol):
-    """Root of a scalar ``F`` in ``bracket`` (where it changes sign, or vanishes to ``tol`` at an
-    end): Newton's method safeguarded by bisection, then one Newton step with the gradient left on, whose derivative with respect to
-    anything ``F`` closes over is the implicit one, ``-dF/dp / dF/dtheta``, since ``F = 0`` there."""
+def _scalar_root(F, bracket, steps, tol, ends=False):
+    """Root of a scalar ``F`` in ``bracket`` (where it changes sign, or, with ``ends``, vanishes to
+    ``tol`` at an end): Newton's method safeguarded by bisection, then one Newton step with the gradient left on,
+    whose derivative with respect to anything ``F`` closes over is the implicit one,
+    ``-dF/dp / dF/dtheta``, since ``F = 0`` there."""
 
     def value_and_slope(theta):
         return jax.jvp(F, (theta,), (jnp.ones_like(theta),))
@@ -226,7 +213,7 @@ def _scalar_root(F, bracket, steps, tol):
     f_lo, f_hi = F(lo), F(hi)
     # A root at an end of the bracket (a grid value on the transition, within rounding) is taken as
     # it is: the sign of F there is that of the rounding, and bisection could leave it.
-    at_end = jnp.minimum(jnp.abs(f_lo), jnp.abs(f_hi)) <= tol
+    at_end = ends & (jnp.minimum(jnp.abs(f_lo), jnp.abs(f_hi)) <= tol)
     end = jnp.where(jnp.abs(f_lo) <= jnp.abs(f_hi), lo, hi)
     theta = jnp.where(at_end, end, 0.5 * (lo + hi))
     init = (lo, hi, f_lo, theta, *value_and_slope(theta), 0)
@@ -273,7 +260,7 @@ def _instability(theory, axis, state, bracket, steps, tol, solve_options):
         T = lambda u: ravel_pytree(th.unconstrain(th.update(th.constrain(unravel(u)))))[0]
         return jnp.linalg.det(jnp.eye(flat.size, dtype=flat.dtype) - jax.jacfwd(T)(flat))
 
-    value, residual = _scalar_root(F, bracket, steps, tol)
+    value, residual = _scalar_root(F, bracket, steps, tol, ends=True)
     return value, (point(value)[1],), residual
 
 
@@ -319,7 +306,12 @@ def threshold(
         sols, radius = _trivial_branch(theory, axis, grid, options)
         stable = (radius < 1) & sols.converged
         k, any_ = _first(stable[:-1] != stable[1:])
-        state0 = jax.tree.map(lambda x: x[k], sols.state)
+        # A grid value on the threshold (within ~|x_uninformed - x_trivial|) keeps the uninformed
+        # start, from which Newton converges only linearly to the double root: the other end of
+        # the bracket is then the better start for the trivial point.
+        marginal = jnp.abs(1 - radius[k]) <= math.sqrt(tol)
+        end = jnp.where(marginal & (jnp.abs(1 - radius[k + 1]) > jnp.abs(1 - radius[k])), k + 1, k)
+        state0 = jax.tree.map(lambda x: x[end], sols.state)
         value, states, residual = _instability(
             theory, axis, state0, (grid[k], grid[k + 1]), steps, tol, options
         )

@@ -24,7 +24,7 @@ planted signal.
 with the SNR (``tanh(r x* + sqrt(r) z)`` over ``1 / sqrt(r)`` in ``z``), where a Gauss-Hermite rule
 converges only algebraically (the Rademacher overlap is ``5e-6`` off at ``r = 10`` with 64 nodes).
 Those averages are Gauss-Legendre panels (:func:`~hdtheory.kernels.quadrature.panel_rule`,
-``order // 4`` nodes a panel) with edges at the Gaussian's scales ``0, +-1.5, +-3.5, +-6`` and at the
+``max(order // 4, 8)`` nodes a panel) with edges at the Gaussian's scales ``0, +-1.5, +-3.5, +-6`` and at the
 transition ``c`` and ``c +- {1, 4, 16} w`` (``w`` its width): for :class:`Rademacher` per sign of
 ``x*``, at ``B = 0``; for :class:`GaussBernoulli`, whose average over the Gaussian part of ``x*`` is
 reduced to one dimension (``B = r x* + sqrt(r) z`` is ``N(0, r (1 + r))`` with
@@ -54,7 +54,7 @@ def _transition_rule(center, width, order: int, dtype):
     cuts = (center[..., None] + width[..., None] * offsets).reshape(center.shape[:-1] + (-1,))
     fixed = jnp.broadcast_to(jnp.asarray(_GAUSSIAN_EDGES, dtype), center.shape[:-1] + (len(_GAUSSIAN_EDGES),))
     edges = jax.lax.stop_gradient(jnp.concatenate([fixed, cuts], axis=-1))
-    return panel_rule(edges, max(order // 4, 4))
+    return panel_rule(edges, max(order // 4, 8))
 
 
 class Prior(eqx.Module):
@@ -150,8 +150,9 @@ class Rademacher(Prior):
     def _rule(self, x, r, order: int):
         """Panels about ``B = r x + sqrt(r) z = 0``: ``z = -sqrt(r) x``, width ``1 / sqrt(rho r)``."""
         r = jnp.maximum(r, jnp.finfo(x.dtype).tiny)
-        center = -jnp.sqrt(r) * x
-        return _transition_rule(center[:, None], 1 / jnp.sqrt(self.rho * r) + 0 * center[:, None], order, x.dtype)
+        center = -jnp.sqrt(r) * x[:, None]
+        width = jnp.broadcast_to(1 / jnp.sqrt(self.rho * r), center.shape)
+        return _transition_rule(center, width, order, x.dtype)
 
     def sample(self, key, shape, dtype=None):
         sign = jnp.where(jax.random.bernoulli(key, 0.5, shape), 1.0, -1.0)

@@ -51,8 +51,9 @@ def _gaussian_wishart(snr, alpha, rho_u):
     """q_u, q_v of the rank-one Wishart model with Gaussian u (second moment rho_u) and v (1):
     q_u = rho_u^2 lam q_v / (1 + rho_u lam q_v), q_v = lam alpha q_u / (1 + lam alpha q_u)."""
     q_u = lambda q_v: rho_u**2 * snr * q_v / (1 + rho_u * snr * q_v)
-    q_v = optimize.brentq(lambda q: snr * alpha * q_u(q) / (1 + snr * alpha * q_u(q)) - q, 1e-12, 1.0, xtol=1e-15)
-    return q_u(q_v), q_v
+    q_v = lambda q_u: snr * alpha * q_u / (1 + snr * alpha * q_u)
+    root = optimize.brentq(lambda q: q_v(q_u(q)) - q, 1e-12, 1.0, xtol=1e-15)
+    return q_u(root), root
 
 
 def test_clusters_uninformed_solve_just_past_the_algorithmic_threshold():
@@ -91,7 +92,8 @@ def _quad(f, points, lo=-12.0, hi=12.0):
     """``int f`` over ``[lo, hi]`` by adaptive quadrature split at ``points`` (the mass of a
     standard normal beyond 12 is below 1e-32)."""
     edges = np.unique(np.clip(np.concatenate([[lo, hi], np.asarray(points, float)]), lo, hi))
-    return sum(integrate.quad(f, a, b, epsabs=1e-15, epsrel=1e-13, limit=200)[0] for a, b in zip(edges[:-1], edges[1:]))
+    pieces = zip(edges[:-1], edges[1:])
+    return sum(integrate.quad(f, a, b, epsabs=1e-15, epsrel=1e-13, limit=200)[0] for a, b in pieces)
 
 
 def _rademacher(r):
