@@ -73,15 +73,16 @@ class Newton(eqx.Module):
     lengthened while the residual keeps its direction and does not halve: ``x + t r(x)`` for the
     last of ``t = 1, 2, 4, ...`` (``max_doublings`` doublings) before ``r(x + t r) . r(x) <= 0`` or
     ``|r(x + t r)| < |r(x + t r / 2)| / 2``. The residual grows with the distance from a repelling
-    point, so that the flow escapes in one step however slowly the point repels (just past weak
-    recovery), and it shrinks towards the next fixed point, linearly near it, so that a doubling
-    that would more than halve it is the one that would reach the fixed point: the flow stops
-    short of it, and does not jump over it.
+    point, and it shrinks towards the next fixed point, linearly near it, so that a doubling that
+    would more than halve it is the one that would reach the fixed point: the flow stops short of
+    it. The cap on the doublings keeps the step within ``2^max_doublings`` times that of the
+    iteration, so that coarse trials cannot jump over a narrow band of the next fixed points (the
+    uninformed branch just below an algorithmic threshold).
     """
 
     damping: float = 0.5
     max_backtracks: int = 10
-    max_doublings: int = 50
+    max_doublings: int = 10
     follow_flow: bool = eqx.field(default=False, static=True)
 
     def step(self, residual, x, r, active, jac=None):
