@@ -32,6 +32,9 @@ class Status(enum.IntEnum):
     """Not converged within the budget (or, below 64 bits, the error estimate misses the tolerance)."""
     DIVERGED = 2
     """The state left the theory's domain for good (non-finite) or ended unconverged past ``max_norm``."""
+    NOT_FINITE = 3
+    """The iteration met its tolerance, but an observable is NaN there: the state is outside the
+    domain where the theory's formulas hold (an overlap rounded below zero). Never a result."""
 
 
 class Solution(eqx.Module):
@@ -72,17 +75,23 @@ class Newton(eqx.Module):
     iteration's step in some coordinate (``s_i r_i(x) < 0``; about a stable fixed point of a
     monotone map ``(I - T')^-1`` is non-negative and they agree), Newton heads for a repelling fixed
     point (the trivial ``q = 0`` past weak recovery), and the step of iteration is taken instead,
-    lengthened while the residual keeps its direction: ``x + t r(x)`` for the last of ``t = 1, 2, 4, ...``
-    (``max_backtracks`` doublings) before ``r(x + t r) . r(x) <= 0``, so that it escapes the
-    repelling point in a few steps but does not jump over the next fixed point.
+    lengthened while the residual keeps its direction and does not halve: ``x + t r(x)`` for the
+    last of ``t = 1, 2, 4, ...`` (``max_doublings`` doublings) before ``r(x + t r) . r(x) <= 0`` or
+    ``|r(x + t r)| < |r(x + t r / 2)| / 2``. The residual grows with the distance from a repelling
+    point, and it shrinks towards the next fixed point, linearly near it, so that a doubling that
+    would more than halve it is the one that would reach the fixed point: the flow stops short of
+    it. The cap on the doublings keeps the step within ``2^max_doublings`` times that of the
+    iteration, so that coarse trials cannot jump over a narrow band of the next fixed points (the
+    uninformed branch just below an algorithmic threshold).
     """
 
     damping: float = 0.5
     max_backtracks: int = 10
+    max_doublings: int = 10
     follow_flow: bool = eqx.field(default=False, static=True)
 
-    def step(self, residual, x, r, active):
-        jac = jax.jacfwd(residual)(x)
+    def step(self, residual, x, r, active, jac=None):
+        jac = jax.jacfwd(residual)(x) if jac is None else jac
         direction = -jnp.linalg.solve(jac, r)
         norm = jnp.linalg.norm(r)
         fallback = x + (1 - self.damping) * r
@@ -91,16 +100,20 @@ class Newton(eqx.Module):
         flow = jnp.asarray(self.follow_flow) & active & jnp.any(direction * r < 0)
         direction = jnp.where(flow, r, direction)
 
-        def accepted(t, r_trial):
+        def accepted(t, r_trial, r_kept):
             finite = jnp.all(jnp.isfinite(r_trial))
             decrease = jnp.linalg.norm(r_trial) <= (1 - 1e-4 * t) * norm
-            return finite & jnp.where(flow, jnp.vdot(r_trial, r) > 0, decrease)
+            holds = jnp.linalg.norm(r_trial) >= 0.5 * jnp.linalg.norm(r_kept)
+            onward = (jnp.vdot(r_trial, r) > 0) & holds
+            return finite & jnp.where(flow, onward, decrease)
 
         def searching(carry):
-            t, _, r_trial, k, _, _ = carry
-            ok = accepted(t, r_trial)
-            # Newton: halve until accepted. Flow: double while the direction holds.
-            return active & jnp.where(flow, ok, ~ok) & (k <= self.max_backtracks)
+            t, _, r_trial, k, _, r_kept = carry
+            ok = accepted(t, r_trial, r_kept)
+            # Newton: halve until accepted. Flow: double while the direction holds and |r| does
+            # not halve.
+            budget = jnp.where(flow, self.max_doublings, self.max_backtracks)
+            return active & jnp.where(flow, ok, ~ok) & (k <= budget)
 
         def next_trial(carry):
             t, x_trial, r_trial, k, x_kept, r_kept = carry
@@ -117,6 +130,17 @@ class Newton(eqx.Module):
         _, x_new, r_new, _, x_kept, r_kept = jax.lax.while_loop(searching, next_trial, init)
         # The flow keeps its last trial in the direction (the plain iteration step at least).
         return jnp.where(flow, x_kept, x_new), jnp.where(flow, r_kept, r_new)
+
+
+def _attracting(jac) -> jax.Array:
+    """Whether a fixed point of a monotone map ``T`` (``T' >= 0`` entrywise), at which the residual
+    ``T(x) - x`` has the Jacobian ``jac = T' - I``, attracts the iteration: ``I - T'`` is then a
+    Z-matrix, and the spectral radius of ``T'`` is below one iff ``(I - T')^-1`` exists and is
+    entrywise non-negative (a non-singular M-matrix), a test without nonsymmetric eigenvalues.
+    Entries that vanish exactly may come out of the inverse at rounding level below zero."""
+    inverse = jnp.linalg.inv(-jac)
+    slack = jnp.sqrt(jnp.finfo(inverse.dtype).eps) * jnp.max(jnp.abs(inverse))
+    return jnp.all(jnp.isfinite(inverse)) & jnp.all(inverse >= -slack)
 
 
 def _default_tol(dtype) -> float:
@@ -152,9 +176,16 @@ def solve(
             :class:`Solution` (a warm start).
         method: :class:`Newton` or :class:`Damped`; by default ``Newton(follow_flow=theory.monotone)``.
         tol: convergence threshold on ``max_i |T(x)_i - x_i| / (1 + |x_i|)``; defaults to 1e-10 in
-            float64 and 1e-5 in float32. Below 64 bits the Newton estimate of the error,
-            ``(I - T')^{-1} (T(x) - x)``, must meet it too; where it cannot (an ill-conditioned
-            fixed point), the solve ends ``Status.MAX_STEPS``, not converged.
+            float64 and 1e-5 in float32. Following the flow (``Newton(follow_flow=True)``, the
+            default for a :attr:`~hdtheory.FixedPointTheory.monotone` theory), the point must also
+            attract the iteration (``(I - T')^-1`` exists and is non-negative) and the Newton step
+            ``(I - T')^-1 (T(x) - x)``, the distance to the fixed point, must meet the same
+            threshold: just past weak recovery the uninformed start has a residual below ``tol``
+            next to the repelling ``q = 0``, and a small residual near a bifurcation is no small
+            error.
+            Below 64 bits the Newton estimate of the error, ``(I - T')^{-1} (T(x) - x)``, must meet
+            it in any case; where it cannot (an ill-conditioned fixed point), the solve ends
+            ``Status.MAX_STEPS``, not converged.
         max_steps: iteration budget; a solve that runs out reports ``Status.MAX_STEPS``.
         max_norm: a state that has not converged within ``max_steps`` and is larger than this
             (sup norm) is reported as ``Status.DIVERGED``: the physical regime of a diverging norm
@@ -201,21 +232,41 @@ def solve(
         state = ravel_pytree(theory.constrain(unravel(x)))[0]
         return ~(jnp.max(jnp.abs(state)) <= max_norm)
 
+    # Following the flow of a monotone map, a residual below tol is convergence only at a point that
+    # attracts the iteration: the uninformed start lies within tol of the repelling q = 0 just past
+    # weak recovery. The Jacobian this needs is carried to the next Newton step, which would
+    # compute it there anyway.
+    flow = getattr(method, "follow_flow", False)
+
+    def done(x, r, jac):
+        small = scaled(x, r) <= tol
+        if not flow:
+            return small
+        # Near a bifurcation I - T' is nearly singular and a small residual leaves the point far
+        # from the fixed point: the Newton step (I - T')^-1 r, the distance to it, must be small too.
+        return small & _attracting(jac) & (scaled(x, jnp.linalg.solve(-jac, r)) <= tol)
+
     def iterate(residual, x0):
+        def jacobian(x):
+            return jax.jacfwd(residual)(x) if flow else None
+
         def running(carry):
-            x, r, i = carry
+            x, r, jac, i = carry
             finite = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(r))
-            return (scaled(x, r) > tol) & (i < max_steps) & finite
+            return ~done(x, r, jac) & (i < max_steps) & finite
 
         def body(carry):
-            x, r, i = carry
-            x, r = method.step(residual, x, r, scaled(x, r) > tol)
-            return x, r, i + 1
+            x, r, jac, i = carry
+            if flow:
+                x, r = method.step(residual, x, r, ~done(x, r, jac), jac=jac)
+            else:
+                x, r = method.step(residual, x, r, ~done(x, r, jac))
+            return x, r, jacobian(x), i + 1
 
-        x, r, i = jax.lax.while_loop(running, body, (x0, residual(x0), 0))
+        x, r, jac, i = jax.lax.while_loop(running, body, (x0, residual(x0), jacobian(x0), 0))
         res = scaled(x, r)
         diverged = ~jnp.isfinite(res) | too_large(x)
-        met = res <= tol
+        met = done(x, r, jac)
         if jnp.finfo(x.dtype).bits < 64:
             met &= _error_estimate(residual, x, r) <= tol
         status = jnp.where(
@@ -231,9 +282,12 @@ def solve(
     aux = jax.lax.stop_gradient(aux)
     iterations, res, status = aux[0].astype(jnp.int32), aux[1], aux[2].astype(jnp.int32)
     state = theory.constrain(unravel(flat))
+    observables = theory.observables(state)
+    nan = jnp.stack([jnp.any(jnp.isnan(v)) for v in jax.tree_util.tree_leaves(observables)])
+    status = jnp.where((status == Status.CONVERGED) & jnp.any(nan), Status.NOT_FINITE, status)
     return Solution(
         state=state,
-        observables=theory.observables(state),
+        observables=observables,
         converged=status == Status.CONVERGED,
         iterations=iterations,
         residual=res,

@@ -188,10 +188,11 @@ def _approach_fold(theory, axis, values, up, down, k, damped_steps, options):
     return jax.lax.stop_gradient((lo, hi)), state
 
 
-def _scalar_root(F, bracket, steps, tol):
-    """Root of a scalar ``F`` in ``bracket`` (where it changes sign): Newton's method safeguarded by
-    bisection, then one Newton step with the gradient left on, whose derivative with respect to
-    anything ``F`` closes over is the implicit one, ``-dF/dp / dF/dtheta``, since ``F = 0`` there."""
+def _scalar_root(F, bracket, steps, tol, ends=False):
+    """Root of a scalar ``F`` in ``bracket`` (where it changes sign, or, with ``ends``, vanishes to
+    ``tol`` at an end): Newton's method safeguarded by bisection, then one Newton step with the gradient left on,
+    whose derivative with respect to anything ``F`` closes over is the implicit one,
+    ``-dF/dp / dF/dtheta``, since ``F = 0`` there."""
 
     def value_and_slope(theta):
         return jax.jvp(F, (theta,), (jnp.ones_like(theta),))
@@ -211,8 +212,13 @@ def _scalar_root(F, bracket, steps, tol):
         return lo, hi, f_lo, new, f_new, slope_new, i + 1
 
     lo, hi = jax.lax.stop_gradient(bracket)
-    theta = 0.5 * (lo + hi)
-    init = (lo, hi, F(lo), theta, *value_and_slope(theta), 0)
+    f_lo, f_hi = F(lo), F(hi)
+    # A root at an end of the bracket (a grid value on the transition, within rounding) is taken as
+    # it is: the sign of F there is that of the rounding, and bisection could leave it.
+    at_end = ends & (jnp.minimum(jnp.abs(f_lo), jnp.abs(f_hi)) <= tol)
+    end = jnp.where(jnp.abs(f_lo) <= jnp.abs(f_hi), lo, hi)
+    theta = jnp.where(at_end, end, 0.5 * (lo + hi))
+    init = (lo, hi, f_lo, theta, *value_and_slope(theta), 0)
     carry = jax.lax.stop_gradient(jax.lax.while_loop(running, body, init))
     root, slope = carry[3], carry[5]
     return root - F(root) / slope, jnp.abs(carry[4])
@@ -239,7 +245,8 @@ def _crossing(theory, axis, states, bracket, steps, tol, solve_options):
 @eqx.filter_jit
 def _instability(theory, axis, state, bracket, steps, tol, solve_options):
     """``det(I - dT/dx) = 0`` at the fixed point ``x(theta)`` solved from ``state``, in ``bracket``."""
-    solve_options = dict(solve_options)
+    # Plain Newton, as on the grid: following the flow would leave the trivial point where it repels.
+    solve_options = {"method": Newton()} | dict(solve_options)
     state = jax.lax.stop_gradient(state)
 
     def point(theta):
@@ -255,7 +262,7 @@ def _instability(theory, axis, state, bracket, steps, tol, solve_options):
         T = lambda u: ravel_pytree(th.unconstrain(th.update(th.constrain(unravel(u)))))[0]
         return jnp.linalg.det(jnp.eye(flat.size, dtype=flat.dtype) - jax.jacfwd(T)(flat))
 
-    value, residual = _scalar_root(F, bracket, steps, tol)
+    value, residual = _scalar_root(F, bracket, steps, tol, ends=True)
     return value, (point(value)[1],), residual
 
 
@@ -309,7 +316,12 @@ def threshold(
         sols, radius = _trivial_branch(theory, axis, grid, options)
         stable = (radius < 1) & sols.converged
         k, any_ = _first(stable[:-1] != stable[1:])
-        state0 = jax.tree.map(lambda x: x[k], sols.state)
+        # A grid value on the threshold (within ~|x_uninformed - x_trivial|) keeps the uninformed
+        # start, from which Newton converges only linearly to the double root: the other end of
+        # the bracket is then the better start for the trivial point.
+        marginal = jnp.abs(1 - radius[k]) <= math.sqrt(tol)
+        end = jnp.where(marginal & (jnp.abs(1 - radius[k + 1]) > jnp.abs(1 - radius[k])), k + 1, k)
+        state0 = jax.tree.map(lambda x: x[end], sols.state)
         value, states, residual = _instability(
             theory, axis, state0, (grid[k], grid[k + 1]), steps, tol, options
         )

@@ -19,6 +19,17 @@ scalar channel of SNR ``r``, the prior's side of every Bayes-optimal state evolu
 ``support(order)`` gives nodes and weights with ``sum_k w_k g(x_k) ~ E_{P0} g(x)`` (exact for the
 Rademacher prior, Gauss-Hermite for the Gaussian part of the others), used to average over the
 planted signal.
+
+**Quadrature.** The posterior mean of a discrete or sparse prior switches over a width that shrinks
+with the SNR (``tanh(r x* + sqrt(r) z)`` over ``1 / sqrt(r)`` in ``z``), where a Gauss-Hermite rule
+converges only algebraically (the Rademacher overlap is ``5e-6`` off at ``r = 10`` with 64 nodes).
+Those averages are Gauss-Legendre panels (:func:`~hdtheory.kernels.quadrature.panel_rule`,
+``max(order // 4, 8)`` nodes a panel) with edges at the Gaussian's scales ``0, +-1.5, +-3.5, +-6`` and at the
+transition ``c`` and ``c +- {1, 4, 16} w`` (``w`` its width): for :class:`Rademacher` per sign of
+``x*``, at ``B = 0``; for :class:`GaussBernoulli`, whose average over the Gaussian part of ``x*`` is
+reduced to one dimension (``B = r x* + sqrt(r) z`` is ``N(0, r (1 + r))`` with
+``E[x* | B] = B / (1 + r)``), at the ``|B|`` where the posterior odds of a non-zero entry are even.
+The :class:`Gaussian` prior's posterior mean is linear, and Gauss-Hermite is exact for it.
 """
 
 import abc
@@ -27,7 +38,23 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .quadrature import hermite_rule, smoothed_expectation
+from .quadrature import hermite_rule, panel_rule, smoothed_expectation
+
+_GAUSSIAN_EDGES = (0.0, 1.5, -1.5, 3.5, -3.5, 6.0, -6.0)
+_TRANSITION_OFFSETS = (0.0, 1.0, -1.0, 4.0, -4.0, 16.0, -16.0)
+
+
+def _transition_rule(center, width, order: int, dtype):
+    """A panel rule for ``E f(xi)``, ``xi ~ N(0, 1)``, with ``f`` switching about each of ``center``
+    (shape ``(..., C)``) over ``width`` (same shape); the leading axes are kept. Not differentiated
+    (the expectation does not depend on the rule)."""
+    center = jnp.nan_to_num(jnp.asarray(center, dtype), posinf=1e3, neginf=-1e3)
+    width = jnp.minimum(jnp.nan_to_num(jnp.asarray(width, dtype), posinf=1e3), 1e3)
+    offsets = jnp.asarray(_TRANSITION_OFFSETS, dtype)
+    cuts = (center[..., None] + width[..., None] * offsets).reshape(center.shape[:-1] + (-1,))
+    fixed = jnp.broadcast_to(jnp.asarray(_GAUSSIAN_EDGES, dtype), center.shape[:-1] + (len(_GAUSSIAN_EDGES),))
+    edges = jax.lax.stop_gradient(jnp.concatenate([fixed, cuts], axis=-1))
+    return panel_rule(edges, max(order // 4, 8))
 
 
 class Prior(eqx.Module):
@@ -55,16 +82,21 @@ class Prior(eqx.Module):
     def sample(self, key, shape, dtype=None):
         """Independent draws from ``P0``."""
 
+    def _rule(self, x, r, order: int):
+        """Nodes and weights, shape ``(len(x), n)``, of ``E_z`` at each support point ``x``."""
+        z, w = hermite_rule(order, x.dtype)
+        return jnp.broadcast_to(z, x.shape + z.shape), jnp.broadcast_to(w, x.shape + w.shape)
+
     def _average(self, f, r, order: int):
         """``E f(r x* + sqrt(r) z, r)`` over ``x* ~ P0`` and ``z ~ N(0, 1)``, differentiable at ``r = 0``."""
         x, wx = self.support(order, jnp.result_type(r, float))
-        z, wz = hermite_rule(order, x.dtype)
+        z, wz = self._rule(x, r, order)
 
         def g(b, args):
-            prior, r, x, wx = args
-            return jnp.sum(wx * f(prior, x, r * x + b[..., None], r), axis=-1)
+            prior, r, x = args
+            return f(prior, x[:, None], r * x[:, None] + b, r)
 
-        return smoothed_expectation(g, r, (self, r, x, wx), z, wz)
+        return smoothed_expectation(g, r, (self, r, x), z, wx[:, None] * wz)
 
     def overlap(self, r, order: int = 64):
         """``E x* mean(B, r)``, ``B = r x* + sqrt(r) z``: the overlap of the scalar channel of SNR
@@ -115,6 +147,13 @@ class Rademacher(Prior):
         s = jnp.sqrt(self.rho).astype(dtype or jnp.result_type(self.rho, float))
         return jnp.stack([-s, s]), jnp.full((2,), 0.5, s.dtype)
 
+    def _rule(self, x, r, order: int):
+        """Panels about ``B = r x + sqrt(r) z = 0``: ``z = -sqrt(r) x``, width ``1 / sqrt(rho r)``."""
+        r = jnp.maximum(r, jnp.finfo(x.dtype).tiny)
+        center = -jnp.sqrt(r) * x[:, None]
+        width = jnp.broadcast_to(1 / jnp.sqrt(self.rho * r), center.shape)
+        return _transition_rule(center, width, order, x.dtype)
+
     def sample(self, key, shape, dtype=None):
         sign = jnp.where(jax.random.bernoulli(key, 0.5, shape), 1.0, -1.0)
         return (jnp.sqrt(self.rho) * sign).astype(dtype or float)
@@ -150,6 +189,37 @@ class GaussBernoulli(Prior):
         t, w = hermite_rule(order, dtype)
         x = jnp.concatenate([jnp.zeros((1,), t.dtype), t])
         return x, jnp.concatenate([jnp.reshape(1 - self.rho, (1,)).astype(t.dtype), self.rho * w])
+
+    def _by_component(self, f, r, order: int, zero: bool = True):
+        """``(1 - rho) E f(B_0, r) + rho E f(B_1, r)``, ``B_0 ~ N(0, r)`` (``x* = 0``; left out
+        without ``zero``) and ``B_1 ~ N(0, r (1 + r))`` (``x* ~ N(0, 1)``), each by panels about the
+        ``|B|`` where the posterior odds of a non-zero entry are even,
+        ``B_c^2 = (1 + r) (log(1 + r) + 2 log((1 - rho) / rho))``, over its width ``(1 + r) / B_c``."""
+        dtype = jnp.result_type(r, float)
+        r = jnp.asarray(r, dtype)
+        safe = jnp.maximum(r, jnp.finfo(dtype).tiny)
+        log_odds = jnp.log(jnp.where(self.rho < 1, (1 - self.rho) / self.rho, 1.0))
+        b_c = jnp.sqrt(jnp.maximum((1 + safe) * (jnp.log1p(safe) + 2 * log_odds), 0.0))
+        b_c = jnp.where(self.rho < 1, b_c, 1e3)
+        b_width = (1 + safe) / jnp.maximum(b_c, 1.0)
+        components = ((1 - self.rho, r), (self.rho, r * (1 + r)))
+        total = jnp.zeros((), dtype)
+        for weight, var in components if zero else components[1:]:
+            scale = jnp.sqrt(jnp.maximum(var, jnp.finfo(dtype).tiny))
+            center = jnp.stack([b_c, -b_c]) / scale
+            xi, w = _transition_rule(center, jnp.stack([b_width, b_width]) / scale, order, dtype)
+            g = lambda b, args: f(args[0], b, args[1])
+            total = total + weight * smoothed_expectation(g, var, (self, r), xi, w)
+        return total
+
+    def overlap(self, r, order: int = 64):
+        """``rho E[B mean(B, r)] / (1 + r)``, ``B ~ N(0, r (1 + r))``: the average over ``x* = 0``
+        vanishes, and over ``x* ~ N(0, 1)`` ``E[x* | B] = B / (1 + r)``."""
+        f = lambda prior, B, r: B / (1 + r) * prior.mean(B, r)
+        return self._by_component(f, r, order, zero=False)
+
+    def free_entropy(self, r, order: int = 64):
+        return self._by_component(lambda prior, B, r: prior.log_partition(B, r), r, order)
 
     def sample(self, key, shape, dtype=None):
         k1, k2 = jax.random.split(key)

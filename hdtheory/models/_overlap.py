@@ -9,7 +9,9 @@ provides ``_rho``, the upper bound of each entry.
 (AMP's random start): ``q = 0`` exactly is a fixed point of every zero-mean symmetric model, stable
 below weak recovery and repelling above it, and the small overlap lets iteration leave it.
 :func:`hdtheory.solve` follows that iteration's flow (the models are :attr:`monotone`), so that
-Newton's method does not return to the repelling point either.
+Newton's method does not return to the repelling point either, and calls a point converged only if
+it attracts the iteration (just past weak recovery the start's residual is already below the
+tolerance).
 
 **Coordinates.** The solver works on ``u = log(rho - q)``, the log of the MMSE, floored at
 ``log(rho eps)`` (``eps`` the machine epsilon): ``q = 0`` is at ``u = log rho`` (beyond it the map
