@@ -86,3 +86,27 @@ def test_parameters_are_checked_before_tracing():
         Kepler(a=-1.0)
     # Traced values are not checked (no host sync inside jit).
     assert jax.jit(lambda a: hd.solve(Kepler(a=a)).observables["x"])(0.5).shape == ()
+
+
+class OutsideFormulas(hd.FixedPointTheory):
+    """``x = x / 2 - eps``: the fixed point ``x = -2 eps`` lies where the observable ``sqrt(x)`` has
+    no value, as an overlap that rounds below zero does."""
+
+    eps: jax.Array = parameter(1e-3, NONNEGATIVE, "how far below zero the fixed point lies")
+
+    def init(self, kind="uninformed"):
+        return jnp.asarray(1.0)
+
+    def update(self, state):
+        return state / 2 - self.eps
+
+    def observables(self, state):
+        return {"x": state, "root": jnp.sqrt(state)}
+
+
+def test_a_nan_observable_is_never_converged():
+    """A solve that meets its tolerance where an observable is NaN reports ``NOT_FINITE``; the same
+    theory with its fixed point inside the formulas' domain converges (one compiled program)."""
+    solutions = jax.vmap(lambda eps: hd.solve(OutsideFormulas(eps=eps)))(jnp.asarray([1e-3, 0.0]))
+    assert solutions.status.tolist() == [hd.Status.NOT_FINITE, hd.Status.CONVERGED]
+    assert solutions.converged.tolist() == [False, True]

@@ -69,7 +69,8 @@ from .erm import ERM, Overlaps
 
 
 def _array(x):
-    return jnp.asarray(x, dtype=jnp.result_type(x, float))
+    x = jnp.asarray(x)
+    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(float)
 
 
 class GCM(ERM):
