@@ -148,12 +148,40 @@ class ERM(FixedPointTheory):
         return kernels.CHANNELS[self.teacher](self.noise)
 
     def init(self, kind: str = "uninformed") -> Overlaps:
+        """A start for the solver; for ridge (square loss, linear teacher) the fixed point itself.
+
+        Ridge's fixed point is in closed form, and near the interpolation peak (``alpha ~ 1``,
+        small ``lam``, where ``V ~ 1 / sqrt(lam)`` or ``(1 - alpha) / lam``) Newton's method from a
+        generic start runs off to a spurious solution at infinity. The solver still verifies it
+        (and differentiates the fixed point, not the start). Subclasses with other equations
+        (:class:`~hdtheory.GCM`) start generically.
+        """
         dtype = jnp.result_type(self.alpha, self.lam, self.rho, float)
         overlap = {"uninformed": 0.1, "informed": 0.9}[kind]
         one = jnp.ones((), dtype)
+        if type(self) is ERM and self.loss == "square" and self.teacher == "linear":
+            return self._ridge_fixed_point(one)
         # The student's scale is the teacher's for a linear teacher, the labels' (+-1) otherwise.
         q = one if self.channel.classification else self.rho * one
         return Overlaps(m=overlap * jnp.sqrt(self.rho * q), q=q, V=one)
+
+    def _ridge_fixed_point(self, one) -> Overlaps:
+        r"""The square-loss fixed point for the linear teacher, in closed form.
+
+        ``Vhat = mhat = alpha / (1 + V)``, so ``V = 1 / (lam + Vhat)`` is the positive root of
+        ``lam V^2 + (lam + alpha - 1) V - 1 = 0``; then ``m = rho mhat V`` and, from
+        ``qhat = alpha (rho + noise - 2 m + q) / (1 + V)^2``, ``q (1 - a) = rho (mhat V)^2 +
+        a (rho + noise - 2 m)`` with ``a = alpha V^2 / (1 + V)^2``.
+        """
+        lam, alpha, rho = self.lam * one, self.alpha * one, self.rho * one
+        b = lam + alpha - 1
+        # The root without cancellation for either sign of b (lam = 0 needs alpha > 1: then b > 0).
+        V = jnp.where(b > 0, 2 / (b + jnp.sqrt(b * b + 4 * lam)), (jnp.sqrt(b * b + 4 * lam) - b) / (2 * lam))
+        mhat = alpha / (1 + V)
+        m = rho * mhat * V
+        a = alpha * (V / (1 + V)) ** 2
+        q = (rho * (mhat * V) ** 2 + a * (rho + self.noise - 2 * m)) / (1 - a)
+        return Overlaps(m=m, q=q, V=V)
 
     def unconstrain(self, state: Overlaps) -> jax.Array:
         """``(atanh(m / sqrt(rho q)), log q, log V)``: the domain's boundary is at infinity.
