@@ -18,19 +18,12 @@ import numpy as np
 @functools.lru_cache(maxsize=None)
 def _rule(order: int) -> tuple[np.ndarray, np.ndarray]:
     # Golub-Welsch: the nodes are the eigenvalues of the Jacobi matrix of the probabilists' Hermite
-    # polynomials (off-diagonal sqrt(k)). The weights are 1 / sum_{k < order} p_k(z_i)^2, with
-    # p_k = He_k / sqrt(k!) by the stable orthonormal recurrence: accurate relative to each weight,
-    # where the squared eigenvector components are accurate only relative to the largest one (which
-    # ruins the far nodes of a rule for a high-degree polynomial).
+    # polynomials (off-diagonal sqrt(k)), the weights the squared first components of the
+    # eigenvectors. Stable at any order, unlike the three-term recurrence in hermegauss.
     off = np.sqrt(np.arange(1, order, dtype=float))
-    nodes = np.linalg.eigvalsh(np.diag(off, 1) + np.diag(off, -1))
+    nodes, vectors = np.linalg.eigh(np.diag(off, 1) + np.diag(off, -1))
+    weights = vectors[0] ** 2
     nodes = 0.5 * (nodes - nodes[::-1])  # exact symmetry
-    previous, current = np.zeros_like(nodes), np.ones_like(nodes)
-    total = current**2
-    for k in range(1, order):
-        previous, current = current, (nodes * current - math.sqrt(k - 1) * previous) / math.sqrt(k)
-        total += current**2
-    weights = 1 / total
     weights = 0.5 * (weights + weights[::-1])
     return nodes, weights / weights.sum()
 

@@ -130,8 +130,8 @@ def test_threshold_derivative_matches_finite_differences():
     assert 0.31 < value < 0.35
     fd = (locate(1e-4 + h) - locate(1e-4 - h)) / (2 * h)
     # The implicit derivative drops d f / d x, zero at a fixed point up to the quadrature's accuracy
-    # (order 32); leaving out a term would be off by O(1).
-    np.testing.assert_allclose(jax.grad(locate)(1e-4), fd, rtol=5e-3)
+    # (order 32, panels of 8 nodes: 0.6% here); leaving out a term would be off by O(1).
+    np.testing.assert_allclose(jax.grad(locate)(1e-4), fd, rtol=1e-2)
 
 
 def test_bad_parameters_are_rejected():

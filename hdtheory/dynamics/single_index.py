@@ -43,6 +43,7 @@ Link and activation of up to :data:`MAX_COEFFICIENTS` coefficients (degree 63) a
 ``overlap = m / sqrt(q)`` and ``iterations = t / b``.
 """
 
+import functools
 import math
 
 import equinox as eqx
@@ -50,7 +51,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import kernels
 from .._theory import NONNEGATIVE, POSITIVE, Interval, ParameterError, choice, integer, parameter
 from ._schedule import Scheduled
 
@@ -64,6 +64,28 @@ class Overlaps(eqx.Module):
 
 MAX_COEFFICIENTS = 64
 """The longest Hermite expansion of link or activation that :class:`SingleIndex` accepts."""
+
+
+@functools.lru_cache(maxsize=None)
+def _rule(order: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss-Hermite nodes and weights (``E[f(z)]``, ``z ~ N(0, 1)``) with relatively accurate weights.
+
+    The nodes are the eigenvalues of the Jacobi matrix (Golub-Welsch); the weights
+    ``1 / sum_{k < order} p_k(z_i)^2`` (``p_k = He_k / sqrt(k!)``, by the stable orthonormal
+    recurrence), normalised to sum to one. Golub-Welsch weights (squared eigenvector components)
+    are accurate only to rounding relative to the largest weight, which ruins the far nodes of a
+    rule for a high-degree polynomial.
+    """
+    off = np.sqrt(np.arange(1, order, dtype=float))
+    nodes = np.linalg.eigvalsh(np.diag(off, 1) + np.diag(off, -1))
+    nodes = 0.5 * (nodes - nodes[::-1])  # exact symmetry
+    previous, current = np.zeros_like(nodes), np.ones_like(nodes)
+    total = current**2
+    for k in range(1, order):
+        previous, current = current, (nodes * current - math.sqrt(k - 1) * previous) / math.sqrt(k)
+        total += current**2
+    weights = 1 / total
+    return nodes, weights / weights.sum()
 
 
 def hermite_series(coefficients, z):
@@ -132,7 +154,13 @@ class SingleIndex(Scheduled):
 
     def _expect(self, fn, state):
         cov = jnp.array([[state.q, state.m], [state.m, 1.0]])
-        return kernels.gaussian_expectation_2d(fn, cov, self.order or self.exact_order)
+        nodes, weights = _rule(self.order or self.exact_order)
+        z = jnp.asarray(nodes, cov.dtype)
+        w = jnp.asarray(weights, cov.dtype)
+        chol = jnp.linalg.cholesky(cov)
+        lam = chol[0, 0] * z[:, None] + 0.0 * z[None, :]
+        nu = chol[1, 0] * z[:, None] + chol[1, 1] * z[None, :]
+        return jnp.tensordot(jnp.outer(w, w), fn(lam, nu), axes=((0, 1), (0, 1)))
 
     def init(self) -> Overlaps:
         dtype = jnp.result_type(self.lr, self.m0, float)
