@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 import jax
@@ -26,8 +27,9 @@ def run(args, **env):
     """``hdtheory ARGS`` in a new process: (its JSON answer, its stderr)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("HDTHEORY_", "XDG_CACHE"))}
     environ |= {"JAX_LOG_COMPILES": "1", "JAX_EXPLAIN_CACHE_MISSES": "1"} | env
+    # Run outside the checkout, so that the installed package (with hdtheory.kernels) is imported.
     done = subprocess.run([sys.executable, "-m", "hdtheory.cli", *args], capture_output=True, text=True,
-                          env=environ, timeout=900)
+                          env=environ, timeout=900, cwd=tempfile.gettempdir())
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout), done.stderr
 
@@ -126,7 +128,8 @@ def test_import_loads_no_solver_dependency_until_a_name_is_used():
             "print(sorted(m for m in heavy if m in sys.modules))\n"
             "hd.ERM; print(sorted(m for m in heavy if m in sys.modules))\n"
             "hd.simulate.simulate; import hdtheory.plot; print(hd.plot.heatmap.__name__)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=tempfile.gettempdir())
     assert done.returncode == 0, done.stderr
     before, after, plot = done.stdout.splitlines()
     assert before == "[]"

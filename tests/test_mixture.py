@@ -1,6 +1,7 @@
 """The Gaussian-mixture classification model: reductions, a closed form, simulation, gradients, input."""
 
 import subprocess
+import tempfile
 import sys
 
 import jax
@@ -123,7 +124,8 @@ def test_command_line():
     np.testing.assert_allclose(np.asarray(theory._rho()), np.full(4, 0.25))
     with pytest.raises(ParameterError, match="intercept"):
         build_theory("mixture", ["intercept=2"])
+    # Run outside the checkout, so that the installed package (with hdtheory.kernels) is imported.
     result = subprocess.run([sys.executable, "-m", "hdtheory.cli", "eval", "mixture", "K=3", "loss=logistic"],
-                            capture_output=True, text=True, timeout=300)
+                            capture_output=True, text=True, timeout=300, cwd=tempfile.gettempdir())
     assert result.returncode == 2, result.stderr
     assert "loss" in result.stderr and len(result.stderr.strip().splitlines()) == 1
