@@ -45,6 +45,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import tomllib
 from pathlib import Path
 
@@ -408,6 +409,11 @@ def prepare_output(out: Path, overwrite: bool = False) -> bool:
     return created
 
 
+INTERRUPTED = threading.Event()
+"""Set by the command line's SIGINT handler. Python drops a ``KeyboardInterrupt`` raised inside a
+garbage-collector callback (jax installs one), so :func:`staged` also checks this before it writes."""
+
+
 @contextlib.contextmanager
 def staged(out: Path, created: bool = False):
     """A hidden folder inside ``out`` to write into: when the block ends normally its files are moved
@@ -417,6 +423,8 @@ def staged(out: Path, created: bool = False):
     try:
         stage = Path(tempfile.mkdtemp(prefix=".hdtheory-partial-", dir=out))
         yield stage
+        if INTERRUPTED.is_set():  # an interrupt that a callback swallowed still cancels the write
+            raise KeyboardInterrupt
         files = sorted(stage.iterdir())
         for file in files:
             if (out / file.name).is_dir():

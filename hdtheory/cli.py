@@ -17,11 +17,14 @@ exit status 0, since it is a result, not an error. An interrupt (Ctrl-C) is one 
 """
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import math
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 import jax
@@ -504,6 +507,33 @@ def _use_device(device: str | None) -> None:
             raise UsageError("--device gpu: jax finds no GPU (install jax[cuda12], see the README)") from None
 
 
+@contextlib.contextmanager
+def _interrupts(flag):
+    """Ctrl-C raises ``KeyboardInterrupt`` and also sets ``flag``: Python reports and drops an
+    exception raised in a garbage-collector callback, so an interrupt that lands there would be lost
+    (and printed) without it. Only in the main thread, where signal handlers can be installed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_sigint(signum, frame):
+        flag.set()
+        raise KeyboardInterrupt
+
+    def unraisable(info, default=sys.unraisablehook):
+        if not issubclass(info.exc_type, KeyboardInterrupt):
+            default(info)
+
+    flag.clear()
+    previous_handler, previous_hook = signal.signal(signal.SIGINT, on_sigint), sys.unraisablehook
+    sys.unraisablehook = unraisable
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+        sys.unraisablehook = previous_hook
+
+
 def main(argv=None) -> int:
     p = parser()
     args, extra = p.parse_known_args(argv)
@@ -516,12 +546,16 @@ def main(argv=None) -> int:
     if not args.no_cache:  # HDTHEORY_NO_CACHE=1 or HDTHEORY_CACHE_DIR="" turn it off, too
         from ._cache import enable_cache
         enable_cache()
-    from ._config import OutputError
+    from ._config import INTERRUPTED, OutputError
     from ._theory import ParameterError
 
     try:
-        _use_device(args.device)
-        return args.run(args)
+        with _interrupts(INTERRUPTED):
+            _use_device(args.device)
+            status = args.run(args)
+        if INTERRUPTED.is_set():
+            raise KeyboardInterrupt
+        return status
     except (UsageError, ParameterError, OutputError) as error:
         return _report("error", error, 2)
     except KeyboardInterrupt:

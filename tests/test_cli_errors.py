@@ -291,6 +291,30 @@ def test_executable_ctrl_c_is_one_line_and_leaves_nothing(tmp_path):
     assert not out.exists()
 
 
+def test_an_interrupt_that_a_callback_swallows_still_stops_the_write(capsys, monkeypatch, tmp_path):
+    # Python drops a KeyboardInterrupt raised inside a garbage-collector callback (jax installs one):
+    # the computation then runs to its end. The interrupt must still cancel the files and exit 130.
+    from hdtheory import _config
+
+    real_run = _config.run
+
+    def run_swallowing_an_interrupt(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(_config, "run", run_swallowing_an_interrupt)
+    config = tmp_path / "ridge.toml"
+    config.write_text(GOOD)
+    out = tmp_path / "out"
+    status, stdout, stderr = main(capsys, "sweep", str(config), "--out", str(out), "--json")
+    assert (status, stdout, stderr) == (130, "", "hdtheory: interrupted\n")
+    assert not out.exists()
+
+
 def test_simulate_krr_takes_its_modes_from_d(capsys):
     # krr's theory sums an infinite spectrum; its simulation is a finite kernel of d modes, compared
     # here with the theory of the same finite kernel (KRR(modes=d)), within the finite-size error.
