@@ -92,8 +92,9 @@ class Newton(eqx.Module):
 
     def step(self, residual, x, r, active, jac=None):
         jac = jax.jacfwd(residual)(x) if jac is None else jac
-        direction = -jnp.linalg.solve(jac, r)
-        norm = jnp.linalg.norm(r)
+        lu = jax.scipy.linalg.lu_factor(jac)
+        direction = -jax.scipy.linalg.lu_solve(lu, r)
+        norm, length = jnp.linalg.norm(r), jnp.linalg.norm(direction)
         fallback = x + (1 - self.damping) * r
         # About a stable fixed point of a monotone map (I - T')^-1 is non-negative, so that a Newton
         # step against the residual in some coordinate heads for a repelling point.
@@ -102,7 +103,13 @@ class Newton(eqx.Module):
 
         def accepted(t, r_trial, r_kept):
             finite = jnp.all(jnp.isfinite(r_trial))
-            decrease = jnp.linalg.norm(r_trial) <= (1 - 1e-4 * t) * norm
+            # The residual decreases, or the Newton step from the trial, measured with the Jacobian
+            # at x, is shorter (Deuflhard's natural monotonicity test, invariant under linear
+            # changes of coordinates): along a curved valley of slow convergence (max-margin at
+            # large alpha) the residual's fast components grow quadratically with t and the first
+            # test alone crawls; the second weighs each component by the inverse Jacobian.
+            natural = jnp.linalg.norm(jax.scipy.linalg.lu_solve(lu, r_trial)) <= (1 - t / 4) * length
+            decrease = (jnp.linalg.norm(r_trial) <= (1 - 1e-4 * t) * norm) | natural
             holds = jnp.linalg.norm(r_trial) >= 0.5 * jnp.linalg.norm(r_kept)
             onward = (jnp.vdot(r_trial, r) > 0) & holds
             return finite & jnp.where(flow, onward, decrease)
@@ -141,6 +148,11 @@ def _attracting(jac) -> jax.Array:
     inverse = jnp.linalg.inv(-jac)
     slack = jnp.sqrt(jnp.finfo(inverse.dtype).eps) * jnp.max(jnp.abs(inverse))
     return jnp.all(jnp.isfinite(inverse)) & jnp.all(inverse >= -slack)
+
+
+_ROUNDING = 16
+"""A state that the map moves by at most this many machine epsilons (relative, entry by entry, in
+the theory's own variables) is a fixed point to rounding."""
 
 
 def _default_tol(dtype) -> float:
@@ -183,6 +195,10 @@ def solve(
             threshold: just past weak recovery the uninformed start has a residual below ``tol``
             next to the repelling ``q = 0``, and a small residual near a bifurcation is no small
             error.
+            A state that the map moves by no more than rounding (16 machine epsilons of each
+            entry, in the theory's own variables) is converged too: near perfect recovery the
+            solver's coordinates (``log(rho - q)``) are finer than ``q`` holds, and the residual
+            has a floor of rounding there.
             Below 64 bits the Newton estimate of the error, ``(I - T')^{-1} (T(x) - x)``, must meet
             it in any case; where it cannot (an ill-conditioned fixed point), the solve ends
             ``Status.MAX_STEPS``, not converged.
@@ -238,13 +254,22 @@ def solve(
     # compute it there anyway.
     flow = getattr(method, "follow_flow", False)
 
+    def settled(x, r):
+        # The iteration moves the theory's own variables by rounding only: where the solver's
+        # coordinates resolve more than those variables hold (log(rho - q) near perfect recovery,
+        # q = rho - exp(u) rounded to q's precision), the residual has a floor above tol there.
+        state = ravel_pytree(theory.constrain(unravel(x)))[0]
+        mapped = ravel_pytree(theory.constrain(unravel(x + r)))[0]
+        return jnp.all(jnp.abs(mapped - state) <= _ROUNDING * jnp.finfo(x.dtype).eps * jnp.abs(state))
+
     def done(x, r, jac):
-        small = scaled(x, r) <= tol
+        small = (scaled(x, r) <= tol) | settled(x, r)
         if not flow:
             return small
         # Near a bifurcation I - T' is nearly singular and a small residual leaves the point far
         # from the fixed point: the Newton step (I - T')^-1 r, the distance to it, must be small too.
-        return small & _attracting(jac) & (scaled(x, jnp.linalg.solve(-jac, r)) <= tol)
+        newton = scaled(x, jnp.linalg.solve(-jac, r)) <= tol
+        return small & _attracting(jac) & (newton | settled(x, r))
 
     def iterate(residual, x0):
         def jacobian(x):

@@ -34,16 +34,76 @@ def _errors(loss, lams, **kw):
 def test_ridge_classification_at_large_alpha_matches_its_closed_form():
     """Against the closed form above, exact at any alpha (derived here, independent of the model).
 
-    Aubin et al. 2020 (NeurIPS, "Generalization error in high-dimensional perceptrons") report that
-    ridge classification decays as ``~0.24 / sqrt(alpha)`` at large alpha; their exact constant
-    was not retrieved for this test, so only its order is checked, at ``lam = 0.24 / sqrt(alpha)``.
+    Its large-alpha limit: the least-squares student is ``mu w* + e`` with ``mu = sqrt(2 / pi)``
+    and an error ``e`` of variance ``(1 - 2 / pi) / alpha`` per entry, so the angle to the teacher
+    is ``sqrt((pi / 2 - 1) / alpha)`` and the error ``sqrt(pi / 2 - 1) / (pi sqrt(alpha))``
+    ``= 0.2405 / sqrt(alpha)``, the rate Aubin et al. 2020 (NeurIPS, "Generalization error in
+    high-dimensional perceptrons", Fig. 2) show for ridge classification.
     """
     lams = 0.24 / jnp.sqrt(ALPHAS)
     sol = _errors("square", lams)
     assert bool(jnp.all(sol.converged))
     ref = ridge_classification_closed_form(np.asarray(ALPHAS), np.asarray(lams), 1.0)
     np.testing.assert_allclose(sol.observables["test_error"], ref, rtol=1e-7)
-    assert 0.2 < float(ref[-1] * np.sqrt(1e4)) < 0.3
+    limit = np.sqrt(np.pi / 2 - 1) / np.pi
+    assert float(sol.observables["test_error"][-1]) * np.sqrt(1e4) == pytest.approx(limit, rel=2e-2)
+
+
+# Large-alpha constants of the noiseless sign teacher (alpha times the 0-1 error), from the
+# statistical physics of the perceptron:
+BAYES_RATE = 0.442  # Opper & Haussler 1991 (PRL 66, 2677), the Bayes-optimal error 0.442 / alpha
+MAX_MARGIN_RATE = 0.500  # Opper, Kinzel, Kleinz & Nehl 1990 (J. Phys. A 23, L581), 0.500 / alpha
+
+
+def test_bayes_optimal_error_decays_as_its_published_rate():
+    alphas = jnp.array([1e3, 1e4])
+    sol = jax.jit(jax.vmap(lambda a: hd.solve(hd.BayesGLM(alpha=a, channel="sign"))))(alphas)
+    assert bool(jnp.all(sol.converged))
+    np.testing.assert_allclose(sol.observables["gen_error"] * alphas, BAYES_RATE, rtol=1e-3)
+
+
+@pytest.fixture(scope="module")
+def sign_teacher_lam_scan():
+    """The test error of hinge and logistic at alpha = 1e3 and 1e4 over lam = c / alpha^2 (the
+    scaling of the optimal lam), and hinge at lam = 1e-12 (max-margin): one program per loss."""
+    alphas = jnp.array([1e3, 1e4])
+    c = jnp.logspace(-1.5, 1.5, 13)
+    lam = jnp.concatenate([c[None, :] / alphas[:, None] ** 2, jnp.full((2, 1), 1e-12)], axis=1)
+    alpha = jnp.broadcast_to(alphas[:, None], lam.shape)
+    out = {}
+    for loss in ("hinge", "logistic"):
+        run = jax.jit(jax.vmap(jax.vmap(lambda a, l: hd.solve(hd.ERM(alpha=a, lam=l, loss=loss)))))
+        out[loss] = run(alpha, lam)
+    return alpha, out
+
+
+def test_max_margin_at_large_alpha_converges_to_its_published_rate(sign_teacher_lam_scan):
+    """Hinge at ``lam -> 0`` is the max-margin classifier: at alpha = 1e4 its fixed point lies far
+    along a slowly converging valley (``q ~ 1e8``) that plain backtracking crawled along."""
+    alpha, out = sign_teacher_lam_scan
+    sol = out["hinge"]
+    assert bool(jnp.all(sol.converged)), sol.status
+    assert int(jnp.max(sol.iterations)) <= 60
+    rate = np.asarray(sol.observables["test_error"] * alpha)[:, -1]
+    np.testing.assert_allclose(rate, MAX_MARGIN_RATE, rtol=2e-3)
+
+
+def test_hinge_and_logistic_at_their_optimal_lam_lie_between_bayes_and_max_margin(sign_teacher_lam_scan):
+    """Aubin et al. 2020 (NeurIPS, Fig. 3): at their optimal lam, logistic and hinge reach the
+    Bayes-optimal rate ``1 / alpha`` as alpha grows, logistic within a fraction of a percent of the
+    Bayes-optimal error, hinge between it and max-margin. The optimal lam scales as ``alpha^-2``:
+    the minimum over ``c / alpha^2`` is interior and its rate is the same at alpha = 1e3 and 1e4."""
+    alpha, out = sign_teacher_lam_scan
+    best = {}
+    for loss, sol in out.items():
+        assert bool(jnp.all(sol.converged)), (loss, sol.status)
+        rate = np.asarray(sol.observables["test_error"] * alpha)[:, :-1]
+        assert np.all((np.argmin(rate, axis=1) > 0) & (np.argmin(rate, axis=1) < rate.shape[1] - 1)), loss
+        best[loss] = rate.min(axis=1)
+        np.testing.assert_allclose(best[loss][0], best[loss][1], rtol=1e-3, err_msg=loss)
+    assert np.all(BAYES_RATE * (1 - 1e-3) < best["logistic"])
+    assert np.all(best["logistic"] < BAYES_RATE * 1.005)
+    assert np.all(best["logistic"] < best["hinge"]) and np.all(best["hinge"] < MAX_MARGIN_RATE)
 
 
 @pytest.mark.parametrize("loss", ["logistic", "hinge"])
