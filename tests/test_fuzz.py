@@ -540,6 +540,28 @@ def test_subspace_clustering_bounds(snr, alpha, rho):
 
 
 # --------------------------------------------------------------------------------------------------
+# Gaussian mixtures (K = 3, balanced, orthogonal means).
+
+
+@pytest.mark.parametrize("loss", ["cross-entropy", "square"])
+@fuzz(10)
+@given(alpha=positive(1e-3, 1e3), lam=positive(1e-4, 1e3), snr=positive(1e-3, 1e3))
+def test_mixture_bounds(loss, alpha, lam, snr):
+    k = 3
+    params = dict(alpha=alpha, lam=lam, snr=snr, K=k, loss=loss)
+    sol = hd.solve(hd.Mixture(**params))
+    if not finite_or_flagged("Mixture", params, sol):
+        return
+    obs = {key: float(v) for key, v in sol.observables.items()}
+    # Balanced clusters with orthogonal means are exchangeable: the estimator's scores favour the
+    # true cluster or none, so that its error is at most chance's, 1 - 1/k. The norm and the
+    # training loss are non-negative.
+    within("Mixture", params, obs, "test_error", 0.0, 1 - 1 / k)
+    for key in ("norm", "train_loss"):
+        assert obs[key] >= 0, f"Mixture({params}): {key} = {obs[key]} < 0"
+
+
+# --------------------------------------------------------------------------------------------------
 # ODE theories.
 
 
