@@ -159,15 +159,14 @@ def _default_tol(dtype) -> float:
     return 1e-10 if jnp.finfo(dtype).bits >= 64 else 1e-5
 
 
-def _error_estimate(residual, x, r):
+def _newton_error(jac, x, r) -> jax.Array:
     """``max_i |e_i| / (1 + |x_i|)`` for the Newton estimate ``e = (I - T')^{-1} r`` of ``x - x*``.
 
-    Below 64 bits a residual under the tolerance is not an error under it where ``I - T'`` is
-    nearly singular (near an interpolation peak), and the rounding of ``r`` is amplified alike:
-    a solve is converged only when this estimate meets the tolerance too.
+    Near a bifurcation or an interpolation peak ``I - T'`` is nearly singular: a small residual is
+    no small error there.
     """
-    step = jnp.linalg.solve(jax.jacfwd(residual)(x), r)
-    return jnp.where(jnp.all(jnp.isfinite(step)), jnp.max(jnp.abs(step) / (1 + jnp.abs(x))), jnp.inf)
+    error = jnp.abs(jnp.linalg.solve(-jac, r)) / (1 + jnp.abs(x))
+    return jnp.where(jnp.all(jnp.isfinite(error)), jnp.max(error), jnp.inf)
 
 
 @eqx.filter_jit
@@ -250,9 +249,10 @@ def solve(
 
     # Following the flow of a monotone map, a residual below tol is convergence only at a point that
     # attracts the iteration: the uninformed start lies within tol of the repelling q = 0 just past
-    # weak recovery. The Jacobian this needs is carried to the next Newton step, which would
-    # compute it there anyway.
+    # weak recovery. Below 64 bits the Newton estimate of the error must meet tol too. The Jacobian
+    # these need is carried to the next Newton step, which would compute it there anyway.
     flow = getattr(method, "follow_flow", False)
+    low_precision = jnp.finfo(flat0.dtype).bits < 64
 
     def settled(x, r):
         # The iteration moves the theory's own variables by rounding only: where the solver's
@@ -263,17 +263,22 @@ def solve(
         return jnp.all(jnp.abs(mapped - state) <= _ROUNDING * jnp.finfo(x.dtype).eps * jnp.abs(state))
 
     def done(x, r, jac):
-        small = (scaled(x, r) <= tol) | settled(x, r)
-        if not flow:
-            return small
+        met = (scaled(x, r) <= tol) | settled(x, r)
+        if flow:
+            met &= _attracting(jac)
         # Near a bifurcation I - T' is nearly singular and a small residual leaves the point far
-        # from the fixed point: the Newton step (I - T')^-1 r, the distance to it, must be small too.
-        newton = scaled(x, jnp.linalg.solve(-jac, r)) <= tol
-        return small & _attracting(jac) & (newton | settled(x, r))
+        # from the fixed point: the Newton step (I - T')^-1 r, the distance to it, must be small.
+        # Below 64 bits always (the rounding of r is amplified alike), and a fixed point to
+        # rounding (settled) is no exception there: it can be cond(I - T') epsilons off.
+        if low_precision:
+            met &= _newton_error(jac, x, r) <= tol
+        elif flow:
+            met &= (_newton_error(jac, x, r) <= tol) | settled(x, r)
+        return met
 
     def iterate(residual, x0):
         def jacobian(x):
-            return jax.jacfwd(residual)(x) if flow else None
+            return jax.jacfwd(residual)(x) if flow or low_precision else None
 
         def running(carry):
             x, r, jac, i = carry
@@ -282,7 +287,7 @@ def solve(
 
         def body(carry):
             x, r, jac, i = carry
-            if flow:
+            if isinstance(method, Newton):
                 x, r = method.step(residual, x, r, ~done(x, r, jac), jac=jac)
             else:
                 x, r = method.step(residual, x, r, ~done(x, r, jac))
@@ -292,8 +297,6 @@ def solve(
         res = scaled(x, r)
         diverged = ~jnp.isfinite(res) | too_large(x)
         met = done(x, r, jac)
-        if jnp.finfo(x.dtype).bits < 64:
-            met &= _error_estimate(residual, x, r) <= tol
         status = jnp.where(
             met, Status.CONVERGED, jnp.where(diverged, Status.DIVERGED, Status.MAX_STEPS)
         )

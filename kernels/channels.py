@@ -85,6 +85,12 @@ class Channel(eqx.Module):
     def sample(self, key, z):
         """Labels drawn from ``P(y | z)`` for an array of teacher fields ``z``."""
 
+    def label_moments(self, rho):
+        """``(E[y^2], E[z y])`` for a teacher field ``z ~ N(0, rho)``, in closed form; ``None`` where
+        there is none. The square loss sees the labels through these alone."""
+        del rho
+        return None
+
     def transition_width(self, V):
         """The scale in ``omega`` over which ``Z(y, omega, V)`` changes: ``sqrt(V)`` here, the width
         of the Gaussian smoothing that every channel has; a channel with its own noise widens it.
@@ -108,6 +114,12 @@ class _BinaryChannel(Channel):
 
     def transition_width(self, V):
         return self._coefficients(V)[2]
+
+    def label_moments(self, rho):
+        """``E[y | z] = b (2 Phi(z / s_0) - 1)`` with ``s_0 = s(0)``, so by Stein's lemma
+        ``E[z y] = rho E[d_z E[y | z]] = b rho sqrt(2 / (pi (rho + s_0^2)))``; ``y^2 = 1``."""
+        _, b, s0 = self._coefficients(0.0 * rho)
+        return 1.0 + 0.0 * rho, b * rho * jnp.sqrt(2 / (jnp.pi * (rho + s0**2)))
 
     def log_partition(self, y, omega, V):
         a, b, s = self._coefficients(V)
@@ -255,6 +267,9 @@ class Linear(Channel):
 
     def dlog_partition(self, y, omega, V):
         return (y - omega) / (V + self.noise)
+
+    def label_moments(self, rho):
+        return rho + self.noise, rho
 
     def label_quadrature(self, omega, V, order: int):
         eta, weights = hermite_rule(order, jnp.result_type(omega))

@@ -44,6 +44,14 @@ class Loss(eqx.Module):
         del y, V
         return ()
 
+    def gaussian_residual_averages(self, s2, V):
+        """``(E f'(r), E f(r)^2, E l(y, prox))`` over a Gaussian residual ``r = y - omega ~ N(0, s2)``,
+        in closed form, for a loss of the residual alone, whose ``f = (prox - omega) / V`` is a
+        function of ``r``; ``None`` for the others. With a linear teacher (``y = z + noise``,
+        Gaussian) these are the channel integrals of ERM in closed form."""
+        del s2, V
+        return None
+
     def prox_derivatives(self, y, omega, V):
         """``(prox, d prox / d omega, d prox / d V)``, elementwise.
 
@@ -108,6 +116,24 @@ class Huber(Loss):
 
     def breakpoints(self, y, V):
         return (y - self.delta * (1 + V), y + self.delta * (1 + V))
+
+    def gaussian_residual_averages(self, s2, V):
+        r"""Truncated Gaussian moments: ``f = clip(r / (1 + V), -delta, delta)``.
+
+        With ``c = delta (1 + V)``, ``s = sqrt(s2)``, ``t = c / s``, ``P = P(|r| <= c) = erf(t / sqrt 2)``
+        and ``phi`` the standard normal density: ``E f' = P / (1 + V)``,
+        ``E f^2 = s2 (P - 2 t phi(t)) / (1 + V)^2 + delta^2 (1 - P)``; outside ``|y - prox| = |r| - V delta``
+        (at least ``delta``), so that ``E l = s2 (P - 2 t phi(t)) / (2 (1 + V)^2)
+        + delta (2 s phi(t) - (V + 1/2) delta (1 - P))``.
+        """
+        delta, s = self.delta, jnp.sqrt(s2)
+        t = delta * (1 + V) / s
+        inside = jax.scipy.special.erf(t / jnp.sqrt(2.0))
+        outside = jax.scipy.special.erfc(t / jnp.sqrt(2.0))
+        density = jnp.exp(-0.5 * t**2) / jnp.sqrt(2 * jnp.pi)
+        core = s2 * (inside - 2 * t * density) / (1 + V) ** 2
+        loss = 0.5 * core + delta * (2 * s * density - (V + 0.5) * delta * outside)
+        return inside / (1 + V), core + delta**2 * outside, loss
 
 
 class Logistic(Loss):

@@ -151,10 +151,12 @@ def test_default_chunk_follows_device_memory(monkeypatch):
     assert _sweep._default_chunk(solver, values, devices) == _sweep._CPU_CHUNK * len(devices)
     monkeypatch.setattr(_sweep, "_free_memory", lambda device: 2**30)
     binary = _sweep._default_chunk(solver, values, devices)
-    linear = _sweep._Solver(hd.ERM(loss="square", teacher="linear"), ("alpha",), "uninformed", ())
-    # The linear teacher's labels are a product quadrature rule (96 x 96 nodes, against 2 labels x
-    # 360 panel nodes for the logistic loss on a sign teacher): several times more memory per point.
-    assert 0 < _sweep._default_chunk(linear, values, devices) < binary / 4
+    finer = _sweep._Solver(hd.ERM(panel_order=160), ("alpha",), "uninformed", ())
+    # Four times the panel nodes (2 labels x 1440 against 2 x 360): several times the memory per
+    # point. Ridge's channel integrals are in closed form: a far smaller program.
+    assert 0 < _sweep._default_chunk(finer, values, devices) < binary / 2.5
+    ridge = _sweep._Solver(hd.ERM(loss="square", teacher="linear"), ("alpha",), "uninformed", ())
+    assert _sweep._default_chunk(ridge, values, devices) > 10 * binary
     # The probe is a compilation: it runs once per program, not once per sweep.
     probes = len(_sweep._BYTES_PER_POINT)
     other = _sweep._Solver(hd.ERM(lam=0.3, alpha=2.0), ("alpha",), "uninformed", ())

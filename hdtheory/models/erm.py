@@ -35,9 +35,14 @@ teacher's transition, ``s sqrt(q) / |m|`` in ``xi`` (``s = sqrt(V_0)`` for the s
 narrows as the student aligns with the teacher at large ``alpha``: the integrand is smooth on each
 panel, on the scale of the panel, the edges move smoothly with the state, and the fixed point and
 its derivatives converge exponentially in ``panel_order`` (the default 40 gives the conjugates to
-~1e-13 at ``alpha`` up to 1e4, and the test error there to 1e-6 relative). For the linear teacher the
-``(xi, label)`` integral is a product Gauss-Hermite rule of ``order`` nodes per axis, exact for the
-square loss; for the Huber loss it converges algebraically (kinks inside the rule).
+~1e-13 at ``alpha`` up to 1e4, and the test error there to 1e-6 relative). Where the
+integrals have closed forms there is no quadrature (:meth:`ERM._closed_form`, exact to rounding):
+the square loss sees the labels only through ``E y^2`` and ``E z y`` (:meth:`Channel.label_moments`:
+linear, sign and probit teachers); with a linear teacher the residual ``r = y - omega`` is Gaussian
+of variance ``rho + noise - 2 m + q`` and, for a loss of the residual (Huber), ``f`` a function of
+it, so that the conjugates are truncated Gaussian moments (:meth:`Loss.gaussian_residual_averages`).
+Otherwise, for the linear teacher, the ``(xi, label)`` integral is a product Gauss-Hermite rule of
+``order`` nodes per axis.
 
 **Observables.** ``m, q, V, mhat, qhat, Vhat``; ``test_error`` and ``test_error_total`` (the 0-1 error
 of ``sign(w.x)`` against the noiseless and the noisy label for the sign and probit teachers, the mean
@@ -244,6 +249,39 @@ class ERM(FixedPointTheory):
         edges += [jnp.minimum(c / sqrt_q, bound) for c in _LOSS_EDGES]
         return [jnp.broadcast_to(sign * edge, y.shape) for edge in edges for sign in (-1.0, 1.0)]
 
+    def _closed_form(self, state: Overlaps):
+        """``(mhat, qhat, Vhat, train_loss)`` without quadrature where they have a closed form;
+        ``None`` otherwise (see the module docstring).
+
+        Square loss, any channel with :meth:`Channel.label_moments` ``(E y^2, E z y)``:
+        ``f = (y - omega) / (1 + V)``, so that ``Vhat = alpha / (1 + V)``,
+        ``mhat = alpha E[z y] / (rho (1 + V))`` (Stein's lemma in ``omega_0``) and
+        ``qhat = 2 alpha train_loss = alpha s^2 / (1 + V)^2`` with
+        ``s^2 = E(y - omega)^2 = E y^2 - 2 (m / rho) E[z y] + q``.
+        Linear teacher, a loss of the residual (:meth:`Loss.gaussian_residual_averages`, Huber):
+        ``r = y - omega ~ N(0, rho + noise - 2 m + q)``, ``mhat = Vhat = alpha E f'(r)``,
+        ``qhat = alpha E f(r)^2``.
+        """
+        m, q, V = state.m, state.q, state.V
+        # Outside the domain the map is NaN, as for the quadrature, so solvers reject the step.
+        inside = (q > 0) & (V > 0) & (m**2 <= self.rho * q)
+        alpha, rho = self.alpha, self.rho
+        if self.loss == "square":
+            moments = self.channel.label_moments(rho)
+            if moments is None:
+                return None
+            second, cross = moments
+            s2 = jnp.where(inside, second - 2 * m / rho * cross + q, jnp.nan)
+            return alpha * cross / (rho * (1 + V)), alpha * s2 / (1 + V) ** 2, alpha / (1 + V), 0.5 * s2 / (1 + V) ** 2
+        if not isinstance(self.channel, kernels.Linear):
+            return None
+        s2 = jnp.where(inside, rho + self.noise - 2 * m + q, jnp.nan)
+        averages = self.loss_fn.gaussian_residual_averages(jnp.maximum(s2, jnp.finfo(s2.dtype).tiny), V)
+        if averages is None:
+            return None
+        slope, square, loss = averages
+        return alpha * slope, alpha * square, alpha * slope, loss
+
     def conjugates(self, state: Overlaps):
         """``(mhat, qhat, Vhat)`` at a state.
 
@@ -252,6 +290,9 @@ class ERM(FixedPointTheory):
         ``Vhat = -(alpha / sqrt(q)) E sum_y [xi Z_0 - (m / sqrt(q)) d_omega Z_0] f``.
         """
         m, q, V = state.m, state.q, state.V
+        closed = self._closed_form(state)
+        if closed is not None:
+            return closed[:3]
         y, omega, w, dw = self._channel_terms(state)
         f = (self.loss_fn.prox(y, omega, V) - omega) / V
         xi = omega / jnp.sqrt(q)
@@ -276,8 +317,12 @@ class ERM(FixedPointTheory):
     def observables(self, state: Overlaps) -> dict[str, jax.Array]:
         m, q, V = state.m, state.q, state.V
         mhat, qhat, Vhat = self.conjugates(state)
-        y, omega, w, _ = self._channel_terms(state)
-        train_loss = jnp.sum(w * self.loss_fn(y, self.loss_fn.prox(y, omega, V)))
+        closed = self._closed_form(state)
+        if closed is None:
+            y, omega, w, _ = self._channel_terms(state)
+            train_loss = jnp.sum(w * self.loss_fn(y, self.loss_fn.prox(y, omega, V)))
+        else:
+            train_loss = closed[3]
         test_error, test_error_total = self.channel.test_errors(m, q, self.rho)
         calibration = {}
         if self.channel.classification:
