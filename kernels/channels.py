@@ -115,11 +115,6 @@ class _BinaryChannel(Channel):
     def transition_width(self, V):
         return self._coefficients(V)[2]
 
-    def label_moments(self, rho):
-        """``E[y | z] = b (2 Phi(z / s_0) - 1)`` with ``s_0 = s(0)``, so by Stein's lemma
-        ``E[z y] = rho E[d_z E[y | z]] = b rho sqrt(2 / (pi (rho + s_0^2)))``; ``y^2 = 1``."""
-        _, b, s0 = self._coefficients(0.0 * rho)
-        return 1.0 + 0.0 * rho, b * rho * jnp.sqrt(2 / (jnp.pi * (rho + s0**2)))
 
     def log_partition(self, y, omega, V):
         a, b, s = self._coefficients(V)
@@ -158,6 +153,10 @@ class Sign(_BinaryChannel):
     def _coefficients(self, V):
         return self.noise, 1 - 2 * self.noise, jnp.sqrt(V)
 
+    def label_moments(self, rho):
+        """``E[y | z] = (1 - 2 noise) sign(z)``: ``E[z y] = (1 - 2 noise) sqrt(2 rho / pi)``; ``y^2 = 1``."""
+        return 1.0 + 0.0 * rho, (1 - 2 * self.noise) * jnp.sqrt(2 * rho / jnp.pi)
+
     def test_errors(self, m, q, rho):
         excess = _disagreement(m, q, rho)
         return excess, self.noise + (1 - 2 * self.noise) * excess
@@ -173,6 +172,11 @@ class Probit(_BinaryChannel):
 
     def _coefficients(self, V):
         return 0.0 * V, 1.0 + 0.0 * V, jnp.sqrt(V + self.noise)
+
+    def label_moments(self, rho):
+        """``E[y | z] = 2 Phi(z / sqrt(noise)) - 1``, so by Stein's lemma
+        ``E[z y] = rho E[d_z E[y | z]] = rho sqrt(2 / (pi (rho + noise)))``; ``y^2 = 1``."""
+        return 1.0 + 0.0 * rho, rho * jnp.sqrt(2 / (jnp.pi * (rho + self.noise)))
 
     def test_errors(self, m, q, rho):
         return _disagreement(m, q, rho), _disagreement(m, q, rho + self.noise)
