@@ -125,6 +125,10 @@ def test_quadrature_orders_are_declared_parameters_the_command_line_sets(capsys)
 
     fields = parameters(hd.ERM)
     assert fields["panel_order"].metadata["integer"] and fields["order"].metadata["integer"]
+    rf = parameters(hd.RandomFeatures)
+    assert all(rf[name].metadata["integer"] for name in ("order", "panel_order", "nodes"))
+    with pytest.raises(hd.ParameterError, match="panel_order"):
+        hd.RandomFeatures(panel_order=2)
     assert hd.ERM(panel_order=80).panel_order == 80
     with pytest.raises(hd.ParameterError, match="panel_order"):
         hd.ERM(panel_order=2)

@@ -132,7 +132,7 @@ class ERM(FixedPointTheory):
     )
     loss: str = choice("logistic", kernels.LOSSES, "training loss")
     teacher: str = choice("sign", kernels.CHANNELS, "teacher channel")
-    order: int = integer(96, Interval(8), "Gauss-Hermite nodes per axis (teacher=linear)")
+    order: int = integer(96, Interval(8), "Gauss-Hermite nodes per axis (teacher=linear, no closed form)")
     panel_order: int = integer(40, Interval(4), "Gauss-Legendre nodes per panel (labels +-1)")
 
     def __check_init__(self):

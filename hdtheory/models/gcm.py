@@ -63,8 +63,8 @@ import numpy as np
 from jax.scipy.special import erf
 
 from .. import kernels
-from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, ParameterError
-from .._theory import check_in, choice, is_concrete, parameter
+from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError
+from .._theory import check_in, choice, integer, is_concrete, parameter
 from .erm import ERM, Overlaps
 
 
@@ -316,9 +316,9 @@ class RandomFeatures(FixedPointTheory):
     features: str = choice("gaussian", dict.fromkeys(FEATURE_MATRICES), "law of the projection F")
     loss: str = choice("logistic", kernels.LOSSES, "training loss")
     teacher: str = choice("sign", kernels.CHANNELS, "teacher channel")
-    nodes: int = eqx.field(default=64, static=True)
-    order: int = eqx.field(default=96, static=True)
-    panel_order: int = eqx.field(default=40, static=True)
+    nodes: int = integer(64, Interval(4), "nodes of the Marchenko-Pastur spectrum's rule")
+    order: int = integer(96, Interval(8), "Gauss-Hermite nodes per axis (teacher=linear, no closed form)")
+    panel_order: int = integer(40, Interval(4), "Gauss-Legendre nodes per panel (labels +-1)")
 
     def __check_init__(self):
         if self.activation in RF_ACTIVATIONS and self.features in FEATURE_MATRICES:
