@@ -27,9 +27,6 @@ import sys
 import threading
 from pathlib import Path
 
-import jax
-import numpy as np
-
 
 def _models():
     from .dynamics import DYNAMICS
@@ -113,6 +110,8 @@ def _value(key: str, field, value: str):
 
     ``inf`` and ``nan`` are accepted only where the default is that value (``features=inf``: the
     kernel limit)."""
+    import numpy as np
+
     numbers = _numbers(key, value)
     domain = field.metadata["domain"]
     array = np.ndim(field.default) > 0
@@ -135,6 +134,8 @@ def _numbers(key: str, value: str) -> tuple[float, ...]:
 
 def _trajectory_record(theory, times: list[float]) -> dict:
     """Integrate an ODE theory to ``times`` (one time, or several: a curve)."""
+    import jax
+
     from ._integrate import ODEStatus, integrate
 
     ts = jax.numpy.asarray(times)
@@ -285,6 +286,8 @@ def _check_simulation_memory(theory, d: int) -> None:
 
 def _listed(value):
     """A number or a (nested) list of numbers from a scalar or an array."""
+    import numpy as np
+
     return np.asarray(value).tolist()
 
 
@@ -354,6 +357,8 @@ def _cmd_tune(args) -> int:
 
 
 def _cmd_simulate(args) -> int:
+    import jax
+
     from .simulate import simulate
 
     ode = _is_ode(args.model)
@@ -498,6 +503,8 @@ def parser() -> argparse.ArgumentParser:
 
 def _use_device(device: str | None) -> None:
     """Compute on the CPU only, or check that there is a GPU (jax's default backend when present)."""
+    import jax
+
     if device == "cpu":
         jax.config.update("jax_platforms", "cpu")
     elif device == "gpu":
@@ -542,12 +549,19 @@ def main(argv=None) -> int:
         args.params += extra
     elif extra:
         p.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        # jax loads in the time an interrupt may come: inside the try, so that it is one line too.
+        import jax
+
+        from ._config import INTERRUPTED, OutputError
+        from ._theory import ParameterError
+    except KeyboardInterrupt:
+        print("hdtheory: interrupted", file=sys.stderr)
+        return 130
     jax.config.update("jax_enable_x64", args.precision == "float64")
     if not args.no_cache:  # HDTHEORY_NO_CACHE=1 or HDTHEORY_CACHE_DIR="" turn it off, too
         from ._cache import enable_cache
         enable_cache()
-    from ._config import INTERRUPTED, OutputError
-    from ._theory import ParameterError
 
     try:
         with _interrupts(INTERRUPTED):
