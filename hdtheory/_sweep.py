@@ -204,14 +204,20 @@ def sweep(
     data = {k: (dims, np.reshape(v, shape)) for k, v in out.observables.items()}
     for key in ("converged", "iterations", "residual", "status"):
         data[key] = (dims, np.reshape(getattr(out, key), shape))
-    fixed = {
-        k: (getattr(theory, k) if isinstance(getattr(theory, k), str) else float(getattr(theory, k)))
-        for k in parameters(type(theory))
-        if k not in axes
-    }
+    fixed = {k: _attribute(getattr(theory, k)) for k in parameters(type(theory)) if k not in axes}
     attrs = fixed | {"theory": type(theory).__name__, "hdtheory_version": __version__,
                      "status_codes": ", ".join(f"{s.value}={s.name.lower()}" for s in Status)}
     return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def _attribute(value):
+    """A fixed parameter as a netCDF attribute: a string, a number, or the entries of an array (an
+    empty array, the default of an optional array such as the mixture's ``weights``, as ``[]``)."""
+    if isinstance(value, str):
+        return value
+    if np.ndim(value) == 0:
+        return float(value)
+    return np.asarray(value, float).ravel()
 
 
 def _solve_points(solver, values, chunk, sharding, budget, progress):

@@ -124,8 +124,35 @@ def test_command_line():
     np.testing.assert_allclose(np.asarray(theory._rho()), np.full(4, 0.25))
     with pytest.raises(ParameterError, match="intercept"):
         build_theory("mixture", ["intercept=2"])
+    # The class weights and the means' Gram matrix are array parameters: comma-separated numbers.
+    theory = build_theory("mixture", ["K=3", "weights=0.2,0.3,0.5", "gram=1,0.2,0,0.2,1,0,0,0,1"])
+    np.testing.assert_allclose(np.asarray(theory._rho()), [0.2, 0.3, 0.5])
+    np.testing.assert_allclose(np.asarray(theory.gram), [1, 0.2, 0, 0.2, 1, 0, 0, 0, 1])
+    with pytest.raises(ParameterError, match="weights"):
+        build_theory("mixture", ["K=3", "weights=0.2,0.3"])
     # Run outside the checkout, so that the installed package (with hdtheory.kernels) is imported.
     result = subprocess.run([sys.executable, "-m", "hdtheory.cli", "eval", "mixture", "K=3", "loss=logistic"],
                             capture_output=True, text=True, timeout=300, cwd=tempfile.gettempdir())
     assert result.returncode == 2, result.stderr
     assert "loss" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_sweep_config_takes_the_array_parameters(tmp_path):
+    # A TOML list fixes an array parameter; the Dataset's attributes keep it (an empty array, the
+    # default, as an empty one), and they round-trip through netCDF.
+    import xarray as xr
+
+    from hdtheory import _config, _sweep
+
+    path = tmp_path / "mixture.toml"
+    path.write_text('model = "mixture"\n[parameters]\nK = 3\nweights = [0.2, 0.3, 0.5]\n[axes]\nalpha = [1.0, 2.0]\n')
+    theory = _config.load(path).theory
+    np.testing.assert_allclose(np.asarray(theory._rho()), [0.2, 0.3, 0.5])
+    attrs = {k: _sweep._attribute(getattr(theory, k)) for k in ("weights", "gram", "lam", "loss")}
+    xr.Dataset(attrs=attrs).to_netcdf(tmp_path / "attrs.nc")
+    back = xr.open_dataset(tmp_path / "attrs.nc").attrs
+    np.testing.assert_allclose(back["weights"], [0.2, 0.3, 0.5])
+    assert np.size(back["gram"]) == 0 and back["lam"] == 0.1 and back["loss"] == "cross-entropy"
+    path.write_text('model = "mixture"\n[parameters]\nweights = 0.5\n[axes]\nalpha = [1.0, 2.0]\n')
+    with pytest.raises(_config.ConfigError, match="weights"):
+        _config.load(path)

@@ -132,11 +132,11 @@ class Mixture(FixedPointTheory):
     K: int = integer(3, Interval(2.0), "number of clusters")
     loss: str = choice("cross-entropy", LOSSES, "training loss (logistic: K=2, labels +-1)")
     intercept: int = integer(0, Interval(0.0, 1.0), "1: fit an unpenalised intercept b")
-    # Array-valued settings: fields of their own rather than declared (scalar) parameters, so that
-    # sweeps and the command line, which take scalars, leave them at their values.
-    weights: jax.Array = eqx.field(default=(), converter=jnp.asarray)
+    weights: jax.Array = parameter((), POSITIVE, "cluster probabilities rho_1..rho_K summing to 1 (none: uniform)")
     """Cluster probabilities ``rho_1..rho_K`` (positive, summing to one); ``()`` for uniform."""
-    gram: jax.Array = eqx.field(default=(), converter=jnp.asarray)
+    gram: jax.Array = parameter(
+        (), Interval(), "the means' Gram matrix / snr, K x K or its K^2 entries, PSD (none: identity)"
+    )
     """The means' Gram matrix divided by ``snr``, ``K x K`` (or its ``K^2`` entries), positive
     semi-definite; ``()`` for the identity."""
     order: int = eqx.field(default=24, static=True)
