@@ -101,6 +101,10 @@ def finite_or_flagged(name: str, params: dict, sol) -> bool:
         bad = {k: v for k, v in obs.items() if not np.all(np.isfinite(v))}
         assert not bad, f"{where} converged with non-finite observables: {_shown(bad)}"
         assert status == hd.Status.CONVERGED, f"{where}: converged but status {status!r}"
+        # The residual reported is the one that met the default tolerance (for a fixed point to
+        # rounding, the change of the theory's own variables).
+        tol = 1e-10 if np.asarray(sol.residual).dtype == np.float64 else 1e-5
+        assert float(sol.residual) <= tol, f"{where}: converged with residual {float(sol.residual):g}"
     else:
         assert status in (hd.Status.MAX_STEPS, hd.Status.DIVERGED, hd.Status.NOT_FINITE), (
             f"{where}: status {status!r}"
