@@ -539,6 +539,7 @@ def _interrupts(flag):
     finally:
         signal.signal(signal.SIGINT, previous_handler)
         sys.unraisablehook = previous_hook
+        flag.clear()
 
 
 def main(argv=None) -> int:
@@ -567,8 +568,8 @@ def main(argv=None) -> int:
         with _interrupts(INTERRUPTED):
             _use_device(args.device)
             status = args.run(args)
-        if INTERRUPTED.is_set():
-            raise KeyboardInterrupt
+            if INTERRUPTED.is_set():
+                raise KeyboardInterrupt
         return status
     except (UsageError, ParameterError, OutputError) as error:
         return _report("error", error, 2)
