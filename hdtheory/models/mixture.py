@@ -87,9 +87,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import kernels
-from ..kernels.multivariate import orthant_probability, product_rule, prox_newton, sobol_rule
+from ..kernels.multivariate import orthant_probability, product_rule, sobol_rule
 from .._theory import POSITIVE, FixedPointTheory, Interval, ParameterError, choice, integer
 from .._theory import is_concrete, parameter
+from ._scores import ClassScores, ranking_differences
 
 LOSSES = {"cross-entropy": "softmax cross-entropy", "square": "one-hot square", "logistic": "K = 2"}
 
@@ -102,25 +103,6 @@ class MixtureOverlaps(eqx.Module):
     Q: jax.Array
     V: jax.Array
     b: jax.Array
-
-
-def _complement_basis(K: int) -> np.ndarray:
-    """An orthonormal basis ``(K, K - 1)`` of the complement of the all-ones vector."""
-    q, _ = np.linalg.qr(np.concatenate([np.ones((K, 1)), np.eye(K)[:, : K - 1]], axis=1))
-    return q[:, 1:]
-
-
-def _reduced_cross_entropy(label, u):
-    onehot, basis = label
-    return kernels.cross_entropy(onehot, basis @ u)
-
-
-def _one_hot_square(label, z):
-    return 0.5 * jnp.sum((label - z) ** 2)
-
-
-def _logistic(label, z):
-    return jnp.logaddexp(0.0, -label * z[0])
 
 
 class Mixture(FixedPointTheory):
@@ -173,11 +155,6 @@ class Mixture(FixedPointTheory):
     # The label structure.
 
     @property
-    def outputs(self) -> int:
-        """``P``: the number of coordinates the theory works in."""
-        return self.K - 1 if self._centred else {"square": self.K, "logistic": 1}[self.loss]
-
-    @property
     def _centred(self) -> bool:
         """Whether the minimiser has ``1^T W = 0`` and the theory works in the ``K - 1`` coordinates
         orthogonal to ``1``: the cross-entropy, and the square loss with an intercept (which fits
@@ -188,11 +165,15 @@ class Mixture(FixedPointTheory):
     def _dtype(self):
         return jnp.result_type(self.alpha, self.lam, self.snr, float)
 
-    def _basis(self) -> jax.Array:
-        """``S`` (``K_out x P``): the fitted weights are ``W = S U`` (the score map)."""
-        if self._centred:
-            return jnp.asarray(_complement_basis(self.K), self._dtype)
-        return jnp.eye(self.outputs, dtype=self._dtype)
+    @property
+    def scores(self) -> ClassScores:
+        """The loss's label structure in the theory's coordinates."""
+        return ClassScores(self.K, self.loss, self._centred, self._dtype)
+
+    @property
+    def outputs(self) -> int:
+        """``P``: the number of coordinates the theory works in."""
+        return self.scores.outputs
 
     def _rho(self) -> jax.Array:
         if not self.weights.size:
@@ -203,23 +184,6 @@ class Mixture(FixedPointTheory):
         if not self.gram.size:
             return self.snr * jnp.eye(self.K, dtype=self._dtype)
         return self.snr * jnp.asarray(self.gram, self._dtype).reshape(self.K, self.K)
-
-    def _labels(self):
-        """The per-cluster labels, a pytree with a leading cluster axis, and the loss function."""
-        eye = jnp.eye(self.K, dtype=self._dtype)
-        if self.loss == "cross-entropy":
-            basis = jnp.broadcast_to(self._basis(), (self.K, self.K, self.K - 1))
-            return (eye, basis), _reduced_cross_entropy
-        if self.loss == "square":
-            return eye @ self._basis(), _one_hot_square  # the targets S^T e_c
-        return jnp.asarray([1.0, -1.0], self._dtype), _logistic
-
-    def _prox(self, label, omega, V):
-        if self.loss == "square":
-            return kernels.square_prox(label, omega, V)
-        if self.loss == "logistic":
-            return kernels.Logistic().prox(label, omega, V[0, 0])
-        return prox_newton(_reduced_cross_entropy, label, omega, V)
 
     def _rule(self):
         P = self.outputs
@@ -232,7 +196,7 @@ class Mixture(FixedPointTheory):
     def init(self, kind: str = "uninformed") -> MixtureOverlaps:
         scale = {"uninformed": 0.1, "informed": 1.0}[kind]
         P = self.outputs
-        S = self._basis() if self.loss != "logistic" else jnp.asarray([[1.0, -1.0]], self._dtype).T
+        S = self.scores.basis() if self.loss != "logistic" else jnp.asarray([[1.0, -1.0]], self._dtype).T
         eye = jnp.eye(P, dtype=self._dtype)
         return MixtureOverlaps(M=scale * S.T @ self._G(), Q=eye, V=eye, b=jnp.zeros(P, self._dtype))
 
@@ -264,17 +228,11 @@ class Mixture(FixedPointTheory):
         M, Q, V = state.M, state.Q, state.V
         xi, w = self._rule()
         omega0 = xi @ kernels.multivariate.psd_cholesky(Q).T  # (N, P)
-        labels, loss = self._labels()
-        eye = jnp.eye(self.outputs, dtype=self._dtype)
-
-        def node(label, omega):
-            h = self._prox(label, omega, V)
-            f = -jax.grad(loss, argnums=1)(label, h)
-            H = jax.hessian(loss, argnums=1)(label, h)
-            return f, jnp.linalg.solve(eye + H @ V, H), loss(label, h)
+        scores = self.scores
+        labels, _ = scores.labels()
 
         def cluster(label, mean):
-            return jax.vmap(node, in_axes=(None, 0))(label, omega0 + mean)
+            return jax.vmap(scores.node, in_axes=(None, 0, None))(label, omega0 + mean, V)
 
         f, A, value = jax.vmap(cluster)(labels, M.T + state.b)  # (K, N, ...)
         return w, f, A, value
@@ -306,8 +264,7 @@ class Mixture(FixedPointTheory):
             return jnp.sum(rho * jax.scipy.special.ndtr(-margin))
         K = self.K
         # D_c: rows e_c - e_k, k != c; the scores z = S u ~ N(S M_c, S Q S^T).
-        D = np.stack([np.delete(np.eye(K)[c] - np.eye(K), c, axis=0) for c in range(K)])
-        DS = jnp.asarray(D, self._dtype) @ self._basis()
+        DS = jnp.asarray(ranking_differences(K), self._dtype) @ self.scores.basis()
         means = jnp.einsum("ckp,pc->ck", DS, state.M + state.b[:, None])
         covs = jnp.einsum("ckp,pq,clq->ckl", DS, state.Q, DS)
         right = jax.vmap(lambda a, C: orthant_probability(a, C, self.orthant_order))(means, covs)
@@ -316,7 +273,7 @@ class Mixture(FixedPointTheory):
     def observables(self, state: MixtureOverlaps) -> dict[str, jax.Array]:
         w, _, _, value = self._channel(state)
         train_loss = jnp.einsum("c,n,cn->", self._rho(), w, value)
-        S = self._basis()
+        S = self.scores.basis()
         M, Q, V = S @ state.M, S @ state.Q @ S.T, S @ state.V @ S.T
         out = {"test_error": self.test_error(state), "train_loss": train_loss, "norm": jnp.sqrt(jnp.trace(Q))}
         rows = M.shape[0]
