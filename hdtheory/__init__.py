@@ -19,7 +19,8 @@ _ATTRIBUTES = {
     "._tune": ("Identity", "Log", "Softplus", "Transform", "TuneResult", "tune"),
     ".dynamics": ("Committee",),
     ".models": (
-        "ERM", "BayesGLM", "Spiked", "GCM", "KRR", "RandomFeatures", "SubspaceClustering", "Mixture"
+        "ERM", "BayesGLM", "Spiked", "GCM", "KRR", "RandomFeatures", "SubspaceClustering", "Mixture",
+        "Multiclass", "MulticlassBayes",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -49,7 +50,8 @@ if TYPE_CHECKING:
     from ._transitions import Threshold, iterate, threshold
     from ._tune import Identity, Log, Softplus, Transform, TuneResult, tune
     from .dynamics import Committee
-    from .models import ERM, GCM, KRR, BayesGLM, Mixture, RandomFeatures, Spiked, SubspaceClustering
+    from .models import ERM, GCM, KRR, BayesGLM, Mixture, Multiclass, MulticlassBayes, RandomFeatures, Spiked
+    from .models import SubspaceClustering
 
 __version__ = "0.1.0"
 
@@ -95,4 +97,6 @@ __all__ = [
     "enable_cache",
     "disable_cache",
     "Mixture",
+    "Multiclass",
+    "MulticlassBayes",
 ]

@@ -6,12 +6,13 @@ from .erm import ERM, Overlaps
 from .gcm import GCM, RandomFeatures
 from .krr import KRR
 from .mixture import Mixture
+from .multiclass import Multiclass, MulticlassBayes
 from .spiked import Spiked
 
 MODELS = {"erm": ERM, "bayes-glm": BayesGLM, "spiked": Spiked}
 MODELS |= {"random-features": RandomFeatures, "krr": KRR, "subspace-clustering": SubspaceClustering}
-MODELS |= {"mixture": Mixture}
+MODELS |= {"mixture": Mixture, "multiclass": Multiclass, "multiclass-bayes": MulticlassBayes}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
-__all__ += ["GCM", "RandomFeatures", "KRR", "SubspaceClustering", "Mixture"]
+__all__ += ["GCM", "RandomFeatures", "KRR", "SubspaceClustering", "Mixture", "Multiclass", "MulticlassBayes"]

@@ -110,3 +110,4 @@ from . import gcm  # noqa: E402, F401  (registers random features and kernel rid
 from . import mixture  # noqa: E402, F401  (registers ERM on a Gaussian mixture)
 
 __all__ = ["simulate", "SimulationResult"]
+from . import multiclass  # noqa: E402, F401  (registers ERM on the multi-class teacher-student perceptron)

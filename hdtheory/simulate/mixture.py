@@ -58,12 +58,12 @@ def _one_seed(theory: Mixture, rng, n: int, d: int, rho, G) -> dict:
     evals, evecs = np.linalg.eigh(G)
     means = np.sqrt(d) * O @ (evecs * np.sqrt(np.maximum(evals, 0))) @ evecs.T  # (d, K)
     X, labels = _draw(rng, n, d, rho, means)
-    W, b = _fit(theory, X / np.sqrt(d), labels)  # (outputs, d), (outputs,)
+    W, b = fit_scores(theory.loss, K, float(theory.lam), bool(theory.intercept), X / np.sqrt(d), labels)  # (outputs, d), (outputs,)
     scores = X @ W.T / np.sqrt(d) + b
     X_test, labels_test = _draw(rng, max(n, 10_000), d, rho, means)
     scores_test = X_test @ W.T / np.sqrt(d) + b
     M, Q = W @ means / d, W @ W.T / d
-    out = {"train_loss": _loss(theory, scores, labels), "norm": np.sqrt(np.trace(Q))}
+    out = {"train_loss": mean_loss(theory.loss, K, scores, labels), "norm": np.sqrt(np.trace(Q))}
     if theory.loss == "logistic":
         margin = np.array([1.0, -1.0]) * (M[0] + b[0]) / np.sqrt(Q[0, 0])
         out["test_error"] = float(np.sum(rho * _normal_cdf(-margin)))
@@ -96,40 +96,41 @@ def _population_error(M, Q, rho) -> float:
     return 1.0 - right
 
 
-def _loss(theory: Mixture, scores, labels) -> float:
-    if theory.loss == "logistic":
+def mean_loss(loss: str, K: int, scores, labels) -> float:
+    """The average training loss of ``scores`` (``n x K``, or ``n x 1`` for the logistic loss)."""
+    if loss == "logistic":
         return float(np.mean(np.logaddexp(0.0, -np.where(labels == 0, 1.0, -1.0) * scores[:, 0])))
-    if theory.loss == "square":
-        return float(np.mean(0.5 * np.sum((np.eye(theory.K)[labels] - scores) ** 2, axis=1)))
+    if loss == "square":
+        return float(np.mean(0.5 * np.sum((np.eye(K)[labels] - scores) ** 2, axis=1)))
     top = np.logaddexp.reduce(scores, axis=1)
     return float(np.mean(top - scores[np.arange(len(labels)), labels]))
 
 
-def _fit(theory: Mixture, features, labels) -> tuple[np.ndarray, np.ndarray]:
-    """``(W, b)``: the weights of ``x / sqrt(d)`` and the intercept (zero without one)."""
-    lam = float(theory.lam)
-    if theory.loss == "square":
-        Y = np.eye(theory.K)[labels]
+def fit_scores(loss: str, K: int, lam: float, intercept: bool, features, labels) -> tuple[np.ndarray, np.ndarray]:
+    """``(W, b)`` minimising ``sum_i l(c_i, W f_i + b) + (lam / 2) |W|^2`` on the features ``f``
+    (``b = 0`` unless ``intercept``); see the module docstring for the solvers."""
+    if loss == "square":
+        Y = np.eye(K)[labels]
         # An unpenalised intercept: ridge on centred features and targets.
-        F_mean, Y_mean = (features.mean(0), Y.mean(0)) if theory.intercept else (0.0, 0.0)
+        F_mean, Y_mean = (features.mean(0), Y.mean(0)) if intercept else (np.zeros(features.shape[1]), np.zeros(K))
         F = features - F_mean
         W = np.linalg.solve(F.T @ F + lam * np.eye(features.shape[1]), F.T @ (Y - Y_mean)).T
-        return W, (Y_mean - W @ F_mean) * np.ones(theory.K)
+        return W, (Y_mean - W @ F_mean) * np.ones(K)
     from sklearn.linear_model import LogisticRegression  # optional dependency: hdtheory[simulate]
 
-    binary = theory.K == 2
-    C = (2.0 if theory.loss == "cross-entropy" and binary else 1.0) / lam
+    binary = K == 2
+    C = (2.0 if loss == "cross-entropy" and binary else 1.0) / lam
     # scikit-learn does not penalise the intercept.
-    model = LogisticRegression(C=C, fit_intercept=bool(theory.intercept), tol=1e-10, max_iter=100_000)
+    model = LogisticRegression(C=C, fit_intercept=intercept, tol=1e-10, max_iter=100_000)
     model.fit(features, labels)
     if model.n_iter_.max() >= 100_000:
-        raise RuntimeError(f"L-BFGS did not converge for {theory}")
+        raise RuntimeError(f"L-BFGS did not converge ({loss}, K = {K}, lam = {lam})")
     coef = model.coef_  # the field is coef . x / sqrt(d): our W
     intercept = np.asarray(model.intercept_, float) * np.ones(len(coef))
     if not binary:
         return coef, intercept - intercept.mean()  # the softmax does not see 1.b
     # scikit-learn's binary coefficient scores classes_[1] = cluster 2; ours scores cluster 1.
     w, beta = -coef[0], -intercept[0]
-    if theory.loss == "logistic":
+    if loss == "logistic":
         return w[None, :], np.array([beta])
     return np.stack([w / 2, -w / 2]), np.array([beta / 2, -beta / 2])
