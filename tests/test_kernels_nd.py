@@ -93,6 +93,26 @@ def _direct(y, omega, V):
     return optimize.minimize(objective, omega, jac=gradient, method="BFGS", options={"gtol": 1e-13}).x
 
 
+@pytest.mark.parametrize("width", [1.0, 0.1, 1e-3])
+def test_line_panel_rule_resolves_sharp_transitions(width):
+    # E[Phi(nu_1.xi / w) Phi(nu_2.xi / w)] is the orthant probability of (nu_j.xi + w eta_j) with
+    # covariance [[1 + w^2, nu_1.nu_2], [., 1 + w^2]]; E[xi_1 Phi(xi_1 / w)] = phi(0) / sqrt(1 + w^2)
+    # (Stein). A product Gauss-Hermite rule of 24^2 nodes is off by 1e-2 at w = 1e-3.
+    from jax.scipy.special import ndtr
+
+    nu = jnp.asarray([[1.0, 0.3], [-0.5, 1.0], [0.2, -1.0]])
+    nu = nu / jnp.linalg.norm(nu, axis=1, keepdims=True)
+    x, w = multivariate.line_panel_rule(nu, jnp.full(3, width), 6)
+    values = ndtr(x @ nu[0] / width) * ndtr(x @ nu[1] / width)
+    c = float(nu[0] @ nu[1])
+    exact = multivariate.orthant_probability(jnp.zeros(2), jnp.asarray([[1 + width**2, c], [c, 1 + width**2]]), 48)
+    assert abs(float(jnp.sum(w * values) - exact)) < 1e-8
+    assert abs(float(jnp.sum(w * x[:, 0] ** 2)) - 1) < 1e-7
+    x1, w1 = multivariate.line_panel_rule(jnp.asarray([[1.0]]), jnp.asarray([width]), 6)
+    stein = float(jnp.sum(w1 * x1[:, 0] * ndtr(x1[:, 0] / width)))
+    assert abs(stein - 1 / np.sqrt(2 * np.pi * (1 + width**2))) < 1e-8
+
+
 def test_cross_entropy_prox_against_direct_minimisation():
     # Steps up to 1e6 (the small-regularisation regime where an undamped Newton iteration fails).
     rng = np.random.default_rng(4)

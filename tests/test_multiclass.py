@@ -21,6 +21,7 @@ from hdtheory.simulate import simulate
         (Multiclass, dict(loss="hinge"), "loss"),
         (Multiclass, dict(lam=0.0), "lam"),
         (Multiclass, dict(order=2), "order"),
+        (Multiclass, dict(rule="sobol"), "rule"),
         (MulticlassBayes, dict(alpha=-1.0), "alpha"),
         (MulticlassBayes, dict(K=1), "K"),
     ],
@@ -53,10 +54,10 @@ def test_two_classes_are_the_binary_perceptron(loss, binary, ratio):
 
 def test_two_class_bayes_optimal_is_the_sign_perceptron():
     # K = 2: the Bayes-optimal error of the binary perceptron with a Gaussian teacher (hdtheory.BayesGLM,
-    # sign channel, integrated by panels placed at the channel's transition). The Gauss-Hermite rule
-    # here needs more nodes as the transition sharpens (alpha = 5: 1e-3 off at order 24, 1e-6 at 96).
-    for alpha, order in ((0.5, 24), (2.0, 24), (5.0, 96)):
-        multi = hdtheory.solve(MulticlassBayes(K=2, alpha=alpha, order=order))
+    # sign channel, its own panels at the channel's transition), also where the transition is sharp
+    # (alpha = 20; the product Gauss-Hermite rule is 1e-3 off from alpha = 5).
+    for alpha in (0.5, 2.0, 20.0):
+        multi = hdtheory.solve(MulticlassBayes(K=2, alpha=alpha))
         glm = hdtheory.solve(hdtheory.BayesGLM(alpha=alpha, channel="sign"))
         assert bool(multi.converged) and bool(glm.converged)
         assert abs(float(multi.observables["test_error"]) - float(glm.observables["gen_error"])) < 1e-5
@@ -101,6 +102,10 @@ def test_bayes_optimal_error_bounds_every_ridge_classifier():
             assert min(errors) < optimal + 0.01
     scarce = hdtheory.solve(MulticlassBayes(K=3, alpha=1e-5))
     assert 0 < 2 / 3 - float(scarce.observables["test_error"]) < 2e-3
+    # The two rules in xi agree: panels at the label's transitions (4 nodes each) and the product
+    # Gauss-Hermite rule of order 24.
+    panels = hdtheory.solve(MulticlassBayes(K=3, alpha=alpha, rule="panels", panel_order=4))
+    assert abs(float(panels.observables["test_error"]) - optimal) < 1e-6
 
 
 def test_gradient_in_lam_matches_finite_differences():
