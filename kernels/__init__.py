@@ -18,7 +18,7 @@ from .calibration import (
     expectation_consistent_temperature,
     optimal_temperature,
 )
-from .channels import CHANNELS, GLM_CHANNELS, Abs, Channel, Linear, Logit, Probit, ReLU, Sign
+from .channels import CHANNELS, GLM_CHANNELS, Abs, Channel, Linear, Logit, Probit, Random, ReLU, Sign
 from .priors import PRIORS, GaussBernoulli, Gaussian, Prior, Rademacher
 from .losses import LOSSES, Hinge, Huber, Logistic, Loss, Square
 from .multivariate import (
@@ -42,6 +42,7 @@ __all__ = [
     "Logit",
     "Probit",
     "Sign",
+    "Random",
     "ReLU",
     "Abs",
     "GLM_CHANNELS",

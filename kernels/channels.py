@@ -186,6 +186,35 @@ class Probit(_BinaryChannel):
         return jnp.where(z + jnp.sqrt(self.noise) * xi >= 0, 1.0, -1.0).astype(xi.dtype)
 
 
+class Random(_BinaryChannel):
+    r"""Random labels: ``y = +-1`` with probability 1/2 each, independent of ``z``; ``Z = 1/2``.
+
+    The storage capacity problem of the perceptron (Gardner 1988; Cover 1965: separable below
+    ``alpha = 2``), and the random-label ERM of Gerace, Krzakala, Loureiro, Stephan, Zdeborova 2022,
+    "Gaussian universality of perceptrons with random labels". ``noise`` must be 0.
+    """
+
+    def _coefficients(self, V):
+        return 0.5 + 0.0 * V, 0.0 * V, jnp.sqrt(V)
+
+    def log_partition(self, y, omega, V):
+        return jnp.log(0.5) + 0.0 * (y * omega + V)
+
+    def dlog_partition(self, y, omega, V):
+        return 0.0 * (y * omega + V)
+
+    def label_moments(self, rho):
+        """``E[y^2] = 1``, ``E[z y] = 0``."""
+        return 1.0 + 0.0 * rho, 0.0 * rho
+
+    def test_errors(self, m, q, rho):
+        half = 0.5 + 0.0 * (m + q + rho)
+        return half, half
+
+    def sample(self, key, z):
+        return jnp.where(jax.random.bernoulli(key, 0.5, jnp.shape(z)), 1.0, -1.0).astype(jnp.result_type(z, float))
+
+
 class Logit(Channel):
     r"""``P(y | z) = sigmoid(y z / noise)``: a logistic teacher of temperature ``noise >= 0``.
 
@@ -416,9 +445,13 @@ class Abs(_DeterministicOutput):
         return omega * (1 - 2 * ndtr(-omega / s)) + 2 * s * _normal_pdf(omega / s), omega**2 + V
 
 
-CHANNELS: dict[str, type[Channel]] = {"linear": Linear, "sign": Sign, "probit": Probit, "logistic": Logit}
+CHANNELS: dict[str, type[Channel]] = {
+    "linear": Linear, "sign": Sign, "probit": Probit, "logistic": Logit, "random": Random
+}
 """The teacher channels of the supervised models (``ERM``)."""
 
-GLM_CHANNELS: dict[str, type[Channel]] = CHANNELS | {"relu": ReLU, "abs": Abs}
+GLM_CHANNELS: dict[str, type[Channel]] = {
+    "linear": Linear, "sign": Sign, "probit": Probit, "logistic": Logit, "relu": ReLU, "abs": Abs
+}
 """Every channel, including those without a classification or linear structure (ReLU, phase
 retrieval), used by the Bayes-optimal generalised linear model."""

@@ -96,6 +96,7 @@ _NOISE_RANGES = {
     "probit": NONNEGATIVE,
     "linear": NONNEGATIVE,
     "logistic": NONNEGATIVE,
+    "random": Interval(0.0, 0.0),
 }
 
 
@@ -109,6 +110,12 @@ def _check_minimiser_exists(theory) -> None:
             raise ParameterError(
                 f"parameter 'lam' must be > 0 for loss={theory.loss} with a noiseless sign teacher: "
                 "the data are linearly separable at every alpha and the minimiser's norm diverges"
+            )
+    if theory.loss in ("logistic", "hinge") and theory.teacher == "random":
+        if np.any(unregularised & (np.asarray(theory.alpha) <= 2)):
+            raise ParameterError(
+                f"parameter 'lam' must be > 0 for loss={theory.loss} with random labels when alpha <= 2: "
+                "the data are linearly separable (Cover 1965) and the minimiser's norm diverges"
             )
     if theory.loss == "square" and np.any(unregularised & (np.asarray(theory.alpha) <= 1)):
         raise ParameterError(
