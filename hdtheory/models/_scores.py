@@ -41,6 +41,24 @@ def ranking_differences(K: int) -> np.ndarray:
     return np.stack([np.delete(np.eye(K)[c] - np.eye(K), c, axis=0) for c in range(K)])
 
 
+def cholesky_coordinates(A) -> jax.Array:
+    """The lower triangle of the Cholesky factor of a positive-definite ``A`` (``P x P``) with a log
+    diagonal: unconstrained coordinates for a covariance."""
+    rows, cols = np.tril_indices(A.shape[-1])
+    L = jnp.linalg.cholesky(A)
+    diagonal = jnp.diagonal(L)
+    return (L - jnp.diag(diagonal) + jnp.diag(jnp.log(diagonal)))[rows, cols]
+
+
+def from_cholesky_coordinates(entries, P: int) -> jax.Array:
+    """The inverse of :func:`cholesky_coordinates`: ``L L^T``."""
+    rows, cols = np.tril_indices(P)
+    L = jnp.zeros((P, P), entries.dtype).at[rows, cols].set(entries)
+    diagonal = jnp.diagonal(L)
+    L = L - jnp.diag(diagonal) + jnp.diag(jnp.exp(diagonal))
+    return L @ L.T
+
+
 def _reduced_cross_entropy(label, u):
     onehot, basis = label
     return kernels.cross_entropy(onehot, basis @ u)

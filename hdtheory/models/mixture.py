@@ -90,7 +90,7 @@ from .. import kernels
 from ..kernels.multivariate import orthant_probability, product_rule, sobol_rule
 from .._theory import POSITIVE, FixedPointTheory, Interval, ParameterError, choice, integer
 from .._theory import is_concrete, parameter
-from ._scores import ClassScores, ranking_differences
+from ._scores import ClassScores, cholesky_coordinates, from_cholesky_coordinates, ranking_differences
 
 LOSSES = {"cross-entropy": "softmax cross-entropy", "square": "one-hot square", "logistic": "K = 2"}
 
@@ -202,26 +202,11 @@ class Mixture(FixedPointTheory):
 
     def unconstrain(self, state: MixtureOverlaps):
         """``M``, and the lower triangles of the Cholesky factors of ``Q`` and ``V`` with a log diagonal."""
-        rows, cols = np.tril_indices(self.outputs)
-
-        def factor(A):
-            L = jnp.linalg.cholesky(A)
-            diagonal = jnp.diagonal(L)
-            return (L - jnp.diag(diagonal) + jnp.diag(jnp.log(diagonal)))[rows, cols]
-
-        return {"M": state.M, "Q": factor(state.Q), "V": factor(state.V), "b": state.b}
+        return {"M": state.M, "Q": cholesky_coordinates(state.Q), "V": cholesky_coordinates(state.V), "b": state.b}
 
     def constrain(self, u) -> MixtureOverlaps:
-        P = self.outputs
-        rows, cols = np.tril_indices(P)
-
-        def product(entries):
-            L = jnp.zeros((P, P), entries.dtype).at[rows, cols].set(entries)
-            diagonal = jnp.diagonal(L)
-            L = L - jnp.diag(diagonal) + jnp.diag(jnp.exp(diagonal))
-            return L @ L.T
-
-        return MixtureOverlaps(M=u["M"], Q=product(u["Q"]), V=product(u["V"]), b=u["b"])
+        Q, V = from_cholesky_coordinates(u["Q"], self.outputs), from_cholesky_coordinates(u["V"], self.outputs)
+        return MixtureOverlaps(M=u["M"], Q=Q, V=V, b=u["b"])
 
     def _channel(self, state: MixtureOverlaps):
         """Per cluster (leading axis) and node: ``(weight, f, (I + H V)^{-1} H, loss)``."""

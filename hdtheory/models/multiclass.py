@@ -89,7 +89,7 @@ import numpy as np
 
 from .._theory import POSITIVE, FixedPointTheory, Interval, ParameterError, choice, integer, parameter
 from ..kernels.multivariate import line_panel_rule, orthant_probability, product_rule, psd_cholesky
-from ._scores import ClassScores, ranking_differences
+from ._scores import ClassScores, cholesky_coordinates, from_cholesky_coordinates, ranking_differences
 
 LOSSES = {"cross-entropy": "softmax cross-entropy", "square": "one-hot square"}
 _ORTHANT_NODES = 2**16
@@ -106,29 +106,25 @@ class MulticlassOverlaps(eqx.Module):
     mean: jax.Array
 
 
-def _cholesky_coordinates(A, P):
-    """The lower triangle of the Cholesky factor of ``A`` with a log diagonal."""
-    rows, cols = np.tril_indices(P)
-    L = jnp.linalg.cholesky(A)
-    diagonal = jnp.diagonal(L)
-    return (L - jnp.diag(diagonal) + jnp.diag(jnp.log(diagonal)))[rows, cols]
+class _LabelQuadrature(FixedPointTheory):
+    """The quadrature options shared by the ERM and Bayes-optimal models (see the module docstring)."""
 
+    order: int = eqx.field(default=24, static=True)
+    """Gauss-Hermite nodes per axis of the product rule."""
+    rule: str = eqx.field(default="auto", static=True)
+    """``"panels"``, ``"product"`` or ``"auto"`` (panels for ``K = 2``, the product rule beyond)."""
+    panel_order: int = eqx.field(default=6, static=True)
+    """Gauss-Legendre nodes per panel of the panel rule."""
+    orthant_order: int = eqx.field(default=24, static=True)
+    """Nodes per axis of the orthant probabilities."""
 
-def _from_cholesky_coordinates(entries, P):
-    rows, cols = np.tril_indices(P)
-    L = jnp.zeros((P, P), entries.dtype).at[rows, cols].set(entries)
-    diagonal = jnp.diagonal(L)
-    L = L - jnp.diag(diagonal) + jnp.diag(jnp.exp(diagonal))
-    return L @ L.T
-
-
-def _check_orders(theory):
-    if theory.rule not in _RULES:
-        raise ParameterError(f"parameter 'rule' must be one of {', '.join(_RULES)}, got {theory.rule!r}")
-    for name in ("order", "panel_order", "orthant_order"):
-        value = getattr(theory, name)
-        if not isinstance(value, int) or value < 4:
-            raise ParameterError(f"parameter {name!r} must be an integer >= 4, got {value!r}")
+    def __check_init__(self):
+        if self.rule not in _RULES:
+            raise ParameterError(f"parameter 'rule' must be one of {', '.join(_RULES)}, got {self.rule!r}")
+        for name in ("order", "panel_order", "orthant_order"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 4:
+                raise ParameterError(f"parameter {name!r} must be an integer >= 4, got {value!r}")
 
 
 def _xi_rule(theory, A, V_star):
@@ -179,21 +175,13 @@ def _test_error(K, S, M, Q, order):
     return 1.0 - jnp.sum(jax.vmap(right)(D))
 
 
-class Multiclass(FixedPointTheory):
+class Multiclass(_LabelQuadrature):
     """ERM on the multi-class teacher-student perceptron; see the module docstring."""
 
     alpha: jax.Array = parameter(2.0, POSITIVE, "sample ratio n/d")
     lam: jax.Array = parameter(0.1, POSITIVE, "ridge penalty (lam/2)|W|^2, not divided by n")
     K: int = integer(3, Interval(2.0), "number of classes")
     loss: str = choice("cross-entropy", LOSSES, "training loss")
-    order: int = eqx.field(default=24, static=True)
-    rule: str = eqx.field(default="auto", static=True)
-    panel_order: int = eqx.field(default=6, static=True)
-    orthant_order: int = eqx.field(default=24, static=True)
-
-    def __check_init__(self):
-        _check_orders(self)
-
     @property
     def _dtype(self):
         return jnp.result_type(self.alpha, self.lam, float)
@@ -213,13 +201,12 @@ class Multiclass(FixedPointTheory):
     def unconstrain(self, state: MulticlassOverlaps):
         """``M``, the lower triangles of the Cholesky factors of ``Q`` and ``V`` with a log diagonal,
         and ``log (q0, V0)``."""
-        P = self.K - 1
-        Q, V = _cholesky_coordinates(state.Q, P), _cholesky_coordinates(state.V, P)
+        Q, V = cholesky_coordinates(state.Q), cholesky_coordinates(state.V)
         return {"M": state.M, "Q": Q, "V": V, "mean": jnp.log(state.mean)}
 
     def constrain(self, u) -> MulticlassOverlaps:
         P = self.K - 1
-        Q, V = _from_cholesky_coordinates(u["Q"], P), _from_cholesky_coordinates(u["V"], P)
+        Q, V = from_cholesky_coordinates(u["Q"], P), from_cholesky_coordinates(u["V"], P)
         return MulticlassOverlaps(M=u["M"], Q=Q, V=V, mean=jnp.exp(u["mean"]))
 
     def _mean_terms(self, mean):
@@ -283,20 +270,12 @@ class Multiclass(FixedPointTheory):
         return out
 
 
-class MulticlassBayes(FixedPointTheory):
+class MulticlassBayes(_LabelQuadrature):
     """The Bayes-optimal estimator of the multi-class teacher-student perceptron (AMP state
     evolution); see the module docstring."""
 
     alpha: jax.Array = parameter(2.0, POSITIVE, "sample ratio n/d")
     K: int = integer(3, Interval(2.0), "number of classes")
-    order: int = eqx.field(default=24, static=True)
-    rule: str = eqx.field(default="auto", static=True)
-    panel_order: int = eqx.field(default=6, static=True)
-    orthant_order: int = eqx.field(default=24, static=True)
-
-    def __check_init__(self):
-        _check_orders(self)
-
     @property
     def _dtype(self):
         return jnp.result_type(self.alpha, float)
@@ -311,10 +290,10 @@ class MulticlassBayes(FixedPointTheory):
 
     def unconstrain(self, q):
         """The Cholesky factor of ``I - q`` (the posterior variance) with a log diagonal."""
-        return _cholesky_coordinates(jnp.eye(self.K - 1, dtype=q.dtype) - q, self.K - 1)
+        return cholesky_coordinates(jnp.eye(self.K - 1, dtype=q.dtype) - q)
 
     def constrain(self, u):
-        return jnp.eye(self.K - 1, dtype=u.dtype) - _from_cholesky_coordinates(u, self.K - 1)
+        return jnp.eye(self.K - 1, dtype=u.dtype) - from_cholesky_coordinates(u, self.K - 1)
 
     def conjugate(self, q):
         """``qhat`` at ``q``."""
