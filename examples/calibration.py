@@ -9,7 +9,7 @@ temperature scaling (the temperature tuned on the same objective). Finite-size s
 Zdeborová 2022, "Theoretical characterization of uncertainty in high-dimensional linear
 classification".
 
-Run ``python examples/calibration.py`` (under a minute on a CPU) or with ``--quick``.
+Run ``python examples/calibration.py`` (a few minutes on a CPU, mostly compilation) or with ``--quick``.
 """
 
 import argparse
