@@ -10,9 +10,23 @@ os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 # afresh. tests/test_cache.py turns it on in its own subprocesses.
 os.environ.setdefault("HDTHEORY_NO_CACHE", "1")
 
+import gc  # noqa: E402
+
 import jax  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs():
+    """Drop every compiled program when a test file ends. Each one holds a few memory mappings of
+    its machine code; a test process that runs many files compiles tens of thousands of programs,
+    and at the kernel's limit on mappings (``vm.max_map_count``, 65530 by default) XLA's compiler
+    segfaults. The files rarely share programs, so nothing is compiled twice that was not anyway."""
+    yield
+    jax.clear_caches()
+    gc.collect()
 
 
 # The test processes take whole files from a queue in collection order: the longest files go first,
