@@ -3,6 +3,7 @@ models for K = 2, simulation for K = 3, the Bayes-optimal bound, gradients, inpu
 
 import subprocess
 import sys
+import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -120,13 +121,17 @@ def test_gradient_in_lam_matches_finite_differences():
 
 def test_command_line():
     out = subprocess.run(
-        [sys.executable, "-m", "hdtheory.cli", "eval", "multiclass", "K=1"], capture_output=True, text=True
+        [sys.executable, "-m", "hdtheory.cli", "eval", "multiclass", "K=1"],
+        capture_output=True,
+        text=True,
+        cwd=tempfile.gettempdir(),
     )
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "'K'" in out.stderr
     out = subprocess.run(
         [sys.executable, "-m", "hdtheory.cli", "eval", "multiclass-bayes", "K=2", "alpha=2", "--json"],
         capture_output=True,
         text=True,
+        cwd=tempfile.gettempdir(),
     )
     assert out.returncode == 0, out.stderr
     assert '"test_error"' in out.stdout
