@@ -241,13 +241,20 @@ def _fixed(path: Path, model_name: str, table, fields) -> dict:
                 _fail(path, key, f"expected one number in {meta['domain']}, got a list (a grid of values "
                                  "goes in [axes])")
             values = value if isinstance(value, list) else [value]
+            if array and values and all(isinstance(row, list) for row in values):
+                # A matrix: rows of one length (the mixture's per-cluster spectrum).
+                if len({len(row) for row in values}) != 1:
+                    _fail(path, key, f"expected rows of one length, got lengths {[len(row) for row in values]}")
+                shape, values = (len(values), len(values[0])), [v for row in values for v in row]
+            else:
+                shape = (len(values),)
             if not values or not all(_number(v) for v in values):
                 _fail(path, key, f"expected {'a list of numbers' if array else 'a number'} in {meta['domain']}")
             # inf and nan only where the default is that value (features = inf: the kernel limit).
             for v in values:
                 if not math.isfinite(v) and v != fields[name].default:
                     _fail(path, key, f"expected a finite number in {meta['domain']}, got {v}")
-            value = tuple(values) if array else value
+            value = np.reshape(values, shape) if array else value
         kwargs[name] = value
     return kwargs
 

@@ -205,14 +205,17 @@ def sweep(
     for key in ("converged", "iterations", "residual", "status"):
         data[key] = (dims, np.reshape(getattr(out, key), shape))
     fixed = {k: _attribute(getattr(theory, k)) for k in parameters(type(theory)) if k not in axes}
+    # A matrix parameter (the mixture's per-cluster spectrum) is stored flat, with its shape.
+    fixed |= {f"{k}_shape": np.shape(getattr(theory, k)) for k in fixed if np.ndim(getattr(theory, k)) > 1}
     attrs = fixed | {"theory": type(theory).__name__, "hdtheory_version": __version__,
                      "status_codes": ", ".join(f"{s.value}={s.name.lower()}" for s in Status)}
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
 def _attribute(value):
-    """A fixed parameter as a netCDF attribute: a string, a number, or the entries of an array (an
-    empty array, the default of an optional array such as the mixture's ``weights``, as ``[]``)."""
+    """A fixed parameter as a netCDF attribute: a string, a number, or the entries of an array,
+    flattened (an empty array, the default of an optional array such as the mixture's ``weights``,
+    as ``[]``)."""
     if isinstance(value, str):
         return value
     if np.ndim(value) == 0:

@@ -2,16 +2,22 @@ r"""Classification of a ``K``-cluster Gaussian mixture by regularised ERM: the r
 with ``K x K`` order parameters.
 
 **Setting** (Loureiro, Sicuro, Gerbelot, Pacco, Krzakala and Zdeborova 2021, "Learning Gaussian
-mixtures with generalised linear models: precise asymptotics in high dimensions", NeurIPS, with an
-isotropic covariance). ``n = alpha d`` points with labels ``c_i in {1..K}`` drawn with probabilities
-``rho_c`` (``weights``, uniform by default) and inputs
+mixtures with generalised linear models: precise asymptotics in high dimensions", NeurIPS).
+``n = alpha d`` points of clusters ``c_i in {1..K}`` drawn with probabilities ``rho_c`` (``weights``,
+uniform by default) and inputs
 
-.. math:: x_i = \mu_{c_i} / \sqrt{d} + z_i, \qquad z_i \sim N(0, I_d),
+.. math:: x_i = \mu_{c_i} / \sqrt{d} + \Sigma_{c_i}^{1/2} z_i, \qquad z_i \sim N(0, I_d),
 
 whose means have the Gram matrix ``mu_k.mu_l / d = G_kl = snr * gram_kl`` (``gram`` the identity by
 default: orthogonal means of squared norm ``snr d``; given as a ``K x K`` matrix or its ``K^2``
-entries). ``weights`` and ``gram`` default to the empty tuple, which stands for uniform weights and
-the identity. A linear classifier with ``P`` outputs
+entries). The covariances are diagonal in one basis (``spectrum``): the ``d`` coordinates form ``D``
+equal blocks, ``Sigma_c`` has the eigenvalue ``s_cj`` on block ``j``, given as ``D`` values common to
+every cluster or a ``K x D`` array, one row per cluster; the means spread evenly over the blocks
+(each block carries ``G / D`` of their Gram). ``weights``, ``gram`` and ``spectrum`` default to the
+empty tuple, which stands for uniform weights, the identity and ``Sigma_c = I``. The labels are the
+clusters (``labels="clusters"``) or, with ``labels="random"``, drawn uniformly over the classes
+independently of the inputs (Gerace, Krzakala, Loureiro, Stephan and Zdeborova 2022, "Gaussian
+universality of perceptrons with random labels"). A linear classifier with ``P`` outputs
 ``W in R^{P x d}`` minimises
 
 .. math:: \sum_i l(c_i, W x_i / \sqrt{d}) + \frac{\lambda}{2} \|W\|_F^2 ,
@@ -26,33 +32,43 @@ the identity. A linear classifier with ``P`` outputs
 - ``square``: ``P = K`` scores, ``l = |e_c - z|^2 / 2`` (one-hot targets); prediction ``argmax``.
   With an intercept, ``1.b = 1`` fits ``1.z`` and ``1^T W = 0``: the theory works in the ``K - 1``
   coordinates ``B^T z`` with targets ``B^T e_c``, as for the cross-entropy.
-- ``logistic`` (``K = 2`` only): one score ``z``, labels ``y = +1`` for cluster 1 and ``-1`` for
-  cluster 2, ``l = log(1 + exp(-y z))``; prediction ``sign(z)``. For ``K = 2`` the cross-entropy with
+- ``logistic`` (``K = 2``, or random labels): one score ``z``, labels ``y = +1`` for cluster 1 and
+  ``-1`` for cluster 2 (random labels: ``+-1`` with probability 1/2), ``l = log(1 + exp(-y z))``;
+  prediction ``sign(z)``. For ``K = 2`` the cross-entropy with
   penalty ``lam`` is this loss with penalty ``lam / 2`` on ``w = w_1 - w_2``.
 
-**Order parameters**, ``P x K``, ``P x P`` and ``P x P``: ``M = W mu / d`` (column ``c``: the mean
-score of cluster ``c``), ``Q = W W^T / d`` and the variance ``V``, with conjugates
-``Mhat, Qhat, Vhat``. The scores of a fresh point of cluster ``c`` are ``N(M_c, Q)``. The
-stationary equations (derived here for an isotropic covariance; the general replica saddle point is
-in Loureiro et al. 2021, and ``K = 2`` with the logistic loss is the binary mixture of Mignacco,
+**Order parameters**, ``P x K`` and, per cluster, ``P x P``: ``M = W mu / d`` (column ``c``: the
+mean score of cluster ``c``), ``Q_c = W Sigma_c W^T / d`` and the variance ``V_c``, with conjugates
+``Mhat, Qhat_c, Vhat_c``. The scores of a fresh point of cluster ``c`` are ``N(M_c, Q_c)``. The
+stationary equations (the replica saddle point of Loureiro et al. 2021 for covariances diagonal in
+one basis; ``K = 2`` with the logistic loss and ``Sigma = I`` is the binary mixture of Mignacco,
 Krzakala, Lu, Urbani and Zdeborova 2020, "The role of regularization in classification of
-high-dimensional noisy Gaussian mixture") read, with
-``omega = M_c + Q^{1/2} xi``, ``xi ~ N(0, I_P)``, ``h_c = prox_{V l(c, .)}(omega)`` (the ``argmin`` of
-``(z - omega)^T V^{-1} (z - omega) / 2 + l(c, z)``), ``f_c = -grad l(c, h_c)`` and ``H_c`` the Hessian
-of ``l(c, .)`` at ``h_c``:
+high-dimensional noisy Gaussian mixture") read, with ``omega = M_c + Q_c^{1/2} xi``,
+``xi ~ N(0, I_P)``, ``h = prox_{V_c l(y, .)}(omega)`` (the ``argmin`` of
+``(z - omega)^T V_c^{-1} (z - omega) / 2 + l(y, z)``), ``f = -grad l(y, h)``, ``H`` the Hessian of
+``l(y, .)`` at ``h`` and ``E`` over ``xi`` and the label ``y`` of cluster ``c`` (``y = c``, or uniform
+over the classes for random labels):
 
 .. math::
-    \hat M_c = \alpha \rho_c\, \mathbb{E}_\xi f_c, \quad
-    \hat Q = \alpha \sum_c \rho_c\, \mathbb{E}_\xi f_c f_c^T, \quad
-    \hat V = \alpha \sum_c \rho_c\, \mathbb{E}_\xi (I + H_c V)^{-1} H_c ;
+    \hat M_c = \alpha \rho_c\, \mathbb{E} f, \quad
+    \hat Q_c = \alpha \rho_c\, \mathbb{E} f f^T, \quad
+    \hat V_c = \alpha \rho_c\, \mathbb{E} (I + H V_c)^{-1} H ;
 
 .. math::
-    V = (\lambda I + \hat V)^{-1}, \quad M = V \hat M G, \quad
-    Q = V (\hat Q + \hat M G \hat M^T) V .
+    A_j = \Big(\lambda I + \sum_c s_{cj} \hat V_c\Big)^{-1}, \quad
+    R_j = A_j \Big(\sum_c s_{cj} \hat Q_c + \hat M G \hat M^T\Big) A_j,
 
-(``(I + H V)^{-1} H = -d f / d omega``, the matrix form of ``hat V = -alpha E d_omega f``.) The
-state keeps ``Q`` and ``V`` symmetric by construction: the solver works on their Cholesky factors
-with a log diagonal (:meth:`Mixture.unconstrain`).
+.. math::
+    M = \frac{1}{D} \sum_j A_j \hat M G, \quad
+    Q_c = \frac{1}{D} \sum_j s_{cj} R_j, \quad V_c = \frac{1}{D} \sum_j s_{cj} A_j .
+
+(``(I + H V)^{-1} H = -d f / d omega``, the matrix form of ``hat V = -alpha E d_omega f``; block
+``j``'s rows of ``W`` solve ``(lambda I + sum_c s_cj Vhat_c) w = sum_c sqrt(s_cj) Qhat_c^{1/2} xi_c +
+Mhat mu``.) With a common spectrum every ``Q_c`` is one ``Q`` and the state keeps one; for
+``Sigma = I`` the equations are ``V = (lam I + Vhat)^{-1}``, ``M = V Mhat G``,
+``Q = V (Qhat + Mhat G Mhat^T) V``. With random labels ``Mhat = 0`` at ``M = 0`` for the symmetric
+losses: the means drop out. The state keeps ``Q_c`` and ``V_c`` symmetric by construction: the
+solver works on their Cholesky factors with a log diagonal (:meth:`Mixture.unconstrain`).
 
 **Quadrature.** ``E_xi`` is a product Gauss-Hermite rule of ``order`` nodes per axis for ``P <= 3``
 and the shifted Sobol rule of ``points`` nodes beyond (:mod:`hdtheory.kernels.multivariate`); the
@@ -66,17 +82,19 @@ The test error is exact up to the orthant quadrature: ``P(argmax = c)`` is the p
 ``K - 1`` score differences ``z_c - z_k`` are positive (:func:`hdtheory.kernels.orthant_probability`).
 
 **Observables.** ``test_error`` (the 0-1 error of the prediction, averaged over the clusters with
-weights ``rho``), ``train_loss`` (``E l(c, h_c)``, penalty excluded), and the overlaps of the fitted
-``W`` (``K x K``, or ``1 x 2`` for the logistic loss), entry by entry with 1-based indices:
-``m_k_c = w_k.mu_c / d``, ``q_k_l = w_k.w_l / d`` (``k <= l``), ``V_k_l``; ``norm = sqrt(tr Q)``.
+weights ``rho``; chance, ``1 - 1 / classes``, for random labels), ``train_loss`` (``E l(y, h)``,
+penalty excluded), and the overlaps of the fitted ``W`` (``K x K``, or ``1 x 2`` for the logistic
+loss), entry by entry with 1-based indices: ``m_k_c = w_k.mu_c / d``, ``q_k_l = w_k.w_l / d``
+(``k <= l``; ``W W^T / d = (1/D) sum_j R_j``, not weighted by a covariance), ``V_k_l`` (``(1/D)
+sum_j A_j``); ``norm = sqrt(tr W W^T / d)``.
 
 **Other normalisations.** Loureiro et al. write ``x = mu_c + sqrt(Delta) z`` with means of norm one
 and the penalty ``(lam / 2) |W|^2`` on the loss averaged over ``n``: ``lam_theirs = lam / alpha``.
 
 **Intercept.** With ``intercept=1`` the scores are ``W x / sqrt(d) + b`` with ``b`` unpenalised: the
-fields become ``omega = M_c + b + Q^{1/2} xi`` and ``b`` solves its own stationarity equation,
-``sum_c rho_c E_xi f_c = 0`` (the gradient of the training loss in ``b`` vanishes), written as the
-fixed point ``b <- b + V sum_c Mhat_c``. The fitted intercept is reported as ``b_k`` (for the
+fields become ``omega = M_c + b + Q_c^{1/2} xi`` and ``b`` solves its own stationarity equation,
+``sum_c rho_c E f = 0`` (the gradient of the training loss in ``b`` vanishes), written as the
+damped Newton step ``b <- b + (lam I + sum_c Vhat_c)^{-1} sum_c Mhat_c``. The fitted intercept is reported as ``b_k`` (for the
 cross-entropy, centred: ``1.b = 0``). Its sign matters for unbalanced clusters: the larger cluster
 gets the larger intercept.
 """
@@ -93,6 +111,7 @@ from .._theory import is_concrete, parameter
 from ._scores import ClassScores, cholesky_coordinates, from_cholesky_coordinates, ranking_differences
 
 LOSSES = {"cross-entropy": "softmax cross-entropy", "square": "one-hot square", "logistic": "K = 2"}
+LABELS = {"clusters": "the cluster of the point", "random": "uniform over the classes, independent of x"}
 
 
 class MixtureOverlaps(eqx.Module):
@@ -121,6 +140,12 @@ class Mixture(FixedPointTheory):
     )
     """The means' Gram matrix divided by ``snr``, ``K x K`` (or its ``K^2`` entries), positive
     semi-definite; ``()`` for the identity."""
+    spectrum: jax.Array = parameter(
+        (), POSITIVE, "covariance eigenvalues: D values common to the clusters, or K x D (none: identity)"
+    )
+    """The clusters' covariance eigenvalues on ``D`` equal blocks of coordinates: ``D`` values common
+    to every cluster, or a ``K x D`` array, row ``c`` for cluster ``c``; ``()`` for the identity."""
+    labels: str = choice("clusters", LABELS, "what the labels are: the cluster, or random")
     order: int = eqx.field(default=24, static=True)
     orthant_order: int = eqx.field(default=24, static=True)
     points: int = eqx.field(default=4096, static=True)
@@ -129,8 +154,10 @@ class Mixture(FixedPointTheory):
         K = self.K
         if not isinstance(K, int) or K < 2:
             return  # reported by the generic check
-        if self.loss == "logistic" and K != 2:
-            raise ParameterError(f"parameter 'loss' = logistic needs labels +-1, that is K = 2, got K = {K}")
+        if self.loss == "logistic" and K != 2 and self.labels == "clusters":
+            raise ParameterError(
+                f"parameter 'loss' = logistic needs labels +-1: K = 2 clusters or random labels, got K = {K}"
+            )
         if self.weights.size and is_concrete(self.weights):
             w = np.asarray(self.weights, float)
             if w.shape[-1:] != (K,) or np.any(w <= 0) or np.any(np.abs(w.sum(-1) - 1) > 1e-9):
@@ -146,6 +173,13 @@ class Mixture(FixedPointTheory):
             ):
                 raise ParameterError(
                     f"parameter 'gram' must be a symmetric positive semi-definite {K} x {K} matrix"
+                )
+        if self.spectrum.size and is_concrete(self.spectrum):
+            shape = np.shape(self.spectrum)
+            if len(shape) not in (1, 2) or (len(shape) == 2 and shape[0] != K):
+                raise ParameterError(
+                    f"parameter 'spectrum' must be D eigenvalues or a {K} x D array (one row per cluster), "
+                    f"got shape {shape}"
                 )
         for name, low in (("order", 4), ("orthant_order", 4)):
             value = getattr(self, name)
@@ -167,8 +201,10 @@ class Mixture(FixedPointTheory):
 
     @property
     def scores(self) -> ClassScores:
-        """The loss's label structure in the theory's coordinates."""
-        return ClassScores(self.K, self.loss, self._centred, self._dtype)
+        """The loss's label structure in the theory's coordinates: ``K`` classes (two for the
+        logistic loss)."""
+        classes = 2 if self.loss == "logistic" else self.K
+        return ClassScores(classes, self.loss, self._centred, self._dtype)
 
     @property
     def outputs(self) -> int:
@@ -185,6 +221,21 @@ class Mixture(FixedPointTheory):
             return self.snr * jnp.eye(self.K, dtype=self._dtype)
         return self.snr * jnp.asarray(self.gram, self._dtype).reshape(self.K, self.K)
 
+    def _spectrum(self) -> jax.Array:
+        """``s`` (``C x D``): the eigenvalue of each cloud (``C = 1``: a common covariance; ``C = K``:
+        one per cluster) on each block."""
+        if not self.spectrum.size:
+            return jnp.ones((1, 1), self._dtype)
+        return jnp.atleast_2d(jnp.asarray(self.spectrum, self._dtype))
+
+    @property
+    def _clouds(self) -> int:
+        return self.K if np.ndim(self.spectrum) == 2 else 1
+
+    def _per_cluster(self, A) -> jax.Array:
+        """A per-cloud array (leading axis ``C``) for each of the ``K`` clusters."""
+        return jnp.broadcast_to(A, (self.K,) + A.shape[1:])
+
     def _rule(self):
         P = self.outputs
         if P <= 3:
@@ -195,71 +246,105 @@ class Mixture(FixedPointTheory):
 
     def init(self, kind: str = "uninformed") -> MixtureOverlaps:
         scale = {"uninformed": 0.1, "informed": 1.0}[kind]
-        P = self.outputs
+        P, C = self.outputs, self._clouds
         S = self.scores.basis() if self.loss != "logistic" else jnp.asarray([[1.0, -1.0]], self._dtype).T
-        eye = jnp.eye(P, dtype=self._dtype)
-        return MixtureOverlaps(M=scale * S.T @ self._G(), Q=eye, V=eye, b=jnp.zeros(P, self._dtype))
+        M = scale * S.T @ self._G() if self.labels == "clusters" else jnp.zeros((P, self.K), self._dtype)
+        eye = jnp.broadcast_to(jnp.eye(P, dtype=self._dtype), (C, P, P))
+        return MixtureOverlaps(M=M, Q=eye, V=eye, b=jnp.zeros(P, self._dtype))
 
     def unconstrain(self, state: MixtureOverlaps):
-        """``M``, and the lower triangles of the Cholesky factors of ``Q`` and ``V`` with a log diagonal."""
-        return {"M": state.M, "Q": cholesky_coordinates(state.Q), "V": cholesky_coordinates(state.V), "b": state.b}
+        """``M``, and the lower triangles of the Cholesky factors of each cloud's ``Q`` and ``V`` with
+        a log diagonal."""
+        chol = jax.vmap(cholesky_coordinates)
+        return {"M": state.M, "Q": chol(state.Q), "V": chol(state.V), "b": state.b}
 
     def constrain(self, u) -> MixtureOverlaps:
-        Q, V = from_cholesky_coordinates(u["Q"], self.outputs), from_cholesky_coordinates(u["V"], self.outputs)
-        return MixtureOverlaps(M=u["M"], Q=Q, V=V, b=u["b"])
+        back = jax.vmap(lambda entries: from_cholesky_coordinates(entries, self.outputs))
+        return MixtureOverlaps(M=u["M"], Q=back(u["Q"]), V=back(u["V"]), b=u["b"])
 
     def _channel(self, state: MixtureOverlaps):
-        """Per cluster (leading axis) and node: ``(weight, f, (I + H V)^{-1} H, loss)``."""
-        M, Q, V = state.M, state.Q, state.V
+        """Per cluster (leading axis), class and node: ``(weight of the class, node weight, f,
+        (I + H V)^{-1} H, loss)``. With cluster labels the class axis has one entry, the cluster's
+        own class; with random labels, every class with probability ``1 / classes``."""
         xi, w = self._rule()
-        omega0 = xi @ kernels.multivariate.psd_cholesky(Q).T  # (N, P)
         scores = self.scores
         labels, _ = scores.labels()
+        classes = jax.tree_util.tree_leaves(labels)[0].shape[0]
+        Q, V = self._per_cluster(state.Q), self._per_cluster(state.V)
 
-        def cluster(label, mean):
-            return jax.vmap(scores.node, in_axes=(None, 0, None))(label, omega0 + mean, V)
+        if self.labels == "clusters":  # cluster c's points have the class c
+            per_cluster = jax.tree_util.tree_map(lambda a: a[:, None], labels)
+        else:  # every class, whatever the cluster
+            per_cluster = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (self.K,) + a.shape), labels)
 
-        f, A, value = jax.vmap(cluster)(labels, M.T + state.b)  # (K, N, ...)
-        return w, f, A, value
+        def cluster(labels, mean, Q, V):
+            omega = xi @ kernels.multivariate.psd_cholesky(Q).T + mean
+            each_node = jax.vmap(scores.node, in_axes=(None, 0, None))
+            return jax.vmap(each_node, in_axes=(0, None, None))(labels, omega, V)
+
+        f, A, value = jax.vmap(cluster)(per_cluster, state.M.T + state.b, Q, V)  # (K, classes, N, ...)
+        share = 1.0 if self.labels == "clusters" else 1.0 / classes
+        return share, w, f, A, value
 
     def conjugates(self, state: MixtureOverlaps):
-        """``(Mhat, Qhat, Vhat)``; see the module docstring."""
-        w, f, A, _ = self._channel(state)
-        scale = self.alpha * self._rho()
-        Mhat = jnp.einsum("c,n,cnp->pc", scale, w, f)
-        Qhat = jnp.einsum("c,n,cnp,cnq->pq", scale, w, f, f)
-        Vhat = jnp.einsum("c,n,cnpq->pq", scale, w, A)
-        return Mhat, 0.5 * (Qhat + Qhat.T), 0.5 * (Vhat + Vhat.T)
+        """``(Mhat, Qhat_c, Vhat_c)``: ``P x K`` and per cluster ``K x P x P``; see the module docstring."""
+        share, w, f, A, _ = self._channel(state)
+        scale = share * self.alpha * self._rho()
+        Mhat = jnp.einsum("c,n,canp->pc", scale, w, f)
+        Qhat = jnp.einsum("c,n,canp,canq->cpq", scale, w, f, f)
+        Vhat = jnp.einsum("c,n,canpq->cpq", scale, w, A)
+        symmetric = lambda X: 0.5 * (X + jnp.swapaxes(X, -1, -2))  # noqa: E731
+        return Mhat, symmetric(Qhat), symmetric(Vhat)
+
+    def _prior(self, Mhat, Qhat, Vhat):
+        """The ridge estimator's overlaps from the conjugates, block by block of the spectrum:
+        ``(M, Q_g, V_g, W W^T / d, V)``, ``g`` the clouds; see the module docstring."""
+        s = self._spectrum()  # (C, D)
+        if self._clouds == 1:
+            Qhat, Vhat = jnp.sum(Qhat, axis=0, keepdims=True), jnp.sum(Vhat, axis=0, keepdims=True)
+        G, P = self._G(), self.outputs
+        A = jnp.linalg.inv(self.lam * jnp.eye(P, dtype=self._dtype) + jnp.einsum("gj,gpq->jpq", s, Vhat))
+        A = 0.5 * (A + jnp.swapaxes(A, -1, -2))  # (D, P, P)
+        field = jnp.einsum("gj,gpq->jpq", s, Qhat) + Mhat @ G @ Mhat.T
+        R = A @ field @ A
+        R = 0.5 * (R + jnp.swapaxes(R, -1, -2))
+        M = jnp.mean(A, axis=0) @ Mhat @ G
+        Q, V = jnp.einsum("gj,jpq->gpq", s, R) / s.shape[1], jnp.einsum("gj,jpq->gpq", s, A) / s.shape[1]
+        return M, Q, V, jnp.mean(R, axis=0), jnp.mean(A, axis=0)
 
     def update(self, state: MixtureOverlaps) -> MixtureOverlaps:
         Mhat, Qhat, Vhat = self.conjugates(state)
-        G = self._G()
-        V = jnp.linalg.inv(self.lam * jnp.eye(self.outputs, dtype=self._dtype) + Vhat)
-        V = 0.5 * (V + V.T)
-        Q = V @ (Qhat + Mhat @ G @ Mhat.T) @ V
-        # The intercept's stationarity, sum_c Mhat_c = alpha sum_c rho_c E f_c = 0, as a fixed point.
-        b = state.b + V @ jnp.sum(Mhat, axis=1) if self.intercept else jnp.zeros_like(state.b)
-        return MixtureOverlaps(M=V @ Mhat @ G, Q=0.5 * (Q + Q.T), V=V, b=b)
+        M, Q, V, _, _ = self._prior(Mhat, Qhat, Vhat)
+        # The intercept's stationarity, sum_c Mhat_c = alpha sum_c rho_c E f_c = 0, as a fixed point
+        # (a damped Newton step: -sum_c Vhat_c is the derivative of sum_c Mhat_c in b).
+        step = jnp.linalg.inv(self.lam * jnp.eye(self.outputs, dtype=self._dtype) + jnp.sum(Vhat, axis=0))
+        b = state.b + step @ jnp.sum(Mhat, axis=1) if self.intercept else jnp.zeros_like(state.b)
+        return MixtureOverlaps(M=M, Q=Q, V=V, b=b)
 
     def test_error(self, state: MixtureOverlaps) -> jax.Array:
-        """The 0-1 test error, ``sum_c rho_c P(prediction != c)``."""
+        """The 0-1 test error, ``sum_c rho_c P(prediction != c)``; chance, ``1 - 1 / classes``, for
+        random labels."""
         rho = self._rho()
+        if self.labels == "random":
+            return jnp.asarray(1.0 - 1.0 / (2 if self.loss == "logistic" else self.K), self._dtype)
+        Q = self._per_cluster(state.Q)
         if self.loss == "logistic":
-            margin = jnp.asarray([1.0, -1.0], self._dtype) * (state.M[0] + state.b[0]) / jnp.sqrt(state.Q[0, 0])
+            margin = jnp.asarray([1.0, -1.0], self._dtype) * (state.M[0] + state.b[0]) / jnp.sqrt(Q[:, 0, 0])
             return jnp.sum(rho * jax.scipy.special.ndtr(-margin))
         K = self.K
-        # D_c: rows e_c - e_k, k != c; the scores z = S u ~ N(S M_c, S Q S^T).
+        # D_c: rows e_c - e_k, k != c; the scores z = S u ~ N(S M_c, S Q_c S^T).
         DS = jnp.asarray(ranking_differences(K), self._dtype) @ self.scores.basis()
         means = jnp.einsum("ckp,pc->ck", DS, state.M + state.b[:, None])
-        covs = jnp.einsum("ckp,pq,clq->ckl", DS, state.Q, DS)
+        covs = jnp.einsum("ckp,cpq,clq->ckl", DS, Q, DS)
         right = jax.vmap(lambda a, C: orthant_probability(a, C, self.orthant_order))(means, covs)
         return 1.0 - jnp.sum(rho * right)
 
     def observables(self, state: MixtureOverlaps) -> dict[str, jax.Array]:
-        w, _, _, value = self._channel(state)
-        train_loss = jnp.einsum("c,n,cn->", self._rho(), w, value)
+        share, w, _, _, value = self._channel(state)
+        train_loss = share * jnp.einsum("c,n,can->", self._rho(), w, value)
+        _, _, _, plain_Q, plain_V = self._prior(*self.conjugates(state))
         S = self.scores.basis()
-        M, Q, V = S @ state.M, S @ state.Q @ S.T, S @ state.V @ S.T
+        M, Q, V = S @ state.M, S @ plain_Q @ S.T, S @ plain_V @ S.T
         out = {"test_error": self.test_error(state), "train_loss": train_loss, "norm": jnp.sqrt(jnp.trace(Q))}
         rows = M.shape[0]
         out |= {f"m_{k + 1}_{c + 1}": M[k, c] for k in range(rows) for c in range(self.K)}

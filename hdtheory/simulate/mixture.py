@@ -1,9 +1,12 @@
 r"""Finite-``d`` simulations of ERM classification of a Gaussian mixture (:class:`~hdtheory.Mixture`).
 
-**Setting** (that of :mod:`hdtheory.models.mixture`). Means ``mu = sqrt(d) O G^{1/2}`` with ``O`` a
-random ``d x K`` matrix with orthonormal columns, so that ``mu^T mu / d = G`` exactly (the theory sees
-the means only through ``G``); ``n = round(alpha d)`` labels drawn with probabilities ``rho``; inputs
-``x_i = mu_{c_i} / sqrt(d) + z_i``. Solvers, each on the objective
+**Setting** (that of :mod:`hdtheory.models.mixture`). The ``d`` coordinates in the spectrum's ``D``
+blocks (``numpy.array_split``; one block without a spectrum); on block ``j`` of ``d_j`` coordinates
+the means are ``sqrt(d_j) O_j G^{1/2}`` with ``O_j`` a random ``d_j x K`` matrix with orthonormal
+columns, so that each block carries ``(d_j / d) G`` of ``mu^T mu / d = G`` exactly (the theory sees
+the means only through ``G``); ``n = round(alpha d)`` clusters drawn with probabilities ``rho``;
+inputs ``x_i = mu_{c_i} / sqrt(d) + Sigma_{c_i}^{1/2} z_i``, ``Sigma_c`` diagonal with ``s_cj`` on
+block ``j``; labels the clusters, or uniform over the classes with ``labels="random"``. Solvers, each on the objective
 ``sum_i l(c_i, W x_i / sqrt(d) + b) + (lam / 2) |W|_F^2`` (``b = 0`` unless ``intercept=1``; the
 intercept is never penalised):
 
@@ -19,7 +22,8 @@ The L-BFGS fits stop at a gradient of 1e-10 (``tol``) or raise.
 
 **Observables**, per seed, named as in ``Mixture.observables``: ``m_k_c = w_k.mu_c / d``,
 ``q_k_l = w_k.w_l / d``, ``norm``; ``test_error``, the exact population error of the fitted ``W``
-(the scores of a fresh point of cluster ``c`` are ``N(W mu_c / d + b, W W^T / d)``; the orthant
+(the scores of a fresh point of cluster ``c`` are ``N(W mu_c / d + b, W Sigma_c W^T / d)``; chance
+for random labels; the orthant
 probabilities of :func:`hdtheory.kernels.orthant_probability` at order 48); ``train_loss``, the
 average training loss (penalty excluded); ``b_k`` with an intercept (centred for the
 cross-entropy). One diagnostic: ``test_error_empirical`` on
@@ -47,30 +51,45 @@ def simulate_mixture(theory: Mixture, *, d: int = 1000, seeds: int = 4, key=None
     return SimulationResult.from_samples(samples, d=d, n=n)
 
 
-def _draw(rng, n, d, rho, means):
-    labels = rng.choice(len(rho), size=n, p=rho)
-    return means[:, labels].T / np.sqrt(d) + rng.normal(size=(n, d)), labels
+def _draw(rng, n, d, rho, means, scales, classes):
+    """``n`` points: inputs (``n x d``), clusters and labels (the cluster, or uniform over
+    ``classes`` for random labels)."""
+    clusters = rng.choice(len(rho), size=n, p=rho)
+    X = means[:, clusters].T / np.sqrt(d) + scales[clusters] * rng.normal(size=(n, d))
+    labels = clusters if classes is None else rng.integers(classes, size=n)
+    return X, clusters, labels
 
 
 def _one_seed(theory: Mixture, rng, n: int, d: int, rho, G) -> dict:
     K = theory.K
-    O, _ = np.linalg.qr(rng.normal(size=(d, K)))
+    # The spectrum's D blocks of coordinates, each carrying its share d_j / d of the means' Gram.
+    s = np.asarray(theory._spectrum(), float)
+    s = np.broadcast_to(s, (K, s.shape[1]))
+    blocks = np.array_split(np.arange(d), s.shape[1])
     evals, evecs = np.linalg.eigh(G)
-    means = np.sqrt(d) * O @ (evecs * np.sqrt(np.maximum(evals, 0))) @ evecs.T  # (d, K)
-    X, labels = _draw(rng, n, d, rho, means)
-    W, b = fit_scores(theory.loss, K, float(theory.lam), bool(theory.intercept), X / np.sqrt(d), labels)  # (outputs, d), (outputs,)
+    root = (evecs * np.sqrt(np.maximum(evals, 0))) @ evecs.T
+    means = np.zeros((d, K))
+    for block in blocks:
+        O, _ = np.linalg.qr(rng.normal(size=(len(block), K)))
+        means[block] = np.sqrt(len(block)) * O @ root
+    scales = np.sqrt(np.concatenate([np.repeat(s[:, [j]], len(block), axis=1) for j, block in enumerate(blocks)], axis=1))
+    classes = None if theory.labels == "clusters" else (2 if theory.loss == "logistic" else K)
+    X, _, labels = _draw(rng, n, d, rho, means, scales, classes)
+    W, b = fit_scores(theory.loss, theory.scores.K, float(theory.lam), bool(theory.intercept), X / np.sqrt(d), labels)
     scores = X @ W.T / np.sqrt(d) + b
-    X_test, labels_test = _draw(rng, max(n, 10_000), d, rho, means)
+    X_test, _, labels_test = _draw(rng, max(n, 10_000), d, rho, means, scales, classes)
     scores_test = X_test @ W.T / np.sqrt(d) + b
     M, Q = W @ means / d, W @ W.T / d
-    out = {"train_loss": mean_loss(theory.loss, K, scores, labels), "norm": np.sqrt(np.trace(Q))}
-    if theory.loss == "logistic":
-        margin = np.array([1.0, -1.0]) * (M[0] + b[0]) / np.sqrt(Q[0, 0])
+    Q_clusters = np.einsum("pi,ci,qi->cpq", W, scales**2, W) / d  # W Sigma_c W^T / d
+    out = {"train_loss": mean_loss(theory.loss, theory.scores.K, scores, labels), "norm": np.sqrt(np.trace(Q))}
+    if theory.labels == "random":
+        out["test_error"] = 1.0 - 1.0 / classes
+    elif theory.loss == "logistic":
+        margin = np.array([1.0, -1.0]) * (M[0] + b[0]) / np.sqrt(Q_clusters[:, 0, 0])
         out["test_error"] = float(np.sum(rho * _normal_cdf(-margin)))
-        predicted = np.where(scores_test[:, 0] >= 0, 0, 1)
     else:
-        out["test_error"] = _population_error(M + b[:, None], Q, rho)
-        predicted = np.argmax(scores_test, axis=1)
+        out["test_error"] = _population_error(M + b[:, None], Q_clusters, rho)
+    predicted = np.where(scores_test[:, 0] >= 0, 0, 1) if theory.loss == "logistic" else np.argmax(scores_test, axis=1)
     out["test_error_empirical"] = float(np.mean(predicted != labels_test))
     rows = M.shape[0]
     out |= {f"m_{k + 1}_{c + 1}": M[k, c] for k in range(rows) for c in range(K)}
@@ -87,11 +106,12 @@ def _normal_cdf(x):
 
 
 def _population_error(M, Q, rho) -> float:
+    """``1 - sum_c rho_c P(argmax = c)`` for scores ``N(M_c, Q_c)`` of cluster ``c``."""
     K = len(rho)
     right = 0.0
     for c in range(K):
         D = np.delete(np.eye(K)[c] - np.eye(K), c, axis=0)
-        p = kernels.orthant_probability(jnp.asarray(D @ M[:, c]), jnp.asarray(D @ Q @ D.T), 48)
+        p = kernels.orthant_probability(jnp.asarray(D @ M[:, c]), jnp.asarray(D @ Q[c] @ D.T), 48)
         right += rho[c] * float(p)
     return 1.0 - right
 
