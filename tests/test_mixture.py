@@ -233,3 +233,122 @@ def test_sweep_config_takes_the_array_parameters(tmp_path):
                     '[axes]\nalpha = [1.0, 2.0]\n')
     with pytest.raises(_config.ConfigError, match="spectrum"):
         _config.load(path)
+
+
+# The Bayes-optimal error (a reference observable computed from the parameters alone).
+
+
+def test_bayes_error_two_symmetric_balanced_clusters_is_the_hebbian_error():
+    # K = 2, balanced, mu_2 = -mu_1 (a singular Gram matrix): Phi(-snr / sqrt(snr + 1/alpha)), the
+    # error of the Hebbian classifier sum_i y_i x_i (one orthant dimension: no quadrature error).
+    from scipy.stats import norm
+
+    alpha, snr = np.meshgrid([0.3, 1.0, 4.0, 50.0], [0.5, 1.5, 4.0])
+    error = jax.vmap(lambda a, s: Mixture(K=2, alpha=a, snr=s, gram=[[1.0, -1.0], [-1.0, 1.0]]).bayes_error())
+    got = np.asarray(error(jnp.asarray(alpha.ravel()), jnp.asarray(snr.ravel())))
+    np.testing.assert_allclose(got, norm.cdf(-snr / np.sqrt(snr + 1 / alpha)).ravel(), rtol=0, atol=1e-8)
+
+
+def _bayes_classifier_error(alpha, rho, G, d, rng, fresh=100_000):
+    """The population error of the Bayes-optimal classifier on one finite instance: means with rows
+    ``(mu_1i..mu_Ki) ~ N(0, G)`` (the classifier's prior), ``n = alpha d`` labelled points, the
+    posterior ``N(mhat_i, Sigma)`` of each coordinate, ``Sigma = G (I + D_n G)^{-1}``
+    (``D_n = diag(n_c / d)``) and ``mhat_i = Sigma y_i`` (``y_ci`` the class sums over ``sqrt(d)``),
+    and the exact log predictive density of a fresh point,
+    ``-|x - mhat_c / sqrt(d)|^2 / (2 v_c) - (d / 2) log v_c + log rho_c``, ``v_c = 1 + Sigma_cc / d``.
+    A fresh point ``mu_y / sqrt(d) + z`` of cluster ``y`` enters only through ``z``'s coordinates
+    in the span of ``mu_y`` and the ``mhat_c`` (standard normal) and the squared norm of the rest
+    (chi-squared): drawn exactly, ``fresh`` per cluster."""
+    K = len(rho)
+    evals, evecs = np.linalg.eigh(G)
+    mu = rng.normal(size=(d, K)) @ (evecs * np.sqrt(np.maximum(evals, 0))).T
+    labels = rng.choice(K, size=round(alpha * d), p=rho)
+    onehot = np.eye(K)[labels]
+    X = mu[:, labels].T / np.sqrt(d) + rng.normal(size=(len(labels), d))
+    Sigma = G @ np.linalg.inv(np.eye(K) + np.diag(onehot.sum(0) / d) @ G)
+    mhat = (X.T @ onehot / np.sqrt(d)) @ Sigma.T  # (d, K)
+    v = 1 + np.diag(Sigma) / d
+    error = 0.0
+    for y in range(K):
+        basis, _ = np.linalg.qr(np.column_stack([mu[:, y], mhat]))
+        shift = basis.T @ mu[:, y] / np.sqrt(d)
+        u = shift + rng.normal(size=(fresh, basis.shape[1]))  # x's coordinates in the span
+        x_m = u @ (basis.T @ mhat) / np.sqrt(d)  # x.mhat_c / sqrt(d)
+        x_x = np.sum(u**2, axis=1) + rng.chisquare(d - basis.shape[1], size=fresh)
+        log_p = -(x_x[:, None] - 2 * x_m + np.sum(mhat**2, axis=0) / d) / (2 * v) - d / 2 * np.log(v)
+        error += rho[y] * np.mean(np.argmax(log_p + np.log(rho), axis=1) != y)
+    return error
+
+
+@pytest.mark.parametrize(
+    "alpha, snr, weights, gram",
+    [(1.0, 2.0, (0.5, 0.3, 0.2), np.eye(3)), (0.5, 1.0, (0.7, 0.3), np.array([[1.0, -0.6], [-0.6, 3.0]]))],
+)
+def test_bayes_error_against_the_simulated_bayes_classifier(alpha, snr, weights, gram):
+    # d = 4000, 8 seeds, 1e5 fresh points per cluster and seed (Monte Carlo error ~1.5e-3 per seed;
+    # the seed-to-seed spread, ~3e-3, is that of the drawn means and data). Within 4 standard errors
+    # of the mean over seeds plus 0.002 for the O(1/d) finite-size bias. Leaving the posterior
+    # variance in the scores (a term -Sigma_cc / 2, which the exact predictive density cancels)
+    # raises the second case's error by 0.015, three times the tolerance.
+    theory = Mixture(K=len(weights), alpha=alpha, snr=snr, weights=weights, gram=gram)
+    predicted = float(theory.bayes_error())
+    errors = [_bayes_classifier_error(alpha, np.asarray(weights), snr * gram, 4000, np.random.default_rng(seed))
+              for seed in range(8)]
+    mean, sem = np.mean(errors), np.std(errors, ddof=1) / np.sqrt(len(errors))
+    assert abs(predicted - mean) < 4 * sem + 0.002, (predicted, mean, sem)
+
+
+@pytest.mark.parametrize(
+    "common, points",
+    [
+        (dict(K=3, loss="cross-entropy", snr=2.0, weights=(0.5, 0.3, 0.2)), [(0.5, 0.05), (2.0, 0.1), (4.0, 1.0)]),
+        (dict(K=3, loss="square", snr=2.0, weights=(0.5, 0.3, 0.2)), [(0.5, 0.01), (2.0, 0.1), (4.0, 1.0)]),
+        # Balanced, mu_2 = -mu_1: as lam -> infinity the logistic minimiser turns to the Hebbian
+        # direction, whose error is the Bayes error.
+        (dict(K=2, loss="logistic", snr=1.5, gram=[[1.0, -1.0], [-1.0, 1.0]]), [(0.5, 0.01), (2.0, 0.1), (2.0, 1e3)]),
+    ],
+)
+def test_bayes_error_is_below_the_erm_error(common, points):
+    alpha, lam = (jnp.asarray(column) for column in zip(*points))
+    solution = jax.vmap(lambda a, l: hdtheory.solve(Mixture(alpha=a, lam=l, **common)))(alpha, lam)
+    assert bool(jnp.all(solution.converged))
+    erm, bayes = np.asarray(solution.observables["test_error"]), np.asarray(solution.observables["bayes_error"])
+    assert np.all(bayes < erm), (bayes, erm)
+    if common["loss"] == "logistic":
+        assert erm[-1] - bayes[-1] < 1e-6, (bayes, erm)
+
+
+def test_bayes_error_tends_to_the_known_means_error():
+    # The classifier that knows the means scores N(G e_y - diag(G) / 2 + log rho, G) on cluster y
+    # (scipy's bivariate normal cdf for its orthant probabilities); the Bayes error exceeds its error
+    # by c / alpha + O(1 / alpha^2) (Q_B = G - Sigma, Sigma ~ (alpha D)^{-1}).
+    from scipy.stats import multivariate_normal
+
+    rho, gram, snr = np.array([0.5, 0.3, 0.2]), np.array([[1.0, 0.3, 0.0], [0.3, 1.0, -0.2], [0.0, -0.2, 1.5]]), 2.0
+    G = snr * gram
+    known = 1.0
+    for y in range(3):
+        D = np.delete(np.eye(3)[y] - np.eye(3), y, axis=0)
+        mean = D @ (G[:, y] - np.diag(G) / 2 + np.log(rho))
+        known -= rho[y] * multivariate_normal(np.zeros(2), D @ G @ D.T).cdf(mean)
+    alpha = np.array([1e2, 1e3, 1e4])
+    error = jax.vmap(lambda a: Mixture(K=3, alpha=a, snr=snr, weights=rho, gram=gram).bayes_error())
+    excess = alpha * (np.asarray(error(jnp.asarray(alpha))) - known)
+    assert np.all(excess > 0.05), excess
+    assert abs(excess[2] - excess[1]) < 0.01 * excess[2], excess  # the 1 / alpha rate
+
+
+def test_bayes_error_gradient_in_alpha_matches_finite_differences():
+    # Through the solve (the observable's direct dependence on alpha), K = 2 with the logistic loss;
+    # and the K = 3 orthant rule directly. Central differences with h = 1e-5.
+    common = dict(K=2, loss="logistic", snr=1.5, lam=0.1, weights=(0.7, 0.3), gram=[[1.0, -0.6], [-0.6, 3.0]])
+    grad = float(jax.grad(lambda a: hdtheory.solve(Mixture(alpha=a, **common)).observables["bayes_error"])(1.5))
+    three = dict(K=3, snr=2.0, weights=(0.5, 0.3, 0.2), gram=[[1.0, 0.3, 0.0], [0.3, 1.0, -0.2], [0.0, -0.2, 1.5]])
+    error = jax.jit(jax.vmap(lambda a: Mixture(alpha=a, **three).bayes_error()))
+    grad_three = float(jax.grad(lambda a: Mixture(alpha=a, **three).bayes_error())(0.8))
+    h = 1e-5
+    two = jax.jit(lambda a: Mixture(alpha=a, **common).bayes_error())
+    for g, f, a in ((grad, lambda a: two(a), 1.5), (grad_three, lambda a: error(jnp.asarray([a]))[0], 0.8)):
+        fd = (float(f(a + h)) - float(f(a - h))) / (2 * h)
+        assert abs(g - fd) < 1e-7 * (1 + abs(fd)), (g, fd)
+        assert abs(fd) > 1e-3

@@ -88,6 +88,46 @@ loss), entry by entry with 1-based indices: ``m_k_c = w_k.mu_c / d``, ``q_k_l = 
 (``k <= l``; ``W W^T / d = (1/D) sum_j R_j``, not weighted by a covariance), ``V_k_l`` (``(1/D)
 sum_j A_j``); ``norm = sqrt(tr W W^T / d)``.
 
+``bayes_error``, a reference for every loss and ``K`` (for clusters of identity covariance,
+labelled by cluster): the test error of the Bayes-optimal
+classifier that knows ``rho``, ``G`` and the ``n`` labelled points but not the means. It depends on
+``alpha``, ``snr``, ``gram`` and ``weights`` only (not on the loss, ``lam`` or the fixed point).
+Assumptions: the prior on the means is Gaussian per coordinate, ``(mu_1i..mu_Ki) ~ N(0, G)``
+independently over ``i`` (in high dimension the same as means of Gram matrix ``G`` in a uniformly
+random orientation: both concentrate on ``mu^T mu / d = G``); one fresh point is classified at a
+time. Per coordinate, the class sums ``y_ci = d^{-1/2} sum_{j: c_j = c} x_ji`` are
+``alpha D mu_i + (alpha D)^{1/2} g_i`` (``D = diag(rho)``, ``g_i ~ N(0, I_K)``), so the posterior of
+``mu_i`` is ``N(mhat_i, Sigma)`` with
+
+.. math:: \Sigma = (G^{-1} + \alpha D)^{-1} = G (I + \alpha D G)^{-1}, \qquad \hat m_i = \Sigma\, y_i
+
+(the second form holds for a singular ``G``, for example ``mu_2 = -mu_1``). A fresh coordinate of
+cluster ``c`` is then ``N(mhat_ci / sqrt(d), 1 + Sigma_cc / d)`` independently over ``i``; in the log
+predictive density the posterior variance contributes ``Sigma_cc |x|^2 / (2 d) - Sigma_cc / 2
++ O(1/d)``, which vanishes as ``|x|^2 / d -> 1``, so the Bayes class score is, up to ``o(1)``,
+
+.. math:: s_c(x) = \hat m_c . x / \sqrt{d} - |\hat m_c|^2 / (2 d) + \log \rho_c .
+
+Over the coordinates, ``mhat mu^T / d -> alpha Sigma D G = G - Sigma`` and
+``mhat mhat^T / d -> G - Sigma`` (the prior covariance is the posterior covariance plus that of the
+posterior mean), so with
+
+.. math:: Q_B = G - \Sigma = \alpha (I + \alpha G D)^{-1} G D G
+
+the scores of a fresh point of cluster ``y`` are ``N(Q_B e_y - diag(Q_B) / 2 + log rho, Q_B)``: the
+Bayes classifier that knows the means, with ``G`` replaced by ``Q_B``, and
+
+.. math:: \varepsilon_B = 1 - \sum_y \rho_y\, P(\operatorname{argmax}_c s_c = y),
+
+orthant probabilities of the ``K - 1`` score differences, as for ``test_error`` (their covariance
+must be non-singular: the mean differences ``mu_c - mu_k`` linearly independent). As
+``alpha -> infinity``, ``Q_B -> G``: the error of the classifier that knows the means. For ``K = 2``,
+balanced, ``mu_2 = -mu_1`` (``gram = [[1, -1], [-1, 1]]``), ``Q_B = q [[1, -1], [-1, 1]]`` with
+``q = alpha snr^2 / (1 + alpha snr)`` and ``eps_B = Phi(-sqrt(q)) = Phi(-snr / sqrt(snr + 1/alpha))``,
+the error of the Hebbian classifier ``sum_i y_i x_i``: the Bayes-optimal error of the binary mixture
+of Mignacco et al. 2020 (their ``x = y v / sqrt(d) + sqrt(Delta) z`` with ``|v|^2 = d`` is ours with
+``snr = 1 / Delta``). The ``K``-cluster form is derived here, in the setting of Loureiro et al. 2021.
+
 **Other normalisations.** Loureiro et al. write ``x = mu_c + sqrt(Delta) z`` with means of norm one
 and the penalty ``(lam / 2) |W|^2`` on the loss averaged over ``n``: ``lam_theirs = lam / alpha``.
 
@@ -321,6 +361,15 @@ class Mixture(FixedPointTheory):
         b = state.b + step @ jnp.sum(Mhat, axis=1) if self.intercept else jnp.zeros_like(state.b)
         return MixtureOverlaps(M=M, Q=Q, V=V, b=b)
 
+    def _ranking_error(self, DS, means, cov) -> jax.Array:
+        """``1 - sum_c rho_c P(D_c z > 0)`` for scores ``z = S u`` with ``u ~ N(means[:, c], cov[c])``
+        on cluster ``c``: ``DS[c] = D_c S`` (``D_c`` the rows ``e_c - e_k``, ``k != c``), an orthant
+        probability of the ``K - 1`` score differences per cluster."""
+        means = jnp.einsum("ckp,pc->ck", DS, means)
+        covs = jnp.einsum("ckp,cpq,clq->ckl", DS, self._per_cluster(cov), DS)
+        right = jax.vmap(lambda a, C: orthant_probability(a, C, self.orthant_order))(means, covs)
+        return 1.0 - jnp.sum(self._rho() * right)
+
     def test_error(self, state: MixtureOverlaps) -> jax.Array:
         """The 0-1 test error, ``sum_c rho_c P(prediction != c)``; chance, ``1 - 1 / classes``, for
         random labels."""
@@ -331,13 +380,23 @@ class Mixture(FixedPointTheory):
         if self.loss == "logistic":
             margin = jnp.asarray([1.0, -1.0], self._dtype) * (state.M[0] + state.b[0]) / jnp.sqrt(Q[:, 0, 0])
             return jnp.sum(rho * jax.scipy.special.ndtr(-margin))
-        K = self.K
-        # D_c: rows e_c - e_k, k != c; the scores z = S u ~ N(S M_c, S Q_c S^T).
-        DS = jnp.asarray(ranking_differences(K), self._dtype) @ self.scores.basis()
-        means = jnp.einsum("ckp,pc->ck", DS, state.M + state.b[:, None])
-        covs = jnp.einsum("ckp,cpq,clq->ckl", DS, Q, DS)
-        right = jax.vmap(lambda a, C: orthant_probability(a, C, self.orthant_order))(means, covs)
-        return 1.0 - jnp.sum(rho * right)
+        DS = jnp.asarray(ranking_differences(self.K), self._dtype) @ self.scores.basis()
+        return self._ranking_error(DS, state.M + state.b[:, None], Q)
+
+    def bayes_error(self) -> jax.Array:
+        r"""The Bayes-optimal test error from the parameters alone: the scores of a fresh point of
+        cluster ``y`` are ``N(Q_B e_y - diag(Q_B) / 2 + log rho, Q_B)`` with
+        ``Q_B = G - Sigma = alpha (I + alpha G D)^{-1} G D G``, ``D = diag(rho)``, computed in the second
+        form (the first loses digits to cancellation at small ``alpha``); see the module docstring.
+        For clusters of identity covariance labelled by cluster only."""
+        if self.spectrum.size or self.labels != "clusters":
+            raise ParameterError("bayes_error needs parameter 'spectrum' = () (identity covariances) and labels = clusters")
+        rho, G = self._rho(), self._G()
+        GD = G * rho  # G D
+        QB = jnp.linalg.solve(jnp.eye(self.K, dtype=self._dtype) + self.alpha * GD, self.alpha * GD @ G)
+        QB = 0.5 * (QB + QB.T)
+        means = QB - 0.5 * jnp.diagonal(QB)[:, None] + jnp.log(rho)[:, None]
+        return self._ranking_error(jnp.asarray(ranking_differences(self.K), self._dtype), means, QB[None])
 
     def observables(self, state: MixtureOverlaps) -> dict[str, jax.Array]:
         share, w, _, _, value = self._channel(state)
@@ -346,6 +405,8 @@ class Mixture(FixedPointTheory):
         S = self.scores.basis()
         M, Q, V = S @ state.M, S @ plain_Q @ S.T, S @ plain_V @ S.T
         out = {"test_error": self.test_error(state), "train_loss": train_loss, "norm": jnp.sqrt(jnp.trace(Q))}
+        if self.labels == "clusters" and not self.spectrum.size:
+            out["bayes_error"] = self.bayes_error()
         rows = M.shape[0]
         out |= {f"m_{k + 1}_{c + 1}": M[k, c] for k in range(rows) for c in range(self.K)}
         out |= {f"q_{k + 1}_{l + 1}": Q[k, l] for k in range(rows) for l in range(k, rows)}
