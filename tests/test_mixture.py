@@ -91,17 +91,21 @@ def test_square_loss_against_its_closed_form(K, tol):
     np.testing.assert_allclose(np.asarray(solution.state.V[0]), V, atol=tol)
 
 
-@pytest.mark.parametrize("loss, intercept", [("cross-entropy", 0), ("cross-entropy", 1), ("square", 1)])
-def test_three_clusters_against_simulation(loss, intercept):
+@pytest.mark.parametrize(
+    "K, loss, intercept", [(3, "cross-entropy", 0), (3, "cross-entropy", 1), (3, "square", 1), (4, "square", 0)]
+)
+def test_clusters_against_simulation(K, loss, intercept):
     # d = 400, n = 800, 4 seeds, unbalanced clusters: the test error, training loss, overlaps and
     # intercepts agree within 4 standard errors plus an allowance of 0.01 (relative) for the
-    # O(1/d) finite-size bias (the deviations seen are within 2.5 standard errors).
-    theory = Mixture(K=3, loss=loss, intercept=intercept, alpha=2.0, lam=0.1, snr=2.0, weights=(0.5, 0.3, 0.2))
+    # O(1/d) finite-size bias (the deviations seen are within 2.5 standard errors). K = 4 without
+    # an intercept has four fields: the shifted Sobol rule.
+    weights = (0.5, 0.3, 0.2) if K == 3 else (0.4, 0.3, 0.2, 0.1)
+    theory = Mixture(K=K, loss=loss, intercept=intercept, alpha=2.0, lam=0.1, snr=2.0, weights=weights)
     solution = hdtheory.solve(theory)
     assert bool(solution.converged)
     result = simulate(theory, d=400, seeds=4)
     keys = ["test_error", "train_loss", "m_1_1", "m_2_2", "m_1_2", "q_1_1", "q_1_2", "norm"]
-    for key in keys + (["b_1", "b_2", "b_3"] if intercept else []):
+    for key in keys + ([f"b_{k + 1}" for k in range(K)] if intercept else []):
         predicted, mean, sem = float(solution.observables[key]), result.mean[key], result.sem[key]
         assert abs(predicted - mean) < 4 * sem + 0.01 * (1 + abs(predicted)), (key, predicted, mean, sem)
 
