@@ -87,7 +87,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import kernels
-from ..kernels.multivariate import orthant_probability, product_rule, sobol_rule
+from ..kernels.multivariate import orthant_probability, product_rule, small_inv, sobol_rule
 from .._theory import POSITIVE, FixedPointTheory, Interval, ParameterError, choice, integer
 from .._theory import is_concrete, parameter
 from ._scores import ClassScores, cholesky_coordinates, from_cholesky_coordinates, ranking_differences
@@ -234,7 +234,7 @@ class Mixture(FixedPointTheory):
     def update(self, state: MixtureOverlaps) -> MixtureOverlaps:
         Mhat, Qhat, Vhat = self.conjugates(state)
         G = self._G()
-        V = jnp.linalg.inv(self.lam * jnp.eye(self.outputs, dtype=self._dtype) + Vhat)
+        V = small_inv(self.lam * jnp.eye(self.outputs, dtype=self._dtype) + Vhat)
         V = 0.5 * (V + V.T)
         Q = V @ (Qhat + Mhat @ G @ Mhat.T) @ V
         # The intercept's stationarity, sum_c Mhat_c = alpha sum_c rho_c E f_c = 0, as a fixed point.
