@@ -328,9 +328,12 @@ def _newton(loss, y, omega, V):
     grad = jax.grad(loss, argnums=1)
     hessian = jax.hessian(loss, argnums=1)
 
-    def objective(z):
+    def objective(z, dz):
+        """The objective at ``z``, its derivative along ``dz`` and that derivative's rounding scale."""
         d = z - omega
-        return 0.5 * d @ small_solve(V, d) + loss(y, z)
+        Vd, g = small_solve(V, d), grad(y, z)
+        terms = jnp.abs(Vd) @ jnp.abs(dz) + jnp.abs(g) @ jnp.abs(dz)
+        return 0.5 * d @ Vd + loss(y, z), (Vd + g) @ dz, terms
 
     # The residual's rounding floor: the terms of r, and the gradient's absolute rounding error
     # (of order eps) times the rows of V.
@@ -354,18 +357,24 @@ def _newton(loss, y, omega, V):
         slope = small_solve(V, r) @ dz  # gradient of the objective . dz
 
         def too_long(search):
-            t, f_t, k = search
+            t, f_t, slope_t, terms_t, k = search
             # Armijo's condition, with a rounding allowance on the scale of the objective's terms
             # (the cross-entropy is a difference of terms of size |z|), so that steps near the
             # optimum, whose decrease is below the precision of f, are taken.
             allowance = 64 * eps * (1.0 + jnp.abs(f) + jnp.max(jnp.abs(z)))
-            return ~(f_t <= f + 1e-4 * t * slope + allowance) & (k < _BACKTRACKS)
+            armijo = f_t <= f + 1e-4 * t * slope + allowance
+            # And no step far past the minimum along dz (the upper half of the strong Wolfe
+            # condition): where V is large and the softmax saturated on both sides of its
+            # transition, H ~ 0 and full Newton steps pass Armijo while bouncing across the
+            # transition, 20 steps and more where 5 suffice.
+            short = slope_t <= -0.9 * slope + 64 * eps * terms_t
+            return ~(armijo & short) & (k < _BACKTRACKS)
 
         def halve(search):
-            t, _, k = search
-            return t / 2, objective(z + t / 2 * dz), k + 1
+            t, _, _, _, k = search
+            return t / 2, *objective(z + t / 2 * dz, dz), k + 1
 
-        t, f_new, _ = jax.lax.while_loop(too_long, halve, (jnp.ones((), dtype), objective(z + dz), 0))
+        t, f_new, _, _, _ = jax.lax.while_loop(too_long, halve, (jnp.ones((), dtype), *objective(z + dz, dz), 0))
         z_new = z + t * dz
         r_new, scale = residual(z_new)
         stalled = jnp.max(jnp.abs(t * dz)) <= eps * (1.0 + jnp.max(jnp.abs(z)))
@@ -373,7 +382,7 @@ def _newton(loss, y, omega, V):
 
     r0, scale0 = residual(omega)
     z, _, r, scale, _, _ = jax.lax.while_loop(
-        running, step, (omega, objective(omega), r0, scale0, 0, jnp.zeros((), bool))
+        running, step, (omega, objective(omega, omega)[0], r0, scale0, 0, jnp.zeros((), bool))
     )
     return jnp.where(small(r, scale, jnp.sqrt(1.0 / eps)), z, jnp.nan)
 
