@@ -26,8 +26,8 @@ never asserted.
 Under ``vmap`` every ``while_loop`` of a chunk (the fixed-point iteration, its line search, the prox's
 Newton loop over ``chunk x 3 x 576`` nodes) runs until its slowest lane stops. Each solve is
 already vectorised over its 1728 prox problems, so on a CPU chunks of one point (the default) waste
-nothing on stragglers and lose no vector width: on 10 x 10 points, 31 ms per point in chunks of
-one against 55 ms in chunks of ten.
+nothing on stragglers and lose no vector width: on 10 x 10 points, 23 ms per point in chunks of
+one against 59 ms in chunks of ten.
 
 Run: ``python benchmarks/mixture_grid.py [--n 50] [--baseline-points 3] [--batch-size 1] [--seed 0]``.
 """
