@@ -68,8 +68,13 @@ class Newton(eqx.Module):
 
     Trial steps of length ``t = 1, 1/2, ...`` (``max_backtracks`` halvings) are accepted when the
     residual there is finite and ``|r(x + t s)| <= (1 - 1e-4 t) |r(x)|``; if none is, the damped step
-    ``x + (1 - damping) r(x)`` is taken. Under ``vmap``, points that have already converged
-    (``active`` false) take no backtracking steps, so they cost one residual per iteration.
+    ``x + (1 - damping) r(x)`` is taken. Every trial evaluates the residual and its Jacobian
+    together (``linearised``): the Jacobian of the accepted trial is the next step's, so that an
+    iteration costs one evaluation of the map with its tangents, not a residual and then the
+    Jacobian at the same point (which evaluated the map twice; with a prox solved by Newton's
+    method at every quadrature node, the map's evaluation outweighs its tangents). Under ``vmap``,
+    points that have already converged (``active`` false) take no backtracking steps, so they cost
+    one such evaluation per iteration.
 
     With ``follow_flow``, for maps that iteration drives monotonically to their fixed point (the
     state evolution of Bayes-optimal inference from the uninformed state, see
@@ -92,8 +97,9 @@ class Newton(eqx.Module):
     max_doublings: int = 10
     follow_flow: bool = eqx.field(default=False, static=True)
 
-    def step(self, residual, x, r, active, jac=None):
-        jac = jax.jacfwd(residual)(x) if jac is None else jac
+    def step(self, linearised, x, r, active, jac):
+        """``(x, r, jac)`` after one step from ``x``, where ``r`` and ``jac`` are the residual and
+        its Jacobian; ``linearised(x)`` returns both."""
         lu = jax.scipy.linalg.lu_factor(jac)
         direction = -jax.scipy.linalg.lu_solve(lu, r)
         norm, length = jnp.linalg.norm(r), jnp.linalg.norm(direction)
@@ -117,28 +123,31 @@ class Newton(eqx.Module):
             return finite & jnp.where(flow, onward, decrease)
 
         def searching(carry):
-            t, _, r_trial, k, _, r_kept = carry
+            t, _, r_trial, _, k, _, r_kept, _ = carry
             ok = accepted(t, r_trial, r_kept)
             # Newton: halve until accepted. Flow: double while the direction holds and |r| does
-            # not halve.
+            # not halve. The first pass (k = -1) makes the first trial, the full step: one place
+            # in the program evaluates the map, for a shorter compilation.
             budget = jnp.where(flow, self.max_doublings, self.max_backtracks)
-            return active & jnp.where(flow, ok, ~ok) & (k <= budget)
+            return (k < 0) | (active & jnp.where(flow, ok, ~ok) & (k <= budget))
 
         def next_trial(carry):
-            t, x_trial, r_trial, k, x_kept, r_kept = carry
-            x_kept, r_kept = jnp.where(flow, x_trial, x_kept), jnp.where(flow, r_trial, r_kept)
-            t = jnp.where(flow, 2 * t, 0.5 * t)
+            t, x_trial, r_trial, j_trial, k, *kept = carry
+            first = k < 0
+            kept = [jnp.where(flow, trial, old) for trial, old in zip((x_trial, r_trial, j_trial), kept)]
+            t = jnp.where(first, 1.0, jnp.where(flow, 2 * t, 0.5 * t))
             # After the last halving, the Newton trial is the damped step, taken whatever its residual.
             last = ~flow & (k >= self.max_backtracks)
             x_trial = jnp.where(last, fallback, x + t * direction)
-            return t, x_trial, residual(x_trial), k + 1, x_kept, r_kept
+            r_trial, j_trial = linearised(x_trial)
+            # The full step is also the first point the flow keeps.
+            kept = [jnp.where(first, trial, old) for trial, old in zip((x_trial, r_trial, j_trial), kept)]
+            return t, x_trial, r_trial, j_trial, k + 1, *kept
 
-        x1 = x + direction
-        r1 = residual(x1)
-        init = (jnp.ones((), x.dtype), x1, r1, 0, x1, r1)
-        _, x_new, r_new, _, x_kept, r_kept = jax.lax.while_loop(searching, next_trial, init)
+        init = (jnp.ones((), x.dtype), x, r, jac, -1, x, r, jac)
+        _, x_new, r_new, j_new, _, x_kept, r_kept, j_kept = jax.lax.while_loop(searching, next_trial, init)
         # The flow keeps its last trial in the direction (the plain iteration step at least).
-        return jnp.where(flow, x_kept, x_new), jnp.where(flow, r_kept, r_new)
+        return tuple(jnp.where(flow, kept, new) for kept, new in ((x_kept, x_new), (r_kept, r_new), (j_kept, j_new)))
 
 
 def _attracting(jac) -> jax.Array:
@@ -282,9 +291,21 @@ def solve(
             met &= (_newton_error(jac, x, r) <= tol) | settled(x, r)
         return met
 
+    newton = isinstance(method, Newton)
+
     def iterate(residual, x0):
         def jacobian(x):
             return jax.jacfwd(residual)(x) if flow or low_precision else None
+
+        def linearised(x):
+            # The residual and its Jacobian from one evaluation of the map: jacfwd evaluates it
+            # once beside its tangents, and returns it as the auxiliary output.
+            def twice(x):
+                r = residual(x)
+                return r, r
+
+            jac, r = jax.jacfwd(twice, has_aux=True)(x)
+            return r, jac
 
         def running(carry):
             x, r, jac, i = carry
@@ -293,13 +314,13 @@ def solve(
 
         def body(carry):
             x, r, jac, i = carry
-            if isinstance(method, Newton):
-                x, r = method.step(residual, x, r, ~done(x, r, jac), jac=jac)
-            else:
-                x, r = method.step(residual, x, r, ~done(x, r, jac))
+            if newton:
+                return *method.step(linearised, x, r, ~done(x, r, jac), jac), i + 1
+            x, r = method.step(residual, x, r, ~done(x, r, jac))
             return x, r, jacobian(x), i + 1
 
-        x, r, jac, i = jax.lax.while_loop(running, body, (x0, residual(x0), jacobian(x0), 0))
+        r0, jac0 = linearised(x0) if newton else (residual(x0), jacobian(x0))
+        x, r, jac, i = jax.lax.while_loop(running, body, (x0, r0, jac0, 0))
         res = scaled(x, r)
         diverged = ~jnp.isfinite(res) | too_large(x)
         met = done(x, r, jac)

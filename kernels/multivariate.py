@@ -55,6 +55,16 @@ derivative is the implicit function theorem on ``r = 0`` (a ``custom_jvp``):
 vector ``y`` (one-hot, or any probability vector) and :func:`square_prox` the closed form for
 ``l = |y - z|^2 / 2``: ``(I + V)^{-1} (omega + V y)``. These functions act on one point (``omega`` of
 shape ``(K,)``, ``V`` of shape ``(K, K)``); ``jax.vmap`` them over points.
+
+**Small linear systems.** The matrices of these kernels are ``K x K`` with ``K`` of a few units, one
+per quadrature node and grid point. :func:`small_solve` solves them by Gaussian elimination with
+partial pivoting unrolled while tracing: elementwise operations that XLA fuses with their
+neighbours, where ``jnp.linalg.solve`` calls LAPACK once per matrix of the batch. Besides being
+slower on batches of tiny matrices, those calls can deadlock on the CPU (jaxlib 0.10): a LAPACK
+call on a large enough batch splits it over XLA's intra-op thread pool and, running on a worker of
+that pool, waits for the pieces; when as many such calls run at once as the pool has threads (two
+on a 2-core machine), every worker waits and none is left to run the pieces. A vmapped solve of
+:class:`~hdtheory.Mixture` over 50 grid points hung this way, forever and at 0% CPU.
 """
 
 import functools
@@ -98,6 +108,50 @@ def psd_cholesky(cov):
     zero = jnp.zeros_like(cov[..., 0, 0])
     rows = [jnp.stack([cols[i][j] if j <= i else zero for j in range(n)], -1) for i in range(n)]
     return jnp.stack(rows, -2)
+
+
+_SMALL = 6
+"""Systems up to this size are solved by :func:`small_solve`'s unrolled elimination."""
+
+
+def small_solve(A, b):
+    """``A^{-1} b`` for a small non-singular ``A`` (``(..., n, n)``), ``b`` of shape ``(..., n)`` or
+    ``(..., n, m)``: Gaussian elimination with partial pivoting, unrolled for ``n <= 6`` (no LAPACK
+    call; see the module docstring), ``jnp.linalg.solve`` beyond."""
+    n = A.shape[-1]
+    vector = b.ndim == A.ndim - 1
+    if n > _SMALL:
+        return jnp.linalg.solve(A, b[..., None])[..., 0] if vector else jnp.linalg.solve(A, b)
+    B = b[..., None] if vector else b
+    dtype = jnp.result_type(A, B)
+    # The rows of A and of B apart: B only ever gets combinations whose coefficients come from A, so
+    # that the solve stays linear in b (reverse mode transposes it).
+    a = [A[..., i, :].astype(dtype) for i in range(n)]
+    c = [B[..., i, :].astype(dtype) for i in range(n)]
+    for k in range(n):
+        if k < n - 1:
+            p = jnp.argmax(jnp.stack([jnp.abs(row[..., k]) for row in a[k:]], -1), -1)[..., None]
+            for rows in (a, c):
+                pivot = rows[k]
+                for j in range(1, n - k):
+                    pivot = jnp.where(p == j, rows[k + j], pivot)
+                rows[k:] = [pivot] + [jnp.where(p == j, rows[k], rows[k + j]) for j in range(1, n - k)]
+        for i in range(k + 1, n):
+            factor = a[i][..., k : k + 1] / a[k][..., k : k + 1]
+            a[i], c[i] = a[i] - factor * a[k], c[i] - factor * c[k]
+    x = [None] * n
+    for i in reversed(range(n)):
+        acc = c[i]
+        for j in range(i + 1, n):
+            acc = acc - a[i][..., j : j + 1] * x[j]
+        x[i] = acc / a[i][..., i : i + 1]
+    X = jnp.stack(x, -2)
+    return X[..., 0] if vector else X
+
+
+def small_inv(A):
+    """``A^{-1}`` for a small non-singular ``A`` by :func:`small_solve`."""
+    return small_solve(A, jnp.broadcast_to(jnp.eye(A.shape[-1], dtype=A.dtype), A.shape))
 
 
 def product_rule(n: int, order: int, dtype):
@@ -264,20 +318,22 @@ def cross_entropy(y, z):
 def square_prox(y, omega, V):
     """``argmin_z (z - omega)^T V^{-1} (z - omega) / 2 + |y - z|^2 / 2 = (I + V)^{-1} (omega + V y)``."""
     eye = jnp.eye(omega.shape[-1], dtype=jnp.result_type(omega, V))
-    return jnp.linalg.solve(eye + V, omega + V @ y)
+    return small_solve(eye + V, omega + V @ y)
 
 
 def _newton(loss, y, omega, V):
     dtype = jnp.result_type(omega, V, float)
     eps = jnp.finfo(dtype).eps
     eye = jnp.eye(omega.shape[-1], dtype=dtype)
-    chol = jnp.linalg.cholesky(V)
     grad = jax.grad(loss, argnums=1)
     hessian = jax.hessian(loss, argnums=1)
 
-    def objective(z):
+    def objective(z, dz):
+        """The objective at ``z``, its derivative along ``dz`` and that derivative's rounding scale."""
         d = z - omega
-        return 0.5 * d @ jax.scipy.linalg.cho_solve((chol, True), d) + loss(y, z)
+        Vd, g = small_solve(V, d), grad(y, z)
+        terms = jnp.abs(Vd) @ jnp.abs(dz) + jnp.abs(g) @ jnp.abs(dz)
+        return 0.5 * d @ Vd + loss(y, z), (Vd + g) @ dz, terms
 
     # The residual's rounding floor: the terms of r, and the gradient's absolute rounding error
     # (of order eps) times the rows of V.
@@ -297,22 +353,28 @@ def _newton(loss, y, omega, V):
 
     def step(carry):
         z, f, r, _, i, _ = carry
-        dz = -jnp.linalg.solve(eye + V @ hessian(y, z), r)
-        slope = jax.scipy.linalg.cho_solve((chol, True), r) @ dz  # gradient of the objective . dz
+        dz = -small_solve(eye + V @ hessian(y, z), r)
+        slope = small_solve(V, r) @ dz  # gradient of the objective . dz
 
         def too_long(search):
-            t, f_t, k = search
+            t, f_t, slope_t, terms_t, k = search
             # Armijo's condition, with a rounding allowance on the scale of the objective's terms
             # (the cross-entropy is a difference of terms of size |z|), so that steps near the
             # optimum, whose decrease is below the precision of f, are taken.
             allowance = 64 * eps * (1.0 + jnp.abs(f) + jnp.max(jnp.abs(z)))
-            return ~(f_t <= f + 1e-4 * t * slope + allowance) & (k < _BACKTRACKS)
+            armijo = f_t <= f + 1e-4 * t * slope + allowance
+            # And no step far past the minimum along dz (the upper half of the strong Wolfe
+            # condition): where V is large and the softmax saturated on both sides of its
+            # transition, H ~ 0 and full Newton steps pass Armijo while bouncing across the
+            # transition, 20 steps and more where 5 suffice.
+            short = slope_t <= -0.9 * slope + 64 * eps * terms_t
+            return ~(armijo & short) & (k < _BACKTRACKS)
 
         def halve(search):
-            t, _, k = search
-            return t / 2, objective(z + t / 2 * dz), k + 1
+            t, _, _, _, k = search
+            return t / 2, *objective(z + t / 2 * dz, dz), k + 1
 
-        t, f_new, _ = jax.lax.while_loop(too_long, halve, (jnp.ones((), dtype), objective(z + dz), 0))
+        t, f_new, _, _, _ = jax.lax.while_loop(too_long, halve, (jnp.ones((), dtype), *objective(z + dz, dz), 0))
         z_new = z + t * dz
         r_new, scale = residual(z_new)
         stalled = jnp.max(jnp.abs(t * dz)) <= eps * (1.0 + jnp.max(jnp.abs(z)))
@@ -320,7 +382,7 @@ def _newton(loss, y, omega, V):
 
     r0, scale0 = residual(omega)
     z, _, r, scale, _, _ = jax.lax.while_loop(
-        running, step, (omega, objective(omega), r0, scale0, 0, jnp.zeros((), bool))
+        running, step, (omega, objective(omega, omega)[0], r0, scale0, 0, jnp.zeros((), bool))
     )
     return jnp.where(small(r, scale, jnp.sqrt(1.0 / eps)), z, jnp.nan)
 
@@ -343,7 +405,7 @@ def _prox_newton_jvp(loss, primals, tangents):
     z = prox_newton(loss, y, omega, V)
     grad = jax.grad(loss, argnums=1)
     _, dr = jax.jvp(lambda y, omega, V: z - omega + V @ grad(y, z), primals, tangents)
-    return z, -jnp.linalg.solve(prox_jacobian_inverse(loss, y, z, V), dr)
+    return z, -small_solve(prox_jacobian_inverse(loss, y, z, V), dr)
 
 
 def prox_jacobian_inverse(loss, y, z, V):
@@ -354,7 +416,7 @@ def prox_jacobian_inverse(loss, y, z, V):
 
 def prox_jacobian(loss, y, z, V):
     """``d prox / d omega = (I + V H)^{-1}`` at the prox ``z`` (``H`` the Hessian of the loss at ``z``)."""
-    return jnp.linalg.inv(prox_jacobian_inverse(loss, y, z, V))
+    return small_inv(prox_jacobian_inverse(loss, y, z, V))
 
 
 def cross_entropy_prox(y, omega, V):

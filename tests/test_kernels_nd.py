@@ -168,3 +168,22 @@ def test_two_class_cross_entropy_is_binary_logistic():
     along = np.einsum("nij,j->ni", V, a)
     cross = shift[:, 0] * along[:, 1] - shift[:, 1] * along[:, 0]
     np.testing.assert_allclose(cross, 0.0, atol=1e-8 * (1 + np.abs(shift).max() * np.abs(along).max()))
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 6, 7])
+def test_small_solve_against_lapack(n):
+    # Unrolled elimination up to n = 6, jnp.linalg.solve beyond; a zero leading pivot needs the row swap.
+    rng = np.random.default_rng(8)
+    A = rng.normal(size=(5, n, n))
+    if n > 1:
+        A[0, 0, 0] = 0.0
+    b, B = rng.normal(size=(5, n)), rng.normal(size=(5, n, 3))
+    np.testing.assert_allclose(np.asarray(multivariate.small_solve(A, b)), np.linalg.solve(A, b[..., None])[..., 0],
+                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(jax.vmap(multivariate.small_solve)(A, B)), np.linalg.solve(A, B),
+                               rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(multivariate.small_inv(A)), np.linalg.inv(A), rtol=1e-10, atol=1e-12)
+    # Linear in b, so reverse mode transposes it: the gradient of w.A^{-1} b in b is A^{-T} w.
+    w = rng.normal(size=n)
+    np.testing.assert_allclose(np.asarray(jax.grad(lambda b: w @ multivariate.small_solve(A[1], b))(b[1])),
+                               np.linalg.solve(A[1].T, w), rtol=1e-10, atol=1e-12)

@@ -1,5 +1,6 @@
 """The Gaussian-mixture classification model: reductions, a closed form, simulation, gradients, input."""
 
+import re
 import subprocess
 import tempfile
 import sys
@@ -356,3 +357,17 @@ def test_bayes_error_gradient_in_alpha_matches_finite_differences():
         fd = (float(f(a + h)) - float(f(a - h))) / (2 * h)
         assert abs(g - fd) < 1e-7 * (1 + abs(fd)), (g, fd)
         assert abs(fd) > 1e-3
+
+
+def test_vmapped_solve_calls_lapack_per_point_only():
+    # The prox's K x K systems are solved by unrolled elimination, not by LAPACK. LAPACK calls
+    # batched over the grid points and the quadrature nodes (3 x 576 matrices per point) split
+    # their batch over XLA's CPU thread pool and can deadlock it: a vmapped solve over 50 values of
+    # lam at alpha = 0.5 hung forever on a 2-core machine (the kernels' module docstring).
+    points = 3
+    solve = jax.jit(jax.vmap(lambda a, lam: hdtheory.solve(Mixture(K=3, alpha=a, lam=lam))))
+    text = solve.lower(jnp.full(points, 0.5), jnp.logspace(-2.0, 1.0, points)).as_text()
+    shapes = re.findall(r"custom_call @lapack_\w+\(.*?\).*?: \(tensor<((?:\d+x)+)f64>", text)
+    assert shapes
+    batches = [int(np.prod([int(d) for d in shape.split("x")[:-1]][:-2])) for shape in shapes]
+    assert max(batches) <= points * 3, batches

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import kernels
-from ..kernels.multivariate import prox_newton
+from ..kernels.multivariate import prox_newton, psd_cholesky, small_solve
 
 
 def complement_basis(K: int) -> np.ndarray:
@@ -45,7 +45,7 @@ def cholesky_coordinates(A) -> jax.Array:
     """The lower triangle of the Cholesky factor of a positive-definite ``A`` (``P x P``) with a log
     diagonal: unconstrained coordinates for a covariance."""
     rows, cols = np.tril_indices(A.shape[-1])
-    L = jnp.linalg.cholesky(A)
+    L = psd_cholesky(A)
     diagonal = jnp.diagonal(L)
     return (L - jnp.diag(diagonal) + jnp.diag(jnp.log(diagonal)))[rows, cols]
 
@@ -115,4 +115,4 @@ class ClassScores(eqx.Module):
         h = self.prox(label, omega, V)
         f = -jax.grad(loss, argnums=1)(label, h)
         H = jax.hessian(loss, argnums=1)(label, h)
-        return f, jnp.linalg.solve(jnp.eye(self.outputs, dtype=self.dtype) + H @ V, H), loss(label, h)
+        return f, small_solve(jnp.eye(self.outputs, dtype=self.dtype) + H @ V, H), loss(label, h)

@@ -145,7 +145,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import kernels
-from ..kernels.multivariate import orthant_probability, product_rule, sobol_rule
+from ..kernels.multivariate import orthant_probability, product_rule, small_inv, small_solve, sobol_rule
 from .._theory import POSITIVE, FixedPointTheory, Interval, ParameterError, choice, integer
 from .._theory import is_concrete, parameter
 from ._scores import ClassScores, cholesky_coordinates, from_cholesky_coordinates, ranking_differences
@@ -343,7 +343,7 @@ class Mixture(FixedPointTheory):
         if self._clouds == 1:
             Qhat, Vhat = jnp.sum(Qhat, axis=0, keepdims=True), jnp.sum(Vhat, axis=0, keepdims=True)
         G, P = self._G(), self.outputs
-        A = jnp.linalg.inv(self.lam * jnp.eye(P, dtype=self._dtype) + jnp.einsum("gj,gpq->jpq", s, Vhat))
+        A = small_inv(self.lam * jnp.eye(P, dtype=self._dtype) + jnp.einsum("gj,gpq->jpq", s, Vhat))
         A = 0.5 * (A + jnp.swapaxes(A, -1, -2))  # (D, P, P)
         field = jnp.einsum("gj,gpq->jpq", s, Qhat) + Mhat @ G @ Mhat.T
         R = A @ field @ A
@@ -357,7 +357,7 @@ class Mixture(FixedPointTheory):
         M, Q, V, _, _ = self._prior(Mhat, Qhat, Vhat)
         # The intercept's stationarity, sum_c Mhat_c = alpha sum_c rho_c E f_c = 0, as a fixed point
         # (a damped Newton step: -sum_c Vhat_c is the derivative of sum_c Mhat_c in b).
-        step = jnp.linalg.inv(self.lam * jnp.eye(self.outputs, dtype=self._dtype) + jnp.sum(Vhat, axis=0))
+        step = small_inv(self.lam * jnp.eye(self.outputs, dtype=self._dtype) + jnp.sum(Vhat, axis=0))
         b = state.b + step @ jnp.sum(Mhat, axis=1) if self.intercept else jnp.zeros_like(state.b)
         return MixtureOverlaps(M=M, Q=Q, V=V, b=b)
 
@@ -393,7 +393,7 @@ class Mixture(FixedPointTheory):
             raise ParameterError("bayes_error needs parameter 'spectrum' = () (identity covariances) and labels = clusters")
         rho, G = self._rho(), self._G()
         GD = G * rho  # G D
-        QB = jnp.linalg.solve(jnp.eye(self.K, dtype=self._dtype) + self.alpha * GD, self.alpha * GD @ G)
+        QB = small_solve(jnp.eye(self.K, dtype=self._dtype) + self.alpha * GD, self.alpha * GD @ G)
         QB = 0.5 * (QB + QB.T)
         means = QB - 0.5 * jnp.diagonal(QB)[:, None] + jnp.log(rho)[:, None]
         return self._ranking_error(jnp.asarray(ranking_differences(self.K), self._dtype), means, QB[None])
