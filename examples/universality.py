@@ -30,8 +30,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import hdtheory as hd  # noqa: E402
 
 HOMOGENEOUS = dict(K=3, loss="logistic", labels="random", snr=3.0)
-INHOMOGENEOUS = dict(K=2, loss="logistic", labels="random", spectrum=[[0.5], [3.0]])
-MATCHED = dict(K=2, loss="logistic", labels="random", spectrum=[1.75])
+CLOUDS = dict(K=2, loss="logistic", labels="random")
+INHOMOGENEOUS = [[0.5], [3.0]]
+MATCHED = [[1.75], [1.75]]  # per-cluster rows, all equal: the same program as INHOMOGENEOUS
 
 
 def curve(make, alphas):
@@ -43,6 +44,12 @@ def curve(make, alphas):
         return jnp.where(solution.converged, solution.observables["train_loss"], jnp.nan)
 
     return jax.jit(jax.vmap(train_loss))(alphas)
+
+
+@jax.jit
+def clouds(alphas, lam, spectrum):
+    """The two-cloud curves, one compiled program for every ``lam`` and spectrum."""
+    return curve(lambda a: hd.Mixture(alpha=a, lam=lam, spectrum=spectrum, **CLOUDS), alphas)
 
 
 def simulated(theories, d, seeds):
@@ -65,11 +72,13 @@ def main(points: int, d: int, seeds: int, out: str) -> None:
     left.set_title(f"one covariance: universal (lam = {lam:g})", fontsize=9)
 
     for lam, style in ((0.1, "-"), (1e-3, "--")):
-        mixture = curve(lambda a, lam=lam: hd.Mixture(alpha=a, lam=lam, **INHOMOGENEOUS), alphas)
-        matched = curve(lambda a, lam=lam: hd.Mixture(alpha=a, lam=lam, **MATCHED), alphas)
+        mixture = clouds(alphas, lam, jnp.asarray(INHOMOGENEOUS))
+        matched = clouds(alphas, lam, jnp.asarray(MATCHED))
         line = right.plot(alphas, mixture, style, label=f"narrow + wide cloud, lam = {lam:g}")[0]
         right.plot(alphas, matched, style, color="k", alpha=0.4, label=f"matched Gaussian, lam = {lam:g}")
-        means, sems = simulated([hd.Mixture(alpha=a, lam=lam, **INHOMOGENEOUS) for a in sim_alphas], d, seeds)
+        means, sems = simulated(
+            [hd.Mixture(alpha=a, lam=lam, spectrum=INHOMOGENEOUS, **CLOUDS) for a in sim_alphas], d, seeds
+        )
         right.errorbar(sim_alphas, means, sems, fmt="o", ms=3, color=line.get_color())
     right.set_title("covariances 0.5 I and 3 I: not universal", fontsize=9)
 

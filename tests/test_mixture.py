@@ -115,12 +115,12 @@ def test_equal_eigenvalues_rescale_the_isotropic_mixture():
     # A covariance s I: x / sqrt(s) is the isotropic mixture with snr / s, and W sqrt(s) minimises
     # it with penalty lam / s: the same test error and training loss. Per-cluster rows that are all
     # equal give the common spectrum (the two ways the equations aggregate the clusters).
-    common = dict(K=3, alpha=1.5, weights=(0.5, 0.3, 0.2))
+    common = dict(K=2, loss="logistic", alpha=1.5, weights=(0.7, 0.3), intercept=1)
     isotropic = hdtheory.solve(Mixture(snr=2.0 / 2.5, lam=0.1 / 2.5, **common)).observables
     blocks = hdtheory.solve(Mixture(snr=2.0, lam=0.1, spectrum=[2.5, 2.5], **common)).observables
-    rows = hdtheory.solve(Mixture(snr=2.0, lam=0.1, spectrum=[[0.5, 2.0]] * 3, **common)).observables
+    rows = hdtheory.solve(Mixture(snr=2.0, lam=0.1, spectrum=[[0.5, 2.0]] * 2, **common)).observables
     shared = hdtheory.solve(Mixture(snr=2.0, lam=0.1, spectrum=[0.5, 2.0], **common)).observables
-    for key in ("test_error", "train_loss"):
+    for key in ("test_error", "train_loss", "b_1"):
         assert abs(float(isotropic[key]) - float(blocks[key])) < 1e-9, key
         assert abs(float(rows[key]) - float(shared[key])) < 1e-9, key
     assert abs(float(isotropic["q_1_1"]) / 2.5 - float(blocks["q_1_1"])) < 1e-8
