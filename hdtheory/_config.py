@@ -241,11 +241,12 @@ def _fixed(path: Path, model_name: str, table, fields) -> dict:
                 _fail(path, key, f"expected one number in {meta['domain']}, got a list (a grid of values "
                                  "goes in [axes])")
             values = value if isinstance(value, list) else [value]
-            if array and values and all(isinstance(row, list) for row in values):
-                # A matrix: rows of one length (the mixture's per-cluster spectrum).
-                if len({len(row) for row in values}) != 1:
-                    _fail(path, key, f"expected rows of one length, got lengths {[len(row) for row in values]}")
-                shape, values = (len(values), len(values[0])), [v for row in values for v in row]
+            if array and values and any(isinstance(row, list) for row in values):
+                # A matrix or a stack of them (the mixture's per-cluster spectra and covariances):
+                # rows of one length.
+                shape, values = _nested(values)
+                if shape is None:
+                    _fail(path, key, "expected nested lists of numbers with rows of one length")
             else:
                 shape = (len(values),)
             if not values or not all(_number(v) for v in values):
@@ -257,6 +258,18 @@ def _fixed(path: Path, model_name: str, table, fields) -> dict:
             value = np.reshape(values, shape) if array else value
         kwargs[name] = value
     return kwargs
+
+
+def _nested(values: list) -> tuple[tuple[int, ...] | None, list]:
+    """The shape and the entries, in row-major order, of nested lists with rows of one length
+    (``None`` for ragged ones)."""
+    if not all(isinstance(row, list) for row in values):
+        return (None if any(isinstance(row, list) for row in values) else (len(values),)), values
+    rows = [_nested(row) for row in values]
+    shapes = {shape for shape, _ in rows}
+    if len(shapes) != 1 or None in shapes:
+        return None, []
+    return (len(values),) + shapes.pop(), [v for _, entries in rows for v in entries]
 
 
 def load(path: str | Path) -> SweepConfig:

@@ -112,9 +112,18 @@ def _value(key: str, field, value: str):
     kernel limit)."""
     import numpy as np
 
-    numbers = _numbers(key, value)
     domain = field.metadata["domain"]
     array = np.ndim(field.default) > 0
+    if array and value.lstrip().startswith("["):  # a matrix, as nested lists: K=2 gram=[[1,0],[0,1]]
+        try:
+            matrix = np.asarray(json.loads(value), float)
+        except (ValueError, TypeError):
+            raise UsageError(f"parameter {key!r} must be a rectangular array of numbers written as nested "
+                             f"lists, such as [[1,0.5],[0.5,1]], got {value!r}") from None
+        if not np.all(np.isfinite(matrix)):
+            raise UsageError(f"parameter {key!r} must hold finite numbers in {domain}, got {value!r}")
+        return matrix
+    numbers = _numbers(key, value)
     if len(numbers) > 1 and not array:
         raise UsageError(f"parameter {key!r} takes one number in {domain}, got {value!r} "
                          "(a grid of values: hdtheory sweep)")

@@ -29,6 +29,13 @@ from hdtheory.simulate import simulate
         (dict(K=3, spectrum=[[1.0, 2.0], [1.0, 2.0]]), "spectrum"),
         (dict(K=2, spectrum=[1.0, -1.0]), "spectrum"),
         (dict(K=2, labels="teacher"), "labels"),
+        (dict(K=2, covariance=[[1.0, 2.0], [2.0, 1.0]]), "covariance"),  # not positive definite
+        (dict(K=2, covariance=[[1.0, 0.5], [0.0, 1.0]]), "covariance"),  # not symmetric
+        (dict(K=3, covariance=np.ones((2, 1, 1))), "covariance"),  # two matrices for three clusters
+        (dict(K=2, covariance=np.eye(2), spectrum=[1.0, 2.0]), "spectrum"),
+        (dict(K=2, means=[[1.0, 0.0]]), "means"),
+        (dict(K=2, means=np.eye(2), covariance=np.eye(3)), "means"),
+        (dict(K=2, means=np.eye(2), gram=np.eye(2)), "means"),
     ],
 )
 def test_bad_input_raises_parameter_error(kwargs, name):
@@ -126,6 +133,29 @@ def test_equal_eigenvalues_rescale_the_isotropic_mixture():
     assert abs(float(isotropic["q_1_1"]) / 2.5 - float(blocks["q_1_1"])) < 1e-8
 
 
+def test_covariance_matrices_reduce_to_spectra():
+    # The equations with covariance matrices (over a slice's p coordinates, P p x P p systems) against
+    # those of spectra (block by block, P x P): a common covariance U diag(s) U^T and per-cluster
+    # ones sharing U equal the spectrum s and the per-cluster spectra, for means spread evenly
+    # (whose Gram G I per coordinate is rotation invariant); mean profiles m on identity
+    # covariances equal the Gram matrix snr m m^T / p. To rounding: the same fixed point.
+    U, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(3, 3)))
+    s = np.array([[0.5, 2.0, 1.0], [3.0, 0.25, 1.0]])
+    m = np.array([[1.0, -0.5, 0.3], [0.2, 1.0, -0.7]])
+    common = dict(K=2, loss="logistic", alpha=1.5, lam=0.1, snr=2.0, weights=(0.7, 0.3), intercept=1)
+    pairs = [
+        (dict(spectrum=s[0]), dict(covariance=U * s[0] @ U.T)),
+        (dict(spectrum=s), dict(covariance=np.stack([U * row @ U.T for row in s]))),
+        (dict(gram=m @ m.T / 3), dict(means=m)),
+    ]
+    for blocks, matrices in pairs:
+        a = hdtheory.solve(Mixture(**common, **blocks))
+        b = hdtheory.solve(Mixture(**common, **matrices))
+        assert bool(a.converged) and bool(b.converged)
+        for key in ("test_error", "train_loss", "m_1_1", "q_1_1", "V_1_1", "b_1"):
+            assert abs(float(a.observables[key]) - float(b.observables[key])) < 1e-9, (matrices, key)
+
+
 @pytest.mark.parametrize(
     "kwargs",
     [
@@ -137,12 +167,22 @@ def test_equal_eigenvalues_rescale_the_isotropic_mixture():
              spectrum=[0.3, 1.0, 3.0]),
         # random labels on inhomogeneous clouds
         dict(K=2, loss="logistic", labels="random", alpha=1.0, lam=0.05, spectrum=[[0.3, 3.0], [2.0, 0.5]]),
+        # per-cluster covariance matrices that do not commute (no common eigenbasis)
+        dict(K=3, loss="cross-entropy", alpha=2.0, lam=0.1, snr=2.0, weights=(0.5, 0.3, 0.2),
+             covariance=[[[0.6, 0.15, 0.14], [0.15, 1.21, 0.46], [0.14, 0.46, 0.55]],
+                         [[0.43, -0.16, 0.01], [-0.16, 0.57, -0.1], [0.01, -0.1, 0.45]],
+                         [[0.53, -0.04, 0.87], [-0.04, 1.22, -0.62], [0.87, -0.62, 3.95]]]),
+        # mean profiles concentrated on part of a common covariance matrix, an intercept
+        dict(K=2, loss="logistic", alpha=1.5, lam=0.05, weights=(0.7, 0.3), intercept=1,
+             covariance=[[0.6, 0.15, 0.14], [0.15, 1.21, 0.46], [0.14, 0.46, 0.55]],
+             means=[[1.0, 0.0, 0.5], [-0.5, 1.0, 0.0]]),
     ],
 )
 def test_covariance_spectra_against_simulation(kwargs):
     # d = 600 (blocks of 200 or 300 coordinates), 4 seeds: within 4 standard errors plus 2%
     # (relative) for the finite-size bias (deviations of 2% were seen at d = 600, within 1.6
-    # standard errors at d = 1500).
+    # standard errors at d = 1500; for the non-commuting matrices a test error 0.004 above the
+    # theory at d = 600, 0.6 standard errors below it at d = 1800).
     theory = Mixture(**kwargs)
     solution = hdtheory.solve(theory)
     assert bool(solution.converged)
@@ -189,7 +229,7 @@ def test_gradient_in_lam_matches_finite_differences():
 def test_command_line():
     # The registry gives the command line its model and its scalar parameters by name, and bad
     # input as one line on stderr with exit status 2, before any compile.
-    from hdtheory.cli import build_theory
+    from hdtheory.cli import UsageError, build_theory
 
     theory = build_theory("mixture", ["K=4", "alpha=2", "lam=0.1", "intercept=1", "loss=square"])
     assert isinstance(theory, Mixture) and theory.K == 4 and theory.intercept == 1
@@ -202,6 +242,12 @@ def test_command_line():
     np.testing.assert_allclose(np.asarray(theory.gram), [1, 0.2, 0, 0.2, 1, 0, 0, 0, 1])
     with pytest.raises(ParameterError, match="weights"):
         build_theory("mixture", ["K=3", "weights=0.2,0.3"])
+    # Matrices as nested lists.
+    theory = build_theory("mixture", ["K=2", "covariance=[[1, 0.5], [0.5, 2]]", "means=[[1,0],[0,1]]"])
+    np.testing.assert_allclose(np.asarray(theory.covariance), [[1, 0.5], [0.5, 2]])
+    np.testing.assert_allclose(np.asarray(theory._G()), np.eye(2) / 2)
+    with pytest.raises(UsageError, match="covariance"):
+        build_theory("mixture", ["K=2", "covariance=[[1, 0.5], [0.5]]"])
     # Run outside the checkout, so that the installed package (with hdtheory.kernels) is imported.
     result = subprocess.run([sys.executable, "-m", "hdtheory.cli", "eval", "mixture", "K=3", "loss=logistic"],
                             capture_output=True, text=True, timeout=300, cwd=tempfile.gettempdir())
@@ -237,6 +283,15 @@ def test_sweep_config_takes_the_array_parameters(tmp_path):
     path.write_text('model = "mixture"\n[parameters]\nK = 2\nspectrum = [[0.5, 2.0], [1.0]]\n'
                     '[axes]\nalpha = [1.0, 2.0]\n')
     with pytest.raises(_config.ConfigError, match="spectrum"):
+        _config.load(path)
+    # Per-cluster covariance matrices: three levels of nesting.
+    path.write_text('model = "mixture"\n[parameters]\nK = 2\ncovariance = [[[1.0, 0.5], [0.5, 1.0]], '
+                    '[[2.0, 0.0], [0.0, 1.0]]]\n[axes]\nalpha = [1.0, 2.0]\n')
+    theory = _config.load(path).theory
+    assert np.shape(theory.covariance) == (2, 2, 2) and theory._clouds == 2
+    path.write_text('model = "mixture"\n[parameters]\nK = 2\ncovariance = [[[1.0, 0.5], [0.5]], '
+                    '[[2.0, 0.0], [0.0, 1.0]]]\n[axes]\nalpha = [1.0, 2.0]\n')
+    with pytest.raises(_config.ConfigError, match="covariance"):
         _config.load(path)
 
 

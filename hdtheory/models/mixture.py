@@ -13,8 +13,15 @@ default: orthogonal means of squared norm ``snr d``; given as a ``K x K`` matrix
 entries). The covariances are diagonal in one basis (``spectrum``): the ``d`` coordinates form ``D``
 equal blocks, ``Sigma_c`` has the eigenvalue ``s_cj`` on block ``j``, given as ``D`` values common to
 every cluster or a ``K x D`` array, one row per cluster; the means spread evenly over the blocks
-(each block carries ``G / D`` of their Gram). ``weights``, ``gram`` and ``spectrum`` default to the
-empty tuple, which stands for uniform weights, the identity and ``Sigma_c = I``. The labels are the
+(each block carries ``G / D`` of their Gram). Covariances that are not diagonal in one basis are
+given as matrices (``covariance``, ``p x p`` common or ``K x p x p``): the ``d`` coordinates form
+``d / p`` slices of ``p`` and ``Sigma_c`` acts on each slice as its matrix (with ``p = d``, the
+covariances of a finite data set, as in Loureiro et al.'s real-data experiments). The means are
+spread evenly, or given as profiles (``means``, ``K x p``): cluster ``k``'s mean is ``sqrt(snr) m_k``
+on every slice (the coordinates of ``covariance``, or the blocks of ``spectrum``), ``G = snr m m^T /
+p``; this places the means on chosen directions of the covariance. ``weights``, ``gram``,
+``spectrum``, ``covariance`` and ``means`` default to the empty tuple, which stands for uniform
+weights, the identity, ``Sigma_c = I`` and means spread evenly. The labels are the
 clusters (``labels="clusters"``) or, with ``labels="random"``, drawn uniformly over the classes
 independently of the inputs (Gerace, Krzakala, Loureiro, Stephan and Zdeborova 2022, "Gaussian
 universality of perceptrons with random labels"). A linear classifier with ``P`` outputs
@@ -64,7 +71,24 @@ over the classes for random labels):
 
 (``(I + H V)^{-1} H = -d f / d omega``, the matrix form of ``hat V = -alpha E d_omega f``; block
 ``j``'s rows of ``W`` solve ``(lambda I + sum_c s_cj Vhat_c) w = sum_c sqrt(s_cj) Qhat_c^{1/2} xi_c +
-Mhat mu``.) With a common spectrum every ``Q_c`` is one ``Q`` and the state keeps one; for
+Mhat mu``.) With covariance matrices ``S_c`` (``p x p``, a spectrum or mean profiles included as
+diagonal matrices) one slice's rows of ``W``, ``w = vec(W_i)`` (``P p`` entries, output-major), are
+Gaussian with the precision and field covariance
+
+.. math::
+    H = \lambda I + \sum_c \hat V_c \otimes S_c, \quad
+    F = \sum_c \hat Q_c \otimes S_c + B B^T \ \text{or} \ (\hat M G \hat M^T) \otimes I_p,
+
+``B = sum_k Mhat_k (x) sqrt(snr) m_k`` for mean profiles (the second form for means spread evenly),
+and with ``R = H^{-1} F H^{-1}`` and ``tr_p`` the partial trace over the slice,
+
+.. math::
+    Q_c = \frac{1}{p} \operatorname{tr}_p [R (I \otimes S_c)], \quad
+    V_c = \frac{1}{p} \operatorname{tr}_p [H^{-1} (I \otimes S_c)], \quad
+    M_k = \frac{1}{p} (H^{-1} B)\, \sqrt{snr}\, m_k \ \text{or} \ M = V \hat M G,
+
+``V = tr_p H^{-1} / p``: the equations of Loureiro et al. 2021 for general covariances, ``P p x P p``
+systems. With a common spectrum every ``Q_c`` is one ``Q`` and the state keeps one; for
 ``Sigma = I`` the equations are ``V = (lam I + Vhat)^{-1}``, ``M = V Mhat G``,
 ``Q = V (Qhat + Mhat G Mhat^T) V``. With random labels ``Mhat = 0`` at ``M = 0`` for the symmetric
 losses: the means drop out. The state keeps ``Q_c`` and ``V_c`` symmetric by construction: the
@@ -185,6 +209,18 @@ class Mixture(FixedPointTheory):
     )
     """The clusters' covariance eigenvalues on ``D`` equal blocks of coordinates: ``D`` values common
     to every cluster, or a ``K x D`` array, row ``c`` for cluster ``c``; ``()`` for the identity."""
+    covariance: jax.Array = parameter(
+        (), Interval(), "covariance matrices on p coordinates: p x p common, or K x p x p (none: spectrum)"
+    )
+    """The clusters' covariances as positive-definite matrices on ``p`` coordinates, repeated over the
+    ``d / p`` slices of the input: ``p x p`` common to every cluster, or ``K x p x p``; ``()`` for
+    ``spectrum``. Exclusive with ``spectrum`` (a spectrum is the diagonal case, solved faster)."""
+    means: jax.Array = parameter(
+        (), Interval(), "the means' profiles on p coordinates, K x p: Gram snr means means^T / p (none: gram)"
+    )
+    """The means' profiles, ``K x p``: cluster ``k``'s mean is ``sqrt(snr)`` times its row repeated
+    over the ``d / p`` slices, on the coordinates of ``covariance`` (or of the ``D`` blocks of
+    ``spectrum``); ``()`` for means of Gram ``snr gram`` spread evenly. Exclusive with ``gram``."""
     labels: str = choice("clusters", LABELS, "what the labels are: the cluster, or random")
     order: int = eqx.field(default=24, static=True)
     orthant_order: int = eqx.field(default=24, static=True)
@@ -220,6 +256,30 @@ class Mixture(FixedPointTheory):
                 raise ParameterError(
                     f"parameter 'spectrum' must be D eigenvalues or a {K} x D array (one row per cluster), "
                     f"got shape {shape}"
+                )
+        for a, b in (("spectrum", "covariance"), ("gram", "means")):
+            if getattr(self, a).size and getattr(self, b).size:
+                raise ParameterError(f"parameters {a!r} and {b!r} are exclusive: give one of them")
+        p = None
+        if self.covariance.size and is_concrete(self.covariance):
+            S = np.asarray(self.covariance, float)
+            p = S.shape[-1]
+            if S.ndim not in (2, 3) or S.shape[-2] != p or (S.ndim == 3 and S.shape[0] != K) or np.any(
+                np.abs(S - np.swapaxes(S, -1, -2)) > 1e-12 * max(1.0, np.abs(S).max())
+            ) or np.any(np.linalg.eigvalsh(S) <= 0):
+                raise ParameterError(
+                    f"parameter 'covariance' must be a symmetric positive-definite p x p matrix or {K} such "
+                    f"matrices ({K} x p x p), got shape {S.shape}"
+                )
+        elif self.spectrum.size:
+            p = np.shape(self.spectrum)[-1]
+        if self.means.size and is_concrete(self.means):
+            shape = np.shape(self.means)
+            if len(shape) != 2 or shape[0] != K or (p is not None and shape[1] != p):
+                raise ParameterError(
+                    f"parameter 'means' must be a {K} x p array (one profile per cluster"
+                    + (f", p = {p} as for the covariance" if p is not None else "")
+                    + f"), got shape {shape}"
                 )
         for name, low in (("order", 4), ("orthant_order", 4)):
             value = getattr(self, name)
@@ -257,6 +317,9 @@ class Mixture(FixedPointTheory):
         return jnp.asarray(self.weights, self._dtype)
 
     def _G(self) -> jax.Array:
+        if self.means.size:
+            m = jnp.asarray(self.means, self._dtype)
+            return self.snr * m @ m.T / m.shape[1]
         if not self.gram.size:
             return self.snr * jnp.eye(self.K, dtype=self._dtype)
         return self.snr * jnp.asarray(self.gram, self._dtype).reshape(self.K, self.K)
@@ -269,8 +332,29 @@ class Mixture(FixedPointTheory):
         return jnp.atleast_2d(jnp.asarray(self.spectrum, self._dtype))
 
     @property
+    def _isotropic(self) -> bool:
+        """Identity covariances and means spread evenly."""
+        return not (self.spectrum.size or self.covariance.size or self.means.size)
+
+    @property
+    def _dense(self) -> bool:
+        """Whether the prior works with dense ``p x p`` covariances: covariance matrices or mean
+        profiles given."""
+        return bool(self.covariance.size or self.means.size)
+
+    def _covariances(self) -> jax.Array:
+        """``S`` (``C x p x p``): each cloud's covariance on the ``p`` coordinates of a slice (the
+        spectrum's as diagonal matrices)."""
+        if self.covariance.size:
+            S = jnp.asarray(self.covariance, self._dtype)
+            return S if S.ndim == 3 else S[None]
+        s = self._spectrum()
+        p = self.means.shape[-1] if self.means.size else s.shape[1]
+        return jax.vmap(jnp.diag)(jnp.broadcast_to(s, (s.shape[0], p)))
+
+    @property
     def _clouds(self) -> int:
-        return self.K if np.ndim(self.spectrum) == 2 else 1
+        return self.K if np.ndim(self.spectrum) == 2 or np.ndim(self.covariance) == 3 else 1
 
     def _per_cluster(self, A) -> jax.Array:
         """A per-cloud array (leading axis ``C``) for each of the ``K`` clusters."""
@@ -337,11 +421,14 @@ class Mixture(FixedPointTheory):
         return Mhat, symmetric(Qhat), symmetric(Vhat)
 
     def _prior(self, Mhat, Qhat, Vhat):
-        """The ridge estimator's overlaps from the conjugates, block by block of the spectrum:
-        ``(M, Q_g, V_g, W W^T / d, V)``, ``g`` the clouds; see the module docstring."""
-        s = self._spectrum()  # (C, D)
+        """The ridge estimator's overlaps from the conjugates, block by block of the spectrum or
+        over a slice's ``p`` coordinates: ``(M, Q_g, V_g, W W^T / d, V)``, ``g`` the clouds; see the
+        module docstring."""
         if self._clouds == 1:
             Qhat, Vhat = jnp.sum(Qhat, axis=0, keepdims=True), jnp.sum(Vhat, axis=0, keepdims=True)
+        if self._dense:
+            return self._dense_prior(Mhat, Qhat, Vhat)
+        s = self._spectrum()  # (C, D)
         G, P = self._G(), self.outputs
         A = small_inv(self.lam * jnp.eye(P, dtype=self._dtype) + jnp.einsum("gj,gpq->jpq", s, Vhat))
         A = 0.5 * (A + jnp.swapaxes(A, -1, -2))  # (D, P, P)
@@ -351,6 +438,29 @@ class Mixture(FixedPointTheory):
         M = jnp.mean(A, axis=0) @ Mhat @ G
         Q, V = jnp.einsum("gj,jpq->gpq", s, R) / s.shape[1], jnp.einsum("gj,jpq->gpq", s, A) / s.shape[1]
         return M, Q, V, jnp.mean(R, axis=0), jnp.mean(A, axis=0)
+
+    def _dense_prior(self, Mhat, Qhat, Vhat):
+        """:meth:`_prior` with covariance matrices or mean profiles: one slice's rows of ``W``,
+        ``w = vec(W_i)`` (``P p`` entries), have the precision ``H`` and the field ``F``."""
+        S = self._covariances()  # (C, p, p)
+        P, p = self.outputs, S.shape[-1]
+        kron = lambda X, Y: jnp.einsum("gab,gjk->ajbk", X, Y).reshape(P * p, P * p)  # noqa: E731
+        symmetric = lambda X: 0.5 * (X + X.T)  # noqa: E731
+        Hinv = symmetric(small_inv(self.lam * jnp.eye(P * p, dtype=self._dtype) + kron(Vhat, S)))
+        Hinv4 = Hinv.reshape(P, p, P, p)
+        V = jnp.einsum("ajbj->ab", Hinv4) / p
+        F = kron(Qhat, S)
+        if self.means.size:  # the profiles: the field's mean is B = sum_k Mhat_k (x) sqrt(snr) m_k
+            m = jnp.sqrt(self.snr) * jnp.asarray(self.means, self._dtype)  # (K, p)
+            B = (Mhat @ m).reshape(-1)
+            F = F + jnp.outer(B, B)
+            M = (Hinv @ B).reshape(P, p) @ m.T / p
+        else:  # spread evenly: per coordinate the Gram G
+            F = F + kron((Mhat @ self._G() @ Mhat.T)[None], jnp.eye(p, dtype=self._dtype)[None])
+            M = V @ Mhat @ self._G()
+        R4 = symmetric(Hinv @ F @ Hinv).reshape(P, p, P, p)
+        Q, Vg = jnp.einsum("ajbk,gjk->gab", R4, S) / p, jnp.einsum("ajbk,gjk->gab", Hinv4, S) / p
+        return M, Q, Vg, jnp.einsum("ajbj->ab", R4) / p, V
 
     def update(self, state: MixtureOverlaps) -> MixtureOverlaps:
         Mhat, Qhat, Vhat = self.conjugates(state)
@@ -389,8 +499,11 @@ class Mixture(FixedPointTheory):
         ``Q_B = G - Sigma = alpha (I + alpha G D)^{-1} G D G``, ``D = diag(rho)``, computed in the second
         form (the first loses digits to cancellation at small ``alpha``); see the module docstring.
         For clusters of identity covariance labelled by cluster only."""
-        if self.spectrum.size or self.labels != "clusters":
-            raise ParameterError("bayes_error needs parameter 'spectrum' = () (identity covariances) and labels = clusters")
+        if not self._isotropic or self.labels != "clusters":
+            raise ParameterError(
+                "bayes_error needs parameters 'spectrum', 'covariance' and 'means' = () (identity "
+                "covariances, means spread evenly) and labels = clusters"
+            )
         rho, G = self._rho(), self._G()
         GD = G * rho  # G D
         QB = small_solve(jnp.eye(self.K, dtype=self._dtype) + self.alpha * GD, self.alpha * GD @ G)
@@ -405,7 +518,7 @@ class Mixture(FixedPointTheory):
         S = self.scores.basis()
         M, Q, V = S @ state.M, S @ plain_Q @ S.T, S @ plain_V @ S.T
         out = {"test_error": self.test_error(state), "train_loss": train_loss, "norm": jnp.sqrt(jnp.trace(Q))}
-        if self.labels == "clusters" and not self.spectrum.size:
+        if self.labels == "clusters" and self._isotropic:
             out["bayes_error"] = self.bayes_error()
         rows = M.shape[0]
         out |= {f"m_{k + 1}_{c + 1}": M[k, c] for k in range(rows) for c in range(self.K)}

@@ -1,12 +1,14 @@
 r"""Finite-``d`` simulations of ERM classification of a Gaussian mixture (:class:`~hdtheory.Mixture`).
 
-**Setting** (that of :mod:`hdtheory.models.mixture`). The ``d`` coordinates in the spectrum's ``D``
-blocks (``numpy.array_split``; one block without a spectrum); on block ``j`` of ``d_j`` coordinates
-the means are ``sqrt(d_j) O_j G^{1/2}`` with ``O_j`` a random ``d_j x K`` matrix with orthonormal
-columns, so that each block carries ``(d_j / d) G`` of ``mu^T mu / d = G`` exactly (the theory sees
-the means only through ``G``); ``n = round(alpha d)`` clusters drawn with probabilities ``rho``;
-inputs ``x_i = mu_{c_i} / sqrt(d) + Sigma_{c_i}^{1/2} z_i``, ``Sigma_c`` diagonal with ``s_cj`` on
-block ``j``; labels the clusters, or uniform over the classes with ``labels="random"``. Solvers, each on the objective
+**Setting** (that of :mod:`hdtheory.models.mixture`). The ``d`` coordinates form ``d / p`` slices of
+``p`` (``p`` the size of the covariance matrices or mean profiles, ``D`` for a spectrum, 1 for
+identity covariances; ``d`` is rounded down to a multiple of ``p``), coordinate ``j`` of slice ``i``
+at index ``i p + j``. Given profiles ``m``, the means are ``sqrt(snr) m_k`` on every slice; otherwise,
+on coordinate ``j`` of the slices, ``sqrt(d / p) O_j G^{1/2}`` with ``O_j`` a random ``d / p x K``
+matrix with orthonormal columns, so that each of the ``p`` coordinates carries ``G / p`` of
+``mu^T mu / d = G`` exactly; ``n = round(alpha d)`` clusters drawn with probabilities ``rho``;
+inputs ``x_i = mu_{c_i} / sqrt(d) + Sigma_{c_i}^{1/2} z_i``, ``Sigma_c`` acting on each slice as the
+cluster's covariance matrix (``diag(s_c)`` for a spectrum); labels the clusters, or uniform over the classes with ``labels="random"``. Solvers, each on the objective
 ``sum_i l(c_i, W x_i / sqrt(d) + b) + (lam / 2) |W|_F^2`` (``b = 0`` unless ``intercept=1``; the
 intercept is never penalised):
 
@@ -36,6 +38,7 @@ import numpy as np
 
 from .. import kernels
 from ..models.mixture import Mixture
+from .._theory import ParameterError
 from . import SimulationResult, check_size, simulate
 
 
@@ -45,42 +48,60 @@ def simulate_mixture(theory: Mixture, *, d: int = 1000, seeds: int = 4, key=None
     check_size(d, seeds)
     key = jax.random.PRNGKey(0) if key is None else key
     integers = np.asarray(jax.random.randint(key, (seeds,), 0, 2**31 - 1))
+    p = theory._covariances().shape[-1]
+    if d < p:
+        raise ParameterError(f"parameter 'd' must be at least p = {p} (the covariance's size), got {d}")
+    d = p * (d // p)
     n = max(round(float(theory.alpha) * d), 1)
     rho, G = np.asarray(theory._rho(), float), np.asarray(theory._G(), float)
     samples = [_one_seed(theory, np.random.default_rng(int(s)), n, d, rho, G) for s in integers]
     return SimulationResult.from_samples(samples, d=d, n=n)
 
 
-def _draw(rng, n, d, rho, means, scales, classes):
+def _draw(rng, n, d, rho, means, roots, classes):
     """``n`` points: inputs (``n x d``), clusters and labels (the cluster, or uniform over
-    ``classes`` for random labels)."""
+    ``classes`` for random labels). ``roots`` (``K x p x p``): the clusters' covariance roots on a
+    slice."""
     clusters = rng.choice(len(rho), size=n, p=rho)
-    X = means[:, clusters].T / np.sqrt(d) + scales[clusters] * rng.normal(size=(n, d))
+    p = roots.shape[-1]
+    Z = rng.normal(size=(n, d // p, p))
+    for c, root in enumerate(roots):
+        Z[clusters == c] = Z[clusters == c] @ root.T
+    X = means[:, clusters].T / np.sqrt(d) + Z.reshape(n, d)
     labels = clusters if classes is None else rng.integers(classes, size=n)
     return X, clusters, labels
 
 
+def _root(S):
+    """The symmetric square root of positive semi-definite matrices."""
+    evals, evecs = np.linalg.eigh(S)
+    return (evecs * np.sqrt(np.maximum(evals, 0))[..., None, :]) @ np.swapaxes(evecs, -1, -2)
+
+
 def _one_seed(theory: Mixture, rng, n: int, d: int, rho, G) -> dict:
     K = theory.K
-    # The spectrum's D blocks of coordinates, each carrying its share d_j / d of the means' Gram.
-    s = np.asarray(theory._spectrum(), float)
-    s = np.broadcast_to(s, (K, s.shape[1]))
-    blocks = np.array_split(np.arange(d), s.shape[1])
-    evals, evecs = np.linalg.eigh(G)
-    root = (evecs * np.sqrt(np.maximum(evals, 0))) @ evecs.T
-    means = np.zeros((d, K))
-    for block in blocks:
-        O, _ = np.linalg.qr(rng.normal(size=(len(block), K)))
-        means[block] = np.sqrt(len(block)) * O @ root
-    scales = np.sqrt(np.concatenate([np.repeat(s[:, [j]], len(block), axis=1) for j, block in enumerate(blocks)], axis=1))
+    S = np.asarray(theory._covariances(), float)
+    p = S.shape[-1]
+    S = np.broadcast_to(S, (K, p, p))
+    slices = d // p
+    if theory.means.size:  # the profiles on every slice
+        means = np.sqrt(float(theory.snr)) * np.tile(np.asarray(theory.means, float), slices).T
+    else:  # on each coordinate of the slices, its share G / p of the Gram
+        means = np.zeros((slices, p, K))
+        for j in range(p):
+            O, _ = np.linalg.qr(rng.normal(size=(slices, K)))
+            means[:, j] = np.sqrt(slices) * O @ _root(G)
+        means = means.reshape(d, K)
+    roots = _root(S)
     classes = None if theory.labels == "clusters" else (2 if theory.loss == "logistic" else K)
-    X, _, labels = _draw(rng, n, d, rho, means, scales, classes)
+    X, _, labels = _draw(rng, n, d, rho, means, roots, classes)
     W, b = fit_scores(theory.loss, theory.scores.K, float(theory.lam), bool(theory.intercept), X / np.sqrt(d), labels)
     scores = X @ W.T / np.sqrt(d) + b
-    X_test, _, labels_test = _draw(rng, max(n, 10_000), d, rho, means, scales, classes)
+    X_test, _, labels_test = _draw(rng, max(n, 10_000), d, rho, means, roots, classes)
     scores_test = X_test @ W.T / np.sqrt(d) + b
     M, Q = W @ means / d, W @ W.T / d
-    Q_clusters = np.einsum("pi,ci,qi->cpq", W, scales**2, W) / d  # W Sigma_c W^T / d
+    W_slices = W.reshape(len(W), slices, p)
+    Q_clusters = np.einsum("pij,cjk,qik->cpq", W_slices, S, W_slices) / d  # W Sigma_c W^T / d
     out = {"train_loss": mean_loss(theory.loss, theory.scores.K, scores, labels), "norm": np.sqrt(np.trace(Q))}
     if theory.labels == "random":
         out["test_error"] = 1.0 - 1.0 / classes
