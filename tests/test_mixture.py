@@ -32,6 +32,7 @@ from hdtheory.simulate import simulate
         (dict(K=2, covariance=[[1.0, 2.0], [2.0, 1.0]]), "covariance"),  # not positive definite
         (dict(K=2, covariance=[[1.0, 0.5], [0.0, 1.0]]), "covariance"),  # not symmetric
         (dict(K=3, covariance=np.ones((2, 1, 1))), "covariance"),  # two matrices for three clusters
+        (dict(K=2, covariance=2.0), "covariance"),
         (dict(K=2, covariance=np.eye(2), spectrum=[1.0, 2.0]), "spectrum"),
         (dict(K=2, means=[[1.0, 0.0]]), "means"),
         (dict(K=2, means=np.eye(2), covariance=np.eye(3)), "means"),

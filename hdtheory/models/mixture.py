@@ -265,7 +265,7 @@ class Mixture(FixedPointTheory):
         p = None
         if self.covariance.size and is_concrete(self.covariance):
             S = np.asarray(self.covariance, float)
-            p = S.shape[-1]
+            p = S.shape[-1] if S.ndim else None
             if S.ndim not in (2, 3) or S.shape[-2] != p or (S.ndim == 3 and S.shape[0] != K) or np.any(
                 np.abs(S - np.swapaxes(S, -1, -2)) > 1e-12 * max(1.0, np.abs(S).max())
             ) or np.any(np.linalg.eigvalsh(S) <= 0):
