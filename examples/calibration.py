@@ -30,9 +30,8 @@ def curves(alphas):
     def at(alpha):
         theory = eqx.tree_at(lambda t: t.alpha, base, alpha)
         plain = hd.solve(theory).observables
-        # Started at lam = 1 inside [1e-3, 1e2], which holds the optimum (0.3 to 0.4 here): from
-        # lam = 1e-4 the first L-BFGS step runs to the far bound and the vmapped search takes
-        # thirty times longer to come back.
+        # Started at lam = 1, inside [1e-3, 1e2], which holds the optimum (0.3 to 0.4 here), rather
+        # than at lam = 1e-4, far from it.
         start = eqx.tree_at(lambda t: t.lam, theory, 1.0)
         regularised = hd.tune(start, "test_nll", {"lam": hd.Log(low=1e-3, high=1e2)}).solution.observables
         scaled = hd.tune(theory, "test_nll", {"temperature": "log"}).solution.observables

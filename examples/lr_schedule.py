@@ -1,6 +1,6 @@
 """An optimised learning-rate schedule against the best constant one (committee, K = M = 2, erf).
 
-The error at time t1 is minimised with :func:`hdtheory.tune` (L-BFGS, gradients through the ODE
+The error at time t1 is minimised with :func:`hdtheory.tune` (BFGS, gradients through the ODE
 solver's adjoint) first over the constant learning rate, then over the multipliers of a
 piecewise-constant schedule of P pieces starting from it. Writes lr_schedule.png.
 Run: python examples/lr_schedule.py [--quick]

@@ -5,7 +5,7 @@ linear models: precise asymptotics in high dimensions") on an anisotropic covari
 come in slices of two coordinates with the covariance [[2, 0.5], [0.5, 0.5]], and the means follow the
 profiles (1, 0), (0, 1) and (-1, -1) on every slice, so that they sit partly along the noisy
 direction. Unlike isotropic clusters, whose Bayes-optimal classifier is the Hebbian one (the limit
-lam -> infinity), here the optimal penalty is finite. :func:`hdtheory.tune` finds it by L-BFGS on
+lam -> infinity), here the optimal penalty is finite. :func:`hdtheory.tune` finds it by BFGS on
 the asymptotic test error (gradients by implicit differentiation through the fixed point), vmapped
 over the alphas: one compiled program. Left: the optimal lam against alpha. Right: the test error at
 the optimal lam and at two fixed ones, and finite-size simulations (``hdtheory.simulate``,

@@ -5,10 +5,21 @@ r"""Hyperparameters by gradient descent on an asymptotic objective: :func:`tune`
 regulariser; :class:`Softplus`: ``x = log(1 + exp(u))`` for a temperature or a learning rate;
 :class:`Identity`) inside a box of bounds. Every evaluation solves the theory (warm-started from the
 previous fixed point), and its gradient comes from the implicit function theorem through the fixed
-point, so one iteration costs about two solves. The optimiser is optax (L-BFGS with a zoom line search
-by default); the whole loop is one ``lax.while_loop``, so ``tune`` is ``jit``-able and ``vmap``-able
-over the theory's other fields: the optimal ``lam(alpha)`` over a grid of ``alpha`` is one compiled
-call.
+point. The default optimiser is BFGS (the coordinates are few: a dense inverse Hessian) with a
+backtracking line search on the sufficient decrease (Armijo) condition; any optax transformation can
+replace it. The whole search, descent, bracket and limit alike, is one ``lax.while_loop`` that solves
+the theory once per iteration at a point its phase chooses: the compiled program holds one solve with
+its implicit derivative, however many roles that solve plays, so ``tune`` compiles in about the time
+of a few solves. It is ``jit``-able and ``vmap``-able over the theory's other fields: the optimal
+``lam(alpha)`` over a grid of ``alpha`` is one compiled call, in which each setting moves through its
+own phases and the batch costs as many solves as its longest search.
+
+**Line search.** A step is taken when it decreases the objective sufficiently, or, near the
+optimum, where the objective changes by less than the solver's precision (``sqrt(eps)``, relative),
+when the value stays level and the projected gradient shrinks; otherwise the step shrinks to the
+minimiser of the quadratic through the two values and the slope (within ``[0.1, 0.5]`` of it), at
+most 20 times. Before any curvature is known, the step is a unit step along the steepest descent in
+the sup norm (a factor ``e`` in ``lam`` under :class:`Log`).
 
 **Boundaries.** A coordinate that reaches a bound while the gradient still points out of the box stops
 there and is reported in ``at_boundary`` (``-1`` low, ``+1`` high): an optimum at ``lam -> 0`` or
@@ -18,15 +29,16 @@ reported too (``limit_objective``). ``converged`` means that the gradient projec
 most ``gtol`` times the objective.
 
 **Flat stretches and failed points.** A vanishing gradient is not an optimum where the objective is
-flat (the hinge test error for small ``lam``, in the max-margin regime). After L-BFGS stops, the
+flat (the hinge test error for small ``lam``, in the max-margin regime). After the descent stops, the
 objective is evaluated half a grid step either side of the point along each coordinate; where one
 of these equals it (a flat stretch) or the point's objective is not finite, on a grid of 16 points
 per coordinate spanning the box (``u +- 10 (1 + |u|)`` where it is unbounded), each solved from the
 initial state. A point better than the stopping point by more than ``sqrt(eps)`` (relative) starts
-another round of L-BFGS (at most four rounds); a better point still found after the last round
+another round of descent (at most four rounds); a better point still found after the last round
 leaves ``converged`` false. A step onto a point where the objective is not finite (the solve failed,
 or the objective is NaN) is undone and ends the round there, so that the returned objective is that
-of the last finite point. This search runs for fixed-point theories only.
+of the last finite point (the line search first shrinks the step, as above). This search runs for
+fixed-point theories only.
 
 **ODE theories.** For a theory of the dynamics, the objective is taken at a time ``t1`` (an option
 of ``tune``) and its gradient comes from :func:`hdtheory.integrate`'s adjoint: a constant learning
@@ -35,7 +47,9 @@ rate, or the parameters of a schedule held by the theory, minimising the error a
 **Derivatives of the optimum.** The tuned parameters are differentiable with respect to every other
 field of the theory by the implicit function theorem on the optimality condition
 ``grad_u objective(u*, theta) = 0``: ``du*/dtheta = -H^{-1} d^2 objective / du dtheta``, with ``H`` the
-Hessian in ``u``, itself obtained by differentiating through the fixed point twice. Coordinates held
+Hessian in ``u``, itself obtained by differentiating through the fixed point twice. (The objective
+and the solution returned are those the search found; their derivatives come from one more solve at
+the optimum, compiled only where a derivative is taken.) Coordinates held
 at a bound have zero derivative. The formula holds at the optimum, so the derivative is as accurate
 as the optimum is located: where the objective is flat in a parameter, pass a tighter ``gtol``
 (1e-12 makes the derivative of the logistic ``lam*`` in ``alpha`` agree with finite differences to
@@ -220,8 +234,9 @@ def tune(
             returning a scalar.
         over: the fields to tune, each with a transform: ``"log"``, ``"softplus"``, ``"identity"``
             or a :class:`Transform` with bounds, e.g. ``{"lam": Log(low=1e-6, high=1e3)}``.
-        optimizer: an optax transformation of the unconstrained coordinates; L-BFGS with a zoom line
-            search by default. First-order methods work too, e.g. ``optax.adam(0.05)``.
+        optimizer: an optax transformation of the unconstrained coordinates, whose every step is
+            taken (where the objective is finite), e.g. ``optax.adam(0.05)``; by default BFGS with a
+            backtracking line search (the module docstring).
         max_iterations: the optimiser's iteration budget.
         gtol: relative convergence threshold: the optimisation stops when the projected gradient's
             sup norm in the unconstrained coordinates is at most ``gtol |objective|`` (relative, so
@@ -311,47 +326,126 @@ class _Problem(eqx.Module):
         observables = {k: v[-1] for k, v in trajectory.observables.items()}
         return self.objective(observables), trajectory.success, warm, trajectory
 
-    def __call__(self, theory, u, warm):
-        value, ok, warm, solution = self.evaluate(self.placed(theory, u), warm)
+    def __call__(self, theory, u, warm, at_limit=None):
+        """``(objective, (warm start, ok, solution, raw objective))`` at ``u``; the fields where
+        ``at_limit`` holds (a mask in the shape of ``u``) take their transform's limit instead."""
+        values = self.values(u)
+        if at_limit is not None:
+            values = [
+                x if t.limit is None else jnp.where(mask, jnp.asarray(t.limit, x.dtype), x)
+                for x, mask, t in zip(values, self.split(at_limit), self.transforms.values())
+            ]
+        raw, ok, warm, solution = self.evaluate(self.placed(theory, u, values), warm)
         # A point where the theory fails, or where the objective is not finite, is rejected.
-        return jnp.where(ok & jnp.isfinite(value), value, jnp.inf), (warm, ok, solution)
+        return jnp.where(ok & jnp.isfinite(raw), raw, jnp.inf), (warm, ok, solution, raw)
 
 
-# Points per coordinate of the coarse bracket that a flat stretch triggers, and the rounds of L-BFGS.
+# Points per coordinate of the coarse bracket that a flat stretch triggers, the rounds of descent, and
+# the evaluations one line search may spend.
 _GRID = 16
 _ROUNDS = 4
+_TRIALS = 20
+# The sufficient decrease (Armijo) constant of the line search.
+_ARMIJO = 1e-4
+# The phases of the search: a point to adopt as the iterate, a line-search trial, a bracket point,
+# the limit at a low bound, done.
+_START, _TRIAL, _BRACKET, _LIMIT, _DONE = range(5)
 
 
 def _where(condition, new, old):
     return jax.tree.map(lambda a, b: jnp.where(condition, a, b), new, old)
 
 
+def _set(module, **changes):
+    return dataclasses.replace(module, **changes)
+
+
+class _Point(eqx.Module):
+    """A point of the search with its objective, gradient, fixed point (the next warm start) and
+    solution."""
+
+    u: jax.Array
+    value: jax.Array
+    grad: jax.Array
+    warm: Any
+    ok: jax.Array
+    solution: Any
+
+
+class _Search(eqx.Module):
+    """The state of :func:`_tune`'s loop, a pytree of arrays (so that the loop vmaps)."""
+
+    phase: jax.Array
+    x: jax.Array
+    """The point the next iteration evaluates, and its warm start."""
+    x_warm: Any
+    point: _Point
+    """The iterate."""
+    best: _Point
+    """The best point of the bracket so far."""
+    inverse_hessian: jax.Array
+    """The curvature as a dense inverse Hessian (BFGS updates; the coordinates are few)."""
+    opt_state: Any
+    """A given optimiser's state."""
+    curved: jax.Array
+    """Whether ``inverse_hessian`` holds a curvature pair of this round."""
+    direction: jax.Array
+    """The line search's direction, its step length and the trials it spent."""
+    step: jax.Array
+    trials: jax.Array
+    iterations: jax.Array
+    evaluations: jax.Array
+    history: jax.Array
+    rounds: jax.Array
+    pending: jax.Array
+    chunk: jax.Array
+    """The bracket's chunk (0: the two neighbours of each coordinate; then pairs of grid points) and
+    the index of the point within it."""
+    index: jax.Array
+    flat: jax.Array
+    """In the bracket, whether the iterate's neighbourhood is flat (or its objective not finite); in
+    the descent, whether the last step changed neither the value nor much the gradient."""
+    limit_objective: jax.Array
+
+
 @eqx.filter_jit
 def _tune(theory, problem, optimizer, max_iterations, gtol, init):
+    """The search as one loop that solves the theory once per iteration.
+
+    Every iteration evaluates the objective, its gradient and the fixed point at one point ``x``;
+    what ``x`` is comes from the phase: the first point, a trial of the line search, a point of the
+    bracket, the limit beyond a low bound. The compiled program therefore holds one solve with its
+    implicit derivative whatever the phases (an ODE theory's integration once more, at the optimum,
+    for its reverse-mode derivatives); under ``vmap`` each setting moves through its own phases, and
+    a batch costs as many solves as its longest search.
+    """
     names = tuple(problem.transforms)
-    optimizer = optax.lbfgs() if optimizer is None else optimizer
-    if not isinstance(optimizer, optax.GradientTransformationExtraArgs):
+    given = optimizer is not None
+    if given and not isinstance(optimizer, optax.GradientTransformationExtraArgs):
         optimizer = optax.with_extra_args_support(optimizer)
+    bracketed = isinstance(theory, FixedPointTheory)
+    limited = any(t.limit is not None for t in problem.transforms.values())
 
     dtype = jnp.result_type(*(getattr(theory, n) for n in names), float)
     gtol = (1e-9 if jnp.finfo(dtype).bits >= 64 else 1e-4) if gtol is None else gtol
+    eps = jnp.finfo(dtype).eps
     # Two objective values closer than this (relative) are equal: a flat stretch.
-    margin = jnp.sqrt(jnp.finfo(dtype).eps)
+    margin = jnp.sqrt(eps)
 
     def coordinate(bound):
         return problem.flatten([t.inverse(jnp.asarray(bound(n, t), dtype)) for n, t in problem.transforms.items()])
 
     u0 = coordinate(lambda n, t: getattr(theory, n))
     low, high = coordinate(lambda n, t: t.low), coordinate(lambda n, t: t.high)
-
+    size = u0.size
     fixed = jax.lax.stop_gradient(theory)
-    value_and_grad = jax.value_and_grad(lambda u, warm: problem(fixed, u, warm), has_aux=True)
 
     # A coordinate this close to a bound (in u) counts as on it.
-    at_low, at_high = (
-        (lambda u: u <= low + 1e-6 * (1 + jnp.abs(low))),
-        (lambda u: u >= high - 1e-6 * (1 + jnp.abs(high))),
-    )
+    def at_low(u):
+        return u <= low + 1e-6 * (1 + jnp.abs(low))
+
+    def at_high(u):
+        return u >= high - 1e-6 * (1 + jnp.abs(high))
 
     def projected(u, grad):
         outward = (at_low(u) & (grad > 0)) | (at_high(u) & (grad < 0))
@@ -360,162 +454,212 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init):
     def small(value, grad, u):
         return jnp.max(jnp.abs(projected(u, grad)[0])) <= gtol * jnp.abs(value)
 
-    def evaluate(u, warm):
-        (value, (warm, _, _)), grad = value_and_grad(u, warm)
-        return value, grad, warm
-
-    def running(carry):
-        u, _, _, value, grad, k, _, _, decrease, failed = carry
-        stalled = jnp.abs(decrease) <= 4 * jnp.finfo(dtype).eps * jnp.abs(value)
-        return (k < max_iterations) & ~small(value, grad, u) & ~failed & ~stalled
-
-    def body(carry):
-        u, opt_state, warm, value, grad, k, evaluations, history, _, _ = carry
-        history = history.at[k].set(jnp.concatenate([value[None], problem.flatten(problem.values(u))]))
-        pg, _ = projected(u, grad)
-        updates, new_state = optimizer.update(
-            pg,
-            opt_state,
-            u,
-            value=value,
-            grad=pg,
-            value_fn=lambda v, warm: problem(fixed, v, warm)[0],
-            warm=warm,
-        )
-        new_u = jnp.clip(u + updates, low, high)
-        new_value, new_grad, new_warm = evaluate(new_u, warm)
-        evaluations = evaluations + 1 + _linesearch_steps(new_state)
-        # A step onto a point where the objective is not finite is undone, and the descent stops there.
-        failed = ~jnp.isfinite(new_value)
-        u, opt_state, warm, decrease, value, grad = _where(
-            failed,
-            (u, opt_state, warm, jnp.zeros_like(value), value, grad),
-            (new_u, new_state, new_warm, value - new_value, new_value, new_grad),
-        )
-        return u, opt_state, warm, value, grad, k + 1, evaluations, history, decrease, failed
-
-    def descend(u, warm, k, evaluations, history):
-        """L-BFGS from ``u``; ends at the last point where the objective is finite."""
-        value, grad, warm = evaluate(u, warm)
-        inf = jnp.asarray(jnp.inf, dtype)
-        carry = (u, optimizer.init(u), warm, value, grad, k, evaluations + 1, history, inf, ~jnp.isfinite(value))
-        u, _, warm, value, grad, k, evaluations, history, _, _ = jax.lax.while_loop(running, body, carry)
-        return u, warm, value, grad, k, evaluations, history
+    def evaluate(x, warm, at_limit):
+        """The point ``x`` and the raw objective there (NaN or not, ``ok`` or not)."""
+        value_and_grad = jax.value_and_grad(lambda v: problem(fixed, v, warm, at_limit), has_aux=True)
+        (value, (warm_x, ok, solution, raw)), grad = value_and_grad(x)
+        return _Point(x, value.astype(dtype), grad.astype(dtype), warm_x, ok, solution), raw.astype(dtype)
 
     # The bracket: along each coordinate, _GRID points spanning the box (or u +- 10 (1 + |u|) where
     # the box is unbounded), and first the two points half a grid step either side of u.
-    def span(u):
+    def bracket_point(u, chunk, index):
         lo = jnp.where(jnp.isfinite(low), low, u - 10 * (1 + jnp.abs(u)))
         hi = jnp.where(jnp.isfinite(high), high, u + 10 * (1 + jnp.abs(u)))
-        return lo, (hi - lo) / (_GRID - 1)
+        step = (hi - lo) / (_GRID - 1)
+        side, axis = index // size, index % size
+        along = jnp.where(chunk == 0, u + (side - 0.5) * step, lo + step * (2 * (chunk - 1) + side))
+        return jnp.clip(jnp.where(jnp.arange(size) == axis, along, u), low, high)
 
-    def bracket_points(u, j):
-        lo, step = span(u)
-        eye = jnp.eye(u.size, dtype=dtype)
-        probes = jnp.stack([u - 0.5 * step, u + 0.5 * step])
-        grid = lo + step * (2 * (j - 1) + jnp.arange(2, dtype=dtype))[:, None]
-        along = jnp.where(j == 0, probes, grid)  # (2, size): two values per coordinate
-        points = u + eye[None] * (along[:, :, None] - u[None, :, None])  # (2, size, size)
-        return jnp.clip(points.reshape(-1, u.size), low, high)
+    def cold(x):
+        return problem.start(problem.placed(fixed, x), init)
 
-    def bracket_values(points, starts):
-        """The objective at each point, and its fixed point (the warm start of a next round)."""
-        return jax.lax.map(lambda a: (lambda out: (out[0], out[1][0]))(problem(fixed, *a)), (points, starts))
+    def phase(value):
+        return jnp.asarray(value, jnp.int32)
 
-    def search(u, value, warm):
-        """``(best point, its objective, its fixed point, solves)`` of the bracket around ``u``.
+    # What follows an iterate: a step, or the end of the descent.
+    def step_from(s: _Search) -> _Search:
+        p = s.point
+        pg, outward = projected(p.u, p.grad)
+        stop = (s.iterations >= max_iterations) | small(p.value, p.grad, p.u) | ~jnp.isfinite(p.value) | s.flat
+        opt_state = s.opt_state
+        if given:
+            direction, opt_state = optimizer.update(
+                pg, s.opt_state, p.u, value=p.value, grad=pg,
+                value_fn=lambda v, warm: problem(fixed, v, warm)[0], warm=p.warm,
+            )
+            s = _set(s, evaluations=s.evaluations + _linesearch_steps(opt_state))
+        else:
+            # Before any curvature is known, a unit step along the steepest descent (in the sup norm).
+            steepest = -pg / jnp.maximum(jnp.max(jnp.abs(pg)), jnp.finfo(dtype).tiny)
+            direction = jnp.where(outward, 0.0, jnp.where(s.curved, -(s.inverse_hessian @ pg), steepest))
+            descent = jnp.all(jnp.isfinite(direction)) & (jnp.vdot(direction, pg) < 0)
+            direction = jnp.where(descent, direction, steepest)
+        row = jnp.minimum(s.iterations, max_iterations - 1)
+        record = jnp.concatenate([p.value[None], problem.flatten(problem.values(p.u))])
+        trial = _set(
+            s, phase=phase(_TRIAL), x=jnp.clip(p.u + direction, low, high), x_warm=p.warm,
+            direction=direction, step=jnp.ones((), dtype), trials=jnp.zeros((), jnp.int32),
+            opt_state=opt_state, history=s.history.at[row].set(record),
+        )
+        return _where(stop, end_descent(s), trial)
 
-        First the two neighbours of each coordinate; where one of them differs from ``u`` but not
-        its objective (a flat stretch, where the gradient vanishes although ``u`` is no optimum), or
-        where the objective at ``u`` is not finite, the whole grid. Every point is solved from the
-        initial state ``init``, not from ``u``'s fixed point: a warm start far from its fixed point
-        is where a solve is likeliest to fail. Written as a loop so that, under ``vmap``, the grid
-        costs nothing unless some point needs it; the points are solved one after the other
-        (``lax.map``), which compiles one solve instead of a batched one.
-        """
+    def end_descent(s: _Search) -> _Search:
+        """To the bracket around the iterate (fixed-point theories), else to :func:`finish`."""
+        if not bracketed:
+            return finish(s)
+        u = s.point.u
+        zero = jnp.zeros((), jnp.int32)
+        x = bracket_point(u, zero, zero)
+        return _set(
+            s, phase=phase(_BRACKET), chunk=zero, index=zero, flat=jnp.asarray(False),
+            best=_set(s.point, value=jnp.asarray(jnp.inf, dtype)), x=x, x_warm=cold(x),
+        )
 
-        def more(carry):
-            j, _, _, _, flat = carry
-            return (j == 0) | (flat & (j <= _GRID // 2))
+    def finish(s: _Search) -> _Search:
+        """To the limit beyond a low bound where a held coordinate is on one, else done."""
+        _, held = projected(s.point.u, s.point.grad)
+        go = jnp.asarray(limited) & jnp.any(held & at_low(s.point.u))
+        return _set(s, phase=jnp.where(go, phase(_LIMIT), phase(_DONE)), x=s.point.u, x_warm=s.point.warm)
 
-        def chunk(carry):
-            j, best_u, best_v, best_warm, flat = carry
-            points = bracket_points(u, j)
-            cold = jax.vmap(lambda v: problem.start(problem.placed(fixed, v), init))(points)
-            values, states = bracket_values(points, cold)
-            # A point clipped back onto u is u itself, whatever the precision of its objective.
-            moved = jnp.any(points != u, axis=1)
-            values = jnp.where(moved, values, jnp.inf)
-            level = jnp.abs(values - value) <= margin * jnp.abs(value)
-            flat = jnp.where(j == 0, jnp.any(moved & level) | ~jnp.isfinite(value), flat)
-            i = jnp.argmin(values)
-            better = values[i] < best_v
-            best = (points[i], values[i], jax.tree.map(lambda a: a[i], states))
-            return (j + 1, *_where(better, best, (best_u, best_v, best_warm)), flat)
+    def bfgs(s: _Search, p: _Point):
+        """The BFGS update of the inverse Hessian by the step to ``p``, skipped without positive
+        curvature; the first pair of a round sets the scale (Nocedal and Wright 2006, eq. 6.20)."""
+        step, change = p.u - s.point.u, p.grad - s.point.grad
+        sy, yy = jnp.vdot(step, change), jnp.vdot(change, change)
+        ok = (sy > 1e-10 * jnp.sqrt(jnp.vdot(step, step) * yy)) & jnp.isfinite(sy) & jnp.isfinite(yy)
+        eye = jnp.eye(size, dtype=dtype)
+        H = jnp.where(s.curved, s.inverse_hessian, eye * sy / jnp.where(ok, yy, 1.0))
+        left = eye - jnp.outer(step, change) / jnp.where(ok, sy, 1.0)
+        updated = left @ H @ left.T + jnp.outer(step, step) / jnp.where(ok, sy, 1.0)
+        return {"inverse_hessian": jnp.where(ok, updated, s.inverse_hessian), "curved": s.curved | ok}
 
-        inf = jnp.asarray(jnp.inf, dtype)
-        j, best_u, best_v, best_warm, _ = jax.lax.while_loop(more, chunk, (0, u, inf, warm, jnp.asarray(False)))
-        return best_u, best_v, best_warm, 2 * u.size * j
+    def after_trial(s: _Search, p: _Point) -> _Search:
+        old = s.point
+        finite = jnp.isfinite(p.value)
+        sufficient = p.value <= old.value + _ARMIJO * jnp.vdot(projected(old.u, old.grad)[0], p.u - old.u)
+        # Near the optimum the objective changes by less than the solver's precision: there a step
+        # counts when the value stays level and the gradient shrinks.
+        slope_before = jnp.max(jnp.abs(projected(old.u, old.grad)[0]))
+        slope_after = jnp.max(jnp.abs(projected(p.u, p.grad)[0]))
+        change = jnp.abs(p.value - old.value)
+        level = change <= margin * jnp.abs(old.value)
+        accept = finite & (sufficient | (level & (slope_after < slope_before)) | given)
+        curvature = {} if given else bfgs(s, p)
+        stalled = (change <= 4 * eps * jnp.abs(old.value)) & (slope_after > 0.5 * slope_before)
+        accepted = step_from(_set(s, point=p, iterations=s.iterations + 1, flat=stalled, **curvature))
+        # Back off along the direction: to the minimiser of the quadratic through the two values and
+        # the slope, kept within [0.1, 0.5] of the step (half of it where the value is not finite).
+        slope = jnp.vdot(old.grad, s.direction)
+        excess = p.value - old.value - slope * s.step
+        positive = finite & (excess > 0)
+        shrink = jnp.where(positive, -slope * s.step / (2 * jnp.where(positive, excess, 1.0)), 0.5)
+        step = s.step * jnp.clip(shrink, 0.1, 0.5)
+        retry = _set(s, step=step, trials=s.trials + 1, x=jnp.clip(old.u + step * s.direction, low, high))
+        # A line search that finds no better finite point ends the descent at the iterate.
+        failed = end_descent(_set(s, iterations=s.iterations + 1))
+        give_up = jnp.asarray(given) | (s.trials + 1 >= _TRIALS)
+        return _where(accept, accepted, _where(give_up, failed, retry))
 
-    bracketed = isinstance(theory, FixedPointTheory)
+    def after_bracket(s: _Search, p: _Point) -> _Search:
+        u, value = s.point.u, s.point.value
+        # A point clipped back onto u is u itself, whatever the precision of its objective.
+        moved = jnp.any(p.u != u)
+        v = jnp.where(moved, p.value, jnp.inf)
+        level = moved & (jnp.abs(v - value) <= margin * jnp.abs(value))
+        best = _where(v < s.best.value, _set(p, value=v), s.best)
+        # After the neighbours, the grid runs where one of them is level with u or u is not finite.
+        flat = s.flat | ((s.chunk == 0) & (level | ~jnp.isfinite(value)))
+        last = s.index + 1 >= 2 * size
+        chunk, index = jnp.where(last, s.chunk + 1, s.chunk), jnp.where(last, 0, s.index + 1)
+        x = bracket_point(u, chunk, index)
+        going = _set(s, best=best, flat=flat, chunk=chunk, index=index, x=x, x_warm=cold(x))
+        more = ~last | (flat & (chunk <= _GRID // 2))
+        # The bracket is done: a better point starts another round of descent from it; one found
+        # after the last round is reported as such (not converged).
+        restart = best.value < jnp.where(jnp.isfinite(value), value - margin * jnp.abs(value), jnp.inf)
+        pending = restart & (s.rounds + 1 >= _ROUNDS)
+        again = step_from(_set(
+            going, point=best, rounds=s.rounds + 1, flat=jnp.asarray(False),
+            inverse_hessian=jnp.eye(size, dtype=dtype), curved=jnp.asarray(False),
+        ))
+        done = finish(_set(going, pending=pending))
+        return _where(more, going, _where(restart & ~pending, again, done))
 
-    def rounds_running(carry):
-        return (carry[0] == 0) | carry[1]
-
-    def round_body(carry):
-        """L-BFGS, then the bracket: a better point found there starts another round."""
-        rounds, _, _, u_next, start, _, _, k, evaluations, history = carry
-        u, warm, value, grad, k, evaluations, history = descend(u_next, start, k, evaluations, history)
-        restart = jnp.asarray(False)
+    def body(s: _Search) -> _Search:
+        _, held = projected(s.point.u, s.point.grad)
+        at_limit = (s.phase == _LIMIT) & held & at_low(s.point.u)
+        p, raw = evaluate(s.x, s.x_warm, at_limit)
+        s = _set(s, evaluations=s.evaluations + jnp.where(s.phase == _LIMIT, 0, 1))
+        start = step_from(_set(s, point=p, flat=jnp.asarray(False)))
+        limit = _set(s, phase=phase(_DONE), limit_objective=jnp.where(p.ok, raw, jnp.nan))
+        out = _where(s.phase == _TRIAL, after_trial(s, p), limit)
         if bracketed:
-            best_u, best_v, best_warm, solves = search(u, value, warm)
-            evaluations = evaluations + solves
-            restart = best_v < jnp.where(jnp.isfinite(value), value - margin * jnp.abs(value), jnp.inf)
-            u_next, start = _where(restart, (best_u, best_warm), (u, warm))
-        # A better point found after the last round is reported as such: not converged.
-        pending = restart & (rounds + 1 >= _ROUNDS)
-        return rounds + 1, restart & ~pending, pending, u_next, start, warm, (u, value, grad), k, evaluations, history
+            out = _where(s.phase == _BRACKET, after_bracket(s, p), out)
+        return _where(s.phase == _START, start, out)
 
-    history = jnp.full((max_iterations, 1 + u0.size), jnp.nan, dtype)
+    history = jnp.full((max_iterations, 1 + size), jnp.nan, dtype)
     warm0 = problem.start(fixed, init)
-    zero = jnp.zeros((), dtype)
-    carry = (0, jnp.asarray(False), jnp.asarray(False), u0, warm0, warm0, (u0, zero, u0), 0, 0, history)
-    carry = jax.lax.while_loop(rounds_running, round_body, carry)
-    _, _, pending, _, _, warm, (u, _, grad), k, evaluations, history = carry
+    # A placeholder of a point's shapes (nothing is compiled), as the iterate before the first.
+    nowhere = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), jax.eval_shape(evaluate, u0, warm0, None)[0])
+    nowhere = _set(nowhere, u=u0, value=jnp.asarray(jnp.inf, dtype), warm=warm0)
+    zero = jnp.zeros((), jnp.int32)
+    search = _Search(
+        phase=phase(_START), x=u0, x_warm=warm0, point=nowhere, best=nowhere,
+        inverse_hessian=jnp.eye(size, dtype=dtype), opt_state=optimizer.init(u0) if given else None,
+        curved=jnp.asarray(False), direction=jnp.zeros_like(u0), step=jnp.ones((), dtype), trials=zero,
+        iterations=zero, evaluations=zero, history=history, rounds=zero, pending=jnp.asarray(False),
+        chunk=zero, index=zero, flat=jnp.asarray(False), limit_objective=jnp.asarray(jnp.nan, dtype),
+    )
+    search = jax.lax.while_loop(lambda s: s.phase != _DONE, body, search)
+    point = search.point
 
-    pg, held = projected(u, grad)
-    u = _optimum(jax.lax.stop_gradient(u), theory, problem, warm, held)
-    value, (_, ok, solution) = problem(theory, u, warm)
-    limit_objective = _limit_objective(theory, problem, u, held & at_low(u), warm)
+    pg, held = projected(point.u, point.grad)
+    u = _optimum(jax.lax.stop_gradient(point.u), theory, problem, point.warm, held)
+    if bracketed:
+        value, solution = _at_optimum(u, theory, problem, point)
+    else:  # an ODE theory's integration offers reverse-mode derivatives only: integrate again
+        value, (_, _, solution, _) = problem(theory, u, point.warm)
+    ok = point.ok
     side = jnp.where(held & at_low(u), -1, jnp.where(held & at_high(u), 1, 0))
-    grad_norm = jnp.max(jnp.abs(pg))
     tuned = problem.placed(theory, u)
     return TuneResult(
         theory=tuned,
         params={n: getattr(tuned, n) for n in names},
         objective=value,
-        limit_objective=limit_objective,
-        grad_norm=grad_norm,
-        converged=small(value, grad, u) & ok & jnp.isfinite(value) & ~pending,
+        limit_objective=search.limit_objective,
+        grad_norm=jnp.max(jnp.abs(pg)),
+        converged=small(value, point.grad, u) & ok & jnp.isfinite(value) & ~search.pending,
         at_boundary=dict(zip(names, problem.split(side))),
-        iterations=k,
-        evaluations=evaluations,
-        history={"objective": history[:, 0]}
-        | {n: jax.vmap(problem.split)(history[:, 1:])[i] for i, n in enumerate(names)},
+        iterations=search.iterations,
+        evaluations=search.evaluations,
+        history={"objective": search.history[:, 0]}
+        | {n: jax.vmap(problem.split)(search.history[:, 1:])[i] for i, n in enumerate(names)},
         solution=solution,
     )
 
 
-def _limit_objective(theory, problem, u, at_low, warm):
-    limits = [t.limit for t in problem.transforms.values()]
-    if all(limit is None for limit in limits):
-        return jnp.full((), jnp.nan, u.dtype)
-    values = [
-        x if limit is None else jnp.where(low, limit, x)
-        for x, low, limit in zip(problem.values(u), problem.split(at_low), limits)
-    ]
-    value, ok, _, _ = problem.evaluate(problem.placed(theory, u, values), warm)
-    return jnp.where(jnp.any(at_low) & ok, value, jnp.nan)
+@eqx.filter_custom_jvp
+def _at_optimum(u, theory, problem, point):
+    """The objective and the solution that the search found at ``u``, differentiable in ``u`` and
+    ``theory`` as a solve at ``u`` is: the derivative solves again from the fixed point found (one
+    Newton step, then the implicit function theorem), so that this solve is compiled only where a
+    derivative is taken."""
+    del u, theory, problem
+    return point.value, point.solution
+
+
+@_at_optimum.def_jvp
+def _at_optimum_jvp(primals, tangents):
+    u, theory, problem, point = primals
+    t_u, t_theory = tangents[0], tangents[1]
+    t_u = jnp.zeros_like(u) if t_u is None else t_u
+
+    def resolved(u, theory):
+        value, (_, _, solution, _) = problem(theory, u, point.warm)
+        return value, solution
+
+    _, t_out = eqx.filter_jvp(resolved, (u, theory), (t_u, t_theory))
+    return (point.value, point.solution), t_out
 
 
 @eqx.filter_custom_jvp
