@@ -172,12 +172,22 @@ import numpy as np
 
 from .. import kernels
 from ..kernels.multivariate import orthant_probability, product_rule, small_inv, small_solve, sobol_rule
-from .._theory import POSITIVE, FixedPointTheory, Interval, ParameterError, choice, integer
-from .._theory import is_concrete, parameter
+from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError, choice, integer
+from .._theory import check_in, is_concrete, parameter
 from ._scores import ClassScores, cholesky_coordinates, from_cholesky_coordinates, ranking_differences
 
 LOSSES = {"cross-entropy": "softmax cross-entropy", "square": "one-hot square", "logistic": "K = 2"}
-LABELS = {"clusters": "the cluster of the point", "random": "uniform over the classes, independent of x"}
+LABELS = {
+    "clusters": "the cluster of the point",
+    "random": "uniform over the classes, independent of x",
+    "teacher": "a single-index teacher's label of x, blind to the cluster",
+}
+TEACHERS = {
+    "sign": "y = sign(theta.x / sqrt(d)), flipped with probability noise",
+    "probit": "y = sign(theta.x / sqrt(d) + sqrt(noise) xi)",
+    "linear": "y = theta.x / sqrt(d) + sqrt(noise) xi (regression)",
+}
+_TEACHER_NOISE = {"sign": Interval(0.0, 0.5, high_open=True), "probit": NONNEGATIVE, "linear": NONNEGATIVE}
 
 
 class MixtureOverlaps(eqx.Module):
@@ -187,6 +197,18 @@ class MixtureOverlaps(eqx.Module):
     M: jax.Array
     Q: jax.Array
     V: jax.Array
+    b: jax.Array
+
+
+class TeacherOverlaps(eqx.Module):
+    """The order parameters with teacher labels (one output): ``M`` (``1 x K``), ``Q`` and ``V``
+    (``C x 1 x 1``, one per cloud), the student-teacher overlaps ``m`` (``C``) and the intercept
+    ``b`` (``1``)."""
+
+    M: jax.Array
+    Q: jax.Array
+    V: jax.Array
+    m: jax.Array
     b: jax.Array
 
 
@@ -223,7 +245,17 @@ class Mixture(FixedPointTheory):
     """The means' profiles, ``K x p``: cluster ``k``'s mean is ``sqrt(snr)`` times its row repeated
     over the ``d / p`` slices, on the coordinates of ``covariance`` (or of the ``D`` blocks of
     ``spectrum``); ``()`` for means of Gram ``snr gram`` spread evenly. Exclusive with ``gram``."""
-    labels: str = choice("clusters", LABELS, "what the labels are: the cluster, or random")
+    labels: str = choice("clusters", LABELS, "what the labels are: the cluster, random, or a teacher's")
+    teacher: str = choice("sign", TEACHERS, "the teacher's channel (labels=teacher only)")
+    noise: jax.Array = parameter(
+        0.0, NONNEGATIVE, "teacher label noise: flip probability (sign), variance (probit, linear)"
+    )
+    teacher_means: jax.Array = parameter(
+        (), Interval(), "a_1..a_K: theta = sum_k a_k mu_k + g, g ~ N(0, I) (labels=teacher; none: zeros)"
+    )
+    """The teacher's alignment with the means, ``a_1..a_K``: ``theta = sum_k a_k mu_k + g`` with
+    ``g ~ N(0, I_d)`` independent of the means, so that ``theta.mu_c / d = (G a)_c`` and
+    ``|theta|^2 / d = a^T G a + 1``; ``()`` for zeros (``labels="teacher"`` only)."""
     order: int = eqx.field(default=24, static=True)
     orthant_order: int = eqx.field(default=24, static=True)
     points: int = eqx.field(default=4096, static=True)
@@ -232,6 +264,7 @@ class Mixture(FixedPointTheory):
         K = self.K
         if not isinstance(K, int) or K < 2:
             return  # reported by the generic check
+        self._check_teacher()
         if self.loss == "logistic" and K != 2 and self.labels == "clusters":
             raise ParameterError(
                 f"parameter 'loss' = logistic needs labels +-1: K = 2 clusters or random labels, got K = {K}"
@@ -288,6 +321,31 @@ class Mixture(FixedPointTheory):
             if not isinstance(value, int) or value < low:
                 raise ParameterError(f"parameter {name!r} must be an integer >= {low}, got {value!r}")
 
+    def _check_teacher(self):
+        """The teacher's parameters: given with ``labels="teacher"`` only, one output's loss
+        (``logistic`` on labels +-1, or ``square``), ``K`` alignments, the noise in its range."""
+        teacher = self.labels == "teacher"
+        if not teacher:
+            if self.teacher_means.size:
+                raise ParameterError("parameter 'teacher_means' needs labels = teacher")
+            if is_concrete(self.noise) and np.any(np.asarray(self.noise) != 0):
+                raise ParameterError("parameter 'noise' needs labels = teacher (it is the teacher's label noise)")
+            return
+        if self.loss not in ("logistic", "square"):
+            raise ParameterError(
+                f"parameter 'loss' must be logistic or square (one output) with labels = teacher, got {self.loss!r}"
+            )
+        if self.loss == "logistic" and self.teacher == "linear":
+            raise ParameterError("parameter 'teacher' must be sign or probit (labels +-1) for loss = logistic")
+        if self.teacher in _TEACHER_NOISE:  # an unknown teacher is reported by the generic check
+            check_in("noise", self.noise, _TEACHER_NOISE[self.teacher], f" for teacher={self.teacher}")
+        if self.teacher_means.size and is_concrete(self.teacher_means):
+            if np.shape(self.teacher_means)[-1:] != (self.K,) or np.ndim(self.teacher_means) != 1:
+                raise ParameterError(
+                    f"parameter 'teacher_means' must be {self.K} numbers a_1..a_K (one per cluster), "
+                    f"got shape {np.shape(self.teacher_means)}"
+                )
+
     # The label structure.
 
     @property
@@ -295,6 +353,8 @@ class Mixture(FixedPointTheory):
         """Whether the minimiser has ``1^T W = 0`` and the theory works in the ``K - 1`` coordinates
         orthogonal to ``1``: the cross-entropy, and the square loss with an intercept (which fits
         ``1.z = 1`` through ``1.b``)."""
+        if self.labels == "teacher":
+            return False
         return self.loss == "cross-entropy" or (self.loss == "square" and bool(self.intercept))
 
     @property
@@ -310,8 +370,8 @@ class Mixture(FixedPointTheory):
 
     @property
     def outputs(self) -> int:
-        """``P``: the number of coordinates the theory works in."""
-        return self.scores.outputs
+        """``P``: the number of coordinates the theory works in (one with teacher labels)."""
+        return 1 if self.labels == "teacher" else self.scores.outputs
 
     def _rho(self) -> jax.Array:
         if not self.weights.size:
@@ -373,6 +433,8 @@ class Mixture(FixedPointTheory):
     # The protocol.
 
     def init(self, kind: str = "uninformed") -> MixtureOverlaps:
+        if self.labels == "teacher":
+            return self._teacher_init(kind)
         scale = {"uninformed": 0.1, "informed": 1.0}[kind]
         P, C = self.outputs, self._clouds
         S = self.scores.basis() if self.loss != "logistic" else jnp.asarray([[1.0, -1.0]], self._dtype).T
@@ -382,11 +444,22 @@ class Mixture(FixedPointTheory):
 
     def unconstrain(self, state: MixtureOverlaps):
         """``M``, and the lower triangles of the Cholesky factors of each cloud's ``Q`` and ``V`` with
-        a log diagonal."""
+        a log diagonal; with teacher labels also ``atanh(m_g / sqrt(kappa_g Q_g))``."""
+        if self.labels == "teacher":
+            _, kappa = self._teacher_moments()
+            edge = 1 - jnp.finfo(jnp.result_type(state.Q)).eps
+            cosine = jnp.clip(state.m / jnp.sqrt(kappa * state.Q[:, 0, 0]), -edge, edge)
+            return {"M": state.M, "Q": jnp.log(state.Q[:, 0, 0]), "V": jnp.log(state.V[:, 0, 0]),
+                    "m": jnp.arctanh(cosine), "b": state.b}
         chol = jax.vmap(cholesky_coordinates)
         return {"M": state.M, "Q": chol(state.Q), "V": chol(state.V), "b": state.b}
 
     def constrain(self, u) -> MixtureOverlaps:
+        if self.labels == "teacher":
+            _, kappa = self._teacher_moments()
+            Q = jnp.exp(u["Q"])
+            return TeacherOverlaps(M=u["M"], Q=Q[:, None, None], V=jnp.exp(u["V"])[:, None, None],
+                                   m=jnp.tanh(u["m"]) * jnp.sqrt(kappa * Q), b=u["b"])
         back = jax.vmap(lambda entries: from_cholesky_coordinates(entries, self.outputs))
         return MixtureOverlaps(M=u["M"], Q=back(u["Q"]), V=back(u["V"]), b=u["b"])
 
@@ -467,6 +540,8 @@ class Mixture(FixedPointTheory):
         return M, Q, Vg, jnp.einsum("ajbj->ab", R4) / p, V
 
     def update(self, state: MixtureOverlaps) -> MixtureOverlaps:
+        if self.labels == "teacher":
+            return self._teacher_update(state)
         Mhat, Qhat, Vhat = self.conjugates(state)
         M, Q, V, _, _ = self._prior(Mhat, Qhat, Vhat)
         # The intercept's stationarity, sum_c Mhat_c = alpha sum_c rho_c E f_c = 0, as a fixed point
@@ -516,6 +591,8 @@ class Mixture(FixedPointTheory):
         return self._ranking_error(jnp.asarray(ranking_differences(self.K), self._dtype), means, QB[None])
 
     def observables(self, state: MixtureOverlaps) -> dict[str, jax.Array]:
+        if self.labels == "teacher":
+            return self._teacher_observables(state)
         share, w, _, _, value = self._channel(state)
         train_loss = share * jnp.einsum("c,n,can->", self._rho(), w, value)
         _, _, _, plain_Q, plain_V = self._prior(*self.conjugates(state))
@@ -531,4 +608,165 @@ class Mixture(FixedPointTheory):
         if self.intercept:
             b = S @ state.b + (1.0 / self.K if self.loss == "square" else 0.0)
             out |= {f"b_{k + 1}": b[k] for k in range(rows)}
+        return out
+
+    # Teacher labels (one output).
+
+    def _teacher_alignment(self) -> jax.Array:
+        """``a`` (``K``): the teacher's alignment with the means."""
+        if not self.teacher_means.size:
+            return jnp.zeros((self.K,), self._dtype)
+        return jnp.asarray(self.teacher_means, self._dtype)
+
+    def _teacher_moments(self):
+        """``(tau, kappa)``: the teacher field's mean on each cluster, ``tau = theta.mu / d = G a``
+        (``K``), and its variance on each cloud, ``kappa_g = theta Sigma_g theta / d`` (``C``)."""
+        S = self._covariances()
+        p, a = S.shape[-1], self._teacher_alignment()
+        trace = jnp.trace(S, axis1=-2, axis2=-1) / p
+        if self.means.size:  # theta's mean part on a slice: t = sqrt(snr) m^T a
+            t = jnp.sqrt(self.snr) * jnp.asarray(self.means, self._dtype).T @ a
+            return self._G() @ a, jnp.einsum("j,gjk,k->g", t, S, t) / p + trace
+        return self._G() @ a, (a @ self._G() @ a + 1.0) * trace
+
+    def _teacher_init(self, kind: str) -> TeacherOverlaps:
+        overlap = {"uninformed": 0.1, "informed": 0.9}[kind]
+        C, dtype = self._clouds, self._dtype
+        _, kappa = self._teacher_moments()
+        one = jnp.ones((C, 1, 1), dtype)
+        return TeacherOverlaps(M=jnp.zeros((1, self.K), dtype), Q=one, V=one, m=overlap * jnp.sqrt(kappa),
+                               b=jnp.zeros((1,), dtype))
+
+    def _teacher_fields(self, state: TeacherOverlaps):
+        """Per cluster (``K``): the student's mean field ``M_c + b``, ``Q_c``, ``V_c``, ``m_c``, and the
+        teacher's ``tau_c``, ``kappa_c`` and conditional variance ``kappa_c - m_c^2 / Q_c``."""
+        tau, kappa = self._teacher_moments()
+        each = lambda x: jnp.broadcast_to(x, (self.K,))  # noqa: E731 (a cloud's value on its clusters)
+        Q, V, m, kappa = each(state.Q[:, 0, 0]), each(state.V[:, 0, 0]), each(state.m), each(kappa)
+        V0 = jnp.maximum(kappa - m**2 / Q, jnp.finfo(self._dtype).tiny)
+        return state.M[0] + state.b[0], Q, V, m, tau, kappa, V0
+
+    def _teacher_rule(self, state: TeacherOverlaps):
+        """Per cluster, Gauss-Legendre panels in ``xi`` (``omega = M_c + b + sqrt(Q_c) xi``) with edges
+        at ``omega = 0`` and ``8`` and ``32`` prox scales about it, and at the teacher's zero
+        ``E[nu | xi] = 0`` and ``8`` widths of its transition about it: ``(xi, weight, omega,
+        E[nu | xi])``, each ``K x N``."""
+        Mb, Q, _, m, tau, _, V0 = self._teacher_fields(state)
+        bound = 10.0
+        sq = jnp.sqrt(Q)
+
+        def beyond(num, den):  # num / den, or +-bound where that is out of range (den -> 0)
+            inside = jnp.abs(num) < bound * jnp.abs(den)
+            return jnp.where(inside, num / jnp.where(inside, den, 1.0), jnp.where(num < 0, -bound, bound))
+
+        zero, centre = -Mb / sq, beyond(-tau * sq, m)
+        width = beyond(8.0 * kernels.CHANNELS[self.teacher](self.noise).transition_width(V0) * sq, jnp.abs(m))
+        edges = [zero, zero - 8 / sq, zero + 8 / sq, zero - 32 / sq, zero + 32 / sq, centre, centre - width,
+                 centre + width]
+        xi, w = kernels.panel_rule(jnp.stack(edges, axis=-1), self.order, bound)
+        return xi, w, Mb[:, None] + sq[:, None] * xi, tau[:, None] + (m / sq)[:, None] * xi
+
+    def _teacher_channel(self, state: TeacherOverlaps):
+        """Per cluster (``K``): ``(E f, E f^2, E[-df/domega], E[f (nu - E[nu | omega])] /
+        Var(nu | omega), E l(y, h))``; see the module docstring."""
+        Mb, Q, V, m, tau, kappa, V0 = self._teacher_fields(state)
+        channel = kernels.CHANNELS[self.teacher](self.noise)
+        if self.loss == "square":  # f = (y - omega) / (1 + V): label moments in closed form
+            if self.teacher == "linear":
+                ybar, slope, second = tau, jnp.ones_like(tau), tau**2 + kappa + self.noise
+            else:
+                ybar = channel.partition(1.0, tau, kappa) - channel.partition(-1.0, tau, kappa)
+                slope = channel.dpartition(1.0, tau, kappa) - channel.dpartition(-1.0, tau, kappa)
+                second = jnp.ones_like(tau)
+            s2 = second - 2 * (ybar * Mb + m * slope) + Mb**2 + Q  # E (y - omega)^2
+            return (ybar - Mb) / (1 + V), s2 / (1 + V) ** 2, 1 / (1 + V), slope / (1 + V), s2 / (2 * (1 + V) ** 2)
+        _, w, omega, mean = self._teacher_rule(state)
+        logistic = kernels.Logistic()
+        sums = jnp.zeros((5,) + tau.shape, self._dtype)
+        for y in (-1.0, 1.0):
+            Z = w * channel.partition(y, mean, V0[:, None])
+            dZ = w * channel.dpartition(y, mean, V0[:, None])
+            h = logistic.prox(y, omega, V[:, None])
+            f = (h - omega) / V[:, None]
+            curvature = jax.nn.sigmoid(h) * jax.nn.sigmoid(-h)
+            terms = (Z * f, Z * f**2, Z * curvature / (1 + V[:, None] * curvature), dZ * f,
+                     Z * jnp.logaddexp(0.0, -y * h))
+            sums = sums + jnp.stack([jnp.sum(t, axis=-1) for t in terms])
+        return tuple(sums)
+
+    def _teacher_conjugates(self, state: TeacherOverlaps):
+        """``(Mhat, Qhat, Vhat, mhat)`` per cluster (``K`` each): ``alpha rho_c`` times the channel's
+        averages."""
+        Ef, Ef2, EA, Edf, _ = self._teacher_channel(state)
+        scale = self.alpha * self._rho()
+        return scale * Ef, scale * Ef2, scale * EA, scale * Edf
+
+    def _teacher_prior(self, Mhat, Qhat, Vhat, mhat):
+        """The student's overlaps from the conjugates: ``(M (K), Q_g, V_g, m_g (C), q, V, w.theta /
+        d)``. One slice's weights are ``w = H^{-1} (z + mean field + E theta)`` with
+        ``H = lam I + sum_g Vhat_g S_g`` and ``E = sum_g mhat_g S_g``; see the module docstring."""
+        if self._clouds == 1:
+            Qhat, Vhat, mhat = (jnp.sum(x, keepdims=True) for x in (Qhat, Vhat, mhat))
+        S = self._covariances()  # (C, p, p)
+        p, dtype = S.shape[-1], self._dtype
+        eye = jnp.eye(p, dtype=dtype)
+        Sx = jnp.concatenate([S, eye[None]])  # the clouds' covariances and the identity (plain overlaps)
+        Hinv = small_inv(self.lam * eye + jnp.einsum("g,gjk->jk", Vhat, S))
+        Hinv = 0.5 * (Hinv + Hinv.T)
+        E = jnp.einsum("g,gjk->jk", mhat, S)
+        F = jnp.einsum("g,gjk->jk", Qhat, S) + E @ E  # the noise field and theta's random part g
+        traced = lambda X: jnp.einsum("jk,gkj->g", X, Sx) / p  # noqa: E731 (tr(X S_g) / p)
+        a, G = self._teacher_alignment(), self._G()
+        if self.means.size:  # the profiles: mean field B + E t, t = theta's mean on a slice
+            mm = jnp.sqrt(self.snr) * jnp.asarray(self.means, dtype)
+            t = mm.T @ a
+            field = mm.T @ Mhat + E @ t
+            u = Hinv @ field
+            F = F + jnp.outer(field, field)
+            M = mm @ u / p
+            m = jnp.einsum("j,gjk,k->g", u, Sx, t) / p + traced(E @ Hinv)
+        else:  # spread evenly: per coordinate the means u ~ N(0, G), field u Mhat + E u a
+            Ga, aGa = G @ a, a @ G @ a
+            F = F + (Mhat @ G @ Mhat) * eye + 2 * (Mhat @ Ga) * E + aGa * E @ E
+            M = jnp.trace(Hinv) / p * (G @ Mhat) + jnp.trace(Hinv @ E) / p * Ga
+            m = (Mhat @ Ga) * traced(Hinv) + (aGa + 1) * traced(E @ Hinv)
+        R = Hinv @ F @ Hinv
+        Q, V = traced(0.5 * (R + R.T)), traced(Hinv)
+        return M, Q[:-1], V[:-1], m[:-1], Q[-1], V[-1], m[-1]
+
+    def _teacher_update(self, state: TeacherOverlaps) -> TeacherOverlaps:
+        Mhat, Qhat, Vhat, mhat = self._teacher_conjugates(state)
+        M, Q, V, m, _, _, _ = self._teacher_prior(Mhat, Qhat, Vhat, mhat)
+        # The intercept's stationarity sum_c Mhat_c = 0 as a damped Newton step, as for the clusters.
+        step = (state.b + jnp.sum(Mhat) / (self.lam + jnp.sum(Vhat))) if self.intercept else state.b * 0
+        return TeacherOverlaps(M=M[None], Q=Q[:, None, None], V=V[:, None, None], m=m, b=step)
+
+    def _teacher_errors(self, state: TeacherOverlaps):
+        """The 0-1 errors of ``sign(omega)``, ``(excess, total)``: against the noiseless ``sign(nu)``
+        and the noisy label, ``E_xi [1{omega > 0} P(y = -1 | xi) + 1{omega < 0} P(y = +1 | xi)]`` on the
+        panels of :meth:`_teacher_rule` (an edge at ``omega = 0``), per cluster weighted by ``rho``."""
+        *_, V0 = self._teacher_fields(state)
+        _, w, omega, mean = self._teacher_rule(state)
+        positive = omega > 0
+        channel = kernels.CHANNELS[self.teacher](self.noise)
+        clean = jax.scipy.special.ndtr(jnp.where(positive, -mean, mean) / jnp.sqrt(V0)[:, None])
+        noisy = channel.partition(jnp.where(positive, -1.0, 1.0), mean, V0[:, None])
+        return tuple(jnp.sum(self._rho() * jnp.sum(w * x, axis=-1)) for x in (clean, noisy))
+
+    def _teacher_observables(self, state: TeacherOverlaps) -> dict[str, jax.Array]:
+        Mb, Q, _, m, tau, kappa, _ = self._teacher_fields(state)
+        rho = self._rho()
+        conjugates = self._teacher_conjugates(state)
+        M, _, _, _, q, V, mt = self._teacher_prior(*conjugates)
+        out = {"train_loss": jnp.sum(rho * self._teacher_channel(state)[4])}
+        if self.teacher == "linear":
+            excess = jnp.sum(rho * ((tau - Mb) ** 2 + kappa - 2 * m + Q))
+            out |= {"test_mse": excess + self.noise, "test_mse_excess": excess}
+        else:
+            out["test_error"], out["test_error_total"] = self._teacher_errors(state)
+        out |= {"norm": jnp.sqrt(q), "q_1_1": q, "V_1_1": V, "mt": mt}
+        out |= {f"m_1_{c + 1}": state.M[0, c] for c in range(self.K)}
+        out |= {f"mt_{c + 1}": m[c] for c in range(self.K)}
+        if self.intercept:
+            out["b_1"] = state.b[0]
         return out
