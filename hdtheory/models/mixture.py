@@ -24,7 +24,8 @@ p``; this places the means on chosen directions of the covariance. ``weights``, 
 weights, the identity, ``Sigma_c = I`` and means spread evenly. The labels are the
 clusters (``labels="clusters"``) or, with ``labels="random"``, drawn uniformly over the classes
 independently of the inputs (Gerace, Krzakala, Loureiro, Stephan and Zdeborova 2022, "Gaussian
-universality of perceptrons with random labels"). A linear classifier with ``P`` outputs
+universality of perceptrons with random labels"), or, with ``labels="teacher"``, a single-index
+teacher's labels of the inputs, blind to the cluster (see **Teacher labels** below). A linear classifier with ``P`` outputs
 ``W in R^{P x d}`` minimises
 
 .. math:: \sum_i l(c_i, W x_i / \sqrt{d}) + \frac{\lambda}{2} \|W\|_F^2 ,
@@ -163,6 +164,80 @@ fields become ``omega = M_c + b + Q_c^{1/2} xi`` and ``b`` solves its own statio
 damped Newton step ``b <- b + (lam I + sum_c Vhat_c)^{-1} sum_c Mhat_c``. The fitted intercept is reported as ``b_k`` (for the
 cross-entropy, centred: ``1.b = 0``). Its sign matters for unbalanced clusters: the larger cluster
 gets the larger intercept.
+
+**Teacher labels** (Pesce, Krzakala, Loureiro and Stephan 2023, "Are Gaussian data all you need?
+Extents and limits of universality in high-dimensional generalized linear estimation", ICML). The
+same inputs, labelled by a teacher ``theta`` through its field ``nu = theta.x / sqrt(d)``:
+``teacher="sign"``, ``y = sign(nu)`` flipped with probability ``noise``; ``"probit"``,
+``y = sign(nu + sqrt(noise) eps)``; ``"linear"`` (regression), ``y = nu + sqrt(noise) eps``
+(``noise`` as in ``CONVENTIONS.md``). The teacher is aligned with the means by ``teacher_means``
+``a`` (``K`` numbers, zeros by default): ``theta = sum_k a_k mu_k + g`` with ``g ~ N(0, I_d)``
+independent of everything, in the means' construction (per coordinate for means spread evenly,
+``sqrt(snr) m^T a + g`` on each slice for mean profiles), so that
+
+.. math:: \tau_c = \theta \cdot \mu_c / d = (G a)_c, \qquad |\theta|^2 / d = a^T G a + 1,
+
+and ``kappa_g = theta Sigma_g theta / d = (a^T G a + 1) tr S_g / p`` (means spread evenly) or
+``(t^T S_g t + tr S_g) / p`` with ``t = sqrt(snr) m^T a`` (profiles). One student output (``P = 1``):
+``logistic`` (sign and probit teachers, labels +-1) or ``square`` (``(y - z)^2 / 2``: ridge regression
+for the linear teacher, ridge classification on +-1 otherwise); the cross-entropy is refused. On
+cluster ``c`` the student's and the teacher's fields are jointly Gaussian with means
+``(M_c + b, tau_c)`` and covariance ``[[Q_c, m_c], [m_c, kappa_c]]``, ``m_c = w Sigma_c theta / d``
+the new order parameter: with ``omega = M_c + b + sqrt(Q_c) xi``, the teacher's field given
+``omega`` is ``N(tau_c + m_c xi / sqrt(Q_c), kappa_c - m_c^2 / Q_c)``, and with ``Z(y | xi)`` the
+channel's smoothed partition function (:mod:`hdtheory.kernels.channels`, closed forms with ``ndtr``)
+
+.. math::
+    \hat M_c = \alpha \rho_c\, \mathbb{E} f, \quad
+    \hat Q_c = \alpha \rho_c\, \mathbb{E} f^2, \quad
+    \hat V_c = -\alpha \rho_c\, \mathbb{E}\, \partial_\omega f, \quad
+    \hat m_c = \alpha \rho_c\, \frac{\mathbb{E}[f\, (\nu - \mathbb{E}[\nu | \omega])]}{\mathrm{Var}(\nu | \omega)}
+      = \alpha \rho_c\, \mathbb{E}_\xi \sum_y \partial_{\mathbb{E}[\nu|\omega]} Z(y | \xi)\, f(y, \omega)
+
+(the last form by Gaussian integration by parts in ``nu``'s independent part, as ``mhat`` of
+:class:`~hdtheory.ERM`). ``E_xi`` is a Gauss-Legendre panel rule of ``order`` nodes per panel with
+edges at ``omega = 0``, at ``8`` and ``32`` prox scales ``1 / sqrt(Q_c)`` about it, and at the
+teacher's zero ``E[nu | omega] = 0`` and ``8`` widths of its transition about it (the rule of
+:class:`~hdtheory.ERM`): the sign's jump is integrated in closed form, the rest converges
+exponentially. The square loss needs no quadrature: ``f = (y - omega) / (1 + V)``, so with
+``ybar = E y``, ``g = d ybar / d tau`` (``1`` for the linear teacher) and
+``s^2 = E(y - omega)^2 = E y^2 - 2 (ybar (M_c + b) + m_c g) + (M_c + b)^2 + Q_c``:
+``Mhat_c = alpha rho_c (ybar - M_c - b) / (1 + V_c)``, ``Qhat_c = alpha rho_c s^2 / (1 + V_c)^2``,
+``Vhat_c = alpha rho_c / (1 + V_c)``, ``mhat_c = alpha rho_c g / (1 + V_c)``. On the prior side one
+slice's weights are ``w = H^{-1} (z + sum_k Mhat_k mu_k + E theta)`` with ``H = lam I + sum_g
+Vhat_g S_g``, ``E = sum_g mhat_g S_g`` and ``z ~ N(0, sum_g Qhat_g S_g)``; averaging over ``g``
+and, for means spread evenly, over the means (``u ~ N(0, G)`` per coordinate):
+
+.. math::
+    F = \sum_g \hat Q_g S_g + (\hat M^T G \hat M) I + 2 (\hat M^T G a) E + (a^T G a + 1) E^2, \quad
+    R = H^{-1} F H^{-1},
+
+.. math::
+    Q_g = \tfrac1p \operatorname{tr} R S_g, \quad V_g = \tfrac1p \operatorname{tr} H^{-1} S_g, \quad
+    M = \tfrac1p \operatorname{tr} H^{-1}\, G \hat M + \tfrac1p \operatorname{tr}(H^{-1} E)\, G a, \quad
+    m_g = \tfrac1p \big[(\hat M^T G a) \operatorname{tr} H^{-1} S_g
+          + (a^T G a + 1) \operatorname{tr} E H^{-1} S_g\big];
+
+for mean profiles the field's mean is ``c = sqrt(snr) m^T Mhat + E t`` (``p``) and
+``F = sum_g Qhat_g S_g + c c^T + E^2``, ``M_k = (H^{-1} c) . sqrt(snr) m_k / p``,
+``m_g = [(H^{-1} c)^T S_g t + tr E H^{-1} S_g] / p``. These are ``p x p`` systems for every
+covariance input (a spectrum as diagonal matrices over its ``D`` blocks; ``p = 1`` for ``Sigma = I``,
+where ``V = 1 / (lam + Vhat)``, ``m = (mhat (a^T G a + 1) + Mhat^T G a) V``). With zero means, or
+``a = 0`` and symmetric channels and losses (then ``M = 0``), on identity covariances the equations
+are those of :class:`~hdtheory.ERM` with ``rho = 1``, and with a common covariance those of
+:class:`~hdtheory.GCM` (``omega = s``, ``theta2 = s^2``): Pesce et al.'s universality; per-cluster
+covariances break it. The intercept solves the same stationarity as above. The state keeps
+``M``, ``Q_g``, ``V_g``, ``m_g`` and ``b``; the solver works on ``log Q``, ``log V`` and
+``atanh(m_g / sqrt(kappa_g Q_g))``.
+
+Observables with teacher labels: for the sign and probit teachers ``test_error`` (the 0-1 error of
+``sign(omega)`` against the noiseless ``sign(nu)``) and ``test_error_total`` (against the noisy
+label), ``E_xi[1{omega > 0} P(y = -1 | xi) + 1{omega < 0} P(y = +1 | xi)]`` on the same panels (an edge
+at ``omega = 0``), averaged over the clusters with weights ``rho``; for the linear teacher no
+``test_error`` but ``test_mse = sum_c rho_c E(y - omega)^2`` and ``test_mse_excess`` (without the
+label noise), ``E(nu - omega)^2 = (tau_c - M_c - b)^2 + kappa_c - 2 m_c + Q_c``; ``train_loss``;
+``m_1_c = w.mu_c / d``, ``mt_c = w Sigma_c theta / d``, ``mt = w.theta / d``, ``q_1_1 = |w|^2 / d``,
+``V_1_1``, ``norm`` and ``b_1``.
 """
 
 import equinox as eqx

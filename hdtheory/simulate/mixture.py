@@ -8,7 +8,9 @@ on coordinate ``j`` of the slices, ``sqrt(d / p) O_j G^{1/2}`` with ``O_j`` a ra
 matrix with orthonormal columns, so that each of the ``p`` coordinates carries ``G / p`` of
 ``mu^T mu / d = G`` exactly; ``n = round(alpha d)`` clusters drawn with probabilities ``rho``;
 inputs ``x_i = mu_{c_i} / sqrt(d) + Sigma_{c_i}^{1/2} z_i``, ``Sigma_c`` acting on each slice as the
-cluster's covariance matrix (``diag(s_c)`` for a spectrum); labels the clusters, or uniform over the classes with ``labels="random"``. Solvers, each on the objective
+cluster's covariance matrix (``diag(s_c)`` for a spectrum); labels the clusters, or uniform over the classes with ``labels="random"``, or with
+``labels="teacher"`` the teacher's (``theta = means a + g``, ``g ~ N(0, I_d)``, on the same means;
+labels from ``nu = theta.x / sqrt(d)`` by the sign, probit or linear channel). Solvers, each on the objective
 ``sum_i l(c_i, W x_i / sqrt(d) + b) + (lam / 2) |W|_F^2`` (``b = 0`` unless ``intercept=1``; the
 intercept is never penalised):
 
@@ -18,7 +20,8 @@ intercept is never penalised):
   softmax minimiser is ``W = (w / 2, -w / 2)`` with ``w`` the binary fit at ``C = 2 / lam``.
 - ``logistic`` (``K = 2``, labels ``+1`` for cluster 1 and ``-1`` for cluster 2): the binary fit with
   ``C = 1 / lam``.
-- ``square``: ridge regression on one-hot targets in closed form (a Cholesky solve).
+- ``square``: ridge regression on one-hot targets in closed form (a Cholesky solve); with teacher
+  labels, on the labels themselves (+-1, or real for the linear teacher).
 
 The L-BFGS fits stop at a gradient of 1e-10 (``tol``) or raise.
 
@@ -28,7 +31,11 @@ The L-BFGS fits stop at a gradient of 1e-10 (``tol``) or raise.
 for random labels; the orthant
 probabilities of :func:`hdtheory.kernels.orthant_probability` at order 48); ``train_loss``, the
 average training loss (penalty excluded); ``b_k`` with an intercept (centred for the
-cross-entropy). One diagnostic: ``test_error_empirical`` on
+cross-entropy). With teacher labels, from the fitted ``w`` and the drawn ``theta`` on each
+cluster's fields (means ``(w.mu_c / d + b, theta.mu_c / d)``, covariance from ``w``, ``theta`` and
+``Sigma_c``): ``test_error``, the population 0-1 error against ``sign(nu)`` (a bivariate normal
+probability), or ``test_mse`` and ``test_mse_excess`` for the linear teacher; ``mt_c = w Sigma_c
+theta / d``, ``mt = w.theta / d``, ``m_1_c``, ``q_1_1``. One diagnostic (not with teacher labels): ``test_error_empirical`` on
 ``max(n, 10000)`` fresh points. ``V`` is not measured.
 """
 
