@@ -813,8 +813,8 @@ class Mixture(FixedPointTheory):
         Mhat, Qhat, Vhat, mhat = self._teacher_conjugates(state)
         M, Q, V, m, _, _, _ = self._teacher_prior(Mhat, Qhat, Vhat, mhat)
         # The intercept's stationarity sum_c Mhat_c = 0 as a damped Newton step, as for the clusters.
-        step = (state.b + jnp.sum(Mhat) / (self.lam + jnp.sum(Vhat))) if self.intercept else state.b * 0
-        return TeacherOverlaps(M=M[None], Q=Q[:, None, None], V=V[:, None, None], m=m, b=step)
+        b = state.b + jnp.sum(Mhat) / (self.lam + jnp.sum(Vhat)) if self.intercept else jnp.zeros_like(state.b)
+        return TeacherOverlaps(M=M[None], Q=Q[:, None, None], V=V[:, None, None], m=m, b=b)
 
     def _teacher_errors(self, state: TeacherOverlaps):
         """The 0-1 errors of ``sign(omega)``, ``(excess, total)``: against the noiseless ``sign(nu)``
