@@ -126,6 +126,12 @@ def test_universality_with_a_common_covariance_and_its_failure(loss, teacher, no
         # ridge regression, K = 2, per-cluster spectra, an orthogonal teacher
         dict(K=2, loss="square", teacher="linear", noise=0.2, snr=2.0, alpha=1.5, lam=0.1,
              spectrum=[[0.5, 2.0], [2.0, 1.0]]),
+        # ridge classification of a noisy sign teacher, aligned, an intercept
+        dict(K=2, loss="square", teacher="sign", noise=0.1, teacher_means=(1.0, 0.5), snr=2.0, alpha=2.0,
+             lam=0.1, weights=(0.7, 0.3), intercept=1),
+        # a probit teacher aligned with two of three means, a common spectrum
+        dict(K=3, loss="logistic", teacher="probit", noise=0.3, teacher_means=(0.5, 0.0, 1.0), alpha=2.0,
+             lam=0.05, spectrum=[0.5, 2.0]),
         # a covariance matrix and mean profiles (the dense equations), an aligned teacher
         dict(K=2, loss="logistic", teacher="sign", teacher_means=(1.0, 0.0), alpha=2.0, lam=0.1,
              covariance=[[0.6, 0.15, 0.14], [0.15, 1.21, 0.46], [0.14, 0.46, 0.55]],
