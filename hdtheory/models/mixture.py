@@ -226,7 +226,9 @@ where ``V = 1 / (lam + Vhat)``, ``m = (mhat (a^T G a + 1) + Mhat^T G a) V``). Wi
 ``a = 0`` and symmetric channels and losses (then ``M = 0``), on identity covariances the equations
 are those of :class:`~hdtheory.ERM` with ``rho = 1``, and with a common covariance those of
 :class:`~hdtheory.GCM` (``omega = s``, ``theta2 = s^2``): Pesce et al.'s universality; per-cluster
-covariances break it. The intercept solves the same stationarity as above. The state keeps
+covariances break it, and so does a teacher aligned with the means for classification, not for ridge
+regression of the linear teacher (``tests/test_mixture_teacher.py`` compares with the matched
+Gaussian, a :class:`~hdtheory.GCM` with one spike mode). The intercept solves the same stationarity as above. The state keeps
 ``M``, ``Q_g``, ``V_g``, ``m_g`` and ``b``; the solver works on ``log Q``, ``log V`` and
 ``atanh(m_g / sqrt(kappa_g Q_g))``.
 
