@@ -28,7 +28,7 @@ from hdtheory.simulate import simulate
         (dict(lam=0.0), "lam"),
         (dict(K=3, spectrum=[[1.0, 2.0], [1.0, 2.0]]), "spectrum"),
         (dict(K=2, spectrum=[1.0, -1.0]), "spectrum"),
-        (dict(K=2, labels="teacher"), "labels"),
+        (dict(K=2, labels="teacher"), "loss"),  # teacher labels need a one-output loss
         (dict(K=2, covariance=[[1.0, 2.0], [2.0, 1.0]]), "covariance"),  # not positive definite
         (dict(K=2, covariance=[[1.0, 0.5], [0.0, 1.0]]), "covariance"),  # not symmetric
         (dict(K=3, covariance=np.ones((2, 1, 1))), "covariance"),  # two matrices for three clusters

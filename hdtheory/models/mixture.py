@@ -24,7 +24,8 @@ p``; this places the means on chosen directions of the covariance. ``weights``, 
 weights, the identity, ``Sigma_c = I`` and means spread evenly. The labels are the
 clusters (``labels="clusters"``) or, with ``labels="random"``, drawn uniformly over the classes
 independently of the inputs (Gerace, Krzakala, Loureiro, Stephan and Zdeborova 2022, "Gaussian
-universality of perceptrons with random labels"). A linear classifier with ``P`` outputs
+universality of perceptrons with random labels"), or, with ``labels="teacher"``, a single-index
+teacher's labels of the inputs, blind to the cluster (see **Teacher labels** below). A linear classifier with ``P`` outputs
 ``W in R^{P x d}`` minimises
 
 .. math:: \sum_i l(c_i, W x_i / \sqrt{d}) + \frac{\lambda}{2} \|W\|_F^2 ,
@@ -163,6 +164,82 @@ fields become ``omega = M_c + b + Q_c^{1/2} xi`` and ``b`` solves its own statio
 damped Newton step ``b <- b + (lam I + sum_c Vhat_c)^{-1} sum_c Mhat_c``. The fitted intercept is reported as ``b_k`` (for the
 cross-entropy, centred: ``1.b = 0``). Its sign matters for unbalanced clusters: the larger cluster
 gets the larger intercept.
+
+**Teacher labels** (Pesce, Krzakala, Loureiro and Stephan 2023, "Are Gaussian data all you need?
+Extents and limits of universality in high-dimensional generalized linear estimation", ICML). The
+same inputs, labelled by a teacher ``theta`` through its field ``nu = theta.x / sqrt(d)``:
+``teacher="sign"``, ``y = sign(nu)`` flipped with probability ``noise``; ``"probit"``,
+``y = sign(nu + sqrt(noise) eps)``; ``"linear"`` (regression), ``y = nu + sqrt(noise) eps``
+(``noise`` as in ``CONVENTIONS.md``). The teacher is aligned with the means by ``teacher_means``
+``a`` (``K`` numbers, zeros by default): ``theta = sum_k a_k mu_k + g`` with ``g ~ N(0, I_d)``
+independent of everything, in the means' construction (per coordinate for means spread evenly,
+``sqrt(snr) m^T a + g`` on each slice for mean profiles), so that
+
+.. math:: \tau_c = \theta \cdot \mu_c / d = (G a)_c, \qquad |\theta|^2 / d = a^T G a + 1,
+
+and ``kappa_g = theta Sigma_g theta / d = (a^T G a + 1) tr S_g / p`` (means spread evenly) or
+``(t^T S_g t + tr S_g) / p`` with ``t = sqrt(snr) m^T a`` (profiles). One student output (``P = 1``):
+``logistic`` (sign and probit teachers, labels +-1) or ``square`` (``(y - z)^2 / 2``: ridge regression
+for the linear teacher, ridge classification on +-1 otherwise); the cross-entropy is refused. On
+cluster ``c`` the student's and the teacher's fields are jointly Gaussian with means
+``(M_c + b, tau_c)`` and covariance ``[[Q_c, m_c], [m_c, kappa_c]]``, ``m_c = w Sigma_c theta / d``
+the new order parameter: with ``omega = M_c + b + sqrt(Q_c) xi``, the teacher's field given
+``omega`` is ``N(tau_c + m_c xi / sqrt(Q_c), kappa_c - m_c^2 / Q_c)``, and with ``Z(y | xi)`` the
+channel's smoothed partition function (:mod:`hdtheory.kernels.channels`, closed forms with ``ndtr``)
+
+.. math::
+    \hat M_c = \alpha \rho_c\, \mathbb{E} f, \quad
+    \hat Q_c = \alpha \rho_c\, \mathbb{E} f^2, \quad
+    \hat V_c = -\alpha \rho_c\, \mathbb{E}\, \partial_\omega f, \quad
+    \hat m_c = \alpha \rho_c\, \frac{\mathbb{E}[f\, (\nu - \mathbb{E}[\nu | \omega])]}{\mathrm{Var}(\nu | \omega)}
+      = \alpha \rho_c\, \mathbb{E}_\xi \sum_y \partial_{\mathbb{E}[\nu|\omega]} Z(y | \xi)\, f(y, \omega)
+
+(the last form by Gaussian integration by parts in ``nu``'s independent part, as ``mhat`` of
+:class:`~hdtheory.ERM`). ``E_xi`` is a Gauss-Legendre panel rule of ``order`` nodes per panel with
+edges at ``omega = 0``, at ``8`` and ``32`` prox scales ``1 / sqrt(Q_c)`` about it, and at the
+teacher's zero ``E[nu | omega] = 0`` and ``8`` widths of its transition about it (the rule of
+:class:`~hdtheory.ERM`): the sign's jump is integrated in closed form, the rest converges
+exponentially. The square loss needs no quadrature: ``f = (y - omega) / (1 + V)``, so with
+``ybar = E y``, ``g = d ybar / d tau`` (``1`` for the linear teacher) and
+``s^2 = E(y - omega)^2 = E y^2 - 2 (ybar (M_c + b) + m_c g) + (M_c + b)^2 + Q_c``:
+``Mhat_c = alpha rho_c (ybar - M_c - b) / (1 + V_c)``, ``Qhat_c = alpha rho_c s^2 / (1 + V_c)^2``,
+``Vhat_c = alpha rho_c / (1 + V_c)``, ``mhat_c = alpha rho_c g / (1 + V_c)``. On the prior side one
+slice's weights are ``w = H^{-1} (z + sum_k Mhat_k mu_k + E theta)`` with ``H = lam I + sum_g
+Vhat_g S_g``, ``E = sum_g mhat_g S_g`` and ``z ~ N(0, sum_g Qhat_g S_g)``; averaging over ``g``
+and, for means spread evenly, over the means (``u ~ N(0, G)`` per coordinate):
+
+.. math::
+    F = \sum_g \hat Q_g S_g + (\hat M^T G \hat M) I + 2 (\hat M^T G a) E + (a^T G a + 1) E^2, \quad
+    R = H^{-1} F H^{-1},
+
+.. math::
+    Q_g = \tfrac1p \operatorname{tr} R S_g, \quad V_g = \tfrac1p \operatorname{tr} H^{-1} S_g, \quad
+    M = \tfrac1p \operatorname{tr} H^{-1}\, G \hat M + \tfrac1p \operatorname{tr}(H^{-1} E)\, G a, \quad
+    m_g = \tfrac1p \big[(\hat M^T G a) \operatorname{tr} H^{-1} S_g
+          + (a^T G a + 1) \operatorname{tr} E H^{-1} S_g\big];
+
+for mean profiles the field's mean is ``c = sqrt(snr) m^T Mhat + E t`` (``p``) and
+``F = sum_g Qhat_g S_g + c c^T + E^2``, ``M_k = (H^{-1} c) . sqrt(snr) m_k / p``,
+``m_g = [(H^{-1} c)^T S_g t + tr E H^{-1} S_g] / p``. These are ``p x p`` systems for every
+covariance input (a spectrum as diagonal matrices over its ``D`` blocks; ``p = 1`` for ``Sigma = I``,
+where ``V = 1 / (lam + Vhat)``, ``m = (mhat (a^T G a + 1) + Mhat^T G a) V``). With zero means, or
+``a = 0`` and symmetric channels and losses (then ``M = 0``), on identity covariances the equations
+are those of :class:`~hdtheory.ERM` with ``rho = 1``, and with a common covariance those of
+:class:`~hdtheory.GCM` (``omega = s``, ``theta2 = s^2``): Pesce et al.'s universality; per-cluster
+covariances break it, and so does a teacher aligned with the means for classification, not for ridge
+regression of the linear teacher (``tests/test_mixture_teacher.py`` compares with the matched
+Gaussian, a :class:`~hdtheory.GCM` with one spike mode). The intercept solves the same stationarity as above. The state keeps
+``M``, ``Q_g``, ``V_g``, ``m_g`` and ``b``; the solver works on ``log Q``, ``log V`` and
+``atanh(m_g / sqrt(kappa_g Q_g))``.
+
+Observables with teacher labels: for the sign and probit teachers ``test_error`` (the 0-1 error of
+``sign(omega)`` against the noiseless ``sign(nu)``) and ``test_error_total`` (against the noisy
+label), ``E_xi[1{omega > 0} P(y = -1 | xi) + 1{omega < 0} P(y = +1 | xi)]`` on the same panels (an edge
+at ``omega = 0``), averaged over the clusters with weights ``rho``; for the linear teacher no
+``test_error`` but ``test_mse = sum_c rho_c E(y - omega)^2`` and ``test_mse_excess`` (without the
+label noise), ``E(nu - omega)^2 = (tau_c - M_c - b)^2 + kappa_c - 2 m_c + Q_c``; ``train_loss``;
+``m_1_c = w.mu_c / d``, ``mt_c = w Sigma_c theta / d``, ``mt = w.theta / d``, ``q_1_1 = |w|^2 / d``,
+``V_1_1``, ``norm`` and ``b_1``.
 """
 
 import equinox as eqx
@@ -172,12 +249,22 @@ import numpy as np
 
 from .. import kernels
 from ..kernels.multivariate import orthant_probability, product_rule, small_inv, small_solve, sobol_rule
-from .._theory import POSITIVE, FixedPointTheory, Interval, ParameterError, choice, integer
-from .._theory import is_concrete, parameter
+from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError, choice, integer
+from .._theory import check_in, is_concrete, parameter
 from ._scores import ClassScores, cholesky_coordinates, from_cholesky_coordinates, ranking_differences
 
 LOSSES = {"cross-entropy": "softmax cross-entropy", "square": "one-hot square", "logistic": "K = 2"}
-LABELS = {"clusters": "the cluster of the point", "random": "uniform over the classes, independent of x"}
+LABELS = {
+    "clusters": "the cluster of the point",
+    "random": "uniform over the classes, independent of x",
+    "teacher": "a single-index teacher's label of x, blind to the cluster",
+}
+TEACHERS = {
+    "sign": "y = sign(theta.x / sqrt(d)), flipped with probability noise",
+    "probit": "y = sign(theta.x / sqrt(d) + sqrt(noise) xi)",
+    "linear": "y = theta.x / sqrt(d) + sqrt(noise) xi (regression)",
+}
+_TEACHER_NOISE = {"sign": Interval(0.0, 0.5, high_open=True), "probit": NONNEGATIVE, "linear": NONNEGATIVE}
 
 
 class MixtureOverlaps(eqx.Module):
@@ -187,6 +274,18 @@ class MixtureOverlaps(eqx.Module):
     M: jax.Array
     Q: jax.Array
     V: jax.Array
+    b: jax.Array
+
+
+class TeacherOverlaps(eqx.Module):
+    """The order parameters with teacher labels (one output): ``M`` (``1 x K``), ``Q`` and ``V``
+    (``C x 1 x 1``, one per cloud), the student-teacher overlaps ``m`` (``C``) and the intercept
+    ``b`` (``1``)."""
+
+    M: jax.Array
+    Q: jax.Array
+    V: jax.Array
+    m: jax.Array
     b: jax.Array
 
 
@@ -223,7 +322,17 @@ class Mixture(FixedPointTheory):
     """The means' profiles, ``K x p``: cluster ``k``'s mean is ``sqrt(snr)`` times its row repeated
     over the ``d / p`` slices, on the coordinates of ``covariance`` (or of the ``D`` blocks of
     ``spectrum``); ``()`` for means of Gram ``snr gram`` spread evenly. Exclusive with ``gram``."""
-    labels: str = choice("clusters", LABELS, "what the labels are: the cluster, or random")
+    labels: str = choice("clusters", LABELS, "what the labels are: the cluster, random, or a teacher's")
+    teacher: str = choice("sign", TEACHERS, "the teacher's channel (labels=teacher only)")
+    noise: jax.Array = parameter(
+        0.0, NONNEGATIVE, "teacher label noise: flip probability (sign), variance (probit, linear)"
+    )
+    teacher_means: jax.Array = parameter(
+        (), Interval(), "a_1..a_K: theta = sum_k a_k mu_k + g, g ~ N(0, I) (labels=teacher; none: zeros)"
+    )
+    """The teacher's alignment with the means, ``a_1..a_K``: ``theta = sum_k a_k mu_k + g`` with
+    ``g ~ N(0, I_d)`` independent of the means, so that ``theta.mu_c / d = (G a)_c`` and
+    ``|theta|^2 / d = a^T G a + 1``; ``()`` for zeros (``labels="teacher"`` only)."""
     order: int = eqx.field(default=24, static=True)
     orthant_order: int = eqx.field(default=24, static=True)
     points: int = eqx.field(default=4096, static=True)
@@ -232,6 +341,7 @@ class Mixture(FixedPointTheory):
         K = self.K
         if not isinstance(K, int) or K < 2:
             return  # reported by the generic check
+        self._check_teacher()
         if self.loss == "logistic" and K != 2 and self.labels == "clusters":
             raise ParameterError(
                 f"parameter 'loss' = logistic needs labels +-1: K = 2 clusters or random labels, got K = {K}"
@@ -288,6 +398,31 @@ class Mixture(FixedPointTheory):
             if not isinstance(value, int) or value < low:
                 raise ParameterError(f"parameter {name!r} must be an integer >= {low}, got {value!r}")
 
+    def _check_teacher(self):
+        """The teacher's parameters: given with ``labels="teacher"`` only, one output's loss
+        (``logistic`` on labels +-1, or ``square``), ``K`` alignments, the noise in its range."""
+        teacher = self.labels == "teacher"
+        if not teacher:
+            if self.teacher_means.size:
+                raise ParameterError("parameter 'teacher_means' needs labels = teacher")
+            if is_concrete(self.noise) and np.any(np.asarray(self.noise) != 0):
+                raise ParameterError("parameter 'noise' needs labels = teacher (it is the teacher's label noise)")
+            return
+        if self.loss not in ("logistic", "square"):
+            raise ParameterError(
+                f"parameter 'loss' must be logistic or square (one output) with labels = teacher, got {self.loss!r}"
+            )
+        if self.loss == "logistic" and self.teacher == "linear":
+            raise ParameterError("parameter 'teacher' must be sign or probit (labels +-1) for loss = logistic")
+        if self.teacher in _TEACHER_NOISE:  # an unknown teacher is reported by the generic check
+            check_in("noise", self.noise, _TEACHER_NOISE[self.teacher], f" for teacher={self.teacher}")
+        if self.teacher_means.size and is_concrete(self.teacher_means):
+            if np.shape(self.teacher_means)[-1:] != (self.K,) or np.ndim(self.teacher_means) != 1:
+                raise ParameterError(
+                    f"parameter 'teacher_means' must be {self.K} numbers a_1..a_K (one per cluster), "
+                    f"got shape {np.shape(self.teacher_means)}"
+                )
+
     # The label structure.
 
     @property
@@ -295,6 +430,8 @@ class Mixture(FixedPointTheory):
         """Whether the minimiser has ``1^T W = 0`` and the theory works in the ``K - 1`` coordinates
         orthogonal to ``1``: the cross-entropy, and the square loss with an intercept (which fits
         ``1.z = 1`` through ``1.b``)."""
+        if self.labels == "teacher":
+            return False
         return self.loss == "cross-entropy" or (self.loss == "square" and bool(self.intercept))
 
     @property
@@ -310,8 +447,8 @@ class Mixture(FixedPointTheory):
 
     @property
     def outputs(self) -> int:
-        """``P``: the number of coordinates the theory works in."""
-        return self.scores.outputs
+        """``P``: the number of coordinates the theory works in (one with teacher labels)."""
+        return 1 if self.labels == "teacher" else self.scores.outputs
 
     def _rho(self) -> jax.Array:
         if not self.weights.size:
@@ -373,6 +510,8 @@ class Mixture(FixedPointTheory):
     # The protocol.
 
     def init(self, kind: str = "uninformed") -> MixtureOverlaps:
+        if self.labels == "teacher":
+            return self._teacher_init(kind)
         scale = {"uninformed": 0.1, "informed": 1.0}[kind]
         P, C = self.outputs, self._clouds
         S = self.scores.basis() if self.loss != "logistic" else jnp.asarray([[1.0, -1.0]], self._dtype).T
@@ -382,11 +521,22 @@ class Mixture(FixedPointTheory):
 
     def unconstrain(self, state: MixtureOverlaps):
         """``M``, and the lower triangles of the Cholesky factors of each cloud's ``Q`` and ``V`` with
-        a log diagonal."""
+        a log diagonal; with teacher labels also ``atanh(m_g / sqrt(kappa_g Q_g))``."""
+        if self.labels == "teacher":
+            _, kappa = self._teacher_moments()
+            edge = 1 - jnp.finfo(jnp.result_type(state.Q)).eps
+            cosine = jnp.clip(state.m / jnp.sqrt(kappa * state.Q[:, 0, 0]), -edge, edge)
+            return {"M": state.M, "Q": jnp.log(state.Q[:, 0, 0]), "V": jnp.log(state.V[:, 0, 0]),
+                    "m": jnp.arctanh(cosine), "b": state.b}
         chol = jax.vmap(cholesky_coordinates)
         return {"M": state.M, "Q": chol(state.Q), "V": chol(state.V), "b": state.b}
 
     def constrain(self, u) -> MixtureOverlaps:
+        if self.labels == "teacher":
+            _, kappa = self._teacher_moments()
+            Q = jnp.exp(u["Q"])
+            return TeacherOverlaps(M=u["M"], Q=Q[:, None, None], V=jnp.exp(u["V"])[:, None, None],
+                                   m=jnp.tanh(u["m"]) * jnp.sqrt(kappa * Q), b=u["b"])
         back = jax.vmap(lambda entries: from_cholesky_coordinates(entries, self.outputs))
         return MixtureOverlaps(M=u["M"], Q=back(u["Q"]), V=back(u["V"]), b=u["b"])
 
@@ -467,6 +617,8 @@ class Mixture(FixedPointTheory):
         return M, Q, Vg, jnp.einsum("ajbj->ab", R4) / p, V
 
     def update(self, state: MixtureOverlaps) -> MixtureOverlaps:
+        if self.labels == "teacher":
+            return self._teacher_update(state)
         Mhat, Qhat, Vhat = self.conjugates(state)
         M, Q, V, _, _ = self._prior(Mhat, Qhat, Vhat)
         # The intercept's stationarity, sum_c Mhat_c = alpha sum_c rho_c E f_c = 0, as a fixed point
@@ -516,6 +668,8 @@ class Mixture(FixedPointTheory):
         return self._ranking_error(jnp.asarray(ranking_differences(self.K), self._dtype), means, QB[None])
 
     def observables(self, state: MixtureOverlaps) -> dict[str, jax.Array]:
+        if self.labels == "teacher":
+            return self._teacher_observables(state)
         share, w, _, _, value = self._channel(state)
         train_loss = share * jnp.einsum("c,n,can->", self._rho(), w, value)
         _, _, _, plain_Q, plain_V = self._prior(*self.conjugates(state))
@@ -531,4 +685,165 @@ class Mixture(FixedPointTheory):
         if self.intercept:
             b = S @ state.b + (1.0 / self.K if self.loss == "square" else 0.0)
             out |= {f"b_{k + 1}": b[k] for k in range(rows)}
+        return out
+
+    # Teacher labels (one output).
+
+    def _teacher_alignment(self) -> jax.Array:
+        """``a`` (``K``): the teacher's alignment with the means."""
+        if not self.teacher_means.size:
+            return jnp.zeros((self.K,), self._dtype)
+        return jnp.asarray(self.teacher_means, self._dtype)
+
+    def _teacher_moments(self):
+        """``(tau, kappa)``: the teacher field's mean on each cluster, ``tau = theta.mu / d = G a``
+        (``K``), and its variance on each cloud, ``kappa_g = theta Sigma_g theta / d`` (``C``)."""
+        S = self._covariances()
+        p, a = S.shape[-1], self._teacher_alignment()
+        trace = jnp.trace(S, axis1=-2, axis2=-1) / p
+        if self.means.size:  # theta's mean part on a slice: t = sqrt(snr) m^T a
+            t = jnp.sqrt(self.snr) * jnp.asarray(self.means, self._dtype).T @ a
+            return self._G() @ a, jnp.einsum("j,gjk,k->g", t, S, t) / p + trace
+        return self._G() @ a, (a @ self._G() @ a + 1.0) * trace
+
+    def _teacher_init(self, kind: str) -> TeacherOverlaps:
+        overlap = {"uninformed": 0.1, "informed": 0.9}[kind]
+        C, dtype = self._clouds, self._dtype
+        _, kappa = self._teacher_moments()
+        one = jnp.ones((C, 1, 1), dtype)
+        return TeacherOverlaps(M=jnp.zeros((1, self.K), dtype), Q=one, V=one, m=overlap * jnp.sqrt(kappa),
+                               b=jnp.zeros((1,), dtype))
+
+    def _teacher_fields(self, state: TeacherOverlaps):
+        """Per cluster (``K``): the student's mean field ``M_c + b``, ``Q_c``, ``V_c``, ``m_c``, and the
+        teacher's ``tau_c``, ``kappa_c`` and conditional variance ``kappa_c - m_c^2 / Q_c``."""
+        tau, kappa = self._teacher_moments()
+        each = lambda x: jnp.broadcast_to(x, (self.K,))  # noqa: E731 (a cloud's value on its clusters)
+        Q, V, m, kappa = each(state.Q[:, 0, 0]), each(state.V[:, 0, 0]), each(state.m), each(kappa)
+        V0 = jnp.maximum(kappa - m**2 / Q, jnp.finfo(self._dtype).tiny)
+        return state.M[0] + state.b[0], Q, V, m, tau, kappa, V0
+
+    def _teacher_rule(self, state: TeacherOverlaps):
+        """Per cluster, Gauss-Legendre panels in ``xi`` (``omega = M_c + b + sqrt(Q_c) xi``) with edges
+        at ``omega = 0`` and ``8`` and ``32`` prox scales about it, and at the teacher's zero
+        ``E[nu | xi] = 0`` and ``8`` widths of its transition about it: ``(xi, weight, omega,
+        E[nu | xi])``, each ``K x N``."""
+        Mb, Q, _, m, tau, _, V0 = self._teacher_fields(state)
+        bound = 10.0
+        sq = jnp.sqrt(Q)
+
+        def beyond(num, den):  # num / den, or +-bound where that is out of range (den -> 0)
+            inside = jnp.abs(num) < bound * jnp.abs(den)
+            return jnp.where(inside, num / jnp.where(inside, den, 1.0), jnp.where(num < 0, -bound, bound))
+
+        zero, centre = -Mb / sq, beyond(-tau * sq, m)
+        width = beyond(8.0 * kernels.CHANNELS[self.teacher](self.noise).transition_width(V0) * sq, jnp.abs(m))
+        edges = [zero, zero - 8 / sq, zero + 8 / sq, zero - 32 / sq, zero + 32 / sq, centre, centre - width,
+                 centre + width]
+        xi, w = kernels.panel_rule(jnp.stack(edges, axis=-1), self.order, bound)
+        return xi, w, Mb[:, None] + sq[:, None] * xi, tau[:, None] + (m / sq)[:, None] * xi
+
+    def _teacher_channel(self, state: TeacherOverlaps):
+        """Per cluster (``K``): ``(E f, E f^2, E[-df/domega], E[f (nu - E[nu | omega])] /
+        Var(nu | omega), E l(y, h))``; see the module docstring."""
+        Mb, Q, V, m, tau, kappa, V0 = self._teacher_fields(state)
+        channel = kernels.CHANNELS[self.teacher](self.noise)
+        if self.loss == "square":  # f = (y - omega) / (1 + V): label moments in closed form
+            if self.teacher == "linear":
+                ybar, slope, second = tau, jnp.ones_like(tau), tau**2 + kappa + self.noise
+            else:
+                ybar = channel.partition(1.0, tau, kappa) - channel.partition(-1.0, tau, kappa)
+                slope = channel.dpartition(1.0, tau, kappa) - channel.dpartition(-1.0, tau, kappa)
+                second = jnp.ones_like(tau)
+            s2 = second - 2 * (ybar * Mb + m * slope) + Mb**2 + Q  # E (y - omega)^2
+            return (ybar - Mb) / (1 + V), s2 / (1 + V) ** 2, 1 / (1 + V), slope / (1 + V), s2 / (2 * (1 + V) ** 2)
+        _, w, omega, mean = self._teacher_rule(state)
+        logistic = kernels.Logistic()
+        sums = jnp.zeros((5,) + tau.shape, self._dtype)
+        for y in (-1.0, 1.0):
+            Z = w * channel.partition(y, mean, V0[:, None])
+            dZ = w * channel.dpartition(y, mean, V0[:, None])
+            h = logistic.prox(y, omega, V[:, None])
+            f = (h - omega) / V[:, None]
+            curvature = jax.nn.sigmoid(h) * jax.nn.sigmoid(-h)
+            terms = (Z * f, Z * f**2, Z * curvature / (1 + V[:, None] * curvature), dZ * f,
+                     Z * jnp.logaddexp(0.0, -y * h))
+            sums = sums + jnp.stack([jnp.sum(t, axis=-1) for t in terms])
+        return tuple(sums)
+
+    def _teacher_conjugates(self, state: TeacherOverlaps):
+        """``(Mhat, Qhat, Vhat, mhat)`` per cluster (``K`` each): ``alpha rho_c`` times the channel's
+        averages."""
+        Ef, Ef2, EA, Edf, _ = self._teacher_channel(state)
+        scale = self.alpha * self._rho()
+        return scale * Ef, scale * Ef2, scale * EA, scale * Edf
+
+    def _teacher_prior(self, Mhat, Qhat, Vhat, mhat):
+        """The student's overlaps from the conjugates: ``(M (K), Q_g, V_g, m_g (C), q, V, w.theta /
+        d)``. One slice's weights are ``w = H^{-1} (z + mean field + E theta)`` with
+        ``H = lam I + sum_g Vhat_g S_g`` and ``E = sum_g mhat_g S_g``; see the module docstring."""
+        if self._clouds == 1:
+            Qhat, Vhat, mhat = (jnp.sum(x, keepdims=True) for x in (Qhat, Vhat, mhat))
+        S = self._covariances()  # (C, p, p)
+        p, dtype = S.shape[-1], self._dtype
+        eye = jnp.eye(p, dtype=dtype)
+        Sx = jnp.concatenate([S, eye[None]])  # the clouds' covariances and the identity (plain overlaps)
+        Hinv = small_inv(self.lam * eye + jnp.einsum("g,gjk->jk", Vhat, S))
+        Hinv = 0.5 * (Hinv + Hinv.T)
+        E = jnp.einsum("g,gjk->jk", mhat, S)
+        F = jnp.einsum("g,gjk->jk", Qhat, S) + E @ E  # the noise field and theta's random part g
+        traced = lambda X: jnp.einsum("jk,gkj->g", X, Sx) / p  # noqa: E731 (tr(X S_g) / p)
+        a, G = self._teacher_alignment(), self._G()
+        if self.means.size:  # the profiles: mean field B + E t, t = theta's mean on a slice
+            mm = jnp.sqrt(self.snr) * jnp.asarray(self.means, dtype)
+            t = mm.T @ a
+            field = mm.T @ Mhat + E @ t
+            u = Hinv @ field
+            F = F + jnp.outer(field, field)
+            M = mm @ u / p
+            m = jnp.einsum("j,gjk,k->g", u, Sx, t) / p + traced(E @ Hinv)
+        else:  # spread evenly: per coordinate the means u ~ N(0, G), field u Mhat + E u a
+            Ga, aGa = G @ a, a @ G @ a
+            F = F + (Mhat @ G @ Mhat) * eye + 2 * (Mhat @ Ga) * E + aGa * E @ E
+            M = jnp.trace(Hinv) / p * (G @ Mhat) + jnp.trace(Hinv @ E) / p * Ga
+            m = (Mhat @ Ga) * traced(Hinv) + (aGa + 1) * traced(E @ Hinv)
+        R = Hinv @ F @ Hinv
+        Q, V = traced(0.5 * (R + R.T)), traced(Hinv)
+        return M, Q[:-1], V[:-1], m[:-1], Q[-1], V[-1], m[-1]
+
+    def _teacher_update(self, state: TeacherOverlaps) -> TeacherOverlaps:
+        Mhat, Qhat, Vhat, mhat = self._teacher_conjugates(state)
+        M, Q, V, m, _, _, _ = self._teacher_prior(Mhat, Qhat, Vhat, mhat)
+        # The intercept's stationarity sum_c Mhat_c = 0 as a damped Newton step, as for the clusters.
+        b = state.b + jnp.sum(Mhat) / (self.lam + jnp.sum(Vhat)) if self.intercept else jnp.zeros_like(state.b)
+        return TeacherOverlaps(M=M[None], Q=Q[:, None, None], V=V[:, None, None], m=m, b=b)
+
+    def _teacher_errors(self, state: TeacherOverlaps):
+        """The 0-1 errors of ``sign(omega)``, ``(excess, total)``: against the noiseless ``sign(nu)``
+        and the noisy label, ``E_xi [1{omega > 0} P(y = -1 | xi) + 1{omega < 0} P(y = +1 | xi)]`` on the
+        panels of :meth:`_teacher_rule` (an edge at ``omega = 0``), per cluster weighted by ``rho``."""
+        *_, V0 = self._teacher_fields(state)
+        _, w, omega, mean = self._teacher_rule(state)
+        positive = omega > 0
+        channel = kernels.CHANNELS[self.teacher](self.noise)
+        clean = jax.scipy.special.ndtr(jnp.where(positive, -mean, mean) / jnp.sqrt(V0)[:, None])
+        noisy = channel.partition(jnp.where(positive, -1.0, 1.0), mean, V0[:, None])
+        return tuple(jnp.sum(self._rho() * jnp.sum(w * x, axis=-1)) for x in (clean, noisy))
+
+    def _teacher_observables(self, state: TeacherOverlaps) -> dict[str, jax.Array]:
+        Mb, Q, _, m, tau, kappa, _ = self._teacher_fields(state)
+        rho = self._rho()
+        conjugates = self._teacher_conjugates(state)
+        M, _, _, _, q, V, mt = self._teacher_prior(*conjugates)
+        out = {"train_loss": jnp.sum(rho * self._teacher_channel(state)[4])}
+        if self.teacher == "linear":
+            excess = jnp.sum(rho * ((tau - Mb) ** 2 + kappa - 2 * m + Q))
+            out |= {"test_mse": excess + self.noise, "test_mse_excess": excess}
+        else:
+            out["test_error"], out["test_error_total"] = self._teacher_errors(state)
+        out |= {"norm": jnp.sqrt(q), "q_1_1": q, "V_1_1": V, "mt": mt}
+        out |= {f"m_1_{c + 1}": state.M[0, c] for c in range(self.K)}
+        out |= {f"mt_{c + 1}": m[c] for c in range(self.K)}
+        if self.intercept:
+            out["b_1"] = state.b[0]
         return out

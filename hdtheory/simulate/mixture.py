@@ -8,7 +8,9 @@ on coordinate ``j`` of the slices, ``sqrt(d / p) O_j G^{1/2}`` with ``O_j`` a ra
 matrix with orthonormal columns, so that each of the ``p`` coordinates carries ``G / p`` of
 ``mu^T mu / d = G`` exactly; ``n = round(alpha d)`` clusters drawn with probabilities ``rho``;
 inputs ``x_i = mu_{c_i} / sqrt(d) + Sigma_{c_i}^{1/2} z_i``, ``Sigma_c`` acting on each slice as the
-cluster's covariance matrix (``diag(s_c)`` for a spectrum); labels the clusters, or uniform over the classes with ``labels="random"``. Solvers, each on the objective
+cluster's covariance matrix (``diag(s_c)`` for a spectrum); labels the clusters, or uniform over the classes with ``labels="random"``, or with
+``labels="teacher"`` the teacher's (``theta = means a + g``, ``g ~ N(0, I_d)``, on the same means;
+labels from ``nu = theta.x / sqrt(d)`` by the sign, probit or linear channel). Solvers, each on the objective
 ``sum_i l(c_i, W x_i / sqrt(d) + b) + (lam / 2) |W|_F^2`` (``b = 0`` unless ``intercept=1``; the
 intercept is never penalised):
 
@@ -18,7 +20,8 @@ intercept is never penalised):
   softmax minimiser is ``W = (w / 2, -w / 2)`` with ``w`` the binary fit at ``C = 2 / lam``.
 - ``logistic`` (``K = 2``, labels ``+1`` for cluster 1 and ``-1`` for cluster 2): the binary fit with
   ``C = 1 / lam``.
-- ``square``: ridge regression on one-hot targets in closed form (a Cholesky solve).
+- ``square``: ridge regression on one-hot targets in closed form (a Cholesky solve); with teacher
+  labels, on the labels themselves (+-1, or real for the linear teacher).
 
 The L-BFGS fits stop at a gradient of 1e-10 (``tol``) or raise.
 
@@ -28,7 +31,11 @@ The L-BFGS fits stop at a gradient of 1e-10 (``tol``) or raise.
 for random labels; the orthant
 probabilities of :func:`hdtheory.kernels.orthant_probability` at order 48); ``train_loss``, the
 average training loss (penalty excluded); ``b_k`` with an intercept (centred for the
-cross-entropy). One diagnostic: ``test_error_empirical`` on
+cross-entropy). With teacher labels, from the fitted ``w`` and the drawn ``theta`` on each
+cluster's fields (means ``(w.mu_c / d + b, theta.mu_c / d)``, covariance from ``w``, ``theta`` and
+``Sigma_c``): ``test_error``, the population 0-1 error against ``sign(nu)`` (a bivariate normal
+probability), or ``test_mse`` and ``test_mse_excess`` for the linear teacher; ``mt_c = w Sigma_c
+theta / d``, ``mt = w.theta / d``, ``m_1_c``, ``q_1_1``. One diagnostic (not with teacher labels): ``test_error_empirical`` on
 ``max(n, 10000)`` fresh points. ``V`` is not measured.
 """
 
@@ -93,6 +100,8 @@ def _one_seed(theory: Mixture, rng, n: int, d: int, rho, G) -> dict:
             means[:, j] = np.sqrt(slices) * O @ _root(G)
         means = means.reshape(d, K)
     roots = _root(S)
+    if theory.labels == "teacher":
+        return _teacher_seed(theory, rng, n, d, rho, means, S, roots)
     classes = None if theory.labels == "clusters" else (2 if theory.loss == "logistic" else K)
     X, _, labels = _draw(rng, n, d, rho, means, roots, classes)
     W, b = fit_scores(theory.loss, theory.scores.K, float(theory.lam), bool(theory.intercept), X / np.sqrt(d), labels)
@@ -117,6 +126,65 @@ def _one_seed(theory: Mixture, rng, n: int, d: int, rho, G) -> dict:
     out |= {f"q_{k + 1}_{l + 1}": Q[k, l] for k in range(rows) for l in range(k, rows)}
     if theory.intercept:
         out |= {f"b_{k + 1}": b[k] for k in range(rows)}
+    return out
+
+
+def _teacher_labels(theory: Mixture, rng, X, theta, d):
+    """The teacher's labels of the rows of ``X``: ``nu = theta.x / sqrt(d)``, then the channel."""
+    nu = X @ theta / np.sqrt(d)
+    noise = float(theory.noise)
+    if theory.teacher == "linear":
+        return nu + np.sqrt(noise) * rng.normal(size=nu.shape)
+    if theory.teacher == "probit":
+        return np.where(nu + np.sqrt(noise) * rng.normal(size=nu.shape) >= 0, 1.0, -1.0)
+    y = np.where(nu >= 0, 1.0, -1.0)
+    return np.where(rng.random(size=nu.shape) < noise, -y, y)
+
+
+def _teacher_seed(theory: Mixture, rng, n, d, rho, means, S, roots) -> dict:
+    """One seed with teacher labels: ``theta = means a + g``, ``g ~ N(0, I_d)``; the logistic fit on
+    the labels +-1, or ridge regression on the labels (square loss) in closed form."""
+    a = np.asarray(theory._teacher_alignment(), float)
+    theta = means @ a + rng.normal(size=d)
+    X, _, _ = _draw(rng, n, d, rho, means, roots, None)
+    y = _teacher_labels(theory, rng, X, theta, d)
+    F, lam, intercept = X / np.sqrt(d), float(theory.lam), bool(theory.intercept)
+    if theory.loss == "logistic":
+        W, b = fit_scores("logistic", 2, lam, intercept, F, np.where(y > 0, 0, 1))
+    else:
+        F_mean, y_mean = (F.mean(0), y.mean()) if intercept else (np.zeros(d), 0.0)
+        w = np.linalg.solve((F - F_mean).T @ (F - F_mean) + lam * np.eye(d), (F - F_mean).T @ (y - y_mean))
+        W, b = w[None, :], np.array([y_mean - w @ F_mean])
+    w, scores = W[0], F @ W[0] + b[0]
+    slices, p = d // len(S[0]), len(S[0])
+    w_s, t_s = w.reshape(slices, p), theta.reshape(slices, p)
+    # Per cluster, the fields' Gaussian law: means (M_c + b, tau_c), covariance [[Q_c, m_c], [m_c, kappa_c]].
+    Q = np.einsum("ij,cjk,ik->c", w_s, S, w_s) / d
+    mt = np.einsum("ij,cjk,ik->c", w_s, S, t_s) / d
+    kappa = np.einsum("ij,cjk,ik->c", t_s, S, t_s) / d
+    Mb, tau = w @ means / d + b[0], theta @ means / d
+    if theory.loss == "logistic":
+        train_loss = float(np.mean(np.logaddexp(0.0, -y * scores)))
+    else:
+        train_loss = float(np.mean(0.5 * (y - scores) ** 2))
+    out = {"train_loss": train_loss, "norm": np.sqrt(w @ w / d), "q_1_1": w @ w / d, "mt": w @ theta / d}
+    if theory.teacher == "linear":
+        excess = float(np.sum(rho * ((tau - Mb) ** 2 + kappa - 2 * mt + Q)))
+        out |= {"test_mse_excess": excess, "test_mse": excess + float(theory.noise)}
+    else:
+        from scipy.stats import multivariate_normal
+
+        excess = 0.0
+        for c in range(len(rho)):  # P(sign(omega) != sign(nu)) = 1 - P(both > 0) - P(both < 0)
+            cov = np.array([[Q[c], mt[c]], [mt[c], kappa[c]]])
+            both = sum(multivariate_normal(mean=s * np.array([Mb[c], tau[c]]), cov=cov).cdf(np.zeros(2))
+                       for s in (-1.0, 1.0))
+            excess += rho[c] * (1.0 - both)
+        out["test_error"] = excess
+    out |= {f"m_1_{c + 1}": w @ means[:, c] / d for c in range(len(rho))}
+    out |= {f"mt_{c + 1}": mt[c] for c in range(len(rho))}
+    if intercept:
+        out["b_1"] = b[0]
     return out
 
 
