@@ -3,9 +3,6 @@ data all you need?"): reductions to ERM and the Gaussian covariate model, univer
 failure, simulation, a gradient, input and the command line."""
 
 import json
-import subprocess
-import sys
-import tempfile
 
 import jax
 import jax.numpy as jnp
@@ -14,6 +11,7 @@ import pytest
 
 import hdtheory
 from hdtheory import ERM, GCM, Mixture, ParameterError
+from hdtheory import cli
 from hdtheory.cli import build_theory
 from hdtheory.simulate import simulate
 
@@ -190,21 +188,18 @@ def test_gradient_in_lam_matches_finite_differences():
     assert abs(grad - fd) < 1e-6 * (1 + abs(fd)), (grad, fd)
 
 
-def test_command_line():
+def test_command_line(capsys):
     theory = build_theory("mixture", ["labels=teacher", "loss=square", "teacher=linear", "noise=0.1",
                                       "K=3", "teacher_means=1,0,-1"])
     assert theory.labels == "teacher" and theory.teacher == "linear"
     np.testing.assert_allclose(np.asarray(theory.teacher_means), [1, 0, -1])
     with pytest.raises(ParameterError, match="teacher_means"):
         build_theory("mixture", ["labels=teacher", "loss=logistic", "K=3", "teacher_means=1,0"])
-    # Run outside the checkout, so that the installed package (with hdtheory.kernels) is imported.
-    run = lambda *args: subprocess.run(  # noqa: E731
-        [sys.executable, "-m", "hdtheory.cli", "eval", "mixture", "labels=teacher", "teacher=sign", "K=2",
-         "alpha=2", "lam=0.1", *args], capture_output=True, text=True, timeout=300, cwd=tempfile.gettempdir())
-    result = run("loss=logistic", "--json")
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout)
+    args = ["eval", "mixture", "labels=teacher", "teacher=sign", "K=2", "alpha=2", "lam=0.1"]
+    assert cli.main([*args, "loss=logistic", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
     assert out["converged"] and 0 < out["test_error"] < 0.5
-    result = run()  # the default loss, the cross-entropy, has K outputs: one line on stderr, exit 2
-    assert result.returncode == 2 and "loss" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    # The default loss, the cross-entropy, has K outputs: one line on stderr, exit 2.
+    assert cli.main(args) == 2
+    err = capsys.readouterr().err
+    assert "loss" in err and len(err.strip().splitlines()) == 1
