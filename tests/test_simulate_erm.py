@@ -121,3 +121,26 @@ def test_svm_scaling():
     )
     w_dual = F.T @ dual.x / lam
     np.testing.assert_allclose(erm._svm(X, y, lam), w_dual, atol=1e-5 * np.max(np.abs(w_dual)))
+
+
+def test_alphas_of_one_bucket_compile_nothing_new(caplog):
+    # n = 100 and 103 are both held in 104 rows (sizes round up to eight per octave), and their
+    # fits and observables share the compiled programs: the second simulation compiles nothing.
+    # n = 110 (112 rows) compiles its own, which shows that the log would see a compilation.
+    assert [erm.bucket(n) for n in (100, 103, 104, 105, 110, 1000, 1024, 1025)] == [
+        104, 104, 104, 112, 112, 1024, 1024, 1152,
+    ]
+    def theory(alpha):
+        return hdtheory.ERM(alpha=alpha, loss="logistic", teacher="sign", lam=0.1)
+
+    simulate(theory(1.0), d=100, seeds=1)
+
+    def compiles(alpha):
+        caplog.clear()
+        with jax.log_compiles(), caplog.at_level("WARNING"):
+            result = simulate(theory(alpha), d=100, seeds=1)
+        assert result.n == round(alpha * 100)
+        return [r.getMessage() for r in caplog.records if r.getMessage().startswith("Compiling")]
+
+    assert compiles(1.03) == []
+    assert compiles(1.1)

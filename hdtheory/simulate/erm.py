@@ -23,14 +23,18 @@ hinge loss (the data may be separable) is not simulated.
 (its field on a fresh input is jointly Gaussian with the teacher's); ``train_loss``, the average
 training loss (penalty excluded); ``norm = sqrt(q)``; ``angle`` between ``w`` and ``w*`` in
 radians. ``V`` and the conjugates are not measured. One diagnostic is added:
-``test_error_empirical``, the excess test error measured on ``max(n, 10000)`` fresh samples (one
-held-out set, independent of the training sets, shared by the seeds): the 0-1 error of
+``test_error_empirical``, the excess test error measured on ``max(n', 10000)`` fresh samples (one
+held-out set, independent of the training sets, shared by the seeds; ``n'`` below): the 0-1 error of
 ``sign(w.x / sqrt(d))`` against the noiseless ``sign(z)`` for the classification channels, the
 mean squared error against ``z`` for the linear one. For the classification teachers, the
 calibration of the confidence on held-out data (``confidence``, ``ece``, ``test_nll``, ``brier``) and
 the temperatures a user fits on a validation set of ``n`` fresh samples
 (``temperature_validation``, ``ec_temperature_validation``); see ``_calibration``. The theory's
 ``optimal_temperature`` and ``ec_temperature`` are compared with these.
+
+**Compilation.** The training and validation sets are held in arrays of ``n' >= n`` rows, ``n``
+rounded up to one of eight sizes per octave (at most 12.5% more), the rows past ``n`` zero and
+weighted zero: a sweep over ``alpha`` compiles the fits for a few sizes, not for every ``n``.
 """
 
 import equinox as eqx
@@ -53,18 +57,20 @@ def simulate_erm(theory: ERM, *, d: int = 1000, seeds: int = 4, key=None) -> Sim
     _check_fit(theory, d, seeds)
     key = jax.random.PRNGKey(0) if key is None else key
     n = max(round(float(theory.alpha) * d), 1)
+    rows = bucket(n)
     test_key, *seed_keys = jax.random.split(key, seeds + 1)
     # One held-out set, independent of every training set, serves all the seeds.
-    X_test = jax.random.normal(test_key, (max(n, 10_000), d))
+    X_test = jax.random.normal(test_key, (max(rows, 10_000), d))
     samples = []
     for seed_key in seed_keys:
-        train_key, validation_key = jax.random.split(seed_key)
-        X, y, w_star = _draw(theory, train_key, n, d)
-        w = _fit(theory, X, y)
-        sample = _observables(theory, w, w_star, X, y, X_test)
+        teacher_key, train_key, validation_key = jax.random.split(seed_key, 3)
+        w_star = _teacher(theory, teacher_key, d)
+        X, y, weight = _draw_like(theory, train_key, w_star, n)
+        w = _fit(theory, X, y, weight)
+        sample = _observables(theory, w, w_star, X, y, weight, X_test)
         if theory.channel.classification:
-            X_val, y_val = _draw_like(theory, validation_key, w_star, n)
-            sample |= _calibration(theory, w, w_star, X_test, X_val, y_val)
+            X_val, y_val, weight_val = _draw_like(theory, validation_key, w_star, n)
+            sample |= _calibration(theory, w, w_star, X_test, X_val, y_val, weight_val)
         samples.append(sample)
     return SimulationResult.from_samples(samples, d=d, n=n)
 
@@ -76,29 +82,38 @@ def _check_fit(theory: ERM, d: int, seeds: int) -> None:
     check_size(d, seeds)
 
 
-def _draw(theory: ERM, key, n: int, d: int):
-    """``(X, y, w*)``: a training set and its teacher."""
-    w_key, x_key, y_key = jax.random.split(key, 3)
-    w_star = jax.random.normal(w_key, (d,))
-    w_star = jnp.sqrt(theory.rho * d) * w_star / jnp.linalg.norm(w_star)
-    X = jax.random.normal(x_key, (n, d))
-    return X, theory.channel.sample(y_key, X @ w_star / jnp.sqrt(d)), w_star
+def bucket(n: int) -> int:
+    """``n`` rounded up to one of eight sizes per octave: ``2^e ceil(n / 2^e)``,
+    ``e = max(floor(log2 n) - 3, 0)``."""
+    step = 2 ** max(n.bit_length() - 4, 0)
+    return -(-n // step) * step
+
+
+def _teacher(theory: ERM, key, d: int):
+    """The teacher ``w*``, uniform on the sphere ``|w*|^2 = rho d``."""
+    w_star = jax.random.normal(key, (d,))
+    return jnp.sqrt(theory.rho * d) * w_star / jnp.linalg.norm(w_star)
 
 
 def _draw_like(theory: ERM, key, w_star, n: int):
-    """``n`` fresh samples labelled by the same teacher ``w*`` (a validation set)."""
+    """``n`` samples labelled by the teacher ``w*``, in :func:`bucket` ``(n)`` rows: ``(X, y,
+    weight)``, the rows past ``n`` zero with weight zero."""
     x_key, y_key = jax.random.split(key)
-    d = w_star.shape[0]
-    X = jax.random.normal(x_key, (n, d))
-    return X, theory.channel.sample(y_key, X @ w_star / jnp.sqrt(d))
+    d, rows = w_star.shape[0], bucket(n)
+    weight = (jnp.arange(rows) < n).astype(w_star.dtype)
+    X = jax.random.normal(x_key, (rows, d)) * weight[:, None]
+    return X, theory.channel.sample(y_key, X @ w_star / jnp.sqrt(d)), weight
 
 
-def _fit(theory: ERM, X, y):
-    if theory.loss == "square":
+def _fit(theory: ERM, X, y, weight=None):
+    """The estimator on the samples of positive ``weight`` (all of them by default)."""
+    weight = jnp.ones(X.shape[0], X.dtype) if weight is None else weight
+    if theory.loss == "square":  # the zero rows add nothing to X^T X and X^T y
         return _ridge(X, y, theory.lam)
     if theory.loss == "hinge":
-        return _svm(X, y, float(theory.lam))
-    w, converged = _newton(theory.loss_fn, X, y, theory.lam)
+        n = int(jnp.sum(weight))
+        return _svm(X[:n], y[:n], float(theory.lam))
+    w, converged = _newton(theory.loss_fn, X, y, weight, theory.lam)
     if not converged:
         raise RuntimeError(f"Newton's method did not converge for {theory}")
     return w
@@ -123,8 +138,9 @@ def _svm(X, y, lam: float):
 
 
 @eqx.filter_jit
-def _newton(loss, X, y, lam, max_steps: int = 100, max_backtracks: int = 40):
-    """Newton's method with backtracking from ``w = 0``; returns ``(w, converged)``."""
+def _newton(loss, X, y, weight, lam, max_steps: int = 100, max_backtracks: int = 40):
+    """Newton's method with backtracking from ``w = 0`` on the ``weight``-ed samples; returns
+    ``(w, converged)``."""
     d = X.shape[1]
     dtype = X.dtype
     eps = jnp.finfo(dtype).eps
@@ -132,7 +148,7 @@ def _newton(loss, X, y, lam, max_steps: int = 100, max_backtracks: int = 40):
     curvature = jax.vmap(jax.grad(jax.grad(loss, argnums=1), argnums=1))
 
     def objective(w):
-        return jnp.sum(loss(y, X @ w / jnp.sqrt(d))) + 0.5 * lam * w @ w
+        return jnp.sum(weight * loss(y, X @ w / jnp.sqrt(d))) + 0.5 * lam * w @ w
 
     value_and_grad = jax.value_and_grad(objective)
     w0 = jnp.zeros(d, dtype)
@@ -145,7 +161,7 @@ def _newton(loss, X, y, lam, max_steps: int = 100, max_backtracks: int = 40):
 
     def newton_step(carry):
         w, f, g, i = carry
-        hessian = (X.T * curvature(y, X @ w / jnp.sqrt(d))) @ X / d + lam * jnp.eye(d, dtype=dtype)
+        hessian = (X.T * (weight * curvature(y, X @ w / jnp.sqrt(d)))) @ X / d + lam * jnp.eye(d, dtype=dtype)
         step = -jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(hessian), g)
         # Armijo's condition, with a rounding allowance so that steps near the optimum, whose
         # decrease is below the precision of f, are taken rather than backtracked forever.
@@ -168,7 +184,7 @@ def _newton(loss, X, y, lam, max_steps: int = 100, max_backtracks: int = 40):
 
 
 @eqx.filter_jit
-def _observables(theory: ERM, w, w_star, X, y, X_test) -> dict[str, jax.Array]:
+def _observables(theory: ERM, w, w_star, X, y, weight, X_test) -> dict[str, jax.Array]:
     d = w.shape[0]
     m, q, rho = w_star @ w / d, w @ w / d, w_star @ w_star / d
     test_error, test_error_total = theory.channel.test_errors(m, q, rho)
@@ -183,7 +199,7 @@ def _observables(theory: ERM, w, w_star, X, y, X_test) -> dict[str, jax.Array]:
         "test_error": test_error,
         "test_error_total": test_error_total,
         "test_error_empirical": empirical,
-        "train_loss": jnp.mean(theory.loss_fn(y, X @ w / jnp.sqrt(d))),
+        "train_loss": jnp.sum(weight * theory.loss_fn(y, X @ w / jnp.sqrt(d))) / jnp.sum(weight),
         "norm": jnp.sqrt(q),
         "angle": jnp.arccos(jnp.clip(m / jnp.sqrt(rho * q), -1.0, 1.0)),
     }
@@ -195,7 +211,7 @@ CALIBRATION_BINS = np.linspace(0.5, 1.0, _BINS + 1)
 
 
 @eqx.filter_jit
-def _calibration(theory: ERM, w, w_star, X_test, X_val, y_val) -> dict[str, jax.Array]:
+def _calibration(theory: ERM, w, w_star, X_test, X_val, y_val, weight_val) -> dict[str, jax.Array]:
     """Calibration of the confidence ``sigmoid(omega / T)`` on held-out data.
 
     On the test inputs the label's law given the teacher's field is known exactly,
@@ -222,12 +238,15 @@ def _calibration(theory: ERM, w, w_star, X_test, X_val, y_val) -> dict[str, jax.
 
     val_omega = X_val @ w / jnp.sqrt(d)
 
+    def val_mean(x):
+        return jnp.sum(weight_val * x) / jnp.sum(weight_val)
+
     def val_nll(log_t):
-        return jnp.mean(-jax.nn.log_sigmoid(y_val * val_omega / jnp.exp(log_t)))
+        return val_mean(-jax.nn.log_sigmoid(y_val * val_omega / jnp.exp(log_t)))
 
     def val_gap(log_t):
         conf = jax.nn.sigmoid(jnp.abs(val_omega) / jnp.exp(log_t))
-        return jnp.mean(conf) - jnp.mean(jnp.sign(val_omega) == y_val)
+        return val_mean(conf) - val_mean(jnp.sign(val_omega) == y_val)
 
     return {
         "confidence": jnp.mean(confidence),
