@@ -137,3 +137,21 @@ def test_bad_input_is_rejected_before_compiling(over, match):
 def test_bad_objective_is_rejected():
     with pytest.raises(hd.ParameterError, match="objective"):
         hd.tune(RIDGE, 3, {"lam": "log"})
+
+
+def test_the_tuned_objective_and_solution_differentiate_like_a_solve_at_the_optimum():
+    # The objective and the solution that tune returns come from its search; their derivatives come
+    # from a solve at the optimum, taken only when asked for. Against central differences of the
+    # tuned objective and of an observable there (q), in alpha, by reverse and forward mode.
+    def tuned(alpha):
+        result = _ridge_lam(_at(RIDGE, alpha=alpha))
+        return result.objective, result.solution.observables["q"]
+
+    h = 1e-4
+    (up, q_up), (down, q_down) = tuned(2.0 + h), tuned(2.0 - h)
+    fd = np.array([(up - down) / (2 * h), (q_up - q_down) / (2 * h)])
+    assert np.all(np.abs(fd) > 1e-2)
+    reverse = [jax.grad(lambda a: tuned(a)[i])(2.0) for i in range(2)]
+    _, forward = jax.jvp(tuned, (2.0,), (1.0,))
+    np.testing.assert_allclose(reverse, fd, rtol=1e-6)
+    np.testing.assert_allclose(forward, fd, rtol=1e-6)
