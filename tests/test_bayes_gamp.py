@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import hdtheory as hd
-from hdtheory.simulate.bayes import gamp_errors
+from hdtheory.simulate.bayes import _draw, gamp, gamp_errors
 
 
 @pytest.mark.parametrize(
@@ -34,3 +34,15 @@ def test_simulate_matches_the_fixed_point():
     sol = hd.solve(theory)
     for key in ("m", "mmse", "gen_error"):
         assert abs(sim.mean[key] - sol.observables[key]) < 4 * sim.sem[key] + 3e-3, key
+
+
+def test_padded_rows_change_nothing():
+    # simulate holds n samples in bucket(n) rows, the extra ones zero and weighted out: GAMP on the
+    # padded instance is GAMP on the n samples alone, to rounding (n = 130 in 144 rows).
+    theory = hd.BayesGLM(prior="rademacher", channel="sign", alpha=1.3, order=48, panel_order=8)
+    X, y, _, weight = _draw(theory, jax.random.PRNGKey(3), 130, 100)
+    assert X.shape[0] == 144 and int(weight.sum()) == 130 and not np.any(np.asarray(X[130:]))
+    padded = gamp(theory, X, y, 6, weight)
+    alone = gamp(theory, X[:130], y[:130], 6)
+    assert float(jnp.max(jnp.abs(padded[-1]))) > 0.1
+    np.testing.assert_allclose(padded, alone, atol=1e-12)

@@ -9,7 +9,7 @@ import pytest  # noqa: E402
 from scipy import optimize, stats  # noqa: E402
 
 import hdtheory  # noqa: E402
-from hdtheory.simulate import SimulationResult, erm, simulate  # noqa: E402
+from hdtheory.simulate import SimulationResult, bucket, erm, simulate  # noqa: E402
 
 D = 1000
 
@@ -127,7 +127,7 @@ def test_alphas_of_one_bucket_compile_nothing_new(caplog):
     # n = 100 and 103 are both held in 104 rows (sizes round up to eight per octave), and their
     # fits and observables share the compiled programs: the second simulation compiles nothing.
     # n = 110 (112 rows) compiles its own, which shows that the log would see a compilation.
-    assert [erm.bucket(n) for n in (100, 103, 104, 105, 110, 1000, 1024, 1025)] == [
+    assert [bucket(n) for n in (100, 103, 104, 105, 110, 1000, 1024, 1025)] == [
         104, 104, 104, 112, 112, 1024, 1024, 1152,
     ]
     def theory(alpha):
@@ -144,3 +144,21 @@ def test_alphas_of_one_bucket_compile_nothing_new(caplog):
 
     assert compiles(1.03) == []
     assert compiles(1.1)
+
+
+@pytest.mark.parametrize("loss", ["logistic", "huber", "square"])
+def test_padded_rows_change_nothing(loss):
+    # The fits and the training loss on n samples held in bucket(n) rows (the extra ones zero and
+    # weighted out) are those on the n samples alone, to rounding (n = 70 in 72 rows).
+    theory = hdtheory.ERM(alpha=1.4, lam=0.1, loss=loss, teacher="sign")
+    w_star = erm._teacher(theory, jax.random.PRNGKey(0), 50)
+    X, y, weight = erm._draw_like(theory, jax.random.PRNGKey(1), w_star, 70)
+    assert X.shape[0] == 72 and float(weight.sum()) == 70
+    padded = erm._fit(theory, X, y, weight)
+    alone = erm._fit(theory, X[:70], y[:70])
+    assert float(np.max(np.abs(padded))) > 0.1
+    np.testing.assert_allclose(padded, alone, atol=1e-10)
+    X_test = jax.random.normal(jax.random.PRNGKey(2), (100, 50))
+    ours = erm._observables(theory, padded, w_star, X, y, weight, X_test)["train_loss"]
+    theirs = erm._observables(theory, alone, w_star, X[:70], y[:70], np.ones(70), X_test)["train_loss"]
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)

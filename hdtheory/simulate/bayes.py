@@ -29,23 +29,27 @@ import jax
 import jax.numpy as jnp
 
 from ..models.bayes import BayesGLM
-from . import SimulationResult, check_size, simulate
+from . import SimulationResult, bucket, check_size, simulate
 
 
 def _draw(theory: BayesGLM, key, n: int, d: int):
+    """``(X, y, w*, weight)``: ``n`` samples in :func:`~hdtheory.simulate.bucket` ``(n)`` rows, the
+    rows past ``n`` zero with weight zero."""
     w_key, x_key, y_key = jax.random.split(key, 3)
     w_star = theory.prior_fn.sample(w_key, (d,))
-    X = jax.random.normal(x_key, (n, d))
-    return X, theory.channel_fn.sample(y_key, X @ w_star / jnp.sqrt(d)), w_star
+    weight = jnp.arange(bucket(n)) < n
+    X = jax.random.normal(x_key, (weight.size, d)) * weight[:, None]
+    return X, theory.channel_fn.sample(y_key, X @ w_star / jnp.sqrt(d)), w_star, weight
 
 
 @eqx.filter_jit
-def gamp(theory: BayesGLM, X, y, steps: int):
-    """The GAMP iterates ``w_hat_t``, ``t = 0..steps`` (``w_hat_0 = 0``), stacked on axis 0."""
-    n, d = X.shape
+def gamp(theory: BayesGLM, X, y, steps: int, weight=None):
+    """The GAMP iterates ``w_hat_t``, ``t = 0..steps`` (``w_hat_0 = 0``), stacked on axis 0, on the
+    samples where ``weight`` (a boolean per row; all by default) holds."""
+    rows, d = X.shape
+    weight = jnp.ones(rows, bool) if weight is None else weight
     F = X / jnp.sqrt(d)
     prior, channel = theory.prior_fn, theory.channel_fn
-    alpha = n / d
 
     def dg(y, omega, V):
         return jax.jvp(lambda o: channel.dlog_partition(y, o, V), (omega,), (jnp.ones_like(omega),))[1]
@@ -54,14 +58,14 @@ def gamp(theory: BayesGLM, X, y, steps: int):
         w, v, g = carry
         V = jnp.mean(v)
         omega = F @ w - V * g
-        g = channel.dlog_partition(y, omega, V)
-        A = -alpha * jnp.mean(dg(y, omega, V))
+        g = jnp.where(weight, channel.dlog_partition(y, omega, V), 0.0)
+        A = -jnp.sum(jnp.where(weight, dg(y, omega, V), 0.0)) / d  # alpha times the samples' mean
         B = F.T @ g + A * w
         w, v = prior.mean(B, A), prior.variance(B, A)
         return (w, v, g), w
 
     w0 = jnp.zeros(d, X.dtype)
-    init = (w0, jnp.full(d, theory.rho, X.dtype), jnp.zeros(n, X.dtype))
+    init = (w0, jnp.full(d, theory.rho, X.dtype), jnp.zeros(rows, X.dtype))
     _, ws = jax.lax.scan(step, init, None, length=steps)
     return jnp.concatenate([w0[None], ws])
 
@@ -72,8 +76,8 @@ def gamp_errors(theory: BayesGLM, *, d: int = 1000, seeds: int = 4, steps: int =
     n = max(round(float(theory.alpha) * d), 1)
     errors = []
     for seed_key in jax.random.split(key, seeds):
-        X, y, w_star = _draw(theory, seed_key, n, d)
-        ws = gamp(theory, X, y, steps)
+        X, y, w_star, weight = _draw(theory, seed_key, n, d)
+        ws = gamp(theory, X, y, steps, weight)
         errors.append(jnp.mean((ws - w_star) ** 2, axis=1))
     return jnp.stack(errors)
 
@@ -89,8 +93,8 @@ def simulate_bayes_glm(
     n = max(round(float(theory.alpha) * d), 1)
     samples = []
     for seed_key in jax.random.split(key, seeds):
-        X, y, w_star = _draw(theory, seed_key, n, d)
-        w = gamp(theory, X, y, steps)[-1]
+        X, y, w_star, weight = _draw(theory, seed_key, n, d)
+        w = gamp(theory, X, y, steps, weight)[-1]
         m, q, rho = w_star @ w / d, w @ w / d, w_star @ w_star / d
         gen_error, _ = theory.channel_fn.test_errors(m, q, rho)
         samples.append({"m": m, "q": q, "mmse": jnp.mean((w - w_star) ** 2), "gen_error": gen_error})

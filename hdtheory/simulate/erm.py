@@ -32,9 +32,9 @@ the temperatures a user fits on a validation set of ``n`` fresh samples
 (``temperature_validation``, ``ec_temperature_validation``); see ``_calibration``. The theory's
 ``optimal_temperature`` and ``ec_temperature`` are compared with these.
 
-**Compilation.** The training and validation sets are held in arrays of ``n' >= n`` rows, ``n``
-rounded up to one of eight sizes per octave (at most 12.5% more), the rows past ``n`` zero and
-weighted zero: a sweep over ``alpha`` compiles the fits for a few sizes, not for every ``n``.
+**Compilation.** The training and validation sets are held in ``n' = bucket(n) >= n`` rows
+(:func:`hdtheory.simulate.bucket`: eight sizes per octave), the rows past ``n`` zero and weighted
+zero: a sweep over ``alpha`` compiles the fits for a few sizes, not for every ``n``.
 """
 
 import equinox as eqx
@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..models.erm import ERM
-from . import SimulationResult, check_size, simulate
+from . import SimulationResult, bucket, check_size, simulate
 
 
 @simulate.register
@@ -80,13 +80,6 @@ def _check_fit(theory: ERM, d: int, seeds: int) -> None:
     if float(theory.lam) == 0 and theory.loss in ("logistic", "hinge"):
         raise ValueError(f"lam=0 with loss={theory.loss!r} is not simulated (separable data)")
     check_size(d, seeds)
-
-
-def bucket(n: int) -> int:
-    """``n`` rounded up to one of eight sizes per octave: ``2^e ceil(n / 2^e)``,
-    ``e = max(floor(log2 n) - 3, 0)``."""
-    step = 2 ** max(n.bit_length() - 4, 0)
-    return -(-n // step) * step
 
 
 def _teacher(theory: ERM, key, d: int):
