@@ -52,6 +52,11 @@ def test_zero_means_or_an_orthogonal_teacher_is_erm(loss, teacher, noise):
     zero, eye = np.zeros((K, K)), np.eye(K)
     points = [(2.0, 0.1, zero, (1.0, -1.0, 0.5)), (0.7, 0.05, zero, (0.0, 2.0, 0.0)),
               (2.0, 0.1, eye, (0.0, 0.0, 0.0)), (0.7, 0.05, eye, (0.0, 0.0, 0.0))]
+    # And the edges of the domain, where the reference is as well tested (tests/test_fuzz.py): there
+    # both sides' panel rules integrate fields of large variance, and agree to 1e-6 (2e-7 is seen
+    # for the probit teacher at alpha = 300).
+    points += [(a, l, zero, (1.0, 0.0, 0.0)) for a in (0.01, 300.0) for l in (1e-4, 100.0)]
+    tolerance = np.array([1e-8] * 4 + [1e-6] * 4)
     alpha, lam, gram, a = (jnp.asarray(np.array(x, float)) for x in zip(*points))
     common = dict(loss=loss, teacher=teacher, noise=noise)
 
@@ -70,7 +75,7 @@ def test_zero_means_or_an_orthogonal_teacher_is_erm(loss, teacher, noise):
         pairs += [("test_error", "test_error"), ("test_error_total", "test_error_total")]
     for ours, theirs in pairs:
         diff = np.abs(np.asarray(got.observables[ours]) - np.asarray(want.observables[theirs]))
-        assert diff.max() < 1e-8, (ours, diff)
+        assert np.all(diff < tolerance), (ours, diff)
     assert np.abs(np.asarray(got.observables["m_1_1"])).max() < 1e-9  # the means drop out
 
 
