@@ -559,6 +559,17 @@ def main(argv=None) -> int:
         args.params += extra
     elif extra:
         p.error(f"unrecognized arguments: {' '.join(extra)}")
+    if not args.no_cache:
+        from ._cache import cache_dir
+
+        if cache_dir() is not None:
+            # A program with a host callback is never written to the persistent cache, and
+            # equinox's runtime checks are host callbacks. The only ones in these programs are
+            # diffrax's checks of its save times and jump times, which the input checks have
+            # already done (save times increasing in [0, t1]; a schedule's jumps are increasing by
+            # construction). Returning NaN instead of raising, they compile without callbacks, so
+            # that the ODE theories' programs are cached too. Read when equinox is first imported.
+            os.environ.setdefault("EQX_ON_ERROR", "nan")
     try:
         # jax loads in the time an interrupt may come: inside the try, so that it is one line too.
         import jax

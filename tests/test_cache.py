@@ -67,6 +67,18 @@ def test_a_second_process_loads_the_programs_and_a_changed_configuration_compile
     assert abs(hinge["test_error"] - first["test_error"]) > 1e-3
 
 
+def test_an_ode_theory_is_cached_too(tmp_path):
+    """The integration's program holds no host callback (equinox's runtime checks), which would
+    keep it out of the cache: a second process compiles nothing."""
+    args = ["eval", "committee", "K=1", "M=1", "t=1", "--json"]
+    first, _ = run(args, HDTHEORY_CACHE_DIR=str(tmp_path))
+    assert any(name.startswith("jit__solve-") for name in entries(tmp_path)), entries(tmp_path)
+    second, log = run(args, HDTHEORY_CACHE_DIR=str(tmp_path))
+    assert "Persistent compilation cache hit for 'jit__solve'" in log, log
+    assert "PERSISTENT COMPILATION CACHE MISS" not in log, log
+    assert second == first
+
+
 def test_the_flag_turns_the_cache_off(tmp_path):
     run(["eval", "krr", "--no-cache", "--json"], HDTHEORY_CACHE_DIR=str(tmp_path / "cache"),
         XDG_CACHE_HOME=str(tmp_path / "xdg"))
