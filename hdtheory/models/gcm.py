@@ -54,6 +54,7 @@ the same equations with the teacher on the latent space) and :func:`power_law` (
 exponents; Cui et al. 2021).
 """
 
+import functools
 import math
 
 import equinox as eqx
@@ -277,16 +278,17 @@ def random_features(
     check_in("gamma", gamma, POSITIVE)
     check_in("alpha", alpha, POSITIVE)
     gamma = jnp.asarray(gamma, jnp.result_type(gamma, float))
+    omega, theta2, weights, ratio = _equivalent_spectrum(gamma, rho, alpha, activation, features, nodes)
+    return GCM(omega=omega, theta2=theta2, weights=weights, alpha=ratio, rho=rho, **kwargs)
+
+
+@functools.partial(jax.jit, static_argnames=("activation", "features", "nodes"))
+def _equivalent_spectrum(gamma, rho, alpha, activation: str, features: str, nodes: int):
+    """``(omega, theta2, weights, alpha / gamma)`` of :func:`random_features`, as one program rather
+    than some fifty operations run one by one (each of them traced and lowered in every process)."""
     _, k1, kstar = gaussian_equivalence(activation, dtype=gamma.dtype)
     s, weights = feature_spectrum(gamma, features, nodes)
-    return GCM(
-        omega=k1**2 * s + kstar**2,
-        theta2=gamma * k1**2 * rho * s,
-        weights=weights,
-        alpha=jnp.asarray(alpha) / gamma,
-        rho=rho,
-        **kwargs,
-    )
+    return k1**2 * s + kstar**2, gamma * k1**2 * rho * s, weights, alpha / gamma
 
 
 def hidden_manifold(activation: str = "erf", gamma=1.0, alpha=2.0, **kwargs) -> GCM:
