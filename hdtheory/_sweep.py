@@ -8,6 +8,13 @@ the full budget. The result is an :class:`xarray.Dataset` with one variable per 
 diagnostics (``converged``, ``iterations``, ``residual``, ``status``), one coordinate per axis, and
 the fixed parameters in its attributes.
 
+An ODE theory (:class:`~hdtheory.ODETheory`: learning curves of online SGD) is integrated at every
+grid point instead (:func:`hdtheory.integrate`, to ``t1``, saving at ``saveat``), in the same chunks:
+its observables gain a last dimension ``t``, and its diagnostics are the trajectory's (``converged``,
+true where the integration reached ``t1``; ``status``, an :class:`~hdtheory.ODEStatus` code;
+``t_stop``; ``steps``). An observable with axes of its own (the committee machine's overlap
+matrices) has them after ``t``, named ``{name}_0``, ``{name}_1``...
+
 Several machines (or processes): start every process with :func:`jax.distributed.initialize`
 (on the CPU backend also ``jax.config.update("jax_cpu_collectives_implementation", "gloo")``) and
 call :func:`sweep` with the same arguments in each; every process solves one contiguous block of the
@@ -24,7 +31,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from ._fixed_point import Status, solve
-from ._theory import FixedPointTheory, ParameterError, parameters
+from ._integrate import ODEStatus, integrate
+from ._theory import FixedPointTheory, ODETheory, ParameterError, parameters
 
 _CPU_CHUNK = 512
 
@@ -43,8 +51,8 @@ def _grid(axes: Mapping[str, np.ndarray], product: bool) -> tuple[dict, tuple[in
 def _check_axes(theory, axes) -> dict[str, np.ndarray]:
     """The axes as float arrays; unknown fields, non-numbers and out-of-domain values rejected
     before anything is traced."""
-    if not isinstance(theory, FixedPointTheory):
-        raise ParameterError(f"sweep needs a FixedPointTheory, got {type(theory).__name__}")
+    if not isinstance(theory, (FixedPointTheory, ODETheory)):
+        raise ParameterError(f"sweep needs a FixedPointTheory or an ODETheory, got {type(theory).__name__}")
     if not isinstance(axes, Mapping) or not axes:
         raise ParameterError(f"axes must be a non-empty mapping of field names to values, got {axes!r}")
     fields = parameters(type(theory))
@@ -122,6 +130,28 @@ class _Solver(eqx.Module):
         return jax.vmap(one)(values)
 
 
+class _Integrator(eqx.Module):
+    """One compiled, vmapped integration over a flat batch of grid values."""
+
+    theory: ODETheory
+    t1: jax.Array
+    saveat: jax.Array
+    names: tuple[str, ...] = eqx.field(static=True)
+    options: tuple = eqx.field(static=True)
+
+    def __call__(self, values: jax.Array, max_steps: jax.Array):
+        """``max_steps`` is unused: an integration's step budget sizes its program (a static
+        option), so an ODE sweep makes one pass."""
+
+        def one(row):
+            theory = eqx.tree_at(
+                lambda t: [getattr(t, k) for k in self.names], self.theory, list(row)
+            )
+            return integrate(theory, self.t1, saveat=self.saveat, **dict(self.options))
+
+        return jax.vmap(one)(values)
+
+
 _solve_batch = eqx.filter_jit(lambda solver, values, max_steps: solver(values, max_steps))
 
 
@@ -146,7 +176,7 @@ def _run(solver, values: np.ndarray, chunk: int, sharding, max_steps: int, progr
 
 
 def sweep(
-    theory: FixedPointTheory,
+    theory: FixedPointTheory | ODETheory,
     axes: Mapping[str, np.ndarray],
     *,
     product: bool = True,
@@ -154,7 +184,9 @@ def sweep(
     chunk_size: int | None = None,
     budget: tuple[int, int] = (25, 500),
     progress: bool = True,
-    **solve_options,
+    t1=None,
+    saveat=None,
+    **options,
 ):
     """Solve ``theory`` over a grid of its numeric fields; returns an :class:`xarray.Dataset`.
 
@@ -163,21 +195,30 @@ def sweep(
         axes: field name -> 1-D array of values.
         product: the Cartesian product of the axes (dimensions named after them), or, if False, the
             axes zipped together along one dimension ``point``.
-        init: the initialisation passed to :func:`hdtheory.solve`.
+        init: the initialisation passed to :func:`hdtheory.solve` (fixed-point theories).
         chunk_size: points per compiled call; by default half the accelerator's free memory over
             the compiled program's bytes per point (read from XLA's memory analysis), or
             512 per device on the CPU (a chunk runs as long as its slowest point). Rounded up to a multiple of the local device count.
-        budget: ``(first, full)`` iteration budgets: every point gets ``first``; the points that
-            exhaust it are solved again with ``full``. Points that still do not converge are
-            reported (``converged=False``, ``status``), never retried further.
+        budget: ``(first, full)`` iteration budgets of fixed-point solves: every point gets
+            ``first``; the points that exhaust it are solved again with ``full``. Points that still
+            do not converge are reported (``converged=False``, ``status``), never retried further.
         progress: show a progress bar when there is more than one chunk.
-        **solve_options: passed to :func:`hdtheory.solve` (``method``, ``tol``, ``max_norm``).
+        t1, saveat: ODE theories: the final time and the saved times (by default 101 times from 0
+            to ``t1``), as in :func:`hdtheory.integrate`; the same at every grid point.
+        **options: passed to :func:`hdtheory.solve` (``method``, ``tol``, ``max_norm``), or for
+            an ODE theory to :func:`hdtheory.integrate` (``solver``, ``rtol``, ``atol``,
+            ``max_steps``, ``max_norm``).
     """
     import xarray as xr
 
     from . import __version__
 
     axes = _check_axes(theory, axes)
+    dynamic = isinstance(theory, ODETheory)
+    if dynamic and t1 is None:
+        raise ParameterError("sweeping an ODE theory needs the final time t1")
+    if not dynamic and (t1 is not None or saveat is not None):
+        raise ParameterError(f"t1 and saveat are for ODE theories; {type(theory).__name__} is a fixed-point theory")
     if not (isinstance(budget, (tuple, list)) and len(budget) == 2
             and all(type(b) is int and b >= 1 for b in budget)):
         raise ParameterError(f"budget must be two integers >= 1 (first, full), got {budget!r}")
@@ -189,7 +230,16 @@ def sweep(
     values = np.stack([flat[k] for k in names], axis=1).astype(dtype)
 
     devices = jax.local_devices()
-    solver = _Solver(theory, names, init, tuple(sorted(solve_options.items())))
+    if dynamic:
+        # One integration at the first grid point checks the times and the options (and compiles
+        # nothing): integrate's own checks, before the sweep's program is traced.
+        probe = eqx.tree_at(lambda t: [getattr(t, k) for k in names], theory, list(jnp.asarray(values[0])))
+        jax.eval_shape(lambda th: integrate(th, t1, saveat=saveat, **options), probe)
+        times = np.asarray(t1, dtype) * np.linspace(0.0, 1.0, 101) if saveat is None else np.asarray(saveat, dtype)
+        solver = _Integrator(theory, jnp.asarray(t1, dtype), jnp.asarray(times), names, tuple(sorted(options.items())))
+        budget = (budget[0], budget[0])  # one pass: see _Integrator
+    else:
+        solver = _Solver(theory, names, init, tuple(sorted(options.items())))
     chunk = chunk_size or _default_chunk(solver, values, devices)
     chunk = math.ceil(chunk / len(devices)) * len(devices)
     sharding = NamedSharding(Mesh(np.array(devices), ("grid",)), PartitionSpec("grid"))
@@ -201,14 +251,22 @@ def sweep(
 
     dims = tuple(axes) if product else ("point",)
     coords = dict(axes) if product else {k: ("point", v) for k, v in axes.items()}
-    data = {k: (dims, np.reshape(v, shape)) for k, v in out.observables.items()}
-    for key in ("converged", "iterations", "residual", "status"):
-        data[key] = (dims, np.reshape(getattr(out, key), shape))
+    if dynamic:
+        coords["t"] = times
+        diagnostics, codes = {"converged": out.success, "status": out.status, "t_stop": out.t_stop,
+                              "steps": out.steps}, ODEStatus
+    else:
+        diagnostics, codes = {k: getattr(out, k) for k in ("converged", "iterations", "residual", "status")}, Status
+    data = {}
+    for k, v in out.observables.items():
+        own = (("t",) if dynamic else ()) + tuple(f"{k}_{i}" for i in range(v.ndim - 1 - dynamic))
+        data[k] = (dims + own, np.reshape(v, shape + v.shape[1:]))
+    data |= {k: (dims, np.reshape(v, shape)) for k, v in diagnostics.items()}
     fixed = {k: _attribute(getattr(theory, k)) for k in parameters(type(theory)) if k not in axes}
     # A matrix parameter (the mixture's per-cluster spectrum) is stored flat, with its shape.
     fixed |= {f"{k}_shape": np.shape(getattr(theory, k)) for k in fixed if np.ndim(getattr(theory, k)) > 1}
     attrs = fixed | {"theory": type(theory).__name__, "hdtheory_version": __version__,
-                     "status_codes": ", ".join(f"{s.value}={s.name.lower()}" for s in Status)}
+                     "status_codes": ", ".join(f"{s.value}={s.name.lower()}" for s in codes)}
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
