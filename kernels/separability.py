@@ -12,8 +12,10 @@ exist) with probability tending to one if ``kappa > h``, and to zero if ``kappa 
 ``V = x . beta / sd(x . beta) ~ N(0, 1)``, ``Y`` the label of ``V`` and ``Z ~ N(0, 1)`` independent
 of both. The theorem is stated for a model fitted with an intercept, the minimum then over
 ``(t_0, t_1)`` of ``E[(t_0 Y + t_1 Y V - Z)_+^2]``; without an intercept (the estimators here) the
-same argument, with one direction fewer, drops ``t_0``. For a channel symmetric under
-``(y, z) -> (-y, -z)`` (every channel here) ``t_0 = 0`` at the minimum, so the two coincide. Random
+same argument, with the intercept's direction left out, drops ``t_0`` (``tests/test_separability.py``
+checks the result against linear-programming separability of simulated data). For a channel
+symmetric under ``(y, z) -> (-y, -z)`` (every channel here) ``t_0 = 0`` at the minimum, so the two
+coincide. Random
 labels give ``h = 1/2`` at ``t = 0``: Cover's (1965) capacity, Gardner's (1988) ``alpha_c = 2``.
 
 **Conventions.** With ``alpha = n / d`` and the teacher's field ``z = sqrt(rho) V``, ``kappa = 1 /
@@ -74,7 +76,7 @@ def _rule(channel, rho, t, order):
     width = channel.transition_width(jnp.zeros_like(rho)) / jnp.sqrt(rho)
     scale = 1 / jnp.maximum(jnp.abs(t), 0.1)
     edges = [jnp.zeros_like(t)] + [s * c * w for c in _EDGES for w in (width, scale) for s in (-1, 1)]
-    return panel_rule(jax.lax.stop_gradient(jnp.stack(jnp.broadcast_arrays(*edges))), order)
+    return panel_rule(jax.lax.stop_gradient(jnp.stack(jnp.broadcast_arrays(*edges), axis=-1)), order)
 
 
 def _moments(channel, rho, t, order):
@@ -92,7 +94,8 @@ def separability_threshold(
     """The separability threshold of labels from ``channel`` on a teacher field of variance ``rho``.
 
     See the module docstring. ``channel`` must be a classification channel with
-    :meth:`probability` and :meth:`deterministic` (sign, probit, logistic, random labels).
+    :meth:`probability` and :meth:`deterministic` (sign, probit, logistic, random labels); its
+    ``noise`` and ``rho`` are scalars (``jax.vmap`` for a batch).
     ``order`` is the number of Gauss-Legendre nodes per panel, ``steps`` bounds Newton's iterations
     and ``tol`` (on ``|H'(t)|``) is 1e-12 in float64 and 1e-6 in float32 by default. Differentiable
     in ``rho`` and in ``channel.noise``; vmappable; no host synchronisation.
