@@ -30,6 +30,13 @@ from the informed state at ``bracket[1]``; each point an attracting fixed point 
 the transition and gives the starting point. ``bracket`` may be decreasing (a noise, where
 inference gets easier downward): the uninformed branch always starts at ``bracket[0]``.
 
+- ``kind="separability"``: a threshold that the theory computes directly, without branches or a
+  bracket (``bracket``, ``num`` and ``damped_steps`` are not used): its method
+  ``theory.separability_threshold(axis, steps, tol)`` returns ``(value, found, residual)``. For
+  :class:`~hdtheory.ERM` with the logistic or hinge loss it is the sample ratio below which the data
+  are linearly separable, so that the minimiser at ``lam = 0`` does not exist (Candès and Sur 2020;
+  ``inf`` for a noiseless teacher, 2 for random labels); ``states`` is then empty.
+
 The refinement goes through :func:`jax.lax.custom_root`, so the located threshold is differentiable
 with respect to every other parameter of the theory by the implicit function theorem (for example
 ``d alpha_IT / d noise``), and everything composes with ``jit`` and ``vmap``.
@@ -48,17 +55,18 @@ from ._continuation import _follow, spectral_radius
 from ._fixed_point import Damped, Newton, solve
 from ._theory import ParameterError, parameters
 
-KINDS = ("algorithmic", "weak-recovery", "information-theoretic")
+KINDS = ("algorithmic", "weak-recovery", "information-theoretic", "separability")
 
 
 class Threshold(eqx.Module):
     """The result of :func:`threshold` (every field gains the batch axes of a vmapped call)."""
 
     value: jax.Array
-    """The control parameter at the transition; NaN where none was found."""
+    """The control parameter at the transition; NaN where none was found (``inf`` for
+    ``kind="separability"`` where the data are separable at every value)."""
     states: tuple
     """The fixed point(s) there: ``(x,)``, or ``(x_uninformed, x_informed)`` for
-    ``kind="information-theoretic"``."""
+    ``kind="information-theoretic"``; ``()`` for ``kind="separability"``."""
     found: jax.Array
     """Whether the grid bracketed a transition and the refinement converged."""
     residual: jax.Array
@@ -266,11 +274,17 @@ def _instability(theory, axis, state, bracket, steps, tol, solve_options):
     return value, (point(value)[1],), residual
 
 
+@eqx.filter_jit
+def _separability(theory, axis, steps, tol):
+    value, found, residual = theory.separability_threshold(axis, steps, tol)
+    return Threshold(value=jnp.where(found, value, jnp.nan), states=(), found=found, residual=residual)
+
+
 def threshold(
     theory,
     axis: str,
     kind: str,
-    bracket,
+    bracket=None,
     *,
     num: int = 16,
     steps: int = 50,
@@ -283,8 +297,10 @@ def threshold(
     Args:
         theory: the other parameters (the value of ``axis`` itself is ignored).
         axis: the control parameter, a numeric field of ``theory``.
-        kind: ``"algorithmic"``, ``"weak-recovery"`` or ``"information-theoretic"``.
-        bracket: ``(start, stop)``: the uninformed branch is followed from ``start`` to ``stop``.
+        kind: ``"algorithmic"``, ``"weak-recovery"``, ``"information-theoretic"`` or
+            ``"separability"`` (computed by the theory itself, without ``bracket``).
+        bracket: ``(start, stop)``: the uninformed branch is followed from ``start`` to ``stop``
+            (not used for ``kind="separability"``).
         num: number of grid values in the bracket (static).
         steps: iteration budget of the refinement.
         tol: tolerance of the refinement, 1e-10 in float64 and 1e-5 in float32 by default.
@@ -303,7 +319,13 @@ def threshold(
     if domain is None:
         numeric = [k for k, f in parameters(type(theory)).items() if "domain" in f.metadata]
         raise ParameterError(f"parameter 'axis' must be one of {', '.join(numeric)}, got {axis!r}")
-    if not (np.shape(bracket) == (2,) and domain.contains(bracket).all() and bracket[0] != bracket[1]):
+    if kind == "separability":
+        if not hasattr(theory, "separability_threshold"):
+            raise ParameterError(f"{type(theory).__name__} has no separability threshold")
+        if not (type(steps) is int and steps >= 1):
+            raise ParameterError(f"steps must be an integer >= 1, got steps={steps!r}")
+        return _separability(theory, axis, steps, tol)
+    if bracket is None or not (np.shape(bracket) == (2,) and domain.contains(bracket).all() and bracket[0] != bracket[1]):
         raise ParameterError(f"bracket must be two different values of {axis!r} in {domain}, got {bracket!r}")
     if not (type(num) is int and num >= 2 and type(steps) is int and steps >= 1):
         raise ParameterError(f"num must be an integer >= 2 and steps >= 1, got num={num!r}, steps={steps!r}")

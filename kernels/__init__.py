@@ -5,6 +5,7 @@
   probabilities, proximal operators with a matrix step (softmax cross-entropy, square).
 - :mod:`~hdtheory.kernels.losses`: losses with their proximal operators and derivatives.
 - :mod:`~hdtheory.kernels.channels`: teacher channels ``Z(y, omega, V)`` and label quadratures.
+- :mod:`~hdtheory.kernels.separability`: the separability threshold of a channel's labels.
 - :mod:`~hdtheory.kernels.calibration`: calibration metrics of a linear classifier's confidence.
 - :mod:`~hdtheory.kernels.activations`: activations with their Gaussian integrals (committee ODEs).
 - :mod:`~hdtheory.kernels.priors`: priors ``Z_0(B, A)`` and their scalar Bayes denoisers.
@@ -32,6 +33,7 @@ from .multivariate import (
     square_prox,
 )
 from .quadrature import gaussian_expectation, hermite_rule, legendre_panels, panel_rule
+from .separability import Separability, separability_threshold
 
 __all__ = [
     "ACTIVATIONS",
@@ -74,4 +76,6 @@ __all__ = [
     "expectation_consistent_temperature",
     "bayes_calibration",
     "optimal_temperature",
+    "Separability",
+    "separability_threshold",
 ]

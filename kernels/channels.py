@@ -115,6 +115,17 @@ class _BinaryChannel(Channel):
     def transition_width(self, V):
         return self._coefficients(V)[2]
 
+    def probability(self, y, z):
+        """``P(y | z)``, the law itself (``Z`` at ``V = 0``): a step at ``z = 0`` where ``s(0) = 0``."""
+        a, b, s = self._coefficients(jnp.zeros((), jnp.result_type(z, float)))
+        smooth = s > 0
+        step = jnp.where(y * z > 0, 1.0, jnp.where(y * z < 0, 0.0, 0.5))
+        return a + b * jnp.where(smooth, ndtr(y * z / jnp.where(smooth, s, 1.0)), step)
+
+    def deterministic(self):
+        """Whether the label is ``sign(z)`` itself (no flips, no noise before the sign)."""
+        a, _, s = self._coefficients(jnp.zeros((), jnp.result_type(self.noise, float)))
+        return (a == 0) & (s == 0)
 
     def log_partition(self, y, omega, V):
         a, b, s = self._coefficients(V)
@@ -261,6 +272,16 @@ class Logit(Channel):
 
     def dlog_partition(self, y, omega, V):
         return self.dpartition(y, omega, V) / self.partition(y, omega, V)
+
+    def probability(self, y, z):
+        """``P(y | z) = sigmoid(y z / noise)``; the step ``1(y z > 0)`` at ``noise = 0``."""
+        temperature = jnp.where(self.noise > 0, self.noise, 1.0)
+        step = jnp.where(y * z > 0, 1.0, jnp.where(y * z < 0, 0.0, 0.5))
+        return jnp.where(self.noise > 0, jax.nn.sigmoid(y * z / temperature), step)
+
+    def deterministic(self):
+        """Whether the label is ``sign(z)`` itself (``noise = 0``)."""
+        return self.noise == 0
 
     def label_quadrature(self, omega, V, order: int):
         del order

@@ -61,6 +61,10 @@ it with :func:`hdtheory.tune` (objective ``test_nll``) is temperature scaling.
 on non-separable data: a noiseless sign teacher is rejected at construction; with label noise, below
 the separability threshold the fixed point has no solution and :func:`hdtheory.solve` reports
 ``Status.DIVERGED`` (the norm ``q`` grows without bound) or ``Status.MAX_STEPS``, never a number.
+The threshold itself, ``alpha* = 1 / h`` with Candès and Sur's (2020)
+``h = min_t E(t y z / sqrt(rho) - Z)_+^2``, is :meth:`ERM.separability_threshold`, asked for as
+``hdtheory.threshold(theory, "alpha", "separability")`` (:mod:`hdtheory.kernels.separability`;
+``inf`` for a noiseless teacher, 2 for random labels).
 
 **Other normalisations.** Papers that divide the penalty by the sample number
 (``(lam' / 2n) |w|^2`` or ``(lam' / 2) |w|^2`` after averaging the loss) use ``lam' = lam / alpha``
@@ -316,6 +320,23 @@ class ERM(FixedPointTheory):
             q=(self.rho * mhat**2 + qhat) / precision**2,
             V=1 / precision,
         )
+
+    def separability_threshold(self, axis: str, steps: int = 100, tol: float | None = None):
+        """``(alpha*, found, residual)``: the data are linearly separable, and the logistic and hinge
+        minimisers at ``lam = 0`` do not exist, for ``alpha < alpha*``
+        (:func:`hdtheory.kernels.separability_threshold`; ``alpha* = inf`` for a noiseless teacher).
+        The threshold is that of ``lam = 0`` whatever ``lam`` is; ``alpha`` itself is not used.
+        """
+        if type(self) is not ERM:
+            raise ParameterError(f"{type(self).__name__} has no separability threshold")
+        if self.loss not in ("logistic", "hinge"):
+            raise ParameterError(
+                f"parameter 'loss' must be logistic or hinge for a separability threshold, got {self.loss!r}"
+            )
+        if axis != "alpha":
+            raise ParameterError(f"parameter 'axis' must be alpha for a separability threshold, got {axis!r}")
+        result = kernels.separability_threshold(self.channel, self.rho, self.panel_order, steps, tol)
+        return result.alpha, result.converged, result.residual
 
     def calibration_curve(self, state: Overlaps, confidence) -> jax.Array:
         """``P(y = predicted label | confidence)`` at confidences in ``(1/2, 1)`` (classification)."""
