@@ -13,6 +13,7 @@ _ATTRIBUTES = {
     "._fixed_point": ("Damped", "Newton", "Solution", "Status", "solve"),
     "._continuation": ("continuation", "spectral_radius"),
     "._integrate": ("ODEStatus", "Trajectory", "crossing", "integrate"),
+    "._steady": ("Stationary", "steady_state"),
     "._sweep": ("sweep",),
     "._transitions": ("Threshold", "iterate", "threshold"),
     "._theory": ("FixedPointTheory", "Interval", "ODETheory", "ParameterError", "Theory"),
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from ._continuation import continuation, spectral_radius
     from ._fixed_point import Damped, Newton, Solution, Status, solve
     from ._integrate import ODEStatus, Trajectory, crossing, integrate
+    from ._steady import Stationary, steady_state
     from ._sweep import sweep
     from ._theory import FixedPointTheory, Interval, ODETheory, ParameterError, Theory
     from ._transitions import Threshold, iterate, threshold
@@ -66,6 +68,8 @@ __all__ = [
     "Trajectory",
     "ODEStatus",
     "sweep",
+    "steady_state",
+    "Stationary",
     "continuation",
     "tune",
     "TuneResult",

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 import equinox as eqx
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 
@@ -233,3 +234,24 @@ class ODETheory(Theory):
     def jump_times(self) -> jax.Array | None:
         """Times at which the vector field is discontinuous; ``None`` if it is smooth."""
         return None
+
+    def coordinates(self, state) -> jax.Array:
+        """The state's independent entries, a flat array, for :func:`hdtheory.steady_state`.
+
+        By default every entry; a theory whose state holds redundant entries (both triangles of a
+        symmetric matrix) keeps one copy, so that the Jacobian of the vector field in these
+        coordinates is not singular by construction.
+        """
+        return jax.flatten_util.ravel_pytree(state)[0]
+
+    def from_coordinates(self, u: jax.Array, like) -> Any:
+        """The state whose :meth:`coordinates` are ``u``, with the other entries taken from ``like``."""
+        return jax.flatten_util.ravel_pytree(like)[1](u)
+
+    def stationary_field(self, t, state, start) -> Any:
+        """The field whose zeros are the steady states (:func:`hdtheory.steady_state`):
+        :meth:`vector_field`, except for entries that do not move under the theory's settings (a
+        layer at learning rate 0), which a theory pulls back to their value in ``start``, so that
+        they are determined rather than free."""
+        del start
+        return self.vector_field(t, state)

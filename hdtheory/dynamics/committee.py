@@ -218,6 +218,26 @@ class Committee(Scheduled):
             derivative = jax.tree_util.tree_map(lambda x: x / self.lr, derivative)
         return derivative
 
+    def coordinates(self, state: CommitteeState) -> jax.Array:
+        """The upper triangle of ``Q`` (it is symmetric), ``R`` and ``v``."""
+        upper = jnp.triu_indices(self.K)
+        return jnp.concatenate([state.Q[upper], state.R.ravel(), state.v])
+
+    def from_coordinates(self, u, like: CommitteeState) -> CommitteeState:
+        del like
+        K, M = self.K, self.M
+        size = K * (K + 1) // 2
+        upper = jnp.zeros((K, K), u.dtype).at[jnp.triu_indices(K)].set(u[:size])
+        Q = upper + jnp.triu(upper, 1).T
+        return CommitteeState(Q=Q, R=u[size : size + K * M].reshape(K, M), v=u[size + K * M :])
+
+    def stationary_field(self, t, state: CommitteeState, start: CommitteeState) -> CommitteeState:
+        """The vector field, with the second layer pulled back to its start where it is not
+        trained (``lr_v = 0``: its steady state is its initial value)."""
+        field = self.vector_field(t, state)
+        _, eta_v = self.rates(t)
+        return eqx.tree_at(lambda f: f.v, field, jnp.where(eta_v == 0, start.v - state.v, field.v))
+
     def _squared_error_moment(self, omega, c):
         """``E[(y_hat - y*)^2 g'(lambda_k) g'(lambda_l)]``, ``(K, K)``.
 
