@@ -113,12 +113,15 @@ def deep_covariances(weights, activations: tuple[str, ...], order: int = 40):
 @functools.partial(jax.jit, static_argnames=("widths", "activations"))
 def deep_spectrum(key, widths: tuple[int, ...], activations: tuple[str, ...]):
     """``(omega, theta2 / rho)``: the eigenvalues of ``Omega_L`` and the teacher's projections per unit
-    ``rho``, for the weights drawn from ``key``. Eigenvalues below the rounding of ``Omega_L``
-    (``d_L eps`` times the largest) are set to zero, with their projections."""
+    ``rho``, for the weights drawn from ``key``. Eigenvalues below ``sqrt(eps)`` times the largest
+    are set to zero, with their projections: the ratio ``theta2_j / omega_j`` of such a mode (a
+    product of nearly singular linear layers) is lost to rounding, and it would count as
+    unexplained by the features anyway (its error ``theta2 lam^2 / (omega D^2) -> theta2 / omega``
+    as ``omega / lam -> 0``)."""
     Omega, Phi, _ = deep_covariances(deep_weights(key, widths), activations)
     omega, vectors = jnp.linalg.eigh(Omega)
     p = widths[-1]
-    positive = omega > p * jnp.finfo(omega.dtype).eps * omega[-1]
+    positive = omega > jnp.sqrt(jnp.finfo(omega.dtype).eps) * omega[-1]
     theta2 = p * jnp.sum((Phi @ vectors) ** 2, axis=0) / widths[0]
     return jnp.where(positive, omega, 0.0), jnp.where(positive, theta2, 0.0)
 
