@@ -14,9 +14,10 @@ sqrt(d_L)`` trained by ERM on ``n = alpha d`` samples (any loss of :mod:`hdtheor
 penalty ``(lam / 2) |w|^2``; the conventions of :mod:`hdtheory.models.erm`).
 
 **Deterministic equivalent given the weights.** By the layer-wise Gaussian equivalence (Schröder et
-al. 2023, their linearised population covariances; Schröder et al. 2024, their closed-form
-covariance of the features of Gaussian rainbow networks, in the form with one variance per layer),
-the features are equivalent to Gaussian ones with the covariances, conditioned on the weights,
+al. 2023, the linearised population covariances of their conjectured error universality; Schröder
+et al. 2024, the closed-form feature covariance of Gaussian rainbow networks, in the form with the
+preactivation variance averaged over the units of a layer), the features are equivalent to
+Gaussian ones with the covariances, conditioned on the weights,
 
 .. math::
     A_l = W_l \Omega_{l-1} W_l^T / d_{l-1},\quad r_l = \mathrm{tr} A_l / d_l,\quad
