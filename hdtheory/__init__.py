@@ -21,7 +21,7 @@ _ATTRIBUTES = {
     ".dynamics": ("Committee",),
     ".models": (
         "ERM", "BayesGLM", "Spiked", "GCM", "KRR", "RandomFeatures", "SubspaceClustering", "Mixture",
-        "Multiclass", "MulticlassBayes",
+        "Multiclass", "MulticlassBayes", "DeepRandomFeatures",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from ._tune import Identity, Log, Softplus, Transform, TuneResult, tune
     from .dynamics import Committee
     from .models import ERM, GCM, KRR, BayesGLM, Mixture, Multiclass, MulticlassBayes, RandomFeatures, Spiked
-    from .models import SubspaceClustering
+    from .models import DeepRandomFeatures, SubspaceClustering
 
 __version__ = "0.1.0"
 
@@ -96,6 +96,7 @@ __all__ = [
     "Committee",
     "GCM",
     "RandomFeatures",
+    "DeepRandomFeatures",
     "KRR",
     "SubspaceClustering",
     "enable_cache",

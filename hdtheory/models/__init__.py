@@ -2,6 +2,7 @@
 
 from .bayes import BayesGLM
 from .clusters import SubspaceClustering
+from .deep_rf import DeepRandomFeatures
 from .erm import ERM, Overlaps
 from .gcm import GCM, RandomFeatures
 from .krr import KRR
@@ -11,8 +12,10 @@ from .spiked import Spiked
 
 MODELS = {"erm": ERM, "bayes-glm": BayesGLM, "spiked": Spiked}
 MODELS |= {"random-features": RandomFeatures, "krr": KRR, "subspace-clustering": SubspaceClustering}
+MODELS |= {"deep-random-features": DeepRandomFeatures}
 MODELS |= {"mixture": Mixture, "multiclass": Multiclass, "multiclass-bayes": MulticlassBayes}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
-__all__ += ["GCM", "RandomFeatures", "KRR", "SubspaceClustering", "Mixture", "Multiclass", "MulticlassBayes"]
+__all__ += ["GCM", "RandomFeatures", "DeepRandomFeatures", "KRR", "SubspaceClustering", "Mixture", "Multiclass"]
+__all__ += ["MulticlassBayes"]

@@ -198,20 +198,23 @@ RF_ACTIVATIONS = {
 FEATURE_MATRICES = ("gaussian", "orthogonal")
 
 
-def gaussian_equivalence(activation: str, order: int = 40, dtype=None):
-    r"""``(kappa_0, kappa_1, kappa_star)`` of an activation, by quadrature.
+def gaussian_equivalence(activation: str, order: int = 40, dtype=None, variance=1.0):
+    r"""``(kappa_0, kappa_1, kappa_star)`` of an activation at a preactivation variance, by quadrature.
 
-    For ``g ~ N(0, 1)``: ``kappa_0 = E sigma(g)``, ``kappa_1 = E g sigma(g)``,
-    ``kappa_star^2 = E sigma(g)^2 - kappa_0^2 - kappa_1^2`` (Mei and Montanari 2019; Gerace et al.
-    2020), so that ``sigma(F x / sqrt(d))`` is equivalent to ``kappa_0 + kappa_1 F x / sqrt(d) +
-    kappa_star xi``. A Gauss-Legendre panel rule with an edge at 0 (:func:`hdtheory.kernels.panel_rule`)
-    integrates the kinks of ReLU and sign exactly.
+    For ``u ~ N(0, r)``, ``r = variance``: ``kappa_0 = E sigma(u)``, ``kappa_1 = E[u sigma(u)] / r``
+    (``= E sigma'(u)``), ``kappa_star^2 = E sigma(u)^2 - kappa_0^2 - r kappa_1^2`` (Mei and Montanari
+    2019; Gerace et al. 2020 at ``r = 1``; Schröder et al. 2023 layer by layer), so that
+    ``sigma(F x / sqrt(d))`` with ``|F_i|^2 / d = r`` is equivalent to ``kappa_0 + kappa_1 F x / sqrt(d)
+    + kappa_star xi``. A Gauss-Legendre panel rule with an edge at 0
+    (:func:`hdtheory.kernels.panel_rule`) integrates the kinks of ReLU and sign exactly; the result is
+    differentiable in ``variance``.
     """
     sigma = RF_ACTIVATIONS[activation]
     g, w = kernels.panel_rule(jnp.zeros((1,), dtype or float), order)
-    s = sigma(g)
-    k0, k1, k2 = jnp.sum(w * s), jnp.sum(w * g * s), jnp.sum(w * s**2)
-    return k0, k1, jnp.sqrt(jnp.maximum(k2 - k0**2 - k1**2, 0.0))
+    scale = jnp.sqrt(jnp.asarray(variance, g.dtype))
+    s = sigma(scale * g)
+    k0, k1, k2 = jnp.sum(w * s), jnp.sum(w * g * s) / scale, jnp.sum(w * s**2)
+    return k0, k1, jnp.sqrt(jnp.maximum(k2 - k0**2 - scale**2 * k1**2, 0.0))
 
 
 def marchenko_pastur_rule(gamma, nodes: int):

@@ -14,6 +14,14 @@ noiseless ``sign(z)`` (classification channels) or the mean squared error agains
 channel), as ``RandomFeatures.observables`` defines it; ``m`` and ``q``, the empirical
 ``E[z w.v] / sqrt(p)`` and ``E[(w.v)^2] / p`` on the same inputs; ``train_loss``.
 
+**Deep random features** (:class:`~hdtheory.DeepRandomFeatures`). The weights ``W_l`` are those the
+theory draws at dimension ``d`` from its ``seed`` (:func:`hdtheory.models.deep_rf.deep_weights`), the
+same for every simulation seed: the theory is the deterministic equivalent given the weights. For
+``d`` other than ``theory.d`` the weights, and the theory to compare with, are those of
+``dataclasses.replace(theory, d=d)``. Per simulation seed: a teacher, ``n = round(alpha d)`` inputs,
+the features ``h_L`` of the module docstring of :mod:`hdtheory.models.deep_rf`, the fit and the
+observables as for random features (the fields ``w.h_L / sqrt(d_L)``).
+
 **Kernel ridge regression** (:class:`~hdtheory.KRR` with a finite ``modes = P``). ``n`` samples of
 ``psi ~ N(0, diag(k^-capacity))``, ``k = 1..P``, a teacher with ``beta*_k^2 eta_k =
 k^(-1 - 2 capacity source)`` and random signs, ``y = beta*.psi + sqrt(noise) xi``; the ridge estimator
@@ -29,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..models.deep_rf import DeepRandomFeatures, deep_weights, layer_activations, layer_widths
 from ..models.gcm import RF_ACTIVATIONS, RandomFeatures
 from ..models.krr import KRR
 from . import SimulationResult, simulate
@@ -55,26 +64,58 @@ def simulate_random_features(
         label_key, numpy_seed = jax.random.split(seed_key)
         rng = np.random.default_rng(np.asarray(jax.random.key_data(numpy_seed)))
         F = _projection(rng, p, d, theory.features)
-        w_star = rng.standard_normal(d)
-        w_star *= np.sqrt(float(theory.rho) * d) / np.linalg.norm(w_star)
-        X = rng.standard_normal((n, d))
-        y = np.asarray(model.channel.sample(label_key, jnp.asarray(X @ w_star / np.sqrt(d))))
-        V = sigma(X @ F.T / np.sqrt(d))
-        w = _fit_features(model, V, y)
-        X_test = rng.standard_normal((max(n, 4000), d))
-        z, field = X_test @ w_star / np.sqrt(d), sigma(X_test @ F.T / np.sqrt(d)) @ w / np.sqrt(p)
-        if model.channel.classification:
-            error = np.mean((field >= 0) != (z >= 0))
-        else:
-            error = np.mean((field - z) ** 2)
-        train_loss = model.loss_fn(jnp.asarray(y), jnp.asarray(V @ w / np.sqrt(p)))
-        samples.append({
-            "test_error": error,
-            "m": np.mean(z * field),
-            "q": np.mean(field**2),
-            "train_loss": float(jnp.mean(train_loss)),
-        })
+        samples.append(_features_erm(model, lambda X: sigma(X @ F.T / np.sqrt(d)), rng, label_key, d, n))
     return SimulationResult.from_samples(samples, d=d, n=n)
+
+
+@simulate.register
+def simulate_deep_random_features(
+    theory: DeepRandomFeatures, *, d: int | None = None, seeds: int = 4, key=None
+) -> SimulationResult:
+    """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.DeepRandomFeatures` (``d``: by default
+    ``theory.d``); see the module docstring."""
+    d = theory.d if d is None else d
+    _check_fit(theory, d, seeds)
+    key = jax.random.PRNGKey(0) if key is None else key
+    widths = layer_widths(theory.gammas, d)
+    activations = layer_activations(theory.activation, len(widths) - 1)
+    weights = [np.asarray(W) for W in deep_weights(jax.random.PRNGKey(theory.seed), widths)]
+    n = max(round(float(theory.alpha) * d), 1)
+    model = theory.gcm
+
+    def features(X):
+        h = X
+        for W, activation in zip(weights, activations):
+            h = np.asarray(RF_ACTIVATIONS[activation](jnp.asarray(h @ W.T / np.sqrt(W.shape[1]))))
+        return h
+
+    samples = []
+    for seed_key in jax.random.split(key, seeds):
+        label_key, numpy_seed = jax.random.split(seed_key)
+        rng = np.random.default_rng(np.asarray(jax.random.key_data(numpy_seed)))
+        samples.append(_features_erm(model, features, rng, label_key, d, n))
+    return SimulationResult.from_samples(samples, d=d, n=n)
+
+
+def _features_erm(model, features, rng, label_key, d: int, n: int) -> dict:
+    """One seed of ERM on ``features(X)`` (``n x p``) of inputs ``X ~ N(0, I_d)``: the teacher on the
+    sphere ``|w*|^2 = rho d``, the labels of ``model.channel``, the fit, and the observables on
+    ``max(n, 4000)`` fresh inputs (the module docstring)."""
+    w_star = rng.standard_normal(d)
+    w_star *= np.sqrt(float(model.rho) * d) / np.linalg.norm(w_star)
+    X = rng.standard_normal((n, d))
+    y = np.asarray(model.channel.sample(label_key, jnp.asarray(X @ w_star / np.sqrt(d))))
+    V = features(X)
+    p = V.shape[1]
+    w = _fit_features(model, V, y)
+    X_test = rng.standard_normal((max(n, 4000), d))
+    z, field = X_test @ w_star / np.sqrt(d), features(X_test) @ w / np.sqrt(p)
+    if model.channel.classification:
+        error = np.mean((field >= 0) != (z >= 0))
+    else:
+        error = np.mean((field - z) ** 2)
+    train_loss = model.loss_fn(jnp.asarray(y), jnp.asarray(V @ w / np.sqrt(p)))
+    return {"test_error": error, "m": np.mean(z * field), "q": np.mean(field**2), "train_loss": float(jnp.mean(train_loss))}
 
 
 def _fit_features(model, V, y):
