@@ -60,9 +60,12 @@ def simulate_erm(theory: ERM, *, d: int = 1000, seeds: int = 4, key=None) -> Sim
 
     Raises:
         ValueError: ``lam = 0`` with the logistic or hinge loss.
-        RuntimeError: Newton's method did not converge (logistic and Huber losses).
+        NotImplementedError: the hinge loss with a penalty other than the ridge.
+        RuntimeError: Newton's method or FISTA did not converge.
     """
     _check_fit(theory, d, seeds)
+    if theory.penalty != "ridge" and theory.loss == "hinge":
+        raise NotImplementedError(f"penalty={theory.penalty!r} with loss='hinge' is not simulated")
     key = jax.random.PRNGKey(0) if key is None else key
     n = max(round(float(theory.alpha) * d), 1)
     rows = bucket(n)
@@ -87,8 +90,6 @@ def _check_fit(theory: ERM, d: int, seeds: int) -> None:
     """The checks of a finite-size ERM fit: its size, and a minimiser that exists."""
     if float(theory.lam) == 0 and theory.loss in ("logistic", "hinge"):
         raise ValueError(f"lam=0 with loss={theory.loss!r} is not simulated (separable data)")
-    if theory.penalty != "ridge" and theory.loss == "hinge":
-        raise NotImplementedError(f"penalty={theory.penalty!r} with loss='hinge' is not simulated")
     check_size(d, seeds)
 
 
