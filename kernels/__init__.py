@@ -8,6 +8,8 @@
 - :mod:`~hdtheory.kernels.separability`: the separability threshold of a channel's labels.
 - :mod:`~hdtheory.kernels.calibration`: calibration metrics of a linear classifier's confidence.
 - :mod:`~hdtheory.kernels.activations`: activations with their Gaussian integrals (committee ODEs).
+- :mod:`~hdtheory.kernels.penalties`: elastic-net penalties with their proximal operators and the
+  weight side of ERM in closed form.
 - :mod:`~hdtheory.kernels.priors`: priors ``Z_0(B, A)`` and their scalar Bayes denoisers.
 """
 
@@ -22,6 +24,7 @@ from .calibration import (
 from .channels import CHANNELS, GLM_CHANNELS, Abs, Channel, Linear, Logit, Probit, Random, ReLU, Sign
 from .priors import PRIORS, GaussBernoulli, Gaussian, Prior, Rademacher
 from .losses import LOSSES, Hinge, Huber, Logistic, Loss, Square
+from .penalties import L1, PENALTIES, ElasticNet, Penalty, Ridge, WeightAverages
 from .multivariate import (
     cross_entropy,
     cross_entropy_prox,
@@ -59,6 +62,12 @@ __all__ = [
     "Logistic",
     "Hinge",
     "Huber",
+    "PENALTIES",
+    "Penalty",
+    "Ridge",
+    "L1",
+    "ElasticNet",
+    "WeightAverages",
     "hermite_rule",
     "gaussian_expectation",
     "gaussian_expectation_2d",

@@ -82,6 +82,12 @@ class Prior(eqx.Module):
     def sample(self, key, shape, dtype=None):
         """Independent draws from ``P0``."""
 
+    def gaussian_mixture(self) -> tuple[tuple, tuple]:
+        """``(weights, variances)`` of the prior as a centred Gaussian mixture
+        ``sum_k weights_k N(0, variances_k)`` (a variance 0 is a point mass at 0), where it is one;
+        the penalties' weight averages (:mod:`~hdtheory.kernels.penalties`) are closed forms for these."""
+        raise NotImplementedError(f"{type(self).__name__} is not a centred Gaussian mixture")
+
     def _rule(self, x, r, order: int):
         """Nodes and weights, shape ``(len(x), n)``, of ``E_z`` at each support point ``x``."""
         z, w = hermite_rule(order, x.dtype)
@@ -123,6 +129,9 @@ class Gaussian(Prior):
     def support(self, order: int, dtype=None):
         t, w = hermite_rule(order, dtype)
         return jnp.sqrt(self.rho) * t, w
+
+    def gaussian_mixture(self):
+        return (1.0,), (self.rho,)
 
     def sample(self, key, shape, dtype=None):
         return jnp.sqrt(self.rho) * jax.random.normal(key, shape, dtype or float)
@@ -189,6 +198,9 @@ class GaussBernoulli(Prior):
         t, w = hermite_rule(order, dtype)
         x = jnp.concatenate([jnp.zeros((1,), t.dtype), t])
         return x, jnp.concatenate([jnp.reshape(1 - self.rho, (1,)).astype(t.dtype), self.rho * w])
+
+    def gaussian_mixture(self):
+        return (1 - self.rho, self.rho), (0.0, 1.0)
 
     def _by_component(self, f, r, order: int, zero: bool = True):
         """``(1 - rho) E f(B_0, r) + rho E f(B_1, r)``, ``B_0 ~ N(0, r)`` (``x* = 0``; left out

@@ -6,7 +6,13 @@ r"""Empirical risk minimisation on isotropic Gaussian covariates: the replica fi
 
 .. math:: \sum_i l(y_i, w \cdot x_i / \sqrt{d}) + \frac{\lambda}{2} |w|^2 ,
 
-with ``lam`` multiplying the penalty as written (not divided by ``n``).
+with ``lam`` multiplying the penalty as written (not divided by ``n``). ``penalty`` replaces the
+ridge by another elastic net (:mod:`hdtheory.kernels.penalties`): ``lam |w|_1`` (``l1``, the LASSO)
+or ``lam (l1_ratio |w|_1 + (1 - l1_ratio) |w|^2 / 2)`` (``elastic-net``). The teacher's components
+are i.i.d. from ``prior``: ``gaussian``, ``N(0, rho)``, or ``gauss-bernoulli``, ``0`` with
+probability ``1 - sparsity`` and ``N(0, rho / sparsity)`` otherwise, so that ``|w*|^2 / d -> rho``
+either way. The teacher's local field is ``N(0, rho)`` for every prior, so the channel side does
+not see it; the ridge's weight side sees only ``rho``.
 
 **Order parameters.** ``m = w*.w / d``, ``q = |w|^2 / d`` and the variance ``V``; the conjugates
 ``mhat, qhat, Vhat``. The fixed point (Aubin et al. 2020, "Generalization error in high-dimensional
@@ -25,6 +31,10 @@ Loureiro et al. 2021 for the general Gaussian covariate model of which this is t
 
 with ``xi ~ N(0, 1)``, ``omega = sqrt(q) xi``, ``omega_0 = m / sqrt(q) xi``, ``V_0 = rho - m^2 / q``,
 ``Z_0`` the teacher channel's partition function and ``f = (prox_{V l(y, .)}(omega) - omega) / V``.
+With another penalty the first line is the weight side of
+:meth:`hdtheory.kernels.Penalty.weight_averages`: ``m = E[w* w_hat]``, ``q = E[w_hat^2]``,
+``V = E[d w_hat / d b]`` with ``w_hat = prox_{r / Vhat}(b / Vhat)``, ``b = mhat w* + sqrt(qhat) xi``,
+Gaussian averages of the soft threshold in closed form for both priors.
 **Quadrature.** The proximal map varies on a scale of order one in ``omega`` (a kink for the hinge
 and Huber losses, a smooth transition for the logistic one), that is ``1 / sqrt(q)`` in ``xi``, and
 ``q`` reaches a few hundred at small ``lam``. For the classification teachers (labels +-1), each
@@ -48,7 +58,10 @@ Otherwise, for the linear teacher, the ``(xi, label)`` integral is a product Gau
 of ``sign(w.x)`` against the noiseless and the noisy label for the sign and probit teachers, the mean
 squared error without and with the label noise for the linear teacher, no 1/2); ``train_loss``, the
 average training loss ``E l(y, prox_{V l}(omega))`` (penalty excluded); ``norm = sqrt(q)``;
-``angle = arccos(m / sqrt(rho q))``, the angle to the teacher in radians. For the classification
+``angle = arccos(m / sqrt(rho q))``, the angle to the teacher in radians;
+``weight_error = rho - 2 m + q``, the mean squared error of the weights per component
+``|w - w*|^2 / d``, and ``sparsity_hat``, the fraction of non-zero estimated weights
+``P(w_hat != 0)`` (one for the ridge). For the classification
 teachers also the calibration of the confidence ``sigmoid(omega / temperature)`` in the predicted
 label (:mod:`hdtheory.kernels.calibration`; Clarté et al. 2022): ``confidence`` (its mean), ``ece``
 (the expected calibration error), ``test_nll``, ``brier``, and ``ec_temperature``, the temperature at
@@ -128,6 +141,10 @@ def _check_minimiser_exists(theory) -> None:
         )
 
 
+_PRIORS = {name: kernels.PRIORS[name] for name in ("gaussian", "gauss-bernoulli")}
+"""The teacher priors whose weight averages are closed forms (centred Gaussian mixtures)."""
+
+
 class ERM(FixedPointTheory):
     """Regularised ERM with a convex loss on isotropic Gaussian data; see the module docstring."""
 
@@ -141,8 +158,16 @@ class ERM(FixedPointTheory):
     temperature: jax.Array = parameter(
         1.0, POSITIVE, "temperature T of the confidence sigmoid(w.x / sqrt(d) / T) (calibration only)"
     )
+    l1_ratio: jax.Array = parameter(
+        0.5, Interval(0.0, 1.0), "share of lam on |w|_1 (penalty=elastic-net only)"
+    )
+    sparsity: jax.Array = parameter(
+        0.1, Interval(0.0, 1.0, low_open=True), "fraction of non-zero teacher components (prior=gauss-bernoulli only)"
+    )
     loss: str = choice("logistic", kernels.LOSSES, "training loss")
     teacher: str = choice("sign", kernels.CHANNELS, "teacher channel")
+    penalty: str = choice("ridge", kernels.PENALTIES, "weight penalty, of strength lam")
+    prior: str = choice("gaussian", _PRIORS, "law of the teacher's components (second moment rho)")
     order: int = integer(96, Interval(8), "Gauss-Hermite nodes per axis (teacher=linear, no closed form)")
     panel_order: int = integer(40, Interval(4), "Gauss-Legendre nodes per panel (labels +-1)")
 
@@ -163,6 +188,26 @@ class ERM(FixedPointTheory):
     def channel(self) -> kernels.Channel:
         return kernels.CHANNELS[self.teacher](self.noise)
 
+    @property
+    def penalty_fn(self) -> kernels.Penalty:
+        if self.penalty == "elastic-net":
+            return kernels.ElasticNet(self.lam, self.l1_ratio)
+        return kernels.PENALTIES[self.penalty](self.lam)
+
+    @property
+    def teacher_prior(self) -> tuple[kernels.Prior, jax.Array]:
+        """``(prior, scale)``: the teacher's components are ``scale x`` with ``x ~ prior``
+        (:mod:`hdtheory.kernels.priors`; the Gauss-Bernoulli prior there has density and second
+        moment ``sparsity``, so ``scale^2 = rho / sparsity``)."""
+        prior = kernels.Gaussian(self.rho) if self.prior == "gaussian" else kernels.GaussBernoulli(self.sparsity)
+        return prior, jnp.sqrt(self.rho / prior.rho)
+
+    def weight_averages(self, mhat, qhat, Vhat) -> kernels.WeightAverages:
+        """The weight side: ``(m, q, V, P(w_hat != 0))`` at the conjugates (module docstring)."""
+        prior, scale = self.teacher_prior
+        weights, variances = prior.gaussian_mixture()
+        return self.penalty_fn.weight_averages(mhat, qhat, Vhat, weights, [scale**2 * v for v in variances])
+
     def init(self, kind: str = "uninformed") -> Overlaps:
         """A start for the solver; for ridge (square loss, linear teacher) the fixed point itself.
 
@@ -175,7 +220,7 @@ class ERM(FixedPointTheory):
         dtype = jnp.result_type(self.alpha, self.lam, self.rho, float)
         overlap = {"uninformed": 0.1, "informed": 0.9}[kind]
         one = jnp.ones((), dtype)
-        if type(self) is ERM and self.loss == "square" and self.teacher == "linear":
+        if type(self) is ERM and self.loss == "square" and self.teacher == "linear" and self.penalty == "ridge":
             return self._ridge_fixed_point(one)
         # The student's scale is the teacher's for a linear teacher, the labels' (+-1) otherwise.
         q = one if self.channel.classification else self.rho * one
@@ -313,13 +358,8 @@ class ERM(FixedPointTheory):
         return mhat, qhat, Vhat
 
     def update(self, state: Overlaps) -> Overlaps:
-        mhat, qhat, Vhat = self.conjugates(state)
-        precision = self.lam + Vhat
-        return Overlaps(
-            m=self.rho * mhat / precision,
-            q=(self.rho * mhat**2 + qhat) / precision**2,
-            V=1 / precision,
-        )
+        weights = self.weight_averages(*self.conjugates(state))
+        return Overlaps(m=weights.m, q=weights.q, V=weights.V)
 
     def separability_threshold(self, axis: str, steps: int = 100, tol: float | None = None):
         """``(alpha*, found, residual)``: the data are linearly separable, and the logistic and hinge
@@ -375,4 +415,6 @@ class ERM(FixedPointTheory):
             "train_loss": train_loss,
             "norm": jnp.sqrt(q),
             "angle": jnp.arccos(jnp.clip(m / jnp.sqrt(self.rho * q), -1.0, 1.0)),
+            "weight_error": self.rho - 2 * m + q,
+            "sparsity_hat": self.weight_averages(mhat, qhat, Vhat).nonzero,
         }

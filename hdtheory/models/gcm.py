@@ -85,6 +85,12 @@ class GCM(ERM):
     """Fraction of the modes at each eigenvalue (sums to one); ``None``: ``1 / P`` each."""
 
     def __check_init__(self):
+        if self.penalty != "ridge":
+            raise ParameterError(f"parameter 'penalty' must be ridge for GCM, got {self.penalty!r}")
+        if self.prior != "gaussian":
+            raise ParameterError(
+                f"parameter 'prior' must be gaussian for GCM (the teacher is given by 'theta2'), got {self.prior!r}"
+            )
         omega, theta2 = self.omega, self.theta2
         if omega.ndim != 1 or theta2.shape != omega.shape or (
             self.weights is not None and self.weights.shape != omega.shape
@@ -148,6 +154,13 @@ class GCM(ERM):
             q=self.average(jnp.where(positive, omega * (mhat**2 * theta2 + qhat * omega) / D**2, 0.0)),
             V=self.average(jnp.where(positive, omega / D, 0.0)),
         )
+
+    def observables(self, state: Overlaps) -> dict[str, jax.Array]:
+        """Those of :class:`~hdtheory.ERM` but its weight side's (``weight_error``, ``sparsity_hat``):
+        the student's weights live on the features, not on the teacher's space."""
+        observables = super().observables(state)
+        del observables["weight_error"], observables["sparsity_hat"]
+        return observables
 
     def mode_errors(self, state: Overlaps) -> jax.Array:
         """The excess squared error per mode, ``e_j`` of the module docstring (shape ``(P,)``)."""

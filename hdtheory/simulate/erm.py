@@ -1,28 +1,36 @@
 r"""Finite-``d`` simulations of regularised ERM on isotropic Gaussian data (:class:`~hdtheory.ERM`).
 
 **Setting** (that of :mod:`hdtheory.models.erm`). ``n = round(alpha d)`` samples
-``x_i ~ N(0, I_d)``; teacher weights drawn uniformly on the sphere ``|w*|^2 = rho d`` (the theory
-sees the teacher only through ``rho = lim |w*|^2 / d``; fixing the norm, rather than drawing
+``x_i ~ N(0, I_d)``; teacher weights with i.i.d. components from ``theory.prior`` (Gaussian, or
+Gauss-Bernoulli: zero with probability ``1 - sparsity``), rescaled onto the sphere
+``|w*|^2 = rho d`` (uniform on it for the Gaussian prior; fixing the norm, rather than drawing
 ``w* ~ N(0, rho I_d)``, removes an ``O(1 / sqrt(d))`` fluctuation of ``m`` that is no part of the
-theory); labels ``y_i`` drawn by ``theory.channel.sample`` from the teacher's field
+theory, which sees the norm only through ``rho = lim |w*|^2 / d``); labels ``y_i`` drawn by ``theory.channel.sample`` from the teacher's field
 ``z_i = w*.x_i / sqrt(d)``. The estimator is
 
 .. math:: \hat w = \arg\min_w \sum_i l(y_i, w \cdot x_i / \sqrt{d}) + \frac{\lambda}{2} |w|^2 ,
 
-with ``lam`` multiplying the penalty as written and ``l = theory.loss_fn``. Solvers: the square
-loss in closed form (a Cholesky solve); logistic and Huber by Newton's method on the weights
+with ``lam`` multiplying the penalty as written and ``l = theory.loss_fn``; the other penalties
+(``l1``, ``elastic-net``: ``theory.penalty_fn``) replace ``(lam / 2) |w|^2``. Solvers, for the
+ridge: the square loss in closed form (a Cholesky solve); logistic and Huber by Newton's method on the weights
 (Hessian ``X^T diag(l'') X / d + lam I``, backtracking line search on the objective, stopped when
 the gradient norm falls below 1e-10, 1e-5 in float32, of its value at ``w = 0``); hinge by
 scikit-learn's ``LinearSVC`` on the features ``x / sqrt(d)`` with ``C = 1 / lam``, whose objective
-``|w|^2 / 2 + C sum_i hinge`` is this one divided by ``lam``. ``lam = 0`` with the logistic or
-hinge loss (the data may be separable) is not simulated.
+``|w|^2 / 2 + C sum_i hinge`` is this one divided by ``lam``. The other penalties with a smooth loss
+(square, logistic, Huber): FISTA (Beck & Teboulle 2009) with the penalty's prox as the proximal
+step, step ``1 / L`` with ``L = max l'' |X|_2^2 / d``, restarted whenever the momentum points uphill
+(O'Donoghue & Candes 2015), stopped when the minimum-norm subgradient of the objective falls below
+1e-9 (1e-4 in float32) of the gradient of the loss at ``w = 0`` (a ``RuntimeError`` if not within
+``max_steps``); the hinge loss with them is not simulated (``NotImplementedError``). ``lam = 0``
+with the logistic or hinge loss (the data may be separable) is not simulated.
 
 **Observables**, per seed, named and normalised as in ``ERM.observables``: ``m = w*.w / d``,
 ``q = |w|^2 / d``; ``test_error`` and ``test_error_total`` from
 ``theory.channel.test_errors(m, q, |w*|^2 / d)``, the exact population errors of the fitted ``w``
 (its field on a fresh input is jointly Gaussian with the teacher's); ``train_loss``, the average
 training loss (penalty excluded); ``norm = sqrt(q)``; ``angle`` between ``w`` and ``w*`` in
-radians. ``V`` and the conjugates are not measured. One diagnostic is added:
+radians; ``weight_error = |w - w*|^2 / d`` and ``sparsity_hat``, the fraction of components of ``w``
+that are exactly zero. ``V`` and the conjugates are not measured. One diagnostic is added:
 ``test_error_empirical``, the excess test error measured on ``max(n', 10000)`` fresh samples (one
 held-out set, independent of the training sets, shared by the seeds; ``n'`` below): the 0-1 error of
 ``sign(w.x / sqrt(d))`` against the noiseless ``sign(z)`` for the classification channels, the
@@ -52,9 +60,12 @@ def simulate_erm(theory: ERM, *, d: int = 1000, seeds: int = 4, key=None) -> Sim
 
     Raises:
         ValueError: ``lam = 0`` with the logistic or hinge loss.
-        RuntimeError: Newton's method did not converge (logistic and Huber losses).
+        NotImplementedError: the hinge loss with a penalty other than the ridge.
+        RuntimeError: Newton's method or FISTA did not converge.
     """
     _check_fit(theory, d, seeds)
+    if theory.penalty != "ridge" and theory.loss == "hinge":
+        raise NotImplementedError(f"penalty={theory.penalty!r} with loss='hinge' is not simulated")
     key = jax.random.PRNGKey(0) if key is None else key
     n = max(round(float(theory.alpha) * d), 1)
     rows = bucket(n)
@@ -83,8 +94,9 @@ def _check_fit(theory: ERM, d: int, seeds: int) -> None:
 
 
 def _teacher(theory: ERM, key, d: int):
-    """The teacher ``w*``, uniform on the sphere ``|w*|^2 = rho d``."""
-    w_star = jax.random.normal(key, (d,))
+    """The teacher ``w*``: i.i.d. components from the prior, rescaled to ``|w*|^2 = rho d``."""
+    prior, _ = theory.teacher_prior
+    w_star = prior.sample(key, (d,))
     return jnp.sqrt(theory.rho * d) * w_star / jnp.linalg.norm(w_star)
 
 
@@ -101,6 +113,11 @@ def _draw_like(theory: ERM, key, w_star, n: int):
 def _fit(theory: ERM, X, y, weight=None):
     """The estimator on the samples of positive ``weight`` (all of them by default)."""
     weight = jnp.ones(X.shape[0], X.dtype) if weight is None else weight
+    if theory.penalty != "ridge":
+        w, converged = _fista(theory.loss_fn, theory.penalty_fn, X, y, weight, _CURVATURE[theory.loss])
+        if not converged:
+            raise RuntimeError(f"FISTA did not converge for {theory}")
+        return w
     if theory.loss == "square":  # the zero rows add nothing to X^T X and X^T y
         return _ridge(X, y, theory.lam)
     if theory.loss == "hinge":
@@ -176,6 +193,46 @@ def _newton(loss, X, y, weight, lam, max_steps: int = 100, max_backtracks: int =
     return w, jnp.isfinite(f) & (jnp.linalg.norm(g) <= tol * g0_norm)
 
 
+_CURVATURE = {"square": 1.0, "huber": 1.0, "logistic": 0.25}
+"""The largest second derivative of each smooth loss in its second argument."""
+
+
+@eqx.filter_jit
+def _fista(loss, penalty, X, y, weight, curvature, max_steps: int = 100_000):
+    """FISTA with restarts from ``w = 0`` on the ``weight``-ed samples (module docstring); returns
+    ``(w, converged)``."""
+    d = X.shape[1]
+    dtype = X.dtype
+    tol = 1e-9 if jnp.finfo(dtype).bits >= 64 else 1e-4
+    step = d / (curvature * jnp.linalg.norm(X, 2) ** 2)
+    l1, l2 = penalty.strengths
+    grad = jax.grad(lambda w: jnp.sum(weight * loss(y, X @ w / jnp.sqrt(d))))
+
+    def violation(w):
+        """The minimum-norm subgradient of the objective at ``w``."""
+        g = grad(w) + l2 * w
+        return jnp.linalg.norm(jnp.where(w != 0, g + l1 * jnp.sign(w), jnp.maximum(jnp.abs(g) - l1, 0.0)))
+
+    w0 = jnp.zeros(d, dtype)
+    scale = jnp.linalg.norm(grad(w0))
+
+    def running(carry):
+        w, _, _, i, residual = carry
+        return (residual > tol * scale) & (i < max_steps)
+
+    def iterate(carry):
+        w, z, t, i, _ = carry
+        w_new = penalty.prox(z - step * grad(z), step)
+        restart = jnp.vdot(z - w_new, w_new - w) > 0
+        t_new = jnp.where(restart, 1.0, (1 + jnp.sqrt(1 + 4 * t**2)) / 2)
+        z_new = jnp.where(restart, w_new, w_new + (t - 1) / t_new * (w_new - w))
+        return w_new, z_new, t_new, i + 1, violation(w_new)
+
+    carry = (w0, w0, jnp.ones((), dtype), 0, violation(w0))
+    w, _, _, _, residual = jax.lax.while_loop(running, iterate, carry)
+    return w, residual <= tol * scale
+
+
 @eqx.filter_jit
 def _observables(theory: ERM, w, w_star, X, y, weight, X_test) -> dict[str, jax.Array]:
     d = w.shape[0]
@@ -195,6 +252,8 @@ def _observables(theory: ERM, w, w_star, X, y, weight, X_test) -> dict[str, jax.
         "train_loss": jnp.sum(weight * theory.loss_fn(y, X @ w / jnp.sqrt(d))) / jnp.sum(weight),
         "norm": jnp.sqrt(q),
         "angle": jnp.arccos(jnp.clip(m / jnp.sqrt(rho * q), -1.0, 1.0)),
+        "weight_error": jnp.sum((w - w_star) ** 2) / d,
+        "sparsity_hat": jnp.mean(w != 0, dtype=w.dtype),
     }
 
 
