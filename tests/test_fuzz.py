@@ -236,6 +236,67 @@ def test_erm_logistic_sign(alpha, lam, rho, noise, temperature):
 
 
 # --------------------------------------------------------------------------------------------------
+# ERM with a sparse teacher and an l1 or elastic-net penalty (the LASSO), every bound of the weights.
+
+
+@pytest.mark.parametrize("penalty", ["l1", "elastic-net"])
+@fuzz(20)
+@given(
+    alpha=positive(1e-3, 1e3),
+    lam=positive(1e-6, 1e4),
+    rho=positive(1e-3, 1e3),
+    noise=nonnegative(1e-8, 1e3),
+    sparsity=st.one_of(st.sampled_from([1e-4, 1.0]), log_uniform(1e-4, 1.0)),
+    l1_ratio=st.one_of(st.sampled_from([0.0, 1e-6, 1.0]), st.floats(0.0, 1.0)),
+)
+def test_erm_sparse_penalties(penalty, alpha, lam, rho, noise, sparsity, l1_ratio):
+    params = dict(alpha=alpha, lam=lam, rho=rho, noise=noise, sparsity=sparsity, l1_ratio=l1_ratio,
+                  loss="square", teacher="linear", penalty=penalty, prior="gauss-bernoulli")
+    theory = build(hd.ERM, **params)
+    if theory is None:
+        return
+    sol = hd.solve(theory)
+    if not finite_or_flagged("ERM", params, sol):
+        return
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    # The labels are positively correlated with the teacher's field, so m >= 0; m^2 <= rho q
+    # (Cauchy-Schwarz); the weights' error |w - w*|^2 / d is non-negative and at most rho + q
+    # (m >= 0); a fraction of non-zero weights is a probability; V = P(w != 0) / (Vhat + lam_2) > 0
+    # unless every weight is zero.
+    within("ERM", params, obs, "m", 0.0, math.inf)
+    assert obs["m"] ** 2 <= rho * obs["q"] * (1 + 1e-9) + 1e-300, f"ERM({params}): m^2 > rho q; {_shown(obs)}"
+    within("ERM", params, obs, "weight_error", 0.0, rho + obs["q"])
+    within("ERM", params, obs, "sparsity_hat", 0.0, 1.0)
+    within("ERM", params, obs, "V", 0.0, math.inf)
+    within("ERM", params, obs, "test_error", 0.0, math.inf)
+
+
+# --------------------------------------------------------------------------------------------------
+# The separability threshold: t = 0 gives h <= E(-Z)_+^2 = 1/2, so alpha* >= 2 for every channel.
+
+
+@pytest.mark.parametrize("teacher", ["sign", "probit", "logistic"])
+@fuzz(20)
+@given(rho=positive(1e-3, 1e3), noise=st.data())
+def test_separability_threshold_bounds(teacher, rho, noise):
+    noise = noise.draw(probability() if teacher == "sign" else nonnegative(1e-8, 1e3))
+    params = dict(rho=rho, noise=noise, teacher=teacher, loss="logistic", lam=1.0)
+    theory = build(hd.ERM, **params)
+    if theory is None:
+        return
+    result = hd.threshold(theory, "alpha", "separability")
+    where = f"separability of ERM({params})"
+    if not bool(result.found):
+        assert np.isnan(float(result.value)), f"{where}: not found but value {float(result.value)}"
+        return
+    value = float(result.value)
+    assert value >= 2 * (1 - 1e-9), f"{where}: alpha* = {value} < 2"
+    # A deterministic label is separable at every alpha.
+    if noise == 0:
+        assert value == math.inf, f"{where}: alpha* = {value} for a noiseless teacher"
+
+
+# --------------------------------------------------------------------------------------------------
 # Ridge against the Marchenko-Pastur closed form, in float64 and float32.
 
 
