@@ -5,6 +5,8 @@
   probabilities, proximal operators with a matrix step (softmax cross-entropy, square).
 - :mod:`~hdtheory.kernels.losses`: losses with their proximal operators and derivatives.
 - :mod:`~hdtheory.kernels.channels`: teacher channels ``Z(y, omega, V)`` and label quadratures.
+- :mod:`~hdtheory.kernels.resampling`: laws of sample weights (bootstrap, subsampling) and the channel
+  side of two learners trained on the same data.
 - :mod:`~hdtheory.kernels.calibration`: calibration metrics of a linear classifier's confidence.
 - :mod:`~hdtheory.kernels.activations`: activations with their Gaussian integrals (committee ODEs).
 - :mod:`~hdtheory.kernels.priors`: priors ``Z_0(B, A)`` and their scalar Bayes denoisers.
