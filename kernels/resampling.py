@@ -14,8 +14,8 @@ zero at ``p = 0`` (a sample left out does not move its field). :func:`weighted_o
 ``f_p`` and ``f_p^2`` over ``p``.
 
 **Two learners on the same data** (Loureiro et al. 2022, "Fluctuations, bias, variance & ensemble
-of learners", Sec. 3; Clarté et al. 2024, "Analysis of bootstrap and subsampling in high-dimensional
-regularized regression", Sec. 3): the fields of a sample under the teacher and the two learners,
+of learners"; Clarté et al. 2024, "Analysis of bootstrap and subsampling in high-dimensional
+regularized regression"): the fields of a sample under the teacher and the two learners,
 ``(z, omega_a, omega_b)``, are jointly Gaussian with covariance
 ``[[rho, m_a, m_b], [m_a, q_a, q_ab], [m_b, q_ab, q_b]]``; their weights ``p_a, p_b`` are
 independent of each other and of the data. The cross conjugate is

@@ -103,6 +103,12 @@ def test_the_plain_estimator_is_erm():
     for key in ("m", "q", "V"):
         np.testing.assert_allclose(float(sol.observables[key]), ref[key], rtol=1e-8, err_msg=key)
     assert abs(float(sol.observables["resample_variance"])) < 1e-8 * ref["q"]
+    # Subsamples of a fraction f vary by (1 - f) / f times the variance at n samples when that is
+    # of order 1 / n (the sample mean's finite-population factor): at alpha = 400 the rescaled
+    # ratio is one to O(1 / alpha), the plain one (1 - f) / f = 1/4.
+    out = hdtheory.solve(Resample(scheme="subsample", fraction=0.8, alpha=400.0, lam=0.05, noise=0.5)).observables
+    assert abs(float(out["rescaled_ratio"]) - 1) < 0.01
+    assert abs(float(out["variance_ratio"]) - 0.25) < 0.01
 
 
 def test_cross_kernel_against_closed_forms_and_erm():

@@ -10,9 +10,9 @@ with i.i.d. weights ``p_i`` drawn by the ``scheme``: ``bootstrap`` (pairs bootst
 the limit of the multinomial counts of ``n`` draws with replacement, truncated to ``0..19``, a mass
 below 1e-19 left out), ``subsample`` (``p ~ Bernoulli(fraction)``), ``full`` (``p = 1``, the plain
 estimator). Clarté et al. 2024, "Analysis of bootstrap and subsampling in high-dimensional
-regularized regression" (UAI), Sec. 2-3, write the resampling schemes as this weighted ERM; the
+regularized regression" (2024), write the resampling schemes as this weighted ERM; the
 equations below are those of Loureiro et al. 2022, "Fluctuations, bias, variance & ensemble of
-learners: exact asymptotics for convex losses in high dimension" (ICML), Sec. 3, for two learners
+learners: exact asymptotics for convex losses in high dimension" (ICML) for two learners
 on one data set, specialised to isotropic covariates and to learners that differ by their weights.
 Both papers use ``alpha = n / d`` and a penalty ``(lam / 2) |w|^2`` on the summed loss, as here.
 
@@ -50,7 +50,9 @@ pairs bootstrap overestimates, by a large factor at small ``alpha``). For ``subs
 ``resample_variance_rescaled = f / (1 - f) * resample_variance`` and its ``rescaled_ratio``: a
 subsample of ``f n`` samples (without replacement) has the variance of ``f n`` samples, and its
 spread over subsamples a finite-population factor ``1 - f``, so that a variance of order ``1 / n``
-is ``f / (1 - f)`` times the subsamples' spread (``inf`` at ``fraction = 1``). For isotropic
+is ``f / (1 - f)`` times the subsamples' spread (``inf`` at ``fraction = 1``); the ratio tends to
+one as ``alpha`` grows. (The plotting code in Clarté et al.'s repository divides by ``1 - f``
+alone: the variance at ``f n`` samples, ``1 / f`` times this.) For isotropic
 inputs the variance of the prediction ``w.x / sqrt(d)`` at a fresh input is that of the weights
 per coordinate, so these are the predictions' variances too. The bagged ensemble of ``M`` learners
 on one data set, ``w_M = (1 / M) sum_k w_k``, has ``m`` and
@@ -226,7 +228,7 @@ class Resample(FixedPointTheory):
         }
         if self.scheme == "subsample":
             f = self.fraction
-            factor = jnp.where(f < 1, f / jnp.where(f < 1, 1 - f, 1.0), jnp.inf)
-            rescaled = jnp.where(f < 1, factor * resample_variance, jnp.inf)
+            # The factor is kept finite at f = 1, where the result is inf, so that derivatives stay finite.
+            rescaled = jnp.where(f < 1, f / jnp.where(f < 1, 1 - f, 1.0) * resample_variance, jnp.inf)
             out |= {"resample_variance_rescaled": rescaled, "rescaled_ratio": rescaled / true_variance}
         return out
