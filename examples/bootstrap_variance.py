@@ -7,7 +7,7 @@ variance of the full-data estimator over data sets (``true_variance``) and over 
 resamplings of one data set (``resample_variance``), per coordinate; right: their ratio, one where
 the bootstrap is right. It is far from one at alpha of order one (an overestimate near the
 interpolation threshold of ridge, an underestimate below it) and tends to one as alpha grows.
-Each curve is one vmapped solve; finite-size simulations (``hdtheory.simulate``, learners on
+Each curve is one compiled program; finite-size simulations (``hdtheory.simulate``, learners on
 bootstrap resamplings of each data set) are drawn on top. Writes bootstrap_variance.png.
 Run: python examples/bootstrap_variance.py [--quick]
 """
@@ -44,7 +44,9 @@ def main(points: int, d: int, seeds: int, out: str) -> None:
             obs = solution.observables
             return obs["true_variance"], obs["resample_variance"], solution.converged
 
-        true, boot, converged = jax.jit(jax.vmap(variances))(alphas)
+        # One compiled program per curve; lax.map rather than vmap: the two-learner integral holds a
+        # large grid of proximal operators, and a batch of them runs slower than one after another.
+        true, boot, converged = jax.jit(lambda a: jax.lax.map(variances, a))(alphas)
         a = alphas[converged]
         line = left.loglog(a, true[converged], label=f"{name}: true")[0]
         color = line.get_color()

@@ -30,6 +30,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from .channels import Sign
 from .multivariate import psd_cholesky
 from .quadrature import hermite_rule, panel_rule
 
@@ -94,8 +95,8 @@ def cross_average(channel, f_a, f_b, rho, m_a, q_a, m_b, q_b, q_ab, order: int =
     ``f_a`` and ``f_b`` map broadcastable arrays ``(y, omega)`` to an array (a learner's output
     function, averaged over its weights). The teacher's field is integrated first, ``z = sqrt(rho) t``:
     for the classification channels, whose ``P(y | z)`` jumps or turns at ``z = 0``, by Gauss-Legendre
-    panels in ``t`` (``panel_order`` nodes each) with edges at 0 and at ``+-8`` times the channel's
-    width; for the others by a Gauss-Hermite rule and the channel's label quadrature. Given ``z`` the
+    panels in ``t`` (``panel_order`` nodes each) with edges at 0 and, but for the sign teacher's
+    step, at ``+-8`` times the channel's width; for the others by a Gauss-Hermite rule and the channel's label quadrature. Given ``z`` the
     two students' fields are Gaussian about ``(m_a, m_b) z / rho`` with covariance
     ``[[q_a - m_a^2 / rho, q_ab - m_a m_b / rho], [., q_b - m_b^2 / rho]]``, integrated by a product
     Gauss-Hermite rule of ``order`` nodes per axis through its Cholesky factor (a singular one, two
@@ -104,8 +105,11 @@ def cross_average(channel, f_a, f_b, rho, m_a, q_a, m_b, q_b, q_ab, order: int =
     dtype = jnp.result_type(rho, m_a, q_a, m_b, q_b, q_ab, float)
     tiny = jnp.finfo(dtype).tiny
     if channel.classification:
-        width = 8 * channel.transition_width(jnp.asarray(tiny, dtype)) / jnp.sqrt(rho)
-        t, w_t = panel_rule(jnp.stack([-width, jnp.zeros_like(width), width]), panel_order)
+        edges = jnp.zeros(1, dtype)
+        if not isinstance(channel, Sign):  # the sign teacher's P(y | z) is a step: no width to resolve
+            width = 8 * channel.transition_width(jnp.asarray(tiny, dtype)) / jnp.sqrt(rho)
+            edges = jnp.stack([-width, jnp.zeros_like(width), width])
+        t, w_t = panel_rule(edges, panel_order)
         y = jnp.asarray(channel.labels, dtype)
         z = jnp.sqrt(rho) * t
         w = w_t[:, None] * channel.partition(y, z[:, None], tiny)  # (T, 2)

@@ -136,6 +136,25 @@ def test_cross_kernel_against_closed_forms_and_erm():
     np.testing.assert_allclose(float(same), float(qhat), rtol=1e-7)
 
 
+def test_cross_kernel_gradient():
+    """The logistic two-learner integral under the bootstrap, differentiated in the overlaps, the
+    variance and the cross overlap, against central differences."""
+    law = WeightLaw.poisson()
+
+    def kernel(x):
+        m, q, V, q_ab = x
+        return cross_conjugate(Sign(0.1), Logistic(), 1.0, (m, q, V, law), (m, q, V, law), q_ab, 16, 16)
+
+    x = jnp.asarray([0.8, 1.1, 1.3, 0.9])
+    value_and_grad = jax.jit(jax.value_and_grad(kernel))
+    grad = np.asarray(value_and_grad(x)[1])
+    h = 1e-5
+    for i in range(4):
+        e = h * np.eye(4)[i]
+        fd = (float(value_and_grad(x + e)[0]) - float(value_and_grad(x - e)[0])) / (2 * h)
+        assert abs(grad[i] - fd) < 1e-7 * (1 + abs(fd)), (i, grad[i], fd)
+
+
 SIMULATED = ("m", "q", "full_m", "full_q", "q_ab", "true_variance", "resample_variance", "ensemble_error")
 
 
