@@ -40,6 +40,13 @@ independent data sets have ``qhat_ab = 0``, so ``q_ab = m^2 / rho``. For the squ
 channel integrals are in closed form: ``f = c_p (y - omega)``, ``c_p = p / (1 + p V)``, so that
 ``qhat_ab = alpha (E c_p)^2 (E y^2 - 2 (m / rho) E[z y] + q_ab)``.
 
+**Quadrature.** One learner's integrals are ERM's (panels at the teacher's and the prox's
+transitions; the conjugates to ~1e-10 at the default orders). The two-learner integral
+(``cross_order`` nodes per axis: Legendre panels in the teacher's field, Gauss-Hermite in the
+students' residual fields) is accurate to ~1e-9 where the residual spread ``sqrt(q - m^2 / rho)`` is
+a few times the prox's scale or less, and to ~1e-4 where it is ten times that (``q`` of tens at
+small ``V``: little regularisation, few samples); raise ``cross_order`` there.
+
 **Observables.** The resampled learner's ``m, q, V, test_error, test_error_total`` (ERM's
 conventions) and the full-data estimator's ``full_m, full_q, full_V, full_test_error``; ``q_ab``;
 ``true_variance = full_q - full_m^2 / rho``, the variance over data sets of the full-data
