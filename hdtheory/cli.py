@@ -109,7 +109,7 @@ def _value(key: str, field, value: str):
     """A number for a scalar parameter, a tuple for an array parameter (its default is a tuple).
 
     ``inf`` and ``nan`` are accepted only where the default is that value (``features=inf``: the
-    kernel limit)."""
+    kernel limit), and ``inf`` where the domain holds it (``M=inf``: an infinite ensemble)."""
     import numpy as np
 
     domain = field.metadata["domain"]
@@ -128,7 +128,7 @@ def _value(key: str, field, value: str):
         raise UsageError(f"parameter {key!r} takes one number in {domain}, got {value!r} "
                          "(a grid of values: hdtheory sweep)")
     for number in numbers:
-        if not math.isfinite(number) and number != field.default:
+        if not math.isfinite(number) and number != field.default and not (domain.infinite and math.isinf(number)):
             raise UsageError(f"parameter {key!r} must be a finite number in {domain}, got {value!r}")
     return numbers if array else numbers[0]
 

@@ -6,6 +6,8 @@
 - :mod:`~hdtheory.kernels.losses`: losses with their proximal operators and derivatives.
 - :mod:`~hdtheory.kernels.channels`: teacher channels ``Z(y, omega, V)`` and label quadratures.
 - :mod:`~hdtheory.kernels.separability`: the separability threshold of a channel's labels.
+- :mod:`~hdtheory.kernels.resampling`: laws of sample weights (bootstrap, subsampling) and the channel
+  side of two learners trained on the same data.
 - :mod:`~hdtheory.kernels.calibration`: calibration metrics of a linear classifier's confidence.
 - :mod:`~hdtheory.kernels.activations`: activations with their Gaussian integrals (committee ODEs).
 - :mod:`~hdtheory.kernels.penalties`: elastic-net penalties with their proximal operators and the

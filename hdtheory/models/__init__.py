@@ -8,14 +8,16 @@ from .gcm import GCM, RandomFeatures
 from .krr import KRR
 from .mixture import Mixture
 from .multiclass import Multiclass, MulticlassBayes
+from .resample import Resample
 from .spiked import Spiked
 
 MODELS = {"erm": ERM, "bayes-glm": BayesGLM, "spiked": Spiked}
 MODELS |= {"random-features": RandomFeatures, "krr": KRR, "subspace-clustering": SubspaceClustering}
 MODELS |= {"deep-random-features": DeepRandomFeatures}
 MODELS |= {"mixture": Mixture, "multiclass": Multiclass, "multiclass-bayes": MulticlassBayes}
+MODELS |= {"resample": Resample}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
 __all__ += ["GCM", "RandomFeatures", "DeepRandomFeatures", "KRR", "SubspaceClustering", "Mixture", "Multiclass"]
-__all__ += ["MulticlassBayes"]
+__all__ += ["MulticlassBayes", "Resample"]

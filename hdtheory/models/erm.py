@@ -328,7 +328,8 @@ class ERM(FixedPointTheory):
                 return None
             second, cross = moments
             s2 = jnp.where(inside, second - 2 * m / rho * cross + q, jnp.nan)
-            return alpha * cross / (rho * (1 + V)), alpha * s2 / (1 + V) ** 2, alpha / (1 + V), 0.5 * s2 / (1 + V) ** 2
+            slope, square, loss = self._square_coefficients(V)
+            return alpha * cross / rho * slope, alpha * s2 * square, alpha * slope, 0.5 * s2 * loss
         if not isinstance(self.channel, kernels.Linear):
             return None
         s2 = jnp.where(inside, rho + self.noise - 2 * m + q, jnp.nan)
@@ -337,6 +338,23 @@ class ERM(FixedPointTheory):
             return None
         slope, square, loss = averages
         return alpha * slope, alpha * square, alpha * slope, loss
+
+    def _square_coefficients(self, V):
+        """``(c_1, c_2, c_l)``: the square loss's ``f = c (y - omega)`` with ``c = 1 / (1 + V)``, and
+        ``c_1 = E c``, ``c_2 = E c^2``, ``c_l = E c^2`` (the coefficient of ``(y - omega)^2 / 2`` in
+        the training loss) over the samples; a weighted learner averages them over its weights."""
+        c = 1 / (1 + V)
+        return c, c**2, c**2
+
+    def _outputs(self, y, omega, V):
+        """``(f, f^2)`` with ``f = (prox_{V l(y, .)}(omega) - omega) / V``: the output function and
+        its square as the conjugates average them (a weighted learner averages over its weights)."""
+        f = (self.loss_fn.prox(y, omega, V) - omega) / V
+        return f, f**2
+
+    def _train_loss(self, y, omega, V):
+        """The training loss of a sample at the fixed point, ``l(y, prox_{V l(y, .)}(omega))``."""
+        return self.loss_fn(y, self.loss_fn.prox(y, omega, V))
 
     def conjugates(self, state: Overlaps):
         """``(mhat, qhat, Vhat)`` at a state.
@@ -350,10 +368,10 @@ class ERM(FixedPointTheory):
         if closed is not None:
             return closed[:3]
         y, omega, w, dw = self._channel_terms(state)
-        f = (self.loss_fn.prox(y, omega, V) - omega) / V
+        f, f2 = self._outputs(y, omega, V)
         xi = omega / jnp.sqrt(q)
         mhat = self.alpha * jnp.sum(dw * f)
-        qhat = self.alpha * jnp.sum(w * f**2)
+        qhat = self.alpha * jnp.sum(w * f2)
         Vhat = -self.alpha / jnp.sqrt(q) * jnp.sum((xi * w - m / jnp.sqrt(q) * dw) * f)
         return mhat, qhat, Vhat
 
@@ -388,7 +406,7 @@ class ERM(FixedPointTheory):
         closed = self._closed_form(state)
         if closed is None:
             y, omega, w, _ = self._channel_terms(state)
-            train_loss = jnp.sum(w * self.loss_fn(y, self.loss_fn.prox(y, omega, V)))
+            train_loss = jnp.sum(w * self._train_loss(y, omega, V))
         else:
             train_loss = closed[3]
         test_error, test_error_total = self.channel.test_errors(m, q, self.rho)

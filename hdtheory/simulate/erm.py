@@ -111,15 +111,16 @@ def _draw_like(theory: ERM, key, w_star, n: int):
 
 
 def _fit(theory: ERM, X, y, weight=None):
-    """The estimator on the samples of positive ``weight`` (all of them by default)."""
+    """The estimator on the samples weighted by ``weight`` (all of them with weight one by default;
+    the hinge loss takes the first ``sum(weight)`` samples, weights zero or one and the ones first)."""
     weight = jnp.ones(X.shape[0], X.dtype) if weight is None else weight
     if theory.penalty != "ridge":
         w, converged = _fista(theory.loss_fn, theory.penalty_fn, X, y, weight, _CURVATURE[theory.loss])
         if not converged:
             raise RuntimeError(f"FISTA did not converge for {theory}")
         return w
-    if theory.loss == "square":  # the zero rows add nothing to X^T X and X^T y
-        return _ridge(X, y, theory.lam)
+    if theory.loss == "square":
+        return _ridge(X, y, weight, theory.lam)
     if theory.loss == "hinge":
         n = int(jnp.sum(weight))
         return _svm(X[:n], y[:n], float(theory.lam))
@@ -130,10 +131,11 @@ def _fit(theory: ERM, X, y, weight=None):
 
 
 @jax.jit
-def _ridge(X, y, lam):
+def _ridge(X, y, weight, lam):
+    """The minimiser of ``sum_i weight_i (y_i - w.x_i / sqrt(d))^2 / 2 + (lam / 2) |w|^2``."""
     d = X.shape[1]
-    hessian = X.T @ X / d + lam * jnp.eye(d, dtype=X.dtype)
-    return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(hessian), X.T @ y / jnp.sqrt(d))
+    hessian = (X.T * weight) @ X / d + lam * jnp.eye(d, dtype=X.dtype)
+    return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(hessian), X.T @ (weight * y) / jnp.sqrt(d))
 
 
 def _svm(X, y, lam: float):
