@@ -31,7 +31,7 @@ CASES = [
     (lambda: hd.sweep(RIDGE, {}), "axes must be a non-empty mapping"),
     (lambda: hd.sweep(RIDGE, {"alpha": [1.0]}, budget=(0, 5)), "budget must be two integers >= 1"),
     (lambda: hd.sweep(RIDGE, {"alpha": [1.0]}, chunk_size=0), "chunk_size must be None or an integer >= 1"),
-    (lambda: hd.sweep(COMMITTEE, {"lr": [1.0]}), "sweep needs a FixedPointTheory"),
+    (lambda: hd.sweep(COMMITTEE, {"lr": [1.0]}), "sweeping an ODE theory needs the final time t1"),
     # tune
     (lambda: hd.tune(RIDGE, "no_such_observable", {"lam": "log"}), "objective must be one of .*test_error"),
     (lambda: hd.tune(COMMITTEE, "no_such_observable", {"lr": "log"}, t1=1.0), "objective must be one of .*eg"),

@@ -148,7 +148,9 @@ def test_donoho_tanner_phase_transition(delta):
         errors, solution = [], "uninformed"
         for lam in (1e-1, 1e-2, 1e-3):
             theory = ERM(**SPARSE, penalty="l1", sparsity=factor * eps, alpha=delta, lam=lam, noise=0.0)
-            solution = hd.solve(theory, solution)
+            # Above the curve at lam = 1e-3 Newton's method needs about 110 steps from the last
+            # solution (its steps are mostly damped there): a larger budget than the default 100.
+            solution = hd.solve(theory, solution, max_steps=400)
             assert bool(solution.converged), (factor, lam)
             errors.append(float(solution.observables["weight_error"]))
         if factor < 1:
