@@ -20,7 +20,7 @@ _ATTRIBUTES = {
     ".dynamics": ("Committee",),
     ".models": (
         "ERM", "BayesGLM", "Spiked", "GCM", "KRR", "RandomFeatures", "SubspaceClustering", "Mixture",
-        "Multiclass", "MulticlassBayes",
+        "Multiclass", "MulticlassBayes", "MultiIndex",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from ._tune import Identity, Log, Softplus, Transform, TuneResult, tune
     from .dynamics import Committee
     from .models import ERM, GCM, KRR, BayesGLM, Mixture, Multiclass, MulticlassBayes, RandomFeatures, Spiked
-    from .models import SubspaceClustering
+    from .models import MultiIndex, SubspaceClustering
 
 __version__ = "0.1.0"
 
@@ -94,6 +94,7 @@ __all__ = [
     "RandomFeatures",
     "KRR",
     "SubspaceClustering",
+    "MultiIndex",
     "enable_cache",
     "disable_cache",
     "Mixture",
