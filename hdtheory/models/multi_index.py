@@ -224,6 +224,14 @@ class MultiIndex(FixedPointTheory):
     def _fn(self, z):
         return self.link_fn(z) if self.link == "custom" else self._spec.fn(z)
 
+    def sample_labels(self, key, z):
+        """Labels of the fields ``z`` ``(..., k)``: ``g(z)`` plus Gaussian noise, or the sign of the
+        fields' product flipped with probability ``noise``."""
+        if self._spec.discrete:
+            flip = jax.random.bernoulli(key, self.noise, z.shape[:-1])
+            return jnp.where(flip, -1.0, 1.0) * jnp.sign(jnp.prod(z, -1))
+        return self._fn(z) + jnp.sqrt(self.noise) * jax.random.normal(key, z.shape[:-1], z.dtype)
+
     # The protocol.
 
     def init(self, kind: str = "uninformed") -> jax.Array:
@@ -268,7 +276,7 @@ class MultiIndex(FixedPointTheory):
             y, w = jnp.asarray([1.0, -1.0], V.dtype), jnp.ones(2, V.dtype)
         else:
             y, w = self._label_rule(omega, V)
-        log_Z, means, seconds = jax.vmap(lambda y: self._posterior(y, omega, V))(y)
+        log_Z, means, seconds = jax.vmap(lambda y: self.posterior(y, omega, V))(y)
         return w * jnp.exp(log_Z), means, seconds
 
     def _label_rule(self, omega, V):
@@ -286,7 +294,8 @@ class MultiIndex(FixedPointTheory):
         edges = jax.lax.stop_gradient(jnp.concatenate([mean + sd * spread, near]))
         return legendre_panels(edges, self.label_order)
 
-    def _posterior(self, y, omega, V):
+    def posterior(self, y, omega, V):
+        """``(log Z_out, E[z | y], E[z z^T | y])`` for ``z ~ N(omega, V)`` and the label ``y`` (one point)."""
         if self._spec.discrete:
             return sign_tilted_moments(y, self.noise, omega, V, self.inner_order or 4)
         if self.link == "custom":
@@ -330,7 +339,7 @@ class MultiIndex(FixedPointTheory):
             width = jnp.sqrt(jnp.mean(jnp.diagonal(V)))
             L = psd_cholesky(0.5 * (M + M.T))
             xi, w = zero_cut_rule(jnp.zeros(self.k, M.dtype), L, width, self.label_order)
-            positive = jax.vmap(lambda o: jnp.exp(self._posterior(jnp.ones((), V.dtype), o, V)[0]))(xi @ L.T)
+            positive = jax.vmap(lambda o: jnp.exp(self.posterior(jnp.ones((), V.dtype), o, V)[0]))(xi @ L.T)
             total = w @ jnp.minimum(positive, 1 - positive)
             return (total - self.noise) / (1 - 2 * self.noise), total
         z, w_z = product_rule(self.k, self._order, M.dtype)
