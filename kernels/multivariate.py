@@ -297,7 +297,7 @@ def half_line_moments(y, a, slopes, mean, var, noise):
     return log_Z, first, second
 
 
-def zero_cut_rule(mean, L, width, order: int = 6):
+def zero_cut_rule(mean, L, width, order: int = 6, points=None):
     r"""Nodes ``u`` ``(N, n)`` and weights ``(N,)`` for ``E f(x)``, ``x = mean + L u ~ N(mean, L L^T)``,
     ``u ~ N(0, I_n)`` (``L`` lower triangular, ``n >= 0``), where ``f`` changes sharply, over a distance ``width``, as a
     coordinate ``x_i`` crosses zero (a slope ``x_1`` that vanishes, a kink of ``|x_1|``).
@@ -305,19 +305,21 @@ def zero_cut_rule(mean, L, width, order: int = 6):
     Axis by axis, as in Genz's separation of variables: given ``u_1..u_{i-1}``, ``x_i = 0`` at
     ``u_i = -(mean_i + sum_{j<i} L_ij u_j) / L_ii``, and :func:`hdtheory.kernels.panel_rule` cuts
     ``u_i`` there, at ``+-{1, 4, 16} width / L_ii`` about it, and at the Gaussian's scales
-    ``+-{0.5, 1.5, 3, 5, 9}``: ``18 order`` nodes per axis, ``(18 order)^n`` in all. The nodes move
+    ``+-{0.5, 1.5, 3, 5, 9}``: ``18 order`` nodes per axis, ``(18 order)^n`` in all; ``points`` (an array
+    ``(P,)``) adds cuts where a coordinate crosses each of them too, ``7 P`` edges more. The nodes move
     with ``mean`` and ``L`` so that the cuts stay at ``x_i = 0``: the rule's sum is differentiable
     in them even where ``f`` jumps there (a sign), its derivative that of the integral.
     """
     dtype = jnp.result_type(mean, L, float)
     scales = jnp.asarray((0.0, 1.0, -1.0, 4.0, -4.0, 16.0, -16.0), dtype)
     gaussian = jnp.asarray(_RADIAL_EDGES + tuple(-x for x in _RADIAL_EDGES), dtype)
+    crossings = jnp.zeros(1, dtype) if points is None else jnp.concatenate([jnp.zeros(1, dtype), points])
     u, w = jnp.zeros((1, 0), dtype), jnp.ones((1,), dtype)
     for i in range(mean.shape[-1]):
         diagonal = jnp.maximum(L[i, i], jnp.finfo(dtype).tiny)
-        zero = -(mean[i] + u @ L[i, :i]) / diagonal  # (N,)
-        edges = zero[:, None] + scales * width / diagonal
-        edges = jnp.concatenate([edges, jnp.broadcast_to(gaussian, (zero.shape[0], gaussian.shape[0]))], -1)
+        cut = (crossings - mean[i] - (u @ L[i, :i])[:, None]) / diagonal  # (N, P + 1)
+        edges = (cut[:, :, None] + scales * width / diagonal).reshape(cut.shape[0], -1)
+        edges = jnp.concatenate([edges, jnp.broadcast_to(gaussian, (cut.shape[0], gaussian.shape[0]))], -1)
         ui, wi = panel_rule(edges, order)  # (N, P)
         P = ui.shape[-1]
         u = jnp.concatenate([jnp.repeat(u, P, axis=0), ui.reshape(-1, 1)], -1)
@@ -361,19 +363,21 @@ def _assemble(w, head, log_Z, t1, t2):
     return _tilted((log_w[:, None] + log_Z).reshape(-1), first, second)
 
 
-def piecewise_linear_tilted_moments(y, split, noise, mean, cov, order: int = 6):
+def piecewise_linear_tilted_moments(y, split, noise, mean, cov, order: int = 6, points=None):
     r""":func:`gaussian_tilted_moments` for ``y ~ N(a + b z_K, noise)``, ``(a, b_pos, b_neg) = split(z')``
     of the first ``K - 1`` fields ``z'`` (nodes ``(N, K - 1)`` to three ``(N,)`` arrays), ``b = b_pos``
     for ``z_K > 0`` and ``b_neg`` below: ``z_K`` given ``z'`` integrated exactly
     (:func:`half_line_moments`), ``z'`` on :func:`zero_cut_rule` of width ``sqrt(noise)`` and
     ``order`` nodes per panel (the links of multi-index models, products and absolute values of
-    fields, change character where a field crosses zero).
+    fields, change character where a field crosses zero). Where the slopes differ, the posterior's
+    mass moves between the half-lines where ``a(z') = y``, over a distance ``sqrt(noise)``: give those
+    crossings as ``points`` (``+-y`` for ``a = |z_1|``).
     """
     mean, cov = jnp.asarray(mean), jnp.asarray(cov)
     dtype = jnp.result_type(mean, cov, float)
     K = mean.shape[-1]
     L = psd_cholesky(cov.astype(dtype))
-    u, w = zero_cut_rule(mean[: K - 1], L[: K - 1, : K - 1], jnp.sqrt(noise), order)
+    u, w = zero_cut_rule(mean[: K - 1], L[: K - 1, : K - 1], jnp.sqrt(noise), order, points)
     head = mean[: K - 1] + u @ L[: K - 1, : K - 1].T  # z'
     centre = mean[K - 1] + u @ L[K - 1, : K - 1]  # E[z_K | z']
     a, b_pos, b_neg = split(head)

@@ -51,16 +51,37 @@ def _product_threshold():
     return 1 / (1 + second)
 
 
+def _abs_difference_threshold():
+    """``alpha_c`` of ``y = |z1| - |z2|`` (noiseless), derived here: flipping the sign of either field
+    leaves ``y`` alone, so ``E[z | y] = 0`` and ``E[z1 z2 | y] = 0``; ``G = diag(a(y), a(-y))`` with
+    ``a(y) = E[z1^2 | y] - 1`` (swapping the fields maps ``y`` to ``-y``), and ``lambda_max = E a^2``
+    (the off-diagonal mode has ``E a(y) a(-y) <= E a^2``). ``|z_i|`` are half-normal ``u``, ``v`` and
+    ``E[z1^2 | y]`` a ratio of integrals over ``u`` with ``v = u - y``."""
+    half = lambda u: 2 * math.exp(-u * u / 2) / math.sqrt(2 * math.pi)
+
+    def weighted(y):  # p(y) a(y)^2
+        lo = max(0.0, y)
+        p = quad(lambda u: half(u) * half(u - y), lo, lo + 12)[0]
+        second = quad(lambda u: u * u * half(u) * half(u - y), lo, lo + 12)[0]
+        return p * (second / p - 1) ** 2
+
+    return 1 / (quad(weighted, -12, 0, limit=200)[0] + quad(weighted, 0, 12, limit=200)[0])
+
+
 def test_weak_recovery_thresholds():
     """Troiani et al. 2025 (AISTATS, arXiv:2405.15480), Sec. 3: ``alpha_c = 1 / lambda_max`` of
     ``M -> E_y G M G``. Against closed forms derived independently of the model's quadratures:
-    ``z1 z2`` (the Bessel integral above; the model needs noise, 1e-4 shifts it by about 1e-4),
+    ``z1 z2`` (the Bessel integral above; the model needs noise, 1e-4 shifts it by about 1e-4) and
+    ``|z1| - |z2|`` (a one-dimensional integral above, likewise),
     ``sign(z1 z2)``: ``E[z1 z2 | y] = 2 y / pi`` and ``E[z_i^2 | y] = 1``, so ``alpha_c = pi^2 / 4``;
     ``sign(z1 z2 z3)``, a parity, ``G = 0``: ``alpha_c = inf`` (the paper's diverging thresholds);
     the trivial subspace: none for these, all of it for the linear link, where
     ``E[z | y] = y / (1 + noise)`` and ``T = 1 / (1 + noise)``."""
     alpha_c, trivial = weak_recovery(hd.MultiIndex(link="product", k=2, noise=1e-4))
     np.testing.assert_allclose(alpha_c, _product_threshold(), rtol=5e-4)
+    assert np.all(np.abs(trivial) < 1e-12)
+    alpha_c, trivial = weak_recovery(hd.MultiIndex(link="abs-difference", k=2, noise=1e-4))
+    np.testing.assert_allclose(alpha_c, _abs_difference_threshold(), rtol=5e-4)
     assert np.all(np.abs(trivial) < 1e-12)
     alpha_c, trivial = weak_recovery(hd.MultiIndex(link="sign-product", k=2, noise=0.0))
     np.testing.assert_allclose(alpha_c, math.pi**2 / 4, rtol=1e-5)

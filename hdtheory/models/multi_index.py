@@ -127,7 +127,8 @@ def _staircase(z):
 class Link(NamedTuple):
     """A named link: ``fn`` of the ``k`` fields; ``split`` of the first ``k - 1`` to ``(a, b_pos, b_neg)``
     with ``g = a + b z_k`` (``b_pos`` for ``z_k > 0``); the values of ``k`` it is defined for
-    (``None``: any) and ``min_k``; ``discrete`` for sign labels."""
+    (``None``: any) and ``min_k``; ``discrete`` for sign labels; ``points(y)``, where the posterior's
+    mass moves between the half-lines of ``z_k`` (``a = y``, for unequal slopes)."""
 
     doc: str
     fn: Callable | None = None
@@ -135,6 +136,7 @@ class Link(NamedTuple):
     ks: tuple[int, ...] | None = None
     min_k: int = 1
     discrete: bool = False
+    points: Callable | None = None
 
 
 LINKS = {
@@ -156,6 +158,7 @@ LINKS = {
         lambda z: jnp.abs(z[..., 0]) - jnp.abs(z[..., 1]),
         lambda h: (jnp.abs(h[..., 0]), -_ones(h), _ones(h)),
         ks=(2,),
+        points=lambda y: jnp.stack([y, -y]),
     ),
     "sign-product": Link("sign(z1 z2 ... zk), labels flipped with probability noise", discrete=True),
     "custom": Link("the Python function link_fn of the k fields, with Gaussian noise"),
@@ -303,7 +306,9 @@ class MultiIndex(FixedPointTheory):
                 return -0.5 * (y - self.link_fn(z)) ** 2 / self.noise - 0.5 * jnp.log(2 * math.pi * self.noise)
 
             return gaussian_tilted_moments(log_likelihood, omega, V, self.inner_order or 24)
-        return piecewise_linear_tilted_moments(y, self._spec.split, self.noise, omega, V, self.inner_order or 4)
+        points = None if self._spec.points is None else self._spec.points(y)
+        split, order = self._spec.split, self.inner_order or 4
+        return piecewise_linear_tilted_moments(y, split, self.noise, omega, V, order, points)
 
     # Observables.
 
