@@ -69,8 +69,8 @@ def _abs_difference_threshold():
 
 
 def test_weak_recovery_thresholds():
-    """Troiani et al. 2025 (AISTATS, arXiv:2405.15480), Sec. 3: ``alpha_c = 1 / lambda_max`` of
-    ``M -> E_y G M G``. Against closed forms derived independently of the model's quadratures:
+    """Troiani et al. 2025 (AISTATS, arXiv:2405.15480): ``alpha_c = 1 / lambda_max`` of
+    ``M -> E_y G M G``. Against closed forms derived here, independently of the model's quadratures:
     ``z1 z2`` (the Bessel integral above; the model needs noise, 1e-4 shifts it by about 1e-4) and
     ``|z1| - |z2|`` (a one-dimensional integral above, likewise),
     ``sign(z1 z2)``: ``E[z1 z2 | y] = 2 y / pi`` and ``E[z_i^2 | y] = 1``, so ``alpha_c = pi^2 / 4``;

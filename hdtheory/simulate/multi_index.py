@@ -5,7 +5,7 @@ input coordinate ``i``); ``n = round(alpha d)`` inputs ``x_mu ~ N(0, I_d)``; lab
 ``theory.sample_labels`` of the fields ``z_mu = W*^T x_mu / sqrt(d)``.
 
 **Algorithm** (GAMP with ``k x k`` variances: the committee machine's AMP of Aubin et al. 2018,
-NeurIPS, Sec. 3, with the Gaussian prior ``N(0, I_k)`` per row). With ``F = X / sqrt(d)``, from
+NeurIPS, with the Gaussian prior ``N(0, I_k)`` per row). With ``F = X / sqrt(d)``, from
 ``W_hat = 0``, ``C = I`` and ``g = 0``, each iteration
 
 .. math::
