@@ -21,7 +21,7 @@ _ATTRIBUTES = {
     ".dynamics": ("Committee",),
     ".models": (
         "ERM", "BayesGLM", "Spiked", "GCM", "KRR", "RandomFeatures", "SubspaceClustering", "Mixture",
-        "Multiclass", "MulticlassBayes", "DeepRandomFeatures", "Resample",
+        "Multiclass", "MulticlassBayes", "DeepRandomFeatures", "Resample", "MultiIndex",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from ._tune import Identity, Log, Softplus, Transform, TuneResult, tune
     from .dynamics import Committee
     from .models import ERM, GCM, KRR, BayesGLM, Mixture, Multiclass, MulticlassBayes, RandomFeatures, Spiked
-    from .models import DeepRandomFeatures, Resample, SubspaceClustering
+    from .models import DeepRandomFeatures, MultiIndex, Resample, SubspaceClustering
 
 __version__ = "0.1.0"
 
@@ -99,6 +99,7 @@ __all__ = [
     "DeepRandomFeatures",
     "KRR",
     "SubspaceClustering",
+    "MultiIndex",
     "enable_cache",
     "disable_cache",
     "Mixture",

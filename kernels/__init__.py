@@ -1,8 +1,8 @@
 """Numerical kernels the theories are written with (installed as ``hdtheory.kernels``).
 
 - :mod:`~hdtheory.kernels.quadrature`: Gauss-Hermite and panel rules, Gaussian expectations.
-- :mod:`~hdtheory.kernels.multivariate`: expectations over ``K`` correlated fields, orthant
-  probabilities, proximal operators with a matrix step (softmax cross-entropy, square).
+- :mod:`~hdtheory.kernels.multivariate`: expectations over ``K`` correlated fields, tilted
+  (posterior) moments, orthant probabilities, proximal operators with a matrix step (softmax cross-entropy, square).
 - :mod:`~hdtheory.kernels.losses`: losses with their proximal operators and derivatives.
 - :mod:`~hdtheory.kernels.channels`: teacher channels ``Z(y, omega, V)`` and label quadratures.
 - :mod:`~hdtheory.kernels.separability`: the separability threshold of a channel's labels.
@@ -32,10 +32,15 @@ from .multivariate import (
     cross_entropy_prox,
     gaussian_expectation_2d,
     gaussian_expectation_nd,
+    gaussian_tilted_moments,
+    half_line_moments,
     line_panel_rule,
     orthant_probability,
+    piecewise_linear_tilted_moments,
     prox_newton,
+    sign_tilted_moments,
     square_prox,
+    zero_cut_rule,
 )
 from .quadrature import gaussian_expectation, hermite_rule, legendre_panels, panel_rule
 from .separability import Separability, separability_threshold
@@ -74,12 +79,17 @@ __all__ = [
     "gaussian_expectation",
     "gaussian_expectation_2d",
     "gaussian_expectation_nd",
+    "gaussian_tilted_moments",
+    "half_line_moments",
+    "piecewise_linear_tilted_moments",
     "orthant_probability",
     "line_panel_rule",
     "cross_entropy",
     "cross_entropy_prox",
     "prox_newton",
     "square_prox",
+    "sign_tilted_moments",
+    "zero_cut_rule",
     "panel_rule",
     "legendre_panels",
     "calibration_metrics",

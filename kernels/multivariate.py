@@ -56,6 +56,17 @@ vector ``y`` (one-hot, or any probability vector) and :func:`square_prox` the cl
 ``l = |y - z|^2 / 2``: ``(I + V)^{-1} (omega + V y)``. These functions act on one point (``omega`` of
 shape ``(K,)``, ``V`` of shape ``(K, K)``); ``jax.vmap`` them over points.
 
+**Tilted Gaussian moments.** For a likelihood ``P(y | z)`` of ``K`` fields ``z ~ N(mean, cov)``,
+:func:`gaussian_tilted_moments` returns ``log Z`` (``Z = E P(y | z)``), the posterior mean
+``E[z | y]`` and second moment ``E[z z^T | y]`` on the product Gauss-Hermite rule (``z = mean + L u``),
+in log space so that a sharp likelihood underflows nowhere. Where the likelihood is Gaussian,
+``y ~ N(a + b z_K, noise)``, with ``a`` and ``b`` functions of the other fields and ``b`` taking one
+value for ``z_K > 0`` and another for ``z_K < 0`` (sums, products, staircases of fields, differences of
+their absolute values), :func:`piecewise_linear_tilted_moments` integrates ``z_K`` exactly given the
+others (:func:`half_line_moments`: a Gaussian product restricted to a half-line) and the other ``K - 1``
+fields on the product rule: ``order^(K-1)`` nodes, and no node spacing to compare with the noise's
+width along ``z_K``.
+
 **Small linear systems.** The matrices of these kernels are ``K x K`` with ``K`` of a few units, one
 per quadrature node and grid point. :func:`small_solve` solves them by Gaussian elimination with
 partial pivoting unrolled while tracing: elementwise operations that XLA fuses with their
@@ -72,7 +83,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.scipy.special import ndtr, ndtri
+from jax.scipy.special import log_ndtr, ndtr, ndtri
 
 from .quadrature import hermite_rule, legendre_panels, panel_rule
 
@@ -226,6 +237,152 @@ def sobol_rule(n: int, points: int, dtype):
         raise ValueError(f"points must be a power of two >= 2, got {points!r}")
     nodes = jnp.asarray(_sobol(int(n), int(points)), dtype)
     return nodes, jnp.full((points,), 1.0 / points, dtype)
+
+
+def _nodes(n: int, order: int, dtype):
+    """:func:`product_rule`, with the single node of weight one in zero dimensions."""
+    if n == 0:
+        return jnp.zeros((1, 0), dtype), jnp.ones((1,), dtype)
+    return product_rule(n, order, dtype)
+
+
+def _tilted(log_weight, first, second):
+    """``(log Z, E[z], E[z z^T])`` of a discrete measure with log weights ``(N,)``, given per node the
+    conditional first ``(N, K)`` and second ``(N, K, K)`` moments."""
+    log_Z = jax.nn.logsumexp(log_weight)
+    p = jnp.exp(log_weight - log_Z)
+    return log_Z, p @ first, jnp.einsum("n,nij->ij", p, second)
+
+
+def gaussian_tilted_moments(log_likelihood, mean, cov, order: int = 16):
+    r"""``(log Z, E[z | y], E[z z^T | y])`` for ``z ~ N(mean, cov)`` tilted by ``exp(log_likelihood(z))``.
+
+    ``log_likelihood`` maps nodes ``(N, K)`` to ``(N,)``; ``Z = E exp(log_likelihood(z))``. The
+    product Gauss-Hermite rule of ``order`` nodes per axis; one point (``mean`` ``(K,)``, ``cov``
+    ``(K, K)``), ``jax.vmap`` it over points. Accurate where the likelihood varies on scales
+    larger than the nodes' spacing (about ``3 / sqrt(order)`` standard deviations).
+    """
+    mean, cov = jnp.asarray(mean), jnp.asarray(cov)
+    dtype = jnp.result_type(mean, cov, float)
+    u, w = _nodes(mean.shape[-1], order, dtype)
+    z = mean + u @ psd_cholesky(cov.astype(dtype)).T
+    return _tilted(jnp.log(w) + log_likelihood(z), z, z[:, :, None] * z[:, None, :])
+
+
+def half_line_moments(y, a, slopes, mean, var, noise):
+    r"""The Gaussian field ``t ~ N(mean, var)`` seen through ``y ~ N(a + b t, noise)``, ``b = slopes[0]``
+    for ``t > 0`` and ``slopes[1]`` for ``t < 0``: per half-line ``h`` (the last axis, positive first),
+    ``log`` of ``int_h N(t; mean, var) N(y; a + b_h t, noise) dt`` and the conditional moments
+    ``E[t | y, h]``, ``E[t^2 | y, h]``.
+
+    On each half-line the product of the two Gaussians is ``N(y; a + b m0, P) N(t; m, v)`` with
+    ``P = noise + b^2 var``, ``m = mean + var b (y - a - b mean) / P``, ``v = var noise / P``; its mass
+    there is ``Phi(s m / sqrt(v))`` (``s = +-1``) and its moments those of a truncated Gaussian:
+    ``E[t] = m + s sqrt(v) r``, ``E[t^2] = m^2 + v + s m sqrt(v) r``, ``r`` the inverse Mills ratio
+    ``phi / Phi`` at ``s m / sqrt(v)``. Equal slopes give the Gaussian posterior exactly.
+    """
+    sign = jnp.asarray([1.0, -1.0], jnp.result_type(mean, float))
+    b = jnp.stack(jnp.broadcast_arrays(*slopes), -1)
+    a, y, mean, var = (jnp.asarray(x)[..., None] for x in (a, y, mean, var))
+    P = noise + b**2 * var
+    residual = y - a - b * mean
+    m = mean + var * b * residual / P
+    sd = jnp.sqrt(jnp.maximum(var * noise / P, jnp.finfo(P.dtype).tiny))
+    x = sign * m / sd
+    log_mass = log_ndtr(x)
+    mills = jnp.exp(-0.5 * x**2 - 0.5 * jnp.log(2 * jnp.pi) - log_mass)
+    log_Z = -0.5 * (residual**2 / P + jnp.log(2 * jnp.pi * P)) + log_mass
+    first = m + sign * sd * mills
+    second = m**2 + sd**2 + sign * m * sd * mills
+    return log_Z, first, second
+
+
+def zero_cut_rule(mean, L, width, order: int = 6, points=None):
+    r"""Nodes ``u`` ``(N, n)`` and weights ``(N,)`` for ``E f(x)``, ``x = mean + L u ~ N(mean, L L^T)``,
+    ``u ~ N(0, I_n)`` (``L`` lower triangular, ``n >= 0``), where ``f`` changes sharply, over a distance ``width``, as a
+    coordinate ``x_i`` crosses zero (a slope ``x_1`` that vanishes, a kink of ``|x_1|``).
+
+    Axis by axis, as in Genz's separation of variables: given ``u_1..u_{i-1}``, ``x_i = 0`` at
+    ``u_i = -(mean_i + sum_{j<i} L_ij u_j) / L_ii``, and :func:`hdtheory.kernels.panel_rule` cuts
+    ``u_i`` there, at ``+-{1, 4, 16} width / L_ii`` about it, and at the Gaussian's scales
+    ``+-{0.5, 1.5, 3, 5, 9}``: ``18 order`` nodes per axis, ``(18 order)^n`` in all; ``points`` (an array
+    ``(P,)``) adds cuts where a coordinate crosses each of them too, ``7 P`` edges more. The nodes move
+    with ``mean`` and ``L`` so that the cuts stay at ``x_i = 0``: the rule's sum is differentiable
+    in them even where ``f`` jumps there (a sign), its derivative that of the integral.
+    """
+    dtype = jnp.result_type(mean, L, float)
+    scales = jnp.asarray((0.0, 1.0, -1.0, 4.0, -4.0, 16.0, -16.0), dtype)
+    gaussian = jnp.asarray(_RADIAL_EDGES + tuple(-x for x in _RADIAL_EDGES), dtype)
+    crossings = jnp.zeros(1, dtype) if points is None else jnp.concatenate([jnp.zeros(1, dtype), points])
+    u, w = jnp.zeros((1, 0), dtype), jnp.ones((1,), dtype)
+    for i in range(mean.shape[-1]):
+        diagonal = jnp.maximum(L[i, i], jnp.finfo(dtype).tiny)
+        cut = (crossings - mean[i] - (u @ L[i, :i])[:, None]) / diagonal  # (N, P + 1)
+        edges = (cut[:, :, None] + scales * width / diagonal).reshape(cut.shape[0], -1)
+        edges = jnp.concatenate([edges, jnp.broadcast_to(gaussian, (cut.shape[0], gaussian.shape[0]))], -1)
+        ui, wi = panel_rule(edges, order)  # (N, P)
+        P = ui.shape[-1]
+        u = jnp.concatenate([jnp.repeat(u, P, axis=0), ui.reshape(-1, 1)], -1)
+        w = (w[:, None] * wi).reshape(-1)
+    return u, w
+
+
+def sign_tilted_moments(y, flip, mean, cov, order: int = 6):
+    r""":func:`gaussian_tilted_moments` for the label ``y = +-1`` of ``sign(z_1 z_2 ... z_K)`` flipped
+    with probability ``flip``: ``z_K`` given the others integrated exactly on its two half-lines
+    (the moments of a truncated Gaussian, :func:`half_line_moments` with zero slopes), the others on
+    :func:`zero_cut_rule` (unit width; the likelihood jumps where a field crosses zero).
+    """
+    mean, cov = jnp.asarray(mean), jnp.asarray(cov)
+    dtype = jnp.result_type(mean, cov, float)
+    K = mean.shape[-1]
+    L = psd_cholesky(cov.astype(dtype))
+    u, w = zero_cut_rule(mean[: K - 1], L[: K - 1, : K - 1], jnp.ones((), dtype), order)
+    head = mean[: K - 1] + u @ L[: K - 1, : K - 1].T
+    centre = mean[K - 1] + u @ L[K - 1, : K - 1]
+    zero = jnp.zeros_like(centre)
+    log_mass, t1, t2 = half_line_moments(zero, zero, (zero, zero), centre, L[K - 1, K - 1] ** 2, 1.0)
+    parity = jnp.sign(jnp.prod(head, -1))[:, None] * jnp.asarray([1.0, -1.0], dtype)  # label per half
+    flip = jnp.asarray(flip, dtype)
+    agree = jnp.log(jnp.maximum(1 - flip, jnp.finfo(dtype).tiny))
+    disagree = jnp.where(flip > 0, jnp.log(jnp.maximum(flip, jnp.finfo(dtype).tiny)), -jnp.inf)
+    log_likelihood = jnp.where(parity * y > 0, agree, disagree) + log_mass + 0.5 * jnp.log(2 * jnp.pi)
+    return _assemble(w, head, log_likelihood, t1, t2)
+
+
+def _assemble(w, head, log_Z, t1, t2):
+    """:func:`_tilted` over the nodes of ``z'`` (weights ``w``) and the two half-lines of ``z_K``."""
+    N, K = w.shape[0], head.shape[-1] + 1
+    head = jnp.broadcast_to(head[:, None, :], (N, 2, K - 1)).reshape(2 * N, K - 1)
+    t1, t2 = t1.reshape(-1), t2.reshape(-1)
+    first = jnp.concatenate([head, t1[:, None]], -1)
+    second = first[:, :, None] * first[:, None, :]
+    second = second.at[:, K - 1, K - 1].set(t2)
+    # Panels clipped to nothing at the rule's bound have weight 0, and a log of 0 a NaN derivative.
+    log_w = jnp.log(jnp.maximum(w, jnp.finfo(w.dtype).tiny))
+    return _tilted((log_w[:, None] + log_Z).reshape(-1), first, second)
+
+
+def piecewise_linear_tilted_moments(y, split, noise, mean, cov, order: int = 6, points=None):
+    r""":func:`gaussian_tilted_moments` for ``y ~ N(a + b z_K, noise)``, ``(a, b_pos, b_neg) = split(z')``
+    of the first ``K - 1`` fields ``z'`` (nodes ``(N, K - 1)`` to three ``(N,)`` arrays), ``b = b_pos``
+    for ``z_K > 0`` and ``b_neg`` below: ``z_K`` given ``z'`` integrated exactly
+    (:func:`half_line_moments`), ``z'`` on :func:`zero_cut_rule` of width ``sqrt(noise)`` and
+    ``order`` nodes per panel (the links of multi-index models, products and absolute values of
+    fields, change character where a field crosses zero). Where the slopes differ, the posterior's
+    mass moves between the half-lines where ``a(z') = y``, over a distance ``sqrt(noise)``: give those
+    crossings as ``points`` (``+-y`` for ``a = |z_1|``).
+    """
+    mean, cov = jnp.asarray(mean), jnp.asarray(cov)
+    dtype = jnp.result_type(mean, cov, float)
+    K = mean.shape[-1]
+    L = psd_cholesky(cov.astype(dtype))
+    u, w = zero_cut_rule(mean[: K - 1], L[: K - 1, : K - 1], jnp.sqrt(noise), order, points)
+    head = mean[: K - 1] + u @ L[: K - 1, : K - 1].T  # z'
+    centre = mean[K - 1] + u @ L[K - 1, : K - 1]  # E[z_K | z']
+    a, b_pos, b_neg = split(head)
+    log_Z, t1, t2 = half_line_moments(y, a, (b_pos, b_neg), centre, L[K - 1, K - 1] ** 2, noise)
+    return _assemble(w, head, log_Z, t1, t2)
 
 
 def gaussian_expectation_nd(f, cov, order: int = 16, mean=None, rule: str = "product", points: int = 4096):

@@ -133,7 +133,7 @@ def close(name: str, params: dict, obs: dict, expected: dict, rtol: float, atol:
 # Out of every domain: a ParameterError naming the parameter, before anything compiles.
 
 MODELS = [hd.ERM, hd.GCM, hd.RandomFeatures, hd.KRR, hd.BayesGLM, hd.Spiked,
-          hd.SubspaceClustering, hd.Committee, SingleIndex]
+          hd.SubspaceClustering, hd.MultiIndex, hd.Committee, SingleIndex]
 
 
 def _outside(field):

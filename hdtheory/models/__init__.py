@@ -7,6 +7,7 @@ from .erm import ERM, Overlaps
 from .gcm import GCM, RandomFeatures
 from .krr import KRR
 from .mixture import Mixture
+from .multi_index import MultiIndex
 from .multiclass import Multiclass, MulticlassBayes
 from .resample import Resample
 from .spiked import Spiked
@@ -15,9 +16,9 @@ MODELS = {"erm": ERM, "bayes-glm": BayesGLM, "spiked": Spiked}
 MODELS |= {"random-features": RandomFeatures, "krr": KRR, "subspace-clustering": SubspaceClustering}
 MODELS |= {"deep-random-features": DeepRandomFeatures}
 MODELS |= {"mixture": Mixture, "multiclass": Multiclass, "multiclass-bayes": MulticlassBayes}
-MODELS |= {"resample": Resample}
+MODELS |= {"resample": Resample, "multi-index": MultiIndex}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
 __all__ += ["GCM", "RandomFeatures", "DeepRandomFeatures", "KRR", "SubspaceClustering", "Mixture", "Multiclass"]
-__all__ += ["MulticlassBayes", "Resample"]
+__all__ += ["MulticlassBayes", "Resample", "MultiIndex"]

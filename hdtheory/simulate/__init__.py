@@ -121,3 +121,4 @@ from . import mixture  # noqa: E402, F401  (registers ERM on a Gaussian mixture)
 __all__ = ["simulate", "SimulationResult"]
 from . import multiclass  # noqa: E402, F401  (registers ERM on the multi-class teacher-student perceptron)
 from . import resample  # noqa: E402, F401  (registers the bootstrap and subsampling of ERM)
+from . import multi_index  # noqa: E402, F401  (registers GAMP for the multi-index model)

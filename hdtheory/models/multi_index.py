@@ -1,0 +1,372 @@
+r"""Bayes-optimal learning of a multi-index model: the ``k x k`` state evolution of GAMP, its weak
+recovery threshold and its easy directions.
+
+**Setting** (Troiani, Dandi, Defilippis, Zdeborova, Loureiro and Krzakala 2025, "Fundamental
+computational limits of weak learnability in high-dimensional multi-index models", AISTATS,
+arXiv:2405.15480; the committee machine of Aubin, Maillard, Barbier, Krzakala, Macris and Zdeborova
+2018, NeurIPS, for the ``k x k`` state evolution). ``n = alpha d`` inputs ``x_i ~ N(0, I_d)``, a
+teacher ``W* in R^{k x d}`` whose columns are i.i.d. ``N(0, I_k)`` (so that the fields
+``z = W* x / sqrt(d)`` are ``N(0, I_k)``), labels ``y = g(z) + sqrt(noise) eps`` for a continuous
+link ``g`` (``noise`` a variance) or ``y = sign(g(z))`` flipped with probability ``noise``.
+The statistician knows ``g`` and computes the posterior of ``W*``.
+
+**State evolution** (the state evolution of Bayes-optimal GAMP in Troiani et al.; that of the
+committee machine in Aubin et al., with a Gaussian prior). The overlap ``M = E[W_hat W*^T] / d`` (``k x k``,
+``0 <= M <= I``, by the Nishimori identity also ``W_hat W_hat^T / d``) and its conjugate
+
+.. math::
+    \hat M = \alpha\, \mathbb{E}_{\xi, y}\, g_{out} g_{out}^T, \qquad
+    g_{out}(y, \omega, V) = V^{-1} \big(\mathbb{E}[z \mid y, \omega, V] - \omega\big), \qquad
+    M = \hat M (I + \hat M)^{-1},
+
+with ``omega = M^{1/2} xi``, ``xi ~ N(0, I_k)``, ``V = I - M``, the posterior of
+``z ~ N(omega, V)`` given ``y``, and ``y`` drawn from the teacher given ``omega``
+(``z0 ~ N(omega, V)``, ``y ~ P(y | g(z0))``). The last equation is the Gaussian prior's denoiser;
+``g_out = grad_omega log Z_out``, ``Z_out(y, omega, V) = E_{z ~ N(omega, V)} P(y | z)``. For ``k = 1``
+this is :class:`~hdtheory.BayesGLM` with the Gaussian prior (``rho = 1``): ``q = M``,
+``qhat = Mhat``. The normalisations are the papers' (``alpha = n / d``).
+
+**The trivial fixed point and weak recovery** (Troiani et al.'s trivial subspace, and the linear
+stability of ``M = 0`` that defines their easy directions and ``alpha_c``). At ``M = 0`` (``omega = 0``, ``V = I``), ``g_out = E[z | y]``, so that
+``Mhat(0) = alpha T`` with ``T = E_y E[z | y] E[z | y]^T``: the directions in the range of ``T``
+(where ``E[z | y]`` is not identically zero) are learned at any ``alpha > 0`` (the trivial subspace),
+reported as the eigenvalues ``trivial_1 >= ... >= trivial_k`` of ``T``. Where ``T = 0``, ``M = 0`` is a
+fixed point, and expanding to first order in ``M``,
+
+.. math:: \hat M \approx \alpha\, \mathbb{E}_y\, G(y) M G(y), \qquad
+          G(y) = \mathbb{E}[z z^T - I \mid y],
+
+so that ``M = 0`` is stable for ``alpha < alpha_c = 1 / lambda_max`` and unstable above,
+``lambda_max`` the largest eigenvalue of the linear map ``M -> E_y G M G`` on symmetric matrices
+(self-adjoint in the Frobenius product; computed on the orthonormal basis of the upper triangle).
+``alpha_c`` is ``inf`` where ``G = 0`` (parities, ``sign(z1 z2 z3)``). Where ``T != 0`` the
+iteration leaves ``M = 0`` at once and ``alpha_c`` describes only the linearisation about it.
+
+**Links** (``link``; ``k`` is the number of fields):
+
+- ``sum``: ``z1 + ... + zk``, any ``k`` (``k = 1``: the linear channel of ``bayes-glm``);
+- ``product``: ``z1 z2 ... zk``, ``k >= 2`` (``z1 z2`` at ``k = 2``);
+- ``staircase``: ``z1 + z1 z2 + ... + z1 z2 ... zk``, any ``k`` (``z1 + z1 z2`` at ``k = 2``);
+- ``abs-difference``: ``|z1| - |z2|``, ``k = 2``;
+- ``sign-product``: ``sign(z1 z2 ... zk)``, any ``k`` (``k = 1``: the sign channel; ``k = 2``:
+  ``sign(z1 z2)``; ``k >= 3``: a parity), with label flips of probability ``noise``;
+- ``custom``: the Python function ``link_fn`` of the fields (an array ``(..., k)`` to ``(...)``),
+  continuous, with Gaussian noise.
+
+The continuous links need ``noise > 0`` (the noiseless posterior lives on a level set of ``g``).
+
+**Numerics.** ``E_xi`` is a product Gauss-Hermite rule (``order`` nodes per axis). Given
+``omega``, the label is one-dimensional: ``E_y [.] = int dy Z_out(y, omega, V) [.]`` on
+Gauss-Legendre panels (``label_order`` nodes each) over its range, cut at ``0`` and
+``+-{1, 4, 16} sqrt(noise)`` where the density of a product of fields has its (noise-smoothed)
+logarithmic peak (a Hermite rule over the teacher's fields converges slowly there: 8% off the
+``z1 z2`` threshold at 8 nodes per axis); ``y = +-1`` for ``sign-product``. The posterior of ``z``
+given a label (:mod:`hdtheory.kernels.multivariate`): for the named links, piecewise linear in
+``z_k`` given the other fields, ``z_k`` exactly and the others on Gauss-Legendre panels cut where a
+field crosses zero, and for ``abs-difference`` where ``|z1| = y``
+(:func:`~hdtheory.kernels.piecewise_linear_tilted_moments`,
+:func:`~hdtheory.kernels.sign_tilted_moments`; ``inner_order`` nodes per panel: for ``z1 z2`` at
+``noise = 0.1``, ``log Z_out`` within 6e-7 at the default 4 and 3e-8 at 6); for ``custom``, a product Gauss-Hermite rule of ``inner_order``
+nodes per axis (:func:`~hdtheory.kernels.gaussian_tilted_moments`, which needs ``sqrt(noise)`` larger
+than the nodes' spacing). Verified accuracy (``tests/test_multi_index.py``): ``k = 1`` equals
+:class:`~hdtheory.BayesGLM` to 1e-9; ``Mhat`` of ``z1 z2`` at the default orders within 5e-4 of
+doubled orders (the ``xi`` rule dominates; it degrades as ``M -> I``, where the label's dependence on
+``omega`` sharpens); the closed-form thresholds to 2e-6 (``sign(z1 z2)``) and, at ``noise = 1e-4``,
+within 2e-4 of the noiseless ones (``z1 z2``, ``|z1| - |z2|``). On a 2-core CPU a ``k = 2`` solve
+compiles in about half a minute and runs in a few seconds; ``k = 3`` defaults to 4 nodes per axis
+for ``xi``.
+
+**Coordinates.** The state is ``M``; the solver works on the Cholesky factor of ``V = I - M`` with a
+log diagonal, so that every step keeps ``M`` symmetric and ``V`` positive definite.
+``init("uninformed")`` is ``1e-6 I`` (``1e-3 I`` in float32), as for :class:`~hdtheory.BayesGLM`.
+
+**Observables.** ``m_i = M_ii`` and ``M_i_j`` (``i < j``), 1-based: the overlap of the estimate with
+direction ``i`` of the teacher (the directions are the link's fields, so ``m_1 > 0 = m_2`` reads
+"the first direction is learned, the second not"); ``mmse_i = 1 - M_ii``, the minimum mean squared
+error per entry of row ``i`` of ``W*``, and ``mmse = tr(I - M) / k``; ``gen_error`` and
+``gen_error_total``: for ``sign-product`` the Bayes error ``E min_y P(y | omega, V)`` against the
+noiseless and the noisy label, for the continuous links the Bayes mean squared error
+``E Var(g(z) | omega, V)`` without and with ``noise`` (no 1/2); ``alpha_c`` and ``trivial_i``
+(above; they do not depend on the state).
+"""
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError, check_in, choice, integer, parameter
+from ..kernels.multivariate import (
+    gaussian_tilted_moments,
+    piecewise_linear_tilted_moments,
+    product_rule,
+    psd_cholesky,
+    sign_tilted_moments,
+    small_inv,
+    small_solve,
+    zero_cut_rule,
+)
+from ..kernels.quadrature import legendre_panels
+from ._overlap import UNINFORMED
+from ._scores import cholesky_coordinates, from_cholesky_coordinates
+
+
+def _ones(z):
+    return jnp.ones(z.shape[:-1], z.dtype)
+
+
+def _prod(z):
+    return jnp.prod(z, -1) if z.shape[-1] else _ones(z)
+
+
+def _staircase(z):
+    return jnp.sum(jnp.cumprod(z, -1), -1)
+
+
+class Link(NamedTuple):
+    """A named link: ``fn`` of the ``k`` fields; ``split`` of the first ``k - 1`` to ``(a, b_pos, b_neg)``
+    with ``g = a + b z_k`` (``b_pos`` for ``z_k > 0``); the values of ``k`` it is defined for
+    (``None``: any) and ``min_k``; ``discrete`` for sign labels; ``points(y)``, where the posterior's
+    mass moves between the half-lines of ``z_k`` (``a = y``, for unequal slopes)."""
+
+    doc: str
+    fn: Callable | None = None
+    split: Callable | None = None
+    ks: tuple[int, ...] | None = None
+    min_k: int = 1
+    discrete: bool = False
+    points: Callable | None = None
+
+
+LINKS = {
+    "sum": Link(
+        "z1 + ... + zk",
+        lambda z: jnp.sum(z, -1),
+        lambda h: (jnp.sum(h, -1), _ones(h), _ones(h)),
+    ),
+    "product": Link(
+        "z1 z2 ... zk (k >= 2)", _prod, lambda h: (jnp.zeros_like(h[..., 0]), _prod(h), _prod(h)), min_k=2
+    ),
+    "staircase": Link(
+        "z1 + z1 z2 + ... + z1 z2 ... zk",
+        _staircase,
+        lambda h: (_staircase(h), _prod(h), _prod(h)),
+    ),
+    "abs-difference": Link(
+        "|z1| - |z2| (k = 2)",
+        lambda z: jnp.abs(z[..., 0]) - jnp.abs(z[..., 1]),
+        lambda h: (jnp.abs(h[..., 0]), -_ones(h), _ones(h)),
+        ks=(2,),
+        points=lambda y: jnp.stack([y, -y]),
+    ),
+    "sign-product": Link("sign(z1 z2 ... zk), labels flipped with probability noise", discrete=True),
+    "custom": Link("the Python function link_fn of the k fields, with Gaussian noise"),
+}
+"""The links by name (see the module docstring)."""
+
+_FLIP = Interval(0.0, 0.5, high_open=True)
+_SPREAD = (0.0, 0.5, 1.0, 2.0, 3.5, 6.0, 10.0, 16.0, 25.0, 40.0)
+
+
+def _check_order(name, value, low):
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise ParameterError(f"parameter {name!r} must be an integer >= {low}, got {value!r}")
+
+
+class MultiIndex(FixedPointTheory):
+    """Bayes-optimal multi-index model: ``k x k`` GAMP state evolution; see the module docstring."""
+
+    alpha: jax.Array = parameter(1.0, POSITIVE, "sample ratio n/d")
+    noise: jax.Array = parameter(
+        0.1, NONNEGATIVE, "output noise: variance (continuous links, > 0) or flip probability (sign-product)"
+    )
+    link: str = choice("product", LINKS, "link g of the k fields")
+    k: int = integer(2, Interval(1.0), "number of directions (fields) k")
+    link_fn: Callable | None = eqx.field(default=None, static=True)
+    order: int = eqx.field(default=0, static=True)
+    """Gauss-Hermite nodes per axis for ``xi`` and the teacher's ``z0``; 0: 48 for ``k = 1``, 8 for
+    ``k = 2``, 4 beyond."""
+    inner_order: int = eqx.field(default=0, static=True)
+    """Nodes per panel of the posterior's rule (named links; 0: 4), or per axis (``custom``; 0: 24)."""
+    label_order: int = eqx.field(default=8, static=True)
+    """Gauss-Legendre nodes per panel of the label's rule (continuous links)."""
+
+    monotone = True
+
+    def __check_init__(self):
+        spec = LINKS[self.link]
+        if (self.link == "custom") != (self.link_fn is not None):
+            raise ParameterError("parameter 'link_fn' must be given exactly when link='custom'")
+        if self.k < spec.min_k or (spec.ks is not None and self.k not in spec.ks):
+            allowed = f"in {list(spec.ks)}" if spec.ks is not None else f">= {spec.min_k}"
+            raise ParameterError(f"parameter 'k' must be {allowed} for link={self.link}, got {self.k}")
+        if spec.discrete:
+            check_in("noise", self.noise, _FLIP, f" (a flip probability) for link={self.link}")
+        else:
+            check_in("noise", self.noise, POSITIVE, f" (a variance) for the continuous link={self.link}")
+        for name, low in (("order", 0), ("inner_order", 0), ("label_order", 2)):
+            _check_order(name, getattr(self, name), low)
+
+    # Configuration.
+
+    @property
+    def _spec(self) -> Link:
+        return LINKS[self.link]
+
+    @property
+    def _order(self) -> int:
+        return self.order or {1: 48, 2: 8}.get(self.k, 4)
+
+    def _dtype(self):
+        return jnp.result_type(self.alpha, self.noise, float)
+
+    def _eye(self, dtype=None):
+        return jnp.eye(self.k, dtype=dtype or self._dtype())
+
+    def _fn(self, z):
+        return self.link_fn(z) if self.link == "custom" else self._spec.fn(z)
+
+    def sample_labels(self, key, z):
+        """Labels of the fields ``z`` ``(..., k)``: ``g(z)`` plus Gaussian noise, or the sign of the
+        fields' product flipped with probability ``noise``."""
+        if self._spec.discrete:
+            flip = jax.random.bernoulli(key, self.noise, z.shape[:-1])
+            return jnp.where(flip, -1.0, 1.0) * jnp.sign(jnp.prod(z, -1))
+        return self._fn(z) + jnp.sqrt(self.noise) * jax.random.normal(key, z.shape[:-1], z.dtype)
+
+    # The protocol.
+
+    def init(self, kind: str = "uninformed") -> jax.Array:
+        dtype = self._dtype()
+        small = UNINFORMED[jnp.finfo(dtype).bits]
+        return {"uninformed": small, "informed": 1.0 - small}[kind] * self._eye(dtype)
+
+    def unconstrain(self, M) -> jax.Array:
+        """The Cholesky factor of ``V = I - M`` with a log diagonal (its lower triangle)."""
+        return cholesky_coordinates(self._eye(M.dtype) - M)
+
+    def constrain(self, u) -> jax.Array:
+        return self._eye(u.dtype) - from_cholesky_coordinates(u, self.k)
+
+    def update(self, M) -> jax.Array:
+        """``M = Mhat (I + Mhat)^{-1} = I - (I + Mhat)^{-1}``."""
+        eye = self._eye(M.dtype)
+        new = eye - small_inv(eye + self.conjugate(M))
+        return 0.5 * (new + new.T)
+
+    def conjugate(self, M) -> jax.Array:
+        """``Mhat = alpha E g_out g_out^T``."""
+        eye = self._eye(M.dtype)
+        V = 0.5 * ((eye - M) + (eye - M).T)
+        xi, w = product_rule(self.k, self._order, M.dtype)
+        omega = xi @ psd_cholesky(0.5 * (M + M.T)).T
+
+        def at(omega):
+            weights, means, _ = self._labels(omega, V)
+            g = small_solve(V, (means - omega).T).T  # (labels, k)
+            return jnp.einsum("n,ni,nj->ij", weights, g, g)
+
+        Mhat = self.alpha * jnp.einsum("n,nij->ij", w, jax.vmap(at)(omega))
+        return 0.5 * (Mhat + Mhat.T)
+
+    # The channel: labels given omega, and the posterior of z given each.
+
+    def _labels(self, omega, V):
+        """Labels ``y`` given ``omega`` with their weights ``w_y Z_out(y, omega, V)``, and the posterior
+        moments ``E[z | y, omega, V]`` ``(N, k)``, ``E[z z^T | y, omega, V]`` ``(N, k, k)``."""
+        if self._spec.discrete:
+            y, w = jnp.asarray([1.0, -1.0], V.dtype), jnp.ones(2, V.dtype)
+        else:
+            y, w = self._label_rule(omega, V)
+        log_Z, means, seconds = jax.vmap(lambda y: self.posterior(y, omega, V))(y)
+        return w * jnp.exp(log_Z), means, seconds
+
+    def _label_rule(self, omega, V):
+        """Gauss-Legendre panels (``label_order`` nodes each) over the label's range: edges at its mean
+        plus ``{0, 0.5, 1, 2, 3.5, 6, 10, 16, 25, 40}`` standard deviations either side (the tails of
+        products of Gaussians are exponential or slower), and at ``0, +-{1, 4, 16} sqrt(noise)``,
+        where the density of a product of fields has its (noise-smoothed) logarithmic peak."""
+        dtype = V.dtype
+        z, w = product_rule(self.k, 6, dtype)
+        g = self._fn(omega + z @ psd_cholesky(V).T)
+        mean = w @ g
+        sd = jnp.sqrt(jnp.maximum(w @ g**2 - mean**2, 0.0) + self.noise)
+        spread = jnp.asarray(_SPREAD + tuple(-x for x in _SPREAD[1:]), dtype)
+        near = jnp.asarray((0.0, 1.0, -1.0, 4.0, -4.0, 16.0, -16.0), dtype) * jnp.sqrt(self.noise)
+        edges = jax.lax.stop_gradient(jnp.concatenate([mean + sd * spread, near]))
+        return legendre_panels(edges, self.label_order)
+
+    def posterior(self, y, omega, V):
+        """``(log Z_out, E[z | y], E[z z^T | y])`` for ``z ~ N(omega, V)`` and the label ``y`` (one point)."""
+        if self._spec.discrete:
+            return sign_tilted_moments(y, self.noise, omega, V, self.inner_order or 4)
+        if self.link == "custom":
+            def log_likelihood(z):
+                return -0.5 * (y - self.link_fn(z)) ** 2 / self.noise - 0.5 * jnp.log(2 * math.pi * self.noise)
+
+            return gaussian_tilted_moments(log_likelihood, omega, V, self.inner_order or 24)
+        points = None if self._spec.points is None else self._spec.points(y)
+        split, order = self._spec.split, self.inner_order or 4
+        return piecewise_linear_tilted_moments(y, split, self.noise, omega, V, order, points)
+
+    # Observables.
+
+    def weak_recovery(self) -> tuple[jax.Array, jax.Array]:
+        """``(alpha_c, trivial)``: ``1 / lambda_max`` of ``M -> E_y G M G`` and the eigenvalues of
+        ``T = E_y E[z|y] E[z|y]^T`` (descending); see the module docstring."""
+        dtype, k = self._dtype(), self.k
+        eye = self._eye(dtype)
+        weights, means, seconds = self._labels(jnp.zeros(k, dtype), eye)
+        T = jnp.einsum("n,ni,nj->ij", weights, means, means)
+        G = seconds - eye
+        rows, cols = np.triu_indices(k)
+        basis = np.zeros((rows.size, k, k))
+        for n, (i, j) in enumerate(zip(rows, cols)):
+            basis[n, i, j] = basis[n, j, i] = 1.0 if i == j else math.sqrt(0.5)
+        basis = jnp.asarray(basis, dtype)
+        image = jnp.einsum("n,nab,pbc,ncd->pad", weights, G, basis, G)  # E G B_p G
+        operator = jnp.einsum("qad,pad->qp", basis, image)
+        largest = jnp.linalg.eigvalsh(0.5 * (operator + operator.T))[-1]
+        # G = 0 (a parity) up to rounding: no weak recovery at any alpha.
+        zero = largest <= 1e-10
+        alpha_c = jnp.where(zero, jnp.inf, 1.0 / jnp.where(zero, 1.0, largest))
+        return alpha_c, jnp.linalg.eigvalsh(0.5 * (T + T.T))[::-1]
+
+    def gen_errors(self, M):
+        """``(gen_error, gen_error_total)`` of the Bayes-optimal predictor; see the module docstring."""
+        eye = self._eye(M.dtype)
+        V = eye - M
+        xi, w = product_rule(self.k, self._order, M.dtype)
+        omega = xi @ psd_cholesky(0.5 * (M + M.T)).T
+        if self._spec.discrete:
+            # min(p, 1 - p) has a kink where p = 1/2, at omega_i = 0: panels cut there.
+            width = jnp.sqrt(jnp.mean(jnp.diagonal(V)))
+            L = psd_cholesky(0.5 * (M + M.T))
+            xi, w = zero_cut_rule(jnp.zeros(self.k, M.dtype), L, width, self.label_order)
+            positive = jax.vmap(lambda o: jnp.exp(self.posterior(jnp.ones((), V.dtype), o, V)[0]))(xi @ L.T)
+            total = w @ jnp.minimum(positive, 1 - positive)
+            return (total - self.noise) / (1 - 2 * self.noise), total
+        z, w_z = product_rule(self.k, self._order, M.dtype)
+
+        def variance(omega):
+            g = self._fn(omega + z @ psd_cholesky(V).T)
+            return w_z @ g**2 - (w_z @ g) ** 2
+
+        excess = w @ jax.vmap(variance)(omega)
+        return excess, excess + self.noise
+
+    def observables(self, M) -> dict[str, jax.Array]:
+        k = self.k
+        out = {f"m_{i + 1}": M[i, i] for i in range(k)}
+        out |= {f"M_{i + 1}_{j + 1}": M[i, j] for i in range(k) for j in range(i + 1, k)}
+        out |= {f"mmse_{i + 1}": 1.0 - M[i, i] for i in range(k)}
+        out["mmse"] = jnp.mean(1.0 - jnp.diagonal(M))
+        out["gen_error"], out["gen_error_total"] = self.gen_errors(M)
+        alpha_c, trivial = self.weak_recovery()
+        out["alpha_c"] = alpha_c
+        out |= {f"trivial_{i + 1}": trivial[i] for i in range(k)}
+        return out

@@ -1,0 +1,172 @@
+"""The Bayes-optimal multi-index model (``k x k`` GAMP state evolution): ``k = 1`` against
+``bayes-glm``, weak-recovery thresholds against closed forms, the trivial fixed point below and above
+them, trivial and hard directions, a gradient against finite differences, two quadrature orders,
+bad input and the command line."""
+
+import json
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.integrate import quad
+from scipy.special import k0e, k1e
+
+import hdtheory as hd
+from hdtheory import ParameterError, cli
+
+weak_recovery = eqx.filter_jit(lambda theory: theory.weak_recovery())
+
+
+def _state(theory):
+    solution = hd.solve(theory)
+    assert bool(solution.converged)
+    return solution
+
+
+def test_one_direction_is_bayes_glm():
+    """``k = 1``: the linear link is the linear channel and ``sign-product`` the sign channel of
+    ``bayes-glm`` (Gaussian prior), state and generalisation error, to solver precision."""
+    for link, channel, alpha, noise in (("sum", "linear", 1.5, 0.3), ("sign-product", "sign", 1.0, 0.1)):
+        ours = _state(hd.MultiIndex(link=link, k=1, alpha=alpha, noise=noise))
+        glm = _state(hd.BayesGLM(prior="gaussian", channel=channel, alpha=alpha, noise=noise))
+        np.testing.assert_allclose(ours.state[0, 0], glm.state, rtol=1e-9)
+        for name in ("gen_error", "gen_error_total"):
+            np.testing.assert_allclose(ours.observables[name], glm.observables[name], rtol=1e-6)
+
+
+def _product_threshold():
+    """``alpha_c`` of ``y = z1 z2`` (noiseless), derived here. With ``a(y) = E[z1^2 | y] - 1 =
+    E[z2^2 | y] - 1`` and ``E[z1 z2 | y] = y``, ``G(y) = [[a, y], [y, a]]`` and ``M -> E G M G`` has the
+    eigenvectors ``I`` and ``[[0, 1], [1, 0]]`` with eigenvalue ``1 + E a^2`` (``E a y = 0``) and
+    ``diag(1, -1)`` with ``E a^2 - 1``. The density of ``y`` is ``K0(|y|) / pi`` and
+    ``E[z1^2 | y] = |y| K1(|y|) / K0(|y|)`` (``int_0^inf exp(-(s + y^2 / s) / 2) ds = 2 |y| K1(|y|)``)."""
+
+    def integrand(y):  # E a^2 = 2 int_0^inf a(y)^2 K0(y) / pi dy, K's scaled by exp(y)
+        return 2 * (y * k1e(y) / k0e(y) - 1) ** 2 * k0e(y) * math.exp(-y) / math.pi
+
+    second = quad(integrand, 0, 1, limit=200)[0] + quad(integrand, 1, 60, limit=200)[0]
+    return 1 / (1 + second)
+
+
+def _abs_difference_threshold():
+    """``alpha_c`` of ``y = |z1| - |z2|`` (noiseless), derived here: flipping the sign of either field
+    leaves ``y`` alone, so ``E[z | y] = 0`` and ``E[z1 z2 | y] = 0``; ``G = diag(a(y), a(-y))`` with
+    ``a(y) = E[z1^2 | y] - 1`` (swapping the fields maps ``y`` to ``-y``), and ``lambda_max = E a^2``
+    (the off-diagonal mode has ``E a(y) a(-y) <= E a^2``). ``|z_i|`` are half-normal ``u``, ``v`` and
+    ``E[z1^2 | y]`` a ratio of integrals over ``u`` with ``v = u - y``."""
+    half = lambda u: 2 * math.exp(-u * u / 2) / math.sqrt(2 * math.pi)
+
+    def weighted(y):  # p(y) a(y)^2
+        lo = max(0.0, y)
+        p = quad(lambda u: half(u) * half(u - y), lo, lo + 12)[0]
+        second = quad(lambda u: u * u * half(u) * half(u - y), lo, lo + 12)[0]
+        return p * (second / p - 1) ** 2
+
+    return 1 / (quad(weighted, -12, 0, limit=200)[0] + quad(weighted, 0, 12, limit=200)[0])
+
+
+def test_weak_recovery_thresholds():
+    """Troiani et al. 2025 (AISTATS, arXiv:2405.15480): ``alpha_c = 1 / lambda_max`` of
+    ``M -> E_y G M G``. Against closed forms derived here, independently of the model's quadratures:
+    ``z1 z2`` (the Bessel integral above; the model needs noise, 1e-4 shifts it by about 1e-4) and
+    ``|z1| - |z2|`` (a one-dimensional integral above, likewise),
+    ``sign(z1 z2)``: ``E[z1 z2 | y] = 2 y / pi`` and ``E[z_i^2 | y] = 1``, so ``alpha_c = pi^2 / 4``;
+    ``sign(z1 z2 z3)``, a parity, ``G = 0``: ``alpha_c = inf`` (the paper's diverging thresholds);
+    the trivial subspace: none for these, all of it for the linear link, where
+    ``E[z | y] = y / (1 + noise)`` and ``T = 1 / (1 + noise)``."""
+    alpha_c, trivial = weak_recovery(hd.MultiIndex(link="product", k=2, noise=1e-4))
+    np.testing.assert_allclose(alpha_c, _product_threshold(), rtol=5e-4)
+    assert np.all(np.abs(trivial) < 1e-12)
+    alpha_c, trivial = weak_recovery(hd.MultiIndex(link="abs-difference", k=2, noise=1e-4))
+    np.testing.assert_allclose(alpha_c, _abs_difference_threshold(), rtol=5e-4)
+    assert np.all(np.abs(trivial) < 1e-12)
+    alpha_c, trivial = weak_recovery(hd.MultiIndex(link="sign-product", k=2, noise=0.0))
+    np.testing.assert_allclose(alpha_c, math.pi**2 / 4, rtol=1e-5)
+    assert np.all(np.abs(trivial) < 1e-12)
+    alpha_c, trivial = weak_recovery(hd.MultiIndex(link="sign-product", k=3, noise=0.0))
+    assert np.isinf(alpha_c) and np.all(np.abs(trivial) < 1e-12)
+    alpha_c, trivial = weak_recovery(hd.MultiIndex(link="sum", k=1, noise=0.25))
+    np.testing.assert_allclose(trivial, [1 / 1.25], rtol=1e-10)
+
+
+def _mmse(alpha):
+    theory = hd.MultiIndex(link="product", k=2, alpha=alpha, noise=0.1, order=4)
+    solution = hd.solve(theory)
+    return solution.observables["mmse_1"], (solution.converged, solution.observables["alpha_c"])
+
+
+def test_trivial_fixed_point_and_gradient():
+    """``y = z1 z2 + noise``: from the uninformed start the overlap stays zero below ``alpha_c`` and
+    grows above it; the derivative of the MMSE in ``alpha`` (implicit differentiation through
+    ``solve``) against central differences (step 1e-4, error about 1e-8)."""
+    alpha_c = float(weak_recovery(hd.MultiIndex(link="product", k=2, noise=0.1, order=4))[0])
+    h, above = 1e-4, 1.4 * alpha_c
+    alphas = jnp.asarray([0.8 * alpha_c, above - h, above, above + h])
+    (mmse, (converged, reported)), grad = jax.jit(jax.vmap(jax.value_and_grad(_mmse, has_aux=True)))(alphas)
+    assert np.all(converged)
+    np.testing.assert_allclose(reported, alpha_c, rtol=1e-12)
+    assert mmse[0] > 1 - 1e-8 and mmse[2] < 0.95
+    np.testing.assert_allclose(grad[2], (mmse[3] - mmse[1]) / (2 * h), rtol=1e-5)
+    assert grad[2] < 0
+
+
+def test_trivial_and_hard_directions():
+    """The staircase ``z1 + z1 z2``: ``E[z | y]`` is not zero along either field (the label is skewed
+    in ``z2`` too), so both are in Troiani et al.'s trivial subspace, learned at any ``alpha``.
+    ``z1 + z2^2`` (a custom link): ``z2 -> -z2`` leaves the label alone, so ``E[z2 | y] = 0`` and ``z2``
+    is hard: at small ``alpha`` the first direction is learned while the second stays at zero, and
+    to first order ``m_1 = alpha T_11`` (``T`` learned in one step)."""
+    _, trivial = weak_recovery(hd.MultiIndex(link="staircase", k=2, noise=0.1))
+    assert trivial[1] > 0.1
+    alpha = 0.05
+    custom = hd.MultiIndex(
+        link="custom", link_fn=lambda z: z[..., 0] + z[..., 1] ** 2, k=2, alpha=alpha, noise=0.5, order=4
+    )
+    solution = _state(custom)
+    observables = solution.observables
+    assert abs(observables["m_2"]) < 1e-8 and abs(observables["M_1_2"]) < 1e-8
+    assert observables["trivial_2"] < 1e-10
+    # y = z1 + z2^2 + noise: E[z1 | y] = (y - 1) / (1 + 2 + noise) (Cov(z1, y) = 1, Var y = 3 + noise)
+    # is not exact, but T_11 = E E[z1 | y]^2 >= the linear estimator's 1 / (3 + noise).
+    assert observables["trivial_1"] > 1 / 3.5
+    np.testing.assert_allclose(observables["m_1"] / alpha, observables["trivial_1"], rtol=0.1)
+
+
+def test_two_quadrature_orders():
+    """The conjugate ``Mhat`` of ``z1 z2`` at a generic ``M``: the default rules against doubled
+    orders, within 5e-4 relative (the ``xi`` rule dominates)."""
+    M = jnp.asarray([[0.3, 0.05], [0.05, 0.2]])
+    conjugate = eqx.filter_jit(lambda theory: theory.conjugate(M))
+    low = conjugate(hd.MultiIndex(link="product", k=2, noise=0.1))
+    high = conjugate(hd.MultiIndex(link="product", k=2, noise=0.1, order=16, inner_order=8, label_order=8))
+    np.testing.assert_allclose(low, high, rtol=5e-4, atol=5e-5)
+
+
+def test_bad_input():
+    for kwargs, name in (
+        ({"k": 0}, "k"),
+        ({"link": "abs-difference", "k": 3}, "k"),
+        ({"link": "product", "k": 1}, "k"),
+        ({"noise": -0.1}, "noise"),
+        ({"link": "product", "noise": 0.0}, "noise"),
+        ({"link": "sign-product", "noise": 0.5}, "noise"),
+        ({"link": "custom"}, "link_fn"),
+        ({"link_fn": lambda z: z[..., 0]}, "link_fn"),
+        ({"link": "staircase", "alpha": 0.0}, "alpha"),
+    ):
+        with pytest.raises(ParameterError, match=name):
+            hd.MultiIndex(**kwargs)
+
+
+def test_command_line(capsys):
+    """``hdtheory eval multi-index`` (the linear link at ``k = 1``, whose fixed point is the root of
+    ``q = qhat / (1 + qhat)``, ``qhat = alpha / (noise + 1 - q)``)."""
+    assert cli.main(["eval", "multi-index", "link=sum", "k=1", "alpha=2", "noise=0.5", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    # q (noise + 1 - q) + q alpha = alpha: q^2 - (1 + noise + alpha) q + alpha = 0.
+    b = 1 + 0.5 + 2
+    assert out["converged"]
+    np.testing.assert_allclose(out["m_1"], (b - math.sqrt(b * b - 8)) / 2, rtol=1e-5)  # printed to 6 digits
