@@ -133,7 +133,7 @@ def close(name: str, params: dict, obs: dict, expected: dict, rtol: float, atol:
 # Out of every domain: a ParameterError naming the parameter, before anything compiles.
 
 MODELS = [hd.ERM, hd.GCM, hd.RandomFeatures, hd.KRR, hd.BayesGLM, hd.Spiked,
-          hd.SubspaceClustering, hd.MultiIndex, hd.Committee, SingleIndex]
+          hd.SubspaceClustering, hd.MultiIndex, hd.Resample, hd.DeepRandomFeatures, hd.Committee, SingleIndex]
 
 
 def _outside(field):
@@ -183,8 +183,9 @@ INFINITE = [
     for cls in MODELS
     for name, field in parameters(cls).items()
     if "domain" in field.metadata and not field.metadata.get("integer")
-    # KRR(features=inf) is the kernel limit, a meaning of its own.
-    and (cls, name) != (hd.KRR, "features")
+    # KRR(features=inf) is the kernel limit and Resample(M=inf) the infinite ensemble, meanings of
+    # their own.
+    and (cls, name) not in ((hd.KRR, "features"), (hd.Resample, "M"))
 ]
 
 
