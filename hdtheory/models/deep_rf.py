@@ -55,10 +55,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import kernels
-from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError
+from .._theory import NONNEGATIVE, POSITIVE, Interval, ParameterError
 from .._theory import check_in, choice, integer, is_concrete, parameter
-from .erm import Overlaps
-from .gcm import GCM, RF_ACTIVATIONS, gaussian_equivalence
+from .gcm import GCM, RF_ACTIVATIONS, EquivalentGCM, gaussian_equivalence
 
 DEEP_ACTIVATIONS = {name: RF_ACTIVATIONS[name] for name in ("erf", "tanh", "sign", "linear")}
 """The odd activations of the deep model (no mean at any layer)."""
@@ -171,7 +170,7 @@ def _ratios(value):
         return value  # rejected, naming the parameter, by the checks
 
 
-class DeepRandomFeatures(FixedPointTheory):
+class DeepRandomFeatures(EquivalentGCM):
     """Deep random features: a readout of L frozen random layers (Schröder et al. 2023)."""
 
     alpha: jax.Array = parameter(2.0, POSITIVE, "samples per input dimension n/d")
@@ -207,17 +206,3 @@ class DeepRandomFeatures(FixedPointTheory):
             order=self.order, panel_order=self.panel_order,
         )
 
-    def init(self, kind: str = "uninformed") -> Overlaps:
-        return self.gcm.init(kind)
-
-    def unconstrain(self, state):
-        return self.gcm.unconstrain(state)
-
-    def constrain(self, u):
-        return self.gcm.constrain(u)
-
-    def update(self, state: Overlaps) -> Overlaps:
-        return self.gcm.update(state)
-
-    def observables(self, state: Overlaps) -> dict[str, jax.Array]:
-        return self.gcm.observables(state)

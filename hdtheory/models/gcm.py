@@ -54,6 +54,7 @@ the same equations with the teacher on the latent space) and :func:`power_law` (
 exponents; Cui et al. 2021).
 """
 
+import abc
 import functools
 import math
 
@@ -319,7 +320,32 @@ def hidden_manifold(activation: str = "erf", gamma=1.0, alpha=2.0, **kwargs) -> 
     return random_features(activation, gamma, alpha, **kwargs)
 
 
-class RandomFeatures(FixedPointTheory):
+class EquivalentGCM(FixedPointTheory):
+    """A model solved as the :class:`GCM` it is equivalent to (:attr:`gcm`): random features and
+    their deep versions, whose fields are those of the setting and whose equations are the GCM's."""
+
+    @property
+    @abc.abstractmethod
+    def gcm(self) -> GCM:
+        """The equivalent :class:`GCM`."""
+
+    def init(self, kind: str = "uninformed") -> Overlaps:
+        return self.gcm.init(kind)
+
+    def unconstrain(self, state):
+        return self.gcm.unconstrain(state)
+
+    def constrain(self, u):
+        return self.gcm.constrain(u)
+
+    def update(self, state: Overlaps) -> Overlaps:
+        return self.gcm.update(state)
+
+    def observables(self, state: Overlaps) -> dict[str, jax.Array]:
+        return self.gcm.observables(state)
+
+
+class RandomFeatures(EquivalentGCM):
     """Random-features ERM: sigma(F x / sqrt(d)), p = gamma d features (Gerace et al. 2020)."""
 
     alpha: jax.Array = parameter(2.0, POSITIVE, "samples per input dimension n/d")
@@ -352,17 +378,3 @@ class RandomFeatures(FixedPointTheory):
             teacher=self.teacher, order=self.order, panel_order=self.panel_order,
         )
 
-    def init(self, kind: str = "uninformed") -> Overlaps:
-        return self.gcm.init(kind)
-
-    def unconstrain(self, state):
-        return self.gcm.unconstrain(state)
-
-    def constrain(self, u):
-        return self.gcm.constrain(u)
-
-    def update(self, state: Overlaps) -> Overlaps:
-        return self.gcm.update(state)
-
-    def observables(self, state: Overlaps) -> dict[str, jax.Array]:
-        return self.gcm.observables(state)
