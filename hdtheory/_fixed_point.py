@@ -180,6 +180,12 @@ def _newton_error(jac, x, r) -> jax.Array:
     return jnp.where(jnp.all(jnp.isfinite(error)), jnp.max(error), jnp.inf)
 
 
+# The map, traced once per solve and reused wherever the solve evaluates it (the residual, its
+# Jacobian, the line search, the implicit derivative): the trace of a model's map (quadratures,
+# inner Newton solves of proximal operators) is much of the time to compile a solve.
+_update = eqx.filter_jit(lambda theory, state: theory.update(state))
+
+
 @eqx.filter_jit
 def solve(
     theory: FixedPointTheory,
@@ -249,7 +255,7 @@ def solve(
 
     def residual(flat):
         state = theory.constrain(unravel(flat))
-        return ravel_pytree(theory.unconstrain(theory.update(state)))[0] - flat
+        return ravel_pytree(theory.unconstrain(_update(theory, state)))[0] - flat
 
     def scaled(x, r):
         return jnp.max(jnp.abs(r) / (1 + jnp.abs(x)))
