@@ -628,6 +628,62 @@ def test_mixture_bounds(loss, alpha, lam, snr):
 
 
 # --------------------------------------------------------------------------------------------------
+# Resampling: the bootstrap and subsampling of ridge (closed-form channel), bounds of the variances.
+
+
+@pytest.mark.parametrize("scheme", ["bootstrap", "subsample"])
+@fuzz(20)
+@given(
+    alpha=positive(1e-3, 1e3),
+    lam=positive(1e-6, 1e4),
+    rho=positive(1e-3, 1e3),
+    noise=nonnegative(1e-8, 1e3),
+    # At fraction = 1 the subsamples are the data set and the rescaled estimate f / (1 - f) times
+    # their variance is inf by its definition (docs/models/resample.md): up to just below it here.
+    fraction=st.one_of(st.sampled_from([1e-3, 1 - 1e-9]), st.floats(1e-3, 1.0, exclude_max=True)),
+)
+def test_resample_bounds(scheme, alpha, lam, rho, noise, fraction):
+    params = dict(alpha=alpha, lam=lam, rho=rho, noise=noise, fraction=fraction, scheme=scheme,
+                  loss="square", teacher="linear")
+    theory = build(hd.Resample, **params)
+    if theory is None:
+        return
+    sol = hd.solve(theory)
+    if not finite_or_flagged("Resample", params, sol):
+        return
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    # Variances are non-negative (q_ab <= q: Cauchy-Schwarz for two learners of one law; q >= m^2 /
+    # rho for the full estimator); the average of M learners has q_M between q_ab and q, so its
+    # error lies between the infinite ensemble's and one learner's.
+    slack = 1e-9 * (1 + obs["q"])
+    for key in ("true_variance", "resample_variance"):
+        assert obs[key] >= -slack, f"Resample({params}): {key} = {obs[key]} < 0; {_shown(obs)}"
+    within("Resample", params, obs, "ensemble_q", obs["q_ab"], obs["q"])
+    within("Resample", params, obs, "ensemble_error", obs["ensemble_error_inf"], obs["test_error"])
+
+
+# --------------------------------------------------------------------------------------------------
+# Multi-index models (k = 2, the product link): overlaps and errors within their bounds.
+
+
+@fuzz(10)
+@given(alpha=positive(1e-3, 1e3), noise=positive(1e-3, 1e2))
+def test_multi_index_bounds(alpha, noise):
+    params = dict(alpha=alpha, noise=noise, link="product", k=2)
+    sol = hd.solve(hd.MultiIndex(**params))
+    if not finite_or_flagged("MultiIndex", params, sol):
+        return
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    # Bayes-optimal overlaps with a unit-variance teacher: 0 <= M_ii <= 1, so each direction's MMSE
+    # lies in [0, 1]; the Bayes error is at most that of predicting the mean, Var(z1 z2) = 1,
+    # and the total adds the noise.
+    for key in ("m_1", "m_2", "mmse_1", "mmse_2", "mmse"):
+        within("MultiIndex", params, obs, key, 0.0, 1.0)
+    within("MultiIndex", params, obs, "gen_error", 0.0, 1.0)
+    within("MultiIndex", params, obs, "gen_error_total", noise, 1.0 + noise)
+
+
+# --------------------------------------------------------------------------------------------------
 # ODE theories.
 
 
