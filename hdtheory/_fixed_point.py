@@ -97,16 +97,18 @@ class Newton(eqx.Module):
     max_doublings: int = 10
     follow_flow: bool = eqx.field(default=False, static=True)
 
-    def step(self, linearised, x, r, active, jac):
+    def step(self, linearised, x, r, active, jac, first=False):
         """``(x, r, jac)`` after one step from ``x``, where ``r`` and ``jac`` are the residual and
-        its Jacobian; ``linearised(x)`` returns both."""
+        its Jacobian; ``linearised(x)`` returns both. With ``first`` (true at the start, where ``r``
+        and ``jac`` are not known yet), the step is ``x`` itself with its residual and Jacobian: the
+        solve evaluates the map in one place, the line search, for a shorter compilation."""
         lu = jax.scipy.linalg.lu_factor(jac)
-        direction = -jax.scipy.linalg.lu_solve(lu, r)
+        direction = jnp.where(first, 0.0, -jax.scipy.linalg.lu_solve(lu, r))
         norm, length = jnp.linalg.norm(r), jnp.linalg.norm(direction)
         fallback = x + (1 - self.damping) * r
         # About a stable fixed point of a monotone map (I - T')^-1 is non-negative, so that a Newton
         # step against the residual in some coordinate heads for a repelling point.
-        flow = jnp.asarray(self.follow_flow) & active & jnp.any(direction * r < 0)
+        flow = jnp.asarray(self.follow_flow) & active & jnp.any(direction * r < 0) & ~first
         direction = jnp.where(flow, r, direction)
 
         def accepted(t, r_trial, r_kept):
@@ -129,7 +131,7 @@ class Newton(eqx.Module):
             # not halve. The first pass (k = -1) makes the first trial, the full step: one place
             # in the program evaluates the map, for a shorter compilation.
             budget = jnp.where(flow, self.max_doublings, self.max_backtracks)
-            return (k < 0) | (active & jnp.where(flow, ok, ~ok) & (k <= budget))
+            return (k < 0) | (active & ~first & jnp.where(flow, ok, ~ok) & (k <= budget))
 
         def next_trial(carry):
             t, x_trial, r_trial, j_trial, k, *kept = carry
@@ -316,17 +318,21 @@ def solve(
         def running(carry):
             x, r, jac, i = carry
             finite = jnp.all(jnp.isfinite(x)) & jnp.all(jnp.isfinite(r))
-            return ~done(x, r, jac) & (i < max_steps) & finite
+            return (i < 0) | ~done(x, r, jac) & (i < max_steps) & finite
 
         def body(carry):
             x, r, jac, i = carry
             if newton:
-                return *method.step(linearised, x, r, ~done(x, r, jac), jac), i + 1
+                return *method.step(linearised, x, r, (i < 0) | ~done(x, r, jac), jac, first=i < 0), i + 1
             x, r = method.step(residual, x, r, ~done(x, r, jac))
             return x, r, jacobian(x), i + 1
 
-        r0, jac0 = linearised(x0) if newton else (residual(x0), jacobian(x0))
-        x, r, jac, i = jax.lax.while_loop(running, body, (x0, r0, jac0, 0))
+        if newton:
+            # Linearised at x0 by the loop's first pass (i = -1), a step of length zero.
+            init = (x0, jnp.zeros_like(x0), -jnp.eye(x0.size, dtype=x0.dtype), -1)
+        else:
+            init = (x0, residual(x0), jacobian(x0), 0)
+        x, r, jac, i = jax.lax.while_loop(running, body, init)
         res = scaled(x, r)
         diverged = ~jnp.isfinite(res) | too_large(x)
         met = done(x, r, jac)
