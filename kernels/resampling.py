@@ -72,20 +72,19 @@ class WeightLaw(eqx.Module):
 
 
 def weighted_output(loss, law: WeightLaw, y, omega, V):
-    r"""``(E_p f_p, E_p f_p^2)`` at labels ``y`` and fields ``omega`` (broadcast together), ``V`` a scalar.
+    r"""``(E_p f_p, E_p f_p^2, E_p p l(y, z_p))`` at labels ``y`` and fields ``omega`` (broadcast
+    together), ``V`` a scalar: the output function, its square and the weighted training loss.
 
-    ``f_p = (prox_{p V l(y, .)}(omega) - omega) / V``, zero at ``p = 0``.
+    ``z_p = prox_{p V l(y, .)}(omega)`` and ``f_p = (z_p - omega) / V``, zero at ``p = 0``.
     """
     y, omega = jnp.broadcast_arrays(y, omega)
     y, omega = y[..., None], omega[..., None]
-
-    def f(p):
-        held = p > 0
-        z = loss.prox(y, omega, jnp.where(held, p, 1.0) * V)
-        return jnp.where(held, (z - omega) / V, 0.0)
-
-    values = f(law.values)
-    return jnp.sum(law.probabilities * values, -1), jnp.sum(law.probabilities * values**2, -1)
+    p = law.values
+    held = p > 0
+    z = loss.prox(y, omega, jnp.where(held, p, 1.0) * V)
+    f = jnp.where(held, (z - omega) / V, 0.0)
+    weighted_loss = jnp.where(held, p * loss(y, z), 0.0)
+    return tuple(jnp.sum(law.probabilities * values, -1) for values in (f, f**2, weighted_loss))
 
 
 def cross_average(channel, f_a, f_b, rho, m_a, q_a, m_b, q_b, q_ab, order: int = 24, panel_order: int = 12):

@@ -347,14 +347,13 @@ class ERM(FixedPointTheory):
         return c, c**2, c**2
 
     def _outputs(self, y, omega, V):
-        """``(f, f^2)`` with ``f = (prox_{V l(y, .)}(omega) - omega) / V``: the output function and
-        its square as the conjugates average them (a weighted learner averages over its weights)."""
-        f = (self.loss_fn.prox(y, omega, V) - omega) / V
-        return f, f**2
-
-    def _train_loss(self, y, omega, V):
-        """The training loss of a sample at the fixed point, ``l(y, prox_{V l(y, .)}(omega))``."""
-        return self.loss_fn(y, self.loss_fn.prox(y, omega, V))
+        """``(f, f^2, l)`` with ``f = (prox_{V l(y, .)}(omega) - omega) / V``: the output function,
+        its square as the conjugates average them, and the sample's training loss at the fixed
+        point, ``l(y, prox_{V l(y, .)}(omega))``, from one evaluation of the prox (a weighted learner
+        averages the three over its weights)."""
+        z = self.loss_fn.prox(y, omega, V)
+        f = (z - omega) / V
+        return f, f**2, self.loss_fn(y, z)
 
     def conjugates(self, state: Overlaps):
         """``(mhat, qhat, Vhat)`` at a state.
@@ -363,17 +362,23 @@ class ERM(FixedPointTheory):
         continuous ``f`` rather than its derivative, a step function for the hinge and Huber losses:
         ``Vhat = -(alpha / sqrt(q)) E sum_y [xi Z_0 - (m / sqrt(q)) d_omega Z_0] f``.
         """
-        m, q, V = state.m, state.q, state.V
+        return self._channel_averages(state)[:3]
+
+    def _channel_averages(self, state: Overlaps):
+        """``(mhat, qhat, Vhat, train_loss)``, in closed form where there is one, else by quadrature
+        (the training loss from the same evaluations of the prox; a program that does not use it
+        drops it)."""
         closed = self._closed_form(state)
         if closed is not None:
-            return closed[:3]
+            return closed
+        m, q, V = state.m, state.q, state.V
         y, omega, w, dw = self._channel_terms(state)
-        f, f2 = self._outputs(y, omega, V)
+        f, f2, loss = self._outputs(y, omega, V)
         xi = omega / jnp.sqrt(q)
         mhat = self.alpha * jnp.sum(dw * f)
         qhat = self.alpha * jnp.sum(w * f2)
         Vhat = -self.alpha / jnp.sqrt(q) * jnp.sum((xi * w - m / jnp.sqrt(q) * dw) * f)
-        return mhat, qhat, Vhat
+        return mhat, qhat, Vhat, jnp.sum(w * loss)
 
     def update(self, state: Overlaps) -> Overlaps:
         weights = self.weight_averages(*self.conjugates(state))
@@ -402,13 +407,7 @@ class ERM(FixedPointTheory):
 
     def observables(self, state: Overlaps) -> dict[str, jax.Array]:
         m, q, V = state.m, state.q, state.V
-        mhat, qhat, Vhat = self.conjugates(state)
-        closed = self._closed_form(state)
-        if closed is None:
-            y, omega, w, _ = self._channel_terms(state)
-            train_loss = jnp.sum(w * self._train_loss(y, omega, V))
-        else:
-            train_loss = closed[3]
+        mhat, qhat, Vhat, train_loss = self._channel_averages(state)
         test_error, test_error_total = self.channel.test_errors(m, q, self.rho)
         calibration = {}
         if self.channel.classification:

@@ -92,12 +92,8 @@ class Weighted(ERM):
         )
 
     def _outputs(self, y, omega, V):
+        # The training loss is the weighted one, E_p p l(y, prox_{p V l}(omega)).
         return weighted_output(self.loss_fn, self.weights, y, omega, V)
-
-    def _train_loss(self, y, omega, V):
-        """The weighted loss of a sample, ``E_p p l(y, prox_{p V l}(omega))``."""
-        loss = self.loss_fn
-        return self.weights.mean(lambda p: p * loss(y[..., None], loss.prox(y[..., None], omega[..., None], p * V)))
 
     def _closed_form(self, state: Overlaps):
         return super()._closed_form(state) if self.loss == "square" else None
