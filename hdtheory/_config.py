@@ -334,7 +334,7 @@ def load(path: str | Path) -> SweepConfig:
         # Every value of every axis, with the fixed parameters: the cross-parameter checks.
         from ._sweep import _check_axes
 
-        _check_axes(theory, axes)
+        _check_axes(theory, axes, product)
     except ParameterError as error:
         name = re.search(r"parameter '(\w+)'", str(error))
         name = name.group(1) if name else None

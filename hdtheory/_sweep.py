@@ -48,9 +48,9 @@ def _grid(axes: Mapping[str, np.ndarray], product: bool) -> tuple[dict, tuple[in
     return dict(axes), (lengths.pop(),)
 
 
-def _check_axes(theory, axes) -> dict[str, np.ndarray]:
-    """The axes as float arrays; unknown fields, non-numbers and out-of-domain values rejected
-    before anything is traced."""
+def _check_axes(theory, axes, product: bool = True) -> dict[str, np.ndarray]:
+    """The axes as float arrays; unknown fields, non-numbers and out-of-domain values (at every grid
+    point: the product of the axes, or the axes zipped) rejected before anything is traced."""
     if not isinstance(theory, (FixedPointTheory, ODETheory)):
         raise ParameterError(f"sweep needs a FixedPointTheory or an ODETheory, got {type(theory).__name__}")
     if not isinstance(axes, Mapping) or not axes:
@@ -68,10 +68,10 @@ def _check_axes(theory, axes) -> dict[str, np.ndarray]:
             raise ParameterError(f"axis {name!r} must hold numbers, got {values!r}") from None
         if converted[name].ndim != 1 or converted[name].size == 0:
             raise ParameterError(f"axis {name!r} must be a non-empty 1-D array of values")
-    axes = converted
-    # Building the theory with every value runs its own checks, cross-parameter ones included.
-    type(theory)(**({k: getattr(theory, k) for k in fields} | {k: jnp.asarray(v) for k, v in axes.items()}))
-    return axes
+    # Building the theory with every grid point runs its own checks, cross-parameter ones included.
+    grid, _ = _grid(converted, product)
+    type(theory)(**({k: getattr(theory, k) for k in fields} | {k: jnp.asarray(v) for k, v in grid.items()}))
+    return converted
 
 
 def _free_memory(device) -> int | None:
@@ -213,7 +213,7 @@ def sweep(
 
     from . import __version__
 
-    axes = _check_axes(theory, axes)
+    axes = _check_axes(theory, axes, product)
     dynamic = isinstance(theory, ODETheory)
     if dynamic and t1 is None:
         raise ParameterError("sweeping an ODE theory needs the final time t1")

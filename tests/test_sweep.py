@@ -67,6 +67,18 @@ def test_netcdf_and_csv_round_trip(grid, tmp_path):
     np.testing.assert_allclose(back["test_error"], grid["test_error"], rtol=1e-12)
 
 
+def test_cross_parameter_checks_see_every_grid_point():
+    """Axes of different lengths: the checks that relate two parameters (the ridgeless square loss
+    needs alpha > 1) run on the product's points, not on the axes broadcast against each other."""
+    axes = {"alpha": [1.5, 3.0, 4.0], "lam": [0.0, 0.5]}
+    swept = hd.sweep(hd.ERM(loss="square"), axes, progress=False)
+    assert swept["test_error"].shape == (3, 2) and bool(swept["converged"].all())
+    sol = hd.solve(hd.ERM(loss="square", alpha=4.0, lam=0.0))
+    assert float(swept["test_error"][2, 0]) == pytest.approx(float(sol.observables["test_error"]), rel=1e-9)
+    with pytest.raises(hd.ParameterError, match="'lam'"):
+        hd.sweep(hd.ERM(loss="square"), {"alpha": [0.5, 3.0, 4.0], "lam": [0.0, 0.5]})
+
+
 @pytest.mark.parametrize(
     "axes, name",
     [({"gamma": [1.0]}, "gamma"), ({"loss": [1.0]}, "loss"), ({"alpha": [1.0, -1.0]}, "alpha"),
