@@ -181,7 +181,7 @@ class GCM(ERM):
         V = _array(features if feature_map is None else feature_map(jnp.asarray(features)))
         if V.ndim != 2 or V.shape[0] < 2:
             raise ParameterError(f"student features must be an (N, p) array with N >= 2 samples, got shape {V.shape}")
-        N, p = V.shape
+        N = V.shape[0]
         U = None if teacher_features is None else _array(teacher_features)
         if U is not None and (U.ndim != 2 or U.shape[0] != N):
             raise ParameterError(f"'teacher_features' must be an ({N}, k) array, one row per sample, got shape {U.shape}")
