@@ -1,7 +1,8 @@
 """Sweeps described by a TOML file: ``hdtheory sweep CONFIG.toml --out DIR``.
 
-A config names a fixed-point model (:data:`hdtheory.models.MODELS`), its fixed parameters, the axes
-of the grid, the observables to keep and the figures to draw::
+A config names a model (a fixed-point one of :data:`hdtheory.models.MODELS`, or an ODE theory of
+:data:`hdtheory.dynamics.DYNAMICS`), its fixed parameters, the axes of the grid, the observables to
+keep and the figures to draw::
 
     model = "erm"
     observables = ["test_error", "train_loss"]   # optional; default: all of them
@@ -27,6 +28,27 @@ of the grid, the observables to keep and the figures to draw::
     variable = "train_loss"
     x = "alpha"
 
+An ODE theory's learning curves are integrated at every grid point to the final time ``t1``
+(required), saved at ``times`` (optional: a number of evenly spaced times from 0 to ``t1``, 101 by
+default, or the increasing times themselves); the grid gains the dimension ``t``, which a figure
+may take as ``x`` or ``y``::
+
+    model = "committee"
+    t1 = 50.0
+    times = 51
+
+    [parameters]
+    K = 2
+    M = 2
+
+    [axes]
+    lr = [0.5, 1.0, 2.0]
+
+    [[plots]]
+    kind = "curves"
+    variable = "eg"
+    x = "t"
+
 Everything is checked before anything is computed; a bad entry raises :class:`ConfigError`, whose
 one-line message names the file and the key (``axes.alpha``, ``plots[1].x``), and so does a grid too
 large for the memory.
@@ -51,9 +73,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ._theory import FixedPointTheory, ParameterError, parameters
+from ._theory import FixedPointTheory, ODETheory, ParameterError, parameters
 
-_TOP = {"model", "observables", "product", "parameters", "axes", "plots"}
+_TOP = {"model", "observables", "product", "parameters", "axes", "plots", "t1", "times"}
 _PLOTS = {"heatmap": {"kind", "variable", "x", "y", "file"}, "curves": {"kind", "variable", "x", "file"}}
 
 
@@ -163,13 +185,17 @@ class SweepConfig:
 
     name: str
     model: str
-    theory: FixedPointTheory
+    theory: FixedPointTheory | ODETheory
     axes: dict[str, np.ndarray]
     product: bool
     observables: tuple[str, ...]
     plots: tuple[dict, ...]
     text: str
     plot_files: tuple[str, ...] = ()
+    t1: float | None = None
+    """An ODE theory's final time (``None`` for a fixed-point model)."""
+    times: np.ndarray | None = None
+    """An ODE theory's saved times."""
 
 
 def _fail(path: Path, key: str, message: str):
@@ -297,15 +323,14 @@ def load(path: str | Path) -> SweepConfig:
         if key not in _TOP:
             _fail(path, key, f"unknown key; the keys are {', '.join(sorted(_TOP))}")
     model_name = config.get("model")
+    known_models = ", ".join([*MODELS, *DYNAMICS])
     if not isinstance(model_name, str):
-        _fail(path, "model", f"missing or not a string; one of {', '.join(MODELS)}")
-    if model_name in DYNAMICS:
-        _fail(path, "model", f"{model_name!r} is an ODE theory ('hdtheory eval {model_name} t=...'); "
-                             f"sweep takes the fixed-point models {', '.join(MODELS)}")
-    if model_name not in MODELS:
-        _fail(path, "model", f"unknown model {model_name!r}; the fixed-point models are {', '.join(MODELS)}")
-    model = MODELS[model_name]
+        _fail(path, "model", f"missing or not a string; one of {known_models}")
+    if model_name not in MODELS and model_name not in DYNAMICS:
+        _fail(path, "model", f"unknown model {model_name!r}; the models are {known_models}")
+    model = MODELS.get(model_name) or DYNAMICS[model_name]
     fields = parameters(model)
+    t1, times = _times(path, config, dynamic=model_name in DYNAMICS)
 
     table = config.get("parameters", {})
     if not isinstance(table, dict):
@@ -350,7 +375,8 @@ def load(path: str | Path) -> SweepConfig:
             _fail(path, "observables", f"unknown observable {name!r} of {model_name}; known: {', '.join(known)}")
 
     points = math.prod(len(v) for v in axes.values()) if product else len(next(iter(axes.values())))
-    numbers = sum(math.prod(known[name]) for name in observables) + 4 + len(axes)  # the diagnostics
+    numbers = sum(math.prod(known[name]) for name in observables) * (1 if times is None else len(times))
+    numbers += 4 + len(axes)  # the diagnostics
     if points * numbers * _BYTES_PER_NUMBER > available_memory():
         largest = max(axes, key=lambda k: len(axes[k]))
         _fail(path, f"axes.{largest}", f"a grid of {points} points needs about "
@@ -375,12 +401,13 @@ def load(path: str | Path) -> SweepConfig:
                 _fail(path, f"{key}.{entry}", f"expected a name (a string), got {plot[entry]!r}")
         if plot["variable"] not in observables:
             _fail(path, f"{key}.variable", f"{plot['variable']!r} is not among the observables: {', '.join(observables)}")
+        dims = [*axes, *([] if times is None else ["t"])]
         for entry in ("x", "y"):
-            if entry in plot and (plot[entry] not in axes or (not product and kind == "heatmap")):
-                why = "a heatmap needs product = true" if not product else f"the axes are {', '.join(axes)}"
+            if entry in plot and (plot[entry] not in dims or (not product and kind == "heatmap")):
+                why = "a heatmap needs product = true" if not product else f"the dimensions are {', '.join(dims)}"
                 _fail(path, f"{key}.{entry}", f"{plot[entry]!r} is not a dimension of the grid; {why}")
-        if kind == "heatmap" and (plot["x"] == plot["y"] or len(axes) != 2):
-            _fail(path, key, "a heatmap needs exactly two axes, x and y different")
+        if kind == "heatmap" and (plot["x"] == plot["y"] or len(dims) != 2):
+            _fail(path, key, "a heatmap needs a grid of exactly two dimensions, x and y different")
         if "file" in plot and not (isinstance(plot["file"], str) and Path(plot["file"]).suffix in (".png", ".pdf")
                                    and Path(plot["file"]).name == plot["file"]):
             _fail(path, f"{key}.file", "expected a file name ending in .png or .pdf")
@@ -390,7 +417,31 @@ def load(path: str | Path) -> SweepConfig:
             _fail(path, f"plots[{i}].file", f"{name!r} is also the file of plots[{files.index(name)}]; "
                                             "each figure needs its own file")
     return SweepConfig(path.stem, model_name, theory, axes, product, tuple(observables), tuple(plots), text,
-                       tuple(files))
+                       tuple(files), t1, times)
+
+
+def _times(path: Path, config: dict, dynamic: bool) -> tuple[float | None, np.ndarray | None]:
+    """``(t1, times)`` of an ODE theory's config (``times``: a count from 0 to ``t1``, 101 by
+    default, or the times); ``(None, None)`` for a fixed-point model, which may have neither."""
+    if not dynamic:
+        for key in ("t1", "times"):
+            if key in config:
+                _fail(path, key, f"only for the ODE theories; {config['model']!r} is a fixed-point model")
+        return None, None
+    t1 = config.get("t1")
+    if not (_number(t1) and math.isfinite(t1) and t1 > 0):
+        _fail(path, "t1", f"the final time of the learning curves is required, a number > 0; got {t1!r}")
+    spec = config.get("times", 101)
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        if not 2 <= spec <= 100_000:
+            _fail(path, "times", f"a number of saved times must lie in [2, 100000], got {spec}")
+        return float(t1), np.linspace(0.0, float(t1), spec)
+    if not (isinstance(spec, list) and spec and all(_number(v) for v in spec)):
+        _fail(path, "times", f"expected a number of times or a list of times in [0, t1]; got {spec!r}")
+    times = np.asarray(spec, dtype=float)
+    if np.any(times < 0) or np.any(times > t1) or np.any(np.diff(times) <= 0):
+        _fail(path, "times", f"the times must increase within [0, t1 = {t1:g}]; got {spec}")
+    return float(t1), times
 
 
 def _plot_file(name: str, spec: dict) -> str:
@@ -475,8 +526,9 @@ def run(config: SweepConfig, out: Path, *, progress: bool = True, overwrite: boo
 
     created = prepare_output(out, overwrite)
     with staged(out, created) as stage:
-        data = sweep(config.theory, config.axes, product=config.product, progress=progress)
-        diagnostics = ["converged", "iterations", "residual", "status"]
+        dynamic = {} if config.t1 is None else {"t1": config.t1, "saveat": config.times}
+        data = sweep(config.theory, config.axes, product=config.product, progress=progress, **dynamic)
+        diagnostics = ["converged", "iterations", "residual", "status", "t_stop", "steps"]
         data = data[[*config.observables, *[d for d in diagnostics if d in data]]]
         data.attrs["model"] = config.model
         data.attrs["config"] = config.text
@@ -486,8 +538,8 @@ def run(config: SweepConfig, out: Path, *, progress: bool = True, overwrite: boo
         for i, (spec, name) in enumerate(zip(config.plots, config.plot_files)):
             if spec["kind"] == "heatmap":
                 fig = plot.heatmap(data, spec["variable"], spec["x"], spec["y"], path=stage / name)
-            else:  # zipped axes: the curve runs along the points, labelled by x
-                along = data if config.product else data.swap_dims(point=spec["x"])
+            else:  # zipped axes: the curve runs along the points, labelled by x (or along t)
+                along = data if config.product or spec["x"] == "t" else data.swap_dims(point=spec["x"])
                 fig = plot.curves(along, spec["variable"], spec["x"], path=stage / name)
             plt.close(fig)
             names[f"plot{i}"] = name

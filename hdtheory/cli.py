@@ -447,8 +447,9 @@ def parser() -> argparse.ArgumentParser:
         "sweep",
         parents=common,
         help="a grid described by a TOML file: netCDF, CSV and figures",
-        description="Solve a fixed-point model over the grid that CONFIG.toml describes (model, "
-        "[parameters], [axes] as linspace, logspace or a list, observables, [[plots]]; see "
+        description="Solve a fixed-point model, or integrate an ODE theory to t1 (learning curves "
+        "with a dimension t), over the grid that CONFIG.toml describes (model, [parameters], [axes] "
+        "as linspace, logspace or a list, observables, [[plots]], t1 and times for an ODE theory; see "
         "examples/configs/) and write NAME.nc, NAME.csv and the figures into --out. The files appear "
         "together once all are written: an interrupted or failed run leaves the folder as it was.",
     )

@@ -43,7 +43,7 @@ def heatmap(data, variable: str, x: str, y: str, *, contours: int = 8, path=None
     fig.colorbar(mesh, ax=ax, label=variable)
     if contours:
         ax.contour(xs, ys, field.values, levels=contours, colors="white", linewidths=0.6)
-    failed = ~data["converged"].transpose(y, x).values
+    failed = ~data["converged"].broadcast_like(field).transpose(y, x).values  # no t: one flag per curve
     if failed.any():
         gx, gy = np.meshgrid(xs, ys)
         ax.plot(gx[failed], gy[failed], "rx", ms=4, label="not converged")

@@ -41,8 +41,12 @@ def test_example_config_sweeps_and_reads_back(config, tmp_path, capsys):
     assert data.attrs["model"] == spec["model"]
     for name, value in spec.get("parameters", {}).items():  # the fixed parameters were applied
         assert data.attrs[name] == value
+    if "t1" in spec:  # an ODE theory: learning curves along t, from 0 to t1
+        assert data["t"].values[0] == 0 and data["t"].values[-1] == spec["t1"]
+        assert data.sizes["t"] == spec.get("times", 101) and (data["t_stop"] == spec["t1"]).all()
     rows = Path(paths["csv"]).read_text().splitlines()
-    assert len(rows) == 1 + int(np.prod([axis_length(v) for v in spec["axes"].values()]))
+    points = int(np.prod([axis_length(v) for v in spec["axes"].values()])) * data.sizes.get("t", 1)
+    assert len(rows) == 1 + points
     figures = [Path(p) for k, p in paths.items() if k.startswith("plot")]
     assert len(figures) == len(spec.get("plots", [])) and all(f.stat().st_size > 0 for f in figures)
 
@@ -52,6 +56,14 @@ GOOD = """model = "erm"
 loss = "square"
 [axes]
 alpha = { linspace = [0.5, 2.0, 3] }
+"""
+
+
+ODE = """model = "committee"
+t1 = 5.0
+times = 3
+[axes]
+lr = [0.5, 1.0]
 """
 
 
@@ -76,6 +88,12 @@ alpha = { linspace = [0.5, 2.0, 3] }
         (GOOD + '[[plots]]\nkind = "pie"\n', "plots[0].kind"),
         (GOOD.replace('loss = "square"', "lam 0.1"), "lam 0.1"),  # malformed: the line is quoted
         (GOOD.replace("[axes]", "[axes"), "[axes"),
+        (GOOD.replace('model = "erm"', 'model = "erm"\nt1 = 5.0'), "t1"),
+        (ODE.replace("t1 = 5.0", ""), "t1"),
+        (ODE.replace("t1 = 5.0", "t1 = -5.0"), "t1"),
+        (ODE.replace("times = 3", "times = [0.0, 6.0]"), "times"),
+        (ODE.replace("times = 3", "times = 1"), "times"),
+        (ODE + '[[plots]]\nkind = "curves"\nvariable = "eg"\nx = "time"\n', "plots[0].x"),
     ],
 )
 def test_bad_config_is_one_line_naming_the_key(text, key, tmp_path, capsys):
