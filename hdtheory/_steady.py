@@ -112,7 +112,11 @@ def steady_state(theory: ODETheory, start=None, *, t=0.0, **solve_options) -> So
         raise ParameterError(f"steady_state needs an ODETheory, got {type(theory).__name__}")
     if is_concrete(t) and not (np.ndim(t) == 0 and np.isfinite(t) and t >= 0):
         raise ParameterError(f"t must be a finite time >= 0, got {t!r}")
+    return solve(stationary(theory, start, t), **solve_options)
+
+
+def stationary(theory: ODETheory, start=None, t=0.0) -> Stationary:
+    """The :class:`Stationary` problem of ``theory`` from ``start`` (``theory.init()`` by default) at ``t``."""
     start = theory.init() if start is None else start
-    dtype = jnp.result_type(*jax.tree.leaves(start))
-    return solve(Stationary(theory, start, jnp.asarray(t, dtype)), **solve_options)
+    return Stationary(theory, start, jnp.asarray(t, jnp.result_type(*jax.tree.leaves(start))))
 

@@ -54,7 +54,8 @@ inference gets easier downward): the uninformed branch always starts at ``bracke
   learned teacher of a noiseless committee machine, or diverges while the growth rate does not
   depend on it, like the noisy linear perceptron's). The steady state at the threshold is
   ``states[0]``; it may lie far away (the noisy linear perceptron's error diverges there as
-  ``1 / (eta_c - eta)``).
+  ``1 / (eta_c - eta)``). ``found`` requires the steady state to converge there and at
+  ``theta -+ h``: a branch that ends (a fold) is no crossing of its growth rate.
 
 The refinement goes through :func:`jax.lax.custom_root` (or, for ``"weak-recovery"``,
 ``"information-theoretic"`` and ``"stability"``, a last Newton step with the gradient on), so the
@@ -74,7 +75,7 @@ from jax.flatten_util import ravel_pytree
 
 from ._continuation import _follow, spectral_radius
 from ._fixed_point import Damped, Newton, solve
-from ._steady import Stationary
+from ._steady import Stationary, stationary
 from ._theory import ODETheory, ParameterError, is_concrete, parameters
 
 KINDS = ("algorithmic", "weak-recovery", "information-theoretic", "separability", "stability")
@@ -332,24 +333,26 @@ def _steady_branch(stationary, axis, grid, options):
 @eqx.filter_jit
 def _stability(stationary, axis, state, bracket, rates, steps, tol, solve_options):
     """``growth_rate(x(theta)) = 0`` in ``bracket`` (where the growth rates are ``rates``), the
-    steady state solved from ``state``: ``(theta, (x,), |growth_rate|)``."""
+    steady state solved from ``state``: ``(theta, (x,), |growth_rate|, converged)``, the last
+    whether the steady state converged there and beside it (not past the end of a branch)."""
     solve_options = dict(solve_options)
     fixed, state, (lo, hi), (f_lo, f_hi) = jax.lax.stop_gradient((stationary, state, bracket, rates))
 
     def evaluate(theta):
-        x = solve(fixed.at(axis, theta), state, **solve_options).state
-        return fixed.at(axis, theta).growth_rate(x), None, x
+        sol = solve(fixed.at(axis, theta), state, **solve_options)
+        return fixed.at(axis, theta).growth_rate(sol.state), None, (sol.state, sol.converged)
 
     # The secant method from the end where the rate is known: no evaluation before the loop.
-    root, f, _, x = _bracketed_newton(
-        evaluate, lo, hi, f_lo, lo, f_lo, (f_hi - f_lo) / (hi - lo), state, steps, tol
+    root, f, _, (x, converged) = _bracketed_newton(
+        evaluate, lo, hi, f_lo, lo, f_lo, (f_hi - f_lo) / (hi - lo), (state, jnp.array(True)), steps, tol
     )
 
     # The steady state at theta -+ h, where the Jacobian is regular (module docstring); solved
     # once, its derivatives those of one Newton step from it (the implicit ones, since it is a zero).
     h = jnp.finfo(root.dtype).eps ** (1 / 3) * (1 + jnp.abs(root))
     offsets = jnp.stack([-h, h])
-    sides = jax.vmap(lambda d: solve(fixed.at(axis, root + d), x, **solve_options).state)(offsets)
+    sols = jax.vmap(lambda d: solve(fixed.at(axis, root + d), x, **solve_options))(offsets)
+    sides, converged = sols.state, converged & jnp.all(sols.converged)
     rates = jax.vmap(lambda d, s: fixed.at(axis, root + d).growth_rate(s))(offsets, sides)
     slope = (rates[1] - rates[0]) / (2 * h)  # along the steady state, to O(h^2)
 
@@ -365,7 +368,7 @@ def _stability(stationary, axis, state, bracket, rates, steps, tol, solve_option
     near = jax.vmap(lambda d, s: newton_step(root + d, stationary, s))(offsets, sides)
     tangent = jax.tree.map(lambda s: (s[0] + s[1]) / 2 - jax.lax.stop_gradient((s[0] + s[1]) / 2), near)
     rate = stationary.at(axis, root).growth_rate(jax.tree.map(jnp.add, x, tangent))
-    return root - rate / slope, (x,), jnp.abs(f)
+    return root - rate / slope, (x,), jnp.abs(f), converged
 
 
 @eqx.filter_jit
@@ -411,8 +414,7 @@ def threshold(
         raise ParameterError(f"parameter 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
     if kind == "stability":
         if isinstance(theory, ODETheory):
-            start = theory.init()
-            theory = Stationary(theory, start, jnp.zeros((), jnp.result_type(*jax.tree.leaves(start))))
+            theory = stationary(theory)
         if not isinstance(theory, Stationary):
             raise ParameterError(
                 f"kind='stability' needs an ODETheory or a Stationary (a steady state), got {type(theory).__name__}"
@@ -449,9 +451,10 @@ def threshold(
                 f"of {axis!r}: {np.round(np.asarray(rate), 6).tolist()} on {num} values (NaN: no converged "
                 "steady state); widen the bracket or start from another state"
             )
-        value, states, residual = _stability(
+        value, states, residual, converged = _stability(
             theory, axis, _at(states, k), (grid[k], grid[k + 1]), (rate[k], rate[k + 1]), steps, tol, options
         )
+        any_ = any_ & converged
     elif kind == "weak-recovery":
         sols, radius = _trivial_branch(theory, axis, grid, options)
         stable = (radius < 1) & sols.converged

@@ -95,3 +95,21 @@ def test_bad_requests_are_parameter_errors():
         hd.threshold(linear(1.0, 0.1), "alpha", "stability", (0.5, 1.5))
     with pytest.raises(hd.ParameterError, match="does not change sign over bracket"):
         hd.threshold(linear(jnp.float64(1.0), jnp.float64(0.1)), "lr", "stability", (0.5, 1.5), num=7)  # stable throughout
+
+
+def test_continuation_follows_the_saad_solla_plateau_to_its_small_learning_rate_height():
+    # From a symmetric start, Newton's method lands on the plateau (a saddle) at lr = 0.5; followed
+    # downward, its height tends to Saad & Solla's (1995) eta -> 0 value for K = M, T = I, erf,
+    # eps* = (K / pi) (pi / 6 - K arcsin(1 / (2K))), with a correction linear in lr.
+    K = 2
+    committee = hd.Committee(K=K, M=K, Q0=0.3 * jnp.eye(K), R0=0.2 * jnp.ones((K, K)))
+    lrs = np.array([1e-3, 2e-3, 0.1, 0.5])
+    down = hd.continuation(committee, "lr", lrs).sel(branch="down")
+    assert down["converged"].all() and not down["stable"].any()  # a saddle all along
+    assert float(down["eg"][-1]) == pytest.approx(0.0146448, rel=1e-5)  # the integration's plateau
+    R = down["R"].values
+    np.testing.assert_allclose(R, np.broadcast_to(R.mean(axis=(1, 2), keepdims=True), R.shape), rtol=1e-8)  # unspecialised
+    eg = down["eg"].values
+    at_zero = 2 * eg[0] - eg[1]  # linear extrapolation: error O(lr^2) ~ 1e-8 of eg
+    closed = K / np.pi * (np.pi / 6 - K * np.arcsin(1 / (2 * K)))
+    assert at_zero == pytest.approx(closed, rel=1e-5)
