@@ -310,7 +310,7 @@ def _instability(theory, axis, state, bracket, steps, tol, solve_options):
 
 
 @eqx.filter_jit
-def _steady_branch(stationary, axis, grid, options):
+def _steady_branch(problem, axis, grid, options):
     """The steady state followed over ``grid`` and its growth rates (NaN where it did not converge).
 
     Each point is solved from the previous one and from the start at once (one traced solve), the
@@ -319,24 +319,24 @@ def _steady_branch(stationary, axis, grid, options):
     options = dict(options)
 
     def step(state, value):
-        th = stationary.at(axis, value)
-        starts = jax.tree.map(lambda a, b: jnp.stack([a, b]), state, stationary.start)
+        th = problem.at(axis, value)
+        starts = jax.tree.map(lambda a, b: jnp.stack([a, b]), state, problem.start)
         both = jax.vmap(lambda s: solve(th, s, **options))(starts)
         sol = _at(both, jnp.where(both.converged[0], 0, 1))
         carry = jax.tree.map(lambda new, old: jnp.where(sol.converged, new, old), sol.state, state)
         return carry, sol
 
-    _, sols = jax.lax.scan(step, stationary.start, grid)
+    _, sols = jax.lax.scan(step, problem.start, grid)
     return sols.state, jnp.where(sols.converged, sols.observables["growth_rate"], jnp.nan)
 
 
 @eqx.filter_jit
-def _stability(stationary, axis, state, bracket, rates, steps, tol, solve_options):
+def _stability(problem, axis, state, bracket, rates, steps, tol, solve_options):
     """``growth_rate(x(theta)) = 0`` in ``bracket`` (where the growth rates are ``rates``), the
     steady state solved from ``state``: ``(theta, (x,), |growth_rate|, converged)``, the last
     whether the steady state converged there and beside it (not past the end of a branch)."""
     solve_options = dict(solve_options)
-    fixed, state, (lo, hi), (f_lo, f_hi) = jax.lax.stop_gradient((stationary, state, bracket, rates))
+    fixed, state, (lo, hi), (f_lo, f_hi) = jax.lax.stop_gradient((problem, state, bracket, rates))
 
     def evaluate(theta):
         sol = solve(fixed.at(axis, theta), state, **solve_options)
@@ -356,8 +356,8 @@ def _stability(stationary, axis, state, bracket, rates, steps, tol, solve_option
     rates = jax.vmap(lambda d, s: fixed.at(axis, root + d).growth_rate(s))(offsets, sides)
     slope = (rates[1] - rates[0]) / (2 * h)  # along the steady state, to O(h^2)
 
-    def newton_step(theta, stationary, state):
-        th = stationary.at(axis, theta)
+    def newton_step(theta, problem, state):
+        th = problem.at(axis, theta)
         flat, unravel = ravel_pytree(th.unconstrain(state))
         G = lambda u: ravel_pytree(th.unconstrain(th.update(th.constrain(unravel(u)))))[0] - u
         jacobian = jax.lax.stop_gradient(jax.jacfwd(G)(flat))
@@ -365,9 +365,9 @@ def _stability(stationary, axis, state, bracket, rates, steps, tol, solve_option
 
     # The growth rate at x, the derivatives of the steady state the mean of those at the sides;
     # one Newton step in theta with the gradient on (as in _scalar_root): the implicit derivative.
-    near = jax.vmap(lambda d, s: newton_step(root + d, stationary, s))(offsets, sides)
+    near = jax.vmap(lambda d, s: newton_step(root + d, problem, s))(offsets, sides)
     tangent = jax.tree.map(lambda s: (s[0] + s[1]) / 2 - jax.lax.stop_gradient((s[0] + s[1]) / 2), near)
-    rate = stationary.at(axis, root).growth_rate(jax.tree.map(jnp.add, x, tangent))
+    rate = problem.at(axis, root).growth_rate(jax.tree.map(jnp.add, x, tangent))
     return root - rate / slope, (x,), jnp.abs(f), converged
 
 
