@@ -45,8 +45,8 @@ inference gets easier downward): the uninformed branch always starts at ``bracke
   ODE theory. The steady state is followed over the grid (each solve warm-started from the
   previous point, and from the start again where that fails), the first interval where its growth
   rate changes sign brackets the threshold, and the secant method safeguarded by bisection refines
-  it (one solve of the steady state per step). A bracket over which the growth rate keeps its sign is a :class:`~hdtheory.ParameterError`
-  (``found = False`` under ``jit`` or ``vmap``). At a real eigenvalue's crossing the Jacobian is
+  it (one solve of the steady state per step). A bracket over which the growth rate keeps its sign
+  is a :class:`~hdtheory.ParameterError` (``found = False`` under ``jit`` or ``vmap``). At a real eigenvalue's crossing the Jacobian is
   singular, so that the implicit derivative of the steady state itself is not defined there: the
   derivative of the threshold takes the steady state's derivative as the mean of its implicit
   derivatives at ``theta -+ h`` (``h = eps^(1/3) (1 + |theta|)``, an error of order ``h^2``), which
