@@ -11,6 +11,14 @@ warm start, so a point whose Jacobian ``dT/dx`` has spectral radius >= 1, or tha
 is solved again by damped iteration from the same warm start. If the theory defines
 ``free_entropy(state)``, the branch of larger free entropy is the thermodynamically stable one and the
 values where the two branches' free entropies cross are reported.
+
+A steady state of an ODE theory (an :class:`~hdtheory.ODETheory`, from its ``init()``, or a
+:class:`~hdtheory.Stationary`, from its ``start``; ``axis`` a field of the ODE theory) is followed
+the same way, by Newton's method from the previous point, whatever its stability: a plateau is a
+saddle, and the map ``x + f(x)`` of :class:`~hdtheory.Stationary` attracts its iteration only
+where the ODE's steps of size one would, which is not the ODE's stability. That is reported in the
+observables ``growth_rate`` and ``stable``; a point that does not converge is solved again by damped
+iteration, that is Euler steps of the flow.
 """
 
 import equinox as eqx
@@ -20,7 +28,9 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ._fixed_point import Damped, solve
+from ._steady import Stationary, stationary
 from ._sweep import _check_axes
+from ._theory import ODETheory, ParameterError
 
 
 def spectral_radius(theory, state) -> jax.Array:
@@ -36,10 +46,13 @@ def spectral_radius(theory, state) -> jax.Array:
 def _follow(theory, name: str, values, init, damped_steps: int, options: tuple):
     options = dict(options)
 
+    steady = isinstance(theory, Stationary)
+
     def step(state, value):
-        th = eqx.tree_at(lambda t: getattr(t, name), theory, value)
+        th = theory.at(name, value) if steady else eqx.tree_at(lambda t: getattr(t, name), theory, value)
         sol = solve(th, state, **options)
-        unstable = ~(spectral_radius(th, sol.state) < 1)
+        # A steady state is followed whatever its stability (module docstring).
+        unstable = False if steady else ~(spectral_radius(th, sol.state) < 1)
         sol = jax.lax.cond(
             unstable | ~sol.converged,
             lambda: solve(th, state, method=Damped(0.5), max_steps=damped_steps, tol=options.get("tol")),
@@ -66,8 +79,9 @@ def continuation(
     """Follow the fixed point of ``theory`` along ``axis`` upward and downward.
 
     Args:
-        theory: the fixed parameters.
-        axis: the name of a numeric field.
+        theory: the fixed parameters; an ODE theory or a :class:`~hdtheory.Stationary` for its
+            steady state (module docstring).
+        axis: the name of a numeric field (of the ODE theory, for a steady state).
         values: increasing values of that field.
         init: the initialisation at the first value of each direction.
         damped_steps: budget of the damped re-solve at points where Newton lands on an unstable root.
@@ -83,11 +97,12 @@ def continuation(
 
     values = np.asarray(values, dtype=float)
     if values.ndim != 1 or values.size < 2 or np.any(np.diff(values) <= 0):
-        from ._theory import ParameterError
-
         raise ParameterError(f"continuation along {axis!r} needs at least two increasing values")
-    _check_axes(theory, {axis: values})
-    dtype = jnp.result_type(getattr(theory, axis), float)
+    if isinstance(theory, ODETheory):
+        theory = stationary(theory)
+    fields = theory.theory if isinstance(theory, Stationary) else theory
+    _check_axes(fields, {axis: values})
+    dtype = jnp.result_type(getattr(fields, axis), float)
     state0 = theory.init(init)
     options = tuple(sorted(solve_options.items()))
     runs = {
@@ -100,7 +115,11 @@ def continuation(
         return np.stack([np.asarray(get(runs[b]))[flip[b]] for b in ("up", "down")])
 
     dims = ("branch", axis)
-    data = {k: (dims, stacked(lambda r, k=k: r[0].observables[k])) for k in runs["up"][0].observables}
+    data = {}
+    for k in runs["up"][0].observables:
+        value = stacked(lambda r, k=k: r[0].observables[k])
+        # An array observable (the overlap matrices of a steady state) has dimensions of its own.
+        data[k] = (dims + tuple(f"{k}_{i}" for i in range(value.ndim - 2)), value)
     for key in ("converged", "iterations", "residual", "status"):
         data[key] = (dims, stacked(lambda r, key=key: getattr(r[0], key)))
     flatten = jax.vmap(lambda state: ravel_pytree(state)[0])

@@ -19,12 +19,35 @@ respect to the theory's fields come from the implicit function theorem, as for e
 
 from typing import Any
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from ._fixed_point import Solution, solve
 from ._theory import FixedPointTheory, ODETheory, ParameterError, is_concrete
+
+
+@jax.custom_jvp
+def largest_real_part(matrix: jax.Array) -> jax.Array:
+    """``max Re lambda`` over the eigenvalues of a real square ``matrix``.
+
+    Its derivative is that of the eigenvalue ``lambda_i`` attaining it,
+    ``d lambda_i = u_i^H dA v_i / u_i^H v_i`` (``u_i``, ``v_i`` its left and right eigenvectors),
+    linear in ``dA``, so that reverse mode needs no derivative of the eigenvectors themselves;
+    a complex pair shares its real part and its derivative.
+    """
+    return jnp.max(jnp.real(jnp.linalg.eigvals(matrix)))
+
+
+@largest_real_part.defjvp
+def _largest_real_part_jvp(primals, tangents):
+    (matrix,), (dmatrix,) = primals, tangents
+    w, left, right = jax.lax.linalg.eig(matrix, compute_left_eigenvectors=True)
+    i = jnp.argmax(jnp.real(w))
+    u, v = left[:, i], right[:, i]
+    dlam = (jnp.conj(u) @ dmatrix.astype(w.dtype) @ v) / (jnp.conj(u) @ v)
+    return jnp.max(jnp.real(w)), jnp.real(dlam)
 
 
 class Stationary(FixedPointTheory):
@@ -39,6 +62,10 @@ class Stationary(FixedPointTheory):
     def init(self, kind: str = "uninformed"):
         del kind
         return self.start
+
+    def at(self, axis: str, value) -> "Stationary":
+        """The same steady-state problem with the ODE theory's field ``axis`` set to ``value``."""
+        return eqx.tree_at(lambda s: getattr(s.theory, axis), self, value)
 
     def unconstrain(self, state) -> jax.Array:
         return self.theory.coordinates(state)
@@ -59,8 +86,7 @@ class Stationary(FixedPointTheory):
             # The field as a change of coordinates: d(coordinates)/dx . f (coordinates may be nonlinear).
             return jax.jvp(self.theory.coordinates, (x,), (self.field(x),))[1]
 
-        jacobian = jax.jacfwd(flow)(self.unconstrain(state))
-        return jnp.max(jnp.real(jnp.linalg.eigvals(jacobian)))
+        return largest_real_part(jax.jacfwd(flow)(self.unconstrain(state)))
 
     def observables(self, state) -> dict[str, jax.Array]:
         rate = self.growth_rate(state)
@@ -86,7 +112,11 @@ def steady_state(theory: ODETheory, start=None, *, t=0.0, **solve_options) -> So
         raise ParameterError(f"steady_state needs an ODETheory, got {type(theory).__name__}")
     if is_concrete(t) and not (np.ndim(t) == 0 and np.isfinite(t) and t >= 0):
         raise ParameterError(f"t must be a finite time >= 0, got {t!r}")
+    return solve(stationary(theory, start, t), **solve_options)
+
+
+def stationary(theory: ODETheory, start=None, t=0.0) -> Stationary:
+    """The :class:`Stationary` problem of ``theory`` from ``start`` (``theory.init()`` by default) at ``t``."""
     start = theory.init() if start is None else start
-    dtype = jnp.result_type(*jax.tree.leaves(start))
-    return solve(Stationary(theory, start, jnp.asarray(t, dtype)), **solve_options)
+    return Stationary(theory, start, jnp.asarray(t, jnp.result_type(*jax.tree.leaves(start))))
 

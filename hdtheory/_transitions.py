@@ -37,7 +37,29 @@ inference gets easier downward): the uninformed branch always starts at ``bracke
   are linearly separable, so that the minimiser at ``lam = 0`` does not exist (Candès and Sur 2020;
   ``inf`` for a noiseless teacher, 2 for random labels); ``states`` is then empty.
 
-The refinement goes through :func:`jax.lax.custom_root`, so the located threshold is differentiable
+- ``kind="stability"``: where a steady state of an ODE theory (:func:`hdtheory.steady_state`) loses
+  its stability, its ``growth_rate`` (the largest real part of the eigenvalues of the vector field's
+  Jacobian) crossing zero: along a learning rate, the largest stable learning rate. ``theory`` is
+  the ODE theory (the steady state reached by Newton's method from ``theory.init()``) or a
+  :class:`~hdtheory.Stationary` (from its ``start``, at its time ``t``); ``axis`` is a field of the
+  ODE theory. The steady state is followed over the grid (each solve warm-started from the
+  previous point, and from the start again where that fails), the first interval where its growth
+  rate changes sign brackets the threshold, and the secant method safeguarded by bisection refines
+  it (one solve of the steady state per step). A bracket over which the growth rate keeps its sign
+  is a :class:`~hdtheory.ParameterError` (``found = False`` under ``jit`` or ``vmap``). At a real eigenvalue's crossing the Jacobian is
+  singular, so that the implicit derivative of the steady state itself is not defined there: the
+  derivative of the threshold takes the steady state's derivative as the mean of its implicit
+  derivatives at ``theta -+ h`` (``h = eps^(1/3) (1 + |theta|)``, an error of order ``h^2``), which
+  assumes that the steady state moves smoothly through the threshold (it persists, like the
+  learned teacher of a noiseless committee machine, or diverges while the growth rate does not
+  depend on it, like the noisy linear perceptron's). The steady state at the threshold is
+  ``states[0]``; it may lie far away (the noisy linear perceptron's error diverges there as
+  ``1 / (eta_c - eta)``). ``found`` requires the steady state to converge there and at
+  ``theta -+ h``: a branch that ends (a fold) is no crossing of its growth rate.
+
+The refinement goes through :func:`jax.lax.custom_root` (or, for ``"weak-recovery"``,
+``"information-theoretic"`` and ``"stability"``, a last Newton step with the gradient on), so the
+located threshold is differentiable
 with respect to every other parameter of the theory by the implicit function theorem (for example
 ``d alpha_IT / d noise``), and everything composes with ``jit`` and ``vmap``.
 """
@@ -53,9 +75,10 @@ from jax.flatten_util import ravel_pytree
 
 from ._continuation import _follow, spectral_radius
 from ._fixed_point import Damped, Newton, solve
-from ._theory import ParameterError, parameters
+from ._steady import Stationary, stationary
+from ._theory import ODETheory, ParameterError, is_concrete, parameters
 
-KINDS = ("algorithmic", "weak-recovery", "information-theoretic", "separability")
+KINDS = ("algorithmic", "weak-recovery", "information-theoretic", "separability", "stability")
 
 
 class Threshold(eqx.Module):
@@ -196,6 +219,32 @@ def _approach_fold(theory, axis, values, up, down, k, damped_steps, options):
     return jax.lax.stop_gradient((lo, hi)), state
 
 
+def _bracketed_newton(evaluate, lo, hi, f_lo, theta, f, slope, aux, steps, tol):
+    """Newton's method on a scalar function in ``[lo, hi]`` (``f_lo``: its value at ``lo``, whose sign
+    the function changes within), from ``theta`` where it is ``f`` with ``slope``; a step that leaves
+    the bracket is a bisection. ``evaluate(theta) -> (value, slope, aux)``, ``aux`` carried along;
+    a slope of ``None`` is the secant's through the previous point (the secant method).
+    Returns ``(theta, value, slope, aux)`` at the last point."""
+
+    def running(carry):
+        lo, hi, f_lo, theta, f, slope, aux, i = carry
+        return (jnp.abs(f) > tol) & (jnp.abs(hi - lo) > tol * (1 + jnp.abs(theta))) & (i < steps)
+
+    def body(carry):
+        lo, hi, f_lo, theta, f, slope, aux, i = carry
+        newton = theta - f / slope
+        inside = ((newton - lo) * (newton - hi) < 0) & jnp.isfinite(newton)
+        new = jnp.where(inside, newton, 0.5 * (lo + hi))
+        f_new, slope_new, aux = evaluate(new)
+        slope_new = (f_new - f) / (new - theta) if slope_new is None else slope_new
+        same = jnp.sign(f_new) == jnp.sign(f_lo)
+        lo, f_lo, hi = jnp.where(same, new, lo), jnp.where(same, f_new, f_lo), jnp.where(same, hi, new)
+        return lo, hi, f_lo, new, f_new, slope_new, aux, i + 1
+
+    carry = jax.lax.while_loop(running, body, (lo, hi, f_lo, theta, f, slope, aux, 0))
+    return carry[3:7]
+
+
 def _scalar_root(F, bracket, steps, tol, ends=False):
     """Root of a scalar ``F`` in ``bracket`` (where it changes sign, or, with ``ends``, vanishes to
     ``tol`` at an end): Newton's method safeguarded by bisection, then one Newton step with the gradient left on,
@@ -203,21 +252,7 @@ def _scalar_root(F, bracket, steps, tol, ends=False):
     ``-dF/dp / dF/dtheta``, since ``F = 0`` there."""
 
     def value_and_slope(theta):
-        return jax.jvp(F, (theta,), (jnp.ones_like(theta),))
-
-    def running(carry):
-        lo, hi, f_lo, theta, f, slope, i = carry
-        return (jnp.abs(f) > tol) & (jnp.abs(hi - lo) > tol * (1 + jnp.abs(theta))) & (i < steps)
-
-    def body(carry):
-        lo, hi, f_lo, theta, f, slope, i = carry
-        newton = theta - f / slope
-        inside = ((newton - lo) * (newton - hi) < 0) & jnp.isfinite(newton)
-        new = jnp.where(inside, newton, 0.5 * (lo + hi))
-        f_new, slope_new = value_and_slope(new)
-        same = jnp.sign(f_new) == jnp.sign(f_lo)
-        lo, f_lo, hi = jnp.where(same, new, lo), jnp.where(same, f_new, f_lo), jnp.where(same, hi, new)
-        return lo, hi, f_lo, new, f_new, slope_new, i + 1
+        return (*jax.jvp(F, (theta,), (jnp.ones_like(theta),)), None)
 
     lo, hi = jax.lax.stop_gradient(bracket)
     f_lo, f_hi = F(lo), F(hi)
@@ -226,10 +261,10 @@ def _scalar_root(F, bracket, steps, tol, ends=False):
     at_end = ends & (jnp.minimum(jnp.abs(f_lo), jnp.abs(f_hi)) <= tol)
     end = jnp.where(jnp.abs(f_lo) <= jnp.abs(f_hi), lo, hi)
     theta = jnp.where(at_end, end, 0.5 * (lo + hi))
-    init = (lo, hi, f_lo, theta, *value_and_slope(theta), 0)
-    carry = jax.lax.stop_gradient(jax.lax.while_loop(running, body, init))
-    root, slope = carry[3], carry[5]
-    return root - F(root) / slope, jnp.abs(carry[4])
+    root, f, slope, _ = jax.lax.stop_gradient(
+        _bracketed_newton(value_and_slope, lo, hi, f_lo, theta, *value_and_slope(theta), steps, tol)
+    )
+    return root - F(root) / slope, jnp.abs(f)
 
 
 @eqx.filter_jit
@@ -275,6 +310,68 @@ def _instability(theory, axis, state, bracket, steps, tol, solve_options):
 
 
 @eqx.filter_jit
+def _steady_branch(problem, axis, grid, options):
+    """The steady state followed over ``grid`` and its growth rates (NaN where it did not converge).
+
+    Each point is solved from the previous one and from the start at once (one traced solve), the
+    first converged kept: the warm start follows the branch, the start recovers it past a point
+    where the branch was lost."""
+    options = dict(options)
+
+    def step(state, value):
+        th = problem.at(axis, value)
+        starts = jax.tree.map(lambda a, b: jnp.stack([a, b]), state, problem.start)
+        both = jax.vmap(lambda s: solve(th, s, **options))(starts)
+        sol = _at(both, jnp.where(both.converged[0], 0, 1))
+        carry = jax.tree.map(lambda new, old: jnp.where(sol.converged, new, old), sol.state, state)
+        return carry, sol
+
+    _, sols = jax.lax.scan(step, problem.start, grid)
+    return sols.state, jnp.where(sols.converged, sols.observables["growth_rate"], jnp.nan)
+
+
+@eqx.filter_jit
+def _stability(problem, axis, state, bracket, rates, steps, tol, solve_options):
+    """``growth_rate(x(theta)) = 0`` in ``bracket`` (where the growth rates are ``rates``), the
+    steady state solved from ``state``: ``(theta, (x,), |growth_rate|, converged)``, the last
+    whether the steady state converged there and beside it (not past the end of a branch)."""
+    solve_options = dict(solve_options)
+    fixed, state, (lo, hi), (f_lo, f_hi) = jax.lax.stop_gradient((problem, state, bracket, rates))
+
+    def evaluate(theta):
+        sol = solve(fixed.at(axis, theta), state, **solve_options)
+        return fixed.at(axis, theta).growth_rate(sol.state), None, (sol.state, sol.converged)
+
+    # The secant method from the end where the rate is known: no evaluation before the loop.
+    root, f, _, (x, converged) = _bracketed_newton(
+        evaluate, lo, hi, f_lo, lo, f_lo, (f_hi - f_lo) / (hi - lo), (state, jnp.array(True)), steps, tol
+    )
+
+    # The steady state at theta -+ h, where the Jacobian is regular (module docstring); solved
+    # once, its derivatives those of one Newton step from it (the implicit ones, since it is a zero).
+    h = jnp.finfo(root.dtype).eps ** (1 / 3) * (1 + jnp.abs(root))
+    offsets = jnp.stack([-h, h])
+    sols = jax.vmap(lambda d: solve(fixed.at(axis, root + d), x, **solve_options))(offsets)
+    sides, converged = sols.state, converged & jnp.all(sols.converged)
+    rates = jax.vmap(lambda d, s: fixed.at(axis, root + d).growth_rate(s))(offsets, sides)
+    slope = (rates[1] - rates[0]) / (2 * h)  # along the steady state, to O(h^2)
+
+    def newton_step(theta, problem, state):
+        th = problem.at(axis, theta)
+        flat, unravel = ravel_pytree(th.unconstrain(state))
+        G = lambda u: ravel_pytree(th.unconstrain(th.update(th.constrain(unravel(u)))))[0] - u
+        jacobian = jax.lax.stop_gradient(jax.jacfwd(G)(flat))
+        return th.constrain(unravel(flat - jnp.linalg.solve(jacobian, G(flat))))
+
+    # The growth rate at x, the derivatives of the steady state the mean of those at the sides;
+    # one Newton step in theta with the gradient on (as in _scalar_root): the implicit derivative.
+    near = jax.vmap(lambda d, s: newton_step(root + d, problem, s))(offsets, sides)
+    tangent = jax.tree.map(lambda s: (s[0] + s[1]) / 2 - jax.lax.stop_gradient((s[0] + s[1]) / 2), near)
+    rate = problem.at(axis, root).growth_rate(jax.tree.map(jnp.add, x, tangent))
+    return root - rate / slope, (x,), jnp.abs(f), converged
+
+
+@eqx.filter_jit
 def _separability(theory, axis, steps, tol):
     value, found, residual = theory.separability_threshold(axis, steps, tol)
     return Threshold(value=jnp.where(found, value, jnp.nan), states=(), found=found, residual=residual)
@@ -297,10 +394,12 @@ def threshold(
     Args:
         theory: the other parameters (the value of ``axis`` itself is ignored).
         axis: the control parameter, a numeric field of ``theory``.
-        kind: ``"algorithmic"``, ``"weak-recovery"``, ``"information-theoretic"`` or
-            ``"separability"`` (computed by the theory itself, without ``bracket``).
-        bracket: ``(start, stop)``: the uninformed branch is followed from ``start`` to ``stop``
-            (not used for ``kind="separability"``).
+        kind: ``"algorithmic"``, ``"weak-recovery"``, ``"information-theoretic"``,
+            ``"separability"`` (computed by the theory itself, without ``bracket``) or
+            ``"stability"`` (of a steady state: ``theory`` an ODE theory or a
+            :class:`~hdtheory.Stationary`, ``axis`` a field of the ODE theory).
+        bracket: ``(start, stop)``: the uninformed branch (the steady state) is followed from
+            ``start`` to ``stop`` (not used for ``kind="separability"``).
         num: number of grid values in the bracket (static).
         steps: iteration budget of the refinement.
         tol: tolerance of the refinement, 1e-10 in float64 and 1e-5 in float32 by default.
@@ -313,11 +412,19 @@ def threshold(
     """
     if kind not in KINDS:
         raise ParameterError(f"parameter 'kind' must be one of {', '.join(KINDS)}, got {kind!r}")
+    if kind == "stability":
+        if isinstance(theory, ODETheory):
+            theory = stationary(theory)
+        if not isinstance(theory, Stationary):
+            raise ParameterError(
+                f"kind='stability' needs an ODETheory or a Stationary (a steady state), got {type(theory).__name__}"
+            )
     if kind == "information-theoretic" and not hasattr(theory, "free_entropy"):
         raise ParameterError(f"{type(theory).__name__} has no free_entropy: no information-theoretic threshold")
-    domain = parameters(type(theory)).get(axis, dataclasses.field()).metadata.get("domain")
+    declared = parameters(type(theory.theory if kind == "stability" else theory))
+    domain = declared.get(axis, dataclasses.field()).metadata.get("domain")
     if domain is None:
-        numeric = [k for k, f in parameters(type(theory)).items() if "domain" in f.metadata]
+        numeric = [k for k, f in declared.items() if "domain" in f.metadata]
         raise ParameterError(f"parameter 'axis' must be one of {', '.join(numeric)}, got {axis!r}")
     if kind == "separability":
         if not hasattr(theory, "separability_threshold"):
@@ -329,12 +436,26 @@ def threshold(
         raise ParameterError(f"bracket must be two different values of {axis!r} in {domain}, got {bracket!r}")
     if not (type(num) is int and num >= 2 and type(steps) is int and steps >= 1):
         raise ParameterError(f"num must be an integer >= 2 and steps >= 1, got num={num!r}, steps={steps!r}")
-    dtype = jnp.result_type(getattr(theory, axis), float)
+    dtype = jnp.result_type(getattr(theory.theory if kind == "stability" else theory, axis), float)
     tol = (1e-10 if jnp.finfo(dtype).bits >= 64 else 1e-5) if tol is None else tol
     grid = jnp.linspace(bracket[0], bracket[1], num, dtype=dtype)
     options = tuple(sorted(solve_options.items()))
 
-    if kind == "weak-recovery":
+    if kind == "stability":
+        # The grid only brackets the threshold: no derivative goes through it.
+        states, rate = _steady_branch(jax.lax.stop_gradient(theory), axis, grid, options)
+        k, any_ = _first(jnp.sign(rate[:-1]) * jnp.sign(rate[1:]) < 0)
+        if is_concrete(any_) and not any_:
+            raise ParameterError(
+                f"the steady state's growth_rate does not change sign over bracket {tuple(bracket)!r} "
+                f"of {axis!r}: {np.round(np.asarray(rate), 6).tolist()} on {num} values (NaN: no converged "
+                "steady state); widen the bracket or start from another state"
+            )
+        value, states, residual, converged = _stability(
+            theory, axis, _at(states, k), (grid[k], grid[k + 1]), (rate[k], rate[k + 1]), steps, tol, options
+        )
+        any_ = any_ & converged
+    elif kind == "weak-recovery":
         sols, radius = _trivial_branch(theory, axis, grid, options)
         stable = (radius < 1) & sols.converged
         k, any_ = _first(stable[:-1] != stable[1:])
