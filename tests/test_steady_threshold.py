@@ -106,7 +106,6 @@ def test_continuation_follows_the_saad_solla_plateau_to_its_small_learning_rate_
     lrs = np.array([1e-3, 2e-3, 0.1, 0.5])
     down = hd.continuation(committee, "lr", lrs).sel(branch="down")
     assert down["converged"].all() and not down["stable"].any()  # a saddle all along
-    assert float(down["eg"][-1]) == pytest.approx(0.0146448, rel=1e-5)  # the integration's plateau
     R = down["R"].values
     np.testing.assert_allclose(R, np.broadcast_to(R.mean(axis=(1, 2), keepdims=True), R.shape), rtol=1e-8)  # unspecialised
     eg = down["eg"].values
