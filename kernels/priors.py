@@ -104,11 +104,11 @@ class Prior(eqx.Module):
         x, wx = self.support(order, jnp.result_type(r, float))
         z, wz = self._rule(x, r, order)
 
-        def g(b, args):
-            prior, r, x = args
-            return f(prior, x[:, None], r * x[:, None] + b, r)
+        def g(b, args):  # the support's weights in args: differentiated (in a discrete prior's probabilities)
+            prior, r, x, wx = args
+            return wx[:, None] * f(prior, x[:, None], r * x[:, None] + b, r)
 
-        return smoothed_expectation(g, r, (self, r, x), z, wx[:, None] * wz)
+        return smoothed_expectation(g, r, (self, r, x, wx), z, wz)
 
     def overlap(self, r, order: int = 64):
         """``E x* mean(B, r)``, ``B = r x* + sqrt(r) z``: the overlap of the scalar channel of SNR

@@ -45,7 +45,8 @@ Gaussian averages over ``sqrt(q) xi`` and ``sqrt(qhat) z`` are differentiated by
 ``q = 0``. The ``xi`` integral is a Gauss-Legendre panel rule with edges at ``0`` and
 ``+-{1, 4, 16} sqrt(V / q)`` (the width of the channel's transition in ``xi``, which shrinks to zero
 at perfect recovery), capped at ``+-{1.5, 3.5, 6}`` (the Gaussian's scales, where the transition
-is wide, near ``q = 0``); labels of the ``relu`` and ``abs`` channels by panels cut at ``z = 0``.
+is wide, near ``q = 0``), and so is the average of the regression channels' ``Var(phi(z) | omega, V)``
+in ``gen_error``; labels of the ``relu`` and ``abs`` channels by panels cut at ``z = 0``.
 
 **Observables.** ``q``; ``m`` (the overlap with the signal, equal to ``q``); ``mmse = rho - q``, the
 minimum mean squared error per entry; ``qhat``; ``gen_error`` and ``gen_error_total``, the
@@ -138,16 +139,20 @@ class BayesGLM(Overlaps):
         q = super()._checked(q)
         return q, jnp.maximum(self._rho - q, self._floor(q))
 
-    def _channel_average(self, integrand, q):
-        """``E_xi int dy Z_out(y, omega, V) integrand(y, omega, V)`` at ``omega = sqrt(q) xi``."""
-        q, V = self._checked(q)
+    def _xi_rule(self, q, V):
+        """Panels for ``E_xi`` at ``omega = sqrt(q) xi``, cut at ``0`` and ``+-{1, 4, 16} sqrt(V / q)``."""
         width = jax.lax.stop_gradient(jnp.sqrt(V / jnp.maximum(q, jnp.finfo(V.dtype).tiny)))
         # The transition's width in xi, capped at the Gaussian's own scales (a wide transition, near
         # q = 0, leaves an integrand that is smooth on the scale of the Gaussian weight).
         scales = jnp.minimum(width * jnp.array([1.0, 4.0, 16.0]), jnp.array([1.5, 3.5, 6.0]))
         edges = jnp.concatenate([jnp.zeros(1, V.dtype), scales.astype(V.dtype)])
         edges = jnp.concatenate([edges, -edges[1:]])
-        xi, w_xi = kernels.panel_rule(edges, self.panel_order)
+        return kernels.panel_rule(edges, self.panel_order)
+
+    def _channel_average(self, integrand, q):
+        """``E_xi int dy Z_out(y, omega, V) integrand(y, omega, V)`` at ``omega = sqrt(q) xi``."""
+        q, V = self._checked(q)
+        xi, w_xi = self._xi_rule(q, V)
         label_order = self.label_order
 
         def f(omega, args):
@@ -181,7 +186,7 @@ class BayesGLM(Overlaps):
         if channel.classification:
             return channel.test_errors(q, q, self._rho)
         q, V = self._checked(q)
-        z, w = kernels.hermite_rule(self.order, V.dtype)
+        z, w = self._xi_rule(q, V)  # the output's kink at z = 0 is smoothed over sqrt(V) in omega
 
         def f(omega, args):
             channel, V = args
