@@ -225,6 +225,22 @@ def test_spiked_takes_the_discrete_prior():
     np.testing.assert_allclose(atoms, rademacher, rtol=1e-10)
 
 
+def test_float32_runs():
+    """The map and the observables of a three-atom prior in float32 against float64, to float32's
+    precision (the probabilities' sum is checked within float32's rounding)."""
+    results = []
+    for dtype in (np.float32, np.float64):
+        c = lambda x: np.asarray(x, dtype)
+        theory = hd.BayesGLM(
+            alpha=c(2.0), rho=c(1.0), noise=c(0.0), prior="discrete", values=c((-1.0, 0.0, 2.0)),
+            probabilities=c((0.4, 0.4, 0.2)), channel="sign", **ORDERS
+        )
+        out = jax.jit(lambda q: (theory.update(q), theory.observables(q)))(c(0.6))
+        assert all(x.dtype == dtype for x in jax.tree.leaves(out))
+        results.append(out)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=2e-5, atol=1e-6), *results)
+
+
 def test_bad_atoms_are_rejected():
     cases = [
         (dict(values=(-1.0, 1.0), probabilities=(0.5, 0.6)), "probabilities"),

@@ -33,7 +33,7 @@ def build(name: str, rho, values, probabilities) -> kernels.Prior:
 def check(name: str, rho, values, probabilities, rho_name: str = "rho") -> None:
     """Raise :class:`ParameterError` for atoms given to a prior that is not ``discrete``, and for
     atoms that are not a law with a positive second moment: at least two distinct finite values, as
-    many probabilities, summing to one within 1e-9. ``rho`` is a density in ``(0, 1]`` for the sparse
+    many probabilities, summing to one within 1e-9 (in float32, within its rounding). ``rho`` is a density in ``(0, 1]`` for the sparse
     priors."""
     values, probabilities = jnp.asarray(values), jnp.asarray(probabilities)
     if name in ("gauss-bernoulli", "sparse-rademacher"):
@@ -46,11 +46,13 @@ def check(name: str, rho, values, probabilities, rho_name: str = "rho") -> None:
     if not (is_concrete(values) and is_concrete(probabilities)):
         return
     v, p = np.asarray(values, float), np.asarray(probabilities, float)
+    # 1e-9, or the rounding of the sum in the probabilities' own precision (float32).
+    tolerance = max(1e-9, 10 * p.size * float(jnp.finfo(probabilities.dtype).eps))
     if v.ndim != 1 or v.size < 2 or np.unique(v).size != v.size:
         raise ParameterError(
             f"parameter 'values' must be at least two distinct numbers for prior=discrete, got {v}"
         )
-    if p.shape != v.shape or abs(p.sum() - 1) > 1e-9:
+    if p.shape != v.shape or abs(p.sum() - 1) > tolerance:
         raise ParameterError(
             f"parameter 'probabilities' must be {v.size} numbers in [0, 1] summing to 1 (one per value), got {p}"
         )
