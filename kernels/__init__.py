@@ -24,7 +24,7 @@ from .calibration import (
     optimal_temperature,
 )
 from .channels import CHANNELS, GLM_CHANNELS, Abs, Channel, Linear, Logit, Probit, Random, ReLU, Sign
-from .priors import PRIORS, GaussBernoulli, Gaussian, Prior, Rademacher
+from .priors import PRIORS, Discrete, GaussBernoulli, Gaussian, Prior, Rademacher, SparseRademacher
 from .losses import LOSSES, Hinge, Huber, Logistic, Loss, Square
 from .penalties import L1, PENALTIES, ElasticNet, Penalty, Ridge, WeightAverages
 from .multivariate import (
@@ -63,6 +63,8 @@ __all__ = [
     "Gaussian",
     "Rademacher",
     "GaussBernoulli",
+    "Discrete",
+    "SparseRademacher",
     "LOSSES",
     "Loss",
     "Square",

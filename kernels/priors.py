@@ -12,7 +12,12 @@ the normaliser of the posterior of ``x`` observed through the scalar Gaussian ch
 - :class:`Gaussian`: ``N(0, rho)``;
 - :class:`Rademacher`: ``+-sqrt(rho)`` with probability 1/2 each;
 - :class:`GaussBernoulli`: ``0`` with probability ``1 - rho``, ``N(0, 1)`` with probability ``rho``
-  (``rho`` is both the density of non-zeros and the second moment, as in Barbier et al. 2019).
+  (``rho`` is both the density of non-zeros and the second moment, as in Barbier et al. 2019);
+- :class:`Discrete`: atoms ``values`` with ``probabilities``, ``rho = sum_k p_k v_k^2`` (a derived
+  field, not a parameter);
+- :class:`SparseRademacher`: ``0`` with probability ``1 - rho``, ``+-1`` with probability ``rho / 2``
+  each (``rho`` the density and the second moment, as for :class:`GaussBernoulli`), a
+  :class:`Discrete` prior.
 
 ``overlap(r)`` and ``free_entropy(r)`` are the overlap ``E x* mean`` and ``E log Z_0`` of the
 scalar channel of SNR ``r``, the prior's side of every Bayes-optimal state evolution.
@@ -26,7 +31,8 @@ converges only algebraically (the Rademacher overlap is ``5e-6`` off at ``r = 10
 Those averages are Gauss-Legendre panels (:func:`~hdtheory.kernels.quadrature.panel_rule`,
 ``max(order // 4, 8)`` nodes a panel) with edges at the Gaussian's scales ``0, +-1.5, +-3.5, +-6`` and at the
 transition ``c`` and ``c +- {1, 4, 16} w`` (``w`` its width): for :class:`Rademacher` per sign of
-``x*``, at ``B = 0``; for :class:`GaussBernoulli`, whose average over the Gaussian part of ``x*`` is
+``x*``, at ``B = 0``; for :class:`Discrete` per atom ``x*``, at each ``B`` where the posterior weights
+of two atoms are equal (every pair: an atom of small weight may never dominate); for :class:`GaussBernoulli`, whose average over the Gaussian part of ``x*`` is
 reduced to one dimension (``B = r x* + sqrt(r) z`` is ``N(0, r (1 + r))`` with
 ``E[x* | B] = B / (1 + r)``), at the ``|B|`` where the posterior odds of a non-zero entry are even.
 The :class:`Gaussian` prior's posterior mean is linear, and Gauss-Hermite is exact for it.
@@ -98,11 +104,11 @@ class Prior(eqx.Module):
         x, wx = self.support(order, jnp.result_type(r, float))
         z, wz = self._rule(x, r, order)
 
-        def g(b, args):
-            prior, r, x = args
-            return f(prior, x[:, None], r * x[:, None] + b, r)
+        def g(b, args):  # the support's weights in args: differentiated (in a discrete prior's probabilities)
+            prior, r, x, wx = args
+            return wx[:, None] * f(prior, x[:, None], r * x[:, None] + b, r)
 
-        return smoothed_expectation(g, r, (self, r, x), z, wx[:, None] * wz)
+        return smoothed_expectation(g, r, (self, r, x, wx), z, wz)
 
     def overlap(self, r, order: int = 64):
         """``E x* mean(B, r)``, ``B = r x* + sqrt(r) z``: the overlap of the scalar channel of SNR
@@ -239,9 +245,90 @@ class GaussBernoulli(Prior):
         return jnp.where(nonzero, jax.random.normal(k2, shape, dtype or float), 0.0)
 
 
+def _safe_log(p):
+    """``log p``, ``-inf`` at ``p = 0`` with a zero (not NaN) derivative there."""
+    positive = p > 0
+    return jnp.where(positive, jnp.log(jnp.where(positive, p, 1.0)), -jnp.inf)
+
+
+class Discrete(Prior):
+    r"""Atoms ``v_k`` (``values``) with probabilities ``p_k`` (``probabilities``, summing to one; zeros
+    allowed); ``rho = sum_k p_k v_k^2``.
+
+    With the log-weights ``l_k = log p_k + B v_k - A v_k^2 / 2``, ``log Z_0 = logsumexp_k l_k`` and the
+    posterior is the softmax ``pi_k = exp(l_k - log Z_0)``: ``mean = sum_k pi_k v_k``,
+    ``variance = sum_k pi_k (v_k - mean)^2`` (accurate relative to itself where the posterior is nearly
+certain), in closed form. Two atoms ``+-s`` of weight 1/2 give the
+    :class:`Rademacher` denoiser ``s tanh(s B)``. The caller checks the atoms (distinct, probabilities
+    summing to one); here they are taken as given.
+    """
+
+    values: jax.Array
+    probabilities: jax.Array
+
+    def __init__(self, values, probabilities):
+        self.values = jnp.asarray(values)
+        self.probabilities = jnp.asarray(probabilities)
+        self.rho = jnp.sum(self.probabilities * self.values**2, axis=-1)
+
+    def _posterior(self, B, A):
+        """``(log Z_0, pi)``: the log-partition and the softmax over the atoms (last axis)."""
+        B, A = jnp.asarray(B)[..., None], jnp.asarray(A)[..., None]
+        logits = _safe_log(self.probabilities) + B * self.values - A * self.values**2 / 2
+        log_z = jax.nn.logsumexp(logits, axis=-1)
+        return log_z, jnp.exp(logits - log_z[..., None])
+
+    def log_partition(self, B, A):
+        return self._posterior(B, A)[0]
+
+    def mean(self, B, A):
+        return jnp.sum(self._posterior(B, A)[1] * self.values, axis=-1)
+
+    def variance(self, B, A):
+        pi = self._posterior(B, A)[1]
+        mean = jnp.sum(pi * self.values, axis=-1, keepdims=True)
+        return jnp.sum(pi * (self.values - mean) ** 2, axis=-1)
+
+    def support(self, order: int, dtype=None):
+        del order
+        dtype = dtype or jnp.result_type(self.values, float)
+        return self.values.astype(dtype), self.probabilities.astype(dtype)
+
+    def _rule(self, x, r, order: int):
+        """Panels about each ``B_ij = r (v_i + v_j) / 2 + log(p_j / p_i) / (v_i - v_j)`` (the ``B``
+        where atoms ``i`` and ``j`` weigh the same) in ``z = (B - r x) / sqrt(r)``, over the width
+        ``1 / (sqrt(r) |v_i - v_j|)``. An atom of probability zero puts its edges out of the way."""
+        r = jnp.maximum(r, jnp.finfo(x.dtype).tiny)
+        i, j = jnp.triu_indices(self.values.shape[-1], k=1)
+        v, log_p = self.values.astype(x.dtype), _safe_log(self.probabilities).astype(x.dtype)
+        gap = v[i] - v[j]
+        crossing = r * (v[i] + v[j]) / 2 + (log_p[j] - log_p[i]) / gap
+        center = (crossing - r * x[:, None]) / jnp.sqrt(r)
+        width = jnp.broadcast_to(1 / (jnp.sqrt(r) * jnp.abs(gap)), center.shape)
+        return _transition_rule(center, width, order, x.dtype)
+
+    def sample(self, key, shape, dtype=None):
+        atom = jax.random.categorical(key, _safe_log(self.probabilities), shape=shape)
+        return self.values[atom].astype(dtype or float)
+
+
+class SparseRademacher(Discrete):
+    r"""``0`` with probability ``1 - rho``, ``+-1`` with probability ``rho / 2`` each, ``rho`` in
+    ``(0, 1]``: the :class:`Discrete` prior on ``(-1, 0, 1)``, whose second moment is ``rho``."""
+
+    def __init__(self, rho=1.0):
+        rho = jnp.asarray(rho)
+        super().__init__(
+            jnp.asarray([-1.0, 0.0, 1.0], jnp.result_type(rho, float)),
+            jnp.stack([rho / 2, 1 - rho, rho / 2]),
+        )
+
+
 PRIORS: dict[str, type[Prior]] = {
     "gaussian": Gaussian,
     "rademacher": Rademacher,
     "gauss-bernoulli": GaussBernoulli,
+    "sparse-rademacher": SparseRademacher,
 }
-"""The priors by name."""
+"""The priors by name whose one parameter is their second moment ``rho``
+(:class:`Discrete` takes its atoms instead)."""

@@ -45,7 +45,9 @@ class Overlaps(FixedPointTheory):
         """The upper bound of the state, entry by entry."""
 
     def _dtype(self):
-        return jnp.result_type(*(x for x in jax.tree.leaves(self) if isinstance(x, jax.Array)), float)
+        """The parameters' dtype; empty arrays (array parameters left unset) take no part."""
+        leaves = jax.tree.leaves(self)
+        return jnp.result_type(*(x for x in leaves if isinstance(x, jax.Array) and x.size), float)
 
     def init(self, kind: str = "uninformed") -> jax.Array:
         dtype = self._dtype()

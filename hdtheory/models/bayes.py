@@ -3,7 +3,9 @@ r"""Bayes-optimal inference in generalised linear models: state evolution and fr
 **Setting** (Barbier, Krzakala, Macris, Miolane and Zdeborova 2019, PNAS 116, 5451, "Optimal
 errors and phase transitions in high-dimensional generalized linear models"). A signal
 ``w* in R^d`` with i.i.d. entries from a prior ``P0`` of second moment ``rho``
-(:mod:`hdtheory.kernels.priors`); ``n = alpha d`` inputs ``x_i ~ N(0, I_d)``; labels
+(:mod:`hdtheory.kernels.priors`: ``gaussian``, ``rademacher``, ``gauss-bernoulli``,
+``sparse-rademacher``, or ``discrete`` with atoms ``values`` of ``probabilities``, whose second
+moment ``sum_k p_k v_k^2`` replaces ``rho``); ``n = alpha d`` inputs ``x_i ~ N(0, I_d)``; labels
 ``y_i ~ P_out(y | z_i)`` of the fields ``z_i = w*.x_i / sqrt(d)`` (:mod:`hdtheory.kernels.channels`:
 ``linear``, ``sign``, ``probit``, ``relu`` and ``abs``, real phase retrieval). The statistician knows
 ``P0`` and ``P_out`` and computes the posterior; this is the paper's setting with its matrix
@@ -43,14 +45,27 @@ Gaussian averages over ``sqrt(q) xi`` and ``sqrt(qhat) z`` are differentiated by
 ``q = 0``. The ``xi`` integral is a Gauss-Legendre panel rule with edges at ``0`` and
 ``+-{1, 4, 16} sqrt(V / q)`` (the width of the channel's transition in ``xi``, which shrinks to zero
 at perfect recovery), capped at ``+-{1.5, 3.5, 6}`` (the Gaussian's scales, where the transition
-is wide, near ``q = 0``); labels of the ``relu`` and ``abs`` channels by panels cut at ``z = 0``.
+is wide, near ``q = 0``), and so is the average of the regression channels' ``Var(phi(z) | omega, V)``
+in ``gen_error``; labels of the ``relu`` and ``abs`` channels by panels cut at ``z = 0``.
 
 **Observables.** ``q``; ``m`` (the overlap with the signal, equal to ``q``); ``mmse = rho - q``, the
 minimum mean squared error per entry; ``qhat``; ``gen_error`` and ``gen_error_total``, the
 Bayes-optimal generalisation error on a fresh sample (without and with the label noise): for the
 classification channels the 0-1 error of the Bayes prediction ``sign(omega)``, against ``sign(z)``
 and against the noisy label; for the others the mean squared error of ``E[y | data]``,
-``E Var(phi(z) | omega, V)`` plus ``noise`` for the total (no 1/2); and ``free_entropy``.
+``E Var(phi(z) | omega, V)`` plus ``noise`` for the total (no 1/2); ``gibbs_error`` and
+``gibbs_error_total``, the same errors of the Gibbs estimator, a sample ``w`` from the posterior,
+predicting with its noiseless output ``phi(u)``, ``u = w.x / sqrt(d)``; and ``free_entropy``.
+
+**Gibbs error** (Gibbs learning of the perceptron, Engel and Van den Broeck 2001, "Statistical Mechanics
+of Learning", ch. 2). By the Nishimori identity a posterior sample is distributed like the teacher given the
+data: ``|w|^2 / d = rho`` and ``w.w* / d = q``, and given the data its field ``u`` and the teacher's
+``z`` are independent draws of ``N(omega, V)``. Hence, for the classification channels, the 0-1 error
+of ``sign(u)`` is ``arccos(q / rho) / pi`` (``channels.test_errors(q, rho, rho)``: a student of
+overlap ``q`` and norm ``rho``; against the noisy label ``noise + (1 - 2 noise) arccos(q / rho) / pi``
+for ``sign``), and for the regression channels ``E (phi(u) - phi(z))^2 = 2 E Var(phi(z) | omega, V)``,
+twice the Bayes-optimal excess error (``2 (rho - q)`` for the linear channel), plus ``noise`` for the
+total (no 1/2, CONVENTIONS).
 """
 
 import equinox as eqx
@@ -60,6 +75,7 @@ import jax.numpy as jnp
 from .. import kernels
 from .._theory import NONNEGATIVE, POSITIVE, Interval, check_in, choice, parameter
 from ..kernels.quadrature import smoothed_expectation
+from . import _prior
 from ._overlap import Overlaps
 
 _NOISE_RANGES = {
@@ -83,12 +99,16 @@ class BayesGLM(Overlaps):
 
     alpha: jax.Array = parameter(1.0, POSITIVE, "sample ratio n/d")
     rho: jax.Array = parameter(
-        1.0, POSITIVE, "prior second moment |w*|^2/d (density of non-zeros for gauss-bernoulli)"
+        1.0,
+        POSITIVE,
+        "prior second moment |w*|^2/d (density of non-zeros for the sparse priors; unused for discrete)",
     )
     noise: jax.Array = parameter(
         0.0, NONNEGATIVE, "label noise: variance (linear, probit, relu, abs) or flip probability (sign)"
     )
-    prior: str = choice("gaussian", kernels.PRIORS, "prior of the signal's entries")
+    prior: str = choice("gaussian", _prior.PRIORS, "prior of the signal's entries")
+    values: jax.Array = _prior.values_field()
+    probabilities: jax.Array = _prior.probabilities_field()
     channel: str = choice("linear", kernels.GLM_CHANNELS, "output channel P(y|z)")
     order: int = eqx.field(default=64, static=True)
     panel_order: int = eqx.field(default=16, static=True)
@@ -97,14 +117,13 @@ class BayesGLM(Overlaps):
     def __check_init__(self):
         if self.channel in _NOISE_RANGES:
             check_in("noise", self.noise, _NOISE_RANGES[self.channel], f" for channel={self.channel}")
-        if self.prior == "gauss-bernoulli":
-            check_in("rho", self.rho, Interval(0.0, 1.0, low_open=True), " for prior=gauss-bernoulli")
+        _prior.check(self.prior, self.rho, self.values, self.probabilities)
         for name, low in (("order", 8), ("panel_order", 4), ("label_order", 4)):
             _check_order(name, getattr(self, name), low)
 
     @property
     def prior_fn(self) -> kernels.Prior:
-        return kernels.PRIORS[self.prior](self.rho)
+        return _prior.build(self.prior, self.rho, self.values, self.probabilities)
 
     @property
     def channel_fn(self) -> kernels.Channel:
@@ -112,23 +131,28 @@ class BayesGLM(Overlaps):
 
     @property
     def _rho(self):
-        return self.rho
+        """The prior's second moment: ``rho``, or that of the discrete prior's atoms."""
+        return self.prior_fn.rho
 
     def _checked(self, q):
         """``(q, V)``: ``q`` moved into ``[0, rho]`` (see :class:`Overlaps`), ``V = rho - q`` floored."""
         q = super()._checked(q)
-        return q, jnp.maximum(self.rho - q, self._floor(q))
+        return q, jnp.maximum(self._rho - q, self._floor(q))
 
-    def _channel_average(self, integrand, q):
-        """``E_xi int dy Z_out(y, omega, V) integrand(y, omega, V)`` at ``omega = sqrt(q) xi``."""
-        q, V = self._checked(q)
+    def _xi_rule(self, q, V):
+        """Panels for ``E_xi`` at ``omega = sqrt(q) xi``, cut at ``0`` and ``+-{1, 4, 16} sqrt(V / q)``."""
         width = jax.lax.stop_gradient(jnp.sqrt(V / jnp.maximum(q, jnp.finfo(V.dtype).tiny)))
         # The transition's width in xi, capped at the Gaussian's own scales (a wide transition, near
         # q = 0, leaves an integrand that is smooth on the scale of the Gaussian weight).
         scales = jnp.minimum(width * jnp.array([1.0, 4.0, 16.0]), jnp.array([1.5, 3.5, 6.0]))
         edges = jnp.concatenate([jnp.zeros(1, V.dtype), scales.astype(V.dtype)])
         edges = jnp.concatenate([edges, -edges[1:]])
-        xi, w_xi = kernels.panel_rule(edges, self.panel_order)
+        return kernels.panel_rule(edges, self.panel_order)
+
+    def _channel_average(self, integrand, q):
+        """``E_xi int dy Z_out(y, omega, V) integrand(y, omega, V)`` at ``omega = sqrt(q) xi``."""
+        q, V = self._checked(q)
+        xi, w_xi = self._xi_rule(q, V)
         label_order = self.label_order
 
         def f(omega, args):
@@ -145,7 +169,8 @@ class BayesGLM(Overlaps):
 
     def update(self, q) -> jax.Array:
         # The overlap cannot exceed rho; the clip removes rounding at perfect recovery.
-        return jnp.minimum(self.prior_fn.overlap(self.conjugate(q), self.order), self.rho)
+        prior = self.prior_fn
+        return jnp.minimum(prior.overlap(self.conjugate(q), self.order), prior.rho)
 
     def free_entropy(self, q) -> jax.Array:
         """``f_RS(q, qhat(q))``; see the module docstring."""
@@ -159,9 +184,9 @@ class BayesGLM(Overlaps):
         """``(gen_error, gen_error_total)`` of the Bayes-optimal predictor; see the module docstring."""
         channel = self.channel_fn
         if channel.classification:
-            return channel.test_errors(q, q, self.rho)
+            return channel.test_errors(q, q, self._rho)
         q, V = self._checked(q)
-        z, w = kernels.hermite_rule(self.order, V.dtype)
+        z, w = self._xi_rule(q, V)  # the output's kink at z = 0 is smoothed over sqrt(V) in omega
 
         def f(omega, args):
             channel, V = args
@@ -171,14 +196,27 @@ class BayesGLM(Overlaps):
         excess = smoothed_expectation(f, q, (channel, V), z, w)
         return excess, excess + self.noise
 
+    def gibbs_errors(self, q):
+        """``(gibbs_error, gibbs_error_total)``, the errors of a posterior sample; see the module
+        docstring."""
+        channel = self.channel_fn
+        if channel.classification:
+            q, _ = self._checked(q)
+            return channel.test_errors(q, self._rho, self._rho)
+        excess, _ = self.gen_errors(q)
+        return 2 * excess, 2 * excess + self.noise
+
     def observables(self, q) -> dict[str, jax.Array]:
         gen_error, gen_error_total = self.gen_errors(q)
+        gibbs_error, gibbs_error_total = self.gibbs_errors(q)
         return {
             "q": q,
             "m": q,
-            "mmse": self.rho - q,
+            "mmse": self._rho - q,
             "qhat": self.conjugate(q),
             "gen_error": gen_error,
             "gen_error_total": gen_error_total,
+            "gibbs_error": gibbs_error,
+            "gibbs_error_total": gibbs_error_total,
             "free_entropy": self.free_entropy(q),
         }

@@ -28,6 +28,10 @@ per entry of ``u`` and of ``v``), and (Lesieur et al. 2017, the ``UV^T`` case; `
 free entropy per column ``d``; weak recovery for zero-mean priors at
 ``lam^2 alpha rho_u^2 rho^2 = 1`` (the BBP threshold ``lam rho = 1 / sqrt(alpha)`` for Gaussian ``u``).
 
+**Priors** (:mod:`hdtheory.kernels.priors`): ``prior`` any of them, ``discrete`` included (atoms
+``values`` of ``probabilities``, whose second moment replaces ``rho``); ``prior_u`` any but
+``discrete``.
+
 **Coordinates and initialisations** (:class:`~hdtheory.models._overlap.Overlaps`): the solver works on
 ``log(rho - q)``, floored at ``log(rho eps)`` (perfect recovery); ``init("uninformed")`` is an
 infinitesimal overlap (``1e-6 rho`` in float64), from which :func:`hdtheory.solve` follows the iteration, so that
@@ -43,7 +47,8 @@ import jax
 import jax.numpy as jnp
 
 from .. import kernels
-from .._theory import POSITIVE, Interval, check_in, choice, parameter
+from .._theory import POSITIVE, choice, parameter
+from . import _prior
 from ._overlap import Overlaps
 
 ENSEMBLES = {"wigner": "symmetric rank one x x^T", "wishart": "rectangular rank one u v^T"}
@@ -54,26 +59,29 @@ class Spiked(Overlaps):
 
     snr: jax.Array = parameter(1.0, POSITIVE, "signal-to-noise ratio lam (1 / Delta)")
     alpha: jax.Array = parameter(1.0, POSITIVE, "aspect ratio n/d (wishart only)")
-    rho: jax.Array = parameter(1.0, POSITIVE, "second moment of the prior of x (or v)")
+    rho: jax.Array = parameter(1.0, POSITIVE, "second moment of the prior of x (or v); unused for discrete")
     rho_u: jax.Array = parameter(1.0, POSITIVE, "second moment of the prior of u (wishart only)")
-    prior: str = choice("gaussian", kernels.PRIORS, "prior of x (or v)")
+    prior: str = choice("gaussian", _prior.PRIORS, "prior of x (or v)")
+    values: jax.Array = _prior.values_field()
+    probabilities: jax.Array = _prior.probabilities_field()
     prior_u: str = choice("gaussian", kernels.PRIORS, "prior of u (wishart only)")
     ensemble: str = choice("wigner", ENSEMBLES, "spiked Wigner or spiked Wishart")
     order: int = eqx.field(default=64, static=True)
 
     def __check_init__(self):
-        for name, prior in (("rho", self.prior), ("rho_u", self.prior_u)):
-            if prior == "gauss-bernoulli":
-                check_in(name, getattr(self, name), Interval(0.0, 1.0, low_open=True), " for gauss-bernoulli")
+        _prior.check(self.prior, self.rho, self.values, self.probabilities)
+        _prior.check(self.prior_u, self.rho_u, (), (), "rho_u")
 
     @property
     def _rho(self):
+        rho = self._priors()[0].rho
         if self.ensemble == "wigner":
-            return self.rho
-        return jnp.stack(jnp.broadcast_arrays(self.rho_u, self.rho))
+            return rho
+        return jnp.stack(jnp.broadcast_arrays(self.rho_u, rho))
 
     def _priors(self):
-        return kernels.PRIORS[self.prior](self.rho), kernels.PRIORS[self.prior_u](self.rho_u)
+        prior = _prior.build(self.prior, self.rho, self.values, self.probabilities)
+        return prior, kernels.PRIORS[self.prior_u](self.rho_u)
 
     def conjugate(self, q) -> jax.Array:
         """``qhat``: ``lam q`` (Wigner), ``(lam q_v, lam alpha q_u)`` (Wishart)."""
@@ -87,10 +95,10 @@ class Spiked(Overlaps):
         ``q_u`` (AMP's alternating schedule, whose iteration has no oscillating mode)."""
         prior, prior_u = self._priors()
         if self.ensemble == "wigner":
-            return jnp.minimum(prior.overlap(self.conjugate(q), self.order), self.rho)
+            return jnp.minimum(prior.overlap(self.conjugate(q), self.order), prior.rho)
         q_u = jnp.minimum(prior_u.overlap(self.conjugate(q)[0], self.order), self.rho_u)
         q_v = prior.overlap(self.snr * self.alpha * q_u, self.order)
-        return jnp.stack([q_u, jnp.minimum(q_v, self.rho)])
+        return jnp.stack([q_u, jnp.minimum(q_v, prior.rho)])
 
     def free_entropy(self, q) -> jax.Array:
         r = self.conjugate(q)
@@ -106,13 +114,14 @@ class Spiked(Overlaps):
 
     def observables(self, q) -> dict[str, jax.Array]:
         f = self.free_entropy(q)
+        rho = self._priors()[0].rho
         if self.ensemble == "wigner":
-            return {"q": q, "mmse": self.rho - q, "mmse_matrix": self.rho**2 - q**2, "free_entropy": f}
+            return {"q": q, "mmse": rho - q, "mmse_matrix": rho**2 - q**2, "free_entropy": f}
         return {
             "q_u": q[0],
             "q_v": q[1],
             "mmse_u": self.rho_u - q[0],
-            "mmse_v": self.rho - q[1],
-            "mmse_matrix": self.rho_u * self.rho - q[0] * q[1],
+            "mmse_v": rho - q[1],
+            "mmse_matrix": self.rho_u * rho - q[0] * q[1],
             "free_entropy": f,
         }

@@ -5,7 +5,8 @@ r"""GAMP at finite ``d`` for the Bayes-optimal generalised linear model (:class:
 
 **Algorithm** (generalised approximate message passing, Rangan 2011; in the form of Zdeborova and
 Krzakala 2016, Adv. Phys. 65, 453, and of Barbier et al. 2019, with scalar variances). With
-``F = X / sqrt(d)``, from ``w_hat = 0`` (the prior mean), ``v = rho`` and ``g = 0``, each iteration
+``F = X / sqrt(d)``, from ``w_hat = 0``, ``v = rho`` (the prior's second moment; the state
+``q = 0``) and ``g = 0``, each iteration
 
 .. math::
     V = \overline{v}, \quad \omega = F \hat w - V g, \quad g = g_{out}(y, \omega, V), \quad
@@ -65,7 +66,7 @@ def gamp(theory: BayesGLM, X, y, steps: int, weight=None):
         return (w, v, g), w
 
     w0 = jnp.zeros(d, X.dtype)
-    init = (w0, jnp.full(d, theory.rho, X.dtype), jnp.zeros(rows, X.dtype))
+    init = (w0, jnp.full(d, prior.rho, X.dtype), jnp.zeros(rows, X.dtype))
     _, ws = jax.lax.scan(step, init, None, length=steps)
     return jnp.concatenate([w0[None], ws])
 
