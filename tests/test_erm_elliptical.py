@@ -53,13 +53,13 @@ def test_inverse_gamma_rule_against_quad(a):
     np.testing.assert_allclose(float(jnp.sum(w32 * omega32)), 1.0, rtol=1e-4)
 
 
-_EXPONENT = {"linear": 1.0, "probit": 1.0, "logistic": 0.5, "sign": 0.0}
+_EXPONENT = {"linear": 1.0, "probit": 1.0}
 
 
 @pytest.mark.parametrize(
     "loss, teacher, noise, c",
     [("square", "linear", 0.3, 1.0), ("square", "linear", 0.3, 2.5), ("huber", "linear", 0.3, 2.5),
-     ("logistic", "sign", 0.1, 2.5), ("logistic", "probit", 0.2, 0.4), ("logistic", "logistic", 0.5, 2.5)],
+     ("logistic", "probit", 0.2, 0.4)],
 )
 def test_constant_scale_is_gaussian_data_rescaled(loss, teacher, noise, c):
     """``omega = c`` is Gaussian data of covariance ``c I`` with the noise scaled alike: ERM with
@@ -80,7 +80,7 @@ def test_constant_scale_is_gaussian_data_rescaled(loss, teacher, noise, c):
         np.testing.assert_allclose(obs[key], ref[key], rtol=1e-11, err_msg=key)
 
 
-@pytest.mark.parametrize("loss, tail, d, seeds", [("square", 2.0, 600, 4), ("huber", 3.0, 400, 3)])
+@pytest.mark.parametrize("loss, tail, d, seeds", [("square", 2.0, 400, 4), ("huber", 3.0, 300, 3)])
 def test_against_simulation(solvers, loss, tail, d, seeds):
     """Student-t covariates (``2 tail`` degrees of freedom; ``tail = 2``: ``x x^T`` of infinite
     variance) and heavy-tailed noise. Tolerance: four standard errors over the seeds (the
