@@ -273,7 +273,7 @@ class ERM(FixedPointTheory):
             return jnp.where(jax.random.bernoulli(key, self.scale_p, shape), self.scale_2, self.scale_1).astype(dtype)
         return jnp.ones(shape, dtype)
 
-    def _over_scales(self, fn, state: "Overlaps"):
+    def _over_scales(self, fn, state: Overlaps):
         """``E_omega fn(theory_omega, state_omega, omega)``: ``theory_omega`` the Gaussian-data theory
         of the samples of scale ``omega`` (teacher variance ``omega rho``, channel
         :meth:`channel_at`) and ``state_omega = omega (m, q, V)``; ``fn(self, state, 1)`` for
@@ -468,8 +468,6 @@ class ERM(FixedPointTheory):
     def conjugates(self, state: Overlaps):
         """``(mhat, qhat, Vhat)`` at a state: for elliptical data ``omega`` times those of Gaussian
         data at the scaled state, averaged over the scale (module docstring)."""
-        if self.scale == "none":
-            return self._gaussian_conjugates(state)
         return self._over_scales(lambda t, s, omega: tuple(omega * c for c in t._gaussian_conjugates(s)), state)
 
     def _gaussian_conjugates(self, state: Overlaps):
