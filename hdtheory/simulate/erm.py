@@ -6,7 +6,10 @@ Gauss-Bernoulli: zero with probability ``1 - sparsity``), rescaled onto the sphe
 ``|w*|^2 = rho d`` (uniform on it for the Gaussian prior; fixing the norm, rather than drawing
 ``w* ~ N(0, rho I_d)``, removes an ``O(1 / sqrt(d))`` fluctuation of ``m`` that is no part of the
 theory, which sees the norm only through ``rho = lim |w*|^2 / d``); labels ``y_i`` drawn by ``theory.channel.sample`` from the teacher's field
-``z_i = w*.x_i / sqrt(d)``. The estimator is
+``z_i = w*.x_i / sqrt(d)``. Elliptical data (``theory.scale``): ``x_i = sqrt(omega_i) z_i`` with
+scales drawn by ``theory.draw_scales``, for the training, validation and test samples alike, and
+labels from ``theory.channel_at(omega_i)`` (the noise scaled with the sample under
+``noise_scaling=joint``). The estimator is
 
 .. math:: \hat w = \arg\min_w \sum_i l(y_i, w \cdot x_i / \sqrt{d}) + \frac{\lambda}{2} |w|^2 ,
 
@@ -26,15 +29,15 @@ with the logistic or hinge loss (the data may be separable) is not simulated.
 
 **Observables**, per seed, named and normalised as in ``ERM.observables``: ``m = w*.w / d``,
 ``q = |w|^2 / d``; ``test_error`` and ``test_error_total`` from
-``theory.channel.test_errors(m, q, |w*|^2 / d)``, the exact population errors of the fitted ``w``
-(its field on a fresh input is jointly Gaussian with the teacher's); ``train_loss``, the average
+``theory.test_errors(m, q, |w*|^2 / d)``, the exact population errors of the fitted ``w``
+(its field on a fresh input is jointly Gaussian with the teacher's, given the input's scale); ``train_loss``, the average
 training loss (penalty excluded); ``norm = sqrt(q)``; ``angle`` between ``w`` and ``w*`` in
 radians; ``weight_error = |w - w*|^2 / d`` and ``sparsity_hat``, the fraction of components of ``w``
 that are exactly zero. ``V`` and the conjugates are not measured. One diagnostic is added:
 ``test_error_empirical``, the excess test error measured on ``max(n', 10000)`` fresh samples (one
 held-out set, independent of the training sets, shared by the seeds; ``n'`` below): the 0-1 error of
 ``sign(w.x / sqrt(d))`` against the noiseless ``sign(z)`` for the classification channels, the
-mean squared error against ``z`` for the linear one. For the classification teachers, the
+mean squared error against ``z`` for the linear one. For the classification teachers on Gaussian data, the
 calibration of the confidence on held-out data (``confidence``, ``ece``, ``test_nll``, ``brier``) and
 the temperatures a user fits on a validation set of ``n`` fresh samples
 (``temperature_validation``, ``ec_temperature_validation``); see ``_calibration``. The theory's
