@@ -101,7 +101,8 @@ def test_huber_beats_square_and_needs_a_penalty(solvers):
     (``tail = 1.5``, joint noise of variance 1, ``alpha = 5``) the Huber loss beats the square loss,
     each at its best ``lam``, and Huber's best ``lam`` is not zero even with ``delta`` tuned: the
     best ``delta`` at ``lam -> 0`` is worse than the best ``(delta, lam)``. A grid of 10 ``lam`` and
-    3 ``delta``; Gaussian data (``tail = 1e6``) for contrast, where the square loss wins."""
+    3 ``delta``; near-Gaussian data (``tail = 1e6``) for contrast, where the square loss wins and
+    agrees with Gaussian ridge in closed form."""
     lams = np.logspace(-3, 1.5, 10)
     deltas = (0.3, 1.0, 3.0)
     rows = lambda tail, delta: np.stack([[5.0, lam, tail, delta, 1.0] for lam in lams])
@@ -117,6 +118,10 @@ def test_huber_beats_square_and_needs_a_penalty(solvers):
     best = np.unravel_index(np.argmin(huber_heavy), huber_heavy.shape)
     assert 0 < best[1] < len(lams) - 1  # an interior optimum in lam
     assert square_gauss.min() < huber_gauss.min()
+    # tail -> inf is Gaussian data (Var omega = 1 / (tail - 2)): ridge's closed form.
+    for lam, error in zip(lams, square_gauss):
+        ridge = ERM(alpha=5.0, lam=lam, noise=1.0, loss="square", teacher="linear")._ridge_fixed_point(jnp.ones(()))
+        np.testing.assert_allclose(error, 1.0 - 2 * ridge.m + ridge.q, rtol=1e-5)
 
 
 def test_gradients_by_finite_differences(solvers):
