@@ -42,7 +42,7 @@ from .multivariate import (
     square_prox,
     zero_cut_rule,
 )
-from .quadrature import gaussian_expectation, hermite_rule, legendre_panels, panel_rule
+from .quadrature import gaussian_expectation, hermite_rule, inverse_gamma_rule, legendre_panels, panel_rule
 from .separability import Separability, separability_threshold
 
 __all__ = [
@@ -93,6 +93,7 @@ __all__ = [
     "sign_tilted_moments",
     "zero_cut_rule",
     "panel_rule",
+    "inverse_gamma_rule",
     "legendre_panels",
     "calibration_metrics",
     "calibration_curve",

@@ -4,7 +4,8 @@ A rule of order ``K`` integrates ``E[f(z)]``, ``z ~ N(0, 1)``, exactly for polyn
 ``2K - 1``. Nodes and weights are computed once per (order, dtype) on the host, at trace time, so they
 enter a compiled program as constants. :func:`panel_rule` is the alternative for integrands that are
 smooth only piecewise: Gauss-Legendre panels between given edges. Expectations over several
-correlated variables are in :mod:`~hdtheory.kernels.multivariate`.
+correlated variables are in :mod:`~hdtheory.kernels.multivariate`. :func:`inverse_gamma_rule` integrates over
+the heavy-tailed scale of elliptical data.
 """
 
 import functools
@@ -127,3 +128,49 @@ def _smoothed_expectation_jvp(f, primals, tangents):
 
     tangent = along_var * dvar + smoothed_expectation(along_args, var, (args, dargs), nodes, weights)
     return value, tangent
+
+
+def inverse_gamma_rule(shape, scale, order: int):
+    r"""Nodes ``omega_k`` and weights ``w_k`` with ``sum_k w_k f(omega_k) ~ E f(omega)``,
+    ``omega ~ InvGamma(shape, scale)``: density ``scale^a omega^{-a-1} e^{-scale / omega} / Gamma(a)``,
+    ``a = shape > 1``.
+
+    The law has a power-law tail ``omega^{-a-1}``, and the expectations of the elliptical models
+    carry integrands that grow up to linearly in ``omega`` (``E omega`` is finite for ``a > 1``
+    only) with features of width of order one in ``x = log omega`` wherever the problem has a scale.
+    The rule integrates in ``x``, whose density ``exp(-a x - scale e^{-x})`` (up to a constant) peaks
+    at ``x_0 = log(scale / a)`` with width ``s = 1 / sqrt(a)``, by Gauss-Legendre panels of ``order``
+    nodes (:func:`legendre_panels`): 9 panels across the peak (edges at ``x_0 + s {0, +-1, +-2, +-3, +-5}``
+    and at ``t = scale / omega = a + 10 sqrt(a) + 40``, below which the mass is under 1e-20), 12
+    panels of width at most 2.5 beyond it (the features of the integrand), and 8 panels from there
+    to ``x_1``, where the tail of ``E omega`` left out is below 1e-17 of it,
+    ``(a - 1) (x_1 - log scale) = 39 - log Gamma(a)``, capped at ``log(max float) / 4`` (177 in
+    float64). For ``a`` near 1 the tail beyond the cap holds a share ``~ exp(-(a - 1) 177)`` of
+    ``E omega`` (2e-8 at ``a = 1.1``, most of it as ``a -> 1``): one more node at the cap carries it,
+    with the weight that makes ``E omega`` exact, so that integrands growing linearly (whose ratio to
+    ``omega`` has settled by then) stay exact, and bounded ones see a weight below ``1 / e^177``.
+    29 panels in all, ``29 order + 1`` nodes. At ``order = 8`` expectations of smooth
+    functions of ``log omega`` are accurate to ~1e-12 (against SciPy ``quad``). Nodes and weights are differentiable in ``shape`` and ``scale``; the weights sum to one.
+    """
+    shape = jnp.asarray(shape, jnp.result_type(shape, scale, float))
+    scale = jnp.asarray(scale, shape.dtype)
+    log_scale, width = jnp.log(scale), 1 / jnp.sqrt(shape)
+    peak = log_scale - jnp.log(shape)
+    cap = math.log(jnp.finfo(shape.dtype).max) / 4
+    low = log_scale - jnp.log(shape + 10 * jnp.sqrt(shape) + 40)
+    high = jnp.minimum(log_scale + (39 - jax.scipy.special.gammaln(shape)) / (shape - 1), cap)
+    bulk = peak + width * jnp.asarray([-5.0, -3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0, 5.0], shape.dtype)
+    start = jnp.minimum(bulk[-1], high)
+    middle = jnp.minimum(start + 30.0, high)
+    fractions = lambda k: jnp.linspace(0.0, 1.0, k + 1, dtype=shape.dtype)[1:]
+    edges = jnp.concatenate([
+        jnp.minimum(low, bulk[:1]), jnp.clip(bulk, low, high),
+        start + (middle - start) * fractions(12), middle + (high - middle) * fractions(8),
+    ])
+    x, w = legendre_panels(edges, order)
+    log_density = -shape * (x - log_scale) - jnp.exp(log_scale - x) - jax.scipy.special.gammaln(shape)
+    w = w * jnp.exp(log_density)
+    w, omega, top = w / jnp.sum(w), jnp.exp(x), jnp.exp(high)
+    # The tail beyond the last edge, lumped there with the weight that makes E omega exact.
+    lump = jnp.maximum(scale / (shape - 1) - jnp.sum(w * omega), 0.0) / top
+    return jnp.append(omega, top), jnp.append(w * (1 - lump), lump)

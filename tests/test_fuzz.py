@@ -237,6 +237,39 @@ def test_erm_logistic_sign(alpha, lam, rho, noise, temperature):
 
 
 # --------------------------------------------------------------------------------------------------
+# ERM on elliptical covariates (inverse-gamma scales, heavy-tailed noise): square and Huber losses.
+
+
+@pytest.mark.parametrize("loss", ["square", "huber"])
+@fuzz(15)
+@given(
+    alpha=positive(1e-3, 1e3),
+    lam=positive(1e-6, 1e3),
+    noise=nonnegative(1e-6, 1e2),
+    tail=st.one_of(st.sampled_from([1.0 + 1e-6, 1e3]), log_uniform(1e-6, 1e3).map(lambda e: 1.0 + e)),
+)
+def test_erm_elliptical(loss, alpha, lam, noise, tail):
+    params = dict(alpha=alpha, lam=lam, noise=noise, tail=tail, loss=loss, teacher="linear",
+                  scale="inverse-gamma", scale_order=6)
+    theory = build(hd.ERM, **params)
+    if theory is None:
+        return
+    sol = hd.solve(theory)
+    if not finite_or_flagged("ERM", params, sol):
+        return
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    # The labels correlate positively with the teacher's field (m >= 0, m^2 <= rho q); E omega = 1,
+    # so that the excess test error on fresh elliptical samples is the weight error, and the total
+    # one adds the noise's mean variance.
+    within("ERM", params, obs, "m", 0.0, math.inf)
+    assert obs["m"] ** 2 <= obs["q"] * (1 + 1e-9), f"ERM({params}): m^2 > rho q; {_shown(obs)}"
+    within("ERM", params, obs, "V", 0.0, math.inf)
+    within("ERM", params, obs, "train_loss", 0.0, math.inf)
+    close("ERM", params, obs, {"test_error": obs["weight_error"]}, rtol=1e-9, atol=1e-12)
+    close("ERM", params, obs, {"test_error_total": obs["weight_error"] + noise}, rtol=1e-9, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------------
 # ERM with a sparse teacher and an l1 or elastic-net penalty (the LASSO), every bound of the weights.
 
 

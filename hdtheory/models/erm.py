@@ -54,6 +54,37 @@ it, so that the conjugates are truncated Gaussian moments (:meth:`Loss.gaussian_
 Otherwise, for the linear teacher, the ``(xi, label)`` integral is a product Gauss-Hermite rule of
 ``order`` nodes per axis.
 
+**Elliptical data** (``scale`` other than ``none``; Adomaityte, Defilippis, Loureiro & Sicuro
+2023, "High-dimensional robust regression under heavy-tailed data: asymptotics and universality").
+Each sample has its own scale ``omega_i > 0``, i.i.d. from a law, and covariates
+``x_i = sqrt(omega_i) z_i`` with ``z_i ~ N(0, I_d)``: ``scale=inverse-gamma`` draws
+``omega ~ InvGamma(a, a - 1)`` (``a = tail > 1``, density ``(a-1)^a omega^{-a-1} e^{-(a-1)/omega} /
+Gamma(a)``), so that ``E omega = 1`` and ``x`` has covariance ``I`` and Student-t tails with ``2a``
+degrees of freedom (the covariance of ``x x^T`` is infinite for ``a <= 2``); ``two-point`` draws
+``scale_1`` or ``scale_2``. With ``noise_scaling=joint`` (default) the label noise scales with the
+sample, ``(x, noise)`` jointly elliptical: ``y = sqrt(omega) (w*.z / sqrt(d) + sqrt(noise) xi)``
+for the linear teacher, heavy-tailed noise, while the labels of the classification teachers do not
+depend on ``omega``; with ``none`` the channel acts on the field ``w*.x / sqrt(d)`` with its noise
+as given. Given ``omega``, the fields of a sample are Gaussian with the overlaps ``omega (rho, m, q)``
+and its step is ``omega V``, so that the channel's free energy is the Gaussian one averaged over the
+scale, ``E_omega Psi(omega m, omega q, omega V; omega rho)``, and each conjugate is ``omega`` times
+the Gaussian conjugate at the scaled state and teacher variance (:meth:`ERM._over_scales`; the
+channel's noise at scale ``omega`` is :meth:`ERM.channel_at`):
+
+.. math:: \hat m = \mathbb{E}_\omega\, \omega\, \hat m_{\rm G}(\omega m, \omega q, \omega V; \omega\rho),
+
+and alike for ``qhat`` and ``Vhat``; the weight side is unchanged. These equations are written here in this package's
+conventions (``alpha = n / d``, the penalty not divided by ``n``) and checked against simulations
+at finite ``d`` rather than term by term against the paper's. The scale's
+expectation is a quadrature (:meth:`ERM.scale_rule`: :func:`hdtheory.kernels.inverse_gamma_rule`,
+panels in ``log omega`` that reach its power-law tail, ``scale_order`` nodes each, or the two points
+exactly), over the closed forms where they exist (square, Huber). The test errors are averages over
+fresh elliptical samples, ``E_omega`` of the Gaussian ones at ``omega (m, q, rho)``: for the linear
+teacher ``E omega (rho - 2 m + q)`` (plus the noise), which the inverse-gamma law's ``E omega = 1``
+leaves equal to ``weight_error``; the 0-1 errors of the sign teacher do not see the scale. The
+calibration observables are those of Gaussian data only (absent here). ``scale=none`` is the
+Gaussian model, computed as before.
+
 **Observables.** ``m, q, V, mhat, qhat, Vhat``; ``test_error`` and ``test_error_total`` (the 0-1 error
 of ``sign(w.x)`` against the noiseless and the noisy label for the sign and probit teachers, the mean
 squared error without and with the label noise for the linear teacher, no 1/2); ``train_loss``, the
@@ -141,6 +172,22 @@ def _check_minimiser_exists(theory) -> None:
         )
 
 
+_SCALES = {
+    "none": "omega = 1: Gaussian data",
+    "inverse-gamma": "omega ~ InvGamma(tail, tail - 1): E omega = 1, Student-t covariates with 2 tail degrees of freedom",
+    "two-point": "omega = scale_1 with probability 1 - scale_p, scale_2 with probability scale_p",
+}
+"""The laws of the per-sample scale ``omega`` of elliptical data (module docstring)."""
+
+_NOISE_SCALINGS = {
+    "joint": "the label noise scaled with the covariates: (x, noise) elliptical",
+    "none": "the label noise independent of the scale",
+}
+
+_NOISE_EXPONENTS = {"linear": 1.0, "probit": 1.0, "logistic": 0.5, "sign": 0.0, "random": 0.0}
+"""``k``: scaling a sample's teacher field and its noise by ``sqrt(omega)`` multiplies the channel's
+``noise`` by ``omega^k`` (a variance, a temperature, a flip probability)."""
+
 _PRIORS = {name: kernels.PRIORS[name] for name in ("gaussian", "gauss-bernoulli")}
 """The teacher priors whose weight averages are closed forms (centred Gaussian mixtures)."""
 
@@ -164,18 +211,29 @@ class ERM(FixedPointTheory):
     sparsity: jax.Array = parameter(
         0.1, Interval(0.0, 1.0, low_open=True), "fraction of non-zero teacher components (prior=gauss-bernoulli only)"
     )
+    tail: jax.Array = parameter(
+        3.0, Interval(1.0, low_open=True), "shape a of the inverse-gamma scale, scale a - 1 so that E omega = 1 (scale=inverse-gamma)"
+    )
+    scale_1: jax.Array = parameter(0.5, POSITIVE, "first value of the scale omega (scale=two-point)")
+    scale_2: jax.Array = parameter(2.0, POSITIVE, "second value of the scale omega (scale=two-point)")
+    scale_p: jax.Array = parameter(0.5, Interval(0.0, 1.0), "probability of scale_2 (scale=two-point)")
     loss: str = choice("logistic", kernels.LOSSES, "training loss")
     teacher: str = choice("sign", kernels.CHANNELS, "teacher channel")
     penalty: str = choice("ridge", kernels.PENALTIES, "weight penalty, of strength lam")
     prior: str = choice("gaussian", _PRIORS, "law of the teacher's components (second moment rho)")
+    scale: str = choice("none", _SCALES, "law of the per-sample scale omega of elliptical covariates sqrt(omega) z")
+    noise_scaling: str = choice("joint", _NOISE_SCALINGS, "whether the label noise scales with omega")
     order: int = integer(96, Interval(8), "Gauss-Hermite nodes per axis (teacher=linear, no closed form)")
     panel_order: int = integer(40, Interval(4), "Gauss-Legendre nodes per panel (labels +-1)")
+    scale_order: int = integer(8, Interval(2), "Gauss-Legendre nodes per panel of the scale's rule (scale=inverse-gamma)")
 
     def __check_init__(self):
         if self.teacher in _NOISE_RANGES:  # an unknown teacher is reported by the generic check
             check_in("noise", self.noise, _NOISE_RANGES[self.teacher], f" for teacher={self.teacher}")
         if self.teacher not in kernels.CHANNELS or self.loss not in kernels.LOSSES:
             return
+        if self.scale != "none" and type(self) is not ERM:
+            raise ParameterError(f"parameter 'scale' must be none for {type(self).__name__}, got {self.scale!r}")
         if self.loss in ("logistic", "hinge") and not kernels.CHANNELS[self.teacher].classification:
             raise ParameterError(f"loss={self.loss!r} needs labels +-1: use teacher=sign or probit")
         _check_minimiser_exists(self)
@@ -187,6 +245,56 @@ class ERM(FixedPointTheory):
     @property
     def channel(self) -> kernels.Channel:
         return kernels.CHANNELS[self.teacher](self.noise)
+
+    def channel_at(self, omega) -> kernels.Channel:
+        """The channel of the samples of scale ``omega`` as a function of their teacher field
+        ``sqrt(omega) z`` (``noise_scaling=joint``: the noise scaled alike, ``_NOISE_EXPONENTS``)."""
+        exponent = _NOISE_EXPONENTS[self.teacher] if self.noise_scaling == "joint" else 0.0
+        return kernels.CHANNELS[self.teacher](self.noise * omega**exponent)
+
+    def scale_rule(self) -> tuple[jax.Array, jax.Array]:
+        """``(omega_k, w_k)`` with ``E g(omega) = sum_k w_k g(omega_k)`` over the scale law: the
+        inverse-gamma law by :func:`hdtheory.kernels.inverse_gamma_rule` (``scale_order`` nodes per
+        panel), the two-point law exactly, ``omega = 1`` for Gaussian data."""
+        dtype = jnp.result_type(self.rho, self.tail, self.scale_1, self.scale_2, self.scale_p, float)
+        if self.scale == "inverse-gamma":
+            return kernels.inverse_gamma_rule(self.tail, self.tail - 1, self.scale_order)
+        if self.scale == "two-point":
+            values = jnp.stack([self.scale_1, self.scale_2]).astype(dtype)
+            return values, jnp.stack([1 - self.scale_p, self.scale_p]).astype(dtype)
+        return jnp.ones(1, dtype), jnp.ones(1, dtype)
+
+    def draw_scales(self, key, shape) -> jax.Array:
+        """Scales ``omega`` drawn from the scale law (the simulation's)."""
+        dtype = jnp.result_type(self.rho, float)
+        if self.scale == "inverse-gamma":
+            return (self.tail - 1) / jax.random.gamma(key, self.tail, shape, dtype)
+        if self.scale == "two-point":
+            return jnp.where(jax.random.bernoulli(key, self.scale_p, shape), self.scale_2, self.scale_1).astype(dtype)
+        return jnp.ones(shape, dtype)
+
+    def _over_scales(self, fn, state: Overlaps):
+        """``E_omega fn(theory_omega, state_omega, omega)``: ``theory_omega`` the Gaussian-data theory
+        of the samples of scale ``omega`` (teacher variance ``omega rho``, channel
+        :meth:`channel_at`) and ``state_omega = omega (m, q, V)``; ``fn(self, state, 1)`` for
+        Gaussian data."""
+        if self.scale == "none":
+            return fn(self, state, 1.0)
+        omegas, weights = self.scale_rule()
+
+        def at(omega):
+            theory = eqx.tree_at(lambda t: (t.rho, t.noise), self, (omega * self.rho, self.channel_at(omega).noise))
+            return fn(theory, Overlaps(m=omega * state.m, q=omega * state.q, V=omega * state.V), omega)
+
+        return jax.tree.map(lambda v: jnp.tensordot(weights, v, axes=1), jax.vmap(at)(omegas))
+
+    def test_errors(self, m, q, rho=None):
+        """``(excess, total)`` test errors (:meth:`Channel.test_errors`) on fresh samples of the
+        data's law: averaged over the scale (the fields of a sample of scale ``omega`` have overlaps
+        ``omega (m, q, rho)``). ``rho`` defaults to the theory's."""
+        theory = self if rho is None else eqx.tree_at(lambda t: t.rho, self, jnp.asarray(rho))
+        state = Overlaps(m=m, q=q, V=jnp.ones_like(q))
+        return theory._over_scales(lambda t, s, _: t.channel.test_errors(s.m, s.q, t.rho), state)
 
     @property
     def penalty_fn(self) -> kernels.Penalty:
@@ -220,7 +328,8 @@ class ERM(FixedPointTheory):
         dtype = jnp.result_type(self.alpha, self.lam, self.rho, float)
         overlap = {"uninformed": 0.1, "informed": 0.9}[kind]
         one = jnp.ones((), dtype)
-        if type(self) is ERM and self.loss == "square" and self.teacher == "linear" and self.penalty == "ridge":
+        ridge = self.loss == "square" and self.teacher == "linear" and self.penalty == "ridge"
+        if type(self) is ERM and ridge and self.scale == "none":
             return self._ridge_fixed_point(one)
         # The student's scale is the teacher's for a linear teacher, the labels' (+-1) otherwise.
         q = one if self.channel.classification else self.rho * one
@@ -356,18 +465,29 @@ class ERM(FixedPointTheory):
         return f, f**2, self.loss_fn(y, z)
 
     def conjugates(self, state: Overlaps):
-        """``(mhat, qhat, Vhat)`` at a state.
+        """``(mhat, qhat, Vhat)`` at a state: for elliptical data ``omega`` times those of Gaussian
+        data at the scaled state, averaged over the scale (module docstring)."""
+        return self._channel_averages(state)[:3]
+
+    def _channel_averages(self, state: Overlaps):
+        """``(mhat, qhat, Vhat, train_loss)``: the Gaussian data's (:meth:`_gaussian_averages`), or
+        for elliptical data averaged over the scale, the conjugates ``omega`` times those at the
+        scaled state (a program that does not use the training loss drops it)."""
+
+        def at(theory, scaled, omega):
+            mhat, qhat, Vhat, train_loss = theory._gaussian_averages(scaled)
+            return omega * mhat, omega * qhat, omega * Vhat, train_loss
+
+        return self._over_scales(at, state)
+
+    def _gaussian_averages(self, state: Overlaps):
+        """``(mhat, qhat, Vhat, train_loss)`` on Gaussian data, in closed form where there is one, else
+        by quadrature (the training loss from the same evaluations of the prox).
 
         ``Vhat`` is integrated by parts in ``xi`` (Stein's lemma), so that every integrand is the
         continuous ``f`` rather than its derivative, a step function for the hinge and Huber losses:
         ``Vhat = -(alpha / sqrt(q)) E sum_y [xi Z_0 - (m / sqrt(q)) d_omega Z_0] f``.
         """
-        return self._channel_averages(state)[:3]
-
-    def _channel_averages(self, state: Overlaps):
-        """``(mhat, qhat, Vhat, train_loss)``, in closed form where there is one, else by quadrature
-        (the training loss from the same evaluations of the prox; a program that does not use it
-        drops it)."""
         closed = self._closed_form(state)
         if closed is not None:
             return closed
@@ -398,19 +518,27 @@ class ERM(FixedPointTheory):
             )
         if axis != "alpha":
             raise ParameterError(f"parameter 'axis' must be alpha for a separability threshold, got {axis!r}")
+        if self.scale != "none" and self.noise_scaling != "joint" and _NOISE_EXPONENTS[self.teacher] != 0:
+            raise ParameterError(
+                f"parameter 'noise_scaling' must be joint for the separability threshold of elliptical data "
+                f"with teacher={self.teacher}, got {self.noise_scaling!r}"
+            )
         result = kernels.separability_threshold(self.channel, self.rho, self.panel_order, steps, tol)
         return result.alpha, result.converged, result.residual
 
     def calibration_curve(self, state: Overlaps, confidence) -> jax.Array:
-        """``P(y = predicted label | confidence)`` at confidences in ``(1/2, 1)`` (classification)."""
+        """``P(y = predicted label | confidence)`` at confidences in ``(1/2, 1)`` (classification,
+        Gaussian data)."""
+        if self.scale != "none":
+            raise ParameterError(f"parameter 'scale' must be none for a calibration curve, got {self.scale!r}")
         return kernels.calibration_curve(self.channel, state.m, state.q, self.rho, confidence, self.temperature)
 
     def observables(self, state: Overlaps) -> dict[str, jax.Array]:
         m, q, V = state.m, state.q, state.V
         mhat, qhat, Vhat, train_loss = self._channel_averages(state)
-        test_error, test_error_total = self.channel.test_errors(m, q, self.rho)
+        test_error, test_error_total = self.test_errors(m, q)
         calibration = {}
-        if self.channel.classification:
+        if self.channel.classification and self.scale == "none":
             metrics = kernels.calibration_metrics(self.channel, m, q, self.rho, self.temperature)
             calibration = {
                 "confidence": metrics["confidence"],

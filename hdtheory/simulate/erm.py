@@ -6,7 +6,10 @@ Gauss-Bernoulli: zero with probability ``1 - sparsity``), rescaled onto the sphe
 ``|w*|^2 = rho d`` (uniform on it for the Gaussian prior; fixing the norm, rather than drawing
 ``w* ~ N(0, rho I_d)``, removes an ``O(1 / sqrt(d))`` fluctuation of ``m`` that is no part of the
 theory, which sees the norm only through ``rho = lim |w*|^2 / d``); labels ``y_i`` drawn by ``theory.channel.sample`` from the teacher's field
-``z_i = w*.x_i / sqrt(d)``. The estimator is
+``z_i = w*.x_i / sqrt(d)``. Elliptical data (``theory.scale``): ``x_i = sqrt(omega_i) z_i`` with
+scales drawn by ``theory.draw_scales``, for the training, validation and test samples alike, and
+labels from ``theory.channel_at(omega_i)`` (the noise scaled with the sample under
+``noise_scaling=joint``). The estimator is
 
 .. math:: \hat w = \arg\min_w \sum_i l(y_i, w \cdot x_i / \sqrt{d}) + \frac{\lambda}{2} |w|^2 ,
 
@@ -26,15 +29,15 @@ with the logistic or hinge loss (the data may be separable) is not simulated.
 
 **Observables**, per seed, named and normalised as in ``ERM.observables``: ``m = w*.w / d``,
 ``q = |w|^2 / d``; ``test_error`` and ``test_error_total`` from
-``theory.channel.test_errors(m, q, |w*|^2 / d)``, the exact population errors of the fitted ``w``
-(its field on a fresh input is jointly Gaussian with the teacher's); ``train_loss``, the average
+``theory.test_errors(m, q, |w*|^2 / d)``, the exact population errors of the fitted ``w``
+(its field on a fresh input is jointly Gaussian with the teacher's, given the input's scale); ``train_loss``, the average
 training loss (penalty excluded); ``norm = sqrt(q)``; ``angle`` between ``w`` and ``w*`` in
 radians; ``weight_error = |w - w*|^2 / d`` and ``sparsity_hat``, the fraction of components of ``w``
 that are exactly zero. ``V`` and the conjugates are not measured. One diagnostic is added:
 ``test_error_empirical``, the excess test error measured on ``max(n', 10000)`` fresh samples (one
 held-out set, independent of the training sets, shared by the seeds; ``n'`` below): the 0-1 error of
 ``sign(w.x / sqrt(d))`` against the noiseless ``sign(z)`` for the classification channels, the
-mean squared error against ``z`` for the linear one. For the classification teachers, the
+mean squared error against ``z`` for the linear one. For the classification teachers on Gaussian data, the
 calibration of the confidence on held-out data (``confidence``, ``ece``, ``test_nll``, ``brier``) and
 the temperatures a user fits on a validation set of ``n`` fresh samples
 (``temperature_validation``, ``ec_temperature_validation``); see ``_calibration``. The theory's
@@ -71,7 +74,7 @@ def simulate_erm(theory: ERM, *, d: int = 1000, seeds: int = 4, key=None) -> Sim
     rows = bucket(n)
     test_key, *seed_keys = jax.random.split(key, seeds + 1)
     # One held-out set, independent of every training set, serves all the seeds.
-    X_test = jax.random.normal(test_key, (max(rows, 10_000), d))
+    X_test = _scaled(theory, test_key, jax.random.normal(test_key, (max(rows, 10_000), d)))
     samples = []
     for seed_key in seed_keys:
         teacher_key, train_key, validation_key = jax.random.split(seed_key, 3)
@@ -79,7 +82,7 @@ def simulate_erm(theory: ERM, *, d: int = 1000, seeds: int = 4, key=None) -> Sim
         X, y, weight = _draw_like(theory, train_key, w_star, n)
         w = _fit(theory, X, y, weight)
         sample = _observables(theory, w, w_star, X, y, weight, X_test)
-        if theory.channel.classification:
+        if theory.channel.classification and theory.scale == "none":
             X_val, y_val, weight_val = _draw_like(theory, validation_key, w_star, n)
             sample |= _calibration(theory, w, w_star, X_test, X_val, y_val, weight_val)
         samples.append(sample)
@@ -106,8 +109,18 @@ def _draw_like(theory: ERM, key, w_star, n: int):
     x_key, y_key = jax.random.split(key)
     d, rows = w_star.shape[0], bucket(n)
     weight = (jnp.arange(rows) < n).astype(w_star.dtype)
-    X = jax.random.normal(x_key, (rows, d)) * weight[:, None]
-    return X, theory.channel.sample(y_key, X @ w_star / jnp.sqrt(d)), weight
+    X, omega = _scaled(theory, x_key, jax.random.normal(x_key, (rows, d)) * weight[:, None], scales=True)
+    channel = theory.channel if theory.scale == "none" else theory.channel_at(omega)
+    return X, channel.sample(y_key, X @ w_star / jnp.sqrt(d)), weight
+
+
+def _scaled(theory: ERM, key, Z, scales: bool = False):
+    """Elliptical inputs ``sqrt(omega_i) z_i`` from Gaussian rows ``Z``, the scales drawn from the
+    theory's law with a key of their own (``Z`` itself for Gaussian data); with ``scales``, also
+    ``omega``."""
+    omega = theory.draw_scales(jax.random.fold_in(key, 1), Z.shape[:1])
+    X = Z if theory.scale == "none" else jnp.sqrt(omega)[:, None] * Z
+    return (X, omega) if scales else X
 
 
 def _fit(theory: ERM, X, y, weight=None):
@@ -239,7 +252,7 @@ def _fista(loss, penalty, X, y, weight, curvature, max_steps: int = 100_000):
 def _observables(theory: ERM, w, w_star, X, y, weight, X_test) -> dict[str, jax.Array]:
     d = w.shape[0]
     m, q, rho = w_star @ w / d, w @ w / d, w_star @ w_star / d
-    test_error, test_error_total = theory.channel.test_errors(m, q, rho)
+    test_error, test_error_total = theory.test_errors(m, q, rho)
     z, omega = X_test @ w_star / jnp.sqrt(d), X_test @ w / jnp.sqrt(d)
     if theory.channel.classification:
         empirical = jnp.mean((omega >= 0) != (z >= 0), dtype=w.dtype)
