@@ -5,7 +5,6 @@ Against the mixture it was sampled from (as the sample count grows), and against
 regression measured on a real data set (scikit-learn's digits, the split and random features of
 tests/test_gcm_from_data.py), where the single Gaussian of GCM.from_data fails."""
 
-import dataclasses
 import re
 
 import jax
@@ -14,21 +13,11 @@ import numpy as np
 import pytest
 
 import hdtheory as hd
-from test_gcm_from_data import _measure, digits  # noqa: F401 (the data set and its measurement)
+import test_gcm_from_data as gcm_data
 
 LOGISTIC = dict(loss="logistic", lam=0.1)
-
-
-def _stack(models):
-    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *models)
-
-
-@jax.jit
-def _curves(models, alphas):
-    """Every stacked model at every ``alpha = n / p``: one compiled program per shape."""
-    return jax.vmap(jax.vmap(lambda m, a: hd.solve(dataclasses.replace(m, alpha=a)), (None, 0)), (0, None))(
-        models, alphas
-    )
+# The same data set (a fixture), measurement and vmapped solve as GCM.from_data's tests.
+digits, _measure, _curves, _stack = gcm_data.digits, gcm_data._measure, gcm_data._curves, gcm_data._stack
 
 
 def test_recovers_the_sampled_mixture_as_the_sample_count_grows():
