@@ -423,6 +423,74 @@ class Mixture(FixedPointTheory):
                     f"got shape {np.shape(self.teacher_means)}"
                 )
 
+    @classmethod
+    def from_data(cls, features, labels, feature_map=None, **kwargs) -> "Mixture":
+        r"""The mixture of a labelled data set's classes: one Gaussian cloud per class, with the class's
+        mean, covariance and proportion over the whole data set (the class-conditional description of
+        real data in Loureiro et al. 2021's experiments and in Pesce et al. 2023).
+
+        The student features ``V (N, p)`` are ``features``, or ``feature_map(features)`` for inputs
+        ``features`` and a map of a batch ``(N, D) -> (N, p)``. ``labels (N,)`` are ``+-1`` (two
+        classes: ``+1`` is cluster 1, ``-1`` cluster 2, the labels of the logistic loss) or the integers
+        ``0..K-1`` (class ``c`` is cluster ``c + 1``). With ``n_c`` the samples of class ``c``, their
+        mean ``v_c`` and covariance ``C_c = sum_{i in c} (v_i - v_c)(v_i - v_c)^T / n_c`` (the class's
+        empirical distribution: divided by ``n_c``), the model is one slice of ``d = p`` coordinates,
+        ``x = mu_c / sqrt(p) + C_c^{1/2} z``, in :class:`Mixture`'s normalisation
+
+        .. math:: \text{means}_c = \sqrt{p}\, v_c, \quad \text{snr} = 1, \quad
+                  \text{covariance}_c = C_c, \quad \text{weights}_c = n_c / N,
+
+        so that the student's scores ``W v / sqrt(p)`` are those of the data and ``alpha = n / p`` for
+        ``n`` training samples. ``kwargs`` go to :class:`Mixture` (``alpha``, ``lam``, ``loss``,
+        ``intercept``...); ``K``, ``weights``, ``means``, ``covariance``, ``snr``, ``gram`` and
+        ``spectrum`` come from the data. Every class needs more than ``p`` samples (a positive-definite
+        covariance). Differentiable in the features (the labels fix the classes).
+
+        The data set is the population: the model predicts the error of ``n`` samples drawn i.i.d.
+        from it, measured on the whole data set. Checked (``tests/test_mixture_from_data.py``): on
+        random features of scikit-learn's digits (even against odd), the 0-1 error of logistic
+        regression within 15% of the measured one (seen: 2% at n = 32 to 12% at n = 450, the model
+        below the measurement), where :meth:`GCM.from_data`'s single Gaussian with a sign teacher
+        overestimates it about twofold.
+        """
+        taken = sorted(set(kwargs) & {"K", "weights", "means", "covariance", "snr", "gram", "spectrum"})
+        if taken:
+            raise ParameterError(f"parameters {taken} are set by from_data from the data; do not pass them")
+        V = jnp.asarray(features if feature_map is None else feature_map(jnp.asarray(features)))
+        V = V if jnp.issubdtype(V.dtype, jnp.floating) else V.astype(float)
+        if V.ndim != 2:
+            raise ParameterError(f"student features must be an (N, p) array, got shape {V.shape}")
+        (N, p), y = V.shape, np.asarray(labels)
+        if y.shape != (N,):
+            raise ParameterError(f"'labels' must have shape ({N},), one per sample, got {y.shape}")
+        signs = np.issubdtype(y.dtype, np.number) and bool(np.all(np.isin(y, (-1, 1))) and np.any(y == -1))
+        if signs:
+            cluster, names = (y == -1).astype(int), ("+1", "-1")
+        elif np.issubdtype(y.dtype, np.number) and np.all(y >= 0) and np.all(y == np.round(y)):
+            cluster = y.astype(int)
+            names = tuple(str(c) for c in range(cluster.max() + 1))
+        else:
+            raise ParameterError(f"'labels' must be +-1 (two classes) or the integers 0..K-1, got {np.unique(y)[:6]}")
+        K = len(names)
+        counts = np.bincount(cluster, minlength=K)
+        if K < 2:
+            raise ParameterError(f"'labels' must name at least two classes, got only {names[0]}")
+        for name, count in zip(names, counts):
+            if count < 2:
+                raise ParameterError(f"class {name} has {count} samples, fewer than 2: no covariance")
+            if count <= p:
+                raise ParameterError(
+                    f"class {name} has {count} samples, not more than p = {p} features: its covariance is singular"
+                )
+        if is_concrete(V) and not np.all(np.isfinite(np.asarray(V))):
+            raise ParameterError("the features must be finite")
+        one_hot = jnp.asarray(np.eye(K)[cluster], V.dtype)  # (N, K)
+        means = one_hot.T @ V / counts[:, None]
+        centred = V - means[cluster]
+        covariance = jnp.einsum("nk,np,nq->kpq", one_hot, centred, centred) / counts[:, None, None]
+        covariance = 0.5 * (covariance + jnp.swapaxes(covariance, 1, 2))
+        return cls(K=K, weights=counts / N, means=np.sqrt(p) * means, covariance=covariance, snr=1.0, **kwargs)
+
     # The label structure.
 
     @property
