@@ -13,11 +13,9 @@ import numpy as np
 import pytest
 
 import hdtheory as hd
-import test_gcm_from_data as gcm_data
+from real_data import curves, digits as load_digits_features, measure, stack
 
 LOGISTIC = dict(loss="logistic", lam=0.1)
-# The same data set (a fixture), measurement and vmapped solve as GCM.from_data's tests.
-digits, _measure, _curves, _stack = gcm_data.digits, gcm_data._measure, gcm_data._curves, gcm_data._stack
 
 
 def test_recovers_the_sampled_mixture_as_the_sample_count_grows():
@@ -38,7 +36,7 @@ def test_recovers_the_sampled_mixture_as_the_sample_count_grows():
             cluster = (rng.random(N) > weights[0]).astype(int)
             X = profiles[cluster] / np.sqrt(p) + np.einsum("npq,nq->np", chol[cluster], rng.normal(size=(N, p)))
             models.append(hd.Mixture.from_data(X, np.where(cluster == 0, 1.0, -1.0), **LOGISTIC))
-    sol = _curves(_stack(models), jnp.array([0.5, 1.0, 2.0, 4.0]))
+    sol = curves(stack(models), jnp.array([0.5, 1.0, 2.0, 4.0]))
     assert bool(jnp.all(sol.converged))
     error = np.asarray(sol.observables["test_error"])
     deviation = np.sqrt(np.mean((error[1:].reshape(len(counts), draws, -1) / error[0] - 1) ** 2, axis=(1, 2)))
@@ -72,6 +70,11 @@ def test_derivative_in_the_features_matches_finite_differences():
     np.testing.assert_allclose(derivative, fd, rtol=1e-6)
 
 
+@pytest.fixture(scope="module")
+def digits():
+    return load_digits_features()
+
+
 def test_digits_logistic_error_matches_the_measured_one(digits):
     # The class-conditional model of the same data: the even and the odd digits' random features
     # as two Gaussian clouds with their own means and covariances, logistic regression (lam = 0.1,
@@ -85,7 +88,7 @@ def test_digits_logistic_error_matches_the_measured_one(digits):
     X, y, feature_map, V = digits
     lam, ns = LOGISTIC["lam"], np.array([32, 128, 450])
     model = hd.Mixture.from_data(X, y, feature_map=feature_map, **LOGISTIC)
-    sol = _curves(_stack([model]), jnp.asarray(ns / V.shape[1]))
+    sol = curves(stack([model]), jnp.asarray(ns / V.shape[1]))
     assert bool(jnp.all(sol.converged))
     theory = np.asarray(sol.observables["test_error"])[0]
 
@@ -94,7 +97,7 @@ def test_digits_logistic_error_matches_the_measured_one(digits):
 
         return LogisticRegression(C=1 / lam, fit_intercept=False, tol=1e-8, max_iter=2000).fit(A, b).coef_[0]
 
-    mean, sem = _measure(V, y, ns, 10, logistic, lambda f, y: np.mean(np.sign(f) != y))
+    mean, sem = measure(V, y, ns, 10, logistic, lambda f, y: np.mean(np.sign(f) != y))
     np.testing.assert_array_less(np.abs(theory - mean), 0.15 * mean + 3 * sem)
     assert theory[-1] < mean[-1] - 3 * sem[-1]  # what is true at large n: the model is optimistic
     assert np.all(np.diff(theory) < 0) and theory[0] > 1.5 * theory[-1]  # a learning curve
