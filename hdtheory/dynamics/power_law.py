@@ -34,7 +34,8 @@ descent on the population loss with step ``lr / d``. The paper's gradient-flow t
 its loss ``E[(y_hat - y)^2] / 4`` is ours divided by two.
 
 **Three phases** (the paper's abstract): (i) *fast escape*: from a small random start ``w = 0`` is a
-saddle, and ``dw/dt = lr M w`` with the symmetric ``M = 2B Sigma + 4 (Sigma theta)(Sigma theta)^T``;
+saddle, and ``dw/dt = lr M w`` with the symmetric ``M = 2B Sigma + 4 (Sigma theta)(Sigma theta)^T``
+near it;
 the alignment grows as ``exp(lr mu t)``, ``mu`` the largest eigenvalue of ``M``
 (:meth:`PowerLawRetrieval.escape_rate`), so that the escape takes ``log(1 / sigma0) / (lr mu)``;
 (ii) the summary statistics ``A, C`` converge to ``B``; (iii) *spectral-tail learning*: near the
@@ -104,11 +105,22 @@ class PowerLawRetrieval(Scheduled):
 
     def escape_rate(self) -> jax.Array:
         """``lr mu``: the growth rate of the alignment from a small start, ``mu`` the largest
-        eigenvalue of ``M = 2B Sigma + 4 (Sigma theta)(Sigma theta)^T`` (``s(0)`` included)."""
+        eigenvalue of ``M = 2B Sigma + 4 v v^T``, ``v = Sigma theta`` (``s(0)`` included): the root
+        of the secular equation ``4 sum_k v_k^2 / (mu - 2B lambda_k) = 1`` above ``2B lambda_1``,
+        by bisection (``O(P)`` per step, no ``P x P`` matrix)."""
         lam, theta = self.spectrum()
-        v = lam * theta
-        M = 2 * jnp.sum(lam * theta**2) * jnp.diag(lam) + 4 * jnp.outer(v, v)
-        return self.lr * self.rate(jnp.zeros((), lam.dtype)) * jnp.linalg.eigvalsh(M)[-1]
+        B = jnp.sum(lam * theta**2)
+        v2 = (lam * theta) ** 2
+        pole = 2 * B * jnp.max(lam)
+
+        def bisect(_, bounds):
+            low, high = bounds
+            mid = 0.5 * (low + high)
+            below = 4 * jnp.sum(v2 / (mid - 2 * B * lam)) < 1  # the root lies below mid
+            return jnp.where(below, low, mid), jnp.where(below, mid, high)
+
+        _, mu = jax.lax.fori_loop(0, 200, bisect, (pole, pole + 4 * jnp.sum(v2)))
+        return self.lr * self.rate(jnp.zeros((), lam.dtype)) * mu
 
     # -- the ODE theory protocol ------------------------------------------------------------------
 
