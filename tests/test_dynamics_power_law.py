@@ -42,7 +42,8 @@ def curves():
 
 
 def test_spectral_tail_exponent(curves):
-    """Phase (iii): eg ~ t^-(a + b - 1) / a, the tail beyond the modes learned by t
+    """Phase (iii): eg ~ t^-(a + b - 1) / a (derived in the module docstring from the per-mode
+    relaxation rates 4 B lr lambda_k, the paper's third phase), the tail beyond the modes learned by t
     (K(t) ~ t^(1/a)), fitted over t in [100, 1000] (1 << K(t) << P) for (a, b) = (2, 0),
     (2, 1), (3, 0), P = 1000: within 0.05 (the discreteness of the first unlearned modes and the end
     of the spectrum bend the fitted slope by 0.03, 0.005 and 0.004 here)."""
@@ -137,5 +138,8 @@ def test_gradients_match_finite_differences():
      ({"teacher_decay": -0.5}, "teacher_decay"), ({"sigma0": 0.0, "m0": 0.0}, "sigma0")],
 )
 def test_bad_input(kwargs, name):
+    from hdtheory.dynamics import DYNAMICS
+
+    assert DYNAMICS["phase-retrieval-power-law"] is PowerLawRetrieval is hd.PowerLawRetrieval
     with pytest.raises(ParameterError, match=name):
         PowerLawRetrieval(**kwargs)

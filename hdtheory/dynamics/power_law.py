@@ -24,20 +24,22 @@ mode,
 
 ``P`` equations coupled only through the two sums ``A`` and ``C`` (so the per-mode statistics
 ``m_k = theta_k w_k`` and ``q_k = w_k^2`` close too; the state is ``w`` itself, one vectorised ODE
-over all modes). The paper writes the same flow through the hierarchy ``sum_k lambda_k^j w_k
-theta_k``, ``j = 1, 2, ...`` (each couples to the next); the per-mode form closes at once.
+over all modes). Written through summary statistics instead, the flow is an infinite hierarchy
+(the paper's abstract): ``s_j = sum_k lambda_k^j theta_k w_k`` couples to ``s_(j+1)``; per mode
+it closes at once.
 
 **Time.** ``t`` counts samples over ``d = P`` for online SGD with the per-sample step ``lr / d``,
 ``w <- w - (lr s(t) / d) grad_w (y_hat - y)^2 / 2``: its mean follows the flow above, its noise adds
 ``O(lr^2 / d)`` per unit time (:mod:`hdtheory.simulate.power_law`); equivalently, full-batch gradient
-descent on the population loss with step ``lr / d``. The paper's gradient-flow time is ``lr t``, and
-its loss ``E[(y_hat - y)^2] / 4`` is ours divided by two.
+descent on the population loss with step ``lr / d``. A gradient flow in time ``tau`` on the loss
+``E[(y_hat - y)^2] / c`` is this one at ``lr t = 2 tau / c``; the spectrum's and the teacher's
+scales enter only through ``lambda_k theta_k^2`` and the time unit.
 
 **Three phases** (the paper's abstract): (i) *fast escape*: from a small random start ``w = 0`` is a
-saddle, and ``dw/dt = lr M w`` with the symmetric ``M = 2B Sigma + 4 (Sigma theta)(Sigma theta)^T``
-near it;
-the alignment grows as ``exp(lr mu t)``, ``mu`` the largest eigenvalue of ``M``
-(:meth:`PowerLawRetrieval.escape_rate`), so that the escape takes ``log(1 / sigma0) / (lr mu)``;
+saddle, and ``dw/dt = lr M w`` near it with the symmetric
+``M = 2B Sigma + 4 (Sigma theta)(Sigma theta)^T``; the alignment grows as ``exp(lr mu t)``,
+``mu`` the largest eigenvalue of ``M`` (:meth:`PowerLawRetrieval.escape_rate`), so that the
+escape takes ``log(1 / sigma0) / (lr mu)``;
 (ii) the summary statistics ``A, C`` converge to ``B``; (iii) *spectral-tail learning*: near the
 teacher each mode relaxes at the rate ``4 B lr lambda_k``, so at time ``t`` the modes
 ``k < K(t) ~ t^(1/a)`` are learned and the error is that of the tail,
@@ -45,14 +47,17 @@ teacher each mode relaxes at the rate ``4 B lr lambda_k``, so at time ``t`` the 
 ``(a + b - 1) / a`` (``1 - 1/a`` for a flat teacher, ``b = 0``;
 :attr:`PowerLawRetrieval.convergence_exponent`), for ``a + b > 1`` (a teacher of finite
 ``E[nu^2]`` as ``P -> infinity``), until ``t ~ P^a`` where the spectrum ends and the decay becomes
-exponential. :func:`convergence_exponent` fits it from the theory's curve.
+exponential. :func:`convergence_exponent` fits it from the theory's curve. This exponent and the
+escape rate are derived here from the per-mode equations (the paper's text beyond its abstract was
+not at hand: its equations are not quoted, and their normalisation not checked against ours).
 
 **Initial condition.** ``w(0) = sigma0 g`` with ``g ~ N(0, I_P)`` drawn from ``seed`` (in float32,
 so that float32 and float64 start alike), plus ``m0 theta``.
 
-**Observables** (up to the teacher's sign, which the labels do not fix). ``eg`` (computed from sums of squares, without the cancellation of the order-one
-terms above: ``eg = 4B delta + 3 (A - B)^2 - 4 (C - B)^2`` with ``delta = sum_k lambda_k
-(w_k - theta_k)^2``, the teacher's sign chosen as that of ``C``), ``q = A``, ``m = |C|``, the
+**Observables** (up to the teacher's sign, which the labels do not fix). ``eg`` (computed from
+sums of squares, without the cancellation of the order-one terms above:
+``eg = 4B delta + 3 (A - B)^2 - 4 (C - B)^2`` with ``delta = sum_k lambda_k (w_k - theta_k)^2``,
+the teacher's sign chosen as that of ``C``), ``q = A``, ``m = |C|``, the
 ``Sigma``-weighted cosine ``overlap = |C| / sqrt(AB)`` and ``distance = delta``.
 """
 
