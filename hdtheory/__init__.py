@@ -18,7 +18,7 @@ _ATTRIBUTES = {
     "._transitions": ("Threshold", "iterate", "threshold"),
     "._theory": ("FixedPointTheory", "Interval", "ODETheory", "ParameterError", "Theory"),
     "._tune": ("Identity", "Log", "Softplus", "Transform", "TuneResult", "tune"),
-    ".dynamics": ("Committee",),
+    ".dynamics": ("Committee", "PowerLawRetrieval"),
     ".models": (
         "ERM", "BayesGLM", "Spiked", "GCM", "KRR", "RandomFeatures", "SubspaceClustering", "Mixture",
         "Multiclass", "MulticlassBayes", "DeepRandomFeatures", "Resample", "MultiIndex",
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from ._theory import FixedPointTheory, Interval, ODETheory, ParameterError, Theory
     from ._transitions import Threshold, iterate, threshold
     from ._tune import Identity, Log, Softplus, Transform, TuneResult, tune
-    from .dynamics import Committee
+    from .dynamics import Committee, PowerLawRetrieval
     from .models import ERM, GCM, KRR, BayesGLM, Mixture, Multiclass, MulticlassBayes, RandomFeatures, Spiked
     from .models import DeepRandomFeatures, MultiIndex, Resample, SubspaceClustering
 
@@ -94,6 +94,7 @@ __all__ = [
     "BayesGLM",
     "Spiked",
     "Committee",
+    "PowerLawRetrieval",
     "GCM",
     "RandomFeatures",
     "DeepRandomFeatures",

@@ -13,6 +13,7 @@
 - :mod:`~hdtheory.kernels.penalties`: elastic-net penalties with their proximal operators and the
   weight side of ERM in closed form.
 - :mod:`~hdtheory.kernels.priors`: priors ``Z_0(B, A)`` and their scalar Bayes denoisers.
+- :mod:`~hdtheory.kernels.rates`: decay exponents fitted from a curve.
 """
 
 from .activations import ACTIVATIONS, Activation

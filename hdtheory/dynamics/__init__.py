@@ -2,14 +2,17 @@
 
 - :class:`Committee`: two-layer committee machines (Saad & Solla 1995; Goldt et al. 2019).
 - :class:`SingleIndex`: single-index targets through Hermite coefficients (Arnaboldi et al. 2024).
+- :class:`PowerLawRetrieval`: phase retrieval on power-law data, mode by mode (Braun et al. 2025).
 
 Each is an :class:`~hdtheory.ODETheory`, integrated by :func:`hdtheory.integrate`.
 """
 
 from .committee import Committee, CommitteeState
+from .power_law import PowerLawRetrieval
 from .single_index import SingleIndex
 
 DYNAMICS = {"committee": Committee, "single-index": SingleIndex}
+DYNAMICS |= {"phase-retrieval-power-law": PowerLawRetrieval}
 """The ODE theories by their command-line names."""
 
-__all__ = ["Committee", "CommitteeState", "SingleIndex", "DYNAMICS"]
+__all__ = ["Committee", "CommitteeState", "SingleIndex", "PowerLawRetrieval", "DYNAMICS"]

@@ -75,6 +75,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..kernels import rates
 from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError
 from .._theory import is_concrete, parameter
 
@@ -206,9 +207,5 @@ def published_rate(capacity: float, source: float, ell: float | None = None, noi
     return max(1 - ell / capacity, 0.0)
 
 
-def fitted_rate(n, excess_error) -> jax.Array:
-    """The least-squares slope of ``-log(excess_error)`` against ``log n`` (last axis)."""
-    x = jnp.log(jnp.asarray(n))
-    y = jnp.log(jnp.asarray(excess_error))
-    xc = x - jnp.mean(x, axis=-1, keepdims=True)
-    return -jnp.sum(xc * (y - jnp.mean(y, axis=-1, keepdims=True)), axis=-1) / jnp.sum(xc**2, axis=-1)
+fitted_rate = rates.fitted_rate
+"""The least-squares slope of ``-log(excess_error)`` against ``log n`` (last axis)."""

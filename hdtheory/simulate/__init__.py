@@ -122,3 +122,4 @@ __all__ = ["simulate", "SimulationResult"]
 from . import multiclass  # noqa: E402, F401  (registers ERM on the multi-class teacher-student perceptron)
 from . import resample  # noqa: E402, F401  (registers the bootstrap and subsampling of ERM)
 from . import multi_index  # noqa: E402, F401  (registers GAMP for the multi-index model)
+from . import power_law  # noqa: E402, F401  (registers online SGD for phase retrieval on power-law data)
