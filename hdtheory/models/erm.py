@@ -95,7 +95,7 @@ average training loss ``E l(y, prox_{V l}(omega))`` (penalty excluded); ``norm =
 ``angle = arccos(m / sqrt(rho q))``, the angle to the teacher in radians;
 ``weight_error = rho - 2 m + q``, the mean squared error of the weights per component
 ``|w - w*|^2 / d``, and ``sparsity_hat``, the fraction of non-zero estimated weights
-``P(w_hat != 0)`` (one for the ridge). For the classification
+``P(w_hat != 0)`` (one for the ridge and for ``lp`` with ``p > 1``). For the classification
 teachers also the calibration of the confidence ``sigmoid(omega / temperature)`` in the predicted
 label (:mod:`hdtheory.kernels.calibration`; Clarté et al. 2022): ``confidence`` (its mean), ``ece``
 (the expected calibration error), ``test_nll``, ``brier``, and ``ec_temperature``, the temperature at
