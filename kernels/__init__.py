@@ -10,8 +10,8 @@
   side of two learners trained on the same data.
 - :mod:`~hdtheory.kernels.calibration`: calibration metrics of a linear classifier's confidence.
 - :mod:`~hdtheory.kernels.activations`: activations with their Gaussian integrals (committee ODEs).
-- :mod:`~hdtheory.kernels.penalties`: elastic-net penalties with their proximal operators and the
-  weight side of ERM in closed form.
+- :mod:`~hdtheory.kernels.penalties`: elastic-net and lp penalties with their proximal operators and
+  the weight side of ERM (closed forms for the elastic nets).
 - :mod:`~hdtheory.kernels.priors`: priors ``Z_0(B, A)`` and their scalar Bayes denoisers.
 - :mod:`~hdtheory.kernels.rates`: decay exponents fitted from a curve.
 """
@@ -27,7 +27,7 @@ from .calibration import (
 from .channels import CHANNELS, GLM_CHANNELS, Abs, Channel, Linear, Logit, Probit, Random, ReLU, Sign
 from .priors import PRIORS, Discrete, GaussBernoulli, Gaussian, Prior, Rademacher, SparseRademacher
 from .losses import LOSSES, Hinge, Huber, Logistic, Loss, Square
-from .penalties import L1, PENALTIES, ElasticNet, Penalty, Ridge, WeightAverages
+from .penalties import L1, LP, PENALTIES, ElasticNet, ElasticNetFamily, Penalty, Ridge, WeightAverages, lp_prox
 from .multivariate import (
     cross_entropy,
     cross_entropy_prox,
@@ -77,6 +77,9 @@ __all__ = [
     "Ridge",
     "L1",
     "ElasticNet",
+    "ElasticNetFamily",
+    "LP",
+    "lp_prox",
     "WeightAverages",
     "hermite_rule",
     "gaussian_expectation",

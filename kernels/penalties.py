@@ -1,7 +1,7 @@
 r"""Penalties ``r(w)`` on the weights' components, with their proximal operators, and the weight
 side of the ERM replica fixed point.
 
-Every penalty here is an elastic net: elementwise
+The elastic nets, elementwise
 
 .. math:: r(w) = \lambda_1 |w| + \frac{\lambda_2}{2} w^2 ,
 
@@ -11,8 +11,12 @@ Every penalty here is an elastic net: elementwise
   parametrisation of ``ElasticNet`` (its ``alpha`` is ``lam / n`` here, since it averages the square
   loss over the samples and we sum it). ``l1_ratio = 0`` is :class:`Ridge`, ``1`` is :class:`L1`.
 
+and :class:`LP`, ``(lam / p) |w|^p`` with ``p`` in ``[1, 2]`` (bridge regression, Frank & Friedman
+1993): ``p = 1`` is :class:`L1` and ``p = 2`` is :class:`Ridge`, exactly (a paper writing
+``lam' |w|_p^p`` has ``lam = p lam'`` here).
+
 ``lam`` multiplies the penalty as written (CONVENTIONS: not divided by ``n``). The proximal operator
-with step ``V`` is a soft threshold followed by a shrinkage,
+of an elastic net with step ``V`` is a soft threshold followed by a shrinkage,
 
 .. math:: \mathrm{prox}_{V r}(x) = \arg\min_w \frac{(w - x)^2}{2V} + r(w)
     = \frac{\mathrm{sign}(x) \max(|x| - V \lambda_1, 0)}{1 + V \lambda_2} .
@@ -52,6 +56,19 @@ so that, with ``P = Vhat + lambda_2``,
 ``m = mhat sum_k pi_k v_k 2 Q(u_k) / P``, ``q = sum_k pi_k E_k[soft^2] / P^2`` and
 ``V = sum_k pi_k 2 Q(u_k) / P``; the fraction of non-zero estimated weights is
 ``P(w_hat != 0) = sum_k pi_k 2 Q(u_k)``. No quadrature.
+
+**lp penalty.** The prox ``w = sign(x) u`` of ``t |w|^p / p`` (``t = V lam``) solves
+``u + t u^{p - 1} = |x|`` for ``u >= 0`` (:func:`lp_prox`: Newton's method in ``log u``, where both
+terms are convex and increasing, from an upper bound of the root, so that the iterates decrease to
+it monotonically; its derivatives by the implicit function theorem). The weight averages have no
+closed form: with ``b = s_k z``, ``z ~ N(0, 1)``, in component ``k`` of the prior,
+``E_k[d w_hat / d b] = E_k[b w_hat] / s_k^2`` (Stein), so that
+``m = mhat sum_k pi_k v_k E_k[b w_hat] / s_k^2``, ``V = sum_k pi_k E_k[b w_hat] / s_k^2`` and
+``q = sum_k pi_k E_k[w_hat^2]``, each ``E_k`` a Gauss-Legendre panel rule in ``z``
+(:func:`~hdtheory.kernels.panel_rule`, ``order`` nodes per panel) with edges at ``0`` (where
+``w_hat ~ |b|^{1 / (p - 1)}`` is not analytic), at ``+-lam / s_k`` (the threshold ``|b| = lam`` of the
+LASSO, about which ``w_hat`` turns sharply as ``p -> 1``) and at ``+-3``. For ``p > 1`` every weight
+is non-zero (``P(w_hat != 0) = 1``); at ``p = 1`` it is the LASSO's.
 """
 
 import abc
@@ -61,6 +78,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 from jax.scipy.special import erfc
+
+from . import quadrature
 
 
 class WeightAverages(eqx.Module):
@@ -73,9 +92,31 @@ class WeightAverages(eqx.Module):
 
 
 class Penalty(eqx.Module):
-    """An elastic-net penalty ``lambda_1 |w| + lambda_2 w^2 / 2``; see the module docstring."""
+    """A separable penalty ``sum_i r(w_i)`` of strength ``lam``; see the module docstring."""
 
     lam: jax.Array = eqx.field(converter=jnp.asarray)
+
+    @abc.abstractmethod
+    def __call__(self, w):
+        """The penalty of each component, elementwise."""
+
+    @abc.abstractmethod
+    def prox(self, x, V):
+        """``argmin_w (w - x)^2 / (2 V) + r(w)``, elementwise."""
+
+    @abc.abstractmethod
+    def min_subgradient(self, w, g):
+        """The element of least magnitude of ``g + dr(w)`` (``dr`` the subdifferential), elementwise:
+        zero at the minimiser of a smooth term of gradient ``g`` plus the penalty."""
+
+    @abc.abstractmethod
+    def weight_averages(self, mhat, qhat, Vhat, weights, variances) -> WeightAverages:
+        """``(m, q, V, P(w_hat != 0))`` for a teacher prior ``sum_k weights_k N(0, variances_k)``
+        (module docstring)."""
+
+
+class ElasticNetFamily(Penalty):
+    """An elastic-net penalty ``lambda_1 |w| + lambda_2 w^2 / 2``; see the module docstring."""
 
     @property
     @abc.abstractmethod
@@ -83,24 +124,27 @@ class Penalty(eqx.Module):
         """``(lambda_1, lambda_2)``: the strengths of the ``|w|`` and the ``w^2 / 2`` terms."""
 
     def __call__(self, w):
-        """The penalty of each component, elementwise."""
         l1, l2 = self.strengths
         return l1 * jnp.abs(w) + 0.5 * l2 * w**2
 
     def prox(self, x, V):
-        """``argmin_w (w - x)^2 / (2 V) + r(w)``, elementwise: a soft threshold and a shrinkage."""
+        """A soft threshold and a shrinkage."""
         l1, l2 = self.strengths
         return _soft(x, V * l1) / (1 + V * l2)
 
+    def min_subgradient(self, w, g):
+        l1, l2 = self.strengths
+        g = g + l2 * w
+        return jnp.where(w != 0, g + l1 * jnp.sign(w), _soft(g, l1))
+
     def weight_averages(self, mhat, qhat, Vhat, weights, variances) -> WeightAverages:
-        """``(m, q, V, P(w_hat != 0))`` for a teacher prior ``sum_k weights_k N(0, variances_k)``,
-        in closed form (module docstring)."""
+        """In closed form (module docstring)."""
         l1, l2 = self.strengths
         precision = Vhat + l2
         m = q = nonzero = 0.0
         for pi, v in zip(weights, variances):
             s2 = mhat**2 * v + qhat
-            u = l1 / jnp.sqrt(jnp.maximum(s2, jnp.finfo(jnp.result_type(s2, float)).tiny))
+            u = l1 / jnp.sqrt(_floored(s2))
             tail = erfc(u / math.sqrt(2))  # P(|b| > lambda_1) = 2 Q(u)
             density = jnp.exp(-0.5 * u**2) / math.sqrt(2 * math.pi)
             m = m + pi * v * tail
@@ -109,12 +153,17 @@ class Penalty(eqx.Module):
         return WeightAverages(m=mhat * m / precision, q=q / precision**2, V=nonzero / precision, nonzero=nonzero)
 
 
+def _floored(x):
+    """``x`` kept at least the smallest normal number of its type (a variance that may vanish)."""
+    return jnp.maximum(x, jnp.finfo(jnp.result_type(x, float)).tiny)
+
+
 def _soft(x, t):
     """The soft threshold ``sign(x) max(|x| - t, 0)``."""
     return jnp.sign(x) * jnp.maximum(jnp.abs(x) - t, 0.0)
 
 
-class Ridge(Penalty):
+class Ridge(ElasticNetFamily):
     r"""``(lam / 2) w^2``; ``prox = x / (1 + V lam)``."""
 
     @property
@@ -122,7 +171,7 @@ class Ridge(Penalty):
         return jnp.zeros_like(self.lam), self.lam
 
 
-class L1(Penalty):
+class L1(ElasticNetFamily):
     r"""``lam |w|`` (the LASSO); ``prox = soft(x, V lam)``."""
 
     @property
@@ -130,7 +179,7 @@ class L1(Penalty):
         return self.lam, jnp.zeros_like(self.lam)
 
 
-class ElasticNet(Penalty):
+class ElasticNet(ElasticNetFamily):
     r"""``lam (l1_ratio |w| + (1 - l1_ratio) w^2 / 2)``, ``l1_ratio`` in ``[0, 1]``."""
 
     l1_ratio: jax.Array = eqx.field(default=0.5, converter=jnp.asarray)
@@ -140,5 +189,109 @@ class ElasticNet(Penalty):
         return self.lam * self.l1_ratio, self.lam * (1 - self.l1_ratio)
 
 
-PENALTIES: dict[str, type[Penalty]] = {"ridge": Ridge, "l1": L1, "elastic-net": ElasticNet}
+class LP(Penalty):
+    r"""``(lam / p) |w|^p``, ``p`` in ``[1, 2]``: :class:`L1` at ``p = 1``, :class:`Ridge` at ``p = 2``;
+    weight averages on ``order`` Gauss-Legendre nodes per panel (module docstring)."""
+
+    p: jax.Array = eqx.field(default=1.5, converter=jnp.asarray)
+    order: int = eqx.field(default=40, static=True)
+
+    def __call__(self, w):
+        return self.lam / self.p * jnp.abs(w) ** self.p
+
+    def prox(self, x, V):
+        """:func:`lp_prox` with ``t = V lam``."""
+        return lp_prox(x, V * self.lam, self.p)
+
+    def min_subgradient(self, w, g):
+        # |w|^p is differentiable for p > 1, of gradient 0 at w = 0; at p = 1 the LASSO's rule.
+        smooth = g + self.lam * jnp.sign(w) * jnp.abs(w) ** (self.p - 1)
+        return jnp.where((w != 0) | (self.p > 1), smooth, _soft(g, self.lam))
+
+    def weight_averages(self, mhat, qhat, Vhat, weights, variances) -> WeightAverages:
+        """By quadrature over ``b`` (module docstring)."""
+        m = q = V = nonzero = 0.0
+        for pi, v in zip(weights, variances):
+            s2 = _floored(mhat**2 * v + qhat)
+            s = jnp.sqrt(s2)
+            threshold = self.lam / s
+            edges = jnp.stack(jnp.broadcast_arrays(-threshold, 0.0 * s, threshold, -3.0, 3.0))
+            z, w = quadrature.panel_rule(edges, self.order)
+            b = s * z
+            w_hat = self.prox(b / Vhat, 1 / Vhat)
+            stein = jnp.sum(w * b * w_hat) / s2  # E_k[b w_hat] / s_k^2 = E_k[d w_hat / d b]
+            m = m + pi * v * stein
+            V = V + pi * stein
+            q = q + pi * jnp.sum(w * w_hat**2)
+            nonzero = nonzero + pi * erfc(threshold / math.sqrt(2))
+        nonzero = jnp.where(self.p > 1, jnp.ones_like(nonzero), nonzero)
+        return WeightAverages(m=mhat * m, q=q, V=V, nonzero=nonzero)
+
+
+_LP_STEPS = 60
+"""At most this many Newton steps in :func:`lp_prox` (fewer than 30 are needed, module docstring)."""
+
+
+@jax.custom_jvp
+def lp_prox(x, t, p):
+    r"""``argmin_w (w - x)^2 / 2 + (t / p) |w|^p`` for ``t >= 0`` and ``p`` in ``[1, 2]``, elementwise.
+
+    ``w = sign(x) u`` with ``u >= 0`` the root of ``g(u) = u + t u^{p - 1} - |x|``: the soft threshold
+    ``max(|x| - t, 0)`` at ``p = 1``; for ``p > 1``, Newton's method in ``s = log u``, where
+    ``e^s + t e^{(p - 1) s}`` is convex and increasing, started at
+    ``s_0 = min(log |x|, log(|x| / t) / (p - 1))``, where one term alone equals ``|x|``: above the
+    root, so that the iterates decrease to it monotonically, and ``g(s_0) <= |x|``, so that a few steps
+    reach the quadratic regime. Stopped when a step is below ``4 eps (1 + |s|)``, a rounding error of
+    ``u`` relative to itself. The derivatives are the implicit function theorem's (module docstring
+    of :mod:`~hdtheory.kernels.penalties`), ``d/dp`` at ``p = 1`` the right derivative.
+    """
+    dtype = jnp.result_type(x, t, p, float)
+    x, t, p = (jnp.asarray(v, dtype) for v in (x, t, p))
+    a = jnp.abs(x)
+    c = p - 1
+    active = (a > 0) & (c > 0)
+    log_a = jnp.log(jnp.where(a > 0, a, 1.0))
+    log_ratio = log_a - jnp.log(jnp.where(t > 0, t, 1.0))
+    s0 = jnp.where(active & (t > 0), jnp.minimum(log_a, log_ratio / jnp.where(c > 0, c, 1.0)), log_a)
+    eps = jnp.finfo(dtype).eps
+
+    def newton(s):
+        linear, power = jnp.exp(s), t * jnp.exp(c * s)
+        return jnp.where(active, (linear + power - a) / (linear + c * power), 0.0)
+
+    def cond(carry):
+        s, step, i = carry
+        return jnp.any(jnp.abs(step) > 4 * eps * (1 + jnp.abs(s))) & (i < _LP_STEPS)
+
+    def body(carry):
+        s, _, i = carry
+        step = newton(s)
+        return s - step, step, i + 1
+
+    s, *_ = jax.lax.while_loop(cond, body, (s0, jnp.ones_like(s0), 0))
+    u = jnp.where(c > 0, jnp.exp(s), jnp.maximum(a - t, 0.0))
+    return jnp.sign(x) * jnp.where(a > 0, u, 0.0)
+
+
+@lp_prox.defjvp
+def _lp_prox_jvp(primals, tangents):
+    # F(u; a, t, p) = u + t u^{p-1} - a = 0, multiplied by u^{2-p} so that it stays finite at u = 0:
+    # du = (u^{2-p} da - u dt - t u log(u) dp) / (u^{2-p} + t (p - 1)), and da = sign(x) dx.
+    x, t, p = primals
+    dx, dt, dp = tangents
+    w = lp_prox(x, t, p)
+    dtype = w.dtype
+    u = jnp.abs(w)
+    lift = u ** (2 - p)
+    denominator = lift + t * (p - 1)
+    positive = denominator > 0
+    safe = jnp.where(positive, denominator, 1.0)
+    u_log_u = jnp.where(u > 0, u * jnp.log(jnp.where(u > 0, u, 1.0)), 0.0)
+    # A zero denominator is u = 0 at p = 1 (inside the threshold: w = 0 nearby) or at t = 0 (w = x).
+    dx_coefficient = jnp.where(positive, lift / safe, jnp.where(t == 0, 1.0, 0.0))
+    along = jnp.where(positive, -(u * dt + t * u_log_u * dp) / safe, 0.0)
+    return w, (dx_coefficient * dx + jnp.sign(x) * along).astype(dtype)
+
+
+PENALTIES: dict[str, type[Penalty]] = {"ridge": Ridge, "l1": L1, "elastic-net": ElasticNet, "lp": LP}
 """The penalties by name."""

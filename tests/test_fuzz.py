@@ -270,10 +270,10 @@ def test_erm_elliptical(loss, alpha, lam, noise, tail):
 
 
 # --------------------------------------------------------------------------------------------------
-# ERM with a sparse teacher and an l1 or elastic-net penalty (the LASSO), every bound of the weights.
+# ERM with a sparse teacher and an l1, elastic-net or lp penalty (the LASSO), every bound of the weights.
 
 
-@pytest.mark.parametrize("penalty", ["l1", "elastic-net"])
+@pytest.mark.parametrize("penalty", ["l1", "elastic-net", "lp"])
 @fuzz(20)
 @given(
     alpha=positive(1e-3, 1e3),
@@ -282,9 +282,10 @@ def test_erm_elliptical(loss, alpha, lam, noise, tail):
     noise=nonnegative(1e-8, 1e3),
     sparsity=st.one_of(st.sampled_from([1e-4, 1.0]), log_uniform(1e-4, 1.0)),
     l1_ratio=st.one_of(st.sampled_from([0.0, 1e-6, 1.0]), st.floats(0.0, 1.0)),
+    p=st.one_of(st.sampled_from([1.0, 1.0 + 1e-6, 2.0]), st.floats(1.0, 2.0)),
 )
-def test_erm_sparse_penalties(penalty, alpha, lam, rho, noise, sparsity, l1_ratio):
-    params = dict(alpha=alpha, lam=lam, rho=rho, noise=noise, sparsity=sparsity, l1_ratio=l1_ratio,
+def test_erm_sparse_penalties(penalty, alpha, lam, rho, noise, sparsity, l1_ratio, p):
+    params = dict(alpha=alpha, lam=lam, rho=rho, noise=noise, sparsity=sparsity, l1_ratio=l1_ratio, p=p,
                   loss="square", teacher="linear", penalty=penalty, prior="gauss-bernoulli")
     theory = build(hd.ERM, **params)
     if theory is None:

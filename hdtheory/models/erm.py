@@ -8,7 +8,9 @@ r"""Empirical risk minimisation on isotropic Gaussian covariates: the replica fi
 
 with ``lam`` multiplying the penalty as written (not divided by ``n``). ``penalty`` replaces the
 ridge by another elastic net (:mod:`hdtheory.kernels.penalties`): ``lam |w|_1`` (``l1``, the LASSO)
-or ``lam (l1_ratio |w|_1 + (1 - l1_ratio) |w|^2 / 2)`` (``elastic-net``). The teacher's components
+or ``lam (l1_ratio |w|_1 + (1 - l1_ratio) |w|^2 / 2)`` (``elastic-net``), or by
+``(lam / p) |w|_p^p`` (``lp``, ``p`` in ``[1, 2]``: the LASSO at ``p = 1``, the ridge at ``p = 2``).
+The teacher's components
 are i.i.d. from ``prior``: ``gaussian``, ``N(0, rho)``, or ``gauss-bernoulli``, ``0`` with
 probability ``1 - sparsity`` and ``N(0, rho / sparsity)`` otherwise, so that ``|w*|^2 / d -> rho``
 either way. The teacher's local field is ``N(0, rho)`` for every prior, so the channel side does
@@ -34,7 +36,8 @@ with ``xi ~ N(0, 1)``, ``omega = sqrt(q) xi``, ``omega_0 = m / sqrt(q) xi``, ``V
 With another penalty the first line is the weight side of
 :meth:`hdtheory.kernels.Penalty.weight_averages`: ``m = E[w* w_hat]``, ``q = E[w_hat^2]``,
 ``V = E[d w_hat / d b]`` with ``w_hat = prox_{r / Vhat}(b / Vhat)``, ``b = mhat w* + sqrt(qhat) xi``,
-Gaussian averages of the soft threshold in closed form for both priors.
+Gaussian averages of the soft threshold in closed form for both priors; for ``lp``, Gauss-Legendre
+panels over ``b`` with ``panel_order`` nodes each (:class:`hdtheory.kernels.LP`).
 **Quadrature.** The proximal map varies on a scale of order one in ``omega`` (a kink for the hinge
 and Huber losses, a smooth transition for the logistic one), that is ``1 / sqrt(q)`` in ``xi``, and
 ``q`` reaches a few hundred at small ``lam``. For the classification teachers (labels +-1), each
@@ -92,7 +95,7 @@ average training loss ``E l(y, prox_{V l}(omega))`` (penalty excluded); ``norm =
 ``angle = arccos(m / sqrt(rho q))``, the angle to the teacher in radians;
 ``weight_error = rho - 2 m + q``, the mean squared error of the weights per component
 ``|w - w*|^2 / d``, and ``sparsity_hat``, the fraction of non-zero estimated weights
-``P(w_hat != 0)`` (one for the ridge). For the classification
+``P(w_hat != 0)`` (one for the ridge and for ``lp`` with ``p > 1``). For the classification
 teachers also the calibration of the confidence ``sigmoid(omega / temperature)`` in the predicted
 label (:mod:`hdtheory.kernels.calibration`; Clarté et al. 2022): ``confidence`` (its mean), ``ece``
 (the expected calibration error), ``test_nll``, ``brier``, and ``ec_temperature``, the temperature at
@@ -208,6 +211,7 @@ class ERM(FixedPointTheory):
     l1_ratio: jax.Array = parameter(
         0.5, Interval(0.0, 1.0), "share of lam on |w|_1 (penalty=elastic-net only)"
     )
+    p: jax.Array = parameter(1.5, Interval(1.0, 2.0), "exponent of the penalty (lam/p)|w|_p^p (penalty=lp only)")
     sparsity: jax.Array = parameter(
         0.1, Interval(0.0, 1.0, low_open=True), "fraction of non-zero teacher components (prior=gauss-bernoulli only)"
     )
@@ -224,7 +228,7 @@ class ERM(FixedPointTheory):
     scale: str = choice("none", _SCALES, "law of the per-sample scale omega of elliptical covariates sqrt(omega) z")
     noise_scaling: str = choice("joint", _NOISE_SCALINGS, "whether the label noise scales with omega")
     order: int = integer(96, Interval(8), "Gauss-Hermite nodes per axis (teacher=linear, no closed form)")
-    panel_order: int = integer(40, Interval(4), "Gauss-Legendre nodes per panel (labels +-1)")
+    panel_order: int = integer(40, Interval(4), "Gauss-Legendre nodes per panel (labels +-1; penalty=lp)")
     scale_order: int = integer(8, Interval(2), "Gauss-Legendre nodes per panel of the scale's rule (scale=inverse-gamma)")
 
     def __check_init__(self):
@@ -300,6 +304,8 @@ class ERM(FixedPointTheory):
     def penalty_fn(self) -> kernels.Penalty:
         if self.penalty == "elastic-net":
             return kernels.ElasticNet(self.lam, self.l1_ratio)
+        if self.penalty == "lp":
+            return kernels.LP(self.lam, self.p, self.panel_order)
         return kernels.PENALTIES[self.penalty](self.lam)
 
     @property

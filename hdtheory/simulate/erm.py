@@ -14,7 +14,7 @@ labels from ``theory.channel_at(omega_i)`` (the noise scaled with the sample und
 .. math:: \hat w = \arg\min_w \sum_i l(y_i, w \cdot x_i / \sqrt{d}) + \frac{\lambda}{2} |w|^2 ,
 
 with ``lam`` multiplying the penalty as written and ``l = theory.loss_fn``; the other penalties
-(``l1``, ``elastic-net``: ``theory.penalty_fn``) replace ``(lam / 2) |w|^2``. Solvers, for the
+(``l1``, ``elastic-net``, ``lp``: ``theory.penalty_fn``) replace ``(lam / 2) |w|^2``. Solvers, for the
 ridge: the square loss in closed form (a Cholesky solve); logistic and Huber by Newton's method on the weights
 (Hessian ``X^T diag(l'') X / d + lam I``, backtracking line search on the objective, stopped when
 the gradient norm falls below 1e-10, 1e-5 in float32, of its value at ``w = 0``); hinge by
@@ -220,13 +220,11 @@ def _fista(loss, penalty, X, y, weight, curvature, max_steps: int = 100_000):
     dtype = X.dtype
     tol = 1e-9 if jnp.finfo(dtype).bits >= 64 else 1e-4
     step = d / (curvature * jnp.linalg.norm(X, 2) ** 2)
-    l1, l2 = penalty.strengths
     grad = jax.grad(lambda w: jnp.sum(weight * loss(y, X @ w / jnp.sqrt(d))))
 
     def violation(w):
         """The minimum-norm subgradient of the objective at ``w``."""
-        g = grad(w) + l2 * w
-        return jnp.linalg.norm(jnp.where(w != 0, g + l1 * jnp.sign(w), jnp.maximum(jnp.abs(g) - l1, 0.0)))
+        return jnp.linalg.norm(penalty.min_subgradient(w, grad(w)))
 
     w0 = jnp.zeros(d, dtype)
     scale = jnp.linalg.norm(grad(w0))
