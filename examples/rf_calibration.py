@@ -91,7 +91,7 @@ def main(quick: bool, out: str) -> dict:
             state = jax.tree.map(lambda x: x[i], sol.state)
             # Given the state, the curve depends on the teacher and the temperature only, not on lam.
             curve = theory(ratios[i], LAMS[0], nodes).calibration_curve(state, confidence)
-            axes[2].plot(confidence, curve, dash, label=f"{label}, p/n = {ratios[i]:.2g}")
+            axes[2].plot(confidence, curve, dash, color=colors[label], label=f"{label}, p/n = {ratios[i]:.2g}")
     axes[2].plot([0.5, 1], [0.5, 1], color="gray", lw=0.5)
     axes[2].set_xlabel("confidence")
     axes[2].set_ylabel("P(prediction right | confidence)")
