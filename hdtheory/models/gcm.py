@@ -442,6 +442,10 @@ class EquivalentGCM(FixedPointTheory):
     def observables(self, state: Overlaps) -> dict[str, jax.Array]:
         return self.gcm.observables(state)
 
+    def calibration_curve(self, state: Overlaps, confidence) -> jax.Array:
+        """:meth:`ERM.calibration_curve` of the equivalent :class:`GCM`."""
+        return self.gcm.calibration_curve(state, confidence)
+
 
 class RandomFeatures(EquivalentGCM):
     """Random-features ERM: sigma(F x / sqrt(d)), p = gamma d features (Gerace et al. 2020)."""
@@ -454,6 +458,9 @@ class RandomFeatures(EquivalentGCM):
         0.0, NONNEGATIVE, "label noise: variance (linear, probit) or flip probability (sign)"
     )
     delta: jax.Array = parameter(1.0, POSITIVE, "Huber threshold (used by loss=huber only)")
+    temperature: jax.Array = parameter(
+        1.0, POSITIVE, "temperature T of the confidence sigmoid(w.v / sqrt(p) / T) (calibration only)"
+    )
     activation: str = choice("erf", RF_ACTIVATIONS, "activation sigma of the features")
     features: str = choice("gaussian", dict.fromkeys(FEATURE_MATRICES), "law of the projection F")
     loss: str = choice("logistic", kernels.LOSSES, "training loss")
@@ -472,7 +479,7 @@ class RandomFeatures(EquivalentGCM):
         """The equivalent :class:`GCM` (spectral form)."""
         return random_features(
             self.activation, self.gamma, self.alpha, features=self.features, nodes=self.nodes,
-            rho=self.rho, lam=self.lam, noise=self.noise, delta=self.delta, loss=self.loss,
-            teacher=self.teacher, order=self.order, panel_order=self.panel_order,
+            rho=self.rho, lam=self.lam, noise=self.noise, delta=self.delta, temperature=self.temperature,
+            loss=self.loss, teacher=self.teacher, order=self.order, panel_order=self.panel_order,
         )
 

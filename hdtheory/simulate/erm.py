@@ -279,28 +279,12 @@ CALIBRATION_BINS = np.linspace(0.5, 1.0, _BINS + 1)
 def _calibration(theory: ERM, w, w_star, X_test, X_val, y_val, weight_val) -> dict[str, jax.Array]:
     """Calibration of the confidence ``sigmoid(omega / T)`` on held-out data.
 
-    On the test inputs the label's law given the teacher's field is known exactly,
-    ``p_i = P(y = sign(omega_i) | z_i)``, and averaged in place of sampled labels (the same
-    expectations, with less variance): ``confidence``, ``test_nll``, ``brier``, and, over 20
-    equal-width bins of confidence on ``[1/2, 1]`` (``CALIBRATION_BINS``), ``ece`` and
-    ``calibration_curve``, the probability of the predicted label per bin (NaN for an empty bin). On the validation set (labels drawn, as a user
-    has them) ``temperature_validation`` minimises the negative log-likelihood over the temperature
-    (bisection on its derivative in ``log T``) and ``ec_temperature_validation`` equalises the mean
-    confidence and the accuracy.
+    On the test inputs, the metrics of :func:`binned_calibration`. On the validation set (labels
+    drawn, as a user has them) ``temperature_validation`` minimises the negative log-likelihood over
+    the temperature (bisection on its derivative in ``log T``) and ``ec_temperature_validation``
+    equalises the mean confidence and the accuracy.
     """
     d = w.shape[0]
-    z, omega = X_test @ w_star / jnp.sqrt(d), X_test @ w / jnp.sqrt(d)
-    predicted = jnp.where(omega >= 0, 1.0, -1.0)
-    right = theory.channel.partition(predicted, z, 0.0)
-    T = theory.temperature
-    confidence = jax.nn.sigmoid(jnp.abs(omega) / T)
-    bins = jnp.clip(((confidence - 0.5) * 2 * _BINS).astype(int), 0, _BINS - 1)
-    count = jnp.zeros(_BINS).at[bins].add(1.0)
-    gap = jnp.zeros(_BINS).at[bins].add(confidence - right)
-    curve = jnp.zeros(_BINS).at[bins].add(right) / jnp.where(count > 0, count, jnp.nan)
-    log_p = jax.nn.log_sigmoid(jnp.abs(omega) / T)
-    log_q = jax.nn.log_sigmoid(-jnp.abs(omega) / T)
-
     val_omega = X_val @ w / jnp.sqrt(d)
 
     def val_mean(x):
@@ -313,15 +297,39 @@ def _calibration(theory: ERM, w, w_star, X_test, X_val, y_val, weight_val) -> di
         conf = jax.nn.sigmoid(jnp.abs(val_omega) / jnp.exp(log_t))
         return val_mean(conf) - val_mean(jnp.sign(val_omega) == y_val)
 
+    return binned_calibration(theory, X_test @ w_star / jnp.sqrt(d), X_test @ w / jnp.sqrt(d)) | {
+        "temperature_validation": jnp.exp(_bisect(jax.grad(val_nll))),
+        # The mean confidence decreases with the temperature.
+        "ec_temperature_validation": jnp.exp(_bisect(lambda log_t: -val_gap(log_t))),
+    }
+
+
+def binned_calibration(theory: ERM, z, omega) -> dict[str, jax.Array]:
+    """Calibration of the confidence ``sigmoid(|omega| / T)`` on test fields ``omega`` with teacher
+    fields ``z``.
+
+    The label's law given the teacher's field is known exactly, ``p_i = P(y = sign(omega_i) | z_i)``,
+    and averaged in place of sampled labels (the same expectations, with less variance):
+    ``confidence``, ``test_nll``, ``brier``, and, over 20 equal-width bins of confidence on
+    ``[1/2, 1]`` (``CALIBRATION_BINS``), ``ece`` and ``calibration_curve``, the probability of the
+    predicted label per bin (NaN for an empty bin).
+    """
+    predicted = jnp.where(omega >= 0, 1.0, -1.0)
+    right = theory.channel.partition(predicted, z, 0.0)
+    T = theory.temperature
+    confidence = jax.nn.sigmoid(jnp.abs(omega) / T)
+    bins = jnp.clip(((confidence - 0.5) * 2 * _BINS).astype(int), 0, _BINS - 1)
+    count = jnp.zeros(_BINS).at[bins].add(1.0)
+    gap = jnp.zeros(_BINS).at[bins].add(confidence - right)
+    curve = jnp.zeros(_BINS).at[bins].add(right) / jnp.where(count > 0, count, jnp.nan)
+    log_p = jax.nn.log_sigmoid(jnp.abs(omega) / T)
+    log_q = jax.nn.log_sigmoid(-jnp.abs(omega) / T)
     return {
         "confidence": jnp.mean(confidence),
         "ece": jnp.sum(jnp.abs(gap)) / omega.shape[0],
         "calibration_curve": curve,
         "test_nll": -jnp.mean(right * log_p + (1 - right) * log_q),
         "brier": jnp.mean(right * (1 - confidence) ** 2 + (1 - right) * confidence**2),
-        "temperature_validation": jnp.exp(_bisect(jax.grad(val_nll))),
-        # The mean confidence decreases with the temperature.
-        "ec_temperature_validation": jnp.exp(_bisect(lambda log_t: -val_gap(log_t))),
     }
 
 

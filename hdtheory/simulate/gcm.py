@@ -12,7 +12,10 @@ one divided by ``lam``), the other losses by the solvers of :mod:`hdtheory.simul
 ``max(n, 4000)`` fresh inputs: ``test_error``, the 0-1 error of ``sign(w.v / sqrt(p))`` against the
 noiseless ``sign(z)`` (classification channels) or the mean squared error against ``z`` (linear
 channel), as ``RandomFeatures.observables`` defines it; ``m`` and ``q``, the empirical
-``E[z w.v] / sqrt(p)`` and ``E[(w.v)^2] / p`` on the same inputs; ``train_loss``.
+``E[z w.v] / sqrt(p)`` and ``E[(w.v)^2] / p`` on the same inputs; ``train_loss``; for the
+classification channels the calibration of the confidence ``sigmoid(|w.v| / sqrt(p) / T)`` on the same
+inputs (``confidence``, ``ece``, ``calibration_curve``, ``test_nll``, ``brier``:
+:func:`hdtheory.simulate.erm.binned_calibration`).
 
 **Deep random features** (:class:`~hdtheory.DeepRandomFeatures`). The weights ``W_l`` are those the
 theory draws at dimension ``d`` from its ``seed`` (:func:`hdtheory.models.deep_rf.deep_weights`), the
@@ -41,7 +44,7 @@ from ..models.deep_rf import DeepRandomFeatures, deep_weights, layer_activations
 from ..models.gcm import RF_ACTIVATIONS, RandomFeatures
 from ..models.krr import KRR
 from . import SimulationResult, simulate
-from .erm import _check_fit, _fit
+from .erm import _check_fit, _fit, binned_calibration
 
 
 @simulate.register
@@ -115,7 +118,10 @@ def _features_erm(model, features, rng, label_key, d: int, n: int) -> dict:
     else:
         error = np.mean((field - z) ** 2)
     train_loss = model.loss_fn(jnp.asarray(y), jnp.asarray(V @ w / np.sqrt(p)))
-    return {"test_error": error, "m": np.mean(z * field), "q": np.mean(field**2), "train_loss": float(jnp.mean(train_loss))}
+    sample = {"test_error": error, "m": np.mean(z * field), "q": np.mean(field**2), "train_loss": float(jnp.mean(train_loss))}
+    if model.channel.classification:
+        sample |= binned_calibration(model, jnp.asarray(z), jnp.asarray(field))
+    return sample
 
 
 def _fit_features(model, V, y):
