@@ -1,7 +1,8 @@
 """Kernel classification on power-law features: the decay exponents of the misclassification error
 against the published rates of Cui, Loureiro, Krzakala and Zdeborová 2023 ("Error scaling laws for
 kernel classification under source and capacity conditions", Mach. Learn.: Sci. Technol.,
-doi:10.1088/2632-2153/acf041), fitted from the replica fixed point of the GCM.
+doi:10.1088/2632-2153/acf041), fitted from the replica fixed point of the GCM; the gradient of the
+max-margin error in the capacity and source exponents against finite differences.
 
 Tolerance: the exponents are fitted over n = 10^2..10^4, where the theory's local slope still drifts
 by up to 0.015 toward its limit (corrections that decay as powers of n); the 10^6 modes put the
@@ -87,3 +88,15 @@ def test_rate_formulas_and_bad_loss():
     assert classification_rate(2.0, 0.25, "hinge", noisy=True) == classification_rate(2.0, 0.25, "square")
     with pytest.raises(ParameterError, match="loss"):
         classification_rate(2.0, 0.25, "logistic")
+
+
+def test_gradient_of_the_max_margin_error_in_the_exponents_matches_finite_differences():
+    def error(exponents):
+        capacity, source = exponents
+        return hd.solve(_model(capacity, source, 1000.0, 1e-6, "hinge")).observables["test_error"]
+
+    x = jnp.array([1.5, 0.4])
+    grad = jax.jit(jax.grad(error))(x)
+    step = 1e-5
+    central = jax.jit(jax.vmap(lambda e: (error(x + step * e) - error(x - step * e)) / (2 * step)))(jnp.eye(2))
+    np.testing.assert_allclose(grad, central, rtol=1e-5)
