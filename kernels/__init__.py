@@ -1,6 +1,6 @@
 """Numerical kernels the theories are written with (installed as ``hdtheory.kernels``).
 
-- :mod:`~hdtheory.kernels.quadrature`: Gauss-Hermite and panel rules, Gaussian expectations.
+- :mod:`~hdtheory.kernels.quadrature`: Gauss-Hermite and panel rules, Gaussian expectations, sums over the modes of a spectrum.
 - :mod:`~hdtheory.kernels.multivariate`: expectations over ``K`` correlated fields, tilted
   (posterior) moments, orthant probabilities, proximal operators with a matrix step (softmax cross-entropy, square).
 - :mod:`~hdtheory.kernels.losses`: losses with their proximal operators and derivatives.
@@ -43,7 +43,7 @@ from .multivariate import (
     square_prox,
     zero_cut_rule,
 )
-from .quadrature import gaussian_expectation, hermite_rule, inverse_gamma_rule, legendre_panels, panel_rule
+from .quadrature import gaussian_expectation, hermite_rule, inverse_gamma_rule, legendre_panels, mode_rule, panel_rule
 from .separability import Separability, separability_threshold
 
 __all__ = [
@@ -99,6 +99,7 @@ __all__ = [
     "panel_rule",
     "inverse_gamma_rule",
     "legendre_panels",
+    "mode_rule",
     "calibration_metrics",
     "calibration_curve",
     "expectation_consistent_temperature",

@@ -75,6 +75,26 @@ def legendre_panels(edges, order: int):
     return nodes.reshape(flat), (0.5 * (hi - lo) * w).reshape(flat)
 
 
+def mode_rule(head: int, stop: float, panels: int, order: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    r"""Mode positions ``k_j`` and multiplicities ``w_j`` with ``sum_j w_j f(k_j) ~ sum_k f(k)``, the
+    sum over the modes ``k = 1, 2, ...`` of a spectrum up to ``k = stop - 1/2``.
+
+    The first ``head`` modes are summed exactly (``w = 1``), the rest as the integral of ``f`` over
+    ``[head + 1/2, stop]`` (the midpoint correction of Euler-Maclaurin: mode ``k`` stands for
+    ``[k - 1/2, k + 1/2]``) by ``panels`` Gauss-Legendre panels of ``order`` nodes of equal width
+    in ``log k``, exact for a power law up to the rule's order and accurate for anything smooth on
+    the scale of the panels. ``head + panels * order`` nodes, NumPy float64 (static).
+    """
+    k_head = np.arange(1.0, head + 1)
+    start = head + 0.5
+    x, w = _legendre(int(order))
+    width = math.log(stop / start) / panels
+    t = (np.arange(panels)[:, None] + 0.5 * (x + 1)) * width
+    k_tail = start * np.exp(t.ravel())
+    w_tail = 0.5 * width * np.tile(w, panels) * k_tail
+    return np.concatenate([k_head, k_tail]), np.concatenate([np.ones(head), w_tail])
+
+
 def panel_rule(edges, order: int, bound: float = 10.0):
     r"""Nodes ``z`` and weights ``w`` with ``sum w f(z) ~ E[f(z)]``, ``z ~ N(0, 1)``, by panels.
 

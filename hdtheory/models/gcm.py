@@ -55,7 +55,7 @@ Loureiro et al. 2021 for the learning curves of real data sets: the data set is 
 **Builders.** :func:`random_features` (Gerace et al. 2020, "Generalisation error in learning with
 random features and the hidden manifold model", ICML), :func:`hidden_manifold` (Goldt et al. 2020;
 the same equations with the teacher on the latent space) and :func:`power_law` (capacity and source
-exponents; Cui et al. 2021).
+exponents; Cui et al. 2021 for regression, 2023 for classification, :func:`classification_rate`).
 """
 
 import abc
@@ -270,7 +270,7 @@ def _data_spectrum(V, z):
     return omega, theta2, jnp.mean(z**2)
 
 
-def power_law(capacity, source, *, modes: int, n, lam=0.0, noise=0.0, **kwargs) -> GCM:
+def power_law(capacity, source, *, modes: int, n, lam=0.0, noise=0.0, head: int | None = None, **kwargs) -> GCM:
     r"""Kernel ridge regression on a power-law spectrum of ``modes`` modes, as a :class:`GCM`.
 
     Features ``psi`` with covariance ``diag(eta_k)``, ``eta_k = k^-capacity``, a linear teacher
@@ -280,20 +280,62 @@ def power_law(capacity, source, *, modes: int, n, lam=0.0, noise=0.0, **kwargs) 
     (``v = sqrt(p) psi``, ``p = modes``): ``omega_k = p eta_k``, ``theta2_k = p^2 eta_k^2 beta*_k^2``,
     ``rho = sum_k beta*_k^2 eta_k``, ``alpha = n / p``. ``loss`` and ``teacher`` default to square and
     linear; other keyword arguments go to :class:`GCM`.
+
+    ``head=None`` keeps every mode (``O(modes)`` per iteration); ``head=H`` keeps the first ``H`` and
+    sums the rest by Gauss-Legendre panels in ``log k`` (:func:`hdtheory.kernels.mode_rule`, one
+    panel per e-fold, as ``weights``): ``H + 8 log(modes / H)`` nodes, so that ``10^6`` modes cost
+    about as much as ``10^3``.
+
+    With ``teacher="sign"`` it is kernel classification (Cui, Loureiro, Krzakala and Zdeborová 2023,
+    "Error scaling laws for kernel classification under source and capacity conditions", Mach.
+    Learn.: Sci. Technol., doi:10.1088/2632-2153/acf041; the same parametrisation of ``eta`` and
+    ``beta*``): labels ``y = sign(z)``, flipped with probability ``noise``; ``loss="hinge"`` with
+    ``lam -> 0+`` is the max-margin SVM, ``loss="square"`` ridge classification. The observable
+    ``test_error`` is then the probability that ``sign(beta.psi)`` disagrees with ``sign(z)``, the
+    excess of the 0-1 error over the Bayes error ``noise`` up to the factor ``1 - 2 noise``; its
+    decay exponents in ``n`` are :func:`classification_rate`.
     """
-    k = jnp.arange(1, modes + 1, dtype=jnp.result_type(capacity, source, float))
+    dtype = jnp.result_type(capacity, source, float)
+    if head is None or head >= modes:
+        k, weights = jnp.arange(1, modes + 1, dtype=dtype), None
+    else:
+        k, w = kernels.mode_rule(head, modes + 0.5, max(1, math.ceil(math.log((modes + 0.5) / (head + 0.5)))))
+        k, weights = jnp.asarray(k, dtype), jnp.asarray(w / modes, dtype)
     eta = k ** (-jnp.asarray(capacity))
     power = k ** (-1.0 - 2.0 * capacity * source)
     kwargs = {"loss": "square", "teacher": "linear"} | kwargs
     return GCM(
         omega=modes * eta,
         theta2=modes**2 * eta * power,
-        rho=jnp.sum(power),
+        weights=weights,
+        rho=jnp.sum(power) if weights is None else modes * jnp.sum(weights * power),
         alpha=jnp.asarray(n) / modes,
         lam=lam,
         noise=noise,
         **kwargs,
     )
+
+
+def classification_rate(capacity: float, source: float, loss: str, noisy: bool = False) -> float:
+    r"""The decay exponent in ``n`` of the excess misclassification error of kernel classification on
+    :func:`power_law` features (Cui et al. 2023, their rates for the max-margin SVM and ridge
+    classification under the Gaussian design; capacity ``a``, source ``r``).
+
+    Noiseless labels: the max-margin SVM (``loss="hinge"``, ``lam -> 0+``) decays as
+    ``n^(-a r' / (1 + a r'))`` with ``r' = min(r, 1/2)``, ridge classification (``loss="square"``,
+    optimal ``lam``) as ``n^(-a r' / (1 + 2 a r'))`` with ``r' = min(r, 1)``: the part of the labels
+    that is not linear in ``z`` acts on the square loss as noise. Noisy labels (``noisy=True``, optimal
+    ``lam``): both as ``n^(-a r' / (1 + 2 a r'))``, ``r' = min(r, 1)``, the square root of the optimal
+    noisy rate of kernel ridge regression (:func:`hdtheory.models.krr.published_rate`): the 0-1 error
+    is an angle, the root of a squared error.
+    """
+    if loss not in ("hinge", "square"):
+        raise ParameterError(f"parameter 'loss' must be hinge or square, got {loss!r}")
+    if loss == "hinge" and not noisy:
+        r = min(source, 0.5)
+        return capacity * r / (1 + capacity * r)
+    r = min(source, 1.0)
+    return capacity * r / (1 + 2 * capacity * r)
 
 
 # Random features: Gaussian equivalence and the Marchenko-Pastur spectrum.

@@ -75,6 +75,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import kernels
 from ..kernels import rates
 from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError
 from .._theory import is_concrete, parameter
@@ -113,15 +114,8 @@ class KRR(FixedPointTheory):
         if self.modes is not None:
             k = jnp.arange(1, self.modes + 1, dtype=dtype)
             return k, jnp.ones_like(k)
-        k_head = jnp.arange(1, self.head + 1, dtype=dtype)
-        x, w = np.polynomial.legendre.leggauss(8)
-        width = _LOG_RANGE / self.panels
-        t = (np.arange(self.panels)[:, None] + 0.5 * (x + 1)) * width
-        k_tail = (self.head + 0.5) * np.exp(t.ravel())
-        w_tail = 0.5 * width * np.tile(w, self.panels) * k_tail
-        return jnp.concatenate([k_head, jnp.asarray(k_tail, dtype)]), jnp.concatenate(
-            [jnp.ones_like(k_head), jnp.asarray(w_tail, dtype)]
-        )
+        k, w = kernels.mode_rule(self.head, (self.head + 0.5) * np.exp(_LOG_RANGE), self.panels)
+        return jnp.asarray(k, dtype), jnp.asarray(w, dtype)
 
     def _spectrum(self):
         k, w = self._rule()
