@@ -356,15 +356,8 @@ def load(path: str | Path) -> SweepConfig:
     try:
         check_memory(model, kwargs)
         theory = model(**kwargs)
-        # Every value of every axis, with the fixed parameters: the cross-parameter checks.
-        from ._sweep import _check_axes
-
-        _check_axes(theory, axes, product)
     except ParameterError as error:
-        name = re.search(r"parameter '(\w+)'", str(error))
-        name = name.group(1) if name else None
-        _fail(path, f"axes.{name}" if name in axes else f"parameters.{name}" if name else "parameters",
-              str(error))
+        _fail_parameter(path, axes, error)
 
     known = observable_names(theory)
     observables = config.get("observables", list(known))
@@ -382,6 +375,14 @@ def load(path: str | Path) -> SweepConfig:
         _fail(path, f"axes.{largest}", f"a grid of {points} points needs about "
                                        f"{memory_text(points * numbers * _BYTES_PER_NUMBER)} of memory, more than "
                                        f"the {memory_text(available_memory())} available; use fewer values")
+    try:
+        # Every point of the grid (which fits in memory), with the fixed parameters: the checks
+        # across parameters.
+        from ._sweep import _check_axes
+
+        _check_axes(theory, axes, product)
+    except ParameterError as error:
+        _fail_parameter(path, axes, error)
 
     plots = config.get("plots", [])
     if not isinstance(plots, list) or not all(isinstance(p, dict) for p in plots):
@@ -418,6 +419,13 @@ def load(path: str | Path) -> SweepConfig:
                                             "each figure needs its own file")
     return SweepConfig(path.stem, model_name, theory, axes, product, tuple(observables), tuple(plots), text,
                        tuple(files), t1, times)
+
+
+def _fail_parameter(path: Path, axes: dict, error: ParameterError):
+    """A theory's own check, failed: the key of the parameter it names, an axis or a fixed one."""
+    name = re.search(r"parameter '(\w+)'", str(error))
+    name = name.group(1) if name else None
+    _fail(path, f"axes.{name}" if name in axes else f"parameters.{name}" if name else "parameters", str(error))
 
 
 def _times(path: Path, config: dict, dynamic: bool) -> tuple[float | None, np.ndarray | None]:
