@@ -61,15 +61,17 @@ import dataclasses
 import itertools
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import optax
 
 from ._fixed_point import solve
 from ._theory import FixedPointTheory, Interval, ParameterError, Theory, check_in, parameters
+
+if TYPE_CHECKING:  # imported where an optimiser is given: optax takes longer to import than most answers
+    import optax
 
 
 class Transform(eqx.Module):
@@ -196,10 +198,20 @@ def _transforms(theory, over) -> dict[str, Transform]:
 
 
 class _Observable(eqx.Module):
+    """The objective that is one scalar observable, checked where the search first traces the
+    observables (before anything compiles): a check of its own would trace them once more, which
+    costs about as much as the rest of a warm start from the compilation cache."""
+
     name: str = eqx.field(static=True)
 
     def __call__(self, observables):
-        return observables[self.name]
+        value = observables.get(self.name)
+        if value is None or jnp.shape(value) != ():
+            scalars = [k for k, v in observables.items() if jnp.shape(v) == ()]
+            what = "" if value is None else f" (of shape {jnp.shape(value)})"
+            raise ParameterError(f"objective must be one of the scalar observables {', '.join(scalars)} "
+                                 f"or a function, got {self.name!r}{what}")
+        return value
 
 
 def _objective_fn(objective) -> Callable:
@@ -211,6 +223,8 @@ def _objective_fn(objective) -> Callable:
 
 
 def _linesearch_steps(opt_state) -> jax.Array:
+    import optax
+
     steps = optax.tree.get(opt_state, "num_linesearch_steps", default=None)
     return jnp.asarray(0 if steps is None else steps)
 
@@ -220,7 +234,7 @@ def tune(
     objective: str | Callable[[dict], jax.Array],
     over: Mapping[str, str | Transform],
     *,
-    optimizer: optax.GradientTransformation | None = None,
+    optimizer: "optax.GradientTransformation | None" = None,
     max_iterations: int = 50,
     gtol: float | None = None,
     init="uninformed",
@@ -263,14 +277,6 @@ def tune(
     if isinstance(theory, FixedPointTheory) and isinstance(init, str) and init not in ("uninformed", "informed"):
         raise ParameterError(f"init must be 'uninformed', 'informed' or a state, got {init!r}")
     transforms = _transforms(theory, over)
-    if isinstance(objective, str):
-        # The observables' names, from an abstract evaluation (nothing is compiled).
-        if isinstance(theory, FixedPointTheory):
-            names = jax.eval_shape(lambda th: th.observables(th.init()), theory)
-        else:
-            names = jax.eval_shape(lambda th: th.observables(jnp.zeros(()), th.init()), theory)
-        if objective not in names:
-            raise ParameterError(f"objective must be one of {', '.join(names)} or a function, got {objective!r}")
     shapes = tuple(jnp.shape(getattr(theory, n)) for n in transforms)
     problem = _Problem(_objective_fn(objective), transforms, shapes, options)
     return _tune(theory, problem, optimizer, max_iterations, gtol, init)
@@ -421,8 +427,11 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init):
     """
     names = tuple(problem.transforms)
     given = optimizer is not None
-    if given and not isinstance(optimizer, optax.GradientTransformationExtraArgs):
-        optimizer = optax.with_extra_args_support(optimizer)
+    if given:
+        import optax
+
+        if not isinstance(optimizer, optax.GradientTransformationExtraArgs):
+            optimizer = optax.with_extra_args_support(optimizer)
     bracketed = isinstance(theory, FixedPointTheory)
     limited = any(t.limit is not None for t in problem.transforms.values())
 

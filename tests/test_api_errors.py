@@ -35,6 +35,7 @@ CASES = [
     # tune
     (lambda: hd.tune(RIDGE, "no_such_observable", {"lam": "log"}), "objective must be one of .*test_error"),
     (lambda: hd.tune(COMMITTEE, "no_such_observable", {"lr": "log"}, t1=1.0), "objective must be one of .*eg"),
+    (lambda: hd.tune(COMMITTEE, "Q", {"lr": "log"}, t1=1.0), r"scalar observables .*eg.*got 'Q' \(of shape \(2, 2\)\)"),
     (lambda: hd.tune(RIDGE, "test_error", {"unknown": "log"}), "cannot tune 'unknown'"),
     (lambda: hd.tune(RIDGE, "test_error", {"lam": "bogus"}), "transform for 'lam' must be one of log"),
     (lambda: hd.tune(RIDGE, "test_error", {"lam": hd.Log(low=1.0, high=0.5)}), "low < high"),
