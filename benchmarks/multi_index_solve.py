@@ -1,0 +1,72 @@
+"""Time of a ``k = 2`` multi-index solve on the CPU at the default orders against ``label_order = 8``
+(the default before 2026-12-02), in the same process.
+
+The solve is ``hd.solve(hd.MultiIndex(alpha, noise, link, k=2))``: its compile time (the first
+call, with the persistent compilation cache off, after an untimed solve of another model), its run time (the minimum of ``--repeats`` calls)
+and that of one evaluation of the map with its Jacobian (``jax.jacfwd``, what each trial of Newton's
+line search costs), and the largest difference of the two fixed points.
+
+    python benchmarks/multi_index_solve.py [--alpha 100] [--noise 0.01] [--link product] [--repeats 3]
+"""
+
+import argparse
+import os
+import time
+
+os.environ.setdefault("HDTHEORY_NO_CACHE", "1")
+
+import jax  # noqa: E402
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+
+import hdtheory as hd  # noqa: E402
+
+
+def _timed(f, *args):
+    start = time.perf_counter()
+    jax.block_until_ready(f(*args))
+    return time.perf_counter() - start
+
+
+def measure(theories, repeats):
+    """``(compile, solve, map with Jacobian, solution)`` per theory, the calls interleaved so that
+    a change of the machine's load weighs on both alike."""
+    hd.solve(hd.MultiIndex(link="sum", k=1))  # one-off costs of the first solve, untimed
+    compile_s = [_timed(hd.solve, theory) for theory in theories]
+    linearised = jax.jit(lambda t, u: jax.jacfwd(lambda u: t.unconstrain(t.update(t.constrain(u))))(u))
+    solutions = [hd.solve(theory) for theory in theories]
+    points = [theory.unconstrain(sol.state) for theory, sol in zip(theories, solutions)]
+    for theory, u in zip(theories, points):
+        _timed(linearised, theory, u)
+    run_s, map_s = [[] for _ in theories], [[] for _ in theories]
+    for _ in range(repeats):
+        for i, (theory, u) in enumerate(zip(theories, points)):
+            run_s[i].append(_timed(hd.solve, theory))
+            map_s[i].append(_timed(linearised, theory, u))
+    return [(c, min(r), min(m), sol) for c, r, m, sol in zip(compile_s, run_s, map_s, solutions)]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--alpha", type=float, default=100.0)
+    parser.add_argument("--noise", type=float, default=0.01)
+    parser.add_argument("--link", default="product")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    settings = dict(alpha=args.alpha, noise=args.noise, link=args.link, k=2)
+    names = ("label_order=8 (before)", "default")
+    theories = [hd.MultiIndex(**settings, label_order=8), hd.MultiIndex(**settings)]
+    rows = dict(zip(names, measure(theories, args.repeats)))
+    print("| orders | compile + first run | solve | map with Jacobian | iterations | converged |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for name, (compile_s, run_s, map_s, sol) in rows.items():
+        print(f"| {name} | {compile_s:.1f} s | {run_s:.2f} s | {map_s:.3f} s | {int(sol.iterations)} | {bool(sol.converged)} |")
+    (_, before, before_map, old), (_, after, after_map, new) = rows.values()
+    print(f"solve: before / after = {before / after:.2f}; map with Jacobian: {before_map / after_map:.2f}")
+    print(f"max |M_before - M_after| = {float(jnp.max(jnp.abs(old.state - new.state))):.1e}")
+
+
+if __name__ == "__main__":
+    main()
