@@ -73,9 +73,12 @@ field crosses zero, and for ``abs-difference`` where ``|z1| = y``
 nodes per axis (:func:`~hdtheory.kernels.gaussian_tilted_moments`, which needs ``sqrt(noise)`` larger
 than the nodes' spacing). Verified accuracy (``tests/test_multi_index.py``): ``k = 1`` equals
 :class:`~hdtheory.BayesGLM` to 1e-9; ``Mhat`` of ``z1 z2`` at the default orders within 5e-4 of
-doubled orders (the ``xi`` rule dominates; it degrades as ``M -> I``, where the label's dependence on
-``omega`` sharpens, and as the noise decreases: at ``noise = 0.01`` and ``M = diag(0.9, 0.8)``, 3e-2
-relative (largest entry) off ``order = 16``, itself within 1e-5 of doubled orders there); the
+doubled orders at small ``M`` (the ``xi`` rule dominates; it degrades as ``M -> I``, where the
+label's dependence on ``omega`` sharpens, and as the noise decreases, and it converges only
+algebraically there, the integrand not being smooth in ``xi``: at ``M = diag(0.9, 0.8)``, the largest
+entry of ``Mhat`` relative to ``order = 32`` is off by 3.4e-2 at the default 8, 1.1e-2 at 12, 3.8e-3
+at 16 and 9e-4 at 24 for ``noise = 0.01``, and by 1.7e-2 at 8 and 8e-4 at 16 for ``noise = 0.1``;
+raise ``order`` for overlaps near one); the
 closed-form thresholds to 2e-6 (``sign(z1 z2)``) and, at ``noise = 1e-4``, within 2e-4 of the
 noiseless ones (``z1 z2``, ``|z1| - |z2|``). On a 2-core CPU a ``k = 2`` solve compiles in about half
 a minute and runs in a few seconds; ``k = 3`` defaults to 4 nodes per axis for ``xi``.
