@@ -133,7 +133,8 @@ def close(name: str, params: dict, obs: dict, expected: dict, rtol: float, atol:
 # Out of every domain: a ParameterError naming the parameter, before anything compiles.
 
 MODELS = [hd.ERM, hd.GCM, hd.RandomFeatures, hd.KRR, hd.BayesGLM, hd.Spiked,
-          hd.SubspaceClustering, hd.MultiIndex, hd.Resample, hd.DeepRandomFeatures, hd.Committee, SingleIndex]
+          hd.SubspaceClustering, hd.MultiIndex, hd.Resample, hd.DeepRandomFeatures, hd.Committee, SingleIndex,
+          hd.PowerLawRetrieval]
 
 
 def _outside(field):
@@ -798,3 +799,27 @@ def test_single_index(lr, noise, m0, target, student):
     assert np.all(obs["m"] ** 2 <= obs["q"] * (1 + 1e-9) + 1e-15), (
         f"SingleIndex({params}): m^2 > q; m={obs['m'].tolist()}, q={obs['q'].tolist()}"
     )
+
+
+@fuzz(8)
+@given(
+    lr=positive(1e-4, 1e1),
+    decay=nonnegative(1e-3, 5.0),
+    teacher_decay=nonnegative(1e-3, 5.0),
+    sigma0=nonnegative(1e-9, 1.0),
+    m0=st.one_of(st.sampled_from([-1.0, 0.0, 1e-8, 1.0]), st.floats(-2.0, 2.0)),
+)
+def test_power_law_retrieval(lr, decay, teacher_decay, sigma0, m0):
+    params = dict(lr=lr, decay=decay, teacher_decay=teacher_decay, sigma0=sigma0, m0=m0, modes=50)
+    theory = build(hd.PowerLawRetrieval, **params)
+    if theory is None:
+        return
+    traj = hd.integrate(theory, _T1, saveat=_SAVEAT, max_steps=_STEPS)
+    if not finite_or_flagged_ode("PowerLawRetrieval", params, traj):
+        return
+    obs = {k: np.asarray(v) for k, v in traj.observables.items()}
+    # A mean squared error and a weighted norm are non-negative; the overlap |C| / sqrt(A B) is a
+    # cosine (Cauchy-Schwarz in the covariance's inner product), in [0, 1].
+    for key in ("eg", "q", "m", "distance"):
+        assert np.all(obs[key] >= 0), f"PowerLawRetrieval({params}): {key}={obs[key].tolist()} < 0"
+    assert np.all(obs["overlap"] <= 1 + 1e-9), f"PowerLawRetrieval({params}): overlap={obs['overlap'].tolist()} > 1"
