@@ -43,7 +43,15 @@ from .multivariate import (
     square_prox,
     zero_cut_rule,
 )
-from .quadrature import gaussian_expectation, hermite_rule, inverse_gamma_rule, legendre_panels, mode_rule, panel_rule
+from .quadrature import (
+    gaussian_expectation,
+    hermite_rule,
+    inverse_gamma_rule,
+    legendre_panels,
+    mode_rule,
+    panel_rule,
+    transition_rule,
+)
 from .separability import Separability, separability_threshold
 
 __all__ = [
@@ -97,6 +105,7 @@ __all__ = [
     "sign_tilted_moments",
     "zero_cut_rule",
     "panel_rule",
+    "transition_rule",
     "inverse_gamma_rule",
     "legendre_panels",
     "mode_rule",
