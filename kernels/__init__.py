@@ -14,6 +14,8 @@
   the weight side of ERM (closed forms for the elastic nets).
 - :mod:`~hdtheory.kernels.priors`: priors ``Z_0(B, A)`` and their scalar Bayes denoisers.
 - :mod:`~hdtheory.kernels.rates`: decay exponents fitted from a curve.
+- :mod:`~hdtheory.kernels.roots`: roots of scalar functions in a bracket, differentiable by the implicit
+  function theorem.
 """
 
 from .activations import ACTIVATIONS, Activation

@@ -31,8 +31,8 @@ the fixed point is ``q = P(qhat)`` with
 - binary: ``q = E_z tanh^2(sqrt(qhat) z)``, the Rademacher prior's scalar channel of SNR ``qhat``
   without a signal (:meth:`hdtheory.kernels.Prior.null_average`, ``B = sqrt(qhat) z``),
 
-and the entropy (Gardner 1988, eq. (24) at ``kappa``; Gardner & Derrida 1988, eqs. (20)-(21) at
-no errors, written with ``E log Cosh`` as ``log Z_0``)
+and the entropy (Gardner 1988 for spherical weights; Gardner & Derrida 1988 for binary ones, at no
+errors, with its ``E log 2 cosh`` written as ``log 2 + E log Z_0``)
 
 .. math::
     s_{sph} = \tfrac12 \log(1 - q) + \frac{q}{2 (1 - q)} + \alpha\, \Psi(q), \qquad
@@ -68,7 +68,9 @@ the annealed entropy ``log 2 + alpha log Phi(-kappa)``) is no fixed point at any
 channel (``1 - q`` for spherical weights, ``1 - tanh^2(sqrt(qhat) z)`` for binary ones, averaged
 over ``z``): replica symmetry is locally stable (de Almeida-Thouless) while ``lambda < 1``. For
 spherical weights ``lambda -> alpha_c Phi(kappa) <= 1`` as ``q -> 1`` (equal to one at
-``kappa = 0``: marginal at ``alpha = 2``); for binary ones it stays below one up to the capacity.
+``kappa = 0``: marginal at ``alpha = 2``); for binary ones at ``kappa = 0`` it stays below one up
+to the capacity (Huang, Wong & Kabashima 2013, J. Phys. A 46, 375002) and exceeds it before
+``alpha_rs``.
 
 **Quadrature.** The ``t`` integrals are Gauss-Legendre panels (:func:`hdtheory.kernels.transition_rule`,
 ``max(order // 4, 8)`` nodes each) with edges at the Gaussian's scales and at the pattern's
