@@ -16,7 +16,7 @@
 - :mod:`~hdtheory.kernels.rates`: decay exponents fitted from a curve.
 """
 
-from .activations import ACTIVATIONS, Activation
+from .activations import ACTIVATIONS, Activation, Hermite, hermite_series
 from .calibration import (
     bayes_calibration,
     calibration_curve,
@@ -48,6 +48,8 @@ from .separability import Separability, separability_threshold
 
 __all__ = [
     "ACTIVATIONS",
+    "Hermite",
+    "hermite_series",
     "Activation",
     "CHANNELS",
     "Channel",
