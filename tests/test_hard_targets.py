@@ -31,14 +31,13 @@ def _field_and_error(theory):
     return theory.vector_field(0.0, state), theory.observables(0.0, state)["eg"]
 
 
-@pytest.mark.parametrize("geometry", ["spherical", "free"])
+@pytest.mark.parametrize("geometry", ["spherical", "unconstrained"])
 def test_one_unit_is_single_index(geometry):
     """p = 1 is :class:`SingleIndex` (another code: 2-D Christoffel-weighted rule, its own ODE)."""
     target, student = (0.3, 0.0, 0.0, 1.0), (0.1, 0.2, 0.5, 0.8)  # a He_3 target, another student
     q = 1.0 if geometry == "spherical" else 1.3
     single = SingleIndex(
-        target=target, student=student, geometry="unconstrained" if geometry == "free" else geometry,
-        lr=0.3, noise=0.1, m0=0.2, q0=q,
+        target=target, student=student, geometry=geometry, lr=0.3, noise=0.1, m0=0.2, q0=q
     )
     committee = Committee(
         K=1, M=1, activation="hermite", student=student, target=target, geometry=geometry,

@@ -135,7 +135,9 @@ class Committee(Scheduled):
     activation: str = choice("erf", kernels.ACTIVATIONS, "activation g of student and teacher")
     student: jax.Array = parameter((0.0, 0.0, 1.0), Interval(), "hermite: Hermite coefficients of g")
     target: jax.Array = parameter((0.0, 0.0, 1.0), Interval(), "hermite: Hermite coefficients of g*")
-    geometry: str = choice("free", {"free": 1, "spherical": 1}, "free, or |w_k|^2 = d for every k")
+    geometry: str = choice(
+        "unconstrained", {"unconstrained": 1, "spherical": 1}, "free w_k, or |w_k|^2 = d"
+    )
     output: str = choice("sum", {"sum": 1, "mean": 1}, "output sum_k v_k g or (1/K) sum_k")
     lr_scaling: str = choice("none", {"none": 1, "width": 1}, "width: learning rates times K")
     time: str = choice("samples", {"samples": 1, "lr": 1}, "time unit: samples/d, or lr*samples/d")
