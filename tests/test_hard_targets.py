@@ -161,3 +161,14 @@ def test_bad_input_is_refused():
         _network(2, Q0=2 * jnp.eye(2), R0=jnp.zeros((2, 1)))
     with pytest.raises(ParameterError, match="student"):
         Committee(K=1, M=1, activation="hermite", student=[[1.0, 0.0]])
+
+
+def test_hermite_kernel_of_degree_one_is_linear():
+    """``Hermite((0, 1))`` is ``g(x) = x``: its quadrature against the closed forms of ``Linear``."""
+    from hdtheory import kernels
+
+    a = np.random.default_rng(2).normal(size=(4, 4))
+    C = jnp.asarray(a @ a.T)
+    h, linear = kernels.Hermite(coefficients=(0.0, 1.0)), kernels.activations.Linear()
+    for name, n in (("i2", 2), ("j2", 2), ("i3", 3), ("i4", 4)):
+        np.testing.assert_allclose(getattr(h, name)(C[:n, :n]), getattr(linear, name)(C[:n, :n]), rtol=1e-12)
