@@ -18,7 +18,7 @@
   function theorem.
 """
 
-from .activations import ACTIVATIONS, Activation
+from .activations import ACTIVATIONS, Activation, Hermite, hermite_series
 from .calibration import (
     bayes_calibration,
     calibration_curve,
@@ -58,6 +58,8 @@ from .separability import Separability, separability_threshold
 
 __all__ = [
     "ACTIVATIONS",
+    "Hermite",
+    "hermite_series",
     "Activation",
     "CHANNELS",
     "Channel",

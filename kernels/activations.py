@@ -32,6 +32,15 @@ setup", NeurIPS, appendix). Closed forms:
   orthant probability, not elementary) by quadrature.
 - :class:`Linear`: ``I_2 = C12``, ``J_2 = 1``, ``I_3 = C23``, ``I_4 = C34``.
 - :class:`Numerical`: any activation, every integral by quadrature.
+- :class:`Hermite`: a polynomial given by its coefficients in the orthonormal Hermite basis,
+  ``g(x) = sum_k c_k He_k(x) / sqrt(k!)`` (:func:`hermite_series`), every integral by a product rule
+  of the least order that is exact for its degree.
+
+Teacher and student may differ (a single-index target of another link than the student's
+activation): ``i2(C, other)``, ``i3(C, other)`` and ``i4(C, third, fourth)`` put the activations
+``other``, ``third``, ``fourth`` on the arguments that are not differentiated,
+``E[g(x_1) h(x_2)]``, ``E[g'(x_1) x_2 h(x_3)]``, ``E[g'(x_1) g'(x_2) h_3(x_3) h_4(x_4)]``; the closed
+forms accept only ``g`` itself there.
 
 Quadrature is a product Gauss-Hermite rule of ``order`` nodes per axis on ``x = L z``, ``L`` a
 Cholesky factor of ``C`` that tolerates the singular covariances met in the ODEs (the same local
@@ -81,25 +90,35 @@ class Activation(eqx.Module):
     def derivative(self, x):
         return jnp.vectorize(jax.grad(self.__call__))(x)
 
-    def i2(self, cov):
-        return gaussian_expectation_nd(lambda x: self(x[..., 0]) * self(x[..., 1]), cov, self.order)
+    def i2(self, cov, other=None):
+        h = self if other is None else other
+        return gaussian_expectation_nd(lambda x: self(x[..., 0]) * h(x[..., 1]), cov, self.order)
 
     def j2(self, cov):
         d = self.derivative
         return gaussian_expectation_nd(lambda x: d(x[..., 0]) * d(x[..., 1]), cov, self.order)
 
-    def i3(self, cov):
+    def i3(self, cov, other=None):
+        h = self if other is None else other
+
         def f(x):
-            return self.derivative(x[..., 0]) * x[..., 1] * self(x[..., 2])
+            return self.derivative(x[..., 0]) * x[..., 1] * h(x[..., 2])
 
         return gaussian_expectation_nd(f, cov, max(self.order // 2, 8))
 
-    def i4(self, cov):
+    def i4(self, cov, third=None, fourth=None):
+        h3, h4 = (self if h is None else h for h in (third, fourth))
+
         def f(x):
             d = self.derivative
-            return d(x[..., 0]) * d(x[..., 1]) * self(x[..., 2]) * self(x[..., 3])
+            return d(x[..., 0]) * d(x[..., 1]) * h3(x[..., 2]) * h4(x[..., 3])
 
         return gaussian_expectation_nd(f, cov, self.order4)
+
+    def _only_self(self, *others):
+        """Closed forms hold for ``g`` on every argument: refuse another activation."""
+        if any(h is not None and h is not self and type(h) is not type(self) for h in others):
+            raise ValueError(f"{type(self).__name__}'s closed forms need the same activation on every field")
 
 
 class Numerical(Activation):
@@ -122,7 +141,8 @@ class Erf(Activation):
     def derivative(self, x):
         return math.sqrt(2 / math.pi) * jnp.exp(-0.5 * x**2)
 
-    def i2(self, c):
+    def i2(self, c, other=None):
+        self._only_self(other)
         return (2 / math.pi) * jnp.arcsin(
             c[..., 0, 1] / jnp.sqrt((1 + c[..., 0, 0]) * (1 + c[..., 1, 1]))
         )
@@ -131,13 +151,15 @@ class Erf(Activation):
         lam4 = (1 + c[..., 0, 0]) * (1 + c[..., 1, 1]) - c[..., 0, 1] ** 2
         return (2 / math.pi) / jnp.sqrt(lam4)
 
-    def i3(self, c):
+    def i3(self, c, other=None):
+        self._only_self(other)
         c11, c12, c13 = c[..., 0, 0], c[..., 0, 1], c[..., 0, 2]
         c23, c33 = c[..., 1, 2], c[..., 2, 2]
         lam3 = (1 + c11) * (1 + c33) - c13**2
         return (2 / math.pi) * (c23 * (1 + c11) - c12 * c13) / ((1 + c11) * jnp.sqrt(lam3))
 
-    def i4(self, c):
+    def i4(self, c, third=None, fourth=None):
+        self._only_self(third, fourth)
         c11, c12, c13, c14 = (c[..., 0, j] for j in range(4))
         c22, c23, c24 = (c[..., 1, j] for j in range(1, 4))
         c33, c34, c44 = c[..., 2, 2], c[..., 2, 3], c[..., 3, 3]
@@ -165,7 +187,8 @@ class ReLU(Activation):
     def _correlation(c, i, j):
         return c[..., i, j] / jnp.sqrt(c[..., i, i] * c[..., j, j])
 
-    def i2(self, c):
+    def i2(self, c, other=None):
+        self._only_self(other)
         rho = jnp.clip(self._correlation(c, 0, 1), -1.0, 1.0)
         theta = _arccos(rho)
         kernel = _sqrt0(1 - rho**2) + (math.pi - theta) * rho
@@ -174,7 +197,8 @@ class ReLU(Activation):
     def j2(self, c):
         return (math.pi - _arccos(self._correlation(c, 0, 1))) / (2 * math.pi)
 
-    def i3(self, c):
+    def i3(self, c, other=None):
+        self._only_self(other)
         c11, c12, c13, c23, c33 = c[..., 0, 0], c[..., 0, 1], c[..., 0, 2], c[..., 1, 2], c[..., 2, 2]
         # E[delta(x1) relu(x3)] = density of x1 at 0 times E[relu(x3) | x1 = 0].
         conditional = _sqrt0(c33 - c13**2 / c11)
@@ -194,17 +218,93 @@ class Linear(Activation):
     def derivative(self, x):
         return jnp.ones_like(x)
 
-    def i2(self, c):
+    def i2(self, c, other=None):
+        self._only_self(other)
         return c[..., 0, 1]
 
     def j2(self, c):
         return jnp.ones_like(c[..., 0, 1])
 
-    def i3(self, c):
+    def i3(self, c, other=None):
+        self._only_self(other)
         return c[..., 1, 2]
 
-    def i4(self, c):
+    def i4(self, c, third=None, fourth=None):
+        self._only_self(third, fourth)
         return c[..., 2, 3]
+
+
+def hermite_series(coefficients, z):
+    """``sum_k c_k He_k(z) / sqrt(k!)`` (probabilists' Hermite polynomials, orthonormal), by the
+    orthonormal recurrence ``p_k = (z p_{k-1} - sqrt(k - 1) p_{k-2}) / sqrt(k)``."""
+    coefficients = jnp.atleast_1d(coefficients)
+    previous, current = jnp.zeros_like(z), jnp.ones_like(z)
+    total = coefficients[0] * current
+    for k in range(1, coefficients.shape[0]):
+        previous, current = current, (z * current - math.sqrt(k - 1) * previous) / math.sqrt(k)
+        total = total + coefficients[k] * current
+    return total
+
+
+class Hermite(Activation):
+    """``g(x) = sum_k c_k He_k(x) / sqrt(k!)`` (``c = coefficients``): a polynomial of degree
+    ``len(c) - 1``, every integral exact (to rounding) by a product Gauss-Hermite rule.
+
+    ``g'`` is the series of ``c'_k = sqrt(k + 1) c_{k+1}`` (``He_k' = k He_{k-1}``). On ``x = L z``
+    an integrand of total degree ``D`` has degree at most ``D`` in each ``z_i``, so
+    ``(D + 2) // 2`` nodes per axis are exact: ``D = deg g + deg h`` for ``I_2``, ``I_3``,
+    ``2 (deg g - 1)`` for ``J_2``, ``2 (deg g - 1) + deg h_3 + deg h_4`` for ``I_4`` (``order`` and
+    ``order4`` are not used). The product rule over 4 fields has ``((D + 2) // 2)^4`` nodes: this
+    is meant for low degrees (the hard single-index targets, ``He_2``, ``He_3``, ``He_4``).
+    """
+
+    coefficients: jax.Array = eqx.field(default=(0.0, 0.0, 1.0), converter=jnp.asarray)
+    closed_form_i4: ClassVar[bool] = True  # exact by quadrature: the I_4 sum, not the joint rule
+
+    @property
+    def degree(self) -> int:
+        return jnp.atleast_1d(self.coefficients).shape[-1] - 1
+
+    def __call__(self, x):
+        return hermite_series(self.coefficients, x)
+
+    def derivative(self, x):
+        c = jnp.atleast_1d(self.coefficients)
+        if c.shape[-1] == 1:
+            return jnp.zeros_like(x)
+        return hermite_series(c[1:] * jnp.sqrt(jnp.arange(1, c.shape[-1], dtype=c.dtype)), x)
+
+    @staticmethod
+    def _order(total_degree: int) -> int:
+        return max(1, (total_degree + 2) // 2)
+
+    def i2(self, cov, other=None):
+        h = self if other is None else other
+        order = self._order(self.degree + h.degree)
+        return gaussian_expectation_nd(lambda x: self(x[..., 0]) * h(x[..., 1]), cov, order)
+
+    def j2(self, cov):
+        d = self.derivative
+        order = self._order(2 * self.degree - 2)
+        return gaussian_expectation_nd(lambda x: d(x[..., 0]) * d(x[..., 1]), cov, order)
+
+    def i3(self, cov, other=None):
+        h = self if other is None else other
+
+        def f(x):
+            return self.derivative(x[..., 0]) * x[..., 1] * h(x[..., 2])
+
+        return gaussian_expectation_nd(f, cov, self._order(self.degree + h.degree))
+
+    def i4(self, cov, third=None, fourth=None):
+        h3, h4 = (self if h is None else h for h in (third, fourth))
+        d = self.derivative
+
+        def f(x):
+            return d(x[..., 0]) * d(x[..., 1]) * h3(x[..., 2]) * h4(x[..., 3])
+
+        order = self._order(2 * self.degree - 2 + h3.degree + h4.degree)
+        return gaussian_expectation_nd(f, cov, order)
 
 
 def _sigmoid(x):
@@ -217,5 +317,7 @@ ACTIVATIONS = {
     "linear": Linear,
     "tanh": lambda: Numerical(fn=jnp.tanh),
     "sigmoid": lambda: Numerical(fn=_sigmoid),
+    "hermite": Hermite,
 }
-"""Activations by name; ``erf``, ``relu`` and ``linear`` have closed forms, the others quadrature."""
+"""Activations by name; ``erf``, ``relu`` and ``linear`` have closed forms, the others quadrature
+(``hermite``: the polynomial of its coefficients, exact; a committee machine takes them as ``student``)."""

@@ -63,6 +63,32 @@ it, is reported as ``eg = 0`` (never a negative error from rounding).
   gradient-flow part is independent of ``lr`` and the ``eta^2`` part is ``O(lr)``; ``t`` in
   :func:`hdtheory.integrate` and in the schedule is then ``tau``.
 
+- ``geometry="spherical"``: every ``w_k`` is put back on ``|w_k|^2 = d`` after each step. To first
+  order in the step (the ``eta^2`` terms included), every overlap of ``w_k`` loses half the growth
+  rate of ``Q_kk``: with ``G = dQ/dt`` and ``F = dR/dt`` above,
+  ``dR_km/dt = F_km - G_kk R_km / 2`` and ``dQ_kl/dt = G_kl - (G_kk + G_ll) Q_kl / 2``, so that
+  ``Q_kk = 1``. ``Q0 = I`` by default (``q0`` unused).
+- ``activation="hermite"``: polynomial activations given by their coefficients in the orthonormal
+  Hermite basis, ``g(z) = sum_j student[j] He_j(z) / sqrt(j!)`` for the student and the teacher's
+  link ``g*(z) = sum_j target[j] He_j(z) / sqrt(j!)`` (the convention of
+  :class:`~hdtheory.dynamics.SingleIndex`), every Gaussian integral exact
+  (:class:`hdtheory.kernels.Hermite`); the ``I``'s above then carry ``g*`` on teacher fields.
+
+**Hard single-index targets** (Arnaboldi, Krzakala, Loureiro & Stephan 2023, "Escaping mediocrity:
+how two-layer networks learn hard generalized linear models with SGD"): ``M = 1``,
+``activation="hermite"``, ``output="mean"``, ``geometry="spherical"`` is their two-layer network
+``(1/p) sum_k sigma(w_k.x)`` with ``p = K`` units on the sphere learning ``y = sigma*(w*.x)`` (their
+``x ~ N(0, I/d)``, ``|w_k| = 1``, ``gamma = lr``; their time is ``gamma t / p``). For
+``sigma = sigma* = z^2`` (``student = target = (1, 0, sqrt 2)``) the ODEs are their closed forms. At
+mediocrity (``R = 0``, ``Q = I``) the overlaps grow as ``dR_k/dt = r R_k`` with
+``r = (lr / p) [4 - 2 (lr / p) (2 + 2/p + 8/p^2 + noise)]`` (the linearisation of those ODEs; the
+``eta^2`` term is the noise of SGD), so that the escape from ``R ~ d^(-1/2)`` takes
+``t ~ log(d) / (2 r)``: ``n = d t`` samples, ``d log d (2 + 2/p + 8/p^2 + noise) / 4`` at the best
+``lr / p = 1 / (2 + 2/p + 8/p^2 + noise)``. Width helps by a constant factor only (``3 d log d`` at
+``p = 1``, ``d log d / 2`` as ``p -> infinity``, noiseless). The observable ``max_overlap``, the
+largest cosine ``|R_km| / sqrt(Q_kk T_mm)``, gives the escape time as an event of
+:func:`hdtheory.integrate` (``event=hdtheory.crossing("max_overlap", level)``).
+
 **Initial conditions.** ``Q0 = q0 I`` and ``R0 = r0 G`` with ``G`` a ``K x M`` matrix of
 independent standard normals drawn from ``seed`` (a random initialisation at finite ``d`` has
 ``R0 ~ N(0, q0 / d)``: ``r0 = sqrt(q0 / d)``), ``v0 = 1`` and teacher ``v* = 1``, ``T = I``; or
@@ -107,6 +133,11 @@ class Committee(Scheduled):
     lr_v: jax.Array = parameter(0.0, NONNEGATIVE, "second-layer learning rate (0: fixed v)")
     noise: jax.Array = parameter(0.0, NONNEGATIVE, "label-noise variance")
     activation: str = choice("erf", kernels.ACTIVATIONS, "activation g of student and teacher")
+    student: jax.Array = parameter((0.0, 0.0, 1.0), Interval(), "hermite: Hermite coefficients of g")
+    target: jax.Array = parameter((0.0, 0.0, 1.0), Interval(), "hermite: Hermite coefficients of g*")
+    geometry: str = choice(
+        "unconstrained", {"unconstrained": 1, "spherical": 1}, "free w_k, or |w_k|^2 = d"
+    )
     output: str = choice("sum", {"sum": 1, "mean": 1}, "output sum_k v_k g or (1/K) sum_k")
     lr_scaling: str = choice("none", {"none": 1, "width": 1}, "width: learning rates times K")
     time: str = choice("samples", {"samples": 1, "lr": 1}, "time unit: samples/d, or lr*samples/d")
@@ -142,6 +173,13 @@ class Committee(Scheduled):
                 )
         if self.activation not in kernels.ACTIVATIONS:
             return
+        if self.activation == "hermite":
+            for name in ("student", "target"):
+                if np.ndim(getattr(self, name)) != 1:
+                    raise ParameterError(f"parameter {name!r} must be a 1-D array of Hermite coefficients")
+        if self.geometry == "spherical" and self.Q0 is not None and is_concrete(self.Q0):
+            if not np.allclose(np.diagonal(np.asarray(self.Q0), axis1=-2, axis2=-1), 1.0):
+                raise ParameterError("parameter 'Q0' must have a unit diagonal when geometry='spherical'")
         state = self.init()
         omega = self._omega(state.Q, state.R)
         if is_concrete(omega) and omega.ndim == 2:
@@ -155,7 +193,25 @@ class Committee(Scheduled):
 
     @property
     def kernel(self) -> kernels.Activation:
+        """The student's activation ``g``."""
+        if self.activation == "hermite":
+            return kernels.Hermite(coefficients=self.student)
         return kernels.ACTIVATIONS[self.activation]()
+
+    @property
+    def teacher_kernel(self) -> kernels.Activation:
+        """The teacher's activation ``g*``: ``g`` itself, or the link ``target`` for ``hermite``."""
+        return kernels.Hermite(coefficients=self.target) if self.activation == "hermite" else self.kernel
+
+    def _by_field(self, integral, omega, *axes):
+        """``integral(C, h)`` on the submatrices of ``omega`` over ``axes + (fields,)``, the last
+        field carrying the activation ``h`` of its side: ``g`` for students, ``g*`` for teachers."""
+        students, teachers = jnp.arange(self.K), jnp.arange(self.K, self.K + self.M)
+        parts = [
+            integral(_submatrices(omega, _grid(*axes, side)), h)
+            for side, h in ((students, self.kernel), (teachers, self.teacher_kernel))
+        ]
+        return jnp.concatenate(parts, -1)
 
     def _teacher(self):
         dtype = jnp.result_type(self.lr, float)
@@ -184,7 +240,8 @@ class Committee(Scheduled):
 
     def init(self) -> CommitteeState:
         dtype = jnp.result_type(self.lr, self.q0, float)
-        Q = self.q0 * jnp.eye(self.K, dtype=dtype) if self.Q0 is None else jnp.asarray(self.Q0, dtype)
+        q0 = 1.0 if self.geometry == "spherical" else self.q0
+        Q = q0 * jnp.eye(self.K, dtype=dtype) if self.Q0 is None else jnp.asarray(self.Q0, dtype)
         if self.R0 is None:
             # Drawn in float32 whatever the dtype, so that float32 and float64 start alike.
             key = jax.random.PRNGKey(self.seed)
@@ -203,14 +260,20 @@ class Committee(Scheduled):
         eta, eta_v = self.rates(t)
         students, fields = jnp.arange(K), jnp.arange(n)
         # I3(k, b, alpha) for student k, any field b, any field alpha: (K, n, n).
-        i3 = g.i3(_submatrices(omega, _grid(students, fields, fields)))
+        i3 = self._by_field(g.i3, omega, students, fields)
         drift = -eta * a[:, None] * jnp.einsum("kba,a->kb", i3, c)  # (K, n): d/dt of <w_k, u_b>
         j2 = g.j2(_submatrices(omega, _grid(students, students)))
         second = self._squared_error_moment(omega, c) + self.noise * j2
         dQ = drift[:, :K] + drift[:, :K].T + eta**2 * jnp.outer(a, a) * second
         dR = drift[:, K:]
+        if self.geometry == "spherical":
+            # w_k <- sqrt(d) w_k / |w_k| after each step: to first order, every overlap of w_k
+            # loses half the growth rate of |w_k|^2 / d, dQ_kk / dt (so that Q_kk stays 1).
+            growth = 0.5 * jnp.diagonal(dQ)
+            dQ = dQ - (growth[:, None] + growth[None, :]) * state.Q
+            dR = dR - growth[:, None] * state.R
         # I2(k, alpha): (K, n).
-        i2 = g.i2(_submatrices(omega, _grid(students, fields)))
+        i2 = self._by_field(g.i2, omega, students)
         norm = 1 / K if self.output == "mean" else 1
         dv = -eta_v * norm * i2 @ c
         derivative = CommitteeState(Q=dQ, R=dR, v=dv)
@@ -248,22 +311,31 @@ class Committee(Scheduled):
         K, n = self.K, self.K + self.M
         g = self.kernel
         if g.closed_form_i4:
-            students, fields = jnp.arange(K), jnp.arange(n)
-            index4 = _grid(students, students, fields, fields)
-            return jnp.einsum("klab,a,b->kl", g.i4(_submatrices(omega, index4)), c, c)
+            students = jnp.arange(K)
+            sides = ((jnp.arange(K), g), (jnp.arange(K, n), self.teacher_kernel))
+            i4 = jnp.concatenate([
+                jnp.concatenate([
+                    g.i4(_submatrices(omega, _grid(students, students, a, b)), h_a, h_b)
+                    for b, h_b in sides
+                ], -1)
+                for a, h_a in sides
+            ], -2)
+            return jnp.einsum("klab,a,b->kl", i4, c, c)
         order = max(3, min(self.joint_order, int(self.joint_nodes ** (1 / n))))
         z, w = kernels.multivariate.product_rule(n, order, omega.dtype)
         x = z @ kernels.multivariate.psd_cholesky(omega).T
-        error = g(x) @ c
+        error = g(x[:, :K]) @ c[:K] + self.teacher_kernel(x[:, K:]) @ c[K:]
         slopes = g.derivative(x[:, :K])
         return jnp.einsum("N,N,Nk,Nl->kl", w, error**2, slopes, slopes)
 
     def _error_terms(self, state: CommitteeState) -> jax.Array:
         """``c_a c_b I_2(u_a, u_b) / 2``: the ``(K + M)^2`` terms whose sum is ``eg``."""
-        n = self.K + self.M
         omega = self._omega(state.Q, state.R)
-        fields = jnp.arange(n)
-        i2 = self.kernel.i2(_submatrices(omega, _grid(fields, fields)))
+        students, teachers = jnp.arange(self.K), jnp.arange(self.K, self.K + self.M)
+        i2 = jnp.concatenate([
+            self._by_field(self.kernel.i2, omega, students),
+            self._by_field(self.teacher_kernel.i2, omega, teachers),
+        ], 0)
         _, c = self._weights(state.v)
         return 0.5 * c[:, None] * i2 * c[None, :]
 
@@ -288,6 +360,7 @@ class Committee(Scheduled):
 
     def observables(self, t, state: CommitteeState) -> dict[str, jax.Array]:
         T, _ = self._teacher()
+        cosines = state.R / jnp.sqrt(jnp.diagonal(state.Q)[:, None] * jnp.diagonal(T)[None, :])
         return {
             "eg": self.generalisation_error(state),
             "eg_rounding": self.rounding(state),
@@ -295,4 +368,6 @@ class Committee(Scheduled):
             "R": state.R,
             "T": T,
             "v": state.v,
+            "overlap": cosines,
+            "max_overlap": jnp.max(jnp.abs(cosines)),
         }

@@ -51,6 +51,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..kernels import hermite_series
 from .._theory import NONNEGATIVE, POSITIVE, Interval, ParameterError, choice, integer, parameter
 from ._schedule import Scheduled
 
@@ -86,18 +87,6 @@ def _rule(order: int) -> tuple[np.ndarray, np.ndarray]:
         total += current**2
     weights = 1 / total
     return nodes, weights / weights.sum()
-
-
-def hermite_series(coefficients, z):
-    """``sum_k c_k He_k(z) / sqrt(k!)`` (probabilists' Hermite polynomials, orthonormal), by the
-    orthonormal recurrence ``p_k = (z p_{k-1} - sqrt(k - 1) p_{k-2}) / sqrt(k)``."""
-    coefficients = jnp.atleast_1d(coefficients)
-    previous, current = jnp.zeros_like(z), jnp.ones_like(z)
-    total = coefficients[0] * current
-    for k in range(1, coefficients.shape[0]):
-        previous, current = current, (z * current - math.sqrt(k - 1) * previous) / math.sqrt(k)
-        total = total + coefficients[k] * current
-    return total
 
 
 class SingleIndex(Scheduled):

@@ -5,9 +5,10 @@ r"""Finite-``d`` online SGD of committee machines (:class:`~hdtheory.dynamics.Co
 so that the initial overlaps are exactly the theory's ``Q0, R0``: ``W = R0 T^-1 W* + C U`` with
 ``C C^T = Q0 - R0 T^-1 R0^T`` and ``U`` orthonormal rows (norm ``sqrt(d)``) orthogonal to the
 teacher's. Then one fresh sample per step, ``x ~ N(0, I_d)``, label
-``y = sum_m b_m g(w*_m.x / sqrt(d)) + sqrt(noise) zeta``, and the SGD step of the module docstring
-with the theory's learning rates and schedule at time ``t = step / d`` (``lax.scan`` over the steps,
-``vmap`` over the seeds).
+``y = sum_m b_m g*(w*_m.x / sqrt(d)) + sqrt(noise) zeta`` (``g* = theory.teacher_kernel``), and the
+SGD step of the module docstring with the theory's learning rates and schedule at time
+``t = step / d``, each ``w_k`` then put back on ``|w_k|^2 = d`` when ``geometry="spherical"``
+(``lax.scan`` over the steps, ``vmap`` over the seeds).
 
 **Observables**, per seed, at each requested time: ``Q, R, T, v`` measured on the weights and
 ``eg``, the exact population error of those weights (``theory.generalisation_error`` at the
@@ -52,7 +53,7 @@ def _psd_factor(matrix):
 
 
 def _run(theory: Committee, key, d: int, record):
-    g = theory.kernel
+    g, g_star = theory.kernel, theory.teacher_kernel
     K = theory.K
     init_key, run_key = jax.random.split(key)
     W, W_star, v = _initial_weights(theory, init_key, d)
@@ -67,13 +68,15 @@ def _run(theory: Committee, key, d: int, record):
         x_key, noise_key = jax.random.split(jax.random.fold_in(run_key, s))
         x = jax.random.normal(x_key, (d,), W.dtype)
         nu = W_star @ x / sqrt_d
-        y = b @ g(nu) + jnp.sqrt(theory.noise) * jax.random.normal(noise_key, (), W.dtype)
+        y = b @ g_star(nu) + jnp.sqrt(theory.noise) * jax.random.normal(noise_key, (), W.dtype)
         lam = W @ x / sqrt_d
         a = v * norm
         error = a @ g(lam) - y
         eta, eta_v = theory.rates(time_scale * s / d)
         W = W - eta * jnp.outer(error * a * g.derivative(lam), x) / sqrt_d
         v = v - eta_v * norm * error * g(lam) / d
+        if theory.geometry == "spherical":
+            W = W * (sqrt_d / jnp.linalg.norm(W, axis=1))[:, None]
         return (W, v), None
 
     def segment(carry, bounds):
