@@ -22,6 +22,7 @@ _ATTRIBUTES = {
     ".models": (
         "ERM", "BayesGLM", "Spiked", "GCM", "KRR", "RandomFeatures", "SubspaceClustering", "Mixture",
         "Multiclass", "MulticlassBayes", "DeepRandomFeatures", "Resample", "MultiIndex", "Gardner",
+        "Adversarial",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     from ._tune import Identity, Log, Softplus, Transform, TuneResult, tune
     from .dynamics import Committee, PowerLawRetrieval
     from .models import ERM, GCM, KRR, BayesGLM, Mixture, Multiclass, MulticlassBayes, RandomFeatures, Spiked
-    from .models import DeepRandomFeatures, Gardner, MultiIndex, Resample, SubspaceClustering
+    from .models import Adversarial, DeepRandomFeatures, Gardner, MultiIndex, Resample, SubspaceClustering
 
 __version__ = "0.1.0"
 
@@ -101,6 +102,7 @@ __all__ = [
     "KRR",
     "SubspaceClustering",
     "MultiIndex",
+    "Adversarial",
     "enable_cache",
     "disable_cache",
     "Mixture",

@@ -5,6 +5,7 @@
   (posterior) moments, orthant probabilities, proximal operators with a matrix step (softmax cross-entropy, square).
 - :mod:`~hdtheory.kernels.losses`: losses with their proximal operators and derivatives.
 - :mod:`~hdtheory.kernels.channels`: teacher channels ``Z(y, omega, V)`` and label quadratures.
+- :mod:`~hdtheory.kernels.robustness`: the boundary error of a linear classifier under an l2 attack.
 - :mod:`~hdtheory.kernels.separability`: the separability threshold of a channel's labels.
 - :mod:`~hdtheory.kernels.resampling`: laws of sample weights (bootstrap, subsampling) and the channel
   side of two learners trained on the same data.
@@ -54,6 +55,7 @@ from .quadrature import (
     panel_rule,
     transition_rule,
 )
+from .robustness import boundary_error
 from .separability import Separability, separability_threshold
 
 __all__ = [
@@ -118,6 +120,7 @@ __all__ = [
     "expectation_consistent_temperature",
     "bayes_calibration",
     "optimal_temperature",
+    "boundary_error",
     "Separability",
     "separability_threshold",
 ]

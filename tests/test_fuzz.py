@@ -134,7 +134,7 @@ def close(name: str, params: dict, obs: dict, expected: dict, rtol: float, atol:
 
 MODELS = [hd.ERM, hd.GCM, hd.RandomFeatures, hd.KRR, hd.BayesGLM, hd.Spiked,
           hd.SubspaceClustering, hd.MultiIndex, hd.Resample, hd.DeepRandomFeatures, hd.Committee, SingleIndex,
-          hd.PowerLawRetrieval, hd.Gardner]
+          hd.PowerLawRetrieval, hd.Gardner, hd.Adversarial]
 
 
 def _outside(field):
@@ -235,6 +235,38 @@ def test_erm_logistic_sign(alpha, lam, rho, noise, temperature):
     within("ERM", params, obs, "confidence", 0.5, 1.0)
     within("ERM", params, obs, "ece", 0.0, 0.5)
     within("ERM", params, obs, "brier", 0.0, 1.0)
+
+
+# --------------------------------------------------------------------------------------------------
+# Adversarial training (l2 attacks): the clean, boundary and robust errors in their bounds.
+
+
+@pytest.mark.parametrize("loss", ["logistic", "hinge"])
+@fuzz(8)
+@given(
+    alpha=positive(1e-3, 1e3),
+    lam=nonnegative(1e-6, 1e3),
+    noise=probability(),
+    eps=nonnegative(1e-6, 1e2),
+    eps_test=nonnegative(1e-6, 1e2),
+)
+def test_adversarial_bounds(loss, alpha, lam, noise, eps, eps_test):
+    params = dict(alpha=alpha, lam=lam, noise=noise, eps=eps, eps_test=eps_test, loss=loss, teacher="sign")
+    theory = build(hd.Adversarial, **params)
+    if theory is None:
+        return
+    sol = hd.solve(theory)
+    if not finite_or_flagged("Adversarial", params, sol):
+        return
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    # The boundary error integrates a probability against the normal density over [0, eps_test]
+    # twice: between 0 and 2 Phi(eps_test) - 1. The robust objective at w = 0 is l(0) per sample
+    # (log 2, or 1 for the hinge), above the minimiser's robust training loss.
+    within("Adversarial", params, obs, "test_error", 0.0, 0.5)
+    within("Adversarial", params, obs, "boundary_error", 0.0, math.erf(eps_test / math.sqrt(2)))
+    within("Adversarial", params, obs, "robust_error", obs["test_error"], 1.0)
+    within("Adversarial", params, obs, "train_loss", 0.0, math.log(2) if loss == "logistic" else 1.0)
+    within("Adversarial", params, obs, "margin_shift", 0.0, math.inf)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Fixed-point theories, one module per family."""
 
+from .adversarial import Adversarial
 from .bayes import BayesGLM
 from .clusters import SubspaceClustering
 from .deep_rf import DeepRandomFeatures
@@ -18,8 +19,9 @@ MODELS |= {"random-features": RandomFeatures, "krr": KRR, "subspace-clustering":
 MODELS |= {"deep-random-features": DeepRandomFeatures}
 MODELS |= {"mixture": Mixture, "multiclass": Multiclass, "multiclass-bayes": MulticlassBayes}
 MODELS |= {"resample": Resample, "multi-index": MultiIndex, "gardner": Gardner}
+MODELS |= {"adversarial": Adversarial}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
 __all__ += ["GCM", "RandomFeatures", "DeepRandomFeatures", "KRR", "SubspaceClustering", "Mixture", "Multiclass"]
-__all__ += ["MulticlassBayes", "Resample", "MultiIndex", "Gardner"]
+__all__ += ["MulticlassBayes", "Resample", "MultiIndex", "Gardner", "Adversarial"]

@@ -393,23 +393,27 @@ class ERM(FixedPointTheory):
         # transition), at the loss's breakpoints and at multiples of the widths of the teacher's and
         # the prox's transitions about 0: shape (nodes, labels).
         y = jnp.asarray(channel.labels, dtype)[:, None]
-        edges = [jnp.zeros_like(y * V)] + [b / sqrt_q for b in self.loss_fn.breakpoints(y, V)]
-        edges += self._narrow_edges(m, sqrt_q, channel.transition_width(V0), y)
+        # A margin shift s moves the loss's features (breakpoints, the prox's transition) to omega + y s.
+        shift = self.margin_shift(q)
+        centre = 0.0 if shift is None else y * shift[0] / sqrt_q
+        edges = [jnp.zeros_like(y * V)] + [b / sqrt_q + centre for b in self.loss_fn.breakpoints(y, V)]
+        edges += self._narrow_edges(m, sqrt_q, channel.transition_width(V0), y, centre)
         xi, w_xi = kernels.panel_rule(jnp.concatenate(edges, axis=-1), self.panel_order)
         omega0 = m / sqrt_q * xi
         w = w_xi * channel.partition(y, omega0, V0)
         dw = w_xi * channel.dpartition(y, omega0, V0)
         return (jnp.broadcast_to(y, xi.shape).T, sqrt_q * xi.T, w.T, dw.T)
 
-    def _narrow_edges(self, m, sqrt_q, width, y, bound: float = 10.0):
+    def _narrow_edges(self, m, sqrt_q, width, y, centre=0.0, bound: float = 10.0):
         """Edges in ``xi`` about 0 at multiples of the two narrow widths of the integrand there.
 
         The teacher's ``Z_0(y, m xi / sqrt(q), V_0)`` moves over ``|xi| <~ s sqrt(q) / |m|`` (``s`` its
         width in ``omega_0``, :meth:`Channel.transition_width`), narrow as the student aligns with
         the teacher; the prox moves on a scale of order one in ``omega``, ``1 / sqrt(q)`` in ``xi``,
         and approaches its asymptotes exponentially (the logistic loss). Edges at
-        ``+-c s sqrt(q) / |m|`` for ``c`` in ``_TEACHER_EDGES`` and at ``+-c / sqrt(q)`` for ``c`` in
-        ``_LOSS_EDGES`` keep every feature within a panel a few times its width. Edges beyond
+        ``+-c s sqrt(q) / |m|`` for ``c`` in ``_TEACHER_EDGES`` and at ``centre +- c / sqrt(q)`` for
+        ``c`` in ``_LOSS_EDGES`` (``centre``: where the prox's transition sits in ``xi``, 0 unless the
+        margin is shifted) keep every feature within a panel a few times its width. Edges beyond
         ``bound`` (``m = 0`` included) sit at the bound, where their panels have no weight.
         """
         edges = []
@@ -417,8 +421,9 @@ class ERM(FixedPointTheory):
             # c s sqrt(q) / |m|, written without dividing by a vanishing m.
             inside = c * width * sqrt_q < bound * jnp.abs(m)
             edges.append(jnp.where(inside, c * width * sqrt_q / jnp.where(inside, jnp.abs(m), 1.0), bound))
-        edges += [jnp.minimum(c / sqrt_q, bound) for c in _LOSS_EDGES]
-        return [jnp.broadcast_to(sign * edge, y.shape) for edge in edges for sign in (-1.0, 1.0)]
+        teacher = [jnp.broadcast_to(sign * edge, y.shape) for edge in edges for sign in (-1.0, 1.0)]
+        loss = [centre + sign * jnp.minimum(c / sqrt_q, bound) for c in _LOSS_EDGES for sign in (-1.0, 1.0)]
+        return teacher + [jnp.broadcast_to(edge, y.shape) for edge in loss]
 
     def _closed_form(self, state: Overlaps):
         """``(mhat, qhat, Vhat, train_loss)`` without quadrature where they have a closed form;
@@ -499,12 +504,23 @@ class ERM(FixedPointTheory):
             return closed
         m, q, V = state.m, state.q, state.V
         y, omega, w, dw = self._channel_terms(state)
-        f, f2, loss = self._outputs(y, omega, V)
+        shift = self.margin_shift(q)
+        f, f2, loss = self._outputs(y, omega if shift is None else omega - y * shift[0], V)
         xi = omega / jnp.sqrt(q)
         mhat = self.alpha * jnp.sum(dw * f)
         qhat = self.alpha * jnp.sum(w * f2)
         Vhat = -self.alpha / jnp.sqrt(q) * jnp.sum((xi * w - m / jnp.sqrt(q) * dw) * f)
+        if shift is not None:
+            Vhat = Vhat + 2 * shift[1] * self.alpha * jnp.sum(w * y * f)
         return mhat, qhat, Vhat, jnp.sum(w * loss)
+
+    def margin_shift(self, q):
+        """``(s, ds / dq)`` of a training loss ``l(y, z - y s(q))`` whose margin is shifted by a function
+        of the norm ``q`` (adversarial training, :class:`~hdtheory.Adversarial`): the outputs ``f``
+        are then those of ``l`` at ``omega - y s`` and ``Vhat`` gains ``2 alpha (ds / dq) E[y f]``;
+        ``None`` (no shift) here."""
+        del q
+        return None
 
     def update(self, state: Overlaps) -> Overlaps:
         weights = self.weight_averages(*self.conjugates(state))
