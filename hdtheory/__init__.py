@@ -21,7 +21,8 @@ _ATTRIBUTES = {
     ".dynamics": ("Committee", "PowerLawRetrieval"),
     ".models": (
         "ERM", "BayesGLM", "Spiked", "GCM", "KRR", "RandomFeatures", "SubspaceClustering", "Mixture",
-        "Multiclass", "MulticlassBayes", "DeepRandomFeatures", "Resample", "MultiIndex",
+        "Multiclass", "MulticlassBayes", "DeepRandomFeatures", "Resample", "MultiIndex", "Ensemble",
+        "RandomFeatureEnsemble",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -54,6 +55,7 @@ if TYPE_CHECKING:
     from .dynamics import Committee, PowerLawRetrieval
     from .models import ERM, GCM, KRR, BayesGLM, Mixture, Multiclass, MulticlassBayes, RandomFeatures, Spiked
     from .models import DeepRandomFeatures, MultiIndex, Resample, SubspaceClustering
+    from .models import Ensemble, RandomFeatureEnsemble
 
 __version__ = "0.1.0"
 
@@ -107,4 +109,6 @@ __all__ = [
     "Multiclass",
     "MulticlassBayes",
     "Resample",
+    "Ensemble",
+    "RandomFeatureEnsemble",
 ]

@@ -3,6 +3,7 @@
 from .bayes import BayesGLM
 from .clusters import SubspaceClustering
 from .deep_rf import DeepRandomFeatures
+from .ensemble import Ensemble, RandomFeatureEnsemble
 from .erm import ERM, Overlaps
 from .gcm import GCM, RandomFeatures
 from .krr import KRR
@@ -16,9 +17,9 @@ MODELS = {"erm": ERM, "bayes-glm": BayesGLM, "spiked": Spiked}
 MODELS |= {"random-features": RandomFeatures, "krr": KRR, "subspace-clustering": SubspaceClustering}
 MODELS |= {"deep-random-features": DeepRandomFeatures}
 MODELS |= {"mixture": Mixture, "multiclass": Multiclass, "multiclass-bayes": MulticlassBayes}
-MODELS |= {"resample": Resample, "multi-index": MultiIndex}
+MODELS |= {"resample": Resample, "multi-index": MultiIndex, "ensemble": RandomFeatureEnsemble}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
 __all__ += ["GCM", "RandomFeatures", "DeepRandomFeatures", "KRR", "SubspaceClustering", "Mixture", "Multiclass"]
-__all__ += ["MulticlassBayes", "Resample", "MultiIndex"]
+__all__ += ["MulticlassBayes", "Resample", "MultiIndex", "Ensemble", "RandomFeatureEnsemble"]

@@ -123,3 +123,4 @@ from . import multiclass  # noqa: E402, F401  (registers ERM on the multi-class 
 from . import resample  # noqa: E402, F401  (registers the bootstrap and subsampling of ERM)
 from . import multi_index  # noqa: E402, F401  (registers GAMP for the multi-index model)
 from . import power_law  # noqa: E402, F401  (registers online SGD for phase retrieval on power-law data)
+from . import ensemble  # noqa: E402, F401  (registers ensembles of random-features learners)
