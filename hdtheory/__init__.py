@@ -22,7 +22,7 @@ _ATTRIBUTES = {
     ".models": (
         "ERM", "BayesGLM", "Spiked", "GCM", "KRR", "RandomFeatures", "SubspaceClustering", "Mixture",
         "Multiclass", "MulticlassBayes", "DeepRandomFeatures", "Resample", "MultiIndex", "Ensemble",
-        "RandomFeatureEnsemble",
+        "EnsembleGCM", "RandomFeatureEnsemble",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from .dynamics import Committee, PowerLawRetrieval
     from .models import ERM, GCM, KRR, BayesGLM, Mixture, Multiclass, MulticlassBayes, RandomFeatures, Spiked
     from .models import DeepRandomFeatures, MultiIndex, Resample, SubspaceClustering
-    from .models import Ensemble, RandomFeatureEnsemble
+    from .models import Ensemble, EnsembleGCM, RandomFeatureEnsemble
 
 __version__ = "0.1.0"
 
@@ -110,5 +110,6 @@ __all__ = [
     "MulticlassBayes",
     "Resample",
     "Ensemble",
+    "EnsembleGCM",
     "RandomFeatureEnsemble",
 ]

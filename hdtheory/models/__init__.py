@@ -3,7 +3,7 @@
 from .bayes import BayesGLM
 from .clusters import SubspaceClustering
 from .deep_rf import DeepRandomFeatures
-from .ensemble import Ensemble, RandomFeatureEnsemble
+from .ensemble import Ensemble, EnsembleGCM, RandomFeatureEnsemble
 from .erm import ERM, Overlaps
 from .gcm import GCM, RandomFeatures
 from .krr import KRR
@@ -22,4 +22,4 @@ MODELS |= {"resample": Resample, "multi-index": MultiIndex, "ensemble": RandomFe
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
 __all__ += ["GCM", "RandomFeatures", "DeepRandomFeatures", "KRR", "SubspaceClustering", "Mixture", "Multiclass"]
-__all__ += ["MulticlassBayes", "Resample", "MultiIndex", "Ensemble", "RandomFeatureEnsemble"]
+__all__ += ["MulticlassBayes", "Resample", "MultiIndex", "Ensemble", "EnsembleGCM", "RandomFeatureEnsemble"]

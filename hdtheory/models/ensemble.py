@@ -5,7 +5,7 @@ ensemble of learners: exact asymptotics for convex losses in high dimension", IC
 Refinetti, Biroli and Krzakala 2020, "Double trouble in double descent: bias and variance(s) in the
 lazy regime", ICML). ``n`` samples ``(x_i, y_i)`` with ``x ~ N(0, I_d)`` and labels from a teacher
 channel of the field ``z = w*.x / sqrt(d)``, ``|w*|^2 / d = rho``. Learner ``a`` has its own features
-``v_a = sigma(F_a x / sqrt(d))`` (``p`` of them, ``F_a`` with i.i.d. ``N(0, 1)`` entries, independent
+``v_a = sigma(F_a x / sqrt(d))`` (``p = gamma d`` of them, ``F_a`` with i.i.d. ``N(0, 1)`` entries, independent
 between learners) and minimises, on the same data,
 
 .. math:: \sum_i l(y_i, w_a \cdot v_{a,i} / \sqrt{p}) + \frac{\lambda}{2} |w_a|^2 .
@@ -44,18 +44,32 @@ this is the GCM's ``q``. For the square loss ``f = (y - omega) / (1 + V)`` and
 ``q_ab`` is linear. Loureiro et al. use ``alpha = n / d`` with ``d`` the learners' dimension (here
 ``p``) and the penalty ``(lam / 2) |w|^2`` on the summed loss, as here.
 
-**Matrix form.** The sums are taken in the eigenbases ``Omega_aa = U_a diag(omega_a) U_a^T``:
-``C = U_a^T Omega_ab U_b`` and the teacher's second moments ``Theta_ab = p U_a^T E[t_a t_b^T] U_b``,
-``theta2_a = diag(Theta_aa)`` (the GCM's projections), so that
-``t_a^T D_a^{-1} Omega_ab D_b^{-1} t_b = (1 / p) sum_jk Theta_jk C_jk / (D_aj D_bk)`` and the trace is
-``(1 / p) sum_jk C_jk^2 / (D_aj D_bk)``: ``O(p^2)`` per iteration after two eigendecompositions.
-:meth:`Ensemble.from_matrices` takes the covariances and the teacher's vectors ``t_a, t_b`` (a given
-teacher); :func:`random_feature_ensemble` draws ``F_a, F_b`` and averages the teacher over its
-isotropic law, ``E[t_a t_b^T] = kappa_1^2 rho F_a F_b^T / d^2`` (as
-:func:`~hdtheory.models.gcm.random_features` does). The limit ``d -> infinity`` of the sums (a
-free-probability computation over two independent Marchenko-Pastur matrices) is not implemented:
-at ``d`` of a few hundred the sums fluctuate by ``O(1 / sqrt(d))`` from one draw of the features to
-the next.
+**Matrix form** (:class:`EnsembleGCM`). The sums are taken in the eigenbases
+``Omega_aa = U_a diag(omega_a) U_a^T``: ``C = U_a^T Omega_ab U_b`` and the teacher's second moments
+``Theta_ab = p U_a^T E[t_a t_b^T] U_b``, ``theta2_a = diag(Theta_aa)`` (the GCM's projections), so
+that ``S = t_a^T D_a^{-1} Omega_ab D_b^{-1} t_b = (1 / p) sum_jk Theta_jk C_jk / (D_aj D_bk)`` and
+``T = tr(D_a^{-1} Omega_ab D_b^{-1} Omega_ba) / p = (1 / p) sum_jk C_jk^2 / (D_aj D_bk)``:
+``O(p^2)`` per iteration after two eigendecompositions. :meth:`EnsembleGCM.from_matrices` takes the
+covariances and the teacher's vectors ``t_a, t_b`` (a given teacher); :func:`random_feature_ensemble`
+draws ``F_a, F_b`` at a finite ``d`` and averages the teacher over its isotropic law,
+``E[t_a t_b^T] = kappa_1^2 rho F_a F_b^T / d^2`` (as :func:`~hdtheory.models.gcm.random_features`).
+
+**The limit d -> infinity** (:class:`RandomFeatureEnsemble`). With ``A_a = F_a^T D_a^{-1} F_a / d``
+(``d x d``), the averaged teacher gives ``S = kappa_1^4 rho tr(A_a A_b) / d`` and
+``T = (kappa_1^4 / gamma) tr(A_a A_b) / d``. ``A_a`` and ``A_b`` are independent and their laws are
+invariant under rotations of the input space (``F_a O`` has the law of ``F_a``): they are
+asymptotically free, so that ``tr(A_a A_b) / d -> (tr A_a / d)(tr A_b / d)`` with
+``tr A_a / d = gamma <s / D_a>`` over the Marchenko-Pastur spectrum ``s`` of ``F_a F_a^T / d``. In
+the fields of :func:`~hdtheory.models.gcm.random_features` (``theta2 = gamma kappa_1^2 rho s``):
+
+.. math::
+    S = \frac{\langle \theta^2 / D_a \rangle \langle \theta^2 / D_b \rangle}{\rho},\qquad
+    T = \frac{S}{\gamma \rho},
+
+so that ``mhat_a mhat_b S = m_a m_b / rho``: averaged over its features and its data, a learner
+predicts ``(m / rho) z``. (This reduction by freeness is ours; Loureiro et al. and d'Ascoli et al.
+reach the same limit through other routes.) The mean ``kappa_0`` of the features is left out as in
+:func:`~hdtheory.models.gcm.random_features`: its rank-one mode contributes ``O(1 / p)``.
 
 **Ensembles.** The average of ``M`` learners with independent features, ``f_M = (1 / M) sum_a f_a``,
 has the teacher overlap ``m`` and ``q_M = q / M + (1 - 1 / M) q_ab`` (learners exchangeable: the
@@ -90,6 +104,7 @@ for the square loss with the linear teacher also ``bias``, ``variance_data``,
 ``variance_features_data`` (Adlam and Pennington's ``V_F`` and ``V_FX``).
 """
 
+import abc
 import functools
 
 import equinox as eqx
@@ -102,10 +117,11 @@ from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, Paramet
 from .._theory import check_in, choice, integer, is_concrete, parameter
 from ..kernels.resampling import WeightLaw, cross_conjugate
 from .erm import Overlaps
-from .gcm import GCM, RF_ACTIVATIONS, _array, gaussian_equivalence
+from .gcm import GCM, RF_ACTIVATIONS, _array, gaussian_equivalence, random_features
 
 _LOSSES = {name: kernels.LOSSES[name] for name in ("square", "logistic")}
 _CHANNELS = {name: kernels.CHANNELS[name] for name in ("linear", "sign", "probit")}
+_ODD = ("erf", "tanh", "sign", "linear")
 
 
 class EnsembleState(eqx.Module):
@@ -117,7 +133,120 @@ class EnsembleState(eqx.Module):
 
 
 class Ensemble(FixedPointTheory):
-    """Two learners on one data set with coupled features, matrix form; see the module docstring."""
+    """Two learners on one data set with coupled features: the equations of the module docstring,
+    given the two learners (each a :class:`~hdtheory.GCM`) and the sums that couple them
+    (:meth:`cross_sums`). Subclasses: :class:`EnsembleGCM` (matrix form), :class:`RandomFeatureEnsemble`
+    (the limit for independent random features)."""
+
+    @property
+    @abc.abstractmethod
+    def learners(self) -> tuple[GCM, GCM]:
+        """The two learners, each a :class:`~hdtheory.GCM` on its own."""
+
+    @abc.abstractmethod
+    def cross_sums(self, Vhat_a, Vhat_b):
+        """``(S, T) = (t_a^T D_a^{-1} Omega_ab D_b^{-1} t_b, tr(D_a^{-1} Omega_ab D_b^{-1} Omega_ba) / p)``."""
+
+    @staticmethod
+    def same_sums(learner: GCM, Vhat):
+        """:meth:`cross_sums` of a learner with itself (``Omega_ab = Omega_aa``, ``t_b = t_a``):
+        ``(<theta2 omega / D^2>, <omega^2 / D^2>)``."""
+        D, positive = learner._denominators(Vhat)
+        omega = learner.omega
+        return (
+            learner.average(jnp.where(positive, learner.theta2 * omega / D**2, 0.0)),
+            learner.average(jnp.where(positive, omega**2 / D**2, 0.0)),
+        )
+
+    def init(self, kind: str = "uninformed") -> EnsembleState:
+        a, b = (learner.init(kind) for learner in self.learners)
+        return EnsembleState(a=a, b=b, q_ab=0.5 * jnp.sqrt(a.q * b.q))
+
+    def unconstrain(self, state: EnsembleState) -> jax.Array:
+        """Each learner's GCM coordinates, and ``q_ab`` as it is."""
+        la, lb = self.learners
+        return jnp.concatenate([la.unconstrain(state.a), lb.unconstrain(state.b), state.q_ab[None]])
+
+    def constrain(self, u: jax.Array) -> EnsembleState:
+        la, lb = self.learners
+        return EnsembleState(a=la.constrain(u[:3]), b=lb.constrain(u[3:6]), q_ab=u[6])
+
+    def _square_cross(self, a: Overlaps, b: Overlaps, mhat_a, mhat_b, sums, labels):
+        """``q_ab`` of the square loss in closed form: the solution of the linear equation
+        ``q_ab = mhat_a mhat_b S + k (labels - (m_a + m_b) E[z y] / rho + q_ab)``,
+        ``k = alpha T / ((1 + V_a)(1 + V_b))``, for ``E[y_a y_b] = labels``."""
+        S, T = sums
+        learner = self.learners[0]
+        _, cross = learner.channel.label_moments(self.rho)
+        k = learner.alpha * T / ((1 + a.V) * (1 + b.V))
+        return (mhat_a * mhat_b * S + k * (labels - (a.m + b.m) * cross / self.rho)) / (1 - k)
+
+    def update(self, state: EnsembleState) -> EnsembleState:
+        la, lb = self.learners
+        (mhat_a, _, Vhat_a), (mhat_b, _, Vhat_b) = la.conjugates(state.a), lb.conjugates(state.b)
+        sums = self.cross_sums(Vhat_a, Vhat_b)
+        if self.loss == "square":
+            second, _ = la.channel.label_moments(self.rho)
+            q_ab = self._square_cross(state.a, state.b, mhat_a, mhat_b, sums, second)
+        else:
+            law = WeightLaw.constant(jnp.result_type(state.q_ab))
+            qhat_ab = la.alpha * cross_conjugate(
+                la.channel, la.loss_fn, self.rho, (state.a.m, state.a.q, state.a.V, law),
+                (state.b.m, state.b.q, state.b.V, law), state.q_ab, self.cross_order, self.cross_order,
+            )
+            q_ab = mhat_a * mhat_b * sums[0] + qhat_ab * sums[1]
+        return EnsembleState(a=la.update(state.a), b=lb.update(state.b), q_ab=q_ab)
+
+    def observables(self, state: EnsembleState) -> dict[str, jax.Array]:
+        la, _ = self.learners
+        a, b, q_ab = state.a, state.b, state.q_ab
+        rho, channel = self.rho, la.channel
+        m, q = (a.m + b.m) / 2, (a.q + b.q) / 2
+        errors = [channel.test_errors(s.m, s.q, rho) for s in (a, b)]
+        inverse_M = 1 / self.M
+        ensemble_q = inverse_M * q + (1 - inverse_M) * q_ab
+        out = {
+            "m": m,
+            "q": q,
+            "V": (a.V + b.V) / 2,
+            "test_error": (errors[0][0] + errors[1][0]) / 2,
+            "test_error_total": (errors[0][1] + errors[1][1]) / 2,
+            "q_ab": q_ab,
+            "correlation": q_ab / jnp.sqrt(a.q * b.q),
+            "ensemble_q": ensemble_q,
+            "ensemble_error": channel.test_errors(m, ensemble_q, rho)[0],
+            "ensemble_error_inf": channel.test_errors(m, q_ab, rho)[0],
+        }
+        if self.loss == "square" and self.teacher == "linear":
+            out |= self._bias_variance(state)
+        return out
+
+    def _bias_variance(self, state: EnsembleState) -> dict[str, jax.Array]:
+        """The decomposition of the module docstring (square loss, linear teacher)."""
+        learners, states = self.learners, (state.a, state.b)
+        conjugates = [learner.conjugates(s) for learner, s in zip(learners, states)]
+        mhats = [c[0] for c in conjugates]
+        cross = self.cross_sums(conjugates[0][2], conjugates[1][2])
+        same = [self.same_sums(learner, c[2]) for learner, c in zip(learners, conjugates)]
+        c_none = mhats[0] * mhats[1] * cross[0]
+        c_features = sum(mhats[i] ** 2 * same[i][0] for i in range(2)) / 2
+        c_data = self._square_cross(*states, *mhats, cross, self.rho)
+        c_data_features = sum(
+            self._square_cross(states[i], states[i], mhats[i], mhats[i], same[i], self.rho) for i in range(2)
+        ) / 2
+        m, q = (states[0].m + states[1].m) / 2, (states[0].q + states[1].q) / 2
+        return {
+            "bias": self.rho - 2 * m + c_none,
+            "variance_data": c_data - c_none,
+            "variance_features": c_data_features - c_data,
+            "variance_noise": q - c_data_features,
+            "variance_features_alone": c_features - c_none,
+            "variance_features_data": c_data_features - c_data - c_features + c_none,
+        }
+
+
+class EnsembleGCM(Ensemble):
+    """Two learners with coupled Gaussian features, matrix form (module docstring)."""
 
     alpha: jax.Array = parameter(2.0, POSITIVE, "samples per feature n/p")
     lam: jax.Array = parameter(0.1, POSITIVE, "ridge penalty (lam/2)|w|^2, not divided by n")
@@ -150,13 +279,13 @@ class Ensemble(FixedPointTheory):
         self.learners  # the GCM's checks of each learner (spectra, rho, the loss against the teacher)
 
     @classmethod
-    def from_matrices(cls, Omega_a, Omega_b, Omega_ab, t_a, t_b, rho, **kwargs) -> "Ensemble":
+    def from_matrices(cls, Omega_a, Omega_b, Omega_ab, t_a, t_b, rho, **kwargs) -> "EnsembleGCM":
         """The model for the features' covariances ``Omega_a, Omega_b, Omega_ab (p, p)`` and the
         teacher's cross-covariances ``t_a = E[z v_a]``, ``t_b (p,)`` (a given teacher), ``rho = E z^2``.
-        ``kwargs`` go to :class:`Ensemble` (``alpha = n / p``, ``lam``, ``loss``...)."""
+        ``kwargs`` go to :class:`EnsembleGCM` (``alpha = n / p``, ``lam``, ``loss``...)."""
         t_a, t_b = jnp.asarray(t_a), jnp.asarray(t_b)
-        return cls(**_spectral_pair(Omega_a, Omega_b, Omega_ab, jnp.outer(t_a, t_a), jnp.outer(t_b, t_b),
-                                    jnp.outer(t_a, t_b)), rho=rho, **kwargs)
+        moments = jnp.outer(t_a, t_a), jnp.outer(t_b, t_b), jnp.outer(t_a, t_b)
+        return cls(**_spectral_pair(Omega_a, Omega_b, Omega_ab, *moments), rho=rho, **kwargs)
 
     def _learner(self, i: int) -> GCM:
         return GCM(
@@ -166,107 +295,16 @@ class Ensemble(FixedPointTheory):
 
     @property
     def learners(self) -> tuple[GCM, GCM]:
-        """The two learners, each a :class:`~hdtheory.GCM` on its own."""
         return self._learner(0), self._learner(1)
 
-    def init(self, kind: str = "uninformed") -> EnsembleState:
-        a, b = (learner.init(kind) for learner in self.learners)
-        return EnsembleState(a=a, b=b, q_ab=0.5 * jnp.sqrt(a.q * b.q))
-
-    def unconstrain(self, state: EnsembleState) -> jax.Array:
-        """Each learner's GCM coordinates, and ``q_ab`` as it is."""
-        la, lb = self.learners
-        return jnp.concatenate([la.unconstrain(state.a), lb.unconstrain(state.b), state.q_ab[None]])
-
-    def constrain(self, u: jax.Array) -> EnsembleState:
-        la, lb = self.learners
-        return EnsembleState(a=la.constrain(u[:3]), b=lb.constrain(u[3:6]), q_ab=u[6])
-
-    def _sums(self, Vhat_a, Vhat_b, cross, theta_cross):
-        """``((1 / p) sum Theta C / (D_a D_b), (1 / p) sum C^2 / (D_a D_b))`` for a pair of learners."""
+    def cross_sums(self, Vhat_a, Vhat_b):
+        """``((1 / p) sum_jk Theta_jk C_jk / (D_aj D_bk), (1 / p) sum_jk C_jk^2 / (D_aj D_bk))``."""
         la, lb = self.learners
         D_a, pos_a = la._denominators(Vhat_a)
         D_b, pos_b = lb._denominators(Vhat_b)
         inverse = jnp.where(pos_a[:, None] & pos_b, 1 / (D_a[:, None] * D_b), 0.0)
-        p = cross.shape[0]
-        return jnp.sum(theta_cross * cross * inverse) / p, jnp.sum(cross**2 * inverse) / p
-
-    def _square_cross(self, a: Overlaps, b: Overlaps, mhat_a, mhat_b, sums, labels):
-        """``q_ab`` of the square loss in closed form: the solution of the linear equation
-        ``q_ab = mhat_a mhat_b S + k (labels - (m_a + m_b) E[z y] / rho + q_ab)``,
-        ``k = alpha T / ((1 + V_a)(1 + V_b))``, for ``E[y_a y_b] = labels``."""
-        S, T = sums
-        _, cross = self.learners[0].channel.label_moments(self.rho)
-        k = self.alpha * T / ((1 + a.V) * (1 + b.V))
-        return (mhat_a * mhat_b * S + k * (labels - (a.m + b.m) * cross / self.rho)) / (1 - k)
-
-    def update(self, state: EnsembleState) -> EnsembleState:
-        la, lb = self.learners
-        (mhat_a, _, Vhat_a), (mhat_b, _, Vhat_b) = la.conjugates(state.a), lb.conjugates(state.b)
-        sums = self._sums(Vhat_a, Vhat_b, self.cross, self.theta_cross)
-        if self.loss == "square":
-            second, _ = la.channel.label_moments(self.rho)
-            q_ab = self._square_cross(state.a, state.b, mhat_a, mhat_b, sums, second)
-        else:
-            law = WeightLaw.constant(jnp.result_type(state.q_ab))
-            qhat_ab = self.alpha * cross_conjugate(
-                la.channel, la.loss_fn, self.rho, (state.a.m, state.a.q, state.a.V, law),
-                (state.b.m, state.b.q, state.b.V, law), state.q_ab, self.cross_order, self.cross_order,
-            )
-            q_ab = mhat_a * mhat_b * sums[0] + qhat_ab * sums[1]
-        return EnsembleState(a=la.update(state.a), b=lb.update(state.b), q_ab=q_ab)
-
-    def observables(self, state: EnsembleState) -> dict[str, jax.Array]:
-        la, lb = self.learners
-        a, b, q_ab = state.a, state.b, state.q_ab
-        rho, channel = self.rho, la.channel
-        m, q = (a.m + b.m) / 2, (a.q + b.q) / 2
-        errors = [channel.test_errors(s.m, s.q, rho) for s in (a, b)]
-        inverse_M = 1 / self.M
-        ensemble_q = inverse_M * q + (1 - inverse_M) * q_ab
-        out = {
-            "m": m,
-            "q": q,
-            "V": (a.V + b.V) / 2,
-            "test_error": (errors[0][0] + errors[1][0]) / 2,
-            "test_error_total": (errors[0][1] + errors[1][1]) / 2,
-            "q_ab": q_ab,
-            "correlation": q_ab / jnp.sqrt(a.q * b.q),
-            "ensemble_q": ensemble_q,
-            "ensemble_error": channel.test_errors(m, ensemble_q, rho)[0],
-            "ensemble_error_inf": channel.test_errors(m, q_ab, rho)[0],
-        }
-        if self.loss == "square" and self.teacher == "linear":
-            out |= self._bias_variance(state)
-        return out
-
-    def _bias_variance(self, state: EnsembleState) -> dict[str, jax.Array]:
-        """The decomposition of the module docstring (square loss, linear teacher)."""
-        la, lb = self.learners
-        a, b = state.a, state.b
-        (mhat_a, _, Vhat_a), (mhat_b, _, Vhat_b) = la.conjugates(a), lb.conjugates(b)
-        cross = self._sums(Vhat_a, Vhat_b, self.cross, self.theta_cross)
-        # Two learners with the same features: a learner with itself, averaged over the two.
-        same = [
-            self._sums(Vhat, Vhat, jnp.diag(self.omega[i]), jnp.diag(self.theta2[i]))
-            for i, Vhat in enumerate((Vhat_a, Vhat_b))
-        ]
-        mhats, states = (mhat_a, mhat_b), (a, b)
-        c_none = mhat_a * mhat_b * cross[0]
-        c_features = sum(mhats[i] ** 2 * same[i][0] for i in range(2)) / 2
-        c_data = self._square_cross(a, b, mhat_a, mhat_b, cross, self.rho)
-        c_data_features = sum(
-            self._square_cross(states[i], states[i], mhats[i], mhats[i], same[i], self.rho) for i in range(2)
-        ) / 2
-        m, q = (a.m + b.m) / 2, (a.q + b.q) / 2
-        return {
-            "bias": self.rho - 2 * m + c_none,
-            "variance_data": c_data - c_none,
-            "variance_features": c_data_features - c_data,
-            "variance_noise": q - c_data_features,
-            "variance_features_alone": c_features - c_none,
-            "variance_features_data": c_data_features - c_data - c_features + c_none,
-        }
+        p = self.cross.shape[0]
+        return jnp.sum(self.theta_cross * self.cross * inverse) / p, jnp.sum(self.cross**2 * inverse) / p
 
 
 @jax.jit
@@ -321,22 +359,19 @@ def feature_matrices(key, p: int, d: int, dtype=None):
 
 def random_feature_ensemble(
     activation: str = "erf", gamma=1.0, alpha=2.0, *, d: int = 300, seed: int = 0, rho=1.0, **kwargs
-) -> Ensemble:
+) -> EnsembleGCM:
     r"""Two random-features learners with independent Gaussian ``F_a, F_b`` drawn at dimension ``d``
-    from ``PRNGKey(seed)``, as an :class:`Ensemble`; the teacher averaged over its isotropic law.
+    from ``PRNGKey(seed)``, as an :class:`EnsembleGCM`; the teacher averaged over its isotropic law.
 
     ``p = round(gamma d)`` features, ``alpha = n / d`` (converted to the model's ``n / p``),
-    ``activation`` one of :data:`~hdtheory.models.gcm.RF_ACTIVATIONS` with ``kappa_0 = 0`` (erf,
-    tanh, sign, linear). ``kwargs`` go to :class:`Ensemble`.
+    ``activation`` one of erf, tanh, sign, linear (``kappa_0 = 0``). ``kwargs`` go to
+    :class:`EnsembleGCM`. :class:`RandomFeatureEnsemble` is its limit ``d -> infinity``.
     """
-    if activation not in RF_ACTIVATIONS or activation == "relu":
-        raise ParameterError(
-            f"parameter 'activation' must be one of erf, tanh, sign, linear (kappa_0 = 0), got {activation!r}"
-        )
-    if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
-        raise ParameterError(f"parameter 'd' must be an integer >= 1, got {d!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ParameterError(f"parameter 'seed' must be an integer >= 0, got {seed!r}")
+    if activation not in _ODD:
+        raise ParameterError(f"parameter 'activation' must be one of {', '.join(_ODD)} (kappa_0 = 0), got {activation!r}")
+    for name, value in (("d", d), ("seed", seed)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < (name == "d"):
+            raise ParameterError(f"parameter {name!r} must be an integer >= {int(name == 'd')}, got {value!r}")
     if not is_concrete(gamma):
         raise ParameterError("parameter 'gamma' must be a concrete number: it fixes the number of features")
     check_in("gamma", gamma, POSITIVE)
@@ -346,57 +381,52 @@ def random_feature_ensemble(
     fields = _seeded_pair(int(seed), p, int(d), activation, jnp.result_type(float))
     rho = jnp.asarray(rho, jnp.result_type(rho, float))
     fields = fields | {"theta2": rho * fields["theta2"], "theta_cross": rho * fields["theta_cross"]}
-    return Ensemble(rho=rho, alpha=jnp.asarray(alpha, jnp.result_type(alpha, float)) * d / p, **fields, **kwargs)
+    alpha = jnp.asarray(alpha, jnp.result_type(alpha, float)) * d / p
+    return EnsembleGCM(rho=rho, alpha=alpha, **fields, **kwargs)
 
 
-class RandomFeatureEnsemble(FixedPointTheory):
+class RandomFeatureEnsemble(Ensemble):
     """Ensembles of random-features learners with independent features on one data set (Loureiro et
-    al. 2022): two learners' fixed point at features drawn from a seed, as an :class:`Ensemble`."""
+    al. 2022), in the limit ``d -> infinity`` (module docstring)."""
 
     alpha: jax.Array = parameter(2.0, POSITIVE, "samples per input dimension n/d")
-    gamma: float = eqx.field(
-        default=1.0, static=True, converter=float,
-        metadata={"domain": POSITIVE, "doc": "features per input dimension p/d (fixes the shapes)"},
-    )
+    gamma: jax.Array = parameter(1.0, POSITIVE, "features per learner and input dimension p/d")
     lam: jax.Array = parameter(0.1, POSITIVE, "ridge penalty (lam/2)|w|^2, not divided by n")
     rho: jax.Array = parameter(1.0, POSITIVE, "teacher prior variance |w*|^2/d")
     noise: jax.Array = parameter(
         0.0, NONNEGATIVE, "label noise: variance (linear, probit) or flip probability (sign)"
     )
     M: jax.Array = parameter(10.0, Interval(1.0, infinite=True), "number of learners in the ensemble (inf allowed)")
-    activation: str = choice(
-        "erf", {name: RF_ACTIVATIONS[name] for name in ("erf", "tanh", "sign", "linear")}, "activation (odd)"
-    )
+    activation: str = choice("erf", RF_ACTIVATIONS, "activation sigma of the features")
     loss: str = choice("square", _LOSSES, "training loss")
     teacher: str = choice("linear", _CHANNELS, "teacher channel")
-    d: int = integer(300, Interval(1), "input dimension at which the features are drawn")
-    seed: int = integer(0, Interval(0), "seed of the feature matrices, PRNGKey(seed)")
-    cross_order: int = integer(24, Interval(4), "quadrature nodes per axis of the cross overlap (logistic)")
+    nodes: int = integer(64, Interval(4), "nodes of the Marchenko-Pastur spectrum's rule")
+    order: int = integer(96, Interval(8), "Gauss-Hermite nodes per axis (one learner, teacher=linear)")
+    panel_order: int = integer(40, Interval(4), "Gauss-Legendre nodes per panel (one learner, labels +-1)")
+    cross_order: int = integer(24, Interval(4), "Gauss-Hermite nodes per axis and Legendre nodes per panel (cross overlap)")
 
     def __check_init__(self):
-        check_in("gamma", self.gamma, POSITIVE)
-        if is_concrete(self.alpha):
-            self.ensemble  # the model's own checks (spectra, the loss against the teacher)
+        scalars = (self.alpha, self.gamma)
+        if self.activation in RF_ACTIVATIONS and all(is_concrete(x) and np.ndim(x) == 0 for x in scalars):
+            if self.gamma > 0:
+                self.learners  # the checks of the learners' own parameters (the loss against the teacher)
 
     @property
-    def ensemble(self) -> Ensemble:
-        """The :class:`Ensemble` at the seeded features."""
-        return random_feature_ensemble(
-            self.activation, self.gamma, self.alpha, d=self.d, seed=self.seed, rho=self.rho, lam=self.lam,
-            noise=self.noise, M=self.M, loss=self.loss, teacher=self.teacher, cross_order=self.cross_order,
+    def learners(self) -> tuple[GCM, GCM]:
+        """Both learners: :func:`~hdtheory.models.gcm.random_features` at the same setting."""
+        learner = random_features(
+            self.activation, self.gamma, self.alpha, nodes=self.nodes, rho=self.rho, lam=self.lam,
+            noise=self.noise, loss=self.loss, teacher=self.teacher, order=self.order, panel_order=self.panel_order,
         )
+        return learner, learner
 
-    def init(self, kind: str = "uninformed") -> EnsembleState:
-        return self.ensemble.init(kind)
-
-    def unconstrain(self, state):
-        return self.ensemble.unconstrain(state)
-
-    def constrain(self, u):
-        return self.ensemble.constrain(u)
-
-    def update(self, state: EnsembleState) -> EnsembleState:
-        return self.ensemble.update(state)
-
-    def observables(self, state: EnsembleState) -> dict[str, jax.Array]:
-        return self.ensemble.observables(state)
+    def cross_sums(self, Vhat_a, Vhat_b):
+        """``(S, T) = (<theta2 / D_a> <theta2 / D_b> / rho, <theta2 / D_a> <theta2 / D_b> / (gamma rho^2))``
+        by the freeness of two independent rotation-invariant matrices (module docstring)."""
+        la, lb = self.learners
+        explained = [
+            learner.average(jnp.where(positive, learner.theta2 / D, 0.0))
+            for learner, (D, positive) in ((la, la._denominators(Vhat_a)), (lb, lb._denominators(Vhat_b)))
+        ]
+        product = explained[0] * explained[1] / self.rho
+        return product, product / (self.gamma * self.rho)

@@ -43,7 +43,7 @@ def simulate_ensemble(
     if theory.activation != "erf":
         raise ParameterError(f"the simulation needs activation=erf (closed-form moments), got {theory.activation!r}")
     rng = np.random.default_rng(0 if key is None else key)
-    n, p = max(round(float(theory.alpha) * d), 1), max(round(theory.gamma * d), 1)
+    n, p = max(round(float(theory.alpha) * d), 1), max(round(float(theory.gamma) * d), 1)
     samples = [_seed(theory, rng, d, n, p, learners) for _ in range(seeds)]
     return SimulationResult.from_samples(samples, d=d, n=n)
 
@@ -95,7 +95,7 @@ def _seed(theory, rng, d, n, p, K):
     qs, pairs = np.diag(C), ~np.eye(K, dtype=bool)
     q_ab, m = np.mean(C[pairs]), np.mean(ms)
     ensemble_q = np.sum(C) / K**2
-    channel = theory.ensemble.learners[0].channel
+    channel = theory.learners[0].channel
     errors = np.array([np.asarray(channel.test_errors(mk, qk, rho), float) for mk, qk in zip(ms, qs)])
     out = {
         "m": m,
