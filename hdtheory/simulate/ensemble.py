@@ -5,7 +5,7 @@ r"""Finite-``d`` simulations of ensembles of random-features learners
 matrices ``F_k`` (``p = round(gamma d)`` rows of i.i.d. ``N(0, 1)`` entries, drawn afresh for every
 seed), and three training sets of ``n = round(alpha d)`` samples: ``(X, y)``, ``(X, y')`` with the
 same inputs and fresh label noise, and ``(X', y'')`` with fresh inputs and noise. Every learner is
-fitted on each of them with its real features ``erf(F_k x / sqrt(d))``: ridge in closed form (NumPy),
+fitted on each of them (on the first alone but for the square loss with the linear teacher) with its real features ``erf(F_k x / sqrt(d))``: ridge in closed form (NumPy),
 logistic by scikit-learn's ``LogisticRegression`` (L-BFGS, ``C = 1 / lam``, no intercept, on
 ``v / sqrt(p)``).
 
@@ -65,7 +65,7 @@ def _fit(theory, V, y):
         return np.linalg.solve(V.T @ V / p + lam * np.eye(p), V.T @ y / np.sqrt(p))
     from sklearn.linear_model import LogisticRegression
 
-    model = LogisticRegression(C=1 / lam, fit_intercept=False, tol=1e-10, max_iter=10_000)
+    model = LogisticRegression(C=1 / lam, fit_intercept=False, tol=1e-8, max_iter=10_000)
     return model.fit(V / np.sqrt(p), y).coef_[0]
 
 
@@ -77,7 +77,10 @@ def _seed(theory, rng, d, n, p, K):
     F = rng.standard_normal((K, p, d))
     X, X2 = rng.standard_normal((2, n, d))
     z, z2 = X @ w_star / np.sqrt(d), X2 @ w_star / np.sqrt(d)
-    targets = [(X, _labels(theory, rng, z)), (X, _labels(theory, rng, z)), (X2, _labels(theory, rng, z2))]
+    targets = [(X, _labels(theory, rng, z))]
+    decomposed = theory.loss == "square" and theory.teacher == "linear"
+    if decomposed:  # the other two training sets
+        targets += [(X, _labels(theory, rng, z)), (X2, _labels(theory, rng, z2))]
     # W[s, k]: learner k fitted on training set s.
     W = np.array([[_fit(theory, erf(inputs @ F[k].T / np.sqrt(d)), y) for k in range(K)] for inputs, y in targets])
     rows = F.reshape(K * p, d) / np.sqrt(d)
@@ -108,7 +111,7 @@ def _seed(theory, rng, d, n, p, K):
         "ensemble_error": float(channel.test_errors(m, ensemble_q, rho)[0]),
         "ensemble_error_inf": float(channel.test_errors(m, q_ab, rho)[0]),
     }
-    if theory.loss == "square" and theory.teacher == "linear":
+    if decomposed:
 
         def shared(s, u, same):  # the mean over pairs of learners with the same or with other features
             values = np.array([[overlap(s, k, u, l) for l in range(K)] for k in range(K)])
