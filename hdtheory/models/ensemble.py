@@ -67,8 +67,8 @@ the fields of :func:`~hdtheory.models.gcm.random_features` (``theta2 = gamma kap
     T = \frac{S}{\gamma \rho},
 
 so that ``mhat_a mhat_b S = m_a m_b / rho``: averaged over its features and its data, a learner
-predicts ``(m / rho) z``. (This reduction by freeness is ours; Loureiro et al. and d'Ascoli et al.
-reach the same limit through other routes.) The mean ``kappa_0`` of the features is left out as in
+predicts ``(m / rho) z``. (This reduction by freeness is ours, checked against the matrix form at
+features drawn at a finite ``d``; the papers evaluate these traces in their own ways.) The mean ``kappa_0`` of the features is left out as in
 :func:`~hdtheory.models.gcm.random_features`: its rank-one mode contributes ``O(1 / p)``.
 
 **Ensembles.** The average of ``M`` learners with independent features, ``f_M = (1 / M) sum_a f_a``,

@@ -4,10 +4,11 @@ r"""Finite-``d`` simulations of ensembles of random-features learners
 **Setting.** Per seed: a teacher ``w*`` drawn isotropically with ``|w*|^2 = rho d``, ``learners`` feature
 matrices ``F_k`` (``p = round(gamma d)`` rows of i.i.d. ``N(0, 1)`` entries, drawn afresh for every
 seed), and three training sets of ``n = round(alpha d)`` samples: ``(X, y)``, ``(X, y')`` with the
-same inputs and fresh label noise, and ``(X', y'')`` with fresh inputs and noise. Every learner is
-fitted on each of them (on the first alone but for the square loss with the linear teacher) with its real features ``erf(F_k x / sqrt(d))``: ridge in closed form (NumPy),
-logistic by scikit-learn's ``LogisticRegression`` (L-BFGS, ``C = 1 / lam``, no intercept, on
-``v / sqrt(p)``).
+same inputs and fresh label noise, and ``(X', y'')`` with fresh inputs and noise (the last two for
+the square loss with the linear teacher only). Every learner is fitted on each of them with its real
+features ``erf(F_k x / sqrt(d))``: ridge in closed form (NumPy), logistic by scikit-learn's
+``LogisticRegression`` (L-BFGS, ``C = 1 / lam``, no intercept, on ``v / sqrt(p)``). The draws come
+from NumPy's generator seeded by ``key`` (a JAX key, ``PRNGKey(0)`` by default).
 
 **Measurement.** The errors are the population ones of the fitted weights, without a test set: for
 ``erf`` features the second moments are known in closed form (Williams 1997), for rows ``a = F_i /
@@ -25,6 +26,7 @@ learners on those; ``C_F``: the same learner on ``(X, y)`` and ``(X', y'')``; ``
 learners on those).
 """
 
+import jax
 import numpy as np
 
 from .._theory import ParameterError
@@ -37,12 +39,13 @@ def simulate_ensemble(
     theory: RandomFeatureEnsemble, *, d: int = 200, seeds: int = 4, learners: int = 3, key=None
 ) -> SimulationResult:
     """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.models.ensemble.RandomFeatureEnsemble`;
-    see the module docstring. ``learners >= 2``; ``key``: an integer seed of NumPy's generator."""
+    see the module docstring. ``learners >= 2``."""
     check_size(d, seeds)
     check_size(learners - 1, 1)
     if theory.activation != "erf":
         raise ParameterError(f"the simulation needs activation=erf (closed-form moments), got {theory.activation!r}")
-    rng = np.random.default_rng(0 if key is None else key)
+    key = jax.random.PRNGKey(0) if key is None else key
+    rng = np.random.default_rng(np.asarray(jax.random.key_data(key)))
     n, p = max(round(float(theory.alpha) * d), 1), max(round(float(theory.gamma) * d), 1)
     samples = [_seed(theory, rng, d, n, p, learners) for _ in range(seeds)]
     return SimulationResult.from_samples(samples, d=d, n=n)
