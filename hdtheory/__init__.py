@@ -21,8 +21,8 @@ _ATTRIBUTES = {
     ".dynamics": ("Committee", "PowerLawRetrieval"),
     ".models": (
         "ERM", "BayesGLM", "Spiked", "GCM", "KRR", "RandomFeatures", "SubspaceClustering", "Mixture",
-        "Multiclass", "MulticlassBayes", "DeepRandomFeatures", "Resample", "MultiIndex", "Ensemble",
-        "EnsembleGCM", "RandomFeatureEnsemble",
+        "Multiclass", "MulticlassBayes", "DeepRandomFeatures", "Resample", "MultiIndex", "Gardner",
+        "Ensemble", "EnsembleGCM", "RandomFeatureEnsemble",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from ._tune import Identity, Log, Softplus, Transform, TuneResult, tune
     from .dynamics import Committee, PowerLawRetrieval
     from .models import ERM, GCM, KRR, BayesGLM, Mixture, Multiclass, MulticlassBayes, RandomFeatures, Spiked
-    from .models import DeepRandomFeatures, MultiIndex, Resample, SubspaceClustering
+    from .models import DeepRandomFeatures, Gardner, MultiIndex, Resample, SubspaceClustering
     from .models import Ensemble, EnsembleGCM, RandomFeatureEnsemble
 
 __version__ = "0.1.0"
@@ -109,6 +109,7 @@ __all__ = [
     "Multiclass",
     "MulticlassBayes",
     "Resample",
+    "Gardner",
     "Ensemble",
     "EnsembleGCM",
     "RandomFeatureEnsemble",

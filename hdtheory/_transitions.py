@@ -35,7 +35,10 @@ inference gets easier downward): the uninformed branch always starts at ``bracke
   ``theory.separability_threshold(axis, steps, tol)`` returns ``(value, found, residual)``. For
   :class:`~hdtheory.ERM` with the logistic or hinge loss it is the sample ratio below which the data
   are linearly separable, so that the minimiser at ``lam = 0`` does not exist (Candès and Sur 2020;
-  ``inf`` for a noiseless teacher, 2 for random labels); ``states`` is then empty.
+  ``inf`` for a noiseless teacher, 2 for random labels); for :class:`~hdtheory.Gardner` it is the
+  storage capacity, below which random labels are stored with margin ``kappa`` by weights of its
+  prior (Gardner's closed form for spherical weights, Krauth and Mézard's zero entropy for binary
+  ones); ``states`` is then empty.
 
 - ``kind="stability"``: where a steady state of an ODE theory (:func:`hdtheory.steady_state`) loses
   its stability, its ``growth_rate`` (the largest real part of the eigenvalues of the vector field's
@@ -77,6 +80,7 @@ from ._continuation import _follow, spectral_radius
 from ._fixed_point import Damped, Newton, solve
 from ._steady import Stationary, stationary
 from ._theory import ODETheory, ParameterError, is_concrete, parameters
+from .kernels.roots import bracketed_newton, scalar_root
 
 KINDS = ("algorithmic", "weak-recovery", "information-theoretic", "separability", "stability")
 
@@ -219,54 +223,6 @@ def _approach_fold(theory, axis, values, up, down, k, damped_steps, options):
     return jax.lax.stop_gradient((lo, hi)), state
 
 
-def _bracketed_newton(evaluate, lo, hi, f_lo, theta, f, slope, aux, steps, tol):
-    """Newton's method on a scalar function in ``[lo, hi]`` (``f_lo``: its value at ``lo``, whose sign
-    the function changes within), from ``theta`` where it is ``f`` with ``slope``; a step that leaves
-    the bracket is a bisection. ``evaluate(theta) -> (value, slope, aux)``, ``aux`` carried along;
-    a slope of ``None`` is the secant's through the previous point (the secant method).
-    Returns ``(theta, value, slope, aux)`` at the last point."""
-
-    def running(carry):
-        lo, hi, f_lo, theta, f, slope, aux, i = carry
-        return (jnp.abs(f) > tol) & (jnp.abs(hi - lo) > tol * (1 + jnp.abs(theta))) & (i < steps)
-
-    def body(carry):
-        lo, hi, f_lo, theta, f, slope, aux, i = carry
-        newton = theta - f / slope
-        inside = ((newton - lo) * (newton - hi) < 0) & jnp.isfinite(newton)
-        new = jnp.where(inside, newton, 0.5 * (lo + hi))
-        f_new, slope_new, aux = evaluate(new)
-        slope_new = (f_new - f) / (new - theta) if slope_new is None else slope_new
-        same = jnp.sign(f_new) == jnp.sign(f_lo)
-        lo, f_lo, hi = jnp.where(same, new, lo), jnp.where(same, f_new, f_lo), jnp.where(same, hi, new)
-        return lo, hi, f_lo, new, f_new, slope_new, aux, i + 1
-
-    carry = jax.lax.while_loop(running, body, (lo, hi, f_lo, theta, f, slope, aux, 0))
-    return carry[3:7]
-
-
-def _scalar_root(F, bracket, steps, tol, ends=False):
-    """Root of a scalar ``F`` in ``bracket`` (where it changes sign, or, with ``ends``, vanishes to
-    ``tol`` at an end): Newton's method safeguarded by bisection, then one Newton step with the gradient left on,
-    whose derivative with respect to anything ``F`` closes over is the implicit one,
-    ``-dF/dp / dF/dtheta``, since ``F = 0`` there."""
-
-    def value_and_slope(theta):
-        return (*jax.jvp(F, (theta,), (jnp.ones_like(theta),)), None)
-
-    lo, hi = jax.lax.stop_gradient(bracket)
-    f_lo, f_hi = F(lo), F(hi)
-    # A root at an end of the bracket (a grid value on the transition, within rounding) is taken as
-    # it is: the sign of F there is that of the rounding, and bisection could leave it.
-    at_end = ends & (jnp.minimum(jnp.abs(f_lo), jnp.abs(f_hi)) <= tol)
-    end = jnp.where(jnp.abs(f_lo) <= jnp.abs(f_hi), lo, hi)
-    theta = jnp.where(at_end, end, 0.5 * (lo + hi))
-    root, f, slope, _ = jax.lax.stop_gradient(
-        _bracketed_newton(value_and_slope, lo, hi, f_lo, theta, *value_and_slope(theta), steps, tol)
-    )
-    return root - F(root) / slope, jnp.abs(f)
-
-
 @eqx.filter_jit
 def _crossing(theory, axis, states, bracket, steps, tol, solve_options):
     """``f(x_b(theta)) = f(x_a(theta))`` in ``bracket``, each branch solved from its state."""
@@ -281,7 +237,7 @@ def _crossing(theory, axis, states, bracket, steps, tol, solve_options):
         th, a, b = branches(theta)
         return th.free_entropy(b) - th.free_entropy(a)
 
-    value, residual = _scalar_root(F, bracket, steps, tol)
+    value, residual = scalar_root(F, bracket, steps, tol)
     return value, branches(value)[1:], residual
 
 
@@ -305,7 +261,7 @@ def _instability(theory, axis, state, bracket, steps, tol, solve_options):
         T = lambda u: ravel_pytree(th.unconstrain(th.update(th.constrain(unravel(u)))))[0]
         return jnp.linalg.det(jnp.eye(flat.size, dtype=flat.dtype) - jax.jacfwd(T)(flat))
 
-    value, residual = _scalar_root(F, bracket, steps, tol, ends=True)
+    value, residual = scalar_root(F, bracket, steps, tol, ends=True)
     return value, (point(value)[1],), residual
 
 
@@ -343,7 +299,7 @@ def _stability(problem, axis, state, bracket, rates, steps, tol, solve_options):
         return fixed.at(axis, theta).growth_rate(sol.state), None, (sol.state, sol.converged)
 
     # The secant method from the end where the rate is known: no evaluation before the loop.
-    root, f, _, (x, converged) = _bracketed_newton(
+    root, f, _, (x, converged) = bracketed_newton(
         evaluate, lo, hi, f_lo, lo, f_lo, (f_hi - f_lo) / (hi - lo), (state, jnp.array(True)), steps, tol
     )
 
@@ -364,7 +320,7 @@ def _stability(problem, axis, state, bracket, rates, steps, tol, solve_options):
         return th.constrain(unravel(flat - jnp.linalg.solve(jacobian, G(flat))))
 
     # The growth rate at x, the derivatives of the steady state the mean of those at the sides;
-    # one Newton step in theta with the gradient on (as in _scalar_root): the implicit derivative.
+    # one Newton step in theta with the gradient on (as in scalar_root): the implicit derivative.
     near = jax.vmap(lambda d, s: newton_step(root + d, problem, s))(offsets, sides)
     tangent = jax.tree.map(lambda s: (s[0] + s[1]) / 2 - jax.lax.stop_gradient((s[0] + s[1]) / 2), near)
     rate = problem.at(axis, root).growth_rate(jax.tree.map(jnp.add, x, tangent))

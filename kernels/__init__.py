@@ -14,6 +14,8 @@
   the weight side of ERM (closed forms for the elastic nets).
 - :mod:`~hdtheory.kernels.priors`: priors ``Z_0(B, A)`` and their scalar Bayes denoisers.
 - :mod:`~hdtheory.kernels.rates`: decay exponents fitted from a curve.
+- :mod:`~hdtheory.kernels.roots`: roots of scalar functions in a bracket, differentiable by the implicit
+  function theorem.
 """
 
 from .activations import ACTIVATIONS, Activation
@@ -43,7 +45,15 @@ from .multivariate import (
     square_prox,
     zero_cut_rule,
 )
-from .quadrature import gaussian_expectation, hermite_rule, inverse_gamma_rule, legendre_panels, mode_rule, panel_rule
+from .quadrature import (
+    gaussian_expectation,
+    hermite_rule,
+    inverse_gamma_rule,
+    legendre_panels,
+    mode_rule,
+    panel_rule,
+    transition_rule,
+)
 from .separability import Separability, separability_threshold
 
 __all__ = [
@@ -97,6 +107,7 @@ __all__ = [
     "sign_tilted_moments",
     "zero_cut_rule",
     "panel_rule",
+    "transition_rule",
     "inverse_gamma_rule",
     "legendre_panels",
     "mode_rule",

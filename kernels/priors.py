@@ -20,7 +20,9 @@ the normaliser of the posterior of ``x`` observed through the scalar Gaussian ch
   :class:`Discrete` prior.
 
 ``overlap(r)`` and ``free_entropy(r)`` are the overlap ``E x* mean`` and ``E log Z_0`` of the
-scalar channel of SNR ``r``, the prior's side of every Bayes-optimal state evolution.
+scalar channel of SNR ``r``, the prior's side of every Bayes-optimal state evolution;
+``null_average(f, r)`` averages over the same channel without a signal (``B = sqrt(r) z``), the
+prior's side of a Gibbs measure that has no teacher (Gardner's volume).
 ``support(order)`` gives nodes and weights with ``sum_k w_k g(x_k) ~ E_{P0} g(x)`` (exact for the
 Rademacher prior, Gauss-Hermite for the Gaussian part of the others), used to average over the
 planted signal.
@@ -28,7 +30,7 @@ planted signal.
 **Quadrature.** The posterior mean of a discrete or sparse prior switches over a width that shrinks
 with the SNR (``tanh(r x* + sqrt(r) z)`` over ``1 / sqrt(r)`` in ``z``), where a Gauss-Hermite rule
 converges only algebraically (the Rademacher overlap is ``5e-6`` off at ``r = 10`` with 64 nodes).
-Those averages are Gauss-Legendre panels (:func:`~hdtheory.kernels.quadrature.panel_rule`,
+Those averages are Gauss-Legendre panels (:func:`~hdtheory.kernels.quadrature.transition_rule`,
 ``max(order // 4, 8)`` nodes a panel) with edges at the Gaussian's scales ``0, +-1.5, +-3.5, +-6`` and at the
 transition ``c`` and ``c +- {1, 4, 16} w`` (``w`` its width): for :class:`Rademacher` per sign of
 ``x*``, at ``B = 0``; for :class:`Discrete` per atom ``x*``, at each ``B`` where the posterior weights
@@ -44,23 +46,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .quadrature import hermite_rule, panel_rule, smoothed_expectation
-
-_GAUSSIAN_EDGES = (0.0, 1.5, -1.5, 3.5, -3.5, 6.0, -6.0)
-_TRANSITION_OFFSETS = (0.0, 1.0, -1.0, 4.0, -4.0, 16.0, -16.0)
-
-
-def _transition_rule(center, width, order: int, dtype):
-    """A panel rule for ``E f(xi)``, ``xi ~ N(0, 1)``, with ``f`` switching about each of ``center``
-    (shape ``(..., C)``) over ``width`` (same shape); the leading axes are kept. Not differentiated
-    (the expectation does not depend on the rule)."""
-    center = jnp.nan_to_num(jnp.asarray(center, dtype), posinf=1e3, neginf=-1e3)
-    width = jnp.minimum(jnp.nan_to_num(jnp.asarray(width, dtype), posinf=1e3), 1e3)
-    offsets = jnp.asarray(_TRANSITION_OFFSETS, dtype)
-    cuts = (center[..., None] + width[..., None] * offsets).reshape(center.shape[:-1] + (-1,))
-    fixed = jnp.broadcast_to(jnp.asarray(_GAUSSIAN_EDGES, dtype), center.shape[:-1] + (len(_GAUSSIAN_EDGES),))
-    edges = jax.lax.stop_gradient(jnp.concatenate([fixed, cuts], axis=-1))
-    return panel_rule(edges, max(order // 4, 8))
+from .quadrature import hermite_rule, smoothed_expectation, transition_rule
 
 
 class Prior(eqx.Module):
@@ -99,9 +85,10 @@ class Prior(eqx.Module):
         z, w = hermite_rule(order, x.dtype)
         return jnp.broadcast_to(z, x.shape + z.shape), jnp.broadcast_to(w, x.shape + w.shape)
 
-    def _average(self, f, r, order: int):
-        """``E f(r x* + sqrt(r) z, r)`` over ``x* ~ P0`` and ``z ~ N(0, 1)``, differentiable at ``r = 0``."""
-        x, wx = self.support(order, jnp.result_type(r, float))
+    def _average(self, f, r, order: int, support=None):
+        """``E f(prior, x*, r x* + sqrt(r) z, r)`` over ``x* ~ P0`` (or the nodes and weights
+        ``support``) and ``z ~ N(0, 1)``, differentiable at ``r = 0``."""
+        x, wx = self.support(order, jnp.result_type(r, float)) if support is None else support
         z, wz = self._rule(x, r, order)
 
         def g(b, args):  # the support's weights in args: differentiated (in a discrete prior's probabilities)
@@ -118,6 +105,18 @@ class Prior(eqx.Module):
     def free_entropy(self, r, order: int = 64):
         """``psi(r) = E log Z_0(r x* + sqrt(r) z, r)``."""
         return self._average(lambda prior, x, B, r: prior.log_partition(B, r), r, order)
+
+    def null_average(self, f, r, order: int = 64):
+        """``E f(prior, B, r)`` over ``B = sqrt(r) z``, ``z ~ N(0, 1)``: the scalar channel of SNR ``r``
+        that carries no signal (``x* = 0``), on the rule the prior uses about ``x* = 0``.
+
+        The replica-symmetric Gibbs measure of a problem without a planted signal (Gardner's volume
+        of the perceptron, :class:`~hdtheory.Gardner`) sees the prior through this channel: two of
+        its samples overlap by ``E mean(B, r)^2``, and its entropy holds ``E log Z_0(B, r)``.
+        Differentiable in ``r`` at ``r = 0`` (the heat equation)."""
+        dtype = jnp.result_type(r, float)
+        support = (jnp.zeros((1,), dtype), jnp.ones((1,), dtype))
+        return self._average(lambda prior, x, B, r: f(prior, B, r), r, order, support)
 
 
 class Gaussian(Prior):
@@ -167,7 +166,7 @@ class Rademacher(Prior):
         r = jnp.maximum(r, jnp.finfo(x.dtype).tiny)
         center = -jnp.sqrt(r) * x[:, None]
         width = jnp.broadcast_to(1 / jnp.sqrt(self.rho * r), center.shape)
-        return _transition_rule(center, width, order, x.dtype)
+        return transition_rule(center, width, max(order // 4, 8), x.dtype)
 
     def sample(self, key, shape, dtype=None):
         sign = jnp.where(jax.random.bernoulli(key, 0.5, shape), 1.0, -1.0)
@@ -208,9 +207,10 @@ class GaussBernoulli(Prior):
     def gaussian_mixture(self):
         return (1 - self.rho, self.rho), (0.0, 1.0)
 
-    def _by_component(self, f, r, order: int, zero: bool = True):
-        """``(1 - rho) E f(B_0, r) + rho E f(B_1, r)``, ``B_0 ~ N(0, r)`` (``x* = 0``; left out
-        without ``zero``) and ``B_1 ~ N(0, r (1 + r))`` (``x* ~ N(0, 1)``), each by panels about the
+    def _by_component(self, f, r, order: int, weights=None):
+        """``(1 - rho) E f(B_0, r) + rho E f(B_1, r)``, ``B_0 ~ N(0, r)`` (``x* = 0``) and
+        ``B_1 ~ N(0, r (1 + r))`` (``x* ~ N(0, 1)``), or with the ``weights`` given instead of
+        ``(1 - rho, rho)`` (a component of weight 0 is left out), each by panels about the
         ``|B|`` where the posterior odds of a non-zero entry are even,
         ``B_c^2 = (1 + r) (log(1 + r) + 2 log((1 - rho) / rho))``, over its width ``(1 + r) / B_c``."""
         dtype = jnp.result_type(r, float)
@@ -220,12 +220,14 @@ class GaussBernoulli(Prior):
         b_c = jnp.sqrt(jnp.maximum((1 + safe) * (jnp.log1p(safe) + 2 * log_odds), 0.0))
         b_c = jnp.where(self.rho < 1, b_c, 1e3)
         b_width = (1 + safe) / jnp.maximum(b_c, 1.0)
-        components = ((1 - self.rho, r), (self.rho, r * (1 + r)))
+        weights = (1 - self.rho, self.rho) if weights is None else weights
         total = jnp.zeros((), dtype)
-        for weight, var in components if zero else components[1:]:
+        for weight, var in zip(weights, (r, r * (1 + r))):
+            if isinstance(weight, (int, float)) and weight == 0:
+                continue
             scale = jnp.sqrt(jnp.maximum(var, jnp.finfo(dtype).tiny))
             center = jnp.stack([b_c, -b_c]) / scale
-            xi, w = _transition_rule(center, jnp.stack([b_width, b_width]) / scale, order, dtype)
+            xi, w = transition_rule(center, jnp.stack([b_width, b_width]) / scale, max(order // 4, 8), dtype)
             g = lambda b, args: f(args[0], b, args[1])
             total = total + weight * smoothed_expectation(g, var, (self, r), xi, w)
         return total
@@ -234,10 +236,13 @@ class GaussBernoulli(Prior):
         """``rho E[B mean(B, r)] / (1 + r)``, ``B ~ N(0, r (1 + r))``: the average over ``x* = 0``
         vanishes, and over ``x* ~ N(0, 1)`` ``E[x* | B] = B / (1 + r)``."""
         f = lambda prior, B, r: B / (1 + r) * prior.mean(B, r)
-        return self._by_component(f, r, order, zero=False)
+        return self._by_component(f, r, order, (0, self.rho))
 
     def free_entropy(self, r, order: int = 64):
         return self._by_component(lambda prior, B, r: prior.log_partition(B, r), r, order)
+
+    def null_average(self, f, r, order: int = 64):
+        return self._by_component(f, r, order, (1, 0))
 
     def sample(self, key, shape, dtype=None):
         k1, k2 = jax.random.split(key)
@@ -305,7 +310,7 @@ certain), in closed form. Two atoms ``+-s`` of weight 1/2 give the
         crossing = r * (v[i] + v[j]) / 2 + (log_p[j] - log_p[i]) / gap
         center = (crossing - r * x[:, None]) / jnp.sqrt(r)
         width = jnp.broadcast_to(1 / (jnp.sqrt(r) * jnp.abs(gap)), center.shape)
-        return _transition_rule(center, width, order, x.dtype)
+        return transition_rule(center, width, max(order // 4, 8), x.dtype)
 
     def sample(self, key, shape, dtype=None):
         atom = jax.random.categorical(key, _safe_log(self.probabilities), shape=shape)

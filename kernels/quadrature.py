@@ -111,6 +111,28 @@ def panel_rule(edges, order: int, bound: float = 10.0):
     return z, w * jnp.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
 
 
+_GAUSSIAN_EDGES = (0.0, 1.5, -1.5, 3.5, -3.5, 6.0, -6.0)
+_TRANSITION_OFFSETS = (0.0, 1.0, -1.0, 4.0, -4.0, 16.0, -16.0)
+
+
+def transition_rule(center, width, order: int, dtype=None):
+    """A panel rule for ``E f(xi)``, ``xi ~ N(0, 1)``, with ``f`` switching about each of ``center``
+    (shape ``(..., C)``) over ``width`` (same shape); the leading axes are kept.
+
+    The edges are the Gaussian's scales ``0, +-1.5, +-3.5, +-6`` and ``c + {0, +-1, +-4, +-16} w``
+    for each centre ``c`` and width ``w`` (an infinite centre or width is moved out of the way),
+    ``order`` Gauss-Legendre nodes a panel (:func:`panel_rule`). Not differentiated (an expectation
+    does not depend on its rule)."""
+    dtype = dtype or jnp.result_type(center, width, float)
+    center = jnp.nan_to_num(jnp.asarray(center, dtype), posinf=1e3, neginf=-1e3)
+    width = jnp.minimum(jnp.nan_to_num(jnp.asarray(width, dtype), posinf=1e3), 1e3)
+    offsets = jnp.asarray(_TRANSITION_OFFSETS, dtype)
+    cuts = (center[..., None] + width[..., None] * offsets).reshape(center.shape[:-1] + (-1,))
+    fixed = jnp.broadcast_to(jnp.asarray(_GAUSSIAN_EDGES, dtype), center.shape[:-1] + (len(_GAUSSIAN_EDGES),))
+    edges = jax.lax.stop_gradient(jnp.concatenate([fixed, cuts], axis=-1))
+    return panel_rule(edges, order)
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
 def smoothed_expectation(f, var, args, nodes, weights):
     r"""``E[f(sqrt(var) xi, args)]``, ``xi ~ N(0, 1)``, differentiable in ``var`` down to ``var = 0``.

@@ -65,8 +65,11 @@ class Separability(eqx.Module):
     """``|H'(t*)|``; 0 for a deterministic label."""
 
 
-def _g(a):
-    """``E(a - Z)_+^2`` for ``Z ~ N(0, 1)``, and its first two derivatives in ``a``."""
+def squared_hinge_moments(a):
+    """``E(a - Z)_+^2 = (a^2 + 1) Phi(a) + a phi(a)`` for ``Z ~ N(0, 1)``, and its first two
+    derivatives in ``a``, ``2 (a Phi(a) + phi(a))`` and ``2 Phi(a)``. At ``a = kappa`` the first is
+    Gardner's ``int_{-kappa}^inf Dt (t + kappa)^2``, the inverse of the spherical perceptron's
+    capacity (:class:`hdtheory.Gardner`)."""
     cdf, pdf = ndtr(a), _normal_pdf(a)
     return (a * a + 1) * cdf + a * pdf, 2 * (a * cdf + pdf), 2 * cdf
 
@@ -84,7 +87,7 @@ def _moments(channel, rho, t, order):
     v, w = _rule(channel, rho, t, order)
     y = jnp.asarray([-1.0, 1.0], v.dtype)[:, None]
     weight = w * channel.probability(y, jnp.sqrt(rho) * v)
-    g0, g1, g2 = _g(t * y * v)
+    g0, g1, g2 = squared_hinge_moments(t * y * v)
     return jnp.sum(weight * g0), jnp.sum(weight * y * v * g1), jnp.sum(weight * v * v * g2)
 
 

@@ -57,9 +57,10 @@ def test_gradient_of_perceptron_error_matches_finite_differences():
         )
         return hd.solve(theory).observables["gen_error"]
 
+    both = jax.jit(jax.value_and_grad(error))  # one program; the differences reuse it
     h = 1e-4
-    fd = (error(0.8 + h) - error(0.8 - h)) / (2 * h)
-    np.testing.assert_allclose(jax.grad(error)(0.8), fd, rtol=1e-5)
+    fd = (both(0.8 + h)[0] - both(0.8 - h)[0]) / (2 * h)
+    np.testing.assert_allclose(both(0.8)[1], fd, rtol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -125,13 +126,15 @@ def test_threshold_derivative_matches_finite_differences():
         )
         return hd.threshold(theory, "alpha", "information-theoretic", (0.31, 0.35), num=4).value
 
+    # One compiled program gives the threshold and its derivative; the differences reuse it.
+    located = jax.jit(jax.value_and_grad(locate))
     h = 2e-6
-    value = locate(1e-4)
+    value, derivative = located(1e-4)
     assert 0.31 < value < 0.35
-    fd = (locate(1e-4 + h) - locate(1e-4 - h)) / (2 * h)
+    fd = (located(1e-4 + h)[0] - located(1e-4 - h)[0]) / (2 * h)
     # The implicit derivative drops d f / d x, zero at a fixed point up to the quadrature's accuracy
     # (order 32, panels of 8 nodes: 0.6% here); leaving out a term would be off by O(1).
-    np.testing.assert_allclose(jax.grad(locate)(1e-4), fd, rtol=1e-2)
+    np.testing.assert_allclose(derivative, fd, rtol=1e-2)
 
 
 def test_bad_parameters_are_rejected():

@@ -134,7 +134,7 @@ def close(name: str, params: dict, obs: dict, expected: dict, rtol: float, atol:
 
 MODELS = [hd.ERM, hd.GCM, hd.RandomFeatures, hd.KRR, hd.BayesGLM, hd.Spiked,
           hd.SubspaceClustering, hd.MultiIndex, hd.Resample, hd.DeepRandomFeatures, hd.Committee, SingleIndex,
-          hd.PowerLawRetrieval, hd.RandomFeatureEnsemble]
+          hd.PowerLawRetrieval, hd.Gardner, hd.RandomFeatureEnsemble]
 
 
 def _outside(field):

@@ -82,10 +82,12 @@ def test_gradient_of_the_tuned_lam_with_respect_to_alpha_matches_finite_differen
     def lam_star(alpha):
         return hd.tune(_at(theory, alpha=alpha), "test_error", {"lam": "log"}, gtol=1e-12).params["lam"]
 
+    # One compiled program gives lam* and its derivative; the differences reuse it.
+    tuned = jax.jit(jax.value_and_grad(lam_star))
     eps = 1e-4
-    fd = (lam_star(3.0 + eps) - lam_star(3.0 - eps)) / (2 * eps)
+    fd = (tuned(3.0 + eps)[0] - tuned(3.0 - eps)[0]) / (2 * eps)
     assert abs(float(fd)) > 1e-3
-    np.testing.assert_allclose(jax.grad(lam_star)(3.0), fd, rtol=1e-5)
+    np.testing.assert_allclose(tuned(3.0)[1], fd, rtol=1e-5)
 
 
 def test_an_optimum_beyond_the_low_bound_is_reported_with_the_limit():
@@ -147,11 +149,13 @@ def test_the_tuned_objective_and_solution_differentiate_like_a_solve_at_the_opti
         result = _ridge_lam(_at(RIDGE, alpha=alpha))
         return result.objective, result.solution.observables["q"]
 
+    # Two compiled programs: forward mode (whose values give the differences) and reverse mode.
+    forward_mode = jax.jit(lambda a: jax.jvp(tuned, (a,), (1.0,)))
     h = 1e-4
-    (up, q_up), (down, q_down) = tuned(2.0 + h), tuned(2.0 - h)
+    (up, q_up), (down, q_down) = forward_mode(2.0 + h)[0], forward_mode(2.0 - h)[0]
     fd = np.array([(up - down) / (2 * h), (q_up - q_down) / (2 * h)])
     assert np.all(np.abs(fd) > 1e-2)
-    reverse = [jax.grad(lambda a: tuned(a)[i])(2.0) for i in range(2)]
-    _, forward = jax.jvp(tuned, (2.0,), (1.0,))
+    reverse = jax.jit(jax.jacrev(tuned))(2.0)
+    forward = forward_mode(2.0)[1]
     np.testing.assert_allclose(reverse, fd, rtol=1e-6)
     np.testing.assert_allclose(forward, fd, rtol=1e-6)

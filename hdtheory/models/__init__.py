@@ -5,6 +5,7 @@ from .clusters import SubspaceClustering
 from .deep_rf import DeepRandomFeatures
 from .ensemble import Ensemble, EnsembleGCM, RandomFeatureEnsemble
 from .erm import ERM, Overlaps
+from .gardner import Gardner
 from .gcm import GCM, RandomFeatures
 from .krr import KRR
 from .mixture import Mixture
@@ -17,9 +18,11 @@ MODELS = {"erm": ERM, "bayes-glm": BayesGLM, "spiked": Spiked}
 MODELS |= {"random-features": RandomFeatures, "krr": KRR, "subspace-clustering": SubspaceClustering}
 MODELS |= {"deep-random-features": DeepRandomFeatures}
 MODELS |= {"mixture": Mixture, "multiclass": Multiclass, "multiclass-bayes": MulticlassBayes}
-MODELS |= {"resample": Resample, "multi-index": MultiIndex, "ensemble": RandomFeatureEnsemble}
+MODELS |= {"resample": Resample, "multi-index": MultiIndex, "gardner": Gardner}
+MODELS |= {"ensemble": RandomFeatureEnsemble}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
 __all__ += ["GCM", "RandomFeatures", "DeepRandomFeatures", "KRR", "SubspaceClustering", "Mixture", "Multiclass"]
-__all__ += ["MulticlassBayes", "Resample", "MultiIndex", "Ensemble", "EnsembleGCM", "RandomFeatureEnsemble"]
+__all__ += ["MulticlassBayes", "Resample", "MultiIndex", "Gardner", "Ensemble", "EnsembleGCM"]
+__all__ += ["RandomFeatureEnsemble"]

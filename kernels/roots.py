@@ -1,0 +1,54 @@
+"""Roots of scalar functions: Newton's method safeguarded by bisection, and a root differentiable
+by the implicit function theorem (``-dF/dp / dF/dtheta``). Pure JAX: vmappable, jittable, no host
+synchronisation."""
+
+import jax
+import jax.numpy as jnp
+
+
+def bracketed_newton(evaluate, lo, hi, f_lo, theta, f, slope, aux, steps, tol):
+    """Newton's method on a scalar function in ``[lo, hi]`` (``f_lo``: its value at ``lo``, whose sign
+    the function changes within), from ``theta`` where it is ``f`` with ``slope``; a step that leaves
+    the bracket is a bisection. ``evaluate(theta) -> (value, slope, aux)``, ``aux`` carried along;
+    a slope of ``None`` is the secant's through the previous point (the secant method).
+    Returns ``(theta, value, slope, aux)`` at the last point."""
+
+    def running(carry):
+        lo, hi, f_lo, theta, f, slope, aux, i = carry
+        return (jnp.abs(f) > tol) & (jnp.abs(hi - lo) > tol * (1 + jnp.abs(theta))) & (i < steps)
+
+    def body(carry):
+        lo, hi, f_lo, theta, f, slope, aux, i = carry
+        newton = theta - f / slope
+        inside = ((newton - lo) * (newton - hi) < 0) & jnp.isfinite(newton)
+        new = jnp.where(inside, newton, 0.5 * (lo + hi))
+        f_new, slope_new, aux = evaluate(new)
+        slope_new = (f_new - f) / (new - theta) if slope_new is None else slope_new
+        same = jnp.sign(f_new) == jnp.sign(f_lo)
+        lo, f_lo, hi = jnp.where(same, new, lo), jnp.where(same, f_new, f_lo), jnp.where(same, hi, new)
+        return lo, hi, f_lo, new, f_new, slope_new, aux, i + 1
+
+    carry = jax.lax.while_loop(running, body, (lo, hi, f_lo, theta, f, slope, aux, 0))
+    return carry[3:7]
+
+
+def scalar_root(F, bracket, steps, tol, ends=False):
+    """Root of a scalar ``F`` in ``bracket`` (where it changes sign, or, with ``ends``, vanishes to
+    ``tol`` at an end): Newton's method safeguarded by bisection, then one Newton step with the gradient left on,
+    whose derivative with respect to anything ``F`` closes over is the implicit one,
+    ``-dF/dp / dF/dtheta``, since ``F = 0`` there."""
+
+    def value_and_slope(theta):
+        return (*jax.jvp(F, (theta,), (jnp.ones_like(theta),)), None)
+
+    lo, hi = jax.lax.stop_gradient(bracket)
+    f_lo, f_hi = F(lo), F(hi)
+    # A root at an end of the bracket (a grid value on the transition, within rounding) is taken as
+    # it is: the sign of F there is that of the rounding, and bisection could leave it.
+    at_end = ends & (jnp.minimum(jnp.abs(f_lo), jnp.abs(f_hi)) <= tol)
+    end = jnp.where(jnp.abs(f_lo) <= jnp.abs(f_hi), lo, hi)
+    theta = jnp.where(at_end, end, 0.5 * (lo + hi))
+    root, f, slope, _ = jax.lax.stop_gradient(
+        bracketed_newton(value_and_slope, lo, hi, f_lo, theta, *value_and_slope(theta), steps, tol)
+    )
+    return root - F(root) / slope, jnp.abs(f)
