@@ -23,6 +23,7 @@ _ATTRIBUTES = {
         "ERM", "BayesGLM", "Spiked", "GCM", "KRR", "RandomFeatures", "SubspaceClustering", "Mixture",
         "Multiclass", "MulticlassBayes", "DeepRandomFeatures", "Resample", "MultiIndex", "Gardner",
         "Adversarial",
+        "Ensemble", "EnsembleGCM", "RandomFeatureEnsemble",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
     from .dynamics import Committee, PowerLawRetrieval
     from .models import ERM, GCM, KRR, BayesGLM, Mixture, Multiclass, MulticlassBayes, RandomFeatures, Spiked
     from .models import Adversarial, DeepRandomFeatures, Gardner, MultiIndex, Resample, SubspaceClustering
+    from .models import Ensemble, EnsembleGCM, RandomFeatureEnsemble
 
 __version__ = "0.1.0"
 
@@ -110,4 +112,7 @@ __all__ = [
     "MulticlassBayes",
     "Resample",
     "Gardner",
+    "Ensemble",
+    "EnsembleGCM",
+    "RandomFeatureEnsemble",
 ]

@@ -134,7 +134,8 @@ def close(name: str, params: dict, obs: dict, expected: dict, rtol: float, atol:
 
 MODELS = [hd.ERM, hd.GCM, hd.RandomFeatures, hd.KRR, hd.BayesGLM, hd.Spiked,
           hd.SubspaceClustering, hd.MultiIndex, hd.Resample, hd.DeepRandomFeatures, hd.Committee, SingleIndex,
-          hd.PowerLawRetrieval, hd.Gardner, hd.Adversarial]
+          hd.PowerLawRetrieval, hd.Gardner, hd.Adversarial,
+          hd.RandomFeatureEnsemble]
 
 
 def _outside(field):
@@ -184,9 +185,9 @@ INFINITE = [
     for cls in MODELS
     for name, field in parameters(cls).items()
     if "domain" in field.metadata and not field.metadata.get("integer")
-    # KRR(features=inf) is the kernel limit and Resample(M=inf) the infinite ensemble, meanings of
-    # their own.
-    and (cls, name) not in ((hd.KRR, "features"), (hd.Resample, "M"))
+    # KRR(features=inf) is the kernel limit and Resample(M=inf), RandomFeatureEnsemble(M=inf) the
+    # infinite ensemble, meanings of their own.
+    and (cls, name) not in ((hd.KRR, "features"), (hd.Resample, "M"), (hd.RandomFeatureEnsemble, "M"))
 ]
 
 

@@ -4,6 +4,7 @@ from .adversarial import Adversarial
 from .bayes import BayesGLM
 from .clusters import SubspaceClustering
 from .deep_rf import DeepRandomFeatures
+from .ensemble import Ensemble, EnsembleGCM, RandomFeatureEnsemble
 from .erm import ERM, Overlaps
 from .gardner import Gardner
 from .gcm import GCM, RandomFeatures
@@ -20,8 +21,10 @@ MODELS |= {"deep-random-features": DeepRandomFeatures}
 MODELS |= {"mixture": Mixture, "multiclass": Multiclass, "multiclass-bayes": MulticlassBayes}
 MODELS |= {"resample": Resample, "multi-index": MultiIndex, "gardner": Gardner}
 MODELS |= {"adversarial": Adversarial}
+MODELS |= {"ensemble": RandomFeatureEnsemble}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
 __all__ += ["GCM", "RandomFeatures", "DeepRandomFeatures", "KRR", "SubspaceClustering", "Mixture", "Multiclass"]
 __all__ += ["MulticlassBayes", "Resample", "MultiIndex", "Gardner", "Adversarial"]
+__all__ += ["Ensemble", "EnsembleGCM", "RandomFeatureEnsemble"]

@@ -124,3 +124,4 @@ from . import resample  # noqa: E402, F401  (registers the bootstrap and subsamp
 from . import multi_index  # noqa: E402, F401  (registers GAMP for the multi-index model)
 from . import power_law  # noqa: E402, F401  (registers online SGD for phase retrieval on power-law data)
 from . import adversarial  # noqa: E402, F401  (registers adversarial training against l2 attacks)
+from . import ensemble  # noqa: E402, F401  (registers ensembles of random-features learners)
