@@ -64,8 +64,8 @@ panels cut where ``omega = M^{1/2} xi`` crosses them, axis by axis
 ``g_out g_out^T`` changes over ``sqrt(V_ii)`` across those lines (``sign(z1 z2)``: it lives on strips
 of that width; ``z1 z2``: the posterior changes shape where a field's sign is uncertain), and the
 Hermite rule converges only algebraically there (below). The panels are the default for
-``sign-product``, whose map is cheap (29 ms against 2 ms for the Hermite rule on a shared 2-core
-CPU), and an option (``panel_order = 3``) for the continuous links, where they cost about 20 times the
+``sign-product``, whose map is cheap (30 to 46 ms against 2 ms for the Hermite rule on a shared
+2-core CPU), and an option (``panel_order = 3``) for the continuous links, where they cost about 20 times the
 Hermite rule (the ratio of their nodes, 1296 to 64; 8 to 39 times measured on that CPU, seconds per
 map). A ``custom`` link, ``sum`` (smooth) and ``k != 2`` keep the Hermite rule. Given
 ``omega``, the label is one-dimensional: ``E_y [.] = int dy Z_out(y, omega, V) [.]`` on
