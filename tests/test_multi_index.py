@@ -208,6 +208,7 @@ def test_bad_input():
         ({"link": "custom"}, "link_fn"),
         ({"link_fn": lambda z: z[..., 0]}, "link_fn"),
         ({"link": "staircase", "alpha": 0.0}, "alpha"),
+        ({"panel_order": -1}, "panel_order"),
     ):
         with pytest.raises(ParameterError, match=name):
             hd.MultiIndex(**kwargs)
