@@ -145,6 +145,58 @@ def test_two_quadrature_orders():
     np.testing.assert_allclose(low, high, rtol=5e-4, atol=5e-5)
 
 
+def _polar_rule(centre, angles, order=6, panels=16):
+    """An independent rule for ``E f(xi)``, ``xi ~ N(0, I_2)``: polar coordinates about ``centre``,
+    Gauss-Legendre in the angle on panels cut at ``angles`` and at ``panels`` equal steps, and in the
+    radius on panels with geometric edges from 1e-3 to 12 (NumPy)."""
+    x, w = np.polynomial.legendre.leggauss(order)
+
+    def panels_of(edges):
+        lo, hi = edges[:-1, None], edges[1:, None]
+        return (0.5 * (lo + hi) + 0.5 * (hi - lo) * x).ravel(), (0.5 * (hi - lo) * w).ravel()
+
+    theta_edges = np.sort(np.mod(np.concatenate([angles, np.linspace(0, 2 * np.pi, panels + 1)[:-1]]), 2 * np.pi))
+    theta, w_theta = panels_of(np.concatenate([theta_edges, theta_edges[:1] + 2 * np.pi]))
+    r, w_r = panels_of(np.concatenate([[0.0], np.geomspace(1e-3, 12.0, panels // 2)]))
+    xi = centre + r[:, None, None] * np.stack([np.cos(theta), np.sin(theta)], -1)[None]
+    weights = (w_r * r)[:, None] * w_theta[None] * np.exp(-0.5 * np.sum(xi**2, -1)) / (2 * np.pi)
+    return xi.reshape(-1, 2), weights.ravel()
+
+
+def test_panels_near_perfect_recovery():
+    """``sign(z1 z2)`` near perfect recovery (``M = diag(0.9, 0.8)``, ``diag(0.99, 0.97)`` and a
+    correlated overlap): ``g_out g_out^T`` lives on strips of width ``sqrt(V_ii)`` about the lines
+    ``omega_i = 0``, where the Hermite rule of 8 nodes per axis is 60 to 100% off. ``Mhat`` of the
+    default panel rule against the same integrand averaged on an independent polar rule about the
+    lines' crossing (5760 nodes; within 3e-5 of 12096), within 1e-3; and its derivative along a
+    direction of ``M`` (the panels move with ``M``) against central differences (step 1e-5), at 6
+    nodes per panel (at the default 3 the two differ by 3e-3, each within that of the converged
+    derivative)."""
+    theory = hd.MultiIndex(link="sign-product", k=2, alpha=2.0, noise=0.05)
+    Ms = jnp.asarray([np.diag([0.9, 0.8]), np.diag([0.99, 0.97]), [[0.9, 0.05], [0.05, 0.8]]])
+    ours = jax.jit(jax.vmap(theory.conjugate))(Ms)
+
+    @jax.jit
+    def integrand(omega, V):
+        weights, means, _ = theory._labels(omega, V)
+        g = jnp.linalg.solve(V, (means - omega).T).T
+        return jnp.einsum("n,ni,nj->ij", weights, g, g)
+
+    for M, Mhat in zip(np.asarray(Ms), np.asarray(ours)):
+        L = np.linalg.cholesky(M)
+        # The lines omega_i = 0 are rays of xi at the angles of (L^T e_i) + pi / 2 and their opposites.
+        angles = [np.arctan2(row[1], row[0]) + np.pi / 2 + half for row in L for half in (0.0, np.pi)]
+        xi, w = _polar_rule(np.zeros(2), np.asarray(angles))
+        values = jax.vmap(integrand, (0, None))(jnp.asarray(xi @ L.T), jnp.asarray(np.eye(2) - M))
+        reference = theory.alpha * np.einsum("n,nij->ij", w, np.asarray(values))
+        np.testing.assert_allclose(Mhat, reference, rtol=0, atol=1e-3 * np.max(np.abs(reference)))
+    finer = hd.MultiIndex(link="sign-product", k=2, alpha=2.0, noise=0.05, panel_order=6)
+    h, M, dM = 1e-5, Ms[2], jnp.asarray([[0.01, -0.02], [-0.02, 0.03]])
+    _, tangent = jax.jit(lambda M: jax.jvp(finer.conjugate, (M,), (dM,)))(M)
+    values = jax.jit(jax.vmap(finer.conjugate))(jnp.stack([M + h * dM, M - h * dM]))
+    np.testing.assert_allclose(tangent, (values[0] - values[1]) / (2 * h), rtol=1e-4)
+
+
 def test_bad_input():
     for kwargs, name in (
         ({"k": 0}, "k"),
@@ -156,6 +208,7 @@ def test_bad_input():
         ({"link": "custom"}, "link_fn"),
         ({"link_fn": lambda z: z[..., 0]}, "link_fn"),
         ({"link": "staircase", "alpha": 0.0}, "alpha"),
+        ({"panel_order": -1}, "panel_order"),
     ):
         with pytest.raises(ParameterError, match=name):
             hd.MultiIndex(**kwargs)
