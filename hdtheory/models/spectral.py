@@ -81,7 +81,7 @@ the two labels of the classification channels.
 **State and solver.** The state is ``u = (log(bar lambda - tau), log(lambda* - tau))``. ``update``
 solves the two scalar equations afresh by Newton's method safeguarded by bisection
 (:func:`hdtheory.kernels.roots.scalar_root`, in ``log(lambda - tau)`` on ``tau + [1e-12, 1e8] s``,
-``s`` the scale of ``Z``), so that the map does not depend on the state and :func:`hdtheory.solve`
+``s`` the scale of ``Z``; ``64 eps`` rather than ``1e-12`` in float32), so that the map does not depend on the state and :func:`hdtheory.solve`
 reaches its fixed point in one step; derivatives follow from the implicit function theorem on each
 equation. Without a spike ``lambda* = bar lambda``.
 
@@ -185,8 +185,12 @@ class Spectral(FixedPointTheory):
             "lam": lam,
             "r2": lambda u: E(r(u) ** 2),
             "rg": lambda u: E(r(u) * (g - 1)),
+            # At lambda = tau itself, where no node sits at tau (no atom of Z there).
+            "rg_tau": E(jnp.where(tau > Z, Z / jnp.where(tau > Z, tau - Z, 1.0), 0.0) * (g - 1)),
         }
-        bracket = jnp.log(scale * _LOW), jnp.log(scale * _HIGH)
+        # The low end a few dozen roundings above tau, so that lambda - Z stays positive.
+        low = max(_LOW, 64 * float(jnp.finfo(Z.dtype).eps))
+        bracket = jnp.log(scale * low), jnp.log(scale * _HIGH)
         informative = (E((g - 1) ** 2) > 1e-20) & (E(Z * (g - 1)) > 0)
         return eq, bracket, informative
 
@@ -215,7 +219,7 @@ class Spectral(FixedPointTheory):
         eq, (lo, hi), informative = self._equations()
         at_tau = eq["k"](lo) >= 0
         u_c = self._root(eq["k"], lo, hi)
-        value = jnp.where(at_tau, 1 / eq["rg"](lo), 1 / eq["r2"](u_c))
+        value = jnp.where(at_tau, 1 / eq["rg_tau"], 1 / eq["r2"](u_c))
         return jnp.where(informative, value, jnp.inf)
 
     def observables(self, state) -> dict[str, jax.Array]:
