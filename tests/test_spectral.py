@@ -115,6 +115,27 @@ def test_trimmed_threshold_and_optimality(phase_retrieval):
     assert np.all(overlaps[:, 2] < obs["overlap"][5])
 
 
+def test_custom_preprocessing(phase_retrieval):
+    """A preprocessing given as a function: ``1 - 1/g`` is the optimal one. ``(g - 1) / (g + c)``,
+    ``c > 0`` (supremum ``tau = 1``, not attained): ``Z / (1 - Z) = (g - 1) / (1 + c)``, so at
+    ``lambda = tau`` the spike equation gives ``alpha = (1 + c) / E[(g - 1)^2] = (1 + c) / 2`` for
+    phase retrieval, above the optimal ``1/2`` (Mondelli and Montanari 2018: none is below), and, by
+    Luo, Alghamdi and Lu's optimality, a smaller overlap."""
+    obs, _ = phase_retrieval
+
+    def program(fn):
+        theory = lambda a: hd.Spectral(alpha=a, channel="abs", preprocessing="custom", preprocessing_fn=fn)
+        return jax.jit(lambda a: (hd.solve(theory(a)).observables["overlap"], theory(a).threshold()))
+
+    same, threshold = program(lambda y, g: 1 - 1 / g)(2.0)
+    np.testing.assert_allclose(float(same), obs["overlap"][5], rtol=1e-10)
+    shifted, threshold = program(lambda y, g: (g - 1) / (g + 0.5))(2.0)
+    assert 0 < float(shifted) < obs["overlap"][5] - 1e-3
+    np.testing.assert_allclose(float(threshold), 0.75, rtol=1e-6)
+    with pytest.raises(hd.ParameterError, match="preprocessing_fn"):
+        hd.Spectral(preprocessing="custom")
+
+
 @pytest.mark.parametrize(
     "channel, noise, alpha, preprocessing",
     [("abs", 0.0, 3.0, "optimal"), ("relu", 0.1, 4.0, "optimal"), ("abs", 0.0, 3.0, "trimmed")],

@@ -73,10 +73,14 @@ the one that works).
   Without a cap (the plain PCA of the squared labels) ``T`` is unbounded for every regression
   channel, outside the theorem's assumptions: the top eigenvector of ``D`` localises on the largest
   label and the overlap vanishes at any fixed ``alpha`` as ``d -> inf``.
+- ``custom``: ``T(y) = preprocessing_fn(y, g(y))``, a Python function of the labels and of ``g``
+  (for example ``(g - 1) / (g + c)``, the form of Mondelli and Montanari's preprocessing), with ``sup``, its supremum
+  over the labels, for the regression channels (the theorem needs ``T`` bounded above and
+  ``sup > 0``; a wrong ``sup`` gives wrong numbers).
 
-``tau`` is the supremum of ``T`` over the labels' support: ``1`` (``optimal``) and ``cap``
-(``trimmed``) for the regression channels, whose labels are unbounded, and the largest value over
-the two labels of the classification channels.
+``tau`` is the supremum of ``T`` over the labels' support: ``1`` (``optimal``), ``cap``
+(``trimmed``) and ``sup`` (``custom``) for the regression channels, whose labels are unbounded, and
+the largest value over the two labels of the classification channels.
 
 **State and solver.** The state is ``u = (log(bar lambda - tau), log(lambda* - tau))``. ``update``
 solves the two scalar equations afresh by Newton's method safeguarded by bisection
@@ -88,6 +92,8 @@ equation. Without a spike ``lambda* = bar lambda``.
 **Observables.** ``overlap`` (squared cosine), ``eigenvalue`` (the top eigenvalue of ``D``),
 ``bulk_edge``, ``alpha_spec``, ``lambda_bar``, ``lambda_star``.
 """
+
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
@@ -101,6 +107,7 @@ from .bayes import NOISE_RANGES
 PREPROCESSINGS = {
     "optimal": "T(y) = 1 - 1 / E[G^2 | y] (Luo, Alghamdi and Lu 2019)",
     "trimmed": "T(y) = min(y^2, cap)",
+    "custom": "T(y) = preprocessing_fn(y, E[G^2 | y]), bounded above by sup",
 }
 
 # The bracket of log(lambda - tau), relative to the scale of Z.
@@ -117,14 +124,20 @@ class Spectral(FixedPointTheory):
         0.0, NONNEGATIVE, "label noise: variance (linear, probit, relu, abs) or flip probability (sign)"
     )
     cap: jax.Array = parameter(4.0, POSITIVE, "the trimmed preprocessing's cap: T(y) = min(y^2, cap)")
+    sup: jax.Array = parameter(
+        1.0, POSITIVE, "preprocessing=custom: the supremum of T over the labels (regression channels)"
+    )
     channel: str = choice("abs", kernels.GLM_CHANNELS, "output channel P(y|z)")
     preprocessing: str = choice("optimal", PREPROCESSINGS, "the preprocessing T of the labels")
+    preprocessing_fn: Callable | None = eqx.field(default=None, static=True)
     label_order: int = eqx.field(default=12, static=True)
     steps: int = eqx.field(default=80, static=True)
 
     def __check_init__(self):
         if self.channel in NOISE_RANGES:
             check_in("noise", self.noise, NOISE_RANGES[self.channel], f" for channel={self.channel}")
+        if (self.preprocessing == "custom") != (self.preprocessing_fn is not None):
+            raise ParameterError("parameter 'preprocessing_fn' must be given exactly when preprocessing='custom'")
         if not isinstance(self.label_order, int) or self.label_order < 4:
             raise ParameterError(f"parameter 'label_order' must be an integer >= 4, got {self.label_order!r}")
 
@@ -150,6 +163,8 @@ class Spectral(FixedPointTheory):
         """The preprocessing ``T(y)``."""
         if self.preprocessing == "optimal":
             return 1 - 1 / self.second_moment(y)
+        if self.preprocessing == "custom":
+            return self.preprocessing_fn(y, self.second_moment(y))
         y = jnp.asarray(y, self._dtype())
         return jnp.minimum(y**2, self.cap)
 
@@ -165,7 +180,8 @@ class Spectral(FixedPointTheory):
         if self.channel_fn.classification:
             tau = jnp.max(Z)
         else:
-            tau = jnp.asarray(1.0 if self.preprocessing == "optimal" else self.cap, dtype)
+            sups = {"optimal": 1.0, "trimmed": self.cap, "custom": self.sup}
+            tau = jnp.asarray(sups[self.preprocessing], dtype)
         return w, Z, g, tau
 
     def _equations(self):
