@@ -23,7 +23,7 @@ _ATTRIBUTES = {
         "ERM", "BayesGLM", "Spiked", "GCM", "KRR", "RandomFeatures", "SubspaceClustering", "Mixture",
         "Multiclass", "MulticlassBayes", "DeepRandomFeatures", "Resample", "MultiIndex", "Gardner",
         "Adversarial",
-        "Ensemble", "EnsembleGCM", "RandomFeatureEnsemble",
+        "Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -56,7 +56,7 @@ if TYPE_CHECKING:
     from .dynamics import Committee, PowerLawRetrieval
     from .models import ERM, GCM, KRR, BayesGLM, Mixture, Multiclass, MulticlassBayes, RandomFeatures, Spiked
     from .models import Adversarial, DeepRandomFeatures, Gardner, MultiIndex, Resample, SubspaceClustering
-    from .models import Ensemble, EnsembleGCM, RandomFeatureEnsemble
+    from .models import Ensemble, EnsembleGCM, RandomFeatureEnsemble, Spectral
 
 __version__ = "0.1.0"
 

@@ -135,7 +135,7 @@ def close(name: str, params: dict, obs: dict, expected: dict, rtol: float, atol:
 MODELS = [hd.ERM, hd.GCM, hd.RandomFeatures, hd.KRR, hd.BayesGLM, hd.Spiked,
           hd.SubspaceClustering, hd.MultiIndex, hd.Resample, hd.DeepRandomFeatures, hd.Committee, SingleIndex,
           hd.PowerLawRetrieval, hd.Gardner, hd.Adversarial,
-          hd.RandomFeatureEnsemble]
+          hd.RandomFeatureEnsemble, hd.Spectral]
 
 
 def _outside(field):

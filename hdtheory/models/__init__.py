@@ -13,6 +13,7 @@ from .mixture import Mixture
 from .multi_index import MultiIndex
 from .multiclass import Multiclass, MulticlassBayes
 from .resample import Resample
+from .spectral import Spectral
 from .spiked import Spiked
 
 MODELS = {"erm": ERM, "bayes-glm": BayesGLM, "spiked": Spiked}
@@ -22,9 +23,10 @@ MODELS |= {"mixture": Mixture, "multiclass": Multiclass, "multiclass-bayes": Mul
 MODELS |= {"resample": Resample, "multi-index": MultiIndex, "gardner": Gardner}
 MODELS |= {"adversarial": Adversarial}
 MODELS |= {"ensemble": RandomFeatureEnsemble}
+MODELS |= {"spectral": Spectral}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
 __all__ += ["GCM", "RandomFeatures", "DeepRandomFeatures", "KRR", "SubspaceClustering", "Mixture", "Multiclass"]
 __all__ += ["MulticlassBayes", "Resample", "MultiIndex", "Gardner", "Adversarial"]
-__all__ += ["Ensemble", "EnsembleGCM", "RandomFeatureEnsemble"]
+__all__ += ["Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral"]

@@ -78,7 +78,7 @@ from ..kernels.quadrature import smoothed_expectation
 from . import _prior
 from ._overlap import Overlaps
 
-_NOISE_RANGES = {
+NOISE_RANGES = {
     "linear": NONNEGATIVE,
     "sign": Interval(0.0, 0.5, high_open=True),
     "probit": NONNEGATIVE,
@@ -115,8 +115,8 @@ class BayesGLM(Overlaps):
     label_order: int = eqx.field(default=10, static=True)
 
     def __check_init__(self):
-        if self.channel in _NOISE_RANGES:
-            check_in("noise", self.noise, _NOISE_RANGES[self.channel], f" for channel={self.channel}")
+        if self.channel in NOISE_RANGES:
+            check_in("noise", self.noise, NOISE_RANGES[self.channel], f" for channel={self.channel}")
         _prior.check(self.prior, self.rho, self.values, self.probabilities)
         for name, low in (("order", 8), ("panel_order", 4), ("label_order", 4)):
             _check_order(name, getattr(self, name), low)

@@ -112,6 +112,7 @@ def simulate(
 
 from . import erm  # noqa: E402, F401  (registers the ERM simulation)
 from . import bayes  # noqa: E402, F401  (registers GAMP for the Bayes-optimal GLM)
+from . import spectral  # noqa: E402, F401  (registers the spectral method)
 from . import committee  # noqa: E402, F401  (registers the committee-machine simulation)
 from . import single_index  # noqa: E402, F401  (registers the single-index simulation)
 from . import spiked  # noqa: E402, F401  (registers AMP for the spiked Wigner and Wishart models)
