@@ -88,6 +88,17 @@ leaves equal to ``weight_error``; the 0-1 errors of the sign teacher do not see 
 calibration observables are those of Gaussian data only (absent here). ``scale=none`` is the
 Gaussian model, computed as before.
 
+**Robust regression.** ``teacher=outliers`` (:class:`hdtheory.kernels.Outliers`; Vilucchio, Troiani,
+Erba & Krzakala 2023): with probability ``1 - epsilon`` an inlier ``y = z + sqrt(noise) xi``, with
+probability ``epsilon`` an outlier ``y = beta z + sqrt(noise_out) xi`` (the paper's ``Delta_in`` and
+``Delta_out`` are ``noise`` and ``noise_out``). A loss of the residual sees a Gaussian mixture of
+residuals and its conjugates are sums over the components (:meth:`ERM._closed_form`). The losses
+``absolute``, ``tukey`` and ``cauchy`` (scale ``c``; :class:`hdtheory.kernels.RobustLoss`, whose prox
+is the global minimiser of a possibly non-convex prox objective, integrated on panels cut at its
+jumps) take a regression teacher. ``at_stability`` is the replicon eigenvalue (:meth:`ERM.replicon`):
+replica symmetry is stable below one, always for a convex loss, never where a non-convex loss's
+prox jumps (``inf``).
+
 **Observables.** ``m, q, V, mhat, qhat, Vhat``; ``test_error`` and ``test_error_total`` (the 0-1 error
 of ``sign(w.x)`` against the noiseless and the noisy label for the sign and probit teachers, the mean
 squared error without and with the label noise for the linear teacher, no 1/2); ``train_loss``, the
@@ -95,7 +106,8 @@ average training loss ``E l(y, prox_{V l}(omega))`` (penalty excluded); ``norm =
 ``angle = arccos(m / sqrt(rho q))``, the angle to the teacher in radians;
 ``weight_error = rho - 2 m + q``, the mean squared error of the weights per component
 ``|w - w*|^2 / d``, and ``sparsity_hat``, the fraction of non-zero estimated weights
-``P(w_hat != 0)`` (one for the ridge and for ``lp`` with ``p > 1``). For the classification
+``P(w_hat != 0)`` (one for the ridge and for ``lp`` with ``p > 1``); ``at_stability``, the replicon
+eigenvalue (not for ``lp``). For the classification
 teachers also the calibration of the confidence ``sigmoid(omega / temperature)`` in the predicted
 label (:mod:`hdtheory.kernels.calibration`; Clarté et al. 2022): ``confidence`` (its mean), ``ece``
 (the expected calibration error), ``test_nll``, ``brier``, and ``ec_temperature``, the temperature at
@@ -205,7 +217,7 @@ _PRIORS = {name: kernels.PRIORS[name] for name in ("gaussian", "gauss-bernoulli"
 
 
 class ERM(FixedPointTheory):
-    """Regularised ERM with a convex loss on isotropic Gaussian data; see the module docstring."""
+    """Regularised ERM on isotropic Gaussian data; see the module docstring."""
 
     alpha: jax.Array = parameter(2.0, POSITIVE, "sample ratio n/d")
     lam: jax.Array = parameter(0.1, NONNEGATIVE, "ridge penalty (lam/2)|w|^2, not divided by n")

@@ -17,7 +17,11 @@ with ``lam`` multiplying the penalty as written and ``l = theory.loss_fn``; the 
 (``l1``, ``elastic-net``, ``lp``: ``theory.penalty_fn``) replace ``(lam / 2) |w|^2``. Solvers, for the
 ridge: the square loss in closed form (a Cholesky solve); logistic and Huber by Newton's method on the weights
 (Hessian ``X^T diag(l'') X / d + lam I``, backtracking line search on the objective, stopped when
-the gradient norm falls below 1e-10, 1e-5 in float32, of its value at ``w = 0``); hinge by
+the gradient norm falls below 1e-10, 1e-5 in float32, of its value at ``w = 0``); the non-convex
+Tukey and Cauchy losses by a local search, the same Newton's method (the curvature clipped at zero
+where the Hessian is not positive definite) from ``w = 0``, the ridge fit and the Huber fit of
+threshold ``c``, keeping the stationary point of least objective (the global minimiser only if one
+start reaches it); the absolute loss is not simulated; hinge by
 scikit-learn's ``LinearSVC`` on the features ``x / sqrt(d)`` with ``C = 1 / lam``, whose objective
 ``|w|^2 / 2 + C sum_i hinge`` is this one divided by ``lam``. The other penalties with a smooth loss
 (square, logistic, Huber): FISTA (Beck & Teboulle 2009) with the penalty's prox as the proximal
