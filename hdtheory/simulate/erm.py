@@ -37,7 +37,7 @@ with the logistic or hinge loss (the data may be separable) is not simulated.
 (its field on a fresh input is jointly Gaussian with the teacher's, given the input's scale); ``train_loss``, the average
 training loss (penalty excluded); ``norm = sqrt(q)``; ``angle`` between ``w`` and ``w*`` in
 radians; ``weight_error = |w - w*|^2 / d`` and ``sparsity_hat``, the fraction of components of ``w``
-that are exactly zero. ``V`` and the conjugates are not measured. One diagnostic is added:
+that are exactly zero. ``V``, the conjugates and ``at_stability`` are not measured. One diagnostic is added:
 ``test_error_empirical``, the excess test error measured on ``max(n', 10000)`` fresh samples (one
 held-out set, independent of the training sets, shared by the seeds; ``n'`` below): the 0-1 error of
 ``sign(w.x / sqrt(d))`` against the noiseless ``sign(z)`` for the classification channels, the
@@ -96,8 +96,10 @@ def simulate_erm(theory: ERM, *, d: int = 1000, seeds: int = 4, key=None) -> Sim
 
 def _check_fit(theory: ERM, d: int, seeds: int) -> None:
     """The checks of a finite-size ERM fit: its size, and a minimiser that exists."""
-    if float(theory.lam) == 0 and theory.loss in ("logistic", "hinge", "tukey", "cauchy"):
-        raise ValueError(f"lam=0 with loss={theory.loss!r} is not simulated")
+    if float(theory.lam) == 0 and theory.loss in ("logistic", "hinge"):
+        raise ValueError(f"lam=0 with loss={theory.loss!r} is not simulated (separable data)")
+    if float(theory.lam) == 0 and theory.loss in ("tukey", "cauchy"):
+        raise ValueError(f"lam=0 with loss={theory.loss!r} is not simulated (the local search needs the ridge: its Newton matrix may be singular without it)")
     if theory.loss == "absolute":
         raise NotImplementedError("loss='absolute' is not simulated (not smooth: no Newton step)")
     check_size(d, seeds)
