@@ -27,9 +27,9 @@ from .calibration import (
     expectation_consistent_temperature,
     optimal_temperature,
 )
-from .channels import CHANNELS, GLM_CHANNELS, Abs, Channel, Linear, Logit, Probit, Random, ReLU, Sign
+from .channels import CHANNELS, GLM_CHANNELS, Abs, Channel, Linear, Logit, Outliers, Probit, Random, ReLU, Sign
 from .priors import PRIORS, Discrete, GaussBernoulli, Gaussian, Prior, Rademacher, SparseRademacher
-from .losses import LOSSES, Hinge, Huber, Logistic, Loss, Square
+from .losses import LOSSES, ROBUST_LOSSES, Absolute, Cauchy, Hinge, Huber, Logistic, Loss, RobustLoss, Square, Tukey
 from .penalties import L1, LP, PENALTIES, ElasticNet, ElasticNetFamily, Penalty, Ridge, WeightAverages, lp_prox
 from .multivariate import (
     cross_entropy,
@@ -81,7 +81,13 @@ __all__ = [
     "Discrete",
     "SparseRademacher",
     "LOSSES",
+    "ROBUST_LOSSES",
     "Loss",
+    "Absolute",
+    "Outliers",
+    "RobustLoss",
+    "Tukey",
+    "Cauchy",
     "Square",
     "Logistic",
     "Hinge",

@@ -91,6 +91,14 @@ class Channel(eqx.Module):
         del rho
         return None
 
+    def residual_components(self, m, q, rho):
+        """For labels linear in the teacher's field plus Gaussian noise (a mixture of such channels),
+        ``((weight, slope, variance), ...)``: the residual ``y - omega`` of a student with overlaps
+        ``(m, q)`` is ``N(0, variance)`` in each component, in which ``y`` moves by ``slope`` with the
+        teacher's field; ``None`` for the other channels."""
+        del m, q, rho
+        return None
+
     def transition_width(self, V):
         """The scale in ``omega`` over which ``Z(y, omega, V)`` changes: ``sqrt(V)`` here, the width
         of the Gaussian smoothing that every channel has; a channel with its own noise widens it.
@@ -325,6 +333,11 @@ class Linear(Channel):
     def label_moments(self, rho):
         return rho + self.noise, rho
 
+    def residual_components(self, m, q, rho):
+        """``((1, 1, rho + noise - 2 m + q),)``: the residual ``y - omega`` is Gaussian (see
+        :meth:`Outliers.residual_components`)."""
+        return ((1.0, 1.0, rho + self.noise - 2 * m + q),)
+
     def label_quadrature(self, omega, V, order: int):
         eta, weights = hermite_rule(order, jnp.result_type(omega))
         s = jnp.sqrt(V + self.noise)
@@ -343,6 +356,78 @@ class Linear(Channel):
     def sample(self, key, z):
         xi = jax.random.normal(key, jnp.shape(z), jnp.result_type(z))
         return z + jnp.sqrt(self.noise) * xi
+
+
+class Outliers(Channel):
+    r"""Labels contaminated by outliers (Vilucchio, Troiani, Erba & Krzakala 2023, "Asymptotic
+    characterisation of robust empirical risk minimisation performance in the presence of outliers"):
+    with probability ``1 - epsilon`` an inlier ``y = z + sqrt(noise) xi``, with probability ``epsilon``
+    an outlier ``y = beta z + sqrt(noise_out) xi``. The paper's ``Delta_in`` is ``noise`` and its
+    ``Delta_out`` is ``noise_out`` (variances, as here); ``epsilon = 0`` is :class:`Linear`.
+
+    ``Z = (1 - epsilon) N(y; omega, V + noise) + epsilon N(y; beta omega, beta^2 V + noise_out)``;
+    ``label_quadrature`` is a Gauss-Hermite rule for each component (``2 order`` labels).
+    ``test_errors``: the excess error is the mean squared error against the clean field ``z``,
+    ``rho - 2 m + q`` (the paper's generalisation error), the total one that against a fresh
+    contaminated label.
+    """
+
+    classification = False
+    epsilon: jax.Array = eqx.field(default=0.1, converter=jnp.asarray)
+    beta: jax.Array = eqx.field(default=0.0, converter=jnp.asarray)
+    noise_out: jax.Array = eqx.field(default=1.0, converter=jnp.asarray)
+
+    def _components(self):
+        """``((weight, slope, noise), ...)``: the two linear channels of the mixture."""
+        return ((1 - self.epsilon, 1.0, self.noise), (self.epsilon, self.beta, self.noise_out))
+
+    def partition(self, y, omega, V):
+        return sum(w * jnp.exp(_log_normal(y, b * omega, b**2 * V + n)) for w, b, n in self._components())
+
+    def log_partition(self, y, omega, V):
+        return jnp.log(self.partition(y, omega, V))
+
+    def dlog_partition(self, y, omega, V):
+        dZ = sum(
+            w * b * (y - b * omega) / (b**2 * V + n) * jnp.exp(_log_normal(y, b * omega, b**2 * V + n))
+            for w, b, n in self._components()
+        )
+        return dZ / self.partition(y, omega, V)
+
+    def label_moments(self, rho):
+        """``E y^2 = (1 - epsilon)(rho + noise) + epsilon (beta^2 rho + noise_out)``,
+        ``E z y = (1 - epsilon + epsilon beta) rho``."""
+        return (
+            sum(w * (b**2 * rho + n) for w, b, n in self._components()),
+            sum(w * b * rho for w, b, _ in self._components()),
+        )
+
+    def residual_components(self, m, q, rho):
+        """``((weight, slope, variance), ...)``: given its component, the residual ``y - omega`` of a
+        student of overlaps ``(m, q)`` is ``N(0, b^2 rho + noise_b - 2 b m + q)`` and the label moves
+        by ``b`` with the teacher's field."""
+        return tuple((w, b, b**2 * rho + n - 2 * b * m + q) for w, b, n in self._components())
+
+    def label_quadrature(self, omega, V, order: int):
+        eta, weights = hermite_rule(order, jnp.result_type(omega))
+        ys, ws, dws = [], [], []
+        for w, b, n in self._components():
+            s = jnp.sqrt(b**2 * V + n)
+            ys.append(b * omega[..., None] + s * eta)
+            ws.append(jnp.broadcast_to(w * weights, ys[-1].shape))
+            dws.append(ws[-1] * b * eta / s)
+        return tuple(jnp.concatenate(a, axis=-1) for a in (ys, ws, dws))
+
+    def test_errors(self, m, q, rho):
+        excess = rho - 2 * m + q
+        return excess, sum(w * (b**2 * rho + n - 2 * b * m + q) for w, b, n in self._components())
+
+    def sample(self, key, z):
+        flip_key, xi_key = jax.random.split(key)
+        outlier = jax.random.bernoulli(flip_key, self.epsilon, jnp.shape(z))
+        xi = jax.random.normal(xi_key, jnp.shape(z), jnp.result_type(z))
+        inlier = z + jnp.sqrt(self.noise) * xi
+        return jnp.where(outlier, self.beta * z + jnp.sqrt(self.noise_out) * xi, inlier)
 
 
 def _sqrt0(x):
@@ -469,7 +554,8 @@ class Abs(_DeterministicOutput):
 CHANNELS: dict[str, type[Channel]] = {
     "linear": Linear, "sign": Sign, "probit": Probit, "logistic": Logit, "random": Random
 }
-"""The teacher channels of the supervised models (``ERM``)."""
+"""The teacher channels of the supervised models (``ERM``; its ``teacher="outliers"`` is
+:class:`Outliers`, whose fields the other models do not declare)."""
 
 GLM_CHANNELS: dict[str, type[Channel]] = {
     "linear": Linear, "sign": Sign, "probit": Probit, "logistic": Logit, "relu": ReLU, "abs": Abs

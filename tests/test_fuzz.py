@@ -304,6 +304,42 @@ def test_erm_elliptical(loss, alpha, lam, noise, tail):
 
 
 # --------------------------------------------------------------------------------------------------
+# ERM with outlier-contaminated labels and the convex losses of the residual: replica symmetry stable.
+
+
+@pytest.mark.parametrize("loss", ["square", "huber", "absolute"])
+@fuzz(15)
+@given(
+    alpha=positive(1e-3, 1e3),
+    lam=positive(1e-6, 1e3),
+    noise=nonnegative(1e-6, 1e2),
+    epsilon=st.one_of(st.sampled_from([0.0, 1e-6, 0.999]), st.floats(0.0, 0.999)),
+    beta=st.one_of(st.just(0.0), st.floats(-10.0, 10.0)),
+    noise_out=nonnegative(1e-6, 1e3),
+    delta=positive(1e-3, 1e2),
+)
+def test_erm_outliers(loss, alpha, lam, noise, epsilon, beta, noise_out, delta):
+    params = dict(alpha=alpha, lam=lam, noise=noise, epsilon=epsilon, beta=beta, noise_out=noise_out,
+                  delta=delta, loss=loss, teacher="outliers")
+    theory = build(hd.ERM, **params)
+    if theory is None:
+        return
+    sol = hd.solve(theory)
+    if not finite_or_flagged("ERM", params, sol):
+        return
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    assert obs["m"] ** 2 <= obs["q"] * (1 + 1e-9), f"ERM({params}): m^2 > rho q; {_shown(obs)}"
+    within("ERM", params, obs, "V", 0.0, math.inf)
+    within("ERM", params, obs, "train_loss", 0.0, math.inf)
+    # A convex loss: the replicon is at most Vhat / (Vhat + lam) < 1.
+    within("ERM", params, obs, "at_stability", 0.0, obs["Vhat"] / (obs["Vhat"] + lam))
+    close("ERM", params, obs, {"test_error": obs["weight_error"]}, rtol=1e-9, atol=1e-12)
+    total = (1 - epsilon) * (1 + noise - 2 * obs["m"] + obs["q"]) + epsilon * (
+        beta**2 + noise_out - 2 * beta * obs["m"] + obs["q"])
+    close("ERM", params, obs, {"test_error_total": total}, rtol=1e-9, atol=1e-12)
+
+
+# --------------------------------------------------------------------------------------------------
 # ERM with a sparse teacher and an l1, elastic-net or lp penalty (the LASSO), every bound of the weights.
 
 

@@ -44,7 +44,7 @@ def test_result_layout(case):
     theory, theory_values, result = case
     seeds = result.seeds
     assert isinstance(result, SimulationResult)
-    expected = set(theory_values) - {"V", "mhat", "qhat", "Vhat"} | {"test_error_empirical"}
+    expected = set(theory_values) - {"V", "mhat", "qhat", "Vhat", "at_stability"} | {"test_error_empirical"}
     if theory.channel.classification:  # a temperature is fitted on validation data instead
         expected -= {"ec_temperature", "optimal_temperature"}
         expected |= {"temperature_validation", "ec_temperature_validation", "calibration_curve"}

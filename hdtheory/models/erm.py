@@ -88,6 +88,17 @@ leaves equal to ``weight_error``; the 0-1 errors of the sign teacher do not see 
 calibration observables are those of Gaussian data only (absent here). ``scale=none`` is the
 Gaussian model, computed as before.
 
+**Robust regression.** ``teacher=outliers`` (:class:`hdtheory.kernels.Outliers`; Vilucchio, Troiani,
+Erba & Krzakala 2023): with probability ``1 - epsilon`` an inlier ``y = z + sqrt(noise) xi``, with
+probability ``epsilon`` an outlier ``y = beta z + sqrt(noise_out) xi`` (the paper's ``Delta_in`` and
+``Delta_out`` are ``noise`` and ``noise_out``). A loss of the residual sees a Gaussian mixture of
+residuals and its conjugates are sums over the components (:meth:`ERM._closed_form`). The losses
+``absolute``, ``tukey`` and ``cauchy`` (scale ``c``; :class:`hdtheory.kernels.RobustLoss`, whose prox
+is the global minimiser of a possibly non-convex prox objective, integrated on panels cut at its
+jumps) take a regression teacher. ``at_stability`` is the replicon eigenvalue (:meth:`ERM.replicon`):
+replica symmetry is stable below one, always for a convex loss, never where a non-convex loss's
+prox jumps (``inf``).
+
 **Observables.** ``m, q, V, mhat, qhat, Vhat``; ``test_error`` and ``test_error_total`` (the 0-1 error
 of ``sign(w.x)`` against the noiseless and the noisy label for the sign and probit teachers, the mean
 squared error without and with the label noise for the linear teacher, no 1/2); ``train_loss``, the
@@ -95,7 +106,8 @@ average training loss ``E l(y, prox_{V l}(omega))`` (penalty excluded); ``norm =
 ``angle = arccos(m / sqrt(rho q))``, the angle to the teacher in radians;
 ``weight_error = rho - 2 m + q``, the mean squared error of the weights per component
 ``|w - w*|^2 / d``, and ``sparsity_hat``, the fraction of non-zero estimated weights
-``P(w_hat != 0)`` (one for the ridge and for ``lp`` with ``p > 1``). For the classification
+``P(w_hat != 0)`` (one for the ridge and for ``lp`` with ``p > 1``); ``at_stability``, the replicon
+eigenvalue (not for ``lp``). For the classification
 teachers also the calibration of the confidence ``sigmoid(omega / temperature)`` in the predicted
 label (:mod:`hdtheory.kernels.calibration`; Clarté et al. 2022): ``confidence`` (its mean), ``ece``
 (the expected calibration error), ``test_nll``, ``brier``, and ``ec_temperature``, the temperature at
@@ -146,6 +158,7 @@ _NOISE_RANGES = {
     "sign": Interval(0.0, 0.5, high_open=True),
     "probit": NONNEGATIVE,
     "linear": NONNEGATIVE,
+    "outliers": NONNEGATIVE,
     "logistic": NONNEGATIVE,
     "random": Interval(0.0, 0.0),
 }
@@ -187,16 +200,24 @@ _NOISE_SCALINGS = {
     "none": "the label noise independent of the scale",
 }
 
-_NOISE_EXPONENTS = {"linear": 1.0, "probit": 1.0, "logistic": 0.5, "sign": 0.0, "random": 0.0}
+_NOISE_EXPONENTS = {"linear": 1.0, "outliers": 1.0, "probit": 1.0, "logistic": 0.5, "sign": 0.0, "random": 0.0}
 """``k``: scaling a sample's teacher field and its noise by ``sqrt(omega)`` multiplies the channel's
 ``noise`` by ``omega^k`` (a variance, a temperature, a flip probability)."""
+
+_TEACHERS = kernels.CHANNELS | {"outliers": kernels.Outliers}
+"""ERM's teachers: every channel, and the outlier-contaminated linear teacher (fields ``epsilon``,
+``beta``, ``noise_out``)."""
+
+_LOSSES = kernels.LOSSES | kernels.ROBUST_LOSSES
+"""ERM's losses: those of every supervised model, and those of robust regression (absolute, and the
+non-convex losses of the residual of scale ``c``)."""
 
 _PRIORS = {name: kernels.PRIORS[name] for name in ("gaussian", "gauss-bernoulli")}
 """The teacher priors whose weight averages are closed forms (centred Gaussian mixtures)."""
 
 
 class ERM(FixedPointTheory):
-    """Regularised ERM with a convex loss on isotropic Gaussian data; see the module docstring."""
+    """Regularised ERM on isotropic Gaussian data; see the module docstring."""
 
     alpha: jax.Array = parameter(2.0, POSITIVE, "sample ratio n/d")
     lam: jax.Array = parameter(0.1, NONNEGATIVE, "ridge penalty (lam/2)|w|^2, not divided by n")
@@ -221,8 +242,14 @@ class ERM(FixedPointTheory):
     scale_1: jax.Array = parameter(0.5, POSITIVE, "first value of the scale omega (scale=two-point)")
     scale_2: jax.Array = parameter(2.0, POSITIVE, "second value of the scale omega (scale=two-point)")
     scale_p: jax.Array = parameter(0.5, Interval(0.0, 1.0), "probability of scale_2 (scale=two-point)")
-    loss: str = choice("logistic", kernels.LOSSES, "training loss")
-    teacher: str = choice("sign", kernels.CHANNELS, "teacher channel")
+    c: jax.Array = parameter(1.0, POSITIVE, "scale c of the Tukey and Cauchy losses (loss=tukey, cauchy)")
+    epsilon: jax.Array = parameter(
+        0.1, Interval(0.0, 1.0, high_open=True), "fraction of outliers (teacher=outliers; Delta_in is noise)"
+    )
+    beta: jax.Array = parameter(0.0, Interval(), "outliers' slope: y = beta z + sqrt(noise_out) xi (teacher=outliers)")
+    noise_out: jax.Array = parameter(1.0, NONNEGATIVE, "outliers' noise variance Delta_out (teacher=outliers)")
+    loss: str = choice("logistic", _LOSSES, "training loss")
+    teacher: str = choice("sign", _TEACHERS, "teacher channel")
     penalty: str = choice("ridge", kernels.PENALTIES, "weight penalty, of strength lam")
     prior: str = choice("gaussian", _PRIORS, "law of the teacher's components (second moment rho)")
     scale: str = choice("none", _SCALES, "law of the per-sample scale omega of elliptical covariates sqrt(omega) z")
@@ -234,27 +261,48 @@ class ERM(FixedPointTheory):
     def __check_init__(self):
         if self.teacher in _NOISE_RANGES:  # an unknown teacher is reported by the generic check
             check_in("noise", self.noise, _NOISE_RANGES[self.teacher], f" for teacher={self.teacher}")
-        if self.teacher not in kernels.CHANNELS or self.loss not in kernels.LOSSES:
+        if self.teacher not in _TEACHERS or self.loss not in _LOSSES:
             return
         if self.scale != "none" and type(self) is not ERM:
             raise ParameterError(f"parameter 'scale' must be none for {type(self).__name__}, got {self.scale!r}")
-        if self.loss in ("logistic", "hinge") and not kernels.CHANNELS[self.teacher].classification:
+        if self.teacher == "outliers" and type(self) is not ERM:
+            raise ParameterError(f"parameter 'teacher' must not be outliers for {type(self).__name__}")
+        if self.loss in kernels.ROBUST_LOSSES and type(self) is not ERM:
+            raise ParameterError(f"parameter 'loss' must not be {self.loss} for {type(self).__name__}")
+        if self.loss in ("logistic", "hinge") and not _TEACHERS[self.teacher].classification:
             raise ParameterError(f"loss={self.loss!r} needs labels +-1: use teacher=sign or probit")
+        if self.loss in kernels.ROBUST_LOSSES and _TEACHERS[self.teacher].classification:
+            raise ParameterError(
+                f"parameter 'teacher' must be linear or outliers for loss={self.loss!r} (a loss of the "
+                f"residual y - z), got {self.teacher!r}"
+            )
         _check_minimiser_exists(self)
 
     @property
     def loss_fn(self) -> kernels.Loss:
-        return kernels.Huber(self.delta) if self.loss == "huber" else kernels.LOSSES[self.loss]()
+        if self.loss == "huber":
+            return kernels.Huber(self.delta)
+        if self.loss in ("tukey", "cauchy"):
+            return kernels.ROBUST_LOSSES[self.loss](self.c)
+        return _LOSSES[self.loss]()
 
     @property
     def channel(self) -> kernels.Channel:
-        return kernels.CHANNELS[self.teacher](self.noise)
+        if self.teacher == "outliers":
+            return kernels.Outliers(self.noise, epsilon=self.epsilon, beta=self.beta, noise_out=self.noise_out)
+        return _TEACHERS[self.teacher](self.noise)
+
+    def _noise_factor(self, omega):
+        """The factor of the channel's noise of the samples of scale ``omega`` (``noise_scaling=joint``:
+        the noise scaled with them, ``_NOISE_EXPONENTS``)."""
+        exponent = _NOISE_EXPONENTS[self.teacher] if self.noise_scaling == "joint" else 0.0
+        return omega**exponent
 
     def channel_at(self, omega) -> kernels.Channel:
         """The channel of the samples of scale ``omega`` as a function of their teacher field
-        ``sqrt(omega) z`` (``noise_scaling=joint``: the noise scaled alike, ``_NOISE_EXPONENTS``)."""
-        exponent = _NOISE_EXPONENTS[self.teacher] if self.noise_scaling == "joint" else 0.0
-        return kernels.CHANNELS[self.teacher](self.noise * omega**exponent)
+        ``sqrt(omega) z`` (``noise_scaling=joint``: the noise, and the outliers', scaled alike)."""
+        factor = self._noise_factor(omega)
+        return eqx.tree_at(lambda t: (t.noise, t.noise_out), self, (self.noise * factor, self.noise_out * factor)).channel
 
     def scale_rule(self) -> tuple[jax.Array, jax.Array]:
         """``(omega_k, w_k)`` with ``E g(omega) = sum_k w_k g(omega_k)`` over the scale law: the
@@ -287,7 +335,12 @@ class ERM(FixedPointTheory):
         omegas, weights = self.scale_rule()
 
         def at(omega):
-            theory = eqx.tree_at(lambda t: (t.rho, t.noise), self, (omega * self.rho, self.channel_at(omega).noise))
+            factor = self._noise_factor(omega)
+            theory = eqx.tree_at(
+                lambda t: (t.rho, t.noise, t.noise_out),
+                self,
+                (omega * self.rho, self.noise * factor, self.noise_out * factor),
+            )
             return fn(theory, Overlaps(m=omega * state.m, q=omega * state.q, V=omega * state.V), omega)
 
         return jax.tree.map(lambda v: jnp.tensordot(weights, v, axes=1), jax.vmap(at)(omegas))
@@ -434,9 +487,13 @@ class ERM(FixedPointTheory):
         ``mhat = alpha E[z y] / (rho (1 + V))`` (Stein's lemma in ``omega_0``) and
         ``qhat = 2 alpha train_loss = alpha s^2 / (1 + V)^2`` with
         ``s^2 = E(y - omega)^2 = E y^2 - 2 (m / rho) E[z y] + q``.
-        Linear teacher, a loss of the residual (:meth:`Loss.gaussian_residual_averages`, Huber):
-        ``r = y - omega ~ N(0, rho + noise - 2 m + q)``, ``mhat = Vhat = alpha E f'(r)``,
-        ``qhat = alpha E f(r)^2``.
+        Linear teacher, a loss of the residual (:meth:`Loss.gaussian_residual_averages`, Huber; the
+        non-convex losses on panels): ``r = y - omega ~ N(0, rho + noise - 2 m + q)``,
+        ``mhat = Vhat = alpha E f'(r)``, ``qhat = alpha E f(r)^2``. A mixture of linear channels
+        (:meth:`Channel.residual_components`, the outliers teacher: weights ``p_k``, slopes ``b_k``,
+        residual variances ``s_k^2``) sums these over its components, ``mhat`` with the slopes:
+        ``mhat = alpha sum_k p_k b_k E_k f'``, ``Vhat = alpha sum_k p_k E_k f'``,
+        ``qhat = alpha sum_k p_k E_k f^2`` (Stein's lemma in the teacher's field, ``dy / dz = b_k``).
         """
         m, q, V = state.m, state.q, state.V
         # Outside the domain the map is NaN, as for the quadrature, so solvers reject the step.
@@ -450,14 +507,30 @@ class ERM(FixedPointTheory):
             s2 = jnp.where(inside, second - 2 * m / rho * cross + q, jnp.nan)
             slope, square, loss = self._square_coefficients(V)
             return alpha * cross / rho * slope, alpha * s2 * square, alpha * slope, 0.5 * s2 * loss
-        if not isinstance(self.channel, kernels.Linear):
-            return None
-        s2 = jnp.where(inside, rho + self.noise - 2 * m + q, jnp.nan)
-        averages = self.loss_fn.gaussian_residual_averages(jnp.maximum(s2, jnp.finfo(s2.dtype).tiny), V)
+        averages = self._residual_averages(state, inside, self.loss_fn.gaussian_residual_averages)
         if averages is None:
             return None
-        slope, square, loss = averages
-        return alpha * slope, alpha * square, alpha * slope, loss
+        mhat = qhat = Vhat = loss = 0.0
+        for weight, b, (slope, square, l) in averages:
+            mhat, qhat = mhat + weight * b * slope, qhat + weight * square
+            Vhat, loss = Vhat + weight * slope, loss + weight * l
+        return alpha * mhat, alpha * qhat, alpha * Vhat, loss
+
+    def _residual_averages(self, state: Overlaps, inside, average):
+        """``[(weight, slope, average(s2, V)), ...]`` over the components of a channel whose residual
+        is a Gaussian mixture (:meth:`Channel.residual_components`), for a loss of the residual;
+        ``None`` if either is not so."""
+        components = self.channel.residual_components(state.m, state.q, self.rho)
+        if components is None:
+            return None
+        averages = []
+        for weight, b, s2 in components:
+            s2 = jnp.where(inside, s2, jnp.nan)
+            value = average(jnp.maximum(s2, jnp.finfo(s2.dtype).tiny), state.V)
+            if value is None:
+                return None
+            averages.append((weight, b, value))
+        return averages
 
     def _square_coefficients(self, V):
         """``(c_1, c_2, c_l)``: the square loss's ``f = c (y - omega)`` with ``c = 1 / (1 + V)``, and
@@ -522,6 +595,52 @@ class ERM(FixedPointTheory):
         del q
         return None
 
+    def replicon(self, state: Overlaps, Vhat) -> jax.Array:
+        r"""The replicon eigenvalue ``lambda`` of the replica-symmetric fixed point; replica symmetry is
+        locally stable (de Almeida-Thouless) while ``lambda < 1``; ``Vhat`` the conjugate at ``state``.
+        For the elastic-net family of penalties (not ``lp``).
+
+        ``lambda = A B``: the output side ``A = alpha E[(d_omega f)^2] = alpha E[(1 - d prox / d omega)^2]
+        / V^2`` over the channel's law (for elliptical data ``E_omega omega^2`` of the Gaussian one at
+        the scaled state), the weight side ``B = E[(d w_hat / d b)^2] = V / (Vhat + lambda_2)`` for the
+        elastic-net family (``d w_hat / d b`` is ``1 / (Vhat + lambda_2)`` where ``w_hat != 0``), ``V^2``
+        for the ridge, so that ``lambda = alpha E[(1 - d prox / d omega)^2]`` there. This is the
+        zero-temperature limit of the replicon of the Gibbs measure ``exp(-beta (loss + penalty))``,
+        whose ``beta``-scaled variances are ``V``, ``1 / Vhat`` (the condition
+        ``alpha E(d_omega g_out)^2 E(d_b f_in)^2 < 1`` of a generalised linear model, as for the
+        perceptron in :class:`~hdtheory.Gardner`). A convex loss has ``0 <= d prox / d omega <= 1``, so
+        ``A <= Vhat / V`` and ``lambda <= Vhat / (Vhat + lambda_2) <= 1``: always stable. A non-convex
+        loss has ``d prox / d omega > 1`` where the loss is concave, and ``lambda`` may exceed one;
+        where its prox jumps (:meth:`Loss.prox_jumps`), the thermal mean crosses over a width
+        ``1 / beta`` in ``omega`` with a slope ``~ beta``, so that ``E(d_omega f)^2 ~ beta``: ``lambda``
+        is ``inf``, replica symmetry broken.
+        """
+        if not isinstance(self.penalty_fn, kernels.ElasticNetFamily):
+            raise ParameterError(f"parameter 'penalty' must not be lp for the replicon, got {self.penalty!r}")
+        weight_side = state.V / (Vhat + self.penalty_fn.strengths[1])
+
+        def at(theory, scaled, omega):
+            return omega**2 * theory._output_replicon(scaled)
+
+        return self._over_scales(at, state) * weight_side
+
+    def _output_replicon(self, state: Overlaps) -> jax.Array:
+        """``alpha E[(d_omega f)^2]`` on Gaussian data (:meth:`replicon`), ``inf`` where the prox jumps:
+        for a loss of the residual and a Gaussian-mixture residual ``alpha sum_k p_k E_k f'(r)^2``
+        (:meth:`Loss.gaussian_residual_replicon`), else by the quadrature of the channel integrals."""
+        m, q, V = state.m, state.q, state.V
+        inside = (q > 0) & (V > 0) & (m**2 <= self.rho * q)
+        loss = self.loss_fn
+        averages = self._residual_averages(state, inside, loss.gaussian_residual_replicon)
+        if averages is not None:
+            value = sum(weight * average for weight, _, average in averages)
+        else:
+            y, omega, w, _ = self._channel_terms(state)
+            shift = self.margin_shift(q)
+            _, dprox, _ = loss.prox_derivatives(y, omega if shift is None else omega - y * shift[0], V)
+            value = jnp.sum(w * ((1 - dprox) / V) ** 2)
+        return jnp.where(loss.prox_jumps(V), jnp.inf, self.alpha * value)
+
     def update(self, state: Overlaps) -> Overlaps:
         weights = self.weight_averages(*self.conjugates(state))
         return Overlaps(m=weights.m, q=weights.q, V=weights.V)
@@ -559,6 +678,9 @@ class ERM(FixedPointTheory):
         m, q, V = state.m, state.q, state.V
         mhat, qhat, Vhat, train_loss = self._channel_averages(state)
         test_error, test_error_total = self.test_errors(m, q)
+        stability = {}
+        if type(self) is ERM and isinstance(self.penalty_fn, kernels.ElasticNetFamily):
+            stability = {"at_stability": self.replicon(state, Vhat)}
         calibration = {}
         if self.channel.classification and self.scale == "none":
             metrics = kernels.calibration_metrics(self.channel, m, q, self.rho, self.temperature)
@@ -570,7 +692,7 @@ class ERM(FixedPointTheory):
                 "ec_temperature": kernels.expectation_consistent_temperature(self.channel, m, q, self.rho),
                 "optimal_temperature": kernels.optimal_temperature(self.channel, m, q, self.rho),
             }
-        return calibration | {
+        return calibration | stability | {
             "m": m,
             "q": q,
             "V": V,

@@ -17,7 +17,11 @@ with ``lam`` multiplying the penalty as written and ``l = theory.loss_fn``; the 
 (``l1``, ``elastic-net``, ``lp``: ``theory.penalty_fn``) replace ``(lam / 2) |w|^2``. Solvers, for the
 ridge: the square loss in closed form (a Cholesky solve); logistic and Huber by Newton's method on the weights
 (Hessian ``X^T diag(l'') X / d + lam I``, backtracking line search on the objective, stopped when
-the gradient norm falls below 1e-10, 1e-5 in float32, of its value at ``w = 0``); hinge by
+the gradient norm falls below 1e-10, 1e-5 in float32, of its value at ``w = 0``); the non-convex
+Tukey and Cauchy losses by a local search, the same Newton's method (the curvature clipped at zero
+where the Hessian is not positive definite) from ``w = 0``, the ridge fit and the Huber fit of
+threshold ``c``, keeping the stationary point of least objective (the global minimiser only if one
+start reaches it); the absolute loss is not simulated; hinge by
 scikit-learn's ``LinearSVC`` on the features ``x / sqrt(d)`` with ``C = 1 / lam``, whose objective
 ``|w|^2 / 2 + C sum_i hinge`` is this one divided by ``lam``. The other penalties with a smooth loss
 (square, logistic, Huber): FISTA (Beck & Teboulle 2009) with the penalty's prox as the proximal
@@ -33,7 +37,7 @@ with the logistic or hinge loss (the data may be separable) is not simulated.
 (its field on a fresh input is jointly Gaussian with the teacher's, given the input's scale); ``train_loss``, the average
 training loss (penalty excluded); ``norm = sqrt(q)``; ``angle`` between ``w`` and ``w*`` in
 radians; ``weight_error = |w - w*|^2 / d`` and ``sparsity_hat``, the fraction of components of ``w``
-that are exactly zero. ``V`` and the conjugates are not measured. One diagnostic is added:
+that are exactly zero. ``V``, the conjugates and ``at_stability`` are not measured. One diagnostic is added:
 ``test_error_empirical``, the excess test error measured on ``max(n', 10000)`` fresh samples (one
 held-out set, independent of the training sets, shared by the seeds; ``n'`` below): the 0-1 error of
 ``sign(w.x / sqrt(d))`` against the noiseless ``sign(z)`` for the classification channels, the
@@ -53,6 +57,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import kernels
 from ..models.erm import ERM
 from . import SimulationResult, bucket, check_size, simulate
 
@@ -93,6 +98,10 @@ def _check_fit(theory: ERM, d: int, seeds: int) -> None:
     """The checks of a finite-size ERM fit: its size, and a minimiser that exists."""
     if float(theory.lam) == 0 and theory.loss in ("logistic", "hinge"):
         raise ValueError(f"lam=0 with loss={theory.loss!r} is not simulated (separable data)")
+    if float(theory.lam) == 0 and theory.loss in ("tukey", "cauchy"):
+        raise ValueError(f"lam=0 with loss={theory.loss!r} is not simulated (the local search needs the ridge: its Newton matrix may be singular without it)")
+    if theory.loss == "absolute":
+        raise NotImplementedError("loss='absolute' is not simulated (not smooth: no Newton step)")
     check_size(d, seeds)
 
 
@@ -137,6 +146,8 @@ def _fit(theory: ERM, X, y, weight=None):
     if theory.loss == "hinge":
         n = int(jnp.sum(weight))
         return _svm(X[:n], y[:n], float(theory.lam))
+    if theory.loss in ("tukey", "cauchy"):
+        return _local_search(theory, X, y, weight)
     w, converged = _newton(theory.loss_fn, X, y, weight, theory.lam)
     if not converged:
         raise RuntimeError(f"Newton's method did not converge for {theory}")
@@ -162,23 +173,49 @@ def _svm(X, y, lam: float):
     return jnp.asarray(svc.coef_[0], X.dtype)
 
 
+def _local_search(theory: ERM, X, y, weight):
+    """A non-convex loss (Tukey, Cauchy): the stationary point of least objective reached by
+    :func:`_newton` (its curvature clipped at zero) from three starts, ``w = 0``, the ridge fit and
+    the Huber fit of threshold ``c``. A local search: it finds the global minimiser only where the
+    landscape lets one of the starts reach it."""
+    loss, lam = theory.loss_fn, theory.lam
+    starts = [jnp.zeros(X.shape[1], X.dtype), _ridge(X, y, weight, lam)]
+    huber, converged = _newton(kernels.Huber(theory.c), X, y, weight, lam)
+    starts += [huber] if converged else []
+    best, best_value = None, np.inf
+    for w0 in starts:
+        w, converged = _newton(loss, X, y, weight, lam, w0=w0, max_steps=500)
+        value = float(_objective(loss, X, y, weight, lam, w))
+        if converged and value < best_value:
+            best, best_value = w, value
+    if best is None:
+        raise RuntimeError(f"no start reached a stationary point for {theory}")
+    return best
+
+
+def _objective(loss, X, y, weight, lam, w):
+    return jnp.sum(weight * loss(y, X @ w / jnp.sqrt(X.shape[1]))) + 0.5 * lam * w @ w
+
+
 @eqx.filter_jit
-def _newton(loss, X, y, weight, lam, max_steps: int = 100, max_backtracks: int = 40):
-    """Newton's method with backtracking from ``w = 0`` on the ``weight``-ed samples; returns
-    ``(w, converged)``."""
+def _newton(loss, X, y, weight, lam, w0=None, max_steps: int = 100, max_backtracks: int = 40):
+    """Newton's method with backtracking from ``w0`` (default ``0``) on the ``weight``-ed samples;
+    returns ``(w, converged)``. For a non-convex loss, where the Hessian is not positive definite
+    (its Cholesky factor is not finite) the step takes the loss's curvature clipped at zero instead, a
+    descent direction still: the iterates descend to a stationary point, quadratically near a
+    local minimum."""
     d = X.shape[1]
     dtype = X.dtype
     eps = jnp.finfo(dtype).eps
     tol = 1e-10 if jnp.finfo(dtype).bits >= 64 else 1e-5
-    curvature = jax.vmap(jax.grad(jax.grad(loss, argnums=1), argnums=1))
-
-    def objective(w):
-        return jnp.sum(weight * loss(y, X @ w / jnp.sqrt(d))) + 0.5 * lam * w @ w
+    second = jax.vmap(jax.grad(jax.grad(loss, argnums=1), argnums=1))
+    objective = lambda w: _objective(loss, X, y, weight, lam, w)
 
     value_and_grad = jax.value_and_grad(objective)
-    w0 = jnp.zeros(d, dtype)
+    # The gradient's scale: its norm at w = 0, as the tolerance's reference whatever the start.
+    g0_norm = jnp.linalg.norm(value_and_grad(jnp.zeros(d, dtype))[1])
+    w0 = jnp.zeros(d, dtype) if w0 is None else w0
     f0, g0 = value_and_grad(w0)
-    g0_norm = jnp.linalg.norm(g0)
 
     def running(carry):
         w, f, g, i = carry
@@ -186,8 +223,16 @@ def _newton(loss, X, y, weight, lam, max_steps: int = 100, max_backtracks: int =
 
     def newton_step(carry):
         w, f, g, i = carry
-        hessian = (X.T * (weight * curvature(y, X @ w / jnp.sqrt(d)))) @ X / d + lam * jnp.eye(d, dtype=dtype)
-        step = -jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(hessian), g)
+        curvature = weight * second(y, X @ w / jnp.sqrt(d))
+
+        def newton_direction(c):
+            factor = jax.scipy.linalg.cho_factor((X.T * c) @ X / d + lam * jnp.eye(d, dtype=dtype))
+            return -jax.scipy.linalg.cho_solve(factor, g)
+
+        step = newton_direction(curvature)
+        if isinstance(loss, kernels.RobustLoss):
+            descent = jnp.all(jnp.isfinite(step)) & (g @ step < 0)
+            step = jnp.where(descent, step, newton_direction(jnp.maximum(curvature, 0.0)))
         # Armijo's condition, with a rounding allowance so that steps near the optimum, whose
         # decrease is below the precision of f, are taken rather than backtracked forever.
         bound = lambda t: f + 1e-4 * t * (g @ step) + 16 * eps * jnp.abs(f)
