@@ -56,6 +56,11 @@ label ``sign(z)`` as ``test_error``), ``robust_error_total`` (against the noisy 
 ``boundary_error = robust_error - test_error = 2 int_0^eps_test P(sign z = +1 | u) phi(u) du``
 (:func:`hdtheory.kernels.boundary_error`); and ``margin_shift = eps sqrt(q)``.
 
+**Anisotropic data** (:class:`AdversarialGCM`, :func:`block_features`): covariates ``N(0, Sigma_x)``,
+attacks ``delta^T Sigma_delta^{-1} delta <= eps^2`` and the penalty ``(lam / 2) w^T Sigma_w w``,
+diagonal in one basis (Tanner et al. 2025's block feature model): the margin shift is
+``eps sqrt(P)``, ``P = w^T Sigma_delta w / d``, a GCM with one more order parameter.
+
 **Where the estimator is trivial.** The objective's slope at ``w = 0`` along a unit ``u`` is
 ``l'(0) (sum_i y_i x_i.u - n eps) / sqrt(d)``: for ``eps`` at or above ``|sum_i y_i x_i| / n``
 (``-> sqrt(E[y z]^2 / rho + 1 / alpha)``, ``sqrt(2 / pi + 1 / alpha)`` for the noiseless sign
@@ -157,9 +162,9 @@ class AdversarialGCM(GCM, Adversarial):
     teacher's projection is ``theta2_j = d (e_j . Sigma_x w* / sqrt(d))^2 = omega_j^2 (w*_j)^2``, as in
     :class:`~hdtheory.GCM` (of which this is the ``eps = 0`` case with ``ridge = 1``, and
     :class:`~hdtheory.Adversarial` the case of one isotropic mode, ``omega = attack = ridge = 1``,
-    ``theta2 = rho``). The paper's block feature model is :func:`block_features`. Its penalty
-    ``lam' w^T Sigma_w w`` without the 1/2 and after averaging the loss over the samples is
-    ``lam = 2 alpha lam'`` here; its ``alpha = n / d`` is this one.
+    ``theta2 = rho``). The paper's block feature model is :func:`block_features`; its ``alpha = n / d``
+    is this one. A penalty ``lam' w^T Sigma_w w`` without the 1/2 is ``lam = 2 lam'`` here, and
+    ``lam = 2 alpha lam'`` if the loss is averaged over the samples (CONVENTIONS).
 
     **Fixed point.** As for :class:`~hdtheory.Adversarial`, the minimiser's stationarity condition
 
