@@ -163,7 +163,8 @@ def test_defending_a_block_without_signal_costs_no_accuracy(solved):
 def test_parameter_errors():
     """Spectra of the wrong shape or outside their range fail before anything compiles, naming the
     parameter; the hinge loss is simulated only with an attack proportional to the penalty."""
-    for name, value in [("attack", [1.0, 2.0, 3.0]), ("attack", [-1.0, 1.0]), ("ridge", [0.0, 1.0])]:
+    for name, value in [("attack", [1.0, 2.0, 3.0]), ("attack", [-1.0, 1.0]), ("attack", [0.0, 0.0]),
+                        ("ridge", [0.0, 1.0])]:
         with pytest.raises(hd.ParameterError, match=name):
             AdversarialGCM(omega=[1.0, 1.0], theta2=[1.0, 1.0], **{name: value})
     with pytest.raises(hd.ParameterError, match="eps"):

@@ -71,9 +71,10 @@ teacher) the minimiser is ``w = 0``, whatever ``lam`` and the loss; there ``q ->
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .. import kernels
-from .._theory import NONNEGATIVE, POSITIVE, ParameterError, check_in, choice, parameter
+from .._theory import NONNEGATIVE, POSITIVE, ParameterError, check_in, choice, is_concrete, parameter
 from .erm import ERM, Overlaps
 from .gcm import GCM
 
@@ -214,6 +215,12 @@ class AdversarialGCM(GCM, Adversarial):
                         f"parameter {name!r} must have the shape of 'omega', {self.omega.shape}, got {value.shape}"
                     )
                 check_in(name, value, NONNEGATIVE if name == "attack" else POSITIVE)
+        if self.attack is not None and is_concrete(self.attack) and is_concrete(self.omega):
+            if not np.any((np.asarray(self.attack) > 0) & (np.asarray(self.omega) > 0)):
+                raise ParameterError(
+                    "parameter 'attack' must be positive on some mode with omega > 0 (else P = 0 and the "
+                    "attack does nothing: that is GCM)"
+                )
 
     @property
     def attack_spectrum(self) -> jax.Array:
