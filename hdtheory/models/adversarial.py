@@ -199,12 +199,18 @@ class AdversarialGCM(GCM, Adversarial):
     ``eps_test sqrt(P)``, so ``robust_error = P(sign(z) u < eps_test sqrt(P / q))``, ``u`` standard;
     ``boundary_error`` likewise; ``P``, ``Phat``, ``margin_shift = eps sqrt(P)``. Per mode,
     :meth:`mode_metrics`.
+
+    **Where the attack zeroes the weights it sees.** ``eps sqrt(P)`` is a group-lasso penalty on the
+    attacked modes taken together: past a radius their weights are all exactly zero, ``P = 0`` (the
+    collapse to ``w = 0`` of :class:`~hdtheory.Adversarial` when every mode is attacked; with a
+    block that the attack does not see, the minimiser is then plain ERM on that block). There
+    ``log P`` runs off and :func:`hdtheory.solve` reports the point not converged, never a number.
     """
 
     attack: jax.Array | None = eqx.field(default=None, converter=_modes)
-    """Eigenvalues of ``Sigma_delta`` per mode, shape ``(P,)``; ``None``: ones (an l2 ball)."""
+    """Eigenvalues of ``Sigma_delta``, one per mode (the shape of ``omega``); ``None``: ones (an l2 ball)."""
     ridge: jax.Array | None = eqx.field(default=None, converter=_modes)
-    """Eigenvalues of ``Sigma_w`` per mode, shape ``(P,)``; ``None``: ones (the ridge)."""
+    """Eigenvalues of ``Sigma_w``, one per mode (the shape of ``omega``); ``None``: ones (the ridge)."""
 
     def __check_init__(self):
         for name in ("attack", "ridge"):
@@ -275,7 +281,7 @@ class AdversarialGCM(GCM, Adversarial):
         return super().observables(state) | {"P": state.P, "Phat": self.eps * slope / jnp.sqrt(state.P)}
 
     def mode_metrics(self, state: AttackOverlaps) -> dict[str, jax.Array]:
-        r"""Per mode ``j`` (arrays of shape ``(P,)``), for the student's feature on that mode,
+        r"""Per mode ``j`` (arrays of the shape of ``omega``), for the student's feature on that mode,
         ``f_j(x) = sum_{i in j} w_i x_i / sqrt(d)``:
 
         - ``m``, ``q``, ``P``: the mode's shares of the overlaps (they sum to the totals);
