@@ -31,6 +31,9 @@ and one diagnostic, ``robust_error_empirical``: the fraction of 10000 held-out s
 the seeds, with ``sign(z) w.x / sqrt(d) < eps_test |w| / sqrt(d)`` (an attack of radius
 ``eps_test`` makes ``w`` disagree with the noiseless label), a Monte Carlo check of the robust error.
 ``V`` and the conjugates are not measured; ``lam = 0`` is not simulated.
+
+Anisotropic data with attack and penalty geometries (:class:`~hdtheory.AdversarialGCM`, the block
+feature model): :func:`simulate_adversarial_gcm`, the same fits in ``u = Sigma_w^{1/2} w``.
 """
 
 import equinox as eqx
