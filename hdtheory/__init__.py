@@ -22,7 +22,7 @@ _ATTRIBUTES = {
     ".models": (
         "ERM", "BayesGLM", "Spiked", "GCM", "KRR", "RandomFeatures", "SubspaceClustering", "Mixture",
         "Multiclass", "MulticlassBayes", "DeepRandomFeatures", "Resample", "MultiIndex", "Gardner",
-        "Adversarial",
+        "Adversarial", "AdversarialGCM",
         "Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral",
     ),
 }
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from ._tune import Identity, Log, Softplus, Transform, TuneResult, tune
     from .dynamics import Committee, PowerLawRetrieval
     from .models import ERM, GCM, KRR, BayesGLM, Mixture, Multiclass, MulticlassBayes, RandomFeatures, Spiked
-    from .models import Adversarial, DeepRandomFeatures, Gardner, MultiIndex, Resample, SubspaceClustering
+    from .models import Adversarial, AdversarialGCM, DeepRandomFeatures, Gardner, MultiIndex, Resample, SubspaceClustering
     from .models import Ensemble, EnsembleGCM, RandomFeatureEnsemble, Spectral
 
 __version__ = "0.1.0"
@@ -105,6 +105,7 @@ __all__ = [
     "SubspaceClustering",
     "MultiIndex",
     "Adversarial",
+    "AdversarialGCM",
     "enable_cache",
     "disable_cache",
     "Mixture",

@@ -134,7 +134,7 @@ def close(name: str, params: dict, obs: dict, expected: dict, rtol: float, atol:
 
 MODELS = [hd.ERM, hd.GCM, hd.RandomFeatures, hd.KRR, hd.BayesGLM, hd.Spiked,
           hd.SubspaceClustering, hd.MultiIndex, hd.Resample, hd.DeepRandomFeatures, hd.Committee, SingleIndex,
-          hd.PowerLawRetrieval, hd.Gardner, hd.Adversarial,
+          hd.PowerLawRetrieval, hd.Gardner, hd.Adversarial, hd.AdversarialGCM,
           hd.RandomFeatureEnsemble, hd.Spectral]
 
 
@@ -268,6 +268,47 @@ def test_adversarial_bounds(loss, alpha, lam, noise, eps, eps_test):
     within("Adversarial", params, obs, "robust_error", obs["test_error"], 1.0)
     within("Adversarial", params, obs, "train_loss", 0.0, math.log(2) if loss == "logistic" else 1.0)
     within("Adversarial", params, obs, "margin_shift", 0.0, math.inf)
+
+
+@pytest.mark.parametrize("loss", ["logistic", "hinge"])
+@fuzz(8)
+@given(
+    alpha=positive(1e-3, 1e3),
+    lam=positive(1e-6, 1e3),
+    eps=nonnegative(1e-6, 1e2),
+    eps_test=nonnegative(1e-6, 1e2),
+    fraction=st.floats(0.01, 0.99),
+    variances=st.tuples(positive(1e-3, 1e3), positive(1e-3, 1e3)),
+    signal=st.tuples(nonnegative(1e-3, 1e3), nonnegative(1e-3, 1e3)),
+    attacks=st.tuples(nonnegative(1e-3, 1e3), nonnegative(1e-3, 1e3)),
+    ridges=st.tuples(positive(1e-3, 1e3), positive(1e-3, 1e3)),
+)
+def test_adversarial_blocks_bounds(loss, alpha, lam, eps, eps_test, fraction, variances, signal, attacks, ridges):
+    """Two blocks of the block feature model: the errors in their bounds and ``P / q`` between the
+    smallest and the largest ``attack_j / omega_j`` (``P`` and ``q`` weigh the same second moments
+    per mode by ``attack_j`` and ``omega_j``)."""
+    from hdtheory.models.adversarial import block_features
+
+    params = dict(alpha=alpha, lam=lam, eps=eps, eps_test=eps_test, loss=loss)
+    blocks = dict(fractions=[fraction, 1 - fraction], variances=list(variances), signal=list(signal),
+                  attacks=list(attacks), ridges=list(ridges))
+    try:
+        theory = block_features(**blocks, **params)
+    except hd.ParameterError:
+        return
+    params |= blocks
+    sol = hd.solve(theory)
+    if not finite_or_flagged("AdversarialGCM", params, sol):
+        return
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    budget = eps_test * math.sqrt(obs["P"] / obs["q"])
+    within("AdversarialGCM", params, obs, "test_error", 0.0, 0.5)
+    within("AdversarialGCM", params, obs, "boundary_error", 0.0, math.erf(budget / math.sqrt(2)), slack=1e-7)
+    within("AdversarialGCM", params, obs, "robust_error", obs["test_error"], 1.0)
+    within("AdversarialGCM", params, obs, "train_loss", 0.0, math.log(2) if loss == "logistic" else 1.0)
+    within("AdversarialGCM", params, obs, "Phat", 0.0, math.inf)
+    ratio = np.array(attacks) / np.array(variances)
+    within("AdversarialGCM", params, obs, "P", ratio.min() * obs["q"], ratio.max() * obs["q"], slack=1e-7)
 
 
 # --------------------------------------------------------------------------------------------------

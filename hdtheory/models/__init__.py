@@ -1,6 +1,6 @@
 """Fixed-point theories, one module per family."""
 
-from .adversarial import Adversarial
+from .adversarial import Adversarial, AdversarialGCM
 from .bayes import BayesGLM
 from .clusters import SubspaceClustering
 from .deep_rf import DeepRandomFeatures
@@ -28,5 +28,5 @@ MODELS |= {"spectral": Spectral}
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
 __all__ += ["GCM", "RandomFeatures", "DeepRandomFeatures", "KRR", "SubspaceClustering", "Mixture", "Multiclass"]
-__all__ += ["MulticlassBayes", "Resample", "MultiIndex", "Gardner", "Adversarial"]
+__all__ += ["MulticlassBayes", "Resample", "MultiIndex", "Gardner", "Adversarial", "AdversarialGCM"]
 __all__ += ["Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral"]

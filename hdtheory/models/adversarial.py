@@ -56,6 +56,11 @@ label ``sign(z)`` as ``test_error``), ``robust_error_total`` (against the noisy 
 ``boundary_error = robust_error - test_error = 2 int_0^eps_test P(sign z = +1 | u) phi(u) du``
 (:func:`hdtheory.kernels.boundary_error`); and ``margin_shift = eps sqrt(q)``.
 
+**Anisotropic data** (:class:`AdversarialGCM`, :func:`block_features`): covariates ``N(0, Sigma_x)``,
+attacks ``delta^T Sigma_delta^{-1} delta <= eps^2`` and the penalty ``(lam / 2) w^T Sigma_w w``,
+diagonal in one basis (Tanner et al. 2025's block feature model): the margin shift is
+``eps sqrt(P)``, ``P = w^T Sigma_delta w / d``, a GCM with one more order parameter.
+
 **Where the estimator is trivial.** The objective's slope at ``w = 0`` along a unit ``u`` is
 ``l'(0) (sum_i y_i x_i.u - n eps) / sqrt(d)``: for ``eps`` at or above ``|sum_i y_i x_i| / n``
 (``-> sqrt(E[y z]^2 / rho + 1 / alpha)``, ``sqrt(2 / pi + 1 / alpha)`` for the noiseless sign
@@ -63,12 +68,15 @@ teacher) the minimiser is ``w = 0``, whatever ``lam`` and the loss; there ``q ->
 :func:`hdtheory.solve` does not converge (``converged`` false), never a number.
 """
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .. import kernels
-from .._theory import NONNEGATIVE, ParameterError, choice, parameter
+from .._theory import NONNEGATIVE, POSITIVE, ParameterError, check_in, choice, is_concrete, parameter
 from .erm import ERM, Overlaps
+from .gcm import GCM
 
 _LOSSES = {name: kernels.LOSSES[name] for name in ("logistic", "hinge")}
 """Margin losses that do not increase with the margin: the inner maximisation is in closed form."""
@@ -88,14 +96,21 @@ class Adversarial(ERM):
         if self.penalty != "ridge":
             raise ParameterError(f"parameter 'penalty' must be ridge for Adversarial, got {self.penalty!r}")
 
-    def margin_shift(self, q):
+    def margin_shift(self, state):
         """``(eps sqrt(q), eps / (2 sqrt(q)))``: the training margin's shift and its derivative in ``q``."""
-        sqrt_q = jnp.sqrt(q)
+        sqrt_q = jnp.sqrt(state.q)
         return self.eps * sqrt_q, self.eps / (2 * sqrt_q)
 
+    def test_budget(self, state):
+        """The test-time attack's reach in units of the field's standard deviation ``sqrt(q)``:
+        ``eps_test`` (an l2 ball shifts the field by ``eps_test |w| / sqrt(d) = eps_test sqrt(q)``)."""
+        del state
+        return self.eps_test
+
     def robust_errors(self, m, q, budget=None):
-        """``(robust_error, robust_error_total, boundary_error)`` at an l2 ``budget`` (``eps_test`` by
-        default): see the module docstring."""
+        """``(robust_error, robust_error_total, boundary_error)`` at a ``budget`` in units of the
+        field's standard deviation (``eps_test`` by default: :meth:`test_budget`): see the module
+        docstring."""
         budget = self.eps_test if budget is None else budget
         clean, clean_total = self.test_errors(m, q)
         noiseless = kernels.Sign(jnp.zeros_like(self.noise))
@@ -104,10 +119,203 @@ class Adversarial(ERM):
         return clean + boundary, clean_total + boundary_total, boundary
 
     def observables(self, state: Overlaps) -> dict[str, jax.Array]:
-        robust, robust_total, boundary = self.robust_errors(state.m, state.q)
+        robust, robust_total, boundary = self.robust_errors(state.m, state.q, self.test_budget(state))
         return super().observables(state) | {
             "robust_error": robust,
             "robust_error_total": robust_total,
             "boundary_error": boundary,
-            "margin_shift": self.margin_shift(state.q)[0],
+            "margin_shift": self.margin_shift(state)[0],
         }
+
+
+class AttackOverlaps(Overlaps):
+    """The order parameters of :class:`AdversarialGCM`: those of ERM and the attacked norm ``P``."""
+
+    P: jax.Array
+    """``w^T Sigma_delta w / d``: the squared norm the attack sees."""
+
+
+def _modes(x):
+    """An optional per-mode array, in floating point."""
+    if x is None:
+        return None
+    x = jnp.asarray(x)
+    return x if jnp.issubdtype(x.dtype, jnp.floating) else x.astype(float)
+
+
+class AdversarialGCM(GCM, Adversarial):
+    r"""Adversarial training on anisotropic data with an attack and a penalty geometry, spectral form.
+
+    **Setting** (Tanner, Vilucchio, Loureiro & Krzakala 2025, "A high dimensional statistical model
+    for adversarial training: geometry and trade-offs", AISTATS, arXiv:2402.05674). Inputs
+    ``x ~ N(0, Sigma_x)``, the teacher's field ``z = w*.x / sqrt(d)`` of variance
+    ``rho = w*^T Sigma_x w* / d``, labels ``+-1`` from ``teacher``, ``alpha = n / d``, and
+
+    .. math::
+        \min_w \sum_i \max_{\delta^T \Sigma_\delta^{-1} \delta \le \varepsilon^2}
+            l\big(y_i w \cdot (x_i + \delta) / \sqrt{d}\big) + \frac{\lambda}{2} w^T \Sigma_w w
+        = \min_w \sum_i l\big(y_i w \cdot x_i / \sqrt{d} - \varepsilon \sqrt{P}\big)
+            + \frac{\lambda}{2} w^T \Sigma_w w ,\quad P = w^T \Sigma_\delta w / d
+
+    (the worst ``delta`` is ``-eps y Sigma_delta w / sqrt(w^T Sigma_delta w)``). ``Sigma_x``,
+    ``Sigma_delta`` and ``Sigma_w`` are diagonal in one basis: on its mode ``j`` (a fraction
+    ``weights_j`` of the ``d`` directions) they are ``omega_j``, ``attack_j`` and ``ridge_j``, and the
+    teacher's projection is ``theta2_j = d (e_j . Sigma_x w* / sqrt(d))^2 = omega_j^2 (w*_j)^2``, as in
+    :class:`~hdtheory.GCM` (of which this is the ``eps = 0`` case with ``ridge = 1``, and
+    :class:`~hdtheory.Adversarial` the case of one isotropic mode, ``omega = attack = ridge = 1``,
+    ``theta2 = rho``). The paper's block feature model is :func:`block_features`; its ``alpha = n / d``
+    is this one. A penalty ``lam' w^T Sigma_w w`` without the 1/2 is ``lam = 2 lam'`` here, and
+    ``lam = 2 alpha lam'`` if the loss is averaged over the samples (CONVENTIONS).
+
+    **Fixed point.** As for :class:`~hdtheory.Adversarial`, the minimiser's stationarity condition
+
+    .. math::
+        \sum_i l'(\cdot)\, y_i x_i / \sqrt{d}
+        + \Big(\lambda \Sigma_w + \frac{\varepsilon}{d \sqrt{P}} \sum_i |l'(\cdot)|\, \Sigma_\delta\Big) w = 0
+
+    is that of the fixed-shift loss ``l(y z - s)``, ``s = eps sqrt(P)``, with the penalty matrix
+    ``lam Sigma_w + Phat Sigma_delta``: a :class:`~hdtheory.GCM` whose ridge on mode ``j`` is
+    ``r_j = lam ridge_j + Phat attack_j`` (the shift does not depend on ``q``, so ``Vhat`` has no norm
+    term), with one more order parameter and its conjugate,
+
+    .. math::
+        D_j = r_j + \hat V \omega_j,\quad
+        m = \Big\langle \frac{\hat m\, \theta^2}{D} \Big\rangle,\quad
+        q = \Big\langle \omega\, \frac{\hat m^2 \theta^2 + \hat q\, \omega}{D^2} \Big\rangle,\quad
+        V = \Big\langle \frac{\omega}{D} \Big\rangle,\quad
+        P = \Big\langle \mathrm{attack}\, \frac{\hat m^2 \theta^2 + \hat q\, \omega}{D^2} \Big\rangle,
+
+    .. math:: \hat P = \frac{\alpha \varepsilon}{\sqrt{P}}\, \mathbb{E}[y f_s]
+        = 2 \alpha \frac{ds}{dP}\, \mathbb{E}[y f_s] ,
+
+    ``(mhat, qhat, Vhat)`` those of :class:`~hdtheory.ERM` with the output function at the shifted
+    field ``f_s = f(y, omega - y s, V)``, ``E[y f_s] = E|l'|`` at the training margins. For one
+    isotropic mode ``P = q`` and ``Phat`` is the norm term of :class:`~hdtheory.Adversarial`'s
+    ``Vhat``. Derived in these conventions and checked against simulations at finite ``d``
+    (:mod:`hdtheory.simulate.adversarial`), not term by term against the paper's equations.
+
+    **Observables.** Those of :class:`~hdtheory.GCM` and :class:`~hdtheory.Adversarial`, with the
+    test-time attack of the same geometry: it shifts the field ``w.x / sqrt(d) ~ N(0, q)`` by
+    ``eps_test sqrt(P)``, so ``robust_error = P(sign(z) u < eps_test sqrt(P / q))``, ``u`` standard;
+    ``boundary_error`` likewise; ``P``, ``Phat``, ``margin_shift = eps sqrt(P)``. Per mode,
+    :meth:`mode_metrics`.
+
+    **Where the attack zeroes the weights it sees.** ``eps sqrt(P)`` is a group-lasso penalty on the
+    attacked modes taken together: past a radius their weights are all exactly zero, ``P = 0`` (the
+    collapse to ``w = 0`` of :class:`~hdtheory.Adversarial` when every mode is attacked; with a
+    block that the attack does not see, the minimiser is then plain ERM on that block). There
+    ``log P`` runs off and :func:`hdtheory.solve` reports the point not converged, never a number.
+    """
+
+    attack: jax.Array | None = eqx.field(default=None, converter=_modes)
+    """Eigenvalues of ``Sigma_delta``, one per mode (the shape of ``omega``); ``None``: ones (an l2 ball)."""
+    ridge: jax.Array | None = eqx.field(default=None, converter=_modes)
+    """Eigenvalues of ``Sigma_w``, one per mode (the shape of ``omega``); ``None``: ones (the ridge)."""
+
+    def __check_init__(self):
+        for name in ("attack", "ridge"):
+            value = getattr(self, name)
+            if value is not None:
+                if value.shape != self.omega.shape:
+                    raise ParameterError(
+                        f"parameter {name!r} must have the shape of 'omega', {self.omega.shape}, got {value.shape}"
+                    )
+                check_in(name, value, NONNEGATIVE if name == "attack" else POSITIVE)
+        if self.attack is not None and is_concrete(self.attack) and is_concrete(self.omega):
+            if not np.any((np.asarray(self.attack) > 0) & (np.asarray(self.omega) > 0)):
+                raise ParameterError(
+                    "parameter 'attack' must be positive on some mode with omega > 0 (else P = 0 and the "
+                    "attack does nothing: that is GCM)"
+                )
+
+    @property
+    def attack_spectrum(self) -> jax.Array:
+        """``attack``, or ones."""
+        return jnp.ones_like(self.omega) if self.attack is None else self.attack
+
+    @property
+    def ridge_spectrum(self) -> jax.Array:
+        """``ridge``, or ones."""
+        return jnp.ones_like(self.omega) if self.ridge is None else self.ridge
+
+    def init(self, kind: str = "uninformed") -> AttackOverlaps:
+        """ERM's start, with ``P = q <attack omega> / <omega^2>`` (``P = q`` for an isotropic attack
+        on isotropic data)."""
+        start = super().init(kind)
+        ratio = self.average(self.attack_spectrum * self.omega) / self.average(self.omega**2)
+        return AttackOverlaps(m=start.m, q=start.q, V=start.V, P=start.q * jnp.maximum(ratio, 1e-3))
+
+    def unconstrain(self, state: AttackOverlaps) -> jax.Array:
+        """ERM's coordinates and ``log P``."""
+        return jnp.concatenate([super().unconstrain(state), jnp.log(state.P)[None]])
+
+    def constrain(self, u: jax.Array) -> AttackOverlaps:
+        base = super().constrain(u[:3])
+        return AttackOverlaps(m=base.m, q=base.q, V=base.V, P=jnp.exp(u[3]))
+
+    def margin_shift(self, state):
+        """``(eps sqrt(P), 0)``: the training margin's shift, which does not depend on ``q``."""
+        return self.eps * jnp.sqrt(state.P), jnp.zeros_like(state.P)
+
+    def test_budget(self, state):
+        """``eps_test sqrt(P / q)``: the test attack's shift of the field in units of ``sqrt(q)``."""
+        return self.eps_test * jnp.sqrt(state.P / state.q)
+
+    def _weight_side(self, state):
+        """The conjugates and the ridge ``lam ridge_j + Phat attack_j`` on each mode."""
+        mhat, qhat, Vhat, _, slope = self._channel_averages(state)
+        Phat = self.eps * slope / jnp.sqrt(state.P)
+        return mhat, qhat, Vhat, self.lam * self.ridge_spectrum + Phat * self.attack_spectrum
+
+    def update(self, state: AttackOverlaps) -> AttackOverlaps:
+        response, second, inverse = self._mode_moments(state)
+        return AttackOverlaps(
+            m=self.average(self.theta2 * response),
+            q=self.average(self.omega * second),
+            V=self.average(self.omega * inverse),
+            P=self.average(self.attack_spectrum * second),
+        )
+
+    def observables(self, state: AttackOverlaps) -> dict[str, jax.Array]:
+        slope = self._channel_averages(state)[4]
+        return super().observables(state) | {"P": state.P, "Phat": self.eps * slope / jnp.sqrt(state.P)}
+
+    def mode_metrics(self, state: AttackOverlaps) -> dict[str, jax.Array]:
+        r"""Per mode ``j`` (arrays of the shape of ``omega``), for the student's feature on that mode,
+        ``f_j(x) = sum_{i in j} w_i x_i / sqrt(d)``:
+
+        - ``m``, ``q``, ``P``: the mode's shares of the overlaps (they sum to the totals);
+        - ``usefulness``: ``E[sign(z) f_j(x)] = sqrt(2 / (pi rho)) m_j`` (``f_j`` and ``z`` are jointly
+          Gaussian), how much the feature agrees with the noiseless label;
+        - ``robust_usefulness``: ``E[min_delta sign(z) f_j(x + delta)] = usefulness_j - eps_test
+          sqrt(P_j)``, the same under the test attack, which spends its whole budget on the mode.
+
+        These are the usefulness and robust usefulness of a feature of Ilyas et al. 2019 ("Adversarial
+        examples are not bugs, they are features", their section 2), unnormalised, with which Tanner et
+        al. rank the directions of the data: a mode whose ``robust_usefulness`` is negative is a
+        non-robust feature at ``eps_test``.
+        """
+        response, second, _ = self._mode_moments(state)
+        share = self.weights if self.weights is not None else jnp.full_like(self.omega, 1 / self.omega.shape[-1])
+        m, q, P = share * self.theta2 * response, share * self.omega * second, share * self.attack_spectrum * second
+        usefulness = jnp.sqrt(2 / (jnp.pi * self.rho)) * m
+        return {"m": m, "q": q, "P": P, "usefulness": usefulness,
+                "robust_usefulness": usefulness - self.eps_test * jnp.sqrt(P)}
+
+
+def block_features(fractions, variances, signal, attacks=None, ridges=None, **kwargs) -> AdversarialGCM:
+    r"""The block feature model of Tanner et al. 2025 as an :class:`AdversarialGCM`.
+
+    ``d`` coordinates in blocks, block ``b`` a fraction ``fractions_b`` of them, with data variance
+    ``variances_b`` (``Sigma_x``), mean squared teacher component ``signal_b`` (``|w*_b|^2 = d
+    fractions_b signal_b``), attack strength ``attacks_b`` (``Sigma_delta``, ones by default) and
+    penalty weight ``ridges_b`` (``Sigma_w``, ones by default): ``omega = variances``,
+    ``theta2 = variances^2 signal``, ``weights = fractions``, ``rho = sum_b fractions_b variances_b
+    signal_b``. ``kwargs`` go to :class:`AdversarialGCM` (``alpha``, ``lam``, ``eps``, ``eps_test``,
+    ``loss``, ``teacher``...).
+    """
+    fractions, variances, signal = (_modes(x) for x in (fractions, variances, signal))
+    return AdversarialGCM(
+        omega=variances, theta2=variances**2 * signal, weights=fractions,
+        rho=jnp.sum(fractions * variances * signal), attack=attacks, ridge=ridges, **kwargs,
+    )

@@ -447,7 +447,7 @@ class ERM(FixedPointTheory):
         # the prox's transitions about 0: shape (nodes, labels).
         y = jnp.asarray(channel.labels, dtype)[:, None]
         # A margin shift s moves the loss's features (breakpoints, the prox's transition) to omega + y s.
-        shift = self.margin_shift(q)
+        shift = self.margin_shift(state)
         centre = 0.0 if shift is None else y * shift[0] / sqrt_q
         edges = [jnp.zeros_like(y * V)] + [b / sqrt_q + centre for b in self.loss_fn.breakpoints(y, V)]
         edges += self._narrow_edges(m, sqrt_q, channel.transition_width(V0), y, centre)
@@ -554,19 +554,21 @@ class ERM(FixedPointTheory):
         return self._channel_averages(state)[:3]
 
     def _channel_averages(self, state: Overlaps):
-        """``(mhat, qhat, Vhat, train_loss)``: the Gaussian data's (:meth:`_gaussian_averages`), or
+        """``(mhat, qhat, Vhat, train_loss, slope)``: the Gaussian data's (:meth:`_gaussian_averages`), or
         for elliptical data averaged over the scale, the conjugates ``omega`` times those at the
         scaled state (a program that does not use the training loss drops it)."""
 
         def at(theory, scaled, omega):
-            mhat, qhat, Vhat, train_loss = theory._gaussian_averages(scaled)
-            return omega * mhat, omega * qhat, omega * Vhat, train_loss
+            mhat, qhat, Vhat, train_loss, slope = theory._gaussian_averages(scaled)
+            return omega * mhat, omega * qhat, omega * Vhat, train_loss, slope
 
         return self._over_scales(at, state)
 
     def _gaussian_averages(self, state: Overlaps):
-        """``(mhat, qhat, Vhat, train_loss)`` on Gaussian data, in closed form where there is one, else
-        by quadrature (the training loss from the same evaluations of the prox).
+        """``(mhat, qhat, Vhat, train_loss, slope)`` on Gaussian data, in closed form where there is one,
+        else by quadrature (the training loss from the same evaluations of the prox). ``slope`` is
+        ``alpha E[y f]`` for a shifted margin (:meth:`margin_shift`; ``alpha E|l'|`` at the training
+        margins, the derivative of the loss side's free energy in the shift), zero without one.
 
         ``Vhat`` is integrated by parts in ``xi`` (Stein's lemma), so that every integrand is the
         continuous ``f`` rather than its derivative, a step function for the hinge and Huber losses:
@@ -574,25 +576,28 @@ class ERM(FixedPointTheory):
         """
         closed = self._closed_form(state)
         if closed is not None:
-            return closed
+            return (*closed, jnp.zeros_like(closed[0]))
         m, q, V = state.m, state.q, state.V
         y, omega, w, dw = self._channel_terms(state)
-        shift = self.margin_shift(q)
+        shift = self.margin_shift(state)
         f, f2, loss = self._outputs(y, omega if shift is None else omega - y * shift[0], V)
         xi = omega / jnp.sqrt(q)
         mhat = self.alpha * jnp.sum(dw * f)
         qhat = self.alpha * jnp.sum(w * f2)
         Vhat = -self.alpha / jnp.sqrt(q) * jnp.sum((xi * w - m / jnp.sqrt(q) * dw) * f)
+        slope = jnp.zeros_like(mhat)
         if shift is not None:
-            Vhat = Vhat + 2 * shift[1] * self.alpha * jnp.sum(w * y * f)
-        return mhat, qhat, Vhat, jnp.sum(w * loss)
+            slope = self.alpha * jnp.sum(w * y * f)
+            Vhat = Vhat + 2 * shift[1] * slope
+        return mhat, qhat, Vhat, jnp.sum(w * loss), slope
 
-    def margin_shift(self, q):
-        """``(s, ds / dq)`` of a training loss ``l(y, z - y s(q))`` whose margin is shifted by a function
-        of the norm ``q`` (adversarial training, :class:`~hdtheory.Adversarial`): the outputs ``f``
-        are then those of ``l`` at ``omega - y s`` and ``Vhat`` gains ``2 alpha (ds / dq) E[y f]``;
-        ``None`` (no shift) here."""
-        del q
+    def margin_shift(self, state):
+        """``(s, ds / dq)`` of a training loss ``l(y, z - y s)`` whose margin is shifted by a function
+        of the state (adversarial training, :class:`~hdtheory.Adversarial`): the outputs ``f`` are
+        then those of ``l`` at ``omega - y s`` and ``Vhat`` gains ``2 alpha (ds / dq) E[y f]``
+        (a shift that depends on another order parameter takes ``slope = alpha E[y f]`` from
+        :meth:`_channel_averages` into that parameter's conjugate); ``None`` (no shift) here."""
+        del state
         return None
 
     def replicon(self, state: Overlaps, Vhat) -> jax.Array:
@@ -676,7 +681,7 @@ class ERM(FixedPointTheory):
 
     def observables(self, state: Overlaps) -> dict[str, jax.Array]:
         m, q, V = state.m, state.q, state.V
-        mhat, qhat, Vhat, train_loss = self._channel_averages(state)
+        mhat, qhat, Vhat, train_loss = self._channel_averages(state)[:4]
         test_error, test_error_total = self.test_errors(m, q)
         stability = {}
         if type(self) is ERM and isinstance(self.penalty_fn, kernels.ElasticNetFamily):

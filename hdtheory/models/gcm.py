@@ -211,20 +211,34 @@ class GCM(ERM):
             return jnp.mean(values, axis=-1)
         return jnp.sum(self.weights * values, axis=-1)
 
-    def _denominators(self, Vhat):
-        """``D_j = lam + Vhat omega_j``, and a mask of the modes with ``omega_j > 0``."""
+    def _weight_side(self, state):
+        """``(mhat, qhat, Vhat, ridge)``: the conjugates at a state and the ridge on each mode, ``lam``
+        (a subclass with another penalty geometry or a norm-dependent term gives an array)."""
+        mhat, qhat, Vhat = self.conjugates(state)
+        return mhat, qhat, Vhat, self.lam
+
+    def _denominators(self, Vhat, ridge=None):
+        """``D_j = ridge_j + Vhat omega_j`` (``ridge = lam`` by default), and a mask of the modes with
+        ``omega_j > 0``."""
         positive = self.omega > 0
-        D = self.lam + Vhat * self.omega
+        D = (self.lam if ridge is None else ridge) + Vhat * self.omega
         return jnp.where(positive, D, 1.0), positive
 
+    def _mode_moments(self, state):
+        """Per mode, masked to the modes with ``omega_j > 0``: ``(mhat / D_j, (mhat^2 theta2_j +
+        qhat omega_j) / D_j^2, 1 / D_j)`` with ``D_j = ridge_j + Vhat omega_j``, the mean response
+        of a weight to the teacher, its second moment and its variance (module docstring)."""
+        mhat, qhat, Vhat, ridge = self._weight_side(state)
+        D, positive = self._denominators(Vhat, ridge)
+        second = (mhat**2 * self.theta2 + qhat * self.omega) / D**2
+        return tuple(jnp.where(positive, x, 0.0) for x in (mhat / D, second, 1 / D))
+
     def update(self, state: Overlaps) -> Overlaps:
-        mhat, qhat, Vhat = self.conjugates(state)
-        D, positive = self._denominators(Vhat)
-        omega, theta2 = self.omega, self.theta2
+        response, second, inverse = self._mode_moments(state)
         return Overlaps(
-            m=mhat * self.average(jnp.where(positive, theta2 / D, 0.0)),
-            q=self.average(jnp.where(positive, omega * (mhat**2 * theta2 + qhat * omega) / D**2, 0.0)),
-            V=self.average(jnp.where(positive, omega / D, 0.0)),
+            m=self.average(self.theta2 * response),
+            q=self.average(self.omega * second),
+            V=self.average(self.omega * inverse),
         )
 
     def observables(self, state: Overlaps) -> dict[str, jax.Array]:
@@ -235,11 +249,12 @@ class GCM(ERM):
         return observables
 
     def mode_errors(self, state: Overlaps) -> jax.Array:
-        """The excess squared error per mode, ``e_j`` of the module docstring (shape ``(P,)``)."""
-        _, qhat, Vhat = self.conjugates(state)
-        D, positive = self._denominators(Vhat)
+        """The excess squared error per mode, ``e_j`` of the module docstring (shape ``(P,)``; with a
+        ridge ``r_j`` per mode, ``lam`` there is ``r_j``)."""
+        _, qhat, Vhat, ridge = self._weight_side(state)
+        D, positive = self._denominators(Vhat, ridge)
         omega = jnp.where(positive, self.omega, 1.0)
-        e = self.theta2 * self.lam**2 / (omega * D**2) + qhat * omega**2 / D**2
+        e = self.theta2 * ridge**2 / (omega * D**2) + qhat * omega**2 / D**2
         return jnp.where(positive, e, 0.0)
 
 

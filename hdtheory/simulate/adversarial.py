@@ -31,6 +31,9 @@ and one diagnostic, ``robust_error_empirical``: the fraction of 10000 held-out s
 the seeds, with ``sign(z) w.x / sqrt(d) < eps_test |w| / sqrt(d)`` (an attack of radius
 ``eps_test`` makes ``w`` disagree with the noiseless label), a Monte Carlo check of the robust error.
 ``V`` and the conjugates are not measured; ``lam = 0`` is not simulated.
+
+Anisotropic data with attack and penalty geometries (:class:`~hdtheory.AdversarialGCM`, the block
+feature model): :func:`simulate_adversarial_gcm`, the same fits in ``u = Sigma_w^{1/2} w``.
 """
 
 import equinox as eqx
@@ -40,7 +43,7 @@ import numpy as np
 import scipy.optimize
 import scipy.special
 
-from ..models.adversarial import Adversarial
+from ..models.adversarial import Adversarial, AdversarialGCM
 from . import SimulationResult, check_size, simulate
 from .erm import _draw_like, _teacher
 
@@ -84,14 +87,15 @@ def _fit(theory: Adversarial, X, y) -> np.ndarray:
     return _hinge(Z, eps, lam)
 
 
-def _logistic(Z, eps, lam):
+def _logistic(Z, eps, lam, attack=1.0):
+    """The logistic fit; the attacked norm is ``sqrt(w^T diag(attack) w)`` (``|w|`` by default)."""
     d = Z.shape[1]
 
     def objective(w):
-        norm = np.linalg.norm(w)
+        norm = np.sqrt(w @ (attack * w))
         t = Z @ w - eps * norm / np.sqrt(d)
         slope = -scipy.special.expit(-t)  # l'(t) for l(t) = log(1 + exp(-t))
-        grad = Z.T @ slope - eps * np.sum(slope) * w / (np.sqrt(d) * norm) + lam * w
+        grad = Z.T @ slope - eps * np.sum(slope) * attack * w / (np.sqrt(d) * norm) + lam * w
         return np.sum(np.logaddexp(0.0, -t)) + 0.5 * lam * w @ w, grad
 
     w0 = Z.sum(0) / Z.shape[0]
@@ -136,8 +140,8 @@ def _hinge(Z, eps, lam):
 
 
 @eqx.filter_jit
-def _population_errors(theory: Adversarial, m, q, rho):
-    return *theory.test_errors(m, q, rho), *theory.robust_errors(m, q)
+def _population_errors(theory: Adversarial, m, q, rho, budget=None):
+    return *theory.test_errors(m, q, rho), *theory.robust_errors(m, q, budget)
 
 
 def _errors(theory: Adversarial, m, q, rho) -> list[float]:
@@ -163,5 +167,92 @@ def _observables(theory: Adversarial, w, w_star, X, y, X_test) -> dict[str, floa
         "robust_error_empirical": float(np.mean(np.sign(z) * omega < float(theory.eps_test) * np.sqrt(q))),
         "train_loss": float(np.mean(theory.loss_fn(1.0, jnp.asarray(margins)))),
         "norm": np.sqrt(q),
+        "margin_shift": shift,
+    }
+
+
+@simulate.register
+def simulate_adversarial_gcm(
+    theory: AdversarialGCM, *, d: int = 400, seeds: int = 4, key=None
+) -> SimulationResult:
+    """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.models.adversarial.AdversarialGCM`.
+
+    The modes are blocks of ``weights_j d`` coordinates (``weights`` times ``d`` must be integers;
+    ``weights=None``, one coordinate per mode, needs ``d`` equal to the number of modes), with
+    ``x_i ~ N(0, omega_j)``, the teacher uniform on the sphere of each block with
+    ``|w*_b|^2 = d weights_b theta2_b / omega_b^2`` (so that ``w*^T Sigma_x w* / d = rho`` when ``rho``
+    is the one the spectrum explains), and ``Sigma_delta``, ``Sigma_w`` the ``attack`` and ``ridge`` of
+    the modes. In ``u = Sigma_w^{1/2} w`` the penalty is the ridge and the attacked norm
+    ``sqrt(u^T diag(attack / ridge) u)``: the logistic loss is fitted as for isotropic data; the
+    hinge loss's dual needs the attacked norm to be ``|u|`` up to a factor, ``attack`` proportional
+    to ``ridge``. Observables as for :class:`~hdtheory.Adversarial`, at the measured ``m``, ``q`` and
+    ``P = w^T Sigma_delta w / d`` (``robust_error`` at the budget ``eps_test sqrt(P / q)``).
+
+    Raises:
+        ValueError: ``lam = 0``; block sizes that are not integers; the hinge loss with an attack not
+            proportional to the penalty.
+        RuntimeError: a fit did not meet its tolerance.
+    """
+    if float(theory.lam) == 0:
+        raise ValueError("lam=0 is not simulated (the robust minimiser may not exist)")
+    check_size(d, seeds)
+    omega = np.asarray(theory.omega, float)
+    weights = np.full(omega.shape, 1 / omega.size) if theory.weights is None else np.asarray(theory.weights, float)
+    sizes = np.rint(weights * d).astype(int)
+    if not (np.allclose(sizes, weights * d, atol=1e-9) and sizes.sum() == d):
+        raise ValueError(f"block sizes weights * d = {weights * d} must be integers summing to d = {d}")
+    per_mode = lambda x: np.repeat(np.asarray(x, float), sizes)  # noqa: E731
+    scale, attack, ridge = per_mode(np.sqrt(omega)), per_mode(theory.attack_spectrum), per_mode(theory.ridge_spectrum)
+    ratio = attack / ridge
+    if theory.loss == "hinge" and not np.allclose(ratio, ratio[0]):
+        raise ValueError("the hinge loss is simulated with an attack proportional to the penalty only")
+    signal = np.where(omega > 0, np.asarray(theory.theta2, float) / np.where(omega > 0, omega, 1.0) ** 2, 0.0)
+    key = jax.random.PRNGKey(0) if key is None else key
+    n = max(round(float(theory.alpha) * d), 1)
+    test_key, *seed_keys = jax.random.split(key, seeds + 1)
+    X_test = np.asarray(jax.random.normal(test_key, (10_000, d))) * scale
+    samples = []
+    for seed_key in seed_keys:
+        teacher_key, x_key, y_key = jax.random.split(seed_key, 3)
+        g = np.asarray(jax.random.normal(teacher_key, (d,)))
+        starts = np.concatenate([[0], np.cumsum(sizes)])
+        w_star = np.concatenate([
+            g[a:b] * np.sqrt(d * w * s / max(np.sum(g[a:b] ** 2), 1e-300))
+            for a, b, w, s in zip(starts[:-1], starts[1:], weights, signal)
+        ])
+        X = np.asarray(jax.random.normal(x_key, (n, d))) * scale
+        y = np.asarray(theory.channel.sample(y_key, jnp.asarray(X @ w_star / np.sqrt(d))))
+        Z = y[:, None] * X / np.sqrt(d * ridge)  # margins are Z @ u, u = sqrt(ridge) w
+        eps, lam = float(theory.eps), float(theory.lam)
+        if theory.loss == "logistic":
+            u = _logistic(Z, eps, lam, ratio)
+        else:
+            u = _hinge(Z, eps * np.sqrt(ratio[0]), lam)
+        w = u / np.sqrt(ridge)
+        samples.append(_block_observables(theory, w, w_star, scale**2, attack, X, y, X_test))
+    return SimulationResult.from_samples(samples, d=d, n=n)
+
+
+def _block_observables(theory: AdversarialGCM, w, w_star, variance, attack, X, y, X_test) -> dict[str, float]:
+    d = w.shape[0]
+    m, q, P = float(w_star @ (variance * w) / d), float(w @ (variance * w) / d), float(w @ (attack * w) / d)
+    rho = float(w_star @ (variance * w_star) / d)
+    test_error, test_error_total, robust, robust_total, boundary = (
+        float(e) for e in _population_errors(theory, m, q, rho, float(theory.eps_test) * np.sqrt(P / q))
+    )
+    shift = float(theory.eps) * np.sqrt(P)
+    margins = y * (X @ w) / np.sqrt(d) - shift
+    z, field = X_test @ w_star / np.sqrt(d), X_test @ w / np.sqrt(d)
+    return {
+        "m": m,
+        "q": q,
+        "P": P,
+        "test_error": test_error,
+        "test_error_total": test_error_total,
+        "robust_error": robust,
+        "robust_error_total": robust_total,
+        "boundary_error": boundary,
+        "robust_error_empirical": float(np.mean(np.sign(z) * field < float(theory.eps_test) * np.sqrt(P))),
+        "train_loss": float(np.mean(theory.loss_fn(1.0, jnp.asarray(margins)))),
         "margin_shift": shift,
     }
