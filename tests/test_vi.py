@@ -121,30 +121,43 @@ def test_adjoint_of_the_final_kl_against_finite_differences(far_modes):
 
 
 def test_steady_states_good_and_mean_aligned():
-    # The good point q = p is a zero of the field with KL = 0 and attracts; the mean-aligned
-    # collapsed point (fixed weights) is found from both means at mu and is a zero with
-    # m1 = m2 = s mu. Its stability is checked by integrating from a perturbed aligned start.
+    # Three zeros of the field at fixed weights, from three starts in one vmapped solve: the good
+    # point q = p (KL = 0, attracting); both means on the mode +mu (mean alignment: collapsed,
+    # KL -> log 2 for a balanced target 8 standard deviations wide); both means at the centre (a
+    # saddle). The saddle's growth rate is checked against the separation M_1 - M_2 of a nearby
+    # start, integrated (it grows as exp(rate t)); mean alignment on the mode is marginal at linear
+    # order (q and p share the variance Delta), so its attraction is checked by integration: a
+    # spread |m_1 - m_2|^2 = 0.09 orthogonal to mu shrinks.
     theory = VariationalMixture(mu2=16.0, lr_weights=0.0, m0=(2.0, 1.0))
-    good = hd.steady_state(theory, theory.good_state())
-    assert bool(good.converged) and float(good.observables["kl"]) < 1e-10
-    assert float(good.observables["growth_rate"]) < 0
-    aligned = hd.steady_state(theory, theory.aligned_state(0.9))
-    obs = aligned.observables
-    assert bool(aligned.converged)
-    np.testing.assert_allclose(obs["m1"], obs["m2"], rtol=1e-8)
-    np.testing.assert_allclose(obs["q11"], obs["m1"] ** 2 / 16.0, rtol=1e-8)
-    assert float(obs["collapsed"]) == 1.0 and abs(float(obs["kl"]) - np.log(2)) < 1e-2
-    assert np.isfinite(float(obs["growth_rate"]))
-    # Mean alignment attracts: from the aligned point with m_2 moved by 0.3 orthogonally to mu and
-    # m_1, the spread |m_1 - m_2|^2 shrinks (and no solve leaves the aligned point at the start).
-    s = aligned.state
-    eps2 = 0.09
-    perturbed = VariationalMixture(
-        mu2=16.0, lr_weights=0.0, m0=s.M, q0=jnp.diag(s.Q).at[1].add(eps2), q12_0=s.Q[0, 1]
+    starts = [theory.good_state(), theory.aligned_state(0.9), theory.aligned_state(0.0)]
+    starts = jax.tree.map(lambda *x: jnp.stack(x), *starts)
+    sols = jax.jit(jax.vmap(lambda s: hd.steady_state(theory, s)))(starts)
+    obs = {k: np.asarray(v) for k, v in sols.observables.items()}
+    assert np.all(sols.converged)
+    assert obs["kl"][0] < 1e-10 and obs["growth_rate"][0] < 0 and obs["collapsed"][0] == 0
+    np.testing.assert_allclose(obs["m1"][1:], obs["m2"][1:], rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(obs["q11"][1:], obs["m1"][1:] ** 2 / 16.0, rtol=1e-8, atol=1e-10)
+    assert obs["collapsed"][1] == 1 and abs(obs["kl"][1] - np.log(2)) < 1e-2 and obs["m1"][1] > 15
+    assert obs["m1"][2] == 0 and obs["growth_rate"][2] > 0.5
+
+    eps = 1e-4  # m_1 = -m_2 = eps mu / |mu| beside the saddle
+    near = VariationalMixture(
+        mu2=16.0, lr_weights=0.0, m0=(4 * eps, -4 * eps), q0=(eps**2, eps**2), q12_0=-(eps**2)
     )
-    end = hd.integrate(perturbed, 20.0, saveat=jnp.array([20.0])).observables
-    spread = end["q11"][0] - 2 * end["q12"][0] + end["q22"][0]
-    assert spread < 0.8 * eps2 and float(end["collapsed"][0]) == 1.0
+    s = sols.state
+    aligned = jax.tree.map(lambda x: x[1], s)
+    spread = 0.09  # m_2 moved by 0.3 orthogonally to mu and m_1
+    off = VariationalMixture(
+        mu2=16.0, lr_weights=0.0, m0=aligned.M, q0=jnp.diag(aligned.Q).at[1].add(spread),
+        q12_0=aligned.Q[0, 1],
+    )
+    ts = jnp.array([1.0, 2.0])
+    sep = hd.integrate(near, 2.0, saveat=ts).observables
+    rate = np.log((sep["m1"][1] - sep["m2"][1]) / (sep["m1"][0] - sep["m2"][0]))
+    np.testing.assert_allclose(rate, obs["growth_rate"][2], rtol=2e-3)
+    end = hd.integrate(off, 20.0, saveat=jnp.array([20.0])).observables
+    assert end["q11"][0] - 2 * end["q12"][0] + end["q22"][0] < 0.8 * spread
+    assert end["collapsed"][0] == 1
 
 
 def test_bad_initial_overlaps_are_refused():

@@ -56,9 +56,14 @@ field, so the gradient of a final observable reaches it through the adjoint of
 **Mode collapse** (the paper's two mechanisms). *Mean alignment*: both means on one mode,
 ``m_1 = m_2``; then ``q`` is one Gaussian, and ``m_1 = m_2 = s mu`` with
 ``s = E[tanh(u_p / 2)]`` at ``x ~ N(s mu, Delta I)`` is a zero of the field
-(:meth:`VariationalMixture.aligned_state`), which :func:`hdtheory.steady_state` refines and whose
-``growth_rate`` says whether it attracts (in these coordinates a perturbation ``delta m`` of the
-means enters through ``|delta m|^2``, so the rate is twice that of the means). *Vanishing weight*:
+(:meth:`VariationalMixture.aligned_state`), which :func:`hdtheory.steady_state` refines (at fixed
+weights, ``lr_weights = 0``: with trained weights the logit is a flat direction there, since ``q``
+does not depend on it) and whose ``growth_rate`` is the rate of the means' separation along ``mu``
+(``M_1 - M_2``, linear in the means): positive at the symmetric point ``s = 0`` (a saddle).
+A separation orthogonal to ``mu`` enters the overlaps only through ``|m_1 - m_2|^2``, and on a
+mode it is marginal at linear order (``q`` and ``p`` share the variance ``Delta`` there): that
+mean alignment attracts is seen by integration, not in the growth rate.
+*Vanishing weight*:
 ``sigma_k -> 0`` (``a -> -+ infinity``, not a finite zero of the field); the component stops moving
 (its gradient carries ``sigma_k``). The observable ``collapsed`` is 1 when a weight is below
 ``weight_level`` or both means lie on the same side of the target's two modes
