@@ -33,7 +33,8 @@ both components. Everything depends on ``x`` through the two log-odds
 ``u_q = logit(sigma_1) + (x.(m_1 - m_2) - (|m_1|^2 - |m_2|^2)/2) / Delta`` and
 ``u_p = logit(rho) + 2 x.mu / Delta``, Gaussian under ``N(m_k, Delta I)`` with means set by the
 overlaps and variances ``|m_1 - m_2|^2 / Delta`` and ``4 mu2 / Delta``: one-dimensional
-Gauss-Hermite expectations (``order`` nodes) of ``softplus`` and ``sigmoid``. The flow stays in the
+expectations of ``softplus`` and ``sigmoid``, on Gauss-Legendre panels (``order`` nodes each) cut at
+the switch ``u = 0``. The flow stays in the
 span of ``m_1, m_2, mu``, so the overlaps
 
 .. math:: Q_{kl} = m_k \cdot m_l, \qquad M_k = m_k \cdot \mu, \qquad a
@@ -79,11 +80,32 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..kernels.quadrature import hermite_rule
+from ..kernels.quadrature import smoothed_expectation, transition_rule
 from .._theory import (
     NONNEGATIVE, POSITIVE, Interval, ODETheory, ParameterError, choice, integer, is_concrete, parameter,
 )
 from ._schedule import piece_edges, piecewise
+
+def _softplus(omega, mean):
+    return jax.nn.softplus(mean + omega)
+
+
+def _sigmoid(omega, mean):
+    return jax.nn.sigmoid(mean + omega)
+
+
+def _log_mixture(omega, args):
+    """``log((1 - rho) + rho e^v)`` at ``v = mean + omega``."""
+    mean, log_plus, log_minus = args
+    return jnp.logaddexp(log_minus, log_plus + mean + omega)
+
+
+def _magnetisation(omega, args):
+    """``tanh(u_p / 2) = 2 r_+ - 1``, ``r_+`` the responsibility of the mode at ``+mu``."""
+    mean, log_plus, log_minus = args
+    u = log_plus + mean + omega
+    return 2 * jnp.exp(u - jnp.logaddexp(log_minus, u)) - 1
+
 
 UNIT = Interval(0.0, 1.0, low_open=True)
 ANNEALING = {"none": None, "linear": None, "piecewise": None}
@@ -116,7 +138,7 @@ class VariationalMixture(ODETheory):
     horizon: jax.Array = parameter(10.0, POSITIVE, "annealing ends (beta = 1) at t = horizon")
     pieces: jax.Array = parameter((0.2, 0.6), UNIT, "piecewise annealing: beta on equal intervals")
     weight_level: jax.Array = parameter(0.01, Interval(0.0, 0.5, True, True), "collapsed: weight below")
-    order: int = integer(32, Interval(2), "Gauss-Hermite nodes of the one-dimensional expectations")
+    order: int = integer(8, Interval(2), "Gauss-Legendre nodes per panel of the expectations")
 
     def __check_init__(self):
         for name in ("m0", "q0"):
@@ -154,25 +176,33 @@ class VariationalMixture(ODETheory):
     # -- Gaussian expectations ---------------------------------------------------------------------
 
     def _moments(self, state: VIState):
-        """Per component ``k`` (rows): ``E_k`` of ``(softplus(u_q), sigmoid(u_q),
+        """Per component ``k`` (columns): ``E_k`` of ``(softplus(u_q), sigmoid(u_q),
         logaddexp(log(1 - rho), log rho + v), tanh(u_p / 2))`` with ``u_p = logit(rho) + v``,
-        ``v = 2 x.mu / Delta``, for ``x ~ N(m_k, Delta I)``."""
+        ``v = 2 x.mu / Delta``, for ``x ~ N(m_k, Delta I)``: Gauss-Legendre panels cut at each
+        log-odds' transition (:func:`~hdtheory.kernels.quadrature.transition_rule`; the width of
+        ``u_p`` is ``2 |mu| / sqrt(Delta)`` times that of the switch, beyond a Hermite rule's reach),
+        differentiable down to a zero variance (``m_1 = m_2``) by
+        :func:`~hdtheory.kernels.quadrature.smoothed_expectation`."""
         Q, M, a = state.Q, state.M, state.a
-        dtype = Q.dtype
-        z, w = hermite_rule(self.order, dtype)
-        # u_q: mean per component, one variance |m_1 - m_2|^2 / Delta (smooth in it: the rule is
-        # symmetric, so the expectation is a series in the variance; the shift keeps its
-        # derivative finite at m_1 = m_2).
-        tiny = jnp.sqrt(jnp.finfo(dtype).eps)
         mean_q = a + ((Q[0] - Q[1]) - (Q[0, 0] - Q[1, 1]) / 2) / self.delta
-        std_q = jnp.sqrt(jnp.maximum(Q[0, 0] - 2 * Q[0, 1] + Q[1, 1], 0.0) / self.delta + tiny)
-        u_q = mean_q[:, None] + std_q * z
-        v = 2 * M[:, None] / self.delta + 2 * jnp.sqrt(self.mu2 / self.delta) * z
+        var_q = jnp.maximum(Q[0, 0] - 2 * Q[0, 1] + Q[1, 1], 0.0) / self.delta
         log_plus, log_minus = jnp.log(self.rho), jnp.log1p(-self.rho)
-        lse_p = jnp.logaddexp(log_minus, log_plus + v)
-        r_plus = jnp.exp(log_plus + v - lse_p)
-        values = jnp.stack([jax.nn.softplus(u_q), jax.nn.sigmoid(u_q), lse_p, 2 * r_plus - 1])
-        return values @ w  # (4, 2)
+        mean_v = 2 * M / self.delta
+        var_v = 4 * self.mu2 / self.delta * jnp.ones_like(var_q)
+
+        def expect(f, var, args, switch):
+            std = jax.lax.stop_gradient(jnp.sqrt(var))
+            z, w = transition_rule((-switch / std)[:, None], jnp.broadcast_to(1 / std, (2, 1)), self.order)
+            return jax.vmap(lambda args, z, w: smoothed_expectation(f, var, args, z, w))(args, z, w)
+
+        switch_p = jax.lax.stop_gradient(log_plus - log_minus + mean_v)
+        p_args = (mean_v, jnp.broadcast_to(log_plus, (2,)), jnp.broadcast_to(log_minus, (2,)))
+        return jnp.stack([
+            expect(_softplus, var_q, mean_q, jax.lax.stop_gradient(mean_q)),
+            expect(_sigmoid, var_q, mean_q, jax.lax.stop_gradient(mean_q)),
+            expect(_log_mixture, var_v, p_args, switch_p),
+            expect(_magnetisation, var_v, p_args, switch_p),
+        ])
 
     def _expected_logs(self, state: VIState, moments):
         """``(E_k[A_q], E_k[A_p])`` per component, from the two log-odds (module docstring)."""
