@@ -92,6 +92,8 @@ def test_collapse_without_annealing_and_none_with_it(far_modes):
     obs = jax.jit(jax.vmap(final))(pieces)
     plain, annealed = ({k: float(v[i, 0]) for k, v in obs.items()} for i in range(2))
     assert plain["collapsed"] == 1.0 and plain["m1"] > 0 and plain["m2"] > 0
+    assert plain["weight"] > 0.9  # the second weight vanishing, its mean left behind
+    assert plain["m2"] < plain["m1"] - 1
     # Collapsed on one mode of a well-separated balanced target: KL -> log 2.
     assert abs(plain["kl"] - np.log(2)) < 1e-2
     assert annealed["collapsed"] == 0.0 and annealed["kl"] < 1e-3
