@@ -3,6 +3,8 @@
 - :class:`Committee`: two-layer committee machines (Saad & Solla 1995; Goldt et al. 2019).
 - :class:`SingleIndex`: single-index targets through Hermite coefficients (Arnaboldi et al. 2024).
 - :class:`PowerLawRetrieval`: phase retrieval on power-law data, mode by mode (Braun et al. 2025).
+- :class:`VariationalMixture`: the reverse-KL gradient flow of a Gaussian-mixture variational
+  family, mode collapse and annealing (Soletskyi et al. 2024; Fogliani et al. 2026).
 
 Each is an :class:`~hdtheory.ODETheory`, integrated by :func:`hdtheory.integrate`.
 """
@@ -10,9 +12,10 @@ Each is an :class:`~hdtheory.ODETheory`, integrated by :func:`hdtheory.integrate
 from .committee import Committee, CommitteeState
 from .power_law import PowerLawRetrieval
 from .single_index import SingleIndex
+from .vi import VariationalMixture, VIState
 
 DYNAMICS = {"committee": Committee, "single-index": SingleIndex}
-DYNAMICS |= {"phase-retrieval-power-law": PowerLawRetrieval}
+DYNAMICS |= {"phase-retrieval-power-law": PowerLawRetrieval, "vi-mixture": VariationalMixture}
 """The ODE theories by their command-line names."""
 
-__all__ = ["Committee", "CommitteeState", "SingleIndex", "PowerLawRetrieval", "DYNAMICS"]
+__all__ = ["Committee", "CommitteeState", "SingleIndex", "PowerLawRetrieval", "VariationalMixture", "VIState", "DYNAMICS"]

@@ -35,13 +35,24 @@ class Scheduled(ODETheory):
         if self.schedule == "power":
             return (1 + t / self.decay_time) ** (-self.decay_power)
         if self.schedule == "piecewise":
-            pieces = jnp.atleast_1d(self.pieces)
-            j = jnp.clip(jnp.floor(t / self.horizon * pieces.shape[0]), 0, pieces.shape[0] - 1)
-            return pieces[j.astype(jnp.int32)]
+            return piecewise(t, self.pieces, self.horizon)
         return jnp.ones_like(t)
 
     def jump_times(self):
         if self.schedule != "piecewise":
             return None
-        n = jnp.atleast_1d(self.pieces).shape[0]
-        return self.horizon * jnp.arange(1, n) / n if n > 1 else None
+        return piece_edges(self.pieces, self.horizon)
+
+
+def piecewise(t, pieces, horizon) -> jax.Array:
+    """``pieces[j]`` on the ``j``-th of ``len(pieces)`` equal intervals of ``[0, horizon]``, and
+    ``pieces[-1]`` after ``horizon`` (also the temperature schedules of :mod:`.vi`)."""
+    pieces = jnp.atleast_1d(pieces)
+    j = jnp.clip(jnp.floor(t / horizon * pieces.shape[0]), 0, pieces.shape[0] - 1)
+    return pieces[j.astype(jnp.int32)]
+
+
+def piece_edges(pieces, horizon) -> jax.Array | None:
+    """The inner edges of the intervals of :func:`piecewise`, where it jumps; ``None`` for one piece."""
+    n = jnp.atleast_1d(pieces).shape[0]
+    return horizon * jnp.arange(1, n) / n if n > 1 else None

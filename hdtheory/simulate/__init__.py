@@ -126,3 +126,4 @@ from . import multi_index  # noqa: E402, F401  (registers GAMP for the multi-ind
 from . import power_law  # noqa: E402, F401  (registers online SGD for phase retrieval on power-law data)
 from . import adversarial  # noqa: E402, F401  (registers adversarial training against l2 attacks)
 from . import ensemble  # noqa: E402, F401  (registers ensembles of random-features learners)
+from . import vi  # noqa: E402, F401  (registers the reverse-KL gradient flow of a Gaussian mixture)
