@@ -132,6 +132,42 @@ def test_against_simulation(setting, d, seeds):
     assert out["ensemble_error_inf"] < out["ensemble_error"] < out["test_error"]
 
 
+@pytest.fixture(scope="module")
+def ridge_ensemble():
+    """Ridge learners with random erf features, alpha = 1, gamma = 2, lam = 0.05, noise = 0.2."""
+    return hd.RandomFeatureEnsemble(alpha=1.0, gamma=2.0, lam=0.05, noise=0.2, M=3.0)
+
+
+def test_ensembles_of_two_and_five_learners_against_simulation(ridge_ensemble):
+    # The error of the average of M = 2 and M = 5 ridge learners (closed-form fits on their own
+    # features, d = 200, four data sets) against the theory's ensemble_error at M = 2 and 5, both
+    # in one program. Tolerance as above: four standard errors plus 6% for the finite-size bias.
+    at_M = jax.jit(jax.vmap(lambda M: hd.solve(eqx.tree_at(lambda t: t.M, ridge_ensemble, M)).observables))
+    out = at_M(jnp.asarray([2.0, 5.0]))
+    for i, K in enumerate((2, 5)):
+        sim = simulate(eqx.tree_at(lambda t: t.M, ridge_ensemble, jnp.asarray(float(K))), d=200, seeds=4, learners=K)
+        want = float(out["ensemble_error"][i])
+        got, sem = sim.mean["ensemble_error"], sim.sem["ensemble_error"]
+        assert abs(got - want) <= 4 * sem + 0.06 * want, (K, want, got, sem)
+    # Five learners do better than two, by more than the tolerance allows to confuse.
+    assert out["ensemble_error"][1] < 0.9 * out["ensemble_error"][0]
+
+
+def test_tune_finds_the_lam_of_the_best_ensemble(ridge_ensemble):
+    # hd.tune on the ensemble's error (M = 3) over lam against a dense grid of 200 solves in one
+    # vmapped program: the tuned error at most the grid's best (to the solver's precision), the
+    # tuned lam within one grid step of the grid's argmin.
+    result = hd.tune(ridge_ensemble, "ensemble_error", {"lam": hd.Log(low=1e-4, high=1e2)})
+    assert bool(result.converged) and int(result.at_boundary["lam"]) == 0
+    grid = jnp.logspace(-3, 1, 200)
+    solve = jax.jit(jax.vmap(lambda lam: hd.solve(eqx.tree_at(lambda t: t.lam, ridge_ensemble, lam)).observables))
+    errors = solve(grid)["ensemble_error"]
+    best = int(jnp.argmin(errors))
+    assert 0 < best < len(grid) - 1, "the grid must bracket the optimum"
+    assert float(result.objective) <= float(errors[best]) + 1e-9
+    assert abs(math.log(float(result.params["lam"]) / float(grid[best]))) <= math.log(float(grid[1] / grid[0]))
+
+
 def test_gradients_against_finite_differences():
     # d/d(lam, gamma) of the ensemble's error, the features' variance and q_ab, through the fixed
     # point (implicit differentiation), against central differences (step 1e-5, errors ~1e-9).
