@@ -207,20 +207,21 @@ def test_command_line(capsys):
 
 def test_pairs_bootstrap_with_50_resamples_against_simulation():
     # The pairs bootstrap as practised: 50 resampled ridge fits (Cholesky solves) on each of three
-    # data sets at d = 300, n = 600; their variance per coordinate against resample_variance. And the
+    # data sets at d = 300, n = 300; their variance per coordinate against resample_variance. And the
     # variance the bootstrap means to estimate, measured directly: the spread of the full-data fit
-    # over 20 data sets drawn for one teacher, against true_variance. At alpha = 2, lam = 0.1 the
-    # two differ by 18% (variance_ratio 1.18), so each check tells the two apart.
+    # over 20 data sets drawn for one teacher, against true_variance. At alpha = 1, lam = 0.1 the
+    # bootstrap estimates half the true variance (variance_ratio 0.50), so each check tells the two
+    # apart.
     # Tolerances: the bootstrap's, four standard errors over the data sets plus 2% for the O(1 / d)
     # bias (multinomial counts of n draws for Poisson(1) weights); the direct one, 8%: four times
     # the relative error sqrt(2 / (19 d)) = 1.9% of a sample variance over 20 data sets averaged
     # over d nearly independent coordinates.
-    theory = Resample(alpha=2.0, lam=0.1, noise=0.5, scheme="bootstrap")
-    out = _ridge_bootstrap(2.0, 0.1)[0]
+    theory = Resample(alpha=1.0, lam=0.1, noise=0.5, scheme="bootstrap")
+    out = _ridge_bootstrap(1.0, 0.1)[0]
     sim = simulate(theory, d=300, seeds=3, learners=50)
     want = float(out["resample_variance"])
     assert abs(sim.mean["resample_variance"] - want) < 4 * sim.sem["resample_variance"] + 0.02 * want
-    d, n, data_sets = 300, 600, 20
+    d, n, data_sets = 300, 300, 20
     rng = np.random.default_rng(5)
     w_star = rng.standard_normal(d)
     w_star *= math.sqrt(d) / np.linalg.norm(w_star)
@@ -232,4 +233,4 @@ def test_pairs_bootstrap_with_50_resamples_against_simulation():
     over_data_sets = np.mean(np.var(np.array(fits), axis=0, ddof=1))
     want = float(out["true_variance"])
     assert abs(over_data_sets - want) < 0.08 * want, (over_data_sets, want)
-    assert abs(float(out["variance_ratio"]) - 1) > 0.15  # the two variances do differ here
+    assert float(out["variance_ratio"]) < 0.6  # the two variances do differ here

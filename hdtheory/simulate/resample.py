@@ -24,7 +24,7 @@ import jax.numpy as jnp
 
 from ..models.resample import Resample
 from . import SimulationResult, bucket, check_size, simulate
-from .erm import _check_fit, _draw_like, _fit, _teacher
+from .erm import _check_fit, _draw_like, _fit, _ridge, _teacher
 
 
 @simulate.register
@@ -48,21 +48,32 @@ def simulate_resample(
         w_star = _teacher(erm, teacher_key, d)
         X, y, weight = _draw_like(erm, train_key, w_star, n)
         w_full = _fit(erm, X, y, weight)
-        W = jnp.stack([_fit(erm, X, y, weight * p) for p in _weights(theory, weight_key, n, bucket(n), learners)])
+        W = _fits(erm, X, y, weight * _weights(theory, weight_key, n, bucket(n), learners))
         samples.append(_observables(theory, w_full, W, w_star))
     return SimulationResult.from_samples(samples, d=d, n=n)
 
 
-def _weights(theory: Resample, key, n: int, rows: int, learners: int):
-    """The sample weights of ``learners`` resamplings of ``n`` samples, in ``rows`` entries."""
+def _weights(theory: Resample, key, n: int, rows: int, learners: int) -> jax.Array:
+    """The sample weights of ``learners`` resamplings of ``n`` samples, in ``rows`` entries: ``(learners, rows)``."""
     keys = jax.random.split(key, learners)
     if theory.scheme == "bootstrap":
-        draws = [jax.random.randint(k, (n,), 0, n) for k in keys]
-        return [jnp.zeros(rows).at[idx].add(1.0) for idx in draws]
+        return jax.vmap(lambda k: jnp.zeros(rows).at[jax.random.randint(k, (n,), 0, n)].add(1.0))(keys)
     if theory.scheme == "subsample":
         kept = max(round(float(theory.fraction) * n), 1)
-        return [jnp.zeros(rows).at[jax.random.permutation(k, n)[:kept]].set(1.0) for k in keys]
-    return [jnp.ones(rows) for _ in keys]
+        return jax.vmap(lambda k: jnp.zeros(rows).at[jax.random.permutation(k, n)[:kept]].set(1.0))(keys)
+    return jnp.ones((learners, rows))
+
+
+def _fits(erm, X, y, weights) -> jax.Array:
+    """The fits with each row of ``weights``: ridge in one compiled loop, other losses one by one."""
+    if erm.loss == "square" and erm.penalty == "ridge":
+        return _ridge_fits(X, y, weights, erm.lam)
+    return jnp.stack([_fit(erm, X, y, w) for w in weights])
+
+
+@jax.jit
+def _ridge_fits(X, y, weights, lam):
+    return jax.lax.map(lambda weight: _ridge(X, y, weight, lam), weights)
 
 
 @eqx.filter_jit
