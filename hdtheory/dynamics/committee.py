@@ -360,7 +360,9 @@ class Committee(Scheduled):
 
     def observables(self, t, state: CommitteeState) -> dict[str, jax.Array]:
         T, _ = self._teacher()
-        cosines = state.R / jnp.sqrt(jnp.diagonal(state.Q)[:, None] * jnp.diagonal(T)[None, :])
+        # |Q_kk|: a formal steady state past the stability limit may have Q_kk < 0 (no covariance),
+        # where the cosine is no angle but stays finite, as the other observables do.
+        cosines = state.R / jnp.sqrt(jnp.abs(jnp.diagonal(state.Q))[:, None] * jnp.diagonal(T)[None, :])
         return {
             "eg": self.generalisation_error(state),
             "eg_rounding": self.rounding(state),
