@@ -181,3 +181,11 @@ def test_float32_runs(phase_retrieval):
     assert bool(solution.converged) and solution.observables["overlap"].dtype == jnp.float32
     np.testing.assert_allclose(float(solution.observables["overlap"]), obs["overlap"][2], rtol=1e-4)
     np.testing.assert_allclose(float(solution.observables["alpha_spec"]), 0.5, rtol=1e-4)
+
+
+def test_a_root_not_found_is_not_converged():
+    """Two Newton steps cannot reach the roots from the bracket's middle: the point says so, and a
+    solve with the default budget, otherwise the same, converges."""
+    failed = hd.solve(hd.Spectral(alpha=3.0, channel="abs", steps=2))
+    assert not bool(failed.converged)
+    assert bool(hd.solve(hd.Spectral(alpha=3.0, channel="abs")).converged)

@@ -87,7 +87,9 @@ solves the two scalar equations afresh by Newton's method safeguarded by bisecti
 (:func:`hdtheory.kernels.roots.scalar_root`, in ``log(lambda - tau)`` on ``tau + [1e-12, 1e8] s``,
 ``s`` the scale of ``Z``; ``64 eps`` rather than ``1e-12`` in float32), so that the map does not depend on the state and :func:`hdtheory.solve`
 reaches its fixed point in one step; derivatives follow from the implicit function theorem on each
-equation. Without a spike ``lambda* = bar lambda``.
+equation. Without a spike ``lambda* = bar lambda``. A root that Newton's method does not find (``|F|``
+above a millionth of its terms' scale after ``steps`` iterations; the threshold's root included)
+makes the map NaN, so that the point is reported as not converged rather than answered wrongly.
 
 **Observables.** ``overlap`` (squared cosine), ``eigenvalue`` (the top eigenvalue of ``D``),
 ``bulk_edge``, ``alpha_spec``, ``lambda_bar``, ``lambda_star``.
@@ -210,9 +212,14 @@ class Spectral(FixedPointTheory):
         informative = (E((g - 1) ** 2) > 1e-20) & (E(Z * (g - 1)) > 0)
         return eq, bracket, informative
 
-    def _root(self, F, lo, hi):
-        tol = 1e-13 if self._dtype() == jnp.float64 else 1e-6
-        return scalar_root(F, jnp.stack([lo, hi]), self.steps, tol)[0]
+    def _root(self, F, lo, hi, scale=None):
+        """The root of ``F`` in ``[lo, hi]`` and whether Newton's method found it: ``|F|`` there
+        within a millionth (float64; a hundredth in float32) of the scale of its terms (``1 / alpha``
+        unless given)."""
+        float64 = self._dtype() == jnp.float64
+        root, residual = scalar_root(F, jnp.stack([lo, hi]), self.steps, 1e-13 if float64 else 1e-6)
+        scale = 1 / self.alpha if scale is None else scale(root)
+        return root, residual <= (1e-6 if float64 else 1e-2) * scale
 
     # The protocol.
 
@@ -221,22 +228,31 @@ class Spectral(FixedPointTheory):
         return jnp.zeros(2, self._dtype())
 
     def update(self, state) -> jax.Array:
+        """The two roots, or NaN where a root that is needed was not found (the threshold's
+        included): the solve then reports the point as not converged."""
         del state
         eq, (lo, hi), _ = self._equations()
         bulk = eq["edge"](lo) > 0  # psi decreases at tau: its minimum is inside
-        u_bar = jnp.where(bulk, self._root(eq["edge"], lo, hi), lo)
+        root, found_bar = self._root(eq["edge"], lo, hi)
+        u_bar = jnp.where(bulk, root, lo)
         spike = eq["spike"](u_bar) > 0
-        u_star = jnp.where(spike, self._root(eq["spike"], jax.lax.stop_gradient(u_bar), hi), u_bar)
-        return jnp.stack([u_bar, u_star])
+        root, found_star = self._root(eq["spike"], jax.lax.stop_gradient(u_bar), hi)
+        u_star = jnp.where(spike, root, u_bar)
+        found = (found_bar | ~bulk) & (found_star | ~spike) & self._threshold()[1]
+        return jnp.where(found, jnp.stack([u_bar, u_star]), jnp.nan)
 
     def threshold(self) -> jax.Array:
         """``alpha_spec``, the smallest ``alpha`` at which the top eigenvector correlates with the signal;
         see the module docstring."""
+        return self._threshold()[0]
+
+    def _threshold(self):
+        """``alpha_spec`` and whether its root, where one is needed, was found."""
         eq, (lo, hi), informative = self._equations()
         at_tau = eq["k"](lo) >= 0
-        u_c = self._root(eq["k"], lo, hi)
+        u_c, found = self._root(eq["k"], lo, hi, eq["r2"])
         value = jnp.where(at_tau, 1 / eq["rg_tau"], 1 / eq["r2"](u_c))
-        return jnp.where(informative, value, jnp.inf)
+        return jnp.where(informative, value, jnp.inf), found | at_tau | ~informative
 
     def observables(self, state) -> dict[str, jax.Array]:
         eq, _, informative = self._equations()
