@@ -135,7 +135,7 @@ def close(name: str, params: dict, obs: dict, expected: dict, rtol: float, atol:
 MODELS = [hd.ERM, hd.GCM, hd.RandomFeatures, hd.KRR, hd.BayesGLM, hd.Spiked,
           hd.SubspaceClustering, hd.MultiIndex, hd.Resample, hd.DeepRandomFeatures, hd.Committee, SingleIndex,
           hd.PowerLawRetrieval, hd.Gardner, hd.Adversarial, hd.AdversarialGCM,
-          hd.RandomFeatureEnsemble, hd.Spectral]
+          hd.RandomFeatureEnsemble, hd.Spectral, hd.VariationalMixture]
 
 
 def _outside(field):
@@ -933,3 +933,45 @@ def test_power_law_retrieval(lr, decay, teacher_decay, sigma0, m0):
     for key in ("eg", "q", "m", "distance"):
         assert np.all(obs[key] >= 0), f"PowerLawRetrieval({params}): {key}={obs[key].tolist()} < 0"
     assert np.all(obs["overlap"] <= 1 + 1e-9), f"PowerLawRetrieval({params}): overlap={obs['overlap'].tolist()} > 1"
+
+
+@fuzz(8)
+@given(
+    mu2=nonnegative(1e-6, 1e2),
+    rho=st.one_of(st.sampled_from([1e-6, 0.5, 1.0]), st.floats(0.0, 1.0)),
+    delta=positive(1e-3, 1e3),
+    lr=positive(1e-4, 1e1),
+    lr_weights=nonnegative(1e-6, 1e1),
+    q0=st.lists(nonnegative(1e-6, 1e2), min_size=2, max_size=2),
+    radius=st.one_of(st.sampled_from([0.0, 1.0]), st.floats(0.0, 1.0)),
+    angle=st.floats(0.0, 2 * math.pi),
+    weight0=st.one_of(st.sampled_from([1e-6, 1 - 1e-6]), st.floats(0.0, 1.0)),
+    anneal=st.sampled_from(["none", "linear"]),
+)
+def test_variational_mixture(mu2, rho, delta, lr, lr_weights, q0, radius, angle, weight0, anneal):
+    # The cosines of the means with mu on a disc, so that the starting Gram matrix (q12 = 0) is
+    # positive semidefinite: a valid start, edges (aligned, orthogonal, zero norms) included.
+    cosines = radius * np.array([math.cos(angle), math.sin(angle)])
+    m0 = tuple(float(c * math.sqrt(q * mu2)) for c, q in zip(cosines, q0))
+    params = dict(mu2=mu2, rho=rho, delta=delta, lr=lr, lr_weights=lr_weights, m0=m0,
+                  q0=tuple(q0), weight0=weight0, anneal=anneal)
+    theory = build(hd.VariationalMixture, **params)
+    if theory is None:
+        return
+    traj = hd.integrate(theory, _T1, saveat=_SAVEAT, max_steps=_STEPS)
+    if not finite_or_flagged_ode("VariationalMixture", params, traj):
+        return
+    obs = {k: np.asarray(v) for k, v in traj.observables.items()}
+    where = f"VariationalMixture({params})"
+    # A weight is a probability and KL(q || p) >= 0 (quadrature within 1e-8 of its scale).
+    assert np.all((obs["weight"] >= 0) & (obs["weight"] <= 1)), f"{where}: weight={obs['weight'].tolist()}"
+    assert np.all(obs["kl"] >= -1e-8 * (1 + np.abs(obs["kl"]))), f"{where}: kl={obs['kl'].tolist()} < 0"
+    # The flow keeps the means in a real space with mu: the Gram matrix of m_1, m_2, mu stays
+    # positive semidefinite (to the integrator's relative tolerance of its scale).
+    for i in range(len(_SAVEAT)):
+        gram = np.array([[obs["q11"][i], obs["q12"][i], obs["m1"][i]],
+                         [obs["q12"][i], obs["q22"][i], obs["m2"][i]],
+                         [obs["m1"][i], obs["m2"][i], mu2]])
+        scale = max(float(np.max(np.abs(gram))), 1.0)
+        assert np.linalg.eigvalsh(gram)[0] >= -1e-6 * scale, f"{where}: Gram {gram.tolist()} at t={_SAVEAT[i]}"
+
