@@ -49,7 +49,8 @@ inference gets easier downward): the uninformed branch always starts at ``bracke
   previous point, and from the start again where that fails), the first interval where its growth
   rate changes sign brackets the threshold, and the secant method safeguarded by bisection refines
   it (one solve of the steady state per step). A bracket over which the growth rate keeps its sign
-  is a :class:`~hdtheory.ParameterError` (``found = False`` under ``jit`` or ``vmap``). At a real eigenvalue's crossing the Jacobian is
+  and no stable branch ends (below) is a :class:`~hdtheory.ParameterError` (``found = False`` under
+  ``jit`` or ``vmap``). At a real eigenvalue's crossing the Jacobian is
   singular, so that the implicit derivative of the steady state itself is not defined there: the
   derivative of the threshold takes the steady state's derivative as the mean of its implicit
   derivatives at ``theta -+ h`` (``h = eps^(1/3) (1 + |theta|)``, an error of order ``h^2``), which
@@ -58,7 +59,13 @@ inference gets easier downward): the uninformed branch always starts at ``bracke
   depend on it, like the noisy linear perceptron's). The steady state at the threshold is
   ``states[0]``; it may lie far away (the noisy linear perceptron's error diverges there as
   ``1 / (eta_c - eta)``). ``found`` requires the steady state to converge there and at
-  ``theta -+ h``: a branch that ends (a fold) is no crossing of its growth rate.
+  ``theta -+ h``. A stable branch may instead end at a fold (a saddle-node: it meets an unstable
+  branch and both vanish), where a real eigenvalue reaches zero without the grid's growth rates
+  changing sign (past the fold there is no steady state to follow). Where the warm start fails past
+  a stable point, before any sign change, the interval is narrowed by following the branch to
+  ``1e-3`` of its width and the fold is located by Newton's method on ``f(x) = 0``,
+  ``det(df/dx) = 0`` (as for the algorithmic threshold), its derivative the implicit one; ``found``
+  requires it within a width of the interval where the branch ended.
 
 The refinement goes through :func:`jax.lax.custom_root` (or, for ``"weak-recovery"``,
 ``"information-theoretic"`` and ``"stability"``, a last Newton step with the gradient on), so the
@@ -101,6 +108,8 @@ class Threshold(eqx.Module):
 
 
 def _with(theory, axis, value):
+    if isinstance(theory, Stationary):
+        return theory.at(axis, value)
     return eqx.tree_at(lambda t: getattr(t, axis), theory, value)
 
 
@@ -266,8 +275,10 @@ def _instability(theory, axis, state, bracket, steps, tol, solve_options):
 
 
 @eqx.filter_jit
+@eqx.filter_jit
 def _steady_branch(problem, axis, grid, options):
-    """The steady state followed over ``grid`` and its growth rates (NaN where it did not converge).
+    """The steady state followed over ``grid``, its growth rates (NaN where it did not converge) and
+    whether the warm start converged (the branch followed, not found again from the start).
 
     Each point is solved from the previous one and from the start at once (one traced solve), the
     first converged kept: the warm start follows the branch, the start recovers it past a point
@@ -280,10 +291,34 @@ def _steady_branch(problem, axis, grid, options):
         both = jax.vmap(lambda s: solve(th, s, **options))(starts)
         sol = _at(both, jnp.where(both.converged[0], 0, 1))
         carry = jax.tree.map(lambda new, old: jnp.where(sol.converged, new, old), sol.state, state)
-        return carry, sol
+        return carry, (sol, both.converged[0])
 
-    _, sols = jax.lax.scan(step, problem.start, grid)
-    return sols.state, jnp.where(sols.converged, sols.observables["growth_rate"], jnp.nan)
+    _, (sols, followed) = jax.lax.scan(step, problem.start, grid)
+    return sols.state, jnp.where(sols.converged, sols.observables["growth_rate"], jnp.nan), followed
+
+
+def _differentiated_where(mask, tree):
+    """``tree`` with the derivatives of its arrays kept where ``mask`` holds and cut elsewhere: the
+    branch of a selection that is not taken gets no tangents, so that its derivative (not finite
+    where it was computed from meaningless inputs) cannot reach the one taken as ``0 * NaN``."""
+    return jax.tree.map(
+        lambda x: jnp.where(mask, x, jax.lax.stop_gradient(x)) if eqx.is_inexact_array(x) else x, tree
+    )
+
+
+def _approach_end(problem, axis, values, states, k, options):
+    """Narrow ``[values[k], values[k + 1]]``, where the stable branch followed from ``states[k]``
+    ends, by following it over ``len(values)`` points within it, until it is ``1e-3`` of its width:
+    the interval and the branch's last state. Each round reuses the compiled branch following."""
+    num = values.shape[0]
+    lo, hi, state = values[k], values[k + 1], _at(states, k)
+    for _ in range(math.ceil(3 / math.log10(num - 1))):
+        values = jnp.linspace(lo, hi, num, dtype=values.dtype)
+        states, _, followed = _steady_branch(eqx.tree_at(lambda p: p.start, problem, state), axis, values, options)
+        j, any_ = _first(followed[:-1] & ~followed[1:])
+        j = jnp.where(any_, j, num - 2)
+        lo, hi, state = values[j], values[j + 1], _at(states, j)
+    return jax.lax.stop_gradient((lo, hi)), state
 
 
 @eqx.filter_jit
@@ -343,6 +378,7 @@ def threshold(
     steps: int = 50,
     tol: float | None = None,
     damped_steps: int = 5000,
+    end: str = "auto",
     **solve_options,
 ) -> Threshold:
     """Locate a transition of ``theory`` in the parameter ``axis``; see the module docstring.
@@ -360,6 +396,9 @@ def threshold(
         steps: iteration budget of the refinement.
         tol: tolerance of the refinement, 1e-10 in float64 and 1e-5 in float32 by default.
         damped_steps: budget of the damped re-solves along the branches.
+        end: ``kind="stability"`` only: how the stable branch ends, ``"crossing"`` (its growth rate
+            changes sign), ``"fold"`` or ``"auto"`` (whichever comes first along the grid). Under
+            ``jit`` or ``vmap`` ``"auto"`` compiles both refinements; naming the end compiles one.
         **solve_options: passed to :func:`hdtheory.solve`.
 
     Returns:
@@ -375,6 +414,9 @@ def threshold(
             raise ParameterError(
                 f"kind='stability' needs an ODETheory or a Stationary (a steady state), got {type(theory).__name__}"
             )
+    ENDS = ("auto", "crossing", "fold")
+    if end not in ENDS or (end != "auto" and kind != "stability"):
+        raise ParameterError(f"parameter 'end' must be one of {', '.join(ENDS)} (not 'auto' only with kind='stability'), got {end!r}")
     if kind == "information-theoretic" and not hasattr(theory, "free_entropy"):
         raise ParameterError(f"{type(theory).__name__} has no free_entropy: no information-theoretic threshold")
     declared = parameters(type(theory.theory if kind == "stability" else theory))
@@ -399,18 +441,41 @@ def threshold(
 
     if kind == "stability":
         # The grid only brackets the threshold: no derivative goes through it.
-        states, rate = _steady_branch(jax.lax.stop_gradient(theory), axis, grid, options)
-        k, any_ = _first(jnp.sign(rate[:-1]) * jnp.sign(rate[1:]) < 0)
-        if is_concrete(any_) and not any_:
+        fixed = jax.lax.stop_gradient(theory)
+        states, rate, followed = _steady_branch(fixed, axis, grid, options)
+        k, crossing = _first(jnp.sign(rate[:-1]) * jnp.sign(rate[1:]) < 0)
+        # A stable branch that ends (the warm start fails past it) ends at a fold, where a real
+        # eigenvalue reaches zero: the stability limit, located by Newton's method on the fold.
+        j, ends = _first((rate[:-1] < 0) & followed[:-1] & ~followed[1:])
+        crossing, ends = crossing & (end != "fold"), ends & (end != "crossing")
+        fold_first = jnp.asarray(ends & (~crossing | (j < k)) if end == "auto" else end == "fold")
+        if is_concrete(fold_first) and not (crossing | ends):
             raise ParameterError(
                 f"the steady state's growth_rate does not change sign over bracket {tuple(bracket)!r} "
-                f"of {axis!r}: {np.round(np.asarray(rate), 6).tolist()} on {num} values (NaN: no converged "
-                "steady state); widen the bracket or start from another state"
+                f"of {axis!r}, nor does a stable branch end there: {np.round(np.asarray(rate), 6).tolist()} "
+                f"on {num} values (NaN: no converged steady state); widen the bracket or start from another state"
             )
-        value, states, residual, converged = _stability(
-            theory, axis, _at(states, k), (grid[k], grid[k + 1]), (rate[k], rate[k + 1]), steps, tol, options
-        )
-        any_ = any_ & converged
+        if not is_concrete(fold_first) or not fold_first:
+            value, states_c, residual, converged = _stability(
+                _differentiated_where(~fold_first, theory), axis, _at(states, k), (grid[k], grid[k + 1]),
+                (rate[k], rate[k + 1]), steps, tol, options,
+            )
+            any_ = crossing & converged
+        if not is_concrete(fold_first) or fold_first:
+            (near, far), state0 = _approach_end(fixed, axis, grid, states, j, options)
+            fold_value, fold_states, fold_residual = _fold(
+                _differentiated_where(fold_first, theory), axis, state0, near, steps, tol
+            )
+            width = jnp.abs(far - near)
+            inside = (fold_value - jnp.minimum(near, far) >= -width) & (fold_value - jnp.maximum(near, far) <= width)
+            fold_any = ends & inside
+            if is_concrete(fold_first):
+                value, states_c, residual, any_ = fold_value, fold_states, fold_residual, fold_any
+            else:
+                pick = lambda a, b: jax.tree.map(lambda x, y: jnp.where(fold_first, x, y), a, b)
+                value, states_c, residual = pick((fold_value, fold_states, fold_residual), (value, states_c, residual))
+                any_ = jnp.where(fold_first, fold_any, any_)
+        states = states_c
     elif kind == "weak-recovery":
         sols, radius = _trivial_branch(theory, axis, grid, options)
         stable = (radius < 1) & sols.converged

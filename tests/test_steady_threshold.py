@@ -15,6 +15,11 @@ norm ``T = tau``; our normalisation: ``w <- w - lr Delta v g'(lambda) x / sqrt(d
   (before the trace): ``lr_c = pi sqrt(5/3) / v^2 = 4.0558 / v^2``. Past it the learned point is a
   saddle, and a steady state of positive error takes over its stability (a transcritical exchange).
 
+- a fold (derived here): ``dx/dt = c - lr^2 - x^2``, ``dy/dt = x / 10 - y`` has the stable steady
+  state ``x = sqrt(c - lr^2)`` (eigenvalues ``-2x`` and ``-1``), which meets the unstable
+  ``x = -sqrt(c - lr^2)`` and ends at ``lr_c = sqrt(c)``: no growth rate changes sign on a grid, the
+  branch ends; ``d lr_c / dc = 1 / (2 sqrt(c))``.
+
 The derivatives of the located threshold are checked against these closed forms and, in the
 teacher norm ``tau`` (which moves the learned point ``Q = R = tau``), against central differences of
 located thresholds.
@@ -27,6 +32,23 @@ import pytest
 
 import hdtheory as hd
 from hdtheory._steady import largest_real_part
+from hdtheory._theory import NONNEGATIVE, POSITIVE, ODETheory, parameter
+
+
+class Fold(ODETheory):
+    """A steady state that ends at a fold (module docstring)."""
+
+    lr: jax.Array = parameter(0.1, NONNEGATIVE, "the control parameter")
+    c: jax.Array = parameter(1.0, POSITIVE, "the fold's place: lr = sqrt(c)")
+
+    def init(self):
+        return jnp.array([1.0, 0.5])
+
+    def vector_field(self, t, x):
+        return jnp.stack([self.c - self.lr**2 - x[0] ** 2, x[0] / 10 - x[1]])
+
+    def observables(self, t, x):
+        return {"x": x[0]}
 
 
 def linear(v, noise):
@@ -58,7 +80,8 @@ def erf_thresholds():
     tau = jnp.array([1.0, 1.0, 1.0 + dt, 1.0 - dt])
 
     def value(v, tau):
-        return hd.threshold(erf(v, tau), "lr", "stability", (1.0, 6.0), num=6).value
+        # The learned point loses its stability (a crossing): the fold's refinement is not compiled.
+        return hd.threshold(erf(v, tau), "lr", "stability", (1.0, 6.0), num=6, end="crossing").value
 
     values, grads = jax.jit(jax.vmap(jax.value_and_grad(value, argnums=(0, 1))))(v, tau)
     return np.asarray(v), dt, np.asarray(values), [np.asarray(g) for g in grads]
@@ -79,6 +102,21 @@ def test_erf_threshold_derivative_in_the_teacher_norm_against_finite_differences
     assert d_tau[0] == pytest.approx(fd, rel=1e-6, abs=1e-6)
 
 
+def test_a_stable_branch_that_ends_at_a_fold():
+    """The stability limit is the fold, with its derivative, also under ``vmap`` with ``end="auto"``
+    (where the crossing's refinement is computed too and must not spoil the fold's derivative)."""
+    located = hd.threshold(Fold(), "lr", "stability", (0.2, 1.5), num=8)
+    assert bool(located.found)
+    assert float(located.value) == pytest.approx(1.0, rel=1e-9)
+    assert abs(float(located.states[0][0])) < 1e-6  # x = 0 at the fold
+    c = jnp.array([1.0, 0.8])
+    values, slopes = jax.jit(jax.vmap(jax.value_and_grad(
+        lambda c: hd.threshold(Fold(c=c), "lr", "stability", (0.2, 1.5), num=8).value
+    )))(c)
+    np.testing.assert_allclose(values, np.sqrt(c), rtol=1e-9)
+    np.testing.assert_allclose(slopes, 1 / (2 * np.sqrt(c)), rtol=1e-6)
+
+
 def test_largest_real_part_derivative_for_a_complex_pair():
     rng = np.random.default_rng(0)
     a = jnp.array([[0.1, -2.0, 0.3], [2.0, 0.1, 0.0], [0.2, 0.0, -1.0]])  # top pair 0.1 +- 2i
@@ -93,7 +131,9 @@ def test_bad_requests_are_parameter_errors():
         hd.threshold(hd.ERM(), "lam", "stability", (0.1, 1.0))
     with pytest.raises(hd.ParameterError, match="'axis' must be one of"):
         hd.threshold(linear(1.0, 0.1), "alpha", "stability", (0.5, 1.5))
-    with pytest.raises(hd.ParameterError, match="does not change sign over bracket"):
+    with pytest.raises(hd.ParameterError, match="'end' must be one of"):
+        hd.threshold(linear(1.0, 0.1), "lr", "stability", (0.5, 1.5), end="hopf")
+    with pytest.raises(hd.ParameterError, match="does not change sign over bracket .* nor does a stable branch end"):
         hd.threshold(linear(jnp.float64(1.0), jnp.float64(0.1)), "lr", "stability", (0.5, 1.5), num=7)  # stable throughout
 
 
