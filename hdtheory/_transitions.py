@@ -455,27 +455,34 @@ def threshold(
                 f"of {axis!r}, nor does a stable branch end there: {np.round(np.asarray(rate), 6).tolist()} "
                 f"on {num} values (NaN: no converged steady state); widen the bracket or start from another state"
             )
-        if not is_concrete(fold_first) or not fold_first:
-            value, states_c, residual, converged = _stability(
-                _differentiated_where(~fold_first, theory), axis, _at(states, k), (grid[k], grid[k + 1]),
+
+        def at_crossing(taken):
+            value, states, residual, converged = _stability(
+                _differentiated_where(taken, theory), axis, _at(states_k, k), (grid[k], grid[k + 1]),
                 (rate[k], rate[k + 1]), steps, tol, options,
             )
-            any_ = crossing & converged
-        if not is_concrete(fold_first) or fold_first:
-            (near, far), state0 = _approach_end(fixed, axis, grid, states, j, options)
-            fold_value, fold_states, fold_residual = _fold(
-                _differentiated_where(fold_first, theory), axis, state0, near, steps, tol
-            )
+            return value, states, residual, crossing & converged
+
+        def at_fold(taken):
+            (near, far), state0 = _approach_end(fixed, axis, grid, states_k, j, options)
+            value, states, residual = _fold(_differentiated_where(taken, theory), axis, state0, near, steps, tol)
             width = jnp.abs(far - near)
-            inside = (fold_value - jnp.minimum(near, far) >= -width) & (fold_value - jnp.maximum(near, far) <= width)
-            fold_any = ends & inside
-            if is_concrete(fold_first):
-                value, states_c, residual, any_ = fold_value, fold_states, fold_residual, fold_any
-            else:
-                pick = lambda a, b: jax.tree.map(lambda x, y: jnp.where(fold_first, x, y), a, b)
-                value, states_c, residual = pick((fold_value, fold_states, fold_residual), (value, states_c, residual))
-                any_ = jnp.where(fold_first, fold_any, any_)
-        states = states_c
+            inside = (value - jnp.minimum(near, far) >= -width) & (value - jnp.maximum(near, far) <= width)
+            return value, states, residual, ends & inside
+
+        states_k = states
+        if not is_concrete(fold_first):
+            # Under jit or vmap both, the fold where it comes first and is found. (Where it comes
+            # first and is not found, its derivative, not taken, may reach the taken one as NaN.)
+            fold = at_fold(fold_first)
+            use_fold = fold_first & fold[3]
+            cross = at_crossing(~use_fold)
+            value, states, residual, any_ = jax.tree.map(lambda a, b: jnp.where(use_fold, a, b), fold, cross)
+        else:
+            # The first end along the grid; the crossing where the fold's refinement fails.
+            value, states, residual, any_ = at_fold(True) if fold_first else at_crossing(True)
+            if fold_first and not any_ and crossing:
+                value, states, residual, any_ = at_crossing(True)
     elif kind == "weak-recovery":
         sols, radius = _trivial_branch(theory, axis, grid, options)
         stable = (radius < 1) & sols.converged
