@@ -55,7 +55,8 @@ and ``phi`` the standard normal density, the Gaussian integrals of the soft thre
 so that, with ``P = Vhat + lambda_2``,
 ``m = mhat sum_k pi_k v_k 2 Q(u_k) / P``, ``q = sum_k pi_k E_k[soft^2] / P^2`` and
 ``V = sum_k pi_k 2 Q(u_k) / P``; the fraction of non-zero estimated weights is
-``P(w_hat != 0) = sum_k pi_k 2 Q(u_k)``. No quadrature.
+``P(w_hat != 0) = sum_k pi_k 2 Q(u_k)``, and the mean absolute weight
+``E|w_hat| = sum_k pi_k [2 s_k phi(u_k) - lambda_1 2 Q(u_k)] / P``. No quadrature.
 
 **lp penalty.** The prox ``w = sign(x) u`` of ``t |w|^p / p`` (``t = V lam``) solves
 ``u + t u^{p - 1} = |x|`` for ``u >= 0`` (:func:`lp_prox`: Newton's method in ``log u``, where both
@@ -83,12 +84,14 @@ from . import quadrature
 
 
 class WeightAverages(eqx.Module):
-    """The weight side of the fixed point: overlaps and the fraction of non-zero weights."""
+    """The weight side of the fixed point: overlaps, the fraction of non-zero weights and the mean
+    absolute weight ``E|w_hat|`` (``|w|_1 / d``, the norm an l-infinity attack sees)."""
 
     m: jax.Array
     q: jax.Array
     V: jax.Array
     nonzero: jax.Array
+    l1_norm: jax.Array
 
 
 class Penalty(eqx.Module):
@@ -127,6 +130,11 @@ class ElasticNetFamily(Penalty):
         l1, l2 = self.strengths
         return l1 * jnp.abs(w) + 0.5 * l2 * w**2
 
+    def plus_l1(self, extra) -> "Strengths":
+        """This penalty plus ``extra |w|`` (the l1 term of an l-infinity attack's conjugate)."""
+        l1, l2 = self.strengths
+        return Strengths(l1 + extra, l2)
+
     def prox(self, x, V):
         """A soft threshold and a shrinkage."""
         l1, l2 = self.strengths
@@ -141,16 +149,21 @@ class ElasticNetFamily(Penalty):
         """In closed form (module docstring)."""
         l1, l2 = self.strengths
         precision = Vhat + l2
-        m = q = nonzero = 0.0
+        m = q = nonzero = l1_norm = 0.0
         for pi, v in zip(weights, variances):
             s2 = mhat**2 * v + qhat
-            u = l1 / jnp.sqrt(_floored(s2))
+            s = jnp.sqrt(_floored(s2))
+            u = l1 / s
             tail = erfc(u / math.sqrt(2))  # P(|b| > lambda_1) = 2 Q(u)
             density = jnp.exp(-0.5 * u**2) / math.sqrt(2 * math.pi)
             m = m + pi * v * tail
             q = q + pi * s2 * ((1 + u**2) * tail - 2 * u * density)
             nonzero = nonzero + pi * tail
-        return WeightAverages(m=mhat * m / precision, q=q / precision**2, V=nonzero / precision, nonzero=nonzero)
+            l1_norm = l1_norm + pi * (2 * s * density - l1 * tail)  # E|soft(b, lambda_1)|
+        return WeightAverages(
+            m=mhat * m / precision, q=q / precision**2, V=nonzero / precision, nonzero=nonzero,
+            l1_norm=l1_norm / precision,
+        )
 
 
 def _floored(x):
@@ -169,6 +182,16 @@ class Ridge(ElasticNetFamily):
     @property
     def strengths(self):
         return jnp.zeros_like(self.lam), self.lam
+
+
+class Strengths(ElasticNetFamily):
+    r"""``lam |w| + (l2 / 2) w^2``, the two strengths given directly (:meth:`ElasticNetFamily.plus_l1`)."""
+
+    l2: jax.Array = eqx.field(default=0.0, converter=jnp.asarray)
+
+    @property
+    def strengths(self):
+        return self.lam, self.l2
 
 
 class L1(ElasticNetFamily):
@@ -210,7 +233,7 @@ class LP(Penalty):
 
     def weight_averages(self, mhat, qhat, Vhat, weights, variances) -> WeightAverages:
         """By quadrature over ``b`` (module docstring)."""
-        m = q = V = nonzero = 0.0
+        m = q = V = nonzero = l1_norm = 0.0
         for pi, v in zip(weights, variances):
             s2 = _floored(mhat**2 * v + qhat)
             s = jnp.sqrt(s2)
@@ -223,9 +246,10 @@ class LP(Penalty):
             m = m + pi * v * stein
             V = V + pi * stein
             q = q + pi * jnp.sum(w * w_hat**2)
+            l1_norm = l1_norm + pi * jnp.sum(w * jnp.abs(w_hat))
             nonzero = nonzero + pi * erfc(threshold / math.sqrt(2))
         nonzero = jnp.where(self.p > 1, jnp.ones_like(nonzero), nonzero)
-        return WeightAverages(m=mhat * m, q=q, V=V, nonzero=nonzero)
+        return WeightAverages(m=mhat * m, q=q, V=V, nonzero=nonzero, l1_norm=l1_norm)
 
 
 _LP_STEPS = 60

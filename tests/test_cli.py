@@ -42,6 +42,7 @@ def test_eval_json_reproduces_published_value():
         (["eval", "erm", "bogus=1"], "bogus"),
         (["eval", "erm", "alpha=two"], "alpha"),
         (["eval", "nomodel"], "nomodel"),
+        (["eval", "adversarial", "attack=l3"], "attack"),
     ],
 )
 def test_bad_input_exits_2_naming_the_parameter(args, name):
