@@ -1,4 +1,4 @@
-r"""Adversarial training of a linear classifier against l2 and l-infinity attacks: the replica fixed point.
+r"""Adversarial training of a linear classifier against l2, l-infinity and lp attacks: the replica fixed point.
 
 **Setting** (that of :mod:`hdtheory.models.erm`, classification teachers). ``n`` samples
 ``x_i ~ N(0, I_d)``, ``alpha = n / d``, labels ``y_i = +-1`` from the teacher's field
@@ -26,7 +26,9 @@ bounds", arXiv:2410.16073), whose l-infinity shift is this ``eps |w|_1 / d`` (th
 Pedarsani & Thrampoulidis 2020 ("Asymptotic behavior of adversarial training in binary
 classification", arXiv:2010.13275). An lp attack of radius ``eps_p`` shifts the margin by
 ``eps_p |w|_{p*} / sqrt(d)`` (``p*`` the dual exponent), the same order for
-``eps_p ~ eps d^{1/p - 1/2}``; only ``p = 2`` and ``p = inf`` are implemented. A penalty written
+``eps_p ~ eps d^{1/p - 1/2}``: ``attack=lp`` is the ball ``|delta|_p <= eps d^{1/p - 1/2}``,
+``p = attack_p`` in ``[2, inf)`` (the l2 ball at ``p = 2``, the l-infinity one as ``p -> inf``), whose
+shift is ``eps P^{1/k}`` with ``P = |w|_k^k / d`` and ``k = p / (p - 1)`` in ``(1, 2]``. A penalty written
 ``lam' |w|^2`` is ``lam = 2 lam'`` here, one written after averaging the loss over the samples
 ``lam = 2 alpha lam'`` (CONVENTIONS: the penalty ``(lam / 2) |w|^2`` is not divided by ``n``). The
 equations below are derived in these conventions and checked against simulations at finite ``d``
@@ -72,6 +74,12 @@ norm ``P = (1/d) sum |w_i|^k`` and the shift ``eps P^{1/k}``, the weight side ga
 ``k = 1`` here, ``k = 2`` for :class:`AdversarialGCM`). The attack's l1 term zeroes weights whatever
 the penalty (``sparsity_hat < 1`` with the ridge). ``eps = 0`` is ERM to the solver's precision.
 
+**lp attacks** (``attack=lp``, ridge penalty). The same with ``k = attack_p / (attack_p - 1)``: the
+weight side is the prox of ``(lam / 2) w^2 + (Phat / k) |w|^k``, the lp prox of
+:class:`hdtheory.kernels.LP` (Newton's method in ``log |w|``) with the ridge added to the precision,
+its Gaussian averages on panels, ``P = E|w_hat|^k`` among them. At ``attack_p = 2`` it is the l2
+model (``P = q``), as ``attack_p -> inf`` the l-infinity one.
+
 **Observables.** ERM's (``test_error``, ``test_error_total``: the clean 0-1 errors; ``train_loss``:
 the robust training loss ``E l(y z - eps sqrt(q))``; ``norm = sqrt(q)``; ...), and at the test-time
 budget ``eps_test``: ``robust_error``, ``P(y u < eps_test)`` with ``u = w.x / |w| ~ N(0, 1)`` (the
@@ -81,7 +89,7 @@ label ``sign(z)`` as ``test_error``), ``robust_error_total`` (against the noisy 
 (:func:`hdtheory.kernels.boundary_error`); and ``margin_shift = eps sqrt(q)``. For ``attack=linf``
 the test-time attack is the l-infinity ball of radius ``eps_test / sqrt(d)``, which shifts the field by
 ``eps_test P``: the budget is ``eps_test P / sqrt(q)`` in units of its standard deviation; ``P`` and
-``Phat`` are observables and ``margin_shift = eps P``.
+``Phat`` are observables and ``margin_shift = eps P``; for ``attack=lp`` the same with ``P^{1/k}``.
 
 **Anisotropic data** (:class:`AdversarialGCM`, :func:`block_features`): covariates ``N(0, Sigma_x)``,
 attacks ``delta^T Sigma_delta^{-1} delta <= eps^2`` and the penalty ``(lam / 2) w^T Sigma_w w``,
@@ -104,7 +112,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import kernels
-from .._theory import NONNEGATIVE, POSITIVE, ParameterError, check_in, choice, is_concrete, parameter
+from .._theory import NONNEGATIVE, POSITIVE, Interval, ParameterError, check_in, choice, is_concrete, parameter
 from .erm import ERM, Overlaps
 from .gcm import GCM
 
@@ -125,12 +133,13 @@ class AttackOverlaps(Overlaps):
 _ATTACKS = {
     "l2": "|delta|_2 <= eps: the margin shifts by eps |w|_2 / sqrt(d) = eps sqrt(q)",
     "linf": "|delta|_inf <= eps / sqrt(d): the margin shifts by eps |w|_1 / d = eps P",
+    "lp": "|delta|_p <= eps d^(1/p - 1/2), p = attack_p: the margin shifts by eps P^(1/k), P = |w|_k^k / d, k = p / (p - 1)",
 }
 """The attack norms of :class:`Adversarial` (module docstring)."""
 
 
 class Adversarial(ERM):
-    """Adversarial training against l2 or l-infinity attacks of radius ``eps``; see the module docstring."""
+    """Adversarial training against l2, l-infinity or lp attacks of radius ``eps``; see the module docstring."""
 
     eps: jax.Array = parameter(
         0.2, NONNEGATIVE, "radius of the training attack: |delta|_2 <= eps, or |delta|_inf <= eps / sqrt(d) (|x|_2 ~ sqrt(d))"
@@ -139,21 +148,31 @@ class Adversarial(ERM):
     loss: str = choice("logistic", _LOSSES, "training margin loss")
     teacher: str = choice("sign", _TEACHERS, "teacher channel (labels +-1)")
     attack: str = choice("l2", _ATTACKS, "norm of the training and test-time attacks")
+    attack_p: jax.Array = parameter(4.0, Interval(2.0), "exponent p of the lp attack, in [2, inf) (attack=lp)")
 
     def __check_init__(self):
         if not isinstance(self.attack, str):  # AdversarialGCM: an attack geometry, ridge-like penalties
             return
-        allowed = ("ridge",) if self.attack == "l2" else ("ridge", "l1", "elastic-net")
+        allowed = ("ridge", "l1", "elastic-net") if self.attack == "linf" else ("ridge",)
         if self.penalty not in allowed:
             raise ParameterError(
                 f"parameter 'penalty' must be one of {', '.join(allowed)} for attack={self.attack}, got {self.penalty!r}"
             )
 
     @property
-    def dual_exponent(self) -> float:
+    def dual_exponent(self):
         """``k``: the attacked norm ``P`` is ``(1 / d) sum_i |w_i|^k`` (or its weighted form), so that
-        the margin shifts by ``eps P^{1 / k}``: 1 for an l-infinity attack, 2 for an l2 one."""
-        return 1.0 if isinstance(self.attack, str) and self.attack == "linf" else 2.0
+        the margin shifts by ``eps P^{1 / k}``: 1 for an l-infinity attack, 2 for an l2 one,
+        ``attack_p / (attack_p - 1)`` for an lp one."""
+        if not self.own_norm:
+            return 2.0
+        return 1.0 if self.attack == "linf" else self.attack_p / (self.attack_p - 1)
+
+    @property
+    def own_norm(self) -> bool:
+        """Whether the attacked norm is an order parameter ``P`` of the state (not ``q``'s, as for an l2
+        attack on isotropic data)."""
+        return isinstance(self.attack, str) and self.attack != "l2"
 
     def margin_shift(self, state):
         """``(s, ds / dq)``: ``eps sqrt(q)`` and ``eps / (2 sqrt(q))`` for an l2 attack on isotropic data
@@ -177,17 +196,25 @@ class Adversarial(ERM):
         return self.eps_test
 
     def penalty_at(self, state, slope) -> kernels.Penalty:
-        """The penalty plus the l-infinity attack's ``Phat |w|`` (``attack=linf``)."""
-        if isinstance(state, AttackOverlaps) and self.dual_exponent == 1:
-            return self.penalty_fn.plus_l1(self.attack_conjugate(state, slope))
-        return self.penalty_fn
+        """The penalty plus the attack's ``(Phat / k) |w|^k``: ``Phat |w|`` added to the elastic net's
+        l1 strength (``attack=linf``), or the lp penalty of strength ``Phat`` and exponent ``k`` with the
+        ridge ``lam`` (``attack=lp``)."""
+        if not (isinstance(state, AttackOverlaps) and self.own_norm):
+            return self.penalty_fn
+        Phat = self.attack_conjugate(state, slope)
+        if self.attack == "linf":
+            return self.penalty_fn.plus_l1(Phat)
+        return kernels.LP(Phat, self.dual_exponent, self.panel_order, l2=self.lam)
 
     def init(self, kind: str = "uninformed"):
-        """ERM's start; for ``attack=linf`` with ``P = sqrt(2 q / pi)`` (``E|w|`` of Gaussian weights)."""
+        """ERM's start; for an attacked norm of its own with ``P = E|w|^k`` of Gaussian weights of
+        variance ``q``, ``(2 q)^{k/2} Gamma((k + 1) / 2) / sqrt(pi)``."""
         start = super().init(kind)
-        if self.dual_exponent == 2:
+        if not self.own_norm:
             return start
-        return AttackOverlaps(m=start.m, q=start.q, V=start.V, P=jnp.sqrt(2 * start.q / jnp.pi))
+        k = self.dual_exponent
+        P = (2 * start.q) ** (k / 2) * jnp.exp(jax.scipy.special.gammaln((k + 1) / 2)) / jnp.sqrt(jnp.pi)
+        return AttackOverlaps(m=start.m, q=start.q, V=start.V, P=P)
 
     def unconstrain(self, state):
         """ERM's coordinates, and ``log P`` where the state has it."""
@@ -203,13 +230,13 @@ class Adversarial(ERM):
         return AttackOverlaps(m=base.m, q=base.q, V=base.V, P=jnp.exp(u[3]))
 
     def update(self, state):
-        """ERM's map (the l2 attack's norm term is in ``Vhat``, :meth:`ERM._gaussian_averages`); for
-        ``attack=linf`` the weight side of :meth:`penalty_at` and ``P = E|w_hat|``."""
+        """ERM's map (the l2 attack's norm term is in ``Vhat``, :meth:`ERM._gaussian_averages`); for an
+        attacked norm of its own the weight side of :meth:`penalty_at` and ``P = E|w_hat|^k``."""
         if not isinstance(state, AttackOverlaps):
             return super().update(state)
         mhat, qhat, Vhat, _, slope = self._channel_averages(state)
         weights = self.weight_averages(mhat, qhat, Vhat, self.penalty_at(state, slope))
-        return AttackOverlaps(m=weights.m, q=weights.q, V=weights.V, P=weights.l1_norm)
+        return AttackOverlaps(m=weights.m, q=weights.q, V=weights.V, P=weights.moment)
 
     def robust_errors(self, m, q, budget=None):
         """``(robust_error, robust_error_total, boundary_error)`` at a ``budget`` in units of the

@@ -1,4 +1,4 @@
-r"""Finite-``d`` simulations of adversarial training against l2 and l-infinity attacks
+r"""Finite-``d`` simulations of adversarial training against l2, l-infinity and lp attacks
 (:class:`~hdtheory.Adversarial`).
 
 **Setting** (that of :mod:`hdtheory.models.adversarial`; data, teacher and labels drawn as for
@@ -7,13 +7,16 @@ the robust objective with the inner maximisation in closed form,
 
 .. math:: P(w) = \sum_i l\big(y_i w \cdot x_i / \sqrt{d} - \varepsilon\, \mathrm{reach}(w)\big) + r(w) ,
 
-``reach(w) = |w|_2 / sqrt(d)`` (l2) or ``|w|_1 / d`` (l-infinity), ``r`` the penalty
+``reach(w) = (|w|_k^k / d)^{1/k}``: ``|w|_2 / sqrt(d)`` (l2), ``|w|_1 / d`` (l-infinity),
+``k = attack_p / (attack_p - 1)`` (lp), ``r`` the penalty
 ``l1 |w|_1 + (l2 / 2) |w|^2`` (the ridge: ``l1 = 0``), a convex function of ``w`` (a non-increasing
 convex ``l`` of a concave argument).
 
-- **logistic**, l2: SciPy's L-BFGS on ``P`` itself (smooth but at ``w = 0``, started away from it, at
-  the plain ERM direction ``X^T y``), to a gradient below 1e-6 of its value at the start (about
-  1e-8 is reached). l-infinity: ``w = u - v`` with ``u, v >= 0`` and ``|w|_1`` replaced by
+- **logistic**, l2 and lp: SciPy's L-BFGS on ``P`` itself (smooth but at ``w = 0``, started away
+  from it, at the plain ERM direction ``X^T y``), to a gradient below 1e-6 of its value at the start
+  or of ``lam |w|`` (``P`` is ``lam``-strongly convex, so that ``w`` is then within 1e-6 of the
+  minimiser relative to its norm), restarted up to twice (for ``k < 2`` the gradient's
+  ``|w_i|^{k - 1}`` is steep near zero and can stall the line search). l-infinity: ``w = u - v`` with ``u, v >= 0`` and ``|w|_1`` replaced by
   ``sum(u + v)`` (equal at the minimum, where the objective grows with ``sum(u + v)`` at fixed
   ``u - v``), a smooth objective minimised by L-BFGS-B over the orthant to a projected gradient
   below 1e-6 of its value at the start.
@@ -37,8 +40,8 @@ population errors of the fitted ``w``), ``train_loss`` (the robust training loss
 1e-8 of the largest); and one diagnostic, ``robust_error_empirical``: the fraction of 10000 held-out
 samples, shared by the seeds, with ``sign(z) w.x / sqrt(d) < eps_test reach(w)`` (an attack of radius
 ``eps_test`` makes ``w`` disagree with the noiseless label), a Monte Carlo check of the robust error.
-``V`` and the conjugates are not measured; ``lam = 0`` and the hinge loss with an l1 penalty are not
-simulated.
+``V`` and the conjugates are not measured; ``lam = 0``, the hinge loss with an l1 penalty and the
+hinge loss against lp attacks are not simulated.
 
 Anisotropic data with attack and penalty geometries (:class:`~hdtheory.AdversarialGCM`, the block
 feature model): :func:`simulate_adversarial_gcm`, the same fits in ``u = Sigma_w^{1/2} w``.
@@ -64,7 +67,7 @@ def simulate_adversarial(theory: Adversarial, *, d: int = 300, seeds: int = 4, k
     """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.Adversarial`; see the module docstring.
 
     Raises:
-        ValueError: ``lam = 0``; the hinge loss with an l1 penalty.
+        ValueError: ``lam = 0``; the hinge loss with an l1 penalty or against an lp attack.
         RuntimeError: a fit did not meet its tolerance.
     """
     if float(theory.lam) == 0:
@@ -81,7 +84,7 @@ def simulate_adversarial(theory: Adversarial, *, d: int = 300, seeds: int = 4, k
         X, y, _ = _draw_like(theory, train_key, w_star, n)
         X, y, w_star = np.asarray(X[:n]), np.asarray(y[:n]), np.asarray(w_star)
         w = _fit(theory, X, y)
-        P = float(np.sum(np.abs(w)) / d) if theory.dual_exponent == 1 else None
+        P = float(np.mean(np.abs(w) ** float(theory.dual_exponent))) if theory.own_norm else None
         samples.append(_observables(theory, w, w_star, X, y, X_test, P=P))
     return SimulationResult.from_samples(samples, d=d, n=n)
 
@@ -92,33 +95,44 @@ def _fit(theory: Adversarial, X, y) -> np.ndarray:
     eps = float(theory.eps)
     l1, l2 = (float(s) for s in theory.penalty_fn.strengths)
     Z = y[:, None] * X / np.sqrt(d)  # margins are Z @ w
-    linf = theory.dual_exponent == 1
+    k = float(theory.dual_exponent)
     if theory.loss == "logistic":
-        return _logistic_linf(Z, eps, l1, l2) if linf else _logistic(Z, eps, l2)
-    if l1 > 0:
-        raise ValueError(f"the hinge loss is simulated with the ridge penalty only, got penalty={theory.penalty}")
-    return _hinge(Z, eps, l2, linf)
+        return _logistic_linf(Z, eps, l1, l2) if k == 1 else _logistic(Z, eps, l2, k)
+    if l1 > 0 or k not in (1, 2):
+        raise ValueError(
+            f"the hinge loss is simulated with the ridge penalty against l2 and l-infinity attacks only, "
+            f"got penalty={theory.penalty}, attack={theory.attack}"
+        )
+    return _hinge(Z, eps, l2, k == 1)
 
 
-def _logistic(Z, eps, lam, attack=1.0):
-    """The logistic fit; the attacked norm is ``sqrt(w^T diag(attack) w)`` (``|w|`` by default)."""
+def _logistic(Z, eps, lam, k=2.0, attack=1.0):
+    """The logistic fit against the shift ``eps reach(w)`` (:func:`_reach`), smooth for ``k > 1`` but at
+    ``w = 0``."""
     d = Z.shape[1]
 
     def objective(w):
-        norm = np.sqrt(w @ (attack * w))
-        t = Z @ w - eps * norm / np.sqrt(d)
+        reach, along = _reach(w, k, attack), _reach_gradient(w, k, attack)
+        t = Z @ w - eps * reach
         slope = -scipy.special.expit(-t)  # l'(t) for l(t) = log(1 + exp(-t))
-        grad = Z.T @ slope - eps * np.sum(slope) * attack * w / (np.sqrt(d) * norm) + lam * w
+        grad = Z.T @ slope - eps * np.sum(slope) * along + lam * w
         return np.sum(np.logaddexp(0.0, -t)) + 0.5 * lam * w @ w, grad
 
-    w0 = Z.sum(0) / Z.shape[0]
-    g0 = np.linalg.norm(objective(w0)[1])
-    result = scipy.optimize.minimize(
-        objective, w0, jac=True, method="L-BFGS-B", options={"maxiter": 20_000, "gtol": 0.0, "ftol": 0.0}
-    )
-    if not np.linalg.norm(objective(result.x)[1]) <= _TOL * g0:
-        raise RuntimeError(f"adversarial logistic fit did not converge: {result.message}")
-    return result.x
+    def converged(w):
+        # The objective is lam-strongly convex: |w - w_min| <= |grad| / lam, below _TOL |w| here.
+        g = np.linalg.norm(objective(w)[1])
+        return g <= _TOL * g0 or g <= _TOL * lam * np.linalg.norm(w)
+
+    w = Z.sum(0) / Z.shape[0]
+    g0 = np.linalg.norm(objective(w)[1])
+    for _ in range(3):  # restarted where |w|^(k - 1) (k < 2) stalls the line search near w_i = 0
+        result = scipy.optimize.minimize(
+            objective, w, jac=True, method="L-BFGS-B", options={"maxiter": 20_000, "gtol": 0.0, "ftol": 0.0}
+        )
+        w = result.x
+        if converged(w):
+            return w
+    raise RuntimeError(f"adversarial logistic fit did not converge: {result.message}")
 
 
 def _logistic_linf(Z, eps, l1, l2):
@@ -154,6 +168,7 @@ def _hinge(Z, eps, lam, linf=False):
     """The hinge fit by its dual (module docstring): ``w(a)`` shrinks ``g = Z^T a`` by
     ``t = eps sum(a) / sqrt(d)`` in norm (l2) or by ``t = eps sum(a) / d`` elementwise (l-infinity)."""
     n, d = Z.shape
+    k = 1.0 if linf else 2.0
 
     def weights(a):
         g = Z.T @ a
@@ -165,10 +180,10 @@ def _hinge(Z, eps, lam, linf=False):
     def negative_dual(a):
         w = weights(a)
         # dD / da = 1 - Z w + eps reach(w): the robust margins' slack (module docstring).
-        return -(np.sum(a) - 0.5 * lam * w @ w), -(1.0 - Z @ w + eps * _reach(w, linf))
+        return -(np.sum(a) - 0.5 * lam * w @ w), -(1.0 - Z @ w + eps * _reach(w, k))
 
     def primal(w):
-        return np.sum(np.maximum(0.0, 1.0 - Z @ w + eps * _reach(w, linf))) + 0.5 * lam * w @ w
+        return np.sum(np.maximum(0.0, 1.0 - Z @ w + eps * _reach(w, k))) + 0.5 * lam * w @ w
 
     result = scipy.optimize.minimize(
         negative_dual, np.full(n, 0.5), jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * n,
@@ -181,10 +196,16 @@ def _hinge(Z, eps, lam, linf=False):
     return w
 
 
-def _reach(w, linf):
-    """The margin shift per unit radius: ``|w|_1 / d`` (l-infinity) or ``|w|_2 / sqrt(d)`` (l2)."""
-    d = w.shape[0]
-    return np.sum(np.abs(w)) / d if linf else np.linalg.norm(w) / np.sqrt(d)
+def _reach(w, k, attack=1.0):
+    """The margin shift per unit radius, ``P^{1 / k}`` with ``P = mean(attack |w|^k)``: ``|w|_1 / d``
+    (l-infinity, ``k = 1``), ``|w|_2 / sqrt(d)`` (l2), ``sqrt(w^T Sigma_delta w / d)`` (attack geometry)."""
+    return np.mean(attack * np.abs(w) ** k) ** (1 / k)
+
+
+def _reach_gradient(w, k, attack=1.0):
+    """The gradient of :func:`_reach` in ``w`` (``w != 0``, ``k > 1``)."""
+    P = np.mean(attack * np.abs(w) ** k)
+    return P ** (1 / k - 1) * attack * np.abs(w) ** (k - 1) * np.sign(w) / w.shape[0]
 
 
 @eqx.filter_jit
@@ -274,7 +295,7 @@ def simulate_adversarial_gcm(
         Z = y[:, None] * X / np.sqrt(d * ridge)  # margins are Z @ u, u = sqrt(ridge) w
         eps, lam = float(theory.eps), float(theory.lam)
         if theory.loss == "logistic":
-            u = _logistic(Z, eps, lam, ratio)
+            u = _logistic(Z, eps, lam, 2.0, ratio)
         else:
             u = _hinge(Z, eps * np.sqrt(ratio[0]), lam)
         w = u / np.sqrt(ridge)
