@@ -66,13 +66,14 @@ its own. The stationarity condition of the minimiser
 
 is that of the fixed-shift loss with the penalty ``r(w) + Phat |w|_1``,
 ``Phat = eps alpha E|l'| = eps alpha E[y f_s]``: the weight side (:meth:`ERM.weight_averages`) is
-the elastic net's with its l1 strength raised by ``Phat`` (:meth:`~hdtheory.kernels.ElasticNetFamily.plus_l1`: soft thresholding,
-Gaussian averages in closed form, ``P = E|w_hat|`` among them), the channel side ERM's at the shifted
-field (``Vhat`` has no norm term, the shift does not depend on ``q``). In general, for an attacked
-norm ``P = (1/d) sum |w_i|^k`` and the shift ``eps P^{1/k}``, the weight side gains
-``(Phat / k) |w|^k`` with ``Phat = eps P^{1/k - 1} alpha E[y f_s]`` (:meth:`Adversarial.attack_conjugate`;
-``k = 1`` here, ``k = 2`` for :class:`AdversarialGCM`). The attack's l1 term zeroes weights whatever
-the penalty (``sparsity_hat < 1`` with the ridge). ``eps = 0`` is ERM to the solver's precision.
+the elastic net's with its l1 strength raised by ``Phat``
+(:meth:`~hdtheory.kernels.ElasticNetFamily.plus_l1`: soft thresholding, Gaussian averages in
+closed form, ``P = E|w_hat|`` among them), the channel side ERM's at the shifted field (``Vhat`` has
+no norm term, the shift does not depend on ``q``). In general, for an attacked norm
+``P = (1/d) sum |w_i|^k`` and the shift ``eps P^{1/k}``, the weight side gains ``(Phat / k) |w|^k``
+with ``Phat = eps P^{1/k - 1} alpha E[y f_s]`` (:meth:`Adversarial.attack_conjugate`; ``k = 1``
+here, ``k = 2`` for :class:`AdversarialGCM`). The attack's l1 term zeroes weights whatever the
+penalty (``sparsity_hat < 1`` with the ridge). ``eps = 0`` is ERM to the solver's precision.
 
 **lp attacks** (``attack=lp``, ridge penalty). The same with ``k = attack_p / (attack_p - 1)``: the
 weight side is the prox of ``(lam / 2) w^2 + (Phat / k) |w|^k``, the lp prox of
@@ -133,7 +134,8 @@ class AttackOverlaps(Overlaps):
 _ATTACKS = {
     "l2": "|delta|_2 <= eps: the margin shifts by eps |w|_2 / sqrt(d) = eps sqrt(q)",
     "linf": "|delta|_inf <= eps / sqrt(d): the margin shifts by eps |w|_1 / d = eps P",
-    "lp": "|delta|_p <= eps d^(1/p - 1/2), p = attack_p: the margin shifts by eps P^(1/k), P = |w|_k^k / d, k = p / (p - 1)",
+    "lp": "|delta|_p <= eps d^(1/p - 1/2), p = attack_p: the margin shifts by eps P^(1/k), "
+    "P = |w|_k^k / d, k = p / (p - 1)",
 }
 """The attack norms of :class:`Adversarial` (module docstring)."""
 
@@ -142,9 +144,12 @@ class Adversarial(ERM):
     """Adversarial training against l2, l-infinity or lp attacks of radius ``eps``; see the module docstring."""
 
     eps: jax.Array = parameter(
-        0.2, NONNEGATIVE, "radius of the training attack: |delta|_2 <= eps, or |delta|_inf <= eps / sqrt(d) (|x|_2 ~ sqrt(d))"
+        0.2, NONNEGATIVE,
+        "radius of the training attack: |delta|_2 <= eps, |delta|_inf <= eps / sqrt(d), |delta|_p <= eps d^(1/p - 1/2)",
     )
-    eps_test: jax.Array = parameter(0.2, NONNEGATIVE, "radius of the test-time attack of robust_error, in the same norm")
+    eps_test: jax.Array = parameter(
+        0.2, NONNEGATIVE, "radius of the test-time attack of robust_error, in the same norm"
+    )
     loss: str = choice("logistic", _LOSSES, "training margin loss")
     teacher: str = choice("sign", _TEACHERS, "teacher channel (labels +-1)")
     attack: str = choice("l2", _ATTACKS, "norm of the training and test-time attacks")
@@ -156,7 +161,8 @@ class Adversarial(ERM):
         allowed = ("ridge", "l1", "elastic-net") if self.attack == "linf" else ("ridge",)
         if self.penalty not in allowed:
             raise ParameterError(
-                f"parameter 'penalty' must be one of {', '.join(allowed)} for attack={self.attack}, got {self.penalty!r}"
+                f"parameter 'penalty' must be one of {', '.join(allowed)} for attack={self.attack}, "
+                f"got {self.penalty!r}"
             )
 
     @property

@@ -16,7 +16,8 @@ convex ``l`` of a concave argument).
   from it, at the plain ERM direction ``X^T y``), to a gradient below 1e-6 of its value at the start
   or of ``lam |w|`` (``P`` is ``lam``-strongly convex, so that ``w`` is then within 1e-6 of the
   minimiser relative to its norm), restarted up to twice (for ``k < 2`` the gradient's
-  ``|w_i|^{k - 1}`` is steep near zero and can stall the line search). l-infinity: ``w = u - v`` with ``u, v >= 0`` and ``|w|_1`` replaced by
+  ``|w_i|^{k - 1}`` is steep near zero and can stall the line search). l-infinity: ``w = u - v`` with
+  ``u, v >= 0`` and ``|w|_1`` replaced by
   ``sum(u + v)`` (equal at the minimum, where the objective grows with ``sum(u + v)`` at fixed
   ``u - v``), a smooth objective minimised by L-BFGS-B over the orthant to a projected gradient
   below 1e-6 of its value at the start.
@@ -109,7 +110,6 @@ def _fit(theory: Adversarial, X, y) -> np.ndarray:
 def _logistic(Z, eps, lam, k=2.0, attack=1.0):
     """The logistic fit against the shift ``eps reach(w)`` (:func:`_reach`), smooth for ``k > 1`` but at
     ``w = 0``."""
-    d = Z.shape[1]
 
     def objective(w):
         reach, along = _reach(w, k, attack), _reach_gradient(w, k, attack)
