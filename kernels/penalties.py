@@ -13,7 +13,9 @@ The elastic nets, elementwise
 
 and :class:`LP`, ``(lam / p) |w|^p`` with ``p`` in ``[1, 2]`` (bridge regression, Frank & Friedman
 1993): ``p = 1`` is :class:`L1` and ``p = 2`` is :class:`Ridge`, exactly (a paper writing
-``lam' |w|_p^p`` has ``lam = p lam'`` here).
+``lam' |w|_p^p`` has ``lam = p lam'`` here), optionally plus a ridge ``(l2 / 2) w^2`` (the weight side
+of adversarial training against an lp attack, :class:`~hdtheory.Adversarial`). The weight averages
+also give ``E|w_hat|^p`` (``E|w_hat|`` for the elastic nets), the norm an attack sees.
 
 ``lam`` multiplies the penalty as written (CONVENTIONS: not divided by ``n``). The proximal operator
 of an elastic net with step ``V`` is a soft threshold followed by a shrinkage,
@@ -55,7 +57,8 @@ and ``phi`` the standard normal density, the Gaussian integrals of the soft thre
 so that, with ``P = Vhat + lambda_2``,
 ``m = mhat sum_k pi_k v_k 2 Q(u_k) / P``, ``q = sum_k pi_k E_k[soft^2] / P^2`` and
 ``V = sum_k pi_k 2 Q(u_k) / P``; the fraction of non-zero estimated weights is
-``P(w_hat != 0) = sum_k pi_k 2 Q(u_k)``. No quadrature.
+``P(w_hat != 0) = sum_k pi_k 2 Q(u_k)``, and the mean absolute weight
+``E|w_hat| = sum_k pi_k [2 s_k phi(u_k) - lambda_1 2 Q(u_k)] / P``. No quadrature.
 
 **lp penalty.** The prox ``w = sign(x) u`` of ``t |w|^p / p`` (``t = V lam``) solves
 ``u + t u^{p - 1} = |x|`` for ``u >= 0`` (:func:`lp_prox`: Newton's method in ``log u``, where both
@@ -83,12 +86,15 @@ from . import quadrature
 
 
 class WeightAverages(eqx.Module):
-    """The weight side of the fixed point: overlaps and the fraction of non-zero weights."""
+    """The weight side of the fixed point: overlaps, the fraction of non-zero weights and
+    ``moment = E|w_hat|^p``, ``p`` the exponent of the penalty's non-quadratic term (1 for the elastic
+    nets: ``|w|_1 / d``, the norm an l-infinity attack sees)."""
 
     m: jax.Array
     q: jax.Array
     V: jax.Array
     nonzero: jax.Array
+    moment: jax.Array
 
 
 class Penalty(eqx.Module):
@@ -127,6 +133,11 @@ class ElasticNetFamily(Penalty):
         l1, l2 = self.strengths
         return l1 * jnp.abs(w) + 0.5 * l2 * w**2
 
+    def plus_l1(self, extra) -> "Strengths":
+        """This penalty plus ``extra |w|`` (the l1 term of an l-infinity attack's conjugate)."""
+        l1, l2 = self.strengths
+        return Strengths(l1 + extra, l2)
+
     def prox(self, x, V):
         """A soft threshold and a shrinkage."""
         l1, l2 = self.strengths
@@ -141,16 +152,21 @@ class ElasticNetFamily(Penalty):
         """In closed form (module docstring)."""
         l1, l2 = self.strengths
         precision = Vhat + l2
-        m = q = nonzero = 0.0
+        m = q = nonzero = moment = 0.0
         for pi, v in zip(weights, variances):
             s2 = mhat**2 * v + qhat
-            u = l1 / jnp.sqrt(_floored(s2))
+            s = jnp.sqrt(_floored(s2))
+            u = l1 / s
             tail = erfc(u / math.sqrt(2))  # P(|b| > lambda_1) = 2 Q(u)
             density = jnp.exp(-0.5 * u**2) / math.sqrt(2 * math.pi)
             m = m + pi * v * tail
             q = q + pi * s2 * ((1 + u**2) * tail - 2 * u * density)
             nonzero = nonzero + pi * tail
-        return WeightAverages(m=mhat * m / precision, q=q / precision**2, V=nonzero / precision, nonzero=nonzero)
+            moment = moment + pi * (2 * s * density - l1 * tail)  # E|soft(b, lambda_1)|
+        return WeightAverages(
+            m=mhat * m / precision, q=q / precision**2, V=nonzero / precision, nonzero=nonzero,
+            moment=moment / precision,
+        )
 
 
 def _floored(x):
@@ -169,6 +185,16 @@ class Ridge(ElasticNetFamily):
     @property
     def strengths(self):
         return jnp.zeros_like(self.lam), self.lam
+
+
+class Strengths(ElasticNetFamily):
+    r"""``lam |w| + (l2 / 2) w^2``, the two strengths given directly (:meth:`ElasticNetFamily.plus_l1`)."""
+
+    l2: jax.Array = eqx.field(default=0.0, converter=jnp.asarray)
+
+    @property
+    def strengths(self):
+        return self.lam, self.l2
 
 
 class L1(ElasticNetFamily):
@@ -190,27 +216,32 @@ class ElasticNet(ElasticNetFamily):
 
 
 class LP(Penalty):
-    r"""``(lam / p) |w|^p``, ``p`` in ``[1, 2]``: :class:`L1` at ``p = 1``, :class:`Ridge` at ``p = 2``;
-    weight averages on ``order`` Gauss-Legendre nodes per panel (module docstring)."""
+    r"""``(lam / p) |w|^p + (l2 / 2) w^2``, ``p`` in ``[1, 2]``: :class:`L1` at ``p = 1``, :class:`Ridge`
+    at ``p = 2`` (``l2 = 0``, the default); weight averages on ``order`` Gauss-Legendre nodes per
+    panel (module docstring). The ridge part adds to the precision: ``w_hat`` is
+    ``lp_prox(b / (Vhat + l2), lam / (Vhat + l2), p)``."""
 
     p: jax.Array = eqx.field(default=1.5, converter=jnp.asarray)
     order: int = eqx.field(default=40, static=True)
+    l2: jax.Array = eqx.field(default=0.0, converter=jnp.asarray)
 
     def __call__(self, w):
-        return self.lam / self.p * jnp.abs(w) ** self.p
+        return self.lam / self.p * jnp.abs(w) ** self.p + 0.5 * self.l2 * w**2
 
     def prox(self, x, V):
-        """:func:`lp_prox` with ``t = V lam``."""
-        return lp_prox(x, V * self.lam, self.p)
+        """:func:`lp_prox` of the shrunk ``x / c`` with ``t = V lam / c``, ``c = 1 + V l2``."""
+        c = 1 + V * self.l2
+        return lp_prox(x / c, V * self.lam / c, self.p)
 
     def min_subgradient(self, w, g):
         # |w|^p is differentiable for p > 1, of gradient 0 at w = 0; at p = 1 the LASSO's rule.
+        g = g + self.l2 * w
         smooth = g + self.lam * jnp.sign(w) * jnp.abs(w) ** (self.p - 1)
         return jnp.where((w != 0) | (self.p > 1), smooth, _soft(g, self.lam))
 
     def weight_averages(self, mhat, qhat, Vhat, weights, variances) -> WeightAverages:
         """By quadrature over ``b`` (module docstring)."""
-        m = q = V = nonzero = 0.0
+        m = q = V = nonzero = moment = 0.0
         for pi, v in zip(weights, variances):
             s2 = _floored(mhat**2 * v + qhat)
             s = jnp.sqrt(s2)
@@ -223,9 +254,16 @@ class LP(Penalty):
             m = m + pi * v * stein
             V = V + pi * stein
             q = q + pi * jnp.sum(w * w_hat**2)
+            moment = moment + pi * jnp.sum(w * _power(jnp.abs(w_hat), self.p))
             nonzero = nonzero + pi * erfc(threshold / math.sqrt(2))
         nonzero = jnp.where(self.p > 1, jnp.ones_like(nonzero), nonzero)
-        return WeightAverages(m=mhat * m, q=q, V=V, nonzero=nonzero)
+        return WeightAverages(m=mhat * m, q=q, V=V, nonzero=nonzero, moment=moment)
+
+
+def _power(a, p):
+    """``a^p`` for ``a >= 0``, zero at ``a = 0`` with a finite derivative in ``p`` there."""
+    positive = a > 0
+    return jnp.where(positive, jnp.where(positive, a, 1.0) ** p, 0.0)
 
 
 _LP_STEPS = 60

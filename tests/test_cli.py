@@ -32,6 +32,16 @@ def test_eval_json_reproduces_published_value():
     assert record["test_error"] == pytest.approx(0.174781, abs=1e-5)  # see tests/test_erm.py
 
 
+def test_eval_adversarial_linf():
+    """An l-infinity attack from the command line: converged, with the attacked norm and the robust
+    error above the clean one (the values themselves: tests/test_adversarial_linf.py)."""
+    result = run("eval", "adversarial", "attack=linf", "penalty=l1", "eps=0.1", "eps_test=0.1", "--json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["converged"] is True
+    assert 0 < record["P"] <= record["norm"] and record["robust_error"] > record["test_error"]
+
+
 @pytest.mark.parametrize(
     "args, name",
     [
@@ -42,6 +52,7 @@ def test_eval_json_reproduces_published_value():
         (["eval", "erm", "bogus=1"], "bogus"),
         (["eval", "erm", "alpha=two"], "alpha"),
         (["eval", "nomodel"], "nomodel"),
+        (["eval", "adversarial", "attack=l3"], "attack"),
     ],
 )
 def test_bad_input_exits_2_naming_the_parameter(args, name):

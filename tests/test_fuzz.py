@@ -239,9 +239,10 @@ def test_erm_logistic_sign(alpha, lam, rho, noise, temperature):
 
 
 # --------------------------------------------------------------------------------------------------
-# Adversarial training (l2 attacks): the clean, boundary and robust errors in their bounds.
+# Adversarial training (l2 and l-infinity attacks): the clean, boundary and robust errors in their bounds.
 
 
+@pytest.mark.parametrize("attack", ["l2", "linf", "lp"])
 @pytest.mark.parametrize("loss", ["logistic", "hinge"])
 @fuzz(8)
 @given(
@@ -251,8 +252,9 @@ def test_erm_logistic_sign(alpha, lam, rho, noise, temperature):
     eps=nonnegative(1e-6, 1e2),
     eps_test=nonnegative(1e-6, 1e2),
 )
-def test_adversarial_bounds(loss, alpha, lam, noise, eps, eps_test):
-    params = dict(alpha=alpha, lam=lam, noise=noise, eps=eps, eps_test=eps_test, loss=loss, teacher="sign")
+def test_adversarial_bounds(attack, loss, alpha, lam, noise, eps, eps_test):
+    params = dict(alpha=alpha, lam=lam, noise=noise, eps=eps, eps_test=eps_test, loss=loss, teacher="sign",
+                  attack=attack)
     theory = build(hd.Adversarial, **params)
     if theory is None:
         return
@@ -262,7 +264,12 @@ def test_adversarial_bounds(loss, alpha, lam, noise, eps, eps_test):
     obs = {k: float(v) for k, v in sol.observables.items()}
     # The boundary error integrates a probability against the normal density over [0, eps_test]
     # twice: between 0 and 2 Phi(eps_test) - 1. The robust objective at w = 0 is l(0) per sample
-    # (log 2, or 1 for the hinge), above the minimiser's robust training loss.
+    # (log 2, or 1 for the hinge), above the minimiser's robust training loss. The l-infinity and lp
+    # attacks' budget eps_test P^(1/k) / sqrt(q) is at most eps_test: (E|w|^k)^(1/k) <= sqrt(E w^2) for
+    # k <= 2 (the power mean inequality; k = 4/3 at the default attack_p = 4).
+    if attack != "l2":
+        k = 1.0 if attack == "linf" else 4 / 3
+        within("Adversarial", params, {"reach": obs["P"] ** (1 / k)}, "reach", 0.0, math.sqrt(obs["q"]) * (1 + 1e-9))
     within("Adversarial", params, obs, "test_error", 0.0, 0.5)
     within("Adversarial", params, obs, "boundary_error", 0.0, math.erf(eps_test / math.sqrt(2)))
     within("Adversarial", params, obs, "robust_error", obs["test_error"], 1.0)

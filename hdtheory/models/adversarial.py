@@ -1,10 +1,11 @@
-r"""Adversarial training of a linear classifier against l2 attacks: the replica fixed point.
+r"""Adversarial training of a linear classifier against l2, l-infinity and lp attacks: the replica fixed point.
 
 **Setting** (that of :mod:`hdtheory.models.erm`, classification teachers). ``n`` samples
 ``x_i ~ N(0, I_d)``, ``alpha = n / d``, labels ``y_i = +-1`` from the teacher's field
 ``z_i = w*.x_i / sqrt(d)`` (``teacher`` sign, probit or logistic, with their ``noise``), and the
-estimator trained against an attacker who moves each training input within an l2 ball of radius
-``eps``:
+estimator trained against an attacker who moves each training input within a ball of radius
+``eps`` (``attack=l2``) or within the l-infinity ball ``|delta_i|_inf <= eps / sqrt(d)``
+(``attack=linf``):
 
 .. math::
     \min_w \sum_i \max_{|\delta_i|_2 \le \varepsilon}
@@ -13,14 +14,21 @@ estimator trained against an attacker who moves each training input within an l2
         + \frac{\lambda}{2} |w|^2 ,
 
 for a margin loss ``l`` that does not increase with the margin (``logistic``, ``hinge``): the
-worst ``delta`` is ``-eps y w / |w|`` (the dual norm of l2 is l2). ``eps`` is of order one while the
-inputs have norm ``sqrt(d)``, so that the margin shift ``eps |w|_2 / sqrt(d) = eps sqrt(q)`` is of
-order one: the regime of Vilucchio, Tsilivis, Loureiro & Kempe 2024 ("On the geometry of
-regularization in adversarial training: high-dimensional asymptotics and generalization bounds",
-arXiv:2410.16073), who treat general penalties and attack norms, and of Taheri, Pedarsani &
-Thrampoulidis 2020 ("Asymptotic behavior of adversarial training in binary classification",
-arXiv:2010.13275). An lp attack of radius ``eps_p`` shifts the margin by ``eps_p |w|_{p*} / sqrt(d)``
-(``p*`` the dual exponent), the same order for ``eps_p ~ eps d^{1/p - 1/2}``. A penalty written
+worst ``delta`` is ``-eps y w / |w|`` (the dual norm of l2 is l2); against the l-infinity ball it is
+``-(eps / sqrt(d)) y sign(w)``, and the margin shifts by ``eps |w|_1 / d`` (the dual norm of
+l-infinity is l1). ``eps`` is of order one while the inputs have norm ``sqrt(d)``, so that the
+margin shift ``eps |w|_2 / sqrt(d) = eps sqrt(q)`` is of order one, and the l-infinity ball's
+``eps / sqrt(d)`` per coordinate gives the shift ``eps P``, ``P = |w|_1 / d``, of order one too (its
+corners have the l2 norm ``eps``): the regime of Vilucchio, Tsilivis, Loureiro & Kempe 2024 ("On the
+geometry of regularization in adversarial training: high-dimensional asymptotics and generalization
+bounds", arXiv:2410.16073), whose l-infinity shift is this ``eps |w|_1 / d`` (their order parameter
+``P = E|w|`` for the dual exponent 1, taken from the authors' public code), and of Taheri,
+Pedarsani & Thrampoulidis 2020 ("Asymptotic behavior of adversarial training in binary
+classification", arXiv:2010.13275). An lp attack of radius ``eps_p`` shifts the margin by
+``eps_p |w|_{p*} / sqrt(d)`` (``p*`` the dual exponent), the same order for
+``eps_p ~ eps d^{1/p - 1/2}``: ``attack=lp`` is the ball ``|delta|_p <= eps d^{1/p - 1/2}``,
+``p = attack_p`` in ``[2, inf)`` (the l2 ball at ``p = 2``, the l-infinity one as ``p -> inf``), whose
+shift is ``eps P^{1/k}`` with ``P = |w|_k^k / d`` and ``k = p / (p - 1)`` in ``(1, 2]``. A penalty written
 ``lam' |w|^2`` is ``lam = 2 lam'`` here, one written after averaging the loss over the samples
 ``lam = 2 alpha lam'`` (CONVENTIONS: the penalty ``(lam / 2) |w|^2`` is not divided by ``n``). The
 equations below are derived in these conventions and checked against simulations at finite ``d``
@@ -48,13 +56,41 @@ The fixed point is ERM's (:mod:`hdtheory.models.erm`, ridge) with ``f_s`` in pla
 (:meth:`ERM.margin_shift` carries the shift and its derivative into ERM's channel integrals, whose
 panels move with it). ``eps = 0`` is ERM to rounding.
 
+**l-infinity attacks** (``attack=linf``; penalties ``ridge``, ``l1``, ``elastic-net``). The shift
+``s = eps P`` depends on the weights through ``P = |w|_1 / d``, which becomes an order parameter of
+its own. The stationarity condition of the minimiser
+
+.. math::
+    \sum_i l'(\cdot)\, y_i x_i / \sqrt{d} + \nabla r(w)
+        + \frac{\varepsilon}{d} \sum_i |l'(\cdot)|\, \mathrm{sign}(w) = 0
+
+is that of the fixed-shift loss with the penalty ``r(w) + Phat |w|_1``,
+``Phat = eps alpha E|l'| = eps alpha E[y f_s]``: the weight side (:meth:`ERM.weight_averages`) is
+the elastic net's with its l1 strength raised by ``Phat``
+(:meth:`~hdtheory.kernels.ElasticNetFamily.plus_l1`: soft thresholding, Gaussian averages in
+closed form, ``P = E|w_hat|`` among them), the channel side ERM's at the shifted field (``Vhat`` has
+no norm term, the shift does not depend on ``q``). In general, for an attacked norm
+``P = (1/d) sum |w_i|^k`` and the shift ``eps P^{1/k}``, the weight side gains ``(Phat / k) |w|^k``
+with ``Phat = eps P^{1/k - 1} alpha E[y f_s]`` (:meth:`Adversarial.attack_conjugate`; ``k = 1``
+here, ``k = 2`` for :class:`AdversarialGCM`). The attack's l1 term zeroes weights whatever the
+penalty (``sparsity_hat < 1`` with the ridge). ``eps = 0`` is ERM to the solver's precision.
+
+**lp attacks** (``attack=lp``, ridge penalty). The same with ``k = attack_p / (attack_p - 1)``: the
+weight side is the prox of ``(lam / 2) w^2 + (Phat / k) |w|^k``, the lp prox of
+:class:`hdtheory.kernels.LP` (Newton's method in ``log |w|``) with the ridge added to the precision,
+its Gaussian averages on panels, ``P = E|w_hat|^k`` among them. At ``attack_p = 2`` it is the l2
+model (``P = q``), as ``attack_p -> inf`` the l-infinity one.
+
 **Observables.** ERM's (``test_error``, ``test_error_total``: the clean 0-1 errors; ``train_loss``:
 the robust training loss ``E l(y z - eps sqrt(q))``; ``norm = sqrt(q)``; ...), and at the test-time
 budget ``eps_test``: ``robust_error``, ``P(y u < eps_test)`` with ``u = w.x / |w| ~ N(0, 1)`` (the
 probability that an l2 attack of radius ``eps_test`` makes the classifier err, against the noiseless
 label ``sign(z)`` as ``test_error``), ``robust_error_total`` (against the noisy label), and
 ``boundary_error = robust_error - test_error = 2 int_0^eps_test P(sign z = +1 | u) phi(u) du``
-(:func:`hdtheory.kernels.boundary_error`); and ``margin_shift = eps sqrt(q)``.
+(:func:`hdtheory.kernels.boundary_error`); and ``margin_shift = eps sqrt(q)``. For ``attack=linf``
+the test-time attack is the l-infinity ball of radius ``eps_test / sqrt(d)``, which shifts the field by
+``eps_test P``: the budget is ``eps_test P / sqrt(q)`` in units of its standard deviation; ``P`` and
+``Phat`` are observables and ``margin_shift = eps P``; for ``attack=lp`` the same with ``P^{1/k}``.
 
 **Anisotropic data** (:class:`AdversarialGCM`, :func:`block_features`): covariates ``N(0, Sigma_x)``,
 attacks ``delta^T Sigma_delta^{-1} delta <= eps^2`` and the penalty ``(lam / 2) w^T Sigma_w w``,
@@ -65,7 +101,10 @@ diagonal in one basis (Tanner et al. 2025's block feature model): the margin shi
 ``l'(0) (sum_i y_i x_i.u - n eps) / sqrt(d)``: for ``eps`` at or above ``|sum_i y_i x_i| / n``
 (``-> sqrt(E[y z]^2 / rho + 1 / alpha)``, ``sqrt(2 / pi + 1 / alpha)`` for the noiseless sign
 teacher) the minimiser is ``w = 0``, whatever ``lam`` and the loss; there ``q -> 0`` and
-:func:`hdtheory.solve` does not converge (``converged`` false), never a number.
+:func:`hdtheory.solve` does not converge (``converged`` false), never a number. Against an
+l-infinity attack the condition is ``|sum_i y_i x_i|_inf / sqrt(d) <= n eps / d`` (plus the l1
+penalty's ``lam / |l'(0)|``), whose left side grows like ``sqrt(log d)``: in the limit there is no
+such radius, and ``P > 0`` at every ``eps``.
 """
 
 import equinox as eqx
@@ -74,7 +113,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import kernels
-from .._theory import NONNEGATIVE, POSITIVE, ParameterError, check_in, choice, is_concrete, parameter
+from .._theory import NONNEGATIVE, POSITIVE, Interval, ParameterError, check_in, choice, is_concrete, parameter
 from .erm import ERM, Overlaps
 from .gcm import GCM
 
@@ -84,28 +123,126 @@ _TEACHERS = {name: kernels.CHANNELS[name] for name in ("sign", "probit", "logist
 """Teachers with labels +-1 from a teacher field (the robust errors need ``P(y | z)``)."""
 
 
-class Adversarial(ERM):
-    """Adversarial training against l2 attacks of radius ``eps``; see the module docstring."""
+class AttackOverlaps(Overlaps):
+    """The order parameters of an attack that sees a norm other than ``sqrt(q)``: those of ERM and
+    the attacked norm ``P`` (:class:`Adversarial` with ``attack=linf``, :class:`AdversarialGCM`)."""
 
-    eps: jax.Array = parameter(0.2, NONNEGATIVE, "l2 radius of the training attack, |delta|_2 <= eps (|x|_2 ~ sqrt(d))")
-    eps_test: jax.Array = parameter(0.2, NONNEGATIVE, "l2 radius of the test-time attack of robust_error")
+    P: jax.Array
+    """The attacked norm: ``|w|_1 / d`` (l-infinity attacks), ``w^T Sigma_delta w / d`` (AdversarialGCM)."""
+
+
+_ATTACKS = {
+    "l2": "|delta|_2 <= eps: the margin shifts by eps |w|_2 / sqrt(d) = eps sqrt(q)",
+    "linf": "|delta|_inf <= eps / sqrt(d): the margin shifts by eps |w|_1 / d = eps P",
+    "lp": "|delta|_p <= eps d^(1/p - 1/2), p = attack_p: the margin shifts by eps P^(1/k), "
+    "P = |w|_k^k / d, k = p / (p - 1)",
+}
+"""The attack norms of :class:`Adversarial` (module docstring)."""
+
+
+class Adversarial(ERM):
+    """Adversarial training against l2, l-infinity or lp attacks of radius ``eps``; see the module docstring."""
+
+    eps: jax.Array = parameter(
+        0.2, NONNEGATIVE,
+        "radius of the training attack: |delta|_2 <= eps, |delta|_inf <= eps / sqrt(d), |delta|_p <= eps d^(1/p - 1/2)",
+    )
+    eps_test: jax.Array = parameter(
+        0.2, NONNEGATIVE, "radius of the test-time attack of robust_error, in the same norm"
+    )
     loss: str = choice("logistic", _LOSSES, "training margin loss")
     teacher: str = choice("sign", _TEACHERS, "teacher channel (labels +-1)")
+    attack: str = choice("l2", _ATTACKS, "norm of the training and test-time attacks")
+    attack_p: jax.Array = parameter(4.0, Interval(2.0), "exponent p of the lp attack, in [2, inf) (attack=lp)")
 
     def __check_init__(self):
-        if self.penalty != "ridge":
-            raise ParameterError(f"parameter 'penalty' must be ridge for Adversarial, got {self.penalty!r}")
+        if not isinstance(self.attack, str):  # AdversarialGCM: an attack geometry, ridge-like penalties
+            return
+        allowed = ("ridge", "l1", "elastic-net") if self.attack == "linf" else ("ridge",)
+        if self.penalty not in allowed:
+            raise ParameterError(
+                f"parameter 'penalty' must be one of {', '.join(allowed)} for attack={self.attack}, "
+                f"got {self.penalty!r}"
+            )
+
+    @property
+    def dual_exponent(self):
+        """``k``: the attacked norm ``P`` is ``(1 / d) sum_i |w_i|^k`` (or its weighted form), so that
+        the margin shifts by ``eps P^{1 / k}``: 1 for an l-infinity attack, 2 for an l2 one,
+        ``attack_p / (attack_p - 1)`` for an lp one."""
+        if not self.own_norm:
+            return 2.0
+        return 1.0 if self.attack == "linf" else self.attack_p / (self.attack_p - 1)
+
+    @property
+    def own_norm(self) -> bool:
+        """Whether the attacked norm is an order parameter ``P`` of the state (not ``q``'s, as for an l2
+        attack on isotropic data)."""
+        return isinstance(self.attack, str) and self.attack != "l2"
 
     def margin_shift(self, state):
-        """``(eps sqrt(q), eps / (2 sqrt(q)))``: the training margin's shift and its derivative in ``q``."""
+        """``(s, ds / dq)``: ``eps sqrt(q)`` and ``eps / (2 sqrt(q))`` for an l2 attack on isotropic data
+        (the norm is ``q``'s); ``eps P^{1 / k}`` and 0 where the attacked norm is its own order parameter
+        ``P`` (:attr:`dual_exponent`)."""
+        if isinstance(state, AttackOverlaps):
+            return self.eps * state.P ** (1 / self.dual_exponent), jnp.zeros_like(state.P)
         sqrt_q = jnp.sqrt(state.q)
         return self.eps * sqrt_q, self.eps / (2 * sqrt_q)
 
+    def attack_conjugate(self, state: AttackOverlaps, slope) -> jax.Array:
+        """``Phat = k (ds / dP) slope = eps P^{1 / k - 1} slope``, ``slope = alpha E|l'|`` at the training
+        margins: the weight side's penalty gains ``(Phat / k) |w|^k`` (module docstring)."""
+        return self.eps * state.P ** (1 / self.dual_exponent - 1) * slope
+
     def test_budget(self, state):
-        """The test-time attack's reach in units of the field's standard deviation ``sqrt(q)``:
-        ``eps_test`` (an l2 ball shifts the field by ``eps_test |w| / sqrt(d) = eps_test sqrt(q)``)."""
-        del state
+        """The test-time attack's shift of the field in units of its standard deviation ``sqrt(q)``:
+        ``eps_test`` for an l2 ball on isotropic data, ``eps_test P^{1 / k} / sqrt(q)`` otherwise."""
+        if isinstance(state, AttackOverlaps):
+            return self.eps_test * state.P ** (1 / self.dual_exponent) / jnp.sqrt(state.q)
         return self.eps_test
+
+    def penalty_at(self, state, slope) -> kernels.Penalty:
+        """The penalty plus the attack's ``(Phat / k) |w|^k``: ``Phat |w|`` added to the elastic net's
+        l1 strength (``attack=linf``), or the lp penalty of strength ``Phat`` and exponent ``k`` with the
+        ridge ``lam`` (``attack=lp``)."""
+        if not (isinstance(state, AttackOverlaps) and self.own_norm):
+            return self.penalty_fn
+        Phat = self.attack_conjugate(state, slope)
+        if self.attack == "linf":
+            return self.penalty_fn.plus_l1(Phat)
+        return kernels.LP(Phat, self.dual_exponent, self.panel_order, l2=self.lam)
+
+    def init(self, kind: str = "uninformed"):
+        """ERM's start; for an attacked norm of its own with ``P = E|w|^k`` of Gaussian weights of
+        variance ``q``, ``(2 q)^{k/2} Gamma((k + 1) / 2) / sqrt(pi)``."""
+        start = super().init(kind)
+        if not self.own_norm:
+            return start
+        k = self.dual_exponent
+        P = (2 * start.q) ** (k / 2) * jnp.exp(jax.scipy.special.gammaln((k + 1) / 2)) / jnp.sqrt(jnp.pi)
+        return AttackOverlaps(m=start.m, q=start.q, V=start.V, P=P)
+
+    def unconstrain(self, state):
+        """ERM's coordinates, and ``log P`` where the state has it."""
+        base = super().unconstrain(Overlaps(m=state.m, q=state.q, V=state.V))
+        if isinstance(state, AttackOverlaps):
+            return jnp.concatenate([base, jnp.log(state.P)[None]])
+        return base
+
+    def constrain(self, u: jax.Array):
+        base = super().constrain(u[:3])
+        if u.shape[0] == 3:
+            return base
+        return AttackOverlaps(m=base.m, q=base.q, V=base.V, P=jnp.exp(u[3]))
+
+    def update(self, state):
+        """ERM's map (the l2 attack's norm term is in ``Vhat``, :meth:`ERM._gaussian_averages`); for an
+        attacked norm of its own the weight side of :meth:`penalty_at` and ``P = E|w_hat|^k``."""
+        if not isinstance(state, AttackOverlaps):
+            return super().update(state)
+        mhat, qhat, Vhat, _, slope = self._channel_averages(state)
+        weights = self.weight_averages(mhat, qhat, Vhat, self.penalty_at(state, slope))
+        return AttackOverlaps(m=weights.m, q=weights.q, V=weights.V, P=weights.moment)
 
     def robust_errors(self, m, q, budget=None):
         """``(robust_error, robust_error_total, boundary_error)`` at a ``budget`` in units of the
@@ -118,21 +255,18 @@ class Adversarial(ERM):
         boundary_total = kernels.boundary_error(self.channel, m, q, self.rho, budget, self.panel_order)
         return clean + boundary, clean_total + boundary_total, boundary
 
-    def observables(self, state: Overlaps) -> dict[str, jax.Array]:
+    def observables(self, state) -> dict[str, jax.Array]:
         robust, robust_total, boundary = self.robust_errors(state.m, state.q, self.test_budget(state))
-        return super().observables(state) | {
+        attacked = {}
+        if isinstance(state, AttackOverlaps):
+            slope = self._channel_averages(state)[4]
+            attacked = {"P": state.P, "Phat": self.attack_conjugate(state, slope)}
+        return super().observables(state) | attacked | {
             "robust_error": robust,
             "robust_error_total": robust_total,
             "boundary_error": boundary,
             "margin_shift": self.margin_shift(state)[0],
         }
-
-
-class AttackOverlaps(Overlaps):
-    """The order parameters of :class:`AdversarialGCM`: those of ERM and the attacked norm ``P``."""
-
-    P: jax.Array
-    """``w^T Sigma_delta w / d``: the squared norm the attack sees."""
 
 
 def _modes(x):
@@ -245,26 +379,10 @@ class AdversarialGCM(GCM, Adversarial):
         ratio = self.average(self.attack_spectrum * self.omega) / self.average(self.omega**2)
         return AttackOverlaps(m=start.m, q=start.q, V=start.V, P=start.q * jnp.maximum(ratio, 1e-3))
 
-    def unconstrain(self, state: AttackOverlaps) -> jax.Array:
-        """ERM's coordinates and ``log P``."""
-        return jnp.concatenate([super().unconstrain(state), jnp.log(state.P)[None]])
-
-    def constrain(self, u: jax.Array) -> AttackOverlaps:
-        base = super().constrain(u[:3])
-        return AttackOverlaps(m=base.m, q=base.q, V=base.V, P=jnp.exp(u[3]))
-
-    def margin_shift(self, state):
-        """``(eps sqrt(P), 0)``: the training margin's shift, which does not depend on ``q``."""
-        return self.eps * jnp.sqrt(state.P), jnp.zeros_like(state.P)
-
-    def test_budget(self, state):
-        """``eps_test sqrt(P / q)``: the test attack's shift of the field in units of ``sqrt(q)``."""
-        return self.eps_test * jnp.sqrt(state.P / state.q)
-
     def _weight_side(self, state):
         """The conjugates and the ridge ``lam ridge_j + Phat attack_j`` on each mode."""
         mhat, qhat, Vhat, _, slope = self._channel_averages(state)
-        Phat = self.eps * slope / jnp.sqrt(state.P)
+        Phat = self.attack_conjugate(state, slope)
         return mhat, qhat, Vhat, self.lam * self.ridge_spectrum + Phat * self.attack_spectrum
 
     def update(self, state: AttackOverlaps) -> AttackOverlaps:
@@ -275,10 +393,6 @@ class AdversarialGCM(GCM, Adversarial):
             V=self.average(self.omega * inverse),
             P=self.average(self.attack_spectrum * second),
         )
-
-    def observables(self, state: AttackOverlaps) -> dict[str, jax.Array]:
-        slope = self._channel_averages(state)[4]
-        return super().observables(state) | {"P": state.P, "Phat": self.eps * slope / jnp.sqrt(state.P)}
 
     def mode_metrics(self, state: AttackOverlaps) -> dict[str, jax.Array]:
         r"""Per mode ``j`` (arrays of the shape of ``omega``), for the student's feature on that mode,

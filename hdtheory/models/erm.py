@@ -369,11 +369,20 @@ class ERM(FixedPointTheory):
         prior = kernels.Gaussian(self.rho) if self.prior == "gaussian" else kernels.GaussBernoulli(self.sparsity)
         return prior, jnp.sqrt(self.rho / prior.rho)
 
-    def weight_averages(self, mhat, qhat, Vhat) -> kernels.WeightAverages:
-        """The weight side: ``(m, q, V, P(w_hat != 0))`` at the conjugates (module docstring)."""
+    def weight_averages(self, mhat, qhat, Vhat, penalty: kernels.Penalty | None = None) -> kernels.WeightAverages:
+        """The weight side: ``(m, q, V, P(w_hat != 0), E|w_hat|)`` at the conjugates (module
+        docstring), for ``penalty`` (:attr:`penalty_fn` by default)."""
         prior, scale = self.teacher_prior
         weights, variances = prior.gaussian_mixture()
-        return self.penalty_fn.weight_averages(mhat, qhat, Vhat, weights, [scale**2 * v for v in variances])
+        penalty = self.penalty_fn if penalty is None else penalty
+        return penalty.weight_averages(mhat, qhat, Vhat, weights, [scale**2 * v for v in variances])
+
+    def penalty_at(self, state, slope) -> kernels.Penalty:
+        """The weight side's penalty at a state, given ``slope`` (:meth:`_gaussian_averages`):
+        :attr:`penalty_fn` here; an attack whose dual norm is not the l2 norm adds its conjugate's
+        term (:class:`~hdtheory.Adversarial`)."""
+        del state, slope
+        return self.penalty_fn
 
     def init(self, kind: str = "uninformed") -> Overlaps:
         """A start for the solver; for ridge (square loss, linear teacher) the fixed point itself.
@@ -681,7 +690,7 @@ class ERM(FixedPointTheory):
 
     def observables(self, state: Overlaps) -> dict[str, jax.Array]:
         m, q, V = state.m, state.q, state.V
-        mhat, qhat, Vhat, train_loss = self._channel_averages(state)[:4]
+        mhat, qhat, Vhat, train_loss, slope = self._channel_averages(state)
         test_error, test_error_total = self.test_errors(m, q)
         stability = {}
         if type(self) is ERM and isinstance(self.penalty_fn, kernels.ElasticNetFamily):
@@ -710,5 +719,5 @@ class ERM(FixedPointTheory):
             "norm": jnp.sqrt(q),
             "angle": jnp.arccos(jnp.clip(m / jnp.sqrt(self.rho * q), -1.0, 1.0)),
             "weight_error": self.rho - 2 * m + q,
-            "sparsity_hat": self.weight_averages(mhat, qhat, Vhat).nonzero,
+            "sparsity_hat": self.weight_averages(mhat, qhat, Vhat, self.penalty_at(state, slope)).nonzero,
         }

@@ -1,36 +1,48 @@
-r"""Finite-``d`` simulations of adversarial training against l2 attacks (:class:`~hdtheory.Adversarial`).
+r"""Finite-``d`` simulations of adversarial training against l2, l-infinity and lp attacks
+(:class:`~hdtheory.Adversarial`).
 
 **Setting** (that of :mod:`hdtheory.models.adversarial`; data, teacher and labels drawn as for
 :mod:`hdtheory.simulate.erm`, the teacher on the sphere ``|w*|^2 = rho d``). The estimator minimises
 the robust objective with the inner maximisation in closed form,
 
-.. math:: P(w) = \sum_i l\big(y_i w \cdot x_i / \sqrt{d} - \varepsilon |w| / \sqrt{d}\big) + \frac{\lambda}{2} |w|^2 ,
+.. math:: P(w) = \sum_i l\big(y_i w \cdot x_i / \sqrt{d} - \varepsilon\, \mathrm{reach}(w)\big) + r(w) ,
 
-a convex function of ``w`` (a non-increasing convex ``l`` of a concave argument).
+``reach(w) = (|w|_k^k / d)^{1/k}``: ``|w|_2 / sqrt(d)`` (l2), ``|w|_1 / d`` (l-infinity),
+``k = attack_p / (attack_p - 1)`` (lp), ``r`` the penalty
+``l1 |w|_1 + (l2 / 2) |w|^2`` (the ridge: ``l1 = 0``), a convex function of ``w`` (a non-increasing
+convex ``l`` of a concave argument).
 
-- **logistic**: SciPy's L-BFGS on ``P`` itself (smooth but at ``w = 0``, started away from it, at
-  the plain ERM direction ``X^T y``), to a gradient below 1e-6 of its value at the start (about
-  1e-8 is reached).
-- **hinge**: ``P`` is not smooth; its dual is. Writing ``max(0, c) = max_{0 <= a <= 1} a c`` and
-  exchanging ``min_w`` and ``max_a`` (convex-concave, ``a`` in a box),
+- **logistic**, l2 and lp: SciPy's L-BFGS on ``P`` itself (smooth but at ``w = 0``, started away
+  from it, at the plain ERM direction ``X^T y``), to a gradient below 1e-6 of its value at the start
+  or of ``lam |w|`` (``P`` is ``lam``-strongly convex, so that ``w`` is then within 1e-6 of the
+  minimiser relative to its norm), restarted up to twice (for ``k < 2`` the gradient's
+  ``|w_i|^{k - 1}`` is steep near zero and can stall the line search). l-infinity: ``w = u - v`` with
+  ``u, v >= 0`` and ``|w|_1`` replaced by
+  ``sum(u + v)`` (equal at the minimum, where the objective grows with ``sum(u + v)`` at fixed
+  ``u - v``), a smooth objective minimised by L-BFGS-B over the orthant to a projected gradient
+  below 1e-6 of its value at the start.
+- **hinge** (ridge): ``P`` is not smooth; its dual is. Writing ``max(0, c) = max_{0 <= a <= 1} a c``
+  and exchanging ``min_w`` and ``max_a`` (convex-concave, ``a`` in a box),
 
   .. math::
-      D(a) = \sum_i a_i - \frac{\big(|g| - \varepsilon \textstyle\sum_i a_i / \sqrt{d}\big)_+^2}{2 \lambda},
-      \quad g = \sum_i a_i y_i x_i / \sqrt{d},\quad
-      w(a) = \frac{\big(|g| - \varepsilon \sum_i a_i / \sqrt{d}\big)_+}{\lambda} \frac{g}{|g|} ,
+      D(a) = \sum_i a_i - \frac{\lambda}{2} |w(a)|^2,\quad g = \sum_i a_i y_i x_i / \sqrt{d},\quad
+      \partial_{a_i} D = 1 - y_i w(a) \cdot x_i / \sqrt{d} + \varepsilon\, \mathrm{reach}(w(a)),
 
-  continuously differentiable and concave, maximised over ``[0, 1]^n`` by SciPy's L-BFGS-B; ``w``
-  is ``w(a)`` at the maximum, its duality gap ``P(w(a)) - D(a)`` below 1e-6 of ``D``. A fit that
-  misses its tolerance raises ``RuntimeError``.
+  with ``w(a) = (|g| - eps sum_i a_i / sqrt(d))_+ g / (lam |g|)`` (l2) or the soft threshold
+  ``w(a) = soft(g, eps sum_i a_i / d) / lam`` (l-infinity), continuously differentiable and concave,
+  maximised over ``[0, 1]^n`` by SciPy's L-BFGS-B; ``w`` is ``w(a)`` at the maximum, its duality gap
+  ``P(w(a)) - D(a)`` below 1e-6 of ``D``. A fit that misses its tolerance raises ``RuntimeError``.
 
-**Observables**, per seed, named as in ``Adversarial.observables``: ``m``, ``q``, ``test_error``,
-``test_error_total``, ``robust_error``, ``robust_error_total``, ``boundary_error`` (the theory's
-formulas at the measured ``m``, ``q``: the exact population errors of the fitted ``w``),
-``train_loss`` (the robust training loss per sample), ``norm``, ``margin_shift`` (``eps |w| / sqrt(d)``);
-and one diagnostic, ``robust_error_empirical``: the fraction of 10000 held-out samples, shared by
-the seeds, with ``sign(z) w.x / sqrt(d) < eps_test |w| / sqrt(d)`` (an attack of radius
+**Observables**, per seed, named as in ``Adversarial.observables``: ``m``, ``q``, ``P`` (l-infinity:
+``|w|_1 / d``), ``test_error``, ``test_error_total``, ``robust_error``, ``robust_error_total``,
+``boundary_error`` (the theory's formulas at the measured ``m``, ``q`` and budget: the exact
+population errors of the fitted ``w``), ``train_loss`` (the robust training loss per sample),
+``norm``, ``margin_shift`` (``eps reach(w)``), ``sparsity_hat`` (the fraction of weights above
+1e-8 of the largest); and one diagnostic, ``robust_error_empirical``: the fraction of 10000 held-out
+samples, shared by the seeds, with ``sign(z) w.x / sqrt(d) < eps_test reach(w)`` (an attack of radius
 ``eps_test`` makes ``w`` disagree with the noiseless label), a Monte Carlo check of the robust error.
-``V`` and the conjugates are not measured; ``lam = 0`` is not simulated.
+``V`` and the conjugates are not measured; ``lam = 0``, the hinge loss with an l1 penalty and the
+hinge loss against lp attacks are not simulated.
 
 Anisotropic data with attack and penalty geometries (:class:`~hdtheory.AdversarialGCM`, the block
 feature model): :func:`simulate_adversarial_gcm`, the same fits in ``u = Sigma_w^{1/2} w``.
@@ -56,7 +68,7 @@ def simulate_adversarial(theory: Adversarial, *, d: int = 300, seeds: int = 4, k
     """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.Adversarial`; see the module docstring.
 
     Raises:
-        ValueError: ``lam = 0``.
+        ValueError: ``lam = 0``; the hinge loss with an l1 penalty or against an lp attack.
         RuntimeError: a fit did not meet its tolerance.
     """
     if float(theory.lam) == 0:
@@ -73,101 +85,159 @@ def simulate_adversarial(theory: Adversarial, *, d: int = 300, seeds: int = 4, k
         X, y, _ = _draw_like(theory, train_key, w_star, n)
         X, y, w_star = np.asarray(X[:n]), np.asarray(y[:n]), np.asarray(w_star)
         w = _fit(theory, X, y)
-        samples.append(_observables(theory, w, w_star, X, y, X_test))
+        P = float(np.mean(np.abs(w) ** float(theory.dual_exponent))) if theory.own_norm else None
+        samples.append(_observables(theory, w, w_star, X, y, X_test, P=P))
     return SimulationResult.from_samples(samples, d=d, n=n)
 
 
 def _fit(theory: Adversarial, X, y) -> np.ndarray:
     """The robust minimiser (module docstring)."""
     d = X.shape[1]
-    eps, lam = float(theory.eps), float(theory.lam)
+    eps = float(theory.eps)
+    l1, l2 = (float(s) for s in theory.penalty_fn.strengths)
     Z = y[:, None] * X / np.sqrt(d)  # margins are Z @ w
+    k = float(theory.dual_exponent)
     if theory.loss == "logistic":
-        return _logistic(Z, eps, lam)
-    return _hinge(Z, eps, lam)
+        return _logistic_linf(Z, eps, l1, l2) if k == 1 else _logistic(Z, eps, l2, k)
+    if l1 > 0 or k not in (1, 2):
+        raise ValueError(
+            f"the hinge loss is simulated with the ridge penalty against l2 and l-infinity attacks only, "
+            f"got penalty={theory.penalty}, attack={theory.attack}"
+        )
+    return _hinge(Z, eps, l2, k == 1)
 
 
-def _logistic(Z, eps, lam, attack=1.0):
-    """The logistic fit; the attacked norm is ``sqrt(w^T diag(attack) w)`` (``|w|`` by default)."""
-    d = Z.shape[1]
+def _logistic(Z, eps, lam, k=2.0, attack=1.0):
+    """The logistic fit against the shift ``eps reach(w)`` (:func:`_reach`), smooth for ``k > 1`` but at
+    ``w = 0``."""
 
     def objective(w):
-        norm = np.sqrt(w @ (attack * w))
-        t = Z @ w - eps * norm / np.sqrt(d)
+        reach, along = _reach(w, k, attack), _reach_gradient(w, k, attack)
+        t = Z @ w - eps * reach
         slope = -scipy.special.expit(-t)  # l'(t) for l(t) = log(1 + exp(-t))
-        grad = Z.T @ slope - eps * np.sum(slope) * attack * w / (np.sqrt(d) * norm) + lam * w
+        grad = Z.T @ slope - eps * np.sum(slope) * along + lam * w
         return np.sum(np.logaddexp(0.0, -t)) + 0.5 * lam * w @ w, grad
 
-    w0 = Z.sum(0) / Z.shape[0]
-    g0 = np.linalg.norm(objective(w0)[1])
-    result = scipy.optimize.minimize(
-        objective, w0, jac=True, method="L-BFGS-B", options={"maxiter": 20_000, "gtol": 0.0, "ftol": 0.0}
-    )
-    if not np.linalg.norm(objective(result.x)[1]) <= _TOL * g0:
-        raise RuntimeError(f"adversarial logistic fit did not converge: {result.message}")
-    return result.x
+    def converged(w):
+        # The objective is lam-strongly convex: |w - w_min| <= |grad| / lam, below _TOL |w| here.
+        g = np.linalg.norm(objective(w)[1])
+        return g <= _TOL * g0 or g <= _TOL * lam * np.linalg.norm(w)
+
+    w = Z.sum(0) / Z.shape[0]
+    g0 = np.linalg.norm(objective(w)[1])
+    for _ in range(3):  # restarted where |w|^(k - 1) (k < 2) stalls the line search near w_i = 0
+        result = scipy.optimize.minimize(
+            objective, w, jac=True, method="L-BFGS-B", options={"maxiter": 20_000, "gtol": 0.0, "ftol": 0.0}
+        )
+        w = result.x
+        if converged(w):
+            return w
+    raise RuntimeError(f"adversarial logistic fit did not converge: {result.message}")
 
 
-def _hinge(Z, eps, lam):
+def _logistic_linf(Z, eps, l1, l2):
+    """The logistic fit against an l-infinity attack, penalty ``l1 |w|_1 + (l2 / 2) |w|^2``, in
+    ``w = u - v`` with ``u, v >= 0`` (module docstring)."""
     n, d = Z.shape
+
+    def objective(z):
+        w, total = z[:d] - z[d:], np.sum(z)
+        t = Z @ w - eps * total / d
+        slope = -scipy.special.expit(-t)
+        along = Z.T @ slope + l2 * w
+        common = -eps * np.sum(slope) / d + l1
+        grad = np.concatenate([along + common, -along + common])
+        return np.sum(np.logaddexp(0.0, -t)) + l1 * total + 0.5 * l2 * w @ w, grad
+
+    def projected(z):
+        g = objective(z)[1]
+        return np.linalg.norm(np.where(z > 0, g, np.minimum(g, 0.0)))
+
+    w0 = Z.sum(0) / n
+    z0 = np.concatenate([np.maximum(w0, 0.0), np.maximum(-w0, 0.0)])
+    result = scipy.optimize.minimize(
+        objective, z0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * (2 * d),
+        options={"maxiter": 50_000, "maxcor": 30, "gtol": 0.0, "ftol": 0.0},
+    )
+    if not projected(result.x) <= _TOL * projected(z0):
+        raise RuntimeError(f"adversarial logistic fit (l-infinity) did not converge: {result.message}")
+    return result.x[:d] - result.x[d:]
+
+
+def _hinge(Z, eps, lam, linf=False):
+    """The hinge fit by its dual (module docstring): ``w(a)`` shrinks ``g = Z^T a`` by
+    ``t = eps sum(a) / sqrt(d)`` in norm (l2) or by ``t = eps sum(a) / d`` elementwise (l-infinity)."""
+    n, d = Z.shape
+    k = 1.0 if linf else 2.0
 
     def weights(a):
         g = Z.T @ a
+        if linf:
+            return np.sign(g) * np.maximum(np.abs(g) - eps * np.sum(a) / d, 0.0) / lam
         size = np.linalg.norm(g)
-        reach = max(size - eps * np.sum(a) / np.sqrt(d), 0.0)
-        return g, size, reach
+        return max(size - eps * np.sum(a) / np.sqrt(d), 0.0) / lam * g / max(size, 1e-300)
 
     def negative_dual(a):
-        g, size, reach = weights(a)
-        value = np.sum(a) - reach**2 / (2 * lam)
-        # d reach / d a = Z g / |g| - eps / sqrt(d) (where reach > 0)
-        grad = 1.0 - reach / lam * (Z @ g / max(size, 1e-300) - eps / np.sqrt(d))
-        return -value, -grad
+        w = weights(a)
+        # dD / da = 1 - Z w + eps reach(w): the robust margins' slack (module docstring).
+        return -(np.sum(a) - 0.5 * lam * w @ w), -(1.0 - Z @ w + eps * _reach(w, k))
 
     def primal(w):
-        return np.sum(np.maximum(0.0, 1.0 - Z @ w + eps * np.linalg.norm(w) / np.sqrt(d))) + 0.5 * lam * w @ w
+        return np.sum(np.maximum(0.0, 1.0 - Z @ w + eps * _reach(w, k))) + 0.5 * lam * w @ w
 
     result = scipy.optimize.minimize(
         negative_dual, np.full(n, 0.5), jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * n,
         options={"maxiter": 50_000, "maxcor": 30, "gtol": 1e-13, "ftol": 1e-16},
     )
-    g, size, reach = weights(result.x)
-    w = reach / lam * g / max(size, 1e-300)
+    w = weights(result.x)
     gap = primal(w) + result.fun
     if not gap <= _TOL * abs(result.fun):
         raise RuntimeError(f"adversarial hinge fit did not converge: duality gap {gap:.3g} ({result.message})")
     return w
 
 
+def _reach(w, k, attack=1.0):
+    """The margin shift per unit radius, ``P^{1 / k}`` with ``P = mean(attack |w|^k)``: ``|w|_1 / d``
+    (l-infinity, ``k = 1``), ``|w|_2 / sqrt(d)`` (l2), ``sqrt(w^T Sigma_delta w / d)`` (attack geometry)."""
+    return np.mean(attack * np.abs(w) ** k) ** (1 / k)
+
+
+def _reach_gradient(w, k, attack=1.0):
+    """The gradient of :func:`_reach` in ``w`` (``w != 0``, ``k > 1``)."""
+    P = np.mean(attack * np.abs(w) ** k)
+    return P ** (1 / k - 1) * attack * np.abs(w) ** (k - 1) * np.sign(w) / w.shape[0]
+
+
 @eqx.filter_jit
-def _population_errors(theory: Adversarial, m, q, rho, budget=None):
+def _population_errors(theory: Adversarial, m, q, rho, budget):
     return *theory.test_errors(m, q, rho), *theory.robust_errors(m, q, budget)
 
 
-def _errors(theory: Adversarial, m, q, rho) -> list[float]:
-    """The theory's clean and robust errors at the measured overlaps (one compiled program)."""
-    return [float(e) for e in _population_errors(theory, m, q, rho)]
-
-
-def _observables(theory: Adversarial, w, w_star, X, y, X_test) -> dict[str, float]:
+def _observables(theory: Adversarial, w, w_star, X, y, X_test, variance=1.0, P=None) -> dict[str, float]:
+    """Per seed (module docstring): the overlaps in the data's covariance ``diag(variance)``, the
+    errors at them, and ``P`` where the theory has it (``P ** (1 / k)`` the shift per unit radius,
+    ``k`` the attack's :attr:`~hdtheory.Adversarial.dual_exponent`; ``sqrt(q)`` otherwise)."""
     d = w.shape[0]
-    m, q = float(w_star @ w / d), float(w @ w / d)
-    test_error, test_error_total, robust, robust_total, boundary = _errors(theory, m, q, w_star @ w_star / d)
-    shift = float(theory.eps) * np.sqrt(q)
+    m, q = float(w_star @ (variance * w) / d), float(w @ (variance * w) / d)
+    rho = float(w_star @ (variance * w_star) / d)
+    reach = np.sqrt(q) if P is None else P ** (1 / theory.dual_exponent)
+    test_error, test_error_total, robust, robust_total, boundary = (
+        float(e) for e in _population_errors(theory, m, q, rho, float(theory.eps_test) * reach / np.sqrt(q))
+    )
+    shift = float(theory.eps) * reach
     margins = y * (X @ w) / np.sqrt(d) - shift
-    z, omega = X_test @ w_star / np.sqrt(d), X_test @ w / np.sqrt(d)
-    return {
-        "m": m,
-        "q": q,
+    z, field = X_test @ w_star / np.sqrt(d), X_test @ w / np.sqrt(d)
+    return {"m": m, "q": q} | ({} if P is None else {"P": P}) | {
         "test_error": test_error,
         "test_error_total": test_error_total,
         "robust_error": robust,
         "robust_error_total": robust_total,
         "boundary_error": boundary,
-        "robust_error_empirical": float(np.mean(np.sign(z) * omega < float(theory.eps_test) * np.sqrt(q))),
+        "robust_error_empirical": float(np.mean(np.sign(z) * field < float(theory.eps_test) * reach)),
         "train_loss": float(np.mean(theory.loss_fn(1.0, jnp.asarray(margins)))),
         "norm": np.sqrt(q),
         "margin_shift": shift,
+        "sparsity_hat": float(np.mean(np.abs(w) > 1e-8 * np.max(np.abs(w)))),
     }
 
 
@@ -225,34 +295,9 @@ def simulate_adversarial_gcm(
         Z = y[:, None] * X / np.sqrt(d * ridge)  # margins are Z @ u, u = sqrt(ridge) w
         eps, lam = float(theory.eps), float(theory.lam)
         if theory.loss == "logistic":
-            u = _logistic(Z, eps, lam, ratio)
+            u = _logistic(Z, eps, lam, 2.0, ratio)
         else:
             u = _hinge(Z, eps * np.sqrt(ratio[0]), lam)
         w = u / np.sqrt(ridge)
-        samples.append(_block_observables(theory, w, w_star, scale**2, attack, X, y, X_test))
+        samples.append(_observables(theory, w, w_star, X, y, X_test, scale**2, float(w @ (attack * w) / d)))
     return SimulationResult.from_samples(samples, d=d, n=n)
-
-
-def _block_observables(theory: AdversarialGCM, w, w_star, variance, attack, X, y, X_test) -> dict[str, float]:
-    d = w.shape[0]
-    m, q, P = float(w_star @ (variance * w) / d), float(w @ (variance * w) / d), float(w @ (attack * w) / d)
-    rho = float(w_star @ (variance * w_star) / d)
-    test_error, test_error_total, robust, robust_total, boundary = (
-        float(e) for e in _population_errors(theory, m, q, rho, float(theory.eps_test) * np.sqrt(P / q))
-    )
-    shift = float(theory.eps) * np.sqrt(P)
-    margins = y * (X @ w) / np.sqrt(d) - shift
-    z, field = X_test @ w_star / np.sqrt(d), X_test @ w / np.sqrt(d)
-    return {
-        "m": m,
-        "q": q,
-        "P": P,
-        "test_error": test_error,
-        "test_error_total": test_error_total,
-        "robust_error": robust,
-        "robust_error_total": robust_total,
-        "boundary_error": boundary,
-        "robust_error_empirical": float(np.mean(np.sign(z) * field < float(theory.eps_test) * np.sqrt(P))),
-        "train_loss": float(np.mean(theory.loss_fn(1.0, jnp.asarray(margins)))),
-        "margin_shift": shift,
-    }
