@@ -159,13 +159,21 @@ class SequenceSingleIndex(Scheduled):
         length = max(jnp.atleast_1d(c).shape[-1] for c in (self.target, self.student))
         return max(2 * (length - 1), 2)
 
-    def _form(self, form, coefficients, z):
-        """``f`` of the fields ``z`` (shape ``(..., L)``) in the named form."""
+    def _link(self, form, coefficients, z):
         if form == "tied":
             return hermite_series(coefficients, jnp.sum(z, -1) / np.sqrt(self.L))
         return jnp.sum(hermite_series(coefficients, z), -1)
 
-    def _c(self, dtype):
+    def f(self, z):
+        """The student's output on the fields ``z`` (shape ``(..., L)``)."""
+        return self._link(self.student_form, self.student, z)
+
+    def f_star(self, nu):
+        """The target's output (without label noise) on the teacher's fields ``nu``."""
+        return self._link(self.target_form, self.target, nu)
+
+    def encoding(self, dtype) -> jax.Array:
+        """The positional coefficients ``c_l``, one per token."""
         return jnp.broadcast_to(jnp.atleast_1d(jnp.asarray(self.positions, dtype)), (self.L,))
 
     def _fields(self, state: SequenceOverlaps):
@@ -175,7 +183,7 @@ class SequenceSingleIndex(Scheduled):
         u = jnp.asarray(nodes, dtype)
         nu = u[..., 1]
         lam = state.m * nu + jnp.sqrt(jnp.maximum(state.q - state.m**2, 0.0)) * u[..., 0]
-        return lam + state.e * self._c(dtype), nu, jnp.asarray(weights, dtype)
+        return lam + state.e * self.encoding(dtype), nu, jnp.asarray(weights, dtype)
 
     def init(self) -> SequenceOverlaps:
         dtype = jnp.result_type(self.lr, self.m0, self.e0, float)
@@ -185,12 +193,11 @@ class SequenceSingleIndex(Scheduled):
     def vector_field(self, t, state: SequenceOverlaps) -> SequenceOverlaps:
         eta = self.lr * self.rate(t)
         z, nu, weights = self._fields(state)
-        student = lambda zz: self._form(self.student_form, self.student, zz)
-        grad = jax.vmap(jax.grad(student))
-        diag = jax.vmap(lambda zz: jnp.diag(jax.hessian(student)(zz)))
-        delta = student(z) - self._form(self.target_form, self.target, nu)
+        grad = jax.vmap(jax.grad(self.f))
+        diag = jax.vmap(lambda zz: jnp.diag(jax.hessian(self.f)(zz)))
+        delta = self.f(z) - self.f_star(nu)
         g, curvature = grad(z), diag(z)
-        c = self._c(z.dtype)
+        c = self.encoding(z.dtype)
         mean = lambda values: weights @ values
         drift_m = mean(delta * jnp.sum(g * nu, -1))
         drift_e = mean(delta * (g @ c)) + state.e * mean(jnp.sum(g**2 + delta[:, None] * curvature, -1))
@@ -205,9 +212,7 @@ class SequenceSingleIndex(Scheduled):
 
     def observables(self, t, state: SequenceOverlaps) -> dict[str, jax.Array]:
         z, nu, weights = self._fields(state)
-        delta = self._form(self.student_form, self.student, z) - self._form(
-            self.target_form, self.target, nu
-        )
+        delta = self.f(z) - self.f_star(nu)
         root = jnp.sqrt(state.q)
         return {
             "eg": 0.5 * weights @ delta**2,
