@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 import hdtheory as hd
 from hdtheory._theory import parameters
 from hdtheory.dynamics.single_index import SingleIndex
+from hdtheory.dynamics.ssi import SequenceSingleIndex
 
 _SCALE = float(os.environ.get("HDTHEORY_FUZZ_SCALE", "1"))
 
@@ -133,7 +134,7 @@ def close(name: str, params: dict, obs: dict, expected: dict, rtol: float, atol:
 # Out of every domain: a ParameterError naming the parameter, before anything compiles.
 
 MODELS = [hd.ERM, hd.GCM, hd.RandomFeatures, hd.KRR, hd.BayesGLM, hd.Spiked,
-          hd.SubspaceClustering, hd.MultiIndex, hd.Resample, hd.DeepRandomFeatures, hd.Committee, SingleIndex,
+          hd.SubspaceClustering, hd.MultiIndex, hd.Resample, hd.DeepRandomFeatures, hd.Committee, SingleIndex, SequenceSingleIndex,
           hd.PowerLawRetrieval, hd.Gardner, hd.Adversarial, hd.AdversarialGCM,
           hd.RandomFeatureEnsemble, hd.Spectral, hd.VariationalMixture]
 
@@ -917,6 +918,34 @@ def test_single_index(lr, noise, m0, target, student):
         f"SingleIndex({params}): m^2 > q; m={obs['m'].tolist()}, q={obs['q'].tolist()}"
     )
 
+
+@fuzz(6)
+@given(
+    lr=positive(1e-4, 2.0),
+    noise=nonnegative(1e-8, 1e2),
+    m0=st.one_of(st.sampled_from([-1.0, 0.0, 1e-8, 1.0]), st.floats(-1.0, 1.0)),
+    e0=st.one_of(st.sampled_from([0.0, 1e-8]), st.floats(-1.0, 1.0)),
+    target=st.lists(st.floats(-2.0, 2.0), min_size=3, max_size=3),
+    student=st.lists(st.floats(-2.0, 2.0), min_size=3, max_size=3),
+    positions=st.lists(st.floats(-3.0, 3.0), min_size=2, max_size=2),
+)
+def test_sequence_single_index(lr, noise, m0, e0, target, student, positions):
+    # Two tokens, sum form, on the sphere (one compiled program for every example).
+    params = dict(L=2, lr=lr, noise=noise, m0=m0, e0=e0, target=tuple(target),
+                  student=tuple(student), positions=tuple(positions))
+    theory = build(SequenceSingleIndex, **params)
+    if theory is None:
+        return
+    traj = hd.integrate(theory, _T1, saveat=_SAVEAT, max_steps=_STEPS)
+    if not finite_or_flagged_ode("SequenceSingleIndex", params, traj):
+        return
+    obs = {k: np.asarray(v) for k, v in traj.observables.items()}
+    # eg is half a mean square; q = 1 on the sphere and m^2 + e^2 <= q (w* and p orthonormal).
+    assert np.all(obs["eg"] >= 0), f"SequenceSingleIndex({params}): eg={obs['eg'].tolist()} < 0"
+    assert np.all(obs["q"] == 1.0), f"SequenceSingleIndex({params}): q={obs['q'].tolist()} != 1"
+    assert np.all(obs["m"] ** 2 + obs["e"] ** 2 <= obs["q"] * (1 + 1e-9) + 1e-15), (
+        f"SequenceSingleIndex({params}): m^2 + e^2 > q; m={obs['m'].tolist()}, e={obs['e'].tolist()}"
+    )
 
 @fuzz(8)
 @given(

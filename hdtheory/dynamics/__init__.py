@@ -2,6 +2,8 @@
 
 - :class:`Committee`: two-layer committee machines (Saad & Solla 1995; Goldt et al. 2019).
 - :class:`SingleIndex`: single-index targets through Hermite coefficients (Arnaboldi et al. 2024).
+- :class:`SequenceSingleIndex`: sequence single-index targets, tokens with a positional encoding
+  (Arnaboldi et al. 2025).
 - :class:`PowerLawRetrieval`: phase retrieval on power-law data, mode by mode (Braun et al. 2025).
 - :class:`VariationalMixture`: the reverse-KL gradient flow of a Gaussian-mixture variational
   family, mode collapse and annealing (Soletskyi et al. 2024; Fogliani et al. 2026).
@@ -12,10 +14,11 @@ Each is an :class:`~hdtheory.ODETheory`, integrated by :func:`hdtheory.integrate
 from .committee import Committee, CommitteeState
 from .power_law import PowerLawRetrieval
 from .single_index import SingleIndex
+from .ssi import SequenceOverlaps, SequenceSingleIndex
 from .vi import VariationalMixture, VIState
 
-DYNAMICS = {"committee": Committee, "single-index": SingleIndex}
+DYNAMICS = {"committee": Committee, "single-index": SingleIndex, "ssi": SequenceSingleIndex}
 DYNAMICS |= {"phase-retrieval-power-law": PowerLawRetrieval, "vi-mixture": VariationalMixture}
 """The ODE theories by their command-line names."""
 
-__all__ = ["Committee", "CommitteeState", "SingleIndex", "PowerLawRetrieval", "VariationalMixture", "VIState", "DYNAMICS"]
+__all__ = ["Committee", "CommitteeState", "SingleIndex", "SequenceSingleIndex", "SequenceOverlaps", "PowerLawRetrieval", "VariationalMixture", "VIState", "DYNAMICS"]

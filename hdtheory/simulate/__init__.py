@@ -115,6 +115,7 @@ from . import bayes  # noqa: E402, F401  (registers GAMP for the Bayes-optimal G
 from . import spectral  # noqa: E402, F401  (registers the spectral method)
 from . import committee  # noqa: E402, F401  (registers the committee-machine simulation)
 from . import single_index  # noqa: E402, F401  (registers the single-index simulation)
+from . import ssi  # noqa: E402, F401  (registers the sequence single-index simulation)
 from . import spiked  # noqa: E402, F401  (registers AMP for the spiked Wigner and Wishart models)
 from . import gcm  # noqa: E402, F401  (registers random features and kernel ridge regression)
 from . import mixture  # noqa: E402, F401  (registers ERM on a Gaussian mixture)
