@@ -64,6 +64,18 @@ class Overlaps(eqx.Module):
 
 
 MAX_COEFFICIENTS = 64
+
+
+def check_coefficients(theory, names) -> None:
+    """A :class:`~hdtheory.ParameterError` for a Hermite series among the fields ``names`` of
+    ``theory`` longer than :data:`MAX_COEFFICIENTS`."""
+    for name in names:
+        length = jnp.atleast_1d(getattr(theory, name)).shape[-1]
+        if length > MAX_COEFFICIENTS:
+            raise ParameterError(
+                f"parameter {name!r} must have at most {MAX_COEFFICIENTS} Hermite coefficients "
+                f"(degree {MAX_COEFFICIENTS - 1}), got {length}"
+            )
 """The longest Hermite expansion of link or activation that :class:`SingleIndex` accepts."""
 
 
@@ -102,13 +114,7 @@ class SingleIndex(Scheduled):
     order: int | None = eqx.field(default=None, static=True)
 
     def __check_init__(self):
-        for name in ("target", "student"):
-            length = jnp.atleast_1d(getattr(self, name)).shape[-1]
-            if length > MAX_COEFFICIENTS:
-                raise ParameterError(
-                    f"parameter {name!r} must have at most {MAX_COEFFICIENTS} Hermite coefficients "
-                    f"(degree {MAX_COEFFICIENTS - 1}), got {length}"
-                )
+        check_coefficients(self, ("target", "student"))
         if self.order is not None and (
             isinstance(self.order, bool)
             or not isinstance(self.order, (int, np.integer))

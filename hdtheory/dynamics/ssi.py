@@ -76,7 +76,7 @@ import numpy as np
 from ..kernels import hermite_series
 from .._theory import NONNEGATIVE, POSITIVE, Interval, ParameterError, choice, integer, parameter
 from ._schedule import Scheduled
-from .single_index import MAX_COEFFICIENTS, _rule
+from .single_index import _rule, check_coefficients
 
 MAX_NODES = 2**21
 """The most quadrature nodes (``order^(2L)``) that :class:`SequenceSingleIndex` accepts."""
@@ -120,13 +120,7 @@ class SequenceSingleIndex(Scheduled):
     order: int | None = eqx.field(default=None, static=True)
 
     def __check_init__(self):
-        for name in ("target", "student"):
-            length = jnp.atleast_1d(getattr(self, name)).shape[-1]
-            if length > MAX_COEFFICIENTS:
-                raise ParameterError(
-                    f"parameter {name!r} must have at most {MAX_COEFFICIENTS} Hermite coefficients, "
-                    f"got {length}"
-                )
+        check_coefficients(self, ("target", "student"))
         count = jnp.atleast_1d(self.positions).shape[-1]
         if count not in (1, self.L):
             raise ParameterError(
