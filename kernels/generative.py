@@ -46,8 +46,11 @@ are quadratures: ``xi`` on Gauss-Legendre panels cut at the Gaussian's scales ``
 and at ``+-{1, 4, 16} sqrt(V / q)`` (the transition of ``Phi(omega / sqrt(V))``); ``v*`` given
 ``omega`` by the activation's ``law``: two atoms for ``sign`` (weights ``Phi(+-omega / s)``), for
 ``relu`` an atom at 0 and Gauss-Legendre panels on ``h* > 0`` (the kink is an edge that moves with
-``omega``, differentiated, so that derivatives in ``omega`` carry its boundary term); ``eta`` by
-Gauss-Hermite (``order`` nodes). The fields are ``sqrt(q + eps) xi`` and ``sqrt(A + eps) eta`` with
+``omega``, differentiated, so that derivatives in ``omega`` carry its boundary term); ``eta`` on
+Gauss-Legendre panels (``order`` nodes a panel) cut at ``0, +-2.5, +-5`` and at ``c + {0, +-1, +-4} w``
+about the activation's ``transition`` ``c`` of width ``w``, where the posterior mean switches (for
+``sign``, ``tanh(B + c)`` over a width 1 in ``B``, ``1 / sqrt(A)`` in ``eta``: Gauss-Hermite converges
+only algebraically there, as for the Rademacher prior). The fields are ``sqrt(q + eps) xi`` and ``sqrt(A + eps) eta`` with
 ``eps = 1e-12`` (``1e-6`` in float32): the averages move by ``O(eps)``, and their derivatives stay
 finite at ``q = 0`` and ``A = 0``, where those of ``sqrt(q)`` and ``sqrt(A)`` are not (the rules'
 nodes are symmetric, so that the ``1 / sqrt(eps)`` cancels to rounding).
@@ -71,6 +74,8 @@ from .quadrature import hermite_rule, legendre_panels, panel_rule
 _GAUSSIAN_EDGES = (-6.0, -3.5, -1.5, 0.0, 1.5, 3.5, 6.0)
 _BOUND = 10.0
 _SMOOTHING = {64: 1e-12, 32: 1e-6}
+_TRANSITION = (0.0, 1.0, -1.0, 4.0, -4.0)
+_NOISE_EDGES = (0.0, 2.5, -2.5, 5.0, -5.0)
 
 
 def _linear_log_partition(B, A, omega, V):
@@ -91,6 +96,12 @@ class Activation(eqx.Module):
     @abc.abstractmethod
     def log_partition(self, B, A, omega, V):
         """``log Z(B, A, omega, V)``, in closed form."""
+
+    def transition(self, A, omega, V):
+        """``(center, width)``: where in ``B`` the posterior mean ``d_B log Z`` switches, and over which
+        width; the panels of the noise ``eta`` are cut there. None (``inf``) by default."""
+        del A, V
+        return 0.0 * omega, jnp.inf + 0.0 * omega
 
     @abc.abstractmethod
     def law(self, omega, V, order: int):
@@ -130,6 +141,11 @@ class Sign(Activation):
         s = jnp.sqrt(V)
         return -0.5 * A + jnp.logaddexp(B + log_ndtr(omega / s), -B + log_ndtr(-omega / s))
 
+    def transition(self, A, omega, V):
+        """``d_B log Z = tanh(B + c)``, ``c = (log Phi(a) - log Phi(-a)) / 2``, ``a = omega / sqrt(V)``."""
+        a = omega / jnp.sqrt(V)
+        return -0.5 * (log_ndtr(a) - log_ndtr(-a)), 1.0 + 0.0 * a
+
     def law(self, omega, V, order: int):
         up = ndtr(omega / jnp.sqrt(V))
         return jnp.stack([-1.0 + 0 * up, 1.0 + 0 * up]), jnp.stack([1 - up, up])
@@ -150,6 +166,10 @@ class ReLU(Activation):
         tilted = (omega + B * V) / jnp.sqrt(V * (1 + A * V))  # m / sigma
         on = _linear_log_partition(B, A, omega, V) + log_ndtr(tilted)
         return jnp.logaddexp(log_ndtr(-omega / s), on)
+
+    def transition(self, A, omega, V):
+        """Where the tilted mean crosses the kink, ``m = 0``: ``B = -omega / V``, over ``sqrt((1 + A V) / V)``."""
+        return -omega / V, jnp.sqrt((1 + A * V) / V)
 
     def law(self, omega, V, order: int):
         """An atom at 0 of weight ``Phi(-omega / s)``, and ``h > 0`` on panels from the kink
@@ -180,12 +200,12 @@ def _quantities(act, v, B, A, omega, V):
 class Generative(eqx.Module):
     """A single-layer generative prior of ratio ``beta = d / k``; see the module docstring.
 
-    ``order``: Gauss-Hermite nodes of the channel noise ``eta``; ``panel_order``: Gauss-Legendre
-    nodes a panel for ``xi`` and ``h*``."""
+    ``order``: Gauss-Legendre nodes a panel for the channel noise ``eta``; ``panel_order``: for ``xi``
+    and ``h*``."""
 
     activation: Activation
     beta: jax.Array = eqx.field(converter=jnp.asarray)
-    order: int = eqx.field(default=24, static=True)
+    order: int = eqx.field(default=8, static=True)
     panel_order: int = eqx.field(default=8, static=True)
 
     @property
@@ -203,15 +223,22 @@ class Generative(eqx.Module):
         fixed = jnp.asarray(_GAUSSIAN_EDGES, dtype)
         # The transition of Phi(omega / sqrt(V)) in xi, of width sqrt(V / q), besides the Gaussian's scales.
         width = jax.lax.stop_gradient(jnp.minimum(jnp.sqrt(V / jnp.maximum(q, tiny)), 1e3))
-        scales = width * jnp.array([1.0, 4.0, 16.0], dtype)
+        scales = width * jnp.array([1.0, 4.0], dtype)
         xi, w_xi = panel_rule(jnp.concatenate([fixed, scales, -scales]), self.panel_order)
-        eta, w_eta = hermite_rule(self.order, dtype)
         act, panel_order = self.activation, self.panel_order
+        scale = jnp.sqrt(A + smoothing)
 
         def one(omega):
             v, w_v = act.law(omega, V, panel_order)
-            B = A * v[:, None] + jnp.sqrt(A + smoothing) * eta
-            return jnp.einsum("i,j,ijk->k", w_v, w_eta, _quantities(act, v[:, None], B, A, omega, V))
+            center, width = act.transition(A, omega, V)
+            c, w = (center - A * v) / scale, width / scale + 0.0 * v
+            offsets = jnp.asarray(_TRANSITION, dtype)
+            cuts = jnp.nan_to_num(c[:, None] + jnp.minimum(w, 1e3)[:, None] * offsets, posinf=1e3, neginf=-1e3)
+            noise_edges = jnp.broadcast_to(jnp.asarray(_NOISE_EDGES, dtype), v.shape + (len(_NOISE_EDGES),))
+            edges = jnp.concatenate([cuts, noise_edges], axis=-1)
+            eta, w_eta = panel_rule(jax.lax.stop_gradient(edges), self.order)
+            B = A * v[:, None] + scale * eta
+            return jnp.einsum("i,ij,ijk->k", w_v, w_eta, _quantities(act, v[:, None], B, A, omega, V))
 
         return jnp.einsum("i,ik->k", w_xi, jax.vmap(one)(jnp.sqrt(q + smoothing) * xi))
 

@@ -96,7 +96,7 @@ class Spiked(Overlaps):
     )
     beta: jax.Array = parameter(1.0, POSITIVE, "d / k, spike over latent dimension (prior=generative only)")
     order: int = eqx.field(default=64, static=True)
-    label_order: int = eqx.field(default=24, static=True)
+    label_order: int = eqx.field(default=8, static=True)
     panel_order: int = eqx.field(default=8, static=True)
 
     def __check_init__(self):
