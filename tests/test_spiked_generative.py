@@ -59,9 +59,10 @@ def test_the_authors_state_evolution_number(linear_solutions):
 
 
 def test_linear_weak_recovery_threshold():
-    """The trivial fixed point loses its stability at ``lam (1 + beta) = 1``: the paper's
-    ``Delta_c = 1 + alpha`` for the linear generative prior (its ``alpha`` is ``beta`` here, its
-    ``Delta`` is ``1 / lam``), below PCA's ``Delta = 1``."""
+    """The trivial fixed point loses its stability at ``lam (1 + beta) = 1`` (the linearised state
+    evolution, whose Jacobian at 0 is ``[[lam, 1], [beta lam, 0]]``): ``Delta_c = 1 + alpha`` in the
+    paper's notation (its ``alpha`` is ``beta`` here, its ``Delta`` is ``1 / lam``), beyond PCA's
+    ``Delta = 1``."""
     found = hd.threshold(hd.Spiked(prior="generative", beta=2.0), "snr", "weak-recovery", (0.2, 1.0), num=4)
     assert found.found
     np.testing.assert_allclose(found.value, 1 / 3, atol=1e-9)

@@ -43,9 +43,8 @@ def test_sign_at_small_beta_is_the_rademacher_prior(sign):
 
 def test_sign_weak_recovery_is_the_closed_form():
     """At ``q = q_z = 0`` the state evolution's Jacobian is ``[[lam, 2 / pi], [beta lam 2 / pi, 0]]``
-    (``E sign'(h) = sqrt(2 / pi)``), of spectral radius 1 at ``lam (1 + 4 beta / pi^2) = 1``: the
-    paper's ``Delta_c = 1 + 4 alpha / pi^2`` for the sign generative prior (its ``alpha`` is ``beta``
-    here). Checked on the Jacobian of ``update`` (the quadrature, differentiated through the
+    (``E sign'(h) = sqrt(2 / pi)``), of spectral radius 1 at ``lam (1 + 4 beta / pi^2) = 1``:
+    ``Delta_c = 1 + 4 alpha / pi^2`` in the paper's notation (its ``alpha`` is ``beta`` here). Checked on the Jacobian of ``update`` (the quadrature, differentiated through the
     smoothing at ``A = q = 0``) at the threshold and 10% below and above."""
 
     def radius(snr):

@@ -56,7 +56,8 @@ and ``psi(A, q_z)``:
 ``d``. For a zero-mean activation (``linear``, ``sign``) ``q = q_z = 0`` is a fixed point, unstable
 past ``lam (rho^2 + beta slope^4) = 1`` (Wigner; ``lam^2 alpha rho_u^2 (rho^2 + beta slope^4) = 1``
 for Wishart), ``slope = E phi'(h)``: ``Delta_c = 1 + beta`` for ``linear`` and
-``1 + 4 beta / pi^2`` for ``sign``, the thresholds of AMP and of the paper's spectral method (LAMP).
+``1 + 4 beta / pi^2`` for ``sign`` in the paper's notation (derived from the linearised state
+evolution; the paper's LAMP spectral method is AMP linearised about this fixed point).
 ``relu`` has a non-zero mean, and no uninformative fixed point.
 
 **Observables**: ``q`` (``q_u``,
