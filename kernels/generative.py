@@ -230,8 +230,8 @@ class Generative(eqx.Module):
 
         def one(omega):
             v, w_v = act.law(omega, V, panel_order)
-            center, width = act.transition(A, omega, V)
-            c, w = (center - A * v) / scale, width / scale + 0.0 * v
+            center, spread = act.transition(A, omega, V)
+            c, w = (center - A * v) / scale, spread / scale + 0.0 * v
             offsets = jnp.asarray(_TRANSITION, dtype)
             cuts = jnp.nan_to_num(c[:, None] + jnp.minimum(w, 1e3)[:, None] * offsets, posinf=1e3, neginf=-1e3)
             noise_edges = jnp.broadcast_to(jnp.asarray(_NOISE_EDGES, dtype), v.shape + (len(_NOISE_EDGES),))
