@@ -14,6 +14,8 @@
 - :mod:`~hdtheory.kernels.penalties`: elastic-net and lp penalties with their proximal operators and
   the weight side of ERM (closed forms for the elastic nets).
 - :mod:`~hdtheory.kernels.priors`: priors ``Z_0(B, A)`` and their scalar Bayes denoisers.
+- :mod:`~hdtheory.kernels.generative`: single-layer generative priors ``v = phi(W z / sqrt(k))``, their
+  two-sided factor and layer state evolution.
 - :mod:`~hdtheory.kernels.rates`: decay exponents fitted from a curve.
 - :mod:`~hdtheory.kernels.roots`: roots of scalar functions in a bracket, differentiable by the implicit
   function theorem.
@@ -28,6 +30,7 @@ from .calibration import (
     optimal_temperature,
 )
 from .channels import CHANNELS, GLM_CHANNELS, Abs, Channel, Linear, Logit, Outliers, Probit, Random, ReLU, Sign
+from .generative import GENERATIVE_ACTIVATIONS, Generative
 from .priors import PRIORS, Discrete, GaussBernoulli, Gaussian, Prior, Rademacher, SparseRademacher
 from .losses import LOSSES, ROBUST_LOSSES, Absolute, Cauchy, Hinge, Huber, Logistic, Loss, RobustLoss, Square, Tukey
 from .penalties import L1, LP, PENALTIES, ElasticNet, ElasticNetFamily, Penalty, Ridge, WeightAverages, lp_prox
@@ -74,6 +77,8 @@ __all__ = [
     "Abs",
     "GLM_CHANNELS",
     "PRIORS",
+    "GENERATIVE_ACTIVATIONS",
+    "Generative",
     "Prior",
     "Gaussian",
     "Rademacher",

@@ -740,6 +740,39 @@ def test_spiked_wishart_bounds(prior, prior_u, snr, alpha, rho, rho_u):
     within("Spiked", params, obs, "mmse_matrix", 0.0, rho * rho_u)
 
 
+def _spiked_generative_bounds(ensemble, activation, snr, alpha, beta):
+    """Generative prior: overlaps of posterior means within ``[0, rho]`` (``rho = 1`` for the latent
+    and for linear and sign spikes), and for the zero-mean activations no overlap below weak recovery,
+    ``lam (1 + beta slope^4) < 1`` (Wigner), ``lam^2 alpha (1 + beta slope^4) < 1`` (Wishart, ``u``
+    Gaussian), ``slope^2 = 1`` (linear), ``2 / pi`` (sign)."""
+    params = dict(snr=snr, alpha=alpha, beta=beta, prior="generative", activation=activation, ensemble=ensemble)
+    sol = hd.solve(hd.Spiked(**params))
+    if not finite_or_flagged("Spiked", params, sol):
+        return
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    within("Spiked", params, obs, "q_z", 0.0, 1.0)
+    x = "q" if ensemble == "wigner" else "q_v"
+    within("Spiked", params, obs, x, 0.0, 1.0)
+    slope4 = 1.0 if activation == "linear" else (2 / math.pi) ** 2
+    strength = snr * (1 + beta * slope4) if ensemble == "wigner" else snr**2 * alpha * (1 + beta * slope4)
+    if strength < 0.9:
+        within("Spiked", params, obs, x, 0.0, 1e-6)
+
+
+@pytest.mark.parametrize("ensemble", ["wigner", "wishart"])
+@fuzz(25)
+@given(snr=positive(1e-4, 1e4), alpha=positive(1e-4, 1e4), beta=positive(1e-4, 1e4))
+def test_spiked_generative_linear_bounds(ensemble, snr, alpha, beta):
+    _spiked_generative_bounds(ensemble, "linear", snr, alpha, beta)
+
+
+@fuzz(6)
+@given(snr=positive(1e-4, 1e4), beta=positive(1e-4, 1e4))
+def test_spiked_generative_sign_bounds(snr, beta):
+    """The sign activation's quadrature (one compile, few examples: each solve is costly)."""
+    _spiked_generative_bounds("wigner", "sign", snr, 1.0, beta)
+
+
 # --------------------------------------------------------------------------------------------------
 # Subspace clustering.
 

@@ -37,9 +37,33 @@ free entropy per column ``d``; weak recovery for zero-mean priors at
 infinitesimal overlap (``1e-6 rho`` in float64), from which :func:`hdtheory.solve` follows the iteration, so that
 past weak recovery it reaches the informative fixed point, not the repelling ``q = 0``.
 
+**Generative prior** (``prior="generative"``; Aubin, Loureiro, Maillard, Krzakala and Zdeborova
+2019, "The spiked matrix model with generative priors", NeurIPS, arXiv:1905.12385). The spike ``x``
+(Wigner) or ``v`` (Wishart) is ``phi(W z / sqrt(k))`` with ``z in R^k`` i.i.d. ``N(0, 1)``, ``W`` a
+known ``d x k`` Gaussian matrix, ``beta = d / k`` and ``activation`` ``linear``, ``sign`` or
+``relu`` (:mod:`hdtheory.kernels.generative`; second moment ``rho`` 1, 1, 1/2, and ``rho`` is not
+used). The state gains the latent overlap ``q_z`` (last), and the prior's ``overlap(A)`` and
+``free_entropy(A)`` at the spike's SNR ``A`` (``lam q``, or ``lam alpha q_u``) become those of the
+layer, ``(q, q_z) <- layer(A, q_z)`` (both from the current state, as multi-layer AMP updates them)
+and ``psi(A, q_z)``:
+
+.. math:: f = \frac{1}{\beta}\Big(\psi_z(\hat q_z) - \frac{q_z \hat q_z}{2}\Big)
+          + \mathbb{E} \log Z(B, A, \omega, V) - \frac{\lambda q^2}{4}
+          \quad (\text{Wigner}; \text{Wishart as above with this } \psi),
+
+``hat q_z = beta E (d_omega log Z)^2``. The paper's notation: its ``alpha = p / k`` is ``beta`` here, its
+``beta = n / p`` is ``alpha``, its noise variance ``Delta`` is ``1 / lam``, and its spike's ``p`` is
+``d``. For a zero-mean activation (``linear``, ``sign``) ``q = q_z = 0`` is a fixed point, unstable
+past ``lam (rho^2 + beta slope^4) = 1`` (Wigner; ``lam^2 alpha rho_u^2 (rho^2 + beta slope^4) = 1``
+for Wishart), ``slope = E phi'(h)``: ``Delta_c = 1 + beta`` for ``linear`` and
+``1 + 4 beta / pi^2`` for ``sign`` in the paper's notation (derived from the linearised state
+evolution; the paper's LAMP spectral method is AMP linearised about this fixed point).
+``relu`` has a non-zero mean, and no uninformative fixed point.
+
 **Observables**: ``q`` (``q_u``,
 ``q_v``), ``mmse = rho - q`` (per factor), ``mmse_matrix``, the MMSE per entry of the rank-one matrix
-(``rho^2 - q^2``, or ``rho_u rho - q_u q_v``), and ``free_entropy``.
+(``rho^2 - q^2``, or ``rho_u rho - q_u q_v``), and ``free_entropy``; with a generative prior also
+``q_z`` and ``mmse_z = 1 - q_z``.
 """
 
 import equinox as eqx
@@ -52,6 +76,8 @@ from . import _prior
 from ._overlap import Overlaps
 
 ENSEMBLES = {"wigner": "symmetric rank one x x^T", "wishart": "rectangular rank one u v^T"}
+PRIORS = {**_prior.PRIORS, "generative": kernels.Generative}
+"""The priors of the spike: the separable ones, and a single-layer generative prior."""
 
 
 class Spiked(Overlaps):
@@ -61,26 +87,43 @@ class Spiked(Overlaps):
     alpha: jax.Array = parameter(1.0, POSITIVE, "aspect ratio n/d (wishart only)")
     rho: jax.Array = parameter(1.0, POSITIVE, "second moment of the prior of x (or v); unused for discrete")
     rho_u: jax.Array = parameter(1.0, POSITIVE, "second moment of the prior of u (wishart only)")
-    prior: str = choice("gaussian", _prior.PRIORS, "prior of x (or v)")
+    prior: str = choice("gaussian", PRIORS, "prior of x (or v)")
     values: jax.Array = _prior.values_field()
     probabilities: jax.Array = _prior.probabilities_field()
     prior_u: str = choice("gaussian", kernels.PRIORS, "prior of u (wishart only)")
     ensemble: str = choice("wigner", ENSEMBLES, "spiked Wigner or spiked Wishart")
+    activation: str = choice(
+        "linear", kernels.GENERATIVE_ACTIVATIONS, "activation phi of x = phi(W z / sqrt(k)) (prior=generative only)"
+    )
+    beta: jax.Array = parameter(1.0, POSITIVE, "d / k, spike over latent dimension (prior=generative only)")
     order: int = eqx.field(default=64, static=True)
+    label_order: int = eqx.field(default=8, static=True)
+    panel_order: int = eqx.field(default=8, static=True)
 
     def __check_init__(self):
         _prior.check(self.prior, self.rho, self.values, self.probabilities)
         _prior.check(self.prior_u, self.rho_u, (), (), "rho_u")
 
     @property
+    def _generative(self) -> bool:
+        return self.prior == "generative"
+
+    @property
     def _rho(self):
         rho = self._priors()[0].rho
-        if self.ensemble == "wigner":
+        rhos = (rho,) if self.ensemble == "wigner" else (self.rho_u, rho)
+        if self._generative:
+            rhos += (1.0,)
+        if len(rhos) == 1:
             return rho
-        return jnp.stack(jnp.broadcast_arrays(self.rho_u, rho))
+        return jnp.stack(jnp.broadcast_arrays(*rhos)).astype(jnp.result_type(self.snr, float))
 
     def _priors(self):
-        prior = _prior.build(self.prior, self.rho, self.values, self.probabilities)
+        if self._generative:
+            activation = kernels.GENERATIVE_ACTIVATIONS[self.activation]()
+            prior = kernels.Generative(activation, self.beta, self.label_order, self.panel_order)
+        else:
+            prior = _prior.build(self.prior, self.rho, self.values, self.probabilities)
         return prior, kernels.PRIORS[self.prior_u](self.rho_u)
 
     def conjugate(self, q) -> jax.Array:
@@ -94,16 +137,39 @@ class Spiked(Overlaps):
         """Wigner: ``q`` from ``lam q``. Wishart: ``q_u`` from ``q_v``, then ``q_v`` from the new
         ``q_u`` (AMP's alternating schedule, whose iteration has no oscillating mode)."""
         prior, prior_u = self._priors()
+        if self._generative:
+            return self._update_generative(prior, prior_u, q)
         if self.ensemble == "wigner":
             return jnp.minimum(prior.overlap(self.conjugate(q), self.order), prior.rho)
         q_u = jnp.minimum(prior_u.overlap(self.conjugate(q)[0], self.order), self.rho_u)
         q_v = prior.overlap(self.snr * self.alpha * q_u, self.order)
         return jnp.stack([q_u, jnp.minimum(q_v, prior.rho)])
 
+    def _update_generative(self, layer, prior_u, q):
+        """Wigner ``(q, q_z)``: both from ``A = lam q`` and ``q_z``; Wishart ``(q_u, q_v, q_z)``:
+        ``q_u`` from ``q_v``, then ``(q_v, q_z)`` from ``A = lam alpha q_u`` (the new one) and ``q_z``."""
+        q = self._checked(q)
+        if self.ensemble == "wigner":
+            A, head = self.snr * q[0], ()
+        else:
+            q_u = jnp.minimum(prior_u.overlap(self.snr * q[1], self.order), self.rho_u)
+            A, head = self.snr * self.alpha * q_u, (q_u,)
+        q_v, q_z = layer.update(A, q[-1])
+        return jnp.stack([*head, jnp.minimum(q_v, layer.rho), jnp.minimum(q_z, 1.0)])
+
     def free_entropy(self, q) -> jax.Array:
+        prior, prior_u = self._priors()
+        if self._generative:
+            q = self._checked(q)
+            if self.ensemble == "wigner":
+                return prior.free_entropy(self.snr * q[0], q[1]) - self.snr * q[0] ** 2 / 4
+            return (
+                prior.free_entropy(self.snr * self.alpha * q[0], q[2])
+                + self.alpha * prior_u.free_entropy(self.snr * q[1], self.order)
+                - self.snr * self.alpha * q[0] * q[1] / 2
+            )
         r = self.conjugate(q)
         q = self._checked(q)
-        prior, prior_u = self._priors()
         if self.ensemble == "wigner":
             return prior.free_entropy(r, self.order) - self.snr * q**2 / 4
         return (
@@ -115,13 +181,16 @@ class Spiked(Overlaps):
     def observables(self, q) -> dict[str, jax.Array]:
         f = self.free_entropy(q)
         rho = self._priors()[0].rho
+        latent = {"q_z": q[-1], "mmse_z": 1 - q[-1]} if self._generative else {}
         if self.ensemble == "wigner":
-            return {"q": q, "mmse": rho - q, "mmse_matrix": rho**2 - q**2, "free_entropy": f}
+            x = q[0] if self._generative else q
+            return {"q": x, "mmse": rho - x, "mmse_matrix": rho**2 - x**2, **latent, "free_entropy": f}
         return {
             "q_u": q[0],
             "q_v": q[1],
             "mmse_u": self.rho_u - q[0],
             "mmse_v": rho - q[1],
             "mmse_matrix": self.rho_u * rho - q[0] * q[1],
+            **latent,
             "free_entropy": f,
         }

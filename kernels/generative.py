@@ -1,0 +1,262 @@
+r"""Single-layer generative priors: a signal ``v = phi(W z / sqrt(k))`` seen through a Gaussian channel.
+
+The signal ``v in R^d`` is the output of a random one-layer network: ``z in R^k`` with i.i.d.
+``N(0, 1)`` entries, ``W`` a ``d x k`` matrix of i.i.d. ``N(0, 1)`` entries, fixed and known, the
+pre-activations ``h = W z / sqrt(k)`` (each ``N(0, 1)``) and an elementwise activation ``phi``
+(Aubin, Loureiro, Maillard, Krzakala and Zdeborova 2019, "The spiked matrix model with generative
+priors", NeurIPS; ``beta = d / k`` here is their ``alpha = p / k``).
+
+A Bayes-optimal algorithm sees ``v`` through the scalar Gaussian channel ``B = A v + sqrt(A) xi`` of
+SNR ``A`` (as a separable prior is seen, :mod:`hdtheory.kernels.priors`) and, through the network,
+each ``h`` as ``N(omega, V)``. The two-sided factor of ``v`` is
+
+.. math:: Z(B, A, \omega, V) = \mathbb{E}_{h \sim N(\omega, V)}\, e^{B \phi(h) - A \phi(h)^2 / 2},
+
+whose ``d_B log Z`` is the posterior mean of ``v`` and ``d_omega log Z`` the output function ``g`` of
+the network's generalised linear model (multi-layer AMP, Manoel, Krzakala, Mezard and Zdeborova
+2017). In closed form (``s = sqrt(V)``):
+
+- ``linear``, ``phi(h) = h``: ``log Z = -log(1 + A V) / 2 + (B^2 V + 2 B omega - A omega^2) / (2 (1 + A V))``;
+- ``sign``: ``log Z = -A / 2 + log(Phi(omega / s) e^B + Phi(-omega / s) e^-B)``;
+- ``relu``, ``phi(h) = max(h, 0)``: ``Z = Phi(-omega / s) + Z_linear Phi(m / sigma)`` with the tilted
+  mean ``m = (omega + B V) / (1 + A V)`` and variance ``sigma^2 = V / (1 + A V)``.
+
+With ``B = y A`` these are the teacher channels ``y = phi(h) + N(0, 1 / A)`` of
+:mod:`hdtheory.kernels.channels` times ``sqrt(2 pi / A) e^{A y^2 / 2}``; the form in ``B`` is finite
+and smooth down to ``A = 0``, where the channel's noise is infinite.
+
+**State evolution** of the layer, for the latent overlap ``q`` (``E z*.<z> / k``, ``V = 1 - q``,
+``omega = sqrt(q) xi``, ``h* ~ N(omega, V)``, ``v* = phi(h*)``, ``B = A v* + sqrt(A) eta``):
+
+.. math::
+    q_v = \mathbb{E}\, v^* \partial_B \log Z, \qquad
+    \hat q = \beta\, \mathbb{E} (\partial_\omega \log Z)^2, \qquad
+    q' = \frac{\hat q}{1 + \hat q}, \qquad
+    \psi = \frac{1}{\beta} \Big(\psi_z(\hat q) - \frac{q \hat q}{2}\Big) + \mathbb{E} \log Z,
+
+``psi_z(r) = r / 2 - log(1 + r) / 2`` the Gaussian latent's free entropy; ``psi`` is the free
+entropy per entry of ``v`` of the observation at SNR ``A``, stationary in ``q`` at ``q' = q``, with
+``d psi / dA = q_v / 2`` (the I-MMSE relation of a scalar prior, so that the layer enters a state
+evolution where a separable prior's ``overlap`` and ``free_entropy`` do).
+
+For ``linear`` everything is Gaussian: ``q_v = q + A V^2 / (1 + A V)``, ``qhat = beta A / (1 + A V)``,
+``E log Z = A / 2 - log(1 + A V) / 2``; ``v`` is then ``N(0, W W^T / k)``, a Gaussian prior whose
+covariance has the Marchenko-Pastur spectrum of ratio ``beta``. For ``sign`` and ``relu`` the averages
+are quadratures: ``xi`` on Gauss-Legendre panels cut at the Gaussian's scales ``0, +-1.5, +-3.5, +-6``
+and at ``+-{1, 4, 16} sqrt(V / q)`` (the transition of ``Phi(omega / sqrt(V))``); ``v*`` given
+``omega`` by the activation's ``law``: two atoms for ``sign`` (weights ``Phi(+-omega / s)``), for
+``relu`` an atom at 0 and Gauss-Legendre panels on ``h* > 0`` (the kink is an edge that moves with
+``omega``, differentiated, so that derivatives in ``omega`` carry its boundary term); ``eta`` on
+Gauss-Legendre panels (``order`` nodes a panel) cut at ``0, +-2.5, +-5`` and at ``c + {0, +-1, +-4} w``
+about the activation's ``transition`` ``c`` of width ``w``, where the posterior mean switches (for
+``sign``, ``tanh(B + c)`` over a width 1 in ``B``, ``1 / sqrt(A)`` in ``eta``: Gauss-Hermite converges
+only algebraically there, as for the Rademacher prior). The fields are ``sqrt(q + eps) xi`` and ``sqrt(A + eps) eta`` with
+``eps = 1e-12`` (``1e-6`` in float32): the averages move by ``O(eps)``, and their derivatives stay
+finite at ``q = 0`` and ``A = 0``, where those of ``sqrt(q)`` and ``sqrt(A)`` are not (the rules'
+nodes are symmetric, so that the ``1 / sqrt(eps)`` cancels to rounding).
+
+``mean`` ``E phi(h)`` and ``slope`` ``E phi'(h)`` (``h ~ N(0, 1)``) fix the weak-recovery threshold
+of a zero-mean activation: near ``q = q_v = 0``, ``q_v ~ rho^2 A + slope^2 q`` and
+``qhat ~ beta slope^2 A``.
+"""
+
+import abc
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jax.scipy.special import log_ndtr, ndtr
+
+from .priors import Gaussian
+from .quadrature import hermite_rule, legendre_panels, panel_rule
+
+_GAUSSIAN_EDGES = (-6.0, -3.5, -1.5, 0.0, 1.5, 3.5, 6.0)
+_BOUND = 10.0
+_SMOOTHING = {64: 1e-12, 32: 1e-6}
+_TRANSITION = (0.0, 1.0, -1.0, 4.0, -4.0)
+_NOISE_EDGES = (0.0, 2.5, -2.5, 5.0, -5.0)
+
+
+def _linear_log_partition(B, A, omega, V):
+    return -0.5 * jnp.log1p(A * V) + (B**2 * V + 2 * B * omega - A * omega**2) / (2 * (1 + A * V))
+
+
+class Activation(eqx.Module):
+    """The activation ``phi`` of a generative prior and its two-sided factor; see the module docstring."""
+
+    rho: eqx.AbstractClassVar[float]
+    mean: eqx.AbstractClassVar[float]
+    slope: eqx.AbstractClassVar[float]
+
+    @abc.abstractmethod
+    def phi(self, h):
+        """The activation."""
+
+    @abc.abstractmethod
+    def log_partition(self, B, A, omega, V):
+        """``log Z(B, A, omega, V)``, in closed form."""
+
+    def transition(self, A, omega, V):
+        """``(center, width)``: where in ``B`` the posterior mean ``d_B log Z`` switches, and over which
+        width; the panels of the noise ``eta`` are cut there. None (``inf``) by default."""
+        del A, V
+        return 0.0 * omega, jnp.inf + 0.0 * omega
+
+    @abc.abstractmethod
+    def law(self, omega, V, order: int):
+        """``(v, w)``: nodes and weights of the law of ``phi(h)``, ``h ~ N(omega, V)``, differentiable
+        in ``omega`` and ``V``."""
+
+
+class Linear(Activation):
+    """``phi(h) = h``."""
+
+    rho = 1.0
+    mean = 0.0
+    slope = 1.0
+
+    def phi(self, h):
+        return h
+
+    def log_partition(self, B, A, omega, V):
+        return _linear_log_partition(B, A, omega, V)
+
+    def law(self, omega, V, order: int):
+        zeta, w = hermite_rule(order, jnp.result_type(omega, V))
+        return omega + jnp.sqrt(V) * zeta, w
+
+
+class Sign(Activation):
+    """``phi(h) = sign(h)``."""
+
+    rho = 1.0
+    mean = 0.0
+    slope = math.sqrt(2 / math.pi)
+
+    def phi(self, h):
+        return jnp.where(h >= 0, 1.0, -1.0).astype(jnp.result_type(h))
+
+    def log_partition(self, B, A, omega, V):
+        s = jnp.sqrt(V)
+        return -0.5 * A + jnp.logaddexp(B + log_ndtr(omega / s), -B + log_ndtr(-omega / s))
+
+    def transition(self, A, omega, V):
+        """``d_B log Z = tanh(B + c)``, ``c = (log Phi(a) - log Phi(-a)) / 2``, ``a = omega / sqrt(V)``."""
+        a = omega / jnp.sqrt(V)
+        return -0.5 * (log_ndtr(a) - log_ndtr(-a)), 1.0 + 0.0 * a
+
+    def law(self, omega, V, order: int):
+        up = ndtr(omega / jnp.sqrt(V))
+        return jnp.stack([-1.0 + 0 * up, 1.0 + 0 * up]), jnp.stack([1 - up, up])
+
+
+class ReLU(Activation):
+    """``phi(h) = max(h, 0)``: second moment 1/2, mean ``1 / sqrt(2 pi)``."""
+
+    rho = 0.5
+    mean = 1 / math.sqrt(2 * math.pi)
+    slope = 0.5
+
+    def phi(self, h):
+        return jnp.maximum(h, 0.0)
+
+    def log_partition(self, B, A, omega, V):
+        s = jnp.sqrt(V)
+        tilted = (omega + B * V) / jnp.sqrt(V * (1 + A * V))  # m / sigma
+        on = _linear_log_partition(B, A, omega, V) + log_ndtr(tilted)
+        return jnp.logaddexp(log_ndtr(-omega / s), on)
+
+    def transition(self, A, omega, V):
+        """Where the tilted mean crosses the kink, ``m = 0``: ``B = -omega / V``, over ``sqrt((1 + A V) / V)``."""
+        return -omega / V, jnp.sqrt((1 + A * V) / V)
+
+    def law(self, omega, V, order: int):
+        """An atom at 0 of weight ``Phi(-omega / s)``, and ``h > 0`` on panels from the kink
+        ``zeta = -omega / s`` (an edge that moves with ``omega``: derivatives carry its boundary term)
+        over the Gaussian's scales."""
+        s = jnp.sqrt(V)
+        cut = jnp.clip(-omega / s, -_BOUND, _BOUND)
+        edges = jnp.concatenate([cut[None], jnp.maximum(jnp.asarray(_GAUSSIAN_EDGES + (_BOUND,), cut.dtype), cut)])
+        zeta, w = legendre_panels(edges, order)
+        w = w * jnp.exp(-0.5 * zeta**2) / math.sqrt(2 * math.pi)
+        return jnp.concatenate([jnp.zeros(1, zeta.dtype), omega + s * zeta]), jnp.concatenate([ndtr(cut)[None], w])
+
+
+GENERATIVE_ACTIVATIONS: dict[str, type[Activation]] = {"linear": Linear, "sign": Sign, "relu": ReLU}
+"""The activations of :class:`Generative`."""
+
+
+def _quantities(act, v, B, A, omega, V):
+    """``(v* d_B log Z, (d_omega log Z)^2, log Z)``, whose averages are ``q_v`` (the Nishimori form of
+    ``E (d_B log Z)^2``), ``qhat / beta`` and ``E log Z``; stacked on a last axis."""
+    omega = jnp.broadcast_to(omega, B.shape)
+    log_z, (d_b, d_omega) = jax.vmap(jax.value_and_grad(act.log_partition, argnums=(0, 2)), (0, None, 0, None))(
+        B.ravel(), A, omega.ravel(), V
+    )
+    return jnp.stack([v * d_b.reshape(B.shape), d_omega.reshape(B.shape) ** 2, log_z.reshape(B.shape)], axis=-1)
+
+
+class Generative(eqx.Module):
+    """A single-layer generative prior of ratio ``beta = d / k``; see the module docstring.
+
+    ``order``: Gauss-Legendre nodes a panel for the channel noise ``eta``; ``panel_order``: for ``xi``
+    and ``h*``."""
+
+    activation: Activation
+    beta: jax.Array = eqx.field(converter=jnp.asarray)
+    order: int = eqx.field(default=8, static=True)
+    panel_order: int = eqx.field(default=8, static=True)
+
+    @property
+    def rho(self):
+        """``E v^2``."""
+        return self.activation.rho
+
+    def _averages(self, A, q):
+        """``(E v* d_B log Z, E (d_omega log Z)^2, E log Z)`` over ``xi``, ``h*`` and ``eta``; see the
+        module docstring."""
+        dtype = jnp.result_type(A, q, float)
+        tiny = jnp.finfo(dtype).tiny
+        smoothing = _SMOOTHING[jnp.finfo(dtype).bits]
+        V = jnp.maximum(1 - q, jnp.finfo(dtype).eps)
+        fixed = jnp.asarray(_GAUSSIAN_EDGES, dtype)
+        # The transition of Phi(omega / sqrt(V)) in xi, of width sqrt(V / q), besides the Gaussian's scales.
+        width = jax.lax.stop_gradient(jnp.minimum(jnp.sqrt(V / jnp.maximum(q, tiny)), 1e3))
+        scales = width * jnp.array([1.0, 4.0], dtype)
+        xi, w_xi = panel_rule(jnp.concatenate([fixed, scales, -scales]), self.panel_order)
+        act, panel_order = self.activation, self.panel_order
+        scale = jnp.sqrt(A + smoothing)
+
+        def one(omega):
+            v, w_v = act.law(omega, V, panel_order)
+            center, spread = act.transition(A, omega, V)
+            c, w = (center - A * v) / scale, spread / scale + 0.0 * v
+            offsets = jnp.asarray(_TRANSITION, dtype)
+            cuts = jnp.nan_to_num(c[:, None] + jnp.minimum(w, 1e3)[:, None] * offsets, posinf=1e3, neginf=-1e3)
+            noise_edges = jnp.broadcast_to(jnp.asarray(_NOISE_EDGES, dtype), v.shape + (len(_NOISE_EDGES),))
+            edges = jnp.concatenate([cuts, noise_edges], axis=-1)
+            eta, w_eta = panel_rule(jax.lax.stop_gradient(edges), self.order)
+            B = A * v[:, None] + scale * eta
+            return jnp.einsum("i,ij,ijk->k", w_v, w_eta, _quantities(act, v[:, None], B, A, omega, V))
+
+        return jnp.einsum("i,ik->k", w_xi, jax.vmap(one)(jnp.sqrt(q + smoothing) * xi))
+
+    def averages(self, A, q):
+        """``(q_v, qhat, E log Z)`` at the SNR ``A`` on ``v`` and the latent overlap ``q``; closed forms
+        for ``linear``."""
+        if isinstance(self.activation, Linear):
+            V = 1 - q
+            return q + A * V**2 / (1 + A * V), self.beta * A / (1 + A * V), 0.5 * A - 0.5 * jnp.log1p(A * V)
+        overlap, square, entropy = self._averages(A, q)
+        return overlap, self.beta * square, entropy
+
+    def update(self, A, q):
+        """``(q_v, q')``: the overlaps of ``v`` and of the latent after one step from ``(A, q)``."""
+        q_v, qhat, _ = self.averages(A, q)
+        return q_v, Gaussian(1.0).overlap(qhat, 8)
+
+    def free_entropy(self, A, q):
+        """``psi(A, q)``: stationary in ``q`` at the layer's fixed point, ``d psi / dA = q_v / 2``."""
+        _, qhat, entropy = self.averages(A, q)
+        return (Gaussian(1.0).free_entropy(qhat, 8) - q * qhat / 2) / self.beta + entropy
