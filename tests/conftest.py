@@ -9,11 +9,18 @@ os.environ.setdefault("XLA_FLAGS", "--xla_backend_optimization_level=0")
 # processes made it slower): the commands the tests run, in this process or in subprocesses, compile
 # afresh. tests/test_cache.py turns it on in its own subprocesses.
 os.environ.setdefault("HDTHEORY_NO_CACHE", "1")
+# The simulations' fits (SciPy's L-BFGS-B at d of a few hundred) call BLAS on small vectors: on a
+# busy machine OpenBLAS's threads only wait for each other (a fit 20 times slower). One thread for
+# the BLAS libraries loaded from here on, and below for those already loaded (NumPy's, by a plugin).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import gc  # noqa: E402
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+threadpool_limits(1, user_api="blas")
 
 jax.config.update("jax_enable_x64", True)
 

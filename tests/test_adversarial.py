@@ -2,8 +2,9 @@
 error against SciPy's bivariate normal, the fixed point against simulations, derivatives against
 finite differences, and the trade-off between clean and robust errors.
 
-One vmapped solve per loss (a module-scoped fixture) holds every fixed point the tests read: the
-``eps = 0`` points, an ``eps`` sweep, and the finite-difference neighbours of the gradient checks.
+One compiled program per loss (a module-scoped fixture) holds every fixed point the tests read (the
+``eps = 0`` points, an ``eps`` sweep, and the finite-difference neighbours of the gradient checks)
+and, at each, the forward-mode derivatives of the clean and robust errors.
 """
 
 import jax
@@ -47,17 +48,29 @@ POINTS = _points()
 
 @pytest.fixture(scope="module", params=["logistic", "hinge"])
 def solved(request):
+    """The fixed points, and at each the Jacobian of the clean and robust errors in ``(eps, lam,
+    eps_test)`` by the implicit function theorem (one compiled program: the solution is jacfwd's
+    auxiliary output)."""
     loss = request.param
-    sol = jax.jit(jax.vmap(lambda p: hd.solve(hd.Adversarial(loss=loss, **p))))(POINTS)
+
+    def at(p):
+        def errors(eps, lam, eps_test):
+            sol = hd.solve(hd.Adversarial(loss=loss, **(p | dict(eps=eps, lam=lam, eps_test=eps_test))))
+            return (sol.observables["test_error"], sol.observables["robust_error"]), sol
+
+        jac, sol = jax.jacfwd(errors, argnums=(0, 1, 2), has_aux=True)(p["eps"], p["lam"], p["eps_test"])
+        return sol, jac
+
+    sol, jac = jax.jit(jax.vmap(at))(POINTS)
     obs = {k: np.asarray(v) for k, v in sol.observables.items()}
     obs["converged"] = np.asarray(sol.converged)
     assert np.all(obs["converged"][: -len(NEAR_COLLAPSE)]), sol.status
-    return loss, obs
+    return loss, obs, jax.tree.map(np.asarray, jac)
 
 
 def test_eps_zero_is_erm(solved):
     """At ``eps = 0`` the robust objective is ERM's: the same fixed point to rounding."""
-    loss, obs = solved
+    loss, obs, _ = solved
     keys = {k: jnp.array([p[k] for p in ZERO]) for k in ZERO[0]}
     erm = jax.jit(jax.vmap(lambda p: hd.solve(hd.ERM(loss=loss, **p))))(keys).observables
     # The replicon is plain ERM's only: its derivation does not cover the attacked loss.
@@ -75,7 +88,7 @@ def test_tradeoff(solved):
     clean error is, and both fall as it closes: whatever the training radius, it moves them together
     (the population trade-off needs anisotropic data, Tanner et al. 2025). The robust error is
     above the clean one."""
-    _, obs = solved
+    _, obs, _ = solved
     sweep = slice(len(ZERO), len(ZERO) + len(SWEEP))
     clean, robust, angle = obs["test_error"][sweep], obs["robust_error"][sweep], obs["angle"][sweep]
     assert np.all(np.diff(clean[1:]) > 0) and clean[-1] > clean[0], clean
@@ -87,19 +100,14 @@ def test_tradeoff(solved):
 def test_gradients_against_finite_differences(solved):
     """d test_error / d eps, d test_error / d lam and d robust_error / d eps_test by the implicit
     function theorem, against central differences of the vmapped solve (step 1e-5: error ~1e-9)."""
-    loss, obs = solved
+    _, obs, jac = solved
     start = len(ZERO) + len(SWEEP)
-
-    def errors(eps, lam, eps_test):
-        theory = hd.Adversarial(loss=loss, **(AT | dict(eps=eps, lam=lam, eps_test=eps_test)))
-        o = hd.solve(theory).observables
-        return o["test_error"], o["robust_error"]
-
-    jac = jax.jit(jax.jacfwd(errors, argnums=(0, 1, 2)))(AT["eps"], AT["lam"], AT["eps_test"])
+    at = len(ZERO) + SWEEP.index(AT["eps"])  # AT is a point of the sweep
+    assert all(float(POINTS[k][at]) == v for k, v in AT.items())
     for k, (name, key) in enumerate([("eps", "test_error"), ("lam", "test_error"), ("eps_test", "robust_error")]):
         lo, hi = obs[key][start + 2 * k], obs[key][start + 2 * k + 1]
         fd = (hi - lo) / (2 * H)
-        exact = float(jac[0 if key == "test_error" else 1][k])
+        exact = float(jac[0 if key == "test_error" else 1][k][at])
         assert exact == pytest.approx(fd, rel=1e-5, abs=1e-8), (name, key, exact, fd)
 
 
@@ -129,7 +137,7 @@ def test_against_simulation(solved):
     finite-size bias, 6% of ``m`` and ``q`` and 0.01 in the errors (seen at d = 300: 1.5-5.5% and
     0.005; at d = 1000 within 1.5 standard errors). The held-out robust error (10^4 samples under
     attack) checks the boundary error's formula by Monte Carlo."""
-    loss, obs = solved
+    loss, obs, _ = solved
     obs = {key: value[-1 - len(NEAR_COLLAPSE)] for key, value in obs.items()}
     sim = simulate(hd.Adversarial(loss=loss, **SIMULATED), d=300, seeds=4)
     for key, rel, atol in [("m", 0.06, 0), ("q", 0.06, 0), ("test_error", 0, 0.01), ("robust_error", 0, 0.01),
@@ -157,7 +165,7 @@ def test_collapse_to_zero(solved):
     ``sqrt(E[y z]^2 / rho + 1 / alpha) = sqrt(2 / pi + 1 / alpha)`` for the noiseless sign teacher,
     whatever the loss and ``lam``. Just below it the fixed point has a small norm (``q`` below 0.5,
     against 4 at ``eps = 0.3``); just above, ``q`` runs to zero and the solve says it did not converge."""
-    _, obs = solved
+    _, obs, _ = solved
     below, above = len(POINTS["eps"]) - 2, len(POINTS["eps"]) - 1
     assert obs["converged"][below] and 1e-6 < obs["q"][below] < 0.5, obs["q"][below]
     assert not obs["converged"][above] and obs["q"][above] < 1e-10, obs["q"][above]

@@ -3,7 +3,8 @@ GCM as special cases, simulations at finite ``d``, derivatives against finite di
 block that can be defended at no cost in clean accuracy.
 
 One vmapped solve (a module-scoped fixture) holds every fixed point of the model the tests read;
-the isotropic model, the GCM and the derivatives are one program each.
+the derivatives come from the same program (forward mode, the solution as the auxiliary output);
+the isotropic model and the GCM are one program each.
 """
 
 import jax
@@ -55,13 +56,26 @@ FIRST["defence"] = FIRST["at"] + 5
 
 @pytest.fixture(scope="module")
 def solved():
-    sol = jax.jit(jax.vmap(lambda p: hd.solve(block_features(**p))))(POINTS)
+    """The fixed points, and at each the Jacobian of the clean and robust errors and of ``P`` in
+    ``(eps, attack_2)`` by the implicit function theorem (one compiled program: the solution is
+    jacfwd's auxiliary output)."""
+
+    def at(p):
+        def outputs(eps, attack):
+            sol = hd.solve(block_features(**(p | {"eps": eps, "attacks": jnp.stack([p["attacks"][0], attack])})))
+            o = sol.observables
+            return jnp.stack([o["test_error"], o["robust_error"], o["P"]]), sol
+
+        jac, sol = jax.jacfwd(outputs, argnums=(0, 1), has_aux=True)(p["eps"], p["attacks"][1])
+        return sol, jac
+
+    sol, jac = jax.jit(jax.vmap(at))(POINTS)
     assert np.all(np.asarray(sol.converged)), sol.status
-    return {k: np.asarray(v) for k, v in sol.observables.items()} | {"state": sol.state}
+    return {k: np.asarray(v) for k, v in sol.observables.items()} | {"state": sol.state, "jac": jac}
 
 
 def _rows(obs, start, count):
-    return {k: v[start:start + count] for k, v in obs.items() if k != "state"}
+    return {k: v[start:start + count] for k, v in obs.items() if k not in ("state", "jac")}
 
 
 def test_isotropic_blocks_are_adversarial(solved):
@@ -111,7 +125,7 @@ def test_against_simulation(solved):
     objective). Tolerance as for the isotropic model (tests/test_adversarial.py): four standard
     errors plus 6% of ``m``, ``q``, ``P`` and the training loss and 0.01 in the errors (seen: within
     1% and 0.003). The held-out robust error under the attack checks the robust error by Monte Carlo."""
-    obs = {k: v[FIRST["at"]] for k, v in solved.items() if k != "state"}
+    obs = {k: v[FIRST["at"]] for k, v in solved.items() if k not in ("state", "jac")}
     sim = simulate(block_features(**(BASE | AT)), d=400, seeds=4)
     for key, rel, atol in [("m", 0.06, 0), ("q", 0.06, 0), ("P", 0.06, 0), ("test_error", 0, 0.01),
                            ("robust_error", 0, 0.01), ("train_loss", 0.06, 0)]:
@@ -126,13 +140,7 @@ def test_gradients_against_finite_differences(solved):
     """d/d eps and d/d attack_2 of the clean and robust errors and of ``P``, by the implicit function
     theorem, against central differences of the vmapped solve (step 1e-5: error ~1e-9)."""
     start = FIRST["at"] + 1
-
-    def outputs(eps, attack):
-        p = BASE | AT | {"eps": eps, "attacks": jnp.stack([AT["attacks"][0], attack])}
-        o = hd.solve(block_features(**p)).observables
-        return jnp.stack([o["test_error"], o["robust_error"], o["P"]])
-
-    jac = jax.jit(jax.jacfwd(outputs, argnums=(0, 1)))(AT["eps"], AT["attacks"][1])
+    jac = [np.asarray(j[FIRST["at"]]) for j in solved["jac"]]
     for k, name in enumerate(("eps", "attack_2")):
         for j, key in enumerate(("test_error", "robust_error", "P")):
             fd = (solved[key][start + 2 * k + 1] - solved[key][start + 2 * k]) / (2 * H)

@@ -51,17 +51,20 @@ def _combined(o):
 @pytest.fixture(scope="module", params=CONFIGS, ids=["-".join(c) for c in CONFIGS])
 def solved(request):
     """The fixed points, and at each the gradient of :func:`_combined` in ``(eps, lam)`` by the
-    implicit function theorem (one compiled program)."""
+    implicit function theorem (one compiled program, one trace of the solve: the solution is the
+    auxiliary output of ``value_and_grad``)."""
     loss, penalty = request.param
 
     def theory(p):
         return hd.Adversarial(attack="linf", loss=loss, penalty=penalty, **p)
 
     def combined(eps, lam, p):
-        return _combined(hd.solve(theory(p | dict(eps=eps, lam=lam))).observables)
+        sol = hd.solve(theory(p | dict(eps=eps, lam=lam)))
+        return _combined(sol.observables), sol
 
     def at(p):
-        return hd.solve(theory(p)), jax.grad(combined, argnums=(0, 1))(p["eps"], p["lam"], p)
+        (_, sol), grad = jax.value_and_grad(combined, argnums=(0, 1), has_aux=True)(p["eps"], p["lam"], p)
+        return sol, grad
 
     sol, grad = jax.jit(jax.vmap(at))(POINTS)
     obs = {k: np.asarray(v) for k, v in sol.observables.items()}

@@ -46,10 +46,13 @@ def solved():
         return hd.Adversarial(attack="lp", loss="logistic", **p)
 
     def combined(eps, lam, attack_p, p):
-        return _combined(hd.solve(theory(p | dict(eps=eps, lam=lam, attack_p=attack_p))).observables)
+        sol = hd.solve(theory(p | dict(eps=eps, lam=lam, attack_p=attack_p)))
+        return _combined(sol.observables), sol
 
     def at(p):
-        return hd.solve(theory(p)), jax.grad(combined, argnums=(0, 1, 2))(p["eps"], p["lam"], p["attack_p"], p)
+        (_, sol), grad = jax.value_and_grad(combined, argnums=(0, 1, 2), has_aux=True)(
+            p["eps"], p["lam"], p["attack_p"], p)
+        return sol, grad
 
     sol, grad = jax.jit(jax.vmap(at))(POINTS)
     assert np.all(np.asarray(sol.converged)), sol.status

@@ -221,8 +221,10 @@ def _observables(theory: Adversarial, w, w_star, X, y, X_test, variance=1.0, P=N
     m, q = float(w_star @ (variance * w) / d), float(w @ (variance * w) / d)
     rho = float(w_star @ (variance * w_star) / d)
     reach = np.sqrt(q) if P is None else P ** (1 / theory.dual_exponent)
+    # As arrays: Python floats are static arguments of a filtered jit, a compile per seed.
+    overlaps = map(jnp.asarray, (m, q, rho, float(theory.eps_test) * reach / np.sqrt(q)))
     test_error, test_error_total, robust, robust_total, boundary = (
-        float(e) for e in _population_errors(theory, m, q, rho, float(theory.eps_test) * reach / np.sqrt(q))
+        float(e) for e in _population_errors(theory, *overlaps)
     )
     shift = float(theory.eps) * reach
     margins = y * (X @ w) / np.sqrt(d) - shift
