@@ -26,7 +26,7 @@ import hdtheory as hd  # noqa: E402
 
 def main(quick: bool, out: str) -> None:
     K = 3
-    t1, d, seeds = (40.0, 500, 2) if quick else (300.0, 1000, 2)
+    t1, d, seeds = (40.0, 200, 2) if quick else (300.0, 1000, 2)
     ts = jnp.linspace(0.0, t1, 301)
     lrs = jnp.array([0.5, 0.3, 0.1])
     make = lambda lr: hd.Committee(K=K, M=K, lr=lr, q0=0.2, r0=0.02)

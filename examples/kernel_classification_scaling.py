@@ -54,7 +54,7 @@ def tuned(ns, loss, noise):
 
 
 def main(quick: bool, out: str) -> None:
-    ns = np.logspace(1, 4, 7 if quick else 25)
+    ns = np.logspace(1, 4, 5 if quick else 25)
     ridge, noisy_svm = tuned(jnp.asarray(ns), "square", 0.0), tuned(jnp.asarray(ns), "hinge", FLIPS)
     fig, axes = plt.subplots(2, len(SOURCES), figsize=(10, 7), sharex=True, constrained_layout=True)
     for column, source in enumerate(SOURCES):
@@ -83,7 +83,7 @@ def main(quick: bool, out: str) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="7 values of n instead of 25")
+    parser.add_argument("--quick", action="store_true", help="5 values of n instead of 25")
     parser.add_argument("--out", default="kernel_classification_scaling.png")
     args = parser.parse_args()
     main(args.quick, args.out)

@@ -57,7 +57,7 @@ def main(points: int, order: int, d: int, seeds: int, out: str) -> None:
     for lam, curve in zip((0.01, 1.0), errors):
         right.plot(alphas, curve, lw=1, label=f"lam = {lam:g}")
     line = right.plot(alphas, np.where(ok, np.asarray(tuned.objective), np.nan), "k", label="optimal lam")[0]
-    picks = np.linspace(0, points - 1, 2 if points < 20 else 5).round().astype(int)
+    picks = np.linspace(0, points - 1, 1 if points < 20 else 5).round().astype(int)
     results = [hd.simulate.simulate(mixture(float(alphas[i]), float(lam_star[i]), order), d=d, seeds=seeds)
                for i in picks]
     right.errorbar(np.asarray(alphas)[picks], [r.mean["test_error"] for r in results],
@@ -76,7 +76,7 @@ def main(points: int, order: int, d: int, seeds: int, out: str) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="3 values of alpha, a coarse rule, d = 100, 2 seeds")
+    parser.add_argument("--quick", action="store_true", help="3 values of alpha, a coarse rule, a simulation at one, d = 100, 2 seeds")
     parser.add_argument("--out", default="mixture_tuning.png")
     args = parser.parse_args()
     main(3, 8, 100, 2, args.out) if args.quick else main(100, 24, 600, 4, args.out)
