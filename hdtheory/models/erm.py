@@ -91,7 +91,8 @@ Gaussian model, computed as before.
 **Robust regression.** ``teacher=outliers`` (:class:`hdtheory.kernels.Outliers`; Vilucchio, Troiani,
 Erba & Krzakala 2023): with probability ``1 - epsilon`` an inlier ``y = z + sqrt(noise) xi``, with
 probability ``epsilon`` an outlier ``y = beta z + sqrt(noise_out) xi`` (the paper's ``Delta_in`` and
-``Delta_out`` are ``noise`` and ``noise_out``). A loss of the residual sees a Gaussian mixture of
+``Delta_out`` are ``noise`` and ``noise_out``; its ``lambda``, Huber threshold ``a`` and error
+``1 + q - 2 m`` are ``lam``, ``delta`` and ``test_error`` at ``rho = 1``). A loss of the residual sees a Gaussian mixture of
 residuals and its conjugates are sums over the components (:meth:`ERM._closed_form`). The losses
 ``absolute``, ``tukey`` and ``cauchy`` (scale ``c``; :class:`hdtheory.kernels.RobustLoss`, whose prox
 is the global minimiser of a possibly non-convex prox objective, integrated on panels cut at its
