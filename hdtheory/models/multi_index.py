@@ -157,7 +157,9 @@ class Link(NamedTuple):
     (``None``: any) and ``min_k``; ``discrete`` for sign labels; ``points(y)``, where the posterior's
     mass moves between the half-lines of ``z_k`` (``a = y``, for unequal slopes); ``lines``, the
     values ``c`` (one per field) where the link has its kink or singular lines ``z_i = c_i`` (``None``: a
-    smooth link, on the Hermite rule)."""
+    smooth link, on the Hermite rule); ``even``: ``g(-z) = +-g(z)``, so that the map's integrand in ``omega`` is even
+    (the labels' law is even or mirrored, ``g_out`` changes sign) and a rule symmetric about ``omega = 0``
+    needs it at half its nodes."""
 
     doc: str
     fn: Callable | None = None
@@ -167,6 +169,7 @@ class Link(NamedTuple):
     discrete: bool = False
     points: Callable | None = None
     lines: tuple[float, float] | None = None
+    even: bool = False
 
 
 LINKS = {
@@ -174,6 +177,7 @@ LINKS = {
         "z1 + ... + zk",
         lambda z: jnp.sum(z, -1),
         lambda h: (jnp.sum(h, -1), _ones(h), _ones(h)),
+        even=True,
     ),
     "product": Link(
         "z1 z2 ... zk (k >= 2)",
@@ -181,6 +185,7 @@ LINKS = {
         lambda h: (jnp.zeros_like(h[..., 0]), _prod(h), _prod(h)),
         min_k=2,
         lines=(0.0, 0.0),
+        even=True,
     ),
     "staircase": Link(
         "z1 + z1 z2 + ... + z1 z2 ... zk",
@@ -195,9 +200,10 @@ LINKS = {
         ks=(2,),
         points=lambda y: jnp.stack([y, -y]),
         lines=(0.0, 0.0),
+        even=True,
     ),
     "sign-product": Link(
-        "sign(z1 z2 ... zk), labels flipped with probability noise", discrete=True, lines=(0.0, 0.0)
+        "sign(z1 z2 ... zk), labels flipped with probability noise", discrete=True, lines=(0.0, 0.0), even=True
     ),
     "custom": Link("the Python function link_fn of the k fields, with Gaussian noise"),
 }
@@ -213,6 +219,15 @@ _BATCH = 256
 def _check_order(name, value, low):
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
         raise ParameterError(f"parameter {name!r} must be an integer >= {low}, got {value!r}")
+
+
+def _fold(nodes, weights):
+    """A rule symmetric about 0 (node ``N - 1 - n`` is minus node ``n``) for an even integrand: the first
+    half of its nodes, each with its mirror's weight added (the middle node, if any, its own mirror)."""
+    N = weights.shape[0]
+    half = (N + 1) // 2
+    mirrored = jnp.where(jnp.arange(half) == N - 1 - jnp.arange(half), 0.0, weights[::-1][:half])
+    return nodes[:half], weights[:half] + mirrored
 
 
 class MultiIndex(FixedPointTheory):
@@ -311,7 +326,7 @@ class MultiIndex(FixedPointTheory):
         """``Mhat = alpha E g_out g_out^T``."""
         eye = self._eye(M.dtype)
         V = 0.5 * ((eye - M) + (eye - M).T)
-        xi, w = self._xi_rule(M, V)
+        xi, w = _fold(*self._xi_rule(M, V)) if self._even else self._xi_rule(M, V)
         omega = xi @ psd_cholesky(0.5 * (M + M.T)).T
 
         def at(omega):
@@ -323,11 +338,22 @@ class MultiIndex(FixedPointTheory):
         Mhat = self.alpha * jnp.einsum("n,nij->ij", w, jax.lax.map(at, omega, batch_size=_BATCH))
         return 0.5 * (Mhat + Mhat.T)
 
+    @property
+    def _even(self) -> bool:
+        """The map's integrand is even in ``omega`` and the ``xi`` rule symmetric: the Hermite rule, or the
+        panels where every line passes through ``omega = 0``."""
+        spec = self._spec
+        return spec.even and (spec.lines is None or self.k != 2 or not self._panel_order or not any(spec.lines))
+
+    @property
+    def _panel_order(self) -> int:
+        return self.panel_order or (3 if self._spec.discrete else 0)
+
     def _xi_rule(self, M, V):
         """Nodes and weights for ``E_xi``: the product Hermite rule, or for a link with lines at ``k = 2``
         panels cut where ``omega = M^{1/2} xi`` crosses them (``omega_i = c_i``), over ``sqrt(V_ii)`` (see
         the module docstring)."""
-        lines, order = self._spec.lines, self.panel_order or (3 if self._spec.discrete else 0)
+        lines, order = self._spec.lines, self._panel_order
         if lines is None or self.k != 2 or not order:
             return product_rule(self.k, self._order, M.dtype)
         L = psd_cholesky(0.5 * (M + M.T))
