@@ -65,9 +65,18 @@ panels cut where ``omega = M^{1/2} xi`` crosses them, axis by axis
 of that width; ``z1 z2``: the posterior changes shape where a field's sign is uncertain), and the
 Hermite rule converges only algebraically there (below). The panels are the default for
 ``sign-product``, whose map is cheap (30 to 46 ms against 2 ms for the Hermite rule on a shared
-2-core CPU), and an option (``panel_order = 3``) for the continuous links, where they cost about 20 times the
-Hermite rule (the ratio of their nodes, 1296 to 64; 8 to 39 times measured on that CPU, seconds per
-map). A ``custom`` link, ``sum`` (smooth) and ``k != 2`` keep the Hermite rule. Given
+2-core CPU), and an option (``panel_order = 3``) for the continuous links, where they cost 17 (``z1 z2``)
+to 25 (``|z1| - |z2|``) times the Hermite rule per map (1296 nodes to 64, both folded as below but
+for the staircase; measured on that CPU, seconds per map, 7 and 12 times the unfolded Hermite rule):
+more than the five-fold slowdown of a solve accepted for a default, and no leaner rule tried
+(fewer or lower-order panels, polar rules about the lines' crossing with 200 to 1100 nodes) was
+within 1e-3 for all three links. A ``custom`` link, ``sum`` (smooth) and ``k != 2`` keep the
+Hermite rule. **Folding.** Where ``g(-z) = +-g(z)`` (``sum``, ``product``, ``abs-difference``,
+``sign-product``: the link's field ``even``) the labels' law at ``-omega`` is that at ``omega``,
+mirrored if ``g`` is odd, so ``g_out g_out^T`` averaged over it is even in ``omega``; the Hermite
+rule and the panels whose lines pass through ``omega = 0`` are symmetric (node ``N - 1 - n`` is
+minus node ``n``), and the map sums over half their nodes with their mirrors' weights (the same
+``Mhat`` to 1e-15 at half the cost). Given
 ``omega``, the label is one-dimensional: ``E_y [.] = int dy Z_out(y, omega, V) [.]`` on
 Gauss-Legendre panels (``label_order`` nodes each; by default 8 for ``k = 1``, where the ``xi`` rule
 is exact enough to show the label's error, and 6 beyond: ``Mhat`` of ``z1 z2`` at ``noise = 0.01``
@@ -91,7 +100,7 @@ algebraically there, the integrand not being smooth in ``xi``); near perfect rec
 ``M`` in {``diag(0.9, 0.8)``, ``diag(0.99, 0.97)``, ``[[0.9, 0.05], [0.05, 0.8]]``}, the largest entry
 of ``Mhat`` relative to a polar Gauss-Legendre rule about the lines' crossing (20736 nodes, or 172800
 for ``sign-product``): with the panels within 4e-4 to 5e-4 for ``sign(z1 z2)`` (flips 0.05; tested),
-7e-5 to 1.2e-4 for ``z1 z2``, 7e-5 to 2.6e-4 for the staircase and 1.4e-4 for ``|z1| - |z2|`` (at
+7e-5 to 1.2e-4 for ``z1 z2`` (tested, and its derivative), 7e-5 to 2.6e-4 for the staircase and 1.4e-4 for ``|z1| - |z2|`` (at
 ``diag(0.9, 0.8)``; ``noise = 0.01``), where the default Hermite rule is off by 57 to 100%, 3.4 to
 4.8%, 1.3 to 2.4% and 15%; for ``z1 z2`` at
 ``diag(0.9, 0.8)`` the Hermite rule is off by 1.1e-2 at 12 nodes per axis, 3.8e-3 at 16, 9e-4 at 24
@@ -246,7 +255,8 @@ class MultiIndex(FixedPointTheory):
     panel_order: int = eqx.field(default=0, static=True)
     """Gauss-Legendre nodes per panel of the ``xi`` rule cut at the link's lines (``k = 2``, the named links
     but ``sum``); 0: 3 for ``sign-product``, and for the continuous links the Hermite rule (``order``),
-    their panel rule costing some 10 times more (see the module docstring)."""
+    their panel rule costing 17 to 25 times more (see the module docstring). ``panel_order = 3`` is the
+    accurate choice near perfect recovery (overlaps above about 0.5)."""
     inner_order: int = eqx.field(default=0, static=True)
     """Nodes per panel of the posterior's rule (named links; 0: 4), or per axis (``custom``; 0: 24)."""
     label_order: int = eqx.field(default=0, static=True)
