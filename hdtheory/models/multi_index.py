@@ -68,9 +68,9 @@ Hermite rule converges only algebraically there (below). The panels are the defa
 2-core CPU), and an option (``panel_order = 3``) for the continuous links, where they cost 17 (``z1 z2``)
 to 25 (``|z1| - |z2|``) times the Hermite rule per map (1296 nodes to 64, both folded as below but
 for the staircase; measured on that CPU, seconds per map, 7 and 12 times the unfolded Hermite rule):
-more than the five-fold slowdown of a solve accepted for a default, and no leaner rule tried
-(fewer or lower-order panels, polar rules about the lines' crossing with 200 to 1100 nodes) was
-within 1e-3 for all three links. A ``custom`` link, ``sum`` (smooth) and ``k != 2`` keep the
+more than the five-fold slowdown of a solve accepted for a default, and no rule tried below 1000
+nodes (fewer or lower-order panels, polar rules about the lines' crossing) was within 1e-3 for all
+three links (``benchmarks/RESULTS.md``). A ``custom`` link, ``sum`` (smooth) and ``k != 2`` keep the
 Hermite rule. **Folding.** Where ``g(-z) = +-g(z)`` (``sum``, ``product``, ``abs-difference``,
 ``sign-product``: the link's field ``even``) the labels' law at ``-omega`` is that at ``omega``,
 mirrored if ``g`` is odd, so ``g_out g_out^T`` averaged over it is even in ``omega``; the Hermite
