@@ -65,9 +65,18 @@ panels cut where ``omega = M^{1/2} xi`` crosses them, axis by axis
 of that width; ``z1 z2``: the posterior changes shape where a field's sign is uncertain), and the
 Hermite rule converges only algebraically there (below). The panels are the default for
 ``sign-product``, whose map is cheap (30 to 46 ms against 2 ms for the Hermite rule on a shared
-2-core CPU), and an option (``panel_order = 3``) for the continuous links, where they cost about 20 times the
-Hermite rule (the ratio of their nodes, 1296 to 64; 8 to 39 times measured on that CPU, seconds per
-map). A ``custom`` link, ``sum`` (smooth) and ``k != 2`` keep the Hermite rule. Given
+2-core CPU), and an option (``panel_order = 3``) for the continuous links, where they cost 17 (``z1 z2``)
+to 25 (``|z1| - |z2|``) times the Hermite rule per map (1296 nodes to 64, both folded as below but
+for the staircase; measured on that CPU, seconds per map, 7 and 12 times the unfolded Hermite rule):
+more than the five-fold slowdown of a solve accepted for a default, and no rule tried below 1000
+nodes (fewer or lower-order panels, polar rules about the lines' crossing) was within 1e-3 for all
+three links (``benchmarks/RESULTS.md``). A ``custom`` link, ``sum`` (smooth) and ``k != 2`` keep the
+Hermite rule. **Folding.** Where ``g(-z) = +-g(z)`` (``sum``, ``product``, ``abs-difference``,
+``sign-product``: the link's field ``even``) the labels' law at ``-omega`` is that at ``omega``,
+mirrored if ``g`` is odd, so ``g_out g_out^T`` averaged over it is even in ``omega``; the Hermite
+rule and the panels whose lines pass through ``omega = 0`` are symmetric (node ``N - 1 - n`` is
+minus node ``n``), and the map sums over half their nodes with their mirrors' weights (the same
+``Mhat`` to 1e-15 at half the cost). Given
 ``omega``, the label is one-dimensional: ``E_y [.] = int dy Z_out(y, omega, V) [.]`` on
 Gauss-Legendre panels (``label_order`` nodes each; by default 8 for ``k = 1``, where the ``xi`` rule
 is exact enough to show the label's error, and 6 beyond: ``Mhat`` of ``z1 z2`` at ``noise = 0.01``
@@ -91,7 +100,7 @@ algebraically there, the integrand not being smooth in ``xi``); near perfect rec
 ``M`` in {``diag(0.9, 0.8)``, ``diag(0.99, 0.97)``, ``[[0.9, 0.05], [0.05, 0.8]]``}, the largest entry
 of ``Mhat`` relative to a polar Gauss-Legendre rule about the lines' crossing (20736 nodes, or 172800
 for ``sign-product``): with the panels within 4e-4 to 5e-4 for ``sign(z1 z2)`` (flips 0.05; tested),
-7e-5 to 1.2e-4 for ``z1 z2``, 7e-5 to 2.6e-4 for the staircase and 1.4e-4 for ``|z1| - |z2|`` (at
+7e-5 to 1.2e-4 for ``z1 z2`` (tested, and its derivative), 7e-5 to 2.6e-4 for the staircase and 1.4e-4 for ``|z1| - |z2|`` (at
 ``diag(0.9, 0.8)``; ``noise = 0.01``), where the default Hermite rule is off by 57 to 100%, 3.4 to
 4.8%, 1.3 to 2.4% and 15%; for ``z1 z2`` at
 ``diag(0.9, 0.8)`` the Hermite rule is off by 1.1e-2 at 12 nodes per axis, 3.8e-3 at 16, 9e-4 at 24
@@ -157,7 +166,9 @@ class Link(NamedTuple):
     (``None``: any) and ``min_k``; ``discrete`` for sign labels; ``points(y)``, where the posterior's
     mass moves between the half-lines of ``z_k`` (``a = y``, for unequal slopes); ``lines``, the
     values ``c`` (one per field) where the link has its kink or singular lines ``z_i = c_i`` (``None``: a
-    smooth link, on the Hermite rule)."""
+    smooth link, on the Hermite rule); ``even``: ``g(-z) = +-g(z)``, so that the map's integrand in ``omega`` is even
+    (the labels' law is even or mirrored, ``g_out`` changes sign) and a rule symmetric about ``omega = 0``
+    needs it at half its nodes."""
 
     doc: str
     fn: Callable | None = None
@@ -167,6 +178,7 @@ class Link(NamedTuple):
     discrete: bool = False
     points: Callable | None = None
     lines: tuple[float, float] | None = None
+    even: bool = False
 
 
 LINKS = {
@@ -174,6 +186,7 @@ LINKS = {
         "z1 + ... + zk",
         lambda z: jnp.sum(z, -1),
         lambda h: (jnp.sum(h, -1), _ones(h), _ones(h)),
+        even=True,
     ),
     "product": Link(
         "z1 z2 ... zk (k >= 2)",
@@ -181,6 +194,7 @@ LINKS = {
         lambda h: (jnp.zeros_like(h[..., 0]), _prod(h), _prod(h)),
         min_k=2,
         lines=(0.0, 0.0),
+        even=True,
     ),
     "staircase": Link(
         "z1 + z1 z2 + ... + z1 z2 ... zk",
@@ -195,9 +209,10 @@ LINKS = {
         ks=(2,),
         points=lambda y: jnp.stack([y, -y]),
         lines=(0.0, 0.0),
+        even=True,
     ),
     "sign-product": Link(
-        "sign(z1 z2 ... zk), labels flipped with probability noise", discrete=True, lines=(0.0, 0.0)
+        "sign(z1 z2 ... zk), labels flipped with probability noise", discrete=True, lines=(0.0, 0.0), even=True
     ),
     "custom": Link("the Python function link_fn of the k fields, with Gaussian noise"),
 }
@@ -213,6 +228,15 @@ _BATCH = 256
 def _check_order(name, value, low):
     if not isinstance(value, int) or isinstance(value, bool) or value < low:
         raise ParameterError(f"parameter {name!r} must be an integer >= {low}, got {value!r}")
+
+
+def _fold(nodes, weights):
+    """A rule symmetric about 0 (node ``N - 1 - n`` is minus node ``n``) for an even integrand: the first
+    half of its nodes, each with its mirror's weight added (the middle node, if any, its own mirror)."""
+    N = weights.shape[0]
+    half = (N + 1) // 2
+    mirrored = jnp.where(jnp.arange(half) == N - 1 - jnp.arange(half), 0.0, weights[::-1][:half])
+    return nodes[:half], weights[:half] + mirrored
 
 
 class MultiIndex(FixedPointTheory):
@@ -231,7 +255,8 @@ class MultiIndex(FixedPointTheory):
     panel_order: int = eqx.field(default=0, static=True)
     """Gauss-Legendre nodes per panel of the ``xi`` rule cut at the link's lines (``k = 2``, the named links
     but ``sum``); 0: 3 for ``sign-product``, and for the continuous links the Hermite rule (``order``),
-    their panel rule costing some 10 times more (see the module docstring)."""
+    their panel rule costing 17 to 25 times more (see the module docstring). ``panel_order = 3`` is the
+    accurate choice near perfect recovery (overlaps above about 0.5)."""
     inner_order: int = eqx.field(default=0, static=True)
     """Nodes per panel of the posterior's rule (named links; 0: 4), or per axis (``custom``; 0: 24)."""
     label_order: int = eqx.field(default=0, static=True)
@@ -311,7 +336,7 @@ class MultiIndex(FixedPointTheory):
         """``Mhat = alpha E g_out g_out^T``."""
         eye = self._eye(M.dtype)
         V = 0.5 * ((eye - M) + (eye - M).T)
-        xi, w = self._xi_rule(M, V)
+        xi, w = _fold(*self._xi_rule(M, V)) if self._even else self._xi_rule(M, V)
         omega = xi @ psd_cholesky(0.5 * (M + M.T)).T
 
         def at(omega):
@@ -323,11 +348,22 @@ class MultiIndex(FixedPointTheory):
         Mhat = self.alpha * jnp.einsum("n,nij->ij", w, jax.lax.map(at, omega, batch_size=_BATCH))
         return 0.5 * (Mhat + Mhat.T)
 
+    @property
+    def _even(self) -> bool:
+        """The map's integrand is even in ``omega`` and the ``xi`` rule symmetric: the Hermite rule, or the
+        panels where every line passes through ``omega = 0``."""
+        spec = self._spec
+        return spec.even and (spec.lines is None or self.k != 2 or not self._panel_order or not any(spec.lines))
+
+    @property
+    def _panel_order(self) -> int:
+        return self.panel_order or (3 if self._spec.discrete else 0)
+
     def _xi_rule(self, M, V):
         """Nodes and weights for ``E_xi``: the product Hermite rule, or for a link with lines at ``k = 2``
         panels cut where ``omega = M^{1/2} xi`` crosses them (``omega_i = c_i``), over ``sqrt(V_ii)`` (see
         the module docstring)."""
-        lines, order = self._spec.lines, self.panel_order or (3 if self._spec.discrete else 0)
+        lines, order = self._spec.lines, self._panel_order
         if lines is None or self.k != 2 or not order:
             return product_rule(self.k, self._order, M.dtype)
         L = psd_cholesky(0.5 * (M + M.T))
