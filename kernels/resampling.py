@@ -32,7 +32,7 @@ import jax.numpy as jnp
 
 from .channels import Sign
 from .multivariate import psd_cholesky
-from .quadrature import hermite_rule, panel_rule
+from .quadrature import _GAUSSIAN_EDGES, hermite_rule, panel_rule
 
 
 _POISSON_VALUES = 20
@@ -202,13 +202,16 @@ def _piecewise_average(loss, law_a, law_b, V_a, V_b, y, w, mean_a, mean_b, L, or
     r"""``sum_nodes w E[bar f_a(y, omega_a) bar f_b(y, omega_b)]`` for a loss with a clipped-line output
     (:func:`piecewise_cross_average`): ``omega_a = mean_a + L_00 g``, ``omega_b = mean_b + L_10 g +
     L_11 h``; the ``h`` average in closed form (:func:`clip_mean`), the ``g`` integral on panels cut at
-    the kinks of ``bar f_a`` and at those of ``bar f_b`` at ``h = 0`` (where the ``h`` average bends
-    when ``L_11`` is small). ``y, w, mean_a, mean_b`` have one shape (the outer nodes)."""
+    the kinks of ``bar f_a``, at those of ``bar f_b`` at ``h = 0`` and ``0, +-1, +-4`` times the width
+    ``L_11 / |L_10|`` about them (where the ``h`` average bends when ``L_11`` is small), and at the
+    Gaussian's scales ``0, +-1.5, +-3.5, +-6``. ``y, w, mean_a, mean_b`` have one shape (the outer nodes)."""
     # bar f_b's kinks at h = 0, where its h average bends over a width L_11 / |L_10| in g.
     projected = _in_units(_kinks(loss, law_b, y, V_b) - mean_b[..., None], L[1, 0])
     width = _in_units(L[1, 1], jnp.abs(L[1, 0]))
+    # And the Gaussian's own scales, so that no panel is too long for the density's curvature.
+    gaussian = jnp.broadcast_to(jnp.asarray(_GAUSSIAN_EDGES, projected.dtype), y.shape + (len(_GAUSSIAN_EDGES),))
     edges = jnp.concatenate(
-        [_in_units(_kinks(loss, law_a, y, V_a) - mean_a[..., None], L[0, 0])]
+        [gaussian, _in_units(_kinks(loss, law_a, y, V_a) - mean_a[..., None], L[0, 0])]
         + [projected + c * width for c in _BEND_OFFSETS],
         axis=-1,
     )
@@ -220,7 +223,7 @@ def _piecewise_average(loss, law_a, law_b, V_a, V_b, y, w, mean_a, mean_b, L, or
 
 
 def piecewise_cross_average(
-    channel, loss, rho, learner_a, learner_b, q_ab, panel_order: int = 24, labels=None
+    channel, loss, rho, learner_a, learner_b, q_ab, panel_order: int = 24
 ):
     r""":func:`cross_conjugate`'s ``E[bar f_a bar f_b]`` for a loss whose output function is a clipped
     line (hinge, Huber, absolute: :meth:`Loss.clip_output`), whose kinks sit at the loss's
@@ -229,9 +232,8 @@ def piecewise_cross_average(
     A label ``+-1`` (classification teachers): the teacher's field on :func:`cross_average`'s panels,
     then the two students' fields given it. The linear teacher: ``f`` is a function of the residual
     ``r = y - omega`` alone, and ``(r_a, r_b)`` are jointly Gaussian with variances
-    ``E y^2 - 2 m E[z y] / rho + q`` and covariance ``labels - (m_a + m_b) E[z y] / rho + q_ab``
-    (``labels = E[y_a y_b]``: ``E y^2`` for shared labels, the default; ``rho`` for labels with
-    independent noise), a two-dimensional integral. Either way the last field's average is in closed
+    ``E y^2 - 2 m E[z y] / rho + q`` and covariance ``E y^2 - (m_a + m_b) E[z y] / rho + q_ab``, a
+    two-dimensional integral. Either way the last field's average is in closed
     form and the one before it on Gauss-Legendre panels (``_KINK_ORDER`` nodes each; the teacher's
     field's panels have ``panel_order``) cut at the kinks
     (:func:`_piecewise_average`), so that the result converges exponentially, not algebraically as a
@@ -240,17 +242,14 @@ def piecewise_cross_average(
     (m_a, q_a, V_a, law_a), (m_b, q_b, V_b, law_b) = learner_a, learner_b
     dtype = jnp.result_type(rho, m_a, q_a, m_b, q_b, q_ab, float)
     if channel.classification:
-        if labels is not None:
-            raise ValueError("labels with independent noise are offered for the linear teacher only")
         z, y, w = _teacher_nodes(channel, rho, 0, panel_order, dtype)
         z = jnp.broadcast_to(z[:, None], y.shape)
         L = _conditional_factor(rho, m_a, q_a, m_b, q_b, q_ab, dtype)
         return _piecewise_average(loss, law_a, law_b, V_a, V_b, y, w, m_a / rho * z, m_b / rho * z, L, _KINK_ORDER)
     second, cross = channel.label_moments(rho)
-    labels = second if labels is None else labels
     # omega = -r has the law of r's negative; y = 0 puts the kinks of f(0, -r) at the residual's.
     var_a, var_b = (second - 2 * m / rho * cross + q for m, q in ((m_a, q_a), (m_b, q_b)))
-    covariance = labels - (m_a + m_b) / rho * cross + q_ab
+    covariance = second - (m_a + m_b) / rho * cross + q_ab
     L = psd_cholesky(jnp.stack([jnp.stack([var_a, covariance]), jnp.stack([covariance, var_b])]).astype(dtype))
     zero = jnp.zeros(1, dtype)
     return _piecewise_average(loss, law_a, law_b, V_a, V_b, zero, jnp.ones(1, dtype), zero, zero, L, _KINK_ORDER)
