@@ -42,7 +42,10 @@ covariance ``[[rho, m_a, m_b], [m_a, q_a, q_ab], [m_b, q_ab, q_b]]``
 this is the GCM's ``q``. For the square loss ``f = (y - omega) / (1 + V)`` and
 ``qhat_ab = alpha (E y^2 - (m_a + m_b) E[z y] / rho + q_ab) / ((1 + V_a)(1 + V_b))``: the equation for
 ``q_ab`` is linear. Loureiro et al. use ``alpha = n / d`` with ``d`` the learners' dimension (here
-``p``) and the penalty ``(lam / 2) |w|^2`` on the summed loss, as here.
+``p``) and the penalty ``(lam / 2) |w|^2`` on the summed loss, as here. Losses: square, logistic,
+and the kinked hinge, Huber (``delta``) and absolute losses, whose two-learner integral is
+:func:`hdtheory.kernels.resampling.piecewise_cross_average` (panels at their kinks); the
+non-convex ``tukey`` and ``cauchy`` are refused (see :mod:`hdtheory.models.resample`).
 
 **Matrix form** (:class:`EnsembleGCM`). The sums are taken in the eigenbases
 ``Omega_aa = U_a diag(omega_a) U_a^T``: ``C = U_a^T Omega_ab U_b`` and the teacher's second moments

@@ -45,7 +45,16 @@ transitions; the conjugates to ~1e-10 at the default orders). The two-learner in
 (``cross_order`` nodes per axis: Legendre panels in the teacher's field, Gauss-Hermite in the
 students' residual fields) is accurate to ~1e-9 where the residual spread ``sqrt(q - m^2 / rho)`` is
 a few times the prox's scale or less, and to ~1e-4 where it is ten times that (``q`` of tens at
-small ``V``: little regularisation, few samples); raise ``cross_order`` there.
+small ``V``: little regularisation, few samples); raise ``cross_order`` there. For the kinked
+losses (hinge, Huber, absolute) the prox of step ``p V`` is kinked at the loss's breakpoints at
+that step, for every weight value ``p``: one learner's panels have edges at all of them (and for
+the linear teacher Huber's and the absolute loss's conjugates are the truncated Gaussian moments
+at each step, summed over ``p``: ``f_p(r) = p f(r; p V)``), and the two-learner integral is
+:func:`hdtheory.kernels.resampling.piecewise_cross_average` (one field's average in closed form,
+the other on panels cut at every kink; ``cross_order`` Legendre nodes per panel of the teacher's
+field), exponentially convergent. The non-convex ``tukey`` and ``cauchy`` are refused: their prox
+jumps at large steps (replica symmetry breaks there, ERM's ``at_stability``), and these equations
+need a single-valued prox.
 
 **Observables.** The resampled learner's ``m, q, V, test_error, test_error_total`` (ERM's
 conventions) and the full-data estimator's ``full_m, full_q, full_V, full_test_error``; ``q_ab``;
