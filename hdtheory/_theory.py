@@ -83,9 +83,11 @@ def integer(default: int, domain: Interval, doc: str):
     )
 
 
-def choice(default: str, options, doc: str):
-    """A static field naming one of ``options`` (a mapping from names to kernels)."""
-    return eqx.field(default=default, static=True, metadata={"options": options, "doc": doc})
+def choice(default: str, options, doc: str, refused=None):
+    """A static field naming one of ``options`` (a mapping from names to kernels); ``refused`` maps
+    names a user may expect but the model declines to the reason, given in the error."""
+    metadata = {"options": options, "doc": doc, "refused": refused or {}}
+    return eqx.field(default=default, static=True, metadata=metadata)
 
 
 def is_concrete(value) -> bool:
@@ -158,6 +160,8 @@ def _check_declared(self) -> None:
         value = getattr(self, name)
         if "options" in field.metadata:
             options = field.metadata["options"]
+            if value in field.metadata.get("refused", {}):
+                raise ParameterError(f"parameter {name!r} must not be {value!r}: {field.metadata['refused'][value]}")
             if value not in options:
                 raise ParameterError(
                     f"parameter {name!r} must be one of {', '.join(options)}, got {value!r}"

@@ -64,6 +64,14 @@ class Loss(eqx.Module):
         del y, V
         return ()
 
+    def clip_output(self, y, V):
+        """``(k, lo, hi)`` for a loss whose output function is a clipped line,
+        ``f = (prox_{V l(y, .)}(omega) - omega) / V = clip((y - omega) / k, lo, hi)`` (hinge, Huber,
+        absolute: piecewise linear, kinked at :meth:`breakpoints`), so that its Gaussian averages
+        are truncated Gaussian moments; ``None`` for the others."""
+        del y, V
+        return None
+
     def gaussian_residual_averages(self, s2, V):
         """``(E f'(r), E f(r)^2, E l(y, prox))`` over a Gaussian residual ``r = y - omega ~ N(0, s2)``,
         in closed form, for a loss of the residual alone, whose ``f = (prox - omega) / V`` is a
@@ -126,7 +134,12 @@ class Hinge(Loss):
         return jnp.where(u >= 1.0, omega, jnp.where(u <= 1.0 - V, omega + V * y, y + 0.0 * omega))
 
     def breakpoints(self, y, V):
-        return (y * (1.0 - V), y + 0.0 * V)
+        # The margin's kink at omega = y does not move with the step: one edge for every step.
+        return (y * (1.0 - V), y)
+
+    def clip_output(self, y, V):
+        """``f = y clip((1 - y omega) / V, 0, 1) = clip((y - omega) / V, min(0, y), max(0, y))``."""
+        return V + 0.0 * y, jnp.minimum(y, 0.0) + 0.0 * V, jnp.maximum(y, 0.0) + 0.0 * V
 
 
 class Huber(Loss):
@@ -150,6 +163,11 @@ class Huber(Loss):
 
     def breakpoints(self, y, V):
         return (y - self.delta * (1 + V), y + self.delta * (1 + V))
+
+    def clip_output(self, y, V):
+        """``f = clip((y - omega) / (1 + V), -delta, delta)``."""
+        zero = 0.0 * (y + V)
+        return 1 + V + zero, -self.delta + zero, self.delta + zero
 
     def gaussian_residual_averages(self, s2, V):
         r"""Truncated Gaussian moments: ``f = clip(r / (1 + V), -delta, delta)``.
@@ -188,6 +206,11 @@ class Absolute(Loss):
 
     def breakpoints(self, y, V):
         return (y - V, y + V)
+
+    def clip_output(self, y, V):
+        """``f = clip((y - omega) / V, -1, 1)``."""
+        zero = 0.0 * (y + V)
+        return V + zero, zero - 1.0, zero + 1.0
 
     def gaussian_residual_averages(self, s2, V):
         r"""With ``t = V / s``, ``P = erf(t / sqrt 2)``: ``E f' = P / V``, ``E f^2 = (P - 2 t phi(t)) / t^2

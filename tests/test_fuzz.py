@@ -855,6 +855,26 @@ def test_resample_bounds(scheme, alpha, lam, rho, noise, fraction):
     within("Resample", params, obs, "ensemble_error", obs["ensemble_error_inf"], obs["test_error"])
 
 
+@pytest.mark.parametrize("loss", ["huber", "absolute"])
+@fuzz(4)
+@given(alpha=positive(1e-2, 1e2), lam=positive(1e-4, 1e2), noise=nonnegative(1e-6, 1e2))
+def test_resample_kinked_losses_bounds(loss, alpha, lam, noise):
+    # The bootstrap of the kinked losses (the two-learner integral on panels at every step's kinks):
+    # finite or flagged, and the variances' bounds as above.
+    params = dict(alpha=alpha, lam=lam, noise=noise, scheme="bootstrap", loss=loss, teacher="linear")
+    theory = build(hd.Resample, **params)
+    if theory is None:
+        return
+    sol = hd.solve(theory)
+    if not finite_or_flagged("Resample", params, sol):
+        return
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    slack = 1e-9 * (1 + obs["q"])
+    for key in ("true_variance", "resample_variance"):
+        assert obs[key] >= -slack, f"Resample({params}): {key} = {obs[key]} < 0; {_shown(obs)}"
+    within("Resample", params, obs, "ensemble_q", obs["q_ab"], obs["q"])
+
+
 # --------------------------------------------------------------------------------------------------
 # Multi-index models (k = 2, the product link): overlaps and errors within their bounds. Each solve
 # integrates over two fields and the label at every iteration (seconds on a CPU): fewer examples,

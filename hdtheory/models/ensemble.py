@@ -42,7 +42,10 @@ covariance ``[[rho, m_a, m_b], [m_a, q_a, q_ab], [m_b, q_ab, q_b]]``
 this is the GCM's ``q``. For the square loss ``f = (y - omega) / (1 + V)`` and
 ``qhat_ab = alpha (E y^2 - (m_a + m_b) E[z y] / rho + q_ab) / ((1 + V_a)(1 + V_b))``: the equation for
 ``q_ab`` is linear. Loureiro et al. use ``alpha = n / d`` with ``d`` the learners' dimension (here
-``p``) and the penalty ``(lam / 2) |w|^2`` on the summed loss, as here.
+``p``) and the penalty ``(lam / 2) |w|^2`` on the summed loss, as here. Losses: square, logistic,
+and the kinked hinge, Huber (``delta``) and absolute losses, whose two-learner integral is
+:func:`hdtheory.kernels.resampling.piecewise_cross_average` (panels at their kinks); the
+non-convex ``tukey`` and ``cauchy`` are refused (see :mod:`hdtheory.models.resample`).
 
 **Matrix form** (:class:`EnsembleGCM`). The sums are taken in the eigenbases
 ``Omega_aa = U_a diag(omega_a) U_a^T``: ``C = U_a^T Omega_ab U_b`` and the teacher's second moments
@@ -115,11 +118,11 @@ import numpy as np
 from .. import kernels
 from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError
 from .._theory import check_in, choice, integer, is_concrete, parameter
-from ..kernels.resampling import WeightLaw, cross_conjugate
+from ..kernels.resampling import NON_CONVEX, WeightLaw, cross_conjugate
 from .erm import Overlaps
 from .gcm import GCM, RF_ACTIVATIONS, _array, gaussian_equivalence, random_features
 
-_LOSSES = {name: kernels.LOSSES[name] for name in ("square", "logistic")}
+_LOSSES = kernels.LOSSES | {"absolute": kernels.Absolute}
 _CHANNELS = {name: kernels.CHANNELS[name] for name in ("linear", "sign", "probit")}
 _ODD = ("erf", "tanh", "sign", "linear")
 
@@ -255,7 +258,8 @@ class EnsembleGCM(Ensemble):
         0.0, NONNEGATIVE, "label noise: variance (linear, probit) or flip probability (sign)"
     )
     M: jax.Array = parameter(10.0, Interval(1.0, infinite=True), "number of learners in the ensemble (inf allowed)")
-    loss: str = choice("square", _LOSSES, "training loss")
+    delta: jax.Array = parameter(1.0, POSITIVE, "Huber threshold (used by loss=huber only)")
+    loss: str = choice("square", _LOSSES, "training loss", refused=NON_CONVEX)
     teacher: str = choice("linear", _CHANNELS, "teacher channel")
     cross_order: int = integer(24, Interval(4), "Gauss-Hermite nodes per axis and Legendre nodes per panel (cross overlap)")
     omega: jax.Array = eqx.field(default=((1.0,), (1.0,)), converter=_array)
@@ -290,7 +294,7 @@ class EnsembleGCM(Ensemble):
     def _learner(self, i: int) -> GCM:
         return GCM(
             omega=self.omega[i], theta2=self.theta2[i], rho=self.rho, alpha=self.alpha, lam=self.lam,
-            noise=self.noise, loss=self.loss, teacher=self.teacher,
+            noise=self.noise, delta=self.delta, loss=self.loss, teacher=self.teacher,
         )
 
     @property
@@ -398,7 +402,8 @@ class RandomFeatureEnsemble(Ensemble):
     )
     M: jax.Array = parameter(10.0, Interval(1.0, infinite=True), "number of learners in the ensemble (inf allowed)")
     activation: str = choice("erf", RF_ACTIVATIONS, "activation sigma of the features")
-    loss: str = choice("square", _LOSSES, "training loss")
+    delta: jax.Array = parameter(1.0, POSITIVE, "Huber threshold (used by loss=huber only)")
+    loss: str = choice("square", _LOSSES, "training loss", refused=NON_CONVEX)
     teacher: str = choice("linear", _CHANNELS, "teacher channel")
     nodes: int = integer(64, Interval(4), "nodes of the Marchenko-Pastur spectrum's rule")
     order: int = integer(96, Interval(8), "Gauss-Hermite nodes per axis (one learner, teacher=linear)")
@@ -416,7 +421,8 @@ class RandomFeatureEnsemble(Ensemble):
         """Both learners: :func:`~hdtheory.models.gcm.random_features` at the same setting."""
         learner = random_features(
             self.activation, self.gamma, self.alpha, nodes=self.nodes, rho=self.rho, lam=self.lam,
-            noise=self.noise, loss=self.loss, teacher=self.teacher, order=self.order, panel_order=self.panel_order,
+            noise=self.noise, delta=self.delta, loss=self.loss, teacher=self.teacher, order=self.order,
+            panel_order=self.panel_order,
         )
         return learner, learner
 

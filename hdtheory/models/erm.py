@@ -268,7 +268,7 @@ class ERM(FixedPointTheory):
             raise ParameterError(f"parameter 'scale' must be none for {type(self).__name__}, got {self.scale!r}")
         if self.teacher == "outliers" and type(self) is not ERM:
             raise ParameterError(f"parameter 'teacher' must not be outliers for {type(self).__name__}")
-        if self.loss in kernels.ROBUST_LOSSES and type(self) is not ERM:
+        if self.loss in kernels.ROBUST_LOSSES and self.loss != "absolute" and type(self) is not ERM:
             raise ParameterError(f"parameter 'loss' must not be {self.loss} for {type(self).__name__}")
         if self.loss in ("logistic", "hinge") and not _TEACHERS[self.teacher].classification:
             raise ParameterError(f"loss={self.loss!r} needs labels +-1: use teacher=sign or probit")
@@ -459,7 +459,7 @@ class ERM(FixedPointTheory):
         # A margin shift s moves the loss's features (breakpoints, the prox's transition) to omega + y s.
         shift = self.margin_shift(state)
         centre = 0.0 if shift is None else y * shift[0] / sqrt_q
-        edges = [jnp.zeros_like(y * V)] + [b / sqrt_q + centre for b in self.loss_fn.breakpoints(y, V)]
+        edges = [jnp.zeros_like(y * V)] + [b / sqrt_q + centre for b in self._breakpoints(y, V)]
         edges += self._narrow_edges(m, sqrt_q, channel.transition_width(V0), y, centre)
         xi, w_xi = kernels.panel_rule(jnp.concatenate(edges, axis=-1), self.panel_order)
         omega0 = m / sqrt_q * xi
@@ -517,7 +517,7 @@ class ERM(FixedPointTheory):
             s2 = jnp.where(inside, second - 2 * m / rho * cross + q, jnp.nan)
             slope, square, loss = self._square_coefficients(V)
             return alpha * cross / rho * slope, alpha * s2 * square, alpha * slope, 0.5 * s2 * loss
-        averages = self._residual_averages(state, inside, self.loss_fn.gaussian_residual_averages)
+        averages = self._residual_averages(state, inside, self._gaussian_residual_averages)
         if averages is None:
             return None
         mhat = qhat = Vhat = loss = 0.0
@@ -525,6 +525,15 @@ class ERM(FixedPointTheory):
             mhat, qhat = mhat + weight * b * slope, qhat + weight * square
             Vhat, loss = Vhat + weight * slope, loss + weight * l
         return alpha * mhat, alpha * qhat, alpha * Vhat, loss
+
+    def _breakpoints(self, y, V) -> tuple:
+        """The fields ``omega`` where the output function has a kink or a transition
+        (:meth:`Loss.breakpoints`; a weighted learner's at every weight's step)."""
+        return self.loss_fn.breakpoints(y, V)
+
+    def _gaussian_residual_averages(self, s2, V):
+        """:meth:`Loss.gaussian_residual_averages` (a weighted learner averages them over its weights)."""
+        return self.loss_fn.gaussian_residual_averages(s2, V)
 
     def _residual_averages(self, state: Overlaps, inside, average):
         """``[(weight, slope, average(s2, V)), ...]`` over the components of a channel whose residual

@@ -45,7 +45,16 @@ transitions; the conjugates to ~1e-10 at the default orders). The two-learner in
 (``cross_order`` nodes per axis: Legendre panels in the teacher's field, Gauss-Hermite in the
 students' residual fields) is accurate to ~1e-9 where the residual spread ``sqrt(q - m^2 / rho)`` is
 a few times the prox's scale or less, and to ~1e-4 where it is ten times that (``q`` of tens at
-small ``V``: little regularisation, few samples); raise ``cross_order`` there.
+small ``V``: little regularisation, few samples); raise ``cross_order`` there. For the kinked
+losses (hinge, Huber, absolute) the prox of step ``p V`` is kinked at the loss's breakpoints at
+that step, for every weight value ``p``: one learner's panels have edges at all of them (and for
+the linear teacher Huber's and the absolute loss's conjugates are the truncated Gaussian moments
+at each step, summed over ``p``: ``f_p(r) = p f(r; p V)``), and the two-learner integral is
+:func:`hdtheory.kernels.resampling.piecewise_cross_average` (one field's average in closed form,
+the other on panels cut at every kink; ``cross_order`` Legendre nodes per panel of the teacher's
+field), exponentially convergent. The non-convex ``tukey`` and ``cauchy`` are refused: their prox
+jumps at large steps (replica symmetry breaks there, ERM's ``at_stability``), and these equations
+need a single-valued prox.
 
 **Observables.** The resampled learner's ``m, q, V, test_error, test_error_total`` (ERM's
 conventions) and the full-data estimator's ``full_m, full_q, full_V, full_test_error``; ``q_ab``;
@@ -73,13 +82,14 @@ import jax.numpy as jnp
 
 from .. import kernels
 from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, choice, integer, parameter
-from ..kernels.resampling import WeightLaw, cross_conjugate, weighted_output
+from ..kernels.resampling import NON_CONVEX, WeightLaw, cross_conjugate, weighted_output
 from .erm import ERM, Overlaps
 
 
 class Weighted(ERM):
     """One learner of ERM with i.i.d. sample weights from ``weights``: ERM's fixed point with the
-    channel averages also over the weight (see the module docstring). Losses: square, logistic."""
+    channel averages also over the weight (see the module docstring). Convex losses: square,
+    logistic, hinge, Huber, absolute."""
 
     weights: WeightLaw = eqx.field(default_factory=WeightLaw.constant)
 
@@ -95,8 +105,22 @@ class Weighted(ERM):
         # The training loss is the weighted one, E_p p l(y, prox_{p V l}(omega)).
         return weighted_output(self.loss_fn, self.weights, y, omega, V)
 
-    def _closed_form(self, state: Overlaps):
-        return super()._closed_form(state) if self.loss == "square" else None
+    def _breakpoints(self, y, V):
+        # The prox of step p V has its kinks (transitions) at the loss's breakpoints at that step.
+        p = self.weights.values
+        return self.loss_fn.breakpoints(y, jnp.where(p > 0, p, 1.0) * V)
+
+    def _gaussian_residual_averages(self, s2, V):
+        # f_p(r) = p f(r; p V): (E_p p E f', E_p p^2 E f^2, E_p p E l) from the loss's averages at step p V.
+        p = self.weights.values
+        held = p > 0
+        averages = self.loss_fn.gaussian_residual_averages(s2, jnp.where(held, p, 1.0) * V)
+        if averages is None:
+            return None
+        return tuple(
+            self.weights.mean(lambda p: jnp.where(held, p**k * value, 0.0))
+            for k, value in zip((1, 2, 1), averages)
+        )
 
 
 class ResampleState(eqx.Module):
@@ -109,7 +133,7 @@ class ResampleState(eqx.Module):
 
 SCHEMES = {"bootstrap": "pairs bootstrap, p ~ Poisson(1)", "subsample": "p ~ Bernoulli(fraction)", "full": "p = 1"}
 """The resampling schemes by name."""
-_LOSSES = {name: kernels.LOSSES[name] for name in ("square", "logistic")}
+_LOSSES = kernels.LOSSES | {"absolute": kernels.Absolute}
 _CHANNELS = {name: kernels.CHANNELS[name] for name in ("linear", "sign", "probit")}
 
 
@@ -129,7 +153,8 @@ class Resample(FixedPointTheory):
         10.0, Interval(1.0, infinite=True), "number of learners in the bagged ensemble (inf allowed)"
     )
     scheme: str = choice("bootstrap", SCHEMES, "resampling scheme: bootstrap, subsample or full")
-    loss: str = choice("square", _LOSSES, "training loss")
+    delta: jax.Array = parameter(1.0, POSITIVE, "Huber threshold (used by loss=huber only)")
+    loss: str = choice("square", _LOSSES, "training loss", refused=NON_CONVEX)
     teacher: str = choice("linear", _CHANNELS, "teacher channel")
     order: int = integer(96, Interval(8), "Gauss-Hermite nodes per axis (one learner, teacher=linear)")
     panel_order: int = integer(40, Interval(4), "Gauss-Legendre nodes per panel (one learner, labels +-1)")
@@ -142,7 +167,7 @@ class Resample(FixedPointTheory):
     def full(self) -> ERM:
         """The full-data estimator: ERM at the same setting."""
         return ERM(
-            alpha=self.alpha, lam=self.lam, rho=self.rho, noise=self.noise, loss=self.loss,
+            alpha=self.alpha, lam=self.lam, rho=self.rho, noise=self.noise, delta=self.delta, loss=self.loss,
             teacher=self.teacher, order=self.order, panel_order=self.panel_order,
         )
 
@@ -160,7 +185,7 @@ class Resample(FixedPointTheory):
         """One resampled learner."""
         erm = self.full
         return Weighted(
-            alpha=erm.alpha, lam=erm.lam, rho=erm.rho, noise=erm.noise, loss=erm.loss,
+            alpha=erm.alpha, lam=erm.lam, rho=erm.rho, noise=erm.noise, delta=erm.delta, loss=erm.loss,
             teacher=erm.teacher, order=erm.order, panel_order=erm.panel_order, weights=self.weights,
         )
 

@@ -6,8 +6,9 @@ matrices ``F_k`` (``p = round(gamma d)`` rows of i.i.d. ``N(0, 1)`` entries, dra
 seed), and three training sets of ``n = round(alpha d)`` samples: ``(X, y)``, ``(X, y')`` with the
 same inputs and fresh label noise, and ``(X', y'')`` with fresh inputs and noise (the last two for
 the square loss with the linear teacher only). Every learner is fitted on each of them with its real
-features ``erf(F_k x / sqrt(d))``: ridge in closed form (NumPy), logistic by scikit-learn's
-``LogisticRegression`` (L-BFGS, ``C = 1 / lam``, no intercept, on ``v / sqrt(p)``). The draws come
+features ``erf(F_k x / sqrt(d))`` by the fitter of :mod:`hdtheory.simulate.erm` with ``p`` as
+the dimension (ridge in closed form, logistic and Huber by Newton's method, hinge by scikit-learn's
+``LinearSVC``, the absolute loss by its dual). The draws come
 from NumPy's generator seeded by ``key`` (a JAX key, ``PRNGKey(0)`` by default).
 
 **Measurement.** The errors are the population ones of the fitted weights, without a test set: for
@@ -27,11 +28,13 @@ learners on those).
 """
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .._theory import ParameterError
 from ..models.ensemble import RandomFeatureEnsemble
 from . import SimulationResult, check_size, simulate
+from .erm import _fit as fit_erm
 
 
 @simulate.register
@@ -61,15 +64,9 @@ def _labels(theory, rng, z):
 
 
 def _fit(theory, V, y):
-    """The weights of the estimator on features ``V (n, p)``."""
-    n, p = V.shape
-    lam = float(theory.lam)
-    if theory.loss == "square":
-        return np.linalg.solve(V.T @ V / p + lam * np.eye(p), V.T @ y / np.sqrt(p))
-    from sklearn.linear_model import LogisticRegression
-
-    model = LogisticRegression(C=1 / lam, fit_intercept=False, tol=1e-8, max_iter=10_000)
-    return model.fit(V / np.sqrt(p), y).coef_[0]
+    """The weights of the estimator on features ``V (n, p)``: ERM's fitter
+    (:mod:`hdtheory.simulate.erm`) with ``p`` as the dimension, the learner's loss and ``lam``."""
+    return np.asarray(fit_erm(theory.learners[0], jnp.asarray(V), jnp.asarray(y)))
 
 
 def _seed(theory, rng, d, n, p, K):

@@ -24,7 +24,7 @@ import jax.numpy as jnp
 
 from ..models.resample import Resample
 from . import SimulationResult, bucket, check_size, simulate
-from .erm import _check_fit, _draw_like, _fit, _ridge, _teacher
+from .erm import _check_fit, _draw_like, _fit, _newton, _ridge, _teacher
 
 
 @simulate.register
@@ -65,10 +65,21 @@ def _weights(theory: Resample, key, n: int, rows: int, learners: int) -> jax.Arr
 
 
 def _fits(erm, X, y, weights) -> jax.Array:
-    """The fits with each row of ``weights``: ridge in one compiled loop, other losses one by one."""
+    """The fits with each row of ``weights``: ridge, and Newton's method for the smooth losses
+    (logistic, Huber), in one compiled loop; the others one by one."""
     if erm.loss == "square" and erm.penalty == "ridge":
         return _ridge_fits(X, y, weights, erm.lam)
+    if erm.loss in ("logistic", "huber") and erm.penalty == "ridge":
+        W, converged = _newton_fits(erm.loss_fn, X, y, weights, erm.lam)
+        if not bool(jnp.all(converged)):
+            raise RuntimeError(f"Newton's method did not converge for {erm}")
+        return W
     return jnp.stack([_fit(erm, X, y, w) for w in weights])
+
+
+@eqx.filter_jit
+def _newton_fits(loss, X, y, weights, lam):
+    return jax.lax.map(lambda weight: _newton(loss, X, y, weight, lam), weights)
 
 
 @jax.jit
