@@ -154,7 +154,7 @@ def test_weighted_residual_closed_form_against_quad(name):
     values, probs = np.asarray(learner.weights.values), np.asarray(learner.weights.probabilities)
 
     def parts(r):
-        f = f2 = df = 0.0
+        f2 = df = 0.0
         for p, pi in zip(values[1:], probs[1:]):
             step = p * V
             width = 1 + step if name == "huber" else step
