@@ -14,7 +14,7 @@ from scipy import integrate, stats
 
 import hdtheory
 from hdtheory import ERM, ParameterError, Resample, cli
-from hdtheory.kernels import Absolute, Hinge, Huber, Linear, Sign
+from hdtheory.kernels import Absolute, Hinge, Huber
 from hdtheory.kernels.resampling import WeightLaw, _piecewise_average, clip_mean, cross_conjugate
 from hdtheory.models import Overlaps
 from hdtheory.simulate import simulate
