@@ -64,11 +64,13 @@ class Overlaps(eqx.Module):
 
 
 MAX_COEFFICIENTS = 64
+"""The longest Hermite expansion of link or activation that :class:`SingleIndex` accepts."""
 
 
 def check_coefficients(theory, names) -> None:
     """A :class:`~hdtheory.ParameterError` for a Hermite series among the fields ``names`` of
-    ``theory`` longer than :data:`MAX_COEFFICIENTS`."""
+    ``theory`` longer than :data:`MAX_COEFFICIENTS`, or for a quadrature ``theory.order`` below
+    ``theory.exact_order`` (the order exact for the degrees of target and student)."""
     for name in names:
         length = jnp.atleast_1d(getattr(theory, name)).shape[-1]
         if length > MAX_COEFFICIENTS:
@@ -76,7 +78,14 @@ def check_coefficients(theory, names) -> None:
                 f"parameter {name!r} must have at most {MAX_COEFFICIENTS} Hermite coefficients "
                 f"(degree {MAX_COEFFICIENTS - 1}), got {length}"
             )
-"""The longest Hermite expansion of link or activation that :class:`SingleIndex` accepts."""
+    order = theory.order
+    if order is not None and (
+        isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < theory.exact_order
+    ):
+        raise ParameterError(
+            f"parameter 'order' must be an integer >= {theory.exact_order} (exact for the degree of "
+            f"target and student), got {order!r}"
+        )
 
 
 @functools.lru_cache(maxsize=None)
@@ -115,15 +124,6 @@ class SingleIndex(Scheduled):
 
     def __check_init__(self):
         check_coefficients(self, ("target", "student"))
-        if self.order is not None and (
-            isinstance(self.order, bool)
-            or not isinstance(self.order, (int, np.integer))
-            or self.order < self.exact_order
-        ):
-            raise ParameterError(
-                f"parameter 'order' must be an integer >= {self.exact_order} (exact for the degree of "
-                f"target and student), got {self.order!r}"
-            )
         q0 = 1.0 if self.geometry == "spherical" else self.q0
         if not isinstance(self.m0, jax.core.Tracer) and not isinstance(q0, jax.core.Tracer):
             if np.any(np.asarray(self.m0) ** 2 > np.asarray(q0)):

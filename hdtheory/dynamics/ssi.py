@@ -126,15 +126,6 @@ class SequenceSingleIndex(Scheduled):
             raise ParameterError(
                 f"parameter 'positions' must have 1 or L = {self.L} values, got {count}"
             )
-        if self.order is not None and (
-            isinstance(self.order, bool)
-            or not isinstance(self.order, (int, np.integer))
-            or self.order < self.exact_order
-        ):
-            raise ParameterError(
-                f"parameter 'order' must be an integer >= {self.exact_order} (exact for the degree of "
-                f"target and student), got {self.order!r}"
-            )
         nodes = (self.order or self.exact_order) ** (2 * self.L)
         if nodes > MAX_NODES:
             raise ParameterError(
