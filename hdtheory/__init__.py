@@ -4,6 +4,7 @@ import importlib
 from typing import TYPE_CHECKING
 
 from ._cache import disable_cache, enable_cache
+from ._compilation import faster_compilation
 
 # The names below are imported when first used (PEP 562), so that `import hdtheory` and the command
 # line load only what they need: the ODE solvers (diffrax), the optimisers (optax) and the finite-size
@@ -110,6 +111,7 @@ __all__ = [
     "AdversarialGCM",
     "enable_cache",
     "disable_cache",
+    "faster_compilation",
     "Mixture",
     "Multiclass",
     "MulticlassBayes",

@@ -27,6 +27,8 @@ import sys
 import threading
 from pathlib import Path
 
+from ._compilation import faster_compilation
+
 
 def _models():
     from .dynamics import DYNAMICS
@@ -574,11 +576,10 @@ def main(argv=None) -> int:
             # construction). Returning NaN instead of raising, they compile without callbacks, so
             # that the ODE theories' programs are cached too. Read when equinox is first imported.
             os.environ.setdefault("EQX_ON_ERROR", "nan")
-    if args.command in _ONE_SETTING and "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-        # One setting's answer costs milliseconds and its compilation seconds: XLA's backend
-        # optimisations, which make a large grid run about twice as fast, would cost a first answer
-        # a quarter of its compilation. Read when jax's backend starts; part of the cache's key.
-        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+    # One setting's answer costs milliseconds and its compilation seconds: XLA's backend
+    # optimisations, which make a large grid run about twice as fast, would cost a first answer a
+    # quarter of its compilation. Read when jax's backend starts; part of the cache's key.
+    faster_compilation(optimise_backend=args.command not in _ONE_SETTING)
     try:
         # jax loads in the time an interrupt may come: inside the try, so that it is one line too.
         import jax

@@ -101,7 +101,7 @@ def test_four_cpu_devices_give_the_same_numbers(grid, tmp_path):
         """
         % str(tmp_path / "sharded.nc")
     )
-    env = os.environ | {"XLA_FLAGS": "--xla_force_host_platform_device_count=4"}
+    env = os.environ | {"XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"}
     result = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
                             cwd=tempfile.gettempdir(), timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
