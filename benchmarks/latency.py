@@ -44,7 +44,7 @@ COMMANDS += [
      ["tune", "erm", "loss=logistic", "teacher=sign", "alpha=2", "--over", "lam:log",
       "--objective", "test_error", "--json"]),
     ("sweep ridge_noise.toml", ["sweep", str(ROOT / "examples" / "configs" / "ridge_noise.toml"),
-                                "--out", "{out}", "--json"]),
+                                "--out", "{out}", "--overwrite", "--json"]),
     ("simulate erm d=200 seeds=2", ["simulate", "erm", "d=200", "seeds=2", "--json"]),
 ]
 
