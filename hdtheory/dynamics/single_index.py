@@ -79,6 +79,19 @@ def check_coefficients(theory, names) -> None:
 """The longest Hermite expansion of link or activation that :class:`SingleIndex` accepts."""
 
 
+def check_order(theory) -> None:
+    """A :class:`~hdtheory.ParameterError` unless ``theory.order`` is ``None`` or an integer of at
+    least ``theory.exact_order`` (the rule exact for the degrees of its link and activation)."""
+    order = theory.order
+    if order is not None and (
+        isinstance(order, bool) or not isinstance(order, (int, np.integer)) or order < theory.exact_order
+    ):
+        raise ParameterError(
+            f"parameter 'order' must be an integer >= {theory.exact_order} (exact for the degree of "
+            f"target and student), got {order!r}"
+        )
+
+
 @functools.lru_cache(maxsize=None)
 def _rule(order: int) -> tuple[np.ndarray, np.ndarray]:
     """Gauss-Hermite nodes and weights (``E[f(z)]``, ``z ~ N(0, 1)``) with relatively accurate weights.
@@ -101,6 +114,24 @@ def _rule(order: int) -> tuple[np.ndarray, np.ndarray]:
     return nodes, weights / weights.sum()
 
 
+def expect_pair(fn, m, conditional_variance, order: int):
+    """``E[fn(lambda, nu)]`` for ``nu ~ N(0, 1)`` and ``lambda = m nu + sqrt(conditional_variance) xi``
+    (``xi ~ N(0, 1)`` independent), by the product of two :func:`_rule` of ``order`` nodes.
+
+    ``fn`` maps arrays of nodes (last axis a stack of outputs allowed) to values. The square root is
+    guarded so that a degenerate pair (``lambda`` proportional to ``nu``) has finite derivatives.
+    """
+    dtype = jnp.result_type(m, conditional_variance, float)
+    nodes, weights = _rule(order)
+    z = jnp.asarray(nodes, dtype)
+    w = jnp.asarray(weights, dtype)
+    positive = conditional_variance > 0
+    sigma = jnp.where(positive, jnp.sqrt(jnp.where(positive, conditional_variance, 1.0)), 0.0)
+    nu = z[:, None] + 0.0 * z[None, :]
+    lam = m * nu + sigma * z[None, :]
+    return jnp.tensordot(jnp.outer(w, w), fn(lam, nu), axes=((0, 1), (0, 1)))
+
+
 class SingleIndex(Scheduled):
     """Online mini-batch SGD on a single-index target; see the module docstring."""
 
@@ -115,15 +146,7 @@ class SingleIndex(Scheduled):
 
     def __check_init__(self):
         check_coefficients(self, ("target", "student"))
-        if self.order is not None and (
-            isinstance(self.order, bool)
-            or not isinstance(self.order, (int, np.integer))
-            or self.order < self.exact_order
-        ):
-            raise ParameterError(
-                f"parameter 'order' must be an integer >= {self.exact_order} (exact for the degree of "
-                f"target and student), got {self.order!r}"
-            )
+        check_order(self)
         q0 = 1.0 if self.geometry == "spherical" else self.q0
         if not isinstance(self.m0, jax.core.Tracer) and not isinstance(q0, jax.core.Tracer):
             if np.any(np.asarray(self.m0) ** 2 > np.asarray(q0)):
@@ -148,14 +171,7 @@ class SingleIndex(Scheduled):
         return jnp.vectorize(jax.grad(lambda u: hermite_series(self.student, u)))(z)
 
     def _expect(self, fn, state):
-        cov = jnp.array([[state.q, state.m], [state.m, 1.0]])
-        nodes, weights = _rule(self.order or self.exact_order)
-        z = jnp.asarray(nodes, cov.dtype)
-        w = jnp.asarray(weights, cov.dtype)
-        chol = jnp.linalg.cholesky(cov)
-        lam = chol[0, 0] * z[:, None] + 0.0 * z[None, :]
-        nu = chol[1, 0] * z[:, None] + chol[1, 1] * z[None, :]
-        return jnp.tensordot(jnp.outer(w, w), fn(lam, nu), axes=((0, 1), (0, 1)))
+        return expect_pair(fn, state.m, state.q - state.m**2, self.order or self.exact_order)
 
     def init(self) -> Overlaps:
         dtype = jnp.result_type(self.lr, self.m0, float)
