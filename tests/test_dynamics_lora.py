@@ -134,3 +134,25 @@ def test_gradients_against_finite_differences():
 def test_bad_input(kwargs, name):
     with pytest.raises(ParameterError, match=name):
         LoRA(**kwargs)
+
+
+def test_command_line():
+    """``hdtheory eval lora``: at t = 0 the linear link's error (q - 2 M + 1) / 2 (mu = 0.5, tau = 0.2,
+    a0 = 0.4, m0 = 0.3, n0 = -0.1: M = 0.62, q = 0.554); bad input one line naming the parameter."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "hdtheory.cli", "eval", "lora", *args],
+                              capture_output=True, text=True, timeout=600, cwd=tempfile.gettempdir())
+
+    result = run("mu=0.5", "tau=0.2", "a0=0.4", "m0=0.3", "n0=-0.1", "target=0,1", "student=0,1",
+                 "t=0,1", "--json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["eg"][0] == pytest.approx((0.554 - 2 * 0.62 + 1) / 2, rel=1e-10)
+    assert record["eg"][1] < record["eg"][0] and record["success"] is True
+    result = run("tau=-1")
+    assert result.returncode == 2 and "tau" in result.stderr and result.stderr.count("\n") == 1
