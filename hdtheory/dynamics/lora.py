@@ -43,11 +43,15 @@ The adapter moves ``v`` only through ``a``: from the paper's start ``a0 ~ 0`` (`
 scale must first grow through ``E[g rho]``, which at an uninformed ``v`` (``m, n ~ d^-1/2``) is
 itself of order ``m``. With ``w0 = mu w*`` and ``f = f*``, the pre-trained error ``Delta`` at
 ``a = 0`` shrinks as ``mu -> 1``, and with it every drift: strong pre-training lengthens the search
-phase (the paper's "pre-training hurts"). Expectations are the 2-D Gauss-Hermite rule of
-:func:`~hdtheory.dynamics.single_index.expect_pair`, exact for these polynomial integrands at the
-default ``order`` (``2 (p + 1)``, ``p`` the largest degree), also when ``lambda`` is proportional
-to ``nu`` (``tau = 0``, ``a = 0``); there the derivative of the square root is set to zero, so
-gradients taken exactly at such a degenerate state miss the term of ``d Var(lambda|nu)``.
+phase (the paper's "pre-training hurts"). Expectations are a product Gauss-Hermite rule over
+``nu`` and two independent Gaussians carrying ``lambda - M nu = (tau + a n) xi_1 +
+a sqrt(1 - m^2 - n^2) xi_2`` (:func:`~hdtheory.dynamics.single_index.expect_pair`), exact for
+these polynomial integrands at the default ``order`` (``2 (p + 1)`` nodes per axis, ``p`` the
+largest degree). The coefficients are linear in ``tau`` and ``a``, so values and derivatives are
+exact also at the paper's degenerate start ``tau = 0``, ``a = 0`` (``lambda`` proportional to
+``nu``), where a square root of ``Var(lambda | nu)`` would have an infinite derivative; only
+``m^2 + n^2 = 1`` (``v`` in the plane of ``w*`` and ``xi``) has such a root, whose derivative
+there is taken as zero.
 
 **Observables.** ``eg = E[(f(lambda) - f*(nu))^2] / 2`` (no label noise), ``m``, ``n``, ``a``,
 the fine-tuned weight's ``m_w = w.w*/d = mu + a m``, ``q = |w|^2/d``, its cosine with the target
@@ -62,7 +66,7 @@ import numpy as np
 from .._theory import NONNEGATIVE, Interval, ParameterError, integer, parameter
 from ..kernels import hermite_series
 from ._schedule import Scheduled
-from .single_index import check_coefficients, check_order, expect_pair
+from .single_index import check_coefficients, check_order, expect_pair, guarded_sqrt
 
 
 class LoRAState(eqx.Module):
@@ -110,10 +114,11 @@ class LoRA(Scheduled):
         return 2 * max(jnp.atleast_1d(c).shape[-1] for c in (self.target, self.student))
 
     def _pair(self, state: LoRAState):
-        """``M = E[lambda nu]`` and ``Var(lambda | nu)``."""
+        """``M = E[lambda nu]`` and the coefficients of ``lambda - M nu`` on two independent standard
+        Gaussians, ``tau + a n`` and ``a sqrt(1 - m^2 - n^2)``."""
         m_w = self.mu + state.a * state.m
-        spread = (self.tau + state.a * state.n) ** 2 + state.a**2 * (1 - state.m**2 - state.n**2)
-        return m_w, spread
+        rest = guarded_sqrt(1 - state.m**2 - state.n**2)
+        return m_w, (self.tau + state.a * state.n, state.a * rest)
 
     def _expect(self, fn, state):
         m_w, spread = self._pair(state)
@@ -153,7 +158,7 @@ class LoRA(Scheduled):
     def observables(self, t, state: LoRAState) -> dict[str, jax.Array]:
         error = lambda lam, nu: (hermite_series(self.student, lam) - hermite_series(self.target, nu)) ** 2
         m_w, spread = self._pair(state)
-        q = m_w**2 + spread
+        q = m_w**2 + spread[0] ** 2 + spread[1] ** 2
         return {
             "eg": 0.5 * self._expect(error, state),
             "m": state.m,
