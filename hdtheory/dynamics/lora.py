@@ -93,7 +93,7 @@ class LoRA(Scheduled):
     student: jax.Array = parameter((0.0, 0.0, 0.0, 1.0), Interval(), "Hermite coefficients of f")
     mu: jax.Array = parameter(0.5, Interval(), "pre-trained weight's overlap w0.w*/d")
     tau: jax.Array = parameter(0.0, NONNEGATIVE, "pre-trained weight's component off w*: w0 = mu w* + tau xi")
-    scale_lr: jax.Array = parameter(1.0, NONNEGATIVE, "learning rate of the scale a, in units of lr / d")
+    scale_lr: jax.Array = parameter(1.0, NONNEGATIVE, "step of the scale a over lr / d (1: the paper's equal rates)")
     batch: int = integer(1, Interval(1), "mini-batch size b (samples per step)")
     noise: jax.Array = parameter(0.0, NONNEGATIVE, "label-noise variance")
     m0: jax.Array = parameter(0.01, Interval(-1.0, 1.0), "initial adapter overlap v.w*/d")
