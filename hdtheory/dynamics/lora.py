@@ -13,10 +13,10 @@ and a scale ``a``; the student is ``y_hat = f(lambda)``, ``lambda = w.x / sqrt(d
 samples per step, ``g_i = Delta_i f'(lambda_i)``, ``rho_i = v.x_i / sqrt(d)``:
 
 .. math::
-    v \leftarrow \sqrt{d}\,\frac{v'}{|v'|},\quad v' = v - \frac{\eta}{b} \sum_i a\, g_i \frac{x_i}{\sqrt d},
-    \qquad a \leftarrow a - \frac{r \eta}{b d} \sum_i g_i \rho_i,
+    v \leftarrow \sqrt{d}\,\frac{v'}{|v'|},\quad v' = v - \frac{\mathrm{lr}(t)}{b} \sum_i a\, g_i \frac{x_i}{\sqrt d},
+    \qquad a \leftarrow a - \frac{r\, \mathrm{lr}(t)}{b d} \sum_i g_i \rho_i,
 
-``eta = lr(t)``, ``r = scale_lr``. The ``1 / d`` of the scale's step is the scaling of a
+``r = scale_lr``, both from the same gradient. The ``1 / d`` of the scale's step is the scaling of a
 second-layer weight in the committee machines (Saad & Solla 1995): it moves ``a`` by ``O(1)`` per
 ``d`` samples, on the time scale of the overlaps; in the paper's normalisation
 (``|v| = 1``, field ``x.v``, same learning rate ``lr / d`` for ``U`` and ``V``) this is
