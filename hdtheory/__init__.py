@@ -19,7 +19,7 @@ _ATTRIBUTES = {
     "._transitions": ("Threshold", "iterate", "threshold"),
     "._theory": ("FixedPointTheory", "Interval", "ODETheory", "ParameterError", "Theory"),
     "._tune": ("Identity", "Log", "Softplus", "Transform", "TuneResult", "tune"),
-    ".dynamics": ("Committee", "PowerLawRetrieval", "SequenceSingleIndex", "VariationalMixture"),
+    ".dynamics": ("Committee", "LoRA", "PowerLawRetrieval", "SequenceSingleIndex", "VariationalMixture"),
     ".models": (
         "ERM", "BayesGLM", "Spiked", "GCM", "KRR", "RandomFeatures", "SubspaceClustering", "Mixture",
         "Multiclass", "MulticlassBayes", "DeepRandomFeatures", "Resample", "MultiIndex", "Gardner",
@@ -54,7 +54,7 @@ if TYPE_CHECKING:
     from ._theory import FixedPointTheory, Interval, ODETheory, ParameterError, Theory
     from ._transitions import Threshold, iterate, threshold
     from ._tune import Identity, Log, Softplus, Transform, TuneResult, tune
-    from .dynamics import Committee, PowerLawRetrieval, SequenceSingleIndex, VariationalMixture
+    from .dynamics import Committee, LoRA, PowerLawRetrieval, SequenceSingleIndex, VariationalMixture
     from .models import ERM, GCM, KRR, BayesGLM, Mixture, Multiclass, MulticlassBayes, RandomFeatures, Spiked
     from .models import Adversarial, AdversarialGCM, DeepRandomFeatures, Gardner, MultiIndex, Resample, SubspaceClustering
     from .models import Ensemble, EnsembleGCM, RandomFeatureEnsemble, Spectral
@@ -98,6 +98,7 @@ __all__ = [
     "BayesGLM",
     "Spiked",
     "Committee",
+    "LoRA",
     "PowerLawRetrieval",
     "SequenceSingleIndex",
     "VariationalMixture",

@@ -4,6 +4,7 @@
 - :class:`SingleIndex`: single-index targets through Hermite coefficients (Arnaboldi et al. 2024).
 - :class:`SequenceSingleIndex`: sequence single-index targets, tokens with a positional encoding
   (Arnaboldi et al. 2025).
+- :class:`LoRA`: rank-one LoRA fine-tuning of a pre-trained single-index model (Nwemadji et al. 2026).
 - :class:`PowerLawRetrieval`: phase retrieval on power-law data, mode by mode (Braun et al. 2025).
 - :class:`VariationalMixture`: the reverse-KL gradient flow of a Gaussian-mixture variational
   family, mode collapse and annealing (Soletskyi et al. 2024; Fogliani et al. 2026).
@@ -12,6 +13,7 @@ Each is an :class:`~hdtheory.ODETheory`, integrated by :func:`hdtheory.integrate
 """
 
 from .committee import Committee, CommitteeState
+from .lora import LoRA, LoRAState
 from .power_law import PowerLawRetrieval
 from .single_index import SingleIndex
 from .ssi import SequenceOverlaps, SequenceSingleIndex
@@ -19,6 +21,7 @@ from .vi import VariationalMixture, VIState
 
 DYNAMICS = {"committee": Committee, "single-index": SingleIndex, "ssi": SequenceSingleIndex}
 DYNAMICS |= {"phase-retrieval-power-law": PowerLawRetrieval, "vi-mixture": VariationalMixture}
+DYNAMICS |= {"lora": LoRA}
 """The ODE theories by their command-line names."""
 
-__all__ = ["Committee", "CommitteeState", "SingleIndex", "SequenceSingleIndex", "SequenceOverlaps", "PowerLawRetrieval", "VariationalMixture", "VIState", "DYNAMICS"]
+__all__ = ["Committee", "CommitteeState", "SingleIndex", "SequenceSingleIndex", "SequenceOverlaps", "PowerLawRetrieval", "VariationalMixture", "VIState", "LoRA", "LoRAState", "DYNAMICS"]

@@ -110,6 +110,31 @@ def _rule(order: int) -> tuple[np.ndarray, np.ndarray]:
     return nodes, weights / weights.sum()
 
 
+def guarded_sqrt(x):
+    """``sqrt(max(x, 0))`` with derivative zero (not ``inf``) where ``x <= 0``."""
+    positive = x > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
+
+
+def expect_pair(fn, m, spread, order: int):
+    """``E[fn(lambda, nu)]`` for ``nu ~ N(0, 1)`` and ``lambda = m nu + sum_k spread[k] xi_k``
+    (``xi_k ~ N(0, 1)`` independent), by the product of ``1 + len(spread)`` :func:`_rule` of
+    ``order`` nodes.
+
+    ``fn`` maps arrays of nodes (last axis a stack of outputs allowed) to values. Writing the part of
+    ``lambda`` independent of ``nu`` as a sum of terms linear in the parameters, rather than as one
+    square root of its variance, keeps the derivatives finite where that variance vanishes.
+    """
+    dtype = jnp.result_type(m, *spread, float)
+    nodes, weights = _rule(order)
+    axes = 1 + len(spread)
+    grids = jnp.meshgrid(*([jnp.asarray(nodes, dtype)] * axes), indexing="ij")
+    w = functools.reduce(jnp.multiply.outer, [jnp.asarray(weights, dtype)] * axes)
+    nu = grids[0]
+    lam = m * nu + sum(c * xi for c, xi in zip(spread, grids[1:]))
+    return jnp.tensordot(w, fn(lam, nu), axes=(tuple(range(axes)), tuple(range(axes))))
+
+
 class SingleIndex(Scheduled):
     """Online mini-batch SGD on a single-index target; see the module docstring."""
 
@@ -148,14 +173,8 @@ class SingleIndex(Scheduled):
         return jnp.vectorize(jax.grad(lambda u: hermite_series(self.student, u)))(z)
 
     def _expect(self, fn, state):
-        cov = jnp.array([[state.q, state.m], [state.m, 1.0]])
-        nodes, weights = _rule(self.order or self.exact_order)
-        z = jnp.asarray(nodes, cov.dtype)
-        w = jnp.asarray(weights, cov.dtype)
-        chol = jnp.linalg.cholesky(cov)
-        lam = chol[0, 0] * z[:, None] + 0.0 * z[None, :]
-        nu = chol[1, 0] * z[:, None] + chol[1, 1] * z[None, :]
-        return jnp.tensordot(jnp.outer(w, w), fn(lam, nu), axes=((0, 1), (0, 1)))
+        spread = (guarded_sqrt(state.q - state.m**2),)
+        return expect_pair(fn, state.m, spread, self.order or self.exact_order)
 
     def init(self) -> Overlaps:
         dtype = jnp.result_type(self.lr, self.m0, float)

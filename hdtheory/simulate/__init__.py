@@ -128,3 +128,4 @@ from . import power_law  # noqa: E402, F401  (registers online SGD for phase ret
 from . import adversarial  # noqa: E402, F401  (registers adversarial training against l2 attacks)
 from . import ensemble  # noqa: E402, F401  (registers ensembles of random-features learners)
 from . import vi  # noqa: E402, F401  (registers the reverse-KL gradient flow of a Gaussian mixture)
+from . import lora  # noqa: E402, F401  (registers LoRA fine-tuning of a pre-trained single-index model)
