@@ -46,7 +46,8 @@ enters only the ``eta^2`` term. The **generalisation error** (Saad-Solla convent
 
 It is a sum of order-one terms that cancel as the student learns the teacher: the observable
 ``eg_rounding`` is its rounding level, and a sum within it of zero, or below zero by no more than
-it, is reported as ``eg = 0`` (never a negative error from rounding).
+it, is reported as ``eg = 0`` (a sum further below zero comes from overlaps that are not a
+covariance, see :meth:`Committee.generalisation_error`).
 
 **Options.**
 
@@ -352,9 +353,11 @@ class Committee(Scheduled):
 
     def generalisation_error(self, state: CommitteeState) -> jax.Array:
         """``eg = sum_ab c_a c_b I_2(u_a, u_b) / 2``, with a sum within :meth:`rounding` of zero or
-        below it (cancellation of order-one terms) reported as ``0``: an error is never negative.
-        A value below ``-rounding`` is kept, negative: the overlaps are then not a covariance
-        (``[[Q, R], [R^T, T]]`` not positive semi-definite), which no rounding explains."""
+        below it (cancellation of order-one terms) reported as ``0``. A value below ``-rounding`` is
+        kept, negative: the overlaps are then not a covariance (``[[Q, R], [R^T, T]]`` not positive
+        semi-definite), which the rounding of this sum does not explain. That flags a formal steady
+        state past the stability limit; after a long integration near convergence it can also be the
+        rounding the integration leaves in the overlaps, a few times ``rounding`` below zero."""
         total = jnp.sum(self._error_terms(state))
         return jnp.where(total > -self.rounding(state), jnp.maximum(total, 0.0), total)
 
