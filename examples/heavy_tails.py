@@ -73,8 +73,9 @@ def main(points: int, d: int, seeds: int, tune: bool, out: str) -> None:
         data |= {f"{name}_{loss}": ("tail", np.where(ok, values, np.nan)) for name, values in params.items()}
     for ax in (left, right):
         ax.set_xscale("log")
+        ax.set_xticks([1.5, 3, 10, 30], ["1.5", "3", "10", "30"])
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_xlabel("tail parameter a (Student-t with 2a degrees of freedom)")
+        ax.set_xlabel("tail parameter a (2a degrees of freedom)")
         ax.legend(fontsize=7)
     left.set_ylabel("excess test error")
     left.set_title(f"alpha = {SETTING['alpha']:g}, noise variance 1; points: simulations at d = {d}", fontsize=9)
