@@ -117,3 +117,10 @@ def test_derivatives_against_finite_differences(solved):
     consistent = errors[:, 1]
     fd = [(consistent[3] - consistent[2]) / (2 * H), (consistent[5] - consistent[4]) / (2 * H)]
     np.testing.assert_allclose(gradients[0], fd, rtol=1e-6)
+
+
+def test_float32():
+    value = jax.jit(kernels.inconsistent_error)(jnp.float32(0.8), jnp.float32(1.0))
+    assert value.dtype == jnp.float32
+    consistent, robust = _threshold_integral(0.8, 1.0)
+    assert float(value) == pytest.approx(robust - consistent, abs=1e-6)
