@@ -5,7 +5,8 @@
   (posterior) moments, orthant probabilities, proximal operators with a matrix step (softmax cross-entropy, square).
 - :mod:`~hdtheory.kernels.losses`: losses with their proximal operators and derivatives.
 - :mod:`~hdtheory.kernels.channels`: teacher channels ``Z(y, omega, V)`` and label quadratures.
-- :mod:`~hdtheory.kernels.robustness`: the boundary error of a linear classifier under an l2 attack.
+- :mod:`~hdtheory.kernels.robustness`: the boundary error of a linear classifier under an l2 attack, and the
+  part of it that only attacks changing the teacher's label cause.
 - :mod:`~hdtheory.kernels.separability`: the separability threshold of a channel's labels.
 - :mod:`~hdtheory.kernels.resampling`: laws of sample weights (bootstrap, subsampling) and the channel
   side of two learners trained on the same data.
@@ -58,7 +59,7 @@ from .quadrature import (
     panel_rule,
     transition_rule,
 )
-from .robustness import boundary_error
+from .robustness import boundary_error, inconsistent_error
 from .separability import Separability, separability_threshold
 
 __all__ = [
@@ -132,6 +133,7 @@ __all__ = [
     "bayes_calibration",
     "optimal_temperature",
     "boundary_error",
+    "inconsistent_error",
     "Separability",
     "separability_threshold",
 ]

@@ -87,7 +87,17 @@ budget ``eps_test``: ``robust_error``, ``P(y u < eps_test)`` with ``u = w.x / |w
 probability that an l2 attack of radius ``eps_test`` makes the classifier err, against the noiseless
 label ``sign(z)`` as ``test_error``), ``robust_error_total`` (against the noisy label), and
 ``boundary_error = robust_error - test_error = 2 int_0^eps_test P(sign z = +1 | u) phi(u) du``
-(:func:`hdtheory.kernels.boundary_error`); and ``margin_shift = eps sqrt(q)``. For ``attack=linf``
+(:func:`hdtheory.kernels.boundary_error`); and ``margin_shift = eps sqrt(q)``. For ``attack=l2``,
+the errors under consistent attacks (Vilucchio, Zdeborová & Loureiro 2025, "On the existence of
+consistent adversarial attacks in high-dimensional linear classification", arXiv:2506.12454: attacks
+that leave the teacher's noiseless label ``sign(z)`` unchanged): ``consistent_robust_error``, the
+probability that some such attack of radius ``eps_test`` makes the classifier disagree with
+``sign(z)``, between ``test_error`` and ``robust_error``, and ``consistent_boundary_error =
+consistent_robust_error - test_error``, the misclassification that consistent attacks add. The
+inner maximisation is in closed form on the plane of the teacher and the student
+(:func:`hdtheory.kernels.inconsistent_error`, what only label-changing attacks reach); derived here
+from the definition in the paper's abstract and introduction and checked against exact attacks at
+finite ``d``, not against the paper's equations. For ``attack=linf``
 the test-time attack is the l-infinity ball of radius ``eps_test / sqrt(d)``, which shifts the field by
 ``eps_test P``: the budget is ``eps_test P / sqrt(q)`` in units of its standard deviation; ``P`` and
 ``Phat`` are observables and ``margin_shift = eps P``; for ``attack=lp`` the same with ``P^{1/k}``.
@@ -261,6 +271,12 @@ class Adversarial(ERM):
         if isinstance(state, AttackOverlaps):
             slope = self._channel_averages(state)[4]
             attacked = {"P": state.P, "Phat": self.attack_conjugate(state, slope)}
+        if isinstance(self.attack, str) and self.attack == "l2":  # not AdversarialGCM's geometry
+            inconsistent = kernels.inconsistent_error(
+                state.m / jnp.sqrt(self.rho * state.q), self.eps_test, self.panel_order
+            )
+            attacked = {"consistent_robust_error": robust - inconsistent,
+                        "consistent_boundary_error": boundary - inconsistent}
         return super().observables(state) | attacked | {
             "robust_error": robust,
             "robust_error_total": robust_total,

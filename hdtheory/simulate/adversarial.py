@@ -41,6 +41,12 @@ population errors of the fitted ``w``), ``train_loss`` (the robust training loss
 1e-8 of the largest); and one diagnostic, ``robust_error_empirical``: the fraction of 10000 held-out
 samples, shared by the seeds, with ``sign(z) w.x / sqrt(d) < eps_test reach(w)`` (an attack of radius
 ``eps_test`` makes ``w`` disagree with the noiseless label), a Monte Carlo check of the robust error.
+For l2 attacks also ``consistent_robust_error`` and ``consistent_boundary_error`` (the theory's
+formulas at the measured overlaps) and ``consistent_robust_error_empirical``: the fraction of the
+held-out samples that an attack of radius ``eps_test`` keeping ``sign(z)`` makes ``w`` misclassify,
+the attack found exactly, as the distance from each sample to the set of inputs with the teacher's
+label that ``w`` misclassifies (a polyhedral cone: the sample, its projection on the student's
+hyperplane, or on the intersection of both hyperplanes), not by the theory's formula.
 ``V`` and the conjugates are not measured; ``lam = 0``, the hinge loss with an l1 penalty and the
 hinge loss against lp attacks are not simulated.
 
@@ -55,6 +61,7 @@ import numpy as np
 import scipy.optimize
 import scipy.special
 
+from .. import kernels
 from ..models.adversarial import Adversarial, AdversarialGCM
 from . import SimulationResult, check_size, simulate
 from .erm import _draw_like, _teacher
@@ -213,6 +220,22 @@ def _population_errors(theory: Adversarial, m, q, rho, budget):
     return *theory.test_errors(m, q, rho), *theory.robust_errors(m, q, budget)
 
 
+_inconsistent_error = jax.jit(kernels.inconsistent_error)
+
+
+def _consistent_distance(label, teacher, student, cosine):
+    """Per sample, the l2 distance from ``x`` to the inputs that keep the teacher's ``label`` and that
+    the student misclassifies, ``{x': label t.x' >= 0, label s.x' <= 0}`` (``t``, ``s`` the unit
+    teacher and student, ``teacher = t.x``, ``student = s.x``, ``cosine = s.t``): zero if ``x`` is
+    misclassified; else the distance ``label s.x`` to the student's hyperplane if its projection there
+    keeps the label; else the distance to the intersection of both hyperplanes, the norm of the
+    projection of ``x`` on the plane of ``s`` and ``t``. A consistent attack of radius ``r`` succeeds
+    exactly when this is at most ``r``."""
+    a, b = label * teacher, label * student
+    plane = np.sqrt(np.maximum(a**2 - 2 * cosine * a * b + b**2, 0) / (1 - cosine**2))
+    return np.where(b <= 0, 0.0, np.where(a - cosine * b >= 0, b, plane))
+
+
 def _observables(theory: Adversarial, w, w_star, X, y, X_test, variance=1.0, P=None) -> dict[str, float]:
     """Per seed (module docstring): the overlaps in the data's covariance ``diag(variance)``, the
     errors at them, and ``P`` where the theory has it (``P ** (1 / k)`` the shift per unit radius,
@@ -229,7 +252,15 @@ def _observables(theory: Adversarial, w, w_star, X, y, X_test, variance=1.0, P=N
     shift = float(theory.eps) * reach
     margins = y * (X @ w) / np.sqrt(d) - shift
     z, field = X_test @ w_star / np.sqrt(d), X_test @ w / np.sqrt(d)
-    return {"m": m, "q": q} | ({} if P is None else {"P": P}) | {
+    consistent = {}
+    if isinstance(theory.attack, str) and theory.attack == "l2":  # isotropic data, l2 attacks
+        cosine = m / np.sqrt(rho * q)
+        inconsistent = float(_inconsistent_error(jnp.asarray(cosine), jnp.asarray(float(theory.eps_test))))
+        distance = _consistent_distance(np.sign(z), z / np.sqrt(rho), field / np.sqrt(q), cosine)
+        consistent = {"consistent_robust_error": robust - inconsistent,
+                      "consistent_boundary_error": boundary - inconsistent,
+                      "consistent_robust_error_empirical": float(np.mean(distance <= float(theory.eps_test)))}
+    return {"m": m, "q": q} | ({} if P is None else {"P": P}) | consistent | {
         "test_error": test_error,
         "test_error_total": test_error_total,
         "robust_error": robust,
