@@ -722,17 +722,19 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init, points):
             at_limit = (s.phase == _LIMIT) & held & at_low(s.point.u)
             p, raw, hessian = evaluate(s.x, s.x_warm, at_limit, curvature=True)
             limit = _set(s, phase=phase(_DONE), limit_objective=jnp.where(p.ok, raw, jnp.nan))
-            history = record(s, p)
-            s = _set(s, evaluations=s.evaluations + 1, iterations=s.iterations + 1)
             take = jnp.where(s.phase == _START, jnp.isfinite(p.value), improves(s.point, p)[0])
+            # The history holds the iterate after each evaluation.
+            history = record(s, _where(take | (s.phase == _START), p, s.point))
+            s = _set(s, evaluations=s.evaluations + 1, iterations=s.iterations + 1, history=history)
             bracket = {}
             if size == 1:
                 # In one coordinate the optimum lies on the side of an improving point its gradient
                 # points away from, and short of a point that does not improve.
-                above = jnp.where(take, p.grad > 0, p.u > s.point.u)
-                bracket = {"low": jnp.where(above, s.low, p.u), "high": jnp.where(above, p.u, s.high)}
-            taken = newton_from(_set(s, point=p, hessian=hessian, history=history, **bracket))
-            # A step that does not improve is halved (a point that is not finite ends the search).
+                upper = jnp.where(take, p.grad > 0, p.u > s.point.u)
+                bracket = {"low": jnp.where(upper, s.low, p.u), "high": jnp.where(upper, p.u, s.high)}
+            taken = newton_from(_set(s, point=p, hessian=hessian, **bracket))
+            # A trial that does not improve (or is not finite) is halved; a first point that is not
+            # finite ends the search.
             shorter = _set(s, x=s.point.u + (s.x - s.point.u) / 2, **bracket)
             spent = (s.phase == _START) | (s.iterations >= max_iterations) | jnp.all(shorter.x == s.point.u)
             out = _where(take, taken, _where(spent, finish(s), shorter))

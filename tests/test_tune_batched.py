@@ -56,8 +56,11 @@ def test_ridge_optimum_and_its_derivative_follow_the_closed_form(ridge):
     np.testing.assert_allclose(slope[:3], 1 / ROWS[:3, 2], rtol=1e-7)
     fd = (lam[3] - lam[4]) / (2 * H)
     np.testing.assert_allclose(slope[1], fd, rtol=1e-6)
-    # A grid of 32 points and a few Newton steps.
+    # A grid of 32 points and a few Newton steps, each in the history (NaN after the end).
     assert np.all(np.asarray(result.evaluations[:5]) <= 32 + 6)
+    history, iterations = np.asarray(result.history["objective"]), np.asarray(result.iterations)
+    steps = np.arange(history.shape[1])[None, :] < iterations[:, None]
+    assert np.isfinite(history[steps]).all() and np.isnan(history[~steps]).all()
 
 
 def test_an_optimum_beyond_the_low_bound_is_reported_with_the_limit(ridge):
