@@ -688,7 +688,6 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init, points):
         values, (warms, *_) = jax.vmap(lambda x: problem(fixed, x, cold(x)))(grid)
         best = jnp.argmin(values)
         index = jnp.stack(jnp.unravel_index(best, (points,) * size))
-        # The best point's neighbours bound the optimum; beyond the grid's edge, the box does.
         # In one coordinate the best point's neighbours bound the optimum (the box beyond the grid's
         # edge); in several, a coarse grid's best cell need not hold it, and the box bounds it.
         below = jnp.where(index == 0, low, axes[jnp.arange(size), jnp.maximum(index - 1, 0)])
@@ -705,9 +704,9 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init, points):
             descent."""
             p = s.point
             pg, held = projected(p.u, p.grad)
-            values, vectors = jnp.linalg.eigh(jnp.where(held[:, None] | held[None, :], eye, s.hessian))
-            values = jnp.maximum(jnp.abs(values), 1e-8 * jnp.max(jnp.abs(values)))
-            step = jnp.where(held, 0.0, -(vectors @ ((vectors.T @ pg) / values)))
+            curvatures, vectors = jnp.linalg.eigh(jnp.where(held[:, None] | held[None, :], eye, s.hessian))
+            curvatures = jnp.maximum(jnp.abs(curvatures), 1e-8 * jnp.max(jnp.abs(curvatures)))
+            step = jnp.where(held, 0.0, -(vectors @ ((vectors.T @ pg) / curvatures)))
             steepest = -spacing * pg / jnp.maximum(jnp.max(jnp.abs(pg)), jnp.finfo(dtype).tiny)
             step = jnp.where(jnp.all(jnp.isfinite(step)), step, steepest)
             inside = jnp.all((p.u + step >= s.low) & (p.u + step <= s.high))
