@@ -5,8 +5,10 @@ lam found by :func:`hdtheory.tune` (BFGS through the fixed point) and by a grid 
 values on [1e-3, 1e2] (one vmapped solve, the fastest way to grid-search with hdtheory), the number
 of solves each used and their ratio, and the ratio of their times (both compiled first, timed on a
 second call; target: at least 10x fewer solves and less time), and the ratio of their first calls,
-compilation included (what a user waits for once per model configuration). The grid's cost against a
-SciPy loop is measured in ``erm_grid.py``.
+compilation included (what a user waits for once per model configuration). The same for
+``search="batched"`` (a grid of 32 values in one vmapped solve, then Newton with the exact Hessian),
+with its time against the default search's. The grid's cost against a SciPy loop is measured in
+``erm_grid.py``.
 
     python benchmarks/tune_vs_grid.py [--points 1000]
 """
@@ -41,13 +43,10 @@ def timed(f, *args):
 
 def main(points: int) -> None:
     grid = jnp.logspace(-3, 2, points)
-    print(f"{'loss':>8} {'teacher':>7} {'lam (tune)':>11} {'lam (grid)':>11} {'solves':>7} "
-          f"{'grid/tune solves':>16} {'grid/tune time':>15} {'tune/grid first call':>21}")
+    print(f"{'loss':>8} {'teacher':>7} {'search':>8} {'lam (tune)':>11} {'lam (grid)':>11} {'solves':>7} "
+          f"{'grid/tune solves':>16} {'grid/tune time':>15} {'tune/grid first call':>21} {'default/tune time':>18}")
     for loss, teacher, noise in CASES:
         theory = hd.ERM(alpha=3.0, lam=1.0, noise=noise, loss=loss, teacher=teacher)
-
-        def tuned(theory):
-            return hd.tune(theory, "test_error", {"lam": "log"})
 
         @jax.jit
         def searched(theory, lams):
@@ -56,13 +55,21 @@ def main(points: int) -> None:
 
             return lams[jnp.argmin(jax.vmap(error)(lams))]
 
-        _, tune_first = timed(tuned, theory)
         _, grid_first = timed(searched, theory, grid)
-        result, tune_time = timed(tuned, theory)
         best, grid_time = timed(searched, theory, grid)
-        solves = int(result.evaluations)
-        print(f"{loss:>8} {teacher:>7} {float(result.params['lam']):>11.5g} {float(best):>11.5g} {solves:>7} "
-              f"{points / solves:>16.1f} {grid_time / tune_time:>15.1f} {tune_first / grid_first:>21.1f}")
+        default_time = None
+        for search in ("descent", "batched"):
+
+            def tuned(theory):
+                return hd.tune(theory, "test_error", {"lam": "log"}, search=search)
+
+            _, tune_first = timed(tuned, theory)
+            result, tune_time = timed(tuned, theory)
+            default_time = default_time or tune_time
+            solves = int(result.evaluations)
+            print(f"{loss:>8} {teacher:>7} {search:>8} {float(result.params['lam']):>11.5g} {float(best):>11.5g} "
+                  f"{solves:>7} {points / solves:>16.1f} {grid_time / tune_time:>15.1f} "
+                  f"{tune_first / grid_first:>21.1f} {default_time / tune_time:>18.2f}")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,25 @@ or the objective is NaN) is undone and ends the round there, so that the returne
 of the last finite point (the line search first shrinks the step, as above). This search runs for
 fixed-point theories only.
 
+**Batched search.** ``search="batched"`` (fixed-point theories) spends the batch axis that a GPU
+fills instead of a sequence of solves: the objective on a grid of ``points`` values per coordinate
+(32 by default, ``points ** len(u)`` in all) spanning the box (or the range of the bracket above
+where it is unbounded), every point solved from the initial state in one vmapped call; then, from
+the best point, Newton's method on ``grad_u objective = 0`` with the exact Hessian (forward mode over
+the implicit gradient through the fixed point, as for the derivatives of the optimum below), one
+solve per iteration warm-started from the last fixed point, at most ``max_iterations`` of them. In
+one coordinate the best point's neighbours on the grid bound the optimum (the box beyond the grid's
+edge), and every evaluation tightens that bracket (the optimum lies on the side an improving
+point's gradient points away from, and short of a point that does not improve); in several, the box
+is the bracket (a coarse grid's best cell need not hold the optimum). The Newton step uses the
+Hessian's eigenvalues in absolute value (a descent direction; Newton's own step where the Hessian is
+positive definite); a step that leaves the bracket is shortened to reach at most half way to the
+bracket's side along each coordinate (bisection in one coordinate). A trial is accepted under the
+line search's test above, else halved. Boundaries, the limit beyond a low bound, ``converged`` and
+the derivatives of the optimum are those of the default search; the grid, which spans the box from
+the start, takes the place of the flat-stretch bracket. ``evaluations`` counts the grid's solves and
+Newton's.
+
 **ODE theories.** For a theory of the dynamics, the objective is taken at a time ``t1`` (an option
 of ``tune``) and its gradient comes from :func:`hdtheory.integrate`'s adjoint: a constant learning
 rate, or the parameters of a schedule held by the theory, minimising the error at that time.
@@ -238,6 +257,8 @@ def tune(
     max_iterations: int = 50,
     gtol: float | None = None,
     init="uninformed",
+    search: str = "descent",
+    points: int = 32,
     **options,
 ) -> TuneResult:
     """Minimise an asymptotic objective over some of a theory's fields.
@@ -258,6 +279,10 @@ def tune(
             error as ``lam -> 0``, runs on to the bound); 1e-9 in float64 and 1e-4 in float32 by
             default.
         init: the initial state of the first solve (later solves start from the last fixed point).
+        search: ``"descent"`` (the default: BFGS or ``optimizer``, one solve per iteration) or
+            ``"batched"`` (fixed-point theories: ``points`` per coordinate solved in one vmapped
+            call, then Newton's method with the exact Hessian; the module docstring).
+        points: the batched search's grid points per coordinate (``points ** len(u)`` solves).
         **options: for a fixed-point theory, passed to :func:`hdtheory.solve` (``tol``,
             ``max_steps``, ``method``); for an ODE theory, ``t1`` (required: the time at which the
             objective is taken) and options of :func:`hdtheory.integrate`.
@@ -276,10 +301,19 @@ def tune(
         raise ParameterError(f"gtol must be a number > 0, got {gtol!r}")
     if isinstance(theory, FixedPointTheory) and isinstance(init, str) and init not in ("uninformed", "informed"):
         raise ParameterError(f"init must be 'uninformed', 'informed' or a state, got {init!r}")
+    if search not in ("descent", "batched"):
+        raise ParameterError(f"search must be 'descent' or 'batched', got {search!r}")
+    if search == "batched":
+        if not isinstance(theory, FixedPointTheory):
+            raise ParameterError("search='batched' tunes fixed-point theories only")
+        if optimizer is not None:
+            raise ParameterError("search='batched' takes Newton steps: it takes no optimizer")
+        if not (type(points) is int and points >= 3):
+            raise ParameterError(f"points must be an integer >= 3, got {points!r}")
     transforms = _transforms(theory, over)
     shapes = tuple(jnp.shape(getattr(theory, n)) for n in transforms)
     problem = _Problem(_objective_fn(objective), transforms, shapes, options)
-    return _tune(theory, problem, optimizer, max_iterations, gtol, init)
+    return _tune(theory, problem, optimizer, max_iterations, gtol, init, points if search == "batched" else None)
 
 
 class _Problem(eqx.Module):
@@ -414,8 +448,28 @@ class _Search(eqx.Module):
     limit_objective: jax.Array
 
 
+class _Newton(eqx.Module):
+    """The state of the batched search's Newton loop (the fields it shares with :class:`_Search`
+    mean the same)."""
+
+    phase: jax.Array
+    x: jax.Array
+    x_warm: Any
+    point: _Point
+    hessian: jax.Array
+    """The Hessian of the objective at the iterate."""
+    low: jax.Array
+    """The bracket: the box around the iterate in which the optimum lies."""
+    high: jax.Array
+    iterations: jax.Array
+    evaluations: jax.Array
+    history: jax.Array
+    pending: jax.Array
+    limit_objective: jax.Array
+
+
 @eqx.filter_jit
-def _tune(theory, problem, optimizer, max_iterations, gtol, init):
+def _tune(theory, problem, optimizer, max_iterations, gtol, init, points):
     """The search as one loop that solves the theory once per iteration.
 
     Every iteration evaluates the objective, its gradient and the fixed point at one point ``x``;
@@ -423,7 +477,8 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init):
     bracket, the limit beyond a low bound. The compiled program therefore holds one solve with its
     implicit derivative whatever the phases (an ODE theory's integration once more, at the optimum,
     for its reverse-mode derivatives); under ``vmap`` each setting moves through its own phases, and
-    a batch costs as many solves as its longest search.
+    a batch costs as many solves as its longest search. With ``points`` (the batched search), the
+    grid is one vmapped solve and Newton's method a second loop (:class:`_Newton`).
     """
     names = tuple(problem.transforms)
     given = optimizer is not None
@@ -463,17 +518,27 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init):
     def small(value, grad, u):
         return jnp.max(jnp.abs(projected(u, grad)[0])) <= gtol * jnp.abs(value)
 
-    def evaluate(x, warm, at_limit):
-        """The point ``x`` and the raw objective there (NaN or not, ``ok`` or not)."""
-        value_and_grad = jax.value_and_grad(lambda v: problem(fixed, v, warm, at_limit), has_aux=True)
-        (value, (warm_x, ok, solution, raw)), grad = value_and_grad(x)
-        return _Point(x, value.astype(dtype), grad.astype(dtype), warm_x, ok, solution), raw.astype(dtype)
+    def evaluate(x, warm, at_limit, curvature=False):
+        """The point ``x`` and the raw objective there (NaN or not, ``ok`` or not), and with
+        ``curvature`` the Hessian."""
+        if curvature:
+            value, grad, hessian, (warm_x, ok, solution, raw) = _derivatives(problem, fixed, x, warm, at_limit)
+        else:
+            value_and_grad = jax.value_and_grad(lambda v: problem(fixed, v, warm, at_limit), has_aux=True)
+            (value, (warm_x, ok, solution, raw)), grad = value_and_grad(x)
+        point = _Point(x, value.astype(dtype), grad.astype(dtype), warm_x, ok, solution)
+        return (point, raw.astype(dtype)) + ((hessian.astype(dtype),) if curvature else ())
 
-    # The bracket: along each coordinate, _GRID points spanning the box (or u +- 10 (1 + |u|) where
-    # the box is unbounded), and first the two points half a grid step either side of u.
+    def span(u):
+        """The range a grid spans along each coordinate: the box, or u +- 10 (1 + |u|) where the box
+        is unbounded."""
+        return (jnp.where(jnp.isfinite(low), low, u - 10 * (1 + jnp.abs(u))),
+                jnp.where(jnp.isfinite(high), high, u + 10 * (1 + jnp.abs(u))))
+
+    # The bracket: along each coordinate, _GRID points spanning span(u), and first the two points half
+    # a grid step either side of u.
     def bracket_point(u, chunk, index):
-        lo = jnp.where(jnp.isfinite(low), low, u - 10 * (1 + jnp.abs(u)))
-        hi = jnp.where(jnp.isfinite(high), high, u + 10 * (1 + jnp.abs(u)))
+        lo, hi = span(u)
         step = (hi - lo) / (_GRID - 1)
         side, axis = index // size, index % size
         along = jnp.where(chunk == 0, u + (side - 0.5) * step, lo + step * (2 * (chunk - 1) + side))
@@ -484,6 +549,11 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init):
 
     def phase(value):
         return jnp.asarray(value, jnp.int32)
+
+    def record(s, p):
+        """The history with the point ``p`` at the row of the iteration."""
+        row = jnp.minimum(s.iterations, max_iterations - 1)
+        return s.history.at[row].set(jnp.concatenate([p.value[None], problem.flatten(problem.values(p.u))]))
 
     # What follows an iterate: a step, or the end of the descent.
     def step_from(s: _Search) -> _Search:
@@ -503,12 +573,10 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init):
             direction = jnp.where(outward, 0.0, jnp.where(s.curved, -(s.inverse_hessian @ pg), steepest))
             descent = jnp.all(jnp.isfinite(direction)) & (jnp.vdot(direction, pg) < 0)
             direction = jnp.where(descent, direction, steepest)
-        row = jnp.minimum(s.iterations, max_iterations - 1)
-        record = jnp.concatenate([p.value[None], problem.flatten(problem.values(p.u))])
         trial = _set(
             s, phase=phase(_TRIAL), x=jnp.clip(p.u + direction, low, high), x_warm=p.warm,
             direction=direction, step=jnp.ones((), dtype), trials=jnp.zeros((), jnp.int32),
-            opt_state=opt_state, history=s.history.at[row].set(record),
+            opt_state=opt_state, history=record(s, p),
         )
         return _where(stop, end_descent(s), trial)
 
@@ -524,11 +592,23 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init):
             best=_set(s.point, value=jnp.asarray(jnp.inf, dtype)), x=x, x_warm=cold(x),
         )
 
-    def finish(s: _Search) -> _Search:
+    def finish(s):
         """To the limit beyond a low bound where a held coordinate is on one, else done."""
         _, held = projected(s.point.u, s.point.grad)
         go = jnp.asarray(limited) & jnp.any(held & at_low(s.point.u))
         return _set(s, phase=jnp.where(go, phase(_LIMIT), phase(_DONE)), x=s.point.u, x_warm=s.point.warm)
+
+    def improves(old: _Point, p: _Point):
+        """Whether ``p`` improves on ``old``: a sufficient decrease, or, near the optimum, where the
+        objective changes by less than the solver's precision, a level value and a smaller gradient;
+        with the change of value and the gradients' sup norms before and after."""
+        sufficient = p.value <= old.value + _ARMIJO * jnp.vdot(projected(old.u, old.grad)[0], p.u - old.u)
+        slope_before = jnp.max(jnp.abs(projected(old.u, old.grad)[0]))
+        slope_after = jnp.max(jnp.abs(projected(p.u, p.grad)[0]))
+        change = jnp.abs(p.value - old.value)
+        level = change <= margin * jnp.abs(old.value)
+        better = jnp.isfinite(p.value) & (sufficient | (level & (slope_after < slope_before)))
+        return better, change, slope_before, slope_after
 
     def bfgs(s: _Search, p: _Point):
         """The BFGS update of the inverse Hessian by the step to ``p``, skipped without positive
@@ -545,14 +625,8 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init):
     def after_trial(s: _Search, p: _Point) -> _Search:
         old = s.point
         finite = jnp.isfinite(p.value)
-        sufficient = p.value <= old.value + _ARMIJO * jnp.vdot(projected(old.u, old.grad)[0], p.u - old.u)
-        # Near the optimum the objective changes by less than the solver's precision: there a step
-        # counts when the value stays level and the gradient shrinks.
-        slope_before = jnp.max(jnp.abs(projected(old.u, old.grad)[0]))
-        slope_after = jnp.max(jnp.abs(projected(p.u, p.grad)[0]))
-        change = jnp.abs(p.value - old.value)
-        level = change <= margin * jnp.abs(old.value)
-        accept = finite & (sufficient | (level & (slope_after < slope_before)) | given)
+        better, change, slope_before, slope_after = improves(old, p)
+        accept = better | (finite & given)
         curvature = {} if given else bfgs(s, p)
         stalled = (change <= 4 * eps * jnp.abs(old.value)) & (slope_after > 0.5 * slope_before)
         accepted = step_from(_set(s, point=p, iterations=s.iterations + 1, flat=stalled, **curvature))
@@ -606,20 +680,92 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init):
             out = _where(s.phase == _BRACKET, after_bracket(s, p), out)
         return _where(s.phase == _START, start, out)
 
+    def batched() -> "_Newton":
+        """The batched search: the grid in one vmapped solve, then Newton from its best point."""
+        lo, hi = span(u0)
+        axes = lo[:, None] + (hi - lo)[:, None] * jnp.linspace(0.0, 1.0, points, dtype=dtype)
+        grid = jnp.stack(jnp.meshgrid(*axes, indexing="ij"), axis=-1).reshape(-1, size)
+        values, (warms, *_) = jax.vmap(lambda x: problem(fixed, x, cold(x)))(grid)
+        best = jnp.argmin(values)
+        index = jnp.stack(jnp.unravel_index(best, (points,) * size))
+        # In one coordinate the best point's neighbours bound the optimum (the box beyond the grid's
+        # edge); in several, a coarse grid's best cell need not hold it, and the box bounds it.
+        below = jnp.where(index == 0, low, axes[jnp.arange(size), jnp.maximum(index - 1, 0)])
+        above = jnp.where(index == points - 1, high, axes[jnp.arange(size), jnp.minimum(index + 1, points - 1)])
+        below, above = (below, above) if size == 1 else (low, high)
+        spacing = (hi - lo) / (points - 1)
+        eye = jnp.eye(size, dtype=dtype)
+
+        def newton_from(s: _Newton) -> _Newton:
+            """A Newton step from the iterate on the free coordinates (the Hessian's eigenvalues
+            taken in absolute value, so that the step descends); where it leaves the bracket, the
+            step shortened to reach at most half way to the bracket's side along each coordinate
+            (bisection in one coordinate). Without a finite step, a grid step along the steepest
+            descent."""
+            p = s.point
+            pg, held = projected(p.u, p.grad)
+            curvatures, vectors = jnp.linalg.eigh(jnp.where(held[:, None] | held[None, :], eye, s.hessian))
+            curvatures = jnp.maximum(jnp.abs(curvatures), 1e-8 * jnp.max(jnp.abs(curvatures)))
+            step = jnp.where(held, 0.0, -(vectors @ ((vectors.T @ pg) / curvatures)))
+            steepest = -spacing * pg / jnp.maximum(jnp.max(jnp.abs(pg)), jnp.finfo(dtype).tiny)
+            step = jnp.where(jnp.all(jnp.isfinite(step)), step, steepest)
+            inside = jnp.all((p.u + step >= s.low) & (p.u + step <= s.high))
+            room = jnp.where(step > 0, s.high - p.u, p.u - s.low)
+            shorter = jnp.min(jnp.where(step != 0, room / (2 * jnp.abs(step)), jnp.inf))
+            x = jnp.clip(p.u + jnp.where(inside, 1.0, jnp.minimum(shorter, 1.0)) * step, low, high)
+            stop = (s.iterations >= max_iterations) | small(p.value, p.grad, p.u) | ~jnp.isfinite(p.value)
+            return _where(stop | jnp.all(x == p.u), finish(s), _set(s, phase=phase(_TRIAL), x=x, x_warm=p.warm))
+
+        def body(s: _Newton) -> _Newton:
+            _, held = projected(s.point.u, s.point.grad)
+            at_limit = (s.phase == _LIMIT) & held & at_low(s.point.u)
+            p, raw, hessian = evaluate(s.x, s.x_warm, at_limit, curvature=True)
+            limit = _set(s, phase=phase(_DONE), limit_objective=jnp.where(p.ok, raw, jnp.nan))
+            take = jnp.where(s.phase == _START, jnp.isfinite(p.value), improves(s.point, p)[0])
+            # The history holds the iterate after each evaluation.
+            history = record(s, _where(take | (s.phase == _START), p, s.point))
+            s = _set(s, evaluations=s.evaluations + 1, iterations=s.iterations + 1, history=history)
+            bracket = {}
+            if size == 1:
+                # In one coordinate the optimum lies on the side of an improving point its gradient
+                # points away from, and short of a point that does not improve.
+                upper = jnp.where(take, p.grad > 0, p.u > s.point.u)
+                bracket = {"low": jnp.where(upper, s.low, p.u), "high": jnp.where(upper, p.u, s.high)}
+            taken = newton_from(_set(s, point=p, hessian=hessian, **bracket))
+            # A trial that does not improve (or is not finite) is halved; a first point that is not
+            # finite ends the search.
+            shorter = _set(s, x=s.point.u + (s.x - s.point.u) / 2, **bracket)
+            spent = (s.phase == _START) | (s.iterations >= max_iterations) | jnp.all(shorter.x == s.point.u)
+            out = _where(take, taken, _where(spent, finish(s), shorter))
+            return _where(s.phase == _LIMIT, limit, out)
+
+        point = jax.eval_shape(lambda: evaluate(u0, warm0, None)[0])
+        point = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), point)
+        point = _set(point, u=grid[best], value=jnp.asarray(jnp.inf, dtype), warm=warm0)
+        search = _Newton(
+            phase=phase(_START), x=grid[best], x_warm=jax.tree.map(lambda a: a[best], warms), point=point,
+            hessian=eye, low=below, high=above, iterations=zero, evaluations=zero + grid.shape[0],
+            history=history, pending=jnp.asarray(False), limit_objective=jnp.asarray(jnp.nan, dtype),
+        )
+        return jax.lax.while_loop(lambda s: s.phase != _DONE, body, search)
+
     history = jnp.full((max_iterations, 1 + size), jnp.nan, dtype)
     warm0 = problem.start(fixed, init)
-    # A placeholder of a point's shapes (nothing is compiled), as the iterate before the first.
-    nowhere = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), jax.eval_shape(evaluate, u0, warm0, None)[0])
-    nowhere = _set(nowhere, u=u0, value=jnp.asarray(jnp.inf, dtype), warm=warm0)
     zero = jnp.zeros((), jnp.int32)
-    search = _Search(
-        phase=phase(_START), x=u0, x_warm=warm0, point=nowhere, best=nowhere,
-        inverse_hessian=jnp.eye(size, dtype=dtype), opt_state=optimizer.init(u0) if given else None,
-        curved=jnp.asarray(False), direction=jnp.zeros_like(u0), step=jnp.ones((), dtype), trials=zero,
-        iterations=zero, evaluations=zero, history=history, rounds=zero, pending=jnp.asarray(False),
-        chunk=zero, index=zero, flat=jnp.asarray(False), limit_objective=jnp.asarray(jnp.nan, dtype),
-    )
-    search = jax.lax.while_loop(lambda s: s.phase != _DONE, body, search)
+    if points is not None:
+        search = batched()
+    else:
+        # A placeholder of a point's shapes (nothing is compiled), as the iterate before the first.
+        nowhere = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), jax.eval_shape(evaluate, u0, warm0, None)[0])
+        nowhere = _set(nowhere, u=u0, value=jnp.asarray(jnp.inf, dtype), warm=warm0)
+        search = _Search(
+            phase=phase(_START), x=u0, x_warm=warm0, point=nowhere, best=nowhere,
+            inverse_hessian=jnp.eye(size, dtype=dtype), opt_state=optimizer.init(u0) if given else None,
+            curved=jnp.asarray(False), direction=jnp.zeros_like(u0), step=jnp.ones((), dtype), trials=zero,
+            iterations=zero, evaluations=zero, history=history, rounds=zero, pending=jnp.asarray(False),
+            chunk=zero, index=zero, flat=jnp.asarray(False), limit_objective=jnp.asarray(jnp.nan, dtype),
+        )
+        search = jax.lax.while_loop(lambda s: s.phase != _DONE, body, search)
     point = search.point
 
     pg, held = projected(point.u, point.grad)
@@ -693,6 +839,19 @@ def _optimum_jvp(primals, tangents):
         gradient = jax.grad(lambda w: problem(th, w, warm)[0])(v)
         return jnp.where(held, v - u, gradient)
 
-    jacobian = jax.jacfwd(optimality)(u, theory)
+    hessian = _derivatives(problem, theory, u, warm)[2]
+    jacobian = jnp.where(held[:, None] | held[None, :], jnp.eye(u.size, dtype=hessian.dtype), hessian)
     _, rhs = eqx.filter_jvp(lambda th: optimality(u, th), (theory,), (t_theory,))
     return u, -jnp.linalg.solve(jacobian, rhs)
+
+
+def _derivatives(problem, theory, u, warm, at_limit=None):
+    """The objective at ``u``, its gradient and its Hessian in ``u`` (forward mode over the implicit
+    gradient through the fixed point), and ``problem``'s auxiliary output."""
+
+    def gradient(v):
+        (value, aux), grad = jax.value_and_grad(lambda w: problem(theory, w, warm, at_limit), has_aux=True)(v)
+        return grad, (value, grad, aux)
+
+    hessian, (value, grad, aux) = jax.jacfwd(gradient, has_aux=True)(u)
+    return value, grad, hessian, aux
