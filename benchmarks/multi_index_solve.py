@@ -1,5 +1,7 @@
-"""Time of a ``k = 2`` multi-index solve on the CPU at the default orders against ``label_order = 8``
-(the default before 2026-12-02), in the same process.
+"""Time of a ``k = 2`` multi-index solve on the CPU at the default orders against a former default, in
+the same process: ``--before panel_order`` (the default) the Hermite rule in the fields,
+``panel_order = 0`` (the default for the continuous links before 2026-12-03); ``--before label_order``
+``label_order = 8`` (the default before 2026-12-02).
 
 The solve is ``hd.solve(hd.MultiIndex(alpha, noise, link, k=2))``: its compile time (the first
 call, with the persistent compilation cache off, after an untimed solve of another model), its run time (the minimum of ``--repeats`` calls)
@@ -7,6 +9,7 @@ and that of one evaluation of the map with its Jacobian (``jax.jacfwd``, what ea
 line search costs), and the largest difference of the two fixed points.
 
     python benchmarks/multi_index_solve.py [--alpha 100] [--noise 0.01] [--link product] [--repeats 3]
+        [--before panel_order]
 """
 
 import argparse
@@ -54,10 +57,12 @@ def main():
     parser.add_argument("--noise", type=float, default=0.01)
     parser.add_argument("--link", default="product")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--before", choices=("panel_order", "label_order"), default="panel_order")
     args = parser.parse_args()
     settings = dict(alpha=args.alpha, noise=args.noise, link=args.link, k=2)
-    names = ("label_order=8 (before)", "default")
-    theories = [hd.MultiIndex(**settings, label_order=8), hd.MultiIndex(**settings)]
+    before = {"panel_order": 0, "label_order": 8}[args.before]
+    names = (f"{args.before}={before} (before)", "default")
+    theories = [hd.MultiIndex(**settings, **{args.before: before}), hd.MultiIndex(**settings)]
     rows = dict(zip(names, measure(theories, args.repeats)))
     print("| orders | compile + first run | solve | map with Jacobian | iterations | converged |")
     print("| --- | --- | --- | --- | --- | --- |")

@@ -10,9 +10,11 @@ import hdtheory as hd
 def test_gamp_reaches_the_state_evolution_fixed_point():
     """The staircase ``z1 + z1 z2`` (both directions trivial, so GAMP leaves ``W_hat = 0``) at
     ``alpha = 1``, ``noise = 0.1``: GAMP at ``d = 1000`` (two seeds, 30 iterations) against the state
-    evolution iterated to its fixed point. The overlaps of one instance fluctuate by about
-    ``1 / sqrt(d) = 0.03``; the mean MMSE, an average over both directions, by less."""
-    theory = hd.MultiIndex(link="staircase", k=2, alpha=1.0, noise=0.1, order=4)
+    evolution iterated to its fixed point (on the Hermite rule of 4 nodes per axis, ``panel_order =
+    0``, as before, for the suite's time; the overlaps are moderate, 0.44 and 0.29). The overlaps of
+    one instance fluctuate by about ``1 / sqrt(d) = 0.03``; the mean MMSE, an average over both
+    directions, by less."""
+    theory = hd.MultiIndex(link="staircase", k=2, alpha=1.0, noise=0.1, order=4, panel_order=0)
     update = eqx.filter_jit(lambda theory, M: theory.update(M))
     M = theory.init()
     for _ in range(40):

@@ -55,23 +55,32 @@ iteration leaves ``M = 0`` at once and ``alpha_c`` describes only the linearisat
 
 The continuous links need ``noise > 0`` (the noiseless posterior lives on a level set of ``g``).
 
-**Numerics.** ``E_xi`` is a product Gauss-Hermite rule (``order`` nodes per axis), or, at ``k = 2``
-for the links with kink or singular lines ``z_i = c_i`` (``z1 z2``, ``|z1| - |z2|`` and
-``sign(z1 z2)`` at ``c = 0``, the staircase ``z1 (1 + z2)`` at ``c = (0, -1)``), Gauss-Legendre
-panels cut where ``omega = M^{1/2} xi`` crosses them, axis by axis
+**Numerics.** At ``k = 2`` for the links with kink or singular lines ``z_i = c_i`` (``z1 z2``,
+``|z1| - |z2|`` and ``sign(z1 z2)`` at ``c = 0``, the staircase ``z1 (1 + z2)`` at ``c = (0, -1)``),
+``E_xi`` is on Gauss-Legendre panels cut where ``omega = M^{1/2} xi`` crosses them, axis by axis
 (:func:`~hdtheory.kernels.zero_cut_rule`: at ``omega_i = c_i``, ``+-{1, 3} sqrt(V_ii)`` about it and
-``xi_i = +-{1, 2, 4}``; ``panel_order`` nodes per panel, 1296 nodes at 3). Near perfect recovery
-``g_out g_out^T`` changes over ``sqrt(V_ii)`` across those lines (``sign(z1 z2)``: it lives on strips
-of that width; ``z1 z2``: the posterior changes shape where a field's sign is uncertain), and the
-Hermite rule converges only algebraically there (below). The panels are the default for
-``sign-product``, whose map is cheap (30 to 46 ms against 2 ms for the Hermite rule on a shared
-2-core CPU), and an option (``panel_order = 3``) for the continuous links, where they cost 17 (``z1 z2``)
-to 25 (``|z1| - |z2|``) times the Hermite rule per map (1296 nodes to 64, both folded as below but
-for the staircase; measured on that CPU, seconds per map, 7 and 12 times the unfolded Hermite rule):
-more than the five-fold slowdown of a solve accepted for a default, and no rule tried below 1000
-nodes (fewer or lower-order panels, polar rules about the lines' crossing) was within 1e-3 for all
-three links (``benchmarks/RESULTS.md``). A ``custom`` link, ``sum`` (smooth) and ``k != 2`` keep the
-Hermite rule. **Folding.** Where ``g(-z) = +-g(z)`` (``sum``, ``product``, ``abs-difference``,
+``xi_i = +-{1, 2, 4}``; ``panel_order`` nodes per panel, by default 3: 1296 nodes); for ``sum``
+(smooth), a ``custom`` link, ``k != 2``, or on request (``panel_order = 0``), on a product
+Gauss-Hermite rule (``order`` nodes per axis). Near perfect recovery ``g_out g_out^T`` changes over
+``sqrt(V_ii)`` across those lines (``sign(z1 z2)``: it lives on strips of that width; ``z1 z2``: the
+posterior changes shape where a field's sign is uncertain), and the Hermite rule converges only
+algebraically there. **``panel_order = 0`` is accurate at small overlaps only**: with 8 nodes per
+axis ``Mhat`` (its largest entry, ``noise = 0.01``, against the polar rule below) is 4e-4 off at
+``M = [[0.3, 0.05], [0.05, 0.2]]``, but 1.3% at ``diag(0.6, 0.5)`` and 3.4 to 3.6% from
+``[[0.9, 0.05], [0.05, 0.8]]`` to ``diag(0.99, 0.98)`` for ``z1 z2`` (24 nodes per axis: 1.1e-3 to
+1.3e-3); at ``diag(0.9, 0.8)`` 1.3 to 2.4% for the staircase, 15% for ``|z1| - |z2|`` and 57 to
+100% for ``sign(z1 z2)``. A solve on it reports ``converged`` all the same (its quadrature error is not
+estimated): use it where the overlaps stay below about 0.3, or for a quick look. It is several
+times cheaper: the panels cost 17 (``z1 z2``) to 25 (``|z1| - |z2|``) times the Hermite rule of 8
+nodes per axis per map (1296 nodes to 64, both folded as below but for the staircase; 30 to 46 ms
+against 2 ms for ``sign(z1 z2)``), 9 times per map with its Jacobian and 18 per
+solve near perfect recovery (``z1 z2``, ``alpha = 100``; ``benchmarks/RESULTS.md``);
+no rule tried below 1000 nodes (fewer or lower-order panels, polar rules about the lines' crossing)
+was within 1e-3 for all three continuous links. The panels' own error (the same reference) is 4.4e-4
+(``z1 z2``), 1.3e-4 (staircase) and 6.5e-4 (``|z1| - |z2|``) at ``[[0.3, 0.05], [0.05, 0.2]]``, and
+6e-5 to 6.3e-4 at ``[[0.9, 0.05], [0.05, 0.8]]`` and ``diag(0.99, 0.98)``.
+
+**Folding.** Where ``g(-z) = +-g(z)`` (``sum``, ``product``, ``abs-difference``,
 ``sign-product``: the link's field ``even``) the labels' law at ``-omega`` is that at ``omega``,
 mirrored if ``g`` is odd, so ``g_out g_out^T`` averaged over it is even in ``omega``; the Hermite
 rule and the panels whose lines pass through ``omega = 0`` are symmetric (node ``N - 1 - n`` is
@@ -93,21 +102,23 @@ field crosses zero, and for ``abs-difference`` where ``|z1| = y``
 ``noise = 0.1``, ``log Z_out`` within 6e-7 at the default 4 and 3e-8 at 6); for ``custom``, a product Gauss-Hermite rule of ``inner_order``
 nodes per axis (:func:`~hdtheory.kernels.gaussian_tilted_moments`, which needs ``sqrt(noise)`` larger
 than the nodes' spacing). Verified accuracy (``tests/test_multi_index.py``): ``k = 1`` equals
-:class:`~hdtheory.BayesGLM` to 1e-9; ``Mhat`` of ``z1 z2`` at the default orders within 5e-4 of
-doubled orders at small ``M`` (the ``xi`` rule dominates; it degrades as ``M -> I``, where the
-label's dependence on ``omega`` sharpens, and as the noise decreases, and it converges only
-algebraically there, the integrand not being smooth in ``xi``); near perfect recovery,
-``M`` in {``diag(0.9, 0.8)``, ``diag(0.99, 0.97)``, ``[[0.9, 0.05], [0.05, 0.8]]``}, the largest entry
-of ``Mhat`` relative to a polar Gauss-Legendre rule about the lines' crossing (20736 nodes, or 172800
-for ``sign-product``): with the panels within 4e-4 to 5e-4 for ``sign(z1 z2)`` (flips 0.05; tested),
-7e-5 to 1.2e-4 for ``z1 z2`` (tested, and its derivative), 7e-5 to 2.6e-4 for the staircase and 1.4e-4 for ``|z1| - |z2|`` (at
-``diag(0.9, 0.8)``; ``noise = 0.01``), where the default Hermite rule is off by 57 to 100%, 3.4 to
-4.8%, 1.3 to 2.4% and 15%; for ``z1 z2`` at
+:class:`~hdtheory.BayesGLM` to 1e-9; ``Mhat`` of ``z1 z2`` on the Hermite rule
+(``panel_order = 0``) and the default label and posterior rules within 5e-4 of doubled orders at
+small ``M`` (the ``xi`` rule dominates; it degrades as ``M -> I``, where the label's dependence on
+``omega`` sharpens, and as the noise decreases, and it converges only algebraically there, the integrand not being smooth in ``xi``); the default panels, the largest
+entry of ``Mhat`` relative to a polar Gauss-Legendre rule about the lines' crossing (``noise = 0.01``):
+for the continuous links within 1e-3 at ``M`` in {``[[0.3, 0.05], [0.05, 0.2]]``,
+``[[0.9, 0.05], [0.05, 0.8]]``, ``diag(0.99, 0.98)``} (measured above; tested, and the derivative of
+``z1 z2``'s), for ``sign(z1 z2)`` (flips 0.05) within 4e-4 to 5e-4 at ``diag(0.9, 0.8)``,
+``diag(0.99, 0.97)`` and ``[[0.9, 0.05], [0.05, 0.8]]`` (tested, and its derivative), where the
+Hermite rule is off by 57 to 100%; for ``z1 z2`` at
 ``diag(0.9, 0.8)`` the Hermite rule is off by 1.1e-2 at 12 nodes per axis, 3.8e-3 at 16, 9e-4 at 24
 (``noise = 0.01``; 1.7e-2 at 8 and 8e-4 at 16 at ``noise = 0.1``); the
 closed-form thresholds to 2e-6 (``sign(z1 z2)``) and, at ``noise = 1e-4``, within 2e-4 of the
-noiseless ones (``z1 z2``, ``|z1| - |z2|``). On a 2-core CPU a ``k = 2`` solve compiles in about half
-a minute and runs in a few seconds; ``k = 3`` defaults to 4 nodes per axis for ``xi``.
+noiseless ones (``z1 z2``, ``|z1| - |z2|``). On a 2-core CPU shared with other jobs a ``k = 2`` solve
+of a continuous link compiles and runs in minutes on the default panels (4.5 minutes for ``z1 z2`` at
+``alpha = 100``), in about half a minute on the Hermite rule; ``k = 3`` defaults to 4 nodes per axis
+for ``xi``.
 
 **Coordinates.** The state is ``M``; the solver works on the Cholesky factor of ``V = I - M`` with a
 log diagonal, so that every step keeps ``M`` symmetric and ``V`` positive definite.
@@ -250,13 +261,13 @@ class MultiIndex(FixedPointTheory):
     k: int = integer(2, Interval(1.0), "number of directions (fields) k")
     link_fn: Callable | None = eqx.field(default=None, static=True)
     order: int = eqx.field(default=0, static=True)
-    """Gauss-Hermite nodes per axis for ``xi`` (but for the named links with lines at ``k = 2``) and the
-    teacher's ``z0``; 0: 48 for ``k = 1``, 8 for ``k = 2``, 4 beyond."""
-    panel_order: int = eqx.field(default=0, static=True)
+    """Gauss-Hermite nodes per axis for ``xi`` (but for the named links with lines at ``k = 2``, unless
+    ``panel_order = 0``) and the teacher's ``z0``; 0: 48 for ``k = 1``, 8 for ``k = 2``, 4 beyond."""
+    panel_order: int | None = eqx.field(default=None, static=True)
     """Gauss-Legendre nodes per panel of the ``xi`` rule cut at the link's lines (``k = 2``, the named links
-    but ``sum``); 0: 3 for ``sign-product``, and for the continuous links the Hermite rule (``order``),
-    their panel rule costing 17 to 25 times more (see the module docstring). ``panel_order = 3`` is the
-    accurate choice near perfect recovery (overlaps above about 0.5)."""
+    but ``sum``); ``None``: 3. ``0`` asks for the product Hermite rule (``order``) instead, several times
+    cheaper and accurate at small overlaps only: near perfect recovery it is percents off (see the module
+    docstring)."""
     inner_order: int = eqx.field(default=0, static=True)
     """Nodes per panel of the posterior's rule (named links; 0: 4), or per axis (``custom``; 0: 24)."""
     label_order: int = eqx.field(default=0, static=True)
@@ -276,8 +287,9 @@ class MultiIndex(FixedPointTheory):
             check_in("noise", self.noise, _FLIP, f" (a flip probability) for link={self.link}")
         else:
             check_in("noise", self.noise, POSITIVE, f" (a variance) for the continuous link={self.link}")
-        for name, low in (("order", 0), ("inner_order", 0), ("label_order", 0), ("panel_order", 0)):
-            _check_order(name, getattr(self, name), low)
+        for name in ("order", "inner_order", "label_order", "panel_order"):
+            if getattr(self, name) is not None:  # panel_order None: the default
+                _check_order(name, getattr(self, name), 0)
         if self.label_order == 1:
             raise ParameterError("parameter 'label_order' must be 0 (the default) or an integer >= 2, got 1")
 
@@ -357,7 +369,7 @@ class MultiIndex(FixedPointTheory):
 
     @property
     def _panel_order(self) -> int:
-        return self.panel_order or (3 if self._spec.discrete else 0)
+        return 3 if self.panel_order is None else self.panel_order
 
     def _xi_rule(self, M, V):
         """Nodes and weights for ``E_xi``: the product Hermite rule, or for a link with lines at ``k = 2``
