@@ -121,7 +121,7 @@ def test_against_simulation(setting, d, seeds):
     theory = hd.RandomFeatureEnsemble(M=3.0, **setting)
     out, converged = _solve(theory)
     assert converged
-    sim = simulate(theory, d=d, seeds=seeds, learners=3)
+    sim = simulate(theory, d=d, seeds=seeds, learners=3, decompose=theory.loss == "square")
     keys = ["m", "q", "q_ab", "correlation", "test_error", "ensemble_error", "ensemble_error_inf"]
     if theory.loss == "square":
         keys += ["bias", "variance_data", "variance_features", "variance_noise", "variance_features_alone"]

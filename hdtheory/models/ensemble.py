@@ -118,7 +118,7 @@ import numpy as np
 from .. import kernels
 from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError
 from .._theory import check_in, choice, integer, is_concrete, parameter
-from ..kernels.resampling import NON_CONVEX, WeightLaw, cross_conjugate
+from ..kernels.resampling import NON_CONVEX, WeightLaw, cross_conjugate, label_correlation
 from .erm import Overlaps
 from .gcm import GCM, RF_ACTIVATIONS, _array, gaussian_equivalence, random_features
 
@@ -128,11 +128,15 @@ _ODD = ("erf", "tanh", "sign", "linear")
 
 
 class EnsembleState(eqx.Module):
-    """Each learner's overlaps and their cross overlap ``q_ab``."""
+    """Each learner's overlaps, their cross overlap ``q_ab`` and the cross overlaps of the
+    decomposition with fresh label noise: ``c_x`` (``C_X``, the two learners) and ``c_xf`` (``C_XF``,
+    each learner with itself, shape ``(2,)``)."""
 
     a: Overlaps
     b: Overlaps
     q_ab: jax.Array
+    c_x: jax.Array
+    c_xf: jax.Array
 
 
 class Ensemble(FixedPointTheory):
@@ -163,16 +167,19 @@ class Ensemble(FixedPointTheory):
 
     def init(self, kind: str = "uninformed") -> EnsembleState:
         a, b = (learner.init(kind) for learner in self.learners)
-        return EnsembleState(a=a, b=b, q_ab=0.5 * jnp.sqrt(a.q * b.q))
+        half = 0.5 * jnp.sqrt(a.q * b.q)
+        return EnsembleState(a=a, b=b, q_ab=half, c_x=half, c_xf=0.5 * jnp.stack([a.q, b.q]))
 
     def unconstrain(self, state: EnsembleState) -> jax.Array:
-        """Each learner's GCM coordinates, and ``q_ab`` as it is."""
+        """Each learner's GCM coordinates, and the cross overlaps as they are."""
         la, lb = self.learners
-        return jnp.concatenate([la.unconstrain(state.a), lb.unconstrain(state.b), state.q_ab[None]])
+        return jnp.concatenate(
+            [la.unconstrain(state.a), lb.unconstrain(state.b), state.q_ab[None], state.c_x[None], state.c_xf]
+        )
 
     def constrain(self, u: jax.Array) -> EnsembleState:
         la, lb = self.learners
-        return EnsembleState(a=la.constrain(u[:3]), b=lb.constrain(u[3:6]), q_ab=u[6])
+        return EnsembleState(a=la.constrain(u[:3]), b=lb.constrain(u[3:6]), q_ab=u[6], c_x=u[7], c_xf=u[8:10])
 
     def _square_cross(self, a: Overlaps, b: Overlaps, mhat_a, mhat_b, sums, labels):
         """``q_ab`` of the square loss in closed form: the solution of the linear equation
@@ -184,21 +191,53 @@ class Ensemble(FixedPointTheory):
         k = learner.alpha * T / ((1 + a.V) * (1 + b.V))
         return (mhat_a * mhat_b * S + k * (labels - (a.m + b.m) * cross / self.rho)) / (1 - k)
 
+    def _cross(self, a: Overlaps, b: Overlaps, mhat_a, mhat_b, sums, q_cross, independent_labels):
+        """The map of a cross overlap ``q_cross`` of learners ``a`` and ``b`` with the cross sums ``sums``
+        (module docstring), on the same labels or (``independent_labels``, traced) on labels drawn
+        independently given the teacher's field: in closed form for the square loss (its fixed point,
+        the map being linear), else :meth:`_kernel_cross`."""
+        if self.loss == "square":
+            order = self.cross_order
+            labels = label_correlation(self.learners[0].channel, self.rho, independent_labels, order, order)
+            return self._square_cross(a, b, mhat_a, mhat_b, sums, labels)
+        return self._kernel_cross(a, b, mhat_a, mhat_b, sums, q_cross, independent_labels)
+
+    def _kernel_cross(self, a: Overlaps, b: Overlaps, mhat_a, mhat_b, sums, q_cross, independent_labels):
+        """``mhat_a mhat_b S + qhat_ab T`` with ``qhat_ab`` by
+        :func:`~hdtheory.kernels.resampling.cross_conjugate` (any loss)."""
+        learner = self.learners[0]
+        law = WeightLaw.constant(jnp.result_type(q_cross))
+        qhat_ab = learner.alpha * cross_conjugate(
+            learner.channel, learner.loss_fn, self.rho, (a.m, a.q, a.V, law), (b.m, b.q, b.V, law), q_cross,
+            self.cross_order, self.cross_order, independent_labels,
+        )
+        return mhat_a * mhat_b * sums[0] + qhat_ab * sums[1]
+
+    def _pairs(self, state: EnsembleState):
+        """``(a, b, mhat_a, mhat_b, sums, q_cross)`` of the state's cross overlaps stacked on a leading
+        axis of four: the two learners on one data set (``q_ab``) and with fresh label noise
+        (``C_X``), each with itself with fresh label noise (``C_XF``); and the conjugates ``mhat``,
+        the cross sums ``S, T`` of the two learners and of each with itself."""
+        learners, states = self.learners, (state.a, state.b)
+        conjugates = [learner.conjugates(s) for learner, s in zip(learners, states)]
+        mhats = [c[0] for c in conjugates]
+        cross = self.cross_sums(conjugates[0][2], conjugates[1][2])
+        same = [self.same_sums(learner, c[2]) for learner, c in zip(learners, conjugates)]
+        stack = lambda *trees: jax.tree.map(lambda *x: jnp.stack(x), *trees)  # noqa: E731
+        pairs = (
+            stack(state.a, state.a, state.a, state.b), stack(state.b, state.b, state.a, state.b),
+            jnp.stack([mhats[0], mhats[0], mhats[0], mhats[1]]), jnp.stack([mhats[1], mhats[1], mhats[0], mhats[1]]),
+            stack(cross, cross, same[0], same[1]),
+            jnp.concatenate([state.q_ab[None], state.c_x[None], state.c_xf]),
+        )
+        return pairs, mhats, cross, same
+
     def update(self, state: EnsembleState) -> EnsembleState:
         la, lb = self.learners
-        (mhat_a, _, Vhat_a), (mhat_b, _, Vhat_b) = la.conjugates(state.a), lb.conjugates(state.b)
-        sums = self.cross_sums(Vhat_a, Vhat_b)
-        if self.loss == "square":
-            second, _ = la.channel.label_moments(self.rho)
-            q_ab = self._square_cross(state.a, state.b, mhat_a, mhat_b, sums, second)
-        else:
-            law = WeightLaw.constant(jnp.result_type(state.q_ab))
-            qhat_ab = la.alpha * cross_conjugate(
-                la.channel, la.loss_fn, self.rho, (state.a.m, state.a.q, state.a.V, law),
-                (state.b.m, state.b.q, state.b.V, law), state.q_ab, self.cross_order, self.cross_order,
-            )
-            q_ab = mhat_a * mhat_b * sums[0] + qhat_ab * sums[1]
-        return EnsembleState(a=la.update(state.a), b=lb.update(state.b), q_ab=q_ab)
+        # One program for the four cross overlaps: the first on one label, the others on fresh ones.
+        pairs, *_ = self._pairs(state)
+        new = jax.vmap(self._cross)(*pairs, jnp.asarray([False, True, True, True]))
+        return EnsembleState(a=la.update(state.a), b=lb.update(state.b), q_ab=new[0], c_x=new[1], c_xf=new[2:])
 
     def observables(self, state: EnsembleState) -> dict[str, jax.Array]:
         la, _ = self.learners
@@ -220,24 +259,15 @@ class Ensemble(FixedPointTheory):
             "ensemble_error": channel.test_errors(m, ensemble_q, rho)[0],
             "ensemble_error_inf": channel.test_errors(m, q_ab, rho)[0],
         }
-        if self.loss == "square" and self.teacher == "linear":
-            out |= self._bias_variance(state)
-        return out
+        return out | self._bias_variance(state)
 
     def _bias_variance(self, state: EnsembleState) -> dict[str, jax.Array]:
-        """The decomposition of the module docstring (square loss, linear teacher)."""
-        learners, states = self.learners, (state.a, state.b)
-        conjugates = [learner.conjugates(s) for learner, s in zip(learners, states)]
-        mhats = [c[0] for c in conjugates]
-        cross = self.cross_sums(conjugates[0][2], conjugates[1][2])
-        same = [self.same_sums(learner, c[2]) for learner, c in zip(learners, conjugates)]
-        c_none = mhats[0] * mhats[1] * cross[0]
-        c_features = sum(mhats[i] ** 2 * same[i][0] for i in range(2)) / 2
-        c_data = self._square_cross(*states, *mhats, cross, self.rho)
-        c_data_features = sum(
-            self._square_cross(states[i], states[i], mhats[i], mhats[i], same[i], self.rho) for i in range(2)
-        ) / 2
-        m, q = (states[0].m + states[1].m) / 2, (states[0].q + states[1].q) / 2
+        """The decomposition of the module docstring (any loss and teacher)."""
+        _, (mhat_a, mhat_b), cross, same = self._pairs(state)
+        c_none = mhat_a * mhat_b * cross[0]
+        c_features = (mhat_a**2 * same[0][0] + mhat_b**2 * same[1][0]) / 2
+        c_data, c_data_features = state.c_x, jnp.mean(state.c_xf)
+        m, q = (state.a.m + state.b.m) / 2, (state.a.q + state.b.q) / 2
         return {
             "bias": self.rho - 2 * m + c_none,
             "variance_data": c_data - c_none,
@@ -413,7 +443,7 @@ class RandomFeatureEnsemble(Ensemble):
     def __check_init__(self):
         scalars = (self.alpha, self.gamma)
         if self.activation in RF_ACTIVATIONS and all(is_concrete(x) and np.ndim(x) == 0 for x in scalars):
-            if self.gamma > 0:
+            if float(self.gamma) > 0:  # concrete, but a jax array inside a trace would stage the comparison
                 self.learners  # the checks of the learners' own parameters (the loss against the teacher)
 
     @property
