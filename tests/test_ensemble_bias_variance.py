@@ -169,9 +169,12 @@ def logistic():
 
 def test_logistic_against_simulation_and_sum_rule(logistic):
     # Two learners with their own erf features, fitted on (X, y), (X, y') (labels drawn afresh)
-    # and (X', y'') at d = 150 (p = 225, n = 300), four seeds; the C's exact for the fitted weights.
-    # Tolerance: four standard errors over the seeds plus 6% of q (the variances are differences
-    # of C's of size q; Gaussian equivalence's finite-size bias, as for ridge in test_ensemble.py).
+    # and (X', y'') at d = 200 (p = 300, n = 400), four seeds; the C's exact for the fitted weights.
+    # Tolerance: four standard errors over the seeds plus 6% of the value, Gaussian equivalence's
+    # finite-size bias (as for ridge in test_ensemble.py). Seen: all within 1 standard error but
+    # variance_noise, 0.348 +- 0.017 against 0.397; at d = 400 (not run here: ten minutes)
+    # 0.407 +- 0.010, and every term within 1.1 standard errors. Shared labels in place of fresh
+    # ones would give variance_noise = 0.
     base, program = logistic
     (_, (out, converged, _)), _ = program(base.lam, base.noise)
     assert converged
@@ -179,11 +182,10 @@ def test_logistic_against_simulation_and_sum_rule(logistic):
             "variance_features_data")
     parts = sum(out[k] for k in keys[:4])
     np.testing.assert_allclose(float(parts), float(base.rho - 2 * out["m"] + out["q"]), rtol=1e-12)
-    sim = simulate(base, d=150, seeds=4, learners=2)
-    scale = float(out["q"])
+    sim = simulate(base, d=200, seeds=4, learners=2)
     for key in keys:
         want = float(out[key])
-        assert abs(sim.mean[key] - want) <= 4 * sim.sem[key] + 0.06 * scale, (key, want, sim.mean[key], sim.sem[key])
+        assert abs(sim.mean[key] - want) <= 4 * sim.sem[key] + 0.06 * abs(want), (key, want, sim.mean[key], sim.sem[key])
 
 
 def test_logistic_noiseless_teacher_and_gradient(logistic):

@@ -34,6 +34,10 @@ def test_one_learner_is_the_gcm(solved):
     alone = hdtheory.solve(theory.learners[0])
     for key in ("m", "q", "V", "test_error"):
         np.testing.assert_allclose(float(sol.observables[key]), float(alone.observables[key]), rtol=1e-9)
+    # The bias and variances add up to the squared error against the teacher's field.
+    out = sol.observables
+    parts = sum(out[k] for k in ("bias", "variance_data", "variance_features", "variance_noise"))
+    np.testing.assert_allclose(float(parts), float(theory.rho - 2 * out["m"] + out["q"]), rtol=1e-10)
     at_one = hdtheory.solve(eqx_replace(theory, M=1.0)).observables
     np.testing.assert_allclose(float(at_one["ensemble_error"]), float(alone.observables["test_error"]), rtol=1e-9)
 

@@ -80,8 +80,10 @@ two learners' ``m`` and ``q`` are averaged); ``ensemble_error`` is its excess te
 (``M = inf`` allowed), ``ensemble_error_inf`` at ``M -> infinity`` (``q_M = q_ab``), ``correlation``
 ``q_ab / sqrt(q_a q_b)`` the correlation of two learners' predictions.
 
-**Bias and variances** (square loss, linear teacher ``y = z + sqrt(noise) eps``). The randomness of a
-learner's prediction ``f(x)`` comes from the training inputs ``X``, the label noise ``eps`` and the
+**Bias and variances** (every loss and teacher; Loureiro et al. 2022's decomposition over the
+data, the features and both). The randomness of a learner's prediction ``f(x)`` comes from the
+training inputs ``X``, the label noise (the labels' randomness given the teacher's field: ``eps`` of
+the linear teacher, the flips of the sign teacher, the noise before the probit's sign) and the
 features ``F``. With ``C_S = E_x E[f_a(x) f_b(x)]`` for two learners that share the sources ``S`` and
 draw the others independently (``C_XeF = q``, ``C_Xe = q_ab``), the sequential decomposition of
 d'Ascoli et al. 2020 (noise innermost, then the features, then the data) is
@@ -92,19 +94,33 @@ d'Ascoli et al. 2020 (noise innermost, then the features, then the data) is
     V_{\rm features} = C_{XF} - C_X,\quad
     V_{\rm noise} = q - C_{XF},
 
-summing to the excess test error ``rho - 2 m + q``; Adlam and Pennington's symmetric terms
-(2020, "Understanding double descent requires a fine-grained bias-variance decomposition", NeurIPS)
-that need no shared noise without shared inputs are ``V_F = C_F - C_empty`` and
-``V_FX = C_XF - C_X - C_F + C_empty``, the data's ``V_X`` is ``variance_data``. Each ``C`` is the
-cross overlap above with: independent inputs, ``qhat_ab = 0``; shared inputs and independent noise,
-``E y_a y_b = rho`` instead of ``rho + noise`` in ``qhat_ab``; shared features, ``Omega_ab =
-Omega_aa`` and ``t_b = t_a``. All in closed form given the one-learner fixed point.
+summing to ``rho - 2 m + q = E_x E (f(x) - z)^2``, the squared error of the prediction against the
+teacher's field: the excess test error of the linear teacher; for the classification teachers a
+squared error too (the 0-1 error ``test_error`` is not decomposed). Adlam and Pennington's symmetric
+terms (2020, "Understanding double descent requires a fine-grained bias-variance decomposition",
+NeurIPS) that need no shared noise without shared inputs are ``V_F = C_F - C_empty`` and
+``V_FX = C_XF - C_X - C_F + C_empty``, the data's ``V_X`` is ``variance_data``. Each ``C`` is a cross
+overlap of the two-learner equations above:
+
+* independent inputs (``C_empty``, ``C_F``): the two learners' data terms are independent,
+  ``qhat_ab = 0``, and ``C = mhat_a mhat_b S`` in closed form given the one-learner fixed point;
+* shared inputs with labels drawn independently given the teacher's field ``z`` (``C_X``, and
+  ``C_XF`` with ``Omega_ab = Omega_aa``, ``t_b = t_a``: a learner with itself),
+  ``qhat = alpha E[f_a(y_a, omega_a) f_b(y_b, omega_b)]`` with ``y_a, y_b`` independent given ``z``
+  (``independent_labels`` of :func:`hdtheory.kernels.resampling.cross_conjugate`), a fixed point
+  in ``C`` like ``q_ab``'s. For the square loss the equation is linear, the closed form above with
+  ``E[y_a y_b] = E[(E[y | z])^2]`` (:func:`hdtheory.kernels.resampling.label_correlation`:
+  ``rho`` instead of ``rho + noise`` for the linear teacher, ``(1 - 2 noise)^2`` instead of 1 for
+  the sign teacher) in place of ``E y^2``. A noiseless teacher gives ``C_X = q_ab``, ``C_XF = q``.
+
+``C_X`` and ``C_XF`` (one per learner) are solved with the rest of the state (``EnsembleState``'s
+``c_x``, ``c_xf``), so that their derivatives come from the engine's implicit differentiation; the
+four cross overlaps are one vmapped kernel evaluation per iteration.
 
 **Observables.** ``m, q, V, test_error, test_error_total`` (the mean of the two learners', ERM's
-conventions), ``q_ab``, ``correlation``, ``ensemble_q``, ``ensemble_error``, ``ensemble_error_inf``;
-for the square loss with the linear teacher also ``bias``, ``variance_data``,
-``variance_features``, ``variance_noise``, ``variance_features_alone`` and
-``variance_features_data`` (Adlam and Pennington's ``V_F`` and ``V_FX``).
+conventions), ``q_ab``, ``correlation``, ``ensemble_q``, ``ensemble_error``, ``ensemble_error_inf``,
+``bias``, ``variance_data``, ``variance_features``, ``variance_noise``, ``variance_features_alone``
+and ``variance_features_data`` (Adlam and Pennington's ``V_F`` and ``V_FX``).
 """
 
 import abc
