@@ -138,7 +138,7 @@ def test_square_loss_closed_form_is_the_general_fixed_point():
         labels = theory.rho if theory.teacher == "linear" else (1 - 2 * theory.noise) ** 2
         rows = []
         for i in (1, 2, 3):  # C_X, then C_XF of each learner
-            a, b, mhat_a, mhat_b, sums, q_cross = jax.tree.map(lambda x: x[i], pairs)  # noqa: B023
+            a, b, mhat_a, mhat_b, sums, q_cross, _ = jax.tree.map(lambda x: x[i], pairs)  # noqa: B023
             general = theory._kernel_cross(a, b, mhat_a, mhat_b, sums, q_cross, True)
             rows.append([q_cross, general, theory._square_cross(a, b, mhat_a, mhat_b, sums, labels)])
         return jnp.asarray(rows), sol.converged, sol.observables["variance_noise"]
@@ -151,6 +151,11 @@ def test_square_loss_closed_form_is_the_general_fixed_point():
         np.testing.assert_allclose(rows[:, 2], rows[:, 0], rtol=1e-9, err_msg=teacher)
         _, converged, variance_noise = check(dataclasses.replace(theory, noise=jnp.asarray(0.0)))
         assert converged and abs(float(variance_noise)) < 1e-9, teacher
+    # Without the decomposition: the same solution, without its observables.
+    on, off = (hd.solve(dataclasses.replace(theory, bias_variance=x)).observables for x in ("on", "off"))
+    assert "bias" in on and "bias" not in off
+    for key in off:
+        np.testing.assert_allclose(off[key], on[key], rtol=1e-10, err_msg=key)
 
 
 @pytest.fixture(scope="module")
@@ -196,8 +201,8 @@ def test_logistic_noiseless_teacher_and_gradient(logistic):
     (_, (out, converged, state)), _ = program(base.lam, jnp.asarray(0.0))
     assert converged
     assert abs(float(out["variance_noise"])) < 1e-9
-    np.testing.assert_allclose(float(state.c_x), float(out["q_ab"]), rtol=1e-9)
-    np.testing.assert_allclose(np.asarray(state.c_xf), [float(state.a.q), float(state.b.q)], rtol=1e-9)
+    np.testing.assert_allclose(float(state.fresh[0]), float(out["q_ab"]), rtol=1e-9)  # C_X
+    np.testing.assert_allclose(np.asarray(state.fresh[1:]), [float(state.a.q), float(state.b.q)], rtol=1e-9)  # C_XF
     (_, _), grad = program(base.lam, base.noise)
     h = 1e-5
     fd = (float(program(base.lam + h, base.noise)[0][0]) - float(program(base.lam - h, base.noise)[0][0])) / (2 * h)

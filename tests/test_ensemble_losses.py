@@ -67,7 +67,7 @@ def test_identical_features_are_perfectly_correlated(name):
     Omega = A @ A.T + 0.5 * np.eye(p)
     t = Omega @ rng.standard_normal(p) / np.sqrt(p) / 2
     rho = float(t @ np.linalg.solve(Omega, t)) * 1.5
-    theory = EnsembleGCM.from_matrices(Omega, Omega, Omega, t, t, rho, alpha=2.0, lam=0.1, **SETTINGS[name])
+    theory = EnsembleGCM.from_matrices(Omega, Omega, Omega, t, t, rho, alpha=2.0, lam=0.1, bias_variance="off", **SETTINGS[name])
     out = hdtheory.solve(theory)
     assert out.converged
     np.testing.assert_allclose(float(out.observables["correlation"]), 1.0, atol=1e-8)
@@ -86,7 +86,7 @@ def test_two_learners_against_simulation(solved):
 
 def test_gradient_in_lam():
     def error(lam):
-        theory = RandomFeatureEnsemble(alpha=2.0, gamma=1.5, lam=lam, M=2.0, **SETTINGS["hinge"])
+        theory = RandomFeatureEnsemble(alpha=2.0, gamma=1.5, lam=lam, M=2.0, bias_variance="off", **SETTINGS["hinge"])
         return hdtheory.solve(theory).observables["ensemble_error"]
 
     value_and_grad = jax.jit(jax.value_and_grad(error))

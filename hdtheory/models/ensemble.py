@@ -114,13 +114,15 @@ overlap of the two-learner equations above:
   the sign teacher) in place of ``E y^2``. A noiseless teacher gives ``C_X = q_ab``, ``C_XF = q``.
 
 ``C_X`` and ``C_XF`` (one per learner) are solved with the rest of the state (``EnsembleState``'s
-``c_x``, ``c_xf``), so that their derivatives come from the engine's implicit differentiation; the
-four cross overlaps are one vmapped kernel evaluation per iteration.
+``fresh``), so that their derivatives come from the engine's implicit differentiation; the four
+cross overlaps are one vmapped kernel evaluation per iteration. ``bias_variance=off`` leaves the
+three out (a solve of a loss without a closed form then costs about a tenth).
 
 **Observables.** ``m, q, V, test_error, test_error_total`` (the mean of the two learners', ERM's
 conventions), ``q_ab``, ``correlation``, ``ensemble_q``, ``ensemble_error``, ``ensemble_error_inf``,
-``bias``, ``variance_data``, ``variance_features``, ``variance_noise``, ``variance_features_alone``
-and ``variance_features_data`` (Adlam and Pennington's ``V_F`` and ``V_FX``).
+and, unless ``bias_variance=off``, ``bias``, ``variance_data``, ``variance_features``,
+``variance_noise``, ``variance_features_alone`` and ``variance_features_data`` (Adlam and
+Pennington's ``V_F`` and ``V_FX``).
 """
 
 import abc
@@ -145,14 +147,13 @@ _ODD = ("erf", "tanh", "sign", "linear")
 
 class EnsembleState(eqx.Module):
     """Each learner's overlaps, their cross overlap ``q_ab`` and the cross overlaps of the
-    decomposition with fresh label noise: ``c_x`` (``C_X``, the two learners) and ``c_xf`` (``C_XF``,
-    each learner with itself, shape ``(2,)``)."""
+    decomposition with fresh labels, ``fresh = (C_X, C_XF of a, C_XF of b)`` (the two learners, then
+    each with itself; empty with ``bias_variance=off``)."""
 
     a: Overlaps
     b: Overlaps
     q_ab: jax.Array
-    c_x: jax.Array
-    c_xf: jax.Array
+    fresh: jax.Array
 
 
 class Ensemble(FixedPointTheory):
@@ -184,18 +185,19 @@ class Ensemble(FixedPointTheory):
     def init(self, kind: str = "uninformed") -> EnsembleState:
         a, b = (learner.init(kind) for learner in self.learners)
         half = 0.5 * jnp.sqrt(a.q * b.q)
-        return EnsembleState(a=a, b=b, q_ab=half, c_x=half, c_xf=0.5 * jnp.stack([a.q, b.q]))
+        fresh = 0.5 * jnp.stack([jnp.sqrt(a.q * b.q), a.q, b.q])
+        return EnsembleState(a=a, b=b, q_ab=half, fresh=fresh if self.bias_variance == "on" else fresh[:0])
 
     def unconstrain(self, state: EnsembleState) -> jax.Array:
         """Each learner's GCM coordinates, and the cross overlaps as they are."""
         la, lb = self.learners
         return jnp.concatenate(
-            [la.unconstrain(state.a), lb.unconstrain(state.b), state.q_ab[None], state.c_x[None], state.c_xf]
+            [la.unconstrain(state.a), lb.unconstrain(state.b), state.q_ab[None], state.fresh]
         )
 
     def constrain(self, u: jax.Array) -> EnsembleState:
         la, lb = self.learners
-        return EnsembleState(a=la.constrain(u[:3]), b=lb.constrain(u[3:6]), q_ab=u[6], c_x=u[7], c_xf=u[8:10])
+        return EnsembleState(a=la.constrain(u[:3]), b=lb.constrain(u[3:6]), q_ab=u[6], fresh=u[7:])
 
     def _square_cross(self, a: Overlaps, b: Overlaps, mhat_a, mhat_b, sums, labels):
         """``q_ab`` of the square loss in closed form: the solution of the linear equation
@@ -230,30 +232,34 @@ class Ensemble(FixedPointTheory):
         return mhat_a * mhat_b * sums[0] + qhat_ab * sums[1]
 
     def _pairs(self, state: EnsembleState):
-        """``(a, b, mhat_a, mhat_b, sums, q_cross)`` of the state's cross overlaps stacked on a leading
-        axis of four: the two learners on one data set (``q_ab``) and with fresh label noise
-        (``C_X``), each with itself with fresh label noise (``C_XF``); and the conjugates ``mhat``,
-        the cross sums ``S, T`` of the two learners and of each with itself."""
+        """``(a, b, mhat_a, mhat_b, sums, q_cross, independent_labels)`` of the state's cross overlaps
+        stacked on a leading axis: the two learners on one data set (``q_ab``), then, with the
+        decomposition, with fresh labels (``C_X``) and each with itself with fresh labels
+        (``C_XF``); and the conjugates ``mhat``, the cross sums ``S, T`` of the two learners and of
+        each with itself."""
         learners, states = self.learners, (state.a, state.b)
         conjugates = [learner.conjugates(s) for learner, s in zip(learners, states)]
         mhats = [c[0] for c in conjugates]
         cross = self.cross_sums(conjugates[0][2], conjugates[1][2])
         same = [self.same_sums(learner, c[2]) for learner, c in zip(learners, conjugates)]
         stack = lambda *trees: jax.tree.map(lambda *x: jnp.stack(x), *trees)  # noqa: E731
+        count = 1 + state.fresh.shape[0]
         pairs = (
-            stack(state.a, state.a, state.a, state.b), stack(state.b, state.b, state.a, state.b),
-            jnp.stack([mhats[0], mhats[0], mhats[0], mhats[1]]), jnp.stack([mhats[1], mhats[1], mhats[0], mhats[1]]),
-            stack(cross, cross, same[0], same[1]),
-            jnp.concatenate([state.q_ab[None], state.c_x[None], state.c_xf]),
+            stack(*(state.a, state.a, state.a, state.b)[:count]), stack(*(state.b, state.b, state.a, state.b)[:count]),
+            jnp.stack([mhats[0], mhats[0], mhats[0], mhats[1]][:count]),
+            jnp.stack([mhats[1], mhats[1], mhats[0], mhats[1]][:count]),
+            stack(*(cross, cross, same[0], same[1])[:count]),
+            jnp.concatenate([state.q_ab[None], state.fresh]),
+            jnp.arange(count) > 0,
         )
         return pairs, mhats, cross, same
 
     def update(self, state: EnsembleState) -> EnsembleState:
         la, lb = self.learners
-        # One program for the four cross overlaps: the first on one label, the others on fresh ones.
+        # One program for the cross overlaps: the first on one label, the others on fresh ones.
         pairs, *_ = self._pairs(state)
-        new = jax.vmap(self._cross)(*pairs, jnp.asarray([False, True, True, True]))
-        return EnsembleState(a=la.update(state.a), b=lb.update(state.b), q_ab=new[0], c_x=new[1], c_xf=new[2:])
+        new = jax.vmap(self._cross)(*pairs)
+        return EnsembleState(a=la.update(state.a), b=lb.update(state.b), q_ab=new[0], fresh=new[1:])
 
     def observables(self, state: EnsembleState) -> dict[str, jax.Array]:
         la, _ = self.learners
@@ -275,14 +281,14 @@ class Ensemble(FixedPointTheory):
             "ensemble_error": channel.test_errors(m, ensemble_q, rho)[0],
             "ensemble_error_inf": channel.test_errors(m, q_ab, rho)[0],
         }
-        return out | self._bias_variance(state)
+        return out | (self._bias_variance(state) if self.bias_variance == "on" else {})
 
     def _bias_variance(self, state: EnsembleState) -> dict[str, jax.Array]:
         """The decomposition of the module docstring (any loss and teacher)."""
         _, (mhat_a, mhat_b), cross, same = self._pairs(state)
         c_none = mhat_a * mhat_b * cross[0]
         c_features = (mhat_a**2 * same[0][0] + mhat_b**2 * same[1][0]) / 2
-        c_data, c_data_features = state.c_x, jnp.mean(state.c_xf)
+        c_data, c_data_features = state.fresh[0], jnp.mean(state.fresh[1:])
         m, q = (state.a.m + state.b.m) / 2, (state.a.q + state.b.q) / 2
         return {
             "bias": self.rho - 2 * m + c_none,
@@ -307,6 +313,9 @@ class EnsembleGCM(Ensemble):
     delta: jax.Array = parameter(1.0, POSITIVE, "Huber threshold (used by loss=huber only)")
     loss: str = choice("square", _LOSSES, "training loss", refused=NON_CONVEX)
     teacher: str = choice("linear", _CHANNELS, "teacher channel")
+    bias_variance: str = choice(
+        "on", dict.fromkeys(("on", "off")), "the bias-variance decomposition (three more cross overlaps to solve)"
+    )
     cross_order: int = integer(24, Interval(4), "Gauss-Hermite nodes per axis and Legendre nodes per panel (cross overlap)")
     omega: jax.Array = eqx.field(default=((1.0,), (1.0,)), converter=_array)
     """Eigenvalues of ``Omega_aa`` and ``Omega_bb``, shape ``(2, p)``."""
@@ -451,6 +460,9 @@ class RandomFeatureEnsemble(Ensemble):
     delta: jax.Array = parameter(1.0, POSITIVE, "Huber threshold (used by loss=huber only)")
     loss: str = choice("square", _LOSSES, "training loss", refused=NON_CONVEX)
     teacher: str = choice("linear", _CHANNELS, "teacher channel")
+    bias_variance: str = choice(
+        "on", dict.fromkeys(("on", "off")), "the bias-variance decomposition (three more cross overlaps to solve)"
+    )
     nodes: int = integer(64, Interval(4), "nodes of the Marchenko-Pastur spectrum's rule")
     order: int = integer(96, Interval(8), "Gauss-Hermite nodes per axis (one learner, teacher=linear)")
     panel_order: int = integer(40, Interval(4), "Gauss-Legendre nodes per panel (one learner, labels +-1)")
