@@ -235,20 +235,20 @@ class Ensemble(FixedPointTheory):
         """``(a, b, mhat_a, mhat_b, sums, q_cross, independent_labels)`` of the state's cross overlaps
         stacked on a leading axis: the two learners on one data set (``q_ab``), then, with the
         decomposition, with fresh labels (``C_X``) and each with itself with fresh labels
-        (``C_XF``); and the conjugates ``mhat``, the cross sums ``S, T`` of the two learners and of
-        each with itself."""
+        (``C_XF``); and the conjugates ``mhat``, the cross sums ``S, T`` of the two learners and (with
+        the decomposition) of each with itself."""
         learners, states = self.learners, (state.a, state.b)
         conjugates = [learner.conjugates(s) for learner, s in zip(learners, states)]
         mhats = [c[0] for c in conjugates]
         cross = self.cross_sums(conjugates[0][2], conjugates[1][2])
-        same = [self.same_sums(learner, c[2]) for learner, c in zip(learners, conjugates)]
-        stack = lambda *trees: jax.tree.map(lambda *x: jnp.stack(x), *trees)  # noqa: E731
         count = 1 + state.fresh.shape[0]
+        same = [self.same_sums(learner, c[2]) for learner, c in zip(learners, conjugates)] if count > 1 else []
+        stack = lambda *trees: jax.tree.map(lambda *x: jnp.stack(x), *trees)  # noqa: E731
         pairs = (
             stack(*(state.a, state.a, state.a, state.b)[:count]), stack(*(state.b, state.b, state.a, state.b)[:count]),
             jnp.stack([mhats[0], mhats[0], mhats[0], mhats[1]][:count]),
             jnp.stack([mhats[1], mhats[1], mhats[0], mhats[1]][:count]),
-            stack(*(cross, cross, same[0], same[1])[:count]),
+            stack(*(cross, cross, *same)[:count]),
             jnp.concatenate([state.q_ab[None], state.fresh]),
             jnp.arange(count) > 0,
         )
