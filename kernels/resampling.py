@@ -22,6 +22,15 @@ independent of each other and of the data. The cross conjugate is
 ``qhat_ab = alpha E[f_a f_b]`` (:func:`cross_average` computes the expectation), and, since the
 weights enter only through ``f``, the average over them factorises into the product of the two
 learners' averaged outputs ``E_p f``. Learners on independent data sets have ``qhat_ab = 0``.
+
+**Shared inputs, fresh label noise** (Loureiro et al. 2022's variances over the data and the noise):
+two learners trained on the same inputs with labels ``y_a, y_b`` drawn independently from
+``P(y | z)`` given the same teacher field have ``qhat_ab = alpha E[f_a(y_a, omega_a) f_b(y_b,
+omega_b)]``, in which the labels average out separately given ``z`` (``independent_labels=True``
+of :func:`cross_average`, :func:`piecewise_cross_average` and :func:`cross_conjugate`). The square
+loss sees the labels through ``E[y_a y_b]`` alone (:func:`label_correlation`): ``E[(E[y | z])^2]``
+instead of ``E y^2``, ``rho`` instead of ``rho + noise`` for the linear teacher. For a noiseless
+teacher the two labels are one and the two cases coincide.
 """
 
 import math
@@ -96,8 +105,9 @@ def weighted_output(loss, law: WeightLaw, y, omega, V):
 
 
 def _teacher_nodes(channel, rho, order: int, panel_order: int, dtype):
-    """``(z, y, w)``: the teacher's field ``z`` (``(T,)``), the labels ``y`` and the weights ``w``
-    (``(T, L)``) of :func:`cross_average`'s outer rule."""
+    """``(z, y, w_z, w_y)``: the teacher's field ``z`` and its weights ``w_z`` (``(T,)``), the labels
+    ``y`` and their conditional weights ``w_y`` (``(T, L)``, summing to one over ``L``) of
+    :func:`cross_average`'s outer rule."""
     tiny = jnp.finfo(dtype).tiny
     if channel.classification:
         edges = jnp.zeros(1, dtype)
@@ -107,12 +117,30 @@ def _teacher_nodes(channel, rho, order: int, panel_order: int, dtype):
         t, w_t = panel_rule(edges, panel_order)
         y = jnp.asarray(channel.labels, dtype)
         z = jnp.sqrt(rho) * t
-        w = w_t[:, None] * channel.partition(y, z[:, None], tiny)  # (T, 2)
-        return z, jnp.broadcast_to(y, w.shape), w
+        w_y = channel.partition(y, z[:, None], tiny)  # (T, 2)
+        return z, jnp.broadcast_to(y, w_y.shape), w_t, w_y
     t, w_t = hermite_rule(order, dtype)
     z = jnp.sqrt(rho) * t
     y, w_y, _ = channel.label_quadrature(z, jnp.zeros((), dtype), order)  # (T, L)
-    return z, y, w_t[:, None] * w_y
+    return z, y, w_t, w_y
+
+
+def label_correlation(channel, rho, independent_labels=False, order: int = 24, panel_order: int = 24):
+    """``E[y_a y_b]`` of two labels with the same teacher field ``z ~ N(0, rho)``: ``E y^2`` (the
+    channel's closed form) for one label, ``E[(E[y | z])^2]`` on :func:`cross_average`'s outer rule
+    for two labels drawn independently given ``z`` (exact for the linear and sign teachers, whose
+    ``E[y | z]`` is a line or a step at 0). ``independent_labels`` may be traced."""
+    dtype = jnp.result_type(rho, float)
+    _, y, w_z, w_y = _teacher_nodes(channel, rho, order, panel_order, dtype)
+    fresh = jnp.sum(w_z * jnp.sum(w_y * y, axis=-1) ** 2)
+    return jnp.where(independent_labels, fresh, channel.label_moments(rho)[0])
+
+
+def _label_pairs(w_y, independent_labels):
+    """``(T, L, L)``: the weight of the labels ``(y_a, y_b) = (y_l, y_k)`` at each teacher node,
+    ``w_y[l] w_y[k]`` for labels drawn independently, ``w_y[l]`` on the diagonal for one label."""
+    eye = jnp.eye(w_y.shape[-1], dtype=w_y.dtype)
+    return w_y[..., :, None] * jnp.where(independent_labels, w_y[..., None, :], eye)
 
 
 def _conditional_factor(rho, m_a, q_a, m_b, q_b, q_ab, dtype):
@@ -123,9 +151,16 @@ def _conditional_factor(rho, m_a, q_a, m_b, q_b, q_ab, dtype):
     return psd_cholesky(cov.astype(dtype))
 
 
-def cross_average(channel, f_a, f_b, rho, m_a, q_a, m_b, q_b, q_ab, order: int = 24, panel_order: int = 12):
-    r"""``E[f_a(y, omega_a) f_b(y, omega_b)]`` over ``(z, omega_a, omega_b)`` jointly Gaussian with
-    covariance ``[[rho, m_a, m_b], [m_a, q_a, q_ab], [m_b, q_ab, q_b]]`` and ``y ~ P(y | z)``.
+def cross_average(
+    channel, f_a, f_b, rho, m_a, q_a, m_b, q_b, q_ab, order: int = 24, panel_order: int = 12,
+    independent_labels: bool = False,
+):
+    r"""``E[f_a(y_a, omega_a) f_b(y_b, omega_b)]`` over ``(z, omega_a, omega_b)`` jointly Gaussian with
+    covariance ``[[rho, m_a, m_b], [m_a, q_a, q_ab], [m_b, q_ab, q_b]]`` and labels from ``P(y | z)``:
+    one label ``y_a = y_b`` (the same data), or, with ``independent_labels`` (a bool, or a traced
+    boolean scalar: one program for both), two drawn independently given ``z`` (the same inputs with
+    fresh label noise): the sum over the label nodes ``sum_lk W_lk f_a(y_l) f_b(y_k)`` with
+    ``W = diag(w_y)`` or ``w_y w_y^T``.
 
     ``f_a`` and ``f_b`` map broadcastable arrays ``(y, omega)`` to an array (a learner's output
     function, averaged over its weights). The teacher's field is integrated first, ``z = sqrt(rho) t``:
@@ -138,15 +173,16 @@ def cross_average(channel, f_a, f_b, rho, m_a, q_a, m_b, q_b, q_ab, order: int =
     identical learners, included). Differentiable in every argument.
     """
     dtype = jnp.result_type(rho, m_a, q_a, m_b, q_b, q_ab, float)
-    z, y, w = _teacher_nodes(channel, rho, order, panel_order, dtype)
+    z, y, w_z, w_y = _teacher_nodes(channel, rho, order, panel_order, dtype)
     L = _conditional_factor(rho, m_a, q_a, m_b, q_b, q_ab, dtype)
     g, w_g = hermite_rule(order, dtype)
     z = z[:, None, None, None]
     omega_a = m_a / rho * z + L[0, 0] * g[:, None]  # (T, 1, G, 1)
     omega_b = m_b / rho * z + L[1, 0] * g[:, None] + L[1, 1] * g  # (T, 1, G, H)
     y = y[:, :, None, None]
-    both = f_a(y, omega_a) * f_b(y, omega_b)
-    return jnp.sum(w[:, :, None, None] * w_g[:, None] * w_g * both)
+    values_a = jnp.broadcast_to(f_a(y, omega_a), y.shape[:2] + omega_b.shape[2:])  # (T, L, G, H)
+    both = jnp.einsum("tlgh,tlk,tkgh->tgh", values_a, _label_pairs(w_y, independent_labels), f_b(y, omega_b))
+    return jnp.sum(w_z[:, None, None] * w_g[:, None] * w_g * both)
 
 
 _KINK_ORDER = 8
@@ -198,74 +234,87 @@ def _in_units(x, scale, bound: float = 10.0):
     return jnp.where(nonzero, x / jnp.where(nonzero, scale, 1.0), bound)
 
 
-def _piecewise_average(loss, law_a, law_b, V_a, V_b, y, w, mean_a, mean_b, L, order: int):
-    r"""``sum_nodes w E[bar f_a(y, omega_a) bar f_b(y, omega_b)]`` for a loss with a clipped-line output
-    (:func:`piecewise_cross_average`): ``omega_a = mean_a + L_00 g``, ``omega_b = mean_b + L_10 g +
-    L_11 h``; the ``h`` average in closed form (:func:`clip_mean`), the ``g`` integral on panels cut at
+def _piecewise_average(loss, law_a, law_b, V_a, V_b, y_a, y_b, w, mean_a, mean_b, L, order: int):
+    r"""``sum_nodes w E[bar f_a(y_a, omega_a) bar f_b(y_b, omega_b)]`` for a loss with a clipped-line
+    output (:func:`piecewise_cross_average`): ``omega_a = mean_a + L_00 g``, ``omega_b = mean_b + L_10 g
+    + L_11 h``; the ``h`` average in closed form (:func:`clip_mean`), the ``g`` integral on panels cut at
     the kinks of ``bar f_a``, at those of ``bar f_b`` at ``h = 0`` and ``0, +-1, +-4`` times the width
     ``L_11 / |L_10|`` about them (where the ``h`` average bends when ``L_11`` is small), and at the
-    Gaussian's scales ``0, +-1.5, +-3.5, +-6``. ``y, w, mean_a, mean_b`` have one shape (the outer nodes)."""
+    Gaussian's scales ``0, +-1.5, +-3.5, +-6``. ``y_a, y_b, w, mean_a, mean_b`` broadcast together
+    (the outer nodes, each learner's label at them)."""
+    y_a, y_b, w, mean_a, mean_b = jnp.broadcast_arrays(y_a, y_b, w, mean_a, mean_b)
     # bar f_b's kinks at h = 0, where its h average bends over a width L_11 / |L_10| in g.
-    projected = _in_units(_kinks(loss, law_b, y, V_b) - mean_b[..., None], L[1, 0])
+    projected = _in_units(_kinks(loss, law_b, y_b, V_b) - mean_b[..., None], L[1, 0])
     width = _in_units(L[1, 1], jnp.abs(L[1, 0]))
     # And the Gaussian's own scales, so that no panel is too long for the density's curvature.
-    gaussian = jnp.broadcast_to(jnp.asarray(_GAUSSIAN_EDGES, projected.dtype), y.shape + (len(_GAUSSIAN_EDGES),))
+    gaussian = jnp.broadcast_to(jnp.asarray(_GAUSSIAN_EDGES, projected.dtype), y_a.shape + (len(_GAUSSIAN_EDGES),))
     edges = jnp.concatenate(
-        [gaussian, _in_units(_kinks(loss, law_a, y, V_a) - mean_a[..., None], L[0, 0])]
+        [gaussian, _in_units(_kinks(loss, law_a, y_a, V_a) - mean_a[..., None], L[0, 0])]
         + [projected + c * width for c in _BEND_OFFSETS],
         axis=-1,
     )
     g, w_g = panel_rule(edges, order)  # (..., G)
-    y_g = y[..., None]
-    f_a = weighted_output(loss, law_a, y_g, mean_a[..., None] + L[0, 0] * g, V_a)[0]
-    f_b = clip_mean(loss, law_b, y_g, mean_b[..., None] + L[1, 0] * g, L[1, 1], V_b)
+    f_a = weighted_output(loss, law_a, y_a[..., None], mean_a[..., None] + L[0, 0] * g, V_a)[0]
+    f_b = clip_mean(loss, law_b, y_b[..., None], mean_b[..., None] + L[1, 0] * g, L[1, 1], V_b)
     return jnp.sum(w[..., None] * w_g * f_a * f_b)
 
 
 def piecewise_cross_average(
-    channel, loss, rho, learner_a, learner_b, q_ab, panel_order: int = 24
+    channel, loss, rho, learner_a, learner_b, q_ab, panel_order: int = 24, independent_labels: bool = False
 ):
     r""":func:`cross_conjugate`'s ``E[bar f_a bar f_b]`` for a loss whose output function is a clipped
     line (hinge, Huber, absolute: :meth:`Loss.clip_output`), whose kinks sit at the loss's
     breakpoints at each step ``p V`` of the weights' law.
 
     A label ``+-1`` (classification teachers): the teacher's field on :func:`cross_average`'s panels,
-    then the two students' fields given it. The linear teacher: ``f`` is a function of the residual
-    ``r = y - omega`` alone, and ``(r_a, r_b)`` are jointly Gaussian with variances
-    ``E y^2 - 2 m E[z y] / rho + q`` and covariance ``E y^2 - (m_a + m_b) E[z y] / rho + q_ab``, a
-    two-dimensional integral. Either way the last field's average is in closed
-    form and the one before it on Gauss-Legendre panels (``_KINK_ORDER`` nodes each; the teacher's
-    field's panels have ``panel_order``) cut at the kinks
+    then the two students' fields given it, at every pair of labels ``(y_a, y_b)`` weighted by
+    ``P(y_a | z) P(y_b | z)`` with ``independent_labels`` (traced or not), by ``P(y_a | z)`` at
+    ``y_a = y_b`` and zero elsewhere otherwise. The linear
+    teacher: ``f`` is a function of the residual ``r = y - omega`` alone, and ``(r_a, r_b)`` are jointly
+    Gaussian with variances ``E y^2 - 2 m E[z y] / rho + q`` and covariance ``E[y_a y_b] - (m_a + m_b)
+    E[z y] / rho + q_ab`` (:func:`label_correlation`), a two-dimensional integral. Either way the last
+    field's average is in closed form and the one before it on Gauss-Legendre panels
+    (``_KINK_ORDER`` nodes each; the teacher's field's panels have ``panel_order``) cut at the kinks
     (:func:`_piecewise_average`), so that the result converges exponentially, not algebraically as a
     Hermite rule over a kink would.
     """
     (m_a, q_a, V_a, law_a), (m_b, q_b, V_b, law_b) = learner_a, learner_b
     dtype = jnp.result_type(rho, m_a, q_a, m_b, q_b, q_ab, float)
     if channel.classification:
-        z, y, w = _teacher_nodes(channel, rho, 0, panel_order, dtype)
-        z = jnp.broadcast_to(z[:, None], y.shape)
+        z, y, w_z, w_y = _teacher_nodes(channel, rho, 0, panel_order, dtype)
         L = _conditional_factor(rho, m_a, q_a, m_b, q_b, q_ab, dtype)
-        return _piecewise_average(loss, law_a, law_b, V_a, V_b, y, w, m_a / rho * z, m_b / rho * z, L, _KINK_ORDER)
+        # Outer nodes (T, 2, 2): the teacher's field and both labels (off the diagonal weightless for one label).
+        z, y_a, y_b = z[:, None, None], y[:, :, None], y[:, None, :]
+        w = w_z[:, None, None] * _label_pairs(w_y, independent_labels)
+        return _piecewise_average(
+            loss, law_a, law_b, V_a, V_b, y_a, y_b, w, m_a / rho * z, m_b / rho * z, L, _KINK_ORDER
+        )
     second, cross = channel.label_moments(rho)
     # omega = -r has the law of r's negative; y = 0 puts the kinks of f(0, -r) at the residual's.
     var_a, var_b = (second - 2 * m / rho * cross + q for m, q in ((m_a, q_a), (m_b, q_b)))
-    covariance = second - (m_a + m_b) / rho * cross + q_ab
+    labels = label_correlation(channel, rho, independent_labels, panel_order, panel_order)
+    covariance = labels - (m_a + m_b) / rho * cross + q_ab
     L = psd_cholesky(jnp.stack([jnp.stack([var_a, covariance]), jnp.stack([covariance, var_b])]).astype(dtype))
     zero = jnp.zeros(1, dtype)
-    return _piecewise_average(loss, law_a, law_b, V_a, V_b, zero, jnp.ones(1, dtype), zero, zero, L, _KINK_ORDER)
+    return _piecewise_average(loss, law_a, law_b, V_a, V_b, zero, zero, jnp.ones(1, dtype), zero, zero, L, _KINK_ORDER)
 
 
-def cross_conjugate(channel, loss, rho, learner_a, learner_b, q_ab, order: int = 24, panel_order: int = 24):
-    r"""``E[bar f_a(y, omega_a) bar f_b(y, omega_b)]``, ``qhat_ab / alpha`` of two learners trained on
-    the same data with independent weights (module docstring): by :func:`piecewise_cross_average` for
-    a loss with a clipped-line output (hinge, Huber, absolute), else by :func:`cross_average`.
+def cross_conjugate(
+    channel, loss, rho, learner_a, learner_b, q_ab, order: int = 24, panel_order: int = 24,
+    independent_labels: bool = False,
+):
+    r"""``E[bar f_a(y_a, omega_a) bar f_b(y_b, omega_b)]``, ``qhat_ab / alpha`` of two learners trained
+    on the same inputs with independent weights (module docstring), with the same labels or, with
+    ``independent_labels``, labels drawn independently given the teacher's field: by
+    :func:`piecewise_cross_average` for a loss with a clipped-line output (hinge, Huber, absolute),
+    else by :func:`cross_average`.
 
     ``learner_a`` and ``learner_b`` are ``(m, q, V, law)``: a learner's overlaps with the teacher and
     itself, its variance and its :class:`WeightLaw`; ``q_ab`` their overlap.
     """
     (m_a, q_a, V_a, law_a), (m_b, q_b, V_b, law_b) = learner_a, learner_b
     if loss.clip_output(jnp.ones(()), jnp.ones(())) is not None:
-        return piecewise_cross_average(channel, loss, rho, learner_a, learner_b, q_ab, panel_order)
+        return piecewise_cross_average(channel, loss, rho, learner_a, learner_b, q_ab, panel_order, independent_labels)
 
     def f_a(y, omega):
         return weighted_output(loss, law_a, y, omega, V_a)[0]
@@ -273,4 +322,6 @@ def cross_conjugate(channel, loss, rho, learner_a, learner_b, q_ab, order: int =
     def f_b(y, omega):
         return weighted_output(loss, law_b, y, omega, V_b)[0]
 
-    return cross_average(channel, f_a, f_b, rho, m_a, q_a, m_b, q_b, q_ab, order, panel_order)
+    return cross_average(
+        channel, f_a, f_b, rho, m_a, q_a, m_b, q_b, q_ab, order, panel_order, independent_labels
+    )

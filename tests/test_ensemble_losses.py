@@ -34,6 +34,10 @@ def test_one_learner_is_the_gcm(solved):
     alone = hdtheory.solve(theory.learners[0])
     for key in ("m", "q", "V", "test_error"):
         np.testing.assert_allclose(float(sol.observables[key]), float(alone.observables[key]), rtol=1e-9)
+    # The bias and variances add up to the squared error against the teacher's field.
+    out = sol.observables
+    parts = sum(out[k] for k in ("bias", "variance_data", "variance_features", "variance_noise"))
+    np.testing.assert_allclose(float(parts), float(theory.rho - 2 * out["m"] + out["q"]), rtol=1e-10)
     at_one = hdtheory.solve(eqx_replace(theory, M=1.0)).observables
     np.testing.assert_allclose(float(at_one["ensemble_error"]), float(alone.observables["test_error"]), rtol=1e-9)
 
@@ -63,7 +67,7 @@ def test_identical_features_are_perfectly_correlated(name):
     Omega = A @ A.T + 0.5 * np.eye(p)
     t = Omega @ rng.standard_normal(p) / np.sqrt(p) / 2
     rho = float(t @ np.linalg.solve(Omega, t)) * 1.5
-    theory = EnsembleGCM.from_matrices(Omega, Omega, Omega, t, t, rho, alpha=2.0, lam=0.1, **SETTINGS[name])
+    theory = EnsembleGCM.from_matrices(Omega, Omega, Omega, t, t, rho, alpha=2.0, lam=0.1, bias_variance="off", **SETTINGS[name])
     out = hdtheory.solve(theory)
     assert out.converged
     np.testing.assert_allclose(float(out.observables["correlation"]), 1.0, atol=1e-8)
@@ -74,7 +78,7 @@ def test_two_learners_against_simulation(solved):
     # seeds; the errors are exact for the fitted weights. Tolerance: four standard errors over the
     # seeds plus 6% for the O(1 / d) finite-size bias (as the ridge and logistic checks).
     name, theory, sol = solved
-    sim = simulate(theory, d=150, seeds=4, learners=2)
+    sim = simulate(theory, d=150, seeds=4, learners=2, decompose=False)
     for key in ("m", "q", "q_ab", "correlation", "ensemble_error"):
         value = float(sol.observables[key])
         assert abs(sim.mean[key] - value) < 4 * sim.sem[key] + 0.06 * abs(value), (name, key, value, sim.mean[key], sim.sem[key])
@@ -82,7 +86,7 @@ def test_two_learners_against_simulation(solved):
 
 def test_gradient_in_lam():
     def error(lam):
-        theory = RandomFeatureEnsemble(alpha=2.0, gamma=1.5, lam=lam, M=2.0, **SETTINGS["hinge"])
+        theory = RandomFeatureEnsemble(alpha=2.0, gamma=1.5, lam=lam, M=2.0, bias_variance="off", **SETTINGS["hinge"])
         return hdtheory.solve(theory).observables["ensemble_error"]
 
     value_and_grad = jax.jit(jax.value_and_grad(error))

@@ -80,8 +80,10 @@ two learners' ``m`` and ``q`` are averaged); ``ensemble_error`` is its excess te
 (``M = inf`` allowed), ``ensemble_error_inf`` at ``M -> infinity`` (``q_M = q_ab``), ``correlation``
 ``q_ab / sqrt(q_a q_b)`` the correlation of two learners' predictions.
 
-**Bias and variances** (square loss, linear teacher ``y = z + sqrt(noise) eps``). The randomness of a
-learner's prediction ``f(x)`` comes from the training inputs ``X``, the label noise ``eps`` and the
+**Bias and variances** (every loss and teacher; Loureiro et al. 2022's decomposition over the
+data, the features and both). The randomness of a learner's prediction ``f(x)`` comes from the
+training inputs ``X``, the label noise (the labels' randomness given the teacher's field: ``eps`` of
+the linear teacher, the flips of the sign teacher, the noise before the probit's sign) and the
 features ``F``. With ``C_S = E_x E[f_a(x) f_b(x)]`` for two learners that share the sources ``S`` and
 draw the others independently (``C_XeF = q``, ``C_Xe = q_ab``), the sequential decomposition of
 d'Ascoli et al. 2020 (noise innermost, then the features, then the data) is
@@ -92,19 +94,35 @@ d'Ascoli et al. 2020 (noise innermost, then the features, then the data) is
     V_{\rm features} = C_{XF} - C_X,\quad
     V_{\rm noise} = q - C_{XF},
 
-summing to the excess test error ``rho - 2 m + q``; Adlam and Pennington's symmetric terms
-(2020, "Understanding double descent requires a fine-grained bias-variance decomposition", NeurIPS)
-that need no shared noise without shared inputs are ``V_F = C_F - C_empty`` and
-``V_FX = C_XF - C_X - C_F + C_empty``, the data's ``V_X`` is ``variance_data``. Each ``C`` is the
-cross overlap above with: independent inputs, ``qhat_ab = 0``; shared inputs and independent noise,
-``E y_a y_b = rho`` instead of ``rho + noise`` in ``qhat_ab``; shared features, ``Omega_ab =
-Omega_aa`` and ``t_b = t_a``. All in closed form given the one-learner fixed point.
+summing to ``rho - 2 m + q = E_x E (f(x) - z)^2``, the squared error of the prediction against the
+teacher's field: the excess test error of the linear teacher; for the classification teachers a
+squared error too (the 0-1 error ``test_error`` is not decomposed). Adlam and Pennington's symmetric
+terms (2020, "Understanding double descent requires a fine-grained bias-variance decomposition",
+NeurIPS) that need no shared noise without shared inputs are ``V_F = C_F - C_empty`` and
+``V_FX = C_XF - C_X - C_F + C_empty``, the data's ``V_X`` is ``variance_data``. Each ``C`` is a cross
+overlap of the two-learner equations above:
+
+* independent inputs (``C_empty``, ``C_F``): the two learners' data terms are independent,
+  ``qhat_ab = 0``, and ``C = mhat_a mhat_b S`` in closed form given the one-learner fixed point;
+* shared inputs with labels drawn independently given the teacher's field ``z`` (``C_X``, and
+  ``C_XF`` with ``Omega_ab = Omega_aa``, ``t_b = t_a``: a learner with itself),
+  ``qhat = alpha E[f_a(y_a, omega_a) f_b(y_b, omega_b)]`` with ``y_a, y_b`` independent given ``z``
+  (``independent_labels`` of :func:`hdtheory.kernels.resampling.cross_conjugate`), a fixed point
+  in ``C`` like ``q_ab``'s. For the square loss the equation is linear, the closed form above with
+  ``E[y_a y_b] = E[(E[y | z])^2]`` (:func:`hdtheory.kernels.resampling.label_correlation`:
+  ``rho`` instead of ``rho + noise`` for the linear teacher, ``(1 - 2 noise)^2`` instead of 1 for
+  the sign teacher) in place of ``E y^2``. A noiseless teacher gives ``C_X = q_ab``, ``C_XF = q``.
+
+``C_X`` and ``C_XF`` (one per learner) are solved with the rest of the state (``EnsembleState``'s
+``fresh``), so that their derivatives come from the engine's implicit differentiation; the four
+cross overlaps are one vmapped kernel evaluation per iteration. ``bias_variance=off`` leaves the
+three out (a solve of a loss without a closed form then costs about a tenth).
 
 **Observables.** ``m, q, V, test_error, test_error_total`` (the mean of the two learners', ERM's
-conventions), ``q_ab``, ``correlation``, ``ensemble_q``, ``ensemble_error``, ``ensemble_error_inf``;
-for the square loss with the linear teacher also ``bias``, ``variance_data``,
-``variance_features``, ``variance_noise``, ``variance_features_alone`` and
-``variance_features_data`` (Adlam and Pennington's ``V_F`` and ``V_FX``).
+conventions), ``q_ab``, ``correlation``, ``ensemble_q``, ``ensemble_error``, ``ensemble_error_inf``,
+and, unless ``bias_variance=off``, ``bias``, ``variance_data``, ``variance_features``,
+``variance_noise``, ``variance_features_alone`` and ``variance_features_data`` (Adlam and
+Pennington's ``V_F`` and ``V_FX``).
 """
 
 import abc
@@ -118,7 +136,7 @@ import numpy as np
 from .. import kernels
 from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError
 from .._theory import check_in, choice, integer, is_concrete, parameter
-from ..kernels.resampling import NON_CONVEX, WeightLaw, cross_conjugate
+from ..kernels.resampling import NON_CONVEX, WeightLaw, cross_conjugate, label_correlation
 from .erm import Overlaps
 from .gcm import GCM, RF_ACTIVATIONS, _array, gaussian_equivalence, random_features
 
@@ -128,11 +146,14 @@ _ODD = ("erf", "tanh", "sign", "linear")
 
 
 class EnsembleState(eqx.Module):
-    """Each learner's overlaps and their cross overlap ``q_ab``."""
+    """Each learner's overlaps, their cross overlap ``q_ab`` and the cross overlaps of the
+    decomposition with fresh labels, ``fresh = (C_X, C_XF of a, C_XF of b)`` (the two learners, then
+    each with itself; empty with ``bias_variance=off``)."""
 
     a: Overlaps
     b: Overlaps
     q_ab: jax.Array
+    fresh: jax.Array
 
 
 class Ensemble(FixedPointTheory):
@@ -163,16 +184,20 @@ class Ensemble(FixedPointTheory):
 
     def init(self, kind: str = "uninformed") -> EnsembleState:
         a, b = (learner.init(kind) for learner in self.learners)
-        return EnsembleState(a=a, b=b, q_ab=0.5 * jnp.sqrt(a.q * b.q))
+        half = 0.5 * jnp.sqrt(a.q * b.q)
+        fresh = 0.5 * jnp.stack([jnp.sqrt(a.q * b.q), a.q, b.q])
+        return EnsembleState(a=a, b=b, q_ab=half, fresh=fresh if self.bias_variance == "on" else fresh[:0])
 
     def unconstrain(self, state: EnsembleState) -> jax.Array:
-        """Each learner's GCM coordinates, and ``q_ab`` as it is."""
+        """Each learner's GCM coordinates, and the cross overlaps as they are."""
         la, lb = self.learners
-        return jnp.concatenate([la.unconstrain(state.a), lb.unconstrain(state.b), state.q_ab[None]])
+        return jnp.concatenate(
+            [la.unconstrain(state.a), lb.unconstrain(state.b), state.q_ab[None], state.fresh]
+        )
 
     def constrain(self, u: jax.Array) -> EnsembleState:
         la, lb = self.learners
-        return EnsembleState(a=la.constrain(u[:3]), b=lb.constrain(u[3:6]), q_ab=u[6])
+        return EnsembleState(a=la.constrain(u[:3]), b=lb.constrain(u[3:6]), q_ab=u[6], fresh=u[7:])
 
     def _square_cross(self, a: Overlaps, b: Overlaps, mhat_a, mhat_b, sums, labels):
         """``q_ab`` of the square loss in closed form: the solution of the linear equation
@@ -184,21 +209,57 @@ class Ensemble(FixedPointTheory):
         k = learner.alpha * T / ((1 + a.V) * (1 + b.V))
         return (mhat_a * mhat_b * S + k * (labels - (a.m + b.m) * cross / self.rho)) / (1 - k)
 
+    def _cross(self, a: Overlaps, b: Overlaps, mhat_a, mhat_b, sums, q_cross, independent_labels):
+        """The map of a cross overlap ``q_cross`` of learners ``a`` and ``b`` with the cross sums ``sums``
+        (module docstring), on the same labels or (``independent_labels``, traced) on labels drawn
+        independently given the teacher's field: in closed form for the square loss (its fixed point,
+        the map being linear), else :meth:`_kernel_cross`."""
+        if self.loss == "square":
+            order = self.cross_order
+            labels = label_correlation(self.learners[0].channel, self.rho, independent_labels, order, order)
+            return self._square_cross(a, b, mhat_a, mhat_b, sums, labels)
+        return self._kernel_cross(a, b, mhat_a, mhat_b, sums, q_cross, independent_labels)
+
+    def _kernel_cross(self, a: Overlaps, b: Overlaps, mhat_a, mhat_b, sums, q_cross, independent_labels):
+        """``mhat_a mhat_b S + qhat_ab T`` with ``qhat_ab`` by
+        :func:`~hdtheory.kernels.resampling.cross_conjugate` (any loss)."""
+        learner = self.learners[0]
+        law = WeightLaw.constant(jnp.result_type(q_cross))
+        qhat_ab = learner.alpha * cross_conjugate(
+            learner.channel, learner.loss_fn, self.rho, (a.m, a.q, a.V, law), (b.m, b.q, b.V, law), q_cross,
+            self.cross_order, self.cross_order, independent_labels,
+        )
+        return mhat_a * mhat_b * sums[0] + qhat_ab * sums[1]
+
+    def _pairs(self, state: EnsembleState):
+        """``(a, b, mhat_a, mhat_b, sums, q_cross, independent_labels)`` of the state's cross overlaps
+        stacked on a leading axis: the two learners on one data set (``q_ab``), then, with the
+        decomposition, with fresh labels (``C_X``) and each with itself with fresh labels
+        (``C_XF``); and the conjugates ``mhat``, the cross sums ``S, T`` of the two learners and (with
+        the decomposition) of each with itself."""
+        learners, states = self.learners, (state.a, state.b)
+        conjugates = [learner.conjugates(s) for learner, s in zip(learners, states)]
+        mhats = [c[0] for c in conjugates]
+        cross = self.cross_sums(conjugates[0][2], conjugates[1][2])
+        count = 1 + state.fresh.shape[0]
+        same = [self.same_sums(learner, c[2]) for learner, c in zip(learners, conjugates)] if count > 1 else []
+        stack = lambda *trees: jax.tree.map(lambda *x: jnp.stack(x), *trees)  # noqa: E731
+        pairs = (
+            stack(*(state.a, state.a, state.a, state.b)[:count]), stack(*(state.b, state.b, state.a, state.b)[:count]),
+            jnp.stack([mhats[0], mhats[0], mhats[0], mhats[1]][:count]),
+            jnp.stack([mhats[1], mhats[1], mhats[0], mhats[1]][:count]),
+            stack(*(cross, cross, *same)[:count]),
+            jnp.concatenate([state.q_ab[None], state.fresh]),
+            jnp.arange(count) > 0,
+        )
+        return pairs, mhats, cross, same
+
     def update(self, state: EnsembleState) -> EnsembleState:
         la, lb = self.learners
-        (mhat_a, _, Vhat_a), (mhat_b, _, Vhat_b) = la.conjugates(state.a), lb.conjugates(state.b)
-        sums = self.cross_sums(Vhat_a, Vhat_b)
-        if self.loss == "square":
-            second, _ = la.channel.label_moments(self.rho)
-            q_ab = self._square_cross(state.a, state.b, mhat_a, mhat_b, sums, second)
-        else:
-            law = WeightLaw.constant(jnp.result_type(state.q_ab))
-            qhat_ab = la.alpha * cross_conjugate(
-                la.channel, la.loss_fn, self.rho, (state.a.m, state.a.q, state.a.V, law),
-                (state.b.m, state.b.q, state.b.V, law), state.q_ab, self.cross_order, self.cross_order,
-            )
-            q_ab = mhat_a * mhat_b * sums[0] + qhat_ab * sums[1]
-        return EnsembleState(a=la.update(state.a), b=lb.update(state.b), q_ab=q_ab)
+        # One program for the cross overlaps: the first on one label, the others on fresh ones.
+        pairs, *_ = self._pairs(state)
+        new = jax.vmap(self._cross)(*pairs)
+        return EnsembleState(a=la.update(state.a), b=lb.update(state.b), q_ab=new[0], fresh=new[1:])
 
     def observables(self, state: EnsembleState) -> dict[str, jax.Array]:
         la, _ = self.learners
@@ -220,24 +281,15 @@ class Ensemble(FixedPointTheory):
             "ensemble_error": channel.test_errors(m, ensemble_q, rho)[0],
             "ensemble_error_inf": channel.test_errors(m, q_ab, rho)[0],
         }
-        if self.loss == "square" and self.teacher == "linear":
-            out |= self._bias_variance(state)
-        return out
+        return out | (self._bias_variance(state) if self.bias_variance == "on" else {})
 
     def _bias_variance(self, state: EnsembleState) -> dict[str, jax.Array]:
-        """The decomposition of the module docstring (square loss, linear teacher)."""
-        learners, states = self.learners, (state.a, state.b)
-        conjugates = [learner.conjugates(s) for learner, s in zip(learners, states)]
-        mhats = [c[0] for c in conjugates]
-        cross = self.cross_sums(conjugates[0][2], conjugates[1][2])
-        same = [self.same_sums(learner, c[2]) for learner, c in zip(learners, conjugates)]
-        c_none = mhats[0] * mhats[1] * cross[0]
-        c_features = sum(mhats[i] ** 2 * same[i][0] for i in range(2)) / 2
-        c_data = self._square_cross(*states, *mhats, cross, self.rho)
-        c_data_features = sum(
-            self._square_cross(states[i], states[i], mhats[i], mhats[i], same[i], self.rho) for i in range(2)
-        ) / 2
-        m, q = (states[0].m + states[1].m) / 2, (states[0].q + states[1].q) / 2
+        """The decomposition of the module docstring (any loss and teacher)."""
+        _, (mhat_a, mhat_b), cross, same = self._pairs(state)
+        c_none = mhat_a * mhat_b * cross[0]
+        c_features = (mhat_a**2 * same[0][0] + mhat_b**2 * same[1][0]) / 2
+        c_data, c_data_features = state.fresh[0], jnp.mean(state.fresh[1:])
+        m, q = (state.a.m + state.b.m) / 2, (state.a.q + state.b.q) / 2
         return {
             "bias": self.rho - 2 * m + c_none,
             "variance_data": c_data - c_none,
@@ -261,6 +313,9 @@ class EnsembleGCM(Ensemble):
     delta: jax.Array = parameter(1.0, POSITIVE, "Huber threshold (used by loss=huber only)")
     loss: str = choice("square", _LOSSES, "training loss", refused=NON_CONVEX)
     teacher: str = choice("linear", _CHANNELS, "teacher channel")
+    bias_variance: str = choice(
+        "on", dict.fromkeys(("on", "off")), "the bias-variance decomposition (three more cross overlaps to solve)"
+    )
     cross_order: int = integer(24, Interval(4), "Gauss-Hermite nodes per axis and Legendre nodes per panel (cross overlap)")
     omega: jax.Array = eqx.field(default=((1.0,), (1.0,)), converter=_array)
     """Eigenvalues of ``Omega_aa`` and ``Omega_bb``, shape ``(2, p)``."""
@@ -405,6 +460,9 @@ class RandomFeatureEnsemble(Ensemble):
     delta: jax.Array = parameter(1.0, POSITIVE, "Huber threshold (used by loss=huber only)")
     loss: str = choice("square", _LOSSES, "training loss", refused=NON_CONVEX)
     teacher: str = choice("linear", _CHANNELS, "teacher channel")
+    bias_variance: str = choice(
+        "on", dict.fromkeys(("on", "off")), "the bias-variance decomposition (three more cross overlaps to solve)"
+    )
     nodes: int = integer(64, Interval(4), "nodes of the Marchenko-Pastur spectrum's rule")
     order: int = integer(96, Interval(8), "Gauss-Hermite nodes per axis (one learner, teacher=linear)")
     panel_order: int = integer(40, Interval(4), "Gauss-Legendre nodes per panel (one learner, labels +-1)")
@@ -413,7 +471,7 @@ class RandomFeatureEnsemble(Ensemble):
     def __check_init__(self):
         scalars = (self.alpha, self.gamma)
         if self.activation in RF_ACTIVATIONS and all(is_concrete(x) and np.ndim(x) == 0 for x in scalars):
-            if self.gamma > 0:
+            if float(self.gamma) > 0:  # concrete, but a jax array inside a trace would stage the comparison
                 self.learners  # the checks of the learners' own parameters (the loss against the teacher)
 
     @property

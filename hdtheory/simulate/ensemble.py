@@ -4,8 +4,8 @@ r"""Finite-``d`` simulations of ensembles of random-features learners
 **Setting.** Per seed: a teacher ``w*`` drawn isotropically with ``|w*|^2 = rho d``, ``learners`` feature
 matrices ``F_k`` (``p = round(gamma d)`` rows of i.i.d. ``N(0, 1)`` entries, drawn afresh for every
 seed), and three training sets of ``n = round(alpha d)`` samples: ``(X, y)``, ``(X, y')`` with the
-same inputs and fresh label noise, and ``(X', y'')`` with fresh inputs and noise (the last two for
-the square loss with the linear teacher only). Every learner is fitted on each of them with its real
+same inputs and labels drawn afresh from the teacher's channel (fresh label noise), and ``(X', y'')``
+with fresh inputs and labels (the last two with ``decompose`` only). Every learner is fitted on each of them with its real
 features ``erf(F_k x / sqrt(d))`` by the fitter of :mod:`hdtheory.simulate.erm` with ``p`` as
 the dimension (ridge in closed form, logistic and Huber by Newton's method, hinge by scikit-learn's
 ``LinearSVC``, the absolute loss by its dual). The draws come
@@ -20,7 +20,7 @@ sqrt(d)``, ``b = F_j / sqrt(d)``,
 the theory's names: ``m``, ``q``, ``test_error``, ``test_error_total`` (averaged over the learners on
 the first training set), ``q_ab`` and ``correlation`` (averaged over the pairs), ``ensemble_q`` and
 ``ensemble_error`` (the average of the ``learners`` learners: compare with the theory at
-``M = learners``), ``ensemble_error_inf`` (from ``q_ab``); for the square loss with the linear teacher
+``M = learners``), ``ensemble_error_inf`` (from ``q_ab``); with ``decompose`` (any loss and teacher)
 the bias and variances of :mod:`hdtheory.models.ensemble` from the pairs that share the inputs, the
 noise or the features (``C_XF``: the same learner on ``(X, y)`` and ``(X, y')``; ``C_X``: two
 learners on those; ``C_F``: the same learner on ``(X, y)`` and ``(X', y'')``; ``C_empty``: two
@@ -39,10 +39,12 @@ from .erm import _fit as fit_erm
 
 @simulate.register
 def simulate_ensemble(
-    theory: RandomFeatureEnsemble, *, d: int = 200, seeds: int = 4, learners: int = 3, key=None
+    theory: RandomFeatureEnsemble, *, d: int = 200, seeds: int = 4, learners: int = 3, decompose: bool = True,
+    key=None,
 ) -> SimulationResult:
     """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.models.ensemble.RandomFeatureEnsemble`;
-    see the module docstring. ``learners >= 2``."""
+    see the module docstring. ``learners >= 2``; ``decompose``: also fit on the other two training
+    sets and measure the bias and variances (three times the fits)."""
     check_size(d, seeds)
     check_size(learners - 1, 1)
     if theory.activation != "erf":
@@ -50,7 +52,7 @@ def simulate_ensemble(
     key = jax.random.PRNGKey(0) if key is None else key
     rng = np.random.default_rng(np.asarray(jax.random.key_data(key)))
     n, p = max(round(float(theory.alpha) * d), 1), max(round(float(theory.gamma) * d), 1)
-    samples = [_seed(theory, rng, d, n, p, learners) for _ in range(seeds)]
+    samples = [_seed(theory, rng, d, n, p, learners, bool(decompose)) for _ in range(seeds)]
     return SimulationResult.from_samples(samples, d=d, n=n)
 
 
@@ -69,7 +71,7 @@ def _fit(theory, V, y):
     return np.asarray(fit_erm(theory.learners[0], jnp.asarray(V), jnp.asarray(y)))
 
 
-def _seed(theory, rng, d, n, p, K):
+def _seed(theory, rng, d, n, p, K, decomposed):
     from scipy.special import erf
 
     w_star = rng.standard_normal(d)
@@ -78,7 +80,6 @@ def _seed(theory, rng, d, n, p, K):
     X, X2 = rng.standard_normal((2, n, d))
     z, z2 = X @ w_star / np.sqrt(d), X2 @ w_star / np.sqrt(d)
     targets = [(X, _labels(theory, rng, z))]
-    decomposed = theory.loss == "square" and theory.teacher == "linear"
     if decomposed:  # the other two training sets
         targets += [(X, _labels(theory, rng, z)), (X2, _labels(theory, rng, z2))]
     # W[s, k]: learner k fitted on training set s.
