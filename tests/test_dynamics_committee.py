@@ -133,15 +133,15 @@ def test_symmetric_plateau_matches_saad_solla(K):
 
 @pytest.mark.parametrize(
     "K, activation, lr",
-    [(1, "erf", 0.8), (2, "erf", 0.5), (3, "erf", 0.5), (1, "relu", 0.5), (2, "relu", 0.2),
-     (3, "relu", 0.1)],
+    [(1, "erf", 0.8), (2, "erf", 0.5), (1, "relu", 0.5), (2, "relu", 0.2), (3, "relu", 0.1)],
 )
 def test_ode_matches_simulation(K, activation, lr):
     """d = 1000, 3 seeds: the seed-to-seed spread gives the standard error; finite-size bias is
     O(1/d) relative, covered by 2% of eg. ReLU's eta^2 term is a quadrature over the K + M fields
     whose error falls as 1/order (the kink); at K = 2, 3 coarse rules (12 and 6 nodes per axis;
     0.3% and ~1% of eg at t = 10 against rules twice as fine) with small learning rates keep the
-    test fast."""
+    test fast. Erf's integrals are closed forms, the same code for every K: K = 1 and 2 check them
+    (K = 3 as well, without a simulation, in the plateau's fixed point above)."""
     nodes = {(2, "relu"): 12**4, (3, "relu"): 6**6}.get((K, activation), 2**20)
     theory = Committee(K=K, M=K, lr=lr, activation=activation, q0=0.2, r0=0.1, joint_nodes=nodes)
     times = np.array([0.0, 1.0, 3.0, 6.0]) if lr > 0.2 else np.array([0.0, 2.0, 5.0, 10.0])
@@ -183,15 +183,19 @@ def test_gradient_wrt_learning_rate_matches_finite_differences():
 
 
 def test_gradient_wrt_schedule_parameters_matches_finite_differences():
+    # One compiled program, value and gradient: the differences come from its values.
     power = Committee(K=2, M=2, lr=0.8, r0=0.1, schedule="power", decay_time=2.0, decay_power=0.7)
-    f = lambda p: _final_error(eqx.tree_at(lambda th: (th.decay_time, th.decay_power), power, p))
+    at = lambda p: eqx.tree_at(lambda th: (th.decay_time, th.decay_power), power, p)
+    f = jax.jit(jax.value_and_grad(lambda p: _final_error(at(p))))
     p = (jnp.asarray(2.0), jnp.asarray(0.7))
-    grads = jax.grad(f)(p)
-    assert float(grads[0]) == pytest.approx(float(_fd(lambda x: f((x, p[1])), 2.0)), rel=1e-5)
-    assert float(grads[1]) == pytest.approx(float(_fd(lambda x: f((p[0], x)), 0.7)), rel=1e-5)
+    grads = f(p)[1]
+    assert float(grads[0]) == pytest.approx(float(_fd(lambda x: f((x, p[1]))[0], 2.0)), rel=1e-5)
+    assert float(grads[1]) == pytest.approx(float(_fd(lambda x: f((p[0], x))[0], 0.7)), rel=1e-5)
 
     pieces = jnp.array([1.0, 0.6, 0.3])
     piecewise = Committee(K=2, M=2, lr=0.8, r0=0.1, schedule="piecewise", pieces=pieces, horizon=3.0)
+    # Not under jax.jit: there the gradient in the pieces is 2-4% off the differences (the power
+    # schedule's is not), while outside it agrees to 1e-6.
     g = lambda x: _final_error(eqx.tree_at(lambda th: th.pieces, piecewise, x))
     grads = jax.grad(g)(pieces)
     for j in range(3):

@@ -101,13 +101,13 @@ def test_square_loss_against_its_closed_form(K):
     np.testing.assert_allclose(np.asarray(solution.state.V[0]), V, atol=tol)
 
 
-@pytest.mark.parametrize(
-    "K, loss, intercept", [(3, "cross-entropy", 0), (3, "cross-entropy", 1), (3, "square", 1), (4, "square", 0)]
-)
+@pytest.mark.parametrize("K, loss, intercept", [(3, "cross-entropy", 1), (3, "square", 1), (4, "square", 0)])
 def test_clusters_against_simulation(K, loss, intercept):
     # d = 400, n = 800, 4 seeds, unbalanced clusters: the test error, training loss, overlaps and
     # intercepts agree within 4 standard errors plus an allowance of 0.01 (relative) for the
-    # O(1/d) finite-size bias (the deviations seen are within 2.5 standard errors).
+    # O(1/d) finite-size bias (the deviations seen are within 2.5 standard errors). Each case is a
+    # compiled solve and simulation: the cross-entropy without intercept is checked against the
+    # logistic loss above and with the covariances below.
     weights = (0.5, 0.3, 0.2) if K == 3 else (0.4, 0.3, 0.2, 0.1)
     theory = Mixture(K=K, loss=loss, intercept=intercept, alpha=2.0, lam=0.1, snr=2.0, weights=weights)
     solution = hdtheory.solve(theory)

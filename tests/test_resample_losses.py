@@ -1,7 +1,7 @@
 """The kinked convex losses (hinge, Huber, absolute) with sample weights and two learners
 (``kernels.resampling``, ``Resample``): the closed-form Gaussian averages and the panel integrals
 against SciPy's adaptive ``quad`` cut at every weight's kinks, the plain estimator against ERM,
-the Huber bootstrap against 50 resampled fits, a gradient, refused losses and the command line."""
+the Huber bootstrap against resampled fits, a gradient, refused losses and the command line."""
 
 import json
 import math
@@ -193,19 +193,22 @@ def test_identical_learners_and_the_plain_estimator_are_erm(kw):
     np.testing.assert_allclose(float(same), float(o["qhat"]) / 1.5, rtol=1e-9)
 
 
-def test_huber_bootstrap_with_50_resamples_against_simulation():
-    # The pairs bootstrap as practised: 50 resampled Huber fits (Newton's method in one compiled
-    # loop) on each of two data sets at d = 300, n = 300; their variance per coordinate against
-    # resample_variance (as the ridge check of test_resample.py: the spread over resamples of one
-    # data set, which the teacher's and the data's draw move little; m and q themselves move by
-    # 4% between data sets at this n). Tolerance: four standard errors over the data sets plus 3%
-    # for the O(1 / d) bias (multinomial counts of n draws for Poisson(1) weights).
+def test_huber_bootstrap_against_simulation():
+    # The pairs bootstrap as practised: 20 resampled Huber fits (Newton's method in one compiled
+    # loop) on each of two data sets at d = 150, n = 150; their variance per coordinate against
+    # resample_variance (as the ridge check of test_resample.py, which runs the 50 resamples at
+    # d = 300: the spread over resamples of one data set, which the teacher's and the data's draw
+    # move little; m and q themselves move by 4% between data sets at n = 300). q - q_ab is unbiased
+    # in the number of resamples, whose finite count (relative error sqrt(2 / (19 d)) = 2.6% here)
+    # the spread over data sets measures. Tolerance: four standard errors over the data sets plus 6%
+    # for the O(1 / d) bias (multinomial counts of n draws for Poisson(1) weights; 3% at d = 300).
+    # The fits cost d^3 each: 20 at d = 150 are 1/20 of 50 at d = 300.
     theory = Resample(alpha=1.0, lam=0.1, noise=0.5, loss="huber", delta=0.5, scheme="bootstrap", M=50.0)
     sol = hdtheory.solve(theory)
     assert sol.converged
-    sim = simulate(theory, d=300, seeds=2, learners=50)
+    sim = simulate(theory, d=150, seeds=2, learners=20)
     want = float(sol.observables["resample_variance"])
-    assert abs(sim.mean["resample_variance"] - want) < 4 * sim.sem["resample_variance"] + 0.03 * want, (
+    assert abs(sim.mean["resample_variance"] - want) < 4 * sim.sem["resample_variance"] + 0.06 * want, (
         want, sim.mean["resample_variance"], sim.sem["resample_variance"])
 
 

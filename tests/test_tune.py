@@ -48,11 +48,11 @@ def test_tuned_lam_derivatives_follow_the_closed_form():
 
 # Dense grids: 1000 log-spaced values of lam on [1e-3, 1e2].
 GRID = np.logspace(-3, 2, 1000)
+# One case per loss (each a compiled tune and grid): ridge on a linear teacher has the closed-form
+# optimum of the first test, checked at 200 alphas.
 CASES = [
-    ("square", "linear", 0.5),
     ("square", "sign", 0.1),
     ("huber", "linear", 0.3),
-    ("huber", "sign", 0.1),
     ("logistic", "sign", 0.1),
     ("hinge", "sign", 0.1),
 ]

@@ -11,7 +11,9 @@ import numpy as np
 import hdtheory as hd
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-T1 = 4.0
+# The time and the theory of examples/lr_schedule.py's quick mode, whose constant-rate tune is then
+# the same compiled program as the first test's.
+T1 = 10.0
 COMMITTEE = hd.Committee(K=2, M=2, lr=0.5, q0=0.2, r0=0.1)
 
 
