@@ -218,9 +218,8 @@ class ODETheory(Theory):
     """A theory whose result is the solution of ``d state / dt = vector_field(t, state)``.
 
     Subclasses provide ``init`` (the state at ``t = 0``), ``vector_field`` and ``observables``;
-    :func:`hdtheory.integrate` is generic over these three methods. A theory whose vector field
-    jumps at known times (a piecewise-constant learning rate) lists them in ``jump_times``, so that
-    the adaptive solver steps onto them instead of across them.
+    :func:`hdtheory.integrate` is generic over these three methods; its adaptive steps shrink about
+    the jumps of a piecewise-constant learning rate as its error control requires.
     """
 
     @abc.abstractmethod
@@ -234,10 +233,6 @@ class ODETheory(Theory):
     @abc.abstractmethod
     def observables(self, t, state) -> dict[str, jax.Array]:
         """Named observables at time ``t`` (scalars or small arrays such as overlap matrices)."""
-
-    def jump_times(self) -> jax.Array | None:
-        """Times at which the vector field is discontinuous; ``None`` if it is smooth."""
-        return None
 
     def coordinates(self, state) -> jax.Array:
         """The state's independent entries, a flat array, for :func:`hdtheory.steady_state`.

@@ -194,13 +194,16 @@ def test_gradient_wrt_schedule_parameters_matches_finite_differences():
 
     pieces = jnp.array([1.0, 0.6, 0.3])
     piecewise = Committee(K=2, M=2, lr=0.8, r0=0.1, schedule="piecewise", pieces=pieces, horizon=3.0)
-    # Not under jax.jit: there the gradient in the pieces is 2-4% off the differences (the power
-    # schedule's is not), while outside it agrees to 1e-6.
-    g = lambda x: _final_error(eqx.tree_at(lambda th: th.pieces, piecewise, x))
-    grads = jax.grad(g)(pieces)
+    # Under jax.jit, as tune takes it: with the jumps given to the step-size controller this gradient
+    # was 2 to 25% off the differences while the un-jitted one agreed.
+    g = jax.jit(jax.value_and_grad(lambda x: _final_error(eqx.tree_at(lambda th: th.pieces, piecewise, x))))
+    grads = g(pieces)[1]
     for j in range(3):
         e = jnp.zeros(3).at[j].set(1.0)
-        assert float(grads[j]) == pytest.approx(float(_fd(lambda h: g(pieces + h * e), 0.0)), rel=1e-4)
+        # The adaptive steps about a jump move with the pieces: a noise of a few 1e-11 in the error,
+        # some 1e-7 in a difference of step 1e-4 (the gradients are 3e-3 to 5e-2).
+        fd = _fd(lambda h: g(pieces + h * e)[0], 0.0, h=1e-4)
+        assert float(grads[j]) == pytest.approx(float(fd), rel=1e-4, abs=1e-6)
 
 
 def test_stiff_solver_agrees():

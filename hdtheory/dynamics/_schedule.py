@@ -38,11 +38,6 @@ class Scheduled(ODETheory):
             return piecewise(t, self.pieces, self.horizon)
         return jnp.ones_like(t)
 
-    def jump_times(self):
-        if self.schedule != "piecewise":
-            return None
-        return piece_edges(self.pieces, self.horizon)
-
 
 def piecewise(t, pieces, horizon) -> jax.Array:
     """``pieces[j]`` on the ``j``-th of ``len(pieces)`` equal intervals of ``[0, horizon]``, and
@@ -50,9 +45,3 @@ def piecewise(t, pieces, horizon) -> jax.Array:
     pieces = jnp.atleast_1d(pieces)
     j = jnp.clip(jnp.floor(t / horizon * pieces.shape[0]), 0, pieces.shape[0] - 1)
     return pieces[j.astype(jnp.int32)]
-
-
-def piece_edges(pieces, horizon) -> jax.Array | None:
-    """The inner edges of the intervals of :func:`piecewise`, where it jumps; ``None`` for one piece."""
-    n = jnp.atleast_1d(pieces).shape[0]
-    return horizon * jnp.arange(1, n) / n if n > 1 else None

@@ -84,7 +84,7 @@ from ..kernels.quadrature import smoothed_expectation, transition_rule
 from .._theory import (
     NONNEGATIVE, POSITIVE, Interval, ODETheory, ParameterError, choice, integer, is_concrete, parameter,
 )
-from ._schedule import piece_edges, piecewise
+from ._schedule import piecewise
 
 def _softplus(omega, mean):
     return jax.nn.softplus(mean + omega)
@@ -165,13 +165,6 @@ class VariationalMixture(ODETheory):
         if self.anneal == "piecewise":
             return jnp.where(t < self.horizon, piecewise(t, self.pieces, self.horizon), one)
         return one
-
-    def jump_times(self):
-        if self.anneal == "none":
-            return None
-        edges = piece_edges(self.pieces, self.horizon) if self.anneal == "piecewise" else None
-        end = jnp.atleast_1d(self.horizon)
-        return end if edges is None else jnp.concatenate([edges, end])
 
     # -- Gaussian expectations ---------------------------------------------------------------------
 
