@@ -80,7 +80,10 @@ integrals of binary weights are the Rademacher prior's panels about ``B = 0`` (w
 (:func:`hdtheory.kernels.quadrature.smoothed_expectation`), finite at ``q = 0``.
 
 **Coordinates.** The solver works on ``u = log(1 - q)``; beyond the capacity ``q -> 1`` and no
-fixed point exists (the solve reports ``converged = False``).
+fixed point exists (the solve reports ``converged = False``). The map is NaN where ``1 - q`` is
+below ``sqrt(eps)`` (1.5e-8 in float64): there the iteration, still falling in ``u``, moves ``q`` by
+a few roundings a step, which :func:`hdtheory.solve` takes for a fixed point to rounding. A point
+within about 1e-8 (relative) of the capacity is therefore reported not converged too.
 """
 
 import math
@@ -178,7 +181,8 @@ class Gardner(FixedPointTheory):
         return self._weights.null_average(lambda prior, B, r: prior.mean(B, r) ** 2, qhat, self.order)
 
     def update(self, q) -> jax.Array:
-        return self._overlap(self.conjugate(q))
+        collapsed = 1 - q < jnp.sqrt(jnp.finfo(jnp.result_type(q)).eps)  # the volume is a point
+        return jnp.where(collapsed, jnp.nan, self._overlap(self.conjugate(q)))
 
     def _entropy(self, q, qhat) -> jax.Array:
         """The entropy at ``(q, qhat)`` (stationary in both at the fixed point)."""
