@@ -5,7 +5,6 @@ simulation, a gradient in lam and the command line."""
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 

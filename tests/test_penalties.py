@@ -6,7 +6,6 @@ bad input and the command line."""
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 from scipy import optimize, stats
