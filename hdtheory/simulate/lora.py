@@ -22,6 +22,7 @@ import numpy as np
 from ..dynamics.lora import LoRA, LoRAState
 from ..kernels import hermite_series
 from . import SimulationResult, online_steps, simulate
+from .single_index import teacher_batch
 
 
 def _sphere_orthogonal(key, d, basis):
@@ -47,12 +48,7 @@ def _run(theory: LoRA, key, d: int, bounds):
 
     def step(s, carry):
         v, a = carry
-        x_key, noise_key = jax.random.split(jax.random.fold_in(run_key, s))
-        x = jax.random.normal(x_key, (b, d), v.dtype)
-        nu = x @ w_star / sqrt_d
-        y = hermite_series(theory.target, nu) + jnp.sqrt(theory.noise) * jax.random.normal(
-            noise_key, (b,), v.dtype
-        )
+        x, y = teacher_batch(theory, jax.random.fold_in(run_key, s), w_star, b, v.dtype)
         rho = x @ v / sqrt_d
         lam = x @ w0 / sqrt_d + a * rho
         g = (hermite_series(theory.student, lam) - y) * slope(lam)

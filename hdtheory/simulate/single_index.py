@@ -21,6 +21,15 @@ from ..dynamics.single_index import Overlaps, SingleIndex, hermite_series
 from . import SimulationResult, online_steps, simulate
 
 
+def teacher_batch(theory, key, w_star, b: int, dtype):
+    """``b`` fresh samples ``x ~ N(0, I_d)`` and their labels ``f*(w*.x / sqrt(d)) + sqrt(noise) zeta``
+    (``theory.target`` a Hermite series), for the online-SGD simulations of single-index targets."""
+    x_key, noise_key = jax.random.split(key)
+    x = jax.random.normal(x_key, (b, w_star.shape[0]), dtype)
+    nu = x @ w_star / jnp.sqrt(w_star.shape[0])
+    return x, hermite_series(theory.target, nu) + jnp.sqrt(theory.noise) * jax.random.normal(noise_key, (b,), dtype)
+
+
 def _run(theory: SingleIndex, key, d: int, bounds):
     b = theory.batch
     init_key, run_key = jax.random.split(key)
@@ -34,12 +43,7 @@ def _run(theory: SingleIndex, key, d: int, bounds):
     sqrt_d = jnp.sqrt(d)
 
     def step(s, w):
-        x_key, noise_key = jax.random.split(jax.random.fold_in(run_key, s))
-        x = jax.random.normal(x_key, (b, d), w.dtype)
-        nu = x @ w_star / sqrt_d
-        y = hermite_series(theory.target, nu) + jnp.sqrt(theory.noise) * jax.random.normal(
-            noise_key, (b,), w.dtype
-        )
+        x, y = teacher_batch(theory, jax.random.fold_in(run_key, s), w_star, b, w.dtype)
         lam = x @ w / sqrt_d
         error = hermite_series(theory.student, lam) - y
         eta = theory.lr * theory.rate(s * b / d)
