@@ -739,11 +739,9 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init, points):
             out = _where(take, taken, _where(spent, finish(s), shorter))
             return _where(s.phase == _LIMIT, limit, out)
 
-        point = jax.eval_shape(lambda: evaluate(u0, warm0, None)[0])
-        point = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), point)
-        point = _set(point, u=grid[best], value=jnp.asarray(jnp.inf, dtype), warm=warm0)
         search = _Newton(
-            phase=phase(_START), x=grid[best], x_warm=jax.tree.map(lambda a: a[best], warms), point=point,
+            phase=phase(_START), x=grid[best], x_warm=jax.tree.map(lambda a: a[best], warms),
+            point=_set(nowhere, u=grid[best]),
             hessian=eye, low=below, high=above, iterations=zero, evaluations=zero + grid.shape[0],
             history=history, pending=jnp.asarray(False), limit_objective=jnp.asarray(jnp.nan, dtype),
         )
@@ -752,12 +750,12 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init, points):
     history = jnp.full((max_iterations, 1 + size), jnp.nan, dtype)
     warm0 = problem.start(fixed, init)
     zero = jnp.zeros((), jnp.int32)
+    # A placeholder of a point's shapes (nothing is compiled), as the iterate before the first.
+    nowhere = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), jax.eval_shape(evaluate, u0, warm0, None)[0])
+    nowhere = _set(nowhere, u=u0, value=jnp.asarray(jnp.inf, dtype), warm=warm0)
     if points is not None:
         search = batched()
     else:
-        # A placeholder of a point's shapes (nothing is compiled), as the iterate before the first.
-        nowhere = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), jax.eval_shape(evaluate, u0, warm0, None)[0])
-        nowhere = _set(nowhere, u=u0, value=jnp.asarray(jnp.inf, dtype), warm=warm0)
         search = _Search(
             phase=phase(_START), x=u0, x_warm=warm0, point=nowhere, best=nowhere,
             inverse_hessian=jnp.eye(size, dtype=dtype), opt_state=optimizer.init(u0) if given else None,
