@@ -34,15 +34,28 @@ teacher and from the noise. With ``features = p`` finite, the ridge runs on the 
 ``z = F^T psi / sqrt(p)`` (``F``: ``P x p`` i.i.d. standard Gaussians, drawn afresh for every seed) and
 the errors are those of the equivalent weights ``beta = F a / sqrt(p)`` on ``psi``. The argument ``d``
 is not used (the sizes are ``n``, ``modes`` and ``features``).
+
+**The minimax linear rule over the ellipsoid** (:class:`~hdtheory.models.krr.LinearMinimax` with a
+finite ``modes = P``). ``n`` samples of ``psi ~ N(0, diag(k^-capacity))``, ``k = 1..P``; the rule is the
+one the theory prescribes, the ridge with the penalty ``noise / gamma_k`` on mode ``k`` and ``gamma``
+the least favourable prior of the solved theory (:meth:`~hdtheory.models.krr.LinearMinimax.prior`),
+``beta = Gamma Psi^T (Psi Gamma Psi^T + noise)^-1 y`` (its limit, the interpolant of least
+``sum_k beta_k^2 / gamma_k``, without noise). Its errors are computed exactly in the teacher and the
+noise given the inputs, so that only the inputs fluctuate between seeds: ``test_error``, ``bias`` and
+``variance`` average the excess error ``sum_k eta_k (beta_k - beta*_k)^2`` over teachers drawn from
+the least favourable prior ``beta*_k ~ N(0, gamma_k)``; ``test_error_first_mode`` is the error for the
+single teacher ``beta* = e_1`` on the ellipsoid's boundary, which the theory predicts to be the same
+(the minimax rule is an equaliser over the active modes). ``d`` is not used.
 """
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._fixed_point import solve
 from ..models.deep_rf import DeepRandomFeatures, deep_weights, layer_activations, layer_widths
 from ..models.gcm import RF_ACTIVATIONS, RandomFeatures
-from ..models.krr import KRR
+from ..models.krr import KRR, LinearMinimax
 from . import SimulationResult, simulate
 from .erm import _check_fit, _fit, binned_calibration
 
@@ -192,4 +205,44 @@ def _krr_errors(Psi, F, beta_star, noise, lam, eta):
         "test_error": jnp.sum(eta * (bias_part + noise_part) ** 2),
         "bias": jnp.sum(eta * bias_part**2),
         "variance": jnp.sum(eta * noise_part**2),
+    }
+
+
+@simulate.register
+def simulate_linear_minimax(theory: LinearMinimax, *, d: int = 0, seeds: int = 4, key=None) -> SimulationResult:
+    """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.models.krr.LinearMinimax` with
+    ``modes`` set; see the module docstring."""
+    del d
+    if theory.modes is None:
+        raise ValueError("simulating LinearMinimax needs a finite number of modes (LinearMinimax(modes=P))")
+    key = jax.random.PRNGKey(0) if key is None else key
+    n, P = round(float(theory.n)), theory.modes
+    k = np.arange(1.0, P + 1)
+    eta = k ** -float(theory.capacity)
+    solution = solve(theory)
+    if not bool(solution.converged):
+        raise ValueError(f"the theory did not converge at {theory} (residual {float(solution.residual):.3g})")
+    gamma = theory.prior(solution.state, k)
+    samples = [
+        _minimax_errors(jax.random.normal(x_key, (n, P)) * jnp.sqrt(eta), gamma, eta, theory.noise)
+        for x_key in jax.random.split(key, seeds)
+    ]
+    return SimulationResult.from_samples(samples, d=P, n=n)
+
+
+@jax.jit
+def _minimax_errors(Psi, gamma, eta, noise):
+    """The excess errors of ``beta = L y``, ``L = Gamma Psi^T (Psi Gamma Psi^T + noise)^-1``,
+    averaged exactly over ``beta* ~ N(0, Gamma)`` and the noise."""
+    gram = (Psi * gamma) @ Psi.T + noise * jnp.eye(Psi.shape[0], dtype=Psi.dtype)
+    L = gamma[:, None] * jax.scipy.linalg.solve(gram, Psi, assume_a="pos").T
+    miss = L @ Psi - jnp.eye(Psi.shape[1], dtype=Psi.dtype)  # beta - beta* = miss beta* + L noise
+    per_teacher_mode = jnp.sum(eta[:, None] * miss**2, axis=0)
+    variance = noise * jnp.sum(eta[:, None] * L**2)
+    bias = jnp.sum(per_teacher_mode * gamma)
+    return {
+        "test_error": bias + variance,
+        "bias": bias,
+        "variance": variance,
+        "test_error_first_mode": per_teacher_mode[0] + variance,
     }
