@@ -115,7 +115,7 @@ the abstract's two terms: a variance that counts the effective dimension ``df1``
 the error of interpolating ``n`` samples of ``cutoff > n`` active modes. ``bias`` and ``variance``
 split ``R^*`` as the ridge's at the least favourable prior. The rule is an equaliser: its risk is
 ``R^*`` for every ``beta*`` on the boundary of ``Theta_s`` supported by the active modes (the
-simulation checks ``beta* = e_1``). ``R^*`` depends on the exponents only through ``rho``.
+simulation measures it on each single-mode teacher). ``R^*`` depends on the exponents only through ``rho``.
 ``modes=None`` sums the first ``head`` modes exactly and the active modes beyond as integrals in
 closed form (``x_k`` vanishes at the cutoff, so its kink costs ``O(1 / cutoff^2)``).
 

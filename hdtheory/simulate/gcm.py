@@ -43,9 +43,10 @@ the least favourable prior of the solved theory (:meth:`~hdtheory.models.krr.Lin
 ``sum_k beta_k^2 / gamma_k``, without noise). Its errors are computed exactly in the teacher and the
 noise given the inputs, so that only the inputs fluctuate between seeds: ``test_error``, ``bias`` and
 ``variance`` average the excess error ``sum_k eta_k (beta_k - beta*_k)^2`` over teachers drawn from
-the least favourable prior ``beta*_k ~ N(0, gamma_k)``; ``test_error_first_mode`` is the error for the
-single teacher ``beta* = e_1`` on the ellipsoid's boundary, which the theory predicts to be the same
-(the minimax rule is an equaliser over the active modes). ``d`` is not used.
+the least favourable prior ``beta*_k ~ N(0, gamma_k)``; ``mode_error`` (an array over the modes) is
+the error for each single teacher on the ellipsoid's boundary, ``beta* = eta_k^(source - 1/2) e_k``,
+which the theory predicts to be the same for every active mode and no larger beyond (the minimax
+rule is an equaliser). ``d`` is not used.
 """
 
 import jax
@@ -223,18 +224,22 @@ def simulate_linear_minimax(theory: LinearMinimax, *, d: int = 0, seeds: int = 4
     if not bool(solution.converged):
         raise ValueError(f"the theory did not converge at {theory} (residual {float(solution.residual):.3g})")
     gamma = theory.prior(solution.state, k)
+    boundary = eta ** (2 * float(theory.source) - 1)  # beta* = sqrt(boundary_k) e_k: on the ellipsoid
+    noise = theory.noise
     samples = [
-        _minimax_errors(jax.random.normal(x_key, (n, P)) * jnp.sqrt(eta), gamma, eta, theory.noise)
+        _linear_rule_errors(jax.random.normal(x_key, (n, P)) * jnp.sqrt(eta), gamma, noise, eta, noise, boundary)
         for x_key in jax.random.split(key, seeds)
     ]
     return SimulationResult.from_samples(samples, d=P, n=n)
 
 
 @jax.jit
-def _minimax_errors(Psi, gamma, eta, noise):
-    """The excess errors of ``beta = L y``, ``L = Gamma Psi^T (Psi Gamma Psi^T + noise)^-1``,
-    averaged exactly over ``beta* ~ N(0, Gamma)`` and the noise."""
-    gram = (Psi * gamma) @ Psi.T + noise * jnp.eye(Psi.shape[0], dtype=Psi.dtype)
+def _linear_rule_errors(Psi, gamma, penalty, eta, noise, boundary):
+    """The excess errors of ``beta = L y``, ``L = Gamma Psi^T (Psi Gamma Psi^T + penalty)^-1`` (the
+    ridge with the penalty ``penalty / gamma_k`` on mode ``k``), averaged exactly over the noise and
+    over ``beta* ~ N(0, Gamma)``; ``mode_error``: for each ``k``, the error on the single teacher
+    ``beta* = sqrt(boundary_k) e_k``."""
+    gram = (Psi * gamma) @ Psi.T + penalty * jnp.eye(Psi.shape[0], dtype=Psi.dtype)
     L = gamma[:, None] * jax.scipy.linalg.solve(gram, Psi, assume_a="pos").T
     miss = L @ Psi - jnp.eye(Psi.shape[1], dtype=Psi.dtype)  # beta - beta* = miss beta* + L noise
     per_teacher_mode = jnp.sum(eta[:, None] * miss**2, axis=0)
@@ -244,5 +249,5 @@ def _minimax_errors(Psi, gamma, eta, noise):
         "test_error": bias + variance,
         "bias": bias,
         "variance": variance,
-        "test_error_first_mode": per_teacher_mode[0] + variance,
+        "mode_error": boundary * per_teacher_mode + variance,
     }
