@@ -63,6 +63,16 @@ def test_water_filling_is_the_least_favourable_prior(noise):
     assert np.all(ridge.converged) and np.all(ridge.observables["worst_case_error"] > risk)
 
 
+def test_averaged_risk_at_a_power_law_prior_is_krr_at_lam_equal_to_the_noise():
+    """The optimal averaged risk at a fixed prior (Ayme & Loureiro's central object, as the module
+    docstring states it): the Bayes risk of a prior with eta_k gamma_k = k^-c, by NumPy, is KRR's
+    error with capacity c, source (c - 1) / (2c), lam = noise (to 1e-9)."""
+    P, n, noise, c = 1000, 200.0, 0.1, 2.5
+    k = np.arange(1.0, P + 1)
+    krr = hd.solve(hd.KRR(capacity=c, source=(c - 1) / (2 * c), lam=noise, noise=noise, n=n, modes=P))
+    assert float(krr.observables["test_error"]) == pytest.approx(numpy_bayes_risk(k**-c, n, noise), rel=1e-9, abs=0)
+
+
 def continuum(capacity, source, noise, n):
     """The minimax risk, the cutoff and ``df2`` with the sums over modes ``k = 1, 2, ...`` as
     integrals from ``1/2`` (Euler-Maclaurin's midpoint rule): ``df1 = K rho / (1 + rho) - 1/2``,

@@ -86,12 +86,22 @@ modes, over the quadrature nodes beyond). The teacher of :class:`KRR` itself lie
 dimensionality for linear rules: optimal predictors over the ellipsoid": the setting of its abstract,
 labels ``y = beta*.psi + noise``, the rules ``f(x) = sum_i l_i(x; X) y_i`` linear in the labels, and
 ``beta*`` in an ellipsoid; the equations below are ours, derived for that setting with Gaussian
-``psi``, not read from the paper's text). The risk of a linear rule is, for each ``beta*``, a
-quadratic form in ``beta*`` plus the noise's part; its supremum over ``Theta_s`` is the supremum over
-priors ``beta* ~ (0, Gamma)`` with ``sum_k gamma_k eta_k^(1 - 2 s) <= 1``, and by the minimax theorem
-(the risk is convex in the rule, linear in ``Gamma``) and the symmetry of the Gaussian inputs under
-sign flips, the minimax linear risk is the Bayes risk of the least favourable diagonal prior
-``gamma``, whose optimal rule is the ridge with the penalty ``noise / gamma_k`` on mode ``k``.
+``psi``, not read from the paper's text, which was not at hand: its abstract and its public reviews
+were). The paper's central object, as its reviews describe it, is the optimal *averaged* risk: the
+smallest excess error of a linear rule averaged over teachers with second moment ``H`` on the
+ellipsoid, which is the ridge on the features ``H^(1/2) psi`` with the penalty ``noise`` in this
+normalisation (``sigma^2 / n`` for an averaged loss), split into a noiseless and a noisy part; it
+lower-bounds the minimax risk. That is the ridge deterministic equivalent below at a given prior
+(the ridge :class:`~hdtheory.models.gcm.GCM` on the spectrum ``eta_k gamma_k`` with an isotropic
+teacher and ``lam = noise``; :class:`KRR` where that spectrum is a power law ``k^-c``, with
+``capacity = c``, ``source = (c - 1) / (2 c)``);
+:class:`LinearMinimax` is its largest value over the priors of the ellipsoid, the minimax linear
+risk itself. The risk of a linear rule is, for each ``beta*``, a quadratic form in ``beta*`` plus
+the noise's part; its supremum over ``Theta_s`` is the supremum over priors ``beta* ~ (0, Gamma)``
+with ``sum_k gamma_k eta_k^(1 - 2 s) <= 1``, and by the minimax theorem (the risk is convex in the
+rule, linear in ``Gamma``) and the symmetry of the Gaussian inputs under sign flips, the minimax
+linear risk is the Bayes risk of the least favourable diagonal prior ``gamma``, whose optimal rule
+is the ridge with the penalty ``noise / gamma_k`` on mode ``k``.
 With the ridge's deterministic equivalent for the spectrum ``eta_k gamma_k`` (effective
 regularisation ``kappa``, ``kappa (1 - df1 / n) = noise``, Bayes risk ``sum_k eta_k gamma_k kappa /
 (kappa + n eta_k gamma_k)``), the maximisation over ``gamma`` is a water filling (Pinsker's, for
