@@ -46,7 +46,8 @@ noise given the inputs, so that only the inputs fluctuate between seeds: ``test_
 the least favourable prior ``beta*_k ~ N(0, gamma_k)``; ``mode_error`` (an array over the modes) is
 the error for each single teacher on the ellipsoid's boundary, ``beta* = eta_k^(source - 1/2) e_k``,
 which the theory predicts to be the same for every active mode and no larger beyond (the minimax
-rule is an equaliser). ``d`` is not used.
+rule is an equaliser); ``shrinkage`` (an array) is the rule's ``(L Psi)_kk``, the fraction of mode
+``k`` of the teacher that it recovers, the theory's ``x_k``. ``d`` is not used.
 """
 
 import jax
@@ -250,4 +251,5 @@ def _linear_rule_errors(Psi, gamma, penalty, eta, noise, boundary):
         "bias": bias,
         "variance": variance,
         "mode_error": boundary * per_teacher_mode + variance,
+        "shrinkage": jnp.diagonal(miss) + 1,
     }
