@@ -360,8 +360,10 @@ class LinearMinimax(FixedPointTheory):
         # log(n / (df1 + noise S)), the equation's relative error.
         df1, _, s_hat = self._sums(level)
         log_s = 2 * self.capacity * self.source * level + jnp.log(s_hat)
-        noise_term = jnp.where(self.noise > 0, self.noise * jnp.exp(log_s), 0.0)  # noise S
-        return level * self.n / (df1 + noise_term)
+        # noise S, with S capped below overflow (K^(2 rho) at large rho), so that noise = 0 has
+        # the value 0 and the derivative S in the noise.
+        cap = 0.5 * np.log(np.finfo(log_s.dtype).max)
+        return level * self.n / (df1 + self.noise * jnp.exp(jnp.minimum(log_s, cap)))
 
     def shrinkage(self, level, k):
         """The optimal rule's shrinkage ``x_k = (1 - t k^rho)_+`` of the modes ``k`` (an array), at
