@@ -136,7 +136,7 @@ def close(name: str, params: dict, obs: dict, expected: dict, rtol: float, atol:
 MODELS = [hd.ERM, hd.GCM, hd.RandomFeatures, hd.KRR, hd.BayesGLM, hd.Spiked,
           hd.SubspaceClustering, hd.MultiIndex, hd.Resample, hd.DeepRandomFeatures, hd.Committee, SingleIndex, SequenceSingleIndex,
           hd.PowerLawRetrieval, hd.Gardner, hd.Adversarial, hd.AdversarialGCM,
-          hd.RandomFeatureEnsemble, hd.Spectral, hd.VariationalMixture, hd.LoRA]
+          hd.RandomFeatureEnsemble, hd.Spectral, hd.VariationalMixture, hd.LoRA, hd.LinearMinimax]
 
 
 def _outside(field):
@@ -621,6 +621,34 @@ def test_krr(capacity, source, noise, lam, n, features):
     within("KRR", params, obs, "df2", 0.0, obs["df1"], slack=1e-7)
     close("KRR", params, obs, {"test_error": obs["bias"] + obs["variance"]}, 1e-9, 1e-300)
     close("KRR", params, obs, {"test_error_total": obs["test_error"] + noise}, 1e-9, 1e-300)
+
+
+@fuzz(40)
+@given(
+    capacity=st.one_of(st.sampled_from([1 + 1e-3, 1e2]), log_uniform(1 + 1e-3, 10.0)),
+    source=positive(1e-3, 1e2),
+    noise=nonnegative(1e-8, 1e3),
+    n=positive(1.0, 1e8),
+)
+def test_linear_minimax(capacity, source, noise, n):
+    params = dict(capacity=capacity, source=source, noise=noise, n=n)
+    sol = hd.solve(hd.LinearMinimax(**params))
+    if not finite_or_flagged("LinearMinimax", params, sol):
+        return
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    # df_2 <= df_1 <= n (x_k in [0, 1)), at least one mode active; the risk is bias + variance and,
+    # with noise, noise df1 / (n - df1).
+    for key in ("bias", "variance", "test_error"):
+        within("LinearMinimax", params, obs, key, 0.0, math.inf)
+    within("LinearMinimax", params, obs, "cutoff", 1.0, math.inf)
+    within("LinearMinimax", params, obs, "df1", 0.0, n, slack=1e-7)
+    within("LinearMinimax", params, obs, "df2", 0.0, obs["df1"], slack=1e-7)
+    close("LinearMinimax", params, obs, {"test_error": obs["bias"] + obs["variance"]}, 1e-8, 1e-300)
+    if noise > 0:
+        # The solve meets df1 + noise S = n to its tolerance (~1e-10 relative), so n - df1 holds an
+        # absolute error ~1e-10 n, large against it where the noise is small.
+        rtol = 1e-8 + 1e-9 * n / (n - obs["df1"])
+        close("LinearMinimax", params, obs, {"test_error": noise * obs["df1"] / (n - obs["df1"])}, rtol, 1e-300)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from .ensemble import Ensemble, EnsembleGCM, RandomFeatureEnsemble
 from .erm import ERM, Overlaps
 from .gardner import Gardner
 from .gcm import GCM, RandomFeatures
-from .krr import KRR
+from .krr import KRR, LinearMinimax
 from .mixture import Mixture
 from .multi_index import MultiIndex
 from .multiclass import Multiclass, MulticlassBayes
@@ -24,9 +24,11 @@ MODELS |= {"resample": Resample, "multi-index": MultiIndex, "gardner": Gardner}
 MODELS |= {"adversarial": Adversarial}
 MODELS |= {"ensemble": RandomFeatureEnsemble}
 MODELS |= {"spectral": Spectral}
+MODELS |= {"linear-minimax": LinearMinimax}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
 __all__ += ["GCM", "RandomFeatures", "DeepRandomFeatures", "KRR", "SubspaceClustering", "Mixture", "Multiclass"]
 __all__ += ["MulticlassBayes", "Resample", "MultiIndex", "Gardner", "Adversarial", "AdversarialGCM"]
 __all__ += ["Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral"]
+__all__ += ["LinearMinimax"]

@@ -1,4 +1,5 @@
-r"""Kernel ridge regression on a power-law spectrum: the deterministic equivalent and its rates.
+r"""Kernel ridge regression on a power-law spectrum, the deterministic equivalent and its rates; the
+minimax linear rule over the source-condition ellipsoid.
 
 **Setting** (Cui et al. 2021, "Generalization error rates in kernel regression: the crossover from
 the noiseless to noisy regime", NeurIPS; the Gaussian design). Features ``psi`` with covariance
@@ -68,6 +69,75 @@ with noise ``e = 2 ell r`` below the crossover line ``ell < capacity / (1 + 2 ca
 ``1 - ell / capacity`` between it and ``capacity``, ``0`` beyond; with the optimal ``lam``,
 ``2 capacity r`` (noiseless) and ``2 capacity r / (1 + 2 capacity r)`` (noisy).
 :func:`published_rate` gives these; :func:`fitted_rate` fits them from the theory's curve.
+
+**The worst case over the ellipsoid** (observable ``worst_case_error`` of :class:`KRR`). The bias is
+linear in the teacher's power per mode, ``sum_k beta*_k^2 eta_k c_k / (1 - Upsilon)`` with
+``c_k = (1 - x_k)^2 + (df1 - df2) / (p - df2) x_k (1 - x_k)``; over the source-condition ellipsoid
+
+.. math:: \Theta_s = \Big\{\beta^* : \sum_k \beta^{*2}_k \eta_k^{1 - 2 s} \le 1\Big\}
+          \qquad (s = \text{source}; \text{equivalently } f^* = \Sigma^{s} g, |g|_{L^2} \le 1)
+
+its largest value puts the whole budget on one mode: ``worst_case_error = max_k eta_k^(2 s) c_k /
+(1 - Upsilon) + variance`` (the maximum over the summation's nodes: exact over the first ``head``
+modes, over the quadrature nodes beyond). The teacher of :class:`KRR` itself lies in every
+``Theta_s'`` with ``s' < source``, not in ``Theta_source`` (its norm there diverges as ``log P``).
+
+**The minimax linear rule** (:class:`LinearMinimax`; Ayme & Loureiro 2025, "Breaking the curse of
+dimensionality for linear rules: optimal predictors over the ellipsoid": the setting of its abstract,
+labels ``y = beta*.psi + noise``, the rules ``f(x) = sum_i l_i(x; X) y_i`` linear in the labels, and
+``beta*`` in an ellipsoid; the equations below are ours, derived for that setting with Gaussian
+``psi``, not read from the paper's text, which was not at hand: its abstract and its public reviews
+were). The paper's central object, as its reviews describe it, is the optimal *averaged* risk: the
+smallest excess error of a linear rule averaged over teachers with second moment ``H`` on the
+ellipsoid, which is the ridge on the features ``H^(1/2) psi`` with the penalty ``noise`` in this
+normalisation (``sigma^2 / n`` for an averaged loss), split into a noiseless and a noisy part; it
+lower-bounds the minimax risk. That is the ridge deterministic equivalent below at a given prior
+(the ridge :class:`~hdtheory.models.gcm.GCM` on the spectrum ``eta_k gamma_k`` with an isotropic
+teacher and ``lam = noise``; :class:`KRR` where that spectrum is a power law ``k^-c``, with
+``capacity = c``, ``source = (c - 1) / (2 c)``);
+:class:`LinearMinimax` is its largest value over the priors of the ellipsoid, the minimax linear
+risk itself. The risk of a linear rule is, for each ``beta*``, a quadratic form in ``beta*`` plus
+the noise's part; its supremum over ``Theta_s`` is the supremum over priors ``beta* ~ (0, Gamma)``
+with ``sum_k gamma_k eta_k^(1 - 2 s) <= 1``, and by the minimax theorem (the risk is convex in the
+rule, linear in ``Gamma``) and the symmetry of the Gaussian inputs under sign flips, the minimax
+linear risk is the Bayes risk of the least favourable diagonal prior ``gamma``, whose optimal rule
+is the ridge with the penalty ``noise / gamma_k`` on mode ``k``.
+With the ridge's deterministic equivalent for the spectrum ``eta_k gamma_k`` (effective
+regularisation ``kappa``, ``kappa (1 - df1 / n) = noise``, Bayes risk ``sum_k eta_k gamma_k kappa /
+(kappa + n eta_k gamma_k)``), the maximisation over ``gamma`` is a water filling (Pinsker's, for
+the random design): with ``rho = capacity * source``, ``b_k = k^-rho = sqrt(eta_k^(2 s))``,
+
+.. math:: x_k = \Big(1 - \frac{t}{b_k}\Big)_+ , \qquad
+          \mathrm{df}_1 = \sum_k x_k , \qquad S = \sum_k \frac{x_k}{t\, b_k}, \qquad
+          \mathrm{df}_1 + \mathrm{noise}\, S = n ,
+
+the water level ``t`` solving the last equation (the state is ``log K``, the logarithm of the cutoff
+``K = t^(-1/rho)`` where ``b_K = t``, and the map ``log K <- n log K / (df1 + noise S)``). Then
+``kappa = n / S``, the least favourable prior is ``gamma_k = kappa x_k / (n eta_k (1 - x_k))``
+(:meth:`LinearMinimax.prior`: only the ``cutoff ~ t^(-1/rho)`` modes with ``b_k > t`` are active; the
+rule drops the others), the rule's shrinkage of mode ``k`` is ``x_k`` (:meth:`LinearMinimax.shrinkage`),
+and the minimax risk is
+
+.. math:: R^* = \frac{\kappa\, \mathrm{df}_1}{n} = \mathrm{noise}\, \frac{\mathrm{df}_1}{n - \mathrm{df}_1}
+          \quad (\mathrm{noise} > 0), \qquad R^* = \frac{n}{S}\Big|_{\mathrm{df}_1 = n} \quad (\mathrm{noise} = 0),
+
+the abstract's two terms: a variance that counts the effective dimension ``df1``, and without noise
+the error of interpolating ``n`` samples of ``cutoff > n`` active modes. ``bias`` and ``variance``
+split ``R^*`` as the ridge's at the least favourable prior. The rule is an equaliser: its risk is
+``R^*`` for every ``beta*`` on the boundary of ``Theta_s`` supported by the active modes (the
+simulation measures it on each single-mode teacher). ``R^*`` depends on the exponents only through ``rho``.
+``modes=None`` sums the first ``head`` modes exactly and the active modes beyond as integrals in
+closed form (``x_k`` vanishes at the cutoff, so its kink costs ``O(1 / cutoff^2)``).
+
+**Rates.** The continuum solution (sums as integrals) gives ``cutoff = n (1 + rho) / rho`` and
+``R^* = (1 + rho)(1 + 2 rho) / rho * ((1 + rho) / rho)^(-1 - 2 rho) n^(-2 rho)`` without noise, and
+``R^* ~ n^(-2 rho / (1 + 2 rho))`` with noise (``cutoff ~ n^(1 / (1 + 2 rho))``):
+:func:`minimax_rate`. The noisy exponent is the minimax rate of kernel regression under the source
+condition (Caponnetto & De Vito 2007, "Optimal rates for the regularized least-squares algorithm",
+Theorems 1 and 2, with ``b = capacity`` and ``c = 2 source``). Ridge regression, tuned, attains these
+rates for ``source <= 1`` and saturates beyond (Cui et al.'s ``r = min(source, 1)``, now for its
+``worst_case_error``): ``2 capacity`` without noise, ``2 capacity / (1 + 2 capacity)`` with noise, below
+the minimax linear rule's ``2 capacity source`` and ``2 capacity source / (1 + 2 capacity source)``.
 """
 
 import equinox as eqx
@@ -174,6 +244,11 @@ class KRR(FixedPointTheory):
         feature_bias = (df1 - df2) * r / (1 - df2 * r) * jnp.sum(w * power * x * (1 - x))
         bias = (jnp.sum(w * power * (1 - x) ** 2) + self._tail(kappa)[1] + feature_bias) * shrink
         variance = self.noise * upsilon * shrink
+        # The bias is linear in the teacher's power per mode; its largest coefficient over the
+        # ellipsoid sum_k beta_k^2 eta_k^(1 - 2 source) <= 1 (the power k * power_k = eta_k^(2 source)
+        # on one mode) is the worst case there.
+        per_mode = (1 - x) ** 2 + (df1 - df2) * r / (1 - df2 * r) * x * (1 - x)
+        worst = jnp.max(eta ** (2 * self.source) * per_mode) * shrink
         return {
             "kappa": kappa,
             "kappa_features": kappa * (1 - df1 * r),
@@ -183,6 +258,7 @@ class KRR(FixedPointTheory):
             "variance": variance,
             "test_error": bias + variance,
             "test_error_total": bias + variance + self.noise,
+            "worst_case_error": worst + variance,
         }
 
 
@@ -203,3 +279,126 @@ def published_rate(capacity: float, source: float, ell: float | None = None, noi
 
 fitted_rate = rates.fitted_rate
 """The least-squares slope of ``-log(excess_error)`` against ``log n`` (last axis)."""
+
+
+class LinearMinimax(FixedPointTheory):
+    r"""The minimax linear rule over the source-condition ellipsoid (Ayme & Loureiro 2025).
+
+    See the module docstring of :mod:`hdtheory.models.krr`. The state is ``log K``, the logarithm of
+    the cutoff ``K = t^(-1/rho)`` at which the water level ``t`` meets ``b_k``. At large ``rho``
+    (tens and beyond), where ``df1`` is a staircase in ``K``, the solve may end without converging
+    (reported, about one setting in a hundred of a log-uniform draw with ``rho`` up to 10^4)."""
+
+    capacity: jax.Array = parameter(2.0, Interval(1.0, low_open=True), "eigenvalue decay eta_k = k^-capacity")
+    source: jax.Array = parameter(0.5, POSITIVE, "ellipsoid sum_k beta_k^2 eta_k^(1 - 2 source) <= 1")
+    noise: jax.Array = parameter(0.0, NONNEGATIVE, "label noise variance")
+    n: jax.Array = parameter(1000.0, POSITIVE, "number of samples")
+    modes: int | None = eqx.field(default=None, static=True)
+    head: int = eqx.field(default=1000, static=True)
+    # The map's residual log(n / (df1 + noise S)) is monotone in the state: the solve also asks
+    # the Newton step, the distance to the root, to meet the tolerance, which at large rho (where
+    # df1 is a staircase in K, flat between the modes) the residual alone does not bound.
+    monotone = True
+
+    def __check_init__(self):
+        if self.modes is not None and (not isinstance(self.modes, int) or self.modes < 1):
+            raise ParameterError(f"parameter 'modes' must be None or an integer >= 1, got {self.modes!r}")
+        if self.modes is not None and is_concrete(self.noise) and is_concrete(self.n):
+            if np.any((np.asarray(self.noise) == 0) & (np.asarray(self.n) >= self.modes)):
+                raise ParameterError(
+                    "parameter 'noise' must be > 0 when n >= modes: without noise, as many samples as "
+                    "modes determine the teacher (the minimax risk is 0)"
+                )
+
+    def _sums(self, level):
+        """``(df1, df2, S_hat)`` at ``level = log K``, the cutoff ``K = t^(-1/rho)``: ``sum_k x_k``,
+        ``sum_k x_k^2`` and ``sum_k x_k (k / K)^rho = S K^(-2 rho)`` with ``x_k = (1 - (k / K)^rho)_+``,
+        ``rho = capacity source`` (logarithms throughout: ``K^rho`` overflows at large ``rho``)."""
+        rho = self.capacity * self.source
+        k = jnp.arange(1, (self.modes or self.head) + 1, dtype=jnp.result_type(level, float))
+        ratio = jnp.exp(jnp.minimum(rho * (jnp.log(k) - level), 0.0))  # (k / K)^rho, or 1
+        x = 1 - ratio
+        df1, df2, s_hat = jnp.sum(x), jnp.sum(x**2), jnp.sum(x * ratio)
+        if self.modes is None:
+            # The active modes beyond the head, k in [head + 1/2, K], as integrals (the midpoint rule
+            # of Euler-Maclaurin; x vanishes at K, so its kink costs O(1/K^2)).
+            log_u = jnp.minimum(np.log(self.head + 0.5) - level, 0.0)
+            cutoff = jnp.exp(level)
+
+            def moment(p):  # int_u^1 v^p dv
+                return -jnp.expm1((1 + p) * log_u) / (1 + p)
+
+            df1 = df1 + cutoff * (moment(0.0) - moment(rho))
+            df2 = df2 + cutoff * (moment(0.0) - 2 * moment(rho) + moment(2 * rho))
+            s_hat = s_hat + cutoff * (moment(rho) - moment(2 * rho))
+        return df1, df2, s_hat
+
+    def init(self, kind: str = "uninformed") -> jax.Array:
+        del kind
+        # The continuum solution: K = n (1 + rho) / rho active modes without noise,
+        # K = (n / (noise c))^(1 / (1 + 2 rho)) when the noise binds, c = rho / ((1 + rho)(1 + 2 rho));
+        # no further than the root with mode 1 alone, K^rho = y, (1 - 1/y)(1 + noise y) = n, an upper
+        # bound (more active modes raise df1 + noise S), which is exact when K <= 2.
+        rho, noise, n = self.capacity * self.source, self.noise, self.n
+        c = rho / ((1 + rho) * (1 + 2 * rho))
+        # Without noise K > n (each x_k < 1), K ~ n + 1 at large rho.
+        noiseless = jnp.log(jnp.maximum(n * (1 + rho) / rho, n + 1))
+        continuum = jnp.minimum(noiseless, jnp.log(n / (noise * c)) / (1 + 2 * rho))
+        b = n + noise - 1
+        root = jnp.sqrt(b**2 + 4 * noise)
+        one_mode = jnp.log(jnp.where(b > 0, (b + root) / (2 * noise), 2 / (root - b))) / rho
+        return jnp.where(continuum > 0, jnp.minimum(continuum, one_mode), one_mode)  # log K > 0
+
+    def unconstrain(self, level):
+        return jnp.log(level)
+
+    def constrain(self, u):
+        return jnp.exp(u)
+
+    def update(self, level):
+        # log K <- log K n / (df1 + noise S): in the solver's coordinates log log K, a step of
+        # log(n / (df1 + noise S)), the equation's relative error.
+        df1, _, s_hat = self._sums(level)
+        log_s = 2 * self.capacity * self.source * level + jnp.log(s_hat)
+        # noise S, with S capped below overflow (K^(2 rho) at large rho), so that noise = 0 has
+        # the value 0 and the derivative S in the noise.
+        cap = 0.5 * np.log(np.finfo(log_s.dtype).max)
+        return level * self.n / (df1 + self.noise * jnp.exp(jnp.minimum(log_s, cap)))
+
+    def shrinkage(self, level, k):
+        """The optimal rule's shrinkage ``x_k = (1 - t k^rho)_+`` of the modes ``k`` (an array), at
+        the solved state ``level = log K = -log(t) / rho``."""
+        log_k = jnp.log(jnp.asarray(k))
+        return -jnp.expm1(self.capacity * self.source * jnp.minimum(log_k - level, 0.0))
+
+    def prior(self, level, k):
+        """The least favourable prior's variances ``gamma_k`` of the modes ``k``: the optimal rule is
+        the ridge with the penalty ``noise / gamma_k`` on mode ``k`` (mode ``k`` dropped where zero)."""
+        rho, log_k = self.capacity * self.source, jnp.log(jnp.asarray(k))
+        scale = jnp.exp((self.capacity - rho) * log_k - rho * level)
+        return self.shrinkage(level, k) * scale / self._sums(level)[2]
+
+    def observables(self, level) -> dict[str, jax.Array]:
+        df1, df2, s_hat = self._sums(level)
+        rho = self.capacity * self.source
+        error = df1 * jnp.exp(-2 * rho * level) / s_hat  # kappa df1 / n, kappa = n / S
+        shrink = 1 / (1 - df2 / self.n)
+        cutoff = jnp.exp(level)
+        return {
+            "threshold": jnp.exp(-rho * level),
+            "cutoff": cutoff if self.modes is None else jnp.minimum(cutoff, self.modes),
+            "kappa": self.n * error / df1,
+            "df1": df1,
+            "df2": df2,
+            "bias": error * (1 - df2 / df1) * shrink,
+            "variance": self.noise * df2 / self.n * shrink,
+            "test_error": error,
+            "test_error_total": error + self.noise,
+        }
+
+
+def minimax_rate(capacity: float, source: float, noisy: bool = False) -> float:
+    """The decay exponent of the minimax linear risk over the ellipsoid (module docstring):
+    ``2 capacity source`` without noise, ``2 capacity source / (1 + 2 capacity source)`` with."""
+    e = 2 * capacity * source
+    return e / (1 + e) if noisy else e

@@ -34,15 +34,30 @@ teacher and from the noise. With ``features = p`` finite, the ridge runs on the 
 ``z = F^T psi / sqrt(p)`` (``F``: ``P x p`` i.i.d. standard Gaussians, drawn afresh for every seed) and
 the errors are those of the equivalent weights ``beta = F a / sqrt(p)`` on ``psi``. The argument ``d``
 is not used (the sizes are ``n``, ``modes`` and ``features``).
+
+**The minimax linear rule over the ellipsoid** (:class:`~hdtheory.models.krr.LinearMinimax` with a
+finite ``modes = P``). ``n`` samples of ``psi ~ N(0, diag(k^-capacity))``, ``k = 1..P``; the rule is the
+one the theory prescribes, the ridge with the penalty ``noise / gamma_k`` on mode ``k`` and ``gamma``
+the least favourable prior of the solved theory (:meth:`~hdtheory.models.krr.LinearMinimax.prior`),
+``beta = Gamma Psi^T (Psi Gamma Psi^T + noise)^-1 y`` (its limit, the interpolant of least
+``sum_k beta_k^2 / gamma_k``, without noise). Its errors are computed exactly in the teacher and the
+noise given the inputs, so that only the inputs fluctuate between seeds: ``test_error``, ``bias`` and
+``variance`` average the excess error ``sum_k eta_k (beta_k - beta*_k)^2`` over teachers drawn from
+the least favourable prior ``beta*_k ~ N(0, gamma_k)``; ``mode_error`` (an array over the modes) is
+the error for each single teacher on the ellipsoid's boundary, ``beta* = eta_k^(source - 1/2) e_k``,
+which the theory predicts to be the same for every active mode and no larger beyond (the minimax
+rule is an equaliser); ``shrinkage`` (an array) is the rule's ``(L Psi)_kk``, the fraction of mode
+``k`` of the teacher that it recovers, the theory's ``x_k``. ``d`` is not used.
 """
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._fixed_point import solve
 from ..models.deep_rf import DeepRandomFeatures, deep_weights, layer_activations, layer_widths
 from ..models.gcm import RF_ACTIVATIONS, RandomFeatures
-from ..models.krr import KRR
+from ..models.krr import KRR, LinearMinimax
 from . import SimulationResult, simulate
 from .erm import _check_fit, _fit, binned_calibration
 
@@ -192,4 +207,49 @@ def _krr_errors(Psi, F, beta_star, noise, lam, eta):
         "test_error": jnp.sum(eta * (bias_part + noise_part) ** 2),
         "bias": jnp.sum(eta * bias_part**2),
         "variance": jnp.sum(eta * noise_part**2),
+    }
+
+
+@simulate.register
+def simulate_linear_minimax(theory: LinearMinimax, *, d: int = 0, seeds: int = 4, key=None) -> SimulationResult:
+    """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.models.krr.LinearMinimax` with
+    ``modes`` set; see the module docstring."""
+    del d
+    if theory.modes is None:
+        raise ValueError("simulating LinearMinimax needs a finite number of modes (LinearMinimax(modes=P))")
+    key = jax.random.PRNGKey(0) if key is None else key
+    n, P = round(float(theory.n)), theory.modes
+    k = np.arange(1.0, P + 1)
+    eta = k ** -float(theory.capacity)
+    solution = solve(theory)
+    if not bool(solution.converged):
+        raise ValueError(f"the theory did not converge at {theory} (residual {float(solution.residual):.3g})")
+    gamma = theory.prior(solution.state, k)
+    boundary = eta ** (2 * float(theory.source) - 1)  # beta* = sqrt(boundary_k) e_k: on the ellipsoid
+    noise = theory.noise
+    samples = [
+        _linear_rule_errors(jax.random.normal(x_key, (n, P)) * jnp.sqrt(eta), gamma, noise, eta, noise, boundary)
+        for x_key in jax.random.split(key, seeds)
+    ]
+    return SimulationResult.from_samples(samples, d=P, n=n)
+
+
+@jax.jit
+def _linear_rule_errors(Psi, gamma, penalty, eta, noise, boundary):
+    """The excess errors of ``beta = L y``, ``L = Gamma Psi^T (Psi Gamma Psi^T + penalty)^-1`` (the
+    ridge with the penalty ``penalty / gamma_k`` on mode ``k``), averaged exactly over the noise and
+    over ``beta* ~ N(0, Gamma)``; ``mode_error``: for each ``k``, the error on the single teacher
+    ``beta* = sqrt(boundary_k) e_k``."""
+    gram = (Psi * gamma) @ Psi.T + penalty * jnp.eye(Psi.shape[0], dtype=Psi.dtype)
+    L = gamma[:, None] * jax.scipy.linalg.solve(gram, Psi, assume_a="pos").T
+    miss = L @ Psi - jnp.eye(Psi.shape[1], dtype=Psi.dtype)  # beta - beta* = miss beta* + L noise
+    per_teacher_mode = jnp.sum(eta[:, None] * miss**2, axis=0)
+    variance = noise * jnp.sum(eta[:, None] * L**2)
+    bias = jnp.sum(per_teacher_mode * gamma)
+    return {
+        "test_error": bias + variance,
+        "bias": bias,
+        "variance": variance,
+        "mode_error": boundary * per_teacher_mode + variance,
+        "shrinkage": jnp.diagonal(miss) + 1,
     }
