@@ -25,6 +25,7 @@ _ATTRIBUTES = {
         "Multiclass", "MulticlassBayes", "DeepRandomFeatures", "Resample", "MultiIndex", "Gardner",
         "Adversarial", "AdversarialGCM",
         "Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral",
+        "LearnedSpectrum",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
     from .models import ERM, GCM, KRR, BayesGLM, Mixture, Multiclass, MulticlassBayes, RandomFeatures, Spiked
     from .models import Adversarial, AdversarialGCM, DeepRandomFeatures, Gardner, MultiIndex, Resample, SubspaceClustering
     from .models import Ensemble, EnsembleGCM, RandomFeatureEnsemble, Spectral
+    from .models import LearnedSpectrum
 
 __version__ = "0.1.0"
 
