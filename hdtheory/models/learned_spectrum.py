@@ -71,8 +71,9 @@ import jax
 import jax.numpy as jnp
 
 from .. import kernels
-from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, choice, integer, parameter
-from .gcm import RF_ACTIVATIONS, gaussian_equivalence
+from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError, check_in, choice
+from .._theory import integer, parameter
+from .gcm import GCM, RF_ACTIVATIONS, gaussian_equivalence
 
 STEP_ACTIVATIONS = {name: RF_ACTIVATIONS[name] for name in ("erf", "tanh", "linear")}
 """Odd, differentiable activations: the features have mean zero and the step a gradient."""
@@ -90,6 +91,64 @@ def marchenko_pastur_stieltjes(w, ratio):
     q, root = 1 - ratio - w, jnp.sqrt(w - a) * jnp.sqrt(w - b)
     # The two roots multiply to 1 / (ratio w): the form without cancellation (large w, small ratio).
     return jnp.where(jnp.abs(q + root) >= jnp.abs(q - root), (q + root) / (2 * ratio * w), 2 / (q - root))
+
+
+def one_step_weights(key, d: int, p: int, n0: int, eta, activation: str = "erf", target: str = "tanh", noise=0.0):
+    """``(W_1, beta)``: the first layer after the step of the module docstring, at dimension ``d``
+    (``p`` units, a batch of ``n0``), the rows of ``W_0`` uniform on the sphere, ``a_i = +-1``;
+    ``sigma'`` by automatic differentiation. Differentiable in ``eta`` and ``noise``."""
+    dtype = jnp.result_type(eta, float)
+    keys = jax.random.split(key, 5)
+    sigma, link = RF_ACTIVATIONS[activation], RF_ACTIVATIONS[target]
+    W = jax.random.normal(keys[0], (p, d), dtype)
+    W = W / jnp.linalg.norm(W, axis=1, keepdims=True)
+    a = jax.random.rademacher(keys[1], (p,), dtype)
+    beta = jax.random.normal(keys[2], (d,), dtype)
+    beta = beta / jnp.linalg.norm(beta)
+    X0 = jax.random.normal(keys[3], (n0, d), dtype)
+    y = link(X0 @ beta) + jnp.sqrt(noise) * jax.random.normal(keys[4], (n0,), dtype)
+    slope = jax.vmap(jax.vmap(jax.grad(sigma)))(W @ X0.T)  # (p, n0)
+    return W + eta / jnp.sqrt(p) * a[:, None] * ((slope * y) @ X0) / n0, beta
+
+
+def one_step_ridge(
+    activation="erf", target="tanh", gamma=1.0, alpha=2.0, eta=0.0, alpha0=2.0, noise=0.0, *, d: int = 300,
+    key=None, order: int = 40, **kwargs,
+) -> GCM:
+    r"""ERM on the learned features ``sigma(W_1 x)`` (the readout trained on ``n = alpha d`` fresh
+    samples), as the :class:`GCM` of their Gaussian equivalent given the weights drawn at ``d``.
+
+    For ``eta = O(1)`` the rows of ``W_1`` stay of norm one to ``O(1 / p)`` and their overlaps with
+    ``beta`` are ``O(1 / sqrt(p))``, so the features are equivalent to ``mu_1 W_1 x + mu_* xi``
+    (Ba et al. 2022: in this regime the features express only the linear part of the target):
+    ``Omega = mu_1^2 W_1 W_1^T + mu_*^2 I``, the teacher field ``z = c_1 beta.x`` (``rho = c_1^2``),
+    its cross-covariance ``t = c_1 mu_1 W_1 beta``, and the rest of the target,
+    ``E[y^2] - c_1^2``, label noise of a linear teacher. The GCM's ``alpha`` is ``n / p = alpha /
+    gamma``; ``test_error_total`` is ``E(y - f(x))^2`` on a fresh sample, ``test_error`` its part
+    against ``z``. ``kwargs`` go to :class:`GCM` (``lam``, ``loss``...); ``teacher`` is ``linear``.
+    At ``eta = 0`` this is :class:`~hdtheory.RandomFeatures` with the weights drawn at ``d`` (its
+    Marchenko-Pastur limit to ``O(1 / sqrt(d))``). Differentiable in ``eta`` (one ``p x p``
+    eigendecomposition).
+    """
+    for name, value in (("gamma", gamma), ("alpha", alpha), ("alpha0", alpha0)):
+        check_in(name, value, POSITIVE)
+    check_in("eta", eta, NONNEGATIVE)
+    check_in("noise", noise, NONNEGATIVE)
+    if activation not in STEP_ACTIVATIONS:
+        raise ParameterError(f"parameter 'activation' must be one of {', '.join(STEP_ACTIVATIONS)}, got {activation!r}")
+    if target not in RF_ACTIVATIONS:
+        raise ParameterError(f"parameter 'target' must be one of {', '.join(RF_ACTIVATIONS)}, got {target!r}")
+    p, n0 = (max(round(float(r) * d), 1) for r in (gamma, alpha0))
+    key = jax.random.PRNGKey(0) if key is None else key
+    W, beta = one_step_weights(key, d, p, n0, eta, activation, target, noise)
+    _, mu1, mustar = gaussian_equivalence(activation, order, W.dtype)
+    g0, c1, gstar = gaussian_equivalence(target, order, W.dtype)
+    Omega = mu1**2 * W @ W.T + mustar**2 * jnp.eye(p, dtype=W.dtype)
+    omega, vectors = jnp.linalg.eigh(Omega)
+    theta2 = p * (vectors.T @ (c1 * mu1 * W @ beta)) ** 2
+    kwargs = {"loss": "square", **kwargs}
+    return GCM(omega=omega, theta2=theta2, rho=c1**2, teacher="linear", noise=g0**2 + gstar**2 + noise,
+               alpha=jnp.asarray(alpha) * d / p, **kwargs)
 
 
 class LearnedSpectrum(FixedPointTheory):
@@ -216,4 +275,4 @@ class LearnedSpectrum(FixedPointTheory):
         }
 
 
-__all__ = ["LearnedSpectrum", "marchenko_pastur_stieltjes"]
+__all__ = ["LearnedSpectrum", "marchenko_pastur_stieltjes", "one_step_ridge", "one_step_weights"]

@@ -17,8 +17,8 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from ..models.gcm import RF_ACTIVATIONS
-from ..models.learned_spectrum import LearnedSpectrum
+from ..models.gcm import RF_ACTIVATIONS, gaussian_equivalence
+from ..models.learned_spectrum import LearnedSpectrum, one_step_weights
 from . import SimulationResult, check_size, simulate
 
 
@@ -29,19 +29,9 @@ def _sizes(theory: LearnedSpectrum, d: int) -> tuple[int, int, int]:
 
 @eqx.filter_jit
 def _eigenvalues(theory: LearnedSpectrum, key, d: int, p: int, n: int, n0: int):
-    dtype = jnp.result_type(theory.eta, float)
-    keys = jax.random.split(key, 6)
-    sigma, link = RF_ACTIVATIONS[theory.activation], RF_ACTIVATIONS[theory.target]
-    W = jax.random.normal(keys[0], (p, d), dtype)
-    W = W / jnp.linalg.norm(W, axis=1, keepdims=True)
-    a = jax.random.rademacher(keys[1], (p,), dtype)
-    beta = jax.random.normal(keys[2], (d,), dtype)
-    beta = beta / jnp.linalg.norm(beta)
-    X0 = jax.random.normal(keys[3], (n0, d), dtype)
-    y = link(X0 @ beta) + jnp.sqrt(theory.noise) * jax.random.normal(keys[4], (n0,), dtype)
-    slope = jax.vmap(jax.vmap(jax.grad(sigma)))(W @ X0.T)  # (p, n0)
-    W = W + theory.eta / jnp.sqrt(p) * a[:, None] * ((slope * y) @ X0) / n0
-    F = sigma(W @ jax.random.normal(keys[5], (n, d), dtype).T)
+    w_key, x_key = jax.random.split(key)
+    W, _ = one_step_weights(w_key, d, p, n0, theory.eta, theory.activation, theory.target, theory.noise)
+    F = RF_ACTIVATIONS[theory.activation](W @ jax.random.normal(x_key, (n, d), W.dtype).T)
     return jnp.linalg.eigvalsh(F @ F.T / n)
 
 
@@ -62,3 +52,36 @@ def simulate_learned_spectrum(theory: LearnedSpectrum, *, d: int = 500, seeds: i
     return SimulationResult.from_samples(
         [{"outlier": values[-1], "edge": values[-2]} for values in samples], d=d, n=n
     )
+
+
+@jax.jit
+def _ridge_errors(X, y, X_test, y_test, lam, z_test):
+    """Ridge on the features ``X (n, p)``: ``(test_error_total, test_error)`` on held-out features."""
+    p = X.shape[1]
+    w = jnp.linalg.solve(X.T @ X / p + lam * jnp.eye(p, dtype=X.dtype), X.T @ y / jnp.sqrt(p))
+    f = X_test @ w / jnp.sqrt(p)
+    return jnp.mean((y_test - f) ** 2), jnp.mean((z_test - f) ** 2)
+
+
+def one_step_ridge_errors(
+    activation="erf", target="tanh", gamma=1.0, alpha=2.0, eta=0.0, alpha0=2.0, noise=0.0, lam=0.1, *,
+    d: int = 300, keys, test: int = 4000,
+) -> SimulationResult:
+    """Ridge regression (``sum (y - w.v / sqrt(p))^2 / 2 + (lam / 2)|w|^2``) on the features of a
+    network stepped at dimension ``d`` (:func:`~hdtheory.models.learned_spectrum.one_step_weights`
+    with each of ``keys``, as :func:`~hdtheory.models.learned_spectrum.one_step_ridge` draws them),
+    trained on ``n = alpha d`` fresh samples and measured on ``test`` more: ``test_error_total``
+    (against the labels) and ``test_error`` (against the target's linear part ``c_1 beta.x``)."""
+    sigma, link = RF_ACTIVATIONS[activation], RF_ACTIVATIONS[target]
+    p, n, n0 = (max(round(float(r) * d), 1) for r in (gamma, alpha, alpha0))
+    _, c1, _ = gaussian_equivalence(target)
+    samples = []
+    for key in keys:
+        W, beta = one_step_weights(key, d, p, n0, eta, activation, target, noise)
+        x_key, t_key, e_key = jax.random.split(jax.random.fold_in(key, 1), 3)
+        X, X_test = jax.random.normal(x_key, (n, d)), jax.random.normal(t_key, (test, d))
+        xi = jnp.sqrt(noise) * jax.random.normal(e_key, (n + test,))
+        y, y_test = link(X @ beta) + xi[:n], link(X_test @ beta) + xi[n:]
+        total, excess = _ridge_errors(sigma(X @ W.T), y, sigma(X_test @ W.T), y_test, lam, c1 * X_test @ beta)
+        samples.append({"test_error_total": total, "test_error": excess})
+    return SimulationResult.from_samples(samples, d=d, n=n)
