@@ -25,7 +25,7 @@ _ATTRIBUTES = {
         "Multiclass", "MulticlassBayes", "DeepRandomFeatures", "Resample", "MultiIndex", "Gardner",
         "Adversarial", "AdversarialGCM",
         "Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral",
-        "LearnedSpectrum",
+        "LearnedSpectrum", "OneStepRidge",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from .models import ERM, GCM, KRR, BayesGLM, Mixture, Multiclass, MulticlassBayes, RandomFeatures, Spiked
     from .models import Adversarial, AdversarialGCM, DeepRandomFeatures, Gardner, MultiIndex, Resample, SubspaceClustering
     from .models import Ensemble, EnsembleGCM, RandomFeatureEnsemble, Spectral
-    from .models import LearnedSpectrum
+    from .models import LearnedSpectrum, OneStepRidge
 
 __version__ = "0.1.0"
 

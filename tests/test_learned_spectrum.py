@@ -245,3 +245,13 @@ def test_one_step_ridge_derivative_in_eta(ridge):
 def test_one_step_ridge_bad_input(kwargs, match):
     with pytest.raises(hd.ParameterError, match=match):
         one_step_ridge(**kwargs)
+
+
+def test_one_step_ridge_model_is_the_builder():
+    """``one-step-ridge`` (the registered model, for the command line) is the builder's GCM at
+    ``PRNGKey(seed)``: same spectrum, projections and ratio."""
+    model = hd.OneStepRidge(eta=3.0, seed=2, d=100).gcm
+    built = one_step_ridge(eta=3.0, d=100, key=jax.random.PRNGKey(2), lam=0.1)
+    for name in ("omega", "theta2", "alpha", "rho", "noise", "lam"):
+        np.testing.assert_allclose(getattr(model, name), getattr(built, name), rtol=1e-12)
+    assert hd.models.MODELS["one-step-ridge"] is hd.OneStepRidge

@@ -9,7 +9,7 @@ from .erm import ERM, Overlaps
 from .gardner import Gardner
 from .gcm import GCM, RandomFeatures
 from .krr import KRR
-from .learned_spectrum import LearnedSpectrum
+from .learned_spectrum import LearnedSpectrum, OneStepRidge
 from .mixture import Mixture
 from .multi_index import MultiIndex
 from .multiclass import Multiclass, MulticlassBayes
@@ -25,11 +25,11 @@ MODELS |= {"resample": Resample, "multi-index": MultiIndex, "gardner": Gardner}
 MODELS |= {"adversarial": Adversarial}
 MODELS |= {"ensemble": RandomFeatureEnsemble}
 MODELS |= {"spectral": Spectral}
-MODELS |= {"learned-spectrum": LearnedSpectrum}
+MODELS |= {"learned-spectrum": LearnedSpectrum, "one-step-ridge": OneStepRidge}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
 __all__ += ["GCM", "RandomFeatures", "DeepRandomFeatures", "KRR", "SubspaceClustering", "Mixture", "Multiclass"]
 __all__ += ["MulticlassBayes", "Resample", "MultiIndex", "Gardner", "Adversarial", "AdversarialGCM"]
 __all__ += ["Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral"]
-__all__ += ["LearnedSpectrum"]
+__all__ += ["LearnedSpectrum", "OneStepRidge"]

@@ -63,17 +63,23 @@ top eigenvalue: that root, or the edge. Both are scalar roots (``hdtheory.kernel
 functions of ``m_``, differentiable by the implicit function theorem.
 
 **Normalisation.** ``gamma = p / d``, ``alpha = n / d`` (the samples of ``K``), ``alpha0 = n0 / d``
-(the batch of the step); the paper's ``eta`` of Ba et al. is ours; Dandi et al. 2024 scale the step as
-``eta ~ p^(1/2)`` (the "giant" step whose rows move by ``O(1)``), outside this model.
+(the batch of the step); ``eta`` multiplies the gradient of the correlation loss of the network
+``f = sum_i a_i sigma(w_i.x) / sqrt(p)`` as written above (papers differ in where the ``sqrt(p)``
+sits: convert through the rows' displacement ``eta mu_1 |h| / sqrt(p)``). The step sizes for
+which the rows move by ``O(1)`` (``eta ~ sqrt(p)`` here, the "giant" step of Dandi et al. 2023, 2024
+and Cui et al. 2024) are outside this model: there the bulk moves too.
+
+:func:`one_step_ridge` gives the test error of ERM on the learned features (same regime).
 """
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
 from .. import kernels
 from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError, check_in, choice
 from .._theory import integer, parameter
-from .gcm import GCM, RF_ACTIVATIONS, gaussian_equivalence
+from .gcm import GCM, RF_ACTIVATIONS, EquivalentGCM, gaussian_equivalence
 
 STEP_ACTIVATIONS = {name: RF_ACTIVATIONS[name] for name in ("erf", "tanh", "linear")}
 """Odd, differentiable activations: the features have mean zero and the step a gradient."""
@@ -275,4 +281,40 @@ class LearnedSpectrum(FixedPointTheory):
         }
 
 
-__all__ = ["LearnedSpectrum", "marchenko_pastur_stieltjes", "one_step_ridge", "one_step_weights"]
+def _ratio(value):
+    """A concrete ratio as a float (a static field: it fixes a shape)."""
+    try:
+        return float(value)
+    except (TypeError, ValueError, jax.errors.ConcretizationTypeError):
+        return value  # rejected, naming the parameter, by the checks
+
+
+def _shape_ratio(default: float, doc: str):
+    return eqx.field(default=default, static=True, converter=_ratio, metadata={"domain": POSITIVE, "doc": doc})
+
+
+class OneStepRidge(EquivalentGCM):
+    """ERM on the features of a network after one gradient step: :func:`one_step_ridge` as a model."""
+
+    alpha: jax.Array = parameter(2.0, POSITIVE, "training samples of the readout per dimension n/d")
+    eta: jax.Array = parameter(0.0, NONNEGATIVE, "step size of the one gradient step (eta = O(1))")
+    lam: jax.Array = parameter(0.1, NONNEGATIVE, "ridge penalty (lam/2)|w|^2, not divided by n")
+    noise: jax.Array = parameter(0.0, NONNEGATIVE, "variance of the label noise of the target")
+    gamma: float = _shape_ratio(1.0, "hidden units per input dimension p/d")
+    alpha0: float = _shape_ratio(2.0, "samples of the step's batch per dimension n0/d")
+    activation: str = choice("erf", STEP_ACTIVATIONS, "activation sigma of the hidden layer", REFUSED)
+    target: str = choice("tanh", RF_ACTIVATIONS, "link g of the single-index target y = g(beta.x)")
+    loss: str = choice("square", kernels.LOSSES, "loss of the readout")
+    d: int = integer(300, Interval(1), "input dimension at which the weights are drawn")
+    seed: int = integer(0, Interval(0), "seed of the weights, PRNGKey(seed)")
+
+    @property
+    def gcm(self) -> GCM:
+        """The equivalent :class:`GCM` (weights drawn from ``PRNGKey(seed)`` at ``d``)."""
+        return one_step_ridge(
+            self.activation, self.target, self.gamma, self.alpha, self.eta, self.alpha0, self.noise, d=self.d,
+            key=jax.random.PRNGKey(self.seed), lam=self.lam, loss=self.loss,
+        )
+
+
+__all__ = ["OneStepRidge", "LearnedSpectrum", "marchenko_pastur_stieltjes", "one_step_ridge", "one_step_weights"]
