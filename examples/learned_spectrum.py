@@ -34,11 +34,12 @@ def main(quick: bool, out: str) -> None:
     values = np.asarray(feature_eigenvalues(hd.LearnedSpectrum(eta=eta), d=d))
 
     fig, ax = plt.subplots(figsize=(6, 4), constrained_layout=True)
-    ax.hist(values, bins=60, density=True, alpha=0.4, label=f"eigenvalues of $FF^T/n$, d = {d}")
+    ax.hist(values, bins=np.linspace(0.0, 1.05 * values[-2], 30 if quick else 80), density=True, alpha=0.4, label=f"eigenvalues of $FF^T/n$, d = {d}")
     ax.plot(xs, density, "k", lw=1.2, label="bulk density (theory)")
     ax.axvline(outlier, color="C3", ls="--", label=f"outlier (theory), eta = {eta:g} > eta_c = {critical:.2f}")
     ax.plot(values[-1], 0.02, "v", color="C3", ms=8, label="top eigenvalue (simulation)")
     ax.set_xlim(0, max(outlier, values[-1]) * 1.1)
+    ax.set_ylim(0, 2.5)
     ax.set_xlabel("eigenvalue")
     ax.set_ylabel("density")
     ax.set_title("erf features after one gradient step (p = d, n = 2d)")
