@@ -19,8 +19,8 @@ empirical covariance ``K = F F^T / n``, whose eigenvalues this model describes: 
 bulk at a spectral point ``x`` and the top eigenvalue (the outlier the step creates, or the bulk's
 edge). Activations odd (features of mean zero) and differentiable: ``erf``, ``tanh``, ``linear``.
 
-**The step is a rank-one spike** (Ba et al. 2022, their proposition on the gradient at
-initialisation): with ``mu_1 = E sigma'(u)``, ``mu_*^2 = E sigma(u)^2 - mu_1^2`` (``u ~ N(0, 1)``,
+**The step is a rank-one spike** (as in Ba et al. 2022 for the gradient at initialisation; the
+constants here are derived for this setting and checked against simulation): with ``mu_1 = E sigma'(u)``, ``mu_*^2 = E sigma(u)^2 - mu_1^2`` (``u ~ N(0, 1)``,
 :func:`~hdtheory.models.gcm.gaussian_equivalence`), ``W_1 = W_0 + (eta mu_1 / sqrt(p)) a h^T`` up to
 a matrix of operator norm ``O(eta / sqrt(p))``, with ``h = X_0^T y / n_0``, ``|h|^2 -> c_1^2 +
 E[y^2] / alpha0`` (``c_1 = E[g(z) z]``). The spike's operator norm is
