@@ -26,6 +26,7 @@ _ATTRIBUTES = {
         "Adversarial", "AdversarialGCM",
         "Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral",
         "LinearMinimax",
+        "LearnedSpectrum", "OneStepRidge",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
     from .models import Adversarial, AdversarialGCM, DeepRandomFeatures, Gardner, MultiIndex, Resample, SubspaceClustering
     from .models import Ensemble, EnsembleGCM, RandomFeatureEnsemble, Spectral
     from .models import LinearMinimax
+    from .models import LearnedSpectrum, OneStepRidge
 
 __version__ = "0.1.0"
 

@@ -9,6 +9,7 @@ from .erm import ERM, Overlaps
 from .gardner import Gardner
 from .gcm import GCM, RandomFeatures
 from .krr import KRR, LinearMinimax
+from .learned_spectrum import LearnedSpectrum, OneStepRidge
 from .mixture import Mixture
 from .multi_index import MultiIndex
 from .multiclass import Multiclass, MulticlassBayes
@@ -25,6 +26,7 @@ MODELS |= {"adversarial": Adversarial}
 MODELS |= {"ensemble": RandomFeatureEnsemble}
 MODELS |= {"spectral": Spectral}
 MODELS |= {"linear-minimax": LinearMinimax}
+MODELS |= {"learned-spectrum": LearnedSpectrum, "one-step-ridge": OneStepRidge}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
@@ -32,3 +34,4 @@ __all__ += ["GCM", "RandomFeatures", "DeepRandomFeatures", "KRR", "SubspaceClust
 __all__ += ["MulticlassBayes", "Resample", "MultiIndex", "Gardner", "Adversarial", "AdversarialGCM"]
 __all__ += ["Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral"]
 __all__ += ["LinearMinimax"]
+__all__ += ["LearnedSpectrum", "OneStepRidge"]
