@@ -141,7 +141,8 @@ class LoRA(Scheduled):
         if is_concrete(sigma) and np.min(np.linalg.eigvalsh(np.asarray(sigma))) < -1e-10:
             raise ParameterError(
                 "parameters 'm0', 'n0' (or 'S0', 'Q0') must be overlaps of unit adapter rows: "
-                "[[I, S0^T], [S0, Q0]] positive semi-definite (at rank one, m0^2 + n0^2 <= 1)"
+                "[[I, S0^T], [S0, Q0]] positive semi-definite (rows alike from m0, n0: "
+                "rank (teachers m0^2 + L n0^2) <= 1)"
             )
 
     # -- the pieces of the equations --------------------------------------------------------------
