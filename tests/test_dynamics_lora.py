@@ -1,9 +1,9 @@
 """LoRA fine-tuning of a pre-trained single-index or two-layer model: at rank one the ODEs that
 Stein's lemma gives on the pair (lambda, nu); without pre-training and with U frozen it is the
 single-index model and, at rank = width, the spherical committee machine; closed forms for a linear
-link and for the escape rate from the pre-trained weight (the slow-down by strong pre-training);
-online SGD at d = 1000 at rank one and for a two-layer student with a rank-two adapter; gradients
-through the adjoint; bad input."""
+link and for the escape rate from the pre-trained weight (the slow-down by strong pre-training),
+and the authors' formula for that rate; online SGD at d = 1000 of a two-layer student with a
+rank-two adapter; gradients through the adjoint; bad input."""
 
 import math
 

@@ -71,8 +71,8 @@ whose derivative there is taken as zero.
 
 **Observables.** ``eg = E[(y_hat - y*)^2] / 2`` (no label noise), ``m`` (``r x M``), ``n``
 (``r x L``), ``Q``, ``U``, the fine-tuned weights' overlaps ``m_w = W W*^T / d = mu + U m``
-(``p x M``) and ``q = W W^T / d`` (``p x p``), their cosines ``overlap = m_w / sqrt(q_kk)``, the
-largest ``max_overlap = max |overlap|``, and ``iterations = t / b``.
+(``p x M``) and ``q = W W^T / d`` (``p x p``), their cosines ``overlap = m_w / sqrt(q_kk)`` (0 for a
+unit with ``W_k = 0``), the largest ``max_overlap = max |overlap|``, and ``iterations = t / b``.
 """
 
 import equinox as eqx
@@ -236,7 +236,8 @@ class LoRA(Scheduled):
         # W B^T / d = P + U S and W W^T / d = (P + U S)(P + U S)^T + U (Q - S S^T) U^T.
         along = P + state.U @ state.S
         q = along @ along.T + state.U @ (state.Q - state.S @ state.S.T) @ state.U.T
-        cosines = along[:, :M] / jnp.sqrt(jnp.diagonal(q))[:, None]
+        norms = jnp.diagonal(q)[:, None]  # a unit with W_k = 0 (no pre-training, U = 0) has cosine 0
+        cosines = jnp.where(norms > 0, along[:, :M], 0.0) / jnp.sqrt(jnp.where(norms > 0, norms, 1.0))
         return {
             "eg": 0.5 * error,
             "m": state.S[:, :M],
