@@ -241,10 +241,11 @@ def test_escape_rate_against_the_papers_formula():
 
 def test_ode_matches_simulation_two_layer_rank_two():
     """A two-layer student (p = 2 units, mean readout) pre-trained as W0 = diag(0.6, 0.3) W* +
-    (0.3, 0.2)^T xi^T (the paper's D T, plus a component off the teacher) and fine-tuned by a rank-two adapter from an
-    asymmetric start; d = 1000, 4 seeds, b = 2, label noise, f = f* = (He_1 + He_2) / sqrt(2): m, n,
-    Q, U and eg within 4 standard errors plus 0.03 (the O(d^-1/2) bias of a run at
-    d = 1000; at rank one and d = 4000 the differences fall inside the standard errors)."""
+    (0.3, 0.2)^T xi^T (the paper's D T, plus a component off the teacher) and fine-tuned by a
+    rank-two adapter from an asymmetric start; d = 1000, 4 seeds, b = 2, label noise,
+    f = f* = (He_1 + He_2) / sqrt(2): m, n, Q, U and eg within 4 standard errors plus 0.01 (an
+    allowance for the finite-d bias; the differences here are at most 0.008, in U, and 0.003 in m,
+    where the standard errors are up to 0.007 and 0.005)."""
     link = (0.0, 0.7, 0.7)
     theory = LoRA(width=2, rank=2, teachers=2, output="mean", mu=np.diag([0.6, 0.3]), tau=np.array([[0.3], [0.2]]),
                   noise=0.05, S0=np.array([[0.2, 0.0, 0.1], [0.0, 0.1, -0.1]]), U0=np.array([[0.5, 0.1], [0.0, 0.4]]),
@@ -253,7 +254,7 @@ def test_ode_matches_simulation_two_layer_rank_two():
     sim = hd.simulate.simulate(theory, d=1000, seeds=4, times=times, key=jax.random.PRNGKey(2))
     ode = hd.integrate(theory, float(times[-1]), saveat=jnp.asarray(times)).observables
     for name in ("m", "n", "Q", "U", "eg"):
-        np.testing.assert_array_less(np.abs(sim.mean[name] - np.asarray(ode[name])), 4 * sim.sem[name] + 0.03)
+        np.testing.assert_array_less(np.abs(sim.mean[name] - np.asarray(ode[name])), 4 * sim.sem[name] + 0.01)
     assert float(jnp.max(jnp.abs(ode["m"][-1] - ode["m"][0]))) > 0.1  # the adapter moves
     assert float(ode["eg"][-1]) < 0.85 * float(ode["eg"][0])
 
