@@ -4,7 +4,8 @@
 - :class:`SingleIndex`: single-index targets through Hermite coefficients (Arnaboldi et al. 2024).
 - :class:`SequenceSingleIndex`: sequence single-index targets, tokens with a positional encoding
   (Arnaboldi et al. 2025).
-- :class:`LoRA`: rank-one LoRA fine-tuning of a pre-trained single-index model (Nwemadji et al. 2026).
+- :class:`LoRA`: LoRA fine-tuning, any rank, of a pre-trained single-index model or two-layer student
+  (Nwemadji et al. 2026).
 - :class:`PowerLawRetrieval`: phase retrieval on power-law data, mode by mode (Braun et al. 2025).
 - :class:`VariationalMixture`: the reverse-KL gradient flow of a Gaussian-mixture variational
   family, mode collapse and annealing (Soletskyi et al. 2024; Fogliani et al. 2026).

@@ -1,61 +1,78 @@
-r"""LoRA fine-tuning of a pre-trained single-index model by online SGD (rank one).
+r"""LoRA fine-tuning of a pre-trained single-index or two-layer model by online SGD, adapters of any rank.
 
 **Setting** (Nwemadji, Loureiro & Barbier 2026, "When pre-training hurts LoRA fine-tuning: a
-dynamical analysis via single-index models"). Inputs ``x ~ N(0, I_d)``, target
-``y = f*(nu) + sqrt(noise) zeta`` with ``nu = w*.x / sqrt(d)``, ``|w*|^2 = d``. The pre-trained
-weight is frozen, ``w0 = mu w* + tau xi`` with ``xi`` orthogonal to ``w*``, ``|xi|^2 = d``:
-``mu`` is its alignment with the new task and ``tau`` its component elsewhere (the paper's two
-initialisations are ``w0 = mu w*``, ``tau = 0``, and ``w0 = mu w* + (1 - mu) xi``). The fine-tuned
-weight is ``w = w0 + a v`` with a rank-one adapter: a direction ``v`` on the sphere ``|v|^2 = d``
-and a scale ``a``; the student is ``y_hat = f(lambda)``, ``lambda = w.x / sqrt(d)``, square loss
-``(y_hat - y)^2 / 2``; link and activation are Hermite series as in
-:mod:`~hdtheory.dynamics.single_index`. Mini-batch SGD on ``(a, v)`` with ``b = batch`` fresh
-samples per step, ``g_i = Delta_i f'(lambda_i)``, ``rho_i = v.x_i / sqrt(d)``:
+dynamical analysis via single-index models"). Inputs ``x ~ N(0, I_d)``; a teacher of ``M =
+teachers`` units ``w*_m`` and a student of ``p = width`` units, with fixed readouts,
 
 .. math::
-    v \leftarrow \sqrt{d}\,\frac{v'}{|v'|},\quad v' = v - \frac{\mathrm{lr}(t)}{b} \sum_i a\, g_i \frac{x_i}{\sqrt d},
-    \qquad a \leftarrow a - \frac{r\, \mathrm{lr}(t)}{b d} \sum_i g_i \rho_i,
+    y = \sum_{m=1}^M b\, f^*(\nu_m) + \sqrt{\sigma}\,\zeta, \qquad
+    \hat y = \sum_{k=1}^p c\, f(\lambda_k),
 
-``r = scale_lr``, both from the same gradient. The ``1 / d`` of the scale's step is the scaling of a
-second-layer weight in the committee machines (Saad & Solla 1995): it moves ``a`` by ``O(1)`` per
-``d`` samples, on the time scale of the overlaps; in the paper's normalisation
-(``|v| = 1``, field ``x.v``, same learning rate ``lr / d`` for ``U`` and ``V``) this is
-``scale_lr = 1``. ``scale_lr = 0`` freezes the scale: with ``mu = tau = 0`` and ``a0 = 1`` this is
-spherical online SGD on ``v`` itself, :class:`~hdtheory.dynamics.SingleIndex`.
+``nu = W* x / sqrt(d)``, ``lambda = W x / sqrt(d)``, ``b = c = 1`` (``output="sum"``) or
+``b = 1 / M``, ``c = 1 / p`` (``output="mean"``), square loss ``(y_hat - y)^2 / 2``; ``p = M = 1`` is
+the single-index model, link and activation Hermite series as in
+:mod:`~hdtheory.dynamics.single_index`. The frozen directions ``B = [W*; Xi]`` (``M + L`` rows,
+orthogonal, ``|.|^2 = d``) carry the pre-trained weights ``W0 = mu W* + tau Xi`` (``mu`` of shape
+``(p, M)``, ``tau`` of shape ``(p, L)``; scalars are multiples of the identity, ``L = p``: unit ``k``
+pre-trained along teacher ``k`` and its own ``xi_k``; the paper's initialisations are
+``W0 = mu W*``, ``tau = 0``, and ``w0 = mu w* + (1 - mu) xi``; its two-layer networks ``D T`` are a
+diagonal ``mu``). The fine-tuned weights are ``W = W0 + U V``: a rank-``r`` adapter, ``r = rank``,
+rows ``v_j`` of ``V`` on the sphere ``|v_j|^2 = d`` (the paper normalises each row) and ``U`` of
+shape ``(p, r)``. Mini-batch SGD with ``b = batch`` fresh samples per step, per-sample gradients
+``g_k = Delta c f'(lambda_k)`` (``Delta = y_hat - y``) and ``h = U^T g``:
+
+.. math::
+    v_j \leftarrow \sqrt{d}\,\frac{v'_j}{|v'_j|},\quad V' = V - \frac{\mathrm{lr}(t)}{b} \sum_i h_i \frac{x_i^T}{\sqrt d},
+    \qquad U \leftarrow U - \frac{r_s\, \mathrm{lr}(t)}{b d} \sum_i g_i \rho_i^T,
+
+``rho = V x / sqrt(d)``, ``r_s = scale_lr``, both from the same gradient. The ``1 / d`` of ``U``'s
+step is the scaling of a second-layer weight in the committee machines (Saad & Solla 1995): it
+moves ``U`` by ``O(1)`` per ``d`` samples, on the time scale of the overlaps; in the paper's
+normalisation (``|v| = 1``, field ``x.v``, the same learning rate ``lr / d`` for ``U`` and ``V``)
+this is ``scale_lr = 1``. ``scale_lr = 0`` freezes ``U``: with ``W0 = 0`` and ``U = I`` (``r = p``)
+this is plain spherical online SGD on ``W = V``, :class:`~hdtheory.dynamics.Committee` with
+``geometry="spherical"`` and a fixed second layer (and at ``p = M = 1``,
+:class:`~hdtheory.dynamics.SingleIndex`).
 
 **ODEs** (``d -> infinity`` at fixed ``b``; derived here and checked against finite-``d``
-simulation). Summary statistics ``m = v.w*/d``, ``n = v.xi/d`` and ``a``. The fields
-``(nu, chi = xi.x/sqrt(d), rho)`` are standard Gaussians with ``E[nu chi] = 0``, ``E[rho nu] = m``,
-``E[rho chi] = n``, and ``lambda = mu nu + tau chi + a rho``, so ``(lambda, nu)`` is Gaussian with
-``E[lambda nu] = M = mu + a m`` and ``Var(lambda | nu) = (tau + a n)^2 + a^2 (1 - m^2 - n^2)``.
-Gaussian integration by parts (Stein's lemma) reduces every moment to two expectations over that
-pair, ``A = E[d g / d lambda] = E[f'(lambda)^2 + Delta f''(lambda)]`` and
-``B = E[d g / d nu] = -E[f*'(nu) f'(lambda)]``:
-``E[g nu] = M A + B``, ``E[g chi] = (tau + a n) A``, ``E[g rho] = (mu m + tau n + a) A + m B``.
-With ``eta = lr(t) / b`` and ``C = E[(Delta^2 + noise) f'(lambda)^2]``,
+simulation). Summary statistics ``S = V B^T / d`` (``r x (M + L)``: the adapter rows' overlaps
+``m = V W*^T / d`` with the teacher and ``n = V Xi^T / d`` with the other frozen directions),
+``Q = V V^T / d`` (``r x r``, unit diagonal) and ``U``. The fields ``z = (beta, rho)``,
+``beta = B x / sqrt(d)`` (``nu`` its first ``M``), are Gaussian with covariance
+``Sigma = [[I, S^T], [S, Q]]``, and ``lambda = P beta + U rho``, ``P = [mu, tau]``. With
+``eta = lr(t) / b``, ``E_z = E[g z^T]`` (``p x (M + L + r)``) and the second moment of the noisy
+gradient ``C_kl = c^2 E[(Delta^2 + sigma) f'(lambda_k) f'(lambda_l)]`` (``p x p``),
 
 .. math::
-    \frac{dm}{dt} = -\eta a (E[g\nu] - m E[g\rho]) - \frac{\eta^2 a^2}{2} m C, \qquad
-    \frac{dn}{dt} = -\eta a (E[g\chi] - n E[g\rho]) - \frac{\eta^2 a^2}{2} n C, \qquad
-    \frac{da}{dt} = -r \eta E[g\rho].
+    F = -\eta\, U^T E_z, \qquad G = F_\rho + F_\rho^T + \eta^2 U^T C U, \qquad
+    \frac{dS}{dt} = F_\beta - \tfrac12 \operatorname{diag}(G) S, \qquad
+    \frac{dQ}{dt} = G - \tfrac12 (G_{jj} + G_{ll}) Q_{jl}, \qquad
+    \frac{dU}{dt} = -r_s \eta\, E[g \rho^T]
 
-The adapter moves ``v`` only through ``a``: from the paper's start ``a0 ~ 0`` (``U = d^-2``) the
-scale must first grow through ``E[g rho]``, which at an uninformed ``v`` (``m, n ~ d^-1/2``) is
-itself of order ``m``. With ``w0 = mu w*`` and ``f = f*``, the pre-trained error ``Delta`` at
-``a = 0`` shrinks as ``mu -> 1``, and with it every drift: strong pre-training lengthens the search
-phase (the paper's "pre-training hurts"). Expectations are a product Gauss-Hermite rule over
-``nu`` and two independent Gaussians carrying ``lambda - M nu = (tau + a n) xi_1 +
-a sqrt(1 - m^2 - n^2) xi_2`` (:func:`~hdtheory.dynamics.single_index.expect_pair`), exact for
-these polynomial integrands at the default ``order`` (``2 (p + 1)`` nodes per axis, ``p`` the
-largest degree). The coefficients are linear in ``tau`` and ``a``, so values and derivatives are
-exact also at the paper's degenerate start ``tau = 0``, ``a = 0`` (``lambda`` proportional to
-``nu``), where a square root of ``Var(lambda | nu)`` would have an infinite derivative; only
-``m^2 + n^2 = 1`` (``v`` in the plane of ``w*`` and ``xi``) has such a root, whose derivative
-there is taken as zero.
+(``F_beta``, ``F_rho`` the columns of ``F`` on ``beta`` and ``rho``): ``G`` is the growth rate of
+``V V^T / d`` under the raw step, and the projection of each row back onto the sphere takes half of
+``G_jj`` off every overlap of row ``j`` (to first order in the step, as for the committee's
+``geometry="spherical"``). At rank one, ``p = M = L = 1``, these are the ODEs of ``m = v.w*/d``,
+``n = v.xi/d`` and ``a = U``. The adapter moves ``V`` only through ``U``: from the paper's start
+``U ~ 0`` (``U = d^-2``) it must first grow through ``E[g rho^T]``, which at an uninformed ``V``
+(``S ~ d^-1/2``) is itself of order ``S``. With ``W0 = mu W*`` and ``f = f*``, the pre-trained error
+``Delta`` at ``U = 0`` shrinks as ``mu -> 1``, and with it every drift: strong pre-training lengthens
+the search phase (the paper's "pre-training hurts").
 
-**Observables.** ``eg = E[(f(lambda) - f*(nu))^2] / 2`` (no label noise), ``m``, ``n``, ``a``,
-the fine-tuned weight's ``m_w = w.w*/d = mu + a m``, ``q = |w|^2/d``, its cosine with the target
-``overlap = m_w / sqrt(q)``, and ``iterations = t / b``.
+Every expectation is one product Gauss-Hermite rule over the ``M + L + r`` fields ``z``
+(:func:`~hdtheory.kernels.multivariate.gaussian_expectation_nd`, ``order`` nodes per axis, by
+default ``2 q``, ``q`` the largest degree of link and activation: exact for these polynomial
+integrands, whose degree is at most ``4 q - 2``), ``order^(M + L + r)`` nodes in all. ``lambda`` is
+linear in ``mu``, ``tau`` and ``U``, so values and derivatives are exact also at the paper's
+degenerate start ``tau = 0``, ``U = 0`` (``lambda`` proportional to ``nu``), where the square root of
+a covariance of ``lambda`` and ``nu`` would have an infinite derivative; only a singular ``Sigma``
+(an adapter row in the span of the frozen directions) has such a root, in the Cholesky factor,
+whose derivative there is taken as zero.
+
+**Observables.** ``eg = E[(y_hat - y*)^2] / 2`` (no label noise), ``m`` (``r x M``), ``n``
+(``r x L``), ``Q``, ``U``, the fine-tuned weights' overlaps ``m_w = W W*^T / d = mu + U m``
+(``p x M``) and ``q = W W^T / d`` (``p x p``), their cosines ``overlap = m_w / sqrt(q_kk)`` (0 for a
+unit with ``W_k = 0``), the largest ``max_overlap = max |overlap|``, and ``iterations = t / b``.
 """
 
 import equinox as eqx
@@ -63,108 +80,173 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._theory import NONNEGATIVE, Interval, ParameterError, integer, parameter
-from ..kernels import hermite_series
+from .._theory import NONNEGATIVE, Interval, ParameterError, choice, integer, is_concrete, parameter
+from ..kernels import Hermite
+from ..kernels.multivariate import gaussian_expectation_nd
 from ._schedule import Scheduled
-from .single_index import check_coefficients, expect_pair, guarded_sqrt
+from .single_index import check_coefficients
 
 
 class LoRAState(eqx.Module):
-    """``m = v.w*/d``, ``n = v.xi/d`` (the adapter's direction) and the adapter's scale ``a``."""
+    """The adapter's overlaps with the frozen directions ``S = V B^T / d`` ``(r, M + L)``, its Gram
+    matrix ``Q = V V^T / d`` ``(r, r)`` and its left factor ``U`` ``(p, r)``."""
 
-    m: jax.Array
-    n: jax.Array
-    a: jax.Array
-
-
-def hermite_derivative(coefficients) -> jax.Array:
-    """The Hermite coefficients of the derivative: ``(He_k / sqrt(k!))' = sqrt(k) He_{k-1} /
-    sqrt((k-1)!)``."""
-    c = jnp.atleast_1d(coefficients)
-    if c.shape[-1] == 1:
-        return jnp.zeros_like(c)
-    return jnp.sqrt(jnp.arange(1, c.shape[-1], dtype=c.dtype)) * c[..., 1:]
+    S: jax.Array
+    Q: jax.Array
+    U: jax.Array
 
 
 class LoRA(Scheduled):
-    """Rank-one LoRA fine-tuning of a pre-trained single-index model; see the module docstring."""
+    """LoRA fine-tuning of a pre-trained single-index or two-layer model; see the module docstring."""
 
     target: jax.Array = parameter((0.0, 0.0, 0.0, 1.0), Interval(), "Hermite coefficients of f*")
     student: jax.Array = parameter((0.0, 0.0, 0.0, 1.0), Interval(), "Hermite coefficients of f")
-    mu: jax.Array = parameter(0.5, Interval(), "pre-trained weight's overlap w0.w*/d")
-    tau: jax.Array = parameter(0.0, NONNEGATIVE, "pre-trained weight's component off w*: w0 = mu w* + tau xi")
-    scale_lr: jax.Array = parameter(1.0, NONNEGATIVE, "step of the scale a over lr / d (1: the paper's equal rates)")
+    rank: int = integer(1, Interval(1), "adapter rank r (W = W0 + U V, V of r rows)")
+    width: int = integer(1, Interval(1), "student hidden units p (1: a single-index student)")
+    teachers: int = integer(1, Interval(1), "teacher hidden units M")
+    output: str = choice("sum", {"sum": 1, "mean": 1}, "readouts sum_k f(lambda_k), or (1/p) sum_k (teacher alike)")
+    mu: jax.Array = parameter(0.5, Interval(), "pre-trained overlaps W0 W*^T/d (p x M; scalar: times identity)")
+    tau: jax.Array = parameter(0.0, NONNEGATIVE, "pre-trained weights off W*: W0 = mu W* + tau Xi (p x L; scalar: times identity)")
+    scale_lr: jax.Array = parameter(1.0, NONNEGATIVE, "step of U over lr / d (1: the paper's equal rates)")
     batch: int = integer(1, Interval(1), "mini-batch size b (samples per step)")
     noise: jax.Array = parameter(0.0, NONNEGATIVE, "label-noise variance")
-    m0: jax.Array = parameter(0.01, Interval(-1.0, 1.0), "initial adapter overlap v.w*/d")
-    n0: jax.Array = parameter(0.0, Interval(-1.0, 1.0), "initial adapter overlap v.xi/d")
-    a0: jax.Array = parameter(0.0, Interval(), "initial adapter scale a (w = w0 + a v)")
+    m0: jax.Array = parameter(0.01, Interval(-1.0, 1.0), "initial adapter overlaps v_j.w*_m/d (unless S0)")
+    n0: jax.Array = parameter(0.0, Interval(-1.0, 1.0), "initial adapter overlaps v_j.xi_l/d (unless S0)")
+    a0: jax.Array = parameter(0.0, Interval(), "initial entries of U (unless U0)")
     order: int | None = eqx.field(default=None, static=True)
+    S0: jax.Array | None = None
+    Q0: jax.Array | None = None
+    U0: jax.Array | None = None
 
     def __check_init__(self):
         check_coefficients(self, ("target", "student"))
-        concrete = not any(isinstance(x, jax.core.Tracer) for x in (self.m0, self.n0))
-        if concrete and np.any(np.asarray(self.m0) ** 2 + np.asarray(self.n0) ** 2 > 1):
-            raise ParameterError("parameters 'm0', 'n0' must satisfy m0^2 + n0^2 <= 1 (overlaps of a unit direction)")
+        p, r, M = self.width, self.rank, self.teachers
+        for name, shape in (("mu", f"({p}, {M})"), ("tau", f"({p}, L)")):
+            value = getattr(self, name)
+            ok = np.ndim(value) == 0 or (np.ndim(value) == 2 and np.shape(value)[0] == p)
+            if not ok or (name == "mu" and np.ndim(value) == 2 and np.shape(value)[1] != M):
+                raise ParameterError(
+                    f"parameter {name!r} must be a scalar or have shape {shape} for width={p}, "
+                    f"teachers={M}, got {np.shape(value)}"
+                )
+        nb = M + self.directions
+        for name, shape in (("S0", (r, nb)), ("Q0", (r, r)), ("U0", (p, r))):
+            value = getattr(self, name)
+            if value is not None and np.shape(value) != shape:
+                raise ParameterError(f"parameter {name!r} must have shape {shape}, got {np.shape(value)}")
+        state = self.init()
+        if self.Q0 is not None and is_concrete(state.Q) and not np.allclose(np.diagonal(state.Q), 1.0):
+            raise ParameterError("parameter 'Q0' must have a unit diagonal (adapter rows on the sphere)")
+        sigma = self._sigma(state)
+        if is_concrete(sigma) and np.min(np.linalg.eigvalsh(np.asarray(sigma))) < -1e-10:
+            raise ParameterError(
+                "parameters 'm0', 'n0' (or 'S0', 'Q0') must be overlaps of unit adapter rows: "
+                "[[I, S0^T], [S0, Q0]] positive semi-definite (rows alike from m0, n0: "
+                "rank (teachers m0^2 + L n0^2) <= 1)"
+            )
+
+    # -- the pieces of the equations --------------------------------------------------------------
+
+    @property
+    def directions(self) -> int:
+        """``L``: the frozen directions besides the teacher's (``p`` for a scalar ``tau``)."""
+        return self.width if np.ndim(self.tau) == 0 else np.shape(self.tau)[1]
 
     @property
     def exact_order(self) -> int:
-        """``2 (p + 1)``: nodes per axis exact for every moment of degree-``p`` link and activation."""
-        return 2 * max(jnp.atleast_1d(c).shape[-1] for c in (self.target, self.student))
+        """``2 q``: nodes per axis exact for every moment of degree-``q`` link and activation."""
+        return 2 * max(1, max(jnp.atleast_1d(c).shape[-1] - 1 for c in (self.target, self.student)))
 
-    def _pair(self, state: LoRAState):
-        """``M = E[lambda nu]`` and the coefficients of ``lambda - M nu`` on two independent standard
-        Gaussians, ``tau + a n`` and ``a sqrt(1 - m^2 - n^2)``."""
-        m_w = self.mu + state.a * state.m
-        rest = guarded_sqrt(1 - state.m**2 - state.n**2)
-        return m_w, (self.tau + state.a * state.n, state.a * rest)
+    def pretrained(self) -> jax.Array:
+        """``P = [mu, tau]`` ``(p, M + L)``: the frozen weights ``W0 = P B``."""
+        dtype = jnp.result_type(self.mu, self.tau, float)
+        p, M, L = self.width, self.teachers, self.directions
+        mu = self.mu * jnp.eye(p, M, dtype=dtype) if np.ndim(self.mu) == 0 else jnp.asarray(self.mu, dtype)
+        tau = self.tau * jnp.eye(p, L, dtype=dtype) if np.ndim(self.tau) == 0 else jnp.asarray(self.tau, dtype)
+        return jnp.concatenate([mu, tau], 1)
 
-    def _expect(self, fn, state):
-        m_w, spread = self._pair(state)
-        return expect_pair(fn, m_w, spread, self.order or self.exact_order)
+    def readouts(self) -> tuple[float, float]:
+        """``(c, b)``: the readout of each student unit and of each teacher unit."""
+        if self.output == "mean":
+            return 1.0 / self.width, 1.0 / self.teachers
+        return 1.0, 1.0
+
+    def _sigma(self, state: LoRAState) -> jax.Array:
+        eye = jnp.eye(state.S.shape[1], dtype=state.S.dtype)
+        return jnp.block([[eye, state.S.T], [state.S, state.Q]])
+
+    def _expect(self, fn, state: LoRAState):
+        """``E[fn(Delta, lambda, z, f)]`` over the fields ``z ~ N(0, Sigma)`` (``f`` the student's
+        activation); ``fn`` returns a tuple of arrays with a leading node axis, and their
+        expectations come back as a list, from one evaluation on the nodes."""
+        P, nb = self.pretrained(), state.S.shape[1]
+        c, b = self.readouts()
+        f, f_star = Hermite(coefficients=self.student), Hermite(coefficients=self.target)
+        shapes = []
+
+        def values(z):
+            lam = z[..., :nb] @ P.T + z[..., nb:] @ state.U.T
+            delta = c * jnp.sum(f(lam), -1) - b * jnp.sum(f_star(z[..., : self.teachers]), -1)
+            parts = fn(delta, lam, z, f)
+            shapes[:] = [x.shape[1:] for x in parts]
+            return jnp.concatenate([x.reshape(x.shape[0], -1) for x in parts], -1)
+
+        flat = gaussian_expectation_nd(values, self._sigma(state), self.order or self.exact_order)
+        sizes = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]
+        return [x.reshape(s) for x, s in zip(jnp.split(flat, sizes), shapes)]
 
     def init(self) -> LoRAState:
         dtype = jnp.result_type(self.lr, self.m0, self.n0, self.a0, float)
-        return LoRAState(*(jnp.asarray(x, dtype) for x in (self.m0, self.n0, self.a0)))
+        p, r, M, L = self.width, self.rank, self.teachers, self.directions
+        if self.S0 is None:
+            row = jnp.concatenate([jnp.full((M,), self.m0, dtype), jnp.full((L,), self.n0, dtype)])
+            S = jnp.broadcast_to(row, (r, M + L))
+        else:
+            S = jnp.asarray(self.S0, dtype)
+        Q = jnp.eye(r, dtype=dtype) if self.Q0 is None else jnp.asarray(self.Q0, dtype)
+        U = jnp.full((p, r), self.a0, dtype) if self.U0 is None else jnp.asarray(self.U0, dtype)
+        return LoRAState(S=S, Q=Q, U=U)
 
     def vector_field(self, t, state: LoRAState) -> LoRAState:
         eta = self.lr * self.rate(t) / self.batch
-        f1, f2 = hermite_derivative(self.student), hermite_derivative(hermite_derivative(self.student))
-        target_slope = hermite_derivative(self.target)
+        c, _ = self.readouts()
+        nb = state.S.shape[1]
 
-        def moments(lam, nu):
-            delta = hermite_series(self.student, lam) - hermite_series(self.target, nu)
-            slope = hermite_series(f1, lam)
-            return jnp.stack([
-                slope**2 + delta * hermite_series(f2, lam),
-                -hermite_series(target_slope, nu) * slope,
-                (delta**2 + self.noise) * slope**2,
-            ], -1)
+        def moments(delta, lam, z, f):
+            slope = c * f.derivative(lam)  # (N, p): g_k / Delta
+            first = (delta[:, None] * slope)[:, :, None] * z[:, None, :]
+            second = (delta**2 + self.noise)[:, None, None] * slope[:, :, None] * slope[:, None, :]
+            return first, second
 
-        A, B, C = self._expect(moments, state)
-        m, n, a = state.m, state.n, state.a
-        m_w = self.mu + a * m
-        g_nu = m_w * A + B
-        g_chi = (self.tau + a * n) * A
-        g_rho = (self.mu * m + self.tau * n + a) * A + m * B
-        ito = 0.5 * (eta * a) ** 2 * C
+        first, second = self._expect(moments, state)  # E[g z^T] (p, nb + r), E[g g^T] (p, p)
+        F = -eta * state.U.T @ first
+        F_rho = F[:, nb:]
+        G = F_rho + F_rho.T + eta**2 * state.U.T @ second @ state.U
+        growth = 0.5 * jnp.diagonal(G)
         return LoRAState(
-            m=-eta * a * (g_nu - m * g_rho) - ito * m,
-            n=-eta * a * (g_chi - n * g_rho) - ito * n,
-            a=-self.scale_lr * eta * g_rho,
+            S=F[:, :nb] - growth[:, None] * state.S,
+            Q=G - (growth[:, None] + growth[None, :]) * state.Q,
+            U=-self.scale_lr * eta * first[:, nb:],
         )
 
     def observables(self, t, state: LoRAState) -> dict[str, jax.Array]:
-        error = lambda lam, nu: (hermite_series(self.student, lam) - hermite_series(self.target, nu)) ** 2
-        m_w, spread = self._pair(state)
-        q = m_w**2 + spread[0] ** 2 + spread[1] ** 2
+        M = self.teachers
+        (error,) = self._expect(lambda delta, lam, z, f: (delta**2,), state)
+        P = self.pretrained()
+        # W B^T / d = P + U S and W W^T / d = (P + U S)(P + U S)^T + U (Q - S S^T) U^T.
+        along = P + state.U @ state.S
+        q = along @ along.T + state.U @ (state.Q - state.S @ state.S.T) @ state.U.T
+        norms = jnp.diagonal(q)[:, None]  # a unit with W_k = 0 (no pre-training, U = 0) has cosine 0
+        cosines = jnp.where(norms > 0, along[:, :M], 0.0) / jnp.sqrt(jnp.where(norms > 0, norms, 1.0))
         return {
-            "eg": 0.5 * self._expect(error, state),
-            "m": state.m,
-            "n": state.n,
-            "a": state.a,
-            "m_w": m_w,
+            "eg": 0.5 * error,
+            "m": state.S[:, :M],
+            "n": state.S[:, M:],
+            "Q": state.Q,
+            "U": state.U,
+            "m_w": along[:, :M],
             "q": q,
-            "overlap": m_w / jnp.sqrt(q),
+            "overlap": cosines,
+            "max_overlap": jnp.max(jnp.abs(cosines)),
             "iterations": t / self.batch,
         }

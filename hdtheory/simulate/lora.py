@@ -1,18 +1,18 @@
 r"""Finite-``d`` LoRA fine-tuning by online mini-batch SGD (:class:`~hdtheory.dynamics.LoRA`).
 
-**Setting** (that of :mod:`hdtheory.dynamics.lora`). Teacher ``w*`` uniform on the sphere
-``|w*|^2 = d``, ``xi`` uniform on the sphere orthogonal to it, frozen pre-trained weight
-``w0 = mu w* + tau xi``; the adapter's direction starts at exactly the theory's overlaps,
-``v = m0 w* + n0 xi + sqrt(1 - m0^2 - n0^2) u`` (``u`` uniform on the sphere orthogonal to both),
-and its scale at ``a0``. Each step draws ``b = batch`` fresh samples, labels
-``f*(w*.x / sqrt(d)) + sqrt(noise) zeta``, and updates, with ``g_i = Delta_i f'(lambda_i)`` at
-``w = w0 + a v``, ``v <- v - (lr(t) / b) a sum_i g_i x_i / sqrt(d)`` then ``v <- sqrt(d) v / |v|``,
-and ``a <- a - (scale_lr lr(t) / (b d)) sum_i g_i v.x_i / sqrt(d)`` (both from the same gradient);
-time advances by ``b / d`` per step (``lax.scan`` over steps, ``vmap`` over seeds).
+**Setting** (that of :mod:`hdtheory.dynamics.lora`). The frozen directions ``B = [W*; Xi]`` and a
+complement ``O`` of ``r`` more are the rows of a uniformly random orthogonal frame scaled to
+``|.|^2 = d``; the frozen weights are ``W0 = P B``, ``P = [mu, tau]``, and the adapter starts at
+exactly the theory's overlaps, ``V = S0 B + L O`` with ``L L^T = Q0 - S0 S0^T``, and ``U = U0``. Each
+step draws ``b = batch`` fresh samples, labels ``sum_m b f*(w*_m.x / sqrt(d)) + sqrt(noise) zeta``,
+and updates, with ``g_i = Delta_i c f'(lambda_i)`` at ``W = W0 + U V`` and ``rho_i = V x_i / sqrt(d)``,
+``V <- V - (lr(t) / b) sum_i U^T g_i x_i^T / sqrt(d)`` then every row back to ``|v_j|^2 = d``, and
+``U <- U - (scale_lr lr(t) / (b d)) sum_i g_i rho_i^T`` (both from the same gradient); time advances
+by ``b / d`` per step (``lax.scan`` over steps, ``vmap`` over seeds).
 
-**Observables**, per seed, at each requested time: ``m``, ``n``, ``a`` measured on ``(v, a)``, and
-the rest of ``theory.observables`` at those statistics (``eg`` the exact population error there);
-``t`` holds the times.
+**Observables**, per seed, at each requested time: ``m``, ``n``, ``Q``, ``U`` measured on
+``(V, U)``, and the rest of ``theory.observables`` at those statistics (``eg`` the exact population
+error there); ``t`` holds the times.
 """
 
 import jax
@@ -20,49 +20,44 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..dynamics.lora import LoRA, LoRAState
-from ..kernels import hermite_series
+from ..kernels import Hermite
+from ..kernels.multivariate import psd_cholesky
 from . import SimulationResult, online_steps, simulate
 from .single_index import teacher_batch
 
 
-def _sphere_orthogonal(key, d, basis):
-    """A uniform direction with ``|u|^2 = d`` orthogonal to the rows of ``basis`` (each ``|.|^2 = d``,
-    mutually orthogonal)."""
-    u = jax.random.normal(key, (d,))
-    u = u - basis.T @ (basis @ u) / d
-    return u * jnp.sqrt(d) / jnp.linalg.norm(u)
-
-
 def _run(theory: LoRA, key, d: int, bounds):
-    b = theory.batch
-    keys = jax.random.split(key, 4)
-    w_star = _sphere_orthogonal(keys[0], d, jnp.zeros((0, d)))
-    xi = _sphere_orthogonal(keys[1], d, w_star[None])
-    u = _sphere_orthogonal(keys[2], d, jnp.stack([w_star, xi]))
-    run_key = keys[3]
+    b, M = theory.batch, theory.teachers
+    frame_key, run_key = jax.random.split(key)
     state = theory.init()
-    v = state.m * w_star + state.n * xi + jnp.sqrt(1 - state.m**2 - state.n**2) * u
-    w0 = theory.mu * w_star + theory.tau * xi
-    slope = jax.vmap(jax.grad(lambda z: hermite_series(theory.student, z)))
+    r, nb = state.S.shape
+    frame, _ = jnp.linalg.qr(jax.random.normal(frame_key, (d, nb + r), state.S.dtype))
+    frame = frame.T * jnp.sqrt(d)
+    B, O = frame[:nb], frame[nb:]
+    V = state.S @ B + psd_cholesky(state.Q - state.S @ state.S.T) @ O
+    W0 = theory.pretrained() @ B
+    c, readout = theory.readouts()
+    f = Hermite(coefficients=theory.student)
+    teacher_readout = jnp.full((M,), readout, V.dtype)
     sqrt_d = jnp.sqrt(d)
 
     def step(s, carry):
-        v, a = carry
-        x, y = teacher_batch(theory, jax.random.fold_in(run_key, s), w_star, b, v.dtype)
-        rho = x @ v / sqrt_d
-        lam = x @ w0 / sqrt_d + a * rho
-        g = (hermite_series(theory.student, lam) - y) * slope(lam)
+        V, U = carry
+        x, y = teacher_batch(theory, jax.random.fold_in(run_key, s), B[:M].T, b, V.dtype, teacher_readout)
+        rho = x @ V.T / sqrt_d
+        lam = x @ W0.T / sqrt_d + rho @ U.T
+        g = (c * jnp.sum(f(lam), -1) - y)[:, None] * c * f.derivative(lam)  # (b, p)
         eta = theory.lr * theory.rate(s * b / d) / b
-        v_new = v - eta * a * (g @ x) / sqrt_d
-        a = a - theory.scale_lr * eta * (g @ rho) / d
-        return v_new * sqrt_d / jnp.linalg.norm(v_new), a
+        V_new = V - eta * (g @ U).T @ x / sqrt_d
+        U = U - theory.scale_lr * eta * g.T @ rho / d
+        return V_new * sqrt_d / jnp.linalg.norm(V_new, axis=1, keepdims=True), U
 
     def segment(carry, bound):
         carry = jax.lax.fori_loop(bound[0], bound[1], step, carry)
-        v, a = carry
-        return carry, (v @ w_star / d, v @ xi / d, a)
+        V, U = carry
+        return carry, (V @ B.T / d, V @ V.T / d, U)
 
-    _, stats = jax.lax.scan(segment, (v, state.a), bounds)
+    _, stats = jax.lax.scan(segment, (V, state.U), bounds)
     return stats
 
 
@@ -75,12 +70,12 @@ def simulate_lora(theory: LoRA, *, d: int = 1000, seeds: int = 4, key=None, time
     """
     key = jax.random.PRNGKey(0) if key is None else key
     bounds = online_steps(times, d=d, seeds=seeds, time_per_step=theory.batch / d)
-    m, n, a = jax.jit(jax.vmap(lambda k: _run(theory, k, d, bounds)))(jax.random.split(key, seeds))
+    S, Q, U = jax.jit(jax.vmap(lambda k: _run(theory, k, d, bounds)))(jax.random.split(key, seeds))
     t = bounds[:, 1] * theory.batch / d
     observables = jax.vmap(
         jax.vmap(lambda tt, *s: theory.observables(tt, LoRAState(*s)), in_axes=(0, 0, 0, 0)),
         in_axes=(None, 0, 0, 0),
-    )(jnp.asarray(t), m, n, a)
+    )(jnp.asarray(t), S, Q, U)
     observables["t"] = np.broadcast_to(t, (seeds, len(t)))
     return SimulationResult.from_stacked(observables, d=d, n=int(bounds[-1, 1]) * theory.batch)
 
