@@ -14,7 +14,8 @@ The elastic nets, elementwise
 and :class:`LP`, ``(lam / p) |w|^p`` with ``p`` in ``[1, 2]`` (bridge regression, Frank & Friedman
 1993): ``p = 1`` is :class:`L1` and ``p = 2`` is :class:`Ridge`, exactly (a paper writing
 ``lam' |w|_p^p`` has ``lam = p lam'`` here), optionally plus a ridge ``(l2 / 2) w^2`` (the weight side
-of adversarial training against an lp attack, :class:`~hdtheory.Adversarial`). The weight averages
+of adversarial training against an lp attack, :class:`~hdtheory.Adversarial`, whose dual exponent is
+``p``: above 2 for an attack exponent below 2, which :class:`LP` allows). The weight averages
 also give ``E|w_hat|^p`` (``E|w_hat|`` for the elastic nets), the norm an attack sees.
 
 ``lam`` multiplies the penalty as written (CONVENTIONS: not divided by ``n``). The proximal operator
@@ -70,8 +71,10 @@ closed form: with ``b = s_k z``, ``z ~ N(0, 1)``, in component ``k`` of the prio
 ``q = sum_k pi_k E_k[w_hat^2]``, each ``E_k`` a Gauss-Legendre panel rule in ``z``
 (:func:`~hdtheory.kernels.panel_rule`, ``order`` nodes per panel) with edges at ``0`` (where
 ``w_hat ~ |b|^{1 / (p - 1)}`` is not analytic), at ``+-lam / s_k`` (the threshold ``|b| = lam`` of the
-LASSO, about which ``w_hat`` turns sharply as ``p -> 1``) and at ``+-3``. For ``p > 1`` every weight
-is non-zero (``P(w_hat != 0) = 1``); at ``p = 1`` it is the LASSO's.
+LASSO, about which ``w_hat`` turns sharply as ``p -> 1``; for ``p > 2``, at ``|b| = (Vhat + l2) u*``,
+``u* = (lam (p - 1) / (Vhat + l2))^{-1 / (p - 2)}``, where the prox turns from linear to saturating,
+sharply as ``p -> inf``) and at ``+-3``. For ``p > 1`` every weight is non-zero
+(``P(w_hat != 0) = 1``); at ``p = 1`` it is the LASSO's.
 """
 
 import abc
@@ -216,10 +219,10 @@ class ElasticNet(ElasticNetFamily):
 
 
 class LP(Penalty):
-    r"""``(lam / p) |w|^p + (l2 / 2) w^2``, ``p`` in ``[1, 2]``: :class:`L1` at ``p = 1``, :class:`Ridge`
-    at ``p = 2`` (``l2 = 0``, the default); weight averages on ``order`` Gauss-Legendre nodes per
-    panel (module docstring). The ridge part adds to the precision: ``w_hat`` is
-    ``lp_prox(b / (Vhat + l2), lam / (Vhat + l2), p)``."""
+    r"""``(lam / p) |w|^p + (l2 / 2) w^2``, ``p >= 1``: :class:`L1` at ``p = 1``, :class:`Ridge`
+    at ``p = 2`` (``l2 = 0``, the default), ``p > 2`` the weight side of an lp attack with an exponent
+    below 2; weight averages on ``order`` Gauss-Legendre nodes per panel (module docstring). The ridge
+    part adds to the precision: ``w_hat`` is ``lp_prox(b / (Vhat + l2), lam / (Vhat + l2), p)``."""
 
     p: jax.Array = eqx.field(default=1.5, converter=jnp.asarray)
     order: int = eqx.field(default=40, static=True)
@@ -245,7 +248,7 @@ class LP(Penalty):
         for pi, v in zip(weights, variances):
             s2 = _floored(mhat**2 * v + qhat)
             s = jnp.sqrt(s2)
-            threshold = self.lam / s
+            threshold = jnp.where(self.p > 2, self._turn(Vhat) / s, self.lam / s)
             edges = jnp.stack(jnp.broadcast_arrays(-threshold, 0.0 * s, threshold, -3.0, 3.0))
             z, w = quadrature.panel_rule(edges, self.order)
             b = s * z
@@ -258,6 +261,16 @@ class LP(Penalty):
             nonzero = nonzero + pi * erfc(threshold / math.sqrt(2))
         nonzero = jnp.where(self.p > 1, jnp.ones_like(nonzero), nonzero)
         return WeightAverages(m=mhat * m, q=q, V=V, nonzero=nonzero, moment=moment)
+
+    def _turn(self, Vhat):
+        """For ``p > 2``, ``|b| = (Vhat + l2) u*`` with ``t (p - 1) u*^{p - 2} = 1``, ``t = lam / (Vhat + l2)``
+        (the power term's slope equal to the linear one's): there ``w_hat`` turns from linear in ``b`` to
+        ``~ |b|^{1 / (p - 1)}``, sharply for large ``p``, with complex singularities ``O(1 / p)`` away
+        (capped at ``e^3``, so that it stays finite; the rule clips its edges to ``+-10`` anyway)."""
+        c = Vhat + self.l2
+        t = jnp.where((self.lam > 0) & (self.p > 2), self.lam * (self.p - 1) / c, 1.0)  # else unused
+        exponent = -jnp.log(t) / jnp.where(self.p > 2, self.p - 2, 1.0)
+        return jnp.exp(jnp.minimum(jnp.log(c) + exponent, 3.0))
 
 
 def _power(a, p):
@@ -272,11 +285,11 @@ _LP_STEPS = 60
 
 @jax.custom_jvp
 def lp_prox(x, t, p):
-    r"""``argmin_w (w - x)^2 / 2 + (t / p) |w|^p`` for ``t >= 0`` and ``p`` in ``[1, 2]``, elementwise.
+    r"""``argmin_w (w - x)^2 / 2 + (t / p) |w|^p`` for ``t >= 0`` and ``p >= 1``, elementwise.
 
     ``w = sign(x) u`` with ``u >= 0`` the root of ``g(u) = u + t u^{p - 1} - |x|``: the soft threshold
     ``max(|x| - t, 0)`` at ``p = 1``; for ``p > 1``, Newton's method in ``s = log u``, where
-    ``e^s + t e^{(p - 1) s}`` is convex and increasing, started at
+    ``e^s + t e^{(p - 1) s}`` is convex and increasing (for ``p > 2`` too), started at
     ``s_0 = min(log |x|, log(|x| / t) / (p - 1))``, where one term alone equals ``|x|``: above the
     root, so that the iterates decrease to it monotonically, and ``g(s_0) <= |x|``, so that a few steps
     reach the quadratic regime. Stopped when a step is below ``4 eps (1 + |s|)``, a rounding error of
@@ -313,21 +326,23 @@ def lp_prox(x, t, p):
 
 @lp_prox.defjvp
 def _lp_prox_jvp(primals, tangents):
-    # F(u; a, t, p) = u + t u^{p-1} - a = 0, multiplied by u^{2-p} so that it stays finite at u = 0:
-    # du = (u^{2-p} da - u dt - t u log(u) dp) / (u^{2-p} + t (p - 1)), and da = sign(x) dx.
+    # F(u; a, t, p) = u + t u^{p-1} - a = 0, multiplied by L = u^{max(2-p, 0)} so that it stays finite at
+    # u = 0 for p < 2 (and left as it is for p >= 2, where u^{p-2} is finite): with e = u^{max(p-2, 0)},
+    # du = (L da - u e dt - t u log(u) e dp) / (L + t (p - 1) e), and da = sign(x) dx.
     x, t, p = primals
     dx, dt, dp = tangents
     w = lp_prox(x, t, p)
     dtype = w.dtype
     u = jnp.abs(w)
-    lift = u ** (2 - p)
-    denominator = lift + t * (p - 1)
+    lift = u ** jnp.maximum(2 - p, 0.0)
+    excess = u ** jnp.maximum(p - 2, 0.0)
+    denominator = lift + t * (p - 1) * excess
     positive = denominator > 0
     safe = jnp.where(positive, denominator, 1.0)
     u_log_u = jnp.where(u > 0, u * jnp.log(jnp.where(u > 0, u, 1.0)), 0.0)
     # A zero denominator is u = 0 at p = 1 (inside the threshold: w = 0 nearby) or at t = 0 (w = x).
     dx_coefficient = jnp.where(positive, lift / safe, jnp.where(t == 0, 1.0, 0.0))
-    along = jnp.where(positive, -(u * dt + t * u_log_u * dp) / safe, 0.0)
+    along = jnp.where(positive, -(u * dt + t * u_log_u * dp) * excess / safe, 0.0)
     return w, (dx_coefficient * dx + jnp.sign(x) * along).astype(dtype)
 
 

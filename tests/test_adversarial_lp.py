@@ -1,6 +1,7 @@
 """Adversarial training against lp attacks, ``p`` in ``[2, inf)`` (``hd.Adversarial(attack="lp")``,
-ridge penalty): the l2 model at ``p = 2``, the l-infinity limit, the fixed point against
-simulations, derivatives in ``eps``, ``lam`` and ``attack_p`` against finite differences.
+ridge penalty; below 2: test_adversarial_lp_small.py): the l2 model at ``p = 2``, the l-infinity
+limit, the fixed point against simulations, derivatives in ``eps``, ``lam`` and ``attack_p`` against
+finite differences.
 
 One vmapped solve (a module-scoped fixture) holds every fixed point and gradient the tests read.
 """
@@ -104,9 +105,9 @@ def test_gradients_against_finite_differences(solved):
 
 
 def test_parameter_errors():
-    """An lp exponent below 2 (a dual exponent above 2, outside the lp prox's range) and penalties
-    other than the ridge fail before anything compiles, naming the parameter."""
-    for kwargs, name in [(dict(attack="lp", attack_p=1.5), "attack_p"), (dict(attack="lp", penalty="l1"), "penalty"),
+    """Penalties other than the ridge and a NaN exponent fail before anything compiles, naming the
+    parameter (exponents at or below 1: tests/test_adversarial_lp_small.py)."""
+    for kwargs, name in [(dict(attack="lp", penalty="l1"), "penalty"),
                          (dict(attack="lp", attack_p=float("nan")), "attack_p")]:
         with pytest.raises(hd.ParameterError, match=name):
             hd.Adversarial(**kwargs)

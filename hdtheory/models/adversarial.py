@@ -27,8 +27,11 @@ Pedarsani & Thrampoulidis 2020 ("Asymptotic behavior of adversarial training in 
 classification", arXiv:2010.13275). An lp attack of radius ``eps_p`` shifts the margin by
 ``eps_p |w|_{p*} / sqrt(d)`` (``p*`` the dual exponent), the same order for
 ``eps_p ~ eps d^{1/p - 1/2}``: ``attack=lp`` is the ball ``|delta|_p <= eps d^{1/p - 1/2}``,
-``p = attack_p`` in ``[2, inf)`` (the l2 ball at ``p = 2``, the l-infinity one as ``p -> inf``), whose
-shift is ``eps P^{1/k}`` with ``P = |w|_k^k / d`` and ``k = p / (p - 1)`` in ``(1, 2]``. A penalty written
+``p = attack_p`` in ``(1, inf)`` (the l2 ball at ``p = 2``, the l-infinity one as ``p -> inf``), whose
+shift is ``eps P^{1/k}`` with ``P = |w|_k^k / d`` and ``k = p / (p - 1)`` in ``(1, inf)``: ``k < 2``
+for ``p > 2``, ``k > 2`` for ``p < 2`` (the geometries of Vilucchio et al. 2024 on both sides of the
+l2 ball). The l1 ball ``p = 1`` itself (``k = inf``, the shift ``eps max_i |w_i|``: a box constraint
+on the weights) is not written. A penalty written
 ``lam' |w|^2`` is ``lam = 2 lam'`` here, one written after averaging the loss over the samples
 ``lam = 2 alpha lam'`` (CONVENTIONS: the penalty ``(lam / 2) |w|^2`` is not divided by ``n``). The
 equations below are derived in these conventions and checked against simulations at finite ``d``
@@ -79,7 +82,14 @@ penalty (``sparsity_hat < 1`` with the ridge). ``eps = 0`` is ERM to the solver'
 weight side is the prox of ``(lam / 2) w^2 + (Phat / k) |w|^k``, the lp prox of
 :class:`hdtheory.kernels.LP` (Newton's method in ``log |w|``) with the ridge added to the precision,
 its Gaussian averages on panels, ``P = E|w_hat|^k`` among them. At ``attack_p = 2`` it is the l2
-model (``P = q``), as ``attack_p -> inf`` the l-infinity one.
+model (``P = q``), as ``attack_p -> inf`` the l-infinity one. For ``attack_p < 2`` (``k > 2``) the
+attack's term grows faster than the ridge and caps the large weights: ``w_hat`` is linear in ``b``
+up to about ``(Phat (k - 1) / (Vhat + lam))^{-1 / (k - 2)}`` and grows like ``|b|^{1 / (k - 1)}``
+beyond; as ``attack_p -> 1`` this becomes the clipping of the weights at ``R = max_i |w_i|``, with
+``E(|b| - (Vhat + lam) R)_+ = eps alpha E|l'|`` (the attack's force shared by the clipped weights), which
+the fixed point approaches at first order in ``1 / k``. ``P = E|w|^k`` is then
+of order ``(max |w|)^k``, which leaves float32's range for ``attack_p`` near 1 (``k`` in the tens)
+unless ``max |w|`` is near 1.
 
 **Observables.** ERM's (``test_error``, ``test_error_total``: the clean 0-1 errors; ``train_loss``:
 the robust training loss ``E l(y z - eps sqrt(q))``; ``norm = sqrt(q)``; ...), and at the test-time
@@ -163,7 +173,9 @@ class Adversarial(ERM):
     loss: str = choice("logistic", _LOSSES, "training margin loss")
     teacher: str = choice("sign", _TEACHERS, "teacher channel (labels +-1)")
     attack: str = choice("l2", _ATTACKS, "norm of the training and test-time attacks")
-    attack_p: jax.Array = parameter(4.0, Interval(2.0), "exponent p of the lp attack, in [2, inf) (attack=lp)")
+    attack_p: jax.Array = parameter(
+        4.0, Interval(1.0, low_open=True), "exponent p of the lp attack, in (1, inf) (attack=lp)"
+    )
 
     def __check_init__(self):
         if not isinstance(self.attack, str):  # AdversarialGCM: an attack geometry, ridge-like penalties
