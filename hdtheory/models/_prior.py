@@ -35,8 +35,8 @@ def check(name: str, rho, values, probabilities, suffix: str = "") -> None:
     """Raise :class:`ParameterError` for atoms given to a prior that is not ``discrete``, and for
     atoms that are not a law with a positive second moment: at least two distinct finite values, as
     many probabilities, summing to one within 1e-9 (in float32, within its rounding). ``rho`` is a
-    density in ``(0, 1]`` for the sparse priors. The fields are ``prior``, ``rho``, ``values``, ``probabilities``, each followed by
-    ``suffix`` (``_u``: a second factor's prior)."""
+    density in ``(0, 1]`` for the sparse priors. The fields are ``prior``, ``rho``, ``values`` and
+    ``probabilities``, each followed by ``suffix`` (``_u``: a second factor's prior)."""
     prior = "prior" + suffix
     values, probabilities = jnp.asarray(values), jnp.asarray(probabilities)
     if name in ("gauss-bernoulli", "sparse-rademacher"):
@@ -44,7 +44,9 @@ def check(name: str, rho, values, probabilities, suffix: str = "") -> None:
     if name != "discrete":
         for field, value in (("values", values), ("probabilities", probabilities)):
             if value.size:
-                raise ParameterError(f"parameter {field + suffix!r} is for {prior}=discrete only, got {prior}={name}")
+                raise ParameterError(
+                    f"parameter {field + suffix!r} is for {prior}=discrete only, got {prior}={name}"
+                )
         return
     if not (is_concrete(values) and is_concrete(probabilities)):
         return
