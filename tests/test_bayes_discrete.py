@@ -259,8 +259,6 @@ def test_bad_atoms_are_rejected():
         hd.BayesGLM(prior="gaussian", values=(-1.0, 1.0))
     with pytest.raises(hd.ParameterError, match="rho"):
         hd.BayesGLM(prior="sparse-rademacher", rho=1.5)
-    with pytest.raises(hd.ParameterError, match="prior_u"):
-        hd.Spiked(ensemble="wishart", prior_u="discrete")
 
 
 def test_command_line_atoms():

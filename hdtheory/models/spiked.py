@@ -29,8 +29,9 @@ free entropy per column ``d``; weak recovery for zero-mean priors at
 ``lam^2 alpha rho_u^2 rho^2 = 1`` (the BBP threshold ``lam rho = 1 / sqrt(alpha)`` for Gaussian ``u``).
 
 **Priors** (:mod:`hdtheory.kernels.priors`): ``prior`` any of them, ``discrete`` included (atoms
-``values`` of ``probabilities``, whose second moment replaces ``rho``); ``prior_u`` any but
-``discrete``.
+``values`` of ``probabilities``, whose second moment replaces ``rho``); ``prior_u`` any of them too,
+``discrete`` with its atoms ``values_u`` of ``probabilities_u`` (whose second moment replaces
+``rho_u``).
 
 **Coordinates and initialisations** (:class:`~hdtheory.models._overlap.Overlaps`): the solver works on
 ``log(rho - q)``, floored at ``log(rho eps)`` (perfect recovery); ``init("uninformed")`` is an
@@ -86,11 +87,13 @@ class Spiked(Overlaps):
     snr: jax.Array = parameter(1.0, POSITIVE, "signal-to-noise ratio lam (1 / Delta)")
     alpha: jax.Array = parameter(1.0, POSITIVE, "aspect ratio n/d (wishart only)")
     rho: jax.Array = parameter(1.0, POSITIVE, "second moment of the prior of x (or v); unused for discrete")
-    rho_u: jax.Array = parameter(1.0, POSITIVE, "second moment of the prior of u (wishart only)")
+    rho_u: jax.Array = parameter(1.0, POSITIVE, "second moment of the prior of u (wishart only); unused for discrete")
     prior: str = choice("gaussian", PRIORS, "prior of x (or v)")
     values: jax.Array = _prior.values_field()
     probabilities: jax.Array = _prior.probabilities_field()
-    prior_u: str = choice("gaussian", kernels.PRIORS, "prior of u (wishart only)")
+    prior_u: str = choice("gaussian", _prior.PRIORS, "prior of u (wishart only)")
+    values_u: jax.Array = _prior.values_field("prior_u")
+    probabilities_u: jax.Array = _prior.probabilities_field("prior_u")
     ensemble: str = choice("wigner", ENSEMBLES, "spiked Wigner or spiked Wishart")
     activation: str = choice(
         "linear", kernels.GENERATIVE_ACTIVATIONS, "activation phi of x = phi(W z / sqrt(k)) (prior=generative only)"
@@ -102,7 +105,7 @@ class Spiked(Overlaps):
 
     def __check_init__(self):
         _prior.check(self.prior, self.rho, self.values, self.probabilities)
-        _prior.check(self.prior_u, self.rho_u, (), (), "rho_u")
+        _prior.check(self.prior_u, self.rho_u, self.values_u, self.probabilities_u, "_u")
 
     @property
     def _generative(self) -> bool:
@@ -110,8 +113,9 @@ class Spiked(Overlaps):
 
     @property
     def _rho(self):
-        rho = self._priors()[0].rho
-        rhos = (rho,) if self.ensemble == "wigner" else (self.rho_u, rho)
+        prior, prior_u = self._priors()
+        rho = prior.rho
+        rhos = (rho,) if self.ensemble == "wigner" else (prior_u.rho, rho)
         if self._generative:
             rhos += (1.0,)
         if len(rhos) == 1:
@@ -124,7 +128,7 @@ class Spiked(Overlaps):
             prior = kernels.Generative(activation, self.beta, self.label_order, self.panel_order)
         else:
             prior = _prior.build(self.prior, self.rho, self.values, self.probabilities)
-        return prior, kernels.PRIORS[self.prior_u](self.rho_u)
+        return prior, _prior.build(self.prior_u, self.rho_u, self.values_u, self.probabilities_u)
 
     def conjugate(self, q) -> jax.Array:
         """``qhat``: ``lam q`` (Wigner), ``(lam q_v, lam alpha q_u)`` (Wishart)."""
@@ -141,7 +145,7 @@ class Spiked(Overlaps):
             return self._update_generative(prior, prior_u, q)
         if self.ensemble == "wigner":
             return jnp.minimum(prior.overlap(self.conjugate(q), self.order), prior.rho)
-        q_u = jnp.minimum(prior_u.overlap(self.conjugate(q)[0], self.order), self.rho_u)
+        q_u = jnp.minimum(prior_u.overlap(self.conjugate(q)[0], self.order), prior_u.rho)
         q_v = prior.overlap(self.snr * self.alpha * q_u, self.order)
         return jnp.stack([q_u, jnp.minimum(q_v, prior.rho)])
 
@@ -152,7 +156,7 @@ class Spiked(Overlaps):
         if self.ensemble == "wigner":
             A, head = self.snr * q[0], ()
         else:
-            q_u = jnp.minimum(prior_u.overlap(self.snr * q[1], self.order), self.rho_u)
+            q_u = jnp.minimum(prior_u.overlap(self.snr * q[1], self.order), prior_u.rho)
             A, head = self.snr * self.alpha * q_u, (q_u,)
         q_v, q_z = layer.update(A, q[-1])
         return jnp.stack([*head, jnp.minimum(q_v, layer.rho), jnp.minimum(q_z, 1.0)])
@@ -180,7 +184,8 @@ class Spiked(Overlaps):
 
     def observables(self, q) -> dict[str, jax.Array]:
         f = self.free_entropy(q)
-        rho = self._priors()[0].rho
+        prior, prior_u = self._priors()
+        rho = prior.rho
         latent = {"q_z": q[-1], "mmse_z": 1 - q[-1]} if self._generative else {}
         if self.ensemble == "wigner":
             x = q[0] if self._generative else q
@@ -188,9 +193,9 @@ class Spiked(Overlaps):
         return {
             "q_u": q[0],
             "q_v": q[1],
-            "mmse_u": self.rho_u - q[0],
+            "mmse_u": prior_u.rho - q[0],
             "mmse_v": rho - q[1],
-            "mmse_matrix": self.rho_u * rho - q[0] * q[1],
+            "mmse_matrix": prior_u.rho * rho - q[0] * q[1],
             **latent,
             "free_entropy": f,
         }
