@@ -145,8 +145,9 @@ Hermite rule is off by 57 to 100%; for ``z1 z2`` at
 (``noise = 0.01``; 1.7e-2 at 8 and 8e-4 at 16 at ``noise = 0.1``); the
 closed-form thresholds to 2e-6 (``sign(z1 z2)``) and, at ``noise = 1e-4``, within 2e-4 of the
 noiseless ones (``z1 z2``, ``|z1| - |z2|``). On a 2-core CPU shared with other jobs a ``k = 2`` solve
-of a continuous link compiles and runs in minutes on the default panels (4.5 minutes for ``z1 z2`` at
-``alpha = 100``), in about half a minute on the Hermite rule; ``k = 3`` defaults to 4 nodes per axis
+of a continuous link compiles and runs in minutes on the default panels (``z1 z2`` at ``alpha = 100``:
+4.5 minutes with the former label and posterior rules of the map, 2.4 minutes with the current ones
+under another load, a repeated solve 41 s), in about half a minute on the Hermite rule; ``k = 3`` defaults to 4 nodes per axis
 for ``xi``.
 
 **Coordinates.** The state is ``M``; the solver works on the Cholesky factor of ``V = I - M`` with a
@@ -295,8 +296,8 @@ class MultiIndex(FixedPointTheory):
     panel_order: int | None = eqx.field(default=None, static=True)
     """Gauss-Legendre nodes per panel of the ``xi`` rule cut at the link's lines (``k = 2``, the named links
     but ``sum``); ``None``: 3. ``0`` asks for the product Hermite rule (``order``) instead, several times
-    cheaper and accurate at small overlaps only: near perfect recovery it is percents off (see the module
-    docstring)."""
+    cheaper and accurate at small overlaps only: near perfect recovery it is percents off, and a solve there
+    ends ``INACCURATE`` by its error estimate (see the module docstring)."""
     inner_order: int = eqx.field(default=0, static=True)
     """Nodes per panel of the posterior's rule (named links; 0: 4, and 3 in the map at ``k = 2`` for the
     continuous links with lines), or per axis (``custom``; 0: 24)."""
