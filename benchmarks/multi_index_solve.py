@@ -1,7 +1,8 @@
 """Time of a ``k = 2`` multi-index solve on the CPU at the default orders against a former default, in
 the same process: ``--before panel_order`` (the default) the Hermite rule in the fields,
 ``panel_order = 0`` (the default for the continuous links before 2026-12-03); ``--before label_order``
-``label_order = 8`` (the default before 2026-12-02).
+``label_order = 8`` (the default before 2026-12-02); ``--before map_orders`` ``label_order = 6,
+inner_order = 4`` (the map's label and posterior rules at ``k = 2`` before 2026-12-03).
 
 The solve is ``hd.solve(hd.MultiIndex(alpha, noise, link, k=2))``: its compile time (the first
 call, with the persistent compilation cache off, after an untimed solve of another model), its run time (the minimum of ``--repeats`` calls)
@@ -9,7 +10,7 @@ and that of one evaluation of the map with its Jacobian (``jax.jacfwd``, what ea
 line search costs), and the largest difference of the two fixed points.
 
     python benchmarks/multi_index_solve.py [--alpha 100] [--noise 0.01] [--link product] [--repeats 3]
-        [--before panel_order]
+        [--before panel_order|label_order|map_orders]
 """
 
 import argparse
@@ -25,6 +26,9 @@ jax.config.update("jax_enable_x64", True)
 import jax.numpy as jnp  # noqa: E402
 
 import hdtheory as hd  # noqa: E402
+
+
+_BEFORE = {"panel_order": {"panel_order": 0}, "label_order": {"label_order": 8}, "map_orders": {"label_order": 6, "inner_order": 4}}
 
 
 def _timed(f, *args):
@@ -57,12 +61,12 @@ def main():
     parser.add_argument("--noise", type=float, default=0.01)
     parser.add_argument("--link", default="product")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--before", choices=("panel_order", "label_order"), default="panel_order")
+    parser.add_argument("--before", choices=tuple(_BEFORE), default="panel_order")
     args = parser.parse_args()
     settings = dict(alpha=args.alpha, noise=args.noise, link=args.link, k=2)
-    before = {"panel_order": 0, "label_order": 8}[args.before]
-    names = (f"{args.before}={before} (before)", "default")
-    theories = [hd.MultiIndex(**settings, **{args.before: before}), hd.MultiIndex(**settings)]
+    before = _BEFORE[args.before]
+    names = (", ".join(f"{key}={value}" for key, value in before.items()) + " (before)", "default")
+    theories = [hd.MultiIndex(**settings, **before), hd.MultiIndex(**settings)]
     rows = dict(zip(names, measure(theories, args.repeats)))
     print("| orders | compile + first run | solve | map with Jacobian | iterations | converged |")
     print("| --- | --- | --- | --- | --- | --- |")

@@ -35,6 +35,9 @@ class Status(enum.IntEnum):
     NOT_FINITE = 3
     """The iteration met its tolerance, but an observable is NaN there: the state is outside the
     domain where the theory's formulas hold (an overlap rounded below zero). Never a result."""
+    INACCURATE = 4
+    """The iteration met its tolerance, but the theory's estimate of its own numerical error there
+    (:meth:`~hdtheory.FixedPointTheory.accurate`: a quadrature rule's) exceeds its tolerance."""
 
 
 class Solution(eqx.Module):
@@ -354,6 +357,8 @@ def solve(
     observables = theory.observables(state)
     nan = jnp.stack([jnp.any(jnp.isnan(v)) for v in jax.tree_util.tree_leaves(observables)])
     status = jnp.where((status == Status.CONVERGED) & jnp.any(nan), Status.NOT_FINITE, status)
+    accurate = jnp.asarray(theory.accurate(state, observables))
+    status = jnp.where((status == Status.CONVERGED) & ~accurate, Status.INACCURATE, status)
     return Solution(
         state=state,
         observables=observables,

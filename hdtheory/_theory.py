@@ -213,6 +213,12 @@ class FixedPointTheory(Theory):
         """The inverse of :meth:`unconstrain`."""
         return coordinates
 
+    def accurate(self, state, observables) -> Any:
+        """Whether the theory's own estimate of its numerical error at ``state`` (a quadrature rule's,
+        reported among ``observables``) is within its tolerance; where it is not, :func:`hdtheory.solve`
+        reports the fixed point ``Status.INACCURATE``, not converged. True by default."""
+        return True
+
 
 class ODETheory(Theory):
     """A theory whose result is the solution of ``d state / dt = vector_field(t, state)``.

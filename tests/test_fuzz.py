@@ -107,7 +107,7 @@ def finite_or_flagged(name: str, params: dict, sol) -> bool:
         tol = 1e-10 if np.asarray(sol.residual).dtype == np.float64 else 1e-5
         assert float(sol.residual) <= tol, f"{where}: converged with residual {float(sol.residual):g}"
     else:
-        assert status in (hd.Status.MAX_STEPS, hd.Status.DIVERGED, hd.Status.NOT_FINITE), (
+        assert status in (hd.Status.MAX_STEPS, hd.Status.DIVERGED, hd.Status.NOT_FINITE, hd.Status.INACCURATE), (
             f"{where}: status {status!r}"
         )
     return converged
@@ -908,6 +908,7 @@ def test_resample_kinked_losses_bounds(loss, alpha, lam, noise):
 # integrates over two fields and the label at every iteration (seconds on a CPU): fewer examples,
 # more with HDTHEORY_FUZZ_SCALE, and the Hermite rule in the fields (panel_order=0; the default
 # panels cost ten times more per solve, and their accuracy is tested in tests/test_multi_index.py).
+# Where its estimated error exceeds its tolerance (near perfect recovery) a solve is INACCURATE.
 
 
 @fuzz(5)

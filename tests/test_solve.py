@@ -104,6 +104,33 @@ class OutsideFormulas(hd.FixedPointTheory):
         return {"x": state, "root": jnp.sqrt(state)}
 
 
+class SelfEstimated(hd.FixedPointTheory):
+    """``x = x / 2 + c`` (fixed point ``2 c``), whose own estimate of its numerical error is ``c``."""
+
+    c: jax.Array = parameter(0.1, NONNEGATIVE, "the fixed point's half and its error estimate")
+
+    def init(self, kind="uninformed"):
+        return jnp.asarray(0.0)
+
+    def update(self, state):
+        return state / 2 + self.c
+
+    def observables(self, state):
+        return {"x": state, "error": self.c}
+
+    def accurate(self, state, observables):
+        return observables["error"] <= 0.5
+
+
+def test_an_inaccurate_fixed_point_is_never_converged():
+    """A fixed point whose theory estimates its own error above its tolerance (``accurate`` false) is
+    ``INACCURATE``, not converged, its numbers still reported; below it, converged (one program)."""
+    solutions = jax.vmap(lambda c: hd.solve(SelfEstimated(c=c)))(jnp.asarray([0.1, 1.0]))
+    assert solutions.status.tolist() == [hd.Status.CONVERGED, hd.Status.INACCURATE]
+    assert solutions.converged.tolist() == [True, False]
+    np.testing.assert_allclose(solutions.state, [0.2, 2.0], rtol=1e-10)
+
+
 def test_a_nan_observable_is_never_converged():
     """A solve that meets its tolerance where an observable is NaN reports ``NOT_FINITE``; the same
     theory with its fixed point inside the formulas' domain converges (one compiled program)."""

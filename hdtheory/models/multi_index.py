@@ -69,8 +69,8 @@ axis ``Mhat`` (its largest entry, ``noise = 0.01``, against the polar rule below
 ``M = [[0.3, 0.05], [0.05, 0.2]]``, but 1.3% at ``diag(0.6, 0.5)`` and 3.4 to 3.6% from
 ``[[0.9, 0.05], [0.05, 0.8]]`` to ``diag(0.99, 0.98)`` for ``z1 z2`` (24 nodes per axis: 1.1e-3 to
 1.3e-3); at ``diag(0.9, 0.8)`` 1.3 to 2.4% for the staircase, 15% for ``|z1| - |z2|`` and 57 to
-100% for ``sign(z1 z2)``. A solve on it reports ``converged`` all the same (its quadrature error is not
-estimated): use it where the overlaps stay below about 0.3, or for a quick look. It is several
+100% for ``sign(z1 z2)``; a solve on it reports such a point ``INACCURATE``, not converged (the error
+estimate below): use it where the overlaps stay below about 0.3, or for a quick look. It is several
 times cheaper: the panels cost 17 (``z1 z2``) to 25 (``|z1| - |z2|``) times the Hermite rule of 8
 nodes per axis per map (1296 nodes to 64, both folded as below but for the staircase; 30 to 46 ms
 against 2 ms for ``sign(z1 z2)``), 9 times per map with its Jacobian and 18 per
@@ -79,6 +79,32 @@ no rule tried below 1000 nodes (fewer or lower-order panels, polar rules about t
 was within 1e-3 for all three continuous links. The panels' own error (the same reference) is 4.4e-4
 (``z1 z2``), 1.3e-4 (staircase) and 6.5e-4 (``|z1| - |z2|``) at ``[[0.3, 0.05], [0.05, 0.2]]``, and
 6e-5 to 6.3e-4 at ``[[0.9, 0.05], [0.05, 0.8]]`` and ``diag(0.99, 0.98)``.
+
+**The map's label and posterior rules at k = 2.** For the continuous links with lines the map's
+error is its rule in ``xi``'s (the panels: up to 6.5e-4 against the polar rule), so that its label
+and posterior rules need not be finer than about 1e-4: unless ``label_order`` or ``inner_order`` is
+given, the map uses 4 label nodes per panel and 3 posterior nodes per panel, half the cost of the
+6 and 4 used elsewhere (the weak-recovery threshold and the simulation's posterior, which have no
+rule in ``xi``). ``Mhat`` on the panels moves by at most 1.1e-4 (``z1 z2`` and the staircase) and
+9.7e-5 (``|z1| - |z2|``) against 8 and 6 nodes, at ``noise = 0.01`` and the three ``M`` tested
+(6 and 4: within 8e-6); 2 posterior nodes would be 1.1e-3 to 1.7e-3 off, 3 label nodes 1.8e-4.
+
+**The Hermite rule's error estimate.** Wherever ``xi`` is on the product Hermite rule
+(``panel_order = 0``, ``sum``, ``custom``, ``k != 2``) the observable ``quadrature_error`` is
+``max |Mhat_n - Mhat_{n-1}| / max |Mhat_n|`` at the fixed point, ``n = order`` nodes per axis: of the
+two rules one is odd, with nodes on the lines ``xi_i = 0``, and the other not, so that they differ
+by about what the features of width ``sqrt(V_ii)`` about the lines contribute, the part the rules
+resolve badly (two even orders can agree and both be off: 8, 10 and 12 nodes are 9% off for
+``|z1| - |z2|`` at ``diag(0.99, 0.98)``). Where it exceeds ``quadrature_tol`` (default 5e-3),
+:func:`~hdtheory.solve` reports the fixed point ``Status.INACCURATE``, not converged
+(:meth:`MultiIndex.accurate`); it costs one more evaluation of the map, at the fixed point only.
+Measured against the panels (``z1 z2``, the staircase and ``|z1| - |z2|``, ``noise`` 0.1 and 0.01,
+orders 4 and 8, ``M = diag(m, 0.999 m)`` for ``m`` from 0.09 to 0.9999, and the three ``M`` tested),
+the estimate was 0.6 to 20 times the error of ``Mhat`` where that error was above 1e-3 (below, the
+panels' own error blurs it): every point estimated below 5e-3 was within 4.5e-3, every point off by
+more than 5e-3 was flagged. For ``sign(z1 z2)`` (flips 0.05) the estimate is 1.1 at ``diag(0.9, 0.8)``
+(the error 0.57) and 1.2e-4 at ``[[0.3, 0.05], [0.05, 0.2]]`` (the error 5.1e-4). ``tests/test_multi_index.py`` checks the flag against the polar rule
+below.
 
 **Folding.** Where ``g(-z) = +-g(z)`` (``sum``, ``product``, ``abs-difference``,
 ``sign-product``: the link's field ``even``) the labels' law at ``-omega`` is that at ``omega``,
@@ -90,7 +116,8 @@ minus node ``n``), and the map sums over half their nodes with their mirrors' we
 Gauss-Legendre panels (``label_order`` nodes each; by default 8 for ``k = 1``, where the ``xi`` rule
 is exact enough to show the label's error, and 6 beyond: ``Mhat`` of ``z1 z2`` at ``noise = 0.01``
 within 3e-6 relative of 16 per panel with ``order = 16`` and ``inner_order = 8``, as at 8 per panel,
-and within 2e-5 at 4) over its range, cut at ``0`` and
+and within 2e-5 at 4; in the map at ``k = 2`` for the continuous links with lines, 4, see below) over
+its range, cut at ``0`` and
 ``+-{1, 4, 16} sqrt(noise)`` where the density of a product of fields has its (noise-smoothed)
 logarithmic peak (a Hermite rule over the teacher's fields converges slowly there: 8% off the
 ``z1 z2`` threshold at 8 nodes per axis); ``y = +-1`` for ``sign-product``. The posterior of ``z``
@@ -99,7 +126,8 @@ given a label (:mod:`hdtheory.kernels.multivariate`): for the named links, piece
 field crosses zero, and for ``abs-difference`` where ``|z1| = y``
 (:func:`~hdtheory.kernels.piecewise_linear_tilted_moments`,
 :func:`~hdtheory.kernels.sign_tilted_moments`; ``inner_order`` nodes per panel: for ``z1 z2`` at
-``noise = 0.1``, ``log Z_out`` within 6e-7 at the default 4 and 3e-8 at 6); for ``custom``, a product Gauss-Hermite rule of ``inner_order``
+``noise = 0.1``, ``log Z_out`` within 6e-7 at the default 4 and 3e-8 at 6; in the map at ``k = 2`` for
+the continuous links with lines, 3, see below); for ``custom``, a product Gauss-Hermite rule of ``inner_order``
 nodes per axis (:func:`~hdtheory.kernels.gaussian_tilted_moments`, which needs ``sqrt(noise)`` larger
 than the nodes' spacing). Verified accuracy (``tests/test_multi_index.py``): ``k = 1`` equals
 :class:`~hdtheory.BayesGLM` to 1e-9; ``Mhat`` of ``z1 z2`` on the Hermite rule
@@ -108,16 +136,18 @@ small ``M`` (the ``xi`` rule dominates; it degrades as ``M -> I``, where the lab
 ``omega`` sharpens, and as the noise decreases, and it converges only algebraically there, the integrand not being smooth in ``xi``); the default panels, the largest
 entry of ``Mhat`` relative to a polar Gauss-Legendre rule about the lines' crossing (``noise = 0.01``):
 for the continuous links within 1e-3 at ``M`` in {``[[0.3, 0.05], [0.05, 0.2]]``,
-``[[0.9, 0.05], [0.05, 0.8]]``, ``diag(0.99, 0.98)``} (measured above; tested, and the derivative of
-``z1 z2``'s), for ``sign(z1 z2)`` (flips 0.05) within 4e-4 to 5e-4 at ``diag(0.9, 0.8)``,
+``diag(0.9, 0.8)``, ``diag(0.99, 0.98)``} (measured above; tested, and the derivative of
+``z1 z2``'s, within 3e-4: the label rule's edges are held fixed in it), the Hermite rule's error
+estimate against the same reference (tested: flagged exactly where the error exceeds 5e-3), for ``sign(z1 z2)`` (flips 0.05) within 4e-4 to 5e-4 at ``diag(0.9, 0.8)``,
 ``diag(0.99, 0.97)`` and ``[[0.9, 0.05], [0.05, 0.8]]`` (tested, and its derivative), where the
 Hermite rule is off by 57 to 100%; for ``z1 z2`` at
 ``diag(0.9, 0.8)`` the Hermite rule is off by 1.1e-2 at 12 nodes per axis, 3.8e-3 at 16, 9e-4 at 24
 (``noise = 0.01``; 1.7e-2 at 8 and 8e-4 at 16 at ``noise = 0.1``); the
 closed-form thresholds to 2e-6 (``sign(z1 z2)``) and, at ``noise = 1e-4``, within 2e-4 of the
 noiseless ones (``z1 z2``, ``|z1| - |z2|``). On a 2-core CPU shared with other jobs a ``k = 2`` solve
-of a continuous link compiles and runs in minutes on the default panels (4.5 minutes for ``z1 z2`` at
-``alpha = 100``), in about half a minute on the Hermite rule; ``k = 3`` defaults to 4 nodes per axis
+of a continuous link compiles and runs in minutes on the default panels (``z1 z2`` at ``alpha = 100``:
+4.5 minutes with the former label and posterior rules of the map, 2.4 minutes with the current ones
+under another load, a repeated solve 41 s), in about half a minute on the Hermite rule; ``k = 3`` defaults to 4 nodes per axis
 for ``xi``.
 
 **Coordinates.** The state is ``M``; the solver works on the Cholesky factor of ``V = I - M`` with a
@@ -131,7 +161,7 @@ error per entry of row ``i`` of ``W*``, and ``mmse = tr(I - M) / k``; ``gen_erro
 ``gen_error_total``: for ``sign-product`` the Bayes error ``E min_y P(y | omega, V)`` against the
 noiseless and the noisy label, for the continuous links the Bayes mean squared error
 ``E Var(g(z) | omega, V)`` without and with ``noise`` (no 1/2); ``alpha_c`` and ``trivial_i``
-(above; they do not depend on the state).
+(above; they do not depend on the state); on the Hermite rule in ``xi``, ``quadrature_error`` (above).
 """
 
 import math
@@ -266,13 +296,19 @@ class MultiIndex(FixedPointTheory):
     panel_order: int | None = eqx.field(default=None, static=True)
     """Gauss-Legendre nodes per panel of the ``xi`` rule cut at the link's lines (``k = 2``, the named links
     but ``sum``); ``None``: 3. ``0`` asks for the product Hermite rule (``order``) instead, several times
-    cheaper and accurate at small overlaps only: near perfect recovery it is percents off (see the module
-    docstring)."""
+    cheaper and accurate at small overlaps only: near perfect recovery it is percents off, and a solve there
+    ends ``INACCURATE`` by its error estimate (see the module docstring)."""
     inner_order: int = eqx.field(default=0, static=True)
-    """Nodes per panel of the posterior's rule (named links; 0: 4), or per axis (``custom``; 0: 24)."""
+    """Nodes per panel of the posterior's rule (named links; 0: 4, and 3 in the map at ``k = 2`` for the
+    continuous links with lines), or per axis (``custom``; 0: 24)."""
     label_order: int = eqx.field(default=0, static=True)
     """Gauss-Legendre nodes per panel of the label's rule (continuous links) and of the rule over ``omega``
-    for the Bayes error of ``sign-product``; 0: 8 for ``k = 1``, 6 beyond."""
+    for the Bayes error of ``sign-product``; 0: 8 for ``k = 1``, 6 beyond, and 4 in the map at ``k = 2`` for
+    the continuous links with lines."""
+    quadrature_tol: float = eqx.field(default=5e-3, static=True)
+    """On the Hermite rule in ``xi``: the largest ``quadrature_error`` (the estimated relative error of
+    ``Mhat``) at which :func:`~hdtheory.solve` reports a fixed point converged; above it,
+    ``Status.INACCURATE``."""
 
     monotone = True
 
@@ -290,8 +326,11 @@ class MultiIndex(FixedPointTheory):
         for name in ("order", "inner_order", "label_order", "panel_order"):
             if getattr(self, name) is not None:  # panel_order None: the default
                 _check_order(name, getattr(self, name), 0)
-        if self.label_order == 1:
-            raise ParameterError("parameter 'label_order' must be 0 (the default) or an integer >= 2, got 1")
+        for name in ("label_order", "order"):  # order: its error estimate is at order - 1
+            if getattr(self, name) == 1:
+                raise ParameterError(f"parameter {name!r} must be 0 (the default) or an integer >= 2, got 1")
+        if not (isinstance(self.quadrature_tol, (int, float)) and self.quadrature_tol > 0):
+            raise ParameterError(f"parameter 'quadrature_tol' must be a number > 0, got {self.quadrature_tol!r}")
 
     # Configuration.
 
@@ -306,6 +345,15 @@ class MultiIndex(FixedPointTheory):
     @property
     def _label_order(self) -> int:
         return self.label_order or (8 if self.k == 1 else 6)
+
+    @property
+    def _map_orders(self) -> tuple[int, int | None]:
+        """The label's and the posterior's orders in the map: unless given, 4 and 3 at ``k = 2`` for the
+        continuous links with lines, whose map's error is the rule in ``xi``'s (see the module
+        docstring); otherwise those of ``label_order`` and ``inner_order`` (``None``: the default)."""
+        spec = self._spec
+        lean = self.k == 2 and spec.lines is not None and not spec.discrete
+        return self.label_order or (4 if lean else self._label_order), self.inner_order or (3 if lean else None)
 
     def _dtype(self):
         return jnp.result_type(self.alpha, self.noise, float)
@@ -344,15 +392,21 @@ class MultiIndex(FixedPointTheory):
         new = eye - small_inv(eye + self.conjugate(M))
         return 0.5 * (new + new.T)
 
-    def conjugate(self, M) -> jax.Array:
-        """``Mhat = alpha E g_out g_out^T``."""
+    def conjugate(self, M, order: int | None = None) -> jax.Array:
+        """``Mhat = alpha E g_out g_out^T``; with ``order``, on the product Hermite rule of ``order`` nodes
+        per axis in ``xi`` instead of the configured rule."""
         eye = self._eye(M.dtype)
         V = 0.5 * ((eye - M) + (eye - M).T)
-        xi, w = _fold(*self._xi_rule(M, V)) if self._even else self._xi_rule(M, V)
+        hermite = order is not None or self._hermite
+        xi, w = product_rule(self.k, order, M.dtype) if order is not None else self._xi_rule(M, V)
+        if self._spec.even and (hermite or not any(self._spec.lines)):
+            # The map's integrand is even in omega and the rule symmetric: the Hermite rule, or the
+            # panels where every line passes through omega = 0.
+            xi, w = _fold(xi, w)
         omega = xi @ psd_cholesky(0.5 * (M + M.T)).T
 
         def at(omega):
-            weights, means, _ = self._labels(omega, V)
+            weights, means, _ = self._labels(omega, V, *self._map_orders)
             g = small_solve(V, (means - omega).T).T  # (labels, k)
             return jnp.einsum("n,ni,nj->ij", weights, g, g)
 
@@ -361,23 +415,32 @@ class MultiIndex(FixedPointTheory):
         return 0.5 * (Mhat + Mhat.T)
 
     @property
-    def _even(self) -> bool:
-        """The map's integrand is even in ``omega`` and the ``xi`` rule symmetric: the Hermite rule, or the
-        panels where every line passes through ``omega = 0``."""
-        spec = self._spec
-        return spec.even and (spec.lines is None or self.k != 2 or not self._panel_order or not any(spec.lines))
-
-    @property
     def _panel_order(self) -> int:
         return 3 if self.panel_order is None else self.panel_order
+
+    @property
+    def _hermite(self) -> bool:
+        """The rule in ``xi`` is the product Hermite rule, not the panels cut at the link's lines."""
+        return self._spec.lines is None or self.k != 2 or not self._panel_order
+
+    def quadrature_error(self, M) -> jax.Array:
+        """The estimated relative error of ``Mhat`` on the Hermite rule in ``xi`` (see the module
+        docstring): ``max |Mhat_n - Mhat_{n-1}| / max |Mhat_n|``, ``n = order``."""
+        high, low = self.conjugate(M), self.conjugate(M, self._order - 1)
+        scale = jnp.max(jnp.abs(high))
+        return jnp.where(scale > 0, jnp.max(jnp.abs(high - low)) / jnp.where(scale > 0, scale, 1.0), 0.0)
+
+    def accurate(self, M, observables) -> jax.Array | bool:
+        """On the Hermite rule in ``xi``: ``quadrature_error <= quadrature_tol``."""
+        return observables["quadrature_error"] <= self.quadrature_tol if self._hermite else True
 
     def _xi_rule(self, M, V):
         """Nodes and weights for ``E_xi``: the product Hermite rule, or for a link with lines at ``k = 2``
         panels cut where ``omega = M^{1/2} xi`` crosses them (``omega_i = c_i``), over ``sqrt(V_ii)`` (see
         the module docstring)."""
-        lines, order = self._spec.lines, self._panel_order
-        if lines is None or self.k != 2 or not order:
+        if self._hermite:
             return product_rule(self.k, self._order, M.dtype)
+        lines, order = self._spec.lines, self._panel_order
         L = psd_cholesky(0.5 * (M + M.T))
         width = jnp.sqrt(jnp.maximum(jnp.diagonal(V), 0.0))
         centre = -jnp.asarray(lines, M.dtype)
@@ -385,18 +448,19 @@ class MultiIndex(FixedPointTheory):
 
     # The channel: labels given omega, and the posterior of z given each.
 
-    def _labels(self, omega, V):
+    def _labels(self, omega, V, label_order: int | None = None, inner_order: int | None = None):
         """Labels ``y`` given ``omega`` with their weights ``w_y Z_out(y, omega, V)``, and the posterior
-        moments ``E[z | y, omega, V]`` ``(N, k)``, ``E[z z^T | y, omega, V]`` ``(N, k, k)``."""
+        moments ``E[z | y, omega, V]`` ``(N, k)``, ``E[z z^T | y, omega, V]`` ``(N, k, k)``; the label's and
+        the posterior's rules of the given orders (``None``: the configured ones)."""
         if self._spec.discrete:
             y, w = jnp.asarray([1.0, -1.0], V.dtype), jnp.ones(2, V.dtype)
         else:
-            y, w = self._label_rule(omega, V)
-        log_Z, means, seconds = jax.vmap(lambda y: self.posterior(y, omega, V))(y)
+            y, w = self._label_rule(omega, V, label_order or self._label_order)
+        log_Z, means, seconds = jax.vmap(lambda y: self.posterior(y, omega, V, inner_order))(y)
         return w * jnp.exp(log_Z), means, seconds
 
-    def _label_rule(self, omega, V):
-        """Gauss-Legendre panels (``label_order`` nodes each) over the label's range: edges at its mean
+    def _label_rule(self, omega, V, order: int):
+        """Gauss-Legendre panels (``order`` nodes each) over the label's range: edges at its mean
         plus ``{0, 0.5, 1, 2, 3.5, 6, 10, 16, 25, 40}`` standard deviations either side (the tails of
         products of Gaussians are exponential or slower), and at ``0, +-{1, 4, 16} sqrt(noise)``,
         where the density of a product of fields has its (noise-smoothed) logarithmic peak."""
@@ -408,20 +472,21 @@ class MultiIndex(FixedPointTheory):
         spread = jnp.asarray(_SPREAD + tuple(-x for x in _SPREAD[1:]), dtype)
         near = jnp.asarray((0.0, 1.0, -1.0, 4.0, -4.0, 16.0, -16.0), dtype) * jnp.sqrt(self.noise)
         edges = jax.lax.stop_gradient(jnp.concatenate([mean + sd * spread, near]))
-        return legendre_panels(edges, self._label_order)
+        return legendre_panels(edges, order)
 
-    def posterior(self, y, omega, V):
-        """``(log Z_out, E[z | y], E[z z^T | y])`` for ``z ~ N(omega, V)`` and the label ``y`` (one point)."""
+    def posterior(self, y, omega, V, order: int | None = None):
+        """``(log Z_out, E[z | y], E[z z^T | y])`` for ``z ~ N(omega, V)`` and the label ``y`` (one point);
+        ``order``: the posterior rule's (``None``: ``inner_order``'s)."""
+        order = order or self.inner_order
         if self._spec.discrete:
-            return sign_tilted_moments(y, self.noise, omega, V, self.inner_order or 4)
+            return sign_tilted_moments(y, self.noise, omega, V, order or 4)
         if self.link == "custom":
             def log_likelihood(z):
                 return -0.5 * (y - self.link_fn(z)) ** 2 / self.noise - 0.5 * jnp.log(2 * math.pi * self.noise)
 
-            return gaussian_tilted_moments(log_likelihood, omega, V, self.inner_order or 24)
+            return gaussian_tilted_moments(log_likelihood, omega, V, order or 24)
         points = None if self._spec.points is None else self._spec.points(y)
-        split, order = self._spec.split, self.inner_order or 4
-        return piecewise_linear_tilted_moments(y, split, self.noise, omega, V, order, points)
+        return piecewise_linear_tilted_moments(y, self._spec.split, self.noise, omega, V, order or 4, points)
 
     # Observables.
 
@@ -479,4 +544,6 @@ class MultiIndex(FixedPointTheory):
         alpha_c, trivial = self.weak_recovery()
         out["alpha_c"] = alpha_c
         out |= {f"trivial_{i + 1}": trivial[i] for i in range(k)}
+        if self._hermite:
+            out["quadrature_error"] = self.quadrature_error(M)
         return out
