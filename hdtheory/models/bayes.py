@@ -57,6 +57,25 @@ and against the noisy label; for the others the mean squared error of ``E[y | da
 ``gibbs_error_total``, the same errors of the Gibbs estimator, a sample ``w`` from the posterior,
 predicting with its noiseless output ``phi(u)``, ``u = w.x / sqrt(d)``; and ``free_entropy``.
 
+**Generative prior** (``prior="generative"``; Aubin, Loureiro, Baker, Krzakala and Zdeborova 2019,
+"Exact asymptotics for phase retrieval and compressed sensing with random generative priors",
+arXiv:1912.02008: compressed sensing is the ``linear`` channel, real phase retrieval ``abs``). The
+signal is the output of random layers, ``w* = phi_L(W_L ... phi_1(W_1 z) ...)``, named by
+``activation`` (comma-separated, first layer first) with ratios ``beta`` (``k_l / k_{l-1}``, one per
+layer or one for all; ``d = k_L``), :mod:`hdtheory.kernels.generative`; ``rho`` is not used (the
+signal's second moment is the stack's). The prior's ``overlap(qhat)`` and ``psi(qhat)`` become the
+stack's ``update(qhat, latents)`` and ``free_entropy(qhat, latents)``: the state is
+``(q, q_z, q_h1, ..., q_h{L-1})``, all updated from the current state (as multi-layer AMP does), and
+
+.. math:: f = \psi_{layers}(\hat q, q_z, \dots) - \hat q q / 2 + \alpha \Psi_{out}(q).
+
+Thresholds (from the linearised state evolution about ``q = 0``, where the channel gives
+``qhat ~ 2 alpha q`` for noiseless phase retrieval): weak recovery at
+``alpha = 1 / (2 (1 + sum_l d / k_l))`` for linear layers (``1 / (2 (1 + beta))`` for one), and
+``1 / (2 (1 + 4 beta / pi^2))`` for one sign layer; noiseless compressed sensing through linear layers
+is perfect from ``alpha = k_0 / d``. Observables add ``q_z``, ``mmse_z`` and, for a stack,
+``q_h{l}``, ``mmse_h{l}``.
+
 **Gibbs error** (Gibbs learning of the perceptron, Engel and Van den Broeck 2001, "Statistical Mechanics
 of Learning", ch. 2). By the Nishimori identity a posterior sample is distributed like the teacher given the
 data: ``|w|^2 / d = rho`` and ``w.w* / d = q``, and given the data its field ``u`` and the teacher's

@@ -58,12 +58,17 @@ past ``lam (rho^2 + beta slope^4) = 1`` (Wigner; ``lam^2 alpha rho_u^2 (rho^2 + 
 for Wishart), ``slope = E phi'(h)``: ``Delta_c = 1 + beta`` for ``linear`` and
 ``1 + 4 beta / pi^2`` for ``sign`` in the paper's notation (derived from the linearised state
 evolution; the paper's LAMP spectral method is AMP linearised about this fixed point).
-``relu`` has a non-zero mean, and no uninformative fixed point.
+``relu`` has a non-zero mean, and no uninformative fixed point. ``activation`` may name a stack,
+comma-separated, first layer first, with one ratio per layer in ``beta``
+(:func:`hdtheory.kernels.generative.compose`): the state is then ``(q, q_z, q_h1, ...)`` (Wishart:
+``(q_u, q_v, q_z, ...)``), the overlaps of each layer's input, and for linear layers weak recovery is
+at ``lam (1 + sum_l d / k_l) = 1``.
 
 **Observables**: ``q`` (``q_u``,
 ``q_v``), ``mmse = rho - q`` (per factor), ``mmse_matrix``, the MMSE per entry of the rank-one matrix
 (``rho^2 - q^2``, or ``rho_u rho - q_u q_v``), and ``free_entropy``; with a generative prior also
-``q_z`` and ``mmse_z = 1 - q_z``.
+``q_z`` and ``mmse_z = 1 - q_z`` (and ``q_h{l}``, ``mmse_h{l}`` for the outputs of the layers of a stack
+below the top).
 """
 
 import equinox as eqx
@@ -77,7 +82,7 @@ from ._overlap import Overlaps
 
 ENSEMBLES = {"wigner": "symmetric rank one x x^T", "wishart": "rectangular rank one u v^T"}
 PRIORS = {**_prior.PRIORS, "generative": kernels.Generative}
-"""The priors of the spike: the separable ones, and a single-layer generative prior."""
+"""The priors of the spike: the separable ones, and a generative prior (a stack of layers)."""
 
 
 class Spiked(Overlaps):
