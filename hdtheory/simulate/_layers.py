@@ -2,8 +2,8 @@ r"""Multi-layer AMP's steps through a stack of generative layers (:mod:`hdtheory
 shared by the spiked matrix and the generalised linear model with a generative prior.
 
 **Instance.** ``u_0 = z* ~ N(0, I_{k_0})``, ``u_l = phi_l(F_l u_{l-1})`` with ``F_l = W_l / sqrt(k_{l-1})``
-(``W_l`` of i.i.d. ``N(0, 1)`` entries, known), ``k_l = round(beta_l k_{l-1})`` and ``k_L = d``
-(so ``k_0 = round(d / prod beta)``, and the intermediate widths are rounded), the signal ``x* = u_L``.
+(``W_l`` of i.i.d. ``N(0, 1)`` entries, known), ``k_L = d`` and ``k_{l-1} = round(k_l / beta_l)``
+from the top (:func:`widths`), the signal ``x* = u_L``.
 
 **Step** (Manoel, Krzakala, Mezard and Zdeborova 2017; the parallel schedule of the state evolution
 of :meth:`~hdtheory.kernels.Generative.update`). From the estimates ``u_l`` and variances ``c_l`` of
