@@ -71,9 +71,11 @@ def _as_array(value):
         return value
 
 
-def parameter(default: float, domain: Interval, doc: str):
-    """A numeric field: converted to a JAX array, checked against ``domain`` when concrete."""
-    return eqx.field(default=default, converter=_as_array, metadata={"domain": domain, "doc": doc})
+def parameter(default: float, domain: Interval, doc: str, vector: bool = False):
+    """A numeric field: converted to a JAX array, checked against ``domain`` when concrete. ``vector``:
+    a number or a list of them (a comma-separated list on the command line), whatever the default."""
+    metadata = {"domain": domain, "doc": doc, "vector": vector}
+    return eqx.field(default=default, converter=_as_array, metadata=metadata)
 
 
 def integer(default: int, domain: Interval, doc: str):

@@ -122,7 +122,7 @@ def _value(key: str, field, value: str):
     import numpy as np
 
     domain = field.metadata["domain"]
-    array = np.ndim(field.default) > 0
+    array = np.ndim(field.default) > 0 or field.metadata.get("vector", False)
     if array and value.lstrip().startswith("["):  # a matrix, as nested lists: K=2 gram=[[1,0],[0,1]]
         try:
             matrix = np.asarray(json.loads(value), float)
@@ -139,7 +139,7 @@ def _value(key: str, field, value: str):
     for number in numbers:
         if not math.isfinite(number) and number != field.default and not (domain.infinite and math.isinf(number)):
             raise UsageError(f"parameter {key!r} must be a finite number in {domain}, got {value!r}")
-    return numbers if array else numbers[0]
+    return numbers if np.ndim(field.default) > 0 or len(numbers) > 1 else numbers[0]
 
 
 def _numbers(key: str, value: str) -> tuple[float, ...]:

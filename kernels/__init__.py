@@ -15,8 +15,8 @@
 - :mod:`~hdtheory.kernels.penalties`: elastic-net and lp penalties with their proximal operators and
   the weight side of ERM (closed forms for the elastic nets).
 - :mod:`~hdtheory.kernels.priors`: priors ``Z_0(B, A)`` and their scalar Bayes denoisers.
-- :mod:`~hdtheory.kernels.generative`: single-layer generative priors ``v = phi(W z / sqrt(k))``, their
-  two-sided factor and layer state evolution.
+- :mod:`~hdtheory.kernels.generative`: generative priors ``v = phi(W z / sqrt(k))`` and stacks of
+  them, their two-sided factor and layer state evolution.
 - :mod:`~hdtheory.kernels.rates`: decay exponents fitted from a curve.
 - :mod:`~hdtheory.kernels.roots`: roots of scalar functions in a bracket, differentiable by the implicit
   function theorem.
@@ -31,7 +31,7 @@ from .calibration import (
     optimal_temperature,
 )
 from .channels import CHANNELS, GLM_CHANNELS, Abs, Channel, Linear, Logit, Outliers, Probit, Random, ReLU, Sign
-from .generative import GENERATIVE_ACTIVATIONS, Generative
+from .generative import GENERATIVE_ACTIVATIONS, Generative, compose
 from .priors import PRIORS, Discrete, GaussBernoulli, Gaussian, Prior, Rademacher, SparseRademacher
 from .losses import LOSSES, ROBUST_LOSSES, Absolute, Cauchy, Hinge, Huber, Logistic, Loss, RobustLoss, Square, Tukey
 from .penalties import L1, LP, PENALTIES, ElasticNet, ElasticNetFamily, Penalty, Ridge, WeightAverages, lp_prox
@@ -80,6 +80,7 @@ __all__ = [
     "PRIORS",
     "GENERATIVE_ACTIVATIONS",
     "Generative",
+    "compose",
     "Prior",
     "Gaussian",
     "Rademacher",

@@ -1,4 +1,5 @@
-r"""Single-layer generative priors: a signal ``v = phi(W z / sqrt(k))`` seen through a Gaussian channel.
+r"""Generative priors: a signal ``v = phi(W z / sqrt(k))`` seen through a Gaussian channel, and stacks
+of such layers.
 
 The signal ``v in R^d`` is the output of a random one-layer network: ``z in R^k`` with i.i.d.
 ``N(0, 1)`` entries, ``W`` a ``d x k`` matrix of i.i.d. ``N(0, 1)`` entries, fixed and known, the
@@ -58,6 +59,24 @@ nodes are symmetric, so that the ``1 / sqrt(eps)`` cancels to rounding).
 ``mean`` ``E phi(h)`` and ``slope`` ``E phi'(h)`` (``h ~ N(0, 1)``) fix the weak-recovery threshold
 of a zero-mean activation: near ``q = q_v = 0``, ``q_v ~ rho^2 A + slope^2 q`` and
 ``qhat ~ beta slope^2 A``.
+
+**Composition** (multi-layer AMP, Manoel et al. 2017; Aubin, Loureiro, Baker, Krzakala and Zdeborova
+2019, "Exact asymptotics for phase retrieval and compressed sensing with random generative priors",
+arXiv:1912.02008). The input of a layer may itself be a layer's output: ``u_0 = z ~ N(0, I_{k_0})``,
+``u_l = phi_l(W_l u_{l-1} / sqrt(k_{l-1}))`` of dimension ``k_l = beta_l k_{l-1}``, the signal
+``v = u_L``. Layer ``l``'s pre-activations are ``N(0, rho_{l-1})``, ``rho_{l-1} = E u_{l-1}^2``
+(``second_moment``: ``rho_{l-1}``, 1 and ``rho_{l-1} / 2`` for ``linear``, ``sign``, ``relu``), so its
+factor is taken at ``omega = sqrt(q_{l-1}) xi``, ``V = rho_{l-1} - q_{l-1}``, and the layer below is seen
+at the SNR ``A_{l-1} = qhat_{l-1} = beta_l E (d_omega log Z_l)^2`` that this layer sends it, as the
+Gaussian latent is. The state is the overlaps ``(q_0, ..., q_{L-1})`` of the inputs (``q_0 = q_z``),
+each updated from the current state (the recursion of :meth:`Generative.update`), and
+
+.. math:: \psi_l(A, q_0..q_{l-1}) = \frac{1}{\beta_l}\Big(\psi_{l-1}(\hat q_{l-1}, q_0..q_{l-2})
+          - \frac{q_{l-1} \hat q_{l-1}}{2}\Big) + \mathbb{E} \log Z_l, \qquad \psi_0 = \psi_z,
+
+per entry of ``u_l``: stationary in every ``q_l`` at the fixed point (``d E log Z_l / d q_{l-1} =
+E (d_omega log Z_l)^2 / 2``, and ``d psi_{l-1} / dA = q_{l-1} / 2``), with ``d psi_L / dA = q_v / 2``.
+:func:`compose` builds a stack from the activations' names.
 """
 
 import abc
@@ -94,6 +113,10 @@ class Activation(eqx.Module):
         """The activation."""
 
     @abc.abstractmethod
+    def second_moment(self, variance):
+        """``E phi(h)^2`` for ``h ~ N(0, variance)``."""
+
+    @abc.abstractmethod
     def log_partition(self, B, A, omega, V):
         """``log Z(B, A, omega, V)``, in closed form."""
 
@@ -119,6 +142,9 @@ class Linear(Activation):
     def phi(self, h):
         return h
 
+    def second_moment(self, variance):
+        return variance
+
     def log_partition(self, B, A, omega, V):
         return _linear_log_partition(B, A, omega, V)
 
@@ -136,6 +162,10 @@ class Sign(Activation):
 
     def phi(self, h):
         return jnp.where(h >= 0, 1.0, -1.0).astype(jnp.result_type(h))
+
+    def second_moment(self, variance):
+        del variance
+        return 1.0
 
     def log_partition(self, B, A, omega, V):
         s = jnp.sqrt(V)
@@ -160,6 +190,9 @@ class ReLU(Activation):
 
     def phi(self, h):
         return jnp.maximum(h, 0.0)
+
+    def second_moment(self, variance):
+        return variance / 2
 
     def log_partition(self, B, A, omega, V):
         s = jnp.sqrt(V)
@@ -198,20 +231,41 @@ def _quantities(act, v, B, A, omega, V):
 
 
 class Generative(eqx.Module):
-    """A single-layer generative prior of ratio ``beta = d / k``; see the module docstring.
+    """A generative layer of ratio ``beta = d / k`` (its output's dimension over its input's) whose
+    input is a standard Gaussian latent, or the output of another layer (``latent``); see the module
+    docstring.
 
     ``order``: Gauss-Legendre nodes a panel for the channel noise ``eta``; ``panel_order``: for ``xi``
-    and ``h*``."""
+    and ``h*``. The state of a stack of ``depth`` layers is the overlaps of the inputs of its layers,
+    bottom first: ``(q_z, q_1, ..., q_{L-1})``."""
 
     activation: Activation
     beta: jax.Array = eqx.field(converter=jnp.asarray)
     order: int = eqx.field(default=8, static=True)
     panel_order: int = eqx.field(default=8, static=True)
+    latent: "Generative | None" = None
+
+    @property
+    def depth(self) -> int:
+        """The number of layers."""
+        return 1 if self.latent is None else 1 + self.latent.depth
+
+    @property
+    def input_rho(self):
+        """``E u^2`` of the input ``u``: 1 for the Gaussian latent, else the layer below's ``rho``."""
+        return 1.0 if self.latent is None else self.latent.rho
 
     @property
     def rho(self):
         """``E v^2``."""
-        return self.activation.rho
+        return self.activation.second_moment(self.input_rho)
+
+    @property
+    def rhos(self) -> jax.Array:
+        """The second moments of the inputs of the layers, bottom first: the upper bounds of the state."""
+        if self.latent is None:
+            return jnp.ones(1)
+        return jnp.append(self.latent.rhos, self.latent.rho)
 
     def _averages(self, A, q):
         """``(E v* d_B log Z, E (d_omega log Z)^2, E log Z)`` over ``xi``, ``h*`` and ``eta``; see the
@@ -219,7 +273,7 @@ class Generative(eqx.Module):
         dtype = jnp.result_type(A, q, float)
         tiny = jnp.finfo(dtype).tiny
         smoothing = _SMOOTHING[jnp.finfo(dtype).bits]
-        V = jnp.maximum(1 - q, jnp.finfo(dtype).eps)
+        V = jnp.maximum(self.input_rho - q, jnp.finfo(dtype).eps)
         fixed = jnp.asarray(_GAUSSIAN_EDGES, dtype)
         # The transition of Phi(omega / sqrt(V)) in xi, of width sqrt(V / q), besides the Gaussian's scales.
         width = jax.lax.stop_gradient(jnp.minimum(jnp.sqrt(V / jnp.maximum(q, tiny)), 1e3))
@@ -243,20 +297,43 @@ class Generative(eqx.Module):
         return jnp.einsum("i,ik->k", w_xi, jax.vmap(one)(jnp.sqrt(q + smoothing) * xi))
 
     def averages(self, A, q):
-        """``(q_v, qhat, E log Z)`` at the SNR ``A`` on ``v`` and the latent overlap ``q``; closed forms
-        for ``linear``."""
+        """``(q_v, qhat, E log Z)`` at the SNR ``A`` on ``v`` and the overlap ``q`` of the input; closed
+        forms for ``linear``."""
         if isinstance(self.activation, Linear):
-            V = 1 - q
-            return q + A * V**2 / (1 + A * V), self.beta * A / (1 + A * V), 0.5 * A - 0.5 * jnp.log1p(A * V)
+            V = self.input_rho - q
+            entropy = 0.5 * A * self.input_rho - 0.5 * jnp.log1p(A * V)
+            return q + A * V**2 / (1 + A * V), self.beta * A / (1 + A * V), entropy
         overlap, square, entropy = self._averages(A, q)
         return overlap, self.beta * square, entropy
 
     def update(self, A, q):
-        """``(q_v, q')``: the overlaps of ``v`` and of the latent after one step from ``(A, q)``."""
-        q_v, qhat, _ = self.averages(A, q)
-        return q_v, Gaussian(1.0).overlap(qhat, 8)
+        """``(q_v, q')``: the overlap of ``v`` and the state (``depth`` overlaps, bottom first) after one
+        step from the SNR ``A`` on ``v`` and the state ``q``, each clipped to its second moment."""
+        q_v, qhat, _ = self.averages(A, q[-1])
+        if self.latent is None:
+            inputs = Gaussian(1.0).overlap(qhat, 8)[None]
+        else:
+            top, below = self.latent.update(qhat, q[:-1])
+            inputs = jnp.append(below, top)
+        return jnp.minimum(q_v, self.rho), jnp.minimum(inputs, self.rhos)
 
     def free_entropy(self, A, q):
-        """``psi(A, q)``: stationary in ``q`` at the layer's fixed point, ``d psi / dA = q_v / 2``."""
-        _, qhat, entropy = self.averages(A, q)
-        return (Gaussian(1.0).free_entropy(qhat, 8) - q * qhat / 2) / self.beta + entropy
+        """``psi(A, q)``: stationary in the state ``q`` at the fixed point, ``d psi / dA = q_v / 2``."""
+        _, qhat, entropy = self.averages(A, q[-1])
+        if self.latent is None:
+            below = Gaussian(1.0).free_entropy(qhat, 8)
+        else:
+            below = self.latent.free_entropy(qhat, q[:-1])
+        return (below - q[-1] * qhat / 2) / self.beta + entropy
+
+
+def compose(activations: str, beta, order: int = 8, panel_order: int = 8) -> Generative:
+    """The stack of layers named by ``activations``, comma-separated, first layer (on the Gaussian
+    latent) first, with ratios ``beta`` (one per layer, in the same order, or one for all)."""
+    names = activations.split(",")
+    beta = jnp.broadcast_to(jnp.asarray(beta), (len(names),) if jnp.ndim(beta) else ())
+    layer = None
+    for i, name in enumerate(names):
+        ratio = beta[i] if jnp.ndim(beta) else beta
+        layer = Generative(GENERATIVE_ACTIVATIONS[name](), ratio, order, panel_order, layer)
+    return layer

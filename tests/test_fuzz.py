@@ -801,6 +801,22 @@ def test_spiked_generative_sign_bounds(snr, beta):
     _spiked_generative_bounds("wigner", "sign", snr, 1.0, beta)
 
 
+@fuzz(10)
+@given(alpha=positive(1e-4, 1e4), beta1=positive(1e-3, 1e3), beta2=positive(1e-3, 1e3), noise=positive(1e-6, 1e2))
+def test_bayes_glm_generative_composed_bounds(alpha, beta1, beta2, noise):
+    """Two composed linear layers in ``bayes-glm`` (compressed sensing): the overlaps of the signal, the
+    latent and the hidden layer within ``[0, 1]``. (Phase retrieval, ``channel="abs"``, costs minutes
+    for ten examples: its weak recovery is checked in test_bayes_generative.py.)"""
+    params = dict(alpha=alpha, beta=(beta1, beta2), noise=noise, channel="linear", prior="generative",
+                  activation="linear,linear")
+    sol = hd.solve(hd.BayesGLM(**params))
+    if not finite_or_flagged("BayesGLM", params, sol):
+        return
+    obs = {k: float(v) for k, v in sol.observables.items()}
+    for key in ("q", "q_z", "q_h1"):
+        within("BayesGLM", params, obs, key, 0.0, 1.0)
+
+
 # --------------------------------------------------------------------------------------------------
 # Subspace clustering.
 

@@ -64,10 +64,10 @@ class Overlaps(FixedPointTheory):
     def constrain(self, u) -> jax.Array:
         return self._rho - jnp.exp(u)
 
-    def _checked(self, q):
-        """``q`` within rounding of ``[0, rho]`` moved into it (with the derivative of the identity);
-        NaN outside."""
-        rho = self._rho
+    def _checked(self, q, rho=None):
+        """``q`` within rounding of ``[0, rho]`` (``rho`` the state's bounds by default) moved into it
+        (with the derivative of the identity); NaN outside."""
+        rho = self._rho if rho is None else rho
         slack = 1e-8 * rho
         inside = (q >= -slack) & (q <= rho + slack)
         return jnp.where(inside, q + jax.lax.stop_gradient(jnp.clip(q, 0.0, rho) - q), jnp.nan)

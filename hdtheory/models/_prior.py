@@ -3,11 +3,13 @@ second moment ``rho``, or ``discrete``, given by its atoms (``values``, ``probab
 second moment ``sum_k p_k v_k^2`` takes the place of ``rho``. On the command line the atoms are
 comma-separated numbers: ``prior=discrete values=-1,0,2 probabilities=0.2,0.5,0.3``."""
 
+from collections.abc import Mapping
+
 import jax.numpy as jnp
 import numpy as np
 
 from .. import kernels
-from .._theory import Interval, ParameterError, check_in, is_concrete, parameter
+from .._theory import POSITIVE, Interval, ParameterError, check_in, choice, is_concrete, parameter
 
 PRIORS = {**kernels.PRIORS, "discrete": kernels.Discrete}
 """The priors a model's ``prior`` field names."""
@@ -66,3 +68,64 @@ def check(name: str, rho, values, probabilities, suffix: str = "") -> None:
         raise ParameterError(
             f"parameter {'values' + suffix!r} must have a positive second moment (an atom at 0 alone is no signal)"
         )
+
+
+class Layers(Mapping):
+    """The names of generative layers (:data:`~hdtheory.kernels.GENERATIVE_ACTIVATIONS`) and their
+    compositions, comma-separated, first layer first: ``"relu,sign"`` is ``sign(W_2 relu(W_1 z))``."""
+
+    def __getitem__(self, key):
+        return tuple(kernels.GENERATIVE_ACTIVATIONS[name] for name in key.split(","))
+
+    def __contains__(self, key):
+        return isinstance(key, str) and all(name in kernels.GENERATIVE_ACTIVATIONS for name in key.split(","))
+
+    def __iter__(self):
+        return iter(kernels.GENERATIVE_ACTIVATIONS)
+
+    def __len__(self):
+        return len(kernels.GENERATIVE_ACTIVATIONS)
+
+
+def activation_field():
+    return choice(
+        "linear",
+        Layers(),
+        "activations of x = phi_L(W_L ... phi_1(W_1 z)), comma-separated, first layer first (prior=generative only)",
+    )
+
+
+def beta_field():
+    return parameter(
+        1.0,
+        POSITIVE,
+        "ratio k_l / k_(l-1) of each layer's output to its input, one per layer or one for all (prior=generative only)",
+        vector=True,
+    )
+
+
+def check_layers(activation: str, beta) -> None:
+    """Raise :class:`ParameterError` unless ``beta`` is one ratio, or one per layer of ``activation``."""
+    layers = len(activation.split(","))
+    if not is_concrete(beta):
+        return
+    if np.ndim(beta) > 1 or np.size(beta) not in (1, layers):
+        raise ParameterError(
+            f"parameter 'beta' must be one ratio > 0, or one per layer ({layers} for activation={activation!r}), "
+            f"got {np.shape(beta)}"
+        )
+
+
+def layers(activation: str, beta, order: int = 8, panel_order: int = 8) -> kernels.Generative:
+    """The stack of generative layers named by ``activation`` (:func:`~hdtheory.kernels.generative.compose`)."""
+    return kernels.compose(activation, beta, order, panel_order)
+
+
+def layer_observables(layer: kernels.Generative, latents) -> dict:
+    """``q_z`` and ``mmse_z = 1 - q_z`` of the Gaussian latent and, for a stack, ``q_h{l}`` and
+    ``mmse_h{l}`` of the output of layer ``l < L`` (per entry, ``rho_l - q_l``)."""
+    rhos = layer.rhos
+    out = {"q_z": latents[0], "mmse_z": rhos[0] - latents[0]}
+    for l in range(1, layer.depth):
+        out[f"q_h{l}"], out[f"mmse_h{l}"] = latents[l], rhos[l] - latents[l]
+    return out

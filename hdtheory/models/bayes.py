@@ -57,6 +57,25 @@ and against the noisy label; for the others the mean squared error of ``E[y | da
 ``gibbs_error_total``, the same errors of the Gibbs estimator, a sample ``w`` from the posterior,
 predicting with its noiseless output ``phi(u)``, ``u = w.x / sqrt(d)``; and ``free_entropy``.
 
+**Generative prior** (``prior="generative"``; Aubin, Loureiro, Baker, Krzakala and Zdeborova 2019,
+"Exact asymptotics for phase retrieval and compressed sensing with random generative priors",
+arXiv:1912.02008: compressed sensing is the ``linear`` channel, real phase retrieval ``abs``). The
+signal is the output of random layers, ``w* = phi_L(W_L ... phi_1(W_1 z) ...)``, named by
+``activation`` (comma-separated, first layer first) with ratios ``beta`` (``k_l / k_{l-1}``, one per
+layer or one for all; ``d = k_L``), :mod:`hdtheory.kernels.generative`; ``rho`` is not used (the
+signal's second moment is the stack's). The prior's ``overlap(qhat)`` and ``psi(qhat)`` become the
+stack's ``update(qhat, latents)`` and ``free_entropy(qhat, latents)``: the state is
+``(q, q_z, q_h1, ..., q_h{L-1})``, all updated from the current state (as multi-layer AMP does), and
+
+.. math:: f = \psi_{layers}(\hat q, q_z, \dots) - \hat q q / 2 + \alpha \Psi_{out}(q).
+
+Thresholds (from the linearised state evolution about ``q = 0``, where the channel gives
+``qhat ~ 2 alpha q`` for noiseless phase retrieval): weak recovery at
+``alpha = 1 / (2 (1 + sum_l d / k_l))`` for linear layers (``1 / (2 (1 + beta))`` for one), and
+``1 / (2 (1 + 4 beta / pi^2))`` for one sign layer; noiseless compressed sensing through linear layers
+is perfect from ``alpha = k_0 / d``. Observables add ``q_z``, ``mmse_z`` and, for a stack,
+``q_h{l}``, ``mmse_h{l}``.
+
 **Gibbs error** (Gibbs learning of the perceptron, Engel and Van den Broeck 2001, "Statistical Mechanics
 of Learning", ch. 2). By the Nishimori identity a posterior sample is distributed like the teacher given the
 data: ``|w|^2 / d = rho`` and ``w.w* / d = q``, and given the data its field ``u`` and the teacher's
@@ -77,6 +96,9 @@ from .._theory import NONNEGATIVE, POSITIVE, Interval, check_in, choice, paramet
 from ..kernels.quadrature import smoothed_expectation
 from . import _prior
 from ._overlap import Overlaps
+
+PRIORS = {**_prior.PRIORS, "generative": kernels.Generative}
+"""The priors of the signal: the separable ones, and a generative prior (a stack of layers)."""
 
 NOISE_RANGES = {
     "linear": NONNEGATIVE,
@@ -106,10 +128,12 @@ class BayesGLM(Overlaps):
     noise: jax.Array = parameter(
         0.0, NONNEGATIVE, "label noise: variance (linear, probit, relu, abs) or flip probability (sign)"
     )
-    prior: str = choice("gaussian", _prior.PRIORS, "prior of the signal's entries")
+    prior: str = choice("gaussian", PRIORS, "prior of the signal's entries")
     values: jax.Array = _prior.values_field()
     probabilities: jax.Array = _prior.probabilities_field()
     channel: str = choice("linear", kernels.GLM_CHANNELS, "output channel P(y|z)")
+    activation: str = _prior.activation_field()
+    beta: jax.Array = _prior.beta_field()
     order: int = eqx.field(default=64, static=True)
     panel_order: int = eqx.field(default=16, static=True)
     label_order: int = eqx.field(default=10, static=True)
@@ -118,11 +142,18 @@ class BayesGLM(Overlaps):
         if self.channel in NOISE_RANGES:
             check_in("noise", self.noise, NOISE_RANGES[self.channel], f" for channel={self.channel}")
         _prior.check(self.prior, self.rho, self.values, self.probabilities)
+        _prior.check_layers(self.activation, self.beta)
         for name, low in (("order", 8), ("panel_order", 4), ("label_order", 4)):
             _check_order(name, getattr(self, name), low)
 
     @property
-    def prior_fn(self) -> kernels.Prior:
+    def _generative(self) -> bool:
+        return self.prior == "generative"
+
+    @property
+    def prior_fn(self) -> kernels.Prior | kernels.Generative:
+        if self._generative:
+            return _prior.layers(self.activation, self.beta)
         return _prior.build(self.prior, self.rho, self.values, self.probabilities)
 
     @property
@@ -130,14 +161,29 @@ class BayesGLM(Overlaps):
         return kernels.GLM_CHANNELS[self.channel](self.noise)
 
     @property
-    def _rho(self):
-        """The prior's second moment: ``rho``, or that of the discrete prior's atoms."""
+    def _signal_rho(self):
+        """The signal's second moment: ``rho``, that of the discrete prior's atoms, or of the
+        generative prior's output."""
         return self.prior_fn.rho
 
+    @property
+    def _rho(self):
+        """The bounds of the state: the signal's second moment, then (generative prior) those of the
+        layers' inputs."""
+        if not self._generative:
+            return self._signal_rho
+        dtype = jnp.result_type(self.alpha, float)
+        return jnp.concatenate([jnp.asarray(self._signal_rho, dtype)[None], self.prior_fn.rhos.astype(dtype)])
+
     def _checked(self, q):
-        """``(q, V)``: ``q`` moved into ``[0, rho]`` (see :class:`Overlaps`), ``V = rho - q`` floored."""
-        q = super()._checked(q)
-        return q, jnp.maximum(self._rho - q, self._floor(q))
+        """``(q, V)``: the signal's overlap ``q`` moved into ``[0, rho]`` (see :class:`Overlaps`),
+        ``V = rho - q`` floored."""
+        q = super()._checked(q, self._signal_rho)
+        return q, jnp.maximum(self._signal_rho - q, self._signal_rho * jnp.finfo(jnp.result_type(q)).eps)
+
+    def _split(self, state):
+        """``(q, latents)``: the signal's overlap and (generative prior) the layers' state, else None."""
+        return (state[0], state[1:]) if self._generative else (state, None)
 
     def _xi_rule(self, q, V):
         """Panels for ``E_xi`` at ``omega = sqrt(q) xi``, cut at ``0`` and ``+-{1, 4, 16} sqrt(V / q)``."""
@@ -167,24 +213,35 @@ class BayesGLM(Overlaps):
         square = lambda ch, y, omega, V: ch.dlog_partition(y, omega, V) ** 2
         return self.alpha * self._channel_average(square, q)
 
-    def update(self, q) -> jax.Array:
+    def update(self, state) -> jax.Array:
         # The overlap cannot exceed rho; the clip removes rounding at perfect recovery.
         prior = self.prior_fn
+        q, latents = self._split(state)
+        if latents is not None:
+            q, latents = prior.update(self.conjugate(q), self._checked_latents(latents))
+            return jnp.concatenate([q[None], latents])
         return jnp.minimum(prior.overlap(self.conjugate(q), self.order), prior.rho)
 
-    def free_entropy(self, q) -> jax.Array:
+    def _checked_latents(self, latents):
+        return Overlaps._checked(self, latents, self._rho[1:])
+
+    def free_entropy(self, state) -> jax.Array:
         """``f_RS(q, qhat(q))``; see the module docstring."""
+        q, latents = self._split(state)
         r = self.conjugate(q)
         q, _ = self._checked(q)
         entropy = lambda ch, y, omega, V: ch.log_partition(y, omega, V)
-        psi = self.prior_fn.free_entropy(r, self.order)
+        if latents is None:
+            psi = self.prior_fn.free_entropy(r, self.order)
+        else:
+            psi = self.prior_fn.free_entropy(r, self._checked_latents(latents))
         return psi - r * q / 2 + self.alpha * self._channel_average(entropy, q)
 
     def gen_errors(self, q):
         """``(gen_error, gen_error_total)`` of the Bayes-optimal predictor; see the module docstring."""
         channel = self.channel_fn
         if channel.classification:
-            return channel.test_errors(q, q, self._rho)
+            return channel.test_errors(q, q, self._signal_rho)
         q, V = self._checked(q)
         z, w = self._xi_rule(q, V)  # the output's kink at z = 0 is smoothed over sqrt(V) in omega
 
@@ -202,21 +259,24 @@ class BayesGLM(Overlaps):
         channel = self.channel_fn
         if channel.classification:
             q, _ = self._checked(q)
-            return channel.test_errors(q, self._rho, self._rho)
+            return channel.test_errors(q, self._signal_rho, self._signal_rho)
         excess, _ = self.gen_errors(q)
         return 2 * excess, 2 * excess + self.noise
 
-    def observables(self, q) -> dict[str, jax.Array]:
+    def observables(self, state) -> dict[str, jax.Array]:
+        q, latents = self._split(state)
         gen_error, gen_error_total = self.gen_errors(q)
         gibbs_error, gibbs_error_total = self.gibbs_errors(q)
+        latent = {} if latents is None else _prior.layer_observables(self.prior_fn, latents)
         return {
             "q": q,
             "m": q,
-            "mmse": self._rho - q,
+            "mmse": self._signal_rho - q,
             "qhat": self.conjugate(q),
             "gen_error": gen_error,
             "gen_error_total": gen_error_total,
             "gibbs_error": gibbs_error,
             "gibbs_error_total": gibbs_error_total,
-            "free_entropy": self.free_entropy(q),
+            **latent,
+            "free_entropy": self.free_entropy(state),
         }

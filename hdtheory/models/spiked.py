@@ -59,12 +59,17 @@ past ``lam (rho^2 + beta slope^4) = 1`` (Wigner; ``lam^2 alpha rho_u^2 (rho^2 + 
 for Wishart), ``slope = E phi'(h)``: ``Delta_c = 1 + beta`` for ``linear`` and
 ``1 + 4 beta / pi^2`` for ``sign`` in the paper's notation (derived from the linearised state
 evolution; the paper's LAMP spectral method is AMP linearised about this fixed point).
-``relu`` has a non-zero mean, and no uninformative fixed point.
+``relu`` has a non-zero mean, and no uninformative fixed point. ``activation`` may name a stack,
+comma-separated, first layer first, with one ratio per layer in ``beta``
+(:func:`hdtheory.kernels.generative.compose`): the state is then ``(q, q_z, q_h1, ...)`` (Wishart:
+``(q_u, q_v, q_z, ...)``), the overlaps of each layer's input, and for linear layers weak recovery is
+at ``lam (1 + sum_l d / k_l) = 1``.
 
 **Observables**: ``q`` (``q_u``,
 ``q_v``), ``mmse = rho - q`` (per factor), ``mmse_matrix``, the MMSE per entry of the rank-one matrix
 (``rho^2 - q^2``, or ``rho_u rho - q_u q_v``), and ``free_entropy``; with a generative prior also
-``q_z`` and ``mmse_z = 1 - q_z``.
+``q_z`` and ``mmse_z = 1 - q_z`` (and ``q_h{l}``, ``mmse_h{l}`` for the outputs of the layers of a stack
+below the top).
 """
 
 import equinox as eqx
@@ -78,7 +83,7 @@ from ._overlap import Overlaps
 
 ENSEMBLES = {"wigner": "symmetric rank one x x^T", "wishart": "rectangular rank one u v^T"}
 PRIORS = {**_prior.PRIORS, "generative": kernels.Generative}
-"""The priors of the spike: the separable ones, and a single-layer generative prior."""
+"""The priors of the spike: the separable ones, and a generative prior (a stack of layers)."""
 
 
 class Spiked(Overlaps):
@@ -95,10 +100,8 @@ class Spiked(Overlaps):
     values_u: jax.Array = _prior.values_field("prior_u")
     probabilities_u: jax.Array = _prior.probabilities_field("prior_u")
     ensemble: str = choice("wigner", ENSEMBLES, "spiked Wigner or spiked Wishart")
-    activation: str = choice(
-        "linear", kernels.GENERATIVE_ACTIVATIONS, "activation phi of x = phi(W z / sqrt(k)) (prior=generative only)"
-    )
-    beta: jax.Array = parameter(1.0, POSITIVE, "d / k, spike over latent dimension (prior=generative only)")
+    activation: str = _prior.activation_field()
+    beta: jax.Array = _prior.beta_field()
     order: int = eqx.field(default=64, static=True)
     label_order: int = eqx.field(default=8, static=True)
     panel_order: int = eqx.field(default=8, static=True)
@@ -106,6 +109,7 @@ class Spiked(Overlaps):
     def __check_init__(self):
         _prior.check(self.prior, self.rho, self.values, self.probabilities)
         _prior.check(self.prior_u, self.rho_u, self.values_u, self.probabilities_u, "_u")
+        _prior.check_layers(self.activation, self.beta)
 
     @property
     def _generative(self) -> bool:
@@ -116,16 +120,15 @@ class Spiked(Overlaps):
         prior, prior_u = self._priors()
         rho = prior.rho
         rhos = (rho,) if self.ensemble == "wigner" else (prior_u.rho, rho)
-        if self._generative:
-            rhos += (1.0,)
-        if len(rhos) == 1:
+        if len(rhos) == 1 and not self._generative:
             return rho
-        return jnp.stack(jnp.broadcast_arrays(*rhos)).astype(jnp.result_type(self.snr, float))
+        dtype = jnp.result_type(self.snr, float)
+        head = jnp.stack(jnp.broadcast_arrays(*rhos)).astype(dtype)
+        return jnp.concatenate([head, prior.rhos.astype(dtype)]) if self._generative else head
 
     def _priors(self):
         if self._generative:
-            activation = kernels.GENERATIVE_ACTIVATIONS[self.activation]()
-            prior = kernels.Generative(activation, self.beta, self.label_order, self.panel_order)
+            prior = _prior.layers(self.activation, self.beta, self.label_order, self.panel_order)
         else:
             prior = _prior.build(self.prior, self.rho, self.values, self.probabilities)
         return prior, _prior.build(self.prior_u, self.rho_u, self.values_u, self.probabilities_u)
@@ -150,25 +153,26 @@ class Spiked(Overlaps):
         return jnp.stack([q_u, jnp.minimum(q_v, prior.rho)])
 
     def _update_generative(self, layer, prior_u, q):
-        """Wigner ``(q, q_z)``: both from ``A = lam q`` and ``q_z``; Wishart ``(q_u, q_v, q_z)``:
-        ``q_u`` from ``q_v``, then ``(q_v, q_z)`` from ``A = lam alpha q_u`` (the new one) and ``q_z``."""
+        """Wigner ``(q, q_z, ...)``: all from ``A = lam q`` and the layers' state; Wishart
+        ``(q_u, q_v, q_z, ...)``: ``q_u`` from ``q_v``, then ``q_v`` and the layers' state from
+        ``A = lam alpha q_u`` (the new one) and the layers' state."""
         q = self._checked(q)
         if self.ensemble == "wigner":
             A, head = self.snr * q[0], ()
         else:
             q_u = jnp.minimum(prior_u.overlap(self.snr * q[1], self.order), prior_u.rho)
             A, head = self.snr * self.alpha * q_u, (q_u,)
-        q_v, q_z = layer.update(A, q[-1])
-        return jnp.stack([*head, jnp.minimum(q_v, layer.rho), jnp.minimum(q_z, 1.0)])
+        q_v, latents = layer.update(A, q[len(head) + 1 :])
+        return jnp.concatenate([jnp.stack([*head, q_v]), latents])
 
     def free_entropy(self, q) -> jax.Array:
         prior, prior_u = self._priors()
         if self._generative:
             q = self._checked(q)
             if self.ensemble == "wigner":
-                return prior.free_entropy(self.snr * q[0], q[1]) - self.snr * q[0] ** 2 / 4
+                return prior.free_entropy(self.snr * q[0], q[1:]) - self.snr * q[0] ** 2 / 4
             return (
-                prior.free_entropy(self.snr * self.alpha * q[0], q[2])
+                prior.free_entropy(self.snr * self.alpha * q[0], q[2:])
                 + self.alpha * prior_u.free_entropy(self.snr * q[1], self.order)
                 - self.snr * self.alpha * q[0] * q[1] / 2
             )
@@ -186,7 +190,8 @@ class Spiked(Overlaps):
         f = self.free_entropy(q)
         prior, prior_u = self._priors()
         rho = prior.rho
-        latent = {"q_z": q[-1], "mmse_z": 1 - q[-1]} if self._generative else {}
+        head = 1 if self.ensemble == "wigner" else 2
+        latent = _prior.layer_observables(prior, q[head:]) if self._generative else {}
         if self.ensemble == "wigner":
             x = q[0] if self._generative else q
             return {"q": x, "mmse": rho - x, "mmse_matrix": rho**2 - x**2, **latent, "free_entropy": f}

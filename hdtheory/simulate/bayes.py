@@ -30,7 +30,12 @@ import jax
 import jax.numpy as jnp
 
 from ..models.bayes import BayesGLM
-from . import SimulationResult, bucket, check_size, simulate
+from . import SimulationResult, _layers, bucket, check_size, simulate
+
+
+def _refuse_generative(theory: BayesGLM):
+    if theory.prior == "generative":
+        raise NotImplementedError("GAMP with a generative prior is simulated by generative_gamp_errors")
 
 
 def _draw(theory: BayesGLM, key, n: int, d: int):
@@ -73,6 +78,7 @@ def gamp(theory: BayesGLM, X, y, steps: int, weight=None):
 
 def gamp_errors(theory: BayesGLM, *, d: int = 1000, seeds: int = 4, steps: int = 20, key=None):
     """``|w_hat_t - w*|^2 / d`` for ``t = 0..steps`` over ``seeds`` instances: shape ``(seeds, steps + 1)``."""
+    _refuse_generative(theory)
     key = jax.random.PRNGKey(0) if key is None else key
     n = max(round(float(theory.alpha) * d), 1)
     errors = []
@@ -90,6 +96,7 @@ def simulate_bayes_glm(
     """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.BayesGLM`: GAMP run for ``steps``
     iterations; see the module docstring."""
     check_size(d, seeds)
+    _refuse_generative(theory)
     key = jax.random.PRNGKey(0) if key is None else key
     n = max(round(float(theory.alpha) * d), 1)
     samples = []
@@ -100,3 +107,51 @@ def simulate_bayes_glm(
         gen_error, _ = theory.channel_fn.test_errors(m, q, rho)
         samples.append({"m": m, "q": q, "mmse": jnp.mean((w - w_star) ** 2), "gen_error": gen_error})
     return SimulationResult.from_samples(samples, d=d, n=n)
+
+
+@eqx.filter_jit
+def _generative_trajectories(theory: BayesGLM, keys, n: int, k: tuple[int, ...], snr0, steps: int) -> dict:
+    """The errors of every iterate of every seed: arrays ``(seeds, steps + 1)``."""
+    stack, channel = theory.prior_fn, theory.channel_fn
+    d = k[-1]
+
+    def dg(y, omega, V):
+        return jax.jvp(lambda o: channel.dlog_partition(y, o, V), (omega,), (jnp.ones_like(omega),))[1]
+
+    def one(key):
+        layer_key, x_key, y_key = jax.random.split(key, 3)
+        w_star, z_star, hidden, Fs, start = _layers.draw(stack, layer_key, k, snr0)
+        F = jax.random.normal(x_key, (n, d)) / jnp.sqrt(d)
+        y = channel.sample(y_key, F @ w_star)
+
+        def step(carry, _):
+            w, v, g, layers = carry
+            V = jnp.mean(v)
+            omega = F @ w - V * g
+            g = channel.dlog_partition(y, omega, V)
+            A = -jnp.sum(dg(y, omega, V)) / d
+            w, v, layers = _layers.step(stack, Fs, layers, F.T @ g + A * w, A)
+            return (w, v, g, layers), _layers.errors(w_star, z_star, hidden, w, layers)
+
+        w0 = jnp.zeros(d)
+        carry = (w0, jnp.full(d, stack.rho), jnp.zeros(n), start)
+        first = _layers.errors(w_star, z_star, hidden, w0, start)
+        _, history = jax.lax.scan(step, carry, None, length=steps)
+        return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), first, history)
+
+    return jax.vmap(one)(keys)
+
+
+def generative_gamp_errors(theory: BayesGLM, *, d: int = 1000, seeds: int = 4, steps: int = 10, snr0=0.5, key=None):
+    """GAMP with multi-layer AMP through a generative prior (:mod:`hdtheory.simulate._layers`): the
+    errors ``mmse`` (of ``w``), ``mmse_z`` and, for a stack, ``mmse_h{l}`` after ``t = 0..steps``
+    iterations, each ``(seeds, steps + 1)``, from ``w_0 = 0`` and a side observation of the latent at
+    SNR ``snr0``. State evolution predicts ``hd.iterate(theory, steps, init=s_0)`` with
+    ``s_0 = (0, snr0 / (1 + snr0), 0, ..., 0)``."""
+    check_size(d, seeds)
+    if theory.prior != "generative":
+        raise NotImplementedError("generative_gamp_errors is the model with prior='generative'")
+    n = max(round(float(theory.alpha) * d), 1)
+    k = _layers.widths(theory.prior_fn, d)
+    keys = jax.random.split(jax.random.PRNGKey(0) if key is None else key, seeds)
+    return _generative_trajectories(theory, keys, n, k, jnp.asarray(snr0, float), steps)

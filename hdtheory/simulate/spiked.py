@@ -52,25 +52,16 @@ instance does only when ``A_0 d >> 1``. The observables are therefore measured u
 each factor, chosen to make its overlap nonnegative.
 
 **Generative prior** (``prior="generative"``, Wigner; multi-layer AMP, Manoel, Krzakala, Mezard and
-Zdeborova 2017, as in Aubin et al. 2019). ``z* ~ N(0, I_k)``, ``k = round(d / beta)``,
-``F = W / sqrt(k)`` with ``W`` i.i.d. ``N(0, 1)`` (known), ``x* = phi(F z*)``. The estimate of ``x``
-takes messages from ``Y`` (``B``, ``A``, as above) and from the network (``omega``, ``V``) through the
-two-sided factor ``Z(B, A, omega, V)`` of :mod:`hdtheory.kernels.generative`:
-
-.. math::
-    V_t = (F \circ F)\, c_t, \quad \omega_t = F \hat z_t - V_t \circ g_{t-1}, \quad
-    \hat x_{t+1} = \partial_B \log Z, \quad v_{t+1} = \partial_B^2 \log Z, \quad
-    g_t = \partial_\omega \log Z, \quad
-
-    \Lambda_t = -(F \circ F)^T \partial_\omega g_t, \quad
-    \hat z_{t+1} = \frac{F^T g_t + \Lambda_t \hat z_t}{1 + \Lambda_t}, \quad c_{t+1} = \frac{1}{1 + \Lambda_t},
-
-at ``(B_t, A_t, omega_t, V_t)``, with ``g_{-1} = 0``; the start is ``x_0 = 0`` and ``z_0`` the posterior
-mean of a side observation of ``z*`` at SNR ``A_0`` (``q_z = A_0 / (1 + A_0)``), which also tells
-``x*`` from ``-x*``. State evolution predicts ``hd.iterate(theory, steps, init=(0, A_0 / (1 + A_0)))``
-(``theory.update`` updates ``q`` and ``q_z`` from the same state, as here ``x`` and ``z`` are updated
-from the same messages). :func:`generative_amp_errors` returns ``mmse`` (of ``x``), ``mmse_z`` and
-``mmse_matrix`` after every iteration.
+Zdeborova 2017, as in Aubin et al. 2019). ``x* = u_L`` is the output of the stack of layers of
+:mod:`hdtheory.simulate._layers` (one layer: ``x* = phi(F z*)``, ``F = W / sqrt(k)``, ``k = round(d / beta)``).
+Each iteration takes the messages on ``x`` from ``Y`` (``B``, ``A``, as above, with the Onsager term of
+the previous estimate) and passes them down the layers (:func:`hdtheory.simulate._layers.step`), whose
+top factor gives ``x_{t+1} = d_B log Z`` and its variance; the start is ``x_0 = 0`` and a side
+observation of the latent ``z*`` at SNR ``A_0`` (``q_z = A_0 / (1 + A_0)``), which also tells ``x*``
+from ``-x*``. State evolution predicts ``hd.iterate(theory, steps, init=(0, A_0 / (1 + A_0), 0, ...))``
+(``theory.update`` updates ``q`` and the layers' overlaps from the same state, as here every estimate
+is updated from the same messages). :func:`generative_amp_errors` returns ``mmse`` (of ``x``),
+``mmse_z``, ``mmse_h{l}`` (a stack) and ``mmse_matrix`` after every iteration.
 """
 
 import equinox as eqx
@@ -78,7 +69,7 @@ import jax
 import jax.numpy as jnp
 
 from ..models.spiked import Spiked
-from . import SimulationResult, check_size, simulate
+from . import SimulationResult, _layers, check_size, simulate
 
 
 def _factors(theory: Spiked):
@@ -177,70 +168,46 @@ def amp_errors(theory: Spiked, *, d: int = 2000, seeds: int = 4, steps: int = 10
     return {k: v for k, v in trajectories.items() if k.startswith("mmse")}
 
 
-def _generative_step(activation, lam, d, Y, F, F2, carry):
-    """One iteration of multi-layer AMP; see the module docstring."""
-    x, v, x_prev, z, c, g = carry
-    V = F2 @ c
-    omega = F @ z - V * g
-    B = jnp.sqrt(lam / d) * (Y @ x) - lam * jnp.sum(v) / d * x_prev
-    A = lam * (x @ x) / d
-    log_z = activation.log_partition
-    d_b, d_omega = jax.grad(log_z, 0), jax.grad(log_z, 2)
-
-    def entry(b, o, s):
-        return d_b(b, A, o, s), jax.grad(d_b)(b, A, o, s), d_omega(b, A, o, s), jax.grad(d_omega, 2)(b, A, o, s)
-
-    x_new, v_new, g, dg = jax.vmap(entry)(B, omega, V)
-    precision = -(F2.T @ dg)
-    z_new = (F.T @ g + precision * z) / (1 + precision)
-    return x_new, v_new, x, z_new, 1 / (1 + precision), g
-
-
 @eqx.filter_jit
-def _generative_trajectories(theory: Spiked, keys, d: int, k: int, snr0, steps: int) -> dict:
-    """``mmse``, ``mmse_z`` and ``mmse_matrix`` of every iterate of every seed: arrays ``(seeds, steps + 1)``."""
-    activation = theory._priors()[0].activation
+def _generative_trajectories(theory: Spiked, keys, k: tuple[int, ...], snr0, steps: int) -> dict:
+    """The errors of every iterate of every seed: arrays ``(seeds, steps + 1)``."""
+    stack, d, lam = theory._priors()[0], k[-1], theory.snr
 
     def one(key):
-        keys = jax.random.split(key, 4)
-        z_star = jax.random.normal(keys[0], (k,))
-        F = jax.random.normal(keys[1], (d, k)) / jnp.sqrt(k)
-        x_star = activation.phi(F @ z_star)
-        G = jax.random.normal(keys[2], (d, d))
-        Y = jnp.sqrt(theory.snr / d) * jnp.outer(x_star, x_star) + (G + G.T) / jnp.sqrt(2.0)
-        side = snr0 * z_star + jnp.sqrt(snr0) * jax.random.normal(keys[3], (k,))
-        zeros = jnp.zeros(d)
-        carry = (zeros, zeros, zeros, side / (1 + snr0), jnp.full(k, 1 / (1 + snr0)), zeros)
+        layer_key, noise_key = jax.random.split(key)
+        x_star, z_star, hidden, Fs, start = _layers.draw(stack, layer_key, k, snr0)
+        G = jax.random.normal(noise_key, (d, d))
+        Y = jnp.sqrt(lam / d) * jnp.outer(x_star, x_star) + (G + G.T) / jnp.sqrt(2.0)
+
+        def errors(x, layers):
+            out = _layers.errors(x_star, z_star, hidden, x, layers)
+            out["mmse_matrix"] = ((x @ x) ** 2 - 2 * (x @ x_star) ** 2 + (x_star @ x_star) ** 2) / d**2
+            return out
 
         def step(carry, _):
-            carry = _generative_step(activation, theory.snr, d, Y, F, F * F, carry)
-            return carry, (carry[0], carry[3])
+            x, v, x_prev, layers = carry
+            B = jnp.sqrt(lam / d) * (Y @ x) - lam * jnp.sum(v) / d * x_prev
+            x_new, v_new, layers = _layers.step(stack, Fs, layers, B, lam * (x @ x) / d)
+            return (x_new, v_new, x, layers), errors(x_new, layers)
 
-        _, (xs, zs) = jax.lax.scan(step, carry, None, length=steps)
-        xs = jnp.concatenate([zeros[None], xs])
-        zs = jnp.concatenate([carry[3][None], zs])
-        return {
-            "mmse": jnp.mean((xs - x_star) ** 2, axis=-1),
-            "mmse_z": jnp.mean((zs - z_star) ** 2, axis=-1),
-            "mmse_matrix": (
-                jnp.sum(xs**2, axis=-1) ** 2 - 2 * (xs @ x_star) ** 2 + (x_star @ x_star) ** 2
-            ) / d**2,
-        }
+        zeros = jnp.zeros(d)
+        _, history = jax.lax.scan(step, (zeros, zeros, zeros, start), None, length=steps)
+        return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), errors(zeros, start), history)
 
     return jax.vmap(one)(keys)
 
 
 def generative_amp_errors(theory: Spiked, *, d: int = 1000, seeds: int = 4, steps: int = 10, snr0=0.5, key=None):
     """Multi-layer AMP for the spiked Wigner model with a generative prior: the errors ``mmse``,
-    ``mmse_z`` and ``mmse_matrix`` after ``t = 0..steps`` iterations, each ``(seeds, steps + 1)``;
-    see the module docstring. State evolution predicts
-    ``hd.iterate(theory, steps, init=jnp.array([0, snr0 / (1 + snr0)]))``."""
+    ``mmse_z``, for a stack ``mmse_h{l}``, and ``mmse_matrix`` after ``t = 0..steps`` iterations, each
+    ``(seeds, steps + 1)``; see the module docstring. State evolution predicts
+    ``hd.iterate(theory, steps, init=jnp.array([0, snr0 / (1 + snr0), 0, ..., 0]))``."""
     check_size(d, seeds)
     if theory.prior != "generative" or theory.ensemble != "wigner":
         raise NotImplementedError("generative_amp_errors is the Wigner model with prior='generative'")
-    k = max(round(d / float(theory.beta)), 1)
+    k = _layers.widths(theory._priors()[0], d)
     keys = jax.random.split(jax.random.PRNGKey(0) if key is None else key, seeds)
-    return _generative_trajectories(theory, keys, d, k, jnp.asarray(snr0, float), steps)
+    return _generative_trajectories(theory, keys, k, jnp.asarray(snr0, float), steps)
 
 
 @simulate.register
