@@ -187,7 +187,8 @@ def test_gradient_wrt_schedule_parameters_matches_finite_differences():
     power = Committee(K=2, M=2, lr=0.8, r0=0.1, schedule="power", decay_time=2.0, decay_power=0.7)
     at = lambda p: eqx.tree_at(lambda th: (th.decay_time, th.decay_power), power, p)
     f = jax.jit(jax.value_and_grad(lambda p: _final_error(at(p))))
-    p = (jnp.asarray(2.0), jnp.asarray(0.7))
+    # Strongly typed, as _fd's arguments are: a weakly typed point would compile the program twice more.
+    p = (jnp.asarray(2.0, float), jnp.asarray(0.7, float))
     grads = f(p)[1]
     assert float(grads[0]) == pytest.approx(float(_fd(lambda x: f((x, p[1]))[0], 2.0)), rel=1e-5)
     assert float(grads[1]) == pytest.approx(float(_fd(lambda x: f((p[0], x))[0], 0.7)), rel=1e-5)
