@@ -41,6 +41,15 @@ so that ``M = 0`` is stable for ``alpha < alpha_c = 1 / lambda_max`` and unstabl
 (self-adjoint in the Frobenius product; computed on the orthonormal basis of the upper triangle).
 ``alpha_c`` is ``inf`` where ``G = 0`` (parities, ``sign(z1 z2 z3)``). Where ``T != 0`` the
 iteration leaves ``M = 0`` at once and ``alpha_c`` describes only the linearisation about it.
+``alpha_c`` is an observable of every solve, computed from these averages at ``M = 0`` (it does not
+depend on the state) and differentiable in ``noise`` by automatic differentiation through them
+(``tests/test_multi_index_alpha_c.py``: against the map's own slope about ``M = 0``, against
+:class:`~hdtheory.Spectral`'s optimal threshold at ``k = 1``, and its derivative against finite
+differences). :func:`~hdtheory.threshold` with ``kind="weak-recovery"`` does not locate it for this
+model: Newton's method lands on ``M`` within about 1e-11 of 0, on either side, where the map's
+``M^{1/2}`` has no usable derivative (none below 0), so the trivial point's spectral radius does not
+cross one on its grid. For ``sign-product`` at ``noise = 0``, the edge of its range, the derivative
+in ``noise`` is not the one-sided one (a flip's likelihood is held in log space, ``-inf`` there).
 
 **Links** (``link``; ``k`` is the number of fields):
 
