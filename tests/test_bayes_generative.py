@@ -160,8 +160,8 @@ def test_composed_free_entropy_is_stationary():
 
 @eqx.filter_jit
 def _predicted_errors(theory, steps):
-    """``hd.iterate`` from ``(0, 1/2, 0)``, compiled for the errors alone (the other observables, the
-    free entropy's quadrature among them, are not compiled)."""
+    """``hd.iterate`` from ``(0, 1/2, 0)``, compiled for the errors alone: the other observables (the
+    free entropy's quadrature among them) are unused outputs, dropped before compilation."""
     predicted = hd.iterate(theory, steps, init=jnp.array([0.0, 0.5, 0.0]))
     return {key: value for key, value in predicted.items() if key.startswith("mmse")}
 
