@@ -10,6 +10,7 @@ import io
 import json
 import math
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -157,6 +158,14 @@ def test_composed_free_entropy_is_stationary():
     np.testing.assert_allclose(jax.jit(jax.grad(theory.free_entropy))(sol.state), 0.0, atol=1e-9)
 
 
+@eqx.filter_jit
+def _predicted_errors(theory, steps):
+    """``hd.iterate`` from ``(0, 1/2, 0)``, compiled for the errors alone: the other observables (the
+    free entropy's quadrature among them) are unused outputs, dropped before compilation."""
+    predicted = hd.iterate(theory, steps, init=jnp.array([0.0, 0.5, 0.0]))
+    return {key: value for key, value in predicted.items() if key.startswith("mmse")}
+
+
 def test_multilayer_amp_follows_state_evolution():
     """Phase retrieval of ``w = F_2 sign(F_1 z)`` (``beta = (1, 2)``, ``alpha = 1``) by GAMP with
     multi-layer AMP through the prior, from a side observation of ``z`` at SNR 1, against
@@ -166,8 +175,8 @@ def test_multilayer_amp_follows_state_evolution():
     theory = hd.BayesGLM(prior="generative", activation="sign,linear", channel="abs", alpha=1.0, beta=(1.0, 2.0))
     d, steps = 2000, 6
     errors = generative_gamp_errors(theory, d=d, seeds=3, steps=steps, snr0=1.0, key=jax.random.PRNGKey(1))
-    predicted = hd.iterate(theory, steps, init=jnp.array([0.0, 0.5, 0.0]))
-    assert set(errors) == {"mmse", "mmse_z", "mmse_h1"}
+    predicted = _predicted_errors(theory, steps)
+    assert set(errors) == {"mmse", "mmse_z", "mmse_h1"} == set(predicted)
     for key, error in errors.items():
         assert error.shape == (3, steps + 1)
         np.testing.assert_allclose(np.mean(error, axis=0), predicted[key], atol=3 / np.sqrt(d), err_msg=key)
@@ -181,8 +190,8 @@ def test_spiked_multilayer_amp_follows_state_evolution():
     theory = hd.Spiked(prior="generative", activation="relu,linear", snr=1.5, beta=(1.0, 2.0))
     d, steps = 2000, 6
     errors = spiked_generative_amp_errors(theory, d=d, seeds=3, steps=steps, snr0=1.0, key=jax.random.PRNGKey(1))
-    predicted = hd.iterate(theory, steps, init=jnp.array([0.0, 0.5, 0.0]))
-    assert set(errors) == {"mmse", "mmse_z", "mmse_h1", "mmse_matrix"}
+    predicted = _predicted_errors(theory, steps)
+    assert set(errors) == {"mmse", "mmse_z", "mmse_h1", "mmse_matrix"} == set(predicted)
     for key, error in errors.items():
         np.testing.assert_allclose(np.mean(error, axis=0), predicted[key], atol=3 / np.sqrt(d), err_msg=key)
     assert predicted["mmse"][0] - predicted["mmse"][2] > 0.25

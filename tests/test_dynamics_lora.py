@@ -5,6 +5,7 @@ link and for the escape rate from the pre-trained weight (the slow-down by stron
 and the authors' formula for that rate; online SGD at d = 1000 of a two-layer student with a
 rank-two adapter; gradients through the adjoint; bad input."""
 
+import json
 import math
 
 import equinox as eqx
@@ -15,6 +16,7 @@ import pytest
 
 import hdtheory as hd
 from hdtheory import ParameterError
+from hdtheory.cli import main
 from hdtheory.dynamics import Committee, LoRA, SingleIndex
 from hdtheory.dynamics.committee import CommitteeState
 from hdtheory.dynamics.lora import LoRAState
@@ -297,27 +299,18 @@ def test_bad_input(kwargs, name):
         LoRA(**kwargs)
 
 
-def test_command_line():
+def test_command_line(capsys):
     """``hdtheory eval lora rank=2``: at t = 0 the linear link's error (q - 2 M + 1) / 2 with
     mu = 0.5, tau = 0.2, a0 = 0.4 and orthogonal adapter rows alike (m0 = 0.3, n0 = -0.1), so that the
     adapter is 0.4 (v_1 + v_2): M = 0.74, q = 0.818; the error then falls; bad input one line naming
     the parameter."""
-    import json
-    import subprocess
-    import sys
-    import tempfile
-
-    def run(*args):
-        return subprocess.run([sys.executable, "-m", "hdtheory.cli", "eval", "lora", *args],
-                              capture_output=True, text=True, timeout=600, cwd=tempfile.gettempdir())
-
-    result = run("rank=2", "mu=0.5", "tau=0.2", "a0=0.4", "m0=0.3", "n0=-0.1", "target=0,1", "student=0,1",
-                 "t=0,1", "--json")
-    assert result.returncode == 0, result.stderr
-    record = json.loads(result.stdout)
+    assert main(["eval", "lora", "rank=2", "mu=0.5", "tau=0.2", "a0=0.4", "m0=0.3", "n0=-0.1", "target=0,1",
+                 "student=0,1", "t=0,1", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
     # W = w0 + 0.4 (v_1 + v_2): M = 0.5 + 0.8 * 0.3, q = |w0|^2 + 2 * 0.8 (mu m + tau n) + 0.16 |v_1 + v_2|^2
     M, q = 0.5 + 0.8 * 0.3, 0.29 + 1.6 * (0.15 - 0.02) + 0.16 * 2
     assert record["eg"][0] == pytest.approx((q - 2 * M + 1) / 2, rel=1e-10)
     assert record["eg"][1] < record["eg"][0] and record["success"] is True
-    result = run("tau=-1")
-    assert result.returncode == 2 and "tau" in result.stderr and result.stderr.count("\n") == 1
+    assert main(["eval", "lora", "tau=-1"]) == 2
+    error = capsys.readouterr().err
+    assert "tau" in error and error.count("\n") == 1
