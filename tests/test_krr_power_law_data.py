@@ -1,8 +1,9 @@
-"""Kernel ridge regression on power-law data (``hdtheory.models.krr.PowerLawData``, Wortsman & Loureiro
+"""Kernel ridge regression on power-law data (``hdtheory.models.krr.KRRPowerLawData``, Wortsman & Loureiro
 2025): the kernel's spectrum against closed forms, the learned degree against the paper's
 ``floor(kappa / (1 - alpha))``, the learning curve against KRR run on sampled data, and finite
 differences."""
 
+import json
 import math
 
 import jax
@@ -13,7 +14,8 @@ from scipy.special import zeta
 
 import hdtheory as hd
 from hdtheory._theory import ParameterError
-from hdtheory.models.krr import PowerLawData, learned_degree
+from hdtheory.cli import main
+from hdtheory.models.krr import KRRPowerLawData, learned_degree
 from hdtheory.simulate import simulate
 
 
@@ -26,7 +28,7 @@ def test_spectrum_closed_forms(alpha):
     sigma_1^m = r0^-m, with r0 = Tr Sigma / sigma_1 = sum_j j^-alpha, for alpha < 1 equal to
     d^(1 - alpha) / (1 - alpha) + zeta(alpha) to O(d^-alpha) (the paper's r0 = Theta(d^(1 - alpha)))."""
     d = 60
-    theory = PowerLawData(alpha=alpha, d=d, degree=2, target_degree=1)
+    theory = KRRPowerLawData(alpha=alpha, d=d, degree=2, target_degree=1)
     eta, power, _ = theory._spectrum()
     degrees = theory._degrees()
     sigma = np.arange(1, d + 1) ** -alpha / np.sum(np.arange(1, d + 1) ** -alpha)
@@ -38,7 +40,7 @@ def test_spectrum_closed_forms(alpha):
     assert float(jnp.sum(eta)) == pytest.approx(2 + (1 + tr2) / 2, rel=1e-12)
     np.testing.assert_allclose(power, np.where(degrees <= 1, eta, 0.0), rtol=1e-15)
     if alpha < 1:
-        big = PowerLawData(alpha=alpha, d=10**5, degree=0, target_degree=0)
+        big = KRRPowerLawData(alpha=alpha, d=10**5, degree=0, target_degree=0)
         r0 = float(jnp.exp(-big.log_sigma()[0]))
         closed = 1e5 ** (1 - alpha) / (1 - alpha) + (zeta(alpha) if alpha > 0 else 0.0)
         assert r0 == pytest.approx(closed, rel=1e-4)
@@ -50,7 +52,7 @@ def solved():
     out = {}
     for d in (100, 1000):
         for alpha, kappa in ((0.5, 0.75), (0.0, 0.75), (0.75, 0.6), (0.5, 1.25)):
-            sol = hd.solve(PowerLawData(alpha=alpha, d=d, n=float(d) ** kappa, lam=1e-6))
+            sol = hd.solve(KRRPowerLawData(alpha=alpha, d=d, n=float(d) ** kappa, lam=1e-6))
             assert bool(sol.converged)
             out[alpha, kappa, d] = [float(sol.observables[f"leading_degree_{m}"]) for m in range(3)]
     return out
@@ -84,7 +86,7 @@ def test_against_simulation():
     standard errors plus 10% of the theory. The 10% is the finite-size error of the deterministic
     equivalent for these non-Gaussian (Hermite) features at n ~ d: the variance is the farthest
     (seen: 9% above the theory, 5 standard errors; the others within 2 standard errors)."""
-    theory = PowerLawData(alpha=0.5, d=500, n=600.0, lam=1e-2, noise=0.1)
+    theory = KRRPowerLawData(alpha=0.5, d=500, n=600.0, lam=1e-2, noise=0.1)
     expected = hd.solve(theory).observables
     measured = simulate(theory, seeds=6, n_test=1000)
     for key in ("test_error", "bias", "variance", "bias_degree_1", "bias_degree_2", "leading_degree_1",
@@ -97,7 +99,7 @@ def test_gradients_match_finite_differences():
     """d(test_error) / d(alpha, lam, noise, n) against central differences of the value."""
 
     def error(x):
-        theory = PowerLawData(alpha=x[0], lam=x[1], noise=x[2], n=x[3], d=100)
+        theory = KRRPowerLawData(alpha=x[0], lam=x[1], noise=x[2], n=x[3], d=100)
         return hd.solve(theory).observables["test_error"]
 
     value_and_grad = jax.jit(jax.value_and_grad(error))
@@ -112,10 +114,19 @@ def test_gradients_match_finite_differences():
 
 def test_bad_input():
     with pytest.raises(ParameterError, match="target_degree"):
-        PowerLawData(degree=1, target_degree=2)
+        KRRPowerLawData(degree=1, target_degree=2)
     with pytest.raises(ParameterError, match="lam"):
-        PowerLawData(d=10, degree=1, target_degree=1, n=11.0, lam=0.0)
+        KRRPowerLawData(d=10, degree=1, target_degree=1, n=11.0, lam=0.0)
     with pytest.raises(ParameterError, match="alpha"):
-        PowerLawData(alpha=-1.0)
+        KRRPowerLawData(alpha=-1.0)
     with pytest.raises(ParameterError, match="alpha"):
         learned_degree(1.0, 0.5)
+
+
+def test_command_line(capsys):
+    """``hdtheory eval krr-power-law-data ...`` gives the library's numbers."""
+    main(["eval", "krr-power-law-data", "alpha=0.5", "d=50", "n=200", "lam=0.01", "noise=0.1", "--json"])
+    got = json.loads(capsys.readouterr().out)
+    want = hd.solve(KRRPowerLawData(alpha=0.5, d=50, n=200.0, lam=1e-2, noise=0.1)).observables
+    assert got["converged"]
+    assert got["test_error"] == pytest.approx(float(want["test_error"]), rel=1e-10)

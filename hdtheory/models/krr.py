@@ -1,5 +1,5 @@
 r"""Kernel ridge regression on a power-law spectrum, the deterministic equivalent and its rates; the
-minimax linear rule over the source-condition ellipsoid.
+minimax linear rule over the source-condition ellipsoid; kernel ridge regression on power-law data.
 
 **Setting** (Cui et al. 2021, "Generalization error rates in kernel regression: the crossover from
 the noiseless to noisy regime", NeurIPS; the Gaussian design). Features ``psi`` with covariance
@@ -138,6 +138,43 @@ Theorems 1 and 2, with ``b = capacity`` and ``c = 2 source``). Ridge regression,
 rates for ``source <= 1`` and saturates beyond (Cui et al.'s ``r = min(source, 1)``, now for its
 ``worst_case_error``): ``2 capacity`` without noise, ``2 capacity / (1 + 2 capacity)`` with noise, below
 the minimax linear rule's ``2 capacity source`` and ``2 capacity source / (1 + 2 capacity source)``.
+
+**Power-law data** (:class:`KRRPowerLawData`; Wortsman & Loureiro 2025, "Kernel ridge regression under
+power-law data: spectrum and generalization": the setting of its abstract and of its published
+summaries, Gaussian inputs with a power-law covariance and a polynomial inner-product kernel; the
+kernel below and its spectrum are ours, not read from the paper's text, which was not at hand).
+Here the power law is the data's, not the kernel's: ``x ~ N(0, Sigma)`` in dimension ``d``,
+``Sigma = diag(sigma)``, ``sigma_j = j^-alpha / sum_i i^-alpha`` (``Tr Sigma = 1``), ``z =
+Sigma^(-1/2) x``. The kernel is the Hermite (Wick-ordered) part of ``exp(x.x')`` up to the degree
+``D``: ``K(x, x') = sum_beta sigma^beta phi_beta(z) phi_beta(z')`` over the multi-indices ``beta`` of
+``d`` variables with ``|beta| <= D``, ``phi_beta = prod_i He_(beta_i)(z_i) / sqrt(beta_i!)`` the
+orthonormal Hermite products; for ``D = 2``, with ``a = x^T Sigma x``,
+
+.. math:: K(x, x') = 1 + x.x' + \tfrac12\big((x.x')^2 - a - a' + \mathrm{Tr}\,\Sigma^2\big),
+
+so the kernel's eigenvalues are ``sigma^beta = prod_i sigma_i^(beta_i)``: ``C(d + D, D)`` modes, those
+of degree ``m`` summing to the complete homogeneous polynomial ``h_m(sigma)``, the largest
+``sigma_1^m = r0^-m`` with ``r0 = Tr Sigma / sigma_1 ~ d^(1 - alpha) / (1 - alpha)`` (``alpha <
+1``), the data's effective dimension (observable ``effective_dimension``). For a dot-product kernel
+``h(x.x') = sum_m h_m (x.x')^m`` the same modes carry ``h_m m! sigma^beta`` at leading order (the
+degree-``m`` Wick-ordered term of ``(x.x')^m``); the exponential, ``h_m = 1 / m!``, is the kernel
+here. The target has the power ``sigma^beta`` on each mode of degree ``<= target_degree`` (a
+Gaussian process with the kernel's own covariance there), plus label noise ``noise``. These
+eigenvalues and powers, summed over the enumerated modes, are the ``eta_k`` and
+``beta*_k^2 eta_k`` of :class:`KRR`'s equations above (the same code), with ``lam`` the penalty
+``(lam / 2) |f|_H^2`` on the summed loss. Observables beyond :class:`KRR`'s: ``bias_degree_m``, the
+part of the bias from the target's modes of degree ``m``; ``leading_degree_m``, the excess error on
+the noiseless unit-power target ``He_m(z_1) / sqrt(m!)`` along the leading covariance direction.
+
+**The learned degree.** A mode is learned when ``n sigma^beta >> kappa`` (``kappa`` stays of order
+one, set by the unlearned modes' trace): with ``n = d^kappa_n`` samples, the leading mode of degree
+``m``, ``sigma_1^m ~ d^(-m (1 - alpha))``, is learned for ``m < kappa_n / (1 - alpha)``, its error
+decaying as ``(kappa / (n sigma_1^m))^2 ~ d^(-2 (kappa_n - m (1 - alpha)))``. That is the paper's
+learned degree ``D = floor(kappa_n / (1 - alpha))`` (:func:`learned_degree`): the sample complexity
+of degree ``m`` is ``r0^m``, not the isotropic ``d^m``. The paper's excess-risk theorem is for a
+target aligned with the leading directions; a target spread over all directions (``bias_degree_m``)
+needs ``n ~ d`` for its degree-1 part whatever ``alpha < 1``, since ``sigma`` is not summable in the
+limit.
 """
 
 import math
@@ -296,7 +333,7 @@ def _multisets(d: int, degree: int) -> np.ndarray:
     return np.concatenate(rows)
 
 
-class PowerLawData(_SpectralRidge):
+class KRRPowerLawData(_SpectralRidge):
     r"""Kernel ridge regression on power-law data (Wortsman & Loureiro 2025); see the module docstring
     of :mod:`hdtheory.models.krr`: the data's covariance is the power law, the kernel's spectrum and the
     target's power per mode follow from it, and the equations of :class:`KRR` give the error."""

@@ -48,7 +48,7 @@ the error for each single teacher on the ellipsoid's boundary, ``beta* = eta_k^(
 which the theory predicts to be the same for every active mode and no larger beyond (the minimax
 rule is an equaliser); ``shrinkage`` (an array) is the rule's ``(L Psi)_kk``, the fraction of mode
 ``k`` of the teacher that it recovers, the theory's ``x_k``. ``d`` is not used.
-**Kernel ridge regression on power-law data** (:class:`~hdtheory.models.krr.PowerLawData`, ``degree
+**Kernel ridge regression on power-law data** (:class:`~hdtheory.models.krr.KRRPowerLawData`, ``degree
 <= 2``, ``features = inf``). ``n`` samples ``x = Sigma^(1/2) z``, ``z ~ N(0, I_d)``, ``Sigma =
 diag(sigma)`` the theory's power law (``Tr Sigma = 1``); the kernel of degree ``D``, with ``G = X X'^T``,
 ``K = 1 + G + (G o G - a 1^T - 1 a'^T + Tr Sigma^2) / 2`` (its terms up to ``D``; ``a_i = x_i^T Sigma
@@ -71,7 +71,7 @@ import numpy as np
 from .._fixed_point import solve
 from ..models.deep_rf import DeepRandomFeatures, deep_weights, layer_activations, layer_widths
 from ..models.gcm import RF_ACTIVATIONS, RandomFeatures
-from ..models.krr import KRR, LinearMinimax, PowerLawData
+from ..models.krr import KRR, LinearMinimax, KRRPowerLawData
 from . import SimulationResult, simulate
 from .erm import _check_fit, _fit, binned_calibration
 
@@ -270,14 +270,14 @@ def _linear_rule_errors(Psi, gamma, penalty, eta, noise, boundary):
 
 
 @simulate.register
-def simulate_power_law_data(
-    theory: PowerLawData, *, d: int = 0, seeds: int = 4, key=None, n_test: int = 2000
+def simulate_krr_power_law_data(
+    theory: KRRPowerLawData, *, d: int = 0, seeds: int = 4, key=None, n_test: int = 2000
 ) -> SimulationResult:
-    """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.models.krr.PowerLawData`; see the
+    """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.models.krr.KRRPowerLawData`; see the
     module docstring."""
     del d
     if theory.degree > 2 or not np.isinf(float(theory.features)):
-        raise ValueError("simulating PowerLawData needs degree <= 2 and features = inf")
+        raise ValueError("simulating KRRPowerLawData needs degree <= 2 and features = inf")
     key = jax.random.PRNGKey(0) if key is None else key
     n, dim = round(float(theory.n)), theory.d
     sigma = jnp.exp(theory.log_sigma())
@@ -290,7 +290,7 @@ def simulate_power_law_data(
 
 
 def _hermite_kernel(X, Y, sigma, degree):
-    """The kernel of :class:`~hdtheory.models.krr.PowerLawData` between the rows of ``X`` and ``Y``."""
+    """The kernel of :class:`~hdtheory.models.krr.KRRPowerLawData` between the rows of ``X`` and ``Y``."""
     G = X @ Y.T
     K = jnp.ones_like(G) + (G if degree >= 1 else 0.0)
     if degree >= 2:
