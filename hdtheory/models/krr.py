@@ -177,6 +177,7 @@ needs ``n ~ d`` for its degree-1 part whatever ``alpha < 1``, since ``sigma`` is
 limit.
 """
 
+import functools
 import math
 
 import equinox as eqx
@@ -318,6 +319,7 @@ class KRR(_SpectralRidge):
         return out | {"worst_case_error": worst + out["variance"]}
 
 
+@functools.lru_cache(maxsize=8)
 def _multisets(d: int, degree: int) -> np.ndarray:
     """Every multi-index ``beta`` of ``d`` variables with ``|beta| <= degree``, one row each: the
     indices ``i_1 <= ... <= i_m`` of its ``m = |beta|`` factors, padded with ``d`` (a set-up step,
@@ -330,7 +332,7 @@ def _multisets(d: int, degree: int) -> np.ndarray:
         new = np.arange(counts.sum()) - start + np.repeat(last, counts)
         level = np.concatenate([np.repeat(level, counts, axis=0), new[:, None]], axis=1)
         rows.append(np.pad(level, ((0, 0), (0, degree - m)), constant_values=d))
-    return np.concatenate(rows)
+    return np.concatenate(rows).astype(np.int32)
 
 
 class KRRPowerLawData(_SpectralRidge):
