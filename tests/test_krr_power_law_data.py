@@ -85,7 +85,9 @@ def test_against_simulation():
     0.5, lam = 0.01, noise = 0.1), 6 seeds, errors on 1000 test inputs: every observable within 4
     standard errors plus 10% of the theory. The 10% is the finite-size error of the deterministic
     equivalent for these non-Gaussian (Hermite) features at n ~ d: the variance is the farthest
-    (seen: 9% above the theory, 5 standard errors; the others within 2 standard errors)."""
+    (seen: 9% above the theory, 5 standard errors; the others within 2 standard errors). It shrinks
+    with d at fixed n / d: the variance 8% above at d = 250, n = 300, and 0.3% at d = 1000, n = 1200
+    (6 seeds each), where test_error, bias and the degree parts agree within 0.3%."""
     theory = KRRPowerLawData(alpha=0.5, d=500, n=600.0, lam=1e-2, noise=0.1)
     expected = hd.solve(theory).observables
     measured = simulate(theory, seeds=6, n_test=1000)
