@@ -132,3 +132,5 @@ def test_command_line(capsys):
     want = hd.solve(KRRPowerLawData(alpha=0.5, d=50, n=200.0, lam=1e-2, noise=0.1)).observables
     assert got["converged"]
     assert got["test_error"] == pytest.approx(float(want["test_error"]), rel=1e-10)
+    with pytest.raises(ValueError, match="degree <= 2"):
+        simulate(KRRPowerLawData(d=5, degree=3, target_degree=1), seeds=1)
