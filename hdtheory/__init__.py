@@ -25,7 +25,7 @@ _ATTRIBUTES = {
         "Multiclass", "MulticlassBayes", "DeepRandomFeatures", "Resample", "MultiIndex", "Gardner",
         "Adversarial", "AdversarialGCM",
         "Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral",
-        "LinearMinimax",
+        "LinearMinimax", "KRRPowerLawData",
         "LearnedSpectrum", "OneStepRidge",
     ),
 }
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
     from .models import ERM, GCM, KRR, BayesGLM, Mixture, Multiclass, MulticlassBayes, RandomFeatures, Spiked
     from .models import Adversarial, AdversarialGCM, DeepRandomFeatures, Gardner, MultiIndex, Resample, SubspaceClustering
     from .models import Ensemble, EnsembleGCM, RandomFeatureEnsemble, Spectral
-    from .models import LinearMinimax
+    from .models import KRRPowerLawData, LinearMinimax
     from .models import LearnedSpectrum, OneStepRidge
 
 __version__ = "0.1.0"
@@ -126,4 +126,5 @@ __all__ = [
     "EnsembleGCM",
     "RandomFeatureEnsemble",
     "LinearMinimax",
+    "KRRPowerLawData",
 ]

@@ -136,7 +136,8 @@ def close(name: str, params: dict, obs: dict, expected: dict, rtol: float, atol:
 MODELS = [hd.ERM, hd.GCM, hd.RandomFeatures, hd.KRR, hd.BayesGLM, hd.Spiked,
           hd.SubspaceClustering, hd.MultiIndex, hd.Resample, hd.DeepRandomFeatures, hd.Committee, SingleIndex, SequenceSingleIndex,
           hd.PowerLawRetrieval, hd.Gardner, hd.Adversarial, hd.AdversarialGCM,
-          hd.RandomFeatureEnsemble, hd.Spectral, hd.VariationalMixture, hd.LoRA, hd.LinearMinimax, hd.LearnedSpectrum, hd.OneStepRidge]
+          hd.RandomFeatureEnsemble, hd.Spectral, hd.VariationalMixture, hd.LoRA, hd.LinearMinimax, hd.LearnedSpectrum, hd.OneStepRidge,
+          hd.KRRPowerLawData]
 
 
 def _outside(field):
@@ -188,7 +189,8 @@ INFINITE = [
     if "domain" in field.metadata and not field.metadata.get("integer")
     # KRR(features=inf) is the kernel limit and Resample(M=inf), RandomFeatureEnsemble(M=inf) the
     # infinite ensemble, meanings of their own.
-    and (cls, name) not in ((hd.KRR, "features"), (hd.Resample, "M"), (hd.RandomFeatureEnsemble, "M"))
+    and (cls, name) not in ((hd.KRR, "features"), (hd.KRRPowerLawData, "features"), (hd.Resample, "M"),
+                            (hd.RandomFeatureEnsemble, "M"))
 ]
 
 

@@ -8,7 +8,7 @@ from .ensemble import Ensemble, EnsembleGCM, RandomFeatureEnsemble
 from .erm import ERM, Overlaps
 from .gardner import Gardner
 from .gcm import GCM, RandomFeatures
-from .krr import KRR, LinearMinimax
+from .krr import KRR, KRRPowerLawData, LinearMinimax
 from .learned_spectrum import LearnedSpectrum, OneStepRidge
 from .mixture import Mixture
 from .multi_index import MultiIndex
@@ -25,7 +25,7 @@ MODELS |= {"resample": Resample, "multi-index": MultiIndex, "gardner": Gardner}
 MODELS |= {"adversarial": Adversarial}
 MODELS |= {"ensemble": RandomFeatureEnsemble}
 MODELS |= {"spectral": Spectral}
-MODELS |= {"linear-minimax": LinearMinimax}
+MODELS |= {"linear-minimax": LinearMinimax, "krr-power-law-data": KRRPowerLawData}
 MODELS |= {"learned-spectrum": LearnedSpectrum, "one-step-ridge": OneStepRidge}
 """The models by their command-line names."""
 
@@ -33,5 +33,5 @@ __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
 __all__ += ["GCM", "RandomFeatures", "DeepRandomFeatures", "KRR", "SubspaceClustering", "Mixture", "Multiclass"]
 __all__ += ["MulticlassBayes", "Resample", "MultiIndex", "Gardner", "Adversarial", "AdversarialGCM"]
 __all__ += ["Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral"]
-__all__ += ["LinearMinimax"]
+__all__ += ["LinearMinimax", "KRRPowerLawData"]
 __all__ += ["LearnedSpectrum", "OneStepRidge"]

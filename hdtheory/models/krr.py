@@ -1,5 +1,5 @@
 r"""Kernel ridge regression on a power-law spectrum, the deterministic equivalent and its rates; the
-minimax linear rule over the source-condition ellipsoid.
+minimax linear rule over the source-condition ellipsoid; kernel ridge regression on power-law data.
 
 **Setting** (Cui et al. 2021, "Generalization error rates in kernel regression: the crossover from
 the noiseless to noisy regime", NeurIPS; the Gaussian design). Features ``psi`` with covariance
@@ -138,7 +138,47 @@ Theorems 1 and 2, with ``b = capacity`` and ``c = 2 source``). Ridge regression,
 rates for ``source <= 1`` and saturates beyond (Cui et al.'s ``r = min(source, 1)``, now for its
 ``worst_case_error``): ``2 capacity`` without noise, ``2 capacity / (1 + 2 capacity)`` with noise, below
 the minimax linear rule's ``2 capacity source`` and ``2 capacity source / (1 + 2 capacity source)``.
+
+**Power-law data** (:class:`KRRPowerLawData`; Wortsman & Loureiro 2025, "Kernel ridge regression under
+power-law data: spectrum and generalization": the setting of its abstract and of its published
+summaries, Gaussian inputs with a power-law covariance and a polynomial inner-product kernel; the
+kernel below and its spectrum are ours, not read from the paper's text, which was not at hand).
+Here the power law is the data's, not the kernel's: ``x ~ N(0, Sigma)`` in dimension ``d``,
+``Sigma = diag(sigma)``, ``sigma_j = j^-alpha / sum_i i^-alpha`` (``Tr Sigma = 1``), ``z =
+Sigma^(-1/2) x``. The kernel is the Hermite (Wick-ordered) part of ``exp(x.x')`` up to the degree
+``D``: ``K(x, x') = sum_beta sigma^beta phi_beta(z) phi_beta(z')`` over the multi-indices ``beta`` of
+``d`` variables with ``|beta| <= D``, ``phi_beta = prod_i He_(beta_i)(z_i) / sqrt(beta_i!)`` the
+orthonormal Hermite products; for ``D = 2``, with ``a = x^T Sigma x``,
+
+.. math:: K(x, x') = 1 + x.x' + \tfrac12\big((x.x')^2 - a - a' + \mathrm{Tr}\,\Sigma^2\big),
+
+so the kernel's eigenvalues are ``sigma^beta = prod_i sigma_i^(beta_i)``: ``C(d + D, D)`` modes, those
+of degree ``m`` summing to the complete homogeneous polynomial ``h_m(sigma)``, the largest
+``sigma_1^m = r0^-m`` with ``r0 = Tr Sigma / sigma_1 ~ d^(1 - alpha) / (1 - alpha)`` (``alpha <
+1``), the data's effective dimension (observable ``effective_dimension``). For a dot-product kernel
+``h(x.x') = sum_m h_m (x.x')^m`` the same modes carry ``h_m m! sigma^beta`` at leading order (the
+degree-``m`` Wick-ordered term of ``(x.x')^m``); the exponential, ``h_m = 1 / m!``, is the kernel
+here. The target has the power ``sigma^beta`` on each mode of degree ``<= target_degree`` (a
+Gaussian process with the kernel's own covariance there), plus label noise ``noise``. These
+eigenvalues and powers, summed over the enumerated modes, are the ``eta_k`` and
+``beta*_k^2 eta_k`` of :class:`KRR`'s equations above (the same code), with ``lam`` the penalty
+``(lam / 2) |f|_H^2`` on the summed loss. Observables beyond :class:`KRR`'s: ``bias_degree_m``, the
+part of the bias from the target's modes of degree ``m``; ``leading_degree_m``, the excess error on
+the noiseless unit-power target ``He_m(z_1) / sqrt(m!)`` along the leading covariance direction.
+
+**The learned degree.** A mode is learned when ``n sigma^beta >> kappa`` (``kappa`` stays of order
+one, set by the unlearned modes' trace): with ``n = d^kappa_n`` samples, the leading mode of degree
+``m``, ``sigma_1^m ~ d^(-m (1 - alpha))``, is learned for ``m < kappa_n / (1 - alpha)``, its error
+decaying as ``(kappa / (n sigma_1^m))^2 ~ d^(-2 (kappa_n - m (1 - alpha)))``. That is the paper's
+learned degree ``D = floor(kappa_n / (1 - alpha))`` (:func:`learned_degree`): the sample complexity
+of degree ``m`` is ``r0^m``, not the isotropic ``d^m``. The paper's excess-risk theorem is for a
+target aligned with the leading directions; a target spread over all directions (``bias_degree_m``)
+needs ``n ~ d`` for its degree-1 part whatever ``alpha < 1``, since ``sigma`` is not summable in the
+limit.
 """
+
+import functools
+import math
 
 import equinox as eqx
 import jax
@@ -148,12 +188,73 @@ import numpy as np
 from .. import kernels
 from ..kernels import rates
 from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError
-from .._theory import is_concrete, parameter
+from .._theory import integer, is_concrete, parameter
 
 _LOG_RANGE = 50.0  # the integral over log k runs up to head * e^50
 
 
-class KRR(FixedPointTheory):
+class _SpectralRidge(FixedPointTheory):
+    """The deterministic equivalent of ridge regression on a spectrum (module docstring), written once:
+    a subclass gives the fields ``noise``, ``lam``, ``n``, ``features`` and ``_spectrum()`` (the
+    eigenvalues ``eta``, the teacher's power per mode and each node's multiplicity) and
+    ``_tail(kappa)`` (what the nodes leave out of ``(df1, bias sum)``)."""
+
+    def degrees_of_freedom(self, kappa):
+        """``(df1, df2)`` at ``kappa``."""
+        eta, _, w = self._spectrum()
+        x = self.n * eta / (kappa + self.n * eta)
+        return jnp.sum(w * x) + self._tail(kappa)[0], jnp.sum(w * x**2)
+
+    def unconstrain(self, kappa):
+        return jnp.log(kappa)
+
+    def constrain(self, u):
+        return jnp.exp(u)
+
+    def _inverse_features(self):
+        """``1 / features``: zero in the kernel limit. The equations are written in it, so that no
+        derivative meets ``inf / inf`` (a derivative of ``df1^2 / (n p)`` in ``n`` at ``p = inf``)."""
+        return 1.0 / self.features
+
+    def update(self, kappa):
+        df1 = self.degrees_of_freedom(kappa)[0]
+        r = self._inverse_features()
+        kept = (1 - df1 / self.n) * (1 - df1 * r)
+        step = jnp.where(df1 * r < 1, self.lam + kappa * (1 - kept), jnp.inf)
+        # At lam = 0 and p = n (the interpolation peak) the test error is infinite: no fixed point
+        # to report, so the solve says DIVERGED.
+        return jnp.where((self.lam == 0) & (self.features == self.n), jnp.nan, step)
+
+    def _per_mode(self, kappa):
+        """The bias's coefficient of the teacher's power on each node, ``c_k = (1 - x_k)^2 +
+        (df1 - df2) / (p - df2) x_k (1 - x_k)``, and ``Upsilon`` (the shrinkage is ``1 / (1 - Upsilon)``)."""
+        eta, _, _ = self._spectrum()
+        df1, df2 = self.degrees_of_freedom(kappa)
+        n, r = self.n, self._inverse_features()
+        x = n * eta / (kappa + n * eta)
+        upsilon = df1**2 / n * r + (1 - df1 * r) ** 2 * (df2 / n) / (1 - df2 * r)
+        return (1 - x) ** 2 + (df1 - df2) * r / (1 - df2 * r) * x * (1 - x), upsilon
+
+    def observables(self, kappa) -> dict[str, jax.Array]:
+        _, power, w = self._spectrum()
+        df1, df2 = self.degrees_of_freedom(kappa)
+        per_mode, upsilon = self._per_mode(kappa)
+        shrink = 1.0 / (1.0 - upsilon)
+        bias = (jnp.sum(w * power * per_mode) + self._tail(kappa)[1]) * shrink
+        variance = self.noise * upsilon * shrink
+        return {
+            "kappa": kappa,
+            "kappa_features": kappa * (1 - df1 * self._inverse_features()),
+            "df1": df1,
+            "df2": df2,
+            "bias": bias,
+            "variance": variance,
+            "test_error": bias + variance,
+            "test_error_total": bias + variance + self.noise,
+        }
+
+
+class KRR(_SpectralRidge):
     """Kernel ridge regression on a power-law spectrum (Cui et al. 2021); see the module docstring."""
 
     capacity: jax.Array = parameter(2.0, Interval(1.0, low_open=True), "eigenvalue decay eta_k = k^-capacity")
@@ -201,12 +302,6 @@ class KRR(FixedPointTheory):
         a, s = self.capacity, 2.0 * self.capacity * self.source
         return self.n / kappa * k_max ** (1 - a) / (a - 1), k_max ** (-s) / s
 
-    def degrees_of_freedom(self, kappa):
-        """``(df1, df2)`` at ``kappa``."""
-        eta, _, w = self._spectrum()
-        x = self.n * eta / (kappa + self.n * eta)
-        return jnp.sum(w * x) + self._tail(kappa)[0], jnp.sum(w * x**2)
-
     def init(self, kind: str = "uninformed") -> jax.Array:
         del kind
         # The second term bounds df1 <= n sum_k eta_k / kappa below features / 2 (zero in the kernel limit).
@@ -214,52 +309,110 @@ class KRR(FixedPointTheory):
         trace = jnp.sum(w * eta) + self._tail(self.n)[0]
         return self.lam + self.n ** (1 - self.capacity) + 2 * self.n * trace * self._inverse_features()
 
-    def unconstrain(self, kappa):
-        return jnp.log(kappa)
-
-    def constrain(self, u):
-        return jnp.exp(u)
-
-    def _inverse_features(self):
-        """``1 / features``: zero in the kernel limit. The equations are written in it, so that no
-        derivative meets ``inf / inf`` (a derivative of ``df1^2 / (n p)`` in ``n`` at ``p = inf``)."""
-        return 1.0 / self.features
-
-    def update(self, kappa):
-        df1 = self.degrees_of_freedom(kappa)[0]
-        r = self._inverse_features()
-        kept = (1 - df1 / self.n) * (1 - df1 * r)
-        step = jnp.where(df1 * r < 1, self.lam + kappa * (1 - kept), jnp.inf)
-        # At lam = 0 and p = n (the interpolation peak) the test error is infinite: no fixed point
-        # to report, so the solve says DIVERGED.
-        return jnp.where((self.lam == 0) & (self.features == self.n), jnp.nan, step)
-
     def observables(self, kappa) -> dict[str, jax.Array]:
-        eta, power, w = self._spectrum()
-        df1, df2 = self.degrees_of_freedom(kappa)
-        n, r = self.n, self._inverse_features()
-        x = n * eta / (kappa + n * eta)
-        upsilon = df1**2 / n * r + (1 - df1 * r) ** 2 * (df2 / n) / (1 - df2 * r)
-        shrink = 1.0 / (1.0 - upsilon)
-        feature_bias = (df1 - df2) * r / (1 - df2 * r) * jnp.sum(w * power * x * (1 - x))
-        bias = (jnp.sum(w * power * (1 - x) ** 2) + self._tail(kappa)[1] + feature_bias) * shrink
-        variance = self.noise * upsilon * shrink
         # The bias is linear in the teacher's power per mode; its largest coefficient over the
         # ellipsoid sum_k beta_k^2 eta_k^(1 - 2 source) <= 1 (the power k * power_k = eta_k^(2 source)
         # on one mode) is the worst case there.
-        per_mode = (1 - x) ** 2 + (df1 - df2) * r / (1 - df2 * r) * x * (1 - x)
-        worst = jnp.max(eta ** (2 * self.source) * per_mode) * shrink
-        return {
-            "kappa": kappa,
-            "kappa_features": kappa * (1 - df1 * r),
-            "df1": df1,
-            "df2": df2,
-            "bias": bias,
-            "variance": variance,
-            "test_error": bias + variance,
-            "test_error_total": bias + variance + self.noise,
-            "worst_case_error": worst + variance,
-        }
+        out = super().observables(kappa)
+        per_mode, upsilon = self._per_mode(kappa)
+        worst = jnp.max(self._spectrum()[0] ** (2 * self.source) * per_mode) / (1 - upsilon)
+        return out | {"worst_case_error": worst + out["variance"]}
+
+
+@functools.lru_cache(maxsize=8)
+def _multisets(d: int, degree: int) -> np.ndarray:
+    """Every multi-index ``beta`` of ``d`` variables with ``|beta| <= degree``, one row each: the
+    indices ``i_1 <= ... <= i_m`` of its ``m = |beta|`` factors, padded with ``d`` (a set-up step,
+    built once per ``(d, degree)``)."""
+    rows, level = [np.full((1, degree), d)], np.zeros((1, 0), dtype=np.int64)
+    for m in range(1, degree + 1):  # the degrees: a static loop of length degree
+        last = level[:, -1] if m > 1 else np.zeros(1, dtype=np.int64)
+        counts = d - last
+        start = np.repeat(np.cumsum(counts) - counts, counts)
+        new = np.arange(counts.sum()) - start + np.repeat(last, counts)
+        level = np.concatenate([np.repeat(level, counts, axis=0), new[:, None]], axis=1)
+        rows.append(np.pad(level, ((0, 0), (0, degree - m)), constant_values=d))
+    return np.concatenate(rows).astype(np.int32)
+
+
+class KRRPowerLawData(_SpectralRidge):
+    r"""Kernel ridge regression on power-law data (Wortsman & Loureiro 2025); see the module docstring
+    of :mod:`hdtheory.models.krr`: the data's covariance is the power law, the kernel's spectrum and the
+    target's power per mode follow from it, and the equations of :class:`KRR` give the error."""
+
+    alpha: jax.Array = parameter(0.5, NONNEGATIVE, "data covariance sigma_j = j^-alpha / sum_i i^-alpha")
+    noise: jax.Array = parameter(0.0, NONNEGATIVE, "label noise variance")
+    lam: jax.Array = parameter(1e-3, NONNEGATIVE, "ridge penalty (lam/2)|f|_H^2 on the summed loss")
+    n: jax.Array = parameter(100.0, POSITIVE, "number of samples")
+    features: jax.Array = parameter(
+        np.inf, Interval(0.0, low_open=True, infinite=True), "number of random features p (inf: the kernel)"
+    )
+    d: int = integer(100, Interval(1.0), "input dimension")
+    degree: int = integer(2, Interval(0.0, 4.0), "kernel degree D: modes |beta| <= D")
+    target_degree: int = integer(2, Interval(0.0, 4.0), "target power sigma^beta on |beta| <= target_degree")
+
+    def __check_init__(self):
+        if self.target_degree > self.degree:
+            raise ParameterError(
+                f"parameter 'target_degree' must be <= degree = {self.degree}, got {self.target_degree}"
+            )
+        if is_concrete(self.lam) and is_concrete(self.n):
+            modes = math.comb(self.d + self.degree, self.degree)
+            if np.any((np.asarray(self.lam) == 0) & (np.asarray(self.n) >= modes)):
+                raise ParameterError(
+                    f"parameter 'lam' must be > 0 when n >= {modes}, the kernel's number of modes"
+                )
+
+    def log_sigma(self):
+        """``log sigma_j``, ``j = 1..d``: the data's covariance, normalised to ``Tr Sigma = 1``."""
+        log_j = jnp.log(jnp.arange(1, self.d + 1, dtype=jnp.result_type(self.alpha, float)))
+        return -self.alpha * log_j - jax.scipy.special.logsumexp(-self.alpha * log_j)
+
+    def _degrees(self):
+        """``|beta|`` of each mode (static)."""
+        return np.sum(_multisets(self.d, self.degree) < self.d, axis=1)
+
+    def _spectrum(self):
+        index = _multisets(self.d, self.degree)
+        log_sigma = jnp.concatenate([self.log_sigma(), jnp.zeros(1, self.alpha.dtype)])
+        eta = jnp.exp(jnp.sum(log_sigma[index], axis=1))  # sigma^beta
+        power = jnp.where(self._degrees() <= self.target_degree, eta, 0.0)
+        return eta, power, jnp.ones_like(eta)
+
+    def _tail(self, kappa):
+        return 0.0, 0.0
+
+    def init(self, kind: str = "uninformed") -> jax.Array:
+        del kind
+        # kappa = lam + kappa df1 / n with df1 <= n trace / kappa: kappa <= lam + trace; the second term
+        # keeps df1 below features / 2.
+        trace = jnp.sum(self._spectrum()[0])
+        return self.lam + trace + 2 * self.n * trace * self._inverse_features()
+
+    def observables(self, kappa) -> dict[str, jax.Array]:
+        per_mode, upsilon = self._per_mode(kappa)
+        _, power, _ = self._spectrum()
+        degrees = self._degrees()
+        out = super().observables(kappa)
+        for m in range(self.degree + 1):  # the degrees: static, at most 5
+            out[f"bias_degree_{m}"] = jnp.sum(jnp.where(degrees == m, power * per_mode, 0.0)) / (1 - upsilon)
+        # The modes m e_1 (He_m(z_1) / sqrt(m!)): the error on a unit-power target along the leading
+        # direction of the data's covariance.
+        index = _multisets(self.d, self.degree)
+        for m in range(self.degree + 1):
+            row = int(np.flatnonzero(np.all(index == [0] * m + [self.d] * (self.degree - m), axis=1))[0])
+            out[f"leading_degree_{m}"] = per_mode[row] / (1 - upsilon)
+        out["effective_dimension"] = jnp.exp(-self.log_sigma()[0])  # r0 = Tr Sigma / sigma_1
+        return out
+
+
+def learned_degree(alpha: float, kappa: float) -> int:
+    """The degree KRR learns from ``n = d^kappa`` samples of power-law data, ``floor(kappa / (1 - alpha))``
+    for ``0 <= alpha < 1`` (Wortsman & Loureiro 2025; module docstring): the sample complexity of degree
+    ``m`` is ``r0(Sigma)^m ~ d^(m (1 - alpha))``."""
+    if not 0 <= alpha < 1:
+        raise ParameterError(f"parameter 'alpha' must be in [0, 1), got {alpha!r}")
+    return math.floor(kappa / (1 - alpha))
 
 
 def published_rate(capacity: float, source: float, ell: float | None = None, noisy: bool = False) -> float:

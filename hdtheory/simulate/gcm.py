@@ -48,6 +48,20 @@ the error for each single teacher on the ellipsoid's boundary, ``beta* = eta_k^(
 which the theory predicts to be the same for every active mode and no larger beyond (the minimax
 rule is an equaliser); ``shrinkage`` (an array) is the rule's ``(L Psi)_kk``, the fraction of mode
 ``k`` of the teacher that it recovers, the theory's ``x_k``. ``d`` is not used.
+**Kernel ridge regression on power-law data** (:class:`~hdtheory.models.krr.KRRPowerLawData`, ``degree
+<= 2``, ``features = inf``). ``n`` samples ``x = Sigma^(1/2) z``, ``z ~ N(0, I_d)``, ``Sigma =
+diag(sigma)`` the theory's power law (``Tr Sigma = 1``); the kernel of degree ``D``, with ``G = X X'^T``,
+``K = 1 + G + (G o G - a 1^T - 1 a'^T + Tr Sigma^2) / 2`` (its terms up to ``D``; ``a_i = x_i^T Sigma
+x_i``), whose eigenfunctions are the Hermite products of ``z`` and eigenvalues ``sigma^beta``; the
+target ``f = theta_0 + theta_1.x + x^T S x - Tr(Sigma S)`` (its terms up to ``target_degree``) with
+``theta`` standard Gaussian and ``S = (W + W^T) / (2 sqrt 2)``, ``W`` a ``d x d`` standard Gaussian
+matrix, which has the power ``sigma^beta`` on each Hermite mode; ``y = f + sqrt(noise) xi``; the
+predictor ``K(x, X) (K + lam)^-1 y``. The errors are means over ``n_test`` fresh inputs of the
+squared difference to ``f`` (``test_error``), of its parts from the target (``bias``) and from the
+noise (``variance``), and ``bias_degree_m``, the error of the same estimator fitted to the degree-``m``
+part of ``f`` alone (the bias is linear in the target's power per mode), and ``leading_degree_m``,
+its error on the noiseless target ``He_m(z_1) / sqrt(m!)`` along the leading direction. Teacher, inputs and noise
+are drawn afresh for every seed; ``d`` is ``theory.d``.
 """
 
 import jax
@@ -57,7 +71,7 @@ import numpy as np
 from .._fixed_point import solve
 from ..models.deep_rf import DeepRandomFeatures, deep_weights, layer_activations, layer_widths
 from ..models.gcm import RF_ACTIVATIONS, RandomFeatures
-from ..models.krr import KRR, LinearMinimax
+from ..models.krr import KRR, LinearMinimax, KRRPowerLawData
 from . import SimulationResult, simulate
 from .erm import _check_fit, _fit, binned_calibration
 
@@ -253,3 +267,66 @@ def _linear_rule_errors(Psi, gamma, penalty, eta, noise, boundary):
         "mode_error": boundary * per_teacher_mode + variance,
         "shrinkage": jnp.diagonal(miss) + 1,
     }
+
+
+@simulate.register
+def simulate_krr_power_law_data(
+    theory: KRRPowerLawData, *, d: int = 0, seeds: int = 4, key=None, n_test: int = 2000
+) -> SimulationResult:
+    """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.models.krr.KRRPowerLawData`; see the
+    module docstring."""
+    del d
+    if theory.degree > 2 or not np.isinf(float(theory.features)):
+        raise ValueError("simulating KRRPowerLawData needs degree <= 2 and features = inf")
+    key = jax.random.PRNGKey(0) if key is None else key
+    n, dim = round(float(theory.n)), theory.d
+    sigma = jnp.exp(theory.log_sigma())
+    draw = jax.jit(_power_law_data_errors, static_argnums=(4, 5, 6, 7))
+    samples = [
+        draw(k, sigma, theory.lam, theory.noise, n, n_test, theory.degree, theory.target_degree)
+        for k in jax.random.split(key, seeds)
+    ]
+    return SimulationResult.from_samples(samples, d=dim, n=n)
+
+
+def _hermite_kernel(X, Y, sigma, degree):
+    """The kernel of :class:`~hdtheory.models.krr.KRRPowerLawData` between the rows of ``X`` and ``Y``."""
+    G = X @ Y.T
+    K = jnp.ones_like(G) + (G if degree >= 1 else 0.0)
+    if degree >= 2:
+        a, b = (X**2) @ sigma, (Y**2) @ sigma
+        K = K + (G**2 - a[:, None] - b[None, :] + jnp.sum(sigma**2)) / 2
+    return K
+
+
+def _power_law_data_errors(key, sigma, lam, noise, n, n_test, degree, target_degree):
+    """One seed: inputs, the target's parts by degree, KRR's fit to each, the errors."""
+    x_key, t0_key, t1_key, t2_key, e_key = jax.random.split(key, 5)
+    dim = sigma.shape[0]
+    X = jax.random.normal(x_key, (n + n_test, dim), sigma.dtype) * jnp.sqrt(sigma)
+    W = jax.random.normal(t2_key, (dim, dim), sigma.dtype)
+    S = (W + W.T) / (2 * np.sqrt(2))
+    parts = jnp.stack([
+        jnp.broadcast_to(jax.random.normal(t0_key, (), sigma.dtype), (n + n_test,)),
+        X @ jax.random.normal(t1_key, (dim,), sigma.dtype),
+        jnp.einsum("ni,ij,nj->n", X, S, X) - jnp.sum(sigma * jnp.diag(S)),
+    ])[: target_degree + 1]
+    z1 = X[:, 0] / jnp.sqrt(sigma[0])  # the leading direction's He_m(z_1) / sqrt(m!)
+    leading = jnp.stack([jnp.ones_like(z1), z1, (z1**2 - 1) / np.sqrt(2)])[: degree + 1]
+    xi = jnp.sqrt(noise) * jax.random.normal(e_key, (n,), sigma.dtype)
+    train, test = X[:n], X[n:]
+    gram = _hermite_kernel(train, train, sigma, degree) + lam * jnp.eye(n, dtype=sigma.dtype)
+    factor = jax.scipy.linalg.cho_factor(gram)
+    cross = _hermite_kernel(test, train, sigma, degree)
+    rhs = jnp.concatenate([parts[:, :n], leading[:, :n], xi[None]], axis=0).T
+    fits = (cross @ jax.scipy.linalg.cho_solve(factor, rhs)).T
+    residual = fits[: target_degree + 1] - parts[:, n:]  # the fit to each degree's part, minus that part
+    leading_residual = fits[target_degree + 1 : -1] - leading[:, n:]
+    bias_part, noise_part = jnp.sum(residual, axis=0), fits[-1]
+    out = {
+        "test_error": jnp.mean((bias_part + noise_part) ** 2),
+        "bias": jnp.mean(bias_part**2),
+        "variance": jnp.mean(noise_part**2),
+    }
+    out |= {f"bias_degree_{m}": jnp.mean(residual[m] ** 2) for m in range(target_degree + 1)}
+    return out | {f"leading_degree_{m}": jnp.mean(leading_residual[m] ** 2) for m in range(degree + 1)}
