@@ -142,6 +142,9 @@ class Committee(Scheduled):
     output: str = choice("sum", {"sum": 1, "mean": 1}, "output sum_k v_k g or (1/K) sum_k")
     lr_scaling: str = choice("none", {"none": 1, "width": 1}, "width: learning rates times K")
     time: str = choice("samples", {"samples": 1, "lr": 1}, "time unit: samples/d, or lr*samples/d")
+    flow: str = choice(
+        "sgd", {"sgd": 1, "gradient": 1}, "online SGD, or the population gradient flow (no eta^2 terms)"
+    )
     q0: jax.Array = parameter(0.1, POSITIVE, "initial student norm: Q0 = q0 I")
     r0: jax.Array = parameter(1e-3, NONNEGATIVE, "scale of the random initial overlaps R0")
     seed: int = integer(0, Interval(0), "seed of the random initial R0")
@@ -263,9 +266,11 @@ class Committee(Scheduled):
         # I3(k, b, alpha) for student k, any field b, any field alpha: (K, n, n).
         i3 = self._by_field(g.i3, omega, students, fields)
         drift = -eta * a[:, None] * jnp.einsum("kba,a->kb", i3, c)  # (K, n): d/dt of <w_k, u_b>
-        j2 = g.j2(_submatrices(omega, _grid(students, students)))
-        second = self._squared_error_moment(omega, c) + self.noise * j2
-        dQ = drift[:, :K] + drift[:, :K].T + eta**2 * jnp.outer(a, a) * second
+        dQ = drift[:, :K] + drift[:, :K].T
+        if self.flow == "sgd":
+            j2 = g.j2(_submatrices(omega, _grid(students, students)))
+            second = self._squared_error_moment(omega, c) + self.noise * j2
+            dQ = dQ + eta**2 * jnp.outer(a, a) * second
         dR = drift[:, K:]
         if self.geometry == "spherical":
             # w_k <- sqrt(d) w_k / |w_k| after each step: to first order, every overlap of w_k
