@@ -1,0 +1,106 @@
+"""Local minima of two-layer ReLU networks (Huang, Loureiro & Sarao Mannelli 2026, "Sharp description of
+local minima in the loss landscape of high-dimensional two-layer ReLU neural networks"): the minima
+of the population loss of ``sum_k relu(w_k.x)`` on a teacher ``sum_m relu(w*_m.x)`` (``K = M = 8``,
+orthonormal teacher, second layers fixed to one) as the attracting zeros of the population gradient
+flow of the overlaps (``Committee(flow="gradient")``), found from random starts under ``vmap``: a
+short integration of the flow, then ``steady_state``'s Newton polish of the runs that have not
+reached zero error.
+
+References: the global minimum in closed form (``eg = 0``, ``R`` a permutation); the spurious
+minimum against gradient descent on the weights themselves at ``d = 500`` (``W <- W - h d grad_W eg``
+with ``eg`` the population loss of the weights, differentiated by autodiff: it checks the overlaps'
+vector field, the solve and its stability, not the closed-form ``I_2`` it shares with the theory).
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import hdtheory as hd
+from hdtheory.dynamics.committee import CommitteeState
+
+K = M = 8
+STARTS, T1 = 16, 200.0
+
+
+def theory(Q0, R0):
+    return hd.Committee(K=K, M=M, activation="relu", flow="gradient", time="lr", lr=1.0, Q0=Q0, R0=R0)
+
+
+@pytest.fixture(scope="module")
+def landscape():
+    # Random students w_k ~ N(0, I / (K + M)) in the span of the teacher and K more directions (the
+    # flow never leaves the span of its start and the teacher).
+    W = jax.random.normal(jax.random.PRNGKey(2), (STARTS, K, K + M)) / np.sqrt(K + M)
+    Q0, R0 = W @ jnp.swapaxes(W, 1, 2), W[:, :, :M]
+
+    def flow(Q0, R0):
+        run = hd.integrate(theory(Q0, R0), T1, saveat=jnp.array([T1]), rtol=1e-6, max_steps=20000)
+        return run.observables["eg"][-1], run.observables["R"][-1], jax.tree.map(lambda x: x[-1], run.state)
+
+    eg_flow, R_flow, end = jax.jit(jax.vmap(flow))(Q0, R0)
+    eg_flow = np.asarray(eg_flow)
+    left = np.where(eg_flow > 1e-3)[0]
+    polish = jax.vmap(lambda q, r, e: hd.steady_state(theory(q, r), e, max_steps=12))
+    sols = jax.jit(polish)(Q0[left], R0[left], jax.tree.map(lambda x: x[left], end))
+    return W, eg_flow, np.asarray(R_flow), left, sols
+
+
+def test_the_flow_ends_at_the_global_minimum_or_at_a_spurious_family(landscape):
+    _, eg_flow, R_flow, left, sols = landscape
+    reached = np.setdiff1d(np.arange(STARTS), left)
+    # The global minimum: eg = 0 and R a permutation matrix (there the arc-cosine kernel is not
+    # differentiable in the overlaps, |R_km| = 1, so it is read off the integration). By T1 every
+    # such run has eg < 1e-3 and at least half are within 1e-3 of a permutation on every R_km
+    # (the approach is slow where the start passed near a saddle: the rest are on their way).
+    assert len(reached) >= STARTS // 2
+    R = np.sort(np.abs(R_flow[reached]).reshape(len(reached), -1), 1)
+    distance = np.maximum(np.abs(R[:, -M:] - 1).max(1), R[:, :-M].max(1))
+    assert np.sum(distance < 1e-3) >= STARTS // 2
+    # The others polish to zeros of the field: each converged one is a spurious minimum (stable,
+    # eg > 0) or a saddle (unstable); the minima found are one family of equal error and overlaps
+    # equal up to the permutations of students and of teachers.
+    converged = np.asarray(sols.converged)
+    stable = converged & np.asarray(sols.observables["stable"])
+    assert stable.sum() >= 1
+    eg = np.asarray(sols.observables["eg"])
+    np.testing.assert_allclose(eg[stable], eg[stable][0], rtol=1e-9)
+    assert eg[stable][0] > 1e-2
+    R = np.asarray(sols.state.R)[stable]
+    np.testing.assert_allclose(np.sort(R.reshape(len(R), -1), 1), np.sort(R[0].ravel())[None].repeat(len(R), 0),
+                               atol=1e-7)
+    Q = np.asarray(sols.state.Q)[stable][0]
+    # A covariance, singular: the students lie in the teacher's span (Q = R R^T), so that the
+    # minimum is one of the d = K setting of Safran & Shamir 2018 as well.
+    assert np.linalg.eigvalsh(np.block([[Q, R[0]], [R[0].T, np.eye(M)]])).min() > -1e-10
+    np.testing.assert_allclose(Q, R[0] @ R[0].T, atol=1e-8)
+    assert np.all(np.asarray(sols.observables["growth_rate"])[stable] < -1e-3)
+    assert np.all(np.asarray(sols.observables["growth_rate"])[converged & ~stable] > 1e-3)
+
+
+def test_gradient_descent_on_the_weights_at_finite_d_reaches_the_same_minimum(landscape):
+    W0, _, _, left, sols = landscape
+    stable = np.asarray(sols.converged & sols.observables["stable"])
+    i = int(np.argmax(stable))
+    minimum = jax.tree.map(lambda x: np.asarray(x[i]), sols.state)
+    d, h, steps = 500, 0.2, 5000
+    loss = theory(None, None)  # Q0, R0 unused: only generalisation_error is called
+
+    def run(key):
+        # The start's weights embedded in R^d by a random orthonormal frame; teacher rows sqrt(d) e_m.
+        frame = jnp.linalg.qr(jax.random.normal(key, (d, K + M)))[0].T * np.sqrt(d)
+        W, W_star = W0[left[i]] @ frame, frame[:M]
+
+        def eg(W):
+            return loss.generalisation_error(CommitteeState(Q=W @ W.T / d, R=W @ W_star.T / d, v=jnp.ones(K)))
+
+        W = jax.lax.fori_loop(0, steps, lambda _, W: W - h * d * jax.grad(eg)(W), W)
+        return eg(W), W @ W.T / d, W @ W_star.T / d
+
+    eg, Q, R = jax.jit(jax.vmap(run))(jax.random.split(jax.random.PRNGKey(0), 2))
+    # Euler steps h = 0.2 to time 1000 from the same start: the flow's minimum, to the distance the
+    # slowest decaying mode (rate |growth_rate| = 0.021) leaves after time 1000, e^-21.
+    np.testing.assert_allclose(eg, float(sols.observables["eg"][i]), rtol=1e-4)
+    np.testing.assert_allclose(R, np.broadcast_to(minimum.R, R.shape), atol=1e-3)
+    np.testing.assert_allclose(Q, np.broadcast_to(minimum.Q, Q.shape), atol=1e-3)
