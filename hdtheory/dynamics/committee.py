@@ -64,6 +64,18 @@ covariance, see :meth:`Committee.generalisation_error`).
   gradient-flow part is independent of ``lr`` and the ``eta^2`` part is ``O(lr)``; ``t`` in
   :func:`hdtheory.integrate` and in the schedule is then ``tau``.
 
+- ``flow="gradient"``: the population gradient flow ``dw_k/dt = -eta d grad_{w_k} eg`` (with
+  ``time="lr"``, the ``lr -> 0`` limit of online SGD, or gradient descent on the population loss):
+  the ``eta^2`` terms dropped. Its zeros are the critical points of ``eg`` in the overlaps, exact at
+  every ``d >= K + M`` (the loss depends on the weights only through them, and the flow never leaves
+  the span of its start and the teacher); its attracting zeros are the loss's local minima. For
+  ReLU with ``K = M``, orthonormal teacher and ``v = v* = 1`` this is the landscape of Huang, Loureiro
+  & Sarao Mannelli 2026 ("Sharp description of local minima in the loss landscape of
+  high-dimensional two-layer ReLU neural networks") and of Safran & Shamir 2018: the global minimum
+  ``R`` a permutation, where the ReLU kernels are not differentiable in the overlaps (``|R_km| = 1``,
+  so that Newton's method and the Jacobian are for the spurious minima, not for it), and spurious
+  minima (at ``K = M = 8``, ``eg = 0.0215``, the students in the teacher's span) found by
+  :func:`hdtheory.steady_state` from the end of a short integration, with ``growth_rate < 0``.
 - ``geometry="spherical"``: every ``w_k`` is put back on ``|w_k|^2 = d`` after each step. To first
   order in the step (the ``eta^2`` terms included), every overlap of ``w_k`` loses half the growth
   rate of ``Q_kk``: with ``G = dQ/dt`` and ``F = dR/dt`` above,
