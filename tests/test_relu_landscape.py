@@ -7,6 +7,11 @@ short integration of the flow, then ``steady_state``'s Newton polish of the runs
 reached zero error.
 
 References: the global minimum in closed form (``eg = 0``, ``R`` a permutation); the spurious
+minimum's structure and fate as the paper states them (as summarised in a public reading note of the
+ICML 2026 version; the paper's own text was not read): families indexed by ``k1``, the number of
+students anti-aligned with a teacher (``R_km < 0``), in a block-symmetric form; at ``K = M = 17``
+the ``k1 = 1`` family attracts 27.52% of 10^4 gradient-flow runs and none at ``K = M + 1`` (their
+table of convergence frequencies per family): one more student makes it a saddle. And the spurious
 minimum against gradient descent on the weights themselves at ``d = 500`` (``W <- W - h d grad_W eg``
 with ``eg`` the population loss of the weights, differentiated by autodiff: it checks the overlaps'
 vector field, the solve and its stability, not the closed-form ``I_2`` it shares with the theory).
@@ -76,6 +81,12 @@ def test_the_flow_ends_at_the_global_minimum_or_at_a_spurious_family(landscape):
     assert np.linalg.eigvalsh(np.block([[Q, R[0]], [R[0].T, np.eye(M)]])).min() > -1e-10
     np.testing.assert_allclose(Q, R[0] @ R[0].T, atol=1e-8)
     assert np.all(np.asarray(sols.observables["growth_rate"])[stable] < -1e-3)
+    # The k1 = 1 family: one student anti-aligned with one teacher, the other K - 1 aligned each with
+    # its own teacher and sharing one off-diagonal value (block-symmetric).
+    anti = R[0].min(1) < -0.1
+    assert anti.sum() == 1
+    aligned = np.sort(R[0][~anti], 1)
+    np.testing.assert_allclose(aligned, aligned[:1].repeat(K - 1, 0), atol=1e-8)
     assert np.all(np.asarray(sols.observables["growth_rate"])[converged & ~stable] > 1e-3)
 
 
@@ -104,3 +115,20 @@ def test_gradient_descent_on_the_weights_at_finite_d_reaches_the_same_minimum(la
     np.testing.assert_allclose(eg, float(sols.observables["eg"][i]), rtol=1e-4)
     np.testing.assert_allclose(R, np.broadcast_to(minimum.R, R.shape), atol=1e-3)
     np.testing.assert_allclose(Q, np.broadcast_to(minimum.Q, Q.shape), atol=1e-3)
+
+
+def test_one_more_student_turns_the_k1_1_family_into_a_saddle(landscape):
+    _, _, _, _, sols = landscape
+    i = int(np.argmax(np.asarray(sols.converged & sols.observables["stable"])))
+    # The minimum's students lie in the teacher's span (Q = R R^T): their coordinates are R's rows.
+    # A ninth student of norm ~0.1 in that span and one more direction.
+    W = np.zeros((K + 1, M + 1))
+    W[:K, :M] = np.asarray(sols.state.R[i])
+    W[K] = 0.1 * np.random.default_rng(0).normal(size=M + 1)
+    wider = hd.Committee(K=K + 1, M=M, activation="relu", flow="gradient", time="lr", lr=1.0,
+                         Q0=W @ W.T, R0=W[:, :M])
+    run = hd.integrate(wider, 1000.0, saveat=jnp.array([0.0, 1000.0]), rtol=1e-6, max_steps=50000)
+    eg = np.asarray(run.observables["eg"])
+    # The flow leaves the family's error (0.0215 plus the new unit's) for the global minimum.
+    assert eg[0] > float(sols.observables["eg"][i])
+    assert eg[-1] < 1e-6
