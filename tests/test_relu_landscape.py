@@ -15,6 +15,8 @@ table of convergence frequencies per family): one more student makes it a saddle
 minimum against gradient descent on the weights themselves at ``d = 500`` (``W <- W - h d grad_W eg``
 with ``eg`` the population loss of the weights, differentiated by autodiff: it checks the overlaps'
 vector field, the solve and its stability, not the closed-form ``I_2`` it shares with the theory).
+The implicit derivative of the minimum's error in the teacher's output scale ``c`` against the
+closed form ``2 eg`` that relu's homogeneity gives (``eg(c) = c^2 eg(1)``) and central differences.
 """
 
 import jax
@@ -132,3 +134,30 @@ def test_one_more_student_turns_the_k1_1_family_into_a_saddle(landscape):
     # The flow leaves the family's error (0.0215 plus the new unit's) for the global minimum.
     assert eg[0] > float(sols.observables["eg"][i])
     assert eg[-1] < 1e-6
+
+
+def test_the_minimum_scales_with_the_teacher_and_its_derivative_is_implicit(landscape):
+    _, _, _, _, sols = landscape
+    i = int(np.argmax(np.asarray(sols.converged & sols.observables["stable"])))
+    minimum = jax.tree.map(lambda x: x[i], sols.state)
+
+    def at(c):
+        # Teacher output times c: relu is positively homogeneous, so the minimum's students are
+        # scaled by c (Q c^2, R c) and eg = c^2 eg(1), d eg / dc = 2 eg(1) at c = 1.
+        th = hd.Committee(K=K, M=M, activation="relu", flow="gradient", time="lr", lr=1.0,
+                          Q0=minimum.Q, R0=minimum.R, teacher_v=c * jnp.ones(M))
+        sol = hd.steady_state(th, minimum, max_steps=40)
+        return sol.observables["eg"], sol
+
+    value_and_grad = jax.jit(jax.value_and_grad(at, has_aux=True))
+    (eg, sol), slope = value_and_grad(1.0)
+    assert sol.converged
+    (eg_up, up), _ = value_and_grad(1.05)
+    assert up.converged
+    np.testing.assert_allclose(eg_up, 1.05**2 * eg, rtol=1e-9)
+    np.testing.assert_allclose(up.state.R, 1.05 * np.asarray(minimum.R), atol=1e-9)
+    np.testing.assert_allclose(slope, 2 * eg, rtol=1e-7)
+    h = 1e-4
+    (eg_plus, _), _ = value_and_grad(1.0 + h)
+    (eg_minus, _), _ = value_and_grad(1.0 - h)
+    np.testing.assert_allclose(slope, (eg_plus - eg_minus) / (2 * h), rtol=1e-6)
