@@ -64,6 +64,18 @@ covariance, see :meth:`Committee.generalisation_error`).
   gradient-flow part is independent of ``lr`` and the ``eta^2`` part is ``O(lr)``; ``t`` in
   :func:`hdtheory.integrate` and in the schedule is then ``tau``.
 
+- ``flow="gradient"``: the population gradient flow ``dw_k/dt = -eta d grad_{w_k} eg`` (with
+  ``time="lr"``, the ``lr -> 0`` limit of online SGD, or gradient descent on the population loss):
+  the ``eta^2`` terms dropped. Its zeros are the critical points of ``eg`` in the overlaps, exact at
+  every ``d >= K + M`` (the loss depends on the weights only through them, and the flow never leaves
+  the span of its start and the teacher); its attracting zeros are the loss's local minima. For
+  ReLU with ``K = M``, orthonormal teacher and ``v = v* = 1`` this is the landscape of Huang, Loureiro
+  & Sarao Mannelli 2026 ("Sharp description of local minima in the loss landscape of
+  high-dimensional two-layer ReLU neural networks") and of Safran & Shamir 2018: the global minimum
+  ``R`` a permutation, where the ReLU kernels are not differentiable in the overlaps (``|R_km| = 1``,
+  so that Newton's method and the Jacobian are for the spurious minima, not for it), and spurious
+  minima (at ``K = M = 8``, ``eg = 0.0215``, the students in the teacher's span) found by
+  :func:`hdtheory.steady_state` from the end of a short integration, with ``growth_rate < 0``.
 - ``geometry="spherical"``: every ``w_k`` is put back on ``|w_k|^2 = d`` after each step. To first
   order in the step (the ``eta^2`` terms included), every overlap of ``w_k`` loses half the growth
   rate of ``Q_kk``: with ``G = dQ/dt`` and ``F = dR/dt`` above,
@@ -142,6 +154,9 @@ class Committee(Scheduled):
     output: str = choice("sum", {"sum": 1, "mean": 1}, "output sum_k v_k g or (1/K) sum_k")
     lr_scaling: str = choice("none", {"none": 1, "width": 1}, "width: learning rates times K")
     time: str = choice("samples", {"samples": 1, "lr": 1}, "time unit: samples/d, or lr*samples/d")
+    flow: str = choice(
+        "sgd", {"sgd": 1, "gradient": 1}, "online SGD, or the population gradient flow (no eta^2 terms)"
+    )
     q0: jax.Array = parameter(0.1, POSITIVE, "initial student norm: Q0 = q0 I")
     r0: jax.Array = parameter(1e-3, NONNEGATIVE, "scale of the random initial overlaps R0")
     seed: int = integer(0, Interval(0), "seed of the random initial R0")
@@ -263,9 +278,11 @@ class Committee(Scheduled):
         # I3(k, b, alpha) for student k, any field b, any field alpha: (K, n, n).
         i3 = self._by_field(g.i3, omega, students, fields)
         drift = -eta * a[:, None] * jnp.einsum("kba,a->kb", i3, c)  # (K, n): d/dt of <w_k, u_b>
-        j2 = g.j2(_submatrices(omega, _grid(students, students)))
-        second = self._squared_error_moment(omega, c) + self.noise * j2
-        dQ = drift[:, :K] + drift[:, :K].T + eta**2 * jnp.outer(a, a) * second
+        dQ = drift[:, :K] + drift[:, :K].T
+        if self.flow == "sgd":
+            j2 = g.j2(_submatrices(omega, _grid(students, students)))
+            second = self._squared_error_moment(omega, c) + self.noise * j2
+            dQ = dQ + eta**2 * jnp.outer(a, a) * second
         dR = drift[:, K:]
         if self.geometry == "spherical":
             # w_k <- sqrt(d) w_k / |w_k| after each step: to first order, every overlap of w_k

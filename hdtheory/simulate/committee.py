@@ -8,7 +8,8 @@ teacher's. Then one fresh sample per step, ``x ~ N(0, I_d)``, label
 ``y = sum_m b_m g*(w*_m.x / sqrt(d)) + sqrt(noise) zeta`` (``g* = theory.teacher_kernel``), and the
 SGD step of the module docstring with the theory's learning rates and schedule at time
 ``t = step / d``, each ``w_k`` then put back on ``|w_k|^2 = d`` when ``geometry="spherical"``
-(``lax.scan`` over the steps, ``vmap`` over the seeds).
+(``lax.scan`` over the steps, ``vmap`` over the seeds). Under ``flow="gradient"`` it is still
+online SGD at the theory's ``lr``, whose ``lr -> 0`` limit (with ``time="lr"``) the flow is.
 
 **Observables**, per seed, at each requested time: ``Q, R, T, v`` measured on the weights and
 ``eg``, the exact population error of those weights (``theory.generalisation_error`` at the
