@@ -49,7 +49,7 @@ differences). :func:`~hdtheory.threshold` with ``kind="weak-recovery"`` does not
 model: Newton's method lands on ``M`` within about 1e-11 of 0, on either side, where the map's
 ``M^{1/2}`` has no usable derivative (none below 0), so the trivial point's spectral radius does not
 cross one on its grid. For ``sign-product`` at ``noise = 0``, the edge of its range, the derivative
-in ``noise`` is not the one-sided one (a flip's likelihood is held in log space, ``-inf`` there).
+in ``noise`` is the one-sided one (the flip's likelihoods multiply the posterior's masses linearly).
 
 **Links** (``link``; ``k`` is the number of fields):
 
