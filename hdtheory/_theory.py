@@ -221,6 +221,14 @@ class FixedPointTheory(Theory):
         reports the fixed point ``Status.INACCURATE``, not converged. True by default."""
         return True
 
+    def equivalent(self) -> "FixedPointTheory":
+        """The theory that :func:`hdtheory.solve` iterates in this one's place, built once per solve:
+        ``self`` by default. A theory whose map is another theory's, built from its parameters (a
+        model solved as its equivalent GCM, whose spectrum takes a matrix decomposition), returns
+        that one, with the same states, observables and error estimate, so that the map evaluated
+        at each iteration does not build it again."""
+        return self
+
 
 class ODETheory(Theory):
     """A theory whose result is the solution of ``d state / dt = vector_field(t, state)``.
