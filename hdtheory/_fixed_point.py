@@ -248,6 +248,7 @@ def solve(
             raise ParameterError(f"{name} must be a number > 0, got {value!r}")
     if method is not None and not hasattr(method, "step"):
         raise ParameterError(f"method must be Newton(...) or Damped(...), got {method!r}")
+    theory = theory.equivalent()
     if isinstance(init, str):
         state0 = theory.init(init)
     elif isinstance(init, Solution):

@@ -114,6 +114,15 @@ def check_in(name: str, value, domain: Interval, why: str = "") -> None:
         )
 
 
+def check_integer(name: str, value, domain: Interval) -> None:
+    """Raise :class:`ParameterError` unless ``value`` is an integer (not a boolean) in ``domain``:
+    the check of :func:`integer` fields, and of static integers a model checks itself (quadrature
+    orders that are not command-line parameters)."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ParameterError(f"parameter {name!r} must be an integer in {domain}, got {value!r}")
+    check_in(name, value, domain)
+
+
 def _real(value) -> bool:
     """Whether ``value`` is real numbers (a boolean, integer or floating scalar or array)."""
     try:
@@ -168,14 +177,9 @@ def _check_declared(self) -> None:
                 raise ParameterError(
                     f"parameter {name!r} must be one of {', '.join(options)}, got {value!r}"
                 )
+        elif field.metadata.get("integer"):
+            check_integer(name, value, field.metadata["domain"])
         else:
-            if field.metadata.get("integer") and (
-                isinstance(value, bool) or not isinstance(value, (int, np.integer))
-            ):
-                raise ParameterError(
-                    f"parameter {name!r} must be an integer in {field.metadata['domain']}, "
-                    f"got {value!r}"
-                )
             check_in(name, value, field.metadata["domain"])
 
 
@@ -220,6 +224,14 @@ class FixedPointTheory(Theory):
         reported among ``observables``) is within its tolerance; where it is not, :func:`hdtheory.solve`
         reports the fixed point ``Status.INACCURATE``, not converged. True by default."""
         return True
+
+    def equivalent(self) -> "FixedPointTheory":
+        """The theory that :func:`hdtheory.solve` iterates in this one's place, built once per solve:
+        ``self`` by default. A theory whose map is another theory's, built from its parameters (a
+        model solved as its equivalent GCM, whose spectrum takes a matrix decomposition), returns
+        that one, with the same states, observables and error estimate, so that the map evaluated
+        at each iteration does not build it again."""
+        return self
 
 
 class ODETheory(Theory):

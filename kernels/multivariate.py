@@ -246,11 +246,25 @@ def _nodes(n: int, order: int, dtype):
     return product_rule(n, order, dtype)
 
 
-def _tilted(log_weight, first, second):
+def _tilted(log_weight, first, second, scale=None):
     """``(log Z, E[z], E[z z^T])`` of a discrete measure with log weights ``(N,)``, given per node the
-    conditional first ``(N, K)`` and second ``(N, K, K)`` moments."""
-    log_Z = jax.nn.logsumexp(log_weight)
-    p = jnp.exp(log_weight - log_Z)
+    conditional first ``(N, K)`` and second ``(N, K, K)`` moments.
+
+    ``scale`` (``(N,)``, ``>= 0``) multiplies the weights as numbers, not through its log: a factor
+    that reaches 0 (a likelihood at the edge of its range) keeps the derivative of the weight it
+    multiplies, where ``log(scale)``'s would be ``inf`` times 0. The shift that keeps the exponentials
+    finite is held constant (it cancels from every output); exponents are capped at the largest finite
+    one, which moves a value only where a factor is below the smallest normal number.
+    """
+    if scale is None:
+        log_Z = jax.nn.logsumexp(log_weight)
+        p = jnp.exp(log_weight - log_Z)
+    else:
+        shift = jnp.max(jax.lax.stop_gradient(log_weight) + jnp.log(jax.lax.stop_gradient(scale)))
+        largest = float(np.log(np.finfo(log_weight.dtype).max))
+        weight = jnp.exp(jnp.minimum(log_weight - shift, largest)) * scale
+        total = jnp.sum(weight)
+        log_Z, p = shift + jnp.log(total), weight / total
     return log_Z, p @ first, jnp.einsum("n,nij->ij", p, second)
 
 
@@ -333,7 +347,9 @@ def sign_tilted_moments(y, flip, mean, cov, order: int = 6):
     r""":func:`gaussian_tilted_moments` for the label ``y = +-1`` of ``sign(z_1 z_2 ... z_K)`` flipped
     with probability ``flip``: ``z_K`` given the others integrated exactly on its two half-lines
     (the moments of a truncated Gaussian, :func:`half_line_moments` with zero slopes), the others on
-    :func:`zero_cut_rule` (unit width; the likelihood jumps where a field crosses zero).
+    :func:`zero_cut_rule` (unit width; the likelihood jumps where a field crosses zero). The
+    likelihoods ``1 - flip`` and ``flip`` multiply the half-lines' masses linearly, so that the
+    derivative in ``flip`` at 0 is the one-sided one (a log of ``flip`` would be ``-inf`` there).
     """
     mean, cov = jnp.asarray(mean), jnp.asarray(cov)
     dtype = jnp.result_type(mean, cov, float)
@@ -346,14 +362,13 @@ def sign_tilted_moments(y, flip, mean, cov, order: int = 6):
     log_mass, t1, t2 = half_line_moments(zero, zero, (zero, zero), centre, L[K - 1, K - 1] ** 2, 1.0)
     parity = jnp.sign(jnp.prod(head, -1))[:, None] * jnp.asarray([1.0, -1.0], dtype)  # label per half
     flip = jnp.asarray(flip, dtype)
-    agree = jnp.log(jnp.maximum(1 - flip, jnp.finfo(dtype).tiny))
-    disagree = jnp.where(flip > 0, jnp.log(jnp.maximum(flip, jnp.finfo(dtype).tiny)), -jnp.inf)
-    log_likelihood = jnp.where(parity * y > 0, agree, disagree) + log_mass + 0.5 * jnp.log(2 * jnp.pi)
-    return _assemble(w, head, log_likelihood, t1, t2)
+    likelihood = jnp.where(parity * y > 0, 1 - flip, flip)
+    return _assemble(w, head, log_mass + 0.5 * jnp.log(2 * jnp.pi), t1, t2, likelihood)
 
 
-def _assemble(w, head, log_Z, t1, t2):
-    """:func:`_tilted` over the nodes of ``z'`` (weights ``w``) and the two half-lines of ``z_K``."""
+def _assemble(w, head, log_Z, t1, t2, scale=None):
+    """:func:`_tilted` over the nodes of ``z'`` (weights ``w``) and the two half-lines of ``z_K``
+    (log masses ``log_Z``, times ``scale`` where given)."""
     N, K = w.shape[0], head.shape[-1] + 1
     head = jnp.broadcast_to(head[:, None, :], (N, 2, K - 1)).reshape(2 * N, K - 1)
     t1, t2 = t1.reshape(-1), t2.reshape(-1)
@@ -362,7 +377,8 @@ def _assemble(w, head, log_Z, t1, t2):
     second = second.at[:, K - 1, K - 1].set(t2)
     # Panels clipped to nothing at the rule's bound have weight 0, and a log of 0 a NaN derivative.
     log_w = jnp.log(jnp.maximum(w, jnp.finfo(w.dtype).tiny))
-    return _tilted((log_w[:, None] + log_Z).reshape(-1), first, second)
+    scale = None if scale is None else jnp.broadcast_to(scale, log_Z.shape).reshape(-1)
+    return _tilted((log_w[:, None] + log_Z).reshape(-1), first, second, scale)
 
 
 def piecewise_linear_tilted_moments(y, split, noise, mean, cov, order: int = 6, points=None):

@@ -63,6 +63,12 @@ CASES = [
     (lambda: hd.RandomFeatures(gamma="x"), "parameter 'gamma' must be a real number"),
     (lambda: hd.Committee(lr="x"), "parameter 'lr' must be a real number"),
     (lambda: hd.ERM(loss=3), "parameter 'loss' must be one of"),
+    # quadrature orders a model checks itself (static, not command-line parameters)
+    (lambda: hd.BayesGLM(order=4), r"parameter 'order' must lie in \[8, inf\), got 4"),
+    (lambda: hd.BayesGLM(label_order=10.0), r"parameter 'label_order' must be an integer in \[4, inf\), got 10.0"),
+    (lambda: hd.BayesGLM(panel_order=True), "parameter 'panel_order' must be an integer"),
+    (lambda: hd.MultiIndex(inner_order=-1), r"parameter 'inner_order' must lie in \[0, inf\), got -1"),
+    (lambda: hd.MultiIndex(panel_order=True), r"parameter 'panel_order' must be an integer in \[0, inf\), got True"),
 ]
 
 

@@ -187,3 +187,28 @@ def test_small_solve_against_lapack(n):
     w = rng.normal(size=n)
     np.testing.assert_allclose(np.asarray(jax.grad(lambda b: w @ multivariate.small_solve(A[1], b))(b[1])),
                                np.linalg.solve(A[1].T, w), rtol=1e-10, atol=1e-12)
+
+
+def test_sign_tilted_moments_derivative_in_the_flip_at_zero():
+    """At ``flip = 0``, the edge of its range, the derivative of every output of
+    :func:`~hdtheory.kernels.sign_tilted_moments` in ``flip`` (forward and reverse mode) is the
+    one-sided one: second-order one-sided differences (step 1e-4, error about 1e-8) to 1e-6, no NaN.
+    At zero mean, ``Z = (1 - flip) P_y + flip (1 - P_y)`` with ``P_+ = 1/2 + arcsin(r) / pi`` (``r``
+    the correlation; Sheppard's formula), so ``d log Z / d flip = (1 - P_y) / P_y - 1``, to 1e-8."""
+    mean, cov = jnp.asarray([0.4, -0.7]), jnp.asarray([[1.0, 0.3], [0.3, 0.8]])
+
+    @jax.jit
+    def outputs(flip, mean, y=1.0):
+        return jnp.concatenate([jnp.ravel(x) for x in kernels.sign_tilted_moments(y, flip, mean, cov)])
+
+    zero = jnp.zeros(())
+    forward, reverse = jax.jit(jax.jacfwd(outputs))(zero, mean), jax.jit(jax.jacrev(outputs))(zero, mean)
+    h = 1e-4
+    one_sided = (-3 * outputs(zero, mean) + 4 * outputs(zero + h, mean) - outputs(zero + 2 * h, mean)) / (2 * h)
+    assert np.all(np.isfinite(forward))
+    np.testing.assert_allclose(forward, one_sided, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(reverse, forward, rtol=1e-12)
+    positive = 0.5 + np.arcsin(0.3 / np.sqrt(0.8)) / np.pi
+    slope = jax.vmap(jax.grad(lambda f, y: outputs(f, jnp.zeros(2), y)[0]), (None, 0))
+    slope = jax.jit(slope)(zero, jnp.asarray([1.0, -1.0]))  # log Z at y = +1 and -1
+    np.testing.assert_allclose(slope, [(1 - p) / p - 1 for p in (positive, 1 - positive)], rtol=1e-8)

@@ -251,3 +251,33 @@ def test_one_step_ridge_model_is_the_builder():
     for name in ("omega", "theta2", "alpha", "rho", "noise", "lam"):
         np.testing.assert_allclose(getattr(model, name), getattr(built, name), rtol=1e-12)
     assert hd.models.MODELS["one-step-ridge"] is hd.OneStepRidge
+
+
+class _RebuiltEachIteration(hd.OneStepRidge):
+    """``one-step-ridge`` iterated through its own map, which draws the weights and decomposes the
+    features' covariance at every evaluation (what ``solve`` did before it built the GCM once)."""
+
+    def equivalent(self):
+        return self
+
+
+def test_one_step_ridge_builds_its_gcm_once_per_solve():
+    """``solve`` iterates the equivalent GCM built once (``EquivalentGCM.equivalent``): the fixed
+    point, every observable and the derivative of the test error in ``eta`` (implicit
+    differentiation, now through one construction of the GCM) equal those of the model's own map,
+    rebuilt at each iteration, to 1e-12."""
+
+    def solved(model):
+        def error(eta):
+            solution = hd.solve(model(eta=eta, seed=2, d=60))
+            return solution.observables["test_error"], solution
+
+        return jax.value_and_grad(error, has_aux=True)(jnp.asarray(3.0))
+
+    (value, once), grad = solved(hd.OneStepRidge)
+    (reference, each), reference_grad = solved(_RebuiltEachIteration)
+    assert bool(once.converged) and bool(each.converged)
+    for name, observable in each.observables.items():
+        np.testing.assert_allclose(once.observables[name], observable, rtol=1e-12, atol=1e-14, err_msg=name)
+    np.testing.assert_allclose(grad, reference_grad, rtol=1e-12)
+    assert abs(float(grad)) > 1e-3  # the step size moves the error: the derivative is no zero

@@ -77,14 +77,15 @@ def test_sign_product_closed_form_and_vmap():
     ``E[z_i^2 | y] = 1``, so ``alpha_c = pi^2 / (4 (1 - 2p)^2)`` (Troiani et al. 2025, AISTATS,
     arXiv:2405.15480: ``pi^2 / 4`` noiseless) and ``d alpha_c / dp = pi^2 / (1 - 2p)^3``: the
     observable and its derivative under ``vmap`` over ``p`` to 1e-5 (the posterior's rule, 4 nodes per
-    panel, is 2e-6 off), and the map's slope to 1e-5. (At ``p = 0``, the edge of its range, the
-    derivative is not this one: the likelihood of a flip is held in log space, ``-inf`` at ``p = 0``.)"""
+    panel, is 2e-6 off), including ``p = 0``, the edge of its range, where the derivative is the
+    one-sided ``pi^2`` (not ``pi^2 / 4``, which a flip's likelihood held in log space gave), and the
+    map's slope to 1e-5."""
     theory = hd.MultiIndex(link="sign-product", k=2, alpha=0.5, noise=0.05, panel_order=0, order=4)
-    flips = jnp.asarray([0.01, 0.05, 0.2])
+    flips = jnp.asarray([0.0, 0.01, 0.05, 0.2])
     values, grads = jax.vmap(lambda p: _observed(_at(theory, p)))(flips)
     np.testing.assert_allclose(values, math.pi**2 / (4 * (1 - 2 * flips) ** 2), rtol=1e-5)
     np.testing.assert_allclose(grads, math.pi**2 / (1 - 2 * flips) ** 3, rtol=1e-5)
-    np.testing.assert_allclose(_linearised(theory), values[1], rtol=1e-5)
+    np.testing.assert_allclose(_linearised(theory), values[2], rtol=1e-5)
 
 
 def test_one_direction_is_the_optimal_spectral_threshold():

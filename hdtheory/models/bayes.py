@@ -92,7 +92,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import kernels
-from .._theory import NONNEGATIVE, POSITIVE, Interval, check_in, choice, parameter
+from .._theory import NONNEGATIVE, POSITIVE, Interval, check_in, check_integer, choice, parameter
 from ..kernels.quadrature import smoothed_expectation
 from . import _prior
 from ._overlap import Overlaps
@@ -108,13 +108,6 @@ NOISE_RANGES = {
     "abs": NONNEGATIVE,
     "logistic": NONNEGATIVE,
 }
-
-def _check_order(name, value, low):
-    from .._theory import ParameterError
-
-    if not isinstance(value, int) or value < low:
-        raise ParameterError(f"parameter {name!r} must be an integer >= {low}, got {value!r}")
-
 
 class BayesGLM(Overlaps):
     """Bayes-optimal generalised linear model: state evolution of GAMP; see the module docstring."""
@@ -144,7 +137,7 @@ class BayesGLM(Overlaps):
         _prior.check(self.prior, self.rho, self.values, self.probabilities)
         _prior.check_layers(self.activation, self.beta)
         for name, low in (("order", 8), ("panel_order", 4), ("label_order", 4)):
-            _check_order(name, getattr(self, name), low)
+            check_integer(name, getattr(self, name), Interval(low))
 
     @property
     def _generative(self) -> bool:

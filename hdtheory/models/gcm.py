@@ -484,6 +484,10 @@ class EquivalentGCM(FixedPointTheory):
     def gcm(self) -> GCM:
         """The equivalent :class:`GCM`."""
 
+    def equivalent(self) -> GCM:
+        """:attr:`gcm`: :func:`hdtheory.solve` builds it once and iterates its map."""
+        return self.gcm
+
     def init(self, kind: str = "uninformed") -> Overlaps:
         return self.gcm.init(kind)
 

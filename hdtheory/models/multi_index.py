@@ -49,7 +49,7 @@ differences). :func:`~hdtheory.threshold` with ``kind="weak-recovery"`` does not
 model: Newton's method lands on ``M`` within about 1e-11 of 0, on either side, where the map's
 ``M^{1/2}`` has no usable derivative (none below 0), so the trivial point's spectral radius does not
 cross one on its grid. For ``sign-product`` at ``noise = 0``, the edge of its range, the derivative
-in ``noise`` is not the one-sided one (a flip's likelihood is held in log space, ``-inf`` there).
+in ``noise`` is the one-sided one (the flip's likelihoods multiply the posterior's masses linearly).
 
 **Links** (``link``; ``k`` is the number of fields):
 
@@ -182,7 +182,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError, check_in, choice, integer, parameter
+from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError, check_in, check_integer, choice, integer, parameter
 from ..kernels.multivariate import (
     gaussian_tilted_moments,
     piecewise_linear_tilted_moments,
@@ -275,11 +275,6 @@ _CUT_SCALES, _CUT_GAUSSIAN = (1.0, 3.0), (1.0, 2.0, 4.0)
 _BATCH = 256
 
 
-def _check_order(name, value, low):
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise ParameterError(f"parameter {name!r} must be an integer >= {low}, got {value!r}")
-
-
 def _fold(nodes, weights):
     """A rule symmetric about 0 (node ``N - 1 - n`` is minus node ``n``) for an even integrand: the first
     half of its nodes, each with its mirror's weight added (the middle node, if any, its own mirror)."""
@@ -334,7 +329,7 @@ class MultiIndex(FixedPointTheory):
             check_in("noise", self.noise, POSITIVE, f" (a variance) for the continuous link={self.link}")
         for name in ("order", "inner_order", "label_order", "panel_order"):
             if getattr(self, name) is not None:  # panel_order None: the default
-                _check_order(name, getattr(self, name), 0)
+                check_integer(name, getattr(self, name), NONNEGATIVE)
         for name in ("label_order", "order"):  # order: its error estimate is at order - 1
             if getattr(self, name) == 1:
                 raise ParameterError(f"parameter {name!r} must be 0 (the default) or an integer >= 2, got 1")
