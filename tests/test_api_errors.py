@@ -54,8 +54,8 @@ CASES = [
     (lambda: hd.integrate(COMMITTEE, -1.0), "t1 must be a finite time >= 0"),
     (lambda: hd.integrate(COMMITTEE, 2.0, saveat=np.array([1.0, 0.5])), "saveat must be a 1-D increasing array"),
     # simulate
-    (lambda: hd.simulate.simulate(RIDGE, d=0), "parameter 'd' must be an integer >= 1, got 0"),
-    (lambda: hd.simulate.simulate(RIDGE, d=100, seeds=0), "parameter 'seeds' must be an integer >= 1"),
+    (lambda: hd.simulate.simulate(RIDGE, d=0), r"parameter 'd' must lie in \[1, inf\), got 0"),
+    (lambda: hd.simulate.simulate(RIDGE, d=100, seeds=0), r"parameter 'seeds' must lie in \[1, inf\)"),
     # fields of the wrong type, and values outside the domain (inf and nan included)
     (lambda: hd.ERM(alpha="a"), "parameter 'alpha' must be a real number"),
     (lambda: hd.ERM(alpha=None), "parameter 'alpha' must be a real number"),

@@ -66,7 +66,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..kernels.rates import fitted_rate
-from .._theory import NONNEGATIVE, Interval, ParameterError, integer, is_concrete, parameter
+from .._theory import NONNEGATIVE, Interval, ParameterError, check_integer, integer, is_concrete, parameter
 from ._schedule import Scheduled
 
 
@@ -81,9 +81,7 @@ class PowerLawRetrieval(Scheduled):
     seed: int = integer(0, Interval(0), "seed of the random initial weights g")
 
     def __check_init__(self):
-        value = self.modes
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ParameterError(f"parameter 'modes' must be an integer in [1, inf), got {value!r}")
+        check_integer("modes", self.modes, Interval(1))
         if is_concrete(self.sigma0) and is_concrete(self.m0):
             if np.any((np.asarray(self.sigma0) == 0) & (np.asarray(self.m0) == 0)):
                 raise ParameterError(

@@ -14,7 +14,7 @@ import equinox as eqx
 import jax
 import numpy as np
 
-from .._theory import ParameterError
+from .._theory import Interval, check_integer
 
 
 class SimulationResult(eqx.Module):
@@ -71,9 +71,8 @@ def bucket(n: int) -> int:
 
 def check_size(d: int, seeds: int) -> None:
     """A simulation needs ``d >= 1`` and ``seeds >= 1``."""
-    for name, value in (("d", d), ("seeds", seeds)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-            raise ParameterError(f"parameter {name!r} must be an integer >= 1, got {value!r}")
+    check_integer("d", d, Interval(1))
+    check_integer("seeds", seeds, Interval(1))
 
 
 def online_steps(times, *, d: int, seeds: int, time_per_step: float) -> np.ndarray:
