@@ -81,7 +81,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._theory import NONNEGATIVE, Interval, ParameterError, choice, integer, is_concrete, parameter
-from ..kernels import Hermite
+from ..kernels import ACTIVATIONS, Activation, CommitteeMoments, Hermite
 from ..kernels.multivariate import gaussian_expectation_nd
 from ._schedule import Scheduled
 from .single_index import check_coefficients
@@ -104,7 +104,13 @@ class LoRA(Scheduled):
     rank: int = integer(1, Interval(1), "adapter rank r (W = W0 + U V, V of r rows)")
     width: int = integer(1, Interval(1), "student hidden units p (1: a single-index student)")
     teachers: int = integer(1, Interval(1), "teacher hidden units M")
-    output: str = choice("sum", {"sum": 1, "mean": 1}, "readouts sum_k f(lambda_k), or (1/p) sum_k (teacher alike)")
+    activation: str = choice(
+        "hermite", ACTIVATIONS, "f = f* by name, or hermite: the series student (f) and target (f*)"
+    )
+    output: str = choice(
+        "sum", {"sum": 1, "mean": 1, "sqrt": 1},
+        "readouts sum_k f(lambda_k), (1/p) sum_k or (1/sqrt(p)) sum_k (teacher alike)",
+    )
     mu: jax.Array = parameter(0.5, Interval(), "pre-trained overlaps W0 W*^T/d (p x M; scalar: times identity)")
     tau: jax.Array = parameter(0.0, NONNEGATIVE, "pre-trained weights off W*: W0 = mu W* + tau Xi (p x L; scalar: times identity)")
     scale_lr: jax.Array = parameter(1.0, NONNEGATIVE, "step of U over lr / d (1: the paper's equal rates)")
@@ -169,7 +175,21 @@ class LoRA(Scheduled):
         """``(c, b)``: the readout of each student unit and of each teacher unit."""
         if self.output == "mean":
             return 1.0 / self.width, 1.0 / self.teachers
+        if self.output == "sqrt":
+            return 1.0 / np.sqrt(self.width), 1.0 / np.sqrt(self.teachers)
         return 1.0, 1.0
+
+    @property
+    def kernel(self) -> Activation:
+        """The student's activation ``f``."""
+        if self.activation == "hermite":
+            return Hermite(coefficients=self.student)
+        return ACTIVATIONS[self.activation]()
+
+    @property
+    def teacher_kernel(self) -> Activation:
+        """The teacher's link ``f*``: the series ``target``, or ``f`` itself for a named activation."""
+        return Hermite(coefficients=self.target) if self.activation == "hermite" else self.kernel
 
     def _sigma(self, state: LoRAState) -> jax.Array:
         eye = jnp.eye(state.S.shape[1], dtype=state.S.dtype)
@@ -181,7 +201,7 @@ class LoRA(Scheduled):
         expectations come back as a list, from one evaluation on the nodes."""
         P, nb = self.pretrained(), state.S.shape[1]
         c, b = self.readouts()
-        f, f_star = Hermite(coefficients=self.student), Hermite(coefficients=self.target)
+        f, f_star = self.kernel, self.teacher_kernel
         shapes = []
 
         def values(z):
@@ -194,6 +214,48 @@ class LoRA(Scheduled):
         flat = gaussian_expectation_nd(values, self._sigma(state), self.order or self.exact_order)
         sizes = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]
         return [x.reshape(s) for x, s in zip(jnp.split(flat, sizes), shapes)]
+
+    def _fields(self, state: LoRAState):
+        """The committee's language: the covariance ``omega`` of the fields ``(lambda, nu, z)``
+        (``lambda = A z``, ``A = [P, U]``; ``nu`` the first ``M`` of ``z``), their moments and the
+        readouts ``(c, -b)`` of the ``p + M`` fields ``(lambda, nu)``."""
+        p, M = self.width, self.teachers
+        A = jnp.concatenate([self.pretrained(), state.U], 1)
+        n = A.shape[1]
+        T = jnp.concatenate([A, jnp.eye(M, n, dtype=A.dtype), jnp.eye(n, dtype=A.dtype)], 0)
+        omega = T @ self._sigma(state) @ T.T
+        c, b = self.readouts()
+        weights = jnp.concatenate([jnp.full((p,), c, A.dtype), jnp.full((M,), -b, A.dtype)])
+        moments = CommitteeMoments(g=self.kernel, g_star=self.teacher_kernel, K=p, M=M)
+        return moments, 0.5 * (omega + omega.T), weights
+
+    def gradient_moments(self, state: LoRAState) -> tuple[jax.Array, jax.Array]:
+        """``E[g z^T]`` ``(p, M + L + r)`` and ``C = E[(Delta^2 + noise) ...]`` ``(p, p)``: one product
+        rule over ``z`` for Hermite series, else the committee's ``I_3``, ``I_4``, ``J_2``."""
+        c, _ = self.readouts()
+        if self.activation == "hermite":
+
+            def moments(delta, lam, z, f):
+                slope = c * f.derivative(lam)  # (N, p): g_k / Delta
+                first = (delta[:, None] * slope)[:, :, None] * z[:, None, :]
+                second = (delta**2 + self.noise)[:, None, None] * slope[:, :, None] * slope[:, None, :]
+                return first, second
+
+            return tuple(self._expect(moments, state))
+        moments, omega, weights = self._fields(state)
+        start = self.width + self.teachers
+        first = c * moments.drift(omega, weights, jnp.arange(start, omega.shape[0]))
+        second = c**2 * (moments.squared_error(omega, weights) + self.noise * moments.slopes(omega))
+        return first, second
+
+    def generalisation_error(self, state: LoRAState) -> jax.Array:
+        """``eg = E[(y_hat - y*)^2] / 2``: the product rule over ``z`` for Hermite series, else
+        ``sum_ab c_a c_b I_2 / 2`` (a sum within its rounding of zero reported as 0)."""
+        if self.activation == "hermite":
+            (error,) = self._expect(lambda delta, lam, z, f: (delta**2,), state)
+            return 0.5 * error
+        moments, omega, weights = self._fields(state)
+        return moments.error(omega, weights)
 
     def init(self) -> LoRAState:
         dtype = jnp.result_type(self.lr, self.m0, self.n0, self.a0, float)
@@ -209,16 +271,8 @@ class LoRA(Scheduled):
 
     def vector_field(self, t, state: LoRAState) -> LoRAState:
         eta = self.lr * self.rate(t) / self.batch
-        c, _ = self.readouts()
         nb = state.S.shape[1]
-
-        def moments(delta, lam, z, f):
-            slope = c * f.derivative(lam)  # (N, p): g_k / Delta
-            first = (delta[:, None] * slope)[:, :, None] * z[:, None, :]
-            second = (delta**2 + self.noise)[:, None, None] * slope[:, :, None] * slope[:, None, :]
-            return first, second
-
-        first, second = self._expect(moments, state)  # E[g z^T] (p, nb + r), E[g g^T] (p, p)
+        first, second = self.gradient_moments(state)  # E[g z^T] (p, nb + r), E[g g^T] (p, p)
         F = -eta * state.U.T @ first
         F_rho = F[:, nb:]
         G = F_rho + F_rho.T + eta**2 * state.U.T @ second @ state.U
@@ -231,7 +285,6 @@ class LoRA(Scheduled):
 
     def observables(self, t, state: LoRAState) -> dict[str, jax.Array]:
         M = self.teachers
-        (error,) = self._expect(lambda delta, lam, z, f: (delta**2,), state)
         P = self.pretrained()
         # W B^T / d = P + U S and W W^T / d = (P + U S)(P + U S)^T + U (Q - S S^T) U^T.
         along = P + state.U @ state.S
@@ -239,7 +292,7 @@ class LoRA(Scheduled):
         norms = jnp.diagonal(q)[:, None]  # a unit with W_k = 0 (no pre-training, U = 0) has cosine 0
         cosines = jnp.where(norms > 0, along[:, :M], 0.0) / jnp.sqrt(jnp.where(norms > 0, norms, 1.0))
         return {
-            "eg": 0.5 * error,
+            "eg": self.generalisation_error(state),
             "m": state.S[:, :M],
             "n": state.S[:, M:],
             "Q": state.Q,
