@@ -85,21 +85,24 @@ def _brute_force(theory, state, order):
     return first, second, 0.5 * np.sum(w * delta**2)
 
 
-def test_erf_against_a_product_rule_over_the_fields():
-    """erf (closed-form I_3, I_4 on the covariance of (lambda, nu, z), singular there) against a
-    60-node-per-axis product rule over the three fields z = (nu_1, nu_2, rho) (p = M = 2, no further
-    direction, rank one, 1/sqrt(p) readout): the moments and eg to 1e-10, at a generic state and at
-    the paper's start U = 0 (lambda = mu nu: the fields' covariance singular)."""
-    theory = LoRA(activation="erf", output="sqrt", width=2, rank=1, teachers=2, mu=np.array([[0.6, 0.2], [0.0, 0.3]]),
-                  tau=np.zeros((2, 0)), noise=0.05, lr=0.4)
+@pytest.mark.parametrize("activation, output, tol", [("erf", "sqrt", 1e-13), ("sigmoid", "mean", 1e-10)])
+def test_against_a_product_rule_over_the_fields(activation, output, tol):
+    """erf (closed-form I_3, I_4 on the covariance of (lambda, nu, z), singular there) and sigmoid
+    (the committee's quadratures on that covariance) against a 60-node-per-axis product rule over
+    the three fields z = (nu_1, nu_2, rho) (p = M = 2, no further direction, rank one): the moments
+    and eg to 1e-13 (erf; seen 1e-15) and 1e-10 (sigmoid, whose own rules have 14 to 48 nodes per
+    axis; seen 6e-12), at a
+    generic state and at the paper's start U = 0 (lambda = mu nu: the fields' covariance singular)."""
+    theory = LoRA(activation=activation, output=output, width=2, rank=1, teachers=2,
+                  mu=np.array([[0.6, 0.2], [0.0, 0.3]]), tau=np.zeros((2, 0)), noise=0.05, lr=0.4)
     for u in ([[0.5], [-0.3]], [[0.0], [0.0]]):
         state = LoRAState(S=jnp.array([[0.3, -0.4]]), Q=jnp.eye(1), U=jnp.array(u))
         first, second, _, eg = _at(theory, state)
         ref_first, ref_second, ref_eg = _brute_force(theory, state, 60)
-        assert np.max(np.abs(ref_first)) > 1e-2
-        np.testing.assert_allclose(np.asarray(first), ref_first, rtol=0, atol=1e-10)
-        np.testing.assert_allclose(np.asarray(second), ref_second, rtol=0, atol=1e-10)
-        assert float(eg) == pytest.approx(ref_eg, abs=1e-10)
+        assert np.max(np.abs(ref_first)) > 1e-3
+        np.testing.assert_allclose(np.asarray(first), ref_first, rtol=0, atol=tol)
+        np.testing.assert_allclose(np.asarray(second), ref_second, rtol=0, atol=tol)
+        assert float(eg) == pytest.approx(ref_eg, abs=tol)
 
 
 def test_erf_rank_equal_to_width_is_committee():
@@ -167,9 +170,14 @@ def test_erf_gradients_against_finite_differences():
             assert float(grad[i]) == pytest.approx(float(fd), rel=1e-5, abs=1e-9), names[i]
 
 
-def test_bad_activation():
+def test_bad_input():
+    """An unknown activation; ReLU with a unit of no weight (no pre-training, U0 = 0), where its
+    integrals divide by a zero variance (erf's do not: accepted)."""
     with pytest.raises(ParameterError, match="activation"):
         LoRA(activation="softmax")
+    with pytest.raises(ParameterError, match="mu"):
+        LoRA(activation="relu", mu=0.0, a0=0.0)
+    LoRA(activation="erf", mu=0.0, a0=0.0)
 
 
 def test_command_line(capsys):

@@ -8,10 +8,17 @@ teachers`` units ``w*_m`` and a student of ``p = width`` units, with fixed reado
     y = \sum_{m=1}^M b\, f^*(\nu_m) + \sqrt{\sigma}\,\zeta, \qquad
     \hat y = \sum_{k=1}^p c\, f(\lambda_k),
 
-``nu = W* x / sqrt(d)``, ``lambda = W x / sqrt(d)``, ``b = c = 1`` (``output="sum"``) or
-``b = 1 / M``, ``c = 1 / p`` (``output="mean"``), square loss ``(y_hat - y)^2 / 2``; ``p = M = 1`` is
-the single-index model, link and activation Hermite series as in
-:mod:`~hdtheory.dynamics.single_index`. The frozen directions ``B = [W*; Xi]`` (``M + L`` rows,
+``nu = W* x / sqrt(d)``, ``lambda = W x / sqrt(d)``, ``b = c = 1`` (``output="sum"``),
+``b = 1 / M``, ``c = 1 / p`` (``output="mean"``) or ``b = 1 / sqrt(M)``, ``c = 1 / sqrt(p)``
+(``output="sqrt"``), square loss ``(y_hat - y)^2 / 2``; ``p = M = 1`` is the single-index model.
+Link and activation are Hermite series (``activation="hermite"``: ``f*`` the series ``target``, ``f``
+the series ``student``, as in :mod:`~hdtheory.dynamics.single_index`) or one named activation for
+both, ``f = f*`` (``"erf"`` ``erf(z / sqrt 2)``, ``"relu"``, ``"linear"``, ``"tanh"``, ``"sigmoid"``;
+:mod:`hdtheory.kernels.activations`). The paper's two-layer experiments (the authors' code) use
+``f = f*`` among linear, erf, sigmoid and ReLU with ``M = p``, the ``1 / sqrt(p)`` readout for the
+mean-zero activations (linear, erf, odd Hermite) and ``1 / p`` otherwise, ``erf(z)`` (here
+``erf(z / sqrt 2)``: their erf is ours on fields scaled by ``sqrt 2``, not a setting of this model),
+no label noise, and a start ``U = d^-2`` with random unit rows of ``V``. The frozen directions ``B = [W*; Xi]`` (``M + L`` rows,
 orthogonal, ``|.|^2 = d``) carry the pre-trained weights ``W0 = mu W* + tau Xi`` (``mu`` of shape
 ``(p, M)``, ``tau`` of shape ``(p, L)``; scalars are multiples of the identity, ``L = p``: unit ``k``
 pre-trained along teacher ``k`` and its own ``xi_k``; the paper's initialisations are
@@ -59,8 +66,29 @@ gradient ``C_kl = c^2 E[(Delta^2 + sigma) f'(lambda_k) f'(lambda_l)]`` (``p x p`
 ``Delta`` at ``U = 0`` shrinks as ``mu -> 1``, and with it every drift: strong pre-training lengthens
 the search phase (the paper's "pre-training hurts").
 
-Every expectation is one product Gauss-Hermite rule over the ``M + L + r`` fields ``z``
-(:func:`~hdtheory.kernels.multivariate.gaussian_expectation_nd`, ``order`` nodes per axis, by
+**The expectations in the committee's language** (named activations). ``(lambda, nu, z)`` are
+``p + M + (M + L + r)`` jointly Gaussian fields, linear in ``z``: with ``A = [P, U]`` and ``T`` the
+stack of ``A``, ``[I_M, 0]`` and the identity, their covariance is ``omega = T Sigma T^T`` (singular:
+``nu`` is part of ``z``). With the readouts ``c_alpha = (c, ..., -b, ...)`` on ``(lambda, nu)``,
+``Delta = sum_alpha c_alpha h_alpha(u_alpha)`` and every moment above is one of the committee
+machine's Gaussian integrals (Saad & Solla 1995; Goldt et al. 2019; :mod:`~hdtheory.dynamics.committee`)
+on submatrices of ``omega``:
+
+.. math::
+    E[g_k z_j] = c \sum_lpha c_lpha I_3(\lambda_k, z_j, u_lpha), \qquad
+    C_{kl} = c^2 \Big[\sum_{lphaeta} c_lpha c_eta I_4(\lambda_k, \lambda_l, u_lpha, u_eta)
+        + \sigma J_2(\lambda_k, \lambda_l)\Big], \qquad
+    E[\Delta^2] = \sum_{lphaeta} c_lpha c_eta I_2(u_lpha, u_eta),
+
+computed by :class:`hdtheory.kernels.CommitteeMoments`, the committee's own code: closed forms for
+erf and linear; for ReLU all but ``I_4``, whose sum ``C`` is one product rule over the ``p + M``
+fields (algebraically convergent at the kink, and only in the ``eta^2`` term); quadrature for tanh
+and sigmoid. The closed forms are smooth in ``omega`` also where it is singular, so erf's values and
+derivatives hold at the paper's degenerate start too. ReLU's integrals divide by the variance of
+``lambda_k``: a unit with no weight (``W_k = 0``, no pre-training and ``U_k = 0``) is refused.
+
+**Hermite series.** Every expectation is one product Gauss-Hermite rule over the ``M + L + r``
+fields ``z`` (:func:`~hdtheory.kernels.multivariate.gaussian_expectation_nd`, ``order`` nodes per axis, by
 default ``2 q``, ``q`` the largest degree of link and activation: exact for these polynomial
 integrands, whose degree is at most ``4 q - 2``), ``order^(M + L + r)`` nodes in all. ``lambda`` is
 linear in ``mu``, ``tau`` and ``U``, so values and derivatives are exact also at the paper's
@@ -150,6 +178,14 @@ class LoRA(Scheduled):
                 "[[I, S0^T], [S0, Q0]] positive semi-definite (rows alike from m0, n0: "
                 "rank (teachers m0^2 + L n0^2) <= 1)"
             )
+        P = self.pretrained()
+        if self.activation == "relu" and all(is_concrete(x) for x in (sigma, state.U, P)):
+            A = np.concatenate([np.asarray(P), np.asarray(state.U)], 1)
+            if np.min(np.einsum("ki,ij,kj->k", A, np.asarray(sigma), A)) <= 0:
+                raise ParameterError(
+                    "parameters 'mu', 'tau', 'a0' (or 'U0'): activation='relu' needs every unit's initial "
+                    "weight W0 + U V to be non-zero (its Gaussian integrals divide by the field's variance)"
+                )
 
     # -- the pieces of the equations --------------------------------------------------------------
 
