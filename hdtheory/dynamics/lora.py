@@ -18,12 +18,14 @@ both, ``f = f*`` (``"erf"`` ``erf(z / sqrt 2)``, ``"relu"``, ``"linear"``, ``"ta
 ``f = f*`` among linear, erf, sigmoid and ReLU with ``M = p``, the ``1 / sqrt(p)`` readout for the
 mean-zero activations (linear, erf, odd Hermite) and ``1 / p`` otherwise, ``erf(z)`` (here
 ``erf(z / sqrt 2)``: their erf is ours on fields scaled by ``sqrt 2``, not a setting of this model),
-no label noise, and a start ``U = d^-2`` with random unit rows of ``V``. The frozen directions ``B = [W*; Xi]`` (``M + L`` rows,
+no label noise, and a start ``U = d^-2`` with random unit rows of ``V`` (their two-layer runs are at
+``d = 100`` with batches of 5000 samples, ``b >> d``: a regime of nearly population gradient steps,
+not this ``d -> infinity`` limit at fixed ``b``). The frozen directions ``B = [W*; Xi]`` (``M + L`` rows,
 orthogonal, ``|.|^2 = d``) carry the pre-trained weights ``W0 = mu W* + tau Xi`` (``mu`` of shape
 ``(p, M)``, ``tau`` of shape ``(p, L)``; scalars are multiples of the identity, ``L = p``: unit ``k``
 pre-trained along teacher ``k`` and its own ``xi_k``; the paper's initialisations are
 ``W0 = mu W*``, ``tau = 0``, and ``w0 = mu w* + (1 - mu) xi``; its two-layer networks ``D T`` are a
-diagonal ``mu``). The fine-tuned weights are ``W = W0 + U V``: a rank-``r`` adapter, ``r = rank``,
+diagonal ``mu``, in the authors' code ``d`` on the first two units and 1 on the others). The fine-tuned weights are ``W = W0 + U V``: a rank-``r`` adapter, ``r = rank``,
 rows ``v_j`` of ``V`` on the sphere ``|v_j|^2 = d`` (the paper normalises each row) and ``U`` of
 shape ``(p, r)``. Mini-batch SGD with ``b = batch`` fresh samples per step, per-sample gradients
 ``g_k = Delta c f'(lambda_k)`` (``Delta = y_hat - y``) and ``h = U^T g``:
