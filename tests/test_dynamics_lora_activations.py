@@ -107,8 +107,8 @@ def test_against_a_product_rule_over_the_fields(activation, output, tol):
 
 def test_erf_rank_equal_to_width_is_committee():
     """Rank two, two units, W0 = 0, U = I frozen: W = V is spherical online SGD of Committee with
-    activation="erf" and a fixed second layer (label noise, both readouts): dR/dt, dQ/dt and eg agree
-    to 1e-13 at three states, dU/dt = 0 (so do the trajectories, to the solver's precision)."""
+    activation="erf" and a fixed second layer (label noise): dR/dt, dQ/dt and eg agree
+    to 1e-13 at three states (both readouts), and dU/dt = 0."""
     states = (S[:, :2], jnp.array([[0.0, 0.0], [0.0, 0.0]]), jnp.array([[0.7, 0.2], [-0.3, 0.6]]))
     grams = (Q, jnp.eye(2), jnp.array([[1.0, -0.4], [-0.4, 1.0]]))
     for output in ("sum", "mean"):
