@@ -37,11 +37,11 @@ with ``eta = lr * s(t)``, ``eta_v = lr_v * s(t)`` (``s`` the schedule, see
 :mod:`hdtheory.dynamics._schedule`) and the Gaussian integrals ``I_2, I_3, I_4, J_2`` of
 :mod:`hdtheory.kernels.activations` (closed forms for erf and linear; for ReLU all but ``I_4``),
 assembled by :class:`hdtheory.kernels.CommitteeMoments` (which :class:`~hdtheory.dynamics.LoRA`
-shares). The ``eta^2`` terms are kept. Where ``I_4`` has no closed form (ReLU, and every activation computed by
-quadrature), the whole moment ``E[Delta^2 g'(lambda_k) g'(lambda_l)]`` is one product Gauss-Hermite
-rule over the ``K + M`` fields (``min(joint_order, joint_nodes^(1/(K+M)))`` nodes per axis), which
-vanishes exactly where the student reproduces the teacher; its error (algebraic for the ReLU's kink)
-enters only the ``eta^2`` term. The **generalisation error** (Saad-Solla convention, no label noise)
+shares). The ``eta^2`` terms are kept. Where ``I_4`` has no closed form (ReLU, and every
+activation computed by quadrature), the whole moment ``E[Delta^2 g'(lambda_k) g'(lambda_l)]`` is
+one product Gauss-Hermite rule over the ``K + M`` fields (``min(joint_order,
+joint_nodes^(1/(K+M)))`` nodes per axis), which vanishes exactly where the student reproduces the
+teacher; its error (algebraic for the ReLU's kink) enters only the ``eta^2`` term. The **generalisation error** (Saad-Solla convention, no label noise)
 
 .. math:: \epsilon_g = \tfrac12 E[(\hat y - y^*)^2] = \tfrac12 \sum_{\alpha\beta} c_\alpha c_\beta I_2(u_\alpha, u_\beta).
 

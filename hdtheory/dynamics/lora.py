@@ -20,14 +20,14 @@ mean-zero activations (linear, erf, odd Hermite) and ``1 / p`` otherwise, ``erf(
 ``erf(z / sqrt 2)``: their erf is ours on fields scaled by ``sqrt 2``, not a setting of this model),
 no label noise, and a start ``U = d^-2`` with random unit rows of ``V`` (their two-layer runs are at
 ``d = 100`` with batches of 5000 samples, ``b >> d``: a regime of nearly population gradient steps,
-not this ``d -> infinity`` limit at fixed ``b``). The frozen directions ``B = [W*; Xi]`` (``M + L`` rows,
-orthogonal, ``|.|^2 = d``) carry the pre-trained weights ``W0 = mu W* + tau Xi`` (``mu`` of shape
+not this ``d -> infinity`` limit at fixed ``b``). The frozen directions ``B = [W*; Xi]`` (``M + L``
+rows, orthogonal, ``|.|^2 = d``) carry the pre-trained weights ``W0 = mu W* + tau Xi`` (``mu`` of shape
 ``(p, M)``, ``tau`` of shape ``(p, L)``; scalars are multiples of the identity, ``L = p``: unit ``k``
 pre-trained along teacher ``k`` and its own ``xi_k``; the paper's initialisations are
 ``W0 = mu W*``, ``tau = 0``, and ``w0 = mu w* + (1 - mu) xi``; its two-layer networks ``D T`` are a
-diagonal ``mu``, in the authors' code ``d`` on the first two units and 1 on the others). The fine-tuned weights are ``W = W0 + U V``: a rank-``r`` adapter, ``r = rank``,
-rows ``v_j`` of ``V`` on the sphere ``|v_j|^2 = d`` (the paper normalises each row) and ``U`` of
-shape ``(p, r)``. Mini-batch SGD with ``b = batch`` fresh samples per step, per-sample gradients
+diagonal ``mu``, in the authors' code ``d`` on the first two units and 1 on the others). The
+fine-tuned weights are ``W = W0 + U V``: a rank-``r`` adapter, ``r = rank``, rows ``v_j`` of ``V`` on
+the sphere ``|v_j|^2 = d`` (the paper normalises each row) and ``U`` of shape ``(p, r)``. Mini-batch SGD with ``b = batch`` fresh samples per step, per-sample gradients
 ``g_k = Delta c f'(lambda_k)`` (``Delta = y_hat - y``) and ``h = U^T g``:
 
 .. math::
@@ -77,10 +77,10 @@ machine's Gaussian integrals (Saad & Solla 1995; Goldt et al. 2019; :mod:`~hdthe
 on submatrices of ``omega``:
 
 .. math::
-    E[g_k z_j] = c \sum_lpha c_lpha I_3(\lambda_k, z_j, u_lpha), \qquad
-    C_{kl} = c^2 \Big[\sum_{lphaeta} c_lpha c_eta I_4(\lambda_k, \lambda_l, u_lpha, u_eta)
+    E[g_k z_j] = c \sum_\alpha c_\alpha I_3(\lambda_k, z_j, u_\alpha), \qquad
+    C_{kl} = c^2 \Big[\sum_{\alpha\beta} c_\alpha c_\beta I_4(\lambda_k, \lambda_l, u_\alpha, u_\beta)
         + \sigma J_2(\lambda_k, \lambda_l)\Big], \qquad
-    E[\Delta^2] = \sum_{lphaeta} c_lpha c_eta I_2(u_lpha, u_eta),
+    E[\Delta^2] = \sum_{\alpha\beta} c_\alpha c_\beta I_2(u_\alpha, u_\beta),
 
 computed by :class:`hdtheory.kernels.CommitteeMoments`, the committee's own code: closed forms for
 erf and linear; for ReLU all but ``I_4``, whose sum ``C`` is one product rule over the ``p + M``
