@@ -131,33 +131,34 @@ def test_ode_matches_simulation(activation, output):
     """The paper's two-layer students (p = M = 2: erf with the 1/sqrt(p) readout, ReLU with 1/p),
     pre-trained as diag(0.6, 0.3) W* plus components on two directions off the teacher, fine-tuned by
     a rank-one adapter (b = 2, label noise): online SGD at d = 1000, 4 seeds, against the ODEs at
-    t = 3 and 6: m, n, Q, U and eg within 4 standard errors plus 0.004, an allowance for the
-    finite-d bias (erf at this seed: n, U off by up to 0.006, 3.5 standard errors of 0.0015; at
-    d = 2000 and 4000 with 8 seeds every difference is within 1.5 standard errors, at most 0.0013)."""
+    t = 2 and 4: m, n, Q, U and eg within 4 standard errors plus 0.004, an allowance for the
+    finite-d bias (erf at this seed to t = 6: n, U off by up to 0.006, 3.5 standard errors of
+    0.0015; at d = 2000 and 4000 with 8 seeds every difference is within 1.5 standard errors, at
+    most 0.0013)."""
     theory = LoRA(activation=activation, output=output, width=2, teachers=2, rank=1, mu=np.diag([0.6, 0.3]),
                   tau=np.array([[0.3, 0.0], [0.0, 0.2]]), noise=0.05, S0=np.array([[0.2, 0.0, 0.1, 0.0]]),
                   U0=np.array([[0.5], [0.3]]), lr=1.0, batch=2)
-    times = np.array([0.0, 3.0, 6.0])
+    times = np.array([0.0, 2.0, 4.0])
     sim = hd.simulate.simulate(theory, d=1000, seeds=4, times=times, key=jax.random.PRNGKey(2))
     ode = hd.integrate(theory, float(times[-1]), saveat=jnp.asarray(times)).observables
     for name in ("m", "n", "Q", "U", "eg"):
         np.testing.assert_array_less(np.abs(sim.mean[name] - np.asarray(ode[name])), 4 * sim.sem[name] + 0.004)
     assert float(jnp.max(jnp.abs(ode["m"][-1] - ode["m"][0]))) > 0.05  # the adapter moves
-    assert float(ode["eg"][-1]) < 0.85 * float(ode["eg"][0])
+    assert float(ode["eg"][-1]) < 0.9 * float(ode["eg"][0])
 
 
 def test_erf_gradients_against_finite_differences():
-    """d eg(t = 3) / d (mu, lr, scale_lr, a0) for an erf unit (p = M = 1, rank one, 1/sqrt(p) readout)
+    """d eg(t = 2) / d (mu, lr, scale_lr, a0) for an erf unit (p = M = 1, rank one, 1/sqrt(p) readout)
     through the adjoint against central differences of the same compiled program's values (step
     1e-5), at a generic start and at the paper's degenerate one (a0 = 0: lambda = mu nu; the adapter
-    still in its search phase at t = 3, so that d eg / d lr is only -2e-6 there)."""
+    still in its search phase at t = 2, so that d eg / d lr is only of order 1e-6 there)."""
     names = ("mu", "lr", "scale_lr", "a0")
 
     def eg(p):
         mu, lr, scale_lr, a0 = p
         theory = LoRA(activation="erf", output="sqrt", mu=mu, tau=0.3, lr=lr, scale_lr=scale_lr, a0=a0,
                       m0=0.2, n0=0.1, noise=0.05)
-        return hd.integrate(theory, 3.0, saveat=jnp.array([3.0])).observables["eg"][-1]
+        return hd.integrate(theory, 2.0, saveat=jnp.array([2.0])).observables["eg"][-1]
 
     value_and_grad = jax.jit(jax.value_and_grad(eg))
     h = 1e-5
