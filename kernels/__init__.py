@@ -22,7 +22,7 @@
   function theorem.
 """
 
-from .activations import ACTIVATIONS, Activation, Hermite, hermite_series
+from .activations import ACTIVATIONS, Activation, CommitteeMoments, Hermite, hermite_series
 from .calibration import (
     bayes_calibration,
     calibration_curve,
@@ -67,6 +67,7 @@ __all__ = [
     "Hermite",
     "hermite_series",
     "Activation",
+    "CommitteeMoments",
     "CHANNELS",
     "Channel",
     "Linear",

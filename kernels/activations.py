@@ -36,6 +36,9 @@ setup", NeurIPS, appendix). Closed forms:
   ``g(x) = sum_k c_k He_k(x) / sqrt(k!)`` (:func:`hermite_series`), every integral by a product rule
   of the least order that is exact for its degree.
 
+:class:`CommitteeMoments` assembles them into the moments of a square-loss gradient that every
+online-SGD theory of two-layer networks needs (the committee machines, LoRA adapters).
+
 Teacher and student may differ (a single-index target of another link than the student's
 activation): ``i2(C, other)``, ``i3(C, other)`` and ``i4(C, third, fourth)`` put the activations
 ``other``, ``third``, ``fourth`` on the arguments that are not differentiated,
@@ -55,7 +58,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .multivariate import _sqrt0, gaussian_expectation_nd
+from .multivariate import _sqrt0, gaussian_expectation_nd, product_rule, psd_cholesky
 
 
 @jax.custom_jvp
@@ -305,6 +308,117 @@ class Hermite(Activation):
 
         order = self._order(2 * self.degree - 2 + h3.degree + h4.degree)
         return gaussian_expectation_nd(f, cov, order)
+
+
+def _grid(*axes):
+    """All index tuples of the product of ``axes``, stacked on a last axis."""
+    return jnp.stack(jnp.meshgrid(*axes, indexing="ij"), -1)
+
+
+def _submatrices(omega, index):
+    """``omega[index_i, index_j]`` for the last axis of ``index``: shape ``index.shape + (p,)``."""
+    return omega[index[..., :, None], index[..., None, :]]
+
+
+class CommitteeMoments(eqx.Module):
+    r"""The Gaussian moments of the square-loss gradient of a committee machine, from ``I_2, J_2,
+    I_3, I_4``.
+
+    The fields ``u`` are jointly Gaussian with covariance ``omega`` (``n x n``, ``n >= K + M``): the
+    first ``K`` are the student's (activation ``g``), the next ``M`` the teacher's (``g_star``), any
+    further ones are other linear functions of the input (the directions a low-rank adapter moves
+    along). With readout weights ``c`` on the first ``K + M`` fields (``c = (a, -b)``) the error of
+    the output is ``Delta = sum_alpha c_alpha h_alpha(u_alpha)`` (``h = g`` on students, ``g*`` on
+    teachers), and
+
+    .. math::
+        E[\Delta\, g'(u_k)\, u_j] = \sum_\alpha c_\alpha I_3(u_k, u_j, u_\alpha),\quad
+        E[\Delta\, g(u_k)] = \sum_\alpha c_\alpha I_2(u_k, u_\alpha),\quad
+        E[\Delta^2 g'(u_k) g'(u_l)] = \sum_{\alpha\beta} c_\alpha c_\beta I_4(u_k, u_l, u_\alpha, u_\beta),
+
+    ``E[g'(u_k) g'(u_l)] = J_2`` and ``E[Delta^2] = sum_ab c_a c_b I_2(u_a, u_b)``. Where ``g`` has no
+    closed-form ``I_4`` the last moment is one product Gauss-Hermite rule over the ``K + M`` fields
+    (``min(joint_order, joint_nodes^(1/(K+M)))`` nodes per axis), which vanishes exactly, node by
+    node, where the student reproduces the teacher.
+    """
+
+    g: Activation
+    g_star: Activation
+    K: int = eqx.field(static=True)
+    M: int = eqx.field(static=True)
+    joint_order: int = eqx.field(default=24, static=True)
+    joint_nodes: int = eqx.field(default=2**20, static=True)
+
+    def by_field(self, integral, omega, *axes):
+        """``integral(C, h)`` on the submatrices of ``omega`` over ``axes + (fields,)``, the last
+        field carrying the activation ``h`` of its side: ``g`` for students, ``g*`` for teachers."""
+        students, teachers = jnp.arange(self.K), jnp.arange(self.K, self.K + self.M)
+        parts = [
+            integral(_submatrices(omega, _grid(*axes, side)), h)
+            for side, h in ((students, self.g), (teachers, self.g_star))
+        ]
+        return jnp.concatenate(parts, -1)
+
+    def drift(self, omega, c, fields):
+        """``E[Delta g'(u_k) u_j]`` for the students ``k`` and the fields ``j`` (indices into
+        ``omega``): ``(K, len(fields))``."""
+        i3 = self.by_field(self.g.i3, omega, jnp.arange(self.K), fields)
+        return jnp.einsum("kja,a->kj", i3, c)
+
+    def output(self, omega, c):
+        """``E[Delta g(u_k)]`` for the students ``k`` (``(K,)``)."""
+        return self.by_field(self.g.i2, omega, jnp.arange(self.K)) @ c
+
+    def slopes(self, omega):
+        """``J_2 = E[g'(u_k) g'(u_l)]`` (``(K, K)``)."""
+        students = jnp.arange(self.K)
+        return self.g.j2(_submatrices(omega, _grid(students, students)))
+
+    def squared_error(self, omega, c):
+        """``E[Delta^2 g'(u_k) g'(u_l)]`` (``(K, K)``): the sum of ``I_4``'s where ``g`` has them in
+        closed form, otherwise one product rule over the ``K + M`` fields (``x = L z``)."""
+        K, n = self.K, self.K + self.M
+        g = self.g
+        if g.closed_form_i4:
+            students = jnp.arange(K)
+            sides = ((jnp.arange(K), g), (jnp.arange(K, n), self.g_star))
+            i4 = jnp.concatenate([
+                jnp.concatenate([
+                    g.i4(_submatrices(omega, _grid(students, students, a, b)), h_a, h_b)
+                    for b, h_b in sides
+                ], -1)
+                for a, h_a in sides
+            ], -2)
+            return jnp.einsum("klab,a,b->kl", i4, c, c)
+        order = max(3, min(self.joint_order, int(self.joint_nodes ** (1 / n))))
+        z, w = product_rule(n, order, omega.dtype)
+        x = z @ psd_cholesky(omega[:n, :n]).T
+        error = g(x[:, :K]) @ c[:K] + self.g_star(x[:, K:]) @ c[K:]
+        slopes = g.derivative(x[:, :K])
+        return jnp.einsum("N,N,Nk,Nl->kl", w, error**2, slopes, slopes)
+
+    def error_terms(self, omega, c):
+        """``c_a c_b I_2(u_a, u_b) / 2``: the ``(K + M)^2`` terms whose sum is ``E[Delta^2] / 2``."""
+        students, teachers = jnp.arange(self.K), jnp.arange(self.K, self.K + self.M)
+        i2 = jnp.concatenate([
+            self.by_field(self.g.i2, omega, students),
+            self.by_field(self.g_star.i2, omega, teachers),
+        ], 0)
+        return 0.5 * c[:, None] * i2 * c[None, :]
+
+    def rounding(self, omega, c):
+        """The rounding level of :meth:`error`: ``(K + M)^2 eps sum_ab |c_a c_b I_2| / 2``.
+
+        The error is a sum of terms of order one that cancel as the student learns the teacher, so
+        it is known only to this absolute accuracy."""
+        terms = self.error_terms(omega, c)
+        return terms.size * jnp.finfo(terms.dtype).eps * jnp.sum(jnp.abs(terms))
+
+    def error(self, omega, c):
+        """``E[Delta^2] / 2``, a sum within :meth:`rounding` of zero or below it reported as ``0``; a
+        value further below zero is kept (``omega`` then is no covariance)."""
+        total = jnp.sum(self.error_terms(omega, c))
+        return jnp.where(total > -self.rounding(omega, c), jnp.maximum(total, 0.0), total)
 
 
 def _sigmoid(x):

@@ -35,12 +35,13 @@ update above, with ``|x|^2 / d -> 1``)
 
 with ``eta = lr * s(t)``, ``eta_v = lr_v * s(t)`` (``s`` the schedule, see
 :mod:`hdtheory.dynamics._schedule`) and the Gaussian integrals ``I_2, I_3, I_4, J_2`` of
-:mod:`hdtheory.kernels.activations` (closed forms for erf and linear; for ReLU all but ``I_4``). The
-``eta^2`` terms are kept. Where ``I_4`` has no closed form (ReLU, and every activation computed by
-quadrature), the whole moment ``E[Delta^2 g'(lambda_k) g'(lambda_l)]`` is one product Gauss-Hermite
-rule over the ``K + M`` fields (``min(joint_order, joint_nodes^(1/(K+M)))`` nodes per axis), which
-vanishes exactly where the student reproduces the teacher; its error (algebraic for the ReLU's kink)
-enters only the ``eta^2`` term. The **generalisation error** (Saad-Solla convention, no label noise)
+:mod:`hdtheory.kernels.activations` (closed forms for erf and linear; for ReLU all but ``I_4``),
+assembled by :class:`hdtheory.kernels.CommitteeMoments` (which :class:`~hdtheory.dynamics.LoRA`
+shares). The ``eta^2`` terms are kept. Where ``I_4`` has no closed form (ReLU, and every
+activation computed by quadrature), the whole moment ``E[Delta^2 g'(lambda_k) g'(lambda_l)]`` is
+one product Gauss-Hermite rule over the ``K + M`` fields (``min(joint_order,
+joint_nodes^(1/(K+M)))`` nodes per axis), which vanishes exactly where the student reproduces the
+teacher; its error (algebraic for the ReLU's kink) enters only the ``eta^2`` term. The **generalisation error** (Saad-Solla convention, no label noise)
 
 .. math:: \epsilon_g = \tfrac12 E[(\hat y - y^*)^2] = \tfrac12 \sum_{\alpha\beta} c_\alpha c_\beta I_2(u_\alpha, u_\beta).
 
@@ -128,16 +129,6 @@ class CommitteeState(eqx.Module):
     v: jax.Array
 
 
-def _grid(*axes):
-    """All index tuples of the product of ``axes``, stacked on a last axis."""
-    return jnp.stack(jnp.meshgrid(*axes, indexing="ij"), -1)
-
-
-def _submatrices(omega, index):
-    """``omega[index_i, index_j]`` for the last axis of ``index``: shape ``index.shape + (p,)``."""
-    return omega[index[..., :, None], index[..., None, :]]
-
-
 class Committee(Scheduled):
     """Online SGD of a two-layer committee machine on a teacher of the same kind (module docstring)."""
 
@@ -219,15 +210,13 @@ class Committee(Scheduled):
         """The teacher's activation ``g*``: ``g`` itself, or the link ``target`` for ``hermite``."""
         return kernels.Hermite(coefficients=self.target) if self.activation == "hermite" else self.kernel
 
-    def _by_field(self, integral, omega, *axes):
-        """``integral(C, h)`` on the submatrices of ``omega`` over ``axes + (fields,)``, the last
-        field carrying the activation ``h`` of its side: ``g`` for students, ``g*`` for teachers."""
-        students, teachers = jnp.arange(self.K), jnp.arange(self.K, self.K + self.M)
-        parts = [
-            integral(_submatrices(omega, _grid(*axes, side)), h)
-            for side, h in ((students, self.kernel), (teachers, self.teacher_kernel))
-        ]
-        return jnp.concatenate(parts, -1)
+    @property
+    def moments(self) -> kernels.CommitteeMoments:
+        """The Gaussian moments of the gradient over the ``K + M`` fields."""
+        return kernels.CommitteeMoments(
+            g=self.kernel, g_star=self.teacher_kernel, K=self.K, M=self.M,
+            joint_order=self.joint_order, joint_nodes=self.joint_nodes,
+        )
 
     def _teacher(self):
         dtype = jnp.result_type(self.lr, float)
@@ -270,18 +259,14 @@ class Committee(Scheduled):
 
     def vector_field(self, t, state: CommitteeState) -> CommitteeState:
         K, n = self.K, self.K + self.M
-        g = self.kernel
+        moments = self.moments
         omega = self._omega(state.Q, state.R)
         a, c = self._weights(state.v)
         eta, eta_v = self.rates(t)
-        students, fields = jnp.arange(K), jnp.arange(n)
-        # I3(k, b, alpha) for student k, any field b, any field alpha: (K, n, n).
-        i3 = self._by_field(g.i3, omega, students, fields)
-        drift = -eta * a[:, None] * jnp.einsum("kba,a->kb", i3, c)  # (K, n): d/dt of <w_k, u_b>
+        drift = -eta * a[:, None] * moments.drift(omega, c, jnp.arange(n))  # (K, n): d/dt of <w_k, u_b>
         dQ = drift[:, :K] + drift[:, :K].T
         if self.flow == "sgd":
-            j2 = g.j2(_submatrices(omega, _grid(students, students)))
-            second = self._squared_error_moment(omega, c) + self.noise * j2
+            second = moments.squared_error(omega, c) + self.noise * moments.slopes(omega)
             dQ = dQ + eta**2 * jnp.outer(a, a) * second
         dR = drift[:, K:]
         if self.geometry == "spherical":
@@ -290,10 +275,8 @@ class Committee(Scheduled):
             growth = 0.5 * jnp.diagonal(dQ)
             dQ = dQ - (growth[:, None] + growth[None, :]) * state.Q
             dR = dR - growth[:, None] * state.R
-        # I2(k, alpha): (K, n).
-        i2 = self._by_field(g.i2, omega, students)
         norm = 1 / K if self.output == "mean" else 1
-        dv = -eta_v * norm * i2 @ c
+        dv = -eta_v * norm * moments.output(omega, c)
         derivative = CommitteeState(Q=dQ, R=dR, v=dv)
         if self.time == "lr":
             derivative = jax.tree_util.tree_map(lambda x: x / self.lr, derivative)
@@ -319,44 +302,6 @@ class Committee(Scheduled):
         _, eta_v = self.rates(t)
         return eqx.tree_at(lambda f: f.v, field, jnp.where(eta_v == 0, start.v - state.v, field.v))
 
-    def _squared_error_moment(self, omega, c):
-        """``E[(y_hat - y*)^2 g'(lambda_k) g'(lambda_l)]``, ``(K, K)``.
-
-        With a closed-form ``I_4``, the sum ``sum_ab c_a c_b I_4(k, l, a, b)``; otherwise one product
-        Gauss-Hermite rule over all ``K + M`` fields at once (``x = L z``), so that the moment vanishes
-        exactly, node by node, where the student reproduces the teacher.
-        """
-        K, n = self.K, self.K + self.M
-        g = self.kernel
-        if g.closed_form_i4:
-            students = jnp.arange(K)
-            sides = ((jnp.arange(K), g), (jnp.arange(K, n), self.teacher_kernel))
-            i4 = jnp.concatenate([
-                jnp.concatenate([
-                    g.i4(_submatrices(omega, _grid(students, students, a, b)), h_a, h_b)
-                    for b, h_b in sides
-                ], -1)
-                for a, h_a in sides
-            ], -2)
-            return jnp.einsum("klab,a,b->kl", i4, c, c)
-        order = max(3, min(self.joint_order, int(self.joint_nodes ** (1 / n))))
-        z, w = kernels.multivariate.product_rule(n, order, omega.dtype)
-        x = z @ kernels.multivariate.psd_cholesky(omega).T
-        error = g(x[:, :K]) @ c[:K] + self.teacher_kernel(x[:, K:]) @ c[K:]
-        slopes = g.derivative(x[:, :K])
-        return jnp.einsum("N,N,Nk,Nl->kl", w, error**2, slopes, slopes)
-
-    def _error_terms(self, state: CommitteeState) -> jax.Array:
-        """``c_a c_b I_2(u_a, u_b) / 2``: the ``(K + M)^2`` terms whose sum is ``eg``."""
-        omega = self._omega(state.Q, state.R)
-        students, teachers = jnp.arange(self.K), jnp.arange(self.K, self.K + self.M)
-        i2 = jnp.concatenate([
-            self._by_field(self.kernel.i2, omega, students),
-            self._by_field(self.teacher_kernel.i2, omega, teachers),
-        ], 0)
-        _, c = self._weights(state.v)
-        return 0.5 * c[:, None] * i2 * c[None, :]
-
     def rounding(self, state: CommitteeState) -> jax.Array:
         """The rounding level of :meth:`generalisation_error`: ``(K + M)^2 eps sum_ab |c_a c_b I_2| / 2``.
 
@@ -364,9 +309,8 @@ class Committee(Scheduled):
         is known only to this absolute accuracy (the overlaps themselves hold ``|w_k - w*_m|^2 / d``
         only as a difference of order-one numbers).
         """
-        terms = self._error_terms(state)
-        eps = jnp.finfo(terms.dtype).eps
-        return terms.size * eps * jnp.sum(jnp.abs(terms))
+        _, c = self._weights(state.v)
+        return self.moments.rounding(self._omega(state.Q, state.R), c)
 
     def generalisation_error(self, state: CommitteeState) -> jax.Array:
         """``eg = sum_ab c_a c_b I_2(u_a, u_b) / 2``, with a sum within :meth:`rounding` of zero or
@@ -375,8 +319,8 @@ class Committee(Scheduled):
         semi-definite), which the rounding of this sum does not explain. That flags a formal steady
         state past the stability limit; after a long integration near convergence it can also be the
         rounding the integration leaves in the overlaps, a few times ``rounding`` below zero."""
-        total = jnp.sum(self._error_terms(state))
-        return jnp.where(total > -self.rounding(state), jnp.maximum(total, 0.0), total)
+        _, c = self._weights(state.v)
+        return self.moments.error(self._omega(state.Q, state.R), c)
 
     def observables(self, t, state: CommitteeState) -> dict[str, jax.Array]:
         T, _ = self._teacher()

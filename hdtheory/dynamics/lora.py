@@ -8,17 +8,26 @@ teachers`` units ``w*_m`` and a student of ``p = width`` units, with fixed reado
     y = \sum_{m=1}^M b\, f^*(\nu_m) + \sqrt{\sigma}\,\zeta, \qquad
     \hat y = \sum_{k=1}^p c\, f(\lambda_k),
 
-``nu = W* x / sqrt(d)``, ``lambda = W x / sqrt(d)``, ``b = c = 1`` (``output="sum"``) or
-``b = 1 / M``, ``c = 1 / p`` (``output="mean"``), square loss ``(y_hat - y)^2 / 2``; ``p = M = 1`` is
-the single-index model, link and activation Hermite series as in
-:mod:`~hdtheory.dynamics.single_index`. The frozen directions ``B = [W*; Xi]`` (``M + L`` rows,
-orthogonal, ``|.|^2 = d``) carry the pre-trained weights ``W0 = mu W* + tau Xi`` (``mu`` of shape
+``nu = W* x / sqrt(d)``, ``lambda = W x / sqrt(d)``, ``b = c = 1`` (``output="sum"``),
+``b = 1 / M``, ``c = 1 / p`` (``output="mean"``) or ``b = 1 / sqrt(M)``, ``c = 1 / sqrt(p)``
+(``output="sqrt"``), square loss ``(y_hat - y)^2 / 2``; ``p = M = 1`` is the single-index model.
+Link and activation are Hermite series (``activation="hermite"``: ``f*`` the series ``target``, ``f``
+the series ``student``, as in :mod:`~hdtheory.dynamics.single_index`) or one named activation for
+both, ``f = f*`` (``"erf"`` ``erf(z / sqrt 2)``, ``"relu"``, ``"linear"``, ``"tanh"``, ``"sigmoid"``;
+:mod:`hdtheory.kernels.activations`). The paper's two-layer experiments (the authors' code) use
+``f = f*`` among linear, erf, sigmoid and ReLU with ``M = p``, the ``1 / sqrt(p)`` readout for the
+mean-zero activations (linear, erf, odd Hermite) and ``1 / p`` otherwise, ``erf(z)`` (here
+``erf(z / sqrt 2)``: their erf is ours on fields scaled by ``sqrt 2``, not a setting of this model),
+no label noise, and a start ``U = d^-2`` with random unit rows of ``V`` (their two-layer runs are at
+``d = 100`` with batches of 5000 samples, ``b >> d``: a regime of nearly population gradient steps,
+not this ``d -> infinity`` limit at fixed ``b``). The frozen directions ``B = [W*; Xi]`` (``M + L``
+rows, orthogonal, ``|.|^2 = d``) carry the pre-trained weights ``W0 = mu W* + tau Xi`` (``mu`` of shape
 ``(p, M)``, ``tau`` of shape ``(p, L)``; scalars are multiples of the identity, ``L = p``: unit ``k``
 pre-trained along teacher ``k`` and its own ``xi_k``; the paper's initialisations are
 ``W0 = mu W*``, ``tau = 0``, and ``w0 = mu w* + (1 - mu) xi``; its two-layer networks ``D T`` are a
-diagonal ``mu``). The fine-tuned weights are ``W = W0 + U V``: a rank-``r`` adapter, ``r = rank``,
-rows ``v_j`` of ``V`` on the sphere ``|v_j|^2 = d`` (the paper normalises each row) and ``U`` of
-shape ``(p, r)``. Mini-batch SGD with ``b = batch`` fresh samples per step, per-sample gradients
+diagonal ``mu``, in the authors' code ``d`` on the first two units and 1 on the others). The
+fine-tuned weights are ``W = W0 + U V``: a rank-``r`` adapter, ``r = rank``, rows ``v_j`` of ``V`` on
+the sphere ``|v_j|^2 = d`` (the paper normalises each row) and ``U`` of shape ``(p, r)``. Mini-batch SGD with ``b = batch`` fresh samples per step, per-sample gradients
 ``g_k = Delta c f'(lambda_k)`` (``Delta = y_hat - y``) and ``h = U^T g``:
 
 .. math::
@@ -59,8 +68,29 @@ gradient ``C_kl = c^2 E[(Delta^2 + sigma) f'(lambda_k) f'(lambda_l)]`` (``p x p`
 ``Delta`` at ``U = 0`` shrinks as ``mu -> 1``, and with it every drift: strong pre-training lengthens
 the search phase (the paper's "pre-training hurts").
 
-Every expectation is one product Gauss-Hermite rule over the ``M + L + r`` fields ``z``
-(:func:`~hdtheory.kernels.multivariate.gaussian_expectation_nd`, ``order`` nodes per axis, by
+**The expectations in the committee's language** (named activations). ``(lambda, nu, z)`` are
+``p + M + (M + L + r)`` jointly Gaussian fields, linear in ``z``: with ``A = [P, U]`` and ``T`` the
+stack of ``A``, ``[I_M, 0]`` and the identity, their covariance is ``omega = T Sigma T^T`` (singular:
+``nu`` is part of ``z``). With the readouts ``c_alpha = (c, ..., -b, ...)`` on ``(lambda, nu)``,
+``Delta = sum_alpha c_alpha h_alpha(u_alpha)`` and every moment above is one of the committee
+machine's Gaussian integrals (Saad & Solla 1995; Goldt et al. 2019; :mod:`~hdtheory.dynamics.committee`)
+on submatrices of ``omega``:
+
+.. math::
+    E[g_k z_j] = c \sum_\alpha c_\alpha I_3(\lambda_k, z_j, u_\alpha), \qquad
+    C_{kl} = c^2 \Big[\sum_{\alpha\beta} c_\alpha c_\beta I_4(\lambda_k, \lambda_l, u_\alpha, u_\beta)
+        + \sigma J_2(\lambda_k, \lambda_l)\Big], \qquad
+    E[\Delta^2] = \sum_{\alpha\beta} c_\alpha c_\beta I_2(u_\alpha, u_\beta),
+
+computed by :class:`hdtheory.kernels.CommitteeMoments`, the committee's own code: closed forms for
+erf and linear; for ReLU all but ``I_4``, whose sum ``C`` is one product rule over the ``p + M``
+fields (algebraically convergent at the kink, and only in the ``eta^2`` term); quadrature for tanh
+and sigmoid. The closed forms are smooth in ``omega`` also where it is singular, so erf's values and
+derivatives hold at the paper's degenerate start too. ReLU's integrals divide by the variance of
+``lambda_k``: a unit with no weight (``W_k = 0``, no pre-training and ``U_k = 0``) is refused.
+
+**Hermite series.** Every expectation is one product Gauss-Hermite rule over the ``M + L + r``
+fields ``z`` (:func:`~hdtheory.kernels.multivariate.gaussian_expectation_nd`, ``order`` nodes per axis, by
 default ``2 q``, ``q`` the largest degree of link and activation: exact for these polynomial
 integrands, whose degree is at most ``4 q - 2``), ``order^(M + L + r)`` nodes in all. ``lambda`` is
 linear in ``mu``, ``tau`` and ``U``, so values and derivatives are exact also at the paper's
@@ -81,7 +111,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._theory import NONNEGATIVE, Interval, ParameterError, choice, integer, is_concrete, parameter
-from ..kernels import Hermite
+from ..kernels import ACTIVATIONS, Activation, CommitteeMoments, Hermite
 from ..kernels.multivariate import gaussian_expectation_nd
 from ._schedule import Scheduled
 from .single_index import check_coefficients
@@ -104,7 +134,13 @@ class LoRA(Scheduled):
     rank: int = integer(1, Interval(1), "adapter rank r (W = W0 + U V, V of r rows)")
     width: int = integer(1, Interval(1), "student hidden units p (1: a single-index student)")
     teachers: int = integer(1, Interval(1), "teacher hidden units M")
-    output: str = choice("sum", {"sum": 1, "mean": 1}, "readouts sum_k f(lambda_k), or (1/p) sum_k (teacher alike)")
+    activation: str = choice(
+        "hermite", ACTIVATIONS, "f = f* by name, or hermite: the series student (f) and target (f*)"
+    )
+    output: str = choice(
+        "sum", {"sum": 1, "mean": 1, "sqrt": 1},
+        "readouts sum_k f(lambda_k), (1/p) sum_k or (1/sqrt(p)) sum_k (teacher alike)",
+    )
     mu: jax.Array = parameter(0.5, Interval(), "pre-trained overlaps W0 W*^T/d (p x M; scalar: times identity)")
     tau: jax.Array = parameter(0.0, NONNEGATIVE, "pre-trained weights off W*: W0 = mu W* + tau Xi (p x L; scalar: times identity)")
     scale_lr: jax.Array = parameter(1.0, NONNEGATIVE, "step of U over lr / d (1: the paper's equal rates)")
@@ -144,6 +180,14 @@ class LoRA(Scheduled):
                 "[[I, S0^T], [S0, Q0]] positive semi-definite (rows alike from m0, n0: "
                 "rank (teachers m0^2 + L n0^2) <= 1)"
             )
+        P = self.pretrained()
+        if self.activation == "relu" and all(is_concrete(x) for x in (sigma, state.U, P)):
+            A = np.concatenate([np.asarray(P), np.asarray(state.U)], 1)
+            if np.min(np.einsum("ki,ij,kj->k", A, np.asarray(sigma), A)) <= 0:
+                raise ParameterError(
+                    "parameters 'mu', 'tau', 'a0' (or 'U0'): activation='relu' needs every unit's initial "
+                    "weight W0 + U V to be non-zero (its Gaussian integrals divide by the field's variance)"
+                )
 
     # -- the pieces of the equations --------------------------------------------------------------
 
@@ -169,7 +213,21 @@ class LoRA(Scheduled):
         """``(c, b)``: the readout of each student unit and of each teacher unit."""
         if self.output == "mean":
             return 1.0 / self.width, 1.0 / self.teachers
+        if self.output == "sqrt":
+            return 1.0 / np.sqrt(self.width), 1.0 / np.sqrt(self.teachers)
         return 1.0, 1.0
+
+    @property
+    def kernel(self) -> Activation:
+        """The student's activation ``f``."""
+        if self.activation == "hermite":
+            return Hermite(coefficients=self.student)
+        return ACTIVATIONS[self.activation]()
+
+    @property
+    def teacher_kernel(self) -> Activation:
+        """The teacher's link ``f*``: the series ``target``, or ``f`` itself for a named activation."""
+        return Hermite(coefficients=self.target) if self.activation == "hermite" else self.kernel
 
     def _sigma(self, state: LoRAState) -> jax.Array:
         eye = jnp.eye(state.S.shape[1], dtype=state.S.dtype)
@@ -181,7 +239,7 @@ class LoRA(Scheduled):
         expectations come back as a list, from one evaluation on the nodes."""
         P, nb = self.pretrained(), state.S.shape[1]
         c, b = self.readouts()
-        f, f_star = Hermite(coefficients=self.student), Hermite(coefficients=self.target)
+        f, f_star = self.kernel, self.teacher_kernel
         shapes = []
 
         def values(z):
@@ -194,6 +252,48 @@ class LoRA(Scheduled):
         flat = gaussian_expectation_nd(values, self._sigma(state), self.order or self.exact_order)
         sizes = np.cumsum([int(np.prod(s)) for s in shapes])[:-1]
         return [x.reshape(s) for x, s in zip(jnp.split(flat, sizes), shapes)]
+
+    def _fields(self, state: LoRAState):
+        """The committee's language: the covariance ``omega`` of the fields ``(lambda, nu, z)``
+        (``lambda = A z``, ``A = [P, U]``; ``nu`` the first ``M`` of ``z``), their moments and the
+        readouts ``(c, -b)`` of the ``p + M`` fields ``(lambda, nu)``."""
+        p, M = self.width, self.teachers
+        A = jnp.concatenate([self.pretrained(), state.U], 1)
+        n = A.shape[1]
+        T = jnp.concatenate([A, jnp.eye(M, n, dtype=A.dtype), jnp.eye(n, dtype=A.dtype)], 0)
+        omega = T @ self._sigma(state) @ T.T
+        c, b = self.readouts()
+        weights = jnp.concatenate([jnp.full((p,), c, A.dtype), jnp.full((M,), -b, A.dtype)])
+        moments = CommitteeMoments(g=self.kernel, g_star=self.teacher_kernel, K=p, M=M)
+        return moments, 0.5 * (omega + omega.T), weights
+
+    def gradient_moments(self, state: LoRAState) -> tuple[jax.Array, jax.Array]:
+        """``E[g z^T]`` ``(p, M + L + r)`` and ``C = E[(Delta^2 + noise) ...]`` ``(p, p)``: one product
+        rule over ``z`` for Hermite series, else the committee's ``I_3``, ``I_4``, ``J_2``."""
+        c, _ = self.readouts()
+        if self.activation == "hermite":
+
+            def moments(delta, lam, z, f):
+                slope = c * f.derivative(lam)  # (N, p): g_k / Delta
+                first = (delta[:, None] * slope)[:, :, None] * z[:, None, :]
+                second = (delta**2 + self.noise)[:, None, None] * slope[:, :, None] * slope[:, None, :]
+                return first, second
+
+            return tuple(self._expect(moments, state))
+        moments, omega, weights = self._fields(state)
+        start = self.width + self.teachers
+        first = c * moments.drift(omega, weights, jnp.arange(start, omega.shape[0]))
+        second = c**2 * (moments.squared_error(omega, weights) + self.noise * moments.slopes(omega))
+        return first, second
+
+    def generalisation_error(self, state: LoRAState) -> jax.Array:
+        """``eg = E[(y_hat - y*)^2] / 2``: the product rule over ``z`` for Hermite series, else
+        ``sum_ab c_a c_b I_2 / 2`` (a sum within its rounding of zero reported as 0)."""
+        if self.activation == "hermite":
+            (error,) = self._expect(lambda delta, lam, z, f: (delta**2,), state)
+            return 0.5 * error
+        moments, omega, weights = self._fields(state)
+        return moments.error(omega, weights)
 
     def init(self) -> LoRAState:
         dtype = jnp.result_type(self.lr, self.m0, self.n0, self.a0, float)
@@ -209,16 +309,8 @@ class LoRA(Scheduled):
 
     def vector_field(self, t, state: LoRAState) -> LoRAState:
         eta = self.lr * self.rate(t) / self.batch
-        c, _ = self.readouts()
         nb = state.S.shape[1]
-
-        def moments(delta, lam, z, f):
-            slope = c * f.derivative(lam)  # (N, p): g_k / Delta
-            first = (delta[:, None] * slope)[:, :, None] * z[:, None, :]
-            second = (delta**2 + self.noise)[:, None, None] * slope[:, :, None] * slope[:, None, :]
-            return first, second
-
-        first, second = self._expect(moments, state)  # E[g z^T] (p, nb + r), E[g g^T] (p, p)
+        first, second = self.gradient_moments(state)  # E[g z^T] (p, nb + r), E[g g^T] (p, p)
         F = -eta * state.U.T @ first
         F_rho = F[:, nb:]
         G = F_rho + F_rho.T + eta**2 * state.U.T @ second @ state.U
@@ -231,7 +323,6 @@ class LoRA(Scheduled):
 
     def observables(self, t, state: LoRAState) -> dict[str, jax.Array]:
         M = self.teachers
-        (error,) = self._expect(lambda delta, lam, z, f: (delta**2,), state)
         P = self.pretrained()
         # W B^T / d = P + U S and W W^T / d = (P + U S)(P + U S)^T + U (Q - S S^T) U^T.
         along = P + state.U @ state.S
@@ -239,7 +330,7 @@ class LoRA(Scheduled):
         norms = jnp.diagonal(q)[:, None]  # a unit with W_k = 0 (no pre-training, U = 0) has cosine 0
         cosines = jnp.where(norms > 0, along[:, :M], 0.0) / jnp.sqrt(jnp.where(norms > 0, norms, 1.0))
         return {
-            "eg": 0.5 * error,
+            "eg": self.generalisation_error(state),
             "m": state.S[:, :M],
             "n": state.S[:, M:],
             "Q": state.Q,

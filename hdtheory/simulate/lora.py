@@ -4,8 +4,9 @@ r"""Finite-``d`` LoRA fine-tuning by online mini-batch SGD (:class:`~hdtheory.dy
 complement ``O`` of ``r`` more are the rows of a uniformly random orthogonal frame scaled to
 ``|.|^2 = d``; the frozen weights are ``W0 = P B``, ``P = [mu, tau]``, and the adapter starts at
 exactly the theory's overlaps, ``V = S0 B + L O`` with ``L L^T = Q0 - S0 S0^T``, and ``U = U0``. Each
-step draws ``b = batch`` fresh samples, labels ``sum_m b f*(w*_m.x / sqrt(d)) + sqrt(noise) zeta``,
-and updates, with ``g_i = Delta_i c f'(lambda_i)`` at ``W = W0 + U V`` and ``rho_i = V x_i / sqrt(d)``,
+step draws ``b = batch`` fresh samples, labels ``sum_m b f*(w*_m.x / sqrt(d)) + sqrt(noise) zeta``
+(``f``, ``f*`` the theory's ``kernel`` and ``teacher_kernel``), and updates, with
+``g_i = Delta_i c f'(lambda_i)`` at ``W = W0 + U V`` and ``rho_i = V x_i / sqrt(d)``,
 ``V <- V - (lr(t) / b) sum_i U^T g_i x_i^T / sqrt(d)`` then every row back to ``|v_j|^2 = d``, and
 ``U <- U - (scale_lr lr(t) / (b d)) sum_i g_i rho_i^T`` (both from the same gradient); time advances
 by ``b / d`` per step (``lax.scan`` over steps, ``vmap`` over seeds).
@@ -20,7 +21,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..dynamics.lora import LoRA, LoRAState
-from ..kernels import Hermite
 from ..kernels.multivariate import psd_cholesky
 from . import SimulationResult, online_steps, simulate
 from .single_index import teacher_batch
@@ -37,13 +37,15 @@ def _run(theory: LoRA, key, d: int, bounds):
     V = state.S @ B + psd_cholesky(state.Q - state.S @ state.S.T) @ O
     W0 = theory.pretrained() @ B
     c, readout = theory.readouts()
-    f = Hermite(coefficients=theory.student)
+    f = theory.kernel
     teacher_readout = jnp.full((M,), readout, V.dtype)
     sqrt_d = jnp.sqrt(d)
 
     def step(s, carry):
         V, U = carry
-        x, y = teacher_batch(theory, jax.random.fold_in(run_key, s), B[:M].T, b, V.dtype, teacher_readout)
+        x, y = teacher_batch(
+            theory, jax.random.fold_in(run_key, s), B[:M].T, b, V.dtype, teacher_readout, theory.teacher_kernel
+        )
         rho = x @ V.T / sqrt_d
         lam = x @ W0.T / sqrt_d + rho @ U.T
         g = (c * jnp.sum(f(lam), -1) - y)[:, None] * c * f.derivative(lam)  # (b, p)

@@ -21,13 +21,15 @@ from ..dynamics.single_index import Overlaps, SingleIndex, hermite_series
 from . import SimulationResult, online_steps, simulate
 
 
-def teacher_batch(theory, key, w_star, b: int, dtype, readout=None):
+def teacher_batch(theory, key, w_star, b: int, dtype, readout=None, link=None):
     """``b`` fresh samples ``x ~ N(0, I_d)`` and their labels ``f*(w*.x / sqrt(d)) + sqrt(noise) zeta``
-    (``theory.target`` a Hermite series), for the online-SGD simulations of single-index targets;
-    ``w_star`` of shape ``(d, M)`` with ``readout`` ``b_m``: the committee ``sum_m b_m f*(nu_m)``."""
+    (``f* = link``, by default the Hermite series ``theory.target``), for the online-SGD simulations
+    of single-index targets; ``w_star`` of shape ``(d, M)`` with ``readout`` ``b_m``: the committee
+    ``sum_m b_m f*(nu_m)``."""
     x_key, noise_key = jax.random.split(key)
     x = jax.random.normal(x_key, (b, w_star.shape[0]), dtype)
-    clean = hermite_series(theory.target, x @ w_star / jnp.sqrt(w_star.shape[0]))
+    nu = x @ w_star / jnp.sqrt(w_star.shape[0])
+    clean = hermite_series(theory.target, nu) if link is None else link(nu)
     if readout is not None:
         clean = clean @ readout
     return x, clean + jnp.sqrt(theory.noise) * jax.random.normal(noise_key, (b,), dtype)
