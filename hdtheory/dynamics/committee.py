@@ -117,7 +117,7 @@ import numpy as np
 
 from .. import kernels
 from .._theory import NONNEGATIVE, POSITIVE, Interval, ParameterError, choice, integer
-from .._theory import is_concrete, parameter
+from .._theory import check_integer, is_concrete, parameter
 from ._schedule import Scheduled
 
 
@@ -161,9 +161,7 @@ class Committee(Scheduled):
 
     def __check_init__(self):
         for name in ("K", "M"):  # before they size any array
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ParameterError(f"parameter {name!r} must be an integer in [1, inf), got {value!r}")
+            check_integer(name, getattr(self, name), Interval(1))
         shapes = {
             "Q0": (self.K, self.K),
             "R0": (self.K, self.M),
