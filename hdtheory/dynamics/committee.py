@@ -299,17 +299,22 @@ class Committee(Scheduled):
             derivative = jax.tree_util.tree_map(lambda x: x / self.lr, derivative)
         return derivative
 
+    def _upper(self):
+        """The independent entries of ``Q``: its upper triangle, without the diagonal on the sphere
+        (``Q_kk = 1`` there is a constraint, not a coordinate: off the sphere the extended field
+        has directions, ``dQ_kk / dt = G_kk (1 - Q_kk)``, that no run of the dynamics takes)."""
+        return jnp.triu_indices(self.K, 1 if self.geometry == "spherical" else 0)
+
     def coordinates(self, state: CommitteeState) -> jax.Array:
-        """The upper triangle of ``Q`` (it is symmetric), ``R`` and ``v``."""
-        upper = jnp.triu_indices(self.K)
-        return jnp.concatenate([state.Q[upper], state.R.ravel(), state.v])
+        """The independent entries of ``Q`` (it is symmetric; :meth:`_upper`), ``R`` and ``v``."""
+        return jnp.concatenate([state.Q[self._upper()], state.R.ravel(), state.v])
 
     def from_coordinates(self, u, like: CommitteeState) -> CommitteeState:
-        del like
         K, M = self.K, self.M
-        size = K * (K + 1) // 2
-        upper = jnp.zeros((K, K), u.dtype).at[jnp.triu_indices(K)].set(u[:size])
-        Q = upper + jnp.triu(upper, 1).T
+        upper = self._upper()
+        size = len(upper[0])
+        Q = jnp.diag(jnp.diagonal(like.Q)).astype(u.dtype).at[upper].set(u[:size])
+        Q = Q + jnp.triu(Q, 1).T
         return CommitteeState(Q=Q, R=u[size : size + K * M].reshape(K, M), v=u[size + K * M :])
 
     def stationary_field(self, t, state: CommitteeState, start: CommitteeState) -> CommitteeState:
