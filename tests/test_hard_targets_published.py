@@ -136,7 +136,8 @@ def seeded_start(p, d=3000, seed=9):
     ``|w|^2 = d``; ``(Q0, R0)``."""
     rng = np.random.default_rng(seed)
     teacher, students = rng.normal(size=(1, d)), rng.normal(size=(p, d))
-    teacher, students = (np.sqrt(d) * w / np.linalg.norm(w, axis=1, keepdims=True) for w in (teacher, students))
+    teacher, students = (np.sqrt(d) * w / np.linalg.norm(w, axis=1, keepdims=True)
+                         for w in (teacher, students))
     return students @ students.T / d, students @ teacher.T / d
 
 
