@@ -200,7 +200,7 @@ def test_exit_time_against_the_papers_formula_at_width_two(two_units):
     of the integrated ODE (``T = 0.005``). The formula linearises about ``m = 0``: its neglected
     terms are of relative order ``sum_j m_j^2``, ``T (p + 1) / 2 = 0.75%`` at the exit and
     exponentially smaller before, so that the exit time is off by a fraction of order ``T``: seen
-    within 2.1e-3 (at the largest learning rate, where ``omega_Q``, the damping of the ``Q_jl``
+    within 2.4e-3 (at the largest learning rate, where ``omega_Q``, the damping of the ``Q_jl``
     that the ``m_j m_l`` drive, is smallest; 4.1e-3 at ``T = 0.01``), asserted to 4e-3."""
     rows, t_exit, _, _ = two_units
     n = len(SPREAD) * STARTS
@@ -219,7 +219,8 @@ def test_fewest_samples_at_the_papers_optimal_learning_rate(two_units):
     fewest at ``gamma_opt(2) = 8 / (12 + 4 (2 + Delta))`` (Appendix, "Overparameterization gain").
     In the linear formula ``n ~ 1 / (x (1 - x))`` with ``x = (gamma / p) c``, symmetric about
     ``gamma_opt`` (``x = 1/2``): the parabola through the three points peaks there, up to the
-    formula's ``O(T)`` corrections (which shift it by less than 1e-2 of the spread)."""
+    formula's ``O(T)`` corrections (seen 9e-4 of ``gamma_opt``, under 1e-2 of the spread; asserted
+    to 2e-3)."""
     _, t_exit, _, _ = two_units
     n = t_exit[: len(SPREAD) * STARTS].reshape(len(SPREAD), STARTS).mean(1)
     assert n[1] < n[0] and n[1] < n[2]
@@ -234,7 +235,7 @@ def test_the_authors_published_curve(two_units):
     ``t = 0`` is their first saved risk (their initial condition rebuilt, to 1e-12); the integrated
     ODE follows their explicit-Euler curve within Euler's error (dtau = 1e-3 at growth rates
     ``omega_M <= 3.5``: ``omega_M^2 dtau tau / 2``, about 1% of ``m^2`` through the escape; seen
-    within 0.4%, asserted to 1%); and the exit time lies between their last saved state above the
+    within 0.31%, asserted to 1%); and the exit time lies between their last saved state above the
     threshold and the first below it."""
     rows, t_exit, eg, eg0 = two_units
     np.testing.assert_allclose(eg0[-1], PUBLISHED[0, 1], rtol=1e-12)
