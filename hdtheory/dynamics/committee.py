@@ -92,16 +92,21 @@ covariance, see :meth:`Committee.generalisation_error`).
 how two-layer networks learn hard generalized linear models with SGD"): ``M = 1``,
 ``activation="hermite"``, ``output="mean"``, ``geometry="spherical"`` is their two-layer network
 ``(1/p) sum_k sigma(w_k.x)`` with ``p = K`` units on the sphere learning ``y = sigma*(w*.x)`` (their
-``x ~ N(0, I/d)``, ``|w_k| = 1``, ``gamma = lr``; their time is ``gamma t / p``). For
-``sigma = sigma* = z^2`` (``student = target = (1, 0, sqrt 2)``) the ODEs are their closed forms. At
-mediocrity (``R = 0``, ``Q = I``) the overlaps grow as ``dR_k/dt = r R_k`` with
-``r = (lr / p) [4 - 2 (lr / p) (2 + 2/p + 8/p^2 + noise)]`` (the linearisation of those ODEs; the
-``eta^2`` term is the noise of SGD), so that the escape from ``R ~ d^(-1/2)`` takes
-``t ~ log(d) / (2 r)``: ``n = d t`` samples, ``d log d (2 + 2/p + 8/p^2 + noise) / 4`` at the best
-``lr / p = 1 / (2 + 2/p + 8/p^2 + noise)``. Width helps by a constant factor only (``3 d log d`` at
-``p = 1``, ``d log d / 2`` as ``p -> infinity``, noiseless). The observable ``max_overlap``, the
-largest cosine ``|R_km| / sqrt(Q_kk T_mm)``, gives the escape time as an event of
-:func:`hdtheory.integrate` (``event=hdtheory.crossing("max_overlap", level)``).
+``x ~ N(0, I/d)``, ``|w_k|^2 = d``, ``gamma = lr``; their time is ``tau = gamma t / p``; their risk
+minus ``Delta / 2`` is ``eg``, ``noise = Delta``). For ``sigma = sigma* = z^2``
+(``student = target = (1, 0, sqrt 2)``) the ODEs are their closed forms. At mediocrity
+(``R = 0``, ``Q = I``) the overlaps grow as ``dR_k/dt = r R_k`` with
+``r = (lr / p) [4 - 2 (lr / p) (2 + 2/p + 8/p^2 + noise)]`` (their ``omega_M gamma / p``, the
+linearisation of those ODEs; the ``eta^2`` term is the noise of SGD; :func:`hdtheory.steady_state`
+from ``R = 0`` gives it as ``growth_rate``), so that the escape from ``R ~ d^(-1/2)`` takes
+``t ~ log(d) / (2 r)`` (their exit-time formula adds the threshold's and the initial ``Q_kl``'s
+terms inside the logarithm): ``n = d t`` samples, ``d log d (2 + 2/p + 8/p^2 + noise) / 4`` at the
+best ``lr / p = 1 / (2 + 2/p + 8/p^2 + noise)`` (their
+``gamma_opt = p^3 / (8 + 2p + (2 + Delta) p^2)``). Width helps by a constant factor only
+(``3 d log d`` at ``p = 1``, ``d log d / 2`` as ``p -> infinity``, noiseless: their gain
+``(12 + Delta) / (2 + Delta)``). The observable ``max_overlap``, the largest cosine
+``|R_km| / sqrt(Q_kk T_mm)``, gives the escape time as an event of :func:`hdtheory.integrate`
+(``event=hdtheory.crossing("max_overlap", level)``).
 
 **Initial conditions.** ``Q0 = q0 I`` and ``R0 = r0 G`` with ``G`` a ``K x M`` matrix of
 independent standard normals drawn from ``seed`` (a random initialisation at finite ``d`` has
@@ -280,17 +285,22 @@ class Committee(Scheduled):
             derivative = jax.tree_util.tree_map(lambda x: x / self.lr, derivative)
         return derivative
 
+    def _upper(self):
+        """The independent entries of ``Q``: its upper triangle, without the diagonal on the sphere
+        (``Q_kk = 1`` there is a constraint, not a coordinate: off the sphere the extended field
+        has directions, ``dQ_kk / dt = G_kk (1 - Q_kk)``, that no run of the dynamics takes)."""
+        return jnp.triu_indices(self.K, 1 if self.geometry == "spherical" else 0)
+
     def coordinates(self, state: CommitteeState) -> jax.Array:
-        """The upper triangle of ``Q`` (it is symmetric), ``R`` and ``v``."""
-        upper = jnp.triu_indices(self.K)
-        return jnp.concatenate([state.Q[upper], state.R.ravel(), state.v])
+        """The independent entries of ``Q`` (it is symmetric; :meth:`_upper`), ``R`` and ``v``."""
+        return jnp.concatenate([state.Q[self._upper()], state.R.ravel(), state.v])
 
     def from_coordinates(self, u, like: CommitteeState) -> CommitteeState:
-        del like
         K, M = self.K, self.M
-        size = K * (K + 1) // 2
-        upper = jnp.zeros((K, K), u.dtype).at[jnp.triu_indices(K)].set(u[:size])
-        Q = upper + jnp.triu(upper, 1).T
+        upper = self._upper()
+        size = len(upper[0])
+        Q = jnp.diag(jnp.diagonal(like.Q)).astype(u.dtype).at[upper].set(u[:size])
+        Q = Q + jnp.triu(Q, 1).T
         return CommitteeState(Q=Q, R=u[size : size + K * M].reshape(K, M), v=u[size + K * M :])
 
     def stationary_field(self, t, state: CommitteeState, start: CommitteeState) -> CommitteeState:
