@@ -1,4 +1,4 @@
-r"""Finite-``d`` simulations of adversarial training against l2, l-infinity and lp attacks
+r"""Finite-``d`` simulations of adversarial training against l2, l-infinity, lp and l1 attacks
 (:class:`~hdtheory.Adversarial`).
 
 **Setting** (that of :mod:`hdtheory.models.adversarial`; data, teacher and labels drawn as for
@@ -8,7 +8,7 @@ the robust objective with the inner maximisation in closed form,
 .. math:: P(w) = \sum_i l\big(y_i w \cdot x_i / \sqrt{d} - \varepsilon\, \mathrm{reach}(w)\big) + r(w) ,
 
 ``reach(w) = (|w|_k^k / d)^{1/k}``: ``|w|_2 / sqrt(d)`` (l2), ``|w|_1 / d`` (l-infinity),
-``k = attack_p / (attack_p - 1)`` (lp), ``r`` the penalty
+``k = attack_p / (attack_p - 1)`` (lp), ``max_i |w_i|`` (l1, ``k = inf``), ``r`` the penalty
 ``l1 |w|_1 + (l2 / 2) |w|^2`` (the ridge: ``l1 = 0``), a convex function of ``w`` (a non-increasing
 convex ``l`` of a concave argument).
 
@@ -20,7 +20,14 @@ convex ``l`` of a concave argument).
   ``u, v >= 0`` and ``|w|_1`` replaced by
   ``sum(u + v)`` (equal at the minimum, where the objective grows with ``sum(u + v)`` at fixed
   ``u - v``), a smooth objective minimised by L-BFGS-B over the orthant to a projected gradient
-  below 1e-6 of its value at the start.
+  below 1e-6 of its value at the start. l1: the sup norm as a variable ``R`` with the box
+  ``|w_i| <= R``; at fixed ``R`` the objective ``sum_i l(y_i w.x_i / sqrt(d) - eps R) + r(w)`` is
+  minimised over the box by L-BFGS-B (in ``w = u - v``, ``0 <= u, v <= R``, as for l-infinity), and
+  its minimum ``g(R)``, convex in ``R``, has the derivative ``eps sum_i |l'_i| - sum_j mu_j``
+  (``mu_j`` the box's multipliers, the gradient's components pushing outward at the clipped
+  coordinates): Brent's method finds its root, warm-starting each inner fit from the last. The
+  fit is accepted when the inner projected gradient is below 1e-7 of ``|sum_i y_i x_i| / sqrt(d)``
+  and the derivative below 1e-6 of the force ``eps sum_i |l'_i|``.
 - **hinge** (ridge): ``P`` is not smooth; its dual is. Writing ``max(0, c) = max_{0 <= a <= 1} a c``
   and exchanging ``min_w`` and ``max_a`` (convex-concave, ``a`` in a box),
 
@@ -47,8 +54,9 @@ held-out samples that an attack of radius ``eps_test`` keeping ``sign(z)`` makes
 the attack found exactly, as the distance from each sample to the set of inputs with the teacher's
 label that ``w`` misclassifies (a polyhedral cone: the sample, its projection on the student's
 hyperplane, or on the intersection of both hyperplanes), not by the theory's formula.
-``V`` and the conjugates are not measured; ``lam = 0``, the hinge loss with an l1 penalty and the
-hinge loss against lp attacks are not simulated.
+``P`` is ``max_i |w_i|`` for l1 attacks, and ``clipped``, the fraction of weights within 1e-6 of it
+relative. ``V`` and the conjugates are not measured; ``lam = 0``, the hinge loss with an l1 penalty and the
+hinge loss against lp and l1 attacks are not simulated.
 
 Anisotropic data with attack and penalty geometries (:class:`~hdtheory.AdversarialGCM`, the block
 feature model): :func:`simulate_adversarial_gcm`, the same fits in ``u = Sigma_w^{1/2} w``.
@@ -92,7 +100,10 @@ def simulate_adversarial(theory: Adversarial, *, d: int = 300, seeds: int = 4, k
         X, y, _ = _draw_like(theory, train_key, w_star, n)
         X, y, w_star = np.asarray(X[:n]), np.asarray(y[:n]), np.asarray(w_star)
         w = _fit(theory, X, y)
-        P = float(np.mean(np.abs(w) ** float(theory.dual_exponent))) if theory.own_norm else None
+        P = None
+        if theory.own_norm:
+            k = float(theory.dual_exponent)
+            P = float(np.max(np.abs(w))) if np.isinf(k) else float(np.mean(np.abs(w) ** k))
         samples.append(_observables(theory, w, w_star, X, y, X_test, P=P))
     return SimulationResult.from_samples(samples, d=d, n=n)
 
@@ -105,6 +116,8 @@ def _fit(theory: Adversarial, X, y) -> np.ndarray:
     Z = y[:, None] * X / np.sqrt(d)  # margins are Z @ w
     k = float(theory.dual_exponent)
     if theory.loss == "logistic":
+        if np.isinf(k):
+            return _logistic_sup(Z, eps, l1, l2)
         return _logistic_linf(Z, eps, l1, l2) if k == 1 else _logistic(Z, eps, l2, k)
     if l1 > 0 or k not in (1, 2):
         raise ValueError(
@@ -142,33 +155,90 @@ def _logistic(Z, eps, lam, k=2.0, attack=1.0):
     raise RuntimeError(f"adversarial logistic fit did not converge: {result.message}")
 
 
-def _logistic_linf(Z, eps, l1, l2):
-    """The logistic fit against an l-infinity attack, penalty ``l1 |w|_1 + (l2 / 2) |w|^2``, in
-    ``w = u - v`` with ``u, v >= 0`` (module docstring)."""
-    n, d = Z.shape
+def _split_objective(Z, eps_l1, shift, l1, l2):
+    """The logistic objective in ``w = u - v``, ``z = (u, v) >= 0``, with the margins shifted by
+    ``eps_l1 sum(z) / d + shift`` and the penalty ``l1 sum(z) + (l2 / 2) |w|^2``: its value and gradient."""
+    d = Z.shape[1]
 
     def objective(z):
         w, total = z[:d] - z[d:], np.sum(z)
-        t = Z @ w - eps * total / d
+        t = Z @ w - eps_l1 * total / d - shift
         slope = -scipy.special.expit(-t)
         along = Z.T @ slope + l2 * w
-        common = -eps * np.sum(slope) / d + l1
+        common = -eps_l1 * np.sum(slope) / d + l1
         grad = np.concatenate([along + common, -along + common])
         return np.sum(np.logaddexp(0.0, -t)) + l1 * total + 0.5 * l2 * w @ w, grad
 
-    def projected(z):
-        g = objective(z)[1]
-        return np.linalg.norm(np.where(z > 0, g, np.minimum(g, 0.0)))
+    return objective
 
-    w0 = Z.sum(0) / n
-    z0 = np.concatenate([np.maximum(w0, 0.0), np.maximum(-w0, 0.0)])
+
+def _projected(g, z):
+    """The projected gradient at ``z >= 0``: the components that can move."""
+    return np.where(z > 0, g, np.minimum(g, 0.0))
+
+
+def _split_start(Z):
+    w0 = Z.sum(0) / Z.shape[0]
+    return np.concatenate([np.maximum(w0, 0.0), np.maximum(-w0, 0.0)])
+
+
+def _logistic_linf(Z, eps, l1, l2):
+    """The logistic fit against an l-infinity attack, penalty ``l1 |w|_1 + (l2 / 2) |w|^2``, in
+    ``w = u - v`` with ``u, v >= 0`` (module docstring)."""
+    d = Z.shape[1]
+    objective = _split_objective(Z, eps, 0.0, l1, l2)
+    z0 = _split_start(Z)
     result = scipy.optimize.minimize(
         objective, z0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * (2 * d),
         options={"maxiter": 50_000, "maxcor": 30, "gtol": 0.0, "ftol": 0.0},
     )
-    if not projected(result.x) <= _TOL * projected(z0):
+    if not np.linalg.norm(_projected(objective(result.x)[1], result.x)) <= _TOL * np.linalg.norm(
+        _projected(objective(z0)[1], z0)
+    ):
         raise RuntimeError(f"adversarial logistic fit (l-infinity) did not converge: {result.message}")
     return result.x[:d] - result.x[d:]
+
+
+def _logistic_sup(Z, eps, l1, l2):
+    """The logistic fit against an l1 attack (shift ``eps max_i |w_i|``), penalty
+    ``l1 |w|_1 + (l2 / 2) |w|^2``: Brent's method on the derivative of the box-constrained minimum
+    in the box's half-width ``R`` (module docstring)."""
+    n, d = Z.shape
+    scale = np.linalg.norm(Z.sum(0))
+    state = {"z": _split_start(Z)}
+
+    def inner(R):
+        objective = _split_objective(Z, 0.0, eps * R, l1, l2)
+        z = np.minimum(state["z"], R)
+        for _ in range(3):  # restarted where the line search stalls short of the tolerance
+            result = scipy.optimize.minimize(
+                objective, z, jac=True, method="L-BFGS-B", bounds=[(0.0, R)] * (2 * d),
+                options={"maxiter": 50_000, "maxcor": 30, "gtol": 1e-10 * scale, "ftol": 0.0},
+            )
+            z = state["z"] = result.x
+            grad = objective(z)[1]
+            if np.linalg.norm(np.clip(z - grad, 0.0, R) - z) <= 1e-7 * scale:  # L-BFGS-B's projected gradient
+                break
+        else:
+            raise RuntimeError(f"adversarial logistic fit (l1 attack) did not converge: {result.message}")
+        force = eps * np.sum(scipy.special.expit(-(Z @ (z[:d] - z[d:]) - eps * R)))  # eps sum_i |l'_i|
+        multipliers = np.sum(np.where(z - grad >= R, np.maximum(-grad, 0.0), 0.0))
+        return force - multipliers, force
+
+    hi = 1.0
+    while inner(hi)[0] <= 0:
+        hi *= 2
+    lo = hi / 2
+    while inner(lo)[0] > 0:
+        lo /= 2
+        if lo < 1e-8 * hi:
+            raise RuntimeError("adversarial logistic fit (l1 attack): the minimiser is w = 0 (eps too large)")
+    R = scipy.optimize.brentq(lambda R: inner(R)[0], lo, 2 * lo, xtol=1e-13 * lo, rtol=1e-13)
+    slope, force = inner(R)
+    if not abs(slope) <= _TOL * force:
+        raise RuntimeError(f"adversarial logistic fit (l1 attack) did not converge: dg/dR = {slope:.3g}")
+    z = state["z"]
+    return z[:d] - z[d:]
 
 
 def _hinge(Z, eps, lam, linf=False):
@@ -243,7 +313,7 @@ def _observables(theory: Adversarial, w, w_star, X, y, X_test, variance=1.0, P=N
     d = w.shape[0]
     m, q = float(w_star @ (variance * w) / d), float(w @ (variance * w) / d)
     rho = float(w_star @ (variance * w_star) / d)
-    reach = np.sqrt(q) if P is None else P ** (1 / theory.dual_exponent)
+    reach = np.sqrt(q) if P is None else theory.reach(P)
     # As arrays: Python floats are static arguments of a filtered jit, a compile per seed.
     overlaps = map(jnp.asarray, (m, q, rho, float(theory.eps_test) * reach / np.sqrt(q)))
     test_error, test_error_total, robust, robust_total, boundary = (
