@@ -50,7 +50,7 @@ The shift depends on the estimator's norm, and the minimiser's stationarity cond
 so that the adversarial estimator is the minimiser of the fixed-shift loss ``l_s`` with the ridge
 ``lam_eff = lam + eps alpha E|l'| / sqrt(q)``; in the replica free energy the same term is
 ``d/dq`` of the shifted Moreau envelope, ``alpha (ds / dq) E[d_s M] = alpha eps E[y f] / (2 sqrt(q))``.
-The fixed point is ERM's (:mod:`hdtheory.models.erm`, ridge) with ``f_s`` in place of ``f`` and
+The fixed point is ERM's (:mod:`hdtheory.models.erm`) with ``f_s`` in place of ``f`` and
 
 .. math::
     \hat V = -\alpha\, \mathbb{E}\, \partial_\omega f_s
@@ -58,7 +58,10 @@ The fixed point is ERM's (:mod:`hdtheory.models.erm`, ridge) with ``f_s`` in pla
 
 ``E[y f_s] = E|l'(y z - s)|`` at the training fields ``z = prox``, the expectations those of ERM
 (:meth:`ERM.margin_shift` carries the shift and its derivative into ERM's channel integrals, whose
-panels move with it). ``eps = 0`` is ERM to rounding.
+panels move with it). ``eps = 0`` is ERM to rounding. The attack's term is a ridge whatever the
+penalty: with ``l1`` or ``elastic-net`` (``r(w) = lambda_1 |w|_1 + (lambda_2 / 2) |w|^2``) the
+stationarity condition gains ``lambda_1 sign(w)`` and the weight side is the elastic net's soft
+threshold with the precision ``Vhat + lambda_2``, ``Vhat`` the one above (:meth:`ERM.weight_averages`).
 
 **l-infinity attacks** (``attack=linf``; penalties ``ridge``, ``l1``, ``elastic-net``). The shift
 ``s = eps P`` depends on the weights through ``P = |w|_1 / d``, which becomes an order parameter of
@@ -204,7 +207,7 @@ class Adversarial(ERM):
     def __check_init__(self):
         if not isinstance(self.attack, str):  # AdversarialGCM: an attack geometry, ridge-like penalties
             return
-        allowed = ("ridge", "l1", "elastic-net") if self.attack in ("linf", "l1") else ("ridge",)
+        allowed = ("ridge",) if self.attack == "lp" else ("ridge", "l1", "elastic-net")
         if self.penalty not in allowed:
             raise ParameterError(
                 f"parameter 'penalty' must be one of {', '.join(allowed)} for attack={self.attack}, "

@@ -16,8 +16,8 @@ convex ``l`` of a concave argument).
   from it, at the plain ERM direction ``X^T y``), to a gradient below 1e-6 of its value at the start
   or of ``lam |w|`` (``P`` is ``lam``-strongly convex, so that ``w`` is then within 1e-6 of the
   minimiser relative to its norm), restarted up to twice (for ``k < 2`` the gradient's
-  ``|w_i|^{k - 1}`` is steep near zero and can stall the line search). l-infinity: ``w = u - v`` with
-  ``u, v >= 0`` and ``|w|_1`` replaced by
+  ``|w_i|^{k - 1}`` is steep near zero and can stall the line search). l-infinity, and l2 with an l1
+  penalty (``l1 > 0``): ``w = u - v`` with ``u, v >= 0`` and ``|w|_1`` replaced by
   ``sum(u + v)`` (equal at the minimum, where the objective grows with ``sum(u + v)`` at fixed
   ``u - v``), a smooth objective minimised by L-BFGS-B over the orthant to a projected gradient
   below 1e-6 of its value at the start. l1: the sup norm as a variable ``R`` with the box
@@ -118,7 +118,9 @@ def _fit(theory: Adversarial, X, y) -> np.ndarray:
     if theory.loss == "logistic":
         if np.isinf(k):
             return _logistic_sup(Z, eps, l1, l2)
-        return _logistic_linf(Z, eps, l1, l2) if k == 1 else _logistic(Z, eps, l2, k)
+        if k == 1 or (k == 2 and l1 > 0):
+            return _logistic_split(Z, eps, l1, l2, k)
+        return _logistic(Z, eps, l2, k)
     if l1 > 0 or k not in (1, 2):
         raise ValueError(
             f"the hinge loss is simulated with the ridge penalty against l2 and l-infinity attacks only, "
@@ -155,16 +157,18 @@ def _logistic(Z, eps, lam, k=2.0, attack=1.0):
     raise RuntimeError(f"adversarial logistic fit did not converge: {result.message}")
 
 
-def _split_objective(Z, eps_l1, shift, l1, l2):
+def _split_objective(Z, eps_l1, shift, l1, l2, eps_l2=0.0):
     """The logistic objective in ``w = u - v``, ``z = (u, v) >= 0``, with the margins shifted by
-    ``eps_l1 sum(z) / d + shift`` and the penalty ``l1 sum(z) + (l2 / 2) |w|^2``: its value and gradient."""
+    ``eps_l1 sum(z) / d + shift + eps_l2 |w|_2 / sqrt(d)`` and the penalty ``l1 sum(z) + (l2 / 2) |w|^2``:
+    its value and gradient (the l2 term smooth away from ``w = 0``)."""
     d = Z.shape[1]
 
     def objective(z):
         w, total = z[:d] - z[d:], np.sum(z)
-        t = Z @ w - eps_l1 * total / d - shift
+        size = max(np.linalg.norm(w), 1e-300)
+        t = Z @ w - eps_l1 * total / d - shift - eps_l2 * size / np.sqrt(d)
         slope = -scipy.special.expit(-t)
-        along = Z.T @ slope + l2 * w
+        along = Z.T @ slope + (l2 - eps_l2 * np.sum(slope) / (np.sqrt(d) * size)) * w
         common = -eps_l1 * np.sum(slope) / d + l1
         grad = np.concatenate([along + common, -along + common])
         return np.sum(np.logaddexp(0.0, -t)) + l1 * total + 0.5 * l2 * w @ w, grad
@@ -182,11 +186,11 @@ def _split_start(Z):
     return np.concatenate([np.maximum(w0, 0.0), np.maximum(-w0, 0.0)])
 
 
-def _logistic_linf(Z, eps, l1, l2):
-    """The logistic fit against an l-infinity attack, penalty ``l1 |w|_1 + (l2 / 2) |w|^2``, in
-    ``w = u - v`` with ``u, v >= 0`` (module docstring)."""
+def _logistic_split(Z, eps, l1, l2, k):
+    """The logistic fit against an l-infinity (``k = 1``) or l2 (``k = 2``) attack, penalty
+    ``l1 |w|_1 + (l2 / 2) |w|^2``, in ``w = u - v`` with ``u, v >= 0`` (module docstring)."""
     d = Z.shape[1]
-    objective = _split_objective(Z, eps, 0.0, l1, l2)
+    objective = _split_objective(Z, eps if k == 1 else 0.0, 0.0, l1, l2, eps if k == 2 else 0.0)
     z0 = _split_start(Z)
     result = scipy.optimize.minimize(
         objective, z0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * (2 * d),
@@ -195,7 +199,7 @@ def _logistic_linf(Z, eps, l1, l2):
     if not np.linalg.norm(_projected(objective(result.x)[1], result.x)) <= _TOL * np.linalg.norm(
         _projected(objective(z0)[1], z0)
     ):
-        raise RuntimeError(f"adversarial logistic fit (l-infinity) did not converge: {result.message}")
+        raise RuntimeError(f"adversarial logistic fit in w = u - v did not converge: {result.message}")
     return result.x[:d] - result.x[d:]
 
 
