@@ -75,6 +75,11 @@ LASSO, about which ``w_hat`` turns sharply as ``p -> 1``; for ``p > 2``, at ``|b
 ``u* = (lam (p - 1) / (Vhat + l2))^{-1 / (p - 2)}``, where the prox turns from linear to saturating,
 sharply as ``p -> inf``) and at ``+-3``. For ``p > 1`` every weight is non-zero
 (``P(w_hat != 0) = 1``); at ``p = 1`` it is the LASSO's.
+
+**Sup norm.** An elastic net plus ``force d max_i |w_i|`` (the weight side of an l1 attack,
+:class:`~hdtheory.Adversarial`) is not separable, but clips the weights at ``R = max_i |w_i|``:
+:class:`Clipped`, whose weight averages are the elastic net's closed forms cut at ``R``, with ``R`` the
+root of the multipliers' mass.
 """
 
 import abc

@@ -264,7 +264,7 @@ class Adversarial(ERM):
             return self.eps_test * self.reach(state.P) / jnp.sqrt(state.q)
         return self.eps_test
 
-    def penalty_at(self, state, slope) -> kernels.Penalty:
+    def penalty_at(self, state, slope) -> kernels.Penalty | kernels.Clipped:
         """The penalty plus the attack's ``(Phat / k) |w|^k``: ``Phat |w|`` added to the elastic net's
         l1 strength (``attack=linf``), or the lp penalty of strength ``Phat`` and exponent ``k`` with the
         ridge ``lam`` (``attack=lp``); for ``attack=l1`` the penalty clipped at the radius where the

@@ -54,9 +54,8 @@ held-out samples that an attack of radius ``eps_test`` keeping ``sign(z)`` makes
 the attack found exactly, as the distance from each sample to the set of inputs with the teacher's
 label that ``w`` misclassifies (a polyhedral cone: the sample, its projection on the student's
 hyperplane, or on the intersection of both hyperplanes), not by the theory's formula.
-``P`` is ``max_i |w_i|`` for l1 attacks, and ``clipped``, the fraction of weights within 1e-6 of it
-relative. ``V`` and the conjugates are not measured; ``lam = 0``, the hinge loss with an l1 penalty and the
-hinge loss against lp and l1 attacks are not simulated.
+``P`` is ``max_i |w_i|`` for l1 attacks. ``V`` and the conjugates are not measured; ``lam = 0``, the
+hinge loss with an l1 penalty and the hinge loss against lp and l1 attacks are not simulated.
 
 Anisotropic data with attack and penalty geometries (:class:`~hdtheory.AdversarialGCM`, the block
 feature model): :func:`simulate_adversarial_gcm`, the same fits in ``u = Sigma_w^{1/2} w``.
