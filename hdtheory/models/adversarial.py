@@ -112,7 +112,9 @@ strengths). The largest of the ``d`` components is then ``R`` exactly, not the `
 growth of independent Gaussian weights, and concentrates. This is the ``attack_p -> 1`` limit of the lp
 model (approached at first order in ``1 / k``), with no power of ``R`` to overflow. Derived here and
 checked against the lp model near ``p = 1`` and against simulations at finite ``d``; the paper's own
-treatment of ``p = 1`` was not read. ``Phat`` is reported as this force, ``eps alpha E|l'|``.
+treatment of ``p = 1`` was not read. ``Phat`` is reported as this force, ``eps alpha E|l'|``. At
+``eps = 0`` nothing clips the weights: the model is ERM and ``P`` is reported infinite (the largest
+weight grows without bound with ``d``).
 
 **Observables.** ERM's (``test_error``, ``test_error_total``: the clean 0-1 errors; ``train_loss``:
 the robust training loss ``E l(y z - eps sqrt(q))``; ``norm = sqrt(q)``; ...), and at the test-time
@@ -148,7 +150,10 @@ teacher) the minimiser is ``w = 0``, whatever ``lam`` and the loss; there ``q ->
 :func:`hdtheory.solve` does not converge (``converged`` false), never a number. Against an
 l-infinity attack the condition is ``|sum_i y_i x_i|_inf / sqrt(d) <= n eps / d`` (plus the l1
 penalty's ``lam / |l'(0)|``), whose left side grows like ``sqrt(log d)``: in the limit there is no
-such radius, and ``P > 0`` at every ``eps``.
+such radius, and ``P > 0`` at every ``eps``. Against an l1 attack the slope along ``sign(g)``,
+``g = sum_i y_i x_i / sqrt(d)``, is ``l'(0) (|g|_1 - n eps)`` (``|sign(g)|_inf = 1``), and ``g.u <=
+|g|_1 |u|_inf`` for every ``u``: the minimiser is ``w = 0`` for ``eps >= |g|_1 / n`` (plus the l1
+penalty's share), ``-> sqrt(2 / pi) sqrt(2 / pi + 1 / alpha)`` for the noiseless sign teacher.
 """
 
 import equinox as eqx
