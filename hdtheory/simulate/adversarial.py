@@ -36,7 +36,9 @@ convex ``l`` of a concave argument).
       \partial_{a_i} D = 1 - y_i w(a) \cdot x_i / \sqrt{d} + \varepsilon\, \mathrm{reach}(w(a)),
 
   with ``w(a) = (|g| - eps sum_i a_i / sqrt(d))_+ g / (lam |g|)`` (l2) or the soft threshold
-  ``w(a) = soft(g, eps sum_i a_i / d) / lam`` (l-infinity), continuously differentiable and concave,
+  ``w(a) = soft(g, eps sum_i a_i / d) / lam`` (l-infinity) or the clip ``w(a) = sign(g) min(|g|, theta)
+  / lam`` with ``sum_j (|g_j| - theta)_+ = eps sum_i a_i`` (l1: ``g`` minus its projection on the l1
+  ball, the prox of the sup norm), continuously differentiable and concave,
   maximised over ``[0, 1]^n`` by SciPy's L-BFGS-B; ``w`` is ``w(a)`` at the maximum, its duality gap
   ``P(w(a)) - D(a)`` below 1e-6 of ``D``. A fit that misses its tolerance raises ``RuntimeError``.
 
@@ -55,7 +57,7 @@ the attack found exactly, as the distance from each sample to the set of inputs 
 label that ``w`` misclassifies (a polyhedral cone: the sample, its projection on the student's
 hyperplane, or on the intersection of both hyperplanes), not by the theory's formula.
 ``P`` is ``max_i |w_i|`` for l1 attacks. ``V`` and the conjugates are not measured; ``lam = 0``, the
-hinge loss with an l1 penalty and the hinge loss against lp and l1 attacks are not simulated.
+hinge loss with an l1 penalty and the hinge loss against lp attacks are not simulated.
 
 Anisotropic data with attack and penalty geometries (:class:`~hdtheory.AdversarialGCM`, the block
 feature model): :func:`simulate_adversarial_gcm`, the same fits in ``u = Sigma_w^{1/2} w``.
@@ -120,12 +122,12 @@ def _fit(theory: Adversarial, X, y) -> np.ndarray:
         if k == 1 or (k == 2 and l1 > 0):
             return _logistic_split(Z, eps, l1, l2, k)
         return _logistic(Z, eps, l2, k)
-    if l1 > 0 or k not in (1, 2):
+    if l1 > 0 or k not in (1, 2, np.inf):
         raise ValueError(
-            f"the hinge loss is simulated with the ridge penalty against l2 and l-infinity attacks only, "
+            f"the hinge loss is simulated with the ridge penalty against l2, l-infinity and l1 attacks only, "
             f"got penalty={theory.penalty}, attack={theory.attack}"
         )
-    return _hinge(Z, eps, l2, k == 1)
+    return _hinge(Z, eps, l2, k)
 
 
 def _logistic(Z, eps, lam, k=2.0, attack=1.0):
@@ -244,16 +246,19 @@ def _logistic_sup(Z, eps, l1, l2):
     return z[:d] - z[d:]
 
 
-def _hinge(Z, eps, lam, linf=False):
+def _hinge(Z, eps, lam, k=2.0):
     """The hinge fit by its dual (module docstring): ``w(a)`` shrinks ``g = Z^T a`` by
-    ``t = eps sum(a) / sqrt(d)`` in norm (l2) or by ``t = eps sum(a) / d`` elementwise (l-infinity)."""
+    ``t = eps sum(a) / sqrt(d)`` in norm (l2, ``k = 2``), by ``t = eps sum(a) / d`` elementwise
+    (l-infinity, ``k = 1``), or clips it at the level where the clipped excess is ``eps sum(a)`` (l1,
+    ``k = inf``)."""
     n, d = Z.shape
-    k = 1.0 if linf else 2.0
 
     def weights(a):
         g = Z.T @ a
-        if linf:
+        if k == 1:
             return np.sign(g) * np.maximum(np.abs(g) - eps * np.sum(a) / d, 0.0) / lam
+        if np.isinf(k):
+            return np.sign(g) * np.minimum(np.abs(g), _clip_level(np.abs(g), eps * np.sum(a))) / lam
         size = np.linalg.norm(g)
         return max(size - eps * np.sum(a) / np.sqrt(d), 0.0) / lam * g / max(size, 1e-300)
 
@@ -276,9 +281,23 @@ def _hinge(Z, eps, lam, linf=False):
     return w
 
 
+def _clip_level(x, excess):
+    """For ``x >= 0``, the level ``theta >= 0`` with ``sum (x - theta)_+ = excess`` (0 if ``sum x <= excess``):
+    ``min(x, theta)`` is ``x`` minus its projection on the l1 ball of radius ``excess``, the prox of
+    ``excess max_i |.|`` (Moreau), by sorting."""
+    if np.sum(x) <= excess:
+        return 0.0
+    u = np.sort(x)[::-1]
+    levels = (np.cumsum(u) - excess) / np.arange(1, u.size + 1)
+    return levels[np.nonzero(u > levels)[0][-1]]
+
+
 def _reach(w, k, attack=1.0):
     """The margin shift per unit radius, ``P^{1 / k}`` with ``P = mean(attack |w|^k)``: ``|w|_1 / d``
-    (l-infinity, ``k = 1``), ``|w|_2 / sqrt(d)`` (l2), ``sqrt(w^T Sigma_delta w / d)`` (attack geometry)."""
+    (l-infinity, ``k = 1``), ``|w|_2 / sqrt(d)`` (l2), ``sqrt(w^T Sigma_delta w / d)`` (attack geometry),
+    ``max_i |w_i|`` (l1, ``k = inf``)."""
+    if np.isinf(k):
+        return np.max(np.abs(w))
     return np.mean(attack * np.abs(w) ** k) ** (1 / k)
 
 
