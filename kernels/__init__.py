@@ -13,7 +13,7 @@
 - :mod:`~hdtheory.kernels.calibration`: calibration metrics of a linear classifier's confidence.
 - :mod:`~hdtheory.kernels.activations`: activations with their Gaussian integrals (committee ODEs).
 - :mod:`~hdtheory.kernels.penalties`: elastic-net and lp penalties with their proximal operators and
-  the weight side of ERM (closed forms for the elastic nets).
+  the weight side of ERM (closed forms for the elastic nets), the box that a sup-norm term sets.
 - :mod:`~hdtheory.kernels.priors`: priors ``Z_0(B, A)`` and their scalar Bayes denoisers.
 - :mod:`~hdtheory.kernels.generative`: generative priors ``v = phi(W z / sqrt(k))`` and stacks of
   them, their two-sided factor and layer state evolution.
@@ -34,7 +34,18 @@ from .channels import CHANNELS, GLM_CHANNELS, Abs, Channel, Linear, Logit, Outli
 from .generative import GENERATIVE_ACTIVATIONS, Generative, compose
 from .priors import PRIORS, Discrete, GaussBernoulli, Gaussian, Prior, Rademacher, SparseRademacher
 from .losses import LOSSES, ROBUST_LOSSES, Absolute, Cauchy, Hinge, Huber, Logistic, Loss, RobustLoss, Square, Tukey
-from .penalties import L1, LP, PENALTIES, ElasticNet, ElasticNetFamily, Penalty, Ridge, WeightAverages, lp_prox
+from .penalties import (
+    L1,
+    LP,
+    PENALTIES,
+    Clipped,
+    ElasticNet,
+    ElasticNetFamily,
+    Penalty,
+    Ridge,
+    WeightAverages,
+    lp_prox,
+)
 from .multivariate import (
     cross_entropy,
     cross_entropy_prox,
@@ -104,6 +115,7 @@ __all__ = [
     "Penalty",
     "Ridge",
     "L1",
+    "Clipped",
     "ElasticNet",
     "ElasticNetFamily",
     "LP",

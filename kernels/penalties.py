@@ -75,9 +75,15 @@ LASSO, about which ``w_hat`` turns sharply as ``p -> 1``; for ``p > 2``, at ``|b
 ``u* = (lam (p - 1) / (Vhat + l2))^{-1 / (p - 2)}``, where the prox turns from linear to saturating,
 sharply as ``p -> inf``) and at ``+-3``. For ``p > 1`` every weight is non-zero
 (``P(w_hat != 0) = 1``); at ``p = 1`` it is the LASSO's.
+
+**Sup norm.** An elastic net plus ``force d max_i |w_i|`` (the weight side of an l1 attack,
+:class:`~hdtheory.Adversarial`) is not separable, but clips the weights at ``R = max_i |w_i|``:
+:class:`Clipped`, whose weight averages are the elastic net's closed forms cut at ``R``, with ``R`` the
+root of the multipliers' mass.
 """
 
 import abc
+import functools
 import math
 
 import equinox as eqx
@@ -85,7 +91,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import erfc
 
-from . import quadrature
+from . import quadrature, roots
 
 
 class WeightAverages(eqx.Module):
@@ -157,19 +163,91 @@ class ElasticNetFamily(Penalty):
         precision = Vhat + l2
         m = q = nonzero = moment = 0.0
         for pi, v in zip(weights, variances):
-            s2 = mhat**2 * v + qhat
-            s = jnp.sqrt(_floored(s2))
-            u = l1 / s
-            tail = erfc(u / math.sqrt(2))  # P(|b| > lambda_1) = 2 Q(u)
-            density = jnp.exp(-0.5 * u**2) / math.sqrt(2 * math.pi)
+            tail, first, second = _excess_moments(l1, jnp.sqrt(_floored(mhat**2 * v + qhat)))
             m = m + pi * v * tail
-            q = q + pi * s2 * ((1 + u**2) * tail - 2 * u * density)
+            q = q + pi * second
             nonzero = nonzero + pi * tail
-            moment = moment + pi * (2 * s * density - l1 * tail)  # E|soft(b, lambda_1)|
+            moment = moment + pi * first  # E|soft(b, lambda_1)|
         return WeightAverages(
             m=mhat * m / precision, q=q / precision**2, V=nonzero / precision, nonzero=nonzero,
             moment=moment / precision,
         )
+
+    def clipped(self, force) -> "Clipped":
+        """This penalty plus ``force d max_i |w_i|`` (the l1 attack's sup norm): :class:`Clipped`."""
+        return Clipped(force, self)
+
+
+def _excess_moments(T, s):
+    """``(P(|b| > T), E(|b| - T)_+, E(|b| - T)_+^2)`` for ``b ~ N(0, s^2)`` and ``T >= 0``: with
+    ``u = T / s``, ``2 Q(u)``, ``2 (s phi(u) - T Q(u))`` and ``2 s^2 ((1 + u^2) Q(u) - u phi(u))``."""
+    u = T / s
+    tail = erfc(u / math.sqrt(2))
+    density = jnp.exp(-0.5 * u**2) / math.sqrt(2 * math.pi)
+    return tail, 2 * s * density - T * tail, s**2 * ((1 + u**2) * tail - 2 * u * density)
+
+
+_CLIP_STEPS = 100
+"""At most this many safeguarded Newton steps for the radius of :class:`Clipped`."""
+
+
+class Clipped(eqx.Module):
+    r"""The weight side of an elastic net plus ``force d max_i |w_i|``: the box ``|w_i| <= R``.
+
+    A penalty ``f max_i |w_i|`` of strength ``f = force d``, of the order of the loss (the margin
+    shift ``eps max_i |w_i|`` of an l1 attack, summed over ``n = alpha d`` samples,
+    :class:`~hdtheory.Adversarial`), is not separable, but at the minimiser it acts as the constraint
+    ``|w_i| <= R``, ``R = max_i |w_i|``, with a multiplier ``mu_i >= 0`` on each clipped component and
+    ``sum_i mu_i = f`` (the subgradient of the sup norm: a convex combination of the signed basis
+    vectors of its maximisers). In the scalar problem of the weight side (module docstring) the
+    component is the elastic net's, clipped,
+
+    .. math:: \hat w(b) = \mathrm{clip}\Big(rac{\mathrm{soft}(b, \lambda_1)}{\hat V + \lambda_2}, R\Big),
+        \qquad \mathbb{E}ig(|b| - \lambda_1 - (\hat V + \lambda_2) Rig)_+ = \mathrm{force} ,
+
+    its multiplier ``(|b| - T_2)_+``, ``T_2 = lambda_1 + (Vhat + lambda_2) R``, and the multipliers'
+    mass the force: ``R`` is the root of a decreasing function (:func:`~hdtheory.kernels.roots.scalar_root`,
+    differentiable). With ``c = Vhat + lambda_2``, ``T_1 = lambda_1`` and, per component of the prior,
+    the moments of ``(|b| - T)_+`` of :func:`_excess_moments` (``tail``, ``F_1``, ``F_2``):
+    ``V = (tail(T_1) - tail(T_2)) / c``, ``m = mhat sum_k pi_k v_k V_k``,
+    ``q = (F_2(T_1) - F_2(T_2) - 2 c R F_1(T_2)) / c^2``, ``P(w_hat != 0) = tail(T_1)`` and
+    ``moment = R`` (the sup norm, which the attack sees). A force of zero is no box: ``R`` is then
+    taken where the clipped mass is below the dtype's smallest normal number (the elastic net to
+    rounding); a force at or above ``E(|b| - lambda_1)_+`` leaves no root (``R -> 0``, every weight
+    zero).
+    """
+
+    force: jax.Array = eqx.field(converter=jnp.asarray)
+    base: ElasticNetFamily
+
+    def weight_averages(self, mhat, qhat, Vhat, weights, variances) -> WeightAverages:
+        """In closed form at the radius ``R`` (class docstring)."""
+        l1, l2 = self.base.strengths
+        c = Vhat + l2
+        scales = [jnp.sqrt(_floored(mhat**2 * v + qhat)) for v in variances]
+
+        def excess(R):
+            return sum(pi * _excess_moments(l1 + c * R, s)[1] for pi, s in zip(weights, scales)) - self.force
+
+        # Above R_max the excess is below the force: sum pi_k 2 s_k phi(T / s_k) <= 2 s phi(T / s),
+        # s = max s_k, is at most the force for T / s >= sqrt(2 log(2 s / (sqrt(2 pi) force))), capped
+        # where phi stays a normal number.
+        s = functools.reduce(jnp.maximum, scales)
+        dtype = jnp.result_type(s, self.force)
+        cap = 0.9 * math.sqrt(-2 * math.log(float(jnp.finfo(dtype).tiny)))
+        ratio = 2 * s / (math.sqrt(2 * math.pi) * jnp.where(self.force > 0, self.force, 1.0))
+        bound = jnp.where(self.force > 0, jnp.sqrt(2 * jnp.log(jnp.maximum(ratio, 1.0))), cap)
+        R_max = jnp.minimum(bound, cap) * s / c
+        R, _ = roots.scalar_root(excess, (jnp.zeros_like(R_max), R_max), _CLIP_STEPS, 8 * jnp.finfo(dtype).eps * s)
+        m = q = V = nonzero = 0.0
+        for pi, v, s in zip(weights, variances, scales):
+            tail1, _, second1 = _excess_moments(l1, s)
+            tail2, first2, second2 = _excess_moments(l1 + c * R, s)
+            m = m + pi * v * (tail1 - tail2)
+            q = q + pi * (second1 - second2 - 2 * c * R * first2)
+            V = V + pi * (tail1 - tail2)  # P(lambda_1 < |b| < T_2)
+            nonzero = nonzero + pi * tail1
+        return WeightAverages(m=mhat * m / c, q=q / c**2, V=V / c, nonzero=nonzero, moment=R)
 
 
 def _floored(x):

@@ -203,7 +203,7 @@ def test_gradients_against_finite_differences(solved):
 
 @pytest.mark.parametrize("p", [1.0, 0.5, -2.0])
 def test_exponent_at_or_below_one_is_refused(p):
-    """``attack_p <= 1`` (the l1 ball, ``k = inf``, is not written; below 1 no norm) fails before
+    """``attack_p <= 1`` (the l1 ball, ``k = inf``, is ``attack=l1``; below 1 no norm) fails before
     anything compiles, with one line naming the parameter and its range."""
     with pytest.raises(hd.ParameterError, match=r"attack_p.*\(1, inf\)") as error:
         hd.Adversarial(attack="lp", attack_p=p)

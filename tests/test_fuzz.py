@@ -242,10 +242,10 @@ def test_erm_logistic_sign(alpha, lam, rho, noise, temperature):
 
 
 # --------------------------------------------------------------------------------------------------
-# Adversarial training (l2 and l-infinity attacks): the clean, boundary and robust errors in their bounds.
+# Adversarial training (l2, l-infinity, lp and l1 attacks): the clean, boundary and robust errors in their bounds.
 
 
-@pytest.mark.parametrize("attack", ["l2", "linf", "lp"])
+@pytest.mark.parametrize("attack", ["l2", "linf", "lp", "l1"])
 @pytest.mark.parametrize("loss", ["logistic", "hinge"])
 @fuzz(8)
 @given(
@@ -259,7 +259,7 @@ def test_adversarial_bounds(attack, loss, alpha, lam, noise, eps, eps_test):
     params = dict(alpha=alpha, lam=lam, noise=noise, eps=eps, eps_test=eps_test, loss=loss, teacher="sign",
                   attack=attack)
     theory = build(hd.Adversarial, **params)
-    if theory is None:
+    if theory is None or (attack == "l1" and eps == 0):  # there P = max |w_i| is infinite (test_adversarial_l1)
         return
     sol = hd.solve(theory)
     if not finite_or_flagged("Adversarial", params, sol):
@@ -269,12 +269,17 @@ def test_adversarial_bounds(attack, loss, alpha, lam, noise, eps, eps_test):
     # twice: between 0 and 2 Phi(eps_test) - 1. The robust objective at w = 0 is l(0) per sample
     # (log 2, or 1 for the hinge), above the minimiser's robust training loss. The l-infinity and lp
     # attacks' budget eps_test P^(1/k) / sqrt(q) is at most eps_test: (E|w|^k)^(1/k) <= sqrt(E w^2) for
-    # k <= 2 (the power mean inequality; k = 4/3 at the default attack_p = 4).
-    if attack != "l2":
+    # k <= 2 (the power mean inequality; k = 4/3 at the default attack_p = 4). The l1 attack's
+    # R = max |w_i| is at least sqrt(q), its budget eps_test R / sqrt(q) at least eps_test.
+    budget = eps_test
+    if attack == "l1":
+        assert obs["P"] >= math.sqrt(obs["q"]) * (1 - 1e-9), f"Adversarial({params}): P below sqrt(q); {obs}"
+        budget = eps_test * obs["P"] / math.sqrt(obs["q"])
+    elif attack != "l2":
         k = 1.0 if attack == "linf" else 4 / 3
         within("Adversarial", params, {"reach": obs["P"] ** (1 / k)}, "reach", 0.0, math.sqrt(obs["q"]) * (1 + 1e-9))
     within("Adversarial", params, obs, "test_error", 0.0, 0.5)
-    within("Adversarial", params, obs, "boundary_error", 0.0, math.erf(eps_test / math.sqrt(2)))
+    within("Adversarial", params, obs, "boundary_error", 0.0, math.erf(budget / math.sqrt(2)))
     within("Adversarial", params, obs, "robust_error", obs["test_error"], 1.0)
     within("Adversarial", params, obs, "train_loss", 0.0, math.log(2) if loss == "logistic" else 1.0)
     within("Adversarial", params, obs, "margin_shift", 0.0, math.inf)

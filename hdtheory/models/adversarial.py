@@ -1,4 +1,4 @@
-r"""Adversarial training of a linear classifier against l2, l-infinity and lp attacks: the replica fixed point.
+r"""Adversarial training of a linear classifier against l2, l-infinity, lp and l1 attacks: the replica fixed point.
 
 **Setting** (that of :mod:`hdtheory.models.erm`, classification teachers). ``n`` samples
 ``x_i ~ N(0, I_d)``, ``alpha = n / d``, labels ``y_i = +-1`` from the teacher's field
@@ -30,8 +30,9 @@ classification", arXiv:2010.13275). An lp attack of radius ``eps_p`` shifts the 
 ``p = attack_p`` in ``(1, inf)`` (the l2 ball at ``p = 2``, the l-infinity one as ``p -> inf``), whose
 shift is ``eps P^{1/k}`` with ``P = |w|_k^k / d`` and ``k = p / (p - 1)`` in ``(1, inf)``: ``k < 2``
 for ``p > 2``, ``k > 2`` for ``p < 2`` (the geometries of Vilucchio et al. 2024 on both sides of the
-l2 ball). The l1 ball ``p = 1`` itself (``k = inf``, the shift ``eps max_i |w_i|``: a box constraint
-on the weights) is not written. A penalty written
+l2 ball). The l1 ball ``p = 1`` is ``attack=l1``, ``|delta|_1 <= eps sqrt(d)``, whose worst ``delta``
+puts the whole budget on a largest component of ``w``: the shift ``eps max_i |w_i|`` (``k = inf``,
+below). A penalty written
 ``lam' |w|^2`` is ``lam = 2 lam'`` here, one written after averaging the loss over the samples
 ``lam = 2 alpha lam'`` (CONVENTIONS: the penalty ``(lam / 2) |w|^2`` is not divided by ``n``). The
 equations below are derived in these conventions and checked against simulations at finite ``d``
@@ -49,7 +50,7 @@ The shift depends on the estimator's norm, and the minimiser's stationarity cond
 so that the adversarial estimator is the minimiser of the fixed-shift loss ``l_s`` with the ridge
 ``lam_eff = lam + eps alpha E|l'| / sqrt(q)``; in the replica free energy the same term is
 ``d/dq`` of the shifted Moreau envelope, ``alpha (ds / dq) E[d_s M] = alpha eps E[y f] / (2 sqrt(q))``.
-The fixed point is ERM's (:mod:`hdtheory.models.erm`, ridge) with ``f_s`` in place of ``f`` and
+The fixed point is ERM's (:mod:`hdtheory.models.erm`) with ``f_s`` in place of ``f`` and
 
 .. math::
     \hat V = -\alpha\, \mathbb{E}\, \partial_\omega f_s
@@ -57,7 +58,10 @@ The fixed point is ERM's (:mod:`hdtheory.models.erm`, ridge) with ``f_s`` in pla
 
 ``E[y f_s] = E|l'(y z - s)|`` at the training fields ``z = prox``, the expectations those of ERM
 (:meth:`ERM.margin_shift` carries the shift and its derivative into ERM's channel integrals, whose
-panels move with it). ``eps = 0`` is ERM to rounding.
+panels move with it). ``eps = 0`` is ERM to rounding. The attack's term is a ridge whatever the
+penalty: with ``l1`` or ``elastic-net`` (``r(w) = lambda_1 |w|_1 + (lambda_2 / 2) |w|^2``) the
+stationarity condition gains ``lambda_1 sign(w)`` and the weight side is the elastic net's soft
+threshold with the precision ``Vhat + lambda_2``, ``Vhat`` the one above (:meth:`ERM.weight_averages`).
 
 **l-infinity attacks** (``attack=linf``; penalties ``ridge``, ``l1``, ``elastic-net``). The shift
 ``s = eps P`` depends on the weights through ``P = |w|_1 / d``, which becomes an order parameter of
@@ -89,7 +93,28 @@ beyond; as ``attack_p -> 1`` this becomes the clipping of the weights at ``R = m
 ``E(|b| - (Vhat + lam) R)_+ = eps alpha E|l'|`` (the attack's force shared by the clipped weights), which
 the fixed point approaches at first order in ``1 / k``. ``P = E|w|^k`` is then
 of order ``(max |w|)^k``, which leaves float32's range for ``attack_p`` near 1 (``k`` in the tens)
-unless ``max |w|`` is near 1.
+unless ``max |w|`` is near 1: that limit is ``attack=l1``.
+
+**l1 attacks** (``attack=l1``; penalties ``ridge``, ``l1``, ``elastic-net``). The shift is
+``eps R``, ``R = max_i |w_i|``: the attacked norm is the sup norm itself, ``P = R`` (not a power
+of it). It is an order parameter because the attack clips the weights: the stationarity condition
+
+.. math::
+    \sum_i l'(\cdot)\, y_i x_i / \sqrt{d} + \nabla r(w) + \varepsilon \sum_i |l'(\cdot)|\; g = 0,
+    \qquad g \in \partial \max_j |w_j| ,
+
+has ``g`` a convex combination of ``sign(w_j) e_j`` over the maximisers ``j``, so that the attack's
+force ``eps sum_i |l'| = d Phat``, ``Phat = eps alpha E|l'|``, of the order of the loss, is shared by
+a finite fraction of components held at ``|w_j| = R``: the weight side is the penalty's prox clipped
+at ``R``, ``R`` set by the multipliers' mass ``E(|b| - lambda_1 - (Vhat + lambda_2) R)_+ = Phat``
+(:class:`~hdtheory.kernels.Clipped`, closed form; ``lambda_1``, ``lambda_2`` the elastic net's
+strengths). The largest of the ``d`` components is then ``R`` exactly, not the ``sqrt(2 log d)``
+growth of independent Gaussian weights, and concentrates. This is the ``attack_p -> 1`` limit of the lp
+model (approached at first order in ``1 / k``), with no power of ``R`` to overflow. Derived here and
+checked against the lp model near ``p = 1`` and against simulations at finite ``d``; the paper's own
+treatment of ``p = 1`` was not read. ``Phat`` is reported as this force, ``eps alpha E|l'|``. At
+``eps = 0`` nothing clips the weights: the model is ERM and ``P`` is reported infinite (the largest
+weight grows without bound with ``d``).
 
 **Observables.** ERM's (``test_error``, ``test_error_total``: the clean 0-1 errors; ``train_loss``:
 the robust training loss ``E l(y z - eps sqrt(q))``; ``norm = sqrt(q)``; ...), and at the test-time
@@ -110,7 +135,8 @@ from the definition in the paper's abstract and introduction and checked against
 finite ``d``, not against the paper's equations. For ``attack=linf``
 the test-time attack is the l-infinity ball of radius ``eps_test / sqrt(d)``, which shifts the field by
 ``eps_test P``: the budget is ``eps_test P / sqrt(q)`` in units of its standard deviation; ``P`` and
-``Phat`` are observables and ``margin_shift = eps P``; for ``attack=lp`` the same with ``P^{1/k}``.
+``Phat`` are observables and ``margin_shift = eps P``; for ``attack=lp`` the same with ``P^{1/k}``;
+for ``attack=l1`` the test-time ball ``|delta|_1 <= eps_test sqrt(d)`` shifts the field by ``eps_test R``.
 
 **Anisotropic data** (:class:`AdversarialGCM`, :func:`block_features`): covariates ``N(0, Sigma_x)``,
 attacks ``delta^T Sigma_delta^{-1} delta <= eps^2`` and the penalty ``(lam / 2) w^T Sigma_w w``,
@@ -124,7 +150,10 @@ teacher) the minimiser is ``w = 0``, whatever ``lam`` and the loss; there ``q ->
 :func:`hdtheory.solve` does not converge (``converged`` false), never a number. Against an
 l-infinity attack the condition is ``|sum_i y_i x_i|_inf / sqrt(d) <= n eps / d`` (plus the l1
 penalty's ``lam / |l'(0)|``), whose left side grows like ``sqrt(log d)``: in the limit there is no
-such radius, and ``P > 0`` at every ``eps``.
+such radius, and ``P > 0`` at every ``eps``. Against an l1 attack the slope along ``sign(g)``,
+``g = sum_i y_i x_i / sqrt(d)``, is ``l'(0) (|g|_1 - n eps)`` (``|sign(g)|_inf = 1``), and ``g.u <=
+|g|_1 |u|_inf`` for every ``u``: the minimiser is ``w = 0`` for ``eps >= |g|_1 / n`` (plus the l1
+penalty's share), ``-> sqrt(2 / pi) sqrt(2 / pi + 1 / alpha)`` for the noiseless sign teacher.
 """
 
 import equinox as eqx
@@ -145,10 +174,11 @@ _TEACHERS = {name: kernels.CHANNELS[name] for name in ("sign", "probit", "logist
 
 class AttackOverlaps(Overlaps):
     """The order parameters of an attack that sees a norm other than ``sqrt(q)``: those of ERM and
-    the attacked norm ``P`` (:class:`Adversarial` with ``attack=linf``, :class:`AdversarialGCM`)."""
+    the attacked norm ``P`` (:class:`Adversarial` with ``attack`` linf, lp or l1, :class:`AdversarialGCM`)."""
 
     P: jax.Array
-    """The attacked norm: ``|w|_1 / d`` (l-infinity attacks), ``w^T Sigma_delta w / d`` (AdversarialGCM)."""
+    """The attacked norm: ``|w|_1 / d`` (l-infinity attacks), ``|w|_k^k / d`` (lp), ``max_i |w_i|`` (l1),
+    ``w^T Sigma_delta w / d`` (AdversarialGCM)."""
 
 
 _ATTACKS = {
@@ -156,16 +186,18 @@ _ATTACKS = {
     "linf": "|delta|_inf <= eps / sqrt(d): the margin shifts by eps |w|_1 / d = eps P",
     "lp": "|delta|_p <= eps d^(1/p - 1/2), p = attack_p: the margin shifts by eps P^(1/k), "
     "P = |w|_k^k / d, k = p / (p - 1)",
+    "l1": "|delta|_1 <= eps sqrt(d): the margin shifts by eps max_i |w_i| = eps P",
 }
 """The attack norms of :class:`Adversarial` (module docstring)."""
 
 
 class Adversarial(ERM):
-    """Adversarial training against l2, l-infinity or lp attacks of radius ``eps``; see the module docstring."""
+    """Adversarial training against l2, l-infinity, lp or l1 attacks of radius ``eps``; see the module docstring."""
 
     eps: jax.Array = parameter(
         0.2, NONNEGATIVE,
-        "radius of the training attack: |delta|_2 <= eps, |delta|_inf <= eps / sqrt(d), |delta|_p <= eps d^(1/p - 1/2)",
+        "radius of the training attack: |delta|_2 <= eps, |delta|_inf <= eps / sqrt(d), "
+        "|delta|_p <= eps d^(1/p - 1/2), |delta|_1 <= eps sqrt(d)",
     )
     eps_test: jax.Array = parameter(
         0.2, NONNEGATIVE, "radius of the test-time attack of robust_error, in the same norm"
@@ -174,13 +206,13 @@ class Adversarial(ERM):
     teacher: str = choice("sign", _TEACHERS, "teacher channel (labels +-1)")
     attack: str = choice("l2", _ATTACKS, "norm of the training and test-time attacks")
     attack_p: jax.Array = parameter(
-        4.0, Interval(1.0, low_open=True), "exponent p of the lp attack, in (1, inf) (attack=lp)"
+        4.0, Interval(1.0, low_open=True), "exponent p of the lp attack, in (1, inf) (attack=lp; p = 1 is attack=l1)"
     )
 
     def __check_init__(self):
         if not isinstance(self.attack, str):  # AdversarialGCM: an attack geometry, ridge-like penalties
             return
-        allowed = ("ridge", "l1", "elastic-net") if self.attack == "linf" else ("ridge",)
+        allowed = ("ridge",) if self.attack == "lp" else ("ridge", "l1", "elastic-net")
         if self.penalty not in allowed:
             raise ParameterError(
                 f"parameter 'penalty' must be one of {', '.join(allowed)} for attack={self.attack}, "
@@ -191,10 +223,21 @@ class Adversarial(ERM):
     def dual_exponent(self):
         """``k``: the attacked norm ``P`` is ``(1 / d) sum_i |w_i|^k`` (or its weighted form), so that
         the margin shifts by ``eps P^{1 / k}``: 1 for an l-infinity attack, 2 for an l2 one,
-        ``attack_p / (attack_p - 1)`` for an lp one."""
+        ``attack_p / (attack_p - 1)`` for an lp one, ``inf`` for an l1 one (``P`` is then the sup norm
+        itself, :meth:`reach`)."""
         if not self.own_norm:
             return 2.0
-        return 1.0 if self.attack == "linf" else self.attack_p / (self.attack_p - 1)
+        return {"linf": 1.0, "l1": np.inf}.get(self.attack, self.attack_p / (self.attack_p - 1))
+
+    def reach(self, P):
+        """The margin shift per unit radius at the attacked norm ``P``: ``P^{1 / k}``, and ``P`` itself
+        for an l1 attack (``P = max_i |w_i|``)."""
+        return P if self.sup_norm else P ** (1 / self.dual_exponent)
+
+    @property
+    def sup_norm(self) -> bool:
+        """Whether the attack is the l1 ball, whose attacked norm is ``max_i |w_i|``."""
+        return isinstance(self.attack, str) and self.attack == "l1"
 
     @property
     def own_norm(self) -> bool:
@@ -205,41 +248,49 @@ class Adversarial(ERM):
     def margin_shift(self, state):
         """``(s, ds / dq)``: ``eps sqrt(q)`` and ``eps / (2 sqrt(q))`` for an l2 attack on isotropic data
         (the norm is ``q``'s); ``eps P^{1 / k}`` and 0 where the attacked norm is its own order parameter
-        ``P`` (:attr:`dual_exponent`)."""
+        ``P`` (:meth:`reach`)."""
         if isinstance(state, AttackOverlaps):
-            return self.eps * state.P ** (1 / self.dual_exponent), jnp.zeros_like(state.P)
+            return self.eps * self.reach(state.P), jnp.zeros_like(state.P)
         sqrt_q = jnp.sqrt(state.q)
         return self.eps * sqrt_q, self.eps / (2 * sqrt_q)
 
     def attack_conjugate(self, state: AttackOverlaps, slope) -> jax.Array:
         """``Phat = k (ds / dP) slope = eps P^{1 / k - 1} slope``, ``slope = alpha E|l'|`` at the training
-        margins: the weight side's penalty gains ``(Phat / k) |w|^k`` (module docstring)."""
+        margins: the weight side's penalty gains ``(Phat / k) |w|^k`` (module docstring). For an l1 attack
+        ``eps slope``, the force per component of the sup-norm term ``d Phat max_i |w_i|``."""
+        if self.sup_norm:
+            return self.eps * slope
         return self.eps * state.P ** (1 / self.dual_exponent - 1) * slope
 
     def test_budget(self, state):
         """The test-time attack's shift of the field in units of its standard deviation ``sqrt(q)``:
         ``eps_test`` for an l2 ball on isotropic data, ``eps_test P^{1 / k} / sqrt(q)`` otherwise."""
         if isinstance(state, AttackOverlaps):
-            return self.eps_test * state.P ** (1 / self.dual_exponent) / jnp.sqrt(state.q)
+            return self.eps_test * self.reach(state.P) / jnp.sqrt(state.q)
         return self.eps_test
 
-    def penalty_at(self, state, slope) -> kernels.Penalty:
+    def penalty_at(self, state, slope) -> kernels.Penalty | kernels.Clipped:
         """The penalty plus the attack's ``(Phat / k) |w|^k``: ``Phat |w|`` added to the elastic net's
         l1 strength (``attack=linf``), or the lp penalty of strength ``Phat`` and exponent ``k`` with the
-        ridge ``lam`` (``attack=lp``)."""
+        ridge ``lam`` (``attack=lp``); for ``attack=l1`` the penalty clipped at the radius where the
+        clipped components bear the force ``Phat`` (:class:`~hdtheory.kernels.Clipped`)."""
         if not (isinstance(state, AttackOverlaps) and self.own_norm):
             return self.penalty_fn
         Phat = self.attack_conjugate(state, slope)
         if self.attack == "linf":
             return self.penalty_fn.plus_l1(Phat)
+        if self.sup_norm:
+            return self.penalty_fn.clipped(Phat)
         return kernels.LP(Phat, self.dual_exponent, self.panel_order, l2=self.lam)
 
     def init(self, kind: str = "uninformed"):
         """ERM's start; for an attacked norm of its own with ``P = E|w|^k`` of Gaussian weights of
-        variance ``q``, ``(2 q)^{k/2} Gamma((k + 1) / 2) / sqrt(pi)``."""
+        variance ``q``, ``(2 q)^{k/2} Gamma((k + 1) / 2) / sqrt(pi)``; for the sup norm ``2 sqrt(q)``."""
         start = super().init(kind)
         if not self.own_norm:
             return start
+        if self.sup_norm:
+            return AttackOverlaps(m=start.m, q=start.q, V=start.V, P=2 * jnp.sqrt(start.q))
         k = self.dual_exponent
         P = (2 * start.q) ** (k / 2) * jnp.exp(jax.scipy.special.gammaln((k + 1) / 2)) / jnp.sqrt(jnp.pi)
         return AttackOverlaps(m=start.m, q=start.q, V=start.V, P=P)
@@ -282,7 +333,10 @@ class Adversarial(ERM):
         attacked = {}
         if isinstance(state, AttackOverlaps):
             slope = self._channel_averages(state)[4]
-            attacked = {"P": state.P, "Phat": self.attack_conjugate(state, slope)}
+            Phat = self.attack_conjugate(state, slope)
+            # Without the attack's force nothing clips the weights: their maximum grows without bound with d.
+            P = jnp.where(Phat > 0, state.P, jnp.inf) if self.sup_norm else state.P
+            attacked = {"P": P, "Phat": Phat}
         if isinstance(self.attack, str) and self.attack == "l2":  # not AdversarialGCM's geometry
             inconsistent = kernels.inconsistent_error(
                 state.m / jnp.sqrt(self.rho * state.q), self.eps_test, self.panel_order

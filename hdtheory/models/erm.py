@@ -370,7 +370,9 @@ class ERM(FixedPointTheory):
         prior = kernels.Gaussian(self.rho) if self.prior == "gaussian" else kernels.GaussBernoulli(self.sparsity)
         return prior, jnp.sqrt(self.rho / prior.rho)
 
-    def weight_averages(self, mhat, qhat, Vhat, penalty: kernels.Penalty | None = None) -> kernels.WeightAverages:
+    def weight_averages(
+        self, mhat, qhat, Vhat, penalty: kernels.Penalty | kernels.Clipped | None = None
+    ) -> kernels.WeightAverages:
         """The weight side: ``(m, q, V, P(w_hat != 0), E|w_hat|)`` at the conjugates (module
         docstring), for ``penalty`` (:attr:`penalty_fn` by default)."""
         prior, scale = self.teacher_prior

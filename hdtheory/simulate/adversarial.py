@@ -1,4 +1,4 @@
-r"""Finite-``d`` simulations of adversarial training against l2, l-infinity and lp attacks
+r"""Finite-``d`` simulations of adversarial training against l2, l-infinity, lp and l1 attacks
 (:class:`~hdtheory.Adversarial`).
 
 **Setting** (that of :mod:`hdtheory.models.adversarial`; data, teacher and labels drawn as for
@@ -8,7 +8,7 @@ the robust objective with the inner maximisation in closed form,
 .. math:: P(w) = \sum_i l\big(y_i w \cdot x_i / \sqrt{d} - \varepsilon\, \mathrm{reach}(w)\big) + r(w) ,
 
 ``reach(w) = (|w|_k^k / d)^{1/k}``: ``|w|_2 / sqrt(d)`` (l2), ``|w|_1 / d`` (l-infinity),
-``k = attack_p / (attack_p - 1)`` (lp), ``r`` the penalty
+``k = attack_p / (attack_p - 1)`` (lp), ``max_i |w_i|`` (l1, ``k = inf``), ``r`` the penalty
 ``l1 |w|_1 + (l2 / 2) |w|^2`` (the ridge: ``l1 = 0``), a convex function of ``w`` (a non-increasing
 convex ``l`` of a concave argument).
 
@@ -16,11 +16,18 @@ convex ``l`` of a concave argument).
   from it, at the plain ERM direction ``X^T y``), to a gradient below 1e-6 of its value at the start
   or of ``lam |w|`` (``P`` is ``lam``-strongly convex, so that ``w`` is then within 1e-6 of the
   minimiser relative to its norm), restarted up to twice (for ``k < 2`` the gradient's
-  ``|w_i|^{k - 1}`` is steep near zero and can stall the line search). l-infinity: ``w = u - v`` with
-  ``u, v >= 0`` and ``|w|_1`` replaced by
+  ``|w_i|^{k - 1}`` is steep near zero and can stall the line search). l-infinity, and l2 with an l1
+  penalty (``l1 > 0``): ``w = u - v`` with ``u, v >= 0`` and ``|w|_1`` replaced by
   ``sum(u + v)`` (equal at the minimum, where the objective grows with ``sum(u + v)`` at fixed
   ``u - v``), a smooth objective minimised by L-BFGS-B over the orthant to a projected gradient
-  below 1e-6 of its value at the start.
+  below 1e-6 of its value at the start. l1: the sup norm as a variable ``R`` with the box
+  ``|w_i| <= R``; at fixed ``R`` the objective ``sum_i l(y_i w.x_i / sqrt(d) - eps R) + r(w)`` is
+  minimised over the box by L-BFGS-B (in ``w = u - v``, ``0 <= u, v <= R``, as for l-infinity), and
+  its minimum ``g(R)``, convex in ``R``, has the derivative ``eps sum_i |l'_i| - sum_j mu_j``
+  (``mu_j`` the box's multipliers, the gradient's components pushing outward at the clipped
+  coordinates): Brent's method finds its root, warm-starting each inner fit from the last. The
+  fit is accepted when the inner projected gradient is below 1e-7 of ``|sum_i y_i x_i| / sqrt(d)``
+  and the derivative below 1e-6 of the force ``eps sum_i |l'_i|``.
 - **hinge** (ridge): ``P`` is not smooth; its dual is. Writing ``max(0, c) = max_{0 <= a <= 1} a c``
   and exchanging ``min_w`` and ``max_a`` (convex-concave, ``a`` in a box),
 
@@ -29,7 +36,9 @@ convex ``l`` of a concave argument).
       \partial_{a_i} D = 1 - y_i w(a) \cdot x_i / \sqrt{d} + \varepsilon\, \mathrm{reach}(w(a)),
 
   with ``w(a) = (|g| - eps sum_i a_i / sqrt(d))_+ g / (lam |g|)`` (l2) or the soft threshold
-  ``w(a) = soft(g, eps sum_i a_i / d) / lam`` (l-infinity), continuously differentiable and concave,
+  ``w(a) = soft(g, eps sum_i a_i / d) / lam`` (l-infinity) or the clip ``w(a) = sign(g) min(|g|, theta)
+  / lam`` with ``sum_j (|g_j| - theta)_+ = eps sum_i a_i`` (l1: ``g`` minus its projection on the l1
+  ball, the prox of the sup norm), continuously differentiable and concave,
   maximised over ``[0, 1]^n`` by SciPy's L-BFGS-B; ``w`` is ``w(a)`` at the maximum, its duality gap
   ``P(w(a)) - D(a)`` below 1e-6 of ``D``. A fit that misses its tolerance raises ``RuntimeError``.
 
@@ -47,8 +56,8 @@ held-out samples that an attack of radius ``eps_test`` keeping ``sign(z)`` makes
 the attack found exactly, as the distance from each sample to the set of inputs with the teacher's
 label that ``w`` misclassifies (a polyhedral cone: the sample, its projection on the student's
 hyperplane, or on the intersection of both hyperplanes), not by the theory's formula.
-``V`` and the conjugates are not measured; ``lam = 0``, the hinge loss with an l1 penalty and the
-hinge loss against lp attacks are not simulated.
+``P`` is ``max_i |w_i|`` for l1 attacks. ``V`` and the conjugates are not measured; ``lam = 0``, the
+hinge loss with an l1 penalty and the hinge loss against lp attacks are not simulated.
 
 Anisotropic data with attack and penalty geometries (:class:`~hdtheory.AdversarialGCM`, the block
 feature model): :func:`simulate_adversarial_gcm`, the same fits in ``u = Sigma_w^{1/2} w``.
@@ -92,7 +101,10 @@ def simulate_adversarial(theory: Adversarial, *, d: int = 300, seeds: int = 4, k
         X, y, _ = _draw_like(theory, train_key, w_star, n)
         X, y, w_star = np.asarray(X[:n]), np.asarray(y[:n]), np.asarray(w_star)
         w = _fit(theory, X, y)
-        P = float(np.mean(np.abs(w) ** float(theory.dual_exponent))) if theory.own_norm else None
+        P = None
+        if theory.own_norm:
+            k = float(theory.dual_exponent)
+            P = float(np.max(np.abs(w))) if np.isinf(k) else float(np.mean(np.abs(w) ** k))
         samples.append(_observables(theory, w, w_star, X, y, X_test, P=P))
     return SimulationResult.from_samples(samples, d=d, n=n)
 
@@ -105,13 +117,17 @@ def _fit(theory: Adversarial, X, y) -> np.ndarray:
     Z = y[:, None] * X / np.sqrt(d)  # margins are Z @ w
     k = float(theory.dual_exponent)
     if theory.loss == "logistic":
-        return _logistic_linf(Z, eps, l1, l2) if k == 1 else _logistic(Z, eps, l2, k)
-    if l1 > 0 or k not in (1, 2):
+        if np.isinf(k):
+            return _logistic_sup(Z, eps, l1, l2)
+        if k == 1 or (k == 2 and l1 > 0):
+            return _logistic_split(Z, eps, l1, l2, k)
+        return _logistic(Z, eps, l2, k)
+    if l1 > 0 or k not in (1, 2, np.inf):
         raise ValueError(
-            f"the hinge loss is simulated with the ridge penalty against l2 and l-infinity attacks only, "
+            f"the hinge loss is simulated with the ridge penalty against l2, l-infinity and l1 attacks only, "
             f"got penalty={theory.penalty}, attack={theory.attack}"
         )
-    return _hinge(Z, eps, l2, k == 1)
+    return _hinge(Z, eps, l2, k)
 
 
 def _logistic(Z, eps, lam, k=2.0, attack=1.0):
@@ -142,45 +158,107 @@ def _logistic(Z, eps, lam, k=2.0, attack=1.0):
     raise RuntimeError(f"adversarial logistic fit did not converge: {result.message}")
 
 
-def _logistic_linf(Z, eps, l1, l2):
-    """The logistic fit against an l-infinity attack, penalty ``l1 |w|_1 + (l2 / 2) |w|^2``, in
-    ``w = u - v`` with ``u, v >= 0`` (module docstring)."""
-    n, d = Z.shape
+def _split_objective(Z, eps_l1, shift, l1, l2, eps_l2=0.0):
+    """The logistic objective in ``w = u - v``, ``z = (u, v) >= 0``, with the margins shifted by
+    ``eps_l1 sum(z) / d + shift + eps_l2 |w|_2 / sqrt(d)`` and the penalty ``l1 sum(z) + (l2 / 2) |w|^2``:
+    its value and gradient (the l2 term smooth away from ``w = 0``)."""
+    d = Z.shape[1]
 
     def objective(z):
         w, total = z[:d] - z[d:], np.sum(z)
-        t = Z @ w - eps * total / d
+        size = max(np.linalg.norm(w), 1e-300)
+        t = Z @ w - eps_l1 * total / d - shift - eps_l2 * size / np.sqrt(d)
         slope = -scipy.special.expit(-t)
-        along = Z.T @ slope + l2 * w
-        common = -eps * np.sum(slope) / d + l1
+        along = Z.T @ slope + (l2 - eps_l2 * np.sum(slope) / (np.sqrt(d) * size)) * w
+        common = -eps_l1 * np.sum(slope) / d + l1
         grad = np.concatenate([along + common, -along + common])
         return np.sum(np.logaddexp(0.0, -t)) + l1 * total + 0.5 * l2 * w @ w, grad
 
-    def projected(z):
-        g = objective(z)[1]
-        return np.linalg.norm(np.where(z > 0, g, np.minimum(g, 0.0)))
+    return objective
 
-    w0 = Z.sum(0) / n
-    z0 = np.concatenate([np.maximum(w0, 0.0), np.maximum(-w0, 0.0)])
+
+def _projected(g, z):
+    """The projected gradient at ``z >= 0``: the components that can move."""
+    return np.where(z > 0, g, np.minimum(g, 0.0))
+
+
+def _split_start(Z):
+    w0 = Z.sum(0) / Z.shape[0]
+    return np.concatenate([np.maximum(w0, 0.0), np.maximum(-w0, 0.0)])
+
+
+def _logistic_split(Z, eps, l1, l2, k):
+    """The logistic fit against an l-infinity (``k = 1``) or l2 (``k = 2``) attack, penalty
+    ``l1 |w|_1 + (l2 / 2) |w|^2``, in ``w = u - v`` with ``u, v >= 0`` (module docstring)."""
+    d = Z.shape[1]
+    objective = _split_objective(Z, eps if k == 1 else 0.0, 0.0, l1, l2, eps if k == 2 else 0.0)
+    z0 = _split_start(Z)
     result = scipy.optimize.minimize(
         objective, z0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * (2 * d),
         options={"maxiter": 50_000, "maxcor": 30, "gtol": 0.0, "ftol": 0.0},
     )
-    if not projected(result.x) <= _TOL * projected(z0):
-        raise RuntimeError(f"adversarial logistic fit (l-infinity) did not converge: {result.message}")
+    if not np.linalg.norm(_projected(objective(result.x)[1], result.x)) <= _TOL * np.linalg.norm(
+        _projected(objective(z0)[1], z0)
+    ):
+        raise RuntimeError(f"adversarial logistic fit in w = u - v did not converge: {result.message}")
     return result.x[:d] - result.x[d:]
 
 
-def _hinge(Z, eps, lam, linf=False):
-    """The hinge fit by its dual (module docstring): ``w(a)`` shrinks ``g = Z^T a`` by
-    ``t = eps sum(a) / sqrt(d)`` in norm (l2) or by ``t = eps sum(a) / d`` elementwise (l-infinity)."""
+def _logistic_sup(Z, eps, l1, l2):
+    """The logistic fit against an l1 attack (shift ``eps max_i |w_i|``), penalty
+    ``l1 |w|_1 + (l2 / 2) |w|^2``: Brent's method on the derivative of the box-constrained minimum
+    in the box's half-width ``R`` (module docstring)."""
     n, d = Z.shape
-    k = 1.0 if linf else 2.0
+    scale = np.linalg.norm(Z.sum(0))
+    state = {"z": _split_start(Z)}
+
+    def inner(R):
+        objective = _split_objective(Z, 0.0, eps * R, l1, l2)
+        z = np.minimum(state["z"], R)
+        for _ in range(3):  # restarted where the line search stalls short of the tolerance
+            result = scipy.optimize.minimize(
+                objective, z, jac=True, method="L-BFGS-B", bounds=[(0.0, R)] * (2 * d),
+                options={"maxiter": 50_000, "maxcor": 30, "gtol": 1e-10 * scale, "ftol": 0.0},
+            )
+            z = state["z"] = result.x
+            grad = objective(z)[1]
+            if np.linalg.norm(np.clip(z - grad, 0.0, R) - z) <= 1e-7 * scale:  # L-BFGS-B's projected gradient
+                break
+        else:
+            raise RuntimeError(f"adversarial logistic fit (l1 attack) did not converge: {result.message}")
+        force = eps * np.sum(scipy.special.expit(-(Z @ (z[:d] - z[d:]) - eps * R)))  # eps sum_i |l'_i|
+        multipliers = np.sum(np.where(z - grad >= R, np.maximum(-grad, 0.0), 0.0))
+        return force - multipliers, force
+
+    hi = 1.0
+    while inner(hi)[0] <= 0:
+        hi *= 2
+    lo = hi / 2
+    while inner(lo)[0] > 0:
+        lo /= 2
+        if lo < 1e-8 * hi:
+            raise RuntimeError("adversarial logistic fit (l1 attack): the minimiser is w = 0 (eps too large)")
+    R = scipy.optimize.brentq(lambda R: inner(R)[0], lo, 2 * lo, xtol=1e-13 * lo, rtol=1e-13)
+    slope, force = inner(R)
+    if not abs(slope) <= _TOL * force:
+        raise RuntimeError(f"adversarial logistic fit (l1 attack) did not converge: dg/dR = {slope:.3g}")
+    z = state["z"]
+    return z[:d] - z[d:]
+
+
+def _hinge(Z, eps, lam, k=2.0):
+    """The hinge fit by its dual (module docstring): ``w(a)`` shrinks ``g = Z^T a`` by
+    ``t = eps sum(a) / sqrt(d)`` in norm (l2, ``k = 2``), by ``t = eps sum(a) / d`` elementwise
+    (l-infinity, ``k = 1``), or clips it at the level where the clipped excess is ``eps sum(a)`` (l1,
+    ``k = inf``)."""
+    n, d = Z.shape
 
     def weights(a):
         g = Z.T @ a
-        if linf:
+        if k == 1:
             return np.sign(g) * np.maximum(np.abs(g) - eps * np.sum(a) / d, 0.0) / lam
+        if np.isinf(k):
+            return np.sign(g) * np.minimum(np.abs(g), _clip_level(np.abs(g), eps * np.sum(a))) / lam
         size = np.linalg.norm(g)
         return max(size - eps * np.sum(a) / np.sqrt(d), 0.0) / lam * g / max(size, 1e-300)
 
@@ -203,9 +281,23 @@ def _hinge(Z, eps, lam, linf=False):
     return w
 
 
+def _clip_level(x, excess):
+    """For ``x >= 0``, the level ``theta >= 0`` with ``sum (x - theta)_+ = excess`` (0 if ``sum x <= excess``):
+    ``min(x, theta)`` is ``x`` minus its projection on the l1 ball of radius ``excess``, the prox of
+    ``excess max_i |.|`` (Moreau), by sorting."""
+    if np.sum(x) <= excess:
+        return 0.0
+    u = np.sort(x)[::-1]
+    levels = (np.cumsum(u) - excess) / np.arange(1, u.size + 1)
+    return levels[np.nonzero(u > levels)[0][-1]]
+
+
 def _reach(w, k, attack=1.0):
     """The margin shift per unit radius, ``P^{1 / k}`` with ``P = mean(attack |w|^k)``: ``|w|_1 / d``
-    (l-infinity, ``k = 1``), ``|w|_2 / sqrt(d)`` (l2), ``sqrt(w^T Sigma_delta w / d)`` (attack geometry)."""
+    (l-infinity, ``k = 1``), ``|w|_2 / sqrt(d)`` (l2), ``sqrt(w^T Sigma_delta w / d)`` (attack geometry),
+    ``max_i |w_i|`` (l1, ``k = inf``)."""
+    if np.isinf(k):
+        return np.max(np.abs(w))
     return np.mean(attack * np.abs(w) ** k) ** (1 / k)
 
 
@@ -243,7 +335,7 @@ def _observables(theory: Adversarial, w, w_star, X, y, X_test, variance=1.0, P=N
     d = w.shape[0]
     m, q = float(w_star @ (variance * w) / d), float(w @ (variance * w) / d)
     rho = float(w_star @ (variance * w_star) / d)
-    reach = np.sqrt(q) if P is None else P ** (1 / theory.dual_exponent)
+    reach = np.sqrt(q) if P is None else theory.reach(P)
     # As arrays: Python floats are static arguments of a filtered jit, a compile per seed.
     overlaps = map(jnp.asarray, (m, q, rho, float(theory.eps_test) * reach / np.sqrt(q)))
     test_error, test_error_total, robust, robust_total, boundary = (
