@@ -133,9 +133,12 @@ class SequenceOverlaps(eqx.Module):
 
 @functools.lru_cache(maxsize=None)
 def _sobol_tokens(tokens: int, points: int) -> tuple[np.ndarray, np.ndarray]:
-    """The shifted Sobol rule for ``2 tokens`` standard normals, in the layout of :func:`_token_rule`."""
-    nodes, weights = sobol_rule(2 * tokens, points, np.float64)
-    return np.asarray(nodes).reshape(-1, tokens, 2), np.asarray(weights)
+    """The shifted Sobol rule for ``2 tokens`` standard normals with its mirror image (``points / 2``
+    nodes and their negatives: odd integrands vanish exactly), in the layout of :func:`_token_rule`."""
+    with jax.ensure_compile_time_eval():
+        nodes, _ = sobol_rule(2 * tokens, points // 2, np.float64)
+    nodes = np.concatenate([np.asarray(nodes), -np.asarray(nodes)])
+    return nodes.reshape(-1, tokens, 2), np.full(points, 1.0 / points)
 
 
 @functools.lru_cache(maxsize=None)
@@ -165,7 +168,7 @@ class SequenceSingleIndex(Scheduled):
     m0: jax.Array = parameter(0.01, Interval(-1.0, 1.0), "initial overlap m = w.w*/d")
     e0: jax.Array = parameter(0.0, Interval(-1.0, 1.0), "initial positional overlap e = w.p/d")
     q0: jax.Array = parameter(1.0, POSITIVE, "initial norm q = |w|^2/d (unconstrained only)")
-    points: int = integer(2**16, Interval(2), "Sobol nodes of the attention forms' rule (a power of 2)")
+    points: int = integer(2**16, Interval(4), "Sobol nodes of the attention forms' rule (a power of 2)")
     order: int | None = eqx.field(default=None, static=True)
 
     def __check_init__(self):
@@ -182,7 +185,7 @@ class SequenceSingleIndex(Scheduled):
             )
         if self.attention:
             if self.points & (self.points - 1):
-                raise ParameterError(f"parameter 'points' must be a power of 2, got {self.points}")
+                raise ParameterError(f"parameter 'points' must be a power of 2 (>= 4), got {self.points}")
         elif (self.order or self.exact_order) ** (2 * self.L) > MAX_NODES:
             order = self.order or self.exact_order
             raise ParameterError(
