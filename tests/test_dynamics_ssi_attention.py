@@ -34,13 +34,13 @@ def _field_and_error(theory, state):
      (dict(L=2, omega=1.0, strength=1.0, **MATRIX), (0.02, 0.95, 1.0), 0.0, 2e-5)],
 )
 def test_rule_at_two_sizes(kwargs, state, rtol, atol):
-    """The softmax is not a polynomial: the default Sobol rule (2^16 nodes) against 2^19 nodes.
+    """The softmax is not a polynomial: the default Sobol rule (2^16 nodes) against 2^18 nodes.
     The matrix model (bounded outputs): drifts and eg within 2e-5 absolute (seen: 3e-6) near the
     positional point, where de/dt is small (~1e-3) and a product Gauss-Hermite rule of order 38 is
     10% off. A polynomial target's tails cost the Sobol rule more: within 3e-3 relative plus 3e-4
     (seen: 2e-3 relative on eg = 1.43, 2e-4 absolute on the drifts)."""
     a = _field_and_error(SequenceSingleIndex(lr=0.3, **kwargs), _state(*state))
-    b = _field_and_error(SequenceSingleIndex(lr=0.3, points=2**19, **kwargs), _state(*state))
+    b = _field_and_error(SequenceSingleIndex(lr=0.3, points=2**18, **kwargs), _state(*state))
     assert float(jnp.max(jnp.abs(b[:2]))) > 5e-4  # the drifts are not trivially zero
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=rtol, atol=atol)
 
@@ -66,7 +66,7 @@ def test_positional_semantic_phase(strength, omega, positional_dynamics):
     point has the lower error but SGD leaves along e (the paper's 'global semantic minimum,
     positional dynamics' region); (0.7, 0.4): semantic in both."""
     theory = SequenceSingleIndex(L=2, lr=0.01, strength=strength, omega=omega, **MATRIX)
-    eg = lambda m, e: float(theory.observables(0.0, _state(m, e))["eg"])
+    eg = lambda m, e: float(_field_and_error(theory, _state(m, e))[3])
     h = 1e-3
     curvature = (eg(h, 0) - eg(0, h) - eg(0, -h) + eg(-h, 0)) / h**2
     for lr in (0.01, 1.0):
@@ -83,41 +83,41 @@ def _compare(theory, times, seeds, tolerance):
     ode = {k: np.asarray(v) for k, v in ode.items()}
     for key in ("m", "e"):
         np.testing.assert_array_less(np.abs(sim.mean[key] - ode[key]), 4 * sim.sem[key] + tolerance)
-    return ode
+    return ode, sim
 
 
 def test_matrix_ode_matches_simulation():
     """The paper's attention-matrix setting, (a, omega) = (1, 0.7), lr = 1, m0 = e0 = 0.1: online SGD
     at d = 1000 (2 seeds) within 4 standard errors plus 0.03 (the O(d^-1/2) finite-size bias) in m
-    and e, and e overtakes m, as growth_e > growth_m says."""
+    and e, and e leads m in both (from e = m), as growth_e > growth_m says."""
     theory = SequenceSingleIndex(L=2, lr=1.0, m0=0.1, e0=0.1, strength=1.0, omega=0.7, points=2**14,
                                  **MATRIX)
-    ode = _compare(theory, np.array([0.0, 5.0, 10.0]), 2, 0.03)
-    assert ode["e"][-1] > ode["m"][-1] + 0.04 and ode["e"][-1] > 2 * ode["e"][0]
+    ode, sim = _compare(theory, np.array([0.0, 4.0, 8.0]), 2, 0.03)
+    assert ode["e"][-1] > ode["m"][-1] + 0.03 and sim.mean["e"][-1] > sim.mean["m"][-1] + 0.02
 
 
-TRACED = dict(L=2, lr=0.2, m0=0.3, e0=0.2, q0=1.0, target=SQUARE, student_form="attention",
+TRACED = dict(L=2, lr=0.5, m0=0.3, e0=0.2, q0=1.0, target=SQUARE, student_form="attention",
               positions=(1.0, -1.0), geometry="unconstrained")
 """The trace readout on the sum of He_2 / sqrt 2, opposite-paired encoding, free norm."""
 
 
 def test_trace_ode_matches_simulation():
     """m, e within 4 standard errors plus 0.03 of online SGD at d = 1000, 2 seeds."""
-    ode = _compare(SequenceSingleIndex(points=2**12, **TRACED), np.array([0.0, 3.0, 6.0]), 2, 0.03)
+    ode, _ = _compare(SequenceSingleIndex(points=2**12, **TRACED), np.array([0.0, 2.0, 4.0]), 2, 0.03)
     assert abs(ode["m"][-1] - ode["m"][0]) > 0.1 or abs(ode["e"][-1] - ode["e"][0]) > 0.1  # it moves
 
 
 def test_gradient_in_the_learning_rate():
-    """d eg(t = 3) / d lr through the adjoint against a central finite difference (same program;
-    a 2^10-node rule, the derivative is that of the rule's value)."""
-    traced = SequenceSingleIndex(points=2**10, **TRACED)
+    """d eg(t = 2) / d lr through the adjoint against a central finite difference (same program;
+    a 2^8-node rule: the derivative is that of the rule's value)."""
+    traced = SequenceSingleIndex(points=2**8, **TRACED)
 
     def eg(lr):
         theory = eqx.tree_at(lambda t: t.lr, traced, lr)
-        return hd.integrate(theory, 3.0, saveat=jnp.array([3.0])).observables["eg"][-1]
+        return hd.integrate(theory, 2.0, saveat=jnp.array([2.0])).observables["eg"][-1]
 
     value_and_grad = jax.jit(jax.value_and_grad(eg))
-    lr, h = 0.2, 1e-4
+    lr, h = 0.5, 1e-4
     value, grad = value_and_grad(jnp.asarray(lr))
     fd = (value_and_grad(jnp.asarray(lr + h))[0] - value_and_grad(jnp.asarray(lr - h))[0]) / (2 * h)
     assert abs(float(grad)) > 1e-3
