@@ -73,15 +73,18 @@ not a polynomial, and a product Gauss-Hermite rule converges slowly on it (``exp
 a logistic function: the integrand's strip of analyticity narrows as ``1 / |z|``; at ``L = 2`` order
 38 per axis still left ``de/dt`` 10% off near the positional point ``e = 0.95``). With either
 attention form the expectations use instead the shifted Sobol rule of
-:func:`hdtheory.kernels.multivariate.sobol_rule` in the ``2L`` normals, ``points`` nodes
-(``2^16`` by default; cost ``O(points L^2)`` at any ``L``): at ``L = 2`` its drifts are within
-``3e-6`` (absolute; 0.5% of the small ``de/dt`` near a steady state) and ``eg`` within ``2e-6`` of
-``2^21`` nodes, errors checked in ``tests/test_dynamics_ssi_attention.py``.
-The rule is refused above :data:`MAX_NODES` nodes: the cost grows as ``order^(2L)``, so long
+:func:`hdtheory.kernels.multivariate.sobol_rule` in the ``2L`` normals, mirrored (``points / 2``
+nodes and their negatives), ``points`` nodes in all (``2^16`` by default; cost ``O(points L^2)`` at
+any ``L``). Measured at ``L = 2`` against ``2^21`` nodes: the matrix model (bounded outputs) has its
+drifts within ``1.3e-5`` (2% of the small ``dm/dt`` near the positional point) and ``eg`` within
+``1e-6``; a polynomial target's tails cost more, ``3e-4`` on the drifts and ``3e-3`` (0.2%) on
+``eg`` with ``h* = He_2``; the error falls roughly as ``1 / points``
+(``tests/test_dynamics_ssi_attention.py``).
+The product rule is refused above :data:`MAX_NODES` nodes: the cost grows as ``order^(2L)``, so long
 sequences need the additive structure of the sum form (``O(L)`` two-dimensional integrals), which is
 not written.
 
-**Observables.** ``eg = E[(f(z) - f*(nu))^2] / 2`` (no label noise), ``m``, ``e``, ``q``, the cosines
+**Observables.** ``eg = E[|f(z) - f*(nu)|^2] / 2`` (no label noise), ``m``, ``e``, ``q``, the cosines
 ``overlap = m / sqrt(q)`` and ``positional = e / sqrt(q)``. Plateaus and escapes are read off a
 trajectory: the time at which ``overlap`` crosses a level is ``hd.integrate(..., event=
 hd.crossing("overlap", level)).event_time`` (``examples/ssi_escape.py``).
@@ -90,9 +93,9 @@ hd.crossing("overlap", level)).event_time`` (``examples/ssi_escape.py``).
 ``(a, omega)`` at ``L = 2``, ``c = (1, -1)``). :func:`positional_semantic` reads the two things the
 diagram is drawn from: which of the two pure points, positional ``(e, m) = (1, 0)`` or semantic
 ``(0, 1)``, has the lower error, and along which axis SGD leaves the uninformed start ``(0, 0)`` —
-a stationary point of the flow (the loss is even in ``m`` and, with the opposite-paired encoding, in
-``e``), whose Jacobian is then diagonal, with the growth rates of ``m`` and ``e`` on its diagonal
-(the Hessian of the population loss up to a shift common to both axes: the sphere's projection adds
+a stationary point of the flow (the matrix model's loss is even in ``m`` and in ``e``: the softmax
+of ``z z^T`` is even in ``z``, the target in ``nu``), whose Jacobian is then diagonal, with the
+growth rates of ``m`` and ``e`` on its diagonal (the Hessian of the population loss up to a shift common to both axes: the sphere's projection adds
 the same multiple of the identity, at every learning rate).
 """
 
