@@ -135,11 +135,11 @@ class SequenceOverlaps(eqx.Module):
 
 
 @functools.lru_cache(maxsize=None)
-def _sobol_tokens(tokens: int, points: int) -> tuple[np.ndarray, np.ndarray]:
+def _sobol_tokens(tokens: int, points: int, dtype) -> tuple[np.ndarray, np.ndarray]:
     """The shifted Sobol rule for ``2 tokens`` standard normals with its mirror image (``points / 2``
     nodes and their negatives: odd integrands vanish exactly), in the layout of :func:`_token_rule`."""
     with jax.ensure_compile_time_eval():
-        nodes, _ = sobol_rule(2 * tokens, points // 2, np.float64)
+        nodes, _ = sobol_rule(2 * tokens, points // 2, dtype)
     nodes = np.concatenate([np.asarray(nodes), -np.asarray(nodes)])
     return nodes.reshape(-1, tokens, 2), np.full(points, 1.0 / points)
 
@@ -247,7 +247,7 @@ class SequenceSingleIndex(Scheduled):
         """Student fields ``z`` (shape ``(N, L)``), teacher fields ``nu`` and the rule's weights."""
         dtype = jnp.result_type(state.m, float)
         if self.attention:
-            nodes, weights = _sobol_tokens(self.L, self.points)
+            nodes, weights = _sobol_tokens(self.L, self.points, dtype)
         else:
             nodes, weights = _token_rule(self.L, self.order or self.exact_order)
         u = jnp.asarray(nodes, dtype)
