@@ -15,11 +15,22 @@ own direction ``w``: ``y_hat = f(z_1, ..., z_L)``, ``z_l = lambda_l + c_l e``,
 - ``"sum"``: ``f(z) = sum_l h(z_l)`` (a sequence single-index model whose tokens add up; ``h = He_k``
   gives sequence information exponent ``k``);
 - ``"tied"``: ``f(z) = h(sum_l z_l / sqrt(L))`` (the tied network of the paper, a single-index model
-  of the token average).
+  of the token average);
+- ``"attention"``: the paper's single-layer attention with the trace readout,
+  ``f(z) = Tr S(z) / sqrt(L)``, ``S(z) = softmax(z z^T)`` (softmax along each row: token ``i``
+  attends to token ``j`` with weight ``exp(z_i z_j) / sum_k exp(z_i z_k)``; the ``1 / sqrt(L)`` of
+  the authors' public implementation); ``h`` is not used. It is even in ``z``, and constant
+  (``f = 1``) at ``L = 1``;
+- ``"attention-matrix"``: the whole attention matrix ``S(z)`` as the output (``L^2`` numbers), for
+  student and target together; the target is the paper's positional-semantic mixture
+  ``(1 - omega) S(nu) + omega A``, ``A = softmax(a^2 c c^T)`` the attention of the encoding alone at
+  strength ``a`` (``= strength``; at ``L = 2``, ``c = (1, -1)`` it is the paper's
+  ``softmax([[a^2, -a^2], [-a^2, a^2]])``), and the loss is ``|S(z) - target|_F^2 / 2``.
 
-Square loss ``(y_hat - y)^2 / 2``, one fresh sample per step,
-``w <- w - lr(t) grad_w loss = w - lr(t) Delta sum_l g_l (x_l + c_l p / sqrt(d)) / sqrt(d)`` with
-``Delta = y_hat - y`` and ``g_l = df / dz_l``, followed, when ``geometry="spherical"``, by the
+Square loss ``|y_hat - y|^2 / 2`` (summed over the ``L^2`` entries of a matrix output), one fresh
+sample per step, ``w <- w - lr(t) grad_w loss = w - lr(t) sum_l G_l (x_l + c_l p / sqrt(d)) / sqrt(d)``
+with ``G_l = d loss / dz_l = Delta . g_l``, ``Delta = y_hat - y`` and ``g_l = df / dz_l`` (for a
+scalar output ``G_l = Delta g_l``), followed, when ``geometry="spherical"``, by the
 projection back onto ``|w|^2 = d`` (the paper's normalised SGD). Time ``t`` counts samples over ``d``.
 
 **Summary statistics.** ``m = w.w* / d`` (semantic), ``e = w.p / d`` (positional), ``q = |w|^2 / d``;
@@ -30,20 +41,23 @@ paper's population loss as a function of ``(e, m)`` on the sphere).
 **ODEs** (``d -> infinity``), with ``eta = lr(t)`` and ``E`` over the ``L`` token pairs:
 
 .. math::
-    \frac{dm}{dt} = -\eta E\Big[\Delta \sum_l g_l \nu_l\Big], \qquad
-    \frac{de}{dt} = -\eta E\Big[\Delta \sum_l g_l c_l\Big]
-                    - \eta e\, E\Big[\sum_l (g_l^2 + \Delta\, \partial_l^2 f)\Big],
+    \frac{dm}{dt} = -\eta E\Big[\sum_l G_l \nu_l\Big], \qquad
+    \frac{de}{dt} = -\eta E\Big[\sum_l G_l c_l\Big]
+                    - \eta e\, E\Big[\sum_l \partial_l G_l\Big],
 
 .. math::
-    \frac{dq}{dt} = -2\eta E\Big[\Delta \sum_l g_l z_l\Big] + \eta^2 E\Big[(\Delta^2 + \text{noise}) \sum_l g_l^2\Big]
+    \frac{dq}{dt} = -2\eta E\Big[\sum_l G_l z_l\Big]
+                    + \eta^2 E\Big[\sum_l G_l^2 + \text{noise} \sum_l |g_l|^2\Big]
 
-(unconstrained; ``|sum_l g_l x_l|^2 / d -> sum_l g_l^2`` as distinct tokens are orthogonal). The
-second term of ``de/dt`` is ``E[Delta sum_l g_l xi_l]``, ``xi_l = p.x_l / sqrt(d)``, a field
+(unconstrained; ``|sum_l G_l x_l|^2 / d -> sum_l G_l^2`` as distinct tokens are orthogonal;
+``partial_l G_l = |g_l|^2 + Delta . partial_l^2 f``; the label noise, of variance ``noise`` on each
+output, enters through the variance only). The second term of ``de/dt`` is ``E[sum_l G_l xi_l]``, ``xi_l = p.x_l / sqrt(d)``, a field
 correlated with ``lambda_l`` by ``e`` and with nothing else, by Stein's lemma. On the sphere
 (``q = 1``) each overlap ``a`` in ``(m, e)`` follows ``da/dt - (a / 2) dq/dt``. With ``L = 1`` and
 ``c = 0`` both forms are the single-index model and the ODEs are those of
 :class:`~hdtheory.dynamics.SingleIndex` (``batch = 1``); the tied form with ``c = 0`` is that
-single-index model at every ``L``; the sum form of ``h = He_k`` without encoding starts
+single-index model at every ``L``; both attention forms are constant at ``L = 1`` (nothing moves);
+the sum form of ``h = He_k`` without encoding starts
 ``L`` times faster than one token (each token's drift adds up, the cross-token terms vanish at
 ``m -> 0``): an escape time ``~ 1 / L`` of the single-index one at small ``lr``.
 
@@ -54,15 +68,35 @@ fields as here.
 **Quadrature.** Expectations are the product over tokens of the 2-D Gauss-Hermite rule of
 :class:`~hdtheory.dynamics.SingleIndex` (``order`` nodes per axis, ``order^(2L)`` nodes in all):
 exact for polynomial ``h`` and ``h*`` of degree ``p`` at the default ``order = 2p``: the integrands
-have degree up to ``4p - 2`` in each field (``Delta^2 g_l^2``).
-The rule is refused above :data:`MAX_NODES` nodes: the cost grows as ``order^(2L)``, so long
+have degree up to ``4p - 2`` in each field (``Delta^2 g_l^2``). The softmax of the attention forms is
+not a polynomial, and a product Gauss-Hermite rule converges slowly on it (``exp(z_i z_j)`` inside
+a logistic function: the integrand's strip of analyticity narrows as ``1 / |z|``; at ``L = 2`` order
+38 per axis still left ``de/dt`` 10% off near the positional point ``e = 0.95``). With either
+attention form the expectations use instead the shifted Sobol rule of
+:func:`hdtheory.kernels.multivariate.sobol_rule` in the ``2L`` normals, mirrored (``points / 2``
+nodes and their negatives), ``points`` nodes in all (``2^16`` by default; cost ``O(points L^2)`` at
+any ``L``). Measured at ``L = 2`` against ``2^21`` nodes: the matrix model (bounded outputs) has its
+drifts within ``1.3e-5`` (2% of the small ``dm/dt`` near the positional point) and ``eg`` within
+``1e-6``; a polynomial target's tails cost more, ``3e-4`` on the drifts and ``3e-3`` (0.2%) on
+``eg`` with ``h* = He_2``; the error falls roughly as ``1 / points``
+(``tests/test_dynamics_ssi_attention.py``).
+The product rule is refused above :data:`MAX_NODES` nodes: the cost grows as ``order^(2L)``, so long
 sequences need the additive structure of the sum form (``O(L)`` two-dimensional integrals), which is
 not written.
 
-**Observables.** ``eg = E[(f(z) - f*(nu))^2] / 2`` (no label noise), ``m``, ``e``, ``q``, the cosines
+**Observables.** ``eg = E[|f(z) - f*(nu)|^2] / 2`` (no label noise), ``m``, ``e``, ``q``, the cosines
 ``overlap = m / sqrt(q)`` and ``positional = e / sqrt(q)``. Plateaus and escapes are read off a
 trajectory: the time at which ``overlap`` crosses a level is ``hd.integrate(..., event=
 hd.crossing("overlap", level)).event_time`` (``examples/ssi_escape.py``).
+
+**Positional-semantic phase diagram** (``attention-matrix``, sphere; the paper's diagram in
+``(a, omega)`` at ``L = 2``, ``c = (1, -1)``). :func:`positional_semantic` reads the two things the
+diagram is drawn from: which of the two pure points, positional ``(e, m) = (1, 0)`` or semantic
+``(0, 1)``, has the lower error, and along which axis SGD leaves the uninformed start ``(0, 0)`` —
+a stationary point of the flow (the matrix model's loss is even in ``m`` and in ``e``: the softmax
+of ``z z^T`` is even in ``z``, the target in ``nu``), whose Jacobian is then diagonal, with the
+growth rates of ``m`` and ``e`` on its diagonal (the Hessian of the population loss up to a shift common to both axes: the sphere's projection adds
+the same multiple of the identity, at every learning rate).
 """
 
 import functools
@@ -74,6 +108,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..kernels import hermite_series
+from ..kernels.multivariate import sobol_rule
 from .._theory import NONNEGATIVE, POSITIVE, Interval, ParameterError, choice, integer, parameter
 from ._schedule import Scheduled
 from .single_index import _rule, check_coefficients
@@ -81,7 +116,14 @@ from .single_index import _rule, check_coefficients
 MAX_NODES = 2**21
 """The most quadrature nodes (``order^(2L)``) that :class:`SequenceSingleIndex` accepts."""
 
-FORMS = {"sum": None, "tied": None}
+FORMS = {"sum": None, "tied": None, "attention": None, "attention-matrix": None}
+MATRIX = "attention-matrix"
+
+
+def attention(z: jax.Array) -> jax.Array:
+    """``softmax(z z^T)`` along the last axis: the attention matrix ``(..., L, L)`` of the fields
+    ``z`` (shape ``(..., L)``)."""
+    return jax.nn.softmax(z[..., :, None] * z[..., None, :], axis=-1)
 
 
 class SequenceOverlaps(eqx.Module):
@@ -90,6 +132,16 @@ class SequenceOverlaps(eqx.Module):
     m: jax.Array
     e: jax.Array
     q: jax.Array
+
+
+@functools.lru_cache(maxsize=None)
+def _sobol_tokens(tokens: int, points: int, dtype) -> tuple[np.ndarray, np.ndarray]:
+    """The shifted Sobol rule for ``2 tokens`` standard normals with its mirror image (``points / 2``
+    nodes and their negatives: odd integrands vanish exactly), in the layout of :func:`_token_rule`."""
+    with jax.ensure_compile_time_eval():
+        nodes, _ = sobol_rule(2 * tokens, points // 2, dtype)
+    nodes = np.concatenate([np.asarray(nodes), -np.asarray(nodes)])
+    return nodes.reshape(-1, tokens, 2), np.full(points, 1.0 / points)
 
 
 @functools.lru_cache(maxsize=None)
@@ -109,28 +161,39 @@ class SequenceSingleIndex(Scheduled):
     L: int = integer(2, Interval(1), "sequence length (tokens per input)")
     target: jax.Array = parameter((0.0, 0.0, 1.0), Interval(), "Hermite coefficients of h* (target)")
     student: jax.Array = parameter((0.0, 0.0, 1.0), Interval(), "Hermite coefficients of h (student)")
-    target_form: str = choice("sum", FORMS, "f* = sum_l h*(nu_l) or h*(sum_l nu_l / sqrt(L))")
-    student_form: str = choice("sum", FORMS, "f = sum_l h(z_l) or h(sum_l z_l / sqrt(L))")
+    target_form: str = choice("sum", FORMS, "f*: sum_l h*(nu_l), h*(sum_l nu_l / sqrt(L)), attention")
+    student_form: str = choice("sum", FORMS, "f: sum_l h(z_l), h(sum_l z_l / sqrt(L)), attention")
+    omega: jax.Array = parameter(0.0, Interval(0.0, 1.0), "attention-matrix target: weight of A")
+    strength: jax.Array = parameter(1.0, NONNEGATIVE, "a of the target's A = softmax(a^2 c c^T)")
     positions: jax.Array = parameter((0.0,), Interval(), "positional coefficients c_l (one or L values)")
     geometry: str = choice("spherical", {"spherical": 1, "unconstrained": 1}, "|w|^2 = d or free")
     noise: jax.Array = parameter(0.0, NONNEGATIVE, "label-noise variance")
     m0: jax.Array = parameter(0.01, Interval(-1.0, 1.0), "initial overlap m = w.w*/d")
     e0: jax.Array = parameter(0.0, Interval(-1.0, 1.0), "initial positional overlap e = w.p/d")
     q0: jax.Array = parameter(1.0, POSITIVE, "initial norm q = |w|^2/d (unconstrained only)")
+    points: int = integer(2**16, Interval(4), "Sobol nodes of the attention forms' rule (a power of 2)")
     order: int | None = eqx.field(default=None, static=True)
 
     def __check_init__(self):
         check_coefficients(self, ("target", "student"))
+        if (self.student_form == MATRIX) != (self.target_form == MATRIX):
+            raise ParameterError(
+                f"parameter 'student_form' must be {MATRIX!r} exactly when 'target_form' is, "
+                f"got {self.student_form!r} and {self.target_form!r}"
+            )
         count = jnp.atleast_1d(self.positions).shape[-1]
         if count not in (1, self.L):
             raise ParameterError(
                 f"parameter 'positions' must have 1 or L = {self.L} values, got {count}"
             )
-        nodes = (self.order or self.exact_order) ** (2 * self.L)
-        if nodes > MAX_NODES:
+        if self.attention:
+            if self.points & (self.points - 1):
+                raise ParameterError(f"parameter 'points' must be a power of 2 (>= 4), got {self.points}")
+        elif (self.order or self.exact_order) ** (2 * self.L) > MAX_NODES:
+            order = self.order or self.exact_order
             raise ParameterError(
-                f"parameter 'L' too large for the product rule: order^(2L) = {nodes} nodes, at most "
-                f"{MAX_NODES} (L = {self.L}, order {self.order or self.exact_order})"
+                f"parameter 'L' too large for the product rule: order^(2L) = {order ** (2 * self.L)} "
+                f"nodes, at most {MAX_NODES} (L = {self.L}, order {order})"
             )
         q0 = 1.0 if self.geometry == "spherical" else self.q0
         values = (self.m0, self.e0, q0)
@@ -144,18 +207,37 @@ class SequenceSingleIndex(Scheduled):
         length = max(jnp.atleast_1d(c).shape[-1] for c in (self.target, self.student))
         return max(2 * (length - 1), 2)
 
+    @property
+    def attention(self) -> bool:
+        """Whether an attention form is used (then the Sobol rule of ``points`` nodes)."""
+        return any(form.startswith("attention") for form in (self.student_form, self.target_form))
+
     def _link(self, form, coefficients, z):
         if form == "tied":
             return hermite_series(coefficients, jnp.sum(z, -1) / np.sqrt(self.L))
+        if form == "attention":
+            return jnp.trace(attention(z), axis1=-2, axis2=-1) / np.sqrt(self.L)
+        if form == MATRIX:
+            return attention(z).reshape(*z.shape[:-1], self.L**2)
         return jnp.sum(hermite_series(coefficients, z), -1)
 
     def f(self, z):
-        """The student's output on the fields ``z`` (shape ``(..., L)``)."""
+        """The student's output on the fields ``z`` (shape ``(..., L)``): a scalar per sequence, or
+        the ``L^2`` entries of the attention matrix (row by row)."""
         return self._link(self.student_form, self.student, z)
 
     def f_star(self, nu):
         """The target's output (without label noise) on the teacher's fields ``nu``."""
-        return self._link(self.target_form, self.target, nu)
+        out = self._link(self.target_form, self.target, nu)
+        if self.target_form != MATRIX:
+            return out
+        code = self.strength * self.encoding(out.dtype)
+        positional = attention(code).reshape(self.L**2)
+        return (1 - self.omega) * out + self.omega * positional
+
+    def loss_gradient(self, z, y):
+        """``G = d loss / dz`` (shape ``(L,)``) of one sequence with fields ``z`` and label ``y``."""
+        return jax.grad(lambda zz: 0.5 * jnp.sum((self.f(zz) - y) ** 2))(z)
 
     def encoding(self, dtype) -> jax.Array:
         """The positional coefficients ``c_l``, one per token."""
@@ -164,7 +246,10 @@ class SequenceSingleIndex(Scheduled):
     def _fields(self, state: SequenceOverlaps):
         """Student fields ``z`` (shape ``(N, L)``), teacher fields ``nu`` and the rule's weights."""
         dtype = jnp.result_type(state.m, float)
-        nodes, weights = _token_rule(self.L, self.order or self.exact_order)
+        if self.attention:
+            nodes, weights = _sobol_tokens(self.L, self.points, dtype)
+        else:
+            nodes, weights = _token_rule(self.L, self.order or self.exact_order)
         u = jnp.asarray(nodes, dtype)
         nu = u[..., 1]
         lam = state.m * nu + jnp.sqrt(jnp.maximum(state.q - state.m**2, 0.0)) * u[..., 0]
@@ -175,19 +260,36 @@ class SequenceSingleIndex(Scheduled):
         q = jnp.ones((), dtype) if self.geometry == "spherical" else jnp.asarray(self.q0, dtype)
         return SequenceOverlaps(m=jnp.asarray(self.m0, dtype), e=jnp.asarray(self.e0, dtype), q=q)
 
+    def _derivatives(self, z):
+        """Per node: the output's first and second derivatives in each field, ``(N, K, L)`` each
+        (``K`` outputs; second derivatives along the axes only, by forward mode)."""
+        outputs = lambda zz: jnp.atleast_1d(self.f(zz))
+        axes = jnp.eye(self.L, dtype=z.dtype)
+
+        def one(zz):
+            first = lambda x, v: jax.jvp(outputs, (x,), (v,))[1]
+            second = lambda v: jax.jvp(lambda x: first(x, v), (zz,), (v,))[1]
+            return jax.vmap(lambda v: first(zz, v))(axes).T, jax.vmap(second)(axes).T
+
+        return jax.vmap(one)(z)
+
+    def _residual(self, z, nu):
+        """``Delta = f(z) - f*(nu)``, shape ``(N, K)``."""
+        return (self.f(z) - self.f_star(nu)).reshape(z.shape[0], -1)
+
     def vector_field(self, t, state: SequenceOverlaps) -> SequenceOverlaps:
         eta = self.lr * self.rate(t)
         z, nu, weights = self._fields(state)
-        grad = jax.vmap(jax.grad(self.f))
-        diag = jax.vmap(lambda zz: jnp.diag(jax.hessian(self.f)(zz)))
-        delta = self.f(z) - self.f_star(nu)
-        g, curvature = grad(z), diag(z)
+        delta = self._residual(z, nu)
+        g, curvature = self._derivatives(z)
+        G = jnp.einsum("nk,nkl->nl", delta, g)
         c = self.encoding(z.dtype)
         mean = lambda values: weights @ values
-        drift_m = mean(delta * jnp.sum(g * nu, -1))
-        drift_e = mean(delta * (g @ c)) + state.e * mean(jnp.sum(g**2 + delta[:, None] * curvature, -1))
-        drift_q = 2 * mean(delta * jnp.sum(g * z, -1))
-        variance = mean((delta**2 + self.noise) * jnp.sum(g**2, -1))
+        drift_m = mean(jnp.sum(G * nu, -1))
+        laplacian = jnp.sum(g**2 + delta[:, :, None] * curvature, (1, 2))
+        drift_e = mean(G @ c) + state.e * mean(laplacian)
+        drift_q = 2 * mean(jnp.sum(G * z, -1))
+        variance = mean(jnp.sum(G**2, -1) + self.noise * jnp.sum(g**2, (1, 2)))
         dm, de, dq = -eta * drift_m, -eta * drift_e, -eta * drift_q + eta**2 * variance
         if self.geometry == "spherical":
             return SequenceOverlaps(
@@ -197,13 +299,39 @@ class SequenceSingleIndex(Scheduled):
 
     def observables(self, t, state: SequenceOverlaps) -> dict[str, jax.Array]:
         z, nu, weights = self._fields(state)
-        delta = self.f(z) - self.f_star(nu)
+        delta = self._residual(z, nu)
         root = jnp.sqrt(state.q)
         return {
-            "eg": 0.5 * weights @ delta**2,
+            "eg": 0.5 * weights @ jnp.sum(delta**2, -1),
             "m": state.m,
             "e": state.e,
             "q": state.q,
             "overlap": state.m / root,
             "positional": state.e / root,
         }
+
+
+def positional_semantic(theory: SequenceSingleIndex) -> dict[str, jax.Array]:
+    """What the positional-semantic phase diagram is drawn from; see the module docstring.
+
+    Returns ``eg_positional`` and ``eg_semantic``, the errors at ``(e, m) = (1, 0)`` and ``(0, 1)``
+    on the sphere, and ``growth_e`` and ``growth_m``, the diagonal of the Jacobian of ``(de/dt,
+    dm/dt)`` at ``(0, 0)`` (SGD leaves the start along ``e`` when ``growth_e > growth_m``).
+    """
+    if theory.geometry != "spherical":
+        raise ParameterError("parameter 'geometry' must be 'spherical' for positional_semantic")
+    dtype = jnp.result_type(theory.lr, float)
+    point = lambda m, e: SequenceOverlaps(m=jnp.asarray(m, dtype), e=jnp.asarray(e, dtype),
+                                          q=jnp.ones((), dtype))
+
+    def flow(x):
+        field = theory.vector_field(0.0, point(x[0], x[1]))
+        return jnp.stack([field.m, field.e])
+
+    jacobian = jax.jacfwd(flow)(jnp.zeros(2, dtype))
+    return {
+        "eg_positional": theory.observables(0.0, point(0.0, 1.0))["eg"],
+        "eg_semantic": theory.observables(0.0, point(1.0, 0.0))["eg"],
+        "growth_m": jacobian[0, 0],
+        "growth_e": jacobian[1, 1],
+    }

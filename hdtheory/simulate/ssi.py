@@ -38,17 +38,16 @@ def _run(theory: SequenceSingleIndex, key, d: int, bounds):
     w = state.m * w_star + state.e * p + jnp.sqrt(state.q - state.m**2 - state.e**2) * u
     sqrt_d = jnp.sqrt(d)
     c = theory.encoding(w.dtype)
-    slope = jax.grad(theory.f)
 
     def step(s, w):
         x_key, noise_key = jax.random.split(jax.random.fold_in(run_key, s))
         x = jax.random.normal(x_key, (theory.L, d), w.dtype)
         y = theory.f_star(x @ w_star / sqrt_d)
-        y = y + jnp.sqrt(theory.noise) * jax.random.normal(noise_key, (), w.dtype)
+        y = y + jnp.sqrt(theory.noise) * jax.random.normal(noise_key, y.shape, w.dtype)
         encoded = x + c[:, None] * p[None, :] / sqrt_d
         z = encoded @ w / sqrt_d
         eta = theory.lr * theory.rate(s / d)
-        w = w - eta * (theory.f(z) - y) * (slope(z) @ encoded) / sqrt_d
+        w = w - eta * (theory.loss_gradient(z, y) @ encoded) / sqrt_d
         if theory.geometry == "spherical":
             w = _sphere(w, d)
         return w
