@@ -1,0 +1,127 @@
+r"""Masked self-supervised regression: every coordinate predicted by ridge regression on the others.
+
+**Setting** (Wortsman Zurich, Gerace, Loureiro & Lu 2026, "A random matrix theory of masked
+self-supervised regression": the setting of its abstract and of its published summaries; the
+equations below are ours, derived for that setting, not read from the paper's text, which was not at
+hand). ``n`` samples ``x_i ~ N(0, Sigma)`` in dimension ``d``, **alpha = n / d**. Masking coordinate
+``k`` and predicting it linearly from the ``d - 1`` others, by ridge regression,
+
+.. math:: \hat a_k = \arg\min_{a:\, a_k = 0} \sum_i \frac{(x_{ik} - a \cdot x_i)^2}{2}
+          + \frac{\lambda}{2}\, d\, |a|^2 ,
+
+(the penalty ``(lam / 2) |w|^2`` on ``w = sqrt(d) a``, the conventions' local field ``w.x / sqrt(d)``;
+in the averaged loss ``(1/n) sum_i (x_ik - a.x_i)^2 + lam_avg |a|^2`` of the paper's summaries,
+``lam_avg = lam / alpha``). The ``d`` masking patterns give the rows of the joint predictor, the SSR
+matrix ``A`` (zero diagonal). With ``Sigma_hat = X^T X / n`` and ``R = (Sigma_hat + lam_avg)^-1``,
+block inversion gives it in closed form,
+
+.. math:: A = I - \mathrm{diag}(R)^{-1} R ,
+
+and the test error, the mean squared error of the masked prediction of a fresh sample per coordinate,
+is ``E_test = Tr[(I - A) Sigma (I - A)^T] / d = (1/d) sum_k (R Sigma R)_kk / R_kk^2``; the training
+error is the same with ``Sigma_hat`` for ``Sigma``.
+
+**Deterministic equivalent.** With the effective regularisation ``kappa`` of the ridge resolvent,
+
+.. math:: \lambda_{avg} = \kappa \Big(1 - \frac{1}{\alpha} \Big\langle \frac{s}{s + \kappa} \Big\rangle\Big),
+          \qquad \gamma = \frac{1}{\alpha} \Big\langle \frac{s^2}{(s + \kappa)^2} \Big\rangle
+
+(``<.>`` the average over the eigenvalues ``s`` of ``Sigma``), the resolvent's quadratic forms
+concentrate: ``lam_avg e^T R e ~ kappa e^T G e`` and ``lam_avg^2 e^T R Sigma R e ~ kappa^2 e^T G Sigma
+G e / (1 - gamma)`` with ``G = (Sigma + kappa)^-1`` (the ridge's bias formula; Bach 2024, Atanasov et
+al. 2024). So coordinate ``k`` contributes ``(G Sigma G)_kk / ((1 - gamma) G_kk^2)``, the population
+ridge's error at the penalty ``kappa`` inflated by ``1 / (1 - gamma)``. For a covariance whose
+diagonals of functions are constant (circulant, or rotation invariant) ``G_kk = <1 / (s + kappa)>``,
+``(G Sigma G)_kk = <s / (s + kappa)^2>``, and
+
+.. math:: E_{test} = \frac{\langle s / (s + \kappa)^2 \rangle}{(1 - \gamma) \langle 1 / (s + \kappa)\rangle^2},
+          \qquad E_{train} = \Big(\frac{\lambda_{avg}}{\kappa}\Big)^2 E_{test} ,
+
+the second the ridge's training error (the relation behind generalised cross-validation). ``kappa``
+is the ridge deterministic equivalent of :mod:`hdtheory.models.krr` (the same code, with its summed
+loss: its ``n eta_k`` is ``alpha s`` here, its ``kappa`` is ``alpha kappa``, its ``lam`` is ``lam``).
+
+**Covariance.** The circulant covariance with the spectral density of the AR(1) process,
+``s(w) = (1 - c^2) / (1 - 2 c cos w + c^2)`` (``c = corr``; unit variances, correlation ``c^|i - j|``
+up to the wrap-around), averaged by the midpoint rule on ``nodes`` points of ``(0, pi)``
+(geometrically accurate: the integrands are analytic and periodic). ``corr = 0`` is isotropic data.
+
+**Reductions.** At ``alpha -> infinity`` (``kappa -> lam_avg``, ``gamma -> 0``) the population
+ridge: ``population_error``; at ``lam -> 0`` with ``alpha > 1``, ``kappa -> 0`` and
+``gamma -> 1 / alpha``: ``E_test = alpha / (alpha - 1) Var(x_k | x_-k)``, the least-squares
+inflation ``n / (n - p)`` of the conditional variance ``1 / <1 / s> = (1 - c^2) / (1 + c^2)``
+(observable ``conditional_variance``, the best any masked predictor does). Isotropic data has
+``E_test = 1 / (1 - gamma)`` with ``kappa`` the positive root of
+``kappa^2 + (1 - 1/alpha - lam_avg) kappa - lam_avg = 0``: the ridge can only lose against predicting 0.
+
+**Observables.** ``test_error``, ``train_error``, ``population_error``, ``conditional_variance``,
+``kappa`` (averaged convention), ``gamma``.
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from .._theory import POSITIVE, Interval, check_integer, parameter
+from .krr import _SpectralRidge
+
+
+class MaskedSSR(_SpectralRidge):
+    """Masked self-supervised ridge regression (Wortsman Zurich et al. 2026); see the module docstring."""
+
+    alpha: jax.Array = parameter(2.0, POSITIVE, "samples per dimension n / d")
+    lam: jax.Array = parameter(0.1, POSITIVE, "ridge penalty (lam/2)|w|^2, w = sqrt(d) a, summed loss")
+    corr: jax.Array = parameter(0.5, Interval(0.0, 1.0, high_open=True), "AR(1) correlation c^|i-j|")
+    nodes: int = eqx.field(default=256, static=True)
+
+    def __check_init__(self):
+        check_integer("nodes", self.nodes, Interval(8.0))
+
+    # The ridge of krr's equations in its own units (dimension 1): n = alpha, no label noise, no
+    # random features.
+    @property
+    def n(self):
+        return self.alpha
+
+    @property
+    def noise(self):
+        return 0.0
+
+    @property
+    def features(self):
+        return jnp.inf
+
+    def _spectrum(self):
+        dtype = jnp.result_type(self.corr, self.alpha, float)
+        w = jnp.pi * (jnp.arange(self.nodes, dtype=dtype) + 0.5) / self.nodes
+        c = self.corr
+        s = (1 - c**2) / (1 - 2 * c * jnp.cos(w) + c**2)
+        weight = jnp.full_like(s, 1.0 / self.nodes)
+        return s, jnp.zeros_like(s), weight
+
+    def _tail(self, kappa):
+        return 0.0, 0.0
+
+    def init(self, kind: str = "uninformed") -> jax.Array:
+        del kind
+        # kappa <= lam + trace (df1 <= n trace / kappa); the trace of a unit-variance Sigma is 1.
+        return self.lam + 1.0
+
+    def _ratio(self, kappa):
+        """``<s / (s + kappa)^2> / <1 / (s + kappa)>^2``: the population ridge's error at ``kappa``."""
+        s, _, w = self._spectrum()
+        return jnp.sum(w * s / (s + kappa) ** 2) / jnp.sum(w / (s + kappa)) ** 2
+
+    def observables(self, kappa) -> dict[str, jax.Array]:
+        s, _, w = self._spectrum()
+        k = kappa / self.alpha  # the averaged convention
+        gamma = self.degrees_of_freedom(kappa)[1] / self.n
+        test = self._ratio(k) / (1 - gamma)
+        return {
+            "kappa": k,
+            "gamma": gamma,
+            "test_error": test,
+            "train_error": (self.lam / kappa) ** 2 * test,
+            "population_error": self._ratio(self.lam / self.alpha),
+            "conditional_variance": 1.0 / jnp.sum(w / s),
+        }
