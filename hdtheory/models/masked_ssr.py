@@ -46,6 +46,28 @@ loss: its ``n eta_k`` is ``alpha s`` here, its ``kappa`` is ``alpha kappa``, its
 up to the wrap-around), averaged by the midpoint rule on ``nodes`` points of ``(0, pi)``
 (geometrically accurate: the integrands are analytic and periodic). ``corr = 0`` is isotropic data.
 
+**Spectrum of the SSR matrix and its BBP transition** (the paper's headline: the joint predictor's
+outlier). The diagonal of ``R`` concentrates on ``kappa <1 / (s + kappa)> / lam_avg``, so
+``A = I - R / R_kk`` up to ``O(d^-1/2)`` per entry: its eigenvalues are ``a(mu) = 1 - (1 / R_kk) /
+(mu + lam_avg)`` over the eigenvalues ``mu`` of ``Sigma_hat``, increasing in ``mu``, and its top
+eigenvector is the sample covariance's. With a spike ``Sigma + theta 1 1^T / d`` (along the constant
+direction, an eigenvector of the circulant: its eigenvalue ``s(0) = (1 + c) / (1 - c)`` becomes
+``ell = s(0) + theta``; the diagonals of functions of ``Sigma`` move by ``O(1 / d)``, so the errors do
+not), the sample covariance's spectral point of a population eigenvalue ``t`` above the bulk is
+
+.. math:: x(t) = t \Big(1 + \frac1\alpha \Big\langle \frac{s}{t - s} \Big\rangle\Big),
+          \qquad x'(t) = 1 - \frac1\alpha \Big\langle \frac{s^2}{(t - s)^2} \Big\rangle
+
+(Silverstein & Choi 1995; Baik & Silverstein 2006): the bulk's top ``mu_+ = x(t_*)`` at
+``x'(t_*) = 0``, an outlier at ``x(ell)`` when ``ell > t_*``, the squared cosine of the top
+eigenvector with the spike ``ell x'(ell) / x(ell)`` (isotropic data: ``mu_+ = (1 + 1/sqrt(alpha))^2``,
+``critical_spike = 1 / sqrt(alpha)``, ``x = (1 + theta)(1 + 1 / (alpha theta))``, cosine
+``(1 - 1 / (alpha theta^2)) / (1 + 1 / (alpha theta))``). Observables: ``edge = a(mu_+)``,
+``outlier = a(x(ell))`` (``edge`` below the transition), ``critical_spike = t_* - s(0)`` and
+``overlap`` (0 below). For these homogeneous covariances the transition is PCA's on the same
+samples; the regimes where the paper finds masked SSL ahead of PCA (heterogeneous covariances,
+where ``diag(R)`` is not a multiple of the identity) are not written here.
+
 **Reductions.** At ``alpha -> infinity`` (``kappa -> lam_avg``, ``gamma -> 0``) the population
 ridge: ``population_error``; at ``lam -> 0`` with ``alpha > 1``, ``kappa -> 0`` and
 ``gamma -> 1 / alpha``: ``E_test = alpha / (alpha - 1) Var(x_k | x_-k)``, the least-squares
@@ -55,14 +77,15 @@ inflation ``n / (n - p)`` of the conditional variance ``1 / <1 / s> = (1 - c^2) 
 ``kappa^2 + (1 - 1/alpha - lam_avg) kappa - lam_avg = 0``: the ridge can only lose against predicting 0.
 
 **Observables.** ``test_error``, ``train_error``, ``population_error``, ``conditional_variance``,
-``kappa`` (averaged convention), ``gamma``.
+``kappa`` (averaged convention), ``gamma``; ``edge``, ``outlier``, ``critical_spike``, ``overlap``.
 """
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._theory import POSITIVE, Interval, check_integer, parameter
+from .. import kernels
+from .._theory import NONNEGATIVE, POSITIVE, Interval, check_integer, parameter
 from .krr import _SpectralRidge
 
 
@@ -72,6 +95,7 @@ class MaskedSSR(_SpectralRidge):
     alpha: jax.Array = parameter(2.0, POSITIVE, "samples per dimension n / d")
     lam: jax.Array = parameter(0.1, POSITIVE, "ridge penalty (lam/2)|w|^2, w = sqrt(d) a, summed loss")
     corr: jax.Array = parameter(0.5, Interval(0.0, 1.0, high_open=True), "AR(1) correlation c^|i-j|")
+    spike: jax.Array = parameter(0.0, NONNEGATIVE, "spike theta: Sigma + theta 1 1^T / d")
     nodes: int = eqx.field(default=256, static=True)
 
     def __check_init__(self):
@@ -112,11 +136,41 @@ class MaskedSSR(_SpectralRidge):
         s, _, w = self._spectrum()
         return jnp.sum(w * s / (s + kappa) ** 2) / jnp.sum(w / (s + kappa)) ** 2
 
+    def _sample_edge(self, t):
+        """``x(t) = t (1 + <s / (t - s)> / alpha)``: the sample covariance's spectral point of the
+        population eigenvalue ``t`` (above the bulk), and ``x'(t)``."""
+        s, _, w = self._spectrum()
+        x = t * (1 + jnp.sum(w * s / (t - s)) / self.alpha)
+        return x, 1 - jnp.sum(w * s**2 / (t - s) ** 2) / self.alpha
+
+    def _spectrum_of_A(self, k):
+        """``(edge, outlier, critical_spike, overlap)`` of the SSR matrix (module docstring)."""
+        s, _, w = self._spectrum()
+        top = (1 + self.corr) / (1 - self.corr)  # s(0), the eigenvalue the spike raises
+        reach = top + jnp.sqrt(jnp.sum(w * s**2) / self.alpha) * 1.01 + 1e-12
+        t_edge, _ = kernels.roots.scalar_root(
+            lambda t: self._sample_edge(t)[1], jnp.stack([top, reach]), 200, 1e-13
+        )
+        level = top + self.spike
+        above = level > t_edge
+        ell = jnp.where(above, level, t_edge + 1.0)  # the outlier's branch, evaluated where it exists
+        x_out, slope = self._sample_edge(ell)
+        lam_avg = self.lam / self.alpha
+        scale = lam_avg / (k * jnp.sum(w / (s + k)))  # 1 / R_kk
+        edge = 1 - scale / (self._sample_edge(t_edge)[0] + lam_avg)
+        return (
+            edge,
+            jnp.where(above, 1 - scale / (x_out + lam_avg), edge),
+            t_edge - top,
+            jnp.where(above, ell * slope / x_out, 0.0),
+        )
+
     def observables(self, kappa) -> dict[str, jax.Array]:
         s, _, w = self._spectrum()
         k = kappa / self.alpha  # the averaged convention
         gamma = self.degrees_of_freedom(kappa)[1] / self.n
         test = self._ratio(k) / (1 - gamma)
+        edge, outlier, critical, overlap = self._spectrum_of_A(k)
         return {
             "kappa": k,
             "gamma": gamma,
@@ -124,4 +178,8 @@ class MaskedSSR(_SpectralRidge):
             "train_error": (self.lam / kappa) ** 2 * test,
             "population_error": self._ratio(self.lam / self.alpha),
             "conditional_variance": 1.0 / jnp.sum(w / s),
+            "edge": edge,
+            "outlier": outlier,
+            "critical_spike": critical,
+            "overlap": overlap,
         }

@@ -10,7 +10,9 @@ r"""Masked self-supervised ridge regression at finite ``d``
 **Measured.** ``test_error = Tr[(I - A) Sigma (I - A)^T] / d``, exact over the test distribution (no
 test samples), and ``train_error = |X (I - A)^T|_F^2 / (n d)``. Both fluctuate by ``O(1 / d)`` around
 their mean (an average of ``d`` weakly dependent coordinates); the mean differs from the theory by
-``O(1 / d)``.
+``O(1 / d)``. ``outlier`` and ``edge``: the largest and second largest eigenvalues of ``A`` (the
+outlier and the bulk's top when the spike is above ``critical_spike``); ``overlap``: the squared cosine
+between ``A``'s top right eigenvector and the spike's direction.
 """
 
 import functools
@@ -23,9 +25,11 @@ from . import SimulationResult, check_size, simulate
 
 
 def circulant_covariance(theory: MaskedSSR, d: int) -> tuple[jax.Array, jax.Array]:
-    """``(Sigma, s)``: the ``d x d`` circulant covariance and its eigenvalues ``s(2 pi j / d)``."""
+    """``(Sigma, s)``: the ``d x d`` circulant covariance and its eigenvalues ``s(2 pi j / d)``, the
+    first (the constant direction's) raised by the spike."""
     c = jnp.asarray(theory.corr, float)
     s = (1 - c**2) / (1 - 2 * c * jnp.cos(2 * jnp.pi * jnp.arange(d) / d) + c**2)
+    s = s.at[0].add(theory.spike)
     column = jnp.real(jnp.fft.ifft(s))
     index = jnp.arange(d)
     return column[(index[:, None] - index[None, :]) % d], s
@@ -39,7 +43,12 @@ def _errors(key, Sigma, s, lam_avg, n):
     S = X.T @ X / n
     R = jnp.linalg.inv(S + lam_avg * jnp.eye(d, dtype=s.dtype))
     B = R / jnp.diag(R)[:, None]  # I - A
-    return jnp.trace(B @ Sigma @ B.T) / d, jnp.trace(B @ S @ B.T) / d
+    # A's eigenvalues are 1 - those of D^-1/2 R D^-1/2 (D = diag R), its right eigenvectors D^-1/2 u.
+    root = jnp.sqrt(jnp.diag(R))
+    values, vectors = jnp.linalg.eigh(R / root[:, None] / root[None, :])
+    top = vectors[:, 0] / root
+    overlap = jnp.sum(top) ** 2 / (d * jnp.sum(top**2))
+    return jnp.trace(B @ Sigma @ B.T) / d, jnp.trace(B @ S @ B.T) / d, 1 - values[0], 1 - values[1], overlap
 
 
 @simulate.register
@@ -52,5 +61,6 @@ def simulate_masked_ssr(theory: MaskedSSR, *, d: int = 500, seeds: int = 4, key=
     Sigma, s = circulant_covariance(theory, d)
     lam_avg = jnp.asarray(theory.lam / theory.alpha, s.dtype)
     run = jax.vmap(lambda k: _errors(k, Sigma, s, lam_avg, n))
-    test, train = run(jax.random.split(key, seeds))
-    return SimulationResult.from_stacked({"test_error": test, "train_error": train}, d=d, n=n)
+    test, train, outlier, edge, overlap = run(jax.random.split(key, seeds))
+    measured = {"test_error": test, "train_error": train, "outlier": outlier, "edge": edge, "overlap": overlap}
+    return SimulationResult.from_stacked(measured, d=d, n=n)
