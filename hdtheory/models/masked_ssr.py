@@ -97,6 +97,7 @@ class MaskedSSR(_SpectralRidge):
     corr: jax.Array = parameter(0.5, Interval(0.0, 1.0, high_open=True), "AR(1) correlation c^|i-j|")
     spike: jax.Array = parameter(0.0, NONNEGATIVE, "spike theta: Sigma + theta 1 1^T / d")
     nodes: int = eqx.field(default=256, static=True)
+    """Midpoint nodes on ``(0, pi)`` for the averages over the spectrum (8 digits at 256 for corr <= 0.8)."""
 
     def __check_init__(self):
         check_integer("nodes", self.nodes, Interval(8.0))
