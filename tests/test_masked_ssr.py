@@ -91,13 +91,14 @@ def test_isotropic_spectrum_closed_form(alpha, spike):
         assert float(obs["outlier"]) == float(obs["edge"]) and float(obs["overlap"]) == 0.0
 
 
-@pytest.mark.parametrize("corr", [0.3, 0.8])
+@pytest.mark.parametrize("corr", [0.3, 0.8, 0.99])
 def test_ridgeless_least_squares(corr):
     """``lam -> 0`` with ``alpha > 1``: least squares of ``x_k`` on the ``d - 1`` others, whose
     expected test error over a Gaussian design is ``sigma^2 (1 + p / (n - p - 1))`` (``sigma^2 =
     Var(x_k | x_-k)``), in the limit ``alpha / (alpha - 1)`` times the AR(1) process's conditional
     variance ``(1 - c^2) / (1 + c^2)`` (its precision matrix is tridiagonal with interior diagonal
-    ``(1 + c^2) / (1 - c^2)``). At lam = 1e-9 the penalty moves the error by O(lam): 1e-7 relative."""
+    ``(1 + c^2) / (1 - c^2)``). At lam = 1e-9 the penalty moves the error by O(lam): 1e-7 relative.
+    corr = 0.99 checks the quadrature where the spectrum peaks over a width 0.01."""
     obs = hd.solve(MaskedSSR(alpha=3.0, lam=1e-9, corr=corr)).observables
     conditional = (1 - corr**2) / (1 + corr**2)
     assert float(obs["conditional_variance"]) == pytest.approx(conditional, rel=1e-12)
@@ -149,8 +150,8 @@ def test_bad_input():
     for name, value in (("alpha", 0.0), ("lam", 0.0), ("corr", 1.0), ("corr", -0.1), ("spike", -1.0)):
         with pytest.raises(ParameterError, match=name):
             MaskedSSR(**{name: value})
-    with pytest.raises(ParameterError, match="nodes"):
-        MaskedSSR(nodes=4)
+    with pytest.raises(ParameterError, match="panels"):
+        MaskedSSR(panels=2)
 
 
 def test_command_line(capsys):

@@ -43,8 +43,10 @@ loss: its ``n eta_k`` is ``alpha s`` here, its ``kappa`` is ``alpha kappa``, its
 
 **Covariance.** The circulant covariance with the spectral density of the AR(1) process,
 ``s(w) = (1 - c^2) / (1 - 2 c cos w + c^2)`` (``c = corr``; unit variances, correlation ``c^|i - j|``
-up to the wrap-around), averaged by the midpoint rule on ``nodes`` points of ``(0, pi)``
-(geometrically accurate: the integrands are analytic and periodic). ``corr = 0`` is isotropic data.
+up to the wrap-around), averaged over ``w`` in ``(0, pi)`` by Gauss-Legendre panels graded
+geometrically toward ``w = 0``, where ``s`` peaks over a width ``1 - c`` (``panels``; within 1e-9
+of a rule of 8 times as many panels from corr = 0 to 0.999 and alpha = 0.01 to 10^6, 1e-12 up to
+corr = 0.95). ``corr = 0`` is isotropic data.
 
 **Spectrum of the SSR matrix and its BBP transition** (the paper's headline: the joint predictor's
 outlier). The diagonal of ``R`` concentrates on ``kappa <1 / (s + kappa)> / lam_avg``, so
@@ -96,11 +98,11 @@ class MaskedSSR(_SpectralRidge):
     lam: jax.Array = parameter(0.1, POSITIVE, "ridge penalty (lam/2)|w|^2, w = sqrt(d) a, summed loss")
     corr: jax.Array = parameter(0.5, Interval(0.0, 1.0, high_open=True), "AR(1) correlation c^|i-j|")
     spike: jax.Array = parameter(0.0, NONNEGATIVE, "spike theta: Sigma + theta 1 1^T / d")
-    nodes: int = eqx.field(default=256, static=True)
-    """Midpoint nodes on ``(0, pi)`` for the averages over the spectrum (8 digits at 256 for corr <= 0.8)."""
+    panels: int = eqx.field(default=40, static=True)
+    """Gauss-Legendre panels (8 nodes each) on ``(0, pi)`` for the averages over the spectrum."""
 
     def __check_init__(self):
-        check_integer("nodes", self.nodes, Interval(8.0))
+        check_integer("panels", self.panels, Interval(4.0))
 
     # The ridge of krr's equations in its own units (dimension 1): n = alpha, no label noise, no
     # random features.
@@ -117,12 +119,17 @@ class MaskedSSR(_SpectralRidge):
         return jnp.inf
 
     def _spectrum(self):
+        # Gauss-Legendre panels in w, graded geometrically toward w = 0, where s peaks over a width
+        # 1 - c and the edge's integrand <s^2 / (t - s)^2> over (1 - c) psi^(1/4) (psi = 1 / alpha);
+        # s is smooth elsewhere (a trigonometric rational function with poles off the axis).
         dtype = jnp.result_type(self.corr, self.alpha, float)
-        w = jnp.pi * (jnp.arange(self.nodes, dtype=dtype) + 0.5) / self.nodes
         c = self.corr
+        inner = (1 - c) * jnp.minimum(1.0, 1.0 / self.alpha) ** 0.25 / 8
+        grade = jnp.linspace(1.0, 0.0, self.panels, dtype=dtype)
+        edges = jnp.concatenate([jnp.zeros(1, dtype), jnp.pi * (inner / jnp.pi) ** grade])
+        w, weight = kernels.quadrature.legendre_panels(edges, 8)
         s = (1 - c**2) / (1 - 2 * c * jnp.cos(w) + c**2)
-        weight = jnp.full_like(s, 1.0 / self.nodes)
-        return s, jnp.zeros_like(s), weight
+        return s, jnp.zeros_like(s), weight / jnp.pi
 
     def _tail(self, kappa):
         return 0.0, 0.0
