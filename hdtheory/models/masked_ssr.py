@@ -21,6 +21,19 @@ and the test error, the mean squared error of the masked prediction of a fresh s
 is ``E_test = Tr[(I - A) Sigma (I - A)^T] / d = (1/d) sum_k (R Sigma R)_kk / R_kk^2``; the training
 error is the same with ``Sigma_hat`` for ``Sigma``.
 
+**Random masks** (``mask = r``, ours: the summaries' setting is ``r = 0``, one coordinate masked at
+a time). Each other coordinate is hidden too, independently with probability ``r`` (``q = 1 - r``),
+and coordinate ``k`` is predicted as ``sum_j A_kj m_j x_j`` from the visible ones (``m_j`` the
+masks), the loss averaged over the masks. For unit variances the averaged loss is a ridge with
+``q^2 Sigma_hat + q (1 - q) diag(Sigma_hat) + lam_avg``, and ``diag(Sigma_hat) -> I``: ``q A`` is the
+SSR matrix above at the ridge
+
+.. math:: \mu = \frac{\lambda_{avg}}{q^2} + \frac{r}{q},
+
+and the error of the masked prediction, averaged over the masks, adds the hidden coordinates'
+variance, ``(r / q) |b|^2`` with ``b`` the row of ``q A`` (its norm in ``Sigma_hat`` for the training
+error, the same in the limit). Below, ``lam_avg`` stands for ``mu`` where ``r > 0``.
+
 **Deterministic equivalent.** With the effective regularisation ``kappa`` of the ridge resolvent,
 
 .. math:: \lambda_{avg} = \kappa \Big(1 - \frac{1}{\alpha} \Big\langle \frac{s}{s + \kappa} \Big\rangle\Big),
@@ -37,9 +50,12 @@ diagonals of functions are constant (circulant, or rotation invariant) ``G_kk = 
 .. math:: E_{test} = \frac{\langle s / (s + \kappa)^2 \rangle}{(1 - \gamma) \langle 1 / (s + \kappa)\rangle^2},
           \qquad E_{train} = \Big(\frac{\lambda_{avg}}{\kappa}\Big)^2 E_{test} ,
 
-the second the ridge's training error (the relation behind generalised cross-validation). ``kappa``
+the second the ridge's training error (the relation behind generalised cross-validation). With
+masks both gain ``(r / q) |b|^2``, ``|b|^2 = (R^2)_kk / R_kk^2 - 1``, where ``R_kk ~ (kappa / mu)
+<1 / (s + kappa)>`` and ``(R^2)_kk = -d R_kk / d mu`` with ``d kappa / d mu = 1 / (1 - gamma)``. ``kappa``
 is the ridge deterministic equivalent of :mod:`hdtheory.models.krr` (the same code, with its summed
-loss: its ``n eta_k`` is ``alpha s`` here, its ``kappa`` is ``alpha kappa``, its ``lam`` is ``lam``).
+loss: its ``n eta_k`` is ``alpha s`` here, its ``kappa`` is ``alpha kappa``, its ``lam`` is
+``alpha mu``, :meth:`MaskedSSR.penalty`).
 
 **Covariance.** The circulant covariance with the spectral density of the AR(1) process,
 ``s(w) = (1 - c^2) / (1 - 2 c cos w + c^2)`` (``c = corr``; unit variances, correlation ``c^|i - j|``
@@ -50,30 +66,31 @@ corr = 0.95). ``corr = 0`` is isotropic data.
 
 **Spectrum of the SSR matrix and its BBP transition** (the paper's headline: the joint predictor's
 outlier). The diagonal of ``R`` concentrates on ``kappa <1 / (s + kappa)> / lam_avg``, so
-``A = I - R / R_kk`` up to ``O(d^-1/2)`` per entry: its eigenvalues are ``a(mu) = 1 - (1 / R_kk) /
-(mu + lam_avg)`` over the eigenvalues ``mu`` of ``Sigma_hat``, increasing in ``mu``, and its top
-eigenvector is the sample covariance's. With a spike ``Sigma + theta 1 1^T / d`` (along the constant
-direction, an eigenvector of the circulant: its eigenvalue ``s(0) = (1 + c) / (1 - c)`` becomes
-``ell = s(0) + theta``; the diagonals of functions of ``Sigma`` move by ``O(1 / d)``, so the errors do
-not), the sample covariance's spectral point of a population eigenvalue ``t`` above the bulk is
+``A = I - R / R_kk`` up to ``O(d^-1/2)`` per entry: its eigenvalues are ``a(nu) = 1 - (1 / R_kk) /
+(nu + lam_avg)`` over the eigenvalues ``nu`` of ``Sigma_hat`` (divided by ``q`` with masks),
+increasing in ``nu``, and its top eigenvector is the sample covariance's. With a spike
+``Sigma + theta 1 1^T / d`` (along the constant direction, an eigenvector of the circulant: its
+eigenvalue ``s(0) = (1 + c) / (1 - c)`` becomes ``ell = s(0) + theta``; the diagonals of functions
+of ``Sigma`` move by ``O(1 / d)``, so the errors do not), the sample covariance's spectral point of
+a population eigenvalue ``t`` above the bulk is
 
 .. math:: x(t) = t \Big(1 + \frac1\alpha \Big\langle \frac{s}{t - s} \Big\rangle\Big),
           \qquad x'(t) = 1 - \frac1\alpha \Big\langle \frac{s^2}{(t - s)^2} \Big\rangle
 
-(Silverstein & Choi 1995; Baik & Silverstein 2006): the bulk's top ``mu_+ = x(t_*)`` at
+(Silverstein & Choi 1995; Baik & Silverstein 2006): the bulk's top ``nu_+ = x(t_*)`` at
 ``x'(t_*) = 0``, an outlier at ``x(ell)`` when ``ell > t_*``, the squared cosine of the top
-eigenvector with the spike ``ell x'(ell) / x(ell)`` (isotropic data: ``mu_+ = (1 + 1/sqrt(alpha))^2``,
+eigenvector with the spike ``ell x'(ell) / x(ell)`` (isotropic data: ``nu_+ = (1 + 1/sqrt(alpha))^2``,
 ``critical_spike = 1 / sqrt(alpha)``, ``x = (1 + theta)(1 + 1 / (alpha theta))``, cosine
-``(1 - 1 / (alpha theta^2)) / (1 + 1 / (alpha theta))``). Observables: ``edge = a(mu_+)``,
+``(1 - 1 / (alpha theta^2)) / (1 + 1 / (alpha theta))``). Observables: ``edge = a(nu_+)``,
 ``outlier = a(x(ell))`` (``edge`` below the transition), ``critical_spike = t_* - s(0)`` and
 ``overlap`` (0 below). For these homogeneous covariances the transition is PCA's on the same
 samples; the regimes where the paper finds masked SSL ahead of PCA (heterogeneous covariances,
 where ``diag(R)`` is not a multiple of the identity) are not written here.
 
-**Reductions.** At ``alpha -> infinity`` (``kappa -> lam_avg``, ``gamma -> 0``) the population
-ridge: ``population_error``; at ``lam -> 0`` with ``alpha > 1``, ``kappa -> 0`` and
-``gamma -> 1 / alpha``: ``E_test = alpha / (alpha - 1) Var(x_k | x_-k)``, the least-squares
-inflation ``n / (n - p)`` of the conditional variance ``1 / <1 / s> = (1 - c^2) / (1 + c^2)``
+**Reductions.** At ``alpha -> infinity`` (``kappa -> mu``, ``gamma -> 0``) the population
+ridge (masked, where ``r > 0``): ``population_error``; at ``lam -> 0`` with ``alpha > 1`` and no
+masks, ``kappa -> 0`` and ``gamma -> 1 / alpha``: ``E_test = alpha / (alpha - 1) Var(x_k | x_-k)``,
+the least-squares inflation ``n / (n - p)`` of the conditional variance ``1 / <1 / s> = (1 - c^2) / (1 + c^2)``
 (observable ``conditional_variance``, the best any masked predictor does). Isotropic data has
 ``E_test = 1 / (1 - gamma)`` with ``kappa`` the positive root of
 ``kappa^2 + (1 - 1/alpha - lam_avg) kappa - lam_avg = 0``: the ridge can only lose against predicting 0.
@@ -98,6 +115,9 @@ class MaskedSSR(_SpectralRidge):
     lam: jax.Array = parameter(0.1, POSITIVE, "ridge penalty (lam/2)|w|^2, w = sqrt(d) a, summed loss")
     corr: jax.Array = parameter(0.5, Interval(0.0, 1.0, high_open=True), "AR(1) correlation c^|i-j|")
     spike: jax.Array = parameter(0.0, NONNEGATIVE, "spike theta: Sigma + theta 1 1^T / d")
+    mask: jax.Array = parameter(
+        0.0, Interval(0.0, 1.0, high_open=True), "mask ratio: each other coordinate hidden with this probability"
+    )
     panels: int = eqx.field(default=40, static=True)
     """Gauss-Legendre panels (8 nodes each) on ``(0, pi)`` for the averages over the spectrum."""
 
@@ -134,10 +154,28 @@ class MaskedSSR(_SpectralRidge):
     def _tail(self, kappa):
         return 0.0, 0.0
 
+    def ridge(self):
+        """``mu``, the ridge (averaged convention) that the masked objective amounts to:
+        ``lam_avg / q^2 + mask / q``, ``q = 1 - mask``."""
+        q = 1 - self.mask
+        return self.lam / self.alpha / q**2 + self.mask / q
+
+    def penalty(self):
+        return self.alpha * self.ridge()
+
     def init(self, kind: str = "uninformed") -> jax.Array:
         del kind
         # kappa <= lam + trace (df1 <= n trace / kappa); the trace of a unit-variance Sigma is 1.
-        return self.lam + 1.0
+        return self.penalty() + 1.0
+
+    def _norm(self, k, slope):
+        """``|b|^2 = (R^2)_kk / R_kk^2 - 1`` (the fitted row's squared norm) at the effective ridge
+        ``k`` with ``dk / dmu = slope``: ``R_kk ~ (k / mu) <1/(s+k)>`` and ``(R^2)_kk = -d R_kk / dmu``."""
+        s, _, w = self._spectrum()
+        mu = self.ridge()
+        m1, m2 = jnp.sum(w / (s + k)), jnp.sum(w / (s + k) ** 2)
+        square = (k / mu**2 - slope / mu) * m1 + k / mu * m2 * slope
+        return square / (k / mu * m1) ** 2 - 1
 
     def _ratio(self, kappa):
         """``<s / (s + kappa)^2> / <1 / (s + kappa)>^2``: the population ridge's error at ``kappa``."""
@@ -163,12 +201,12 @@ class MaskedSSR(_SpectralRidge):
         above = level > t_edge
         ell = jnp.where(above, level, t_edge + 1.0)  # the outlier's branch, evaluated where it exists
         x_out, slope = self._sample_edge(ell)
-        lam_avg = self.lam / self.alpha
-        scale = lam_avg / (k * jnp.sum(w / (s + k)))  # 1 / R_kk
-        edge = 1 - scale / (self._sample_edge(t_edge)[0] + lam_avg)
+        mu, q = self.ridge(), 1 - self.mask
+        scale = mu / (k * jnp.sum(w / (s + k)))  # 1 / R_kk
+        edge = (1 - scale / (self._sample_edge(t_edge)[0] + mu)) / q
         return (
             edge,
-            jnp.where(above, 1 - scale / (x_out + lam_avg), edge),
+            jnp.where(above, (1 - scale / (x_out + mu)) / q, edge),
             t_edge - top,
             jnp.where(above, ell * slope / x_out, 0.0),
         )
@@ -177,14 +215,16 @@ class MaskedSSR(_SpectralRidge):
         s, _, w = self._spectrum()
         k = kappa / self.alpha  # the averaged convention
         gamma = self.degrees_of_freedom(kappa)[1] / self.n
-        test = self._ratio(k) / (1 - gamma)
+        mu, hidden = self.ridge(), self.mask / (1 - self.mask)
+        ridge_test = self._ratio(k) / (1 - gamma)
+        norm = self._norm(k, 1 / (1 - gamma))
         edge, outlier, critical, overlap = self._spectrum_of_A(k)
         return {
             "kappa": k,
             "gamma": gamma,
-            "test_error": test,
-            "train_error": (self.lam / kappa) ** 2 * test,
-            "population_error": self._ratio(self.lam / self.alpha),
+            "test_error": ridge_test + hidden * norm,
+            "train_error": (mu / k) ** 2 * ridge_test + hidden * norm,
+            "population_error": self._ratio(mu) + hidden * self._norm(mu, 1.0),
             "conditional_variance": 1.0 / jnp.sum(w / s),
             "edge": edge,
             "outlier": outlier,
