@@ -1,7 +1,8 @@
 """Masked self-supervised ridge regression (``hdtheory.models.masked_ssr.MaskedSSR``, Wortsman Zurich et
-al. 2026): the SSR matrix's test and training errors against the masked ridge run on sampled data,
-closed forms (isotropic data, the ridgeless limit, the population ridge), finite differences, bad
-input and the command line."""
+al. 2026): the SSR matrix's test and training errors and its spectrum (edge, spike outlier, BBP
+threshold, overlap), with and without random masks, against the masked ridge run on sampled data;
+closed forms (isotropic data and its spiked spectrum, the ridgeless limit, the masked population
+objective by matrix algebra); finite differences; bad input and the command line."""
 
 import json
 
