@@ -27,6 +27,7 @@ _ATTRIBUTES = {
         "Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral",
         "LinearMinimax", "KRRPowerLawData",
         "LearnedSpectrum", "OneStepRidge",
+        "MaskedSSR",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from .models import Ensemble, EnsembleGCM, RandomFeatureEnsemble, Spectral
     from .models import KRRPowerLawData, LinearMinimax
     from .models import LearnedSpectrum, OneStepRidge
+    from .models import MaskedSSR
 
 __version__ = "0.1.0"
 

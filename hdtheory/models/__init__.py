@@ -10,6 +10,7 @@ from .gardner import Gardner
 from .gcm import GCM, RandomFeatures
 from .krr import KRR, KRRPowerLawData, LinearMinimax
 from .learned_spectrum import LearnedSpectrum, OneStepRidge
+from .masked_ssr import MaskedSSR
 from .mixture import Mixture
 from .multi_index import MultiIndex
 from .multiclass import Multiclass, MulticlassBayes
@@ -27,6 +28,7 @@ MODELS |= {"ensemble": RandomFeatureEnsemble}
 MODELS |= {"spectral": Spectral}
 MODELS |= {"linear-minimax": LinearMinimax, "krr-power-law-data": KRRPowerLawData}
 MODELS |= {"learned-spectrum": LearnedSpectrum, "one-step-ridge": OneStepRidge}
+MODELS |= {"masked-ssr": MaskedSSR}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
@@ -35,3 +37,4 @@ __all__ += ["MulticlassBayes", "Resample", "MultiIndex", "Gardner", "Adversarial
 __all__ += ["Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral"]
 __all__ += ["LinearMinimax", "KRRPowerLawData"]
 __all__ += ["LearnedSpectrum", "OneStepRidge"]
+__all__ += ["MaskedSSR"]

@@ -216,14 +216,19 @@ class _SpectralRidge(FixedPointTheory):
         derivative meets ``inf / inf`` (a derivative of ``df1^2 / (n p)`` in ``n`` at ``p = inf``)."""
         return 1.0 / self.features
 
+    def penalty(self):
+        """The penalty of the equations, ``lam``; a model whose ridge is another penalty maps it here."""
+        return self.lam
+
     def update(self, kappa):
         df1 = self.degrees_of_freedom(kappa)[0]
         r = self._inverse_features()
         kept = (1 - df1 / self.n) * (1 - df1 * r)
-        step = jnp.where(df1 * r < 1, self.lam + kappa * (1 - kept), jnp.inf)
+        lam = self.penalty()
+        step = jnp.where(df1 * r < 1, lam + kappa * (1 - kept), jnp.inf)
         # At lam = 0 and p = n (the interpolation peak) the test error is infinite: no fixed point
         # to report, so the solve says DIVERGED.
-        return jnp.where((self.lam == 0) & (self.features == self.n), jnp.nan, step)
+        return jnp.where((lam == 0) & (self.features == self.n), jnp.nan, step)
 
     def _per_mode(self, kappa):
         """The bias's coefficient of the teacher's power on each node, ``c_k = (1 - x_k)^2 +

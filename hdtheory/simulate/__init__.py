@@ -129,3 +129,4 @@ from . import ensemble  # noqa: E402, F401  (registers ensembles of random-featu
 from . import vi  # noqa: E402, F401  (registers the reverse-KL gradient flow of a Gaussian mixture)
 from . import lora  # noqa: E402, F401  (registers LoRA fine-tuning of a pre-trained single-index model)
 from . import learned_spectrum  # noqa: E402, F401  (registers one gradient step and the features' spectrum)
+from . import masked_ssr  # noqa: E402, F401  (registers masked self-supervised ridge regression)
