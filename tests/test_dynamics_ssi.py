@@ -84,7 +84,7 @@ def test_escape_time_is_one_over_L():
     each token's drift adds up and the cross-token terms vanish (E[He_3] = 0),
     dm/dt = 3 L eta m^2 (1 - m^2) + O(eta^2 L^2 m), so the time from m0 to 1/2 is
     (1 / m0 - 2 + atanh(1/2) - atanh(m0)) / (3 L eta): the single-index time
-    (tests/test_dynamics_single_index.py) over L. Within 1% (the O(eta L) correction: 0.09% seen)."""
+    (tests/test_dynamics_single_index.py) over L. Within 1% (the O(eta L) correction: 0.01% seen)."""
     L, m0 = 1000, 1e-2
     eta = 2e-6 / L
     theory = SequenceSingleIndex(L=L, lr=eta, m0=m0, target=(0, 0, 0, 1.0), student=(0, 0, 0, 1.0))

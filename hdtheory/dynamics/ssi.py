@@ -346,7 +346,7 @@ class SequenceSingleIndex(Scheduled):
         return (drift_m, drift_e, drift_q, variance), eg
 
     def _product(self, state: SequenceOverlaps):
-        """The drifts and error by a rule over all ``2L`` token fields (product or Sobol)."""
+        """The drifts by a rule over all ``2L`` token fields (product or Sobol)."""
         z, nu, weights = self._fields(state)
         delta = self._residual(z, nu)
         g, curvature = self._derivatives(z)
@@ -358,14 +358,19 @@ class SequenceSingleIndex(Scheduled):
         drift_e = mean(G @ c) + state.e * mean(laplacian)
         drift_q = 2 * mean(jnp.sum(G * z, -1))
         variance = mean(jnp.sum(G**2, -1) + self.noise * jnp.sum(g**2, (1, 2)))
-        return (drift_m, drift_e, drift_q, variance), 0.5 * mean(jnp.sum(delta**2, -1))
+        return drift_m, drift_e, drift_q, variance
 
-    def _expectations(self, state: SequenceOverlaps):
-        return self._additive(state) if self.additive else self._product(state)
+    def _error(self, state: SequenceOverlaps) -> jax.Array:
+        """``eg``, by the sum form's reduction or by the rule over all token fields."""
+        if self.additive:
+            return self._additive(state)[1]
+        z, nu, weights = self._fields(state)
+        return 0.5 * weights @ jnp.sum(self._residual(z, nu) ** 2, -1)
 
     def vector_field(self, t, state: SequenceOverlaps) -> SequenceOverlaps:
         eta = self.lr * self.rate(t) / self.batch
-        (drift_m, drift_e, drift_q, variance), _ = self._expectations(state)
+        drifts = self._additive(state)[0] if self.additive else self._product(state)
+        drift_m, drift_e, drift_q, variance = drifts
         dm, de, dq = -eta * drift_m, -eta * drift_e, -eta * drift_q + eta**2 * variance
         if self.geometry == "spherical":
             return SequenceOverlaps(
@@ -374,10 +379,9 @@ class SequenceSingleIndex(Scheduled):
         return SequenceOverlaps(m=dm, e=de, q=dq)
 
     def observables(self, t, state: SequenceOverlaps) -> dict[str, jax.Array]:
-        _, eg = self._expectations(state)
         root = jnp.sqrt(state.q)
         return {
-            "eg": eg,
+            "eg": self._error(state),
             "m": state.m,
             "e": state.e,
             "q": state.q,
