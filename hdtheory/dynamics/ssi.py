@@ -107,9 +107,9 @@ and ``eg = (sum_l V_l + (sum_l A_l)^2) / 2``: ``18 L`` two-dimensional integrals
 both run, ``tests/test_dynamics_ssi_long.py``).
 
 **Observables.** ``eg = E[|f(z) - f*(nu)|^2] / 2`` (no label noise), ``m``, ``e``, ``q``, the cosines
-``overlap = m / sqrt(q)`` and ``positional = e / sqrt(q)``, ``iterations = t / b``. Plateaus and escapes are read off a
-trajectory: the time at which ``overlap`` crosses a level is ``hd.integrate(..., event=
-hd.crossing("overlap", level)).event_time`` (``examples/ssi_escape.py``).
+``overlap = m / sqrt(q)`` and ``positional = e / sqrt(q)``, ``iterations = t / b``. Plateaus and
+escapes are read off a trajectory: the time at which ``overlap`` crosses a level is
+``hd.integrate(..., event=hd.crossing("overlap", level)).event_time`` (``examples/ssi_escape.py``).
 
 **Positional-semantic phase diagram** (``attention-matrix``, sphere; the paper's diagram in
 ``(a, omega)`` at ``L = 2``, ``c = (1, -1)``). :func:`positional_semantic` reads the two things the
