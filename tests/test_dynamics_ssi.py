@@ -80,11 +80,13 @@ def test_linear_sum_with_positions_closed_form():
 
 
 def test_escape_time_is_one_over_L():
-    """Sum form, h = h* = He_3 / sqrt(6), L = 2, spherical, small eta: each token's drift adds up and
-    the cross-token terms vanish (E[He_3] = 0), dm/dt = 3 L eta m^2 (1 - m^2) + O(eta^2 m), so the
-    time from m0 to 1/2 is (1 / m0 - 2 + atanh(1/2) - atanh(m0)) / (3 L eta): the single-index time
-    (tests/test_dynamics_single_index.py) over L. Within 1% (the O(eta) correction: 0.09% seen)."""
-    eta, m0, L = 1e-6, 1e-2, 2
+    """Sum form, h = h* = He_3 / sqrt(6), L = 1000 (the per-token reduction), spherical, small eta:
+    each token's drift adds up and the cross-token terms vanish (E[He_3] = 0),
+    dm/dt = 3 L eta m^2 (1 - m^2) + O(eta^2 L^2 m), so the time from m0 to 1/2 is
+    (1 / m0 - 2 + atanh(1/2) - atanh(m0)) / (3 L eta): the single-index time
+    (tests/test_dynamics_single_index.py) over L. Within 1% (the O(eta L) correction: 0.01% seen)."""
+    L, m0 = 1000, 1e-2
+    eta = 2e-6 / L
     theory = SequenceSingleIndex(L=L, lr=eta, m0=m0, target=(0, 0, 0, 1.0), student=(0, 0, 0, 1.0))
     trajectory = hd.integrate(theory, 1e10, saveat=jnp.array([0.0]), event=hd.crossing("m", 0.5),
                               max_steps=10_000)
@@ -133,7 +135,8 @@ def _fields_of(theory):
     "kwargs, name",
     [({"L": 0}, "L"), ({"positions": (1.0, 2.0, 3.0)}, "positions"), ({"m0": 0.8, "e0": 0.8}, "e0"),
      ({"lr": 0.0}, "lr"), ({"target_form": "product"}, "target_form"), ({"order": 2}, "order"),
-     ({"L": 9}, "L"), ({"e0": 1.5}, "e0")],
+     ({"L": 9, "rule": "product"}, "L"), ({"L": 9, "student_form": "tied"}, "L"), ({"e0": 1.5}, "e0"),
+     ({"batch": 0}, "batch"), ({"rule": "exact"}, "rule")],
 )
 def test_bad_input(kwargs, name):
     with pytest.raises(ParameterError, match=name):

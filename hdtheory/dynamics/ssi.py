@@ -27,18 +27,24 @@ own direction ``w``: ``y_hat = f(z_1, ..., z_L)``, ``z_l = lambda_l + c_l e``,
   strength ``a`` (``= strength``; at ``L = 2``, ``c = (1, -1)`` it is the paper's
   ``softmax([[a^2, -a^2], [-a^2, a^2]])``), and the loss is ``|S(z) - target|_F^2 / 2``.
 
-Square loss ``|y_hat - y|^2 / 2`` (summed over the ``L^2`` entries of a matrix output), one fresh
-sample per step, ``w <- w - lr(t) grad_w loss = w - lr(t) sum_l G_l (x_l + c_l p / sqrt(d)) / sqrt(d)``
+Square loss ``|y_hat - y|^2 / 2`` (summed over the ``L^2`` entries of a matrix output), mini-batches
+of ``b = batch`` fresh sequences per step,
+``w <- w - (lr(t) / b) sum_i grad_w loss_i = w - (lr(t) / b) sum_i sum_l G_il (x_il + c_l p / sqrt(d)) / sqrt(d)``
 with ``G_l = d loss / dz_l = Delta . g_l``, ``Delta = y_hat - y`` and ``g_l = df / dz_l`` (for a
 scalar output ``G_l = Delta g_l``), followed, when ``geometry="spherical"``, by the
-projection back onto ``|w|^2 = d`` (the paper's normalised SGD). Time ``t`` counts samples over ``d``.
+projection back onto ``|w|^2 = d`` (the paper's normalised SGD). Time ``t`` counts sequences over
+``d`` (a step advances it by ``b / d``; ``iterations = t / b`` counts steps over ``d``).
 
 **Summary statistics.** ``m = w.w* / d`` (semantic), ``e = w.p / d`` (positional), ``q = |w|^2 / d``;
 ``m^2 + e^2 <= q``. The pairs ``(lambda_l, nu_l)`` are independent across tokens, each Gaussian with
 covariance ``[[q, m], [m, 1]]``, so every expectation below depends on ``(m, e, q)`` only (the
 paper's population loss as a function of ``(e, m)`` on the sphere).
 
-**ODEs** (``d -> infinity``), with ``eta = lr(t)`` and ``E`` over the ``L`` token pairs:
+**ODEs** (``d -> infinity`` at fixed ``L`` and ``b``; the tokens' overlaps ``x_l.x_k / d`` leave
+corrections of relative order ``L / d``), with ``eta = lr(t) / b`` (as in
+:class:`~hdtheory.dynamics.SingleIndex`: the limit depends on ``lr / b`` only; per unit of
+``iterations`` the drift is ``lr`` times one sequence's and the ``eta^2`` term ``lr^2 / b``) and
+``E`` over the ``L`` token pairs:
 
 .. math::
     \frac{dm}{dt} = -\eta E\Big[\sum_l G_l \nu_l\Big], \qquad
@@ -55,11 +61,12 @@ output, enters through the variance only). The second term of ``de/dt`` is ``E[s
 correlated with ``lambda_l`` by ``e`` and with nothing else, by Stein's lemma. On the sphere
 (``q = 1``) each overlap ``a`` in ``(m, e)`` follows ``da/dt - (a / 2) dq/dt``. With ``L = 1`` and
 ``c = 0`` both forms are the single-index model and the ODEs are those of
-:class:`~hdtheory.dynamics.SingleIndex` (``batch = 1``); the tied form with ``c = 0`` is that
+:class:`~hdtheory.dynamics.SingleIndex` (same ``batch``); the tied form with ``c = 0`` is that
 single-index model at every ``L``; both attention forms are constant at ``L = 1`` (nothing moves);
 the sum form of ``h = He_k`` without encoding starts
 ``L`` times faster than one token (each token's drift adds up, the cross-token terms vanish at
-``m -> 0``): an escape time ``~ 1 / L`` of the single-index one at small ``lr``.
+``m -> 0``): an escape time ``~ 1 / L`` of the single-index one at small ``lr``. The ``eta^2``
+term grows as ``(eta L)^2`` (``Delta`` sums ``L`` tokens), so long sequences need ``lr ~ 1 / L``.
 
 **Conventions.** The paper's ``MSELoss`` is ``(y_hat - y)^2`` without the ``1/2``: its learning rate
 is half of ``lr`` here. Its inputs are ``x / sqrt(d)`` with weights of norm ``sqrt(d)``, the same
@@ -80,14 +87,29 @@ drifts within ``1.3e-5`` (2% of the small ``dm/dt`` near the positional point) a
 ``1e-6``; a polynomial target's tails cost more, ``3e-4`` on the drifts and ``3e-3`` (0.2%) on
 ``eg`` with ``h* = He_2``; the error falls roughly as ``1 / points``
 (``tests/test_dynamics_ssi_attention.py``).
-The product rule is refused above :data:`MAX_NODES` nodes: the cost grows as ``order^(2L)``, so long
-sequences need the additive structure of the sum form (``O(L)`` two-dimensional integrals), which is
-not written.
+The product rule is refused above :data:`MAX_NODES` nodes: its cost grows as ``order^(2L)``.
+
+**Long sequences (sum form).** When student and target are both ``"sum"`` (and ``rule="auto"``)
+no rule over the ``2L`` fields is needed: with ``a_l = h(z_l) - h*(nu_l)``, ``Delta = sum_l a_l``,
+the token pairs independent, ``r_l = Delta - a_l`` is independent of token ``l``, with mean
+``R_l = sum_{k != l} A_k`` and second moment ``R_l^2 + sum_{k != l} V_k`` (``A_k = E[a_k]``,
+``V_k = Var a_k``). Every expectation above is ``E[Delta X_l]`` or ``E[Delta^2 X_l]`` for a
+function ``X_l`` of token ``l`` alone (``g_l nu_l``, ``g_l``, ``g_l z_l``, ``g_l^2``, ``h''(z_l)``),
+and factorises:
+
+.. math::
+    E[\Delta X_l] = E[a_l X_l] + R_l E[X_l], \qquad
+    E[\Delta^2 X_l] = E[a_l^2 X_l] + 2 R_l E[a_l X_l] + \Big(R_l^2 + \sum_{k \ne l} V_k\Big) E[X_l],
+
+and ``eg = (sum_l V_l + (sum_l A_l)^2) / 2``: ``18 L`` two-dimensional integrals over
+``(lambda_l, nu_l)`` (the 2-D rule above, exact at the same order), ``O(L)`` work, so that
+``L = 1000`` costs milliseconds. ``rule="product"`` keeps the product rule (equal to rounding where
+both run, ``tests/test_dynamics_ssi_long.py``).
 
 **Observables.** ``eg = E[|f(z) - f*(nu)|^2] / 2`` (no label noise), ``m``, ``e``, ``q``, the cosines
-``overlap = m / sqrt(q)`` and ``positional = e / sqrt(q)``. Plateaus and escapes are read off a
-trajectory: the time at which ``overlap`` crosses a level is ``hd.integrate(..., event=
-hd.crossing("overlap", level)).event_time`` (``examples/ssi_escape.py``).
+``overlap = m / sqrt(q)`` and ``positional = e / sqrt(q)``, ``iterations = t / b``. Plateaus and
+escapes are read off a trajectory: the time at which ``overlap`` crosses a level is
+``hd.integrate(..., event=hd.crossing("overlap", level)).event_time`` (``examples/ssi_escape.py``).
 
 **Positional-semantic phase diagram** (``attention-matrix``, sphere; the paper's diagram in
 ``(a, omega)`` at ``L = 2``, ``c = (1, -1)``). :func:`positional_semantic` reads the two things the
@@ -111,12 +133,13 @@ from ..kernels import hermite_series
 from ..kernels.multivariate import sobol_rule
 from .._theory import NONNEGATIVE, POSITIVE, Interval, ParameterError, choice, integer, parameter
 from ._schedule import Scheduled
-from .single_index import _rule, check_coefficients
+from .single_index import _rule, check_coefficients, expect_pair, guarded_sqrt
 
 MAX_NODES = 2**21
 """The most quadrature nodes (``order^(2L)``) that :class:`SequenceSingleIndex` accepts."""
 
 FORMS = {"sum": None, "tied": None, "attention": None, "attention-matrix": None}
+RULES = {"auto": None, "product": None}
 MATRIX = "attention-matrix"
 
 
@@ -172,6 +195,8 @@ class SequenceSingleIndex(Scheduled):
     e0: jax.Array = parameter(0.0, Interval(-1.0, 1.0), "initial positional overlap e = w.p/d")
     q0: jax.Array = parameter(1.0, POSITIVE, "initial norm q = |w|^2/d (unconstrained only)")
     points: int = integer(2**16, Interval(4), "Sobol nodes of the attention forms' rule (a power of 2)")
+    batch: int = integer(1, Interval(1), "mini-batch size b (sequences per step)")
+    rule: str = choice("auto", RULES, "sum form: per-token integrals (auto) or the product rule")
     order: int | None = eqx.field(default=None, static=True)
 
     def __check_init__(self):
@@ -189,7 +214,7 @@ class SequenceSingleIndex(Scheduled):
         if self.attention:
             if self.points & (self.points - 1):
                 raise ParameterError(f"parameter 'points' must be a power of 2 (>= 4), got {self.points}")
-        elif (self.order or self.exact_order) ** (2 * self.L) > MAX_NODES:
+        elif not self.additive and (self.order or self.exact_order) ** (2 * self.L) > MAX_NODES:
             order = self.order or self.exact_order
             raise ParameterError(
                 f"parameter 'L' too large for the product rule: order^(2L) = {order ** (2 * self.L)} "
@@ -206,6 +231,12 @@ class SequenceSingleIndex(Scheduled):
         """``max(2p, 2)``: nodes per axis exact for every integrand of degree-``p`` ``h`` and ``h*``."""
         length = max(jnp.atleast_1d(c).shape[-1] for c in (self.target, self.student))
         return max(2 * (length - 1), 2)
+
+    @property
+    def additive(self) -> bool:
+        """Whether the expectations are the per-token reduction of the sum form (``O(L)``
+        two-dimensional integrals; both forms ``"sum"`` and ``rule="auto"``)."""
+        return self.student_form == self.target_form == "sum" and self.rule == "auto"
 
     @property
     def attention(self) -> bool:
@@ -277,8 +308,45 @@ class SequenceSingleIndex(Scheduled):
         """``Delta = f(z) - f*(nu)``, shape ``(N, K)``."""
         return (self.f(z) - self.f_star(nu)).reshape(z.shape[0], -1)
 
-    def vector_field(self, t, state: SequenceOverlaps) -> SequenceOverlaps:
-        eta = self.lr * self.rate(t)
+    def _token_moments(self, state: SequenceOverlaps) -> jax.Array:
+        """The sum form's per-token expectations ``E[a^i X]``, shape ``(3, 6, L)``: ``i = 0, 1, 2``,
+        ``X`` one of ``1, g nu, g, g z, g^2, h''(z)`` on token ``l``, ``a = h(z_l) - h*(nu_l)``."""
+        shift = state.e * self.encoding(jnp.result_type(state.m, float))
+        slope = jax.grad(lambda x: jnp.sum(hermite_series(self.student, x)))
+        bend = jax.grad(lambda x: jnp.sum(slope(x)))
+
+        def moments(lam, nu):
+            z = lam[..., None] + shift
+            nu = jnp.broadcast_to(nu[..., None], z.shape)
+            a = hermite_series(self.student, z) - hermite_series(self.target, nu)
+            g = slope(z)
+            xs = jnp.stack([jnp.ones_like(z), g * nu, g, g * z, g**2, bend(z)], -2)
+            return jnp.stack([xs, a[..., None, :] * xs, (a**2)[..., None, :] * xs], -3)
+
+        spread = (guarded_sqrt(state.q - state.m**2),)
+        return expect_pair(moments, state.m, spread, self.order or self.exact_order)
+
+    def _additive(self, state: SequenceOverlaps):
+        """The sum form's drifts and error from :meth:`_token_moments`: ``Delta = a_l + r_l``, the
+        rest ``r_l = sum_{k != l} a_k`` independent of token ``l``."""
+        moments = self._token_moments(state)
+        plain, first, second = moments[0], moments[1], moments[2]
+        mean = first[0]
+        spread = second[0] - mean**2
+        rest = jnp.sum(mean) - mean
+        rest_square = jnp.sum(spread) - spread + rest**2
+        delta = first + rest * plain  # E[Delta X_l]
+        delta_square = second + 2 * rest * first + rest_square * plain  # E[Delta^2 X_l]
+        c = self.encoding(mean.dtype)
+        drift_m = jnp.sum(delta[1])
+        drift_e = c @ delta[2] + state.e * jnp.sum(plain[4] + delta[5])
+        drift_q = 2 * jnp.sum(delta[3])
+        variance = jnp.sum(delta_square[4] + self.noise * plain[4])
+        eg = 0.5 * (jnp.sum(spread) + jnp.sum(mean) ** 2)
+        return (drift_m, drift_e, drift_q, variance), eg
+
+    def _product(self, state: SequenceOverlaps):
+        """The drifts by a rule over all ``2L`` token fields (product or Sobol)."""
         z, nu, weights = self._fields(state)
         delta = self._residual(z, nu)
         g, curvature = self._derivatives(z)
@@ -290,6 +358,19 @@ class SequenceSingleIndex(Scheduled):
         drift_e = mean(G @ c) + state.e * mean(laplacian)
         drift_q = 2 * mean(jnp.sum(G * z, -1))
         variance = mean(jnp.sum(G**2, -1) + self.noise * jnp.sum(g**2, (1, 2)))
+        return drift_m, drift_e, drift_q, variance
+
+    def _error(self, state: SequenceOverlaps) -> jax.Array:
+        """``eg``, by the sum form's reduction or by the rule over all token fields."""
+        if self.additive:
+            return self._additive(state)[1]
+        z, nu, weights = self._fields(state)
+        return 0.5 * weights @ jnp.sum(self._residual(z, nu) ** 2, -1)
+
+    def vector_field(self, t, state: SequenceOverlaps) -> SequenceOverlaps:
+        eta = self.lr * self.rate(t) / self.batch
+        drifts = self._additive(state)[0] if self.additive else self._product(state)
+        drift_m, drift_e, drift_q, variance = drifts
         dm, de, dq = -eta * drift_m, -eta * drift_e, -eta * drift_q + eta**2 * variance
         if self.geometry == "spherical":
             return SequenceOverlaps(
@@ -298,16 +379,15 @@ class SequenceSingleIndex(Scheduled):
         return SequenceOverlaps(m=dm, e=de, q=dq)
 
     def observables(self, t, state: SequenceOverlaps) -> dict[str, jax.Array]:
-        z, nu, weights = self._fields(state)
-        delta = self._residual(z, nu)
         root = jnp.sqrt(state.q)
         return {
-            "eg": 0.5 * weights @ jnp.sum(delta**2, -1),
+            "eg": self._error(state),
             "m": state.m,
             "e": state.e,
             "q": state.q,
             "overlap": state.m / root,
             "positional": state.e / root,
+            "iterations": t / self.batch,
         }
 
 

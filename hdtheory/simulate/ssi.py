@@ -4,11 +4,12 @@ r"""Finite-``d`` online SGD on a sequence single-index target (:class:`~hdtheory
 ``|w*|^2 = d``, the positional direction ``p`` uniform on the sphere ``|p|^2 = d`` orthogonal to
 ``w*``; the student starts at exactly the theory's overlaps,
 ``w = m0 w* + e0 p + sqrt(q0 - m0^2 - e0^2) u`` with ``u`` uniform on the sphere orthogonal to both
-(``q0 = 1`` on the sphere). Each step draws one sequence of ``L`` tokens ``x_l ~ N(0, I_d)``, the
-label ``f*(X w* / sqrt(d)) + sqrt(noise) zeta``, feeds the student the encoded tokens
-``x_l + c_l p / sqrt(d)`` and takes ``w <- w - lr(t) Delta sum_l g_l (x_l + c_l p / sqrt(d)) / sqrt(d)``
-(``g = grad f``), then ``w <- sqrt(d) w / |w|`` on the sphere; time advances by ``1 / d`` per step
-(``lax.scan`` over steps, ``vmap`` over seeds).
+(``q0 = 1`` on the sphere). Each step draws ``b = batch`` sequences of ``L`` tokens
+``x_l ~ N(0, I_d)``, their labels ``f*(X w* / sqrt(d)) + sqrt(noise) zeta``, feeds the student the
+encoded tokens ``x_l + c_l p / sqrt(d)`` and takes
+``w <- w - (lr(t) / b) sum_i sum_l G_il (x_il + c_l p / sqrt(d)) / sqrt(d)`` (``G = d loss / dz``),
+then ``w <- sqrt(d) w / |w|`` on the sphere; time advances by ``b / d`` per step (``lax.scan`` over
+steps, ``vmap`` over seeds).
 
 **Observables**, per seed, at each requested time: ``m``, ``e``, ``q``, ``overlap``, ``positional``
 measured on ``w``, ``eg`` the exact population error at those overlaps (``theory.observables``);
@@ -38,16 +39,17 @@ def _run(theory: SequenceSingleIndex, key, d: int, bounds):
     w = state.m * w_star + state.e * p + jnp.sqrt(state.q - state.m**2 - state.e**2) * u
     sqrt_d = jnp.sqrt(d)
     c = theory.encoding(w.dtype)
+    b = theory.batch
 
     def step(s, w):
         x_key, noise_key = jax.random.split(jax.random.fold_in(run_key, s))
-        x = jax.random.normal(x_key, (theory.L, d), w.dtype)
-        y = theory.f_star(x @ w_star / sqrt_d)
+        x = jax.random.normal(x_key, (b, theory.L, d), w.dtype)
+        y = jax.vmap(theory.f_star)(x @ w_star / sqrt_d)
         y = y + jnp.sqrt(theory.noise) * jax.random.normal(noise_key, y.shape, w.dtype)
         encoded = x + c[:, None] * p[None, :] / sqrt_d
         z = encoded @ w / sqrt_d
-        eta = theory.lr * theory.rate(s / d)
-        w = w - eta * (theory.loss_gradient(z, y) @ encoded) / sqrt_d
+        eta = theory.lr * theory.rate(s * b / d) / b
+        w = w - eta * jnp.einsum("il,ild->d", jax.vmap(theory.loss_gradient)(z, y), encoded) / sqrt_d
         if theory.geometry == "spherical":
             w = _sphere(w, d)
         return w
@@ -67,17 +69,17 @@ def simulate_ssi(
 
     Args:
         times: the times (samples / d) at which to measure, ``[0, 1, 10]`` by default; each is
-            rounded to a whole number of steps.
+            rounded to a whole number of steps of ``batch`` sequences.
     """
     key = jax.random.PRNGKey(0) if key is None else key
-    bounds = online_steps(times, d=d, seeds=seeds, time_per_step=1 / d)
+    bounds = online_steps(times, d=d, seeds=seeds, time_per_step=theory.batch / d)
     run = jax.jit(jax.vmap(lambda k: _run(theory, k, d, bounds)))
     m, e, q = run(jax.random.split(key, seeds))
-    t = bounds[:, 1] / d
+    t = bounds[:, 1] * theory.batch / d
     measure = lambda tt, mm, ee, qq: theory.observables(tt, SequenceOverlaps(m=mm, e=ee, q=qq))
     observables = jax.vmap(jax.vmap(measure), in_axes=(None, 0, 0, 0))(jnp.asarray(t), m, e, q)
     observables["t"] = np.broadcast_to(t, (seeds, len(t)))
-    return SimulationResult.from_stacked(observables, d=d, n=int(bounds[-1, 1]))
+    return SimulationResult.from_stacked(observables, d=d, n=int(bounds[-1, 1]) * theory.batch)
 
 
 simulate.register(SequenceSingleIndex)(simulate_ssi)
