@@ -14,6 +14,8 @@ import pytest
 import hdtheory as hd
 from hdtheory.simulate import simulate
 
+from adversarial_checks import assert_matches_simulation
+
 H = 1e-5
 """Step of the central finite differences."""
 AT = dict(alpha=2.0, lam=0.1, noise=0.0, eps=0.3, eps_test=0.3)
@@ -76,10 +78,8 @@ def test_against_simulation(solved):
     sim = simulate(_theory(AT), d=500, seeds=3)
     tolerances = [("m", 0.03, 0), ("q", 0.03, 0), ("test_error", 0, 0.01), ("robust_error", 0, 0.01),
                   ("sparsity_hat", 0, 0.02)]
-    for key, rel, atol in tolerances:
-        expected = float(obs[key][AT_INDEX])
-        assert abs(sim.mean[key] - expected) <= 4 * sim.sem[key] + rel * abs(expected) + atol, (
-            key, sim.mean[key], sim.sem[key], expected)
+    assert_matches_simulation(sim, {key: value[AT_INDEX] for key, value in obs.items()}, tolerances,
+                              held_out=False)
     unattacked = float(obs["sparsity_hat"][ZERO])  # the simulation tells the attacked estimator from ERM
     assert abs(sim.mean["sparsity_hat"] - unattacked) > 4 * sim.sem["sparsity_hat"] + 0.02, unattacked
 
