@@ -1,5 +1,31 @@
-"""The comparison of an adversarial-training theory with its finite-size simulation, shared by the
-adversarial tests."""
+"""Pieces shared by the adversarial-training tests: the scalar whose derivatives they check, the
+solves with its gradient in one compiled program, and the comparison with a finite-size simulation."""
+
+import jax
+
+import hdtheory as hd
+
+
+def combined(observables):
+    """``test_error + 2 robust_error``: one scalar whose derivatives check both errors' derivatives."""
+    return observables["test_error"] + 2 * observables["robust_error"]
+
+
+def solved_with_gradients(theory, points, names=("eps", "lam")):
+    """At each of ``points`` (parameters stacked along a first axis), the solve of ``theory(point)``
+    and the gradient of :func:`combined` in the parameters ``names`` by the implicit function theorem:
+    one compiled program, one trace of the solve (the solution is the auxiliary output of
+    ``value_and_grad``). Returns the stacked solutions and a tuple of gradients in ``names``' order."""
+
+    def value(args, p):
+        sol = hd.solve(theory(p | dict(zip(names, args))))
+        return combined(sol.observables), sol
+
+    def at(p):
+        (_, sol), grad = jax.value_and_grad(value, has_aux=True)(tuple(p[name] for name in names), p)
+        return sol, grad
+
+    return jax.jit(jax.vmap(at))(points)
 
 
 def assert_matches_simulation(sim, theory, tolerances, *, held_out=True):

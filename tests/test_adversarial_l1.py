@@ -20,7 +20,7 @@ import hdtheory as hd
 from hdtheory import kernels
 from hdtheory.simulate import simulate
 
-from adversarial_checks import assert_matches_simulation
+from adversarial_checks import assert_matches_simulation, combined, solved_with_gradients
 
 H = 1e-5
 """Step of the central finite differences."""
@@ -43,26 +43,13 @@ POINTS = _points()
 ZERO, BELOW, ABOVE, AT_INDEX = range(4)
 
 
-def _combined(o):
-    """The scalar whose derivatives are checked."""
-    return o["test_error"] + 2 * o["robust_error"]
-
-
 def _theory(p, **kwargs):
     return hd.Adversarial(attack="l1", loss="logistic", **p, **kwargs)
 
 
 @pytest.fixture(scope="module")
 def solved():
-    def combined(eps, lam, p):
-        sol = hd.solve(_theory(p | dict(eps=eps, lam=lam)))
-        return _combined(sol.observables), sol
-
-    def at(p):
-        (_, sol), grad = jax.value_and_grad(combined, argnums=(0, 1), has_aux=True)(p["eps"], p["lam"], p)
-        return sol, grad
-
-    sol, grad = jax.jit(jax.vmap(at))(POINTS)
+    sol, grad = solved_with_gradients(_theory, POINTS)
     obs = {k: np.asarray(v) for k, v in sol.observables.items()}
     return np.asarray(sol.converged), obs, [np.asarray(g) for g in grad]
 
@@ -175,9 +162,9 @@ def test_gradients_against_finite_differences(solved):
     the implicit function theorem, against central differences of the vmapped solve (step 1e-5: error
     ~1e-9)."""
     _, obs, grad = solved
-    combined = _combined(obs)
+    values = combined(obs)
     for k, name in enumerate(FD):
-        lo, hi = combined[AT_INDEX + 1 + 2 * k], combined[AT_INDEX + 2 + 2 * k]
+        lo, hi = values[AT_INDEX + 1 + 2 * k], values[AT_INDEX + 2 + 2 * k]
         fd = (hi - lo) / (2 * H)
         assert float(grad[k][AT_INDEX]) == pytest.approx(fd, rel=1e-5, abs=1e-8), (name, float(grad[k][AT_INDEX]), fd)
 

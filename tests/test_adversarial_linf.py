@@ -20,7 +20,7 @@ import hdtheory as hd
 from hdtheory import kernels
 from hdtheory.simulate import simulate
 
-from adversarial_checks import assert_matches_simulation
+from adversarial_checks import assert_matches_simulation, combined, solved_with_gradients
 
 H = 1e-5
 """Step of the central finite differences."""
@@ -45,30 +45,16 @@ SIM = len(ZERO)
 """Index of ``AT`` in the fixture."""
 
 
-def _combined(o):
-    """The scalar whose derivatives are checked."""
-    return o["test_error"] + 2 * o["robust_error"]
-
-
 @pytest.fixture(scope="module", params=CONFIGS, ids=["-".join(c) for c in CONFIGS])
 def solved(request):
-    """The fixed points, and at each the gradient of :func:`_combined` in ``(eps, lam)`` by the
-    implicit function theorem (one compiled program, one trace of the solve: the solution is the
-    auxiliary output of ``value_and_grad``)."""
+    """The fixed points, and at each the gradient of :func:`adversarial_checks.combined` in
+    ``(eps, lam)`` (:func:`adversarial_checks.solved_with_gradients`)."""
     loss, penalty = request.param
 
     def theory(p):
         return hd.Adversarial(attack="linf", loss=loss, penalty=penalty, **p)
 
-    def combined(eps, lam, p):
-        sol = hd.solve(theory(p | dict(eps=eps, lam=lam)))
-        return _combined(sol.observables), sol
-
-    def at(p):
-        (_, sol), grad = jax.value_and_grad(combined, argnums=(0, 1), has_aux=True)(p["eps"], p["lam"], p)
-        return sol, grad
-
-    sol, grad = jax.jit(jax.vmap(at))(POINTS)
+    sol, grad = solved_with_gradients(theory, POINTS)
     obs = {k: np.asarray(v) for k, v in sol.observables.items()}
     assert np.all(np.asarray(sol.converged)), sol.status
     return loss, penalty, obs, [np.asarray(g) for g in grad]
@@ -151,9 +137,9 @@ def test_gradients_against_finite_differences(solved):
     """d/d eps and d/d lam of ``test_error + 2 robust_error`` by the implicit function theorem,
     against central differences of the vmapped solve (step 1e-5: error ~1e-9)."""
     _, _, obs, grad = solved
-    combined = _combined(obs)
+    values = combined(obs)
     for k, name in enumerate(("eps", "lam")):
-        lo, hi = combined[SIM + 1 + 2 * k], combined[SIM + 2 + 2 * k]
+        lo, hi = values[SIM + 1 + 2 * k], values[SIM + 2 + 2 * k]
         fd = (hi - lo) / (2 * H)
         assert float(grad[k][SIM]) == pytest.approx(fd, rel=1e-5, abs=1e-8), (name, float(grad[k][SIM]), fd)
 

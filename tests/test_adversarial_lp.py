@@ -14,7 +14,7 @@ import pytest
 import hdtheory as hd
 from hdtheory.simulate import simulate
 
-from adversarial_checks import assert_matches_simulation
+from adversarial_checks import assert_matches_simulation, combined, solved_with_gradients
 
 H = 1e-5
 """Step of the central finite differences."""
@@ -38,26 +38,12 @@ def _points():
 POINTS = _points()
 
 
-def _combined(o):
-    """The scalar whose derivatives are checked."""
-    return o["test_error"] + 2 * o["robust_error"]
-
-
 @pytest.fixture(scope="module")
 def solved():
     def theory(p):
         return hd.Adversarial(attack="lp", loss="logistic", **p)
 
-    def combined(eps, lam, attack_p, p):
-        sol = hd.solve(theory(p | dict(eps=eps, lam=lam, attack_p=attack_p)))
-        return _combined(sol.observables), sol
-
-    def at(p):
-        (_, sol), grad = jax.value_and_grad(combined, argnums=(0, 1, 2), has_aux=True)(
-            p["eps"], p["lam"], p["attack_p"], p)
-        return sol, grad
-
-    sol, grad = jax.jit(jax.vmap(at))(POINTS)
+    sol, grad = solved_with_gradients(theory, POINTS, ("eps", "lam", "attack_p"))
     assert np.all(np.asarray(sol.converged)), sol.status
     return {k: np.asarray(v) for k, v in sol.observables.items()}, [np.asarray(g) for g in grad]
 
@@ -95,9 +81,9 @@ def test_gradients_against_finite_differences(solved):
     """d/d eps, d/d lam and d/d attack_p of ``test_error + 2 robust_error`` by the implicit function
     theorem, against central differences of the vmapped solve (step 1e-5: error ~1e-9)."""
     obs, grad = solved
-    combined = _combined(obs)
+    values = combined(obs)
     for k, name in enumerate(FD):
-        lo, hi = combined[3 + 2 * k], combined[4 + 2 * k]
+        lo, hi = values[3 + 2 * k], values[4 + 2 * k]
         fd = (hi - lo) / (2 * H)
         assert float(grad[k][2]) == pytest.approx(fd, rel=1e-5, abs=1e-8), (name, float(grad[k][2]), fd)
 

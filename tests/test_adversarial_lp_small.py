@@ -19,7 +19,7 @@ import hdtheory as hd
 from hdtheory import kernels
 from hdtheory.simulate import simulate
 
-from adversarial_checks import assert_matches_simulation
+from adversarial_checks import assert_matches_simulation, combined
 
 H = 1e-5
 """Step of the central finite differences."""
@@ -44,26 +44,21 @@ POINTS = _points()
 AT_INDEX = 5
 
 
-def _combined(o):
-    """The scalar whose derivatives are checked."""
-    return o["test_error"] + 2 * o["robust_error"]
-
-
 def _theory(p):
     return hd.Adversarial(attack="lp", loss="logistic", **p)
 
 
 @pytest.fixture(scope="module")
 def solved():
-    def combined(eps, attack_p, p):
+    def value(eps, attack_p, p):
         theory = _theory(p | dict(eps=eps, attack_p=attack_p))
         sol = hd.solve(theory)
         mhat, qhat, Vhat, _, slope = theory._channel_averages(sol.state)
         conjugates = dict(mhat=mhat, qhat=qhat, Vhat=Vhat, slope=slope)
-        return _combined(sol.observables), (sol, conjugates)
+        return combined(sol.observables), (sol, conjugates)
 
     def at(p):
-        (_, aux), grad = jax.value_and_grad(combined, argnums=(0, 1), has_aux=True)(p["eps"], p["attack_p"], p)
+        (_, aux), grad = jax.value_and_grad(value, argnums=(0, 1), has_aux=True)(p["eps"], p["attack_p"], p)
         return aux, grad
 
     (sol, conjugates), grad = jax.jit(jax.vmap(at))(POINTS)
@@ -129,7 +124,7 @@ def test_continuous_across_p2(solved):
     difference ``O(1e-4)`` times the second derivative), and the one-sided finite differences within
     1% of the autodiff derivative at 2."""
     obs, _, grad = solved
-    f = _combined(obs)
+    f = combined(obs)
     d_p = grad[1]
     for i in (0, 2):
         assert abs(f[i] - f[1]) <= 2 * DELTA * abs(d_p[1])
@@ -192,9 +187,9 @@ def test_gradients_against_finite_differences(solved):
     """d/d eps and d/d attack_p of ``test_error + 2 robust_error`` at ``attack_p = 1.5`` by the implicit
     function theorem, against central differences of the vmapped solve (step 1e-5: error ~1e-9)."""
     obs, _, grad = solved
-    combined = _combined(obs)
+    values = combined(obs)
     for k, name in enumerate(FD):
-        lo, hi = combined[AT_INDEX + 1 + 2 * k], combined[AT_INDEX + 2 + 2 * k]
+        lo, hi = values[AT_INDEX + 1 + 2 * k], values[AT_INDEX + 2 + 2 * k]
         fd = (hi - lo) / (2 * H)
         assert float(grad[k][AT_INDEX]) == pytest.approx(fd, rel=1e-5, abs=1e-8), (name, float(grad[k][AT_INDEX]), fd)
 
