@@ -9,9 +9,9 @@ of a program that takes a second or two to compile, and half the run.
 
 import jax
 
-LLVM_OPTIMISED = {"xla_backend_optimization_level": 2}
+from hdtheory._compilation import LONG_RUN
 
 
 def optimised(fun, **kwargs):
-    """``jax.jit(fun, **kwargs)``, compiled at LLVM's optimisation level 2."""
-    return jax.jit(fun, compiler_options=LLVM_OPTIMISED, **kwargs)
+    """``jax.jit(fun, **kwargs)``, compiled with LLVM's optimisations (as the simulations are)."""
+    return jax.jit(fun, compiler_options=LONG_RUN, **kwargs)
