@@ -39,31 +39,35 @@ def theory(gamma, lam, nodes):
 
 
 def curves(ratios, nodes):
-    """Observables and states against p / n (= gamma at alpha = 1), one compiled program."""
+    """Solutions against p / n (= gamma at alpha = 1), and whether each tune converged: one compiled
+    program."""
 
     def at(gamma):
         out = {f"lam = {lam:g}": hd.solve(theory(gamma, lam, nodes)) for lam in LAMS}
         start = theory(gamma, 1.0, nodes)  # inside the range that holds both optima
         best = hd.tune(start, "test_error", {"lam": LAM_RANGE})
-        out["error-optimal lam"] = best.solution
-        out["NLL-optimal lam"] = hd.tune(start, "test_nll", {"lam": LAM_RANGE}).solution
+        nll = hd.tune(start, "test_nll", {"lam": LAM_RANGE})
+        out["error-optimal lam"], out["NLL-optimal lam"] = best.solution, nll.solution
         # The temperature enters the calibration only, not the fixed point: same state, new observables.
         scaled = eqx.tree_at(lambda t: t.temperature, best.theory, best.solution.observables["optimal_temperature"])
         out["error-optimal lam, T-scaled"] = eqx.tree_at(
             lambda s: s.observables, best.solution, scaled.observables(best.solution.state)
         )
-        return out
+        return out, {"error-optimal lam": best.converged, "NLL-optimal lam": nll.converged}
 
     return jax.jit(jax.vmap(at))(jnp.asarray(ratios))
 
 
 def main(quick: bool, out: str) -> dict:
-    points, nodes, d, seeds = (8, 16, 200, 2) if quick else (40, 64, 400, 3)
-    ratios = np.logspace(-1, 1, points)
-    sols = curves(ratios, nodes)
+    nodes, d, seeds = (16, 200, 2) if quick else (64, 400, 3)
+    # Quick: ten ratios, denser below p / n = 1 where the peak is.
+    ratios = np.asarray([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 2.0, 5.0]) if quick else np.logspace(-1, 1, 40)
+    sols, tuned = curves(ratios, nodes)
     for label in CURVES:
         sol = sols[label]
         print(f"{label}: converged {int(sol.converged.sum())}/{sol.converged.size}")
+    for label, converged in tuned.items():
+        print(f"{label}: tune converged {int(converged.sum())}/{converged.size}")
     sim_ratios = (0.45,) if quick else (0.2, 0.45, 1.0, 3.0)
     sims = [hd.simulate.simulate(theory(g, LAMS[1], 64), d=d, seeds=seeds) for g in sim_ratios]
 
@@ -98,12 +102,12 @@ def main(quick: bool, out: str) -> dict:
     axes[2].legend(fontsize=7)
     fig.savefig(out, dpi=150)
     print(f"wrote {out}")
-    return {"ratios": ratios, "theory": sols, "simulations": dict(zip(sim_ratios, sims))}
+    return {"ratios": ratios, "theory": sols, "tuned": tuned, "simulations": dict(zip(sim_ratios, sims))}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer points, d = 200, two seeds")
+    parser.add_argument("--quick", action="store_true", help="ten points, 16 nodes, d = 200, two seeds")
     parser.add_argument("--out", default="rf_calibration.png")
     args = parser.parse_args()
     main(args.quick, args.out)

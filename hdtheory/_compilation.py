@@ -25,6 +25,11 @@ _LEVEL_0 = "--xla_backend_optimization_level=0"
 _KNOWN_JAXLIB = ((0, 6), (0, 10))
 """The first and last (major, minor) versions of jaxlib known to have the fusion flag."""
 
+LONG_RUN = {"xla_backend_optimization_level": 3}
+"""``jax.jit``'s ``compiler_options`` for a program that runs far longer than it compiles (a
+simulation's thousands of steps): LLVM's optimisations at XLA's default level, whatever
+:func:`faster_compilation` chose for the process."""
+
 
 def _jaxlib_version() -> tuple[int, int] | None:
     try:

@@ -7,6 +7,9 @@ error) peaks at the interpolation threshold in ``p / n``, and regularisation tun
 negative log-likelihood removes the peak. Setting here: ``n = d`` (``alpha = 1``), probit noise 0.1.
 """
 
+import importlib.util
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,6 +17,7 @@ import pytest
 
 import hdtheory as hd
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NOISE = 0.1
 # Few nodes of the Marchenko-Pastur rule where the peak's location and height, not the
 # fourth digit, are what is checked.
@@ -27,17 +31,17 @@ def theory(gamma, lam, temperature=1.0, nodes=64):
 
 
 @pytest.fixture(scope="module")
-def curves():
-    """ECE and test error against p / n at lam = 1e-3, and with lam tuned on the test NLL: one program."""
-    ratios = jnp.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 2.0, 5.0])
-
-    def at(gamma):
-        plain = hd.solve(theory(gamma, 1e-3, nodes=NODES))
-        tuned = hd.tune(theory(gamma, 1.0, nodes=NODES), "test_nll", {"lam": hd.Log(low=1e-5, high=1e2)})
-        return plain, tuned
-
-    plain, tuned = jax.jit(jax.vmap(at))(ratios)  # gamma = p / d = p / n at alpha = 1
-    return np.asarray(ratios), plain, tuned
+def example(tmp_path_factory):
+    """examples/rf_calibration.py in its quick mode (16 nodes, ten ratios p / n from 0.1 to 5), run
+    here rather than by tests/test_examples.py: the solves at lam = 1e-3 and 1e-2 and lam tuned on
+    the test error and on the test NLL, one program."""
+    spec = importlib.util.spec_from_file_location("rf_calibration", EXAMPLES / "rf_calibration.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path_factory.mktemp("rf_calibration") / "rf_calibration.png"
+    result = module.main(quick=True, out=str(out))
+    assert out.stat().st_size > 0
+    return result
 
 
 @pytest.fixture(scope="module")
@@ -77,23 +81,38 @@ def test_ece_and_calibration_curve_against_simulation(simulated):
         assert np.all(predicted[filled] < centres[filled])
 
 
-def test_ece_peaks_at_the_interpolation_threshold_and_tuned_lam_removes_it(curves):
+def test_ece_peaks_at_the_interpolation_threshold_and_tuned_lam_removes_it(example):
     # Clarté et al. 2022, the calibration against p / n of their random-features classifiers: at
     # small lam the ECE has a peak at the interpolation threshold (for the logistic loss, where the
     # training data become linearly separable in the features, p / n below Cover's 1/2 for labels
     # correlated with the features; the norm of the estimator is largest there), and lam tuned on
     # the negative log-likelihood leaves a well-calibrated classifier at every p / n.
-    ratios, plain, tuned = curves
-    assert bool(jnp.all(plain.converged)) and bool(jnp.all(tuned.converged))
+    ratios, solutions, tuned = example["ratios"], example["theory"], example["tuned"]
+    plain, nll = solutions["lam = 0.001"], solutions["NLL-optimal lam"]
+    assert bool(jnp.all(plain.converged)) and bool(jnp.all(tuned["NLL-optimal lam"]))
     ece = np.asarray(plain.observables["ece"])
     peak = int(np.argmax(ece))
     assert 0.3 <= ratios[peak] <= 0.6, ratios[peak]
     assert ratios[int(np.argmax(np.asarray(plain.observables["q"])))] == ratios[peak]
     assert ece[peak] > 1.5 * ece[0] and ece[peak] > 1.5 * ece[-1]  # a peak, not a monotone curve
-    tuned_ece = np.asarray(tuned.solution.observables["ece"])
+    tuned_ece = np.asarray(nll.observables["ece"])
     assert np.all(tuned_ece < 0.1 * ece[peak])
     # Tuning on the NLL does not cost accuracy: within 1% of the small-lam test error or better.
-    assert np.all(np.asarray(tuned.solution.observables["test_error"]) <= 1.01 * np.asarray(plain.observables["test_error"]))
+    assert np.all(np.asarray(nll.observables["test_error"]) <= 1.01 * np.asarray(plain.observables["test_error"]))
+
+
+def test_error_optimal_lam_and_temperature_scaling(example):
+    """lam tuned on the test error errs no more than any other lam of the example (to the tune's
+    tolerance, 1e-8 relative here); scaling the logits by a temperature moves no decision, so the
+    scaled classifier's test error is the unscaled one's, to rounding."""
+    solutions, tuned = example["theory"], example["tuned"]
+    best = solutions["error-optimal lam"]
+    assert bool(jnp.all(tuned["error-optimal lam"])) and bool(jnp.all(best.converged))
+    error = np.asarray(best.observables["test_error"])
+    for label in ("lam = 0.001", "lam = 0.01", "NLL-optimal lam"):
+        assert np.all(error <= np.asarray(solutions[label].observables["test_error"]) * (1 + 1e-8)), label
+    scaled = solutions["error-optimal lam, T-scaled"].observables
+    np.testing.assert_allclose(scaled["test_error"], error, rtol=1e-12)
 
 
 def test_gradients_of_ece_in_lam_and_temperature_match_finite_differences():

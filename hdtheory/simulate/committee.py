@@ -22,6 +22,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._compilation import LONG_RUN
 from ..dynamics.committee import Committee, CommitteeState
 from . import SimulationResult, online_steps, simulate
 
@@ -102,7 +103,9 @@ def simulate_committee(
     key = jax.random.PRNGKey(0) if key is None else key
     per_sample = float(theory.lr) if theory.time == "lr" else 1.0
     bounds = online_steps(times, d=d, seeds=seeds, time_per_step=per_sample / d)
-    run = jax.jit(jax.vmap(lambda k: _run(theory, k, d, bounds)))
+    # Thousands of steps: compiled with LLVM's optimisations even in a process that turned them off
+    # (faster_compilation(optimise_backend=False)), where the run took twice as long.
+    run = jax.jit(jax.vmap(lambda k: _run(theory, k, d, bounds)), compiler_options=LONG_RUN)
     Q, R, v, T = run(jax.random.split(key, seeds))
     observables = jax.vmap(
         jax.vmap(lambda q, r, vv: theory.observables(0.0, CommitteeState(Q=q, R=r, v=vv)))

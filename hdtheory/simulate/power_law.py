@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._compilation import LONG_RUN
 from .._theory import ParameterError
 from ..dynamics.power_law import PowerLawRetrieval
 from . import SimulationResult, online_steps, simulate
@@ -57,7 +58,7 @@ def simulate_power_law(
         raise ParameterError(f"parameter 'd' must equal the theory's modes={theory.modes}, got {d!r}")
     key = jax.random.PRNGKey(0) if key is None else key
     bounds = online_steps(times, d=d, seeds=seeds, time_per_step=1 / d)
-    ws = jax.jit(jax.vmap(lambda k: _run(theory, k, bounds)))(jax.random.split(key, seeds))
+    ws = jax.jit(jax.vmap(lambda k: _run(theory, k, bounds)), compiler_options=LONG_RUN)(jax.random.split(key, seeds))
     t = bounds[:, 1] / d
     observables = jax.vmap(jax.vmap(theory.observables), in_axes=(None, 0))(jnp.asarray(t), ws)
     observables["t"] = np.broadcast_to(t, (seeds, len(t)))

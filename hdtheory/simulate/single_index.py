@@ -17,6 +17,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._compilation import LONG_RUN
 from ..dynamics.single_index import Overlaps, SingleIndex, hermite_series
 from . import SimulationResult, online_steps, simulate
 
@@ -76,7 +77,8 @@ def simulate_single_index(
     """
     key = jax.random.PRNGKey(0) if key is None else key
     bounds = online_steps(times, d=d, seeds=seeds, time_per_step=theory.batch / d)
-    m, q = jax.jit(jax.vmap(lambda k: _run(theory, k, d, bounds)))(jax.random.split(key, seeds))
+    run = jax.jit(jax.vmap(lambda k: _run(theory, k, d, bounds)), compiler_options=LONG_RUN)
+    m, q = run(jax.random.split(key, seeds))
     t = bounds[:, 1] * theory.batch / d
     observables = jax.vmap(
         jax.vmap(lambda tt, mm, qq: theory.observables(tt, Overlaps(m=mm, q=qq)), in_axes=(0, 0, 0)),

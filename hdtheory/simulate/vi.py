@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._compilation import LONG_RUN
 from ..dynamics.vi import VariationalMixture, VIState
 from . import SimulationResult, online_steps, simulate
 
@@ -92,7 +93,7 @@ def simulate_vi(
     bounds = online_steps(times, d=d, seeds=seeds, time_per_step=dt)
     if not (isinstance(samples, (int, np.integer)) and samples >= 1) or not (np.isfinite(dt) and dt > 0):
         raise ValueError(f"samples must be an integer >= 1 and dt > 0, got {samples!r} and {dt!r}")
-    run = jax.jit(jax.vmap(lambda k: _run(theory, k, bounds, d, samples, dt)))
+    run = jax.jit(jax.vmap(lambda k: _run(theory, k, bounds, d, samples, dt)), compiler_options=LONG_RUN)
     Q, M, a = run(jax.random.split(key, seeds))
     t = jnp.asarray(bounds[:, 1] * dt, Q.dtype)
     observe = jax.vmap(jax.vmap(lambda t, Q, M, a: theory.observables(t, VIState(Q, M, a))))
