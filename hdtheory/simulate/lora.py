@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._compilation import LONG_RUN
 from ..dynamics.lora import LoRA, LoRAState
 from ..kernels.multivariate import psd_cholesky
 from . import SimulationResult, online_steps, simulate
@@ -72,7 +73,8 @@ def simulate_lora(theory: LoRA, *, d: int = 1000, seeds: int = 4, key=None, time
     """
     key = jax.random.PRNGKey(0) if key is None else key
     bounds = online_steps(times, d=d, seeds=seeds, time_per_step=theory.batch / d)
-    S, Q, U = jax.jit(jax.vmap(lambda k: _run(theory, k, d, bounds)))(jax.random.split(key, seeds))
+    run = jax.jit(jax.vmap(lambda k: _run(theory, k, d, bounds)), compiler_options=LONG_RUN)
+    S, Q, U = run(jax.random.split(key, seeds))
     t = bounds[:, 1] * theory.batch / d
     observables = jax.vmap(
         jax.vmap(lambda tt, *s: theory.observables(tt, LoRAState(*s)), in_axes=(0, 0, 0, 0)),

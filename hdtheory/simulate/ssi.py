@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._compilation import LONG_RUN
 from ..dynamics.ssi import SequenceOverlaps, SequenceSingleIndex
 from . import SimulationResult, online_steps, simulate
 
@@ -73,7 +74,7 @@ def simulate_ssi(
     """
     key = jax.random.PRNGKey(0) if key is None else key
     bounds = online_steps(times, d=d, seeds=seeds, time_per_step=theory.batch / d)
-    run = jax.jit(jax.vmap(lambda k: _run(theory, k, d, bounds)))
+    run = jax.jit(jax.vmap(lambda k: _run(theory, k, d, bounds)), compiler_options=LONG_RUN)
     m, e, q = run(jax.random.split(key, seeds))
     t = bounds[:, 1] * theory.batch / d
     measure = lambda tt, mm, ee, qq: theory.observables(tt, SequenceOverlaps(m=mm, e=ee, q=qq))
