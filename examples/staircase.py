@@ -13,8 +13,9 @@ figure marks, for each direction, the one-step law (dashed) and the alpha where 
 
 Each curve is one compiled solve from the uninformed start, mapped over alpha. The full run is ``k = 3`` on the product
 Hermite rule in the fields (4 nodes per axis, posterior and label rules of 2 and 3 nodes per panel:
-a ``k = 3`` map costs seconds), whose points with ``quadrature_error`` above 5e-3 end ``INACCURATE``
-and are drawn hollow; ``--quick`` is ``k = 2`` (``z1 + z1 z2``) on the Hermite rule of 4 nodes per axis
+a ``k = 3`` map costs seconds, its solves with their Jacobians far more: on a 2-core CPU the full
+run had not ended after 33 CPU minutes), whose points with ``quadrature_error`` above 5e-3 end
+``INACCURATE`` and are drawn hollow; ``--quick`` is ``k = 2`` (``z1 + z1 z2``) on the Hermite rule of 4 nodes per axis
 up to ``alpha = 0.5``, where the overlaps stay below 1/4 and the rule is accurate (its error
 estimate is below 5e-3; at ``alpha = 1``, overlaps 0.44 and 0.29, it is not). Writes staircase.png.
 Run: python examples/staircase.py [--quick]
