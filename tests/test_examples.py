@@ -3,9 +3,10 @@
 Compilation dominates and runs on one core: the scripts run in two Python processes side by side
 (one import of jax per process), each taking the next script not yet claimed by the other (a shared
 queue: the scripts' costs differ by a factor of 20, and fixed shares left one process idle for half
-the run). Four examples are run, and their results checked, by the tests of what they show:
+the run). Five examples are run, and their results checked, by the tests of what they show:
 fit_theory_to_curve.py by tests/test_fit_example.py, lr_schedule.py by tests/test_tune_dynamics.py,
-bayes_phase_diagram.py by tests/test_bayes.py and rf_calibration.py by tests/test_rf_calibration.py.
+bayes_phase_diagram.py by tests/test_bayes.py, rf_calibration.py by tests/test_rf_calibration.py and
+staircase.py by tests/test_multi_index_staircase.py.
 """
 
 import json
@@ -15,7 +16,8 @@ import tempfile
 from pathlib import Path
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-CHECKED_ELSEWHERE = {"fit_theory_to_curve.py", "lr_schedule.py", "bayes_phase_diagram.py", "rf_calibration.py"}
+CHECKED_ELSEWHERE = {"fit_theory_to_curve.py", "lr_schedule.py", "bayes_phase_diagram.py", "rf_calibration.py",
+                     "staircase.py"}
 PROCESSES = 2
 
 DRIVER = """
