@@ -13,10 +13,12 @@ The elastic nets, elementwise
 
 and :class:`LP`, ``(lam / p) |w|^p`` with ``p`` in ``[1, 2]`` (bridge regression, Frank & Friedman
 1993): ``p = 1`` is :class:`L1` and ``p = 2`` is :class:`Ridge`, exactly (a paper writing
-``lam' |w|_p^p`` has ``lam = p lam'`` here), optionally plus a ridge ``(l2 / 2) w^2`` (the weight side
-of adversarial training against an lp attack, :class:`~hdtheory.Adversarial`, whose dual exponent is
-``p``: above 2 for an attack exponent below 2, which :class:`LP` allows). The weight averages
-also give ``E|w_hat|^p`` (``E|w_hat|`` for the elastic nets), the norm an attack sees.
+``lam' |w|_p^p`` has ``lam = p lam'`` here), optionally plus an elastic net
+``l1 |w| + (l2 / 2) w^2`` (the weight side of adversarial training, :class:`~hdtheory.Adversarial`:
+against an lp attack, whose dual exponent is ``p``, above 2 for an attack exponent below 2, which
+:class:`LP` allows, with the elastic net the penalty; against an l-infinity attack, with ``l1`` its
+conjugate and ``lam``, ``p`` the penalty). The weight averages also give ``E|w_hat|^k``, ``k = p``
+unless another is asked (``E|w_hat|`` for the elastic nets), the norm an attack sees.
 
 ``lam`` multiplies the penalty as written (CONVENTIONS: not divided by ``n``). The proximal operator
 of an elastic net with step ``V`` is a soft threshold followed by a shrinkage,
@@ -62,7 +64,8 @@ so that, with ``P = Vhat + lambda_2``,
 ``E|w_hat| = sum_k pi_k [2 s_k phi(u_k) - lambda_1 2 Q(u_k)] / P``. No quadrature.
 
 **lp penalty.** The prox ``w = sign(x) u`` of ``t |w|^p / p`` (``t = V lam``) solves
-``u + t u^{p - 1} = |x|`` for ``u >= 0`` (:func:`lp_prox`: Newton's method in ``log u``, where both
+``u + t u^{p - 1} = |x|`` for ``u >= 0`` (with an elastic net ``l1 |w| + (l2 / 2) w^2`` added,
+``(1 + V l2) u + t u^{p - 1} = (|x| - V l1)_+``: the same prox of the soft threshold, shrunk) (:func:`lp_prox`: Newton's method in ``log u``, where both
 terms are convex and increasing, from an upper bound of the root, so that the iterates decrease to
 it monotonically; its derivatives by the implicit function theorem). The weight averages have no
 closed form: with ``b = s_k z``, ``z ~ N(0, 1)``, in component ``k`` of the prior,
@@ -73,8 +76,9 @@ closed form: with ``b = s_k z``, ``z ~ N(0, 1)``, in component ``k`` of the prio
 ``w_hat ~ |b|^{1 / (p - 1)}`` is not analytic), at ``+-lam / s_k`` (the threshold ``|b| = lam`` of the
 LASSO, about which ``w_hat`` turns sharply as ``p -> 1``; for ``p > 2``, at ``|b| = (Vhat + l2) u*``,
 ``u* = (lam (p - 1) / (Vhat + l2))^{-1 / (p - 2)}``, where the prox turns from linear to saturating,
-sharply as ``p -> inf``) and at ``+-3``. For ``p > 1`` every weight is non-zero
-(``P(w_hat != 0) = 1``); at ``p = 1`` it is the LASSO's.
+sharply as ``p -> inf``) and at ``+-3``; with an ``l1`` term, at the threshold ``+-l1 / s_k`` and
+the two above moved out by it. For ``p > 1`` every weight above the ``l1`` threshold is non-zero
+(``P(w_hat != 0) = P(|b| > l1)``); at ``p = 1`` it is the LASSO's.
 
 **Sup norm.** An elastic net plus ``force d max_i |w_i|`` (the weight side of an l1 attack,
 :class:`~hdtheory.Adversarial`) is not separable, but clips the weights at ``R = max_i |w_i|``:
@@ -297,37 +301,49 @@ class ElasticNet(ElasticNetFamily):
 
 
 class LP(Penalty):
-    r"""``(lam / p) |w|^p + (l2 / 2) w^2``, ``p >= 1``: :class:`L1` at ``p = 1``, :class:`Ridge`
-    at ``p = 2`` (``l2 = 0``, the default), ``p > 2`` the weight side of an lp attack with an exponent
-    below 2; weight averages on ``order`` Gauss-Legendre nodes per panel (module docstring). The ridge
-    part adds to the precision: ``w_hat`` is ``lp_prox(b / (Vhat + l2), lam / (Vhat + l2), p)``."""
+    r"""``(lam / p) |w|^p + l1 |w| + (l2 / 2) w^2``, ``p >= 1``: :class:`L1` at ``p = 1``, :class:`Ridge`
+    at ``p = 2`` (``l1 = l2 = 0``, the defaults), ``p > 2`` the weight side of an lp attack with an
+    exponent below 2; weight averages on ``order`` Gauss-Legendre nodes per panel (module docstring).
+    The l1 part thresholds and the ridge part adds to the precision: ``w_hat`` is
+    ``lp_prox(soft(b, l1) / (Vhat + l2), lam / (Vhat + l2), p)``. ``moment`` is ``E|w_hat|^k`` with
+    ``k = moment_p`` (``p`` if ``None``): the norm an attack sees."""
 
     p: jax.Array = eqx.field(default=1.5, converter=jnp.asarray)
     order: int = eqx.field(default=40, static=True)
     l2: jax.Array = eqx.field(default=0.0, converter=jnp.asarray)
+    l1: jax.Array = eqx.field(default=0.0, converter=jnp.asarray)
+    moment_p: jax.Array | None = None
 
     def __call__(self, w):
-        return self.lam / self.p * jnp.abs(w) ** self.p + 0.5 * self.l2 * w**2
+        return self.lam / self.p * jnp.abs(w) ** self.p + self.l1 * jnp.abs(w) + 0.5 * self.l2 * w**2
+
+    def plus_l1(self, extra) -> "LP":
+        """This penalty plus ``extra |w|`` (an l-infinity attack's conjugate), its moment ``E|w_hat|``
+        (the norm that attack sees)."""
+        return LP(self.lam, self.p, self.order, self.l2, self.l1 + extra, jnp.ones_like(self.p))
 
     def prox(self, x, V):
-        """:func:`lp_prox` of the shrunk ``x / c`` with ``t = V lam / c``, ``c = 1 + V l2``."""
+        """:func:`lp_prox` of the thresholded and shrunk ``soft(x, V l1) / c`` with ``t = V lam / c``,
+        ``c = 1 + V l2``."""
         c = 1 + V * self.l2
-        return lp_prox(x / c, V * self.lam / c, self.p)
+        return lp_prox(_soft(x, V * self.l1) / c, V * self.lam / c, self.p)
 
     def min_subgradient(self, w, g):
-        # |w|^p is differentiable for p > 1, of gradient 0 at w = 0; at p = 1 the LASSO's rule.
+        # |w|^p is differentiable for p > 1, of gradient 0 at w = 0; the l1 terms' rule at w = 0.
         g = g + self.l2 * w
-        smooth = g + self.lam * jnp.sign(w) * jnp.abs(w) ** (self.p - 1)
-        return jnp.where((w != 0) | (self.p > 1), smooth, _soft(g, self.lam))
+        smooth = g + (self.lam * jnp.abs(w) ** (self.p - 1) + self.l1) * jnp.sign(w)
+        return jnp.where(w != 0, smooth, _soft(g, self.l1 + jnp.where(self.p > 1, 0.0, self.lam)))
 
     def weight_averages(self, mhat, qhat, Vhat, weights, variances) -> WeightAverages:
         """By quadrature over ``b`` (module docstring)."""
         m = q = V = nonzero = moment = 0.0
+        k = self.p if self.moment_p is None else self.moment_p
         for pi, v in zip(weights, variances):
             s2 = _floored(mhat**2 * v + qhat)
             s = jnp.sqrt(s2)
-            threshold = jnp.where(self.p > 2, self._turn(Vhat) / s, self.lam / s)
-            edges = jnp.stack(jnp.broadcast_arrays(-threshold, 0.0 * s, threshold, -3.0, 3.0))
+            kink = self.l1 / s
+            threshold = kink + jnp.where(self.p > 2, self._turn(Vhat), self.lam) / s
+            edges = jnp.stack(jnp.broadcast_arrays(-threshold, -kink, 0.0 * s, kink, threshold, -3.0, 3.0))
             z, w = quadrature.panel_rule(edges, self.order)
             b = s * z
             w_hat = self.prox(b / Vhat, 1 / Vhat)
@@ -335,9 +351,8 @@ class LP(Penalty):
             m = m + pi * v * stein
             V = V + pi * stein
             q = q + pi * jnp.sum(w * w_hat**2)
-            moment = moment + pi * jnp.sum(w * _power(jnp.abs(w_hat), self.p))
-            nonzero = nonzero + pi * erfc(threshold / math.sqrt(2))
-        nonzero = jnp.where(self.p > 1, jnp.ones_like(nonzero), nonzero)
+            moment = moment + pi * jnp.sum(w * _power(jnp.abs(w_hat), k))
+            nonzero = nonzero + pi * erfc(jnp.where(self.p > 1, kink, threshold) / math.sqrt(2))
         return WeightAverages(m=mhat * m, q=q, V=V, nonzero=nonzero, moment=moment)
 
     def _turn(self, Vhat):

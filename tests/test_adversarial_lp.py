@@ -1,5 +1,6 @@
 """Adversarial training against lp attacks, ``p`` in ``[2, inf)`` (``hd.Adversarial(attack="lp")``,
-ridge penalty; below 2: test_adversarial_lp_small.py): the l2 model at ``p = 2``, the l-infinity
+ridge penalty; below 2: test_adversarial_lp_small.py; the l1 and elastic-net penalties:
+test_adversarial_lp_lasso.py): the l2 model at ``p = 2``, the l-infinity
 limit, the fixed point against simulations, derivatives in ``eps``, ``lam`` and ``attack_p`` against
 finite differences.
 
@@ -89,9 +90,9 @@ def test_gradients_against_finite_differences(solved):
 
 
 def test_parameter_errors():
-    """Penalties other than the ridge and a NaN exponent fail before anything compiles, naming the
-    parameter (exponents at or below 1: tests/test_adversarial_lp_small.py)."""
-    for kwargs, name in [(dict(attack="lp", penalty="l1"), "penalty"),
+    """The lp penalty (two powers in one prox, not implemented) and a NaN exponent fail before anything
+    compiles, naming the parameter (exponents at or below 1: tests/test_adversarial_lp_small.py)."""
+    for kwargs, name in [(dict(attack="lp", penalty="lp"), "penalty"),
                          (dict(attack="lp", attack_p=float("nan")), "attack_p")]:
         with pytest.raises(hd.ParameterError, match=name):
             hd.Adversarial(**kwargs)

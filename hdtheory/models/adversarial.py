@@ -61,9 +61,10 @@ The fixed point is ERM's (:mod:`hdtheory.models.erm`) with ``f_s`` in place of `
 panels move with it). ``eps = 0`` is ERM to rounding. The attack's term is a ridge whatever the
 penalty: with ``l1`` or ``elastic-net`` (``r(w) = lambda_1 |w|_1 + (lambda_2 / 2) |w|^2``) the
 stationarity condition gains ``lambda_1 sign(w)`` and the weight side is the elastic net's soft
-threshold with the precision ``Vhat + lambda_2``, ``Vhat`` the one above (:meth:`ERM.weight_averages`).
+threshold with the precision ``Vhat + lambda_2``, ``Vhat`` the one above (:meth:`ERM.weight_averages`);
+with ``lp`` (``(lam / p) |w|^p``) the lp prox at the precision ``Vhat`` (:class:`~hdtheory.kernels.LP`).
 
-**l-infinity attacks** (``attack=linf``; penalties ``ridge``, ``l1``, ``elastic-net``). The shift
+**l-infinity attacks** (``attack=linf``; penalties ``ridge``, ``l1``, ``elastic-net``, ``lp``). The shift
 ``s = eps P`` depends on the weights through ``P = |w|_1 / d``, which becomes an order parameter of
 its own. The stationarity condition of the minimiser
 
@@ -80,13 +81,20 @@ no norm term, the shift does not depend on ``q``). In general, for an attacked n
 ``P = (1/d) sum |w_i|^k`` and the shift ``eps P^{1/k}``, the weight side gains ``(Phat / k) |w|^k``
 with ``Phat = eps P^{1/k - 1} alpha E[y f_s]`` (:meth:`Adversarial.attack_conjugate`; ``k = 1``
 here, ``k = 2`` for :class:`AdversarialGCM`). The attack's l1 term zeroes weights whatever the
-penalty (``sparsity_hat < 1`` with the ridge). ``eps = 0`` is ERM to the solver's precision.
+penalty (``sparsity_hat < 1`` with the ridge). With the lp penalty ``(lam / p) |w|^p``
+(``penalty=lp``, ``p`` in ``[1, 2]``) the weight side is the prox of ``(lam / p) |w|^p + Phat |w|``:
+the lp prox of the soft threshold ``soft(b, Phat)`` (:meth:`~hdtheory.kernels.LP.plus_l1`), on panels,
+``P = E|w_hat|``; as ``p -> 1`` the LASSO's, at ``p = 2`` the ridge's. ``eps = 0`` is ERM to the
+solver's precision.
 
-**lp attacks** (``attack=lp``, ridge penalty). The same with ``k = attack_p / (attack_p - 1)``: the
-weight side is the prox of ``(lam / 2) w^2 + (Phat / k) |w|^k``, the lp prox of
-:class:`hdtheory.kernels.LP` (Newton's method in ``log |w|``) with the ridge added to the precision,
-its Gaussian averages on panels, ``P = E|w_hat|^k`` among them. At ``attack_p = 2`` it is the l2
-model (``P = q``), as ``attack_p -> inf`` the l-infinity one. For ``attack_p < 2`` (``k > 2``) the
+**lp attacks** (``attack=lp``; penalties ``ridge``, ``l1``, ``elastic-net``). The same with
+``k = attack_p / (attack_p - 1)``: the weight side is the prox of
+``lambda_1 |w| + (lambda_2 / 2) w^2 + (Phat / k) |w|^k`` (the elastic net's strengths; the ridge
+``lambda_2 = lam``), the lp prox of :class:`hdtheory.kernels.LP` (Newton's method in ``log |w|``)
+of the soft threshold ``soft(b, lambda_1)`` with ``lambda_2`` added to the precision,
+its Gaussian averages on panels, ``P = E|w_hat|^k`` among them; ``sparsity_hat = P(|b| > lambda_1)``. At ``attack_p = 2`` it is the l2
+model (``P = q``), as ``attack_p -> inf`` the l-infinity one, whatever the penalty. The lp penalty
+under an lp attack (two powers in one prox) is not implemented. For ``attack_p < 2`` (``k > 2``) the
 attack's term grows faster than the ridge and caps the large weights: ``w_hat`` is linear in ``b``
 up to about ``(Phat (k - 1) / (Vhat + lam))^{-1 / (k - 2)}`` and grows like ``|b|^{1 / (k - 1)}``
 beyond; as ``attack_p -> 1`` this becomes the clipping of the weights at ``R = max_i |w_i|``, with
@@ -212,7 +220,7 @@ class Adversarial(ERM):
     def __check_init__(self):
         if not isinstance(self.attack, str):  # AdversarialGCM: an attack geometry, ridge-like penalties
             return
-        allowed = ("ridge",) if self.attack == "lp" else ("ridge", "l1", "elastic-net")
+        allowed = ("ridge", "l1", "elastic-net") + (("lp",) if self.attack in ("l2", "linf") else ())
         if self.penalty not in allowed:
             raise ParameterError(
                 f"parameter 'penalty' must be one of {', '.join(allowed)} for attack={self.attack}, "
@@ -270,9 +278,10 @@ class Adversarial(ERM):
         return self.eps_test
 
     def penalty_at(self, state, slope) -> kernels.Penalty | kernels.Clipped:
-        """The penalty plus the attack's ``(Phat / k) |w|^k``: ``Phat |w|`` added to the elastic net's
-        l1 strength (``attack=linf``), or the lp penalty of strength ``Phat`` and exponent ``k`` with the
-        ridge ``lam`` (``attack=lp``); for ``attack=l1`` the penalty clipped at the radius where the
+        """The penalty plus the attack's ``(Phat / k) |w|^k``: ``Phat |w|`` added to the penalty's
+        l1 strength (``attack=linf``; the lp penalty's too, :meth:`~hdtheory.kernels.LP.plus_l1`), or the
+        lp penalty of strength ``Phat`` and exponent ``k`` plus the elastic net's strengths
+        (``attack=lp``); for ``attack=l1`` the penalty clipped at the radius where the
         clipped components bear the force ``Phat`` (:class:`~hdtheory.kernels.Clipped`)."""
         if not (isinstance(state, AttackOverlaps) and self.own_norm):
             return self.penalty_fn
@@ -281,7 +290,8 @@ class Adversarial(ERM):
             return self.penalty_fn.plus_l1(Phat)
         if self.sup_norm:
             return self.penalty_fn.clipped(Phat)
-        return kernels.LP(Phat, self.dual_exponent, self.panel_order, l2=self.lam)
+        l1, l2 = self.penalty_fn.strengths
+        return kernels.LP(Phat, self.dual_exponent, self.panel_order, l2=l2, l1=l1)
 
     def init(self, kind: str = "uninformed"):
         """ERM's start; for an attacked norm of its own with ``P = E|w|^k`` of Gaussian weights of

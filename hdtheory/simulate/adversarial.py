@@ -9,18 +9,19 @@ the robust objective with the inner maximisation in closed form,
 
 ``reach(w) = (|w|_k^k / d)^{1/k}``: ``|w|_2 / sqrt(d)`` (l2), ``|w|_1 / d`` (l-infinity),
 ``k = attack_p / (attack_p - 1)`` (lp), ``max_i |w_i|`` (l1, ``k = inf``), ``r`` the penalty
-``l1 |w|_1 + (l2 / 2) |w|^2`` (the ridge: ``l1 = 0``), a convex function of ``w`` (a non-increasing
+``l1 |w|_1 + (l2 / 2) |w|^2`` (the ridge: ``l1 = 0``) or ``(lam / p) |w|_p^p``, a convex function of ``w`` (a non-increasing
 convex ``l`` of a concave argument).
 
 - **logistic**, l2 and lp: SciPy's L-BFGS on ``P`` itself (smooth but at ``w = 0``, started away
   from it, at the plain ERM direction ``X^T y``), to a gradient below 1e-6 of its value at the start
   or of ``lam |w|`` (``P`` is ``lam``-strongly convex, so that ``w`` is then within 1e-6 of the
   minimiser relative to its norm), restarted up to twice (for ``k < 2`` the gradient's
-  ``|w_i|^{k - 1}`` is steep near zero and can stall the line search). l-infinity, and l2 with an l1
-  penalty (``l1 > 0``): ``w = u - v`` with ``u, v >= 0`` and ``|w|_1`` replaced by
+  ``|w_i|^{k - 1}`` is steep near zero and can stall the line search). l-infinity, and l2 or lp
+  with an l1 penalty (``l1 > 0``) or the lp penalty ``(lam / p) |w|_p^p``: ``w = u - v`` with ``u, v >= 0`` and ``|w|_1`` replaced by
   ``sum(u + v)`` (equal at the minimum, where the objective grows with ``sum(u + v)`` at fixed
   ``u - v``), a smooth objective minimised by L-BFGS-B over the orthant to a projected gradient
-  below 1e-6 of its value at the start. l1: the sup norm as a variable ``R`` with the box
+  below 1e-6 of its value at the start (1e-5 with a power below 2, lp attacks and the lp penalty,
+  whose steep ``|w_i|^{k - 1}`` near zero stalls the line search at the objective's rounding). l1: the sup norm as a variable ``R`` with the box
   ``|w_i| <= R``; at fixed ``R`` the objective ``sum_i l(y_i w.x_i / sqrt(d) - eps R) + r(w)`` is
   minimised over the box by L-BFGS-B (in ``w = u - v``, ``0 <= u, v <= R``, as for l-infinity), and
   its minimum ``g(R)``, convex in ``R``, has the derivative ``eps sum_i |l'_i| - sum_j mu_j``
@@ -57,7 +58,7 @@ the attack found exactly, as the distance from each sample to the set of inputs 
 label that ``w`` misclassifies (a polyhedral cone: the sample, its projection on the student's
 hyperplane, or on the intersection of both hyperplanes), not by the theory's formula.
 ``P`` is ``max_i |w_i|`` for l1 attacks. ``V`` and the conjugates are not measured; ``lam = 0``, the
-hinge loss with an l1 penalty and the hinge loss against lp attacks are not simulated.
+hinge loss with an l1 or lp penalty and the hinge loss against lp attacks are not simulated.
 
 Anisotropic data with attack and penalty geometries (:class:`~hdtheory.AdversarialGCM`, the block
 feature model): :func:`simulate_adversarial_gcm`, the same fits in ``u = Sigma_w^{1/2} w``.
@@ -77,6 +78,8 @@ from .erm import _draw_like, _teacher
 
 _TOL = 1e-6
 """Relative tolerance of the fits: the logistic gradient, the hinge duality gap."""
+_STEEP_TOL = 1e-5
+"""Relative tolerance of the projected gradient of the fits in ``w = u - v`` with a power below 2."""
 
 
 @simulate.register
@@ -113,16 +116,20 @@ def _fit(theory: Adversarial, X, y) -> np.ndarray:
     """The robust minimiser (module docstring)."""
     d = X.shape[1]
     eps = float(theory.eps)
-    l1, l2 = (float(s) for s in theory.penalty_fn.strengths)
+    penalty = theory.penalty_fn
+    if isinstance(penalty, kernels.LP):  # (lam / p) |w|^p
+        l1, l2, power = 0.0, 0.0, (float(penalty.lam), float(penalty.p))
+    else:
+        (l1, l2), power = (float(s) for s in penalty.strengths), (0.0, 2.0)
     Z = y[:, None] * X / np.sqrt(d)  # margins are Z @ w
     k = float(theory.dual_exponent)
     if theory.loss == "logistic":
         if np.isinf(k):
             return _logistic_sup(Z, eps, l1, l2)
-        if k == 1 or (k == 2 and l1 > 0):
-            return _logistic_split(Z, eps, l1, l2, k)
+        if k == 1 or l1 > 0 or power[0] > 0:
+            return _logistic_split(Z, eps, l1, l2, k, power)
         return _logistic(Z, eps, l2, k)
-    if l1 > 0 or k not in (1, 2, np.inf):
+    if l1 > 0 or power[0] > 0 or k not in (1, 2, np.inf):
         raise ValueError(
             f"the hinge loss is simulated with the ridge penalty against l2, l-infinity and l1 attacks only, "
             f"got penalty={theory.penalty}, attack={theory.attack}"
@@ -158,21 +165,28 @@ def _logistic(Z, eps, lam, k=2.0, attack=1.0):
     raise RuntimeError(f"adversarial logistic fit did not converge: {result.message}")
 
 
-def _split_objective(Z, eps_l1, shift, l1, l2, eps_l2=0.0):
+def _split_objective(Z, eps, k, shift, l1, l2, power=(0.0, 2.0)):
     """The logistic objective in ``w = u - v``, ``z = (u, v) >= 0``, with the margins shifted by
-    ``eps_l1 sum(z) / d + shift + eps_l2 |w|_2 / sqrt(d)`` and the penalty ``l1 sum(z) + (l2 / 2) |w|^2``:
-    its value and gradient (the l2 term smooth away from ``w = 0``)."""
+    ``eps reach(w) + shift`` (:func:`_reach`; ``|w|_1 / d`` replaced by ``sum(z) / d`` at ``k = 1``) and
+    the penalty ``l1 sum(z) + (l2 / 2) |w|^2 + (lam_p / p) |w|_p^p``, ``(lam_p, p) = power``, ``p > 1``:
+    its value and gradient (smooth away from ``w = 0``)."""
     d = Z.shape[1]
+    lam_p, p = power
 
     def objective(z):
         w, total = z[:d] - z[d:], np.sum(z)
-        size = max(np.linalg.norm(w), 1e-300)
-        t = Z @ w - eps_l1 * total / d - shift - eps_l2 * size / np.sqrt(d)
+        reach = total / d if k == 1 else _reach(w, k)
+        t = Z @ w - eps * reach - shift
         slope = -scipy.special.expit(-t)
-        along = Z.T @ slope + (l2 - eps_l2 * np.sum(slope) / (np.sqrt(d) * size)) * w
-        common = -eps_l1 * np.sum(slope) / d + l1
+        along = Z.T @ slope + l2 * w + lam_p * np.abs(w) ** (p - 1) * np.sign(w)
+        common = l1
+        if k == 1:
+            common = common - eps * np.sum(slope) / d
+        else:
+            along = along - eps * np.sum(slope) * _reach_gradient(w, k)
         grad = np.concatenate([along + common, -along + common])
-        return np.sum(np.logaddexp(0.0, -t)) + l1 * total + 0.5 * l2 * w @ w, grad
+        value = np.sum(np.logaddexp(0.0, -t)) + l1 * total + 0.5 * l2 * w @ w + lam_p / p * np.sum(np.abs(w) ** p)
+        return value, grad
 
     return objective
 
@@ -187,21 +201,26 @@ def _split_start(Z):
     return np.concatenate([np.maximum(w0, 0.0), np.maximum(-w0, 0.0)])
 
 
-def _logistic_split(Z, eps, l1, l2, k):
-    """The logistic fit against an l-infinity (``k = 1``) or l2 (``k = 2``) attack, penalty
-    ``l1 |w|_1 + (l2 / 2) |w|^2``, in ``w = u - v`` with ``u, v >= 0`` (module docstring)."""
+def _logistic_split(Z, eps, l1, l2, k, power=(0.0, 2.0)):
+    """The logistic fit against the shift ``eps reach(w)`` (:func:`_reach`), penalty
+    ``l1 |w|_1 + (l2 / 2) |w|^2 + (lam_p / p) |w|_p^p``, in ``w = u - v`` with ``u, v >= 0`` (module
+    docstring)."""
     d = Z.shape[1]
-    objective = _split_objective(Z, eps if k == 1 else 0.0, 0.0, l1, l2, eps if k == 2 else 0.0)
-    z0 = _split_start(Z)
-    result = scipy.optimize.minimize(
-        objective, z0, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * (2 * d),
-        options={"maxiter": 50_000, "maxcor": 30, "gtol": 0.0, "ftol": 0.0},
-    )
-    if not np.linalg.norm(_projected(objective(result.x)[1], result.x)) <= _TOL * np.linalg.norm(
-        _projected(objective(z0)[1], z0)
-    ):
-        raise RuntimeError(f"adversarial logistic fit in w = u - v did not converge: {result.message}")
-    return result.x[:d] - result.x[d:]
+    objective = _split_objective(Z, eps, k, 0.0, l1, l2, power)
+    z = z0 = _split_start(Z)
+    g0 = np.linalg.norm(_projected(objective(z0)[1], z0))
+    # A power below 2 (k or p) is steep near w_i = 0: the line search stalls at the rounding of the
+    # objective a little short of _TOL; restarted, and held to _STEEP_TOL.
+    steep = (k not in (1, 2)) or power[0] > 0
+    for _ in range(3):
+        result = scipy.optimize.minimize(
+            objective, z, jac=True, method="L-BFGS-B", bounds=[(0.0, None)] * (2 * d),
+            options={"maxiter": 50_000, "maxcor": 30, "gtol": 0.0, "ftol": 0.0},
+        )
+        z = result.x
+        if np.linalg.norm(_projected(objective(z)[1], z)) <= (_STEEP_TOL if steep else _TOL) * g0:
+            return z[:d] - z[d:]
+    raise RuntimeError(f"adversarial logistic fit in w = u - v did not converge: {result.message}")
 
 
 def _logistic_sup(Z, eps, l1, l2):
@@ -213,7 +232,7 @@ def _logistic_sup(Z, eps, l1, l2):
     state = {"z": _split_start(Z)}
 
     def inner(R):
-        objective = _split_objective(Z, 0.0, eps * R, l1, l2)
+        objective = _split_objective(Z, 0.0, 1.0, eps * R, l1, l2)
         z = np.minimum(state["z"], R)
         for _ in range(3):  # restarted where the line search stalls short of the tolerance
             result = scipy.optimize.minimize(
@@ -303,7 +322,7 @@ def _reach(w, k, attack=1.0):
 
 def _reach_gradient(w, k, attack=1.0):
     """The gradient of :func:`_reach` in ``w`` (``w != 0``, ``k > 1``)."""
-    P = np.mean(attack * np.abs(w) ** k)
+    P = max(np.mean(attack * np.abs(w) ** k), 1e-300)
     return P ** (1 / k - 1) * attack * np.abs(w) ** (k - 1) * np.sign(w) / w.shape[0]
 
 
