@@ -14,10 +14,10 @@ The elastic nets, elementwise
 and :class:`LP`, ``(lam / p) |w|^p`` with ``p`` in ``[1, 2]`` (bridge regression, Frank & Friedman
 1993): ``p = 1`` is :class:`L1` and ``p = 2`` is :class:`Ridge`, exactly (a paper writing
 ``lam' |w|_p^p`` has ``lam = p lam'`` here), optionally plus an elastic net
-``l1 |w| + (l2 / 2) w^2`` (the weight side of adversarial training, :class:`~hdtheory.Adversarial`:
-against an lp attack, whose dual exponent is ``p``, above 2 for an attack exponent below 2, which
-:class:`LP` allows, with the elastic net the penalty; against an l-infinity attack, with ``l1`` its
-conjugate and ``lam``, ``p`` the penalty). The weight averages also give ``E|w_hat|^k``, ``k = p``
+``l1 |w| + (l2 / 2) w^2`` and a second power ``(lam2 / p2) |w|^{p2}`` (the weight side of adversarial
+training, :class:`~hdtheory.Adversarial`: against an lp attack, whose dual exponent is ``p``, above 2
+for an attack exponent below 2, which :class:`LP` allows, with the elastic net or the second power the
+penalty; against an l-infinity attack, with ``l1`` its conjugate and ``lam``, ``p`` the penalty). The weight averages also give ``E|w_hat|^k``, ``k = p``
 unless another is asked (``E|w_hat|`` for the elastic nets), the norm an attack sees.
 
 ``lam`` multiplies the penalty as written (CONVENTIONS: not divided by ``n``). The proximal operator
@@ -65,7 +65,8 @@ so that, with ``P = Vhat + lambda_2``,
 
 **lp penalty.** The prox ``w = sign(x) u`` of ``t |w|^p / p`` (``t = V lam``) solves
 ``u + t u^{p - 1} = |x|`` for ``u >= 0`` (with an elastic net ``l1 |w| + (l2 / 2) w^2`` added,
-``(1 + V l2) u + t u^{p - 1} = (|x| - V l1)_+``: the same prox of the soft threshold, shrunk) (:func:`lp_prox`: Newton's method in ``log u``, where both
+``(1 + V l2) u + t u^{p - 1} = (|x| - V l1)_+``: the same prox of the soft threshold, shrunk; with a
+second power ``(t2 / p2) |w|^{p2}``, ``t2 u^{p2 - 1}`` added, the same Newton iteration) (:func:`lp_prox`: Newton's method in ``log u``, where both
 terms are convex and increasing, from an upper bound of the root, so that the iterates decrease to
 it monotonically; its derivatives by the implicit function theorem). The weight averages have no
 closed form: with ``b = s_k z``, ``z ~ N(0, 1)``, in component ``k`` of the prior,
@@ -77,8 +78,9 @@ closed form: with ``b = s_k z``, ``z ~ N(0, 1)``, in component ``k`` of the prio
 LASSO, about which ``w_hat`` turns sharply as ``p -> 1``; for ``p > 2``, at ``|b| = (Vhat + l2) u*``,
 ``u* = (lam (p - 1) / (Vhat + l2))^{-1 / (p - 2)}``, where the prox turns from linear to saturating,
 sharply as ``p -> inf``) and at ``+-3``; with an ``l1`` term, at the threshold ``+-l1 / s_k`` and
-the two above moved out by it. For ``p > 1`` every weight above the ``l1`` threshold is non-zero
-(``P(w_hat != 0) = P(|b| > l1)``); at ``p = 1`` it is the LASSO's.
+the two above moved out by it; with a second power, at ``+-(l1 + lam2) / s_k`` too. For ``p > 1``
+every weight above the ``l1`` threshold is non-zero (``P(w_hat != 0) = P(|b| > l1)``); a power of
+exponent 1 adds its strength to the threshold (at ``p = 1`` the LASSO's).
 
 **Sup norm.** An elastic net plus ``force d max_i |w_i|`` (the weight side of an l1 attack,
 :class:`~hdtheory.Adversarial`) is not separable, but clips the weights at ``R = max_i |w_i|``:
@@ -301,38 +303,50 @@ class ElasticNet(ElasticNetFamily):
 
 
 class LP(Penalty):
-    r"""``(lam / p) |w|^p + l1 |w| + (l2 / 2) w^2``, ``p >= 1``: :class:`L1` at ``p = 1``, :class:`Ridge`
-    at ``p = 2`` (``l1 = l2 = 0``, the defaults), ``p > 2`` the weight side of an lp attack with an
-    exponent below 2; weight averages on ``order`` Gauss-Legendre nodes per panel (module docstring).
-    The l1 part thresholds and the ridge part adds to the precision: ``w_hat`` is
-    ``lp_prox(soft(b, l1) / (Vhat + l2), lam / (Vhat + l2), p)``. ``moment`` is ``E|w_hat|^k`` with
-    ``k = moment_p`` (``p`` if ``None``): the norm an attack sees."""
+    r"""``(lam / p) |w|^p + (lam2 / p2) |w|^{p2} + l1 |w| + (l2 / 2) w^2``, ``p, p2 >= 1``: :class:`L1` at
+    ``p = 1``, :class:`Ridge` at ``p = 2`` (``lam2 = l1 = l2 = 0``, the defaults), ``p > 2`` the weight
+    side of an lp attack with an exponent below 2 (the second power the lp penalty beside it); weight
+    averages on ``order`` Gauss-Legendre nodes per panel (module docstring). The l1 part thresholds
+    and the ridge part adds to the precision: ``w_hat`` is
+    ``lp_prox(soft(b, l1) / c, lam / c, p, lam2 / c, p2)``, ``c = Vhat + l2``. ``moment`` is
+    ``E|w_hat|^k`` with ``k = moment_p`` (``p`` if ``None``): the norm an attack sees."""
 
     p: jax.Array = eqx.field(default=1.5, converter=jnp.asarray)
     order: int = eqx.field(default=40, static=True)
     l2: jax.Array = eqx.field(default=0.0, converter=jnp.asarray)
     l1: jax.Array = eqx.field(default=0.0, converter=jnp.asarray)
     moment_p: jax.Array | None = None
+    lam2: jax.Array = eqx.field(default=0.0, converter=jnp.asarray)
+    p2: jax.Array = eqx.field(default=2.0, converter=jnp.asarray)
 
     def __call__(self, w):
-        return self.lam / self.p * jnp.abs(w) ** self.p + self.l1 * jnp.abs(w) + 0.5 * self.l2 * w**2
+        a = jnp.abs(w)
+        return self.lam / self.p * a**self.p + self.lam2 / self.p2 * a**self.p2 + self.l1 * a + 0.5 * self.l2 * w**2
 
     def plus_l1(self, extra) -> "LP":
         """This penalty plus ``extra |w|`` (an l-infinity attack's conjugate), its moment ``E|w_hat|``
         (the norm that attack sees)."""
-        return LP(self.lam, self.p, self.order, self.l2, self.l1 + extra, jnp.ones_like(self.p))
+        return eqx.tree_at(lambda pen: (pen.l1, pen.moment_p), self, (self.l1 + extra, jnp.ones_like(self.p)),
+                           is_leaf=lambda x: x is None)
 
     def prox(self, x, V):
         """:func:`lp_prox` of the thresholded and shrunk ``soft(x, V l1) / c`` with ``t = V lam / c``,
-        ``c = 1 + V l2``."""
+        ``t2 = V lam2 / c``, ``c = 1 + V l2``."""
         c = 1 + V * self.l2
-        return lp_prox(_soft(x, V * self.l1) / c, V * self.lam / c, self.p)
+        return lp_prox(_soft(x, V * self.l1) / c, V * self.lam / c, self.p, V * self.lam2 / c, self.p2)
 
     def min_subgradient(self, w, g):
         # |w|^p is differentiable for p > 1, of gradient 0 at w = 0; the l1 terms' rule at w = 0.
         g = g + self.l2 * w
-        smooth = g + (self.lam * jnp.abs(w) ** (self.p - 1) + self.l1) * jnp.sign(w)
-        return jnp.where(w != 0, smooth, _soft(g, self.l1 + jnp.where(self.p > 1, 0.0, self.lam)))
+        a = jnp.abs(w)
+        smooth = g + (self.lam * a ** (self.p - 1) + self.lam2 * a ** (self.p2 - 1) + self.l1) * jnp.sign(w)
+        return jnp.where(w != 0, smooth, _soft(g, self.threshold))
+
+    @property
+    def threshold(self):
+        """The ``|b|`` (in units of the precision) below which ``w_hat = 0``: ``l1``, and the strength
+        of a power of exponent 1."""
+        return self.l1 + jnp.where(self.p > 1, 0.0, self.lam) + jnp.where(self.p2 > 1, 0.0, self.lam2)
 
     def weight_averages(self, mhat, qhat, Vhat, weights, variances) -> WeightAverages:
         """By quadrature over ``b`` (module docstring)."""
@@ -342,8 +356,8 @@ class LP(Penalty):
             s2 = _floored(mhat**2 * v + qhat)
             s = jnp.sqrt(s2)
             kink = self.l1 / s
-            threshold = kink + jnp.where(self.p > 2, self._turn(Vhat), self.lam) / s
-            edges = jnp.stack(jnp.broadcast_arrays(-threshold, -kink, 0.0 * s, kink, threshold, -3.0, 3.0))
+            turns = (kink + jnp.where(self.p > 2, self._turn(Vhat), self.lam) / s, kink + self.lam2 / s)
+            edges = jnp.stack(jnp.broadcast_arrays(*turns, -turns[0], -turns[1], -kink, 0.0 * s, kink, -3.0, 3.0))
             z, w = quadrature.panel_rule(edges, self.order)
             b = s * z
             w_hat = self.prox(b / Vhat, 1 / Vhat)
@@ -352,7 +366,7 @@ class LP(Penalty):
             V = V + pi * stein
             q = q + pi * jnp.sum(w * w_hat**2)
             moment = moment + pi * jnp.sum(w * _power(jnp.abs(w_hat), k))
-            nonzero = nonzero + pi * erfc(jnp.where(self.p > 1, kink, threshold) / math.sqrt(2))
+            nonzero = nonzero + pi * erfc(self.threshold / s / math.sqrt(2))
         return WeightAverages(m=mhat * m, q=q, V=V, nonzero=nonzero, moment=moment)
 
     def _turn(self, Vhat):
@@ -377,31 +391,40 @@ _LP_STEPS = 60
 
 
 @jax.custom_jvp
-def lp_prox(x, t, p):
-    r"""``argmin_w (w - x)^2 / 2 + (t / p) |w|^p`` for ``t >= 0`` and ``p >= 1``, elementwise.
+def lp_prox(x, t, p, t2=0.0, p2=2.0):
+    r"""``argmin_w (w - x)^2 / 2 + (t / p) |w|^p + (t2 / p2) |w|^{p2}`` for ``t, t2 >= 0`` and
+    ``p, p2 >= 1``, elementwise (the second term optional: the weight side of an lp penalty and an lp
+    attack together).
 
-    ``w = sign(x) u`` with ``u >= 0`` the root of ``g(u) = u + t u^{p - 1} - |x|``: the soft threshold
-    ``max(|x| - t, 0)`` at ``p = 1``; for ``p > 1``, Newton's method in ``s = log u``, where
-    ``e^s + t e^{(p - 1) s}`` is convex and increasing (for ``p > 2`` too), started at
-    ``s_0 = min(log |x|, log(|x| / t) / (p - 1))``, where one term alone equals ``|x|``: above the
-    root, so that the iterates decrease to it monotonically, and ``g(s_0) <= |x|``, so that a few steps
-    reach the quadratic regime. Stopped when a step is below ``4 eps (1 + |s|)``, a rounding error of
-    ``u`` relative to itself. The derivatives are the implicit function theorem's (module docstring
-    of :mod:`~hdtheory.kernels.penalties`), ``d/dp`` at ``p = 1`` the right derivative.
+    ``w = sign(x) u`` with ``u >= 0`` the root of ``g(u) = u + t u^{p - 1} + t2 u^{p2 - 1} - |x|``. A
+    term of exponent 1 is a threshold, ``|x|`` lowered by its strength (the soft threshold
+    ``max(|x| - t, 0)`` at ``p = 1``); beyond it, Newton's method in ``s = log u``, where
+    ``e^s + t e^{(p - 1) s} + t2 e^{(p2 - 1) s}`` is convex and increasing (for exponents above 2 too),
+    started at the least of ``log |x|`` and ``log(|x| / t_j) / (p_j - 1)``, where one term alone equals
+    ``|x|``: above the root, so that the iterates decrease to it monotonically, and ``g(s_0) <= 2 |x|``,
+    so that a few steps reach the quadratic regime. Stopped when a step is below ``4 eps (1 + |s|)``, a
+    rounding error of ``u`` relative to itself. The derivatives are the implicit function theorem's
+    (module docstring of :mod:`~hdtheory.kernels.penalties`), ``d/dp`` at ``p = 1`` the right derivative.
     """
-    dtype = jnp.result_type(x, t, p, float)
-    x, t, p = (jnp.asarray(v, dtype) for v in (x, t, p))
-    a = jnp.abs(x)
-    c = p - 1
-    active = (a > 0) & (c > 0)
-    log_a = jnp.log(jnp.where(a > 0, a, 1.0))
-    log_ratio = log_a - jnp.log(jnp.where(t > 0, t, 1.0))
-    s0 = jnp.where(active & (t > 0), jnp.minimum(log_a, log_ratio / jnp.where(c > 0, c, 1.0)), log_a)
+    dtype = jnp.result_type(x, t, p, t2, p2, float)
+    x, t, p, t2, p2 = (jnp.asarray(v, dtype) for v in (x, t, p, t2, p2))
+    c, c2 = p - 1, p2 - 1
+    a = jnp.abs(x) - jnp.where(c > 0, 0.0, t) - jnp.where(c2 > 0, 0.0, t2)
+    positive = a > 0
+    log_a = jnp.log(jnp.where(positive, a, 1.0))
+
+    def start(strength, exponent):
+        usable = (strength > 0) & (exponent > 0)
+        ratio = log_a - jnp.log(jnp.where(usable, strength, 1.0))
+        return jnp.where(usable, ratio / jnp.where(usable, exponent, 1.0), jnp.inf)
+
+    s0 = jnp.minimum(log_a, jnp.minimum(start(t, c), start(t2, c2)))
+    power, power2 = jnp.where(c > 0, t, 0.0), jnp.where(c2 > 0, t2, 0.0)
     eps = jnp.finfo(dtype).eps
 
     def newton(s):
-        linear, power = jnp.exp(s), t * jnp.exp(c * s)
-        return jnp.where(active, (linear + power - a) / (linear + c * power), 0.0)
+        linear, first, second = jnp.exp(s), power * jnp.exp(c * s), power2 * jnp.exp(c2 * s)
+        return jnp.where(positive, (linear + first + second - a) / (linear + c * first + c2 * second), 0.0)
 
     def cond(carry):
         s, step, i = carry
@@ -413,29 +436,45 @@ def lp_prox(x, t, p):
         return s - step, step, i + 1
 
     s, *_ = jax.lax.while_loop(cond, body, (s0, jnp.ones_like(s0), 0))
-    u = jnp.where(c > 0, jnp.exp(s), jnp.maximum(a - t, 0.0))
-    return jnp.sign(x) * jnp.where(a > 0, u, 0.0)
+    return jnp.sign(x) * jnp.where(positive, jnp.exp(s), 0.0)
+
+
+def _power0(u, e):
+    """``u^e`` for ``u >= 0`` and ``e >= 0``, with ``0^0 = 1``."""
+    return jnp.where(u > 0, jnp.where(u > 0, u, 1.0) ** e, jnp.where(e == 0, 1.0, 0.0))
 
 
 @lp_prox.defjvp
 def _lp_prox_jvp(primals, tangents):
-    # F(u; a, t, p) = u + t u^{p-1} - a = 0, multiplied by L = u^{max(2-p, 0)} so that it stays finite at
-    # u = 0 for p < 2 (and left as it is for p >= 2, where u^{p-2} is finite): with e = u^{max(p-2, 0)},
-    # du = (L da - u e dt - t u log(u) e dp) / (L + t (p - 1) e), and da = sign(x) dx.
-    x, t, p = primals
-    dx, dt, dp = tangents
-    w = lp_prox(x, t, p)
+    # F(u; a, t_j, p_j) = u + sum_j t_j u^{p_j - 1} - a = 0, multiplied by L = u^{l}, l = max(2 - p_min, 0),
+    # p_min the least exponent of a term of positive strength, so that it stays finite at u = 0:
+    # du = (L da - sum_j u^{p_j - 1} L (dt_j + t_j log(u) dp_j)) / (L + sum_j t_j (p_j - 1) u^{p_j - 2} L),
+    # and da = sign(x) dx.
+    x, t, p, t2, p2 = primals
+    dx, dt, dp, dt2, dp2 = tangents
+    w = lp_prox(x, t, p, t2, p2)
     dtype = w.dtype
     u = jnp.abs(w)
-    lift = u ** jnp.maximum(2 - p, 0.0)
-    excess = u ** jnp.maximum(p - 2, 0.0)
-    denominator = lift + t * (p - 1) * excess
+    low = jnp.minimum(jnp.where(t > 0, p, 2.0), jnp.where(t2 > 0, p2, 2.0))
+    shift = jnp.maximum(2 - low, 0.0)
+    lift = _power0(u, shift)
+    log_u = jnp.where(u > 0, jnp.log(jnp.where(u > 0, u, 1.0)), 0.0)
+
+    def term(strength, exponent, d_strength, d_exponent):
+        """The term's share of the numerator and of the denominator."""
+        value = _power0(u, jnp.maximum(exponent - 1 + shift, 0.0))  # u^{p_j - 1} L
+        active = strength > 0  # where u^{p_j - 2} L is finite
+        slope = jnp.where(active, strength * (exponent - 1) * _power0(u, jnp.where(active, exponent - 2 + shift, 0.0)), 0.0)
+        return -value * (d_strength + strength * log_u * d_exponent), slope
+
+    along, slope = term(t, p, dt, dp)
+    along2, slope2 = term(t2, p2, dt2, dp2)
+    denominator = lift + slope + slope2
     positive = denominator > 0
     safe = jnp.where(positive, denominator, 1.0)
-    u_log_u = jnp.where(u > 0, u * jnp.log(jnp.where(u > 0, u, 1.0)), 0.0)
-    # A zero denominator is u = 0 at p = 1 (inside the threshold: w = 0 nearby) or at t = 0 (w = x).
-    dx_coefficient = jnp.where(positive, lift / safe, jnp.where(t == 0, 1.0, 0.0))
-    along = jnp.where(positive, -(u * dt + t * u_log_u * dp) * excess / safe, 0.0)
+    # A zero denominator is u = 0 inside a threshold (w = 0 nearby).
+    dx_coefficient = jnp.where(positive, lift / safe, 0.0)
+    along = jnp.where(positive, (along + along2) / safe, 0.0)
     return w, (dx_coefficient * dx + jnp.sign(x) * along).astype(dtype)
 
 

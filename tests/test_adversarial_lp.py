@@ -90,9 +90,9 @@ def test_gradients_against_finite_differences(solved):
 
 
 def test_parameter_errors():
-    """The lp penalty (two powers in one prox, not implemented) and a NaN exponent fail before anything
+    """The lp penalty against an l1 attack (not implemented) and a NaN exponent fail before anything
     compiles, naming the parameter (exponents at or below 1: tests/test_adversarial_lp_small.py)."""
-    for kwargs, name in [(dict(attack="lp", penalty="lp"), "penalty"),
+    for kwargs, name in [(dict(attack="l1", penalty="lp"), "penalty"),
                          (dict(attack="lp", attack_p=float("nan")), "attack_p")]:
         with pytest.raises(hd.ParameterError, match=name):
             hd.Adversarial(**kwargs)

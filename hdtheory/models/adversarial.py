@@ -87,14 +87,15 @@ the lp prox of the soft threshold ``soft(b, Phat)`` (:meth:`~hdtheory.kernels.LP
 ``P = E|w_hat|``; as ``p -> 1`` the LASSO's, at ``p = 2`` the ridge's. ``eps = 0`` is ERM to the
 solver's precision.
 
-**lp attacks** (``attack=lp``; penalties ``ridge``, ``l1``, ``elastic-net``). The same with
+**lp attacks** (``attack=lp``; penalties ``ridge``, ``l1``, ``elastic-net``, ``lp``). The same with
 ``k = attack_p / (attack_p - 1)``: the weight side is the prox of
 ``lambda_1 |w| + (lambda_2 / 2) w^2 + (Phat / k) |w|^k`` (the elastic net's strengths; the ridge
 ``lambda_2 = lam``), the lp prox of :class:`hdtheory.kernels.LP` (Newton's method in ``log |w|``)
 of the soft threshold ``soft(b, lambda_1)`` with ``lambda_2`` added to the precision,
-its Gaussian averages on panels, ``P = E|w_hat|^k`` among them; ``sparsity_hat = P(|b| > lambda_1)``. At ``attack_p = 2`` it is the l2
-model (``P = q``), as ``attack_p -> inf`` the l-infinity one, whatever the penalty. The lp penalty
-under an lp attack (two powers in one prox) is not implemented. For ``attack_p < 2`` (``k > 2``) the
+its Gaussian averages on panels, ``P = E|w_hat|^k`` among them; ``sparsity_hat = P(|b| > lambda_1)``.
+With the lp penalty the prox of ``(lam / p) |w|^p + (Phat / k) |w|^k``, two powers in one Newton
+iteration (:func:`hdtheory.kernels.lp_prox`). At ``attack_p = 2`` it is the l2
+model (``P = q``), as ``attack_p -> inf`` the l-infinity one, whatever the penalty. For ``attack_p < 2`` (``k > 2``) the
 attack's term grows faster than the ridge and caps the large weights: ``w_hat`` is linear in ``b``
 up to about ``(Phat (k - 1) / (Vhat + lam))^{-1 / (k - 2)}`` and grows like ``|b|^{1 / (k - 1)}``
 beyond; as ``attack_p -> 1`` this becomes the clipping of the weights at ``R = max_i |w_i|``, with
@@ -220,7 +221,7 @@ class Adversarial(ERM):
     def __check_init__(self):
         if not isinstance(self.attack, str):  # AdversarialGCM: an attack geometry, ridge-like penalties
             return
-        allowed = ("ridge", "l1", "elastic-net") + (("lp",) if self.attack in ("l2", "linf") else ())
+        allowed = ("ridge", "l1", "elastic-net") + (("lp",) if self.attack != "l1" else ())
         if self.penalty not in allowed:
             raise ParameterError(
                 f"parameter 'penalty' must be one of {', '.join(allowed)} for attack={self.attack}, "
@@ -280,8 +281,8 @@ class Adversarial(ERM):
     def penalty_at(self, state, slope) -> kernels.Penalty | kernels.Clipped:
         """The penalty plus the attack's ``(Phat / k) |w|^k``: ``Phat |w|`` added to the penalty's
         l1 strength (``attack=linf``; the lp penalty's too, :meth:`~hdtheory.kernels.LP.plus_l1`), or the
-        lp penalty of strength ``Phat`` and exponent ``k`` plus the elastic net's strengths
-        (``attack=lp``); for ``attack=l1`` the penalty clipped at the radius where the
+        lp penalty of strength ``Phat`` and exponent ``k`` plus the elastic net's strengths or the lp
+        penalty's power (``attack=lp``); for ``attack=l1`` the penalty clipped at the radius where the
         clipped components bear the force ``Phat`` (:class:`~hdtheory.kernels.Clipped`)."""
         if not (isinstance(state, AttackOverlaps) and self.own_norm):
             return self.penalty_fn
@@ -290,6 +291,8 @@ class Adversarial(ERM):
             return self.penalty_fn.plus_l1(Phat)
         if self.sup_norm:
             return self.penalty_fn.clipped(Phat)
+        if isinstance(self.penalty_fn, kernels.LP):  # two powers: the attack's and the penalty's
+            return kernels.LP(Phat, self.dual_exponent, self.panel_order, lam2=self.lam, p2=self.p)
         l1, l2 = self.penalty_fn.strengths
         return kernels.LP(Phat, self.dual_exponent, self.panel_order, l2=l2, l1=l1)
 
