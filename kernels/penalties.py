@@ -17,8 +17,9 @@ and :class:`LP`, ``(lam / p) |w|^p`` with ``p`` in ``[1, 2]`` (bridge regression
 ``l1 |w| + (l2 / 2) w^2`` and a second power ``(lam2 / p2) |w|^{p2}`` (the weight side of adversarial
 training, :class:`~hdtheory.Adversarial`: against an lp attack, whose dual exponent is ``p``, above 2
 for an attack exponent below 2, which :class:`LP` allows, with the elastic net or the second power the
-penalty; against an l-infinity attack, with ``l1`` its conjugate and ``lam``, ``p`` the penalty). The weight averages also give ``E|w_hat|^k``, ``k = p``
-unless another is asked (``E|w_hat|`` for the elastic nets), the norm an attack sees.
+penalty; against an l-infinity attack, with ``l1`` its conjugate and ``lam``, ``p`` the penalty).
+The weight averages also give ``E|w_hat|^k``, ``k = p`` unless another is asked (``E|w_hat|`` for
+the elastic nets), the norm an attack sees.
 
 ``lam`` multiplies the penalty as written (CONVENTIONS: not divided by ``n``). The proximal operator
 of an elastic net with step ``V`` is a soft threshold followed by a shrinkage,
@@ -66,9 +67,10 @@ so that, with ``P = Vhat + lambda_2``,
 **lp penalty.** The prox ``w = sign(x) u`` of ``t |w|^p / p`` (``t = V lam``) solves
 ``u + t u^{p - 1} = |x|`` for ``u >= 0`` (with an elastic net ``l1 |w| + (l2 / 2) w^2`` added,
 ``(1 + V l2) u + t u^{p - 1} = (|x| - V l1)_+``: the same prox of the soft threshold, shrunk; with a
-second power ``(t2 / p2) |w|^{p2}``, ``t2 u^{p2 - 1}`` added, the same Newton iteration) (:func:`lp_prox`: Newton's method in ``log u``, where both
-terms are convex and increasing, from an upper bound of the root, so that the iterates decrease to
-it monotonically; its derivatives by the implicit function theorem). The weight averages have no
+second power ``(t2 / p2) |w|^{p2}``, ``t2 u^{p2 - 1}`` added, the same Newton iteration)
+(:func:`lp_prox`: Newton's method in ``log u``, where the terms are convex and increasing, from an
+upper bound of the root, so that the iterates decrease to it monotonically; its derivatives by the
+implicit function theorem). The weight averages have no
 closed form: with ``b = s_k z``, ``z ~ N(0, 1)``, in component ``k`` of the prior,
 ``E_k[d w_hat / d b] = E_k[b w_hat] / s_k^2`` (Stein), so that
 ``m = mhat sum_k pi_k v_k E_k[b w_hat] / s_k^2``, ``V = sum_k pi_k E_k[b w_hat] / s_k^2`` and
@@ -464,7 +466,8 @@ def _lp_prox_jvp(primals, tangents):
         """The term's share of the numerator and of the denominator."""
         value = _power0(u, jnp.maximum(exponent - 1 + shift, 0.0))  # u^{p_j - 1} L
         active = strength > 0  # where u^{p_j - 2} L is finite
-        slope = jnp.where(active, strength * (exponent - 1) * _power0(u, jnp.where(active, exponent - 2 + shift, 0.0)), 0.0)
+        scaled = _power0(u, jnp.where(active, exponent - 2 + shift, 0.0))  # u^{p_j - 2} L
+        slope = jnp.where(active, strength * (exponent - 1) * scaled, 0.0)
         return -value * (d_strength + strength * log_u * d_exponent), slope
 
     along, slope = term(t, p, dt, dp)

@@ -91,7 +91,8 @@ def test_p2_is_l2_and_large_p_is_linf(prior):
     mhat, qhat, Vhat, l1, l2, Phat = 1.3, 0.8, 1.1, 0.3, 0.05, 0.4
     erm = hd.ERM(prior=prior, sparsity=0.2, rho=1.0)
     lp = [erm.weight_averages(mhat, qhat, Vhat, kernels.LP(Phat, k, 40, l2=l2, l1=l1)) for k in (2.0, 1 + 1e-8)]
-    net = [erm.weight_averages(mhat, qhat, Vhat, kernels.penalties.Strengths(a, b)) for a, b in ((l1, l2 + Phat), (l1 + Phat, l2))]
+    net = [erm.weight_averages(mhat, qhat, Vhat, kernels.penalties.Strengths(a, b))
+           for a, b in ((l1, l2 + Phat), (l1 + Phat, l2))]
     for key in ("m", "q", "V", "nonzero"):
         assert float(getattr(lp[0], key)) == pytest.approx(float(getattr(net[0], key)), rel=1e-9), key
     assert float(lp[0].moment) == pytest.approx(float(lp[0].q), rel=1e-9)

@@ -9,19 +9,20 @@ the robust objective with the inner maximisation in closed form,
 
 ``reach(w) = (|w|_k^k / d)^{1/k}``: ``|w|_2 / sqrt(d)`` (l2), ``|w|_1 / d`` (l-infinity),
 ``k = attack_p / (attack_p - 1)`` (lp), ``max_i |w_i|`` (l1, ``k = inf``), ``r`` the penalty
-``l1 |w|_1 + (l2 / 2) |w|^2`` (the ridge: ``l1 = 0``) or ``(lam / p) |w|_p^p``, a convex function of ``w`` (a non-increasing
-convex ``l`` of a concave argument).
+``l1 |w|_1 + (l2 / 2) |w|^2`` (the ridge: ``l1 = 0``) or ``(lam / p) |w|_p^p``, a convex function of
+``w`` (a non-increasing convex ``l`` of a concave argument).
 
 - **logistic**, l2 and lp: SciPy's L-BFGS on ``P`` itself (smooth but at ``w = 0``, started away
   from it, at the plain ERM direction ``X^T y``), to a gradient below 1e-6 of its value at the start
   or of ``lam |w|`` (``P`` is ``lam``-strongly convex, so that ``w`` is then within 1e-6 of the
   minimiser relative to its norm), restarted up to twice (for ``k < 2`` the gradient's
   ``|w_i|^{k - 1}`` is steep near zero and can stall the line search). l-infinity, and l2 or lp
-  with an l1 penalty (``l1 > 0``) or the lp penalty ``(lam / p) |w|_p^p``: ``w = u - v`` with ``u, v >= 0`` and ``|w|_1`` replaced by
-  ``sum(u + v)`` (equal at the minimum, where the objective grows with ``sum(u + v)`` at fixed
-  ``u - v``), a smooth objective minimised by L-BFGS-B over the orthant to a projected gradient
-  below 1e-6 of its value at the start (1e-5 with a power below 2, lp attacks and the lp penalty,
-  whose steep ``|w_i|^{k - 1}`` near zero stalls the line search at the objective's rounding). l1: the sup norm as a variable ``R`` with the box
+  with an l1 penalty (``l1 > 0``) or the lp penalty ``(lam / p) |w|_p^p``: ``w = u - v`` with
+  ``u, v >= 0`` and ``|w|_1`` replaced by ``sum(u + v)`` (equal at the minimum, where the objective
+  grows with ``sum(u + v)`` at fixed ``u - v``), a smooth objective minimised by L-BFGS-B over the
+  orthant to a projected gradient below 1e-6 of its value at the start (1e-5 with a power below 2,
+  lp attacks and the lp penalty, whose steep ``|w_i|^{k - 1}`` near zero stalls the line search at
+  the objective's rounding). l1: the sup norm as a variable ``R`` with the box
   ``|w_i| <= R``; at fixed ``R`` the objective ``sum_i l(y_i w.x_i / sqrt(d) - eps R) + r(w)`` is
   minimised over the box by L-BFGS-B (in ``w = u - v``, ``0 <= u, v <= R``, as for l-infinity), and
   its minimum ``g(R)``, convex in ``R``, has the derivative ``eps sum_i |l'_i| - sum_j mu_j``
@@ -117,8 +118,9 @@ def _fit(theory: Adversarial, X, y) -> np.ndarray:
     d = X.shape[1]
     eps = float(theory.eps)
     penalty = theory.penalty_fn
-    if isinstance(penalty, kernels.LP):  # (lam / p) |w|^p
-        l1, l2, power = 0.0, 0.0, (float(penalty.lam), float(penalty.p))
+    if isinstance(penalty, kernels.LP):  # (lam / p) |w|^p, the l1 penalty at p = 1
+        lam, p = float(penalty.lam), float(penalty.p)
+        l1, l2, power = (lam, 0.0, (0.0, 2.0)) if p == 1 else (0.0, 0.0, (lam, p))
     else:
         (l1, l2), power = (float(s) for s in penalty.strengths), (0.0, 2.0)
     Z = y[:, None] * X / np.sqrt(d)  # margins are Z @ w
