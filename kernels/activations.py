@@ -46,8 +46,9 @@ Teacher and student may differ (a single-index target of another link than the s
 activation): ``i2(C, other)``, ``i3(C, other)`` and ``i4(C, third, fourth)`` put the activations
 ``other``, ``third``, ``fourth`` on the arguments that are not differentiated,
 ``E[g(x_1) h(x_2)]``, ``E[g'(x_1) x_2 h(x_3)]``, ``E[g'(x_1) g'(x_2) h_3(x_3) h_4(x_4)]``; the closed
-forms hold for ``g`` itself there, any other activation is integrated by quadrature (the base
-class's rules).
+forms hold for ``g`` itself there, and for erf against a linear or ReLU link in ``I_2`` and ``I_3``
+(Stein's lemma: ``relu(x) = (x + |x|) / 2``, and ``|x|`` has no such moment with the odd ``erf``); any
+other pair is integrated by quadrature (the base class's rules).
 
 Quadrature is a product Gauss-Hermite rule of ``order`` nodes per axis on ``x = L z``, ``L`` a
 Cholesky factor of ``C`` that tolerates the singular covariances met in the ODEs (the same local
@@ -152,12 +153,31 @@ class Erf(Activation):
     def same(self, other) -> bool:
         return super().same(other) and (other is None or other.scale == self.scale)
 
+    @staticmethod
+    def _link_factor(other):
+        """``E[g(x_1) h(x_2)] = f E[g(x_1) x_2]`` and ``E[g'(x_1) x_2 h(x_3)] = f E[g'(x_1) x_2 x_3]``
+        for an odd ``g``: ``f = 1`` for the linear ``h``, ``1 / 2`` for ReLU (``relu(x) = (x + |x|) / 2``,
+        and ``|x|``'s moments with ``g`` or ``g' x`` vanish by the symmetry ``x -> -x``); ``None`` else."""
+        if isinstance(other, Linear):
+            return 1.0
+        return 0.5 if isinstance(other, ReLU) else None
+
+    def _slope_moments(self, variance):
+        """``E[g'(x)]`` and ``E[g^(3)(x)]`` for ``x ~ N(0, variance)``: ``2 s / sqrt(pi) (1 + 2 s^2 v)^(-1/2)``
+        and ``-4 s^3 / sqrt(pi) (1 + 2 s^2 v)^(-3/2)``."""
+        spread = 1 + 2 * self.scale**2 * variance
+        first = 2 * self.scale / math.sqrt(math.pi) / jnp.sqrt(spread)
+        return first, -2 * self.scale**2 * first / spread
+
     @property
     def _k2(self) -> float:
         """``k^2 = 2 scale^2``: the variance factor from ``erf(x / sqrt 2)`` to ``erf(scale x)``."""
         return 2 * self.scale**2
 
     def i2(self, c, other=None):
+        factor = self._link_factor(other)
+        if factor is not None:  # E[g(x_1) x_2] = C12 E[g'(x_1)] (Stein's lemma)
+            return factor * c[..., 0, 1] * self._slope_moments(c[..., 0, 0])[0]
         if not self.same(other):
             return super().i2(c, other)
         c = self._k2 * c
@@ -171,6 +191,10 @@ class Erf(Activation):
         return self._k2 * (2 / math.pi) / jnp.sqrt(lam4)
 
     def i3(self, c, other=None):
+        factor = self._link_factor(other)
+        if factor is not None:  # E[g'(x_1) x_2 x_3] = C23 E[g'] + C12 C13 E[g^(3)] (Stein's lemma twice)
+            first, third = self._slope_moments(c[..., 0, 0])
+            return factor * (c[..., 1, 2] * first + c[..., 0, 1] * c[..., 0, 2] * third)
         if not self.same(other):
             return super().i3(c, other)
         c = self._k2 * c
@@ -215,6 +239,8 @@ class ReLU(Activation):
         return jnp.where(jnp.abs(rho) > 1 - 64 * eps, jnp.sign(rho), rho)
 
     def i2(self, c, other=None):
+        if isinstance(other, Erf):  # E[relu(x_1) g(x_2)], in closed form from g's side
+            return other.i2(c[..., ::-1, ::-1], self)
         if not self.same(other):
             return super().i2(c, other)
         rho = jnp.clip(self._correlation(c, 0, 1), -1.0, 1.0)
@@ -252,6 +278,8 @@ class Linear(Activation):
         return jnp.ones_like(x)
 
     def i2(self, c, other=None):
+        if isinstance(other, Erf):  # E[x_1 g(x_2)], in closed form from g's side
+            return other.i2(c[..., ::-1, ::-1], self)
         if not self.same(other):
             return super().i2(c, other)
         return c[..., 0, 1]

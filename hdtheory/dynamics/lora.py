@@ -89,12 +89,14 @@ erf (either scale) and linear; for ReLU all but ``I_4``, whose sum ``C`` is one 
 the ``p + M`` fields (algebraically convergent at the kink, and only in the ``eta^2`` term; its
 derivative is the rule's, exact to the rule at ``p = 1``, where ``lambda``'s kink lies on the first
 axis of the rule's Cholesky factor and does not cross its nodes); quadrature for tanh and sigmoid.
-With a link other than ``f`` the integrals that involve both are by quadrature (the
-activation's own rules, 24 to 48 nodes per axis; ``C``'s product rule with 96, capped at
-``2^20`` nodes in all): exact to about ``1e-10`` for erf against a polynomial link, ``1e-7`` for
-the sharper ``erf(z)``; a kinked link (ReLU) converges algebraically. The closed forms are smooth
-in ``omega`` also where it is singular, so erf's values and
-derivatives hold at the paper's degenerate start too. ReLU's integrals divide by the variance of
+With a link other than ``f`` the integrals that involve both are in closed form for erf (either
+scale) against a linear or ReLU link (Stein's lemma on the link's odd part,
+``hdtheory.kernels.activations.Erf``), else by quadrature (the activation's own rules, 24 to 48
+nodes per axis), and ``C`` by its product rule with 96 nodes per axis (capped at ``2^20`` nodes in all; against a ReLU
+link the kinked terms are odd and cancel node by node): exact to about ``1e-10`` for erf against a
+polynomial link, ``1e-7`` for the sharper ``erf(z)``, ``1e-13`` against ReLU; a kinked link with
+another activation converges algebraically. The closed forms are smooth in ``omega`` also where
+it is singular, so erf's values and derivatives hold at the paper's degenerate start too. ReLU's integrals divide by the variance of
 ``lambda_k``: a unit with no weight (``W_k = 0``, no pre-training and ``U_k = 0``) is refused.
 
 **Hermite series.** Every expectation is one product Gauss-Hermite rule over the ``M + L + r``
