@@ -92,12 +92,13 @@ axis of the rule's Cholesky factor and does not cross its nodes); quadrature for
 With a link other than ``f`` the integrals that involve both are in closed form for erf (either
 scale) against a linear or ReLU link (Stein's lemma on the link's odd part,
 ``hdtheory.kernels.activations.Erf``), else by quadrature (the activation's own rules, 24 to 48
-nodes per axis), and ``C`` by its product rule with 96 nodes per axis (capped at ``2^20`` nodes in all; against a ReLU
-link the kinked terms are odd and cancel node by node): exact to about ``1e-10`` for erf against a
-polynomial link, ``1e-7`` for the sharper ``erf(z)``, ``1e-13`` against ReLU; a kinked link with
-another activation converges algebraically. The closed forms are smooth in ``omega`` also where
-it is singular, so erf's values and derivatives hold at the paper's degenerate start too. ReLU's integrals divide by the variance of
-``lambda_k``: a unit with no weight (``W_k = 0``, no pre-training and ``U_k = 0``) is refused.
+nodes per axis), and ``C`` by its product rule with 96 nodes per axis (capped at ``2^20`` nodes in
+all; against a ReLU link the kinked terms are odd and cancel node by node): exact to about ``1e-10``
+for erf against a polynomial link, ``1e-7`` for the sharper ``erf(z)``, ``1e-13`` against ReLU; a
+kinked link with another activation converges algebraically. The closed forms are smooth in
+``omega`` also where it is singular, so erf's values and derivatives hold at the paper's degenerate
+start too. ReLU's integrals divide by the variance of ``lambda_k``: a unit with no weight
+(``W_k = 0``, no pre-training and ``U_k = 0``) is refused.
 
 **Hermite series.** Every expectation is one product Gauss-Hermite rule over the ``M + L + r``
 fields ``z`` (:func:`~hdtheory.kernels.multivariate.gaussian_expectation_nd`, ``order`` nodes per axis, by
