@@ -25,7 +25,10 @@ setup", NeurIPS, appendix). Closed forms:
 
   ``Lambda_0 = Lambda_4 C34 - C23 C24 (1 + C11) - C13 C14 (1 + C22) + C12 C13 C24 + C12 C14 C23``,
   ``Lambda_1 = Lambda_4 (1 + C33) - C23^2 (1 + C11) - C13^2 (1 + C22) + 2 C12 C13 C23`` and
-  ``Lambda_2`` the same with 3 -> 4.
+  ``Lambda_2`` the same with 3 -> 4. ``Erf(scale=s)`` is ``erf(s x)`` (``s = 1 / sqrt 2`` the
+  default; ``s = 1`` the ``erf(x)`` of Nwemadji et al. 2026, ``"erf-z"``): with
+  ``k = sqrt(2) s``, ``erf(s x) = g(k x)``, so its integrals are the above on ``k^2 C``, ``J_2``
+  and ``I_4`` times ``k^2`` (one factor ``k`` per derivative; ``I_3``'s is taken up by ``x_2``).
 - :class:`ReLU`: ``I_2`` (the arc-cosine kernel, Cho & Saul 2009), ``J_2 = (pi - theta) / (2 pi)``
   with ``cos theta`` the correlation, and ``I_3`` through Stein's lemma,
   ``I_3 = C21 E[delta(x_1) g(x_3)] + C23 E[g'(x_1) g'(x_3)]``; ``I_4`` (which contains a four-variate
@@ -43,7 +46,9 @@ Teacher and student may differ (a single-index target of another link than the s
 activation): ``i2(C, other)``, ``i3(C, other)`` and ``i4(C, third, fourth)`` put the activations
 ``other``, ``third``, ``fourth`` on the arguments that are not differentiated,
 ``E[g(x_1) h(x_2)]``, ``E[g'(x_1) x_2 h(x_3)]``, ``E[g'(x_1) g'(x_2) h_3(x_3) h_4(x_4)]``; the closed
-forms accept only ``g`` itself there.
+forms hold for ``g`` itself there, and for erf against a linear or ReLU link in ``I_2`` and ``I_3``
+(Stein's lemma: ``relu(x) = (x + |x|) / 2``, and ``|x|`` has no such moment with the odd ``erf``); any
+other pair is integrated by quadrature (the base class's rules).
 
 Quadrature is a product Gauss-Hermite rule of ``order`` nodes per axis on ``x = L z``, ``L`` a
 Cholesky factor of ``C`` that tolerates the singular covariances met in the ODEs (the same local
@@ -118,10 +123,9 @@ class Activation(eqx.Module):
 
         return gaussian_expectation_nd(f, cov, self.order4)
 
-    def _only_self(self, *others):
-        """Closed forms hold for ``g`` on every argument: refuse another activation."""
-        if any(h is not None and h is not self and type(h) is not type(self) for h in others):
-            raise ValueError(f"{type(self).__name__}'s closed forms need the same activation on every field")
+    def same(self, other) -> bool:
+        """Whether ``other`` (``None``: ``self``) is this activation, so that closed forms hold."""
+        return other is None or other is self or type(other) is type(self)
 
 
 class Numerical(Activation):
@@ -134,35 +138,75 @@ class Numerical(Activation):
 
 
 class Erf(Activation):
-    """``g(x) = erf(x / sqrt(2))``, all integrals in closed form."""
+    """``g(x) = erf(scale x)`` (by default ``erf(x / sqrt(2))``), all integrals in closed form: those
+    of ``erf(x / sqrt 2)`` on ``k^2 C``, ``k = sqrt(2) scale``."""
 
+    scale: float = eqx.field(default=1 / math.sqrt(2), static=True)
     closed_form_i4: ClassVar[bool] = True
 
     def __call__(self, x):
-        return jax.scipy.special.erf(x / math.sqrt(2))
+        return jax.scipy.special.erf(self.scale * x)
 
     def derivative(self, x):
-        return math.sqrt(2 / math.pi) * jnp.exp(-0.5 * x**2)
+        return (2 / math.sqrt(math.pi)) * self.scale * jnp.exp(-((self.scale * x) ** 2))
+
+    def same(self, other) -> bool:
+        return super().same(other) and (other is None or other.scale == self.scale)
+
+    @staticmethod
+    def _link_factor(other):
+        """``E[g(x_1) h(x_2)] = f E[g(x_1) x_2]`` and ``E[g'(x_1) x_2 h(x_3)] = f E[g'(x_1) x_2 x_3]``
+        for an odd ``g``: ``f = 1`` for the linear ``h``, ``1 / 2`` for ReLU (``relu(x) = (x + |x|) / 2``,
+        and ``|x|``'s moments with ``g`` or ``g' x`` vanish by the symmetry ``x -> -x``); ``None`` else."""
+        if isinstance(other, Linear):
+            return 1.0
+        return 0.5 if isinstance(other, ReLU) else None
+
+    def _slope_moments(self, variance):
+        """``E[g'(x)]`` and ``E[g^(3)(x)]`` for ``x ~ N(0, variance)``: ``2 s / sqrt(pi) (1 + 2 s^2 v)^(-1/2)``
+        and ``-4 s^3 / sqrt(pi) (1 + 2 s^2 v)^(-3/2)``."""
+        spread = 1 + 2 * self.scale**2 * variance
+        first = 2 * self.scale / math.sqrt(math.pi) / jnp.sqrt(spread)
+        return first, -2 * self.scale**2 * first / spread
+
+    @property
+    def _k2(self) -> float:
+        """``k^2 = 2 scale^2``: the variance factor from ``erf(x / sqrt 2)`` to ``erf(scale x)``."""
+        return 2 * self.scale**2
 
     def i2(self, c, other=None):
-        self._only_self(other)
+        factor = self._link_factor(other)
+        if factor is not None:  # E[g(x_1) x_2] = C12 E[g'(x_1)] (Stein's lemma)
+            return factor * c[..., 0, 1] * self._slope_moments(c[..., 0, 0])[0]
+        if not self.same(other):
+            return super().i2(c, other)
+        c = self._k2 * c
         return (2 / math.pi) * jnp.arcsin(
             c[..., 0, 1] / jnp.sqrt((1 + c[..., 0, 0]) * (1 + c[..., 1, 1]))
         )
 
     def j2(self, c):
+        c = self._k2 * c
         lam4 = (1 + c[..., 0, 0]) * (1 + c[..., 1, 1]) - c[..., 0, 1] ** 2
-        return (2 / math.pi) / jnp.sqrt(lam4)
+        return self._k2 * (2 / math.pi) / jnp.sqrt(lam4)
 
     def i3(self, c, other=None):
-        self._only_self(other)
+        factor = self._link_factor(other)
+        if factor is not None:  # E[g'(x_1) x_2 x_3] = C23 E[g'] + C12 C13 E[g^(3)] (Stein's lemma twice)
+            first, third = self._slope_moments(c[..., 0, 0])
+            return factor * (c[..., 1, 2] * first + c[..., 0, 1] * c[..., 0, 2] * third)
+        if not self.same(other):
+            return super().i3(c, other)
+        c = self._k2 * c
         c11, c12, c13 = c[..., 0, 0], c[..., 0, 1], c[..., 0, 2]
         c23, c33 = c[..., 1, 2], c[..., 2, 2]
         lam3 = (1 + c11) * (1 + c33) - c13**2
         return (2 / math.pi) * (c23 * (1 + c11) - c12 * c13) / ((1 + c11) * jnp.sqrt(lam3))
 
     def i4(self, c, third=None, fourth=None):
-        self._only_self(third, fourth)
+        if not (self.same(third) and self.same(fourth)):
+            return super().i4(c, third, fourth)
+        c = self._k2 * c
         c11, c12, c13, c14 = (c[..., 0, j] for j in range(4))
         c22, c23, c24 = (c[..., 1, j] for j in range(1, 4))
         c33, c34, c44 = c[..., 2, 2], c[..., 2, 3], c[..., 3, 3]
@@ -174,7 +218,7 @@ class Erf(Activation):
         lam1 = lam4 * (1 + c33) - c23**2 * (1 + c11) - c13**2 * (1 + c22) + 2 * c12 * c13 * c23
         lam2 = lam4 * (1 + c44) - c24**2 * (1 + c11) - c14**2 * (1 + c22) + 2 * c12 * c14 * c24
         ratio = jnp.clip(lam0 / jnp.sqrt(lam1 * lam2), -1.0, 1.0)
-        return (4 / math.pi**2) / jnp.sqrt(lam4) * jnp.arcsin(ratio)
+        return self._k2 * (4 / math.pi**2) / jnp.sqrt(lam4) * jnp.arcsin(ratio)
 
 
 class ReLU(Activation):
@@ -188,10 +232,17 @@ class ReLU(Activation):
 
     @staticmethod
     def _correlation(c, i, j):
-        return c[..., i, j] / jnp.sqrt(c[..., i, i] * c[..., j, j])
+        """The correlation of ``x_i`` and ``x_j``; within rounding of +-1 (the same field twice) it is
+        +-1, where ``arccos``, whose slope is infinite there, would turn the rounding into a jump."""
+        rho = c[..., i, j] / jnp.sqrt(c[..., i, i] * c[..., j, j])
+        eps = jnp.finfo(jnp.result_type(rho, float)).eps
+        return jnp.where(jnp.abs(rho) > 1 - 64 * eps, jnp.sign(rho), rho)
 
     def i2(self, c, other=None):
-        self._only_self(other)
+        if isinstance(other, Erf):  # E[relu(x_1) g(x_2)], in closed form from g's side
+            return other.i2(c[..., ::-1, ::-1], self)
+        if not self.same(other):
+            return super().i2(c, other)
         rho = jnp.clip(self._correlation(c, 0, 1), -1.0, 1.0)
         theta = _arccos(rho)
         kernel = _sqrt0(1 - rho**2) + (math.pi - theta) * rho
@@ -201,10 +252,15 @@ class ReLU(Activation):
         return (math.pi - _arccos(self._correlation(c, 0, 1))) / (2 * math.pi)
 
     def i3(self, c, other=None):
-        self._only_self(other)
+        if not self.same(other):
+            return super().i3(c, other)
         c11, c12, c13, c23, c33 = c[..., 0, 0], c[..., 0, 1], c[..., 0, 2], c[..., 1, 2], c[..., 2, 2]
-        # E[delta(x1) relu(x3)] = density of x1 at 0 times E[relu(x3) | x1 = 0].
-        conditional = _sqrt0(c33 - c13**2 / c11)
+        # E[delta(x1) relu(x3)] = density of x1 at 0 times E[relu(x3) | x1 = 0]; a conditional
+        # variance within rounding of zero (x3 = x1, the same field twice) is zero, not a random
+        # rounding error whose square root would jump between evaluations.
+        residual = c33 - c13**2 / c11
+        eps = jnp.finfo(jnp.result_type(residual, float)).eps
+        conditional = _sqrt0(jnp.where(residual > 64 * eps * c33, residual, 0.0))
         delta_term = conditional / (2 * math.pi * jnp.sqrt(c11))
         step_term = (math.pi - _arccos(self._correlation(c, 0, 2))) / (2 * math.pi)
         return c12 * delta_term + c23 * step_term
@@ -222,18 +278,23 @@ class Linear(Activation):
         return jnp.ones_like(x)
 
     def i2(self, c, other=None):
-        self._only_self(other)
+        if isinstance(other, Erf):  # E[x_1 g(x_2)], in closed form from g's side
+            return other.i2(c[..., ::-1, ::-1], self)
+        if not self.same(other):
+            return super().i2(c, other)
         return c[..., 0, 1]
 
     def j2(self, c):
         return jnp.ones_like(c[..., 0, 1])
 
     def i3(self, c, other=None):
-        self._only_self(other)
+        if not self.same(other):
+            return super().i3(c, other)
         return c[..., 1, 2]
 
     def i4(self, c, third=None, fourth=None):
-        self._only_self(third, fourth)
+        if not (self.same(third) and self.same(fourth)):
+            return super().i4(c, third, fourth)
         return c[..., 2, 3]
 
 
@@ -258,7 +319,8 @@ class Hermite(Activation):
     ``(D + 2) // 2`` nodes per axis are exact: ``D = deg g + deg h`` for ``I_2``, ``I_3``,
     ``2 (deg g - 1)`` for ``J_2``, ``2 (deg g - 1) + deg h_3 + deg h_4`` for ``I_4`` (``order`` and
     ``order4`` are not used). The product rule over 4 fields has ``((D + 2) // 2)^4`` nodes: this
-    is meant for low degrees (the hard single-index targets, ``He_2``, ``He_3``, ``He_4``).
+    is meant for low degrees (the hard single-index targets, ``He_2``, ``He_3``, ``He_4``). With
+    another activation on the undifferentiated fields the base class's rules apply.
     """
 
     coefficients: jax.Array = eqx.field(default=(0.0, 0.0, 1.0), converter=jnp.asarray)
@@ -282,6 +344,8 @@ class Hermite(Activation):
         return max(1, (total_degree + 2) // 2)
 
     def i2(self, cov, other=None):
+        if not self.same(other):
+            return super().i2(cov, other)
         h = self if other is None else other
         order = self._order(self.degree + h.degree)
         return gaussian_expectation_nd(lambda x: self(x[..., 0]) * h(x[..., 1]), cov, order)
@@ -292,6 +356,8 @@ class Hermite(Activation):
         return gaussian_expectation_nd(lambda x: d(x[..., 0]) * d(x[..., 1]), cov, order)
 
     def i3(self, cov, other=None):
+        if not self.same(other):
+            return super().i3(cov, other)
         h = self if other is None else other
 
         def f(x):
@@ -300,6 +366,8 @@ class Hermite(Activation):
         return gaussian_expectation_nd(f, cov, self._order(self.degree + h.degree))
 
     def i4(self, cov, third=None, fourth=None):
+        if not (self.same(third) and self.same(fourth)):
+            return super().i4(cov, third, fourth)
         h3, h4 = (self if h is None else h for h in (third, fourth))
         d = self.derivative
 
@@ -337,7 +405,7 @@ class CommitteeMoments(eqx.Module):
         E[\Delta^2 g'(u_k) g'(u_l)] = \sum_{\alpha\beta} c_\alpha c_\beta I_4(u_k, u_l, u_\alpha, u_\beta),
 
     ``E[g'(u_k) g'(u_l)] = J_2`` and ``E[Delta^2] = sum_ab c_a c_b I_2(u_a, u_b)``. Where ``g`` has no
-    closed-form ``I_4`` the last moment is one product Gauss-Hermite rule over the ``K + M`` fields
+    closed-form ``I_4``, or ``g*`` is another activation, the last moment is one product Gauss-Hermite rule over the ``K + M`` fields
     (``min(joint_order, joint_nodes^(1/(K+M)))`` nodes per axis), which vanishes exactly, node by
     node, where the student reproduces the teacher.
     """
@@ -376,10 +444,10 @@ class CommitteeMoments(eqx.Module):
 
     def squared_error(self, omega, c):
         """``E[Delta^2 g'(u_k) g'(u_l)]`` (``(K, K)``): the sum of ``I_4``'s where ``g`` has them in
-        closed form, otherwise one product rule over the ``K + M`` fields (``x = L z``)."""
+        closed form (``g* = g``), otherwise one product rule over the ``K + M`` fields (``x = L z``)."""
         K, n = self.K, self.K + self.M
         g = self.g
-        if g.closed_form_i4:
+        if g.closed_form_i4 and g.same(self.g_star):
             students = jnp.arange(K)
             sides = ((jnp.arange(K), g), (jnp.arange(K, n), self.g_star))
             i4 = jnp.concatenate([
@@ -427,11 +495,13 @@ def _sigmoid(x):
 
 ACTIVATIONS = {
     "erf": Erf,
+    "erf-z": lambda: Erf(scale=1.0),
     "relu": ReLU,
     "linear": Linear,
     "tanh": lambda: Numerical(fn=jnp.tanh),
     "sigmoid": lambda: Numerical(fn=_sigmoid),
     "hermite": Hermite,
 }
-"""Activations by name; ``erf``, ``relu`` and ``linear`` have closed forms, the others quadrature
+"""Activations by name (``erf``: ``erf(z / sqrt 2)``; ``erf-z``: ``erf(z)``); ``erf``, ``erf-z``,
+``relu`` and ``linear`` have closed forms, the others quadrature
 (``hermite``: the polynomial of its coefficients, exact; a committee machine takes them as ``student``)."""

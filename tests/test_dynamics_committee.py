@@ -20,7 +20,7 @@ from compiled import optimised
 # -- the Gaussian integrals against Monte Carlo -------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["erf", "relu", "linear", "tanh"])
+@pytest.mark.parametrize("name", ["erf", "erf-z", "relu", "linear", "tanh"])
 def test_gaussian_integrals_match_monte_carlo(name):
     rng = np.random.default_rng(1)
     B = rng.normal(size=(4, 6))

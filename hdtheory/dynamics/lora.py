@@ -12,13 +12,15 @@ teachers`` units ``w*_m`` and a student of ``p = width`` units, with fixed reado
 ``b = 1 / M``, ``c = 1 / p`` (``output="mean"``) or ``b = 1 / sqrt(M)``, ``c = 1 / sqrt(p)``
 (``output="sqrt"``), square loss ``(y_hat - y)^2 / 2``; ``p = M = 1`` is the single-index model.
 Link and activation are Hermite series (``activation="hermite"``: ``f*`` the series ``target``, ``f``
-the series ``student``, as in :mod:`~hdtheory.dynamics.single_index`) or one named activation for
-both, ``f = f*`` (``"erf"`` ``erf(z / sqrt 2)``, ``"relu"``, ``"linear"``, ``"tanh"``, ``"sigmoid"``;
-:mod:`hdtheory.kernels.activations`). The paper's two-layer experiments (the authors' code) use
+the series ``student``, as in :mod:`~hdtheory.dynamics.single_index`) or a named activation ``f``
+(``"erf"`` ``erf(z / sqrt 2)``, ``"erf-z"`` ``erf(z)``, the paper's, ``"relu"``, ``"linear"``,
+``"tanh"``, ``"sigmoid"``; :mod:`hdtheory.kernels.activations`) with the link ``f* = f``
+(``link="same"``) or another named one (``link="relu"``, ..., or ``"hermite"``: the series
+``target``). The paper's two-layer experiments (the authors' code) use
 ``f = f*`` among linear, erf, sigmoid and ReLU with ``M = p``, the ``1 / sqrt(p)`` readout for the
-mean-zero activations (linear, erf, odd Hermite) and ``1 / p`` otherwise, ``erf(z)`` (here
-``erf(z / sqrt 2)``: their erf is ours on fields scaled by ``sqrt 2``, not a setting of this model),
-no label noise, and a start ``U = d^-2`` with random unit rows of ``V`` (their two-layer runs are at
+mean-zero activations (linear, erf, odd Hermite) and ``1 / p`` otherwise, ``erf(z)``
+(``activation="erf-z"``; ``"erf"`` is the committee machines' ``erf(z / sqrt 2)``), no label noise,
+and a start ``U = d^-2`` with random unit rows of ``V`` (their two-layer runs are at
 ``d = 100`` with batches of 5000 samples, ``b >> d``: a regime of nearly population gradient steps,
 not this ``d -> infinity`` limit at fixed ``b``). The frozen directions ``B = [W*; Xi]`` (``M + L``
 rows, orthogonal, ``|.|^2 = d``) carry the pre-trained weights ``W0 = mu W* + tau Xi`` (``mu`` of shape
@@ -83,11 +85,20 @@ on submatrices of ``omega``:
     E[\Delta^2] = \sum_{\alpha\beta} c_\alpha c_\beta I_2(u_\alpha, u_\beta),
 
 computed by :class:`hdtheory.kernels.CommitteeMoments`, the committee's own code: closed forms for
-erf and linear; for ReLU all but ``I_4``, whose sum ``C`` is one product rule over the ``p + M``
-fields (algebraically convergent at the kink, and only in the ``eta^2`` term); quadrature for tanh
-and sigmoid. The closed forms are smooth in ``omega`` also where it is singular, so erf's values and
-derivatives hold at the paper's degenerate start too. ReLU's integrals divide by the variance of
-``lambda_k``: a unit with no weight (``W_k = 0``, no pre-training and ``U_k = 0``) is refused.
+erf (either scale) and linear; for ReLU all but ``I_4``, whose sum ``C`` is one product rule over
+the ``p + M`` fields (algebraically convergent at the kink, and only in the ``eta^2`` term; its
+derivative is the rule's, exact to the rule at ``p = 1``, where ``lambda``'s kink lies on the first
+axis of the rule's Cholesky factor and does not cross its nodes); quadrature for tanh and sigmoid.
+With a link other than ``f`` the integrals that involve both are in closed form for erf (either
+scale) against a linear or ReLU link (Stein's lemma on the link's odd part,
+``hdtheory.kernels.activations.Erf``), else by quadrature (the activation's own rules, 24 to 48
+nodes per axis), and ``C`` by its product rule with 96 nodes per axis (capped at ``2^20`` nodes in
+all; against a ReLU link the kinked terms are odd and cancel node by node): exact to about ``1e-10``
+for erf against a polynomial link, ``1e-7`` for the sharper ``erf(z)``, ``1e-13`` against ReLU; a
+kinked link with another activation converges algebraically. The closed forms are smooth in
+``omega`` also where it is singular, so erf's values and derivatives hold at the paper's degenerate
+start too. ReLU's integrals divide by the variance of ``lambda_k``: a unit with no weight
+(``W_k = 0``, no pre-training and ``U_k = 0``) is refused.
 
 **Hermite series.** Every expectation is one product Gauss-Hermite rule over the ``M + L + r``
 fields ``z`` (:func:`~hdtheory.kernels.multivariate.gaussian_expectation_nd`, ``order`` nodes per axis, by
@@ -137,6 +148,10 @@ class LoRA(Scheduled):
     activation: str = choice(
         "hermite", ACTIVATIONS, "f = f* by name, or hermite: the series student (f) and target (f*)"
     )
+    link: str = choice(
+        "same", {"same": 1, **ACTIVATIONS},
+        "the teacher's link f* by name (hermite: the series target) when activation is named; same: f* = f",
+    )
     output: str = choice(
         "sum", {"sum": 1, "mean": 1, "sqrt": 1},
         "readouts sum_k f(lambda_k), (1/p) sum_k or (1/sqrt(p)) sum_k (teacher alike)",
@@ -156,6 +171,11 @@ class LoRA(Scheduled):
 
     def __check_init__(self):
         check_coefficients(self, ("target", "student"))
+        if self.activation == "hermite" and self.link not in ("same", "hermite"):
+            raise ParameterError(
+                f"parameter 'link' must be 'same' with activation='hermite' (the series target is the link), "
+                f"got {self.link!r}"
+            )
         p, r, M = self.width, self.rank, self.teachers
         for name, shape in (("mu", f"({p}, {M})"), ("tau", f"({p}, L)")):
             value = getattr(self, name)
@@ -226,8 +246,11 @@ class LoRA(Scheduled):
 
     @property
     def teacher_kernel(self) -> Activation:
-        """The teacher's link ``f*``: the series ``target``, or ``f`` itself for a named activation."""
-        return Hermite(coefficients=self.target) if self.activation == "hermite" else self.kernel
+        """The teacher's link ``f*``: the series ``target`` (``activation`` or ``link`` ``"hermite"``),
+        ``f`` itself (``link="same"``) or the named ``link``."""
+        if "hermite" in (self.activation, self.link):
+            return Hermite(coefficients=self.target)
+        return self.kernel if self.link == "same" else ACTIVATIONS[self.link]()
 
     def _sigma(self, state: LoRAState) -> jax.Array:
         eye = jnp.eye(state.S.shape[1], dtype=state.S.dtype)
@@ -264,7 +287,10 @@ class LoRA(Scheduled):
         omega = T @ self._sigma(state) @ T.T
         c, b = self.readouts()
         weights = jnp.concatenate([jnp.full((p,), c, A.dtype), jnp.full((M,), -b, A.dtype)])
-        moments = CommitteeMoments(g=self.kernel, g_star=self.teacher_kernel, K=p, M=M)
+        # Another link than the activation has no closed-form I_4: its joint rule, 24 nodes per axis
+        # by default, is 1e-4 off for erf against a cubic at p = M = 1; 96 are exact to 1e-12 there.
+        joint = {} if self.link == "same" else {"joint_order": 96}
+        moments = CommitteeMoments(g=self.kernel, g_star=self.teacher_kernel, K=p, M=M, **joint)
         return moments, 0.5 * (omega + omega.T), weights
 
     def gradient_moments(self, state: LoRAState) -> tuple[jax.Array, jax.Array]:
