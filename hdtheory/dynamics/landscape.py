@@ -14,7 +14,7 @@ into two collinear ones of norms ``s |w|`` and ``(1 - s) |w|`` computes the same
 
 **Weights.** :func:`weights` builds weights with the state's overlaps in ``R^n``,
 ``n = M + K + extra``, in coordinates where a local field is ``u.x`` with ``x ~ N(0, I_n)`` (the
-``1 / sqrt(d)`` absorbed: ``Q = W W^T``, ``R = W W*^T``, ``T = W* W*^T``): the teacher ``W* = L^T``
+``1 / sqrt(d)`` absorbed: ``Q = W W^T``, ``R = W W*^T``, ``T = W* W*^T``): the teacher ``W* = L``
 (``T = L L^T``), the students ``W = [R L^-T, C, 0]`` with ``C C^T = Q - R T^-1 R^T``. In ``R^d`` the
 Hessian has the same eigenvalues as in ``R^n`` once ``extra >= 1`` (every direction orthogonal to all
 weights has the block of the last coordinate); only their multiplicities grow with ``d``.
@@ -78,7 +78,7 @@ def weights(theory: Committee, state: CommitteeState, extra: int = 1):
     C = _factor(state.Q - span @ span.T)
     K, M = theory.K, theory.M
     W = jnp.concatenate([span, C, jnp.zeros((K, extra), C.dtype)], axis=1)
-    W_star = jnp.concatenate([L.T, jnp.zeros((M, K + extra), C.dtype)], axis=1)
+    W_star = jnp.concatenate([L, jnp.zeros((M, K + extra), C.dtype)], axis=1)
     return W, W_star
 
 
