@@ -11,6 +11,8 @@
   family, mode collapse and annealing (Soletskyi et al. 2024; Fogliani et al. 2026).
 
 Each is an :class:`~hdtheory.ODETheory`, integrated by :func:`hdtheory.integrate`.
+:mod:`hdtheory.dynamics.landscape` gives the Hessian of a committee machine's error in its weights
+at a zero of ``Committee(flow="gradient")``, with the counts of its flat directions.
 """
 
 from .committee import Committee, CommitteeState
