@@ -89,9 +89,11 @@ drifts within ``1.3e-5`` (2% of the small ``dm/dt`` near the positional point) a
 (``tests/test_dynamics_ssi_attention.py``).
 The product rule is refused above :data:`MAX_NODES` nodes: its cost grows as ``order^(2L)``.
 
-**Long sequences (sum form).** When student and target are both ``"sum"`` (and ``rule="auto"``)
-no rule over the ``2L`` fields is needed: with ``a_l = h(z_l) - h*(nu_l)``, ``Delta = sum_l a_l``,
-the token pairs independent, ``r_l = Delta - a_l`` is independent of token ``l``, with mean
+**Long sequences (sum and tied forms).** When student and target are each ``"sum"`` or
+``"tied"`` (and ``rule="auto"``) no rule over the ``2L`` fields is needed. *Sum student.* With
+``a_l = h(z_l) - h*(nu_l)`` (``a_l = h(z_l)`` for a tied target), ``Delta = sum_l a_l`` (minus
+``T = h*(N)``, ``N = sum_k nu_k / sqrt(L)``, for a tied target), the token pairs independent,
+``r_l = Delta - a_l`` is independent of token ``l`` when the target is summed, with mean
 ``R_l = sum_{k != l} A_k`` and second moment ``R_l^2 + sum_{k != l} V_k`` (``A_k = E[a_k]``,
 ``V_k = Var a_k``). Every expectation above is ``E[Delta X_l]`` or ``E[Delta^2 X_l]`` for a
 function ``X_l`` of token ``l`` alone (``g_l nu_l``, ``g_l``, ``g_l z_l``, ``g_l^2``, ``h''(z_l)``),
@@ -101,10 +103,25 @@ and factorises:
     E[\Delta X_l] = E[a_l X_l] + R_l E[X_l], \qquad
     E[\Delta^2 X_l] = E[a_l^2 X_l] + 2 R_l E[a_l X_l] + \Big(R_l^2 + \sum_{k \ne l} V_k\Big) E[X_l],
 
-and ``eg = (sum_l V_l + (sum_l A_l)^2) / 2``: ``18 L`` two-dimensional integrals over
-``(lambda_l, nu_l)`` (the 2-D rule above, exact at the same order), ``O(L)`` work, so that
-``L = 1000`` costs milliseconds. ``rule="product"`` keeps the product rule (equal to rounding where
-both run, ``tests/test_dynamics_ssi_long.py``).
+``eg = (sum_l V_l + (sum_l A_l)^2) / 2``. A tied target couples the tokens through ``N`` only:
+expanded on ``p_J = He_J / sqrt(J!)``, ``phi(N) = sum_J phi_J p_J(N)`` for ``phi = h*`` and
+``h*^2`` (``J <= 2 deg h*``), the other tokens average out by the addition theorem of Hermite
+polynomials, ``E[p_J(N) | nu_l] = L^{-J/2} p_J(nu_l)`` and
+``E[p_J(N) | nu_k, nu_l] = L^{-J/2} sum_i sqrt(binom(J, i)) p_i(nu_k) p_{J-i}(nu_l)``, so
+``E[T Y_l]``, ``E[T^2 Y_l]`` and ``sum_{k != l} E[T a_k X_l]`` are sums of the per-token
+``E[a_l^i X_l p_j(nu_l)]``: ``O(L)`` two-dimensional integrals over ``(lambda_l, nu_l)`` (the 2-D
+rule above, exact at ``order + deg h*`` nodes per axis for a tied target), ``O(L)`` work, so that
+``L = 1000`` costs milliseconds. *Tied student.* Everything is a function of ``s = S + e C``,
+``S = sum_l lambda_l / sqrt(L) = m N + sqrt(q - m^2) U`` (``U`` a standard normal independent of the
+``nu``), ``C = sum_l c_l / sqrt(L)``, and of ``N``: ``sum_l G_l nu_l = Delta h'(s) N``,
+``sum_l G_l c_l = Delta h'(s) C``, ``sum_l G_l z_l = Delta h'(s) s``,
+``sum_l G_l^2 = Delta^2 h'(s)^2``, ``sum_l partial_l G_l = h'(s)^2 + Delta h''(s)``. A tied target
+is a function of ``N``: a 2-D rule in ``(U, N)``. A summed one enters through
+``E[F T] = L E[F h*(nu_1)]`` and ``E[F T^2] = L E[F h*(nu_1)^2] + L (L - 1) E[F h*(nu_1) h*(nu_2)]``
+(the tokens are exchangeable given ``(S, N)``): a 4-D rule in ``U``, ``nu_1``, ``nu_2`` and the
+other tokens' ``sum_{l > 2} nu_l / sqrt(L - 2)``; either is exact at the same ``order`` and costs
+nothing in ``L``. ``rule="product"`` keeps the product rule (equal to rounding where both run,
+``tests/test_dynamics_ssi_long.py``, ``tests/test_dynamics_ssi_tied.py``).
 
 **Observables.** ``eg = E[|f(z) - f*(nu)|^2] / 2`` (no label noise), ``m``, ``e``, ``q``, the cosines
 ``overlap = m / sqrt(q)`` and ``positional = e / sqrt(q)``, ``iterations = t / b``. Plateaus and
