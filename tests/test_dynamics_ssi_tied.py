@@ -76,6 +76,37 @@ def test_identities_at_a_thousand_tokens():
         np.testing.assert_allclose(ours, identity, rtol=1e-11)
 
 
+def _field(theory, point):
+    """``(dm, de, dq, eg)`` at ``point = (m, e, q, target coefficients...)``."""
+    theory = eqx.tree_at(lambda t: t.target, theory, point[3:])
+    state = SequenceOverlaps(m=point[0], e=point[1], q=point[2])
+    field = theory.vector_field(0.0, state)
+    return jnp.stack([field.m, field.e, field.q, theory.observables(0.0, state)["eg"]])
+
+
+@eqx.filter_jit
+def _jacobian_and_differences(theory, point, step):
+    """The Jacobian of :func:`_field` by forward mode, and by central differences of size ``step``."""
+    steps = step * jnp.eye(point.size, dtype=point.dtype)
+    shifted = jax.vmap(lambda h: _field(theory, point + h) - _field(theory, point - h))(steps)
+    return jax.jacfwd(lambda x: _field(theory, x))(point), shifted.T / (2 * step)
+
+
+def test_gradients_against_finite_differences():
+    """The Jacobian of the drifts and error in the state (m, e, q) and in the target's Hermite
+    coefficients, L = 100, a sum student on a tied target (through the target's Hermite expansion
+    computed in the program, and the Gauss-Hermite rule's spread sqrt(q - m^2)), against central
+    differences (step 1e-5) to 1e-6 relative."""
+    L = 100
+    theory = SequenceSingleIndex(L=L, lr=1e-3, noise=0.1, geometry="unconstrained", student_form="sum",
+                                 target_form="tied", positions=tuple(np.where(np.arange(L) % 2, -0.5, 1.0)),
+                                 **CUBIC)
+    point = jnp.array([0.3, 0.2, 0.8, *CUBIC["target"]])
+    jacobian, differences = (np.asarray(a) for a in _jacobian_and_differences(theory, point, 1e-5))
+    assert np.all(np.abs(jacobian).max(axis=0) > 1e-6)  # every variable moves something
+    np.testing.assert_allclose(jacobian, differences, rtol=1e-6, atol=1e-6 * np.abs(jacobian).max())
+
+
 @pytest.mark.parametrize("student_form, target_form, lr", [("tied", "sum", 0.15), ("sum", "tied", 0.04)])
 def test_long_sequence_matches_simulation(student_form, target_form, lr):
     """L = 16 tokens (the product rule would need 6^32 nodes), h = h* = He_1 / 2 + He_2 / sqrt(2),

@@ -354,11 +354,12 @@ class SequenceSingleIndex(Scheduled):
         """The sum student's per-token expectations ``E[a^i X p_j(nu)]``, shape ``(3, 6, degree + 1, L)``:
         ``i = 0, 1, 2``, ``X`` one of ``1, g nu, g, g z, g^2, h''(z)`` on token ``l``,
         ``p_j = He_j / sqrt(j!)``, ``a = h(z_l) - h*(nu_l)`` (``a = h(z_l)`` for a tied target)."""
-        shift = state.e * self.encoding(jnp.result_type(state.m, float))
-        target = self.target if self.target_form == "sum" else jnp.zeros(1)
+        dtype = jnp.result_type(state.m, float)
+        shift = state.e * self.encoding(dtype)
+        target = self.target if self.target_form == "sum" else jnp.zeros(1, dtype)
         slope = jax.grad(lambda x: jnp.sum(hermite_series(self.student, x)))
         bend = jax.grad(lambda x: jnp.sum(slope(x)))
-        basis = jnp.eye(degree + 1)
+        basis = jnp.eye(degree + 1, dtype=dtype)
 
         def moments(lam, nu):
             z = lam[..., None] + shift
@@ -390,7 +391,8 @@ class SequenceSingleIndex(Scheduled):
         if tied:
             t1, t2 = _tied_coefficients(self.target, self.L, degree, mean.dtype)
             others = jnp.sum(first[0], -1, keepdims=True) - first[0]  # sum_{k != l} E[a_k p_i(nu_k)]
-            pair = jnp.einsum("J,Jij,il,xjl->xl", t1, _binomial_split(degree), others, plain)
+            split = jnp.asarray(_binomial_split(degree), mean.dtype)
+            pair = jnp.einsum("J,Jij,il,xjl->xl", t1, split, others, plain)
             delta = delta - jnp.einsum("j,xjl->xl", t1, plain)
             delta_square = (delta_square - 2 * jnp.einsum("j,xjl->xl", t1, first) - 2 * pair
                             + jnp.einsum("j,xjl->xl", t2, plain))
