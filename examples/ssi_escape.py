@@ -2,17 +2,18 @@
 sequence length L (Arnaboldi et al. 2025), spherical SGD.
 
 The target sums over the tokens, f* = sum_l He_2(nu_l) / sqrt(2) (sequence information exponent 2),
-no positional encoding, the overlap starting at m0 = 0.03 (a random start at d ~ 1000). The
-student sums over the tokens too (solid), or, in the full figure, is tied (dashed): f = He_2(s) /
-sqrt(2) of the token average s = sum_l z_l / sqrt(L). Left (not in --quick): the plateau, the
-overlap against time at lr = 0.05 / L for each L. Right: the escape time (the overlap reaching 1/2,
-an event of the integrator, one vmapped call per L over the learning rates) against lr L, both
-times lr L. The summed student's curves meet: each token's drift adds up, so the escape is L times
-faster with L tokens at small learning rates, and the eta^2 noise of SGD, of order (eta L)^2, slows
-it and then stops it near lr L ~ 1 (earlier for one token; the time is +inf there, no point drawn). The tied student sees the summed target
-through its mean given s, He_2(N) / sqrt(2) with N = sum_l nu_l / sqrt(L), and the rest as label
-noise of variance L - 1: no drift gained from L, its curves L times higher. Writes ssi_escape.png
-(--quick: about 10 s of CPU; the full figure a few minutes).
+no positional encoding, the overlap starting at m0 = 0.03 (a random start at d ~ 1000). The student
+sums over the tokens too (solid), or, in the full figure, is tied (dashed): f = He_2(s) / sqrt(2) of
+the token average s = sum_l z_l / sqrt(L). Left (not in --quick): the plateau, the overlap against
+time at lr = 0.05 / L for each L. Right: the escape time (the overlap reaching 1/2, an event of the
+integrator, one vmapped call per L over the learning rates) against lr L, both times lr L. The
+summed student's curves meet: each token's drift adds up, so the escape is L times faster with L
+tokens at small learning rates, and the eta^2 noise of SGD, of order (eta L)^2, slows it and then
+stops it near lr L ~ 1 (earlier for one token; the time is +inf there, no point drawn). The tied
+student sees the summed target through its mean given the teacher's token average
+N = sum_l nu_l / sqrt(L), He_2(N) / sqrt(2), and the rest as label noise of variance L - 1: no drift
+gained from L, its curves L times higher. Writes ssi_escape.png (--quick: about 10 s of CPU; the
+full figure a few minutes).
 Run: python examples/ssi_escape.py [--quick]
 """
 
@@ -74,7 +75,8 @@ def main(quick: bool, out: str) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="two sequence lengths, four rates, summed students")
+    parser.add_argument("--quick", action="store_true",
+                        help="two sequence lengths, four rates, summed students")
     parser.add_argument("--out", default="ssi_escape.png")
     args = parser.parse_args()
     main(args.quick, args.out)

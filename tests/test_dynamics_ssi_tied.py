@@ -37,10 +37,10 @@ def _states():
 
 @pytest.mark.parametrize("student_form, target_form", MIXED)
 def test_reductions_equal_product_rule(student_form, target_form):
-    """Cubic link and activation with every Hermite degree at L = 2, 3 (and quadratic ones at L = 4
-    for the tied student, whose rule weighs the other L - 2 tokens by sqrt(L - 2)), label noise, an encoding that differs per token, mini-batches: the reductions equal the
-    product rule over all 2L fields (both exact for polynomials) to 1e-11 relative, drifts and
-    error."""
+    """Cubic link and activation with every Hermite degree at L = 2, 3 (and quadratic ones at L = 4 for
+    the tied student, whose rule weighs the other L - 2 tokens by sqrt(L - 2)), label noise, an encoding
+    that differs per token, mini-batches: the reductions equal the product rule over all 2L fields (both
+    exact for polynomials) to 1e-11 relative, drifts and error."""
     pairs = []
     cases = ((2, CUBIC), (3, CUBIC)) + (((4, QUADRATIC),) if target_form == "sum" else ())
     for L, hermite in cases:

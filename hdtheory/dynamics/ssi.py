@@ -367,7 +367,8 @@ class SequenceSingleIndex(Scheduled):
             a = hermite_series(self.student, z) - hermite_series(target, nu)
             g = slope(z)
             xs = jnp.stack([jnp.ones_like(z), g * nu, g, g * z, g**2, bend(z)], -2)
-            xs = xs[..., None, :] * jax.vmap(lambda e: hermite_series(e, nu), out_axes=-2)(basis)[..., None, :, :]
+            hermite = jax.vmap(lambda e: hermite_series(e, nu), out_axes=-2)(basis)  # p_j(nu)
+            xs = xs[..., None, :] * hermite[..., None, :, :]
             return jnp.stack([xs, a[..., None, None, :] * xs, (a**2)[..., None, None, :] * xs], -4)
 
         spread = (guarded_sqrt(state.q - state.m**2),)
@@ -404,8 +405,8 @@ class SequenceSingleIndex(Scheduled):
         return (drift_m, drift_e, drift_q, variance), 0.5 * delta_square[0, 0]
 
     def _tied_student(self, state: SequenceOverlaps):
-        """Drifts and error of the tied student: functions of ``s = S + e C / sqrt(L)`` and ``N``,
-        with ``S = m N + sqrt(q - m^2) U``; a sum target through two of its tokens and the rest."""
+        """Drifts and error of the tied student: functions of ``s = S + e sum_l c_l / sqrt(L)`` and
+        ``N``, with ``S = m N + sqrt(q - m^2) U``; a sum target through two of its tokens and the rest."""
         dtype = jnp.result_type(state.m, float)
         order = self.order or self.exact_order
         if self.target_form == "tied":
@@ -455,7 +456,7 @@ class SequenceSingleIndex(Scheduled):
         return drift_m, drift_e, drift_q, variance
 
     def _error(self, state: SequenceOverlaps) -> jax.Array:
-        """``eg``, by the sum form's reduction or by the rule over all token fields."""
+        """``eg``, by the sum and tied forms' reductions or by the rule over all token fields."""
         if self.reduced:
             return self._reduced(state)[1]
         z, nu, weights = self._fields(state)
