@@ -120,7 +120,10 @@ is a function of ``N``: a 2-D rule in ``(U, N)``. A summed one enters through
 ``E[F T] = L E[F h*(nu_1)]`` and ``E[F T^2] = L E[F h*(nu_1)^2] + L (L - 1) E[F h*(nu_1) h*(nu_2)]``
 (the tokens are exchangeable given ``(S, N)``): a 4-D rule in ``U``, ``nu_1``, ``nu_2`` and the
 other tokens' ``sum_{l > 2} nu_l / sqrt(L - 2)``; either is exact at the same ``order`` and costs
-nothing in ``L``. ``rule="product"`` keeps the product rule (equal to rounding where both run,
+nothing in ``L``. (So a tied student sees a summed target only through ``E[T | N]`` and
+``Var(T | N)``: for ``h* = c_0 + c_1 He_1 + c_2 He_2 / sqrt(2)`` it is the tied pair with target
+``(L c_0, sqrt(L) c_1, c_2)`` and label noise ``c_2^2 (L - 1)`` more, a summed target of
+information exponent ``k`` reaching it with strength ``L^{1 - k/2}``.) ``rule="product"`` keeps the product rule (equal to rounding where both run,
 ``tests/test_dynamics_ssi_long.py``, ``tests/test_dynamics_ssi_tied.py``).
 
 **Observables.** ``eg = E[|f(z) - f*(nu)|^2] / 2`` (no label noise), ``m``, ``e``, ``q``, the cosines
