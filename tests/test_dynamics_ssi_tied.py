@@ -120,7 +120,7 @@ def test_gradients_against_finite_differences():
 
 @pytest.mark.parametrize("student_form, target_form, lr", [("tied", "sum", 0.15), ("sum", "tied", 0.04)])
 def test_long_sequence_matches_simulation(student_form, target_form, lr):
-    """L = 16 tokens (the product rule would need 6^32 nodes), h = h* = He_1 / 2 + He_2 / sqrt(2),
+    """L = 16 tokens (the product rule would need 4^32 nodes), h = h* = He_1 / 2 + He_2 / sqrt(2),
     one form tied and the other summed, encoding c = (1, -0.5, ...), label noise, spherical,
     mini-batches of 2 sequences: online SGD at d = 1000 (4 seeds) against the ODEs, m and e within
     4 standard errors plus 0.02 (seen: up to 3.7 standard errors, 0.019, in e at t = 0.4 with the
