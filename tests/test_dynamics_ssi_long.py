@@ -36,7 +36,7 @@ def test_per_token_reduction_equals_product_rule(L):
     kw = dict(L=L, lr=0.3, batch=3, noise=0.1, geometry="unconstrained",
               positions=tuple(np.linspace(1.0, -0.5, L)), **HERMITE)
     reduced, product = SequenceSingleIndex(**kw), SequenceSingleIndex(rule="product", **kw)
-    assert reduced.additive and not product.additive
+    assert reduced.reduced and not product.reduced
     m, e, q = (jnp.array(v) for v in zip(*STATES))
     a, b = np.asarray(_unconstrained(reduced, m, e, q)), np.asarray(_unconstrained(product, m, e, q))
     assert np.all(np.abs(b[:, :3]) > 1e-3)  # every drift non-trivial

@@ -89,9 +89,11 @@ drifts within ``1.3e-5`` (2% of the small ``dm/dt`` near the positional point) a
 (``tests/test_dynamics_ssi_attention.py``).
 The product rule is refused above :data:`MAX_NODES` nodes: its cost grows as ``order^(2L)``.
 
-**Long sequences (sum form).** When student and target are both ``"sum"`` (and ``rule="auto"``)
-no rule over the ``2L`` fields is needed: with ``a_l = h(z_l) - h*(nu_l)``, ``Delta = sum_l a_l``,
-the token pairs independent, ``r_l = Delta - a_l`` is independent of token ``l``, with mean
+**Long sequences (sum and tied forms).** When student and target are each ``"sum"`` or
+``"tied"`` (and ``rule="auto"``) no rule over the ``2L`` fields is needed. *Sum student.* With
+``a_l = h(z_l) - h*(nu_l)`` (``a_l = h(z_l)`` for a tied target), ``Delta = sum_l a_l`` (minus
+``T = h*(N)``, ``N = sum_k nu_k / sqrt(L)``, for a tied target), the token pairs independent,
+``r_l = Delta - a_l`` is independent of token ``l`` when the target is summed, with mean
 ``R_l = sum_{k != l} A_k`` and second moment ``R_l^2 + sum_{k != l} V_k`` (``A_k = E[a_k]``,
 ``V_k = Var a_k``). Every expectation above is ``E[Delta X_l]`` or ``E[Delta^2 X_l]`` for a
 function ``X_l`` of token ``l`` alone (``g_l nu_l``, ``g_l``, ``g_l z_l``, ``g_l^2``, ``h''(z_l)``),
@@ -101,10 +103,28 @@ and factorises:
     E[\Delta X_l] = E[a_l X_l] + R_l E[X_l], \qquad
     E[\Delta^2 X_l] = E[a_l^2 X_l] + 2 R_l E[a_l X_l] + \Big(R_l^2 + \sum_{k \ne l} V_k\Big) E[X_l],
 
-and ``eg = (sum_l V_l + (sum_l A_l)^2) / 2``: ``18 L`` two-dimensional integrals over
-``(lambda_l, nu_l)`` (the 2-D rule above, exact at the same order), ``O(L)`` work, so that
-``L = 1000`` costs milliseconds. ``rule="product"`` keeps the product rule (equal to rounding where
-both run, ``tests/test_dynamics_ssi_long.py``).
+``eg = (sum_l V_l + (sum_l A_l)^2) / 2``. A tied target couples the tokens through ``N`` only:
+expanded on ``p_J = He_J / sqrt(J!)``, ``phi(N) = sum_J phi_J p_J(N)`` for ``phi = h*`` and
+``h*^2`` (``J <= 2 deg h*``), the other tokens average out by the addition theorem of Hermite
+polynomials, ``E[p_J(N) | nu_l] = L^{-J/2} p_J(nu_l)`` and
+``E[p_J(N) | nu_k, nu_l] = L^{-J/2} sum_i sqrt(binom(J, i)) p_i(nu_k) p_{J-i}(nu_l)``, so
+``E[T Y_l]``, ``E[T^2 Y_l]`` and ``sum_{k != l} E[T a_k X_l]`` are sums of the per-token
+``E[a_l^i X_l p_j(nu_l)]``: ``O(L)`` two-dimensional integrals over ``(lambda_l, nu_l)`` (the 2-D
+rule above, exact at ``order + deg h*`` nodes per axis for a tied target), ``O(L)`` work, so that
+``L = 1000`` costs milliseconds. *Tied student.* Everything is a function of ``s = S + e C``,
+``S = sum_l lambda_l / sqrt(L) = m N + sqrt(q - m^2) U`` (``U`` a standard normal independent of the
+``nu``), ``C = sum_l c_l / sqrt(L)``, and of ``N``: ``sum_l G_l nu_l = Delta h'(s) N``,
+``sum_l G_l c_l = Delta h'(s) C``, ``sum_l G_l z_l = Delta h'(s) s``,
+``sum_l G_l^2 = Delta^2 h'(s)^2``, ``sum_l partial_l G_l = h'(s)^2 + Delta h''(s)``. A tied target
+is a function of ``N``: a 2-D rule in ``(U, N)``. A summed one enters through
+``E[F T] = L E[F h*(nu_1)]`` and ``E[F T^2] = L E[F h*(nu_1)^2] + L (L - 1) E[F h*(nu_1) h*(nu_2)]``
+(the tokens are exchangeable given ``(S, N)``): a 4-D rule in ``U``, ``nu_1``, ``nu_2`` and the
+other tokens' ``sum_{l > 2} nu_l / sqrt(L - 2)``; either is exact at the same ``order`` and costs
+nothing in ``L``. (So a tied student sees a summed target only through ``E[T | N]`` and
+``Var(T | N)``: for ``h* = c_0 + c_1 He_1 + c_2 He_2 / sqrt(2)`` it is the tied pair with target
+``(L c_0, sqrt(L) c_1, c_2)`` and label noise ``c_2^2 (L - 1)`` more, a summed target of
+information exponent ``k`` reaching it with strength ``L^{1 - k/2}``.) ``rule="product"`` keeps the product rule (equal to rounding where both run,
+``tests/test_dynamics_ssi_long.py``, ``tests/test_dynamics_ssi_tied.py``).
 
 **Observables.** ``eg = E[|f(z) - f*(nu)|^2] / 2`` (no label noise), ``m``, ``e``, ``q``, the cosines
 ``overlap = m / sqrt(q)`` and ``positional = e / sqrt(q)``, ``iterations = t / b``. Plateaus and
@@ -123,6 +143,7 @@ the same multiple of the identity, at every learning rate).
 
 import functools
 import itertools
+import math
 
 import equinox as eqx
 import jax
@@ -178,6 +199,29 @@ def _token_rule(tokens: int, order: int) -> tuple[np.ndarray, np.ndarray]:
     return z, w
 
 
+@functools.lru_cache(maxsize=None)
+def _binomial_split(degree: int) -> np.ndarray:
+    """``B[J, i, j] = sqrt(binomial(J, i))`` where ``i + j = J`` (else 0), shape ``(degree + 1,) * 3``:
+    ``E[p_J(N) | nu_k, nu_l] = L^(-J/2) sum_i B[J, i, J - i] p_i(nu_k) p_(J-i)(nu_l)``."""
+    split = np.zeros((degree + 1,) * 3)
+    for J, i in itertools.product(range(degree + 1), repeat=2):
+        if i <= J:
+            split[J, i, J - i] = math.sqrt(math.comb(J, i))
+    return split
+
+
+def _tied_coefficients(target, L: int, degree: int, dtype):
+    """The coefficients of ``h*(N)`` and ``h*(N)^2`` on ``p_J(N)``, ``J <= degree``, each times
+    ``L^(-J/2)``: ``E[h*(N)^k | nu_l] = sum_J c_J p_J(nu_l)`` for ``N = sum_k nu_k / sqrt(L)``."""
+    target = jnp.asarray(target, dtype)
+    nodes, weights = (jnp.asarray(a, dtype) for a in _rule(degree + 1))
+    basis = jax.vmap(lambda e: hermite_series(e, nodes))(jnp.eye(degree + 1, dtype=dtype))
+    square = basis @ (weights * hermite_series(target, nodes) ** 2)
+    scale = jnp.asarray(float(L) ** (-0.5 * np.arange(degree + 1)), dtype)
+    first = jnp.zeros(degree + 1, dtype).at[: target.shape[-1]].set(target)
+    return first * scale, square * scale
+
+
 class SequenceSingleIndex(Scheduled):
     """Online SGD on a sequence single-index target; see the module docstring."""
 
@@ -214,7 +258,7 @@ class SequenceSingleIndex(Scheduled):
         if self.attention:
             if self.points & (self.points - 1):
                 raise ParameterError(f"parameter 'points' must be a power of 2 (>= 4), got {self.points}")
-        elif not self.additive and (self.order or self.exact_order) ** (2 * self.L) > MAX_NODES:
+        elif not self.reduced and (self.order or self.exact_order) ** (2 * self.L) > MAX_NODES:
             order = self.order or self.exact_order
             raise ParameterError(
                 f"parameter 'L' too large for the product rule: order^(2L) = {order ** (2 * self.L)} "
@@ -233,10 +277,11 @@ class SequenceSingleIndex(Scheduled):
         return max(2 * (length - 1), 2)
 
     @property
-    def additive(self) -> bool:
-        """Whether the expectations are the per-token reduction of the sum form (``O(L)``
-        two-dimensional integrals; both forms ``"sum"`` and ``rule="auto"``)."""
-        return self.student_form == self.target_form == "sum" and self.rule == "auto"
+    def reduced(self) -> bool:
+        """Whether the expectations are the reductions of the sum and tied forms (``O(L)``
+        two-dimensional integrals, or a rule in 2 or 4 fields; both forms in ``"sum"``, ``"tied"``
+        and ``rule="auto"``)."""
+        return {self.student_form, self.target_form} <= {"sum", "tied"} and self.rule == "auto"
 
     @property
     def attention(self) -> bool:
@@ -308,42 +353,95 @@ class SequenceSingleIndex(Scheduled):
         """``Delta = f(z) - f*(nu)``, shape ``(N, K)``."""
         return (self.f(z) - self.f_star(nu)).reshape(z.shape[0], -1)
 
-    def _token_moments(self, state: SequenceOverlaps) -> jax.Array:
-        """The sum form's per-token expectations ``E[a^i X]``, shape ``(3, 6, L)``: ``i = 0, 1, 2``,
-        ``X`` one of ``1, g nu, g, g z, g^2, h''(z)`` on token ``l``, ``a = h(z_l) - h*(nu_l)``."""
-        shift = state.e * self.encoding(jnp.result_type(state.m, float))
+    def _token_moments(self, state: SequenceOverlaps, order: int, degree: int) -> jax.Array:
+        """The sum student's per-token expectations ``E[a^i X p_j(nu)]``, shape ``(3, 6, degree + 1, L)``:
+        ``i = 0, 1, 2``, ``X`` one of ``1, g nu, g, g z, g^2, h''(z)`` on token ``l``,
+        ``p_j = He_j / sqrt(j!)``, ``a = h(z_l) - h*(nu_l)`` (``a = h(z_l)`` for a tied target)."""
+        dtype = jnp.result_type(state.m, float)
+        shift = state.e * self.encoding(dtype)
+        target = self.target if self.target_form == "sum" else jnp.zeros(1, dtype)
         slope = jax.grad(lambda x: jnp.sum(hermite_series(self.student, x)))
         bend = jax.grad(lambda x: jnp.sum(slope(x)))
+        basis = jnp.eye(degree + 1, dtype=dtype)
 
         def moments(lam, nu):
             z = lam[..., None] + shift
             nu = jnp.broadcast_to(nu[..., None], z.shape)
-            a = hermite_series(self.student, z) - hermite_series(self.target, nu)
+            a = hermite_series(self.student, z) - hermite_series(target, nu)
             g = slope(z)
             xs = jnp.stack([jnp.ones_like(z), g * nu, g, g * z, g**2, bend(z)], -2)
-            return jnp.stack([xs, a[..., None, :] * xs, (a**2)[..., None, :] * xs], -3)
+            hermite = jax.vmap(lambda e: hermite_series(e, nu), out_axes=-2)(basis)  # p_j(nu)
+            xs = xs[..., None, :] * hermite[..., None, :, :]
+            return jnp.stack([xs, a[..., None, None, :] * xs, (a**2)[..., None, None, :] * xs], -4)
 
         spread = (guarded_sqrt(state.q - state.m**2),)
-        return expect_pair(moments, state.m, spread, self.order or self.exact_order)
+        return expect_pair(moments, state.m, spread, order)
 
-    def _additive(self, state: SequenceOverlaps):
-        """The sum form's drifts and error from :meth:`_token_moments`: ``Delta = a_l + r_l``, the
-        rest ``r_l = sum_{k != l} a_k`` independent of token ``l``."""
-        moments = self._token_moments(state)
-        plain, first, second = moments[0], moments[1], moments[2]
-        mean = first[0]
-        spread = second[0] - mean**2
+    def _sum_student(self, state: SequenceOverlaps):
+        """Drifts and error of the sum student from :meth:`_token_moments`: ``Delta = a_l + r_l - T``,
+        the rest ``r_l = sum_{k != l} a_k`` independent of token ``l``, ``T = h*(N)`` a tied target
+        read through its Hermite coefficients in ``N = sum_k nu_k / sqrt(L)``."""
+        tied = self.target_form == "tied"
+        degree = 2 * (jnp.atleast_1d(self.target).shape[-1] - 1) if tied else 0
+        order = self.order or self.exact_order + degree // 2
+        moments = self._token_moments(state, order, degree)
+        plain, first, second = moments[0], moments[1], moments[2]  # (6, degree + 1, L)
+        mean = first[0, 0]
+        spread = second[0, 0] - mean**2
         rest = jnp.sum(mean) - mean
         rest_square = jnp.sum(spread) - spread + rest**2
-        delta = first + rest * plain  # E[Delta X_l]
-        delta_square = second + 2 * rest * first + rest_square * plain  # E[Delta^2 X_l]
+        delta = first[:, 0] + rest * plain[:, 0]  # E[Delta X_l]
+        delta_square = second[:, 0] + 2 * rest * first[:, 0] + rest_square * plain[:, 0]  # E[Delta^2 X_l]
+        if tied:
+            t1, t2 = _tied_coefficients(self.target, self.L, degree, mean.dtype)
+            others = jnp.sum(first[0], -1, keepdims=True) - first[0]  # sum_{k != l} E[a_k p_i(nu_k)]
+            split = jnp.asarray(_binomial_split(degree), mean.dtype)
+            pair = jnp.einsum("J,Jij,il,xjl->xl", t1, split, others, plain)
+            delta = delta - jnp.einsum("j,xjl->xl", t1, plain)
+            delta_square = (delta_square - 2 * jnp.einsum("j,xjl->xl", t1, first) - 2 * pair
+                            + jnp.einsum("j,xjl->xl", t2, plain))
         c = self.encoding(mean.dtype)
         drift_m = jnp.sum(delta[1])
-        drift_e = c @ delta[2] + state.e * jnp.sum(plain[4] + delta[5])
+        drift_e = c @ delta[2] + state.e * jnp.sum(plain[4, 0] + delta[5])
         drift_q = 2 * jnp.sum(delta[3])
-        variance = jnp.sum(delta_square[4] + self.noise * plain[4])
-        eg = 0.5 * (jnp.sum(spread) + jnp.sum(mean) ** 2)
-        return (drift_m, drift_e, drift_q, variance), eg
+        variance = jnp.sum(delta_square[4] + self.noise * plain[4, 0])
+        return (drift_m, drift_e, drift_q, variance), 0.5 * delta_square[0, 0]
+
+    def _tied_student(self, state: SequenceOverlaps):
+        """Drifts and error of the tied student: functions of ``s = S + e sum_l c_l / sqrt(L)`` and
+        ``N``, with ``S = m N + sqrt(q - m^2) U``; a sum target through two of its tokens and the rest."""
+        dtype = jnp.result_type(state.m, float)
+        order = self.order or self.exact_order
+        if self.target_form == "tied":
+            nodes, weights = _token_rule(1, order)
+            u, n = (jnp.asarray(nodes[:, 0, i], dtype) for i in range(2))
+            t = hermite_series(self.target, n)
+            first, second = t, t**2
+        else:
+            nodes, weights = _token_rule(2, order)
+            u, v1, v2, rest = (jnp.asarray(nodes.reshape(-1, 4)[:, i], dtype) for i in range(4))
+            L = self.L
+            n = (v1 + min(L - 1, 1) * v2 + np.sqrt(max(L - 2, 0)) * rest) / np.sqrt(L)
+            t1, t2 = hermite_series(self.target, v1), hermite_series(self.target, v2)
+            first, second = L * t1, L * t1**2 + L * (L - 1) * t1 * t2  # of T and T^2, T = sum_l h*(nu_l)
+        code = jnp.sum(self.encoding(dtype)) / np.sqrt(self.L)
+        s = state.m * n + guarded_sqrt(state.q - state.m**2) * u + state.e * code
+        out = hermite_series(self.student, s)
+        slope = jax.grad(lambda x: jnp.sum(hermite_series(self.student, x)))
+        g = slope(s)
+        bend = jax.grad(lambda x: jnp.sum(slope(x)))(s)
+        delta = out - first  # of Delta, and of Delta^2:
+        delta_square = out**2 - 2 * out * first + second
+        mean = lambda values: jnp.asarray(weights, dtype) @ values
+        drift_m = mean(delta * g * n)
+        drift_e = code * mean(delta * g) + state.e * mean(g**2 + delta * bend)
+        drift_q = 2 * mean(delta * g * s)
+        variance = mean(delta_square * g**2 + self.noise * g**2)
+        return (drift_m, drift_e, drift_q, variance), 0.5 * mean(delta_square)
+
+    def _reduced(self, state: SequenceOverlaps):
+        """Drifts and error by the sum or tied student's reduction."""
+        return self._sum_student(state) if self.student_form == "sum" else self._tied_student(state)
 
     def _product(self, state: SequenceOverlaps):
         """The drifts by a rule over all ``2L`` token fields (product or Sobol)."""
@@ -361,15 +459,15 @@ class SequenceSingleIndex(Scheduled):
         return drift_m, drift_e, drift_q, variance
 
     def _error(self, state: SequenceOverlaps) -> jax.Array:
-        """``eg``, by the sum form's reduction or by the rule over all token fields."""
-        if self.additive:
-            return self._additive(state)[1]
+        """``eg``, by the sum and tied forms' reductions or by the rule over all token fields."""
+        if self.reduced:
+            return self._reduced(state)[1]
         z, nu, weights = self._fields(state)
         return 0.5 * weights @ jnp.sum(self._residual(z, nu) ** 2, -1)
 
     def vector_field(self, t, state: SequenceOverlaps) -> SequenceOverlaps:
         eta = self.lr * self.rate(t) / self.batch
-        drifts = self._additive(state)[0] if self.additive else self._product(state)
+        drifts = self._reduced(state)[0] if self.reduced else self._product(state)
         drift_m, drift_e, drift_q, variance = drifts
         dm, de, dq = -eta * drift_m, -eta * drift_e, -eta * drift_q + eta**2 * variance
         if self.geometry == "spherical":

@@ -78,7 +78,7 @@ def simulate_ssi(
     m, e, q = run(jax.random.split(key, seeds))
     t = bounds[:, 1] * theory.batch / d
     measure = lambda tt, mm, ee, qq: theory.observables(tt, SequenceOverlaps(m=mm, e=ee, q=qq))
-    observables = jax.vmap(jax.vmap(measure), in_axes=(None, 0, 0, 0))(jnp.asarray(t), m, e, q)
+    observables = jax.jit(jax.vmap(jax.vmap(measure), in_axes=(None, 0, 0, 0)))(jnp.asarray(t), m, e, q)
     observables["t"] = np.broadcast_to(t, (seeds, len(t)))
     return SimulationResult.from_stacked(observables, d=d, n=int(bounds[-1, 1]) * theory.batch)
 
