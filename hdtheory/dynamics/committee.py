@@ -106,7 +106,11 @@ best ``lr / p = 1 / (2 + 2/p + 8/p^2 + noise)`` (their
 (``3 d log d`` at ``p = 1``, ``d log d / 2`` as ``p -> infinity``, noiseless: their gain
 ``(12 + Delta) / (2 + Delta)``). The observable ``max_overlap``, the largest cosine
 ``|R_km| / sqrt(Q_kk T_mm)``, gives the escape time as an event of :func:`hdtheory.integrate`
-(``event=hdtheory.crossing("max_overlap", level)``).
+(``event=hdtheory.crossing("max_overlap", level)``). At finite ``d`` the noise of SGD is as large
+as a random start (:meth:`Committee.diffusion`, the paper's SDE): in the linear stage
+``R e^(-r t) -> R0 + sqrt(D / (2 r d)) xi``, a Gaussian effective start from which the ODE carries
+the escape, and from ``R0 = 0``, where the ODE never moves, SGD still escapes, after the paper's
+mean exit time of an expansive Ornstein-Uhlenbeck process.
 
 **Initial conditions.** ``Q0 = q0 I`` and ``R0 = r0 G`` with ``G`` a ``K x M`` matrix of
 independent standard normals drawn from ``seed`` (a random initialisation at finite ``d`` has
@@ -121,6 +125,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import kernels
+from ..kernels.multivariate import product_rule, psd_cholesky
 from .._theory import NONNEGATIVE, POSITIVE, Interval, ParameterError, choice, integer
 from .._theory import check_integer, is_concrete, parameter
 from ._schedule import Scheduled
@@ -329,6 +334,39 @@ class Committee(Scheduled):
         rounding the integration leaves in the overlaps, a few times ``rounding`` below zero."""
         _, c = self._weights(state.v)
         return self.moments.error(self._omega(state.Q, state.R), c)
+
+    def diffusion(self, t, state: CommitteeState) -> jax.Array:
+        r"""The noise of ``R`` at finite ``d``: ``D`` with ``dR = F dt + sqrt(D / d) dB``.
+
+        One SGD step moves ``R_km`` by ``-(eta / d) X_km`` with
+        ``X_km = a_k Delta g'(lambda_k) nu_m`` (``Delta`` with the label noise), minus, on the sphere,
+        ``R_km`` times half the step of ``Q_kk``, whose fluctuating part makes
+        ``X_km = a_k Delta g'(lambda_k) (nu_m - R_km lambda_k)``. Over the ``d`` steps of a unit of
+        ``t`` the increments of ``R`` have covariance ``D / d`` with
+        ``D_{km,ln} = eta^2 Cov[X_km, X_ln]`` (``(K, M, K, M)``; per unit of ``tau = lr t`` under
+        ``time="lr"``, ``D / lr``): the diffusion of the SDE of Arnaboldi et al. 2023 (their
+        ``sigma_M``, projected on the sphere), which at mediocrity (``R = 0``, ``Q = I``) with
+        ``sigma = sigma* = z^2`` is ``lr^2 (48 + 4 Delta) / p^2``, their ``gamma (48 + 4 Delta) / p``
+        per unit of their ``tau = (lr / p) t``. One product Gauss-Hermite rule over the ``K + M``
+        fields (exact for Hermite activations of degree below the rule's order / 2).
+        """
+        K, M, n = self.K, self.M, self.K + self.M
+        omega = self._omega(state.Q, state.R)
+        a, c = self._weights(state.v)
+        eta, _ = self.rates(t)
+        order = max(3, min(self.joint_order, int(self.joint_nodes ** (1 / n))))
+        z, w = product_rule(n, order, omega.dtype)
+        u = z @ psd_cholesky(omega).T
+        lam, nu = u[:, :K], u[:, K:]
+        error = self.kernel(lam) @ c[:K] + self.teacher_kernel(nu) @ c[K:]
+        direction = jnp.broadcast_to(nu[:, None, :], (len(w), K, M))
+        if self.geometry == "spherical":
+            direction = direction - state.R[None] * lam[:, :, None]
+        y = (a * self.kernel.derivative(lam))[:, :, None] * direction  # (N, K, M)
+        mean = jnp.einsum("N,N,Nkm->km", w, error, y)
+        second = jnp.einsum("N,N,Nkm,Nln->kmln", w, error**2 + self.noise, y, y)
+        scale = eta**2 / self.lr if self.time == "lr" else eta**2
+        return scale * (second - mean[:, :, None, None] * mean[None, None])
 
     def observables(self, t, state: CommitteeState) -> dict[str, jax.Array]:
         T, _ = self._teacher()
