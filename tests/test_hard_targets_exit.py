@@ -19,8 +19,10 @@ The simulations are online SGD in the exact chain of the overlaps
 (``simulate(..., method="overlaps")``), checked here against the run on the weights.
 """
 
+import functools
 import math
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -48,7 +50,7 @@ def test_diffusion_at_mediocrity():
     lr, noise = 0.2, 0.3
     for p in (1, 2):
         theory = network(p, lr, jnp.zeros((p, 1)), noise)
-        D = np.asarray(theory.diffusion(0.0, theory.init())).reshape(p, p)
+        D = np.asarray(eqx.filter_jit(theory.diffusion)(0.0, theory.init())).reshape(p, p)
         wick = (15 + (p - 1) * (p + 7)) / p**2 - 6 * (p + 2) / p + 15
         np.testing.assert_allclose(np.diag(D), 4 * lr**2 / p**2 * (wick + noise), rtol=1e-12)
         np.testing.assert_allclose(D - np.diag(np.diag(D)), 0.0, atol=1e-14)
@@ -58,11 +60,11 @@ def test_diffusion_at_mediocrity():
 
 def test_overlap_chain_is_the_run_on_the_weights():
     """The chain of the overlaps against SGD on the weights (d = 50, two units, label noise): the
-    means and spreads of ``R`` at ``t = 1, 2`` agree within 4 standard errors."""
+    means and spreads of ``R`` at ``t = 1`` agree within 4 standard errors."""
     theory = network(2, 0.3, jnp.array([[0.3], [0.1]]), 0.1)
-    times = np.array([0.0, 1.0, 2.0])
+    times = np.array([0.0, 1.0])
     runs = {m: simulate(theory, d=50, seeds=s, times=times, key=jax.random.PRNGKey(7), method=m)
-            for m, s in (("overlaps", 2048), ("weights", 512))}
+            for m, s in (("overlaps", 1024), ("weights", 256))}
     (a, na), (b, nb) = ((runs[m].samples["R"][:, 1:, :, 0], runs[m].seeds) for m in runs)
     se = np.sqrt(a.var(0) / na + b.var(0) / nb)
     assert np.all(np.abs(a.mean(0) - b.mean(0)) <= 4 * se), (a.mean(0), b.mean(0), se)
@@ -76,38 +78,108 @@ def test_overlap_chain_is_the_run_on_the_weights():
 # -- exit times ------------------------------------------------------------------------------------
 
 LR = 1 / 12  # gamma_opt at p = 1 (Sec. 3.2)
+R_LIN = 4 * LR * (1 - 6 * LR)  # the growth rate at mediocrity (noiseless), 1/6
 DS = (1000, 2000)
-STEP, T_MAX = 0.05, 45.0
+STEP, T_MAX = 0.1, 25.0
 SEEDS = 48
 
 
-def _first_crossing(R, level):
-    """Per seed, the middle of the record interval in which ``max_k |R_k|`` first reaches ``level``
-    (NaN if never)."""
-    hit = np.max(np.abs(R), axis=(-2, -1)) >= level
-    index = np.argmax(hit, axis=1)
-    return np.where(hit.any(1), (index - 0.5) * STEP, np.nan)
+def _median_crossing(R, level):
+    """The median over the seeds of the time at which ``|m|`` first reaches ``level`` (the middle of
+    its record interval; a seed that has not by ``T_MAX`` counts as later), and its standard error."""
+    hit = np.abs(R[..., 0, 0]) >= level
+    t = np.where(hit.any(1), (np.argmax(hit, axis=1) - 0.5) * STEP, np.inf)
+    assert np.mean(np.isfinite(t)) > 0.75  # the median is measured
+    return np.median(t), t
 
 
 @pytest.fixture(scope="module")
 def one_unit_runs():
-    """p = 1 at d = 1000 and 2000, from ``m = 0`` and from ``m = d^(-1/2)``: one compiled chain
-    (``d`` and the start traced)."""
+    """p = 1 at d = 1000 and 2000, from ``m = 0`` and from ``m = d^(-1/2)``: one compiled chain of
+    the overlaps, vmapped over the four settings (``d`` and the start traced) and the seeds."""
     times = np.arange(0.0, T_MAX + STEP / 2, STEP)
+    settings = [(d, start) for d in DS for start in (0.0, d**-0.5)]
+    d = np.array([s[0] for s in settings])
+    R0 = jnp.asarray([s[1] for s in settings]).reshape(-1, 1, 1)
+    steps = jnp.asarray(np.rint(np.outer(d, times)).astype(np.int64))
+    keys = jax.random.split(jax.random.PRNGKey(1), (len(settings), SEEDS))
 
     @jax.jit
+    @jax.vmap
     def chain(R0, d, steps, keys):
         theory = network(1, LR, R0)
         bounds = jnp.stack([jnp.concatenate([jnp.zeros(1, steps.dtype), steps[:-1]]), steps], -1)
         return jax.vmap(lambda k: _run_overlaps(theory, k, d, bounds))(keys)[1]
 
-    runs = {}
-    for i, d in enumerate(DS):
-        steps = jnp.asarray(np.rint(times * d).astype(np.int64))
-        for start in (0.0, d**-0.5):
-            keys = jax.random.split(jax.random.PRNGKey(10 * i + (start > 0)), SEEDS)
-            runs[d, start > 0] = np.asarray(chain(jnp.full((1, 1), start), d, steps, keys))
-    return runs
+    R = np.asarray(chain(R0, jnp.asarray(d), steps, keys))
+    return {(s[0], s[1] > 0): R[i] for i, s in enumerate(settings)}
+
+
+@functools.cache
+def _diffusion():
+    """``D`` of :meth:`Committee.diffusion` at mediocrity (``p = 1``, ``lr = LR``)."""
+    theory = network(1, LR, jnp.zeros((1, 1)))
+    return float(eqx.filter_jit(theory.diffusion)(0.0, theory.init())[0, 0, 0, 0])
+
+
+def _spread(d):
+    """``s`` of the SDE's effective start ``m_0 + s xi``: ``s^2 = D / (2 r d)``, ``r`` the growth
+    rate."""
+    return math.sqrt(_diffusion() / (2 * R_LIN * d))
+
+
+def _ode_time(m, level):
+    """The time for the ODE ``dm/dt = r m (1 - m^2)`` (``Delta = 0``, Sec. 3.2) to carry ``m`` to
+    ``level``."""
+    return math.log(level**2 * (1 - m**2) / ((1 - level**2) * m**2)) / (2 * R_LIN)
+
+
+def _median_standard_error(m0, s, level, seeds):
+    """``1 / (2 f sqrt(n))`` at the median, ``f`` the density of ``t(|m0 + s xi|)``."""
+    folded = stats.foldnorm(m0 / s, scale=s)
+    m = folded.median()
+    dm_dt = m * (1 - m**2) * R_LIN  # t decreases as the start grows: |dt/dm| = 1 / (r m (1 - m^2))
+    return 1 / (2 * folded.pdf(m) * dm_dt * math.sqrt(seeds))
+
+
+def test_exit_from_the_fixed_point_of_the_ode(one_unit_runs):
+    """From ``m = 0`` exactly (the student orthogonal to the teacher, a fixed point of the ODE, which
+    never leaves it), SGD escapes by its own noise. Its linear stage ``m(t) e^(-r t) -> s xi``
+    makes the escape the ODE's from the effective start ``|s xi|``: the median time for ``|m|`` to
+    reach 0.1, ``t(s 0.674)``, against the simulated median within 3 of its standard errors (about
+    1, at 48 seeds). That mean over ``xi`` agrees with the paper's exact mean exit time of the
+    linearised process (``2F2``, module docstring) to its ``O(1 / z)``, ``z = r T d / D``: 3.6% at
+    d = 1000 (``z = 5``), 1.3% at d = 2000."""
+    level = 0.1
+    theory = network(1, LR, jnp.zeros((1, 1)))
+    assert float(eqx.filter_jit(theory.vector_field)(0.0, theory.init()).R[0, 0]) == 0.0  # stays
+    D = _diffusion()
+    for d in DS:
+        s = _spread(d)
+        median, t = _median_crossing(one_unit_runs[d, False], level)
+        expected = _ode_time(stats.foldnorm(0.0, scale=s).median(), level)
+        error = _median_standard_error(0.0, s, level, SEEDS)
+        assert abs(median - expected) <= 3 * error, (d, median, expected, error)
+        mean = integrate.quad(lambda x: _ode_time(s * abs(x), level) * stats.norm.pdf(x), -12, 12,
+                              points=[0.0], limit=200)[0]
+        z = R_LIN * level**2 * d / D
+        paper = _ou_exit_time(R_LIN, D / d, level)
+        assert abs(mean / paper - 1) <= 0.2 / z, (d, mean, paper)
+
+
+def test_exit_from_a_random_start(one_unit_runs):
+    """From ``m_0 = d^(-1/2)`` (the paper's annealed start) the effective start is
+    ``m_0 + s xi``; the median time to ``|m| = 0.5`` is the ODE's from the median of
+    ``|m_0 + s xi|`` (a folded normal), against the simulated median within 3 of its standard
+    errors, at d = 1000 and 2000. The noise moves the median by about a third of the spread
+    (the deterministic ODE from ``m_0``, the paper's exit time, is earlier)."""
+    level = 0.5
+    for d in DS:
+        m0, s = d**-0.5, _spread(d)
+        median, t = _median_crossing(one_unit_runs[d, True], level)
+        expected = _ode_time(stats.foldnorm(m0 / s, scale=s).median(), level)
+        error = _median_standard_error(m0, s, level, SEEDS)
+        assert abs(median - expected) <= 3 * error, (d, median, expected, error, _ode_time(m0, level))
 
 
 def _ou_exit_time(mu, sigma2, level):
@@ -116,50 +188,3 @@ def _ou_exit_time(mu, sigma2, level):
     k = mu / sigma2
     return integrate.quad(lambda y: 2 / sigma2 * special.dawsn(math.sqrt(k) * y) / math.sqrt(k),
                           0, level)[0]
-
-
-def test_exit_from_the_fixed_point_of_the_ode(one_unit_runs):
-    """From ``m = 0`` exactly (the student orthogonal to the teacher, a fixed point of the ODE: the
-    deterministic theory never leaves), SGD escapes by its own noise: the mean time for ``|m|`` to
-    reach 0.1 against the paper's formula with ``mu = r = 4 lr (1 - 6 lr)`` and
-    ``sigma^2 = lr^2 48 / d`` (our time), within 3 standard errors plus 0.1 (the record grid and
-    the drift's ``1 - m^2 <= 1%``). At d = 1000: 48 seeds."""
-    level = 0.1
-    r = 4 * LR * (1 - 6 * LR)
-    theory = network(1, LR, jnp.zeros((1, 1)))
-    D = float(theory.diffusion(0.0, theory.init())[0, 0, 0, 0])
-    for d in DS:
-        t = _first_crossing(one_unit_runs[d, False], level)
-        assert np.all(np.isfinite(t)), "a seed did not escape"
-        expected = _ou_exit_time(r, D / d, level)
-        sem = t.std(ddof=1) / math.sqrt(len(t))
-        print(d, t.mean(), sem, expected)
-        assert abs(t.mean() - expected) <= 3 * sem + 0.1, (d, t.mean(), sem, expected)
-    # the ODE from m = 0 stays there
-    assert float(theory.vector_field(0.0, theory.init()).R[0, 0]) == 0.0
-
-
-def test_exit_from_a_random_start(one_unit_runs):
-    """From ``m_0 = d^(-1/2)`` (the annealed start) the linear stage of the SDE,
-    ``m(t) e^(-r t) -> m_0 + s xi`` with ``s^2 = D / (2 r d)``, turns the start into a Gaussian one,
-    after which the ODE ``dm/dt = r m (1 - m^2)`` (``Delta = 0``) carries it:
-    ``t = log[L^2 (1 - m^2) / ((1 - L^2) m^2)] / (2 r)`` at ``m = m_0 + s xi``. Its mean over ``xi``
-    against the simulated mean time to ``|m| = L = 0.5``, within 3 standard errors plus 0.1; the
-    deterministic ODE from ``m_0`` (the paper's exit time, no noise) is printed beside it."""
-    level = 0.5
-    r = 4 * LR * (1 - 6 * LR)
-    theory = network(1, LR, jnp.zeros((1, 1)))
-    D = float(theory.diffusion(0.0, theory.init())[0, 0, 0, 0])
-
-    def ode_time(m):
-        return math.log(level**2 * (1 - m**2) / ((1 - level**2) * m**2)) / (2 * r)
-
-    for d in DS:
-        t = _first_crossing(one_unit_runs[d, True], level)
-        assert np.all(np.isfinite(t)), "a seed did not escape"
-        m0, s = d**-0.5, math.sqrt(D / (2 * r * d))
-        expected = integrate.quad(lambda x: ode_time(m0 + s * x) * stats.norm.pdf(x), -12, 12,
-                                  points=[-m0 / s], limit=200)[0]
-        sem = t.std(ddof=1) / math.sqrt(len(t))
-        print(d, t.mean(), sem, expected, ode_time(m0))
-        assert abs(t.mean() - expected) <= 3 * sem + 0.1, (d, t.mean(), sem, expected)
