@@ -148,8 +148,9 @@ def test_exit_from_the_fixed_point_of_the_ode(one_unit_runs):
     makes the escape the ODE's from the effective start ``|s xi|``: the median time for ``|m|`` to
     reach 0.1, ``t(s 0.674)``, against the simulated median within 3 of its standard errors (about
     1, at 48 seeds). That mean over ``xi`` agrees with the paper's exact mean exit time of the
-    linearised process (``2F2``, module docstring) to its ``O(1 / z)``, ``z = r T d / D``: 3.6% at
-    d = 1000 (``z = 5``), 1.3% at d = 2000."""
+    linearised process (``2F2``, module docstring) to its ``O(1 / z)``, ``z = r T d / D``: seen 3.9%
+    at d = 1000 (``z = 5``), 1.5% at d = 2000, asserted within ``0.25 / z``. Seen: medians 8.95 and
+    12.7 against 9.30 and 11.38 (standard error 1.0)."""
     level = 0.1
     theory = network(1, LR, jnp.zeros((1, 1)))
     assert float(eqx.filter_jit(theory.vector_field)(0.0, theory.init()).R[0, 0]) == 0.0  # stays
@@ -164,15 +165,16 @@ def test_exit_from_the_fixed_point_of_the_ode(one_unit_runs):
                               points=[0.0], limit=200)[0]
         z = R_LIN * level**2 * d / D
         paper = _ou_exit_time(R_LIN, D / d, level)
-        assert abs(mean / paper - 1) <= 0.2 / z, (d, mean, paper)
+        assert abs(mean / paper - 1) <= 0.25 / z, (d, mean, paper)
 
 
 def test_exit_from_a_random_start(one_unit_runs):
     """From ``m_0 = d^(-1/2)`` (the paper's annealed start) the effective start is
     ``m_0 + s xi``; the median time to ``|m| = 0.5`` is the ODE's from the median of
     ``|m_0 + s xi|`` (a folded normal), against the simulated median within 3 of its standard
-    errors, at d = 1000 and 2000. The noise moves the median by about a third of the spread
-    (the deterministic ODE from ``m_0``, the paper's exit time, is earlier)."""
+    errors, at d = 1000 and 2000 (seen 18.85 and 20.4 against 17.13 and 19.21, standard error 0.92;
+    the deterministic ODE from ``m_0`` gives 17.42 and 19.51: at this learning rate the noise
+    matters less to the median than to the spread, of order ``1 / (2 r) = 3``)."""
     level = 0.5
     for d in DS:
         m0, s = d**-0.5, _spread(d)
@@ -188,3 +190,52 @@ def _ou_exit_time(mu, sigma2, level):
     k = mu / sigma2
     return integrate.quad(lambda y: 2 / sigma2 * special.dawsn(math.sqrt(k) * y) / math.sqrt(k),
                           0, level)[0]
+
+
+def _linear_median(m0, s, level, p, r):
+    """The median time for ``max_k |m_k|`` to reach ``level`` in the linear stage, from ``p``
+    independent effective starts ``m0 + s xi_k``: ``log(level / x) / r`` at the median ``x`` of their
+    largest modulus (``F(x)^p = 1/2``, ``F`` the folded normal's distribution), and its standard
+    error over ``SEEDS`` runs."""
+    folded = stats.foldnorm(m0 / s, scale=s)
+    x = folded.ppf(0.5 ** (1 / p))
+    density = p * folded.cdf(x) ** (p - 1) * folded.pdf(x) * r * x  # of the time, at the median
+    return math.log(level / x) / r, 1 / (2 * density * math.sqrt(SEEDS))
+
+
+def test_escape_time_against_the_width(one_unit_runs):
+    """From the annealed start ``R_k = d^(-1/2)``, at each width's best learning rate
+    ``gamma_opt(p) = p^3 / (8 + 2p + 2p^2)`` (1/12 and 0.4): the median time for the largest
+    overlap to reach 0.1 (the linear stage, where the units escape independently, each from
+    ``R0 + s xi_k`` with ``s^2 = D_kk / (2 r d)``, ``r = (lr/p)[4 - 2 (lr/p)(2 + 2/p + 8/p^2)]``), at
+    p = 1 and p = 2, d = 1000 and 2000, within 3 standard errors of the median. Two units escape
+    about three times sooner in ``t`` (``r`` 0.4 against 1/6; in samples ``n = d t``, the paper's
+    gain from width at the best learning rate). Seen at d = 1000, 2000: p = 2 1.66, 2.14 against
+    1.40, 2.27 (standard error 0.25); p = 1 7.3, 8.95 against 6.61, 8.69 (0.92)."""
+    level, p, lr = 0.1, 2, 0.4
+    r2 = (lr / p) * (4 - 2 * (lr / p) * (2 + 2 / p + 8 / p**2))
+    theory = network(p, lr, jnp.zeros((p, 1)))
+    D2 = float(eqx.filter_jit(theory.diffusion)(0.0, theory.init())[0, 0, 0, 0])
+    times = np.arange(0.0, 10.0 + STEP / 4, STEP / 4)
+    d = np.array(DS)
+    steps = jnp.asarray(np.rint(np.outer(d, times)).astype(np.int64))
+    keys = jax.random.split(jax.random.PRNGKey(2), (len(DS), SEEDS))
+
+    @jax.jit
+    @jax.vmap
+    def chain(d, steps, keys):
+        theory = network(p, lr, jnp.full((p, 1), 1.0) / jnp.sqrt(d))
+        bounds = jnp.stack([jnp.concatenate([jnp.zeros(1, steps.dtype), steps[:-1]]), steps], -1)
+        return jax.vmap(lambda k: _run_overlaps(theory, k, d, bounds))(keys)[1]
+
+    R = np.asarray(chain(jnp.asarray(d), steps, keys))
+    for i, dim in enumerate(DS):
+        hit = np.max(np.abs(R[i]), axis=(-2, -1)) >= level
+        assert hit.any(1).mean() > 0.75
+        wide = np.median(np.where(hit.any(1), (np.argmax(hit, axis=1) - 0.5) * STEP / 4, np.inf))
+        expected, error = _linear_median(dim**-0.5, math.sqrt(D2 / (2 * r2 * dim)), level, p, r2)
+        assert abs(wide - expected) <= 3 * error, (dim, wide, expected, error)
+        narrow, _ = _median_crossing(one_unit_runs[dim, True], level)
+        expected1, error1 = _linear_median(dim**-0.5, _spread(dim), level, 1, R_LIN)
+        assert abs(narrow - expected1) <= 3 * error1, (dim, narrow, expected1, error1)
+        assert narrow > 2 * wide
