@@ -338,19 +338,21 @@ class Committee(Scheduled):
     def diffusion(self, t, state: CommitteeState) -> jax.Array:
         r"""The noise of ``R`` at finite ``d``: ``D`` with ``dR = F dt + sqrt(D / d) dB``.
 
-        One SGD step moves ``R_km`` by ``-(eta / d) X_km`` with
-        ``X_km = a_k Delta g'(lambda_k) nu_m`` (``Delta`` with the label noise), minus, on the sphere,
-        ``R_km`` times half the step of ``Q_kk``, whose fluctuating part makes
-        ``X_km = a_k Delta g'(lambda_k) (nu_m - R_km lambda_k)``. Over the ``d`` steps of a unit of
-        ``t`` the increments of ``R`` have covariance ``D / d`` with
-        ``D_{km,ln} = eta^2 Cov[X_km, X_ln]`` (``(K, M, K, M)``; per unit of ``tau = lr t`` under
+        One SGD step moves ``w_k`` by ``-c_k x / sqrt(d)``, ``c_k = eta a_k Delta g'(lambda_k)``
+        (``Delta`` with the label noise), so ``R_km`` by ``-c_k nu_m / d``; on the sphere the
+        renormalisation by ``(1 - 2 c_k lambda_k / d + c_k^2 |x|^2 / d^2)^(-1/2)`` (``|x|^2 / d -> 1``)
+        adds ``R_km (c_k lambda_k - c_k^2 / 2) / d``. The step is ``-Y_km / d`` with
+        ``Y_km = c_k nu_m`` or, on the sphere, ``Y_km = c_k (nu_m - R_km lambda_k) + R_km c_k^2 / 2``,
+        and over the ``d`` steps of a unit of ``t`` the increments of ``R`` have covariance ``D / d``,
+        ``D_{km,ln} = Cov[Y_km, Y_ln]`` (``(K, M, K, M)``; per unit of ``tau = lr t`` under
         ``time="lr"``, ``D / lr``): the diffusion of the SDE of Arnaboldi et al. 2023 (their
-        ``sigma_M``, projected on the sphere), which at mediocrity (``R = 0``, ``Q = I``) with
-        ``sigma = sigma* = z^2`` is ``lr^2 (48 + 4 Delta) / p^2``, their ``gamma (48 + 4 Delta) / p``
-        per unit of their ``tau = (lr / p) t``. One product Gauss-Hermite rule over the ``K + M``
-        fields (exact for Hermite activations of degree below the rule's order / 2).
+        ``sigma_M - m sigma_Q / 2``), which at mediocrity (``R = 0``, ``Q = I``) with
+        ``sigma = sigma* = z^2`` is ``lr^2 (48 + 4 Delta) / p^2`` at ``p = 1``, their
+        ``gamma (48 + 4 Delta) / p`` per unit of their ``tau = (lr / p) t``. One product
+        Gauss-Hermite rule over the ``K + M`` fields, the label noise's Gaussian moments in closed
+        form (exact for Hermite activations of degree below a quarter of the rule's order).
         """
-        K, M, n = self.K, self.M, self.K + self.M
+        K, n = self.K, self.K + self.M
         omega = self._omega(state.Q, state.R)
         a, c = self._weights(state.v)
         eta, _ = self.rates(t)
@@ -359,14 +361,25 @@ class Committee(Scheduled):
         u = z @ psd_cholesky(omega).T
         lam, nu = u[:, :K], u[:, K:]
         error = self.kernel(lam) @ c[:K] + self.teacher_kernel(nu) @ c[K:]
-        direction = jnp.broadcast_to(nu[:, None, :], (len(w), K, M))
+        slope = eta * a * self.kernel.derivative(lam)  # c_k = slope_k Delta
+        # Y = A Delta + B Delta^2 (B only on the sphere), Delta = error - sqrt(noise) zeta
+        A = slope[:, :, None] * jnp.broadcast_to(nu[:, None, :], (len(w),) + state.R.shape)
         if self.geometry == "spherical":
-            direction = direction - state.R[None] * lam[:, :, None]
-        y = (a * self.kernel.derivative(lam))[:, :, None] * direction  # (N, K, M)
-        mean = jnp.einsum("N,N,Nkm->km", w, error, y)
-        second = jnp.einsum("N,N,Nkm,Nln->kmln", w, error**2 + self.noise, y, y)
-        scale = eta**2 / self.lr if self.time == "lr" else eta**2
-        return scale * (second - mean[:, :, None, None] * mean[None, None])
+            A = A - slope[:, :, None] * state.R[None] * lam[:, :, None]
+            B = 0.5 * state.R[None] * (slope**2)[:, :, None]
+        else:
+            B = jnp.zeros_like(A)
+        s = self.noise
+        m1, m2 = error, error**2 + s
+        m3, m4 = error**3 + 3 * s * error, error**4 + 6 * s * error**2 + 3 * s**2
+        mean = jnp.einsum("N,Nkm->km", w, A * m1[:, None, None] + B * m2[:, None, None])
+
+        def outer(x, y, moment):
+            return jnp.einsum("N,N,Nkm,Nln->kmln", w, moment, x, y)
+
+        second = outer(A, A, m2) + outer(A, B, m3) + outer(B, A, m3) + outer(B, B, m4)
+        covariance = second - mean[:, :, None, None] * mean[None, None]
+        return covariance / self.lr if self.time == "lr" else covariance
 
     def observables(self, t, state: CommitteeState) -> dict[str, jax.Array]:
         T, _ = self._teacher()
