@@ -30,6 +30,7 @@ import pytest
 from scipy import integrate, special, stats
 
 import hdtheory as hd
+from hdtheory import ParameterError
 from hdtheory.dynamics import Committee
 from hdtheory.simulate import simulate
 from hdtheory.simulate.committee import _run_overlaps
@@ -75,8 +76,10 @@ def test_overlap_chain_is_the_run_on_the_weights():
         # the spread: the standard deviation's standard error is about std / sqrt(2 n)
         sa, sb = a.std(0), b.std(0)
         assert np.all(np.abs(sa - sb) <= 4 * np.sqrt(sa**2 / (2 * na) + sb**2 / (2 * nb))), (sa, sb)
-    with pytest.raises(ValueError, match="method"):
+    with pytest.raises(ParameterError, match="method"):
         simulate(theory, d=100, method="bogus")
+    with pytest.raises(ParameterError, match=r"parameter 'd' must lie in \[4, inf\)"):
+        simulate(theory, d=3, method="overlaps")
 
 
 # -- exit times ------------------------------------------------------------------------------------

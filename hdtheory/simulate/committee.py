@@ -41,6 +41,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._compilation import LONG_RUN
+from .._theory import Interval, ParameterError, check_integer
 from ..dynamics.committee import Committee, CommitteeState
 from . import SimulationResult, online_steps, simulate
 
@@ -160,9 +161,9 @@ def simulate_committee(
             process as the exact chain of the overlaps (module docstring; ``d > K + M``).
     """
     if method not in ("weights", "overlaps"):
-        raise ValueError(f"method must be 'weights' or 'overlaps', got {method!r}")
-    if method == "overlaps" and d <= theory.K + theory.M:
-        raise ValueError(f"d must be > K + M = {theory.K + theory.M} for method='overlaps', got {d}")
+        raise ParameterError(f"parameter 'method' must be one of ['weights', 'overlaps'], got {method!r}")
+    if method == "overlaps":
+        check_integer("d", d, Interval(theory.K + theory.M + 1))
     key = jax.random.PRNGKey(0) if key is None else key
     per_sample = float(theory.lr) if theory.time == "lr" else 1.0
     bounds = online_steps(times, d=d, seeds=seeds, time_per_step=per_sample / d)
