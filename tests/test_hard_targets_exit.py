@@ -15,7 +15,7 @@ equivalent integral ``(2 / sigma^2) int_0^sqrt(T) F(sqrt(k) y) / sqrt(k) dy``, `
 ``F`` Dawson's function (the solution of ``mu x t' + sigma^2 t'' / 2 = -1``; checked against the
 series).
 
-The simulations are online SGD in the exact chain of the overlaps
+The simulations are online SGD as the Markov chain of the overlaps
 (``simulate(..., method="overlaps")``), checked here against the run on the weights.
 """
 

@@ -158,7 +158,7 @@ def simulate_committee(
         times: the times (in the theory's unit, samples / d by default) at which to measure;
             ``[0, 1, 10]`` by default. Each is rounded to a whole number of steps.
         method: ``"weights"``, SGD on the ``d``-dimensional weights, or ``"overlaps"``, the same
-            process as the exact chain of the overlaps (module docstring; ``d > K + M``).
+            process as the chain of the overlaps (module docstring; ``d > K + M``).
     """
     if method not in ("weights", "overlaps"):
         raise ParameterError(f"parameter 'method' must be one of ['weights', 'overlaps'], got {method!r}")
