@@ -106,7 +106,11 @@ best ``lr / p = 1 / (2 + 2/p + 8/p^2 + noise)`` (their
 (``3 d log d`` at ``p = 1``, ``d log d / 2`` as ``p -> infinity``, noiseless: their gain
 ``(12 + Delta) / (2 + Delta)``). The observable ``max_overlap``, the largest cosine
 ``|R_km| / sqrt(Q_kk T_mm)``, gives the escape time as an event of :func:`hdtheory.integrate`
-(``event=hdtheory.crossing("max_overlap", level)``).
+(``event=hdtheory.crossing("max_overlap", level)``). At finite ``d`` the noise of SGD is as large
+as a random start (:meth:`Committee.diffusion`, the paper's SDE): in the linear stage
+``R e^(-r t) -> R0 + sqrt(D / (2 r d)) xi``, a Gaussian effective start from which the ODE carries
+the escape, and from ``R0 = 0``, where the ODE never moves, SGD still escapes, after the paper's
+mean exit time of an expansive Ornstein-Uhlenbeck process.
 
 **Initial conditions.** ``Q0 = q0 I`` and ``R0 = r0 G`` with ``G`` a ``K x M`` matrix of
 independent standard normals drawn from ``seed`` (a random initialisation at finite ``d`` has
@@ -121,6 +125,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import kernels
+from ..kernels.multivariate import product_rule, psd_cholesky
 from .._theory import NONNEGATIVE, POSITIVE, Interval, ParameterError, choice, integer
 from .._theory import check_integer, is_concrete, parameter
 from ._schedule import Scheduled
@@ -329,6 +334,52 @@ class Committee(Scheduled):
         rounding the integration leaves in the overlaps, a few times ``rounding`` below zero."""
         _, c = self._weights(state.v)
         return self.moments.error(self._omega(state.Q, state.R), c)
+
+    def diffusion(self, t, state: CommitteeState) -> jax.Array:
+        r"""The noise of ``R`` at finite ``d``: ``D`` with ``dR = F dt + sqrt(D / d) dB``.
+
+        One SGD step moves ``w_k`` by ``-c_k x / sqrt(d)``, ``c_k = eta a_k Delta g'(lambda_k)``
+        (``Delta`` with the label noise), so ``R_km`` by ``-c_k nu_m / d``; on the sphere the
+        renormalisation by ``(1 - 2 c_k lambda_k / d + c_k^2 |x|^2 / d^2)^(-1/2)`` (``|x|^2 / d -> 1``)
+        adds ``R_km (c_k lambda_k - c_k^2 / 2) / d``. The step is ``-Y_km / d`` with
+        ``Y_km = c_k nu_m`` or, on the sphere, ``Y_km = c_k (nu_m - R_km lambda_k) + R_km c_k^2 / 2``,
+        and over the ``d`` steps of a unit of ``t`` the increments of ``R`` have covariance ``D / d``,
+        ``D_{km,ln} = Cov[Y_km, Y_ln]`` (``(K, M, K, M)``; per unit of ``tau = lr t`` under
+        ``time="lr"``, ``D / lr``): the diffusion of the SDE of Arnaboldi et al. 2023 (their
+        ``sigma_M - m sigma_Q / 2``), which at mediocrity (``R = 0``, ``Q = I``) with
+        ``sigma = sigma* = z^2`` is ``lr^2 (48 + 4 Delta) / p^2`` at ``p = 1``, their
+        ``gamma (48 + 4 Delta) / p`` per unit of their ``tau = (lr / p) t``. One product
+        Gauss-Hermite rule over the ``K + M`` fields, the label noise's Gaussian moments in closed
+        form (exact for Hermite activations of degree below a quarter of the rule's order).
+        """
+        K, n = self.K, self.K + self.M
+        omega = self._omega(state.Q, state.R)
+        a, c = self._weights(state.v)
+        eta, _ = self.rates(t)
+        order = max(3, min(self.joint_order, int(self.joint_nodes ** (1 / n))))
+        z, w = product_rule(n, order, omega.dtype)
+        u = z @ psd_cholesky(omega).T
+        lam, nu = u[:, :K], u[:, K:]
+        error = self.kernel(lam) @ c[:K] + self.teacher_kernel(nu) @ c[K:]
+        slope = eta * a * self.kernel.derivative(lam)  # c_k = slope_k Delta
+        # Y = A Delta + B Delta^2 (B only on the sphere), Delta = error - sqrt(noise) zeta
+        A = slope[:, :, None] * jnp.broadcast_to(nu[:, None, :], (len(w),) + state.R.shape)
+        if self.geometry == "spherical":
+            A = A - slope[:, :, None] * state.R[None] * lam[:, :, None]
+            B = 0.5 * state.R[None] * (slope**2)[:, :, None]
+        else:
+            B = jnp.zeros_like(A)
+        s = self.noise
+        m1, m2 = error, error**2 + s
+        m3, m4 = error**3 + 3 * s * error, error**4 + 6 * s * error**2 + 3 * s**2
+        mean = jnp.einsum("N,Nkm->km", w, A * m1[:, None, None] + B * m2[:, None, None])
+
+        def outer(x, y, moment):
+            return jnp.einsum("N,N,Nkm,Nln->kmln", w, moment, x, y)
+
+        second = outer(A, A, m2) + outer(A, B, m3) + outer(B, A, m3) + outer(B, B, m4)
+        covariance = second - mean[:, :, None, None] * mean[None, None]
+        return covariance / self.lr if self.time == "lr" else covariance
 
     def observables(self, t, state: CommitteeState) -> dict[str, jax.Array]:
         T, _ = self._teacher()
