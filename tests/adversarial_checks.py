@@ -2,6 +2,7 @@
 solves with its gradient in one compiled program, and the comparison with a finite-size simulation."""
 
 import jax
+import pytest
 
 import hdtheory as hd
 
@@ -26,6 +27,16 @@ def solved_with_gradients(theory, points, names=("eps", "lam")):
         return sol, grad
 
     return jax.jit(jax.vmap(at))(points)
+
+
+def assert_gradients_match_differences(observables, grad, names, at, first, h):
+    """The implicit derivatives of :func:`combined` at the point ``at`` against central differences
+    (step ``h``) between the points ``first + 2 k`` (``names[k]`` lowered by ``h``) and ``first + 2 k + 1``
+    (raised), to 1e-5 relative: the differences' error is ~1e-9."""
+    values = combined(observables)
+    for k, name in enumerate(names):
+        fd = (values[first + 2 * k + 1] - values[first + 2 * k]) / (2 * h)
+        assert float(grad[k][at]) == pytest.approx(fd, rel=1e-5, abs=1e-8), (name, float(grad[k][at]), fd)
 
 
 def assert_matches_simulation(sim, theory, tolerances, *, held_out=True):

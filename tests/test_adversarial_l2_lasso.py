@@ -13,7 +13,7 @@ import pytest
 import hdtheory as hd
 from hdtheory.simulate import simulate
 
-from adversarial_checks import assert_matches_simulation, combined, solved_with_gradients
+from adversarial_checks import assert_gradients_match_differences, assert_matches_simulation, solved_with_gradients
 
 H = 1e-5
 """Step of the central finite differences."""
@@ -74,8 +74,4 @@ def test_gradients_against_finite_differences(solved):
     """d/d eps and d/d lam of ``test_error + 2 robust_error`` by the implicit function theorem, against
     central differences of the vmapped solve (step 1e-5: error ~1e-9)."""
     obs, grad = solved
-    values = combined(obs)
-    for k, name in enumerate(FD):
-        lo, hi = values[AT_INDEX + 1 + 2 * k], values[AT_INDEX + 2 + 2 * k]
-        fd = (hi - lo) / (2 * H)
-        assert float(grad[k][AT_INDEX]) == pytest.approx(fd, rel=1e-5, abs=1e-8), (name, float(grad[k][AT_INDEX]), fd)
+    assert_gradients_match_differences(obs, grad, FD, AT_INDEX, AT_INDEX + 1, H)

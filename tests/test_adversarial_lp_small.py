@@ -19,7 +19,7 @@ import hdtheory as hd
 from hdtheory import kernels
 from hdtheory.simulate import simulate
 
-from adversarial_checks import assert_matches_simulation, combined
+from adversarial_checks import assert_gradients_match_differences, assert_matches_simulation, combined
 
 H = 1e-5
 """Step of the central finite differences."""
@@ -187,11 +187,7 @@ def test_gradients_against_finite_differences(solved):
     """d/d eps and d/d attack_p of ``test_error + 2 robust_error`` at ``attack_p = 1.5`` by the implicit
     function theorem, against central differences of the vmapped solve (step 1e-5: error ~1e-9)."""
     obs, _, grad = solved
-    values = combined(obs)
-    for k, name in enumerate(FD):
-        lo, hi = values[AT_INDEX + 1 + 2 * k], values[AT_INDEX + 2 + 2 * k]
-        fd = (hi - lo) / (2 * H)
-        assert float(grad[k][AT_INDEX]) == pytest.approx(fd, rel=1e-5, abs=1e-8), (name, float(grad[k][AT_INDEX]), fd)
+    assert_gradients_match_differences(obs, grad, FD, AT_INDEX, AT_INDEX + 1, H)
 
 
 @pytest.mark.parametrize("p", [1.0, 0.5, -2.0])
