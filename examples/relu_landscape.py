@@ -84,8 +84,7 @@ def survey(K, M, starts, t1, seed):
 
 
 def main(quick: bool, out: str) -> None:
-    M = 8
-    widths, starts, t1 = ((8, 9), 2, 50.0) if quick else ((8, 9, 10), 48, 1000.0)
+    M, widths, starts, t1 = (2, (2, 3), 4, 200.0) if quick else (8, (8, 9, 10), 48, 1000.0)
     fractions = []
     for K in widths:
         eg, rows, unsettled, flats = survey(K, M, starts, t1, seed=K)
@@ -115,7 +114,7 @@ def main(quick: bool, out: str) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="two widths, two starts, a short flow")
+    parser.add_argument("--quick", action="store_true", help="a teacher of two units, two widths, four starts, a short flow")
     parser.add_argument("--out", default="relu_landscape.png")
     args = parser.parse_args()
     main(args.quick, args.out)
