@@ -152,7 +152,7 @@ def test_parameter_errors():
     for name, value in [("eps", -0.1), ("eps_test", -1e-3), ("eps", float("nan"))]:
         with pytest.raises(hd.ParameterError, match=name):
             hd.Adversarial(**{name: value})
-    for name, value in [("loss", "square"), ("teacher", "linear"), ("penalty", "lp"), ("scale", "two-point")]:
+    for name, value in [("loss", "square"), ("teacher", "linear"), ("penalty", "l0"), ("scale", "two-point")]:
         with pytest.raises(hd.ParameterError, match=name):
             hd.Adversarial(**{name: value})
 
