@@ -36,19 +36,42 @@ def scalar_root(F, bracket, steps, tol, ends=False):
     """Root of a scalar ``F`` in ``bracket`` (where it changes sign, or, with ``ends``, vanishes to
     ``tol`` at an end): Newton's method safeguarded by bisection, then one Newton step with the gradient left on,
     whose derivative with respect to anything ``F`` closes over is the implicit one,
-    ``-dF/dp / dF/dtheta``, since ``F = 0`` there."""
+    ``-dF/dp / dF/dtheta``, since ``F = 0`` there.
+
+    ``F`` (often a whole fixed-point solve) is traced twice: once in one loop that evaluates it (with
+    its slope) at each end of the bracket, then at the start (the midpoint, or an end where ``F``
+    vanishes to ``tol`` there with ``ends``), then at each step; once for the last step. ``steps``
+    bounds the steps after the start."""
 
     def value_and_slope(theta):
-        return (*jax.jvp(F, (theta,), (jnp.ones_like(theta),)), None)
+        return jax.jvp(F, (theta,), (jnp.ones_like(theta),))
 
-    lo, hi = jax.lax.stop_gradient(bracket)
-    f_lo, f_hi = F(lo), F(hi)
-    # A root at an end of the bracket (a grid value on the transition, within rounding) is taken as
-    # it is: the sign of F there is that of the rounding, and bisection could leave it.
-    at_end = ends & (jnp.minimum(jnp.abs(f_lo), jnp.abs(f_hi)) <= tol)
-    end = jnp.where(jnp.abs(f_lo) <= jnp.abs(f_hi), lo, hi)
-    theta = jnp.where(at_end, end, 0.5 * (lo + hi))
-    root, f, slope, _ = jax.lax.stop_gradient(
-        bracketed_newton(value_and_slope, lo, hi, f_lo, theta, *value_and_slope(theta), steps, tol)
-    )
+    dtype = jnp.result_type(bracket[0], bracket[1], float)
+    lo, hi = (jnp.asarray(x, dtype) for x in jax.lax.stop_gradient(bracket))
+
+    def running(carry):
+        lo, hi, _, _, theta, f, _, i = carry
+        searching = (jnp.abs(f) > tol) & (jnp.abs(hi - lo) > tol * (1 + jnp.abs(theta))) & (i < steps + 3)
+        return (i < 3) | searching
+
+    def body(carry):
+        lo, hi, f_lo, f_hi, theta, f, slope, i = carry
+        newton = theta - f / slope
+        inside = ((newton - lo) * (newton - hi) < 0) & jnp.isfinite(newton)
+        # A root at an end of the bracket (a grid value on the transition, within rounding) is taken
+        # as it is: the sign of F there is that of the rounding, and bisection could leave it.
+        at_end = ends & (jnp.minimum(jnp.abs(f_lo), jnp.abs(f_hi)) <= tol)
+        start = jnp.where(at_end, jnp.where(jnp.abs(f_lo) <= jnp.abs(f_hi), lo, hi), 0.5 * (lo + hi))
+        new = jnp.select([i == 0, i == 1, i == 2], [lo, hi, start], jnp.where(inside, newton, 0.5 * (lo + hi)))
+        f_new, slope_new = (jnp.asarray(x, dtype) for x in value_and_slope(new))
+        f_lo, f_hi = jnp.where(i == 0, f_new, f_lo), jnp.where(i == 1, f_new, f_hi)
+        same = (i >= 2) & (jnp.sign(f_new) == jnp.sign(f_lo))
+        other = (i >= 2) & ~same
+        lo, f_lo = jnp.where(same, new, lo), jnp.where(same, f_new, f_lo)
+        hi, f_hi = jnp.where(other, new, hi), jnp.where(other, f_new, f_hi)
+        return lo, hi, f_lo, f_hi, new, f_new, slope_new, i + 1
+
+    inf, one, zero = jnp.asarray(jnp.inf, dtype), jnp.ones((), dtype), jnp.zeros((), dtype)
+    carry = jax.lax.while_loop(running, body, (lo, hi, zero, zero, lo, inf, one, 0))
+    root, f, slope = jax.lax.stop_gradient(carry[4:7])
     return root - F(root) / slope, jnp.abs(f)
