@@ -45,10 +45,14 @@ iteration leaves ``M = 0`` at once and ``alpha_c`` describes only the linearisat
 depend on the state) and differentiable in ``noise`` by automatic differentiation through them
 (``tests/test_multi_index_alpha_c.py``: against the map's own slope about ``M = 0``, against
 :class:`~hdtheory.Spectral`'s optimal threshold at ``k = 1``, and its derivative against finite
-differences). :func:`~hdtheory.threshold` with ``kind="weak-recovery"`` does not locate it for this
-model: Newton's method lands on ``M`` within about 1e-11 of 0, on either side, where the map's
-``M^{1/2}`` has no usable derivative (none below 0), so the trivial point's spectral radius does not
-cross one on its grid. For ``sign-product`` at ``noise = 0``, the edge of its range, the derivative
+differences). :func:`~hdtheory.threshold` with ``kind="weak-recovery"`` locates where the
+spectral radius ``alpha lambda_max`` of this linearisation crosses one along any parameter, through
+:meth:`MultiIndex.linear_stability` (no solve: Newton's method cannot hold the trivial point, landing
+within about 1e-11 of ``M = 0`` where the map's ``M^{1/2}`` has no usable derivative), differentiable
+in the other parameters, with the direction learned first (the eigenvector of ``lambda_max``)
+(``tests/test_multi_index_threshold.py``: closed forms for ``sign(z1 z2)`` along ``alpha`` and the
+flips, the ``z1 z2`` closed form, ``alpha_c``, finite differences, and the iterated map).
+For ``sign-product`` at ``noise = 0``, the edge of its range, the derivative
 in ``noise`` is the one-sided one (the flip's likelihoods multiply the posterior's masses linearly).
 
 **Links** (``link``; ``k`` is the number of fields):
