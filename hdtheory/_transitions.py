@@ -15,6 +15,16 @@ finding in ``theta``:
   (the trivial one, which exists on both sides) loses its stability: ``det(I - dT/dx) = 0`` along
   that fixed point, by a Newton iteration in ``theta`` safeguarded by bisection (the system of the
   fold would be singular at this transcritical point).
+  A theory that knows its own linearisation about its trivial fixed point provides
+  ``theory.linear_stability() -> (radius, state, direction)``: the spectral radius of its map
+  linearised about that point ``state``, and the direction (a state) along which the point leaves
+  when it exceeds one. :func:`threshold` then locates ``radius(theta) = 1`` instead, with no
+  solve: the radius over the grid brackets the crossing, :func:`~hdtheory.kernels.scalar_root`
+  refines it (Newton's method safeguarded by bisection) and differentiates it implicitly, and the
+  result carries ``direction`` (not differentiated) and ``states = (state,)``. It is for maps whose
+  trivial point Newton's method cannot hold (:class:`~hdtheory.MultiIndex`, whose map takes the
+  square root of its ``k x k`` overlap: no usable derivative at ``M = 0``). An infinite radius
+  (no trivial fixed point) or one that stays below one gives ``found = False``.
 - ``kind="information-theoretic"``: where the free entropies (``theory.free_entropy``) of the two
   branches are equal, ``f(x_informed(theta)) = f(x_uninformed(theta))``, by a Newton iteration in
   ``theta`` safeguarded by bisection, each evaluation solving both branches. Both free entropies
@@ -105,6 +115,11 @@ class Threshold(eqx.Module):
     """Whether the grid bracketed a transition and the refinement converged."""
     residual: jax.Array
     """The largest residual of the refined system."""
+    direction: object = None
+    """``kind="weak-recovery"`` of a theory with its own ``linear_stability``: the direction (a
+    state) along which the trivial point becomes unstable at ``value`` (where none was found, the
+    theory's direction at the refinement's last point: where the trivial point does not exist, the
+    directions learned at once); ``None`` otherwise."""
 
 
 def _with(theory, axis, value):
@@ -363,6 +378,22 @@ def _stability(problem, axis, state, bracket, rates, steps, tol, solve_options):
 
 
 @eqx.filter_jit
+def _linear_instability(theory, axis, grid, steps, tol):
+    """``radius(theta) = 1`` for a theory's own ``linear_stability`` (module docstring)."""
+    fixed = jax.lax.stop_gradient(theory)
+    radii = jax.vmap(lambda v: _with(fixed, axis, v).linear_stability()[0])(grid)
+    unstable = radii > 1
+    k, any_ = _first(unstable[:-1] != unstable[1:])
+    any_ = any_ & jnp.isfinite(radii[k]) & jnp.isfinite(radii[k + 1])  # inf: no trivial fixed point
+    F = lambda theta: _with(theory, axis, theta).linear_stability()[0] - 1
+    value, residual = scalar_root(F, (grid[k], grid[k + 1]), steps, tol, ends=True)
+    _, state, direction = _with(fixed, axis, jax.lax.stop_gradient(value)).linear_stability()
+    lo, hi = jnp.minimum(grid[0], grid[-1]), jnp.maximum(grid[0], grid[-1])
+    found = any_ & (residual <= jnp.sqrt(tol)) & (value >= lo) & (value <= hi)
+    return Threshold(value=jnp.where(found, value, jnp.nan), states=(state,), found=found, residual=residual, direction=direction)
+
+
+@eqx.filter_jit
 def _separability(theory, axis, steps, tol):
     value, found, residual = theory.separability_threshold(axis, steps, tol)
     return Threshold(value=jnp.where(found, value, jnp.nan), states=(), found=found, residual=residual)
@@ -483,6 +514,8 @@ def threshold(
             value, states, residual, any_ = at_fold(True) if fold_first else at_crossing(True)
             if fold_first and not any_ and crossing:
                 value, states, residual, any_ = at_crossing(True)
+    elif kind == "weak-recovery" and hasattr(theory, "linear_stability"):
+        return _linear_instability(theory, axis, grid, steps, tol)
     elif kind == "weak-recovery":
         sols, radius = _trivial_branch(theory, axis, grid, options)
         stable = (radius < 1) & sols.converged

@@ -45,10 +45,14 @@ iteration leaves ``M = 0`` at once and ``alpha_c`` describes only the linearisat
 depend on the state) and differentiable in ``noise`` by automatic differentiation through them
 (``tests/test_multi_index_alpha_c.py``: against the map's own slope about ``M = 0``, against
 :class:`~hdtheory.Spectral`'s optimal threshold at ``k = 1``, and its derivative against finite
-differences). :func:`~hdtheory.threshold` with ``kind="weak-recovery"`` does not locate it for this
-model: Newton's method lands on ``M`` within about 1e-11 of 0, on either side, where the map's
-``M^{1/2}`` has no usable derivative (none below 0), so the trivial point's spectral radius does not
-cross one on its grid. For ``sign-product`` at ``noise = 0``, the edge of its range, the derivative
+differences). :func:`~hdtheory.threshold` with ``kind="weak-recovery"`` locates where the
+spectral radius ``alpha lambda_max`` of this linearisation crosses one along any parameter, through
+:meth:`MultiIndex.linear_stability` (no solve: Newton's method cannot hold the trivial point, landing
+within about 1e-11 of ``M = 0`` where the map's ``M^{1/2}`` has no usable derivative), differentiable
+in the other parameters, with the direction learned first (the eigenvector of ``lambda_max``)
+(``tests/test_multi_index_threshold.py``: closed forms for ``sign(z1 z2)`` along ``alpha`` and the
+flips, the ``z1 z2`` closed form, ``alpha_c``, finite differences, and the iterated map).
+For ``sign-product`` at ``noise = 0``, the edge of its range, the derivative
 in ``noise`` is the one-sided one (the flip's likelihoods multiply the posterior's masses linearly).
 
 **Links** (``link``; ``k`` is the number of fields):
@@ -273,6 +277,8 @@ _SPREAD = (0.0, 0.5, 1.0, 2.0, 3.5, 6.0, 10.0, 16.0, 25.0, 40.0)
 _CUT_SCALES, _CUT_GAUSSIAN = (1.0, 3.0), (1.0, 2.0, 4.0)
 """The ``xi`` rule's edges about a line, in ``sqrt(V_ii)``, and the Gaussian's, in ``xi``."""
 _BATCH = 256
+_ZERO = 1e-10
+"""An eigenvalue of the linearisation or of ``T`` at most this is zero up to rounding."""
 
 
 def _fold(nodes, weights):
@@ -494,9 +500,10 @@ class MultiIndex(FixedPointTheory):
 
     # Observables.
 
-    def weak_recovery(self) -> tuple[jax.Array, jax.Array]:
-        """``(alpha_c, trivial)``: ``1 / lambda_max`` of ``M -> E_y G M G`` and the eigenvalues of
-        ``T = E_y E[z|y] E[z|y]^T`` (descending); see the module docstring."""
+    def _linearisation(self) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """The operator ``M -> E_y G M G`` on the orthonormal basis of symmetric matrices (the upper
+        triangle's, ``k (k + 1) / 2`` of them), that basis ``(p, k, k)`` and ``T = E_y E[z|y] E[z|y]^T``,
+        all at ``M = 0``; see the module docstring."""
         dtype, k = self._dtype(), self.k
         eye = self._eye(dtype)
         weights, means, seconds = self._labels(jnp.zeros(k, dtype), eye)
@@ -509,11 +516,39 @@ class MultiIndex(FixedPointTheory):
         basis = jnp.asarray(basis, dtype)
         image = jnp.einsum("n,nab,pbc,ncd->pad", weights, G, basis, G)  # E G B_p G
         operator = jnp.einsum("qad,pad->qp", basis, image)
-        largest = jnp.linalg.eigvalsh(0.5 * (operator + operator.T))[-1]
+        return 0.5 * (operator + operator.T), basis, 0.5 * (T + T.T)
+
+    def weak_recovery(self) -> tuple[jax.Array, jax.Array]:
+        """``(alpha_c, trivial)``: ``1 / lambda_max`` of ``M -> E_y G M G`` and the eigenvalues of
+        ``T = E_y E[z|y] E[z|y]^T`` (descending); see the module docstring."""
+        operator, _, T = self._linearisation()
+        largest = jnp.linalg.eigvalsh(operator)[-1]
         # G = 0 (a parity) up to rounding: no weak recovery at any alpha.
-        zero = largest <= 1e-10
+        zero = largest <= _ZERO
         alpha_c = jnp.where(zero, jnp.inf, 1.0 / jnp.where(zero, 1.0, largest))
-        return alpha_c, jnp.linalg.eigvalsh(0.5 * (T + T.T))[::-1]
+        return alpha_c, jnp.linalg.eigvalsh(T)[::-1]
+
+    def linear_stability(self) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """``(radius, state, direction)`` for :func:`~hdtheory.threshold`'s ``kind="weak-recovery"``: the
+        spectral radius of the state evolution linearised about its trivial fixed point ``state``
+        (``M = 0``), ``alpha lambda_max`` (``M -> alpha E_y G M G``; its spectrum is non-negative), and
+        the direction along which ``M`` leaves it above one: the eigenvector of ``lambda_max``, a
+        symmetric ``k x k`` matrix of unit Frobenius norm with a non-negative trace, whose diagonal
+        names the fields learned first (``E_11``: the first field alone). ``radius`` is ``0`` where
+        ``G = 0`` (a parity: never), and ``inf`` where the trivial subspace is not empty (``T != 0``:
+        ``M = 0`` is no fixed point, and the directions of ``T`` are learned at any ``alpha``); the
+        direction is then ``u u^T``, ``u`` the top eigenvector of ``T``. The direction is not
+        differentiated (an eigenvector, undefined where ``lambda_max`` is degenerate, as for
+        ``sign(z1 z2)``, whose eigenspace holds ``I`` and ``[[0, 1], [1, 0]]``: any unit matrix in it)."""
+        operator, basis, T = self._linearisation()
+        values, vectors = jnp.linalg.eigh(operator)
+        direction = jnp.einsum("p,pab->ab", vectors[:, -1], basis)
+        direction = jnp.where(jnp.trace(direction) < 0, -direction, direction)
+        t_values, t_vectors = jnp.linalg.eigh(T)
+        trivial = t_values[-1] > _ZERO
+        direction = jnp.where(trivial, jnp.outer(t_vectors[:, -1], t_vectors[:, -1]), direction)
+        radius = jnp.where(trivial, jnp.inf, self.alpha * jnp.where(values[-1] <= _ZERO, 0.0, values[-1]))
+        return radius, jnp.zeros_like(T), jax.lax.stop_gradient(direction)
 
     def gen_errors(self, M):
         """``(gen_error, gen_error_total)`` of the Bayes-optimal predictor; see the module docstring."""
