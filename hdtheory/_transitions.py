@@ -174,11 +174,12 @@ def _dense_solve(linear, rhs):
 
 
 @eqx.filter_jit
-def _iterated(theory, axis, value, init, steps, options):
-    """The state reached by ``steps`` plain iterations of the map from ``init`` at ``axis = value``."""
-    th = _with(theory, axis, value)
+def _iterated(theory, axis, values, inits, steps, options):
+    """The states reached by ``steps`` plain iterations of the map from each of ``inits`` (stacked
+    states) at ``axis = values`` (one value each), in one loop over them: the solve is traced and
+    compiled once, not once a start."""
     options = dict(options) | {"method": Damped(0.0), "max_steps": steps}
-    return solve(th, init, **options).state
+    return jax.lax.map(lambda a: solve(_with(theory, axis, a[0]), a[1], **options).state, (values, inits))
 
 
 @eqx.filter_jit
@@ -216,15 +217,27 @@ def _fold(theory, axis, state0, theta0, steps, tol):
 
 def _branches(theory, axis, values, up_start, down_start, damped_steps, options):
     """The branch followed upward over ``values`` from ``up_start`` and the one followed downward
-    from ``down_start`` (reordered upward), their free entropies, and where their states differ."""
+    from ``down_start`` (reordered upward), their free entropies, and where their states differ.
+    Both are followed in one loop over the two directions (:func:`_follow_both`)."""
     flatten = jax.vmap(lambda s: ravel_pytree(theory.unconstrain(s))[0])
-    up, up_entropy = _follow(theory, axis, values, up_start, damped_steps, options)
-    down, down_entropy = _follow(theory, axis, values[::-1], down_start, damped_steps, options)
+    starts = jax.tree.map(lambda a, b: jnp.stack([a, b]), up_start, down_start)
+    (up, down), (up_entropy, down_entropy) = _follow_both(
+        theory, axis, jnp.stack([values, values[::-1]]), starts, damped_steps, options
+    )
     down, down_entropy = jax.tree.map(lambda x: x[::-1], (down, down_entropy))
     u_up, u_down = flatten(up.state), flatten(down.state)
     scale = 1 + jnp.maximum(jnp.abs(u_up), jnp.abs(u_down))
     differ = jnp.max(jnp.abs(u_up - u_down) / scale, axis=-1) > 1e-6
     return up, up_entropy, down, down_entropy, differ
+
+
+@eqx.filter_jit
+def _follow_both(theory, axis, values, starts, damped_steps, options):
+    """:func:`~hdtheory._continuation._follow` over each row of ``values`` from each of ``starts``,
+    in a loop over the rows: the branch following (a solve, its damped fallback, the free entropy)
+    is compiled once, not once a direction. Returns the solutions and the entropies, stacked."""
+    solutions, entropy = jax.lax.map(lambda a: _follow(theory, axis, a[0], a[1], damped_steps, options), (values, starts))
+    return tuple(jax.tree.map(lambda x: x[i], solutions) for i in range(2)), (entropy[0], entropy[1])
 
 
 def _at(tree, i):
@@ -532,8 +545,9 @@ def threshold(
     else:
         # Each branch starts where the iteration (the algorithm) from its initialisation goes: Newton's
         # method from there could land on the other branch.
-        start = _iterated(theory, axis, grid[0], theory.init("uninformed"), damped_steps, options)
-        stop = _iterated(theory, axis, grid[-1], theory.init("informed"), damped_steps, options)
+        inits = jax.tree.map(lambda a, b: jnp.stack([a, b]), theory.init("uninformed"), theory.init("informed"))
+        ends = _iterated(theory, axis, jnp.stack([grid[0], grid[-1]]), inits, damped_steps, options)
+        start, stop = (jax.tree.map(lambda x, i=i: x[i], ends) for i in range(2))
         up, up_entropy, down, down_entropy, differ = _branches(
             theory, axis, grid, start, stop, damped_steps, options
         )
