@@ -40,7 +40,11 @@ the robust objective with the inner maximisation in closed form,
   with ``w(a) = (|g| - eps sum_i a_i / sqrt(d))_+ g / (lam |g|)`` (l2) or the soft threshold
   ``w(a) = soft(g, eps sum_i a_i / d) / lam`` (l-infinity) or the clip ``w(a) = sign(g) min(|g|, theta)
   / lam`` with ``sum_j (|g_j| - theta)_+ = eps sum_i a_i`` (l1: ``g`` minus its projection on the l1
-  ball, the prox of the sup norm), continuously differentiable and concave,
+  ball, the prox of the sup norm) or, for lp attacks, the prox of ``tau |.|_k`` at ``g / lam``,
+  ``tau = eps sum_i a_i / (lam d^{1/k})`` (:func:`_norm_prox`: the stationarity condition
+  ``u_i + c u_i^{k - 1} = |g_i| / lam`` per component and a scalar equation for ``c``; ``D`` is
+  ``sum_i a_i - (lam / 2) |w(a)|^2`` for every attack, ``reach`` being of degree one), continuously
+  differentiable and concave,
   maximised over ``[0, 1]^n`` by SciPy's L-BFGS-B; ``w`` is ``w(a)`` at the maximum, its duality gap
   ``P(w(a)) - D(a)`` below 1e-6 of ``D``. A fit that misses its tolerance raises ``RuntimeError``.
 
@@ -57,9 +61,12 @@ formulas at the measured overlaps) and ``consistent_robust_error_empirical``: th
 held-out samples that an attack of radius ``eps_test`` keeping ``sign(z)`` makes ``w`` misclassify,
 the attack found exactly, as the distance from each sample to the set of inputs with the teacher's
 label that ``w`` misclassifies (a polyhedral cone: the sample, its projection on the student's
-hyperplane, or on the intersection of both hyperplanes), not by the theory's formula.
-``P`` is ``max_i |w_i|`` for l1 attacks. ``V`` and the conjugates are not measured; ``lam = 0``, the
-hinge loss with an l1 or lp penalty and the hinge loss against lp attacks are not simulated.
+hyperplane, or on the intersection of both hyperplanes), not by the theory's formula. For l-infinity
+and lp attacks ``consistent_robust_error_empirical`` likewise, the attack's reach found exactly per
+sample as the Lagrange dual of its problem (:func:`consistent_threshold`; the theory's formula needs
+the weight side's law, not measured here).
+``P`` is ``max_i |w_i|`` for l1 attacks. ``V`` and the conjugates are not measured; ``lam = 0`` and the
+hinge loss with an l1, elastic-net or lp penalty are not simulated.
 
 Anisotropic data with attack and penalty geometries (:class:`~hdtheory.AdversarialGCM`, the block
 feature model): :func:`simulate_adversarial_gcm`, the same fits in ``u = Sigma_w^{1/2} w``.
@@ -88,7 +95,7 @@ def simulate_adversarial(theory: Adversarial, *, d: int = 300, seeds: int = 4, k
     """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.Adversarial`; see the module docstring.
 
     Raises:
-        ValueError: ``lam = 0``; the hinge loss with an l1 penalty or against an lp attack.
+        ValueError: ``lam = 0``; the hinge loss with a penalty other than the ridge.
         RuntimeError: a fit did not meet its tolerance.
     """
     if float(theory.lam) == 0:
@@ -131,11 +138,8 @@ def _fit(theory: Adversarial, X, y) -> np.ndarray:
         if k == 1 or l1 > 0 or power[0] > 0:
             return _logistic_split(Z, eps, l1, l2, k, power)
         return _logistic(Z, eps, l2, k)
-    if l1 > 0 or power[0] > 0 or k not in (1, 2, np.inf):
-        raise ValueError(
-            f"the hinge loss is simulated with the ridge penalty against l2, l-infinity and l1 attacks only, "
-            f"got penalty={theory.penalty}, attack={theory.attack}"
-        )
+    if l1 > 0 or power[0] > 0:
+        raise ValueError(f"the hinge loss is simulated with the ridge penalty only, got penalty={theory.penalty}")
     return _hinge(Z, eps, l2, k)
 
 
@@ -270,8 +274,8 @@ def _logistic_sup(Z, eps, l1, l2):
 def _hinge(Z, eps, lam, k=2.0):
     """The hinge fit by its dual (module docstring): ``w(a)`` shrinks ``g = Z^T a`` by
     ``t = eps sum(a) / sqrt(d)`` in norm (l2, ``k = 2``), by ``t = eps sum(a) / d`` elementwise
-    (l-infinity, ``k = 1``), or clips it at the level where the clipped excess is ``eps sum(a)`` (l1,
-    ``k = inf``)."""
+    (l-infinity, ``k = 1``), clips it at the level where the clipped excess is ``eps sum(a)`` (l1,
+    ``k = inf``), or is the prox of the lk norm (lp, :func:`_norm_prox`)."""
     n, d = Z.shape
 
     def weights(a):
@@ -280,6 +284,8 @@ def _hinge(Z, eps, lam, k=2.0):
             return np.sign(g) * np.maximum(np.abs(g) - eps * np.sum(a) / d, 0.0) / lam
         if np.isinf(k):
             return np.sign(g) * np.minimum(np.abs(g), _clip_level(np.abs(g), eps * np.sum(a))) / lam
+        if k != 2:
+            return _norm_prox(g / lam, eps * np.sum(a) / (lam * d ** (1 / k)), k)
         size = np.linalg.norm(g)
         return max(size - eps * np.sum(a) / np.sqrt(d), 0.0) / lam * g / max(size, 1e-300)
 
@@ -300,6 +306,70 @@ def _hinge(Z, eps, lam, k=2.0):
     if not gap <= _TOL * abs(result.fun):
         raise RuntimeError(f"adversarial hinge fit did not converge: duality gap {gap:.3g} ({result.message})")
     return w
+
+
+def _norm_prox(v, tau, k):
+    """``argmin_w |w - v|^2 / 2 + tau |w|_k`` for ``k > 1`` (the hinge's ``w(a)`` against an lp attack).
+
+    Zero where ``|v|_p <= tau`` (``p = k / (k - 1)``, the dual norm). Else ``w = sign(v) u``,
+    ``u_i + c u_i^{k - 1} = |v_i|`` with ``c = tau N^{1 - k}``, ``N = |w|_k`` (the stationarity
+    condition): for each ``c`` the roots by Newton's method in ``log u`` (:func:`_power_root`), and
+    ``c`` the root of ``phi(log c) = log c + (k - 1) log N(c) - log tau``, increasing from ``-inf`` to
+    ``log(|v|_p / tau) > 0``: Newton's method in ``log c`` safeguarded by bisection, with
+    ``d u_i / d c = -u_i^k / (u_i + c (k - 1) u_i^{k - 1})``."""
+    x = np.abs(v)
+    p = k / (k - 1)
+    scale = np.max(x)
+    if tau <= 0 or scale == 0:
+        return v.copy()
+    if scale * np.sum((x / scale) ** p) ** (1 / p) <= tau:
+        return np.zeros_like(v)
+
+    def phi(log_c):
+        c = np.exp(log_c)
+        u = _power_root(x, c, k)
+        norm_k = np.sum(u**k)
+        du = -u**k / np.maximum(u + c * (k - 1) * u ** (k - 1), 1e-300)
+        slope = 1 + (k - 1) * c * np.sum(u ** (k - 1) * du) / norm_k
+        return log_c + (k - 1) / k * np.log(norm_k) - np.log(tau), slope, u
+
+    lo, hi = np.log(tau) - (k - 1) * np.log(scale * x.size), None  # phi(lo) < 0: N(c) < |v|_k
+    log_c = lo
+    for _ in range(200):
+        value, slope, u = phi(log_c)
+        if value < 0:
+            lo = log_c
+        else:
+            hi = log_c
+        if abs(value) <= 1e-14:
+            break
+        step = log_c - value / slope
+        if hi is None:
+            log_c = step if step > lo else lo + 1.0
+        else:
+            log_c = step if lo < step < hi else 0.5 * (lo + hi)
+        if hi is not None and hi - lo <= 1e-15 * (1 + abs(log_c)):
+            break
+    else:
+        raise RuntimeError("the prox of the lk norm did not converge")
+    return np.sign(v) * u
+
+
+def _power_root(x, c, k):
+    """Elementwise ``u >= 0`` with ``u + c u^{k - 1} = x`` (``x >= 0``, ``c > 0``, ``k > 1``): Newton's method
+    in ``s = log u``, where the left side is convex and increasing, from above the root (the least of
+    ``log x`` and ``log(x / c) / (k - 1)``), so that the iterates decrease to it (as
+    :func:`hdtheory.kernels.lp_prox`)."""
+    positive = x > 0
+    log_x = np.log(np.where(positive, x, 1.0))
+    s = np.minimum(log_x, (log_x - np.log(c)) / (k - 1))
+    for _ in range(100):
+        linear, power = np.exp(s), c * np.exp((k - 1) * s)
+        step = np.where(positive, (linear + power - x) / (linear + (k - 1) * power), 0.0)
+        s = s - step
+        if np.all(np.abs(step) <= 4e-16 * (1 + np.abs(s))):
+            break
+    return np.where(positive, np.exp(s), 0.0)
 
 
 def _clip_level(x, excess):
@@ -349,6 +419,37 @@ def _consistent_distance(label, teacher, student, cosine):
     return np.where(b <= 0, 0.0, np.where(a - cosine * b >= 0, b, plane))
 
 
+def consistent_threshold(w, w_star, a, eps, k, steps=60):
+    """Per test point with the teacher's field ``|z| = a``, the most that a consistent attack of radius
+    ``eps`` (an lk-dual ball: l-infinity ``k = 1``, lp ``k = p / (p - 1)``) can lower the student's margin
+    ``sign(z) w.x / sqrt(d)``: ``G(a) = min_{mu >= 0} eps N(mu) + mu a``, ``N(mu) = (mean |w - mu w*|^k)^{1/k}``,
+    the Lagrange dual of the attack's problem ``min sign(z) w.delta / sqrt(d)`` over the ball with the
+    teacher's margin kept, ``sign(z) w*.(x + delta) >= 0`` (strong duality: ``delta = 0`` is strictly
+    feasible). ``N`` is convex: ``mu`` by bisection on its (right) derivative, ``steps`` halvings of
+    ``[0, 2 N(0) / N_inf]`` (``N_inf = (mean |w*|^k)^{1/k}``, beyond which ``N`` increases)."""
+    def norm(mu):
+        return np.mean(np.abs(w[None] - mu[:, None] * w_star[None]) ** k, axis=-1) ** (1 / k)
+
+    def derivative(mu):
+        r = w[None] - mu[:, None] * w_star[None]
+        if k == 1:
+            return -np.mean(np.where(r > 0, 1.0, -1.0) * w_star[None], axis=-1)  # the right derivative
+        return -np.mean(np.sign(r) * np.abs(r) ** (k - 1) * w_star[None], axis=-1) / norm(mu) ** (k - 1)
+
+    zero = np.zeros(1)
+    N0 = norm(zero)[0]
+    threshold = np.full(a.shape, eps * N0)
+    near = a < -eps * derivative(zero)[0]  # elsewhere mu = 0, the unconstrained attack
+    lo, hi = np.zeros(near.sum()), np.full(near.sum(), 2 * N0 / np.mean(np.abs(w_star) ** k) ** (1 / k))
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        below = eps * derivative(mid) + a[near] < 0
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+    mu = 0.5 * (lo + hi)
+    threshold[near] = eps * norm(mu) + mu * a[near]
+    return threshold
+
+
 def _observables(theory: Adversarial, w, w_star, X, y, X_test, variance=1.0, P=None) -> dict[str, float]:
     """Per seed (module docstring): the overlaps in the data's covariance ``diag(variance)``, the
     errors at them, and ``P`` where the theory has it (``P ** (1 / k)`` the shift per unit radius,
@@ -373,6 +474,9 @@ def _observables(theory: Adversarial, w, w_star, X, y, X_test, variance=1.0, P=N
         consistent = {"consistent_robust_error": robust - inconsistent,
                       "consistent_boundary_error": boundary - inconsistent,
                       "consistent_robust_error_empirical": float(np.mean(distance <= float(theory.eps_test)))}
+    elif isinstance(theory.attack, str) and theory.attack in ("linf", "lp"):
+        threshold = consistent_threshold(w, w_star, np.abs(z), float(theory.eps_test), float(theory.dual_exponent))
+        consistent = {"consistent_robust_error_empirical": float(np.mean(np.sign(z) * field < threshold))}
     return {"m": m, "q": q} | ({} if P is None else {"P": P}) | consistent | {
         "test_error": test_error,
         "test_error_total": test_error_total,
