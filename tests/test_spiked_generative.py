@@ -89,14 +89,15 @@ def test_the_factor_is_the_teacher_channel_in_other_coordinates():
 
 def test_quadrature_against_the_linear_closed_forms():
     """The quadrature path (``law``, panels, Hermite) applied to the linear activation reproduces its
-    closed forms ``q + A V^2 / (1 + A V)``, ``beta A / (1 + A V)``, ``A / 2 - log(1 + A V) / 2``,
-    including ``A = q = 0`` and near perfect recovery; the smoothing ``eps = 1e-12`` bounds the error."""
+    closed forms (the MMSE ``1 - q_v = V / (1 + A V)``, ``beta A / (1 + A V)``,
+    ``A / 2 - log(1 + A V) / 2``), including ``A = q = 0`` and near perfect recovery; the smoothing
+    ``eps = 1e-12`` bounds the error."""
     layer = kernels.Generative(generative.Linear(), 1.5)
     both = jax.jit(jax.vmap(lambda A, q: (jnp.stack(layer._averages(A, q)), jnp.stack(layer.averages(A, q)))))
     A = jnp.array([0.0, 1e-3, 0.7, 2.0, 50.0])
     q = jnp.array([0.0, 0.0, 0.3, 0.8, 0.99])
     quadrature, closed = both(A, q)
-    closed = closed.at[:, 1].divide(1.5)
+    closed = closed.at[:, 1].divide(1.5).at[:, 0].set(1 - closed[:, 0])
     np.testing.assert_allclose(quadrature, closed, rtol=1e-9, atol=1e-11)
 
 
