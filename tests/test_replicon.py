@@ -39,7 +39,7 @@ def test_lp_weight_side_against_scipy():
         for pi, v in zip(weights, variances):
             s = np.sqrt(mhat**2 * v + qhat)
             density = lambda b: np.exp(-b * b / (2 * s * s)) / np.sqrt(2 * np.pi * s * s)
-            half = integrate.quad(lambda b: slope(b) ** 2 * density(b), 0, 14 * s, epsabs=1e-14, epsrel=1e-12, limit=200)
+            half = integrate.quad(lambda b: slope(b) ** 2 * density(b), 0, 14 * s, epsabs=1e-13, epsrel=1e-11, limit=100)
             expected += pi * 2 * half[0]
         value = kernels.LP(lam, p).replicon(mhat, qhat, Vhat, weights, variances)
         np.testing.assert_allclose(float(value), expected, rtol=1e-9)
@@ -91,9 +91,11 @@ def test_susceptibility_at_finite_d():
     """The replicon is the gain of the loop whose sum is the spin-glass susceptibility: at a minimiser,
     ``(1 / d) tr H^{-2} = B / (1 - lambda)`` (``B`` the weight side), and for structured covariances
     ``(1 / p) tr[(Omega H^{-1})^2] = <omega^2 / D^2> / (1 - lambda)``. Against random instances at
-    d = 300 (two seeds, the lp penalty at p = 1.5 and the non-convex Cauchy loss with outliers) and
-    d = 400 (one seed, the square loss on a two-level spectrum), within 6% (the seeds' spread is ~3%);
-    ``lambda`` is 0.23 to 0.37 here, so that the loop moves the susceptibility by 30-60% above ``B``."""
+    d = 300 (the mean of four seeds, the lp penalty at p = 1.5 and the non-convex Cauchy loss with
+    outliers; one seed's spread is 3-4%, the fits after the first cost little) and p = 400 (one seed,
+    the square loss on a two-level spectrum), within 5%; ``lambda`` is 0.23 to 0.4 here, so that the
+    loop moves the susceptibility 30-60% above ``B``, and the isotropic weight side ``V^2`` in place of
+    ``<omega^2 / D^2>`` would be 36% below the spectral one."""
     cases = (
         hd.ERM(**LINEAR, loss="square", penalty="lp", p=1.5, lam=0.5),
         hd.ERM(teacher="outliers", alpha=2.0, noise=0.5, epsilon=0.2, noise_out=25.0, loss="cauchy", c=1.0, lam=0.5),
@@ -102,18 +104,18 @@ def test_susceptibility_at_finite_d():
         obs = hd.solve(theory).observables
         lam_r = float(obs["at_stability"])
         B = float(theory.replicon_weight_side(obs["mhat"], obs["qhat"], obs["Vhat"]))
-        measured = np.mean([_susceptibility(theory, 300, seed) for seed in range(2)])
+        measured = np.mean([_susceptibility(theory, 300, seed) for seed in range(4)])
         assert 0.2 < lam_r < 0.5, theory
-        np.testing.assert_allclose(measured, B / (1 - lam_r), rtol=0.06)
-    omega = np.repeat([0.25, 2.5], 200)
-    theory = hd.GCM(**dict(LINEAR, alpha=1.5), loss="square", lam=0.05, omega=omega, theta2=omega, rho=float(np.mean(omega)))
+        np.testing.assert_allclose(measured, B / (1 - lam_r), rtol=0.05)
+    omega = np.repeat([0.1, 4.0], 200)
+    theory = hd.GCM(**dict(LINEAR, alpha=1.2), loss="square", lam=0.2, omega=omega, theta2=omega, rho=float(np.mean(omega)))
     obs = hd.solve(theory).observables
     lam_r = float(obs["at_stability"])
     B = float(theory.replicon_weight_side(obs["mhat"], obs["qhat"], obs["Vhat"]))
-    flat = hd.ERM(**dict(LINEAR, alpha=1.5), loss="square", lam=0.05, rho=float(np.mean(omega)))
+    flat = hd.ERM(**dict(LINEAR, alpha=1.2), loss="square", lam=0.2, rho=float(np.mean(omega)))
     measured = _susceptibility(flat, 400, 0, covariance=jnp.asarray(omega))
     assert 0.2 < lam_r < 1
-    np.testing.assert_allclose(measured, B / (1 - lam_r), rtol=0.06)
+    np.testing.assert_allclose(measured, B / (1 - lam_r), rtol=0.05)
 
 
 def test_gradients_against_finite_differences():
