@@ -636,11 +636,12 @@ class ERM(FixedPointTheory):
         is the zero-temperature limit of the replicon of the Gibbs measure ``exp(-beta (loss +
         penalty))``, whose ``beta``-scaled variances are ``V``, ``1 / Vhat`` (the condition
         ``alpha E(d_omega g_out)^2 E(d_b f_in)^2 < 1`` of a generalised linear model, as for the
-        perceptron in :class:`~hdtheory.Gardner`; Gerace et al. 2020 and Loureiro et al. 2021 write the
-        same loop of a perturbation through the channel and the weights). ``lambda`` is the gain of that
-        loop: the spin-glass susceptibility of the minimiser, ``(1 / d) tr H^{-2}`` with ``H`` the
-        Hessian of the objective (``(1 / d) sum_ij (d w_i / d h_j)^2`` for a field ``h`` on the
-        weights), is ``B / (1 - lambda)``, and diverges where ``lambda`` reaches one. A convex loss has
+        perceptron in :class:`~hdtheory.Gardner`; derived here in this package's conventions for a
+        generic penalty and checked through the identity below). ``lambda`` is the gain of the loop of
+        a perturbation through the channel and the weights: the spin-glass susceptibility of the
+        minimiser, ``(1 / d) tr H^{-2}`` with ``H`` the Hessian of the objective (``(1 / d) sum_ij
+        (d w_i / d h_j)^2`` for a field ``h`` on the weights), is ``B / (1 - lambda)``, and diverges
+        where ``lambda`` reaches one. A convex loss has
         ``0 <= d prox / d omega <= 1``, so ``A <= Vhat / V``, and a convex penalty ``0 <= d w_hat / d b
         <= 1 / Vhat``, so ``B <= V / Vhat``: ``lambda <= 1``, always stable. A non-convex loss has ``d
         prox / d omega > 1`` where the loss is concave, and ``lambda`` may exceed one; where its prox
