@@ -268,7 +268,7 @@ class ERM(FixedPointTheory):
             raise ParameterError(f"parameter 'scale' must be none for {type(self).__name__}, got {self.scale!r}")
         if self.teacher == "outliers" and type(self) is not ERM:
             raise ParameterError(f"parameter 'teacher' must not be outliers for {type(self).__name__}")
-        if self.loss in kernels.ROBUST_LOSSES and self.loss != "absolute" and type(self) is not ERM:
+        if self.loss in kernels.ROBUST_LOSSES and self.loss != "absolute" and not self.reports_replicon:
             raise ParameterError(f"parameter 'loss' must not be {self.loss} for {type(self).__name__}")
         if self.loss in ("logistic", "hinge") and not _TEACHERS[self.teacher].classification:
             raise ParameterError(f"loss={self.loss!r} needs labels +-1: use teacher=sign or probit")
@@ -664,8 +664,9 @@ class ERM(FixedPointTheory):
 
     @property
     def reports_replicon(self) -> bool:
-        """Whether ``at_stability`` is an observable: for the models whose replicon is derived (not
-        for a subclass that changes the loss or the weights' law, unless it says so)."""
+        """Whether ``at_stability`` is an observable, for the models whose replicon is derived (not
+        for a subclass that changes the loss or the weights' law, unless it says so), and so whether
+        the non-convex losses (Tukey, Cauchy), which need it, are accepted."""
         return type(self) is ERM
 
     def _output_replicon(self, state: Overlaps) -> jax.Array:

@@ -53,7 +53,9 @@ variance ``delta`` feeds the weights a noise of covariance ``A delta Omega``, wh
 response ``(lam + Vhat Omega)^{-1}`` returns to the fields with variance ``A delta <omega^2 / D^2>``
 (the isotropic ``V^2``); the spin-glass susceptibility of the fields,
 ``(1 / p) tr[(Omega H^{-1})^2]`` with ``H`` the Hessian of the objective, is
-``<omega^2 / D^2> / (1 - lambda)``. Per mode,
+``<omega^2 / D^2> / (1 - lambda)``. With it the non-convex losses of the residual (``tukey``,
+``cauchy``, linear teacher) are accepted, as in :class:`~hdtheory.ERM`: the channel side is
+the isotropic one, and ``at_stability`` says where the replica-symmetric answer holds. Per mode,
 :meth:`GCM.mode_errors` splits the excess mean squared error of the student's field:
 ``E(z - w.v / sqrt(p))^2 = rho - <theta2 / omega> + <e>``, with
 ``e_j = theta2_j lam^2 / (omega_j D_j^2) + qhat omega_j^2 / D_j^2`` (the mode's bias and variance);
@@ -255,7 +257,7 @@ class GCM(ERM):
 
     @property
     def reports_replicon(self) -> bool:
-        return True
+        return type(self) is GCM
 
     def observables(self, state: Overlaps) -> dict[str, jax.Array]:
         """Those of :class:`~hdtheory.ERM` but its weight side's (``weight_error``, ``sparsity_hat``):
