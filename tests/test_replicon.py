@@ -136,7 +136,9 @@ def test_gcm_with_a_non_convex_loss_at_finite_d():
     """The Cauchy loss on structured covariances (a two-level spectrum, the teacher ``theta = 1`` on the
     student's features, ``theta2 = omega^2``): ``m``, ``q`` and the susceptibility
     ``(1 / p) tr[(Omega H^{-1})^2] = <omega^2 / D^2> / (1 - lambda)`` (``lambda`` = 0.39) of the
-    local search's minimiser at p = 400 (mean of two seeds) within 6% (at p = 800 they agree to 2%)."""
+    local search's minimiser at p = 400 (mean of two seeds): ``m`` and ``q`` within 4% (seen: 1%), the
+    susceptibility within 10% (seen: 5.4% below; 2% at p = 800, a finite-size bias), where the loop
+    raises it 64% above ``B``."""
     omega = np.repeat([0.25, 2.0], 200)
     P = omega.size
     theory = hd.GCM(**LINEAR, loss="cauchy", c=1.0, lam=0.1, omega=omega, theta2=omega**2, rho=float(np.mean(omega)))
@@ -154,5 +156,6 @@ def test_gcm_with_a_non_convex_loss_at_finite_d():
         response = np.linalg.solve(H + 0.1 * np.eye(P), np.diag(omega))
         measured.append((omega @ w / P, omega @ w**2 / P, np.trace(response @ response) / P))
     assert 0.3 < lam_r < 1
-    expected = (float(obs["m"]), float(obs["q"]), B / (1 - lam_r))
-    np.testing.assert_allclose(np.mean(measured, axis=0), expected, rtol=0.06)
+    m, q, susceptibility = np.mean(measured, axis=0)
+    np.testing.assert_allclose([m, q], [float(obs["m"]), float(obs["q"])], rtol=0.04)
+    np.testing.assert_allclose(susceptibility, B / (1 - lam_r), rtol=0.1)
