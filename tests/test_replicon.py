@@ -120,8 +120,9 @@ def test_susceptibility_at_finite_d():
 
 
 def test_gradients_against_finite_differences():
-    """d at_stability / d (p, lam) for Huber with the lp penalty through the solve, against central
-    differences of the same compiled program (rtol 1e-5); convex: below one."""
+    """d at_stability / d (p, lam) for Huber with the lp penalty, and d / d (lam, c) for Cauchy on a
+    four-mode GCM, through the solve, against central differences of the same compiled program (rtol
+    1e-5); the convex case below one."""
 
     def stability(x):
         theory = hd.ERM(**LINEAR, loss="huber", penalty="lp", p=x[0], lam=x[1])
@@ -130,6 +131,13 @@ def test_gradients_against_finite_differences():
     point = jnp.asarray([1.5, 0.5])
     assert 0 < float(jax.jit(stability)(point)) < 1
     assert_gradient_matches_differences(stability, [point], ["p", "lam"], floor=1e-4, rtol=1e-5, atol=1e-9)
+    omega = jnp.asarray([0.25, 0.5, 1.0, 2.0])
+
+    def spectral(x):
+        theory = hd.GCM(**LINEAR, loss="cauchy", lam=x[0], c=x[1], omega=omega, theta2=omega**2, rho=0.9375)
+        return hd.solve(theory).observables["at_stability"]
+
+    assert_gradient_matches_differences(spectral, [jnp.asarray([0.1, 1.0])], ["lam", "c"], floor=1e-4, rtol=1e-5, atol=1e-9)
 
 
 def test_gcm_with_a_non_convex_loss_at_finite_d():
