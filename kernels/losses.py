@@ -438,9 +438,9 @@ class Tukey(RobustLoss):
     def turning_points(self, V):
         disc = V * (4 * V - 5)
         turns = disc > 0
-        root = jnp.sqrt(jnp.where(turns, disc, 0.0))
+        root = jnp.sqrt(jnp.where(turns, disc, 1.0))  # 1, not 0: a finite derivative where unused
         u1, u2 = ((3 * V + sign * root) / (5 * V) for sign in (-1.0, 1.0))
-        return tuple(jnp.where(turns, self.c * jnp.sqrt(u), 0.0) for u in (u1, u2))
+        return tuple(jnp.where(turns, self.c * jnp.sqrt(jnp.where(turns, u, 1.0)), 0.0) for u in (u1, u2))
 
 
 class Cauchy(RobustLoss):
@@ -459,9 +459,9 @@ class Cauchy(RobustLoss):
     def turning_points(self, V):
         disc = V * (V - 8)
         turns = disc > 0
-        root = jnp.sqrt(jnp.where(turns, disc, 0.0))
+        root = jnp.sqrt(jnp.where(turns, disc, 1.0))  # 1, not 0: a finite derivative where unused
         u1, u2 = ((V - 2 + sign * root) / 2 for sign in (-1.0, 1.0))
-        return tuple(jnp.where(turns, self.c * jnp.sqrt(u), 0.0) for u in (u1, u2))
+        return tuple(jnp.where(turns, self.c * jnp.sqrt(jnp.where(turns, u, 1.0)), 0.0) for u in (u1, u2))
 
 
 def _logistic_residual(z, y, omega, V):

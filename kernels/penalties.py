@@ -84,6 +84,15 @@ the two above moved out by it; with a second power, at ``+-(l1 + lam2) / s_k`` t
 every weight above the ``l1`` threshold is non-zero (``P(w_hat != 0) = P(|b| > l1)``); a power of
 exponent 1 adds its strength to the threshold (at ``p = 1`` the LASSO's).
 
+**Replicon.** The weight side of the replicon (de Almeida-Thouless) eigenvalue of the replica-symmetric
+fixed point (:meth:`hdtheory.ERM.replicon`) is ``E[(d w_hat / d b)^2]`` over the same law of ``b``
+(:meth:`Penalty.replicon`): ``P(|b| > lambda_1) / (Vhat + lambda_2)^2`` for the elastic nets (the
+soft threshold's slope is ``1 / (Vhat + lambda_2)`` beyond it, zero below), ``1 / (lam + Vhat)^2``
+for the ridge. For :class:`LP` on the panels of its weight averages, the slope the implicit
+derivative of :func:`lp_prox`, ``d w_hat / d b = 1 / (c (1 + t (p - 1) u^{p - 2} + t2 (p2 - 1)
+u^{p2 - 2}))`` beyond the ``l1`` threshold (``u = |w_hat|``, ``c = Vhat + l2``, ``t = lam / c``,
+``t2 = lam2 / c``): for ``1 < p < 2`` it vanishes as ``u -> 0``, for ``p > 2`` it is ``1 / c`` there.
+
 **Sup norm.** An elastic net plus ``force d max_i |w_i|`` (the weight side of an l1 attack,
 :class:`~hdtheory.Adversarial`) is not separable, but clips the weights at ``R = max_i |w_i|``:
 :class:`Clipped`, whose weight averages are the elastic net's closed forms cut at ``R``, with ``R`` the
@@ -137,6 +146,11 @@ class Penalty(eqx.Module):
         """``(m, q, V, P(w_hat != 0))`` for a teacher prior ``sum_k weights_k N(0, variances_k)``
         (module docstring)."""
 
+    @abc.abstractmethod
+    def replicon(self, mhat, qhat, Vhat, weights, variances) -> jax.Array:
+        """``E[(d w_hat / d b)^2]``, the weight side of the replicon, for the prior of
+        :meth:`weight_averages` (module docstring)."""
+
 
 class ElasticNetFamily(Penalty):
     """An elastic-net penalty ``lambda_1 |w| + lambda_2 w^2 / 2``; see the module docstring."""
@@ -180,6 +194,12 @@ class ElasticNetFamily(Penalty):
             m=mhat * m / precision, q=q / precision**2, V=nonzero / precision, nonzero=nonzero,
             moment=moment / precision,
         )
+
+    def replicon(self, mhat, qhat, Vhat, weights, variances) -> jax.Array:
+        """``P(|b| > lambda_1) / (Vhat + lambda_2)^2`` in closed form (module docstring)."""
+        l1, l2 = self.strengths
+        tail = sum(pi * _excess_moments(l1, jnp.sqrt(_floored(mhat**2 * v + qhat)))[0] for pi, v in zip(weights, variances))
+        return tail / (Vhat + l2) ** 2
 
     def clipped(self, force) -> "Clipped":
         """This penalty plus ``force d max_i |w_i|`` (the l1 attack's sup norm): :class:`Clipped`."""
@@ -357,11 +377,7 @@ class LP(Penalty):
         for pi, v in zip(weights, variances):
             s2 = _floored(mhat**2 * v + qhat)
             s = jnp.sqrt(s2)
-            kink = self.l1 / s
-            turns = (kink + jnp.where(self.p > 2, self._turn(Vhat), self.lam) / s, kink + self.lam2 / s)
-            edges = jnp.stack(jnp.broadcast_arrays(*turns, -turns[0], -turns[1], -kink, 0.0 * s, kink, -3.0, 3.0))
-            z, w = quadrature.panel_rule(edges, self.order)
-            b = s * z
+            b, w = self._rule(s, Vhat)
             w_hat = self.prox(b / Vhat, 1 / Vhat)
             stein = jnp.sum(w * b * w_hat) / s2  # E_k[b w_hat] / s_k^2 = E_k[d w_hat / d b]
             m = m + pi * v * stein
@@ -370,6 +386,24 @@ class LP(Penalty):
             moment = moment + pi * jnp.sum(w * _power(jnp.abs(w_hat), k))
             nonzero = nonzero + pi * erfc(self.threshold / s / math.sqrt(2))
         return WeightAverages(m=mhat * m, q=q, V=V, nonzero=nonzero, moment=moment)
+
+    def replicon(self, mhat, qhat, Vhat, weights, variances) -> jax.Array:
+        """On the panels of :meth:`weight_averages`, the slope ``d w_hat / d b`` the implicit derivative
+        of :func:`lp_prox` (module docstring)."""
+        total = 0.0
+        for pi, v in zip(weights, variances):
+            b, w = self._rule(jnp.sqrt(_floored(mhat**2 * v + qhat)), Vhat)
+            _, slope = jax.jvp(lambda b_: self.prox(b_ / Vhat, 1 / Vhat), (b,), (jnp.ones_like(b),))
+            total = total + pi * jnp.sum(w * slope**2)
+        return total
+
+    def _rule(self, s, Vhat):
+        """``(b_i, w_i)``: the panel rule over ``b ~ N(0, s^2)`` (module docstring)."""
+        kink = self.l1 / s
+        turns = (kink + jnp.where(self.p > 2, self._turn(Vhat), self.lam) / s, kink + self.lam2 / s)
+        edges = jnp.stack(jnp.broadcast_arrays(*turns, -turns[0], -turns[1], -kink, 0.0 * s, kink, -3.0, 3.0))
+        z, w = quadrature.panel_rule(edges, self.order)
+        return s * z, w
 
     def _turn(self, Vhat):
         """For ``p > 2``, ``|b| = (Vhat + l2) u*`` with ``t (p - 1) u*^{p - 2} = 1``, ``t = lam / (Vhat + l2)``

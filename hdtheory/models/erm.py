@@ -108,7 +108,7 @@ average training loss ``E l(y, prox_{V l}(omega))`` (penalty excluded); ``norm =
 ``weight_error = rho - 2 m + q``, the mean squared error of the weights per component
 ``|w - w*|^2 / d``, and ``sparsity_hat``, the fraction of non-zero estimated weights
 ``P(w_hat != 0)`` (one for the ridge and for ``lp`` with ``p > 1``); ``at_stability``, the replicon
-eigenvalue (not for ``lp``). For the classification
+eigenvalue (:meth:`ERM.replicon`, every penalty). For the classification
 teachers also the calibration of the confidence ``sigmoid(omega / temperature)`` in the predicted
 label (:mod:`hdtheory.kernels.calibration`; Clarté et al. 2022): ``confidence`` (its mean), ``ece``
 (the expected calibration error), ``test_nll``, ``brier``, and ``ec_temperature``, the temperature at
@@ -268,7 +268,7 @@ class ERM(FixedPointTheory):
             raise ParameterError(f"parameter 'scale' must be none for {type(self).__name__}, got {self.scale!r}")
         if self.teacher == "outliers" and type(self) is not ERM:
             raise ParameterError(f"parameter 'teacher' must not be outliers for {type(self).__name__}")
-        if self.loss in kernels.ROBUST_LOSSES and self.loss != "absolute" and type(self) is not ERM:
+        if self.loss in kernels.ROBUST_LOSSES and self.loss != "absolute" and not self.reports_replicon:
             raise ParameterError(f"parameter 'loss' must not be {self.loss} for {type(self).__name__}")
         if self.loss in ("logistic", "hinge") and not _TEACHERS[self.teacher].classification:
             raise ParameterError(f"loss={self.loss!r} needs labels +-1: use teacher=sign or probit")
@@ -621,34 +621,53 @@ class ERM(FixedPointTheory):
         del state
         return None
 
-    def replicon(self, state: Overlaps, Vhat) -> jax.Array:
+    def replicon(self, state: Overlaps, mhat, qhat, Vhat) -> jax.Array:
         r"""The replicon eigenvalue ``lambda`` of the replica-symmetric fixed point; replica symmetry is
-        locally stable (de Almeida-Thouless) while ``lambda < 1``; ``Vhat`` the conjugate at ``state``.
-        For the elastic-net family of penalties (not ``lp``).
+        locally stable (de Almeida-Thouless) while ``lambda < 1``; ``(mhat, qhat, Vhat)`` the conjugates
+        at ``state``.
 
         ``lambda = A B``: the output side ``A = alpha E[(d_omega f)^2] = alpha E[(1 - d prox / d omega)^2]
         / V^2`` over the channel's law (for elliptical data ``E_omega omega^2`` of the Gaussian one at
-        the scaled state), the weight side ``B = E[(d w_hat / d b)^2] = V / (Vhat + lambda_2)`` for the
-        elastic-net family (``d w_hat / d b`` is ``1 / (Vhat + lambda_2)`` where ``w_hat != 0``), ``V^2``
-        for the ridge, so that ``lambda = alpha E[(1 - d prox / d omega)^2]`` there. This is the
-        zero-temperature limit of the replicon of the Gibbs measure ``exp(-beta (loss + penalty))``,
-        whose ``beta``-scaled variances are ``V``, ``1 / Vhat`` (the condition
+        the scaled state), the weight side ``B = E[(d w_hat / d b)^2]`` over the law of ``b`` of the
+        weight side (:meth:`replicon_weight_side`, :meth:`hdtheory.kernels.Penalty.replicon`):
+        ``V / (Vhat + lambda_2)`` for the elastic-net family (``d w_hat / d b`` is ``1 / (Vhat +
+        lambda_2)`` where ``w_hat != 0``), ``V^2`` for the ridge, so that ``lambda = alpha E[(1 - d prox
+        / d omega)^2]`` there; for ``lp`` the implicit derivative of its prox, averaged on panels. This
+        is the zero-temperature limit of the replicon of the Gibbs measure ``exp(-beta (loss +
+        penalty))``, whose ``beta``-scaled variances are ``V``, ``1 / Vhat`` (the condition
         ``alpha E(d_omega g_out)^2 E(d_b f_in)^2 < 1`` of a generalised linear model, as for the
-        perceptron in :class:`~hdtheory.Gardner`). A convex loss has ``0 <= d prox / d omega <= 1``, so
-        ``A <= Vhat / V`` and ``lambda <= Vhat / (Vhat + lambda_2) <= 1``: always stable. A non-convex
-        loss has ``d prox / d omega > 1`` where the loss is concave, and ``lambda`` may exceed one;
-        where its prox jumps (:meth:`Loss.prox_jumps`), the thermal mean crosses over a width
-        ``1 / beta`` in ``omega`` with a slope ``~ beta``, so that ``E(d_omega f)^2 ~ beta``: ``lambda``
-        is ``inf``, replica symmetry broken.
+        perceptron in :class:`~hdtheory.Gardner`; derived here in this package's conventions for a
+        generic penalty and checked through the identity below). ``lambda`` is the gain of the loop of
+        a perturbation through the channel and the weights: the spin-glass susceptibility of the
+        minimiser, ``(1 / d) tr H^{-2}`` with ``H`` the Hessian of the objective (``(1 / d) sum_ij
+        (d w_i / d h_j)^2`` for a field ``h`` on the weights), is ``B / (1 - lambda)``, and diverges
+        where ``lambda`` reaches one. A convex loss has
+        ``0 <= d prox / d omega <= 1``, so ``A <= Vhat / V``, and a convex penalty ``0 <= d w_hat / d b
+        <= 1 / Vhat``, so ``B <= V / Vhat``: ``lambda <= 1``, always stable. A non-convex loss has ``d
+        prox / d omega > 1`` where the loss is concave, and ``lambda`` may exceed one; where its prox
+        jumps (:meth:`Loss.prox_jumps`), the thermal mean crosses over a width ``1 / beta`` in
+        ``omega`` with a slope ``~ beta``, so that ``E(d_omega f)^2 ~ beta``: ``lambda`` is ``inf``,
+        replica symmetry broken.
         """
-        if not isinstance(self.penalty_fn, kernels.ElasticNetFamily):
-            raise ParameterError(f"parameter 'penalty' must not be lp for the replicon, got {self.penalty!r}")
-        weight_side = state.V / (Vhat + self.penalty_fn.strengths[1])
 
         def at(theory, scaled, omega):
             return omega**2 * theory._output_replicon(scaled)
 
-        return self._over_scales(at, state) * weight_side
+        return self._over_scales(at, state) * self.replicon_weight_side(mhat, qhat, Vhat)
+
+    def replicon_weight_side(self, mhat, qhat, Vhat) -> jax.Array:
+        """``B = E[(d w_hat / d b)^2]`` of :meth:`replicon` (:meth:`hdtheory.kernels.Penalty.replicon`
+        over the teacher prior)."""
+        prior, scale = self.teacher_prior
+        weights, variances = prior.gaussian_mixture()
+        return self.penalty_fn.replicon(mhat, qhat, Vhat, weights, [scale**2 * v for v in variances])
+
+    @property
+    def reports_replicon(self) -> bool:
+        """Whether ``at_stability`` is an observable, for the models whose replicon is derived (not
+        for a subclass that changes the loss or the weights' law, unless it says so), and so whether
+        the non-convex losses (Tukey, Cauchy), which need it, are accepted."""
+        return type(self) is ERM
 
     def _output_replicon(self, state: Overlaps) -> jax.Array:
         """``alpha E[(d_omega f)^2]`` on Gaussian data (:meth:`replicon`), ``inf`` where the prox jumps:
@@ -662,7 +681,7 @@ class ERM(FixedPointTheory):
             value = sum(weight * average for weight, _, average in averages)
         else:
             y, omega, w, _ = self._channel_terms(state)
-            shift = self.margin_shift(q)
+            shift = self.margin_shift(state)
             _, dprox, _ = loss.prox_derivatives(y, omega if shift is None else omega - y * shift[0], V)
             value = jnp.sum(w * ((1 - dprox) / V) ** 2)
         return jnp.where(loss.prox_jumps(V), jnp.inf, self.alpha * value)
@@ -705,8 +724,8 @@ class ERM(FixedPointTheory):
         mhat, qhat, Vhat, train_loss, slope = self._channel_averages(state)
         test_error, test_error_total = self.test_errors(m, q)
         stability = {}
-        if type(self) is ERM and isinstance(self.penalty_fn, kernels.ElasticNetFamily):
-            stability = {"at_stability": self.replicon(state, Vhat)}
+        if self.reports_replicon:
+            stability = {"at_stability": self.replicon(state, mhat, qhat, Vhat)}
         calibration = {}
         if self.channel.classification and self.scale == "none":
             metrics = kernels.calibration_metrics(self.channel, m, q, self.rho, self.temperature)

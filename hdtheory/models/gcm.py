@@ -46,7 +46,16 @@ or a teacher on other features) and returns the model of its second moments, the
 Loureiro et al. 2021 for the learning curves of real data sets: the data set is the population.
 
 **Observables.** Those of :class:`~hdtheory.ERM` (``test_error``, ``test_error_total``,
-``train_loss``, ``m``, ``q``, ``V``, the conjugates, the calibration of classifiers). Per mode,
+``train_loss``, ``m``, ``q``, ``V``, the conjugates, the calibration of classifiers, ``at_stability``).
+The replicon (:meth:`~hdtheory.ERM.replicon`) is ``lambda = A <omega^2 / D^2>``, ``A = alpha
+E[(d_omega f)^2]`` the channel side of :class:`~hdtheory.ERM`: a perturbation of the fields of
+variance ``delta`` feeds the weights a noise of covariance ``A delta Omega``, which the weights'
+response ``(lam + Vhat Omega)^{-1}`` returns to the fields with variance ``A delta <omega^2 / D^2>``
+(the isotropic ``V^2``); the spin-glass susceptibility of the fields,
+``(1 / p) tr[(Omega H^{-1})^2]`` with ``H`` the Hessian of the objective, is
+``<omega^2 / D^2> / (1 - lambda)``. With it the non-convex losses of the residual (``tukey``,
+``cauchy``, linear teacher) are accepted, as in :class:`~hdtheory.ERM`: the channel side is
+the isotropic one, and ``at_stability`` says where the replica-symmetric answer holds. Per mode,
 :meth:`GCM.mode_errors` splits the excess mean squared error of the student's field:
 ``E(z - w.v / sqrt(p))^2 = rho - <theta2 / omega> + <e>``, with
 ``e_j = theta2_j lam^2 / (omega_j D_j^2) + qhat omega_j^2 / D_j^2`` (the mode's bias and variance);
@@ -240,6 +249,15 @@ class GCM(ERM):
             q=self.average(self.omega * second),
             V=self.average(self.omega * inverse),
         )
+
+    def replicon_weight_side(self, mhat, qhat, Vhat) -> jax.Array:
+        """``<omega^2 / D^2>``: the weight side of the replicon (module docstring)."""
+        D, positive = self._denominators(Vhat)
+        return self.average(jnp.where(positive, self.omega**2 / D**2, 0.0))
+
+    @property
+    def reports_replicon(self) -> bool:
+        return type(self) is GCM
 
     def observables(self, state: Overlaps) -> dict[str, jax.Array]:
         """Those of :class:`~hdtheory.ERM` but its weight side's (``weight_error``, ``sparsity_hat``):
