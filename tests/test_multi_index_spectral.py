@@ -6,12 +6,11 @@ against ``Spectral``, the overlap's derivative against finite differences."""
 import math
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 import pytest
 
 import hdtheory as hd
-from hdtheory.models.multi_index_spectral import multi_index_spectral
+from hdtheory.models.multi_index_spectral import decomposition, multi_index_spectral
 from hdtheory.simulate.spectral import simulate_multi_index_spectral
 
 ALPHA, H = 3.0, 1e-4
@@ -79,6 +78,13 @@ def test_one_direction_is_spectral():
     np.testing.assert_allclose(float(result["alpha_c"]), 1.125, rtol=1e-8)
     np.testing.assert_allclose(float(result["overlaps"][0, 0]), float(single["overlap"]), rtol=1e-3)
     np.testing.assert_allclose(float(result["eigenvalues"][0, 0]), float(single["eigenvalue"]), rtol=1e-6)
+
+
+def test_staircase_is_not_decomposable():
+    """``z1 + z1 z2``: ``E[z1 z2 | y]`` and ``E[z1^2 | y] - E[z2^2 | y]`` vary independently with ``y``, so no
+    fixed directions diagonalise ``E[z z^T | y]``, and the estimators' numbers are not marked converged."""
+    theory = hd.MultiIndex(link="staircase", k=2, noise=0.1)
+    assert not bool(jax.jit(lambda: decomposition(theory)[3])())
 
 
 def test_not_a_multi_index_theory_is_an_error():

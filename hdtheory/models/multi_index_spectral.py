@@ -48,7 +48,6 @@ numbers are marked not converged.
 by its largest value over the two labels of ``sign-product``.
 """
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 
