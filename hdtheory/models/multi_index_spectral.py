@@ -7,9 +7,12 @@ Loureiro 2025 ("Optimal spectral transitions in high-dimensional multi-index mod
 the optimal spectral methods from the linearisation of GAMP about ``M = 0``, whose ``k x k``
 preprocessing is ``G(y) = E[z z^T | y] - I`` (the posterior at ``omega = 0``, ``V = I``), and whose
 threshold is :class:`~hdtheory.MultiIndex`'s ``alpha_c``, ``1 / lambda_max`` of ``M -> E_y G M G``.
-Its matrix analogue of the single-index optimal preprocessing ``1 - 1 / E[G^2 | y]`` (Luo, Alghamdi and
-Lu 2019, :mod:`hdtheory.models.spectral`) is ``T(y) = I - E[z z^T | y]^{-1}``, acting on ``R^d x R^k``
-as ``L = (1/n) sum_i x_i x_i^T (x) T(y_i)``.
+The estimator here is the matrix analogue, built from that ``G``, of the single-index optimal
+preprocessing ``1 - 1 / E[G^2 | y]`` (Luo, Alghamdi and Lu 2019, :mod:`hdtheory.models.spectral`):
+``T(y) = G (I + G)^{-1} = I - E[z z^T | y]^{-1}``, acting on ``R^d x R^k`` as
+``L = (1/n) sum_i x_i x_i^T (x) T(y_i)``. Its threshold is theirs (``alpha_c``, tested); that ``L`` is
+exactly their symmetric spectral matrix is not checked here (their text was not at hand), and their
+asymmetric method, the linearised GAMP iteration itself, is not written.
 
 **What is covered: decomposable links.** Where ``E[z z^T | y] = E diag(s_1(y), ..., s_k(y)) E^T`` for
 one orthonormal ``E`` and every label (``z1 z2`` and ``sign(z1 z2)`` with ``E`` the 45 degree rotation;
