@@ -73,8 +73,12 @@ def test_overlap_gradient_matches_finite_differences(product):
 def test_one_direction_is_spectral():
     """``k = 1``, ``y = z + N(0, 0.5)``: the single-index optimal spectral method of ``Spectral`` (the linear
     channel), its threshold ``(1 + noise)^2 / 2`` in closed form; the overlap to the two label rules' agreement."""
-    result = multi_index_spectral(hd.MultiIndex(link="sum", k=1, noise=0.5, alpha=2.0))
-    single = hd.solve(hd.Spectral(channel="linear", noise=0.5, alpha=2.0)).observables
+    result, single = jax.jit(
+        lambda: (
+            multi_index_spectral(hd.MultiIndex(link="sum", k=1, noise=0.5, alpha=2.0)),
+            hd.solve(hd.Spectral(channel="linear", noise=0.5, alpha=2.0)).observables,
+        )
+    )()
     np.testing.assert_allclose(float(result["alpha_c"]), 1.125, rtol=1e-8)
     np.testing.assert_allclose(float(result["overlaps"][0, 0]), float(single["overlap"]), rtol=1e-3)
     np.testing.assert_allclose(float(result["eigenvalues"][0, 0]), float(single["eigenvalue"]), rtol=1e-6)
@@ -90,3 +94,30 @@ def test_staircase_is_not_decomposable():
 def test_not_a_multi_index_theory_is_an_error():
     with pytest.raises(hd.ParameterError, match="theory"):
         multi_index_spectral(hd.Spectral())
+
+
+def test_sign_product_closed_form_and_simulation():
+    """``sign(z1 z2)``, no flips: ``E[z1 z2 | y] = 2 y / pi`` and ``E[z1^2 | y] = 1``, so that along
+    ``(z1 +- z2) / sqrt(2)`` ``s(y) = 1 +- c y``, ``c = 2 / pi``, and ``T = 1 - 1 / s`` takes the two values
+    ``a = c / (1 + c)``, ``b = -c / (1 - c)`` with ``s - 1 = +-c``. The outlier equation
+    ``E[T (s - 1) / (lambda - T)] = 1 / alpha`` is then the quadratic
+    ``(lambda - a)(lambda - b) = alpha c (a - b) lambda / 2`` (its root above ``a``), and the overlap
+    ``psi' / (psi' - phi')`` follows in closed form; the threshold is ``1 / c^2 = pi^2 / 4`` (Troiani et al.
+    2025). Against the top eigenvectors at d = 1000 (3 seeds) as for ``z1 z2``."""
+    alpha = 4.0
+    theory = hd.MultiIndex(link="sign-product", k=2, noise=0.0, alpha=alpha)
+    results = {k: np.asarray(v) for k, v in jax.jit(lambda: multi_index_spectral(theory))().items()}
+    c = 2 / math.pi
+    a, b = c / (1 + c), -c / (1 - c)
+    B = a + b + alpha * c * (a - b) / 2  # lambda^2 - B lambda + a b = 0
+    lam = (B + math.sqrt(B**2 - 4 * a * b)) / 2
+    Z, g = np.array([a, b]), np.array([1 + c, 1 - c])
+    r = Z / (lam - Z)
+    slope = 1 / alpha - np.mean(r**2)
+    overlap = slope / (slope + np.mean(r**2 * g))
+    np.testing.assert_allclose(results["alpha_c"], math.pi**2 / 4, rtol=1e-9)
+    np.testing.assert_allclose(np.diag(results["overlaps"]), overlap, rtol=1e-8)
+    sim = simulate_multi_index_spectral(theory, results["basis"], d=1000, seeds=3)
+    mean, sem = sim.mean["overlaps"], sim.sem["overlaps"]
+    np.testing.assert_array_less(np.abs(np.diag(mean) - overlap), 4 * np.diag(sem) + 0.03)
+    assert np.all(mean[~np.eye(2, dtype=bool)] < 10 / 1000)
