@@ -43,9 +43,10 @@ diagonal by Cauchy-Schwarz).
 ``E`` is found from the data: the eigenvectors of ``E[z z^T | y]`` at the label node where its
 eigenvalues are best separated (weighted by the node's mass; the posterior on 16 nodes per panel);
 ``decomposable`` reports whether it diagonalises ``E[z z^T | y]`` over the labels (the mean absolute
-off-diagonal entry within ``1e-6`` of ``G``'s mean absolute entry). Links that do not decompose (the staircase,
-``z1 + z2^2``-type sums with a trivial direction) are not covered: there ``L``'s blocks couple, and the
-numbers are marked not converged.
+off-diagonal entry within ``1e-6`` of ``G``'s mean absolute entry). Links that do not decompose (the staircase
+``z1 + z1 z2``) are not covered: there ``L``'s blocks couple, and the numbers are marked not converged.
+The estimators use the second moments only: a trivial direction (``E[z | y] != 0``) is left to linear
+estimators.
 
 ``T_j`` is bounded by ``tau = 1`` for the continuous links (``s_j`` is unbounded over their labels) and
 by its largest value over the two labels of ``sign-product``.
