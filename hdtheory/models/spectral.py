@@ -68,7 +68,8 @@ the one that works).
   Dandi, Mergny, Krzakala and Loureiro 2025 ("Optimal spectral transitions in high-dimensional
   multi-index models") build the multi-index spectral methods that reach it from the linearisation of
   GAMP about ``M = 0``, so that ``MultiIndex(...).weak_recovery()`` is their optimal spectral
-  threshold; the overlaps of their ``k``-dimensional spectral estimators are not computed here.
+  threshold; the overlaps of their ``k``-dimensional estimators, for the links whose preprocessing
+  decomposes along fixed directions, are :mod:`hdtheory.models.multi_index_spectral`'s.
 - ``trimmed``: ``T(y) = min(y^2, cap)``, the plain ``y^2`` weighting with its large values capped.
   Without a cap (the plain PCA of the squared labels) ``T`` is unbounded for every regression
   channel, outside the theorem's assumptions: the top eigenvector of ``D`` localises on the largest

@@ -9,12 +9,18 @@ cosine ``(v.w*)^2 / |w*|^2`` of the top eigenvector ``v``; ``eigenvalue``, the t
 ``bulk_edge``, the second eigenvalue (the edge of the bulk, from below, at finite ``d``; above the
 threshold the first is the outlier). The finite-size fluctuations of the overlap are of order
 ``d^{-1/2}`` away from the threshold and of order ``d^{-1/3}`` at it.
+
+:func:`simulate_multi_index_spectral` does the same for the ``k`` matrices ``D_j`` of the optimal
+spectral estimators of a decomposable multi-index link
+(:mod:`hdtheory.models.multi_index_spectral`).
 """
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ..models.multi_index import MultiIndex
+from ..models.multi_index_spectral import _INNER, decomposition
 from ..models.spectral import Spectral
 from . import SimulationResult, check_size, simulate
 
@@ -42,3 +48,46 @@ def simulate_spectral(theory: Spectral, *, d: int = 500, seeds: int = 4, key=Non
     samples = [_instance(theory, seed_key, n, d) for seed_key in jax.random.split(key, seeds)]
     names = ("overlap", "eigenvalue", "bulk_edge")
     return SimulationResult.from_samples([dict(zip(names, s)) for s in samples], d=d, n=n)
+
+
+@eqx.filter_jit
+def _multi_index_instance(theory: MultiIndex, basis, key, n: int, d: int):
+    """``(squared cosines (k, k), top eigenvalues (k,))`` of one instance of the estimators of
+    :mod:`hdtheory.models.multi_index_spectral`."""
+    w_key, x_key, y_key = jax.random.split(key, 3)
+    dtype, k = theory._dtype(), theory.k
+    W = jax.random.normal(w_key, (k, d), dtype)
+    X = jax.random.normal(x_key, (n, d), dtype)
+    y = theory.sample_labels(y_key, X @ W.T / jnp.sqrt(d))
+    zero, eye = jnp.zeros(k, dtype), jnp.eye(k, dtype=dtype)
+    _, _, seconds = jax.vmap(lambda y: theory.posterior(y, zero, eye, _INNER))(y)
+    s = jnp.einsum("ai,nab,bi->ni", basis, seconds, basis)
+    directions = basis.T @ W  # row j: W* E e_j
+
+    def top(t):
+        values, vectors = jnp.linalg.eigh((X.T * t) @ X / n)
+        return vectors[:, -1], values[-1]
+
+    v, values = jax.vmap(top, in_axes=1)(1 - 1 / s)
+    cosines = (v @ directions.T) ** 2 / jnp.sum(directions**2, axis=1)
+    return cosines, values
+
+
+def simulate_multi_index_spectral(
+    theory: MultiIndex, basis=None, *, d: int = 500, seeds: int = 4, key=None
+) -> SimulationResult:
+    """The optimal spectral estimators of a decomposable multi-index link at finite ``d``
+    (:func:`~hdtheory.models.multi_index_spectral.multi_index_spectral`): a teacher ``W*`` with i.i.d.
+    ``N(0, 1)`` entries, ``n = round(alpha d)`` inputs, labels by ``theory.sample_labels``, and for each
+    direction ``j`` of ``basis`` (columns; ``None``: those of ``decomposition(theory)``) the top
+    eigenvector ``v_j`` of ``D_j = (1/n) sum_i (1 - 1 / s_j(y_i)) x_i x_i^T``, ``s_j(y) = E[u_j^2 | y]``.
+    Measured: ``overlaps[j, l]``, the squared cosine of ``v_j`` with the teacher's rotated direction
+    ``W* E e_l``, and ``eigenvalue[j]``, the top eigenvalue of ``D_j``."""
+    check_size(d, seeds)
+    key = jax.random.PRNGKey(0) if key is None else key
+    basis = decomposition(theory)[2] if basis is None else jnp.asarray(basis, theory._dtype())
+    n = max(round(float(theory.alpha) * d), 1)
+    samples = [_multi_index_instance(theory, basis, seed_key, n, d) for seed_key in jax.random.split(key, seeds)]
+    return SimulationResult.from_samples(
+        [{"overlaps": c, "eigenvalue": e} for c, e in samples], d=d, n=n
+    )
