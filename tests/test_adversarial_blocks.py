@@ -122,13 +122,14 @@ def test_eps_zero_is_gcm(solved):
 
 
 def test_against_simulation(solved):
-    """The fixed point against adversarial training at d = 400 (two blocks of 200 coordinates with
-    variances 1 and 3, attacks 0.3 and 3, penalty weights 1 and 0.5; 4 seeds, L-BFGS on the robust
+    """The fixed point against adversarial training at d = 500 (two blocks of 250 coordinates with
+    variances 1 and 3, attacks 0.3 and 3, penalty weights 1 and 0.5; 3 seeds, L-BFGS on the robust
     objective). Tolerance as for the isotropic model (tests/test_adversarial.py): four standard
-    errors plus 6% of ``m``, ``q``, ``P`` and the training loss and 0.01 in the errors (seen: within
-    1% and 0.003). The held-out robust error under the attack checks the robust error by Monte Carlo."""
+    errors plus 6% of ``m``, ``q``, ``P`` and the training loss and 0.01 in the errors (seen at
+    d = 500: within 3.2% (``P``, 0.7 standard errors) and 0.003; at d = 400, 4 seeds: 1% and 0.003).
+    The held-out robust error under the attack checks the robust error by Monte Carlo."""
     obs = {k: v[FIRST["at"]] for k, v in solved.items() if k not in ("state", "jac")}
-    sim = simulate(block_features(**(BASE | AT)), d=400, seeds=4)
+    sim = simulate(block_features(**(BASE | AT)), d=500, seeds=3)
     tolerances = [("m", 0.06, 0), ("q", 0.06, 0), ("P", 0.06, 0), ("test_error", 0, 0.01),
                   ("robust_error", 0, 0.01), ("train_loss", 0.06, 0)]
     assert_matches_simulation(sim, obs, tolerances)

@@ -101,14 +101,15 @@ def test_p2_is_l2_and_large_p_is_linf(prior):
 
 
 def test_against_simulation(solved):
-    """The LASSO at ``attack_p = 4`` against adversarial training at d = 400 (3 seeds; L-BFGS-B in
+    """The LASSO at ``attack_p = 4`` against adversarial training at d = 500 (2 seeds; L-BFGS-B in
     ``w = u - v`` on the robust objective with the shift ``eps (|w|_k^k / d)^{1 / k}``, ``k = 4 / 3``).
     Tolerance: four standard errors plus a finite-size bias of 3% of ``m``, ``q``, ``P``, 0.01 in the
-    errors and 0.02 in the fraction of non-zero weights (seen: within 2.1%, 0.004 and 0.005); the
-    held-out attacked error checks the budget ``eps_test P^{1/k} / sqrt(q)``."""
+    errors and 0.02 in the fraction of non-zero weights (seen at d = 500: within 4.2% (one standard
+    error), 0.007 and 0.005; at d = 400, 3 seeds: 2.1%, 0.004 and 0.005); the held-out attacked error
+    checks the budget ``eps_test P^{1/k} / sqrt(q)``."""
     obs, _ = solved
     obs = {key: value[0] for key, value in obs.items()}
-    sim = simulate(_theory(AT, penalty="l1"), d=400, seeds=3)
+    sim = simulate(_theory(AT, penalty="l1"), d=500, seeds=2)
     tolerances = [("m", 0.03, 0), ("q", 0.03, 0), ("P", 0.03, 0), ("test_error", 0, 0.01),
                   ("robust_error", 0, 0.01), ("sparsity_hat", 0, 0.02)]
     assert_matches_simulation(sim, obs, tolerances)

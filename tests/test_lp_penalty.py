@@ -124,12 +124,15 @@ def test_gradient_matches_finite_differences():
 @pytest.mark.parametrize(
     "kwargs, d, seeds, bias",
     [
-        # Square loss, sparse teacher, p = 1.3: d = 400, 8 seeds; the largest deviation seen 0.6
-        # standard errors.
-        (SPARSE | dict(p=1.3), 400, 8, 0.03),
-        # Logistic loss, sign teacher, p = 1.3: d = 400, 4 seeds; the 0-1 error sits ~3% above the
-        # limit at this d (finite-size bias), hence 4%.
-        (dict(loss="logistic", teacher="sign", prior="gauss-bernoulli", sparsity=0.2, alpha=2.0, lam=0.5, p=1.3), 400, 4, 0.04),
+        # Square loss, sparse teacher, p = 1.3: d = 500, 6 seeds; the largest deviation seen 1.0
+        # standard errors (0.6 at d = 400, 8 seeds).
+        (SPARSE | dict(p=1.3), 500, 6, 0.03),
+        # Logistic loss, sign teacher, p = 1.3: d = 500, 8 seeds; the 0-1 error sat ~3% above the
+        # limit at d = 400 (finite-size bias), hence 4%; seen at d = 500: within 1.2 standard errors
+        # (3.8% of the weight error). Not fewer seeds: the sparse teacher's draw moves q from seed to
+        # seed more than a few seeds resolve (seeds 0-3 alone: the weight error 10 of their standard
+        # errors, 13%, below the theory's).
+        (dict(loss="logistic", teacher="sign", prior="gauss-bernoulli", sparsity=0.2, alpha=2.0, lam=0.5, p=1.3), 500, 8, 0.04),
     ],
 )
 def test_against_simulation(kwargs, d, seeds, bias):

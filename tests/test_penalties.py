@@ -189,9 +189,11 @@ def test_gradient_matches_finite_differences():
 def test_logistic_l1_against_simulation_and_scikit_learn():
     # hdtheory.simulate fits by FISTA; on one draw it is scikit-learn's liblinear LogisticRegression
     # (objective |w|_1 + C sum_i log(1 + exp(-y_i w.f_i)), ours divided by lam: C = 1 / lam) to 1e-5.
-    # The theory against the simulation at d = 400, 4 seeds: within 4 standard errors plus 3%
-    # (relative) for the finite-size bias (the largest deviation seen: 1.8 standard errors, 4% of the
-    # test error).
+    # The theory against the simulation at d = 500, 8 seeds: within 4 standard errors plus 3%
+    # (relative) for the finite-size bias (the largest deviation seen: 1.0 standard errors, 4.6% of the
+    # weight error; at d = 400, 4 seeds: 1.8 standard errors). The sparse teacher's draw moves q and
+    # the weight error from seed to seed more than a few seeds resolve: seeds 0-2 alone sit 4.7 of
+    # their standard errors below the theory's weight error, 8 seeds 1.0.
     import sklearn
     from sklearn.linear_model import LogisticRegression
 
@@ -209,7 +211,7 @@ def test_logistic_l1_against_simulation_and_scikit_learn():
 
     solution = hd.solve(theory)
     assert bool(solution.converged)
-    result = simulate(theory, d=400, seeds=4)
+    result = simulate(theory, d=500, seeds=8)
     for key in ["m", "q", "sparsity_hat", "test_error", "train_loss", "weight_error"]:
         predicted, mean, sem = float(solution.observables[key]), result.mean[key], result.sem[key]
         assert abs(predicted - mean) < 4 * sem + 0.03 * abs(predicted), (key, predicted, mean, sem)

@@ -4,7 +4,7 @@ objective), and the replicon (de Almeida-Thouless) stability ``at_stability``.
 
 Checked against: brute-force minimisation and SciPy ``quad`` (proxes, jumps, Gaussian averages),
 the ridge closed form of an equivalent linear teacher, Monte Carlo labels, the channel's Hermite
-quadrature, simulations at d = 300-400, finite differences.
+quadrature, simulations at d = 500, finite differences.
 """
 
 import jax
@@ -181,17 +181,19 @@ def _agree(theory, sim, keys, slack):
 
 
 def test_against_simulation():
-    """Huber, Cauchy and Tukey (d = 300, 3 seeds; for the last two the simulation is a local search
+    """Huber, Cauchy and Tukey (d = 500, 2 seeds; for the last two the simulation is a local search
     from three starts) with outliers, the non-convex losses at steps where the prox is single-valued: ``m``, ``q``, the test error and the training loss within four
-    standard errors plus 5% (the finite-size bias; seen within 3% at d = 1600 for Huber)."""
+    standard errors plus 5% (the finite-size bias; seen at d = 500: ``m`` and ``q`` within 3.3%, the
+    errors and training losses within 6.6%, each within one standard error where above 5%; within 3%
+    at d = 1600 for Huber)."""
     keys = ("m", "q", "test_error", "train_loss")
     huber = hd.ERM(loss="huber", alpha=3.0, lam=0.1, delta=1.0, **OUTLIERS)
-    _agree(huber, hd.simulate.simulate(huber, d=300, seeds=3), keys, 0.05)
+    _agree(huber, hd.simulate.simulate(huber, d=500, seeds=2), keys, 0.05)
     cauchy = hd.ERM(loss="cauchy", alpha=3.0, lam=0.1, c=1.0, **OUTLIERS)
-    obs = _agree(cauchy, hd.simulate.simulate(cauchy, d=300, seeds=3), keys, 0.05)
+    obs = _agree(cauchy, hd.simulate.simulate(cauchy, d=500, seeds=2), keys, 0.05)
     assert 0 < float(obs["at_stability"]) < 1 and float(obs["V"]) < 8  # single-valued prox: RS stable
     tukey = hd.ERM(loss="tukey", alpha=3.0, lam=0.5, c=2.0, **OUTLIERS)
-    obs = _agree(tukey, hd.simulate.simulate(tukey, d=300, seeds=3), keys, 0.05)
+    obs = _agree(tukey, hd.simulate.simulate(tukey, d=500, seeds=2), keys, 0.05)
     assert 0 < float(obs["at_stability"]) < 1 and float(obs["V"]) < 1.25
 
 
