@@ -15,8 +15,9 @@ the robust objective with the inner maximisation in closed form,
 - **logistic**, l2 and lp: SciPy's L-BFGS on ``P`` itself (smooth but at ``w = 0``, started away
   from it, at the plain ERM direction ``X^T y``), to a gradient below 1e-6 of its value at the start
   or of ``lam |w|`` (``P`` is ``lam``-strongly convex, so that ``w`` is then within 1e-6 of the
-  minimiser relative to its norm), restarted up to twice (for ``k < 2`` the gradient's
-  ``|w_i|^{k - 1}`` is steep near zero and can stall the line search). l-infinity, and l2 or lp
+  minimiser relative to its norm), restarted up to twice; 1e-5 for ``k < 2``, where the gradient's
+  ``|w_i|^{k - 1}`` is steep near zero and stalls the line search at the objective's rounding (a
+  weight at 1e-9 of zero, d = 500). l-infinity, and l2 or lp
   with an l1 penalty (``l1 > 0``) or the lp penalty ``(lam / p) |w|_p^p``: ``w = u - v`` with
   ``u, v >= 0`` and ``|w|_1`` replaced by ``sum(u + v)`` (equal at the minimum, where the objective
   grows with ``sum(u + v)`` at fixed ``u - v``), a smooth objective minimised by L-BFGS-B over the
@@ -154,10 +155,13 @@ def _logistic(Z, eps, lam, k=2.0, attack=1.0):
         grad = Z.T @ slope - eps * np.sum(slope) * along + lam * w
         return np.sum(np.logaddexp(0.0, -t)) + 0.5 * lam * w @ w, grad
 
+    # The objective is lam-strongly convex: |w - w_min| <= |grad| / lam, below tol |w| here. With
+    # k < 2 the steep |w_i|^(k - 1) near w_i = 0 stalls the line search at the objective's rounding.
+    tol = _STEEP_TOL if k < 2 else _TOL
+
     def converged(w):
-        # The objective is lam-strongly convex: |w - w_min| <= |grad| / lam, below _TOL |w| here.
         g = np.linalg.norm(objective(w)[1])
-        return g <= _TOL * g0 or g <= _TOL * lam * np.linalg.norm(w)
+        return g <= tol * g0 or g <= tol * lam * np.linalg.norm(w)
 
     w = Z.sum(0) / Z.shape[0]
     g0 = np.linalg.norm(objective(w)[1])
