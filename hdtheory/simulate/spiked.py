@@ -82,7 +82,7 @@ Wishart, with ``u = rho_u B^u`` to first order for any zero-mean ``prior_u``,
 AMP is an eigenvector of ``K Gamma`` of eigenvalue 1; with ``x = F zeta`` it is the top eigenvector of
 the symmetric ``k x k`` matrix ``F^T Gamma F``, whose estimate is ``F zeta``. (For ``K = I`` the BBP
 outlier of ``Gamma`` is exactly 1 past ``lam = 1``, the bulk's edge ``(2 sqrt(Delta) - 1) / Delta``
-reaching 1 there.) The outlier leaves the bulk at the state evolution's weak recovery
+reaching 1 there; with a generative prior the outlier was seen at 1.0-1.2 at d = 2000.) The outlier leaves the bulk at the state evolution's weak recovery
 ``lam (1 + beta) = 1`` (Wishart ``lam^2 alpha rho_u^2 (1 + beta) = 1``), where PCA needs ``lam = 1``
 (``lam^2 alpha rho_u^2 = 1``). :func:`lamp` returns its squared cosines with the spike and the latent,
 its top two eigenvalues and PCA's squared cosine.
@@ -292,14 +292,15 @@ def _lamp_instances(theory: Spiked, keys, k: tuple[int, int], n: int) -> dict:
             "pca_overlap": cosine2(pca, x_star),
         }
 
-    return jax.vmap(one)(keys)
+    # One seed after another: a batched eigh on the CPU has been seen to hang on its second call.
+    return jax.lax.map(one, keys)
 
 
 def lamp(theory: Spiked, *, d: int = 2000, seeds: int = 2, key=None) -> dict:
     """LAMP, the spectral method of linearised multi-layer AMP, for the spiked Wigner or Wishart model
     with a generative prior of one ``linear`` layer: per seed (arrays ``(seeds,)``) the squared cosines
     ``overlap`` of the estimate ``F zeta`` with the spike (Wishart: ``v*``) and ``overlap_z`` of
-    ``zeta`` with the latent, the top ``eigenvalue`` (1 past weak recovery) and the second,
+    ``zeta`` with the latent, the top ``eigenvalue`` and the second,
     ``bulk_edge``, and PCA's squared cosine ``pca_overlap`` (the top eigenvector of ``Y``, Wishart
     ``Y^T Y``); see the module docstring."""
     n = _rows(theory, d, seeds)
