@@ -100,7 +100,7 @@ def _factors(theory: Spiked):
     """``(suffix, prior)`` of each factor: ``x`` (Wigner), ``u`` and ``v`` (Wishart)."""
     if theory.prior == "generative":
         raise NotImplementedError(
-            "AMP with a generative prior is simulated for the Wigner model by generative_amp_errors"
+            "AMP with a generative prior is simulated by generative_amp_errors (and its spectral method by lamp)"
         )
     prior, prior_u = theory._priors()
     return (("", prior),) if theory.ensemble == "wigner" else (("_u", prior_u), ("_v", prior))
