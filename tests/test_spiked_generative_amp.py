@@ -34,6 +34,6 @@ def test_amp_follows_state_evolution(activation, snr, beta, d):
 
 def test_other_settings_are_refused():
     with pytest.raises(NotImplementedError):
-        generative_amp_errors(hd.Spiked(prior="generative", ensemble="wishart"), d=10)
+        generative_amp_errors(hd.Spiked(), d=10)
     with pytest.raises(NotImplementedError):
         hd.simulate.simulate(hd.Spiked(prior="generative"), d=10)

@@ -51,17 +51,41 @@ last iterate. Both draw and run every seed in one compiled program, vectorised o
 instance does only when ``A_0 d >> 1``. The observables are therefore measured up to the sign of
 each factor, chosen to make its overlap nonnegative.
 
-**Generative prior** (``prior="generative"``, Wigner; multi-layer AMP, Manoel, Krzakala, Mezard and
-Zdeborova 2017, as in Aubin et al. 2019). ``x* = u_L`` is the output of the stack of layers of
-:mod:`hdtheory.simulate._layers` (one layer: ``x* = phi(F z*)``, ``F = W / sqrt(k)``, ``k = round(d / beta)``).
-Each iteration takes the messages on ``x`` from ``Y`` (``B``, ``A``, as above, with the Onsager term of
-the previous estimate) and passes them down the layers (:func:`hdtheory.simulate._layers.step`), whose
-top factor gives ``x_{t+1} = d_B log Z`` and its variance; the start is ``x_0 = 0`` and a side
-observation of the latent ``z*`` at SNR ``A_0`` (``q_z = A_0 / (1 + A_0)``), which also tells ``x*``
-from ``-x*``. State evolution predicts ``hd.iterate(theory, steps, init=(0, A_0 / (1 + A_0), 0, ...))``
-(``theory.update`` updates ``q`` and the layers' overlaps from the same state, as here every estimate
-is updated from the same messages). :func:`generative_amp_errors` returns ``mmse`` (of ``x``),
-``mmse_z``, ``mmse_h{l}`` (a stack) and ``mmse_matrix`` after every iteration.
+**Generative prior** (``prior="generative"``; multi-layer AMP, Manoel, Krzakala, Mezard and
+Zdeborova 2017, as in Aubin et al. 2019). The spike ``x* = u_L`` (Wishart: ``v*``) is the output of the
+stack of layers of :mod:`hdtheory.simulate._layers` (one layer: ``x* = phi(F z*)``, ``F = W / sqrt(k)``,
+``k = round(d / beta)``). Each Wigner iteration takes the messages on ``x`` from ``Y`` (``B``, ``A``, as
+above, with the Onsager term of the previous estimate) and passes them down the layers
+(:func:`hdtheory.simulate._layers.step`), whose top factor gives ``x_{t+1} = d_B log Z`` and its
+variance. Each Wishart iteration first updates ``u`` from ``v`` through ``prior_u`` (``B^u_t``,
+``A^u_t`` above, the Onsager coefficient the sum of the top factor's variances), then passes
+``B^v_t``, ``A^v_t`` from the new ``u`` down the layers. The start is ``x_0 = 0`` (Wishart
+``u_0 = v_0 = 0``) and a side observation of the latent ``z*`` at SNR ``A_0``
+(``q_z = A_0 / (1 + A_0)``), which also tells ``x*`` from ``-x*``. State evolution predicts
+``hd.iterate(theory, steps, init=(0, A_0 / (1 + A_0), 0, ...))`` (Wishart ``(0, 0, A_0 / (1 + A_0), ...)``;
+``theory.update`` updates ``q_v`` and the layers' overlaps from the same state, as here the layers'
+estimates are updated from the same messages). :func:`generative_amp_errors` returns ``mmse`` (of
+``x``; Wishart ``mmse_u``, ``mmse_v``), ``mmse_z``, ``mmse_h{l}`` (a stack) and ``mmse_matrix`` after
+every iteration.
+
+**LAMP** (Aubin et al. 2019's spectral method; one ``linear`` layer, ``x* = F z*``): multi-layer AMP
+linearised about its uninformed fixed point (``x = 0``, ``A = 0``, the layer's variance ``V = 1`` and
+the latent's ``1``). There the linear layer's factor gives ``x = B + omega``, ``g = B``,
+``z = F^T B`` and ``omega = F z - g``, so that without the time indices ``x = K B`` with
+``K = F F^T = W W^T / k``, and with the Wigner messages ``B = sqrt(lam / d) Y x - lam x``,
+
+.. math:: x = K \Gamma x, \qquad \Gamma = \sqrt{\lambda / d}\, Y - \lambda I
+          \quad (\text{with the paper's } Y_p = Y / \sqrt{\lambda}:\ (Y_p / \sqrt{p} - I) / \Delta);
+
+Wishart, with ``u = rho_u B^u`` to first order for any zero-mean ``prior_u``,
+``Gamma = lam rho_u / (1 + lam rho_u) Y^T Y / d - lam alpha rho_u I``. A fixed point of linearised
+AMP is an eigenvector of ``K Gamma`` of eigenvalue 1; with ``x = F zeta`` it is the top eigenvector of
+the symmetric ``k x k`` matrix ``F^T Gamma F``, whose estimate is ``F zeta``. (For ``K = I`` the BBP
+outlier of ``Gamma`` is exactly 1 past ``lam = 1``, the bulk's edge ``(2 sqrt(Delta) - 1) / Delta``
+reaching 1 there; with a generative prior the outlier was seen at 1.0-1.2 at d = 2000.) The outlier leaves the bulk at the state evolution's weak recovery
+``lam (1 + beta) = 1`` (Wishart ``lam^2 alpha rho_u^2 (1 + beta) = 1``), where PCA needs ``lam = 1``
+(``lam^2 alpha rho_u^2 = 1``). :func:`lamp` returns its squared cosines with the spike and the latent,
+its top two eigenvalues and PCA's squared cosine.
 """
 
 import equinox as eqx
@@ -76,7 +100,7 @@ def _factors(theory: Spiked):
     """``(suffix, prior)`` of each factor: ``x`` (Wigner), ``u`` and ``v`` (Wishart)."""
     if theory.prior == "generative":
         raise NotImplementedError(
-            "AMP with a generative prior is simulated for the Wigner model by generative_amp_errors"
+            "AMP with a generative prior is simulated by generative_amp_errors (and its spectral method by lamp)"
         )
     prior, prior_u = theory._priors()
     return (("", prior),) if theory.ensemble == "wigner" else (("_u", prior_u), ("_v", prior))
@@ -169,45 +193,122 @@ def amp_errors(theory: Spiked, *, d: int = 2000, seeds: int = 4, steps: int = 10
 
 
 @eqx.filter_jit
-def _generative_trajectories(theory: Spiked, keys, k: tuple[int, ...], snr0, steps: int) -> dict:
+def _generative_trajectories(theory: Spiked, keys, k: tuple[int, ...], n: int, snr0, steps: int) -> dict:
     """The errors of every iterate of every seed: arrays ``(seeds, steps + 1)``."""
-    stack, d, lam = theory._priors()[0], k[-1], theory.snr
+    (stack, prior_u), d, lam = theory._priors(), k[-1], theory.snr
+    wigner = theory.ensemble == "wigner"
+    signal = "mmse" if wigner else "mmse_v"
 
     def one(key):
-        layer_key, noise_key = jax.random.split(key)
+        layer_key, u_key, noise_key = jax.random.split(key, 3)
         x_star, z_star, hidden, Fs, start = _layers.draw(stack, layer_key, k, snr0)
-        G = jax.random.normal(noise_key, (d, d))
-        Y = jnp.sqrt(lam / d) * jnp.outer(x_star, x_star) + (G + G.T) / jnp.sqrt(2.0)
+        if wigner:
+            G = jax.random.normal(noise_key, (d, d))
+            u_star, W = x_star, (G + G.T) / jnp.sqrt(2.0)
+        else:
+            u_star, W = prior_u.sample(u_key, (n,)), jax.random.normal(noise_key, (n, d))
+        Y = jnp.sqrt(lam / d) * jnp.outer(u_star, x_star) + W
 
-        def errors(x, layers):
+        def errors(u, x, layers):
             out = _layers.errors(x_star, z_star, hidden, x, layers)
-            out["mmse_matrix"] = ((x @ x) ** 2 - 2 * (x @ x_star) ** 2 + (x_star @ x_star) ** 2) / d**2
+            out[signal] = out.pop("mmse")
+            if not wigner:
+                out["mmse_u"] = jnp.mean((u - u_star) ** 2)
+            out["mmse_matrix"] = (
+                (u @ u) * (x @ x) - 2 * (u @ u_star) * (x @ x_star) + (u_star @ u_star) * (x_star @ x_star)
+            ) / (u.size * d)
             return out
 
-        def step(carry, _):
-            x, v, x_prev, layers = carry
-            B = jnp.sqrt(lam / d) * (Y @ x) - lam * jnp.sum(v) / d * x_prev
-            x_new, v_new, layers = _layers.step(stack, Fs, layers, B, lam * (x @ x) / d)
-            return (x_new, v_new, x, layers), errors(x_new, layers)
+        def messages(estimate, variances, source, field):
+            """``(B, A)`` from the other factor's estimate (Wigner: the signal's own) and the Onsager
+            term of the estimate of this factor that it was computed from."""
+            B = jnp.sqrt(lam / d) * field - lam * jnp.sum(variances) / d * source
+            return B, lam * (estimate @ estimate) / d
 
-        zeros = jnp.zeros(d)
-        _, history = jax.lax.scan(step, (zeros, zeros, zeros, start), None, length=steps)
-        return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), errors(zeros, start), history)
+        def step(carry, _):
+            u, c_u, x, c_x, layers = carry
+            if wigner:
+                B, A = messages(x, c_x, u, Y @ x)
+            else:
+                B_u, A_u = messages(x, c_x, u, Y @ x)
+                u_new, c_u = prior_u.mean(B_u, A_u), prior_u.variance(B_u, A_u)
+                B, A = messages(u_new, c_u, x, u_new @ Y)
+            x_new, c_x, layers = _layers.step(stack, Fs, layers, B, A)
+            u_new = x if wigner else u_new
+            return (u_new, c_u, x_new, c_x, layers), errors(x_new if wigner else u_new, x_new, layers)
+
+        zeros_u, zeros = jnp.zeros(u_star.size), jnp.zeros(d)
+        carry = (zeros_u, zeros_u, zeros, zeros, start)
+        _, history = jax.lax.scan(step, carry, None, length=steps)
+        return jax.tree.map(lambda a, b: jnp.concatenate([a[None], b]), errors(zeros_u, zeros, start), history)
 
     return jax.vmap(one)(keys)
 
 
 def generative_amp_errors(theory: Spiked, *, d: int = 1000, seeds: int = 4, steps: int = 10, snr0=0.5, key=None):
-    """Multi-layer AMP for the spiked Wigner model with a generative prior: the errors ``mmse``,
-    ``mmse_z``, for a stack ``mmse_h{l}``, and ``mmse_matrix`` after ``t = 0..steps`` iterations, each
-    ``(seeds, steps + 1)``; see the module docstring. State evolution predicts
-    ``hd.iterate(theory, steps, init=jnp.array([0, snr0 / (1 + snr0), 0, ..., 0]))``."""
-    check_size(d, seeds)
-    if theory.prior != "generative" or theory.ensemble != "wigner":
-        raise NotImplementedError("generative_amp_errors is the Wigner model with prior='generative'")
+    """Multi-layer AMP for the spiked Wigner or Wishart model with a generative prior: the errors
+    ``mmse`` (Wishart: ``mmse_u``, ``mmse_v``), ``mmse_z``, for a stack ``mmse_h{l}``, and
+    ``mmse_matrix`` after ``t = 0..steps`` iterations, each ``(seeds, steps + 1)``; see the module
+    docstring. State evolution predicts ``hd.iterate(theory, steps, init=q_0)`` with
+    ``q_0 = jnp.array([0, snr0 / (1 + snr0), 0, ..., 0])`` (Wishart: ``[0, 0, snr0 / (1 + snr0), ...]``)."""
+    n = _rows(theory, d, seeds)
+    if theory.prior != "generative":
+        raise NotImplementedError("generative_amp_errors needs prior='generative'; amp_errors runs the others")
     k = _layers.widths(theory._priors()[0], d)
     keys = jax.random.split(jax.random.PRNGKey(0) if key is None else key, seeds)
-    return _generative_trajectories(theory, keys, k, jnp.asarray(snr0, float), steps)
+    return _generative_trajectories(theory, keys, k, n, jnp.asarray(snr0, float), steps)
+
+
+@eqx.filter_jit
+def _lamp_instances(theory: Spiked, keys, k: tuple[int, int], n: int) -> dict:
+    """The spectral estimates of every seed: arrays ``(seeds,)``."""
+    (stack, prior_u), d, lam = theory._priors(), k[-1], theory.snr
+    wigner = theory.ensemble == "wigner"
+
+    def cosine2(a, b):
+        return (a @ b) ** 2 / ((a @ a) * (b @ b))
+
+    def one(key):
+        layer_key, u_key, noise_key = jax.random.split(key, 3)
+        x_star, z_star, _, (F,), _ = _layers.draw(stack, layer_key, k, 0.0)
+        if wigner:
+            G = jax.random.normal(noise_key, (d, d))
+            Y = jnp.sqrt(lam / d) * jnp.outer(x_star, x_star) + (G + G.T) / jnp.sqrt(2.0)
+            S = jnp.sqrt(lam / d) * F.T @ (Y @ F) - lam * F.T @ F
+            pca = jnp.linalg.eigh(Y)[1][:, -1]
+        else:
+            u_star = prior_u.sample(u_key, (n,))
+            Y = jnp.sqrt(lam / d) * jnp.outer(u_star, x_star) + jax.random.normal(noise_key, (n, d))
+            rho_u, YF = prior_u.rho, Y @ F
+            S = lam * rho_u / (1 + lam * rho_u) * YF.T @ YF / d - lam * (n / d) * rho_u * F.T @ F
+            pca = jnp.linalg.eigh(Y.T @ Y)[1][:, -1]
+        values, vectors = jnp.linalg.eigh((S + S.T) / 2)
+        zeta = vectors[:, -1]
+        return {
+            "overlap": cosine2(F @ zeta, x_star),
+            "overlap_z": cosine2(zeta, z_star),
+            "eigenvalue": values[-1],
+            "bulk_edge": values[-2],
+            "pca_overlap": cosine2(pca, x_star),
+        }
+
+    # One seed after another: a batched eigh on the CPU has been seen to hang on its second call.
+    return jax.lax.map(one, keys)
+
+
+def lamp(theory: Spiked, *, d: int = 2000, seeds: int = 2, key=None) -> dict:
+    """LAMP, the spectral method of linearised multi-layer AMP, for the spiked Wigner or Wishart model
+    with a generative prior of one ``linear`` layer: per seed (arrays ``(seeds,)``) the squared cosines
+    ``overlap`` of the estimate ``F zeta`` with the spike (Wishart: ``v*``) and ``overlap_z`` of
+    ``zeta`` with the latent, the top ``eigenvalue`` and the second,
+    ``bulk_edge``, and PCA's squared cosine ``pca_overlap`` (the top eigenvector of ``Y``, Wishart
+    ``Y^T Y``); see the module docstring."""
+    n = _rows(theory, d, seeds)
+    if theory.prior != "generative" or theory.activation != "linear":
+        raise NotImplementedError("lamp is the linear generative prior, prior='generative' and activation='linear'")
+    k = _layers.widths(theory._priors()[0], d)
+    keys = jax.random.split(jax.random.PRNGKey(0) if key is None else key, seeds)
+    return _lamp_instances(theory, keys, k, n)
 
 
 @simulate.register
