@@ -4,7 +4,8 @@
 - :mod:`~hdtheory.kernels.multivariate`: expectations over ``K`` correlated fields, tilted
   (posterior) moments, orthant probabilities, proximal operators with a matrix step (softmax cross-entropy, square).
 - :mod:`~hdtheory.kernels.losses`: losses with their proximal operators and derivatives.
-- :mod:`~hdtheory.kernels.channels`: teacher channels ``Z(y, omega, V)`` and label quadratures.
+- :mod:`~hdtheory.kernels.channels`: teacher channels ``Z(y, omega, V)`` and label quadratures; the noise
+  sensitivity exponent of a link.
 - :mod:`~hdtheory.kernels.robustness`: the boundary error of a linear classifier under an l2 attack, and the
   part of it that only attacks changing the teacher's label cause.
 - :mod:`~hdtheory.kernels.separability`: the separability threshold of a channel's labels.
@@ -30,7 +31,21 @@ from .calibration import (
     expectation_consistent_temperature,
     optimal_temperature,
 )
-from .channels import CHANNELS, GLM_CHANNELS, Abs, Channel, Linear, Logit, Outliers, Probit, Random, ReLU, Sign
+from .channels import (
+    CHANNELS,
+    GLM_CHANNELS,
+    Abs,
+    Channel,
+    Linear,
+    Logit,
+    NoiseSensitivity,
+    Outliers,
+    Probit,
+    Random,
+    ReLU,
+    Sign,
+    noise_sensitivity_exponent,
+)
 from .generative import GENERATIVE_ACTIVATIONS, Generative, compose
 from .priors import PRIORS, Discrete, GaussBernoulli, Gaussian, Prior, Rademacher, SparseRademacher
 from .losses import LOSSES, ROBUST_LOSSES, Absolute, Cauchy, Hinge, Huber, Logistic, Loss, RobustLoss, Square, Tukey
@@ -89,6 +104,8 @@ __all__ = [
     "ReLU",
     "Abs",
     "GLM_CHANNELS",
+    "NoiseSensitivity",
+    "noise_sensitivity_exponent",
     "PRIORS",
     "GENERATIVE_ACTIVATIONS",
     "Generative",

@@ -26,10 +26,12 @@ the regression channel (excess: against ``z``; total: against ``y``, that is, pl
 
 import abc
 import math
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax.scipy.special import log_ndtr, ndtr
 
 from .quadrature import hermite_rule, panel_rule
@@ -562,3 +564,77 @@ GLM_CHANNELS: dict[str, type[Channel]] = {
 }
 """Every channel, including those without a classification or linear structure (ReLU, phase
 retrieval), used by the Bayes-optimal generalised linear model."""
+
+
+class NoiseSensitivity(NamedTuple):
+    """The result of :func:`noise_sensitivity_exponent`."""
+
+    exponent: int | float
+    """``beta*``, the least ``b`` with ``c_b != 0``; ``math.inf`` where none is non-zero up to ``b_max``."""
+    coefficient: float
+    """``c_{beta*} = E[sigma(z)^beta* (z^2 - 1)]``; ``0.0`` where the exponent is infinite."""
+    projections: np.ndarray
+    """``c_b`` for ``b = 1, ..., b_max``."""
+
+
+_NSE_BOUND = 20.0
+"""The rule of :func:`noise_sensitivity_exponent` covers ``|z| <= 20``: unit panels, edges at the integers."""
+
+
+def noise_sensitivity_exponent(link, b_max: int = 8, rtol: float | None = None, order: int = 16) -> NoiseSensitivity:
+    r"""The noise sensitivity exponent of a link ``sigma`` (Defilippis, Krzakala, Loureiro and Maillard
+    2026, "A noise sensitivity exponent controls large statistical-to-computational gaps in single- and
+    multi-index models", arXiv:2603.17896):
+
+    .. math:: \beta^\star(\sigma) = \min\{\beta \in \mathbb{N} : c_\beta \neq 0\}, \qquad
+              c_b = \mathbb{E}_{z \sim N(0, 1)}\big[\sigma(z)^b (z^2 - 1)\big],
+
+    the first ``b`` at which ``sigma^b`` projects onto ``He_2``. For the labels
+    ``y = sigma(z) + sqrt(Delta) xi`` (``Delta = 1 / lambda``, the paper's signal-to-noise ratio
+    ``lambda``) the likelihood ratio is ``exp(t x - t^2 / 2) = sum_n He_n(x) t^n / n!`` with
+    ``t = sigma / sqrt(Delta)``, ``x = y / sqrt(Delta)``, so that
+    ``E[z^2 - 1 | y] ~ Delta^(-beta*/2) He_beta*(x) c_beta* / beta*!`` as ``Delta -> inf`` and the weak
+    recovery threshold of Bayes-optimal AMP, ``alpha_c = 1 / E_y (E[z^2 | y] - 1)^2``
+    (:class:`~hdtheory.MultiIndex`'s ``alpha_c`` at ``k = 1``), grows as
+    ``beta*! Delta^beta* / c_beta*^2``, while the information-theoretic one grows as ``Delta``: a gap
+    ``Delta^(beta* - 1)``. It matters for even links; one with a first Hermite coefficient
+    (``E[sigma(z) z] != 0``) is learned at any ``alpha``. Even polynomials of low degree have
+    ``beta* <= 2``; ``beta* >= 3`` needs a fine-tuned link.
+
+    ``c_b`` is integrated on Gauss-Legendre panels of unit width over ``|z| <= 20`` with edges at the
+    integers (``order`` nodes each; :func:`~hdtheory.kernels.panel_rule`): exact to rounding for
+    polynomials of moderate degree, exponentially convergent for links smooth between the integers
+    (``|z|`` and other kinks at 0), algebraically for a kink elsewhere. ``c_b`` counts as zero where
+    ``|c_b| <= rtol sqrt(2 E[sigma^(2b)])``, a fraction of its Cauchy-Schwarz bound (``rtol`` by
+    default the square root of the dtype's epsilon). Evaluated eagerly on the host (also under ``jit``:
+    ``link`` must not depend on traced values), in the default float dtype.
+
+    Args:
+        link: ``sigma``, a function of an array of fields, elementwise.
+        b_max: the largest ``b`` tried, an integer ``>= 1``.
+        rtol: the relative tolerance below which a projection is zero, in ``(0, 1)``.
+        order: Gauss-Legendre nodes per unit panel, an integer ``>= 1``.
+    """
+    if not callable(link):
+        raise ValueError(f"parameter 'link' must be a callable sigma(z) of an array of fields, got {link!r}")
+    for name, value in (("b_max", b_max), ("order", order)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"parameter {name!r} must be an integer >= 1, got {value!r}")
+    if rtol is not None and not (isinstance(rtol, (int, float)) and 0 < rtol < 1):
+        raise ValueError(f"parameter 'rtol' must be a number in (0, 1), got {rtol!r}")
+    with jax.ensure_compile_time_eval():
+        edges = jnp.arange(1 - _NSE_BOUND, _NSE_BOUND, dtype=jnp.result_type(float))
+        z, w = panel_rule(edges, int(order), _NSE_BOUND)
+        sigma = jnp.asarray(link(z))
+        if sigma.shape != z.shape:
+            raise ValueError(f"parameter 'link' must map fields elementwise: {z.shape} fields gave {sigma.shape}")
+        powers = sigma[None, :] ** jnp.arange(1, int(b_max) + 1, dtype=z.dtype)[:, None]
+        c = np.asarray(powers @ (w * (z**2 - 1)))
+        bound = np.sqrt(2 * np.asarray(powers**2 @ w))
+    if not (np.all(np.isfinite(c)) and np.all(np.isfinite(bound))):
+        raise ValueError(f"parameter 'link': sigma(z)^b is not finite for |z| <= {_NSE_BOUND:g}, b <= {b_max}")
+    tol = float(np.sqrt(np.finfo(c.dtype).eps)) if rtol is None else rtol
+    nonzero = np.flatnonzero(np.abs(c) > tol * bound)
+    if nonzero.size == 0:
+        return NoiseSensitivity(math.inf, 0.0, c)
+    return NoiseSensitivity(int(nonzero[0]) + 1, float(c[nonzero[0]]), c)

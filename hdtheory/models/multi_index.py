@@ -187,6 +187,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError, check_in, check_integer, choice, integer, parameter
+from ..kernels.channels import noise_sensitivity_exponent
 from ..kernels.multivariate import (
     gaussian_tilted_moments,
     piecewise_linear_tilted_moments,
@@ -527,6 +528,30 @@ class MultiIndex(FixedPointTheory):
         zero = largest <= _ZERO
         alpha_c = jnp.where(zero, jnp.inf, 1.0 / jnp.where(zero, 1.0, largest))
         return alpha_c, jnp.linalg.eigvalsh(T)[::-1]
+
+    def large_noise_alpha_c(self, b_max: int = 8) -> jax.Array:
+        r"""The large-noise asymptote of ``alpha_c`` for one field (``k = 1``, a continuous link ``g``):
+
+        .. math:: \alpha_c \simeq \frac{\beta^\star!\, \Delta^{\beta^\star}}{c_{\beta^\star}^2},
+                  \qquad \Delta = \mathtt{noise} \to \infty,
+
+        ``beta*`` the noise sensitivity exponent of ``g`` and ``c_b = E[g(z)^b (z^2 - 1)]``
+        (:func:`~hdtheory.kernels.noise_sensitivity_exponent`, up to ``b_max``; Defilippis, Krzakala,
+        Loureiro and Maillard 2026): with ``t = g / sqrt(Delta)`` and ``x = y / sqrt(Delta)`` the
+        likelihood ratio is ``sum_n He_n(x) t^n / n!``, so that
+        ``G(y) = E[z^2 | y] - 1 ~ Delta^(-beta*/2) He_beta*(x) c_beta* / beta*!`` and
+        ``1 / alpha_c = E_y G^2 ~ c_beta*^2 / (beta*! Delta^beta*)``, ``x`` standard normal to leading
+        order. Against ``Delta``: ``alpha_c`` grows as ``Delta^beta*``, the information-theoretic
+        threshold as ``Delta``. ``inf`` where every ``c_b`` up to ``b_max`` is zero. Differentiable in
+        ``noise``; the relative correction of ``alpha_c`` to it vanishes as ``Delta -> inf``, as
+        ``1 / Delta`` for the links tested (``tests/test_noise_sensitivity.py``)."""
+        if self.k != 1 or self._spec.discrete:
+            raise ParameterError(f"large_noise_alpha_c needs k = 1 and a continuous link, got k={self.k}, link={self.link!r}")
+        nse = noise_sensitivity_exponent(lambda z: self._fn(z[..., None]), b_max)
+        noise = jnp.asarray(self.noise, self._dtype())
+        if math.isinf(nse.exponent):
+            return jnp.full_like(noise, jnp.inf)
+        return math.factorial(nse.exponent) * noise**nse.exponent / nse.coefficient**2
 
     def linear_stability(self) -> tuple[jax.Array, jax.Array, jax.Array]:
         """``(radius, state, direction)`` for :func:`~hdtheory.threshold`'s ``kind="weak-recovery"``: the
