@@ -181,7 +181,8 @@ def test_state_evolution_gap_grows_as_the_exponent():
 
 def test_large_noise_alpha_c_helper():
     """``MultiIndex.large_noise_alpha_c`` for ``He_4 / sqrt(24)``: ``2! Delta^2 / 8^2 = Delta^2 / 32``, under
-    ``vmap``; its derivative in ``noise`` against central finite differences."""
+    ``vmap``; its derivative in ``noise`` against central finite differences; the linear link's exact
+    ``alpha_c`` and its asymptote; the bump's."""
     def helper(noise):
         return hd.MultiIndex(k=1, link="custom", link_fn=lambda z: he4(z[..., 0]), noise=noise).large_noise_alpha_c()
 
@@ -190,6 +191,11 @@ def test_large_noise_alpha_c_helper():
     step = 1e-3
     difference = (helper(100.0 + step) - helper(100.0 - step)) / (2 * step)
     np.testing.assert_allclose(jax.grad(helper)(100.0), difference, rtol=1e-8)
+    # The linear link z (beta* = 2, c_2 = E[z^2 (z^2 - 1)] = 2): alpha_c = (1 + Delta)^2 / 2 in closed form
+    # (y ~ N(0, 1 + Delta), E[z^2 | y] - 1 = (y^2 / (1 + Delta) - 1) / (1 + Delta)), its asymptote Delta^2 / 2.
+    linear = hd.MultiIndex(k=1, link="sum", noise=1e3)
+    np.testing.assert_allclose(linear.large_noise_alpha_c(), 1e6 / 2, rtol=1e-12)
+    np.testing.assert_allclose(jax.jit(lambda: linear.weak_recovery()[0])(), 1001.0**2 / 2, rtol=1e-9)
     bump_link = hd.MultiIndex(k=1, link="custom", link_fn=lambda z: bump(z[..., 0]), noise=10.0)
     np.testing.assert_allclose(bump_link.large_noise_alpha_c(), 6e3 / bump_projection(S_STAR, 3) ** 2, rtol=1e-8)
 
@@ -197,7 +203,7 @@ def test_large_noise_alpha_c_helper():
 @jax.jit
 def _phase_retrieval_map_gain(noises, alphas):
     """``T(q) - q`` of ``BayesGLM``'s phase retrieval map on a grid of ``q`` in ``(0, 1)``, per point."""
-    qs = jnp.concatenate([jnp.geomspace(1e-4, 0.1, 8), jnp.linspace(0.15, 0.995, 18)])
+    qs = jnp.concatenate([jnp.geomspace(1e-4, 0.1, 5), jnp.linspace(0.2, 0.99, 9)])
     return jax.vmap(lambda noise, alpha: jax.vmap(lambda q: _phase_retrieval(alpha, noise).update(q) - q)(qs))(
         noises, alphas
     )

@@ -52,6 +52,8 @@ within about 1e-11 of ``M = 0`` where the map's ``M^{1/2}`` has no usable deriva
 in the other parameters, with the direction learned first (the eigenvector of ``lambda_max``)
 (``tests/test_multi_index_threshold.py``: closed forms for ``sign(z1 z2)`` along ``alpha`` and the
 flips, the ``z1 z2`` closed form, ``alpha_c``, finite differences, and the iterated map).
+At large noise (``k = 1``) ``alpha_c`` grows as ``noise^beta*``, ``beta*`` the link's noise sensitivity
+exponent (:meth:`MultiIndex.large_noise_alpha_c`; ``tests/test_noise_sensitivity.py``).
 For ``sign-product`` at ``noise = 0``, the edge of its range, the derivative
 in ``noise`` is the one-sided one (the flip's likelihoods multiply the posterior's masses linearly).
 
