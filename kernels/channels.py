@@ -34,7 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import log_ndtr, ndtr
 
-from .quadrature import hermite_rule, panel_rule
+from .quadrature import _legendre, hermite_rule, panel_rule
 
 # A Python float: weakly typed, so it takes the dtype of the array it meets whenever float64 is
 # enabled (a jnp constant would be fixed at import time, in float32 if float64 was not yet on).
@@ -577,7 +577,7 @@ class NoiseSensitivity(NamedTuple):
     """``c_b`` for ``b = 1, ..., b_max``."""
 
 
-_NSE_BOUND = 20.0
+_NSE_BOUND = 20
 """The rule of :func:`noise_sensitivity_exponent` covers ``|z| <= 20``: unit panels, edges at the integers."""
 
 
@@ -606,8 +606,9 @@ def noise_sensitivity_exponent(link, b_max: int = 8, rtol: float | None = None, 
     polynomials of moderate degree, exponentially convergent for links smooth between the integers
     (``|z|`` and other kinks at 0), algebraically for a kink elsewhere. ``c_b`` counts as zero where
     ``|c_b| <= rtol sqrt(2 E[sigma^(2b)])``, a fraction of its Cauchy-Schwarz bound (``rtol`` by
-    default the square root of the dtype's epsilon). Evaluated eagerly on the host (also under ``jit``:
-    ``link`` must not depend on traced values), in the default float dtype.
+    default the square root of the epsilon of ``link``'s values). Evaluated eagerly on the host (also
+    under ``jit``: ``link`` must not depend on traced values): ``link`` on nodes of the default float
+    dtype, the sums in float64 (``sigma^b`` overflows float32 in the tails).
 
     Args:
         link: ``sigma``, a function of an array of fields, elementwise.
@@ -622,18 +623,22 @@ def noise_sensitivity_exponent(link, b_max: int = 8, rtol: float | None = None, 
             raise ValueError(f"parameter {name!r} must be an integer >= 1, got {value!r}")
     if rtol is not None and not (isinstance(rtol, (int, float)) and 0 < rtol < 1):
         raise ValueError(f"parameter 'rtol' must be a number in (0, 1), got {rtol!r}")
+    x, weights = _legendre(int(order))
+    left = np.arange(-_NSE_BOUND, _NSE_BOUND)[:, None]  # the unit panels [left, left + 1]
+    z = (left + 0.5 * (x + 1)).ravel()
+    w = np.tile(0.5 * weights, left.size) * np.exp(-0.5 * z**2) / math.sqrt(2 * math.pi)
     with jax.ensure_compile_time_eval():
-        edges = jnp.arange(1 - _NSE_BOUND, _NSE_BOUND, dtype=jnp.result_type(float))
-        z, w = panel_rule(edges, int(order), _NSE_BOUND)
-        sigma = jnp.asarray(link(z))
-        if sigma.shape != z.shape:
-            raise ValueError(f"parameter 'link' must map fields elementwise: {z.shape} fields gave {sigma.shape}")
-        powers = sigma[None, :] ** jnp.arange(1, int(b_max) + 1, dtype=z.dtype)[:, None]
-        c = np.asarray(powers @ (w * (z**2 - 1)))
-        bound = np.sqrt(2 * np.asarray(powers**2 @ w))
+        values = jnp.asarray(link(jnp.asarray(z, jnp.result_type(float))))
+    if values.shape != z.shape:
+        raise ValueError(f"parameter 'link' must map fields elementwise: {z.shape} fields gave {values.shape}")
+    # In float64 whatever the link's dtype: sigma^b overflows float32 in the tails at moderate b.
+    with np.errstate(over="ignore", invalid="ignore"):
+        powers = np.asarray(values, np.float64)[None, :] ** np.arange(1, int(b_max) + 1)[:, None]
+        c = powers @ (w * (z**2 - 1))
+        bound = np.sqrt(2 * (powers**2 @ w))
     if not (np.all(np.isfinite(c)) and np.all(np.isfinite(bound))):
         raise ValueError(f"parameter 'link': sigma(z)^b is not finite for |z| <= {_NSE_BOUND:g}, b <= {b_max}")
-    tol = float(np.sqrt(np.finfo(c.dtype).eps)) if rtol is None else rtol
+    tol = float(np.sqrt(np.finfo(jnp.result_type(values.dtype, jnp.float32)).eps)) if rtol is None else rtol
     nonzero = np.flatnonzero(np.abs(c) > tol * bound)
     if nonzero.size == 0:
         return NoiseSensitivity(math.inf, 0.0, c)

@@ -114,6 +114,9 @@ def test_exponent_against_closed_form_projections():
     assert none.exponent == math.inf and none.coefficient == 0.0
     # The tolerance is relative to c_b's Cauchy-Schwarz bound: a first projection of 2e-6 counts.
     assert noise_sensitivity_exponent(lambda z: he4(z) + 1e-6 * (z**2 - 1)).exponent == 1
+    # A float32 link: its rounding (1e-7) below the default tolerance of its dtype, the sums in float64.
+    single = noise_sensitivity_exponent(lambda z: he4(z.astype(jnp.float32)))
+    assert single.exponent == 2 and abs(single.coefficient - 8.0) < 1e-4
 
 
 def test_noise_sensitivity_bad_input():
