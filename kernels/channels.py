@@ -602,7 +602,7 @@ def noise_sensitivity_exponent(link, b_max: int = 8, rtol: float | None = None, 
     ``beta* <= 2``; ``beta* >= 3`` needs a fine-tuned link.
 
     ``c_b`` is integrated on Gauss-Legendre panels of unit width over ``|z| <= 20`` with edges at the
-    integers (``order`` nodes each; :func:`~hdtheory.kernels.panel_rule`): exact to rounding for
+    integers (``order`` nodes each, as :func:`~hdtheory.kernels.panel_rule`, in NumPy): exact to rounding for
     polynomials of moderate degree, exponentially convergent for links smooth between the integers
     (``|z|`` and other kinks at 0), algebraically for a kink elsewhere. ``c_b`` counts as zero where
     ``|c_b| <= rtol sqrt(2 E[sigma^(2b)])``, a fraction of its Cauchy-Schwarz bound (``rtol`` by
