@@ -1,7 +1,7 @@
 r"""Sequential feature recovery at finite ``D`` (:class:`~hdtheory.models.sequential.SequentialRecovery`).
 
 **Instance.** Random signs ``z_i``; the directions ``A_i`` the first ``p`` coordinate axes (the law is
-rotation invariant); ``n = round(alpha D)`` inputs ``F ~ N(0, I_D)``; ``y = g(h2) + sqrt(noise) xi``.
+rotation invariant); ``n = round(alpha D)`` inputs ``F ~ N(0, I_D)``; ``y = h2 + sqrt(noise) xi``.
 
 **Measured** (``jax.numpy.linalg.eigh`` of ``C_hat = (1/n) sum y (F F^T - I)``). The outliers are
 matched to the directions by sign and rank: the directions with ``lambda_i > 0``, by decreasing
@@ -41,9 +41,7 @@ def _instance(theory: SequentialRecovery, key, n: int, D: int):
         F = jax.random.normal(x_key, (chunk, D), dtype)
         live = (b * chunk + jnp.arange(chunk)) < n
         h2 = (F[:, :p] ** 2 - 1) @ lam / jnp.sqrt(2.0)
-        y = (h2 if theory.outer == "identity" else jnp.tanh(h2)) + jnp.sqrt(theory.noise) * jax.random.normal(
-            xi_key, (chunk,), dtype
-        )
+        y = h2 + jnp.sqrt(theory.noise) * jax.random.normal(xi_key, (chunk,), dtype)
         y = jnp.where(live, y, 0.0)
         return (C + (F.T * y) @ F, total + jnp.sum(y)), None
 
