@@ -43,18 +43,19 @@ whose third moments enter at relative order ``1 / alpha^2``. (For a non-linear `
 Gaussian rest gets wrong for the directions after the first: not written.)
 
 **Unbounded labels and the cut.** ``T(y) = y`` is unbounded, outside Lu and Li's theorem: the
-equations need ``lambda`` above the labels. The fields' Gaussian law is cut at ``|G|, |R| <= cut``
-(``cut`` standard deviations; Gauss-Legendre panels, ``order`` nodes each), which bounds the labels by
-``tau = c_i (cut^2 - 1) + sqrt(1 - lambda_i^2 + noise) cut``. A sample of ``n`` has its largest ``|h|``
-near ``sqrt(2 log n)`` (4.3 at ``n = 1e4``, 4.9 at ``1e5``), whose labels give eigenvalues localised
-on single samples near ``y_max / alpha``: the cut is the finite sample's, and ``D -> inf`` at fixed
-``alpha`` has none (the top eigenvalues localise, logarithmically slowly). What the cut does not move
-(exponentially small terms): the outliers and overlaps of the directions whose ``lambda*`` (about
-``alpha sqrt(2) |lambda_i|``) is well above ``tau``, and the thresholds of the directions whose
-``bar lambda`` there (about ``sqrt(alpha_i)``) is (the later ones; ``2 lambda_i^2 alpha_i`` moves by
-4e-4 between ``cut = 5`` and ``6``). What it sets: the bulk edge and the thresholds of the first few
-directions (``alpha_i`` of order ``tau^2`` or less), where the largest labels decide at finite ``D``;
-``tau`` is an observable.
+equations need ``lambda`` above the labels. The fields' Gaussian law is cut at ``|G|, |R| <= cut``,
+``cut = sqrt(2 log(2 n))`` with ``n = alpha D`` (``dim``), about the largest ``|h|`` among ``n`` samples
+(4.6 at ``n = 2e4``, 6.6 at ``1e9``), on Gauss-Legendre panels (``order`` nodes each); the labels are then
+bounded by ``tau = c_i (cut^2 - 1) + sqrt(1 - lambda_i^2 + noise) cut``. The largest labels give
+eigenvalues localised on single samples near ``y_max / alpha``, and the cut gives the theory the same
+ones: as ``D -> inf`` at fixed ``alpha`` they grow (logarithmically), and the top of ``C_hat``'s
+spectrum localises. What the cut does not move (exponentially small terms): the outliers and overlaps
+of the directions whose ``lambda*`` (about ``alpha sqrt(2) |lambda_i|``) is well above ``tau``, and the
+thresholds of those whose ``bar lambda`` there (about ``sqrt(alpha_i)``) is (the later ones:
+``2 lambda_i^2 alpha_i`` moves by 4e-4 between cuts 5 and 6). What it sets: the bulk edge and the
+thresholds of the first few directions (``alpha_i`` of order ``tau^2`` or less), where the largest
+labels decide at finite ``D`` (at ``alpha = 10``, ``D = 500``, ``gamma = 1.5``: the first overlap 0.72
+against 0.744 +- 0.008 measured; with the cut at 5, none); ``tau`` is an observable.
 
 **Large alpha** (the equations expanded in ``1 / lambda``), with ``a_i = E[Z (G^2 - 1)] = sqrt(2)
 |lambda_i|`` (the paper's signal ``nu_1 lambda_i`` of Eq. 2.8 in this normalisation),
@@ -92,10 +93,11 @@ import math
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .. import kernels
-from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, integer
-from .._theory import ParameterError, parameter
+from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError, integer, is_concrete
+from .._theory import parameter
 from .spectral import LabelLaw
 
 _PANELS = 8
@@ -126,29 +128,35 @@ class SequentialRecovery(FixedPointTheory):
         1.0, Interval(0.5, low_open=True), "power law of the second-layer weights |lambda_i| ~ i^-gamma (2 gamma > 1)"
     )
     noise: jax.Array = parameter(0.0, NONNEGATIVE, "variance of the Gaussian label noise")
-    cut: jax.Array = parameter(
-        5.0, Interval(1.0, low_open=True), "the fields' law is cut at |h| <= cut: the largest labels of a finite sample"
+    dim: jax.Array = parameter(
+        1000.0, Interval(1.0), "input dimension D: the fields' law is cut at the largest |h| of n = alpha D samples"
     )
     p: int = integer(20, Interval(1), "number of first-layer directions")
     order: int = eqx.field(default=6, static=True)
     steps: int = eqx.field(default=80, static=True)
 
     def __check_init__(self):
+        if is_concrete(self.alpha) and is_concrete(self.dim) and np.any(np.asarray(self.alpha * self.dim) < 10):
+            raise ParameterError("parameters 'alpha' and 'dim' must give n = alpha * dim >= 10 samples")
         if not isinstance(self.order, int) or self.order < 2:
             raise ParameterError(f"parameter 'order' must be an integer >= 2, got {self.order!r}")
 
     def _dtype(self):
-        return jnp.result_type(self.alpha, self.gamma, self.noise, self.cut, float)
+        return jnp.result_type(self.alpha, self.gamma, self.noise, self.dim, float)
 
     def strengths(self) -> jax.Array:
         """``|lambda_i|``, ``(p,)``."""
         return strengths(self.gamma, self.p, self._dtype())
 
+    def cut(self) -> jax.Array:
+        """``sqrt(2 log(2 n))``, ``n = alpha D``: about the largest ``|h|`` of ``n`` standard Gaussians."""
+        return jnp.sqrt(2 * jnp.log(2 * jnp.asarray(self.alpha * self.dim, self._dtype())))
+
     def law(self):
         """``(weights (N,), Z (p, N), G^2 (N,), tau (p,))``: each direction's joint rule of ``(G, y)`` and the
         supremum of its labels."""
         dtype = self._dtype()
-        cut = jnp.asarray(self.cut, dtype)
+        cut = self.cut()
         G, wG = _truncated_rule(cut, _PANELS, self.order, dtype)
         R, wR = _truncated_rule(cut, _PANELS // 2, self.order, dtype)
         lam = self.strengths()
