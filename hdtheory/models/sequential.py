@@ -84,7 +84,8 @@ with ``m_n = (Z_gamma^2 alpha)^(1/(2 gamma))`` directions recovered (Eq. 3.3; he
 ``(log(bar lambda - tau), log(lambda* - tau))``; the map does not depend on it (one step).
 
 **Observables** (per direction, ``(p,)``): ``strength`` ``|lambda_i|``, ``overlap``, ``eigenvalue``
-(``|.|`` of the outlier of ``C_hat``; the bulk edge without one), ``bulk_edge``, ``alpha_spec``,
+(``|.|`` of the outlier of ``C_hat``; the bulk edge without one), ``bulk_edge``, ``alpha_spec`` (the
+threshold of the law cut at this ``alpha``'s sample),
 ``tau``; and ``mse``, ``recovered`` (the number of directions with an outlier).
 """
 

@@ -1,6 +1,7 @@
 r"""Sequential feature recovery at finite ``D`` (:class:`~hdtheory.models.sequential.SequentialRecovery`).
 
-**Instance.** Random signs ``z_i``; the directions ``A_i`` the first ``p`` coordinate axes (the law is
+**Instance** (at ``D = d``, which the theory's ``dim`` should equal: it sets the cut of the labels'
+law). Random signs ``z_i``; the directions ``A_i`` the first ``p`` coordinate axes (the law is
 rotation invariant); ``n = round(alpha D)`` inputs ``F ~ N(0, I_D)``; ``y = h2 + sqrt(noise) xi``.
 
 **Measured** (``jax.numpy.linalg.eigh`` of ``C_hat = (1/n) sum y (F F^T - I)``). The outliers are
