@@ -175,7 +175,8 @@ def _trajectory_record(theory, times: list[float]) -> dict:
 def _solution_record(solution) -> dict:
     from ._fixed_point import Status
 
-    record = {k: float(v) for k, v in solution.observables.items()}
+    # An observable per direction or per unit is a list.
+    record = {k: float(v) if getattr(v, "ndim", 0) == 0 else v.tolist() for k, v in solution.observables.items()}
     record |= {
         "converged": bool(solution.converged),
         "iterations": int(solution.iterations),

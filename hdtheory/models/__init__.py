@@ -15,6 +15,7 @@ from .mixture import Mixture
 from .multi_index import MultiIndex
 from .multiclass import Multiclass, MulticlassBayes
 from .resample import Resample
+from .sequential import SequentialRecovery
 from .spectral import Spectral
 from .spiked import Spiked
 
@@ -29,6 +30,7 @@ MODELS |= {"spectral": Spectral}
 MODELS |= {"linear-minimax": LinearMinimax, "krr-power-law-data": KRRPowerLawData}
 MODELS |= {"learned-spectrum": LearnedSpectrum, "one-step-ridge": OneStepRidge}
 MODELS |= {"masked-ssr": MaskedSSR}
+MODELS |= {"sequential-recovery": SequentialRecovery}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
@@ -38,3 +40,4 @@ __all__ += ["Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral"]
 __all__ += ["LinearMinimax", "KRRPowerLawData"]
 __all__ += ["LearnedSpectrum", "OneStepRidge"]
 __all__ += ["MaskedSSR"]
+__all__ += ["SequentialRecovery"]

@@ -34,7 +34,7 @@ recovery", COLT) factorises into ``k`` scalar ones: direction ``l`` gives ``D_j`
 above the bulk's ``bar lambda`` (``psi_j``'s minimiser), with the eigenvector's squared cosine with
 direction ``l`` given by the single-index formula and orthogonal to the other directions: each pair
 ``(j, l)`` is :class:`~hdtheory.Spectral`'s ``k = 1`` problem with the law of ``Z = T_j(Y)`` and
-``g = s_l``, solved by its machinery (``Spectral`` on a given law of labels). The top eigenvector of
+``g = s_l``, solved by its machinery (:class:`~hdtheory.models.spectral.LabelLaw`). The top eigenvector of
 ``D_j`` is that of its largest outlier. The diagonal pairs' thresholds are Mondelli and Montanari's
 ``1 / E[(s_j - 1)^2]``, and their minimum is ``alpha_c`` (in the basis ``E`` the operator
 ``M -> E_y G M G`` is diagonal on ``E_jl`` with eigenvalues ``E[(s_j - 1)(s_l - 1)]``, largest on the
@@ -58,7 +58,7 @@ import jax.numpy as jnp
 from .._theory import ParameterError
 from .._fixed_point import solve
 from .multi_index import MultiIndex
-from .spectral import Spectral
+from .spectral import LabelLaw
 
 _OFF_DIAGONAL = 1e-6
 """The mean over the labels of ``E^T E[z z^T | y] E``'s off-diagonal entries, relative to ``G``'s, of a
@@ -66,22 +66,6 @@ decomposable link."""
 _INNER = 16
 """Nodes per panel of the posterior's rule: the few largest labels need more than the state evolution's
 default (four) for ``E[z z^T | y]`` to be diagonal in the rotated basis to ``1e-6``."""
-
-
-class _LabelLaw(Spectral):
-    """:class:`~hdtheory.Spectral` on a given law of labels: weights, ``Z = T(Y)``, ``g = E[G^2 | Y]`` at
-    its nodes and ``tau = sup T``."""
-
-    weights: jax.Array | None = None
-    Z: jax.Array | None = None
-    g: jax.Array | None = None
-    tau: jax.Array | None = None
-
-    def _dtype(self):
-        return jnp.result_type(self.alpha, self.Z, float)
-
-    def _labels(self):
-        return self.weights, self.Z, self.g, self.tau
 
 
 def decomposition(theory: MultiIndex, inner_order: int = _INNER) -> tuple[jax.Array, ...]:
@@ -128,7 +112,7 @@ def multi_index_spectral(theory: MultiIndex) -> dict[str, jax.Array]:
         tau = jnp.ones(theory.k, Z.dtype)
 
     def pair(Z, tau, g):
-        law = _LabelLaw(alpha=theory.alpha, weights=weights, Z=Z, g=g, tau=tau)
+        law = LabelLaw(alpha=theory.alpha, weights=weights, Z=Z, g=g, tau=tau)
         solution = solve(law)
         return solution.observables, solution.converged
 

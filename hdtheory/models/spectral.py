@@ -218,9 +218,12 @@ class Spectral(FixedPointTheory):
         within a millionth (float64; a hundredth in float32) of the scale of its terms (``1 / alpha``
         unless given)."""
         float64 = self._dtype() == jnp.float64
-        root, residual = scalar_root(F, jnp.stack([lo, hi]), self.steps, 1e-13 if float64 else 1e-6)
-        scale = 1 / self.alpha if scale is None else scale(root)
-        return root, residual <= (1e-6 if float64 else 1e-2) * scale
+        scale = (lambda u: 1 / self.alpha) if scale is None else scale
+        # Newton's method on F relative to that scale, which may be far from one (a weak signal's
+        # threshold, at alpha ~ 1e9, has terms ~ 1e-9): the same root, and a tolerance that means the same.
+        relative = lambda u: F(u) / scale(u)
+        root, residual = scalar_root(relative, jnp.stack([lo, hi]), self.steps, 1e-13 if float64 else 1e-6)
+        return root, residual <= (1e-6 if float64 else 1e-2)
 
     # The protocol.
 
@@ -269,3 +272,20 @@ class Spectral(FixedPointTheory):
             "lambda_bar": eq["lam"](u_bar),
             "lambda_star": eq["lam"](u_star),
         }
+
+
+class LabelLaw(Spectral):
+    """:class:`Spectral` on a given law of labels: weights, ``Z = T(Y)``, ``g = E[G^2 | Y]`` at its nodes
+    and ``tau = sup T``. ``g`` may be ``G^2`` at the nodes of a joint rule of ``(G, Y)``: the equations
+    use it only inside expectations of ``G^2`` times functions of ``Z``."""
+
+    weights: jax.Array | None = None
+    Z: jax.Array | None = None
+    g: jax.Array | None = None
+    tau: jax.Array | None = None
+
+    def _dtype(self):
+        return jnp.result_type(self.alpha, self.Z, float)
+
+    def _labels(self):
+        return self.weights, self.Z, self.g, self.tau
