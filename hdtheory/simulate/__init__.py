@@ -130,3 +130,4 @@ from . import vi  # noqa: E402, F401  (registers the reverse-KL gradient flow of
 from . import lora  # noqa: E402, F401  (registers LoRA fine-tuning of a pre-trained single-index model)
 from . import learned_spectrum  # noqa: E402, F401  (registers one gradient step and the features' spectrum)
 from . import masked_ssr  # noqa: E402, F401  (registers masked self-supervised ridge regression)
+from . import diagonal_network  # noqa: E402, F401  (registers the LASSO of a diagonal linear network)
