@@ -34,11 +34,11 @@ coordinates as a Gaussian scale mixture of ``d`` components, weight ``1 / d`` ea
           q = \frac{1}{d \hat V^2} \sum_i \mathbb E_i\, \mathrm{soft}(b_i, \lambda)^2,\quad
           V = \frac{1}{d \hat V} \sum_i P_i,\qquad b_i \sim \mathcal N(0, \hat m^2 v_i + \hat q),
 
-````P_i = P(|b_i| > lam)``, each term in closed form (:meth:`hdtheory.kernels.Penalty.weight_averages`).
+``P_i = P(|b_i| > lam)``, each term in closed form (:meth:`hdtheory.kernels.Penalty.weight_averages`).
 Equivalently the learned coordinates are the teacher's, noisy and soft-thresholded:
 ``theta_hat_i = soft(theta*_i + delta xi_i, tau)`` with the effective noise ``delta = sqrt(qhat) /
-(mhat sqrt(d))`` and threshold ``tau = lam / (mhat sqrt(d))`` (the paper's Result 2 for the diagonal
-network).
+(mhat sqrt(d))`` and threshold ``tau = lam / (mhat sqrt(d))`` (the form of the paper's Result 2: the
+learned spectrum is the target's, noisy and soft-thresholded).
 
 **Solved as one equation.** The square loss's conjugates see the state only through
 ``E = rho + noise - 2 m + q`` and ``V``, and ``V = P / Vhat`` with ``P = sum_i P_i / d`` gives
@@ -54,9 +54,13 @@ absolute in ``E``) is relative in the risk wherever there is noise. Newton's met
 itself (NaN below zero, so that the solver steps back), converges from the zero estimator's ``E = rho
 + noise`` at ``n = 10`` to ``10^8``, ``d = 10^2`` to ``10^6``, ``lam = 0`` (``n > d``) and ``10^-8`` to
 ``10^4``, with or without noise, where ERM's three overlaps, whose ``V`` spans ``1 / lam``, do not (in
-``log E`` the map is flat, ``E -> E / alpha``, far above a noiseless fixed point). The sum over ``i`` runs over the first ``head`` coordinates exactly and over the rest by
-Gauss-Legendre panels in ``log i`` (:func:`hdtheory.kernels.modes_up_to`: ``head + panels * 8``
-terms whatever ``d``, so that ``d = 10^6`` costs what ``d = 10^3`` does and ``d`` is differentiable).
+``log E`` the map is flat, ``E -> E / alpha``, far above a noiseless fixed point).
+
+**The sum over coordinates** runs over the first ``head`` exactly and over the rest by Gauss-Legendre
+panels in ``log i`` (:func:`hdtheory.kernels.modes_up_to`: ``head + panels * 8`` terms whatever
+``d``, so that ``d = 10^16`` costs what ``d = 10^3`` does, and ``d`` is differentiable); at
+``d = 10^6`` the weight averages are within 1e-8 of the sum over every coordinate (4e-9 at
+``gamma = 0.75``, the midpoint rule's error at ``i ~ head``).
 
 **Observables.** ``excess_risk`` ``R`` (above) and ``risk_total = R + noise``; ``nonzero``, the fraction
 of non-zero learned coordinates, and ``zeros = 1 - nonzero`` (the learned weights' spectrum: a mass
