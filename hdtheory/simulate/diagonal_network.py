@@ -1,7 +1,8 @@
 r"""Diagonal linear networks with weight decay at finite ``d``
 (:class:`~hdtheory.models.diagonal_network.DiagonalNetwork`): the LASSO fitted by scikit-learn.
 
-**Instance.** The theory's ``d`` (a simulation at another ``d`` is refused) and ``n = round(n)``;
+**Instance.** ``d``, the theory's unless another is given (the command line's ``d``: the same ``n``,
+``gamma``, ``lam`` and ``noise`` at that ``d``), and ``n = round(n)``;
 the teacher ``u*_i = sqrt(d) i^(-gamma) g_i`` with ``g_i ~ N(0, 1)`` drawn afresh for each seed (the
 theory averages over them: the risk of one teacher fluctuates by ``O(1)`` through its first few
 coordinates, so that the seeds' spread, not ``d``, sets the comparison's tolerance); ``x ~ N(0,
@@ -18,7 +19,6 @@ intercept, to a duality gap of ``1e-12`` of ``|y|^2 / n``; at ``lam = 0`` (``n >
 import jax
 import numpy as np
 
-from .._theory import ParameterError
 from ..models.diagonal_network import DiagonalNetwork
 from . import SimulationResult, check_size, simulate
 
@@ -26,14 +26,10 @@ from . import SimulationResult, check_size, simulate
 @simulate.register
 def simulate_diagonal_network(theory: DiagonalNetwork, *, d: int | None = None, seeds: int = 4, key=None) -> SimulationResult:
     """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.models.diagonal_network.DiagonalNetwork`;
-    see the module docstring. ``d`` is the theory's."""
+    see the module docstring. ``d`` is the theory's by default."""
     from sklearn.linear_model import Lasso
 
-    own = round(float(theory.d))
-    if d is None:
-        d = own
-    if d != float(theory.d):
-        raise ParameterError(f"parameter 'd' must be the theory's d = {float(theory.d):g} for diagonal-network, got {d!r}")
+    d = round(float(theory.d)) if d is None else d
     check_size(d, seeds)
     n = max(round(float(theory.n)), 1)
     lam, noise, gamma = float(theory.lam), float(theory.noise), float(theory.gamma)
