@@ -87,9 +87,8 @@ from .._theory import NONNEGATIVE, FixedPointTheory, Interval, ParameterError, i
 from .erm import ERM
 
 _ROOT_STEPS = 100
-_ROOT_TOL = 1e-14
-"""The threshold's root in ``log tau``: at most this many safeguarded Newton steps, to this relative
-error of ``tau (alpha - P) / lam``."""
+"""The threshold's root in ``log tau``: at most this many safeguarded Newton steps, to 64 machine
+epsilons of ``tau (alpha - P) / lam`` (1.4e-14 in float64)."""
 
 
 class TotalError(eqx.Module):
@@ -175,7 +174,8 @@ class DiagonalNetwork(FixedPointTheory):
             return tau * (alpha - nonzero) / lam - 1
 
         bracket = (jnp.log(lam / alpha), jnp.log(2 * lam / alpha + 10 * jnp.sqrt(self.d + delta2)))
-        log_tau, _ = kernels.roots.scalar_root(excess, bracket, _ROOT_STEPS, _ROOT_TOL, ends=True)
+        tol = 64 * jnp.finfo(jnp.result_type(delta2, lam, float)).eps
+        log_tau, _ = kernels.roots.scalar_root(excess, bracket, _ROOT_STEPS, tol, ends=True)
         return jnp.where(positive, jnp.exp(log_tau), 0.0)
 
     def weights_at(self, erm: ListedPrior, state: TotalError):
