@@ -9,7 +9,8 @@ coordinates, so that the seeds' spread, not ``d``, sets the comparison's toleran
 I_d)``, ``y = u*.x / sqrt(d) + sqrt(noise) xi``. The network's minimiser, the LASSO
 ``argmin sum (y - u.x / sqrt(d))^2 / 2 + lam |u|_1``, is scikit-learn's ``Lasso`` on the features
 ``x / sqrt(d)`` with ``alpha = lam / n`` (its loss is averaged over the samples), without an
-intercept, to a duality gap of ``1e-12`` of ``|y|^2 / n``; at ``lam = 0`` (``n > d``) least squares.
+intercept, with scikit-learn's duality-gap tolerance ``tol = 1e-12``; at ``lam = 0`` (``n > d``) least
+squares.
 
 **Measured.** ``excess_risk = |u - u*|^2 / d`` (the exact population risk of the fit,
 ``|theta - theta*|^2``), ``risk_total`` (plus the noise), ``m = u*.u / d``, ``q = |u|^2 / d``,
