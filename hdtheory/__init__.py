@@ -28,6 +28,7 @@ _ATTRIBUTES = {
         "LinearMinimax", "KRRPowerLawData",
         "LearnedSpectrum", "OneStepRidge",
         "MaskedSSR", "SequentialRecovery",
+        "DiagonalNetwork",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
     from .models import KRRPowerLawData, LinearMinimax
     from .models import LearnedSpectrum, OneStepRidge
     from .models import MaskedSSR, SequentialRecovery
+    from .models import DiagonalNetwork
 
 __version__ = "0.1.0"
 

@@ -82,6 +82,7 @@ from .quadrature import (
     inverse_gamma_rule,
     legendre_panels,
     mode_rule,
+    modes_up_to,
     panel_rule,
     transition_rule,
 )
@@ -158,6 +159,7 @@ __all__ = [
     "inverse_gamma_rule",
     "legendre_panels",
     "mode_rule",
+    "modes_up_to",
     "calibration_metrics",
     "calibration_curve",
     "expectation_consistent_temperature",

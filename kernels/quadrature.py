@@ -95,6 +95,26 @@ def mode_rule(head: int, stop: float, panels: int, order: int = 8) -> tuple[np.n
     return np.concatenate([k_head, k_tail]), np.concatenate([np.ones(head), w_tail])
 
 
+def modes_up_to(d, head: int, panels: int, order: int = 8) -> tuple[jax.Array, jax.Array]:
+    r"""Mode positions ``k_j`` and multiplicities ``w_j`` with ``sum_j w_j f(k_j) ~ sum_{k=1}^{d} f(k)``
+    for a ``d`` that may be traced (differentiable in it): :func:`mode_rule` with ``stop = d + 1/2``.
+
+    The modes ``k <= min(d, head)`` are summed exactly, the rest as the integral of ``f`` over
+    ``[head + 1/2, d + 1/2]`` (empty for ``d <= head``) on ``panels`` Gauss-Legendre panels of equal
+    width in ``log k`` (:func:`legendre_panels`). ``head + panels * order`` nodes whatever ``d``, so
+    that one compiled program serves every ``d``.
+    """
+    d = jnp.asarray(d)
+    dtype = jnp.result_type(d, float)
+    k_head = jnp.arange(1, head + 1, dtype=dtype)
+    start = math.log(head + 0.5)
+    stop = jnp.maximum(jnp.log(d + 0.5), start)
+    edges = start + (stop - start) * jnp.linspace(0.0, 1.0, panels + 1, dtype=dtype)
+    t, w = legendre_panels(edges, order)
+    k_tail = jnp.exp(t)
+    return jnp.concatenate([k_head, k_tail]), jnp.concatenate([(k_head <= d).astype(dtype), w * k_tail])
+
+
 def panel_rule(edges, order: int, bound: float = 10.0):
     r"""Nodes ``z`` and weights ``w`` with ``sum w f(z) ~ E[f(z)]``, ``z ~ N(0, 1)``, by panels.
 

@@ -4,6 +4,7 @@ from .adversarial import Adversarial, AdversarialGCM
 from .bayes import BayesGLM
 from .clusters import SubspaceClustering
 from .deep_rf import DeepRandomFeatures
+from .diagonal_network import DiagonalNetwork
 from .ensemble import Ensemble, EnsembleGCM, RandomFeatureEnsemble
 from .erm import ERM, Overlaps
 from .gardner import Gardner
@@ -31,6 +32,7 @@ MODELS |= {"linear-minimax": LinearMinimax, "krr-power-law-data": KRRPowerLawDat
 MODELS |= {"learned-spectrum": LearnedSpectrum, "one-step-ridge": OneStepRidge}
 MODELS |= {"masked-ssr": MaskedSSR}
 MODELS |= {"sequential-recovery": SequentialRecovery}
+MODELS |= {"diagonal-network": DiagonalNetwork}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
@@ -41,3 +43,4 @@ __all__ += ["LinearMinimax", "KRRPowerLawData"]
 __all__ += ["LearnedSpectrum", "OneStepRidge"]
 __all__ += ["MaskedSSR"]
 __all__ += ["SequentialRecovery"]
+__all__ += ["DiagonalNetwork"]

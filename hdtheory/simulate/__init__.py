@@ -131,3 +131,4 @@ from . import lora  # noqa: E402, F401  (registers LoRA fine-tuning of a pre-tra
 from . import learned_spectrum  # noqa: E402, F401  (registers one gradient step and the features' spectrum)
 from . import masked_ssr  # noqa: E402, F401  (registers masked self-supervised ridge regression)
 from . import sequential  # noqa: E402, F401  (registers the spectral estimator of sequential feature recovery)
+from . import diagonal_network  # noqa: E402, F401  (registers the LASSO of a diagonal linear network)
