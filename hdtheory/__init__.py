@@ -27,7 +27,7 @@ _ATTRIBUTES = {
         "Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral",
         "LinearMinimax", "KRRPowerLawData",
         "LearnedSpectrum", "OneStepRidge",
-        "MaskedSSR",
+        "MaskedSSR", "HierarchicalMultiIndex",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -64,6 +64,7 @@ if TYPE_CHECKING:
     from .models import KRRPowerLawData, LinearMinimax
     from .models import LearnedSpectrum, OneStepRidge
     from .models import MaskedSSR
+    from .models import HierarchicalMultiIndex
 
 __version__ = "0.1.0"
 
@@ -114,6 +115,7 @@ __all__ = [
     "KRR",
     "SubspaceClustering",
     "MultiIndex",
+    "HierarchicalMultiIndex",
     "Adversarial",
     "AdversarialGCM",
     "enable_cache",

@@ -8,6 +8,7 @@ from .ensemble import Ensemble, EnsembleGCM, RandomFeatureEnsemble
 from .erm import ERM, Overlaps
 from .gardner import Gardner
 from .gcm import GCM, RandomFeatures
+from .hierarchical import HierarchicalMultiIndex
 from .krr import KRR, KRRPowerLawData, LinearMinimax
 from .learned_spectrum import LearnedSpectrum, OneStepRidge
 from .masked_ssr import MaskedSSR
@@ -29,6 +30,7 @@ MODELS |= {"spectral": Spectral}
 MODELS |= {"linear-minimax": LinearMinimax, "krr-power-law-data": KRRPowerLawData}
 MODELS |= {"learned-spectrum": LearnedSpectrum, "one-step-ridge": OneStepRidge}
 MODELS |= {"masked-ssr": MaskedSSR}
+MODELS |= {"hierarchical-multi-index": HierarchicalMultiIndex}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
@@ -38,3 +40,4 @@ __all__ += ["Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral"]
 __all__ += ["LinearMinimax", "KRRPowerLawData"]
 __all__ += ["LearnedSpectrum", "OneStepRidge"]
 __all__ += ["MaskedSSR"]
+__all__ += ["HierarchicalMultiIndex"]
