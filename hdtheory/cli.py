@@ -175,7 +175,8 @@ def _trajectory_record(theory, times: list[float]) -> dict:
 def _solution_record(solution) -> dict:
     from ._fixed_point import Status
 
-    record = {k: float(v) for k, v in solution.observables.items()}
+    # A vector observable (one value per direction) is a list.
+    record = {k: v.tolist() if v.ndim else float(v) for k, v in solution.observables.items()}
     record |= {
         "converged": bool(solution.converged),
         "iterations": int(solution.iterations),
