@@ -110,9 +110,9 @@ LINKS = {"he2": "z^2 - 1", "abs": "|z|", "he4": "z^4 - 6 z^2 + 3 (He4)", "custom
 """The links ``sigma`` by name."""
 _FUNCTIONS = {"he2": _he2, "abs": jnp.abs, "he4": _he4}
 _TINY = 1e-9
+"""The channel's derivatives in ``m`` are taken at ``max(m, _TINY)``; see the module docstring."""
 _TRIVIAL = 1e-10
 """``G_hat(0; s)`` above this: the direction is learned at any ``alpha`` (zero up to rounding otherwise)."""
-"""The channel's derivatives in ``m`` are taken at ``max(m, _TINY)``; see the module docstring."""
 
 
 class _OnField(NamedTuple):
