@@ -129,6 +129,16 @@ def test_gradients_against_finite_differences():
     np.testing.assert_allclose(d_gamma[0], (risk[3] - risk[4]) / (2 * h_gamma), rtol=5e-5)
 
 
+def test_sweep_labels_the_directions():
+    theory = hd.HierarchicalMultiIndex(noise=1.0, gamma=1.5, p=2, link="he2", order=8, label_order=4, inner_order=8)
+    ds = hd.sweep(theory, {"alpha": [0.1, 5.0]}, progress=False)
+    assert ds["m"].dims == ds["alpha_k"].dims == ("alpha", "direction")
+    assert ds.sizes["direction"] == 2 and bool(ds["converged"].all())
+    # Below the first threshold nothing is learned; at alpha = 5 the first direction is.
+    assert ds["learned"].values.tolist() == [0.0, float(np.sum(5.0 > ds["alpha_k"].values[1]))]
+    assert ds["m"].values[0].max() < 1e-9 and ds["m"].values[1, 0] > 0.5
+
+
 @pytest.mark.parametrize(
     "kwargs, message",
     [

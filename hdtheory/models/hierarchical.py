@@ -80,8 +80,9 @@ works on ``log(1 - m_k)``; ``m_k < 0`` (a step past the trivial point) is read a
 the channel in ``m`` are taken at ``max(m, 1e-9)`` (at ``m = 0`` the ``sqrt(m)`` of the quadrature
 nodes has none; the map is smooth in ``m`` there), the value continued linearly from there.
 
-**Observables.** ``m`` (``p`` overlaps, direction ``k`` at index ``k - 1``); ``alpha_k``, the thresholds
-above; ``channel_noise``, the ``s_k``; ``learned``, the number of directions with ``alpha > alpha_k``;
+**Observables.** ``m`` (``p`` overlaps, direction ``k`` at index ``k - 1``, along the axis
+``direction`` of a :func:`~hdtheory.sweep`); ``alpha_k``, the thresholds above; ``channel_noise``, the
+``s_k`` (both along ``direction`` too); ``learned``, the number of directions with ``alpha > alpha_k``;
 ``gen_error``, the excess risk of the Bayes-optimal prediction
 ``sum_k a_k E[sigma(z_k) | omega_k, V_k]``, ``sum_k a_k^2 v_k``, and ``gen_error_total`` with ``Delta``
 (no 1/2).
@@ -186,6 +187,7 @@ class HierarchicalMultiIndex(FixedPointTheory):
     """Gauss-Hermite nodes of the channel's posterior; 0: 24."""
 
     monotone = True
+    observable_dims = {"m": ("direction",), "alpha_k": ("direction",), "channel_noise": ("direction",)}
 
     def __check_init__(self):
         if (self.link == "custom") != (self.link_fn is not None):
