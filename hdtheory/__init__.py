@@ -28,7 +28,7 @@ _ATTRIBUTES = {
         "LinearMinimax", "KRRPowerLawData",
         "LearnedSpectrum", "OneStepRidge",
         "MaskedSSR", "SequentialRecovery",
-        "DiagonalNetwork",
+        "DiagonalNetwork", "HierarchicalMultiIndex",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -66,6 +66,7 @@ if TYPE_CHECKING:
     from .models import LearnedSpectrum, OneStepRidge
     from .models import MaskedSSR, SequentialRecovery
     from .models import DiagonalNetwork
+    from .models import HierarchicalMultiIndex
 
 __version__ = "0.1.0"
 
@@ -116,6 +117,7 @@ __all__ = [
     "KRR",
     "SubspaceClustering",
     "MultiIndex",
+    "HierarchicalMultiIndex",
     "Adversarial",
     "AdversarialGCM",
     "enable_cache",

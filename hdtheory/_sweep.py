@@ -258,8 +258,9 @@ def sweep(
     else:
         diagnostics, codes = {k: getattr(out, k) for k in ("converged", "iterations", "residual", "status")}, Status
     data = {}
+    named = getattr(theory, "observable_dims", {})
     for k, v in out.observables.items():
-        own = (("t",) if dynamic else ()) + tuple(f"{k}_{i}" for i in range(v.ndim - 1 - dynamic))
+        own = (("t",) if dynamic else ()) + named.get(k, tuple(f"{k}_{i}" for i in range(v.ndim - 1 - dynamic)))
         data[k] = (dims + own, np.reshape(v, shape + v.shape[1:]))
     data |= {k: (dims, np.reshape(v, shape)) for k, v in diagnostics.items()}
     fixed = {k: _attribute(getattr(theory, k)) for k in parameters(type(theory)) if k not in axes}

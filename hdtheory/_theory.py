@@ -195,6 +195,11 @@ class FixedPointTheory(Theory):
     whose fixed point is the result (Bayes-optimal state evolution). :func:`hdtheory.solve` then
     steers Newton's method away from repelling fixed points (``Newton(follow_flow=True)``)."""
 
+    observable_dims: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Names of the axes of array-valued observables (one value per direction: ``("direction",)``),
+    which :func:`hdtheory.sweep` gives them, so that observables along the same axis share it; an
+    observable not named here gets ``name_0``, ``name_1``, ..."""
+
     @abc.abstractmethod
     def init(self, kind: str = "uninformed") -> Any:
         """An initial state: ``"uninformed"`` or ``"informed"``."""

@@ -9,6 +9,7 @@ from .ensemble import Ensemble, EnsembleGCM, RandomFeatureEnsemble
 from .erm import ERM, Overlaps
 from .gardner import Gardner
 from .gcm import GCM, RandomFeatures
+from .hierarchical import HierarchicalMultiIndex
 from .krr import KRR, KRRPowerLawData, LinearMinimax
 from .learned_spectrum import LearnedSpectrum, OneStepRidge
 from .masked_ssr import MaskedSSR
@@ -33,6 +34,7 @@ MODELS |= {"learned-spectrum": LearnedSpectrum, "one-step-ridge": OneStepRidge}
 MODELS |= {"masked-ssr": MaskedSSR}
 MODELS |= {"sequential-recovery": SequentialRecovery}
 MODELS |= {"diagonal-network": DiagonalNetwork}
+MODELS |= {"hierarchical-multi-index": HierarchicalMultiIndex}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
@@ -44,3 +46,4 @@ __all__ += ["LearnedSpectrum", "OneStepRidge"]
 __all__ += ["MaskedSSR"]
 __all__ += ["SequentialRecovery"]
 __all__ += ["DiagonalNetwork"]
+__all__ += ["HierarchicalMultiIndex"]
