@@ -227,7 +227,16 @@ def _branches(theory, axis, values, up_start, down_start, damped_steps, options)
     down, down_entropy = jax.tree.map(lambda x: x[::-1], (down, down_entropy))
     u_up, u_down = flatten(up.state), flatten(down.state)
     scale = 1 + jnp.maximum(jnp.abs(u_up), jnp.abs(u_down))
-    differ = jnp.max(jnp.abs(u_up - u_down) / scale, axis=-1) > 1e-6
+    # Both in the solver's coordinates and in the theory's own: two states on the floor of the
+    # solver's coordinates (perfect recovery, the log of an error of a few eps) differ there by
+    # O(1) rounding but are one point.
+    x_up, x_down = (jax.vmap(lambda s: ravel_pytree(s)[0])(b.state) for b in (up, down))
+    x_scale = 1 + jnp.maximum(jnp.abs(x_up), jnp.abs(x_down))
+    apart = jnp.max(jnp.abs(x_up - x_down) / x_scale, axis=-1) > jnp.sqrt(jnp.finfo(x_up.dtype).eps)
+    differ = (jnp.max(jnp.abs(u_up - u_down) / scale, axis=-1) > 1e-6) & apart
+    # A point where a branch did not converge is not on it: past a fold the iteration lingers near
+    # the fold's ghost for many steps, and its last state is no fixed point.
+    differ = differ & up.converged & down.converged
     return up, up_entropy, down, down_entropy, differ
 
 
