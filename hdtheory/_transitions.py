@@ -37,7 +37,11 @@ uninformed one in that direction from where plain iteration of the map, the algo
 uninformed state at ``bracket[0]``; the informed one in the opposite direction from where it goes
 from the informed state at ``bracket[1]``; each point an attracting fixed point as in
 :func:`hdtheory.continuation`); the first grid interval where the indicator changes sign brackets
-the transition and gives the starting point. ``bracket`` may be decreasing (a noise, where
+the transition and gives the starting point. The branches differ at a grid value where both
+converged there and their states differ by ``1e-6`` relative in the solver's coordinates and by
+``sqrt(eps)`` in the theory's own (two states on the floor of the solver's coordinates, perfect
+recovery at the log of an error of a few ``eps``, are one point): past a fold the iteration lingers
+near its ghost, and a state it did not converge from is on no branch. ``bracket`` may be decreasing (a noise, where
 inference gets easier downward): the uninformed branch always starts at ``bracket[0]``.
 
 - ``kind="separability"``: a threshold that the theory computes directly, without branches or a
