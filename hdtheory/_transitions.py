@@ -37,7 +37,11 @@ uninformed one in that direction from where plain iteration of the map, the algo
 uninformed state at ``bracket[0]``; the informed one in the opposite direction from where it goes
 from the informed state at ``bracket[1]``; each point an attracting fixed point as in
 :func:`hdtheory.continuation`); the first grid interval where the indicator changes sign brackets
-the transition and gives the starting point. ``bracket`` may be decreasing (a noise, where
+the transition and gives the starting point. The branches differ at a grid value where both
+converged there and their states differ by ``1e-6`` relative in the solver's coordinates and by
+``sqrt(eps)`` in the theory's own (two states on the floor of the solver's coordinates, perfect
+recovery at the log of an error of a few ``eps``, are one point): past a fold the iteration lingers
+near its ghost, and a state it did not converge from is on no branch. ``bracket`` may be decreasing (a noise, where
 inference gets easier downward): the uninformed branch always starts at ``bracket[0]``.
 
 - ``kind="separability"``: a threshold that the theory computes directly, without branches or a
@@ -227,7 +231,16 @@ def _branches(theory, axis, values, up_start, down_start, damped_steps, options)
     down, down_entropy = jax.tree.map(lambda x: x[::-1], (down, down_entropy))
     u_up, u_down = flatten(up.state), flatten(down.state)
     scale = 1 + jnp.maximum(jnp.abs(u_up), jnp.abs(u_down))
-    differ = jnp.max(jnp.abs(u_up - u_down) / scale, axis=-1) > 1e-6
+    # Both in the solver's coordinates and in the theory's own: two states on the floor of the
+    # solver's coordinates (perfect recovery, the log of an error of a few eps) differ there by
+    # O(1) rounding but are one point.
+    x_up, x_down = (jax.vmap(lambda s: ravel_pytree(s)[0])(b.state) for b in (up, down))
+    x_scale = 1 + jnp.maximum(jnp.abs(x_up), jnp.abs(x_down))
+    apart = jnp.max(jnp.abs(x_up - x_down) / x_scale, axis=-1) > jnp.sqrt(jnp.finfo(x_up.dtype).eps)
+    differ = (jnp.max(jnp.abs(u_up - u_down) / scale, axis=-1) > 1e-6) & apart
+    # A point where a branch did not converge is not on it: past a fold the iteration lingers near
+    # the fold's ghost for many steps, and its last state is no fixed point.
+    differ = differ & up.converged & down.converged
     return up, up_entropy, down, down_entropy, differ
 
 

@@ -97,9 +97,9 @@ def test_phase_retrieval_weak_recovery_of_composed_linear_layers():
     ``alpha = 1 / (2 (1 + sum_l d / k_l))``, ``d / k_l`` the ratio of the signal's dimension to each
     layer's input (``beta`` for one layer, ``1 / (2 (1 + beta))``; ``beta_2 + beta_1 beta_2`` for two).
     Two layers, ``beta = (1.5, 2)``: ``alpha_WR = 1 / 12``; the Jacobian's spectral radius is 1 there,
-    and 10% below and above it the root of the linearised map's characteristic polynomial. (``hd.threshold(theory, "alpha", "weak-recovery",
-    (0.05, 0.2))`` locates the same 1/12 to 1e-8, but compiles for two minutes on this channel's
-    quadrature: the composed threshold is located by ``hd.threshold`` on the spiked model below.)"""
+    and 10% below and above it the root of the linearised map's characteristic polynomial. (``hd.threshold(theory, "alpha", "weak-recovery", ...)``
+    locates the crossing of the same radius, ``BayesGLM.linear_stability``: one layer in
+    test_bayes_generative_thresholds.py.)"""
     build = lambda a: hd.BayesGLM(prior="generative", activation="linear,linear", channel="abs", alpha=a, beta=(1.5, 2.0))
     radii = np.asarray(jax.jit(jax.vmap(lambda a: _radius(build(a))))(jnp.array([1.0, 0.9, 1.1]) / 12))
     np.testing.assert_allclose(radii[0], 1.0, atol=1e-6)

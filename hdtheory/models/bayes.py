@@ -215,6 +215,34 @@ class BayesGLM(Overlaps):
             return jnp.concatenate([q[None], latents])
         return jnp.minimum(prior.overlap(self.conjugate(q), self.order), prior.rho)
 
+    def linear_stability(self) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """``(radius, state, direction)`` for :func:`~hdtheory.threshold`'s ``kind="weak-recovery"``: the
+        spectral radius of ``update``'s Jacobian at the trivial fixed point ``state = 0`` (every overlap
+        zero, a fixed point of the symmetric channels with a zero-mean prior), and the direction along
+        which the state leaves it above one, the eigenvector of that eigenvalue (unit norm, non-negative
+        sum; not differentiated). ``update`` is monotone in every overlap, so that its Jacobian there
+        has non-negative entries and the radius is its largest, real, eigenvalue. ``radius`` is ``inf``
+        where ``0`` is no fixed point (``update(0)`` above ``1e-8 rho``: a channel or a layer that
+        informs at once, such as noiseless compressed sensing or a ``relu`` layer's non-zero mean).
+        The derivatives at ``q = 0`` are finite (the heat equation, module docstring)."""
+        state = jnp.zeros_like(self.init("uninformed"))
+        shape = jnp.shape(state)
+        flat = lambda x: jnp.reshape(self.update(jnp.reshape(x, shape)), (-1,))
+        zero = jnp.reshape(state, (-1,))
+        moved = jnp.max(jnp.abs(flat(zero)) / jnp.reshape(jnp.broadcast_to(self._rho, shape), (-1,)))
+        jacobian = jax.jacfwd(flat)(zero)
+        fixed = jax.lax.stop_gradient(jacobian)
+        # The eigenvalue's derivative l^T dJ r / l^T r from its left and right eigenvectors (JAX does
+        # not differentiate non-symmetric eigendecompositions): exact to first order, as the
+        # refinement and the implicit derivative of the threshold need.
+        (values, right), (left_values, left) = jnp.linalg.eig(fixed), jnp.linalg.eig(fixed.T)
+        top = jnp.argmax(values.real)
+        r, l = right[:, top].real, left[:, jnp.argmax(left_values.real)].real
+        radius = values.real[top] + l @ (jacobian - fixed) @ r / (l @ r)
+        direction = r
+        direction = jnp.reshape(jnp.where(jnp.sum(direction) < 0, -direction, direction), shape)
+        return jnp.where(moved > 1e-8, jnp.inf, radius), state, direction
+
     def _checked_latents(self, latents):
         return Overlaps._checked(self, latents, self._rho[1:])
 

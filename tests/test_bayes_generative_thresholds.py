@@ -1,0 +1,69 @@
+"""Thresholds of noiseless real phase retrieval through a generative layer located by ``hd.threshold``
+(``hd.BayesGLM(prior="generative", activation="linear", channel="abs", beta=2)``, the signal
+``W z / sqrt(k)`` with ``beta = d / k``; Aubin, Loureiro, Baker, Krzakala and Zdeborova 2019,
+arXiv:1912.02008). Their published thresholds were not at hand (the stored copies of the paper hold its
+abstract and the opening of its introduction): weak recovery is checked against the closed form of the
+linearised state evolution, the algorithmic threshold against the state evolution iterated from the
+uninformed start. Low quadrature orders (``panel_order=8``, ``label_order=6``): the closed form is met
+to 4e-6 there (1e-8 at the default orders, test_bayes_generative.py).
+"""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import hdtheory as hd
+
+BETA = 2.0
+THEORY = hd.BayesGLM(
+    prior="generative", activation="linear", channel="abs", noise=0.0, alpha=0.5, beta=BETA, panel_order=8, label_order=6
+)
+
+
+def _at(beta):
+    return eqx.tree_at(lambda t: t.beta, THEORY, beta)
+
+
+def test_weak_recovery_and_its_derivative_in_beta():
+    """The linearised state evolution about ``q = q_z = 0`` (``qhat ~ 2 alpha q``, ``q_v ~ A + q_z``,
+    ``qhat_z ~ beta A``) loses its stability at ``alpha_WR = 1 / (2 (1 + beta))``, 1/6 at ``beta = 2``,
+    with ``d alpha_WR / d beta = -1 / (2 (1 + beta)^2) = -1/18``; the state leaves ``0`` along the
+    eigenvector ``(q, q_z) ~ (1 + beta, beta)`` of that linear map's eigenvalue 1 (``q = A + q_z``,
+    ``q_z = beta A``, ``A = 2 alpha q``)."""
+    locate = lambda beta: hd.threshold(_at(beta), "alpha", "weak-recovery", (0.1, 0.3), num=3)
+    found = locate(BETA)
+    assert found.found
+    np.testing.assert_allclose(found.value, 1 / (2 * (1 + BETA)), atol=1e-5)
+    expected = np.array([1 + BETA, BETA]) / np.hypot(1 + BETA, BETA)
+    np.testing.assert_allclose(found.direction, expected, atol=1e-5)
+    slope = jax.grad(lambda b: locate(b).value)(jnp.asarray(BETA))
+    np.testing.assert_allclose(slope, -1 / (2 * (1 + BETA) ** 2), rtol=1e-3)
+
+
+def _mmse_after(theory, alphas, steps):
+    """The signal's MMSE after ``steps`` iterations of ``update`` from the uninformed start (AMP's
+    state evolution), for each of ``alphas``."""
+
+    def one(alpha):
+        th = eqx.tree_at(lambda t: t.alpha, theory, alpha)
+        last = jax.lax.fori_loop(0, steps, lambda _, s: th.update(s), th.init("uninformed"))
+        return th._rho[0] - last[0]
+
+    return np.asarray(jax.jit(jax.vmap(one))(jnp.asarray(alphas)))
+
+
+def test_algorithmic_threshold_is_where_amp_reaches_perfect_recovery():
+    """Above weak recovery the uninformed branch keeps an MMSE of order 0.1 while perfect recovery is
+    a fixed point (from the count ``alpha = 1 / beta``, test_bayes_generative_recovery.py); the branch
+    ends at a spinodal (a fold, where AMP jumps to perfect recovery), located at 0.52815 with the MMSE
+    0.035 on the branch's last point. The iterated state evolution from the uninformed start stays
+    on the branch 0.5% below it (MMSE above 0.035) and reaches perfect recovery 0.5% above it."""
+    found = hd.threshold(THEORY, "alpha", "algorithmic", (0.5, 0.56), num=6, damped_steps=50)
+    assert found.found
+    alpha_alg = float(found.value)
+    assert 0.5 < alpha_alg < 0.56
+    mmse_at_fold = float(THEORY._rho[0] - found.states[0][0])
+    assert 0.01 < mmse_at_fold < 0.1  # a jump: the branch ends far from perfect recovery
+    below, above = _mmse_after(THEORY, [0.995 * alpha_alg, 1.005 * alpha_alg], 4000)
+    assert below > mmse_at_fold and above < 1e-12
