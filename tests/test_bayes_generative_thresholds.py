@@ -12,6 +12,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import hdtheory as hd
 
@@ -53,6 +54,7 @@ def _mmse_after(theory, alphas, steps):
     return np.asarray(jax.jit(jax.vmap(one))(jnp.asarray(alphas)))
 
 
+@pytest.mark.slow  # a minute and a half of branch following on a CPU
 def test_algorithmic_threshold_is_where_amp_reaches_perfect_recovery():
     """Above weak recovery the uninformed branch keeps an MMSE of order 0.1 while perfect recovery is
     a fixed point (from the count ``alpha = 1 / beta``, test_bayes_generative_recovery.py); the branch
