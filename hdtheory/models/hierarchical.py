@@ -85,7 +85,9 @@ nodes has none; the map is smooth in ``m`` there), the value continued linearly 
 ``s_k`` (both along ``direction`` too); ``learned``, the number of directions with ``alpha > alpha_k``;
 ``gen_error``, the excess risk of the Bayes-optimal prediction
 ``sum_k a_k E[sigma(z_k) | omega_k, V_k]``, ``sum_k a_k^2 v_k``, and ``gen_error_total`` with ``Delta``
-(no 1/2).
+(no 1/2); ``quadrature_error``, the largest over the directions of the channel's estimated error of
+``G_hat`` (``multi-index``'s): beyond ``multi-index``'s ``quadrature_tol`` a solve ends ``INACCURATE``, not
+converged (a channel whose noise is small for its rule's order).
 """
 
 from collections.abc import Callable
@@ -258,6 +260,19 @@ class HierarchicalMultiIndex(FixedPointTheory):
         excess = jnp.sum(self.strengths() * v)
         return excess, excess + self.noise
 
+    def quadrature_error(self, m) -> jax.Array:
+        """The largest over the directions of the channel's estimated relative error of ``G_hat`` at
+        ``(m_k, s_k)`` (:meth:`~hdtheory.MultiIndex.quadrature_error`: its Hermite rule at two orders),
+        large where a channel's noise is small."""
+        channel = self._channel
+        one = lambda m, s: channel.at(s).quadrature_error(jnp.reshape(m, (1, 1)))
+        return jnp.max(jax.vmap(one)(_nonnegative(m), self.channel_noise(m)))
+
+    def accurate(self, m, observables) -> jax.Array:
+        """``quadrature_error`` within ``multi-index``'s ``quadrature_tol``: beyond it a solve reports
+        ``INACCURATE``, not converged."""
+        return observables["quadrature_error"] <= MultiIndex.__dataclass_fields__["quadrature_tol"].default
+
     def observables(self, m) -> dict[str, jax.Array]:
         alpha_k = self.thresholds(m)
         gen_error, gen_error_total = self.gen_errors(m)
@@ -268,6 +283,7 @@ class HierarchicalMultiIndex(FixedPointTheory):
             "learned": jnp.sum(self.alpha > alpha_k).astype(m.dtype),
             "gen_error": gen_error,
             "gen_error_total": gen_error_total,
+            "quadrature_error": self.quadrature_error(m),
         }
 
 
