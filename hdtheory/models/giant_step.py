@@ -42,8 +42,9 @@ sqrt(c)``, ``mu_2^2 = E sigma^2 - mu_0^2 - c mu_1^2`` (for odd ``sigma`` the sig
 symmetry, taken ``+1``), and the target is ``y = g(gamma_beta kappa + rho_beta t)``, ``t = zeta.x``,
 ``zeta`` a unit direction orthogonal to ``v``, ``rho_beta^2 = 1 - gamma_beta^2``.
 
-**Fixed point** (the replica equations of Cui et al.'s Result 3.3 for the ridge readout, written
-here for this normalisation and with the direction ``v`` removed from the bulk exactly). Order
+**Fixed point** (the replica equations of Cui et al.'s Result 3.3 for the ridge readout as the
+authors' code, SPOC-group/OneStepGD_asymptotics, solves them at finite ``d``; rederived here for this
+normalisation, in the limit, with the direction ``v`` removed from the bulk exactly). Order
 parameters: ``q_1 = |Pi u|^2`` and ``q_2 = |w|^2 / p`` with ``u = sqrt(c) bar W^T w / sqrt(p)`` and
 ``Pi`` the projection orthogonal to ``v``; ``theta = u.v``, ``psi = u.zeta``; ``V_1, V_2`` their
 responses; ``m = w.a / sqrt(p)`` the readout's weight on the features' mean. Given ``kappa``, the
@@ -83,8 +84,9 @@ the direction ``v`` from the bulk is a rank-one change of ``A`` (Sherman-Morriso
 **Limits.** At ``eta~ = 0`` (``mu_0 = 0``, ``c = 1``) this is :class:`~hdtheory.RandomFeatures`
 with ridge, the target's linear part its teacher and the rest label noise. As ``eta~ -> 0+`` it is
 not: the mean direction, whose weight is free, fits the part of ``y`` linear in ``kappa`` for any
-spike; that limit is the large-step end of the step ``eta = O(1)`` of
-:class:`~hdtheory.OneStepRidge` (its spike then dominates the penalty). :func:`normalised_step`
+spike. Between the two regimes, ``1 << eta << sqrt(p)``, both models hold: at ``d = 2000``,
+``eta = 20`` (``eta~ = 0.447``), :class:`~hdtheory.OneStepRidge` gives 0.11872 and this model
+0.11881 (erf features and target, ``alpha = alpha0 = 2``, ``lam = 0.1``). :func:`normalised_step`
 converts a step exponent ``a`` in ``eta = scale p^a`` to ``eta~``.
 
 **Normalisation.** ``alpha = n / d`` (the readout's samples), ``alpha0 = n0 / d`` (the step's),
