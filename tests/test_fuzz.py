@@ -137,7 +137,7 @@ def close(name: str, params: dict, obs: dict, expected: dict, rtol: float, atol:
 MODELS = [hd.ERM, hd.GCM, hd.RandomFeatures, hd.KRR, hd.BayesGLM, hd.Spiked,
           hd.SubspaceClustering, hd.MultiIndex, hd.Resample, hd.DeepRandomFeatures, hd.Committee, SingleIndex, SequenceSingleIndex,
           hd.PowerLawRetrieval, hd.Gardner, hd.Adversarial, hd.AdversarialGCM,
-          hd.RandomFeatureEnsemble, hd.Spectral, hd.VariationalMixture, hd.LoRA, hd.LinearMinimax, hd.LearnedSpectrum, hd.OneStepRidge,
+          hd.RandomFeatureEnsemble, hd.Spectral, hd.VariationalMixture, hd.LoRA, hd.LinearMinimax, hd.LearnedSpectrum, hd.OneStepRidge, hd.GiantStep,
           hd.KRRPowerLawData, hd.MaskedSSR]
 
 

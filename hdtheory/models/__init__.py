@@ -9,6 +9,7 @@ from .ensemble import Ensemble, EnsembleGCM, RandomFeatureEnsemble
 from .erm import ERM, Overlaps
 from .gardner import Gardner
 from .gcm import GCM, RandomFeatures
+from .giant_step import GiantStep
 from .hierarchical import HierarchicalMultiIndex
 from .krr import KRR, KRRPowerLawData, LinearMinimax
 from .learned_spectrum import LearnedSpectrum, OneStepRidge
@@ -31,6 +32,7 @@ MODELS |= {"ensemble": RandomFeatureEnsemble}
 MODELS |= {"spectral": Spectral}
 MODELS |= {"linear-minimax": LinearMinimax, "krr-power-law-data": KRRPowerLawData}
 MODELS |= {"learned-spectrum": LearnedSpectrum, "one-step-ridge": OneStepRidge}
+MODELS |= {"giant-step": GiantStep}
 MODELS |= {"masked-ssr": MaskedSSR}
 MODELS |= {"sequential-recovery": SequentialRecovery}
 MODELS |= {"diagonal-network": DiagonalNetwork}
@@ -43,6 +45,7 @@ __all__ += ["MulticlassBayes", "Resample", "MultiIndex", "Gardner", "Adversarial
 __all__ += ["Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral"]
 __all__ += ["LinearMinimax", "KRRPowerLawData"]
 __all__ += ["LearnedSpectrum", "OneStepRidge"]
+__all__ += ["GiantStep"]
 __all__ += ["MaskedSSR"]
 __all__ += ["SequentialRecovery"]
 __all__ += ["DiagonalNetwork"]

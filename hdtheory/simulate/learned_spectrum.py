@@ -1,5 +1,7 @@
 r"""One gradient step of a two-layer network at finite ``d``, and the spectrum of its features
-(:class:`~hdtheory.models.learned_spectrum.LearnedSpectrum`).
+(:class:`~hdtheory.models.learned_spectrum.LearnedSpectrum`), and ridge on the stepped features
+(:func:`one_step_ridge_errors`; :class:`~hdtheory.models.giant_step.GiantStep`, the step
+``eta = eta~ sqrt(p)``).
 
 **Instance.** ``p = round(gamma d)`` rows ``w_i`` uniform on the unit sphere, ``a_i = +-1``, a unit
 ``beta``; a batch of ``n0 = round(alpha0 d)`` inputs ``x ~ N(0, I_d)`` with labels ``y = g(beta.x) +
@@ -18,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from ..models.gcm import RF_ACTIVATIONS, gaussian_equivalence
+from ..models.giant_step import GiantStep
 from ..models.learned_spectrum import LearnedSpectrum, one_step_weights
 from . import SimulationResult, check_size, simulate
 
@@ -63,6 +66,23 @@ def _ridge_errors(X, y, X_test, y_test, lam, z_test):
     return jnp.mean((y_test - f) ** 2), jnp.mean((z_test - f) ** 2)
 
 
+def _stepped_ridge(activation, target, gamma, alpha, eta, alpha0, noise, lam, d, keys, test, reference):
+    """Ridge on the features of networks stepped with each of ``keys``: ``test_error_total`` against
+    the labels and ``test_error`` against ``reference(X_test, beta)``."""
+    sigma, link = RF_ACTIVATIONS[activation], RF_ACTIVATIONS[target]
+    p, n, n0 = (max(round(float(r) * d), 1) for r in (gamma, alpha, alpha0))
+    samples = []
+    for key in keys:
+        W, beta = one_step_weights(key, d, p, n0, eta, activation, target, noise)
+        x_key, t_key, e_key = jax.random.split(jax.random.fold_in(key, 1), 3)
+        X, X_test = jax.random.normal(x_key, (n, d)), jax.random.normal(t_key, (test, d))
+        xi = jnp.sqrt(noise) * jax.random.normal(e_key, (n + test,))
+        y, y_test = link(X @ beta) + xi[:n], link(X_test @ beta) + xi[n:]
+        total, excess = _ridge_errors(sigma(X @ W.T), y, sigma(X_test @ W.T), y_test, lam, reference(X_test, beta))
+        samples.append({"test_error_total": total, "test_error": excess})
+    return SimulationResult.from_samples(samples, d=d, n=n)
+
+
 def one_step_ridge_errors(
     activation="erf", target="tanh", gamma=1.0, alpha=2.0, eta=0.0, alpha0=2.0, noise=0.0, lam=0.1, *,
     d: int = 300, keys, test: int = 4000,
@@ -72,16 +92,22 @@ def one_step_ridge_errors(
     with each of ``keys``, as :func:`~hdtheory.models.learned_spectrum.one_step_ridge` draws them),
     trained on ``n = alpha d`` fresh samples and measured on ``test`` more: ``test_error_total``
     (against the labels) and ``test_error`` (against the target's linear part ``c_1 beta.x``)."""
-    sigma, link = RF_ACTIVATIONS[activation], RF_ACTIVATIONS[target]
-    p, n, n0 = (max(round(float(r) * d), 1) for r in (gamma, alpha, alpha0))
     _, c1, _ = gaussian_equivalence(target)
-    samples = []
-    for key in keys:
-        W, beta = one_step_weights(key, d, p, n0, eta, activation, target, noise)
-        x_key, t_key, e_key = jax.random.split(jax.random.fold_in(key, 1), 3)
-        X, X_test = jax.random.normal(x_key, (n, d)), jax.random.normal(t_key, (test, d))
-        xi = jnp.sqrt(noise) * jax.random.normal(e_key, (n + test,))
-        y, y_test = link(X @ beta) + xi[:n], link(X_test @ beta) + xi[n:]
-        total, excess = _ridge_errors(sigma(X @ W.T), y, sigma(X_test @ W.T), y_test, lam, c1 * X_test @ beta)
-        samples.append({"test_error_total": total, "test_error": excess})
-    return SimulationResult.from_samples(samples, d=d, n=n)
+    return _stepped_ridge(activation, target, gamma, alpha, eta, alpha0, noise, lam, d, keys, test,
+                          lambda X, beta: c1 * X @ beta)
+
+
+@simulate.register
+def simulate_giant_step(theory: GiantStep, *, d: int = 400, seeds: int = 4, key=None, test: int = 4000) -> SimulationResult:
+    """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.models.giant_step.GiantStep`: the
+    step ``eta = eta~ sqrt(p)`` at dimension ``d``, then ridge on ``n = alpha d`` fresh samples
+    (``sum (y - w.v / sqrt(p))^2 / 2 + (lam / 2)|w|^2``), measured on ``test`` more:
+    ``test_error_total`` against the labels, ``test_error`` against the noiseless target."""
+    check_size(d, seeds)
+    key = jax.random.PRNGKey(0) if key is None else key
+    p = max(round(float(theory.gamma) * d), 1)
+    link = RF_ACTIVATIONS[theory.target]
+    return _stepped_ridge(
+        theory.activation, theory.target, theory.gamma, theory.alpha, theory.eta * p**0.5, theory.alpha0,
+        theory.noise, theory.lam, d, jax.random.split(key, seeds), test, lambda X, beta: link(X @ beta),
+    )
