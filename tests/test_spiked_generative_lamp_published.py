@@ -48,6 +48,18 @@ def test_linear_lamp_overlap_is_the_notebooks_epsilon(delta, epsilon):
         assert np.all(out["eigenvalue"] - out["bulk_edge"] > 0.1)
 
 
+def test_linear_lamp_past_the_threshold_tops_out_at_the_notebooks_bulk_edge():
+    """At ``alpha = 1`` past ``Delta_c = 2`` no eigenvalue detaches: the top one is the bulk's edge
+    ``lambda_max(alpha, Delta)`` (the Stieltjes inverse at the edge's ``s``), the notebook's
+    ``Out[49]`` (91 points, ``Delta = 0.5, 0.55, ..., 5``; its ``lambda_1`` is 1 up to ``Delta_c`` and
+    ``lambda_2`` from there): 0.962901563 at ``Delta = 3.2``. The mean over 3 seeds at d = 1000 (seen
+    0.949-0.969, mean 0.9588; Tracy-Widom's scale ``k^(-2/3)`` is 0.01), the estimate noise (seen at
+    most 0.094)."""
+    out = _lamp(3.2, beta=1.0)
+    assert abs(float(np.mean(out["eigenvalue"])) - 0.962901563) < 0.02
+    assert np.all(out["overlap"] < 0.15)
+
+
 @pytest.mark.parametrize(
     "activation, beta, delta_c, inside",
     [("sign", 2.0, 1 + 8 / np.pi**2, 1.3), ("sign,linear", (1.0, 2.0), 3 + 8 / np.pi**2, 1.9)],
