@@ -100,7 +100,8 @@ from the bulk at ``Delta_c = 1 + beta``, the state evolution's weak recovery ``l
 (``lam^2 alpha rho_u^2 = 1``), and gives the squared cosine of the estimate with the spike. For the
 zero-mean stacks the outlier leaves the bulk at the state evolution's weak recovery,
 ``Delta_c = rho_L^2 + beta_L s_L^4 (rho_{L-1}^2 + beta_{L-1} s_{L-1}^4 (...))``, checked at finite
-``d``. ``relu`` has a non-zero mean and no uninformed point ``x = 0``. :func:`lamp` returns the
+``d``. ``relu`` has a non-zero mean and no uninformed point ``x = 0`` (the authors' code puts the
+linear layer's ``Sigma`` there, Wishart, or ``I``, Wigner: placeholders). :func:`lamp` returns the
 squared cosines with the spike and the latent, the top two eigenvalues and PCA's squared cosine.
 """
 
