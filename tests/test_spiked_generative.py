@@ -62,7 +62,10 @@ def test_linear_weak_recovery_threshold():
     """The trivial fixed point loses its stability at ``lam (1 + beta) = 1`` (the linearised state
     evolution, whose Jacobian at 0 is ``[[lam, 1], [beta lam, 0]]``): ``Delta_c = 1 + alpha`` in the
     paper's notation (its ``alpha`` is ``beta`` here, its ``Delta`` is ``1 / lam``), beyond PCA's
-    ``Delta = 1``."""
+    ``Delta = 1``: the authors' ``Delta_c[alpha_] := 1 + alpha``, where "an eigenvalue equal to 1
+    detaches" from the bulk of LAMP's matrix (their random-matrix notebook,
+    github.com/benjaminaubin-zz/StructuredPrior_demo, ``Demo_RMT/notebook.nb``, section "Computing
+    lambda max"; LAMP at finite d in tests/test_spiked_generative_lamp_published.py)."""
     found = hd.threshold(hd.Spiked(prior="generative", beta=2.0), "snr", "weak-recovery", (0.2, 1.0), num=4)
     assert found.found
     np.testing.assert_allclose(found.value, 1 / 3, atol=1e-9)

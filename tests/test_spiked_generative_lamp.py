@@ -34,7 +34,3 @@ def test_lamp_recovers_exactly_past_the_state_evolution_threshold(ensemble, alph
     assert np.all(below["pca_overlap"] < 0.1)
     assert np.all(above["overlap"] < 0.1) and np.all(above["eigenvalue"] - above["bulk_edge"] < 0.05)
 
-
-def test_other_priors_are_refused():
-    with pytest.raises(NotImplementedError):
-        lamp(hd.Spiked(prior="generative", activation="sign"), d=10)

@@ -44,8 +44,12 @@ def test_sign_at_small_beta_is_the_rademacher_prior(sign):
 def test_sign_weak_recovery_is_the_closed_form():
     """At ``q = q_z = 0`` the state evolution's Jacobian is ``[[lam, 2 / pi], [beta lam 2 / pi, 0]]``
     (``E sign'(h) = sqrt(2 / pi)``), of spectral radius 1 at ``lam (1 + 4 beta / pi^2) = 1``:
-    ``Delta_c = 1 + 4 alpha / pi^2`` in the paper's notation (its ``alpha`` is ``beta`` here). Checked on the Jacobian of ``update`` (the quadrature, differentiated through the
-    smoothing at ``A = q = 0``) at the threshold and 10% below and above."""
+    ``Delta_c = 1 + 4 alpha / pi^2`` in the paper's notation (its ``alpha`` is ``beta`` here), the
+    critical noise of a single sign layer on the authors' NeurIPS 2019 poster
+    (github.com/benjaminaubin-zz/StructuredPrior_demo, ``Poster/Poster_NeurIPS2019_StructuredPrior.pdf``,
+    "Application: single sign layer", where AMP and LAMP share it). Checked on the Jacobian of
+    ``update`` (the quadrature, differentiated through the smoothing at ``A = q = 0``) at the threshold
+    and 10% below and above."""
 
     def radius(snr):
         theory = hd.Spiked(prior="generative", activation="sign", snr=snr, beta=2.0)

@@ -68,24 +68,41 @@ estimates are updated from the same messages). :func:`generative_amp_errors` ret
 ``x``; Wishart ``mmse_u``, ``mmse_v``), ``mmse_z``, ``mmse_h{l}`` (a stack) and ``mmse_matrix`` after
 every iteration.
 
-**LAMP** (Aubin et al. 2019's spectral method; one ``linear`` layer, ``x* = F z*``): multi-layer AMP
-linearised about its uninformed fixed point (``x = 0``, ``A = 0``, the layer's variance ``V = 1`` and
-the latent's ``1``). There the linear layer's factor gives ``x = B + omega``, ``g = B``,
-``z = F^T B`` and ``omega = F z - g``, so that without the time indices ``x = K B`` with
-``K = F F^T = W W^T / k``, and with the Wigner messages ``B = sqrt(lam / d) Y x - lam x``,
+**LAMP** (Aubin et al. 2019's spectral method) for stacks of zero-mean layers (``linear``, ``sign``):
+multi-layer AMP linearised about its uninformed fixed point (``x = 0``, ``A = 0``, every variance its
+prior's). There the posterior mean of the signal given its message ``B`` is, to first order, its
+covariance ``K`` given the weights times ``B``, ``x = K B``. For a layer ``u_l = phi_l(F_l u_{l-1})``
+the covariance keeps the linear part of ``phi_l`` (its first Hermite coefficient, the ``slope``
+``s_l = E phi_l'``) and the rest on the diagonal:
 
-.. math:: x = K \Gamma x, \qquad \Gamma = \sqrt{\lambda / d}\, Y - \lambda I
-          \quad (\text{with the paper's } Y_p = Y / \sqrt{\lambda}:\ (Y_p / \sqrt{p} - I) / \Delta);
+.. math:: K_l = s_l^2\, F_l K_{l-1} F_l^\top + (\rho_l - s_l^2 \rho_{l-1})\, I, \qquad K_0 = I
 
-Wishart, with ``u = rho_u B^u`` to first order for any zero-mean ``prior_u``,
-``Gamma = lam rho_u / (1 + lam rho_u) Y^T Y / d - lam alpha rho_u I``. A fixed point of linearised
-AMP is an eigenvector of ``K Gamma`` of eigenvalue 1; with ``x = F zeta`` it is the top eigenvector of
-the symmetric ``k x k`` matrix ``F^T Gamma F``, whose estimate is ``F zeta``. (For ``K = I`` the BBP
-outlier of ``Gamma`` is exactly 1 past ``lam = 1``, the bulk's edge ``(2 sqrt(Delta) - 1) / Delta``
-reaching 1 there; with a generative prior the outlier was seen at 1.0-1.2 at d = 2000.) The outlier leaves the bulk at the state evolution's weak recovery
-``lam (1 + beta) = 1`` (Wishart ``lam^2 alpha rho_u^2 (1 + beta) = 1``), where PCA needs ``lam = 1``
-(``lam^2 alpha rho_u^2 = 1``). :func:`lamp` returns its squared cosines with the spike and the latent,
-its top two eigenvalues and PCA's squared cosine.
+(the cross terms of higher Hermite orders vanish in operator norm at large ``d``): ``K = F F^T`` for
+one linear layer, ``(2 / pi) F F^T + (1 - 2 / pi) I`` for one sign layer, the authors' ``Sigma``
+(their ``Spectral_structuredPrior.py``, github.com/benjaminaubin-zz/StructuredPrior_demo). With the
+Wigner messages ``B = sqrt(lam / d) Y x - lam rho x`` (the Onsager term of the prior's variance
+``rho``),
+
+.. math:: x = K \Gamma x, \qquad \Gamma = \sqrt{\lambda / d}\, Y - \lambda \rho I
+          \quad (\text{with the paper's } Y_p = Y / \sqrt{\lambda}:\ (Y_p / \sqrt{p} - \rho I) / \Delta);
+
+Wishart, with ``u = rho_u B^u`` to first order for any zero-mean ``prior_u`` and
+``B^u = sqrt(lam / d) Y x - lam rho u``,
+``Gamma = lam rho_u / (1 + lam rho rho_u) Y^T Y / d - lam alpha rho_u I`` (the authors' ``1 / (Delta + a)``,
+``a = rho``). A fixed point of linearised AMP is an eigenvector of ``K Gamma`` of eigenvalue 1: with a
+factor ``K = L L^T`` and ``x = L y``, the top eigenvector ``y`` of the symmetric ``L^T Gamma L``.
+``L`` is built layer by layer, ``s_l F_l L_{l-1}`` for a linear layer (``L = F``: the ``k x k`` matrix
+``F^T Gamma F``) and a Cholesky factor of ``K_l`` otherwise. The latent's estimate is its linear
+response, ``(F_L ... F_1)^T Gamma x`` (``E z phi(F z)^T = s F^T``). For one linear layer the authors'
+random-matrix analysis (their ``Demo_RMT/notebook.nb``) proves an eigenvalue equal to 1 detaching
+from the bulk at ``Delta_c = 1 + beta``, the state evolution's weak recovery ``lam (1 + beta) = 1``
+(Wishart ``lam^2 alpha rho_u^2 (1 + beta) = 1``), where PCA needs ``lam = 1``
+(``lam^2 alpha rho_u^2 = 1``), and gives the squared cosine of the estimate with the spike. For the
+zero-mean stacks the outlier leaves the bulk at the state evolution's weak recovery,
+``Delta_c = rho_L^2 + beta_L s_L^4 (rho_{L-1}^2 + beta_{L-1} s_{L-1}^4 (...))``, checked at finite
+``d``. ``relu`` has a non-zero mean and no uninformed point ``x = 0`` (the authors' code puts the
+linear layer's ``Sigma`` there, Wishart, or ``I``, Wigner: placeholders). :func:`lamp` returns the
+squared cosines with the spike and the latent, the top two eigenvalues and PCA's squared cosine.
 """
 
 import equinox as eqx
@@ -259,34 +276,52 @@ def generative_amp_errors(theory: Spiked, *, d: int = 1000, seeds: int = 4, step
     return _generative_trajectories(theory, keys, k, n, jnp.asarray(snr0, float), steps)
 
 
+def _lamp_factor(stack, Fs):
+    """A factor ``L`` of the signal's covariance ``K = L L^T`` by the recursion of the module
+    docstring: ``L_0 = I``, ``L_l = s_l F_l L_{l-1}`` for a layer without a nonlinear part
+    (``c_l = 0``, whose ``L`` keeps the input's width), else the Cholesky factor of ``K_l``."""
+    L = None
+    for layer, F in zip(_layers.layers(stack), Fs):
+        slope = layer.activation.slope
+        FL = slope * (F if L is None else F @ L)
+        c = layer.rho - slope**2 * layer.input_rho
+        L = FL if c == 0 else jnp.linalg.cholesky(FL @ FL.T + c * jnp.eye(F.shape[0], dtype=F.dtype))
+    return L
+
+
 @eqx.filter_jit
-def _lamp_instances(theory: Spiked, keys, k: tuple[int, int], n: int) -> dict:
+def _lamp_instances(theory: Spiked, keys, k: tuple[int, ...], n: int) -> dict:
     """The spectral estimates of every seed: arrays ``(seeds,)``."""
     (stack, prior_u), d, lam = theory._priors(), k[-1], theory.snr
-    wigner = theory.ensemble == "wigner"
+    wigner, rho = theory.ensemble == "wigner", stack.rho
 
     def cosine2(a, b):
         return (a @ b) ** 2 / ((a @ a) * (b @ b))
 
     def one(key):
         layer_key, u_key, noise_key = jax.random.split(key, 3)
-        x_star, z_star, _, (F,), _ = _layers.draw(stack, layer_key, k, 0.0)
+        x_star, z_star, _, Fs, _ = _layers.draw(stack, layer_key, k, 0.0)
         if wigner:
             G = jax.random.normal(noise_key, (d, d))
             Y = jnp.sqrt(lam / d) * jnp.outer(x_star, x_star) + (G + G.T) / jnp.sqrt(2.0)
-            S = jnp.sqrt(lam / d) * F.T @ (Y @ F) - lam * F.T @ F
+            Gamma = jnp.sqrt(lam / d) * Y - lam * rho * jnp.eye(d)
             pca = jnp.linalg.eigh(Y)[1][:, -1]
         else:
             u_star = prior_u.sample(u_key, (n,))
             Y = jnp.sqrt(lam / d) * jnp.outer(u_star, x_star) + jax.random.normal(noise_key, (n, d))
-            rho_u, YF = prior_u.rho, Y @ F
-            S = lam * rho_u / (1 + lam * rho_u) * YF.T @ YF / d - lam * (n / d) * rho_u * F.T @ F
+            rho_u = prior_u.rho
+            Gamma = lam * rho_u / (1 + lam * rho * rho_u) * Y.T @ Y / d - lam * (n / d) * rho_u * jnp.eye(d)
             pca = jnp.linalg.eigh(Y.T @ Y)[1][:, -1]
-        values, vectors = jnp.linalg.eigh((S + S.T) / 2)
-        zeta = vectors[:, -1]
+        L = _lamp_factor(stack, Fs)
+        M = L.T @ Gamma @ L
+        values, vectors = jnp.linalg.eigh((M + M.T) / 2)
+        x = L @ vectors[:, -1]
+        z = Gamma @ x
+        for F in reversed(Fs):
+            z = F.T @ z
         return {
-            "overlap": cosine2(F @ zeta, x_star),
-            "overlap_z": cosine2(zeta, z_star),
+            "overlap": cosine2(x, x_star),
+            "overlap_z": cosine2(z, z_star),
             "eigenvalue": values[-1],
             "bulk_edge": values[-2],
             "pca_overlap": cosine2(pca, x_star),
@@ -298,15 +333,21 @@ def _lamp_instances(theory: Spiked, keys, k: tuple[int, int], n: int) -> dict:
 
 def lamp(theory: Spiked, *, d: int = 2000, seeds: int = 2, key=None) -> dict:
     """LAMP, the spectral method of linearised multi-layer AMP, for the spiked Wigner or Wishart model
-    with a generative prior of one ``linear`` layer: per seed (arrays ``(seeds,)``) the squared cosines
-    ``overlap`` of the estimate ``F zeta`` with the spike (Wishart: ``v*``) and ``overlap_z`` of
-    ``zeta`` with the latent, the top ``eigenvalue`` and the second,
-    ``bulk_edge``, and PCA's squared cosine ``pca_overlap`` (the top eigenvector of ``Y``, Wishart
-    ``Y^T Y``); see the module docstring."""
+    with a generative prior of zero-mean layers (``linear``, ``sign``, and stacks of them): per seed
+    (arrays ``(seeds,)``) the squared cosines ``overlap`` of the estimate ``x`` with the spike
+    (Wishart: ``v*``) and ``overlap_z`` of the latent's estimate ``(F_L ... F_1)^T Gamma x`` with the
+    latent, the top ``eigenvalue`` of ``K Gamma`` and the second, ``bulk_edge``, and PCA's squared
+    cosine ``pca_overlap`` (the top eigenvector of ``Y``, Wishart ``Y^T Y``); see the module docstring."""
     n = _rows(theory, d, seeds)
-    if theory.prior != "generative" or theory.activation != "linear":
-        raise NotImplementedError("lamp is the linear generative prior, prior='generative' and activation='linear'")
-    k = _layers.widths(theory._priors()[0], d)
+    if theory.prior != "generative":
+        raise NotImplementedError("lamp is the spectral method of a generative prior, prior='generative'")
+    stack = theory._priors()[0]
+    means = [layer.activation.mean for layer in _layers.layers(stack)]
+    if any(m != 0 for m in means):
+        raise NotImplementedError(
+            f"lamp linearises AMP about x = 0, which needs zero-mean activations (linear, sign): activation means {means}"
+        )
+    k = _layers.widths(stack, d)
     keys = jax.random.split(jax.random.PRNGKey(0) if key is None else key, seeds)
     return _lamp_instances(theory, keys, k, n)
 
