@@ -219,6 +219,7 @@ def _fold(theory, axis, state0, theta0, steps, tol):
     return z[n], (theory.constrain(unravel(z[:n])),), jax.lax.stop_gradient(residual)
 
 
+@eqx.filter_jit
 def _branches(theory, axis, values, up_start, down_start, damped_steps, options):
     """The branch followed upward over ``values`` from ``up_start`` and the one followed downward
     from ``down_start`` (reordered upward), their free entropies, and where their states differ.
@@ -558,15 +559,18 @@ def threshold(
     else:
         # Each branch starts where the iteration (the algorithm) from its initialisation goes: Newton's
         # method from there could land on the other branch.
+        # The branches only bracket the threshold and start its refinement (whose start is cut from
+        # the derivative): no derivative goes through them, and none is traced.
+        fixed = jax.lax.stop_gradient(theory)
         inits = jax.tree.map(lambda a, b: jnp.stack([a, b]), theory.init("uninformed"), theory.init("informed"))
-        ends = _iterated(theory, axis, jnp.stack([grid[0], grid[-1]]), inits, damped_steps, options)
+        ends = _iterated(fixed, axis, jnp.stack([grid[0], grid[-1]]), inits, damped_steps, options)
         start, stop = (jax.tree.map(lambda x, i=i: x[i], ends) for i in range(2))
         up, up_entropy, down, down_entropy, differ = _branches(
-            theory, axis, grid, start, stop, damped_steps, options
+            fixed, axis, grid, start, stop, damped_steps, options
         )
         if kind == "algorithmic":
             k, any_ = _first(differ[:-1] & ~differ[1:])
-            (near, far), state0 = _approach_fold(theory, axis, grid, up, down, k, damped_steps, options)
+            (near, far), state0 = _approach_fold(fixed, axis, grid, up, down, k, damped_steps, options)
             value, states, residual = _fold(theory, axis, state0, near, steps, tol)
             # The fold lies between the last point of the branch and the first past its end: Newton's
             # method converging to another fold (the informed branch's) is no result.
@@ -593,6 +597,7 @@ def threshold(
     return Threshold(value=jnp.where(found, value, jnp.nan), states=states, found=found, residual=residual)
 
 
+@eqx.filter_jit
 def _stationary(theory, state) -> jax.Array:
     """Whether the free entropy is stationary at ``state`` in the solver's coordinates: its slope
     below ``0.05 (1 + |f|)``. A diverging free entropy moves by O(1) per unit of the coordinates (the

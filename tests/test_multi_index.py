@@ -111,7 +111,7 @@ def test_trivial_fixed_point_and_gradient():
     alpha_c = float(weak_recovery(hd.MultiIndex(link="product", k=2, noise=0.1, order=4))[0])
     h, above = 1e-4, 1.4 * alpha_c
     alphas = jnp.asarray([0.8 * alpha_c, above - h, above, above + h, 3.0])
-    (mmse, (status, reported, error)), grad = jax.jit(jax.vmap(jax.value_and_grad(_mmse, has_aux=True)))(alphas)
+    (mmse, (status, reported, error)), grad = optimised(jax.vmap(jax.value_and_grad(_mmse, has_aux=True)))(alphas)
     assert status.tolist() == [hd.Status.CONVERGED] * 4 + [hd.Status.INACCURATE]
     assert np.all(error[:4] < 0.05) and error[4] > 0.05 and 0 < mmse[4] < 0.2
     np.testing.assert_allclose(reported, alpha_c, rtol=1e-12)
@@ -258,10 +258,10 @@ def test_continuous_links_small_to_near_perfect_recovery(link):
     even = link != "staircase"
     h, dM = 1e-5, np.asarray([[0.01, -0.02], [-0.02, 0.03]])
     if link == "product":  # the values at M and M +- h dM and the tangents: one program
-        linearised = jax.jit(jax.vmap(lambda M: jax.jvp(theory.conjugate, (M,), (jnp.asarray(dM),))))
+        linearised = optimised(jax.vmap(lambda M: jax.jvp(theory.conjugate, (M,), (jnp.asarray(dM),))))
         ours, tangents = linearised(jnp.asarray(np.concatenate([Ms, Ms[1] + np.asarray([h, -h])[:, None, None] * dM])))
     else:
-        ours = jax.jit(jax.vmap(theory.conjugate))(jnp.asarray(Ms))
+        ours = optimised(jax.vmap(theory.conjugate))(jnp.asarray(Ms))
     hermite = hd.MultiIndex(link=link, k=2, alpha=1.0, noise=0.01, panel_order=0, **orders)
     on_hermite, estimates = jax.jit(jax.vmap(lambda M: (hermite.conjugate(M), hermite.quadrature_error(M))))(
         jnp.asarray(Ms)

@@ -93,7 +93,7 @@ def test_the_hessian_is_that_of_the_arc_cosine_kernel_and_its_gradient_the_flow(
     np.testing.assert_allclose(landscape.hessian(theory, s), reference, atol=1e-12)
     # The gradient drives the overlaps' flow: dR/dtau = -G W*^T, dQ/dtau = -(G W^T + W G^T).
     G = jax.jit(jax.grad(error))(Wn.ravel()).reshape(K5, n)
-    field = theory.vector_field(0.0, s)
+    field = jax.jit(lambda s: theory.vector_field(0.0, s))(s)  # one program, not one per operation
     np.testing.assert_allclose(field.R, -G @ W_star.T, atol=1e-12)
     np.testing.assert_allclose(field.Q, -(G @ Wn.T + Wn @ G.T), atol=1e-12)
 
@@ -140,7 +140,7 @@ def test_a_split_student_is_a_saddle_with_one_flat_direction(minimum, k, s):
     R[k] *= s
     split = state(R)
     theory = flow(M + 1)
-    field = theory.vector_field(0.0, split)
+    field = jax.jit(lambda s: theory.vector_field(0.0, s))(split)  # one program, not one per operation
     assert max(np.abs(field.Q).max(), np.abs(field.R).max()) < 1e-8
     n8, n9 = 2 * M + 1, 2 * M + 2
     H = np.asarray(landscape.hessian(theory, split))
@@ -177,19 +177,23 @@ def test_online_sgd_at_finite_d_stays_at_the_spurious_minimum(minimum):
     sol, _ = minimum
     eg, R, lr, tau = float(sol.observables["eg"]), np.asarray(sol.state.R), 0.025, 0.5
     theory = flow(M)
-    start = sol.state
-    u = theory.coordinates(start)
-    field = lambda u: theory.coordinates(theory.vector_field(0.0, theory.from_coordinates(u, start)))
-    J = jax.jacfwd(field)(u)
-    z = jax.random.normal(jax.random.PRNGKey(0), (10**6, M))  # teacher fields; students' R z
-    lam = z @ R.T
-    delta = jnp.maximum(lam, 0).sum(1) - jnp.maximum(z, 0).sum(1)
-    slopes = (lam > 0).astype(z.dtype)
-    S = jnp.einsum("n,nk,nl->kl", delta**2, slopes, slopes) / len(z)
-    S = theory.coordinates(CommitteeState(Q=S, R=jnp.zeros_like(start.R), v=jnp.zeros(M)))
-    gradient = jax.grad(lambda u: theory.generalisation_error(theory.from_coordinates(u, start)))(u)
-    augmented = jnp.zeros((len(u) + 1, len(u) + 1)).at[:-1, :-1].set(J).at[:-1, -1].set(S)
-    rise = lr * gradient @ jax.scipy.linalg.expm(augmented * tau)[:-1, -1]
+
+    @jax.jit  # one program, not one per operation
+    def linear_response(start):
+        u = theory.coordinates(start)
+        field = lambda u: theory.coordinates(theory.vector_field(0.0, theory.from_coordinates(u, start)))
+        J = jax.jacfwd(field)(u)
+        z = jax.random.normal(jax.random.PRNGKey(0), (10**6, M))  # teacher fields; students' R z
+        lam = z @ start.R.T
+        delta = jnp.maximum(lam, 0).sum(1) - jnp.maximum(z, 0).sum(1)
+        slopes = (lam > 0).astype(z.dtype)
+        S = jnp.einsum("n,nk,nl->kl", delta**2, slopes, slopes) / len(z)
+        S = theory.coordinates(CommitteeState(Q=S, R=jnp.zeros_like(start.R), v=jnp.zeros(M)))
+        gradient = jax.grad(lambda u: theory.generalisation_error(theory.from_coordinates(u, start)))(u)
+        augmented = jnp.zeros((len(u) + 1, len(u) + 1)).at[:-1, :-1].set(J).at[:-1, -1].set(S)
+        return lr * gradient @ jax.scipy.linalg.expm(augmented * tau)[:-1, -1]
+
+    rise = linear_response(sol.state)
     run = hd.simulate.simulate(flow(M, lr=lr, Q0=R @ R.T, R0=R), d=1000, seeds=2, times=np.array([0.0, tau]))
     np.testing.assert_allclose(run.mean["eg"][0], eg, rtol=1e-12)
     np.testing.assert_allclose(run.mean["eg"][-1] - eg, rise, rtol=0.1)

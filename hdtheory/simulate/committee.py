@@ -36,6 +36,7 @@ loop, tripled the cost). ``K + M + 1`` random numbers a step instead of ``d + 1`
 in the thousands (``d log d`` steps) over many seeds cost what a short run on the weights does.
 """
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -149,6 +150,13 @@ def _run_overlaps(theory: Committee, key, d: int, record):
     return Q, R, v, T
 
 
+@eqx.filter_jit
+def _observables(theory: Committee, Q, R, v):
+    """The observables at the simulated overlaps ``(seeds, times, ...)``: one compiled program, not
+    one per operation of ``theory.observables``."""
+    return jax.vmap(jax.vmap(lambda q, r, vv: theory.observables(0.0, CommitteeState(Q=q, R=r, v=vv))))(Q, R, v)
+
+
 def simulate_committee(
     theory: Committee, *, d: int = 1000, seeds: int = 4, key=None, times=None, method="weights"
 ) -> SimulationResult:
@@ -172,9 +180,7 @@ def simulate_committee(
     # (faster_compilation(optimise_backend=False)), where the run took twice as long.
     run = jax.jit(jax.vmap(lambda k: runner(theory, k, d, bounds)), compiler_options=LONG_RUN)
     Q, R, v, T = run(jax.random.split(key, seeds))
-    observables = jax.vmap(
-        jax.vmap(lambda q, r, vv: theory.observables(0.0, CommitteeState(Q=q, R=r, v=vv)))
-    )(Q, R, v)
+    observables = _observables(theory, Q, R, v)
     observables["T"] = jnp.broadcast_to(T[:, None], (seeds, len(bounds)) + T.shape[1:])
     observables["t"] = np.broadcast_to(bounds[:, 1] * per_sample / d, (seeds, len(bounds)))
     return SimulationResult.from_stacked(observables, d=d, n=int(bounds[-1, 1]))

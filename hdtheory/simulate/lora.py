@@ -16,6 +16,7 @@ by ``b / d`` per step (``lax.scan`` over steps, ``vmap`` over seeds).
 error there); ``t`` holds the times.
 """
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -64,6 +65,14 @@ def _run(theory: LoRA, key, d: int, bounds):
     return stats
 
 
+@eqx.filter_jit
+def _observables(theory: LoRA, t, S, Q, U):
+    """The observables at the simulated overlaps ``(seeds, times, ...)``: one compiled program, not
+    one per operation of ``theory.observables``."""
+    at = jax.vmap(lambda tt, *s: theory.observables(tt, LoRAState(*s)))
+    return jax.vmap(at, in_axes=(None, 0, 0, 0))(t, S, Q, U)
+
+
 def simulate_lora(theory: LoRA, *, d: int = 1000, seeds: int = 4, key=None, times=None) -> SimulationResult:
     """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.dynamics.LoRA`.
 
@@ -76,10 +85,7 @@ def simulate_lora(theory: LoRA, *, d: int = 1000, seeds: int = 4, key=None, time
     run = jax.jit(jax.vmap(lambda k: _run(theory, k, d, bounds)), compiler_options=LONG_RUN)
     S, Q, U = run(jax.random.split(key, seeds))
     t = bounds[:, 1] * theory.batch / d
-    observables = jax.vmap(
-        jax.vmap(lambda tt, *s: theory.observables(tt, LoRAState(*s)), in_axes=(0, 0, 0, 0)),
-        in_axes=(None, 0, 0, 0),
-    )(jnp.asarray(t), S, Q, U)
+    observables = _observables(theory, jnp.asarray(t), S, Q, U)
     observables["t"] = np.broadcast_to(t, (seeds, len(t)))
     return SimulationResult.from_stacked(observables, d=d, n=int(bounds[-1, 1]) * theory.batch)
 

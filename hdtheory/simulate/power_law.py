@@ -13,6 +13,7 @@ the sampling noise moves ``w`` by ``O(lr / sqrt(d))`` per unit time.
 (``eg`` the exact population error there), and ``t``.
 """
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -43,6 +44,13 @@ def _run(theory: PowerLawRetrieval, key, bounds):
     return ws
 
 
+@eqx.filter_jit
+def _observables(theory: PowerLawRetrieval, t, ws):
+    """The observables at the simulated weights ``(seeds, times, modes)``: one compiled program, not
+    one per operation of ``theory.observables``."""
+    return jax.vmap(jax.vmap(theory.observables), in_axes=(None, 0))(t, ws)
+
+
 def simulate_power_law(
     theory: PowerLawRetrieval, *, d: int | None = None, seeds: int = 4, key=None, times=None
 ) -> SimulationResult:
@@ -60,7 +68,7 @@ def simulate_power_law(
     bounds = online_steps(times, d=d, seeds=seeds, time_per_step=1 / d)
     ws = jax.jit(jax.vmap(lambda k: _run(theory, k, bounds)), compiler_options=LONG_RUN)(jax.random.split(key, seeds))
     t = bounds[:, 1] / d
-    observables = jax.vmap(jax.vmap(theory.observables), in_axes=(None, 0))(jnp.asarray(t), ws)
+    observables = _observables(theory, jnp.asarray(t), ws)
     observables["t"] = np.broadcast_to(t, (seeds, len(t)))
     return SimulationResult.from_stacked(observables, d=d, n=int(bounds[-1, 1]))
 

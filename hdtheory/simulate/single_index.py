@@ -13,6 +13,7 @@ on the sphere; time advances by ``b / d`` per step (``lax.scan`` over steps, ``v
 ``t`` holds the times. ``mean`` and ``sem`` are arrays over the times.
 """
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -66,6 +67,14 @@ def _run(theory: SingleIndex, key, d: int, bounds):
     return m, q
 
 
+@eqx.filter_jit
+def _observables(theory: SingleIndex, t, m, q):
+    """The observables at the simulated overlaps ``(seeds, times)``: one compiled program, not one
+    per operation of ``theory.observables``."""
+    at = jax.vmap(lambda tt, mm, qq: theory.observables(tt, Overlaps(m=mm, q=qq)))
+    return jax.vmap(at, in_axes=(None, 0, 0))(t, m, q)
+
+
 def simulate_single_index(
     theory: SingleIndex, *, d: int = 1000, seeds: int = 4, key=None, times=None
 ) -> SimulationResult:
@@ -80,10 +89,7 @@ def simulate_single_index(
     run = jax.jit(jax.vmap(lambda k: _run(theory, k, d, bounds)), compiler_options=LONG_RUN)
     m, q = run(jax.random.split(key, seeds))
     t = bounds[:, 1] * theory.batch / d
-    observables = jax.vmap(
-        jax.vmap(lambda tt, mm, qq: theory.observables(tt, Overlaps(m=mm, q=qq)), in_axes=(0, 0, 0)),
-        in_axes=(None, 0, 0),
-    )(jnp.asarray(t), m, q)
+    observables = _observables(theory, jnp.asarray(t), m, q)
     observables["t"] = np.broadcast_to(t, (seeds, len(t)))
     return SimulationResult.from_stacked(observables, d=d, n=int(bounds[-1, 1]) * theory.batch)
 

@@ -21,6 +21,7 @@ equations against the flow of the means themselves.
 overlaps (``kl`` is the theory's Gaussian expectation at those overlaps), and ``t``.
 """
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -77,6 +78,13 @@ def _run(theory: VariationalMixture, key, bounds, d: int, samples: int, dt: floa
     return Q, M, a
 
 
+@eqx.filter_jit
+def _observables(theory: VariationalMixture, t, Q, M, a):
+    """The observables at the simulated states ``(seeds, times, ...)``: one compiled program, not one
+    per operation of ``theory.observables``."""
+    return jax.vmap(jax.vmap(lambda t, Q, M, a: theory.observables(t, VIState(Q, M, a))))(t, Q, M, a)
+
+
 def simulate_vi(
     theory: VariationalMixture, *, d: int = 256, seeds: int = 4, key=None, times=None,
     dt: float = 0.01, samples: int = 64,
@@ -96,8 +104,7 @@ def simulate_vi(
     run = jax.jit(jax.vmap(lambda k: _run(theory, k, bounds, d, samples, dt)), compiler_options=LONG_RUN)
     Q, M, a = run(jax.random.split(key, seeds))
     t = jnp.asarray(bounds[:, 1] * dt, Q.dtype)
-    observe = jax.vmap(jax.vmap(lambda t, Q, M, a: theory.observables(t, VIState(Q, M, a))))
-    observables = observe(jnp.broadcast_to(t, a.shape), Q, M, a)
+    observables = _observables(theory, jnp.broadcast_to(t, a.shape), Q, M, a)
     observables["t"] = np.broadcast_to(np.asarray(t), a.shape)
     return SimulationResult.from_stacked(observables, d=d, n=int(bounds[-1, 1]))
 
