@@ -27,7 +27,7 @@ _ATTRIBUTES = {
         "Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral",
         "LinearMinimax", "KRRPowerLawData",
         "LearnedSpectrum", "OneStepRidge",
-        "MaskedSSR",
+        "MaskedSSR", "MaskedSSRCovariance",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from .models import Ensemble, EnsembleGCM, RandomFeatureEnsemble, Spectral
     from .models import KRRPowerLawData, LinearMinimax
     from .models import LearnedSpectrum, OneStepRidge
-    from .models import MaskedSSR
+    from .models import MaskedSSR, MaskedSSRCovariance
 
 __version__ = "0.1.0"
 

@@ -2,9 +2,12 @@ r"""Masked self-supervised regression on a covariance given as a matrix: heterog
 correlations, where ``diag(R)`` is not a multiple of the identity.
 
 **Setting.** That of :mod:`hdtheory.models.masked_ssr` (Wortsman Zurich, Gerace, Loureiro & Lu 2026,
-"A random matrix theory of masked self-supervised regression"; one coordinate masked at a time, the
-equations derived here, not read from the paper's text), with ``x ~ N(0, Sigma)`` for a given
-``d x d`` positive-definite ``Sigma`` (``covariance``; variances ``v`` times a correlation ``C`` is
+"A random matrix theory of masked self-supervised regression", arXiv 2601.23208; one coordinate
+masked at a time). Only the paper's abstract and public summaries (chatpaper.com, koineu.com) were
+at hand: they give the setting and its claims (a BBP transition of the SSR matrix, regimes where it
+beats PCA), not the equations; those below are derived here, and the regime shown, a spike along
+low-variance coordinates, is ours. The data are ``x ~ N(0, Sigma)`` for a given ``d x d``
+positive-definite ``Sigma`` (``covariance``; variances ``v`` times a correlation ``C`` is
 ``diag(v)^(1/2) C diag(v)^(1/2)``), ``n = alpha d`` samples, ``lam_avg = lam / alpha``, the SSR
 matrix ``A = I - diag(R)^-1 R``, ``R = (Sigma_hat + lam_avg)^-1``. The theory is the deterministic
 equivalent evaluated on this ``Sigma`` (its traces at this ``d``).
@@ -62,6 +65,17 @@ spike's ``O(1 / n)`` shift of ``delta`` (``h'`` the total derivative in ``z``, t
 **PCA** on the same samples is the case ``D = I``, ``B = 0``: ``pca_critical_spike``,
 ``pca_overlap``. For homogeneous ``diag(G)`` both thresholds agree; where the variances differ,
 ``C`` equalises them (``C_kk = Sigma_kk G_kk < 1``) and weights the spike by ``D^{1/2}``.
+
+**Numerics.** The edge is where ``dz / dt = (1 - Gamma) / (Tr[C Q^2] / n)`` vanishes,
+``Gamma = 1``; the edge and the outlier are found by Newton's method in ``t`` on eigendecompositions
+of ``C / t + B`` (``O(d^3)`` each, a few tens per solve: ``spectra=False`` leaves them out), then
+polished by one Newton step in ``(t, z)`` on dense inverses, which carries the implicit derivatives
+(eigenvector derivatives do not exist at degenerate eigenvalues). ``h'`` cancels in the overlap.
+
+**Observables.** ``kappa``, ``gamma``, ``test_error``, ``train_error``, ``test_errors``,
+``train_errors`` (per coordinate), ``population_error``, ``conditional_variance``; ``edge``,
+``outlier``, ``critical_spike``, ``overlap`` of ``A``; ``pca_edge``, ``pca_outlier``,
+``pca_critical_spike``, ``pca_overlap`` of the sample covariance.
 """
 
 import equinox as eqx

@@ -4,9 +4,10 @@ r"""Masked self-supervised ridge regression at finite ``d``
 **Instance.** The circulant covariance of the model's docstring at dimension ``d``: eigenvalues
 ``s(2 pi j / d)``, ``j = 0..d-1``, on the Fourier basis, so that every diagonal entry of a function of
 ``Sigma`` is the average over its spectrum exactly; ``n = round(alpha d)`` samples ``x = Sigma^(1/2) z``
-(``Sigma^(1/2)``, circulant too). For :class:`~hdtheory.models.masked_ssr_covariance.MaskedSSRCovariance`, its
-covariance plus its spike, ``x = L z`` with ``L`` the Cholesky factor, no masks. With the mask ratio ``r = 1 - q``, the masked objective averaged over the
-masks is a ridge with the normal matrix ``M = q^2 Sigma_hat + q (1 - q) diag(Sigma_hat) + lam_avg``
+(``Sigma^(1/2)``, circulant too). For
+:class:`~hdtheory.models.masked_ssr_covariance.MaskedSSRCovariance`, its covariance plus its spike,
+``x = L z`` with ``L`` the Cholesky factor, no masks. With the mask ratio ``r = 1 - q``, the masked
+objective averaged over the masks is a ridge with the normal matrix ``M = q^2 Sigma_hat + q (1 - q) diag(Sigma_hat) + lam_avg``
 (``Sigma_hat = X^T X / n``, ``lam_avg = lam / alpha``, the exact diagonal, where the theory takes
 its limit 1); with ``R = M^-1`` the SSR matrix is ``A = (I - diag(R)^-1 R) / q`` (every coordinate's
 regression on the others at once; ``q = 1``: ``R = (Sigma_hat + lam_avg)^-1``).
@@ -15,10 +16,11 @@ regression on the others at once; ``q = 1``: ``R = (Sigma_hat + lam_avg)^-1``).
 the test distribution (no test samples), ``(Tr[B Sigma B^T] + q (1 - q) sum_kj A_kj^2 Sigma_jj) / d``
 with ``B = I - q A``, and ``train_error``, the same with ``Sigma_hat``. Both fluctuate by ``O(1 / d)`` around
 their mean (an average of ``d`` weakly dependent coordinates); the mean differs from the theory by
-``O(1 / d)``; ``test_errors`` and ``train_errors``: the same per coordinate (each ``O(d^-1/2)`` from its limit). ``outlier`` and ``edge``: the largest and second largest eigenvalues of ``A`` (the
+``O(1 / d)``; ``test_errors`` and ``train_errors``: the same per coordinate (each ``O(d^-1/2)``
+from its limit). ``outlier`` and ``edge``: the largest and second largest eigenvalues of ``A`` (the
 outlier and the bulk's top when the spike is above ``critical_spike``); ``overlap``: the squared cosine
 between ``A``'s top right eigenvector and the spike's direction. ``pca_outlier``, ``pca_overlap``
-(covariance model): the sample covariance's top eigenvalue and its eigenvector's squared cosine with it.
+(covariance model, with ``pca_edge``): the same for the sample covariance.
 """
 
 import functools
