@@ -68,7 +68,7 @@ spike's ``O(1 / n)`` shift of ``delta`` (``h'`` the total derivative in ``z``, t
 
 **Numerics.** The edge is where ``dz / dt = (1 - Gamma) / (Tr[C Q^2] / n)`` vanishes,
 ``Gamma = 1``; the edge and the outlier are found by Newton's method in ``t`` on eigendecompositions
-of ``C / t + B`` (``O(d^3)`` each, a few tens per solve: ``spectra=False`` leaves them out), then
+of ``C / t + B`` (``O(d^3)`` each, a few tens per solve; only with ``spectra=True``), then
 polished by one Newton step in ``(t, z)`` on dense inverses, which carries the implicit derivatives
 (eigenvector derivatives do not exist at degenerate eigenvalues). ``h'`` cancels in the overlap.
 
@@ -96,9 +96,11 @@ class MaskedSSRCovariance(_SpectralRidge):
     lam: jax.Array = parameter(0.1, POSITIVE, "ridge penalty (lam/2)|w|^2, w = sqrt(d) a, summed loss")
     spike: jax.Array = parameter(0.0, NONNEGATIVE, "spike theta: Sigma + theta v v^T, |v| = 1")
     direction: jax.Array = parameter((), Interval(), "the spike's direction v, d entries (none: ones)")
-    spectra: bool = eqx.field(default=True, static=True)
+    spectra: bool = eqx.field(default=False, static=True)
     """Whether the observables hold the SSR matrix's and PCA's spectral tops (eigendecompositions of
-    ``d x d`` matrices at each step of their root finding); ``False``: the errors only."""
+    ``d x d`` matrices at each step of their root finding); ``False``: the errors only. Off by
+    default: on the CPU, programs with them have intermittently hung (every thread waiting, in
+    XLA's runtime, about one run in five), cause not found."""
 
     def __check_init__(self):
         sigma = self.covariance
