@@ -75,11 +75,15 @@ def _errors(key, Sigma, root, direction, lam_avg, q, n, pca):
     return measured
 
 
+@functools.partial(jax.jit, static_argnames=("n", "seeds", "pca"))
 def measure(key, Sigma, root, direction, lam_avg, q, n, seeds, pca=False) -> dict:
     """The observables of ``seeds`` instances (:func:`_errors`), stacked over the seeds, with the
-    per-coordinate errors' averages ``test_error`` and ``train_error``."""
-    run = jax.vmap(lambda k: _errors(k, Sigma, root, direction, lam_avg, q, n, pca))
-    measured = run(jax.random.split(key, seeds))
+    per-coordinate errors' averages ``test_error`` and ``train_error``. One instance at a time
+    (``lax.map``): a ``vmap`` would batch the inverse and the eigendecompositions, which jaxlib's CPU
+    kernels run on XLA's thread pool while a thread of that pool waits for them; two such batches at
+    once (the inverse and PCA's independent ``eigh``) deadlock a two-thread pool."""
+    one = functools.partial(_errors, Sigma=Sigma, root=root, direction=direction, lam_avg=lam_avg, q=q, n=n, pca=pca)
+    measured = jax.lax.map(one, jax.random.split(key, seeds))
     return measured | {"test_error": measured["test_errors"].mean(1), "train_error": measured["train_errors"].mean(1)}
 
 
