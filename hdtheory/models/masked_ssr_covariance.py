@@ -66,11 +66,17 @@ spike's ``O(1 / n)`` shift of ``delta`` (``h'`` the total derivative in ``z``, t
 ``pca_overlap``. For homogeneous ``diag(G)`` both thresholds agree; where the variances differ,
 ``C`` equalises them (``C_kk = Sigma_kk G_kk < 1``) and weights the spike by ``D^{1/2}``.
 
-**Numerics.** The edge is where ``dz / dt = (1 - Gamma) / (Tr[C Q^2] / n)`` vanishes,
+**Numerics.** ``kappa``'s equation needs only ``Sigma``'s eigenvalues: :func:`hdtheory.solve`
+iterates :meth:`MaskedSSRCovariance.equivalent`, which computes them once, so that no matrix
+decomposition runs inside its loop; the per-coordinate errors take three Cholesky factorisations at
+the fixed point. The edge is where ``dz / dt = (1 - Gamma) / (Tr[C Q^2] / n)`` vanishes,
 ``Gamma = 1``; the edge and the outlier are found by Newton's method in ``t`` on eigendecompositions
-of ``C / t + B`` (``O(d^3)`` each, a few tens per solve; only with ``spectra=True``), then
-polished by one Newton step in ``(t, z)`` on dense inverses, which carries the implicit derivatives
-(eigenvector derivatives do not exist at degenerate eigenvalues). ``h'`` cancels in the overlap.
+of ``C / t + B`` (``O(d^3)`` each, a few tens per solve, one at a time; PCA's, ``Sigma / t``, all
+from ``Sigma``'s one), then polished by one Newton step in ``(t, z)`` on dense inverses, which
+carries the implicit derivatives (eigenvector derivatives do not exist at degenerate eigenvalues).
+``h'`` cancels in the overlap. No decomposition is batched: jaxlib's CPU LAPACK kernels run a batch
+on XLA's thread pool and wait for it from a thread of that pool, and as many such waits at once as
+the pool has threads never end (a deadlock on a two-core machine).
 
 **Observables.** ``kappa``, ``gamma``, ``test_error``, ``train_error``, ``test_errors``,
 ``train_errors`` (per coordinate), ``population_error``, ``conditional_variance``; ``edge``,
@@ -96,11 +102,10 @@ class MaskedSSRCovariance(_SpectralRidge):
     lam: jax.Array = parameter(0.1, POSITIVE, "ridge penalty (lam/2)|w|^2, w = sqrt(d) a, summed loss")
     spike: jax.Array = parameter(0.0, NONNEGATIVE, "spike theta: Sigma + theta v v^T, |v| = 1")
     direction: jax.Array = parameter((), Interval(), "the spike's direction v, d entries (none: ones)")
-    spectra: bool = eqx.field(default=False, static=True)
+    spectra: bool = eqx.field(default=True, static=True)
     """Whether the observables hold the SSR matrix's and PCA's spectral tops (eigendecompositions of
-    ``d x d`` matrices at each step of their root finding); ``False``: the errors only. Off by
-    default: on the CPU, programs with them have intermittently hung (every thread waiting, in
-    XLA's runtime, about one run in five), cause not found."""
+    ``d x d`` matrices at each step of their root finding); ``False``: the errors only, at the cost
+    of three Cholesky factorisations."""
 
     def __check_init__(self):
         sigma = self.covariance
@@ -138,6 +143,10 @@ class MaskedSSRCovariance(_SpectralRidge):
     def d(self) -> int:
         return self.covariance.shape[0]
 
+    def equivalent(self) -> "_Eigenvalues":
+        """The map on ``Sigma``'s eigenvalues, computed once per solve (module docstring)."""
+        return _Eigenvalues(self, jnp.linalg.eigvalsh(self.covariance))
+
     def init(self, kind: str = "uninformed") -> jax.Array:
         del kind
         # kappa <= lam + trace (df1 <= n trace / kappa).
@@ -154,21 +163,23 @@ class MaskedSSRCovariance(_SpectralRidge):
         G = jax.scipy.linalg.cho_solve(factor, eye)
         return G, self.covariance @ G
 
-    def degrees_of_freedom(self, kappa):
-        _, SG = self._resolvent(kappa / self.alpha)
-        return jnp.trace(SG) / self.d, jnp.sum(SG * SG.T) / self.d
+    def _spectrum(self):
+        return _uniform(jnp.linalg.eigvalsh(self.covariance))
+
+    def _tail(self, kappa):
+        return 0.0, 0.0
 
     def _per_coordinate(self, k):
-        """``((G Sigma G)_kk / G_kk^2, G_kk)`` over the coordinates."""
+        """``((G Sigma G)_kk / G_kk^2, G_kk, Tr[(Sigma G)^2] / d)`` over the coordinates."""
         G, SG = self._resolvent(k)
         g = jnp.diag(G)
-        return jnp.sum(G * SG, axis=0) / g**2, g
+        return jnp.sum(G * SG, axis=0) / g**2, g, jnp.sum(SG * SG.T) / self.d
 
     def observables(self, kappa) -> dict[str, jax.Array]:
         k = kappa / self.alpha
         lam_avg = self.lam / self.alpha
-        gamma = self.degrees_of_freedom(kappa)[1] / self.n
-        ratio, g = self._per_coordinate(k)
+        ratio, g, df2 = self._per_coordinate(k)
+        gamma = df2 / self.n
         test = ratio / (1 - gamma)
         train = (lam_avg / k) ** 2 * test
         eye = jnp.eye(self.d, dtype=test.dtype)
@@ -191,11 +202,20 @@ class MaskedSSRCovariance(_SpectralRidge):
         v = self._unit_direction()
         root = jnp.sqrt(g)
         C0 = root[:, None] * self.covariance * root[None, :]
+        B = lam_avg * jnp.diag(g)
+        C0_, B_ = jax.lax.stop_gradient((C0, B))
+
+        def ssr_basis(t):
+            k, U = jnp.linalg.eigh(C0_ / t + B_)
+            return k, U, U.T @ C0_ @ U
+
         edge, outlier, critical, overlap = spiked_outlier(
-            C0, lam_avg * jnp.diag(g), root * v, self.spike, n, v / root, jnp.diag(1 / g)
+            C0, B, root * v, self.spike, n, v / root, jnp.diag(1 / g), ssr_basis
         )
+        # PCA's K = Sigma / t: Sigma's eigenbasis for every t, computed once.
+        s, U = jax.lax.stop_gradient(jnp.linalg.eigh(self.covariance))
         eye = jnp.eye(self.d, dtype=C0.dtype)
-        pca = spiked_outlier(self.covariance, 0 * eye, v, self.spike, n, v, eye)
+        pca = spiked_outlier(self.covariance, 0 * eye, v, self.spike, n, v, eye, lambda t: (s / t, U, jnp.diag(s)))
         scale = lam_avg / k
         return {
             "edge": 1 - scale / edge,
@@ -209,12 +229,12 @@ class MaskedSSRCovariance(_SpectralRidge):
         }
 
 
-def _above_bulk(C0, B, n, t):
+def _above_bulk(basis, n, t):
     """On the branch above the bulk at ``t = 1 + delta``: ``z(t)``, and in the eigenbasis of
-    ``K = C0 / t + B`` the resolvent's eigenvalues ``r = 1 / (k - z)``, the basis ``U``, ``C0`` there
-    (``Ch``), ``Gamma = Tr[(C0 Q)^2] / (n t^2)`` and ``dz / dt = (1 - Gamma) / (Tr[C0 Q^2] / n)``."""
-    k, U = jnp.linalg.eigh(C0 / t + B)
-    Ch = U.T @ C0 @ U
+    ``K = C0 / t + B`` (``basis(t) -> (k, U, Ch)``: its eigenvalues and vectors and ``C0`` there) the
+    resolvent's eigenvalues ``r = 1 / (k - z)``, ``U``, ``Ch``, ``Gamma = Tr[(C0 Q)^2] / (n t^2)`` and
+    ``dz / dt = (1 - Gamma) / (Tr[C0 Q^2] / n)``."""
+    k, U, Ch = basis(t)
     c = jnp.diag(Ch)
     top = k[-1]
     # z = top + y, with t - 1 = sum_i c_i / (k_i - z) / n increasing in y > 0 from -inf to 0.
@@ -230,9 +250,10 @@ def _above_bulk(C0, B, n, t):
 
 def _newton_root(F, lo, hi, steps=60, tol=1e-12):
     """The root of ``F`` (``F(t) -> (value, slope, z)``) in ``[lo, hi]``, where it changes sign:
-    Newton's method safeguarded by bisection, from ``hi``. Returns ``(t, z)`` there."""
-    f, slope, z = jax.vmap(F)(jnp.stack([lo, hi]))
-    t, _, _, z = kernels.roots.bracketed_newton(F, lo, hi, f[0], hi, f[1], slope[1], z[1], steps, tol)
+    Newton's method safeguarded by bisection, from ``hi``. Returns ``(t, z)`` there. ``F`` is
+    evaluated at one point at a time (a ``vmap`` over the ends would batch its decomposition)."""
+    f_hi, slope, z = F(hi)
+    t, _, _, z = kernels.roots.bracketed_newton(F, lo, hi, F(lo)[0], hi, f_hi, slope, z, steps, tol)
     return jax.lax.stop_gradient(jnp.stack([t, z]))
 
 
@@ -253,29 +274,29 @@ def _polish(equations, x):
     return x - jnp.linalg.solve(J, equations(x))
 
 
-def spiked_outlier(C0, B, u, theta, n, a, F):
+def spiked_outlier(C0, B, u, theta, n, a, F, basis):
     """The top of ``M = C0^(1/2) W C0^(1/2) + B`` spiked by ``theta u u^T`` in its population (``W``
     white Wishart of ``n`` samples; module docstring): ``(edge, outlier, critical, overlap)``, the bulk's
     edge, the outlier (``edge`` below the threshold), the threshold on ``theta`` and the top
-    eigenvector ``w``'s ``(a^T w)^2 / w^T F w`` (0 below). Roots on eigenvalues, then one Newton step
-    on dense inverses, which carries the derivatives."""
+    eigenvector ``w``'s ``(a^T w)^2 / w^T F w`` (0 below). Roots on eigenvalues (``basis(t)``: those
+    of ``C0 / t + B``, :func:`_above_bulk`, without derivatives), then one Newton step on dense
+    inverses, which carries the derivatives."""
 
     def edge_gap(t):
-        z, r, U, Ch, gamma, z_t = _above_bulk(*stopped[:3], t)
+        z, r, U, Ch, gamma, z_t = _above_bulk(basis, n_, t)
         CR = Ch * r[None, :]
-        n_ = stopped[2]
         d_t = -2 * gamma / t + 2 * jnp.trace(CR @ CR @ CR) / (n_ * t**4)
         d_z = 2 * jnp.trace(CR @ CR * r[None, :]) / (n_ * t**2)
         return gamma - 1, d_t + d_z * z_t, z
 
     def spike_gap(t):
-        z, r, U, Ch, gamma, z_t = _above_bulk(*stopped[:3], t)
-        rp = r * (U.T @ stopped[3])
-        q_u = jnp.sum(rp * (U.T @ stopped[3]))
-        slope = stopped[4] * ((rp @ Ch @ rp / t**2 + jnp.sum(rp**2) * z_t) / t - q_u / t**2)
-        return 1 + stopped[4] / t * q_u, slope, z
+        z, r, U, Ch, gamma, z_t = _above_bulk(basis, n_, t)
+        rp = r * (U.T @ u_)
+        q_u = jnp.sum(rp * (U.T @ u_))
+        slope = theta_ * ((rp @ Ch @ rp / t**2 + jnp.sum(rp**2) * z_t) / t - q_u / t**2)
+        return 1 + theta_ / t * q_u, slope, z
 
-    stopped = [jax.lax.stop_gradient(x) for x in (C0, B, n, u, theta)]
+    n_, u_, theta_ = jax.lax.stop_gradient((n, u, theta))
     # Gamma = 0 at t = 1 (delta = 0, z = inf) and grows without bound as t -> 0.
     x_edge = _newton_root(edge_gap, jnp.asarray(1e-6), jnp.asarray(1 - 1e-9))
     t_edge = x_edge[0]
@@ -304,3 +325,34 @@ def spiked_outlier(C0, B, u, theta, n, a, F):
     numerator = tau * (a @ Qu) ** 2
     norm = tau * Qu @ F @ Qu + jnp.sum(F * (Q @ C0 @ Q)) * (t + tau * Qu @ C0 @ Qu) / (n * t**2 * (1 - gamma))
     return x_edge[1], jnp.where(above, x_out[1], x_edge[1]), critical, jnp.where(above, numerator / norm, 0.0)
+
+
+def _uniform(s):
+    """``krr``'s spectrum of ``Sigma``'s eigenvalues ``s``: no teacher, the weight ``1 / d`` on each."""
+    return s, jnp.zeros_like(s), jnp.full_like(s, 1 / s.size)
+
+
+class _Eigenvalues(_SpectralRidge):
+    """:class:`MaskedSSRCovariance`'s map on ``Sigma``'s eigenvalues (``krr``'s equations with the
+    weight ``1 / d`` on each), built once per solve by :meth:`MaskedSSRCovariance.equivalent`; its
+    observables are the model's."""
+
+    theory: MaskedSSRCovariance
+    eigenvalues: jax.Array
+
+    n = property(lambda self: self.theory.alpha)
+    lam = property(lambda self: self.theory.lam)
+    noise = property(lambda self: self.theory.noise)
+    features = property(lambda self: self.theory.features)
+
+    def _spectrum(self):
+        return _uniform(self.eigenvalues)
+
+    def _tail(self, kappa):
+        return 0.0, 0.0
+
+    def init(self, kind: str = "uninformed") -> jax.Array:
+        return self.theory.init(kind)
+
+    def observables(self, kappa) -> dict[str, jax.Array]:
+        return self.theory.observables(kappa)
