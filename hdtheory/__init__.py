@@ -27,7 +27,7 @@ _ATTRIBUTES = {
         "Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral",
         "LinearMinimax", "KRRPowerLawData",
         "LearnedSpectrum", "OneStepRidge", "GiantStep",
-        "MaskedSSR", "SequentialRecovery",
+        "MaskedSSR", "MaskedSSRCovariance", "SequentialRecovery",
         "DiagonalNetwork", "HierarchicalMultiIndex",
     ),
 }
@@ -64,7 +64,7 @@ if TYPE_CHECKING:
     from .models import Ensemble, EnsembleGCM, RandomFeatureEnsemble, Spectral
     from .models import KRRPowerLawData, LinearMinimax
     from .models import GiantStep, LearnedSpectrum, OneStepRidge
-    from .models import MaskedSSR, SequentialRecovery
+    from .models import MaskedSSR, MaskedSSRCovariance, SequentialRecovery
     from .models import DiagonalNetwork
     from .models import HierarchicalMultiIndex
 

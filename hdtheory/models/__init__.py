@@ -14,6 +14,7 @@ from .hierarchical import HierarchicalMultiIndex
 from .krr import KRR, KRRPowerLawData, LinearMinimax
 from .learned_spectrum import LearnedSpectrum, OneStepRidge
 from .masked_ssr import MaskedSSR
+from .masked_ssr_covariance import MaskedSSRCovariance
 from .mixture import Mixture
 from .multi_index import MultiIndex
 from .multiclass import Multiclass, MulticlassBayes
@@ -46,7 +47,7 @@ __all__ += ["Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral"]
 __all__ += ["LinearMinimax", "KRRPowerLawData"]
 __all__ += ["LearnedSpectrum", "OneStepRidge"]
 __all__ += ["GiantStep"]
-__all__ += ["MaskedSSR"]
+__all__ += ["MaskedSSR", "MaskedSSRCovariance"]
 __all__ += ["SequentialRecovery"]
 __all__ += ["DiagonalNetwork"]
 __all__ += ["HierarchicalMultiIndex"]

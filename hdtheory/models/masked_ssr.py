@@ -84,8 +84,9 @@ eigenvector with the spike ``ell x'(ell) / x(ell)`` (isotropic data: ``nu_+ = (1
 ``(1 - 1 / (alpha theta^2)) / (1 + 1 / (alpha theta))``). Observables: ``edge = a(nu_+)``,
 ``outlier = a(x(ell))`` (``edge`` below the transition), ``critical_spike = t_* - s(0)`` and
 ``overlap`` (0 below). For these homogeneous covariances the transition is PCA's on the same
-samples; the regimes where the paper finds masked SSL ahead of PCA (heterogeneous covariances,
-where ``diag(R)`` is not a multiple of the identity) are not written here.
+samples; heterogeneous covariances, where ``diag(R)`` is not a multiple of the identity and the
+SSR matrix can detect a spike that PCA misses, are
+:class:`~hdtheory.models.masked_ssr_covariance.MaskedSSRCovariance`.
 
 **Reductions.** At ``alpha -> infinity`` (``kappa -> mu``, ``gamma -> 0``) the population
 ridge (masked, where ``r > 0``): ``population_error``; at ``lam -> 0`` with ``alpha > 1`` and no
