@@ -15,6 +15,7 @@ from .learned_spectrum import LearnedSpectrum, OneStepRidge
 from .masked_ssr import MaskedSSR
 from .mixture import Mixture
 from .multi_index import MultiIndex
+from .quadratic_network import QuadraticNetwork
 from .multiclass import Multiclass, MulticlassBayes
 from .resample import Resample
 from .sequential import SequentialRecovery
@@ -35,6 +36,7 @@ MODELS |= {"masked-ssr": MaskedSSR}
 MODELS |= {"sequential-recovery": SequentialRecovery}
 MODELS |= {"diagonal-network": DiagonalNetwork}
 MODELS |= {"hierarchical-multi-index": HierarchicalMultiIndex}
+MODELS |= {"quadratic-network": QuadraticNetwork}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
@@ -47,3 +49,4 @@ __all__ += ["MaskedSSR"]
 __all__ += ["SequentialRecovery"]
 __all__ += ["DiagonalNetwork"]
 __all__ += ["HierarchicalMultiIndex"]
+__all__ += ["QuadraticNetwork"]
