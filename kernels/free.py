@@ -46,10 +46,10 @@ from .roots import bracketed_newton
 _STEPS = 200
 """Safeguarded Newton steps for ``b(a)`` and ``a_t``: at most this many, to 64 machine epsilons."""
 
-_GRADED = 48
-"""Panels graded by halves from the height ``H`` down to ``omega_t`` (``H 2^-48`` above it)."""
+_GRADED = 40
+"""Panels graded by halves from the height ``H`` down to ``omega_t`` (``H 2^-40`` above it)."""
 
-_ORDER = 12
+_ORDER = 8
 
 
 def _stieltjes(omega, atoms, weights):

@@ -72,9 +72,9 @@ def test_semicircle_closed_forms():
     1e-10, at ``t`` inside the bulk, below it and above it."""
     from scipy.integrate import quad
 
-    delta = 0.7
-    for t in (-2.0, -0.4, 0.3, 1.1, 1.5):
-        tails = free.tail_integrals(jnp.asarray(t), jnp.zeros(1), jnp.ones(1), jnp.asarray(delta))
+    delta, ts = 0.7, (-2.0, -0.4, 0.3, 1.1, 1.5)
+    tails = jax.jit(jax.vmap(lambda t: free.tail_integrals(t, jnp.zeros(1), jnp.ones(1), jnp.asarray(delta))))(jnp.asarray(ts))
+    for i, t in enumerate(ts):
         lo = min(max(t, -2 * delta), 2 * delta)
 
         def density(x):
@@ -82,7 +82,7 @@ def test_semicircle_closed_forms():
 
         want = [quad(lambda x, k=k: x**k * density(x), lo, 2 * delta, epsabs=1e-13)[0] for k in range(3)]
         want.append(quad(lambda x: (x - t) * x / (2 * delta**2) * density(x), lo, 2 * delta, epsabs=1e-13)[0])
-        got = [tails.mass, tails.first, tails.second, tails.hilbert]
+        got = [tails.mass[i], tails.first[i], tails.second[i], tails.hilbert[i]]
         np.testing.assert_allclose(np.asarray(got, float), want, atol=1e-10, err_msg=f"t = {t}")
 
 
@@ -96,8 +96,11 @@ def test_denoiser_against_sampled_matrices():
     ``divergence = d (d + 1) / 2`` exactly."""
     rng = np.random.default_rng(0)
     d = 100
-    for s, delta, t in ((np.sqrt(d) / np.arange(1.0, d + 1), 1.0, 0.7), (np.full(d, 5.0), 0.5, 0.0)):
-        theory = free.thresholded_spectrum(jnp.asarray(t), jnp.asarray(s), jnp.full(d, 1 / d), jnp.asarray(delta), d)
+    cases = ((np.sqrt(d) / np.arange(1.0, d + 1), 1.0, 0.7), (np.full(d, 5.0), 0.5, 0.0))
+    spectra = jax.jit(jax.vmap(lambda s, delta, t: free.thresholded_spectrum(t, s, jnp.full(d, 1 / d), delta, d)))(
+        *(jnp.asarray(np.stack(x)) for x in zip(*cases)))
+    for case, (s, delta, t) in enumerate(cases):
+        theory = jax.tree.map(lambda x: x[case], spectra)
         samples = []
         for _ in range(12):
             O, _ = np.linalg.qr(rng.standard_normal((d, d)))
@@ -116,15 +119,16 @@ def test_denoiser_against_sampled_matrices():
 
 def test_against_proximal_gradient(batch):
     """Accelerated proximal gradient on the network's data at d = 40 (n / d^2 = 1.7, 0.67 and 0.38;
-    6 teachers each): the excess risk, the rank fraction and the trace of the learned matrix within 4
-    standard errors plus 4% (the risk and trace) or 1.5 / d (the rank) of the theory (seen: within
-    2 standard errors, the gap below 4%; at d = 20 and 30 it is 16% and 12%, at 45 2.6%: a
-    finite-size effect)."""
+    6 teachers each): the excess risk and the trace of the learned matrix within 4 standard errors
+    plus 3 / d relative, the rank fraction within 4 standard errors plus 1.5 / d (about one
+    eigenvalue), of the theory. Seen: risks 0.164, 0.355, 1.387 against 0.170, 0.367, 1.488 (standard
+    errors 0.004, 0.008, 0.020); the relative gap of the last falls as about 2.7 / d (11%, 7%, 4.5% at
+    d = 24, 40, 60), a finite-size effect."""
     risk, _, ok, rank, trace = batch["simulated"]
     assert ok.all()
     for (n, d, gamma, lam), *want in zip(SIMULATED, risk, rank, trace):
         measured = simulate(QuadraticNetwork(n=n, d=d, gamma=gamma, lam=lam, noise=NOISE), seeds=6)
-        for key, value, slack in zip(("excess_risk", "rank_fraction", "trace"), want, (0.04 * want[0], 1.5 / d, 0.04 * want[2])):
+        for key, value, slack in zip(("excess_risk", "rank_fraction", "trace"), want, (3 / d * want[0], 1.5 / d, 3 / d * want[2])):
             assert abs(measured.mean[key] - value) <= 4 * measured.sem[key] + slack, (n, key, measured.mean[key], value)
 
 

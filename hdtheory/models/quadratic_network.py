@@ -74,10 +74,11 @@ _ROOT_STEPS = 100
 
 
 class TotalError(eqx.Module):
-    """The state: ``E = noise + R``, the fit's total error on a fresh sample; the effective noise is
-    ``delta^2 = d^2 E / (4 n)``."""
+    """The state: ``E = noise + R``, the fit's total error on a fresh sample (the effective noise is
+    ``delta^2 = d^2 E / (4 n)``), and ``log t``, the threshold's logarithm."""
 
     error: jax.Array
+    log_threshold: jax.Array
 
 
 class QuadraticNetwork(FixedPointTheory):
@@ -90,8 +91,8 @@ class QuadraticNetwork(FixedPointTheory):
     lam: jax.Array = parameter(1.0, POSITIVE, "weight decay: lam d |S|_*, S = W^T W / sqrt(p)")
     noise: jax.Array = parameter(0.5, NONNEGATIVE, "label noise variance Delta")
     rank: jax.Array = parameter(1.0, Interval(0.0, 1.0, low_open=True), "teacher's rank over d")
-    head: int = integer(256, Interval(1), "teacher eigenvalues taken exactly; beyond, panels in log i")
-    panels: int = integer(24, Interval(1), "Gauss-Legendre panels (8 nodes) in log i beyond head")
+    head: int = integer(128, Interval(1), "teacher eigenvalues taken exactly; beyond, panels in log i")
+    panels: int = integer(16, Interval(1), "Gauss-Legendre panels (8 nodes) in log i beyond head")
 
     def __check_init__(self):
         if is_concrete(self.rank) and is_concrete(self.d):
@@ -113,55 +114,35 @@ class QuadraticNetwork(FixedPointTheory):
 
     def init(self, kind: str = "uninformed") -> TotalError:
         """The zero network's ``E = 2 rho + noise`` (uninformed), or a perfect one's, ``noise``, kept
-        above ``rho / 1000`` (informed)."""
+        above ``rho / 1000`` (informed); the threshold at the edge of the noise's semicircle beyond the
+        shift, ``t = lam d^2 / (4 n) + 2 delta``, where few eigenvalues pass."""
         rho = self.teacher_power()
-        if kind == "informed":
-            return TotalError(jnp.maximum(self.noise, 1e-3 * rho))
-        return TotalError(2 * rho + self.noise)
+        error = jnp.maximum(self.noise, 1e-3 * rho) if kind == "informed" else 2 * rho + self.noise
+        delta = jnp.sqrt(self.d**2 * error / (4 * self.n))
+        return TotalError(error, jnp.log(self.lam * self.d**2 / (4 * self.n) + 2 * delta))
 
     def unconstrain(self, state: TotalError) -> jax.Array:
-        return state.error[None]
+        return jnp.stack([state.error, state.log_threshold])
 
     def constrain(self, u: jax.Array) -> TotalError:
-        return TotalError(u[0])
-
-    def threshold_at(self, atoms, weights, delta):
-        """``(t, thresholded spectrum at t)``: ``t`` the root of ``F(log t) = 1 - div(t) / n - lam d^2 /
-        (4 n t)`` (module docstring), increasing in ``t``, between ``lam d^2 / (4 n)`` (where ``F =
-        -div / n <= 0``) and ``lam d^2 / (4 n) + s_1 + 3 delta`` (where no eigenvalue passes, ``div =
-        0``), by the secant method safeguarded by bisection in ``log t``; derivatives by the implicit
-        function theorem."""
-        n, d = self.n, self.d
-        shift = self.lam * d**2 / (4 * n)
-        top = shift + jnp.max(atoms) + 3 * delta
-
-        def F(log_t):
-            t = jnp.exp(log_t)
-            spectrum = free.thresholded_spectrum(t, atoms, weights, delta, d)
-            return 1 - spectrum.divergence / n - shift / t, (t, spectrum)
-
-        def evaluate(log_t):
-            return F(log_t)[0], None, None
-
-        lo, hi = jax.lax.stop_gradient((jnp.log(shift), jnp.log(top)))
-        f_lo, f_hi = -jnp.ones_like(lo), jax.lax.stop_gradient(1 - shift / top)
-        tol = 64 * jnp.finfo(jnp.result_type(delta, float)).eps
-        log_t, *_ = kernels.roots.bracketed_newton(evaluate, lo, hi, f_lo, hi, f_hi, (f_hi - f_lo) / (hi - lo),
-                                                   None, _ROOT_STEPS, tol)
-        return free.implicit_root(F, log_t)[1]
+        return TotalError(u[0], u[1])
 
     def denoised(self, state: TotalError):
         """``(delta, t, thresholded spectrum)`` at the state (module docstring)."""
         atoms, weights = self.spectrum()
         delta = jnp.sqrt(self.d**2 * state.error / (4 * self.n))
-        t, spectrum = self.threshold_at(atoms, weights, delta)
-        return delta, t, spectrum
+        t = jnp.exp(state.log_threshold)
+        return delta, t, free.thresholded_spectrum(t, atoms, weights, delta, self.d)
 
     def update(self, state: TotalError) -> TotalError:
-        """``E <- noise + 2 |eta_t(S* + delta W) - S*|_F^2 / d`` (module docstring)."""
-        _, _, spectrum = self.denoised(state)
+        """``E <- noise + 2 |eta_t(S* + delta W) - S*|_F^2 / d`` and ``t <- lam d^2 / (4 n) + t div / n``,
+        whose fixed point is the module docstring's ``t (1 - div / n) = lam d^2 / (4 n)`` (in ``log t``,
+        where ``t = 0`` is no fixed point)."""
+        _, t, spectrum = self.denoised(state)
         error = self.noise + 2 * spectrum.error
-        return TotalError(jnp.where(state.error > 0, error, jnp.nan))  # NaN outside: the solver steps back
+        threshold = self.lam * self.d**2 / (4 * self.n) + t * spectrum.divergence / self.n
+        error = jnp.where(state.error > 0, error, jnp.nan)  # NaN outside: the solver steps back
+        return TotalError(error, jnp.log(threshold))
 
     def observables(self, state: TotalError) -> dict[str, jax.Array]:
         delta, t, spectrum = self.denoised(state)
