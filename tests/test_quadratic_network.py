@@ -175,17 +175,19 @@ def test_bad_input(kwargs, message):
 # Theta(lam^2 d^2 / n_eff^2) for sqrt(n_eff / d) << lam << n_eff / d^(gamma + 1/2);
 # Theta((lam d^(1/2) / n_eff)^(2 - 1/gamma)) for max(sqrt(n_eff / d), n_eff / d^(gamma + 1/2)) << lam << n_eff / d^(1/2).
 RATES = {
-    "d / n_eff": ([(n, 100.0, 1.0, 1.0) for n in np.logspace(6, 8, 4)], 0, -1.0, 0.01),
-    "all kept": ([(1e16, 1e4, 1.0, lam) for lam in np.logspace(4.5, 5.5, 4)], 3, 2.0, 0.05),
-    "thresholded, gamma=1": ([(1e14, 1e6, 1.0, lam) for lam in np.logspace(2, 3.5, 4)], 3, 1.0, 0.01),
-    "thresholded, gamma=2": ([(1e16, 1e6, 2.0, lam) for lam in np.logspace(4, 5.5, 4)], 3, 1.5, 0.05),
+    "d / n_eff": ([(n, 1e4, 1.0, 1.0) for n in np.logspace(14, 16, 4)], 0, -1.0, 0.005),
+    "all kept": ([(1e18, 1e4, 0.75, lam) for lam in np.logspace(6, 8, 5)], 3, 2.0, 0.01),
+    "thresholded, gamma=1": ([(1e14, 1e6, 1.0, lam) for lam in np.logspace(2, 3.5, 4)], 3, 1.0, 0.005),
+    "thresholded, gamma=1.5": ([(1e15, 1e6, 1.5, lam) for lam in np.logspace(3, 4.5, 4)], 3, 4 / 3, 0.01),
+    "thresholded, gamma=2": ([(1e16, 1e6, 2.0, lam) for lam in np.logspace(4, 5.5, 4)], 3, 1.5, 0.02),
 }
 
 
 @pytest.mark.slow
 def test_rates():
     """Exponents fitted over the windows of Result 1 (eq. 11) of the paper, as quoted by a reading
-    note (n_eff = n / d), against the quoted exponents (within the tolerance named per window)."""
+    note (n_eff = n / d), against the quoted exponents, within the tolerance named per window (seen:
+    -1.0001; 1.9967; 1.00006, 1.3298, 1.4920)."""
     points = [p + (NOISE,) for settings, *_ in RATES.values() for p in settings]
     risk, _, (ok, _, _) = _SOLVE(*jnp.asarray(np.asarray(points, float).T))
     risk, ok = np.asarray(risk), np.asarray(ok)
