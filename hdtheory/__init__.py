@@ -28,7 +28,7 @@ _ATTRIBUTES = {
         "LinearMinimax", "KRRPowerLawData",
         "LearnedSpectrum", "OneStepRidge", "GiantStep",
         "MaskedSSR", "MaskedSSRCovariance", "SequentialRecovery",
-        "DiagonalNetwork", "HierarchicalMultiIndex",
+        "DiagonalNetwork", "HierarchicalMultiIndex", "QuadraticNetwork",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from .models import MaskedSSR, MaskedSSRCovariance, SequentialRecovery
     from .models import DiagonalNetwork
     from .models import HierarchicalMultiIndex
+    from .models import QuadraticNetwork
 
 __version__ = "0.1.0"
 

@@ -18,6 +18,8 @@
 - :mod:`~hdtheory.kernels.priors`: priors ``Z_0(B, A)`` and their scalar Bayes denoisers.
 - :mod:`~hdtheory.kernels.generative`: generative priors ``v = phi(W z / sqrt(k))`` and stacks of
   them, their two-sided factor and layer state evolution.
+- :mod:`~hdtheory.kernels.free`: the free convolution of a list of eigenvalues with a semicircle, and the
+  eigenvalue soft threshold of a Wigner-perturbed matrix averaged over it (nuclear-norm denoising).
 - :mod:`~hdtheory.kernels.rates`: decay exponents fitted from a curve.
 - :mod:`~hdtheory.kernels.roots`: roots of scalar functions in a bracket, differentiable by the implicit
   function theorem.

@@ -17,6 +17,7 @@ from .masked_ssr import MaskedSSR
 from .masked_ssr_covariance import MaskedSSRCovariance
 from .mixture import Mixture
 from .multi_index import MultiIndex
+from .quadratic_network import QuadraticNetwork
 from .multiclass import Multiclass, MulticlassBayes
 from .resample import Resample
 from .sequential import SequentialRecovery
@@ -38,6 +39,7 @@ MODELS |= {"masked-ssr": MaskedSSR}
 MODELS |= {"sequential-recovery": SequentialRecovery}
 MODELS |= {"diagonal-network": DiagonalNetwork}
 MODELS |= {"hierarchical-multi-index": HierarchicalMultiIndex}
+MODELS |= {"quadratic-network": QuadraticNetwork}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
@@ -51,3 +53,4 @@ __all__ += ["MaskedSSR", "MaskedSSRCovariance"]
 __all__ += ["SequentialRecovery"]
 __all__ += ["DiagonalNetwork"]
 __all__ += ["HierarchicalMultiIndex"]
+__all__ += ["QuadraticNetwork"]
