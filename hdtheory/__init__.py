@@ -26,7 +26,7 @@ _ATTRIBUTES = {
         "Adversarial", "AdversarialGCM",
         "Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral",
         "LinearMinimax", "KRRPowerLawData",
-        "LearnedSpectrum", "OneStepRidge", "GiantStep",
+        "LearnedSpectrum", "OneStepRidge", "GiantStep", "AdaptiveKernel",
         "MaskedSSR", "SequentialRecovery",
         "DiagonalNetwork", "HierarchicalMultiIndex",
     ),
@@ -63,7 +63,7 @@ if TYPE_CHECKING:
     from .models import Adversarial, AdversarialGCM, DeepRandomFeatures, Gardner, MultiIndex, Resample, SubspaceClustering
     from .models import Ensemble, EnsembleGCM, RandomFeatureEnsemble, Spectral
     from .models import KRRPowerLawData, LinearMinimax
-    from .models import GiantStep, LearnedSpectrum, OneStepRidge
+    from .models import AdaptiveKernel, GiantStep, LearnedSpectrum, OneStepRidge
     from .models import MaskedSSR, SequentialRecovery
     from .models import DiagonalNetwork
     from .models import HierarchicalMultiIndex

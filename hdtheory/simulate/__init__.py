@@ -132,3 +132,4 @@ from . import learned_spectrum  # noqa: E402, F401  (registers one gradient step
 from . import masked_ssr  # noqa: E402, F401  (registers masked self-supervised ridge regression)
 from . import sequential  # noqa: E402, F401  (registers the spectral estimator of sequential feature recovery)
 from . import diagonal_network  # noqa: E402, F401  (registers the LASSO of a diagonal linear network)
+from . import adaptive_kernel  # noqa: E402, F401  (registers kernel ridge with the data-adaptive kernel)
