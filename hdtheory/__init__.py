@@ -26,7 +26,7 @@ _ATTRIBUTES = {
         "Adversarial", "AdversarialGCM",
         "Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral",
         "LinearMinimax", "KRRPowerLawData",
-        "LearnedSpectrum", "OneStepRidge", "GiantStep",
+        "LearnedSpectrum", "OneStepRidge", "GiantStep", "AdaptiveKernel",
         "MaskedSSR", "MaskedSSRCovariance", "SequentialRecovery",
         "DiagonalNetwork", "HierarchicalMultiIndex", "QuadraticNetwork",
     ),
@@ -63,8 +63,8 @@ if TYPE_CHECKING:
     from .models import Adversarial, AdversarialGCM, DeepRandomFeatures, Gardner, MultiIndex, Resample, SubspaceClustering
     from .models import Ensemble, EnsembleGCM, RandomFeatureEnsemble, Spectral
     from .models import KRRPowerLawData, LinearMinimax
-    from .models import GiantStep, LearnedSpectrum, OneStepRidge
     from .models import MaskedSSR, MaskedSSRCovariance, SequentialRecovery
+    from .models import AdaptiveKernel, GiantStep, LearnedSpectrum, OneStepRidge
     from .models import DiagonalNetwork
     from .models import HierarchicalMultiIndex
     from .models import QuadraticNetwork

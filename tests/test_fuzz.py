@@ -138,7 +138,7 @@ MODELS = [hd.ERM, hd.GCM, hd.RandomFeatures, hd.KRR, hd.BayesGLM, hd.Spiked,
           hd.SubspaceClustering, hd.MultiIndex, hd.Resample, hd.DeepRandomFeatures, hd.Committee, SingleIndex, SequenceSingleIndex,
           hd.PowerLawRetrieval, hd.Gardner, hd.Adversarial, hd.AdversarialGCM,
           hd.RandomFeatureEnsemble, hd.Spectral, hd.VariationalMixture, hd.LoRA, hd.LinearMinimax, hd.LearnedSpectrum, hd.OneStepRidge, hd.GiantStep,
-          hd.KRRPowerLawData, hd.MaskedSSR]
+          hd.KRRPowerLawData, hd.MaskedSSR, hd.AdaptiveKernel]
 
 
 def _outside(field):

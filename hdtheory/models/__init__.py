@@ -1,5 +1,6 @@
 """Fixed-point theories, one module per family."""
 
+from .adaptive_kernel import AdaptiveKernel
 from .adversarial import Adversarial, AdversarialGCM
 from .bayes import BayesGLM
 from .clusters import SubspaceClustering
@@ -35,6 +36,7 @@ MODELS |= {"spectral": Spectral}
 MODELS |= {"linear-minimax": LinearMinimax, "krr-power-law-data": KRRPowerLawData}
 MODELS |= {"learned-spectrum": LearnedSpectrum, "one-step-ridge": OneStepRidge}
 MODELS |= {"giant-step": GiantStep}
+MODELS |= {"adaptive-kernel": AdaptiveKernel}
 MODELS |= {"masked-ssr": MaskedSSR}
 MODELS |= {"sequential-recovery": SequentialRecovery}
 MODELS |= {"diagonal-network": DiagonalNetwork}
@@ -50,6 +52,7 @@ __all__ += ["LinearMinimax", "KRRPowerLawData"]
 __all__ += ["LearnedSpectrum", "OneStepRidge"]
 __all__ += ["GiantStep"]
 __all__ += ["MaskedSSR", "MaskedSSRCovariance"]
+__all__ += ["AdaptiveKernel"]
 __all__ += ["SequentialRecovery"]
 __all__ += ["DiagonalNetwork"]
 __all__ += ["HierarchicalMultiIndex"]

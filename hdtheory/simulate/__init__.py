@@ -133,3 +133,4 @@ from . import masked_ssr  # noqa: E402, F401  (registers masked self-supervised 
 from . import sequential  # noqa: E402, F401  (registers the spectral estimator of sequential feature recovery)
 from . import diagonal_network  # noqa: E402, F401  (registers the LASSO of a diagonal linear network)
 from . import quadratic_network  # noqa: E402, F401  (registers nuclear-norm matrix compressed sensing)
+from . import adaptive_kernel  # noqa: E402, F401  (registers kernel ridge with the data-adaptive kernel)
