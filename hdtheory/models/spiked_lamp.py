@@ -25,10 +25,13 @@ and ``lambda_max``, their ``Demo_RMT/notebook.nb``, github.com/benjaminaubin-zz/
 ``Delta_c = 1 + beta``, past which the top eigenvalue is the bulk edge. Derived here: for ``Delta > 1``,
 ``G_sc(r + 1 / r) = 1 / r`` (``r = sqrt(Delta) > 1``) gives ``G_A(1) = 1``, so ``s = -1`` solves
 ``z(s) = 1`` with ``X = 0``; it is ``g(1)`` when it lies on the physical branch, ``s_edge <= -1``
-(``w_edge <= 1``), and the outlier at 1 is present exactly when it does not (``Delta <= 1`` or
-``w_edge > 1``). At ``w = 1`` the edge equation's left side is ``beta / (Delta - 1)``
+(``w_edge <= 1``). The outlier at 1 is taken to be present exactly when ``g(1) != -1`` (``Delta <= 1``
+or ``w_edge > 1``): a criterion inferred here, which gives their ``Delta_c`` and their curves of the
+first two eigenvalues. At ``w = 1`` the edge equation's left side is ``beta / (Delta - 1)``
 (``G_sc' = -G^2 / (1 - G^2)``), decreasing in ``w``, so ``w_edge > 1`` is ``Delta < 1 + beta``:
-``Delta_c``, where the bulk edge touches 1 (``z(-1) = 1``). **Overlap** (the same notebook, its
+``Delta_c``, where the bulk edge touches 1 (``z(-1) = 1``). Where ``A < 0`` (``Delta < 1 / 4``) and
+``beta <= 1`` the edge equation has no root: the top of the spectrum is the atom at 0 of the
+``k - d`` null directions of ``F``, and ``lambda_max = 0``. **Overlap** (the same notebook, its
 supplementary material's ``T`` functions): with ``s = g(1)`` and ``X = 1 + s z(s) = beta (1 - J_0)``,
 
 .. math:: T_1 = s (\beta - X), \quad T_2 = s\big(\beta (1 + \beta) - (1 + 2\beta) X + X^2\big),\quad
