@@ -64,6 +64,8 @@ comma-separated, first layer first, with one ratio per layer in ``beta``
 (:func:`hdtheory.kernels.generative.compose`): the state is then ``(q, q_z, q_h1, ...)`` (Wishart:
 ``(q_u, q_v, q_z, ...)``), the overlaps of each layer's input, and for linear layers weak recovery is
 at ``lam (1 + sum_l d / k_l) = 1``.
+For one linear layer (Wigner), :meth:`Spiked.lamp` gives the asymptotic squared cosine, top eigenvalue
+and bulk edge of the paper's LAMP spectral method (:mod:`hdtheory.models.spiked_lamp`).
 
 **Observables**: ``q`` (``q_u``,
 ``q_v``), ``mmse = rho - q`` (per factor), ``mmse_matrix``, the MMSE per entry of the rank-one matrix
@@ -80,6 +82,7 @@ from .. import kernels
 from .._theory import POSITIVE, choice, parameter
 from . import _prior
 from ._overlap import Overlaps
+from .spiked_lamp import lamp_asymptotics
 
 ENSEMBLES = {"wigner": "symmetric rank one x x^T", "wishart": "rectangular rank one u v^T"}
 PRIORS = {**_prior.PRIORS, "generative": kernels.Generative}
@@ -185,6 +188,18 @@ class Spiked(Overlaps):
             + self.alpha * prior_u.free_entropy(r[0], self.order)
             - self.snr * self.alpha * q[0] * q[1] / 2
         )
+
+    def lamp(self) -> dict[str, jax.Array]:
+        """LAMP's asymptotic ``overlap`` (the squared cosine of its estimate with the spike), top
+        ``eigenvalue``, ``bulk_edge``, ``converged`` and ``residual`` for the Wigner model with a generative
+        prior of one linear layer, from the Stieltjes transform of its matrix
+        (:func:`hdtheory.models.spiked_lamp.lamp_asymptotics` at the paper's ``alpha = beta``,
+        ``Delta = 1 / snr``); differentiable in ``snr`` and ``beta``."""
+        if not (self._generative and self.ensemble == "wigner" and self.activation == "linear"):
+            raise NotImplementedError(
+                "Spiked.lamp needs prior='generative', ensemble='wigner' and one linear layer, activation='linear'"
+            )
+        return lamp_asymptotics(jnp.reshape(self.beta, ()), 1 / self.snr)
 
     def observables(self, q) -> dict[str, jax.Array]:
         f = self.free_entropy(q)
