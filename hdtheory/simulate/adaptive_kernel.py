@@ -4,8 +4,9 @@ r"""Kernel ridge regression with the data-adaptive kernel at finite ``d``
 **Instance.** A unit ``beta``, the spike direction ``v = gamma_beta beta + sqrt(1 - gamma_beta^2)
 zeta'`` (``zeta'`` a random unit vector orthogonal to ``beta``), ``n = round(alpha d)`` training and
 ``test`` test inputs ``x ~ N(0, I_d)`` with labels ``y = g(beta.x) + sqrt(noise) xi``. The kernel is
-the model's exact infinite-width kernel (:meth:`~hdtheory.models.adaptive_kernel.AdaptiveKernel.kernel`,
-a product Hermite rule) on the pairs; the predictor ``f = K(., X) (K + lam I)^{-1} y``.
+the model's exact infinite-width kernel, averaged over the sign of the rows' spike
+(:meth:`~hdtheory.models.adaptive_kernel.AdaptiveKernel.kernel`,
+a product rule) on the pairs; the predictor ``f = K(., X) (K + lam I)^{-1} y``.
 
 **Measured.** ``test_error_total`` (against the test labels) and ``test_error`` (against
 ``g(beta.x)``), one value per seed; :func:`kernel_matrix` gives the kernel matrix of inputs.
@@ -33,7 +34,7 @@ def kernel_matrix(theory: AdaptiveKernel, X1, X2, v, order: int = 32):
 @functools.partial(jax.jit, static_argnums=(2, 3, 4))
 def _instance(theory: AdaptiveKernel, key, d: int, n: int, test: int):
     keys = jax.random.split(key, 4)
-    _, _, cosine = theory.step().spiked_features()
+    _, _, cosine = theory.spiked_features()
     beta = jax.random.normal(keys[0], (d,))
     beta = beta / jnp.linalg.norm(beta)
     other = jax.random.normal(keys[1], (d,))
