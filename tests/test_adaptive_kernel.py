@@ -259,3 +259,19 @@ def test_relu_derivatives_against_finite_differences(relu_points):
     assert d_eta[1] == pytest.approx((error[2] - error[3]) / (2 * STEP), rel=1e-5)
     assert d_lam[1] == pytest.approx((error[4] - error[5]) / (2 * STEP), rel=1e-5)
     assert obs["quadrature_error"][1] < 1e-5
+
+
+def test_relu_without_a_step_is_random_features(relu_points):
+    """Without a step, the ReLU kernel (a constant, free in the even channel, plus the linear part and
+    the rest's ridge) against `random-features` with ReLU at gamma = 160 and 640 extrapolated to
+    infinite width: 0.1195340 against 0.1195350, within 1e-4 (relative)."""
+    obs, *_ = relu_points
+    g0, c1, gstar = (float(v) for v in gaussian_equivalence("erf"))
+
+    def error(gamma):
+        return hd.solve(hd.RandomFeatures(activation="relu", gamma=gamma, alpha=2.0, lam=0.1, rho=c1**2,
+                                          noise=g0**2 + gstar**2, loss="square", teacher="linear")).observables["test_error_total"]
+
+    small, large = (float(v) for v in jax.jit(jax.vmap(error))(jnp.asarray(WIDTHS)))
+    assert (4 * large - small) / 3 == pytest.approx(obs["test_error_total"][0], rel=1e-4)
+    assert abs(small - obs["test_error_total"][0]) > 1e-3 * obs["test_error_total"][0]

@@ -98,7 +98,8 @@ gives 0.050710); at ``eta~ = 0``, `random-features` so extrapolated, 0.086189 ag
 eigen-structure against a kernel matrix at ``d = 60`` and kernel ridge at ``d = 200``: see the tests.
 ReLU: the closed forms above, a kernel matrix at ``d = 100`` (both channels' top modes, the even one's
 radial and ``He_2`` content) and kernel ridge at ``d = 200`` (0.0776 +- 0.0011 against 0.0748 at
-``eta~ = 1``, ``alpha = 2``; 0.0760 +- 0.0026 at ``d = 400``).
+``eta~ = 1``, ``alpha = 2``; 0.0760 +- 0.0026 at ``d = 400``); without a step, `random-features`
+with ReLU so extrapolated, 0.1195340 against 0.1195350.
 
 **ReLU** (checked against these closed forms, derived here): ``sigma'`` is a step (mean 1/2,
 variance 1/4), so ``r = eta~ sqrt(c_1^2 + E y^2 / alpha0) / 2``, ``c = 1 + eta~^2 E y^2 / (4
