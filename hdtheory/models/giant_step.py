@@ -130,6 +130,27 @@ def normalised_step(exponent, p, scale=1.0):
     return scale * jnp.asarray(p, float) ** (jnp.asarray(exponent, float) - 0.5)
 
 
+def spiked_law(eta, alpha0, noise, activation: str, target: str, dtype):
+    """``(r, c, gamma_beta)`` of the stepped rows (module docstring) for the activation named
+    ``activation`` (of :data:`~hdtheory.models.gcm.RF_ACTIVATIONS`): ``mu_1`` and ``v_1`` of
+    ``sigma'`` on a panel rule with an edge at 0 (exact for the step function of a ReLU's slope)."""
+    z, w = kernels.panel_rule(jnp.zeros((1,), dtype), 40)
+    slope = jax.vmap(jax.grad(RF_ACTIVATIONS[activation]))(z)
+    mu1 = jnp.sum(w * slope)
+    g0, c1, gstar = gaussian_equivalence(target, dtype=dtype)
+    y2 = g0**2 + c1**2 + gstar**2 + noise
+    scale = jnp.sqrt(c1**2 + y2 / alpha0)
+    c = 1 + eta**2 * y2 * jnp.sum(w * (slope - mu1) ** 2) / alpha0
+    return eta * mu1 * scale, c, c1 / scale
+
+
+def target_given_kappa(cos, target: str, noise, z, w):
+    """``(h, h_1, E[y^2|kappa])`` at the nodes ``z`` (weights ``w``) of ``kappa = v.x``, the spike's
+    direction at cosine ``cos`` with ``beta``: ``y = g(cos kappa + sqrt(1 - cos^2) t) + noise``."""
+    y = TARGETS[target](cos * z[:, None] + jnp.sqrt(jnp.maximum(1 - cos**2, 0.0)) * z[None, :])
+    return y @ w, (y * z) @ w, y**2 @ w + noise
+
+
 class GiantStep(FixedPointTheory):
     """Ridge on the features after one step of size ``eta~ sqrt(p)``; see the module docstring."""
 
@@ -154,16 +175,7 @@ class GiantStep(FixedPointTheory):
     def spiked_features(self):
         """``(r, c, gamma_beta)``: the spike's strength, the bulk's variance and the cosine of the
         spike's direction with ``beta`` (module docstring)."""
-        dtype = self._dtype()
-        z, w = kernels.hermite_rule(self.order, dtype)
-        slope = jax.vmap(jax.grad(STEP_ACTIVATIONS[self.activation]))(z)
-        _, mu1, _ = gaussian_equivalence(self.activation, dtype=dtype)
-        g0, c1, gstar = gaussian_equivalence(self.target, dtype=dtype)
-        y2 = g0**2 + c1**2 + gstar**2 + self.noise
-        scale = jnp.sqrt(c1**2 + y2 / self.alpha0)
-        r = self.eta * mu1 * scale
-        c = 1 + self.eta**2 * y2 * jnp.sum(w * (slope - jnp.sum(w * slope)) ** 2) / self.alpha0
-        return r, c, c1 / scale
+        return spiked_law(self.eta, self.alpha0, self.noise, self.activation, self.target, self._dtype())
 
     def conditional(self, order: int | None = None):
         """``(kappa, weights, mu_0, mu_1, mu_2, h, h_1, E[y^2|kappa])`` on the Hermite rule of
@@ -171,12 +183,11 @@ class GiantStep(FixedPointTheory):
         dtype = self._dtype()
         z, w = kernels.hermite_rule(order or self.order, dtype)
         r, c, cos = self.spiked_features()
-        sigma, g = STEP_ACTIVATIONS[self.activation], TARGETS[self.target]
+        sigma = STEP_ACTIVATIONS[self.activation]
         s = sigma(r * z[:, None] + jnp.sqrt(c) * z[None, :])
         mu0, mu1 = s @ w, (s * z) @ w / jnp.sqrt(c)
         mu2 = jnp.sqrt(jnp.maximum(s**2 @ w - mu0**2 - c * mu1**2, 0.0))
-        y = g(cos * z[:, None] + jnp.sqrt(jnp.maximum(1 - cos**2, 0.0)) * z[None, :])
-        return z, w, mu0, mu1, mu2, y @ w, (y * z) @ w, y**2 @ w + self.noise
+        return z, w, mu0, mu1, mu2, *target_given_kappa(cos, self.target, self.noise, z, w)
 
     # -- the fixed point --------------------------------------------------------------------------
 
@@ -252,4 +263,4 @@ class GiantStep(FixedPointTheory):
         }
 
 
-__all__ = ["GiantStep", "normalised_step"]
+__all__ = ["GiantStep", "normalised_step", "spiked_law", "target_given_kappa"]
