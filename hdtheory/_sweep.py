@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
+from ._batch import map_instances
 from ._fixed_point import Status, solve
 from ._integrate import ODEStatus, integrate
 from ._theory import FixedPointTheory, ODETheory, ParameterError, parameters
@@ -113,7 +114,7 @@ def _bytes_per_point(solver, row: np.ndarray, device_kind: str) -> float:
 
 
 class _Solver(eqx.Module):
-    """One compiled, vmapped solve over a flat batch of grid values."""
+    """One compiled solve over a flat batch of grid values, vmapped (:func:`~hdtheory._batch.map_instances`)."""
 
     theory: FixedPointTheory
     names: tuple[str, ...] = eqx.field(static=True)
@@ -127,11 +128,11 @@ class _Solver(eqx.Module):
             )
             return solve(theory, self.init, max_steps=max_steps, **dict(self.options))
 
-        return jax.vmap(one)(values)
+        return map_instances(one, values)
 
 
 class _Integrator(eqx.Module):
-    """One compiled, vmapped integration over a flat batch of grid values."""
+    """One compiled integration over a flat batch of grid values, vmapped (:func:`~hdtheory._batch.map_instances`)."""
 
     theory: ODETheory
     t1: jax.Array
@@ -149,7 +150,7 @@ class _Integrator(eqx.Module):
             )
             return integrate(theory, self.t1, saveat=self.saveat, **dict(self.options))
 
-        return jax.vmap(one)(values)
+        return map_instances(one, values)
 
 
 _solve_batch = eqx.filter_jit(lambda solver, values, max_steps: solver(values, max_steps))

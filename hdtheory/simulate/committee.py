@@ -41,6 +41,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._batch import map_instances
 from .._compilation import LONG_RUN
 from .._theory import Interval, ParameterError, check_integer
 from ..dynamics.committee import Committee, CommitteeState
@@ -178,7 +179,7 @@ def simulate_committee(
     runner = _run if method == "weights" else _run_overlaps
     # Thousands of steps: compiled with LLVM's optimisations even in a process that turned them off
     # (faster_compilation(optimise_backend=False)), where the run took twice as long.
-    run = jax.jit(jax.vmap(lambda k: runner(theory, k, d, bounds)), compiler_options=LONG_RUN)
+    run = jax.jit(lambda keys: map_instances(lambda k: runner(theory, k, d, bounds), keys), compiler_options=LONG_RUN)
     Q, R, v, T = run(jax.random.split(key, seeds))
     observables = _observables(theory, Q, R, v)
     observables["T"] = jnp.broadcast_to(T[:, None], (seeds, len(bounds)) + T.shape[1:])

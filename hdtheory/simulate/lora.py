@@ -21,6 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._batch import map_instances
 from .._compilation import LONG_RUN
 from ..dynamics.lora import LoRA, LoRAState
 from ..kernels.multivariate import psd_cholesky
@@ -82,7 +83,7 @@ def simulate_lora(theory: LoRA, *, d: int = 1000, seeds: int = 4, key=None, time
     """
     key = jax.random.PRNGKey(0) if key is None else key
     bounds = online_steps(times, d=d, seeds=seeds, time_per_step=theory.batch / d)
-    run = jax.jit(jax.vmap(lambda k: _run(theory, k, d, bounds)), compiler_options=LONG_RUN)
+    run = jax.jit(lambda keys: map_instances(lambda k: _run(theory, k, d, bounds), keys), compiler_options=LONG_RUN)
     S, Q, U = run(jax.random.split(key, seeds))
     t = bounds[:, 1] * theory.batch / d
     observables = _observables(theory, jnp.asarray(t), S, Q, U)

@@ -28,6 +28,7 @@ import functools
 import jax
 import jax.numpy as jnp
 
+from .._batch import map_instances
 from ..models.masked_ssr import MaskedSSR
 from ..models.masked_ssr_covariance import MaskedSSRCovariance
 from . import SimulationResult, check_size, simulate
@@ -78,12 +79,11 @@ def _errors(key, Sigma, root, direction, lam_avg, q, n, pca):
 @functools.partial(jax.jit, static_argnames=("n", "seeds", "pca"))
 def measure(key, Sigma, root, direction, lam_avg, q, n, seeds, pca=False) -> dict:
     """The observables of ``seeds`` instances (:func:`_errors`), stacked over the seeds, with the
-    per-coordinate errors' averages ``test_error`` and ``train_error``. One instance at a time
-    (``lax.map``): a ``vmap`` would batch the inverse and the eigendecompositions, which jaxlib's CPU
-    kernels run on XLA's thread pool while a thread of that pool waits for them; two such batches at
-    once (the inverse and PCA's independent ``eigh``) deadlock a two-thread pool."""
+    per-coordinate errors' averages ``test_error`` and ``train_error``. The instances are mapped by
+    :func:`~hdtheory._batch.map_instances`: a ``vmap`` would batch the inverse and PCA's independent
+    ``eigh``, which can deadlock XLA's CPU thread pool."""
     one = functools.partial(_errors, Sigma=Sigma, root=root, direction=direction, lam_avg=lam_avg, q=q, n=n, pca=pca)
-    measured = jax.lax.map(one, jax.random.split(key, seeds))
+    measured = map_instances(one, jax.random.split(key, seeds))
     return measured | {"test_error": measured["test_errors"].mean(1), "train_error": measured["train_errors"].mean(1)}
 
 

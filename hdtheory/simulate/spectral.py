@@ -19,6 +19,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from .._batch import map_instances
 from ..models.multi_index import MultiIndex
 from ..models.multi_index_spectral import _INNER, decomposition
 from ..models.spectral import Spectral
@@ -68,7 +69,7 @@ def _multi_index_instance(theory: MultiIndex, basis, key, n: int, d: int):
         values, vectors = jnp.linalg.eigh((X.T * t) @ X / n)
         return vectors[:, -1], values[-1]
 
-    v, values = jax.vmap(top, in_axes=1)(1 - 1 / s)
+    v, values = map_instances(top, (1 - 1 / s).T)  # k eigendecompositions: not batched on the CPU
     cosines = (v @ directions.T) ** 2 / jnp.sum(directions**2, axis=1)
     return cosines, values
 

@@ -109,6 +109,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from .._batch import map_instances
 from ..models.spiked import Spiked
 from . import SimulationResult, _layers, check_size, simulate
 
@@ -327,8 +328,8 @@ def _lamp_instances(theory: Spiked, keys, k: tuple[int, ...], n: int) -> dict:
             "pca_overlap": cosine2(pca, x_star),
         }
 
-    # One seed after another: a batched eigh on the CPU has been seen to hang on its second call.
-    return jax.lax.map(one, keys)
+    # Several eigendecompositions and a Cholesky factor per seed: not batched on the CPU.
+    return map_instances(one, keys)
 
 
 def lamp(theory: Spiked, *, d: int = 2000, seeds: int = 2, key=None) -> dict:

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._batch import map_instances
 from .._compilation import LONG_RUN
 from ..dynamics.vi import VariationalMixture, VIState
 from . import SimulationResult, online_steps, simulate
@@ -101,7 +102,8 @@ def simulate_vi(
     bounds = online_steps(times, d=d, seeds=seeds, time_per_step=dt)
     if not (isinstance(samples, (int, np.integer)) and samples >= 1) or not (np.isfinite(dt) and dt > 0):
         raise ValueError(f"samples must be an integer >= 1 and dt > 0, got {samples!r} and {dt!r}")
-    run = jax.jit(jax.vmap(lambda k: _run(theory, k, bounds, d, samples, dt)), compiler_options=LONG_RUN)
+    one = lambda k: _run(theory, k, bounds, d, samples, dt)  # noqa: E731
+    run = jax.jit(lambda keys: map_instances(one, keys), compiler_options=LONG_RUN)
     Q, M, a = run(jax.random.split(key, seeds))
     t = jnp.asarray(bounds[:, 1] * dt, Q.dtype)
     observables = _observables(theory, jnp.broadcast_to(t, a.shape), Q, M, a)

@@ -1,0 +1,74 @@
+"""``map_instances`` leaves no decomposition batched on the CPU, checked on the compiled programs'
+jaxprs (a batched decomposition is one whose operand has more than two axes), and a program with two
+independent decompositions per instance runs to completion in a subprocess under a timeout."""
+
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+
+import hdtheory as hd
+from hdtheory._batch import decompositions, map_instances
+
+def batched_decompositions(jaxpr) -> list[str]:
+    return decompositions(jaxpr, batched=True)
+
+
+def two_decompositions(a):
+    return jnp.linalg.inv(a), jnp.linalg.eigh(a + 1)[0]
+
+
+A = jnp.broadcast_to(2 * jnp.eye(3), (4, 3, 3))
+
+
+def test_finder_sees_batched_decompositions():
+    """The check can fail: a ``vmap`` of the same body batches both decompositions."""
+    assert sorted(batched_decompositions(jax.make_jaxpr(jax.vmap(two_decompositions))(A).jaxpr)) == ["eigh", "lu"]
+
+
+def test_map_instances_unbatched_on_cpu_vmapped_elsewhere():
+    """On the CPU a body with decompositions is mapped, one without them vmapped (no scan)."""
+    plain = jax.make_jaxpr(lambda a: map_instances(lambda b: b @ b, a))(A).jaxpr
+    assert [e.primitive.name for e in plain.eqns] == ["dot_general"]
+    assert batched_decompositions(jax.make_jaxpr(lambda a: map_instances(two_decompositions, a))(A).jaxpr) == []
+    vmapped = jax.make_jaxpr(lambda a: map_instances(two_decompositions, a, backend="gpu"))(A).jaxpr
+    assert sorted(batched_decompositions(vmapped)) == ["eigh", "lu"]
+    inverse, values = map_instances(two_decompositions, A)
+    # 2 I + 1 1^T: eigenvalues 2, 2 and 2 + 3.
+    assert jnp.allclose(inverse, 0.5 * jnp.eye(3)) and jnp.allclose(values, jnp.array([2.0, 2.0, 5.0]))
+
+
+def test_simulations_hold_no_batched_decomposition():
+    """The simulations whose instances hold several decompositions, traced at small sizes."""
+    from hdtheory.simulate import _layers, masked_ssr, spiked
+
+    key = jax.random.PRNGKey(0)
+    d = 6
+    jaxpr = jax.make_jaxpr(
+        lambda k: masked_ssr.measure(k, jnp.eye(d), jnp.eye(d), jnp.ones(d) / d**0.5, 0.1, 0.5, n=8, seeds=2, pca=True)
+    )(key)
+    assert batched_decompositions(jaxpr.jaxpr) == []
+    theory = hd.Spiked(prior="generative", ensemble="wigner", snr=2.0, beta=2.0)
+    stack = theory._priors()[0]
+    k = _layers.widths(stack, 20)
+    jaxpr = jax.make_jaxpr(lambda keys: spiked._lamp_instances(theory, keys, k, 20))(jax.random.split(key, 2))
+    assert batched_decompositions(jaxpr.jaxpr) == []
+
+
+SCRIPT = """
+import jax, jax.numpy as jnp
+from hdtheory._batch import decompositions, map_instances
+jax.config.update("jax_enable_x64", True)
+keys = jax.random.split(jax.random.PRNGKey(0), 16)
+A = jax.vmap(lambda k: (lambda x: x @ x.T / 24 + jnp.eye(24))(jax.random.normal(k, (24, 24))))(keys)
+f = jax.jit(lambda A: map_instances(lambda a: (jnp.linalg.inv(a), jnp.linalg.eigh(a + 1)[0]), A))
+for _ in range(3):
+    jax.block_until_ready(f(A + _))
+print("done")
+"""
+
+
+def test_two_decompositions_per_instance_complete():
+    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=90)
+    assert result.returncode == 0 and "done" in result.stdout, result.stderr[-2000:]
