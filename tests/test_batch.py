@@ -1,15 +1,14 @@
 """``map_instances`` leaves no decomposition batched on the CPU, checked on the compiled programs'
-jaxprs (a batched decomposition is one whose operand has more than two axes), and a program with two
-independent decompositions per instance runs to completion in a subprocess under a timeout."""
-
-import subprocess
-import sys
+jaxprs (a batched decomposition is one whose operand has more than two axes). The hang itself is
+intermittent (it depends on the thread pool's load and timing), so the programs are checked for its
+cause rather than run until they hang."""
 
 import jax
 import jax.numpy as jnp
 
 import hdtheory as hd
 from hdtheory._batch import decompositions, map_instances
+
 
 def batched_decompositions(jaxpr) -> list[str]:
     return decompositions(jaxpr, batched=True)
@@ -54,21 +53,3 @@ def test_simulations_hold_no_batched_decomposition():
     k = _layers.widths(stack, 20)
     jaxpr = jax.make_jaxpr(lambda keys: spiked._lamp_instances(theory, keys, k, 20))(jax.random.split(key, 2))
     assert batched_decompositions(jaxpr.jaxpr) == []
-
-
-SCRIPT = """
-import jax, jax.numpy as jnp
-from hdtheory._batch import decompositions, map_instances
-jax.config.update("jax_enable_x64", True)
-keys = jax.random.split(jax.random.PRNGKey(0), 16)
-A = jax.vmap(lambda k: (lambda x: x @ x.T / 24 + jnp.eye(24))(jax.random.normal(k, (24, 24))))(keys)
-f = jax.jit(lambda A: map_instances(lambda a: (jnp.linalg.inv(a), jnp.linalg.eigh(a + 1)[0]), A))
-for _ in range(3):
-    jax.block_until_ready(f(A + _))
-print("done")
-"""
-
-
-def test_two_decompositions_per_instance_complete():
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=90)
-    assert result.returncode == 0 and "done" in result.stdout, result.stderr[-2000:]
