@@ -29,6 +29,7 @@ _ATTRIBUTES = {
         "LearnedSpectrum", "OneStepRidge", "GiantStep", "AdaptiveKernel",
         "MaskedSSR", "MaskedSSRCovariance", "SequentialRecovery",
         "DiagonalNetwork", "HierarchicalMultiIndex", "QuadraticNetwork",
+        "GiantSpectrum",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -68,6 +69,7 @@ if TYPE_CHECKING:
     from .models import DiagonalNetwork
     from .models import HierarchicalMultiIndex
     from .models import QuadraticNetwork
+    from .models import GiantSpectrum
 
 __version__ = "0.1.0"
 

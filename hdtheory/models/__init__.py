@@ -11,6 +11,7 @@ from .erm import ERM, Overlaps
 from .gardner import Gardner
 from .gcm import GCM, RandomFeatures
 from .giant_step import GiantStep
+from .giant_spectrum import GiantSpectrum
 from .hierarchical import HierarchicalMultiIndex
 from .krr import KRR, KRRPowerLawData, LinearMinimax
 from .learned_spectrum import LearnedSpectrum, OneStepRidge
@@ -36,6 +37,7 @@ MODELS |= {"spectral": Spectral}
 MODELS |= {"linear-minimax": LinearMinimax, "krr-power-law-data": KRRPowerLawData}
 MODELS |= {"learned-spectrum": LearnedSpectrum, "one-step-ridge": OneStepRidge}
 MODELS |= {"giant-step": GiantStep}
+MODELS |= {"giant-spectrum": GiantSpectrum}
 MODELS |= {"adaptive-kernel": AdaptiveKernel}
 MODELS |= {"masked-ssr": MaskedSSR}
 MODELS |= {"sequential-recovery": SequentialRecovery}
@@ -51,6 +53,7 @@ __all__ += ["Ensemble", "EnsembleGCM", "RandomFeatureEnsemble", "Spectral"]
 __all__ += ["LinearMinimax", "KRRPowerLawData"]
 __all__ += ["LearnedSpectrum", "OneStepRidge"]
 __all__ += ["GiantStep"]
+__all__ += ["GiantSpectrum"]
 __all__ += ["MaskedSSR", "MaskedSSRCovariance"]
 __all__ += ["AdaptiveKernel"]
 __all__ += ["SequentialRecovery"]

@@ -67,7 +67,8 @@ functions of ``m_``, differentiable by the implicit function theorem.
 ``f = sum_i a_i sigma(w_i.x) / sqrt(p)`` as written above (papers differ in where the ``sqrt(p)``
 sits: convert through the rows' displacement ``eta mu_1 |h| / sqrt(p)``). The step sizes for
 which the rows move by ``O(1)`` (``eta ~ sqrt(p)`` here, the "giant" step of Dandi et al. 2023, 2024
-and Cui et al. 2024) are outside this model: there the bulk moves too (ridge's test error there is
+and Cui et al. 2024) are outside this model: there the bulk moves too (its spectrum there is
+:class:`~hdtheory.models.giant_spectrum.GiantSpectrum`, ridge's test error
 :class:`~hdtheory.models.giant_step.GiantStep`).
 
 :func:`one_step_ridge` gives the test error of ERM on the learned features (same regime).
