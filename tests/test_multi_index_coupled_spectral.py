@@ -23,11 +23,16 @@ def runs():
     """The staircase at alpha in {4, 4 +- h, 0.95 alpha_c, 1.05 alpha_c} (one program) with the top
     outlier's overlap derivative at 4; ``z1 z2`` at alpha = 3 and ``sign(z1 z2)`` at 8 by both theories."""
     alpha_c, _ = jax.jit(lambda: hd.MultiIndex(link="staircase", k=2, noise=0.1, inner_order=16).weak_recovery())()
-    stair = jax.jit(lambda a: coupled_spectral(_staircase(a)))
+
+    def overlap(a):
+        result = coupled_spectral(_staircase(a))
+        return result["overlap"][0], result
+
+    program = jax.jit(jax.jacfwd(overlap, has_aux=True))
     alphas = (ALPHA, ALPHA + H, ALPHA - H, 0.95 * float(alpha_c), 1.05 * float(alpha_c))
-    results = [jax.tree.map(np.asarray, stair(a)) for a in alphas]
-    stair = {k: np.stack([r[k] for r in results]) for k in results[0]}
-    slope = jax.jit(jax.jacfwd(lambda a: coupled_spectral(_staircase(a))["overlap"][0]))(ALPHA)
+    results = [jax.tree.map(np.asarray, program(a)) for a in alphas]
+    stair = {k: np.stack([r[k] for _, r in results]) for k in results[0][1]}
+    slope = results[0][0]
     both = jax.jit(lambda t: (coupled_spectral(t), multi_index_spectral(t)))
     pairs = [
         jax.tree.map(np.asarray, both(hd.MultiIndex(link=link, k=2, noise=0.1, alpha=alpha)))
