@@ -74,7 +74,7 @@ signal part ``U^T V = M``, ``vec M = u / sqrt(u^T H' u)`` (``|v_perp|^2 = -vec M
 single-index equation ``E[Z (s - 1) / (lambda' - Z)] = 1 / alpha``; for a decomposable link ``Sigma``
 is diagonal in ``E (x) E`` and gives the pairs above (tested to ``1e-8``). Where outliers coincide
 (``z1 z2``'s two directions) only the span of their eigenvectors is determined, and the per-outlier
-``M`` is one basis of it. The threshold of the top outlier is ``alpha_c`` (tested within 3%); the
+``M`` is one basis of it. The threshold of the top outlier is ``alpha_c`` (tested within 5%); the
 linearised GAMP iteration (the asymmetric method) is not written.
 The estimators use the second moments only: a trivial direction (``E[z | y] != 0``) is left to linear
 estimators.
