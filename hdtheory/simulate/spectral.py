@@ -104,9 +104,11 @@ def _coupled_instance(theory: MultiIndex, key, n: int, d: int, outliers: int):
     X = jax.random.normal(x_key, (n, d), dtype)
     y = theory.sample_labels(y_key, X @ W.T / jnp.sqrt(d))
     zero, eye = jnp.zeros(k, dtype), jnp.eye(k, dtype=dtype)
-    _, _, seconds = jax.vmap(lambda y: theory.posterior(y, zero, eye, _INNER))(y)
+    # In batches: the posterior's rule at k = 3 is too large to hold for every sample at once.
+    _, _, seconds = jax.lax.map(lambda y: theory.posterior(y, zero, eye, _INNER), y, batch_size=256)
     T = eye - small_inv(0.5 * (seconds + jnp.swapaxes(seconds, 1, 2)))
-    L = jnp.einsum("ip,ibc,iq->pbqc", X, T, X).reshape(d * k, d * k) / n
+    weighted = (X[:, :, None, None] * T[:, None]).reshape(n, d * k * k)  # no (n, d, d) intermediate
+    L = jnp.moveaxis((weighted.T @ X).reshape(d, k, k, d), 3, 2).reshape(d * k, d * k) / n
     values, vectors = jnp.linalg.eigh(L)
     V = vectors[:, ::-1][:, :outliers].T.reshape(outliers, d, k)
     directions = W / jnp.linalg.norm(W, axis=1, keepdims=True)
