@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from .._batch import map_instances
+from ..kernels.multivariate import small_inv
 from ..models.multi_index import MultiIndex
 from ..models.multi_index_spectral import _INNER, decomposition
 from ..models.spectral import Spectral
@@ -92,3 +93,40 @@ def simulate_multi_index_spectral(
     return SimulationResult.from_samples(
         [{"overlaps": c, "eigenvalue": e} for c, e in samples], d=d, n=n
     )
+
+
+@eqx.filter_jit
+def _coupled_instance(theory: MultiIndex, key, n: int, d: int, outliers: int):
+    """``(squared cosines (outliers, k, k), eigenvalues (outliers,))`` of the top eigenvectors of one
+    instance of ``L`` (:func:`~hdtheory.models.multi_index_spectral.coupled_spectral`)."""
+    w_key, x_key, y_key = jax.random.split(key, 3)
+    dtype, k = theory._dtype(), theory.k
+    W = jax.random.normal(w_key, (k, d), dtype)
+    X = jax.random.normal(x_key, (n, d), dtype)
+    y = theory.sample_labels(y_key, X @ W.T / jnp.sqrt(d))
+    zero, eye = jnp.zeros(k, dtype), jnp.eye(k, dtype=dtype)
+    # In batches: the posterior's rule at k = 3 is too large to hold for every sample at once.
+    _, _, seconds = jax.lax.map(lambda y: theory.posterior(y, zero, eye, _INNER), y, batch_size=256)
+    T = eye - small_inv(0.5 * (seconds + jnp.swapaxes(seconds, 1, 2)))
+    weighted = (X[:, :, None, None] * T[:, None]).reshape(n, d * k * k)  # no (n, d, d) intermediate
+    L = jnp.moveaxis((weighted.T @ X).reshape(d, k, k, d), 3, 2).reshape(d * k, d * k) / n
+    values, vectors = jnp.linalg.eigh(L)
+    V = vectors[:, ::-1][:, :outliers].T.reshape(outliers, d, k)
+    directions = W / jnp.linalg.norm(W, axis=1, keepdims=True)
+    return jnp.einsum("ad,mdb->mab", directions, V) ** 2, values[::-1][:outliers]
+
+
+def simulate_coupled_spectral(
+    theory: MultiIndex, *, d: int = 500, seeds: int = 4, key=None, outliers: int = 1
+) -> SimulationResult:
+    """The optimal spectral estimator of any multi-index link at finite ``d``
+    (:func:`~hdtheory.models.multi_index_spectral.coupled_spectral`): a teacher ``W*`` with i.i.d.
+    ``N(0, 1)`` entries, ``n = round(alpha d)`` inputs, labels by ``theory.sample_labels``, and the top
+    ``outliers`` eigenvectors ``v_m`` of the ``dk x dk`` matrix ``L = (1/n) sum_i x_i x_i^T (x) T(y_i)``,
+    ``T = I - E[z z^T | y]^{-1}``. Measured: ``overlaps[m, a, b]``, the squared cosine of the teacher's
+    direction ``a`` with column ``b`` of ``v_m`` reshaped to ``d x k``, and ``eigenvalues[m]``."""
+    check_size(d, seeds)
+    key = jax.random.PRNGKey(0) if key is None else key
+    n = max(round(float(theory.alpha) * d), 1)
+    samples = [_coupled_instance(theory, seed_key, n, d, outliers) for seed_key in jax.random.split(key, seeds)]
+    return SimulationResult.from_samples([{"overlaps": c, "eigenvalues": e} for c, e in samples], d=d, n=n)
