@@ -52,17 +52,26 @@ def simulate_spectral(theory: Spectral, *, d: int = 500, seeds: int = 4, key=Non
     return SimulationResult.from_samples([dict(zip(names, s)) for s in samples], d=d, n=n)
 
 
-@eqx.filter_jit
-def _multi_index_instance(theory: MultiIndex, basis, key, n: int, d: int):
-    """``(squared cosines (k, k), top eigenvalues (k,))`` of one instance of the estimators of
-    :mod:`hdtheory.models.multi_index_spectral`."""
+def _draw(theory: MultiIndex, key, n: int, d: int):
+    """One instance of a multi-index model: the teacher ``W*`` (``k x d``, i.i.d. ``N(0, 1)``), the
+    inputs ``X`` (``n x d``) and the posterior second moments ``E[z z^T | y_i]`` (``n x k x k``) of the
+    fields given each label, in batches of 256 (the posterior's rule at k = 3 is too large to hold for
+    every sample at once)."""
     w_key, x_key, y_key = jax.random.split(key, 3)
     dtype, k = theory._dtype(), theory.k
     W = jax.random.normal(w_key, (k, d), dtype)
     X = jax.random.normal(x_key, (n, d), dtype)
     y = theory.sample_labels(y_key, X @ W.T / jnp.sqrt(d))
     zero, eye = jnp.zeros(k, dtype), jnp.eye(k, dtype=dtype)
-    _, _, seconds = jax.vmap(lambda y: theory.posterior(y, zero, eye, _INNER))(y)
+    _, _, seconds = jax.lax.map(lambda y: theory.posterior(y, zero, eye, _INNER), y, batch_size=256)
+    return W, X, seconds
+
+
+@eqx.filter_jit
+def _multi_index_instance(theory: MultiIndex, basis, key, n: int, d: int):
+    """``(squared cosines (k, k), top eigenvalues (k,))`` of one instance of the estimators of
+    :mod:`hdtheory.models.multi_index_spectral`."""
+    W, X, seconds = _draw(theory, key, n, d)
     s = jnp.einsum("ai,nab,bi->ni", basis, seconds, basis)
     directions = basis.T @ W  # row j: W* E e_j
 
@@ -99,15 +108,9 @@ def simulate_multi_index_spectral(
 def _coupled_instance(theory: MultiIndex, key, n: int, d: int, outliers: int):
     """``(squared cosines (outliers, k, k), eigenvalues (outliers,))`` of the top eigenvectors of one
     instance of ``L`` (:func:`~hdtheory.models.multi_index_spectral.coupled_spectral`)."""
-    w_key, x_key, y_key = jax.random.split(key, 3)
-    dtype, k = theory._dtype(), theory.k
-    W = jax.random.normal(w_key, (k, d), dtype)
-    X = jax.random.normal(x_key, (n, d), dtype)
-    y = theory.sample_labels(y_key, X @ W.T / jnp.sqrt(d))
-    zero, eye = jnp.zeros(k, dtype), jnp.eye(k, dtype=dtype)
-    # In batches: the posterior's rule at k = 3 is too large to hold for every sample at once.
-    _, _, seconds = jax.lax.map(lambda y: theory.posterior(y, zero, eye, _INNER), y, batch_size=256)
-    T = eye - small_inv(0.5 * (seconds + jnp.swapaxes(seconds, 1, 2)))
+    W, X, seconds = _draw(theory, key, n, d)
+    k = theory.k
+    T = jnp.eye(k, dtype=theory._dtype()) - small_inv(0.5 * (seconds + jnp.swapaxes(seconds, 1, 2)))
     weighted = (X[:, :, None, None] * T[:, None]).reshape(n, d * k * k)  # no (n, d, d) intermediate
     L = jnp.moveaxis((weighted.T @ X).reshape(d, k, k, d), 3, 2).reshape(d * k, d * k) / n
     values, vectors = jnp.linalg.eigh(L)
