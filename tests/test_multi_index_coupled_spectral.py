@@ -81,3 +81,19 @@ def test_overlap_gradient_matches_finite_differences(runs):
     fd = (stair["overlap"][1, 0] - stair["overlap"][2, 0]) / (2 * H)
     np.testing.assert_allclose(slope, fd, rtol=1e-5)
     assert slope > 0
+
+
+def test_bulk_below_zero_at_large_alpha():
+    """At alpha = 40 the preprocessing's negative values put the bulk's edge below zero (-0.15), where the
+    second outlier stays outside it: the edge and that outlier against the matrix at d = 300 (one seed;
+    at d = 200 the edge was -0.1505 against -0.1505, the second outlier's squared overlap 0.83 against
+    0.88). An edge searched above zero only reported 0, converged, and lost the second outlier."""
+    theory = _staircase(40.0)
+    result = jax.jit(coupled_spectral)(theory)
+    assert bool(result["converged"])
+    sim = simulate_coupled_spectral(theory, d=300, seeds=1, outliers=3)
+    measured = sim.mean["eigenvalues"]
+    assert -0.2 < result["bulk_edge"] < -0.1
+    np.testing.assert_allclose(result["bulk_edge"], measured[2], atol=0.02)
+    assert result["bulk_edge"] < result["eigenvalues"][1] < 0
+    np.testing.assert_allclose(result["overlap"][:2], sim.mean["overlaps"][:2].sum(axis=(1, 2)), atol=0.12)

@@ -252,7 +252,7 @@ def coupled_spectral(theory: MultiIndex) -> dict[str, jax.Array]:
     weights, S, T = _coupled_law(theory)
     size = jnp.max(jnp.abs(T)) * (1 + 1 / jnp.sqrt(alpha)) ** 2 * jnp.max(jnp.linalg.eigvalsh(S)) + 1.0
     lo, hi = jax.lax.stop_gradient(
-        _bisect(lambda lam: jnp.where(_resolvent(alpha, weights, T, lam)[1], 1.0, -1.0), 0.0 * size, size)
+        _bisect(lambda lam: jnp.where(_resolvent(alpha, weights, T, lam)[1], 1.0, -1.0), -size, size)
     )
     edge = hi
 
