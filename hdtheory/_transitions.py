@@ -506,8 +506,8 @@ def threshold(
         # eigenvalue reaches zero: the stability limit, located by Newton's method on the fold.
         j, ends = _first((rate[:-1] < 0) & followed[:-1] & ~followed[1:])
         crossing, ends = crossing & (end != "fold"), ends & (end != "crossing")
-        fold_first = jnp.asarray(ends & (~crossing | (j < k)) if end == "auto" else end == "fold")
-        if is_concrete(fold_first) and not (crossing | ends):
+        eager = is_concrete(rate)
+        if eager and not (crossing | ends):
             raise ParameterError(
                 f"the steady state's growth_rate does not change sign over bracket {tuple(bracket)!r} "
                 f"of {axis!r}, nor does a stable branch end there: {np.round(np.asarray(rate), 6).tolist()} "
@@ -529,18 +529,26 @@ def threshold(
             return value, states, residual, ends & inside
 
         states_k = states
-        if not is_concrete(fold_first):
+        # A named end traces one refinement (under jit, even an array made from a constant is a
+        # tracer, so the choice is made on the name).
+        if end == "crossing":
+            value, states, residual, any_ = at_crossing(True)
+        elif end == "fold":
+            value, states, residual, any_ = at_fold(True)
+        elif eager:
+            # The first end along the grid; the crossing where the fold's refinement fails.
+            fold_first = ends & (~crossing | (j < k))
+            value, states, residual, any_ = at_fold(True) if fold_first else at_crossing(True)
+            if fold_first and not any_ and crossing:
+                value, states, residual, any_ = at_crossing(True)
+        else:
             # Under jit or vmap both, the fold where it comes first and is found. (Where it comes
             # first and is not found, its derivative, not taken, may reach the taken one as NaN.)
+            fold_first = ends & (~crossing | (j < k))
             fold = at_fold(fold_first)
             use_fold = fold_first & fold[3]
             cross = at_crossing(~use_fold)
             value, states, residual, any_ = jax.tree.map(lambda a, b: jnp.where(use_fold, a, b), fold, cross)
-        else:
-            # The first end along the grid; the crossing where the fold's refinement fails.
-            value, states, residual, any_ = at_fold(True) if fold_first else at_crossing(True)
-            if fold_first and not any_ and crossing:
-                value, states, residual, any_ = at_crossing(True)
     elif kind == "weak-recovery" and hasattr(theory, "linear_stability"):
         return _linear_instability(theory, axis, grid, steps, tol)
     elif kind == "weak-recovery":
