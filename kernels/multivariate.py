@@ -502,11 +502,14 @@ def _newton(loss, y, omega, V):
     eye = jnp.eye(omega.shape[-1], dtype=dtype)
     grad = jax.grad(loss, argnums=1)
     hessian = jax.hessian(loss, argnums=1)
+    # V is fixed through the iterations: one inverse for the objective and its slopes, which only
+    # steer the line search (the residual, which decides convergence, does not use it).
+    V_inv = small_inv(V)
 
     def objective(z, dz):
         """The objective at ``z``, its derivative along ``dz`` and that derivative's rounding scale."""
         d = z - omega
-        Vd, g = small_solve(V, d), grad(y, z)
+        Vd, g = V_inv @ d, grad(y, z)
         terms = jnp.abs(Vd) @ jnp.abs(dz) + jnp.abs(g) @ jnp.abs(dz)
         return 0.5 * d @ Vd + loss(y, z), (Vd + g) @ dz, terms
 
@@ -529,7 +532,7 @@ def _newton(loss, y, omega, V):
     def step(carry):
         z, f, r, _, i, _ = carry
         dz = -small_solve(eye + V @ hessian(y, z), r)
-        slope = small_solve(V, r) @ dz  # gradient of the objective . dz
+        slope = (V_inv @ r) @ dz  # gradient of the objective . dz
 
         def too_long(search):
             t, f_t, slope_t, terms_t, k = search

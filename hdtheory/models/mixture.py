@@ -623,12 +623,16 @@ class Mixture(FixedPointTheory):
         else:  # every class, whatever the cluster
             per_cluster = jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (self.K,) + a.shape), labels)
 
-        def cluster(labels, mean, Q, V):
-            omega = xi @ kernels.multivariate.psd_cholesky(Q).T + mean
-            each_node = jax.vmap(scores.node, in_axes=(None, 0, None))
-            return jax.vmap(each_node, in_axes=(0, None, None))(labels, omega, V)
-
-        f, A, value = jax.vmap(cluster)(per_cluster, state.M.T + state.b, Q, V)  # (K, classes, N, ...)
+        omega = jax.vmap(lambda mean, Q: xi @ kernels.multivariate.psd_cholesky(Q).T + mean)(state.M.T + state.b, Q)
+        # One vmap over (cluster, class, node) triples rather than three nested ones: the same
+        # program, traced and batched once (the proximal step's Newton loops are costly to batch).
+        shape = (self.K, jax.tree_util.tree_leaves(per_cluster)[0].shape[1], xi.shape[0])  # (K, classes, N)
+        flat = lambda a, axis: jnp.broadcast_to(jnp.expand_dims(a, axis), shape + a.shape[len(shape) - 1:]).reshape(  # noqa: E731
+            (-1,) + a.shape[len(shape) - 1:])
+        f, A, value = jax.vmap(scores.node)(
+            jax.tree_util.tree_map(lambda a: flat(a, 2), per_cluster), flat(omega, 1), flat(V[:, None], 2)
+        )
+        f, A, value = (x.reshape(shape + x.shape[1:]) for x in (f, A, value))  # (K, classes, N, ...)
         share = 1.0 if self.labels == "clusters" else 1.0 / classes
         return share, w, f, A, value
 

@@ -235,9 +235,12 @@ class Multiclass(_LabelQuadrature):
         Z, dZ = jax.vmap(lambda x: _label_probability(K, A.T @ x, V_star, self.orthant_order))(xi)
         labels, _ = scores.labels()
         omega = xi @ L.T
-        f, H, value = jax.vmap(lambda label: jax.vmap(scores.node, in_axes=(None, 0, None))(label, omega, state.V))(
-            labels
-        )
+        # One vmap over (class, node) pairs rather than two nested ones: the same program, traced and
+        # batched once (the proximal step's Newton loops are costly to batch).
+        C, N = jax.tree_util.tree_leaves(labels)[0].shape[0], omega.shape[0]
+        per_pair = jax.tree_util.tree_map(lambda a: jnp.repeat(a, N, axis=0), labels)
+        f, H, value = jax.vmap(scores.node, in_axes=(0, 0, None))(per_pair, jnp.tile(omega, (C, 1)), state.V)
+        f, H, value = (x.reshape((C, N) + x.shape[1:]) for x in (f, H, value))
         return w, Z, dZ, f, H, value
 
     def update(self, state: MulticlassOverlaps) -> MulticlassOverlaps:
