@@ -127,6 +127,19 @@ def test_spectrum_at_finite_d(runs):
     assert np.all(symmetric.samples["overlaps"].reshape(4) > overlap)
 
 
+def test_sign_product_crossing_at_finite_d():
+    """``sign(z1 z2)`` (``k = 2``; 4 seeds): at ``alpha_c / 2`` (d = 150) every largest real eigenvalue is below
+    one (seen at most 0.94; radius 0.71), at ``2.5 alpha_c`` (d = 50) every one above two (seen at least
+    2.27; two outliers at 2.5; the second is not always out at this d: 1.47 once) and the disk's radius
+    within 20% above 1.58 (seen 1.70)."""
+    alpha_c = math.pi**2 / 4
+    below = simulate_linearised_gamp(_theory("sign-product", 0.5 * alpha_c), d=150, seeds=4)
+    above = simulate_linearised_gamp(_theory("sign-product", 2.5 * alpha_c), d=50, seeds=4)
+    assert np.all(below.samples["eigenvalues"] < 1)
+    assert np.all(above.samples["eigenvalues"] > 2)
+    assert math.sqrt(2.5) < above.mean["bulk_radius"] < 1.2 * math.sqrt(2.5)
+
+
 def test_not_a_multi_index_theory_is_an_error():
     with pytest.raises(ParameterError, match="'theory' must be a MultiIndex"):
         linearised_gamp(hd.Spectral())
