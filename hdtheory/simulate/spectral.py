@@ -12,7 +12,9 @@ threshold the first is the outlier). The finite-size fluctuations of the overlap
 
 :func:`simulate_multi_index_spectral` does the same for the ``k`` matrices ``D_j`` of the optimal
 spectral estimators of a decomposable multi-index link
-(:mod:`hdtheory.models.multi_index_spectral`).
+(:mod:`hdtheory.models.multi_index_spectral`), :func:`simulate_coupled_spectral` for the ``dk x dk``
+matrix of any link, and :func:`simulate_linearised_gamp` for the asymmetric method (GAMP linearised
+about its uninformed point).
 """
 
 import equinox as eqx
@@ -56,14 +58,15 @@ def _draw(theory: MultiIndex, key, n: int, d: int):
     """One instance of a multi-index model: the teacher ``W*`` (``k x d``, i.i.d. ``N(0, 1)``), the
     inputs ``X`` (``n x d``) and the posterior second moments ``E[z z^T | y_i]`` (``n x k x k``) of the
     fields given each label, in batches of 256 (the posterior's rule at k = 3 is too large to hold for
-    every sample at once)."""
+    every sample at once; on the theory's own rule where it asks for more nodes)."""
     w_key, x_key, y_key = jax.random.split(key, 3)
     dtype, k = theory._dtype(), theory.k
     W = jax.random.normal(w_key, (k, d), dtype)
     X = jax.random.normal(x_key, (n, d), dtype)
     y = theory.sample_labels(y_key, X @ W.T / jnp.sqrt(d))
     zero, eye = jnp.zeros(k, dtype), jnp.eye(k, dtype=dtype)
-    _, _, seconds = jax.lax.map(lambda y: theory.posterior(y, zero, eye, _INNER), y, batch_size=256)
+    order = max(theory.inner_order, _INNER)
+    _, _, seconds = jax.lax.map(lambda y: theory.posterior(y, zero, eye, order), y, batch_size=256)
     return W, X, seconds
 
 
@@ -133,3 +136,47 @@ def simulate_coupled_spectral(
     n = max(round(float(theory.alpha) * d), 1)
     samples = [_coupled_instance(theory, seed_key, n, d, outliers) for seed_key in jax.random.split(key, seeds)]
     return SimulationResult.from_samples([{"overlaps": c, "eigenvalues": e} for c, e in samples], d=d, n=n)
+
+
+@eqx.filter_jit
+def _linearised_instance(theory: MultiIndex, key, n: int, d: int, outliers: int):
+    """``(squared cosines (outliers, k, k), eigenvalues (outliers,), bulk radius)`` of one instance of
+    :func:`simulate_linearised_gamp`'s operator ``B``."""
+    W, X, seconds = _draw(theory, key, n, d)
+    k = theory.k
+    G = 0.5 * (seconds + jnp.swapaxes(seconds, 1, 2)) - jnp.eye(k, dtype=X.dtype)
+    F = X / jnp.sqrt(d)
+    P = F @ F.T
+    P = P - jnp.diag(jnp.diag(P))
+    B = jnp.einsum("mab,mn->manb", G, P).reshape(n * k, n * k)
+    values, vectors = jnp.linalg.eig(B)
+    order = jnp.argsort(-jnp.real(values))
+    values, vectors = values[order], vectors[:, order]
+    complex_ = jnp.abs(jnp.imag(values)) > 1e-8 * jnp.max(jnp.abs(values))
+    radius = jnp.max(jnp.where(complex_, jnp.abs(values), 0.0))
+    g = jnp.real(vectors[:, :outliers]).T.reshape(outliers, n, k)
+    V = jnp.einsum("id,mib->mdb", F, g)  # W_hat = F^T g, d x k per outlier
+    V = V / jnp.linalg.norm(V, axis=(1, 2), keepdims=True)
+    directions = W / jnp.linalg.norm(W, axis=1, keepdims=True)
+    return jnp.einsum("ad,mdb->mab", directions, V) ** 2, jnp.real(values[:outliers]), radius
+
+
+def simulate_linearised_gamp(
+    theory: MultiIndex, *, d: int = 200, seeds: int = 4, key=None, outliers: int = 1
+) -> SimulationResult:
+    """The asymmetric spectral method at finite ``d``
+    (:func:`~hdtheory.models.multi_index_spectral.linearised_gamp`): a teacher ``W*`` with i.i.d.
+    ``N(0, 1)`` entries, ``n = round(alpha d)`` inputs, labels by ``theory.sample_labels``, and the
+    eigendecomposition (dense, ``jnp.linalg.eig``) of the ``nk x nk`` operator of GAMP linearised about its
+    uninformed point, ``g_mu <- G(y_mu) sum_{nu != mu} (x_mu . x_nu / d) g_nu``,
+    ``G = E[z z^T | y] - I``. Measured: ``eigenvalues``, the ``outliers`` largest real parts;
+    ``bulk_radius``, the largest modulus of a non-real eigenvalue (the bulk's disk); ``overlaps[m, a, b]``,
+    the squared cosine of the teacher's direction ``a`` with column ``b`` of the estimate
+    ``W_hat = F^T g_m`` (``F = X / sqrt(d)``, ``g_m`` the eigenvector of the ``m``-th eigenvalue, real
+    part) reshaped to ``d x k``. The dense eigendecomposition limits ``n k`` to a few thousand."""
+    check_size(d, seeds)
+    key = jax.random.PRNGKey(0) if key is None else key
+    n = max(round(float(theory.alpha) * d), 1)
+    samples = [_linearised_instance(theory, seed_key, n, d, outliers) for seed_key in jax.random.split(key, seeds)]
+    names = ("overlaps", "eigenvalues", "bulk_radius")
+    return SimulationResult.from_samples([dict(zip(names, s)) for s in samples], d=d, n=n)
