@@ -1,5 +1,6 @@
 r"""Free additive convolution with a semicircle, and the eigenvalue soft threshold of a Wigner-perturbed
-matrix (the proximal operator of the nuclear norm on positive semi-definite matrices) averaged over it.
+matrix (the proximal operator of the nuclear norm on positive semi-definite matrices, or on symmetric
+ones, or of a weighted one) averaged over it.
 
 **Spectrum.** ``Y = S + delta W``: ``S`` symmetric ``d x d`` whose eigenvalue law is the list of atoms
 ``s_k`` with weights ``pi_k`` (summing to one), ``W`` a GOE matrix whose spectrum fills ``[-2, 2]``
@@ -19,12 +20,16 @@ panels converge exponentially whatever the atoms (isolated spikes included). Wit
 density and ``Re G = h`` its Hilbert transform (``int mu(dy) / (x - y)``, principal value):
 ``int_{x>t} x^k mu(dx) = -Im int x^k G / pi`` and ``int_{x>t} (x - t) h mu(dx) = -Im int (x - t) G^2 / (2 pi)``.
 
-**The denoiser.** ``eta(Y) = sum_i (lambda_i - t)_+ v_i v_i^T`` (the proximal operator of ``t |.|_*``
-on the positive semi-definite cone). In the orthonormal coordinates of symmetric matrices (``d (d + 1)
-/ 2`` of them, in which ``delta W`` has variance ``sigma^2 = 2 delta^2 / d`` per coordinate), its
+**The denoiser.** ``eta(Y) = sum_i f(lambda_i) v_i v_i^T`` with ``f(x) = (x - t)_+ - (-x - t')_+``:
+the eigenvalues above ``t`` moved left by ``t``, those below ``-t'`` moved right by ``t'``, the rest
+cut to zero; ``t' = infinity`` (one-sided) is the proximal operator of ``t |.|_*`` on the positive
+semi-definite cone, ``t' = t`` (two-sided) on all symmetric matrices, and ``t' = t / kappa`` that of
+``t (tr S_+ + tr S_- / kappa)``. In the orthonormal coordinates of symmetric matrices (``d (d + 1) /
+2`` of them, in which ``delta W`` has variance ``sigma^2 = 2 delta^2 / d`` per coordinate), its
 divergence is ``sum_i f'(lambda_i) + sum_{i<j} (f(lambda_i) - f(lambda_j)) / (lambda_i - lambda_j)``
-(Daleckii-Krein, ``f = (. - t)_+``), ``~ d P(x > t) + d (d - 1) int f h mu``, and Stein's unbiased risk
-estimate gives the error per dimension
+(Daleckii-Krein), ``~ d P(f' = 1) + d (d - 1) int f h mu``. The lower tail is the upper tail of ``-Y``
+beyond ``t'`` (atoms ``-s_k``; ``h`` changes sign with ``x``), so both are the same tail integrals.
+Stein's unbiased risk estimate gives the error per dimension
 
 .. math:: \frac{1}{d} \mathbb E |\eta(Y) - S|_F^2 = \int (f(x) - x)^2 \mu(dx)
           - \delta^2 \frac{d + 1}{d} + \frac{4 \delta^2}{d^2} \mathrm{div},
@@ -167,8 +172,8 @@ def tail_integrals(t, atoms, weights, delta) -> TailIntegrals:
 
 
 class ThresholdedSpectrum(eqx.Module):
-    """The positive-part eigenvalue soft threshold ``eta(Y)`` of ``Y = S + delta W`` at ``t``
-    (module docstring), per dimension: ``error = E|eta(Y) - S|_F^2 / d``, ``divergence`` (the total,
+    """The eigenvalue soft threshold ``eta(Y)`` of ``Y = S + delta W`` at ``t`` (module docstring),
+    per dimension: ``error = E|eta(Y) - S|_F^2 / d``, ``divergence`` (the total,
     over the ``d (d + 1) / 2`` coordinates), ``rank`` = the fraction of non-zero eigenvalues,
     ``trace = E tr eta(Y) / d`` and ``square = E |eta(Y)|_F^2 / d``."""
 
@@ -179,14 +184,21 @@ class ThresholdedSpectrum(eqx.Module):
     square: jax.Array
 
 
-def thresholded_spectrum(t, atoms, weights, delta, d) -> ThresholdedSpectrum:
+def thresholded_spectrum(t, atoms, weights, delta, d, lower=math.inf) -> ThresholdedSpectrum:
     """:class:`ThresholdedSpectrum` of ``Y = S + delta W`` (``S``'s eigenvalue law: ``atoms`` with
-    ``weights``) at threshold ``t`` in dimension ``d`` (module docstring)."""
-    tails = tail_integrals(t, atoms, weights, delta)
+    ``weights``) at thresholds ``t`` (positive eigenvalues) and ``lower`` (negative ones; infinite: the
+    positive part) in dimension ``d`` (module docstring)."""
+    both = jnp.isfinite(lower)
+    signs = jnp.asarray([1.0, -1.0])
+    thresholds = jnp.stack(jnp.broadcast_arrays(t, jnp.where(both, lower, t)))
+    # per tail of ``sign * Y`` beyond its threshold; the lower one left out (zero) where infinite
+    tails = jax.vmap(lambda sign, threshold: tail_integrals(threshold, sign * atoms, weights, delta))(signs, thresholds)
+    tails = jax.tree.map(lambda x: jnp.where(jnp.stack([True, both]), x, 0.0), tails)
+    mass = jnp.sum(tails.mass)
     second_moment = jnp.sum(weights * atoms**2) + delta**2
-    residual = t**2 * tails.mass + second_moment - tails.second  # int (f - x)^2 mu
-    divergence = d * tails.mass + d * (d - 1) * tails.hilbert
+    residual = jnp.sum(thresholds**2 * tails.mass) + second_moment - jnp.sum(tails.second)  # int (f - x)^2 mu
+    divergence = d * mass + d * (d - 1) * jnp.sum(tails.hilbert)
     error = residual - delta**2 * (d + 1) / d + 4 * delta**2 * divergence / d**2
-    trace = tails.first - t * tails.mass
-    square = tails.second - 2 * t * tails.first + t**2 * tails.mass
-    return ThresholdedSpectrum(error, divergence, tails.mass, trace, square)
+    trace = jnp.sum(signs * (tails.first - thresholds * tails.mass))
+    square = jnp.sum(tails.second - 2 * thresholds * tails.first + thresholds**2 * tails.mass)
+    return ThresholdedSpectrum(error, divergence, mass, trace, square)

@@ -23,6 +23,15 @@ quoted: the learned bulk is the teacher's noisy spectrum moved left by ``lam d^2
 ``n_eff / d^(gamma + 1/2)``, ``n_eff ~ d^(2 gamma)``, ``n_eff = n / d``) are the diagonal network's
 (:mod:`~hdtheory.models.diagonal_network`) with ``n -> n_eff``.
 
+**Both signs** (``negative > 0``; derived here). A second layer of both signs, ``f(x) = sum_j a_j (w_j
+. x)^2 / sqrt(p d)`` with fixed ``a_j = 1`` or ``-kappa`` (``kappa = negative``; enough units of
+each), spans every symmetric ``S = S_+ - S_-`` (``S_+ = W_+^T W_+ / sqrt(p)``, ``S_- = kappa W_-^T
+W_- / sqrt(p)``), and the least weight decay of a factorisation is ``sqrt(p) (tr S_+ + tr S_- /
+kappa)``: the objective above without ``S >= 0`` and with the negative eigenvalues' trace weighted
+by ``1 / kappa``. ``kappa = 1`` (``a_j = +-1``) is the nuclear norm on symmetric matrices, whose
+proximal operator is the two-sided threshold ``sign(s) (|s| - t)_+``; ``kappa = 0`` is the positive
+network.
+
 **Equations.** In orthonormal coordinates of symmetric matrices (``D = d (d + 1) / 2``), ``<Z, S>`` is
 ``a . theta`` with ``a ~ N(0, 2 I_D)`` to second order; the state evolution of AMP for the
 generalised LASSO (Bayati & Montanari 2012, with the non-separable denoiser of Berthier, Montanari &
@@ -33,18 +42,33 @@ Nguyen 2020), used at any ``n / d^2`` (the paper's "non-asymptotic state evoluti
           t \Big(1 - \frac{\mathrm{div}\,\eta_t}{n}\Big) = \frac{\lambda d^2}{4 n},
 
 with ``W`` a GOE matrix (spectrum ``[-2, 2]``) and ``eta_t`` the positive part of the eigenvalues
-moved left by ``t`` (the proximal operator of ``t |.|_*`` on the positive semi-definite cone): the
+moved left by ``t`` (the proximal operator of ``t |.|_*`` on the positive semi-definite cone; with
+both signs, the negative eigenvalues below ``-t / kappa`` moved right by ``t / kappa`` too): the
 learned matrix is the teacher's, Wigner-perturbed with the effective noise ``delta`` and
 soft-thresholded at ``t`` (the note's ``lam epsilon``), its spectrum the teacher's free-convolved with
-a semicircle of radius ``2 delta``, moved left by ``t``, with a mass ``1 - rank_fraction`` at zero (the
-note's Result 2, eq. (16)). The averages over that spectrum, the divergence and the error are
-:func:`hdtheory.kernels.free.thresholded_spectrum` (contour integrals of the subordinated Stieltjes
+a semicircle of radius ``2 delta``, moved left by ``t`` (both tails towards zero, with both signs),
+with a mass ``1 - rank_fraction`` at zero (the note's Result 2, eq. (16)). The averages over that
+spectrum, the divergence and the error are :func:`hdtheory.kernels.free.thresholded_spectrum`
+(contour integrals of the subordinated Stieltjes
 transform; Stein's identity for the error), with the teacher's ``d`` eigenvalues as atoms of weight
 ``1 / d``. The state is ``(E, log t)``, ``E = noise + R``, and the map ``E <- noise + R``, ``t <- lam
 d^2 / (4 n) + t div / n`` (whose fixed point is the threshold's equation), solved by Newton's method;
 ``lam > 0`` (as ``lam -> 0`` the fixed point tends to the minimal-trace interpolator where ``div(0)
 > n`` and to positive semi-definite least squares where ``div(0) < n``; ``lam = 1e-9`` meets the latter
 within 1e-8 relative in the tests).
+
+**The interpolation peak of both signs** (derived here). With ``a_j = +-1`` ``div(0) = D`` (the
+identity's), and at ``n = D``, where least squares interpolates, the fixed point has no limit as
+``lam -> 0``: for ``t << delta`` the deficit is ``D - div = t K``, ``K = d^2 int sign(x) h(x) mu(dx) + 2
+d rho_mu(0)``, and the two equations reduce to ``delta^2 t K = noise d^2 / 8`` and ``t^2 K = lam d^2 /
+4``. As ``delta`` grows the spectrum is the noise's semicircle, ``K = 2 d (2 d + 1) / (3 pi delta)``, so
+``delta t = a = 3 pi noise d / (16 (2 d + 1))``, ``t^2 / delta = b = 3 pi lam d / (8 (2 d + 1))``,
+``t = (a b)^(1/3)`` and
+
+.. math:: R \simeq \frac{2 (d + 1)}{d} a^{4/3} b^{-2/3} \propto \Delta^{4/3} \lambda^{-2/3},
+
+the ``Theta(lam^(-2/3))`` peak that the reading note quotes from Result 1. On the positive cone
+``div(0) < D`` and the peak (near ``n = D / 2``) stays finite as ``lam -> 0``.
 
 **Scale.** The first ``head`` teacher eigenvalues are atoms, the rest Gauss-Legendre panels in ``log
 i`` (:func:`hdtheory.kernels.modes_up_to`), as the diagonal network's; ``d <= head`` is exact.
@@ -85,7 +109,7 @@ class TotalError(eqx.Module):
 
 class QuadraticNetwork(FixedPointTheory):
     """A quadratic network with weight decay (nuclear-norm matrix compressed sensing on the positive
-    semi-definite cone) on a power-law teacher; see the module docstring."""
+    semi-definite cone, or on symmetric matrices) on a power-law teacher; see the module docstring."""
 
     n: jax.Array = parameter(1e4, Interval(1.0), "number of samples n (n_eff = n / d)")
     d: jax.Array = parameter(100.0, Interval(2.0), "input dimension d")
@@ -95,6 +119,7 @@ class QuadraticNetwork(FixedPointTheory):
     rank: jax.Array = parameter(1.0, Interval(0.0, 1.0, low_open=True), "teacher's rank over d")
     head: int = integer(128, Interval(1), "teacher eigenvalues taken exactly; beyond, panels in log i")
     panels: int = integer(16, Interval(1), "Gauss-Legendre panels (8 nodes) in log i beyond head")
+    negative: jax.Array = parameter(0.0, NONNEGATIVE, "second layer a_j = 1 or -negative: 0 is S >= 0, 1 is a_j = +-1")
 
     def __check_init__(self):
         if is_concrete(self.rank) and is_concrete(self.d):
@@ -130,11 +155,14 @@ class QuadraticNetwork(FixedPointTheory):
         return TotalError(u[0], u[1])
 
     def denoised(self, state: TotalError):
-        """``(delta, t, thresholded spectrum)`` at the state (module docstring)."""
+        """``(delta, t, thresholded spectrum)`` at the state (module docstring): the negative
+        eigenvalues thresholded at ``t / negative`` (none kept at ``negative = 0``)."""
         atoms, weights = self.spectrum()
         delta = jnp.sqrt(self.d**2 * state.error / (4 * self.n))
         t = jnp.exp(state.log_threshold)
-        return delta, t, free.thresholded_spectrum(t, atoms, weights, delta, self.d)
+        positive = self.negative > 0
+        lower = jnp.where(positive, t / jnp.where(positive, self.negative, 1.0), jnp.inf)
+        return delta, t, free.thresholded_spectrum(t, atoms, weights, delta, self.d, lower)
 
     def update(self, state: TotalError) -> TotalError:
         """``E <- noise + 2 |eta_t(S* + delta W) - S*|_F^2 / d`` and ``t <- lam d^2 / (4 n) + t div / n``,

@@ -1,6 +1,7 @@
 r"""Quadratic networks with weight decay at finite ``d``
 (:class:`~hdtheory.models.quadratic_network.QuadraticNetwork`): nuclear-norm matrix compressed sensing
-on the positive semi-definite cone, solved by accelerated proximal gradient.
+on the positive semi-definite cone (or, with a second layer of both signs, ``negative > 0``, on
+symmetric matrices), solved by accelerated proximal gradient.
 
 **Instance.** ``d``, the theory's unless another is given, and ``n = round(n)`` (the theory's ``n``
 scaled by ``(d / d_theory)^2`` when ``d`` is given, so that ``n / d^2`` is kept); the teacher ``S* = O
@@ -8,14 +9,16 @@ diag(s) O^T``, ``s_i = sqrt(d) i^(-gamma)`` for ``i <= rank d``, ``O`` uniform (
 each seed); ``x ~ N(0, I_d)``, ``Z = x x^T - I``, ``y = <Z, S*> / sqrt(d) + sqrt(noise) xi``.
 
 **Fit.** ``argmin_{S >= 0} sum (y - <Z, S> / sqrt(d))^2 / 2 + (lam d / 2) |S|_*`` (the theory's
-objective halved) by FISTA with restarts: a gradient step of ``1 / L`` (``L`` the Hessian's top
-eigenvalue by power iteration), then the proximal operator, the eigenvalues' positive part moved
-left by ``lam d / (2 L)``; stopped when a step moves ``S`` by less than ``tol`` relative, at most
-``iterations`` steps (reported: ``steps``, and ``moved``, the last relative step).
+objective halved; with ``negative = kappa > 0``, ``S`` any symmetric matrix and ``|S|_* = tr S_+ + tr
+S_- / kappa``) by FISTA with restarts: a gradient step of ``1 / L`` (``L`` the Hessian's top eigenvalue
+by power iteration), then the proximal operator, the eigenvalues' positive part moved left by ``c =
+lam d / (2 L)`` (and, with both signs, their negative part moved right by ``c / kappa``); stopped
+when a step moves ``S`` by less than ``tol`` relative, at most ``iterations`` steps (reported:
+``steps``, and ``moved``, the last relative step).
 
 **Measured.** ``excess_risk = 2 |S - S*|_F^2 / d`` (the exact population risk of the centred
 network), ``risk_total``, ``matrix_error``, ``rank_fraction`` (eigenvalues above ``1e-8`` of the
-largest), ``rank``, ``zeros``, ``trace = tr S / d``, ``square = |S|_F^2 / d``.
+largest in magnitude), ``rank``, ``zeros``, ``trace = tr S / d``, ``square = |S|_F^2 / d``.
 """
 
 import jax
@@ -25,7 +28,7 @@ from ..models.quadratic_network import QuadraticNetwork
 from . import SimulationResult, check_size, simulate
 
 
-def _fit(X, y, lam, tol, iterations):
+def _fit(X, y, lam, negative, tol, iterations):
     """FISTA with restarts for the objective of the module docstring; returns ``(S, steps, moved)``."""
     n, d = X.shape
 
@@ -45,7 +48,8 @@ def _fit(X, y, lam, tol, iterations):
 
     def prox(A):
         w, U = np.linalg.eigh(0.5 * (A + A.T))
-        return (U * np.maximum(w - cut, 0.0)) @ U.T
+        kept = np.maximum(w - cut, 0.0) + (np.minimum(w + cut / negative, 0.0) if negative > 0 else 0.0)
+        return (U * kept) @ U.T
 
     S = np.zeros((d, d))
     P, k, moved = S, 1.0, np.inf
@@ -86,8 +90,8 @@ def simulate_quadratic_network(
         X = rng.standard_normal((n, d))
         y = (np.sum((X @ S_star) * X, axis=1) - np.trace(S_star)) / np.sqrt(d)
         y += np.sqrt(noise) * rng.standard_normal(n)
-        S, steps, moved = _fit(X, y, lam, tol, iterations)
-        eig = np.linalg.eigvalsh(S)
+        S, steps, moved = _fit(X, y, lam, float(theory.negative), tol, iterations)
+        eig = np.abs(np.linalg.eigvalsh(S))
         rank_fraction = np.mean(eig > 1e-8 * max(eig.max(), 1e-300))
         error = np.sum((S - S_star) ** 2) / d
         samples.append({
