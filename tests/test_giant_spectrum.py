@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import hdtheory as hd
+from hdtheory.simulate import simulate
 from hdtheory.simulate.learned_spectrum import feature_eigenvalues
 
 CASE = dict(gamma=1.0, alpha=2.0, alpha0=1.0, activation="tanh", target="tanh", order=48)
@@ -51,10 +52,8 @@ def test_bulk_against_networks_stepped_at_finite_d(program):
     (two networks each); with the bulk of the initial law (kappa_s = 0, Cui et al. 2024) 0.031 and
     0.023."""
     density, _, _, _ = program(2.0)
-    d = 500
-    p = round(CASE["gamma"] * d)
-    net = hd.LearnedSpectrum(eta=2.0 * np.sqrt(p), **{k: v for k, v in CASE.items() if k != "order"})
-    values = np.concatenate([np.asarray(feature_eigenvalues(net, d=d, key=jax.random.PRNGKey(s)))[:-1] for s in range(2)])
+    theory = hd.GiantSpectrum(eta=2.0, **CASE)
+    values = np.concatenate([np.asarray(feature_eigenvalues(theory, d=500, key=jax.random.PRNGKey(s)))[:-1] for s in range(2)])
     x = np.asarray(GRID)[:, None]
     empirical = np.mean(EPS / np.pi / ((x - values) ** 2 + EPS**2), axis=1)
     distance = np.max(np.abs(smoothed_cdf(density) - smoothed_cdf(empirical)))
@@ -63,15 +62,12 @@ def test_bulk_against_networks_stepped_at_finite_d(program):
 
 def test_mean_outlier_against_top_eigenvalue(program):
     """The features' mean ``mu_0(kappa) a``: ``lambda_max / p -> E mu_0^2``. Four networks at
-    d = 500: 0.232 +- 0.009 against 0.2399 (at d = 1000, 0.239; at eta~ = 1, 0.0866 against 0.0864);
-    the networks' spread, 5 to 8 %, does not shrink from d = 250 to 1000."""
+    d = 500 (``simulate``): 0.234 +- 0.009 against 0.2399 (at d = 1000, 0.239; at eta~ = 1, 0.0866
+    against 0.0864); the networks' spread, 5 to 8 %, does not shrink from d = 250 to 1000."""
     _, _, outlier, _ = program(2.0)
-    d = 500
-    p = round(CASE["gamma"] * d)
-    net = hd.LearnedSpectrum(eta=2.0 * np.sqrt(p), **{k: v for k, v in CASE.items() if k != "order"})
-    tops = np.array([float(feature_eigenvalues(net, d=d, key=jax.random.PRNGKey(s))[-1]) for s in range(4)]) / p
-    error = np.std(tops, ddof=1) / 2
-    assert abs(np.mean(tops) - outlier[0]) < 3 * error + 2 / p, (tops, outlier[0])
+    measured = simulate(hd.GiantSpectrum(eta=2.0, **CASE), d=500, seeds=4)
+    tops, error = measured.mean["outlier_per_unit"], measured.sem["outlier_per_unit"]
+    assert abs(tops - outlier[0]) < 3 * error + 2 / 500, (measured.samples["outlier_per_unit"], outlier[0])
 
 
 def test_no_step_is_learned_spectrum(program):
