@@ -121,6 +121,19 @@ def test_derivative_in_eta_against_finite_differences(program):
     assert edge_grad < -0.1  # the bulk narrows
 
 
+def test_forward_derivative_against_finite_differences():
+    """Forward mode through the solve (whose implicit derivative meets every parameter, the label
+    noise at 0 too, with a tangent) against finite differences of its own primal."""
+
+    def density(eta):
+        return hd.solve(hd.GiantSpectrum(x=1.0, eta=eta, eps=EPS, **CASE)).observables["density"]
+
+    forward = jax.jit(lambda eta: jax.jvp(density, (eta,), (jnp.ones_like(eta),)))
+    h = 1e-4
+    (_, tangent), (plus, _), (minus, _) = (forward(jnp.asarray(eta)) for eta in (1.5, 1.5 + h, 1.5 - h))
+    np.testing.assert_allclose(tangent, (plus - minus) / (2 * h), rtol=1e-6)
+
+
 def test_edge_of_an_unbounded_label_is_infinite():
     """With label noise the weights y^2 of the batch's covariance G have unbounded support, and so
     has the law of G (Silverstein and Choi 1995: no point right of it), of the moved bulk and of the

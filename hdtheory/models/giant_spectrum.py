@@ -135,7 +135,11 @@ class GiantSpectrum(FixedPointTheory):
         """``(y^2, weights, kappa_s)``: the label's square on a two-dimensional Hermite rule, and the
         bulk's spread ``kappa_s = (c - 1) / E[y^2]``."""
         z, w = kernels.hermite_rule(self.order, self._dtype())
-        y = TARGETS[self.target](z)[:, None] + jnp.sqrt(self.noise) * z[None, :]
+        # The noise's square root with a finite derivative at 0 (forward mode meets it with a zero
+        # tangent there, and sqrt's infinite slope times 0 is NaN).
+        noisy = self.noise > 0
+        sd = jnp.where(noisy, jnp.sqrt(jnp.where(noisy, self.noise, 1.0)), 0.0)
+        y = TARGETS[self.target](z)[:, None] + sd * z[None, :]
         y2, weights = jnp.ravel(y**2), jnp.ravel(w[:, None] * w[None, :])
         _, c, _ = self.step().spiked_features()
         return y2, weights, (c - 1) / jnp.sum(weights * y2)
