@@ -68,7 +68,8 @@ def test_bulk_against_networks_stepped_at_finite_d(program):
     0.023."""
     density, *_ = program(2.0)
     theory = hd.GiantSpectrum(eta=2.0, **CASE)
-    values = np.concatenate([np.asarray(feature_eigenvalues(theory, d=500, key=jax.random.PRNGKey(s)))[:-1] for s in range(2)])
+    draws = (feature_eigenvalues(theory, d=500, key=jax.random.PRNGKey(s)) for s in range(2))
+    values = np.concatenate([np.asarray(v)[:-1] for v in draws])
     x = np.asarray(GRID)[:, None]
     empirical = np.mean(EPS / np.pi / ((x - values) ** 2 + EPS**2), axis=1)
     distance = np.max(np.abs(smoothed_cdf(density) - smoothed_cdf(empirical)))

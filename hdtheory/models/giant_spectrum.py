@@ -202,17 +202,18 @@ class GiantSpectrum(FixedPointTheory):
         ml, tau, zeta = self._subordinate(u, labels)
         spread = mu1**2 * tau + mu2**2
         top = jnp.max(spread)
+        args = (ml, spread, top, weights * mu1**2, self.gamma / self.alpha)
 
-        def excess(v, ml, spread):  # D_2 A_1(D_2) - c m_L at D_2 = -v / max(spread), increasing in D_2
+        def excess(v, ml, spread, top, mass, c):  # D_2 A_1(D_2) - c m_L at D_2 = -v / top, increasing in D_2
             d2 = -v / top
-            return d2 * jnp.sum(weights * mu1**2 / (1 + d2 * spread)) - self.gamma / self.alpha * ml
+            return d2 * jnp.sum(mass / (1 + d2 * spread)) - c * ml
 
         # The search sees no derivatives (it would carry them through every step); one Newton step
         # with them gives the root's, by the implicit function theorem.
-        fixed = jax.lax.stop_gradient((ml, spread))
+        fixed = jax.lax.stop_gradient(args)
         bracket = jnp.asarray([0.0, 1 - 1e-12], u.dtype)
         v, residual = kernels.roots.scalar_root(lambda v: excess(v, *fixed), bracket, 200, 1e-14)
-        v = v - excess(v, ml, spread) / jax.grad(excess)(v, *fixed)
+        v = v - excess(v, *args) / jax.grad(excess)(v, *fixed)
         a1, a2 = (jnp.sum(weights * mu**2 / (1 - v / top * spread)) for mu in (mu1, mu2))
         return a1 * zeta + a2, residual
 
