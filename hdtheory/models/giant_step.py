@@ -186,7 +186,10 @@ class GiantStep(FixedPointTheory):
         sigma = STEP_ACTIVATIONS[self.activation]
         s = sigma(r * z[:, None] + jnp.sqrt(c) * z[None, :])
         mu0, mu1 = s @ w, (s * z) @ w / jnp.sqrt(c)
-        mu2 = jnp.sqrt(jnp.maximum(s**2 @ w - mu0**2 - c * mu1**2, 0.0))
+        var = s**2 @ w - mu0**2 - c * mu1**2
+        # Where the activation saturates the variance rounds to 0 or below: mu_2 = 0 there, and so
+        # is its derivative (not sqrt's infinite slope at 0 times 0).
+        mu2 = jnp.where(var > 0, jnp.sqrt(jnp.where(var > 0, var, 1.0)), 0.0)
         return z, w, mu0, mu1, mu2, *target_given_kappa(cos, self.target, self.noise, z, w)
 
     # -- the fixed point --------------------------------------------------------------------------

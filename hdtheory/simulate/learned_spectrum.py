@@ -1,5 +1,6 @@
 r"""One gradient step of a two-layer network at finite ``d``, and the spectrum of its features
-(:class:`~hdtheory.models.learned_spectrum.LearnedSpectrum`), and ridge on the stepped features
+(:class:`~hdtheory.models.learned_spectrum.LearnedSpectrum`; after the step ``eta = eta~ sqrt(p)``,
+:class:`~hdtheory.models.giant_spectrum.GiantSpectrum`), and ridge on the stepped features
 (:func:`one_step_ridge_errors`; :class:`~hdtheory.models.giant_step.GiantStep`, the step
 ``eta = eta~ sqrt(p)``).
 
@@ -10,8 +11,9 @@ differentiation); then ``n = round(alpha d)`` fresh inputs, the features ``F = s
 ``K = F F^T / n``.
 
 **Measured** (``jax.numpy.linalg.eigvalsh`` of ``K``): ``outlier``, the top eigenvalue, and ``edge``,
-the second (the edge of the bulk from below). :func:`feature_eigenvalues` gives all the eigenvalues of
-one instance, for histograms. The bulk's edge fluctuates by ``O(d^{-2/3})``, an outlier by
+the second (the edge of the bulk from below); for ``GiantSpectrum`` the top one is the features'
+mean, measured as ``outlier_per_unit = lambda_max / p``. :func:`feature_eigenvalues` gives all the
+eigenvalues of one instance, for histograms. The bulk's edge fluctuates by ``O(d^{-2/3})``, an outlier by
 ``O(d^{-1/2})``.
 """
 
@@ -20,12 +22,13 @@ import jax
 import jax.numpy as jnp
 
 from ..models.gcm import RF_ACTIVATIONS, gaussian_equivalence
+from ..models.giant_spectrum import GiantSpectrum
 from ..models.giant_step import GiantStep
 from ..models.learned_spectrum import LearnedSpectrum, one_step_weights
 from . import SimulationResult, check_size, simulate
 
 
-def _sizes(theory: LearnedSpectrum, d: int) -> tuple[int, int, int]:
+def _sizes(theory: LearnedSpectrum | GiantSpectrum, d: int) -> tuple[int, int, int]:
     """``(p, n, n0)``."""
     return tuple(max(round(float(r) * d), 1) for r in (theory.gamma, theory.alpha, theory.alpha0))
 
@@ -38,10 +41,19 @@ def _eigenvalues(theory: LearnedSpectrum, key, d: int, p: int, n: int, n0: int):
     return jnp.linalg.eigvalsh(F @ F.T / n)
 
 
-def feature_eigenvalues(theory: LearnedSpectrum, *, d: int = 500, key=None) -> jax.Array:
+def _network(theory: LearnedSpectrum | GiantSpectrum, d: int) -> LearnedSpectrum:
+    """The network of ``theory`` at dimension ``d``: a ``GiantSpectrum``'s step is ``eta~ sqrt(p)``."""
+    if isinstance(theory, LearnedSpectrum):
+        return theory
+    p, *_ = _sizes(theory, d)
+    return LearnedSpectrum(eta=theory.eta * p**0.5, gamma=theory.gamma, alpha=theory.alpha, alpha0=theory.alpha0,
+                           noise=theory.noise, activation=theory.activation, target=theory.target)
+
+
+def feature_eigenvalues(theory: LearnedSpectrum | GiantSpectrum, *, d: int = 500, key=None) -> jax.Array:
     """The ``p`` eigenvalues of ``K`` for one instance at dimension ``d`` (ascending)."""
     key = jax.random.PRNGKey(0) if key is None else key
-    return _eigenvalues(theory, key, d, *_sizes(theory, d))
+    return _eigenvalues(_network(theory, d), key, d, *_sizes(theory, d))
 
 
 @simulate.register
@@ -54,6 +66,21 @@ def simulate_learned_spectrum(theory: LearnedSpectrum, *, d: int = 500, seeds: i
     samples = [feature_eigenvalues(theory, d=d, key=k) for k in jax.random.split(key, seeds)]
     return SimulationResult.from_samples(
         [{"outlier": values[-1], "edge": values[-2]} for values in samples], d=d, n=n
+    )
+
+
+@simulate.register
+def simulate_giant_spectrum(theory: GiantSpectrum, *, d: int = 500, seeds: int = 4, key=None) -> SimulationResult:
+    """:func:`~hdtheory.simulate.simulate` for
+    :class:`~hdtheory.models.giant_spectrum.GiantSpectrum`: networks stepped with ``eta = eta~
+    sqrt(p)`` at dimension ``d``; ``outlier_per_unit`` (the top eigenvalue over ``p``) and ``edge``
+    (the second); see the module docstring."""
+    check_size(d, seeds)
+    key = jax.random.PRNGKey(0) if key is None else key
+    p, n, _ = _sizes(theory, d)
+    samples = [feature_eigenvalues(theory, d=d, key=k) for k in jax.random.split(key, seeds)]
+    return SimulationResult.from_samples(
+        [{"outlier_per_unit": values[-1] / p, "edge": values[-2]} for values in samples], d=d, n=n
     )
 
 
