@@ -10,7 +10,7 @@ compilation included (what a user waits for once per model configuration). The s
 with its time against the default search's. The grid's cost against a SciPy loop is measured in
 ``erm_grid.py``.
 
-    python benchmarks/tune_vs_grid.py [--points 1000]
+    python benchmarks/tune_vs_grid.py [--points 1000] [--losses logistic,hinge]
 """
 
 import argparse
@@ -41,11 +41,13 @@ def timed(f, *args):
     return out, time.perf_counter() - start
 
 
-def main(points: int) -> None:
+def main(points: int, losses: tuple[str, ...] | None = None) -> None:
     grid = jnp.logspace(-3, 2, points)
     print(f"{'loss':>8} {'teacher':>7} {'search':>8} {'lam (tune)':>11} {'lam (grid)':>11} {'solves':>7} "
           f"{'grid/tune solves':>16} {'grid/tune time':>15} {'tune/grid first call':>21} {'default/tune time':>18}")
     for loss, teacher, noise in CASES:
+        if losses and loss not in losses:
+            continue
         theory = hd.ERM(alpha=3.0, lam=1.0, noise=noise, loss=loss, teacher=teacher)
 
         @jax.jit
@@ -75,4 +77,6 @@ def main(points: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--points", type=int, default=1000, help="grid size (default 1000)")
-    main(parser.parse_args().points)
+    parser.add_argument("--losses", default="", help="comma-separated losses to run (default: every case)")
+    args = parser.parse_args()
+    main(args.points, tuple(filter(None, args.losses.split(","))))

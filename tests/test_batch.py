@@ -5,6 +5,7 @@ cause rather than run until they hang."""
 
 import jax
 import jax.numpy as jnp
+import pytest
 
 import hdtheory as hd
 from hdtheory._batch import decompositions, map_instances
@@ -28,9 +29,10 @@ def test_finder_sees_batched_decompositions():
 
 def test_map_instances_unbatched_on_cpu_vmapped_elsewhere():
     """On the CPU a body with decompositions is mapped, one without them vmapped (no scan)."""
-    plain = jax.make_jaxpr(lambda a: map_instances(lambda b: b @ b, a))(A).jaxpr
+    plain = jax.make_jaxpr(lambda a: map_instances(lambda b: b @ b, a, backend="cpu"))(A).jaxpr
     assert [e.primitive.name for e in plain.eqns] == ["dot_general"]
-    assert batched_decompositions(jax.make_jaxpr(lambda a: map_instances(two_decompositions, a))(A).jaxpr) == []
+    mapped = jax.make_jaxpr(lambda a: map_instances(two_decompositions, a, backend="cpu"))(A).jaxpr
+    assert batched_decompositions(mapped) == []
     vmapped = jax.make_jaxpr(lambda a: map_instances(two_decompositions, a, backend="gpu"))(A).jaxpr
     assert sorted(batched_decompositions(vmapped)) == ["eigh", "lu"]
     inverse, values = map_instances(two_decompositions, A)
@@ -38,6 +40,7 @@ def test_map_instances_unbatched_on_cpu_vmapped_elsewhere():
     assert jnp.allclose(inverse, 0.5 * jnp.eye(3)) and jnp.allclose(values, jnp.array([2.0, 2.0, 5.0]))
 
 
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="on an accelerator the instances are vmapped by design")
 def test_simulations_hold_no_batched_decomposition():
     """The simulations whose instances hold several decompositions, traced at small sizes."""
     from hdtheory.simulate import _layers, masked_ssr, spiked
