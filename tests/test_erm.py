@@ -249,9 +249,11 @@ def test_every_setting_is_converged_and_finite_or_flagged(kind, alpha, lam, rho,
         assert finite
         # Within the tolerance in the solver's coordinates, or a fixed point to rounding in the
         # theory's own (near perfect recovery atanh(m / sqrt(rho q)) magnifies q's rounding).
-        theory = hd.ERM(alpha=alpha, lam=lam, rho=rho, noise=noise, delta=delta, loss=loss, teacher=teacher)
-        state = np.array([float(x) for x in jax.tree.leaves(sol.state)])
-        mapped = np.array([float(x) for x in jax.tree.leaves(theory.update(sol.state))])
-        assert float(sol.residual) <= 1e-10 or np.all(np.abs(mapped - state) <= 16 * 2.3e-16 * np.abs(state))
+        # The map, run op by op, only where the residual needs it.
+        if float(sol.residual) > 1e-10:
+            theory = hd.ERM(alpha=alpha, lam=lam, rho=rho, noise=noise, delta=delta, loss=loss, teacher=teacher)
+            state = np.array([float(x) for x in jax.tree.leaves(sol.state)])
+            mapped = np.array([float(x) for x in jax.tree.leaves(theory.update(sol.state))])
+            assert np.all(np.abs(mapped - state) <= 16 * 2.3e-16 * np.abs(state))
     else:
         assert int(sol.status) in (hd.Status.MAX_STEPS, hd.Status.DIVERGED)
