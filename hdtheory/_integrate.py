@@ -183,6 +183,19 @@ def _scales(y0, rtol, eps):
     return jax.tree_util.tree_map(lambda x: jnp.maximum(x, floor), magnitudes)
 
 
+# The vector field and the event as jitted functions: diffrax calls each at several places of its
+# step, its root finder and the loop's first step, which then share one trace (and under vmap or a
+# derivative one transformed trace) instead of tracing the theory's integrals at every call.
+@eqx.filter_jit
+def _scaled_field(theory, t, z, s):
+    """``dz/dt = f(t, s z) / s``."""
+    y = jax.tree_util.tree_map(jnp.multiply, z, s)
+    return jax.tree_util.tree_map(jnp.divide, theory.vector_field(t, y), s)
+
+
+_event = eqx.filter_jit(lambda event, theory, t, y: event(theory, t, y))
+
+
 @eqx.filter_jit
 def _solve(theory, t1, saveat, solver, options, scaled, max_steps, event, adjoint):
     """The compiled solve: settings of the same structure share one compilation (the numeric
@@ -213,13 +226,13 @@ def _solve(theory, t1, saveat, solver, options, scaled, max_steps, event, adjoin
 
     conditions = [blown_up]
     if event is not None:
-        conditions.append(lambda t, y, args, **kwargs: event(theory, t, to_y(y)))
+        conditions.append(lambda t, y, args, **kwargs: _event(event, theory, t, to_y(y)))
     # No jump_ts for the schedules' discontinuities: with them, a gradient through a jitted solve
     # (as tune takes it) was 2 to 25% off in a piecewise schedule's pieces, while the error control
     # alone rejects the steps across a jump until the local error meets the tolerance.
     controller = diffrax.PIDController(rtol=rtol, atol=atol)
     solution = diffrax.diffeqsolve(
-        diffrax.ODETerm(lambda t, z, args: to_z(theory.vector_field(t, to_y(z)))),
+        diffrax.ODETerm(lambda t, z, args: _scaled_field(theory, t, z, s)),
         solver,
         t0=jnp.zeros((), dtype),
         t1=t1,
