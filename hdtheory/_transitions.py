@@ -317,7 +317,6 @@ def _instability(theory, axis, state, bracket, steps, tol, solve_options):
 
 
 @eqx.filter_jit
-@eqx.filter_jit
 def _steady_branch(problem, axis, grid, options):
     """The steady state followed over ``grid``, its growth rates (NaN where it did not converge) and
     whether the warm start converged (the branch followed, not found again from the start).

@@ -43,11 +43,16 @@ def scalar_root(F, bracket, steps, tol, ends=False):
     vanishes to ``tol`` there with ``ends``), then at each step; once for the last step. ``steps``
     bounds the steps after the start."""
 
-    def value_and_slope(theta):
-        return jax.jvp(F, (theta,), (jnp.ones_like(theta),))
-
     dtype = jnp.result_type(bracket[0], bracket[1], float)
     lo, hi = (jnp.asarray(x, dtype) for x in jax.lax.stop_gradient(bracket))
+    # The search sees ``F`` with what it closes over held fixed: its result is cut from the
+    # derivative anyway, and a loop whose body closes over differentiated values is differentiated
+    # (traced, and its tangents carried) in full.
+    closed, consts = jax.closure_convert(F, lo)
+    consts = jax.lax.stop_gradient(consts)
+
+    def value_and_slope(theta):
+        return jax.jvp(lambda t: closed(t, *consts), (theta,), (jnp.ones_like(theta),))
 
     def running(carry):
         lo, hi, _, _, theta, f, _, i = carry
