@@ -188,6 +188,7 @@ class QuadraticNetwork(FixedPointTheory):
     def observables(self, state: TotalError) -> dict[str, jax.Array]:
         delta, t, spectrum = self.denoised(state)
         excess = 2 * spectrum.error
+        floor = jnp.sqrt(jnp.finfo(excess.dtype).eps) * self.teacher_power()
         return {
             "excess_risk": excess,
             "risk_total": excess + self.noise,
@@ -202,8 +203,9 @@ class QuadraticNetwork(FixedPointTheory):
             "above_noise": jnp.minimum(self.rank * self.d, (jnp.sqrt(self.d) / delta) ** (1 / self.gamma)),
             "divergence": spectrum.divergence / self.n,
             # The large-d law's second moment misses the noise's diagonal share, delta^2 / d of the
-            # error per dimension, which Stein's identity counts exactly (module docstring, Accuracy).
-            "finite_size_error": jnp.where(excess > 0, 2 * delta**2 / (self.d * excess), jnp.inf),
+            # error per dimension, which Stein's identity counts exactly (module docstring, Accuracy);
+            # relative to the risk, or to rounding's scale where that is zero (perfect recovery).
+            "finite_size_error": 2 * delta**2 / (self.d * jnp.maximum(excess, floor)),
         }
 
     def accurate(self, state, observables):
