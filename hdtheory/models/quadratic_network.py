@@ -74,7 +74,7 @@ the ``Theta(lam^(-2/3))`` peak that the reading note quotes from Result 1. On th
 the averages over ``mu`` take its large-d law, whose second moment is ``sum pi s^2 + delta^2``: the
 error is uncertain by terms of order ``delta^2 / d`` (at ``eta = 0`` it is low by exactly that), which
 is ``(noise + R) / (4 n_eff)`` and does not shrink with ``d`` at fixed ``n_eff``. ``finite_size_error
-= 2 delta^2 / (d R)`` estimates it relative to ``R``; a solve where it exceeds ``finite_size_tol``
+= 2 delta^2 / (d R)`` estimates it relative to ``R`` (floored at ``sqrt(eps) rho``); a solve where it exceeds ``finite_size_tol``
 (0.25) ends ``INACCURATE`` (at ``n_eff = 0.5``, noise 10, the risk came out negative, -3.3 to -3.8
 for d = 100 to 1600). The simulations of the tests have it at 0.030 to 0.048, and the theory is low by 3.4 to 7.3%
 there (about that much).
