@@ -216,16 +216,24 @@ smallest fixed point where it exists)."""
 _BISECTIONS = 60
 
 
-def _coupled_law(theory: MultiIndex, inner_order: int = _INNER):
-    """``(weights, S, T)`` on the label nodes: the law of the labels (normalised), ``S = E[z z^T | y]``
-    and ``T = I - S^{-1}`` (zero on empty nodes)."""
+def _label_law(theory: MultiIndex, inner_order: int = _INNER):
+    """``(weights, means, S)`` on the label nodes at the uninformed point: the law of the labels
+    (normalised), ``E[z | y]`` (zero on empty nodes) and ``S = E[z z^T | y]`` (symmetrised; ``I`` on
+    empty nodes)."""
     dtype, k = theory._dtype(), theory.k
     eye = theory._eye(dtype)
-    weights, _, S = theory._labels(jnp.zeros(k, dtype), eye, None, inner_order)
+    weights, means, S = theory._labels(jnp.zeros(k, dtype), eye, None, inner_order)
     live = weights > 0
     S = jnp.where(live[:, None, None], 0.5 * (S + jnp.swapaxes(S, 1, 2)), eye)
-    T = jnp.where(live[:, None, None], eye - small_inv(S), 0.0)
-    return weights / jnp.sum(weights), S, T
+    return weights / jnp.sum(weights), jnp.where(live[:, None], means, 0.0), S
+
+
+def _coupled_law(theory: MultiIndex, inner_order: int = _INNER):
+    """``(weights, S, T)`` on the label nodes: :func:`_label_law`'s weights and ``S``, and ``T = I -
+    S^{-1}`` (zero on empty nodes)."""
+    weights, _, S = _label_law(theory, inner_order)
+    T = jnp.where((weights > 0)[:, None, None], theory._eye(S.dtype) - small_inv(S), 0.0)
+    return weights, S, T
 
 
 def _resolvent(alpha, weights, T, lam):
@@ -355,12 +363,9 @@ def linearised_gamp(theory: MultiIndex) -> dict[str, jax.Array]:
     alpha, k = theory.alpha, theory.k
     dtype = theory._dtype()
     eye, eye2 = theory._eye(dtype), jnp.eye(k * k, dtype=dtype)
-    weights, means, S = theory._labels(jnp.zeros(k, dtype), eye, None, max(theory.inner_order, _INNER))
-    live = weights > 0
-    weights = weights / jnp.sum(weights)
-    S = jnp.where(live[:, None, None], 0.5 * (S + jnp.swapaxes(S, 1, 2)), eye)
+    weights, means, S = _label_law(theory, max(theory.inner_order, _INNER))
     G = S - eye  # zero on the empty nodes
-    trivial = jnp.einsum("n,ni->", weights, jnp.where(live[:, None], means, 0.0) ** 2)
+    trivial = jnp.einsum("n,ni->", weights, means**2)
     gamma = jnp.einsum("n,nab,ncd->acbd", weights, G, G).reshape(k * k, k * k)
     mu, U = jnp.linalg.eigh(0.5 * (gamma + gamma.T))
     mu, U = mu[::-1], U[:, ::-1]
