@@ -7,6 +7,8 @@ import tempfile
 
 import pytest
 
+from hdtheory import cli
+
 
 def run(*args):
     # From a neutral folder, so that the installed package is imported, not the source tree.
@@ -55,10 +57,19 @@ def test_eval_adversarial_linf():
         (["eval", "adversarial", "attack=l3"], "attack"),
     ],
 )
-def test_bad_input_exits_2_naming_the_parameter(args, name):
-    result = run(*args)
+def test_bad_input_exits_2_naming_the_parameter(args, name, capsys):
+    # In this process (the checks run before jax computes anything); a separate process below.
+    status = cli.main(args)
+    captured = capsys.readouterr()
+    assert status == 2
+    assert name in captured.err and captured.err.count("\n") == 1
+    assert captured.out == ""
+
+
+def test_bad_input_exits_2_from_a_separate_process():
+    result = run("eval", "erm", "alpha=-1")
     assert result.returncode == 2
-    assert name in result.stderr and result.stderr.count("\n") == 1
+    assert "alpha" in result.stderr and result.stderr.count("\n") == 1
     assert result.stdout == ""
 
 

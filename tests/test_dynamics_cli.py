@@ -8,6 +8,8 @@ import tempfile
 
 import pytest
 
+from hdtheory import cli
+
 
 def run(*args):
     return subprocess.run([sys.executable, "-m", "hdtheory.cli", *args], capture_output=True,
@@ -46,7 +48,9 @@ def test_list_shows_ode_theories():
     [(["K=0"], "K"), (["K=2.5"], "K"), (["lr=-1"], "lr"), (["activation=cosh"], "activation"),
      (["t=-1"], "t"), (["t=soon"], "t")],
 )
-def test_bad_input_exits_2(args, name):
-    result = run("eval", "committee", *args)
-    assert result.returncode == 2
-    assert name in result.stderr and result.stderr.count("\n") == 1
+def test_bad_input_exits_2(args, name, capsys):
+    # In this process (a separate one: tests/test_cli.py).
+    status = cli.main(["eval", "committee", *args])
+    captured = capsys.readouterr()
+    assert status == 2
+    assert name in captured.err and captured.err.count("\n") == 1
