@@ -48,21 +48,34 @@ the error for each single teacher on the ellipsoid's boundary, ``beta* = eta_k^(
 which the theory predicts to be the same for every active mode and no larger beyond (the minimax
 rule is an equaliser); ``shrinkage`` (an array) is the rule's ``(L Psi)_kk``, the fraction of mode
 ``k`` of the teacher that it recovers, the theory's ``x_k``. ``d`` is not used.
-**Kernel ridge regression on power-law data** (:class:`~hdtheory.models.krr.KRRPowerLawData`, ``degree
-<= 2``, ``features = inf``). ``n`` samples ``x = Sigma^(1/2) z``, ``z ~ N(0, I_d)``, ``Sigma =
-diag(sigma)`` the theory's power law (``Tr Sigma = 1``); the kernel of degree ``D``, with ``G = X X'^T``,
-``K = 1 + G + (G o G - a 1^T - 1 a'^T + Tr Sigma^2) / 2`` (its terms up to ``D``; ``a_i = x_i^T Sigma
-x_i``), whose eigenfunctions are the Hermite products of ``z`` and eigenvalues ``sigma^beta``; the
-target ``f = theta_0 + theta_1.x + x^T S x - Tr(Sigma S)`` (its terms up to ``target_degree``) with
-``theta`` standard Gaussian and ``S = (W + W^T) / (2 sqrt 2)``, ``W`` a ``d x d`` standard Gaussian
-matrix, which has the power ``sigma^beta`` on each Hermite mode; ``y = f + sqrt(noise) xi``; the
-predictor ``K(x, X) (K + lam)^-1 y``. The errors are means over ``n_test`` fresh inputs of the
-squared difference to ``f`` (``test_error``), of its parts from the target (``bias``) and from the
+**Kernel ridge regression on power-law data** (:class:`~hdtheory.models.krr.KRRPowerLawData`, every
+``degree`` and ``features``). ``n`` samples ``x = Sigma^(1/2) z``, ``z ~ N(0, I_d)``, ``Sigma =
+diag(sigma)`` the theory's power law (``Tr Sigma = 1``); the kernel of degree ``D``, ``K = sum_(m <= D)
+K_m`` with ``K_m(x, x') = sum_(|beta| = m) sigma^beta phi_beta(z) phi_beta(z')``, computed from power
+sums over the coordinates (:func:`_hermite_kernel_degrees`; for ``D = 2``, with ``G = X X'^T`` and
+``a_i = x_i^T Sigma x_i``, ``K = 1 + G + (G o G - a 1^T - 1 a'^T + Tr Sigma^2) / 2``), whose
+eigenfunctions are the Hermite products of ``z`` and eigenvalues ``sigma^beta``; the target ``f =
+theta_0 + theta_1.x + x^T S x - Tr(Sigma S) + f_3 + f_4`` (its terms up to ``target_degree``) with
+``theta`` standard Gaussian, ``S = (W + W^T) / (2 sqrt 2)``, ``W`` a ``d x d`` standard Gaussian
+matrix, and ``f_m`` (``m >= 3``) the Gaussian process with covariance ``K_m`` drawn on the ``n +
+n_test`` inputs, so that each Hermite mode carries the power ``sigma^beta``; ``y = f + sqrt(noise)
+xi``; the predictor ``K(x, X) (K + lam)^-1 y``. With ``features = p`` finite, the ridge on the ``p``
+random features ``z = F psi' / sqrt(p)`` of the model's docstring (``F``: ``p x C(d + D, D)`` i.i.d.
+standard Gaussians, drawn afresh for every seed): given the inputs, the ``p`` columns of ``sqrt(p) Z``,
+``Z`` the ``(n + n_test) x p`` feature matrix, are independent ``N(0, K)`` over ``F``, so ``Z`` is drawn
+as ``L E / sqrt(p)``, ``L L^T = K``, ``E`` standard Gaussian (the same law, without the ``C(d + D, D)``
+modes), and the predictor is
+``z(x).a = Z(x) Z^T (Z Z^T + lam)^-1 y``. Gaussian processes are drawn with a Cholesky factor of the
+covariance plus ``1e-12`` of its mean variance. The errors are means over ``n_test`` fresh inputs of
+the squared difference to ``f`` (``test_error``), of its parts from the target (``bias``) and from the
 noise (``variance``), and ``bias_degree_m``, the error of the same estimator fitted to the degree-``m``
 part of ``f`` alone (the bias is linear in the target's power per mode), and ``leading_degree_m``,
-its error on the noiseless target ``He_m(z_1) / sqrt(m!)`` along the leading direction. Teacher, inputs and noise
-are drawn afresh for every seed; ``d`` is ``theory.d``.
+its error on the noiseless target ``He_m(z_1) / sqrt(m!)`` along the leading direction. Teacher,
+inputs and noise are drawn afresh for every seed; ``d`` is ``theory.d``.
 """
+
+import functools
+import itertools
 
 import jax
 import jax.numpy as jnp
@@ -276,50 +289,100 @@ def simulate_krr_power_law_data(
     """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.models.krr.KRRPowerLawData`; see the
     module docstring."""
     del d
-    if theory.degree > 2 or not np.isinf(float(theory.features)):
-        raise ValueError("simulating KRRPowerLawData needs degree <= 2 and features = inf")
     key = jax.random.PRNGKey(0) if key is None else key
     n, dim = round(float(theory.n)), theory.d
+    features = float(theory.features)
+    p = None if np.isinf(features) else round(features)
+    if p is not None and p < 1:
+        raise ValueError(f"simulating KRRPowerLawData draws round(features) >= 1 features, got features = {features}")
     sigma = jnp.exp(theory.log_sigma())
-    draw = jax.jit(_power_law_data_errors, static_argnums=(4, 5, 6, 7))
+    draw = jax.jit(_power_law_data_errors, static_argnums=(4, 5, 6, 7, 8))
     samples = [
-        draw(k, sigma, theory.lam, theory.noise, n, n_test, theory.degree, theory.target_degree)
+        draw(k, sigma, theory.lam, theory.noise, n, n_test, theory.degree, theory.target_degree, p)
         for k in jax.random.split(key, seeds)
     ]
     return SimulationResult.from_samples(samples, d=dim, n=n)
 
 
-def _hermite_kernel(X, Y, sigma, degree):
-    """The kernel of :class:`~hdtheory.models.krr.KRRPowerLawData` between the rows of ``X`` and ``Y``."""
-    G = X @ Y.T
-    K = jnp.ones_like(G) + (G if degree >= 1 else 0.0)
-    if degree >= 2:
-        a, b = (X**2) @ sigma, (Y**2) @ sigma
-        K = K + (G**2 - a[:, None] - b[None, :] + jnp.sum(sigma**2)) / 2
-    return K
+def _hermite(z, m):
+    """``He_m(z) / sqrt(m!)``, the orthonormal probabilists' Hermite polynomial (three-term recurrence)."""
+    previous, current = jnp.zeros_like(z), jnp.ones_like(z)
+    for k in range(m):  # static, m <= 4
+        previous, current = current, (z * current - np.sqrt(k) * previous) / np.sqrt(k + 1)
+    return current
 
 
-def _power_law_data_errors(key, sigma, lam, noise, n, n_test, degree, target_degree):
-    """One seed: inputs, the target's parts by degree, KRR's fit to each, the errors."""
+def _hermite_kernel_degrees(X, Y, sigma, degree):
+    """The kernel of :class:`~hdtheory.models.krr.KRRPowerLawData` between the rows of ``X`` and ``Y``,
+    by degree: ``K_m(x, y) = sum_{|beta| = m} sigma^beta phi_beta(z) phi_beta(z')``, ``m = 0..degree``.
+
+    Per coordinate, ``sum_k t^k c_k(i)`` with ``c_k(i) = sigma_i^k h_k(z_i) h_k(z'_i)``, ``h_k = He_k /
+    sqrt(k!)``, is the one-variable kernel; ``K_m`` is the ``t^m`` coefficient of the product over ``i``,
+    ``exp(sum_i log(1 + sum_k t^k c_k(i)))``. The logarithm's coefficients are sums over ``i`` of
+    products ``c_(k_1) ... c_(k_r)`` (a composition of ``k``, weight ``(-1)^(r+1) / r``), each one
+    matrix product of the rows' products of ``sigma^(k/2) h_(k_j)``; the exponential's coefficients
+    follow from ``m K_m = sum_k k L_k K_(m-k)``."""
+    zx, zy = X / jnp.sqrt(sigma), Y / jnp.sqrt(sigma)
+    hx = [_hermite(zx, k) for k in range(degree + 1)]
+    hy = [_hermite(zy, k) for k in range(degree + 1)]
+    logs = [None]
+    for k in range(1, degree + 1):  # static: the compositions of k <= 4, at most 8
+        total = 0.0
+        for cut in itertools.product([False, True], repeat=k - 1):
+            parts = np.diff(np.flatnonzero([True, *cut, True]))
+            a = functools.reduce(jnp.multiply, [hx[j] for j in parts]) * sigma ** (k / 2)
+            b = functools.reduce(jnp.multiply, [hy[j] for j in parts]) * sigma ** (k / 2)
+            total = total + (-1.0) ** (len(parts) + 1) / len(parts) * (a @ b.T)
+        logs.append(total)
+    kernels = [jnp.ones((X.shape[0], Y.shape[0]), X.dtype)]
+    for m in range(1, degree + 1):
+        kernels.append(sum(k * logs[k] * kernels[m - k] for k in range(1, m + 1)) / m)
+    return kernels
+
+
+def _gaussian_process(key, covariance, draws):
+    """``draws`` independent samples (columns) of ``N(0, covariance)``, by a Cholesky factor with a
+    jitter of ``1e-12`` of the mean variance (the covariance may be singular)."""
+    size = covariance.shape[0]
+    jitter = 1e-12 * jnp.trace(covariance) / size
+    factor = jnp.linalg.cholesky(covariance + jitter * jnp.eye(size, dtype=covariance.dtype))
+    return factor @ jax.random.normal(key, (size, draws), covariance.dtype)
+
+
+def _power_law_data_errors(key, sigma, lam, noise, n, n_test, degree, target_degree, features):
+    """One seed: inputs, the target's parts by degree, KRR's (or the random features' ridge) fit to
+    each, the errors."""
     x_key, t0_key, t1_key, t2_key, e_key = jax.random.split(key, 5)
+    t3_key, f_key = jax.random.split(jax.random.fold_in(key, 5))
     dim = sigma.shape[0]
     X = jax.random.normal(x_key, (n + n_test, dim), sigma.dtype) * jnp.sqrt(sigma)
+    # The kernel between all inputs and the training inputs; between all of them where a Gaussian
+    # process is drawn on them (a target of degree >= 3, random features).
+    everywhere = features is not None or target_degree >= 3
+    by_degree = _hermite_kernel_degrees(X, X if everywhere else X[:n], sigma, degree)
     W = jax.random.normal(t2_key, (dim, dim), sigma.dtype)
     S = (W + W.T) / (2 * np.sqrt(2))
-    parts = jnp.stack([
+    parts = [
         jnp.broadcast_to(jax.random.normal(t0_key, (), sigma.dtype), (n + n_test,)),
         X @ jax.random.normal(t1_key, (dim,), sigma.dtype),
         jnp.einsum("ni,ij,nj->n", X, S, X) - jnp.sum(sigma * jnp.diag(S)),
-    ])[: target_degree + 1]
+    ]
+    for m, part_key in zip(range(3, target_degree + 1), jax.random.split(t3_key, 2)):
+        parts.append(_gaussian_process(part_key, by_degree[m], 1)[:, 0])  # the law with covariance K_m
+    parts = jnp.stack(parts[: target_degree + 1])
     z1 = X[:, 0] / jnp.sqrt(sigma[0])  # the leading direction's He_m(z_1) / sqrt(m!)
-    leading = jnp.stack([jnp.ones_like(z1), z1, (z1**2 - 1) / np.sqrt(2)])[: degree + 1]
+    leading = jnp.stack([_hermite(z1, m) for m in range(degree + 1)])
     xi = jnp.sqrt(noise) * jax.random.normal(e_key, (n,), sigma.dtype)
-    train, test = X[:n], X[n:]
-    gram = _hermite_kernel(train, train, sigma, degree) + lam * jnp.eye(n, dtype=sigma.dtype)
+    kernel = sum(by_degree)
+    if features is not None:
+        # The p features z = F psi' / sqrt(p) at the n + n_test inputs: given the inputs, their
+        # columns are independent N(0, K / p) over F (module docstring).
+        Z = _gaussian_process(f_key, kernel, features) / np.sqrt(features)
+        kernel = Z @ Z.T
+    gram = kernel[:n, :n] + lam * jnp.eye(n, dtype=sigma.dtype)
     factor = jax.scipy.linalg.cho_factor(gram)
-    cross = _hermite_kernel(test, train, sigma, degree)
     rhs = jnp.concatenate([parts[:, :n], leading[:, :n], xi[None]], axis=0).T
-    fits = (cross @ jax.scipy.linalg.cho_solve(factor, rhs)).T
+    fits = (kernel[n:, :n] @ jax.scipy.linalg.cho_solve(factor, rhs)).T
     residual = fits[: target_degree + 1] - parts[:, n:]  # the fit to each degree's part, minus that part
     leading_residual = fits[target_degree + 1 : -1] - leading[:, n:]
     bias_part, noise_part = jnp.sum(residual, axis=0), fits[-1]
