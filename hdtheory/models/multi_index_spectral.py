@@ -94,7 +94,8 @@ one iteration is the linear map on the ``n x k`` messages
 - *Bulk.* Messages uncorrelated with the signal have covariance ``Q -> alpha Gamma(Q)`` per step, so that
   (inferred, not proved) the bulk of ``B`` fills the disk of radius ``sqrt(alpha mu_1)``; its largest
   non-real eigenvalue at finite ``d`` is 4 to 10% outside at d = 600 to 150 (``tanh(z^2)``, ``2.5 alpha_c``),
-  3.1% at d = 1000 and 1.6% at d = 2000 (the mean of 6 and 3 instances).
+  3.1% at d = 1000, 1.6% at d = 2000 and 1.9% at d = 4000 (the mean of 6, 3 and 2 instances): whether
+  the gap closes is not resolved at these ``d``.
 - *Outliers.* A real ``lambda`` is an eigenvalue iff ``W_hat = F^T G (lambda + G)^{-1} F W_hat``, i.e. iff
   ``alpha L_lambda`` has the eigenvalue one, ``L_lambda`` :func:`coupled_spectral`'s matrix with
   ``T = G (lambda + G)^{-1}``. At its eigenvalue ``1 / alpha`` the resolvent's fixed point is ``R = alpha I``
