@@ -14,14 +14,18 @@ threshold the first is the outlier). The finite-size fluctuations of the overlap
 spectral estimators of a decomposable multi-index link
 (:mod:`hdtheory.models.multi_index_spectral`), :func:`simulate_coupled_spectral` for the ``dk x dk``
 matrix of any link, and :func:`simulate_linearised_gamp` for the asymmetric method (GAMP linearised
-about its uninformed point).
+about its uninformed point; its ``nk x nk`` operator formed and decomposed densely or, for ``d`` in the
+thousands, applied through its factors under ARPACK's Arnoldi iteration).
 """
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
+from scipy.sparse.linalg import LinearOperator, eigs
 
 from .._batch import map_instances
+from .._theory import ParameterError
 from ..kernels.multivariate import small_inv
 from ..models.multi_index import MultiIndex
 from ..models.multi_index_spectral import _INNER, decomposition
@@ -138,45 +142,114 @@ def simulate_coupled_spectral(
     return SimulationResult.from_samples([{"overlaps": c, "eigenvalues": e} for c, e in samples], d=d, n=n)
 
 
+def _estimates(W, F, g):
+    """Squared cosines ``(outliers, k, k)`` of the teacher's unit directions with the columns of
+    ``W_hat = F^T g_m`` (normalised), ``g`` the ``outliers`` real eigenvectors of ``B`` as columns."""
+    outliers, n, k = g.shape[1], F.shape[0], W.shape[0]
+    V = jnp.einsum("id,mib->mdb", F, jnp.real(g).T.reshape(outliers, n, k))
+    V = V / jnp.linalg.norm(V, axis=(1, 2), keepdims=True)
+    directions = W / jnp.linalg.norm(W, axis=1, keepdims=True)
+    return jnp.einsum("ad,mdb->mab", directions, V) ** 2
+
+
+def _non_real_radius(values):
+    """The largest modulus of a non-real eigenvalue (zero without one)."""
+    complex_ = jnp.abs(jnp.imag(values)) > 1e-8 * jnp.max(jnp.abs(values))
+    return jnp.max(jnp.where(complex_, jnp.abs(values), 0.0))
+
+
+def _factors(theory: MultiIndex, key, n: int, d: int):
+    """``(W*, F, G)`` of one instance: ``F = X / sqrt(d)``, ``G = E[z z^T | y] - I`` per sample."""
+    W, X, seconds = _draw(theory, key, n, d)
+    G = 0.5 * (seconds + jnp.swapaxes(seconds, 1, 2)) - jnp.eye(theory.k, dtype=X.dtype)
+    return W, X / jnp.sqrt(d), G
+
+
 @eqx.filter_jit
 def _linearised_instance(theory: MultiIndex, key, n: int, d: int, outliers: int):
     """``(squared cosines (outliers, k, k), eigenvalues (outliers,), bulk radius)`` of one instance of
-    :func:`simulate_linearised_gamp`'s operator ``B``."""
-    W, X, seconds = _draw(theory, key, n, d)
+    :func:`simulate_linearised_gamp`'s operator ``B``, formed and decomposed densely."""
+    W, F, G = _factors(theory, key, n, d)
     k = theory.k
-    G = 0.5 * (seconds + jnp.swapaxes(seconds, 1, 2)) - jnp.eye(k, dtype=X.dtype)
-    F = X / jnp.sqrt(d)
     P = F @ F.T
     P = P - jnp.diag(jnp.diag(P))
     B = jnp.einsum("mab,mn->manb", G, P).reshape(n * k, n * k)
     values, vectors = jnp.linalg.eig(B)
-    order = jnp.argsort(-jnp.real(values))
-    values, vectors = values[order], vectors[:, order]
-    complex_ = jnp.abs(jnp.imag(values)) > 1e-8 * jnp.max(jnp.abs(values))
-    radius = jnp.max(jnp.where(complex_, jnp.abs(values), 0.0))
-    g = jnp.real(vectors[:, :outliers]).T.reshape(outliers, n, k)
-    V = jnp.einsum("id,mib->mdb", F, g)  # W_hat = F^T g, d x k per outlier
-    V = V / jnp.linalg.norm(V, axis=(1, 2), keepdims=True)
-    directions = W / jnp.linalg.norm(W, axis=1, keepdims=True)
-    return jnp.einsum("ad,mdb->mab", directions, V) ** 2, jnp.real(values[:outliers]), radius
+    order = jnp.argsort(-jnp.real(values))[:outliers]
+    return _estimates(W, F, vectors[:, order]), jnp.real(values[order]), _non_real_radius(values)
+
+
+_factors_jit = eqx.filter_jit(_factors)
+
+
+def _arnoldi_instance(theory: MultiIndex, key, n: int, d: int, outliers: int, modes: int):
+    """As :func:`_linearised_instance`, with ``B`` applied through its factors,
+    ``g -> G (F (F^T g) - diag(|F_mu|^2) g)`` (``O(n d k)`` a product), and ARPACK's implicitly restarted
+    Arnoldi iteration (``scipy.sparse.linalg.eigs``): the ``outliers`` eigenvalues of largest real part
+    with their eigenvectors (to ARPACK's machine precision), and the ``modes`` of largest modulus (to
+    ``1e-4``, enough for the bulk's radius, which is the largest modulus of a non-real one among them).
+    ARPACK's failure to converge is raised (``ArpackNoConvergence``)."""
+    W, F, G = (np.asarray(a) for a in _factors_jit(theory, key, n, d))
+    size, norms = n * theory.k, np.sum(F**2, axis=1)
+
+    def apply(g):
+        g = g.reshape(n, theory.k)
+        return np.einsum("nab,nb->na", G, F @ (F.T @ g) - norms[:, None] * g).reshape(-1)
+
+    B = LinearOperator((size, size), matvec=apply, dtype=F.dtype)
+    start = np.random.default_rng(0).standard_normal(size)
+    subspace = min(size, max(64, 2 * modes + 1))
+    values, vectors = eigs(B, k=outliers, which="LR", ncv=subspace, v0=start)
+    order = np.argsort(-values.real)
+    edge = eigs(B, k=modes, which="LM", ncv=subspace, tol=1e-4, v0=start, return_eigenvectors=False)
+    return _estimates(W, F, vectors[:, order]), values.real[order], _non_real_radius(edge)
+
+
+_DENSE_SIZE = 2000
+"""The largest ``n k`` that ``solver="auto"`` decomposes densely (``O((nk)^3)``: seconds on a CPU)."""
 
 
 def simulate_linearised_gamp(
-    theory: MultiIndex, *, d: int = 200, seeds: int = 4, key=None, outliers: int = 1
+    theory: MultiIndex,
+    *,
+    d: int = 200,
+    seeds: int = 4,
+    key=None,
+    outliers: int = 1,
+    solver: str = "auto",
+    modes: int = 16,
 ) -> SimulationResult:
     """The asymmetric spectral method at finite ``d``
     (:func:`~hdtheory.models.multi_index_spectral.linearised_gamp`): a teacher ``W*`` with i.i.d.
-    ``N(0, 1)`` entries, ``n = round(alpha d)`` inputs, labels by ``theory.sample_labels``, and the
-    eigendecomposition (dense, ``jnp.linalg.eig``) of the ``nk x nk`` operator of GAMP linearised about its
-    uninformed point, ``g_mu <- G(y_mu) sum_{nu != mu} (x_mu . x_nu / d) g_nu``,
-    ``G = E[z z^T | y] - I``. Measured: ``eigenvalues``, the ``outliers`` largest real parts;
-    ``bulk_radius``, the largest modulus of a non-real eigenvalue (the bulk's disk); ``overlaps[m, a, b]``,
-    the squared cosine of the teacher's direction ``a`` with column ``b`` of the estimate
-    ``W_hat = F^T g_m`` (``F = X / sqrt(d)``, ``g_m`` the eigenvector of the ``m``-th eigenvalue, real
-    part) reshaped to ``d x k``. The dense eigendecomposition limits ``n k`` to a few thousand."""
+    ``N(0, 1)`` entries, ``n = round(alpha d)`` inputs, labels by ``theory.sample_labels``, and the top
+    eigenpairs of the ``nk x nk`` operator of GAMP linearised about its uninformed point,
+    ``g_mu <- G(y_mu) sum_{nu != mu} (x_mu . x_nu / d) g_nu``, ``G = E[z z^T | y] - I``. Measured:
+    ``eigenvalues``, the ``outliers`` largest real parts; ``bulk_radius``, the largest modulus of a
+    non-real eigenvalue (the bulk's disk); ``overlaps[m, a, b]``, the squared cosine of the teacher's
+    direction ``a`` with column ``b`` of the estimate ``W_hat = F^T g_m`` (``F = X / sqrt(d)``, ``g_m`` the
+    eigenvector of the ``m``-th eigenvalue, real part) reshaped to ``d x k``.
+
+    ``solver``: ``"dense"`` forms ``B`` and takes every eigenvalue (``jnp.linalg.eig``; ``n k`` up to a few
+    thousand); ``"arnoldi"`` applies ``B`` through its factors, never forming it, and finds the ``outliers``
+    eigenvalues of largest real part and the ``modes`` of largest modulus by ARPACK (host-side SciPy;
+    ``d`` in the thousands: some 20-50 s an instance at ``d = 1000``, ``alpha = 2.7``, ``k = 1`` on a CPU),
+    the radius then the largest modulus of a non-real one among those (the same number as the dense one's
+    while a non-real eigenvalue is among them); ``"auto"``: dense up to ``n k = 2000``."""
     check_size(d, seeds)
+    if solver not in ("auto", "dense", "arnoldi"):
+        raise ParameterError(f"parameter 'solver' must be 'auto', 'dense' or 'arnoldi', got {solver!r}")
     key = jax.random.PRNGKey(0) if key is None else key
     n = max(round(float(theory.alpha) * d), 1)
-    samples = [_linearised_instance(theory, seed_key, n, d, outliers) for seed_key in jax.random.split(key, seeds)]
+    size = n * theory.k
+    if not 1 <= outliers < size - 1 or not 1 <= modes < size - 1:
+        raise ParameterError(f"parameters 'outliers' and 'modes' must be in [1, n k - 2] = [1, {size - 2}]")
+    dense = solver == "dense" or (solver == "auto" and size <= _DENSE_SIZE)
+
+    def instance(seed_key):
+        if dense:
+            return _linearised_instance(theory, seed_key, n, d, outliers)
+        return _arnoldi_instance(theory, seed_key, n, d, outliers, modes)
+
+    samples = [instance(seed_key) for seed_key in jax.random.split(key, seeds)]
     names = ("overlaps", "eigenvalues", "bulk_radius")
     return SimulationResult.from_samples([dict(zip(names, s)) for s in samples], d=d, n=n)
