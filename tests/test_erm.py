@@ -1,7 +1,5 @@
 """The ERM theory against closed forms, published numbers and finite differences."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -129,33 +127,63 @@ def _observables(setting):
     return f
 
 
+def _with_values(f):
+    """``f`` returning its value twice: the second is ``jacfwd``'s or ``jacrev``'s auxiliary output, so
+    that one program gives the Jacobian at a point and the value there (one solve)."""
+
+    def both(params):
+        value = f(params)
+        return value, value
+
+    return both
+
+
+def _neighbours(points, h):
+    """``points`` followed by each one moved by ``+h`` and then ``-h`` along every parameter."""
+    steps = h * jnp.eye(len(FIELDS))
+    return jnp.concatenate([points, (points[:, None] + steps).reshape(-1, len(FIELDS)),
+                            (points[:, None] - steps).reshape(-1, len(FIELDS))])
+
+
 @pytest.mark.parametrize("setting", SETTINGS)
 def test_gradients_match_central_differences(setting):
-    """Reverse mode (grad) with respect to every parameter, against central differences."""
-    f = jax.jit(_observables(setting))
-    jac = jax.jit(jax.jacrev(f))(POINT)
+    """Reverse mode (grad) with respect to every parameter, against central differences. One
+    program: the Jacobian at the point and the values at its neighbours (reverse mode's auxiliary
+    output, vmapped)."""
     h = 1e-5
+    jac, values = jax.jit(jax.vmap(jax.jacrev(_with_values(_observables(setting)), has_aux=True)))(
+        _neighbours(POINT[None], h))
+    plus, minus = values[1:1 + len(FIELDS)], values[1 + len(FIELDS):]
     for i, field in enumerate(FIELDS):
-        step = jnp.zeros(len(FIELDS)).at[i].set(h)
-        fd = (f(POINT + step) - f(POINT - step)) / (2 * h)
-        np.testing.assert_allclose(jac[:, i], fd, rtol=1e-5, atol=1e-8, err_msg=field)
+        fd = (plus[i] - minus[i]) / (2 * h)
+        np.testing.assert_allclose(jac[0][:, i], fd, rtol=1e-5, atol=1e-8, err_msg=field)
 
 
 def test_gradients_under_jit_vmap_and_forward_mode():
+    """Forward mode (``jacfwd``, vmapped and jitted) against reverse mode (vmapped, not jitted) and
+    central differences at three points, and a ``jvp`` (not vmapped) against the Jacobian. One
+    compiled program gives the forward Jacobians, the values at the neighbours (``jacfwd``'s
+    auxiliary output) and the ``jvp``."""
     f = _observables("logistic-sign")
     points = jnp.stack([POINT, POINT.at[1].set(0.02), POINT.at[0].set(4.0)])
-    jac_fwd = jax.jit(jax.vmap(jax.jacfwd(f)))(points)
+    h, tangent = 1e-5, jnp.ones(len(FIELDS))
+
+    @jax.jit
+    def forward(points):
+        jac, values = jax.vmap(jax.jacfwd(_with_values(f), has_aux=True))(points)
+        return jac, values, jax.jvp(f, (POINT,), (tangent,))[1]
+
+    jac, values, jvp = forward(_neighbours(points, h))
+    jac_fwd = jac[: len(points)]
     jac_rev = jax.vmap(jax.jacrev(f))(points)
     np.testing.assert_allclose(jac_fwd, jac_rev, rtol=1e-8, atol=1e-12)
-    f = jax.jit(f)
-    h = 1e-5
-    for k, point in enumerate(points):
+    n = len(points) * len(FIELDS)
+    plus = values[len(points):len(points) + n].reshape(len(points), len(FIELDS), -1)
+    minus = values[len(points) + n:].reshape(len(points), len(FIELDS), -1)
+    for k in range(len(points)):
         for i in range(len(FIELDS)):
-            step = jnp.zeros(len(FIELDS)).at[i].set(h)
-            fd = (f(point + step) - f(point - step)) / (2 * h)
+            fd = (plus[k, i] - minus[k, i]) / (2 * h)
             np.testing.assert_allclose(jac_fwd[k, :, i], fd, rtol=1e-5, atol=1e-8)
-    tangent = jnp.ones(len(FIELDS))
-    _, jvp = jax.jvp(f, (POINT,), (tangent,))
     np.testing.assert_allclose(jvp, jac_fwd[0] @ tangent, rtol=1e-10)
 
 
@@ -225,12 +253,6 @@ COMPATIBLE = [("logistic", "sign"), ("logistic", "probit"), ("hinge", "sign"), (
               ("square", "linear"), ("square", "sign"), ("huber", "linear"), ("huber", "probit")]
 
 
-@functools.cache
-def _compiled(loss, teacher):
-    return jax.jit(lambda a, l, r, n, d: hd.solve(
-        hd.ERM(alpha=a, lam=l, rho=r, noise=n, delta=d, loss=loss, teacher=teacher)))
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     kind=st.sampled_from(COMPATIBLE),
@@ -242,8 +264,9 @@ def _compiled(loss, teacher):
 )
 def test_every_setting_is_converged_and_finite_or_flagged(kind, alpha, lam, rho, noise, delta):
     loss, teacher = kind
-    hd.ERM(alpha=alpha, lam=lam, rho=rho, noise=noise, delta=delta, loss=loss, teacher=teacher)
-    sol = _compiled(loss, teacher)(alpha, lam, rho, noise, delta)
+    # hd.solve's own compiled program per (loss, teacher), shared with the tests above.
+    theory = hd.ERM(alpha=alpha, lam=lam, rho=rho, noise=noise, delta=delta, loss=loss, teacher=teacher)
+    sol = hd.solve(theory)
     finite = all(bool(jnp.isfinite(v)) for v in sol.observables.values())
     if bool(sol.converged):
         assert finite
@@ -251,7 +274,6 @@ def test_every_setting_is_converged_and_finite_or_flagged(kind, alpha, lam, rho,
         # theory's own (near perfect recovery atanh(m / sqrt(rho q)) magnifies q's rounding).
         # The map, run op by op, only where the residual needs it.
         if float(sol.residual) > 1e-10:
-            theory = hd.ERM(alpha=alpha, lam=lam, rho=rho, noise=noise, delta=delta, loss=loss, teacher=teacher)
             state = np.array([float(x) for x in jax.tree.leaves(sol.state)])
             mapped = np.array([float(x) for x in jax.tree.leaves(theory.update(sol.state))])
             assert np.all(np.abs(mapped - state) <= 16 * 2.3e-16 * np.abs(state))

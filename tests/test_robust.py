@@ -55,33 +55,35 @@ def test_robust_prox_is_the_global_minimiser(loss):
     (Tukey 5/4, Cauchy 8); at the jump ``r_J`` the two local minima tie; derivatives of the prox in
     ``(r, V, c)`` and of ``r_J`` in ``(V, c)`` against finite differences."""
     c = float(loss.c)
+    # Compiled programs (their arguments' shapes and types fixed), not op-by-op runs for each call.
+    prox = jax.jit(lambda r, V, c: kernels.losses._robust_residual(type(loss)(c), r, V))
+    jump = jax.jit(lambda V, c: type(loss)(c).jump(V))
     r = np.linspace(-6.0, 6.0, 41) + 0.013
     for V in (0.5, 3.0, 20.0):
-        ours = np.asarray(kernels.losses._robust_residual(loss, jnp.asarray(r), V))
+        ours = np.asarray(prox(jnp.asarray(r), V, c))
         for r_k, s_k in zip(r, ours):
             best, h = brute_residual(loss, r_k, V, c)
             assert h(s_k) <= h(best) + 1e-12 and abs(s_k - best) < 1e-6, (V, r_k, s_k, best)
     onset = 1.25 if isinstance(loss, kernels.Tukey) else 8.0
-    assert float(loss.jump(0.99 * onset)) == 0.0 < float(loss.jump(1.01 * onset))
+    assert float(jump(0.99 * onset, c)) == 0.0 < float(jump(1.01 * onset, c))
     V = 20.0
-    r_J = float(loss.jump(V))
-    a1, a2 = (float(a) for a in loss.turning_points(V))
+    r_J = float(jump(V, c))
+    a1, a2 = (float(a) for a in jax.jit(lambda V, c: type(loss)(c).turning_points(V))(V, c))
     _, h = brute_residual(loss, r_J, V, c)
     low = optimize.minimize_scalar(h, bounds=(0, a1), method="bounded", options={"xatol": 1e-12})
     high = optimize.minimize_scalar(h, bounds=(a2, r_J), method="bounded", options={"xatol": 1e-12})
     assert abs(low.fun - high.fun) < 1e-9 and high.x - low.x > 0.5
 
-    prox = lambda r, V, c: kernels.losses._robust_residual(type(loss)(c), r, V)
-    jump = lambda V, c: type(loss)(c).jump(V)
+    prox_grad = jax.jit(jax.grad(prox, argnums=(0, 1, 2)))
     e = 1e-6
     for args in ((1.1, 3.0, c), (r_J + 0.3, V, c), (r_J - 0.3, V, c)):
-        grads = jax.grad(prox, argnums=(0, 1, 2))(*args)
+        grads = prox_grad(*args)
         for k in range(3):
             up, down = list(args), list(args)
             up[k] += e
             down[k] -= e
             assert np.isclose(grads[k], (prox(*up) - prox(*down)) / (2 * e), rtol=1e-6, atol=1e-8)
-    grads = jax.grad(jump, argnums=(0, 1))(V, c)
+    grads = jax.jit(jax.grad(jump, argnums=(0, 1)))(V, c)
     assert np.allclose(grads, [(jump(V + e, c) - jump(V - e, c)) / (2 * e), (jump(V, c + e) - jump(V, c - e)) / (2 * e)], rtol=1e-6)
 
 
@@ -103,17 +105,20 @@ def test_residual_averages_against_quad(loss, V):
         s_of = lambda r: brute_residual(loss, r, V, c)[0]
         ds_of = lambda r: 1 / (1 + V * second_derivative(loss, s_of(r), c))  # the stationarity condition
         rho = lambda s: loss_of(loss, s, c)
-        r_J = float(loss.jump(V))
+        r_J = float(jax.jit(lambda V: loss.jump(V))(V))
         points = [-r_J, r_J] if r_J > 0 else None
     density = lambda r: np.exp(-r * r / (2 * s2)) / np.sqrt(2 * np.pi * s2)
     f = lambda r: (r - s_of(r)) / V
     quad = lambda g: integrate.quad(lambda r: g(r) * density(r), -12, 12, points=points, limit=400, epsabs=1e-12)[0]
     expected = [quad(lambda r: r * f(r)) / s2, quad(lambda r: f(r) ** 2), quad(lambda r: rho(s_of(r)))]
-    got = loss.gaussian_residual_averages(jnp.asarray(s2), jnp.asarray(V))
+    # One compiled program, not op-by-op runs.
+    got, got_replicon, jumps = jax.jit(lambda s2, V: (
+        loss.gaussian_residual_averages(s2, V), loss.gaussian_residual_replicon(s2, V), loss.prox_jumps(V)
+    ))(jnp.asarray(s2), jnp.asarray(V))
     np.testing.assert_allclose(got, expected, rtol=1e-7, atol=1e-9)
     replicon = quad(lambda r: ((1 - ds_of(r)) / V) ** 2)
-    np.testing.assert_allclose(loss.gaussian_residual_replicon(jnp.asarray(s2), jnp.asarray(V)), replicon, rtol=1e-7)
-    assert bool(loss.prox_jumps(V)) == (points is not None and not isinstance(loss, kernels.Absolute))
+    np.testing.assert_allclose(got_replicon, replicon, rtol=1e-7)
+    assert bool(jumps) == (points is not None and not isinstance(loss, kernels.Absolute))
 
 
 def test_outlier_channel():

@@ -15,16 +15,17 @@ from hdtheory.simulate import simulate
 
 
 def _program(channel, noise=0.0, preprocessing="optimal"):
-    """Compiled once per configuration: alphas -> (observables, d overlap / d alpha)."""
+    """Compiled once per configuration: alphas -> (observables, d overlap / d alpha). One solve per
+    alpha: the solution is the gradient's auxiliary output."""
 
     def overlap(alpha):
         theory = hd.Spectral(alpha=alpha, channel=channel, noise=noise, preprocessing=preprocessing)
-        return hd.solve(theory).observables["overlap"]
+        solution = hd.solve(theory)
+        return solution.observables["overlap"], solution
 
     def one(alpha):
-        theory = hd.Spectral(alpha=alpha, channel=channel, noise=noise, preprocessing=preprocessing)
-        solution = hd.solve(theory)
-        return solution.observables, solution.converged, jax.grad(overlap)(alpha)
+        slope, solution = jax.grad(overlap, has_aux=True)(alpha)
+        return solution.observables, solution.converged, slope
 
     return jax.jit(jax.vmap(one))
 
