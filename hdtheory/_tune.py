@@ -475,10 +475,10 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init, points):
     Every iteration evaluates the objective, its gradient and the fixed point at one point ``x``;
     what ``x`` is comes from the phase: the first point, a trial of the line search, a point of the
     bracket, the limit beyond a low bound. The compiled program therefore holds one solve with its
-    implicit derivative whatever the phases (an ODE theory's integration once more, at the optimum,
-    for its reverse-mode derivatives); under ``vmap`` each setting moves through its own phases, and
-    a batch costs as many solves as its longest search. With ``points`` (the batched search), the
-    grid is one vmapped solve and Newton's method a second loop (:class:`_Newton`).
+    implicit derivative (or one integration with its adjoint) whatever the phases; under ``vmap``
+    each setting moves through its own phases, and a batch costs as many solves as its longest
+    search. With ``points`` (the batched search), the grid is one vmapped solve and Newton's method
+    a second loop (:class:`_Newton`).
     """
     names = tuple(problem.transforms)
     given = optimizer is not None
@@ -767,11 +767,7 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init, points):
     point = search.point
 
     pg, held = projected(point.u, point.grad)
-    if bracketed:
-        u, value, solution = _at_optimum(jax.lax.stop_gradient(point.u), theory, problem, point, held)
-    else:  # an ODE theory's integration offers reverse-mode derivatives only: integrate again
-        u = _optimum(jax.lax.stop_gradient(point.u), theory, problem, point.warm, held)
-        value, (_, _, solution, _) = problem(theory, u, point.warm)
+    u, value, solution = _at_optimum(jax.lax.stop_gradient(point.u), theory, problem, point, held)
     ok = point.ok
     side = jnp.where(held & at_low(u), -1, jnp.where(held & at_high(u), 1, 0))
     tuned = problem.placed(theory, u)
@@ -794,12 +790,15 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init, points):
 @eqx.filter_custom_jvp
 def _at_optimum(u, theory, problem, point, held):
     """The optimum ``u`` that the search found, with its objective and solution, differentiable
-    with respect to ``theory``: ``u`` by the implicit function theorem (:func:`_optimum`), the
-    objective and the solution as a solve at ``u`` is. The derivative solves again from the fixed
-    point found (one Newton step, then the implicit function theorem), once for all three: the
-    solve's gradient, objective and solution are linearised in ``(u, theory)`` once, and the
-    linear map gives the Hessian (along each coordinate of ``u``) and the tangents along the
-    theory's; this solve is compiled only where a derivative is taken."""
+    with respect to ``theory``: the objective and the solution as a solve at ``u`` is, and ``u`` by
+    the implicit function theorem on the optimality condition ``F(u, theory) = 0``, which is
+    ``grad_u objective = 0`` on the free coordinates and ``u = const`` on those ``held`` at a bound:
+    ``du = -(dF/du)^{-1} dF/dtheory``, with ``dF/du`` the Hessian of the objective on the free block.
+    The derivative solves again from the fixed point found (one Newton step, then the implicit
+    function theorem; an ODE theory integrates again), once for all three: the solve's gradient,
+    objective and solution are linearised in ``(u, theory)`` once, and the linear map gives the
+    Hessian (along each coordinate of ``u``) and the tangents along the theory's; this solve is
+    compiled only where a derivative is taken."""
     del theory, problem, held
     return u, point.value, point.solution
 
@@ -828,34 +827,6 @@ def _at_optimum_jvp(primals, tangents):
     t_opt = -jnp.linalg.solve(jacobian, jnp.where(held, 0.0, linear(jnp.zeros_like(u), t_theory)[0]))
     _, t_value, t_solution = linear(t_opt, t_theory)
     return (u, point.value, point.solution), (t_opt, t_value, t_solution)
-
-
-@eqx.filter_custom_jvp
-def _optimum(u, theory, problem, warm, held):
-    """``u``, whose derivative with respect to ``theory`` follows the implicit function theorem.
-
-    The optimality condition ``F(u, theory) = 0`` is ``grad_u objective = 0`` on the free
-    coordinates and ``u = const`` on those ``held`` at a bound, so ``du = -(dF/du)^{-1} dF/dtheory``;
-    ``dF/du`` is the Hessian of the objective on the free block, formed only when a derivative is
-    asked for.
-    """
-    del theory, problem, warm, held
-    return u
-
-
-@_optimum.def_jvp
-def _optimum_jvp(primals, tangents):
-    u, theory, problem, warm, held = primals
-    t_theory = tangents[1]
-
-    def optimality(v, th):
-        gradient = jax.grad(lambda w: problem(th, w, warm)[0])(v)
-        return jnp.where(held, v - u, gradient)
-
-    hessian = _derivatives(problem, theory, u, warm)[2]
-    jacobian = jnp.where(held[:, None] | held[None, :], jnp.eye(u.size, dtype=hessian.dtype), hessian)
-    _, rhs = eqx.filter_jvp(lambda th: optimality(u, th), (theory,), (t_theory,))
-    return u, -jnp.linalg.solve(jacobian, rhs)
 
 
 def _derivatives(problem, theory, u, warm, at_limit=None):
