@@ -475,10 +475,10 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init, points):
     Every iteration evaluates the objective, its gradient and the fixed point at one point ``x``;
     what ``x`` is comes from the phase: the first point, a trial of the line search, a point of the
     bracket, the limit beyond a low bound. The compiled program therefore holds one solve with its
-    implicit derivative whatever the phases (an ODE theory's integration once more, at the optimum,
-    for its reverse-mode derivatives); under ``vmap`` each setting moves through its own phases, and
-    a batch costs as many solves as its longest search. With ``points`` (the batched search), the
-    grid is one vmapped solve and Newton's method a second loop (:class:`_Newton`).
+    implicit derivative (or one integration with its adjoint) whatever the phases; under ``vmap``
+    each setting moves through its own phases, and a batch costs as many solves as its longest
+    search. With ``points`` (the batched search), the grid is one vmapped solve and Newton's method
+    a second loop (:class:`_Newton`).
     """
     names = tuple(problem.transforms)
     given = optimizer is not None
@@ -767,11 +767,7 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init, points):
     point = search.point
 
     pg, held = projected(point.u, point.grad)
-    u = _optimum(jax.lax.stop_gradient(point.u), theory, problem, point.warm, held)
-    if bracketed:
-        value, solution = _at_optimum(u, theory, problem, point)
-    else:  # an ODE theory's integration offers reverse-mode derivatives only: integrate again
-        value, (_, _, solution, _) = problem(theory, u, point.warm)
+    u, value, solution = _at_optimum(jax.lax.stop_gradient(point.u), theory, problem, point, held)
     ok = point.ok
     side = jnp.where(held & at_low(u), -1, jnp.where(held & at_high(u), 1, 0))
     tuned = problem.placed(theory, u)
@@ -792,55 +788,45 @@ def _tune(theory, problem, optimizer, max_iterations, gtol, init, points):
 
 
 @eqx.filter_custom_jvp
-def _at_optimum(u, theory, problem, point):
-    """The objective and the solution that the search found at ``u``, differentiable in ``u`` and
-    ``theory`` as a solve at ``u`` is: the derivative solves again from the fixed point found (one
-    Newton step, then the implicit function theorem), so that this solve is compiled only where a
-    derivative is taken."""
-    del u, theory, problem
-    return point.value, point.solution
+def _at_optimum(u, theory, problem, point, held):
+    """The optimum ``u`` that the search found, with its objective and solution, differentiable
+    with respect to ``theory``: the objective and the solution as a solve at ``u`` is, and ``u`` by
+    the implicit function theorem on the optimality condition ``F(u, theory) = 0``, which is
+    ``grad_u objective = 0`` on the free coordinates and ``u = const`` on those ``held`` at a bound:
+    ``du = -(dF/du)^{-1} dF/dtheory``, with ``dF/du`` the Hessian of the objective on the free block.
+    The derivative solves again from the fixed point found (one Newton step, then the implicit
+    function theorem; an ODE theory integrates again), once for all three: the solve's gradient,
+    objective and solution are linearised in ``(u, theory)`` once, and the linear map gives the
+    Hessian (along each coordinate of ``u``) and the tangents along the theory's; this solve is
+    compiled only where a derivative is taken."""
+    del theory, problem, held
+    return u, point.value, point.solution
 
 
 @_at_optimum.def_jvp
 def _at_optimum_jvp(primals, tangents):
-    u, theory, problem, point = primals
-    t_u, t_theory = tangents[0], tangents[1]
-    t_u = jnp.zeros_like(u) if t_u is None else t_u
+    u, theory, problem, point, held = primals
+    dynamic, static = eqx.partition(theory, eqx.is_inexact_array)
 
-    def resolved(u, theory):
-        value, (_, _, solution, _) = problem(theory, u, point.warm)
-        return value, solution
+    def resolved(v, dyn):
+        (value, (_, _, solution, _)), gradient = jax.value_and_grad(
+            lambda w: problem(eqx.combine(dyn, static), w, point.warm), has_aux=True
+        )(v)
+        return gradient, value, eqx.filter(solution, eqx.is_inexact_array)
 
-    _, t_out = eqx.filter_jvp(resolved, (u, theory), (t_u, t_theory))
-    return (point.value, point.solution), t_out
-
-
-@eqx.filter_custom_jvp
-def _optimum(u, theory, problem, warm, held):
-    """``u``, whose derivative with respect to ``theory`` follows the implicit function theorem.
-
-    The optimality condition ``F(u, theory) = 0`` is ``grad_u objective = 0`` on the free
-    coordinates and ``u = const`` on those ``held`` at a bound, so ``du = -(dF/du)^{-1} dF/dtheory``;
-    ``dF/du`` is the Hessian of the objective on the free block, formed only when a derivative is
-    asked for.
-    """
-    del theory, problem, warm, held
-    return u
-
-
-@_optimum.def_jvp
-def _optimum_jvp(primals, tangents):
-    u, theory, problem, warm, held = primals
-    t_theory = tangents[1]
-
-    def optimality(v, th):
-        gradient = jax.grad(lambda w: problem(th, w, warm)[0])(v)
-        return jnp.where(held, v - u, gradient)
-
-    hessian = _derivatives(problem, theory, u, warm)[2]
-    jacobian = jnp.where(held[:, None] | held[None, :], jnp.eye(u.size, dtype=hessian.dtype), hessian)
-    _, rhs = eqx.filter_jvp(lambda th: optimality(u, th), (theory,), (t_theory,))
-    return u, -jnp.linalg.solve(jacobian, rhs)
+    _, linear = jax.linearize(resolved, u, dynamic)
+    size = u.size
+    zero = jax.tree.map(jnp.zeros_like, dynamic)
+    hessian = jax.vmap(lambda e: linear(e, zero)[0], out_axes=1)(jnp.eye(size, dtype=u.dtype))
+    t_theory = jax.tree.map(
+        lambda p, t: None if p is None else (jnp.zeros_like(p) if t is None else t),
+        dynamic, tangents[1], is_leaf=lambda x: x is None,
+    )
+    # The optimality condition grad_u objective = 0 on the free coordinates, u = const on the held.
+    jacobian = jnp.where(held[:, None] | held[None, :], jnp.eye(size, dtype=hessian.dtype), hessian)
+    t_opt = -jnp.linalg.solve(jacobian, jnp.where(held, 0.0, linear(jnp.zeros_like(u), t_theory)[0]))
+    _, t_value, t_solution = linear(t_opt, t_theory)
+    return (u, point.value, point.solution), (t_opt, t_value, t_solution)
 
 
 def _derivatives(problem, theory, u, warm, at_limit=None):

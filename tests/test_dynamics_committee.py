@@ -165,8 +165,9 @@ def _final_error(theory, t=4.0):
 
 
 def test_vmap_over_learning_rates_equals_separate_integrations():
-    lrs = jnp.array([0.2, 1.0])
-    batched = jax.vmap(lambda lr: _final_error(Committee(K=2, M=2, lr=lr, r0=0.1)))(lrs)
+    lrs = [0.2, 1.0]
+    batched = jax.vmap(lambda lr: _final_error(Committee(K=2, M=2, lr=lr, r0=0.1)))(jnp.array(lrs))
+    # Python floats, as the theories of the tests below hold: one compiled integration for them all.
     separate = [float(_final_error(Committee(K=2, M=2, lr=lr, r0=0.1))) for lr in lrs]
     np.testing.assert_allclose(batched, separate, rtol=1e-9)
 

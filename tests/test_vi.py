@@ -154,7 +154,7 @@ def test_steady_states_good_and_mean_aligned():
     spread = 0.09  # m_2 moved by 0.3 orthogonally to mu and m_1
     off = VariationalMixture(
         mu2=16.0, lr_weights=0.0, m0=aligned.M, q0=jnp.diag(aligned.Q).at[1].add(spread),
-        q12_0=aligned.Q[0, 1],
+        q12_0=float(aligned.Q[0, 1]),  # a Python float, as near's: an array would compile the solve again
     )
     ts = jnp.array([1.0, 2.0, 20.0])  # one compiled solve for both starts
     sep = hd.integrate(near, 20.0, saveat=ts).observables
