@@ -24,7 +24,7 @@ def test_product_rule_moment_generating_function():
     def expectation(cov):
         return kernels.gaussian_expectation_nd(lambda x: jnp.exp(x @ a), cov, order=24, mean=mean)
 
-    value, grad = jax.value_and_grad(expectation)(jnp.asarray(cov))
+    value, grad = jax.jit(jax.value_and_grad(expectation))(jnp.asarray(cov))
     assert abs(float(value) / exact - 1) < 1e-12
     np.testing.assert_allclose(np.asarray(grad + grad.T) / 2, np.outer(a, a) / 2 * exact, rtol=1e-10)
 
@@ -35,13 +35,14 @@ def test_expectations_against_monte_carlo_and_each_other():
     rng = np.random.default_rng(1)
     cov, mean = _random_cov(rng, 3), rng.normal(size=3) * 0.5
     f = lambda x: jnp.cos(x[..., 0]) * jnp.tanh(x[..., 1] + x[..., 2]) + x[..., 2] ** 2  # noqa: E731
-    ours = float(kernels.gaussian_expectation_nd(f, cov, order=12, mean=mean))
-    high = float(kernels.gaussian_expectation_nd(f, cov, order=40, mean=mean))
-    sobol = float(kernels.gaussian_expectation_nd(f, cov, mean=mean, rule="sobol", points=2**16))
+    expectation = jax.jit(kernels.gaussian_expectation_nd, static_argnames=("f", "order", "rule", "points"))
+    ours = float(expectation(f=f, cov=cov, order=12, mean=mean))
+    high = float(expectation(f=f, cov=cov, order=40, mean=mean))
+    sobol = float(expectation(f=f, cov=cov, mean=mean, rule="sobol", points=2**16))
     assert abs(ours - high) < 2e-4  # tanh's poles limit the convergence (algebraic-like at order 12)
     assert abs(sobol - high) < 2e-4
     X = rng.multivariate_normal(mean, cov, size=2_000_000)
-    samples = np.asarray(f(jnp.asarray(X)))
+    samples = np.asarray(jax.jit(f)(X))
     assert abs(samples.mean() - high) < 4 * samples.std() / np.sqrt(samples.size)
 
 
@@ -59,14 +60,15 @@ def test_sobol_rule_in_eight_dimensions():
 def test_orthant_probability():
     # n = 2 at zero mean: 1/4 + arcsin(r) / (2 pi) (Sheppard); n = 1: Phi; n = 3 against SciPy's
     # multivariate normal distribution function (Genz's own method, to its default 1e-5 or so).
+    orthant_probability = jax.jit(kernels.orthant_probability, static_argnames="order")
     r = 0.6
     cov2 = jnp.array([[1.0, r], [r, 1.0]])
-    assert abs(float(kernels.orthant_probability(jnp.zeros(2), cov2)) - (0.25 + np.arcsin(r) / (2 * np.pi))) < 1e-12
-    assert abs(float(kernels.orthant_probability(jnp.array([0.7]), jnp.array([[2.0]]))) - stats.norm.cdf(0.7 / np.sqrt(2))) < 1e-15
+    assert abs(float(orthant_probability(jnp.zeros(2), cov2, order=24)) - (0.25 + np.arcsin(r) / (2 * np.pi))) < 1e-12
+    assert abs(float(orthant_probability(jnp.array([0.7]), jnp.array([[2.0]]), order=24)) - stats.norm.cdf(0.7 / np.sqrt(2))) < 1e-15
     rng = np.random.default_rng(3)
     for n in (2, 3):
         cov, mean = _random_cov(rng, n), rng.normal(size=n)
-        ours = float(kernels.orthant_probability(jnp.asarray(mean), jnp.asarray(cov), order=24))
+        ours = float(orthant_probability(jnp.asarray(mean), jnp.asarray(cov), order=24))
         ref = stats.multivariate_normal(mean=-mean, cov=cov, abseps=1e-9, releps=1e-9).cdf(np.zeros(n))
         assert abs(ours - ref) < 1e-6
 
@@ -93,31 +95,38 @@ def _direct(y, omega, V):
     return optimize.minimize(objective, omega, jac=gradient, method="BFGS", options={"gtol": 1e-13}).x
 
 
-@pytest.mark.parametrize("width", [1.0, 0.1, 1e-3])
-def test_line_panel_rule_resolves_sharp_transitions(width):
-    # E[Phi(nu_1.xi / w) Phi(nu_2.xi / w)] is the orthant probability of (nu_j.xi + w eta_j) with
-    # covariance [[1 + w^2, nu_1.nu_2], [., 1 + w^2]]; E[xi_1 Phi(xi_1 / w)] = phi(0) / sqrt(1 + w^2)
-    # (Stein). A product Gauss-Hermite rule of 24^2 nodes is off by 1e-2 at w = 1e-3.
+@jax.jit
+def _panel_sums(width):
+    """For the test below, with the panel rules of order 6: the error of ``E[Phi(nu_1.xi / w)
+    Phi(nu_2.xi / w)]`` against the orthant probability, ``E xi_1^2`` and ``E[xi_1 Phi(xi_1 / w)]``."""
     from jax.scipy.special import ndtr
 
     nu = jnp.asarray([[1.0, 0.3], [-0.5, 1.0], [0.2, -1.0]])
     nu = nu / jnp.linalg.norm(nu, axis=1, keepdims=True)
     x, w = multivariate.line_panel_rule(nu, jnp.full(3, width), 6)
     values = ndtr(x @ nu[0] / width) * ndtr(x @ nu[1] / width)
-    c = float(nu[0] @ nu[1])
+    c = nu[0] @ nu[1]
     exact = multivariate.orthant_probability(jnp.zeros(2), jnp.asarray([[1 + width**2, c], [c, 1 + width**2]]), 48)
-    assert abs(float(jnp.sum(w * values) - exact)) < 1e-8
-    assert abs(float(jnp.sum(w * x[:, 0] ** 2)) - 1) < 1e-7
-    x1, w1 = multivariate.line_panel_rule(jnp.asarray([[1.0]]), jnp.asarray([width]), 6)
-    stein = float(jnp.sum(w1 * x1[:, 0] * ndtr(x1[:, 0] / width)))
-    assert abs(stein - 1 / np.sqrt(2 * np.pi * (1 + width**2))) < 1e-8
+    x1, w1 = multivariate.line_panel_rule(jnp.asarray([[1.0]]), jnp.reshape(width, (1,)), 6)
+    return jnp.sum(w * values) - exact, jnp.sum(w * x[:, 0] ** 2), jnp.sum(w1 * x1[:, 0] * ndtr(x1[:, 0] / width))
+
+
+@pytest.mark.parametrize("width", [1.0, 0.1, 1e-3])
+def test_line_panel_rule_resolves_sharp_transitions(width):
+    # E[Phi(nu_1.xi / w) Phi(nu_2.xi / w)] is the orthant probability of (nu_j.xi + w eta_j) with
+    # covariance [[1 + w^2, nu_1.nu_2], [., 1 + w^2]]; E[xi_1 Phi(xi_1 / w)] = phi(0) / sqrt(1 + w^2)
+    # (Stein). A product Gauss-Hermite rule of 24^2 nodes is off by 1e-2 at w = 1e-3.
+    error, second, stein = _panel_sums(width)
+    assert abs(float(error)) < 1e-8
+    assert abs(float(second) - 1) < 1e-7
+    assert abs(float(stein) - 1 / np.sqrt(2 * np.pi * (1 + width**2))) < 1e-8
 
 
 def test_cross_entropy_prox_against_direct_minimisation():
     # Steps up to 1e6 (the small-regularisation regime where an undamped Newton iteration fails).
     rng = np.random.default_rng(4)
     y, omega, V = _batch(rng, 24, 3, 6)
-    ours = np.asarray(jax.vmap(kernels.cross_entropy_prox)(y, omega, V))
+    ours = np.asarray(jax.jit(jax.vmap(kernels.cross_entropy_prox))(y, omega, V))
     for i in range(len(y)):
         assert np.all(np.isfinite(ours[i]))
         np.testing.assert_allclose(ours[i], _direct(y[i], omega[i], V[i]), atol=1e-5 * (1 + np.abs(ours[i]).max()))
@@ -130,7 +139,7 @@ def test_square_prox_against_direct_minimisation():
     Vi = np.linalg.inv(V)
     ref = optimize.minimize(lambda z: 0.5 * (z - omega) @ Vi @ (z - omega) + 0.5 * np.sum((y - z) ** 2),
                             omega, method="BFGS", options={"gtol": 1e-12}).x
-    np.testing.assert_allclose(np.asarray(kernels.square_prox(y, omega, V)), ref, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(jax.jit(kernels.square_prox)(y, omega, V)), ref, atol=1e-6)
 
 
 def test_prox_jvp_against_finite_differences():
@@ -139,17 +148,18 @@ def test_prox_jvp_against_finite_differences():
     y, omega, V = y[0] * 0.7 + 0.1, omega[0], V[0]  # a soft label: the derivative in y too
     direction = (rng.normal(size=3) * 0.1, rng.normal(size=3), _random_cov(rng, 3, 0.2))
     f = lambda t: kernels.cross_entropy_prox(*(p + t * d for p, d in zip((y, omega, V), direction)))  # noqa: E731
-    _, tangent = jax.jvp(f, (0.0,), (1.0,))
     h = 1e-5
-    fd = (f(h) - f(-h)) / (2 * h)
-    np.testing.assert_allclose(np.asarray(tangent), np.asarray(fd), rtol=1e-6, atol=1e-8)
-    # The Jacobian in omega is (I + V H)^{-1}.
-    z = kernels.cross_entropy_prox(y, omega, V)
-    np.testing.assert_allclose(
-        np.asarray(jax.jacfwd(kernels.cross_entropy_prox, argnums=1)(y, omega, V)),
-        np.asarray(multivariate.prox_jacobian(kernels.cross_entropy, y, z, V)),
-        rtol=1e-10, atol=1e-12,
-    )
+
+    @jax.jit
+    def derivatives():
+        # The Jacobian in omega is (I + V H)^{-1}.
+        z = kernels.cross_entropy_prox(y, omega, V)
+        jacobian = jax.jacfwd(kernels.cross_entropy_prox, argnums=1)(y, omega, V)
+        return jax.jvp(f, (0.0,), (1.0,))[1], f(h), f(-h), jacobian, multivariate.prox_jacobian(kernels.cross_entropy, y, z, V)
+
+    tangent, plus, minus, jacobian, expected = derivatives()
+    np.testing.assert_allclose(np.asarray(tangent), np.asarray((plus - minus) / (2 * h)), rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(np.asarray(jacobian), np.asarray(expected), rtol=1e-10, atol=1e-12)
 
 
 def test_two_class_cross_entropy_is_binary_logistic():
@@ -158,10 +168,10 @@ def test_two_class_cross_entropy_is_binary_logistic():
     # step a^T V a at a.omega.
     rng = np.random.default_rng(7)
     y, omega, V = _batch(rng, 16, 2, 5)
-    z = jax.vmap(kernels.cross_entropy_prox)(y, omega, V)
+    z = jax.jit(jax.vmap(kernels.cross_entropy_prox))(y, omega, V)
     a = np.array([1.0, -1.0])
     s = y @ a
-    delta = kernels.Logistic().prox(jnp.asarray(s), jnp.asarray(omega @ a), jnp.asarray(np.einsum("i,nij,j->n", a, V, a)))
+    delta = jax.jit(kernels.Logistic().prox)(jnp.asarray(s), jnp.asarray(omega @ a), jnp.asarray(np.einsum("i,nij,j->n", a, V, a)))
     np.testing.assert_allclose(np.asarray(z @ a), np.asarray(delta), rtol=1e-9, atol=1e-9)
     # and z - omega is along V a
     shift = np.asarray(z) - omega
@@ -178,15 +188,19 @@ def test_small_solve_against_lapack(n):
     if n > 1:
         A[0, 0, 0] = 0.0
     b, B = rng.normal(size=(5, n)), rng.normal(size=(5, n, 3))
-    np.testing.assert_allclose(np.asarray(multivariate.small_solve(A, b)), np.linalg.solve(A, b[..., None])[..., 0],
-                               rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(np.asarray(jax.vmap(multivariate.small_solve)(A, B)), np.linalg.solve(A, B),
-                               rtol=1e-10, atol=1e-12)
-    np.testing.assert_allclose(np.asarray(multivariate.small_inv(A)), np.linalg.inv(A), rtol=1e-10, atol=1e-12)
-    # Linear in b, so reverse mode transposes it: the gradient of w.A^{-1} b in b is A^{-T} w.
     w = rng.normal(size=n)
-    np.testing.assert_allclose(np.asarray(jax.grad(lambda b: w @ multivariate.small_solve(A[1], b))(b[1])),
-                               np.linalg.solve(A[1].T, w), rtol=1e-10, atol=1e-12)
+
+    @jax.jit
+    def ours(A, b, B, w):
+        # Linear in b, so reverse mode transposes it: the gradient of w.A^{-1} b in b is A^{-T} w.
+        gradient = jax.grad(lambda b: w @ multivariate.small_solve(A[1], b))(b[1])
+        return multivariate.small_solve(A, b), jax.vmap(multivariate.small_solve)(A, B), multivariate.small_inv(A), gradient
+
+    solved, solved_columns, inverse, gradient = ours(A, b, B, w)
+    np.testing.assert_allclose(np.asarray(solved), np.linalg.solve(A, b[..., None])[..., 0], rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(solved_columns), np.linalg.solve(A, B), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(inverse), np.linalg.inv(A), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(np.asarray(gradient), np.linalg.solve(A[1].T, w), rtol=1e-10, atol=1e-12)
 
 
 def test_sign_tilted_moments_derivative_in_the_flip_at_zero():

@@ -12,6 +12,10 @@ import hdtheory as hd
 from hdtheory import ERM, ParameterError, kernels
 from hdtheory.simulate import simulate
 
+# The kernels as compiled programs (one per structure and shape), not primitive by primitive.
+_prox = jax.jit(lambda penalty, x, V: penalty.prox(x, V))
+_lp_prox = jax.jit(kernels.lp_prox)
+
 SPARSE = dict(loss="square", teacher="linear", prior="gauss-bernoulli", sparsity=0.2, alpha=0.6, lam=0.3, noise=0.1)
 
 
@@ -24,27 +28,28 @@ def test_prox_is_the_minimiser_and_reduces_to_l1_and_ridge():
         for x, V in ((0.1, 0.5), (-0.3, 2.0), (1.7, 0.8), (-2.5, 1.3), (40.0, 3.0)):
             objective = lambda w: (w - x) ** 2 / (2 * V) + lam / p * abs(w) ** p
             best = optimize.minimize_scalar(objective, bounds=(-50, 50), method="bounded", options=dict(xatol=1e-12)).x
-            assert abs(float(penalty.prox(x, V)) - best) < 2e-8 * (1 + abs(best)), (p, x, V)
+            assert abs(float(_prox(penalty, x, V)) - best) < 2e-8 * (1 + abs(best)), (p, x, V)
     x = jnp.linspace(-3, 3, 61)
-    np.testing.assert_allclose(kernels.LP(lam, 1.0).prox(x, 0.7), kernels.L1(lam).prox(x, 0.7), rtol=0, atol=1e-15)
-    np.testing.assert_allclose(kernels.LP(lam, 2.0).prox(x, 0.7), kernels.Ridge(lam).prox(x, 0.7), rtol=1e-15, atol=0)
+    np.testing.assert_allclose(_prox(kernels.LP(lam, 1.0), x, 0.7), kernels.L1(lam).prox(x, 0.7), rtol=0, atol=1e-15)
+    np.testing.assert_allclose(_prox(kernels.LP(lam, 2.0), x, 0.7), kernels.Ridge(lam).prox(x, 0.7), rtol=1e-15, atol=0)
     # Float32 runs and agrees to its precision.
-    single = kernels.lp_prox(x.astype(jnp.float32), jnp.float32(0.3), jnp.float32(1.4))
+    single = _lp_prox(x.astype(jnp.float32), jnp.float32(0.3), jnp.float32(1.4))
     assert single.dtype == jnp.float32
-    np.testing.assert_allclose(single, kernels.lp_prox(x, 0.3, 1.4), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(single, _lp_prox(x, 0.3, 1.4), rtol=1e-5, atol=1e-7)
 
 
 def test_prox_derivatives_match_finite_differences():
     # The implicit-function derivatives in x, t and p against central differences (forward ones at
     # p = 1, where the derivative in p is the right derivative); inside the LASSO's threshold all vanish.
     h = 1e-6
+    gradient = jax.jit(jax.grad(kernels.lp_prox, argnums=(0, 1, 2)))
     for x, t, p in ((0.7, 0.3, 1.5), (-2.0, 1.1, 1.2), (0.4, 0.3, 1.9), (1.3, 0.5, 1.0), (-0.9, 0.2, 1.05), (0.2, 0.5, 1.0)):
-        grads = jax.grad(kernels.lp_prox, argnums=(0, 1, 2))(x, t, p)
+        grads = gradient(x, t, p)
         for i, grad in enumerate(grads):
             up, down = [x, t, p], [x, t, p]
             up[i] += h
             down[i] -= h if (i < 2 or p > 1) else 0.0
-            fd = (float(kernels.lp_prox(*up)) - float(kernels.lp_prox(*down))) / (up[i] - down[i])
+            fd = (float(_lp_prox(*up)) - float(_lp_prox(*down))) / (up[i] - down[i])
             assert abs(float(grad) - fd) < 1e-6 * (1 + abs(fd)), (x, t, p, i, float(grad), fd)
 
 
@@ -81,13 +86,14 @@ def test_weight_averages():
     mhat, qhat, Vhat, lam, rho, sparsity = 0.7, 0.3, 1.3, 0.4, 1.5, 0.2
     weights, variances = kernels.GaussBernoulli(sparsity).gaussian_mixture()
     variances = [rho / sparsity * v for v in variances]
-    got = kernels.LP(lam, 1.3).weight_averages(mhat, qhat, Vhat, weights, variances)
+    averages = jax.jit(lambda penalty, *prior: penalty.weight_averages(mhat, qhat, Vhat, *prior))
+    got = averages(kernels.LP(lam, 1.3), weights, variances)
     reference = _weight_averages_by_scipy(mhat, qhat, Vhat, lam, 1.3, rho, sparsity)
     np.testing.assert_allclose([got.m, got.q, got.V], reference, rtol=1e-9)
     assert float(got.nonzero) == 1.0
     for prior in ((weights, variances), ([1.0], [rho])):
         for p, same in ((1.0, kernels.L1(lam)), (2.0, kernels.Ridge(lam))):
-            got, expected = (penalty.weight_averages(mhat, qhat, Vhat, *prior) for penalty in (kernels.LP(lam, p), same))
+            got, expected = (averages(penalty, *prior) for penalty in (kernels.LP(lam, p), same))
             np.testing.assert_allclose([got.m, got.q, got.V, got.nonzero],
                                        [expected.m, expected.q, expected.V, expected.nonzero], rtol=1e-12)
 
