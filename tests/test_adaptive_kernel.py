@@ -4,6 +4,7 @@ matrix, the test error against kernel ridge on finite samples, against `giant-st
 (no step) `random-features` at large width, derivatives against finite differences, bad input; for
 ReLU (odd and even channels) the same and the closed forms of its pieces."""
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,9 +15,11 @@ import hdtheory as hd
 from hdtheory.models.gcm import gaussian_equivalence
 from hdtheory.models.adaptive_kernel import ACTIVATIONS
 from hdtheory.simulate import simulate
-from hdtheory.simulate.adaptive_kernel import kernel_matrix
+from hdtheory.simulate import adaptive_kernel
 
 SETTING = {"activation": "erf", "target": "erf"}
+kernel_matrix = eqx.filter_jit(adaptive_kernel.kernel_matrix)
+"""The kernel matrix compiled as one program per activation and shape, not run op by op."""
 STEP = 1e-4
 """Central differences: their error, ``O(STEP^2)``, is far below the tolerance."""
 WIDTHS = (160.0, 640.0)

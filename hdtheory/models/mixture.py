@@ -638,7 +638,10 @@ class Mixture(FixedPointTheory):
 
     def conjugates(self, state: MixtureOverlaps):
         """``(Mhat, Qhat_c, Vhat_c)``: ``P x K`` and per cluster ``K x P x P``; see the module docstring."""
-        share, w, f, A, _ = self._channel(state)
+        return self._conjugates(*self._channel(state)[:4])
+
+    def _conjugates(self, share, w, f, A):
+        """:meth:`conjugates` from the channel's averages (:meth:`_channel`)."""
         scale = share * self.alpha * self._rho()
         Mhat = jnp.einsum("c,n,canp->pc", scale, w, f)
         Qhat = jnp.einsum("c,n,canp,canq->cpq", scale, w, f, f)
@@ -742,9 +745,9 @@ class Mixture(FixedPointTheory):
     def observables(self, state: MixtureOverlaps) -> dict[str, jax.Array]:
         if self.labels == "teacher":
             return self._teacher_observables(state)
-        share, w, _, _, value = self._channel(state)
+        share, w, f, A, value = self._channel(state)  # once: its proximal steps are the costly part
         train_loss = share * jnp.einsum("c,n,can->", self._rho(), w, value)
-        _, _, _, plain_Q, plain_V = self._prior(*self.conjugates(state))
+        _, _, _, plain_Q, plain_V = self._prior(*self._conjugates(share, w, f, A))
         S = self.scores.basis()
         M, Q, V = S @ state.M, S @ plain_Q @ S.T, S @ plain_V @ S.T
         out = {"test_error": self.test_error(state), "train_loss": train_loss, "norm": jnp.sqrt(jnp.trace(Q))}

@@ -118,7 +118,7 @@ def _one_seed(theory: Mixture, rng, n: int, d: int, rho, G) -> dict:
         margin = np.array([1.0, -1.0]) * (M[0] + b[0]) / np.sqrt(Q_clusters[:, 0, 0])
         out["test_error"] = float(np.sum(rho * _normal_cdf(-margin)))
     else:
-        out["test_error"] = _population_error(M + b[:, None], Q_clusters, rho)
+        out["test_error"] = float(_population_error(*(jnp.asarray(a) for a in (M + b[:, None], Q_clusters, rho))))
     predicted = np.where(scores_test[:, 0] >= 0, 0, 1) if theory.loss == "logistic" else np.argmax(scores_test, axis=1)
     out["test_error_empirical"] = float(np.mean(predicted != labels_test))
     rows = M.shape[0]
@@ -194,14 +194,15 @@ def _normal_cdf(x):
     return ndtr(x)
 
 
-def _population_error(M, Q, rho) -> float:
-    """``1 - sum_c rho_c P(argmax = c)`` for scores ``N(M_c, Q_c)`` of cluster ``c``."""
+@jax.jit
+def _population_error(M, Q, rho) -> jax.Array:
+    """``1 - sum_c rho_c P(argmax = c)`` for scores ``N(M_c, Q_c)`` of cluster ``c`` (one compiled
+    program per ``K``, not one per operation)."""
     K = len(rho)
     right = 0.0
     for c in range(K):
-        D = np.delete(np.eye(K)[c] - np.eye(K), c, axis=0)
-        p = kernels.orthant_probability(jnp.asarray(D @ M[:, c]), jnp.asarray(D @ Q[c] @ D.T), 48)
-        right += rho[c] * float(p)
+        D = jnp.asarray(np.delete(np.eye(K)[c] - np.eye(K), c, axis=0))
+        right += rho[c] * kernels.orthant_probability(D @ M[:, c], D @ Q[c] @ D.T, 48)
     return 1.0 - right
 
 
