@@ -27,6 +27,8 @@ def test_eval_committee_curve_matches_the_exact_linear_solution():
         assert eg == pytest.approx(0.75 * math.exp(-0.75 * t), rel=1e-6)
 
 
+# The default run checks `hdtheory eval committee` against an exact solution (above).
+@pytest.mark.extended
 def test_eval_committee_at_one_time_and_single_index():
     result = run("eval", "committee", "K=2", "M=2", "lr=0.5", "t=10", "--json")
     assert result.returncode == 0, result.stderr

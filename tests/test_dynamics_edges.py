@@ -46,7 +46,7 @@ def _eg_in_long_double(Q, R, v):
     return 0.5 * c @ ((2 / ld(np.pi)) * np.arcsin(omega / np.outer(d, d))) @ c
 
 
-@pytest.mark.parametrize("K", [2, 4])
+@pytest.mark.parametrize("K", [2, pytest.param(4, marks=pytest.mark.extended)])
 def test_error_at_convergence_is_that_of_the_overlaps(K):
     """Long after the student has learnt the teacher (lr = 0.5), ``eg`` is a difference of
     order-one terms: it is the error of the integrated overlaps (computed again in long double)

@@ -134,6 +134,8 @@ def test_rank_equal_to_width_without_pretraining_is_committee():
     assert np.all(np.asarray(dU) == 0.0) and np.all(np.asarray(dv) == 0.0)
 
 
+# The default run checks the reduction's vector field (test_rank_equal_to_width_without_pretraining_is_committee).
+@pytest.mark.extended
 def test_rank_equal_to_width_trajectory_is_committee():
     """The same reduction along a trajectory, for a linear activation against Committee's closed
     forms (activation="linear"): R, Q and eg at t = 2 and 4, both integrated at rtol 1e-10, agree

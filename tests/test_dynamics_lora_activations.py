@@ -128,7 +128,8 @@ def test_erf_rank_equal_to_width_is_committee():
             assert np.all(np.asarray(a.U) == 0.0)
 
 
-@pytest.mark.parametrize("activation, output", [("erf", "sqrt"), ("relu", "mean")])
+# erf's moments are checked against a product rule over the fields above; ReLU's only here.
+@pytest.mark.parametrize("activation, output", [pytest.param("erf", "sqrt", marks=pytest.mark.extended), ("relu", "mean")])
 def test_ode_matches_simulation(activation, output):
     """The paper's two-layer students (p = M = 2: erf with the 1/sqrt(p) readout, ReLU with 1/p),
     pre-trained as diag(0.6, 0.3) W* plus components on two directions off the teacher, fine-tuned by
@@ -149,6 +150,9 @@ def test_ode_matches_simulation(activation, output):
     assert float(ode["eg"][-1]) < 0.9 * float(ode["eg"][0])
 
 
+# The default run checks LoRA's adjoint with a Hermite link (test_dynamics_lora) and with ReLU
+# (test_dynamics_lora_strength), and erf's closed forms by differences in test_dynamics_committee.
+@pytest.mark.extended
 def test_erf_gradients_against_finite_differences():
     """d eg(t = 2) / d (mu, lr, scale_lr, a0) for an erf unit (p = M = 1, rank one, 1/sqrt(p) readout)
     through the adjoint against central differences of the same compiled program's values (step
@@ -175,6 +179,8 @@ def test_bad_input():
     LoRA(activation="erf", mu=0.0, a0=0.0)
 
 
+# The default run checks `hdtheory eval lora` in test_dynamics_lora.
+@pytest.mark.extended
 def test_command_line(capsys):
     """``hdtheory eval lora activation=relu output=mean``: at t = 0 (a0 = 0, W = 0.5 w*)
     Delta = -relu(nu) / 2, so eg = E[relu(nu)^2] / 8 = 1 / 16; the error then falls."""

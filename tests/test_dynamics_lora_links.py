@@ -94,6 +94,9 @@ def test_against_a_product_rule_over_the_fields(case):
     np.testing.assert_allclose(np.asarray(LoRA(activation="erf-z").kernel(x)), erf(np.asarray(x)), rtol=1e-14)
 
 
+# The default run checks the erf(z) activation and the Hermite link against a product rule (above),
+# and LoRA's ODEs against online SGD in test_dynamics_lora and test_dynamics_lora_activations.
+@pytest.mark.extended
 def test_ode_matches_simulation():
     """The paper's erf(z) student against a cubic Hermite link (both new paths at once: the scaled
     activation, by quadrature against the other link), pre-trained as w0 = 0.6 w* + 0.3 xi and

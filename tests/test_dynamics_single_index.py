@@ -45,7 +45,7 @@ def test_bad_input(kwargs, name):
         SingleIndex(**kwargs)
 
 
-@pytest.mark.parametrize("geometry", ["spherical", "unconstrained"])
+@pytest.mark.parametrize("geometry", ["spherical", pytest.param("unconstrained", marks=pytest.mark.extended)])
 def test_ode_matches_simulation(geometry):
     """d = 1000, 4 seeds, b = 4, target = student = He_2 / sqrt(2) with label noise: the overlap
     within 4 standard errors plus 0.02 (the O(d^-1/2) finite-size bias of one run)."""

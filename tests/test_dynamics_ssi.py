@@ -47,6 +47,8 @@ def test_single_index_reductions(L, form, geometry):
     np.testing.assert_allclose(np.asarray(ours), np.asarray(theirs), rtol=1e-12, atol=1e-13)
 
 
+# The default run checks the same reduction's vector field (test_single_index_reductions).
+@pytest.mark.extended
 def test_length_one_trajectory_is_single_index():
     """The whole trajectory (spherical, label noise) to the solver's tolerance (1e-8 relative)."""
     kw = dict(lr=0.1, m0=0.2, noise=0.1, target=(0.0, 0.5, 1.0), student=(0.0, 0.5, 1.0))
@@ -79,6 +81,9 @@ def test_linear_sum_with_positions_closed_form():
         assert float(theory.observables(0.0, state)["eg"]) == pytest.approx(error / 2, rel=1e-12)
 
 
+# The default run checks the per-token reduction at L = 1000 against a closed form
+# (test_dynamics_ssi_long) and event times against exact crossings (test_dynamics_committee).
+@pytest.mark.extended
 def test_escape_time_is_one_over_L():
     """Sum form, h = h* = He_3 / sqrt(6), L = 1000 (the per-token reduction), spherical, small eta:
     each token's drift adds up and the cross-token terms vanish (E[He_3] = 0),

@@ -107,6 +107,8 @@ def test_trace_ode_matches_simulation():
     assert abs(ode["m"][-1] - ode["m"][0]) > 0.1 or abs(ode["e"][-1] - ode["e"][0]) > 0.1  # it moves
 
 
+# The default run checks the adjoint of the same integration in test_dynamics_ssi.
+@pytest.mark.extended
 def test_gradient_in_the_learning_rate():
     """d eg(t = 2) / d lr through the adjoint against a central finite difference (same program;
     a 2^8-node rule: the derivative is that of the rule's value)."""

@@ -62,6 +62,9 @@ def test_linear_closed_form_at_a_thousand_tokens():
     np.testing.assert_allclose(ours, expected, rtol=1e-12)
 
 
+# The default run checks the per-token reduction against the product rule and a closed form (above),
+# and long sequences in mini-batches against SGD in test_dynamics_ssi_tied.
+@pytest.mark.extended
 def test_long_sequence_matches_minibatch_simulation():
     """L = 32 tokens (the product rule would need 6^64 nodes), h = h* = He_1 / 2 + He_2 / sqrt(2),
     alternating encoding c = (1, -1, ...), label noise, spherical, mini-batches of 2 sequences, eta L

@@ -88,6 +88,9 @@ def _rate(p, lr, noise=0.0):
     return g * (4 - 2 * g * (2 + 2 / p + 8 / p**2 + noise))
 
 
+# The default run checks the escape's event time against the paper's formula at width two
+# (test_hard_targets_published).
+@pytest.mark.extended
 def test_escape_time_against_p():
     """The escape from the mediocre plateau takes ``log(level / m0) / r`` in its linear stage, with
     ``r = (lr/p) [4 - 2 (lr/p) c_p]``, ``c_p = 2 + 2/p + 8/p^2``: over two starts ``m0`` the
@@ -129,6 +132,9 @@ def _curves(lr):
     return trajectory.observables["eg"], trajectory.observables["R"]
 
 
+# The default run checks these ODEs against the chain of the overlaps with the readout trained
+# (test_hard_targets_exit), and that chain against SGD on the weights.
+@pytest.mark.extended
 def test_simulation_follows_the_odes():
     """Online SGD at d = 500 (4 seeds) against the ODEs through the escape. The overlaps of one
     run fluctuate by O(1/sqrt(d)) ~ 0.05, amplified along the escape; the tolerance is 4 standard
@@ -141,6 +147,8 @@ def test_simulation_follows_the_odes():
         assert np.all(np.abs(mean - ode) <= 4 * sem + 0.02), (name, mean, ode, sem)
 
 
+# The default run checks the committee's adjoint through the same integration (test_dynamics_committee).
+@pytest.mark.extended
 def test_error_gradient_in_the_learning_rate():
     """d eg(t = 10) / d lr through the adjoint of the solver, against central differences (one
     unit: the smallest program; one compiled program, whose values give the differences)."""

@@ -149,6 +149,9 @@ def _median_standard_error(m0, s, level, seeds):
     return 1 / (2 * folded.pdf(m) * dm_dt * math.sqrt(seeds))
 
 
+# The default run checks the diffusion against Wick's theorem and the chain of the overlaps against
+# SGD on the weights; the exit times repeat those checks through the paper's SDE.
+@pytest.mark.extended
 def test_exit_from_the_fixed_point_of_the_ode(one_unit_runs):
     """From ``m = 0`` exactly (the student orthogonal to the teacher, a fixed point of the ODE, which
     never leaves it), SGD escapes by its own noise. Its linear stage ``m(t) e^(-r t) -> s xi``
@@ -175,6 +178,9 @@ def test_exit_from_the_fixed_point_of_the_ode(one_unit_runs):
         assert abs(mean / paper - 1) <= 0.25 / z, (d, mean, paper)
 
 
+# The default run checks the diffusion against Wick's theorem and the chain of the overlaps against
+# SGD on the weights; the exit times repeat those checks through the paper's SDE.
+@pytest.mark.extended
 def test_exit_from_a_random_start(one_unit_runs):
     """From ``m_0 = d^(-1/2)`` (the paper's annealed start) the effective start is
     ``m_0 + s xi``; the median time to ``|m| = 0.5`` is the ODE's from the median of
@@ -210,6 +216,9 @@ def _linear_median(m0, s, level, p, r):
     return math.log(level / x) / r, 1 / (2 * density * math.sqrt(SEEDS))
 
 
+# The default run checks the diffusion against Wick's theorem and the chain of the overlaps against
+# SGD on the weights; the exit times repeat those checks through the paper's SDE.
+@pytest.mark.extended
 def test_escape_time_against_the_width(one_unit_runs):
     """From the annealed start ``R_k = d^(-1/2)``, at each width's best learning rate
     ``gamma_opt(p) = p^3 / (8 + 2p + 2p^2)`` (1/12 and 0.4): the median time for the largest

@@ -187,6 +187,9 @@ def wider(landscape):
     return float(sols.observables["eg"][i]), np.asarray(eg), np.asarray(end.Q), np.asarray(end.R)
 
 
+# The default run checks the same flow at K = M (above) and the wider students' flat directions
+# in closed form (test_relu_landscape_width).
+@pytest.mark.extended
 def test_one_more_student_turns_the_k1_1_family_into_a_saddle(wider):
     minimum, eg, _, _ = wider
     # The flow leaves the family's error (0.0215 plus the new unit's) for the global minimum.
@@ -194,6 +197,9 @@ def test_one_more_student_turns_the_k1_1_family_into_a_saddle(wider):
     assert np.all(eg[:, -1] < 1e-6)
 
 
+# The default run checks the same flow at K = M (above) and the wider students' flat directions
+# in closed form (test_relu_landscape_width).
+@pytest.mark.extended
 def test_wider_students_end_on_a_continuum_of_global_minima(wider):
     """With ``K > M`` the global minima are not isolated: every student ends collinear with one
     teacher (``Q_kk = R_km^2``, the others ``R_kn = 0``) and the students on teacher ``m`` share it,
@@ -218,6 +224,8 @@ def test_wider_students_end_on_a_continuum_of_global_minima(wider):
     assert np.ptp(shares) > 0.05
 
 
+# The default run checks steady_state's implicit derivatives against a closed form (test_steady_state).
+@pytest.mark.extended
 def test_the_minimum_scales_with_the_teacher_and_its_derivative_is_implicit(landscape):
     _, _, _, _, sols = landscape
     i = int(np.argmax(np.asarray(sols.converged & sols.observables["stable"])))

@@ -164,6 +164,9 @@ def test_a_split_student_is_a_saddle_with_one_flat_direction(minimum, k, s):
     assert values[0] <= a[0] / (2 * s * (1 - s)) * (1 - 1e-7)  # Rayleigh: a descent direction
 
 
+# The default run checks the spurious minimum against gradient descent on the weights at finite d
+# (test_relu_landscape).
+@pytest.mark.extended
 def test_online_sgd_at_finite_d_stays_at_the_spurious_minimum(minimum):
     """Online SGD at ``d = 1000`` (learning rate 0.025, two seeds) from weights with exactly the
     minimum's overlaps, to ``tau = lr t = 0.5`` (2 10^4 steps): the overlaps stay within 2e-3 (an

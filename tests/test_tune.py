@@ -49,12 +49,13 @@ def test_tuned_lam_derivatives_follow_the_closed_form():
 # Dense grids: 1000 log-spaced values of lam on [1e-3, 1e2].
 GRID = np.logspace(-3, 2, 1000)
 # One case per loss (each a compiled tune and grid): ridge on a linear teacher has the closed-form
-# optimum of the first test, checked at 200 alphas.
+# optimum of the first test, checked at 200 alphas. The default run checks the search against the grid
+# with the square loss; the other losses reach tune through the same path.
 CASES = [
     ("square", "sign", 0.1),
-    ("huber", "linear", 0.3),
-    ("logistic", "sign", 0.1),
-    ("hinge", "sign", 0.1),
+    pytest.param("huber", "linear", 0.3, marks=pytest.mark.extended),
+    pytest.param("logistic", "sign", 0.1, marks=pytest.mark.extended),
+    pytest.param("hinge", "sign", 0.1, marks=pytest.mark.extended),
 ]
 
 
@@ -73,6 +74,9 @@ def test_tuned_lam_agrees_with_a_dense_grid_search(loss, teacher, noise):
     assert int(result.evaluations) * 10 <= len(GRID)
 
 
+# The default run checks the derivative of lam* through the same implicit path against its closed
+# form (test_tuned_lam_derivatives_follow_the_closed_form).
+@pytest.mark.extended
 def test_gradient_of_the_tuned_lam_with_respect_to_alpha_matches_finite_differences():
     # Logistic regression on a noisy sign teacher: lam* depends on alpha (no closed form). The test
     # error is flat in lam near its optimum here, so the optimum is located to a tight relative

@@ -80,6 +80,9 @@ def test_an_optimum_beyond_the_low_bound_is_reported_with_the_limit(ridge):
 GRID = np.logspace(-3, 2, 1000)
 
 
+# The default run checks the batched search against ridge's closed form (above) and the default
+# search against a dense grid (test_tune).
+@pytest.mark.extended
 def test_the_batched_search_agrees_with_the_default_and_a_dense_grid():
     # The square loss on a noisy sign teacher (no closed form for lam*); benchmarks/tune_vs_grid.py
     # compares the two searches for Huber, logistic and hinge too (a compilation each: too slow here).
