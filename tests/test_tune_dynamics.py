@@ -7,6 +7,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import hdtheory as hd
 
@@ -32,6 +33,9 @@ def test_constant_learning_rate_agrees_with_a_dense_grid():
     assert float(result.objective) <= float(errors[best]) + 1e-12
 
 
+# The default run checks tune on this ODE theory against a dense grid (above) and the gradient in the
+# schedule's pieces against differences (test_dynamics_committee).
+@pytest.mark.extended
 def test_a_piecewise_schedule_beats_the_best_constant_rate(tmp_path):
     """examples/lr_schedule.py (quick: K = M = 2, t1 = 10, three pieces), run here rather than by
     tests/test_examples.py: the constant rate is one point of the schedule's space, so the optimised
