@@ -48,7 +48,9 @@ def _points():
 POINTS = _points()
 
 
-@pytest.fixture(scope="module", params=["logistic", "hinge"])
+# The default run checks the hinge loss under l1, lp and l-infinity attacks (test_adversarial_hinge,
+# test_adversarial_linf) and the l2 attack through the same path with the logistic loss.
+@pytest.fixture(scope="module", params=["logistic", pytest.param("hinge", marks=pytest.mark.extended)])
 def solved(request):
     """The fixed points, and at each the Jacobian of the clean and robust errors in ``(eps, lam,
     eps_test)`` by the implicit function theorem (one compiled program: the solution is jacfwd's

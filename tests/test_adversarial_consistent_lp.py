@@ -73,7 +73,8 @@ def test_threshold_against_linear_program():
     assert np.any(threshold < eps * np.mean(np.abs(w)) - 0.01)  # the teacher's margin binds somewhere
 
 
-@pytest.mark.parametrize("attack, at", [("linf", 2), ("lp", 1)])
+# The default run checks the same path at attack_p = 4; test_threshold_at_finite_d checks the l-infinity ball.
+@pytest.mark.parametrize("attack, at", [pytest.param("linf", 2, marks=pytest.mark.extended), ("lp", 1)])
 def test_against_exact_attacks_at_finite_d(solved, attack, at):
     """d = 500, 2 seeds, 10000 held-out samples shared by the seeds; the consistent attack's threshold
     per sample by :func:`consistent_threshold` (the dual, exact). The consistent robust error within four

@@ -52,6 +52,9 @@ def test_norm_prox_optimality(k):
     assert not np.any(_norm_prox(v, 1.01 * dual, k))
 
 
+# The default run checks the lp attacks on both sides of the l2 ball with the logistic loss
+# (test_adversarial_lp, test_adversarial_lp_small) and the hinge loss's attacked fit under the l1 attack.
+@pytest.mark.extended
 def test_lp_attack_against_simulation():
     """At ``attack_p = 4`` and 1.5, d = 500 (2 seeds; the dual's gap below 1e-6 of its value).
     Tolerance: four standard errors plus 3% of ``m``, ``q``, ``P`` and 0.01 in the errors (seen: within

@@ -118,6 +118,9 @@ def test_collapse_radius(solved):
     assert obs["q"][BELOW] < 0.01 * obs["q"][AT_INDEX]
 
 
+# The default run checks the lp attack at these exponents against the clipping limit's closed forms
+# (test_adversarial_lp_small) and this model against simulation.
+@pytest.mark.extended
 def test_limit_of_lp_attacks(solved):
     """The lp model (its own prox and quadrature) at ``attack_p = 1.05, 1.02`` (``k = 21, 51``) approaches
     this one at first order in ``1 / k``: the largest relative gap in ``m``, ``q``, ``V`` and the reach

@@ -44,6 +44,9 @@ def solved():
     return {k: np.asarray(v) for k, v in sol.observables.items()}, [np.asarray(g) for g in grad]
 
 
+# The default run checks eps = 0 against ERM with the ridge (test_adversarial); the simulation checks
+# the l1 penalty's path.
+@pytest.mark.extended
 def test_eps_zero_is_erm(solved):
     """At ``eps = 0`` the shift and its ridge vanish: the LASSO-penalised logistic ERM to 1e-9."""
     obs, _ = solved

@@ -45,7 +45,11 @@ SIM = len(ZERO)
 """Index of ``AT`` in the fixture."""
 
 
-@pytest.fixture(scope="module", params=CONFIGS, ids=["-".join(c) for c in CONFIGS])
+# The default run checks the l-infinity attack with the logistic loss and the l1 penalty, the ridge's
+# weight side with the attack's l1 term against quad (test_weight_averages_against_quadrature), and the
+# hinge loss's attacked fit against simulation in test_adversarial_hinge.
+@pytest.fixture(scope="module", params=[pytest.param(c, id="-".join(c), marks=[pytest.mark.extended] * (c[0] == "hinge"))
+                                        for c in CONFIGS])
 def solved(request):
     """The fixed points, and at each the gradient of :func:`adversarial_checks.combined` in
     ``(eps, lam)`` (:func:`adversarial_checks.solved_with_gradients`)."""
@@ -60,6 +64,9 @@ def solved(request):
     return loss, penalty, obs, [np.asarray(g) for g in grad]
 
 
+# The default run checks eps = 0 against ERM under the l2 attack (test_adversarial); the simulation
+# checks this attack's path.
+@pytest.mark.extended
 def test_eps_zero_is_erm(solved):
     """At ``eps = 0`` the attack and its conjugate vanish: ERM's fixed point to the solver's
     precision; ``P = E|w|`` is then ``sqrt(2 q / pi)`` for the ridge (Gaussian weights)."""

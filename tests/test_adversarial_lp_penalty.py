@@ -40,7 +40,9 @@ def _theory(attack):
     return lambda p: hd.Adversarial(attack=attack, loss="logistic", penalty="lp", **p)
 
 
-@pytest.fixture(scope="module", params=["linf", "lp"])
+# The default run checks the l-infinity attack's fixed point against simulations in test_adversarial_linf,
+# this weight side (the lp penalty with the attack's l1 term) against quad, and the lp penalty's path here.
+@pytest.fixture(scope="module", params=[pytest.param("linf", marks=pytest.mark.extended), "lp"])
 def solved(request):
     attack = request.param
     sol, grad = solved_with_gradients(_theory(attack), _points(FD[attack]), FD[attack])

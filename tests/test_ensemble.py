@@ -108,7 +108,10 @@ def test_one_learner_is_random_features_and_the_published_shape():
     "setting, d, seeds",
     [
         (dict(alpha=1.0, gamma=2.0, lam=0.05, noise=0.2), 150, 8),
-        (dict(alpha=2.0, gamma=1.5, lam=0.05, noise=0.1, loss="logistic", teacher="sign", bias_variance="off"), 150, 4),
+        # The default run checks the logistic ensemble against simulation with its decomposition
+        # (test_ensemble_bias_variance), the same fixed point.
+        pytest.param(dict(alpha=2.0, gamma=1.5, lam=0.05, noise=0.1, loss="logistic", teacher="sign", bias_variance="off"),
+                     150, 4, marks=pytest.mark.extended),
     ],
     ids=["ridge", "logistic"],
 )
@@ -138,6 +141,8 @@ def ridge_ensemble():
     return hd.RandomFeatureEnsemble(alpha=1.0, gamma=2.0, lam=0.05, noise=0.2, M=3.0)
 
 
+# The default run checks the ridge ensemble against simulation at M = 3 (test_against_simulation[ridge]).
+@pytest.mark.extended
 def test_ensembles_of_two_and_five_learners_against_simulation(ridge_ensemble):
     # The error of the average of M = 2 and M = 5 ridge learners (closed-form fits on their own
     # features, d = 200, four data sets) against the theory's ensemble_error at M = 2 and 5, both
@@ -153,6 +158,8 @@ def test_ensembles_of_two_and_five_learners_against_simulation(ridge_ensemble):
     assert out["ensemble_error"][1] < 0.9 * out["ensemble_error"][0]
 
 
+# The default run checks hd.tune in test_tune and against a published optimum in test_erm_outliers_published.
+@pytest.mark.extended
 def test_tune_finds_the_lam_of_the_best_ensemble(ridge_ensemble):
     # hd.tune on the ensemble's error (M = 3) over lam against a dense grid of 200 solves in one
     # vmapped program: the tuned error at most the grid's best (to the solver's precision), the

@@ -20,7 +20,10 @@ SETTINGS = {
 }
 
 
-@pytest.fixture(scope="module", params=sorted(SETTINGS))
+# The default run checks the hinge loss; the Huber and absolute losses go through the same ensemble
+# path, their two-learner integrals checked against nested quad in test_resample_losses.
+@pytest.fixture(scope="module", params=[name if name == "hinge" else pytest.param(name, marks=pytest.mark.extended)
+                                        for name in sorted(SETTINGS)])
 def solved(request):
     theory = RandomFeatureEnsemble(alpha=2.0, gamma=1.5, lam=0.1, M=2.0, **SETTINGS[request.param])
     return request.param, theory, hdtheory.solve(theory)
@@ -57,7 +60,8 @@ def test_absolute_gcm_with_isotropic_features_is_erm():
         np.testing.assert_allclose(float(gcm[key]), float(erm[key]), rtol=1e-9)
 
 
-@pytest.mark.parametrize("name", ["hinge", "huber"])
+# The default run checks the same path with the hinge loss.
+@pytest.mark.parametrize("name", ["hinge", pytest.param("huber", marks=pytest.mark.extended)])
 def test_identical_features_are_perfectly_correlated(name):
     # Omega_ab = Omega_a = Omega_b and t_a = t_b: the two learners are one estimator, q_ab = q.
     rng = np.random.default_rng(0)

@@ -59,7 +59,8 @@ def test_logistic_published_learning_curve():
 
 
 @pytest.mark.parametrize("loss", ["logistic", "hinge", "huber", "square"])
-@pytest.mark.parametrize("teacher", ["sign", "probit"])
+# The default run checks every loss with the sign teacher; the probit teacher's partition enters the same way.
+@pytest.mark.parametrize("teacher", ["sign", pytest.param("probit", marks=pytest.mark.extended)])
 def test_conjugates_match_a_fine_trapezoid_at_large_norm(loss, teacher):
     """The panel quadrature against a brute-force reference where Gauss-Hermite struggles (q = 150).
 
@@ -99,6 +100,8 @@ def test_conjugates_match_a_fine_trapezoid_at_large_norm(loss, teacher):
                                rtol=1e-6, atol=1e-12)
 
 
+# The default run checks the default panels against a finer order at large norms in test_erm_edges.
+@pytest.mark.extended
 def test_panel_order_converges_where_hermite_did_not():
     def error(**kw):
         return float(hd.solve(hd.ERM(alpha=5.0, lam=0.001, **kw)).observables["test_error"])
@@ -145,7 +148,11 @@ def _neighbours(points, h):
                             (points[:, None] - steps).reshape(-1, len(FIELDS))])
 
 
-@pytest.mark.parametrize("setting", SETTINGS)
+# The default run checks reverse mode with the hinge loss (and the probit teacher), and the logistic loss's
+# reverse mode against its forward mode and differences (test_gradients_under_jit_vmap_and_forward_mode);
+# the other losses differentiate through the same implicit-function path.
+@pytest.mark.parametrize("setting", [s if s == "hinge-probit" else pytest.param(s, marks=pytest.mark.extended)
+                                     for s in SETTINGS])
 def test_gradients_match_central_differences(setting):
     """Reverse mode (grad) with respect to every parameter, against central differences. One
     program: the Jacobian at the point and the values at its neighbours (reverse mode's auxiliary

@@ -88,6 +88,8 @@ HUBER_NOISIER = (
 )
 
 
+# The default run checks the published optimal curves with beta = 0 through the same programs.
+@pytest.mark.extended
 def test_published_optimal_curve_beta_one():
     """The same with ``beta = 1``: at ``alpha = 2.15`` to 1e-6 relative; at ``alpha = 1e4``, where
     the error is 2.4e-5, to 1e-4 (we differ by 2e-5 relative, 5e-10 absolute: the published value's
@@ -117,6 +119,8 @@ FIGURE_1 = {
 }
 
 
+# The default run checks the published optimal curves of each loss through the same programs.
+@pytest.mark.extended
 @pytest.mark.parametrize("loss", ["huber", "absolute", "square"])
 def test_figure_1_data(loss):
     """Figure 1 (left) at its optimal parameters, to 1e-9 relative (seen to 5e-11)."""

@@ -172,8 +172,11 @@ def test_weighted_residual_closed_form_against_quad(name):
     np.testing.assert_allclose(np.asarray(got), alpha * np.array([want[0], want[1], want[0]]), rtol=1e-10)
 
 
+# The default run checks the same path with the hinge loss, and the Huber loss's resampling against
+# simulation (test_huber_bootstrap_against_simulation).
 @pytest.mark.parametrize(
-    "kw", [dict(loss="hinge", teacher="sign", noise=0.05), dict(loss="huber", teacher="linear", noise=0.5, delta=0.7)]
+    "kw", [dict(loss="hinge", teacher="sign", noise=0.05),
+           pytest.param(dict(loss="huber", teacher="linear", noise=0.5, delta=0.7), marks=pytest.mark.extended)]
 )
 def test_identical_learners_and_the_plain_estimator_are_erm(kw):
     # scheme=full is ERM's fixed point; and the two-learner integral of two identical learners with

@@ -30,7 +30,16 @@ CASES = {
 }
 
 
-@pytest.fixture(scope="module", params=list(CASES), ids=list(CASES))
+# The default run compares the theory with the simulation for the logistic loss (classification) and
+# the square loss (regression); test_svm_scaling and test_padded_rows_change_nothing check the hinge's
+# and the huber's fits.
+EXTENDED = {"logistic-alpha1-lam1", "hinge-alpha2-lam0.1", "huber-alpha2-lam0.1"}
+
+
+@pytest.fixture(scope="module", params=[
+    pytest.param(name, id=name, marks=pytest.mark.extended) if name in EXTENDED else pytest.param(name, id=name)
+    for name in CASES
+])
 def case(request):
     parameters, seeds = CASES[request.param]
     theory = hdtheory.ERM(**parameters)
