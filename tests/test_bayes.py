@@ -50,6 +50,9 @@ def test_gradient_against_closed_form_and_finite_differences():
         np.testing.assert_allclose(g, fd, rtol=1e-6)
 
 
+# The default run checks the derivative through the same implicit differentiation of the fixed point
+# (test_gradient_against_closed_form_and_finite_differences).
+@pytest.mark.extended
 def test_gradient_of_perceptron_error_matches_finite_differences():
     def error(alpha):
         theory = hd.BayesGLM(
@@ -67,8 +70,11 @@ def test_gradient_of_perceptron_error_matches_finite_differences():
     "kw",
     [
         dict(prior="rademacher", channel="sign", alpha=1.3),
-        dict(prior="gaussian", channel="abs", alpha=0.8),
-        dict(prior="gauss-bernoulli", rho=0.3, channel="relu", noise=0.1, alpha=1.0),
+        # The default run checks the same stationarity on the perceptron.
+        pytest.param(dict(prior="gaussian", channel="abs", alpha=0.8), marks=pytest.mark.extended),
+        pytest.param(
+            dict(prior="gauss-bernoulli", rho=0.3, channel="relu", noise=0.1, alpha=1.0), marks=pytest.mark.extended
+        ),
     ],
     ids=["perceptron", "phase-retrieval", "relu"],
 )
@@ -168,7 +174,8 @@ def test_bad_parameters_are_rejected():
     "model, params",
     [
         ("bayes-glm", ["prior=rademacher", "channel=sign", "alpha=1.3"]),
-        ("spiked", ["prior=rademacher", "snr=0.5"]),
+        # The default run checks the command line's eval through the same path on bayes-glm.
+        pytest.param("spiked", ["prior=rademacher", "snr=0.5"], marks=pytest.mark.extended),
     ],
 )
 def test_cli_eval(model, params):
