@@ -141,10 +141,10 @@ def test_prior_averages_against_adaptive_quadrature():
 
     both = lambda prior, r: jnp.stack([prior.overlap(r), prior.free_entropy(r)])
     r = np.asarray([2.0, 5.0, 10.0, 50.0])
-    ours = jax.vmap(lambda r: both(kernels.Rademacher(1.0), r))(jnp.asarray(r))
+    ours = jax.jit(jax.vmap(lambda r: both(kernels.Rademacher(1.0), r)))(jnp.asarray(r))
     np.testing.assert_allclose(ours, [_rademacher(x) for x in r], rtol=0, atol=1e-10)
     rho, r = np.asarray([0.05, 0.01, 0.01, 0.2]), np.asarray([100.0, 10.0, 1000.0, 30.0])
-    ours = jax.vmap(lambda rho, r: both(kernels.GaussBernoulli(rho), r))(jnp.asarray(rho), jnp.asarray(r))
+    ours = jax.jit(jax.vmap(lambda rho, r: both(kernels.GaussBernoulli(rho), r)))(jnp.asarray(rho), jnp.asarray(r))
     np.testing.assert_allclose(ours, [_gauss_bernoulli(*x) for x in zip(rho, r)], rtol=0, atol=1e-10)
 
 
