@@ -170,12 +170,14 @@ def test_bad_parameters_are_rejected():
         hd.threshold(hd.BayesGLM(), "alpha", "spinodal", (0.5, 1.0))
 
 
+# The default run checks `python -m hdtheory.cli eval` in test_cli.py, and eval of bayes-glm and spiked in
+# process (test_bayes_generative.py, test_spiked.py).
+@pytest.mark.extended
 @pytest.mark.parametrize(
     "model, params",
     [
         ("bayes-glm", ["prior=rademacher", "channel=sign", "alpha=1.3"]),
-        # The default run checks the command line's eval through the same path on bayes-glm.
-        pytest.param("spiked", ["prior=rademacher", "snr=0.5"], marks=pytest.mark.extended),
+        ("spiked", ["prior=rademacher", "snr=0.5"]),
     ],
 )
 def test_cli_eval(model, params):
