@@ -50,6 +50,9 @@ def test_gradient_against_closed_form_and_finite_differences():
         np.testing.assert_allclose(g, fd, rtol=1e-6)
 
 
+# The default run checks the derivative through the same implicit differentiation of the fixed point
+# (test_gradient_against_closed_form_and_finite_differences).
+@pytest.mark.extended
 def test_gradient_of_perceptron_error_matches_finite_differences():
     def error(alpha):
         theory = hd.BayesGLM(
@@ -67,8 +70,11 @@ def test_gradient_of_perceptron_error_matches_finite_differences():
     "kw",
     [
         dict(prior="rademacher", channel="sign", alpha=1.3),
-        dict(prior="gaussian", channel="abs", alpha=0.8),
-        dict(prior="gauss-bernoulli", rho=0.3, channel="relu", noise=0.1, alpha=1.0),
+        # The default run checks the same stationarity on the perceptron.
+        pytest.param(dict(prior="gaussian", channel="abs", alpha=0.8), marks=pytest.mark.extended),
+        pytest.param(
+            dict(prior="gauss-bernoulli", rho=0.3, channel="relu", noise=0.1, alpha=1.0), marks=pytest.mark.extended
+        ),
     ],
     ids=["perceptron", "phase-retrieval", "relu"],
 )
@@ -164,6 +170,9 @@ def test_bad_parameters_are_rejected():
         hd.threshold(hd.BayesGLM(), "alpha", "spinodal", (0.5, 1.0))
 
 
+# The default run checks `python -m hdtheory.cli eval` in test_cli.py, and eval of bayes-glm and spiked in
+# process (test_bayes_generative.py, test_spiked.py).
+@pytest.mark.extended
 @pytest.mark.parametrize(
     "model, params",
     [

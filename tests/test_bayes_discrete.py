@@ -43,6 +43,9 @@ def _perceptron_branches(alphas):
     return jax.vmap(one)(alphas)
 
 
+# The default run checks these published thresholds with the built-in Rademacher prior (test_bayes.py), and
+# the atoms +-1 against that prior below.
+@pytest.mark.extended
 def test_binary_perceptron_thresholds():
     """Rademacher prior (here the discrete prior on +-1), sign channel.
 
@@ -195,6 +198,9 @@ def test_gradient_in_rho_and_alpha():
     np.testing.assert_allclose(grad, fd, rtol=1e-4)
 
 
+# The default run checks GAMP against state evolution in test_bayes_gamp.py, and this prior's side of it
+# against SciPy above.
+@pytest.mark.extended
 def test_gamp_follows_state_evolution():
     """GAMP at d = 1000 with an asymmetric three-atom prior (-1, 0, 2 with 0.4, 0.4, 0.2; zero mean,
     rho = 1.2) and the sign channel, iteration by iteration against state evolution from q = 0. Per

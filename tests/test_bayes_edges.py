@@ -6,6 +6,7 @@ on a grid value."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from scipy import integrate, optimize
 
 import hdtheory as hd
@@ -57,6 +58,8 @@ def _gaussian_wishart(snr, alpha, rho_u):
     return q_u(root), root
 
 
+# The default run checks the solve just past weak recovery on the spiked Wigner and Wishart models above.
+@pytest.mark.extended
 def test_clusters_uninformed_solve_just_past_the_algorithmic_threshold():
     """k = 2, rho = 1: the rank-one Wishart model with a Rademacher u of second moment 1/2 and a
     Gaussian v, weak recovery at lam = k / sqrt(alpha). The Rademacher overlap
@@ -138,13 +141,16 @@ def test_prior_averages_against_adaptive_quadrature():
 
     both = lambda prior, r: jnp.stack([prior.overlap(r), prior.free_entropy(r)])
     r = np.asarray([2.0, 5.0, 10.0, 50.0])
-    ours = jax.vmap(lambda r: both(kernels.Rademacher(1.0), r))(jnp.asarray(r))
+    ours = jax.jit(jax.vmap(lambda r: both(kernels.Rademacher(1.0), r)))(jnp.asarray(r))
     np.testing.assert_allclose(ours, [_rademacher(x) for x in r], rtol=0, atol=1e-10)
     rho, r = np.asarray([0.05, 0.01, 0.01, 0.2]), np.asarray([100.0, 10.0, 1000.0, 30.0])
-    ours = jax.vmap(lambda rho, r: both(kernels.GaussBernoulli(rho), r))(jnp.asarray(rho), jnp.asarray(r))
+    ours = jax.jit(jax.vmap(lambda rho, r: both(kernels.GaussBernoulli(rho), r)))(jnp.asarray(rho), jnp.asarray(r))
     np.testing.assert_allclose(ours, [_gauss_bernoulli(*x) for x in zip(rho, r)], rtol=0, atol=1e-10)
 
 
+# The default run checks the Rademacher prior's averages against SciPy above, and the spiked solve against
+# closed forms (test_spiked.py).
+@pytest.mark.extended
 def test_spiked_rademacher_against_adaptive_quadrature():
     """Spiked Wigner with a Rademacher prior: q = E tanh(lam q + sqrt(lam q) z), the root by scipy
     (brentq on the adaptive quadrature), at lam in {2, 5, 10, 50}; 3e-6 and 5e-6 off at lam = 5

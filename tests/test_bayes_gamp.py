@@ -13,7 +13,10 @@ from hdtheory.simulate.bayes import _draw, gamp, gamp_errors
     "kw",
     [
         dict(prior="rademacher", channel="sign", alpha=1.3),
-        dict(prior="gauss-bernoulli", rho=0.3, channel="linear", noise=0.01, alpha=0.8),
+        # The default run checks GAMP on the perceptron through the same path.
+        pytest.param(
+            dict(prior="gauss-bernoulli", rho=0.3, channel="linear", noise=0.01, alpha=0.8), marks=pytest.mark.extended
+        ),
     ],
     ids=["perceptron", "compressed-sensing"],
 )

@@ -107,6 +107,9 @@ def test_phase_retrieval_weak_recovery_of_composed_linear_layers():
     np.testing.assert_allclose(radii[1:], [0.95608, 1.04190], atol=1e-5)
 
 
+# The default run checks the composed layers' weak recovery under BayesGLM above, and hd.threshold on the
+# spiked generative prior of one layer in test_spiked_generative.py.
+@pytest.mark.extended
 def test_composed_spiked_weak_recovery_by_threshold():
     """The same composition in the spiked Wigner model (``A = lam q``): ``q = 0`` loses its stability at
     ``lam (1 + beta_2 + beta_1 beta_2) = 1``, ``lam = 1 / 6`` for ``beta = (1.5, 2)`` (one layer:
@@ -118,6 +121,8 @@ def test_composed_spiked_weak_recovery_by_threshold():
     np.testing.assert_allclose(found.value, 1 / 6, atol=1e-8)
 
 
+# The default run checks the sign layer's limit under the spiked model (test_spiked_generative_nonlinear.py).
+@pytest.mark.extended
 def test_sign_layer_at_small_beta_is_the_rademacher_prior():
     """``beta = d / k -> 0``: the latent is not learned and ``w = sign(h)`` has independent ``+-1``
     entries: the state evolution's map and free entropy are those of ``prior="rademacher"`` (another
@@ -136,6 +141,9 @@ def test_sign_layer_at_small_beta_is_the_rademacher_prior():
     assert np.all(np.diff(np.asarray(update)) > 0.05)
 
 
+# The default run checks the sign layer's closed-form weak recovery under the spiked model
+# (test_spiked_generative_nonlinear.py) and this Jacobian's radius on composed linear layers above.
+@pytest.mark.extended
 def test_sign_layer_weak_recovery_is_the_closed_form():
     """``E sign'(h) = sqrt(2 / pi)``: ``q_v ~ A + (2 / pi) q_z``, ``qhat_z ~ beta (2 / pi) A``, and
     ``alpha_WR = 1 / (2 (1 + 4 beta / pi^2))``; the Jacobian of ``update`` at ``q = q_z = 0`` has
@@ -183,6 +191,9 @@ def test_multilayer_amp_follows_state_evolution():
     assert predicted["mmse"][0] - predicted["mmse"][-1] > 0.5
 
 
+# The default run checks the multi-layer AMP (hdtheory.simulate._layers) under BayesGLM above, and the
+# spiked generative AMP of one layer in test_spiked_generative_amp.py.
+@pytest.mark.extended
 def test_spiked_multilayer_amp_follows_state_evolution():
     """The same layers under the spiked Wigner model (``w = F_2 relu(F_1 z)``, ``beta = (1, 2)``,
     ``lam = 1.5``), multi-layer AMP against ``hd.iterate`` from ``(0, 1/2, 0)``: three seeds at

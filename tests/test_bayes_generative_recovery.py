@@ -40,6 +40,7 @@ from functools import partial
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import hdtheory as hd
 
@@ -87,19 +88,23 @@ def _errors(activation, e0, steps):
     return jax.jit(lambda *args: jnp.stack([jax.vmap(partial(path, ch))(*args) for ch in CHANNELS]))
 
 
-def test_rate_at_perfect_recovery_and_its_threshold():
-    for activation, (f, alpha, beta) in CASES.items():
-        alpha, beta = np.asarray(alpha), np.asarray(beta)
-        ratio, rate = _ray(f, alpha, beta)
-        errors = np.asarray(_errors(activation, E0, STEPS)(alpha, beta, ratio * E0))
-        paths = np.concatenate([np.full(errors.shape[:2] + (1,), E0), errors], axis=-1)
-        rates = paths[..., 1:] / paths[..., :-1]
-        for channel, seen in zip(CHANNELS, rates):
-            expected = np.broadcast_to(rate[:, None], seen.shape)
-            np.testing.assert_allclose(seen, expected, rtol=3e-5, err_msg=f"{activation}, {channel}")
-        # Perfect recovery repels below min(f, 1 / beta) and attracts above it.
-        assert np.all((rate < 1) == (alpha > np.minimum(f, 1 / beta))), activation
-        assert np.any(rate < 1) and np.any(rate > 1)
+@pytest.mark.parametrize(
+    # The default run checks the rate and its threshold on the linear layer through the same path.
+    "activation", ["linear", pytest.param("relu", marks=pytest.mark.extended)]
+)
+def test_rate_at_perfect_recovery_and_its_threshold(activation):
+    f, alpha, beta = CASES[activation]
+    alpha, beta = np.asarray(alpha), np.asarray(beta)
+    ratio, rate = _ray(f, alpha, beta)
+    errors = np.asarray(_errors(activation, E0, STEPS)(alpha, beta, ratio * E0))
+    paths = np.concatenate([np.full(errors.shape[:2] + (1,), E0), errors], axis=-1)
+    rates = paths[..., 1:] / paths[..., :-1]
+    for channel, seen in zip(CHANNELS, rates):
+        expected = np.broadcast_to(rate[:, None], seen.shape)
+        np.testing.assert_allclose(seen, expected, rtol=3e-5, err_msg=f"{activation}, {channel}")
+    # Perfect recovery repels below min(f, 1 / beta) and attracts above it.
+    assert np.all((rate < 1) == (alpha > np.minimum(f, 1 / beta))), activation
+    assert np.any(rate < 1) and np.any(rate > 1)
 
 
 def test_sign_layer_recovers_at_any_ratio():

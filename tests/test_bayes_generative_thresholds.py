@@ -32,13 +32,16 @@ def test_weak_recovery_and_its_derivative_in_beta():
     with ``d alpha_WR / d beta = -1 / (2 (1 + beta)^2) = -1/18``; the state leaves ``0`` along the
     eigenvector ``(q, q_z) ~ (1 + beta, beta)`` of that linear map's eigenvalue 1 (``q = A + q_z``,
     ``q_z = beta A``, ``A = 2 alpha q``)."""
-    locate = lambda beta: hd.threshold(_at(beta), "alpha", "weak-recovery", (0.1, 0.3), num=3)
-    found = locate(BETA)
+    def locate(beta):
+        found = hd.threshold(_at(beta), "alpha", "weak-recovery", (0.1, 0.3), num=3)
+        return found.value, found
+
+    # One compiled program gives the threshold and its derivative.
+    (_, found), slope = jax.jit(jax.value_and_grad(locate, has_aux=True))(jnp.asarray(BETA))
     assert found.found
     np.testing.assert_allclose(found.value, 1 / (2 * (1 + BETA)), atol=1e-5)
     expected = np.array([1 + BETA, BETA]) / np.hypot(1 + BETA, BETA)
     np.testing.assert_allclose(found.direction, expected, atol=1e-5)
-    slope = jax.grad(lambda b: locate(b).value)(jnp.asarray(BETA))
     np.testing.assert_allclose(slope, -1 / (2 * (1 + BETA) ** 2), rtol=1e-3)
 
 

@@ -27,15 +27,23 @@ def _state(theory):
     return solution
 
 
-def test_one_direction_is_bayes_glm():
+@pytest.mark.parametrize(
+    "link, channel, alpha, noise",
+    [
+        # The default run checks k = 1 against bayes-glm on the sign channel, and the linear link's
+        # closed form in test_command_line.
+        pytest.param("sum", "linear", 1.5, 0.3, marks=pytest.mark.extended),
+        ("sign-product", "sign", 1.0, 0.1),
+    ],
+)
+def test_one_direction_is_bayes_glm(link, channel, alpha, noise):
     """``k = 1``: the linear link is the linear channel and ``sign-product`` the sign channel of
     ``bayes-glm`` (Gaussian prior), state and generalisation error, to solver precision."""
-    for link, channel, alpha, noise in (("sum", "linear", 1.5, 0.3), ("sign-product", "sign", 1.0, 0.1)):
-        ours = _state(hd.MultiIndex(link=link, k=1, alpha=alpha, noise=noise))
-        glm = _state(hd.BayesGLM(prior="gaussian", channel=channel, alpha=alpha, noise=noise))
-        np.testing.assert_allclose(ours.state[0, 0], glm.state, rtol=1e-9)
-        for name in ("gen_error", "gen_error_total"):
-            np.testing.assert_allclose(ours.observables[name], glm.observables[name], rtol=1e-6)
+    ours = _state(hd.MultiIndex(link=link, k=1, alpha=alpha, noise=noise))
+    glm = _state(hd.BayesGLM(prior="gaussian", channel=channel, alpha=alpha, noise=noise))
+    np.testing.assert_allclose(ours.state[0, 0], glm.state, rtol=1e-9)
+    for name in ("gen_error", "gen_error_total"):
+        np.testing.assert_allclose(ours.observables[name], glm.observables[name], rtol=1e-6)
 
 
 def _product_threshold():
@@ -142,6 +150,9 @@ def test_trivial_and_hard_directions():
     np.testing.assert_allclose(observables["m_1"] / alpha, observables["trivial_1"], rtol=0.1)
 
 
+# The default run checks the Hermite rule in xi against an independent rule in
+# test_continuous_links_small_to_near_perfect_recovery[product].
+@pytest.mark.extended
 def test_two_quadrature_orders():
     """The conjugate ``Mhat`` of ``z1 z2`` at a small ``M``, where the Hermite rule in ``xi``
     (``panel_order = 0``) is accurate: the default label and posterior rules and 8 Hermite nodes per
@@ -204,9 +215,10 @@ def test_panels_near_perfect_recovery():
         np.testing.assert_allclose(Mhat, reference, rtol=0, atol=1e-3 * np.max(np.abs(reference)))
     finer = hd.MultiIndex(link="sign-product", k=2, alpha=2.0, noise=0.05, panel_order=6)
     h, M, dM = 1e-5, Ms[2], jnp.asarray([[0.01, -0.02], [-0.02, 0.03]])
-    _, tangent = jax.jit(lambda M: jax.jvp(finer.conjugate, (M,), (dM,)))(M)
-    values = jax.jit(jax.vmap(finer.conjugate))(jnp.stack([M + h * dM, M - h * dM]))
-    np.testing.assert_allclose(tangent, (values[0] - values[1]) / (2 * h), rtol=1e-4)
+    # The tangent at M and the values at M +- h dM: one program.
+    linearised = jax.jit(jax.vmap(lambda M: jax.jvp(finer.conjugate, (M,), (dM,))))
+    values, tangents = linearised(jnp.stack([M, M + h * dM, M - h * dM]))
+    np.testing.assert_allclose(tangents[0], (values[1] - values[2]) / (2 * h), rtol=1e-4)
 
 
 def _integrand(theory, omega, V):
@@ -226,7 +238,15 @@ _LINES = {"product": (0.0, 0.0), "staircase": (0.0, -1.0), "abs-difference": (0.
 _RADII = np.asarray([0.0, 1e-3, 1e-2, 0.1, 0.4, 1.0, 2.0, 3.0, 4.5, 6.5, 9.0])
 
 
-@pytest.mark.parametrize("link", list(_LINES))
+@pytest.mark.parametrize(
+    "link",
+    [
+        "product",
+        # The default run checks the rule in xi on z1 z2 (and its derivative) through the same path.
+        pytest.param("staircase", marks=pytest.mark.extended),
+        pytest.param("abs-difference", marks=pytest.mark.extended),
+    ],
+)
 def test_continuous_links_small_to_near_perfect_recovery(link):
     """The default rule in ``xi`` (the panels cut at the link's lines) for ``z1 z2``, ``z1 + z1 z2`` and
     ``|z1| - |z2|`` (``noise = 0.01``), from a small overlap to near perfect recovery, ``M`` in

@@ -11,6 +11,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import hdtheory as hd
 
@@ -88,6 +89,8 @@ def test_sign_product_closed_form_and_vmap():
     np.testing.assert_allclose(_linearised(theory), values[2], rtol=1e-5)
 
 
+# The default run checks alpha_c and its derivative in noise through the same solve above.
+@pytest.mark.extended
 def test_one_direction_is_the_optimal_spectral_threshold():
     """``k = 1``, ``y = |z| + noise`` (a ``custom`` link): ``alpha_c`` is the optimal spectral method's
     threshold (Defilippis et al. 2025; Mondelli and Montanari 2018 for one direction), computed by

@@ -127,6 +127,8 @@ def test_spectrum_at_finite_d(runs):
     assert np.all(symmetric.samples["overlaps"].reshape(4) > overlap)
 
 
+# The default run checks the spectrum at finite d on tanh(z^2) above, and sign(z1 z2)'s closed form.
+@pytest.mark.extended
 def test_sign_product_crossing_at_finite_d():
     """``sign(z1 z2)`` (``k = 2``; 4 seeds): at ``alpha_c / 2`` (d = 150) every largest real eigenvalue is below
     one (seen at most 0.94; radius 0.71), at ``2.5 alpha_c`` (d = 50) every one above two (seen at least

@@ -47,6 +47,8 @@ def test_product_basis_and_threshold(product):
     assert np.all(results["overlaps"][0][~np.eye(2, dtype=bool)] == 0)
 
 
+# The default run checks the estimators against the matrices at finite d on sign(z1 z2) below.
+@pytest.mark.extended
 def test_product_overlaps_match_simulation(product):
     """The top eigenvectors of ``D_j`` at d = 1000 (3 seeds): squared cosines with their own direction
     within 4 standard errors plus 0.03 of the theory, with the other direction below ``10 / d``; the top

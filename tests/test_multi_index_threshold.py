@@ -11,6 +11,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import hdtheory as hd
 from test_multi_index import _product_threshold
@@ -70,6 +71,9 @@ def test_sign_product_closed_forms():
     assert not bool(below.found) and np.isnan(below.value)
 
 
+# The default run checks the located threshold and its derivatives against closed forms and central
+# differences on sign(z1 z2) above, and the Bessel threshold of z1 z2 on alpha_c (test_multi_index.py).
+@pytest.mark.extended
 def test_product_against_its_closed_form_and_alpha_c():
     """``y = z1 z2``: at ``noise = 1e-4`` the located threshold within 5e-4 of the noiseless one, the
     Bessel integral of ``tests/test_multi_index.py`` (as the ``alpha_c`` observable is there). At

@@ -4,6 +4,7 @@ iteration by iteration, and the simulated fixed point against the solved one."""
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import hdtheory as hd
 from hdtheory.simulate.spiked import amp_errors
@@ -53,6 +54,9 @@ def test_wishart_amp_follows_state_evolution():
         assert predicted[key][0] - predicted[key][-1] > 10 / np.sqrt(d)
 
 
+# The default run checks the Wishart AMP against the state evolution above, and simulate's fixed point on
+# the Wigner model.
+@pytest.mark.extended
 def test_wishart_simulate_matches_the_uninformed_fixed_point():
     """Sparse PCA: Gaussian u (the rows of Y are samples of covariance I + (lam / d) v v^T, n = d / 2)
     and a Gauss-Bernoulli v of density 0.3 at lam = 8 (lam^2 alpha rho^2 = 2.9). From an almost

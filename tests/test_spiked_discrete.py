@@ -58,6 +58,9 @@ def test_atoms_equal_the_builtin_prior(builtin, atoms):
     np.testing.assert_allclose(atoms[1]["mmse_u"], rho_u - states[:, 0], rtol=1e-12)
 
 
+# The default run checks the Wishart AMP against state evolution in test_spiked_amp.py, and these atoms'
+# map against the built-in prior above.
+@pytest.mark.extended
 def test_amp_follows_state_evolution():
     """Sparse Rademacher u as atoms at lam = 4 (lam^2 alpha rho_u^2 = 2.9, past weak recovery), from
     side observations at SNR 0.1: the errors fall from 0.29 to 0.18 (u), 0.91 to 0.47 (v) and 0.30

@@ -69,6 +69,9 @@ def test_free_entropy_is_stationary(sign):
     np.testing.assert_allclose(jax.jit(jax.grad(theory.free_entropy))(state), 0.0, atol=1e-8)
 
 
+# The default run checks the ReLU layer against AMP at finite d (test_spiked_generative_amp.py) and the
+# sign layer against closed forms here.
+@pytest.mark.extended
 def test_relu():
     """``v = relu(h)``. At ``beta -> 0`` the entries are independent: the overlap is that of the scalar
     channel ``B = A v + sqrt(A) xi`` at the solved ``A = lam q``, by SciPy quadrature of the posterior
