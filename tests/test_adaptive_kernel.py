@@ -209,6 +209,8 @@ def test_relu_closed_forms():
             assert spectrum["top"][1] == pytest.approx(1 / (2 * np.pi), rel=1e-10)
 
 
+# The default run checks the kernel matrix's eigenstructure for erf, and ReLU's kernel against Monte Carlo.
+@pytest.mark.extended
 def test_relu_eigenstructure_against_a_kernel_matrix():
     """The eigenvalues of ``K / n`` for ReLU on n = 1000 inputs at d = 100 (eta~ = 2): the two
     order-one modes, even (``E mu_0^2`` of ``|u| / 2``: seen 0.3165 against 0.3190; 0.3170 at d = 120,

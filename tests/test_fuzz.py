@@ -340,7 +340,10 @@ def test_adversarial_blocks_bounds(loss, alpha, lam, eps, eps_test, fraction, va
 # ERM on elliptical covariates (inverse-gamma scales, heavy-tailed noise): square and Huber losses.
 
 
-@pytest.mark.parametrize("loss", ["square", pytest.param("huber", marks=pytest.mark.extended)])
+# The ERM family's default run: the logistic loss above, ridge's closed forms and the separability
+# threshold below; the other teachers, losses and penalties in the extended run.
+@pytest.mark.extended
+@pytest.mark.parametrize("loss", ["square", "huber"])
 @fuzz(15)
 @given(
     alpha=positive(1e-3, 1e3),
@@ -373,9 +376,8 @@ def test_erm_elliptical(loss, alpha, lam, noise, tail):
 # ERM with outlier-contaminated labels and the convex losses of the residual: replica symmetry stable.
 
 
-@pytest.mark.parametrize(
-    "loss", ["square", pytest.param("huber", marks=pytest.mark.extended), pytest.param("absolute", marks=pytest.mark.extended)]
-)
+@pytest.mark.extended
+@pytest.mark.parametrize("loss", ["square", "huber", "absolute"])
 @fuzz(15)
 @given(
     alpha=positive(1e-3, 1e3),
@@ -411,9 +413,8 @@ def test_erm_outliers(loss, alpha, lam, noise, epsilon, beta, noise_out, delta):
 # ERM with a sparse teacher and an l1, elastic-net or lp penalty (the LASSO), every bound of the weights.
 
 
-@pytest.mark.parametrize(
-    "penalty", ["l1", pytest.param("elastic-net", marks=pytest.mark.extended), pytest.param("lp", marks=pytest.mark.extended)]
-)
+@pytest.mark.extended
+@pytest.mark.parametrize("penalty", ["l1", "elastic-net", "lp"])
 @fuzz(20)
 @given(
     alpha=positive(1e-3, 1e3),
@@ -559,6 +560,9 @@ def test_ridge_in_float32(alpha, lam, rho, noise):
 # GCM with identity covariances is ERM.
 
 
+# The default run fuzzes the GCM's equations through random features below; tests/test_gcm.py
+# checks identity covariances against ERM.
+@pytest.mark.extended
 @fuzz(30)
 @given(
     alpha=positive(1e-3, 1e3),
@@ -713,11 +717,11 @@ def test_bayes_linear_gaussian_closed_form(alpha, rho, noise):
     close("BayesGLM", params, obs, {"mmse": mmse}, rtol=1e-7, atol=1e-12 * rho)
 
 
-# The relu and abs channels are left out of the suite's budget: a solve costs seconds there.
+# The relu and abs channels are left out of the suite's budget: a solve costs seconds there. The
+# default run fuzzes BayesGLM against its Gaussian closed form above.
+@pytest.mark.extended
 @pytest.mark.parametrize(
-    "prior, channel",
-    [("rademacher", "sign"), pytest.param("gauss-bernoulli", "probit", marks=pytest.mark.extended),
-     pytest.param("sparse-rademacher", "sign", marks=pytest.mark.extended)],
+    "prior, channel", [("rademacher", "sign"), ("gauss-bernoulli", "probit"), ("sparse-rademacher", "sign")]
 )
 @fuzz(12)
 @given(alpha=positive(1e-4, 1e4), rho=positive(1e-3, 1e3), noise=st.data())
@@ -772,8 +776,9 @@ def test_spiked_wigner_gaussian_closed_form(snr, rho):
     close("Spiked", params, obs, {"q": q}, rtol=1e-6, atol=1e-6 * rho)
 
 
-# The default run fuzzes the Wishart ensemble with the generative prior below.
-@pytest.mark.parametrize("prior, prior_u", [pytest.param("rademacher", "gauss-bernoulli", marks=pytest.mark.extended)])
+# The default run fuzzes the spiked model against its Gaussian Wigner closed form above.
+@pytest.mark.extended
+@pytest.mark.parametrize("prior, prior_u", [("rademacher", "gauss-bernoulli")])
 @fuzz(25)
 @given(snr=positive(1e-4, 1e4), alpha=positive(1e-4, 1e4), rho=st.data(), rho_u=st.data())
 def test_spiked_wishart_bounds(prior, prior_u, snr, alpha, rho, rho_u):
@@ -813,14 +818,14 @@ def _spiked_generative_bounds(ensemble, activation, snr, alpha, beta):
         within("Spiked", params, obs, x, 0.0, 1e-6)
 
 
-@pytest.mark.parametrize("ensemble", [pytest.param("wigner", marks=pytest.mark.extended), "wishart"])
+@pytest.mark.extended
+@pytest.mark.parametrize("ensemble", ["wigner", "wishart"])
 @fuzz(25)
 @given(snr=positive(1e-4, 1e4), alpha=positive(1e-4, 1e4), beta=positive(1e-4, 1e4))
 def test_spiked_generative_linear_bounds(ensemble, snr, alpha, beta):
     _spiked_generative_bounds(ensemble, "linear", snr, alpha, beta)
 
 
-# The default run fuzzes the generative prior with the linear activation.
 @pytest.mark.extended
 @fuzz(6)
 @given(snr=positive(1e-4, 1e4), beta=positive(1e-4, 1e4))
@@ -829,7 +834,6 @@ def test_spiked_generative_sign_bounds(snr, beta):
     _spiked_generative_bounds("wigner", "sign", snr, 1.0, beta)
 
 
-# The default run fuzzes BayesGLM against its Gaussian closed form and the sign channel's bounds.
 @pytest.mark.extended
 @fuzz(10)
 @given(alpha=positive(1e-4, 1e4), beta1=positive(1e-3, 1e3), beta2=positive(1e-3, 1e3), noise=positive(1e-6, 1e2))
@@ -929,7 +933,9 @@ def test_resample_bounds(scheme, alpha, lam, rho, noise, fraction):
     within("Resample", params, obs, "ensemble_error", obs["ensemble_error_inf"], obs["test_error"])
 
 
-@pytest.mark.parametrize("loss", ["huber", pytest.param("absolute", marks=pytest.mark.extended)])
+# The default run fuzzes the bootstrap of ridge above.
+@pytest.mark.extended
+@pytest.mark.parametrize("loss", ["huber", "absolute"])
 @fuzz(4)
 @given(alpha=positive(1e-2, 1e2), lam=positive(1e-4, 1e2), noise=nonnegative(1e-6, 1e2))
 def test_resample_kinked_losses_bounds(loss, alpha, lam, noise):
