@@ -48,7 +48,7 @@ def points():
     return {k: np.asarray(v) for k, v in obs.items()}, np.asarray(d_eta), np.asarray(d_lam), np.asarray(status)
 
 
-@pytest.mark.parametrize("activation", ["erf", "tanh", "relu"])
+@pytest.mark.parametrize("activation", ["erf", pytest.param("tanh", marks=pytest.mark.extended), "relu"])
 def test_kernel_against_monte_carlo(activation):
     """``K(x, x')`` (erf: a rule and a closed form; tanh: two rules; ReLU: a rule from the kink and
     a closed form) against the average of ``sigma(w.x) sigma(w.x')`` over 2 10^5 rows ``w = sqrt(c)
@@ -103,7 +103,7 @@ def test_eigenstructure_against_a_kernel_matrix():
         assert spectrum["linear"][0] < 0.8 * spectrum["isotropic_linear"]
 
 
-@pytest.mark.parametrize("index, eta, alpha", [(1, 1.0, 2.0), (2, 2.0, 1.0)])
+@pytest.mark.parametrize("index, eta, alpha", [(1, 1.0, 2.0), pytest.param(2, 2.0, 1.0, marks=pytest.mark.extended)])
 def test_against_kernel_ridge_on_finite_samples(points, index, eta, alpha):
     """Kernel ridge with the exact kernel at d = 200 (4 seeds, 2000 test samples): within four
     standard errors plus 2% of the theory (seen: 0.0523 +- 0.0019 against 0.0507; 0.0852 +- 0.0018
@@ -209,6 +209,8 @@ def test_relu_closed_forms():
             assert spectrum["top"][1] == pytest.approx(1 / (2 * np.pi), rel=1e-10)
 
 
+# The default run checks the kernel matrix's eigenstructure for erf, and ReLU's kernel against Monte Carlo.
+@pytest.mark.extended
 def test_relu_eigenstructure_against_a_kernel_matrix():
     """The eigenvalues of ``K / n`` for ReLU on n = 1000 inputs at d = 100 (eta~ = 2): the two
     order-one modes, even (``E mu_0^2`` of ``|u| / 2``: seen 0.3165 against 0.3190; 0.3170 at d = 120,
@@ -242,7 +244,8 @@ def test_relu_eigenstructure_against_a_kernel_matrix():
     assert bulk == pytest.approx((np.sum(spectrum["linear"]) + 2 * d * spectrum["rest"] / n) / 2, rel=0.04)
 
 
-@pytest.mark.parametrize("index", [0, 1])
+# Without a step the default run checks ReLU against `random-features` (test_relu_without_a_step_is_random_features).
+@pytest.mark.parametrize("index", [pytest.param(0, marks=pytest.mark.extended), 1])
 def test_relu_against_kernel_ridge_on_finite_samples(relu_points, index):
     """ReLU kernel ridge with the exact kernel (its rule of 16 nodes from the kink within 6e-7 of 64
     nodes' at eta~ = 1) at d = 200 (4 seeds, 500 test samples, eta~ = 0 and

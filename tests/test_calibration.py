@@ -33,6 +33,8 @@ def test_logistic_channel_against_monte_carlo():
     assert abs(float(total_error) - np.mean(np.sign(omega) != y)) < tol
 
 
+# The default run checks the logistic channel against Monte Carlo and the model against simulations.
+@pytest.mark.extended
 def test_zero_temperature_logistic_teacher_is_the_sign_teacher():
     logit, sign = hd.ERM(alpha=2.0, teacher="logistic"), hd.ERM(alpha=2.0, teacher="sign")
     a, b = hd.solve(logit).observables, hd.solve(sign).observables
@@ -182,6 +184,8 @@ def test_command_line_reports_calibration_and_the_optimal_temperature():
     assert record["converged"] is True
 
 
+# The default run checks the Bayes-optimal calibration kernel against Monte Carlo.
+@pytest.mark.extended
 def test_bayes_optimal_reference_from_the_bayes_glm_fixed_point():
     # The Bayes-optimal overlap of the same teacher (Gaussian prior of variance rho = 1): its
     # accuracy from the calibration kernel equals the model's own generalisation error, and no

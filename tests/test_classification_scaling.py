@@ -62,6 +62,8 @@ def test_max_margin_rates_and_the_saturation_of_the_source_at_one_half():
     assert abs(float(fitted_rate(NS, error[0, 1])) - 0.6) > 5 * TOLERANCE
 
 
+# The default run checks the max-margin rates above against their published formula.
+@pytest.mark.extended
 @pytest.mark.parametrize("loss, noise", [("square", 0.0), ("hinge", 0.1)])
 def test_optimally_regularised_rates(loss, noise):
     # Ridge classification on noiseless labels and the SVM on labels flipped with probability 0.1, lam

@@ -20,6 +20,9 @@ Each static configuration compiles once: parameter values are traced arrays, so 
 is deterministic (``derandomize``); ``HDTHEORY_FUZZ_SCALE=20`` multiplies the number of examples
 for a longer hunt.
 
+The default run fuzzes one compiled program per model family (a loss, a teacher, a prior); the
+other static configurations of a family run with ``pytest -m extended``.
+
 Regions where a known defect is being fixed are excluded by an ``assume`` that names it
 (``# issue 22: ...``); remove the ``assume`` once the fix is in.
 """
@@ -246,8 +249,14 @@ def test_erm_logistic_sign(alpha, lam, rho, noise, temperature):
 # Adversarial training (l2, l-infinity, lp and l1 attacks): the clean, boundary and robust errors in their bounds.
 
 
-@pytest.mark.parametrize("attack", ["l2", "linf", "lp", "l1"])
-@pytest.mark.parametrize("loss", ["logistic", "hinge"])
+# The default run fuzzes the logistic loss against the l2 attack; the other attacks and the hinge
+# loss, each its own compiled program, in the extended run.
+@pytest.mark.parametrize(
+    "loss, attack",
+    [pytest.param(loss, attack, id=f"{loss}-{attack}",
+                  marks=() if (loss, attack) == ("logistic", "l2") else pytest.mark.extended)
+     for loss in ("logistic", "hinge") for attack in ("l2", "linf", "lp", "l1")],
+)
 @fuzz(8)
 @given(
     alpha=positive(1e-3, 1e3),
@@ -286,7 +295,7 @@ def test_adversarial_bounds(attack, loss, alpha, lam, noise, eps, eps_test):
     within("Adversarial", params, obs, "margin_shift", 0.0, math.inf)
 
 
-@pytest.mark.parametrize("loss", ["logistic", "hinge"])
+@pytest.mark.parametrize("loss", ["logistic", pytest.param("hinge", marks=pytest.mark.extended)])
 @fuzz(8)
 @given(
     alpha=positive(1e-3, 1e3),
@@ -331,6 +340,9 @@ def test_adversarial_blocks_bounds(loss, alpha, lam, eps, eps_test, fraction, va
 # ERM on elliptical covariates (inverse-gamma scales, heavy-tailed noise): square and Huber losses.
 
 
+# The ERM family's default run: the logistic loss above, ridge's closed forms and the separability
+# threshold below; the other teachers, losses and penalties in the extended run.
+@pytest.mark.extended
 @pytest.mark.parametrize("loss", ["square", "huber"])
 @fuzz(15)
 @given(
@@ -364,6 +376,7 @@ def test_erm_elliptical(loss, alpha, lam, noise, tail):
 # ERM with outlier-contaminated labels and the convex losses of the residual: replica symmetry stable.
 
 
+@pytest.mark.extended
 @pytest.mark.parametrize("loss", ["square", "huber", "absolute"])
 @fuzz(15)
 @given(
@@ -400,6 +413,7 @@ def test_erm_outliers(loss, alpha, lam, noise, epsilon, beta, noise_out, delta):
 # ERM with a sparse teacher and an l1, elastic-net or lp penalty (the LASSO), every bound of the weights.
 
 
+@pytest.mark.extended
 @pytest.mark.parametrize("penalty", ["l1", "elastic-net", "lp"])
 @fuzz(20)
 @given(
@@ -437,7 +451,9 @@ def test_erm_sparse_penalties(penalty, alpha, lam, rho, noise, sparsity, l1_rati
 # The separability threshold: t = 0 gives h <= E(-Z)_+^2 = 1/2, so alpha* >= 2 for every channel.
 
 
-@pytest.mark.parametrize("teacher", ["sign", "probit", "logistic"])
+@pytest.mark.parametrize(
+    "teacher", ["sign", pytest.param("probit", marks=pytest.mark.extended), pytest.param("logistic", marks=pytest.mark.extended)]
+)
 @fuzz(20)
 @given(rho=positive(1e-3, 1e3), noise=st.data())
 def test_separability_threshold_bounds(teacher, rho, noise):
@@ -544,6 +560,9 @@ def test_ridge_in_float32(alpha, lam, rho, noise):
 # GCM with identity covariances is ERM.
 
 
+# The default run fuzzes the GCM's equations through random features below; tests/test_gcm.py
+# checks identity covariances against ERM.
+@pytest.mark.extended
 @fuzz(30)
 @given(
     alpha=positive(1e-3, 1e3),
@@ -698,7 +717,9 @@ def test_bayes_linear_gaussian_closed_form(alpha, rho, noise):
     close("BayesGLM", params, obs, {"mmse": mmse}, rtol=1e-7, atol=1e-12 * rho)
 
 
-# The relu and abs channels are left out of the suite's budget: a solve costs seconds there.
+# The relu and abs channels are left out of the suite's budget: a solve costs seconds there. The
+# default run fuzzes BayesGLM against its Gaussian closed form above.
+@pytest.mark.extended
 @pytest.mark.parametrize(
     "prior, channel", [("rademacher", "sign"), ("gauss-bernoulli", "probit"), ("sparse-rademacher", "sign")]
 )
@@ -755,6 +776,8 @@ def test_spiked_wigner_gaussian_closed_form(snr, rho):
     close("Spiked", params, obs, {"q": q}, rtol=1e-6, atol=1e-6 * rho)
 
 
+# The default run fuzzes the spiked model against its Gaussian Wigner closed form above.
+@pytest.mark.extended
 @pytest.mark.parametrize("prior, prior_u", [("rademacher", "gauss-bernoulli")])
 @fuzz(25)
 @given(snr=positive(1e-4, 1e4), alpha=positive(1e-4, 1e4), rho=st.data(), rho_u=st.data())
@@ -795,6 +818,7 @@ def _spiked_generative_bounds(ensemble, activation, snr, alpha, beta):
         within("Spiked", params, obs, x, 0.0, 1e-6)
 
 
+@pytest.mark.extended
 @pytest.mark.parametrize("ensemble", ["wigner", "wishart"])
 @fuzz(25)
 @given(snr=positive(1e-4, 1e4), alpha=positive(1e-4, 1e4), beta=positive(1e-4, 1e4))
@@ -802,6 +826,7 @@ def test_spiked_generative_linear_bounds(ensemble, snr, alpha, beta):
     _spiked_generative_bounds(ensemble, "linear", snr, alpha, beta)
 
 
+@pytest.mark.extended
 @fuzz(6)
 @given(snr=positive(1e-4, 1e4), beta=positive(1e-4, 1e4))
 def test_spiked_generative_sign_bounds(snr, beta):
@@ -809,6 +834,7 @@ def test_spiked_generative_sign_bounds(snr, beta):
     _spiked_generative_bounds("wigner", "sign", snr, 1.0, beta)
 
 
+@pytest.mark.extended
 @fuzz(10)
 @given(alpha=positive(1e-4, 1e4), beta1=positive(1e-3, 1e3), beta2=positive(1e-3, 1e3), noise=positive(1e-6, 1e2))
 def test_bayes_glm_generative_composed_bounds(alpha, beta1, beta2, noise):
@@ -854,7 +880,7 @@ def test_subspace_clustering_bounds(snr, alpha, rho):
 # Gaussian mixtures (K = 3, balanced, orthogonal means).
 
 
-@pytest.mark.parametrize("loss", ["cross-entropy", "square"])
+@pytest.mark.parametrize("loss", [pytest.param("cross-entropy", marks=pytest.mark.extended), "square"])
 @fuzz(10)
 @given(alpha=positive(1e-3, 1e3), lam=positive(1e-4, 1e3), snr=positive(1e-3, 1e3))
 def test_mixture_bounds(loss, alpha, lam, snr):
@@ -876,7 +902,7 @@ def test_mixture_bounds(loss, alpha, lam, snr):
 # Resampling: the bootstrap and subsampling of ridge (closed-form channel), bounds of the variances.
 
 
-@pytest.mark.parametrize("scheme", ["bootstrap", "subsample"])
+@pytest.mark.parametrize("scheme", ["bootstrap", pytest.param("subsample", marks=pytest.mark.extended)])
 @fuzz(20)
 @given(
     alpha=positive(1e-3, 1e3),
@@ -907,6 +933,8 @@ def test_resample_bounds(scheme, alpha, lam, rho, noise, fraction):
     within("Resample", params, obs, "ensemble_error", obs["ensemble_error_inf"], obs["test_error"])
 
 
+# The default run fuzzes the bootstrap of ridge above.
+@pytest.mark.extended
 @pytest.mark.parametrize("loss", ["huber", "absolute"])
 @fuzz(4)
 @given(alpha=positive(1e-2, 1e2), lam=positive(1e-4, 1e2), noise=nonnegative(1e-6, 1e2))

@@ -111,6 +111,8 @@ def test_krr_decay_exponents_match_cui_2021():
     np.testing.assert_allclose(sol.observables["test_error"], sol.observables["bias"] + sol.observables["variance"])
 
 
+# The default run checks KRR's decay exponents against Cui et al. 2021 (test_krr_decay_exponents_match_cui_2021).
+@pytest.mark.extended
 def test_tuned_lam_reproduces_the_optimal_noisy_rate():
     # Noisy, optimally regularised: 2 capacity r / (1 + 2 capacity r) (Cui et al. 2021, Sec. 3).
     capacity, source = 2.0, 0.3
@@ -126,26 +128,28 @@ def _rf(gamma, alpha, lam, loss, teacher, noise):
     return hd.RandomFeatures(gamma=gamma, alpha=alpha, lam=lam, loss=loss, teacher=teacher, noise=noise)
 
 
-def test_random_features_against_simulation_and_the_double_descent_peak():
+# The default run simulates the logistic loss on random features in tests/test_rf_calibration.py.
+@pytest.mark.parametrize(
+    "loss, teacher, noise", [("square", "linear", 0.1), pytest.param("logistic", "sign", 0.0, marks=pytest.mark.extended)]
+)
+def test_random_features_against_simulation_and_the_double_descent_peak(loss, teacher, noise):
     gammas = [0.5, 1.0, 2.0]
-    cases = {"square": ("linear", 0.1), "logistic": ("sign", 0.0)}
-    for loss, (teacher, noise) in cases.items():
-        # One vmapped call: the three gammas at alpha = 1.5, lam = 0.1, then (ridge only) a scan of
-        # alpha across gamma = 1 at lam = 1e-4 for the interpolation peak at n = p.
-        g = gammas + ([1.0] * 5 if loss == "square" else [])
-        a = [1.5] * 3 + ([0.8, 0.9, 1.0, 1.1, 1.25] if loss == "square" else [])
-        lam = [0.1] * 3 + ([1e-4] * 5 if loss == "square" else [])
-        sol = jax.jit(jax.vmap(lambda g, a, l: hd.solve(_rf(g, a, l, loss, teacher, noise))))(
-            jnp.array(g), jnp.array(a), jnp.array(lam)
-        )
-        assert bool(jnp.all(sol.converged))
-        error = np.asarray(sol.observables["test_error"])
-        for i, gamma in enumerate(gammas):
-            sim = hd.simulate.simulate(_rf(gamma, 1.5, 0.1, loss, teacher, noise), d=300, seeds=3)
-            assert abs(sim.mean["test_error"] - error[i]) <= 3 * sim.sem["test_error"], (loss, gamma)
-        if loss == "square":
-            assert int(np.argmax(error[3:])) == 2  # alpha = gamma: n = p
-            assert error[5] > 2 * max(error[3], error[7])
+    # One vmapped call: the three gammas at alpha = 1.5, lam = 0.1, then (ridge only) a scan of
+    # alpha across gamma = 1 at lam = 1e-4 for the interpolation peak at n = p.
+    g = gammas + ([1.0] * 5 if loss == "square" else [])
+    a = [1.5] * 3 + ([0.8, 0.9, 1.0, 1.1, 1.25] if loss == "square" else [])
+    lam = [0.1] * 3 + ([1e-4] * 5 if loss == "square" else [])
+    sol = jax.jit(jax.vmap(lambda g, a, l: hd.solve(_rf(g, a, l, loss, teacher, noise))))(
+        jnp.array(g), jnp.array(a), jnp.array(lam)
+    )
+    assert bool(jnp.all(sol.converged))
+    error = np.asarray(sol.observables["test_error"])
+    for i, gamma in enumerate(gammas):
+        sim = hd.simulate.simulate(_rf(gamma, 1.5, 0.1, loss, teacher, noise), d=300, seeds=3)
+        assert abs(sim.mean["test_error"] - error[i]) <= 3 * sim.sem["test_error"], (loss, gamma)
+    if loss == "square":
+        assert int(np.argmax(error[3:])) == 2  # alpha = gamma: n = p
+        assert error[5] > 2 * max(error[3], error[7])
 
 
 def test_krr_deterministic_equivalent_against_simulation():

@@ -115,6 +115,8 @@ def test_digits_ridge_learning_curve_matches_the_measured_one(digits):
     assert np.all(np.diff(theory) < 0) and theory[0] > 2 * theory[-1]  # a learning curve, not a constant
 
 
+# The default run checks from_data against the sampled model and the digits' ridge learning curve.
+@pytest.mark.extended
 def test_digits_logistic_error_is_overestimated_by_the_sign_teacher(digits):
     # The same data, logistic regression and the 0-1 error: the model's teacher is sign(z) with a
     # Gaussian field z of the labels' second moments, so the part of the labels no linear function

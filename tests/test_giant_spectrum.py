@@ -96,6 +96,8 @@ def test_edge_against_second_eigenvalue(program, networks):
     assert abs(second - edge) < 3 * error + 0.04, (networks.samples["edge"], edge)
 
 
+# The default run checks the bulk against networks stepped at finite d.
+@pytest.mark.extended
 def test_no_step_is_learned_spectrum(program):
     """At eta~ = 0 the bulk is that of ``learned-spectrum`` at eta = 0 (its Marchenko-Pastur
     closed form), to the Hermite rule's error in the coefficients (48 nodes: 2e-6 in ``mu_*^2``);

@@ -44,7 +44,7 @@ def test_bad_input_raises_parameter_error(kwargs, name):
         Mixture(**kwargs)
 
 
-@pytest.mark.parametrize("intercept", [0, 1])
+@pytest.mark.parametrize("intercept", [pytest.param(0, marks=pytest.mark.extended), 1])
 def test_two_class_cross_entropy_is_logistic_with_half_the_penalty(intercept):
     # For K = 2 the softmax minimiser is W = (w / 2, -w / 2), w the binary logistic minimiser with
     # penalty lam / 2 (labels +1 for cluster 1, -1 for cluster 2), for balanced or unbalanced
@@ -84,7 +84,7 @@ def _square_closed_form(alpha, lam, rho, G, steps=4000):
     return M, Q, V
 
 
-@pytest.mark.parametrize("K", [3, 4])
+@pytest.mark.parametrize("K", [3, pytest.param(4, marks=pytest.mark.extended)])
 def test_square_loss_against_its_closed_form(K):
     # The model's two-node product Gauss-Hermite rule over K fields is exact for the square loss's
     # polynomial integrands: the fixed point to solver precision.
@@ -101,6 +101,9 @@ def test_square_loss_against_its_closed_form(K):
     np.testing.assert_allclose(np.asarray(solution.state.V[0]), V, atol=tol)
 
 
+# The default run checks the square loss against its closed form, and simulates the cross-entropy
+# and an intercept with the covariances below.
+@pytest.mark.extended
 @pytest.mark.parametrize("K, loss, intercept", [(3, "cross-entropy", 1), (3, "square", 1), (4, "square", 0)])
 def test_clusters_against_simulation(K, loss, intercept):
     # d = 400, n = 800, 4 seeds, unbalanced clusters: the test error, training loss, overlaps and
@@ -121,6 +124,8 @@ def test_clusters_against_simulation(K, loss, intercept):
         assert abs(predicted - mean) < 4 * sem + 0.01 * (1 + abs(predicted)), (key, predicted, mean, sem)
 
 
+# The default run checks the spectra against simulations (test_covariance_spectra_against_simulation).
+@pytest.mark.extended
 def test_equal_eigenvalues_rescale_the_isotropic_mixture():
     # A covariance s I: x / sqrt(s) is the isotropic mixture with snr / s, and W sqrt(s) minimises
     # it with penalty lam / s: the same test error and training loss. Per-cluster rows that are all
@@ -136,6 +141,9 @@ def test_equal_eigenvalues_rescale_the_isotropic_mixture():
     assert abs(float(isotropic["q_1_1"]) / 2.5 - float(blocks["q_1_1"])) < 1e-8
 
 
+# The default run checks the covariance matrices and mean profiles against simulations
+# (test_covariance_spectra_against_simulation).
+@pytest.mark.extended
 def test_covariance_matrices_reduce_to_spectra():
     # The equations with covariance matrices (over a slice's p coordinates, P p x P p systems) against
     # those of spectra (block by block, P x P): a common covariance U diag(s) U^T and per-cluster
@@ -162,9 +170,10 @@ def test_covariance_matrices_reduce_to_spectra():
 @pytest.mark.parametrize(
     "kwargs",
     [
-        # per-cluster covariances on two blocks of coordinates, unbalanced clusters
-        dict(K=3, loss="cross-entropy", alpha=2.0, lam=0.1, snr=2.0, weights=(0.5, 0.3, 0.2),
-             spectrum=[[0.5, 2.0], [1.0, 1.0], [2.0, 0.25]]),
+        # per-cluster covariances on two blocks of coordinates, unbalanced clusters (the default run
+        # simulates per-cluster spectra with random labels, the cross-entropy with matrices)
+        pytest.param(dict(K=3, loss="cross-entropy", alpha=2.0, lam=0.1, snr=2.0, weights=(0.5, 0.3, 0.2),
+                          spectrum=[[0.5, 2.0], [1.0, 1.0], [2.0, 0.25]]), marks=pytest.mark.extended),
         # a common spectrum of three values, an intercept
         dict(K=2, loss="logistic", alpha=1.5, lam=0.05, snr=1.5, weights=(0.7, 0.3), intercept=1,
              spectrum=[0.3, 1.0, 3.0]),
@@ -175,10 +184,11 @@ def test_covariance_matrices_reduce_to_spectra():
              covariance=[[[0.6, 0.15, 0.14], [0.15, 1.21, 0.46], [0.14, 0.46, 0.55]],
                          [[0.43, -0.16, 0.01], [-0.16, 0.57, -0.1], [0.01, -0.1, 0.45]],
                          [[0.53, -0.04, 0.87], [-0.04, 1.22, -0.62], [0.87, -0.62, 3.95]]]),
-        # mean profiles concentrated on part of a common covariance matrix, an intercept
-        dict(K=2, loss="logistic", alpha=1.5, lam=0.05, weights=(0.7, 0.3), intercept=1,
-             covariance=[[0.6, 0.15, 0.14], [0.15, 1.21, 0.46], [0.14, 0.46, 0.55]],
-             means=[[1.0, 0.0, 0.5], [-0.5, 1.0, 0.0]]),
+        # mean profiles concentrated on part of a common covariance matrix, an intercept (the default
+        # run simulates mean profiles on a covariance matrix with teacher labels: test_mixture_teacher.py)
+        pytest.param(dict(K=2, loss="logistic", alpha=1.5, lam=0.05, weights=(0.7, 0.3), intercept=1,
+                          covariance=[[0.6, 0.15, 0.14], [0.15, 1.21, 0.46], [0.14, 0.46, 0.55]],
+                          means=[[1.0, 0.0, 0.5], [-0.5, 1.0, 0.0]]), marks=pytest.mark.extended),
     ],
 )
 def test_covariance_spectra_against_simulation(kwargs):
@@ -196,6 +206,8 @@ def test_covariance_spectra_against_simulation(kwargs):
         assert abs(predicted - mean) < 4 * sem + 0.02 * (1 + abs(predicted)), (key, predicted, mean, sem)
 
 
+# The default run checks random labels against a simulation (test_covariance_spectra_against_simulation).
+@pytest.mark.extended
 def test_random_labels_on_homogeneous_clouds_are_gaussian():
     # Gerace et al. 2022 ("Gaussian universality of perceptrons with random labels"), Theorem 1: on
     # a mixture of clouds with one covariance, ERM on random labels has the training loss of a
@@ -349,7 +361,8 @@ def _bayes_classifier_error(alpha, rho, G, d, rng, fresh=100_000):
 
 @pytest.mark.parametrize(
     "alpha, snr, weights, gram",
-    [(1.0, 2.0, (0.5, 0.3, 0.2), np.eye(3)), (0.5, 1.0, (0.7, 0.3), np.array([[1.0, -0.6], [-0.6, 3.0]]))],
+    [pytest.param(1.0, 2.0, (0.5, 0.3, 0.2), np.eye(3), marks=pytest.mark.extended),
+     (0.5, 1.0, (0.7, 0.3), np.array([[1.0, -0.6], [-0.6, 3.0]]))],
 )
 def test_bayes_error_against_the_simulated_bayes_classifier(alpha, snr, weights, gram):
     # d = 4000, 8 seeds, 1e5 fresh points per cluster and seed (Monte Carlo error ~1.5e-3 per seed;
@@ -368,7 +381,8 @@ def test_bayes_error_against_the_simulated_bayes_classifier(alpha, snr, weights,
 @pytest.mark.parametrize(
     "common, points",
     [
-        (dict(K=3, loss="cross-entropy", snr=2.0, weights=(0.5, 0.3, 0.2)), [(0.5, 0.05), (2.0, 0.1), (4.0, 1.0)]),
+        pytest.param(dict(K=3, loss="cross-entropy", snr=2.0, weights=(0.5, 0.3, 0.2)),
+                     [(0.5, 0.05), (2.0, 0.1), (4.0, 1.0)], marks=pytest.mark.extended),
         # The identity Gram written out: the solve is the program compiled for the closed form above.
         (dict(K=3, loss="square", snr=2.0, weights=(0.5, 0.3, 0.2), gram=np.eye(3)),
          [(0.5, 0.01), (2.0, 0.1), (4.0, 1.0)]),

@@ -75,6 +75,8 @@ def digits():
     return load_digits_features()
 
 
+# The default run checks from_data against the sampled mixture it recovers.
+@pytest.mark.extended
 def test_digits_logistic_error_matches_the_measured_one(digits):
     # The class-conditional model of the same data: the even and the odd digits' random features
     # as two Gaussian clouds with their own means and covariances, logistic regression (lam = 0.1,

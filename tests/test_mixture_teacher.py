@@ -39,7 +39,9 @@ def test_bad_input_raises_parameter_error(kwargs, name):
 
 @pytest.mark.parametrize(
     "loss, teacher, noise",
-    [("logistic", "sign", 0.05), ("logistic", "probit", 0.1), ("square", "linear", 0.2), ("square", "sign", 0.1)],
+    [pytest.param("logistic", "sign", 0.05, marks=pytest.mark.extended), ("logistic", "probit", 0.1),
+     pytest.param("square", "linear", 0.2, marks=pytest.mark.extended),
+     pytest.param("square", "sign", 0.1, marks=pytest.mark.extended)],
 )
 def test_zero_means_or_an_orthogonal_teacher_is_erm(loss, teacher, noise):
     # Two ways the mixture is the single-Gaussian teacher-student model `ERM` (rho = |theta|^2 / d = 1),
@@ -79,7 +81,10 @@ def test_zero_means_or_an_orthogonal_teacher_is_erm(loss, teacher, noise):
     assert np.abs(np.asarray(got.observables["m_1_1"])).max() < 1e-9  # the means drop out
 
 
-@pytest.mark.parametrize("loss, teacher, noise", [("logistic", "sign", 0.0), ("square", "linear", 0.2)])
+# The default run checks this path with the square loss, and the classifier against simulations.
+@pytest.mark.parametrize(
+    "loss, teacher, noise", [pytest.param("logistic", "sign", 0.0, marks=pytest.mark.extended), ("square", "linear", 0.2)]
+)
 def test_universality_with_a_common_covariance_and_its_failure(loss, teacher, noise):
     # Pesce et al. 2023: with a teacher orthogonal to the means (a = 0) and one covariance for every
     # cluster, the learning curve is that of the single Gaussian with the mixture's covariance; its
@@ -115,7 +120,10 @@ def test_universality_with_a_common_covariance_and_its_failure(loss, teacher, no
     assert gap > (0.1 if teacher == "linear" else 0.01), gap
 
 
-@pytest.mark.parametrize("loss, teacher, noise", [("square", "linear", 0.2), ("logistic", "sign", 0.0)])
+# The default run checks this path with the square loss, and the classifier against simulations.
+@pytest.mark.parametrize(
+    "loss, teacher, noise", [("square", "linear", 0.2), pytest.param("logistic", "sign", 0.0, marks=pytest.mark.extended)]
+)
 def test_a_teacher_aligned_with_the_means_regression_is_universal_classification_is_not(loss, teacher, noise):
     # Two symmetric balanced clusters, mu_2 = -mu_1 (|mu|^2 / d = snr), teacher theta = c mu + g
     # (a = (c, 0)). The matched Gaussian, x = s mu / sqrt(d) + z with s ~ N(0, 1), has the covariance
@@ -147,7 +155,8 @@ def test_a_teacher_aligned_with_the_means_regression_is_universal_classification
         dict(K=2, loss="logistic", teacher="sign", teacher_means=(1.0, -0.5), snr=2.0, alpha=2.0, lam=0.1,
              weights=(0.7, 0.3)),
         # K = 3, an orthogonal teacher with label flips, an intercept
-        dict(K=3, loss="logistic", teacher="sign", noise=0.05, snr=2.0, alpha=2.0, lam=0.1, intercept=1),
+        pytest.param(dict(K=3, loss="logistic", teacher="sign", noise=0.05, snr=2.0, alpha=2.0, lam=0.1, intercept=1),
+                     marks=pytest.mark.extended),
         # ridge regression, K = 3, an aligned teacher, an intercept
         dict(K=3, loss="square", teacher="linear", noise=0.2, teacher_means=(0.5, 0.0, -0.5), snr=2.0,
              alpha=1.5, lam=0.1, weights=(0.5, 0.3, 0.2), intercept=1),
@@ -158,8 +167,8 @@ def test_a_teacher_aligned_with_the_means_regression_is_universal_classification
         dict(K=2, loss="square", teacher="sign", noise=0.1, teacher_means=(1.0, 0.5), snr=2.0, alpha=2.0,
              lam=0.1, weights=(0.7, 0.3), intercept=1),
         # a probit teacher aligned with two of three means, a common spectrum
-        dict(K=3, loss="logistic", teacher="probit", noise=0.3, teacher_means=(0.5, 0.0, 1.0), alpha=2.0,
-             lam=0.05, spectrum=[0.5, 2.0]),
+        pytest.param(dict(K=3, loss="logistic", teacher="probit", noise=0.3, teacher_means=(0.5, 0.0, 1.0), alpha=2.0,
+                          lam=0.05, spectrum=[0.5, 2.0]), marks=pytest.mark.extended),
         # a covariance matrix and mean profiles (the dense equations), an aligned teacher
         dict(K=2, loss="logistic", teacher="sign", teacher_means=(1.0, 0.0), alpha=2.0, lam=0.1,
              covariance=[[0.6, 0.15, 0.14], [0.15, 1.21, 0.46], [0.14, 0.46, 0.55]],

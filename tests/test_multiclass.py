@@ -31,7 +31,11 @@ def test_bad_input_raises_parameter_error(cls, kwargs, name):
         cls(**kwargs)
 
 
-@pytest.mark.parametrize("loss, binary, ratio", [("cross-entropy", "logistic", 0.5), ("square", "square", 1.0)])
+# The default run simulates the cross-entropy at K = 3.
+@pytest.mark.parametrize(
+    "loss, binary, ratio",
+    [pytest.param("cross-entropy", "logistic", 0.5, marks=pytest.mark.extended), ("square", "square", 1.0)],
+)
 def test_two_classes_are_the_binary_perceptron(loss, binary, ratio):
     # K = 2: the label is the sign of (w*_1 - w*_2).x, a sign teacher of unit variance in the
     # coordinate (e_1 - e_2) / sqrt(2); the student's scores differ by w.x with w = w_1 - w_2.
@@ -64,7 +68,8 @@ def test_two_class_bayes_optimal_is_the_sign_perceptron():
         assert abs(float(multi.observables["q"]) - float(glm.observables["q"])) < 2e-5
 
 
-@pytest.mark.parametrize("loss", ["cross-entropy", "square"])
+# The default run checks the square loss against the binary perceptron at K = 2.
+@pytest.mark.parametrize("loss", ["cross-entropy", pytest.param("square", marks=pytest.mark.extended)])
 def test_three_classes_against_simulation(loss):
     # d = 500, n = 1000, 4 seeds: test error, training loss and overlaps within 4 standard errors plus
     # 0.01 (relative) for the finite-size bias (at d = 1000 and 2000 the deviations are within 2
@@ -83,6 +88,8 @@ def test_three_classes_against_simulation(loss):
         assert abs(float(obs["m_1_1"] + obs["m_2_1"] + obs["m_3_1"])) < 1e-9
 
 
+# The default run checks MulticlassBayes against the Bayes-optimal sign perceptron at K = 2.
+@pytest.mark.extended
 def test_bayes_optimal_error_bounds_every_ridge_classifier():
     # Three classes: chance (2/3) as alpha -> 0 (approached as sqrt(alpha)), below both losses at
     # every lam, and within 0.01 of the best regularised cross-entropy (the paper's observation,

@@ -81,6 +81,8 @@ def test_ece_and_calibration_curve_against_simulation(simulated):
         assert np.all(predicted[filled] < centres[filled])
 
 
+# The default run checks the ECE and the calibration curve against simulations, and their gradients.
+@pytest.mark.extended
 def test_ece_peaks_at_the_interpolation_threshold_and_tuned_lam_removes_it(example):
     # Clarté et al. 2022, the calibration against p / n of their random-features classifiers: at
     # small lam the ECE has a peak at the interpolation threshold (for the logistic loss, where the
@@ -101,6 +103,7 @@ def test_ece_peaks_at_the_interpolation_threshold_and_tuned_lam_removes_it(examp
     assert np.all(np.asarray(nll.observables["test_error"]) <= 1.01 * np.asarray(plain.observables["test_error"]))
 
 
+@pytest.mark.extended
 def test_error_optimal_lam_and_temperature_scaling(example):
     """lam tuned on the test error errs no more than any other lam of the example (to the tune's
     tolerance, 1e-8 relative here); scaling the logits by a temperature moves no decision, so the
