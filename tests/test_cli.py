@@ -34,6 +34,8 @@ def test_eval_json_reproduces_published_value():
     assert record["test_error"] == pytest.approx(0.174781, abs=1e-5)  # see tests/test_erm.py
 
 
+# test_eval_json_reproduces_published_value checks the eval command; tests/test_adversarial_linf.py the model.
+@pytest.mark.extended
 def test_eval_adversarial_linf():
     """An l-infinity attack from the command line: converged, with the attacked norm and the robust
     error above the clean one (the values themselves: tests/test_adversarial_linf.py)."""

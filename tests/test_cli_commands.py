@@ -13,6 +13,9 @@ import pytest
 from hdtheory import cli
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "examples" / "configs").glob("*.toml"))
+# The default run sweeps an ODE theory (committee_lr) and a fixed point (ridge_noise); the others
+# repeat the fixed point's sweep on other models.
+REPEATS = {"hinge_phase_diagram", "perceptron_bayes"}
 
 
 def main(capsys, *args):
@@ -26,7 +29,10 @@ def axis_length(spec) -> int:
     return len(spec) if isinstance(spec, list) else next(iter(spec.values()))[2]
 
 
-@pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "config", [pytest.param(p, marks=pytest.mark.extended) if p.stem in REPEATS else p for p in CONFIGS],
+    ids=lambda p: p.stem,
+)
 def test_example_config_sweeps_and_reads_back(config, tmp_path, capsys):
     import xarray as xr
 

@@ -94,6 +94,9 @@ def _slope(x, y):
     return np.polyfit(np.log(x), np.log(y), 1)[0]
 
 
+# The least-squares closed form and the published rates check the theory; test_equals_erm_fixed_point
+# ties it to ERM's l1 solve, checked against scikit-learn in tests/test_penalties.py.
+@pytest.mark.extended
 def test_against_lasso_simulation(results):
     """scikit-learn's ``Lasso`` on the network's data at d = 400 and 800 (n below, above and at d; 24
     teachers each, the risk of one teacher fluctuating by O(1) through its first coordinates): the

@@ -121,7 +121,8 @@ def test_simulated_kernel_by_degree():
         np.testing.assert_allclose(got[m], want, rtol=0, atol=1e-12 * np.abs(want).max())
 
 
-@pytest.mark.parametrize("features", [np.inf, 150.0, 600.0])
+# p = 150 checks the random features' path; p = 600 repeats it above n.
+@pytest.mark.parametrize("features", [np.inf, 150.0, pytest.param(600.0, marks=pytest.mark.extended)])
 def test_degree_three_and_features_against_simulation(features):
     """Degree 3 (kernel and target), alpha = 0.5, d = 120, n = 300, lam = 0.01, noise = 0.1: KRR, and the
     ridge on p = 150 < n and p = 600 > n random features z = F psi' / sqrt(p) of the same kernel, on

@@ -166,6 +166,8 @@ def test_bad_input_is_one_line(kwargs, match):
     assert "\n" not in str(error.value)
 
 
+# tests/test_cli.py checks the eval command; the fixture's program, the model.
+@pytest.mark.extended
 def test_cli_eval(erf, capsys):
     """``hdtheory eval learned-spectrum eta=6 x=1`` (the defaults gamma = 1, alpha = 2) against the
     compiled program of this file."""

@@ -186,6 +186,9 @@ def test_gradient_matches_finite_differences():
         assert abs(float(grad) - fd) < 1e-6 * (1 + abs(fd)), (i, float(grad), fd)
 
 
+# The l1 penalty's path: test_sparse_regression_against_scikit_learn (square loss) and
+# test_simulated_lasso_is_scikit_learns (the simulation's FISTA).
+@pytest.mark.extended
 def test_logistic_l1_against_simulation_and_scikit_learn():
     # hdtheory.simulate fits by FISTA; on one draw it is scikit-learn's liblinear LogisticRegression
     # (objective |w|_1 + C sum_i log(1 + exp(-y_i w.f_i)), ours divided by lam: C = 1 / lam) to 1e-5.

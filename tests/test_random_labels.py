@@ -35,6 +35,9 @@ def test_ridgeless_square_loss_fits_the_noise_in_closed_form(alpha):
     np.testing.assert_allclose(float(solution.observables["q"]), 1 / (alpha - 1), rtol=1e-6)
 
 
+# The closed forms above check the random labels' channel; tests/test_simulate_erm.py the logistic loss
+# against simulation.
+@pytest.mark.extended
 def test_logistic_against_simulation():
     theory = ERM(alpha=3.0, lam=0.1, loss="logistic", teacher="random")
     solution = hdtheory.solve(theory)

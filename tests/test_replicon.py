@@ -12,6 +12,7 @@ differences.
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from scipy import integrate, optimize
 
 import hdtheory as hd
@@ -140,6 +141,9 @@ def test_gradients_against_finite_differences():
     assert_gradient_matches_differences(spectral, [jnp.asarray([0.1, 1.0])], ["lam", "c"], floor=1e-4, rtol=1e-5, atol=1e-9)
 
 
+# test_susceptibility_at_finite_d checks the GCM's replicon (square loss) and the Cauchy loss's
+# (elliptical data) at finite d.
+@pytest.mark.extended
 def test_gcm_with_a_non_convex_loss_at_finite_d():
     """The Cauchy loss on structured covariances (a two-level spectrum, the teacher ``theta = 1`` on the
     student's features, ``theta2 = omega^2``): ``m``, ``q`` and the susceptibility

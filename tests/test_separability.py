@@ -140,6 +140,9 @@ def test_simulated_data_are_separable_below_the_threshold_only():
         assert all(below) and not any(above), (theory.teacher, below, above)
 
 
+# tests/test_erm.py checks the solve at lam = 0 on both sides of the threshold (logistic loss, sign
+# teacher); Candès and Sur's definition and the simulated data check the threshold.
+@pytest.mark.extended
 def test_solver_converges_at_lam_zero_only_above_the_threshold():
     alpha = _probit_threshold()
     factors = jnp.array([0.8, 0.9, 1.1, 1.2])
