@@ -41,8 +41,8 @@ def _release_compiled_programs():
 
 # The test processes take whole files from a queue in collection order: the longest files go first,
 # so that the last file to finish is a short one.
-_LONGEST_FIRST = ("test_examples.py", "test_demo.py", "test_erm.py", "test_dynamics_committee.py",
-                  "test_tune.py", "test_bayes.py", "test_simulate_erm.py", "test_cli_commands.py")
+_LONGEST_FIRST = ("test_multi_index.py", "test_dynamics_committee.py", "test_tune.py", "test_bayes.py",
+                  "test_erm.py", "test_steady_threshold.py", "test_fuzz.py", "test_sweep.py", "test_demo.py")
 
 
 def pytest_collection_modifyitems(items):
