@@ -57,6 +57,10 @@ def test_one_token_is_constant(form):
     assert out[3] == pytest.approx(1.0 if form == "attention" else 0.0, abs=1e-3 if form == "attention" else 1e-14)
 
 
+# One compiled program for both cases and learning rates (eager, each operation compiles its own).
+_phase = eqx.filter_jit(positional_semantic)
+
+
 @pytest.mark.parametrize("strength, omega, positional_dynamics", [(1.0, 0.7, True), (0.7, 0.4, False)])
 def test_positional_semantic_phase(strength, omega, positional_dynamics):
     """The start's growth rates against the population loss's curvature, which the paper's diagram
@@ -70,7 +74,7 @@ def test_positional_semantic_phase(strength, omega, positional_dynamics):
     h = 1e-3
     curvature = (eg(h, 0) - eg(0, h) - eg(0, -h) + eg(-h, 0)) / h**2
     for lr in (0.01, 1.0):
-        phase = {k: float(v) for k, v in positional_semantic(eqx.tree_at(lambda t: t.lr, theory, lr)).items()}
+        phase = {k: float(v) for k, v in _phase(eqx.tree_at(lambda t: t.lr, theory, jnp.asarray(lr, float))).items()}
         difference = (phase["growth_e"] - phase["growth_m"]) / lr
         assert difference == pytest.approx(curvature, rel=2e-2)
     assert (phase["growth_e"] > phase["growth_m"]) == positional_dynamics

@@ -74,32 +74,36 @@ def test_linear_perceptron_limit_is_two_over_v_squared_with_and_without_noise():
 
 @pytest.fixture(scope="module")
 def erf_thresholds():
-    """Located thresholds and their gradients in (v, tau), at (v, tau) and at tau -+ 1e-4."""
+    """Located thresholds at (v, tau) and tau -+ 1e-4, with their derivatives in v at tau = 1 and
+    in tau at (1, 1): one directional derivative per point (forward mode, as the refinement's
+    derivative rule is stated: reverse mode is its transpose)."""
     dt = 1e-4
-    v = jnp.array([1.0, 1.2, 1.0, 1.0])
-    tau = jnp.array([1.0, 1.0, 1.0 + dt, 1.0 - dt])
+    v = jnp.array([1.0, 1.2, 1.0, 1.0, 1.0])
+    tau = jnp.array([1.0, 1.0, 1.0 + dt, 1.0 - dt, 1.0])
+    d_v = jnp.array([1.0, 1.0, 0.0, 0.0, 0.0])  # the last point's direction is tau
 
     def value(v, tau):
         # The learned point loses its stability (a crossing): the fold's refinement is not compiled.
         return hd.threshold(erf(v, tau), "lr", "stability", (1.0, 6.0), num=6, end="crossing").value
 
-    values, grads = jax.jit(jax.vmap(jax.value_and_grad(value, argnums=(0, 1))))(v, tau)
-    return np.asarray(v), dt, np.asarray(values), [np.asarray(g) for g in grads]
+    values, slopes = jax.jit(jax.vmap(lambda *a: jax.jvp(value, a[:2], a[2:])))(v, tau, d_v, 1 - d_v)
+    slopes = np.asarray(slopes)
+    return np.asarray(v), dt, np.asarray(values), (slopes[:2], slopes[4])
 
 
 def test_erf_perceptron_limit_in_closed_form(erf_thresholds):
     v, _, values, (d_v, _) = erf_thresholds
     closed = np.pi * np.sqrt(5 / 3) / v[:2] ** 2
     np.testing.assert_allclose(values[:2], closed, rtol=1e-9)
-    np.testing.assert_allclose(d_v[:2], -2 * closed / v[:2], rtol=1e-7)
+    np.testing.assert_allclose(d_v, -2 * closed / v[:2], rtol=1e-7)
 
 
 def test_erf_threshold_derivative_in_the_teacher_norm_against_finite_differences(erf_thresholds):
     _, dt, values, (_, d_tau) = erf_thresholds
     fd = (values[2] - values[3]) / (2 * dt)
     # Central differences of thresholds located to ~1e-11: error ~1e-11 / 1e-4 + O(dt^2).
-    assert abs(d_tau[0]) > 0.1  # the learned point moves with tau, and the threshold with it
-    assert d_tau[0] == pytest.approx(fd, rel=1e-6, abs=1e-6)
+    assert abs(d_tau) > 0.1  # the learned point moves with tau, and the threshold with it
+    assert d_tau == pytest.approx(fd, rel=1e-6, abs=1e-6)
 
 
 def test_a_stable_branch_that_ends_at_a_fold():
