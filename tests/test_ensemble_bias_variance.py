@@ -98,8 +98,9 @@ def test_hinge_with_two_labels_against_nested_quad():
     y_a, y_b, V_a, V_b, mean_a, mean_b = 1.0, -1.0, 0.6, 0.9, 0.2, -0.1
     L = np.array([[1.1, 0.0], [1.3 * 0.6, 1.3 * 0.8]])
     law = WeightLaw.constant()
-    got = float(_piecewise_average(Hinge(), law, law, V_a, V_b, jnp.asarray([y_a]), jnp.asarray([y_b]), jnp.ones(1),
-                                   jnp.asarray([mean_a]), jnp.asarray([mean_b]), jnp.asarray(L), 8))
+    # Compiled programs, not op-by-op runs.
+    got = float(jax.jit(lambda: _piecewise_average(Hinge(), law, law, V_a, V_b, jnp.asarray([y_a]), jnp.asarray([y_b]),
+                                                   jnp.ones(1), jnp.asarray([mean_a]), jnp.asarray([mean_b]), jnp.asarray(L), 8))())
     kinks = lambda y, V: [y * (1 - V), y]  # noqa: E731
 
     def inner(g):
@@ -120,8 +121,8 @@ def test_hinge_with_two_labels_against_nested_quad():
     ) / math.sqrt(2 * math.pi)
     assert abs(got - want) < 1e-9, (got, want)
     learner_a, learner_b = (M_A, Q_A, 0.6, law), (M_B, Q_B, 0.9, law)
-    one, two = (float(piecewise_cross_average(Sign(0.0), Hinge(), RHO, learner_a, learner_b, Q_AB, 24, independent))
-                for independent in (False, True))
+    one, two = (float(x) for x in jax.jit(lambda: [piecewise_cross_average(Sign(0.0), Hinge(), RHO, learner_a, learner_b, Q_AB, 24,
+                                                                           independent) for independent in (False, True)])())
     assert abs(one - two) < 1e-12, (one, two)
 
 
@@ -141,18 +142,18 @@ def test_square_loss_closed_form_is_the_general_fixed_point():
             a, b, mhat_a, mhat_b, sums, q_cross, _ = jax.tree.map(lambda x: x[i], pairs)  # noqa: B023
             general = theory._kernel_cross(a, b, mhat_a, mhat_b, sums, q_cross, True)
             rows.append([q_cross, general, theory._square_cross(a, b, mhat_a, mhat_b, sums, labels)])
-        return jnp.asarray(rows), sol.converged, sol.observables["variance_noise"]
+        return jnp.asarray(rows), sol.converged, sol.observables
 
     for teacher, noise in (("linear", 0.3), ("sign", 0.1)):
         theory = random_feature_ensemble("erf", 1.5, 1.2, d=30, seed=1, lam=0.05, noise=noise, teacher=teacher)
-        rows, converged, _ = check(theory)
+        rows, converged, on = check(theory)
         assert converged
         np.testing.assert_allclose(rows[:, 1], rows[:, 0], rtol=1e-9, err_msg=teacher)
         np.testing.assert_allclose(rows[:, 2], rows[:, 0], rtol=1e-9, err_msg=teacher)
-        _, converged, variance_noise = check(dataclasses.replace(theory, noise=jnp.asarray(0.0)))
-        assert converged and abs(float(variance_noise)) < 1e-9, teacher
-    # Without the decomposition: the same solution, without its observables.
-    on, off = (hd.solve(dataclasses.replace(theory, bias_variance=x)).observables for x in ("on", "off"))
+        _, converged, noiseless = check(dataclasses.replace(theory, noise=jnp.asarray(0.0)))
+        assert converged and abs(float(noiseless["variance_noise"])) < 1e-9, teacher
+    # Without the decomposition (the sign teacher): the same solution, without its observables.
+    off = hd.solve(dataclasses.replace(theory, bias_variance="off")).observables
     assert "bias" in on and "bias" not in off
     for key in off:
         np.testing.assert_allclose(off[key], on[key], rtol=1e-10, err_msg=key)

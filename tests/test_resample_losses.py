@@ -95,10 +95,10 @@ def test_two_learner_integral_against_nested_quad(name, correlation, tol):
     # the eight nodes per panel used, 1e-9 elsewhere).
     y, V_a, V_b, mean_a, mean_b = 1.0, 0.6, 0.9, 0.2, -0.1
     L = np.array([[1.1, 0.0], [1.3 * correlation, 1.3 * math.sqrt(1 - correlation**2)]])
-    got = float(
-        _piecewise_average(LOSSES[name], LAW, LAW, V_a, V_b, jnp.ones(1) * y, jnp.ones(1) * y, jnp.ones(1), jnp.ones(1) * mean_a,
-                           jnp.ones(1) * mean_b, jnp.asarray(L), 8)
-    )
+    # One compiled program, not op-by-op runs.
+    average = jax.jit(lambda L: _piecewise_average(LOSSES[name], LAW, LAW, V_a, V_b, jnp.ones(1) * y, jnp.ones(1) * y, jnp.ones(1),
+                                                   jnp.ones(1) * mean_a, jnp.ones(1) * mean_b, L, 8))
+    got = float(average(jnp.asarray(L)))
     want = _nested_quad(name, y, V_a, V_b, mean_a, mean_b, L)
     assert abs(got - want) < tol, (got, want)
 
@@ -109,7 +109,8 @@ def test_weighted_hinge_conjugates_against_quad():
     # edges at every step's kinks, against quad cut there.
     rho, m, q, V, eps, alpha = 1.0, 0.7, 1.4, 0.8, 0.05, 2.0
     learner = Resample(alpha=alpha, rho=rho, noise=eps, loss="hinge", teacher="sign").learner
-    got = learner.conjugates(Overlaps(m=jnp.asarray(m), q=jnp.asarray(q), V=jnp.asarray(V)))
+    state = Overlaps(m=jnp.asarray(m), q=jnp.asarray(q), V=jnp.asarray(V))
+    got = jax.jit(lambda state: learner.conjugates(state))(state)  # compiled, not op by op
     law = learner.weights
     values, probs = np.asarray(law.values), np.asarray(law.probabilities)
     V0 = rho - m**2 / q
@@ -149,7 +150,8 @@ def test_weighted_residual_closed_form_against_quad(name):
     # alpha E_p E f_p'(r), qhat = alpha E_p E f_p(r)^2 (in closed form), against quad over r.
     rho, m, q, V, noise, alpha = 1.0, 0.6, 0.9, 0.7, 0.3, 1.5
     learner = Resample(alpha=alpha, rho=rho, noise=noise, loss=name, teacher="linear").learner
-    got = learner.conjugates(Overlaps(m=jnp.asarray(m), q=jnp.asarray(q), V=jnp.asarray(V)))
+    state = Overlaps(m=jnp.asarray(m), q=jnp.asarray(q), V=jnp.asarray(V))
+    got = jax.jit(lambda state: learner.conjugates(state))(state)  # compiled, not op by op
     s = math.sqrt(rho + noise - 2 * m + q)
     values, probs = np.asarray(learner.weights.values), np.asarray(learner.weights.probabilities)
 
@@ -192,7 +194,7 @@ def test_identical_learners_and_the_plain_estimator_are_erm(kw):
     o = erm.observables
     theory = ERM(**common)
     one = (o["m"], o["q"], o["V"], WeightLaw.constant())
-    same = cross_conjugate(theory.channel, theory.loss_fn, 1.0, one, one, o["q"])
+    same = jax.jit(lambda one, q_ab: cross_conjugate(theory.channel, theory.loss_fn, 1.0, one, one, q_ab))(one, o["q"])
     np.testing.assert_allclose(float(same), float(o["qhat"]) / 1.5, rtol=1e-9)
 
 
