@@ -24,6 +24,9 @@ import pytest  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 threadpool_limits(1, user_api="blas")
+# jax has read JAX_LOG_COMPILES (a diagnostic): the log shows for this process's programs, while the
+# commands run in subprocesses keep their stderr to their own messages, whose form tests check.
+os.environ.pop("JAX_LOG_COMPILES", None)
 
 jax.config.update("jax_enable_x64", True)
 
