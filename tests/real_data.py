@@ -45,9 +45,10 @@ def digits():
     return X, y, feature_map, np.asarray(feature_map(X))
 
 
-def measure(V, y, ns, draws, fit, error):
-    """The mean and standard error over ``draws`` of ``error(fields, y)`` on the whole data set, for
-    ``fit`` on ``n`` samples drawn i.i.d. from it."""
+def measure(V, y, ns, draws, fit, error, held_out=False):
+    """The mean and standard error over ``draws`` of ``error(fields, y)`` for ``fit`` on ``n`` samples
+    drawn from the data set: i.i.d., the error over the whole data set (a fresh draw from the same
+    population); or, ``held_out``, without replacement, the error over the rest."""
     from threadpoolctl import threadpool_limits
 
     rng, p = np.random.default_rng(1), V.shape[1]
@@ -55,6 +56,10 @@ def measure(V, y, ns, draws, fit, error):
     with threadpool_limits(1):  # small matrices: BLAS threads on a busy machine only wait for each other
         for i, n in enumerate(ns):
             for j in range(draws):
-                train = rng.integers(0, len(y), n)
-                measured[i, j] = error(V @ fit(V[train] / np.sqrt(p), y[train]) / np.sqrt(p), y)
+                if held_out:
+                    train = rng.permutation(len(y))
+                    train, test = train[:n], train[n:]
+                else:
+                    train, test = rng.integers(0, len(y), n), slice(None)
+                measured[i, j] = error(V[test] @ fit(V[train] / np.sqrt(p), y[train]) / np.sqrt(p), y[test])
     return measured.mean(axis=1), measured.std(axis=1, ddof=1) / np.sqrt(draws)

@@ -95,7 +95,8 @@ def digits():
 def test_digits_ridge_learning_curve_matches_the_measured_one(digits):
     # Loureiro et al. 2021 (figure 4: MNIST with random and scattering features): the GCM
     # built from a real data set's second moments captures the learning curve of ridge regression
-    # on that data set; the teacher is the data set itself (z = y). lam = 0.1, 40 draws per n.
+    # on that data set; the teacher is the data set itself (z = y). lam = 0.1, 40 draws per n, the
+    # error measured over the whole data set (the population the model describes) and held out.
     X, y, feature_map, V = digits
     lam, ns = 0.1, np.array([16, 32, 64, 128, 256, 450])
     model = GCM.from_data(X, y, feature_map=feature_map, lam=lam, **RIDGE)
@@ -107,12 +108,20 @@ def test_digits_ridge_learning_curve_matches_the_measured_one(digits):
     def ridge(A, b):
         return np.linalg.solve(A.T @ A + lam * np.eye(A.shape[1]), A.T @ b)
 
-    mean, sem = measure(V, y, ns, 40, ridge, lambda f, y: np.mean((f - y) ** 2))
+    def squared(f, y):
+        return np.mean((f - y) ** 2)
+
+    mean, sem = measure(V, y, ns, 40, ridge, squared)
     # The GCM is exact for Gaussian features; these are not, and the claim is that it captures
-    # their curve nonetheless. Tolerance: 3% of the error (seen: within 1% from n = 16 to 450, the
+    # their curve nonetheless. Tolerance: 3% of the error (seen: within 2% from n = 16 to 450, the
     # error falling from 0.61 to 0.26) plus three standard errors of the measured mean.
     np.testing.assert_array_less(np.abs(mean - theory), 0.03 * theory + 3 * sem)
     assert np.all(np.diff(theory) < 0) and theory[0] > 2 * theory[-1]  # a learning curve, not a constant
+    # On held-out samples (n drawn without replacement, the error over the rest of the data set), the
+    # estimator's error is a little above the prediction: seen 4-5% above from n = 32 to 450 (2 to 8
+    # standard errors), 2% below at n = 16. The agreement stated: within 8% plus three standard errors.
+    held, held_sem = measure(V, y, ns, 40, ridge, squared, held_out=True)
+    np.testing.assert_array_less(np.abs(held - theory), 0.08 * theory + 3 * held_sem)
 
 
 # The default run checks from_data against the sampled model and the digits' ridge learning curve.
