@@ -8,9 +8,10 @@ teacher (Loureiro et al. 2021); Mixture.from_data takes each class as a Gaussian
 mean and covariance. Measured: the estimator fitted on n samples drawn from the data set, its error
 on the whole data set (n drawn i.i.d.: the population the models describe) and on the held-out rest
 (n drawn without replacement). Ridge's curve is captured to about 2% by the GCM over the whole data
-set, and lies 4-5% above it held out; logistic regression's 0-1 error is about half what the GCM predicts with a sign teacher, whose Gaussian field
-makes the unexplained part of the labels label noise; the mixture predicts it to 2-15%, a little
-below the measurement, more so as n grows. Needs scikit-learn. Writes real_data_learning_curve.png.
+set, and lies 4-5% above it held out; logistic regression's 0-1 error is about half what the GCM
+predicts with a sign teacher, whose Gaussian field makes the unexplained part of the labels label
+noise; the mixture predicts it to 2-15%, a little below the measurement, more so as n grows. Needs
+scikit-learn. Writes real_data_learning_curve.png.
 Run: python examples/real_data_learning_curve.py [--quick] (quick: ridge only)
 """
 
