@@ -361,10 +361,19 @@ def classification_rate(capacity: float, source: float, loss: str, noisy: bool =
     ``lam``): both as ``n^(-a r' / (1 + 2 a r'))``, ``r' = min(r, 1)``, the square root of the optimal
     noisy rate of kernel ridge regression (:func:`hdtheory.models.krr.published_rate`): the 0-1 error
     is an angle, the root of a squared error.
+
+    Logistic regression (``loss="logistic"``, noiseless labels, ``lam -> 0+``) has the max-margin
+    SVM's rate: on separable data its minimiser's direction, which alone sets the 0-1 error, tends to
+    the max-margin one as ``lam -> 0+`` (Rosset, Zhu and Hastie 2004), so that the limit curves are one
+    (derived here, not among the paper's rates; checked on the fixed point, whose logistic error
+    approaches the SVM's from below as ``lam`` shrinks, at the SVM's exponent). With noisy labels no
+    rate is published or derived for it: a :class:`~hdtheory.ParameterError`.
     """
-    if loss not in ("hinge", "square"):
-        raise ParameterError(f"parameter 'loss' must be hinge or square, got {loss!r}")
-    if loss == "hinge" and not noisy:
+    if loss not in ("hinge", "square", "logistic"):
+        raise ParameterError(f"parameter 'loss' must be hinge, logistic or square, got {loss!r}")
+    if loss == "logistic" and noisy:
+        raise ParameterError("no rate for loss='logistic' with noisy=True: only its noiseless max-margin limit (lam -> 0+)")
+    if loss in ("hinge", "logistic") and not noisy:
         r = min(source, 0.5)
         return capacity * r / (1 + capacity * r)
     r = min(source, 1.0)
