@@ -15,33 +15,37 @@ from hdtheory.models.learned_spectrum import one_step_weights
 from hdtheory.simulate import simulate
 
 SETTING = {"activation": "erf", "target": "erf", "gamma": 1.0}
+FIELDS = {"activation": "erf", "target": "erf"}
 STEP = 1e-4
 """Central differences: their error, ``O(STEP^2)``, is far below the tolerance."""
 
 
 @pytest.fixture(scope="module")
 def points():
-    """One compiled program: (eta~, alpha0, alpha, lam) -> (observables, converged, d/d eta~,
-    d/d lam)."""
+    """One compiled program: (eta~, alpha0, alpha, lam, gamma) -> (observables, converged, d/d eta~,
+    d/d lam, d/d gamma)."""
 
-    def one(eta, alpha0, alpha, lam):
-        def error(eta, lam):
-            theory = hd.GiantStep(eta=eta, alpha0=alpha0, alpha=alpha, lam=lam, **SETTING)
+    def one(eta, alpha0, alpha, lam, gamma):
+        def error(eta, lam, gamma):
+            theory = hd.GiantStep(eta=eta, alpha0=alpha0, alpha=alpha, lam=lam, gamma=gamma, **FIELDS)
             return hd.solve(theory).observables["test_error_total"]
 
-        solution = hd.solve(hd.GiantStep(eta=eta, alpha0=alpha0, alpha=alpha, lam=lam, **SETTING))
-        return solution.observables, solution.status, *jax.grad(error, argnums=(0, 1))(eta, lam)
+        solution = hd.solve(hd.GiantStep(eta=eta, alpha0=alpha0, alpha=alpha, lam=lam, gamma=gamma, **FIELDS))
+        return solution.observables, solution.status, *jax.grad(error, argnums=(0, 1, 2))(eta, lam, gamma)
 
     program = jax.jit(jax.vmap(one))
     # eta~ = 0 at alpha = 2 and 1; two steps; the finite-difference points about the first one; a
-    # spike too sharp for the rule in kappa (last)
-    eta = [0.0, 1.0, 2.0, 1.0 + STEP, 1.0 - STEP, 1.0, 1.0, 0.0, 12.0]
-    alpha0 = [2.0, 2.0, 4.0, 2.0, 2.0, 2.0, 2.0, 2.0, 20.0]
-    alpha = [2.0, 2.0, 1.0, 2.0, 2.0, 2.0, 2.0, 1.0, 2.0]
-    lam = [0.1, 0.1, 0.1, 0.1, 0.1, 0.1 + STEP, 0.1 - STEP, 0.1, 0.1]
-    obs, status, d_eta, d_lam = program(*(jnp.asarray(v) for v in (eta, alpha0, alpha, lam)))
-    assert np.all(np.asarray(status)[:-1] == hd.Status.CONVERGED)
-    return {k: np.asarray(v) for k, v in obs.items()}, np.asarray(d_eta), np.asarray(d_lam), np.asarray(status)
+    # spike too sharp for the rule in kappa (9th); a width p / d = 0.8 and its finite-difference points
+    # (last three: at p = d the Marchenko-Pastur law's atom at zero appears, a kink in gamma)
+    eta = [0.0, 1.0, 2.0, 1.0 + STEP, 1.0 - STEP, 1.0, 1.0, 0.0, 12.0, 1.0, 1.0, 1.0]
+    alpha0 = [2.0, 2.0, 4.0, 2.0, 2.0, 2.0, 2.0, 2.0, 20.0, 2.0, 2.0, 2.0]
+    alpha = [2.0, 2.0, 1.0, 2.0, 2.0, 2.0, 2.0, 1.0, 2.0, 2.0, 2.0, 2.0]
+    lam = [0.1, 0.1, 0.1, 0.1, 0.1, 0.1 + STEP, 0.1 - STEP, 0.1, 0.1, 0.1, 0.1, 0.1]
+    gamma = [1.0] * 9 + [0.8, 0.8 + STEP, 0.8 - STEP]
+    obs, status, d_eta, d_lam, d_gamma = program(*(jnp.asarray(v) for v in (eta, alpha0, alpha, lam, gamma)))
+    status = np.asarray(status)
+    assert np.all(np.delete(status, 8) == hd.Status.CONVERGED)
+    return {k: np.asarray(v) for k, v in obs.items()}, np.asarray(d_eta), np.asarray(d_lam), status, np.asarray(d_gamma)
 
 
 def test_zero_step_is_random_features(points):
@@ -90,18 +94,19 @@ def test_against_ridge_on_stepped_networks(points, index, eta, alpha0, alpha, in
 
 
 def test_derivatives_against_finite_differences(points):
-    obs, d_eta, d_lam, _ = points
+    obs, d_eta, d_lam, _, d_gamma = points
     error = obs["test_error_total"]
     assert d_eta[1] == pytest.approx((error[3] - error[4]) / (2 * STEP), rel=1e-5)
     assert d_lam[1] == pytest.approx((error[5] - error[6]) / (2 * STEP), rel=1e-5)
+    assert d_gamma[9] == pytest.approx((error[10] - error[11]) / (2 * STEP), rel=1e-5)  # the width p / d
     assert d_eta[1] < 0  # a larger step learns more here
 
 
 def test_a_spike_too_sharp_for_the_rule_is_inaccurate(points):
     """At r = 5.2 (eta~ = 12, alpha0 = 20) the rule of half the nodes moves the test error by 7%: the
     solve ends INACCURATE, not converged; at the tested steps (r <= 1) by less than 1e-5."""
-    obs, *_, status = points
-    assert status[-1] == hd.Status.INACCURATE and obs["quadrature_error"][-1] > 1e-2
+    obs, _, _, status, _ = points
+    assert status[8] == hd.Status.INACCURATE and obs["quadrature_error"][8] > 1e-2
     assert np.all(obs["quadrature_error"][1:3] < 1e-5)
 
 
