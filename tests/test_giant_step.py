@@ -86,9 +86,8 @@ def test_stepped_weights_are_spiked_random_features(points):
 def test_against_ridge_on_stepped_networks(points, index, eta, alpha0, alpha, initial, d):
     """Ridge on networks stepped at d = 400 and 800 (4 seeds, 4000 test samples): within four standard
     errors plus 2% of the theory (seen: 0.1147 +- 0.0026 at d = 400 and 0.1145 +- 0.0021 at d = 800
-    against 0.1138 at alpha = 2; 0.0873 +- 0.0027
-    against 0.0907 at alpha = 1), and the step more than halves the error of the features at
-    initialisation (0.239 at alpha = 2, 0.320 at alpha = 1)."""
+    against 0.1138 at alpha = 2; 0.0873 +- 0.0027 against 0.0907 at alpha = 1), and the step more than
+    halves the error of the features at initialisation (0.239 at alpha = 2, 0.320 at alpha = 1)."""
     obs, *_ = points
     sim = simulate(hd.GiantStep(eta=eta, alpha0=alpha0, alpha=alpha, **SETTING), d=d, seeds=4)
     theory = obs["test_error_total"][index]
