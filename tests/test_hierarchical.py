@@ -156,6 +156,9 @@ def test_sweep_labels_the_directions():
         (dict(p=0), "'p' must lie in [1, inf)"),
         (dict(alpha=0.0), "'alpha' must lie in (0, inf)"),
         (dict(link="custom"), "'link_fn' must be given"),
+        (dict(link="custom", link_fn=jnp.sum), "it returns shape (), not (3,)"),  # not elementwise
+        (dict(link="custom", link_fn=lambda z: z[3]), "it reads past the fields"),
+        (dict(link="custom", link_fn="abs"), "'link_fn' must be a function of the fields"),
     ],
 )
 def test_bad_input(kwargs, message):

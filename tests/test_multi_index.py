@@ -333,6 +333,28 @@ def test_bad_input():
             hd.MultiIndex(**kwargs)
 
 
+@pytest.mark.parametrize(
+    "link_fn, problem",
+    [
+        (lambda z: z[..., 2], "reads past the fields"),  # jnp indexing would clamp it to z[..., 1]
+        (lambda z: jnp.take(z, 2, axis=-1), "reads past the fields"),  # jnp.take would fill NaN
+        (lambda z: z, "returns shape (3, 2), not (3,)"),
+        (lambda z: z[0] + z[1], "returns shape (2,), not (3,)"),  # the leading axis, not the fields'
+        (lambda z: np.sin(z[..., 0]), "TracerArrayConversionError"),  # NumPy: it cannot be traced
+        (lambda z: jnp.log(z[..., 0]), "non-finite values"),
+        ("abs", "got 'abs'"),
+    ],
+)
+def test_bad_link_fn(link_fn, problem):
+    """A ``link_fn`` that is not a function of the ``k`` fields fails at construction, in one line
+    naming ``link_fn``, ``k`` and what is wrong (the probe compiles only the function itself)."""
+    with pytest.raises(ParameterError) as info:
+        hd.MultiIndex(link="custom", link_fn=link_fn, k=2)
+    message = str(info.value)
+    assert message.startswith("parameter 'link_fn' must be a function of the k=2 fields") and "\n" not in message
+    assert problem in message, message
+
+
 def test_command_line(capsys):
     """``hdtheory eval multi-index`` (the linear link at ``k = 1``, whose fixed point is the root of
     ``q = qhat / (1 + qhat)``, ``qhat = alpha / (noise + 1 - q)``)."""
