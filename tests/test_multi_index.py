@@ -364,3 +364,17 @@ def test_command_line(capsys):
     b = 1 + 0.5 + 2
     assert out["converged"]
     np.testing.assert_allclose(out["m_1"], (b - math.sqrt(b * b - 8)) / 2, rtol=1e-5)  # printed to 6 digits
+
+
+def test_command_line_two_directions(capsys):
+    """``hdtheory eval multi-index link=sign-product k=2``: ``alpha_c = pi^2 / (4 (1 - 2 noise)^2)`` (the
+    closed form of ``test_multi_index_threshold.py``, 3.0462 at flips 0.05), and at ``alpha = 3.5``,
+    above it, a converged fixed point that has left ``M = 0`` with both directions alike (swapping the
+    fields leaves the labels alone)."""
+    args = ["eval", "multi-index", "link=sign-product", "k=2", "alpha=3.5", "noise=0.05", "--json"]
+    assert cli.main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["converged"] and out["status"] == "converged"
+    np.testing.assert_allclose(out["alpha_c"], math.pi**2 / (4 * (1 - 2 * 0.05) ** 2), rtol=1e-5)
+    assert out["m_1"] > 0.05
+    np.testing.assert_allclose(out["m_2"], out["m_1"], rtol=1e-6)
