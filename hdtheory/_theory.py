@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import equinox as eqx
 import jax
 import jax.flatten_util
+from jax.experimental import checkify
 import jax.numpy as jnp
 import numpy as np
 
@@ -121,6 +122,43 @@ def check_integer(name: str, value, domain: Interval) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise ParameterError(f"parameter {name!r} must be an integer in {domain}, got {value!r}")
     check_in(name, value, domain)
+
+
+def check_function(name: str, fn, fields: tuple[int, ...], value: tuple[int, ...], what: str) -> None:
+    """Raise :class:`ParameterError` unless ``fn``, a user's function of an array, is callable, traces
+    with JAX and, on a probe of shape ``fields`` (distinct values in ``[-1.5, 1.3]``), reads no entry
+    past the array's ends and returns finite values of shape ``value``. ``jnp`` indexing clamps an
+    out-of-range index (``z[..., 2]`` of two fields is ``z[..., 1]``), so the probe runs under
+    :func:`jax.experimental.checkify.checkify`'s index checks, compiled on its own (also inside a
+    trace) and once per function. ``what`` names the contract in the message."""
+    if not callable(fn):
+        raise ParameterError(f"parameter {name!r} must be a function of {what}, got {fn!r}")
+    try:
+        problem = _function_problem(fn, fields, value)
+    except TypeError:  # an unhashable callable: not cached
+        problem = _function_problem.__wrapped__(fn, fields, value)
+    if problem:
+        raise ParameterError(f"parameter {name!r} must be a function of {what}: {problem}")
+
+
+@functools.lru_cache(maxsize=64)
+def _function_problem(fn, fields: tuple[int, ...], value: tuple[int, ...]) -> str | None:
+    """What :func:`check_function` finds wrong with ``fn`` on its probe, or ``None``."""
+    probe = np.linspace(-1.5, 1.3, math.prod(fields)).reshape(fields)
+    with jax.ensure_compile_time_eval():
+        try:
+            error, out = jax.jit(checkify.checkify(fn, errors=checkify.index_checks))(jnp.asarray(probe))
+        except Exception as e:  # any failure of the user's function is reported
+            lines = str(e).splitlines()
+            return f"it fails on fields of shape {fields}: {type(e).__name__}: {lines[0] if lines else ''}"
+        message = error.get()
+        if message is not None:
+            return f"it reads past the fields: {message.splitlines()[0].strip()}"
+        if np.shape(out) != value:
+            return f"on fields of shape {fields} it returns shape {np.shape(out)}, not {value}"
+        if not np.all(np.isfinite(np.asarray(out, float))):
+            return f"on fields of shape {fields} (values in [-1.5, 1.3]) it returns non-finite values"
+    return None
 
 
 def _real(value) -> bool:

@@ -31,18 +31,23 @@ def test_weak_recovery_and_its_derivative_in_beta():
     ``qhat_z ~ beta A``) loses its stability at ``alpha_WR = 1 / (2 (1 + beta))``, 1/6 at ``beta = 2``,
     with ``d alpha_WR / d beta = -1 / (2 (1 + beta)^2) = -1/18``; the state leaves ``0`` along the
     eigenvector ``(q, q_z) ~ (1 + beta, beta)`` of that linear map's eigenvalue 1 (``q = A + q_z``,
-    ``q_z = beta A``, ``A = 2 alpha q``)."""
+    ``q_z = beta A``, ``A = 2 alpha q``). The derivative is also checked against central differences of
+    the thresholds located at ``beta +- h``, ``h = 1e-3``: their truncation error, the third derivative
+    ``-3 / (1 + beta)^4`` times ``h^2 / 6``, is 1.1e-7 relative, as measured, within the 1e-5 asked."""
     def locate(beta):
         found = hd.threshold(_at(beta), "alpha", "weak-recovery", (0.1, 0.3), num=3)
         return found.value, found
 
-    # One compiled program gives the threshold and its derivative.
-    (_, found), slope = jax.jit(jax.value_and_grad(locate, has_aux=True))(jnp.asarray(BETA))
-    assert found.found
-    np.testing.assert_allclose(found.value, 1 / (2 * (1 + BETA)), atol=1e-5)
+    # One compiled program gives the thresholds at beta - h, beta, beta + h and their derivatives.
+    h = 1e-3
+    betas = jnp.asarray([BETA - h, BETA, BETA + h])
+    (values, founds), slopes = jax.jit(jax.vmap(jax.value_and_grad(locate, has_aux=True)))(betas)
+    assert np.all(founds.found)
+    np.testing.assert_allclose(values, 1 / (2 * (1 + np.asarray(betas))), atol=1e-5)
     expected = np.array([1 + BETA, BETA]) / np.hypot(1 + BETA, BETA)
-    np.testing.assert_allclose(found.direction, expected, atol=1e-5)
-    np.testing.assert_allclose(slope, -1 / (2 * (1 + BETA) ** 2), rtol=1e-3)
+    np.testing.assert_allclose(founds.direction[1], expected, atol=1e-5)
+    np.testing.assert_allclose(slopes[1], -1 / (2 * (1 + BETA) ** 2), rtol=1e-3)
+    np.testing.assert_allclose(slopes[1], (values[2] - values[0]) / (2 * h), rtol=1e-5)
 
 
 def _mmse_after(theory, alphas, steps):

@@ -333,6 +333,28 @@ def test_bad_input():
             hd.MultiIndex(**kwargs)
 
 
+@pytest.mark.parametrize(
+    "link_fn, problem",
+    [
+        (lambda z: z[..., 2], "reads past the fields"),  # jnp indexing would clamp it to z[..., 1]
+        (lambda z: jnp.take(z, 2, axis=-1), "reads past the fields"),  # jnp.take would fill NaN
+        (lambda z: z, "returns shape (3, 2), not (3,)"),
+        (lambda z: z[0] + z[1], "returns shape (2,), not (3,)"),  # the leading axis, not the fields'
+        (lambda z: np.sin(z[..., 0]), "TracerArrayConversionError"),  # NumPy: it cannot be traced
+        (lambda z: jnp.log(z[..., 0]), "non-finite values"),
+        ("abs", "got 'abs'"),
+    ],
+)
+def test_bad_link_fn(link_fn, problem):
+    """A ``link_fn`` that is not a function of the ``k`` fields fails at construction, in one line
+    naming ``link_fn``, ``k`` and what is wrong (the probe compiles only the function itself)."""
+    with pytest.raises(ParameterError) as info:
+        hd.MultiIndex(link="custom", link_fn=link_fn, k=2)
+    message = str(info.value)
+    assert message.startswith("parameter 'link_fn' must be a function of the k=2 fields") and "\n" not in message
+    assert problem in message, message
+
+
 def test_command_line(capsys):
     """``hdtheory eval multi-index`` (the linear link at ``k = 1``, whose fixed point is the root of
     ``q = qhat / (1 + qhat)``, ``qhat = alpha / (noise + 1 - q)``)."""
@@ -342,3 +364,17 @@ def test_command_line(capsys):
     b = 1 + 0.5 + 2
     assert out["converged"]
     np.testing.assert_allclose(out["m_1"], (b - math.sqrt(b * b - 8)) / 2, rtol=1e-5)  # printed to 6 digits
+
+
+def test_command_line_two_directions(capsys):
+    """``hdtheory eval multi-index link=sign-product k=2``: ``alpha_c = pi^2 / (4 (1 - 2 noise)^2)`` (the
+    closed form of ``test_multi_index_threshold.py``, 3.0462 at flips 0.05), and at ``alpha = 3.5``,
+    above it, a converged fixed point that has left ``M = 0`` with both directions alike (swapping the
+    fields leaves the labels alone)."""
+    args = ["eval", "multi-index", "link=sign-product", "k=2", "alpha=3.5", "noise=0.05", "--json"]
+    assert cli.main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["converged"] and out["status"] == "converged"
+    np.testing.assert_allclose(out["alpha_c"], math.pi**2 / (4 * (1 - 2 * 0.05) ** 2), rtol=1e-5)
+    assert out["m_1"] > 0.05
+    np.testing.assert_allclose(out["m_2"], out["m_1"], rtol=1e-6)

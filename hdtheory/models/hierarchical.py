@@ -12,7 +12,8 @@ i.i.d. ``N(0, 1)`` entries (fields ``z_k = w_k*.x / sqrt(d)``, independent ``N(0
 so that ``sum_k a_k^2 = 1`` (the papers' ``a_k = k^-gamma``, unnormalised, is this with the label and
 ``Delta`` scaled by ``sum_j j^-2gamma``, which tends to ``zeta(2 gamma)`` as ``p -> inf``). ``sigma``
 (``link``): ``he2`` ``z^2 - 1``, ``abs`` ``|z|``, ``he4`` ``z^4 - 6 z^2 + 3``, or ``custom``, a Python
-function ``link_fn`` of an array of fields; ``Delta`` (``noise``) is a variance, ``> 0``. The statistician
+function ``link_fn`` of an array of fields, elementwise (checked when the model is built, on three points:
+it must trace with JAX and return one finite value per field); ``Delta`` (``noise``) is a variance, ``> 0``. The statistician
 knows ``sigma``, the ``a_k`` and ``Delta``, and the prior ``N(0, 1)`` of the weights.
 
 **Decoupled state evolution** (derived here, the papers' large-``p`` picture: each direction sees the
@@ -97,7 +98,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
-from .._theory import POSITIVE, FixedPointTheory, Interval, ParameterError, check_integer, choice, integer, parameter
+from .._theory import POSITIVE, FixedPointTheory, Interval, ParameterError, check_function, check_integer, choice, integer, parameter
 from ._overlap import UNINFORMED
 from .multi_index import MultiIndex
 
@@ -194,6 +195,8 @@ class HierarchicalMultiIndex(FixedPointTheory):
     def __check_init__(self):
         if (self.link == "custom") != (self.link_fn is not None):
             raise ParameterError("parameter 'link_fn' must be given exactly when link='custom'")
+        if self.link == "custom":
+            check_function("link_fn", self.link_fn, (3,), (3,), "the fields, elementwise (an array to one of its shape)")
         for name in ("order", "label_order", "inner_order"):
             check_integer(name, getattr(self, name), Interval(0.0))
             if getattr(self, name) == 1:

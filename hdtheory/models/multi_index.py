@@ -66,7 +66,9 @@ in ``noise`` is the one-sided one (the flip's likelihoods multiply the posterior
 - ``sign-product``: ``sign(z1 z2 ... zk)``, any ``k`` (``k = 1``: the sign channel; ``k = 2``:
   ``sign(z1 z2)``; ``k >= 3``: a parity), with label flips of probability ``noise``;
 - ``custom``: the Python function ``link_fn`` of the fields (an array ``(..., k)`` to ``(...)``),
-  continuous, with Gaussian noise.
+  continuous, with Gaussian noise; checked when the model is built, on ``k + 1`` points (it must trace
+  with JAX, read no field past the ``k``-th, which ``jnp`` indexing would clamp to the last, and return
+  one finite value per point).
 
 The continuous links need ``noise > 0`` (the noiseless posterior lives on a level set of ``g``).
 
@@ -188,7 +190,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError, check_in, check_integer, choice, integer, parameter
+from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError, check_function, check_in, check_integer, choice, integer, parameter
 from ..kernels.channels import noise_sensitivity_exponent
 from ..kernels.multivariate import (
     gaussian_tilted_moments,
@@ -332,6 +334,9 @@ class MultiIndex(FixedPointTheory):
         if self.k < spec.min_k or (spec.ks is not None and self.k not in spec.ks):
             allowed = f"in {list(spec.ks)}" if spec.ks is not None else f">= {spec.min_k}"
             raise ParameterError(f"parameter 'k' must be {allowed} for link={self.link}, got {self.k}")
+        if self.link == "custom":
+            k = self.k
+            check_function("link_fn", self.link_fn, (k + 1, k), (k + 1,), f"the k={k} fields, an array (..., {k}) to (...)")
         if spec.discrete:
             check_in("noise", self.noise, _FLIP, f" (a flip probability) for link={self.link}")
         else:

@@ -21,8 +21,10 @@ quadrature). State evolution predicts ``W_hat^T W* / d -> M_t``, ``M_0 = 0``,
 so :func:`simulate` starts from ``W_hat = 0`` and is meant for links with trivial directions, or
 compares with a solve from the same start.
 
-:func:`simulate` returns the observables of the last iterate: ``m_i`` and ``M_i_j``, the entries of
-``W_hat^T W* / d``, and ``mmse_i = |W_hat_i - W*_i|^2 / d`` per direction, ``mmse`` their mean.
+:func:`simulate` returns the observables of the last iterate, or with ``iterates=True`` of every
+iterate ``t = 0..steps`` (arrays along ``t``, to compare with ``M_t``): ``m_i`` and ``M_i_j``, the
+entries of ``W_hat^T W* / d``, and ``mmse_i = |W_hat_i - W*_i|^2 / d`` per direction, ``mmse`` their
+mean (``1 - M_ii`` and ``1 - tr M / k`` in the state evolution, by the Nishimori identity).
 """
 
 import equinox as eqx
@@ -75,10 +77,10 @@ def gamp(theory: MultiIndex, X, y, steps: int, weight=None):
 
 @simulate.register
 def simulate_multi_index(
-    theory: MultiIndex, *, d: int = 1000, seeds: int = 4, key=None, steps: int = 30
+    theory: MultiIndex, *, d: int = 1000, seeds: int = 4, key=None, steps: int = 30, iterates: bool = False
 ) -> SimulationResult:
     """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.MultiIndex`: GAMP run for ``steps``
-    iterations; see the module docstring."""
+    iterations, the observables of the last iterate or (``iterates``) of each; see the module docstring."""
     check_size(d, seeds)
     key = jax.random.PRNGKey(0) if key is None else key
     n = max(round(float(theory.alpha) * d), 1)
@@ -86,12 +88,13 @@ def simulate_multi_index(
     samples = []
     for seed_key in jax.random.split(key, seeds):
         X, y, W_star, weight = _draw(theory, seed_key, n, d)
-        W = gamp(theory, X, y, steps, weight)[-1]
-        M = W.T @ W_star / d
-        errors = jnp.mean((W - W_star) ** 2, axis=0)
-        sample = {f"m_{i + 1}": M[i, i] for i in range(k)}
-        sample |= {f"M_{i + 1}_{j + 1}": 0.5 * (M[i, j] + M[j, i]) for i in range(k) for j in range(i + 1, k)}
-        sample |= {f"mmse_{i + 1}": errors[i] for i in range(k)}
-        sample["mmse"] = jnp.mean(errors)
+        Ws = gamp(theory, X, y, steps, weight)
+        Ws = Ws if iterates else Ws[-1]
+        M = jnp.einsum("...ai,aj->...ij", Ws, W_star) / d
+        errors = jnp.mean((Ws - W_star) ** 2, axis=-2)
+        sample = {f"m_{i + 1}": M[..., i, i] for i in range(k)}
+        sample |= {f"M_{i + 1}_{j + 1}": 0.5 * (M[..., i, j] + M[..., j, i]) for i in range(k) for j in range(i + 1, k)}
+        sample |= {f"mmse_{i + 1}": errors[..., i] for i in range(k)}
+        sample["mmse"] = jnp.mean(errors, axis=-1)
         samples.append(sample)
     return SimulationResult.from_samples(samples, d=d, n=n)
