@@ -6,7 +6,7 @@ in the model's docstring), against what it does not compute itself:
   closed form ``alpha_c = 2 log 2 / log(1 + 1 / noise)`` (capacity per output equal to the prior's
   entropy) as ``p`` grows; its implicit derivative in ``noise`` against finite differences of
   located thresholds, and against the closed form's derivative at large ``p``;
-- ``C(q) = q^2``: the slope of the map at ``q = 0``, ``2 alpha / (noise + 1)`` (closed form), and
+- ``C(q) = q^2``: weak recovery at ``alpha = (1 + noise) / 2`` (closed form), and
   exact Bayesian inference by enumeration of the ``2^N`` states at ``N = 12, 14``
   (``hdtheory.simulate``), on each side of the all-or-nothing transition;
 - bad input: one-line errors.
@@ -81,11 +81,13 @@ def test_all_or_nothing_threshold_and_its_gradient():
     np.testing.assert_allclose(grads[2], closed, rtol=1e-6)
 
 
-def test_weak_recovery_slope_of_the_quadratic_field():
+def test_weak_recovery_of_the_quadratic_field():
     """``C(q) = q^2``: the slope of ``update`` at ``q = 0`` is ``2 alpha / (noise + 1)`` (closed form,
-    module docstring), the radius that ``linear_stability`` reports; infinite once ``c_1 > 0``."""
-    radius = jax.jit(lambda a: hd.RandomField(alpha=a, noise=0.5).linear_stability()[0])(1.0)
-    np.testing.assert_allclose(radius, 2 / 1.5, rtol=1e-8)
+    module docstring), so that ``hd.threshold(..., "weak-recovery")`` is at ``alpha = (1 + noise) / 2``
+    (0.75 at noise 0.5); ``q = 0`` is no fixed point once ``c_1 > 0`` (infinite radius)."""
+    located = hd.threshold(hd.RandomField(noise=0.5), "alpha", "weak-recovery", (0.3, 2.0))
+    assert located.found
+    np.testing.assert_allclose(located.value, 0.75, rtol=1e-8)
     mixed = hd.RandomField(alpha=1.0, noise=0.5, coefficients=(0.0, 0.1, 1.0))
     assert np.isinf(mixed.linear_stability()[0])
 
