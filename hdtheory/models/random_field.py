@@ -91,8 +91,7 @@ from ._overlap import Overlaps
 
 
 class RandomField(Overlaps):
-    """Bayes-optimal inference through a Gaussian random field of covariance ``C(x.x'/N)``; see the
-    module docstring."""
+    """Bayes-optimal inference through a Gaussian random field of covariance C(x.x'/N) (module docstring)."""
 
     alpha: jax.Array = parameter(1.0, POSITIVE, "load M/N: outputs per entry of the signal")
     noise: jax.Array = parameter(0.1, POSITIVE, "variance of the Gaussian noise on each output")

@@ -109,7 +109,7 @@ def _enumerate(coefficients, noise, X, log_prior, atoms, keys, m: int):
 
     def instance(key):
         k_x, k_field, k_xi = jax.random.split(key, 3)
-        x_star = jax.random.choice(k_x, values, (d,), p=probabilities)
+        x_star = values[jax.random.categorical(k_x, jnp.log(probabilities), shape=(d,))]
         params = draw_field(k_field, coefficients, d, m, X.dtype)
         xi = jax.random.normal(k_xi, (m,), X.dtype)
         y = field(params, x_star[None])[0] + jnp.sqrt(noise) * xi
