@@ -30,6 +30,7 @@ _ATTRIBUTES = {
         "MaskedSSR", "MaskedSSRCovariance", "SequentialRecovery",
         "DiagonalNetwork", "HierarchicalMultiIndex", "QuadraticNetwork",
         "GiantSpectrum",
+        "RandomField",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -70,6 +71,7 @@ if TYPE_CHECKING:
     from .models import HierarchicalMultiIndex
     from .models import QuadraticNetwork
     from .models import GiantSpectrum
+    from .models import RandomField
 
 __version__ = "0.1.0"
 
@@ -136,4 +138,5 @@ __all__ = [
     "RandomFeatureEnsemble",
     "LinearMinimax",
     "KRRPowerLawData",
+    "RandomField",
 ]

@@ -20,6 +20,7 @@ from .masked_ssr_covariance import MaskedSSRCovariance
 from .mixture import Mixture
 from .multi_index import MultiIndex
 from .quadratic_network import QuadraticNetwork
+from .random_field import RandomField
 from .multiclass import Multiclass, MulticlassBayes
 from .resample import Resample
 from .sequential import SequentialRecovery
@@ -44,6 +45,7 @@ MODELS |= {"sequential-recovery": SequentialRecovery}
 MODELS |= {"diagonal-network": DiagonalNetwork}
 MODELS |= {"hierarchical-multi-index": HierarchicalMultiIndex}
 MODELS |= {"quadratic-network": QuadraticNetwork}
+MODELS |= {"random-field": RandomField}
 """The models by their command-line names."""
 
 __all__ = ["ERM", "Overlaps", "BayesGLM", "Spiked", "MODELS"]
@@ -60,3 +62,4 @@ __all__ += ["SequentialRecovery"]
 __all__ += ["DiagonalNetwork"]
 __all__ += ["HierarchicalMultiIndex"]
 __all__ += ["QuadraticNetwork"]
+__all__ += ["RandomField"]

@@ -134,3 +134,4 @@ from . import sequential  # noqa: E402, F401  (registers the spectral estimator 
 from . import diagonal_network  # noqa: E402, F401  (registers the LASSO of a diagonal linear network)
 from . import quadratic_network  # noqa: E402, F401  (registers nuclear-norm matrix compressed sensing)
 from . import adaptive_kernel  # noqa: E402, F401  (registers kernel ridge with the data-adaptive kernel)
+from . import random_field  # noqa: E402, F401  (registers exact enumeration for the Gaussian-random-field model)
