@@ -141,7 +141,8 @@ MODELS = [hd.ERM, hd.GCM, hd.RandomFeatures, hd.KRR, hd.BayesGLM, hd.Spiked,
           hd.SubspaceClustering, hd.MultiIndex, hd.Resample, hd.DeepRandomFeatures, hd.Committee, SingleIndex, SequenceSingleIndex,
           hd.PowerLawRetrieval, hd.Gardner, hd.Adversarial, hd.AdversarialGCM,
           hd.RandomFeatureEnsemble, hd.Spectral, hd.VariationalMixture, hd.LoRA, hd.LinearMinimax, hd.LearnedSpectrum, hd.OneStepRidge, hd.GiantStep,
-          hd.KRRPowerLawData, hd.MaskedSSR, hd.AdaptiveKernel]
+          hd.KRRPowerLawData, hd.MaskedSSR, hd.AdaptiveKernel, hd.EnsembleGCM, hd.HierarchicalMultiIndex, hd.Multiclass,
+          hd.MulticlassBayes, hd.RandomField]
 
 
 def _outside(field):
@@ -191,10 +192,10 @@ INFINITE = [
     for cls in MODELS
     for name, field in parameters(cls).items()
     if "domain" in field.metadata and not field.metadata.get("integer")
-    # KRR(features=inf) is the kernel limit and Resample(M=inf), RandomFeatureEnsemble(M=inf) the
-    # infinite ensemble, meanings of their own.
+    # KRR(features=inf) is the kernel limit and Resample(M=inf), RandomFeatureEnsemble(M=inf),
+    # EnsembleGCM(M=inf) the infinite ensemble, meanings of their own.
     and (cls, name) not in ((hd.KRR, "features"), (hd.KRRPowerLawData, "features"), (hd.Resample, "M"),
-                            (hd.RandomFeatureEnsemble, "M"))
+                            (hd.RandomFeatureEnsemble, "M"), (hd.EnsembleGCM, "M"))
 ]
 
 
