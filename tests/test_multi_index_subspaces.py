@@ -100,7 +100,7 @@ def test_parity_all_hard_and_sum_one_trivial_direction():
     difference ``z1 - z2`` is independent of the label, hard (not trivial: the label is a function of one
     direction), and the operator's one non-zero rate is
     ``E_y (2 (y^2 / (2 + noise)^2 - 1 / (2 + noise)))^2 = 8 / (2 + noise)^2`` on ``(1, 1)(1, 1)^T / 2``
-    (``y ~ N(0, 2 + noise)``, ``E (y^2 / s - 1)^2 = 2``). To 1e-5 relative (the label's rule: 2e-6), the
+    (``y ~ N(0, 2 + noise)``, ``E (y^2 / s - 1)^2 = 2``). The staircase ``z1 + z1 z2``: both fields trivial. To 1e-5 relative (the label's rule: 2e-6), the
     zeros to 1e-7 (the posterior's rule is not symmetric in the fields: 3e-10 and 2e-9; the rate on
     ``Z``, -1.3e-5, to 2e-5, its threshold infinite all the same)."""
     parity = _subspaces(hd.MultiIndex(link="sign-product", k=3, noise=0.0))
@@ -119,6 +119,11 @@ def test_parity_all_hard_and_sum_one_trivial_direction():
     assert np.all(np.isinf(s.thresholds[1:]))
     np.testing.assert_array_equal(s.easy, [True, False])
     np.testing.assert_allclose(np.abs(s.easy_basis[:, 1]), [math.sqrt(0.5)] * 2, rtol=1e-5)
+
+    # The staircase z1 + z1 z2: both fields trivial (tests/test_multi_index_staircase.py: E[z1 y] = 1,
+    # E[z2 y^2] = 2), so its grand staircase is one step.
+    staircase = _subspaces(hd.MultiIndex(link="staircase", k=2, noise=0.1))
+    assert np.all(staircase.trivial) and staircase.trivial_values[1] > 0.1
 
 
 def test_custom_link_rates_against_a_grid_and_the_map():
