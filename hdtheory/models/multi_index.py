@@ -57,6 +57,62 @@ exponent (:meth:`MultiIndex.large_noise_alpha_c`; ``tests/test_noise_sensitivity
 For ``sign-product`` at ``noise = 0``, the edge of its range, the derivative
 in ``noise`` is the one-sided one (the flip's likelihoods multiply the posterior's masses linearly).
 
+**Subspaces and per-direction thresholds** (:meth:`MultiIndex.subspaces`, a :class:`Subspaces`; the
+three notions are Troiani et al.'s, read from their abstract; the formulas below are derived here).
+At ``M = 0``: the **trivial** subspace is the range of ``T`` (its orthonormal basis, with ``T``'s
+eigenvalues). The operator ``L(D) = E_y G D G`` on symmetric matrices has eigenvalues ``mu_m`` and
+eigen-directions ``B_m`` (symmetric ``k x k``), each with the threshold ``alpha_m = 1 / mu_m``
+(``inf`` for ``mu_m <= 0``: ``L`` maps positive semi-definite matrices to positive semi-definite
+ones, so its largest eigenvalue is its spectral radius and ``thresholds[0]`` is ``alpha_c``; the
+others may be negative, as for ``sign(z1 z2)``, whose ``Z = diag(1, -1)`` has ``-4 / pi^2``). Where
+``T = 0`` the linearised map ``D -> alpha L(D)`` grows along ``B_m`` exactly where ``alpha > alpha_m``.
+The first-order **easy** subspace is the span of the ranges of the ``B_m`` with finite thresholds
+and the **hard** one its complement; both are read off ``E_y G^2 = L(I)``: the hard subspace is
+``H = {v : G(y) v = 0 for almost every y}``, the kernel of ``E G^2`` (``v^T E G^2 v = E |G v|^2``),
+and the easy one its range. Proof that the span ``E`` of the ranges equals ``H^perp``: for
+``mu_m > 0`` and ``v`` in ``H``, ``mu_m B_m v = E G B_m G v = 0``, so ``E`` is orthogonal to ``H``;
+conversely for ``v`` orthogonal to ``E``, ``v v^T`` has no component on the ``B_m`` with
+``mu_m > 0`` (``<v v^T, B_m> = v^T B_m v = 0``), so
+``0 <= E (v^T G v)^2 = <v v^T, L(v v^T)> = sum_m c_m^2 mu_m <= 0``: ``v v^T`` lies in the kernel of
+``L``, ``E (G v)(G v)^T = L(v v^T) = 0``, and ``v`` is in ``H``. Ranks are counted above 1e-7 (the
+quadrature's zero). Examples (``tests/test_multi_index_subspaces.py``): ``sign(z1 z2)``: no trivial
+direction, ``I`` and ``[[0, 1], [1, 0]]`` at ``pi^2 / (4 (1 - 2p)^2)``, both fields easy; a parity:
+every field hard; the sum ``z1 + z2``: ``(1, 1)`` trivial, ``z1 - z2`` hard (the label is a function
+of one direction); ``z1 + z2^2``: ``z1`` trivial, ``z2`` easy. Where ``T != 0``, ``M = 0`` is no fixed
+point, and the rates of the directions meeting the range of ``T`` describe no linearisation of the map
+(it has terms in ``E[z | y]`` there); the grand staircase below is then the answer.
+
+**The grand staircase** (:meth:`MultiIndex.grand_staircase`, a :class:`GrandStaircase`; Troiani et
+al.'s part (iii), directions learned in sequence when coupled to easier ones; the conditional
+linearisation is derived here). Stage ``t`` holds ``M`` on the fields ``U_t`` already learned
+(``U_0 = {}``): ``M <- P update(M) P``, ``P`` the projector onto ``U_t``, to its fixed point ``M_t``
+(``M_0 = 0``). With ``M = M_t`` (``omega = M_t^{1/2} xi`` in ``U_t``, ``V = I - M_t``), the fields
+``Q z`` (``Q = I - P``) have the prior ``N(0, Q)``, independent of ``P z``, and
+
+.. math::
+    T_t = \mathbb{E}_{\omega, y}\, Q\,\mathbb{E}[z \mid y, \omega, V]\, \mathbb{E}[z \mid y, \omega, V]^T Q,
+    \qquad G_t(y, \omega) = Q\, \mathbb{E}[z z^T \mid y, \omega, V]\, Q - Q,
+    \qquad L_t(D) = \mathbb{E}_{\omega, y}\, G_t D G_t .
+
+``M_t`` is a fixed point of the full map exactly where ``T_t = 0`` (the map's blocks off ``U_t`` are
+``alpha E g_out g_out^T`` with ``Q g_out = Q E[z | y, omega, V]``); otherwise the range of ``T_t``
+(a conditional trivial subspace) joins at once. Where ``T_t = 0``, perturbing ``M`` by ``D`` on ``Q``
+(``omega_Q ~ N(0, D)``, ``V_Q = Q - D``) gives ``Q g_out = G_t omega_Q + O(|D|)`` (the posterior mean's
+derivative in its prior mean is the posterior covariance), ``Q Mhat Q = alpha L_t(D) + O(|D|^{3/2})``
+(the labels' law moves with ``omega_Q`` at second order only, ``E[z_Q | y] = 0``), the cross block
+``P Mhat Q = O(|D|)`` feeding back at higher order, and ``Q M' Q = Q Mhat Q + O(|D|^2)``: the
+conditional linearisation is ``D -> alpha L_t(D)``, at ``M = 0`` the operator above. Where ``T_t = 0``
+the fields of the conditional directions with ``alpha mu_m > 1`` join: ``U_{t+1}`` is ``U_t`` plus the
+range of ``T_t + sum_{alpha mu_m > 1} B_m^2``. The stages stop changing once nothing joins
+(``k + 1`` are computed); ``learned`` is the last ``U``, ``overlap`` its held fixed point, and
+``radius`` ``alpha mu_max`` of each stage. ``L_t`` depends on ``alpha`` through ``M_t``: a stage's
+``thresholds`` are ``1 / mu_m`` at this ``alpha``'s ``M_t``, not the ``alpha`` at which the stage is
+crossed (``alpha mu_max(alpha) = 1``; not located here). For ``z1 + z2^2`` (noise 3), ``z1`` joins at
+stage 0 and ``z2``'s rate grows from 0.948 at ``M = 0`` to 0.979 at ``m_1 = 0.237``
+(``alpha = 1.6``); tested: ``L_t`` against the map's own slope about ``M_t`` (5e-4), the learned
+overlaps against the full map iterated from the uninformed start (1e-6), ``z2`` learned at
+``alpha = 1.6`` and not at ``0.7``; for ``sign(z1 z2)`` nothing below ``alpha_c`` and both fields above.
+
 **Links** (``link``; ``k`` is the number of fields):
 
 - ``sum``: ``z1 + ... + zk``, any ``k`` (``k = 1``: the linear channel of ``bayes-glm``);
@@ -178,7 +234,8 @@ error per entry of row ``i`` of ``W*``, and ``mmse = tr(I - M) / k``; ``gen_erro
 ``gen_error_total``: for ``sign-product`` the Bayes error ``E min_y P(y | omega, V)`` against the
 noiseless and the noisy label, for the continuous links the Bayes mean squared error
 ``E Var(g(z) | omega, V)`` without and with ``noise`` (no 1/2); ``alpha_c`` and ``trivial_i``
-(above; they do not depend on the state); on the Hermite rule in ``xi``, ``quadrature_error`` (above).
+(above; they do not depend on the state; :meth:`MultiIndex.subspaces` gives the bases and every
+direction's threshold); on the Hermite rule in ``xi``, ``quadrature_error`` (above).
 """
 
 import math
@@ -284,6 +341,10 @@ _CUT_SCALES, _CUT_GAUSSIAN = (1.0, 3.0), (1.0, 2.0, 4.0)
 _BATCH = 256
 _ZERO = 1e-10
 """An eigenvalue of the linearisation or of ``T`` at most this is zero up to rounding."""
+_RANK = 1e-7
+"""In :class:`Subspaces`: an eigenvalue at most this is zero up to the quadrature's error (the posterior's
+rule is not symmetric in the fields: ``T`` of the ``sum`` link's difference ``z1 - z2``, zero, comes out
+at 3e-10, its rate at 2e-9)."""
 
 
 def _fold(nodes, weights):
@@ -293,6 +354,93 @@ def _fold(nodes, weights):
     half = (N + 1) // 2
     mirrored = jnp.where(jnp.arange(half) == N - 1 - jnp.arange(half), 0.0, weights[::-1][:half])
     return nodes[:half], weights[:half] + mirrored
+
+
+def _symmetric_basis(k: int, dtype) -> jax.Array:
+    """The orthonormal basis ``(k (k + 1) / 2, k, k)`` of symmetric matrices (Frobenius product): ``E_ii``
+    and ``(E_ij + E_ji) / sqrt(2)``, upper triangle row by row."""
+    rows, cols = np.triu_indices(k)
+    basis = np.zeros((rows.size, k, k))
+    for n, (i, j) in enumerate(zip(rows, cols)):
+        basis[n, i, j] = basis[n, j, i] = 1.0 if i == j else math.sqrt(0.5)
+    return jnp.asarray(basis, dtype)
+
+
+class Subspaces(eqx.Module):
+    """The subspaces of :meth:`MultiIndex.subspaces` (at ``M = 0``) or of :meth:`MultiIndex.conditional`
+    (of the fields not yet learned): bases are columns of ``k x k`` orthogonal matrices, sorted by
+    decreasing eigenvalue, with a mask of the columns that span the subspace (see the module docstring)."""
+
+    trivial_values: jax.Array
+    """The eigenvalues of ``T = E_y E[z|y] E[z|y]^T``, descending (``trivial_i``)."""
+    trivial_basis: jax.Array
+    """Their eigenvectors (columns)."""
+    trivial: jax.Array
+    """The columns spanning the trivial subspace, the range of ``T`` (eigenvalues above 1e-7)."""
+    rates: jax.Array
+    """The eigenvalues ``mu_m`` of ``D -> E_y G D G`` on symmetric matrices, descending."""
+    directions: jax.Array
+    """Their eigen-directions ``(p, k, k)``: symmetric, of unit Frobenius norm, with a non-negative trace
+    (any orthonormal basis of a degenerate eigenspace; not differentiated)."""
+    thresholds: jax.Array
+    """``alpha_m = 1 / mu_m`` (``inf`` for ``mu_m <= 1e-7``, the quadrature's zero): ``thresholds[0]`` is
+    ``alpha_c`` where that is below ``1e7``."""
+    easy_values: jax.Array
+    """The eigenvalues of ``E_y G^2``, descending."""
+    easy_basis: jax.Array
+    """Their eigenvectors (columns)."""
+    easy: jax.Array
+    """The columns spanning the first-order easy subspace, the range of ``E_y G^2`` (eigenvalues above
+    1e-7): the fields of the eigen-directions with finite thresholds; the others span the hard
+    subspace, ``G(y) v = 0`` for almost every ``y``."""
+
+    @property
+    def hard(self) -> jax.Array:
+        """The columns of ``easy_basis`` spanning the hard subspace."""
+        return ~self.easy
+
+    @classmethod
+    def of(cls, operator, T, square, basis) -> "Subspaces":
+        values, vectors = jnp.linalg.eigh(T)
+        trivial_values, trivial_basis = values[::-1], jax.lax.stop_gradient(vectors[:, ::-1])
+        rates, eigenvectors = jnp.linalg.eigh(operator)
+        rates, eigenvectors = rates[::-1], jax.lax.stop_gradient(eigenvectors[:, ::-1])
+        directions = jnp.einsum("pm,pab->mab", eigenvectors, basis)
+        sign = jnp.where(jnp.trace(directions, axis1=1, axis2=2) < 0, -1.0, 1.0)
+        directions = sign[:, None, None] * directions
+        finite = rates > _RANK
+        thresholds = jnp.where(finite, 1.0 / jnp.where(finite, rates, 1.0), jnp.inf)
+        values, vectors = jnp.linalg.eigh(square)
+        easy_values, easy_basis = values[::-1], jax.lax.stop_gradient(vectors[:, ::-1])
+        return cls(
+            trivial_values, trivial_basis, trivial_values > _RANK, rates, directions, thresholds,
+            easy_values, easy_basis, easy_values > _RANK,
+        )
+
+
+class GrandStaircase(eqx.Module):
+    """The grand staircase of :meth:`MultiIndex.grand_staircase` at the model's ``alpha``; the stage axis
+    (``k + 1`` stages) leads (see the module docstring)."""
+
+    learned: jax.Array
+    """The projector onto the fields learned at ``alpha`` (``U`` at the last stage)."""
+    overlap: jax.Array
+    """``M`` at the last stage: the fixed point held on the learned fields."""
+    projectors: jax.Array
+    """``(stages, k, k)``: the projector onto ``U_t``, the fields learned before stage ``t``."""
+    overlaps: jax.Array
+    """``(stages, k, k)``: the fixed point ``M_t`` of the state evolution held on ``U_t``."""
+    converged: jax.Array
+    """``(stages,)``: whether that held iteration reached ``max |dM| <= tol``."""
+    residual: jax.Array
+    """``(stages,)``: its last ``max |dM|``."""
+    radius: jax.Array
+    """``(stages,)``: ``alpha mu_max`` of the conditional linearisation at ``M_t``: the fields of its
+    top direction join where it exceeds one (unless the conditional ``T`` moves them at once)."""
+    subspaces: Subspaces
+    """The conditional subspaces of each stage (every field with a leading stage axis); their
+    ``thresholds`` are ``1 / mu_m`` at ``M_t``, the ``alpha`` at which direction ``m`` would leave zero
+    were the learned fields' overlap held at ``M_t``."""
 
 
 class MultiIndex(FixedPointTheory):
@@ -514,17 +662,97 @@ class MultiIndex(FixedPointTheory):
         all at ``M = 0``; see the module docstring."""
         dtype, k = self._dtype(), self.k
         eye = self._eye(dtype)
-        weights, means, seconds = self._labels(jnp.zeros(k, dtype), eye)
-        T = jnp.einsum("n,ni,nj->ij", weights, means, means)
-        G = seconds - eye
-        rows, cols = np.triu_indices(k)
-        basis = np.zeros((rows.size, k, k))
-        for n, (i, j) in enumerate(zip(rows, cols)):
-            basis[n, i, j] = basis[n, j, i] = 1.0 if i == j else math.sqrt(0.5)
-        basis = jnp.asarray(basis, dtype)
+        operator, T, _ = self._second_order(*self._labels(jnp.zeros(k, dtype), eye), eye)
+        return operator, _symmetric_basis(k, dtype), T
+
+    def _second_order(self, weights, means, seconds, Q) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """``(operator, T, E G^2)`` from the weighted posterior moments of the labels (and nodes in
+        ``omega``) ``(N,)``, ``(N, k)``, ``(N, k, k)``, restricted to the fields ``Q z`` (``Q`` a
+        projector): ``G = Q E[z z^T | .] Q - Q``, ``T = E (Q E[z | .]) (Q E[z | .])^T`` and the operator
+        ``D -> E G D G`` on the orthonormal basis of symmetric matrices (see the module docstring)."""
+        G = jnp.einsum("ab,nbc,cd->nad", Q, seconds, Q) - Q
+        projected = means @ Q
+        basis = _symmetric_basis(self.k, Q.dtype)
         image = jnp.einsum("n,nab,pbc,ncd->pad", weights, G, basis, G)  # E G B_p G
         operator = jnp.einsum("qad,pad->qp", basis, image)
-        return 0.5 * (operator + operator.T), basis, 0.5 * (T + T.T)
+        T = jnp.einsum("n,ni,nj->ij", weights, projected, projected)
+        square = jnp.einsum("n,nab,nbc->ac", weights, G, G)
+        return 0.5 * (operator + operator.T), 0.5 * (T + T.T), 0.5 * (square + square.T)
+
+    def subspaces(self) -> "Subspaces":
+        """The trivial, easy and hard subspaces at ``M = 0`` and the thresholds of every eigen-direction
+        of the linearised state evolution (:class:`Subspaces`; see the module docstring). Differentiable
+        in the parameters through the eigenvalues (the bases are not differentiated)."""
+        dtype, k = self._dtype(), self.k
+        eye = self._eye(dtype)
+        operator, T, square = self._second_order(*self._labels(jnp.zeros(k, dtype), eye), eye)
+        return Subspaces.of(operator, T, square, _symmetric_basis(k, dtype))
+
+    def conditional(self, M, P) -> "Subspaces":
+        """:class:`Subspaces` of the fields ``Q z`` (``Q = I - P``) at a fixed point ``M`` supported on the
+        range of the projector ``P`` (``M = P M P``): the conditional ``T``, linearised operator and
+        ``E G^2`` of the grand staircase (see the module docstring). ``P = 0``, ``M = 0``: :meth:`subspaces`."""
+        dtype, k = M.dtype, self.k
+        eye = self._eye(dtype)
+        V = eye - M
+        Q = eye - P
+
+        def at_zero(M):
+            return self._second_order(*self._labels(jnp.zeros(k, dtype), eye), Q)
+
+        def over_omega(M):
+            xi, w = self._xi_rule(M, V)
+            omega = xi @ psd_cholesky(0.5 * (M + M.T)).T
+            weights, means, seconds = jax.lax.map(lambda o: self._labels(o, V), omega, batch_size=_BATCH)
+            flat = (w[:, None] * weights).reshape(-1)
+            return self._second_order(flat, means.reshape(-1, k), seconds.reshape(-1, k, k), Q)
+
+        operator, T, square = jax.lax.cond(jnp.trace(M) > 0, over_omega, at_zero, M)
+        return Subspaces.of(operator, T, square, _symmetric_basis(k, dtype))
+
+    def _restricted(self, P, steps: int, tol: float):
+        """The state evolution with ``M`` held on the range of ``P``: ``M <- P update(M) P`` from
+        ``UNINFORMED P`` until ``max |dM| <= tol`` or ``steps`` steps; ``(M, converged, residual)``."""
+        dtype = P.dtype
+        start = UNINFORMED[jnp.finfo(dtype).bits] * P
+        empty = jnp.trace(P) < 0.5
+
+        def step(state):
+            M, _, n = state
+            new = P @ self.update(M) @ P
+            return 0.5 * (new + new.T), jnp.max(jnp.abs(new - M)), n + 1
+
+        def going(state):
+            return (state[1] > tol) & (state[2] < steps)
+
+        residual = jnp.where(empty, 0.0, jnp.inf).astype(dtype)
+        M, residual, _ = jax.lax.while_loop(going, step, (start, residual, 0))
+        return M, residual <= tol, residual
+
+    def grand_staircase(self, steps: int = 2000, tol: float = 1e-10) -> "GrandStaircase":
+        """The grand staircase at ``alpha`` (see the module docstring): from ``U_0 = {}``, at each stage
+        the fixed point ``M_t`` of the state evolution held on ``U_t`` (``steps`` iterations at most, to
+        ``max |dM| <= tol``), the conditional :class:`Subspaces` of the complement, and ``U_{t+1}``: ``U_t``
+        with the range of the conditional ``T`` and the fields of the conditional directions with
+        ``alpha mu_m > 1``. ``k + 1`` stages (the last ones repeat once nothing joins)."""
+        dtype, k = self._dtype(), self.k
+        P = jnp.zeros((k, k), dtype)
+        stages = []
+        for _ in range(k + 1):
+            M, converged, residual = self._restricted(P, steps, tol)
+            found = self.conditional(M, P)
+            stages.append((P, M, converged, residual, found))
+            # The conditional T moves its fields at once; where it is zero, the unstable directions'.
+            joining = found.trivial_basis * found.trivial
+            unstable = (self.alpha * found.rates > 1) & ~jnp.any(found.trivial)
+            S = joining @ joining.T + jnp.einsum("m,mab,mcb->ac", unstable.astype(dtype), found.directions, found.directions)
+            values, vectors = jnp.linalg.eigh(0.5 * (S + S.T))
+            values, vectors = jnp.linalg.eigh(P + vectors * (values > _RANK) @ vectors.T)
+            P = vectors * (values > 0.5) @ vectors.T
+        projectors, overlaps, converged, residual, found = (
+            jax.tree_util.tree_map(lambda *x: jnp.stack(x), *column) for column in zip(*stages)
+        )
+        return GrandStaircase(P, M, projectors, overlaps, converged, residual, self.alpha * found.rates[:, 0], found)
 
     def weak_recovery(self) -> tuple[jax.Array, jax.Array]:
         """``(alpha_c, trivial)``: ``1 / lambda_max`` of ``M -> E_y G M G`` and the eigenvalues of
