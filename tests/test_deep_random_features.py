@@ -15,7 +15,7 @@ from scipy.special import ndtr
 import hdtheory as hd
 from hdtheory.cli import build_theory, main
 from hdtheory.models.deep_rf import deep_covariances, deep_random_features, deep_spectrum, deep_weights
-from hdtheory.models.deep_rf import layer_widths
+from hdtheory.models.deep_rf import exponent_covariances, layer_widths
 from hdtheory.models.gcm import RF_ACTIVATIONS
 
 
@@ -70,12 +70,9 @@ def test_covariances_against_closed_forms_in_numpy():
     widths = layer_widths((1.5, 0.8, 1.2), 100)
     weights = deep_weights(key, widths)
     for activations in (("erf", "linear", "erf"), ("relu",) * 3):
-        omega, theta2, Omega = _numpy_spectrum([np.asarray(W) for W in weights], activations)
-        got_omega, got_theta2 = map(np.asarray, deep_spectrum(key, widths, activations))
-        np.testing.assert_allclose(got_omega, omega, rtol=1e-10, atol=1e-13)
-        np.testing.assert_allclose(got_theta2, theta2, rtol=1e-10, atol=1e-13)
-    m = _numpy_covariances([np.asarray(W) for W in weights], ("relu",) * 3)[2]
-    np.testing.assert_allclose(deep_covariances(weights, ("relu",) * 3)[2], m, rtol=1e-10)
+        Omega, Phi, m = _numpy_covariances([np.asarray(W) for W in weights], activations)
+        for got, expected in zip(deep_covariances(weights, activations), (Omega, Phi, m)):
+            np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14)
     # ReLU features have variance E relu(u)^2 - m^2 < r / 2: a test that fails if the coefficients
     # were taken at r = 1 and mean 0.
     assert np.trace(Omega) / widths[-1] < 0.1 and 0.1 < np.mean(m) < 0.3
@@ -98,7 +95,7 @@ def test_structured_weights():
     np.testing.assert_allclose(model.theta2, 0.5 * theta2, rtol=1e-9, atol=1e-12)
     # A power law in a random basis: C_l^{1/2} = Z_l^+ W_l (Z_l has full column rank) is symmetric
     # with the eigenvalues sqrt(k^-a / mean_j j^-a), in a basis that is not the coordinates' (the
-    # diagonal of C_l spreads far less than its spectrum); exponent 0 gives the i.i.d. weights.
+    # diagonal of C_l spreads far less than its spectrum).
     exponents = (1.0, 0.5)
     theory = hd.DeepRandomFeatures(widths=(1.5, 2.0), d=d, seed=4, weight_exponent=exponents,
                                    activation=("linear", "erf"), loss="square", teacher="linear")
@@ -109,9 +106,6 @@ def test_structured_weights():
         np.testing.assert_allclose(root, root.T, atol=1e-10)
         np.testing.assert_allclose(np.linalg.eigvalsh(root @ root)[::-1], spectrum / spectrum.mean(), rtol=1e-8)
         assert np.std(np.diag(root @ root)) < 0.3 * np.std(spectrum / spectrum.mean())
-    iid = hd.DeepRandomFeatures(widths=(1.5, 2.0), d=d, seed=4, loss="square", teacher="linear").weights()
-    for z, W in zip(Z, iid):
-        np.testing.assert_array_equal(W, z)
     # The theory is the recursion at these weights.
     omega, theta2, _ = _numpy_spectrum(weights, ("linear", "erf"))
     np.testing.assert_allclose(theory.gcm.omega, omega, rtol=1e-10, atol=1e-13)
@@ -128,10 +122,10 @@ def test_covariances_against_monte_carlo(activations, exponent):
     # at r = 1 instead of the units' variances (about 0.47 at the second erf layer) would be off by
     # 25% to 35%.
     d, N = 100, 40_000
-    theory = hd.DeepRandomFeatures(widths=(1.5, 1.0), d=d, seed=7, activation=activations,
-                                   weight_exponent=exponent, loss="square", teacher="linear")
-    weights = [np.asarray(W) for W in theory.weights()]
-    Omega, Phi, m = map(np.asarray, deep_covariances(theory.weights(), activations))
+    widths = layer_widths((1.5, 1.0), d)
+    weights = deep_weights(jax.random.PRNGKey(7), widths, exponent_covariances((exponent,) * 2, widths))
+    Omega, Phi, m = map(np.asarray, deep_covariances(weights, activations))
+    weights = [np.asarray(W) for W in weights]
     rng = np.random.default_rng(0)
     X = rng.standard_normal((N, d))
     H = X
