@@ -291,9 +291,8 @@ def deep_random_features(
     if weight_covariances is not None and any(exponents):
         raise ParameterError("parameters 'weight_exponent' and 'weight_covariances' exclude each other: give one")
     covariances = check_covariances(weight_covariances, widths)
-    if key is None:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ParameterError(f"parameter 'seed' must be an integer >= 0, got {seed!r}")
+    if key is None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ParameterError(f"parameter 'seed' must be an integer >= 0, got {seed!r}")
     if key is None and weight_covariances is None:
         omega, theta2 = _seeded_spectrum(int(seed), widths, activations, exponents, jnp.result_type(float))
     else:
