@@ -79,18 +79,27 @@ def parameter(default: float, domain: Interval, doc: str, vector: bool = False):
     return eqx.field(default=default, converter=_as_array, metadata=metadata)
 
 
-def integer(default: int, domain: Interval, doc: str):
-    """A static integer field (it fixes array shapes, such as a number of hidden units)."""
+def integer(default: int | None, domain: Interval, doc: str):
+    """A static integer field (it fixes array shapes, such as a number of hidden units); a default
+    of None makes it optional (None: the model infers the value, as its doc says)."""
     return eqx.field(
         default=default, static=True, metadata={"domain": domain, "doc": doc, "integer": True}
     )
 
 
-def choice(default: str, options, doc: str, refused=None):
+def choice(default: str, options, doc: str, refused=None, sequence: bool = False):
     """A static field naming one of ``options`` (a mapping from names to kernels); ``refused`` maps
-    names a user may expect but the model declines to the reason, given in the error."""
-    metadata = {"options": options, "doc": doc, "refused": refused or {}}
-    return eqx.field(default=default, static=True, metadata=metadata)
+    names a user may expect but the model declines to the reason, given in the error. ``sequence``:
+    one name or a tuple of names (comma-separated on the command line), each one checked."""
+    metadata = {"options": options, "doc": doc, "refused": refused or {}, "sequence": sequence}
+    return eqx.field(default=default, static=True, metadata=metadata, converter=_names if sequence else None)
+
+
+def _names(value):
+    """A comma-separated string or a list of names as a tuple of names; one name as it is."""
+    if isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",")) if "," in value else value
+    return tuple(value) if isinstance(value, list) else value
 
 
 def is_concrete(value) -> bool:
@@ -209,14 +218,16 @@ def _check_declared(self) -> None:
         value = getattr(self, name)
         if "options" in field.metadata:
             options = field.metadata["options"]
-            if value in field.metadata.get("refused", {}):
-                raise ParameterError(f"parameter {name!r} must not be {value!r}: {field.metadata['refused'][value]}")
-            if value not in options:
-                raise ParameterError(
-                    f"parameter {name!r} must be one of {', '.join(options)}, got {value!r}"
-                )
+            for one in value if field.metadata.get("sequence") and isinstance(value, tuple) else (value,):
+                if one in field.metadata.get("refused", {}):
+                    raise ParameterError(f"parameter {name!r} must not be {one!r}: {field.metadata['refused'][one]}")
+                if one not in options:
+                    raise ParameterError(
+                        f"parameter {name!r} must be one of {', '.join(options)}, got {one!r}"
+                    )
         elif field.metadata.get("integer"):
-            check_integer(name, value, field.metadata["domain"])
+            if value is not None or field.default is not None:
+                check_integer(name, value, field.metadata["domain"])
         else:
             check_in(name, value, field.metadata["domain"])
 

@@ -3,46 +3,64 @@ r"""Deep random features: a linear readout of a deep network with frozen random 
 **Setting** (Schröder, Cui, Dmitriev and Loureiro 2023, "Deterministic equivalent and error
 universality of deep random features learning", ICML; Schröder et al. 2024, "Asymptotics of
 learning with deep structured (random) features", ICML). Inputs ``x ~ N(0, I_d)``, ``h_0 = x``;
-``L`` hidden layers
+``L = depth`` hidden layers
 
 .. math:: h_l = \sigma_l(W_l h_{l-1} / \sqrt{d_{l-1}}),\qquad l = 1..L,
 
-of widths ``d_l = round(gamma_l d)`` (``d_0 = d``), with weights ``W_l`` of i.i.d. ``N(0, 1)``
-entries drawn once, from a seed, at a finite ``d``; a teacher ``z = w*.x / sqrt(d)`` with
-``|w*|^2 / d = rho`` and any channel of :mod:`hdtheory.kernels.channels`; a student ``w.h_L /
-sqrt(d_L)`` trained by ERM on ``n = alpha d`` samples (any loss of :mod:`hdtheory.kernels.losses`,
-penalty ``(lam / 2) |w|^2``; the conventions of :mod:`hdtheory.models.erm`).
+of widths ``d_l = round(gamma_l d)`` (``d_0 = d``; ``widths = (gamma_1, ..., gamma_L)``, or one
+ratio for every layer) and activations ``sigma_l`` (one for every layer, or one per layer: erf,
+tanh, sign, linear, relu); weights ``W_l = Z_l C_l^{1/2}`` drawn once, from a seed, at a finite
+``d``: ``Z_l`` of i.i.d. ``N(0, 1)`` entries, so that the rows of ``W_l`` are ``N(0, C_l)`` (the
+structured weights of Schröder et al. 2024; ``C_l = I``, i.i.d. weights, those of Schröder et al.
+2023). ``C_l`` is a power law, eigenvalues ``k^-a_l / mean_j(j^-a_l)``, ``k = 1..d_{l-1}`` (mean 1:
+``tr C_l = d_{l-1}``, as for i.i.d. entries; ``a_l = weight_exponent``), in a Haar-random basis drawn
+from the seed, or any spectrum or matrix given to :func:`deep_random_features`. A teacher ``z =
+w*.x / sqrt(d)`` with ``|w*|^2 / d = rho`` and any channel of :mod:`hdtheory.kernels.channels`; a
+student ``w.h_L / sqrt(d_L)`` trained by ERM on ``n = alpha d`` samples (any loss of
+:mod:`hdtheory.kernels.losses`, penalty ``(lam / 2) |w|^2``; the conventions of
+:mod:`hdtheory.models.erm`).
 
 **Deterministic equivalent given the weights.** By the layer-wise Gaussian equivalence (Schröder et
 al. 2023, the linearised population covariances of their conjectured error universality; Schröder
-et al. 2024, the closed-form feature covariance of Gaussian rainbow networks, in the form with the
-preactivation variance averaged over the units of a layer), the features are equivalent to
-Gaussian ones with the covariances, conditioned on the weights,
+et al. 2024, the closed-form feature covariance of Gaussian rainbow networks), the features of layer
+``l`` are equivalent to Gaussian ones of mean ``m_l`` and covariance ``Omega_l``, conditioned on the
+weights: with ``mu_l = W_l m_{l-1} / sqrt(d_{l-1})`` and ``A_l = W_l Omega_{l-1} W_l^T / d_{l-1}``
+the mean and covariance of the preactivations ``u`` of layer ``l``, and for each unit ``i`` the
+coefficients of :func:`unit_coefficients` at ``u_i ~ N(mu_i, A_ii)``, ``m_{l,i} = E sigma(u_i)``,
+``kappa_{1,i} = E[(u_i - mu_i) sigma(u_i)] / A_ii``, ``kappa_{*,i}^2 = Var sigma(u_i) - A_ii
+kappa_{1,i}^2``,
 
 .. math::
-    A_l = W_l \Omega_{l-1} W_l^T / d_{l-1},\quad r_l = \mathrm{tr} A_l / d_l,\quad
-    \Omega_l = \kappa_{1,l}^2 A_l + \kappa_{*,l}^2 I_{d_l},\quad
-    \Phi_l = \kappa_{1,l} \Phi_{l-1} W_l^T / \sqrt{d_{l-1}},
+    \Omega_l = K_{1,l} A_l K_{1,l} + \mathrm{diag}(\kappa_{*,l}^2),\qquad
+    \Phi_l = \Phi_{l-1} W_l^T K_{1,l} / \sqrt{d_{l-1}},\qquad K_{1,l} = \mathrm{diag}(\kappa_{1,l}),
 
-from ``Omega_0 = Phi_0 = I_d``: ``A_l`` is the covariance of the preactivations of layer ``l``,
-``r_l`` their variance averaged over the units, and the Hermite coefficients of
-:func:`~hdtheory.models.gcm.gaussian_equivalence` are taken at that variance,
-``kappa_1 = E[u sigma(u)] / r``, ``kappa_*^2 = E sigma(u)^2 - r kappa_1^2`` for ``u ~ N(0, r_l)``.
-``Omega_L = E[h_L h_L^T]`` and ``Phi_L = E[x h_L^T]``. The activations are odd (``kappa_0 = 0`` at
-every variance): the features have mean zero at every layer, so no mean term enters the recursion
-(a non-zero ``kappa_0`` would shift the next layer's preactivations unit by unit).
+from ``m_0 = 0`` and ``Omega_0 = Phi_0 = I_d``: ``Omega_L = Cov(h_L)`` and ``Phi_L = E[x h_L^T]``.
+The papers take the coefficients at the preactivation variance of the layer, the same for every
+unit in their limit, and a mean-free input to each layer. Taking them unit by unit, at each unit's
+own mean and variance, is derived here: it keeps ``diag(Omega_l)`` exact given Gaussian
+preactivations, agrees with the papers' form when the variances concentrate (i.i.d. weights), and
+covers two cases where they do not: power-law ``C_l``, whose largest eigenvalue grows with ``d`` (at
+``d = 100``, ``a = 1`` the units' variances spread by 30% to 40%), and activations with a mean
+(ReLU), whose ``m_{l-1} != 0`` shifts the next layer's preactivations by ``mu_i = w_i.m_{l-1} /
+sqrt(d_{l-1})``, of order one and different for every unit. Odd activations keep ``m_l = 0``. Left
+out, as in the papers: the higher Hermite terms of the off-diagonal covariances (``O(A_ij^3)`` for odd
+activations; for ReLU the second one, ``O(A_ij^2)``, adds up to a rank-one term along the mean).
 
 The model is then the :class:`~hdtheory.models.gcm.GCM` of ``(Omega_L, Phi_L)`` with the teacher
 averaged over its isotropic law (``E theta theta^T = rho I``, as for
 :func:`~hdtheory.models.gcm.random_features`): with ``(omega_j, e_j)`` the eigenpairs of ``Omega_L``,
-``theta2_j = d_L rho |Phi_L e_j|^2 / d``, and the model's ratio ``n / d_L = alpha d / d_L``.
-Everything is a JAX program (the weights are ``jax.random`` draws; one ``d_L x d_L`` eigendecomposition
-per build); the fixed point is differentiable in ``alpha``, ``rho``, ``lam`` and ``noise``.
+``theta2_j = d_L rho |Phi_L e_j|^2 / d``, and the model's ratio ``n / d_L = alpha d / d_L``. The mean
+``m_L`` is a constant direction of the features that this GCM leaves out: the square loss's errors
+were checked not to see it (against simulations of the uncentred features); other losses can use it
+as an intercept (a ReLU network's logistic test error at ``d = 300`` fell four standard errors below
+the GCM's, and agreed once the features were centred), so ReLU is refused for them. Everything is a
+JAX program (the weights are ``jax.random`` draws; one ``d_L x d_L`` eigendecomposition per build); the
+fixed point is differentiable in ``alpha``, ``rho``, ``lam`` and ``noise``.
 
 **Normalisation.** Schröder et al. write the widths ``k_l`` and the sample ratio per input dimension,
 as here; their covariances are ours. At depth one the recursion is
-:func:`~hdtheory.models.gcm.random_features` with the empirical spectrum of ``F F^T / d`` in place of
-its Marchenko-Pastur limit and ``kappa`` at ``r_1 = |F|^2 / (p d)`` instead of 1 (both differ by
+:func:`~hdtheory.models.gcm.random_features` with the empirical ``F F^T / d`` in place of its
+Marchenko-Pastur limit and each unit's ``kappa`` at its ``|F_i|^2 / d`` instead of 1 (both differ by
 ``O(1 / sqrt(d))``).
 """
 
@@ -56,69 +74,178 @@ import numpy as np
 
 from .. import kernels
 from .._theory import NONNEGATIVE, POSITIVE, Interval, ParameterError
-from .._theory import check_in, choice, integer, is_concrete, parameter
-from .gcm import GCM, RF_ACTIVATIONS, EquivalentGCM, gaussian_equivalence
+from .._theory import check_in, check_integer, choice, integer, is_concrete, parameter
+from .gcm import GCM, RF_ACTIVATIONS, EquivalentGCM
 
-DEEP_ACTIVATIONS = {name: RF_ACTIVATIONS[name] for name in ("erf", "tanh", "sign", "linear")}
-"""The odd activations of the deep model (no mean at any layer)."""
+ODD_ACTIVATIONS = ("erf", "tanh", "sign", "linear")
+"""The odd activations: features of mean zero at every layer."""
+
+DEEP_ACTIVATIONS = {name: RF_ACTIVATIONS[name] for name in ODD_ACTIVATIONS + ("relu",)}
+"""The activations of the deep model (ReLU: with a mean, followed unit by unit; square loss only)."""
 
 
 def layer_activations(activation, layers: int) -> tuple[str, ...]:
     """One activation name per layer, from one name or a sequence of ``layers`` names (checked)."""
     names = (activation,) * layers if isinstance(activation, str) else tuple(activation)
-    if len(names) != layers or not all(isinstance(a, str) and a in DEEP_ACTIVATIONS for a in names):
-        raise ParameterError(
-            f"parameter 'activation' must be one of {', '.join(DEEP_ACTIVATIONS)} (odd activations), "
-            f"or a sequence of {layers} of them, got {activation!r}"
-        )
+    for name in names:
+        if not isinstance(name, str) or name not in DEEP_ACTIVATIONS:
+            raise ParameterError(f"parameter 'activation' must be one of {', '.join(DEEP_ACTIVATIONS)}, "
+                                 f"or a sequence of {layers} of them, got {activation!r}")
+    if len(names) != layers:
+        raise ParameterError(f"parameter 'activation' must be one name or one per layer ({layers}), "
+                             f"got {len(names)}: {', '.join(names)}")
     return names
 
 
-def layer_widths(gammas, d: int) -> tuple[int, ...]:
-    """``(d, d_1, ..., d_L)`` with ``d_l = max(round(gamma_l d), 1)``; checks ``gammas`` and ``d``."""
+def layer_widths(widths, d: int, depth: int | None = None) -> tuple[int, ...]:
+    """``(d, d_1, ..., d_L)`` with ``d_l = max(round(gamma_l d), 1)`` for the width ratios ``gamma_l =
+    widths``: one per layer, or one for each of ``depth`` layers. Checks ``widths``, ``depth`` and ``d``."""
     if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or d < 1:
         raise ParameterError(f"parameter 'd' must be an integer >= 1, got {d!r}")
-    if not all(map(is_concrete, gammas if isinstance(gammas, (tuple, list)) else (gammas,))):
-        raise ParameterError("parameter 'gammas' must be concrete numbers: they fix the widths of the layers")
-    check_in("gammas", gammas, POSITIVE)
-    gammas = np.ravel(np.asarray(gammas, float))
-    if gammas.size == 0:
-        raise ParameterError("parameter 'gammas' must hold one width ratio d_l / d > 0 per layer, got none")
-    return (int(d),) + tuple(max(round(float(g) * d), 1) for g in gammas)
+    if depth is not None:
+        check_integer("depth", depth, Interval(1))
+    if not all(map(is_concrete, widths if isinstance(widths, (tuple, list)) else (widths,))):
+        raise ParameterError("parameter 'widths' must be concrete numbers: they fix the widths of the layers")
+    check_in("widths", widths, POSITIVE)
+    ratios = np.ravel(np.asarray(widths, float))
+    if ratios.size == 0:
+        raise ParameterError("parameter 'widths' must hold one width ratio d_l / d > 0 per layer, got none")
+    if depth is not None and ratios.size == 1:
+        ratios = np.repeat(ratios, depth)
+    if depth is not None and ratios.size != depth:
+        raise ParameterError(f"parameters 'depth' and 'widths' disagree: depth {depth}, {ratios.size} widths "
+                             "(give one width per layer, or one width for every layer)")
+    return (int(d),) + tuple(max(round(float(g) * d), 1) for g in ratios)
 
 
-def deep_weights(key, widths: tuple[int, ...], dtype=None) -> list[jax.Array]:
-    """The weights ``W_l`` (``d_l x d_{l-1}``, i.i.d. ``N(0, 1)``), one key split per layer."""
+def layer_exponents(exponent, layers: int) -> tuple[float, ...]:
+    """The power-law exponents ``a_l`` of the weights' row covariances, one per layer, from one number
+    or ``layers`` numbers (checked: concrete, ``>= 0``)."""
+    if not all(map(is_concrete, exponent if isinstance(exponent, (tuple, list)) else (exponent,))):
+        raise ParameterError("parameter 'weight_exponent' must be concrete numbers: they fix the weights")
+    check_in("weight_exponent", exponent, NONNEGATIVE)
+    exponents = np.ravel(np.asarray(exponent, float))
+    if exponents.size == 1:
+        exponents = np.repeat(exponents, layers)
+    if exponents.size != layers:
+        raise ParameterError(f"parameter 'weight_exponent' must be one number or one per layer ({layers}), "
+                             f"got {exponents.size}")
+    return tuple(float(a) for a in exponents)
+
+
+def power_law_spectrum(exponent: float, size: int, dtype=None) -> jax.Array:
+    """The eigenvalues ``k^-a / mean_j(j^-a)``, ``k = 1..size``, of a row covariance ``C``: mean 1, so
+    that a row's expected squared norm ``tr C`` is that of i.i.d. ``N(0, 1)`` entries."""
+    s = jnp.arange(1, size + 1, dtype=dtype or float) ** -exponent
+    return s / jnp.mean(s)
+
+
+def random_basis(key, size: int, dtype=None) -> jax.Array:
+    """A Haar-distributed orthogonal ``size x size`` matrix: ``Q`` of the QR factorisation of a
+    standard Gaussian matrix, its columns' signs those of ``R``'s diagonal (Mezzadri 2007)."""
+    Q, R = jnp.linalg.qr(jax.random.normal(key, (size, size), dtype or float))
+    return Q * jnp.where(jnp.diagonal(R) < 0, -1.0, 1.0)
+
+
+def check_covariances(covariances, widths: tuple[int, ...]) -> tuple:
+    """The weights' row covariances, one entry per layer (checked): ``None`` (``C_l = I``), the
+    ``d_{l-1}`` eigenvalues of ``C_l`` (positive; the basis is drawn at random), or the symmetric
+    positive semi-definite ``d_{l-1} x d_{l-1}`` matrix ``C_l``."""
+    layers = len(widths) - 1
+    if covariances is None:
+        return (None,) * layers
+    covariances = tuple(covariances)
+    if len(covariances) != layers:
+        raise ParameterError(f"parameter 'weight_covariances' must hold one entry per layer ({layers}), "
+                             f"got {len(covariances)}")
+    checked = []
+    for l, C in enumerate(covariances):
+        size = widths[l]
+        if C is not None:
+            C = jnp.asarray(C, jnp.result_type(float))
+            if is_concrete(C):
+                ok = C.shape == (size,) and bool(jnp.all(C > 0) & jnp.all(jnp.isfinite(C)))
+                if C.ndim == 2:
+                    scale = float(jnp.max(jnp.abs(C))) if C.size else 0.0
+                    ok = (C.shape == (size, size) and bool(jnp.all(jnp.isfinite(C)))
+                          and float(jnp.max(jnp.abs(C - C.T))) <= 1e-10 * scale
+                          and float(jnp.linalg.eigvalsh(C)[0]) >= -1e-10 * scale)
+                if not ok:
+                    raise ParameterError(
+                        f"parameter 'weight_covariances' of layer {l + 1} must be None, {size} positive "
+                        f"eigenvalues or a symmetric positive semi-definite {size} x {size} matrix, "
+                        f"got an array of shape {C.shape}")
+        checked.append(C)
+    return tuple(checked)
+
+
+def deep_weights(key, widths: tuple[int, ...], covariances=None, dtype=None) -> list[jax.Array]:
+    """The weights ``W_l = Z_l C_l^{1/2}`` (``d_l x d_{l-1}``, ``Z_l`` i.i.d. ``N(0, 1)``), one key
+    split per layer; ``covariances`` as :func:`check_covariances` takes them (``None``: ``C_l = I``,
+    ``W_l = Z_l``). Eigenvalues are placed in the basis :func:`random_basis` draws from
+    ``fold_in(key_l, 1)``; a matrix's square root is that of its eigendecomposition."""
     keys = jax.random.split(key, len(widths) - 1)
-    return [jax.random.normal(k, (widths[l + 1], widths[l]), dtype or float) for l, k in enumerate(keys)]
+    covariances = (None,) * len(keys) if covariances is None else covariances
+    weights = []
+    for l, (k, C) in enumerate(zip(keys, covariances)):  # the layers: few, of different shapes
+        Z = jax.random.normal(k, (widths[l + 1], widths[l]), dtype or float)
+        if C is not None and C.ndim == 1:
+            O = random_basis(jax.random.fold_in(k, 1), widths[l], Z.dtype)
+            Z = Z @ (O * jnp.sqrt(C)) @ O.T
+        elif C is not None:
+            s, V = jnp.linalg.eigh(C)
+            Z = Z @ (V * jnp.sqrt(jnp.maximum(s, 0.0))) @ V.T
+        weights.append(Z)
+    return weights
+
+
+def exponent_covariances(exponents: tuple[float, ...], widths: tuple[int, ...], dtype=None) -> tuple:
+    """The row covariances of :func:`power_law_spectrum` with ``exponents`` (``None`` where ``a_l = 0``:
+    i.i.d. weights, the same draw)."""
+    return tuple(None if a == 0 else power_law_spectrum(a, widths[l], dtype) for l, a in enumerate(exponents))
+
+
+def unit_coefficients(activation: str, mean, variance, order: int = 40):
+    r"""``(m, kappa_1, kappa_star)``, unit by unit, of ``sigma(u)`` for ``u ~ N(mean, variance)``
+    (arrays of one shape): ``m = E sigma(u)``, ``kappa_1 = E[(u - mean) sigma(u)] / variance``
+    (``= E sigma'(u)``), ``kappa_star^2 = Var sigma(u) - variance kappa_1^2``, so that ``sigma(u)``
+    and ``m + kappa_1 (u - mean) + kappa_star xi`` have the same mean, variance and covariance with
+    ``u``. A Gauss-Legendre panel rule (:func:`hdtheory.kernels.panel_rule`) with an edge at the
+    kink ``u = 0`` of ReLU and sign integrates them exactly; differentiable in ``mean`` and
+    ``variance``. At ``mean = 0`` these are :func:`~hdtheory.models.gcm.gaussian_equivalence`."""
+    scale = jnp.sqrt(variance)
+    z, w = kernels.panel_rule((-mean / scale)[..., None], order)
+    f = RF_ACTIVATIONS[activation](mean[..., None] + scale[..., None] * z)
+    m = jnp.sum(w * f, axis=-1)
+    k1 = jnp.sum(w * z * f, axis=-1) / scale
+    return m, k1, jnp.sqrt(jnp.maximum(jnp.sum(w * f**2, axis=-1) - m**2 - variance * k1**2, 0.0))
 
 
 def deep_covariances(weights, activations: tuple[str, ...], order: int = 40):
-    """``(Omega_L, Phi_L, r)``: the population covariances of the module docstring given the weights,
-    and the preactivation variances ``r_l`` (shape ``(L,)``)."""
+    """``(Omega_L, Phi_L, m_L)``: the population covariances of the module docstring given the weights,
+    and the features' mean ``m_L = E h_L``."""
     dtype = weights[0].dtype
     Omega = Phi = jnp.eye(weights[0].shape[1], dtype=dtype)
-    variances = []
+    mean = jnp.zeros(weights[0].shape[1], dtype)
     for W, activation in zip(weights, activations):  # the layers: few, of different shapes
-        width = W.shape[1]
-        A = W @ Omega @ W.T / width
-        r = jnp.trace(A) / W.shape[0]
-        _, k1, kstar = gaussian_equivalence(activation, order, dtype, variance=r)
-        Omega = k1**2 * A + kstar**2 * jnp.eye(W.shape[0], dtype=dtype)
-        Phi = (k1 / math.sqrt(width)) * Phi @ W.T
-        variances.append(r)
-    return Omega, Phi, jnp.stack(variances)
+        root = math.sqrt(W.shape[1])
+        A = W @ Omega @ W.T / W.shape[1]
+        mean, k1, kstar = unit_coefficients(activation, W @ mean / root, jnp.diagonal(A), order)
+        Omega = k1[:, None] * A * k1 + jnp.diag(kstar**2)
+        Phi = Phi @ W.T * (k1 / root)
+    return Omega, Phi, mean
 
 
 @functools.partial(jax.jit, static_argnames=("widths", "activations"))
-def deep_spectrum(key, widths: tuple[int, ...], activations: tuple[str, ...]):
+def deep_spectrum(key, widths: tuple[int, ...], activations: tuple[str, ...], covariances=None):
     """``(omega, theta2 / rho)``: the eigenvalues of ``Omega_L`` and the teacher's projections per unit
-    ``rho``, for the weights drawn from ``key``. Eigenvalues below ``sqrt(eps)`` times the largest
+    ``rho``, for the weights drawn from ``key`` (rows of covariances ``covariances``, as
+    :func:`deep_weights` takes them). Eigenvalues below ``sqrt(eps)`` times the largest
     are set to zero, with their projections: the ratio ``theta2_j / omega_j`` of such a mode (a
     product of nearly singular linear layers) is lost to rounding, and it would count as
     unexplained by the features anyway (its error ``theta2 lam^2 / (omega D^2) -> theta2 / omega``
     as ``omega / lam -> 0``)."""
-    Omega, Phi, _ = deep_covariances(deep_weights(key, widths), activations)
+    Omega, Phi, _ = deep_covariances(deep_weights(key, widths, covariances), activations)
     omega, vectors = jnp.linalg.eigh(Omega)
     p = widths[-1]
     positive = omega > jnp.sqrt(jnp.finfo(omega.dtype).eps) * omega[-1]
@@ -127,43 +254,58 @@ def deep_spectrum(key, widths: tuple[int, ...], activations: tuple[str, ...]):
 
 
 @functools.lru_cache(maxsize=16)
-def _seeded_spectrum(seed: int, widths: tuple[int, ...], activations: tuple[str, ...], dtype):
-    """:func:`deep_spectrum` of ``PRNGKey(seed)``, computed once and kept as constants (also when
-    first asked for inside a traced program, so that a solve does not redo the eigendecomposition
-    at every iteration)."""
+def _seeded_spectrum(seed: int, widths: tuple[int, ...], activations: tuple[str, ...], exponents, dtype):
+    """:func:`deep_spectrum` of ``PRNGKey(seed)`` and the power-law covariances of ``exponents``,
+    computed once and kept as constants (also when first asked for inside a traced program, so that
+    a solve does not redo the eigendecomposition at every iteration)."""
     with jax.ensure_compile_time_eval():
-        omega, theta2 = deep_spectrum(jax.random.PRNGKey(seed), widths, activations)
+        covariances = exponent_covariances(exponents, widths)
+        omega, theta2 = deep_spectrum(jax.random.PRNGKey(seed), widths, activations, covariances)
         return jnp.asarray(omega, dtype), jnp.asarray(theta2, dtype)
 
 
 def deep_random_features(
-    activations="erf", gammas=(1.0, 1.0), alpha=2.0, *, d: int = 300, seed: int = 0, key=None, rho=1.0,
-    **kwargs,
+    activation="erf", widths=(1.0, 1.0), alpha=2.0, *, depth: int | None = None, d: int = 300,
+    seed: int = 0, key=None, rho=1.0, weight_exponent=0.0, weight_covariances=None, **kwargs,
 ) -> GCM:
     r"""Deep random features with weights drawn at dimension ``d``, as a :class:`GCM`.
 
-    ``activations``: one name of :data:`DEEP_ACTIVATIONS` for every layer, or one per layer;
-    ``gammas``: the width ratios ``d_l / d`` (concrete: they fix the shapes); ``alpha = n / d``; the
-    weights are drawn from ``key``, or ``PRNGKey(seed)`` (then computed once per process and
-    cached). ``kwargs`` go to :class:`GCM` (``lam``, ``loss``, ``teacher``, ``noise``...). See the
-    module docstring for the equations.
+    ``activation``: one name of :data:`DEEP_ACTIVATIONS` for every layer, or one per layer;
+    ``widths``: the width ratios ``d_l / d`` (concrete: they fix the shapes), one per layer or, with
+    ``depth``, one for every layer; ``alpha = n / d``. The weights' rows have the covariance
+    ``C_l``: the power law :func:`power_law_spectrum` of ``weight_exponent`` (one number, or one per
+    layer; 0: i.i.d. weights) in a random basis, or ``weight_covariances`` (one entry per layer, as
+    :func:`check_covariances` takes them). The weights are drawn from ``key``, or ``PRNGKey(seed)``
+    (then, with ``weight_exponent``, computed once per process and cached). ``kwargs`` go to
+    :class:`GCM` (``lam``, ``loss``, ``teacher``, ``noise``...). See the module docstring.
     """
-    widths = layer_widths(gammas, d)
-    activations = layer_activations(activations, len(widths) - 1)
+    widths = layer_widths(widths, d, depth)
+    layers = len(widths) - 1
+    activations = layer_activations(activation, layers)
+    if not set(activations) <= set(ODD_ACTIVATIONS) and kwargs.get("loss", GCM.loss) != "square":
+        raise ParameterError("parameter 'activation' relu needs loss=square: the features' mean, which the "
+                             "readout sees as a constant direction, is not in the model of other losses")
+    exponents = layer_exponents(weight_exponent, layers)
     check_in("alpha", alpha, POSITIVE)
     check_in("rho", rho, POSITIVE)
-    if key is None:
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ParameterError(f"parameter 'seed' must be an integer >= 0, got {seed!r}")
-        omega, theta2 = _seeded_spectrum(int(seed), widths, activations, jnp.result_type(float))
+    if weight_covariances is not None and any(exponents):
+        raise ParameterError("parameters 'weight_exponent' and 'weight_covariances' exclude each other: give one")
+    covariances = check_covariances(weight_covariances, widths)
+    if key is None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
+        raise ParameterError(f"parameter 'seed' must be an integer >= 0, got {seed!r}")
+    if key is None and weight_covariances is None:
+        omega, theta2 = _seeded_spectrum(int(seed), widths, activations, exponents, jnp.result_type(float))
     else:
-        omega, theta2 = deep_spectrum(key, widths, activations)
+        key = jax.random.PRNGKey(seed) if key is None else key
+        covariances = exponent_covariances(exponents, widths) if weight_covariances is None else covariances
+        omega, theta2 = deep_spectrum(key, widths, activations, covariances)
     alpha = jnp.asarray(alpha, jnp.result_type(alpha, float))
     return GCM(omega=omega, theta2=rho * theta2, rho=rho, alpha=alpha * d / widths[-1], **kwargs)
 
 
 def _ratios(value):
-    """``gammas`` as a tuple of floats (a static field: the widths fix the shapes)."""
+    """Numbers as a tuple of floats (a static field: they fix the shapes or the weights); one
+    number as a 1-tuple."""
     try:
         return tuple(float(g) for g in np.ravel(np.asarray(value, float)))
     except (TypeError, ValueError, jax.errors.ConcretizationTypeError):
@@ -171,20 +313,29 @@ def _ratios(value):
 
 
 class DeepRandomFeatures(EquivalentGCM):
-    """Deep random features: a readout of L frozen random layers (Schröder et al. 2023)."""
+    """Deep random features: a readout of L frozen random layers (Schröder et al. 2023, 2024)."""
 
     alpha: jax.Array = parameter(2.0, POSITIVE, "samples per input dimension n/d")
-    gammas: tuple = eqx.field(
+    widths: tuple = eqx.field(
         default=(1.0, 1.0), static=True, converter=_ratios,
-        metadata={"domain": POSITIVE, "doc": "width ratios d_l/d, one per layer (their number: the depth)"},
+        metadata={"domain": POSITIVE, "doc": "width ratios d_l/d: one per layer, or one for every layer of depth"},
     )
+    depth: int | None = integer(None, Interval(1), "number of layers L (default: the number of widths)")
     lam: jax.Array = parameter(0.1, NONNEGATIVE, "ridge penalty (lam/2)|w|^2, not divided by n")
     rho: jax.Array = parameter(1.0, POSITIVE, "teacher prior variance |w*|^2/d")
     noise: jax.Array = parameter(
         0.0, NONNEGATIVE, "label noise: variance (linear, probit) or flip probability (sign)"
     )
     delta: jax.Array = parameter(1.0, POSITIVE, "Huber threshold (used by loss=huber only)")
-    activation: str = choice("erf", DEEP_ACTIVATIONS, "activation of every layer (odd)")
+    activation: str | tuple = choice(
+        "erf", DEEP_ACTIVATIONS, "activation: one for every layer, or one per layer (relu: loss=square)",
+        sequence=True,
+    )
+    weight_exponent: float | tuple = eqx.field(
+        default=0.0, static=True, converter=_ratios,
+        metadata={"domain": NONNEGATIVE, "vector": True,
+                  "doc": "power law k^-a of the weights' row covariance (0: i.i.d.); one or one per layer"},
+    )
     loss: str = choice("logistic", kernels.LOSSES, "training loss")
     teacher: str = choice("sign", kernels.CHANNELS, "teacher channel")
     d: int = integer(300, Interval(1), "input dimension at which the weights are drawn")
@@ -193,16 +344,24 @@ class DeepRandomFeatures(EquivalentGCM):
     panel_order: int = integer(40, Interval(4), "Gauss-Legendre nodes per panel (labels +-1)")
 
     def __check_init__(self):
-        layer_widths(self.gammas, self.d)
-        if self.activation in DEEP_ACTIVATIONS and is_concrete(self.alpha):
+        widths = layer_widths(self.widths, self.d, self.depth)
+        layer_activations(self.activation, len(widths) - 1)
+        layer_exponents(self.weight_exponent, len(widths) - 1)
+        if is_concrete(self.alpha):
             self.gcm  # runs the checks of the model's own parameters (the loss, lam = 0...)
+
+    def weights(self) -> list[jax.Array]:
+        """The weights ``W_l`` drawn at ``d`` from ``PRNGKey(seed)``, those of the theory."""
+        widths = layer_widths(self.widths, self.d, self.depth)
+        covariances = exponent_covariances(layer_exponents(self.weight_exponent, len(widths) - 1), widths)
+        return deep_weights(jax.random.PRNGKey(self.seed), widths, covariances)
 
     @property
     def gcm(self) -> GCM:
         """The equivalent :class:`GCM` (the spectrum of ``Omega_L`` at the seeded weights)."""
         return deep_random_features(
-            self.activation, self.gammas, self.alpha, d=self.d, seed=self.seed, rho=self.rho,
-            lam=self.lam, noise=self.noise, delta=self.delta, loss=self.loss, teacher=self.teacher,
-            order=self.order, panel_order=self.panel_order,
+            self.activation, self.widths, self.alpha, depth=self.depth, d=self.d, seed=self.seed,
+            rho=self.rho, weight_exponent=self.weight_exponent, lam=self.lam, noise=self.noise,
+            delta=self.delta, loss=self.loss, teacher=self.teacher, order=self.order,
+            panel_order=self.panel_order,
         )
-

@@ -18,9 +18,9 @@ inputs (``confidence``, ``ece``, ``calibration_curve``, ``test_nll``, ``brier``:
 :func:`hdtheory.simulate.erm.binned_calibration`).
 
 **Deep random features** (:class:`~hdtheory.DeepRandomFeatures`). The weights ``W_l`` are those the
-theory draws at dimension ``d`` from its ``seed`` (:func:`hdtheory.models.deep_rf.deep_weights`), the
-same for every simulation seed: the theory is the deterministic equivalent given the weights. For
-``d`` other than ``theory.d`` the weights, and the theory to compare with, are those of
+theory draws at dimension ``d`` from its ``seed`` (:meth:`~hdtheory.DeepRandomFeatures.weights`: i.i.d.
+Gaussian, or rows with the covariances of ``weight_exponent``), the same for every simulation seed:
+the theory is the deterministic equivalent given the weights. For ``d`` other than ``theory.d`` the weights, and the theory to compare with, are those of
 ``dataclasses.replace(theory, d=d)``. Per simulation seed: a teacher, ``n = round(alpha d)`` inputs,
 the features ``h_L`` of the module docstring of :mod:`hdtheory.models.deep_rf`, the fit and the
 observables as for random features (the fields ``w.h_L / sqrt(d_L)``).
@@ -74,6 +74,7 @@ its error on the noiseless target ``He_m(z_1) / sqrt(m!)`` along the leading dir
 inputs and noise are drawn afresh for every seed; ``d`` is ``theory.d``.
 """
 
+import dataclasses
 import functools
 import itertools
 
@@ -82,7 +83,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._fixed_point import solve
-from ..models.deep_rf import DeepRandomFeatures, deep_weights, layer_activations, layer_widths
+from ..models.deep_rf import DeepRandomFeatures, layer_activations
 from ..models.gcm import RF_ACTIVATIONS, RandomFeatures
 from ..models.krr import KRR, LinearMinimax, KRRPowerLawData
 from . import SimulationResult, simulate
@@ -122,9 +123,8 @@ def simulate_deep_random_features(
     d = theory.d if d is None else d
     _check_fit(theory, d, seeds)
     key = jax.random.PRNGKey(0) if key is None else key
-    widths = layer_widths(theory.gammas, d)
-    activations = layer_activations(theory.activation, len(widths) - 1)
-    weights = [np.asarray(W) for W in deep_weights(jax.random.PRNGKey(theory.seed), widths)]
+    weights = [np.asarray(W) for W in dataclasses.replace(theory, d=d).weights()]
+    activations = layer_activations(theory.activation, len(weights))
     n = max(round(float(theory.alpha) * d), 1)
     model = theory.gcm
 
