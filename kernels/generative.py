@@ -79,6 +79,28 @@ each updated from the current state (the recursion of :meth:`Generative.update`)
 per entry of ``u_l``: stationary in every ``q_l`` at the fixed point (``d E log Z_l / d q_{l-1} =
 E (d_omega log Z_l)^2 / 2``, and ``d psi_{l-1} / dA = q_{l-1} / 2``), with ``d psi_L / dA = q_v / 2``.
 :func:`compose` builds a stack from the activations' names.
+
+**Noisy layers.** A layer may add Gaussian noise to its output, ``u_l = phi_l(h) + sqrt(Delta_l) eps``
+(``noise`` ``Delta``, default 0). Integrating ``u`` out of ``N(u; phi, Delta) e^{B u - A u^2 / 2}``
+(derived here) gives the noiseless factor at transformed arguments, ``s = 1 + A Delta``:
+
+.. math:: \log Z_\Delta(B, A, \omega, V) = -\frac{\log s}{2} + \frac{B^2 \Delta}{2 s}
+          + \log Z\Big(\frac{B}{s}, \frac{A}{s}, \omega, V\Big),
+
+for every activation, and ``rho = E phi^2 + Delta``. Seeing ``u`` at SNR ``A`` is seeing ``phi`` at
+``A' = A / s`` (``B / s = A' phi + sqrt(A') eta'``), so that the averages are the noiseless layer's at
+``A'`` (derived here): ``qhat(A) = qhat_0(A')``, the MMSE of ``u``
+``Delta / s + mmse_phi(A') / s^2``, and ``E log Z_Delta = E log Z(A') - log(s) / 2 + Delta A (1 + A rho) / (2 s)``
+(from ``E B^2 = A^2 rho + A``); ``d psi / dA = q_v / 2`` and the stationarity in the state hold as for
+noiseless layers. Multi-layer AMP takes its steps on ``log Z_Delta`` (:meth:`Generative.log_partition`).
+
+**Latent prior.** The latent ``z`` may have any separable prior of :mod:`hdtheory.kernels.priors`
+(i.i.d. entries of second moment ``rho_0``) in place of ``N(0, 1)``: the first layer's pre-activations
+are then ``N(0, rho_0)`` (``h = W z / sqrt(k)`` is Gaussian as ``k -> inf`` whatever the entries' law,
+given ``rho_0``), ``q' = `` the prior's ``overlap(qhat)`` and ``psi_z`` its ``free_entropy(qhat)``
+(the scalar channel of SNR ``qhat``, which the latent sees through the first layer's messages, as a
+GLM's weights are seen); multi-layer AMP denoises ``z`` with the prior's posterior mean and variance.
+With ``N(0, 1)`` these are ``qhat / (1 + qhat)`` and ``qhat / 2 - log(1 + qhat) / 2``.
 """
 
 import abc
@@ -89,7 +111,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.special import log_ndtr, ndtr
 
-from .priors import Gaussian
+from .priors import Gaussian, Prior
 from .quadrature import hermite_rule, legendre_panels, panel_rule
 
 _GAUSSIAN_EDGES = (-6.0, -3.5, -1.5, 0.0, 1.5, 3.5, 6.0)
@@ -238,39 +260,61 @@ def _quantities(act, v, B, A, omega, V):
 
 class Generative(eqx.Module):
     """A generative layer of ratio ``beta = d / k`` (its output's dimension over its input's) whose
-    input is a standard Gaussian latent, or the output of another layer (``latent``); see the module
-    docstring.
+    input is the latent (``latent``: a separable prior, the standard Gaussian if None), or the output
+    of another layer (``latent``, a :class:`Generative`); see the module docstring.
 
     ``order``: Gauss-Legendre nodes a panel for the channel noise ``eta``; ``panel_order``: for ``xi``
-    and ``h*``. The state of a stack of ``depth`` layers is the overlaps of the inputs of its layers,
-    bottom first: ``(q_z, q_1, ..., q_{L-1})``."""
+    and ``h*``; ``noise``: the variance ``Delta >= 0`` of the Gaussian noise added to the output. The
+    state of a stack of ``depth`` layers is the overlaps of the inputs of its layers, bottom first:
+    ``(q_z, q_1, ..., q_{L-1})``."""
 
     activation: Activation
     beta: jax.Array = eqx.field(converter=jnp.asarray)
     order: int = eqx.field(default=8, static=True)
     panel_order: int = eqx.field(default=8, static=True)
-    latent: "Generative | None" = None
+    latent: "Generative | Prior | None" = None
+    noise: jax.Array = eqx.field(default=0.0, converter=jnp.asarray)
+
+    @property
+    def _first(self) -> bool:
+        """Whether this layer's input is the latent (not another layer)."""
+        return not isinstance(self.latent, Generative)
+
+    @property
+    def prior(self) -> Prior:
+        """The prior of the latent ``z`` under the first layer: ``N(0, 1)`` unless one is given."""
+        if not self._first:
+            return self.latent.prior
+        return Gaussian(1.0) if self.latent is None else self.latent
 
     @property
     def depth(self) -> int:
         """The number of layers."""
-        return 1 if self.latent is None else 1 + self.latent.depth
+        return 1 if self._first else 1 + self.latent.depth
 
     @property
     def input_rho(self):
-        """``E u^2`` of the input ``u``: 1 for the Gaussian latent, else the layer below's ``rho``."""
+        """``E u^2`` of the input ``u``: the latent prior's second moment, or the layer below's ``rho``."""
         return 1.0 if self.latent is None else self.latent.rho
 
     @property
     def rho(self):
-        """``E v^2``."""
-        return self.activation.second_moment(self.input_rho)
+        """``E v^2``: ``E phi(h)^2 + Delta``."""
+        return self.activation.second_moment(self.input_rho) + self.noise
+
+    def log_partition(self, B, A, omega, V):
+        """``log Z_Delta(B, A, omega, V)``, the activation's factor at ``(B, A) / (1 + A Delta)``; see
+        the module docstring."""
+        s = 1 + A * self.noise
+        return -0.5 * jnp.log1p(A * self.noise) + B**2 * self.noise / (2 * s) + self.activation.log_partition(
+            B / s, A / s, omega, V
+        )
 
     @property
     def rhos(self) -> jax.Array:
         """The second moments of the inputs of the layers, bottom first: the upper bounds of the state."""
-        if self.latent is None:
-            return jnp.ones(1)
+        if self._first:
+            return jnp.ones(1) * self.input_rho
         return jnp.append(self.latent.rhos, self.latent.rho)
 
     def _averages(self, A, q):
@@ -302,22 +346,30 @@ class Generative(eqx.Module):
 
         return jnp.einsum("i,ik->k", w_xi, jax.vmap(one)(jnp.sqrt(q + smoothing) * xi))
 
-    def averages(self, A, q):
-        """``(q_v, qhat, E log Z)`` at the SNR ``A`` on ``v`` and the overlap ``q`` of the input; closed
-        forms for ``linear``."""
+    def _noiseless_averages(self, A, q):
+        """``(E v* (v* - d_B log Z), qhat, E log Z)`` of the noiseless layer; closed forms for ``linear``."""
         if isinstance(self.activation, Linear):
             V = self.input_rho - q
             entropy = 0.5 * A * self.input_rho - 0.5 * jnp.log1p(A * V)
-            return q + A * V**2 / (1 + A * V), self.beta * A / (1 + A * V), entropy
+            return V / (1 + A * V), self.beta * A / (1 + A * V), entropy
         error, square, entropy = self._averages(A, q)
-        return self.rho - error, self.beta * square, entropy
+        return error, self.beta * square, entropy
+
+    def averages(self, A, q):
+        """``(q_v, qhat, E log Z)`` at the SNR ``A`` on ``v`` and the overlap ``q`` of the input: those
+        of the noiseless layer at ``A / (1 + A Delta)``, transformed as the module docstring says."""
+        s = 1 + A * self.noise
+        error, qhat, entropy = self._noiseless_averages(A / s, q)
+        rho = self.rho
+        entropy = entropy - 0.5 * jnp.log1p(A * self.noise) + self.noise * A * (1 + A * rho) / (2 * s)
+        return rho - self.noise / s - error / s**2, qhat, entropy
 
     def update(self, A, q):
         """``(q_v, q')``: the overlap of ``v`` and the state (``depth`` overlaps, bottom first) after one
         step from the SNR ``A`` on ``v`` and the state ``q``, each clipped to its second moment."""
         q_v, qhat, _ = self.averages(A, q[-1])
-        if self.latent is None:
-            inputs = Gaussian(1.0).overlap(qhat, 8)[None]
+        if self._first:
+            inputs = self.prior.overlap(qhat)[None]
         else:
             top, below = self.latent.update(qhat, q[:-1])
             inputs = jnp.append(below, top)
@@ -326,20 +378,23 @@ class Generative(eqx.Module):
     def free_entropy(self, A, q):
         """``psi(A, q)``: stationary in the state ``q`` at the fixed point, ``d psi / dA = q_v / 2``."""
         _, qhat, entropy = self.averages(A, q[-1])
-        if self.latent is None:
-            below = Gaussian(1.0).free_entropy(qhat, 8)
+        if self._first:
+            below = self.prior.free_entropy(qhat)
         else:
             below = self.latent.free_entropy(qhat, q[:-1])
         return (below - q[-1] * qhat / 2) / self.beta + entropy
 
 
-def compose(activations: str, beta, order: int = 8, panel_order: int = 8) -> Generative:
-    """The stack of layers named by ``activations``, comma-separated, first layer (on the Gaussian
-    latent) first, with ratios ``beta`` (one per layer, in the same order, or one for all)."""
+def compose(
+    activations: str, beta, order: int = 8, panel_order: int = 8, noise=0.0, prior: Prior | None = None
+) -> Generative:
+    """The stack of layers named by ``activations``, comma-separated, first layer (on the latent) first,
+    with ratios ``beta`` and noise variances ``noise`` (each one per layer, in the same order, or one
+    for all), on the latent prior ``prior`` (a separable prior, :mod:`hdtheory.kernels.priors`; the
+    standard Gaussian if None)."""
     names = activations.split(",")
-    beta = jnp.broadcast_to(jnp.asarray(beta), (len(names),) if jnp.ndim(beta) else ())
-    layer = None
-    for i, name in enumerate(names):
-        ratio = beta[i] if jnp.ndim(beta) else beta
-        layer = Generative(GENERATIVE_ACTIVATIONS[name](), ratio, order, panel_order, layer)
+    per_layer = lambda x: jnp.broadcast_to(jnp.asarray(x), (len(names),))
+    layer = prior
+    for name, ratio, delta in zip(names, per_layer(beta), per_layer(noise)):
+        layer = Generative(GENERATIVE_ACTIVATIONS[name](), ratio, order, panel_order, layer, delta)
     return layer

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import kernels
-from .._theory import POSITIVE, Interval, ParameterError, check_in, choice, is_concrete, parameter
+from .._theory import NONNEGATIVE, POSITIVE, Interval, ParameterError, check_in, choice, is_concrete, parameter
 
 PRIORS = {**kernels.PRIORS, "discrete": kernels.Discrete}
 """The priors a model's ``prior`` field names."""
@@ -33,13 +33,14 @@ def build(name: str, rho, values, probabilities) -> kernels.Prior:
     return kernels.PRIORS[name](rho)
 
 
-def check(name: str, rho, values, probabilities, suffix: str = "") -> None:
+def check(name: str, rho, values, probabilities, suffix: str = "", field: str = "prior") -> None:
     """Raise :class:`ParameterError` for atoms given to a prior that is not ``discrete``, and for
     atoms that are not a law with a positive second moment: at least two distinct finite values, as
     many probabilities, summing to one within 1e-9 (in float32, within its rounding). ``rho`` is a
     density in ``(0, 1]`` for the sparse priors. The fields are ``prior``, ``rho``, ``values`` and
-    ``probabilities``, each followed by ``suffix`` (``_u``: a second factor's prior)."""
-    prior = "prior" + suffix
+    ``probabilities``, each followed by ``suffix`` (``_u``: a second factor's prior); the prior's own
+    field is ``field`` (``latent``: a generative prior's latent)."""
+    prior = field + suffix
     values, probabilities = jnp.asarray(values), jnp.asarray(probabilities)
     if name in ("gauss-bernoulli", "sparse-rademacher"):
         check_in("rho" + suffix, rho, Interval(0.0, 1.0, low_open=True), f" for {prior}={name}")
@@ -104,25 +105,46 @@ def beta_field():
     )
 
 
-def check_layers(activation: str, beta) -> None:
-    """Raise :class:`ParameterError` unless ``beta`` is one ratio, or one per layer of ``activation``."""
+def layer_noise_field():
+    return parameter(
+        0.0,
+        NONNEGATIVE,
+        "variance Delta_l of the Gaussian noise added to each layer's output, one per layer or one for all "
+        "(prior=generative only)",
+        vector=True,
+    )
+
+
+def check_layers(activation: str, beta, layer_noise=0.0) -> None:
+    """Raise :class:`ParameterError` unless ``beta`` and ``layer_noise`` are each one value, or one
+    per layer of ``activation``."""
     layers = len(activation.split(","))
-    if not is_concrete(beta):
-        return
-    if np.ndim(beta) > 1 or np.size(beta) not in (1, layers):
-        raise ParameterError(
-            f"parameter 'beta' must be one ratio > 0, or one per layer ({layers} for activation={activation!r}), "
-            f"got {np.shape(beta)}"
-        )
+    for name, value, what in (("beta", beta, "one ratio > 0"), ("layer_noise", layer_noise, "one variance >= 0")):
+        if is_concrete(value) and (np.ndim(value) > 1 or np.size(value) not in (1, layers)):
+            raise ParameterError(
+                f"parameter {name!r} must be {what}, or one per layer ({layers} for activation={activation!r}), "
+                f"got {np.shape(value)}"
+            )
 
 
-def layers(activation: str, beta, order: int = 8, panel_order: int = 8) -> kernels.Generative:
-    """The stack of generative layers named by ``activation`` (:func:`~hdtheory.kernels.generative.compose`)."""
-    return kernels.compose(activation, beta, order, panel_order)
+def latent_field():
+    return choice(
+        "gaussian",
+        PRIORS,
+        "prior of the latent z's entries, with rho (values, probabilities) as its parameters (prior=generative only)",
+    )
+
+
+def layers(
+    activation: str, beta, order: int = 8, panel_order: int = 8, layer_noise=0.0, latent: kernels.Prior | None = None
+) -> kernels.Generative:
+    """The stack of generative layers named by ``activation`` on the latent prior ``latent``
+    (:func:`~hdtheory.kernels.generative.compose`)."""
+    return kernels.compose(activation, beta, order, panel_order, layer_noise, latent)
 
 
 def layer_observables(layer: kernels.Generative, latents) -> dict:
-    """``q_z`` and ``mmse_z = 1 - q_z`` of the Gaussian latent and, for a stack, ``q_h{l}`` and
+    """``q_z`` and ``mmse_z = rho_z - q_z`` of the latent and, for a stack, ``q_h{l}`` and
     ``mmse_h{l}`` of the output of layer ``l < L`` (per entry, ``rho_l - q_l``)."""
     rhos = layer.rhos
     out = {"q_z": latents[0], "mmse_z": rhos[0] - latents[0]}

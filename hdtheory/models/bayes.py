@@ -62,8 +62,10 @@ predicting with its noiseless output ``phi(u)``, ``u = w.x / sqrt(d)``; and ``fr
 arXiv:1912.02008: compressed sensing is the ``linear`` channel, real phase retrieval ``abs``). The
 signal is the output of random layers, ``w* = phi_L(W_L ... phi_1(W_1 z) ...)``, named by
 ``activation`` (comma-separated, first layer first) with ratios ``beta`` (``k_l / k_{l-1}``, one per
-layer or one for all; ``d = k_L``), :mod:`hdtheory.kernels.generative`; ``rho`` is not used (the
-signal's second moment is the stack's). The prior's ``overlap(qhat)`` and ``psi(qhat)`` become the
+layer or one for all; ``d = k_L``), :mod:`hdtheory.kernels.generative`, on a latent ``z`` of
+i.i.d. entries from the prior named ``latent`` (``gaussian`` by default; ``rho``, ``values`` and
+``probabilities`` are its parameters, and the signal's second moment is the stack's), each layer's
+output with Gaussian noise of variance ``layer_noise`` (one per layer or one for all). The prior's ``overlap(qhat)`` and ``psi(qhat)`` become the
 stack's ``update(qhat, latents)`` and ``free_entropy(qhat, latents)``: the state is
 ``(q, q_z, q_h1, ..., q_h{L-1})``, all updated from the current state (as multi-layer AMP does), and
 
@@ -116,7 +118,8 @@ class BayesGLM(Overlaps):
     rho: jax.Array = parameter(
         1.0,
         POSITIVE,
-        "prior second moment |w*|^2/d (density of non-zeros for the sparse priors; unused for discrete)",
+        "prior second moment |w*|^2/d (density of non-zeros for the sparse priors; unused for discrete; "
+        "of the latent for prior=generative)",
     )
     noise: jax.Array = parameter(
         0.0, NONNEGATIVE, "label noise: variance (linear, probit, relu, abs) or flip probability (sign)"
@@ -127,6 +130,8 @@ class BayesGLM(Overlaps):
     channel: str = choice("linear", kernels.GLM_CHANNELS, "output channel P(y|z)")
     activation: str = _prior.activation_field()
     beta: jax.Array = _prior.beta_field()
+    layer_noise: jax.Array = _prior.layer_noise_field()
+    latent: str = _prior.latent_field()
     order: int = eqx.field(default=64, static=True)
     panel_order: int = eqx.field(default=16, static=True)
     label_order: int = eqx.field(default=10, static=True)
@@ -134,8 +139,11 @@ class BayesGLM(Overlaps):
     def __check_init__(self):
         if self.channel in NOISE_RANGES:
             check_in("noise", self.noise, NOISE_RANGES[self.channel], f" for channel={self.channel}")
-        _prior.check(self.prior, self.rho, self.values, self.probabilities)
-        _prior.check_layers(self.activation, self.beta)
+        if self._generative:
+            _prior.check(self.latent, self.rho, self.values, self.probabilities, field="latent")
+        else:
+            _prior.check(self.prior, self.rho, self.values, self.probabilities)
+        _prior.check_layers(self.activation, self.beta, self.layer_noise)
         for name, low in (("order", 8), ("panel_order", 4), ("label_order", 4)):
             check_integer(name, getattr(self, name), Interval(low))
 
@@ -146,7 +154,8 @@ class BayesGLM(Overlaps):
     @property
     def prior_fn(self) -> kernels.Prior | kernels.Generative:
         if self._generative:
-            return _prior.layers(self.activation, self.beta)
+            latent = _prior.build(self.latent, self.rho, self.values, self.probabilities)
+            return _prior.layers(self.activation, self.beta, layer_noise=self.layer_noise, latent=latent)
         return _prior.build(self.prior, self.rho, self.values, self.probabilities)
 
     @property

@@ -42,8 +42,10 @@ past weak recovery it reaches the informative fixed point, not the repelling ``q
 2019, "The spiked matrix model with generative priors", NeurIPS, arXiv:1905.12385). The spike ``x``
 (Wigner) or ``v`` (Wishart) is ``phi(W z / sqrt(k))`` with ``z in R^k`` i.i.d. ``N(0, 1)``, ``W`` a
 known ``d x k`` Gaussian matrix, ``beta = d / k`` and ``activation`` ``linear``, ``sign`` or
-``relu`` (:mod:`hdtheory.kernels.generative`; second moment ``rho`` 1, 1, 1/2, and ``rho`` is not
-used). The state gains the latent overlap ``q_z`` (last), and the prior's ``overlap(A)`` and
+``relu`` (:mod:`hdtheory.kernels.generative`; second moment 1, 1, 1/2). ``latent`` names the prior
+of ``z``'s entries in place of ``N(0, 1)`` (any of the separable priors, with ``rho``, ``values`` and
+``probabilities`` as its parameters: ``rho`` is then the latent's, not the spike's), and
+``layer_noise`` adds Gaussian noise of variance ``Delta_l`` to each layer's output. The state gains the latent overlap ``q_z`` (last), and the prior's ``overlap(A)`` and
 ``free_entropy(A)`` at the spike's SNR ``A`` (``lam q``, or ``lam alpha q_u``) become those of the
 layer, ``(q, q_z) <- layer(A, q_z)`` (both from the current state, as multi-layer AMP updates them)
 and ``psi(A, q_z)``:
@@ -64,7 +66,7 @@ comma-separated, first layer first, with one ratio per layer in ``beta``
 (:func:`hdtheory.kernels.generative.compose`): the state is then ``(q, q_z, q_h1, ...)`` (Wishart:
 ``(q_u, q_v, q_z, ...)``), the overlaps of each layer's input, and for linear layers weak recovery is
 at ``lam (1 + sum_l d / k_l) = 1``.
-For one linear layer (Wigner), :meth:`Spiked.lamp` gives the asymptotic squared cosine, top eigenvalue
+For one noiseless linear layer on the standard Gaussian latent (Wigner), :meth:`Spiked.lamp` gives the asymptotic squared cosine, top eigenvalue
 and bulk edge of the paper's LAMP spectral method (:mod:`hdtheory.models.spiked_lamp`).
 
 **Observables**: ``q`` (``q_u``,
@@ -77,9 +79,10 @@ below the top).
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .. import kernels
-from .._theory import POSITIVE, choice, parameter
+from .._theory import POSITIVE, choice, is_concrete, parameter
 from . import _prior
 from ._overlap import Overlaps
 from .spiked_lamp import lamp_asymptotics
@@ -94,7 +97,9 @@ class Spiked(Overlaps):
 
     snr: jax.Array = parameter(1.0, POSITIVE, "signal-to-noise ratio lam (1 / Delta)")
     alpha: jax.Array = parameter(1.0, POSITIVE, "aspect ratio n/d (wishart only)")
-    rho: jax.Array = parameter(1.0, POSITIVE, "second moment of the prior of x (or v); unused for discrete")
+    rho: jax.Array = parameter(
+        1.0, POSITIVE, "second moment of the prior of x (or v), of the latent for prior=generative; unused for discrete"
+    )
     rho_u: jax.Array = parameter(1.0, POSITIVE, "second moment of the prior of u (wishart only); unused for discrete")
     prior: str = choice("gaussian", PRIORS, "prior of x (or v)")
     values: jax.Array = _prior.values_field()
@@ -105,14 +110,19 @@ class Spiked(Overlaps):
     ensemble: str = choice("wigner", ENSEMBLES, "spiked Wigner or spiked Wishart")
     activation: str = _prior.activation_field()
     beta: jax.Array = _prior.beta_field()
+    layer_noise: jax.Array = _prior.layer_noise_field()
+    latent: str = _prior.latent_field()
     order: int = eqx.field(default=64, static=True)
     label_order: int = eqx.field(default=8, static=True)
     panel_order: int = eqx.field(default=8, static=True)
 
     def __check_init__(self):
-        _prior.check(self.prior, self.rho, self.values, self.probabilities)
+        if self._generative:
+            _prior.check(self.latent, self.rho, self.values, self.probabilities, field="latent")
+        else:
+            _prior.check(self.prior, self.rho, self.values, self.probabilities)
         _prior.check(self.prior_u, self.rho_u, self.values_u, self.probabilities_u, "_u")
-        _prior.check_layers(self.activation, self.beta)
+        _prior.check_layers(self.activation, self.beta, self.layer_noise)
 
     @property
     def _generative(self) -> bool:
@@ -131,7 +141,10 @@ class Spiked(Overlaps):
 
     def _priors(self):
         if self._generative:
-            prior = _prior.layers(self.activation, self.beta, self.label_order, self.panel_order)
+            latent = _prior.build(self.latent, self.rho, self.values, self.probabilities)
+            prior = _prior.layers(
+                self.activation, self.beta, self.label_order, self.panel_order, self.layer_noise, latent
+            )
         else:
             prior = _prior.build(self.prior, self.rho, self.values, self.probabilities)
         return prior, _prior.build(self.prior_u, self.rho_u, self.values_u, self.probabilities_u)
@@ -195,9 +208,12 @@ class Spiked(Overlaps):
         prior of one linear layer, from the Stieltjes transform of its matrix
         (:func:`hdtheory.models.spiked_lamp.lamp_asymptotics` at the paper's ``alpha = beta``,
         ``Delta = 1 / snr``); differentiable in ``snr`` and ``beta``."""
-        if not (self._generative and self.ensemble == "wigner" and self.activation == "linear"):
+        other = [not is_concrete(x) or np.any(np.asarray(x) != v) for x, v in ((self.layer_noise, 0), (self.rho, 1))]
+        other.append(self.latent != "gaussian")
+        if not (self._generative and self.ensemble == "wigner" and self.activation == "linear") or any(other):
             raise NotImplementedError(
-                "Spiked.lamp needs prior='generative', ensemble='wigner' and one linear layer, activation='linear'"
+                "Spiked.lamp needs prior='generative', ensemble='wigner' and one linear layer, activation='linear', "
+                "noiseless (layer_noise=0) on the standard Gaussian latent (latent='gaussian', rho=1)"
             )
         return lamp_asymptotics(jnp.reshape(self.beta, ()), 1 / self.snr)
 

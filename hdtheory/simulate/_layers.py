@@ -1,9 +1,11 @@
 r"""Multi-layer AMP's steps through a stack of generative layers (:mod:`hdtheory.kernels.generative`),
 shared by the spiked matrix and the generalised linear model with a generative prior.
 
-**Instance.** ``u_0 = z* ~ N(0, I_{k_0})``, ``u_l = phi_l(F_l u_{l-1})`` with ``F_l = W_l / sqrt(k_{l-1})``
-(``W_l`` of i.i.d. ``N(0, 1)`` entries, known), ``k_L = d`` and ``k_{l-1} = round(k_l / beta_l)``
-from the top (:func:`widths`), the signal ``x* = u_L``.
+**Instance.** ``u_0 = z*`` of i.i.d. entries from the latent prior (``N(0, 1)`` by default),
+``u_l = phi_l(F_l u_{l-1}) + sqrt(Delta_l) eps_l`` with ``F_l = W_l / sqrt(k_{l-1})`` (``W_l`` of
+i.i.d. ``N(0, 1)`` entries, known; ``eps_l`` standard Gaussian, unknown; ``Delta_l`` the layer's
+``noise``), ``k_L = d`` and ``k_{l-1} = round(k_l / beta_l)`` from the top (:func:`widths`), the
+signal ``x* = u_L``.
 
 **Step** (Manoel, Krzakala, Mezard and Zdeborova 2017; the parallel schedule of the state evolution
 of :meth:`~hdtheory.kernels.Generative.update`). From the estimates ``u_l`` and variances ``c_l`` of
@@ -19,13 +21,15 @@ then from the top, with ``(B_L, A_L)`` the messages on the signal (the matrix's,
     g_l = \partial_\omega \log Z_l, \quad
     A_{l-1} = -(F_l \circ F_l)^T \partial_\omega g_l, \quad B_{l-1} = F_l^T g_l + A_{l-1} \hat u_{l-1},
 
-at ``(B_l, A_l, omega_l, V_l)``, down to the Gaussian latent, ``u_0 = B_0 / (1 + A_0)``,
-``c_0 = 1 / (1 + A_0)``.
+at ``(B_l, A_l, omega_l, V_l)`` (``Z_l`` the noisy factor ``Z_Delta`` of a noisy layer), down to the
+latent, ``u_0`` and ``c_0`` the posterior mean and variance of its prior at ``(B_0, A_0)``
+(``B_0 / (1 + A_0)`` and ``1 / (1 + A_0)`` for ``N(0, 1)``).
 
 **Start.** A side observation of the latent at SNR ``A_0`` (``u_0`` its posterior mean, the overlap
-``q_z = A_0 / (1 + A_0)``), which also breaks the symmetry ``x -> -x`` of the zero-mean models; every
+``q_z`` the prior's ``overlap(A_0)``, ``A_0 / (1 + A_0)`` for ``N(0, 1)``), which also breaks the
+symmetry ``x -> -x`` of the zero-mean models; every
 other estimate zero with the variance ``rho_l`` (the overlap 0): the state
-``(0, A_0 / (1 + A_0), 0, ..., 0)`` of the state evolution.
+``(0, q_z, 0, ..., 0)`` of the state evolution.
 """
 
 import jax
@@ -36,7 +40,7 @@ from ..kernels import Generative
 
 def layers(stack: Generative) -> tuple[Generative, ...]:
     """The layers of a stack, first (on the latent) first."""
-    below = () if stack.latent is None else layers(stack.latent)
+    below = () if stack._first else layers(stack.latent)
     return below + (stack,)
 
 
@@ -53,14 +57,16 @@ def draw(stack: Generative, key, k: tuple[int, ...], snr0):
     the layers' outputs below the top, the mixing matrices and the start (``(estimates, variances, g)``)
     of :func:`step`."""
     keys = jax.random.split(key, len(k) + 1)
-    z = jax.random.normal(keys[0], (k[0],))
+    prior = stack.prior
+    z = prior.sample(keys[0], (k[0],))
     Fs, us = [], [z]
     for layer, n_in, n_out, key_l in zip(layers(stack), k[:-1], k[1:], keys[1:-1]):
         Fs.append(jax.random.normal(key_l, (n_out, n_in)) / jnp.sqrt(n_in))
-        us.append(layer.activation.phi(Fs[-1] @ us[-1]))
+        noise = jnp.sqrt(layer.noise) * jax.random.normal(jax.random.fold_in(key_l, 1), (n_out,))
+        us.append(layer.activation.phi(Fs[-1] @ us[-1]) + noise)
     side = snr0 * z + jnp.sqrt(snr0) * jax.random.normal(keys[-1], z.shape)
-    estimates = (side / (1 + snr0),) + tuple(jnp.zeros(n) for n in k[1:-1])
-    variances = (jnp.full(k[0], 1 / (1 + snr0)),) + tuple(
+    estimates = (prior.mean(side, snr0),) + tuple(jnp.zeros(n) for n in k[1:-1])
+    variances = (prior.variance(side, snr0),) + tuple(
         jnp.full(n, layer.input_rho) for n, layer in zip(k[1:-1], layers(stack)[1:])
     )
     gs = tuple(jnp.zeros(n) for n in k[1:])
@@ -76,7 +82,7 @@ def step(stack: Generative, Fs, carry, B, A):
     new_u, new_c, new_g = [None] * len(Fs), [None] * len(Fs), [None] * len(Fs)
     x = c = None
     for l in reversed(range(len(Fs))):
-        log_z = layers(stack)[l].activation.log_partition
+        log_z = layers(stack)[l].log_partition
         d_b, d_omega = jax.grad(log_z, 0), jax.grad(log_z, 2)
 
         def entry(b, a, o, s):
@@ -91,7 +97,8 @@ def step(stack: Generative, Fs, carry, B, A):
         new_g[l] = g
         A = -((Fs[l] * Fs[l]).T @ dg)
         B = Fs[l].T @ g + A * estimates[l]
-    new_u[0], new_c[0] = B / (1 + A), 1 / (1 + A)
+    prior = stack.prior
+    new_u[0], new_c[0] = prior.mean(B, A), prior.variance(B, A)
     return x, c, (tuple(new_u), tuple(new_c), tuple(new_g))
 
 

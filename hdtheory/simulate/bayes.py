@@ -147,7 +147,8 @@ def generative_gamp_errors(theory: BayesGLM, *, d: int = 1000, seeds: int = 4, s
     errors ``mmse`` (of ``w``), ``mmse_z`` and, for a stack, ``mmse_h{l}`` after ``t = 0..steps``
     iterations, each ``(seeds, steps + 1)``, from ``w_0 = 0`` and a side observation of the latent at
     SNR ``snr0``. State evolution predicts ``hd.iterate(theory, steps, init=s_0)`` with
-    ``s_0 = (0, snr0 / (1 + snr0), 0, ..., 0)``."""
+    ``s_0 = (0, q_z, 0, ..., 0)``, ``q_z = snr0 / (1 + snr0)`` for the Gaussian latent (the latent
+    prior's ``overlap(snr0)``)."""
     check_size(d, seeds)
     if theory.prior != "generative":
         raise NotImplementedError("generative_gamp_errors is the model with prior='generative'")

@@ -109,6 +109,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from .. import kernels
 from .._batch import map_instances
 from ..models.spiked import Spiked
 from . import SimulationResult, _layers, check_size, simulate
@@ -268,7 +269,8 @@ def generative_amp_errors(theory: Spiked, *, d: int = 1000, seeds: int = 4, step
     ``mmse`` (Wishart: ``mmse_u``, ``mmse_v``), ``mmse_z``, for a stack ``mmse_h{l}``, and
     ``mmse_matrix`` after ``t = 0..steps`` iterations, each ``(seeds, steps + 1)``; see the module
     docstring. State evolution predicts ``hd.iterate(theory, steps, init=q_0)`` with
-    ``q_0 = jnp.array([0, snr0 / (1 + snr0), 0, ..., 0])`` (Wishart: ``[0, 0, snr0 / (1 + snr0), ...]``)."""
+    ``q_0 = jnp.array([0, q_z, 0, ..., 0])`` (Wishart: ``[0, 0, q_z, ...]``), ``q_z = snr0 / (1 + snr0)``
+    for the Gaussian latent (the latent prior's ``overlap(snr0)``)."""
     n = _rows(theory, d, seeds)
     if theory.prior != "generative":
         raise NotImplementedError("generative_amp_errors needs prior='generative'; amp_errors runs the others")
@@ -280,13 +282,16 @@ def generative_amp_errors(theory: Spiked, *, d: int = 1000, seeds: int = 4, step
 def _lamp_factor(stack, Fs):
     """A factor ``L`` of the signal's covariance ``K = L L^T`` by the recursion of the module
     docstring: ``L_0 = I``, ``L_l = s_l F_l L_{l-1}`` for a layer without a nonlinear part
-    (``c_l = 0``, whose ``L`` keeps the input's width), else the Cholesky factor of ``K_l``."""
+    (``linear``, ``c_l = 0``, whose ``L`` keeps the input's width), else the Cholesky factor of ``K_l``."""
     L = None
     for layer, F in zip(_layers.layers(stack), Fs):
         slope = layer.activation.slope
         FL = slope * (F if L is None else F @ L)
-        c = layer.rho - slope**2 * layer.input_rho
-        L = FL if c == 0 else jnp.linalg.cholesky(FL @ FL.T + c * jnp.eye(F.shape[0], dtype=F.dtype))
+        if isinstance(layer.activation, kernels.generative.Linear):
+            L = FL
+        else:
+            c = layer.rho - slope**2 * layer.input_rho
+            L = jnp.linalg.cholesky(FL @ FL.T + c * jnp.eye(F.shape[0], dtype=F.dtype))
     return L
 
 
@@ -347,6 +352,11 @@ def lamp(theory: Spiked, *, d: int = 2000, seeds: int = 2, key=None) -> dict:
     if any(m != 0 for m in means):
         raise NotImplementedError(
             f"lamp linearises AMP about x = 0, which needs zero-mean activations (linear, sign): activation means {means}"
+        )
+    noise = [float(layer.noise) for layer in _layers.layers(stack)]
+    if float(stack.prior.rho) != 1 or any(noise):
+        raise NotImplementedError(
+            f"lamp needs noiseless layers on a latent of second moment 1: layer_noise {noise}, rho={float(stack.prior.rho)}"
         )
     k = _layers.widths(stack, d)
     keys = jax.random.split(jax.random.PRNGKey(0) if key is None else key, seeds)
