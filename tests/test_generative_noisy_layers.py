@@ -109,16 +109,15 @@ def test_i_mmse_and_the_state_derivative_of_the_noisy_factor(activation):
 def test_free_entropy_is_stationary_and_vanishing_noise_is_the_noiseless_layer():
     """Two composed layers, ``sign`` then ``linear`` with noises ``(0.3, 0.1)``: the free entropy is
     stationary in ``(q, q_z, q_h1)`` at the fixed point. ``Delta = 1e-12`` gives the noiseless
-    solution to 1e-9."""
+    solution to 1e-9 (from which the noisy one is more than 0.05 away)."""
     theory = _cs(0.8, (1.5, 2.0), (0.3, 0.1), "sign,linear")
     solve = jax.jit(lambda delta: hd.solve(_cs(0.8, (1.5, 2.0), delta, "sign,linear")))
     sol = solve(jnp.array([0.3, 0.1]))
     assert sol.converged and 0.05 < float(sol.state[2]) < 1.25  # rho_1 = 1 + 0.3
     np.testing.assert_allclose(jax.jit(jax.grad(theory.free_entropy))(sol.state), 0.0, atol=1e-8)
     tiny, zero = solve(jnp.full(2, 1e-12)), solve(jnp.zeros(2))
-    noiseless = hd.solve(_cs(0.8, (1.5, 2.0), 0.0, "sign,linear"))
     np.testing.assert_allclose(tiny.state, zero.state, atol=1e-9)
-    np.testing.assert_allclose(zero.state, noiseless.state, atol=1e-12)
+    assert float(jnp.max(jnp.abs(sol.state - zero.state))) > 0.05
 
 
 def test_derivative_in_the_layer_noise_matches_finite_differences():
