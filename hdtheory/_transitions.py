@@ -88,11 +88,11 @@ inference gets easier downward): the uninformed branch always starts at ``bracke
   ``det(df/dx) = 0`` (as for the algorithmic threshold), its derivative the implicit one; ``found``
   requires it within a width of the interval where the branch ended.
 
-The refinement goes through :func:`jax.lax.custom_root` (or, for ``"weak-recovery"``,
-``"information-theoretic"`` and ``"stability"``, a last Newton step with the gradient on), so the
-located threshold is differentiable
-with respect to every other parameter of the theory by the implicit function theorem (for example
-``d alpha_IT / d noise``), and everything composes with ``jit`` and ``vmap``.
+Every refinement ends with a Newton step from the solution with the gradient on (its Jacobian
+held fixed; for a fold, the central differences of the last iteration, accurate to ``O(eps^(2/3))``),
+so the located threshold is differentiable with respect to every other parameter of the theory by
+the implicit function theorem (for example ``d alpha_IT / d noise``), and everything composes with
+``jit`` and ``vmap``.
 """
 
 import dataclasses
@@ -145,7 +145,8 @@ def _first(mask):
 
 
 def _newton(G, z0, steps: int, tol: float):
-    """Newton's method on ``G(z) = 0`` from ``z0``, with halving on ``|G|``: ``(z, max |G(z)|)``.
+    """Newton's method on ``G(z) = 0`` from ``z0``, with halving on ``|G|``: ``(z, max |G(z)|)`` and
+    the Jacobian of ``G`` at ``z`` (central differences).
 
     ``G`` is evaluated at one point an iteration, batched with the central differences that give its
     Jacobian (the root is that of ``G``, exactly): ``G`` is traced once, since its own derivatives
@@ -176,12 +177,8 @@ def _newton(G, z0, steps: int, tol: float):
     # The first iteration probes z0 itself, accepted against the largest residual.
     g0 = jnp.full((n,), jnp.finfo(z0.dtype).max, z0.dtype)
     init = (z0, g0, jnp.eye(n, dtype=z0.dtype), z0, jnp.ones((), z0.dtype), 0)
-    z, g, *_ = jax.lax.while_loop(running, body, init)
-    return z, jnp.max(jnp.abs(g))
-
-
-def _dense_solve(linear, rhs):
-    return jnp.linalg.solve(jax.jacfwd(linear)(rhs), rhs)
+    z, g, jac, *_ = jax.lax.while_loop(running, body, init)
+    return z, jnp.max(jnp.abs(g)), jac
 
 
 @eqx.filter_jit
@@ -205,25 +202,33 @@ def _trivial_branch(theory, axis, grid, options):
 
 @eqx.filter_jit
 def _fold(theory, axis, state0, theta0, steps, tol):
-    """Solve ``x = T(x)``, ``det(I - dT/dx) = 0`` for ``(x, theta)`` from ``(state0, theta0)``."""
+    """Solve ``x = T(x)``, ``det(I - dT/dx) = 0`` for ``(x, theta)`` from ``(state0, theta0)``.
+
+    The derivatives with respect to ``theory`` are the implicit ones, ``dz = -J^-1 dG``: those of one
+    Newton step from the solution ``z`` (not taken: ``G(z) = 0``) with the Jacobian ``J`` of the
+    last iteration (central differences, accurate to ``O(eps^(2/3))``) held fixed, so that only
+    ``G`` itself is differentiated, once (no Jacobian of its linearisation)."""
     flat0, unravel = ravel_pytree(theory.unconstrain(state0))
     n = flat0.size
 
-    def G(z):
-        th = _with(theory, axis, z[n])
+    def residual_of(theory):
+        def G(z):
+            th = _with(theory, axis, z[n])
 
-        def T(u):
-            return ravel_pytree(th.unconstrain(th.update(th.constrain(unravel(u)))))[0]
+            def T(u):
+                return ravel_pytree(th.unconstrain(th.update(th.constrain(unravel(u)))))[0]
 
-        u = z[:n]
-        jac = jax.jacfwd(T)(u)
-        return jnp.concatenate([T(u) - u, jnp.linalg.det(jnp.eye(n, dtype=u.dtype) - jac)[None]])
+            u = z[:n]
+            jac = jax.jacfwd(T)(u)
+            return jnp.concatenate([T(u) - u, jnp.linalg.det(jnp.eye(n, dtype=u.dtype) - jac)[None]])
+
+        return G
 
     z0 = jax.lax.stop_gradient(jnp.concatenate([flat0, jnp.reshape(theta0, (1,)).astype(flat0.dtype)]))
-    # The implicit derivative of the threshold (_dense_solve) differentiates G exactly.
-    solver = lambda G, z0: _newton(G, z0, steps, tol)
-    z, residual = jax.lax.custom_root(G, z0, solver, _dense_solve, has_aux=True)
-    return z[n], (theory.constrain(unravel(z[:n])),), jax.lax.stop_gradient(residual)
+    z, residual, jac = _newton(residual_of(jax.lax.stop_gradient(theory)), z0, steps, tol)
+    step = -jnp.linalg.solve(jac, residual_of(theory)(z))
+    z = z + step - jax.lax.stop_gradient(step)
+    return z[n], (theory.constrain(unravel(z[:n])),), residual
 
 
 @eqx.filter_jit
