@@ -4,7 +4,7 @@
 arXiv:1912.02008). Their published thresholds were not at hand (the stored copies of the paper hold its
 abstract and the opening of its introduction): weak recovery is checked against the closed form of the
 linearised state evolution, the algorithmic threshold against the state evolution iterated from the
-uninformed start. Low quadrature orders (``panel_order=8``, ``label_order=6``): the closed form is met
+uninformed start and its implicit derivative in ``beta`` against differences of located thresholds. Low quadrature orders (``panel_order=8``, ``label_order=6``): the closed form is met
 to 4e-6 there (1e-8 at the default orders, test_bayes_generative.py).
 """
 
@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import hdtheory as hd
+from compiled import optimised
 
 BETA = 2.0
 THEORY = hd.BayesGLM(
@@ -55,7 +56,7 @@ def _mmse_after(theory, alphas, steps):
         last = jax.lax.fori_loop(0, steps, lambda _, s: th.update(s), th.init("uninformed"))
         return th._rho[0] - last[0]
 
-    return np.asarray(jax.jit(jax.vmap(one))(jnp.asarray(alphas)))
+    return np.asarray(optimised(jax.vmap(one))(jnp.asarray(alphas)))
 
 
 H = 1e-3
@@ -70,7 +71,7 @@ def _located():
         found = hd.threshold(_at(beta), "alpha", "algorithmic", (0.5, 0.56), num=6, damped_steps=50)
         return found.value, found
 
-    located = jax.jit(lambda betas: jax.lax.map(jax.value_and_grad(locate, has_aux=True), betas))
+    located = optimised(lambda betas: jax.lax.map(jax.value_and_grad(locate, has_aux=True), betas))
     return jax.tree.map(np.asarray, located(jnp.asarray([BETA - H, BETA, BETA + H])))
 
 
