@@ -12,9 +12,10 @@ finding in ``theta``:
   step of the fold: past the grid, the branch is followed one trial value at a time towards the
   fold predicted by extrapolation (the extremum of the cubic ``theta(s)`` through its last four
   points, ``s`` the state along the last step, since ``theta_c - theta`` is quadratic in the state
-  near a fold), 90% of the way there and at most twice the last step further, each trial that
-  finds no branch point closing the interval instead (the middle of it where no prediction lies
-  inside). A trial spends at most 30 Newton steps (and 100 damped ones): past the fold the
+  near a fold), 90% of the way there and at most twice the last step further (at least a
+  twentieth of the last step where the prediction is closer than that and the last step was no
+  prediction's), each trial that finds no branch point closing the interval instead (the middle
+  of it where no prediction lies inside). A trial spends at most 30 Newton steps (and 100 damped ones): past the fold the
   iteration lingers at its ghost. The result counts only if it lies where the branch was seen to
   end, within the distance from its last point to the predicted fold (or to the closed end), not
   at another fold (that of the informed branch).
@@ -317,7 +318,8 @@ def _spinodal(theory, axis, grid, start, stop, damped_steps, options):
     the branch's last state and the informed one at ``theta_end``, with at most 30 Newton and 100
     damped steps: the trial is ``0.9 (theta_c - theta_1)`` past ``theta_1`` but at most twice the
     last step, ``theta_c`` predicted by :func:`_vertex`, or the middle of the interval where the
-    prediction is not inside it. Where the branches differ at the trial value it is the branch's
+    prediction is not inside it; a prediction within a twentieth of the last step is untrusted,
+    and the trial then goes that far at least (half the tolerance after a trusted one). Where the branches differ at the trial value it is the branch's
     new last point, else its new ``theta_end``. Rounds stop when ``|theta_c - theta_1|`` (from a
     prediction whose last step is within 20 times that) or ``|theta_end - theta_1|`` is below
     ``1e-3`` of a grid step."""
@@ -330,10 +332,10 @@ def _spinodal(theory, axis, grid, start, stop, damped_steps, options):
         predicted, inside = _vertex(ts, us, end)
         trusted = inside & (jnp.abs(ts[3] - ts[2]) <= 20 * jnp.abs(predicted - ts[3]))
         width = jnp.where(trusted, jnp.abs(predicted - ts[3]), jnp.abs(end - ts[3]))
-        return jnp.where(inside, predicted, end), inside, width
+        return jnp.where(inside, predicted, end), inside, trusted, width
 
     def body(carry):
-        values, x1, other, ts, us, end, found, i = carry
+        values, x1, other, ts, us, end, found, pending, guided, i = carry
         starts = jax.tree.map(lambda a, b: jnp.stack([a, b]), x1, other)
         # Past the fold the iteration lingers at its ghost: a trial spends at most 30 Newton steps.
         budget = jnp.where(i == 0, max_steps, jnp.minimum(max_steps, 30))
@@ -360,24 +362,32 @@ def _spinodal(theory, axis, grid, start, stop, damped_steps, options):
             jnp.where(moved, end, values[1]), found,
         )
         x1, other, ts, us, end, found = jax.tree.map(lambda a, b: jnp.where(i == 0, a, b), grid_round, trial_round)
-        predicted, inside, _ = predict(ts, us, end)
-        # At most twice the last step: a cubic through points far from the fold may overshoot it.
-        reach = jnp.minimum(0.9 * jnp.abs(predicted - ts[3]), 2 * jnp.abs(ts[3] - ts[2]))
+        guided = (i > 0) & jnp.where(moved, pending, guided)
+        predicted, inside, trusted, _ = predict(ts, us, end)
+        # At most twice the last step (a cubic through points far from the fold may overshoot it).
+        # A prediction much closer than the last step (untrusted) after a step that was not itself
+        # predicted is no nearer than a twentieth of that step (after a predicted one, half the
+        # tolerance), and within the interval.
+        last = jnp.abs(ts[3] - ts[2])
+        reach = 0.9 * jnp.abs(predicted - ts[3])
+        floor = jnp.where(guided, tolerance / 2, last / 20)
+        reach = jnp.minimum(jnp.where(trusted, reach, jnp.maximum(reach, floor)), 2 * last)
+        reach = jnp.minimum(reach, 0.9 * jnp.abs(end - ts[3]))
         trial = jnp.where(inside, ts[3] + jnp.sign(end - ts[3]) * reach, (ts[3] + end) / 2)
         values = jnp.full((num,), ts[3]).at[1].set(trial)
-        return values, x1, other, ts, us, end, found, i + 1
+        return values, x1, other, ts, us, end, found, inside & trusted, guided, i + 1
 
     def running(carry):
-        _, _, _, ts, us, end, found, i = carry
-        return (i == 0) | (found & (predict(ts, us, end)[2] > tolerance) & (i < 40))
+        _, _, _, ts, us, end, found, _, _, i = carry
+        return (i == 0) | (found & (predict(ts, us, end)[3] > tolerance) & (i < 40))
 
     n = flatten(jax.tree.map(lambda x: x[None], start)).shape[1]
     init = (
         grid, start, stop, jnp.full((4,), jnp.nan, grid.dtype), jnp.zeros((4, n), grid.dtype), grid[-1],
-        jnp.array(False), 0,
+        jnp.array(False), jnp.array(False), jnp.array(False), 0,
     )
-    _, x1, _, ts, us, end, found, _ = jax.lax.while_loop(running, body, init)
-    predicted, _, _ = predict(ts, us, end)
+    _, x1, _, ts, us, end, found, _, _, _ = jax.lax.while_loop(running, body, init)
+    predicted = predict(ts, us, end)[0]
     return jax.lax.stop_gradient((ts[3], predicted)), x1, found
 
 
