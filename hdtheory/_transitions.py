@@ -8,9 +8,17 @@ finding in ``theta``:
 - ``kind="algorithmic"``: where the branch reached by iteration from the uninformed state ends (a
   spinodal: the fixed point merges with an unstable one and disappears). There ``x = T(x)`` and
   ``det(I - dT/dx) = 0``, solved by Newton's method for ``(x, theta)`` together, a system that is
-  regular at a fold. Newton starts within ``1e-3`` of a grid step of the fold (both branches are
-  followed again over finer grids within the bracketing interval), and its result counts only if it
-  lies where the branch was seen to end, not at another fold (that of the informed branch).
+  regular at a fold. Newton starts from the branch's last point found within ``1e-3`` of a grid
+  step of the fold: past the grid, the branch is followed one trial value at a time towards the
+  fold predicted by extrapolation (the extremum of the cubic ``theta(s)`` through its last four
+  points, ``s`` the state along the last step, since ``theta_c - theta`` is quadratic in the state
+  near a fold), 90% of the way there and at most twice the last step further (at least a
+  twentieth of the last step where the prediction is closer than that and the last step was no
+  prediction's), each trial that finds no branch point closing the interval instead (the middle
+  of it where no prediction lies inside). A trial spends at most 30 Newton steps (and 100 damped ones): past the fold the
+  iteration lingers at its ghost. The result counts only if it lies where the branch was seen to
+  end, within the distance from its last point to the predicted fold (or to the closed end), not
+  at another fold (that of the informed branch).
 - ``kind="weak-recovery"``: where the fixed point reached by Newton's method from the uninformed state
   (the trivial one, which exists on both sides) loses its stability: ``det(I - dT/dx) = 0`` along
   that fixed point, by a Newton iteration in ``theta`` safeguarded by bisection (the system of the
@@ -81,11 +89,11 @@ inference gets easier downward): the uninformed branch always starts at ``bracke
   ``det(df/dx) = 0`` (as for the algorithmic threshold), its derivative the implicit one; ``found``
   requires it within a width of the interval where the branch ended.
 
-The refinement goes through :func:`jax.lax.custom_root` (or, for ``"weak-recovery"``,
-``"information-theoretic"`` and ``"stability"``, a last Newton step with the gradient on), so the
-located threshold is differentiable
-with respect to every other parameter of the theory by the implicit function theorem (for example
-``d alpha_IT / d noise``), and everything composes with ``jit`` and ``vmap``.
+Every refinement ends with a Newton step from the solution with the gradient on (its Jacobian
+held fixed; for a fold, the central differences of the last iteration, accurate to ``O(eps^(2/3))``),
+so the located threshold is differentiable with respect to every other parameter of the theory by
+the implicit function theorem (for example ``d alpha_IT / d noise``), and everything composes with
+``jit`` and ``vmap``.
 """
 
 import dataclasses
@@ -138,7 +146,8 @@ def _first(mask):
 
 
 def _newton(G, z0, steps: int, tol: float):
-    """Newton's method on ``G(z) = 0`` from ``z0``, with halving on ``|G|``: ``(z, max |G(z)|)``.
+    """Newton's method on ``G(z) = 0`` from ``z0``, with halving on ``|G|``: ``(z, max |G(z)|)`` and
+    the Jacobian of ``G`` at ``z`` (central differences).
 
     ``G`` is evaluated at one point an iteration, batched with the central differences that give its
     Jacobian (the root is that of ``G``, exactly): ``G`` is traced once, since its own derivatives
@@ -169,12 +178,8 @@ def _newton(G, z0, steps: int, tol: float):
     # The first iteration probes z0 itself, accepted against the largest residual.
     g0 = jnp.full((n,), jnp.finfo(z0.dtype).max, z0.dtype)
     init = (z0, g0, jnp.eye(n, dtype=z0.dtype), z0, jnp.ones((), z0.dtype), 0)
-    z, g, *_ = jax.lax.while_loop(running, body, init)
-    return z, jnp.max(jnp.abs(g))
-
-
-def _dense_solve(linear, rhs):
-    return jnp.linalg.solve(jax.jacfwd(linear)(rhs), rhs)
+    z, g, jac, *_ = jax.lax.while_loop(running, body, init)
+    return z, jnp.max(jnp.abs(g)), jac
 
 
 @eqx.filter_jit
@@ -198,25 +203,33 @@ def _trivial_branch(theory, axis, grid, options):
 
 @eqx.filter_jit
 def _fold(theory, axis, state0, theta0, steps, tol):
-    """Solve ``x = T(x)``, ``det(I - dT/dx) = 0`` for ``(x, theta)`` from ``(state0, theta0)``."""
+    """Solve ``x = T(x)``, ``det(I - dT/dx) = 0`` for ``(x, theta)`` from ``(state0, theta0)``.
+
+    The derivatives with respect to ``theory`` are the implicit ones, ``dz = -J^-1 dG``: those of one
+    Newton step from the solution ``z`` (not taken: ``G(z) = 0``) with the Jacobian ``J`` of the
+    last iteration (central differences, accurate to ``O(eps^(2/3))``) held fixed, so that only
+    ``G`` itself is differentiated, once (no Jacobian of its linearisation)."""
     flat0, unravel = ravel_pytree(theory.unconstrain(state0))
     n = flat0.size
 
-    def G(z):
-        th = _with(theory, axis, z[n])
+    def residual_of(theory):
+        def G(z):
+            th = _with(theory, axis, z[n])
 
-        def T(u):
-            return ravel_pytree(th.unconstrain(th.update(th.constrain(unravel(u)))))[0]
+            def T(u):
+                return ravel_pytree(th.unconstrain(th.update(th.constrain(unravel(u)))))[0]
 
-        u = z[:n]
-        jac = jax.jacfwd(T)(u)
-        return jnp.concatenate([T(u) - u, jnp.linalg.det(jnp.eye(n, dtype=u.dtype) - jac)[None]])
+            u = z[:n]
+            jac = jax.jacfwd(T)(u)
+            return jnp.concatenate([T(u) - u, jnp.linalg.det(jnp.eye(n, dtype=u.dtype) - jac)[None]])
+
+        return G
 
     z0 = jax.lax.stop_gradient(jnp.concatenate([flat0, jnp.reshape(theta0, (1,)).astype(flat0.dtype)]))
-    # The implicit derivative of the threshold (_dense_solve) differentiates G exactly.
-    solver = lambda G, z0: _newton(G, z0, steps, tol)
-    z, residual = jax.lax.custom_root(G, z0, solver, _dense_solve, has_aux=True)
-    return z[n], (theory.constrain(unravel(z[:n])),), jax.lax.stop_gradient(residual)
+    z, residual, jac = _newton(residual_of(jax.lax.stop_gradient(theory)), z0, steps, tol)
+    step = -jnp.linalg.solve(jac, residual_of(theory)(z))
+    z = z + step - jax.lax.stop_gradient(step)
+    return z[n], (theory.constrain(unravel(z[:n])),), residual
 
 
 @eqx.filter_jit
@@ -224,12 +237,17 @@ def _branches(theory, axis, values, up_start, down_start, damped_steps, options)
     """The branch followed upward over ``values`` from ``up_start`` and the one followed downward
     from ``down_start`` (reordered upward), their free entropies, and where their states differ.
     Both are followed in one loop over the two directions (:func:`_follow_both`)."""
-    flatten = jax.vmap(lambda s: ravel_pytree(theory.unconstrain(s))[0])
     starts = jax.tree.map(lambda a, b: jnp.stack([a, b]), up_start, down_start)
     (up, down), (up_entropy, down_entropy) = _follow_both(
         theory, axis, jnp.stack([values, values[::-1]]), starts, damped_steps, options
     )
     down, down_entropy = jax.tree.map(lambda x: x[::-1], (down, down_entropy))
+    return up, up_entropy, down, down_entropy, _differ(theory, up, down)
+
+
+def _differ(theory, up, down):
+    """Where two stacks of solutions are distinct converged points (module docstring)."""
+    flatten = jax.vmap(lambda s: ravel_pytree(theory.unconstrain(s))[0])
     u_up, u_down = flatten(up.state), flatten(down.state)
     scale = 1 + jnp.maximum(jnp.abs(u_up), jnp.abs(u_down))
     # Both in the solver's coordinates and in the theory's own: two states on the floor of the
@@ -241,8 +259,7 @@ def _branches(theory, axis, values, up_start, down_start, damped_steps, options)
     differ = (jnp.max(jnp.abs(u_up - u_down) / scale, axis=-1) > 1e-6) & apart
     # A point where a branch did not converge is not on it: past a fold the iteration lingers near
     # the fold's ghost for many steps, and its last state is no fixed point.
-    differ = differ & up.converged & down.converged
-    return up, up_entropy, down, down_entropy, differ
+    return differ & up.converged & down.converged
 
 
 @eqx.filter_jit
@@ -258,20 +275,120 @@ def _at(tree, i):
     return jax.tree.map(lambda x: x[i], tree)
 
 
-def _approach_fold(theory, axis, values, up, down, k, damped_steps, options):
-    """Narrow ``[values[k], values[k + 1]]``, where the uninformed branch ends, by following both
-    branches over ``len(values)`` points within it, until it is ``1e-3`` of its width: the interval
-    and the last point of the branch. Newton's method for the fold converges from there, not from a
-    grid point far from the fold; and each round reuses the compiled branch following."""
-    num = values.shape[0]
-    lo, hi, state, other = values[k], values[k + 1], _at(up.state, k), _at(down.state, k + 1)
-    for _ in range(math.ceil(3 / math.log10(num - 1))):
-        values = jnp.linspace(lo, hi, num, dtype=values.dtype)
-        up, _, down, _, differ = _branches(theory, axis, values, state, other, damped_steps, options)
-        j, any_ = _first(differ[:-1] & ~differ[1:])
-        j = jnp.where(any_, j, num - 2)
-        lo, hi, state, other = values[j], values[j + 1], _at(up.state, j), _at(down.state, j + 1)
-    return jax.lax.stop_gradient((lo, hi)), state
+def _vertex(ts, us, before):
+    """The fold predicted from the last four points ``(ts, us)`` of a branch (oldest first; ``us``
+    flattened states; the oldest may be NaN): the extremum of the cubic ``theta(s)`` through them,
+    ``s`` the state's coordinate along the last step (the parabola through the last three where the
+    cubic has no extremum or the oldest is NaN), and whether it lies past ``ts[3]`` and before
+    ``before``. Near a fold
+    ``theta_c - theta`` is analytic in the state and quadratic to leading order: the parabola's
+    vertex misses the fold by a relative ``O(sqrt(theta_c - theta))``, the cubic's by
+    ``O(theta_c - theta)``."""
+    e = us[3] - us[2]
+    s = (us - us[3]) @ (e / jnp.linalg.norm(e))
+    # theta = ts[3] + B s + A s^2 + D s^3: the divided differences of g = (theta - ts[3]) / s.
+    g = (ts[:3] - ts[3]) / s[:3]
+    g01, g12 = (g[1] - g[0]) / (s[1] - s[0]), (g[2] - g[1]) / (s[2] - s[1])
+
+    def extremum(D):
+        A = g12 - D * (s[1] + s[2])
+        B = g[2] - A * s[2] - D * s[2] ** 2
+        # The root of theta'(s) = B + 2 A s + 3 D s^2 nearest the last point (-B / 2A for D = 0).
+        vertex = -B / (A + jnp.sign(A) * jnp.sqrt(A**2 - 3 * B * D))
+        return ts[3] + vertex * (B + vertex * (A + vertex * D))
+
+    cubic, parabola = extremum((g12 - g01) / (s[2] - s[0])), extremum(0.0)
+    # The parabola where the cubic has no extremum (far from the fold) or there is no fourth point.
+    predicted = jnp.where(jnp.isfinite(cubic), cubic, parabola)
+    where = (predicted - ts[3]) / (before - ts[3])
+    return predicted, jnp.isfinite(where) & (where > 0) & (where < 1)
+
+
+@eqx.filter_jit
+def _spinodal(theory, axis, grid, start, stop, damped_steps, options):
+    """Where the uninformed branch ends: ``((theta_1, theta_c), x_1, found)``, its last point
+    ``theta_1`` within ``1e-3`` of a grid step of the fold ``theta_c`` (predicted, or a value where
+    the branch was seen to have ended) and its state ``x_1`` there; ``found`` whether it ends on the
+    grid.
+
+    Rounds of :func:`_follow_both` over ``num`` values, one compiled loop (at most 40 rounds). The
+    first follows the branches from ``start`` and ``stop`` over ``grid``: the first grid interval at
+    whose start they differ and at whose end they do not brackets the end, ``[theta_1, theta_end]``.
+    Each further round follows them over ``theta_1``, a trial value, then ``theta_1`` again, from
+    the branch's last state and the informed one at ``theta_end``, with at most 30 Newton and 100
+    damped steps: the trial is ``0.9 (theta_c - theta_1)`` past ``theta_1`` but at most twice the
+    last step, ``theta_c`` predicted by :func:`_vertex`, or the middle of the interval where the
+    prediction is not inside it; a prediction within a twentieth of the last step is untrusted,
+    and the trial then goes that far at least (half the tolerance after a trusted one). Where the branches differ at the trial value it is the branch's
+    new last point, else its new ``theta_end``. Rounds stop when ``|theta_c - theta_1|`` (from a
+    prediction whose last step is within 20 times that) or ``|theta_end - theta_1|`` is below
+    ``1e-3`` of a grid step."""
+    num = grid.shape[0]
+    max_steps = dict(options).get("max_steps", 100)
+    flatten = jax.vmap(lambda x: ravel_pytree(theory.unconstrain(x))[0])
+    tolerance = 1e-3 * jnp.abs(grid[1] - grid[0])
+
+    def predict(ts, us, end):
+        predicted, inside = _vertex(ts, us, end)
+        trusted = inside & (jnp.abs(ts[3] - ts[2]) <= 20 * jnp.abs(predicted - ts[3]))
+        width = jnp.where(trusted, jnp.abs(predicted - ts[3]), jnp.abs(end - ts[3]))
+        return jnp.where(inside, predicted, end), inside, trusted, width
+
+    def body(carry):
+        values, x1, other, ts, us, end, found, pending, guided, i = carry
+        starts = jax.tree.map(lambda a, b: jnp.stack([a, b]), x1, other)
+        # Past the fold the iteration lingers at its ghost: a trial spends at most 30 Newton steps.
+        budget = jnp.where(i == 0, max_steps, jnp.minimum(max_steps, 30))
+        (up, down), _ = _follow_both(
+            theory, axis, jnp.stack([values, values[::-1]]), starts, jnp.where(i == 0, damped_steps, jnp.minimum(damped_steps, 100)),
+            tuple(sorted((dict(options) | {"max_steps": budget}).items())),
+        )
+        down = jax.tree.map(lambda x: x[::-1], down)
+        differ = _differ(theory, up, down)
+        # The first round: the grid.
+        k, any_ = _first(differ[:-1] & ~differ[1:])
+        last = k + jnp.arange(-3, 1)
+        on = (last >= 0) & up.converged[jnp.maximum(last, 0)]
+        grid_round = (
+            _at(up.state, k), _at(down.state, k + 1), jnp.where(on, values[jnp.maximum(last, 0)], jnp.nan),
+            flatten(_at(up.state, jnp.maximum(last, 0))), values[k + 1], any_,
+        )
+        # A further round: the trial value.
+        moved = differ[1]
+        shifted = (jnp.roll(ts, -1).at[3].set(values[1]), jnp.roll(us, -1, axis=0).at[3].set(flatten(_at(up.state, slice(1, 2)))[0]))
+        trial_round = (
+            jax.tree.map(lambda a, b: jnp.where(moved, a, b), _at(up.state, 1), x1), other,
+            jnp.where(moved, shifted[0], ts), jnp.where(moved, shifted[1], us),
+            jnp.where(moved, end, values[1]), found,
+        )
+        x1, other, ts, us, end, found = jax.tree.map(lambda a, b: jnp.where(i == 0, a, b), grid_round, trial_round)
+        guided = (i > 0) & jnp.where(moved, pending, guided)
+        predicted, inside, trusted, _ = predict(ts, us, end)
+        # At most twice the last step (a cubic through points far from the fold may overshoot it).
+        # A prediction much closer than the last step (untrusted) after a step that was not itself
+        # predicted is no nearer than a twentieth of that step (after a predicted one, half the
+        # tolerance), and within the interval.
+        last = jnp.abs(ts[3] - ts[2])
+        reach = 0.9 * jnp.abs(predicted - ts[3])
+        floor = jnp.where(guided, tolerance / 2, last / 20)
+        reach = jnp.minimum(jnp.where(trusted, reach, jnp.maximum(reach, floor)), 2 * last)
+        reach = jnp.minimum(reach, 0.9 * jnp.abs(end - ts[3]))
+        trial = jnp.where(inside, ts[3] + jnp.sign(end - ts[3]) * reach, (ts[3] + end) / 2)
+        values = jnp.full((num,), ts[3]).at[1].set(trial)
+        return values, x1, other, ts, us, end, found, inside & trusted, guided, i + 1
+
+    def running(carry):
+        _, _, _, ts, us, end, found, _, _, i = carry
+        return (i == 0) | (found & (predict(ts, us, end)[3] > tolerance) & (i < 40))
+
+    n = flatten(jax.tree.map(lambda x: x[None], start)).shape[1]
+    init = (
+        grid, start, stop, jnp.full((4,), jnp.nan, grid.dtype), jnp.zeros((4, n), grid.dtype), grid[-1],
+        jnp.array(False), jnp.array(False), jnp.array(False), 0,
+    )
+    _, x1, _, ts, us, end, found, _, _, _ = jax.lax.while_loop(running, body, init)
+    predicted = predict(ts, us, end)[0]
+    return jax.lax.stop_gradient((ts[3], predicted)), x1, found
 
 
 @eqx.filter_jit
@@ -572,19 +689,19 @@ def threshold(
         inits = jax.tree.map(lambda a, b: jnp.stack([a, b]), theory.init("uninformed"), theory.init("informed"))
         ends = _iterated(fixed, axis, jnp.stack([grid[0], grid[-1]]), inits, damped_steps, options)
         start, stop = (jax.tree.map(lambda x, i=i: x[i], ends) for i in range(2))
-        up, up_entropy, down, down_entropy, differ = _branches(
-            fixed, axis, grid, start, stop, damped_steps, options
-        )
         if kind == "algorithmic":
-            k, any_ = _first(differ[:-1] & ~differ[1:])
-            (near, far), state0 = _approach_fold(fixed, axis, grid, up, down, k, damped_steps, options)
+            (near, far), state0, any_ = _spinodal(fixed, axis, grid, start, stop, damped_steps, options)
             value, states, residual = _fold(theory, axis, state0, near, steps, tol)
-            # The fold lies between the last point of the branch and the first past its end: Newton's
-            # method converging to another fold (the informed branch's) is no result.
+            # The fold lies between the last point of the branch and the predicted fold (or the
+            # first value past its end): Newton's method converging to another fold (the informed
+            # branch's) is no result.
             width = jnp.abs(far - near)
             inside = (value - jnp.minimum(near, far) >= -width) & (value - jnp.maximum(near, far) <= width)
             any_ = any_ & inside
         else:
+            up, up_entropy, down, down_entropy, differ = _branches(
+                fixed, axis, grid, start, stop, damped_steps, options
+            )
             gap = down_entropy - up_entropy
             k, any_ = _first(differ[:-1] & differ[1:] & (jnp.sign(gap[:-1]) * jnp.sign(gap[1:]) < 0))
             states0 = tuple(_at(s.state, k) for s in (up, down))

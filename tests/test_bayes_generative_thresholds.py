@@ -4,17 +4,19 @@
 arXiv:1912.02008). Their published thresholds were not at hand (the stored copies of the paper hold its
 abstract and the opening of its introduction): weak recovery is checked against the closed form of the
 linearised state evolution, the algorithmic threshold against the state evolution iterated from the
-uninformed start. Low quadrature orders (``panel_order=8``, ``label_order=6``): the closed form is met
+uninformed start and its implicit derivative in ``beta`` against differences of located thresholds. Low quadrature orders (``panel_order=8``, ``label_order=6``): the closed form is met
 to 4e-6 there (1e-8 at the default orders, test_bayes_generative.py).
 """
+
+import functools
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 import hdtheory as hd
+from compiled import optimised
 
 BETA = 2.0
 THEORY = hd.BayesGLM(
@@ -59,21 +61,47 @@ def _mmse_after(theory, alphas, steps):
         last = jax.lax.fori_loop(0, steps, lambda _, s: th.update(s), th.init("uninformed"))
         return th._rho[0] - last[0]
 
-    return np.asarray(jax.jit(jax.vmap(one))(jnp.asarray(alphas)))
+    return np.asarray(optimised(jax.vmap(one))(jnp.asarray(alphas)))
 
 
-@pytest.mark.slow  # a minute and a half of branch following on a CPU
+H = 1e-3
+
+
+@functools.cache
+def _located():
+    """The algorithmic threshold and its implicit derivative in ``beta`` at ``beta - H``, ``beta``,
+    ``beta + H``, in one compiled program (a loop over the three)."""
+
+    def locate(beta):
+        found = hd.threshold(_at(beta), "alpha", "algorithmic", (0.5, 0.56), num=6, damped_steps=50)
+        return found.value, found
+
+    located = optimised(lambda betas: jax.lax.map(jax.value_and_grad(locate, has_aux=True), betas))
+    return jax.tree.map(np.asarray, located(jnp.asarray([BETA - H, BETA, BETA + H])))
+
+
 def test_algorithmic_threshold_is_where_amp_reaches_perfect_recovery():
     """Above weak recovery the uninformed branch keeps an MMSE of order 0.1 while perfect recovery is
     a fixed point (from the count ``alpha = 1 / beta``, test_bayes_generative_recovery.py); the branch
     ends at a spinodal (a fold, where AMP jumps to perfect recovery), located at 0.52815 with the MMSE
     0.035 on the branch's last point. The iterated state evolution from the uninformed start stays
     on the branch 0.5% below it (MMSE above 0.035) and reaches perfect recovery 0.5% above it."""
-    found = hd.threshold(THEORY, "alpha", "algorithmic", (0.5, 0.56), num=6, damped_steps=50)
-    assert found.found
-    alpha_alg = float(found.value)
+    (_, found), _ = _located()
+    assert found.found[1]
+    alpha_alg = float(found.value[1])
     assert 0.5 < alpha_alg < 0.56
-    mmse_at_fold = float(THEORY._rho[0] - found.states[0][0])
+    mmse_at_fold = float(THEORY._rho[0] - found.states[0][1][0])
     assert 0.01 < mmse_at_fold < 0.1  # a jump: the branch ends far from perfect recovery
     below, above = _mmse_after(THEORY, [0.995 * alpha_alg, 1.005 * alpha_alg], 4000)
     assert below > mmse_at_fold and above < 1e-12
+
+
+def test_algorithmic_threshold_derivative_in_beta():
+    """The implicit derivative of the fold in ``beta`` against the central difference of the folds
+    located at ``beta -+ 1e-3`` (its error ``O(1e-6)`` times the third derivative; the folds are
+    solved to ``1e-10``)."""
+    (_, found), slope = _located()
+    assert np.all(found.found)
+    difference = (found.value[2] - found.value[0]) / (2 * H)
+    np.testing.assert_allclose(slope[1], difference, rtol=1e-4)
+    assert slope[1] < 0  # a larger latent dimension (smaller beta) needs more samples
