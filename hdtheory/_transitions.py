@@ -8,17 +8,17 @@ finding in ``theta``:
 - ``kind="algorithmic"``: where the branch reached by iteration from the uninformed state ends (a
   spinodal: the fixed point merges with an unstable one and disappears). There ``x = T(x)`` and
   ``det(I - dT/dx) = 0``, solved by Newton's method for ``(x, theta)`` together, a system that is
-  regular at a fold. Newton starts from the branch's last point found within ``1e-3`` of a grid
-  step of the fold: past the grid, the branch is followed one trial value at a time towards the
-  fold predicted by extrapolation (the extremum of the cubic ``theta(s)`` through its last four
-  points, ``s`` the state along the last step, since ``theta_c - theta`` is quadratic in the state
-  near a fold), 90% of the way there and at most twice the last step further (at least a
-  twentieth of the last step where the prediction is closer than that and the last step was no
-  prediction's), each trial that finds no branch point closing the interval instead (the middle
-  of it where no prediction lies inside). A trial spends at most 30 Newton steps (and 100 damped ones): past the fold the
-  iteration lingers at its ghost. The result counts only if it lies where the branch was seen to
-  end, within the distance from its last point to the predicted fold (or to the closed end), not
-  at another fold (that of the informed branch).
+  regular at a fold. Newton starts from the branch's last point found within ``1e-3`` of a grid step
+  of the fold: past the grid, the branch is followed one trial value at a time towards the fold
+  predicted by extrapolation (the extremum of the cubic ``theta(s)`` through its last four points,
+  ``s`` the state along the last step, since ``theta_c - theta`` is quadratic in the state near a
+  fold), 90% of the way there and at most twice the last step further (at least a twentieth of the
+  last step where the prediction is closer than that and the last step was no prediction's), each
+  trial that finds no branch point closing the interval instead (the middle of it where no
+  prediction lies inside). A trial spends at most 30 Newton steps (and 100 damped ones): past the
+  fold the iteration lingers at its ghost. The result counts only if it lies where the branch was
+  seen to end, within the distance from its last point to the predicted fold (or to the closed end),
+  not at another fold (that of the informed branch).
 - ``kind="weak-recovery"``: where the fixed point reached by Newton's method from the uninformed state
   (the trivial one, which exists on both sides) loses its stability: ``det(I - dT/dx) = 0`` along
   that fixed point, by a Newton iteration in ``theta`` safeguarded by bisection (the system of the
@@ -319,8 +319,9 @@ def _spinodal(theory, axis, grid, start, stop, damped_steps, options):
     damped steps: the trial is ``0.9 (theta_c - theta_1)`` past ``theta_1`` but at most twice the
     last step, ``theta_c`` predicted by :func:`_vertex`, or the middle of the interval where the
     prediction is not inside it; a prediction within a twentieth of the last step is untrusted,
-    and the trial then goes that far at least (half the tolerance after a trusted one). Where the branches differ at the trial value it is the branch's
-    new last point, else its new ``theta_end``. Rounds stop when ``|theta_c - theta_1|`` (from a
+    and the trial then goes that far at least (half the tolerance after a trusted one). Where the
+    branches differ at the trial value it is the branch's new last point, else its new
+    ``theta_end``. Rounds stop when ``|theta_c - theta_1|`` (from a
     prediction whose last step is within 20 times that) or ``|theta_end - theta_1|`` is below
     ``1e-3`` of a grid step."""
     num = grid.shape[0]
@@ -339,8 +340,9 @@ def _spinodal(theory, axis, grid, start, stop, damped_steps, options):
         starts = jax.tree.map(lambda a, b: jnp.stack([a, b]), x1, other)
         # Past the fold the iteration lingers at its ghost: a trial spends at most 30 Newton steps.
         budget = jnp.where(i == 0, max_steps, jnp.minimum(max_steps, 30))
+        damped = jnp.where(i == 0, damped_steps, jnp.minimum(damped_steps, 100))
         (up, down), _ = _follow_both(
-            theory, axis, jnp.stack([values, values[::-1]]), starts, jnp.where(i == 0, damped_steps, jnp.minimum(damped_steps, 100)),
+            theory, axis, jnp.stack([values, values[::-1]]), starts, damped,
             tuple(sorted((dict(options) | {"max_steps": budget}).items())),
         )
         down = jax.tree.map(lambda x: x[::-1], down)
@@ -355,7 +357,8 @@ def _spinodal(theory, axis, grid, start, stop, damped_steps, options):
         )
         # A further round: the trial value.
         moved = differ[1]
-        shifted = (jnp.roll(ts, -1).at[3].set(values[1]), jnp.roll(us, -1, axis=0).at[3].set(flatten(_at(up.state, slice(1, 2)))[0]))
+        newest = flatten(_at(up.state, slice(1, 2)))[0]
+        shifted = (jnp.roll(ts, -1).at[3].set(values[1]), jnp.roll(us, -1, axis=0).at[3].set(newest))
         trial_round = (
             jax.tree.map(lambda a, b: jnp.where(moved, a, b), _at(up.state, 1), x1), other,
             jnp.where(moved, shifted[0], ts), jnp.where(moved, shifted[1], us),
