@@ -121,7 +121,12 @@ stage 0 and ``z2``'s rate grows from 0.948 at ``M = 0`` to 0.979 at ``m_1 = 0.23
 ``M = 0``'s 1.055 (``tests/test_multi_index_stage_threshold.py``: the full map's own slope along
 ``E_22`` about the located state is one to 1e-3, the full map iterated from the uninformed start
 leaves ``M_22`` decaying at ``0.9 alpha*`` and growing at ``1.1 alpha*``, and the derivative in
-``noise``, 0.1428, against central differences of located values, 9e-6 apart); tested at fixed
+``noise``, 0.1428, against central differences of located values, 9e-6 apart). The conditional
+quantities at ``M_22 = 0`` are exact on the Hermite rule of 3 nodes per axis in ``xi`` (the radius at
+``alpha*`` is the same at 3, 6 and 10 nodes to 2e-10), a fixed point with ``M_22 > 0`` is not: the map
+converges slowly in ``xi`` there (``m_2`` at ``alpha = 2.5`` is 0.32 at 3 nodes, 0.40 at 20), so that
+``overlap`` needs a finer rule than the stages' radii (``tests/test_multi_index_stage_gamp.py``:
+GAMP at ``d = 2000`` against the state evolution on 20 nodes). Tested at fixed
 ``alpha``: ``L_t`` against the map's own slope about ``M_t`` (5e-4), the learned overlaps against
 the full map iterated from the uninformed start (1e-6), ``z2`` learned at ``alpha = 1.6`` and not at
 ``0.7``; for ``sign(z1 z2)`` nothing below ``alpha_c`` and both fields above.
