@@ -137,6 +137,11 @@ the full map iterated from the uninformed start (1e-6), ``z2`` learned at ``alph
 - ``product``: ``z1 z2 ... zk``, ``k >= 2`` (``z1 z2`` at ``k = 2``);
 - ``staircase``: ``z1 + z1 z2 + ... + z1 z2 ... zk``, any ``k`` (``z1 + z1 z2`` at ``k = 2``);
 - ``abs-difference``: ``|z1| - |z2|``, ``k = 2``;
+- ``gate``: ``z2 sign(|z1| - 1)``, ``k = 2``: ``z2`` trivial, ``z1`` hard at ``M = 0`` (the label's law
+  given ``z1`` is ``N(0, 1 + noise)`` whatever ``z1``) and learned once ``z2`` is (the label's sign
+  against ``z2`` reveals the gate): the grand staircase's stage 1, crossed at ``alpha = 2.944`` at
+  ``noise = 0.5`` (``tests/test_multi_index_gate.py``: ``T``, the rates and the hard field against
+  closed forms, the stage's radius on either side; on the Hermite rule in ``xi``);
 - ``sign-product``: ``sign(z1 z2 ... zk)``, any ``k`` (``k = 1``: the sign channel; ``k = 2``:
   ``sign(z1 z2)``; ``k >= 3``: a parity), with label flips of probability ``noise``;
 - ``custom``: the Python function ``link_fn`` of the fields (an array ``(..., k)`` to ``(...)``),
@@ -214,7 +219,7 @@ logarithmic peak (a Hermite rule over the teacher's fields converges slowly ther
 ``z1 z2`` threshold at 8 nodes per axis); ``y = +-1`` for ``sign-product``. The posterior of ``z``
 given a label (:mod:`hdtheory.kernels.multivariate`): for the named links, piecewise linear in
 ``z_k`` given the other fields, ``z_k`` exactly and the others on Gauss-Legendre panels cut where a
-field crosses zero, and for ``abs-difference`` where ``|z1| = y``
+field crosses zero, for ``abs-difference`` where ``|z1| = y`` and for ``gate`` where ``|z1| = 1``
 (:func:`~hdtheory.kernels.piecewise_linear_tilted_moments`,
 :func:`~hdtheory.kernels.sign_tilted_moments`; ``inner_order`` nodes per panel: for ``z1 z2`` at
 ``noise = 0.1``, ``log Z_out`` within 6e-7 at the default 4 and 3e-8 at 6; in the map at ``k = 2`` for
@@ -290,6 +295,10 @@ def _prod(z):
     return jnp.prod(z, -1) if z.shape[-1] else _ones(z)
 
 
+def _gate(z1):
+    return jnp.where(jnp.abs(z1) > 1, 1.0, -1.0).astype(jnp.result_type(z1, float))
+
+
 def _staircase(z):
     return jnp.sum(jnp.cumprod(z, -1), -1)
 
@@ -343,6 +352,14 @@ LINKS = {
         ks=(2,),
         points=lambda y: jnp.stack([y, -y]),
         lines=(0.0, 0.0),
+        even=True,
+    ),
+    "gate": Link(
+        "z2 sign(|z1| - 1) (k = 2)",
+        lambda z: z[..., 1] * _gate(z[..., 0]),
+        lambda h: (jnp.zeros_like(h[..., 0]), _gate(h[..., 0]), _gate(h[..., 0])),
+        ks=(2,),
+        points=lambda y: jnp.asarray([1.0, -1.0], jnp.result_type(y, float)),
         even=True,
     ),
     "sign-product": Link(
