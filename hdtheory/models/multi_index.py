@@ -107,11 +107,29 @@ range of ``T_t + sum_{alpha mu_m > 1} B_m^2``. The stages stop changing once not
 (``k + 1`` are computed); ``learned`` is the last ``U``, ``overlap`` its held fixed point, and
 ``radius`` ``alpha mu_max`` of each stage. ``L_t`` depends on ``alpha`` through ``M_t``: a stage's
 ``thresholds`` are ``1 / mu_m`` at this ``alpha``'s ``M_t``, not the ``alpha`` at which the stage is
-crossed (``alpha mu_max(alpha) = 1``; not located here). For ``z1 + z2^2`` (noise 3), ``z1`` joins at
+crossed. That is ``alpha mu_max(alpha) = 1`` with ``M_t(alpha)`` moving with ``alpha``, located by
+:func:`~hdtheory.threshold` ``(theory, "alpha", "weak-recovery", bracket)`` of the theory with
+``held = P`` (the stage's projector, ``projectors[t]``, fixed over the bracket): its
+:meth:`MultiIndex.linear_stability` is then ``alpha mu_max`` of the conditional linearisation at the
+held fixed point (``inf`` where the conditional ``T`` is not zero, NaN where the held iteration does
+not converge), ``state`` ``M_t`` and ``direction`` the conditional top direction. The held fixed point
+is differentiated implicitly (one Newton step of ``M = P update(M) P`` with the gradient on, its
+Jacobian held: ``(I - J)^{-1} d(P update P) / d theta``), so that the located ``alpha`` is
+differentiable in ``noise``. For ``z1 + z2^2`` (noise 3), ``z1`` joins at
 stage 0 and ``z2``'s rate grows from 0.948 at ``M = 0`` to 0.979 at ``m_1 = 0.237``
-(``alpha = 1.6``); tested: ``L_t`` against the map's own slope about ``M_t`` (5e-4), the learned
-overlaps against the full map iterated from the uninformed start (1e-6), ``z2`` learned at
-``alpha = 1.6`` and not at ``0.7``; for ``sign(z1 z2)`` nothing below ``alpha_c`` and both fields above.
+(``alpha = 1.6``): stage 1 is crossed at ``alpha = 1.0317`` (``m_1 = 0.164``), not at the rate at
+``M = 0``'s 1.055 (``tests/test_multi_index_stage_threshold.py``: the full map's own slope along
+``E_22`` about the located state is one to 1e-3, the full map iterated from the uninformed start
+leaves ``M_22`` decaying at ``0.9 alpha*`` and growing at ``1.1 alpha*``, and the derivative in
+``noise``, 0.1428, against central differences of located values, 9e-6 apart). The conditional
+quantities at ``M_22 = 0`` are exact on the Hermite rule of 3 nodes per axis in ``xi`` (the radius at
+``alpha*`` is the same at 3, 6 and 10 nodes to 2e-10), a fixed point with ``M_22 > 0`` is not: the map
+converges slowly in ``xi`` there (``m_2`` at ``alpha = 2.5`` is 0.32 at 3 nodes, 0.40 at 20), so that
+``overlap`` needs a finer rule than the stages' radii (``tests/test_multi_index_stage_gamp.py``:
+GAMP at ``d = 2000`` against the state evolution on 20 nodes). Tested at fixed
+``alpha``: ``L_t`` against the map's own slope about ``M_t`` (5e-4), the learned overlaps against
+the full map iterated from the uninformed start (1e-6), ``z2`` learned at ``alpha = 1.6`` and not at
+``0.7``; for ``sign(z1 z2)`` nothing below ``alpha_c`` and both fields above.
 
 **Links** (``link``; ``k`` is the number of fields):
 
@@ -119,6 +137,11 @@ overlaps against the full map iterated from the uninformed start (1e-6), ``z2`` 
 - ``product``: ``z1 z2 ... zk``, ``k >= 2`` (``z1 z2`` at ``k = 2``);
 - ``staircase``: ``z1 + z1 z2 + ... + z1 z2 ... zk``, any ``k`` (``z1 + z1 z2`` at ``k = 2``);
 - ``abs-difference``: ``|z1| - |z2|``, ``k = 2``;
+- ``gate``: ``z2 sign(|z1| - 1)``, ``k = 2``: ``z2`` trivial, ``z1`` hard at ``M = 0`` (the label's law
+  given ``z1`` is ``N(0, 1 + noise)`` whatever ``z1``) and learned once ``z2`` is (the label's sign
+  against ``z2`` reveals the gate): the grand staircase's stage 1, crossed at ``alpha = 2.944`` at
+  ``noise = 0.5`` (``tests/test_multi_index_gate.py``: ``T``, the rates and the hard field against
+  closed forms, the stage's radius on either side; on the Hermite rule in ``xi``);
 - ``sign-product``: ``sign(z1 z2 ... zk)``, any ``k`` (``k = 1``: the sign channel; ``k = 2``:
   ``sign(z1 z2)``; ``k >= 3``: a parity), with label flips of probability ``noise``;
 - ``custom``: the Python function ``link_fn`` of the fields (an array ``(..., k)`` to ``(...)``),
@@ -196,7 +219,7 @@ logarithmic peak (a Hermite rule over the teacher's fields converges slowly ther
 ``z1 z2`` threshold at 8 nodes per axis); ``y = +-1`` for ``sign-product``. The posterior of ``z``
 given a label (:mod:`hdtheory.kernels.multivariate`): for the named links, piecewise linear in
 ``z_k`` given the other fields, ``z_k`` exactly and the others on Gauss-Legendre panels cut where a
-field crosses zero, and for ``abs-difference`` where ``|z1| = y``
+field crosses zero, for ``abs-difference`` where ``|z1| = y`` and for ``gate`` where ``|z1| = 1``
 (:func:`~hdtheory.kernels.piecewise_linear_tilted_moments`,
 :func:`~hdtheory.kernels.sign_tilted_moments`; ``inner_order`` nodes per panel: for ``z1 z2`` at
 ``noise = 0.1``, ``log Z_out`` within 6e-7 at the default 4 and 3e-8 at 6; in the map at ``k = 2`` for
@@ -247,7 +270,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError, check_function, check_in, check_integer, choice, integer, parameter
+from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, Interval, ParameterError, check_function, check_in, check_integer, choice, integer, is_concrete, parameter
 from ..kernels.channels import noise_sensitivity_exponent
 from ..kernels.multivariate import (
     gaussian_tilted_moments,
@@ -270,6 +293,10 @@ def _ones(z):
 
 def _prod(z):
     return jnp.prod(z, -1) if z.shape[-1] else _ones(z)
+
+
+def _gate(z1):
+    return jnp.where(jnp.abs(z1) > 1, 1.0, -1.0).astype(jnp.result_type(z1, float))
 
 
 def _staircase(z):
@@ -325,6 +352,14 @@ LINKS = {
         ks=(2,),
         points=lambda y: jnp.stack([y, -y]),
         lines=(0.0, 0.0),
+        even=True,
+    ),
+    "gate": Link(
+        "z2 sign(|z1| - 1) (k = 2)",
+        lambda z: z[..., 1] * _gate(z[..., 0]),
+        lambda h: (jnp.zeros_like(h[..., 0]), _gate(h[..., 0]), _gate(h[..., 0])),
+        ks=(2,),
+        points=lambda y: jnp.asarray([1.0, -1.0], jnp.result_type(y, float)),
         even=True,
     ),
     "sign-product": Link(
@@ -420,7 +455,8 @@ class Subspaces(eqx.Module):
 
 class GrandStaircase(eqx.Module):
     """The grand staircase of :meth:`MultiIndex.grand_staircase` at the model's ``alpha``; the stage axis
-    (``k + 1`` stages) leads (see the module docstring)."""
+    (``k + 1`` stages) leads (see the module docstring). Where a stage is crossed: :func:`~hdtheory.threshold`
+    of the theory with ``held = projectors[t]``."""
 
     learned: jax.Array
     """The projector onto the fields learned at ``alpha`` (``U`` at the last stage)."""
@@ -472,6 +508,11 @@ class MultiIndex(FixedPointTheory):
     """On the Hermite rule in ``xi``: the largest ``quadrature_error`` (the estimated relative error of
     ``Mhat``) at which :func:`~hdtheory.solve` reports a fixed point converged; above it,
     ``Status.INACCURATE``."""
+    held: jax.Array | None = eqx.field(default=None, converter=lambda P: None if P is None else jnp.asarray(P))
+    """``None``, or a projector ``P`` (``k x k``, symmetric, ``P P = P``) onto fields held learned: then
+    :meth:`linear_stability` is that of a stage of the grand staircase, about the fixed point held on
+    the range of ``P`` (:func:`~hdtheory.threshold` ``kind="weak-recovery"`` locates the stage's
+    crossing; see the module docstring). It changes nothing else."""
 
     monotone = True
 
@@ -497,6 +538,12 @@ class MultiIndex(FixedPointTheory):
                 raise ParameterError(f"parameter {name!r} must be 0 (the default) or an integer >= 2, got 1")
         if not (isinstance(self.quadrature_tol, (int, float)) and self.quadrature_tol > 0):
             raise ParameterError(f"parameter 'quadrature_tol' must be a number > 0, got {self.quadrature_tol!r}")
+        if self.held is not None and is_concrete(self.held):
+            P = np.asarray(self.held)
+            if P.shape != (self.k, self.k) or not np.allclose(P, P.T, atol=1e-8) or not np.allclose(P @ P, P, atol=1e-8):
+                raise ParameterError(
+                    f"parameter 'held' must be None or a k={self.k} x {self.k} projector (symmetric, P @ P = P), got {self.held!r}"
+                )
 
     # Configuration.
 
@@ -729,6 +776,26 @@ class MultiIndex(FixedPointTheory):
         M, residual, _ = jax.lax.while_loop(going, step, (start, residual, 0))
         return M, residual <= tol, residual
 
+    def _held(self, P, steps: int, tol: float):
+        """:meth:`_restricted`'s fixed point ``M = P update(M) P``, iterated with the parameters held fixed,
+        then one Newton step with the gradient on (in the coordinates of the symmetric matrices, its
+        Jacobian ``J`` held fixed), whose derivative in the parameters is the implicit one,
+        ``(I - J)^{-1} d(P update(M) P) / d theta``, since the step is zero there: never a derivative
+        through the iterations. ``(M, converged, residual)``."""
+        fixed = jax.lax.stop_gradient(self)
+        P = jax.lax.stop_gradient(P)
+        M, converged, residual = fixed._restricted(P, steps, tol)
+        basis = _symmetric_basis(self.k, M.dtype)
+
+        def held_map(theory, c):
+            M = P @ jnp.einsum("p,pab->ab", c, basis) @ P
+            return jnp.einsum("pab,ab->p", basis, P @ theory.update(M) @ P)
+
+        c = jnp.einsum("pab,ab->p", basis, M)
+        J = jax.jacfwd(lambda c: held_map(fixed, c))(c)
+        c = c + small_solve(jnp.eye(c.size, dtype=c.dtype) - J, held_map(self, c) - c)
+        return jnp.einsum("p,pab->ab", c, basis), converged, residual
+
     def grand_staircase(self, steps: int = 2000, tol: float = 1e-10) -> "GrandStaircase":
         """The grand staircase at ``alpha`` (see the module docstring): from ``U_0 = {}``, at each stage
         the fixed point ``M_t`` of the state evolution held on ``U_t`` (``steps`` iterations at most, to
@@ -739,7 +806,7 @@ class MultiIndex(FixedPointTheory):
         P = jnp.zeros((k, k), dtype)
         stages = []
         for _ in range(k + 1):
-            M, converged, residual = self._restricted(P, steps, tol)
+            M, converged, residual = self._held(P, steps, tol)
             found = self.conditional(M, P)
             stages.append((P, M, converged, residual, found))
             # The conditional T moves its fields at once; where it is zero, the unstable directions'.
@@ -799,7 +866,11 @@ class MultiIndex(FixedPointTheory):
         ``M = 0`` is no fixed point, and the directions of ``T`` are learned at any ``alpha``); the
         direction is then ``u u^T``, ``u`` the top eigenvector of ``T``. The direction is not
         differentiated (an eigenvector, undefined where ``lambda_max`` is degenerate, as for
-        ``sign(z1 z2)``, whose eigenspace holds ``I`` and ``[[0, 1], [1, 0]]``: any unit matrix in it)."""
+        ``sign(z1 z2)``, whose eigenspace holds ``I`` and ``[[0, 1], [1, 0]]``: any unit matrix in it).
+        With ``held``, those of the grand staircase's stage that holds those fields learned, about the
+        held fixed point (see the module docstring)."""
+        if self.held is not None:
+            return self._held_stability()
         operator, basis, T = self._linearisation()
         values, vectors = jnp.linalg.eigh(operator)
         direction = jnp.einsum("p,pab->ab", vectors[:, -1], basis)
@@ -809,6 +880,24 @@ class MultiIndex(FixedPointTheory):
         direction = jnp.where(trivial, jnp.outer(t_vectors[:, -1], t_vectors[:, -1]), direction)
         radius = jnp.where(trivial, jnp.inf, self.alpha * jnp.where(values[-1] <= _ZERO, 0.0, values[-1]))
         return radius, jnp.zeros_like(T), jax.lax.stop_gradient(direction)
+
+    def _held_stability(self) -> tuple[jax.Array, jax.Array, jax.Array]:
+        """:meth:`linear_stability` of the grand staircase's stage that holds the fields ``held``: at the
+        fixed point ``M_t`` held there (:meth:`_held`, to ``max |dM| <= 1e-10``, 1e-5 in float32, in 2000
+        steps at most), the conditional radius ``alpha mu_max``, ``M_t`` and the conditional top direction;
+        ``inf`` where the conditional ``T`` is not zero (its top direction ``u u^T`` is learned at once),
+        NaN where the held iteration did not converge."""
+        dtype = self._dtype()
+        P = jnp.asarray(self.held, dtype)
+        tol = 1e-10 if jnp.finfo(dtype).bits >= 64 else 1e-5
+        M, converged, _ = self._held(P, 2000, tol)
+        found = self.conditional(M, P)
+        trivial = jnp.any(found.trivial)
+        u = found.trivial_basis[:, 0]
+        direction = jnp.where(trivial, jnp.outer(u, u), found.directions[0])
+        radius = self.alpha * jnp.maximum(found.rates[0], 0.0)
+        radius = jnp.where(converged, jnp.where(trivial, jnp.inf, radius), jnp.nan)
+        return radius, M, jax.lax.stop_gradient(direction)
 
     def gen_errors(self, M):
         """``(gen_error, gen_error_total)`` of the Bayes-optimal predictor; see the module docstring."""

@@ -17,9 +17,15 @@ NeurIPS, with the Gaussian prior ``N(0, I_k)`` per row). With ``F = X / sqrt(d)`
 
 the posterior moments from :meth:`~hdtheory.MultiIndex.posterior` (the theory's own channel
 quadrature). State evolution predicts ``W_hat^T W* / d -> M_t``, ``M_0 = 0``,
-``M_{t+1} = theory.update(M_t)``; a start at zero stays there where the trivial subspace is empty,
-so :func:`simulate` starts from ``W_hat = 0`` and is meant for links with trivial directions, or
-compares with a solve from the same start.
+``M_{t+1} = theory.update(M_t)``. A start at zero stays at zero along a field whose posterior mean
+vanishes while its ``omega`` does (every field where the trivial subspace is empty; ``z2`` of
+``z1 + z2^2``, whose posterior is even in ``z2``), exactly, at any ``d``: that column of ``g`` stays
+zero. So :func:`simulate` also starts from an overlap ``init = M_0``
+(``0 <= M_0 <= I``): ``W_hat_0 = W* M_0 + Z (M_0 - M_0^2)^{1/2}``, ``Z`` with i.i.d. ``N(0, 1)``
+entries independent of the data, and ``C = I - M_0``, so that ``W_hat_0^T W* / d`` and
+``W_hat_0^T W_hat_0 / d`` are ``M_0`` up to ``O(d^{-1/2})`` (the Nishimori identity of the state
+evolution's ``M_0``), and ``omega = F W_hat_0`` (``g = 0``: no Onsager term at the first step, the
+start being independent of ``X``).
 
 :func:`simulate` returns the observables of the last iterate, or with ``iterates=True`` of every
 iterate ``t = 0..steps`` (arrays along ``t``, to compare with ``M_t``): ``m_i`` and ``M_i_j``, the
@@ -30,8 +36,10 @@ mean (``1 - M_ii`` and ``1 - tr M / k`` in the state evolution, by the Nishimori
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 
-from ..kernels.multivariate import small_inv
+from .._theory import ParameterError
+from ..kernels.multivariate import psd_cholesky, small_inv
 from ..models.multi_index import MultiIndex
 from . import SimulationResult, bucket, check_size, simulate
 
@@ -47,14 +55,17 @@ def _draw(theory: MultiIndex, key, n: int, d: int):
 
 
 @eqx.filter_jit
-def gamp(theory: MultiIndex, X, y, steps: int, weight=None):
-    """The GAMP iterates ``W_hat_t``, ``t = 0..steps`` (``W_hat_0 = 0``), stacked on axis 0, on the
-    samples where ``weight`` (a boolean per row; all by default) holds."""
+def gamp(theory: MultiIndex, X, y, steps: int, weight=None, W0=None, C0=None):
+    """The GAMP iterates ``W_hat_t``, ``t = 0..steps`` (``W_hat_0 = W0``, by default 0, with the
+    variance ``C0``, by default ``I``), stacked on axis 0, on the samples where ``weight`` (a boolean
+    per row; all by default) holds."""
     rows, d = X.shape
     k = theory.k
     weight = jnp.ones(rows, bool) if weight is None else weight
     F = X / jnp.sqrt(d)
     eye = jnp.eye(k, dtype=X.dtype)
+    W0 = jnp.zeros((d, k), X.dtype) if W0 is None else W0
+    C0 = eye if C0 is None else C0
 
     def step(carry, _):
         W, C, g = carry
@@ -70,25 +81,42 @@ def gamp(theory: MultiIndex, X, y, steps: int, weight=None):
         W = (F.T @ g + W @ A) @ C
         return (W, C, g), W
 
-    W0 = jnp.zeros((d, k), X.dtype)
-    _, Ws = jax.lax.scan(step, (W0, eye, jnp.zeros((rows, k), X.dtype)), None, length=steps)
+    _, Ws = jax.lax.scan(step, (W0, C0, jnp.zeros((rows, k), X.dtype)), None, length=steps)
     return jnp.concatenate([W0[None], Ws])
 
 
 @simulate.register
 def simulate_multi_index(
-    theory: MultiIndex, *, d: int = 1000, seeds: int = 4, key=None, steps: int = 30, iterates: bool = False
+    theory: MultiIndex,
+    *,
+    d: int = 1000,
+    seeds: int = 4,
+    key=None,
+    steps: int = 30,
+    iterates: bool = False,
+    init=None,
 ) -> SimulationResult:
     """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.MultiIndex`: GAMP run for ``steps``
-    iterations, the observables of the last iterate or (``iterates``) of each; see the module docstring."""
+    iterations from ``W_hat = 0`` or (``init``, a ``k x k`` overlap ``0 <= M_0 <= I``) from ``M_0``, the
+    observables of the last iterate or (``iterates``) of each; see the module docstring."""
     check_size(d, seeds)
     key = jax.random.PRNGKey(0) if key is None else key
     n = max(round(float(theory.alpha) * d), 1)
     k = theory.k
+    if init is not None:
+        init = np.asarray(init, float)
+        if init.shape != (k, k) or not np.allclose(init, init.T) or np.any(np.abs(np.linalg.eigvalsh(init) - 0.5) > 0.5):
+            raise ParameterError(f"parameter 'init' must be None or a symmetric k={k} x {k} overlap with eigenvalues in [0, 1], got {init!r}")
+        init = jnp.asarray(init)
     samples = []
     for seed_key in jax.random.split(key, seeds):
         X, y, W_star, weight = _draw(theory, seed_key, n, d)
-        Ws = gamp(theory, X, y, steps, weight)
+        if init is None:
+            Ws = gamp(theory, X, y, steps, weight)
+        else:
+            Z = jax.random.normal(jax.random.fold_in(seed_key, 1), (d, k))
+            W0 = W_star @ init + Z @ psd_cholesky(init - init @ init).T
+            Ws = gamp(theory, X, y, steps, weight, W0, jnp.eye(k) - init)
         Ws = Ws if iterates else Ws[-1]
         M = jnp.einsum("...ai,aj->...ij", Ws, W_star) / d
         errors = jnp.mean((Ws - W_star) ** 2, axis=-2)
