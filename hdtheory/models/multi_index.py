@@ -126,7 +126,8 @@ quantities at ``M_22 = 0`` are exact on the Hermite rule of 3 nodes per axis in 
 ``alpha*`` is the same at 3, 6 and 10 nodes to 2e-10), a fixed point with ``M_22 > 0`` is not: the map
 converges slowly in ``xi`` there (``m_2`` at ``alpha = 2.5`` is 0.32 at 3 nodes, 0.40 at 20), so that
 ``overlap`` needs a finer rule than the stages' radii (``tests/test_multi_index_stage_gamp.py``:
-GAMP at ``d = 2000`` against the state evolution on 20 nodes). Tested at fixed
+GAMP at ``d = 2000`` against the state evolution on 20 nodes); each stage's ``quadrature_error``
+and ``accurate`` say whether its ``M_t`` is within ``quadrature_tol`` on the rule used. Tested at fixed
 ``alpha``: ``L_t`` against the map's own slope about ``M_t`` (5e-4), the learned overlaps against
 the full map iterated from the uninformed start (1e-6), ``z2`` learned at ``alpha = 1.6`` and not at
 ``0.7``; for ``sign(z1 z2)`` nothing below ``alpha_c`` and both fields above.
@@ -473,6 +474,12 @@ class GrandStaircase(eqx.Module):
     radius: jax.Array
     """``(stages,)``: ``alpha mu_max`` of the conditional linearisation at ``M_t``: the fields of its
     top direction join where it exceeds one (unless the conditional ``T`` moves them at once)."""
+    quadrature_error: jax.Array
+    """``(stages,)``: the estimated relative error of ``Mhat`` at ``M_t`` on the Hermite rule in ``xi``
+    (:meth:`MultiIndex.quadrature_error`; 0 on the panels). The radii, at ``M_t``'s held fields, are
+    accurate on coarse rules; ``M_t`` past a stage needs a finer one (``order``)."""
+    accurate: jax.Array
+    """``(stages,)``: ``quadrature_error <= quadrature_tol``, as a solve's ``INACCURATE`` status."""
     subspaces: Subspaces
     """The conditional subspaces of each stage (every field with a leading stage axis); their
     ``thresholds`` are ``1 / mu_m`` at ``M_t``, the ``alpha`` at which direction ``m`` would leave zero
@@ -808,7 +815,8 @@ class MultiIndex(FixedPointTheory):
         for _ in range(k + 1):
             M, converged, residual = self._held(P, steps, tol)
             found = self.conditional(M, P)
-            stages.append((P, M, converged, residual, found))
+            error = self.quadrature_error(M) if self._hermite else jnp.zeros((), dtype)
+            stages.append((P, M, converged, residual, error, found))
             # The conditional T moves its fields at once; where it is zero, the unstable directions'.
             joining = found.trivial_basis * found.trivial
             unstable = (self.alpha * found.rates > 1) & ~jnp.any(found.trivial)
@@ -816,10 +824,13 @@ class MultiIndex(FixedPointTheory):
             values, vectors = jnp.linalg.eigh(0.5 * (S + S.T))
             values, vectors = jnp.linalg.eigh(P + vectors * (values > _RANK) @ vectors.T)
             P = vectors * (values > 0.5) @ vectors.T
-        projectors, overlaps, converged, residual, found = (
+        projectors, overlaps, converged, residual, error, found = (
             jax.tree_util.tree_map(lambda *x: jnp.stack(x), *column) for column in zip(*stages)
         )
-        return GrandStaircase(P, M, projectors, overlaps, converged, residual, self.alpha * found.rates[:, 0], found)
+        radius = self.alpha * found.rates[:, 0]
+        return GrandStaircase(
+            P, M, projectors, overlaps, converged, residual, radius, error, error <= self.quadrature_tol, found
+        )
 
     def weak_recovery(self) -> tuple[jax.Array, jax.Array]:
         """``(alpha_c, trivial)``: ``1 / lambda_max`` of ``M -> E_y G M G`` and the eigenvalues of
