@@ -14,6 +14,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import hdtheory as hd
 from compiled import optimised
@@ -80,6 +81,9 @@ def _located():
     return jax.tree.map(np.asarray, located(jnp.asarray([BETA - H, BETA, BETA + H])))
 
 
+# The default run locates the algorithmic threshold through the perceptron example (test_bayes.py) and
+# checks the fold's implicit derivative (_fold) against its closed form (test_steady_threshold.py).
+@pytest.mark.extended
 def test_algorithmic_threshold_is_where_amp_reaches_perfect_recovery():
     """Above weak recovery the uninformed branch keeps an MMSE of order 0.1 while perfect recovery is
     a fixed point (from the count ``alpha = 1 / beta``, test_bayes_generative_recovery.py); the branch
@@ -96,6 +100,7 @@ def test_algorithmic_threshold_is_where_amp_reaches_perfect_recovery():
     assert below > mmse_at_fold and above < 1e-12
 
 
+@pytest.mark.extended  # the program of the test above
 def test_algorithmic_threshold_derivative_in_beta():
     """The implicit derivative of the fold in ``beta`` against the central difference of the folds
     located at ``beta -+ 1e-3`` (its error ``O(1e-6)`` times the third derivative; the folds are

@@ -48,6 +48,10 @@ def _against_the_map(theory, M, alphas, steps=100):
     return slope, jax.lax.map(iterated, alphas)
 
 
+# The default run checks the held state evolution's conditional radius at fixed alpha against the map
+# (test_multi_index_subspaces.py, test_multi_index_gate.py) and threshold's weak recovery through
+# linear_stability (test_multi_index_threshold.py).
+@pytest.mark.extended
 def test_stage_of_the_square_located_against_the_map():
     """``z1 + z2^2`` (noise 3): ``z1`` is trivial, learned at stage 0 at any ``alpha``; stage 1 holds
     ``M`` on ``z1`` and ``z2`` joins where ``alpha mu_max(alpha) = 1``, with ``mu_max`` the conditional

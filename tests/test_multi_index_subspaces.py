@@ -12,6 +12,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import hdtheory as hd
 
@@ -205,6 +206,8 @@ def test_grand_staircase_learns_the_square_once_the_first_field_is():
             assert found.accurate[1] and not found.accurate[2] and found.quadrature_error[2] > 0.05
 
 
+# The default run checks the grand staircase on z1 + z2^2 (above) and sign(z1 z2)'s rates at M = 0.
+@pytest.mark.extended
 def test_grand_staircase_of_sign_product():
     """``sign(z1 z2)`` (flips 0.05, threshold ``pi^2 / (4 * 0.9^2) = 3.046``): no trivial direction;
     below the threshold nothing is learned (the held fixed point ``M = 0``), above it both fields join
