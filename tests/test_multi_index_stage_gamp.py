@@ -27,6 +27,11 @@ def _state_evolution(theory, M0):
     return jnp.concatenate([M0[None], jax.lax.scan(step, M0, None, length=STEPS)[1]])
 
 
+# The default run checks GAMP against the state evolution iterate by iterate (tests/test_multi_index_gamp.py,
+# from the uninformed start) and the stage itself in the state evolution (its held radius on both sides,
+# tests/test_multi_index_gate.py and tests/test_multi_index_subspaces.py); a start from an overlap is checked
+# for its input below.
+@pytest.mark.extended
 def test_gamp_learns_the_square_only_above_the_stage_threshold():
     """``y = z1 + z2^2 + sqrt(3) eps``: GAMP at ``d = 2000`` (6 seeds) from ``M_0 = diag(0, 0.05)``
     against the state evolution from the same ``M_0``, every iterate ``t = 0..15``: ``m_1``, ``m_2`` and
