@@ -137,6 +137,13 @@ def test_custom_preprocessing(phase_retrieval):
     np.testing.assert_allclose(float(threshold), 0.75, rtol=1e-6)
     with pytest.raises(hd.ParameterError, match="preprocessing_fn"):
         hd.Spectral(preprocessing="custom")
+    # A sup below T's values would put lambda - T(y) negative for some labels: refused when built,
+    # not converged inside a trace.
+    too_low = lambda a, s: hd.Spectral(alpha=a, channel="abs", preprocessing="custom", preprocessing_fn=lambda y, g: (g - 1) / (g + 0.5), sup=s)
+    with pytest.raises(hd.ParameterError, match="'sup' must be at least .* above sup = 0.5"):
+        too_low(2.0, 0.5)
+    converged = jax.jit(lambda s: hd.solve(too_low(2.0, s)).converged)
+    assert bool(converged(1.0)) and not bool(converged(0.5))
 
 
 @pytest.mark.parametrize(

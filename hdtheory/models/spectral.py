@@ -77,7 +77,10 @@ the one that works).
 - ``custom``: ``T(y) = preprocessing_fn(y, g(y))``, a Python function of the labels and of ``g``
   (for example ``(g - 1) / (g + c)``, the form of Mondelli and Montanari's preprocessing), with ``sup``, its supremum
   over the labels, for the regression channels (the theorem needs ``T`` bounded above and
-  ``sup > 0``; a wrong ``sup`` gives wrong numbers).
+  ``sup > 0``). A ``sup`` below ``T``'s values on the label rule is refused: a
+  :class:`~hdtheory.ParameterError` when the model is built with concrete values, a point that is not
+  converged inside a trace. One above the true supremum cuts the equations' domain short of it and
+  gives wrong numbers that nothing here can detect: ``sup`` must be the supremum itself.
 
 ``tau`` is the supremum of ``T`` over the labels' support: ``1`` (``optimal``), ``cap``
 (``trimmed``) and ``sup`` (``custom``) for the regression channels, whose labels are unbounded, and
@@ -103,7 +106,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import kernels
-from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, ParameterError, check_in, choice, parameter
+from .._theory import NONNEGATIVE, POSITIVE, FixedPointTheory, ParameterError, check_in, choice, is_concrete, parameter
 from ..kernels.roots import scalar_root
 from .bayes import NOISE_RANGES
 
@@ -143,6 +146,13 @@ class Spectral(FixedPointTheory):
             raise ParameterError("parameter 'preprocessing_fn' must be given exactly when preprocessing='custom'")
         if not isinstance(self.label_order, int) or self.label_order < 4:
             raise ParameterError(f"parameter 'label_order' must be an integer >= 4, got {self.label_order!r}")
+        if self.preprocessing == "custom" and all(map(is_concrete, (self.sup, self.noise, self.rho))):
+            _, Z, _, tau = self._labels()
+            if not self._below_sup(Z, tau):
+                raise ParameterError(
+                    f"parameter 'sup' must be at least the supremum of preprocessing_fn over the labels: "
+                    f"T reaches {float(jnp.max(Z)):.6g} on the label rule, above sup = {float(tau):.6g}"
+                )
 
     @property
     def channel_fn(self) -> kernels.Channel:
@@ -186,6 +196,12 @@ class Spectral(FixedPointTheory):
             sups = {"optimal": 1.0, "trimmed": self.cap, "custom": self.sup}
             tau = jnp.asarray(sups[self.preprocessing], dtype)
         return w, Z, g, tau
+
+    @staticmethod
+    def _below_sup(Z, tau) -> jax.Array:
+        """Whether ``T`` stays at or below ``tau`` on the label rule's nodes. A ``sup`` below ``T``'s values
+        puts labels' ``lambda - Z`` negative in every equation: the numbers would be wrong."""
+        return jnp.max(Z) <= tau + 1e-12 * jnp.maximum(1.0, jnp.abs(tau))
 
     def _equations(self):
         """The functions of ``u = log(lambda - tau)`` and the bracket of ``u``."""
@@ -256,7 +272,8 @@ class Spectral(FixedPointTheory):
         at_tau = eq["k"](lo) >= 0
         u_c, found = self._root(eq["k"], lo, hi, eq["r2"])
         value = jnp.where(at_tau, 1 / eq["rg_tau"], 1 / eq["r2"](u_c))
-        return jnp.where(informative, value, jnp.inf), found | at_tau | ~informative
+        _, Z, _, tau = self._labels()
+        return jnp.where(informative, value, jnp.inf), (found | at_tau | ~informative) & self._below_sup(Z, tau)
 
     def observables(self, state) -> dict[str, jax.Array]:
         eq, _, informative = self._equations()
