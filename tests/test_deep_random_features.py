@@ -220,7 +220,6 @@ def test_command_line(capsys):
         (["depth=0"], ("'depth'",)),
         (["widths=1,-1"], ("'widths'",)),
         (["activation=erf,tanh,sign"], ("'activation'",)),
-        (["activation=relu"], ("'activation'", "loss=square")),
         (["weight_exponent=1,1,1"], ("'weight_exponent'",)),
     ):
         assert main(["eval", "deep-random-features"] + args) == 2
@@ -236,7 +235,6 @@ def test_bad_input():
         ({"depth": 1.5}, "'depth'"),
         ({"activation": "softsign"}, "'activation'"),
         ({"activation": ("erf", "tanh", "sign")}, "'activation'"),
-        ({"activation": "relu", "loss": "logistic"}, "'activation'"),
         ({"weight_exponent": -1.0}, "'weight_exponent'"),
         ({"weight_exponent": (1.0, 1.0, 1.0)}, "'weight_exponent'"),
         ({"d": 0}, "'d'"),

@@ -49,11 +49,40 @@ activations; for ReLU the second one, ``O(A_ij^2)``, adds up to a rank-one term 
 The model is then the :class:`~hdtheory.models.gcm.GCM` of ``(Omega_L, Phi_L)`` with the teacher
 averaged over its isotropic law (``E theta theta^T = rho I``, as for
 :func:`~hdtheory.models.gcm.random_features`): with ``(omega_j, e_j)`` the eigenpairs of ``Omega_L``,
-``theta2_j = d_L rho |Phi_L e_j|^2 / d``, and the model's ratio ``n / d_L = alpha d / d_L``. The mean
-``m_L`` is a constant direction of the features that this GCM leaves out: the square loss's errors
-were checked not to see it (against simulations of the uncentred features); other losses can use it
-as an intercept (a ReLU network's logistic test error at ``d = 300`` fell four standard errors below
-the GCM's, and agreed once the features were centred), so ReLU is refused for them. Everything is a
+``theta2_j = d_L rho |Phi_L e_j|^2 / d``, and the model's ratio ``n / d_L = alpha d / d_L``.
+
+**The features' mean** (derived here). With ReLU the features have a mean, ``h_L = m_L + c``, ``c``
+centred of covariance ``Omega_L`` and ``|m_L|^2 = p mu^2`` (``p = d_L``, ``mu`` of order one; odd
+activations throughout give ``m_L = 0``). With ``u = m_L / |m_L|`` and ``w = a u + w_perp``,
+``w_perp . u = 0``, the student's field and penalty are
+
+.. math::
+    \frac{w \cdot h_L}{\sqrt p} = b + \frac{a\, u \cdot c}{\sqrt p} + \frac{w_\perp \cdot c}{\sqrt p},
+    \qquad b = a \mu, \qquad \frac{\lambda}{2} |w|^2 = \frac{\lambda}{2}\Big(\frac{b^2}{\mu^2} + |w_\perp|^2\Big).
+
+(i) ``b`` is one scalar whose penalty is of order one against a loss summed over ``n = O(p)``
+samples: its stationarity, ``sum_i d_b l_i + lam b / mu^2 = 0``, reads ``E f(y, omega + b, V) = O(1 /
+n)`` in the channel's average (``f`` the output function of :mod:`hdtheory.models.erm`), an
+unpenalised intercept in the limit. (ii) The cross term ``a u.c / sqrt(p)`` between the mean's
+direction and the centred features has variance ``b^2 u^T Omega_L u / (mu^2 p) = O(1 / p)`` while
+``Omega_L``'s norm is of order one (i.i.d. weights). (iii) ``w_perp`` is the GCM of ``Omega_L`` and
+``t`` restricted to the hyperplane orthogonal to ``u``, a change of rank two that moves every
+average over modes by ``O(1 / p)``, unless the teacher projects on ``u`` at order one: for the
+isotropic teacher ``E (u.t)^2 = rho |Phi_L u|^2 / d = O(1 / d)``, one mode's share, and the
+teacher's field ``z``, centred, does not correlate with the constant ``b``. The limit is therefore
+this GCM with the fields ``omega + b`` and ``b`` fixed by ``E f(y, omega + b, V) = 0``. (iv) Every
+teacher of the GCM (sign, probit, logistic, random labels, linear) leaves the law of ``(z, y)``
+invariant under ``(z, y) -> (-z, -y)``, every loss is even in ``(y, x) -> (-y, -x)`` (a function
+of the margin ``y x`` or of the residual ``y - x``), and the Gaussian fields are centred: ``(z,
+omega, y, b) -> (-z, -omega, -y, -b)`` maps the training problem onto itself, so that ``b = 0``
+solves the intercept's equation (and is the minimiser, the objective being convex in ``b`` for a
+convex loss). The intercept vanishes: the GCM without the mean is the model of the uncentred
+features for every loss, and ReLU is accepted with all of them. Checked against simulations of the
+uncentred features (``tests/test_deep_rf_mean.py``): their test error equals that of the same fits
+on the features centred by ``m_L``, seed by seed, within the paired standard error, the fitted
+intercept (the mean of the test field, ``w.m_L / sqrt(p)`` up to sampling) is zero within its
+standard error, and both agree with the theory. An asymmetric channel would make ``b`` nonzero; none
+is among the GCM's teachers. Everything is a
 JAX program (the weights are ``jax.random`` draws; one ``d_L x d_L`` eigendecomposition per build); the
 fixed point is differentiable in ``alpha``, ``rho``, ``lam`` and ``noise``.
 
@@ -81,7 +110,7 @@ ODD_ACTIVATIONS = ("erf", "tanh", "sign", "linear")
 """The odd activations: features of mean zero at every layer."""
 
 DEEP_ACTIVATIONS = {name: RF_ACTIVATIONS[name] for name in ODD_ACTIVATIONS + ("relu",)}
-"""The activations of the deep model (ReLU: with a mean, followed unit by unit; square loss only)."""
+"""The activations of the deep model (ReLU: with a mean, followed unit by unit; module docstring)."""
 
 
 def layer_activations(activation, layers: int) -> tuple[str, ...]:
@@ -282,9 +311,6 @@ def deep_random_features(
     widths = layer_widths(widths, d, depth)
     layers = len(widths) - 1
     activations = layer_activations(activation, layers)
-    if not set(activations) <= set(ODD_ACTIVATIONS) and kwargs.get("loss", GCM.loss) != "square":
-        raise ParameterError("parameter 'activation' relu needs loss=square: the features' mean, which the "
-                             "readout sees as a constant direction, is not in the model of other losses")
     exponents = layer_exponents(weight_exponent, layers)
     check_in("alpha", alpha, POSITIVE)
     check_in("rho", rho, POSITIVE)
@@ -328,7 +354,7 @@ class DeepRandomFeatures(EquivalentGCM):
     )
     delta: jax.Array = parameter(1.0, POSITIVE, "Huber threshold (used by loss=huber only)")
     activation: str | tuple = choice(
-        "erf", DEEP_ACTIVATIONS, "activation: one for every layer, or one per layer (relu: loss=square)",
+        "erf", DEEP_ACTIVATIONS, "activation: one for every layer, or one per layer",
         sequence=True,
     )
     weight_exponent: float | tuple = eqx.field(

@@ -12,7 +12,9 @@ one divided by ``lam``), the other losses by the solvers of :mod:`hdtheory.simul
 ``max(n, 4000)`` fresh inputs: ``test_error``, the 0-1 error of ``sign(w.v / sqrt(p))`` against the
 noiseless ``sign(z)`` (classification channels) or the mean squared error against ``z`` (linear
 channel), as ``RandomFeatures.observables`` defines it; ``m`` and ``q``, the empirical
-``E[z w.v] / sqrt(p)`` and ``E[(w.v)^2] / p`` on the same inputs; ``train_loss``; for the
+``E[z w.v] / sqrt(p)`` and ``E[(w.v)^2] / p`` on the same inputs; ``bias``, the mean field
+``E[w.v] / sqrt(p)`` on them (the intercept that features with a mean give the student, ``w.E v /
+sqrt(p)``, up to sampling); ``train_loss``; for the
 classification channels the calibration of the confidence ``sigmoid(|w.v| / sqrt(p) / T)`` on the same
 inputs (``confidence``, ``ece``, ``calibration_curve``, ``test_nll``, ``brier``:
 :func:`hdtheory.simulate.erm.binned_calibration`).
@@ -160,7 +162,8 @@ def _features_erm(model, features, rng, label_key, d: int, n: int) -> dict:
     else:
         error = np.mean((field - z) ** 2)
     train_loss = model.loss_fn(jnp.asarray(y), jnp.asarray(V @ w / np.sqrt(p)))
-    sample = {"test_error": error, "m": np.mean(z * field), "q": np.mean(field**2), "train_loss": float(jnp.mean(train_loss))}
+    sample = {"test_error": error, "m": np.mean(z * field), "q": np.mean(field**2), "bias": np.mean(field),
+              "train_loss": float(jnp.mean(train_loss))}
     if model.channel.classification:
         sample |= binned_calibration(model, jnp.asarray(z), jnp.asarray(field))
     return sample
