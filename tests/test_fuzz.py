@@ -983,6 +983,7 @@ def test_multi_index_bounds(alpha, noise):
         within("MultiIndex", params, obs, key, 0.0, 1.0)
     within("MultiIndex", params, obs, "gen_error", 0.0, 1.0)
     within("MultiIndex", params, obs, "gen_error_total", noise, 1.0 + noise)
+    within("MultiIndex", params, obs, "gibbs_error", obs["gen_error"], 2 * obs["gen_error"], slack=1e-8)
 
 
 # --------------------------------------------------------------------------------------------------
