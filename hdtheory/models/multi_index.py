@@ -942,13 +942,16 @@ class MultiIndex(FixedPointTheory):
         xi, w = product_rule(self.k, self._order, M.dtype)
         omega = xi @ psd_cholesky(0.5 * (M + M.T)).T
         if self._spec.discrete:
-            # p = P(g(z) > 0 | omega, V), the noiseless label's; min(p, 1 - p) has a kink where p = 1/2,
-            # at omega_i = 0: panels cut there.
-            width = jnp.sqrt(jnp.mean(jnp.diagonal(V)))
+            # p = P(g(z) > 0 | omega, V), the noiseless label's, from the label's law at flips 1/4,
+            # 1/4 + p / 2, which is never 0 (the noiseless one is, where p underflows, and its moments
+            # 0 / 0); min(p, 1 - p) has a kink where p = 1/2, at omega_i = 0: panels cut there, over
+            # sqrt(V_ii) on each axis.
+            width = jnp.sqrt(jnp.maximum(jnp.diagonal(V), 0.0))
             L = psd_cholesky(0.5 * (M + M.T))
             xi, w = zero_cut_rule(jnp.zeros(self.k, M.dtype), L, width, self._label_order)
             one, order = jnp.ones((), V.dtype), self.inner_order or 4
-            p = jax.vmap(lambda o: jnp.exp(sign_tilted_moments(one, 0.0, o, V, order)[0]))(xi @ L.T)
+            positive = lambda o: jnp.exp(sign_tilted_moments(one, 0.25, o, V, order)[0])
+            p = jnp.clip(2 * jax.vmap(positive)(xi @ L.T) - 0.5, 0.0, 1.0)
             bayes, gibbs = w @ jnp.minimum(p, 1 - p), w @ (2 * p * (1 - p))
             noisy = lambda error: self.noise + (1 - 2 * self.noise) * error
             return bayes, noisy(bayes), gibbs, noisy(gibbs)
