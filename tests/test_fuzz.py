@@ -772,6 +772,8 @@ def test_spiked_wigner_gaussian_closed_form(snr, rho):
     obs = {k: float(v) for k, v in sol.observables.items()}
     within("Spiked", params, obs, "q", 0.0, rho)
     within("Spiked", params, obs, "mmse_matrix", 0.0, rho**2)
+    # A posterior sample errs twice as much as the posterior mean (Nishimori).
+    within("Spiked", params, obs, "gibbs_error_matrix", 0.0, 2 * rho**2)
     q = max(0.0, rho - 1 / (rho * snr))
     # Below the threshold the uninformed start is 1e-6 rho and q decays to 0 linearly in the gap.
     close("Spiked", params, obs, {"q": q}, rtol=1e-6, atol=1e-6 * rho)
@@ -981,6 +983,7 @@ def test_multi_index_bounds(alpha, noise):
         within("MultiIndex", params, obs, key, 0.0, 1.0)
     within("MultiIndex", params, obs, "gen_error", 0.0, 1.0)
     within("MultiIndex", params, obs, "gen_error_total", noise, 1.0 + noise)
+    within("MultiIndex", params, obs, "gibbs_error", obs["gen_error"], 2 * obs["gen_error"], slack=1e-8)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -257,9 +257,26 @@ direction ``i`` of the teacher (the directions are the link's fields, so ``m_1 >
 error per entry of row ``i`` of ``W*``, and ``mmse = tr(I - M) / k``; ``gen_error`` and
 ``gen_error_total``: for ``sign-product`` the Bayes error ``E min_y P(y | omega, V)`` against the
 noiseless and the noisy label, for the continuous links the Bayes mean squared error
-``E Var(g(z) | omega, V)`` without and with ``noise`` (no 1/2); ``alpha_c`` and ``trivial_i``
+``E Var(g(z) | omega, V)`` without and with ``noise`` (no 1/2); ``gibbs_error`` and
+``gibbs_error_total``, the same errors of a posterior sample (below); ``alpha_c`` and ``trivial_i``
 (above; they do not depend on the state; :meth:`MultiIndex.subspaces` gives the bases and every
 direction's threshold); on the Hermite rule in ``xi``, ``quadrature_error`` (above).
+
+**Gibbs error** (derived here; :class:`~hdtheory.BayesGLM`'s at ``k = 1``). A sample ``W_s`` from the
+posterior predicts with its own fields ``z_s = W_s x / sqrt(d)``: ``g(z_s)``, or ``sign g(z_s)``. By the
+Nishimori identity ``(W_s, W*)`` is distributed like two independent posterior samples, so that
+``W_s W*^T / d -> M`` (the overlap of two samples, ``W_hat W_hat^T / d``, symmetric) and
+``W_s W_s^T / d -> I`` (that of the teacher, whose columns are ``N(0, I_k)``): on a fresh input
+``(z, z_s)`` is jointly Gaussian with covariance ``[[I, M], [M, I]]``. Given the data and ``x`` the two
+are independent draws of ``N(omega, V)`` (``omega = M^{1/2} xi``, ``V = I - M``), which has that
+covariance and is how the errors are computed, on the rules of ``gen_error``: for the continuous links
+``E (g(z) - g(z_s))^2 = 2 E Var(g(z) | omega, V)``, twice the Bayes error (plus ``noise`` for the
+total); for ``sign-product`` ``P(sign g(z) != sign g(z_s)) = E 2 p (1 - p)``,
+``p = P(g(z) > 0 | omega, V)``, against the noisy label ``noise + (1 - 2 noise)`` times it. As
+``min(p, 1 - p) <= 2 p (1 - p) <= 2 min(p, 1 - p)``, the Gibbs error lies between the Bayes error and
+twice it, with and without the noise (``tests/test_multi_index_gibbs.py``: ``k = 1`` against
+``bayes-glm``; ``sign(z1 z2)`` against orthant probabilities of ``(z, z_s)``; ``z1 z2`` against
+``2 (1 - M_11 M_22 - M_12^2)``, Isserlis' theorem; derivatives against finite differences).
 """
 
 import math
@@ -912,18 +929,32 @@ class MultiIndex(FixedPointTheory):
 
     def gen_errors(self, M):
         """``(gen_error, gen_error_total)`` of the Bayes-optimal predictor; see the module docstring."""
+        return self._errors(M)[:2]
+
+    def gibbs_errors(self, M):
+        """``(gibbs_error, gibbs_error_total)`` of a posterior sample; see the module docstring."""
+        return self._errors(M)[2:]
+
+    def _errors(self, M):
+        """``(gen_error, gen_error_total, gibbs_error, gibbs_error_total)``; see the module docstring."""
         eye = self._eye(M.dtype)
         V = eye - M
         xi, w = product_rule(self.k, self._order, M.dtype)
         omega = xi @ psd_cholesky(0.5 * (M + M.T)).T
         if self._spec.discrete:
-            # min(p, 1 - p) has a kink where p = 1/2, at omega_i = 0: panels cut there.
-            width = jnp.sqrt(jnp.mean(jnp.diagonal(V)))
+            # p = P(g(z) > 0 | omega, V), the noiseless label's, from the label's law at flips 1/4,
+            # 1/4 + p / 2, which is never 0 (the noiseless one is, where p underflows, and its moments
+            # 0 / 0); min(p, 1 - p) has a kink where p = 1/2, at omega_i = 0: panels cut there, over
+            # sqrt(V_ii) on each axis.
+            width = jnp.sqrt(jnp.maximum(jnp.diagonal(V), 0.0))
             L = psd_cholesky(0.5 * (M + M.T))
             xi, w = zero_cut_rule(jnp.zeros(self.k, M.dtype), L, width, self._label_order)
-            positive = jax.vmap(lambda o: jnp.exp(self.posterior(jnp.ones((), V.dtype), o, V)[0]))(xi @ L.T)
-            total = w @ jnp.minimum(positive, 1 - positive)
-            return (total - self.noise) / (1 - 2 * self.noise), total
+            one, order = jnp.ones((), V.dtype), self.inner_order or 4
+            positive = lambda o: jnp.exp(sign_tilted_moments(one, 0.25, o, V, order)[0])
+            p = jnp.clip(2 * jax.vmap(positive)(xi @ L.T) - 0.5, 0.0, 1.0)
+            bayes, gibbs = w @ jnp.minimum(p, 1 - p), w @ (2 * p * (1 - p))
+            noisy = lambda error: self.noise + (1 - 2 * self.noise) * error
+            return bayes, noisy(bayes), gibbs, noisy(gibbs)
         z, w_z = product_rule(self.k, self._order, M.dtype)
 
         def variance(omega):
@@ -931,7 +962,7 @@ class MultiIndex(FixedPointTheory):
             return w_z @ g**2 - (w_z @ g) ** 2
 
         excess = w @ jax.vmap(variance)(omega)
-        return excess, excess + self.noise
+        return excess, excess + self.noise, 2 * excess, 2 * excess + self.noise
 
     def observables(self, M) -> dict[str, jax.Array]:
         k = self.k
@@ -939,7 +970,7 @@ class MultiIndex(FixedPointTheory):
         out |= {f"M_{i + 1}_{j + 1}": M[i, j] for i in range(k) for j in range(i + 1, k)}
         out |= {f"mmse_{i + 1}": 1.0 - M[i, i] for i in range(k)}
         out["mmse"] = jnp.mean(1.0 - jnp.diagonal(M))
-        out["gen_error"], out["gen_error_total"] = self.gen_errors(M)
+        out["gen_error"], out["gen_error_total"], out["gibbs_error"], out["gibbs_error_total"] = self._errors(M)
         alpha_c, trivial = self.weak_recovery()
         out["alpha_c"] = alpha_c
         out |= {f"trivial_{i + 1}": trivial[i] for i in range(k)}

@@ -71,9 +71,23 @@ and bulk edge of the paper's LAMP spectral method (:mod:`hdtheory.models.spiked_
 
 **Observables**: ``q`` (``q_u``,
 ``q_v``), ``mmse = rho - q`` (per factor), ``mmse_matrix``, the MMSE per entry of the rank-one matrix
-(``rho^2 - q^2``, or ``rho_u rho - q_u q_v``), and ``free_entropy``; with a generative prior also
-``q_z`` and ``mmse_z = 1 - q_z`` (and ``q_h{l}``, ``mmse_h{l}`` for the outputs of the layers of a stack
-below the top).
+(``rho^2 - q^2``, or ``rho_u rho - q_u q_v``), ``gibbs_error`` (``gibbs_error_u``, ``gibbs_error_v``)
+and ``gibbs_error_matrix``, the same errors of a posterior sample (below), and ``free_entropy``; with a
+generative prior also ``q_z`` and ``mmse_z = 1 - q_z`` (and ``q_h{l}``, ``mmse_h{l}`` for the outputs of
+the layers of a stack below the top).
+
+**Gibbs error** (the error of a sample ``x_s`` from the posterior, not of its mean; derived here).
+By the Nishimori identity a posterior sample and the spike are distributed like two independent
+posterior samples, so that ``|x_s|^2 / d -> rho`` and ``x_s.x* / d -> q`` (the overlap of two samples,
+``|<x>|^2 / d = q``): ``gibbs_error = E |x_s - x*|^2 / d = 2 (rho - q)``, twice the MMSE, and
+``gibbs_error_matrix = E |x_s x_s^T - x* x*^T|_F^2 / d^2 = 2 (rho^2 - q^2)``, twice ``mmse_matrix``;
+Wishart ``gibbs_error_u = 2 (rho_u - q_u)``, ``gibbs_error_v = 2 (rho - q_v)`` (per entry of ``u``,
+``v``) and ``gibbs_error_matrix = E |u_s v_s^T - u* v*^T|_F^2 / (n d) = 2 (rho_u rho - q_u q_v)``. For
+the zero-mean priors the posterior is symmetric under ``x -> -x`` (``(u, v) -> (-u, -v)``), and the
+errors of the factors are those of a sample in the spike's half (as ``mmse`` is, up to the global
+sign); the matrix errors need no sign. :func:`hdtheory.simulate.spiked.gibbs_samples` samples the
+Wigner posterior of a discrete prior by Markov chain Monte Carlo at finite ``d``
+(``tests/test_spiked_gibbs.py``).
 """
 
 import equinox as eqx
@@ -225,13 +239,13 @@ class Spiked(Overlaps):
         latent = _prior.layer_observables(prior, q[head:]) if self._generative else {}
         if self.ensemble == "wigner":
             x = q[0] if self._generative else q
-            return {"q": x, "mmse": rho - x, "mmse_matrix": rho**2 - x**2, **latent, "free_entropy": f}
-        return {
-            "q_u": q[0],
-            "q_v": q[1],
-            "mmse_u": prior_u.rho - q[0],
-            "mmse_v": rho - q[1],
-            "mmse_matrix": prior_u.rho * rho - q[0] * q[1],
-            **latent,
-            "free_entropy": f,
-        }
+            errors = {"mmse": rho - x, "mmse_matrix": rho**2 - x**2}
+            return {"q": x, **errors, **_gibbs(errors), **latent, "free_entropy": f}
+        errors = {"mmse_u": prior_u.rho - q[0], "mmse_v": rho - q[1], "mmse_matrix": prior_u.rho * rho - q[0] * q[1]}
+        return {"q_u": q[0], "q_v": q[1], **errors, **_gibbs(errors), **latent, "free_entropy": f}
+
+
+def _gibbs(errors: dict) -> dict:
+    """The errors of a posterior sample, twice the MMSEs (``mmse`` to ``gibbs_error``, ``mmse_u`` to
+    ``gibbs_error_u``, ``mmse_matrix`` to ``gibbs_error_matrix``); see the module docstring."""
+    return {"gibbs_error" + name[4:]: 2 * value for name, value in errors.items()}

@@ -111,6 +111,7 @@ import jax.numpy as jnp
 
 from .. import kernels
 from .._batch import map_instances
+from .._theory import Interval, check_integer
 from ..models.spiked import Spiked
 from . import SimulationResult, _layers, check_size, simulate
 
@@ -371,3 +372,81 @@ def simulate_spiked(
     iterations from a side observation at SNR ``snr0``; see the module docstring."""
     trajectories, n = _run(theory, d, seeds, key, steps, snr0)
     return SimulationResult.from_stacked({k: v[:, -1] for k, v in trajectories.items()}, d=d, n=n)
+
+
+def _heat_bath(theory: Spiked, Y, x, key, sweeps: int):
+    """``sweeps`` sequential heat-bath sweeps of the Wigner posterior of a discrete prior from ``x``;
+    the state after each sweep, ``(sweeps, d)``. See :func:`gibbs_samples`."""
+    d = Y.shape[0]
+    atoms, probabilities = theory._priors()[0].support(0, Y.dtype)
+    c = jnp.sqrt(theory.snr / d)
+    off = c * (Y - jnp.diag(jnp.diagonal(Y)))
+    # The terms of one site's log-posterior that do not involve the others: the prior and the diagonal.
+    own = jnp.log(probabilities) + c * jnp.diagonal(Y)[:, None] * atoms**2 / 2 - theory.snr * atoms**4 / (4 * d)
+
+    def site(i, carry):
+        x, h, s, u = carry
+        rest = s - x[i] ** 2
+        logits = own[i] + atoms * h[i] - theory.snr * atoms**2 * rest / (2 * d)
+        cdf = jnp.cumsum(jax.nn.softmax(logits))
+        new = atoms[jnp.minimum(jnp.sum(cdf < u[i]), atoms.size - 1)]
+        return x.at[i].set(new), h + off[i] * (new - x[i]), rest + new**2, u
+
+    def sweep(carry, key):
+        x, h, s = carry
+        x, h, s, _ = jax.lax.fori_loop(0, d, site, (x, h, s, jax.random.uniform(key, (d,), Y.dtype)))
+        return (x, h, s), x
+
+    _, states = jax.lax.scan(sweep, (x, off @ x, x @ x), jax.random.split(key, sweeps))
+    return states
+
+
+@eqx.filter_jit
+def _gibbs_instances(theory: Spiked, keys, d: int, burn_in: int, sweeps: int) -> dict:
+    def one(key):
+        draw_key, chain_key = jax.random.split(key)
+        Y, (x_star,), _, _ = _draw(theory, draw_key, d, d, jnp.zeros((), float))
+        states = _heat_bath(theory, Y, x_star, chain_key, burn_in + sweeps)[burn_in:]
+        overlap, norm, signal = states @ x_star / d, jnp.sum(states**2, -1) / d, x_star @ x_star / d
+        return {
+            "q": jnp.mean(overlap),
+            "gibbs_error": jnp.mean(norm - 2 * overlap + signal),
+            "gibbs_error_matrix": jnp.mean(norm**2 - 2 * overlap**2 + signal**2),
+        }
+
+    return jax.vmap(one)(keys)
+
+
+def gibbs_samples(
+    theory: Spiked, *, d: int = 500, seeds: int = 4, sweeps: int = 100, burn_in: int = 50, key=None
+) -> SimulationResult:
+    r"""Posterior samples of the spiked Wigner model with a discrete prior (``rademacher``,
+    ``sparse-rademacher``, ``discrete``) by Markov chain Monte Carlo, and their errors: ``q``
+    (``x_s.x* / d``), ``gibbs_error`` (``|x_s - x*|^2 / d``) and ``gibbs_error_matrix``
+    (``|x_s x_s^T - x* x*^T|_F^2 / d^2``), each averaged over the ``sweeps`` sweeps after ``burn_in``,
+    one value per seed; the model predicts ``q``, ``2 (rho - q)`` and ``2 (rho^2 - q^2)``.
+
+    **Posterior.** With the instance of :func:`simulate` (``W`` of variance 1 off the diagonal and 2 on
+    it), ``log P(x | Y) = sum_{i<j} [sqrt(lam / d) Y_ij x_i x_j - lam x_i^2 x_j^2 / (2 d)]
+    + sum_i [sqrt(lam / d) Y_ii x_i^2 / 2 - lam x_i^4 / (4 d) + log P0(x_i)] + const``, so that site
+    ``i`` given the others has the weights ``P0(a) exp(a h_i - lam a^2 S_i / (2 d) + sqrt(lam / d) Y_ii a^2 / 2
+    - lam a^4 / (4 d))`` over the atoms ``a``, ``h_i = sqrt(lam / d) sum_{j != i} Y_ij x_j``,
+    ``S_i = sum_{j != i} x_j^2``. **Chain.** Heat-bath updates of the sites in turn (a ``fori_loop``
+    over the sites, each an ``O(d)`` update of the fields ``h``; one sweep is ``d`` of them),
+    vectorised over the seeds. **Quiet planting.** The chain starts at the spike ``x*``: given ``Y``,
+    ``x*`` is itself a sample of the posterior (the joint law of ``(x*, Y)`` is that of ``(x_s, Y)``),
+    so that the chain is in equilibrium from its first sweep, with no burn-in needed in principle
+    (``burn_in`` decorrelates the samples from ``x*``: at sweep 0 the error is zero). For the zero-mean
+    priors the chain stays, at large ``d``, in the spike's half of the posterior (crossing to ``-x*``
+    takes a time exponential in ``d``)."""
+    n = _rows(theory, d, seeds)
+    prior = theory._priors()[0]
+    if theory.ensemble != "wigner" or not isinstance(prior, (kernels.Rademacher, kernels.Discrete)):
+        raise NotImplementedError(
+            "gibbs_samples samples the spiked Wigner model (ensemble='wigner') with a discrete prior "
+            f"(rademacher, sparse-rademacher, discrete), got ensemble={theory.ensemble!r}, prior={theory.prior!r}"
+        )
+    check_integer("sweeps", sweeps, Interval(1))
+    check_integer("burn_in", burn_in, Interval(0))
+    keys = jax.random.split(jax.random.PRNGKey(0) if key is None else key, seeds)
+    return SimulationResult.from_stacked(_gibbs_instances(theory, keys, d, burn_in, sweeps), d=d, n=n)
