@@ -1,8 +1,9 @@
 """Deep random features at infinite width: depth one against the Marchenko-Pastur limit of random
 features, the layers' coefficients against closed forms, the subordination chain's traces against
 the moments of a product of Gaussian matrices (free probability, derived by hand) and against the
-eigenvalues of large matrices drawn in NumPy, the ridge errors against the seeded model at d = 1000
-and against simulations, gradients in the widths against finite differences, and bad input."""
+eigenvalues of large matrices drawn in NumPy, linear layers with a bottleneck against least squares
+on it, the ridge errors against the seeded model at d = 1000 and against simulations, gradients in
+the widths against finite differences, and bad input."""
 
 import jax
 import jax.numpy as jnp
@@ -67,6 +68,19 @@ def test_linear_traces_against_the_moments_of_a_product_of_gaussian_matrices():
     assert abs(h - series_h) <= g2 * R * bound
     # The third moment is resolved: m_3 / R^4 is about 25 times the bound.
     assert m[2] / R**4 > 20 * bound
+
+
+@pytest.mark.parametrize("widths, alpha", [((0.5, 2.0), 3.0), ((2.0, 0.3, 1.5), 1.0)])
+def test_linear_bottleneck_ridgeless_is_least_squares_on_the_bottleneck(widths, alpha):
+    # Linear layers: the features are an invertible linear map of the projection of x on a random
+    # subspace of dimension r = f d, f = min(gamma_l). As lam -> 0+ with n > r the fit is least
+    # squares on those r directions, invariant under the map: the teacher's unexplained part
+    # rho (1 - f) acts as noise, and the excess error is rho (1 - f) + (rho (1 - f) + noise) f / (alpha - f)
+    # (ordinary least squares with r / n -> f / alpha). Seen: within 1e-9 at lam = 1e-9.
+    f, rho, noise = min(widths), 1.0, 0.2
+    theory = DeepRandomFeaturesLimit(widths=widths, activation="linear", alpha=alpha, lam=1e-9, noise=noise)
+    expected = rho * (1 - f) + (rho * (1 - f) + noise) * f / (alpha - f)
+    assert float(hd.solve(theory).observables["test_error"]) == pytest.approx(expected, rel=1e-7)
 
 
 def _numpy_traces(widths, c, s, z, d, seed):
