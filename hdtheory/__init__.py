@@ -31,6 +31,7 @@ _ATTRIBUTES = {
         "DiagonalNetwork", "HierarchicalMultiIndex", "QuadraticNetwork",
         "GiantSpectrum",
         "RandomField",
+        "DeepRandomFeaturesLimit",
     ),
 }
 _WHERE = {name: module for module, names in _ATTRIBUTES.items() for name in names}
@@ -62,6 +63,7 @@ if TYPE_CHECKING:
     from ._tune import Identity, Log, Softplus, Transform, TuneResult, tune
     from .dynamics import Committee, LoRA, PowerLawRetrieval, SequenceSingleIndex, VariationalMixture
     from .models import ERM, GCM, KRR, BayesGLM, Mixture, Multiclass, MulticlassBayes, RandomFeatures, Spiked
+    from .models import DeepRandomFeaturesLimit
     from .models import Adversarial, AdversarialGCM, DeepRandomFeatures, Gardner, MultiIndex, Resample, SubspaceClustering
     from .models import Ensemble, EnsembleGCM, RandomFeatureEnsemble, Spectral
     from .models import KRRPowerLawData, LinearMinimax
@@ -119,6 +121,7 @@ __all__ = [
     "GCM",
     "RandomFeatures",
     "DeepRandomFeatures",
+    "DeepRandomFeaturesLimit",
     "KRR",
     "SubspaceClustering",
     "MultiIndex",

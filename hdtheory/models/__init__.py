@@ -5,6 +5,7 @@ from .adversarial import Adversarial, AdversarialGCM
 from .bayes import BayesGLM
 from .clusters import SubspaceClustering
 from .deep_rf import DeepRandomFeatures
+from .deep_rf import DeepRandomFeaturesLimit
 from .diagonal_network import DiagonalNetwork
 from .ensemble import Ensemble, EnsembleGCM, RandomFeatureEnsemble
 from .erm import ERM, Overlaps
@@ -30,6 +31,7 @@ from .spiked import Spiked
 MODELS = {"erm": ERM, "bayes-glm": BayesGLM, "spiked": Spiked}
 MODELS |= {"random-features": RandomFeatures, "krr": KRR, "subspace-clustering": SubspaceClustering}
 MODELS |= {"deep-random-features": DeepRandomFeatures}
+MODELS |= {"deep-random-features-limit": DeepRandomFeaturesLimit}
 MODELS |= {"mixture": Mixture, "multiclass": Multiclass, "multiclass-bayes": MulticlassBayes}
 MODELS |= {"resample": Resample, "multi-index": MultiIndex, "gardner": Gardner}
 MODELS |= {"adversarial": Adversarial}
@@ -63,3 +65,4 @@ __all__ += ["DiagonalNetwork"]
 __all__ += ["HierarchicalMultiIndex"]
 __all__ += ["QuadraticNetwork"]
 __all__ += ["RandomField"]
+__all__ += ["DeepRandomFeaturesLimit"]

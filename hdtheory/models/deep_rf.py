@@ -91,6 +91,50 @@ as here; their covariances are ours. At depth one the recursion is
 :func:`~hdtheory.models.gcm.random_features` with the empirical ``F F^T / d`` in place of its
 Marchenko-Pastur limit and each unit's ``kappa`` at its ``|F_i|^2 / d`` instead of 1 (both differ by
 ``O(1 / sqrt(d))``).
+
+**Infinite width** (:class:`DeepRandomFeaturesLimit`, no seed; i.i.d. weights, odd activations). As
+``d -> inf`` at fixed ratios every unit's preactivation variance is the layer's, ``r_1 = 1``,
+``r_{l+1} = c_l r_l + s_l`` with ``c_l = kappa_{1,l}^2`` and ``s_l = kappa_{*,l}^2`` at ``r_l``
+(:func:`layer_coefficients`), and the recursion is ``Omega_l = c_l W_l Omega_{l-1} W_l^T / d_{l-1} +
+s_l I``, ``Lin_l = Phi_l^T Phi_l = c_l W_l Lin_{l-1} W_l^T / d_{l-1}`` (``Omega_0 = Lin_0 = I``), the
+setting of Schröder et al. 2023. With a ridge penalty the equations of
+:class:`~hdtheory.models.gcm.GCM` read the spectrum only through ``<omega / D>``, ``<theta2 / D>``
+and ``<omega (mhat^2 theta2 + qhat omega) / D^2>``, ``D = lam + Vhat omega = Vhat (omega - z)`` at
+``z = -lam / Vhat < 0``: through the traces
+
+.. math::
+    g(z) = \frac{1}{d_L} \mathrm{tr}\,(\Omega_L - z)^{-1},\qquad
+    h(z) = \frac{1}{d} \mathrm{tr}\,[\mathrm{Lin}_L (\Omega_L - z)^{-1}]
+
+and their derivatives: ``V = (1 + z g) / Vhat``, ``m = mhat rho h / Vhat``, ``q = [mhat^2 rho (h +
+z h') + qhat (1 + 2 z g + z^2 g')] / Vhat^2`` (``<theta2 f(omega)> = rho tr[Lin_L f(Omega_L)] /
+d``). Their deterministic equivalents are derived here, layer by layer from the top, by one
+subordination per layer. For ``X = W A W^T / m`` (``W`` of i.i.d. ``N(0, 1)`` entries, ``p x m``,
+``r = p / m``) and ``A``, ``B`` independent of ``W``, the Silverstein equation and the identity
+``Y (Y^T Y - x)^{-1} Y^T = I + x (Y Y^T - x)^{-1}`` give, at ``x`` below the spectrum,
+
+.. math::
+    \frac{1}{p} \mathrm{tr}\,(X - x)^{-1} = -\frac{1}{r \zeta},\qquad
+    \frac{1}{m} \mathrm{tr}\,[W B W^\top (X - x)^{-1}] = \mathrm{tr}\,[B (A - \zeta)^{-1}],\qquad
+    \zeta\, g_A(\zeta) = r - 1 - x / \zeta,
+
+``g_A(zeta) = tr (A - zeta)^{-1} / m``: the trace of layer ``l`` at ``z_l`` is that of layer ``l - 1``
+at ``zeta_{l-1}``, with ``x = (z_l - s_l) / c_l``. From the bottom, ``h_L(z) = 1 / (1 - zeta_0)``
+(``Lin_0 = Omega_0 = I``), and the chain is explicit in ``zeta_0``: ``g_0 = 1 / (1 - zeta_0)`` and,
+for ``l = 1..L`` with ``r_l = gamma_l / gamma_{l-1}`` (``gamma_0 = 1``),
+
+.. math::
+    \zeta_l = s_l + c_l\, \zeta_{l-1} (r_l - 1 - \zeta_{l-1} g_{l-1}),\qquad
+    g_l = -\frac{1}{c_l r_l \zeta_{l-1}},
+
+with ``zeta_L = z``: one scalar unknown, ``zeta_0``, the root of ``zeta_L(zeta_0) = z`` below the
+spectrum (:func:`subordination`), and ``g = g_L``. At depth one this is the Marchenko-Pastur law of
+:func:`~hdtheory.models.gcm.random_features`. Every trace is a JAX function of ``(z, gamma_l, c_l,
+s_l)`` with the implicit derivative, so that the fixed point is differentiable in the widths too; the
+ratio of the model is ``n / d_L = alpha / gamma_L``, and ``lam > 0`` (the traces are taken below the
+spectrum). The seeded model (each unit's coefficients at its own variance, one draw of the
+weights) tends to it: ridge's test error at ``d = 1000``, averaged over three seeds, is within
+``1e-4`` of the limit's (``tests/test_deep_random_features_limit.py``).
 """
 
 import functools
@@ -104,7 +148,8 @@ import numpy as np
 from .. import kernels
 from .._theory import NONNEGATIVE, POSITIVE, Interval, ParameterError
 from .._theory import check_in, check_integer, choice, integer, is_concrete, parameter
-from .gcm import GCM, RF_ACTIVATIONS, EquivalentGCM
+from .erm import ERM, Overlaps
+from .gcm import GCM, RF_ACTIVATIONS, EquivalentGCM, gaussian_equivalence
 
 ODD_ACTIVATIONS = ("erf", "tanh", "sign", "linear")
 """The odd activations: features of mean zero at every layer."""
@@ -388,6 +433,180 @@ class DeepRandomFeatures(EquivalentGCM):
         return deep_random_features(
             self.activation, self.widths, self.alpha, depth=self.depth, d=self.d, seed=self.seed,
             rho=self.rho, weight_exponent=self.weight_exponent, lam=self.lam, noise=self.noise,
+            delta=self.delta, loss=self.loss, teacher=self.teacher, order=self.order,
+            panel_order=self.panel_order,
+        )
+
+
+# The infinite-width limit: i.i.d. weights, odd activations, and a chain of subordinations.
+
+LIMIT_ACTIVATIONS = {name: RF_ACTIVATIONS[name] for name in ODD_ACTIVATIONS}
+"""The activations of the infinite-width limit: odd, so that every layer's features are centred."""
+
+
+def layer_coefficients(activations: tuple[str, ...], dtype=None):
+    r"""``(c, s)``: ``c_l = kappa_{1,l}^2`` and ``s_l = kappa_{*,l}^2`` of each layer at its preactivation
+    variance ``r_l``, the limit of every unit's ``A_ii`` for i.i.d. weights: ``r_1 = 1``, ``r_{l+1} =
+    tr Omega_l / d_l = c_l r_l + s_l`` (:func:`~hdtheory.models.gcm.gaussian_equivalence` at ``r_l``)."""
+    r, c, s = jnp.ones((), dtype or float), [], []
+    for activation in activations:  # the layers: few, each its own activation
+        _, k1, kstar = gaussian_equivalence(activation, dtype=r.dtype, variance=r)
+        c.append(k1**2)
+        s.append(kstar**2)
+        r = r * k1**2 + kstar**2
+    return jnp.stack(c), jnp.stack(s)
+
+
+def subordination_chain(zeta, widths, slopes, floors):
+    r"""``(zeta_L, g_L)`` from ``zeta_0 = zeta``: the chain of the module docstring, layer by layer
+    ``zeta_l = s_l + c_l zeta_{l-1} (r_l - 1 - zeta_{l-1} g_{l-1})``, ``g_l = -1 / (c_l r_l
+    zeta_{l-1})`` from ``g_0 = 1 / (1 - zeta_0)``, with ``r_l = gamma_l / gamma_{l-1}``: ``g_L`` is the
+    Stieltjes transform ``tr (Omega_L - z)^{-1} / d_L`` at ``z = zeta_L``."""
+    ratios = widths / jnp.concatenate([jnp.ones_like(widths[:1]), widths[:-1]])
+
+    def layer(carry, coefficients):
+        zeta, g = carry
+        c, s, ratio = coefficients
+        return (s + c * zeta * (ratio - 1 - zeta * g), -1 / (c * ratio * zeta)), None
+
+    (zeta, g), _ = jax.lax.scan(layer, (zeta, 1 / (1 - zeta)), (slopes, floors, ratios))
+    return zeta, g
+
+
+def subordination(z, widths, slopes, floors, steps: int = 100):
+    r"""``(zeta_0, residual)``: the root of ``F(zeta_0) = z`` below the spectrum, ``F`` the map
+    ``zeta_0 -> zeta_L`` of :func:`subordination_chain`, for a real ``z`` below the spectrum of
+    ``Omega_L``. There ``zeta_0(z) = 1 - 1 / h_L(z)`` with ``h_L`` the Stieltjes transform of a
+    positive measure, convex (Cauchy-Schwarz: ``h h'' >= 2 h'^2``) and increasing, so that ``F`` is
+    concave and increasing on the branch: Newton's method from a point left of the root (found by
+    doubling ``|zeta_0|`` from ``-1 - |z|`` until ``F < z`` with ``F' > 0``) climbs to the root
+    monotonically. The last step is taken with the gradient on, so that the root's derivative is
+    the implicit one, ``-dF/dp / F'`` (as :func:`hdtheory.kernels.roots.scalar_root`)."""
+    dtype = jnp.result_type(z, widths, float)
+    tol = 64 * jnp.finfo(dtype).eps * (1 + jnp.abs(jax.lax.stop_gradient(z)))
+    closed, consts = jax.closure_convert(lambda t: subordination_chain(t, widths, slopes, floors)[0], z)
+    consts = jax.lax.stop_gradient(consts)
+    target = jax.lax.stop_gradient(z)
+
+    def value_and_slope(t):
+        return jax.jvp(lambda t: closed(t, *consts), (t,), (jnp.ones_like(t),))
+
+    def left_of_root(t):
+        f, slope = value_and_slope(t)
+        return (f < target) & (slope > 0)
+
+    start = jax.lax.while_loop(
+        lambda c: ~left_of_root(c[0]) & (c[1] < 200), lambda c: (2 * c[0], c[1] + 1), (-1 - jnp.abs(target), 0)
+    )[0]
+
+    def body(carry):
+        t, f, slope, i = carry
+        t = t + (target - f) / slope
+        return (t, *value_and_slope(t), i + 1)
+
+    t, f, slope, _ = jax.lax.while_loop(
+        lambda c: (jnp.abs(c[1] - target) > tol) & (c[3] < steps), body, (start, *value_and_slope(start), 0)
+    )
+    t, slope = jax.lax.stop_gradient((t, slope))
+    F = subordination_chain(t, widths, slopes, floors)[0]
+    return t - (F - z) / slope, jnp.abs(f - target) / (1 + jnp.abs(target))
+
+
+class DeepLimitGCM(ERM):
+    r"""ERM with a ridge penalty on the features of infinite-width deep random features: the
+    equations of :class:`~hdtheory.models.gcm.GCM` with its spectral sums the deterministic
+    equivalents of :func:`subordination` (module docstring). ``alpha = n / d_L``."""
+
+    widths: jax.Array = eqx.field(default=(1.0,), converter=jnp.asarray)
+    """The width ratios ``gamma_l = d_l / d``, shape ``(L,)``."""
+    slopes: jax.Array = eqx.field(default=(1.0,), converter=jnp.asarray)
+    """``c_l = kappa_{1,l}^2``, shape ``(L,)``."""
+    floors: jax.Array = eqx.field(default=(0.0,), converter=jnp.asarray)
+    """``s_l = kappa_{*,l}^2``, shape ``(L,)``."""
+
+    def __check_init__(self):
+        if self.penalty != "ridge" or self.prior != "gaussian":
+            raise ParameterError("parameters 'penalty' and 'prior' must be ridge and gaussian for DeepLimitGCM")
+        check_in("lam", self.lam, POSITIVE, " (the spectral sums are taken below the spectrum, at -lam / Vhat)")
+
+    def traces(self, z):
+        r"""``(g, g', h, h', residual)`` at a real ``z < 0``: ``g = tr (Omega_L - z)^{-1} / d_L``,
+        ``h = tr[Phi_L^T Phi_L (Omega_L - z)^{-1}] / d``, their derivatives in ``z``, and the
+        relative residual of :func:`subordination` (``nan`` in the traces where it exceeds
+        ``10^3`` times its tolerance: no quiet wrong number)."""
+        zeta, residual = subordination(z, self.widths, self.slopes, self.floors)
+        (_, g), (slope, dg) = jax.jvp(
+            lambda t: subordination_chain(t, self.widths, self.slopes, self.floors), (zeta,), (jnp.ones_like(zeta),)
+        )
+        h = 1 / (1 - zeta)
+        ok = residual <= 64e3 * jnp.finfo(residual.dtype).eps
+        return tuple(jnp.where(ok, x, jnp.nan) for x in (g, dg / slope, h, h**2 / slope)) + (residual,)
+
+    def update(self, state: Overlaps) -> Overlaps:
+        mhat, qhat, Vhat = self.conjugates(state)
+        z = -self.lam / Vhat
+        g, dg, h, dh, _ = self.traces(z)
+        return Overlaps(
+            m=mhat * self.rho * h / Vhat,
+            q=(mhat**2 * self.rho * (h + z * dh) + qhat * (1 + 2 * z * g + z**2 * dg)) / Vhat**2,
+            V=(1 + z * g) / Vhat,
+        )
+
+    def observables(self, state: Overlaps) -> dict[str, jax.Array]:
+        """Those of :class:`~hdtheory.ERM` but its weight side's (``weight_error``, ``sparsity_hat``)."""
+        observables = super().observables(state)
+        del observables["weight_error"], observables["sparsity_hat"]
+        return observables
+
+
+def deep_random_features_limit(activation="erf", widths=(1.0, 1.0), alpha=2.0, *, rho=1.0, **kwargs) -> DeepLimitGCM:
+    r"""Deep random features at infinite width (i.i.d. weights, odd activations), as a
+    :class:`DeepLimitGCM`: ``widths`` the ratios ``gamma_l = d_l / d`` (an array: differentiable),
+    ``alpha = n / d``; ``kwargs`` go to :class:`DeepLimitGCM` (``lam > 0``, ``loss``, ``teacher``,
+    ``noise``...). See the module docstring."""
+    widths = jnp.asarray(widths)
+    widths = widths.astype(jnp.result_type(widths, float))
+    if widths.ndim != 1 or widths.shape[0] == 0:
+        raise ParameterError(f"parameter 'widths' must hold one width ratio d_l / d > 0 per layer, got shape {widths.shape}")
+    check_in("widths", widths, POSITIVE)
+    check_in("alpha", alpha, POSITIVE)
+    check_in("rho", rho, POSITIVE)
+    activations = layer_activations(activation, widths.shape[0])
+    if not set(activations) <= set(ODD_ACTIVATIONS):
+        raise ParameterError(f"parameter 'activation' must be among {', '.join(ODD_ACTIVATIONS)} at infinite width, "
+                             f"got {', '.join(activations)}")
+    slopes, floors = layer_coefficients(activations, widths.dtype)
+    return DeepLimitGCM(widths=widths, slopes=slopes, floors=floors, rho=rho, alpha=alpha / widths[-1], **kwargs)
+
+
+class DeepRandomFeaturesLimit(EquivalentGCM):
+    """Deep random features at infinite width: i.i.d. weights, no seed (Schröder et al. 2023)."""
+
+    alpha: jax.Array = parameter(2.0, POSITIVE, "samples per input dimension n/d")
+    widths: jax.Array = parameter((1.0, 1.0), POSITIVE, "width ratios d_l/d, one per layer", vector=True)
+    lam: jax.Array = parameter(0.1, POSITIVE, "ridge penalty (lam/2)|w|^2, not divided by n")
+    rho: jax.Array = parameter(1.0, POSITIVE, "teacher prior variance |w*|^2/d")
+    noise: jax.Array = parameter(
+        0.0, NONNEGATIVE, "label noise: variance (linear, probit) or flip probability (sign)"
+    )
+    delta: jax.Array = parameter(1.0, POSITIVE, "Huber threshold (used by loss=huber only)")
+    activation: str | tuple = choice(
+        "erf", LIMIT_ACTIVATIONS, "activation: one for every layer, or one per layer", sequence=True
+    )
+    loss: str = choice("square", kernels.LOSSES, "training loss")
+    teacher: str = choice("linear", kernels.CHANNELS, "teacher channel")
+    order: int = integer(96, Interval(8), "Gauss-Hermite nodes per axis (teacher=linear, no closed form)")
+    panel_order: int = integer(40, Interval(4), "Gauss-Legendre nodes per panel (labels +-1)")
+
+    def __check_init__(self):
+        if all(map(is_concrete, (self.alpha, self.widths))):
+            self.gcm  # runs the checks of the widths, the activations and the model's own parameters
+
+    @property
+    def gcm(self) -> DeepLimitGCM:
+        """The equivalent :class:`DeepLimitGCM`."""
+        return deep_random_features_limit(
+            self.activation, self.widths, self.alpha, rho=self.rho, lam=self.lam, noise=self.noise,
             delta=self.delta, loss=self.loss, teacher=self.teacher, order=self.order,
             panel_order=self.panel_order,
         )

@@ -25,7 +25,9 @@ Gaussian, or rows with the covariances of ``weight_exponent``), the same for eve
 the theory is the deterministic equivalent given the weights. For ``d`` other than ``theory.d`` the weights, and the theory to compare with, are those of
 ``dataclasses.replace(theory, d=d)``. Per simulation seed: a teacher, ``n = round(alpha d)`` inputs,
 the features ``h_L`` of the module docstring of :mod:`hdtheory.models.deep_rf`, the fit and the
-observables as for random features (the fields ``w.h_L / sqrt(d_L)``).
+observables as for random features (the fields ``w.h_L / sqrt(d_L)``). At infinite width
+(:class:`~hdtheory.DeepRandomFeaturesLimit`, no seed) the i.i.d. ``N(0, 1)`` weights of widths
+``round(gamma_l d)`` are drawn afresh for every simulation seed, with the teacher and the data.
 
 **Kernel ridge regression** (:class:`~hdtheory.KRR` with a finite ``modes = P``). ``n`` samples of
 ``psi ~ N(0, diag(k^-capacity))``, ``k = 1..P``, a teacher with ``beta*_k^2 eta_k =
@@ -85,7 +87,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._fixed_point import solve
-from ..models.deep_rf import DeepRandomFeatures, layer_activations
+from ..models.deep_rf import DeepRandomFeatures, DeepRandomFeaturesLimit, layer_activations, layer_widths
 from ..models.gcm import RF_ACTIVATIONS, RandomFeatures
 from ..models.krr import KRR, LinearMinimax, KRRPowerLawData
 from . import SimulationResult, simulate
@@ -129,19 +131,44 @@ def simulate_deep_random_features(
     activations = layer_activations(theory.activation, len(weights))
     n = max(round(float(theory.alpha) * d), 1)
     model = theory.gcm
-
-    def features(X):
-        h = X
-        for W, activation in zip(weights, activations):
-            h = np.asarray(RF_ACTIVATIONS[activation](jnp.asarray(h @ W.T / np.sqrt(W.shape[1]))))
-        return h
-
+    features = functools.partial(_deep_features, weights, activations)
     samples = []
     for seed_key in jax.random.split(key, seeds):
         label_key, numpy_seed = jax.random.split(seed_key)
         rng = np.random.default_rng(np.asarray(jax.random.key_data(numpy_seed)))
         samples.append(_features_erm(model, features, rng, label_key, d, n))
     return SimulationResult.from_samples(samples, d=d, n=n)
+
+
+@simulate.register
+def simulate_deep_random_features_limit(
+    theory: DeepRandomFeaturesLimit, *, d: int = 300, seeds: int = 4, key=None
+) -> SimulationResult:
+    """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.DeepRandomFeaturesLimit`: the weights
+    i.i.d. ``N(0, 1)`` at widths ``round(gamma_l d)``, drawn afresh for every seed; see the module
+    docstring."""
+    model = theory.gcm
+    _check_fit(model, d, seeds)
+    key = jax.random.PRNGKey(0) if key is None else key
+    widths = layer_widths(tuple(np.asarray(theory.widths, float)), d)
+    activations = layer_activations(theory.activation, len(widths) - 1)
+    n = max(round(float(theory.alpha) * d), 1)
+    samples = []
+    for seed_key in jax.random.split(key, seeds):
+        label_key, numpy_seed = jax.random.split(seed_key)
+        rng = np.random.default_rng(np.asarray(jax.random.key_data(numpy_seed)))
+        weights = [rng.standard_normal((widths[l + 1], widths[l])) for l in range(len(widths) - 1)]
+        features = functools.partial(_deep_features, weights, activations)
+        samples.append(_features_erm(model, features, rng, label_key, d, n))
+    return SimulationResult.from_samples(samples, d=d, n=n)
+
+
+def _deep_features(weights, activations, X):
+    """The features ``h_L`` of inputs ``X`` (``n x d``) through the layers of ``weights``."""
+    h = X
+    for W, activation in zip(weights, activations):
+        h = np.asarray(RF_ACTIVATIONS[activation](jnp.asarray(h @ W.T / np.sqrt(W.shape[1]))))
+    return h
 
 
 def _features_erm(model, features, rng, label_key, d: int, n: int) -> dict:
