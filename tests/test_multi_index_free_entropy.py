@@ -23,6 +23,7 @@
 
 import math
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -104,12 +105,31 @@ def _linear_fixed_point(alpha):
                       mutual_information=theory.mutual_information(M), psi_zero=theory.output_entropy(0 * M))
 
 
+@jax.jit
+def _two_fields():
+    """The potential's gradients for ``sum`` at ``k = 2`` at its fixed point and at an ``M`` that is none; the map's
+    residual at the fixed point. ``y / sqrt(2) = u.z + sqrt(Delta / 2) eps`` along ``u = (1, 1) / sqrt(2)``: the
+    linear channel, ``m = mhat / (1 + mhat)``, ``mhat = alpha / (1 - m + Delta / 2)``, ``m^2 - 3.25 m + 2 = 0`` at
+    ``alpha = 2``, ``Delta = 0.5``; ``z1 - z2`` is not learned."""
+    theory = hd.MultiIndex(k=2, link="sum", noise=0.5, alpha=2.0)
+    m = (3.25 - jnp.sqrt(3.25**2 - 8.0)) / 2
+    fixed = m / 2 * jnp.ones((2, 2))
+    off = jnp.asarray([[0.5, 0.2], [0.2, 0.3]])
+    gradients = [jax.grad(theory.potential, argnums=(0, 1))(M, theory.conjugate(M)) for M in (fixed, off)]
+    return gradients, theory.update(fixed) - fixed
+
+
 def test_stationarity_and_the_derivative_in_alpha():
     """The linear channel at ``alpha = 2``, ``Delta = 0.5`` (``m* = 0.7192``): the potential's gradient in
     ``M`` and ``Mhat`` at the solved point within 1e-9 (seen: 2e-11, the solve's residual 2e-12);
     ``dPhi / dalpha`` by central differences (``h = 1e-3``) equals ``psi_out(M*)`` (seen: 1e-8 apart, against
     0.19 from ``psi_out(0)``); the mutual information (0.72117) against ``log det`` at ``d = 400`` over 4
-    samples (seen: 0.72108, their spread 1e-3)."""
+    samples (seen: 0.72108, their spread 1e-3). ``d Phi / dM = 0`` wherever ``Mhat`` is the conjugate of ``M``
+    (``Mhat = 2 alpha d psi_out / dM``: the map's average of ``g_out g_out^T`` against the derivative of
+    ``psi_out``, on the same rules), ``d Phi / dMhat = 0`` at a fixed point only: ``sum`` at ``k = 2`` at its
+    closed-form fixed point (``M* = 0.4123 [[1, 1], [1, 1]]``; the map's step there 2.5e-7, its Hermite rules
+    of 8 nodes per axis, not symmetric in the fields) with its off-diagonal entries, seen ``d Phi / dM``
+    1.4e-6 and ``d Phi / dMhat`` 1.2e-7 at ``M*``, 0.09 off it."""
     alpha, h = 2.0, 1e-3
     at = _linear_fixed_point(alpha)
     assert at["converged"]
@@ -119,6 +139,12 @@ def test_stationarity_and_the_derivative_in_alpha():
     difference = (_linear_fixed_point(alpha + h)["free_entropy"] - _linear_fixed_point(alpha - h)["free_entropy"]) / (2 * h)
     np.testing.assert_allclose(difference, at["psi_out"], rtol=0, atol=1e-6)
     assert abs(float(at["psi_out"] - at["psi_zero"])) > 0.1
+    (fixed, off), step = _two_fields()
+    np.testing.assert_allclose(step, 0.0, atol=1e-6)
+    for gradient in (fixed[0], off[0]):
+        np.testing.assert_allclose(gradient, 0.0, atol=1e-5)
+    np.testing.assert_allclose(fixed[1], 0.0, atol=1e-6)
+    assert float(jnp.max(jnp.abs(off[1]))) > 0.05
     d, n = 400, 800
     rng = np.random.default_rng(0)
     samples = []
@@ -146,6 +172,12 @@ def _located(noise):
 
 
 @jax.jit
+def _he4_gradients(alpha, M):
+    theory = eqx.tree_at(lambda t: t.alpha, _he4(1e4), alpha)
+    return jnp.stack(jax.grad(theory.potential, argnums=(0, 1))(M, theory.conjugate(M)))
+
+
+@jax.jit
 def _reduced_potential(noise, alphas, ms):
     """``alpha (psi_out(m) - psi_out(0)) + m / 2 + log(1 - m) / 2`` (the potential extremised in ``mhat`` for
     the Gaussian prior: ``f(m) - f(0)``) on a grid of ``m``, for each ``alpha``; and ``alpha_c``."""
@@ -158,7 +190,8 @@ def _reduced_potential(noise, alphas, ms):
 def test_he4_information_theoretic_threshold_and_its_derivative():
     """``He_4 / sqrt(24)`` at ``Delta = 1e4``: ``alpha_IT / Delta`` within 0.5% of the asymptote 1.97591 (seen:
     1.97150, the overlap there 0.8029 against 0.8045), while ``alpha_c`` (3.03e6) is more than 100 times
-    it; the informed state stationary; ``d alpha_IT / d noise`` by implicit differentiation against central
+    it; the informed state stationary (the potential's gradient, seen 3e-11 against ``Mhat = 4.07``);
+    ``d alpha_IT / d noise`` by implicit differentiation against central
     differences of located thresholds (``h = 1``)."""
     noise = 1e4
     located, derivative = _located(noise)
@@ -167,6 +200,8 @@ def test_he4_information_theoretic_threshold_and_its_derivative():
     assert abs(value / noise / IT_SLOPE - 1) < 5e-3, value / noise
     assert abs(float(located.states[1][0, 0]) - 0.8045) < 0.01
     assert float(located.states[0][0, 0]) < 1e-6
+    gradients = _he4_gradients(located.value, located.states[1])
+    np.testing.assert_allclose(gradients, 0.0, atol=1e-9)
     alpha_c = float(_he4(noise).weak_recovery()[0])
     assert alpha_c / value > 100, (alpha_c, value)
     h = 1.0
