@@ -158,8 +158,9 @@ noise's entropy ``H(y | z) = log(2 pi e noise) / 2`` (continuous links) or the f
 ``k = 1`` against :class:`~hdtheory.BayesGLM` (linear, sign) and the linear channel's closed form; ``k = 2``
 with a link of ``z1`` alone against ``k = 1`` at any ``M_22``; the gradient of ``Phi`` in ``M`` and ``Mhat``
 at fixed points (``k = 1``, and ``k = 2`` with off-diagonal overlaps; ``d Phi / dM = 0`` wherever
-``Mhat = Mhat(M)``, the map's ``g_out g_out^T`` against the derivative of ``psi_out`` on the same rules), ``d Phi / d alpha`` against central differences; the mutual information of the
-linear channel against ``log det(I + X^T X / (d noise)) / (2 d)`` of sampled inputs.
+``Mhat = Mhat(M)``, the map's ``g_out g_out^T`` against the derivative of ``psi_out`` on the same rules),
+``d Phi / d alpha`` against central differences; the mutual information of the linear channel against
+``log det(I + X^T X / (d noise)) / (2 d)`` of sampled inputs.
 
 **The large-noise information-theoretic threshold** (``k = 1``, a continuous link ``g = sum_b a_b
 He_b / sqrt(b!)``; derived here, the scaling being Defilippis et al.'s claim). At large ``noise = Delta``
