@@ -234,3 +234,19 @@ def test_he4_gap_over_a_decade():
     assert abs(slope(alpha_cs) - 2) < 0.02, alpha_cs
     assert abs(slope(alpha_cs / its) - 1) < 0.03
     assert np.all(np.abs(its / noises / IT_SLOPE - 1) < 5e-3), its / noises
+
+
+@pytest.mark.extended
+def test_k2_located_threshold_equals_k1():
+    """``threshold(..., "information-theoretic")`` at ``k = 2`` for ``He_4 / sqrt(24)`` of ``z1`` alone at ``Delta = 1e4``
+    against ``k = 1`` on the same rules (8 Hermite nodes in ``xi``, 6 label nodes per panel): seen 19714.90025 both,
+    5e-9 relative apart, the informed ``M_22 = 0`` (the default tier checks ``k = 2``'s free entropy against
+    ``k = 1`` in ``test_k2_link_of_one_field_equals_k1`` and ``k = 1``'s located threshold)."""
+    located = []
+    for k, orders in ((1, dict(order=8, label_order=6)), (2, {})):
+        theory = hd.MultiIndex(k=k, link="custom", link_fn=he4, noise=1e4, **orders)
+        located.append(hd.threshold(theory, "alpha", "information-theoretic", HE4_BRACKETS[1e4], num=4))
+    assert located[0].found and located[1].found
+    np.testing.assert_allclose(located[1].value, located[0].value, rtol=1e-7)
+    np.testing.assert_allclose(located[1].states[1][0, 0], located[0].states[1][0, 0], atol=1e-7)
+    assert abs(float(located[1].states[1][1, 1])) < 1e-9

@@ -173,7 +173,8 @@ located: ``alpha_IT / Delta = 1.97150`` at ``Delta = 1e4`` and 1.97546 at ``1e5`
 against ``alpha_c`` 3.03e6 and 3.12e8, its derivative in ``noise`` 1.975906 (central differences of located
 values: 1.975906). For ``z^2 - 1 = He_2`` (``a_2 = sqrt(2)`` alone, ``beta* = 1``) the ratio grows with ``m``,
 its infimum ``Delta / 4`` at ``m -> 0``, ``alpha_c``'s asymptote: a continuous transition (tested at
-``Delta = 100``: ``Phi(m) < Phi(0)`` on a grid at ``0.97 alpha_c``, not at ``1.03 alpha_c``).
+``Delta = 100``: ``Phi(m) < Phi(0)`` on a grid at ``0.97 alpha_c``, not at ``1.03 alpha_c``). At ``k = 2``,
+``He_4(z1) / sqrt(24)``'s located threshold is ``k = 1``'s on the same rules (5e-9 apart).
 
 **Links** (``link``; ``k`` is the number of fields):
 
