@@ -16,8 +16,9 @@ one grows as ``Delta``.
   ``beta*``, its ratio to the asymptote tending to one with a shrinking correction.
 - Phase retrieval (``beta* = 1``): below ``alpha_c`` the map of ``BayesGLM`` has no fixed point but
   ``q = 0``, so the information-theoretic weak-recovery threshold lies in ``[0.99 alpha_c, alpha_c]``:
-  both ``Theta(Delta)``, a bounded gap. For the links of ``MultiIndex`` (``He_4``, the bump) no free
-  entropy is written, so their information-theoretic threshold is not checked here.
+  both ``Theta(Delta)``, a bounded gap. The information-theoretic threshold of ``MultiIndex``'s links
+  (``He_4``: ``Theta(Delta)`` against ``alpha_c``'s ``Delta^2``) is checked in
+  ``tests/test_multi_index_free_entropy.py``.
 """
 
 import math

@@ -132,6 +132,50 @@ and ``accurate`` say whether its ``M_t`` is within ``quadrature_tol`` on the rul
 the full map iterated from the uninformed start (1e-6), ``z2`` learned at ``alpha = 1.6`` and not at
 ``0.7``; for ``sign(z1 z2)`` nothing below ``alpha_c`` and both fields above.
 
+**Free entropy** (replica symmetric, Bayes-optimal, Gaussian prior: the committee machine's of Aubin et
+al. with ``k x k`` overlaps; the form below is written here, its ``k = 1`` case is
+:class:`~hdtheory.BayesGLM`'s ``f_RS`` with ``rho = 1``, checked to 1e-10):
+
+.. math::
+    \Phi(M, \hat M) = -\tfrac12 \operatorname{tr}(M \hat M) + \psi_w(\hat M) + \alpha\, \psi_{out}(M),
+    \qquad \psi_w(\hat M) = \tfrac12 \operatorname{tr} \hat M - \tfrac12 \log\det(I + \hat M),
+    \qquad \psi_{out}(M) = \mathbb{E}_\xi \int dy\, Z_{out}(y, \omega, V) \log Z_{out}(y, \omega, V),
+
+``psi_w`` the Gaussian prior's ``E log Z_0`` (``Z_0(B, A) = det(I + A)^{-1/2} exp(B^T (I + A)^{-1} B / 2)``
+at ``A = Mhat``, ``B = Mhat w* + Mhat^{1/2} z``). Its stationary points are the state evolution's fixed
+points: ``d Phi / d Mhat = 0`` is ``M = I - (I + Mhat)^{-1}`` and ``d Phi / d M = 0`` is
+``Mhat = 2 alpha d psi_out / dM = alpha E g_out g_out^T``. :meth:`MultiIndex.potential` is ``Phi``,
+:meth:`MultiIndex.free_entropy` ``Phi(M, Mhat(M))`` (``Mhat`` from :meth:`MultiIndex.conjugate`) and
+:meth:`MultiIndex.output_entropy` ``psi_out``, on the map's own rules in ``xi``, the label and the
+posterior (the label's weights ``w_y Z_out`` times ``log Z_out``: no second integration). At a fixed point
+``d Phi / d alpha = psi_out(M*)`` (the potential is stationary), and of two fixed points the one of larger
+``Phi`` is the Bayes-optimal one: :func:`~hdtheory.threshold` ``kind="information-theoretic"`` locates where
+the informed branch's ``Phi`` crosses the uninformed one's (``M = 0`` where ``T = 0``). Extremised in
+``Mhat``, ``Phi`` is ``alpha psi_out(M) + tr M / 2 + log det(I - M) / 2``. The mutual information per
+variable (:meth:`MultiIndex.mutual_information`) is ``I(W*; y | X) / d = -Phi - alpha H(y | z)``, with the
+noise's entropy ``H(y | z) = log(2 pi e noise) / 2`` (continuous links) or the flips' binary entropy
+(``sign-product``); at ``M = 0`` it is ``alpha I(y; z)``. Tested (``tests/test_multi_index_free_entropy.py``):
+``k = 1`` against :class:`~hdtheory.BayesGLM` (linear, sign) and the linear channel's closed form; ``k = 2``
+with a link of ``z1`` alone against ``k = 1`` at any ``M_22``; the gradient of ``Phi`` in ``M`` and ``Mhat``
+at fixed points (``k = 1``, and ``k = 2`` with off-diagonal overlaps; ``d Phi / dM = 0`` wherever
+``Mhat = Mhat(M)``, the map's ``g_out g_out^T`` against the derivative of ``psi_out`` on the same rules),
+``d Phi / d alpha`` against central differences; the mutual information of the linear channel against
+``log det(I + X^T X / (d noise)) / (2 d)`` of sampled inputs.
+
+**The large-noise information-theoretic threshold** (``k = 1``, a continuous link ``g = sum_b a_b
+He_b / sqrt(b!)``; derived here, the scaling being Defilippis et al.'s claim). At large ``noise = Delta``
+``psi_out(m) - psi_out(0) = I(y; omega) ~ Var(E[g | omega]) / (2 Delta) = sum_b a_b^2 m^b / (2 Delta)``
+(``E[He_b(z) | omega] = m^{b/2} He_b(xi)``), so that ``Phi(m) - Phi(0) ~ alpha sum_b a_b^2 m^b / (2 Delta)
++ m / 2 + log(1 - m) / 2`` and ``alpha_IT ~ Delta min_m (-m - log(1 - m)) / sum_b a_b^2 m^b``: ``Theta(Delta)``
+for every non-constant link, while ``alpha_c ~ Delta^beta*``. For ``He_4 / sqrt(24)`` (``beta* = 2``) the minimum is
+1.97591 at ``m = 0.8045`` (a first-order transition, the informed branch appearing at ``27 Delta / 16``);
+located: ``alpha_IT / Delta = 1.97150`` at ``Delta = 1e4`` and 1.97546 at ``1e5`` (``m`` 0.8029, 0.8044),
+against ``alpha_c`` 3.03e6 and 3.12e8, its derivative in ``noise`` 1.975906 (central differences of located
+values: 1.975906). For ``z^2 - 1 = He_2`` (``a_2 = sqrt(2)`` alone, ``beta* = 1``) the ratio grows with ``m``,
+its infimum ``Delta / 4`` at ``m -> 0``, ``alpha_c``'s asymptote: a continuous transition (tested at
+``Delta = 100``: ``Phi(m) < Phi(0)`` on a grid at ``0.97 alpha_c``, not at ``1.03 alpha_c``). At ``k = 2``,
+``He_4(z1) / sqrt(24)``'s located threshold is ``k = 1``'s on the same rules (5e-9 apart).
+
 **Links** (``link``; ``k`` is the number of fields):
 
 - ``sum``: ``z1 + ... + zk``, any ``k`` (``k = 1``: the linear channel of ``bayes-glm``);
@@ -260,7 +304,8 @@ noiseless and the noisy label, for the continuous links the Bayes mean squared e
 ``E Var(g(z) | omega, V)`` without and with ``noise`` (no 1/2); ``gibbs_error`` and
 ``gibbs_error_total``, the same errors of a posterior sample (below); ``alpha_c`` and ``trivial_i``
 (above; they do not depend on the state; :meth:`MultiIndex.subspaces` gives the bases and every
-direction's threshold); on the Hermite rule in ``xi``, ``quadrature_error`` (above).
+direction's threshold); on the Hermite rule in ``xi``, ``quadrature_error`` (above). The free entropy and
+the mutual information are methods (above), not observables: each costs another pass of the map's rules.
 
 **Gibbs error** (derived here; :class:`~hdtheory.BayesGLM`'s at ``k = 1``). A sample ``W_s`` from the
 posterior predicts with its own fields ``z_s = W_s x / sqrt(d)``: ``g(z_s)``, or ``sign g(z_s)``. By the
@@ -632,15 +677,7 @@ class MultiIndex(FixedPointTheory):
     def conjugate(self, M, order: int | None = None) -> jax.Array:
         """``Mhat = alpha E g_out g_out^T``; with ``order``, on the product Hermite rule of ``order`` nodes
         per axis in ``xi`` instead of the configured rule."""
-        eye = self._eye(M.dtype)
-        V = 0.5 * ((eye - M) + (eye - M).T)
-        hermite = order is not None or self._hermite
-        xi, w = product_rule(self.k, order, M.dtype) if order is not None else self._xi_rule(M, V)
-        if self._spec.even and (hermite or not any(self._spec.lines)):
-            # The map's integrand is even in omega and the rule symmetric: the Hermite rule, or the
-            # panels where every line passes through omega = 0.
-            xi, w = _fold(xi, w)
-        omega = xi @ psd_cholesky(0.5 * (M + M.T)).T
+        omega, w, V = self._omega_rule(M, order)
 
         def at(omega):
             weights, means, _ = self._labels(omega, V, *self._map_orders)
@@ -650,6 +687,56 @@ class MultiIndex(FixedPointTheory):
         # In batches: the panel rule has 20 times the Hermite rule's nodes, and memory would grow as much.
         Mhat = self.alpha * jnp.einsum("n,nij->ij", w, jax.lax.map(at, omega, batch_size=_BATCH))
         return 0.5 * (Mhat + Mhat.T)
+
+    def output_entropy(self, M) -> jax.Array:
+        """``psi_out(M) = E_xi int dy Z_out(y, omega, V) log Z_out(y, omega, V)`` on the map's rules in
+        ``xi``, the label and the posterior (see the module docstring)."""
+        omega, w, V = self._omega_rule(M)
+
+        def at(omega):
+            w_y, log_Z, _, _ = self._label_terms(omega, V, *self._map_orders)
+            return jnp.sum(w_y * jnp.exp(log_Z) * log_Z)
+
+        return w @ jax.lax.map(at, omega, batch_size=_BATCH)
+
+    def potential(self, M, Mhat) -> jax.Array:
+        """The replica-symmetric potential ``Phi(M, Mhat) = -tr(M Mhat) / 2 + psi_w(Mhat) + alpha psi_out(M)``,
+        ``psi_w(Mhat) = tr(Mhat) / 2 - logdet(I + Mhat) / 2`` (see the module docstring)."""
+        eye = self._eye(M.dtype)
+        logdet = 2 * jnp.sum(jnp.log(jnp.diagonal(psd_cholesky(eye + 0.5 * (Mhat + Mhat.T)))))
+        return -0.5 * jnp.sum(M * Mhat) + 0.5 * jnp.trace(Mhat) - 0.5 * logdet + self.alpha * self.output_entropy(M)
+
+    def free_entropy(self, M) -> jax.Array:
+        """``Phi(M, Mhat(M))``, ``Mhat(M)`` the conjugate (:meth:`conjugate`): the potential's value at a
+        fixed point, where it is stationary in both (see the module docstring)."""
+        return self.potential(M, self.conjugate(M))
+
+    def mutual_information(self, M) -> jax.Array:
+        """``I(W*; y | X) / d = -Phi - alpha H(y | z)`` at a fixed point ``M``: ``H(y | z)`` the label noise's
+        entropy, ``log(2 pi e noise) / 2`` for the continuous links, the binary entropy of the flips for
+        ``sign-product`` (see the module docstring)."""
+        noise = jnp.asarray(self.noise, M.dtype)
+        if self._spec.discrete:
+            safe = jnp.clip(noise, jnp.finfo(M.dtype).tiny, 0.5)
+            entropy = jnp.where(noise > 0, -safe * jnp.log(safe) - (1 - safe) * jnp.log1p(-safe), 0.0)
+        else:
+            entropy = 0.5 * jnp.log(2 * math.pi * math.e * noise)
+        return -self.free_entropy(M) - self.alpha * entropy
+
+    def _omega_rule(self, M, order: int | None = None):
+        """``(omega, weights, V)`` of the map's rule for ``E_xi`` at ``omega = M^{1/2} xi``, ``V = I - M``:
+        the configured rule (``order``: the product Hermite rule of ``order`` nodes per axis), folded
+        where the link is even and the rule symmetric about ``omega = 0``."""
+        eye = self._eye(M.dtype)
+        V = 0.5 * ((eye - M) + (eye - M).T)
+        hermite = order is not None or self._hermite
+        xi, w = product_rule(self.k, order, M.dtype) if order is not None else self._xi_rule(M, V)
+        if self._spec.even and (hermite or not any(self._spec.lines)):
+            # The integrands in omega (g_out g_out^T, Z_out log Z_out integrated over the label) are
+            # even and the rule symmetric: the Hermite rule, or the panels where every line passes
+            # through omega = 0.
+            xi, w = _fold(xi, w)
+        return xi @ psd_cholesky(0.5 * (M + M.T)).T, w, V
 
     @property
     def _panel_order(self) -> int:
@@ -689,12 +776,18 @@ class MultiIndex(FixedPointTheory):
         """Labels ``y`` given ``omega`` with their weights ``w_y Z_out(y, omega, V)``, and the posterior
         moments ``E[z | y, omega, V]`` ``(N, k)``, ``E[z z^T | y, omega, V]`` ``(N, k, k)``; the label's and
         the posterior's rules of the given orders (``None``: the configured ones)."""
+        w, log_Z, means, seconds = self._label_terms(omega, V, label_order, inner_order)
+        return w * jnp.exp(log_Z), means, seconds
+
+    def _label_terms(self, omega, V, label_order: int | None = None, inner_order: int | None = None):
+        """:meth:`_labels`' terms apart: the label rule's weights ``w_y``, ``log Z_out(y, omega, V)`` and the
+        posterior moments."""
         if self._spec.discrete:
             y, w = jnp.asarray([1.0, -1.0], V.dtype), jnp.ones(2, V.dtype)
         else:
             y, w = self._label_rule(omega, V, label_order or self._label_order)
         log_Z, means, seconds = jax.vmap(lambda y: self.posterior(y, omega, V, inner_order))(y)
-        return w * jnp.exp(log_Z), means, seconds
+        return w, log_Z, means, seconds
 
     def _label_rule(self, omega, V, order: int):
         """Gauss-Legendre panels (``order`` nodes each) over the label's range: edges at its mean
