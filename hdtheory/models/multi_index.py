@@ -232,7 +232,8 @@ rule in ``xi``). ``Mhat`` on the panels moves by at most 1.1e-4 (``z1 z2`` and t
 
 **The Hermite rule's error estimate.** Wherever ``xi`` is on the product Hermite rule
 (``panel_order = 0``, ``sum``, ``custom``, ``k != 2``) the observable ``quadrature_error`` is
-``max |Mhat_n - Mhat_{n-1}| / max |Mhat_n|`` at the fixed point, ``n = order`` nodes per axis: of the
+``max |Mhat_n - Mhat_{n-1}| / max |Mhat_n|`` at the fixed point, ``n = order`` nodes per axis (for
+``custom`` the larger of that and its posterior rule's estimate, below): of the
 two rules one is odd, with nodes on the lines ``xi_i = 0``, and the other not, so that they differ
 by about what the features of width ``sqrt(V_ii)`` about the lines contribute, the part the rules
 resolve badly (two even orders can agree and both be off: 8, 10 and 12 nodes are 9% off for
@@ -269,8 +270,15 @@ field crosses zero, for ``abs-difference`` where ``|z1| = y`` and for ``gate`` w
 :func:`~hdtheory.kernels.sign_tilted_moments`; ``inner_order`` nodes per panel: for ``z1 z2`` at
 ``noise = 0.1``, ``log Z_out`` within 6e-7 at the default 4 and 3e-8 at 6; in the map at ``k = 2`` for
 the continuous links with lines, 3, see below); for ``custom``, a product Gauss-Hermite rule of ``inner_order``
-nodes per axis (:func:`~hdtheory.kernels.gaussian_tilted_moments`, which needs ``sqrt(noise)`` larger
-than the nodes' spacing). Verified accuracy (``tests/test_multi_index.py``): ``k = 1`` equals
+nodes per axis (:func:`~hdtheory.kernels.gaussian_tilted_moments`, default 24), accurate only where the
+likelihood varies on scales larger than the nodes' spacing in ``z``, ``sqrt(noise) / |g'(z)|``: it is not
+at small noise or for steep links (``He_4 / sqrt(24)``: ``alpha_c`` 18% off at ``noise = 1``, 4.5% at 100,
+1e-5 at 1e4; ``z^2 - 1``: 1.2% off at ``noise = 0.5``, 1e-3 at 2). Its error is estimated on every solve,
+as part of ``quadrature_error`` (below): ``Mhat`` at the fixed point and ``1 / alpha_c`` against the rule of
+twice the order (over ``noise`` from 0.1 to 1e4, for both links, the estimate of ``alpha_c``'s error was
+within a factor two of it wherever it was above 1e-3, but for ``He_4`` at 10, 0.19 against 9.5e-3, flagged
+either way; below, an overestimate), so that a solve there ends ``INACCURATE``; ``inner_order`` refines it.
+:meth:`MultiIndex.weak_recovery` and :meth:`MultiIndex.subspaces` called alone carry no estimate. Verified accuracy (``tests/test_multi_index.py``): ``k = 1`` equals
 :class:`~hdtheory.BayesGLM` to 1e-9; ``Mhat`` of ``z1 z2`` on the Hermite rule
 (``panel_order = 0``) and the default label and posterior rules within 5e-4 of doubled orders at
 small ``M`` (the ``xi`` rule dominates; it degrades as ``M -> I``, where the label's dependence on
@@ -674,13 +682,15 @@ class MultiIndex(FixedPointTheory):
         new = eye - small_inv(eye + self.conjugate(M))
         return 0.5 * (new + new.T)
 
-    def conjugate(self, M, order: int | None = None) -> jax.Array:
+    def conjugate(self, M, order: int | None = None, inner_order: int | None = None) -> jax.Array:
         """``Mhat = alpha E g_out g_out^T``; with ``order``, on the product Hermite rule of ``order`` nodes
-        per axis in ``xi`` instead of the configured rule."""
+        per axis in ``xi`` instead of the configured rule; with ``inner_order``, on a posterior rule of that
+        order instead of the map's."""
         omega, w, V = self._omega_rule(M, order)
+        label_order, map_inner = self._map_orders
 
         def at(omega):
-            weights, means, _ = self._labels(omega, V, *self._map_orders)
+            weights, means, _ = self._labels(omega, V, label_order, inner_order or map_inner)
             g = small_solve(V, (means - omega).T).T  # (labels, k)
             return jnp.einsum("n,ni,nj->ij", weights, g, g)
 
@@ -749,10 +759,27 @@ class MultiIndex(FixedPointTheory):
 
     def quadrature_error(self, M) -> jax.Array:
         """The estimated relative error of ``Mhat`` on the Hermite rule in ``xi`` (see the module
-        docstring): ``max |Mhat_n - Mhat_{n-1}| / max |Mhat_n|``, ``n = order``."""
-        high, low = self.conjugate(M), self.conjugate(M, self._order - 1)
-        scale = jnp.max(jnp.abs(high))
-        return jnp.where(scale > 0, jnp.max(jnp.abs(high - low)) / jnp.where(scale > 0, scale, 1.0), 0.0)
+        docstring): ``max |Mhat_n - Mhat_{n-1}| / max |Mhat_n|``, ``n = order``; for a ``custom`` link also
+        that of its Gauss-Hermite posterior rule, ``Mhat`` (relative to at least ``sqrt(eps)``: at
+        ``M = 0`` it is rounding) and ``1 / alpha_c`` against twice its order."""
+
+        def relative(reference, value, floor=0.0):
+            scale = jnp.maximum(jnp.max(jnp.abs(reference)), floor)
+            return jnp.where(scale > 0, jnp.max(jnp.abs(reference - value)) / jnp.where(scale > 0, scale, 1.0), 0.0)
+
+        high = self.conjugate(M)
+        error = relative(high, self.conjugate(M, self._order - 1))
+        if self.link == "custom":
+            fine = self._custom_check_order
+            error = jnp.maximum(error, relative(self.conjugate(M, inner_order=fine), high, jnp.sqrt(jnp.finfo(M.dtype).eps)))
+            error = jnp.maximum(error, relative(self._largest_rate(fine), self._largest_rate()))
+        return error
+
+    @property
+    def _custom_check_order(self) -> int:
+        """The finer posterior rule against which a ``custom`` link's is checked: twice its order (see the
+        module docstring)."""
+        return 2 * (self._map_orders[1] or 24)
 
     def accurate(self, M, observables) -> jax.Array | bool:
         """On the Hermite rule in ``xi``: ``quadrature_error <= quadrature_tol``."""
@@ -820,13 +847,14 @@ class MultiIndex(FixedPointTheory):
 
     # Observables.
 
-    def _linearisation(self) -> tuple[jax.Array, jax.Array, jax.Array]:
+    def _linearisation(self, inner_order: int | None = None) -> tuple[jax.Array, jax.Array, jax.Array]:
         """The operator ``M -> E_y G M G`` on the orthonormal basis of symmetric matrices (the upper
         triangle's, ``k (k + 1) / 2`` of them), that basis ``(p, k, k)`` and ``T = E_y E[z|y] E[z|y]^T``,
-        all at ``M = 0``; see the module docstring."""
+        all at ``M = 0`` (``inner_order``: the posterior rule's, ``None`` the configured one); see the
+        module docstring."""
         dtype, k = self._dtype(), self.k
         eye = self._eye(dtype)
-        operator, T, _ = self._second_order(*self._labels(jnp.zeros(k, dtype), eye), eye)
+        operator, T, _ = self._second_order(*self._labels(jnp.zeros(k, dtype), eye, None, inner_order), eye)
         return operator, _symmetric_basis(k, dtype), T
 
     def _second_order(self, weights, means, seconds, Q) -> tuple[jax.Array, jax.Array, jax.Array]:
@@ -951,6 +979,10 @@ class MultiIndex(FixedPointTheory):
         zero = largest <= _ZERO
         alpha_c = jnp.where(zero, jnp.inf, 1.0 / jnp.where(zero, 1.0, largest))
         return alpha_c, jnp.linalg.eigvalsh(T)[::-1]
+
+    def _largest_rate(self, inner_order: int | None = None) -> jax.Array:
+        """``1 / alpha_c``, the largest eigenvalue of ``M -> E_y G M G``, on a posterior rule of ``inner_order``."""
+        return jnp.linalg.eigvalsh(self._linearisation(inner_order)[0])[-1]
 
     def large_noise_alpha_c(self, b_max: int = 8) -> jax.Array:
         r"""The large-noise asymptote of ``alpha_c`` for one field (``k = 1``, a continuous link ``g``):
