@@ -82,7 +82,9 @@ Gaussian's panels (``panel_order`` nodes a panel), ``u`` on panels at the images
 of ``u`` is that push-forward smoothed by a unit Gaussian), and the outer nodes are mapped
 (``jax.lax.map``) so that memory stays at one ``xi`` node's ``u x h`` grid. At the default orders,
 64 ``xi`` x 160 ``u`` x 190 ``h`` nodes: a spiked Wigner solve with an erf layer takes a few seconds
-and about 0.6 GB (the process's peak) on a CPU. Noisy layers transform these averages as any layer's.
+and a peak of about 0.5 GB (0.2 GB of it JAX's own) on a CPU; its averages agree with doubled orders to
+1e-9 at moderate SNR, to 2e-7 relative near perfect recovery (``A = 300``, ``q = 0.99``: the rule in ``xi``).
+Noisy layers transform these averages as any layer's.
 
 ``mean`` ``E phi(h)`` and ``slope`` ``E phi'(h)`` (``h ~ N(0, 1)``) fix the weak-recovery threshold
 of a zero-mean activation: near ``q = q_v = 0``, ``q_v ~ rho^2 A + slope^2 q`` and
