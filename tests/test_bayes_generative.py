@@ -247,7 +247,7 @@ def test_bad_input_names_the_parameter():
     with pytest.raises(hd.ParameterError, match="beta"):
         hd.BayesGLM(prior="generative", beta=(1.0, -2.0))
     with pytest.raises(hd.ParameterError, match="activation"):
-        hd.BayesGLM(prior="generative", activation="relu,tanh")
+        hd.BayesGLM(prior="generative", activation="relu,softplus")
     with pytest.raises(NotImplementedError):
         generative_gamp_errors(hd.BayesGLM(), d=10)
     with pytest.raises(NotImplementedError):

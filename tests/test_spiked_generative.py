@@ -140,4 +140,4 @@ def test_bad_input_names_the_parameter():
     with pytest.raises(hd.ParameterError, match="beta"):
         hd.Spiked(prior="generative", beta=-1.0)
     with pytest.raises(hd.ParameterError, match="activation"):
-        hd.Spiked(prior="generative", activation="tanh")
+        hd.Spiked(prior="generative", activation="softplus")

@@ -41,8 +41,9 @@ past weak recovery it reaches the informative fixed point, not the repelling ``q
 **Generative prior** (``prior="generative"``; Aubin, Loureiro, Maillard, Krzakala and Zdeborova
 2019, "The spiked matrix model with generative priors", NeurIPS, arXiv:1905.12385). The spike ``x``
 (Wigner) or ``v`` (Wishart) is ``phi(W z / sqrt(k))`` with ``z in R^k`` i.i.d. ``N(0, 1)``, ``W`` a
-known ``d x k`` Gaussian matrix, ``beta = d / k`` and ``activation`` ``linear``, ``sign`` or
-``relu`` (:mod:`hdtheory.kernels.generative`; second moment 1, 1, 1/2). ``latent`` names the prior
+known ``d x k`` Gaussian matrix, ``beta = d / k`` and ``activation`` ``linear``, ``sign``,
+``relu``, ``erf`` or ``tanh`` (:mod:`hdtheory.kernels.generative`; second moment 1, 1, 1/2,
+``(2 / pi) arcsin(2 / 3) = 0.4646`` and 0.3943). ``latent`` names the prior
 of ``z``'s entries in place of ``N(0, 1)`` (any of the separable priors, with ``rho``, ``values`` and
 ``probabilities`` as its parameters: ``rho`` is then the latent's, not the spike's), and
 ``layer_noise`` adds Gaussian noise of variance ``Delta_l`` to each layer's output. The state gains the latent overlap ``q_z`` (last), and the prior's ``overlap(A)`` and
@@ -56,7 +57,7 @@ and ``psi(A, q_z)``:
 
 ``hat q_z = beta E (d_omega log Z)^2``. The paper's notation: its ``alpha = p / k`` is ``beta`` here, its
 ``beta = n / p`` is ``alpha``, its noise variance ``Delta`` is ``1 / lam``, and its spike's ``p`` is
-``d``. For a zero-mean activation (``linear``, ``sign``) ``q = q_z = 0`` is a fixed point, unstable
+``d``. For a zero-mean activation (``linear``, ``sign``, ``erf``, ``tanh``) ``q = q_z = 0`` is a fixed point, unstable
 past ``lam (rho^2 + beta slope^4) = 1`` (Wigner; ``lam^2 alpha rho_u^2 (rho^2 + beta slope^4) = 1``
 for Wishart), ``slope = E phi'(h)``: ``Delta_c = 1 + beta`` for ``linear`` and
 ``1 + 4 beta / pi^2`` for ``sign`` in the paper's notation (derived from the linearised state
