@@ -650,10 +650,11 @@ class DeepLimitGCM(ERM):
 def deep_random_features_limit(
     activation="erf", widths=(1.0, 1.0), alpha=2.0, *, rho=1.0, weight_exponent=0.0, **kwargs
 ) -> DeepLimitGCM:
-    r"""Deep random features at infinite width (i.i.d. weights, odd activations), as a
-    :class:`DeepLimitGCM`: ``widths`` the ratios ``gamma_l = d_l / d`` (an array: differentiable),
-    ``alpha = n / d``; ``kwargs`` go to :class:`DeepLimitGCM` (``lam > 0``, ``loss``, ``teacher``,
-    ``noise``...). See the module docstring."""
+    r"""Deep random features at infinite width (odd activations), as a :class:`DeepLimitGCM`:
+    ``widths`` the ratios ``gamma_l = d_l / d`` (an array: differentiable), ``alpha = n / d``,
+    ``weight_exponent`` the power laws ``a_l`` in ``[0, 1)`` of the weights' row covariances (one, or
+    one per layer; 0: i.i.d.; differentiable); ``kwargs`` go to :class:`DeepLimitGCM` (``lam > 0``,
+    ``loss``, ``teacher``, ``noise``...). See the module docstring."""
     widths = jnp.asarray(widths)
     widths = widths.astype(jnp.result_type(widths, float))
     if widths.ndim != 1 or widths.shape[0] == 0:
@@ -678,7 +679,8 @@ def deep_random_features_limit(
 
 
 class DeepRandomFeaturesLimit(EquivalentGCM):
-    """Deep random features at infinite width: i.i.d. weights, no seed (Schröder et al. 2023)."""
+    """Deep random features at infinite width: i.i.d. or power-law weights, no seed (Schröder et al.
+    2023, 2024)."""
 
     alpha: jax.Array = parameter(2.0, POSITIVE, "samples per input dimension n/d")
     widths: jax.Array = parameter((1.0, 1.0), POSITIVE, "width ratios d_l/d, one per layer", vector=True)
