@@ -26,8 +26,9 @@ the theory is the deterministic equivalent given the weights. For ``d`` other th
 ``dataclasses.replace(theory, d=d)``. Per simulation seed: a teacher, ``n = round(alpha d)`` inputs,
 the features ``h_L`` of the module docstring of :mod:`hdtheory.models.deep_rf`, the fit and the
 observables as for random features (the fields ``w.h_L / sqrt(d_L)``). At infinite width
-(:class:`~hdtheory.DeepRandomFeaturesLimit`, no seed) the i.i.d. ``N(0, 1)`` weights of widths
-``round(gamma_l d)`` are drawn afresh for every simulation seed, with the teacher and the data.
+(:class:`~hdtheory.DeepRandomFeaturesLimit`, no seed) the weights of widths ``round(gamma_l d)``
+(i.i.d. ``N(0, 1)``, or ``Z C^{1/2}`` with ``C`` the power law of ``weight_exponent`` in a Haar
+basis) are drawn afresh for every simulation seed, with the teacher and the data.
 
 **Kernel ridge regression** (:class:`~hdtheory.KRR` with a finite ``modes = P``). ``n`` samples of
 ``psi ~ N(0, diag(k^-capacity))``, ``k = 1..P``, a teacher with ``beta*_k^2 eta_k =
@@ -88,6 +89,7 @@ import numpy as np
 
 from .._fixed_point import solve
 from ..models.deep_rf import DeepRandomFeatures, DeepRandomFeaturesLimit, layer_activations, layer_widths
+from ..models.deep_rf import power_law_spectrum
 from ..models.gcm import RF_ACTIVATIONS, RandomFeatures
 from ..models.krr import KRR, LinearMinimax, KRRPowerLawData
 from . import SimulationResult, simulate
@@ -145,22 +147,34 @@ def simulate_deep_random_features_limit(
     theory: DeepRandomFeaturesLimit, *, d: int = 300, seeds: int = 4, key=None
 ) -> SimulationResult:
     """:func:`~hdtheory.simulate.simulate` for :class:`~hdtheory.DeepRandomFeaturesLimit`: the weights
-    i.i.d. ``N(0, 1)`` at widths ``round(gamma_l d)``, drawn afresh for every seed; see the module
-    docstring."""
+    at widths ``round(gamma_l d)`` (rows ``N(0, C_l)``, ``C_l`` the power law of ``weight_exponent`` in a
+    Haar basis), drawn afresh for every seed; see the module docstring."""
     model = theory.gcm
     _check_fit(model, d, seeds)
     key = jax.random.PRNGKey(0) if key is None else key
     widths = layer_widths(tuple(np.asarray(theory.widths, float)), d)
     activations = layer_activations(theory.activation, len(widths) - 1)
+    exponents = np.asarray(model.exponents, float)
     n = max(round(float(theory.alpha) * d), 1)
     samples = []
     for seed_key in jax.random.split(key, seeds):
         label_key, numpy_seed = jax.random.split(seed_key)
         rng = np.random.default_rng(np.asarray(jax.random.key_data(numpy_seed)))
-        weights = [rng.standard_normal((widths[l + 1], widths[l])) for l in range(len(widths) - 1)]
+        weights = [_structured(rng, rng.standard_normal((widths[l + 1], widths[l])), exponents[l])
+                   for l in range(len(widths) - 1)]
         features = functools.partial(_deep_features, weights, activations)
         samples.append(_features_erm(model, features, rng, label_key, d, n))
     return SimulationResult.from_samples(samples, d=d, n=n)
+
+
+def _structured(rng, Z, exponent: float):
+    """``Z C^{1/2}``: ``C`` the power law :func:`~hdtheory.models.deep_rf.power_law_spectrum` of
+    ``exponent`` in a Haar basis (Q of a Gaussian matrix, signs of R's diagonal); ``Z`` itself at 0."""
+    if exponent == 0:
+        return Z
+    Q, R = np.linalg.qr(rng.standard_normal((Z.shape[1], Z.shape[1])))
+    Q = Q * np.sign(np.diag(R))
+    return Z @ (Q * np.sqrt(np.asarray(power_law_spectrum(exponent, Z.shape[1])))) @ Q.T
 
 
 def _deep_features(weights, activations, X):
