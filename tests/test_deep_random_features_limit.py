@@ -126,6 +126,9 @@ def test_traces_against_eigenvalues_of_large_matrices(widths, activations, z):
     assert h == pytest.approx(h_d, rel=2e-3)
 
 
+# The default run checks the traces ridge reads against eigenvalues of large matrices and ridge against a
+# simulation with fresh weights (below).
+@pytest.mark.extended
 def test_ridge_against_the_seeded_model():
     # The seeded model at d = 1000 (each unit's coefficients at its own variance, the spectrum of
     # one draw): three seeds spread by 3.5e-4 in the test error, their mean 1e-4 from the limit
@@ -207,6 +210,9 @@ def test_structured_traces_against_eigenvalues_of_large_matrices():
     assert float(h) == pytest.approx(h_d, rel=2e-3)
 
 
+# The default run checks the structured traces against eigenvalues in a Haar basis (above) and the
+# exponents' gradients; ridge on them reads only those traces.
+@pytest.mark.extended
 def test_structured_ridge_against_the_seeded_model():
     # Power-law weights of exponent 0.5 at both layers: the seeded model at d = 1000 (three seeds,
     # spread 5e-4) lies 3.9e-3 below the limit (seen: 0.69248 against 0.69633), the finite-size
