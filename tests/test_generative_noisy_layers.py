@@ -116,7 +116,8 @@ def test_free_entropy_is_stationary_and_vanishing_noise_is_the_noiseless_layer()
     sol = solve(jnp.array([0.3, 0.1]))
     assert sol.converged and 0.05 < float(sol.state[2]) < 1.25  # rho_1 = 1 + 0.3
     np.testing.assert_allclose(jax.jit(jax.grad(theory.free_entropy))(sol.state), 0.0, atol=1e-8)
-    tiny, zero = solve(jnp.full(2, 1e-12)), solve(jnp.zeros(2))
+    # Strongly typed, as the first point is: a weakly typed one would compile the solve again.
+    tiny, zero = solve(jnp.full(2, 1e-12, float)), solve(jnp.zeros(2))
     np.testing.assert_allclose(tiny.state, zero.state, atol=1e-9)
     assert float(jnp.max(jnp.abs(sol.state - zero.state))) > 0.05
 
