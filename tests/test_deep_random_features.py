@@ -69,9 +69,10 @@ def test_covariances_against_closed_forms_in_numpy():
     # preactivations unit by unit (the closed forms with a mean).
     widths = layer_widths((1.5, 0.8, 1.2), 100)
     weights = deep_weights(key, widths)
+    covariances = jax.jit(deep_covariances, static_argnums=1)  # compiled, not run op by op
     for activations in (("erf", "linear", "erf"), ("relu",) * 3):
         Omega, Phi, m = _numpy_covariances([np.asarray(W) for W in weights], activations)
-        for got, expected in zip(deep_covariances(weights, activations), (Omega, Phi, m)):
+        for got, expected in zip(covariances(weights, activations), (Omega, Phi, m)):
             np.testing.assert_allclose(got, expected, rtol=1e-10, atol=1e-14)
     # ReLU features have variance E relu(u)^2 - m^2 < r / 2: a test that fails if the coefficients
     # were taken at r = 1 and mean 0.
