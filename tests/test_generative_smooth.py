@@ -163,6 +163,9 @@ def _spiked(activation, snr, beta):
     return hd.Spiked(prior="generative", activation=activation, snr=snr, beta=beta)
 
 
+# The default run checks the free entropy's derivatives through the I-MMSE relation and the derivative in the
+# state (test_i_mmse_and_the_state_derivative, with and without layer noise).
+@pytest.mark.extended
 def test_free_entropy_is_stationary():
     """A spiked Wigner model with an erf layer: the free entropy is stationary in the state at the
     fixed point (central differences of step 1e-5, whose truncation and rounding are below 1e-10)."""

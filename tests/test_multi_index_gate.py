@@ -9,6 +9,7 @@ import math
 import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import hdtheory as hd
 
@@ -26,16 +27,14 @@ def _stage(theory):
     return dataclasses.replace(theory, held=jnp.diag(jnp.asarray([0.0, 1.0]))).linear_stability()[:2]
 
 
-def test_gate_hard_at_zero_learned_after_the_linear_field():
+def test_gate_hard_at_zero():
     """At ``M = 0``, with ``s = sign(|z1| - 1)`` independent of ``z2``, ``E[s] = 4 Q(1) - 1``
     (``Q`` the normal tail): ``E[z | y] = (0, E[s] y / (1 + noise))``, so ``T = diag(0, E[s]^2 / (1 + noise))``
     (``z2`` trivial); ``E[z2^2 | y] - 1 = y^2 / (1 + noise)^2 - 1 / (1 + noise)``, whose square averages to
     ``2 / (1 + noise)^2``, the top rate on ``E_22``; the label is independent of ``z1``, so
     ``E[z1 z | y] = E[z1 z]`` and ``G(y) e_1 = 0``: ``z1`` hard, its rates zero (all to 1e-6, the
     posterior's panels cut at ``z1 = 0, +-1``). The grand staircase: stage 0 learns ``z2`` at any
-    ``alpha``; at stage 1 (``held = diag(0, 1)``) the conditional rate of ``z1`` at the fixed point held
-    on ``z2`` is positive, so ``z1`` joins where ``alpha mu(alpha) = 1`` (located at 2.944 at this
-    noise): the stage's radius below one at ``alpha = 2``, above at 4."""
+    ``alpha`` (stage 1 below)."""
     theory = hd.MultiIndex(link="gate", k=2, noise=NOISE)
     s = _subspaces(theory)
     gate = 4 * 0.5 * math.erfc(1 / math.sqrt(2)) - 1
@@ -46,6 +45,16 @@ def test_gate_hard_at_zero_learned_after_the_linear_field():
     np.testing.assert_array_equal(s.hard, [False, True])
     np.testing.assert_allclose(np.abs(s.easy_basis[:, 1]), [1.0, 0.0], atol=1e-10)
 
+
+
+# The default run checks a held stage's radius on both sides of its threshold for z1 + z2^2
+# (tests/test_multi_index_subspaces.py) and the gate's closed forms at M = 0 (above).
+@pytest.mark.extended
+def test_gate_learned_after_the_linear_field():
+    """The grand staircase of the gate: at stage 1 (``held = diag(0, 1)``) the conditional rate of ``z1``
+    at the fixed point held on ``z2`` is positive, so ``z1`` joins where ``alpha mu(alpha) = 1`` (located
+    at 2.944 at this noise): the stage's radius below one at ``alpha = 2``, above at 4."""
+    theory = hd.MultiIndex(link="gate", k=2, noise=NOISE)
     for alpha, learns in ((2.0, False), (4.0, True)):
         radius, M = _stage(eqx.tree_at(lambda t: t.alpha, theory, jnp.asarray(alpha)))
         assert (radius > 1) == learns and M[1, 1] > 0.3 and M[0, 0] == 0
