@@ -186,7 +186,9 @@ its infimum ``Delta / 4`` at ``m -> 0``, ``alpha_c``'s asymptote: a continuous t
   given ``z1`` is ``N(0, 1 + noise)`` whatever ``z1``) and learned once ``z2`` is (the label's sign
   against ``z2`` reveals the gate): the grand staircase's stage 1, crossed at ``alpha = 2.944`` at
   ``noise = 0.5`` (``tests/test_multi_index_gate.py``: ``T``, the rates and the hard field against
-  closed forms, the stage's radius on either side; on the Hermite rule in ``xi``);
+  closed forms, the stage's radius on either side; on the Hermite rule in ``xi``; GAMP at ``d = 2000``
+  against the state evolution on either side of the stage, ``tests/test_multi_index_gate_gamp.py``,
+  where ``m_1`` near 0.64 needs 32 nodes per axis in ``xi``, the default 8 being 0.06 high);
 - ``sign-product``: ``sign(z1 z2 ... zk)``, any ``k`` (``k = 1``: the sign channel; ``k = 2``:
   ``sign(z1 z2)``; ``k >= 3``: a parity), with label flips of probability ``noise``;
 - ``custom``: the Python function ``link_fn`` of the fields (an array ``(..., k)`` to ``(...)``),
