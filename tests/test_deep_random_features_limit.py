@@ -21,7 +21,12 @@ from hdtheory.models.deep_rf import (DeepRandomFeaturesLimit, deep_random_featur
 RIDGE = {"alpha": 2.0, "lam": 0.05, "noise": 0.1, "loss": "square", "teacher": "linear"}
 
 
-@pytest.mark.parametrize("activation, gamma", [("erf", 1.5), ("linear", 0.5), ("sign", 1.5), ("tanh", 0.7)])
+# The default run compares erf and sign (a smooth and a kinked activation); linear and tanh repeat it.
+@pytest.mark.parametrize(
+    "activation, gamma",
+    [("erf", 1.5), pytest.param("linear", 0.5, marks=pytest.mark.extended), ("sign", 1.5),
+     pytest.param("tanh", 0.7, marks=pytest.mark.extended)],
+)
 def test_depth_one_is_random_features(activation, gamma):
     # The chain at depth one is the Marchenko-Pastur law in closed form; RandomFeatures sums the
     # same law by a 64-node rule, exact to rounding for these smooth integrands.
@@ -75,7 +80,8 @@ def test_linear_traces_against_the_moments_of_a_product_of_gaussian_matrices():
     assert m[2] / R**4 > 20 * bound
 
 
-@pytest.mark.parametrize("widths, alpha", [((0.5, 2.0), 3.0), ((2.0, 0.3, 1.5), 1.0)])
+# The default run checks a two-layer bottleneck; three layers repeat it.
+@pytest.mark.parametrize("widths, alpha", [((0.5, 2.0), 3.0), pytest.param((2.0, 0.3, 1.5), 1.0, marks=pytest.mark.extended)])
 def test_linear_bottleneck_ridgeless_is_least_squares_on_the_bottleneck(widths, alpha):
     # Linear layers: the features are an invertible linear map of the projection of x on a random
     # subspace of dimension r = f d, f = min(gamma_l). As lam -> 0+ with n > r the fit is least

@@ -221,6 +221,9 @@ def test_gradient_wrt_schedule_parameters_matches_finite_differences():
         assert float(grads[j]) == pytest.approx(float(fd), rel=1e-4, abs=1e-6)
 
 
+# The default run integrates with the default explicit solver, checked against simulation and finite
+# differences; the stiff solver's agreement is a repeat at another setting.
+@pytest.mark.extended
 def test_stiff_solver_agrees():
     theory = Committee(K=2, M=2, lr=0.5, r0=0.1)
     explicit = _final_error(theory)

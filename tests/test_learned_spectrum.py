@@ -263,6 +263,9 @@ class _RebuiltEachIteration(hd.OneStepRidge):
         return self
 
 
+# The default run checks one-step ridge against simulation (test_one_step_ridge_against_simulation); this
+# is the equality of the built-once GCM to the rebuilt map, an implementation check.
+@pytest.mark.extended
 def test_one_step_ridge_builds_its_gcm_once_per_solve():
     """``solve`` iterates the equivalent GCM built once (``EquivalentGCM.equivalent``): the fixed
     point, every observable and the derivative of the test error in ``eta`` (implicit
