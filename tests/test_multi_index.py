@@ -85,7 +85,11 @@ def test_weak_recovery_thresholds():
     ``sign(z1 z2)``: ``E[z1 z2 | y] = 2 y / pi`` and ``E[z_i^2 | y] = 1``, so ``alpha_c = pi^2 / 4``;
     ``sign(z1 z2 z3)``, a parity, ``G = 0``: ``alpha_c = inf`` (the paper's diverging thresholds);
     the trivial subspace: none for these, all of it for the linear link, where
-    ``E[z | y] = y / (1 + noise)`` and ``T = 1 / (1 + noise)``."""
+    ``E[z | y] = y / (1 + noise)`` and ``T = 1 / (1 + noise)``.
+    Published values: ``alpha_c ~ 0.59375`` for ``z1 z2`` and ``pi^2 / 4`` for ``sign(z1 z2)`` (Defilippis,
+    Dandi, Mergny, Krzakala and Loureiro 2025, "Optimal spectral transitions in high-dimensional
+    multi-index models", NeurIPS: Fig. 1 and Fig. 4 captions; Figs. 5 and 6 captions, App. E.2.2)."""
+    np.testing.assert_allclose(_product_threshold(), 0.59375, atol=5e-6)  # five printed digits
     alpha_c, trivial = weak_recovery(hd.MultiIndex(link="product", k=2, noise=1e-4))
     np.testing.assert_allclose(alpha_c, _product_threshold(), rtol=5e-4)
     assert np.all(np.abs(trivial) < 1e-12)

@@ -66,7 +66,10 @@ def runs():
 def test_threshold_is_alpha_c(runs):
     """The top outlier ``alpha mu_1`` and the bulk's radius ``sqrt(alpha mu_1)`` cross one together at
     ``alpha = 1 / mu_1``: ``MultiIndex``'s ``alpha_c`` (there on symmetric matrices, here on all ``k x k``
-    ones; at ``k = 2`` their antisymmetric part is the eigenvector ``J`` of eigenvalue ``E det G``)."""
+    ones; at ``k = 2`` their antisymmetric part is the eigenvector ``J`` of eigenvalue ``E det G``). The
+    published statements: the outlier at ``gamma_s = alpha / alpha_c`` and the bulk inside the disk of radius
+    ``gamma_b = sqrt(alpha / alpha_c)`` (Defilippis et al. 2025, NeurIPS, Theorems 2.3 and 2.4, Conjecture
+    2.5), here 2.5 and sqrt(2.5) at ``alpha = 2.5 alpha_c``."""
     alpha_c, (result, _, _), sign = runs[:3]
     assert result["fixed_point"] and sign["fixed_point"]
     np.testing.assert_allclose(result["alpha_c"], alpha_c, rtol=1e-8)
@@ -80,7 +83,8 @@ def test_sign_product_closed_form(runs):
     ``M -> E G M G = (4 / pi^2) sigma_x M sigma_x`` has eigenvalues ``+- 4 / pi^2``, each twice: outliers at
     ``+- 4 alpha / pi^2`` and ``alpha_c = pi^2 / 4`` (Troiani et al. 2025); ``X = I / (1 - alpha_c / alpha)`` and
     ``u^T H' u = 1 / (1 - alpha_c / alpha)`` (derived here), so every outlier's squared overlap is
-    ``1 - alpha_c / alpha``: 0.6 at ``2.5 alpha_c``."""
+    ``1 - alpha_c / alpha``: 0.6 at ``2.5 alpha_c``. The pair at ``-gamma_s`` is the one Defilippis et al. 2025
+    (NeurIPS, Fig. 5 caption) predict and observe next to the pair at ``gamma_s``."""
     sign = runs[2]
     np.testing.assert_allclose(sign["eigenvalues"], [2.5, 2.5, -2.5, -2.5], rtol=1e-5)
     np.testing.assert_allclose(sign["overlap"], 0.6, rtol=1e-5)

@@ -11,9 +11,13 @@ threshold is :class:`~hdtheory.MultiIndex`'s ``alpha_c``, ``1 / lambda_max`` of 
 The estimator here is the matrix analogue, built from that ``G``, of the single-index optimal
 preprocessing ``1 - 1 / E[G^2 | y]`` (Luo, Alghamdi and Lu 2019, :mod:`hdtheory.models.spectral`):
 ``T(y) = G (I + G)^{-1} = I - E[z z^T | y]^{-1}``, acting on ``R^d x R^k`` as
-``L = (1/n) sum_i x_i x_i^T (x) T(y_i)``. Its threshold is theirs (``alpha_c``, tested); that ``L`` is
-exactly their symmetric spectral matrix is not checked here (their text was not at hand). Their
-asymmetric method, the linearised GAMP iteration itself, is :func:`linearised_gamp` (below).
+``L = (1/n) sum_i x_i x_i^T (x) T(y_i)``. Its threshold is theirs (``alpha_c``, tested). Where ``G``
+decomposes (below), their symmetric matrix has, in ``G``'s eigenbasis, the blocks weighted by
+``lambda_l(y) / (lambda_l(y) + 1)``, ``lambda_l`` the eigenvalues of ``G(y)``, with thresholds
+``1 / E[lambda_l^2]`` (their App. C.3.1 and Lemma C.3): ours, ``T_j`` and the diagonal pairs below; for links
+that do not decompose, equality to their matrix is not checked (its definition is not in the text at hand).
+Their asymmetric method, the linearised GAMP iteration itself, is :func:`linearised_gamp` (below), whose
+outlier ``alpha / alpha_c`` and bulk radius ``sqrt(alpha / alpha_c)`` are their Theorems 2.3 and 2.4.
 
 **What is covered: decomposable links.** Where ``E[z z^T | y] = E diag(s_1(y), ..., s_k(y)) E^T`` for
 one orthonormal ``E`` and every label (``z1 z2`` and ``sign(z1 z2)`` with ``E`` the 45 degree rotation;
