@@ -71,6 +71,28 @@ def test_linear_weak_recovery_threshold():
     np.testing.assert_allclose(found.value, 1 / 3, atol=1e-9)
 
 
+def test_linear_weak_recovery_threshold_under_vmap_and_grad():
+    """``lam_c = 1 / (1 + beta)`` located at ``beta = 2, 2 +- h`` in one program, batched and
+    differentiated in ``beta``: the values equal those located alone, at the closed form, and the
+    derivative at ``-1 / (1 + beta)^2`` and at the central difference of the located thresholds
+    (truncation ``h^2 / 81``, 1.2e-8 at ``h = 1e-3``)."""
+
+    def locate(beta):
+        found = hd.threshold(hd.Spiked(prior="generative", beta=beta), "snr", "weak-recovery", (0.2, 1.0), num=4)
+        return found.value, found.found
+
+    h = 1e-3
+    beta = jnp.array([2 - h, 2.0, 2 + h])
+    (values, found), slopes = jax.jit(jax.vmap(jax.value_and_grad(locate, has_aux=True)))(beta)
+    assert np.all(found)
+    alone = [float(hd.threshold(hd.Spiked(prior="generative", beta=b), "snr", "weak-recovery", (0.2, 1.0),
+                                num=4).value) for b in (2 - h, 2 + h)]
+    np.testing.assert_allclose(values[::2], alone, rtol=1e-12)
+    np.testing.assert_allclose(values, 1 / (1 + beta), atol=1e-9)
+    np.testing.assert_allclose(slopes, -1 / (1 + beta) ** 2, rtol=1e-8)
+    np.testing.assert_allclose(slopes[1], (values[2] - values[0]) / (2 * h), rtol=1e-6)
+
+
 def test_the_factor_is_the_teacher_channel_in_other_coordinates():
     """``Z(B, A, omega, V)`` is the channel ``y = phi(h) + N(0, 1 / A)`` of
     :mod:`hdtheory.kernels.channels` at ``y = B / A``, times ``sqrt(2 pi / A) e^{B^2 / (2 A)}``; the
