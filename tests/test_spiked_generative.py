@@ -72,25 +72,33 @@ def test_linear_weak_recovery_threshold():
 
 
 def test_linear_weak_recovery_threshold_under_vmap_and_grad():
-    """``lam_c = 1 / (1 + beta)`` located at ``beta = 2, 2 +- h`` in one program, batched and
-    differentiated in ``beta``: the values equal those located alone, at the closed form, and the
-    derivative at ``-1 / (1 + beta)^2`` and at the central difference of the located thresholds
-    (truncation ``h^2 / 81``, 1.2e-8 at ``h = 1e-3``)."""
+    """A latent of variance ``rho`` under a linear layer of output noise ``Delta``: about the trivial
+    point ``q_v ~ lam (rho + Delta)^2 q + q_z`` and ``q_z ~ rho^2 qhat_z``, ``qhat_z ~ beta lam q``
+    (derived here, as for the standard latent), of spectral radius 1 at
+    ``lam_c = 1 / ((rho + Delta)^2 + beta rho^2)``. Located at ``(beta, rho, Delta) = (1, 1.2, 0.3)``
+    and at ``+- h`` in each, in one program, batched and differentiated in all three: the values
+    equal those located alone and the closed form, the gradient the closed form's and the central
+    differences of the located thresholds (truncation ``O(h^2)``: 1.0e-6 relative in ``rho`` at ``h = 1e-3``)."""
 
-    def locate(beta):
-        found = hd.threshold(hd.Spiked(prior="generative", beta=beta), "snr", "weak-recovery", (0.2, 1.0), num=4)
+    def locate(params):
+        beta, rho, noise = params
+        theory = hd.Spiked(prior="generative", beta=beta, rho=rho, layer_noise=noise)
+        found = hd.threshold(theory, "snr", "weak-recovery", (0.1, 0.6), num=4)
         return found.value, found.found
 
-    h = 1e-3
-    beta = jnp.array([2 - h, 2.0, 2 + h])
-    (values, found), slopes = jax.jit(jax.vmap(jax.value_and_grad(locate, has_aux=True)))(beta)
+    h, base = 1e-3, np.array([1.0, 1.2, 0.3])
+    points = np.concatenate([base[None], base + h * np.eye(3), base - h * np.eye(3)])
+    (values, found), grads = jax.jit(jax.vmap(jax.value_and_grad(locate, has_aux=True)))(jnp.asarray(points))
     assert np.all(found)
-    alone = [float(hd.threshold(hd.Spiked(prior="generative", beta=b), "snr", "weak-recovery", (0.2, 1.0),
-                                num=4).value) for b in (2 - h, 2 + h)]
-    np.testing.assert_allclose(values[::2], alone, rtol=1e-12)
-    np.testing.assert_allclose(values, 1 / (1 + beta), atol=1e-9)
-    np.testing.assert_allclose(slopes, -1 / (1 + beta) ** 2, rtol=1e-8)
-    np.testing.assert_allclose(slopes[1], (values[2] - values[0]) / (2 * h), rtol=1e-6)
+    values, grads = np.asarray(values), np.asarray(grads)
+    alone = [float(locate(p)[0]) for p in points[[1, 4]]]
+    np.testing.assert_allclose(values[[1, 4]], alone, rtol=1e-12)
+    beta, rho, noise = points.T
+    D = (rho + noise) ** 2 + beta * rho**2
+    np.testing.assert_allclose(values, 1 / D, rtol=1e-9)
+    closed = -np.stack([rho**2, 2 * (rho + noise) + 2 * beta * rho, 2 * (rho + noise)], axis=-1) / D[:, None] ** 2
+    np.testing.assert_allclose(grads, closed, rtol=1e-8)
+    np.testing.assert_allclose(grads[0], (values[1:4] - values[4:]) / (2 * h), rtol=3e-6)
 
 
 def test_the_factor_is_the_teacher_channel_in_other_coordinates():
