@@ -164,9 +164,15 @@ def smoothed_expectation(f, var, args, nodes, weights):
     (Stein's lemma twice): ``d/dvar E f(sqrt(var) xi) = E f''(sqrt(var) xi) / 2``, itself computed by
     this function, so that derivatives of every order stay finite. The derivative in ``args`` is
     that of ``f``.
+
+    The value depends on ``var`` even where ``f`` does not on ``omega`` (``f`` linear or constant in
+    it, as the derivatives of a Gaussian prior's posterior mean are): under ``vmap`` over ``var`` it
+    is then batched as its tangent ``E f'' / 2 dvar`` is, which jax requires of a ``custom_jvp``
+    whose batched rule is called later, when a ``jit``-compiled ``vmap`` is differentiated
+    (jax-ml/jax#16374).
     """
     omega = jnp.sqrt(var) * nodes
-    return jnp.sum(weights * f(omega, args))
+    return jnp.sum(weights * f(omega, args)) + 0.0 * var
 
 
 def _d_omega(f):

@@ -242,17 +242,23 @@ def test_weak_recovery_threshold():
 
 @pytest.mark.extended
 def test_weak_recovery_threshold_derivative_matches_located_thresholds():
-    """The central difference of the thresholds located at ``beta = 1 +- h`` against the closed form's
-    derivative ``-s^4 / (rho^2 + beta s^4)^2`` (truncation ``O(h^2)``, about 1e-6 relative at
-    ``h = 1e-3``)."""
+    """The thresholds located at ``beta = 1, 1 +- h`` in one program, batched and differentiated in
+    ``beta``: the derivative at the closed form's ``-s^4 / (rho^2 + beta s^4)^2`` and at the central
+    difference of the located thresholds (truncation ``O(h^2)``, about 1e-6 relative at ``h = 1e-3``)."""
+
+    def locate(beta):
+        found = hd.threshold(_spiked("erf", 1.0, beta), "snr", "weak-recovery", (2.0, 3.0), num=3)
+        return found.value, found.found
+
     rho, s, h = Erf.rho, Erf.slope, 1e-3
-    below, above = _located(1.0 - h), _located(1.0 + h)
-    np.testing.assert_allclose((above - below) / (2 * h), -(s**4) / (rho**2 + s**4) ** 2, rtol=1e-5)
+    beta = jnp.array([1 - h, 1.0, 1 + h])
+    (values, found), slopes = jax.jit(jax.vmap(jax.value_and_grad(locate, has_aux=True)))(beta)
+    assert np.all(found)
+    np.testing.assert_allclose(values, 1 / (rho**2 + beta * s**4), rtol=1e-8)
+    np.testing.assert_allclose(slopes, -(s**4) / (rho**2 + beta * s**4) ** 2, rtol=1e-7)
+    np.testing.assert_allclose(slopes[1], (values[2] - values[0]) / (2 * h), rtol=1e-5)
 
 
-# hd.threshold differentiates the Spiked model's thresholds only at concrete parameters (a traced one
-# fails inside jax's linearisation of the latent prior's smoothed expectation): the implicit derivative
-# of a located threshold is checked on phase retrieval, whose located thresholds it differentiates.
 @pytest.mark.extended
 def test_phase_retrieval_threshold_derivative_matches_located_thresholds():
     """Noiseless real phase retrieval through an erf layer (``hd.BayesGLM(channel="abs")``, ``beta =

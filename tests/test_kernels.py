@@ -7,6 +7,7 @@ import pytest
 from scipy import integrate, optimize, stats
 
 from hdtheory import kernels
+from hdtheory.kernels.quadrature import smoothed_expectation
 
 
 def test_hermite_rule_is_exact_on_polynomials():
@@ -169,3 +170,18 @@ def test_panel_rule_is_exact_for_kinks_on_its_edges():
     z, w = kernels.panel_rule(jnp.array([[0.0, 1.0], [-2.0, 0.5]]), order=30)
     assert z.shape == w.shape == (2, 90)
     np.testing.assert_allclose(jnp.sum(w, axis=-1), 1.0, atol=1e-13)
+
+
+def test_smoothed_expectation_differentiates_its_derivative_batched_and_compiled():
+    """``E sin(a) omega^2 = sin(a) var``: its derivative in ``var``, ``E f'' / 2 = sin(a)``, is an
+    expectation of a function that does not depend on ``omega``, batched over ``var`` alone and
+    compiled; differentiated in turn it gives ``cos(a)`` and 0 (the batched tangent of a value that
+    is not batched broke jax's linearisation, jax-ml/jax#16374)."""
+    z, w = kernels.hermite_rule(8)
+    e = lambda var, a: smoothed_expectation(lambda o, a: jnp.sin(a) * o**2, var, a, z, w)  # noqa: E731
+    slope = jax.jit(jax.vmap(jax.grad(e), (0, None)))
+    var, a = jnp.array([0.0, 0.5]), 0.3
+    np.testing.assert_allclose(slope(var, a), np.sin(a), rtol=1e-14)
+    d_var, d_a = jax.grad(lambda var, a: jnp.sum(slope(var, a)), (0, 1))(var, a)
+    np.testing.assert_allclose(d_var, 0.0, atol=1e-14)
+    np.testing.assert_allclose(d_a, 2 * np.cos(a), rtol=1e-14)

@@ -60,6 +60,27 @@ def test_sign_weak_recovery_is_the_closed_form():
     assert radii[1] < 0.95 and radii[2] > 1.05
 
 
+@pytest.mark.extended
+def test_sign_weak_recovery_threshold_under_vmap_and_grad():
+    """``lam_c = 1 / (1 + 4 beta / pi^2)`` located at ``beta = 2, 2 +- h`` in one program, batched and
+    differentiated in ``beta``: the derivative at ``-(4 / pi^2) lam_c^2`` and at the central difference
+    of the located thresholds (truncation ``O(h^2)``, 2e-8 relative at ``h = 1e-3``)."""
+
+    def locate(beta):
+        theory = hd.Spiked(prior="generative", activation="sign", beta=beta)
+        found = hd.threshold(theory, "snr", "weak-recovery", (0.3, 1.0), num=4)
+        return found.value, found.found
+
+    h = 1e-3
+    beta = jnp.array([2 - h, 2.0, 2 + h])
+    (values, found), slopes = jax.jit(jax.vmap(jax.value_and_grad(locate, has_aux=True)))(beta)
+    assert np.all(found)
+    lam_c = 1 / (1 + 4 * beta / np.pi**2)
+    np.testing.assert_allclose(values, lam_c, atol=1e-8)
+    np.testing.assert_allclose(slopes, -4 / np.pi**2 * lam_c**2, rtol=1e-7)
+    np.testing.assert_allclose(slopes[1], (values[2] - values[0]) / (2 * h), rtol=1e-6)
+
+
 def test_free_entropy_is_stationary(sign):
     """The free entropy (the factor's ``E log Z`` by its own quadrature) is stationary in ``(q, q_z)``
     at the fixed point that the update (``E v* d_B log Z``, ``E (d_omega log Z)^2``) finds."""
