@@ -6,7 +6,9 @@ on it, the ridge errors against the seeded model at d = 1000 and against simulat
 the widths against finite differences, and bad input. Structured weights (power-law row
 covariances): their law against the hypergeometric function, the chain at a = 0 against the
 explicit i.i.d. chain, the traces against large matrices with a Haar basis, ridge against the seeded
-model, gradients in the exponents against finite differences."""
+model, gradients in the exponents against finite differences. Extremes: the traces at widths 0.01 and
+exponent 0.99 against bounds of the spectrum, and a vmapped solve over extreme points against each
+point solved alone."""
 
 import jax
 import jax.numpy as jnp
@@ -51,7 +53,7 @@ def test_layer_coefficients_against_closed_forms():
 
 def _traces(widths, activations, z):
     model = deep_random_features_limit(activations, widths, 2.0, lam=0.1)
-    return [float(x) for x in jax.jit(lambda model, z: model.traces(z))(model, jnp.asarray(z))]
+    return jax.tree.map(float, jax.jit(lambda model, z: model.traces(z))(model, jnp.asarray(z)))
 
 
 def test_linear_traces_against_the_moments_of_a_product_of_gaussian_matrices():
@@ -69,11 +71,12 @@ def test_linear_traces_against_the_moments_of_a_product_of_gaussian_matrices():
     e = (1 + np.sqrt(r)) ** 2 * (1 + np.sqrt(g1)) ** 2
     R = 300.0
     z = -R
-    g, _, h, _, residual = _traces((g1, g2), ("linear", "linear"), z)
+    traces = _traces((g1, g2), ("linear", "linear"), z)
+    g, h = traces.g, traces.h
     bound = e * m[2] / R**5 / (1 - e / R)
     series_g = -(1 + m[0] / z + m[1] / z**2 + m[2] / z**3) / z
     series_h = -g2 * (m[0] / z + m[1] / z**2 + m[2] / z**3)
-    assert residual < 1e-13
+    assert traces.residual < 1e-13
     assert abs(g - series_g) <= bound
     assert abs(h - series_h) <= g2 * R * bound
     # The third moment is resolved: m_3 / R^4 is about 25 times the bound.
@@ -126,7 +129,8 @@ def test_traces_against_eigenvalues_of_large_matrices(widths, activations, z):
     # Linear layers of widths (0.5, 1.5): Omega_2 has rank d / 2, an atom at zero near z. The traces
     # of one draw at d = 1000 fluctuate by O(1 / d): 2e-3 relative (seen: 2e-4 to 1.5e-3).
     c, s = map(np.asarray, layer_coefficients(activations))
-    g, _, h, _, _ = _traces(widths, activations, z)
+    traces = _traces(widths, activations, z)
+    g, h = traces.g, traces.h
     g_d, h_d = _numpy_traces(widths, c, s, z, 1000, seed=0)
     assert g == pytest.approx(g_d, rel=2e-3)
     assert h == pytest.approx(h_d, rel=2e-3)
@@ -188,9 +192,9 @@ def test_zero_exponent_chain_is_the_iid_chain():
     for _ in range(200):
         lo, hi = (lo, (lo + hi) / 2) if chain((lo + hi) / 2)[0] > z else ((lo + hi) / 2, hi)
     zeta = (lo + hi) / 2
-    g, _, h, _, _ = _traces(widths, ("erf", "tanh", "sign"), z)
-    assert g == pytest.approx(chain(zeta)[1], rel=1e-12)
-    assert h == pytest.approx(1 / (1 - zeta), rel=1e-12)
+    traces = _traces(widths, ("erf", "tanh", "sign"), z)
+    assert traces.g == pytest.approx(chain(zeta)[1], rel=1e-12)
+    assert traces.h == pytest.approx(1 / (1 - zeta), rel=1e-12)
 
 
 def test_structured_traces_against_eigenvalues_of_large_matrices():
@@ -203,7 +207,8 @@ def test_structured_traces_against_eigenvalues_of_large_matrices():
     c, s = layer_coefficients(("erf", "erf"))
     g_d, h_d = _numpy_traces(widths, np.asarray(c), np.asarray(s), z, d, seed=0, exponents=exponents)
     traces = jax.jit(limit_traces)
-    g, _, h, _, _ = traces(z, jnp.asarray(widths), c, s, inverse_power_law_rule(jnp.asarray(exponents)))
+    limit = traces(z, jnp.asarray(widths), c, s, inverse_power_law_rule(jnp.asarray(exponents)))
+    g, h = limit.g, limit.h
     assert float(g) == pytest.approx(g_d, rel=1.5e-2) and float(g) > g_d
     assert float(h) == pytest.approx(h_d, rel=1.5e-2) and float(h) < h_d
     sizes = (d, round(widths[0] * d))  # the second law padded with atoms of no weight
@@ -211,7 +216,8 @@ def test_structured_traces_against_eigenvalues_of_large_matrices():
     p = np.zeros((2, sizes[1]))
     for l, m in enumerate(sizes):
         b[l, :m], p[l, :m] = 1 / _power_law(exponents[l], m), 1 / m
-    g, _, h, _, _ = traces(z, jnp.asarray(widths), c, s, (jnp.asarray(b), jnp.asarray(p)))
+    drawn = traces(z, jnp.asarray(widths), c, s, (jnp.asarray(b), jnp.asarray(p)))
+    g, h = drawn.g, drawn.h
     assert float(g) == pytest.approx(g_d, rel=2e-3)
     assert float(h) == pytest.approx(h_d, rel=2e-3)
 
@@ -276,6 +282,51 @@ def test_gradients_in_the_widths_and_exponents_match_finite_differences():
         fd = (value_and_grad(x + step)[0] - value_and_grad(x - step)[0]) / (2 * h)
         assert abs(float(grad[i])) > 1e-2, name
         assert float(grad[i]) == pytest.approx(float(fd), rel=1e-6), name
+
+
+def test_traces_at_an_extreme_setting_are_those_of_a_spectrum_above_the_floor():
+    # Widths 0.01 and power-law weights of exponent 0.99: the branch of the chain is zeta_0 < -1.7e3,
+    # far left of the search's start -1 - |z|; before every layer's map was required to increase, the
+    # search took a point off the branch where the chain crossed z again (zeta_0 = -8.8 for z = -1e-8,
+    # g = -2748). Bounds of the spectrum that the chain does not compute: Omega_L >= s_L (the
+    # floor) and tr Omega_L / d_L = c_2 (c_1 + s_1) + s_2, the variances' recursion, give 1 / (m_1 - z)
+    # <= g <= 1 / (s_L - z) (Jensen), g' >= g^2 (Cauchy-Schwarz), and tr Lin_L / d = gamma_L c_1 c_2 gives
+    # 0 < h <= gamma_L c_1 c_2 / (s_L - z). The chain's e = 1 + z g is computed apart (seen: 1e-15).
+    widths, exponents = jnp.array([0.01, 0.01]), jnp.array([0.99, 0.99])
+    c, s = layer_coefficients(("erf", "erf"))
+    zs = jnp.array([-1e-8, -1e-4, -1e-2, -1.0, -1e2, -1e4])
+    traces = jax.jit(jax.vmap(lambda z: limit_traces(z, widths, c, s, inverse_power_law_rule(exponents))))(zs)
+    g, dg, e, h, dh, residual = (np.asarray(x) for x in (traces.g, traces.dg, traces.e, traces.h, traces.dh,
+                                                         traces.residual))
+    c, s, z = np.asarray(c), np.asarray(s), np.asarray(zs)
+    mean = c[1] * (c[0] + s[0]) + s[1]
+    assert np.all(residual < 1e-14)
+    assert np.all((1 / (mean - z) <= g) & (g <= 1 / (s[1] - z)))
+    assert np.all(dg >= g**2)
+    assert np.all((h > 0) & (h <= 0.01 * c[0] * c[1] / (s[1] - z)) & (dh > 0))
+    np.testing.assert_allclose(e, 1 + z * g, rtol=0, atol=1e-14)
+
+
+def test_vmap_over_extreme_points_equals_each_point_alone():
+    # Points of very different difficulty (alpha 1e-3 to 1e3, lam 1e-6 to 1e3, widths 0.01 to 100,
+    # exponents 0 to 0.99) solved in one vmapped call and one by one (lax.map: the unbatched solve):
+    # under vmap every loop runs until its slowest point, but a point's values, status and iterations
+    # are its own. Before, 1 + 2 z g + z^2 g' lost |z|^2 to cancellation (1e-10 at lam = 1e3), and
+    # lam = 1e3 ran out of its 100 steps in the batch though it converged alone in 5.
+    points = jnp.array([(1.0, 1e3, 1.0, 0.0), (1e-3, 1.0, 100.0, 0.5), (1.0, 1e-6, 0.01, 0.99),
+                        (1e3, 1e-6, 1.0, 0.99), (1.0, 1.0, 1.0, 0.0)])
+
+    def solve(x):
+        theory = DeepRandomFeaturesLimit(alpha=x[0], lam=x[1], widths=jnp.stack([x[2], x[2]]),
+                                         weight_exponent=x[3])
+        solution = hd.solve(theory)
+        return solution.observables["test_error"], solution.state.q, solution.converged, solution.iterations
+
+    batched, alone = jax.jit(lambda x: (jax.vmap(solve)(x), jax.lax.map(solve, x)))(points)
+    assert np.all(np.asarray(alone[2])) and np.all(np.asarray(batched[2]))
+    np.testing.assert_array_equal(np.asarray(batched[3]), np.asarray(alone[3]))
+    for batch, one in zip(batched[:2], alone[:2]):
+        np.testing.assert_allclose(np.asarray(batch), np.asarray(one), rtol=1e-10)
 
 
 @pytest.mark.parametrize(

@@ -109,8 +109,13 @@ and ``<omega (mhat^2 theta2 + qhat omega) / D^2>``, ``D = lam + Vhat omega = Vha
 
 and their derivatives: ``V = (1 + z g) / Vhat``, ``m = mhat rho h / Vhat``, ``q = [mhat^2 rho (h +
 z h') + qhat (1 + 2 z g + z^2 g')] / Vhat^2`` (``<theta2 f(omega)> = rho tr[Lin_L f(Omega_L)] /
-d``). Their deterministic equivalents are derived here, layer by layer from the top, by one
-subordination per layer. For ``X = W A W^T / m`` (``W`` of i.i.d. ``N(0, 1)`` entries, ``p x m``,
+d``), with ``1 + z g = e`` and ``1 + 2 z g + z^2 g' = e + z e'``, where ``e = tr[Omega_L (Omega_L -
+z)^{-1}] / d_L``, in ``(0, 1)``, is carried by the chain as a sum of positive terms (below): ``1 + z
+g`` cancels to ``O(1 / |z|)`` where ``|z|`` is large against the spectrum (``lam`` large), and ``1 +
+2 z g + z^2 g'`` to ``O(1 / z^2)``, which at ``lam = 10^3`` lost the 1e-10 of the solver's tolerance
+(``e + z e'`` loses a factor ``|z|``, not ``z^2``). Their deterministic equivalents are derived here,
+layer by layer from the top, by one subordination per layer. For ``X = W A W^T / m`` (``W`` of
+i.i.d. ``N(0, 1)`` entries, ``p x m``,
 ``r = p / m``) and ``A``, ``B`` independent of ``W``, the Silverstein equation and the identity
 ``Y (Y^T Y - x)^{-1} Y^T = I + x (Y Y^T - x)^{-1}`` give, at ``x`` below the spectrum,
 
@@ -129,7 +134,10 @@ for ``l = 1..L`` with ``r_l = gamma_l / gamma_{l-1}`` (``gamma_0 = 1``),
     g_l = -\frac{1}{c_l r_l \zeta_{l-1}},
 
 with ``zeta_L = z``: one scalar unknown, ``zeta_0``, the root of ``zeta_L(zeta_0) = z`` below the
-spectrum (:func:`subordination`), and ``g = g_L``. At depth one this is the Marchenko-Pastur law of
+spectrum (:func:`subordination`: on the branch where every layer's map ``zeta_{l-1} -> zeta_l``
+increases; off it the chain may cross ``z`` again), and ``g = g_L``. With ``e_l = 1 + zeta_l g_l``
+the chain gives ``e_l = s_l g_l + e_{l-1} / r_l`` (``e_0 = 1 / (1 - zeta_0)``), without
+cancellation. At depth one this is the Marchenko-Pastur law of
 :func:`~hdtheory.models.gcm.random_features`. Every trace is a JAX function of ``(z, gamma_l, c_l,
 s_l)`` with the implicit derivative, so that the fixed point is differentiable in the widths too; the
 ratio of the model is ``n / d_L = alpha / gamma_L``, and ``lam > 0`` (the traces are taken below the
@@ -167,9 +175,15 @@ from the bottom becomes
     y_l = \frac{1 + w_{l-1} g_{l-1}}{g_{l-1}},
 
 from ``(w_0, g_0) = (zeta_0, 1 / (1 - zeta_0))``, with ``w_L = z`` and still ``h = 1 / (1 - zeta_0)``:
-for ``b = 1`` (``a = 0``) ``t_l = -w_{l-1}`` and it is the i.i.d. chain. Each layer adds one inner
-scalar root, ``t_l`` (decreasing in ``t``, bracketed); the expectations over ``b`` are a
-Gauss-Legendre rule, so that everything is differentiable in the exponents ``a_l`` too. Checked
+for ``b = 1`` (``a = 0``) ``t_l = -w_{l-1}`` and it is the i.i.d. chain. At the root ``t E[b / (t b +
+y)] = 1 - y g_{l-1} = 1 - e_{l-1}``, so that ``w_l = s_l - c_l t_l (r_l - e_{l-1})``, ``y_l = e_{l-1} /
+g_{l-1}`` and ``e_l = s_l g_l + e_{l-1} / r_l`` as for i.i.d. weights. Each layer adds one inner scalar
+root, ``t_l``: that of ``1 / E[1 / (t b + y)] = 1 / g_{l-1}``, whose left side is increasing and concave
+in ``t`` (a harmonic mean of affine functions), so that Newton's method from Jensen's lower bound
+``t = (1 - e_{l-1}) / (g_{l-1} E b)`` climbs to it monotonically (at most 4 steps over ``alpha`` from
+``10^-3`` to ``10^3``, ``lam`` from ``10^-6`` to ``10^3``, widths from 0.01 to 100 and ``a`` up to 0.99;
+the root itself at ``a = 0``); the expectations over ``b`` are a Gauss-Legendre rule, so that
+everything is differentiable in the exponents ``a_l`` too. Checked
 (``tests/test_deep_random_features_limit.py``) against eigenvalues drawn at ``d = 1000`` in a Haar
 basis: with the finite ``C``'s own eigenvalues in the chain, to ``O(1 / d)``; with the limit law, to
 the finite-size bias of the normalised power law, ``O(d^{a - 1})`` (its normalisation ``mean_j
@@ -180,6 +194,7 @@ j^-a = m^-a / (1 - a) + zeta(a) / m + ...``): 0.8% at ``d = 1000``, 0.55% at ``2
 
 import functools
 import math
+from typing import NamedTuple
 
 import equinox as eqx
 import jax
@@ -187,7 +202,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import kernels
-from ..kernels.roots import bracketed_newton
 from .._theory import NONNEGATIVE, POSITIVE, Interval, ParameterError
 from .._theory import check_in, check_integer, choice, integer, is_concrete, parameter
 from .erm import ERM, Overlaps
@@ -521,87 +535,164 @@ def inverse_power_law_rule(exponents, order: int = 12):
     return v ** (4 * a) / (1 - a), jnp.broadcast_to(4 * v**3 * w, (a.shape[0], v.shape[0]))
 
 
-def subordination_chain(zeta, widths, slopes, floors, laws):
-    r"""``(zeta_L, g_L)`` from ``zeta_0 = zeta``: the chain of the module docstring, layer by layer
-    from ``(w, g) = (zeta_0, 1 / (1 - zeta_0))``: ``y = (1 + w g) / g``, ``t`` the root of ``E 1 /
+class Chain(NamedTuple):
+    """The chain of :func:`subordination_chain` from one ``zeta_0``: each field one value per layer."""
+
+    w: jax.Array
+    """``w_l``, the point of layer ``l``'s trace (``w_L = z``)."""
+    g: jax.Array
+    """``g_l = tr (Omega_l - w_l)^{-1} / d_l``."""
+    e: jax.Array
+    """``e_l = 1 + w_l g_l = tr[Omega_l (Omega_l - w_l)^{-1}] / d_l``, in ``(0, 1)``."""
+    residual: jax.Array
+    """``|E[1 / (t_l b + y_l)] / g_{l-1} - 1|``, the relative residual of the inner root."""
+
+
+def _climb(evaluate, t, tol, steps):
+    """Newton's method from ``t`` on an increasing concave ``f`` (``evaluate(t) -> (f, f')``) with
+    ``f(t) <= 0``: the tangent lies above ``f``, so that every step lands left of the root and the
+    iterates increase to it monotonically, without a bracket. Stops at ``f >= -tol``, or where a step
+    no longer advances (the rounding of ``f``), or after ``steps`` steps."""
+
+    def running(carry):
+        t, f, slope, advanced, i = carry
+        return (f < -tol) & advanced & (i < steps)
+
+    def body(carry):
+        t, f, slope, _, i = carry
+        new = t - f / slope
+        advanced = new > t
+        f_new, slope_new = evaluate(new)
+        keep = advanced & jnp.isfinite(f_new)
+        t, f, slope = (jnp.where(keep, x_new, x) for x_new, x in ((new, t), (f_new, f), (slope_new, slope)))
+        return t, f, slope, keep, i + 1
+
+    return jax.lax.while_loop(running, body, (t, *evaluate(t), jnp.asarray(True), 0))[0]
+
+
+def subordination_chain(zeta, widths, slopes, floors, laws, steps: int = 50) -> Chain:
+    r"""The chain of the module docstring from ``zeta_0 = zeta``, layer by layer from ``(g_0, e_0) =
+    (1 / (1 - zeta_0), 1 / (1 - zeta_0))``: ``y = e / g`` (``= (1 + w g) / g``), ``t`` the root of ``E 1 /
     (t b + y) = g`` (``b`` the eigenvalues of ``C_l^{-1}``, the rule ``laws = (b, p)`` of
-    :func:`inverse_power_law_rule`), ``w <- s_l - c_l t (r_l - 1 + t E[b / (t b + y)])`` and ``g <-
-    1 / (c_l r_l t)``, with ``r_l = gamma_l / gamma_{l-1}``: ``g_L`` is the Stieltjes transform
-    ``tr (Omega_L - z)^{-1} / d_L`` at ``z = zeta_L``. With ``C_l = I`` (``b = 1``) ``t = -w``."""
+    :func:`inverse_power_law_rule`), ``g <- 1 / (c_l r_l t)``, ``e <- s_l g + e / r_l`` and ``w = s_l -
+    c_l t (r_l - e)``, with ``r_l = gamma_l / gamma_{l-1}``: ``g_L`` is the Stieltjes transform ``tr
+    (Omega_L - z)^{-1} / d_L`` at ``z = w_L``. With ``C_l = I`` (``b = 1``) ``t = -w_{l-1}``.
+
+    ``e`` and ``w`` follow from the chain's ``1 + w_l g_l`` and ``w_l`` with ``t E[b / (t b + y)] = 1 - y
+    E[1 / (t b + y)] = 1 - e`` at the root (derived here): ``e``, a sum of positive terms, keeps its
+    relative precision where ``1 + z g`` cancels (``|z|`` large against the spectrum), and so does ``y``.
+    The inner root is found by :func:`_climb` on ``1 / E[1 / (t b + y)] - 1 / g``, increasing and concave
+    in ``t`` (a harmonic mean of functions affine in ``t``), from ``t = (1 - e) / (g E b)``, left of
+    the root by Jensen's inequality (``E 1 / (t b + y) >= 1 / (t E b + y)``) and the root itself at
+    ``b = 1``: a few steps at every point, no bisection."""
     ratios = widths / jnp.concatenate([jnp.ones_like(widths[:1]), widths[:-1]])
+    eps = jnp.finfo(jnp.result_type(zeta, float)).eps
 
     def layer(carry, coefficients):
-        w, g = carry
+        g, e = carry
         c, s, ratio, b, p = coefficients
-        y = (1 + w * g) / g
-        # F(t) = E 1 / (t b + y) - g decreases from +inf at t = -y / max(b) to -g, below E[1 / b] / t - g:
-        # Newton's method safeguarded by bisection from t = -w, the root for C = I.
-        def F(t):
-            return jnp.sum(p / (t * b + y)) - g, -jnp.sum(p * b / (t * b + y) ** 2), None
+        y = e / g
 
-        lo, hi = -(1 - 1e-9) * y / jnp.max(b), 2 * jnp.sum(p / b) / g
-        lo, hi, t = jax.lax.stop_gradient((lo, hi, jnp.clip(-w, lo, hi)))
-        t = bracketed_newton(F, lo, hi, F(lo)[0], t, *F(t), 200, 64 * jnp.finfo(t.dtype).eps * g)[0]
+        def climbing(t):
+            moment = jnp.sum(p / (t * b + y))
+            return 1 / moment - 1 / g, jnp.sum(p * b / (t * b + y) ** 2) / moment**2
+
+        start = jax.lax.stop_gradient((1 - e) / (g * jnp.sum(p * b)))
+        t = jax.lax.stop_gradient(_climb(climbing, start, 16 * eps / jax.lax.stop_gradient(g), steps))
         # Two Newton steps differentiated in full: the step's derivative in t vanishes at the root, so
         # that they carry the root's first and second derivatives (the traces' g' and h' are slopes).
-        t = jax.lax.stop_gradient(t)
         for _ in range(2):
-            t = t - F(t)[0] / F(t)[1]
-        return (s - c * t * (ratio - 1 + t * jnp.sum(p * b / (t * b + y))), 1 / (c * ratio * t)), None
+            f, slope = climbing(t)
+            t = t - f / slope
+        residual = jnp.abs(jnp.sum(p / (t * b + y)) / g - 1)
+        g_next = 1 / (c * ratio * t)
+        e_next = s * g_next + e / ratio
+        return (g_next, e_next), Chain(w=s - c * t * (ratio - e), g=g_next, e=e_next, residual=residual)
 
-    (zeta, g), _ = jax.lax.scan(layer, (zeta, 1 / (1 - zeta)), (slopes, floors, ratios) + tuple(laws))
-    return zeta, g
+    zeta = jnp.asarray(zeta)
+    h = 1 / (1 - zeta)
+    return jax.lax.scan(layer, (h, h), (slopes, floors, ratios) + tuple(laws))[1]
 
 
 def subordination(z, widths, slopes, floors, laws, steps: int = 100):
     r"""``(zeta_0, residual)``: the root of ``F(zeta_0) = z`` below the spectrum, ``F`` the map
-    ``zeta_0 -> zeta_L`` of :func:`subordination_chain`, for a real ``z`` below the spectrum of
+    ``zeta_0 -> w_L`` of :func:`subordination_chain`, for a real ``z`` below the spectrum of
     ``Omega_L``. There ``zeta_0(z) = 1 - 1 / h_L(z)`` with ``h_L`` the Stieltjes transform of a
     positive measure, convex (Cauchy-Schwarz: ``h h'' >= 2 h'^2``) and increasing, so that ``F`` is
-    concave and increasing on the branch: Newton's method from a point left of the root (found by
-    doubling ``|zeta_0|`` from ``-1 - |z|`` until ``F < z`` with ``F' > 0``) climbs to the root
-    monotonically. The last step is taken with the gradient on, so that the root's derivative is
-    the implicit one, ``-dF/dp / F'`` (as :func:`hdtheory.kernels.roots.scalar_root`)."""
+    concave and increasing on the branch ``zeta_0 < zeta_0^*`` (``zeta_0^*`` the lower edge of the
+    spectrum). Off the branch the chain is no trace and ``F`` may cross ``z`` again, even with ``F' >
+    0`` (two layers whose maps decrease); on it every layer's map ``w_{l-1} -> w_l`` increases
+    (Silverstein and Choi 1995: a real point below the spectrum of ``W A W^T / m`` is the image of a
+    point of increase of its subordination's inverse), and ``0 < e_l < 1``, ``g_l > 0``. The branch
+    is reached by multiplying ``zeta_0`` by 16 from ``-1 - |z|`` until every layer's ``dw_l / dzeta_0
+    > 0`` (the branch's edge does not depend on ``z``); a Newton step from there, if it lies right of
+    the root, lands left of it (the tangent of a concave function lies above it), and :func:`_climb`
+    goes from there to the root. ``residual``: the relative ``|F - z|`` with the inner roots'
+    (:class:`Chain`), ``inf`` at a point off the branch. The last step is taken with the gradient on,
+    so that the root's derivative is the implicit one, ``-dF/dp / F'`` (as
+    :func:`hdtheory.kernels.roots.scalar_root`)."""
     dtype = jnp.result_type(z, widths, float)
-    tol = 64 * jnp.finfo(dtype).eps * (1 + jnp.abs(jax.lax.stop_gradient(z)))
-    closed, consts = jax.closure_convert(lambda t: subordination_chain(t, widths, slopes, floors, laws)[0], z)
+    scale = 1 + jnp.abs(jax.lax.stop_gradient(z))
+    closed, consts = jax.closure_convert(lambda t: subordination_chain(t, widths, slopes, floors, laws), z)
     consts = jax.lax.stop_gradient(consts)
     target = jax.lax.stop_gradient(z)
 
-    def value_and_slope(t):
+    def linearised(t):
         return jax.jvp(lambda t: closed(t, *consts), (t,), (jnp.ones_like(t),))
 
-    def left_of_root(t):
-        f, slope = value_and_slope(t)
-        return (f < target) & (slope > 0)
+    def on_branch(chain, tangent):
+        return jnp.all(tangent.w > 0) & jnp.all(chain.g > 0) & jnp.all((chain.e > 0) & (chain.e < 1))
 
-    start = jax.lax.while_loop(
-        lambda c: ~left_of_root(c[0]) & (c[1] < 200), lambda c: (2 * c[0], c[1] + 1), (-1 - jnp.abs(target), 0)
-    )[0]
+    def off_branch(carry):
+        t, i = carry
+        return ~on_branch(*linearised(t)) & (i < 64)
 
-    def body(carry):
-        t, f, slope, i = carry
-        t = t + (target - f) / slope
-        return (t, *value_and_slope(t), i + 1)
+    start = jax.lax.while_loop(off_branch, lambda c: (16 * c[0], c[1] + 1), (-scale, 0))[0]
+    # Right of the root, the tangent of the concave F lies above it: a Newton step lands left of the
+    # root, on the branch.
+    chain, tangent = linearised(start)
+    start = jnp.where(chain.w[-1] > target, start - (chain.w[-1] - target) / tangent.w[-1], start)
 
-    t, f, slope, _ = jax.lax.while_loop(
-        lambda c: (jnp.abs(c[1] - target) > tol) & (c[3] < steps), body, (start, *value_and_slope(start), 0)
-    )
-    t, slope = jax.lax.stop_gradient((t, slope))
-    F = subordination_chain(t, widths, slopes, floors, laws)[0]
-    return t - (F - z) / slope, jnp.abs(f - target) / (1 + jnp.abs(target))
+    def climbing(t):
+        chain, tangent = linearised(t)
+        return chain.w[-1] - target, tangent.w[-1]
+
+    t = jax.lax.stop_gradient(_climb(climbing, start, 64 * jnp.finfo(dtype).eps * scale, steps))
+    chain, tangent = jax.lax.stop_gradient(linearised(t))
+    residual = jnp.maximum(jnp.abs(chain.w[-1] - target) / scale, jnp.max(chain.residual))
+    residual = jnp.where(on_branch(chain, tangent), residual, jnp.inf)
+    F = subordination_chain(t, widths, slopes, floors, laws).w[-1]
+    return t - (F - z) / tangent.w[-1], residual
 
 
-def limit_traces(z, widths, slopes, floors, laws):
-    r"""``(g, g', h, h', residual)`` of :meth:`DeepLimitGCM.traces` for the laws ``(b, p)`` of the
-    eigenvalues of the ``C_l^{-1}`` (:func:`inverse_power_law_rule`, or any discrete laws)."""
+class Traces(NamedTuple):
+    """The traces of :meth:`DeepLimitGCM.traces` at a real ``z < 0``, with their derivatives in ``z``."""
+
+    g: jax.Array
+    """``tr (Omega_L - z)^{-1} / d_L``."""
+    dg: jax.Array
+    e: jax.Array
+    """``1 + z g = tr[Omega_L (Omega_L - z)^{-1}] / d_L``, computed without the cancellation of ``1 + z
+    g``."""
+    de: jax.Array
+    h: jax.Array
+    """``tr[Phi_L^T Phi_L (Omega_L - z)^{-1}] / d``."""
+    dh: jax.Array
+    residual: jax.Array
+    """The relative residual of :func:`subordination`, the inner roots' included."""
+
+
+def limit_traces(z, widths, slopes, floors, laws) -> Traces:
+    r""":class:`Traces` of :meth:`DeepLimitGCM.traces` for the laws ``(b, p)`` of the eigenvalues of the
+    ``C_l^{-1}`` (:func:`inverse_power_law_rule`, or any discrete laws)."""
     zeta, residual = subordination(z, widths, slopes, floors, laws)
-    (_, g), (slope, dg) = jax.jvp(
+    chain, tangent = jax.jvp(
         lambda t: subordination_chain(t, widths, slopes, floors, laws), (zeta,), (jnp.ones_like(zeta),)
     )
-    h = 1 / (1 - zeta)
+    slope, h = tangent.w[-1], 1 / (1 - zeta)
     ok = residual <= 64e3 * jnp.finfo(residual.dtype).eps
-    return tuple(jnp.where(ok, x, jnp.nan) for x in (g, dg / slope, h, h**2 / slope)) + (residual,)
+    traces = (chain.g[-1], tangent.g[-1] / slope, chain.e[-1], tangent.e[-1] / slope, h, h**2 / slope)
+    return Traces(*(jnp.where(ok, x, jnp.nan) for x in traces), residual=residual)
 
 
 class DeepLimitGCM(ERM):
@@ -623,21 +714,23 @@ class DeepLimitGCM(ERM):
             raise ParameterError("parameters 'penalty' and 'prior' must be ridge and gaussian for DeepLimitGCM")
         check_in("lam", self.lam, POSITIVE, " (the spectral sums are taken below the spectrum, at -lam / Vhat)")
 
-    def traces(self, z):
-        r"""``(g, g', h, h', residual)`` at a real ``z < 0``: ``g = tr (Omega_L - z)^{-1} / d_L``,
-        ``h = tr[Phi_L^T Phi_L (Omega_L - z)^{-1}] / d``, their derivatives in ``z``, and the
-        relative residual of :func:`subordination` (``nan`` in the traces where it exceeds
-        ``10^3`` times its tolerance: no quiet wrong number)."""
+    def traces(self, z) -> Traces:
+        r""":class:`Traces` at a real ``z < 0``: ``g = tr (Omega_L - z)^{-1} / d_L``, ``e = 1 + z g``, ``h =
+        tr[Phi_L^T Phi_L (Omega_L - z)^{-1}] / d``, their derivatives in ``z``, and the relative residual
+        of :func:`subordination` (``nan`` in the traces where it exceeds ``10^3`` times its tolerance:
+        no quiet wrong number)."""
         return limit_traces(z, self.widths, self.slopes, self.floors, inverse_power_law_rule(self.exponents))
 
     def update(self, state: Overlaps) -> Overlaps:
+        # 1 + z g = e and 1 + 2 z g + z^2 g' = e + z e' from the chain's e, which does not cancel at
+        # large |z| (module docstring).
         mhat, qhat, Vhat = self.conjugates(state)
         z = -self.lam / Vhat
-        g, dg, h, dh, _ = self.traces(z)
+        traces = self.traces(z)
         return Overlaps(
-            m=mhat * self.rho * h / Vhat,
-            q=(mhat**2 * self.rho * (h + z * dh) + qhat * (1 + 2 * z * g + z**2 * dg)) / Vhat**2,
-            V=(1 + z * g) / Vhat,
+            m=mhat * self.rho * traces.h / Vhat,
+            q=(mhat**2 * self.rho * (traces.h + z * traces.dh) + qhat * (traces.e + z * traces.de)) / Vhat**2,
+            V=traces.e / Vhat,
         )
 
     def observables(self, state: Overlaps) -> dict[str, jax.Array]:
