@@ -231,6 +231,11 @@ def _located(beta):
     return float(found.value)
 
 
+# The default run checks the same linearisation's threshold located by hd.threshold on the linear layer
+# (test_spiked_generative.py::test_linear_weak_recovery_threshold) and on the Jacobian of the sign layer's
+# map (test_spiked_generative_nonlinear.py::test_sign_weak_recovery_is_the_closed_form), and erf's
+# constants rho and s against SciPy (test_constants_match_scipy).
+@pytest.mark.extended
 def test_weak_recovery_threshold():
     """About ``q = q_z = 0`` the state evolution is linear (derived here, as for the sign layer):
     ``q_v ~ rho^2 A + s^2 q_z`` and ``q_z ~ beta s^2 A`` at ``A = lam q``, ``s = E erf'(h) = 2 /

@@ -370,6 +370,10 @@ def test_command_line(capsys):
     np.testing.assert_allclose(out["m_1"], (b - math.sqrt(b * b - 8)) / 2, rtol=1e-5)  # printed to 6 digits
 
 
+# The default run checks the command line's multi-index path (test_command_line), sign-product's alpha_c in
+# closed form (test_multi_index_threshold.py::test_sign_product_closed_forms) and the overlap's growth above
+# alpha_c from the uninformed start at k = 2 (test_trivial_fixed_point_and_gradient).
+@pytest.mark.extended
 def test_command_line_two_directions(capsys):
     """``hdtheory eval multi-index link=sign-product k=2``: ``alpha_c = pi^2 / (4 (1 - 2 noise)^2)`` (the
     closed form of ``test_multi_index_threshold.py``, 3.0462 at flips 0.05), and at ``alpha = 3.5``,

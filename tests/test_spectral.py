@@ -128,23 +128,32 @@ def test_custom_preprocessing(phase_retrieval):
     obs, _, _ = phase_retrieval
 
     def program(fn):
-        theory = lambda a: hd.Spectral(alpha=a, channel="abs", preprocessing="custom", preprocessing_fn=fn)
-        return jax.jit(lambda a: (hd.solve(theory(a)).observables["overlap"], theory(a).threshold()))
+        """One compiled program per preprocessing: the overlap, the threshold and ``converged`` at ``(alpha, sup)``."""
 
-    same, threshold = program(lambda y, g: 1 - 1 / g)(2.0)
+        def at(a, s):
+            theory = hd.Spectral(alpha=a, channel="abs", preprocessing="custom", preprocessing_fn=fn, sup=s)
+            solution = hd.solve(theory)
+            return solution.observables["overlap"], theory.threshold(), solution.converged
+
+        return jax.jit(at)
+
+    same, _, _ = program(lambda y, g: 1 - 1 / g)(2.0, 1.0)
     np.testing.assert_allclose(float(same), obs["overlap"][5], rtol=1e-10)
-    shifted, threshold = program(lambda y, g: (g - 1) / (g + 0.5))(2.0)
-    assert 0 < float(shifted) < obs["overlap"][5] - 1e-3
+
+    def shifted_fn(y, g):
+        return (g - 1) / (g + 0.5)
+
+    shifted = program(shifted_fn)
+    overlap, threshold, converged = shifted(2.0, 1.0)
+    assert bool(converged) and 0 < float(overlap) < obs["overlap"][5] - 1e-3
     np.testing.assert_allclose(float(threshold), 0.75, rtol=1e-6)
     with pytest.raises(hd.ParameterError, match="preprocessing_fn"):
         hd.Spectral(preprocessing="custom")
     # A sup below T's values would put lambda - T(y) negative for some labels: refused when built,
     # not converged inside a trace.
-    too_low = lambda a, s: hd.Spectral(alpha=a, channel="abs", preprocessing="custom", preprocessing_fn=lambda y, g: (g - 1) / (g + 0.5), sup=s)
     with pytest.raises(hd.ParameterError, match="'sup' must be at least .* above sup = 0.5"):
-        too_low(2.0, 0.5)
-    converged = jax.jit(lambda s: hd.solve(too_low(2.0, s)).converged)
-    assert bool(converged(1.0)) and not bool(converged(0.5))
+        hd.Spectral(alpha=2.0, channel="abs", preprocessing="custom", preprocessing_fn=shifted_fn, sup=0.5)
+    assert not bool(shifted(2.0, 0.5)[2])
 
 
 @pytest.mark.parametrize(

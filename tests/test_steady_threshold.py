@@ -72,6 +72,19 @@ def test_linear_perceptron_limit_is_two_over_v_squared_with_and_without_noise():
             assert float(found.states[0].R[0, 0]) == pytest.approx(1.0, rel=1e-10)
 
 
+def test_linear_perceptron_limit_derivative_in_v_is_the_closed_forms():
+    """``d lr_c / dv = -4 / v^3`` by the crossing's implicit derivative (forward mode, under ``jit`` and
+    ``vmap``), without and with noise."""
+    v, noise = jnp.array([0.8, 1.3]), jnp.array([0.0, 0.1])
+
+    def value(v, noise):
+        return hd.threshold(linear(v, noise), "lr", "stability", (0.5, 3.5), num=7, end="crossing").value
+
+    values, slopes = jax.jit(jax.vmap(lambda v, noise: jax.jvp(lambda v: value(v, noise), (v,), (jnp.ones_like(v),))))(v, noise)
+    np.testing.assert_allclose(values, 2 / v**2, rtol=1e-10)
+    np.testing.assert_allclose(slopes, -4 / v**3, rtol=1e-7)
+
+
 @pytest.fixture(scope="module")
 def erf_thresholds():
     """Located thresholds at (v, tau) and tau -+ 1e-4, with their derivatives in v at tau = 1 and
@@ -91,6 +104,9 @@ def erf_thresholds():
     return np.asarray(v), dt, np.asarray(values), (slopes[:2], slopes[4])
 
 
+# The default run checks the threshold located on the committee's steady state, and its derivative
+# through the crossing's refinement, against the linear perceptron's closed forms.
+@pytest.mark.extended
 def test_erf_perceptron_limit_in_closed_form(erf_thresholds):
     v, _, values, (d_v, _) = erf_thresholds
     closed = np.pi * np.sqrt(5 / 3) / v[:2] ** 2
@@ -98,6 +114,9 @@ def test_erf_perceptron_limit_in_closed_form(erf_thresholds):
     np.testing.assert_allclose(d_v, -2 * closed / v[:2], rtol=1e-7)
 
 
+# The default run checks the threshold located on the committee's steady state, and its derivative
+# through the crossing's refinement, against the linear perceptron's closed forms.
+@pytest.mark.extended
 def test_erf_threshold_derivative_in_the_teacher_norm_against_finite_differences(erf_thresholds):
     _, dt, values, (_, d_tau) = erf_thresholds
     fd = (values[2] - values[3]) / (2 * dt)
