@@ -80,19 +80,22 @@ def test_k1_against_bayes_glm_and_the_closed_form():
 
 @jax.jit
 def _one_field(ms, m2s):
-    kw = dict(link="custom", link_fn=one_field, noise=0.5, alpha=3.0, order=8, label_order=6)
-    one, two = hd.MultiIndex(k=1, **kw), hd.MultiIndex(k=2, **kw)
+    kw = dict(link="custom", link_fn=one_field, noise=4.0, alpha=3.0, order=8, label_order=6)
+    one, two = hd.MultiIndex(k=1, **kw), hd.MultiIndex(k=2, inner_order=48, **kw)
     pair = lambda m, m2: (one.free_entropy(m * jnp.ones((1, 1))), two.free_entropy(jnp.diag(jnp.stack([m, m2]))))
     return jax.vmap(pair)(ms, m2s)
 
 
 def test_k2_link_of_one_field_equals_k1():
-    """``g = z1^2`` plus noise at ``k = 2``, ``M = diag(m, m2)``: the free entropy of ``k = 1`` at ``m``, for any
-    ``m2`` (seen: within 2e-15 on the same rules, the second axis' Hermite rule exact on a constant)."""
+    """``g = z1^2`` plus noise (``noise = 4``) at ``k = 2``, ``M = diag(m, m2)``: the free entropy of ``k = 1`` at
+    ``m``, for any ``m2``, within 1e-7 (seen 2e-8 at ``m = 0.4``, 3e-15 at 0.9): ``k = 1``'s posterior is on
+    panels at the label's preimages, ``k = 2``'s on the product Hermite rule (48 nodes per axis, the second
+    axis' exact on a constant), which converges to it (at ``noise = 0.5``, ``m = 0.4``: 6e-3 at 24 nodes, 4e-4
+    at 48)."""
     ms, m2s = jnp.asarray([0.4, 0.4, 0.9]), jnp.asarray([0.0, 0.3, 0.5])
     one, two = _one_field(ms, m2s)
-    np.testing.assert_allclose(two, one, rtol=0, atol=1e-12)
-    assert abs(float(one[0] - one[2])) > 0.1  # the check moves with m
+    np.testing.assert_allclose(two, one, rtol=0, atol=1e-7)
+    assert abs(float(one[0] - one[2])) > 0.05  # the check moves with m
 
 
 @jax.jit
@@ -197,7 +200,9 @@ def _reduced_potential(noise, alphas, ms):
 def test_he4_information_theoretic_threshold_and_its_derivative():
     """``He_4 / sqrt(24)`` at ``Delta = 1e4``: ``alpha_IT / Delta`` within 0.5% of the asymptote 1.97591 (seen:
     1.97150, the overlap there 0.8029 against 0.8045), while ``alpha_c`` (3.03e6) is more than 100 times
-    it; the informed state stationary (the potential's gradient, seen 3e-11 against ``Mhat = 4.07``);
+    it; the informed state stationary (the potential's gradient within 1e-6, seen 2.2e-7 against ``Mhat = 4.07``:
+    ``d psi_out / dM = E g_out^2 / 2`` is an integration by parts that the label and posterior rules satisfy to
+    their error, 3e-11 on the former Hermite posterior rule);
     ``d alpha_IT / d noise`` by implicit differentiation against central differences of located thresholds
     (``h = 1``, the same compiled program; seen 1.975906 both)."""
     noise, h = 1e4, 1.0
@@ -208,7 +213,7 @@ def test_he4_information_theoretic_threshold_and_its_derivative():
     assert abs(float(located.states[1][0, 0]) - 0.8045) < 0.01
     assert float(located.states[0][0, 0]) < 1e-6
     gradients = _he4_gradients(located.value, located.states[1])
-    np.testing.assert_allclose(gradients, 0.0, atol=1e-9)
+    np.testing.assert_allclose(gradients, 0.0, atol=1e-6)
     alpha_c = float(_he4(noise).weak_recovery()[0])
     assert alpha_c / value > 100, (alpha_c, value)
     difference = (float(_located(noise + h)[0].value) - float(_located(noise - h)[0].value)) / (2 * h)

@@ -27,7 +27,7 @@ def _theory(name, alpha=1.0):
     """``tanh(z^2) + N(0, 0.05)`` (``k = 1``, an even link whose ``G`` is bounded in practice),
     ``sign(z1 z2)`` (noiseless, ``G`` bounded by ``2 / pi``) and ``z1 z2 + N(0, 0.1)``."""
     kwargs = {
-        "tanh": dict(k=1, link="custom", link_fn=_saturating, noise=0.05, inner_order=96),
+        "tanh": dict(k=1, link="custom", link_fn=_saturating, noise=0.05, inner_order=16),
         "sign-product": dict(link="sign-product", k=2, noise=0.0, panel_order=0, order=4),
         "product": dict(link="product", k=2, noise=0.1),
     }[name]
@@ -92,12 +92,14 @@ def test_estimator_is_coupled_with_lambda_preprocessing(runs):
     ``1 / alpha``. That machinery (the resolvent by iteration, the outlier by bisection, ``H'`` by
     automatic differentiation) puts its top outlier there (1e-7) with the same overlap (1e-6). The
     optimal symmetric method (``T = G (I + G)^{-1}``: ``lambda* = 1``, the same estimator at ``alpha_c``)
-    has the larger overlap above the threshold: at ``2.5 alpha_c``, 0.674 against 0.473."""
+    has the larger overlap above the threshold: at ``2.5 alpha_c``, 0.646 against 0.473 (0.6460782 at 16 and
+    32 posterior nodes per panel, 8 and 16 label nodes, 3e-12 apart; 0.674 on the former Hermite posterior
+    rule of 96 nodes, whose ``G`` near ``-1``, at the labels near 0, ``T`` magnifies)."""
     _, (result, coupled, through) = runs[:2]
     assert bool(through["converged"])
     np.testing.assert_allclose(through["eigenvalues"][0], 1 / (2.5 * runs[0]), rtol=1e-7)
     np.testing.assert_allclose(through["overlap"][0], result["overlap"][0], rtol=1e-6)
-    np.testing.assert_allclose([result["overlap"][0], coupled["overlap"][0]], [0.473, 0.674], atol=1e-3)
+    np.testing.assert_allclose([result["overlap"][0], coupled["overlap"][0]], [0.473, 0.646], atol=1e-3)
 
 
 def test_overlap_gradient_matches_finite_differences(runs):
