@@ -163,8 +163,9 @@ def test_state_evolution_gap_grows_as_the_exponent():
     (``He_4 / sqrt(24)`` has ``c_3 = 235``, ``c_4 = 12528``: its series in ``Delta^(-1/2)`` settles beyond
     ``Delta ~ 10^4``) and stop where ``alpha_c`` stays below ``1e10`` (beyond, ``MultiIndex`` reports
     ``inf``, the linearisation's eigenvalue within its rules' error of zero). The bump's narrow Gaussian
-    (width 0.29) needs 256 posterior nodes (at the default 24 the rule's own ``c_1`` is not zero enough:
-    ``alpha_c`` grows as ``Delta``, slopes 1.4 to 1.05); seen: ratios 0.83, 0.94, 0.98, 0.994
+    (width 0.29) is run at 256 posterior nodes per panel (on the former Gauss-Hermite posterior rule, the
+    default 24 nodes left the rule's own ``c_1`` not zero enough: ``alpha_c`` grew as ``Delta``, slopes 1.4
+    to 1.05); seen: ratios 0.83, 0.94, 0.98, 0.994
     (``z^2 - 1``), 0.970, 0.9971, 0.9990 (``He_4``), 0.962, 0.987, 0.996 (bump), 0.9974, 0.99951,
     0.99995 (``|z|``)."""
     cases = (  # (alpha_c over Delta, Delta, beta*, c)
