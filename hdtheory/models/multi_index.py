@@ -280,8 +280,9 @@ monotone piece of ``g``, each the preimage of its level; ``inner_order`` nodes p
 rules (``tests/test_multi_index_preimages.py``); its label rule reaches to 1000 standard deviations, clipped to
 the link's image of the prior's window widened by 12 ``sqrt(noise)`` (``He_4`` of a field: a label beyond 40
 standard deviations has probability 4e-5 and ``G(y)^2`` about 250 there, 0.6% of ``1 / alpha_c`` at
-``noise = 1``). It costs about 20 times the former rules per map (344 posterior nodes for 24, 328 label
-nodes for 200): a repeated ``k = 1`` solve takes seconds on a CPU, where it took a tenth of one. For ``custom`` at ``k >= 2``, a product Gauss-Hermite rule of
+``noise = 1``). It is costly: 344 posterior nodes for the former 24, and 328 label nodes for 200, besides
+the grid on which the panels are placed; ``Mhat`` of ``He_4`` took 0.3 s against 6 ms on a shared 2-core CPU
+(before the label rule's extension), a repeated ``k = 1`` solve 7 to 12 s against 0.1 s. For ``custom`` at ``k >= 2``, a product Gauss-Hermite rule of
 ``inner_order`` nodes per axis (:func:`~hdtheory.kernels.gaussian_tilted_moments`, default 24), accurate only
 where the likelihood varies on scales larger than the nodes' spacing in ``z``, ``sqrt(noise) / |g'(z)|``: it
 is not at small noise or for steep links (at ``k = 1`` on that rule, ``He_4 / sqrt(24)``'s ``alpha_c`` was
