@@ -4,6 +4,8 @@
 - :mod:`~hdtheory.kernels.multivariate`: expectations over ``K`` correlated fields, tilted
   (posterior) moments, orthant probabilities, proximal operators with a matrix step (softmax cross-entropy, square).
 - :mod:`~hdtheory.kernels.losses`: losses with their proximal operators and derivatives.
+- :mod:`~hdtheory.kernels.preimages`: the posterior of one field seen through a smooth link and Gaussian
+  noise, on panels at the preimages of the label.
 - :mod:`~hdtheory.kernels.channels`: teacher channels ``Z(y, omega, V)`` and label quadratures; the noise
   sensitivity exponent of a link.
 - :mod:`~hdtheory.kernels.robustness`: the boundary error of a linear classifier under an l2 attack, and the
@@ -49,6 +51,7 @@ from .channels import (
     noise_sensitivity_exponent,
 )
 from .generative import GENERATIVE_ACTIVATIONS, Generative, compose
+from .preimages import preimage_rule, preimage_tilted_moments
 from .priors import PRIORS, Discrete, GaussBernoulli, Gaussian, Prior, Rademacher, SparseRademacher
 from .losses import LOSSES, ROBUST_LOSSES, Absolute, Cauchy, Hinge, Huber, Logistic, Loss, RobustLoss, Square, Tukey
 from .penalties import (
@@ -148,6 +151,8 @@ __all__ = [
     "gaussian_tilted_moments",
     "half_line_moments",
     "piecewise_linear_tilted_moments",
+    "preimage_rule",
+    "preimage_tilted_moments",
     "orthant_probability",
     "line_panel_rule",
     "cross_entropy",

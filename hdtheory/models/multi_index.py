@@ -271,15 +271,30 @@ field crosses zero, for ``abs-difference`` where ``|z1| = y`` and for ``gate`` w
 (:func:`~hdtheory.kernels.piecewise_linear_tilted_moments`,
 :func:`~hdtheory.kernels.sign_tilted_moments`; ``inner_order`` nodes per panel: for ``z1 z2`` at
 ``noise = 0.1``, ``log Z_out`` within 6e-7 at the default 4 and 3e-8 at 6; in the map at ``k = 2`` for
-the continuous links with lines, 3, see below); for ``custom``, a product Gauss-Hermite rule of ``inner_order``
-nodes per axis (:func:`~hdtheory.kernels.gaussian_tilted_moments`, default 24), accurate only where the
-likelihood varies on scales larger than the nodes' spacing in ``z``, ``sqrt(noise) / |g'(z)|``: it is not
-at small noise or for steep links (``He_4 / sqrt(24)``: ``alpha_c`` 18% off at ``noise = 1``, 4.5% at 100,
-1e-5 at 1e4; ``z^2 - 1``: 1.2% off at ``noise = 0.5``, 1e-3 at 2). Its error is estimated on every solve,
-as part of ``quadrature_error`` (below): ``Mhat`` at the fixed point and ``1 / alpha_c`` against the rule of
-twice the order (over ``noise`` from 0.1 to 1e4, for both links, the estimate of ``alpha_c``'s error was
-within a factor two of it wherever it was above 1e-3, but for ``He_4`` at 10, 0.19 against 9.5e-3, flagged
-either way; below, an overestimate), so that a solve there ends ``INACCURATE``; ``inner_order`` refines it.
+the continuous links with lines, 3, see below); for ``custom``, by default a product Gauss-Hermite rule (below),
+and with ``posterior_rule="preimages"`` at ``k = 1`` Gauss-Legendre panels placed
+where the likelihood changes (:mod:`~hdtheory.kernels.preimages`: the prior's scales, the link's critical
+points, and 31 points equidistributed in the label's residual ``(g(z) - y) / sqrt(noise)`` over every
+monotone piece of ``g``, each the preimage of its level; ``inner_order`` nodes per panel, default 8), within
+1e-8 of SciPy's ``quad`` for ``He_4 / sqrt(24)``, ``z^2 - 1``, ``z^3 - 2 z`` and ``tanh`` at noises 0.1 to 1,
+``alpha_c`` of ``He_4 / sqrt(24)`` at ``noise = 1`` within 2e-8 and of ``z^2 - 1`` at 0.5 within 1e-9 of dense
+rules (``tests/test_multi_index_preimages.py``); its label rule reaches to 1000 standard deviations, clipped to
+the link's image of the prior's window widened by 12 ``sqrt(noise)`` (``He_4`` of a field: a label beyond 40
+standard deviations has probability 4e-5 and ``G(y)^2`` about 250 there, 0.6% of ``1 / alpha_c`` at
+``noise = 1``). It is costly: 344 posterior nodes for the former 24, and 328 label nodes for 200, besides
+the grid on which the panels are placed; ``Mhat`` of ``He_4`` took 0.3 s against 6 ms on a shared 2-core CPU
+(before the label rule's extension), a repeated ``k = 1`` solve 7 to 12 s against 0.1 s: hence an option, not the
+default. For ``custom`` by default (and at ``k >= 2``), a product Gauss-Hermite rule of
+``inner_order`` nodes per axis (:func:`~hdtheory.kernels.gaussian_tilted_moments`, default 24), accurate only
+where the likelihood varies on scales larger than the nodes' spacing in ``z``, ``sqrt(noise) / |g'(z)|``: it
+is not at small noise or for steep links (``He_4 / sqrt(24)``'s ``alpha_c`` 18% off at ``noise = 1``, 4.5% at
+100; ``z^2 - 1``'s 1.2% at ``noise = 0.5``). Either rule's error is
+estimated on every solve, as part of ``quadrature_error`` (below): ``Mhat`` at the fixed point and
+``1 / alpha_c`` against the rule of twice the order (on the Hermite rule, over ``noise`` from 0.1 to 1e4 for
+both links above, the estimate of ``alpha_c``'s error was within a factor two of it wherever it was above 1e-3,
+but for ``He_4`` at 10, 0.19 against 9.5e-3, flagged either way; on the panels, 2 nodes per panel: the
+estimate 1.9e-3 against an error of ``Mhat`` of 1.3e-3 for ``He_4`` at ``noise = 1``, ``M = 0.5``), so that a
+solve where it exceeds ``quadrature_tol`` ends ``INACCURATE``; ``inner_order`` refines it.
 :meth:`MultiIndex.weak_recovery` and :meth:`MultiIndex.subspaces` called alone carry no estimate. Verified accuracy (``tests/test_multi_index.py``): ``k = 1`` equals
 :class:`~hdtheory.BayesGLM` to 1e-9; ``Mhat`` of ``z1 z2`` on the Hermite rule
 (``panel_order = 0``) and the default label and posterior rules within 5e-4 of doubled orders at
@@ -355,6 +370,7 @@ from ..kernels.multivariate import (
     small_solve,
     zero_cut_rule,
 )
+from ..kernels.preimages import preimage_tilted_moments
 from ..kernels.quadrature import legendre_panels
 from ._overlap import UNINFORMED
 from ._scores import cholesky_coordinates, from_cholesky_coordinates
@@ -444,9 +460,15 @@ LINKS = {
 
 _FLIP = Interval(0.0, 0.5, high_open=True)
 _SPREAD = (0.0, 0.5, 1.0, 2.0, 3.5, 6.0, 10.0, 16.0, 25.0, 40.0)
+_TAIL = (64.0, 100.0, 160.0, 250.0, 400.0, 640.0, 1000.0)
+"""The label rule's edges beyond ``_SPREAD`` for one field through a custom link (``He_4`` of a field: a
+label beyond 40 standard deviations has probability 4e-5 and ``G(y)^2`` about 250 there)."""
+_IMAGE = 12.0
 _CUT_SCALES, _CUT_GAUSSIAN = (1.0, 3.0), (1.0, 2.0, 4.0)
 """The ``xi`` rule's edges about a line, in ``sqrt(V_ii)``, and the Gaussian's, in ``xi``."""
 _BATCH = 256
+_PREIMAGE_ORDER = 8
+"""Gauss-Legendre nodes per panel of a ``custom`` link's posterior rule at ``k = 1`` (:mod:`~hdtheory.kernels.preimages`)."""
 _ZERO = 1e-10
 """An eigenvalue of the linearisation or of ``T`` at most this is zero up to rounding."""
 _RANK = 1e-7
@@ -578,7 +600,13 @@ class MultiIndex(FixedPointTheory):
     ends ``INACCURATE`` by its error estimate (see the module docstring)."""
     inner_order: int = eqx.field(default=0, static=True)
     """Nodes per panel of the posterior's rule (named links; 0: 4, and 3 in the map at ``k = 2`` for the
-    continuous links with lines), or per axis (``custom``; 0: 24)."""
+    continuous links with lines; ``custom`` with ``posterior_rule="preimages"``: 0: 8), or per axis
+    (``custom`` on the Hermite rule; 0: 24)."""
+    posterior_rule: str = eqx.field(default="hermite", static=True)
+    """For a ``custom`` link: ``"hermite"``, the product Gauss-Hermite rule (fast, accurate where the
+    likelihood is wide against its nodes, flagged ``INACCURATE`` where not), or, at ``k = 1``,
+    ``"preimages"``: Gauss-Legendre panels at the label's preimages under the link, accurate at small noise and
+    for steep links, about 50 times the cost per map (see the module docstring)."""
     label_order: int = eqx.field(default=0, static=True)
     """Gauss-Legendre nodes per panel of the label's rule (continuous links) and of the rule over ``omega``
     for the Bayes error of ``sign-product``; 0: 8 for ``k = 1``, 6 beyond, and 4 in the map at ``k = 2`` for
@@ -602,6 +630,12 @@ class MultiIndex(FixedPointTheory):
         if self.k < spec.min_k or (spec.ks is not None and self.k not in spec.ks):
             allowed = f"in {list(spec.ks)}" if spec.ks is not None else f">= {spec.min_k}"
             raise ParameterError(f"parameter 'k' must be {allowed} for link={self.link}, got {self.k}")
+        if self.posterior_rule not in ("hermite", "preimages"):
+            raise ParameterError(f"parameter 'posterior_rule' must be 'hermite' or 'preimages', got {self.posterior_rule!r}")
+        if self.posterior_rule == "preimages" and (self.link != "custom" or self.k != 1):
+            raise ParameterError(
+                f"parameter 'posterior_rule' must be 'hermite' but for link='custom' at k=1, got 'preimages' with link={self.link!r}, k={self.k}"
+            )
         if self.link == "custom":
             k = self.k
             check_function("link_fn", self.link_fn, (k + 1, k), (k + 1,), f"the k={k} fields, an array (..., {k}) to (...)")
@@ -629,6 +663,11 @@ class MultiIndex(FixedPointTheory):
     @property
     def _spec(self) -> Link:
         return LINKS[self.link]
+
+    @property
+    def _preimages(self) -> bool:
+        """The posterior of one field through a ``custom`` link on panels at the label's preimages."""
+        return self.posterior_rule == "preimages"
 
     @property
     def _order(self) -> int:
@@ -762,7 +801,7 @@ class MultiIndex(FixedPointTheory):
     def quadrature_error(self, M) -> jax.Array:
         """The estimated relative error of ``Mhat`` on the Hermite rule in ``xi`` (see the module
         docstring): ``max |Mhat_n - Mhat_{n-1}| / max |Mhat_n|``, ``n = order``; for a ``custom`` link also
-        that of its Gauss-Hermite posterior rule, ``Mhat`` (relative to at least ``sqrt(eps)``: at
+        that of its posterior rule, ``Mhat`` (relative to at least ``sqrt(eps)``: at
         ``M = 0`` it is rounding) and ``1 / alpha_c`` against twice its order."""
 
         def relative(reference, value, floor=0.0):
@@ -781,7 +820,7 @@ class MultiIndex(FixedPointTheory):
     def _custom_check_order(self) -> int:
         """The finer posterior rule against which a ``custom`` link's is checked: twice its order (see the
         module docstring)."""
-        return 2 * (self._map_orders[1] or 24)
+        return 2 * (self._map_orders[1] or (_PREIMAGE_ORDER if self._preimages else 24))
 
     def accurate(self, M, observables) -> jax.Array | bool:
         """On the Hermite rule in ``xi``: ``quadrature_error <= quadrature_tol``."""
@@ -828,10 +867,18 @@ class MultiIndex(FixedPointTheory):
         g = self._fn(omega + z @ psd_cholesky(V).T)
         mean = w @ g
         sd = jnp.sqrt(jnp.maximum(w @ g**2 - mean**2, 0.0) + self.noise)
-        spread = jnp.asarray(_SPREAD + tuple(-x for x in _SPREAD[1:]), dtype)
         near = jnp.asarray((0.0, 1.0, -1.0, 4.0, -4.0, 16.0, -16.0), dtype) * jnp.sqrt(self.noise)
-        edges = jax.lax.stop_gradient(jnp.concatenate([mean + sd * spread, near]))
-        return legendre_panels(edges, order)
+        if not self._preimages:
+            spread = jnp.asarray(_SPREAD + tuple(-x for x in _SPREAD[1:]), dtype)
+            return legendre_panels(jax.lax.stop_gradient(jnp.concatenate([mean + sd * spread, near])), order)
+        # One field through a custom link: its image over the prior's window, widened by the noise,
+        # bounds the label; within it the spread reaches far enough for polynomial tails.
+        spread = jnp.asarray(_SPREAD + _TAIL, dtype)
+        spread = jnp.concatenate([spread, -spread[1:]])
+        image = self._fn((omega + jnp.sqrt(V[0, 0]) * jnp.linspace(-_IMAGE, _IMAGE, 257, dtype=dtype))[:, None])
+        lo, hi = jnp.min(image) - _IMAGE * jnp.sqrt(self.noise), jnp.max(image) + _IMAGE * jnp.sqrt(self.noise)
+        edges = jnp.clip(jnp.concatenate([mean + sd * spread, near, jnp.stack([lo, hi])]), lo, hi)
+        return legendre_panels(jax.lax.stop_gradient(edges), order)
 
     def posterior(self, y, omega, V, order: int | None = None):
         """``(log Z_out, E[z | y], E[z z^T | y])`` for ``z ~ N(omega, V)`` and the label ``y`` (one point);
@@ -839,6 +886,10 @@ class MultiIndex(FixedPointTheory):
         order = order or self.inner_order
         if self._spec.discrete:
             return sign_tilted_moments(y, self.noise, omega, V, order or 4)
+        if self._preimages:
+            fn = lambda z: self.link_fn(z[None])
+            log_Z, mean, second = preimage_tilted_moments(fn, y, self.noise, omega[0], V[0, 0], order or _PREIMAGE_ORDER)
+            return log_Z, mean[None], second[None, None]
         if self.link == "custom":
             def log_likelihood(z):
                 return -0.5 * (y - self.link_fn(z)) ** 2 / self.noise - 0.5 * jnp.log(2 * math.pi * self.noise)
