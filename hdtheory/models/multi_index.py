@@ -233,7 +233,8 @@ link, but cut there: without it the panels of 3 nodes put ``Mhat_11`` 1.5% low).
 on panels of 3, 4 and 5 nodes, against 1.93386, 1.79189, 1.78814 and 1.78737 on the Hermite rule of 8,
 32, 48 and 64 nodes per axis (converging algebraically): 4 nodes per panel, the gate's default, are
 within 3.4e-4 of 48 (tested, 1e-3) and 3 within 1.7e-3. The map's fixed point from ``diag(0.64, 0.81)``:
-``m_1`` 0.6457 on panels of 5 (0.70 on the Hermite rule of 8, flagged ``INACCURATE``).
+``m_1`` 0.6461 on the default panels and 0.6457 on panels of 5 without the cut at ``omega_2 = 0``
+(0.70 on the Hermite rule of 8, flagged ``INACCURATE``).
 
 **The map's label and posterior rules at k = 2.** For the continuous links with lines the map's
 error is its rule in ``xi``'s (the panels: up to 6.5e-4 against the polar rule), so that its label
