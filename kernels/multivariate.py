@@ -336,7 +336,9 @@ def zero_cut_rule(mean, L, width, order: int = 6, points=None, scales=_LINE_EDGE
         crossings = (shared,) * mean.shape[-1]
     u, w = jnp.zeros((1, 0), dtype), jnp.ones((1,), dtype)
     for i in range(mean.shape[-1]):
-        diagonal = jnp.maximum(L[i, i], jnp.finfo(dtype).tiny)
+        # A vanishing L_ii puts every cut past the rule's bound; the floor's square must not underflow, or
+        # the cuts' derivative is 0 / 0 there.
+        diagonal = jnp.maximum(L[i, i], jnp.sqrt(jnp.finfo(dtype).tiny))
         cut = (jnp.asarray(crossings[i], dtype) - mean[i] - (u @ L[i, :i])[:, None]) / diagonal  # (N, P)
         edges = (cut[:, :, None] + scales * widths[i] / diagonal).reshape(cut.shape[0], cut.shape[1] * scales.shape[0])
         edges = jnp.concatenate([edges, jnp.broadcast_to(gaussian, (cut.shape[0], gaussian.shape[0]))], -1)
