@@ -311,7 +311,7 @@ def half_line_moments(y, a, slopes, mean, var, noise):
     return log_Z, first, second
 
 
-def zero_cut_rule(mean, L, width, order: int = 6, points=None, scales=_LINE_EDGES, gaussian=_RADIAL_EDGES):
+def zero_cut_rule(mean, L, width, order: int = 6, points=None, scales=_LINE_EDGES, gaussian=_RADIAL_EDGES, crossings=None):
     r"""Nodes ``u`` ``(N, n)`` and weights ``(N,)`` for ``E f(x)``, ``x = mean + L u ~ N(mean, L L^T)``,
     ``u ~ N(0, I_n)`` (``L`` lower triangular, ``n >= 0``), where ``f`` changes sharply, over a distance ``width``, as a
     coordinate ``x_i`` crosses zero (a slope ``x_1`` that vanishes, a kink of ``|x_1|``).
@@ -321,7 +321,9 @@ def zero_cut_rule(mean, L, width, order: int = 6, points=None, scales=_LINE_EDGE
     ``u_i`` there, at ``+-{1, 4, 16} width_i / L_ii`` about it (``scales``; ``width`` a scalar or one per
     axis, ``(n,)``), and at the Gaussian's scales ``+-{0.5, 1.5, 3, 5, 9}`` (``gaussian``): ``18 order``
     nodes per axis by default, ``(18 order)^n`` in all; ``points`` (an array ``(P,)``) adds cuts where a
-    coordinate crosses each of them too, ``7 P`` edges more. The nodes move
+    coordinate crosses each of them too, ``7 P`` edges more. ``crossings`` (one tuple of values per
+    axis) replaces zero and ``points``: ``x_i`` is cut where it crosses each of ``crossings[i]``, and
+    an axis with none is cut at the Gaussian's scales alone. The nodes move
     with ``mean`` and ``L`` so that the cuts stay at ``x_i = 0``: the rule's sum is differentiable
     in them even where ``f`` jumps there (a sign), its derivative that of the integral.
     """
@@ -329,12 +331,16 @@ def zero_cut_rule(mean, L, width, order: int = 6, points=None, scales=_LINE_EDGE
     scales = jnp.asarray((0.0,) + tuple(scales) + tuple(-x for x in scales), dtype)
     gaussian = jnp.asarray(tuple(gaussian) + tuple(-x for x in gaussian), dtype)
     widths = jnp.broadcast_to(jnp.asarray(width, dtype), mean.shape[-1:])
-    crossings = jnp.zeros(1, dtype) if points is None else jnp.concatenate([jnp.zeros(1, dtype), points])
+    if crossings is None:
+        shared = jnp.zeros(1, dtype) if points is None else jnp.concatenate([jnp.zeros(1, dtype), points])
+        crossings = (shared,) * mean.shape[-1]
     u, w = jnp.zeros((1, 0), dtype), jnp.ones((1,), dtype)
     for i in range(mean.shape[-1]):
-        diagonal = jnp.maximum(L[i, i], jnp.finfo(dtype).tiny)
-        cut = (crossings - mean[i] - (u @ L[i, :i])[:, None]) / diagonal  # (N, P + 1)
-        edges = (cut[:, :, None] + scales * widths[i] / diagonal).reshape(cut.shape[0], -1)
+        # A vanishing L_ii puts every cut past the rule's bound; the floor's square must not underflow, or
+        # the cuts' derivative is 0 / 0 there.
+        diagonal = jnp.maximum(L[i, i], jnp.sqrt(jnp.finfo(dtype).tiny))
+        cut = (jnp.asarray(crossings[i], dtype) - mean[i] - (u @ L[i, :i])[:, None]) / diagonal  # (N, P)
+        edges = (cut[:, :, None] + scales * widths[i] / diagonal).reshape(cut.shape[0], cut.shape[1] * scales.shape[0])
         edges = jnp.concatenate([edges, jnp.broadcast_to(gaussian, (cut.shape[0], gaussian.shape[0]))], -1)
         ui, wi = panel_rule(edges, order)  # (N, P)
         P = ui.shape[-1]

@@ -226,3 +226,19 @@ def test_sign_tilted_moments_derivative_in_the_flip_at_zero():
     slope = jax.vmap(jax.grad(lambda f, y: outputs(f, jnp.zeros(2), y)[0]), (None, 0))
     slope = jax.jit(slope)(zero, jnp.asarray([1.0, -1.0]))  # log Z at y = +1 and -1
     np.testing.assert_allclose(slope, [(1 - p) / p - 1 for p in (positive, 1 - positive)], rtol=1e-8)
+
+
+def test_zero_cut_rule_per_axis_crossings():
+    """``crossings`` cuts each axis at its own values: ``((0,), (0,))`` is the default rule, and cuts at
+    ``x_1 = +-1`` (none on ``x_2``) integrate the jump of ``1{|x_1| > 1}`` against ``2 Q(1 / s_1)``,
+    ``s_1`` the standard deviation of ``x_1``, and the smooth ``x_2^2`` against its variance."""
+    L = jnp.asarray([[0.8, 0.0], [0.3, 0.6]])
+    mean, width = jnp.zeros(2), jnp.asarray([0.4, 0.5])
+    default = multivariate.zero_cut_rule(mean, L, width, 4)
+    same = multivariate.zero_cut_rule(mean, L, width, 4, crossings=((0.0,), (0.0,)))
+    for a, b in zip(default, same):
+        np.testing.assert_array_equal(a, b)
+    u, w = multivariate.zero_cut_rule(mean, L, width, 6, crossings=((-1.0, 1.0), ()))
+    x = u @ L.T
+    np.testing.assert_allclose(w @ (jnp.abs(x[:, 0]) > 1), 2 * stats.norm.sf(1 / 0.8), rtol=1e-8)
+    np.testing.assert_allclose(w @ x[:, 1] ** 2, 0.3**2 + 0.6**2, rtol=1e-7)

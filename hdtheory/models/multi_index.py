@@ -185,10 +185,10 @@ its infimum ``Delta / 4`` at ``m -> 0``, ``alpha_c``'s asymptote: a continuous t
 - ``gate``: ``z2 sign(|z1| - 1)``, ``k = 2``: ``z2`` trivial, ``z1`` hard at ``M = 0`` (the label's law
   given ``z1`` is ``N(0, 1 + noise)`` whatever ``z1``) and learned once ``z2`` is (the label's sign
   against ``z2`` reveals the gate): the grand staircase's stage 1, crossed at ``alpha = 2.944`` at
-  ``noise = 0.5`` (``tests/test_multi_index_gate.py``: ``T``, the rates and the hard field against
-  closed forms, the stage's radius on either side; on the Hermite rule in ``xi``; GAMP at ``d = 2000``
-  against the state evolution on either side of the stage, ``tests/test_multi_index_gate_gamp.py``,
-  where ``m_1`` near 0.64 needs 32 nodes per axis in ``xi``, the default 8 being 0.06 high);
+  ``noise = 0.5`` (located on the Hermite rule of 8 nodes per axis in ``xi``; ``tests/test_multi_index_gate.py``:
+  ``T``, the rates and the hard field against closed forms, the stage's radius on either side, the
+  map past the stage against the Hermite rule of 48 nodes; GAMP at ``d = 2000`` against the state
+  evolution on either side of the stage, ``tests/test_multi_index_gate_gamp.py``);
 - ``sign-product``: ``sign(z1 z2 ... zk)``, any ``k`` (``k = 1``: the sign channel; ``k = 2``:
   ``sign(z1 z2)``; ``k >= 3``: a parity), with label flips of probability ``noise``;
 - ``custom``: the Python function ``link_fn`` of the fields (an array ``(..., k)`` to ``(...)``),
@@ -198,11 +198,13 @@ its infimum ``Delta / 4`` at ``m -> 0``, ``alpha_c``'s asymptote: a continuous t
 
 The continuous links need ``noise > 0`` (the noiseless posterior lives on a level set of ``g``).
 
-**Numerics.** At ``k = 2`` for the links with kink or singular lines ``z_i = c_i`` (``z1 z2``,
-``|z1| - |z2|`` and ``sign(z1 z2)`` at ``c = 0``, the staircase ``z1 (1 + z2)`` at ``c = (0, -1)``),
+**Numerics.** At ``k = 2`` for the links with kink, singular or jump lines ``z_i = c`` (``z1 z2``,
+``|z1| - |z2|`` and ``sign(z1 z2)`` at ``c = 0``, the staircase ``z1 (1 + z2)`` at ``z1 = 0`` and
+``z2 = -1``, the gate at ``z1 = +-1`` and ``z2 = 0``),
 ``E_xi`` is on Gauss-Legendre panels cut where ``omega = M^{1/2} xi`` crosses them, axis by axis
-(:func:`~hdtheory.kernels.zero_cut_rule`: at ``omega_i = c_i``, ``+-{1, 3} sqrt(V_ii)`` about it and
-``xi_i = +-{1, 2, 4}``; ``panel_order`` nodes per panel, by default 3: 1296 nodes); for ``sum``
+(:func:`~hdtheory.kernels.zero_cut_rule`: at ``omega_i = c``, ``+-{1, 3} sqrt(V_ii)`` about it and
+``xi_i = +-{1, 2, 4}``; ``panel_order`` nodes per panel, by default 3: 1296 nodes; for the gate 4:
+3264 nodes); for ``sum``
 (smooth), a ``custom`` link, ``k != 2``, or on request (``panel_order = 0``), on a product
 Gauss-Hermite rule (``order`` nodes per axis). Near perfect recovery ``g_out g_out^T`` changes over
 ``sqrt(V_ii)`` across those lines (``sign(z1 z2)``: it lives on strips of that width; ``z1 z2``: the
@@ -222,6 +224,17 @@ no rule tried below 1000 nodes (fewer or lower-order panels, polar rules about t
 was within 1e-3 for all three continuous links. The panels' own error (the same reference) is 4.4e-4
 (``z1 z2``), 1.3e-4 (staircase) and 6.5e-4 (``|z1| - |z2|``) at ``[[0.3, 0.05], [0.05, 0.2]]``, and
 6e-5 to 6.3e-4 at ``[[0.9, 0.05], [0.05, 0.8]]`` and ``diag(0.99, 0.98)``.
+
+**The gate's panels** (measured here). ``Z_out`` of the gate jumps with ``z1`` at ``|z1| = 1``, so that
+the map's integrand changes over ``sqrt(V_11)`` about ``omega_1 = +-1``; given the gate, the label's
+sign against ``omega_2`` reveals it, over ``sqrt(V_22 + noise)`` about ``omega_2 = 0`` (no line of the
+link, but cut there: without it the panels of 3 nodes put ``Mhat_11`` 1.5% low). At ``alpha = 4.5``,
+``noise = 0.5``, ``M = diag(0.64, 0.81)`` (past the stage) ``Mhat_11`` is 1.78394, 1.78753 and 1.78702
+on panels of 3, 4 and 5 nodes, against 1.93386, 1.79189, 1.78814 and 1.78737 on the Hermite rule of 8,
+32, 48 and 64 nodes per axis (converging algebraically): 4 nodes per panel, the gate's default, are
+within 3.4e-4 of 48 (tested, 1e-3) and 3 within 1.7e-3. The map's fixed point from ``diag(0.64, 0.81)``:
+``m_1`` 0.6461 on the default panels and 0.6457 on panels of 5 without the cut at ``omega_2 = 0``
+(0.70 on the Hermite rule of 8, flagged ``INACCURATE``).
 
 **The map's label and posterior rules at k = 2.** For the continuous links with lines the map's
 error is its rule in ``xi``'s (the panels: up to 6.5e-4 against the polar rule), so that its label
@@ -396,9 +409,10 @@ class Link(NamedTuple):
     """A named link: ``fn`` of the ``k`` fields; ``split`` of the first ``k - 1`` to ``(a, b_pos, b_neg)``
     with ``g = a + b z_k`` (``b_pos`` for ``z_k > 0``); the values of ``k`` it is defined for
     (``None``: any) and ``min_k``; ``discrete`` for sign labels; ``points(y)``, where the posterior's
-    mass moves between the half-lines of ``z_k`` (``a = y``, for unequal slopes); ``lines``, the
-    values ``c`` (one per field) where the link has its kink or singular lines ``z_i = c_i`` (``None``: a
-    smooth link, on the Hermite rule); ``even``: ``g(-z) = +-g(z)``, so that the map's integrand in ``omega`` is even
+    mass moves between the half-lines of ``z_k`` (``a = y``, for unequal slopes); ``lines``, one tuple
+    per field of the values ``c`` where the link has its kink, singular or jump lines ``z_i = c``
+    (``None``: a smooth link, on the Hermite rule); ``panel_order``, the default nodes per panel of the
+    rule in ``xi`` cut there; ``even``: ``g(-z) = +-g(z)``, so that the map's integrand in ``omega`` is even
     (the labels' law is even or mirrored, ``g_out`` changes sign) and a rule symmetric about ``omega = 0``
     needs it at half its nodes."""
 
@@ -409,7 +423,8 @@ class Link(NamedTuple):
     min_k: int = 1
     discrete: bool = False
     points: Callable | None = None
-    lines: tuple[float, float] | None = None
+    lines: tuple[tuple[float, ...], tuple[float, ...]] | None = None
+    panel_order: int = 3
     even: bool = False
 
 
@@ -425,14 +440,14 @@ LINKS = {
         _prod,
         lambda h: (jnp.zeros_like(h[..., 0]), _prod(h), _prod(h)),
         min_k=2,
-        lines=(0.0, 0.0),
+        lines=((0.0,), (0.0,)),
         even=True,
     ),
     "staircase": Link(
         "z1 + z1 z2 + ... + z1 z2 ... zk",
         _staircase,
         lambda h: (_staircase(h), _prod(h), _prod(h)),
-        lines=(0.0, -1.0),
+        lines=((0.0,), (-1.0,)),
     ),
     "abs-difference": Link(
         "|z1| - |z2| (k = 2)",
@@ -440,7 +455,7 @@ LINKS = {
         lambda h: (jnp.abs(h[..., 0]), -_ones(h), _ones(h)),
         ks=(2,),
         points=lambda y: jnp.stack([y, -y]),
-        lines=(0.0, 0.0),
+        lines=((0.0,), (0.0,)),
         even=True,
     ),
     "gate": Link(
@@ -449,10 +464,12 @@ LINKS = {
         lambda h: (jnp.zeros_like(h[..., 0]), _gate(h[..., 0]), _gate(h[..., 0])),
         ks=(2,),
         points=lambda y: jnp.asarray([1.0, -1.0], jnp.result_type(y, float)),
+        lines=((-1.0, 1.0), (0.0,)),
+        panel_order=4,
         even=True,
     ),
     "sign-product": Link(
-        "sign(z1 z2 ... zk), labels flipped with probability noise", discrete=True, lines=(0.0, 0.0), even=True
+        "sign(z1 z2 ... zk), labels flipped with probability noise", discrete=True, lines=((0.0,), (0.0,)), even=True
     ),
     "custom": Link("the Python function link_fn of the k fields, with Gaussian noise"),
 }
@@ -595,7 +612,7 @@ class MultiIndex(FixedPointTheory):
     ``panel_order = 0``) and the teacher's ``z0``; 0: 48 for ``k = 1``, 8 for ``k = 2``, 4 beyond."""
     panel_order: int | None = eqx.field(default=None, static=True)
     """Gauss-Legendre nodes per panel of the ``xi`` rule cut at the link's lines (``k = 2``, the named links
-    but ``sum``); ``None``: 3. ``0`` asks for the product Hermite rule (``order``) instead, several times
+    but ``sum``); ``None``: 3 (4 for ``gate``). ``0`` asks for the product Hermite rule (``order``) instead, several times
     cheaper and accurate at small overlaps only: near perfect recovery it is percents off, and a solve there
     ends ``INACCURATE`` by its error estimate (see the module docstring)."""
     inner_order: int = eqx.field(default=0, static=True)
@@ -782,7 +799,7 @@ class MultiIndex(FixedPointTheory):
         V = 0.5 * ((eye - M) + (eye - M).T)
         hermite = order is not None or self._hermite
         xi, w = product_rule(self.k, order, M.dtype) if order is not None else self._xi_rule(M, V)
-        if self._spec.even and (hermite or not any(self._spec.lines)):
+        if self._spec.even and (hermite or all(sorted(c) == sorted(-x for x in c) for c in self._spec.lines)):
             # The integrands in omega (g_out g_out^T, Z_out log Z_out integrated over the label) are
             # even and the rule symmetric: the Hermite rule, or the panels where every line passes
             # through omega = 0.
@@ -791,7 +808,7 @@ class MultiIndex(FixedPointTheory):
 
     @property
     def _panel_order(self) -> int:
-        return 3 if self.panel_order is None else self.panel_order
+        return self._spec.panel_order if self.panel_order is None else self.panel_order
 
     @property
     def _hermite(self) -> bool:
@@ -832,11 +849,12 @@ class MultiIndex(FixedPointTheory):
         the module docstring)."""
         if self._hermite:
             return product_rule(self.k, self._order, M.dtype)
-        lines, order = self._spec.lines, self._panel_order
         L = psd_cholesky(0.5 * (M + M.T))
         width = jnp.sqrt(jnp.maximum(jnp.diagonal(V), 0.0))
-        centre = -jnp.asarray(lines, M.dtype)
-        return zero_cut_rule(centre, L, width, order, scales=_CUT_SCALES, gaussian=_CUT_GAUSSIAN)
+        centre = jnp.zeros(self.k, M.dtype)
+        return zero_cut_rule(
+            centre, L, width, self._panel_order, scales=_CUT_SCALES, gaussian=_CUT_GAUSSIAN, crossings=self._spec.lines
+        )
 
     # The channel: labels given omega, and the posterior of z given each.
 
