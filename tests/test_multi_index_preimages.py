@@ -10,7 +10,9 @@ Gauss-Legendre panels at the preimages of the label (:mod:`hdtheory.kernels.prei
   ``1 / E_y (E[z^2 | y] - 1)^2`` on dense rules (checked once against nested SciPy quadratures), and
   its derivative in ``noise`` against central differences; the error estimate of a solve's status (the
   check against twice the posterior rule's order) small on the default rules and honest on a coarse
-  one (2 nodes per panel).
+  one (2 nodes per panel);
+- ``|z|``, a kink: ``alpha_c`` against the closed-form channel of :class:`~hdtheory.Spectral` from noise
+  1e-4 to 1e4.
 """
 
 import math
@@ -175,3 +177,20 @@ def test_preimages_only_for_one_field_through_a_custom_link():
         hd.MultiIndex(k=2, link="product", noise=0.1, posterior_rule="preimages")
     with pytest.raises(hd.ParameterError, match="parameter 'posterior_rule' must be 'hermite' or 'preimages'"):
         hd.MultiIndex(k=1, link="custom", link_fn=_he4, posterior_rule="adaptive")
+
+
+def test_a_kink_against_the_closed_form_channel():
+    """``|z|`` (a kink at the link's critical point) with Gaussian noise from 1e-4 to 1e4: ``alpha_c`` on the
+    preimage rule against :class:`~hdtheory.Spectral`'s optimal threshold for its ``abs`` channel, whose
+    posterior is in closed form (Mondelli and Montanari 2018: the same ``1 / E_y (E[z^2 | y] - 1)^2``), to
+    1e-6 (seen 1.6e-7 at 1e-4, where ``alpha_c`` is 1/2 plus O(noise), and 1e-9 beyond); at 1e4 it is the
+    large-noise asymptote ``pi noise / 2`` (``c_1 = E|z| (z^2 - 1) = sqrt(2 / pi)``), where the product
+    Hermite rule of 24 nodes, blind to the kink, is 4% off."""
+    noises = jnp.asarray([1e-4, 1.0, 1e4])
+    theory = lambda noise: hd.MultiIndex(
+        k=1, link="custom", posterior_rule="preimages", link_fn=lambda z: jnp.abs(z[..., 0]), noise=noise
+    )
+    ours = np.asarray(jax.jit(jax.vmap(lambda noise: theory(noise).weak_recovery()[0]))(noises))
+    reference = np.asarray([float(hd.Spectral(channel="abs", noise=float(noise)).threshold()) for noise in noises])
+    np.testing.assert_allclose(ours, reference, rtol=1e-6)
+    np.testing.assert_allclose(ours[2], math.pi * 1e4 / 2, rtol=1e-3)
